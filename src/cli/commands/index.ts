@@ -1,0 +1,12 @@
+// Every subcommand, one line each. Each module adds its command to the program and sets
+// process.exitCode (0 or 1) for results; errors are thrown and mapped in main.ts.
+import type { Command } from 'commander';
+import { registerEmulate } from './emulate.ts';
+import { registerExplore } from './explore.ts';
+import { registerPerf } from './perf.ts';
+
+export function registerCommands(program: Command): void {
+  registerEmulate(program);
+  registerExplore(program);
+  registerPerf(program);
+}
