@@ -1,0 +1,113 @@
+// Trace events, schema version 1 (DESIGN.md, "Traces").
+//
+// JSON Lines, one event per line. Both drivers, the bench itself and the emulator write
+// it. New events and fields may be added; the ones here may not change meaning.
+//
+// Every event has v, seq (strictly increasing within one file), src, side and ev;
+// channel events have ch. Packet events carry tx (unique per channel and direction,
+// stable across save, restore and migration) and dir.
+
+export const TRACE_VERSION = 1;
+
+export type Side = 'host' | 'guest' | 'bench';
+export type Dir = 'g2h' | 'h2g';
+
+interface Base {
+  v: 1;
+  seq: number;
+  /** `emulator`, `hyperv` or another backend name */
+  src: string;
+  side: Side;
+}
+
+interface BenchBase extends Base {
+  side: 'bench';
+}
+interface ChannelBase extends Base {
+  side: 'host' | 'guest';
+  ch: number;
+}
+interface PacketBase extends ChannelBase {
+  tx: number;
+  dir: Dir;
+}
+
+export type ScenarioEvent = BenchBase & { ev: 'scenario.begin' | 'scenario.end'; name: string; seed: number };
+export type VmEvent = BenchBase & {
+  ev:
+    | 'vm.save.begin'
+    | 'vm.save.end'
+    | 'vm.restore.begin'
+    | 'vm.restore.end'
+    | 'vm.pause'
+    | 'vm.resume';
+};
+export type VmMigrateEvent = BenchBase & { ev: 'vm.migrate.begin' | 'vm.migrate.end'; from: string; to: string };
+export type VmCheckpointEvent = BenchBase & {
+  ev: 'vm.checkpoint.begin' | 'vm.checkpoint.end' | 'vm.checkpoint.apply.begin' | 'vm.checkpoint.apply.end';
+  name: string;
+};
+export type ChannelStateEvent = ChannelBase & { ev: 'ch.state'; state: string };
+export type PktSend = PacketBase & { ev: 'pkt.send'; len: number; digest: string; wantCompletion: boolean };
+export type PktQueued = PacketBase & { ev: 'pkt.queued' };
+export type PktRecv = PacketBase & { ev: 'pkt.recv'; len: number; digest: string };
+export type PktComplete = PacketBase & { ev: 'pkt.complete'; status: string; len: number; digest: string };
+export type PktCompletion = PacketBase & { ev: 'pkt.completion'; status: string; digest: string };
+export type PktSave = PacketBase & { ev: 'pkt.save'; libLen: number; saveLen: number; saveDigest: string };
+export type PktRestore = PacketBase & { ev: 'pkt.restore'; saveDigest: string };
+export type PktFail = PacketBase & { ev: 'pkt.fail'; status: string };
+
+export type TraceEvent =
+  | ScenarioEvent
+  | VmEvent
+  | VmMigrateEvent
+  | VmCheckpointEvent
+  | ChannelStateEvent
+  | PktSend
+  | PktQueued
+  | PktRecv
+  | PktComplete
+  | PktCompletion
+  | PktSave
+  | PktRestore
+  | PktFail;
+
+export type EventName = TraceEvent['ev'];
+export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail;
+
+/** Distributes Omit over the union, so each member keeps its own fields. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** An event before the writer stamps it with v, seq and src. */
+export type EventBody = DistributiveOmit<TraceEvent, 'v' | 'seq' | 'src'>;
+
+export function isPacketEvent(e: TraceEvent): e is PacketEvent {
+  return e.ev.startsWith('pkt.');
+}
+
+/** Which side writes each event, as the schema table says. */
+export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
+  'scenario.begin': ['bench'],
+  'scenario.end': ['bench'],
+  'vm.save.begin': ['bench'],
+  'vm.save.end': ['bench'],
+  'vm.restore.begin': ['bench'],
+  'vm.restore.end': ['bench'],
+  'vm.migrate.begin': ['bench'],
+  'vm.migrate.end': ['bench'],
+  'vm.pause': ['bench'],
+  'vm.resume': ['bench'],
+  'vm.checkpoint.begin': ['bench'],
+  'vm.checkpoint.end': ['bench'],
+  'vm.checkpoint.apply.begin': ['bench'],
+  'vm.checkpoint.apply.end': ['bench'],
+  'ch.state': ['host', 'guest'],
+  'pkt.send': ['host', 'guest'],
+  'pkt.queued': ['host', 'guest'],
+  'pkt.recv': ['host', 'guest'],
+  'pkt.complete': ['host', 'guest'],
+  'pkt.completion': ['host', 'guest'],
+  'pkt.save': ['host'],
+  'pkt.restore': ['host'],
+  'pkt.fail': ['host', 'guest'],
+};
