@@ -1,0 +1,239 @@
+// The lab inventory (`lab/*.yaml`): which Hyper-V hosts the bench may use and how to
+// reach them. Validated in full before anything connects, so that a typo is an exit 2
+// with file:line and not a half-run lab (DESIGN.md, "The lab").
+//
+// Secrets are only ever referenced here (key file, environment variable). An inline
+// password or key is refused, and the refusal never repeats the value.
+
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { expandHome, looksLikeInlineSecret, type SecretRef } from './secrets.ts';
+import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
+
+// ---- schema (what may be written) ----------------------------------------------------
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
+  message: 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+});
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name (letters, digits, "_")' });
+const pathString = z.string().min(1, { message: 'must not be empty' });
+const inlineRefusal = z.unknown().optional();
+
+/** Credentials by reference. The refused keys exist so their message can say what to do. */
+export const credentialsSchema = z.strictObject({
+  keyFile: pathString.optional(),
+  keyEnv: envName.optional(),
+  passphraseEnv: envName.optional(),
+  passwordEnv: envName.optional(),
+  password: inlineRefusal,
+  privateKey: inlineRefusal,
+  key: inlineRefusal,
+  passphrase: inlineRefusal,
+});
+export type CredentialsInput = z.infer<typeof credentialsSchema>;
+
+export const SHA256_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+const hostKeySchema = z.strictObject({
+  fingerprint: z.string().regex(SHA256_FINGERPRINT, { message: 'must be an OpenSSH SHA256 fingerprint like "SHA256:" + 43 base64 characters (ssh-keygen -lf KEY.pub prints it)' }).optional(),
+  knownHosts: pathString.optional(),
+});
+
+const capacitySchema = z.strictObject({
+  vmSlots: z.number().int().min(1).max(1024),
+  memoryMB: z.number().int().min(512),
+});
+
+const windowsPath = z.string().regex(/^[A-Za-z]:[\\/]/, { message: 'must be an absolute Windows path on the host, like D:\\bench\\vms (Hyper-V needs local disks)' });
+
+const hostFields = {
+  transport: z.enum(['local', 'ssh']).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  user: z.string().min(1).optional(),
+  credentials: credentialsSchema.optional(),
+  hostKey: hostKeySchema.optional(),
+  vmRoot: windowsPath.optional(),
+  switch: z.string().min(1).optional(),
+  capacity: capacitySchema.optional(),
+  build: z.string().min(1).optional(),
+};
+
+const hostSchema = z.strictObject({ name, address: z.string().min(1).optional(), migrationPartner: name.optional(), ...hostFields });
+const defaultsSchema = z.strictObject(hostFields);
+
+export const inventorySchema = z.strictObject({
+  version: z.literal(1).optional(),
+  name: z.string().min(1).optional(),
+  defaults: defaultsSchema.optional(),
+  hosts: z.array(hostSchema).min(1, { message: 'list at least one host' }),
+});
+
+// ---- resolved shape (what the rest of the bench uses) --------------------------------
+
+export type Credential =
+  | { kind: 'key'; key: SecretRef; passphrase?: SecretRef | undefined }
+  | { kind: 'password'; password: SecretRef };
+
+export type HostKeyPin = { kind: 'fingerprint'; sha256: string } | { kind: 'known-hosts'; path: string };
+
+export type HostTransport =
+  | { kind: 'local' }
+  | { kind: 'ssh'; address: string; port: number; user: string; credential: Credential; hostKey: HostKeyPin };
+
+export interface LabHost {
+  name: string;
+  transport: HostTransport;
+  vmRoot: string;
+  switchName: string;
+  migrationPartner: string | undefined;
+  capacity: { vmSlots: number; memoryMB: number };
+  build: string | undefined;
+  /** Where the host is written, for later messages about it. */
+  source: { file: string; line: number | undefined };
+}
+
+export interface Inventory {
+  file: string;
+  name: string;
+  hosts: LabHost[];
+}
+
+export async function loadInventory(path: string): Promise<Inventory> {
+  return inventoryFromSource(await readYamlFile(path));
+}
+
+export function inventoryFromSource(src: YamlSource): Inventory {
+  refuseInlineSecrets(src);
+  const raw = validate(src, inventorySchema);
+  const baseDir = dirname(resolve(src.file));
+  const problems: Problem[] = [];
+  const defaults = raw.defaults ?? {};
+  if (defaults.hostKey?.fingerprint !== undefined) {
+    problems.push({ path: ['defaults', 'hostKey', 'fingerprint'], message: 'a host key fingerprint belongs to one host', hint: 'move it to the host, or use defaults.hostKey.knownHosts' });
+  }
+  const seen = new Map<string, number>();
+  const hosts: LabHost[] = [];
+  raw.hosts.forEach((h, i) => {
+    const at = (...rest: PropertyKey[]): PropertyKey[] => ['hosts', i, ...rest];
+    const previous = seen.get(h.name);
+    if (previous !== undefined) problems.push({ path: at('name'), message: `host name "${h.name}" is already used by hosts[${previous}]`, hint: 'host names must be unique' });
+    seen.set(h.name, i);
+    const merged = { ...defaults, ...h };
+    const need = <T>(value: T | undefined, field: string, hint: string): T | undefined => {
+      if (value === undefined) problems.push({ path: at(), message: `missing ${field}`, hint });
+      return value;
+    };
+    const vmRoot = need(merged.vmRoot, 'vmRoot', 'set it on the host or in defaults, e.g. vmRoot: D:\\bench\\vms');
+    const switchName = need(merged.switch, 'switch', 'name the Hyper-V virtual switch, on the host or in defaults');
+    const capacity = need(merged.capacity, 'capacity', 'e.g. capacity: { vmSlots: 4, memoryMB: 16384 }');
+    const transport = resolveTransport(merged, h, at, baseDir, problems);
+    if (h.migrationPartner === h.name) problems.push({ path: at('migrationPartner'), message: 'a host cannot migrate to itself' });
+    if (vmRoot && switchName && capacity && transport) {
+      hosts.push({
+        name: h.name, transport, vmRoot, switchName, capacity,
+        migrationPartner: h.migrationPartner, build: merged.build,
+        source: { file: src.file, line: src.lines.linePos(nodeStart(src, ['hosts', i])).line },
+      });
+    }
+  });
+  raw.hosts.forEach((h, i) => {
+    if (h.migrationPartner !== undefined && h.migrationPartner !== h.name && !seen.has(h.migrationPartner)) {
+      problems.push({ path: ['hosts', i, 'migrationPartner'], message: `no host named "${h.migrationPartner}" in this inventory`, hint: `known hosts: ${[...seen.keys()].join(', ')}` });
+    }
+  });
+  if (problems.length > 0) throw problemsToError(src, problems);
+  return { file: src.file, name: raw.name ?? src.file, hosts };
+}
+
+type RawHost = z.infer<typeof hostSchema>;
+type MergedHost = z.infer<typeof defaultsSchema> & Partial<RawHost>;
+
+function resolveTransport(merged: MergedHost, own: RawHost, at: (...r: PropertyKey[]) => PropertyKey[], baseDir: string, problems: Problem[]): HostTransport | undefined {
+  const kind = merged.transport ?? (own.address !== undefined ? 'ssh' : undefined);
+  if (kind === undefined) {
+    problems.push({ path: at(), message: 'missing transport', hint: 'transport: local (the bench runs on this host) or transport: ssh with an address' });
+    return undefined;
+  }
+  if (kind === 'local') {
+    for (const f of ['address', 'credentials', 'hostKey', 'port', 'user'] as const) {
+      if (own[f] !== undefined) problems.push({ path: at(f), message: `not used with transport local`, hint: 'remove it, or set transport: ssh' });
+    }
+    return { kind: 'local' };
+  }
+  const before = problems.length;
+  if (own.address === undefined) problems.push({ path: at(), message: 'missing address', hint: 'transport ssh needs the host name or IP address' });
+  if (merged.user === undefined) problems.push({ path: at(), message: 'missing user', hint: 'set user on the host or in defaults' });
+  const credential = merged.credentials ? toCredential(merged.credentials, own.credentials ? at('credentials') : ['defaults', 'credentials'], baseDir, problems) : undefined;
+  if (!merged.credentials) problems.push({ path: at(), message: 'missing credentials', hint: 'credentials: { keyFile: PATH } or { keyEnv: VAR } (never inline)' });
+  const hostKey = merged.hostKey ? toPin(merged.hostKey, own.hostKey ? at('hostKey') : ['defaults', 'hostKey'], baseDir, problems) : undefined;
+  if (!merged.hostKey) problems.push({ path: at(), message: 'missing hostKey', hint: 'pin the host key: hostKey: { fingerprint: SHA256:... } or { knownHosts: PATH }; unpinned hosts are refused' });
+  if (problems.length > before || !credential || !hostKey || own.address === undefined || merged.user === undefined) return undefined;
+  return { kind: 'ssh', address: own.address, port: merged.port ?? 22, user: merged.user, credential, hostKey };
+}
+
+/** Exactly one of keyFile / keyEnv / passwordEnv; paths made absolute. Shared with templates. */
+export function toCredential(c: CredentialsInput, path: PropertyKey[], baseDir: string, problems: Problem[]): Credential | undefined {
+  const given = (['keyFile', 'keyEnv', 'passwordEnv'] as const).filter((k) => c[k] !== undefined);
+  if (given.length !== 1) {
+    problems.push({ path, message: given.length === 0 ? 'no credential given' : `give one of ${given.join(', ')}, not several`, hint: 'use exactly one of keyFile, keyEnv, passwordEnv' });
+    return undefined;
+  }
+  if (c.passphraseEnv !== undefined && c.passwordEnv !== undefined) {
+    problems.push({ path: [...path, 'passphraseEnv'], message: 'passphraseEnv applies to keys only' });
+    return undefined;
+  }
+  if (c.passwordEnv !== undefined) return { kind: 'password', password: { kind: 'env', name: c.passwordEnv } };
+  const passphrase: SecretRef | undefined = c.passphraseEnv !== undefined ? { kind: 'env', name: c.passphraseEnv } : undefined;
+  if (c.keyEnv !== undefined) return { kind: 'key', key: { kind: 'env', name: c.keyEnv }, passphrase };
+  return { kind: 'key', key: { kind: 'file', path: absolute(c.keyFile!, baseDir) }, passphrase };
+}
+
+function toPin(k: z.infer<typeof hostKeySchema>, path: PropertyKey[], baseDir: string, problems: Problem[]): HostKeyPin | undefined {
+  if ((k.fingerprint === undefined) === (k.knownHosts === undefined)) {
+    problems.push({ path, message: 'give exactly one of fingerprint, knownHosts' });
+    return undefined;
+  }
+  if (k.fingerprint !== undefined) return { kind: 'fingerprint', sha256: k.fingerprint.replace(/=$/, '') };
+  return { kind: 'known-hosts', path: absolute(k.knownHosts!, baseDir) };
+}
+
+function absolute(p: string, baseDir: string): string {
+  const expanded = expandHome(p);
+  return isAbsolute(expanded) ? expanded : resolve(baseDir, expanded);
+}
+
+function nodeStart(src: YamlSource, path: PropertyKey[]): number {
+  const node = src.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+  return node?.range?.[0] ?? 0;
+}
+
+/**
+ * Inline secrets are refused before schema validation, wherever they appear under a
+ * `credentials` mapping, and by shape anywhere (a PEM block pasted into any field).
+ * The message names the field and the fix, never the value.
+ */
+export function refuseInlineSecrets(src: YamlSource): void {
+  const problems: Problem[] = [];
+  const walk = (v: unknown, path: PropertyKey[]): void => {
+    if (typeof v === 'string') {
+      if (looksLikeInlineSecret(v)) problems.push({ path, message: 'this looks like a key pasted inline; secrets may only be referenced', hint: 'save the key to a file and write keyFile: PATH, or put it in an environment variable and write keyEnv: NAME' });
+      return;
+    }
+    if (v === null || typeof v !== 'object') return;
+    for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
+      const here = [...path, Array.isArray(v) ? Number(k) : k];
+      if (path[path.length - 1] === 'credentials' || path[path.length - 1] === 'key') {
+        if (k === 'password' || k === 'passphrase') {
+          problems.push({ path: here, message: `inline ${k} is not allowed`, hint: `put it in an environment variable and write ${k}Env: NAME` });
+          continue;
+        }
+        if (k === 'privateKey' || k === 'key') {
+          problems.push({ path: here, message: 'an inline private key is not allowed', hint: 'write keyFile: PATH or keyEnv: NAME' });
+          continue;
+        }
+      }
+      walk(child, here);
+    }
+  };
+  walk(src.data, []);
+  if (problems.length > 0) throw problemsToError(src, problems);
+}
