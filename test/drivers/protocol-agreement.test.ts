@@ -1,0 +1,213 @@
+// The C protocol code that the drivers link (lab/drivers/common/sample-protocol.c) and
+// the TypeScript twins (src/devices) agree byte for byte: a small host program built
+// with gcc from the drivers' own source answers the same questions the TypeScript
+// functions answer, for fixed edge cases and for fast-check generated inputs.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  COMPLETION_SIZE, HEADER_SIZE, MAX_MESSAGE_SIZE, MsgType, Status,
+  bodyByte, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor, statusHex,
+} from '../../src/devices/protocol.ts';
+import { digestHex } from '../../src/devices/digest.ts';
+import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const gcc = spawnSync('gcc', ['--version']).status === 0;
+let dir = '';
+let program = '';
+
+beforeAll(() => {
+  if (!gcc) return;
+  dir = mkdtempSync(join(tmpdir(), 'sp-agreement-'));
+  program = join(dir, 'protocol-agreement');
+  // -Werror: the shared code must stay warning-free in user mode too.
+  execFileSync('gcc', [
+    '-std=c99', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'),
+    '-o', program, join(root, 'test/drivers/protocol-agreement.c'),
+    join(root, 'lab/drivers/common/sample-protocol.c'),
+  ]);
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs the C program once over all commands; one answer line per command. */
+function askC(commands: string[]): string[] {
+  const r = spawnSync(program, { input: commands.join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`protocol-agreement exited ${r.status}: ${r.stderr}`);
+  const lines = r.stdout.split('\n');
+  lines.pop();
+  expect(lines).toHaveLength(commands.length);
+  return lines;
+}
+
+const hex = (b: Uint8Array) => (b.length === 0 ? '-' : Buffer.from(b).toString('hex'));
+
+/** A message as a receiver may see it: possibly damaged, possibly with ring padding. */
+const received = fc.record({
+  type: fc.constantFrom(MsgType.Request, MsgType.HostTransaction, MsgType.Notify),
+  tx: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.maxSafeNat()),
+  length: fc.integer({ min: HEADER_SIZE, max: 600 }),
+  arg0: fc.nat({ max: 0xffffffff }),
+  arg1: fc.nat({ max: 0xffffffff }),
+  padding: fc.integer({ min: 0, max: 9 }),
+  flip: fc.option(fc.nat(), { nil: undefined }),
+  version: fc.constantFrom(1, 1, 1, 2),
+});
+
+const skipReason = gcc ? '' : 'gcc not installed (scripts/test-deps.d/30-drivers.sh installs it)';
+describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('encodes the same message bytes, including edge lengths and 64-bit ids', () => {
+    const cases = [
+      [1, 1, HEADER_SIZE, 0, 0], [2, 15, 40, 250, 0], [3, 0xff, 1000, 0, 0],
+      [1, 2 ** 40 + 3, 100, 2, 7], [2, Number.MAX_SAFE_INTEGER, MAX_MESSAGE_SIZE, 1, 1],
+    ] as const;
+    const answers = askC(cases.map((c) => `msg ${c.join(' ')}`));
+    cases.forEach((c, i) => expect(answers[i]).toBe(hex(encodeMessage(...c))));
+    // Out of range on both sides.
+    expect(askC([`msg 1 1 ${HEADER_SIZE - 1} 0 0`, `msg 1 1 ${MAX_MESSAGE_SIZE + 1} 0 0`])).toEqual(['error', 'error']);
+    expect(() => encodeMessage(1, 1, HEADER_SIZE - 1)).toThrow(RangeError);
+    expect(() => encodeMessage(1, 1, MAX_MESSAGE_SIZE + 1)).toThrow(RangeError);
+  });
+
+  it('judges received messages alike: intact, status rule, digest and completion payload', () => {
+    const samples = fc.sample(received, { numRuns: 300, seed: 5 });
+    const buffers = samples.map((s) => {
+      const msg = encodeMessage(s.type, s.tx, s.length, s.arg0, s.arg1);
+      const buf = new Uint8Array(s.length + s.padding);
+      buf.set(msg);
+      if (s.version !== 1) buf[2] = s.version;
+      if (s.flip !== undefined) buf[HEADER_SIZE + (s.flip % (buf.length - HEADER_SIZE + 1)) - 1]! ^= 0x01;
+      return buf;
+    });
+    const commands = buffers.flatMap((b) => [`check ${hex(b)}`, `completion ${hex(b)} ${statusOf(b)}`]);
+    const answers = askC(commands);
+    let intactSeen = 0;
+    let damagedSeen = 0;
+    buffers.forEach((b, i) => {
+      const h = decodeHeader(b)!;
+      const intact = isIntact(b, h);
+      if (intact) intactSeen++;
+      else damagedSeen++;
+      const digest = digestHex(b, 0, Math.min(h.length, b.length));
+      expect(answers[2 * i]).toBe(`${intact ? 1 : 0} ${statusHex(statusFor(h.tx, intact))} ${digest}`);
+      expect(answers[2 * i + 1]).toBe(hex(encodeCompletion(b, h, statusOf(b))));
+    });
+    // The sample must exercise both branches of the rule, or the comparison proves little.
+    expect(intactSeen).toBeGreaterThan(20);
+    expect(damagedSeen).toBeGreaterThan(20);
+  });
+
+  it('decodes the completion payload TypeScript encodes', () => {
+    const msg = encodeMessage(MsgType.HostTransaction, 31, 64, 10);
+    const completion = encodeCompletion(msg, decodeHeader(msg)!, Status.InvalidDeviceState);
+    expect(completion).toHaveLength(COMPLETION_SIZE);
+    const [answer, notOne] = askC([`decode-completion ${hex(completion)}`, `decode-completion ${hex(msg.subarray(0, 32))}`]);
+    expect(answer).toBe(`${0x82} 31 c0000184 ${digestHex(msg)}`);
+    expect(notOne).toBe('error');
+  });
+
+  it('computes the same FNV-1a 64 digest for any bytes', () => {
+    const inputs = fc.sample(fc.uint8Array({ maxLength: 300 }), { numRuns: 200, seed: 9 });
+    const answers = askC(inputs.map((b) => `digest ${hex(b)}`));
+    inputs.forEach((b, i) => expect(answers[i]).toBe(digestHex(b)));
+  });
+
+  it('follows the same status rule and body pattern', () => {
+    const txs = [0, 1, 14, 15, 16, 31, 255, 256, 2 ** 33 + 15];
+    const answers = askC([
+      ...txs.flatMap((tx) => [`status ${tx} 1`, `status ${tx} 0`]),
+      ...txs.map((tx) => `body ${tx} 1000`),
+    ]);
+    txs.forEach((tx, i) => {
+      expect(answers[2 * i]).toBe(statusHex(statusFor(tx, true)));
+      expect(answers[2 * i + 1]).toBe(statusHex(statusFor(tx, false)));
+      expect(answers[2 * txs.length + i]).toBe(String(bodyByte(tx, 1000)));
+    });
+  });
+
+  it('writes the SaveBuf record of PROTOCOL.md and refuses damaged ones', () => {
+    const msg = encodeMessage(MsgType.HostTransaction, 2 ** 35 + 9, 4000, 750);
+    const digest = digestHex(msg);
+    const [record] = askC([`savebuf 2 ${2 ** 35 + 9} 4000 750 ${digest}`]);
+    // The layout, written independently here from the PROTOCOL.md table.
+    const expected = Buffer.alloc(32);
+    expected.writeUInt32LE(0x53505356, 0);
+    expected.writeUInt16LE(1, 4);
+    expected.writeUInt16LE(2, 6);
+    expected.writeBigUInt64LE(BigInt(2 ** 35 + 9), 8);
+    expected.writeUInt32LE(4000, 16);
+    expected.writeUInt32LE(750, 20);
+    expected.writeBigUInt64LE(BigInt('0x' + digest), 24);
+    expect(record).toBe(expected.toString('hex'));
+
+    const damaged = (at: number, value: number) => {
+      const b = Buffer.from(expected);
+      b[at] = value;
+      return b.toString('hex');
+    };
+    expect(askC([
+      `saveparse ${record}`, `saveparse ${record!.slice(0, 62)}`, `saveparse ${damaged(0, 0)}`,
+      `saveparse ${damaged(4, 2)}`, `saveparse ${damaged(6, 1)}`, `saveparse ${damaged(17, 0x80)}`,
+    ])).toEqual([`ok 2 ${2 ** 35 + 9} 4000 750 ${digest}`, 'error 1', 'error 2', 'error 3', 'error 4', 'error 5']);
+  });
+});
+
+// The drivers format their trace lines with sp_trace_format; each kind must carry exactly
+// the fields of the schema (src/trace/schema.ts, DESIGN.md "Traces").
+const TRACE_KINDS: Array<[number, EventName, string[]]> = [
+  [0, 'ch.state', ['state']],
+  [1, 'pkt.send', ['tx', 'dir', 'len', 'digest', 'wantCompletion']],
+  [2, 'pkt.queued', ['tx', 'dir']],
+  [3, 'pkt.recv', ['tx', 'dir', 'len', 'digest']],
+  [4, 'pkt.complete', ['tx', 'dir', 'status', 'len', 'digest']],
+  [5, 'pkt.completion', ['tx', 'dir', 'status', 'digest']],
+  [6, 'pkt.save', ['tx', 'dir', 'libLen', 'saveLen', 'saveDigest']],
+  [7, 'pkt.restore', ['tx', 'dir', 'saveDigest']],
+  [8, 'pkt.fail', ['tx', 'dir', 'status']],
+];
+
+describe.skipIf(!gcc)('the C trace formatter writes schema v1 lines', () => {
+  it('writes each event with the schema fields, types and hex widths', () => {
+    // Only the host saves and restores; the test program writes side "host" for h2g.
+    const dirOf = (i: number) => (TRACE_KINDS[i]![1].startsWith('pkt.re') || TRACE_KINDS[i]![1] === 'pkt.save' ? 1 : i % 2);
+    const answers = askC(TRACE_KINDS.map(([kind], i) =>
+      `trace ${kind} ${i + 1} ${2 ** 40 + i} ${dirOf(i)} 4096 00ab00cd00ef0012 1 c0000184 0 32 123456789abcdef0 Opened 7`));
+    answers.forEach((line, i) => {
+      const [, ev, extra] = TRACE_KINDS[i]!;
+      const obj = JSON.parse(line) as Record<string, unknown>;
+      expect(Object.keys(obj)).toEqual(['v', 'seq', 'src', 'side', 'ev', 'ch', ...extra]);
+      expect(obj).toMatchObject({ v: 1, seq: i + 1, src: 'hyperv', ev, ch: 7 });
+      expect(EVENT_SIDES[ev]).toContain(obj.side);
+      if ('tx' in obj) expect(obj).toMatchObject({ tx: 2 ** 40 + i, dir: dirOf(i) ? 'h2g' : 'g2h' });
+      if ('digest' in obj) expect(obj.digest).toBe('00ab00cd00ef0012');
+      if ('status' in obj) expect(obj.status).toBe('c0000184');
+      if ('saveDigest' in obj) expect(obj.saveDigest).toBe('123456789abcdef0');
+      if ('len' in obj) expect(obj.len).toBe(4096);
+      if (ev === 'pkt.save') expect(obj).toMatchObject({ libLen: 0, saveLen: 32 });
+      if (ev === 'pkt.send') expect(obj.wantCompletion).toBe(true);
+      if (ev === 'ch.state') expect(obj.state).toBe('Opened');
+    });
+  });
+
+  it('escapes strings so a line always parses as JSON', () => {
+    const [line] = askC(['trace 0 1 0 0 0 0 0 0 0 0 0 a"b\\c 1']);
+    expect(JSON.parse(line!)).toMatchObject({ state: 'a"b\\c' });
+  });
+
+  it('derives the channel number from the instance GUID\'s last 8 hex digits', () => {
+    // GUID 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a in memory: Data1..3 little-endian, Data4 as is.
+    expect(askC(['channel 3a5c2f8db4710e4e9a6d2c1f0000002a'])).toEqual(['42']);
+  });
+});
+
+function statusOf(b: Uint8Array): number {
+  const h = decodeHeader(b)!;
+  return statusFor(h.tx, isIntact(b, h));
+}
