@@ -69,7 +69,7 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
       [1, 2 ** 40 + 3, 100, 2, 7], [2, Number.MAX_SAFE_INTEGER, MAX_MESSAGE_SIZE, 1, 1],
     ] as const;
     const answers = askC(cases.map((c) => `msg ${c.join(' ')}`));
-    cases.forEach((c, i) => expect(answers[i]).toBe(hex(encodeMessage(...c))));
+    cases.forEach(([type, tx, length, arg0, arg1], i) => expect(answers[i]).toBe(hex(encodeMessage(type, tx, length, arg0, arg1))));
     // Out of range on both sides.
     expect(askC([`msg 1 1 ${HEADER_SIZE - 1} 0 0`, `msg 1 1 ${MAX_MESSAGE_SIZE + 1} 0 0`])).toEqual(['error', 'error']);
     expect(() => encodeMessage(1, 1, HEADER_SIZE - 1)).toThrow(RangeError);
