@@ -88,6 +88,10 @@ export interface Problem {
   hint?: string | undefined;
   /** An unknown key: point at the key itself. */
   key?: string | undefined;
+  /** For an unknown key, the known key it probably meant. */
+  guess?: string | undefined;
+  /** A required field that is absent. */
+  missing?: boolean | undefined;
 }
 
 /** One InputError for all problems: the first one located, the others listed below it. */
@@ -125,6 +129,7 @@ export function validate<S extends z.ZodType>(src: YamlSource, schema: S): z.out
           path: issue.path,
           key,
           message: `unknown key "${key}"`,
+          guess,
           hint: guess ? `did you mean "${guess}"?` : known.length > 0 ? `known keys: ${known.join(', ')}` : undefined,
         });
       }
@@ -132,13 +137,17 @@ export function validate<S extends z.ZodType>(src: YamlSource, schema: S): z.out
       const missing = getIn(src.data, issue.path) === undefined;
       problems.push({
         path: issue.path,
+        missing,
         message: missing ? `missing required field` : `expected ${describeExpected(issue.expected)}, got ${typeName(getIn(src.data, issue.path))}`,
       });
     } else {
       problems.push({ path: issue.path, message: issue.message });
     }
   }
-  throw problemsToError(src, problems);
+  // A misspelt required key shows up twice: unknown "memoryMb" and missing "memoryMB".
+  // Keep only the unknown key, whose "did you mean" already says what to do.
+  const guessed = new Set(problems.filter((p) => p.guess !== undefined).map((p) => formatPath([...p.path, p.guess!])));
+  throw problemsToError(src, problems.filter((p) => !(p.missing && guessed.has(formatPath(p.path)))));
 }
 
 function describeExpected(expected: string): string {

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../src/errors.ts';
+import { loadTemplate } from '../../../src/lab/template.ts';
+
+const dir = 'test/fixtures/lab/template';
+
+async function failure(name: string): Promise<InputError> {
+  const error = await loadTemplate(join(dir, name)).then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(InputError);
+  return error as InputError;
+}
+
+describe('loadTemplate', () => {
+  it('loads a Linux template with its cloud-init file and key reference', async () => {
+    const t = await loadTemplate(join(dir, 'valid-linux.yaml'));
+    expect(t).toMatchObject({
+      name: 'valid-linux', generation: 2, memoryMB: 2048, processors: 2, secureBoot: false,
+      guest: { os: 'linux', driver: 'linux-module', user: 'bench', sshPort: 22, credential: { kind: 'key', key: { kind: 'env', name: 'BENCH_GUEST_KEY' } } },
+      provisioning: { kind: 'cloud-init', file: resolve(dir, 'files/user-data.yaml') },
+    });
+  });
+
+  it('loads a Windows template with its unattend file', async () => {
+    const t = await loadTemplate(join(dir, 'valid-windows.yaml'));
+    expect(t.guest).toMatchObject({ os: 'windows', driver: 'windows-kmdf', credential: { key: { kind: 'file', path: resolve(dir, 'files/guest_key') } } });
+    expect(t.provisioning).toEqual({ kind: 'unattend', file: resolve(dir, 'files/unattend.xml') });
+  });
+
+  const cases: Array<[file: string, line: number, field: string, says: RegExp]> = [
+    ['secure-boot-gen1.yaml', 5, 'secureBoot', /needs a generation 2 VM/],
+    ['driver-mismatch.yaml', 9, 'guest.driver', /linux guest runs the linux-module driver/],
+    ['provisioning-file-missing.yaml', 14, 'provisioning.cloudInit', /file not found.*relative to the template/],
+    ['unknown-key-memory.yaml', 3, 'memoryMb', /unknown key "memoryMb".*did you mean "memoryMB"/],
+    ['odd-memory.yaml', 3, 'memoryMB', /multiple of 2/],
+    ['linux-with-unattend.yaml', 14, 'provisioning.unattend', /provisioned with cloudInit/],
+    ['inline-guest-password.yaml', 12, 'guest.credentials.password', /inline password is not allowed/],
+    ['bad-generation.yaml', 2, 'generation', /must be 1 or 2/],
+  ];
+  it.each(cases)('%s: names line %i and field %s', async (file, line, field, says) => {
+    const e = await failure(file);
+    expect(e.exitCode).toBe(2);
+    expect(e.location).toMatchObject({ file: join(dir, file), line, field });
+    expect(e.message).toMatch(says);
+  });
+
+  it('reports a misspelt required key once, as the unknown key', async () => {
+    const e = await failure('unknown-key-memory.yaml');
+    expect(e.message).not.toMatch(/missing required/);
+  });
+
+  it('never repeats an inline guest password', async () => {
+    expect((await failure('inline-guest-password.yaml')).message).not.toContain('Pa55word');
+  });
+});
+
+describe('the templates in vm-templates/', () => {
+  it('load, and their provisioning files are well formed', async () => {
+    const linux = await loadTemplate('vm-templates/ubuntu-2404.yaml');
+    const windows = await loadTemplate('vm-templates/windows-2025.yaml');
+    expect([linux.guest.driver, windows.guest.driver]).toEqual(['linux-module', 'windows-kmdf']);
+    const userData = readFileSync(linux.provisioning.file, 'utf8');
+    expect(userData.startsWith('#cloud-config\n')).toBe(true);
+    const doc = parse(userData) as { users: Array<{ name: string; ssh_authorized_keys: string[] }>; ssh_pwauth: boolean };
+    expect(doc.users[0]).toMatchObject({ name: linux.guest.user, ssh_authorized_keys: ['@@BENCH_GUEST_PUBLIC_KEY@@'] });
+    expect(doc.ssh_pwauth).toBe(false);
+    const unattend = readFileSync(windows.provisioning.file, 'utf8');
+    expect(unattend).toContain('@@BENCH_GUEST_PUBLIC_KEY@@');
+    expect(unattend).not.toMatch(/<Password>|<AdministratorPassword>/);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/xmllint'))('unattend.xml is well-formed XML (xmllint)', () => {
+    execFileSync('/usr/bin/xmllint', ['--noout', 'vm-templates/windows-2025/unattend.xml']);
+  });
+});
