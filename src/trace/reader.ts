@@ -1,0 +1,273 @@
+// Streaming reader for JSON Lines traces (DESIGN.md, "Traces").
+//
+// Memory stays constant in the trace length: the file is read in large chunks into one
+// reused buffer, lines are split by hand (readline costs several times more per line),
+// and each line goes through JSON.parse and the table-driven checkEvent. Events come out
+// in batches so that a consumer of ten million events does not pay one promise per event.
+//
+// A malformed line (bad JSON, missing or ill-typed field, unknown version, seq not
+// increasing) is an InputError naming file, line and field. A last line without its
+// newline that does not parse is what a crashed writer leaves: every complete event is
+// still yielded, and then the reading ends as `truncated` (see ReadEnd), which the
+// caller accepts or not (`acceptTruncated`).
+import { open } from 'node:fs/promises';
+import { InputError } from '../errors.ts';
+import type { Dir, TraceEvent } from './schema.ts';
+import { checkEvent } from './validate.ts';
+
+/** How a reading ended. */
+export type ReadEnd =
+  | { kind: 'complete'; events: number; lines: number }
+  /** The last line had no newline and was cut short; `line` is its number, `bytes` its length. */
+  | { kind: 'truncated'; events: number; line: number; bytes: number };
+
+export interface ReadOptions {
+  /** Yield the complete events of a truncated trace and end normally (default: throw TruncatedTraceError at the end). */
+  acceptTruncated?: boolean;
+  /** Bytes per read (default 1 MiB). */
+  chunkBytes?: number;
+}
+
+/** Consecutive events: events[i] is on line firstLine + i. */
+export interface TraceBatch<E = TraceEvent> {
+  events: E[];
+  firstLine: number;
+}
+
+export interface LocatedEvent<E = TraceEvent> {
+  event: E;
+  file: string;
+  line: number;
+}
+
+/** Widens ch and tx to what a source may write before normalisation (a GUID, a hex string). */
+type WidenIds<T> = T extends unknown
+  ? { [K in keyof T]: K extends 'ch' | 'tx' ? number | string : T[K] }
+  : never;
+export type SourceEvent = WidenIds<TraceEvent>;
+export type { Dir };
+
+/** The end of a trace whose last line a crashed writer left incomplete. */
+export class TruncatedTraceError extends InputError {
+  readonly end: Extract<ReadEnd, { kind: 'truncated' }>;
+  constructor(file: string, end: Extract<ReadEnd, { kind: 'truncated' }>) {
+    super(`truncated last line (${end.bytes} bytes without a newline; ${end.events} complete events before it)`, {
+      file,
+      line: end.line,
+    }, { hint: 'the writer probably crashed; accept truncated traces to use the complete events' });
+    this.name = 'TruncatedTraceError';
+    this.end = end;
+  }
+}
+
+const DEFAULT_CHUNK = 1 << 20;
+/** A longer line is refused rather than grown into (a trace line is a few hundred bytes). */
+const MAX_LINE_BYTES = 64 << 20;
+const NEWLINE = 0x0a;
+
+/**
+ * One pass over one trace file. Iterate `batches()` (fast) or the reader itself (one
+ * event at a time, with its line); afterwards `end` says whether the trace was complete.
+ */
+export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E>> {
+  readonly file: string;
+  private readonly options: ReadOptions;
+  private readonly sourceIds: boolean;
+  private ended: ReadEnd | undefined;
+  private started = false;
+
+  constructor(file: string, options: ReadOptions = {}, sourceIds = false) {
+    this.file = file;
+    this.options = options;
+    this.sourceIds = sourceIds;
+  }
+
+  /** How the reading ended; undefined until the last batch has been taken. */
+  get end(): ReadEnd | undefined {
+    return this.ended;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<LocatedEvent<E>> {
+    for await (const batch of this.batches()) {
+      for (let i = 0; i < batch.events.length; i++) {
+        yield { event: batch.events[i]!, file: this.file, line: batch.firstLine + i };
+      }
+    }
+  }
+
+  async *batches(): AsyncGenerator<TraceBatch<E>> {
+    if (this.started) throw new Error(`TraceReader for ${this.file} can only be read once`);
+    this.started = true;
+    let handle;
+    try {
+      handle = await open(this.file, 'r');
+    } catch (cause) {
+      throw new InputError(`cannot open trace: ${(cause as Error).message}`, { file: this.file }, { cause });
+    }
+    try {
+      yield* this.readAll(handle);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async *readAll(handle: import('node:fs/promises').FileHandle): AsyncGenerator<TraceBatch<E>> {
+    let buf = Buffer.allocUnsafe(this.options.chunkBytes ?? DEFAULT_CHUNK);
+    let held = 0; // bytes of an unfinished line kept at the start of buf
+    let line = 1; // number of the next line to parse
+    let events = 0;
+    let lastSeq = -1;
+    let first = true;
+    for (;;) {
+      if (held === buf.length) {
+        if (buf.length >= MAX_LINE_BYTES) {
+          throw new InputError(`line longer than ${MAX_LINE_BYTES} bytes`, { file: this.file, line });
+        }
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, held);
+        buf = bigger;
+      }
+      const { bytesRead } = await handle.read(buf, held, buf.length - held, null);
+      let filled = held + bytesRead;
+      if (first) {
+        // A UTF-8 byte order mark (Windows PowerShell writes one) is not part of line 1.
+        if (filled >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
+          buf.copy(buf, 0, 3, filled);
+          filled -= 3;
+        }
+        first = false;
+      }
+      if (bytesRead === 0) {
+        if (filled > 0) {
+          // The last line has no newline. If it parses it is complete (a file edited by
+          // hand); if not, a writer died in the middle of it.
+          const text = buf.toString('utf8', 0, filled);
+          let value: unknown;
+          try {
+            value = JSON.parse(text);
+          } catch {
+            const end = { kind: 'truncated' as const, events, line, bytes: filled };
+            this.ended = end;
+            if (this.options.acceptTruncated !== true) throw new TruncatedTraceError(this.file, end);
+            return;
+          }
+          lastSeq = this.accept(value, line, lastSeq);
+          events++;
+          this.ended = { kind: 'complete', events, lines: line };
+          yield { events: [value as E], firstLine: line };
+          return;
+        }
+        this.ended = { kind: 'complete', events, lines: line - 1 };
+        return;
+      }
+      // Only whole lines are decoded: a newline byte never sits inside a UTF-8 sequence.
+      const lastNl = buf.lastIndexOf(NEWLINE, filled - 1);
+      if (lastNl < 0) {
+        held = filled;
+        continue;
+      }
+      const text = buf.toString('utf8', 0, lastNl + 1);
+      const firstLine = line;
+      let values = parseJoined(text);
+      const seqBefore = lastSeq;
+      try {
+        if (values !== undefined) for (let i = 0; i < values.length; i++) lastSeq = this.accept(values[i], firstLine + i, lastSeq);
+      } catch {
+        values = undefined; // the fast path's line numbers are only proven for objects: redo it slowly
+        lastSeq = seqBefore;
+      }
+      if (values === undefined) {
+        values = this.parseEach(text, firstLine);
+        for (let i = 0; i < values.length; i++) lastSeq = this.accept(values[i], firstLine + i, lastSeq);
+      }
+      line += values.length;
+      events += values.length;
+      held = filled - (lastNl + 1);
+      buf.copy(buf, 0, lastNl + 1, filled);
+      yield { events: values as E[], firstLine };
+    }
+  }
+
+  /** One JSON.parse per line: the slow path, which names the line that is not JSON. */
+  private parseEach(text: string, firstLine: number): unknown[] {
+    const values: unknown[] = [];
+    let pos = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', pos)) {
+      const lineText = text.slice(pos, nl);
+      try {
+        values.push(JSON.parse(lineText));
+      } catch (cause) {
+        throw new InputError(
+          lineText.trim() === '' ? 'empty line' : `not valid JSON: ${(cause as Error).message}`,
+          { file: this.file, line: firstLine + values.length },
+          { cause },
+        );
+      }
+      pos = nl + 1;
+    }
+    return values;
+  }
+
+  /** Validates one parsed line; returns its seq. */
+  private accept(value: unknown, line: number, lastSeq: number): number {
+    const problem = checkEvent(value, { sourceIds: this.sourceIds });
+    if (problem !== undefined) {
+      throw new InputError(problem.message, { file: this.file, line, field: problem.field });
+    }
+    const seq = (value as { seq: number }).seq;
+    if (seq <= lastSeq) {
+      throw new InputError(`seq ${seq} does not increase (the line before has seq ${lastSeq})`, {
+        file: this.file,
+        line,
+        field: 'seq',
+      }, { hint: 'seq must be strictly increasing within one file' });
+    }
+    return seq;
+  }
+}
+
+// Two objects on one line can only be joined by `}`, a comma and `{` with blanks between.
+const TWO_ON_ONE_LINE = /\}[ \t\r]*,[ \t\r]*\{/;
+
+/**
+ * The fast path: parses all lines of `text` (which ends with a newline) with a single
+ * JSON.parse of `[line,line,...]`, a fifth cheaper than one call per line. It gives up
+ * (undefined) unless that provably yields exactly one value per line: no line holds an
+ * array-level comma (TWO_ON_ONE_LINE; values that are not objects are refused later by
+ * the validator, and then the slow path reports them), and the count of values equals
+ * the count of lines, so no value spans a line break. Malformed text always takes the
+ * slow path, which names the line.
+ */
+function parseJoined(text: string): unknown[] | undefined {
+  if (TWO_ON_ONE_LINE.test(text)) return undefined;
+  let lines = 0;
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) lines++;
+  let values: unknown;
+  try {
+    values = JSON.parse(`[${text.slice(0, -1).replaceAll('\n', ',')}]`);
+  } catch {
+    return undefined;
+  }
+  return Array.isArray(values) && values.length === lines ? values : undefined;
+}
+
+/** Reads a trace in the schema's own terms (numeric ch and tx). */
+export function openTrace(file: string, options: ReadOptions = {}): TraceReader<TraceEvent> {
+  return new TraceReader<TraceEvent>(file, options, false);
+}
+
+/** Reads a trace as a source wrote it (ids may be strings); normalise.ts maps it. */
+export function openSourceTrace(file: string, options: ReadOptions = {}): TraceReader<SourceEvent> {
+  return new TraceReader<SourceEvent>(file, options, true);
+}
+
+/** Reads a whole (small) trace into memory: tests, fixtures, short runs. */
+export async function readTraceFile(
+  file: string,
+  options: ReadOptions = {},
+): Promise<{ events: LocatedEvent[]; end: ReadEnd }> {
+  const reader = openTrace(file, options);
+  const events: LocatedEvent[] = [];
+  for await (const e of reader) events.push(e);
+  return { events, end: reader.end! };
+}
