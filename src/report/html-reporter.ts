@@ -1,0 +1,25 @@
+// Writes report.html at the end of a run. Trends come from the history index through a
+// source the caller gives (history.ts), so this reporter stays a thin writer around the
+// pure renderReport.
+import { writeFileAtomic } from './atomic-file.ts';
+import { renderReport } from './html-report.ts';
+import type { Reporter } from './reporter.ts';
+import type { RunSummary } from './summary.ts';
+import type { Trends } from './trends.ts';
+
+export type TrendsSource = (summary: RunSummary) => Promise<Trends | undefined> | Trends | undefined;
+
+export class HtmlReporter implements Reporter {
+  private readonly file: string;
+  private readonly trends: TrendsSource | undefined;
+  private readonly evidenceLinks: boolean;
+  constructor(options: { file: string; trends?: TrendsSource; evidenceLinks?: boolean }) {
+    this.file = options.file;
+    this.trends = options.trends;
+    this.evidenceLinks = options.evidenceLinks ?? true;
+  }
+  async onRunEnd(summary: RunSummary): Promise<void> {
+    const trends = await this.trends?.(summary);
+    await writeFileAtomic(this.file, renderReport(summary, trends, { evidenceLinks: this.evidenceLinks }));
+  }
+}
