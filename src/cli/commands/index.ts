@@ -4,9 +4,11 @@ import type { Command } from 'commander';
 import { registerEmulate } from './emulate.ts';
 import { registerExplore } from './explore.ts';
 import { registerPerf } from './perf.ts';
+import { registerReport } from './report.ts';
 
 export function registerCommands(program: Command): void {
   registerEmulate(program);
   registerExplore(program);
   registerPerf(program);
+  registerReport(program);
 }
