@@ -28,7 +28,7 @@ beforeAll(() => {
   program = join(dir, 'protocol-agreement');
   // -Werror: the shared code must stay warning-free in user mode too.
   execFileSync('gcc', [
-    '-std=c99', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'),
+    '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'),
     '-o', program, join(root, 'test/drivers/protocol-agreement.c'),
     join(root, 'lab/drivers/common/sample-protocol.c'),
   ]);

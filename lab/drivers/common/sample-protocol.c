@@ -10,9 +10,8 @@
 #include "sample-protocol.h"
 
 /* Refuse to build where the typedefs in the header have the wrong size. */
-typedef char sp_check_u16[sizeof(sp_u16) == 2 ? 1 : -1];
-typedef char sp_check_u32[sizeof(sp_u32) == 4 ? 1 : -1];
-typedef char sp_check_u64[sizeof(sp_u64) == 8 ? 1 : -1];
+extern char sp_check_sizes[sizeof(sp_u16) == 2 && sizeof(sp_u32) == 4 &&
+			   sizeof(sp_u64) == 8 ? 1 : -1];
 
 static void put16(sp_u8 *p, sp_u16 v)
 {

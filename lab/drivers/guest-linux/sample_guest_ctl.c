@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Control interface and trace of the sample guest driver, in debugfs:
+ *
+ *   /sys/kernel/debug/vmbus_sample_guest/control   write one command per write
+ *   /sys/kernel/debug/vmbus_sample_guest/trace     read: the JSON Lines trace
+ *   /sys/kernel/debug/vmbus_sample_guest/counters  read: one line per channel
+ *
+ * The bench drives it over SSH (lab/drivers/README.md lists the commands). The
+ * trace is kept in one module-wide buffer, so it survives a rescind and
+ * re-offer of the channel; seq numbers are assigned under the buffer's lock,
+ * so they increase strictly in the order the lines are stored. When the
+ * buffer is full, further lines are counted as dropped rather than written,
+ * and the counters file says so: a trace with holes must not look complete.
+ */
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "sample_guest.h"
+
+static unsigned int trace_kib = 4096;
+module_param(trace_kib, uint, 0444);
+MODULE_PARM_DESC(trace_kib, "Size of the trace buffer in KiB (default 4096)");
+
+#define SG_CMD_MAX 128
+#define SG_COUNTERS_MAX 8192
+#define SG_READ_CHUNK 65536
+
+static struct dentry *sg_debugfs;
+
+static DEFINE_SPINLOCK(sg_trace_lock);
+static char *sg_trace_buf;
+static size_t sg_trace_len;
+static size_t sg_trace_cap;
+static u64 sg_trace_seq;
+static u64 sg_trace_dropped;
+
+void sg_trace(struct sp_trace_event *ev)
+{
+	unsigned long flags;
+	u32 n;
+
+	ev->src = "hyperv";
+	ev->side = "guest";
+	spin_lock_irqsave(&sg_trace_lock, flags);
+	ev->seq = sg_trace_seq + 1;
+	n = 0;
+	if (sg_trace_buf && sg_trace_cap - sg_trace_len > 1)
+		n = sp_trace_format(sg_trace_buf + sg_trace_len,
+				    sg_trace_cap - sg_trace_len, ev);
+	if (n) {
+		sg_trace_len += n;
+		sg_trace_seq++;
+	} else {
+		sg_trace_dropped++;
+	}
+	spin_unlock_irqrestore(&sg_trace_lock, flags);
+}
+
+static ssize_t sg_trace_read(struct file *file, char __user *ubuf, size_t count,
+			     loff_t *ppos)
+{
+	unsigned long flags;
+	size_t n = 0;
+	char *chunk;
+
+	if (*ppos < 0)
+		return -EINVAL;
+	chunk = kmalloc(SG_READ_CHUNK, GFP_KERNEL);
+	if (!chunk)
+		return -ENOMEM;
+	/* Copy under the lock into a bounce buffer; copy_to_user may sleep. */
+	spin_lock_irqsave(&sg_trace_lock, flags);
+	if (*ppos < sg_trace_len) {
+		n = min3(count, (size_t)SG_READ_CHUNK, sg_trace_len - (size_t)*ppos);
+		memcpy(chunk, sg_trace_buf + *ppos, n);
+	}
+	spin_unlock_irqrestore(&sg_trace_lock, flags);
+	if (n && copy_to_user(ubuf, chunk, n)) {
+		kfree(chunk);
+		return -EFAULT;
+	}
+	kfree(chunk);
+	*ppos += n;
+	return n;
+}
+
+static void sg_trace_clear(void)
+{
+	unsigned long flags;
+
+	/* seq keeps counting: two reads around a clear still never repeat one. */
+	spin_lock_irqsave(&sg_trace_lock, flags);
+	sg_trace_len = 0;
+	sg_trace_dropped = 0;
+	spin_unlock_irqrestore(&sg_trace_lock, flags);
+}
+
+static ssize_t sg_counters_read(struct file *file, char __user *ubuf, size_t count,
+				loff_t *ppos)
+{
+	unsigned long flags;
+	u64 dropped, lines;
+	ssize_t ret;
+	char *buf;
+	int n;
+
+	buf = kzalloc(SG_COUNTERS_MAX, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	spin_lock_irqsave(&sg_trace_lock, flags);
+	dropped = sg_trace_dropped;
+	lines = sg_trace_seq;
+	spin_unlock_irqrestore(&sg_trace_lock, flags);
+	n = scnprintf(buf, SG_COUNTERS_MAX, "trace_seq=%llu trace_dropped=%llu\n",
+		      lines, dropped);
+	n += sg_print_counters(buf + n, SG_COUNTERS_MAX - n);
+	ret = simple_read_from_buffer(ubuf, count, ppos, buf, n);
+	kfree(buf);
+	return ret;
+}
+
+/* Optional trailing "ch=N": the command applies to that channel only. */
+static long sg_parse_channel(char *args)
+{
+	char *at = strstr(args, "ch=");
+	unsigned int ch;
+
+	if (!at)
+		return -1;
+	if (kstrtouint(at + 3, 10, &ch))
+		return -2;
+	*at = '\0';
+	return ch;
+}
+
+static int sg_run_command(char *line)
+{
+	unsigned int count, length, mode, hold;
+	char *cmd, *args;
+	long ch;
+
+	args = strim(line);
+	cmd = strsep(&args, " ");
+	if (!args)
+		args = "";
+	ch = sg_parse_channel(args);
+	if (ch == -2)
+		return -EINVAL;
+
+	if (!strcmp(cmd, "send")) {
+		if (sscanf(args, "%u %u %u %u", &count, &length, &mode, &hold) != 4)
+			return -EINVAL;
+		return sg_send_requests(count, length, mode, hold, ch);
+	}
+	if (!strcmp(cmd, "notify")) {
+		if (sscanf(args, "%u %u", &count, &length) != 2)
+			return -EINVAL;
+		return sg_send_notifies(count, length, ch);
+	}
+	if (!strcmp(cmd, "hold")) {
+		args = strim(args);
+		if (!strcmp(args, "auto")) {
+			sg_set_hold_override(-1);
+			return 0;
+		}
+		if (kstrtouint(args, 10, &hold))
+			return -EINVAL;
+		sg_set_hold_override(hold);
+		return 0;
+	}
+	if (!strcmp(cmd, "release")) {
+		sg_release_held(ch);
+		return 0;
+	}
+	if (!strcmp(cmd, "trace-clear")) {
+		sg_trace_clear();
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static ssize_t sg_control_write(struct file *file, const char __user *ubuf,
+				size_t count, loff_t *ppos)
+{
+	char line[SG_CMD_MAX];
+	int ret;
+
+	if (count == 0 || count >= sizeof(line))
+		return -EINVAL;
+	if (copy_from_user(line, ubuf, count))
+		return -EFAULT;
+	line[count] = '\0';
+	ret = sg_run_command(line);
+	return ret ? ret : count;
+}
+
+static const struct file_operations sg_trace_fops = {
+	.owner = THIS_MODULE,
+	.read = sg_trace_read,
+	.llseek = default_llseek,
+};
+
+static const struct file_operations sg_counters_fops = {
+	.owner = THIS_MODULE,
+	.read = sg_counters_read,
+	.llseek = default_llseek,
+};
+
+static const struct file_operations sg_control_fops = {
+	.owner = THIS_MODULE,
+	.write = sg_control_write,
+	.llseek = noop_llseek,
+};
+
+int sg_ctl_init(void)
+{
+	if (trace_kib == 0 || trace_kib > 1024 * 1024)
+		return -EINVAL;
+	sg_trace_cap = (size_t)trace_kib * 1024;
+	sg_trace_buf = vmalloc(sg_trace_cap);
+	if (!sg_trace_buf)
+		return -ENOMEM;
+	sg_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_file("control", 0200, sg_debugfs, NULL, &sg_control_fops);
+	debugfs_create_file("trace", 0400, sg_debugfs, NULL, &sg_trace_fops);
+	debugfs_create_file("counters", 0400, sg_debugfs, NULL, &sg_counters_fops);
+	return 0;
+}
+
+void sg_ctl_exit(void)
+{
+	char *buf;
+	unsigned long flags;
+
+	debugfs_remove_recursive(sg_debugfs);
+	spin_lock_irqsave(&sg_trace_lock, flags);
+	buf = sg_trace_buf;
+	sg_trace_buf = NULL;
+	spin_unlock_irqrestore(&sg_trace_lock, flags);
+	vfree(buf);
+}
