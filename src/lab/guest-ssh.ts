@@ -1,0 +1,368 @@
+// A guest VM over SSH (ssh2): key authentication, a pinned host key, commands with exit
+// codes, timeouts and bounded output, file upload, and reconnection.
+//
+// Save/restore and live migration kill the guest's TCP connections (the guest's clock
+// and network stack resume, but our socket is long gone). A command that was running
+// when the link died fails with an InfraError; it is never re-run behind the caller's
+// back, because the bench cannot know whether it took effect. The next call reconnects
+// (with backoff) when `autoReconnect` is on, or the caller calls `reconnect()`.
+//
+// Remote commands are `ShellCommand` values (guest/posix-quote.ts) and run under POSIX
+// sh. Each one is wrapped in coreutils `timeout`, which kills the command's whole process
+// group on the guest shortly after our own deadline, so a timed-out command does not
+// linger there. Every command text that ends up in a result or error is redacted.
+
+import { performance } from 'node:perf_hooks';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import { InfraError } from '../errors.ts';
+import { BoundedOutput } from './guest/bounded-output.ts';
+import { acceptedFingerprints, HostKeyMismatchError, sha256Fingerprint } from './guest/host-key.ts';
+import { sh, type ShellCommand } from './guest/posix-quote.ts';
+import type { Credential, HostKeyPin } from './inventory.ts';
+import { redactor as sharedRedactor, resolveSecret, type Redactor } from './secrets.ts';
+
+export interface GuestEndpoint {
+  /** For messages: the VM or guest name. */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  credential: Credential;
+  hostKey: HostKeyPin;
+}
+
+export interface GuestSshOptions {
+  connectTimeoutMs?: number;
+  /** Keepalive probes notice a link that died silently (no RST) within interval × count. */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Reconnect on the next call after the link died. Default true. */
+  autoReconnect?: boolean;
+  backoff?: { initialMs?: number; maxMs?: number; totalMs?: number };
+  redactor?: Redactor;
+  /** Receives progress lines (already redacted). */
+  log?: (line: string) => void;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** Per stream. Output past it is drained and dropped; the result says so. */
+  maxOutputBytes?: number;
+  stdin?: Buffer | string;
+  /** Wrap in coreutils `timeout` so the guest kills a timed-out command. Default true. */
+  remoteReaper?: boolean;
+}
+
+export interface ExecResult {
+  /** The command as sent, secrets redacted. */
+  command: string;
+  exitCode: number | null;
+  /** Set when the command died of a signal (e.g. 'KILL'). */
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  truncated: boolean;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+type Link =
+  | { kind: 'down'; reason: string }
+  | { kind: 'up'; client: Client }
+  | { kind: 'closed' };
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
+/** Seconds the guest-side reaper waits past our own deadline before killing. */
+const REAPER_GRACE_S = 2;
+
+export class GuestSsh {
+  readonly endpoint: GuestEndpoint;
+  readonly #options: GuestSshOptions;
+  readonly #redactor: Redactor;
+  #link: Link = { kind: 'down', reason: 'not connected yet' };
+  #connecting: Promise<Client> | undefined;
+  /** Operations to fail when the link dies under them. */
+  readonly #inflight = new Set<(error: InfraError) => void>();
+  #secret: { privateKey?: string; passphrase?: string; password?: string } | undefined;
+
+  private constructor(endpoint: GuestEndpoint, options: GuestSshOptions) {
+    this.endpoint = endpoint;
+    this.#options = options;
+    this.#redactor = options.redactor ?? sharedRedactor;
+  }
+
+  static async connect(endpoint: GuestEndpoint, options: GuestSshOptions = {}): Promise<GuestSsh> {
+    const guest = new GuestSsh(endpoint, options);
+    await guest.#ensureLink();
+    return guest;
+  }
+
+  get connected(): boolean {
+    return this.#link.kind === 'up';
+  }
+
+  /** Runs a command; a non-zero exit is a result, a lost link or refused channel an InfraError. */
+  async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
+    const client = await this.#ensureLink();
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+    const wire = options.remoteReaper === false
+      ? command.script
+      : sh`timeout -k 2 ${Math.ceil(timeoutMs / 1000) + REAPER_GRACE_S} sh -c ${command.script}`.script;
+    const shown = this.#redactor.redact(command.script);
+    const stdout = new BoundedOutput(limit);
+    const stderr = new BoundedOutput(limit);
+    const started = performance.now();
+
+    return new Promise<ExecResult>((resolve, reject) => {
+      let channel: ClientChannel | undefined;
+      let exit: { code: number | null; signal: string | undefined } | undefined;
+      let settled = false;
+      const settle = (outcome: { result: ExecResult } | { error: InfraError }): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#inflight.delete(onLost);
+        if ('error' in outcome) reject(outcome.error);
+        else resolve(outcome.result);
+      };
+      const result = (timedOut: boolean): ExecResult => ({
+        command: shown,
+        exitCode: timedOut ? null : (exit?.code ?? null),
+        signal: timedOut ? undefined : exit?.signal,
+        stdout: this.#redactor.redact(stdout.toBuffer().toString('utf8')),
+        stderr: this.#redactor.redact(stderr.toBuffer().toString('utf8')),
+        stdoutBytes: stdout.totalBytes,
+        stderrBytes: stderr.totalBytes,
+        truncated: stdout.truncated || stderr.truncated,
+        timedOut,
+        durationMs: Math.round(performance.now() - started),
+      });
+      const onLost = (error: InfraError): void => settle({ error: this.#error(`${error.message} while running: ${shown}`, shown, error) });
+      this.#inflight.add(onLost);
+      const timer = setTimeout(() => {
+        // Our deadline is what counts: report now; the guest-side reaper cleans up.
+        try {
+          channel?.signal('KILL');
+          channel?.close();
+        } catch {
+          // the channel may already be gone; the result is the same
+        }
+        settle({ result: result(true) });
+      }, timeoutMs);
+
+      client.exec(wire, (err, ch) => {
+        if (err) return settle({ error: this.#error(`cannot start command on ${this.endpoint.name}: ${err.message}`, shown, err) });
+        channel = ch;
+        if (settled) return void ch.close();
+        ch.on('data', (b: Buffer) => stdout.push(b));
+        ch.stderr.on('data', (b: Buffer) => stderr.push(b));
+        ch.on('exit', (code: number | null, signal?: string) => {
+          exit = { code: typeof code === 'number' ? code : null, signal: signal ?? undefined };
+        });
+        ch.on('close', () => {
+          if (exit) settle({ result: result(false) });
+          else settle({ error: this.#error(`connection to ${this.endpoint.name} lost (no exit status) while running: ${shown}`, shown) });
+        });
+        ch.end(options.stdin ?? undefined);
+      });
+    });
+  }
+
+  /** Writes `data` to `remotePath` over SFTP (no shell involved, so any file name works). */
+  async upload(data: Buffer | string, remotePath: string, options: { mode?: number } = {}): Promise<void> {
+    const sftp = await this.#sftp();
+    try {
+      await this.#guarded(`upload to ${remotePath}`, new Promise<void>((resolve, reject) => {
+        sftp.writeFile(remotePath, data, { mode: options.mode ?? 0o644 }, (err) => (err ? reject(err) : resolve()));
+      }));
+    } finally {
+      sftp.end();
+    }
+  }
+
+  /**
+   * The same through the shell, for guests without an SFTP subsystem: the file name is
+   * quoted by the one quoting function and the content travels as base64 on stdin.
+   */
+  async uploadViaShell(data: Buffer | string, remotePath: string, options: { mode?: number; timeoutMs?: number } = {}): Promise<void> {
+    const mode = (options.mode ?? 0o644).toString(8);
+    const r = await this.exec(sh`base64 -d > ${remotePath} && chmod ${mode} ${remotePath}`, {
+      stdin: Buffer.from(data).toString('base64'),
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      maxOutputBytes: 64 * 1024,
+    });
+    if (r.exitCode !== 0) throw this.#error(`upload to ${remotePath} on ${this.endpoint.name} failed (exit ${r.exitCode ?? r.signal ?? 'timeout'}): ${r.stderr.trim()}`, r.command);
+  }
+
+  /** Reads a remote file over SFTP; more than `maxBytes` is an InfraError, never a huge buffer. */
+  async download(remotePath: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
+    const max = options.maxBytes ?? DEFAULT_MAX_OUTPUT;
+    const sftp = await this.#sftp();
+    try {
+      return await this.#guarded(`download of ${remotePath}`, new Promise<Buffer>((resolve, reject) => {
+        const out = new BoundedOutput(max);
+        const stream = sftp.createReadStream(remotePath);
+        stream.on('data', (b: Buffer) => {
+          out.push(b);
+          if (out.truncated) {
+            stream.destroy();
+            reject(new InfraError(`${remotePath} on ${this.endpoint.name} is larger than the ${max}-byte limit`, { host: this.endpoint.host }));
+          }
+        });
+        stream.on('error', reject);
+        stream.on('end', () => resolve(out.toBuffer()));
+      }));
+    } finally {
+      sftp.end();
+    }
+  }
+
+  /**
+   * Drops the current link (if any) and connects again, retrying with exponential
+   * backoff while the guest is unreachable (restoring, migrating, booting). A host key
+   * mismatch or a refused login is not retried.
+   */
+  async reconnect(): Promise<void> {
+    if (this.#link.kind === 'closed') throw new InfraError(`guest connection to ${this.endpoint.name} was closed`, { host: this.endpoint.host });
+    if (this.#link.kind === 'up') this.#lose(this.#link.client, 'reconnect requested');
+    await this.#ensureLink(true);
+  }
+
+  close(): void {
+    const link = this.#link;
+    this.#link = { kind: 'closed' };
+    this.#failInflight(`guest connection to ${this.endpoint.name} was closed`);
+    if (link.kind === 'up') link.client.end();
+  }
+
+  // ---- links -----------------------------------------------------------------------
+
+  #ensureLink(explicit = false): Promise<Client> {
+    const link = this.#link;
+    if (link.kind === 'up') return Promise.resolve(link.client);
+    if (link.kind === 'closed') return Promise.reject(new InfraError(`guest connection to ${this.endpoint.name} was closed`, { host: this.endpoint.host }));
+    if (this.#connecting) return this.#connecting;
+    const first = this.#secret === undefined;
+    if (!first && !explicit && this.#options.autoReconnect === false) {
+      return Promise.reject(new InfraError(`connection to ${this.endpoint.name} is down (${link.reason}); call reconnect()`, { host: this.endpoint.host }));
+    }
+    this.#connecting = this.#connectWithBackoff().finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  async #connectWithBackoff(): Promise<Client> {
+    const { initialMs = 250, maxMs = 5_000, totalMs = 60_000 } = this.#options.backoff ?? {};
+    const deadline = performance.now() + totalMs;
+    let delay = initialMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const client = await this.#connectOnce();
+        if (this.#link.kind === 'closed') {
+          client.end();
+          throw new InfraError(`guest connection to ${this.endpoint.name} was closed`, { host: this.endpoint.host });
+        }
+        this.#link = { kind: 'up', client };
+        if (attempt > 1) this.#log(`reconnected to ${this.endpoint.name} after ${attempt} attempts`);
+        return client;
+      } catch (e) {
+        const fatal = e instanceof HostKeyMismatchError || (e as { level?: string }).level === 'client-authentication' || this.#link.kind === 'closed';
+        const error = e instanceof InfraError ? e : this.#error(`cannot connect to ${this.endpoint.name} (${this.endpoint.host}:${this.endpoint.port}): ${(e as Error).message}`, undefined, e);
+        if (fatal || performance.now() + delay > deadline) throw error;
+        this.#log(`connect attempt ${attempt} to ${this.endpoint.name} failed (${error.message}); retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, maxMs);
+      }
+    }
+  }
+
+  async #connectOnce(): Promise<Client> {
+    const secret = await this.#resolveSecret();
+    const { host, port, user } = this.endpoint;
+    const pin = acceptedFingerprints(this.endpoint.hostKey, host, port);
+    return new Promise<Client>((resolve, reject) => {
+      const client = new Client();
+      let presented: string | undefined;
+      let ready = false;
+      client.on('ready', () => {
+        ready = true;
+        client.on('close', () => this.#lose(client, 'connection closed'));
+        resolve(client);
+      });
+      client.on('error', (err: Error & { level?: string }) => {
+        if (ready) return this.#lose(client, err.message);
+        if (presented !== undefined && !pin.fingerprints.includes(presented)) {
+          return reject(new HostKeyMismatchError(`${host}:${port}`, pin.fingerprints, presented, pin.source));
+        }
+        reject(Object.assign(this.#error(`cannot connect to ${this.endpoint.name} (${host}:${port}): ${err.message}`, undefined, err), { level: err.level }));
+      });
+      client.connect({
+        host,
+        port,
+        username: user,
+        ...secret,
+        readyTimeout: this.#options.connectTimeoutMs ?? 10_000,
+        keepaliveInterval: this.#options.keepaliveIntervalMs ?? 5_000,
+        keepaliveCountMax: this.#options.keepaliveCountMax ?? 3,
+        // The only place a host key is judged: pinned fingerprints, nothing else.
+        hostVerifier: (key: Buffer): boolean => {
+          presented = sha256Fingerprint(key);
+          return pin.fingerprints.includes(presented);
+        },
+      });
+    });
+  }
+
+  #lose(client: Client, reason: string): void {
+    if (this.#link.kind !== 'up' || this.#link.client !== client) return;
+    this.#link = { kind: 'down', reason };
+    client.end();
+    this.#failInflight(`connection to ${this.endpoint.name} lost (${reason})`);
+  }
+
+  #failInflight(message: string): void {
+    const error = new InfraError(this.#redactor.redact(message), { host: this.endpoint.host });
+    for (const fail of [...this.#inflight]) fail(error);
+  }
+
+  async #resolveSecret(): Promise<{ privateKey?: string; passphrase?: string; password?: string }> {
+    if (this.#secret) return this.#secret;
+    const c = this.endpoint.credential;
+    const opts = { redactor: this.#redactor };
+    this.#secret = c.kind === 'password'
+      ? { password: await resolveSecret(c.password, opts) }
+      : { privateKey: await resolveSecret(c.key, opts), ...(c.passphrase ? { passphrase: await resolveSecret(c.passphrase, opts) } : {}) };
+    return this.#secret;
+  }
+
+  async #sftp(): Promise<SFTPWrapper> {
+    const client = await this.#ensureLink();
+    return this.#guarded('sftp session', new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s)))));
+  }
+
+  /** Races an operation against the link dying, and wraps its failure as InfraError. */
+  async #guarded<T>(what: string, op: Promise<T>): Promise<T> {
+    let onLost!: (e: InfraError) => void;
+    const lost = new Promise<never>((_, reject) => (onLost = reject));
+    this.#inflight.add(onLost);
+    try {
+      return await Promise.race([op, lost]);
+    } catch (e) {
+      if (e instanceof InfraError) throw this.#redactor.redactError(e);
+      throw this.#error(`${what} on ${this.endpoint.name} failed: ${(e as Error).message}`, undefined, e);
+    } finally {
+      this.#inflight.delete(onLost);
+    }
+  }
+
+  #error(message: string, command?: string, cause?: unknown): InfraError {
+    return new InfraError(this.#redactor.redact(message), { host: this.endpoint.host, command, cause });
+  }
+
+  #log(line: string): void {
+    this.#options.log?.(this.#redactor.redact(line));
+  }
+}
