@@ -13,6 +13,8 @@ export interface HistoryOptions {
   linkOf?: (runId: string) => string | undefined;
   /** How many table rows (newest first). */
   tableRows?: number;
+  /** What the highlighted run is called in the table: "this run" in a report, "latest" in the index. */
+  currentLabel?: string;
 }
 
 export function renderHistoryChart(allRuns: readonly RunRow[], currentRunId: string | undefined, options: HistoryOptions = {}): string {
@@ -21,7 +23,7 @@ export function renderHistoryChart(allRuns: readonly RunRow[], currentRunId: str
   const gap = 8;
   const chartH = 120;
   const left = 36;
-  const width = left + runs.length * (barW + gap) + 10;
+  const width = left + runs.length * (barW + gap) + 90; // room for the last rotated run label
   const height = chartH + 86;
   const max = Math.max(1, ...runs.map((r) => r.counts.total));
   const parts: string[] = [];
@@ -66,7 +68,7 @@ function runTable(allRuns: readonly RunRow[], currentRunId: string | undefined, 
       const link = options.linkOf?.(r.runId);
       const name = link ? `<a href="${esc(link)}">${esc(r.runId)}</a>` : esc(r.runId);
       const status = r.exitCode === 0 ? '✓ passed' : r.exitCode === 1 ? '✗ failed' : '! infra errors';
-      const cur = r.runId === currentRunId ? ' <b>(this run)</b>' : '';
+      const cur = r.runId === currentRunId ? ` <b>(${esc(options.currentLabel ?? 'this run')})</b>` : '';
       const took = formatDuration(Date.parse(r.finishedAt) - Date.parse(r.startedAt));
       return `<tr><td>${name}${cur}</td><td>${esc(r.lab)}</td><td>${esc(formatDate(r.startedAt))}</td><td>${esc(took)}</td><td>${status}</td>${VERDICTS.map((v) => `<td class="num">${r.counts[v]}</td>`).join('')}<td class="num">${r.counts.quarantined}</td></tr>`;
     })

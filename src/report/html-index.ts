@@ -14,7 +14,7 @@ export function renderSiteIndex(runs: readonly RunRow[], linkOf: (runId: string)
     const head = last
       ? `<p>Latest: ${lastLink ? `<a href="${esc(lastLink)}">${esc(last.runId)}</a>` : esc(last.runId)} (${esc(formatDate(last.startedAt))}) — ${last.exitCode === 0 ? '✓ passed' : last.exitCode === 1 ? '✗ divergences found' : '! infrastructure errors'}</p>`
       : '';
-    return `<section id="lab-${esc(lab)}"><h2>Lab ${esc(lab)} (${mine.length} run${mine.length === 1 ? '' : 's'})</h2>${head}${renderHistoryChart(mine, last?.runId, { linkOf, tableRows: mine.length })}</section>`;
+    return `<section id="lab-${esc(lab)}"><h2>Lab ${esc(lab)} (${mine.length} run${mine.length === 1 ? '' : 's'})</h2>${head}${renderHistoryChart(mine, last?.runId, { linkOf, tableRows: mine.length, currentLabel: 'latest' })}</section>`;
   });
   const body = `
 <header class="top"><div class="inner"><h1>VMBus save/restore compatibility: all runs</h1>

@@ -73,6 +73,11 @@ function trendText(t: CellTrend | undefined): string {
   return `since ${t.since} (${t.runsInState} run${t.runsInState === 1 ? '' : 's'})${before}`;
 }
 
+/** Run ids in a cell are cut to their last 14 characters (the date part of nightly ids). */
+function shortRun(runId: string): string {
+  return runId.length > 14 ? `…${runId.slice(-13)}` : runId;
+}
+
 function renderCell(c: MatrixCell | undefined, trend: CellTrend | undefined, runId: string): string {
   if (!c) return '<td class="cell none" title="not run in this run"><span class="t">·</span></td>';
   const look = VERDICT_LOOK[c.verdict];
@@ -90,7 +95,10 @@ function renderCell(c: MatrixCell | undefined, trend: CellTrend | undefined, run
     trendText(trend),
   ].filter(Boolean).join('\n');
   const target = c.jobs.find((j) => j.verdict === c.verdict && isFailing(j.verdict));
-  const inner = `${look.symbol} ${esc(label)}${mixed}${badge}`;
+  // A failing cell that is not new says since when it fails: the trend at a glance.
+  const since = trend && isFailing(c.verdict) && !changedInRun(trend, runId) && trend.since !== runId
+    ? `<small class="since">since ${esc(shortRun(trend.since))}</small>` : '';
+  const inner = `${look.symbol} ${esc(label)}${mixed}${badge}${since}`;
   const content = target ? `<a href="#${esc(anchorOf(target.jobId))}">${inner}</a>` : `<span class="t">${inner}</span>`;
   return `<td class="cell v-${c.verdict}${c.quarantined ? ' q' : ''}" data-verdict="${c.verdict}" title="${esc(title)}">${content}</td>`;
 }

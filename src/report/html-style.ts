@@ -17,7 +17,7 @@ export interface VerdictLook {
 export const VERDICT_LOOK: Readonly<Record<Verdict, VerdictLook>> = {
   pass: { symbol: '✓', word: 'pass', fg: '#0f5323', bg: '#d5f2da' },
   diverge: { symbol: '✗', word: 'diverge', fg: '#8b1a10', bg: '#ffd9d3' },
-  hang: { symbol: '⧗', word: 'hang', fg: '#7a3f00', bg: '#ffe2b5' },
+  hang: { symbol: '◔', word: 'hang', fg: '#7a3f00', bg: '#ffe2b5' },
   error: { symbol: '!', word: 'error', fg: '#3d3480', bg: '#e3e0f7' },
   skipped: { symbol: '–', word: 'skipped', fg: '#5b6169', bg: '#eef0f2' },
 };
@@ -64,12 +64,14 @@ h3{font-size:15px;margin:18px 0 8px}
 table{border-collapse:collapse}
 table.matrix{font-size:12.5px;margin-bottom:6px}
 table.matrix th{font-weight:600;background:var(--band);border:1px solid var(--line);padding:4px 6px;white-space:nowrap}
-table.matrix thead th{position:sticky;top:37px;z-index:2;font-variant-numeric:tabular-nums}
+table.matrix thead th{font-variant-numeric:tabular-nums;vertical-align:bottom}
 table.matrix th.scen{text-align:left;position:sticky;left:0;z-index:1;max-width:280px;overflow:hidden;text-overflow:ellipsis}
 table.matrix td.cell{border:1px solid #fff;min-width:92px;padding:0;text-align:center;white-space:nowrap;font-weight:600}
 table.matrix td.cell a,table.matrix td.cell span.t{display:block;padding:4px 6px;color:inherit;text-decoration:none}
 table.matrix td.cell a:hover{outline:2px solid var(--accent);outline-offset:-2px}
 table.matrix td.none{background:repeating-linear-gradient(45deg,#fafbfc 0 4px,#f0f2f4 4px 8px);color:#8b949e;font-weight:400}
+table.matrix td.cell small.since{display:block;font-size:10px;font-weight:400;opacity:.85;margin-top:-3px;padding-bottom:3px}
+.legend .sw.none{background:repeating-linear-gradient(45deg,#fafbfc 0 4px,#f0f2f4 4px 8px);color:#8b949e}
 td.q{background-image:repeating-linear-gradient(135deg,rgba(255,255,255,.55) 0 5px,transparent 5px 10px)}
 .badge{display:inline-block;margin-left:4px;padding:0 4px;border-radius:3px;font-size:10px;font-weight:700;text-transform:uppercase;vertical-align:1px}
 .badge.new{background:#d13a2c;color:#fff}.badge.fixed{background:#2f9e44;color:#fff}.badge.changed{background:#6b7380;color:#fff}
@@ -99,7 +101,7 @@ table.events tr.benchrow td{color:var(--muted)}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif}
 footer{color:var(--muted);font-size:12px;text-align:center;margin:24px 0}
 ${verdictCss}
-article.job.v-diverge,article.job.v-hang,article.job.v-error{background:#fff}
+article.job.v-diverge,article.job.v-hang,article.job.v-error{background:#fff;color:var(--ink)}
 article.job.v-diverge{border-left-color:${VERDICT_LOOK.diverge.fg}}
 article.job.v-hang{border-left-color:${VERDICT_LOOK.hang.fg}}
 article.job.v-error{border-left-color:${VERDICT_LOOK.error.fg}}

@@ -60,7 +60,7 @@ export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | 
     if (!rows.includes(r)) rows.push(r);
   }
   const hitIndex = hit ? evs.findIndex((e) => isSameEvent(e, hit)) : -1;
-  const width = LEFT + evs.length * COL + 24;
+  const width = LEFT + evs.length * COL + 70; // room for the last rotated VM label
   const height = TOP + rows.length * ROW + 30;
   const x = (i: number) => LEFT + i * COL + COL / 2;
   const y = (row: string) => TOP + rows.indexOf(row) * ROW + ROW / 2;

@@ -26,7 +26,7 @@ function paint(screen: Screen, style: keyof typeof ANSI, text: string): string {
 const VERDICT_STYLE: Readonly<Record<Verdict, keyof typeof ANSI>> = {
   pass: 'green', diverge: 'red', hang: 'yellow', error: 'magenta', skipped: 'dim',
 };
-const SYMBOL: Readonly<Record<Verdict, string>> = { pass: '✓', diverge: '✗', hang: '⧗', error: '!', skipped: '-' };
+const SYMBOL: Readonly<Record<Verdict, string>> = { pass: '✓', diverge: '✗', hang: '◔', error: '!', skipped: '-' };
 
 /** 65_000 -> "1:05"; 3_723_000 -> "1:02:03". */
 export function formatClock(ms: number): string {
