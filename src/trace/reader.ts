@@ -12,7 +12,7 @@
 // caller accepts or not (`acceptTruncated`).
 import { open } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
-import type { Dir, TraceEvent } from './schema.ts';
+import type { TraceEvent } from './schema.ts';
 import { checkEvent } from './validate.ts';
 
 /** How a reading ended. */
@@ -45,7 +45,6 @@ type WidenIds<T> = T extends unknown
   ? { [K in keyof T]: K extends 'ch' | 'tx' ? number | string : T[K] }
   : never;
 export type SourceEvent = WidenIds<TraceEvent>;
-export type { Dir };
 
 /** The end of a trace whose last line a crashed writer left incomplete. */
 export class TruncatedTraceError extends InputError {

@@ -1,0 +1,317 @@
+// Normalisation: makes traces from different sources comparable (DESIGN.md, "Traces").
+//
+// A real run leaves several files: the host's, the guest's, perhaps the bench's own. The
+// checker wants one stream in the schema's terms, so this module
+//   1. maps each source's ids onto the schema's numbers (a driver may write a channel's
+//      instance GUID, or a transaction id as hex), per the source's IdRules;
+//   2. merges the files on the bench's events (scenario and VM operations), so that each
+//      side's events fall between the right bench events, each file keeping its order;
+//   3. keeps, for every event, the file:line it came from, for error messages.
+//
+// Merging is streaming, one segment (the events between two bench events) at a time, so
+// memory grows with the longest segment, not with the trace. Alignment comes either from
+// copies (a source that holds the bench events itself: the emulator's single file, or
+// side files the bench wrote its markers into) or from marks: a bench event may carry
+// `at: { <markKey>: seq }`, the last seq that source had written when it happened, and a
+// source with `align: { markKey }` has no bench events and is cut at those seqs.
+//
+// Within a segment, events of different files are interleaved so that causes come first
+// (a send before its receive, a complete before its completion) where the files allow;
+// otherwise in source order. Every order within a segment is one a real run could show:
+// the checker decides what the model allows.
+import { InputError } from '../errors.ts';
+import type { LocatedEvent, SourceEvent } from './reader.ts';
+import { openSourceTrace, type ReadOptions, type TraceReader } from './reader.ts';
+import type { Dir, EventName, TraceEvent } from './schema.ts';
+import { EVENT_FIELDS } from './validate.ts';
+
+export interface LineRef {
+  file: string;
+  line: number;
+}
+
+export function formatRef(ref: LineRef): string {
+  return `${ref.file}:${ref.line}`;
+}
+
+/** An event in the schema's terms and where it came from (a bench event merged from copies has one ref per copy). */
+export interface NormalisedEvent {
+  event: TraceEvent;
+  refs: readonly LineRef[];
+}
+
+/**
+ * How a source's ids become numbers.
+ * - `number` (default): ids are already non-negative integers; a string is an error.
+ * - `auto`: integers as they are, `"0x1f"` as hex, `"31"` as decimal.
+ * - `intern`: any string or number, numbered 1, 2, 3... in order of first appearance,
+ *   shared by all sources of one merge (so a channel GUID both sides write maps alike);
+ *   transaction ids are numbered per channel and direction. Costs a table entry per id.
+ * - `guid`: a channel instance GUID becomes its last 8 hex digits, read as a number:
+ *   the drivers' own channel numbering (lab/drivers/common/sample-protocol.h).
+ * - `{ map }`: an explicit table from the written id to the number.
+ */
+export type IdRule = 'number' | 'auto' | 'intern' | 'guid' | { readonly map: Readonly<Record<string, number>> };
+
+export interface IdRules {
+  ch?: IdRule;
+  tx?: IdRule;
+}
+
+export interface TraceSource {
+  /** Named in error messages and refs. */
+  file: string;
+  events: AsyncIterable<LocatedEvent<SourceEvent>> | Iterable<LocatedEvent<SourceEvent>>;
+  ids?: IdRules;
+  /** `copies` (default): holds the bench events. `{ markKey }`: cut at the bench events' `at[markKey]`. */
+  align?: 'copies' | { markKey: string };
+}
+
+/**
+ * A source read from a file with openSourceTrace. Keep `reader` to learn afterwards
+ * whether the file was truncated (with `acceptTruncated`).
+ */
+export function fileSource(
+  file: string,
+  options: ReadOptions & Pick<TraceSource, 'ids' | 'align'> = {},
+): { source: TraceSource; reader: TraceReader<SourceEvent> } {
+  const reader = openSourceTrace(file, options);
+  const source: TraceSource = { file, events: reader };
+  if (options.ids !== undefined) source.ids = options.ids;
+  if (options.align !== undefined) source.align = options.align;
+  return { source, reader };
+}
+
+/** Merges and normalises sources into one stream (see the file header). */
+export async function* normaliseTraces(sources: readonly TraceSource[]): AsyncGenerator<NormalisedEvent> {
+  const ids = new IdMapper();
+  const cursors = sources.map((s) => new Cursor(s, ids));
+  const copies = cursors.filter((c) => c.markKey === undefined);
+  const marked = cursors.filter((c) => c.markKey !== undefined);
+  let open = copies;
+  for (let round = 0; ; round++) {
+    const segments = await Promise.all(open.map((c) => c.untilBenchEvent()));
+    const ends = segments.flatMap((s) => (s.boundary ? [s.boundary] : []));
+    const boundary = ends[0];
+    if (boundary !== undefined) checkAgreement(ends);
+    if (round === 0 && boundary !== undefined) {
+      const lost = open.find((c, i) => segments[i]!.boundary === undefined && segments[i]!.events.length > 0);
+      if (lost !== undefined) {
+        throw new InputError('this trace has no bench events, so its events cannot be placed between the bench\'s', {
+          file: lost.file,
+        }, { hint: 'write the bench events into it, or give it align: { markKey } and put at-marks on the bench events' });
+      }
+    }
+    const markedSegments = await Promise.all(marked.map((c) => c.untilMark(boundary)));
+    yield* interleave([...segments.map((s) => s.events), ...markedSegments]);
+    if (boundary === undefined) return;
+    const event = boundary.event;
+    yield { event, refs: ends.map((e) => e.refs[0]!) };
+    // A source that ended early (a crashed side) leaves the rest to the others.
+    open = open.filter((_, i) => segments[i]!.boundary !== undefined);
+  }
+}
+
+/** Collects a normalised stream (small traces, tests). */
+export async function normaliseToArray(sources: readonly TraceSource[]): Promise<NormalisedEvent[]> {
+  const out: NormalisedEvent[] = [];
+  for await (const e of normaliseTraces(sources)) out.push(e);
+  return out;
+}
+
+/** The copies of one bench event in several files must say the same. */
+function checkAgreement(copies: readonly NormalisedEvent[]): void {
+  const first = copies[0]!;
+  for (const other of copies.slice(1)) {
+    const a = first.event as unknown as Record<string, unknown>;
+    const b = other.event as unknown as Record<string, unknown>;
+    const differs = a.ev !== b.ev ? 'ev' : EVENT_FIELDS[a.ev as EventName].find(([f]) => a[f] !== b[f])?.[0];
+    if (differs !== undefined) {
+      const ref = other.refs[0]!;
+      throw new InputError(
+        `bench events disagree: ${JSON.stringify(b[differs])} here, ${JSON.stringify(a[differs])} at ${formatRef(first.refs[0]!)}`,
+        { file: ref.file, line: ref.line, field: differs },
+        { hint: 'the files must come from the same run and hold the same bench events in the same order' },
+      );
+    }
+  }
+}
+
+interface Segment {
+  events: NormalisedEvent[];
+  boundary: NormalisedEvent | undefined;
+}
+
+/** Reads one source a segment at a time. */
+class Cursor {
+  readonly file: string;
+  readonly markKey: string | undefined;
+  private readonly it: AsyncIterator<LocatedEvent<SourceEvent>> | Iterator<LocatedEvent<SourceEvent>>;
+  private readonly rules: IdRules;
+  private readonly ids: IdMapper;
+  private ahead: NormalisedEvent | undefined;
+  private done = false;
+
+  constructor(source: TraceSource, ids: IdMapper) {
+    this.file = source.file;
+    this.markKey = typeof source.align === 'object' ? source.align.markKey : undefined;
+    const events = source.events;
+    this.it = Symbol.asyncIterator in events ? events[Symbol.asyncIterator]() : events[Symbol.iterator]();
+    this.rules = source.ids ?? {};
+    this.ids = ids;
+  }
+
+  private async next(): Promise<NormalisedEvent | undefined> {
+    if (this.ahead !== undefined) {
+      const e = this.ahead;
+      this.ahead = undefined;
+      return e;
+    }
+    if (this.done) return undefined;
+    const r = await this.it.next();
+    if (r.done === true) {
+      this.done = true;
+      return undefined;
+    }
+    const ref = { file: r.value.file, line: r.value.line };
+    return { event: this.ids.normalise(r.value.event, this.rules, ref), refs: [ref] };
+  }
+
+  /** Events up to the next bench event, and that event (undefined at the end). */
+  async untilBenchEvent(): Promise<Segment> {
+    const events: NormalisedEvent[] = [];
+    for (let e = await this.next(); e !== undefined; e = await this.next()) {
+      if (e.event.side === 'bench') return { events, boundary: e };
+      events.push(e);
+    }
+    return { events, boundary: undefined };
+  }
+
+  /** Events with seq up to the boundary's mark for this source (all that is left at the end). */
+  async untilMark(boundary: NormalisedEvent | undefined): Promise<NormalisedEvent[]> {
+    let last = Infinity;
+    if (boundary !== undefined) {
+      const at = (boundary.event as { at?: unknown }).at;
+      const mark = typeof at === 'object' && at !== null ? (at as Record<string, unknown>)[this.markKey!] : undefined;
+      if (typeof mark !== 'number' || !Number.isSafeInteger(mark)) {
+        const ref = boundary.refs[0]!;
+        throw new InputError(`bench event has no at.${this.markKey} mark to place ${this.file}'s events by`, {
+          file: ref.file,
+          line: ref.line,
+          field: `at.${this.markKey}`,
+        });
+      }
+      last = mark;
+    }
+    const events: NormalisedEvent[] = [];
+    for (let e = await this.next(); e !== undefined; e = await this.next()) {
+      if (e.event.side === 'bench') {
+        throw new InputError('a source aligned by marks must not hold bench events', {
+          file: e.refs[0]!.file,
+          line: e.refs[0]!.line,
+          field: 'side',
+        });
+      }
+      if (e.event.seq > last) {
+        this.ahead = e;
+        break;
+      }
+      events.push(e);
+    }
+    return events;
+  }
+}
+
+/** Maps source ids onto the schema's numbers; one per merge, so interned ids are shared. */
+class IdMapper {
+  private readonly channels = new Map<string, number>();
+  private readonly transactions = new Map<string, Map<string, number>>();
+
+  normalise(e: SourceEvent, rules: IdRules, ref: LineRef): TraceEvent {
+    const raw = e as unknown as Record<string, unknown>;
+    const out: Record<string, unknown> = { ...raw };
+    if (raw.ch !== undefined) out.ch = this.map('ch', raw.ch, rules.ch, this.channels, ref);
+    if (raw.tx !== undefined) {
+      const key = `${out.ch as number}:${raw.dir as Dir}`;
+      let table = this.transactions.get(key);
+      if (table === undefined) this.transactions.set(key, (table = new Map()));
+      out.tx = this.map('tx', raw.tx, rules.tx, table, ref);
+    }
+    // Hex is compared as text downstream: one case for all sources.
+    for (const [field, kind] of EVENT_FIELDS[e.ev]) {
+      const v = raw[field];
+      if ((kind === 'digest' || kind === 'status') && typeof v === 'string') out[field] = v.toLowerCase();
+    }
+    return out as unknown as TraceEvent;
+  }
+
+  private map(field: 'ch' | 'tx', raw: unknown, rule: IdRule = 'number', interned: Map<string, number>, ref: LineRef): number {
+    const fail = (why: string, hint: string): never => {
+      throw new InputError(`${field} ${JSON.stringify(raw)}: ${why}`, { file: ref.file, line: ref.line, field }, { hint });
+    };
+    if (rule === 'intern') {
+      const key = String(raw);
+      let n = interned.get(key);
+      if (n === undefined) interned.set(key, (n = interned.size + 1));
+      return n;
+    }
+    if (typeof rule === 'object') {
+      const n = Object.hasOwn(rule.map, String(raw)) ? rule.map[String(raw)] : undefined;
+      return n ?? fail('not in this source\'s id map', 'add it to the map');
+    }
+    if (typeof raw === 'number') return raw;
+    if (rule === 'guid') {
+      const m = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}([0-9a-fA-F]{8})$/.exec(String(raw));
+      return m ? Number.parseInt(m[1]!, 16) : fail('is not a GUID', "use the 'intern' rule");
+    }
+    if (rule === 'number') return fail('is not a number', "give this source the ids rule 'auto' or 'intern'");
+    const s = String(raw);
+    if (!/^(0[xX][0-9a-fA-F]+|[0-9]+)$/.test(s)) return fail('is neither hex (0x...) nor decimal', "use the 'intern' rule");
+    const big = BigInt(s);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) return fail('is larger than 2^53 - 1', "use the 'intern' rule");
+    return Number(big);
+  }
+}
+
+/** Orders one segment's lists so that causes come first where the files allow (see header). */
+function interleave(lists: NormalisedEvent[][]): NormalisedEvent[] {
+  const nonEmpty = lists.filter((l) => l.length > 0);
+  if (nonEmpty.length <= 1) return nonEmpty[0] ?? [];
+  const key = (e: TraceEvent): string => `${(e as { ch: number }).ch}:${(e as { dir: Dir }).dir}:${(e as { tx: number }).tx}`;
+  // Per key: causes not yet emitted, and emitted causes minus emitted effects.
+  const pending = new Map<string, number>();
+  const credit = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, d: number): void => void m.set(k, (m.get(k) ?? 0) + d);
+  const cause = (ev: string): string | undefined =>
+    ev === 'pkt.send' ? 'send' : ev === 'pkt.complete' || ev === 'pkt.fail' ? 'done' : undefined;
+  const effect = (ev: string): string | undefined =>
+    ev === 'pkt.recv' || ev === 'pkt.fail' ? 'send' : ev === 'pkt.completion' ? 'done' : undefined;
+  for (const l of nonEmpty) for (const { event } of l) {
+    const c = cause(event.ev);
+    if (c !== undefined) add(pending, `${c}@${key(event)}`, 1);
+  }
+  const waits = (e: TraceEvent): boolean => {
+    const c = effect(e.ev);
+    if (c === undefined) return false;
+    const k = `${c}@${key(e)}`;
+    return (pending.get(k) ?? 0) > 0 && (credit.get(k) ?? 0) <= 0;
+  };
+  const at = nonEmpty.map(() => 0);
+  const out: NormalisedEvent[] = [];
+  const total = nonEmpty.reduce((n, l) => n + l.length, 0);
+  while (out.length < total) {
+    let pick = nonEmpty.findIndex((l, i) => at[i]! < l.length && !waits(l[at[i]!]!.event));
+    // Nothing can go without its cause: only a broken trace does that; keep source order.
+    if (pick < 0) pick = nonEmpty.findIndex((l, i) => at[i]! < l.length);
+    const e = nonEmpty[pick]![at[pick]!++]!;
+    const c = cause(e.event.ev);
+    const x = effect(e.event.ev);
+    if (x !== undefined) add(credit, `${x}@${key(e.event)}`, -1);
+    if (c !== undefined) {
+      add(pending, `${c}@${key(e.event)}`, -1);
+      add(credit, `${c}@${key(e.event)}`, 1);
+    }
+    out.push(e);
+  }
+  return out;
+}
