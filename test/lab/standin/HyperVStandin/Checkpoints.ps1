@@ -1,0 +1,123 @@
+# Checkpoints (the cmdlets keep their old "Snapshot" names). What a restore leaves behind
+# follows reference/prior-art-lab.md 4.1: a standard checkpoint of a running VM restores
+# to Saved, a production checkpoint (taken through the guest's VSS/fsfreeze) to Off, and a
+# checkpoint of an Off or Saved VM to that state.
+
+function script:New-SnapshotObject($vm, $s) {
+    [pscustomobject]@{
+        PSTypeName = 'Microsoft.HyperV.PowerShell.VMSnapshot'
+        Id = [guid]$s.Id; Name = $s.Name; VMName = $vm.Name; VMId = [guid]$vm.Id
+        SnapshotType = $s.SnapshotType; CreationTime = $s.CreationTime; State = $s.VMState
+    }
+}
+
+function Checkpoint-VM {
+    [CmdletBinding(DefaultParameterSetName = 'Name')]
+    param(
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(Position = 1)][string]$SnapshotName, [switch]$AsJob, [switch]$Passthru)
+    process {
+        foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
+            if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
+            if ($r.CheckpointType -eq 'Disabled') {
+                $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "Checkpoint operation failed for '$($r.Name)'. Checkpoints are disabled for this virtual machine." 'OperationFailed' 'InvalidOperation' $r.Name))
+            }
+            $booted = Test-Booted $r
+            $type = 'Standard'
+            if ($r.CheckpointType -in 'Production', 'ProductionOnly') {
+                if ($r.State -ne 'Running' -or $booted) { $type = 'Production' }
+                elseif ($r.CheckpointType -eq 'ProductionOnly') {
+                    $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "Production checkpoint of '$($r.Name)' failed: the guest did not respond to the backup (VSS) request." 'OperationFailed' 'InvalidOperation' $r.Name))
+                }
+            }
+            $cfg = Get-Config
+            $fault = Get-Fault 'Checkpoint-VM' $cfg
+            if ($fault -and $fault.Mode -eq 'hang') { Hang-Forever }
+            Wait-Operation 'Checkpoint-VM' $cfg
+            $snap = @{ Id = [guid]::NewGuid().ToString(); Name = $(if ($SnapshotName) { $SnapshotName } else { "$($r.Name) - ($([DateTime]::Now.ToString('M/d/yyyy - h:mm:ss tt')))" })
+                       VMState = $r.State; SnapshotType = $type; CreationTime = [DateTime]::UtcNow }
+            $r = Read-Vm $r.Id
+            $r.Snapshots = @(@($r.Snapshots) + $snap)
+            Write-Vm $r
+            Add-Event 18012 "Checkpoint '$($snap.Name)' of '$($r.Name)' was created. (Virtual machine ID $($r.Id))"
+            if ($Passthru) { New-SnapshotObject $r $snap }
+        }
+    }
+}
+
+function Get-VMSnapshot {
+    [CmdletBinding(DefaultParameterSetName = 'VMName')]
+    param(
+        [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(Position = 1)][string]$Name = '*',
+        [ValidateSet('Standard', 'Recovery', 'Planned', 'Missing', 'Replica', 'AppConsistentReplica', 'SyncedReplica')][string]$SnapshotType)
+    process {
+        foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
+            foreach ($s in @($r.Snapshots)) { if ($s.Name -like $Name) { New-SnapshotObject $r $s } }
+        }
+    }
+}
+
+# Finds the checkpoints a Restore-/Remove-VMSnapshot call means, by object or by VM + name.
+function script:Resolve-Snapshot($Cmdlet, $VMSnapshot, [string[]]$VMName, $VM, [string]$Name) {
+    if ($VMSnapshot) {
+        foreach ($o in $VMSnapshot) {
+            $r = Read-Vm ([string]$o.VMId)
+            if (-not $r) { Throw-NotFound $Cmdlet 'ID' ([string]$o.VMId) }
+            $s = @($r.Snapshots) | Where-Object { $_.Id -eq [string]$o.Id }
+            if (-not $s) { $Cmdlet.ThrowTerminatingError((New-ErrorRecord "Unable to find a snapshot matching the given criteria." 'ObjectNotFound' 'ObjectNotFound' $o.Name)) }
+            , @($r, $s)
+        }
+        return
+    }
+    foreach ($r in @(Resolve-Vm $Cmdlet $VMName $VM)) {
+        $found = @(@($r.Snapshots) | Where-Object { $_.Name -like $Name })
+        if ($found.Count -eq 0) { $Cmdlet.ThrowTerminatingError((New-ErrorRecord "Unable to find a snapshot matching the given criteria." 'ObjectNotFound' 'ObjectNotFound' $Name)) }
+        foreach ($s in $found) { , @($r, $s) }
+    }
+}
+
+function Restore-VMSnapshot {
+    [CmdletBinding(DefaultParameterSetName = 'SnapshotName', SupportsShouldProcess, ConfirmImpact = 'High')]
+    param(
+        [Parameter(ParameterSetName = 'SnapshotName', Mandatory)][string[]]$VMName,
+        [Parameter(ParameterSetName = 'SnapshotName', Mandatory, Position = 0)]
+        [Parameter(ParameterSetName = 'VMObject', Mandatory)][string]$Name,
+        [Parameter(ParameterSetName = 'SnapshotObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VMSnapshot,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][psobject[]]$VM,
+        [switch]$AsJob, [switch]$Passthru)
+    process {
+        foreach ($pair in @(Resolve-Snapshot $PSCmdlet $VMSnapshot $VMName $VM $Name)) {
+            $r, $s = $pair
+            if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, "Apply checkpoint '$($s.Name)'")) { continue }
+            $to = if ($s.SnapshotType -eq 'Production') { 'Off' } elseif ($s.VMState -in 'Running', 'Paused', 'Saved') { 'Saved' } else { 'Off' }
+            $from = @('Running', 'Off', 'Saved', 'Paused')
+            $done = Invoke-Transition $PSCmdlet $r 'Restore-VMSnapshot' $from 'Stopping' $to { param($v) $v.RunningSince = $null } 18598 "was restored to checkpoint '$($s.Name)'."
+            if ($Passthru) { New-SnapshotObject $done $s }
+        }
+    }
+}
+
+function Remove-VMSnapshot {
+    [CmdletBinding(DefaultParameterSetName = 'SnapshotName', SupportsShouldProcess)]
+    param(
+        [Parameter(ParameterSetName = 'SnapshotName', Mandatory, Position = 0)][string[]]$VMName,
+        [Parameter(ParameterSetName = 'SnapshotName', Position = 1)]
+        [Parameter(ParameterSetName = 'VMObject')][string]$Name = '*',
+        [Parameter(ParameterSetName = 'SnapshotObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VMSnapshot,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][psobject[]]$VM,
+        [switch]$IncludeAllChildSnapshots, [switch]$AsJob, [switch]$Passthru)
+    process {
+        foreach ($pair in @(Resolve-Snapshot $PSCmdlet $VMSnapshot $VMName $VM $Name)) {
+            $r, $s = $pair
+            if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
+            Wait-Operation 'Remove-VMSnapshot' (Get-Config)
+            $r = Read-Vm $r.Id
+            $r.Snapshots = @(@($r.Snapshots) | Where-Object { $_.Id -ne $s.Id })
+            Write-Vm $r
+        }
+    }
+}
