@@ -1,0 +1,276 @@
+// The properties every correct run satisfies (DESIGN.md, "Traces"), checked online:
+// events go in one at a time and nothing is kept but one record per transaction, so
+// `bench explore` can check thousands of runs without storing their traces.
+//
+//   exactly-once-completion  one completion per transaction that asked for one, none without a send
+//   exactly-once-delivery    each packet received exactly once across saves and migrations
+//   payload                  digests equal end to end (send = recv, complete = completion)
+//   saved-and-restored       a host->guest transaction awaiting completion at a save is saved,
+//                            and restored with an identical SaveBuf digest, before it completes
+//   status-rule              completion status follows the protocol's rule
+//   state-machine            channel states follow the KMCL state machine
+//   checkpoint               applying a checkpoint rolls every transaction back to its state then
+//   progress                 the run finished (no hang)
+
+import type { TraceEvent, Dir } from '../trace/schema.ts';
+import { statusFor, statusHex } from '../devices/protocol.ts';
+
+export type DivergenceClass =
+  | 'lost'
+  | 'duplicated'
+  | 'spurious'
+  | 'payload'
+  | 'status'
+  | 'not-saved'
+  | 'not-restored'
+  | 'savebuf-mismatch'
+  | 'state-order'
+  | 'missing-event'
+  | 'hang';
+
+export type PropertyName =
+  | 'exactly-once-completion'
+  | 'exactly-once-delivery'
+  | 'payload'
+  | 'saved-and-restored'
+  | 'status-rule'
+  | 'state-machine'
+  | 'checkpoint'
+  | 'progress';
+
+export interface Violation {
+  property: PropertyName;
+  class: DivergenceClass;
+  /** seq of the event that showed it; null for violations found at the end */
+  seq: number | null;
+  message: string;
+}
+
+interface TxRecord {
+  sends: number;
+  sendDigest: string;
+  len: number;
+  wantCompletion: boolean;
+  recvs: number;
+  recvDigest: string | null;
+  completes: number;
+  completeStatus: string | null;
+  completeDigest: string | null;
+  completions: number;
+  /** SaveBuf digest from the last save that covered it, while waiting for its restore */
+  savedDigest: string | null;
+  restoredAfterSave: boolean;
+}
+
+/** Legal `ch.state` transitions per side; '' is "no state yet" (a new host object). */
+const TRANSITIONS: Record<string, readonly string[]> = {
+  '': ['Enabled', 'Opened'],
+  Enabled: ['Opened', 'Started', 'Disabled'],
+  Opened: ['Started', 'Active', 'Closed'],
+  Started: ['Active'],
+  Active: ['Paused', 'Closed'],
+  // After a save the host's objects are gone; the next ones start at Enabled.
+  Paused: ['Started', 'Closed', 'Disabled', 'Enabled'],
+  Closed: ['Opened', 'Disabled'],
+  Disabled: ['Enabled'],
+};
+
+type Snapshot = { tx: Map<string, TxRecord>; awaitingAtSave: Set<string> };
+
+export class PropertyChecker {
+  private tx = new Map<string, TxRecord>();
+  private readonly states = new Map<string, string>();
+  readonly violations: Violation[] = [];
+  /** keys of h2g transactions awaiting completion when the current save began */
+  private awaitingAtSave: Set<string> | null = null;
+  private readonly checkpoints = new Map<string, Snapshot>();
+  private readonly limit: number;
+
+  constructor(opts: { maxViolations?: number } = {}) {
+    this.limit = opts.maxViolations ?? 100;
+  }
+
+  private fail(property: PropertyName, cls: DivergenceClass, seq: number | null, message: string): void {
+    if (this.violations.length < this.limit) this.violations.push({ property, class: cls, seq, message });
+  }
+
+  private rec(ch: number, dir: Dir, tx: number): TxRecord | undefined {
+    return this.tx.get(`${ch}/${dir}/${tx}`);
+  }
+
+  onEvent(e: TraceEvent): void {
+    switch (e.ev) {
+      case 'pkt.send': {
+        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        const r = this.tx.get(key);
+        if (r) {
+          r.sends++;
+          this.fail('exactly-once-delivery', 'duplicated', e.seq, `${key} sent twice`);
+          return;
+        }
+        this.tx.set(key, {
+          sends: 1, sendDigest: e.digest, len: e.len, wantCompletion: e.wantCompletion, recvs: 0, recvDigest: null,
+          completes: 0, completeStatus: null, completeDigest: null, completions: 0, savedDigest: null, restoredAfterSave: false,
+        });
+        return;
+      }
+      case 'pkt.recv': {
+        const r = this.rec(e.ch, e.dir, e.tx);
+        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (!r) return this.fail('exactly-once-delivery', 'spurious', e.seq, `${key} received but never sent`);
+        r.recvs++;
+        if (r.recvs > 1) return this.fail('exactly-once-delivery', 'duplicated', e.seq, `${key} received ${r.recvs} times`);
+        r.recvDigest = e.digest;
+        if (e.digest !== r.sendDigest) this.fail('payload', 'payload', e.seq, `${key} received digest ${e.digest}, sent ${r.sendDigest}`);
+        return;
+      }
+      case 'pkt.complete': {
+        const r = this.rec(e.ch, e.dir, e.tx);
+        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (!r || r.recvs === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} completed but never received`);
+        r.completes++;
+        if (r.completes > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} completed ${r.completes} times by the receiver`);
+        r.completeStatus = e.status;
+        r.completeDigest = e.digest;
+        const expected = statusHex(statusFor(e.tx, r.recvDigest === r.sendDigest));
+        if (e.status !== expected) this.fail('status-rule', 'status', e.seq, `${key} completed with ${e.status}, the protocol says ${expected}`);
+        return;
+      }
+      case 'pkt.completion': {
+        const r = this.rec(e.ch, e.dir, e.tx);
+        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (!r || !r.wantCompletion) return this.fail('exactly-once-completion', 'spurious', e.seq, `completion for ${key}, which asked for none`);
+        r.completions++;
+        if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} got ${r.completions} completions`);
+        if (r.completes === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} got a completion the receiver never sent`);
+        if (e.status !== r.completeStatus) this.fail('status-rule', 'status', e.seq, `${key} completion status ${e.status}, the receiver sent ${r.completeStatus}`);
+        if (e.digest !== r.completeDigest) this.fail('payload', 'payload', e.seq, `${key} completion digest ${e.digest}, the receiver sent ${r.completeDigest}`);
+        if (r.savedDigest !== null && !r.restoredAfterSave) {
+          this.fail('saved-and-restored', 'not-restored', e.seq, `${key} completed after a save without being restored`);
+        }
+        return;
+      }
+      case 'pkt.save': {
+        const r = this.rec(e.ch, e.dir, e.tx);
+        if (!r) return this.fail('saved-and-restored', 'spurious', e.seq, `saved ${e.ch}/${e.dir}/${e.tx}, which was never sent`);
+        r.savedDigest = e.saveDigest;
+        r.restoredAfterSave = false;
+        return;
+      }
+      case 'pkt.restore': {
+        const r = this.rec(e.ch, e.dir, e.tx);
+        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (!r || r.savedDigest === null) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${key}, which was not saved`);
+        if (r.restoredAfterSave) return this.fail('saved-and-restored', 'duplicated', e.seq, `${key} restored twice from one save`);
+        if (e.saveDigest !== r.savedDigest) {
+          this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${key} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
+        }
+        r.restoredAfterSave = true;
+        return;
+      }
+      case 'ch.state': {
+        const key = `${e.side}/${e.ch}`;
+        const from = this.states.get(key) ?? '';
+        if (!(TRANSITIONS[from] ?? []).includes(e.state)) {
+          this.fail('state-machine', 'state-order', e.seq, `${key} went ${from || '(new)'} -> ${e.state}`);
+        }
+        this.states.set(key, e.state);
+        return;
+      }
+      case 'vm.save.begin':
+      case 'vm.migrate.begin':
+      case 'vm.checkpoint.begin':
+        this.beginSave();
+        return;
+      case 'vm.save.end':
+      case 'vm.migrate.end':
+      case 'vm.checkpoint.end':
+        this.endSave(e.seq);
+        // Migration and checkpoint restore onto new host objects before they end.
+        if (e.ev !== 'vm.save.end') this.checkRestored(e.seq);
+        if (e.ev === 'vm.checkpoint.end') this.checkpoints.set(e.name, this.snapshot());
+        return;
+      case 'vm.restore.begin':
+        this.newHostObjects();
+        return;
+      case 'vm.restore.end':
+        this.checkRestored(e.seq);
+        return;
+      case 'vm.checkpoint.apply.begin': {
+        const snap = this.checkpoints.get(e.name);
+        if (!snap) return this.fail('checkpoint', 'missing-event', e.seq, `checkpoint "${e.name}" applied but never taken`);
+        // Everything after the checkpoint never happened: go back to the records then.
+        const copy = this.cloneSnapshot(snap);
+        this.tx = copy.tx;
+        this.awaitingAtSave = copy.awaitingAtSave;
+        for (const r of this.tx.values()) r.restoredAfterSave = false;
+        this.newHostObjects();
+        return;
+      }
+      case 'vm.checkpoint.apply.end':
+        this.checkRestored(e.seq);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private beginSave(): void {
+    const set = new Set<string>();
+    for (const [key, r] of this.tx) {
+      if (key.includes('/h2g/') && r.wantCompletion && r.completions === 0) set.add(key);
+      r.savedDigest = null;
+      r.restoredAfterSave = false;
+    }
+    this.awaitingAtSave = set;
+  }
+
+  /** At the end of a save: each transaction that was awaiting must have been saved. */
+  private endSave(seq: number): void {
+    const set = this.awaitingAtSave;
+    if (!set) return;
+    for (const key of set) {
+      const r = this.tx.get(key)!;
+      // The guest's completion may have reached the host before the channel paused.
+      if (r.completions === 0 && r.savedDigest === null) {
+        this.fail('saved-and-restored', 'not-saved', seq, `${key} was awaiting completion at the save but was not saved`);
+      }
+    }
+  }
+
+  private newHostObjects(): void {
+    for (const key of [...this.states.keys()]) if (key.startsWith('host/')) this.states.delete(key);
+  }
+
+  private checkRestored(seq: number): void {
+    const set = this.awaitingAtSave;
+    if (!set) return;
+    for (const key of set) {
+      const r = this.tx.get(key);
+      if (r && r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave) {
+        this.fail('saved-and-restored', 'not-restored', seq, `${key} was saved but not restored`);
+      }
+    }
+  }
+
+  private snapshot(): Snapshot {
+    return this.cloneSnapshot({ tx: this.tx, awaitingAtSave: this.awaitingAtSave ?? new Set() });
+  }
+  private cloneSnapshot(s: Snapshot): Snapshot {
+    const tx = new Map<string, TxRecord>();
+    for (const [k, r] of s.tx) tx.set(k, { ...r });
+    return { tx, awaitingAtSave: new Set(s.awaitingAtSave) };
+  }
+
+  /** End of the run: everything sent was received, every transaction completed. */
+  finish(hang: { reason: string } | null): Violation[] {
+    if (hang) this.fail('progress', 'hang', null, `the run hung: ${hang.reason}`);
+    for (const [key, r] of this.tx) {
+      if (r.recvs === 0) this.fail('exactly-once-delivery', 'lost', null, `${key} was sent but never received`);
+      else if (r.wantCompletion && r.completions === 0) {
+        this.fail('exactly-once-completion', 'lost', null, `${key} never got its completion`);
+      }
+    }
+    return this.violations;
+  }
+}

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { InputError } from '../../errors.ts';
+import { loadScenarioPaths } from '../../scenario/loader.ts';
+import { explore, EXPLORE_OPS } from '../../check/explore.ts';
+import type { InjectedOp } from '../../scenario/execute.ts';
+import { parsePositiveInt, parseSeed } from '../options.ts';
+
+export function registerExplore(program: Command): void {
+  program
+    .command('explore')
+    .description('inject save/restore, migration and checkpoint-apply at every save point and check every run')
+    .argument('<scenario>', 'scenario YAML file')
+    .option('--seed <n>', 'schedule seed', '1')
+    .option('--max-schedules <n>', 'stop after this many schedules')
+    .option('--ops <list>', `comma-separated operations (${EXPLORE_OPS.join(', ')})`, EXPLORE_OPS.join(','))
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; json?: boolean }) => {
+      const [s] = await loadScenarioPaths([path]);
+      const ops = o.ops.split(',').map((x) => x.trim()) as InjectedOp[];
+      for (const op of ops) {
+        if (!EXPLORE_OPS.includes(op)) throw new InputError(`--ops: unknown operation "${op}"; use ${EXPLORE_OPS.join(', ')}`);
+      }
+      const progress = (done: number, total: number): void => {
+        process.stderr.write(`explore: ${done}/${total} schedules\n`);
+      };
+      const r = explore(s!, {
+        seed: parseSeed(o.seed),
+        ops,
+        maxSchedules: o.maxSchedules ? parsePositiveInt('--max-schedules', o.maxSchedules) : undefined,
+        onProgress: progress,
+      });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+      } else {
+        const out = process.stdout;
+        out.write(`${r.scenario}: ${r.schedules} schedules over ${r.savePoints} save points (${ops.join(', ')}) in ${r.durationMs} ms` +
+          `${r.skipped ? `, ${r.skipped} skipped (VM not running there)` : ''}${r.truncated ? ', stopped at --max-schedules' : ''}\n`);
+        for (const f of r.failures.slice(0, 20)) {
+          out.write(`  FAIL at save point ${f.at} with ${f.op}:\n`);
+          for (const v of f.violations) out.write(`      ${v.class}: ${v.message}\n`);
+        }
+        if (r.failures.length > 20) out.write(`  ... and ${r.failures.length - 20} more failing schedules\n`);
+        out.write(`${r.schedules - r.failures.length} passed, ${r.failures.length} failed\n`);
+      }
+      process.exitCode = r.failures.length > 0 ? 1 : 0;
+    });
+}

@@ -1,0 +1,278 @@
+// The sample guest driver's TypeScript twin: the guest side of lab/drivers/PROTOCOL.md.
+//
+// It is modelled on the Linux guest driver, which talks to the rings directly rather
+// than through KMCL. All of its state is plain data (GuestState), because that state
+// is guest memory: a saved VM, a checkpoint or a migration carries it as it carries the
+// rings, and applying a checkpoint puts an older copy back.
+
+import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
+import type { TraceSink } from '../trace/sink.ts';
+import { digestHex } from './digest.ts';
+import {
+  MsgType,
+  Status,
+  decodeHeader,
+  encodeCompletion,
+  encodeMessage,
+  isIntact,
+  statusFor,
+  statusHex,
+  type CompletionModeValue,
+} from './protocol.ts';
+
+interface QueuedWrite {
+  /** 0 for a completion we owe the host */
+  flags: number;
+  type: number;
+  transId: number;
+  payload: Uint8Array;
+}
+
+interface HeldTransaction {
+  transId: number;
+  tx: number;
+  due: number;
+  response: Uint8Array;
+  status: number;
+}
+
+export interface GuestChannelState {
+  ch: number;
+  nextTx: number;
+  nextTransId: number;
+  /** writes waiting for ring space, oldest first */
+  queue: QueuedWrite[];
+  /** our requests awaiting the host's completion: descriptor transaction id -> tx */
+  awaiting: Map<number, number>;
+  /** host transactions we hold before completing */
+  held: HeldTransaction[];
+  /** the host signalled data, or we must look once */
+  interrupt: boolean;
+  draining: boolean;
+  /** the host signalled free space after we advertised a pending send size */
+  writable: boolean;
+}
+
+export interface GuestState {
+  channels: GuestChannelState[];
+  /** the guest's clock when the image was taken; holds are shifted by the time away */
+  takenAt: number;
+}
+
+export function newGuestState(channels: readonly number[]): GuestState {
+  return {
+    channels: channels.map((ch) => ({
+      ch, nextTx: 1, nextTransId: 1, queue: [], awaiting: new Map(), held: [], interrupt: true, draining: false, writable: true,
+    })),
+    takenAt: 0,
+  };
+}
+
+/** Signals from the guest to the host side of one channel. */
+export interface HostDoorbell {
+  interrupt(ch: number): void;
+  writable(ch: number): void;
+}
+
+/** The running guest driver: its state plus views of the rings in guest memory. */
+export class SampleGuest {
+  readonly state: GuestState;
+  private readonly rings: Map<number, { out: OutgoingRing; in: IncomingRing }>;
+  private readonly sink: TraceSink;
+  private readonly host: HostDoorbell;
+  private readonly byCh = new Map<number, GuestChannelState>();
+
+  constructor(
+    state: GuestState,
+    rings: Map<number, { out: OutgoingRing; in: IncomingRing }>,
+    sink: TraceSink,
+    host: HostDoorbell,
+  ) {
+    this.state = state;
+    this.rings = rings;
+    this.sink = sink;
+    this.host = host;
+    for (const c of state.channels) this.byCh.set(c.ch, c);
+  }
+
+  private chan(ch: number): GuestChannelState {
+    const c = this.byCh.get(ch);
+    if (!c) throw new RangeError(`guest has no channel ${ch}`);
+    return c;
+  }
+
+  /** The host signalled us. */
+  signal(ch: number, what: 'interrupt' | 'writable'): void {
+    const c = this.chan(ch);
+    if (what === 'interrupt') c.interrupt = true;
+    else c.writable = true;
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /** Sends `count` Requests (or Notifies) of `size` bytes. */
+  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: CompletionModeValue, vspHold: number): void {
+    const c = this.chan(ch);
+    for (let i = 0; i < count; i++) {
+      const tx = c.nextTx++;
+      const request = kind === 'request';
+      const msg = encodeMessage(request ? MsgType.Request : MsgType.Notify, tx, size, request ? mode : 0, request ? vspHold : 0);
+      const transId = c.nextTransId++;
+      if (request) c.awaiting.set(transId, tx);
+      this.sink.emit({ side: 'guest', ev: 'pkt.send', ch, tx, dir: 'g2h', len: size, digest: digestHex(msg), wantCompletion: request });
+      const queued = this.write(c, {
+        flags: request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, type: PacketType.dataInBand, transId, payload: msg,
+      });
+      if (queued) this.sink.emit({ side: 'guest', ev: 'pkt.queued', ch, tx, dir: 'g2h' });
+    }
+  }
+
+  /** Writes now if the ring has room and nothing is queued before it; else queues. Returns true if queued. */
+  private write(c: GuestChannelState, w: QueuedWrite): boolean {
+    const r = this.rings.get(c.ch)!;
+    if (c.queue.length === 0 && r.out.tryWrite(w.type, w.flags, w.transId, w.payload)) {
+      if (r.out.commit()) this.host.interrupt(c.ch);
+      return false;
+    }
+    c.queue.push(w);
+    if (c.queue.length === 1) this.advertiseBlocked(c, w);
+    return true;
+  }
+
+  private advertiseBlocked(c: GuestChannelState, head: QueuedWrite): void {
+    const out = this.rings.get(c.ch)!.out;
+    const need = inBandFootprint(head.payload.length);
+    out.setPendingSendSize(need);
+    c.writable = false;
+    if (out.free() >= need) c.writable = true;
+  }
+
+  canFlush(ch: number): boolean {
+    const c = this.chan(ch);
+    return c.writable && c.queue.length > 0;
+  }
+
+  flushOne(ch: number): void {
+    const c = this.chan(ch);
+    const head = c.queue[0];
+    if (!head) return;
+    const r = this.rings.get(ch)!;
+    if (!r.out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
+      this.advertiseBlocked(c, head);
+      return;
+    }
+    if (r.out.commit()) this.host.interrupt(ch);
+    c.queue.shift();
+    if (c.queue.length === 0) r.out.setPendingSendSize(0);
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  canDeliver(ch: number): boolean {
+    const c = this.chan(ch);
+    if (!c.interrupt && !c.draining) return false;
+    return !this.rings.get(ch)!.in.isEmpty();
+  }
+
+  /** Takes one packet from the host->guest ring. */
+  deliverOne(ch: number, now: number): void {
+    const c = this.chan(ch);
+    const inc = this.rings.get(ch)!.in;
+    if (!c.draining) {
+      c.draining = true;
+      c.interrupt = false;
+      inc.setInterruptMask(true);
+    }
+    const v = inc.peek();
+    if (v !== null) {
+      const payload = inc.payload(v);
+      const { type, transId, flags } = v;
+      inc.advance(v);
+      if (inc.commit()) this.host.writable(ch);
+      if (type === PacketType.completion) this.onCompletion(c, transId, payload);
+      else this.onMessage(c, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload, now);
+    }
+    if (inc.isEmpty()) {
+      c.draining = false;
+      inc.setInterruptMask(false);
+      if (!inc.isEmpty()) c.interrupt = true;
+    }
+  }
+
+  private onCompletion(c: GuestChannelState, transId: number, payload: Uint8Array): void {
+    const tx = c.awaiting.get(transId);
+    if (tx === undefined) return; // not ours: the checker sees the spurious/missing pair
+    c.awaiting.delete(transId);
+    const h = decodeHeader(payload);
+    const len = h ? Math.min(h.length, payload.length) : payload.length;
+    this.sink.emit({
+      side: 'guest', ev: 'pkt.completion', ch: c.ch, tx, dir: 'g2h',
+      status: statusHex(h ? h.arg0 : Status.DataError), digest: digestHex(payload, 0, len),
+    });
+  }
+
+  private onMessage(c: GuestChannelState, transId: number, wantCompletion: boolean, payload: Uint8Array, now: number): void {
+    const h = decodeHeader(payload);
+    const len = h ? Math.min(h.length, payload.length) : payload.length;
+    const tx = h?.tx ?? 0;
+    this.sink.emit({ side: 'guest', ev: 'pkt.recv', ch: c.ch, tx, dir: 'h2g', len, digest: digestHex(payload, 0, len) });
+    if (!wantCompletion) return;
+    const status = h ? statusFor(h.tx, isIntact(payload, h)) : Status.DataError;
+    const response = h ? encodeCompletion(payload, h, status) : new Uint8Array(0);
+    const hold = h && h.type === MsgType.HostTransaction ? h.arg0 : 0;
+    c.held.push({ transId, tx, due: now + hold, response, status });
+  }
+
+  nextDue(ch: number): number | null {
+    let min: number | null = null;
+    for (const h of this.chan(ch).held) if (min === null || h.due < min) min = h.due;
+    return min;
+  }
+
+  /** Completes the earliest held transaction that is due. */
+  completeDue(ch: number, now: number): boolean {
+    const c = this.chan(ch);
+    let best = -1;
+    for (let i = 0; i < c.held.length; i++) {
+      const h = c.held[i]!;
+      if (h.due <= now && (best < 0 || h.due < c.held[best]!.due)) best = i;
+    }
+    if (best < 0) return false;
+    const [h] = c.held.splice(best, 1);
+    this.sink.emit({
+      side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h!.tx, dir: 'h2g',
+      status: statusHex(h!.status), len: h!.response.length, digest: digestHex(h!.response),
+    });
+    this.write(c, { flags: 0, type: PacketType.completion, transId: h!.transId, payload: h!.response });
+    return true;
+  }
+
+  /** Outstanding work that should eventually finish: requests awaiting, held, queued. */
+  pending(): number {
+    let n = 0;
+    for (const c of this.state.channels) n += c.awaiting.size + c.held.length + c.queue.length;
+    return n;
+  }
+}
+
+/** A deep copy of the guest's state, as a memory image holds it, with the time it was taken. */
+export function snapshotGuest(state: GuestState, now: number): GuestState {
+  const copy = structuredClone(state);
+  copy.takenAt = now;
+  return copy;
+}
+
+/** Brings an image back at time `now`: holds keep the time they had left. */
+export function reviveGuest(image: GuestState, now: number): GuestState {
+  const state = structuredClone(image);
+  const shift = now - image.takenAt;
+  for (const c of state.channels) {
+    for (const h of c.held) h.due += shift;
+    // The guest looks at its rings once when it runs again.
+    c.interrupt = true;
+    c.draining = false;
+  }
+  state.takenAt = 0;
+  return state;
+}

@@ -1,0 +1,297 @@
+// The sample VSP's TypeScript twin: the host side of lab/drivers/PROTOCOL.md, written
+// against the emulator's KMCL server channel exactly as the C VSP is written against
+// vmbkmcl.sys. It writes the host side of the trace.
+
+import { Channel, stateChangeCallbacksInit } from '../vmbus/channel.ts';
+import {
+  channelRestoreFromBuffer,
+  channelSaveBegin,
+  channelSaveContinue,
+  channelSaveEnd,
+  currentSaveLibLength,
+  packetRestore,
+} from '../vmbus/channel-save.ts';
+import type { GapChoices } from '../vmbus/choices.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../vmbus/packet.ts';
+import { STATUS, statusName, type NtStatus } from '../vmbus/status.ts';
+import type { TraceSink } from '../trace/sink.ts';
+import { digestHex } from './digest.ts';
+import {
+  CompletionMode,
+  INTERFACE_TYPE_GUID,
+  MAX_MESSAGE_SIZE,
+  MsgType,
+  Status,
+  decodeHeader,
+  encodeCompletion,
+  encodeMessage,
+  isIntact,
+  statusFor,
+  statusHex,
+} from './protocol.ts';
+import { SAVEBUF_SIZE, decodeSaveRecord, encodeSaveRecord, type HostTxState } from './save-record.ts';
+
+export class VspError extends Error {
+  constructor(ch: number, message: string) {
+    super(`VSP channel ${ch}: ${message}`);
+    this.name = 'VspError';
+  }
+}
+
+interface HeldRequest {
+  pkt: IncomingPacket;
+  due: number;
+  tx: number;
+  buf: Uint8Array;
+}
+
+export interface VspOptions {
+  ch: number;
+  instance: string;
+  choices: GapChoices;
+  sink: TraceSink;
+  now: () => number;
+  /** bytes per VmbChannelSaveContinue call; small values exercise the partial-progress codes */
+  saveBufferSize: number;
+  quota?: number | undefined;
+}
+
+export class SampleVsp {
+  readonly channel: Channel;
+  private readonly opts: VspOptions;
+  private held: HeldRequest[] = [];
+
+  constructor(opts: VspOptions) {
+    this.opts = opts;
+    const ch = new Channel(true, opts.ch, opts.choices);
+    this.channel = ch;
+    const cbs = stateChangeCallbacksInit();
+    cbs.opened = () => {
+      this.state('Opened');
+      return STATUS.SUCCESS;
+    };
+    cbs.started = () => this.state('Started');
+    cbs.postStarted = () => this.state('Active');
+    cbs.suspend = () => this.onSuspend();
+    cbs.closed = () => this.state('Closed');
+    this.check('VmbServerChannelInitSetTargetInterfaceId', ch.serverInitSetTargetInterfaceId(INTERFACE_TYPE_GUID, opts.instance));
+    this.check('VmbChannelInitSetMaximumPacketSize', ch.initSetMaximumPacketSize(MAX_MESSAGE_SIZE));
+    this.check('VmbChannelInitSetStateChangeCallbacks', ch.initSetStateChangeCallbacks(cbs));
+    this.check('VmbChannelInitSetProcessPacketCallbacks', ch.initSetProcessPacketCallbacks((c, p, b) => this.onPacket(p, b)));
+    this.check(
+      'VmbServerChannelInitSetSaveRestorePacketCallbacks',
+      ch.serverInitSetSaveRestorePacketCallbacks(
+        (_c, p, buf, out) => this.onSavePacket(p, buf, out),
+        (_c, lib, save) => this.onRestorePacket(lib, save),
+      ),
+    );
+    if (opts.quota) ch.setTransactionQuota(opts.quota);
+  }
+
+  private check(call: string, st: NtStatus): void {
+    if (st !== STATUS.SUCCESS) throw new VspError(this.opts.ch, `${call} failed with ${statusName(st)}`);
+  }
+
+  private state(state: string): void {
+    this.opts.sink.emit({ side: 'host', ev: 'ch.state', ch: this.opts.ch, state });
+  }
+
+  enable(): void {
+    this.check('VmbChannelEnable', this.channel.enable());
+    this.state('Enabled');
+    this.channel.start();
+  }
+
+  // ------------------------------------------------------------ guest requests
+
+  private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
+    const ch = this.opts.ch;
+    const h = decodeHeader(buf);
+    if (pkt.deferrals === 0) {
+      const len = h ? Math.min(h.length, buf.length) : buf.length;
+      this.opts.sink.emit({
+        side: 'host', ev: 'pkt.recv', ch, tx: h?.tx ?? 0, dir: 'g2h', len, digest: digestHex(buf, 0, len),
+      });
+    }
+    if (!h || (h.type !== MsgType.Request && h.type !== MsgType.Notify)) {
+      // Not a message a guest may send: a protocol error, so the queue stops.
+      this.opts.sink.emit({ side: 'host', ev: 'pkt.fail', ch, tx: h?.tx ?? 0, dir: 'g2h', status: statusHex(Status.DataError) });
+      this.channel.packetFail(pkt);
+      return;
+    }
+    if (h.type === MsgType.Notify) {
+      this.channel.packetComplete(pkt, null);
+      return;
+    }
+    switch (h.arg0) {
+      case CompletionMode.Deferred:
+        if (pkt.deferrals === 0) {
+          this.channel.packetDeferToPassive(pkt);
+          return;
+        }
+        this.completeRequest(pkt, buf);
+        return;
+      case CompletionMode.Hold:
+        this.held.push({ pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf });
+        return;
+      default:
+        this.completeRequest(pkt, buf);
+    }
+  }
+
+  private completeRequest(pkt: IncomingPacket, buf: Uint8Array): void {
+    const h = decodeHeader(buf)!;
+    const status = statusFor(h.tx, isIntact(buf, h));
+    const response = encodeCompletion(buf, h, status);
+    this.opts.sink.emit({
+      side: 'host', ev: 'pkt.complete', ch: this.opts.ch, tx: h.tx, dir: 'g2h',
+      status: statusHex(status), len: response.length, digest: digestHex(response),
+    });
+    this.channel.packetComplete(pkt, response);
+  }
+
+  /** Held requests whose time has come, as scheduler work. */
+  nextDue(): number | null {
+    let min: number | null = null;
+    for (const r of this.held) if (min === null || r.due < min) min = r.due;
+    return min;
+  }
+
+  /** Completes the earliest held request that is due. */
+  completeDue(now: number): boolean {
+    let best = -1;
+    for (let i = 0; i < this.held.length; i++) {
+      const r = this.held[i]!;
+      if (r.due <= now && (best < 0 || r.due < this.held[best]!.due)) best = i;
+    }
+    if (best < 0) return false;
+    const [r] = this.held.splice(best, 1);
+    this.completeRequest(r!.pkt, r!.buf);
+    return true;
+  }
+
+  private onSuspend(): void {
+    this.state('Paused');
+    // KMCL waits until every incoming packet is completed: complete the held ones now.
+    const held = this.held;
+    this.held = [];
+    for (const r of held) this.completeRequest(r.pkt, r.buf);
+  }
+
+  // ------------------------------------------------------------ host transactions
+
+  /** Sends `count` HostTransactions (or Notifies) with tx numbers from `firstTx`. */
+  send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
+    for (let i = 0; i < count; i++) {
+      const tx = firstTx + i;
+      const type = kind === 'transaction' ? MsgType.HostTransaction : MsgType.Notify;
+      const msg = encodeMessage(type, tx, size, kind === 'transaction' ? guestHold : 0);
+      const p = this.channel.packetAllocate();
+      const state: HostTxState = { tx, type, length: size, hold: guestHold, digest: digestHex(msg) };
+      p.pointer = state;
+      p.completionRoutine = (pk, st, resp) => this.onCompletion(pk, st, resp);
+      const wait = kind === 'transaction';
+      this.opts.sink.emit({
+        side: 'host', ev: 'pkt.send', ch: this.opts.ch, tx, dir: 'h2g', len: size, digest: state.digest, wantCompletion: wait,
+      });
+      this.check('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0));
+      if (p.state === 'queued') this.opts.sink.emit({ side: 'host', ev: 'pkt.queued', ch: this.opts.ch, tx, dir: 'h2g' });
+    }
+  }
+
+  private onCompletion(p: VmbPacket, status: NtStatus, resp: Uint8Array | null): void {
+    const st = p.pointer as HostTxState;
+    if (st.type === MsgType.HostTransaction) {
+      if (status !== STATUS.SUCCESS || resp === null) {
+        // Cancelled at teardown: the transaction did not complete, so nothing is traced
+        // as a completion.
+      } else {
+        const h = decodeHeader(resp);
+        this.opts.sink.emit({
+          side: 'host', ev: 'pkt.completion', ch: this.opts.ch, tx: st.tx, dir: 'h2g',
+          status: statusHex(h ? h.arg0 : Status.DataError), digest: digestHex(resp, 0, h ? Math.min(h.length, resp.length) : resp.length),
+        });
+      }
+    }
+    this.channel.packetFree(p);
+  }
+
+  // ------------------------------------------------------------ save / restore
+
+  private onSavePacket(p: VmbPacket, buf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
+    if (buf === null || buf.length < SAVEBUF_SIZE) {
+      out.bytesNeeded = SAVEBUF_SIZE;
+      return STATUS.BUFFER_TOO_SMALL;
+    }
+    const st = p.pointer as HostTxState;
+    const rec = encodeSaveRecord(st);
+    buf.set(rec);
+    this.opts.sink.emit({
+      side: 'host', ev: 'pkt.save', ch: this.opts.ch, tx: st.tx, dir: 'h2g',
+      libLen: currentSaveLibLength(this.channel), saveLen: rec.length, saveDigest: digestHex(rec),
+    });
+    return STATUS.SUCCESS;
+  }
+
+  private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
+    const st = decodeSaveRecord(save);
+    if (!st) return STATUS.INVALID_PARAMETER;
+    const p = this.channel.packetAllocate();
+    const r = packetRestore(p, lib);
+    if (r !== STATUS.SUCCESS) return r;
+    p.pointer = st;
+    p.completionRoutine = (pk, s, resp) => this.onCompletion(pk, s, resp);
+    this.opts.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.opts.ch, tx: st.tx, dir: 'h2g', saveDigest: digestHex(save) });
+    return STATUS.SUCCESS;
+  }
+
+  /** Pause, then SaveBegin / SaveContinue* / SaveEnd. Returns the filled buffers. */
+  save(): Uint8Array[] {
+    this.channel.pause();
+    const ch = this.channel;
+    this.check('VmbChannelSaveBegin', channelSaveBegin(ch));
+    const out: Uint8Array[] = [];
+    let size = this.opts.saveBufferSize;
+    try {
+      for (;;) {
+        const buf = new Uint8Array(size);
+        const r = channelSaveContinue(ch, buf);
+        // Partial progress first: these two are not NT_SUCCESS and not failures.
+        if (r.status === STATUS.BUFFER_OVERFLOW) {
+          out.push(buf.slice(0, r.bytesFilled));
+          continue;
+        }
+        if (r.status === STATUS.BUFFER_TOO_SMALL) {
+          size = r.bytesRequired;
+          continue;
+        }
+        if (r.status !== STATUS.SUCCESS) throw new VspError(this.opts.ch, `VmbChannelSaveContinue failed with ${statusName(r.status)}`);
+        if (r.bytesFilled > 0) out.push(buf.slice(0, r.bytesFilled));
+        return out;
+      }
+    } finally {
+      channelSaveEnd(ch);
+    }
+  }
+
+  /** Feeds the saved buffers back, in order, before the channel is enabled. */
+  restore(buffers: readonly Uint8Array[]): void {
+    for (let i = 0; i < buffers.length; i++) {
+      const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
+      const last = i === buffers.length - 1;
+      if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
+      if (st === STATUS.SUCCESS && last) return;
+      throw new VspError(
+        this.opts.ch,
+        `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
+      );
+    }
+    throw new VspError(this.opts.ch, 'no saved buffers to restore from');
+  }
+
+  /** Throws the host objects away after a save; nothing is cancelled. */
+  abandon(): void {
+    this.held = [];
+    this.channel.abandon();
+  }
+}

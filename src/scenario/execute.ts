@@ -1,0 +1,409 @@
+// Runs a scenario on the emulator: the executable specification of what a lab run does.
+//
+// One VM (guest memory + the guest driver) and the host it currently runs on (VSPs +
+// KMCL server channels). Between scenario steps, a scheduler runs the work both sides
+// could do (a delivery on either side, a library queue flush, a due hold) one item at a
+// time, the order chosen by the seeded schedule. Each item is a save point: `bench
+// explore` injects a VM operation before any of them.
+//
+// VM operations follow what Hyper-V does: save = pause every channel, SaveBegin /
+// SaveContinue / SaveEnd, copy guest memory, throw the host objects away; restore =
+// new host objects from the blob over the same guest memory. Migration is save on one
+// host, restore on another; checkpoint apply restores an older blob, guest included.
+
+import { EmulatedHost } from './host.ts';
+import type { Scenario, Step } from './model.ts';
+import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
+import { CompletionMode } from '../devices/protocol.ts';
+import { GuestMemory } from '../vmbus/partition.ts';
+import { Schedule } from '../vmbus/schedule.ts';
+import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
+import { decodeSavedVm, encodeSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
+import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
+import type { TraceSink } from '../trace/sink.ts';
+
+export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
+
+export interface ExecuteOptions {
+  seed: number;
+  sink: TraceSink;
+  /** overrides the scenario's own gap choices (a host build's configuration) */
+  choices?: Partial<GapChoices> | undefined;
+  /** run this VM operation just before scheduler step `at` (explore) */
+  inject?: { at: number; op: InjectedOp } | undefined;
+  /** scheduler steps before the run is declared hung */
+  maxSteps?: number | undefined;
+  /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
+  dumpRing?: ((label: string, ch: number, dir: 'g2h' | 'h2g', bytes: Uint8Array) => void) | undefined;
+}
+
+export interface ExecuteResult {
+  /** scheduler steps taken: the number of save points */
+  steps: number;
+  /** the run stopped making progress with work outstanding, or exceeded maxSteps */
+  hang: null | { reason: string };
+  injected: boolean;
+  /** the host the VM ended on */
+  host: string;
+}
+
+type VmState = 'running' | 'paused' | 'saved';
+
+// Task kinds, packed with the channel index into one number (no allocation per step).
+const HOST_DELIVER = 0;
+const HOST_FLUSH = 1;
+const HOST_TIMER = 2;
+const GUEST_DELIVER = 3;
+const GUEST_FLUSH = 4;
+const GUEST_TIMER = 5;
+
+export function executeScenario(scenario: Scenario, opts: ExecuteOptions): ExecuteResult {
+  return new Execution(scenario, opts).run();
+}
+
+class Execution {
+  private readonly s: Scenario;
+  private readonly opts: ExecuteOptions;
+  private readonly sink: TraceSink;
+  private readonly choices: GapChoices;
+  private readonly schedule: Schedule;
+  private readonly maxSteps: number;
+  private readonly chIds: number[];
+  private clock = 0;
+  private steps = 0;
+  private vm: VmState = 'running';
+  private memory: GuestMemory;
+  private guest: SampleGuest;
+  private host: EmulatedHost | null;
+  private savedBlob: Uint8Array | null = null;
+  private readonly checkpoints = new Map<string, Uint8Array>();
+  /** Host-side tx numbering is the bench's, not the VSP's: a VSP restarts on restore. */
+  private nextHostTx: Record<string, number> = {};
+  private injected = false;
+  private hang: ExecuteResult['hang'] = null;
+  private readonly tasks: number[] = [];
+  private migrations = 0;
+
+  constructor(s: Scenario, opts: ExecuteOptions) {
+    this.s = s;
+    this.opts = opts;
+    this.sink = opts.sink;
+    this.choices = resolveChoices({ ...(s.choices as Partial<GapChoices>), ...(opts.choices ?? {}) });
+    this.schedule = new Schedule(opts.seed);
+    this.maxSteps = opts.maxSteps ?? 5_000_000;
+    this.chIds = s.channels.map((c) => c.id);
+    for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
+    this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
+    this.guest = this.makeGuest(newGuestState(this.chIds));
+    this.host = null;
+  }
+
+  run(): ExecuteResult {
+    this.sink.emit({ side: 'bench', ev: 'scenario.begin', name: this.s.name, seed: this.opts.seed });
+    this.host = this.newHost(this.s.host);
+    this.host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false);
+    for (const ch of this.chIds) {
+      this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
+      this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
+    }
+    for (const step of this.s.steps) {
+      if (this.hang) break;
+      this.step(step);
+    }
+    if (!this.hang) this.settle();
+    if (!this.hang && this.vm === 'running') {
+      const left = this.guest.pending() + (this.host?.pending() ?? 0);
+      if (left > 0) this.hang = { reason: `${left} transaction(s) or queued packet(s) never finished` };
+    }
+    this.dump('end');
+    this.sink.emit({ side: 'bench', ev: 'scenario.end', name: this.s.name, seed: this.opts.seed });
+    return { steps: this.steps, hang: this.hang, injected: this.injected, host: this.host?.name ?? '' };
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  private makeGuest(state: GuestState): SampleGuest {
+    const rings = new Map<number, { out: OutgoingRing; in: IncomingRing }>();
+    for (const ch of this.chIds) rings.set(ch, this.memory.guestRings(ch));
+    return new SampleGuest(state, rings, this.sink, {
+      interrupt: (ch) => {
+        const v = this.host?.vsps.get(ch);
+        if (v) v.channel.interrupt = true;
+      },
+      writable: (ch) => {
+        const v = this.host?.vsps.get(ch);
+        if (v) v.channel.writable = true;
+      },
+    });
+  }
+
+  private newHost(name: string): EmulatedHost {
+    return new EmulatedHost(name, this.s.channels, {
+      choices: this.choices,
+      sink: this.sink,
+      now: () => this.clock,
+      saveBufferSize: this.s.saveBufferSize,
+      instancePrefix: this.s.name,
+    });
+  }
+
+  private signalGuest(ch: number, what: 'interrupt' | 'writable'): void {
+    this.guest.signal(ch, what);
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private step(step: Step): void {
+    switch (step.op) {
+      case 'guest-send':
+        this.guest.send(step.channel, 'request', step.count, step.size, CompletionMode[capital(step.mode)], step.hold);
+        return;
+      case 'host-send':
+        this.hostSend(step.channel, 'transaction', step.count, step.size, step.hold);
+        return;
+      case 'notify':
+        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 0, 0);
+        else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
+        return;
+      case 'run':
+        this.runFor(step.ms);
+        return;
+      case 'settle':
+        this.settle();
+        return;
+      case 'save':
+        this.sink.emit({ side: 'bench', ev: 'vm.save.begin' });
+        this.savedBlob = this.saveVm('save');
+        this.vm = 'saved';
+        this.sink.emit({ side: 'bench', ev: 'vm.save.end' });
+        return;
+      case 'restore':
+        this.sink.emit({ side: 'bench', ev: 'vm.restore.begin' });
+        this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host);
+        this.savedBlob = null;
+        this.sink.emit({ side: 'bench', ev: 'vm.restore.end' });
+        return;
+      case 'pause':
+        this.sink.emit({ side: 'bench', ev: 'vm.pause' });
+        this.vm = 'paused';
+        return;
+      case 'resume':
+        this.sink.emit({ side: 'bench', ev: 'vm.resume' });
+        this.vm = 'running';
+        return;
+      case 'checkpoint':
+        this.checkpoint(step.name);
+        return;
+      case 'apply-checkpoint':
+        this.applyCheckpoint(step.name);
+        return;
+      case 'migrate':
+        this.migrate(step.to);
+        return;
+    }
+  }
+
+  private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
+    const key = String(ch);
+    const first = this.nextHostTx[key]!;
+    this.nextHostTx[key] = first + count;
+    this.host!.vsps.get(ch)!.send(kind, first, count, size, hold);
+  }
+
+  // ------------------------------------------------------------------ VM operations
+
+  /** Pauses and saves every channel, images guest memory, and discards the host. */
+  private saveVm(label: string): Uint8Array {
+    const host = this.host!;
+    const channels = this.chIds.map((ch) => ({ ch, kmclBuffers: host.vsps.get(ch)!.save() }));
+    for (const v of host.vsps.values()) v.abandon();
+    this.host = null;
+    const record: SavedVmV1 = {
+      v: 1,
+      kind: 'vm',
+      layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
+      memory: this.memory.image(),
+      guest: snapshotGuest(this.guest.state, this.clock),
+      channels,
+      bench: { nextHostTx: { ...this.nextHostTx } },
+    };
+    this.dump(label);
+    return encodeSavedVm(record);
+  }
+
+  /** Builds guest memory, the guest and a new host from a blob; nothing is built if it is bad. */
+  private restoreVm(blob: Uint8Array, hostName: string): void {
+    const rec = decodeSavedVm(blob);
+    const memory = new GuestMemory(rec.layout, rec.memory);
+    this.memory = memory;
+    this.guest = this.makeGuest(reviveGuest(rec.guest as GuestState, this.clock));
+    this.nextHostTx = { ...rec.bench.nextHostTx };
+    const host = this.newHost(hostName);
+    for (const c of rec.channels) host.vsps.get(c.ch)!.restore(c.kmclBuffers);
+    this.host = host;
+    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true);
+    this.vm = 'running';
+  }
+
+  private migrate(to: string): void {
+    const from = this.host!.name;
+    this.sink.emit({ side: 'bench', ev: 'vm.migrate.begin', from, to });
+    const blob = this.saveVm(`migrate-${++this.migrations}`);
+    this.restoreVm(blob, to);
+    this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from, to });
+  }
+
+  private checkpoint(name: string): void {
+    this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
+    // A checkpoint saves the running VM, which then goes on: save, then restore at once
+    // onto a new host object, as Hyper-V briefly saves the VM to take one.
+    const hostName = this.host!.name;
+    const blob = this.saveVm(`checkpoint-${name}`);
+    this.checkpoints.set(name, blob);
+    this.restoreVm(blob, hostName);
+    this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.end', name });
+  }
+
+  private applyCheckpoint(name: string): void {
+    this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name });
+    // The current host objects and guest are discarded: nothing from that future completes.
+    if (this.host) for (const v of this.host.vsps.values()) v.abandon();
+    const hostName = this.host?.name ?? this.s.host;
+    this.host = null;
+    this.restoreVm(this.checkpoints.get(name)!, hostName);
+    this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name });
+  }
+
+  // ------------------------------------------------------------------ the scheduler
+
+  private collectTasks(): number {
+    const t = this.tasks;
+    t.length = 0;
+    const host = this.host;
+    const guestRuns = this.vm === 'running';
+    for (let i = 0; i < this.chIds.length; i++) {
+      const ch = this.chIds[i]!;
+      if (host) {
+        const v = host.vsps.get(ch)!;
+        if (v.channel.canDeliver()) t.push(HOST_DELIVER + i * 8);
+        if (v.channel.canFlush()) t.push(HOST_FLUSH + i * 8);
+        const due = v.nextDue();
+        if (due !== null && due <= this.clock) t.push(HOST_TIMER + i * 8);
+      }
+      if (guestRuns) {
+        if (this.guest.canDeliver(ch)) t.push(GUEST_DELIVER + i * 8);
+        if (this.guest.canFlush(ch)) t.push(GUEST_FLUSH + i * 8);
+        const due = this.guest.nextDue(ch);
+        if (due !== null && due <= this.clock) t.push(GUEST_TIMER + i * 8);
+      }
+    }
+    return t.length;
+  }
+
+  private runTask(task: number): void {
+    const ch = this.chIds[task >> 3]!;
+    switch (task & 7) {
+      case HOST_DELIVER:
+        this.host!.vsps.get(ch)!.channel.deliverOne();
+        return;
+      case HOST_FLUSH:
+        this.host!.vsps.get(ch)!.channel.flushOne();
+        return;
+      case HOST_TIMER:
+        this.host!.vsps.get(ch)!.completeDue(this.clock);
+        return;
+      case GUEST_DELIVER:
+        this.guest.deliverOne(ch, this.clock);
+        return;
+      case GUEST_FLUSH:
+        this.guest.flushOne(ch);
+        return;
+      case GUEST_TIMER:
+        this.guest.completeDue(ch, this.clock);
+        return;
+    }
+  }
+
+  /** Runs one scheduled task if any is ready. False when nothing is ready now. */
+  private tick(): boolean {
+    const inject = this.opts.inject;
+    if (inject && !this.injected && this.steps === inject.at && this.vm === 'running') this.runInjected(inject.op);
+    const n = this.collectTasks();
+    if (n === 0) return false;
+    if (this.steps >= this.maxSteps) {
+      this.hang = { reason: `no end after ${this.maxSteps} scheduler steps` };
+      return false;
+    }
+    this.runTask(this.tasks[this.schedule.pick(n)]!);
+    this.steps++;
+    return true;
+  }
+
+  private runInjected(op: InjectedOp): void {
+    this.injected = true;
+    switch (op) {
+      case 'save-restore':
+        this.step({ op: 'save' });
+        this.step({ op: 'restore' });
+        return;
+      case 'migrate':
+        this.migrate(this.host!.name === 'explore-b' ? 'explore-a' : 'explore-b');
+        return;
+      case 'checkpoint-apply':
+        this.checkpoint('explore');
+        this.applyCheckpoint('explore');
+        return;
+    }
+  }
+
+  private nextTimer(): number | null {
+    let min: number | null = null;
+    const consider = (d: number | null): void => {
+      if (d !== null && (min === null || d < min)) min = d;
+    };
+    for (const ch of this.chIds) {
+      if (this.host) consider(this.host.vsps.get(ch)!.nextDue());
+      if (this.vm === 'running') consider(this.guest.nextDue(ch));
+    }
+    return min;
+  }
+
+  /** Advances the clock by `ms`, doing all work that becomes ready on the way. */
+  private runFor(ms: number): void {
+    const target = this.clock + ms;
+    for (;;) {
+      while (this.tick());
+      if (this.hang) return;
+      const next = this.nextTimer();
+      if (next === null || next > target) {
+        this.clock = target;
+        return;
+      }
+      this.clock = Math.max(this.clock, next);
+    }
+  }
+
+  /** Runs until nothing is ready and no hold is pending. */
+  private settle(): void {
+    for (;;) {
+      while (this.tick());
+      if (this.hang) return;
+      const next = this.nextTimer();
+      if (next === null) return;
+      this.clock = Math.max(this.clock, next);
+    }
+  }
+
+  private dump(label: string): void {
+    const d = this.opts.dumpRing;
+    if (!d) return;
+    for (const ch of this.chIds) {
+      d(label, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
+      d(label, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
+    }
+  }
+}
+
+function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Hold' {
+  return m === 'inline' ? 'Inline' : m === 'deferred' ? 'Deferred' : 'Hold';
+}

@@ -1,0 +1,111 @@
+// The scenario: what a run does, independent of where it runs (emulator or lab).
+//
+// Steps are a union on `op`. Channel-scoped steps default to channel 0.
+
+import { z } from 'zod';
+import { GAP_CHOICES } from '../vmbus/choices.ts';
+import { HEADER_SIZE, MAX_MESSAGE_SIZE } from '../devices/protocol.ts';
+
+const count = z.number().int().min(1).max(100_000);
+const size = z.number().int().min(HEADER_SIZE).max(MAX_MESSAGE_SIZE);
+const ms = z.number().int().min(0).max(3_600_000);
+const channelRef = z.number().int().min(0).default(0);
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, dot, dash or underscore');
+
+export const StepSchema = z.discriminatedUnion('op', [
+  z.strictObject({
+    op: z.literal('guest-send'),
+    channel: channelRef,
+    count,
+    size,
+    mode: z.enum(['inline', 'deferred', 'hold']).default('inline'),
+    /** ms the VSP holds each request (mode hold) */
+    hold: ms.default(0),
+  }),
+  z.strictObject({
+    op: z.literal('host-send'),
+    channel: channelRef,
+    count,
+    size,
+    /** ms the guest holds each transaction before completing it */
+    hold: ms.default(0),
+  }),
+  z.strictObject({ op: z.literal('notify'), channel: channelRef, dir: z.enum(['g2h', 'h2g']), count, size }),
+  z.strictObject({ op: z.literal('run'), ms: ms }),
+  z.strictObject({ op: z.literal('settle') }),
+  z.strictObject({ op: z.literal('save') }),
+  z.strictObject({ op: z.literal('restore') }),
+  z.strictObject({ op: z.literal('pause') }),
+  z.strictObject({ op: z.literal('resume') }),
+  z.strictObject({ op: z.literal('checkpoint'), name }),
+  z.strictObject({ op: z.literal('apply-checkpoint'), name }),
+  z.strictObject({ op: z.literal('migrate'), to: name }),
+]);
+export type Step = z.infer<typeof StepSchema>;
+export type StepOp = Step['op'];
+
+export const ChannelSchema = z.strictObject({
+  id: z.number().int().min(0).max(255),
+  /** data pages per ring (4 KiB each) */
+  g2hPages: z.number().int().min(1).max(512).default(4),
+  h2gPages: z.number().int().min(1).max(512).default(4),
+  /** incoming transaction quota of the VSP; 0 = none */
+  quota: z.number().int().min(0).max(100_000).default(0),
+});
+export type ChannelSpec = z.infer<typeof ChannelSchema>;
+
+const choiceShape = Object.fromEntries(
+  GAP_CHOICES.map((c) => [
+    c.key,
+    (typeof c.options[0] === 'boolean' ? z.boolean() : z.enum(c.options as [string, ...string[]])).optional(),
+  ]),
+);
+
+export const ScenarioSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  channels: z.union([z.number().int().min(1).max(64), z.array(ChannelSchema).min(1).max(64)]).default(1),
+  /** bytes per VmbChannelSaveContinue buffer; small values exercise partial progress */
+  saveBufferSize: z.number().int().min(16).max(1 << 20).default(4096),
+  /** the starting host's name (migration moves between names) */
+  host: name.default('host-a'),
+  choices: z.strictObject(choiceShape).optional(),
+  steps: z.array(StepSchema).min(1),
+});
+
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+
+export interface Scenario {
+  name: string;
+  description?: string | undefined;
+  seed?: number | undefined;
+  channels: ChannelSpec[];
+  saveBufferSize: number;
+  host: string;
+  choices: Record<string, string | boolean>;
+  steps: Step[];
+  /** where it came from, for messages: file and each step's line */
+  source?: { file: string; stepLines: number[] } | undefined;
+}
+
+/** Normalises the parsed document: `channels: 3` becomes three default channels. */
+export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scenario['source']): Scenario {
+  const channels =
+    typeof parsed.channels === 'number'
+      ? Array.from({ length: parsed.channels }, (_, id) => ChannelSchema.parse({ id }))
+      : parsed.channels;
+  const choices: Record<string, string | boolean> = {};
+  for (const [k, v] of Object.entries(parsed.choices ?? {})) if (v !== undefined) choices[k] = v as string | boolean;
+  return {
+    name: parsed.name,
+    description: parsed.description,
+    seed: parsed.seed,
+    channels,
+    saveBufferSize: parsed.saveBufferSize,
+    host: parsed.host,
+    choices,
+    steps: parsed.steps,
+    source,
+  };
+}

@@ -1,0 +1,73 @@
+// Rules a scenario must follow beyond its schema: what may come after what.
+//
+// A saved VM can only be restored; a paused VM only resumed (or saved); a checkpoint
+// must exist before it is applied; channel references must exist. Each rule reports
+// the step index, so the loader can name the line.
+
+import type { Scenario } from './model.ts';
+
+export interface RuleViolation {
+  step: number;
+  field: string;
+  message: string;
+}
+
+export function checkRules(s: Scenario): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  const ids = new Set<number>();
+  s.channels.forEach((c, i) => {
+    if (ids.has(c.id)) out.push({ step: -1, field: `channels[${i}].id`, message: `channel id ${c.id} is used twice` });
+    ids.add(c.id);
+  });
+  let vm: 'running' | 'paused' | 'saved' = 'running';
+  let host = s.host;
+  const checkpoints = new Set<string>();
+  s.steps.forEach((step, i) => {
+    const bad = (field: string, message: string): void => {
+      out.push({ step: i, field: `steps[${i}]${field ? `.${field}` : ''}`, message });
+    };
+    if ('channel' in step && !ids.has(step.channel)) bad('channel', `no channel ${step.channel}; channels are ${[...ids].join(', ')}`);
+    if (vm === 'saved' && step.op !== 'restore') {
+      bad('op', `the VM is saved here; only "restore" can follow "save", not "${step.op}"`);
+      return;
+    }
+    switch (step.op) {
+      case 'save':
+        vm = 'saved';
+        break;
+      case 'restore':
+        if (vm !== 'saved') bad('op', '"restore" needs a "save" before it');
+        vm = 'running';
+        break;
+      case 'pause':
+        if (vm === 'paused') bad('op', 'the VM is already paused');
+        vm = 'paused';
+        break;
+      case 'resume':
+        if (vm !== 'paused') bad('op', '"resume" needs a "pause" before it');
+        vm = 'running';
+        break;
+      case 'checkpoint':
+        if (vm !== 'running') bad('op', 'take checkpoints of a running VM');
+        checkpoints.add(step.name);
+        break;
+      case 'apply-checkpoint':
+        if (!checkpoints.has(step.name)) bad('name', `no checkpoint "${step.name}" was taken before this step`);
+        vm = 'running';
+        break;
+      case 'migrate':
+        if (vm !== 'running') bad('op', 'migrate a running VM (resume it first)');
+        if (step.to === host) bad('to', `the VM is already on "${host}"`);
+        host = step.to;
+        break;
+      case 'guest-send':
+      case 'notify':
+        if (vm !== 'running' && (step.op === 'guest-send' || step.dir === 'g2h')) bad('op', 'a paused guest cannot send');
+        break;
+      default:
+        break;
+    }
+  });
+  if ((vm as string) === 'saved') out.push({ step: s.steps.length - 1, field: `steps[${s.steps.length - 1}]`, message: 'the scenario ends with the VM saved; add a "restore"' });
+  return out;
+}

@@ -1,0 +1,659 @@
+// A KMCL channel endpoint: the object behind a VMBCHANNEL handle (SPEC-NOTES 2-4).
+//
+// One class serves both ends: the server (the VSP in the host) and the client (the
+// guest's driver). Server-only calls check `isServer`. Calls return NTSTATUS and do not
+// throw for the failures the documentation lists; misuse that would bugcheck a real
+// system (Start before Enable, Cleanup while enabled, DeferToPassive outside
+// ProcessPacket) throws KmclUsageError, because it is a bug in the calling driver.
+//
+// Nothing here runs on its own: the partition's scheduler asks each endpoint what it
+// could do next (`canDeliver`, `canFlush`) and tells it to do one step. That keeps every
+// interleaving a choice of the seeded schedule.
+//
+// Save/restore of the server's packet state lives in channel-save.ts.
+
+import { IncomingRing, OutgoingRing, type PacketView } from './ring.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from './ring-layout.ts';
+import { STATUS, type NtStatus } from './status.ts';
+import type { GapChoices } from './choices.ts';
+import type { IncomingPacket, VmbPacket, CompletionRoutine } from './packet.ts';
+import { FORMAT_FLAGS, FORMAT_FLAG_WAIT_FOR_COMPLETION, createIncoming, createPacket, defaultCompletionRoutine } from './packet.ts';
+
+export class KmclUsageError extends Error {
+  constructor(call: string, why: string) {
+    super(`${call}: ${why}`);
+    this.name = 'KmclUsageError';
+  }
+}
+
+/** Connection x flow (SPEC-NOTES 2.1). Flow only means something while open. */
+export type ChannelState =
+  | { conn: 'disabled'; autoPauseOnEnable: boolean }
+  | { conn: 'enabled' }
+  | { conn: 'open'; flow: 'paused' | 'active' }
+  | { conn: 'closed' };
+
+export const STATE_CALLBACKS_VERSION = 1;
+/** sizeof(VMB_CHANNEL_STATE_CHANGE_CALLBACKS) on x64: two ULONGs and five pointers. */
+export const STATE_CALLBACKS_SIZE = 48;
+
+export interface StateChangeCallbacks {
+  version: number;
+  size: number;
+  opened?: (ch: Channel) => NtStatus;
+  closed?: (ch: Channel) => void;
+  suspend?: (ch: Channel) => void;
+  started?: (ch: Channel) => void;
+  postStarted?: (ch: Channel) => void;
+}
+
+/** VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT: zero-filled, Version and Size set. */
+export function stateChangeCallbacksInit(): StateChangeCallbacks {
+  return { version: STATE_CALLBACKS_VERSION, size: STATE_CALLBACKS_SIZE };
+}
+
+export type ProcessPacketCallback = (ch: Channel, pkt: IncomingPacket, buffer: Uint8Array, flags: number) => void;
+export type ProcessingCompleteCallback = (ch: Channel, packetsProcessed: number) => void;
+export type SavePacketCallback = (
+  ch: Channel,
+  packet: VmbPacket,
+  saveBuf: Uint8Array | null,
+  out: { bytesNeeded: number },
+) => NtStatus;
+export type RestorePacketCallback = (ch: Channel, libBuf: Uint8Array, saveBuf: Uint8Array) => NtStatus;
+
+export const SERVER_INIT_FLAGS_MASK = 0x1f;
+export const CHANNEL_INIT_FLAGS_MASK = 0x1;
+
+export interface ChannelConfig {
+  maxPacketSize: number;
+  maxExternalData: { size: number; chain: number } | null;
+  clientContextSize: number;
+  flags: number;
+  serverFlags: number;
+  friendlyName: string;
+  ringPages: { incoming: number; outgoing: number };
+  interfaceType: string | null;
+  interfaceInstance: string | null;
+  vmbusHandle: unknown;
+  targetVtl: number;
+  mmio: { megabytes: number; optional: number } | null;
+}
+
+/** An outgoing entry in the library's queue: a packet, or a completion for the peer. */
+export type QueuedSend =
+  | { kind: 'packet'; packet: VmbPacket }
+  | { kind: 'completion'; transId: number; payload: Uint8Array };
+
+export class Channel {
+  readonly isServer: boolean;
+  readonly id: number;
+  readonly choices: GapChoices;
+  state: ChannelState = { conn: 'disabled', autoPauseOnEnable: false };
+  readonly config: ChannelConfig = {
+    maxPacketSize: 0x1000,
+    maxExternalData: null,
+    clientContextSize: 0,
+    flags: 0,
+    serverFlags: 0,
+    friendlyName: '',
+    ringPages: { incoming: 4, outgoing: 4 },
+    interfaceType: null,
+    interfaceInstance: null,
+    vmbusHandle: null,
+    targetVtl: 0,
+    mmio: null,
+  };
+  callbacks: StateChangeCallbacks = stateChangeCallbacksInit();
+  processPacket: ProcessPacketCallback | null = null;
+  processingComplete: ProcessingCompleteCallback | null = null;
+  savePacket: SavePacketCallback | null = null;
+  restorePacket: RestorePacketCallback | null = null;
+  pointer: unknown = null;
+  /** Set with VmbChannelStart; a server does not flow until its driver starts it. */
+  private startRequested: boolean;
+
+  // Rings, once the connection is open. The partition attaches them.
+  outgoing: OutgoingRing | null = null;
+  incoming: IncomingRing | null = null;
+  /** Delivers a signal to the peer's reader (`interrupt`) or writer (`writable`). */
+  signalPeer: (what: 'interrupt' | 'writable') => void = () => {};
+
+  // Send side.
+  readonly queue: QueuedSend[] = [];
+  readonly awaiting = new Map<number, VmbPacket>();
+  nextTransId = 1;
+  private nextPacketId = 1;
+  /** The peer freed space after we advertised a pending send size. */
+  writable = false;
+
+  // Receive side.
+  /** The peer signalled new data, or we must poll once (after start or restore). */
+  interrupt = false;
+  private draining = false;
+  private batch = 0;
+  readonly deferred: IncomingPacket[] = [];
+  /** Packets handed to the driver and not yet completed. */
+  outstanding = 0;
+  quota = 0;
+  quotaBlocked = false;
+  failed = false;
+  /** Set while ProcessPacket runs for this packet: DeferToPassive is only legal then. */
+  inProcessPacket: IncomingPacket | null = null;
+
+  readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0 };
+
+  constructor(isServer: boolean, id: number, choices: GapChoices) {
+    this.isServer = isServer;
+    this.id = id;
+    this.choices = choices;
+    // Client: Enable implicitly starts the channel (SPEC-NOTES 2.4).
+    this.startRequested = !isServer;
+  }
+
+  // ---------------------------------------------------------------- Init setters
+  // Each returns STATUS_INVALID_PARAMETER_1 when the channel is not in its
+  // initialisation state (Disabled), _2/_3 for a bad second/third argument.
+
+  private initCheck(serverOnly = false, clientOnly = false): NtStatus {
+    if (this.state.conn !== 'disabled') return STATUS.INVALID_PARAMETER_1;
+    if (serverOnly && !this.isServer) return STATUS.INVALID_PARAMETER_1;
+    if (clientOnly && this.isServer) return STATUS.INVALID_PARAMETER_1;
+    return STATUS.SUCCESS;
+  }
+
+  initSetMaximumPacketSize(size: number): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    if (!Number.isInteger(size) || size <= 0) return STATUS.INVALID_PARAMETER_2;
+    this.config.maxPacketSize = size;
+    return STATUS.SUCCESS;
+  }
+
+  initSetMaximumExternalData(size: number, chainLength: number): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    if (!(size > 0)) return STATUS.INVALID_PARAMETER_2;
+    if (!(chainLength > 0)) return STATUS.INVALID_PARAMETER_3;
+    this.config.maxExternalData = { size, chain: chainLength };
+    return STATUS.SUCCESS;
+  }
+
+  initSetClientContextSize(size: number): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    this.config.clientContextSize = size;
+    return STATUS.SUCCESS;
+  }
+
+  initSetProcessPacketCallbacks(pp: ProcessPacketCallback | null, pc?: ProcessingCompleteCallback | null): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    if (!pp) return STATUS.INVALID_PARAMETER_2;
+    this.processPacket = pp;
+    this.processingComplete = pc ?? null;
+    return STATUS.SUCCESS;
+  }
+
+  initSetStateChangeCallbacks(cb: StateChangeCallbacks): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    if (cb.version !== STATE_CALLBACKS_VERSION || cb.size !== STATE_CALLBACKS_SIZE) return STATUS.INVALID_PARAMETER_2;
+    this.callbacks = cb;
+    return STATUS.SUCCESS;
+  }
+
+  initSetFriendlyName(name: string): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    this.config.friendlyName = name;
+    return STATUS.SUCCESS;
+  }
+
+  initSetFlags(flags: number): NtStatus {
+    const s = this.initCheck();
+    if (s !== STATUS.SUCCESS) return s;
+    if ((flags & ~CHANNEL_INIT_FLAGS_MASK) !== 0) return STATUS.INVALID_PARAMETER_2;
+    this.config.flags = flags;
+    return STATUS.SUCCESS;
+  }
+
+  clientInitSetRingBufferPageCount(incoming: number, outgoing: number): NtStatus {
+    const s = this.initCheck(false, true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (!Number.isInteger(incoming) || incoming < 1) return STATUS.INVALID_PARAMETER_2;
+    if (!Number.isInteger(outgoing) || outgoing < 1) return STATUS.INVALID_PARAMETER_3;
+    this.config.ringPages = { incoming, outgoing };
+    return STATUS.SUCCESS;
+  }
+
+  clientInitSetTargetPnp(interfaceType: string, interfaceInstance: string | null): NtStatus {
+    const s = this.initCheck(false, true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (!interfaceType) return STATUS.INVALID_PARAMETER_2;
+    this.config.interfaceType = interfaceType;
+    this.config.interfaceInstance = interfaceInstance;
+    return STATUS.SUCCESS;
+  }
+
+  serverInitSetTargetInterfaceId(interfaceType: string, interfaceInstance: string): NtStatus {
+    const s = this.initCheck(true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (!interfaceType) return STATUS.INVALID_PARAMETER_2;
+    if (!interfaceInstance) return STATUS.INVALID_PARAMETER_3;
+    this.config.interfaceType = interfaceType;
+    this.config.interfaceInstance = interfaceInstance;
+    return STATUS.SUCCESS;
+  }
+
+  serverInitSetFlags(flags: number): NtStatus {
+    const s = this.initCheck(true);
+    if (s !== STATUS.SUCCESS) return s;
+    if ((flags & ~SERVER_INIT_FLAGS_MASK) !== 0) return STATUS.INVALID_PARAMETER_2;
+    this.config.serverFlags = flags;
+    return STATUS.SUCCESS;
+  }
+
+  serverInitSetMmioMegabytes(megabytes: number, optional: number): NtStatus {
+    const s = this.initCheck(true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (megabytes === 0 && optional === 0) return STATUS.INVALID_PARAMETER;
+    this.config.mmio = { megabytes, optional };
+    return STATUS.SUCCESS;
+  }
+
+  serverInitSetTargetVtl(vtl: number): NtStatus {
+    const s = this.initCheck(true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (!Number.isInteger(vtl) || vtl < 0 || vtl > 2) return STATUS.INVALID_PARAMETER_2;
+    this.config.targetVtl = vtl;
+    return STATUS.SUCCESS;
+  }
+
+  serverInitSetVmbusHandle(handle: unknown): NtStatus {
+    const s = this.initCheck(true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (handle === null || handle === undefined) return STATUS.INVALID_PARAMETER_2;
+    this.config.vmbusHandle = handle;
+    return STATUS.SUCCESS;
+  }
+
+  serverInitSetSaveRestorePacketCallbacks(save: SavePacketCallback | null, restore: RestorePacketCallback | null): NtStatus {
+    const s = this.initCheck(true);
+    if (s !== STATUS.SUCCESS) return s;
+    if (!save) return STATUS.INVALID_PARAMETER_2;
+    if (!restore) return STATUS.INVALID_PARAMETER_3;
+    this.savePacket = save;
+    this.restorePacket = restore;
+    return STATUS.SUCCESS;
+  }
+
+  setTransactionQuota(quota: number): void {
+    if (!(quota > 0)) throw new KmclUsageError('VmbChannelSetTransactionQuota', 'the quota must be greater than zero');
+    // Lowering the quota only stops dequeuing; raising it does not restart a blocked
+    // queue: only a completion does (SPEC-NOTES 3).
+    this.quota = quota;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** VmbChannelEnable: offer (server) or accept/wait (client). Does not wait for the peer. */
+  enable(): NtStatus {
+    if (this.state.conn !== 'disabled') throw new KmclUsageError('VmbChannelEnable', `channel is ${this.state.conn}, not disabled`);
+    if (!this.processPacket) return STATUS.INVALID_PARAMETER_1;
+    if (!this.config.interfaceType) return STATUS.INVALID_PARAMETER_1;
+    if (this.state.autoPauseOnEnable) this.startRequested = false;
+    this.state = { conn: 'enabled' };
+    return STATUS.SUCCESS;
+  }
+
+  /** Called by the partition when the connection opens. Runs Opened, then starts the flow if requested. */
+  connectionOpened(out: OutgoingRing, inc: IncomingRing, opts: { restored: boolean }): NtStatus {
+    if (this.state.conn !== 'enabled' && this.state.conn !== 'closed') {
+      throw new KmclUsageError('open', `channel is ${this.state.conn}`);
+    }
+    this.outgoing = out;
+    this.incoming = inc;
+    inc.inclusiveThreshold = this.choices.pendingSendThreshold === 'greater-or-equal';
+    const skipOpened = opts.restored && this.choices.restoreCallbacks === 'started-only';
+    if (!skipOpened && this.callbacks.opened) {
+      const st = this.callbacks.opened(this);
+      if ((st | 0) < 0) {
+        // The documentation only says the channel goes back to a no-traffic state (gap).
+        this.outgoing = null;
+        this.incoming = null;
+        this.state = { conn: 'enabled' };
+        return st;
+      }
+    }
+    this.state = { conn: 'open', flow: 'paused' };
+    if (this.startRequested) this.runStart();
+    return STATUS.SUCCESS;
+  }
+
+  /** VmbChannelStart. Never from inside a state-change callback. */
+  start(): void {
+    if (this.state.conn === 'disabled') throw new KmclUsageError('VmbChannelStart', 'channel is not enabled');
+    this.startRequested = true;
+    if (this.state.conn === 'open' && this.state.flow === 'paused') this.runStart();
+  }
+
+  private runStart(): void {
+    // Started may queue sends but must not wait for packets: the incoming queue is off.
+    this.callbacks.started?.(this);
+    this.state = { conn: 'open', flow: 'active' };
+    // Poll once: data may have arrived while we were not listening (after a restore
+    // the signal that announced it went to the old host objects).
+    this.interrupt = true;
+    this.writable = true;
+    this.callbacks.postStarted?.(this);
+  }
+
+  /**
+   * VmbChannelPause. On a disabled channel it only arms "pause when enabled". On an
+   * active one: deferred packets are redelivered first, then Suspend runs and must leave
+   * no incoming packet outstanding (KMCL would block until there is none).
+   */
+  pause(): void {
+    const st = this.state;
+    if (st.conn === 'disabled') {
+      this.state = { conn: 'disabled', autoPauseOnEnable: true };
+      return;
+    }
+    this.startRequested = false;
+    if (st.conn !== 'open' || st.flow !== 'active') return;
+    while (this.deferred.length > 0) this.deliverOne();
+    this.state = { conn: 'open', flow: 'paused' };
+    this.callbacks.suspend?.(this);
+    if (this.outstanding !== 0) {
+      throw new KmclUsageError('VmbChannelPause', `${this.outstanding} incoming packet(s) still outstanding after EvtVmbChannelSuspend; KMCL would wait forever`);
+    }
+  }
+
+  /** VmbChannelDisable: close (client) or revoke the offer (server), cancelling what is in flight. */
+  disable(): void {
+    if (this.state.conn === 'disabled') return;
+    if (this.state.conn === 'open') {
+      if (this.state.flow === 'active') this.pause();
+      this.callbacks.closed?.(this);
+    }
+    this.cancelAll();
+    this.outgoing = null;
+    this.incoming = null;
+    this.state = { conn: 'disabled', autoPauseOnEnable: false };
+  }
+
+  /** VmbChannelCleanup: the channel must be disabled. */
+  cleanup(): void {
+    if (this.state.conn !== 'disabled') throw new KmclUsageError('VmbChannelCleanup', `channel is ${this.state.conn}; disable it first`);
+  }
+
+  /**
+   * The host objects are being thrown away after their state was saved (VM save,
+   * migration, checkpoint apply). Nothing is cancelled or completed: the saved state
+   * carries it, and the guest must not see anything happen.
+   */
+  abandon(): void {
+    this.queue.length = 0;
+    this.awaiting.clear();
+    this.outgoing = null;
+    this.incoming = null;
+    this.state = { conn: 'disabled', autoPauseOnEnable: false };
+  }
+
+  private cancelAll(): void {
+    const status = this.choices.cancelStatus === 'cancelled' ? STATUS.CANCELLED : STATUS.DEVICE_REMOVED;
+    const cancelled: VmbPacket[] = [];
+    for (const q of this.queue) if (q.kind === 'packet') cancelled.push(q.packet);
+    this.queue.length = 0;
+    for (const p of this.awaiting.values()) cancelled.push(p);
+    this.awaiting.clear();
+    for (const p of cancelled) this.finishPacket(p, status, null);
+  }
+
+  get isActive(): boolean {
+    return this.state.conn === 'open' && this.state.flow === 'active';
+  }
+
+  // ---------------------------------------------------------------- send side
+
+  /** VmbPacketAllocate: a packet object owned by this channel. */
+  packetAllocate(): VmbPacket {
+    return createPacket(this, this.nextPacketId++);
+  }
+
+  /** VmbPacketFree. */
+  packetFree(p: VmbPacket): void {
+    if (p.state === 'queued' || p.state === 'awaiting') {
+      throw new KmclUsageError('VmbPacketFree', `packet ${p.id} is ${p.state}`);
+    }
+    p.state = 'freed';
+  }
+
+  packetSetCompletionRoutine(p: VmbPacket, routine: CompletionRoutine): void {
+    p.completionRoutine = routine;
+  }
+
+  /**
+   * VmbPacketSend. The payload is copied. When the ring has no room, or earlier packets
+   * are still queued, KMCL keeps the packet and writes it later: the caller sees success.
+   */
+  packetSend(p: VmbPacket, buffer: Uint8Array, flags: number): NtStatus {
+    if (p.channel !== this) return STATUS.INVALID_PARAMETER_1;
+    if (p.state === 'queued' || p.state === 'awaiting' || p.state === 'freed') {
+      throw new KmclUsageError('VmbPacketSend', `packet ${p.id} is ${p.state}`);
+    }
+    if (buffer.length > this.config.maxPacketSize) return STATUS.INVALID_PARAMETER_3;
+    if ((flags & ~FORMAT_FLAGS) !== 0) return STATUS.INVALID_PARAMETER_5;
+    p.payload = buffer.slice();
+    p.wantCompletion = (flags & FORMAT_FLAG_WAIT_FOR_COMPLETION) !== 0;
+    p.transId = this.nextTransId++;
+    this.enqueue({ kind: 'packet', packet: p });
+    return STATUS.SUCCESS;
+  }
+
+  private enqueue(entry: QueuedSend): void {
+    const canWriteNow =
+      this.isActive && this.outgoing !== null && (this.queue.length === 0 || this.choices.sendOrdering === 'ring-first');
+    if (canWriteNow && this.writeEntry(entry)) return;
+    if (entry.kind === 'packet') entry.packet.state = 'queued';
+    this.queue.push(entry);
+    if (this.outgoing && this.queue.length === 1) this.advertiseBlocked(entry);
+  }
+
+  /** Writes one entry into the ring and publishes it. False when it does not fit. */
+  private writeEntry(entry: QueuedSend): boolean {
+    const out = this.outgoing!;
+    if (entry.kind === 'completion') {
+      if (!out.tryWrite(PacketType.completion, 0, entry.transId, entry.payload)) return false;
+    } else {
+      const p = entry.packet;
+      const flags = p.wantCompletion ? PACKET_FLAG_COMPLETION_REQUESTED : 0;
+      if (!out.tryWrite(PacketType.dataInBand, flags, p.transId, p.payload!)) return false;
+    }
+    if (out.commit()) this.sendSignal('interrupt');
+    if (entry.kind === 'packet') {
+      const p = entry.packet;
+      if (p.wantCompletion) {
+        p.state = 'awaiting';
+        this.awaiting.set(p.transId, p);
+      } else {
+        // Without WAIT_FOR_COMPLETION the routine runs once the message is in the ring.
+        this.finishPacket(p, STATUS.SUCCESS, null);
+      }
+    }
+    return true;
+  }
+
+  private advertiseBlocked(head: QueuedSend): void {
+    const len = head.kind === 'completion' ? head.payload.length : head.packet.payload!.length;
+    const out = this.outgoing!;
+    out.setPendingSendSize(inBandFootprint(len));
+    this.writable = false;
+    // The reader may have freed space before it could see our pending size: re-check.
+    if (out.free() >= inBandFootprint(len)) this.writable = true;
+  }
+
+  private sendSignal(what: 'interrupt' | 'writable'): void {
+    this.counters.signalsSent++;
+    this.signalPeer(what);
+  }
+
+  /** Whether a flush step could write the head of the library queue now. */
+  canFlush(): boolean {
+    return this.writable && this.queue.length > 0 && this.isActive && this.outgoing !== null;
+  }
+
+  /** Writes queued entries, oldest first, until the ring is full or the queue is empty. */
+  flushOne(): void {
+    const head = this.queue[0];
+    if (!head) return;
+    if (!this.writeEntry(head)) {
+      this.advertiseBlocked(head);
+      return;
+    }
+    this.queue.shift();
+    if (this.queue.length === 0) {
+      this.outgoing!.setPendingSendSize(0);
+    }
+  }
+
+  private finishPacket(p: VmbPacket, status: NtStatus, response: Uint8Array | null): void {
+    p.state = 'completed';
+    const routine = p.completionRoutine ?? defaultCompletionRoutine;
+    routine(p, status, response);
+  }
+
+  // ---------------------------------------------------------------- receive side
+
+  /** Whether a delivery step would deliver something now. */
+  canDeliver(): boolean {
+    if (!this.isActive || this.failed || this.incoming === null) return false;
+    if (this.quotaBlocked) return false;
+    if (this.deferred.length > 0) return true;
+    if (!this.interrupt && !this.draining) return false;
+    return !this.incoming.isEmpty();
+  }
+
+  private quotaReached(): boolean {
+    if (this.quota === 0) return false;
+    const held = this.outstanding + (this.choices.quotaCountsDeferred ? 0 : -this.deferred.length);
+    return held >= this.quota;
+  }
+
+  /** Delivers one packet: a deferred one first (at passive), else the next from the ring. */
+  deliverOne(): void {
+    const redo = this.deferred.shift();
+    if (redo) {
+      this.invokeProcessPacket(redo);
+      return;
+    }
+    const inc = this.incoming!;
+    if (!this.draining) {
+      this.draining = true;
+      this.interrupt = false;
+      inc.setInterruptMask(true);
+    }
+    const v = inc.peek();
+    if (v === null) {
+      this.endDrain();
+      return;
+    }
+    this.consume(v);
+    if (inc.isEmpty()) this.endDrain();
+  }
+
+  private endDrain(): void {
+    const inc = this.incoming!;
+    this.draining = false;
+    inc.setInterruptMask(false);
+    if (this.batch > 0) {
+      const n = this.batch;
+      this.batch = 0;
+      this.processingComplete?.(this, n);
+    }
+    // Re-check after clearing the mask: a writer that saw it set did not signal.
+    if (!inc.isEmpty()) this.interrupt = true;
+  }
+
+  private consume(v: PacketView): void {
+    const inc = this.incoming!;
+    const payload = inc.payload(v);
+    const type = v.type;
+    const transId = v.transId;
+    const flags = v.flags;
+    inc.advance(v);
+    if (inc.commit()) this.sendSignal('writable');
+    if (type === PacketType.completion) {
+      this.receiveCompletion(transId, payload);
+      return;
+    }
+    this.counters.packetsDelivered++;
+    this.batch++;
+    const pkt = createIncoming(this, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload);
+    this.outstanding++;
+    this.invokeProcessPacket(pkt);
+    if (this.quotaReached()) this.quotaBlocked = true;
+  }
+
+  private invokeProcessPacket(pkt: IncomingPacket): void {
+    pkt.state = 'delivered';
+    this.inProcessPacket = pkt;
+    try {
+      // BufferLength is the ring's 8-byte-padded length: the exact length is not on the
+      // wire, and the protocol carries its own (SPEC-NOTES 13.3).
+      this.processPacket!(this, pkt, pkt.payload, 0);
+    } finally {
+      this.inProcessPacket = null;
+    }
+  }
+
+  private receiveCompletion(transId: number, payload: Uint8Array): void {
+    const p = this.awaiting.get(transId);
+    if (!p) {
+      // Undocumented (SPEC-NOTES 13.2): we drop it and count it; the checker sees the
+      // sender's completion missing.
+      this.counters.unknownCompletions++;
+      return;
+    }
+    this.awaiting.delete(transId);
+    this.counters.completionsReceived++;
+    this.finishPacket(p, STATUS.SUCCESS, payload);
+  }
+
+  /** VmbChannelPacketComplete: sends a completion only if the sender asked for one. */
+  packetComplete(pkt: IncomingPacket, response: Uint8Array | null): void {
+    if (pkt.channel !== this) throw new KmclUsageError('VmbChannelPacketComplete', 'packet belongs to another channel');
+    if (pkt.state !== 'delivered') throw new KmclUsageError('VmbChannelPacketComplete', `packet is ${pkt.state}`);
+    pkt.state = 'completed';
+    this.retire();
+    if (pkt.wantCompletion) this.enqueue({ kind: 'completion', transId: pkt.transId, payload: response ?? new Uint8Array(0) });
+  }
+
+  /** VmbChannelPacketDeferToPassive: only inside ProcessPacket; the packet comes back later. */
+  packetDeferToPassive(pkt: IncomingPacket): void {
+    if (this.inProcessPacket !== pkt) {
+      throw new KmclUsageError('VmbChannelPacketDeferToPassive', 'only legal inside EvtVmbChannelProcessPacket for that packet');
+    }
+    pkt.state = 'deferred';
+    pkt.deferrals++;
+    this.deferred.push(pkt);
+  }
+
+  /** VmbChannelPacketFail: a fatal protocol error; the incoming queue stops. */
+  packetFail(pkt: IncomingPacket): void {
+    if (pkt.state !== 'delivered') throw new KmclUsageError('VmbChannelPacketFail', `packet is ${pkt.state}`);
+    pkt.state = 'failed';
+    this.retire();
+    this.failed = true;
+    if (pkt.wantCompletion && this.choices.packetFailCompletion === 'status-unsuccessful') {
+      this.enqueue({ kind: 'completion', transId: pkt.transId, payload: new Uint8Array(0) });
+    }
+  }
+
+  private retire(): void {
+    this.outstanding--;
+    // Invariant: a queue blocked by the quota restarts only on a completion.
+    if (this.quotaBlocked && !this.quotaReached()) this.quotaBlocked = false;
+  }
+}

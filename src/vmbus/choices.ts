@@ -1,0 +1,68 @@
+// Behaviours the public KMCL documentation leaves open, in one table.
+//
+// SPEC-NOTES marks these [gap] (not documented) or [I] (our inference). For each, the
+// emulator implements every listed option and defaults to the one we think a Windows
+// host shows. A real host's trace tells which one it actually showed: the emulated
+// nightly runs different option sets as stand-ins for different host builds, and the
+// checker names the option when a real trace only fits another.
+//
+// The README's table of choices is generated from GAP_CHOICES (`bench choices`).
+
+export interface GapChoices {
+  /** SPEC-NOTES 13.6: are packets queued in the library written before any later send? */
+  sendOrdering: 'fifo' | 'ring-first';
+  /** SPEC-NOTES 13.11: after VmbChannelPacketFail, is a completion sent to the peer? */
+  packetFailCompletion: 'none' | 'status-unsuccessful';
+  /**
+   * SPEC-NOTES 6.3 / 13.9: which sizing-call result KMCL takes as "call me again with a
+   * buffer": only STATUS_BUFFER_TOO_SMALL, or any failure that reports BytesNeeded > 0.
+   */
+  savePacketSizing: 'buffer-too-small' | 'any-failure-with-size';
+  /** SPEC-NOTES 13.7: may SaveBegin be called while the channel is active (not paused)? */
+  saveWhileActive: 'refuse' | 'allow';
+  /** SPEC-NOTES 13.7: chunk framing of SaveContinue output: one chunk per packet, or packed. */
+  saveChunking: 'per-packet' | 'packed';
+  /** SPEC-NOTES 13.8: callbacks on a restored server channel: Opened again, or straight to Started. */
+  restoreCallbacks: 'opened-started' | 'started-only';
+  /** SPEC-NOTES 13.12: do deferred packets count against the transaction quota? */
+  quotaCountsDeferred: boolean;
+  /** SPEC-NOTES 13.16: full -> not-full signal threshold: free > P (Linux, openvmm) or free >= P. */
+  pendingSendThreshold: 'greater' | 'greater-or-equal';
+  /** SPEC-NOTES 13.5: status passed to completion routines of packets cancelled at teardown. */
+  cancelStatus: 'cancelled' | 'device-removed';
+}
+
+export const DEFAULT_CHOICES: Readonly<GapChoices> = {
+  sendOrdering: 'fifo',
+  packetFailCompletion: 'none',
+  savePacketSizing: 'buffer-too-small',
+  saveWhileActive: 'refuse',
+  saveChunking: 'per-packet',
+  restoreCallbacks: 'opened-started',
+  quotaCountsDeferred: true,
+  pendingSendThreshold: 'greater',
+  cancelStatus: 'cancelled',
+};
+
+/** Each choice with its options and where the question comes from, for docs and errors. */
+export const GAP_CHOICES: ReadonlyArray<{
+  key: keyof GapChoices;
+  options: readonly (string | boolean)[];
+  source: string;
+  question: string;
+}> = [
+  { key: 'sendOrdering', options: ['fifo', 'ring-first'], source: 'SPEC-NOTES 13.6', question: 'Are library-queued packets written before later sends?' },
+  { key: 'packetFailCompletion', options: ['none', 'status-unsuccessful'], source: 'SPEC-NOTES 13.11', question: 'Does VmbChannelPacketFail send a completion?' },
+  { key: 'savePacketSizing', options: ['buffer-too-small', 'any-failure-with-size'], source: 'SPEC-NOTES 13.9', question: 'Which SavePacket sizing result means "call again with a buffer"?' },
+  { key: 'saveWhileActive', options: ['refuse', 'allow'], source: 'SPEC-NOTES 13.7', question: 'Is SaveBegin legal on an active channel?' },
+  { key: 'saveChunking', options: ['per-packet', 'packed'], source: 'SPEC-NOTES 13.7', question: 'How is SaveContinue output framed into chunks?' },
+  { key: 'restoreCallbacks', options: ['opened-started', 'started-only'], source: 'SPEC-NOTES 13.8', question: 'Does a restored channel get EvtVmbChannelOpened again?' },
+  { key: 'quotaCountsDeferred', options: [true, false], source: 'SPEC-NOTES 13.12', question: 'Do deferred packets count against the transaction quota?' },
+  { key: 'pendingSendThreshold', options: ['greater', 'greater-or-equal'], source: 'SPEC-NOTES 13.16', question: 'Is the full->not-full signal sent at free > P or free >= P?' },
+  { key: 'cancelStatus', options: ['cancelled', 'device-removed'], source: 'SPEC-NOTES 13.5', question: 'Which status do cancelled packets complete with?' },
+];
+
+/** Merges a partial set (from a scenario or lab file) over the defaults; unknown keys are the caller's to reject. */
+export function resolveChoices(partial: Partial<GapChoices> | undefined): GapChoices {
+  return { ...DEFAULT_CHOICES, ...(partial ?? {}) };
+}

@@ -1,0 +1,84 @@
+// Guest memory: the rings of every channel live here, as on a real partition.
+//
+// The guest donates each channel's ring memory (one GPADL holding the guest->host ring
+// then the host->guest ring, SPEC-NOTES / ring format section 1). The host side only
+// ever attaches to memory the guest owns, so saving the VM saves the rings' contents
+// for free, and a restore attaches fresh host objects to the same bytes.
+
+import { IncomingRing, OutgoingRing, RingMemory } from './ring.ts';
+import { ringBytes } from './ring-layout.ts';
+
+export interface RingSlot {
+  ch: number;
+  /** byte offset of the guest->host ring (its control page) */
+  g2hOffset: number;
+  g2hPages: number;
+  /** byte offset of the host->guest ring */
+  h2gOffset: number;
+  h2gPages: number;
+}
+
+export class GuestMemory {
+  readonly buffer: SharedArrayBuffer;
+  readonly slots: readonly RingSlot[];
+
+  constructor(channels: ReadonlyArray<{ ch: number; g2hPages: number; h2gPages: number }>, image?: Uint8Array) {
+    const slots: RingSlot[] = [];
+    let at = 0;
+    for (const c of channels) {
+      const g2hOffset = at;
+      at += ringBytes(c.g2hPages);
+      const h2gOffset = at;
+      at += ringBytes(c.h2gPages);
+      slots.push({ ch: c.ch, g2hOffset, g2hPages: c.g2hPages, h2gOffset, h2gPages: c.h2gPages });
+    }
+    this.slots = slots;
+    this.buffer = new SharedArrayBuffer(at);
+    if (image) {
+      if (image.length !== at) throw new RangeError(`guest memory image is ${image.length} bytes, the layout needs ${at}`);
+      new Uint8Array(this.buffer).set(image);
+    } else {
+      for (const s of slots) {
+        new RingMemory(this.buffer, s.g2hOffset, s.g2hPages).initialize();
+        new RingMemory(this.buffer, s.h2gOffset, s.h2gPages).initialize();
+      }
+    }
+  }
+
+  slot(ch: number): RingSlot {
+    const s = this.slots.find((x) => x.ch === ch);
+    if (!s) throw new RangeError(`no rings for channel ${ch}`);
+    return s;
+  }
+
+  g2h(ch: number): RingMemory {
+    const s = this.slot(ch);
+    return new RingMemory(this.buffer, s.g2hOffset, s.g2hPages);
+  }
+  h2g(ch: number): RingMemory {
+    const s = this.slot(ch);
+    return new RingMemory(this.buffer, s.h2gOffset, s.h2gPages);
+  }
+
+  /** The host's view: it writes host->guest and reads guest->host. */
+  hostRings(ch: number): { out: OutgoingRing; in: IncomingRing } {
+    return { out: new OutgoingRing(this.h2g(ch)), in: new IncomingRing(this.g2h(ch)) };
+  }
+  /** The guest's view: it writes guest->host and reads host->guest. */
+  guestRings(ch: number): { out: OutgoingRing; in: IncomingRing } {
+    return { out: new OutgoingRing(this.g2h(ch)), in: new IncomingRing(this.h2g(ch)) };
+  }
+
+  /** A copy of every byte, as a saved VM's memory file would hold it. */
+  image(): Uint8Array {
+    return new Uint8Array(this.buffer).slice();
+  }
+
+  /** One ring's raw bytes (control page + data pages), for --dump-rings. */
+  ringImage(ch: number, dir: 'g2h' | 'h2g'): Uint8Array {
+    const s = this.slot(ch);
+    const off = dir === 'g2h' ? s.g2hOffset : s.h2gOffset;
+    const pages = dir === 'g2h' ? s.g2hPages : s.h2gPages;
+    return new Uint8Array(this.buffer, off, ringBytes(pages)).slice();
+  }
+}

@@ -1,0 +1,112 @@
+// The saved VM: a separate, versioned record (STYLE.md 5). Only save and restore touch
+// live objects; nothing else reads these types.
+//
+// Envelope (all little-endian):
+//   +0  8 bytes  magic "VMBSAVE\0"
+//   +8  u32      format version (1)
+//   +12 u32      CRC-32 of the body
+//   +16 u32      body length
+//   +20 body     v8-serialized SavedVmV1
+//
+// Restore takes unknown bytes and checks magic, version, length and checksum before it
+// decodes anything, then checks the record's shape. A truncated, corrupted or
+// wrong-version blob is refused with a RestoreError naming what is wrong, and nothing is
+// built from it. Fields added later must be optional with a meaningful default.
+
+import { crc32 } from 'node:zlib';
+import { deserialize, serialize } from 'node:v8';
+
+export const SAVED_VM_MAGIC = 'VMBSAVE\0';
+export const SAVED_VM_VERSION = 1;
+const HEADER = 20;
+
+export type RestoreErrorCode = 'truncated' | 'bad-magic' | 'bad-version' | 'bad-checksum' | 'bad-record';
+
+export class RestoreError extends Error {
+  readonly code: RestoreErrorCode;
+  constructor(code: RestoreErrorCode, message: string) {
+    super(`cannot restore saved VM (${code}): ${message}`);
+    this.name = 'RestoreError';
+    this.code = code;
+  }
+}
+
+export interface SavedChannelV1 {
+  ch: number;
+  /** the buffers VmbChannelSaveContinue filled, in order; each holds whole chunks */
+  kmclBuffers: Uint8Array[];
+}
+
+export interface SavedVmV1 {
+  v: 1;
+  kind: 'vm';
+  /** the channels' ring layout, so memory can be rebuilt */
+  layout: Array<{ ch: number; g2hPages: number; h2gPages: number }>;
+  /** guest memory: every ring, byte for byte */
+  memory: Uint8Array;
+  /** the guest's kernel state (its driver's records), opaque to this module */
+  guest: unknown;
+  /** the host side, per server channel */
+  channels: SavedChannelV1[];
+  /** the bench's own counters that live outside the VM (host-side tx numbering) */
+  bench: { nextHostTx: Record<string, number> };
+}
+
+export function encodeSavedVm(vm: SavedVmV1): Uint8Array {
+  const body = serialize(vm);
+  const out = new Uint8Array(HEADER + body.length);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) out[i] = SAVED_VM_MAGIC.charCodeAt(i);
+  dv.setUint32(8, SAVED_VM_VERSION, true);
+  dv.setUint32(12, crc32(body), true);
+  dv.setUint32(16, body.length, true);
+  out.set(body, HEADER);
+  return out;
+}
+
+export function decodeSavedVm(blob: unknown): SavedVmV1 {
+  if (!(blob instanceof Uint8Array)) throw new RestoreError('bad-record', 'the saved state is not a byte buffer');
+  if (blob.length < HEADER) throw new RestoreError('truncated', `${blob.length} bytes, shorter than the ${HEADER}-byte header`);
+  for (let i = 0; i < 8; i++) {
+    if (blob[i] !== SAVED_VM_MAGIC.charCodeAt(i)) throw new RestoreError('bad-magic', 'this is not a saved VM from the bench');
+  }
+  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version !== SAVED_VM_VERSION) {
+    throw new RestoreError('bad-version', `format version ${version}; this bench reads version ${SAVED_VM_VERSION}`);
+  }
+  const len = dv.getUint32(16, true);
+  if (blob.length - HEADER < len) throw new RestoreError('truncated', `body is ${blob.length - HEADER} of ${len} bytes`);
+  if (blob.length - HEADER > len) throw new RestoreError('bad-record', `${blob.length - HEADER - len} unexpected bytes after the body`);
+  const body = blob.subarray(HEADER);
+  if (crc32(body) !== dv.getUint32(12, true)) throw new RestoreError('bad-checksum', 'the body does not match its CRC-32');
+  let rec: unknown;
+  try {
+    rec = deserialize(body);
+  } catch (e) {
+    throw new RestoreError('bad-record', `the body does not decode: ${(e as Error).message}`);
+  }
+  return checkShape(rec);
+}
+
+function checkShape(rec: unknown): SavedVmV1 {
+  const bad = (what: string): never => {
+    throw new RestoreError('bad-record', what);
+  };
+  if (typeof rec !== 'object' || rec === null) bad('the record is not an object');
+  const r = rec as Record<string, unknown>;
+  if (r.v !== 1) bad(`record version ${String(r.v)}`);
+  if (r.kind !== 'vm') bad(`record kind ${String(r.kind)}, expected vm`);
+  if (!(r.memory instanceof Uint8Array)) bad('memory is missing');
+  if (!Array.isArray(r.layout)) bad('layout is missing');
+  if (!Array.isArray(r.channels)) bad('channels are missing');
+  for (const c of r.channels as unknown[]) {
+    const cc = c as Record<string, unknown>;
+    if (typeof cc?.ch !== 'number' || !Array.isArray(cc.kmclBuffers) || !cc.kmclBuffers.every((b) => b instanceof Uint8Array)) {
+      bad('a channel record is malformed');
+    }
+  }
+  const b = r.bench as Record<string, unknown> | undefined;
+  if (typeof b !== 'object' || b === null || typeof b.nextHostTx !== 'object') bad('bench counters are missing');
+  return r as unknown as SavedVmV1;
+}
