@@ -1,0 +1,198 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.ts';
+import type { LocatedEvent, SourceEvent } from '../../src/trace/reader.ts';
+import { fileSource, formatRef, normaliseToArray, type NormalisedEvent, type TraceSource } from '../../src/trace/normalise.ts';
+import { sampleOf } from './arbitraries.ts';
+
+const MERGE = join(import.meta.dirname, '../fixtures/trace/merge');
+const at = (name: string) => join(MERGE, name);
+
+/** "side ev dir tx" per event, plus its refs as file:line with the file's base name. */
+function summary(events: NormalisedEvent[]): string[] {
+  return events.map(({ event: e, refs }) => {
+    const p = e as unknown as Record<string, unknown>;
+    const what = [e.side, e.ev, p.dir, p.tx].filter((x) => x !== undefined).join(' ');
+    return `${what} @ ${refs.map((r) => formatRef({ ...r, file: r.file.slice(MERGE.length + 1) })).join(',')}`;
+  });
+}
+
+// The run in the fixtures: a guest request, a host transaction saved and restored in
+// flight, then both complete. Causes come first where the files allow.
+const MERGED = [
+  'bench scenario.begin',
+  'host ch.state',
+  'guest ch.state',
+  'guest pkt.send g2h 1',
+  'host pkt.recv g2h 1',
+  'host pkt.send h2g 1',
+  'bench vm.save.begin',
+  'host pkt.save h2g 1',
+  'bench vm.save.end',
+  'bench vm.restore.begin',
+  'host pkt.restore h2g 1',
+  'bench vm.restore.end',
+  'host pkt.complete g2h 1',
+  'guest pkt.recv h2g 1',
+  'guest pkt.complete h2g 1',
+  'host pkt.completion h2g 1',
+  'guest pkt.completion g2h 1',
+  'bench scenario.end',
+];
+const strip = (lines: string[]) => lines.map((l) => l.split(' @ ')[0]!);
+
+describe('normaliseTraces', () => {
+  it('merges host and guest files on the bench events they both hold, keeping file:line of each', async () => {
+    const host = fileSource(at('host-with-bench-events.jsonl')).source;
+    const guest = fileSource(at('guest-with-bench-events.jsonl'), { ids: { ch: 'guid', tx: 'auto' } }).source;
+    const out = summary(await normaliseToArray([host, guest]));
+    expect(strip(out)).toEqual(MERGED);
+    expect(out[0]).toBe('bench scenario.begin @ host-with-bench-events.jsonl:1,guest-with-bench-events.jsonl:1');
+    expect(out[3]).toBe('guest pkt.send g2h 1 @ guest-with-bench-events.jsonl:3');
+    expect(out[4]).toBe('host pkt.recv g2h 1 @ host-with-bench-events.jsonl:3');
+  });
+
+  it('whichever file comes first, keeps each file\'s order and puts every cause before its effect', async () => {
+    for (const hostFirst of [true, false]) {
+      const host = fileSource(at('host-with-bench-events.jsonl')).source;
+      const guest = fileSource(at('guest-with-bench-events.jsonl'), { ids: { ch: 'guid', tx: 'auto' } }).source;
+      const out = await normaliseToArray(hostFirst ? [host, guest] : [guest, host]);
+      expect(out).toHaveLength(MERGED.length);
+      for (const file of [host.file, guest.file]) {
+        const lines = out.flatMap((e) => e.refs.filter((r) => r.file === file).map((r) => r.line));
+        expect(lines).toEqual([...lines].sort((a, b) => a - b));
+        expect(new Set(lines).size).toBe(lines.length);
+      }
+      expect(causesFirst(out)).toEqual([]);
+    }
+  });
+
+  it('maps a GUID channel and hex tx onto the numbers the other side writes, and lower-cases hex', async () => {
+    const guest = fileSource(at('guest-with-bench-events.jsonl'), { ids: { ch: 'guid', tx: 'auto' } }).source;
+    const out = await normaliseToArray([guest]);
+    const send = out.find((e) => e.event.ev === 'pkt.send')!.event;
+    expect(send).toMatchObject({ ch: 10, tx: 1, digest: '8c2fd91a34e07b55' });
+  });
+
+  it('merges sides that hold no bench events by the at-marks of a bench file', async () => {
+    const out = summary(
+      await normaliseToArray([
+        fileSource(at('bench.jsonl')).source,
+        fileSource(at('host-without-bench-events.jsonl'), { align: { markKey: 'host' } }).source,
+        fileSource(at('guest-without-bench-events.jsonl'), { align: { markKey: 'guest' }, ids: { ch: 'guid', tx: 'auto' } }).source,
+      ]),
+    );
+    expect(strip(out)).toEqual(MERGED);
+    expect(out[0]).toBe('bench scenario.begin @ bench.jsonl:1');
+    expect(out[7]).toBe('host pkt.save h2g 1 @ host-without-bench-events.jsonl:4');
+  });
+
+  it('uses what a crashed side wrote and continues with the others, the reader telling of the truncation', async () => {
+    const crashed = fileSource(at('guest-crashed-during-save.jsonl'), { acceptTruncated: true, ids: { ch: 'guid', tx: 'auto' } });
+    const out = strip(summary(await normaliseToArray([fileSource(at('host-with-bench-events.jsonl')).source, crashed.source])));
+    expect(out.filter((l) => l.startsWith('guest'))).toEqual(['guest ch.state', 'guest pkt.send g2h 1']);
+    expect(out.filter((l) => l.startsWith('host') || l.startsWith('bench'))).toEqual(
+      MERGED.filter((l) => l.startsWith('host') || l.startsWith('bench')),
+    );
+    expect(crashed.reader.end).toMatchObject({ kind: 'truncated', line: 6 });
+  });
+
+  it('refuses files whose bench events disagree, naming both places and the field', async () => {
+    const sources = [
+      fileSource(at('host-with-bench-events.jsonl')).source,
+      fileSource(at('guest-from-another-run.jsonl'), { ids: { ch: 'guid', tx: 'auto' } }).source,
+    ];
+    const e = await normaliseToArray(sources).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as InputError).location).toMatchObject({ file: at('guest-from-another-run.jsonl'), line: 1, field: 'seed' });
+    expect((e as InputError).message).toContain('host-with-bench-events.jsonl:1');
+  });
+
+  it('refuses a side without bench events when nothing says where its events go', async () => {
+    const e = await normaliseToArray([
+      fileSource(at('host-with-bench-events.jsonl')).source,
+      fileSource(at('guest-without-bench-events.jsonl'), { ids: { ch: 'guid', tx: 'auto' } }).source,
+    ]).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as InputError).location.file).toBe(at('guest-without-bench-events.jsonl'));
+  });
+
+  it('refuses a bench event without the mark a marked source needs', async () => {
+    const e = await normaliseToArray([
+      fileSource(at('host-with-bench-events.jsonl')).source,
+      fileSource(at('guest-without-bench-events.jsonl'), { align: { markKey: 'guest' }, ids: { ch: 'guid', tx: 'auto' } }).source,
+    ]).catch((x: unknown) => x);
+    expect((e as InputError).location).toMatchObject({ file: at('host-with-bench-events.jsonl'), line: 1, field: 'at.guest' });
+  });
+
+  it('keeps the order of a single file that holds every side (the emulator)', async () => {
+    const events = [
+      sampleOf('scenario.begin', 1),
+      { ...sampleOf('pkt.recv', 2), side: 'host' },
+      { ...sampleOf('pkt.send', 3), side: 'guest' },
+    ];
+    const out = await normaliseToArray([memory('emu.jsonl', events)]);
+    expect(out.map((e) => e.event)).toEqual(events);
+    expect(out.map((e) => formatRef(e.refs[0]!))).toEqual(['emu.jsonl:1', 'emu.jsonl:2', 'emu.jsonl:3']);
+  });
+
+  describe('id rules', () => {
+    const send = (seq: number, ch: number | string, tx: number | string) =>
+      ({ ...sampleOf('pkt.send', seq), ch, tx }) as unknown as SourceEvent;
+    const ids = async (rules: TraceSource['ids'], events: SourceEvent[]) =>
+      (await normaliseToArray([memory('t.jsonl', events, rules)])).map((e) => {
+        const p = e.event as unknown as { ch: number; tx: number };
+        return [p.ch, p.tx];
+      });
+    const fails = async (rules: TraceSource['ids'], events: SourceEvent[]) =>
+      ((await normaliseToArray([memory('t.jsonl', events, rules)]).catch((x: unknown) => x)) as InputError).location;
+
+    it('number (the default) refuses string ids', async () => {
+      expect(await fails(undefined, [send(1, 1, 1), send(2, 1, '0x2')])).toMatchObject({ line: 2, field: 'tx' });
+    });
+    it('auto reads hex and decimal strings, and refuses ids past 2^53', async () => {
+      expect(await ids({ ch: 'auto', tx: 'auto' }, [send(1, '0x0a', '0x1F'), send(2, '3', 7)])).toEqual([
+        [10, 31],
+        [3, 7],
+      ]);
+      expect(await fails({ tx: 'auto' }, [send(1, 1, '0xffffffffffffffff')])).toMatchObject({ line: 1, field: 'tx' });
+      expect(await fails({ tx: 'auto' }, [send(1, 1, 'abc')])).toMatchObject({ field: 'tx' });
+    });
+    it('intern numbers ids by first appearance, transactions per channel and direction', async () => {
+      const g1 = '11111111-2222-3333-4444-555555555555';
+      const g2 = '66666666-7777-8888-9999-000000000000';
+      expect(
+        await ids({ ch: 'intern', tx: 'intern' }, [send(1, g1, 'a'), send(2, g2, 'a'), send(3, g1, 'b'), send(4, g1, 'a')]),
+      ).toEqual([
+        [1, 1],
+        [2, 1],
+        [1, 2],
+        [1, 1],
+      ]);
+    });
+    it('a map names each id, and an unmapped id is an error', async () => {
+      expect(await ids({ ch: { map: { vsp0: 4 } } }, [send(1, 'vsp0', 1)])).toEqual([[4, 1]]);
+      expect(await fails({ ch: { map: { vsp0: 4 } } }, [send(1, 'vsp1', 1)])).toMatchObject({ field: 'ch' });
+    });
+  });
+});
+
+/** Effects whose cause has not come before them: a receive without its send, a completion without its complete. */
+function causesFirst(events: NormalisedEvent[]): string[] {
+  const seen = new Set<string>();
+  const bad: string[] = [];
+  for (const { event } of events) {
+    const p = event as unknown as Record<string, unknown>;
+    const key = `${String(p.ch)}:${String(p.dir)}:${String(p.tx)}`;
+    if (event.ev === 'pkt.send') seen.add(`send ${key}`);
+    if (event.ev === 'pkt.complete' || event.ev === 'pkt.fail') seen.add(`done ${key}`);
+    if ((event.ev === 'pkt.recv' || event.ev === 'pkt.fail') && !seen.has(`send ${key}`)) bad.push(`${event.ev} ${key}`);
+    if (event.ev === 'pkt.completion' && !seen.has(`done ${key}`)) bad.push(`${event.ev} ${key}`);
+  }
+  return bad;
+}
+
+function memory(file: string, events: readonly object[], ids?: TraceSource['ids']): TraceSource {
+  const located: LocatedEvent<SourceEvent>[] = events.map((event, i) => ({ event: event as SourceEvent, file, line: i + 1 }));
+  return ids === undefined ? { file, events: located } : { file, events: located, ids };
+}
