@@ -82,13 +82,13 @@ function renderCell(c: MatrixCell | undefined, trend: CellTrend | undefined, run
   if (!c) return '<td class="cell none" title="not run in this run"><span class="t">·</span></td>';
   const look = VERDICT_LOOK[c.verdict];
   const label = cellLabel(c);
-  const mixed = c.jobs.length > 1 && c.worstCount < c.jobs.length ? `<span class="mixed">${c.worstCount}/${c.jobs.length}</span>` : '';
+  const mixed = c.jobs.length > 1 && c.worstCount < c.jobs.length ? ` <span class="mixed" title="${c.worstCount} of ${c.jobs.length} jobs">${c.worstCount}/${c.jobs.length}</span>` : '';
   let badge = '';
   if (changedInRun(trend, runId)) {
     const wasFailing = isFailing(trend!.previous!.verdict);
-    badge = isFailing(c.verdict) ? '<span class="badge new">new</span>' : wasFailing && c.verdict === 'pass' ? '<span class="badge fixed">fixed</span>' : '<span class="badge changed">changed</span>';
+    badge = isFailing(c.verdict) ? ' <span class="badge new">new</span>' : wasFailing && c.verdict === 'pass' ? ' <span class="badge fixed">fixed</span>' : ' <span class="badge changed">changed</span>';
   }
-  if (c.quarantined) badge += '<span class="badge q" title="quarantined">q</span>';
+  if (c.quarantined) badge += ' <span class="badge q" title="quarantined">q</span>';
   const title = [
     `${c.scenario} · ${c.hostBuild} · ${c.guest}: ${look.word}${c.divergenceClass ? ` (${c.divergenceClass})` : ''}`,
     ...c.jobs.map((j) => `${j.host} [${j.template}] seed ${j.seed}: ${j.verdict}${j.message ? ` – ${j.message}` : ''}`),
@@ -104,8 +104,11 @@ function renderCell(c: MatrixCell | undefined, trend: CellTrend | undefined, run
 }
 
 function renderMatrix(m: Matrix, trends: Trends | undefined, runId: string): string {
+  // Many builds: narrower columns whose labels may wrap, so the table still fits across.
+  const dense = m.hostBuilds.length > 6;
   const tables = m.guests.map((guest) => {
-    const head = m.hostBuilds.map((b) => `<th scope="col">${esc(b)}</th>`).join('');
+    // Build numbers may wrap after a dot (10.0.<wbr>26100.1742), so ten builds fit across.
+    const head = m.hostBuilds.map((b) => `<th scope="col" title="${esc(b)}">${dense ? esc(b).replaceAll('.', '.<wbr>') : esc(b)}</th>`).join('');
     const rows = m.scenarios
       .filter((s) => m.hostBuilds.some((b) => m.cells.has(cellId({ hostBuild: b, guest, scenario: s }))))
       .map((s) => {
@@ -115,7 +118,7 @@ function renderMatrix(m: Matrix, trends: Trends | undefined, runId: string): str
         return `<tr${allPass ? ' class="all-pass"' : ''}><th scope="row" class="scen" title="${esc(s)}">${esc(s)}</th>${tds}</tr>`;
       })
       .join('\n');
-    return `<h3>Guest: ${esc(guest)}</h3><div class="scroll"><table class="matrix" data-guest="${esc(guest)}"><thead><tr><th class="scen">scenario \\ host build</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
+    return `<h3>Guest: ${esc(guest)}</h3><div class="scroll"><table class="matrix${dense ? ' dense' : ''}" data-guest="${esc(guest)}"><thead><tr><th class="scen">scenario \\ host build</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
   });
   return `<section id="matrix"><h2>Compatibility matrix</h2>${legend()}<label class="filter"><input type="checkbox" id="only-problems"> show only scenarios with a problem</label>${tables.join('\n')}</section>`;
 }

@@ -63,20 +63,23 @@ h3{font-size:15px;margin:18px 0 8px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse}
 table.matrix{font-size:12.5px;margin-bottom:6px}
-table.matrix th{font-weight:600;background:var(--band);border:1px solid var(--line);padding:4px 6px;white-space:nowrap}
+table.matrix th{font-weight:600;background:var(--band);border:1px solid var(--line);padding:4px 6px}
+table.matrix thead th:not(.scen){font-size:12px}
+table.matrix.dense thead th:not(.scen){font-size:11.5px;min-width:84px}
 table.matrix thead th{font-variant-numeric:tabular-nums;vertical-align:bottom}
-table.matrix th.scen{text-align:left;position:sticky;left:0;z-index:1;max-width:280px;overflow:hidden;text-overflow:ellipsis}
-table.matrix td.cell{border:1px solid #fff;min-width:92px;padding:0;text-align:center;white-space:nowrap;font-weight:600}
+table.matrix th.scen{text-align:left;position:sticky;left:0;z-index:1;max-width:260px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+table.matrix td.cell{border:1px solid #fff;min-width:120px;padding:0;text-align:center;font-weight:600;line-height:1.25}
+table.matrix.dense td.cell{width:96px;min-width:84px}
 table.matrix td.cell a,table.matrix td.cell span.t{display:block;padding:4px 6px;color:inherit;text-decoration:none}
 table.matrix td.cell a:hover{outline:2px solid var(--accent);outline-offset:-2px}
 table.matrix td.none{background:repeating-linear-gradient(45deg,#fafbfc 0 4px,#f0f2f4 4px 8px);color:#8b949e;font-weight:400}
 table.matrix td.cell small.since{display:block;font-size:10px;font-weight:400;opacity:.85;margin-top:-3px;padding-bottom:3px}
 .legend .sw.none{background:repeating-linear-gradient(45deg,#fafbfc 0 4px,#f0f2f4 4px 8px);color:#8b949e}
 td.q{background-image:repeating-linear-gradient(135deg,rgba(255,255,255,.55) 0 5px,transparent 5px 10px)}
-.badge{display:inline-block;margin-left:4px;padding:0 4px;border-radius:3px;font-size:10px;font-weight:700;text-transform:uppercase;vertical-align:1px}
+.badge{display:inline-block;margin-left:1px;padding:0 4px;border-radius:3px;font-size:10px;font-weight:700;text-transform:uppercase;vertical-align:1px}
 .badge.new{background:#d13a2c;color:#fff}.badge.fixed{background:#2f9e44;color:#fff}.badge.changed{background:#6b7380;color:#fff}
 .badge.q{background:#fff;color:#7a4100;border:1px solid currentColor}
-.mixed{font-weight:400;opacity:.8;margin-left:3px}
+.mixed{font-weight:400;opacity:.8}
 label.filter{font-size:13px;color:var(--muted);display:inline-flex;gap:6px;align-items:center;margin:4px 0 8px}
 body:has(#only-problems:checked) tr.all-pass{display:none}
 table.plain{font-size:13px;width:100%}
