@@ -80,6 +80,8 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
 
   it('shows one matrix per guest with a cell per host build and scenario, in words and colour', async () => {
     expect(await page.locator('table.matrix').count()).toBe(2);
+    // The page's DOM, typed loosely: the project compiles without the DOM library.
+    type Dom = { getComputedStyle(e: unknown): { backgroundColor: string } };
     const cells = await page.locator('table.matrix').evaluateAll((tables) =>
       tables.flatMap((t) =>
         [...t.querySelectorAll('tbody tr')].flatMap((tr) => {
@@ -87,8 +89,8 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
           const builds = [...t.querySelectorAll('thead th')].slice(1).map((th) => th.textContent);
           return [...tr.querySelectorAll('td')].map((td, i) => ({
             key: `${t.getAttribute('data-guest')} | ${builds[i]} | ${scenario}`,
-            text: (td as HTMLElement).innerText.replace(/\s+/g, ' ').trim(),
-            bg: getComputedStyle(td).backgroundColor,
+            text: (td as unknown as { innerText: string }).innerText.replace(/\s+/g, ' ').trim(),
+            bg: (globalThis as unknown as Dom).getComputedStyle(td).backgroundColor,
           }));
         }),
       ),
@@ -140,7 +142,7 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
 
   it('keeps a screenshot in test-artifacts/report/', async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
     const png = await page.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: true });
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(png.length).toBeGreaterThan(50_000);
