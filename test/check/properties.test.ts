@@ -1,0 +1,94 @@
+// The property checker must flag every kind of broken trace, or the passing runs prove
+// nothing. Each test breaks a real emulator trace in one way and expects one class.
+import { describe, expect, it } from 'vitest';
+import { executeScenario } from '../../src/scenario/execute.ts';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
+import { MemorySink } from '../../src/trace/sink.ts';
+import { PropertyChecker, type DivergenceClass } from '../../src/check/properties.ts';
+import type { TraceEvent } from '../../src/trace/schema.ts';
+
+const suite = await loadScenarioPaths(['bench/scenarios']);
+
+function traceOf(name: string): TraceEvent[] {
+  const sink = new MemorySink();
+  executeScenario(suite.find((s) => s.name === name)!, { seed: 1, sink });
+  return sink.events;
+}
+
+function classes(events: TraceEvent[]): DivergenceClass[] {
+  const c = new PropertyChecker();
+  for (const e of events) c.onEvent(e);
+  return [...new Set(c.finish(null).map((v) => v.class))];
+}
+
+const inflight = traceOf('inflight-host-transactions');
+const checkpoint = traceOf('checkpoint-apply');
+const idx = (events: TraceEvent[], pred: (e: TraceEvent) => boolean): number => {
+  const i = events.findIndex(pred);
+  if (i < 0) throw new Error('fixture trace lacks the event');
+  return i;
+};
+
+describe('property checker', () => {
+  it('passes the unmodified traces', () => {
+    expect(classes(inflight)).toEqual([]);
+    expect(classes(checkpoint)).toEqual([]);
+  });
+
+  it('flags a lost completion as lost', () => {
+    const i = idx(inflight, (e) => e.ev === 'pkt.completion');
+    expect(classes(inflight.filter((_, j) => j !== i))).toContain('lost');
+  });
+
+  it('flags a packet received twice as duplicated', () => {
+    const i = idx(inflight, (e) => e.ev === 'pkt.recv');
+    expect(classes([...inflight.slice(0, i + 1), inflight[i]!, ...inflight.slice(i + 1)])).toContain('duplicated');
+  });
+
+  it('flags a completion nobody sent as spurious', () => {
+    const e = inflight.find((x) => x.ev === 'pkt.completion')!;
+    expect(classes([...inflight, { ...e, tx: 999 } as TraceEvent])).toContain('spurious');
+  });
+
+  it('flags a changed payload digest as payload', () => {
+    const out = inflight.map((e) => (e.ev === 'pkt.recv' && e.tx === 3 ? { ...e, digest: '0000000000000000' } : e));
+    expect(classes(out)).toContain('payload');
+  });
+
+  it('flags a completion status that breaks the protocol rule as status', () => {
+    const out = inflight.map((e) => (e.ev === 'pkt.complete' && e.tx === 2 ? { ...e, status: 'c0000001' } : e));
+    expect(classes(out)).toContain('status');
+  });
+
+  it('flags an in-flight transaction that the save skipped as not-saved', () => {
+    const i = idx(inflight, (e) => e.ev === 'pkt.save');
+    expect(classes(inflight.filter((_, j) => j !== i))).toContain('not-saved');
+  });
+
+  it('flags a saved transaction that was never restored as not-restored', () => {
+    const i = idx(inflight, (e) => e.ev === 'pkt.restore');
+    expect(classes(inflight.filter((_, j) => j !== i))).toContain('not-restored');
+  });
+
+  it('flags a SaveBuf that came back different as savebuf-mismatch', () => {
+    const out = inflight.map((e) => (e.ev === 'pkt.restore' && e.tx === 1 ? { ...e, saveDigest: 'ffffffffffffffff' } : e));
+    expect(classes(out)).toContain('savebuf-mismatch');
+  });
+
+  it('flags channel states out of KMCL order as state-order', () => {
+    const i = idx(inflight, (e) => e.ev === 'ch.state' && e.side === 'host' && e.state === 'Started');
+    expect(classes(inflight.filter((_, j) => j !== i))).toContain('state-order');
+  });
+
+  it('flags a completion from the discarded future after a checkpoint apply', () => {
+    const applyEnd = idx(checkpoint, (e) => e.ev === 'vm.checkpoint.apply.end');
+    // a completion for tx 20, which was sent after the checkpoint and discarded
+    const fake = { ...checkpoint.find((e) => e.ev === 'pkt.completion' && e.dir === 'h2g')!, tx: 20 } as TraceEvent;
+    expect(classes([...checkpoint.slice(0, applyEnd + 1), fake, ...checkpoint.slice(applyEnd + 1)])).toContain('spurious');
+  });
+
+  it('reports a hung run as hang', () => {
+    const c = new PropertyChecker();
+    expect(c.finish({ reason: 'stuck' }).map((v) => v.class)).toEqual(['hang']);
+  });
+});

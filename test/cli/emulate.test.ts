@@ -1,0 +1,87 @@
+// The real `bench` command on the scenario suite and on bad input.
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IncomingRing, RingMemory } from '../../src/vmbus/ring.ts';
+
+const bench = (args: string[]) => execa('node', ['bin/bench.js', ...args], { reject: false });
+
+describe('bench emulate', () => {
+  it('runs the suite: one trace per scenario, a summary, exit 0', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-'));
+    const r = await bench(['emulate', 'bench/scenarios', '--out', out, '--json']);
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.failed).toBe(0);
+    expect(doc.passed).toBeGreaterThanOrEqual(8);
+    for (const s of doc.scenarios) {
+      const lines = readFileSync(join(out, `${s.name}.jsonl`), 'utf8').trim().split('\n');
+      expect(lines.length).toBe(s.events);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ v: 1, seq: 1, ev: 'scenario.begin', name: s.name });
+    }
+    expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).scenarios.length).toBe(doc.scenarios.length);
+    expect(readdirSync(out).some((f) => f.endsWith('.partial'))).toBe(false);
+  });
+
+  it('writes the same trace twice for the same seed', async () => {
+    const a = mkdtempSync(join(tmpdir(), 'emu-'));
+    const b = mkdtempSync(join(tmpdir(), 'emu-'));
+    await bench(['emulate', 'bench/scenarios/04-repeated-save-restore.yaml', '--seed', '9', '--out', a]);
+    await bench(['emulate', 'bench/scenarios/04-repeated-save-restore.yaml', '--seed', '9', '--out', b]);
+    const name = 'repeated-save-restore.jsonl';
+    expect(readFileSync(join(a, name), 'utf8')).toBe(readFileSync(join(b, name), 'utf8'));
+  });
+
+  it('dumps each ring as control page plus data pages at every save and at the end', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-'));
+    const rings = join(out, 'rings');
+    const r = await bench(['emulate', 'bench/scenarios/03-ring-full-library-queue.yaml', '--out', out, '--dump-rings', rings]);
+    expect(r.exitCode).toBe(0);
+    const dir = join(rings, 'ring-full-library-queue');
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual(['end-ch0-g2h.ring', 'end-ch0-h2g.ring', 'save-ch0-g2h.ring', 'save-ch0-h2g.ring']);
+    // 1 control page + 1 data page; the writer's feature bit at 0x40.
+    const h2g = readFileSync(join(dir, 'save-ch0-h2g.ring'));
+    expect(statSync(join(dir, 'save-ch0-h2g.ring')).size).toBe(8192);
+    expect(h2g.readUInt32LE(0x40)).toBe(1);
+    const write = h2g.readUInt32LE(0);
+    expect(write % 8).toBe(0);
+    // Every packet between the read and write index parses as the ring format says.
+    const buf = new ArrayBuffer(h2g.length);
+    new Uint8Array(buf).set(h2g);
+    const inc = new IncomingRing(new RingMemory(buf, 0, 1));
+    let n = 0;
+    for (let v = inc.peek(); v !== null; v = inc.peek()) {
+      expect([6, 0xb]).toContain(v.type);
+      inc.advance(v);
+      n++;
+    }
+    expect(n).toBe(Math.round(n));
+  });
+
+  it('exits 2 naming file, line and field for a bad scenario, and writes nothing', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-'));
+    const r = await bench(['emulate', 'test/fixtures/scenarios/bad-unknown-field.yaml', '--out', join(out, 'x')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('bad-unknown-field.yaml:4');
+    expect(r.stderr).toContain('steps[1]');
+    expect(existsSync(join(out, 'x'))).toBe(false);
+  });
+
+  it('exits 2 for a missing file and for a bad --seed', async () => {
+    expect((await bench(['emulate', 'no/such.yaml'])).exitCode).toBe(2);
+    expect((await bench(['emulate', 'bench/scenarios', '--seed', 'abc'])).exitCode).toBe(2);
+  });
+});
+
+describe('bench explore', () => {
+  it('runs every save point with each VM operation and reports the count', async () => {
+    const r = await bench(['explore', 'bench/scenarios/02-inflight-host-transactions.yaml', '--json']);
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.schedules).toBe(doc.savePoints * 3 - doc.skipped);
+    expect(doc.failures).toEqual([]);
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { parseScenario, loadScenarioPaths } from '../../src/scenario/loader.ts';
+import { InputError } from '../../src/errors.ts';
+
+function errorOf(text: string): InputError {
+  try {
+    parseScenario(text, 's.yaml');
+  } catch (e) {
+    if (e instanceof InputError) return e;
+    throw e;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('scenario loader', () => {
+  it('loads every scenario of the suite', async () => {
+    const all = await loadScenarioPaths(['bench/scenarios']);
+    expect(all.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(all.map((s) => s.name)).size).toBe(all.length);
+  });
+
+  it('expands `channels: N` into N default channels', () => {
+    const s = parseScenario('name: x\nchannels: 3\nsteps:\n  - { op: settle }\n', 's.yaml');
+    expect(s.channels.map((c) => c.id)).toEqual([0, 1, 2]);
+    expect(s.channels[0]).toMatchObject({ g2hPages: 4, h2gPages: 4, quota: 0 });
+  });
+
+  it('names file, line and field of an unknown key', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: settle }\n  - { op: host-send, count: 2, size: 64, holdd: 5 }\n');
+    expect(e.exitCode).toBe(2);
+    expect(e.location).toMatchObject({ file: 's.yaml', line: 4, field: 'steps[1]' });
+    expect(e.message).toContain('"holdd"');
+  });
+
+  it('names the field of a value out of range', () => {
+    const e = errorOf('name: x\nsteps:\n  - op: guest-send\n    count: 2\n    size: 8\n');
+    expect(e.location.field).toBe('steps[0].size');
+    expect(e.location.line).toBe(5);
+  });
+
+  it('rejects an unknown op with the list of known ones', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: reboot }\n');
+    expect(e.location.line).toBe(3);
+    expect(e.message).toContain('apply-checkpoint');
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: settle\n');
+    expect(e.message).toContain('not valid YAML');
+    expect(e.location.line).toBeGreaterThanOrEqual(3);
+  });
+
+  it('refuses a restore without a save, naming the step', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: run, ms: 1 }\n  - { op: restore }\n');
+    expect(e.location).toMatchObject({ line: 4, field: 'steps[1].op' });
+  });
+
+  it('refuses anything but restore after a save', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: save }\n  - { op: guest-send, count: 1, size: 64 }\n');
+    expect(e.message).toContain('only "restore" can follow "save"');
+  });
+
+  it('refuses applying a checkpoint that was never taken', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: apply-checkpoint, name: nope }\n');
+    expect(e.location.field).toBe('steps[0].name');
+  });
+
+  it('refuses a step on a channel that does not exist', () => {
+    const e = errorOf('name: x\nchannels: 2\nsteps:\n  - { op: host-send, channel: 5, count: 1, size: 64 }\n');
+    expect(e.location.field).toBe('steps[0].channel');
+  });
+
+  it('refuses migrating to the host the VM is on', () => {
+    const e = errorOf('name: x\nhost: a\nsteps:\n  - { op: migrate, to: a }\n');
+    expect(e.message).toContain('already on "a"');
+  });
+
+  it('refuses unknown gap choices and values', () => {
+    expect(errorOf('name: x\nchoices: { sendOrdering: random }\nsteps:\n  - { op: settle }\n').location.field).toBe('choices.sendOrdering');
+    expect(errorOf('name: x\nchoices: { nope: 1 }\nsteps:\n  - { op: settle }\n').message).toContain('"nope"');
+  });
+
+  it('refuses a directory with two scenarios of one name', async () => {
+    await expect(loadScenarioPaths(['bench/scenarios/01-idle-save-restore.yaml', 'bench/scenarios/01-idle-save-restore.yaml'])).rejects.toThrow(/also used by/);
+  });
+});
