@@ -29,7 +29,7 @@ export async function benchmarkTraceRead(options: TraceReadBenchmarkOptions = {}
   const file = join(dir, 'synthetic.jsonl');
   try {
     writeSyntheticTrace(file, total);
-    const reader = openTrace(file, { chunkBytes: 4 << 20 });
+    const reader = openTrace(file);
     let peak = process.memoryUsage.rss();
     let read = 0;
     const t0 = performance.now();
