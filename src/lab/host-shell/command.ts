@@ -18,7 +18,8 @@ export type PsValue =
   | PsBase64
   | PsVariable
   | PsHashtable
-  | PsDate;
+  | PsDate
+  | PsStatic;
 
 /** A secret: rendered as a quoted literal into the script, as [redacted] into logs. */
 export interface PsSecret { readonly kind: 'secret'; readonly value: string }
@@ -30,6 +31,12 @@ export interface PsVariable { readonly kind: 'variable'; readonly name: string; 
 export interface PsHashtable { readonly kind: 'hashtable'; readonly entries: Readonly<Record<string, PsValue>> }
 /** A point in time, sent as an ISO 8601 round-trip string and parsed on the host. */
 export interface PsDate { readonly kind: 'date'; readonly iso: string }
+
+/**
+ * A call to a static .NET method, `[System.IO.File]::ReadAllBytes('...')`: for the few
+ * things no cmdlet does the same way on every PowerShell (reading a file as bytes).
+ */
+export interface PsStatic { readonly kind: 'static'; readonly type: string; readonly method: string; readonly args: readonly PsValue[] }
 
 /** One cmdlet or function call. `undefined` parameters are left out. */
 export interface PsInvocation {
@@ -56,7 +63,10 @@ export interface PsWhere {
   readonly value: PsValue;
 }
 
-export type PsStage = PsInvocation | PsProject | PsWhere;
+/** `ForEach-Object { $_.'Name' }`: each object's property, arrays flattened. */
+export interface PsExpand { readonly kind: 'expand'; readonly property: string }
+
+export type PsStage = PsInvocation | PsProject | PsWhere | PsExpand;
 
 /** `a | b | c`. The first stage may be a value (`PsValue`) to pipe in. */
 export interface PsPipeline {
@@ -68,7 +78,14 @@ export interface PsPipeline {
 /** `$name = <pipeline>`: results kept for later statements, not emitted. */
 export interface PsAssign { readonly kind: 'assign'; readonly name: string; readonly pipeline: PsPipeline }
 
-export type PsStatement = PsPipeline | PsAssign;
+/**
+ * A native program (bcdedit, pnputil) with literal arguments. Emits one record: its stdout
+ * lines and its exit code. Its stderr is left alone: merging it would turn each line into
+ * an error record, which Windows PowerShell then throws under ErrorActionPreference Stop.
+ */
+export interface PsNative { readonly kind: 'native'; readonly program: string; readonly args: readonly PsValue[] }
+
+export type PsStatement = PsPipeline | PsAssign | PsNative;
 
 /**
  * A whole command: statements run in order; the objects the non-assignment statements
@@ -99,6 +116,31 @@ export function ps(name: string, params: Record<string, PsValue | undefined> = {
 export function pipe(first: PsStage | { input: PsValue }, ...rest: PsStage[]): PsPipeline {
   if ('input' in first) return { kind: 'pipeline', input: first.input, stages: rest };
   return { kind: 'pipeline', stages: [first, ...rest] };
+}
+
+export function expand(property: string): PsExpand {
+  if (!PARAM_NAME.test(property)) throw new TypeError(`not a property name: ${JSON.stringify(property)}`);
+  return { kind: 'expand', property };
+}
+
+const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+export function staticCall(type: string, method: string, ...args: PsValue[]): PsStatic {
+  if (!TYPE_NAME.test(type)) throw new TypeError(`not a .NET type name: ${JSON.stringify(type)}`);
+  if (!PARAM_NAME.test(method)) throw new TypeError(`not a method name: ${JSON.stringify(method)}`);
+  return { kind: 'static', type, method, args };
+}
+
+/** Emits a value (often a static call) as the statement's output. */
+export function emit(value: PsValue): PsPipeline {
+  return { kind: 'pipeline', input: value, stages: [] };
+}
+
+const PROGRAM = /^[A-Za-z0-9_.:\\/-]+$/;
+
+export function native(program: string, args: PsValue[] = []): PsNative {
+  if (!PROGRAM.test(program)) throw new TypeError(`not a program name or path: ${JSON.stringify(program)}`);
+  return { kind: 'native', program, args };
 }
 
 export function project(properties: Record<string, 'string' | 'value' | 'strings'>): PsProject {

@@ -49,6 +49,8 @@ export function renderValue(v: PsValue, mode: Mode = 'send'): string {
       return `@{${Object.entries(o.entries).map(([k, x]) => `${quote(k)}=${renderValue(x, mode)}`).join(';')}}`;
     case 'date':
       return `([datetime]::Parse(${quote(o.iso)}, [cultureinfo]::InvariantCulture, [System.Globalization.DateTimeStyles]::RoundtripKind))`;
+    case 'static':
+      return `([${o.type}]::${o.method}(${o.args.map((a) => renderValue(a, mode)).join(', ')}))`;
   }
 }
 
@@ -72,6 +74,8 @@ function renderStage(s: PsStage, mode: Mode): string {
       });
       return `ForEach-Object { [pscustomobject][ordered]@{${fields.join(';')}} }`;
     }
+    case 'expand':
+      return `ForEach-Object { $_.${quote(s.property)} }`;
     case 'where':
       return `Where-Object -Property ${quote(s.property)} -${s.op === 'eq' ? 'EQ' : s.op === 'ne' ? 'NE' : s.op === 'like' ? 'Like' : 'Match'} -Value ${renderValue(s.value, mode)}`;
   }
@@ -84,7 +88,16 @@ function renderPipeline(p: PsPipeline, mode: Mode): string {
 }
 
 function renderStatement(s: PsStatement, mode: Mode): string {
-  return s.kind === 'assign' ? `$${s.name} = @(${renderPipeline(s.pipeline, mode)})` : renderPipeline(s, mode);
+  switch (s.kind) {
+    case 'assign':
+      return `$${s.name} = @(${renderPipeline(s.pipeline, mode)})`;
+    case 'native': {
+      const call = `& ${quote(s.program)}${s.args.map((a) => ` ${renderValue(a, mode)}`).join('')}`;
+      return `[pscustomobject][ordered]@{ 'output' = @(${call} | ForEach-Object { [string]$_ }); 'exitCode' = $LASTEXITCODE }`;
+    }
+    case 'pipeline':
+      return renderPipeline(s, mode);
+  }
 }
 
 function renderBody(s: PsScript, mode: Mode): string[] {

@@ -15,7 +15,7 @@ function Checkpoint-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [Parameter(Position = 1)][string]$SnapshotName, [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
@@ -50,7 +50,7 @@ function Get-VMSnapshot {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [Parameter(Position = 1)][string]$Name = '*',
         [ValidateSet('Standard', 'Recovery', 'Planned', 'Missing', 'Replica', 'AppConsistentReplica', 'SyncedReplica')][string]$SnapshotType)
     process {
@@ -85,8 +85,8 @@ function Restore-VMSnapshot {
         [Parameter(ParameterSetName = 'SnapshotName', Mandatory)][string[]]$VMName,
         [Parameter(ParameterSetName = 'SnapshotName', Mandatory, Position = 0)]
         [Parameter(ParameterSetName = 'VMObject', Mandatory)][string]$Name,
-        [Parameter(ParameterSetName = 'SnapshotObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VMSnapshot,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'SnapshotObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VMSnapshot')][psobject[]]$VMSnapshot,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($pair in @(Resolve-Snapshot $PSCmdlet $VMSnapshot $VMName $VM $Name)) {
@@ -107,8 +107,8 @@ function Remove-VMSnapshot {
         [Parameter(ParameterSetName = 'SnapshotName', Mandatory, Position = 0)][string[]]$VMName,
         [Parameter(ParameterSetName = 'SnapshotName', Position = 1)]
         [Parameter(ParameterSetName = 'VMObject')][string]$Name = '*',
-        [Parameter(ParameterSetName = 'SnapshotObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VMSnapshot,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'SnapshotObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VMSnapshot')][psobject[]]$VMSnapshot,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$IncludeAllChildSnapshots, [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($pair in @(Resolve-Snapshot $PSCmdlet $VMSnapshot $VMName $VM $Name)) {

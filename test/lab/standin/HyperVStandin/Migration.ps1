@@ -29,7 +29,7 @@ function Compare-VM {
     [CmdletBinding(DefaultParameterSetName = 'NameSingleDestination')]
     param(
         [Parameter(ParameterSetName = 'NameSingleDestination', Mandatory, Position = 0)][string]$Name,
-        [Parameter(ParameterSetName = 'VMSingleDestination', Mandatory, ValueFromPipeline, Position = 0)][psobject]$VM,
+        [Parameter(ParameterSetName = 'VMSingleDestination', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject]$VM,
         [Parameter(Mandatory, Position = 1)][string]$DestinationHost,
         [switch]$IncludeStorage, [string]$DestinationStoragePath)
     process {
@@ -49,7 +49,7 @@ function Move-VM {
     [CmdletBinding(DefaultParameterSetName = 'NameSingleDestination')]
     param(
         [Parameter(ParameterSetName = 'NameSingleDestination', Mandatory, Position = 0)][string]$Name,
-        [Parameter(ParameterSetName = 'VMSingleDestination', Mandatory, ValueFromPipeline, Position = 0)][psobject]$VM,
+        [Parameter(ParameterSetName = 'VMSingleDestination', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject]$VM,
         [Parameter(Mandatory, Position = 1)][string]$DestinationHost,
         [switch]$IncludeStorage, [string]$DestinationStoragePath, [switch]$AsJob, [switch]$Passthru)
     process {

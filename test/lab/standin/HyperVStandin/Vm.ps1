@@ -154,7 +154,7 @@ function Set-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [string]$Notes, [long]$ProcessorCount, [long]$MemoryStartupBytes, [switch]$StaticMemory,
         [ValidateSet('Disabled', 'Production', 'ProductionOnly', 'Standard')][string]$CheckpointType,
         [bool]$AutomaticCheckpointsEnabled,
@@ -176,7 +176,7 @@ function Start-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
@@ -197,7 +197,7 @@ function Stop-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$Save, [switch]$TurnOff, [switch]$Force, [switch]$AsJob, [switch]$Passthru)
     process {
         if ($Save -and $TurnOff) {
@@ -225,7 +225,7 @@ function Save-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
@@ -239,7 +239,7 @@ function Suspend-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
@@ -253,7 +253,7 @@ function Resume-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
@@ -267,7 +267,7 @@ function Remove-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess, ConfirmImpact = 'High')]
     param(
         [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$Force, [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
@@ -285,7 +285,7 @@ function Set-VMProcessor {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [long]$Count, [bool]$CompatibilityForMigrationEnabled, [bool]$ExposeVirtualizationExtensions, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
@@ -301,7 +301,7 @@ function Set-VMFirmware {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [ValidateSet('On', 'Off')][string]$EnableSecureBoot,
         [string]$SecureBootTemplate, [switch]$Passthru)
     process {
@@ -321,7 +321,7 @@ function Set-VMComPort {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [Parameter(Mandatory)][ValidateRange(1, 2)][int]$Number,
         [string]$Path, [switch]$Passthru)
     process {
@@ -333,7 +333,7 @@ function Get-VMComPort {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [int]$Number)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
@@ -349,7 +349,7 @@ function Get-VMIntegrationService {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [string[]]$Name = @('*'))
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
@@ -371,7 +371,7 @@ function Enable-VMIntegrationService {
     param(
         [Parameter(Mandatory, Position = 0)][string[]]$Name,
         [Parameter(ParameterSetName = 'VMName', Position = 1)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
@@ -391,7 +391,7 @@ function Get-VMNetworkAdapter {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM,
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [string]$Name)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
@@ -407,7 +407,7 @@ function Get-VMHardDiskDrive {
     [CmdletBinding(DefaultParameterSetName = 'VMName')]
     param(
         [Parameter(ParameterSetName = 'VMName', Mandatory, Position = 0)][string[]]$VMName,
-        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][psobject[]]$VM)
+        [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
             foreach ($d in @($r.Disks)) { [pscustomobject]@{ Path = $d; VMName = $r.Name; VMId = [guid]$r.Id; ControllerType = $(if ($r.Generation -eq 2) { 'SCSI' } else { 'IDE' }) } }

@@ -1,0 +1,143 @@
+// Hyper-V operations through the stand-in module on a real PowerShell engine: the state
+// machine, Hyper-V's wrong-state errors, and what a failed step reports.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { HostCommandError } from '../../../src/lab/host-shell/errors.ts';
+import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
+import { HyperV, runIdOf, type ProvisionSpec } from '../../../src/lab/hyperv.ts';
+import { getVm, hostContext, vmEvents, VmOperationError } from '../../../src/lab/hyperv-vm.ts';
+import { pwsh, pwshLabel, standinModule } from './find-pwsh.ts';
+import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from './standin.ts';
+
+const spec = (name: string, over: Partial<ProvisionSpec> = {}): ProvisionSpec => ({
+  name, runId: 'run-1', parentVhd: PARENT, vmRoot: VM_ROOT, switchName: SWITCH, generation: 2, memoryMB: 2048,
+  processors: 2, secureBoot: { enabled: false }, integrationServices: ['Guest Service Interface', 'Heartbeat'], waitForGuest: true, ...over,
+});
+
+describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, () => {
+  let a: StandinHost;
+  let hv: HyperV;
+  beforeAll(() => {
+    a = newStandinHost('hostA');
+    hv = new HyperV(a.ctx, { startMs: 5000, saveMs: 5000, stopMs: 5000, pauseMs: 5000, checkpointMs: 5000, guestReadyMs: 5000 });
+  });
+  beforeEach(async () => {
+    await initHost(a, { bootMilliseconds: 50 });
+  });
+  afterAll(async () => {
+    await disposeHost(a);
+  });
+
+  it('provisions from a differencing disk, tags Notes with the run id and waits for heartbeat and IPv4', async () => {
+    const vm = await hv.provision(spec('bench-prov'));
+    expect(vm.ipv4).toMatch(/^192\.168\.77\.\d+$/);
+    expect(vm.diskPath).toBe('D:\\bench\\vms\\bench-prov\\bench-prov.vhdx');
+    const info = await hv.getVm(vm.id);
+    expect(info?.state).toBe('Running');
+    expect(runIdOf(info!.notes)).toBe('run-1');
+    const st = await a.state();
+    expect(st.Files).toContain(vm.diskPath);
+    expect(await hv.diskPaths(vm.id)).toEqual([vm.diskPath]);
+  });
+
+  it('saves and starts again, logging both in the Hyper-V event log', async () => {
+    const vm = await hv.provision(spec('bench-save'));
+    const since = new Date(Date.now() - 1000);
+    expect((await hv.save(vm.id)).state).toBe('Saved');
+    expect((await hv.start(vm.id)).state).toBe('Running');
+    const ids = (await vmEvents(a.ctx, vm.id, since)).map((e) => e.id);
+    expect(ids).toEqual(expect.arrayContaining([18510, 18596]));
+  });
+
+  it('suspends and resumes, and refuses Resume-VM on a running VM with InvalidState', async () => {
+    const vm = await hv.provision(spec('bench-pause'));
+    expect((await hv.suspend(vm.id)).state).toBe('Paused');
+    expect((await hv.resume(vm.id)).state).toBe('Running');
+    const err = await hv.resume(vm.id).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmOperationError);
+    const e = err as VmOperationError;
+    expect(e.lastState).toBe('Running');
+    expect(e.cause).toBeInstanceOf(HostCommandError);
+    expect((e.cause as HostCommandError).is('InvalidState')).toBe(true);
+    expect(e.exitCode).toBe(3);
+    expect(e.message).toMatch(/Resume-VM of VM .* failed: .*current state.*VM state: Running/s);
+  });
+
+  it('refuses Save-VM on a VM that is off, with the state in the error', async () => {
+    const vm = await hv.provision(spec('bench-off'));
+    await hv.turnOff(vm.id);
+    const e = (await hv.save(vm.id).catch((x: unknown) => x)) as VmOperationError;
+    expect(e).toBeInstanceOf(VmOperationError);
+    expect(e.lastState).toBe('Off');
+    expect((e.cause as HostCommandError).records[0]).toMatchObject({ errorId: 'InvalidState', category: 'InvalidOperation', cmdlet: 'Save-VM' });
+  });
+
+  it('takes a base checkpoint of a running VM, restores it to Saved and starts from there', async () => {
+    const vm = await hv.provision(spec('bench-ckpt'));
+    await hv.checkpoint(vm.id, 'base');
+    expect(await hv.checkpoints(vm.id)).toEqual([expect.objectContaining({ name: 'base' })]);
+    expect((await hv.restoreCheckpoint(vm.id, 'base')).state).toBe('Saved');
+    expect((await hv.start(vm.id)).state).toBe('Running');
+    await hv.removeCheckpoint(vm.id, 'base');
+    expect(await hv.checkpoints(vm.id)).toEqual([]);
+  });
+
+  it('removes a running VM and its disk', async () => {
+    const vm = await hv.provision(spec('bench-rm'));
+    await hv.remove(vm.id);
+    expect(await hv.getVm(vm.id)).toBeUndefined();
+    expect((await a.state()).Files).not.toContain(vm.diskPath);
+    await hv.remove(vm.id); // already gone: fine
+  });
+
+  it('lets a second session see the transient Saving state while a delayed save runs', async () => {
+    const vm = await hv.provision(spec('bench-shared'));
+    await a.setup('Set-StandinDelay', { Operation: 'Save-VM', Milliseconds: 1500 });
+    const other = new LocalPwshShell({ host: 'hostA-2', executable: pwsh!.path, env: { BENCH_HYPERV_STATE: a.dir } });
+    try {
+      const ctx2 = hostContext(other, { modules: [standinModule], pollMs: 25 });
+      await getVm(ctx2, vm.id); // warm the second session before racing
+      const saving = hv.save(vm.id);
+      let seen = '';
+      for (let i = 0; i < 100 && seen !== 'Saving'; i++) seen = (await getVm(ctx2, vm.id))?.state ?? '';
+      expect(seen).toBe('Saving');
+      const e = (await new HyperV(ctx2).suspend(vm.id).catch((x: unknown) => x)) as VmOperationError;
+      expect((e.cause as HostCommandError).is('InvalidState')).toBe(true);
+      expect((await saving).state).toBe('Saved');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('reports a VM stuck in Saving as a timeout with its state, and cleanup still removes it', async () => {
+    const vm = await hv.provision(spec('bench-stuck'));
+    await a.setup('Set-StandinFault', { Operation: 'Save-VM', Mode: 'hang' });
+    const quick = new HyperV(a.ctx, { saveMs: 1200, stopMs: 5000 });
+    const started = (a.shell as LocalPwshShell).sessionsStarted;
+    const e = (await quick.save(vm.id).catch((x: unknown) => x)) as VmOperationError;
+    expect(e).toBeInstanceOf(VmOperationError);
+    expect(e.lastState).toBe('Saving');
+    expect(e.timedOut).toBe(true);
+    expect(e.message).toMatch(/timed out after 1200 ms.*VM state: Saving/s);
+    // The hung session was discarded; the next command got a new one.
+    expect((a.shell as LocalPwshShell).sessionsStarted).toBeGreaterThan(started);
+    await quick.remove(vm.id);
+    expect((await a.state()).Vms).toEqual([]);
+  });
+
+  it('gives up on a guest that never reports an address, and leaves no VM behind', async () => {
+    await initHost(a, { bootMilliseconds: -1 });
+    const quick = new HyperV(a.ctx, { guestReadyMs: 600 });
+    const e = (await quick.provision(spec('bench-noip')).catch((x: unknown) => x)) as VmOperationError;
+    expect(e).toBeInstanceOf(VmOperationError);
+    expect(e.message).toMatch(/heartbeat OK and an IPv4 address/);
+    expect((await a.state()).Vms).toEqual([]);
+    expect((await a.state()).Files).toEqual([PARENT]);
+  });
+
+  it('fails provisioning on a missing switch without leaving the disk', async () => {
+    const e = await hv.provision(spec('bench-nosw', { switchName: 'no-such-switch' })).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HostCommandError);
+    expect((e as HostCommandError).message).toMatch(/virtual switch with name "no-such-switch"/);
+    expect((await a.state()).Files).toEqual([PARENT]);
+  });
+});

@@ -1,0 +1,63 @@
+// Test hosts backed by the Hyper-V stand-in: a state directory per host and a persistent
+// local PowerShell session pointed at it. Two hosts name each other as migration peers.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashtable, ps, script, type PsValue } from '../../../src/lab/host-shell/command.ts';
+import { expectOk } from '../../../src/lab/host-shell/errors.ts';
+import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
+import type { HostShell } from '../../../src/lab/host-shell/types.ts';
+import { hostContext, type HostContext } from '../../../src/lab/hyperv-vm.ts';
+import { pwsh, standinModule } from './find-pwsh.ts';
+
+export const PARENT = 'D:\\bench\\parents\\ubuntu-24.04.vhdx';
+export const SWITCH = 'bench-switch';
+export const VM_ROOT = 'D:\\bench\\vms';
+
+export interface StandinHost {
+  name: string;
+  dir: string;
+  shell: HostShell;
+  ctx: HostContext;
+  /** Runs a stand-in set-up cmdlet (faults, delays) on this host. */
+  setup(name: string, params: Record<string, PsValue | undefined>): Promise<void>;
+  state(): Promise<{ Vms: Array<{ Id: string; Name: string; State: string; Notes: string }>; Files: string[]; Drivers: string[] }>;
+}
+
+export function newStandinHost(name: string, shell?: (dir: string) => HostShell): StandinHost {
+  const dir = mkdtempSync(join(tmpdir(), `standin-${name}-`));
+  const sh = shell ? shell(dir) : new LocalPwshShell({ host: name, executable: pwsh!.path, env: { BENCH_HYPERV_STATE: dir } });
+  const ctx = hostContext(sh, { modules: [standinModule], pollMs: 25, queryTimeoutMs: 15_000 });
+  const run = async (n: string, params: Record<string, PsValue | undefined>) => expectOk(await sh.run(script([ps(n, params)], { imports: [standinModule], depth: 5 }), { timeoutMs: 15_000 }));
+  return {
+    name, dir, shell: sh, ctx,
+    async setup(n, params) { await run(n, params); },
+    async state() { return (await run('Get-StandinState', {})).value as Awaited<ReturnType<StandinHost['state']>>; },
+  };
+}
+
+export interface HostSetup {
+  migrationEnabled?: boolean;
+  peers?: StandinHost[];
+  testSigning?: boolean;
+  files?: string[];
+  bootMilliseconds?: number;
+  freeMemoryBytes?: number;
+  switches?: string[];
+}
+
+export async function initHost(h: StandinHost, s: HostSetup = {}): Promise<void> {
+  const peers: Record<string, PsValue> = {};
+  for (const p of s.peers ?? []) peers[p.name] = p.dir;
+  await h.setup('Initialize-StandinHost', {
+    Name: h.name, Switches: s.switches ?? [SWITCH], MigrationEnabled: s.migrationEnabled ?? true, Peers: hashtable(peers),
+    TestSigning: s.testSigning ?? true, Files: [PARENT, ...(s.files ?? [])], BootMilliseconds: s.bootMilliseconds ?? 0,
+    FreeMemoryBytes: s.freeMemoryBytes,
+  });
+}
+
+export async function disposeHost(h: StandinHost | undefined): Promise<void> {
+  if (!h) return;
+  await h.shell.close();
+  rmSync(h.dir, { recursive: true, force: true });
+}
