@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.ts';
 import type { LocatedEvent, SourceEvent } from '../../src/trace/reader.ts';
@@ -65,6 +66,57 @@ describe('normaliseTraces', () => {
       }
       expect(causesFirst(out)).toEqual([]);
     }
+  });
+
+  it('puts every cause before its effect for any real interleaving of two sides', async () => {
+    // A run: requests from the guest and transactions from the host, each the chain
+    // send -> recv -> complete -> completion, interleaved in any order that keeps chains.
+    const chain = (dir: 'g2h' | 'h2g', tx: number) => {
+      const [sender, receiver] = dir === 'g2h' ? (['guest', 'host'] as const) : (['host', 'guest'] as const);
+      return [
+        { side: sender, ev: 'pkt.send', len: 24, digest: '0011223344556677', wantCompletion: true },
+        { side: receiver, ev: 'pkt.recv', len: 24, digest: '0011223344556677' },
+        { side: receiver, ev: 'pkt.complete', status: '00000000', len: 32, digest: '8899aabbccddeeff' },
+        { side: sender, ev: 'pkt.completion', status: '00000000', digest: '8899aabbccddeeff' },
+      ].map((e) => ({ ...e, ch: 1, tx, dir }));
+    };
+    const run = fc
+      .array(fc.constantFrom<'g2h' | 'h2g'>('g2h', 'h2g'), { minLength: 1, maxLength: 8 })
+      .chain((dirs) => {
+        const chains = dirs.map((d, i) => chain(d, i + 1));
+        const picks = fc.array(fc.nat(dirs.length - 1), { minLength: dirs.length * 4, maxLength: dirs.length * 4 });
+        return picks.map((order) => {
+          const at = chains.map(() => 0);
+          const out: object[] = [];
+          for (const want of order) {
+            // take from the wanted chain, or the next one that has events left
+            for (let k = 0; k < chains.length; k++) {
+              const c = (want + k) % chains.length;
+              if (at[c]! < 4) {
+                out.push(chains[c]![at[c]!++]!);
+                break;
+              }
+            }
+          }
+          return out;
+        });
+      });
+    await fc.assert(
+      fc.asyncProperty(run, fc.boolean(), async (events, hostFirst) => {
+        const split = (side: string) =>
+          events.filter((e) => (e as { side: string }).side === side).map((e, i) => ({ v: 1, seq: i + 1, src: 'x', ...e }));
+        const host = memory('host.jsonl', split('host'));
+        const guest = memory('guest.jsonl', split('guest'));
+        const out = await normaliseToArray(hostFirst ? [host, guest] : [guest, host]);
+        expect(out).toHaveLength(events.length);
+        expect(causesFirst(out)).toEqual([]);
+        for (const file of ['host.jsonl', 'guest.jsonl']) {
+          const lines = out.flatMap((e) => e.refs.filter((r) => r.file === file).map((r) => r.line));
+          expect(lines).toEqual(lines.map((_, i) => i + 1));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('maps a GUID channel and hex tx onto the numbers the other side writes, and lower-cases hex', async () => {
