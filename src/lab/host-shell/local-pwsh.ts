@@ -131,7 +131,8 @@ function firstLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   const sig = (e as { signalCode?: string }).signalCode;
   const code = (e as { exitCode?: number }).exitCode;
-  const head = m.split('\n')[0] ?? m;
+  // "Shell process N exited.\n<cause>": keep the cause (ENOENT and the like) on one line.
+  const head = m.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'undefined').join(' ');
   return sig ? `${head} (signal ${sig})` : code !== undefined && code !== null ? `${head} (exit code ${code})` : head;
 }
 
