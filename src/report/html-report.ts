@@ -152,7 +152,9 @@ function renderChanges(changes: readonly Change[], runId: string): string {
 
 function evidenceItem(label: string, path: string | undefined, links: boolean): string {
   if (!path) return '';
-  return `<li>${esc(label)}: ${links ? `<a href="${esc(encodeURI(path))}"><code>${esc(path)}</code></a>` : `<code>${esc(path)}</code>`}</li>`;
+  // Each segment is encoded on its own, so a '#' or '?' in a file name stays part of the path.
+  const href = path.split('/').map(encodeURIComponent).join('/');
+  return `<li>${esc(label)}: ${links ? `<a href="${esc(href)}"><code>${esc(path)}</code></a>` : `<code>${esc(path)}</code>`}</li>`;
 }
 
 function renderJob(j: JobResult, s: RunSummary, trends: Trends | undefined, options: RenderOptions): string {

@@ -113,8 +113,12 @@ export async function publishSite(destArg: string, options: PublishOptions): Pro
   return { dest, runs: published, files };
 }
 
-/** DEST may be absent, empty, or a site we published before; anything else is not ours to replace. */
-async function checkReplaceable(dest: string): Promise<void> {
+/**
+ * DEST may be absent, empty, or a site we published before; anything else is not ours to
+ * replace. Exported so the CLI can refuse before it writes anything else.
+ */
+export async function checkReplaceable(destArg: string): Promise<void> {
+  const dest = resolve(destArg);
   let s;
   try {
     s = await stat(dest);

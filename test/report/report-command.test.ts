@@ -106,4 +106,16 @@ describe(`bench report, run through ${via}`, () => {
     expect(existsSync(join(site, 'index.html'))).toBe(true);
     expect(existsSync(join(site, 'runs', LATEST, 'report.html'))).toBe(true);
   });
+
+  it('refuses, with exit 2 and before writing anything, to publish over a directory it did not publish', () => {
+    const root = resultsRoot([LATEST]);
+    const dest = join(root, 'docs');
+    mkdirSync(dest);
+    writeFileSync(join(dest, 'notes.md'), 'mine');
+    const r = bench(join(root, LATEST), '--publish', dest);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/docs.*--publish: publish destination is a non-empty directory that bench did not publish/);
+    expect(readdirSync(join(root, LATEST)).sort()).toEqual(['jobs', 'summary.json']);
+    expect(readdirSync(dest)).toEqual(['notes.md']);
+  });
 });

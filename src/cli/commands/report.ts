@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { InfraError } from '../../errors.ts';
 import { buildReports } from '../../report/build.ts';
-import { publishSite } from '../../report/publish.ts';
+import { checkReplaceable, publishSite } from '../../report/publish.ts';
 import { describeFailure } from '../../report/reporter.ts';
 import { defaultHistoryPath } from '../../report/run-dir.ts';
 
@@ -30,6 +30,8 @@ export function registerReport(program: Command): void {
     .action(async (runDir: string, opts: ReportOptions) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const historyPath = resolve(opts.history ?? defaultHistoryPath(runDir));
+      // A destination we may not replace is bad input: say so before writing anything.
+      if (opts.publish !== undefined) await checkReplaceable(opts.publish);
       const result = await buildReports(runDir, { historyPath, onWarning: (m) => log(`bench report: ${m}`) });
       for (const f of result.failures) log(`bench report: ${describeFailure(f)}`);
 
