@@ -294,6 +294,15 @@ sp_u32 sp_channel_number(const sp_u8 guid16[16])
 	       ((sp_u32)guid16[14] << 8) | (sp_u32)guid16[15];
 }
 
+void sp_status_hex(sp_u32 status, char out[9])
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		out[i] = hex_digits[(status >> (28 - 4 * i)) & 0xf];
+	out[8] = '\0';
+}
+
 const char *sp_trace_kind_name(enum sp_trace_kind kind)
 {
 	switch (kind) {

@@ -229,4 +229,7 @@ sp_u32 sp_trace_format(char *out, sp_u32 capacity,
 /* 16 lowercase hex digits and a NUL. */
 void sp_digest_hex(sp_u64 digest, char out[17]);
 
+/* An NTSTATUS as the trace writes it: 8 lowercase hex digits and a NUL. */
+void sp_status_hex(sp_u32 status, char out[9]);
+
 #endif /* SAMPLE_PROTOCOL_H */

@@ -1,0 +1,277 @@
+/*
+ * Save and restore of in-flight host-to-guest packets (SPEC-NOTES 6).
+ *
+ * Per packet, KMCL saves its own state and asks the VSP for the VSP's:
+ * EvtVmbChannelSavePacket writes the 32-byte SaveBuf record of PROTOCOL.md with
+ * the two-call sizing protocol, and EvtVmbChannelRestorePacket allocates a fresh
+ * VMBPACKET, hands KMCL's bytes to VmbPacketRestore and rebuilds the VSP_TX from
+ * the record.
+ *
+ * Per channel, VspChannelSave drives VmbChannelSaveBegin / SaveContinue /
+ * SaveEnd into memory, and VspChannelRestore builds a new channel object and
+ * feeds the saved chunks to VmbChannelRestoreFromBuffer. Two of the "continue"
+ * codes are not NT_SUCCESS: STATUS_BUFFER_OVERFLOW (0x80000005, SaveContinue
+ * made progress, call again) and STATUS_MORE_PROCESSING_REQUIRED (0xC0000016,
+ * RestoreFromBuffer wants the next chunk). They are tested first, every time,
+ * before NT_SUCCESS could mistake them for failures.
+ */
+#include "vsp.h"
+
+/* SaveContinue's first buffer; it grows to what BytesRequired asks for. */
+#define VSP_SAVE_CHUNK 4096
+
+/* ---- Per packet ---------------------------------------------------------- */
+
+NTSTATUS VspEvtSavePacket(VMBCHANNEL Channel, VMBPACKET Packet, PVOID SaveBuf,
+			  UINT32 SaveBufSize, PUINT32 BytesNeeded)
+{
+	VSP_TX *t = (VSP_TX *)VspKmcl->VmbPacketGetPointer(Packet);
+	struct sp_trace_event ev;
+
+	UNREFERENCED_PARAMETER(Channel);
+	if (t == NULL) {
+		/* A packet without VSP state (none of ours): nothing to add. */
+		*BytesNeeded = 0;
+		return STATUS_SUCCESS;
+	}
+	/* First call: SaveBufSize is 0. Fail it with the size we need. */
+	*BytesNeeded = SP_SAVEBUF_SIZE;
+	if (SaveBufSize < SP_SAVEBUF_SIZE)
+		return STATUS_BUFFER_TOO_SMALL;
+
+	sp_savebuf_encode((sp_u8 *)SaveBuf, &t->Saved);
+	RtlZeroMemory(&ev, sizeof(ev));
+	ev.kind = SP_EV_PKT_SAVE;
+	ev.ch = t->Vc->Ch;
+	ev.tx = t->Saved.tx;
+	ev.dir = SP_DIR_H2G;
+	ev.lib_len = 0; /* KMCL does not tell us the size of its own part */
+	ev.save_len = SP_SAVEBUF_SIZE;
+	ev.save_digest = sp_fnv1a64(SaveBuf, SP_SAVEBUF_SIZE);
+	VspTrace(&ev);
+	InterlockedIncrement64(&t->Vc->Counters.Saved);
+	return STATUS_SUCCESS;
+}
+
+NTSTATUS VspEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize,
+			     PVOID SaveBuf, UINT32 SaveBufSize)
+{
+	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
+	VSP_CHANNEL *vc = (VSP_CHANNEL *)kmcl->VmbChannelGetPointer(Channel);
+	struct sp_trace_event ev;
+	struct sp_saved_tx saved;
+	VMBPACKET packet;
+	NTSTATUS status;
+	VSP_TX *t;
+
+	/* A record we did not write, or damaged on the way, fails the restore. */
+	if (SaveBuf == NULL ||
+	    sp_savebuf_parse((const sp_u8 *)SaveBuf, SaveBufSize, &saved) != SP_SAVEBUF_OK)
+		return STATUS_INVALID_PARAMETER;
+
+	t = (VSP_TX *)ExAllocatePool2(POOL_FLAG_NON_PAGED,
+				      FIELD_OFFSET(VSP_TX, Message) + saved.length,
+				      VSP_POOL_TAG);
+	if (t == NULL)
+		return STATUS_INSUFFICIENT_RESOURCES;
+	t->Vc = vc;
+	t->Saved = saved;
+	t->RingBytes = 16 + ((saved.length + 7) & ~7u) + 8;
+	/* The message is a function of the record: rebuild it and check the digest. */
+	if (sp_encode_message(t->Message, saved.length, saved.type, saved.tx, saved.length,
+			      saved.type == SP_MSG_HOST_TRANSACTION ? saved.hold_ms : 0, 0) != 0 ||
+	    sp_fnv1a64(t->Message, saved.length) != saved.digest) {
+		ExFreePoolWithTag(t, VSP_POOL_TAG);
+		return STATUS_INVALID_PARAMETER;
+	}
+
+	packet = kmcl->VmbPacketAllocate(Channel);
+	if (packet == NULL) {
+		ExFreePoolWithTag(t, VSP_POOL_TAG);
+		return STATUS_INSUFFICIENT_RESOURCES;
+	}
+	status = kmcl->VmbPacketRestore(packet, LibBuf, LibBufSize);
+	if (!NT_SUCCESS(status)) {
+		kmcl->VmbPacketFree(packet);
+		ExFreePoolWithTag(t, VSP_POOL_TAG);
+		return status;
+	}
+	/*
+	 * Pointers and routines are not part of any saved state (SPEC-NOTES 6.4):
+	 * set them again. Restore runs before Enable, so nothing can complete the
+	 * packet before they are in place.
+	 */
+	kmcl->VmbPacketSetPointer(packet, t);
+	kmcl->VmbPacketSetCompletionRoutine(packet, VspEvtPacketCompletion);
+
+	WdfSpinLockAcquire(vc->Lock);
+	InsertTailList(&vc->InFlight, &t->Link);
+	vc->Counters.InFlightBytes += t->RingBytes;
+	WdfSpinLockRelease(vc->Lock);
+	InterlockedIncrement64(&vc->Counters.InFlight);
+	if (saved.tx > vc->NextTx)
+		vc->NextTx = saved.tx;
+
+	RtlZeroMemory(&ev, sizeof(ev));
+	ev.kind = SP_EV_PKT_RESTORE;
+	ev.ch = vc->Ch;
+	ev.tx = saved.tx;
+	ev.dir = SP_DIR_H2G;
+	ev.save_digest = sp_fnv1a64(SaveBuf, SP_SAVEBUF_SIZE);
+	VspTrace(&ev);
+	InterlockedIncrement64(&vc->Counters.Restored);
+	return STATUS_SUCCESS;
+}
+
+/* ---- Per channel --------------------------------------------------------- */
+
+/* Makes room for at least Need more bytes at the end of the blob. */
+static NTSTATUS VspBlobReserve(PUCHAR *Blob, ULONG *Capacity, ULONG Used, ULONG Need)
+{
+	ULONG capacity = *Capacity;
+	PUCHAR bigger;
+
+	if (capacity - Used >= Need)
+		return STATUS_SUCCESS;
+	while (capacity - Used < Need) {
+		if (capacity > 0x7fffffffu / 2)
+			return STATUS_INSUFFICIENT_RESOURCES;
+		capacity = capacity ? capacity * 2 : VSP_SAVE_CHUNK;
+	}
+	bigger = (PUCHAR)ExAllocatePool2(POOL_FLAG_NON_PAGED, capacity, VSP_POOL_TAG);
+	if (bigger == NULL)
+		return STATUS_INSUFFICIENT_RESOURCES;
+	if (*Blob != NULL) {
+		RtlCopyMemory(bigger, *Blob, Used);
+		ExFreePoolWithTag(*Blob, VSP_POOL_TAG);
+	}
+	*Blob = bigger;
+	*Capacity = capacity;
+	return STATUS_SUCCESS;
+}
+
+/*
+ * Pauses the channel and saves it. The blob is a list of segments, one per
+ * SaveContinue call that produced bytes: a ULONG length, then the bytes.
+ */
+NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
+{
+	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
+	ULONG capacity = 0, used = 0, room = VSP_SAVE_CHUNK;
+	PUCHAR blob = NULL;
+	NTSTATUS status;
+
+	if (Vc->Channel == NULL)
+		return STATUS_INVALID_DEVICE_STATE;
+	/*
+	 * Pause first: it returns once EvtVmbChannelSuspend has run and every
+	 * incoming packet is completed, so no guest request is left half done.
+	 */
+	kmcl->VmbChannelPause(Vc->Channel);
+
+	status = kmcl->VmbChannelSaveBegin(Vc->Channel);
+	if (!NT_SUCCESS(status))
+		return status;
+	for (;;) {
+		ULONG filled = 0, required = 0;
+
+		status = VspBlobReserve(&blob, &capacity, used, sizeof(ULONG) + room);
+		if (!NT_SUCCESS(status))
+			break;
+		status = kmcl->VmbChannelSaveContinue(Vc->Channel, blob + used + sizeof(ULONG),
+						      capacity - used - sizeof(ULONG),
+						      &filled, &required);
+		if (status == STATUS_BUFFER_OVERFLOW || NT_SUCCESS(status)) {
+			/* Progress: keep what was written as one whole segment. */
+			if (filled > 0) {
+				RtlCopyMemory(blob + used, &filled, sizeof(ULONG));
+				used += sizeof(ULONG) + filled;
+			}
+			if (status == STATUS_BUFFER_OVERFLOW)
+				continue; /* more to come: partial progress, not an error */
+			break;            /* STATUS_SUCCESS: everything saved */
+		}
+		if (status == STATUS_BUFFER_TOO_SMALL && required > room) {
+			/* Nothing written; BytesRequired is the least that makes progress. */
+			room = required;
+			continue;
+		}
+		break; /* a real failure (or a too-small answer that asks for nothing more) */
+	}
+	/* SaveEnd after every successful SaveBegin, failed Continue included. */
+	kmcl->VmbChannelSaveEnd(Vc->Channel);
+
+	if (!NT_SUCCESS(status)) {
+		if (blob != NULL)
+			ExFreePoolWithTag(blob, VSP_POOL_TAG);
+		return status;
+	}
+	if (Vc->SaveBlob != NULL)
+		ExFreePoolWithTag(Vc->SaveBlob, VSP_POOL_TAG);
+	Vc->SaveBlob = blob;
+	Vc->SaveBlobSize = used;
+	return STATUS_SUCCESS;
+}
+
+/*
+ * Replaces the channel object by one restored from the saved blob: what a VSP
+ * does when the VM comes back from a save. The old object is disabled and
+ * cleaned up first; its outstanding packets complete there as cancelled and are
+ * not traced (Abandoning), because they continue on the new object.
+ */
+NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
+{
+	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
+	ULONG at = 0, length;
+	NTSTATUS status;
+
+	if (Vc->SaveBlob == NULL)
+		return STATUS_INVALID_DEVICE_STATE;
+
+	if (Vc->Channel != NULL) {
+		WdfSpinLockAcquire(Vc->Lock);
+		Vc->Abandoning = TRUE;
+		WdfSpinLockRelease(Vc->Lock);
+		kmcl->VmbChannelDisable(Vc->Channel);
+		VspTraceState(Vc, "Disabled");
+		kmcl->VmbChannelCleanup(Vc->Channel);
+		Vc->Channel = NULL;
+		WdfSpinLockAcquire(Vc->Lock);
+		Vc->Abandoning = FALSE;
+		WdfSpinLockRelease(Vc->Lock);
+	}
+
+	status = VspChannelConfigure(Vc);
+	if (!NT_SUCCESS(status))
+		return status;
+	for (;;) {
+		if (Vc->SaveBlobSize - at < sizeof(ULONG)) {
+			status = STATUS_INVALID_PARAMETER; /* KMCL wants more than was saved */
+			break;
+		}
+		RtlCopyMemory(&length, Vc->SaveBlob + at, sizeof(ULONG));
+		at += sizeof(ULONG);
+		if (length > Vc->SaveBlobSize - at) {
+			status = STATUS_INVALID_PARAMETER; /* our own blob, damaged */
+			break;
+		}
+		status = kmcl->VmbChannelRestoreFromBuffer(Vc->Channel, Vc->SaveBlob + at, length);
+		at += length;
+		if (status == STATUS_MORE_PROCESSING_REQUIRED)
+			continue; /* chunk taken, the next one is wanted: not an error */
+		break;            /* STATUS_SUCCESS, or a real failure */
+	}
+	if (!NT_SUCCESS(status)) {
+		kmcl->VmbChannelCleanup(Vc->Channel);
+		Vc->Channel = NULL;
+		return status;
+	}
+
+	/* Restore before Enable (SPEC-NOTES 6.5, inferred), then offer and start. */
+	status = kmcl->VmbChannelEnable(Vc->Channel);
+	if (!NT_SUCCESS(status))
+		return status;
+	VspTraceState(Vc, "Enabled");
+	kmcl->VmbChannelStart(Vc->Channel);
+	return STATUS_SUCCESS;
+}
