@@ -24,7 +24,7 @@ export function renderHistoryChart(allRuns: readonly RunRow[], currentRunId: str
   const chartH = 120;
   const left = 36;
   const width = left + runs.length * (barW + gap) + 90; // room for the last rotated run label
-  const height = chartH + 86;
+  const height = chartH + 104; // rotated run labels hang below the bars
   const max = Math.max(1, ...runs.map((r) => r.counts.total));
   const parts: string[] = [];
   for (const frac of [0, 0.5, 1]) {
@@ -53,7 +53,10 @@ export function renderHistoryChart(allRuns: readonly RunRow[], currentRunId: str
     parts.push(link ? `<a href="${esc(link)}">${group}</a>` : group);
   });
   const svg = `<div class="scroll"><svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Jobs per verdict in each run">${parts.join('')}</svg></div>`;
-  return svg + runTable(allRuns, currentRunId, options);
+  const key = (['pass', 'diverge', 'hang', 'error', 'skipped'] as const)
+    .map((v) => `<span><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${v === 'pass' ? '#3fa35a' : VERDICT_LOOK[v].fg}" fill-opacity="${v === 'skipped' ? 0.35 : 0.9}"/></svg> ${VERDICT_LOOK[v].word}</span>`)
+    .join('');
+  return `${svg}<div class="legend">${key}<span>✓ ✗ ! under a bar: the run passed, failed, or had infrastructure errors</span></div>${runTable(allRuns, currentRunId, options)}`;
 }
 
 /** Run ids of nightlies are long; the chart shows their last 14 characters. */
