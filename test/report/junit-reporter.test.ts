@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildJunitXml, failureText, JunitReporter } from '../../src/report/junit-reporter.ts';
 import { fixtureSummary, job, RUN_IDS, summaryOf } from './support/fixtures.ts';
-import { JUNIT_XSD, schemaSkipReason, validateJunit, xmllintMissing, xpath } from './support/xmllint.ts';
+import { JUNIT_XSD, schemaSkipReason, skipNote, validateJunit, xmllintMissing, xpath } from './support/xmllint.ts';
 
 function written(xml: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-junit-')), 'junit.xml');
@@ -13,7 +13,7 @@ function written(xml: string): string {
 }
 
 describe('junit.xml', () => {
-  it.skipIf(schemaSkipReason)(`validates against the Ant JUnit schema (${JUNIT_XSD}) for every fixture run`, () => {
+  it.skipIf(schemaSkipReason)(`validates against the Ant JUnit schema (${JUNIT_XSD}) for every fixture run${skipNote(schemaSkipReason)}`, () => {
     for (const id of RUN_IDS) {
       const r = validateJunit(written(buildJunitXml(fixtureSummary(id))));
       expect(r.output).toContain('validates');
@@ -21,7 +21,7 @@ describe('junit.xml', () => {
     }
   });
 
-  it.skipIf(schemaSkipReason)('still validates with hostile text: markup, quotes, control characters, lone surrogates', () => {
+  it.skipIf(schemaSkipReason)(`still validates with hostile text: markup, quotes, control characters, lone surrogates${skipNote(schemaSkipReason)}`, () => {
     const evil = `<script>"x" & 'y'\u0000\u0007\u001b[31m\uD800 ]]> \r\n end`;
     const s = summaryOf([
       job({ jobId: 'a', host: evil, hostBuild: evil, guest: evil, scenario: evil, verdict: 'diverge', divergenceClass: evil, message: evil, expected: [evil], failedProperties: [evil] }),
@@ -34,13 +34,13 @@ describe('junit.xml', () => {
     expect(r.ok).toBe(true);
   });
 
-  it.skipIf(schemaSkipReason)('the schema check can fail: a suite without <system-err> or with a zoned timestamp is rejected', () => {
+  it.skipIf(schemaSkipReason)(`the schema check can fail: a suite without <system-err> or with a zoned timestamp is rejected${skipNote(schemaSkipReason)}`, () => {
     const xml = buildJunitXml(fixtureSummary());
     expect(validateJunit(written(xml.replaceAll('    <system-err></system-err>\n', ''))).ok).toBe(false);
     expect(validateJunit(written(xml.replace('T02:00:00"', 'T02:00:00Z"'))).ok).toBe(false);
   });
 
-  it.skipIf(xmllintMissing)('has one testsuite per host/guest pair and one testcase per scenario', () => {
+  it.skipIf(xmllintMissing)(`has one testsuite per host/guest pair and one testcase per scenario${skipNote(xmllintMissing)}`, () => {
     const s = fixtureSummary();
     const file = written(buildJunitXml(s));
     expect(xpath(file, 'count(/testsuites/testsuite)')).toBe('5'); // 2 hosts x 2 guests + hv-03 / debian-12
@@ -50,7 +50,7 @@ describe('junit.xml', () => {
     expect(names).toContain('name="save-restore-inflight-h2g"');
   });
 
-  it.skipIf(xmllintMissing)('puts the divergence message in the failure, typed by divergence class', () => {
+  it.skipIf(xmllintMissing)(`puts the divergence message in the failure, typed by divergence class${skipNote(xmllintMissing)}`, () => {
     const s = fixtureSummary();
     const lost = s.jobs.find((j) => j.divergenceClass === 'lost')!;
     const file = written(buildJunitXml(s));
@@ -63,7 +63,7 @@ describe('junit.xml', () => {
     expect(text).toContain('minimized scenario: jobs/lmrf-hv-02-ubuntu-2404-9/minimized.yaml');
   });
 
-  it.skipIf(xmllintMissing)('reports a quarantined hang as skipped (saying so), a skip as skipped, an infra error as error', () => {
+  it.skipIf(xmllintMissing)(`reports a quarantined hang as skipped (saying so), a skip as skipped, an infra error as error${skipNote(xmllintMissing)}`, () => {
     const s = fixtureSummary('2026-11-22-nightly');
     const file = written(buildJunitXml(s));
     const hang = '//testsuite[@name="hv-01 (10.0.20348.2700) / ubuntu-24.04"]/testcase[@name="live-migrate-ring-full"]';

@@ -36,3 +36,8 @@ export function validateJunit(file: string): { ok: boolean; output: string } {
 export function xpath(file: string, expr: string): string {
   return execFileSync('xmllint', ['--xpath', expr, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).replace(/\n$/, '');
 }
+
+/** Appended to a test title, so a skipped test says why in the test report. */
+export function skipNote(reason: string | undefined): string {
+  return reason ? ` [skipped: ${reason}]` : '';
+}
