@@ -9,6 +9,8 @@
 // lone surrogates match the catch-all.
 const ILLEGAL = /[^\t\n\r\u{20}-\u{D7FF}\u{E000}-\u{FFFD}\u{10000}-\u{10FFFF}]/gu;
 
+const NEEDS_ESCAPE = /[&<>"'\n\r\t]/;
+
 export type EscapeContext = 'text' | 'attr';
 
 /**
@@ -18,6 +20,8 @@ export type EscapeContext = 'text' | 'attr';
  */
 export function escapeXml(value: string, context: EscapeContext = 'text'): string {
   const clean = value.replace(ILLEGAL, '');
+  // Most strings (names, numbers, verdicts) need nothing; the report escapes thousands of them.
+  if (!NEEDS_ESCAPE.test(clean)) return clean;
   let out = '';
   for (const ch of clean) {
     switch (ch) {
