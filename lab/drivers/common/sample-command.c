@@ -248,3 +248,36 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 		return -1;
 	return 0;
 }
+
+sp_u32 sample_format_counters(char *out, sp_u32 capacity, const char *const *names,
+			      const sp_u64 *values, sp_u32 n)
+{
+	sp_u32 at = 0, i, j;
+
+	for (i = 0; i < n; i++) {
+		char digits[20];
+		sp_u64 v = values[i];
+		int k = 0;
+
+		do {
+			digits[k++] = (char)('0' + (int)(v % 10));
+			v /= 10;
+		} while (v);
+		for (j = 0; names[i][j]; j++)
+			;
+		/* separator, name, '=', digits, and room for the final newline */
+		if (at + 1 + j + 1 + (sp_u32)k + 1 > capacity)
+			return 0;
+		if (i > 0)
+			out[at++] = ' ';
+		for (j = 0; names[i][j]; j++)
+			out[at++] = names[i][j];
+		out[at++] = '=';
+		while (k)
+			out[at++] = digits[--k];
+	}
+	if (at + 1 > capacity)
+		return 0;
+	out[at++] = '\n';
+	return at;
+}

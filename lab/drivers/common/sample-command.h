@@ -62,4 +62,10 @@ struct sample_command {
  */
 int sample_parse_command(const char *text, sp_u32 len, struct sample_command *out);
 
+/* Writes "name=value name=value ...\n" for n counters. Returns the length
+ * written, or 0 when it does not fit in capacity (nothing useful is written).
+ */
+sp_u32 sample_format_counters(char *out, sp_u32 capacity, const char *const *names,
+			      const sp_u64 *values, sp_u32 n);
+
 #endif /* SAMPLE_COMMAND_H */

@@ -171,64 +171,37 @@ static VOID VspEvtIoInCallerContext(WDFDEVICE Device, WDFREQUEST Request)
 		WdfRequestComplete(Request, status);
 }
 
-/* Writes the counters of every channel as text lines. */
+/* Writes the counters of every channel, one "name=value ..." line each. */
 static NTSTATUS VspWriteCounters(VSP_DEVICE *Dev, char *Out, size_t Size, size_t *Written)
 {
+	static const char *const names[] = {
+		"ch", "requests_received", "requests_completed", "deferred", "held",
+		"notifies_received", "damaged", "failed", "transactions_sent",
+		"notifies_sent", "completions", "completion_mismatch", "cancelled",
+		"saved", "restored", "in_flight", "in_flight_bytes", "save_blob_bytes",
+		"next_tx",
+	};
 	size_t n = 0;
 	PLIST_ENTRY e;
 
 	for (e = Dev->Channels.Flink; e != &Dev->Channels; e = e->Flink) {
 		VSP_CHANNEL *vc = CONTAINING_RECORD(e, VSP_CHANNEL, Link);
 		const VSP_COUNTERS *c = &vc->Counters;
-		const struct {
-			const char *Name;
-			LONG64 Value;
-		} fields[] = {
-			{ "ch", vc->Ch },
-			{ "requests_received", c->RequestsReceived },
-			{ "requests_completed", c->RequestsCompleted },
-			{ "deferred", c->Deferred },
-			{ "held", c->HeldNow },
-			{ "notifies_received", c->NotifiesReceived },
-			{ "damaged", c->Damaged },
-			{ "failed", c->Failed },
-			{ "transactions_sent", c->TransactionsSent },
-			{ "notifies_sent", c->NotifiesSent },
-			{ "completions", c->Completions },
-			{ "completion_mismatch", c->CompletionMismatch },
-			{ "cancelled", c->Cancelled },
-			{ "saved", c->Saved },
-			{ "restored", c->Restored },
-			{ "in_flight", c->InFlight },
-			{ "in_flight_bytes", c->InFlightBytes },
-			{ "save_blob_bytes", (LONG64)vc->SaveBlobSize },
-			{ "next_tx", (LONG64)vc->NextTx },
+		const sp_u64 values[ARRAYSIZE(names)] = {
+			vc->Ch, (sp_u64)c->RequestsReceived, (sp_u64)c->RequestsCompleted,
+			(sp_u64)c->Deferred, (sp_u64)c->HeldNow, (sp_u64)c->NotifiesReceived,
+			(sp_u64)c->Damaged, (sp_u64)c->Failed, (sp_u64)c->TransactionsSent,
+			(sp_u64)c->NotifiesSent, (sp_u64)c->Completions,
+			(sp_u64)c->CompletionMismatch, (sp_u64)c->Cancelled,
+			(sp_u64)c->Saved, (sp_u64)c->Restored, (sp_u64)c->InFlight,
+			(sp_u64)c->InFlightBytes, vc->SaveBlobSize, vc->NextTx,
 		};
-		size_t i;
+		sp_u32 line = sample_format_counters(Out + n, (sp_u32)(Size - n), names,
+						     values, ARRAYSIZE(names));
 
-		for (i = 0; i < ARRAYSIZE(fields); i++) {
-			char digits[24];
-			size_t k = 0, j;
-			ULONGLONG v = fields[i].Value < 0 ? 0 : (ULONGLONG)fields[i].Value;
-
-			do {
-				digits[k++] = (char)('0' + v % 10);
-				v /= 10;
-			} while (v != 0);
-			j = 0;
-			while (fields[i].Name[j] != '\0')
-				j++;
-			if (n + j + k + 3 > Size)
-				return STATUS_BUFFER_TOO_SMALL;
-			if (i > 0)
-				Out[n++] = ' ';
-			RtlCopyMemory(Out + n, fields[i].Name, j);
-			n += j;
-			Out[n++] = '=';
-			while (k > 0)
-				Out[n++] = digits[--k];
-		}
-		Out[n++] = '\n';
+		if (line == 0)
+			return STATUS_BUFFER_TOO_SMALL;
+		n += line;
 	}
 	*Written = n;
 	return STATUS_SUCCESS;
