@@ -6,13 +6,16 @@ import { join } from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeScenario } from '../../src/scenario/execute.ts';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { readTraceFile } from '../../src/trace/reader.ts';
 import { EVENT_SIDES, type EventName, type TraceEvent } from '../../src/trace/schema.ts';
-import { MemorySink } from '../../src/trace/sink.ts';
+import { MemorySink, StampingSink } from '../../src/trace/sink.ts';
 import { checkEvent, COMMON_FIELDS, EVENT_FIELDS } from '../../src/trace/validate.ts';
-import { writeTraceFile } from '../../src/trace/writer.ts';
+import { TraceWriter, writeTraceFile } from '../../src/trace/writer.ts';
 import { anyTrace } from './arbitraries.ts';
 
+const SCENARIOS = join(import.meta.dirname, '../../bench/scenarios');
 const SCHEMA_FILE = join(import.meta.dirname, '../../src/trace/trace-v1.schema.json');
 const MALFORMED = join(import.meta.dirname, '../fixtures/trace/malformed');
 const schema = JSON.parse(await readFile(SCHEMA_FILE, 'utf8')) as {
@@ -102,6 +105,34 @@ describe('trace-v1.schema.json', () => {
       expect(validate(JSON.parse(line)), `${line}\n${ajv.errorsText(validate.errors)}`).toBe(true);
     }
     expect((await readTraceFile(f)).events).toHaveLength(lines.length);
+  });
+
+  // The emulator's own traces: every scenario of the suite, written to a file through
+  // StampingSink and TraceWriter as `bench emulate` does, then validated line by line.
+  it('accepts every line the emulator writes for each scenario of bench/scenarios', async () => {
+    const suite = await loadScenarioPaths([SCENARIOS]);
+    expect(suite.length).toBeGreaterThan(0);
+    const seen = new Set<string>();
+    for (const [i, scenario] of suite.entries()) {
+      const f = join(dir, `emulated-${i}.jsonl`);
+      const writer = TraceWriter.create(f);
+      const emitted: TraceEvent[] = [];
+      const sink = new StampingSink('emulator', (e) => {
+        writer.write(e);
+        emitted.push(e);
+      });
+      executeScenario(scenario, { seed: 1, sink });
+      writer.close();
+      const lines = (await readFile(f, 'utf8')).trimEnd().split('\n');
+      expect(lines.length).toBe(emitted.length);
+      for (const [n, line] of lines.entries()) {
+        const ok = validate(JSON.parse(line));
+        expect(ok, `${f}:${n + 1} ${line}\n${ajv.errorsText(validate.errors)}`).toBe(true);
+        seen.add((JSON.parse(line) as { ev: string }).ev);
+      }
+      expect((await readTraceFile(f)).events.map((e) => e.event)).toEqual(emitted);
+    }
+    console.log(`emulator traces of ${suite.length} scenarios validate; events seen: ${[...seen].sort().join(' ')}`);
   });
 
   it('accepts random valid events, as the runtime validator does', () => {
