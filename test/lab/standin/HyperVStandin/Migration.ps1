@@ -58,7 +58,7 @@ function Move-VM {
         foreach ($r in @(Resolve-Vm $PSCmdlet @($Name | Where-Object { $_ }) $VM)) {
             if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
             $prefix = "Virtual machine migration operation for '$($r.Name)' failed at migration source '$($cfg.Name)'. (Virtual machine ID $($r.Id))"
-            $issues = @(Get-Incompatibilities $r $cfg $DestinationHost $IncludeStorage)
+            $issues = Get-Incompatibilities $r $cfg $DestinationHost $IncludeStorage
             if ($issues.Count -gt 0) {
                 Add-Event 21502 "$prefix $($issues[0].Message)" 'Microsoft-Windows-Hyper-V-VMMS-Admin' 2
                 $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "$prefix $($issues[0].Message)" 'OperationFailed' 'ConnectionError' $r.Name))
