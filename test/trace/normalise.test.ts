@@ -2,6 +2,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.ts';
+import { executeScenario } from '../../src/scenario/execute.ts';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
+import { MemorySink } from '../../src/trace/sink.ts';
 import type { LocatedEvent, SourceEvent } from '../../src/trace/reader.ts';
 import { fileSource, formatRef, normaliseToArray, type NormalisedEvent, type TraceSource } from '../../src/trace/normalise.ts';
 import { sampleOf } from './arbitraries.ts';
@@ -117,6 +120,27 @@ describe('normaliseTraces', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('re-merges each emulated scenario split into a host and a guest file with the bench events in both', async () => {
+    const suite = await loadScenarioPaths([join(import.meta.dirname, '../../bench/scenarios')]);
+    for (const scenario of suite) {
+      const sink = new MemorySink('emulator');
+      executeScenario(scenario, { seed: 3, sink });
+      const side = (s: string) => sink.events.filter((e) => e.side === s || e.side === 'bench');
+      const out = await normaliseToArray([memory('host.jsonl', side('host')), memory('guest.jsonl', side('guest'))]);
+      expect(out).toHaveLength(sink.events.length);
+      expect(out.filter((e) => e.event.side === 'bench').map((e) => e.event)).toEqual(sink.events.filter((e) => e.side === 'bench'));
+      expect(causesFirst(out), scenario.name).toEqual([]);
+      // Between two bench events: the same events as the emulator wrote, in a causal order.
+      const segments = (events: { side: string; seq: number }[]) => {
+        const out: number[][] = [[]];
+        for (const e of events) if (e.side === 'bench') out.push([]);
+        else out.at(-1)!.push(e.seq);
+        return out.map((seg) => seg.sort((a, b) => a - b));
+      };
+      expect(segments(out.map((e) => e.event))).toEqual(segments(sink.events));
+    }
   });
 
   it('maps a GUID channel and hex tx onto the numbers the other side writes, and lower-cases hex', async () => {
