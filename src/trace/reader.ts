@@ -15,7 +15,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
 import type { TraceEvent } from './schema.ts';
-import { checkEvent } from './validate.ts';
+import { checkEvent, type CheckOptions } from './validate.ts';
 
 /** How a reading ended. */
 export type ReadEnd =
@@ -77,14 +77,14 @@ const NEWLINE = 0x0a;
 export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E>> {
   readonly file: string;
   private readonly options: ReadOptions;
-  private readonly sourceIds: boolean;
+  private readonly check: CheckOptions; // one object, not one per line
   private ended: ReadEnd | undefined;
   private started = false;
 
   constructor(file: string, options: ReadOptions = {}, sourceIds = false) {
     this.file = file;
     this.options = options;
-    this.sourceIds = sourceIds;
+    this.check = { sourceIds };
   }
 
   /** How the reading ended; undefined until the last batch has been taken. */
@@ -192,7 +192,7 @@ export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E
 
   /** Validates one parsed line; returns its seq. */
   private accept(value: unknown, line: number, lastSeq: number): number {
-    const problem = checkEvent(value, { sourceIds: this.sourceIds });
+    const problem = checkEvent(value, this.check);
     if (problem !== undefined) {
       throw new InputError(problem.message, { file: this.file, line, field: problem.field });
     }
