@@ -1,0 +1,7 @@
+/* STAND-IN for the C runtime's stdlib.h: the few calls the tool uses. */
+#pragma once
+#include <stddef.h>
+void *malloc(size_t n);
+void *realloc(void *p, size_t n);
+void free(void *p);
+void qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));

@@ -1,0 +1,72 @@
+// The Windows drivers (lab/drivers/vsp, lab/drivers/guest-windows) and the user-mode tool
+// type-check with clang for a Windows target, -Wall -Wextra -Werror, against the stand-in
+// declarations in lab/drivers/wdk-standin (NOT the WDK: see its README). This checks call
+// shapes, types and flag values on every change; it does not show that the drivers build
+// with the real WDK, and nothing here claims that.
+
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const drivers = fileURLToPath(new URL('../../lab/drivers', import.meta.url));
+const clang = spawnSync('clang', ['--version'], { encoding: 'utf8' });
+const haveClang = clang.status === 0;
+
+const cFiles = (dir: string) =>
+  readdirSync(join(drivers, dir)).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
+
+/** clang -fsyntax-only for x86_64 Windows with only the stand-in headers visible. */
+function typecheck(world: 'km' | 'um', files: string[]) {
+  const r = spawnSync('clang', [
+    '--target=x86_64-pc-windows-msvc', '-fsyntax-only', '-Wall', '-Wextra', '-Werror',
+    // Hide the Linux libc headers; clang's own (stddef.h, stdarg.h) stay visible.
+    '-nostdlibinc', '-isystem', join(drivers, 'wdk-standin', world), ...files,
+  ], { cwd: drivers, encoding: 'utf8' });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+const skip = haveClang ? '' : ' (skipped: clang not installed; scripts/test-deps.d/30-drivers.sh installs it)';
+describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${skip}`, () => {
+  const common = ['common/sample-protocol.c', 'common/sample-command.c'];
+
+  it('the VSP (kernel mode, KMCL server interface)', () => {
+    const files = cFiles('vsp');
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    const r = typecheck('km', [...files, ...common]);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the Windows guest driver (kernel mode, KMCL client interface)', () => {
+    const files = cFiles('guest-windows');
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    const r = typecheck('km', [...files, ...common]);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the user-mode tool (Win32, ETW consumer, TDH)', () => {
+    const r = typecheck('um', ['vsp/tool/sample-ctl.c', 'common/sample-protocol.c']);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  // The check is only worth something if the stand-in rejects what the WDK would.
+  it('rejects a KMCL call with a missing argument and a wrong pointer type', () => {
+    const probe = (body: string) =>
+      spawnSync('clang', [
+        '--target=x86_64-pc-windows-msvc', '-fsyntax-only', '-Wall', '-Wextra', '-Werror',
+        '-nostdlibinc', '-isystem', join(drivers, 'wdk-standin', 'km'), '-x', 'c', '-',
+      ], { input: `#include <vmbuskernelmodeclientlibapi.h>\n${body}\n`, encoding: 'utf8' });
+    const ok = probe('void f(PKMCL_SERVER_INTERFACE_V1 k, VMBCHANNEL c, PVOID b) { ULONG f1, r; (void)k->VmbChannelSaveContinue(c, b, 64, &f1, &r); }');
+    expect(ok.status, ok.stderr).toBe(0);
+    const missing = probe('void f(PKMCL_SERVER_INTERFACE_V1 k, VMBCHANNEL c, PVOID b) { ULONG f1; (void)k->VmbChannelSaveContinue(c, b, 64, &f1); }');
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/too few arguments/);
+    const wrongType = probe('void f(PKMCL_SERVER_INTERFACE_V1 k, VMBCHANNEL c, PVOID p) { UINT32 n; (void)k->VmbChannelSaveContinue(c, p, 64, &n, &n); }');
+    expect(wrongType.status).not.toBe(0);
+    expect(wrongType.stderr).toMatch(/incompatible pointer types/);
+  });
+});
