@@ -8,6 +8,7 @@
 import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
 import type { TraceSink } from '../trace/sink.ts';
+import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { digestHex } from './digest.ts';
 import {
   MsgType,
@@ -42,11 +43,11 @@ export interface GuestChannelState {
   nextTx: number;
   nextTransId: number;
   /** writes waiting for ring space, oldest first */
-  queue: QueuedWrite[];
+  queue: Fifo<QueuedWrite>;
   /** our requests awaiting the host's completion: descriptor transaction id -> tx */
   awaiting: Map<number, number>;
-  /** host transactions we hold before completing */
-  held: HeldTransaction[];
+  /** host transactions we hold before completing, soonest due first */
+  held: Fifo<HeldTransaction>;
   /** the host signalled data, or we must look once */
   interrupt: boolean;
   draining: boolean;
@@ -63,7 +64,7 @@ export interface GuestState {
 export function newGuestState(channels: readonly number[]): GuestState {
   return {
     channels: channels.map((ch) => ({
-      ch, nextTx: 1, nextTransId: 1, queue: [], awaiting: new Map(), held: [], interrupt: true, draining: false, writable: true,
+      ch, nextTx: 1, nextTransId: 1, queue: fifo<QueuedWrite>(), awaiting: new Map(), held: fifo<HeldTransaction>(), interrupt: true, draining: false, writable: true,
     })),
     takenAt: 0,
   };
@@ -131,12 +132,12 @@ export class SampleGuest {
   /** Writes now if the ring has room and nothing is queued before it; else queues. Returns true if queued. */
   private write(c: GuestChannelState, w: QueuedWrite): boolean {
     const r = this.rings.get(c.ch)!;
-    if (c.queue.length === 0 && r.out.tryWrite(w.type, w.flags, w.transId, w.payload)) {
+    if (fifoLength(c.queue) === 0 && r.out.tryWrite(w.type, w.flags, w.transId, w.payload)) {
       if (r.out.commit()) this.host.interrupt(c.ch);
       return false;
     }
-    c.queue.push(w);
-    if (c.queue.length === 1) this.advertiseBlocked(c, w);
+    fifoPush(c.queue, w);
+    if (fifoLength(c.queue) === 1) this.advertiseBlocked(c, w);
     return true;
   }
 
@@ -150,12 +151,12 @@ export class SampleGuest {
 
   canFlush(ch: number): boolean {
     const c = this.chan(ch);
-    return c.writable && c.queue.length > 0;
+    return c.writable && fifoLength(c.queue) > 0;
   }
 
   flushOne(ch: number): void {
     const c = this.chan(ch);
-    const head = c.queue[0];
+    const head = fifoPeek(c.queue);
     if (!head) return;
     const r = this.rings.get(ch)!;
     if (!r.out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
@@ -163,8 +164,8 @@ export class SampleGuest {
       return;
     }
     if (r.out.commit()) this.host.interrupt(ch);
-    c.queue.shift();
-    if (c.queue.length === 0) r.out.setPendingSendSize(0);
+    fifoShift(c.queue);
+    if (fifoLength(c.queue) === 0) r.out.setPendingSendSize(0);
   }
 
   // ------------------------------------------------------------ receiving
@@ -221,40 +222,36 @@ export class SampleGuest {
     const status = h ? statusFor(h.tx, isIntact(payload, h)) : Status.DataError;
     const response = h ? encodeCompletion(payload, h, status) : new Uint8Array(0);
     const hold = h && h.type === MsgType.HostTransaction ? h.arg0 : 0;
-    c.held.push({ transId, tx, due: now + hold, response, status });
+    fifoInsertSorted(c.held, { transId, tx, due: now + hold, response, status }, byDue);
   }
 
   nextDue(ch: number): number | null {
-    let min: number | null = null;
-    for (const h of this.chan(ch).held) if (min === null || h.due < min) min = h.due;
-    return min;
+    return fifoPeek(this.chan(ch).held)?.due ?? null;
   }
 
-  /** Completes the earliest held transaction that is due. */
+  /** Completes the earliest held transaction if it is due. */
   completeDue(ch: number, now: number): boolean {
     const c = this.chan(ch);
-    let best = -1;
-    for (let i = 0; i < c.held.length; i++) {
-      const h = c.held[i]!;
-      if (h.due <= now && (best < 0 || h.due < c.held[best]!.due)) best = i;
-    }
-    if (best < 0) return false;
-    const [h] = c.held.splice(best, 1);
+    const head = fifoPeek(c.held);
+    if (!head || head.due > now) return false;
+    const h = fifoShift(c.held)!;
     this.sink.emit({
-      side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h!.tx, dir: 'h2g',
-      status: statusHex(h!.status), len: h!.response.length, digest: digestHex(h!.response),
+      side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h.tx, dir: 'h2g',
+      status: statusHex(h.status), len: h.response.length, digest: digestHex(h.response),
     });
-    this.write(c, { flags: 0, type: PacketType.completion, transId: h!.transId, payload: h!.response });
+    this.write(c, { flags: 0, type: PacketType.completion, transId: h.transId, payload: h.response });
     return true;
   }
 
   /** Outstanding work that should eventually finish: requests awaiting, held, queued. */
   pending(): number {
     let n = 0;
-    for (const c of this.state.channels) n += c.awaiting.size + c.held.length + c.queue.length;
+    for (const c of this.state.channels) n += c.awaiting.size + fifoLength(c.held) + fifoLength(c.queue);
     return n;
   }
 }
+
+const byDue = (h: HeldTransaction): number => h.due;
 
 /** A deep copy of the guest's state, as a memory image holds it, with the time it was taken. */
 export function snapshotGuest(state: GuestState, now: number): GuestState {
@@ -268,7 +265,7 @@ export function reviveGuest(image: GuestState, now: number): GuestState {
   const state = structuredClone(image);
   const shift = now - image.takenAt;
   for (const c of state.channels) {
-    for (const h of c.held) h.due += shift;
+    for (let i = c.held.head; i < c.held.items.length; i++) c.held.items[i]!.due += shift;
     // The guest looks at its rings once when it runs again.
     c.interrupt = true;
     c.draining = false;

@@ -29,6 +29,7 @@ import {
   statusFor,
   statusHex,
 } from './protocol.ts';
+import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { SAVEBUF_SIZE, decodeSaveRecord, encodeSaveRecord, type HostTxState } from './save-record.ts';
 
 export class VspError extends Error {
@@ -59,7 +60,8 @@ export interface VspOptions {
 export class SampleVsp {
   readonly channel: Channel;
   private readonly opts: VspOptions;
-  private held: HeldRequest[] = [];
+  /** requests held in mode Hold, soonest due first */
+  private held: Fifo<HeldRequest> = fifo();
 
   constructor(opts: VspOptions) {
     this.opts = opts;
@@ -132,7 +134,7 @@ export class SampleVsp {
         this.completeRequest(pkt, buf);
         return;
       case CompletionMode.Hold:
-        this.held.push({ pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf });
+        fifoInsertSorted(this.held, { pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf }, (r) => r.due);
         return;
       default:
         this.completeRequest(pkt, buf);
@@ -150,31 +152,25 @@ export class SampleVsp {
     this.channel.packetComplete(pkt, response);
   }
 
-  /** Held requests whose time has come, as scheduler work. */
+  /** When the next held request is due, or null when none is held. */
   nextDue(): number | null {
-    let min: number | null = null;
-    for (const r of this.held) if (min === null || r.due < min) min = r.due;
-    return min;
+    return fifoPeek(this.held)?.due ?? null;
   }
 
-  /** Completes the earliest held request that is due. */
+  /** Completes the earliest held request if it is due. */
   completeDue(now: number): boolean {
-    let best = -1;
-    for (let i = 0; i < this.held.length; i++) {
-      const r = this.held[i]!;
-      if (r.due <= now && (best < 0 || r.due < this.held[best]!.due)) best = i;
-    }
-    if (best < 0) return false;
-    const [r] = this.held.splice(best, 1);
-    this.completeRequest(r!.pkt, r!.buf);
+    const head = fifoPeek(this.held);
+    if (!head || head.due > now) return false;
+    fifoShift(this.held);
+    this.completeRequest(head.pkt, head.buf);
     return true;
   }
 
   private onSuspend(): void {
     this.state('Paused');
     // KMCL waits until every incoming packet is completed: complete the held ones now.
-    const held = this.held;
-    this.held = [];
+    const held = fifoItems(this.held);
+    this.held = fifo();
     for (const r of held) this.completeRequest(r.pkt, r.buf);
   }
 
@@ -291,7 +287,7 @@ export class SampleVsp {
 
   /** Throws the host objects away after a save; nothing is cancelled. */
   abandon(): void {
-    this.held = [];
+    this.held = fifo();
     this.channel.abandon();
   }
 }

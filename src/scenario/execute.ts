@@ -33,6 +33,8 @@ export interface ExecuteOptions {
   inject?: { at: number; op: InjectedOp } | undefined;
   /** scheduler steps before the run is declared hung */
   maxSteps?: number | undefined;
+  /** told how long each VM operation took (bench perf) */
+  onVmOpTimed?: ((op: 'save' | 'restore', ms: number) => void) | undefined;
   /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
   dumpRing?: ((label: string, ch: number, dir: 'g2h' | 'h2g', bytes: Uint8Array) => void) | undefined;
 }
@@ -214,6 +216,7 @@ class Execution {
 
   /** Pauses and saves every channel, images guest memory, and discards the host. */
   private saveVm(label: string): Uint8Array {
+    const t0 = performance.now();
     const host = this.host!;
     const channels = this.chIds.map((ch) => ({ ch, kmclBuffers: host.vsps.get(ch)!.save() }));
     for (const v of host.vsps.values()) v.abandon();
@@ -227,12 +230,15 @@ class Execution {
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
+    const blob = encodeSavedVm(record);
+    this.opts.onVmOpTimed?.('save', performance.now() - t0);
     this.dump(label);
-    return encodeSavedVm(record);
+    return blob;
   }
 
   /** Builds guest memory, the guest and a new host from a blob; nothing is built if it is bad. */
   private restoreVm(blob: Uint8Array, hostName: string): void {
+    const t0 = performance.now();
     const rec = decodeSavedVm(blob);
     const memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
@@ -243,6 +249,7 @@ class Execution {
     this.host = host;
     host.attach(memory, (ch, what) => this.signalGuest(ch, what), true);
     this.vm = 'running';
+    this.opts.onVmOpTimed?.('restore', performance.now() - t0);
   }
 
   private migrate(to: string): void {

@@ -7,6 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { ChannelSpec } from './model.ts';
+import { fifoLength } from '../vmbus/fifo.ts';
 
 export class EmulatedHost {
   readonly name: string;
@@ -47,7 +48,7 @@ export class EmulatedHost {
   /** Work still owned by the host: queued sends, transactions awaiting completion, held requests. */
   pending(): number {
     let n = 0;
-    for (const v of this.vsps.values()) n += v.channel.queue.length + v.channel.awaiting.size + (v.nextDue() === null ? 0 : 1);
+    for (const v of this.vsps.values()) n += fifoLength(v.channel.queue) + v.channel.awaiting.size + (v.nextDue() === null ? 0 : 1);
     return n;
   }
 }

@@ -17,6 +17,7 @@ import type { Channel } from './channel.ts';
 import { ChunkError, ChunkKind, decodeChunks, decodeLib, encodeChunk, encodeLib, type Chunk } from './save-chunks.ts';
 import { STATUS, ntSuccess, type NtStatus } from './status.ts';
 import type { VmbPacket } from './packet.ts';
+import { fifoClear, fifoItems, fifoPush } from './fifo.ts';
 
 interface SaveContext {
   /** Encoded chunks, produced on the first SaveContinue. */
@@ -108,7 +109,7 @@ function buildChunks(ch: Channel, ctx: SaveContext): Uint8Array[] | NtStatus {
     packets++;
     return STATUS.SUCCESS;
   };
-  for (const q of ch.queue) {
+  for (const q of fifoItems(ch.queue)) {
     if (q.kind === 'completion') {
       records.push({ kind: ChunkKind.completion, transId: q.transId, payload: q.payload });
       completions++;
@@ -195,7 +196,7 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
         break;
       }
       case ChunkKind.completion:
-        ch.queue.push({ kind: 'completion', transId: c.transId, payload: c.payload });
+        fifoPush(ch.queue, { kind: 'completion', transId: c.transId, payload: c.payload });
         ctx.completions++;
         break;
       case ChunkKind.end:
@@ -225,7 +226,7 @@ export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
   p.payload = lib.where === 'queued' ? lib.payload : null;
   if (lib.where === 'queued') {
     p.state = 'queued';
-    ch.queue.push({ kind: 'packet', packet: p });
+    fifoPush(ch.queue, { kind: 'packet', packet: p });
   } else {
     p.state = 'awaiting';
     ch.awaiting.set(p.transId, p);
@@ -235,7 +236,7 @@ export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
 }
 
 function rollback(ch: Channel, ctx: RestoreContext): void {
-  ch.queue.length = 0;
+  fifoClear(ch.queue);
   ch.awaiting.clear();
   for (const p of ctx.packets) p.state = 'idle';
   restoring.delete(ch);

@@ -16,6 +16,7 @@ import { IncomingRing, OutgoingRing, type PacketView } from './ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from './ring-layout.ts';
 import { STATUS, type NtStatus } from './status.ts';
 import type { GapChoices } from './choices.ts';
+import { fifo, fifoClear, fifoItems, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from './fifo.ts';
 import type { IncomingPacket, VmbPacket, CompletionRoutine } from './packet.ts';
 import { FORMAT_FLAGS, FORMAT_FLAG_WAIT_FOR_COMPLETION, createIncoming, createPacket, defaultCompletionRoutine } from './packet.ts';
 
@@ -120,7 +121,7 @@ export class Channel {
   signalPeer: (what: 'interrupt' | 'writable') => void = () => {};
 
   // Send side.
-  readonly queue: QueuedSend[] = [];
+  readonly queue: Fifo<QueuedSend> = fifo();
   readonly awaiting = new Map<number, VmbPacket>();
   nextTransId = 1;
   private nextPacketId = 1;
@@ -394,7 +395,7 @@ export class Channel {
    * carries it, and the guest must not see anything happen.
    */
   abandon(): void {
-    this.queue.length = 0;
+    fifoClear(this.queue);
     this.awaiting.clear();
     this.outgoing = null;
     this.incoming = null;
@@ -404,8 +405,8 @@ export class Channel {
   private cancelAll(): void {
     const status = this.choices.cancelStatus === 'cancelled' ? STATUS.CANCELLED : STATUS.DEVICE_REMOVED;
     const cancelled: VmbPacket[] = [];
-    for (const q of this.queue) if (q.kind === 'packet') cancelled.push(q.packet);
-    this.queue.length = 0;
+    for (const q of fifoItems(this.queue)) if (q.kind === 'packet') cancelled.push(q.packet);
+    fifoClear(this.queue);
     for (const p of this.awaiting.values()) cancelled.push(p);
     this.awaiting.clear();
     for (const p of cancelled) this.finishPacket(p, status, null);
@@ -454,11 +455,11 @@ export class Channel {
 
   private enqueue(entry: QueuedSend): void {
     const canWriteNow =
-      this.isActive && this.outgoing !== null && (this.queue.length === 0 || this.choices.sendOrdering === 'ring-first');
+      this.isActive && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
     if (canWriteNow && this.writeEntry(entry)) return;
     if (entry.kind === 'packet') entry.packet.state = 'queued';
-    this.queue.push(entry);
-    if (this.outgoing && this.queue.length === 1) this.advertiseBlocked(entry);
+    fifoPush(this.queue, entry);
+    if (this.outgoing && fifoLength(this.queue) === 1) this.advertiseBlocked(entry);
   }
 
   /** Writes one entry into the ring and publishes it. False when it does not fit. */
@@ -501,19 +502,19 @@ export class Channel {
 
   /** Whether a flush step could write the head of the library queue now. */
   canFlush(): boolean {
-    return this.writable && this.queue.length > 0 && this.isActive && this.outgoing !== null;
+    return this.writable && fifoLength(this.queue) > 0 && this.isActive && this.outgoing !== null;
   }
 
   /** Writes queued entries, oldest first, until the ring is full or the queue is empty. */
   flushOne(): void {
-    const head = this.queue[0];
+    const head = fifoPeek(this.queue);
     if (!head) return;
     if (!this.writeEntry(head)) {
       this.advertiseBlocked(head);
       return;
     }
-    this.queue.shift();
-    if (this.queue.length === 0) {
+    fifoShift(this.queue);
+    if (fifoLength(this.queue) === 0) {
       this.outgoing!.setPendingSendSize(0);
     }
   }
