@@ -18,12 +18,14 @@
  *   trace KIND SEQ TX DIR LEN DIGEST WANT STATUS LIBLEN SAVELEN SAVEDIGEST STATE CH
  *                                   -> the JSON line (KIND = enum value)
  *   channel GUIDHEX                 -> trace channel number of a 16-byte GUID
+ *   parse TEXT...                   -> the parsed control command, or "error"
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sample-protocol.h"
+#include "sample-command.h"
 
 static unsigned char bytes[SP_MAX_MESSAGE_SIZE + 64];
 
@@ -140,6 +142,22 @@ int main(void)
 				printf("ok %u %llu %u %u %s\n", s.type, s.tx, s.length,
 				       s.hold_ms, hex);
 			}
+		} else if (strcmp(cmd, "parse") == 0) {
+			struct sample_command c;
+			const char *text = line + 5;
+			int i;
+
+			if (sample_parse_command(text, (sp_u32)strlen(text), &c) != 0) {
+				printf("error\n");
+				continue;
+			}
+			printf("verb=%d count=%u length=%u mode=%u hold=%u auto=%d ch=%s%u "
+			       "loopback=%d handle=%llu pages=%u instance=",
+			       (int)c.verb, c.count, c.length, c.mode, c.hold_ms, c.hold_auto,
+			       c.has_ch ? "" : "all:", c.ch, c.loopback, c.handle, c.ring_pages);
+			for (i = 0; i < 16; i++)
+				printf("%02x", c.instance[i]);
+			printf("\n");
 		} else if (strcmp(cmd, "channel") == 0 && sscanf(line, "%*s %s", arg) == 1) {
 			if (from_hex(arg) != 16)
 				printf("error\n");

@@ -31,6 +31,7 @@ beforeAll(() => {
     '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'),
     '-o', program, join(root, 'test/drivers/protocol-agreement.c'),
     join(root, 'lab/drivers/common/sample-protocol.c'),
+    join(root, 'lab/drivers/common/sample-command.c'),
   ]);
 });
 afterAll(() => {
@@ -211,3 +212,61 @@ function statusOf(b: Uint8Array): number {
   const h = decodeHeader(b)!;
   return statusFor(h.tx, isIntact(b, h));
 }
+
+// The control language every driver accepts (common/sample-command.h), parsed by the one
+// C parser that the Windows drivers and the Linux module both compile in.
+describe.skipIf(!gcc)('the control command parser', () => {
+  const zero = '00000000000000000000000000000000';
+  const parsed = (fields: string, instance = zero) => `${fields} instance=${instance}`;
+  const base = 'count=0 length=0 mode=0 hold=0 auto=0';
+
+  it('reads every command with its arguments, defaults and channel', () => {
+    const answers = askC([
+      'parse send 10 4096 2 250',
+      'parse send 1 24 1 0 ch=7',
+      'parse notify 3 100',
+      'parse hold auto',
+      'parse hold 0x1f4',
+      'parse release',
+      'parse trace-clear',
+      'parse transact 64 16384 1000 ch=42',
+      'parse open 42 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback',
+      'parse open 3 8d2f5c3a-71b4-4e0e-9a6d-2c1f00000003 handle=0x1a4 ring-pages=8',
+      'parse save ch=1',
+      'parse restore ch=1',
+      'parse resume ch=1',
+      'parse close ch=1',
+    ]);
+    expect(answers).toEqual([
+      parsed('verb=0 count=10 length=4096 mode=2 hold=250 auto=0 ch=all:0 loopback=0 handle=0 pages=4'),
+      parsed('verb=0 count=1 length=24 mode=1 hold=0 auto=0 ch=7 loopback=0 handle=0 pages=4'),
+      parsed('verb=1 count=3 length=100 mode=0 hold=0 auto=0 ch=all:0 loopback=0 handle=0 pages=4'),
+      parsed(`verb=4 ${base.replace('auto=0', 'auto=1')} ch=all:0 loopback=0 handle=0 pages=4`),
+      parsed('verb=4 count=0 length=0 mode=0 hold=500 auto=0 ch=all:0 loopback=0 handle=0 pages=4'),
+      parsed(`verb=2 ${base} ch=all:0 loopback=0 handle=0 pages=4`),
+      parsed(`verb=3 ${base} ch=all:0 loopback=0 handle=0 pages=4`),
+      parsed('verb=6 count=64 length=16384 mode=0 hold=1000 auto=0 ch=42 loopback=0 handle=0 pages=4'),
+      // The instance in memory layout: Data1..3 little-endian, Data4 as written.
+      parsed(`verb=5 ${base} ch=42 loopback=1 handle=0 pages=4`, '3a5c2f8db4710e4e9a6d2c1f0000002a'),
+      parsed(`verb=5 ${base} ch=3 loopback=0 handle=420 pages=8`, '3a5c2f8db4710e4e9a6d2c1f00000003'),
+      parsed(`verb=7 ${base} ch=1 loopback=0 handle=0 pages=4`),
+      parsed(`verb=8 ${base} ch=1 loopback=0 handle=0 pages=4`),
+      parsed(`verb=9 ${base} ch=1 loopback=0 handle=0 pages=4`),
+      parsed(`verb=10 ${base} ch=1 loopback=0 handle=0 pages=4`),
+    ]);
+  });
+
+  it('refuses malformed commands instead of guessing', () => {
+    const bad = [
+      'parse', 'parse frobnicate', 'parse send 1 4096 3 0', 'parse send 1 23 0 0',
+      `parse send 1 ${MAX_MESSAGE_SIZE + 1} 0 0`, 'parse send 1 4096 0', 'parse send x 4096 0 0',
+      'parse send 1 4096 0 0 ch=', 'parse send 99999999999 24 0 0', 'parse hold', 'parse hold -1',
+      'parse save', 'parse close', 'parse open 1 not-a-guid loopback',
+      'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a', 'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a handle=0',
+      'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ch=1',
+      'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ring-pages=0',
+      'parse send 1 2 3 4 5 6 7 8 9',
+    ];
+    expect(askC(bad)).toEqual(bad.map(() => 'error'));
+  });
+});

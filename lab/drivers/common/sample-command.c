@@ -142,8 +142,12 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	n = tokenize(text, len, tok);
 	if (n == 0 || n > MAX_TOKENS)
 		return -1;
-	out->count = out->length = out->mode = out->hold_ms = 0;
-	out->hold_auto = out->loopback = 0;
+	out->count = 0;
+	out->length = 0;
+	out->mode = 0;
+	out->hold_ms = 0;
+	out->hold_auto = 0;
+	out->loopback = 0;
 	out->handle = 0;
 	out->has_ch = 0;
 	out->ch = 0;

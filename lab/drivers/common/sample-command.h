@@ -12,8 +12,8 @@
  *     release [ch=N]                     complete every held packet now
  *     trace-clear                        empty the trace buffer (guests)
  *   guest only
- *     send COUNT LEN MODE HOLD [ch=N]    Requests; MODE 0 inline, 1 deferred, 2 hold
- *     hold auto|MS                       HostTransaction hold: as sent, or MS for all
+ *     send COUNT LEN MODE HOLD [ch=N]    Requests; MODE 0 inline, 1 deferred, 2 held
+ *     hold auto|MS                       guest hold of HostTransactions: as sent, or MS
  *   host (VSP) only
  *     open N GUID loopback|handle=H [ring-pages=P]
  *                                        offer channel number N, instance GUID

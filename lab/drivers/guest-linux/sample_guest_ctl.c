@@ -23,12 +23,13 @@
 #include <linux/vmalloc.h>
 
 #include "sample_guest.h"
+#include "sample-command.h"
 
 static unsigned int trace_kib = 4096;
 module_param(trace_kib, uint, 0444);
 MODULE_PARM_DESC(trace_kib, "Size of the trace buffer in KiB (default 4096)");
 
-#define SG_CMD_MAX 128
+#define SG_CMD_MAX 256
 #define SG_COUNTERS_MAX 8192
 #define SG_READ_CHUNK 65536
 
@@ -126,64 +127,32 @@ static ssize_t sg_counters_read(struct file *file, char __user *ubuf, size_t cou
 	return ret;
 }
 
-/* Optional trailing "ch=N": the command applies to that channel only. */
-static long sg_parse_channel(char *args)
+/* The guest subset of the drivers' command language (common/sample-command.h). */
+static int sg_run_command(const char *line, size_t len)
 {
-	char *at = strstr(args, "ch=");
-	unsigned int ch;
-
-	if (!at)
-		return -1;
-	if (kstrtouint(at + 3, 10, &ch))
-		return -2;
-	*at = '\0';
-	return ch;
-}
-
-static int sg_run_command(char *line)
-{
-	unsigned int count, length, mode, hold;
-	char *cmd, *args;
+	struct sample_command cmd;
 	long ch;
 
-	args = strim(line);
-	cmd = strsep(&args, " ");
-	if (!args)
-		args = "";
-	ch = sg_parse_channel(args);
-	if (ch == -2)
+	if (sample_parse_command(line, len, &cmd))
 		return -EINVAL;
-
-	if (!strcmp(cmd, "send")) {
-		if (sscanf(args, "%u %u %u %u", &count, &length, &mode, &hold) != 4)
-			return -EINVAL;
-		return sg_send_requests(count, length, mode, hold, ch);
-	}
-	if (!strcmp(cmd, "notify")) {
-		if (sscanf(args, "%u %u", &count, &length) != 2)
-			return -EINVAL;
-		return sg_send_notifies(count, length, ch);
-	}
-	if (!strcmp(cmd, "hold")) {
-		args = strim(args);
-		if (!strcmp(args, "auto")) {
-			sg_set_hold_override(-1);
-			return 0;
-		}
-		if (kstrtouint(args, 10, &hold))
-			return -EINVAL;
-		sg_set_hold_override(hold);
+	ch = cmd.has_ch ? (long)cmd.ch : -1;
+	switch (cmd.verb) {
+	case SAMPLE_CMD_SEND:
+		return sg_send_requests(cmd.count, cmd.length, cmd.mode, cmd.hold_ms, ch);
+	case SAMPLE_CMD_NOTIFY:
+		return sg_send_notifies(cmd.count, cmd.length, ch);
+	case SAMPLE_CMD_HOLD:
+		sg_set_hold_override(cmd.hold_auto ? -1 : (long)cmd.hold_ms);
 		return 0;
-	}
-	if (!strcmp(cmd, "release")) {
+	case SAMPLE_CMD_RELEASE:
 		sg_release_held(ch);
 		return 0;
-	}
-	if (!strcmp(cmd, "trace-clear")) {
+	case SAMPLE_CMD_TRACE_CLEAR:
 		sg_trace_clear();
 		return 0;
+	default:
+		return -EOPNOTSUPP; /* open, transact, save, ... belong to the VSP */
 	}
-	return -EINVAL;
 }
 
 static ssize_t sg_control_write(struct file *file, const char __user *ubuf,
@@ -197,7 +166,7 @@ static ssize_t sg_control_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(line, ubuf, count))
 		return -EFAULT;
 	line[count] = '\0';
-	ret = sg_run_command(line);
+	ret = sg_run_command(line, count);
 	return ret ? ret : count;
 }
 

@@ -394,7 +394,9 @@ static int sg_open(struct sg_channel *sgc)
 	spin_lock_bh(&sgc->lock);
 	sgc->closing = false;
 	spin_unlock_bh(&sgc->lock);
+	/* Linux delivers as soon as the channel is open: Started and Active at once. */
 	sg_trace_state(sgc, "Opened");
+	sg_trace_state(sgc, "Started");
 	sg_trace_state(sgc, "Active");
 	return 0;
 }
