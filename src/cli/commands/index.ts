@@ -3,12 +3,14 @@
 import type { Command } from 'commander';
 import { registerEmulate } from './emulate.ts';
 import { registerExplore } from './explore.ts';
+import { registerLab } from './lab.ts';
 import { registerPerf } from './perf.ts';
 import { registerReport } from './report.ts';
 
 export function registerCommands(program: Command): void {
   registerEmulate(program);
   registerExplore(program);
+  registerLab(program);
   registerPerf(program);
   registerReport(program);
 }

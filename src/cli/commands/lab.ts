@@ -1,0 +1,108 @@
+// `bench lab check|cleanup --lab LAB.yaml`: preflight of every host, and the sweep of the
+// VMs the bench left behind (only VMs whose Notes carry the bench's run tag).
+//
+// Environment, read here once:
+//   BENCH_PWSH             PowerShell for `transport: local` hosts (default pwsh)
+//   BENCH_REMOTE_PWSH      what SSH hosts run (default: pwsh -NoLogo -NoProfile -NonInteractive -Command -)
+//   BENCH_HYPERV_MODULE    a module to import before Hyper-V cmdlets; for the stand-in
+//                          Hyper-V module in tests, never set against real hosts
+// Exit: 0 all checks passed / nothing failed; 1 a check failed; 3 a host could not be
+// reached or a VM could not be removed.
+
+import type { Command } from 'commander';
+import { sweep, benchVms, type CleanupOutcome } from '../../lab/cleanup.ts';
+import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
+import type { HyperV } from '../../lab/hyperv.ts';
+import { loadInventory, type LabHost } from '../../lab/inventory.ts';
+import { formatCheck, preflightHost, type CheckResult } from '../../lab/preflight.ts';
+import { redact } from '../../lab/secrets.ts';
+import { loadTemplate } from '../../lab/template.ts';
+
+function connectConfig(env: NodeJS.ProcessEnv): ConnectConfig {
+  return {
+    localPwsh: env.BENCH_PWSH || 'pwsh',
+    remoteCommand: env.BENCH_REMOTE_PWSH || undefined,
+    modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [],
+    queryTimeoutMs: 60_000,
+  };
+}
+
+async function withHosts<T>(hosts: LabHost[], cfg: ConnectConfig, body: (host: LabHost, hv: HyperV) => Promise<T>): Promise<T[]> {
+  // Hosts are checked in parallel: they are independent machines.
+  return Promise.all(hosts.map(async (h) => {
+    const hv = await openHyperV(h, cfg);
+    try {
+      return await body(h, hv);
+    } finally {
+      await hv.ctx.shell.close();
+    }
+  }));
+}
+
+export function registerLab(program: Command): void {
+  const lab = program.command('lab').description('check the lab hosts, or sweep VMs the bench left on them');
+
+  lab.command('check')
+    .description('preflight every host: reachable, Hyper-V module, switch, migration, free memory and disk, parent disks, test signing')
+    .requiredOption('--lab <file>', 'lab inventory (lab/*.yaml)')
+    .option('--template <file...>', 'VM templates whose parent disks must be on the hosts')
+    .option('--min-free-disk-gb <n>', 'free disk the VM root drive needs', '50')
+    .option('--json', 'print one JSON document')
+    .action(async (o: { lab: string; template?: string[]; minFreeDiskGb: string; json?: boolean }) => {
+      const inventory = await loadInventory(o.lab);
+      const templates = await Promise.all((o.template ?? []).map((t) => loadTemplate(t)));
+      const parents = [...new Set(templates.map((t) => t.parentDisk))];
+      const minFree = Number(o.minFreeDiskGb);
+      const perHost = await withHosts(inventory.hosts, connectConfig(process.env), (h, hv) => preflightHost({
+        name: h.name, hv, switchName: h.switchName, vmRoot: h.vmRoot, memoryMB: h.capacity.memoryMB,
+        migrationPartner: h.migrationPartner, parentDisks: parents, minFreeDiskGB: Number.isFinite(minFree) ? minFree : 50,
+      }));
+      const checks: CheckResult[] = perHost.flat().map((c) => ({ ...c, detail: redact(c.detail) }));
+      const unreachable = checks.some((c) => c.check === 'reachable' && c.status === 'fail');
+      const failed = checks.filter((c) => c.status === 'fail').length;
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ lab: inventory.name, ok: failed === 0, checks })}\n`);
+      } else {
+        const widths = { host: Math.max(...checks.map((c) => c.host.length)), check: Math.max(...checks.map((c) => c.check.length)) };
+        for (const c of checks) process.stdout.write(`${formatCheck(c, widths)}\n`);
+        process.stdout.write(`${checks.length - failed} of ${checks.length} checks passed\n`);
+      }
+      process.exitCode = unreachable ? 3 : failed > 0 ? 1 : 0;
+    });
+
+  lab.command('cleanup')
+    .description('remove the VMs (and disks) that bench runs left on the hosts; VMs without the bench\'s run tag are never touched')
+    .requiredOption('--lab <file>', 'lab inventory (lab/*.yaml)')
+    .option('--run <id>', 'only this run\'s VMs')
+    .option('--except-run <id>', 'every bench VM but this run\'s (a run in progress)')
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    .option('--json', 'print one JSON document')
+    .action(async (o: { lab: string; run?: string; exceptRun?: string; dryRun?: boolean; json?: boolean }) => {
+      const inventory = await loadInventory(o.lab);
+      const filter = { runId: o.run, exceptRunId: o.exceptRun };
+      const outcomes: Array<CleanupOutcome & { error?: string }> = await withHosts(inventory.hosts, connectConfig(process.env), async (h, hv) => {
+        try {
+          if (o.dryRun) {
+            const { ours, others } = await benchVms(hv, filter);
+            return { host: h.name, removed: ours.map((v) => ({ id: v.id, name: v.name, state: v.state, runId: v.runId })), failed: [], untouched: others };
+          }
+          return await sweep(hv, filter);
+        } catch (e) {
+          return { host: h.name, removed: [], failed: [], untouched: 0, error: redact(e instanceof Error ? e.message : String(e)) };
+        }
+      });
+      const bad = outcomes.some((x) => x.error !== undefined || x.failed.length > 0);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ lab: inventory.name, dryRun: Boolean(o.dryRun), hosts: outcomes })}\n`);
+      } else {
+        const verb = o.dryRun ? 'would remove' : 'removed';
+        for (const x of outcomes) {
+          if (x.error) process.stdout.write(`FAIL ${x.host}: ${x.error.split('\n')[0]}\n`);
+          for (const v of x.removed) process.stdout.write(`${verb} ${x.host} ${v.name} ${v.id} (run ${v.runId}, was ${v.state})\n`);
+          for (const v of x.failed) process.stdout.write(`FAIL ${x.host} ${v.name} ${v.id}: ${redact(v.error).split('\n')[0]}\n`);
+          process.stdout.write(`${x.host}: ${x.removed.length} ${verb}, ${x.failed.length} failed, ${x.untouched} other VMs left alone\n`);
+        }
+      }
+      process.exitCode = bad ? 3 : 0;
+    });
+}
