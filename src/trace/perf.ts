@@ -2,12 +2,17 @@
 // validated, < 300 MB peak RSS, independent of the trace length).
 //
 // It writes a synthetic trace with the real writer to a temp file, then times reading
-// and validating it with the real reader. Peak memory is the largest process RSS seen
+// and validating it with the real reader. The writing runs in a child process, so that
+// the reading's peak is not the writing's leftovers (`bench check` only reads; a worker
+// thread would not do, as the process keeps the memory a finished worker used). Peak memory is the largest process RSS seen
 // while reading, sampled every 16 batches (1 MiB of trace). Numbers are printed
 // by the caller; nothing here asserts them.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { EventBody } from './schema.ts';
 import { StampingSink } from './sink.ts';
 import { openTrace } from './reader.ts';
@@ -28,7 +33,7 @@ export async function benchmarkTraceRead(options: TraceReadBenchmarkOptions = {}
   const dir = await mkdtemp(join(tmpdir(), 'bench-trace-perf-'));
   const file = join(dir, 'synthetic.jsonl');
   try {
-    writeSyntheticTrace(file, total);
+    await writeInChildProcess(file, total);
     const reader = openTrace(file);
     let peak = process.memoryUsage.rss();
     let read = 0;
@@ -86,4 +91,15 @@ export function writeSyntheticTrace(file: string, total: number): void {
   } finally {
     writer.close();
   }
+}
+
+const WRITE_FLAG = '--write-synthetic-trace';
+
+async function writeInChildProcess(file: string, total: number): Promise<void> {
+  await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), WRITE_FLAG, file, String(total)]);
+}
+
+// Run as a script by writeInChildProcess: write the trace and end.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === WRITE_FLAG) {
+  writeSyntheticTrace(process.argv[3]!, Number(process.argv[4]));
 }
