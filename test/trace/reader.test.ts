@@ -152,17 +152,22 @@ describe('reading valid traces', () => {
     );
   });
 
-  it('batches hold consecutive lines', async () => {
+  it('batches hold consecutive lines, across reads and parse runs alike', async () => {
     const f = join(dir, 'batches.jsonl');
-    const events = Array.from({ length: 100 }, (_, i) => sampleOf('pkt.recv', i + 1));
+    // ~1.3 MB: several 256 KiB reads, each parsed in several runs; one long line too.
+    const events = Array.from({ length: 10_000 }, (_, i) =>
+      i === 4321 ? { ...sampleOf('scenario.begin', i + 1), name: 'x'.repeat(200_000) } : sampleOf('pkt.recv', i + 1),
+    );
     await writeFile(f, events.map((e) => `${formatEvent(e)}\n`).join(''));
-    let next = 1;
-    for await (const batch of openTrace(f, { chunkBytes: 1000 }).batches()) {
-      expect(batch.firstLine).toBe(next);
-      expect(batch.events.map((e) => e.seq)).toEqual(batch.events.map((_, i) => next + i));
-      next += batch.events.length;
+    for (const chunkBytes of [undefined, 1000]) {
+      let next = 1;
+      for await (const batch of openTrace(f, chunkBytes === undefined ? {} : { chunkBytes }).batches()) {
+        expect(batch.firstLine).toBe(next);
+        expect(batch.events.map((e) => e.seq)).toEqual(batch.events.map((_, i) => next + i));
+        next += batch.events.length;
+      }
+      expect(next).toBe(10_001);
     }
-    expect(next).toBe(101);
   });
 
   it('a reader can be read only once', async () => {
