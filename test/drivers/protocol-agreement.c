@@ -193,6 +193,7 @@ int main(void)
 			ev.lib_len = lib_len;
 			ev.save_len = save_len;
 			ev.save_digest = save_digest;
+			ev.inferred = kind == SP_EV_PKT_QUEUED && want; /* WANT doubles as "inferred" */
 			if (sp_trace_format(out, sizeof(out), &ev) == 0)
 				printf("error\n");
 			else

@@ -165,7 +165,7 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
 const TRACE_KINDS: Array<[number, EventName, string[]]> = [
   [0, 'ch.state', ['state']],
   [1, 'pkt.send', ['tx', 'dir', 'len', 'digest', 'wantCompletion']],
-  [2, 'pkt.queued', ['tx', 'dir']],
+  [2, 'pkt.queued', ['tx', 'dir', 'inferred']], // WANT=1 in the command below marks it inferred
   [3, 'pkt.recv', ['tx', 'dir', 'len', 'digest']],
   [4, 'pkt.complete', ['tx', 'dir', 'status', 'len', 'digest']],
   [5, 'pkt.completion', ['tx', 'dir', 'status', 'digest']],
@@ -195,6 +195,12 @@ describe.skipIf(!gcc)('the C trace formatter writes schema v1 lines', () => {
       if (ev === 'pkt.send') expect(obj.wantCompletion).toBe(true);
       if (ev === 'ch.state') expect(obj.state).toBe('Opened');
     });
+  });
+
+  it('marks an inferred pkt.queued (the VSP\'s estimate) and leaves an observed one plain', () => {
+    const [inferred, observed] = askC(['trace 2 1 5 1 0 0 1 0 0 0 0 x 3', 'trace 2 2 6 1 0 0 0 0 0 0 0 x 3']);
+    expect(JSON.parse(inferred!)).toEqual({ v: 1, seq: 1, src: 'hyperv', side: 'host', ev: 'pkt.queued', ch: 3, tx: 5, dir: 'h2g', inferred: true });
+    expect(JSON.parse(observed!)).toEqual({ v: 1, seq: 2, src: 'hyperv', side: 'host', ev: 'pkt.queued', ch: 3, tx: 6, dir: 'h2g' });
   });
 
   it('escapes strings so a line always parses as JSON', () => {

@@ -399,8 +399,13 @@ sp_u32 sp_trace_format(char *out, sp_u32 capacity,
 		put_key(&l, "status");
 		put_hex(&l, ev->status, 8);
 		break;
-	case SP_EV_CH_STATE:
 	case SP_EV_PKT_QUEUED:
+		if (ev->inferred) {
+			put_key(&l, "inferred");
+			put_raw(&l, "true");
+		}
+		break;
+	case SP_EV_CH_STATE:
 		break;
 	}
 	put_raw(&l, "}\n");

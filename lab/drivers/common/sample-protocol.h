@@ -175,7 +175,7 @@ enum sp_savebuf_error sp_savebuf_parse(const sp_u8 *buf, sp_u32 len,
 enum sp_trace_kind {
 	SP_EV_CH_STATE,		/* state */
 	SP_EV_PKT_SEND,		/* tx dir len digest wantCompletion */
-	SP_EV_PKT_QUEUED,	/* tx dir */
+	SP_EV_PKT_QUEUED,	/* tx dir [inferred] */
 	SP_EV_PKT_RECV,		/* tx dir len digest */
 	SP_EV_PKT_COMPLETE,	/* tx dir status len digest */
 	SP_EV_PKT_COMPLETION,	/* tx dir status digest */
@@ -204,6 +204,7 @@ struct sp_trace_event {
 	sp_u32 lib_len;
 	sp_u32 save_len;
 	sp_u64 save_digest;
+	int inferred;		/* SP_EV_PKT_QUEUED: estimated, not observed */
 };
 
 /* The trace's channel number (schema field "ch") of a channel: the last four

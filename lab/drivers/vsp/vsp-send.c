@@ -109,6 +109,7 @@ static NTSTATUS VspSendOne(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 H
 	if (overfull) {
 		RtlZeroMemory(&ev, sizeof(ev));
 		ev.kind = SP_EV_PKT_QUEUED;
+		ev.inferred = 1;
 		ev.ch = Vc->Ch;
 		ev.tx = tx;
 		ev.dir = SP_DIR_H2G;

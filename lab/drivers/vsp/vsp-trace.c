@@ -80,7 +80,7 @@ VOID VspTrace(struct sp_trace_event *Event)
 				  TraceLoggingUInt32(Event->ch, "ch"),
 				  TraceLoggingUInt64(Event->tx, "tx"),
 				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingBoolean(TRUE, "inferred"));
+				  TraceLoggingBoolean((BOOLEAN)(Event->inferred != 0), "inferred"));
 		break;
 	case SP_EV_PKT_RECV:
 		TraceLoggingWrite(VspTraceProvider, "pkt.recv",

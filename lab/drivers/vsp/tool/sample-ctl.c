@@ -281,6 +281,13 @@ static int decode_event(PEVENT_RECORD rec, struct sp_trace_event *ev, char *stat
 		bad |= read_property(rec, L"wantCompletion", &want, sizeof(want), NULL);
 		ev->want_completion = want != 0;
 	}
+	if (ev->kind == SP_EV_PKT_QUEUED) {
+		unsigned char inferred = 0;
+
+		/* Absent in a capture from a VSP that observed it; present and true here. */
+		if (read_property(rec, L"inferred", &inferred, sizeof(inferred), NULL) == 0)
+			ev->inferred = inferred != 0;
+	}
 	if (ev->kind == SP_EV_PKT_SAVE) {
 		bad |= read_u32(rec, L"libLen", &ev->lib_len);
 		bad |= read_u32(rec, L"saveLen", &ev->save_len);
