@@ -92,7 +92,7 @@ describe('refusing bad blobs', () => {
   it.each([
     ['shorter than the header', () => blob.subarray(0, 12), 'truncated'],
     ['cut short in the body', () => blob.subarray(0, blob.length - 1), 'truncated'],
-    ['a flipped byte in the body', () => edit((b) => (b[b.length - 40] ^= 0x10)), 'bad-checksum'],
+    ['a flipped byte in the body', () => edit((b) => (b[b.length - 40] = b[b.length - 40]! ^ 0x10)), 'bad-checksum'],
     ['a wrong checksum', () => edit((_b, dv) => dv.setUint32(12, dv.getUint32(12, true) ^ 1, true)), 'bad-checksum'],
     ['wrong magic', () => edit((b) => (b[0] = 'X'.charCodeAt(0))), 'bad-magic'],
     ['a newer format version', () => edit((_b, dv) => dv.setUint32(8, SAVED_VM_VERSION + 1, true)), 'bad-version'],
