@@ -1,0 +1,76 @@
+// What render() writes, without PowerShell: the shapes other tests rely on, and that no
+// value ever reaches the script except through quote() or base64.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { assign, base64, date, emit, expand, hashtable, native, pipe, project, ps, script, secret, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
+import { clixmlErrors, parseJsonResult, parseOutput } from '../../../src/lab/host-shell/output.ts';
+import { display, render, renderValue } from '../../../src/lab/host-shell/render.ts';
+
+const NONCE = 'abcdef0123456789abcdef01';
+
+describe('render', () => {
+  it('binds every parameter with -Name:value, switches included', () => {
+    expect(display(pipe(ps('Get-VM', { Id: 'x' }), ps('Stop-VM', { TurnOff: true, Force: false, Count: -3, Skip: undefined })))).toBe(
+      "Get-VM -Id:'x' | Stop-VM -TurnOff:$true -Force:$false -Count:(-3)");
+  });
+
+  it('renders lists, hashtables, dates, variables, static calls, projections and native calls', () => {
+    expect(renderValue(['a', 1, null])).toBe("@('a',1,$null)");
+    expect(renderValue(hashtable({ LogName: ['L'], "it's": 2 }))).toBe("@{'LogName'=@('L');'it''s'=2}");
+    expect(renderValue(date(new Date('2026-11-24T03:00:00.000Z')))).toContain("'2026-11-24T03:00:00.000Z'");
+    expect(renderValue(variable('vm', 'Id'))).toBe('$vm.Id');
+    expect(renderValue(staticCall('System.IO.File', 'Exists', "C:\\a'b"))).toBe("([System.IO.File]::Exists('C:\\a''b'))");
+    expect(display(pipe(ps('Get-VM'), expand('IPAddresses'), project({ Name: 'string' })))).toBe(
+      "Get-VM | ForEach-Object { $_.'IPAddresses' } | ForEach-Object { [pscustomobject][ordered]@{'Name'=$(if ($null -eq $_.'Name') { $null } else { [string]$_.'Name' })} }");
+    expect(display(script([native('pnputil', ['/add-driver', "D:\\x y'.inf"])]))).toContain("& 'pnputil' '/add-driver' 'D:\\x y''.inf'");
+    expect(display(script([assign('v', ps('Get-VM')), emit(variable('v'))]))).toBe('$v = @(Get-VM); Write-Output -NoEnumerate -InputObject $v');
+  });
+
+  it('refuses names that are not names, so no text reaches the script unquoted', () => {
+    expect(() => ps('Get-VM; Remove-VM', {})).toThrow(/not a cmdlet name/);
+    expect(() => ps('Get-VM', { 'Id; rm': 'x' })).toThrow(/not a parameter name/);
+    expect(() => variable('a$(b)')).toThrow(/not a variable name/);
+    expect(() => staticCall('System.IO.File]::Delete', 'x')).toThrow(/not a .NET type name/);
+    expect(() => native("pnputil'; evil", [])).toThrow(/not a program/);
+    expect(() => renderValue(Number.NaN)).toThrow(RangeError);
+    expect(() => renderValue(2 ** 60)).toThrow(/beyond 2\^53/);
+  });
+
+  it('sends secrets and keeps them out of what is displayed', () => {
+    const r = render(ps('Connect-Thing', { Password: secret('hunter2'), Blob: base64('hunter2') }), NONCE);
+    expect(r.script).toContain("'hunter2'");
+    expect(r.display).not.toContain('hunter2');
+    expect(r.display).toContain("-Password:'[redacted]'");
+  });
+
+  it('puts any string value inside exactly one quoted literal (property)', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary' }).filter((s) => s.isWellFormed()), (s) => {
+      const text = renderValue(s);
+      expect(text.startsWith("'") && text.endsWith("'")).toBe(true);
+      // Inside, every quote character comes in pairs of the same character.
+      const inner = text.slice(1, -1).replace(/(['\u2018-\u201B])\1/g, '');
+      expect(inner).not.toMatch(/['\u2018-\u201B]/);
+    }), { numRuns: 500 });
+  });
+});
+
+describe('reading host output', () => {
+  it('normalises ConvertTo-Json: nothing, one object, an array', () => {
+    expect(parseJsonResult('')).toEqual({ kind: 'ok', value: undefined, items: [] });
+    expect(parseJsonResult('{"a":1}')).toEqual({ kind: 'ok', value: { a: 1 }, items: [{ a: 1 }] });
+    expect(parseJsonResult('[1,2]')).toEqual({ kind: 'ok', value: [1, 2], items: [1, 2] });
+    expect(parseJsonResult('{"a":')).toMatchObject({ kind: 'malformed' });
+  });
+
+  it('only believes lines carrying this command\'s nonce, and only one of them', () => {
+    expect(parseOutput(`noise\nother:ok:[1]\n${NONCE}:ok:2\n`, '', NONCE)).toMatchObject({ kind: 'ok', value: 2 });
+    expect(parseOutput(`${NONCE}:ok:1\n${NONCE}:ok:2\n`, '', NONCE)).toMatchObject({ kind: 'malformed', detail: '2 result lines for one command' });
+    expect(parseOutput('', 'ParserError: Missing closing }', NONCE)).toMatchObject({ kind: 'error', records: [{ source: 'stderr', message: 'ParserError: Missing closing }' }] });
+    expect(parseOutput('', 'WARNING: only a warning', NONCE)).toMatchObject({ kind: 'malformed' });
+  });
+
+  it('splits CLIXML error streams into records and decodes _xHHHH_ escapes', () => {
+    const x = '#< CLIXML\n<Objs Version="1.1.0.1"><S S="Error">first &amp; one_x000D__x000A_</S><S S="Error">  + FullyQualifiedErrorId : A,B_x000D__x000A_</S><S S="Error"> _x000D__x000A_</S><S S="Error">second_x000D__x000A_</S><S S="Progress">ignored</S></Objs>';
+    expect(clixmlErrors(x)).toEqual(['first & one\r\n  + FullyQualifiedErrorId : A,B', 'second']);
+  });
+});
