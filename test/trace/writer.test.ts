@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfraError } from '../../src/errors.ts';
@@ -65,6 +67,29 @@ describe('TraceWriter', () => {
     writer.flush();
     expect((await readTraceFile(f)).events).toHaveLength(100);
     writer.close();
+  });
+
+  it('a writer process killed mid-run leaves a readable trace: every complete event, in order', async () => {
+    const f = join(dir, 'killed.jsonl');
+    const writerUrl = pathToFileURL(join(import.meta.dirname, '../../src/trace/writer.ts')).href;
+    const sinkUrl = pathToFileURL(join(import.meta.dirname, '../../src/trace/sink.ts')).href;
+    const script = `
+      import { TraceWriter } from ${JSON.stringify(writerUrl)};
+      import { StampingSink } from ${JSON.stringify(sinkUrl)};
+      const writer = TraceWriter.create(${JSON.stringify(f)}, { bufferChars: 777 });
+      const sink = new StampingSink('emulator', writer.write);
+      for (let tx = 1; ; tx++) {
+        sink.emit({ side: 'guest', ev: 'pkt.send', ch: 1, tx, dir: 'g2h', len: 24, digest: '0011223344556677', wantCompletion: true });
+        if (tx === 2000) console.log('going');
+      }`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const { events, end } = await readTraceFile(f, { acceptTruncated: true });
+    expect(events.length).toBeGreaterThan(1000);
+    expect(events.map((e) => e.event.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(['complete', 'truncated']).toContain(end.kind);
   });
 
   it('refuses an event whose seq does not increase (a broken sink is a bug, not input)', () => {
