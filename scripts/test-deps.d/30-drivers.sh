@@ -23,7 +23,9 @@ dpkg -s linux-headers-amd64 >/dev/null 2>&1 || need+=(linux-headers-amd64)
 command -v clang >/dev/null || need+=(clang)
 command -v make >/dev/null || need+=(make)
 command -v gcc >/dev/null || need+=(gcc)
-command -v perl >/dev/null || need+=(perl)
+# checkpatch.pl needs more of Perl than perl-base (Term::ANSIColor, Encode).
+perl -MTerm::ANSIColor -MEncode -e1 >/dev/null 2>&1 || need+=(perl)
+command -v xz >/dev/null || need+=(xz-utils)
 
 ckdir=/var/cache/vmbus-bench/checkpatch
 if [ ! -x "$ckdir/scripts/checkpatch.pl" ]; then

@@ -168,7 +168,13 @@ NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 	return status;
 }
 
-/* Disables (revokes the offer; blocks until closed), cleans up and frees. */
+/*
+ * Disables (revokes the offer; blocks until closed), cleans up and frees.
+ * Assumed, not documented (SPEC-NOTES 2.4, 4.2 [gap]): KMCL completes every
+ * outstanding VMBPACKET, as cancelled, before VmbChannelDisable returns, so
+ * VspEvtPacketCompletion has freed every VSP_TX by the time Vc goes away. KMCL
+ * V1 has no call to cancel a sent packet, so there is nothing else to do here.
+ */
 VOID VspChannelClose(VSP_CHANNEL *Vc)
 {
 	if (Vc->Channel != NULL) {
