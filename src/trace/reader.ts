@@ -74,7 +74,9 @@ const NEWLINE = 0x0a;
 
 /**
  * One pass over one trace file. Iterate `batches()` (fast) or the reader itself (one
- * event at a time, with its line); afterwards `end` says whether the trace was complete.
+ * event at a time, with its line: a promise per event, measured at about half the rate,
+ * so bulk consumers like `bench check` should take batches). Afterwards `end` says
+ * whether the trace was complete.
  */
 export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E>> {
   readonly file: string;
