@@ -59,6 +59,7 @@ struct sg_held {
 	struct sg_channel *sgc;
 	u64 vmbus_trans_id;		/* what VMBus wants back in the completion */
 	u64 tx;				/* the protocol's id, for the trace */
+	bool done;			/* completed while sg_close was waiting */
 	u8 completion[SP_COMPLETION_SIZE];
 };
 

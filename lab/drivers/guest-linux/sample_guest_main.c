@@ -99,7 +99,8 @@ static void sg_held_work(struct work_struct *work)
 	}
 	spin_lock_bh(&sgc->lock);
 	if (sgc->closing) {
-		/* remove/suspend is waiting for us and frees the entry itself. */
+		/* sg_close is waiting for us and frees the entry itself. */
+		h->done = ret == 0;
 		spin_unlock_bh(&sgc->lock);
 		return;
 	}
@@ -401,19 +402,23 @@ static int sg_open(struct sg_channel *sgc)
 	return 0;
 }
 
-/* Stops traffic, closes the channel and forgets every held or outstanding packet. */
+/*
+ * Stops traffic, forgets every held or outstanding packet and closes the channel.
+ * Held work is cancelled before vmbus_close, because a completion sent after it
+ * would write into rings that vmbus_close has freed. Once closing is set, nothing
+ * new is held and nothing new is sent, so the order is safe.
+ */
 static void sg_close(struct sg_channel *sgc)
 {
 	struct sg_outstanding *o;
 	struct sg_held *h;
 	unsigned long tx;
+	bool done;
 
 	spin_lock_bh(&sgc->lock);
 	sgc->closing = true;
 	spin_unlock_bh(&sgc->lock);
 	sg_trace_state(sgc, "Paused");
-	/* After vmbus_close the callback cannot run, so nothing new is held. */
-	vmbus_close(sgc->chan);
 	for (;;) {
 		spin_lock_bh(&sgc->lock);
 		h = list_first_entry_or_null(&sgc->held, struct sg_held, node);
@@ -423,10 +428,16 @@ static void sg_close(struct sg_channel *sgc)
 		if (!h)
 			break;
 		cancel_delayed_work_sync(&h->work);
+		spin_lock_bh(&sgc->lock);
+		done = h->done;
+		spin_unlock_bh(&sgc->lock);
 		atomic64_dec(&sgc->counters.held);
-		atomic64_inc(&sgc->counters.dropped_on_close);
+		if (!done)
+			atomic64_inc(&sgc->counters.dropped_on_close);
 		kfree(h);
 	}
+	/* After vmbus_close the callback cannot run any more. */
+	vmbus_close(sgc->chan);
 	xa_for_each(&sgc->outstanding, tx, o) {
 		xa_erase_bh(&sgc->outstanding, tx);
 		kfree(o);
@@ -453,6 +464,7 @@ static int sg_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *id)
 	ret = sg_open(sgc);
 	if (ret) {
 		dev_err(&hdev->device, "vmbus_open failed: %d\n", ret);
+		hv_set_drvdata(hdev, NULL);
 		kfree(sgc);
 		return ret;
 	}
