@@ -34,9 +34,22 @@ export interface ExploreResult {
   durationMs: number;
 }
 
+/** The number of save points of a scenario under a seed: scheduler steps of the base run + 1. */
+export function countSavePoints(s: Scenario, seed: number, choices?: Partial<GapChoices>): number {
+  return executeScenario(s, { seed, sink: new StampingSink('emulator', () => {}), choices }).steps + 1;
+}
+
 export function explore(
   s: Scenario,
-  opts: { seed: number; maxSchedules?: number; ops?: readonly InjectedOp[]; choices?: Partial<GapChoices>; onProgress?: (done: number, total: number) => void },
+  opts: {
+    seed: number;
+    maxSchedules?: number | undefined;
+    ops?: readonly InjectedOp[] | undefined;
+    choices?: Partial<GapChoices> | undefined;
+    /** only save points in [from, to) (to split the work across threads) */
+    range?: { from: number; to: number } | undefined;
+    onProgress?: ((done: number, total: number) => void) | undefined;
+  },
 ): ExploreResult {
   const started = performance.now();
   const ops = opts.ops ?? EXPLORE_OPS;
@@ -48,7 +61,9 @@ export function explore(
   let schedules = 0;
   let skipped = 0;
   let truncated = false;
-  outer: for (let at = 0; at < points; at++) {
+  const from = opts.range ? Math.max(0, opts.range.from) : 0;
+  const to = opts.range ? Math.min(points, opts.range.to) : points;
+  outer: for (let at = from; at < to; at++) {
     for (const op of ops) {
       if (schedules >= max) {
         truncated = true;
