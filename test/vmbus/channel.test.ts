@@ -2,6 +2,7 @@
 // shared/reference/kmcl/SPEC-NOTES.md sections 2-4. A server (VSP) and a client (VSC)
 // channel are connected over emulated guest memory and pumped step by step.
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   Channel,
@@ -15,7 +16,7 @@ import { fifoLength } from '../../src/vmbus/fifo.ts';
 import type { IncomingPacket } from '../../src/vmbus/packet.ts';
 import { ControlWord, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
 import { STATUS, type NtStatus } from '../../src/vmbus/status.ts';
-import { IFACE_INSTANCE, IFACE_TYPE, holdIt, makePair, payload, send, type Side } from './support/channel-pair.ts';
+import { IFACE_INSTANCE, IFACE_TYPE, holdIt, makePair, payload, send, stepSide, type Side } from './support/channel-pair.ts';
 
 const noop = () => {};
 const ok = (): NtStatus => STATUS.SUCCESS;
@@ -568,5 +569,112 @@ describe('completion routines', () => {
     pair.client.ch.disable();
     expect(log).toEqual([`done:1:${STATUS.CANCELLED.toString(16)}:null`]);
     expect(pair.client.log.slice(-2)).toEqual(['suspend', 'closed']);
+  });
+});
+
+// ------------------------------------------------------------------ whole-channel property
+
+describe('traffic in both directions (property)', () => {
+  type Action =
+    | { a: 'send'; from: 'server' | 'client'; size: number; wait: boolean }
+    | { a: 'step'; side: 'server' | 'client' }
+    | { a: 'complete'; side: 'server' | 'client'; index: number };
+  const actionArb: fc.Arbitrary<Action> = fc.oneof(
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        a: fc.constant('send' as const),
+        from: fc.constantFrom('server' as const, 'client' as const),
+        size: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 500, max: 2000 })),
+        wait: fc.boolean(),
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ a: fc.constant('step' as const), side: fc.constantFrom('server' as const, 'client' as const) }) },
+    { weight: 1, arbitrary: fc.record({ a: fc.constant('complete' as const), side: fc.constantFrom('server' as const, 'client' as const), index: fc.nat(20) }) },
+  );
+  const configArb = fc.record({
+    g2hPages: fc.integer({ min: 1, max: 2 }),
+    h2gPages: fc.integer({ min: 1, max: 2 }),
+    // 0: complete at once, 1: hold for a later complete action, 2: defer once, then complete
+    behaviour: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 16 }),
+    quota: fc.constantFrom(0, 1, 2, 5),
+    sendOrdering: fc.constantFrom('fifo' as const, 'ring-first' as const),
+  });
+
+  it('delivers every packet exactly once and in send order, and completes every transaction exactly once, whatever the interleaving', () => {
+    fc.assert(
+      fc.property(configArb, fc.array(actionArb, { maxLength: 200, size: 'max' }), (cfg, actions) => {
+        let nth = 0;
+        const got = { server: [] as number[], client: [] as number[] };
+        const behave = (side: Side, pkt: IncomingPacket) => {
+          if (pkt.deferrals === 0) {
+            got[side.ch.isServer ? 'server' : 'client'].push(new DataView(pkt.payload.buffer, pkt.payload.byteOffset).getUint32(0, true));
+          }
+          const b = cfg.behaviour[nth++ % cfg.behaviour.length]!;
+          if (pkt.deferrals === 0 && b === 2) side.ch.packetDeferToPassive(pkt);
+          else if (b === 1) side.held.push(pkt);
+          else side.ch.packetComplete(pkt, payload(0xc0));
+        };
+        // Deferred packets counting against the quota can deadlock (see the it.fails above),
+        // so this property keeps to configurations without that known bug.
+        const pair = makePair({
+          g2hPages: cfg.g2hPages,
+          h2gPages: cfg.h2gPages,
+          choices: { quotaCountsDeferred: false, sendOrdering: cfg.sendOrdering },
+          serverProcess: behave,
+          clientProcess: behave,
+        });
+        if (cfg.quota > 0) pair.server.ch.setTransactionQuota(cfg.quota);
+        const sides = { server: pair.server, client: pair.client };
+        const sent = { server: [] as number[], client: [] as number[] };
+        const routineRuns = new Map<string, number>();
+        let tag = 0;
+        for (const act of actions) {
+          if (act.a === 'send') {
+            const t = ++tag;
+            const side = sides[act.from];
+            const p = side.ch.packetAllocate();
+            const key = `${act.from}:${t}`;
+            side.ch.packetSetCompletionRoutine(p, (_p, status) => {
+              expect(status).toBe(STATUS.SUCCESS);
+              routineRuns.set(key, (routineRuns.get(key) ?? 0) + 1);
+            });
+            const buf = new Uint8Array(Math.max(act.size, 4));
+            new DataView(buf.buffer).setUint32(0, t, true);
+            expect(side.ch.packetSend(p, buf, act.wait ? 1 : 0)).toBe(STATUS.SUCCESS);
+            sent[act.from].push(t);
+          } else if (act.a === 'step') {
+            stepSide(sides[act.side].ch);
+          } else {
+            const side = sides[act.side];
+            const pkt = side.held.splice(act.index % Math.max(side.held.length, 1), 1)[0];
+            if (pkt) side.ch.packetComplete(pkt, null);
+          }
+        }
+        // Drain: the drivers complete what they hold, until nothing can run.
+        for (let round = 0; round < 1000; round++) {
+          pair.pump();
+          const held = [...pair.server.held.splice(0).map((p) => [pair.server, p] as const), ...pair.client.held.splice(0).map((p) => [pair.client, p] as const)];
+          if (held.length === 0) break;
+          for (const [side, p] of held) side.ch.packetComplete(p, null);
+        }
+        // Every packet arrived exactly once, in the order it was sent (under 'ring-first' a
+        // later send may overtake packets queued in the library: then only the set counts).
+        const inOrder = (xs: number[]) => (cfg.sendOrdering === 'fifo' ? xs : [...xs].sort((a, b) => a - b));
+        expect(inOrder(got.client)).toEqual(sent.server);
+        expect(inOrder(got.server)).toEqual(sent.client);
+        expect(pair.client.ch.counters.packetsDelivered + pair.server.ch.counters.packetsDelivered).toBe(tag);
+        // Every completion routine ran exactly once, and nothing is left in flight.
+        expect([...routineRuns.values()].every((n) => n === 1)).toBe(true);
+        expect(routineRuns.size).toBe(tag);
+        for (const s of [pair.server, pair.client]) {
+          expect(fifoLength(s.ch.queue)).toBe(0);
+          expect(s.ch.awaiting.size).toBe(0);
+          expect(s.ch.outstanding).toBe(0);
+          expect(s.ch.counters.unknownCompletions).toBe(0);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
