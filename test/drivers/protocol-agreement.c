@@ -7,6 +7,7 @@
  *
  * Commands (numbers decimal, byte strings hex, one answer line each):
  *   msg TYPE TX LEN ARG0 ARG1       -> message hex, or "error"
+ *   header HEX                      -> "type version length tx arg0 arg1" / "short"
  *   check HEX                       -> "<intact> <status hex8> <digest hex16>"
  *   completion HEX STATUS           -> completion payload hex
  *   decode-completion HEX           -> "<type> <tx> <status hex8> <digest>" / "error"
@@ -73,6 +74,15 @@ int main(void)
 				printf("error\n");
 			else
 				print_hex(bytes, (unsigned int)c);
+		} else if (strcmp(cmd, "header") == 0 && sscanf(line, "%*s %s", arg) == 1) {
+			unsigned int n = from_hex(arg);
+			struct sp_header h;
+
+			if (sp_decode_header(bytes, n, &h) != 0)
+				printf("short\n");
+			else
+				printf("%u %u %u %llu %u %u\n", h.type, h.version, h.length, h.tx,
+				       h.arg0, h.arg1);
 		} else if (strcmp(cmd, "check") == 0 && sscanf(line, "%*s %s", arg) == 1) {
 			unsigned int n = from_hex(arg);
 			struct sp_header h;

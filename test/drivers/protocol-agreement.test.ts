@@ -89,6 +89,13 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
     });
     const commands = buffers.flatMap((b) => [`check ${hex(b)}`, `completion ${hex(b)} ${statusOf(b)}`]);
     const answers = askC(commands);
+    const headers = askC(buffers.map((b) => `header ${hex(b)}`));
+    buffers.forEach((b, i) => {
+      const h = decodeHeader(b)!;
+      expect(headers[i]).toBe(`${h.type} ${h.version} ${h.length} ${h.tx} ${h.arg0} ${h.arg1}`);
+    });
+    expect(askC([`header ${'00'.repeat(HEADER_SIZE - 1)}`])).toEqual(['short']);
+    expect(decodeHeader(new Uint8Array(HEADER_SIZE - 1))).toBeNull();
     let intactSeen = 0;
     let damagedSeen = 0;
     buffers.forEach((b, i) => {
