@@ -232,6 +232,38 @@ describe('SaveContinue', () => {
     expect(Buffer.concat(pieces.buffers)).toEqual(Buffer.from(whole.buffers[0]!));
   });
 
+  it('fails with the VSP\'s status when SavePacket fails, and SaveEnd still ends the save', () => {
+    const { pair } = pausedServer(MIXED);
+    pair.server.ch.savePacket = (_c, _p, buf, out) => {
+      out.bytesNeeded = 8;
+      return buf === null ? STATUS.BUFFER_TOO_SMALL : STATUS.UNSUCCESSFUL;
+    };
+    expect(channelSaveBegin(pair.server.ch)).toBe(STATUS.SUCCESS);
+    expect(channelSaveContinue(pair.server.ch, new Uint8Array(4096)).status).toBe(STATUS.UNSUCCESSFUL);
+    channelSaveEnd(pair.server.ch);
+    expect(channelSaveBegin(pair.server.ch)).toBe(STATUS.SUCCESS);
+  });
+
+  it.each<['buffer-too-small' | 'any-failure-with-size', boolean]>([
+    ['buffer-too-small', false],
+    ['any-failure-with-size', true],
+  ])('with sizing choice %s, a sizing call failing with another status and a size gets a second call: %s', (choice, second) => {
+    const { pair } = pausedServer({ ...MIXED, choices: { savePacketSizing: choice } });
+    const calls: Array<number | null> = [];
+    pair.server.ch.savePacket = (_c, _p, buf, out) => {
+      calls.push(buf === null ? null : buf.length);
+      if (buf === null) {
+        out.bytesNeeded = 12;
+        return STATUS.UNSUCCESSFUL;
+      }
+      return STATUS.SUCCESS;
+    };
+    expect(channelSaveBegin(pair.server.ch)).toBe(STATUS.SUCCESS);
+    const r = channelSaveContinue(pair.server.ch, new Uint8Array(1 << 16));
+    expect(r.status).toBe(second ? STATUS.SUCCESS : STATUS.UNSUCCESSFUL);
+    expect(calls.slice(0, 2)).toEqual(second ? [null, 12] : [null]);
+  });
+
   it('uses the two-call SavePacket protocol: a sizing call with no buffer, then a buffer of bytesNeeded', () => {
     const { pair, saveCalls } = pausedServer(MIXED);
     saveAll(pair.server.ch, 4096);

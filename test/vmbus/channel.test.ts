@@ -553,6 +553,16 @@ describe('completion routines', () => {
     expect(packet.state).toBe('freed');
   });
 
+  it('refuses a payload above the maximum packet size and unknown format flags, and sends nothing', () => {
+    const pair = makePair({ clientInit: (ch) => void ch.initSetMaximumPacketSize(64) });
+    const p = pair.client.ch.packetAllocate();
+    expect(pair.client.ch.packetSend(p, new Uint8Array(65), 0)).toBe(STATUS.INVALID_PARAMETER_3);
+    expect(pair.client.ch.packetSend(p, new Uint8Array(64), 0x8)).toBe(STATUS.INVALID_PARAMETER_5);
+    expect(p.state).toBe('idle');
+    expect(pair.mem.g2h(0).load(ControlWord.writeIndex)).toBe(0);
+    expect(pair.client.ch.packetSend(p, new Uint8Array(64), 0)).toBe(STATUS.SUCCESS);
+  });
+
   it('refuses to send a packet that is still in flight or freed', () => {
     const pair = makePair({ serverProcess: holdIt });
     const { packet } = send(pair.client, 1, { wait: true });
