@@ -21,6 +21,8 @@ import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
 import { decodeSavedVm, encodeSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
 import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
+import { Faults, type FaultMode } from '../vmbus/faults.ts';
+import { ControlWord } from '../vmbus/ring-layout.ts';
 
 export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
 
@@ -33,6 +35,8 @@ export interface ExecuteOptions {
   inject?: { at: number; op: InjectedOp } | undefined;
   /** scheduler steps before the run is declared hung */
   maxSteps?: number | undefined;
+  /** platform bugs to imitate in this run (faults.ts) */
+  faults?: readonly FaultMode[] | undefined;
   /** told how long each VM operation took (bench perf) */
   onVmOpTimed?: ((op: 'save' | 'restore', ms: number) => void) | undefined;
   /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
@@ -47,6 +51,8 @@ export interface ExecuteResult {
   injected: boolean;
   /** the host the VM ended on */
   host: string;
+  /** the fault modes that actually acted in this run */
+  faultsFired: FaultMode[];
 }
 
 type VmState = 'running' | 'paused' | 'saved';
@@ -85,6 +91,7 @@ class Execution {
   private hang: ExecuteResult['hang'] = null;
   private readonly tasks: number[] = [];
   private migrations = 0;
+  private readonly faults: Faults;
 
   constructor(s: Scenario, opts: ExecuteOptions) {
     this.s = s;
@@ -92,6 +99,7 @@ class Execution {
     this.sink = opts.sink;
     this.choices = resolveChoices({ ...(s.choices as Partial<GapChoices>), ...(opts.choices ?? {}) });
     this.schedule = new Schedule(opts.seed);
+    this.faults = new Faults(opts.faults ?? []);
     this.maxSteps = opts.maxSteps ?? 5_000_000;
     this.chIds = s.channels.map((c) => c.id);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
@@ -119,7 +127,13 @@ class Execution {
     }
     this.dump('end');
     this.sink.emit({ side: 'bench', ev: 'scenario.end', name: this.s.name, seed: this.opts.seed });
-    return { steps: this.steps, hang: this.hang, injected: this.injected, host: this.host?.name ?? '' };
+    return {
+      steps: this.steps,
+      hang: this.hang,
+      injected: this.injected,
+      host: this.host?.name ?? '',
+      faultsFired: [...this.faults.fired],
+    };
   }
 
   // ------------------------------------------------------------------ wiring
@@ -146,6 +160,7 @@ class Execution {
       now: () => this.clock,
       saveBufferSize: this.s.saveBufferSize,
       instancePrefix: this.s.name,
+      faults: this.faults,
     });
   }
 
@@ -255,9 +270,29 @@ class Execution {
   private migrate(to: string): void {
     const from = this.host!.name;
     this.sink.emit({ side: 'bench', ev: 'vm.migrate.begin', from, to });
-    const blob = this.saveVm(`migrate-${++this.migrations}`);
+    let blob = this.saveVm(`migrate-${++this.migrations}`);
+    if (this.faults.armed('lose-ring-tail-at-migration')) blob = this.loseRingTail(blob);
     this.restoreVm(blob, to);
     this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from, to });
+  }
+
+  /** Fault: the destination gets guest memory whose newest host->guest packet is gone. */
+  private loseRingTail(blob: Uint8Array): Uint8Array {
+    const rec = decodeSavedVm(blob);
+    const mem = new GuestMemory(rec.layout, rec.memory);
+    for (const c of rec.layout) {
+      const ring = mem.h2g(c.ch);
+      const write = ring.index(ControlWord.writeIndex);
+      const read = ring.index(ControlWord.readIndex);
+      if (write === read) continue;
+      // The trailer before the write index holds where the last packet started.
+      const trailer = (write - 8 + ring.dataSize) % ring.dataSize;
+      const start = ring.u32(trailer + 4);
+      ring.store(ControlWord.writeIndex, start);
+      this.faults.fire('lose-ring-tail-at-migration');
+      return encodeSavedVm({ ...rec, memory: mem.image() });
+    }
+    return blob;
   }
 
   private checkpoint(name: string): void {

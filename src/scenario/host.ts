@@ -4,6 +4,7 @@
 
 import { SampleVsp } from '../devices/vsp.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
+import type { Faults } from '../vmbus/faults.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { ChannelSpec } from './model.ts';
@@ -16,7 +17,7 @@ export class EmulatedHost {
   constructor(
     name: string,
     channels: readonly ChannelSpec[],
-    opts: { choices: GapChoices; sink: TraceSink; now: () => number; saveBufferSize: number; instancePrefix: string },
+    opts: { choices: GapChoices; sink: TraceSink; now: () => number; saveBufferSize: number; instancePrefix: string; faults: Faults },
   ) {
     this.name = name;
     for (const c of channels) {
@@ -32,6 +33,7 @@ export class EmulatedHost {
           quota: c.quota || undefined,
         }),
       );
+      this.vsps.get(c.id)!.channel.faults = opts.faults;
     }
   }
 

@@ -109,7 +109,14 @@ function buildChunks(ch: Channel, ctx: SaveContext): Uint8Array[] | NtStatus {
     packets++;
     return STATUS.SUCCESS;
   };
+  const faults = ch.faults;
+  let forgetQueued = false;
   for (const q of fifoItems(ch.queue)) {
+    if (q.kind === 'packet' && faults.armed('forget-queued-at-save')) {
+      faults.fire('forget-queued-at-save');
+      forgetQueued = true;
+    }
+    if (q.kind === 'packet' && forgetQueued) continue;
     if (q.kind === 'completion') {
       records.push({ kind: ChunkKind.completion, transId: q.transId, payload: q.payload });
       completions++;
@@ -122,6 +129,17 @@ function buildChunks(ch: Channel, ctx: SaveContext): Uint8Array[] | NtStatus {
   for (const p of awaiting) {
     const st = savePacketRecord(p, 'awaiting');
     if (st !== STATUS.SUCCESS) return st;
+    if (faults.armed('drop-saved-packet')) {
+      faults.fire('drop-saved-packet');
+      records.pop();
+      packets--;
+    } else if (faults.armed('corrupt-savebuf')) {
+      const last = records[records.length - 1];
+      if (last?.kind === ChunkKind.packet && last.save.length > 24) {
+        faults.fire('corrupt-savebuf');
+        last.save[24] = last.save[24]! ^ 0xff;
+      }
+    }
   }
   const all: Chunk[] = [{ kind: ChunkKind.header, packets, completions, nextTransId: ch.nextTransId }, ...records];
   all.push({ kind: ChunkKind.end, chunksBefore: all.length });
@@ -188,10 +206,14 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
         ctx.nextTransId = c.nextTransId;
         break;
       case ChunkKind.packet: {
-        const st = ch.restorePacket(ch, c.lib, c.save);
-        if (!ntSuccess(st)) {
-          rollback(ch, ctx);
-          return st;
+        const times = ch.faults.armed('restore-twice') ? 2 : 1;
+        if (times === 2) ch.faults.fire('restore-twice');
+        for (let i = 0; i < times; i++) {
+          const st = ch.restorePacket(ch, c.lib, c.save);
+          if (!ntSuccess(st)) {
+            rollback(ch, ctx);
+            return st;
+          }
         }
         break;
       }

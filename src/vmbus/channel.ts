@@ -16,6 +16,7 @@ import { IncomingRing, OutgoingRing, type PacketView } from './ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from './ring-layout.ts';
 import { STATUS, type NtStatus } from './status.ts';
 import type { GapChoices } from './choices.ts';
+import { NO_FAULTS, type Faults } from './faults.ts';
 import { fifo, fifoClear, fifoItems, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from './fifo.ts';
 import type { IncomingPacket, VmbPacket, CompletionRoutine } from './packet.ts';
 import { FORMAT_FLAGS, FORMAT_FLAG_WAIT_FOR_COMPLETION, createIncoming, createPacket, defaultCompletionRoutine } from './packet.ts';
@@ -143,6 +144,8 @@ export class Channel {
   inProcessPacket: IncomingPacket | null = null;
 
   readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0 };
+  /** Platform bugs to imitate (faults.ts); none unless a run switches them on. */
+  faults: Faults = NO_FAULTS;
 
   constructor(isServer: boolean, id: number, choices: GapChoices) {
     this.isServer = isServer;
@@ -610,6 +613,14 @@ export class Channel {
   }
 
   private receiveCompletion(transId: number, payload: Uint8Array): void {
+    if (this.isServer && this.awaiting.size >= 2 && this.faults.armed('reorder-completions')) {
+      // Hand the completion to another waiting packet than the one it names.
+      const other = [...this.awaiting.keys()].find((id) => id !== transId);
+      if (other !== undefined && this.awaiting.has(transId)) {
+        this.faults.fire('reorder-completions');
+        transId = other;
+      }
+    }
     const p = this.awaiting.get(transId);
     if (!p) {
       // Undocumented (SPEC-NOTES 13.2): we drop it and count it; the checker sees the
@@ -628,7 +639,14 @@ export class Channel {
     if (pkt.state !== 'delivered') throw new KmclUsageError('VmbChannelPacketComplete', `packet is ${pkt.state}`);
     pkt.state = 'completed';
     this.retire();
-    if (pkt.wantCompletion) this.enqueue({ kind: 'completion', transId: pkt.transId, payload: response ?? new Uint8Array(0) });
+    if (!pkt.wantCompletion) return;
+    let payload = response ?? new Uint8Array(0);
+    if (this.isServer && payload.length >= 20 && this.faults.armed('wrong-status')) {
+      this.faults.fire('wrong-status');
+      payload = payload.slice();
+      payload[16] = payload[16]! ^ 0x01;
+    }
+    this.enqueue({ kind: 'completion', transId: pkt.transId, payload });
   }
 
   /** VmbChannelPacketDeferToPassive: only inside ProcessPacket; the packet comes back later. */

@@ -1,0 +1,55 @@
+// Fault modes: platform bugs the emulator can imitate, one switch each, to prove that
+// the checker catches them. Each records whether it actually fired in a run (a fault
+// aimed at queued packets cannot fire when nothing is queued at the save).
+//
+// | fault                        | where it acts                                   | what a checker must see |
+// |------------------------------|-------------------------------------------------|-------------------------|
+// | drop-saved-packet            | SaveContinue drops one saved packet's chunk       | not-restored            |
+// | restore-twice                | RestoreFromBuffer restores one packet twice       | duplicated              |
+// | corrupt-savebuf              | SaveContinue flips a byte of one SaveBuf          | savebuf-mismatch        |
+// | forget-queued-at-save        | SaveContinue skips packets queued in the library  | not-saved               |
+// | wrong-status                 | the host's completion carries a changed status    | status                  |
+// | reorder-completions          | a completion reaches the wrong waiting packet     | spurious, or payload when the peer had completed that packet too |
+// | lose-ring-tail-at-migration  | migration loses the last packet of a ring         | lost                    |
+
+export const FAULT_MODES = [
+  'drop-saved-packet',
+  'restore-twice',
+  'corrupt-savebuf',
+  'forget-queued-at-save',
+  'wrong-status',
+  'reorder-completions',
+  'lose-ring-tail-at-migration',
+] as const;
+export type FaultMode = (typeof FAULT_MODES)[number];
+
+/** The divergence classes each fault may be reported as (one of them must be). */
+export const FAULT_CLASS: Readonly<Record<FaultMode, readonly string[]>> = {
+  'drop-saved-packet': ['not-restored'],
+  'restore-twice': ['duplicated'],
+  'corrupt-savebuf': ['savebuf-mismatch'],
+  'forget-queued-at-save': ['not-saved'],
+  'wrong-status': ['status'],
+  'reorder-completions': ['spurious', 'payload'],
+  'lose-ring-tail-at-migration': ['lost'],
+};
+
+export class Faults {
+  private readonly enabled: ReadonlySet<FaultMode>;
+  readonly fired = new Set<FaultMode>();
+  constructor(modes: Iterable<FaultMode> = []) {
+    this.enabled = new Set(modes);
+  }
+  /** Whether the fault is on and has not fired yet: each acts once per run. */
+  armed(m: FaultMode): boolean {
+    return this.enabled.has(m) && !this.fired.has(m);
+  }
+  fire(m: FaultMode): void {
+    this.fired.add(m);
+  }
+  get any(): boolean {
+    return this.enabled.size > 0;
+  }
+}
+
+export const NO_FAULTS = new Faults();
