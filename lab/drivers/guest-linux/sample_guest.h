@@ -2,9 +2,10 @@
 /*
  * Sample guest driver for the bench's sample VMBus device (Linux side).
  *
- * One struct sg_channel per offered channel. The driver core (sample_guest_main.c)
- * owns the channel and its traffic; sample_guest_ctl.c owns the debugfs control
- * interface and the JSON Lines trace buffer that the bench reads over SSH.
+ * One struct sg_channel per offered channel. sample_guest_main.c owns the
+ * channels' lifetime (probe, open, close, remove), sample_guest_io.c their
+ * traffic, and sample_guest_ctl.c the debugfs control interface and the JSON
+ * Lines trace buffer that the bench reads over SSH.
  */
 #ifndef SAMPLE_GUEST_H
 #define SAMPLE_GUEST_H
@@ -12,6 +13,7 @@
 #include <linux/atomic.h>
 #include <linux/hyperv.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -68,15 +70,21 @@ struct sg_outstanding {
 	u64 digest;			/* FNV-1a of the message as sent */
 };
 
-/* sample_guest_main.c, called by the control interface. */
+/* sample_guest_main.c: the channels, under sg_channels_lock. */
+extern struct list_head sg_channels;
+extern struct mutex sg_channels_lock;
+int sg_print_counters(char *buf, size_t size);
+
+/* sample_guest_io.c: traffic; the send and hold calls serve the control interface. */
+void sg_on_channel(void *context);
 int sg_send_requests(u32 count, u32 length, u32 mode, u32 hold_ms, long only_ch);
 int sg_send_notifies(u32 count, u32 length, long only_ch);
 void sg_release_held(long only_ch);
 void sg_set_hold_override(long hold_ms);
-int sg_print_counters(char *buf, size_t size);
 
-/* sample_guest_ctl.c */
+/* sample_guest_ctl.c: control interface and trace. */
 void sg_trace(struct sp_trace_event *ev);
+void sg_trace_state(struct sg_channel *sgc, const char *state);
 int sg_ctl_init(void);
 void sg_ctl_exit(void);
 

@@ -92,6 +92,15 @@ static ssize_t sg_trace_read(struct file *file, char __user *ubuf, size_t count,
 	return n;
 }
 
+void sg_trace_state(struct sg_channel *sgc, const char *state)
+{
+	struct sp_trace_event ev = {
+		.kind = SP_EV_CH_STATE, .ch = sgc->ch, .state = state,
+	};
+
+	sg_trace(&ev);
+}
+
 static void sg_trace_clear(void)
 {
 	unsigned long flags;
