@@ -37,8 +37,9 @@ MODULE_PARM_DESC(ring_pages, "Ring size per direction in 4 KiB data pages (defau
 /* Room for the VMBus packet descriptor in front of the largest message. */
 #define SG_PKT_OVERHEAD 64
 
-/* Every open channel; the mutex also serialises the control commands that send. */
+/* Every open channel, under sg_channels_lock. */
 LIST_HEAD(sg_channels);
+/* Guards sg_channels and serialises the control commands that send. */
 DEFINE_MUTEX(sg_channels_lock);
 
 static const struct hv_vmbus_device_id sg_id_table[] = {
