@@ -432,3 +432,29 @@ describe('corruption', () => {
     expectCorrupt(() => i2.peek(), 'bad-flags');
   });
 });
+
+describe('RingMemory', () => {
+  it('needs at least one data page, a page-aligned start, and room in its buffer', () => {
+    const sab = new SharedArrayBuffer(ringBytes(2));
+    expect(() => new RingMemory(sab, 0, 0)).toThrow(RangeError);
+    expect(() => new RingMemory(sab, 8, 1)).toThrow(RangeError);
+    expect(() => new RingMemory(sab, 0, 3)).toThrow(RangeError);
+    expect(new RingMemory(sab, 4096, 1).dataSize).toBe(4096);
+  });
+
+  it('keeps the data area right after the control page', () => {
+    const sab = new SharedArrayBuffer(ringBytes(1));
+    const mem = new RingMemory(sab, 0, 1);
+    mem.initialize();
+    const out = new OutgoingRing(mem);
+    out.tryWrite(PacketType.dataInBand, 1, 0x0102030405, new Uint8Array([0xaa]));
+    out.commit();
+    const raw = new DataView(sab);
+    expect(raw.getUint32(0x00, true)).toBe(inBandFootprint(1)); // write index
+    expect(raw.getUint32(0x40, true)).toBe(FEATURE_SUPPORTS_PENDING_SEND_SIZE);
+    // The worked example of the ring format note: type 6, offset8 2, len8 3, flags 1.
+    expect([raw.getUint16(0x1000, true), raw.getUint16(0x1002, true), raw.getUint16(0x1004, true), raw.getUint16(0x1006, true)]).toEqual([6, 2, 3, 1]);
+    expect(raw.getUint32(0x1008, true) + raw.getUint32(0x100c, true) * 2 ** 32).toBe(0x0102030405);
+    expect(raw.getUint8(0x1010)).toBe(0xaa);
+  });
+});
