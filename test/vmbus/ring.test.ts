@@ -433,6 +433,39 @@ describe('corruption', () => {
   });
 });
 
+describe('packet length limit', () => {
+  // BUG (src/vmbus/ring.ts OutgoingRing.tryWrite, also reserve): len8 is a 16-bit field, so
+  // a packet is at most 65535 * 8 bytes long, but tryWrite does not check it. On a ring
+  // larger than 512 KiB (here 130 data pages) a 524,288-byte payload "fits", len8 is
+  // written truncated (65538 -> 2), and the reader then sees a packet with an empty payload
+  // and reads the payload bytes as the next descriptors: silent corruption. tryWrite
+  // should refuse such a packet (a RangeError, like a bad footprint in reserve).
+  it.fails('refuses a packet whose length does not fit the 16-bit len8 field instead of corrupting the ring', () => {
+    const { out, inc } = freshRing(130);
+    const big = pattern(524_288, 3);
+    let threw: unknown = null;
+    try {
+      if (out.tryWrite(PacketType.dataInBand, 0, 1, big)) out.commit();
+    } catch (e) {
+      threw = e;
+    }
+    if (threw === null) {
+      const v = inc.peek();
+      expect(v?.payloadLen).toBe(big.length);
+    }
+    expect(threw).toBeInstanceOf(RangeError);
+  });
+
+  it('writes and reads back the longest packet len8 can describe', () => {
+    const { out, inc } = freshRing(130);
+    const longest = pattern(65535 * 8 - 16, 9);
+    expect(out.tryWrite(PacketType.dataInBand, 0, 1, longest)).toBe(true);
+    out.commit();
+    const v = inc.peek()!;
+    expect(Buffer.from(inc.payload(v)).equals(Buffer.from(longest))).toBe(true);
+  });
+});
+
 describe('RingMemory', () => {
   it('needs at least one data page, a page-aligned start, and room in its buffer', () => {
     const sab = new SharedArrayBuffer(ringBytes(2));
