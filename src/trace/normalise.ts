@@ -21,7 +21,7 @@
 // the checker decides what the model allows.
 import { InputError } from '../errors.ts';
 import type { LocatedEvent, SourceEvent } from './reader.ts';
-import { openSourceTrace, type ReadOptions, type TraceReader } from './reader.ts';
+import { openSourceTrace, TraceReader, type ReadOptions } from './reader.ts';
 import type { Dir, EventName, TraceEvent } from './schema.ts';
 import { EVENT_FIELDS } from './validate.ts';
 
@@ -84,6 +84,14 @@ export function fileSource(
 
 /** Merges and normalises sources into one stream (see the file header). */
 export async function* normaliseTraces(sources: readonly TraceSource[]): AsyncGenerator<NormalisedEvent> {
+  for await (const run of normaliseInRuns(sources)) yield* run;
+}
+
+/**
+ * The same stream in runs (a segment, then its closing bench event): one promise per
+ * run instead of one per event, for consumers of long traces.
+ */
+export async function* normaliseInRuns(sources: readonly TraceSource[]): AsyncGenerator<NormalisedEvent[]> {
   const ids = new IdMapper();
   const cursors = sources.map((s) => new Cursor(s, ids));
   const copies = cursors.filter((c) => c.markKey === undefined);
@@ -103,10 +111,10 @@ export async function* normaliseTraces(sources: readonly TraceSource[]): AsyncGe
       }
     }
     const markedSegments = await Promise.all(marked.map((c) => c.untilMark(boundary)));
-    yield* interleave([...segments.map((s) => s.events), ...markedSegments]);
+    const run = interleave([...segments.map((s) => s.events), ...markedSegments]);
+    if (boundary !== undefined) run.push({ event: boundary.event, refs: ends.map((e) => e.refs[0]!) });
+    if (run.length > 0) yield run;
     if (boundary === undefined) return;
-    const event = boundary.event;
-    yield { event, refs: ends.map((e) => e.refs[0]!) };
     // A source that ended early (a crashed side) leaves the rest to the others.
     open = open.filter((_, i) => segments[i]!.boundary !== undefined);
   }
@@ -142,49 +150,64 @@ interface Segment {
   boundary: NormalisedEvent | undefined;
 }
 
+const END = Symbol('end of source');
+
 /** Reads one source a segment at a time. */
 class Cursor {
   readonly file: string;
   readonly markKey: string | undefined;
-  private readonly it: AsyncIterator<LocatedEvent<SourceEvent>> | Iterator<LocatedEvent<SourceEvent>>;
+  private readonly pull: () => Promise<LocatedEvent<SourceEvent>[] | undefined>;
   private readonly rules: IdRules;
   private readonly ids: IdMapper;
+  private buffered: LocatedEvent<SourceEvent>[] = [];
+  private at = 0;
   private ahead: NormalisedEvent | undefined;
-  private done = false;
+  private ended = false;
 
   constructor(source: TraceSource, ids: IdMapper) {
     this.file = source.file;
     this.markKey = typeof source.align === 'object' ? source.align.markKey : undefined;
-    const events = source.events;
-    this.it = Symbol.asyncIterator in events ? events[Symbol.asyncIterator]() : events[Symbol.iterator]();
+    this.pull = puller(source.events);
     this.rules = source.ids ?? {};
     this.ids = ids;
   }
 
-  private async next(): Promise<NormalisedEvent | undefined> {
+  /**
+   * The next event: undefined when the buffer is empty (then `refill`), or `END`.
+   * Synchronous, so that a segment costs a promise per batch, not per event.
+   */
+  private take(): NormalisedEvent | undefined | typeof END {
     if (this.ahead !== undefined) {
       const e = this.ahead;
       this.ahead = undefined;
       return e;
     }
-    if (this.done) return undefined;
-    const r = await this.it.next();
-    if (r.done === true) {
-      this.done = true;
-      return undefined;
+    if (this.ended) return END;
+    if (this.at >= this.buffered.length) return undefined;
+    const located = this.buffered[this.at++]!;
+    const ref = { file: located.file, line: located.line };
+    return { event: this.ids.normalise(located.event, this.rules, ref), refs: [ref] };
+  }
+
+  private async refill(): Promise<void> {
+    const more = await this.pull();
+    if (more === undefined) this.ended = true;
+    else {
+      this.buffered = more;
+      this.at = 0;
     }
-    const ref = { file: r.value.file, line: r.value.line };
-    return { event: this.ids.normalise(r.value.event, this.rules, ref), refs: [ref] };
   }
 
   /** Events up to the next bench event, and that event (undefined at the end). */
   async untilBenchEvent(): Promise<Segment> {
     const events: NormalisedEvent[] = [];
-    for (let e = await this.next(); e !== undefined; e = await this.next()) {
-      if (e.event.side === 'bench') return { events, boundary: e };
-      events.push(e);
+    for (;;) {
+      const e = this.take();
+      if (e === END) return { events, boundary: undefined };
+      if (e === undefined) await this.refill();
+      else if (e.event.side === 'bench') return { events, boundary: e };
+      else events.push(e);
     }
-    return { events, boundary: undefined };
   }
 
   /** Events with seq up to the boundary's mark for this source (all that is left at the end). */
@@ -204,7 +227,13 @@ class Cursor {
       last = mark;
     }
     const events: NormalisedEvent[] = [];
-    for (let e = await this.next(); e !== undefined; e = await this.next()) {
+    for (;;) {
+      const e = this.take();
+      if (e === END) break;
+      if (e === undefined) {
+        await this.refill();
+        continue;
+      }
       if (e.event.side === 'bench') {
         throw new InputError('a source aligned by marks must not hold bench events', {
           file: e.refs[0]!.file,
@@ -220,6 +249,28 @@ class Cursor {
     }
     return events;
   }
+}
+
+/**
+ * Events in runs: a TraceReader's batches as they come (one promise per batch, not per
+ * event), any other source one event at a time.
+ */
+function puller(events: TraceSource['events']): () => Promise<LocatedEvent<SourceEvent>[] | undefined> {
+  if (events instanceof TraceReader) {
+    const reader = events as TraceReader<SourceEvent>;
+    const batches = reader.batches();
+    return async () => {
+      const r = await batches.next();
+      if (r.done === true) return undefined;
+      const { events: batch, firstLine } = r.value;
+      return batch.map((event, i) => ({ event, file: reader.file, line: firstLine + i }));
+    };
+  }
+  const it = Symbol.asyncIterator in events ? events[Symbol.asyncIterator]() : events[Symbol.iterator]();
+  return async () => {
+    const r = await it.next();
+    return r.done === true ? undefined : [r.value];
+  };
 }
 
 /** Maps source ids onto the schema's numbers; one per merge, so interned ids are shared. */
@@ -276,7 +327,7 @@ class IdMapper {
 /** Orders one segment's lists so that causes come first where the files allow (see header). */
 function interleave(lists: NormalisedEvent[][]): NormalisedEvent[] {
   const nonEmpty = lists.filter((l) => l.length > 0);
-  if (nonEmpty.length <= 1) return nonEmpty[0] ?? [];
+  if (nonEmpty.length <= 1) return nonEmpty[0] ?? []; // a cursor's own fresh array
   const key = (e: TraceEvent): string => `${(e as { ch: number }).ch}:${(e as { dir: Dir }).dir}:${(e as { tx: number }).tx}`;
   // Per key: causes not yet emitted, and emitted causes minus emitted effects.
   const pending = new Map<string, number>();

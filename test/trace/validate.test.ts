@@ -71,10 +71,10 @@ describe('checkEvent', () => {
     expect(checkEvent({ ...e, tx: '' }, { sourceIds: true })).toMatchObject({ field: 'tx' });
   });
 
-  it('fast path and table walker agree on random valid and damaged events', () => {
+  it('fast path and table walker agree on random valid and damaged events, in both modes', () => {
     const damage = fc.oneof(
       fc.constant(undefined),
-      fc.constantFrom(null, -1, 0.5, '', 'x', true, 2 ** 53, '0123456789abcdef', 'c0000184', 'host', 'h2g', 'pkt.send', 1),
+      fc.constantFrom(null, -1, 0.5, '', 'x', true, 2 ** 53, '0123456789abcdef', '0123456789ABCDEF', 'C0000184', 'host', 'h2g', 'pkt.send', 1),
     );
     fc.assert(
       fc.property(anyBody, fc.nat(), fc.option(fc.tuple(fc.nat(20), damage)), (body, seq, hit) => {
@@ -85,7 +85,9 @@ describe('checkEvent', () => {
           if (hit[1] === undefined) delete e[field];
           else e[field] = hit[1];
         }
-        expect(checkEvent(e) === undefined).toBe(explainEvent(e) === undefined);
+        for (const sourceIds of [false, true]) {
+          expect(checkEvent(e, { sourceIds }) === undefined).toBe(explainEvent(e, { sourceIds }) === undefined);
+        }
         if (hit === null) expect(checkEvent(e)).toBeUndefined();
       }),
       { numRuns: 2000 },
