@@ -6,7 +6,7 @@ import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import type { LocatedEvent, SourceEvent } from '../../src/trace/reader.ts';
-import { fileSource, formatRef, normaliseToArray, type NormalisedEvent, type TraceSource } from '../../src/trace/normalise.ts';
+import { fileSource, formatRef, normaliseInRuns, normaliseToArray, type NormalisedEvent, type TraceSource } from '../../src/trace/normalise.ts';
 import { sampleOf } from './arbitraries.ts';
 
 const MERGE = join(import.meta.dirname, '../fixtures/trace/merge');
@@ -141,6 +141,18 @@ describe('normaliseTraces', () => {
       };
       expect(segments(out.map((e) => e.event))).toEqual(segments(sink.events));
     }
+  });
+
+  it('in runs: the same stream, each run a segment closed by its bench event', async () => {
+    const sources = () => [
+      fileSource(at('host-with-bench-events.jsonl')).source,
+      fileSource(at('guest-with-bench-events.jsonl'), { ids: { ch: 'guid', tx: 'auto' } }).source,
+    ];
+    const runs: NormalisedEvent[][] = [];
+    for await (const run of normaliseInRuns(sources())) runs.push(run);
+    expect(runs.flat()).toEqual(await normaliseToArray(sources()));
+    expect(runs.map((r) => r.at(-1)!.event.side)).toEqual(runs.map(() => 'bench'));
+    expect(runs.map((r) => r.slice(0, -1).filter((e) => e.event.side === 'bench'))).toEqual(runs.map(() => []));
   });
 
   it('maps a GUID channel and hex tx onto the numbers the other side writes, and lower-cases hex', async () => {
