@@ -6,6 +6,10 @@
  * so it uses nothing but the language: no headers, no library calls, no
  * allocation. Multi-byte fields are assembled byte by byte so the result is
  * little-endian on any CPU and no unaligned access is ever made.
+ *
+ * A little over 400 lines on purpose: the protocol and its trace lines are one
+ * unit that every build (Kbuild, two WDK projects, the tool, the tests) takes
+ * as one file, next to the one header they share.
  */
 #include "sample-protocol.h"
 

@@ -1,10 +1,8 @@
 /*
  * The Windows guest's channel: a KMCL client endpoint targeting the protocol's
- * interface type, its state callbacks, the host's packets and our Requests.
+ * interface type, and its state callbacks. Traffic is in guest-io.c.
  *
- * Host transactions are held on GUEST_DEVICE.Held until their hold ends (the
- * arg0 the host sent, or the bench's "hold MS" override); a periodic timer
- * completes them. EvtVmbChannelSuspend completes every held one at once, since
+ * EvtVmbChannelSuspend completes every held host transaction at once, since
  * KMCL will not finish suspending while we hold incoming packets.
  *
  * Rescind and re-offer: a client endpoint whose host side goes away ends up
@@ -17,21 +15,19 @@
 /* Filled by guest-driver.c before the first channel exists. */
 KMCL_CLIENT_INTERFACE_V1 GuestKmcl;
 
-static EVT_VMB_CHANNEL_PROCESS_PACKET GuestEvtProcessPacket;
 static EVT_VMB_CHANNEL_OPENED GuestEvtOpened;
 static EVT_VMB_CHANNEL_CLOSED GuestEvtClosed;
 static EVT_VMB_CHANNEL_SUSPEND GuestEvtSuspend;
 static EVT_VMB_CHANNEL_STARTED GuestEvtStarted;
 static EVT_VMB_CHANNEL_POST_STARTED GuestEvtPostStarted;
 static EVT_VMB_CHANNEL_PNP_FAILURE GuestEvtPnpFailure;
-static EVT_VMB_PACKET_COMPLETION_ROUTINE GuestEvtPacketCompletion;
 
 #define GUEST_GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
 	{ d1, d2, d3, { b0, b1, b2, b3, b4, b5, b6, b7 } }
 static const GUID GuestInterfaceType =
 	SP_APPLY(GUEST_GUID_INIT, SP_INTERFACE_TYPE_GUID_FIELDS);
 
-static GUEST_DEVICE *GuestFromChannel(VMBCHANNEL Channel)
+GUEST_DEVICE *GuestFromChannel(VMBCHANNEL Channel)
 {
 	return (GUEST_DEVICE *)GuestKmcl.VmbChannelGetPointer(Channel);
 }
@@ -165,264 +161,4 @@ static VOID GuestEvtPnpFailure(VMBCHANNEL Channel, NTSTATUS FailureStatus)
 
 	UNREFERENCED_PARAMETER(FailureStatus);
 	InterlockedIncrement64(&dev->Counters.Failed);
-}
-
-/* ---- Host packets -------------------------------------------------------- */
-
-static VOID GuestComplete(GUEST_DEVICE *Dev, VMBPACKETCOMPLETION Packet, ULONGLONG Tx,
-			  UCHAR Completion[SP_COMPLETION_SIZE])
-{
-	struct sp_trace_event ev;
-	struct sp_completion c;
-
-	GuestKmcl.VmbChannelPacketComplete(Packet, Completion, SP_COMPLETION_SIZE);
-	sp_decode_completion(Completion, SP_COMPLETION_SIZE, &c);
-	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_COMPLETE;
-	ev.ch = Dev->Ch;
-	ev.tx = Tx;
-	ev.dir = SP_DIR_H2G;
-	ev.status = c.status;
-	ev.len = SP_COMPLETION_SIZE;
-	ev.digest = sp_fnv1a64(Completion, SP_COMPLETION_SIZE);
-	GuestTrace(Dev, &ev);
-	InterlockedIncrement64(&Dev->Counters.Completed);
-}
-
-static VOID GuestCompleteHeld(GUEST_DEVICE *Dev, BOOLEAN All)
-{
-	ULONGLONG now = KeQueryInterruptTime();
-	PLIST_ENTRY e, next;
-	LIST_ENTRY due;
-
-	InitializeListHead(&due);
-	WdfSpinLockAcquire(Dev->Lock);
-	for (e = Dev->Held.Flink; e != &Dev->Held; e = next) {
-		next = e->Flink;
-		if (All || CONTAINING_RECORD(e, GUEST_HELD, Link)->DueTime <= now) {
-			RemoveEntryList(e);
-			InsertTailList(&due, e);
-		}
-	}
-	WdfSpinLockRelease(Dev->Lock);
-	while (!IsListEmpty(&due)) {
-		GUEST_HELD *h = CONTAINING_RECORD(RemoveHeadList(&due), GUEST_HELD, Link);
-
-		GuestComplete(Dev, h->Packet, h->Tx, h->Completion);
-		InterlockedExchangeAdd64(&Dev->Counters.HeldNow, -1);
-		ExFreePoolWithTag(h, GUEST_POOL_TAG);
-	}
-}
-
-VOID GuestReleaseHeld(GUEST_DEVICE *Dev)
-{
-	GuestCompleteHeld(Dev, TRUE);
-}
-
-VOID GuestEvtHoldTimer(WDFTIMER Timer)
-{
-	GuestCompleteHeld(GuestGetObjectContext(Timer)->Dev, FALSE);
-}
-
-static VOID GuestEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
-				  PVOID Buffer, UINT32 BufferLength, UINT32 Flags)
-{
-	GUEST_DEVICE *dev = GuestFromChannel(Channel);
-	const UCHAR *bytes = (const UCHAR *)Buffer;
-	struct sp_trace_event ev;
-	struct sp_header h;
-	GUEST_HELD *held;
-	LONG holdMs;
-	int intact;
-
-	if ((Flags & VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA) != 0 ||
-	    sp_decode_header(bytes, BufferLength, &h) != 0) {
-		RtlZeroMemory(&ev, sizeof(ev));
-		ev.kind = SP_EV_PKT_FAIL;
-		ev.ch = dev->Ch;
-		ev.dir = SP_DIR_H2G;
-		ev.status = SP_STATUS_DATA_ERROR;
-		GuestTrace(dev, &ev);
-		InterlockedIncrement64(&dev->Counters.Failed);
-		GuestKmcl.VmbChannelPacketFail(Packet);
-		return;
-	}
-	intact = sp_is_intact(bytes, BufferLength, &h);
-	if (h.type != SP_MSG_HOST_TRANSACTION && h.type != SP_MSG_NOTIFY)
-		intact = 0; /* Requests never travel host to guest */
-
-	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_RECV;
-	ev.ch = dev->Ch;
-	ev.tx = h.tx;
-	ev.dir = SP_DIR_H2G;
-	ev.len = h.length;
-	ev.digest = sp_message_digest(bytes, BufferLength, &h);
-	GuestTrace(dev, &ev);
-	InterlockedIncrement64(&dev->Counters.Received);
-	if (!intact)
-		InterlockedIncrement64(&dev->Counters.Damaged);
-
-	if (h.type == SP_MSG_NOTIFY) {
-		GuestKmcl.VmbChannelPacketComplete(Packet, NULL, 0); /* none requested */
-		return;
-	}
-
-	held = (GUEST_HELD *)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*held),
-					     GUEST_POOL_TAG);
-	if (held == NULL) {
-		UCHAR completion[SP_COMPLETION_SIZE];
-
-		sp_encode_completion(completion, bytes, BufferLength, &h,
-				     sp_status_for(h.tx, intact));
-		GuestComplete(dev, Packet, h.tx, completion);
-		return;
-	}
-	held->Packet = Packet;
-	held->Tx = h.tx;
-	sp_encode_completion(held->Completion, bytes, BufferLength, &h,
-			     sp_status_for(h.tx, intact));
-	WdfSpinLockAcquire(dev->Lock);
-	holdMs = dev->HoldOverrideMs;
-	WdfSpinLockRelease(dev->Lock);
-	if (holdMs < 0)
-		holdMs = intact ? (LONG)h.arg0 : 0;
-	if (holdMs == 0) {
-		GuestComplete(dev, Packet, h.tx, held->Completion);
-		ExFreePoolWithTag(held, GUEST_POOL_TAG);
-		return;
-	}
-	held->DueTime = KeQueryInterruptTime() + (ULONGLONG)holdMs * 10000;
-	InterlockedIncrement64(&dev->Counters.HeldNow);
-	WdfSpinLockAcquire(dev->Lock);
-	InsertTailList(&dev->Held, &held->Link);
-	WdfSpinLockRelease(dev->Lock);
-}
-
-/* ---- Our Requests and Notifies ------------------------------------------- */
-
-static VOID GuestTraceCompletion(GUEST_DEVICE *Dev, struct sp_trace_event *Event,
-				 BOOLEAN Mismatch)
-{
-	GuestTrace(Dev, Event);
-	InterlockedIncrement64(&Dev->Counters.Completions);
-	if (Mismatch)
-		InterlockedIncrement64(&Dev->Counters.CompletionMismatch);
-}
-
-static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
-				     UINT32 BufferLength)
-{
-	GUEST_TX *t = (GUEST_TX *)GuestKmcl.VmbPacketGetPointer(Packet);
-	GUEST_DEVICE *dev = t->Dev;
-	struct sp_completion c;
-	BOOLEAN park = FALSE;
-
-	if (t->Type == SP_MSG_REQUEST) {
-		if (NT_SUCCESS(Status) && Buffer != NULL &&
-		    sp_decode_completion((const sp_u8 *)Buffer, BufferLength, &c) == 0) {
-			RtlZeroMemory(&t->Parked, sizeof(t->Parked));
-			t->Parked.kind = SP_EV_PKT_COMPLETION;
-			t->Parked.ch = dev->Ch;
-			t->Parked.tx = t->Tx;
-			t->Parked.dir = SP_DIR_G2H;
-			t->Parked.status = c.status;
-			t->Parked.digest = sp_fnv1a64(Buffer, SP_COMPLETION_SIZE);
-			t->ParkedMismatch = (BOOLEAN)(c.tx != t->Tx || c.request_digest != t->Digest);
-			/* If pkt.send is not written yet, the sender writes both. */
-			WdfSpinLockAcquire(dev->Lock);
-			park = (BOOLEAN)!t->SendTraced;
-			t->CompletionParked = park;
-			WdfSpinLockRelease(dev->Lock);
-			if (park)
-				return;
-			GuestTraceCompletion(dev, &t->Parked, t->ParkedMismatch);
-		} else {
-			InterlockedIncrement64(&dev->Counters.Cancelled);
-		}
-	}
-	ExFreePoolWithTag(t, GUEST_POOL_TAG);
-	GuestKmcl.VmbPacketFree(Packet);
-}
-
-static NTSTATUS GuestSendOne(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Length, UINT32 Mode,
-			     UINT32 HoldMs)
-{
-	BOOLEAN want = (BOOLEAN)(Type == SP_MSG_REQUEST);
-	ULONGLONG tx = Dev->NextTx + 1;
-	struct sp_trace_event ev;
-	BOOLEAN parked;
-	VMBPACKET packet;
-	NTSTATUS status;
-	GUEST_TX *t;
-
-	t = (GUEST_TX *)ExAllocatePool2(POOL_FLAG_NON_PAGED,
-					FIELD_OFFSET(GUEST_TX, Message) + Length, GUEST_POOL_TAG);
-	if (t == NULL)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	t->Dev = Dev;
-	t->Type = Type;
-	t->Tx = tx;
-	if (sp_encode_message(t->Message, Length, Type, tx, Length, want ? Mode : 0,
-			      want && Mode == SP_MODE_HOLD ? HoldMs : 0) != 0) {
-		ExFreePoolWithTag(t, GUEST_POOL_TAG);
-		return STATUS_INVALID_PARAMETER;
-	}
-	t->Digest = sp_fnv1a64(t->Message, Length);
-
-	/* Built before the send: a Notify's t is freed as soon as it is in the ring. */
-	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_SEND;
-	ev.ch = Dev->Ch;
-	ev.tx = tx;
-	ev.dir = SP_DIR_G2H;
-	ev.len = Length;
-	ev.digest = t->Digest;
-	ev.want_completion = want;
-
-	packet = GuestKmcl.VmbPacketAllocate(Dev->Channel);
-	if (packet == NULL) {
-		ExFreePoolWithTag(t, GUEST_POOL_TAG);
-		return STATUS_INSUFFICIENT_RESOURCES;
-	}
-	GuestKmcl.VmbPacketSetPointer(packet, t);
-	GuestKmcl.VmbPacketSetCompletionRoutine(packet, GuestEvtPacketCompletion);
-	/* A full ring is not an error here: KMCL queues the packet and sends it later. */
-	status = GuestKmcl.VmbPacketSend(packet, t->Message, Length, NULL,
-					 want ? VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION : 0);
-	if (!NT_SUCCESS(status)) {
-		GuestKmcl.VmbPacketFree(packet);
-		ExFreePoolWithTag(t, GUEST_POOL_TAG);
-		return status;
-	}
-	Dev->NextTx = tx;
-	GuestTrace(Dev, &ev);
-	InterlockedIncrement64(want ? &Dev->Counters.RequestsSent : &Dev->Counters.NotifiesSent);
-	if (!want)
-		return STATUS_SUCCESS; /* t may be gone: a Notify completes once in the ring */
-
-	WdfSpinLockAcquire(Dev->Lock);
-	t->SendTraced = TRUE;
-	parked = t->CompletionParked;
-	WdfSpinLockRelease(Dev->Lock);
-	if (parked) {
-		/* The completion came first; write it now, after its send, and finish. */
-		GuestTraceCompletion(Dev, &t->Parked, t->ParkedMismatch);
-		ExFreePoolWithTag(t, GUEST_POOL_TAG);
-		GuestKmcl.VmbPacketFree(packet);
-	}
-	return STATUS_SUCCESS;
-}
-
-NTSTATUS GuestSendMany(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Count, UINT32 Length,
-		       UINT32 Mode, UINT32 HoldMs)
-{
-	NTSTATUS status = STATUS_SUCCESS;
-	UINT32 i;
-
-	if (Dev->Channel == NULL)
-		return STATUS_DEVICE_NOT_READY;
-	for (i = 0; i < Count && NT_SUCCESS(status); i++)
-		status = GuestSendOne(Dev, Type, Length, Mode, HoldMs);
-	return status;
 }

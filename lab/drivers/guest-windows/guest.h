@@ -99,9 +99,13 @@ typedef struct _GUEST_TX {
 extern KMCL_CLIENT_INTERFACE_V1 GuestKmcl;
 NTSTATUS GuestChannelCreate(GUEST_DEVICE *Dev);
 VOID GuestChannelDestroy(GUEST_DEVICE *Dev);
-VOID GuestReleaseHeld(GUEST_DEVICE *Dev);
-EVT_WDF_TIMER GuestEvtHoldTimer;
+GUEST_DEVICE *GuestFromChannel(VMBCHANNEL Channel);
 EVT_WDF_WORKITEM GuestEvtReenable;
+
+/* guest-io.c */
+EVT_VMB_CHANNEL_PROCESS_PACKET GuestEvtProcessPacket;
+EVT_WDF_TIMER GuestEvtHoldTimer;
+VOID GuestReleaseHeld(GUEST_DEVICE *Dev);
 NTSTATUS GuestSendMany(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Count, UINT32 Length,
 		       UINT32 Mode, UINT32 HoldMs);
 

@@ -130,12 +130,17 @@ WDF_DECLARE_CONTEXT_TYPE_WITH_NAME(VSP_REQUEST_CONTEXT, VspGetRequestContext)
  */
 extern PKMCL_SERVER_INTERFACE_V1 VspKmcl;
 
-/* vsp-channel.c: lifetime, state callbacks, incoming packets */
+/* vsp-channel.c: lifetime and state callbacks */
 NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 			HANDLE KernelHandle);
 NTSTATUS VspChannelConfigure(VSP_CHANNEL *Vc);
 VOID VspChannelClose(VSP_CHANNEL *Vc);
 VSP_CHANNEL *VspChannelFind(VSP_DEVICE *Dev, UINT32 Ch);
+VSP_CHANNEL *VspFromChannel(VMBCHANNEL Channel);
+
+/* vsp-receive.c: the guest's packets */
+EVT_VMB_CHANNEL_PROCESS_PACKET VspEvtProcessPacket;
+EVT_WDF_TIMER VspEvtHoldTimer;
 VOID VspChannelReleaseHeld(VSP_CHANNEL *Vc);
 
 /* vsp-send.c: host-to-guest traffic */

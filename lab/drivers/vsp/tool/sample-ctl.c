@@ -11,26 +11,16 @@
  * malformed), 3 the driver or ETW could not be reached. Error text goes to
  * standard error and names what failed, so the lab layer can report it as is.
  *
- * etl2jsonl reads the events of the VSP's TraceLogging provider with TDH, by
- * field name, and writes each through the same formatter the drivers use
- * (common/sample-protocol.c), sorted by the seq the VSP assigned.
+ * etl2jsonl is in etl2jsonl.c.
  */
 #include <windows.h>
-#include <evntrace.h>
-#include <evntcons.h>
-#include <tdh.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../common/sample-protocol.h"
 #include "../../common/sample-control.h"
+#include "sample-ctl.h"
 
-#define EXIT_OK 0
-#define EXIT_INPUT 2
-#define EXIT_INFRA 3
-
-#define STATUS_INVALID_PARAMETER_ERROR 87L /* ERROR_INVALID_PARAMETER */
 
 static int usage(void)
 {
@@ -86,7 +76,7 @@ static int run_command(HANDLE h, const char *text)
 		DWORD error = GetLastError();
 
 		fprintf(stderr, "sample-ctl: the driver refused \"%s\" (error %lu)\n", text, error);
-		return error == STATUS_INVALID_PARAMETER_ERROR ? EXIT_INPUT : EXIT_INFRA;
+		return error == ERROR_INVALID_PARAMETER ? EXIT_INPUT : EXIT_INFRA;
 	}
 	return EXIT_OK;
 }
@@ -123,280 +113,6 @@ static int read_guest_trace(HANDLE h, FILE *out)
 		fwrite(buffer, 1, returned, out);
 		request.offset += returned;
 	}
-}
-
-/* ---- etl2jsonl ------------------------------------------------------------ */
-
-struct line {
-	ULONGLONG seq;
-	char *text;
-};
-
-struct conversion {
-	GUID provider;
-	struct line *lines;
-	size_t count, capacity;
-	unsigned long undecodable;	/* events of our provider we could not read */
-	int out_of_memory;
-};
-
-static struct conversion conv;
-
-static int read_property(PEVENT_RECORD rec, const WCHAR *name, void *out, ULONG size,
-			 ULONG *actual)
-{
-	PROPERTY_DATA_DESCRIPTOR d;
-	ULONG needed = 0;
-
-	d.PropertyName = (ULONGLONG)(ULONG_PTR)name;
-	d.ArrayIndex = 0xffffffffUL; /* not an array */
-	d.Reserved = 0;
-	if (TdhGetPropertySize(rec, 0, NULL, 1, &d, &needed) != ERROR_SUCCESS || needed > size)
-		return -1;
-	if (TdhGetProperty(rec, 0, NULL, 1, &d, needed, (PBYTE)out) != ERROR_SUCCESS)
-		return -1;
-	if (actual != NULL)
-		*actual = needed;
-	return 0;
-}
-
-static int read_u64(PEVENT_RECORD rec, const WCHAR *name, sp_u64 *out)
-{
-	ULONG got = 0;
-
-	*out = 0;
-	return read_property(rec, name, out, sizeof(*out), &got) == 0 && got == 8 ? 0 : -1;
-}
-
-static int read_u32(PEVENT_RECORD rec, const WCHAR *name, sp_u32 *out)
-{
-	ULONG got = 0;
-
-	*out = 0;
-	return read_property(rec, name, out, sizeof(*out), &got) == 0 && got == 4 ? 0 : -1;
-}
-
-/* An ANSI string field (TraceLoggingString), NUL-terminated into out. */
-static int read_text(PEVENT_RECORD rec, const WCHAR *name, char *out, ULONG size)
-{
-	ULONG got = 0;
-
-	if (read_property(rec, name, out, size - 1, &got) != 0)
-		return -1;
-	out[got] = '\0';
-	return 0;
-}
-
-static int parse_hex(const char *text, int digits, sp_u64 *out)
-{
-	sp_u64 v = 0;
-	int i;
-
-	for (i = 0; i < digits; i++) {
-		char c = text[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (d < 0)
-			return -1;
-		v = v << 4 | (sp_u64)d;
-	}
-	if (text[digits] != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* The schema event name of a TraceLogging event (its name is the TDH task name). */
-static int event_kind(PEVENT_RECORD rec, enum sp_trace_kind *kind)
-{
-	static unsigned char info_buffer[8192];
-	PTRACE_EVENT_INFO info = (PTRACE_EVENT_INFO)info_buffer;
-	ULONG size = sizeof(info_buffer), offset;
-	const WCHAR *wide;
-	char name[32];
-	int i, k;
-
-	if (TdhGetEventInformation(rec, 0, NULL, info, &size) != ERROR_SUCCESS)
-		return -1;
-	offset = info->TaskNameOffset != 0 ? info->TaskNameOffset : info->EventNameOffset;
-	if (offset == 0 || offset >= size)
-		return -1;
-	wide = (const WCHAR *)(info_buffer + offset);
-	for (i = 0; i < (int)sizeof(name) - 1 && wide[i] != 0; i++)
-		name[i] = wide[i] < 0x80 ? (char)wide[i] : '?';
-	name[i] = '\0';
-	for (k = SP_EV_CH_STATE; k <= SP_EV_PKT_FAIL; k++) {
-		if (strcmp(name, sp_trace_kind_name((enum sp_trace_kind)k)) == 0) {
-			*kind = (enum sp_trace_kind)k;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int decode_event(PEVENT_RECORD rec, struct sp_trace_event *ev, char *state, ULONG state_size)
-{
-	char dir[8], hex[20];
-	int bad = 0;
-
-	memset(ev, 0, sizeof(*ev));
-	if (event_kind(rec, &ev->kind) != 0)
-		return -1;
-	ev->src = "hyperv";
-	ev->side = "host";
-	bad |= read_u64(rec, L"seq", &ev->seq);
-	bad |= read_u32(rec, L"ch", &ev->ch);
-	if (ev->kind == SP_EV_CH_STATE) {
-		bad |= read_text(rec, L"state", state, state_size);
-		ev->state = state;
-		return bad ? -1 : 0;
-	}
-	bad |= read_u64(rec, L"tx", &ev->tx);
-	bad |= read_text(rec, L"dir", dir, sizeof(dir));
-	ev->dir = strcmp(dir, "h2g") == 0 ? SP_DIR_H2G : SP_DIR_G2H;
-	switch (ev->kind) {
-	case SP_EV_PKT_SEND:
-	case SP_EV_PKT_RECV:
-	case SP_EV_PKT_COMPLETE:
-		bad |= read_u32(rec, L"len", &ev->len);
-		break;
-	default:
-		break;
-	}
-	if (ev->kind == SP_EV_PKT_SEND || ev->kind == SP_EV_PKT_RECV ||
-	    ev->kind == SP_EV_PKT_COMPLETE || ev->kind == SP_EV_PKT_COMPLETION) {
-		bad |= read_text(rec, L"digest", hex, sizeof(hex)) ||
-		       parse_hex(hex, 16, &ev->digest);
-	}
-	if (ev->kind == SP_EV_PKT_COMPLETE || ev->kind == SP_EV_PKT_COMPLETION ||
-	    ev->kind == SP_EV_PKT_FAIL) {
-		sp_u64 status = 0;
-
-		bad |= read_text(rec, L"status", hex, sizeof(hex)) || parse_hex(hex, 8, &status);
-		ev->status = (sp_u32)status;
-	}
-	if (ev->kind == SP_EV_PKT_SEND) {
-		unsigned char want = 0;
-
-		bad |= read_property(rec, L"wantCompletion", &want, sizeof(want), NULL);
-		ev->want_completion = want != 0;
-	}
-	if (ev->kind == SP_EV_PKT_QUEUED) {
-		unsigned char inferred = 0;
-
-		/* Absent in a capture from a VSP that observed it; present and true here. */
-		if (read_property(rec, L"inferred", &inferred, sizeof(inferred), NULL) == 0)
-			ev->inferred = inferred != 0;
-	}
-	if (ev->kind == SP_EV_PKT_SAVE) {
-		bad |= read_u32(rec, L"libLen", &ev->lib_len);
-		bad |= read_u32(rec, L"saveLen", &ev->save_len);
-	}
-	if (ev->kind == SP_EV_PKT_SAVE || ev->kind == SP_EV_PKT_RESTORE) {
-		bad |= read_text(rec, L"saveDigest", hex, sizeof(hex)) ||
-		       parse_hex(hex, 16, &ev->save_digest);
-	}
-	return bad ? -1 : 0;
-}
-
-static void WINAPI on_event(PEVENT_RECORD rec)
-{
-	struct sp_trace_event ev;
-	char state[64], text[SP_TRACE_LINE_MAX];
-	sp_u32 n;
-
-	if (memcmp(&rec->EventHeader.ProviderId, &conv.provider, sizeof(GUID)) != 0)
-		return;
-	if (decode_event(rec, &ev, state, sizeof(state)) != 0) {
-		conv.undecodable++;
-		return;
-	}
-	n = sp_trace_format(text, sizeof(text), &ev);
-	if (n == 0) {
-		conv.undecodable++;
-		return;
-	}
-	if (conv.count == conv.capacity) {
-		size_t capacity = conv.capacity ? conv.capacity * 2 : 1024;
-		struct line *bigger = (struct line *)realloc(conv.lines, capacity * sizeof(*bigger));
-
-		if (bigger == NULL) {
-			conv.out_of_memory = 1;
-			return;
-		}
-		conv.lines = bigger;
-		conv.capacity = capacity;
-	}
-	conv.lines[conv.count].seq = ev.seq;
-	conv.lines[conv.count].text = (char *)malloc(n + 1);
-	if (conv.lines[conv.count].text == NULL) {
-		conv.out_of_memory = 1;
-		return;
-	}
-	memcpy(conv.lines[conv.count].text, text, n + 1);
-	conv.count++;
-}
-
-static int by_seq(const void *a, const void *b)
-{
-	ULONGLONG x = ((const struct line *)a)->seq, y = ((const struct line *)b)->seq;
-
-	return x < y ? -1 : x > y;
-}
-
-#define TOOL_GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
-	{ d1, d2, d3, { b0, b1, b2, b3, b4, b5, b6, b7 } }
-
-static int etl_to_jsonl(const char *etl, FILE *out)
-{
-	static const GUID provider = SP_APPLY(TOOL_GUID_INIT, SAMPLE_VSP_PROVIDER_GUID_FIELDS);
-	EVENT_TRACE_LOGFILEA logfile;
-	PROCESSTRACE_HANDLE trace;
-	ULONG status;
-	size_t i;
-
-	memset(&conv, 0, sizeof(conv));
-	conv.provider = provider;
-	memset(&logfile, 0, sizeof(logfile));
-	logfile.LogFileName = (char *)etl;
-	logfile.ProcessTraceMode = PROCESS_TRACE_MODE_EVENT_RECORD;
-	logfile.EventRecordCallback = on_event;
-	trace = OpenTraceA(&logfile);
-	if (trace == INVALID_PROCESSTRACE_HANDLE) {
-		fprintf(stderr, "sample-ctl: cannot open %s as an ETW trace (error %lu)\n", etl,
-			GetLastError());
-		return EXIT_INPUT;
-	}
-	status = ProcessTrace(&trace, 1, NULL, NULL);
-	CloseTrace(trace);
-	if (status != ERROR_SUCCESS) {
-		fprintf(stderr, "sample-ctl: reading %s failed (error %lu)\n", etl, status);
-		return EXIT_INPUT;
-	}
-	if (conv.out_of_memory) {
-		fprintf(stderr, "sample-ctl: out of memory converting %s\n", etl);
-		return EXIT_INFRA;
-	}
-	qsort(conv.lines, conv.count, sizeof(*conv.lines), by_seq);
-	for (i = 1; i < conv.count; i++) {
-		if (conv.lines[i].seq == conv.lines[i - 1].seq) {
-			fprintf(stderr, "sample-ctl: %s has seq %llu twice: two VSP sessions in one "
-				"capture?\n", etl, conv.lines[i].seq);
-			return EXIT_INPUT;
-		}
-	}
-	if (conv.undecodable != 0) {
-		/* Never a silent hole: the trace would look complete without them. */
-		fprintf(stderr, "sample-ctl: %lu events of %s could not be decoded\n",
-			conv.undecodable, SAMPLE_VSP_PROVIDER_NAME);
-		return EXIT_INPUT;
-	}
-	for (i = 0; i < conv.count; i++) {
-		fputs(conv.lines[i].text, out);
-		free(conv.lines[i].text);
-	}
-	free(conv.lines);
-	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
