@@ -21,7 +21,6 @@
 #include "../../common/sample-control.h"
 #include "sample-ctl.h"
 
-
 static int usage(void)
 {
 	fputs("usage: sample-ctl vsp|guest command \"TEXT\"\n"
