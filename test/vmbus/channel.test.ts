@@ -177,6 +177,22 @@ describe('open and start', () => {
     expect(pair.server.ch.state).toEqual({ conn: 'enabled' });
   });
 
+  // BUG (src/vmbus/channel.ts disable/enable): Disable on an active client runs pause(),
+  // which clears `startRequested`, and enable() never sets it again for a client. So a
+  // guest driver that disables and re-enables its channel (SPEC-NOTES 2.5: "must call
+  // VmbChannelEnable again to reconnect") gets Opened but never Started: no packet flows,
+  // although Enable implies Start for the client (SPEC-NOTES 2.4).
+  it.fails('starts a client again on the next open after Disable and Enable', () => {
+    const pair = makePair();
+    pair.client.ch.disable();
+    expect(pair.client.log.slice(-2)).toEqual(['suspend', 'closed']);
+    expect(pair.client.ch.enable()).toBe(STATUS.SUCCESS);
+    const g = pair.mem.guestRings(0);
+    pair.client.ch.connectionOpened(g.out, g.in, { restored: false });
+    expect(pair.client.log.slice(-3)).toEqual(['opened', 'started', 'postStarted']);
+    expect(pair.client.ch.isActive).toBe(true);
+  });
+
   it('rejects Start before Enable as a usage error', () => {
     expect(() => new Channel(true, 0, DEFAULT_CHOICES).start()).toThrow(KmclUsageError);
   });
