@@ -10,7 +10,8 @@ import { IncomingRing, RingMemory } from '../../src/vmbus/ring.ts';
 import { Signal, payloadByte, payloadSize, type WriterData, type WriterReport } from '../fixtures/vmbus/ring-traffic.ts';
 
 const COUNT = 20_000;
-const WAIT_MS = 5_000;
+// Generous: a wait only times out when a wakeup was lost, and CI machines can be busy.
+const WAIT_MS = 10_000;
 
 function startWriter(data: WriterData): { report: Promise<WriterReport>; worker: Worker } {
   const worker = new Worker(new URL('../fixtures/vmbus/ring-writer-worker.ts', import.meta.url), { workerData: data });
@@ -96,5 +97,6 @@ describe('ring shared by two threads', () => {
         await worker.terminate();
       }
     },
+    60_000,
   );
 });
