@@ -51,6 +51,8 @@ export interface ExecOptions {
   stdin?: Buffer | string;
   /** Wrap in coreutils `timeout` so the guest kills a timed-out command. Default true. */
   remoteReaper?: boolean;
+  /** Cancels the command: the result comes back at once with `canceled: true`. */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -65,7 +67,16 @@ export interface ExecResult {
   stderrBytes: number;
   truncated: boolean;
   timedOut: boolean;
+  canceled: boolean;
   durationMs: number;
+}
+
+/** Internal: the link died before the channel opened, so the command never ran. */
+class NotStarted {
+  readonly error: InfraError;
+  constructor(error: InfraError) {
+    this.error = error;
+  }
 }
 
 type Link =
@@ -106,6 +117,20 @@ export class GuestSsh {
 
   /** Runs a command; a non-zero exit is a result, a lost link or refused channel an InfraError. */
   async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
+    try {
+      return await this.#execOnce(command, options);
+    } catch (e) {
+      // The link died before the guest confirmed the channel: the command never
+      // started, so running it on a fresh link is safe. Once, and only then.
+      if (!(e instanceof NotStarted) || this.#options.autoReconnect === false) throw e instanceof NotStarted ? e.error : e;
+      this.#log(`${e.error.message}; the command had not started, running it again after reconnecting`);
+      return this.#execOnce(command, options).catch((again: unknown) => {
+        throw again instanceof NotStarted ? again.error : again;
+      });
+    }
+  }
+
+  async #execOnce(command: ShellCommand, options: ExecOptions): Promise<ExecResult> {
     const client = await this.#ensureLink();
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
@@ -121,41 +146,53 @@ export class GuestSsh {
       let channel: ClientChannel | undefined;
       let exit: { code: number | null; signal: string | undefined } | undefined;
       let settled = false;
-      const settle = (outcome: { result: ExecResult } | { error: InfraError }): void => {
+      const settle = (outcome: { result: ExecResult } | { error: InfraError | NotStarted }): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
         this.#inflight.delete(onLost);
         if ('error' in outcome) reject(outcome.error);
         else resolve(outcome.result);
       };
-      const result = (timedOut: boolean): ExecResult => ({
+      // The first termination reason wins: exit, our deadline, or cancellation.
+      const result = (ended: 'exit' | 'timeout' | 'cancel'): ExecResult => ({
         command: shown,
-        exitCode: timedOut ? null : (exit?.code ?? null),
-        signal: timedOut ? undefined : exit?.signal,
+        exitCode: ended === 'exit' ? (exit?.code ?? null) : null,
+        signal: ended === 'exit' ? exit?.signal : undefined,
         stdout: this.#redactor.redact(stdout.toBuffer().toString('utf8')),
         stderr: this.#redactor.redact(stderr.toBuffer().toString('utf8')),
         stdoutBytes: stdout.totalBytes,
         stderrBytes: stderr.totalBytes,
         truncated: stdout.truncated || stderr.truncated,
-        timedOut,
+        timedOut: ended === 'timeout',
+        canceled: ended === 'cancel',
         durationMs: Math.round(performance.now() - started),
       });
-      const onLost = (error: InfraError): void => settle({ error: this.#error(`${error.message} while running: ${shown}`, shown, error) });
+      const onLost = (error: InfraError): void => {
+        const lost = this.#error(`${error.message} while running: ${shown}`, shown, error);
+        settle({ error: channel === undefined ? new NotStarted(lost) : lost });
+      };
       this.#inflight.add(onLost);
-      const timer = setTimeout(() => {
-        // Our deadline is what counts: report now; the guest-side reaper cleans up.
+      const stop = (ended: 'timeout' | 'cancel'): void => {
+        // Our deadline (or the caller) is what counts: report now; the guest-side
+        // reaper cleans up what the KILL signal request does not reach.
         try {
           channel?.signal('KILL');
           channel?.close();
         } catch {
           // the channel may already be gone; the result is the same
         }
-        settle({ result: result(true) });
-      }, timeoutMs);
+        settle({ result: result(ended) });
+      };
+      const timer = setTimeout(() => stop('timeout'), timeoutMs);
+      const onAbort = (): void => stop('cancel');
+      if (options.signal?.aborted) return stop('cancel');
+      options.signal?.addEventListener('abort', onAbort, { once: true });
 
       client.exec(wire, (err, ch) => {
-        if (err) return settle({ error: this.#error(`cannot start command on ${this.endpoint.name}: ${err.message}`, shown, err) });
+        // A refused channel means the command was never sent.
+        if (err) return settle({ error: new NotStarted(this.#error(`cannot start command on ${this.endpoint.name}: ${err.message}`, shown, err)) });
         channel = ch;
         if (settled) return void ch.close();
         ch.on('data', (b: Buffer) => stdout.push(b));
@@ -164,7 +201,7 @@ export class GuestSsh {
           exit = { code: typeof code === 'number' ? code : null, signal: signal ?? undefined };
         });
         ch.on('close', () => {
-          if (exit) settle({ result: result(false) });
+          if (exit) settle({ result: result('exit') });
           else settle({ error: this.#error(`connection to ${this.endpoint.name} lost (no exit status) while running: ${shown}`, shown) });
         });
         ch.end(options.stdin ?? undefined);

@@ -137,6 +137,16 @@ describe.skipIf(reason)(`GuestSsh over real sshd${reason ? ` (skipped: ${reason}
       expect(alive).toBe(false);
     });
 
+    it('returns at once with canceled: true when the caller aborts', async () => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      const r = await guest.exec(sh`sleep 30`, { signal: controller.signal, timeoutMs: 20_000 });
+      expect(r).toMatchObject({ canceled: true, timedOut: false, exitCode: null });
+      expect(r.durationMs).toBeLessThan(5_000);
+      const before = await guest.exec(sh`echo still usable`, { signal: AbortSignal.abort() });
+      expect(before).toMatchObject({ canceled: true, stdout: '' });
+    });
+
     it('keeps 10 MB of output when within the limit', async () => {
       const r = await guest.exec(sh`head -c ${TEN_MB} /dev/zero | tr '\\0' x`, { maxOutputBytes: 16 * 1024 * 1024 });
       expect(r.exitCode).toBe(0);
@@ -237,19 +247,64 @@ describe.skipIf(reason)(`GuestSsh over real sshd${reason ? ` (skipped: ${reason}
     it('with autoReconnect off, calls fail until reconnect() is called', async () => {
       const g = await GuestSsh.connect(endpoint(), { backoff: fastBackoff, autoReconnect: false });
       await sshd.restart();
+      while (g.connected) await new Promise((res) => setTimeout(res, 10));
       await expect(g.exec(sh`true`)).rejects.toThrow(/is down .*call reconnect\(\)/);
       await g.reconnect();
       expect((await g.exec(sh`echo again`)).stdout).toBe('again\n');
       g.close();
     });
 
+    it('notices a link that went silent (no FIN, no RST) through keepalives', async () => {
+      const g = await GuestSsh.connect(endpoint(), { backoff: fastBackoff, keepaliveIntervalMs: 200, keepaliveCountMax: 2 });
+      const marker = join(sshd.dir, 'freeze.started');
+      const running = g.exec(sh`touch ${marker}; sleep 30`, { timeoutMs: 20_000 }).catch((x: unknown) => x);
+      while (!existsSync(marker)) await new Promise((res) => setTimeout(res, 20));
+      sshd.freeze();
+      const started = Date.now();
+      const e = await running;
+      sshd.thaw();
+      expect(e).toBeInstanceOf(InfraError);
+      expect((e as Error).message).toMatch(/lost/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await g.exec(sh`echo thawed`)).stdout).toBe('thawed\n');
+      g.close();
+    });
+
+    it('runs a command again on a fresh link when the old one died before the command started', async () => {
+      const lines: string[] = [];
+      const g = await GuestSsh.connect(endpoint(), { backoff: fastBackoff, keepaliveIntervalMs: 200, keepaliveCountMax: 2, log: (l) => lines.push(l) });
+      // A silent link: the channel request goes out but is never answered, until the
+      // keepalives give up on the link. The server is back a moment later.
+      sshd.freeze();
+      setTimeout(() => sshd.thaw(), 1_500);
+      const r = await g.exec(sh`echo fresh`);
+      expect(r.stdout).toBe('fresh\n');
+      expect(lines.join('\n')).toMatch(/the command had not started, running it again after reconnecting/);
+      g.close();
+    });
+
     it('gives up with an InfraError once the backoff budget is spent', async () => {
       const g = await GuestSsh.connect(endpoint(), { backoff: { initialMs: 50, maxMs: 100, totalMs: 600 } });
       await sshd.kill();
+      // A call made before the loss is noticed fails as "lost" instead (tested above).
+      while (g.connected) await new Promise((res) => setTimeout(res, 10));
       const e = await g.exec(sh`true`).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(InfraError);
       expect((e as Error).message).toMatch(/cannot connect to test-guest.*ECONNREFUSED/);
       await sshd.restart();
+      g.close();
+    });
+
+    it('refuses, without retrying, a guest that comes back with a different host key', async () => {
+      const g = await GuestSsh.connect(endpoint(), { backoff: { initialMs: 1_000, maxMs: 1_000, totalMs: 30_000 } });
+      const pinned = sshd.hostKeyFingerprint;
+      await sshd.restart({ newHostKey: true });
+      const started = Date.now();
+      const e = await g.exec(sh`true`).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(HostKeyMismatchError);
+      expect((e as HostKeyMismatchError).expected).toEqual([pinned]);
+      expect((e as HostKeyMismatchError).presented).toBe(sshd.hostKeyFingerprint);
+      expect(Date.now() - started).toBeLessThan(1_000);
       g.close();
     });
   });

@@ -10,12 +10,16 @@
 //   const sshd = await startSshd();         // fresh temp dir, host key, client key, port
 //   sshd.host, sshd.port, sshd.user         // '127.0.0.1', free port, current user (root in CI)
 //   sshd.clientKeyPath                      // private key (OpenSSH ed25519, no passphrase)
-//   sshd.hostKeyFingerprint                 // 'SHA256:...' as `ssh-keygen -lf` prints it
+//   sshd.hostKeyFingerprint                 // 'SHA256:...' as `ssh-keygen -lf` prints it (current key)
 //   sshd.knownHostsPath                     // known_hosts file holding the host key for [host]:port
 //   sshd.dir                                // temp dir (scratch space for tests is fine)
 //   await sshd.kill()                       // SIGKILL the listener AND every session it forked:
 //                                           //   all client TCP connections die (simulated drop)
 //   await sshd.restart()                    // same port, same keys, listening again
+//   await sshd.restart({ newHostKey: true }) // ...but presenting a fresh host key (a reinstalled
+//                                           //   guest, or a man in the middle); known_hosts is NOT updated
+//   sshd.freeze() / sshd.thaw()             // SIGSTOP/SIGCONT the whole tree: connections go
+//                                           //   silent without any FIN/RST (a migrating VM)
 //   await sshd.stop()                       // kill + remove the temp dir (call in afterAll)
 //
 // Typical use:
@@ -51,7 +55,9 @@ export interface Sshd {
   /** Everything sshd wrote on stderr since start (all restarts). */
   log(): string;
   kill(): Promise<void>;
-  restart(): Promise<void>;
+  restart(options?: { newHostKey?: boolean }): Promise<void>;
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -138,29 +144,49 @@ export async function startSshd(): Promise<Sshd> {
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
     // Per-connection sshd processes call setsid(), so a process-group kill would miss
-    // them; kill the whole tree by pid instead (descendants first, so none is re-parented
-    // out of our sight), then wait for the listener to be gone.
-    for (const pid of descendants(proc.pid).reverse()) safeKill(pid);
+    // them; kill the whole tree by pid instead. Everything is stopped first: otherwise a
+    // session process could see its command die and send the client an exit status,
+    // which is a clean end, not the dropped link this is meant to simulate.
+    const tree = [proc.pid, ...descendants(proc.pid)];
+    for (const pid of tree) safeKill(pid, 'SIGSTOP');
+    for (const pid of descendants(proc.pid)) if (!tree.includes(pid)) (tree.push(pid), safeKill(pid, 'SIGSTOP'));
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    safeKill(proc.pid);
+    for (const pid of tree) safeKill(pid, 'SIGKILL');
     await exited;
   };
 
+  const signalTree = (signal: NodeJS.Signals): void => {
+    const pid = child?.pid;
+    if (pid === undefined) return;
+    for (const p of [pid, ...descendants(pid)]) safeKill(p, signal);
+  };
+
+  let fingerprint = fingerprintOf(hostPub);
   await launch();
   return {
     host,
     port,
     user: userInfo().username,
     clientKeyPath: clientKey,
-    hostKeyFingerprint: fingerprintOf(hostPub),
+    get hostKeyFingerprint() {
+      return fingerprint;
+    },
     knownHostsPath,
     dir,
     log: () => logText,
     kill,
-    restart: async () => {
+    restart: async (options = {}) => {
       await kill();
+      if (options.newHostKey) {
+        rmSync(hostKey, { force: true });
+        rmSync(`${hostKey}.pub`, { force: true });
+        keygen(hostKey);
+        fingerprint = fingerprintOf(readFileSync(`${hostKey}.pub`, 'utf8'));
+      }
       await launch();
     },
+    freeze: () => signalTree('SIGSTOP'),
+    thaw: () => signalTree('SIGCONT'),
     stop: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });
@@ -216,9 +242,9 @@ function descendants(root: number): number[] {
   return out;
 }
 
-function safeKill(pid: number): void {
+function safeKill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(pid, signal);
   } catch {
     // already gone
   }
