@@ -2,11 +2,11 @@
 // validated, < 300 MB peak RSS, independent of the trace length).
 //
 // It writes a synthetic trace with the real writer to a temp file, then times reading
-// and validating it with the real reader. The writing runs in a child process, so that
-// the reading's peak is not the writing's leftovers (`bench check` only reads; a worker
-// thread would not do, as the process keeps the memory a finished worker used). Peak memory is the largest process RSS seen
-// while reading, sampled every 16 batches (1 MiB of trace). Numbers are printed
-// by the caller; nothing here asserts them.
+// and validating it with the real reader. Each step runs in a child process of its own,
+// as `bench check` runs in a fresh process: the reading's peak memory is then its own
+// (the child's maxRSS, which is exact rather than sampled), not what earlier benchmarks
+// or the writing left in this process. Numbers are printed by the caller; nothing here
+// asserts them.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,26 +33,25 @@ export async function benchmarkTraceRead(options: TraceReadBenchmarkOptions = {}
   const dir = await mkdtemp(join(tmpdir(), 'bench-trace-perf-'));
   const file = join(dir, 'synthetic.jsonl');
   try {
-    await writeInChildProcess(file, total);
-    const reader = openTrace(file);
-    let peak = process.memoryUsage.rss();
-    let read = 0;
-    const t0 = performance.now();
-    let batches = 0;
-    for await (const batch of reader.batches()) {
-      read += batch.events.length;
-      if (++batches % 16 === 0) peak = Math.max(peak, process.memoryUsage.rss());
-    }
-    peak = Math.max(peak, process.memoryUsage.rss());
-    const seconds = (performance.now() - t0) / 1000;
-    if (read !== total) throw new Error(`trace benchmark read ${read} events of ${total}`);
+    await runSelf(WRITE_FLAG, file, String(total));
+    const r = JSON.parse(await runSelf(READ_FLAG, file)) as { events: number; seconds: number; maxRssBytes: number };
+    if (r.events !== total) throw new Error(`trace benchmark read ${r.events} events of ${total}`);
     return {
-      traceReadEventsPerSec: Math.round(read / seconds),
-      traceReadPeakRssMb: Math.round((peak / (1 << 20)) * 10) / 10,
+      traceReadEventsPerSec: Math.round(r.events / r.seconds),
+      traceReadPeakRssMb: Math.round((r.maxRssBytes / (1 << 20)) * 10) / 10,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Reads and validates a trace, as `bench check` does, and says how fast and how big. */
+async function measureRead(file: string): Promise<{ events: number; seconds: number; maxRssBytes: number }> {
+  let events = 0;
+  const t0 = performance.now();
+  for await (const batch of openTrace(file).batches()) events += batch.events.length;
+  const seconds = (performance.now() - t0) / 1000;
+  return { events, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
 /**
@@ -94,12 +93,17 @@ export function writeSyntheticTrace(file: string, total: number): void {
 }
 
 const WRITE_FLAG = '--write-synthetic-trace';
+const READ_FLAG = '--measure-trace-read';
 
-async function writeInChildProcess(file: string, total: number): Promise<void> {
-  await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), WRITE_FLAG, file, String(total)]);
+/** Runs this file as a script in a fresh Node process; resolves to its stdout. */
+async function runSelf(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), ...args]);
+  return stdout;
 }
 
-// Run as a script by writeInChildProcess: write the trace and end.
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === WRITE_FLAG) {
-  writeSyntheticTrace(process.argv[3]!, Number(process.argv[4]));
+// Run as a script by runSelf.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [flag, file, total] = process.argv.slice(2);
+  if (flag === WRITE_FLAG) writeSyntheticTrace(file!, Number(total));
+  if (flag === READ_FLAG) process.stdout.write(JSON.stringify(await measureRead(file!)));
 }
