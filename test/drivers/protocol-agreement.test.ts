@@ -15,6 +15,7 @@ import {
   bodyByte, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor, statusHex,
 } from '../../src/devices/protocol.ts';
 import { digestHex } from '../../src/devices/digest.ts';
+import { decodeSaveRecord, encodeSaveRecord } from '../../src/devices/save-record.ts';
 import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -155,6 +156,9 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
     expected.writeBigUInt64LE(BigInt('0x' + digest), 24);
     expect(record).toBe(expected.toString('hex'));
 
+    // And the emulator's twin (save-record.ts) writes the same bytes.
+    expect(Buffer.from(encodeSaveRecord({ type: 2, tx: 2 ** 35 + 9, length: 4000, hold: 750, digest })).toString('hex')).toBe(record);
+
     const damaged = (at: number, value: number) => {
       const b = Buffer.from(expected);
       b[at] = value;
@@ -218,6 +222,36 @@ describe.skipIf(!gcc)('the C trace formatter writes schema v1 lines', () => {
   it('derives the channel number from the instance GUID\'s last 8 hex digits', () => {
     // GUID 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a in memory: Data1..3 little-endian, Data4 as is.
     expect(askC(['channel 3a5c2f8db4710e4e9a6d2c1f0000002a'])).toEqual(['42']);
+  });
+});
+
+describe.skipIf(!gcc)('SaveBuf records agree with save-record.ts', () => {
+  it('encodes generated records to the same bytes and reads back what the other wrote', () => {
+    const records = fc.sample(fc.record({
+      type: fc.constantFrom(MsgType.HostTransaction, MsgType.Notify),
+      tx: fc.maxSafeNat(),
+      length: fc.integer({ min: HEADER_SIZE, max: MAX_MESSAGE_SIZE }),
+      hold: fc.nat({ max: 0xffffffff }),
+      digest: fc.uint8Array({ minLength: 8, maxLength: 8 }).map((b) => Buffer.from(b).toString('hex')),
+    }), { numRuns: 200, seed: 11 });
+    const answers = askC(records.map((r) => `savebuf ${r.type} ${r.tx} ${r.length} ${r.hold} ${r.digest}`));
+    records.forEach((r, i) => {
+      expect(answers[i]).toBe(Buffer.from(encodeSaveRecord(r)).toString('hex'));
+      expect(decodeSaveRecord(Buffer.from(answers[i]!, 'hex'))).toEqual(r);
+    });
+    const parsed = askC(answers.map((a) => `saveparse ${a}`));
+    records.forEach((r, i) => expect(parsed[i]).toBe(`ok ${r.type} ${r.tx} ${r.length} ${r.hold} ${r.digest}`));
+  });
+
+  it('both refuse a wrong magic, version or size; C also refuses a wrong type or length', () => {
+    const good = Buffer.from(encodeSaveRecord({ type: 2, tx: 5, length: 100, hold: 1, digest: '0011223344556677' }));
+    const withByte = (at: number, v: number) => { const b = Buffer.from(good); b[at] = v; return b; };
+    for (const bad of [withByte(0, 0), withByte(4, 9), good.subarray(0, 31)]) {
+      expect(decodeSaveRecord(bad)).toBeNull();
+      expect(askC([`saveparse ${bad.toString('hex')}`])[0]).toMatch(/^error /);
+    }
+    // Stricter in C, by design: the VSP only ever saves HostTransactions and Notifies of a valid length.
+    expect(askC([`saveparse ${withByte(6, 1).toString('hex')}`, `saveparse ${withByte(17, 0x80).toString('hex')}`])).toEqual(['error 4', 'error 5']);
   });
 });
 
