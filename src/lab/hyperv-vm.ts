@@ -57,8 +57,24 @@ export interface HostContext {
   pollMs: number;
 }
 
-export function hostContext(shell: HostShell, options: Partial<Omit<HostContext, 'shell'>> = {}): HostContext {
-  return { shell, modules: options.modules ?? [], queryTimeoutMs: options.queryTimeoutMs ?? 60_000, pollMs: options.pollMs ?? 1000 };
+export function hostContext(shell: HostShell, options: Partial<Omit<HostContext, 'shell'>> & { signal?: AbortSignal } = {}): HostContext {
+  return {
+    shell: options.signal ? withSignal(shell, options.signal) : shell,
+    modules: options.modules ?? [], queryTimeoutMs: options.queryTimeoutMs ?? 60_000, pollMs: options.pollMs ?? 1000,
+  };
+}
+
+/**
+ * The same shell, with `signal` applied to every command (a run being stopped cancels
+ * whatever Hyper-V step is under way, and every later one). Closing it closes the shell.
+ */
+export function withSignal(shell: HostShell, signal: AbortSignal): HostShell {
+  return {
+    host: shell.host,
+    transport: shell.transport,
+    run: (c, o) => shell.run(c, { ...o, signal: o.signal ? AbortSignal.any([o.signal, signal]) : signal }),
+    close: () => shell.close(),
+  };
 }
 
 export function cmd(ctx: HostContext, statements: Array<PsStatement | PsInvocation>, depth = 4): PsCommand {

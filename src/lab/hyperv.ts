@@ -157,6 +157,12 @@ export class HyperV {
     return this.#transition('Save-VM', id, ps('Save-VM'), ['Saved'], this.timeouts.saveMs);
   }
 
+  /** Save-VM then Start-VM: the whole-VM save/restore the bench checks packets across. */
+  async saveAndRestore(id: string): Promise<VmInfo> {
+    await this.save(id);
+    return this.start(id);
+  }
+
   suspend(id: string): Promise<VmInfo> {
     return this.#transition('Suspend-VM', id, ps('Suspend-VM'), ['Paused'], this.timeouts.pauseMs);
   }

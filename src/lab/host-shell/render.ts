@@ -133,12 +133,15 @@ export function render(cmd: PsCommand, nonce: string): Rendered {
   const script = [
     `$ErrorActionPreference = 'Stop'`,
     `$ProgressPreference = 'SilentlyContinue'`,
+    // The result line is made pure ASCII (\uXXXX for the rest, which JSON allows), so a
+    // console code page on the far side (Windows PowerShell over SSH) cannot mangle it.
+    String.raw`$__benchAscii = { param($t) [regex]::Replace([string]$t, '[^\x20-\x7E]', { param($m) '\u{0:x4}' -f [int][char]$m.Value }) }`,
     `try {`,
     `  $__benchOut = @(`,
     body,
     `  )`,
     `  $__benchJson = if ($__benchOut.Count -gt 0) { $__benchOut | ConvertTo-Json -Depth ${s.depth} -Compress } else { '' }`,
-    `  [Console]::Out.WriteLine('${nonce}:ok:' + $__benchJson)`,
+    `  [Console]::Out.WriteLine('${nonce}:ok:' + (& $__benchAscii $__benchJson))`,
     `} catch {`,
     `  $__benchErr = $_`,
     `  $__benchRec = [ordered]@{`,
@@ -149,7 +152,7 @@ export function render(cmd: PsCommand, nonce: string): Rendered {
     `    exceptionType = [string]$__benchErr.Exception.GetType().FullName`,
     `    targetObject = [string]$__benchErr.TargetObject`,
     `  }`,
-    `  [Console]::Out.WriteLine('${nonce}:error:' + (ConvertTo-Json -InputObject $__benchRec -Compress))`,
+    `  [Console]::Out.WriteLine('${nonce}:error:' + (& $__benchAscii (ConvertTo-Json -InputObject $__benchRec -Compress)))`,
     `}`,
   ].join('\n');
   return { script, display: display(s), nonce };

@@ -48,6 +48,17 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, () => 
     expect(ids).toEqual(expect.arrayContaining([18510, 18596]));
   });
 
+  it('stops every step at once when the run is canceled', async () => {
+    const vm = await hv.provision(spec('bench-cancel'));
+    await a.setup('Set-StandinDelay', { Operation: 'Save-VM', Milliseconds: 3000 });
+    const ac = new AbortController();
+    const canceled = new HyperV(hostContext(a.shell, { modules: [standinModule], pollMs: 25, signal: ac.signal }));
+    setTimeout(() => ac.abort(new Error('run stopped')), 300);
+    const e = (await canceled.saveAndRestore(vm.id).catch((x: unknown) => x)) as VmOperationError;
+    expect(e).toBeInstanceOf(VmOperationError);
+    expect(e.message).toMatch(/Save-VM .*canceled \(run stopped\)/s);
+  });
+
   it('suspends and resumes, and refuses Resume-VM on a running VM with InvalidState', async () => {
     const vm = await hv.provision(spec('bench-pause'));
     expect((await hv.suspend(vm.id)).state).toBe('Paused');
