@@ -9,7 +9,8 @@
 //   3. keeps, for every event, the file:line it came from, for error messages.
 //
 // Merging is streaming, one segment (the events between two bench events) at a time, so
-// memory grows with the longest segment, not with the trace. Alignment comes either from
+// memory grows with the longest segment, not with the trace (except the `intern` id
+// tables, one entry per distinct id). normaliseInRuns hands out whole segments. Alignment comes either from
 // copies (a source that holds the bench events itself: the emulator's single file, or
 // side files the bench wrote its markers into) or from marks: a bench event may carry
 // `at: { <markKey>: seq }`, the last seq that source had written when it happened, and a
@@ -17,8 +18,8 @@
 //
 // Within a segment, events of different files are interleaved so that causes come first
 // (a send before its receive, a complete before its completion) where the files allow;
-// otherwise in source order. Every order within a segment is one a real run could show:
-// the checker decides what the model allows.
+// otherwise in source order. Files carry no common clock, so this is one plausible
+// order, not the observed one: the checker decides which orders the model allows.
 import { InputError } from '../errors.ts';
 import type { LocatedEvent, SourceEvent } from './reader.ts';
 import { openSourceTrace, TraceReader, type ReadOptions } from './reader.ts';
