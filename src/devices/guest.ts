@@ -243,6 +243,36 @@ export class SampleGuest {
     return true;
   }
 
+  /** Replay: the host transactions held now on channel `ch`. */
+  heldTxs(ch: number): number[] {
+    const c = this.chan(ch);
+    return c.held.items.slice(c.held.head).map((h) => h.tx);
+  }
+
+  /** Replay: completes held transaction `tx` now (a real trace decides when). */
+  completeHeld(ch: number, tx: number): boolean {
+    const c = this.chan(ch);
+    const i = c.held.items.findIndex((h, k) => k >= c.held.head && h.tx === tx);
+    if (i < 0) return false;
+    const [h] = c.held.items.splice(i, 1);
+    this.sink.emit({
+      side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h!.tx, dir: 'h2g',
+      status: statusHex(h!.status), len: h!.response.length, digest: digestHex(h!.response),
+    });
+    this.write(c, { flags: 0, type: PacketType.completion, transId: h!.transId, payload: h!.response });
+    return true;
+  }
+
+  /** Replay: the first event the next delivery would write, without delivering. */
+  peekDelivery(ch: number): { ev: 'pkt.recv' | 'pkt.completion'; tx: number; dir: 'g2h' | 'h2g' } | null {
+    const c = this.chan(ch);
+    const inc = this.rings.get(ch)!.in;
+    const v = inc.peek();
+    if (!v) return null;
+    if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };
+    return { ev: 'pkt.recv', tx: decodeHeader(inc.payload(v))?.tx ?? 0, dir: 'h2g' };
+  }
+
   /** Outstanding work that should eventually finish: requests awaiting, held, queued. */
   pending(): number {
     let n = 0;

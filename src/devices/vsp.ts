@@ -166,6 +166,36 @@ export class SampleVsp {
     return true;
   }
 
+  /** Replay: the transactions held now, in hold order. */
+  heldTxs(): number[] {
+    return fifoItems(this.held).map((r) => r.tx);
+  }
+
+  /** Replay: completes the held request of transaction `tx` (a real trace decides when). */
+  completeHeld(tx: number): boolean {
+    const i = this.held.items.findIndex((r, k) => k >= this.held.head && r.tx === tx);
+    if (i < 0) return false;
+    const [r] = this.held.items.splice(i, 1);
+    this.completeRequest(r!.pkt, r!.buf);
+    return true;
+  }
+
+  /** Replay: the first event the next delivery would write, without delivering. */
+  peekDelivery(): { ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion'; tx: number; dir: 'g2h' | 'h2g' } | null {
+    const ch = this.channel;
+    const redo = ch.deferred[0];
+    if (redo) return { ev: 'pkt.complete', tx: decodeHeader(redo.payload)?.tx ?? 0, dir: 'g2h' };
+    const inc = ch.incoming;
+    const v = inc?.peek();
+    if (!inc || !v) return null;
+    const h = decodeHeader(inc.payload(v));
+    if (v.type === 0xb) {
+      const p = ch.awaiting.get(v.transId);
+      return { ev: 'pkt.completion', tx: p ? (p.pointer as HostTxState).tx : (h?.tx ?? 0), dir: 'h2g' };
+    }
+    return { ev: 'pkt.recv', tx: h?.tx ?? 0, dir: 'g2h' };
+  }
+
   private onSuspend(): void {
     this.state('Paused');
     // KMCL waits until every incoming packet is completed: complete the held ones now.

@@ -35,6 +35,12 @@ export interface ExecuteOptions {
   inject?: { at: number; op: InjectedOp } | undefined;
   /** scheduler steps before the run is declared hung */
   maxSteps?: number | undefined;
+  /**
+   * Replay mode (trace validation): instead of the seeded schedule, `chooser` picks
+   * each next task from what it would do, and holds are over whenever the chooser says
+   * (a real trace's timing decides, not the emulator's clock).
+   */
+  chooser?: Chooser | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /** told how long each VM operation took (bench perf) */
@@ -53,9 +59,28 @@ export interface ExecuteResult {
   host: string;
   /** the fault modes that actually acted in this run */
   faultsFired: FaultMode[];
+  /** transactions and queued packets still unfinished when the run ended */
+  pendingAtEnd: number;
 }
 
 type VmState = 'running' | 'paused' | 'saved';
+
+/** A task the scheduler could run, with the first event it would write (replay mode). */
+export interface TaskOption {
+  task: number;
+  /** for holds: which transaction completes */
+  tx: number;
+  side: 'host' | 'guest';
+  /** null: a silent step (a library queue flush) */
+  ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion' | null;
+  ch: number;
+  dir: 'g2h' | 'h2g';
+}
+
+export interface Chooser {
+  /** The option to run next, or null to stop and go on with the scenario's next step. */
+  choose(options: readonly TaskOption[]): TaskOption | null;
+}
 
 // Task kinds, packed with the channel index into one number (no allocation per step).
 const HOST_DELIVER = 0;
@@ -121,7 +146,7 @@ class Execution {
       this.step(step);
     }
     if (!this.hang) this.settle();
-    if (!this.hang && this.vm === 'running') {
+    if (!this.hang && this.vm === 'running' && !this.opts.chooser) {
       const left = this.guest.pending() + (this.host?.pending() ?? 0);
       if (left > 0) this.hang = { reason: `${left} transaction(s) or queued packet(s) never finished` };
     }
@@ -133,6 +158,7 @@ class Execution {
       injected: this.injected,
       host: this.host?.name ?? '',
       faultsFired: [...this.faults.fired],
+      pendingAtEnd: this.vm === 'running' ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
     };
   }
 
@@ -368,6 +394,7 @@ class Execution {
 
   /** Runs one scheduled task if any is ready. False when nothing is ready now. */
   private tick(): boolean {
+    if (this.opts.chooser) return this.replayTick(this.opts.chooser);
     const inject = this.opts.inject;
     if (inject && !this.injected && this.steps === inject.at && this.vm === 'running') this.runInjected(inject.op);
     const n = this.collectTasks();
@@ -379,6 +406,47 @@ class Execution {
     this.runTask(this.tasks[this.schedule.pick(n)]!);
     this.steps++;
     return true;
+  }
+
+  private replayTick(chooser: Chooser): boolean {
+    const options = this.replayOptions();
+    if (options.length === 0) return false;
+    const pick = chooser.choose(options);
+    if (pick === null) return false;
+    const ch = this.chIds[pick.task >> 3]!;
+    if ((pick.task & 7) === HOST_TIMER) this.host!.vsps.get(ch)!.completeHeld(pick.tx);
+    else if ((pick.task & 7) === GUEST_TIMER) this.guest.completeHeld(ch, pick.tx);
+    else this.runTask(pick.task);
+    this.steps++;
+    return true;
+  }
+
+  /** What each ready task would do first; holds count as ready whatever the clock says. */
+  private replayOptions(): TaskOption[] {
+    const out: TaskOption[] = [];
+    const guestRuns = this.vm === 'running';
+    for (let i = 0; i < this.chIds.length; i++) {
+      const ch = this.chIds[i]!;
+      const host = this.host;
+      if (host) {
+        const v = host.vsps.get(ch)!;
+        if (v.channel.canDeliver()) {
+          const p = v.peekDelivery();
+          if (p) out.push({ task: HOST_DELIVER + i * 8, tx: p.tx, side: 'host', ev: p.ev, ch, dir: p.dir });
+        }
+        if (v.channel.canFlush()) out.push({ task: HOST_FLUSH + i * 8, tx: 0, side: 'host', ev: null, ch, dir: 'h2g' });
+        for (const tx of v.heldTxs()) out.push({ task: HOST_TIMER + i * 8, tx, side: 'host', ev: 'pkt.complete', ch, dir: 'g2h' });
+      }
+      if (guestRuns) {
+        if (this.guest.canDeliver(ch)) {
+          const p = this.guest.peekDelivery(ch);
+          if (p) out.push({ task: GUEST_DELIVER + i * 8, tx: p.tx, side: 'guest', ev: p.ev, ch, dir: p.dir });
+        }
+        if (this.guest.canFlush(ch)) out.push({ task: GUEST_FLUSH + i * 8, tx: 0, side: 'guest', ev: null, ch, dir: 'g2h' });
+        for (const tx of this.guest.heldTxs(ch)) out.push({ task: GUEST_TIMER + i * 8, tx, side: 'guest', ev: 'pkt.complete', ch, dir: 'h2g' });
+      }
+    }
+    return out;
   }
 
   private runInjected(op: InjectedOp): void {
@@ -416,6 +484,10 @@ class Execution {
     for (;;) {
       while (this.tick());
       if (this.hang) return;
+      if (this.opts.chooser) {
+        this.clock = target;
+        return;
+      }
       const next = this.nextTimer();
       if (next === null || next > target) {
         this.clock = target;
@@ -429,7 +501,7 @@ class Execution {
   private settle(): void {
     for (;;) {
       while (this.tick());
-      if (this.hang) return;
+      if (this.hang || this.opts.chooser) return;
       const next = this.nextTimer();
       if (next === null) return;
       this.clock = Math.max(this.clock, next);

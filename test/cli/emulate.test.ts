@@ -1,7 +1,7 @@
 // The real `bench` command on the scenario suite and on bad input.
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IncomingRing, RingMemory } from '../../src/vmbus/ring.ts';
@@ -83,5 +83,52 @@ describe('bench explore', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.schedules).toBe(doc.savePoints * 3 - doc.skipped);
     expect(doc.failures).toEqual([]);
+  });
+});
+
+describe('bench check', () => {
+  it('passes a trace the emulator wrote and exits 0', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'chk-'));
+    await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', '--seed', '4', '--out', out]);
+    const r = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', join(out, 'migrate-and-back.jsonl'), '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).result.verdict).toBe('pass');
+  });
+
+  it('exits 1 with the divergence, and writes a minimal scenario beside the trace', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'chk-'));
+    await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', '--out', out]);
+    const file = join(out, 'migrate-and-back.jsonl');
+    // Break the trace: the guest's first completion carries another status.
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const i = lines.findIndex((e) => e.ev === 'pkt.completion' && e.side === 'guest');
+    lines[i].status = 'c0000001';
+    writeFileSync(file, `${lines.map((e) => JSON.stringify(e)).join('\n')}\n`);
+    const r = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('DIVERGE  migrate-and-back: status');
+    expect(r.stdout).toContain(`${file}:${i + 1}`);
+    expect(r.stdout).toMatch(/minimal scenario \(fault wrong-status/);
+    expect(existsSync(join(out, 'migrate-and-back-minimal.yaml'))).toBe(true);
+    const again = await bench(['emulate', join(out, 'migrate-and-back-minimal.yaml'), '--out', join(out, 'again')]);
+    expect(again.exitCode).toBe(0); // without the fault, the minimal scenario is clean
+  });
+
+  it('exits 2 naming file, line and field for a malformed trace', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'chk-'));
+    const file = join(out, 't.jsonl');
+    writeFileSync(file, '{"v":1,"seq":1,"src":"x","side":"bench","ev":"scenario.begin","name":"idle-save-restore","seed":1}\n{"v":1,"seq":2,"src":"x","side":"host","ev":"pkt.recv","ch":0}\n');
+    const r = await bench(['check', '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--trace', file]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${file}:2`);
+    expect(r.stderr).toContain('tx');
+  });
+
+  it('exits 2 when the trace is of another scenario', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'chk-'));
+    await bench(['emulate', 'bench/scenarios/01-idle-save-restore.yaml', '--out', out]);
+    const r = await bench(['check', '--scenario', 'bench/scenarios/07-pause-resume.yaml', '--trace', join(out, 'idle-save-restore.jsonl')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('not "pause-resume"');
   });
 });

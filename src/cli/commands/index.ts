@@ -1,6 +1,7 @@
 // Every subcommand, one line each. Each module adds its command to the program and sets
 // process.exitCode (0 or 1) for results; errors are thrown and mapped in main.ts.
 import type { Command } from 'commander';
+import { registerCheck } from './check.ts';
 import { registerEmulate } from './emulate.ts';
 import { registerExplore } from './explore.ts';
 import { registerLab } from './lab.ts';
@@ -9,6 +10,7 @@ import { registerReport } from './report.ts';
 
 export function registerCommands(program: Command): void {
   registerEmulate(program);
+  registerCheck(program);
   registerExplore(program);
   registerLab(program);
   registerPerf(program);

@@ -1,0 +1,339 @@
+// Trace validation (`bench check`): is every event of an observed trace explained by the
+// emulator, in an order the model allows?
+//
+// This is not a diff of two logs. The scenario runs on the emulator in replay mode: at
+// every point where the model has a choice (which side delivers next, when a hold ends,
+// whether a queued packet is written now), the choice is the one the observed trace
+// implies: the task whose first event is the next unexplained event of its side. Holds
+// end when the trace says, not when the emulator's clock does. Each event the model
+// writes must then equal the next observed event of the same side (host, guest, bench);
+// host and guest may interleave freely between two bench events, because the two files
+// of a real run are only ordered by the bench's VM operations.
+//
+// The first observed event the model cannot explain, or the first model event the trace
+// lacks, is the divergence. Its class comes from the properties when the observed trace
+// itself breaks one there (a second receive is "duplicated" whatever the model says),
+// else from how the two events differ.
+//
+// Memory is bounded by the longest segment between two bench events, not by the trace.
+
+import { executeScenario, type TaskOption } from '../scenario/execute.ts';
+import type { Scenario } from '../scenario/model.ts';
+import { StampingSink } from '../trace/sink.ts';
+import type { TraceEvent } from '../trace/schema.ts';
+import type { GapChoices } from '../vmbus/choices.ts';
+import { PropertyChecker, type DivergenceClass, type PropertyName } from './properties.ts';
+import type { ObservedEvent, ObservedSource } from './observed.ts';
+import { InputError } from '../errors.ts';
+
+export type CheckResult =
+  | { verdict: 'pass'; events: number; failedProperties: PropertyName[] }
+  | {
+      verdict: 'diverge';
+      class: DivergenceClass;
+      message: string;
+      /** null when the divergence is something the trace lacks at its end */
+      firstUnexplained: ObservedEvent | null;
+      /** what the model would have done there */
+      expected: string[];
+      failedProperties: PropertyName[];
+      events: number;
+    };
+
+class Diverged extends Error {
+  readonly result: Extract<CheckResult, { verdict: 'diverge' }>;
+  constructor(result: Extract<CheckResult, { verdict: 'diverge' }>) {
+    super(result.message);
+    this.result = result;
+  }
+}
+
+export function checkTrace(scenario: Scenario, source: ObservedSource, opts: { choices?: Partial<GapChoices> } = {}): CheckResult {
+  return new Replay(scenario, source).run(opts.choices);
+}
+
+/** One line per event, for messages and the `expected` list. */
+export function describeEvent(e: TraceEvent): string {
+  const parts: string[] = [e.side, e.ev];
+  const o = e as unknown as Record<string, unknown>;
+  for (const k of ['ch', 'dir', 'tx', 'state', 'status', 'len', 'digest', 'saveDigest', 'name', 'from', 'to']) {
+    if (o[k] !== undefined) parts.push(`${k}=${String(o[k])}`);
+  }
+  return parts.join(' ');
+}
+
+function describeOption(o: TaskOption): string {
+  return o.ev === null ? `${o.side} writes a packet it queued (ch=${o.ch})` : `${o.side} ${o.ev} ch=${o.ch} dir=${o.dir} tx=${o.tx}`;
+}
+
+/** The fields that must agree for a model event to explain an observed one. */
+function sameEvent(o: TraceEvent, m: TraceEvent): boolean {
+  if (o.ev !== m.ev || o.side !== m.side) return false;
+  const a = o as unknown as Record<string, unknown>;
+  const b = m as unknown as Record<string, unknown>;
+  const keys = FIELDS[o.ev] ?? [];
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+const FIELDS: Partial<Record<TraceEvent['ev'], readonly string[]>> = {
+  'scenario.begin': ['name'],
+  'scenario.end': ['name'],
+  'vm.migrate.begin': ['from', 'to'],
+  'vm.migrate.end': ['from', 'to'],
+  'vm.checkpoint.begin': ['name'],
+  'vm.checkpoint.end': ['name'],
+  'vm.checkpoint.apply.begin': ['name'],
+  'vm.checkpoint.apply.end': ['name'],
+  'ch.state': ['ch', 'state'],
+  'pkt.send': ['ch', 'tx', 'dir', 'len', 'digest', 'wantCompletion'],
+  'pkt.recv': ['ch', 'tx', 'dir', 'len', 'digest'],
+  'pkt.complete': ['ch', 'tx', 'dir', 'status', 'len', 'digest'],
+  'pkt.completion': ['ch', 'tx', 'dir', 'status', 'digest'],
+  // libLen is KMCL's private size: a real VSP cannot see it, so it is not compared.
+  'pkt.save': ['ch', 'tx', 'dir', 'saveLen', 'saveDigest'],
+  'pkt.restore': ['ch', 'tx', 'dir', 'saveDigest'],
+  'pkt.fail': ['ch', 'tx', 'dir', 'status'],
+};
+
+class Replay {
+  private readonly s: Scenario;
+  private readonly source: ObservedSource;
+  /** the current segment: unexplained observed events per side, and the bench event that ends it */
+  private host: ObservedEvent[] = [];
+  private guest: ObservedEvent[] = [];
+  private hi = 0;
+  private gi = 0;
+  private boundary: ObservedEvent | null = null;
+  private readonly checker = new PropertyChecker();
+  private consumed = 0;
+  /** flushes tried since the last delivery, so a useless flush is not tried forever */
+  private readonly flushed = new Set<number>();
+  private lastOptions: readonly TaskOption[] = [];
+  private sawScenarioEnd = false;
+
+  constructor(s: Scenario, source: ObservedSource) {
+    this.s = s;
+    this.source = source;
+  }
+
+  run(choices?: Partial<GapChoices>): CheckResult {
+    try {
+      this.loadSegment();
+      const seed = 0; // the chooser, not a seed, decides every interleaving
+      const sink = new StampingSink('model', (m) => this.onModelEvent(m));
+      const r = executeScenario(this.s, {
+        seed,
+        sink,
+        choices,
+        chooser: { choose: (opts) => this.choose(opts) },
+      });
+      const extra = this.earliestUnexplained() ?? this.boundary ?? this.source.next();
+      if (extra) {
+        this.feed(extra);
+        throw this.diverge(extra, [], 'the trace goes on after the scenario ended');
+      }
+      const violations = this.checker.finish(this.sawScenarioEnd ? null : { reason: 'the trace has no scenario.end' });
+      if (r.pendingAtEnd > 0 || violations.length > 0) {
+        const v = violations[0];
+        return {
+          verdict: 'diverge',
+          class: v?.class ?? 'lost',
+          message: v?.message ?? `the model still had ${r.pendingAtEnd} transaction(s) to finish that the trace never shows`,
+          firstUnexplained: null,
+          expected: this.lastOptions.map(describeOption),
+          failedProperties: [...new Set(violations.map((x) => x.property))],
+          events: this.consumed,
+        };
+      }
+      return { verdict: 'pass', events: this.consumed, failedProperties: [] };
+    } catch (e) {
+      if (e instanceof Diverged) return e.result;
+      throw e;
+    } finally {
+      this.source.close();
+    }
+  }
+
+  // ------------------------------------------------------------ the observed side
+
+  private loadSegment(): void {
+    this.host = [];
+    this.guest = [];
+    this.hi = 0;
+    this.gi = 0;
+    this.boundary = null;
+    for (let o = this.source.next(); o !== null; o = this.source.next()) {
+      const side = o.event.side;
+      if (side === 'bench') {
+        this.boundary = o;
+        return;
+      }
+      // pkt.queued says where a packet waited, which the model decides from ring space;
+      // the saves show whether it mattered. It is checked by the properties only.
+      if (o.event.ev === 'pkt.queued') {
+        this.feed(o);
+        continue;
+      }
+      (side === 'host' ? this.host : this.guest).push(o);
+    }
+  }
+
+  private feed(o: ObservedEvent): void {
+    this.consumed++;
+    this.checker.onEvent(o.event);
+    if (o.event.ev === 'scenario.end') this.sawScenarioEnd = true;
+  }
+
+  private head(side: 'host' | 'guest'): ObservedEvent | undefined {
+    return side === 'host' ? this.host[this.hi] : this.guest[this.gi];
+  }
+
+  private take(side: 'host' | 'guest'): void {
+    const o = side === 'host' ? this.host[this.hi++]! : this.guest[this.gi++]!;
+    this.feed(o);
+  }
+
+  // ------------------------------------------------------------ the model side
+
+  private onModelEvent(m: TraceEvent): void {
+    if (m.ev === 'pkt.queued') return;
+    if (m.side === 'bench') {
+      const left = this.earliestUnexplained();
+      if (left) {
+        this.feed(left);
+        throw this.diverge(left, [describeEvent(m)], `the model reached ${m.ev} with this event unexplained`);
+      }
+      const b = this.boundary;
+      if (!b) {
+        throw new Diverged({
+          verdict: 'diverge',
+          class: m.ev === 'scenario.end' ? 'hang' : 'missing-event',
+          message: `the trace ends where the model writes ${m.ev}${m.ev === 'scenario.end' ? ': the run did not finish' : ''}`,
+          firstUnexplained: null,
+          expected: [describeEvent(m)],
+          failedProperties: m.ev === 'scenario.end' ? ['progress'] : [],
+          events: this.consumed,
+        });
+      }
+      if (m.ev === 'scenario.begin' && b.event.ev === 'scenario.begin' && b.event.name !== m.name) {
+        throw new InputError(`this trace is of scenario "${b.event.name}", not "${m.name}"`, { file: b.file, line: b.line, field: 'name' }, {
+          hint: 'give --scenario the scenario the trace was recorded from',
+        });
+      }
+      this.feed(b);
+      if (!sameEvent(b.event, m)) {
+        throw this.diverge(b, [describeEvent(m)], `the model's next bench event is "${describeEvent(m)}"`, 'missing-event');
+      }
+      this.loadSegment();
+      return;
+    }
+    const side = m.side;
+    const o = this.head(side);
+    if (!o) {
+      throw new Diverged({
+        verdict: 'diverge',
+        class: classOfMissing(m),
+        message: `the model writes "${describeEvent(m)}" but the trace has no such event before ${this.boundary ? `${this.boundary.event.ev} (${this.boundary.file}:${this.boundary.line})` : 'its end'}`,
+        firstUnexplained: this.boundary,
+        expected: [describeEvent(m)],
+        failedProperties: [],
+        events: this.consumed,
+      });
+    }
+    this.take(side);
+    if (!sameEvent(o.event, m)) throw this.diverge(o, [describeEvent(m)], `the model has "${describeEvent(m)}" here`, classOfMismatch(o.event, m));
+    if (m.ev !== 'pkt.send' && m.ev !== 'ch.state') this.flushed.clear();
+  }
+
+  /** The replay's scheduling decision: the task that explains the next observed event. */
+  private choose(options: readonly TaskOption[]): TaskOption | null {
+    this.lastOptions = options;
+    const h = this.head('host');
+    const g = this.head('guest');
+    let best: TaskOption | null = null;
+    let bestLine = Infinity;
+    for (const opt of options) {
+      if (opt.ev === null) continue;
+      const o = opt.side === 'host' ? h : g;
+      if (!o) continue;
+      const e = o.event as unknown as { ev: string; ch?: number; dir?: string; tx?: number };
+      if (e.ev === opt.ev && e.ch === opt.ch && e.dir === opt.dir && e.tx === opt.tx) {
+        const line = o.line;
+        if (line < bestLine) {
+          best = opt;
+          bestLine = line;
+        }
+      }
+    }
+    if (best) return best;
+    // Nothing explains the next events yet: perhaps a packet the trace shows arriving is
+    // still in the sender's library queue. A flush writes nothing to the trace.
+    for (const opt of options) {
+      if (opt.ev === null && !this.flushed.has(opt.task)) {
+        this.flushed.add(opt.task);
+        return opt;
+      }
+    }
+    return null;
+  }
+
+  private earliestUnexplained(): ObservedEvent | undefined {
+    const h = this.head('host');
+    const g = this.head('guest');
+    if (h && g) return h.line <= g.line ? h : g;
+    return h ?? g;
+  }
+
+  private diverge(o: ObservedEvent, expected: string[], why: string, fallback: DivergenceClass = 'spurious'): Diverged {
+    // The properties, run on the observed trace so far, name the class when the trace
+    // itself breaks one at this event.
+    const v = this.checker.violations.find((x) => x.seq === o.event.seq);
+    const alternatives = expected.length > 0 ? expected : this.lastOptions.filter((x) => x.ev !== null).map(describeOption);
+    return new Diverged({
+      verdict: 'diverge',
+      class: v?.class ?? fallback,
+      message: `${o.file}:${o.line}: "${describeEvent(o.event)}" is not explained: ${why}${v ? ` (${v.message})` : ''}`,
+      firstUnexplained: o,
+      expected: alternatives,
+      failedProperties: [...new Set(this.checker.violations.map((x) => x.property))],
+      events: this.consumed,
+    });
+  }
+}
+
+function classOfMissing(m: TraceEvent): DivergenceClass {
+  switch (m.ev) {
+    case 'pkt.save':
+      return 'not-saved';
+    case 'pkt.restore':
+      return 'not-restored';
+    case 'ch.state':
+      return 'state-order';
+    case 'pkt.recv':
+    case 'pkt.complete':
+    case 'pkt.completion':
+      return 'lost';
+    default:
+      return 'missing-event';
+  }
+}
+
+function classOfMismatch(o: TraceEvent, m: TraceEvent): DivergenceClass {
+  if (o.ev === m.ev) {
+    const a = o as unknown as Record<string, unknown>;
+    const b = m as unknown as Record<string, unknown>;
+    if (o.ev === 'ch.state') return 'state-order';
+    if (a.tx === b.tx && a.ch === b.ch) {
+      if (o.ev === 'pkt.restore' || (o.ev === 'pkt.save' && a.saveDigest !== b.saveDigest)) return 'savebuf-mismatch';
+      if (a.status !== b.status) return 'status';
+      if (a.digest !== b.digest || a.len !== b.len) return 'payload';
+    }
+    if (o.ev === 'pkt.save') return 'not-saved';
+    if (o.ev === 'pkt.restore') return 'not-restored';
+  }
+  if (m.ev === 'pkt.save') return 'not-saved';
+  if (m.ev === 'pkt.restore') return 'not-restored';
+  if (o.ev === 'ch.state' || m.ev === 'ch.state') return 'state-order';
+  return 'missing-event';
+}

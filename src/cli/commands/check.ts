@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { InputError } from '../../errors.ts';
+import { loadScenarioPaths } from '../../scenario/loader.ts';
+import { checkTraces, formatCheckReport } from '../../run/check-trace.ts';
+import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('validate observed traces against the emulator (trace validation) and classify the first divergence')
+    .requiredOption('--scenario <file>', 'the scenario the traces come from')
+    .requiredOption('--trace <file>', 'a trace file (repeat for a run\'s host, guest and bench files)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--choice <key=value>', 'a documented-gap choice for the model (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
+    .option('--no-minimise', 'do not search for a minimal scenario')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (o: { scenario: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean }) => {
+      const [s] = await loadScenarioPaths([o.scenario]);
+      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out });
+      if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else process.stdout.write(`${formatCheckReport(report)}\n`);
+      process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
+    });
+}
+
+function parseChoices(list: string[]): Partial<GapChoices> | undefined {
+  if (list.length === 0) return undefined;
+  const out: Record<string, string | boolean> = {};
+  for (const item of list) {
+    const [key, value] = item.split('=', 2);
+    const def = GAP_CHOICES.find((c) => c.key === key);
+    if (!def || value === undefined) {
+      throw new InputError(`--choice ${item}: expected key=value with key one of ${GAP_CHOICES.map((c) => c.key).join(', ')}`);
+    }
+    const parsed = value === 'true' ? true : value === 'false' ? false : value;
+    if (!def.options.includes(parsed)) throw new InputError(`--choice ${item}: ${key} is one of ${def.options.join(', ')}`);
+    out[key!] = parsed;
+  }
+  return out as Partial<GapChoices>;
+}

@@ -1,0 +1,98 @@
+// Trace validation: the emulator explains every clean trace, whatever schedule produced
+// it, and flags every trace in which a platform bug (a fault mode) acted, with the
+// fault's class. This is the test that proves the checker.
+import { describe, expect, it } from 'vitest';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
+import { executeScenario } from '../../src/scenario/execute.ts';
+import { MemorySink } from '../../src/trace/sink.ts';
+import { checkTrace } from '../../src/check/replay.ts';
+import { ArraySource } from '../../src/check/observed.ts';
+import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+import { findReproduction, minimise, reproduces } from '../../src/check/minimise.ts';
+import type { TraceEvent } from '../../src/trace/schema.ts';
+
+const suite = await loadScenarioPaths(['bench/scenarios']);
+const byName = (n: string) => suite.find((s) => s.name === n)!;
+
+function observe(s: (typeof suite)[number], seed: number, faults: FaultMode[] = [], choices = {}) {
+  const sink = new MemorySink('hyperv');
+  const r = executeScenario(s, { seed, sink, faults, choices });
+  return { events: sink.events, fired: r.faultsFired };
+}
+const source = (events: TraceEvent[]) => new ArraySource(events.map((event, i) => ({ event, file: 'real.jsonl', line: i + 1 })));
+
+describe('trace validation', () => {
+  it('explains every clean trace of the suite, from any seed', () => {
+    for (const s of suite) {
+      for (const seed of [1, 2, 3, 11]) {
+        const res = checkTrace(s, source(observe(s, seed).events));
+        expect(res.verdict, `${s.name} seed ${seed}: ${res.verdict === 'diverge' ? res.message : ''}`).toBe('pass');
+      }
+    }
+  });
+
+  it.each(FAULT_MODES.map((f) => [f]))('flags every trace in which %s acted, with its class, and only those', (fault) => {
+    let acted = 0;
+    for (const s of suite) {
+      for (const seed of [1, 2, 3]) {
+        const { events, fired } = observe(s, seed, [fault]);
+        const res = checkTrace(s, source(events));
+        if (fired.includes(fault)) {
+          acted++;
+          expect(res.verdict, `${s.name} seed ${seed}`).toBe('diverge');
+          if (res.verdict === 'diverge') expect(FAULT_CLASS[fault], `${s.name} seed ${seed}: ${res.message}`).toContain(res.class);
+        } else {
+          expect(res.verdict, `${s.name} seed ${seed}`).toBe('pass');
+        }
+      }
+    }
+    expect(acted).toBeGreaterThan(0);
+  });
+
+  it('names the first unexplained event with its line, and what the model allowed there', () => {
+    const { events } = observe(byName('inflight-host-transactions'), 1, ['corrupt-savebuf']);
+    const res = checkTrace(byName('inflight-host-transactions'), source(events));
+    expect(res.verdict).toBe('diverge');
+    if (res.verdict !== 'diverge') return;
+    expect(res.class).toBe('savebuf-mismatch');
+    expect(res.firstUnexplained?.event.ev).toBe('pkt.restore');
+    expect(res.firstUnexplained?.line).toBe(events.findIndex((e) => e.seq === res.firstUnexplained!.event.seq) + 1);
+    expect(res.expected[0]).toMatch(/^host pkt.restore ch=0 dir=h2g tx=\d+ saveDigest=/);
+  });
+
+  it('reports a trace that stops before scenario.end as a hang', () => {
+    const { events } = observe(byName('inflight-host-transactions'), 1);
+    const cut = events.findIndex((e) => e.ev === 'vm.restore.end');
+    const res = checkTrace(byName('inflight-host-transactions'), source(events.slice(0, cut + 3)));
+    expect(res.verdict === 'diverge' && res.class).toBe('hang');
+  });
+
+  it('flags an event after the scenario ended as spurious', () => {
+    const { events } = observe(byName('idle-save-restore'), 1);
+    const recv = events.find((e) => e.ev === 'pkt.recv')!;
+    const res = checkTrace(byName('idle-save-restore'), source([...events, { ...recv, seq: 10_000 } as TraceEvent]));
+    expect(res.verdict).toBe('diverge');
+    if (res.verdict === 'diverge') {
+      expect(res.class).toBe('duplicated'); // the trace receives that packet a second time
+      expect(res.firstUnexplained?.line).toBe(events.length + 1);
+    }
+  });
+
+  it('a trace from a host with another documented-gap behaviour diverges under the defaults and passes under that choice', () => {
+    const s = byName('ring-full-library-queue');
+    const { events } = observe(s, 1, [], { restoreCallbacks: 'started-only' });
+    expect(checkTrace(s, source(events)).verdict).toBe('diverge');
+    expect(checkTrace(s, source(events), { choices: { restoreCallbacks: 'started-only' } }).verdict).toBe('pass');
+  });
+
+  it('minimises a reproducible divergence to a smaller scenario that still shows it', () => {
+    const s = byName('repeated-save-restore');
+    const repro = findReproduction(s, 'duplicated', ['restore-twice']);
+    expect(repro).not.toBeNull();
+    const { scenario } = minimise(s, repro!);
+    expect(reproduces(scenario, repro!)).toBe(true);
+    expect(scenario.steps.length).toBeLessThan(s.steps.length);
+    const size = (x: typeof s) => x.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0);
+    expect(size(scenario)).toBeLessThan(size(s));
+  });
+});
