@@ -89,10 +89,15 @@ export function toVmInfo(o: unknown): VmInfo {
   return { id: str('Id').toLowerCase(), name: str('Name'), state: parseVmState(r.State), status: str('Status'), heartbeat: str('Heartbeat'), notes: str('Notes'), memoryAssigned: Number(r.MemoryAssigned ?? 0) };
 }
 
-/** The VM with this id, or undefined when the host has none (Hyper-V's InvalidParameter). */
+/**
+ * The VM with this id, or undefined when the host has none. Only Get-VM's own "no such
+ * VM" ids count (InvalidParameter, and ObjectNotFound which some builds use); anything
+ * else, a missing Hyper-V module above all, is an error and never taken for "gone".
+ */
 export async function getVm(ctx: HostContext, id: string, timeoutMs = ctx.queryTimeoutMs): Promise<VmInfo | undefined> {
   const r = await ctx.shell.run(cmd(ctx, [pipe(ps('Get-VM', { Id: id }), project(VM_FIELDS))]), { timeoutMs });
-  if (r.failure?.kind === 'error-record' && r.errorRecords[0]?.errorId === 'InvalidParameter') return undefined;
+  const rec = r.errorRecords[0];
+  if (r.failure?.kind === 'error-record' && rec?.cmdlet === 'Get-VM' && (rec.errorId === 'InvalidParameter' || rec.errorId === 'ObjectNotFound')) return undefined;
   expectOk(r);
   return r.items[0] === undefined ? undefined : toVmInfo(r.items[0]);
 }

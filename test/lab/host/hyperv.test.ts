@@ -152,3 +152,17 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, () => 
     expect((await a.state()).Files).toEqual([PARENT]);
   });
 });
+
+describe.skipIf(!pwsh)(`reading VMs when Hyper-V is not there ${pwshLabel}`, () => {
+  it('never takes a missing Hyper-V module for a missing VM', async () => {
+    const shell = new LocalPwshShell({ host: 'no-hyperv', executable: pwsh!.path });
+    try {
+      const ctx = hostContext(shell, { modules: [] });
+      const e = await getVm(ctx, '00000000-0000-0000-0000-000000000001').catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(HostCommandError);
+      expect((e as HostCommandError).is('CommandNotFoundException')).toBe(true);
+    } finally {
+      await shell.close();
+    }
+  });
+});
