@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
-import { explore, EXPLORE_OPS } from '../../check/explore.ts';
+import { EXPLORE_OPS } from '../../check/explore.ts';
+import { exploreParallel } from '../../run/explore-parallel.ts';
+import { availableParallelism } from 'node:os';
 import type { InjectedOp } from '../../scenario/execute.ts';
 import { parsePositiveInt, parseSeed } from '../options.ts';
 
@@ -13,20 +15,23 @@ export function registerExplore(program: Command): void {
     .option('--seed <n>', 'schedule seed', '1')
     .option('--max-schedules <n>', 'stop after this many schedules')
     .option('--ops <list>', `comma-separated operations (${EXPLORE_OPS.join(', ')})`, EXPLORE_OPS.join(','))
+    .option('--workers <n>', 'worker threads (1 runs in process)', String(availableParallelism()))
     .option('--json', 'print one JSON document on stdout')
-    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; json?: boolean }) => {
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; json?: boolean }) => {
       const [s] = await loadScenarioPaths([path]);
       const ops = o.ops.split(',').map((x) => x.trim()) as InjectedOp[];
       for (const op of ops) {
         if (!EXPLORE_OPS.includes(op)) throw new InputError(`--ops: unknown operation "${op}"; use ${EXPLORE_OPS.join(', ')}`);
       }
+      const workers = parsePositiveInt('--workers', o.workers);
       const progress = (done: number, total: number): void => {
-        process.stderr.write(`explore: ${done}/${total} schedules\n`);
+        process.stderr.write(`explore: ${done}/${total} schedules${workers > 1 ? ` (${workers} workers)` : ''}\n`);
       };
-      const r = explore(s!, {
+      const r = await exploreParallel(s!, {
         seed: parseSeed(o.seed),
         ops,
         maxSchedules: o.maxSchedules ? parsePositiveInt('--max-schedules', o.maxSchedules) : undefined,
+        workers,
         onProgress: progress,
       });
       if (o.json) {
