@@ -98,6 +98,7 @@ export class GuestSsh {
   /** Operations to fail when the link dies under them. */
   readonly #inflight = new Set<(error: InfraError) => void>();
   #secret: { privateKey?: string; passphrase?: string; password?: string } | undefined;
+  #sftpSession: { client: Client; session: Promise<SFTPWrapper> } | undefined;
 
   private constructor(endpoint: GuestEndpoint, options: GuestSshOptions) {
     this.endpoint = endpoint;
@@ -212,13 +213,9 @@ export class GuestSsh {
   /** Writes `data` to `remotePath` over SFTP (no shell involved, so any file name works). */
   async upload(data: Buffer | string, remotePath: string, options: { mode?: number } = {}): Promise<void> {
     const sftp = await this.#sftp();
-    try {
-      await this.#guarded(`upload to ${remotePath}`, new Promise<void>((resolve, reject) => {
-        sftp.writeFile(remotePath, data, { mode: options.mode ?? 0o644 }, (err) => (err ? reject(err) : resolve()));
-      }));
-    } finally {
-      sftp.end();
-    }
+    await this.#guarded(`upload to ${remotePath}`, new Promise<void>((resolve, reject) => {
+      sftp.writeFile(remotePath, data, { mode: options.mode ?? 0o644 }, (err) => (err ? reject(err) : resolve()));
+    }));
   }
 
   /**
@@ -239,23 +236,19 @@ export class GuestSsh {
   async download(remotePath: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
     const max = options.maxBytes ?? DEFAULT_MAX_OUTPUT;
     const sftp = await this.#sftp();
-    try {
-      return await this.#guarded(`download of ${remotePath}`, new Promise<Buffer>((resolve, reject) => {
-        const out = new BoundedOutput(max);
-        const stream = sftp.createReadStream(remotePath);
-        stream.on('data', (b: Buffer) => {
-          out.push(b);
-          if (out.truncated) {
-            stream.destroy();
-            reject(new InfraError(`${remotePath} on ${this.endpoint.name} is larger than the ${max}-byte limit`, { host: this.endpoint.host }));
-          }
-        });
-        stream.on('error', reject);
-        stream.on('end', () => resolve(out.toBuffer()));
-      }));
-    } finally {
-      sftp.end();
-    }
+    return this.#guarded(`download of ${remotePath}`, new Promise<Buffer>((resolve, reject) => {
+      const out = new BoundedOutput(max);
+      const stream = sftp.createReadStream(remotePath);
+      stream.on('data', (b: Buffer) => {
+        out.push(b);
+        if (out.truncated) {
+          stream.destroy();
+          reject(new InfraError(`${remotePath} on ${this.endpoint.name} is larger than the ${max}-byte limit`, { host: this.endpoint.host }));
+        }
+      });
+      stream.on('error', reject);
+      stream.on('end', () => resolve(out.toBuffer()));
+    }));
   }
 
   /**
@@ -375,9 +368,28 @@ export class GuestSsh {
     return this.#secret;
   }
 
+  /**
+   * One SFTP session per link, shared by uploads and downloads: opening one costs a
+   * round trip and a process on the guest, which dominated deploying many files.
+   */
   async #sftp(): Promise<SFTPWrapper> {
     const client = await this.#ensureLink();
-    return this.#guarded('sftp session', new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s)))));
+    const cached = this.#sftpSession;
+    if (cached && cached.client === client) return cached.session;
+    const session: Promise<SFTPWrapper> = this.#guarded('sftp session', new Promise<SFTPWrapper>((resolve, reject) => {
+      client.sftp((err, s) => {
+        if (err) return reject(err);
+        s.on('close', () => this.#dropSftp(session));
+        resolve(s);
+      });
+    }));
+    this.#sftpSession = { client, session };
+    session.catch(() => this.#dropSftp(session));
+    return session;
+  }
+
+  #dropSftp(session: Promise<SFTPWrapper>): void {
+    if (this.#sftpSession?.session === session) this.#sftpSession = undefined;
   }
 
   /** Races an operation against the link dying, and wraps its failure as InfraError. */
