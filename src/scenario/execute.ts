@@ -94,6 +94,45 @@ export function executeScenario(scenario: Scenario, opts: ExecuteOptions): Execu
   return new Execution(scenario, opts).run();
 }
 
+/**
+ * Everything a run needs to go on elsewhere after a migration's save: the blob, and the
+ * bench's own state that lives outside the VM. Plain data, so it can cross to another
+ * thread (src/run/migrate-threads.ts), where the destination host continues the run.
+ */
+export interface MigrationHandoff {
+  /** index of the step after the migrate step */
+  next: number;
+  from: string;
+  to: string;
+  blob: Uint8Array;
+  clock: number;
+  steps: number;
+  migrations: number;
+  nextHostTx: Record<string, number>;
+  checkpoints: Array<[string, Uint8Array]>;
+  schedule: number[];
+  faultsFired: FaultMode[];
+}
+
+/** The outcome of running part of a scenario: it ended, or it stopped at a migration. */
+export type Segment = { kind: 'done'; result: ExecuteResult } | { kind: 'handoff'; handoff: MigrationHandoff };
+
+/**
+ * Runs a scenario but stops at each migration after the save, returning the hand-off
+ * instead of restoring in place. `resumeScenario` continues from a hand-off.
+ */
+export function startScenario(scenario: Scenario, opts: ExecuteOptions): Segment {
+  const x = new Execution(scenario, opts);
+  x.stopAtMigrations = true;
+  return x.begin();
+}
+
+export function resumeScenario(scenario: Scenario, opts: ExecuteOptions, h: MigrationHandoff): Segment {
+  const x = new Execution(scenario, opts, h.faultsFired);
+  x.stopAtMigrations = true;
+  return x.resume(h);
+}
+
 class Execution {
   private readonly s: Scenario;
   private readonly opts: ExecuteOptions;
@@ -117,14 +156,17 @@ class Execution {
   private readonly tasks: number[] = [];
   private migrations = 0;
   private readonly faults: Faults;
+  /** stop at a migration's save and return a hand-off (a destination on another thread) */
+  stopAtMigrations = false;
 
-  constructor(s: Scenario, opts: ExecuteOptions) {
+  constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
     this.opts = opts;
     this.sink = opts.sink;
     this.choices = resolveChoices({ ...(s.choices as Partial<GapChoices>), ...(opts.choices ?? {}) });
     this.schedule = new Schedule(opts.seed);
     this.faults = new Faults(opts.faults ?? []);
+    for (const f of faultsFired) this.faults.fire(f);
     this.maxSteps = opts.maxSteps ?? 5_000_000;
     this.chIds = s.channels.map((c) => c.id);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
@@ -134,6 +176,12 @@ class Execution {
   }
 
   run(): ExecuteResult {
+    const seg = this.begin();
+    if (seg.kind !== 'done') throw new Error('a run that is not split at migrations cannot hand off');
+    return seg.result;
+  }
+
+  begin(): Segment {
     this.sink.emit({ side: 'bench', ev: 'scenario.begin', name: this.s.name, seed: this.opts.seed });
     this.host = this.newHost(this.s.host);
     this.host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false);
@@ -141,10 +189,46 @@ class Execution {
       this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
       this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
     }
-    for (const step of this.s.steps) {
+    return this.runFrom(0);
+  }
+
+  /** The destination side of a migration: restore the hand-off's blob here and go on. */
+  resume(h: MigrationHandoff): Segment {
+    this.clock = h.clock;
+    this.steps = h.steps;
+    this.migrations = h.migrations;
+    this.nextHostTx = { ...h.nextHostTx };
+    for (const [name, blob] of h.checkpoints) this.checkpoints.set(name, blob);
+    this.schedule.restoreState(h.schedule);
+    this.restoreVm(h.blob, h.to);
+    this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from: h.from, to: h.to });
+    return this.runFrom(h.next);
+  }
+
+  private runFrom(first: number): Segment {
+    for (let i = first; i < this.s.steps.length; i++) {
       if (this.hang) break;
+      const step = this.s.steps[i]!;
+      if (step.op === 'migrate' && this.stopAtMigrations) {
+        const from = this.host!.name;
+        this.sink.emit({ side: 'bench', ev: 'vm.migrate.begin', from, to: step.to });
+        let blob = this.saveVm(`migrate-${++this.migrations}`);
+        if (this.faults.armed('lose-ring-tail-at-migration')) blob = this.loseRingTail(blob);
+        return {
+          kind: 'handoff',
+          handoff: {
+            next: i + 1, from, to: step.to, blob, clock: this.clock, steps: this.steps, migrations: this.migrations,
+            nextHostTx: { ...this.nextHostTx }, checkpoints: [...this.checkpoints], schedule: this.schedule.state(),
+            faultsFired: [...this.faults.fired],
+          },
+        };
+      }
       this.step(step);
     }
+    return { kind: 'done', result: this.finish() };
+  }
+
+  private finish(): ExecuteResult {
     if (!this.hang) this.settle();
     if (!this.hang && this.vm === 'running' && !this.opts.chooser) {
       const left = this.guest.pending() + (this.host?.pending() ?? 0);

@@ -10,12 +10,14 @@ export interface TraceSink {
 
 /** Stamps events with a strictly increasing seq and hands them to `onEvent`. */
 export class StampingSink implements TraceSink {
-  private seq = 0;
+  private seq: number;
   private readonly src: string;
   private readonly onEvent: (e: TraceEvent) => void;
-  constructor(src: string, onEvent: (e: TraceEvent) => void) {
+  /** `startSeq`: the seq already used, when a run continues another sink's trace (a thread hand-off). */
+  constructor(src: string, onEvent: (e: TraceEvent) => void, startSeq = 0) {
     this.src = src;
     this.onEvent = onEvent;
+    this.seq = startSeq;
   }
   emit(body: EventBody): void {
     // Invariant: seq strictly increases within one trace (DESIGN.md).
@@ -25,13 +27,22 @@ export class StampingSink implements TraceSink {
   get lastSeq(): number {
     return this.seq;
   }
+
+  /** Passes on events stamped elsewhere (by a sink that continued this trace on another thread). */
+  forward(e: TraceEvent): void {
+    if (!(e.seq > this.seq)) throw new Error(`forwarded seq ${e.seq} does not follow ${this.seq}`);
+    this.seq = e.seq;
+    this.onEvent(e);
+  }
 }
 
 /** Keeps every event in memory (tests, small runs). */
 export class MemorySink extends StampingSink {
-  readonly events: TraceEvent[] = [];
+  readonly events: TraceEvent[];
   constructor(src = 'emulator') {
-    super(src, (e) => this.events.push(e));
+    const events: TraceEvent[] = [];
+    super(src, (e) => events.push(e));
+    this.events = events;
   }
 }
 

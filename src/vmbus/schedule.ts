@@ -55,4 +55,9 @@ export class Schedule {
   state(): number[] {
     return [this.a, this.b, this.c, this.d];
   }
+
+  /** Continues the sequence from a `state()` taken elsewhere (a run handed to another thread). */
+  restoreState(state: readonly number[]): void {
+    [this.a, this.b, this.c, this.d] = state as [number, number, number, number];
+  }
 }
