@@ -332,11 +332,63 @@ describe('reader signalling (pending send size)', () => {
     expect(readOne()).toBe(true); // now empty: 4096 free > 4088
   });
 
+  // BUG (src/vmbus/ring.ts IncomingRing.commit): the write index used for "free before"
+  // and "free after" is loaded *before* the new read index is stored. A writer that
+  // publishes more packets in between, then finds no room for the next one, stores P and
+  // re-checks free space against the *old* read index, goes to sleep. The reader, computing
+  // with its stale write index, thinks free space was already above P before this read and
+  // does not signal; every later read starts above P too. The writer is never woken (a lost
+  // wakeup; it made the two-thread test time out under load). Linux (hv_pkt_iter_close)
+  // reads the write index after publishing the read index, behind a barrier.
+  // The interleaving is forced here by running the writer's steps just before the
+  // reader's commit() stores the new read index.
+  it.fails('wakes a writer that blocked while the reader was publishing its read index', () => {
+    const sab = new SharedArrayBuffer(ringBytes(1));
+    const writerMem = new RingMemory(sab, 0, 1);
+    writerMem.initialize();
+    const readerMem = new RingMemory(sab, 0, 1);
+    const out = new OutgoingRing(writerMem);
+    const inc = new IncomingRing(readerMem);
+    const KB = payloadFor(1024);
+    for (const t of [1, 2]) expect(out.tryWrite(PacketType.dataInBand, 0, t, pattern(KB, t))).toBe(true);
+    out.commit();
+    inc.advance(inc.peek()!); // packet 1 consumed, read index not yet published
+
+    let writerAsleep = false;
+    const store = readerMem.store.bind(readerMem);
+    let armed = true;
+    readerMem.store = (word: number, value: number) => {
+      if (armed && word === ControlWord.readIndex) {
+        armed = false;
+        // The writer's turn, just before the new read index lands: publish packet 3, find
+        // no room for packet 4, advertise P, re-check (against the old read index), sleep.
+        expect(out.tryWrite(PacketType.dataInBand, 0, 3, pattern(KB, 3))).toBe(true);
+        out.commit();
+        expect(out.tryWrite(PacketType.dataInBand, 0, 4, pattern(KB, 4))).toBe(false);
+        out.setPendingSendSize(out.lastNeeded);
+        writerAsleep = out.free() < out.lastNeeded;
+      }
+      store(word, value);
+    };
+    expect(inc.commit() || drainSignals(inc)).toBe(true);
+    expect(writerAsleep).toBe(true);
+  });
+
   it('does not signal when nothing new was consumed', () => {
     const { inc } = blockedWriter(1024);
     expect(inc.commit()).toBe(false);
   });
 });
+
+/** Reads and publishes packet by packet until empty; true if any commit said "signal". */
+function drainSignals(inc: IncomingRing): boolean {
+  let signalled = false;
+  for (let v = inc.peek(); v; v = inc.peek()) {
+    inc.advance(v);
+    if (inc.commit()) signalled = true;
+  }
+  return signalled;
+}
 
 // ------------------------------------------------------------------ corruption
 
