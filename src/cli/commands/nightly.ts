@@ -1,0 +1,92 @@
+// `bench nightly --lab LAB.yaml [--resume RUN_ID] [--out DIR] [--workers N] [--json]`
+//
+// Runs the lab's whole plan and writes results/<run-id>/ (plan.json, journal.jsonl,
+// traces, summary.json, junit.xml, report.html) and the history index. An emulated lab
+// (`kind: emulated`) runs on the emulator's worker threads; a Hyper-V lab is checked and
+// then refused with exit 3 until the real run engine exists. Exit code as the report
+// layer decides it: 0 all passed, 1 a divergence or hang, 3 infrastructure errors only
+// (or a reporter that failed). Progress goes to stderr; with --json, stdout holds one
+// JSON document.
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { InfraError } from '../../errors.ts';
+import { runDirLayout } from '../../report/run-dir.ts';
+import { loadLabFile } from '../../run/emulated-lab.ts';
+import { runEmulatedNightly } from '../../run/nightly-emulated.ts';
+import { parsePositiveInt } from '../options.ts';
+
+interface NightlyOptions {
+  lab: string;
+  resume?: string;
+  out: string;
+  workers: string;
+  json?: boolean;
+}
+
+export function registerNightly(program: Command): void {
+  program
+    .command('nightly')
+    .description('run every job of a lab (hosts x guests x scenarios x seeds) and write results/<run-id>/ with its reports')
+    .requiredOption('--lab <file>', 'lab file: an emulated lab (kind: emulated) or a Hyper-V lab inventory')
+    .option('--resume <run-id>', 'finish this run: jobs already in its journal are not run again')
+    .option('--out <dir>', 'results root; the run goes to <dir>/<run-id>/', 'results')
+    .option('--workers <n>', 'emulator worker threads', String(availableParallelism()))
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (o: NightlyOptions) => {
+      const workers = parsePositiveInt('--workers', o.workers);
+      const lab = await loadLabFile(o.lab);
+      if (lab.kind !== 'emulated') {
+        throw new InfraError(`real lab runs are not implemented yet (${lab.file} is a Hyper-V lab, "${lab.name}"); use an emulated lab such as lab/emulated.yaml`);
+      }
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const stop = new AbortController();
+      const onSigint = () => {
+        log('bench nightly: stopping after the running jobs (Ctrl-C again to kill)');
+        stop.abort();
+        process.off('SIGINT', onSigint);
+      };
+      process.on('SIGINT', onSigint);
+      const tty = process.stderr.isTTY === true;
+      let result;
+      try {
+        result = await runEmulatedNightly({
+          lab,
+          outRoot: o.out,
+          resume: o.resume,
+          workers,
+          signal: stop.signal,
+          onWarning: (m) => log(`bench nightly: ${m}`),
+          terminal: {
+            stream: process.stderr,
+            tty,
+            color: tty && !('NO_COLOR' in process.env),
+            width: process.stderr.columns ?? 120,
+          },
+        });
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+      const layout = runDirLayout(result.runDir);
+      const exitCode = result.reporterFailures.length > 0 ? 3 : result.outcome.exitCode;
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({
+          runId: result.runId,
+          runDir: result.runDir,
+          lab: result.summary.lab,
+          counts: result.outcome.counts,
+          exitCode,
+          ran: result.ran,
+          recorded: result.recorded,
+          files: { plan: layout.plan, journal: layout.journal, summary: layout.summary, junit: layout.junit, report: layout.report },
+          reporterFailures: result.reporterFailures.map((f) => `${f.reporter} reporter failed in ${f.hook}`),
+        }, null, 2)}\n`);
+      } else {
+        if (result.recorded > 0) log(`resumed run ${result.runId}: ${result.recorded} job(s) from the journal, ${result.ran} run now`);
+        log(`results in ${result.runDir}`);
+      }
+      if (result.reporterFailures.length > 0) {
+        throw new InfraError(`${result.reporterFailures.length} reporter(s) failed (${result.reporterFailures.map((f) => f.reporter).join(', ')}); the other outputs were written`);
+      }
+      process.exitCode = exitCode;
+    });
+}
