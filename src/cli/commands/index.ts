@@ -5,6 +5,7 @@ import { registerCheck } from './check.ts';
 import { registerEmulate } from './emulate.ts';
 import { registerExplore } from './explore.ts';
 import { registerLab } from './lab.ts';
+import { registerNightly } from './nightly.ts';
 import { registerPerf } from './perf.ts';
 import { registerReport } from './report.ts';
 
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerCheck(program);
   registerExplore(program);
   registerLab(program);
+  registerNightly(program);
   registerPerf(program);
   registerReport(program);
 }
