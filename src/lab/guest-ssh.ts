@@ -13,13 +13,14 @@
 // linger there. Every command text that ends up in a result or error is redacted.
 
 import { performance } from 'node:perf_hooks';
-import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
-import { InfraError } from '../errors.ts';
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { InfraError, InputError } from '../errors.ts';
 import { BoundedOutput } from './guest/bounded-output.ts';
-import { acceptedFingerprints, HostKeyMismatchError, sha256Fingerprint } from './guest/host-key.ts';
+import { HostKeyMismatchError } from './guest/host-key.ts';
 import { sh, type ShellCommand } from './guest/posix-quote.ts';
+import { openClient, resolveCredential, type ResolvedCredential } from './guest/ssh-connect.ts';
 import type { Credential, HostKeyPin } from './inventory.ts';
-import { redactor as sharedRedactor, resolveSecret, type Redactor } from './secrets.ts';
+import { redactor as sharedRedactor, type Redactor } from './secrets.ts';
 
 export interface GuestEndpoint {
   /** For messages: the VM or guest name. */
@@ -97,7 +98,7 @@ export class GuestSsh {
   #connecting: Promise<Client> | undefined;
   /** Operations to fail when the link dies under them. */
   readonly #inflight = new Set<(error: InfraError) => void>();
-  #secret: { privateKey?: string; passphrase?: string; password?: string } | undefined;
+  #secret: ResolvedCredential | undefined;
   #sftpSession: { client: Client; session: Promise<SFTPWrapper> } | undefined;
 
   private constructor(endpoint: GuestEndpoint, options: GuestSshOptions) {
@@ -299,6 +300,8 @@ export class GuestSsh {
         if (attempt > 1) this.#log(`reconnected to ${this.endpoint.name} after ${attempt} attempts`);
         return client;
       } catch (e) {
+        // Bad input (a secret that cannot be read) and refusals are not transient.
+        if (e instanceof InputError) throw e;
         const fatal = e instanceof HostKeyMismatchError || (e as { level?: string }).level === 'client-authentication' || this.#link.kind === 'closed';
         const error = e instanceof InfraError ? e : this.#error(`cannot connect to ${this.endpoint.name} (${this.endpoint.host}:${this.endpoint.port}): ${(e as Error).message}`, undefined, e);
         if (fatal || performance.now() + delay > deadline) throw error;
@@ -310,41 +313,16 @@ export class GuestSsh {
   }
 
   async #connectOnce(): Promise<Client> {
-    const secret = await this.#resolveSecret();
-    const { host, port, user } = this.endpoint;
-    const pin = acceptedFingerprints(this.endpoint.hostKey, host, port);
-    return new Promise<Client>((resolve, reject) => {
-      const client = new Client();
-      let presented: string | undefined;
-      let ready = false;
-      client.on('ready', () => {
-        ready = true;
-        client.on('close', () => this.#lose(client, 'connection closed'));
-        resolve(client);
-      });
-      client.on('error', (err: Error & { level?: string }) => {
-        if (ready) return this.#lose(client, err.message);
-        if (presented !== undefined && !pin.fingerprints.includes(presented)) {
-          return reject(new HostKeyMismatchError(`${host}:${port}`, pin.fingerprints, presented, pin.source));
-        }
-        reject(Object.assign(this.#error(`cannot connect to ${this.endpoint.name} (${host}:${port}): ${err.message}`, undefined, err), { level: err.level }));
-      });
-      client.connect({
-        host,
-        port,
-        username: user,
-        ...secret,
-        readyTimeout: this.#options.connectTimeoutMs ?? 10_000,
-        keepaliveInterval: this.#options.keepaliveIntervalMs ?? 5_000,
-        keepaliveCountMax: this.#options.keepaliveCountMax ?? 3,
-        // The only place a host key is judged: pinned fingerprints, nothing else.
-        hostVerifier: (key: Buffer): boolean => {
-          presented = sha256Fingerprint(key);
-          return pin.fingerprints.includes(presented);
-        },
-      });
+    this.#secret ??= await resolveCredential(this.endpoint.credential, this.#redactor);
+    return openClient(this.endpoint, this.#secret, {
+      connectTimeoutMs: this.#options.connectTimeoutMs ?? 10_000,
+      keepaliveIntervalMs: this.#options.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: this.#options.keepaliveCountMax ?? 3,
+      redactor: this.#redactor,
+      onLost: (client, reason) => this.#lose(client, reason),
     });
   }
+
 
   #lose(client: Client, reason: string): void {
     if (this.#link.kind !== 'up' || this.#link.client !== client) return;
@@ -358,15 +336,6 @@ export class GuestSsh {
     for (const fail of [...this.#inflight]) fail(error);
   }
 
-  async #resolveSecret(): Promise<{ privateKey?: string; passphrase?: string; password?: string }> {
-    if (this.#secret) return this.#secret;
-    const c = this.endpoint.credential;
-    const opts = { redactor: this.#redactor };
-    this.#secret = c.kind === 'password'
-      ? { password: await resolveSecret(c.password, opts) }
-      : { privateKey: await resolveSecret(c.key, opts), ...(c.passphrase ? { passphrase: await resolveSecret(c.passphrase, opts) } : {}) };
-    return this.#secret;
-  }
 
   /**
    * One SFTP session per link, shared by uploads and downloads: opening one costs a

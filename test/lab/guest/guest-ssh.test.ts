@@ -5,7 +5,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InfraError } from '../../../src/errors.ts';
+import { InfraError, InputError } from '../../../src/errors.ts';
 import { HostKeyMismatchError } from '../../../src/lab/guest/host-key.ts';
 import { sh } from '../../../src/lab/guest/posix-quote.ts';
 import { GuestSsh, type GuestEndpoint } from '../../../src/lab/guest-ssh.ts';
@@ -88,6 +88,12 @@ describe.skipIf(reason)(`GuestSsh over real sshd${reason ? ` (skipped: ${reason}
       const line = readFileSync(sshd.knownHostsPath, 'utf8').trim();
       writeFileSync(path, `${line}\n@revoked ${line}\n`);
       await expect(GuestSsh.connect(endpoint({ kind: 'known-hosts', path }))).rejects.toBeInstanceOf(HostKeyMismatchError);
+    });
+
+    it('is an InputError naming the variable when the key reference cannot be resolved', async () => {
+      const e = await GuestSsh.connect({ ...endpoint(), credential: { kind: 'key', key: { kind: 'env', name: 'BENCH_TEST_UNSET_KEY' } } }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(InputError);
+      expect((e as Error).message).toMatch(/environment variable BENCH_TEST_UNSET_KEY is not set/);
     });
 
     it('fails at once, without retrying, when the client key is not authorized', async () => {
