@@ -44,6 +44,15 @@ describe('Schedule', () => {
     );
   });
 
+  it('continues a sequence handed over with restoreState (a run moved to another thread)', () => {
+    const a = new Schedule(77);
+    draws(a, 33);
+    const b = new Schedule(1);
+    draws(b, 5);
+    b.restoreState(a.state());
+    expect(draws(b, 40)).toEqual(draws(a, 40));
+  });
+
   it('picks within range, counts every choice taken, and reaches every alternative', () => {
     const s = new Schedule(12345);
     for (let n = 1; n <= 8; n++) {
