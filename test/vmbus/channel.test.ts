@@ -52,11 +52,13 @@ function enableable(isServer: boolean): Channel {
 
 describe('Init setters', () => {
   it.each(SETTERS)('%s succeeds while disabled and returns STATUS_INVALID_PARAMETER_1 once enabled', (_name, kind, call) => {
-    const isServer = kind !== 'client';
-    const ch = enableable(isServer);
-    expect(call(ch)).toBe(STATUS.SUCCESS);
-    expect(ch.enable()).toBe(STATUS.SUCCESS);
-    expect(call(ch)).toBe(STATUS.INVALID_PARAMETER_1);
+    const kinds = kind === 'both' ? [true, false] : [kind === 'server'];
+    for (const isServer of kinds) {
+      const ch = enableable(isServer);
+      expect(call(ch)).toBe(STATUS.SUCCESS);
+      expect(ch.enable()).toBe(STATUS.SUCCESS);
+      expect(call(ch)).toBe(STATUS.INVALID_PARAMETER_1);
+    }
   });
 
   it.each(SETTERS.filter(([, k]) => k !== 'both'))('%s returns STATUS_INVALID_PARAMETER_1 on the wrong endpoint kind', (_name, kind, call) => {
