@@ -20,6 +20,7 @@ import { HostKeyMismatchError } from './guest/host-key.ts';
 import { sh, type ShellCommand } from './guest/posix-quote.ts';
 import { openClient, resolveCredential, type ResolvedCredential } from './guest/ssh-connect.ts';
 import type { Credential, HostKeyPin } from './inventory.ts';
+import type { VmTemplate } from './template.ts';
 import { redactor as sharedRedactor, type Redactor } from './secrets.ts';
 
 export interface GuestEndpoint {
@@ -30,6 +31,21 @@ export interface GuestEndpoint {
   user: string;
   credential: Credential;
   hostKey: HostKeyPin;
+}
+
+/**
+ * Where to reach a VM made from `template`. The host key is pinned from the template or
+ * from what the run layer learnt over a trusted path (the guest's provisioning output
+ * on its serial console); without either the guest is refused, never trusted on first use.
+ */
+export function guestEndpoint(template: VmTemplate, vm: { name: string; address: string; hostKey?: HostKeyPin }): GuestEndpoint {
+  const hostKey = vm.hostKey ?? template.guest.hostKey;
+  if (!hostKey) {
+    throw new InputError(`no host key pin for guest ${vm.name}`, { file: template.file, field: 'guest.hostKey' }, {
+      hint: 'pin it in the template or pass the fingerprint the guest printed while provisioning',
+    });
+  }
+  return { name: vm.name, host: vm.address, port: template.guest.sshPort, user: template.guest.user, credential: template.guest.credential, hostKey };
 }
 
 export interface GuestSshOptions {

@@ -9,8 +9,10 @@
 // console, which the host reads), never whatever key the first connection presents.
 
 import { existsSync } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { InputError } from '../errors.ts';
 import { credentialsSchema, refuseInlineSecrets, SHA256_FINGERPRINT, toCredential, type Credential, type HostKeyPin } from './inventory.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
 
@@ -68,6 +70,28 @@ export interface VmTemplate {
 
 export async function loadTemplate(path: string): Promise<VmTemplate> {
   return templateFromSource(await readYamlFile(path));
+}
+
+/** Every `*.yaml` template in `dir`; two templates with one name are an error. */
+export async function loadTemplates(dir: string): Promise<VmTemplate[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  } catch (e) {
+    throw new InputError(`cannot read the templates folder (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { file: dir });
+  }
+  const templates: VmTemplate[] = [];
+  const byName = new Map<string, string>();
+  for (const name of names) {
+    const t = await loadTemplate(join(dir, name));
+    const other = byName.get(t.name);
+    if (other !== undefined) {
+      throw new InputError(`template name "${t.name}" is also used by ${other}`, { file: t.file, field: 'name' }, { hint: 'template names must be unique' });
+    }
+    byName.set(t.name, t.file);
+    templates.push(t);
+  }
+  return templates;
 }
 
 export function templateFromSource(src: YamlSource): VmTemplate {

@@ -13,6 +13,7 @@ import { basename, join } from 'node:path';
 import { InputError } from '../errors.ts';
 import { readGuestTrace, readTraceCounters, type GuestDriverLayout } from './deploy-guest.ts';
 import type { GuestSsh } from './guest-ssh.ts';
+import { redactor as sharedRedactor, type Redactor } from './secrets.ts';
 
 export interface CollectedTrace {
   /** Path in the run directory. */
@@ -59,9 +60,13 @@ export function validateTraceText(text: string, origin: string): number {
   return lines.length;
 }
 
-/** Validates `text` and stores it atomically as `runDir/name`. */
-export async function storeTrace(runDir: string, name: string, text: string, origin: string, dropped?: number): Promise<CollectedTrace> {
+/**
+ * Validates `text` and stores it atomically as `runDir/name`. Known secret values are
+ * scrubbed first: a driver has no business tracing one, but results must never hold one.
+ */
+export async function storeTrace(runDir: string, name: string, raw: string, origin: string, dropped?: number, redactor: Redactor = sharedRedactor): Promise<CollectedTrace> {
   if (basename(name) !== name || name.startsWith('.')) throw new InputError(`trace file name ${JSON.stringify(name)} must be a plain file name`, { field: 'name' });
+  const text = redactor.redact(raw);
   const events = validateTraceText(text, origin);
   await mkdir(runDir, { recursive: true });
   const path = join(runDir, name);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.ts';
 import { sampleGuestLayout } from '../../../src/lab/deploy-guest.ts';
 import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
+import { REDACTED, Redactor } from '../../../src/lab/secrets.ts';
 import { collectGuestTrace, collectLocalTrace, storeTrace, validateTraceText } from '../../../src/lab/trace-collect.ts';
 import { sshdUnavailable, startSshd, type Sshd } from '../support/sshd.ts';
 
@@ -47,6 +48,14 @@ describe('storing traces', () => {
     expect(c).toMatchObject({ path: join(runDir, 'job-1', 'host.trace.jsonl'), events: 3, origin: source });
     expect(readFileSync(c.path).equals(readFileSync(source))).toBe(true);
     expect(readdirSync(join(runDir, 'job-1'))).toEqual(['host.trace.jsonl']);
+  });
+
+  it('scrubs known secret values from a stored trace', async () => {
+    const redactor = new Redactor();
+    redactor.add('hunter2-secret-value');
+    const text = '{"v":1,"seq":1,"src":"hyperv","side":"guest","ev":"ch.state","ch":1,"state":"hunter2-secret-value"}\n';
+    const c = await storeTrace(join(runDir, 'job-s'), 'guest.trace.jsonl', text, 'x', undefined, redactor);
+    expect(readFileSync(c.path, 'utf8')).toBe(text.replace('hunter2-secret-value', REDACTED));
   });
 
   it('refuses a name that would leave the run directory', async () => {

@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.ts';
-import { loadTemplate } from '../../../src/lab/template.ts';
+import { guestEndpoint } from '../../../src/lab/guest-ssh.ts';
+import { loadTemplate, loadTemplates } from '../../../src/lab/template.ts';
 
 const dir = 'test/fixtures/lab/template';
 
@@ -74,5 +76,36 @@ describe('the templates in vm-templates/', () => {
 
   it.skipIf(!existsSync('/usr/bin/xmllint'))('unattend.xml is well-formed XML (xmllint)', () => {
     execFileSync('/usr/bin/xmllint', ['--noout', 'vm-templates/windows-2025/unattend.xml']);
+  });
+});
+
+describe('loadTemplates', () => {
+  it('loads every template of a folder', async () => {
+    const all = await loadTemplates('vm-templates');
+    expect(all.map((t) => t.name)).toEqual(['ubuntu-2404', 'windows-2025']);
+  });
+
+  it('refuses two templates with one name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-templates-'));
+    try {
+      const text = readFileSync(join('test/fixtures/lab/template', 'valid-linux.yaml'), 'utf8')
+        .replace('files/user-data.yaml', resolve('test/fixtures/lab/template/files/user-data.yaml'));
+      writeFileSync(join(dir, 'a.yaml'), `name: twin\n${text}`);
+      writeFileSync(join(dir, 'b.yaml'), `name: twin\n${text}`);
+      await expect(loadTemplates(dir)).rejects.toThrow(/b\.yaml name: template name "twin" is also used by .*a\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('guestEndpoint', () => {
+  it('takes user, port and key from the template and refuses an unpinned guest', async () => {
+    const t = await loadTemplate(join(dir, 'valid-linux.yaml'));
+    const pin = { kind: 'fingerprint' as const, sha256: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
+    expect(guestEndpoint(t, { name: 'vm-1', address: '10.0.0.5', hostKey: pin })).toEqual({
+      name: 'vm-1', host: '10.0.0.5', port: 22, user: 'bench', credential: t.guest.credential, hostKey: pin,
+    });
+    expect(() => guestEndpoint(t, { name: 'vm-1', address: '10.0.0.5' })).toThrow(/no host key pin for guest vm-1/);
   });
 });
