@@ -14,12 +14,18 @@
 # An sshd that was already installed is left exactly as it was.
 set -euo pipefail
 
-if [ -x /usr/sbin/sshd ]; then
+have_sftp() { [ -x /usr/lib/openssh/sftp-server ] || [ -x /usr/libexec/openssh/sftp-server ]; }
+if [ -x /usr/sbin/sshd ] && have_sftp; then
   echo "sshd already installed: $(/usr/sbin/sshd -V 2>&1 | head -n1 || true)"
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "not root or no apt-get: cannot install openssh-server; the lab SSH tests will be skipped" >&2
+  exit 0
+fi
+if [ -x /usr/sbin/sshd ]; then
+  # Only the SFTP subsystem is missing; it has no service of its own.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-sftp-server
   exit 0
 fi
 
