@@ -8,6 +8,8 @@
 //
 //   const why = sshdUnavailable();          // string reason, or undefined when usable
 //   const sshd = await startSshd();         // fresh temp dir, host key, client key, port
+//   await startSshd({ extraConfig: ['Subsystem powershell /usr/bin/pwsh -sshs -NoLogo'] })
+//                                           // extra sshd_config lines, appended as given
 //   sshd.host, sshd.port, sshd.user         // '127.0.0.1', free port, current user (root in CI)
 //   sshd.clientKeyPath                      // private key (OpenSSH ed25519, no passphrase)
 //   sshd.hostKeyFingerprint                 // 'SHA256:...' as `ssh-keygen -lf` prints it (current key)
@@ -70,7 +72,7 @@ export function sshdUnavailable(): string | undefined {
   return undefined;
 }
 
-export async function startSshd(): Promise<Sshd> {
+export async function startSshd(options: { extraConfig?: readonly string[] } = {}): Promise<Sshd> {
   const reason = sshdUnavailable();
   if (reason) throw new Error(`cannot start sshd: ${reason}`);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir
@@ -108,6 +110,7 @@ export async function startSshd(): Promise<Sshd> {
       'MaxSessions 100',
       'LogLevel VERBOSE',
       ...(sftp ? [`Subsystem sftp ${sftp}`] : []),
+      ...(options.extraConfig ?? []),
       '',
     ].join('\n'),
   );
