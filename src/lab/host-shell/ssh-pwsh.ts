@@ -156,6 +156,9 @@ export class SshPwshShell implements HostShell {
           channel.stderr.on('data', (d: string) => { s.stderr += d; s.wake?.(); });
           channel.on('exit', (code: number | null, signal?: string) => end(signal ? `remote PowerShell killed by ${signal}` : `remote PowerShell exited with code ${code}`));
           channel.on('close', () => end('channel closed'));
+          // An unhandled 'error' event would end the bench; a broken channel is a lost session.
+          channel.on('error', (e: Error) => end(`channel error: ${e.message}`));
+          channel.stderr.on('error', (e: Error) => end(`channel error: ${e.message}`));
           resolve(s);
         });
       });
