@@ -18,12 +18,19 @@ import type { EmulatedJobOutcome, EmulatedJobTask } from './worker-protocol.ts';
 const BEFORE = 6;
 const AFTER = 4;
 
-export function runEmulatedJob(task: EmulatedJobTask): EmulatedJobOutcome {
+export interface JobHooks {
+  /** Rewrites each event before it is written and checked (tests break traces with it). */
+  mutate?: ((e: TraceEvent) => TraceEvent) | undefined;
+}
+
+export function runEmulatedJob(task: EmulatedJobTask, hooks: JobHooks = {}): EmulatedJobOutcome {
   const tmp = `${task.traceFile}.partial`;
   const writer = TraceWriter.create(tmp);
   const checker = new PropertyChecker();
   const window = new TimelineWindow(BEFORE, AFTER);
-  const sink = new StampingSink('emulator', (e) => {
+  const mutate = hooks.mutate;
+  const sink = new StampingSink('emulator', (original) => {
+    const e = mutate ? mutate(original) : original;
     writer.write(e);
     const before = checker.violations.length;
     checker.onEvent(e);

@@ -36,6 +36,8 @@ export interface NightlyOptions {
   /** Finish this run instead of starting a new one. */
   resume?: string | undefined;
   workers?: number | undefined;
+  /** The emulator worker entry (tests substitute a misbehaving one). */
+  workerUrl?: URL | undefined;
   terminal?: ListReporterOptions | undefined;
   reporters?: readonly ReporterName[] | undefined;
   factories?: Readonly<Record<string, ReporterFactory>> | undefined;
@@ -74,7 +76,7 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   const scenarios = new Map(plan.scenarios.map((s) => [s.name, s]));
   mux.onRunBegin({ runId: plan.runId, lab: plan.lab, jobs: remaining });
 
-  const pool = new WorkerPool({ size: opts.workers });
+  const pool = new WorkerPool({ size: opts.workers, workerUrl: opts.workerUrl });
   try {
     const queue = [...remaining];
     const runner = async (): Promise<void> => {

@@ -11,7 +11,7 @@ import { runEmulatedJob } from '../../src/run/emulated-job.ts';
 import { WorkerPool } from '../../src/run/worker-pool.ts';
 import type { EmulatedJobTask } from '../../src/run/worker-protocol.ts';
 
-const CRASHING = new URL('./fixtures/crash-on-request-worker.ts', import.meta.url);
+const CRASHING = new URL('./fixtures/misbehaving-worker.ts', import.meta.url);
 let pool: WorkerPool | undefined;
 afterEach(async () => {
   await pool?.close();

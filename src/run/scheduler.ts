@@ -1,0 +1,314 @@
+// Dispatching planned jobs onto lab hosts (STYLE.md 9, after Playwright's dispatcher).
+//
+// - Capacity: a host runs as many VMs as its VM slots and memory allow. A job takes one
+//   slot and its template's memory on its host, a migration job on both hosts of its pair
+//   for its whole length (the pair stays together).
+// - Reuse: a finished job may hand its VM back as idle, keyed by host + template. The
+//   next job with that key takes it (the executor resets it to its base checkpoint)
+//   instead of provisioning. Idle VMs hold their capacity; when a job needs the room,
+//   idle VMs of other keys on that host are removed first.
+// - Placement: a job may run on its planned host or, with `placement: 'same-build'`, on
+//   any host of the same Windows build (the report's matrix is by build); the planned
+//   host is preferred. A host taken out of the run (failed preflight, repeated
+//   infrastructure failures) sends its jobs to hosts of the same build; a job no host
+//   can take any more gets an `error` result saying why.
+// - Failures: only infrastructure failures are retried (the executor says which are
+//   retryable: host unreachable, SSH dropped before the scenario started), up to
+//   `maxAttempts`; a retried job goes to the front of the queue. Divergences and hangs are
+//   results and are never retried.
+// - The scheduling step (`dispatch`) is synchronous: every event that frees capacity or
+//   adds work calls it, and it places jobs with no await in between. `stopped` is checked
+//   again after every await. A stopped run records no result for the attempts it cut
+//   short, so a resume runs them again.
+
+import type { JobResult } from '../report/summary.ts';
+import type { PlannedJob } from './plan.ts';
+
+export interface SchedHost {
+  name: string;
+  build: string;
+  capacity: { vmSlots: number; memoryMB: number };
+  partner: string | undefined;
+}
+
+/** A VM left running at its base checkpoint, ready for the next job with its affinity. */
+export interface IdleVm {
+  key: string;
+  host: string;
+  affinity: string;
+  memoryMB: number;
+}
+
+export interface Lease {
+  /** The job's host, then its partner for a migration job. */
+  hosts: string[];
+  /** Reuse this VM (reset to its base checkpoint) instead of provisioning. */
+  reuse: IdleVm | undefined;
+  /** The affinity key on the host actually chosen. */
+  affinity: string | undefined;
+}
+
+export type AttemptOutcome =
+  | { kind: 'done'; result: JobResult; idle?: IdleVm | undefined }
+  /** The attempt could not be judged for reasons of the lab; `host` is the one at fault. */
+  | { kind: 'infra'; message: string; host: string | undefined; retryable: boolean }
+  /** Cut short by stop(): no result, a resume runs it again. */
+  | { kind: 'canceled' };
+
+export interface JobExecutor {
+  runAttempt(job: PlannedJob, attempt: number, lease: Lease, signal: AbortSignal): Promise<AttemptOutcome>;
+  /** Removes an idle VM (capacity is needed for another key, or the run is over). */
+  dropIdleVm(vm: IdleVm): Promise<void>;
+}
+
+export interface SchedulerEvents {
+  onAttempt?(job: PlannedJob, attempt: number, lease: Lease): void;
+  onAttemptFailed?(job: PlannedJob, attempt: number, host: string | undefined, retry: boolean, message: string): void;
+  onResult(job: PlannedJob, result: JobResult): void;
+  onHostOut?(host: string, reason: string): void;
+}
+
+export interface SchedulerOptions {
+  maxAttempts?: number;
+  /** Infrastructure failures after which a host is taken out of the run. */
+  hostFailureLimit?: number;
+  placement?: 'pinned' | 'same-build';
+  /** Attempts already made per job (a resumed run continues counting). */
+  attemptsSoFar?: ReadonlyMap<string, number>;
+  /** Hosts already out (from the journal, or preflight). */
+  hostsOut?: ReadonlyMap<string, string>;
+}
+
+interface HostState {
+  info: SchedHost;
+  slots: number;
+  memoryMB: number;
+  out: string | undefined;
+  failures: number;
+  idle: IdleVm[];
+  evicting: number;
+}
+
+export class Scheduler {
+  readonly hosts = new Map<string, HostState>();
+  private readonly queue: PlannedJob[];
+  private readonly executor: JobExecutor;
+  private readonly events: SchedulerEvents;
+  private readonly maxAttempts: number;
+  private readonly hostFailureLimit: number;
+  private readonly placement: 'pinned' | 'same-build';
+  private readonly attempts = new Map<string, number>();
+  private readonly failures = new Map<string, string[]>();
+  private running = 0;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private done!: () => void;
+  private readonly finished: Promise<void>;
+  /** VMs reused instead of provisioned (for the benchmark). */
+  reused = 0;
+
+  constructor(hosts: readonly SchedHost[], jobs: readonly PlannedJob[], executor: JobExecutor, events: SchedulerEvents, options: SchedulerOptions = {}) {
+    for (const h of hosts) this.hosts.set(h.name, { info: h, slots: 0, memoryMB: 0, out: options.hostsOut?.get(h.name), failures: 0, idle: [], evicting: 0 });
+    this.queue = [...jobs];
+    this.executor = executor;
+    this.events = events;
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.hostFailureLimit = options.hostFailureLimit ?? 3;
+    this.placement = options.placement ?? 'same-build';
+    for (const [k, v] of options.attemptsSoFar ?? []) this.attempts.set(k, v);
+    this.finished = new Promise((r) => { this.done = r; });
+  }
+
+  /** Runs until every job has a result, or until stop() and the running attempts ended. */
+  run(): Promise<void> {
+    this.dispatch();
+    return this.finished;
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  stop(reason = 'stopped'): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort(new Error(reason));
+    this.checkFinished();
+  }
+
+  /** Idle VMs still held (the engine removes them at the end). */
+  idleVms(): IdleVm[] {
+    return [...this.hosts.values()].flatMap((h) => h.idle);
+  }
+
+  takeHostOut(host: string, reason: string): void {
+    const h = this.hosts.get(host);
+    if (!h || h.out !== undefined) return;
+    h.out = reason;
+    this.events.onHostOut?.(host, reason);
+    for (const vm of h.idle.splice(0)) this.evict(h, vm);
+    // Jobs planned on that host were waiting for it: they go first, elsewhere.
+    const moved = this.queue.filter((j) => j.host === host || j.partner === host);
+    const rest = this.queue.filter((j) => j.host !== host && j.partner !== host);
+    this.queue.splice(0, this.queue.length, ...moved, ...rest);
+    this.dispatch();
+  }
+
+  /** The scheduling step: synchronous, places whatever fits now. */
+  private dispatch(): void {
+    if (this.stopped) return this.checkFinished();
+    for (let i = 0; i < this.queue.length; i++) {
+      if (!this.anyRoom()) break;
+      const job = this.queue[i]!;
+      const candidates = this.candidates(job);
+      if (candidates.length === 0) {
+        this.queue.splice(i--, 1);
+        this.giveUp(job, this.noHostReason(job));
+        continue;
+      }
+      const lease = this.place(job, candidates);
+      if (!lease) continue;
+      this.queue.splice(i--, 1);
+      void this.start(job, lease);
+    }
+    this.checkFinished();
+  }
+
+  private anyRoom(): boolean {
+    for (const h of this.hosts.values()) if (h.out === undefined && (h.slots < h.info.capacity.vmSlots || h.idle.length > 0)) return true;
+    return false;
+  }
+
+  /** Host lists (1 or 2 hosts) the job may run on, planned placement first. */
+  private candidates(job: PlannedJob): string[][] {
+    const up = (n: string | undefined) => n !== undefined && this.hosts.get(n)?.out === undefined && this.hosts.has(n);
+    const out: string[][] = [];
+    const planned = job.partner ? [job.host, job.partner] : [job.host];
+    if (planned.every(up)) out.push(planned);
+    const pinned = this.placement === 'pinned' && out.length > 0;
+    if (pinned) return out;
+    for (const h of this.hosts.values()) {
+      if (h.out !== undefined || h.info.name === job.host || h.info.build !== job.hostBuild) continue;
+      if (!job.partner) { out.push([h.info.name]); continue; }
+      const p = h.info.partner ? this.hosts.get(h.info.partner) : undefined;
+      if (p && p.out === undefined && p.info.build === job.partnerBuild) out.push([h.info.name, p.info.name]);
+    }
+    return out;
+  }
+
+  private noHostReason(job: PlannedJob): string {
+    const outs = [job.host, job.partner].filter((n): n is string => n !== undefined).map((n) => `${n}: ${this.hosts.get(n)?.out ?? 'not in the lab'}`);
+    return `no host of build ${job.hostBuild}${job.partner ? ` paired with build ${job.partnerBuild}` : ''} is left in the run (${outs.join('; ')})`;
+  }
+
+  private place(job: PlannedJob, candidates: string[][]): Lease | undefined {
+    // A host with an idle VM of the job's key wins: no provisioning at all.
+    if (!job.partner) {
+      for (const [name] of candidates) {
+        const h = this.hosts.get(name!)!;
+        const affinity = `${name}|${job.template}`;
+        const at = h.idle.findIndex((v) => v.affinity === affinity);
+        if (at >= 0) {
+          const vm = h.idle.splice(at, 1)[0]!;
+          this.reused++;
+          return { hosts: [name!], reuse: vm, affinity };
+        }
+      }
+    }
+    for (const hosts of candidates) {
+      if (!hosts.every((n) => this.fits(this.hosts.get(n)!, job.memoryMB))) continue;
+      for (const n of hosts) {
+        const h = this.hosts.get(n)!;
+        h.slots++;
+        h.memoryMB += job.memoryMB;
+      }
+      return { hosts, reuse: undefined, affinity: job.partner ? undefined : `${hosts[0]}|${job.template}` };
+    }
+    // No room anywhere: make room by removing idle VMs of other keys on the first candidate that could fit.
+    for (const hosts of candidates) {
+      for (const n of hosts) {
+        const h = this.hosts.get(n)!;
+        if (!this.fits(h, job.memoryMB) && h.idle.length > 0) this.evict(h, h.idle.shift()!);
+      }
+    }
+    return undefined;
+  }
+
+  private fits(h: HostState, memoryMB: number): boolean {
+    return h.out === undefined && h.slots + 1 <= h.info.capacity.vmSlots && h.memoryMB + memoryMB <= h.info.capacity.memoryMB;
+  }
+
+  private evict(h: HostState, vm: IdleVm): void {
+    h.evicting++;
+    void this.executor.dropIdleVm(vm).catch(() => undefined).finally(() => {
+      h.evicting--;
+      this.release(h.info.name, vm.memoryMB);
+      this.dispatch();
+    });
+  }
+
+  private release(host: string, memoryMB: number): void {
+    const h = this.hosts.get(host);
+    if (!h) return;
+    h.slots--;
+    h.memoryMB -= memoryMB;
+  }
+
+  private async start(job: PlannedJob, lease: Lease): Promise<void> {
+    this.running++;
+    const attempt = (this.attempts.get(job.jobId) ?? 0) + 1;
+    this.attempts.set(job.jobId, attempt);
+    this.events.onAttempt?.(job, attempt, lease);
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await this.executor.runAttempt(job, attempt, lease, this.abort.signal);
+    } catch (e) {
+      // An executor that throws has a bug; the job is not lost, it is an error result.
+      outcome = { kind: 'infra', message: `internal error: ${e instanceof Error ? e.message : String(e)}`, host: undefined, retryable: false };
+    }
+    this.running--;
+    if (outcome.kind === 'done' && outcome.idle && !this.stopped && this.hosts.get(outcome.idle.host)?.out === undefined) {
+      this.hosts.get(outcome.idle.host)!.idle.push(outcome.idle);
+      // The job's other reservations (a pair's partner) end here.
+      for (const n of lease.hosts) if (n !== outcome.idle.host) this.release(n, job.memoryMB);
+    } else {
+      if (outcome.kind === 'done' && outcome.idle) void this.executor.dropIdleVm(outcome.idle).catch(() => undefined);
+      for (const n of lease.hosts) this.release(n, job.memoryMB);
+    }
+    // Rechecked after the await: a stopped run records only what finished on its own.
+    if (outcome.kind === 'canceled' || (this.stopped && outcome.kind === 'infra')) return this.checkFinished();
+    if (outcome.kind === 'done') {
+      const earlier = this.failures.get(job.jobId);
+      this.events.onResult(job, { ...outcome.result, attempts: attempt, ...(earlier ? { attemptErrors: earlier } : {}) } as JobResult);
+      if (outcome.result.host) this.hosts.get(outcome.result.host)!.failures = 0;
+    } else {
+      const list = this.failures.get(job.jobId) ?? [];
+      list.push(`attempt ${attempt}${outcome.host ? ` on ${outcome.host}` : ''}: ${outcome.message}`);
+      this.failures.set(job.jobId, list);
+      const retry = outcome.retryable && attempt < this.maxAttempts;
+      this.events.onAttemptFailed?.(job, attempt, outcome.host, retry, outcome.message);
+      if (outcome.host !== undefined) {
+        const h = this.hosts.get(outcome.host);
+        if (h && ++h.failures >= this.hostFailureLimit) this.takeHostOut(outcome.host, `${h.failures} infrastructure failures in a row, the last: ${outcome.message}`);
+      }
+      if (retry) this.queue.unshift(job);
+      else this.giveUp(job, outcome.message, lease.hosts[0]);
+    }
+    this.dispatch();
+  }
+
+  private giveUp(job: PlannedJob, message: string, host = job.host): void {
+    const attempts = this.attempts.get(job.jobId) ?? 0;
+    const earlier = this.failures.get(job.jobId);
+    const result = {
+      jobId: job.jobId, host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+      verdict: 'error', message, durationsMs: {}, evidence: {}, attempts, ...(earlier ? { attemptErrors: earlier } : {}),
+    } as JobResult;
+    this.events.onResult(job, result);
+  }
+
+  private checkFinished(): void {
+    if (this.running > 0) return;
+    if (this.stopped || this.queue.length === 0) this.done();
+  }
+}
