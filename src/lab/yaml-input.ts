@@ -117,6 +117,9 @@ export function problemsToError(src: YamlSource, problems: Problem[]): InputErro
  * value (an inline secret could be one) and unknown keys get a "did you mean".
  */
 export function validate<S extends z.ZodType>(src: YamlSource, schema: S): z.output<S> {
+  if (src.data === null || src.data === undefined) {
+    throw new InputError('the file is empty', { file: src.file, line: 1 }, { hint: 'see lab/example.yaml or vm-templates/ for a complete example' });
+  }
   const result = schema.safeParse(src.data);
   if (result.success) return result.data;
   const problems: Problem[] = [];

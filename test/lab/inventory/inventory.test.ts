@@ -72,6 +72,11 @@ describe('loadInventory', () => {
     expect(e.message.startsWith(`${join(dir, file)}:${line} ${field}: `)).toBe(true);
   });
 
+  it('says so when the file is empty', async () => {
+    const e = await failure('empty.yaml');
+    expect(e.message).toMatch(/^test\/fixtures\/lab\/inventory\/empty\.yaml:1: the file is empty \(see lab\/example\.yaml/);
+  });
+
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
     expect((await failure('yaml-syntax-error.yaml')).message).toMatch(/YAML syntax error/);
     const dup = await failure('duplicate-yaml-key.yaml');
