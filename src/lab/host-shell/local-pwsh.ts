@@ -74,7 +74,7 @@ export class LocalPwshShell implements HostShell {
         // mid-command, or with ENOENT when it never started.
         await Promise.race([session.exitedAt, sleep(200)]);
         const detail = session.exited ?? (e as Error).message.split('\n')[0] ?? 'process error';
-        if (/ENOENT|EACCES/.test(detail) && this.sessionsStarted === 1) return { kind: 'unreachable', detail: `cannot start ${this.#executable}: ${detail}` };
+        if (/\bspawn\b.*\b(ENOENT|EACCES)\b/.test(detail)) return { kind: 'unreachable', detail: `cannot start ${this.#executable}: ${detail}` };
         return { kind: 'lost', detail, stdout: '', stderr: '' };
       }
     })();
