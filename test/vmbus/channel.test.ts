@@ -423,6 +423,48 @@ describe('transaction quota', () => {
     expect(pair.server.held.map((p) => p.payload[0])).toEqual([3, 4, 5]);
   });
 
+  it('never restarts a queue blocked by the quota except on a completion, and never delivers past an unchanged quota (property)', () => {
+    type Op = { op: 'send' } | { op: 'step' } | { op: 'complete'; index: number } | { op: 'quota'; q: number };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 3, arbitrary: fc.constant({ op: 'send' as const }) },
+      { weight: 4, arbitrary: fc.constant({ op: 'step' as const }) },
+      { weight: 2, arbitrary: fc.record({ op: fc.constant('complete' as const), index: fc.nat(10) }) },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('quota' as const), q: fc.integer({ min: 1, max: 6 }) }) },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(opArb, { maxLength: 80, size: 'max' }), (q0, ops) => {
+        const pair = makePair({ serverProcess: holdIt });
+        const ch = pair.server.ch;
+        ch.setTransactionQuota(q0);
+        let tag = 0;
+        let quotaChangedSinceDelivery = false;
+        for (const o of ops) {
+          const blockedBefore = ch.quotaBlocked;
+          if (o.op === 'send') send(pair.client, ++tag);
+          else if (o.op === 'quota') {
+            ch.setTransactionQuota(o.q);
+            quotaChangedSinceDelivery = true;
+          } else if (o.op === 'complete') {
+            const pkt = pair.server.held.splice(o.index % Math.max(pair.server.held.length, 1), 1)[0];
+            if (pkt) ch.packetComplete(pkt, null);
+          } else if (ch.canDeliver()) {
+            const outstanding = ch.outstanding;
+            const delivered = ch.counters.packetsDelivered;
+            ch.deliverOne();
+            if (ch.counters.packetsDelivered > delivered) {
+              if (!quotaChangedSinceDelivery) expect(outstanding).toBeLessThan(ch.quota);
+              quotaChangedSinceDelivery = false;
+            }
+          }
+          // Invariant: only a completion unblocks.
+          if (blockedBefore && o.op !== 'complete') expect(ch.quotaBlocked).toBe(true);
+          if (ch.quotaBlocked) expect(ch.canDeliver()).toBe(false);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   // BUG (src/vmbus/channel.ts, setTransactionQuota + canDeliver): lowering the quota below
   // the number of packets already outstanding should stop dequeuing at once (SPEC-NOTES 3),
   // but canDeliver() only looks at `quotaBlocked`, which consume() sets only after a
