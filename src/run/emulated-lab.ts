@@ -39,7 +39,9 @@ const emulatedLabSchema = z.strictObject({
   kind: z.literal('emulated'),
   name: label,
   description: z.string().optional(),
-  scenarios: z.union([nonEmpty, z.array(nonEmpty).min(1, 'list at least one scenario file or directory')]),
+  scenarios: z.union([nonEmpty, z.array(nonEmpty).min(1, 'list at least one scenario file or directory')], {
+    error: (issue) => (issue.input === undefined ? 'missing required field' : 'expected a scenario file or directory, or a list of them'),
+  }),
   seeds: z.array(z.number().int().min(0).max(0xffffffff, 'seeds are 32-bit unsigned integers')).min(1, 'list at least one seed'),
   template: label.default('emulator'),
   hosts: z

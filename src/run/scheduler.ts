@@ -171,6 +171,10 @@ export class Scheduler {
       this.queue.splice(i--, 1);
       void this.start(job, lease);
     }
+    // Nothing runs, nothing is being freed, and still jobs wait: they can never fit.
+    if (this.running === 0 && this.queue.length > 0 && [...this.hosts.values()].every((h) => h.evicting === 0 && h.idle.length === 0)) {
+      for (const job of this.queue.splice(0)) this.giveUp(job, this.candidates(job).length === 0 ? this.noHostReason(job) : `no host has room for it (${job.memoryMB} MB${job.partner ? ' on both hosts of a pair' : ''})`);
+    }
     this.checkFinished();
   }
 

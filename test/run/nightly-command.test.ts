@@ -1,0 +1,63 @@
+// The real `bench nightly` and `bench explore --workers` commands: exit codes, one JSON
+// document on stdout, and error messages that name the file, line and field.
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const bench = (args: string[]) => execa('node', ['bin/bench.js', ...args], { reject: false });
+
+describe('bench nightly', () => {
+  it('runs an emulated lab and prints one JSON document naming the run and its files, exit 0', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'nightly-cli-'));
+    const r = await bench(['nightly', '--lab', 'test/run/fixtures/labs/small.yaml', '--out', out, '--workers', '2', '--json']);
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ lab: 'small-emulated', exitCode: 0, ran: 4, recorded: 0, counts: { total: 4, pass: 4 } });
+    for (const f of Object.values(doc.files as Record<string, string>)) expect(existsSync(f)).toBe(true);
+    expect(doc.runDir).toBe(join(out, doc.runId));
+    // Progress went to stderr, one line per job.
+    expect(r.stderr.match(/✓ pass|pass /g)?.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses a bad lab file with exit 2, naming the file, line and field', async () => {
+    const r = await bench(['nightly', '--lab', 'test/run/fixtures/labs/bad-choice-value.yaml', '--out', mkdtempSync(join(tmpdir(), 'nightly-cli-'))]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('test/run/fixtures/labs/bad-choice-value.yaml:11 hosts[1].choices.saveChunking');
+    expect(r.stderr).toMatch(/per-packet.*packed/);
+  });
+
+  it('refuses a lab file whose scenarios are missing with exit 2 at the scenarios line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightly-cli-'));
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, 'version: 1\nkind: emulated\nname: x\nseeds: [1]\nscenarios: nowhere\nhosts: [{ name: a, build: b }]\nguests: [g]\n');
+    const r = await bench(['nightly', '--lab', file, '--out', dir]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${file}:5 scenarios: no such scenario file or directory`);
+  });
+
+  it('checks a Hyper-V lab, then exits 3: real lab runs are not implemented yet', async () => {
+    const r = await bench(['nightly', '--lab', 'lab/example.yaml', '--out', mkdtempSync(join(tmpdir(), 'nightly-cli-'))]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toMatch(/real lab runs are not implemented yet/);
+  });
+});
+
+describe('bench explore --workers', () => {
+  it('prints the same result with two workers as in process', async () => {
+    const args = ['explore', 'bench/scenarios/01-idle-save-restore.yaml', '--seed', '3', '--json'];
+    const [one, two] = await Promise.all([bench([...args, '--workers', '1']), bench([...args, '--workers', '2'])]);
+    expect(one.exitCode).toBe(0);
+    expect(two.exitCode).toBe(0);
+    const strip = (s: string) => ({ ...JSON.parse(s), durationMs: 0 });
+    expect(strip(two.stdout)).toEqual(strip(one.stdout));
+    expect(two.stderr).toMatch(/explore: \d+\/\d+ schedules \(2 workers\)/);
+  });
+
+  it('refuses --workers 0 with exit 2', async () => {
+    const r = await bench(['explore', 'bench/scenarios/01-idle-save-restore.yaml', '--workers', '0']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/--workers must be a positive integer/);
+  });
+});
