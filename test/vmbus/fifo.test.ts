@@ -42,7 +42,7 @@ describe('fifo', () => {
         // Plain data: a structured clone is the same queue.
         expect(fifoItems(structuredClone(q))).toEqual(model);
       }),
-      { numRuns: 100 },
+      { numRuns: 40 },
     );
   });
 
