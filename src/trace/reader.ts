@@ -13,7 +13,7 @@
 // still yielded, and then the reading ends as `truncated` (see ReadEnd), which the
 // caller accepts or not (`acceptTruncated`).
 import { open, type FileHandle } from 'node:fs/promises';
-import { InputError } from '../errors.ts';
+import { InfraError, InputError } from '../errors.ts';
 import type { TraceEvent } from './schema.ts';
 import { checkEvent, type CheckOptions } from './validate.ts';
 
@@ -131,7 +131,9 @@ export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E
         next = await chunks.next();
       } catch (e) {
         if (e instanceof LineTooLong) throw new InputError(e.message, { file: this.file, line });
-        throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EISDIR') throw new InputError('is a directory, not a trace file', { file: this.file }, { cause: e });
+        throw new InfraError(`cannot read trace ${this.file}: ${(e as Error).message}`, { cause: e });
       }
       if (next.done === true) break;
       const chunk = next.value;

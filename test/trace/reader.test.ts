@@ -133,9 +133,11 @@ describe('reading valid traces', () => {
     expect(await readTraceFile(f)).toEqual({ events: [], end: { kind: 'complete', events: 0, lines: 0 } });
   });
 
-  it('a missing file is an InputError naming it', async () => {
-    const e = await readError(join(dir, 'nope.jsonl'));
-    expect(e.location.file).toBe(join(dir, 'nope.jsonl'));
+  it('a missing file or a directory is an InputError naming it', async () => {
+    expect((await readError(join(dir, 'nope.jsonl'))).location.file).toBe(join(dir, 'nope.jsonl'));
+    const e = await readError(dir);
+    expect(e.location.file).toBe(dir);
+    expect(e.message).toMatch(/directory/);
   });
 
   it('yields the same events and line numbers whatever the chunk size (lines and UTF-8 cut anywhere)', async () => {
