@@ -12,6 +12,9 @@
 // group on the guest shortly after our own deadline, so a timed-out command does not
 // linger there. Every command text that ends up in a result or error is redacted.
 
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { InfraError, InputError } from '../errors.ts';
@@ -249,24 +252,47 @@ export class GuestSsh {
     if (r.exitCode !== 0) throw this.#error(`upload to ${remotePath} on ${this.endpoint.name} failed (exit ${r.exitCode ?? r.signal ?? 'timeout'}): ${r.stderr.trim()}`, r.command);
   }
 
-  /** Reads a remote file over SFTP; more than `maxBytes` is an InfraError, never a huge buffer. */
+  /**
+   * Reads a remote file over SFTP; more than `maxBytes` is an InfraError, never a huge
+   * buffer. Regular files are fetched with parallel reads (ssh2's fastGet, through a
+   * local temp file): the one-request-at-a-time stream took 20x longer for 10 MB.
+   * Files that report size 0 (debugfs, procfs) are streamed until EOF.
+   */
   async download(remotePath: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
     const max = options.maxBytes ?? DEFAULT_MAX_OUTPUT;
     const sftp = await this.#sftp();
+    const size = await this.#guarded(`stat of ${remotePath}`, new Promise<number>((resolve, reject) => {
+      sftp.stat(remotePath, (err, st) => (err ? reject(err) : resolve(st.size)));
+    }));
+    const tooBig = (): InfraError => new InfraError(`${remotePath} on ${this.endpoint.name} is larger than the ${max}-byte limit`, { host: this.endpoint.host });
+    if (size > max) throw tooBig();
+    if (size > 0) {
+      const dir = await mkdtemp(join(tmpdir(), 'bench-download-'));
+      try {
+        const local = join(dir, 'file');
+        await this.#guarded(`download of ${remotePath}`, new Promise<void>((resolve, reject) => {
+          sftp.fastGet(remotePath, local, (err) => (err ? reject(err) : resolve()));
+        }));
+        return await readFile(local);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
     return this.#guarded(`download of ${remotePath}`, new Promise<Buffer>((resolve, reject) => {
       const out = new BoundedOutput(max);
-      const stream = sftp.createReadStream(remotePath);
+      const stream = sftp.createReadStream(remotePath, { highWaterMark: 256 * 1024 });
       stream.on('data', (b: Buffer) => {
         out.push(b);
         if (out.truncated) {
           stream.destroy();
-          reject(new InfraError(`${remotePath} on ${this.endpoint.name} is larger than the ${max}-byte limit`, { host: this.endpoint.host }));
+          reject(tooBig());
         }
       });
       stream.on('error', reject);
       stream.on('end', () => resolve(out.toBuffer()));
     }));
   }
+
 
   /**
    * Drops the current link (if any) and connects again, retrying with exponential

@@ -112,7 +112,7 @@ export function expandHome(path: string, env: NodeJS.ProcessEnv = process.env): 
   return path;
 }
 
-/** Text that looks like a secret written inline where only a reference belongs. */
+/** Text that looks like a private key written inline where only a reference belongs. */
 export function looksLikeInlineSecret(value: string): boolean {
-  return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value) || /^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-)\S* AAAA/.test(value);
+  return /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(value);
 }

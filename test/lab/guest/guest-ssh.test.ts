@@ -193,6 +193,15 @@ describe.skipIf(reason)(`GuestSsh over real sshd${reason ? ` (skipped: ${reason}
       expect(existsSync('pwned') || existsSync(join(dir, 'pwned'))).toBe(false);
     });
 
+    it('downloads a 10 MB file, and pseudo-files that report size 0 (like debugfs)', async () => {
+      const path = join(sshd.dir, 'ten.bin');
+      const big = randomBytes(TEN_MB);
+      writeFileSync(path, big);
+      expect((await guest.download(path, { maxBytes: 16 * 1024 * 1024 })).equals(big)).toBe(true);
+      expect((await guest.download('/proc/version')).toString()).toBe(readFileSync('/proc/version', 'utf8'));
+      await expect(guest.download('/proc/cpuinfo', { maxBytes: 100 })).rejects.toThrow(/larger than the 100-byte limit/);
+    });
+
     it('refuses to download more than the limit', async () => {
       const path = join(sshd.dir, 'big.bin');
       writeFileSync(path, Buffer.alloc(300_000));
