@@ -88,10 +88,23 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
   },
 };
 
-type Snapshot = { tx: Map<string, TxRecord>; awaitingAtSave: Set<string> };
+/**
+ * Transactions that finished (received, and completed if they asked to be), per channel
+ * and direction: every tx below `below`, plus `above` for those that finished out of
+ * order. Finished records are dropped from the table, so memory follows the number of
+ * transactions in flight, not the length of the trace; a late event for a finished
+ * transaction is still recognised as a duplicate.
+ */
+interface Finished {
+  below: number;
+  above: Set<number>;
+}
+
+type Snapshot = { tx: Map<string, TxRecord>; awaitingAtSave: Set<string>; finished: Map<string, Finished> };
 
 export class PropertyChecker {
   private tx = new Map<string, TxRecord>();
+  private finished = new Map<string, Finished>();
   private readonly states = new Map<string, string>();
   readonly violations: Violation[] = [];
   /** keys of h2g transactions awaiting completion when the current save began */
@@ -111,10 +124,37 @@ export class PropertyChecker {
     return this.tx.get(`${ch}/${dir}/${tx}`);
   }
 
+  private isFinished(ch: number, dir: Dir, tx: number): boolean {
+    const f = this.finished.get(`${ch}/${dir}`);
+    return f !== undefined && (tx < f.below || f.above.has(tx));
+  }
+
+  /** Drops a record once nothing more may happen to it (see Finished). */
+  private maybeFinish(ch: number, dir: Dir, tx: number, r: TxRecord): void {
+    if (r.recvs === 0 || (r.wantCompletion && r.completions === 0)) return;
+    if (r.savedDigest !== null && !r.restoredAfterSave) return;
+    this.tx.delete(`${ch}/${dir}/${tx}`);
+    const key = `${ch}/${dir}`;
+    let f = this.finished.get(key);
+    if (!f) this.finished.set(key, (f = { below: 1, above: new Set() }));
+    if (tx === f.below) {
+      f.below++;
+      while (f.above.delete(f.below)) f.below++;
+    } else if (tx > f.below) {
+      f.above.add(tx);
+    }
+  }
+
+  private late(e: { ch: number; dir: Dir; tx: number; seq: number; ev: string }): void {
+    this.fail(e.ev === 'pkt.send' ? 'exactly-once-delivery' : e.ev === 'pkt.recv' ? 'exactly-once-delivery' : 'exactly-once-completion',
+      'duplicated', e.seq, `${e.ch}/${e.dir}/${e.tx}: ${e.ev} after the transaction had finished`);
+  }
+
   onEvent(e: TraceEvent): void {
     switch (e.ev) {
       case 'pkt.send': {
         const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
         const r = this.tx.get(key);
         if (r) {
           r.sends++;
@@ -130,17 +170,24 @@ export class PropertyChecker {
       case 'pkt.recv': {
         const r = this.rec(e.ch, e.dir, e.tx);
         const key = `${e.ch}/${e.dir}/${e.tx}`;
-        if (!r) return this.fail('exactly-once-delivery', 'spurious', e.seq, `${key} received but never sent`);
+        if (!r) {
+          if (this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
+          return this.fail('exactly-once-delivery', 'spurious', e.seq, `${key} received but never sent`);
+        }
         r.recvs++;
         if (r.recvs > 1) return this.fail('exactly-once-delivery', 'duplicated', e.seq, `${key} received ${r.recvs} times`);
         r.recvDigest = e.digest;
         if (e.digest !== r.sendDigest) this.fail('payload', 'payload', e.seq, `${key} received digest ${e.digest}, sent ${r.sendDigest}`);
+        this.maybeFinish(e.ch, e.dir, e.tx, r);
         return;
       }
       case 'pkt.complete': {
         const r = this.rec(e.ch, e.dir, e.tx);
         const key = `${e.ch}/${e.dir}/${e.tx}`;
-        if (!r || r.recvs === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} completed but never received`);
+        if (!r || r.recvs === 0) {
+          if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
+          return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} completed but never received`);
+        }
         r.completes++;
         if (r.completes > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} completed ${r.completes} times by the receiver`);
         r.completeStatus = e.status;
@@ -152,6 +199,7 @@ export class PropertyChecker {
       case 'pkt.completion': {
         const r = this.rec(e.ch, e.dir, e.tx);
         const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
         if (!r || !r.wantCompletion) return this.fail('exactly-once-completion', 'spurious', e.seq, `completion for ${key}, which asked for none`);
         r.completions++;
         if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} got ${r.completions} completions`);
@@ -161,10 +209,12 @@ export class PropertyChecker {
         if (r.savedDigest !== null && !r.restoredAfterSave) {
           this.fail('saved-and-restored', 'not-restored', e.seq, `${key} completed after a save without being restored`);
         }
+        this.maybeFinish(e.ch, e.dir, e.tx, r);
         return;
       }
       case 'pkt.save': {
         const r = this.rec(e.ch, e.dir, e.tx);
+        if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
         if (!r) return this.fail('saved-and-restored', 'spurious', e.seq, `saved ${e.ch}/${e.dir}/${e.tx}, which was never sent`);
         r.savedDigest = e.saveDigest;
         r.restoredAfterSave = false;
@@ -173,12 +223,14 @@ export class PropertyChecker {
       case 'pkt.restore': {
         const r = this.rec(e.ch, e.dir, e.tx);
         const key = `${e.ch}/${e.dir}/${e.tx}`;
+        if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
         if (!r || r.savedDigest === null) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${key}, which was not saved`);
         if (r.restoredAfterSave) return this.fail('saved-and-restored', 'duplicated', e.seq, `${key} restored twice from one save`);
         if (e.saveDigest !== r.savedDigest) {
           this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${key} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
         }
         r.restoredAfterSave = true;
+        this.maybeFinish(e.ch, e.dir, e.tx, r);
         return;
       }
       case 'ch.state': {
@@ -216,6 +268,7 @@ export class PropertyChecker {
         const copy = this.cloneSnapshot(snap);
         this.tx = copy.tx;
         this.awaitingAtSave = copy.awaitingAtSave;
+        this.finished = copy.finished;
         for (const r of this.tx.values()) r.restoredAfterSave = false;
         this.newHostObjects();
         return;
@@ -243,9 +296,9 @@ export class PropertyChecker {
     const set = this.awaitingAtSave;
     if (!set) return;
     for (const key of set) {
-      const r = this.tx.get(key)!;
+      const r = this.tx.get(key);
       // The guest's completion may have reached the host before the channel paused.
-      if (r.completions === 0 && r.savedDigest === null) {
+      if (r && r.completions === 0 && r.savedDigest === null) {
         this.fail('saved-and-restored', 'not-saved', seq, `${key} was awaiting completion at the save but was not saved`);
       }
     }
@@ -267,12 +320,14 @@ export class PropertyChecker {
   }
 
   private snapshot(): Snapshot {
-    return this.cloneSnapshot({ tx: this.tx, awaitingAtSave: this.awaitingAtSave ?? new Set() });
+    return this.cloneSnapshot({ tx: this.tx, awaitingAtSave: this.awaitingAtSave ?? new Set(), finished: this.finished });
   }
   private cloneSnapshot(s: Snapshot): Snapshot {
     const tx = new Map<string, TxRecord>();
     for (const [k, r] of s.tx) tx.set(k, { ...r });
-    return { tx, awaitingAtSave: new Set(s.awaitingAtSave) };
+    const finished = new Map<string, Finished>();
+    for (const [k, f] of s.finished) finished.set(k, { below: f.below, above: new Set(f.above) });
+    return { tx, awaitingAtSave: new Set(s.awaitingAtSave), finished };
   }
 
   /** End of the run: everything sent was received, every transaction completed. */

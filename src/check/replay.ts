@@ -15,9 +15,11 @@
 // itself breaks one there (a second receive is "duplicated" whatever the model says),
 // else from how the two events differ.
 //
-// Memory is bounded by the longest segment between two bench events, not by the trace.
+// The observed trace is read lazily, only as far as the next event of the side the
+// model asks about, so memory is bounded by how far apart the host's and the guest's
+// events lie in the file, not by the trace's length.
 
-import { executeScenario, type TaskOption } from '../scenario/execute.ts';
+import { executeScenario, type ReplayModel, type TaskOption } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import { StampingSink } from '../trace/sink.ts';
 import type { TraceEvent } from '../trace/schema.ts';
@@ -25,6 +27,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import { PropertyChecker, type DivergenceClass, type PropertyName } from './properties.ts';
 import type { ObservedEvent, ObservedSource } from './observed.ts';
 import { InputError } from '../errors.ts';
+import { fifo, fifoClear, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 
 export type CheckResult =
   | { verdict: 'pass'; events: number; failedProperties: PropertyName[] }
@@ -99,12 +102,13 @@ const FIELDS: Partial<Record<TraceEvent['ev'], readonly string[]>> = {
 class Replay {
   private readonly s: Scenario;
   private readonly source: ObservedSource;
-  /** the current segment: unexplained observed events per side, and the bench event that ends it */
-  private host: ObservedEvent[] = [];
-  private guest: ObservedEvent[] = [];
-  private hi = 0;
-  private gi = 0;
+  /** the current segment: unexplained observed events read so far, per side */
+  private readonly host: Fifo<ObservedEvent> = fifo();
+  private readonly guest: Fifo<ObservedEvent> = fifo();
+  /** the bench event that ends the segment, once read */
   private boundary: ObservedEvent | null = null;
+  /** the segment's end was read (a bench event, or the end of the trace) */
+  private segmentRead = false;
   private readonly checker = new PropertyChecker();
   private consumed = 0;
   /** flushes tried since the last delivery, so a useless flush is not tried forever */
@@ -126,9 +130,9 @@ class Replay {
         seed,
         sink,
         choices,
-        chooser: { choose: (opts) => this.choose(opts) },
+        chooser: { choose: (model) => this.choose(model) },
       });
-      const extra = this.earliestUnexplained() ?? this.boundary ?? this.source.next();
+      const extra = this.earliestUnexplained() ?? this.readBoundary() ?? this.source.next();
       if (extra) {
         this.feed(extra);
         throw this.diverge(extra, [], 'the trace goes on after the scenario ended');
@@ -157,17 +161,23 @@ class Replay {
 
   // ------------------------------------------------------------ the observed side
 
+  /** Starts the next segment; its events are read on demand. */
   private loadSegment(): void {
-    this.host = [];
-    this.guest = [];
-    this.hi = 0;
-    this.gi = 0;
+    fifoClear(this.host);
+    fifoClear(this.guest);
     this.boundary = null;
+    this.segmentRead = false;
+  }
+
+  /** Reads one more event of the segment. False when the segment's end was reached. */
+  private readOne(): boolean {
+    if (this.segmentRead) return false;
     for (let o = this.source.next(); o !== null; o = this.source.next()) {
       const side = o.event.side;
       if (side === 'bench') {
         this.boundary = o;
-        return;
+        this.segmentRead = true;
+        return false;
       }
       // pkt.queued says where a packet waited, which the model decides from ring space;
       // the saves show whether it mattered. It is checked by the properties only.
@@ -175,8 +185,16 @@ class Replay {
         this.feed(o);
         continue;
       }
-      (side === 'host' ? this.host : this.guest).push(o);
+      fifoPush(side === 'host' ? this.host : this.guest, o);
+      return true;
     }
+    this.segmentRead = true;
+    return false;
+  }
+
+  private readBoundary(): ObservedEvent | null {
+    while (this.readOne());
+    return this.boundary;
   }
 
   private feed(o: ObservedEvent): void {
@@ -186,12 +204,13 @@ class Replay {
   }
 
   private head(side: 'host' | 'guest'): ObservedEvent | undefined {
-    return side === 'host' ? this.host[this.hi] : this.guest[this.gi];
+    const q = side === 'host' ? this.host : this.guest;
+    while (fifoLength(q) === 0 && this.readOne());
+    return fifoPeek(q);
   }
 
   private take(side: 'host' | 'guest'): void {
-    const o = side === 'host' ? this.host[this.hi++]! : this.guest[this.gi++]!;
-    this.feed(o);
+    this.feed(fifoShift(side === 'host' ? this.host : this.guest)!);
   }
 
   // ------------------------------------------------------------ the model side
@@ -204,7 +223,7 @@ class Replay {
         this.feed(left);
         throw this.diverge(left, [describeEvent(m)], `the model reached ${m.ev} with this event unexplained`);
       }
-      const b = this.boundary;
+      const b = this.readBoundary();
       if (!b) {
         throw new Diverged({
           verdict: 'diverge',
@@ -247,23 +266,23 @@ class Replay {
   }
 
   /** The replay's scheduling decision: the task that explains the next observed event. */
-  private choose(options: readonly TaskOption[]): TaskOption | null {
+  private choose(model: ReplayModel): TaskOption | null {
+    const options = model.options();
     this.lastOptions = options;
-    const h = this.head('host');
-    const g = this.head('guest');
     let best: TaskOption | null = null;
     let bestLine = Infinity;
-    for (const opt of options) {
-      if (opt.ev === null) continue;
-      const o = opt.side === 'host' ? h : g;
-      if (!o) continue;
-      const e = o.event as unknown as { ev: string; ch?: number; dir?: string; tx?: number };
-      if (e.ev === opt.ev && e.ch === opt.ch && e.dir === opt.dir && e.tx === opt.tx) {
-        const line = o.line;
-        if (line < bestLine) {
-          best = opt;
-          bestLine = line;
-        }
+    for (const side of ['host', 'guest'] as const) {
+      const o = this.head(side);
+      if (!o || o.line >= bestLine) continue;
+      const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: number };
+      let found: TaskOption | null = null;
+      if (e.ev === 'pkt.complete') found = model.heldOption(side, e.ch, e.tx);
+      if (!found) {
+        found = options.find((opt) => opt.side === side && opt.ev === e.ev && opt.ch === e.ch && opt.dir === e.dir && opt.tx === e.tx) ?? null;
+      }
+      if (found) {
+        best = found;
+        bestLine = o.line;
       }
     }
     if (best) return best;

@@ -10,6 +10,7 @@ import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '.
 import type { TraceSink } from '../trace/sink.ts';
 import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { digestHex } from './digest.ts';
+import { peekTx } from './peek.ts';
 import {
   MsgType,
   Status,
@@ -243,16 +244,21 @@ export class SampleGuest {
     return true;
   }
 
-  /** Replay: the host transactions held now on channel `ch`. */
-  heldTxs(ch: number): number[] {
-    const c = this.chan(ch);
-    return c.held.items.slice(c.held.head).map((h) => h.tx);
+  /** Replay: whether host transaction `tx` is held on channel `ch` (searched from the soonest due). */
+  isHeld(ch: number, tx: number): boolean {
+    return this.heldIndex(this.chan(ch), tx) >= 0;
+  }
+
+  private heldIndex(c: GuestChannelState, tx: number): number {
+    const items = c.held.items;
+    for (let k = c.held.head; k < items.length; k++) if (items[k]!.tx === tx) return k;
+    return -1;
   }
 
   /** Replay: completes held transaction `tx` now (a real trace decides when). */
   completeHeld(ch: number, tx: number): boolean {
     const c = this.chan(ch);
-    const i = c.held.items.findIndex((h, k) => k >= c.held.head && h.tx === tx);
+    const i = this.heldIndex(c, tx);
     if (i < 0) return false;
     const [h] = c.held.items.splice(i, 1);
     this.sink.emit({
@@ -270,7 +276,7 @@ export class SampleGuest {
     const v = inc.peek();
     if (!v) return null;
     if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };
-    return { ev: 'pkt.recv', tx: decodeHeader(inc.payload(v))?.tx ?? 0, dir: 'h2g' };
+    return { ev: 'pkt.recv', tx: peekTx(inc, v), dir: 'h2g' };
   }
 
   /** Outstanding work that should eventually finish: requests awaiting, held, queued. */

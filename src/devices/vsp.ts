@@ -30,6 +30,7 @@ import {
   statusHex,
 } from './protocol.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
+import { peekTx } from './peek.ts';
 import { SAVEBUF_SIZE, decodeSaveRecord, encodeSaveRecord, type HostTxState } from './save-record.ts';
 
 export class VspError extends Error {
@@ -166,14 +167,20 @@ export class SampleVsp {
     return true;
   }
 
-  /** Replay: the transactions held now, in hold order. */
-  heldTxs(): number[] {
-    return fifoItems(this.held).map((r) => r.tx);
+  /** Replay: whether the request of transaction `tx` is held (searched from the soonest due). */
+  isHeld(tx: number): boolean {
+    return this.heldIndex(tx) >= 0;
+  }
+
+  private heldIndex(tx: number): number {
+    const items = this.held.items;
+    for (let k = this.held.head; k < items.length; k++) if (items[k]!.tx === tx) return k;
+    return -1;
   }
 
   /** Replay: completes the held request of transaction `tx` (a real trace decides when). */
   completeHeld(tx: number): boolean {
-    const i = this.held.items.findIndex((r, k) => k >= this.held.head && r.tx === tx);
+    const i = this.heldIndex(tx);
     if (i < 0) return false;
     const [r] = this.held.items.splice(i, 1);
     this.completeRequest(r!.pkt, r!.buf);
@@ -188,12 +195,11 @@ export class SampleVsp {
     const inc = ch.incoming;
     const v = inc?.peek();
     if (!inc || !v) return null;
-    const h = decodeHeader(inc.payload(v));
     if (v.type === 0xb) {
       const p = ch.awaiting.get(v.transId);
-      return { ev: 'pkt.completion', tx: p ? (p.pointer as HostTxState).tx : (h?.tx ?? 0), dir: 'h2g' };
+      return { ev: 'pkt.completion', tx: p ? (p.pointer as HostTxState).tx : peekTx(inc, v), dir: 'h2g' };
     }
-    return { ev: 'pkt.recv', tx: h?.tx ?? 0, dir: 'g2h' };
+    return { ev: 'pkt.recv', tx: peekTx(inc, v), dir: 'g2h' };
   }
 
   private onSuspend(): void {

@@ -127,7 +127,7 @@ export function exploreFigures(n: number): { exploreSchedules: number; exploreMs
   return { exploreSchedules: r.schedules, exploreMs: r.durationMs, exploreSchedulesPerSec: Math.round(r.schedules / (r.durationMs / 1000)) };
 }
 
-export async function measureAll(progress: (what: string) => void): Promise<Record<string, number>> {
+export async function measureAll(progress: (what: string) => void, opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const fig: Record<string, number> = {};
   progress('ring');
   fig.ring64PacketsPerSec = Math.round(best(3, () => ringPacketsPerSec(64, 16, 4_000_000), (x) => x));
@@ -141,6 +141,10 @@ export async function measureAll(progress: (what: string) => void): Promise<Reco
   fig.saveRestore1000InFlightMs = Math.round(saveRestoreMs(1000) * 100) / 100;
   progress('explore');
   Object.assign(fig, exploreFigures(1000));
+  const checkEvents = opts.quick ? 1_000_000 : 10_000_000;
+  progress(`bench check (a ${checkEvents.toLocaleString('en')}-event trace)`);
+  const { benchmarkCheck } = await import('./perf-check.ts');
+  Object.assign(fig, await benchmarkCheck(checkEvents));
   try {
     progress('trace read (10 million events)');
     const { benchmarkTraceRead } = await import('../trace/perf.ts');

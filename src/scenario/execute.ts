@@ -77,9 +77,17 @@ export interface TaskOption {
   dir: 'g2h' | 'h2g';
 }
 
+/** What the replay can ask the model at a scheduling point. */
+export interface ReplayModel {
+  /** ready deliveries (with the first event each would write) and library queue flushes */
+  options(): TaskOption[];
+  /** the task that ends the hold of transaction `tx` on that side, if it is held there */
+  heldOption(side: 'host' | 'guest', ch: number, tx: number): TaskOption | null;
+}
+
 export interface Chooser {
   /** The option to run next, or null to stop and go on with the scenario's next step. */
-  choose(options: readonly TaskOption[]): TaskOption | null;
+  choose(model: ReplayModel): TaskOption | null;
 }
 
 // Task kinds, packed with the channel index into one number (no allocation per step).
@@ -493,9 +501,7 @@ class Execution {
   }
 
   private replayTick(chooser: Chooser): boolean {
-    const options = this.replayOptions();
-    if (options.length === 0) return false;
-    const pick = chooser.choose(options);
+    const pick = chooser.choose(this.replayModel);
     if (pick === null) return false;
     const ch = this.chIds[pick.task >> 3]!;
     if ((pick.task & 7) === HOST_TIMER) this.host!.vsps.get(ch)!.completeHeld(pick.tx);
@@ -505,7 +511,22 @@ class Execution {
     return true;
   }
 
-  /** What each ready task would do first; holds count as ready whatever the clock says. */
+  private readonly replayModel: ReplayModel = {
+    options: () => this.replayOptions(),
+    heldOption: (side, ch, tx) => {
+      const i = this.chIds.indexOf(ch);
+      if (i < 0) return null;
+      if (side === 'host') {
+        const v = this.host?.vsps.get(ch);
+        if (!v || !v.isHeld(tx)) return null;
+        return { task: HOST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'g2h' };
+      }
+      if (this.vm !== 'running' || !this.guest.isHeld(ch, tx)) return null;
+      return { task: GUEST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'h2g' };
+    },
+  };
+
+  /** What each ready delivery would write first, and the flushes (holds: see heldOption). */
   private replayOptions(): TaskOption[] {
     const out: TaskOption[] = [];
     const guestRuns = this.vm === 'running';
@@ -519,7 +540,6 @@ class Execution {
           if (p) out.push({ task: HOST_DELIVER + i * 8, tx: p.tx, side: 'host', ev: p.ev, ch, dir: p.dir });
         }
         if (v.channel.canFlush()) out.push({ task: HOST_FLUSH + i * 8, tx: 0, side: 'host', ev: null, ch, dir: 'h2g' });
-        for (const tx of v.heldTxs()) out.push({ task: HOST_TIMER + i * 8, tx, side: 'host', ev: 'pkt.complete', ch, dir: 'g2h' });
       }
       if (guestRuns) {
         if (this.guest.canDeliver(ch)) {
@@ -527,7 +547,6 @@ class Execution {
           if (p) out.push({ task: GUEST_DELIVER + i * 8, tx: p.tx, side: 'guest', ev: p.ev, ch, dir: p.dir });
         }
         if (this.guest.canFlush(ch)) out.push({ task: GUEST_FLUSH + i * 8, tx: 0, side: 'guest', ev: null, ch, dir: 'g2h' });
-        for (const tx of this.guest.heldTxs(ch)) out.push({ task: GUEST_TIMER + i * 8, tx, side: 'guest', ev: 'pkt.complete', ch, dir: 'h2g' });
       }
     }
     return out;
