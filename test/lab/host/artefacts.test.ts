@@ -8,7 +8,7 @@ import { HyperV } from '../../../src/lab/hyperv.ts';
 import { pwsh, pwshLabel } from './find-pwsh.ts';
 import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from './standin.ts';
 
-describe.skipIf(!pwsh)(`artefact collection ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`artefact collection ${pwshLabel}`, { timeout: 120_000 }, () => {
   let a: StandinHost;
   let out: string;
   beforeAll(() => {

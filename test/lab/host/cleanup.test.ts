@@ -23,7 +23,7 @@ describe('run tags', () => {
   });
 });
 
-describe.skipIf(!pwsh)(`cleanup and sweep on the stand-in ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`cleanup and sweep on the stand-in ${pwshLabel}`, { timeout: 120_000 }, () => {
   let a: StandinHost;
   let hv: HyperV;
   /** A VM somebody else made, maybe with a bench-like name; Notes not ours. */

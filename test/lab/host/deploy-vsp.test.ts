@@ -18,7 +18,7 @@ describe('bcdedit and pnputil output', () => {
   });
 });
 
-describe.skipIf(!pwsh)(`VSP deployment on the stand-in ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`VSP deployment on the stand-in ${pwshLabel}`, { timeout: 120_000 }, () => {
   let a: StandinHost;
   let hv: HyperV;
   beforeAll(() => {

@@ -13,7 +13,7 @@ const spec = (name: string, over: Partial<ProvisionSpec> = {}): ProvisionSpec =>
   processors: 2, secureBoot: { enabled: false }, integrationServices: ['Guest Service Interface', 'Heartbeat'], waitForGuest: true, ...over,
 });
 
-describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { timeout: 120_000 }, () => {
   let a: StandinHost;
   let hv: HyperV;
   beforeAll(() => {
@@ -153,7 +153,7 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, () => 
   });
 });
 
-describe.skipIf(!pwsh)(`reading VMs when Hyper-V is not there ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`reading VMs when Hyper-V is not there ${pwshLabel}`, { timeout: 120_000 }, () => {
   it('never takes a missing Hyper-V module for a missing VM', async () => {
     const shell = new LocalPwshShell({ host: 'no-hyperv', executable: pwsh!.path });
     try {

@@ -18,7 +18,7 @@ const bench = resolve(import.meta.dirname, '../../../bin/bench.js');
 const reason = !pwsh ? 'no PowerShell' : sshdUnavailable();
 const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
 
-describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason})` : pwshLabel}`, () => {
+describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason})` : pwshLabel}`, { timeout: 120_000 }, () => {
   let sshd: Sshd;
   let a: StandinHost;
   let b: StandinHost;

@@ -22,7 +22,7 @@ async function pidOf(shell: LocalPwshShell): Promise<number> {
   return expectOk(await shell.run(emit(variable('PID')), { timeoutMs: 20_000 })).value as number;
 }
 
-describe.skipIf(!pwsh)(`LocalPwshShell ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`LocalPwshShell ${pwshLabel}`, { timeout: 120_000 }, () => {
   let shell: LocalPwshShell;
   beforeAll(() => {
     shell = new LocalPwshShell({ host: 'local-test', executable: pwsh!.path });

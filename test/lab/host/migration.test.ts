@@ -13,7 +13,7 @@ const spec = (name: string): ProvisionSpec => ({
 });
 const T = { startMs: 5000, saveMs: 5000, stopMs: 5000, guestReadyMs: 5000, migrateMs: 5000 };
 
-describe.skipIf(!pwsh)(`live migration between two stand-in hosts ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`live migration between two stand-in hosts ${pwshLabel}`, { timeout: 120_000 }, () => {
   let a: StandinHost;
   let b: StandinHost;
   let hvA: HyperV;

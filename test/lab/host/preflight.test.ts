@@ -5,7 +5,7 @@ import { formatCheck, preflightHost, type PreflightTarget } from '../../../src/l
 import { pwsh, pwshLabel } from './find-pwsh.ts';
 import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from './standin.ts';
 
-describe.skipIf(!pwsh)(`preflight on the stand-in ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`preflight on the stand-in ${pwshLabel}`, { timeout: 120_000 }, () => {
   let a: StandinHost;
   let target: PreflightTarget;
   beforeAll(() => {

@@ -33,7 +33,7 @@ const hostile: string[] = [
   `${"'".repeat(500)}${'\u2019'.repeat(500)}`,
 ];
 
-describe.skipIf(!pwsh)(`quote() against the real PowerShell engine ${pwshLabel}`, () => {
+describe.skipIf(!pwsh)(`quote() against the real PowerShell engine ${pwshLabel}`, { timeout: 120_000 }, () => {
   let shell: LocalPwshShell;
   beforeAll(() => {
     shell = new LocalPwshShell({ executable: pwsh!.path });

@@ -15,7 +15,7 @@ import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type St
 const reason = !pwsh ? 'no PowerShell' : sshdUnavailable();
 const sh = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`; // test-only: sh quoting of our own temp paths
 
-describe.skipIf(reason)(`SshPwshShell through OpenSSH on loopback ${reason ? `(skipped: ${reason})` : pwshLabel}`, () => {
+describe.skipIf(reason)(`SshPwshShell through OpenSSH on loopback ${reason ? `(skipped: ${reason})` : pwshLabel}`, { timeout: 120_000 }, () => {
   let sshd: Sshd;
   let host: StandinHost;
   const shells: SshPwshShell[] = [];
