@@ -102,7 +102,7 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
 
   it('lets a second session see the transient Saving state while a delayed save runs', async () => {
     const vm = await hv.provision(spec('bench-shared'));
-    await a.setup('Set-StandinDelay', { Operation: 'Save-VM', Milliseconds: 1500 });
+    await a.setup('Set-StandinDelay', { Operation: 'Save-VM', Milliseconds: 2500 });
     const other = new LocalPwshShell({ host: 'hostA-2', executable: pwsh!.path, env: { BENCH_HYPERV_STATE: a.dir } });
     try {
       const ctx2 = hostContext(other, { modules: [standinModule], pollMs: 25 });
@@ -122,13 +122,13 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
   it('reports a VM stuck in Saving as a timeout with its state, and cleanup still removes it', async () => {
     const vm = await hv.provision(spec('bench-stuck'));
     await a.setup('Set-StandinFault', { Operation: 'Save-VM', Mode: 'hang' });
-    const quick = new HyperV(a.ctx, { saveMs: 1200, stopMs: 5000 });
+    const quick = new HyperV(a.ctx, { saveMs: 3000, stopMs: 5000 });
     const started = (a.shell as LocalPwshShell).sessionsStarted;
     const e = (await quick.save(vm.id).catch((x: unknown) => x)) as VmOperationError;
     expect(e).toBeInstanceOf(VmOperationError);
     expect(e.lastState).toBe('Saving');
     expect(e.timedOut).toBe(true);
-    expect(e.message).toMatch(/timed out after 1200 ms.*VM state: Saving/s);
+    expect(e.message).toMatch(/timed out after 3000 ms.*VM state: Saving/s);
     // The hung session was discarded; the next command got a new one.
     expect((a.shell as LocalPwshShell).sessionsStarted).toBeGreaterThan(started);
     await quick.remove(vm.id);

@@ -84,7 +84,8 @@ describe.skipIf(!pwsh)(`LocalPwshShell ${pwshLabel}`, { timeout: 120_000 }, () =
     const e = failureError(r);
     expect(e).toBeInstanceOf(HostTimeoutError);
     expect(e!.exitCode).toBe(3);
-    await new Promise((res) => setTimeout(res, 300));
+    // SIGKILL is asynchronous: wait (bounded) for the process to be gone.
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((res) => setTimeout(res, 50));
     expect(alive(pid)).toBe(false);
     expect(await pidOf(shell)).not.toBe(pid);
     expect(shell.sessionsStarted).toBe(before + 1);
