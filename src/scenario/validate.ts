@@ -5,6 +5,7 @@
 // the step index, so the loader can name the line.
 
 import type { Scenario } from './model.ts';
+import { PAGE_SIZE, inBandFootprint } from '../vmbus/ring-layout.ts';
 
 export interface RuleViolation {
   step: number;
@@ -27,6 +28,15 @@ export function checkRules(s: Scenario): RuleViolation[] {
       out.push({ step: i, field: `steps[${i}]${field ? `.${field}` : ''}`, message });
     };
     if ('channel' in step && !ids.has(step.channel)) bad('channel', `no channel ${step.channel}; channels are ${[...ids].join(', ')}`);
+    if ('size' in step && 'channel' in step) {
+      // A packet larger than its ring could ever hold would wait in the library forever.
+      const c = s.channels.find((x) => x.id === step.channel);
+      const toHost = step.op === 'guest-send' || (step.op === 'notify' && step.dir === 'g2h');
+      const pages = c ? (toHost ? c.g2hPages : c.h2gPages) : 0;
+      if (c && inBandFootprint(step.size) > pages * PAGE_SIZE - 8) {
+        bad('size', `a ${step.size}-byte message needs ${inBandFootprint(step.size)} bytes of ring, more than the ${pages}-page ${toHost ? 'g2h' : 'h2g'} ring of channel ${c.id} can hold; use more ${toHost ? 'g2hPages' : 'h2gPages'}`);
+      }
+    }
     if (vm === 'saved' && step.op !== 'restore') {
       bad('op', `the VM is saved here; only "restore" can follow "save", not "${step.op}"`);
       return;

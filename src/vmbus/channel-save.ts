@@ -143,7 +143,7 @@ function buildChunks(ch: Channel, ctx: SaveContext): Uint8Array[] | NtStatus {
   }
   const all: Chunk[] = [{ kind: ChunkKind.header, packets, completions, nextTransId: ch.nextTransId }, ...records];
   all.push({ kind: ChunkKind.end, chunksBefore: all.length });
-  const encoded = all.map(encodeChunk);
+  const encoded = all.map((c, i) => encodeChunk(c, i));
   if (ch.choices.saveChunking === 'packed') {
     // One chunk holding everything: RestoreFromBuffer then needs one large buffer.
     const total = encoded.reduce((n, c) => n + c.length, 0);
@@ -192,6 +192,12 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
     return STATUS.INVALID_PARAMETER_2;
   }
   for (const c of chunks) {
+    // Invariant: chunks are restored in the order they were saved (version-2 chunks say
+    // where they stand; a buffer fed out of order would reorder the library queue).
+    if (c.index !== undefined && c.index !== ctx.chunks) {
+      rollback(ch, ctx);
+      return STATUS.INVALID_PARAMETER_2;
+    }
     if (!ctx.headerSeen && c.kind !== ChunkKind.header) {
       rollback(ch, ctx);
       return STATUS.INVALID_PARAMETER_2;

@@ -297,6 +297,7 @@ export class Channel {
     // Lowering the quota only stops dequeuing; raising it does not restart a blocked
     // queue: only a completion does (SPEC-NOTES 3).
     this.quota = quota;
+    if (this.quotaReached()) this.quotaBlocked = true;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -306,6 +307,8 @@ export class Channel {
     if (this.state.conn !== 'disabled') throw new KmclUsageError('VmbChannelEnable', `channel is ${this.state.conn}, not disabled`);
     if (!this.processPacket) return STATUS.INVALID_PARAMETER_1;
     if (!this.config.interfaceType) return STATUS.INVALID_PARAMETER_1;
+    // A client starts on Enable, each time (SPEC-NOTES 2.4); a server waits for Start.
+    if (!this.isServer) this.startRequested = true;
     if (this.state.autoPauseOnEnable) this.startRequested = false;
     this.state = { conn: 'enabled' };
     return STATUS.SUCCESS;
@@ -492,10 +495,14 @@ export class Channel {
   private advertiseBlocked(head: QueuedSend): void {
     const len = head.kind === 'completion' ? head.payload.length : head.packet.payload!.length;
     const out = this.outgoing!;
-    out.setPendingSendSize(inBandFootprint(len));
+    const need = inBandFootprint(len);
+    // The writer needs raw free > footprint (8 bytes stay unused). A reader that signals
+    // at free > P is told P = footprint; one that signals at free >= P must be told
+    // footprint + 8, or it would wake us 8 bytes short and never again.
+    out.setPendingSendSize(this.choices.pendingSendThreshold === 'greater-or-equal' ? need + 8 : need);
     this.writable = false;
     // The reader may have freed space before it could see our pending size: re-check.
-    if (out.free() >= inBandFootprint(len)) this.writable = true;
+    if (out.free() >= need) this.writable = true;
   }
 
   private sendSignal(what: 'interrupt' | 'writable'): void {
@@ -533,8 +540,10 @@ export class Channel {
   /** Whether a delivery step would deliver something now. */
   canDeliver(): boolean {
     if (!this.isActive || this.failed || this.incoming === null) return false;
-    if (this.quotaBlocked) return false;
+    // A deferred packet is already handed out: redelivering it takes nothing new from
+    // the ring, so the quota does not hold it back (else quota 1 + a deferral deadlocks).
     if (this.deferred.length > 0) return true;
+    if (this.quotaBlocked || this.quotaReached()) return false;
     if (!this.interrupt && !this.draining) return false;
     return !this.incoming.isEmpty();
   }

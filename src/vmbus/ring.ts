@@ -43,6 +43,9 @@ export class RingCorruptError extends Error {
   }
 }
 
+/** len8 is a u16: the longest packet, trailer excluded, is 65535 * 8 bytes. */
+export const MAX_LEN8 = 0xffff;
+
 export type Reserve = { ok: true; at: number; footprint: number } | { ok: false; reason: 'full'; needed: number };
 
 /** A ring's memory: control words and data area inside a SharedArrayBuffer. */
@@ -179,6 +182,7 @@ export class OutgoingRing {
     if (footprint % 8 !== 0 || footprint < Descriptor.size + TRAILER_SIZE) {
       throw new RangeError(`packet footprint ${footprint} must be a multiple of 8 and hold a descriptor and trailer`);
     }
+    if ((footprint - TRAILER_SIZE) / 8 > MAX_LEN8) throw new RangeError(`packet footprint ${footprint} is longer than len8 can describe`);
     if (footprint > this.free()) return { ok: false, reason: 'full', needed: footprint };
     return { ok: true, at: this.next, footprint };
   }
@@ -191,6 +195,9 @@ export class OutgoingRing {
   tryWrite(type: number, flags: number, transId: number, payload: Uint8Array, payloadLen = payload.length): boolean {
     const padded = align8(payloadLen);
     const footprint = Descriptor.size + padded + TRAILER_SIZE;
+    if ((Descriptor.size + padded) / 8 > MAX_LEN8) {
+      throw new RangeError(`a ${payloadLen}-byte payload does not fit a VMBus packet: len8 is 16 bits (at most ${MAX_LEN8 * 8 - Descriptor.size} bytes)`);
+    }
     const m = this.mem;
     const p = this.next;
     if (footprint > m.dataSize - m.readable(this.cachedRead, p) - 8) {
@@ -360,15 +367,21 @@ export class IncomingRing {
   commit(): boolean {
     if (this.next === this.committed) return false;
     const m = this.mem;
-    const w = m.index(ControlWord.writeIndex);
-    const freeBefore = m.dataSize - m.readable(this.committed, w);
+    const consumed = m.readable(this.committed, this.next);
     m.store(ControlWord.readIndex, this.next);
     this.committed = this.next;
     if ((m.load(ControlWord.featureBits) & FEATURE_SUPPORTS_PENDING_SEND_SIZE) === 0) return false;
     // Some writers store "ring size - 1" meaning "when empty": drop the low bits.
     const pending = m.load(ControlWord.pendingSendSize) & ~7;
     if (pending === 0) return false;
+    // Invariant: the write index is read only after the new read index is published
+    // (Atomics are sequentially consistent). Reading it before would miss a writer that
+    // published more packets, blocked and set P in between: both "before" and "after"
+    // would then look above P, and that writer would never be woken (Linux reads it
+    // after publishing too). "Before" is "after" less what this commit consumed.
+    const w = m.index(ControlWord.writeIndex);
     const freeAfter = m.dataSize - m.readable(this.committed, w);
+    const freeBefore = freeAfter - consumed;
     return this.inclusiveThreshold
       ? freeBefore < pending && freeAfter >= pending
       : freeBefore <= pending && freeAfter > pending;

@@ -3,14 +3,15 @@
 //
 // The real format is private to vmbkmcl.sys (SPEC-NOTES 13.7). Ours is a sequence of
 // chunks, each self-describing and checksummed, so that RestoreFromBuffer can insist on
-// whole chunks and reject a damaged one before it changes anything:
+// whole chunks, in order, and reject a damaged one before it changes anything:
 //
 //   +0  u32 magic 0x434d4b53 ("SKMC")
-//   +4  u16 version (1)
+//   +4  u16 version (2; version 1 had no index and a 16-byte header, and is still read)
 //   +6  u16 kind: 1 header, 2 packet, 3 queued completion, 4 end
 //   +8  u32 body length
 //   +12 u32 CRC-32 of the body
-//   +16 body
+//   +16 u32 index: the chunk's position in the stream, so buffers fed out of order are refused
+//   +20 body
 //
 // header:     u32 packets, u32 completions, u64 next transaction id
 // packet:     u32 libLen, u32 saveLen, LibBuf (KMCL's own per-packet state), SaveBuf (the VSP's)
@@ -20,17 +21,23 @@
 import { crc32 } from 'node:zlib';
 
 export const CHUNK_MAGIC = 0x434d4b53;
-export const CHUNK_VERSION = 1;
-export const CHUNK_HEADER_SIZE = 16;
+export const CHUNK_VERSION = 2;
+/** versions this emulator reads */
+const READABLE = new Set([1, 2]);
+const HEADER_SIZE_BY_VERSION: Record<number, number> = { 1: 16, 2: 20 };
+/** header size of the chunks this emulator writes */
+export const CHUNK_HEADER_SIZE = 20;
 
 export const ChunkKind = { header: 1, packet: 2, completion: 3, end: 4 } as const;
 export type ChunkKindValue = (typeof ChunkKind)[keyof typeof ChunkKind];
 
-export type Chunk =
+type ChunkBody =
   | { kind: 1; packets: number; completions: number; nextTransId: number }
   | { kind: 2; lib: Uint8Array; save: Uint8Array }
   | { kind: 3; transId: number; payload: Uint8Array }
   | { kind: 4; chunksBefore: number };
+/** A chunk; `index` is its position in the stream (absent in version-1 chunks). */
+export type Chunk = ChunkBody & { index?: number | undefined };
 
 export class ChunkError extends Error {
   constructor(message: string) {
@@ -39,15 +46,17 @@ export class ChunkError extends Error {
   }
 }
 
-function frame(kind: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(CHUNK_HEADER_SIZE + body.length);
+function frame(kind: number, body: Uint8Array, index: number): Uint8Array {
+  const header = HEADER_SIZE_BY_VERSION[CHUNK_VERSION]!;
+  const out = new Uint8Array(header + body.length);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, CHUNK_MAGIC, true);
   dv.setUint16(4, CHUNK_VERSION, true);
   dv.setUint16(6, kind, true);
   dv.setUint32(8, body.length, true);
   dv.setUint32(12, crc32(body), true);
-  out.set(body, CHUNK_HEADER_SIZE);
+  dv.setUint32(16, index, true);
+  out.set(body, header);
   return out;
 }
 
@@ -59,7 +68,8 @@ function readU64(dv: DataView, at: number): number {
   return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 0x100000000;
 }
 
-export function encodeChunk(c: Chunk): Uint8Array {
+/** Encodes chunk `c` as the stream's chunk number `index`. */
+export function encodeChunk(c: Chunk, index: number): Uint8Array {
   switch (c.kind) {
     case ChunkKind.header: {
       const b = new Uint8Array(16);
@@ -67,7 +77,7 @@ export function encodeChunk(c: Chunk): Uint8Array {
       dv.setUint32(0, c.packets, true);
       dv.setUint32(4, c.completions, true);
       u64(dv, 8, c.nextTransId);
-      return frame(c.kind, b);
+      return frame(c.kind, b, index);
     }
     case ChunkKind.packet: {
       const b = new Uint8Array(8 + c.lib.length + c.save.length);
@@ -76,7 +86,7 @@ export function encodeChunk(c: Chunk): Uint8Array {
       dv.setUint32(4, c.save.length, true);
       b.set(c.lib, 8);
       b.set(c.save, 8 + c.lib.length);
-      return frame(c.kind, b);
+      return frame(c.kind, b, index);
     }
     case ChunkKind.completion: {
       const b = new Uint8Array(12 + c.payload.length);
@@ -84,12 +94,12 @@ export function encodeChunk(c: Chunk): Uint8Array {
       u64(dv, 0, c.transId);
       dv.setUint32(8, c.payload.length, true);
       b.set(c.payload, 12);
-      return frame(c.kind, b);
+      return frame(c.kind, b, index);
     }
     case ChunkKind.end: {
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, c.chunksBefore, true);
-      return frame(c.kind, b);
+      return frame(c.kind, b, index);
     }
   }
 }
@@ -103,14 +113,17 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let at = 0;
   while (at < buf.length) {
-    if (buf.length - at < CHUNK_HEADER_SIZE) throw new ChunkError(`partial chunk header at byte ${at}`);
+    if (buf.length - at < 8) throw new ChunkError(`partial chunk header at byte ${at}`);
     if (dv.getUint32(at, true) !== CHUNK_MAGIC) throw new ChunkError(`bad chunk magic at byte ${at}`);
     const version = dv.getUint16(at + 4, true);
-    if (version !== CHUNK_VERSION) throw new ChunkError(`chunk version ${version} at byte ${at}; this emulator reads ${CHUNK_VERSION}`);
+    if (!READABLE.has(version)) throw new ChunkError(`chunk version ${version} at byte ${at}; this emulator reads ${[...READABLE].join(' and ')}`);
+    const headerSize = HEADER_SIZE_BY_VERSION[version]!;
+    if (buf.length - at < headerSize) throw new ChunkError(`partial chunk header at byte ${at}`);
     const kind = dv.getUint16(at + 6, true);
     const len = dv.getUint32(at + 8, true);
-    if (at + CHUNK_HEADER_SIZE + len > buf.length) throw new ChunkError(`chunk at byte ${at} is cut short`);
-    const body = buf.subarray(at + CHUNK_HEADER_SIZE, at + CHUNK_HEADER_SIZE + len);
+    const index = version >= 2 ? dv.getUint32(at + 16, true) : undefined;
+    if (at + headerSize + len > buf.length) throw new ChunkError(`chunk at byte ${at} is cut short`);
+    const body = buf.subarray(at + headerSize, at + headerSize + len);
     if (crc32(body) !== dv.getUint32(at + 12, true)) throw new ChunkError(`chunk at byte ${at} fails its checksum`);
     const bdv = new DataView(body.buffer, body.byteOffset, body.byteLength);
     const need = (n: number): void => {
@@ -119,31 +132,31 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
     switch (kind) {
       case ChunkKind.header:
         need(16);
-        out.push({ kind, packets: bdv.getUint32(0, true), completions: bdv.getUint32(4, true), nextTransId: readU64(bdv, 8) });
+        out.push({ index, kind, packets: bdv.getUint32(0, true), completions: bdv.getUint32(4, true), nextTransId: readU64(bdv, 8) });
         break;
       case ChunkKind.packet: {
         need(8);
         const libLen = bdv.getUint32(0, true);
         const saveLen = bdv.getUint32(4, true);
         if (8 + libLen + saveLen !== len) throw new ChunkError(`packet chunk at byte ${at}: lengths do not add up`);
-        out.push({ kind, lib: body.slice(8, 8 + libLen), save: body.slice(8 + libLen) });
+        out.push({ index, kind, lib: body.slice(8, 8 + libLen), save: body.slice(8 + libLen) });
         break;
       }
       case ChunkKind.completion: {
         need(12);
         const plen = bdv.getUint32(8, true);
         if (12 + plen !== len) throw new ChunkError(`completion chunk at byte ${at}: lengths do not add up`);
-        out.push({ kind, transId: readU64(bdv, 0), payload: body.slice(12) });
+        out.push({ index, kind, transId: readU64(bdv, 0), payload: body.slice(12) });
         break;
       }
       case ChunkKind.end:
         need(4);
-        out.push({ kind, chunksBefore: bdv.getUint32(0, true) });
+        out.push({ index, kind, chunksBefore: bdv.getUint32(0, true) });
         break;
       default:
         throw new ChunkError(`unknown chunk kind ${kind} at byte ${at}`);
     }
-    at += CHUNK_HEADER_SIZE + len;
+    at += headerSize + len;
   }
   return out;
 }

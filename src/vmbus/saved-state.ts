@@ -15,6 +15,7 @@
 
 import { crc32 } from 'node:zlib';
 import { deserialize, serialize } from 'node:v8';
+import { ringBytes } from './ring-layout.ts';
 
 export const SAVED_VM_MAGIC = 'VMBSAVE\0';
 export const SAVED_VM_VERSION = 1;
@@ -99,6 +100,16 @@ function checkShape(rec: unknown): SavedVmV1 {
   if (r.kind !== 'vm') bad(`record kind ${String(r.kind)}, expected vm`);
   if (!(r.memory instanceof Uint8Array)) bad('memory is missing');
   if (!Array.isArray(r.layout)) bad('layout is missing');
+  let size = 0;
+  for (const l of r.layout as unknown[]) {
+    const ll = l as Record<string, unknown>;
+    const pages = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= 4096;
+    if (typeof ll?.ch !== 'number' || !pages(ll.g2hPages) || !pages(ll.h2gPages)) bad('a layout entry is malformed');
+    size += ringBytes(ll.g2hPages as number) + ringBytes(ll.h2gPages as number);
+  }
+  if ((r.memory as Uint8Array).length !== size) {
+    bad(`guest memory is ${(r.memory as Uint8Array).length} bytes, its layout needs ${size}`);
+  }
   if (!Array.isArray(r.channels)) bad('channels are missing');
   for (const c of r.channels as unknown[]) {
     const cc = c as Record<string, unknown>;

@@ -84,3 +84,15 @@ describe('scenario loader', () => {
     await expect(loadScenarioPaths(['bench/scenarios/01-idle-save-restore.yaml', 'bench/scenarios/01-idle-save-restore.yaml'])).rejects.toThrow(/also used by/);
   });
 });
+
+describe('scenario rules on ring sizes', () => {
+  it('refuses a message larger than its ring can ever hold, naming the field', () => {
+    try {
+      parseScenario('name: x\nchannels: [{ id: 0, h2gPages: 1 }]\nsteps:\n  - { op: host-send, count: 1, size: 8000 }\n', 's.yaml');
+      throw new Error('expected an InputError');
+    } catch (e) {
+      expect((e as InputError).location).toMatchObject({ line: 4, field: 'steps[0].size' });
+      expect((e as Error).message).toContain('h2gPages');
+    }
+  });
+});

@@ -184,7 +184,7 @@ describe('open and start', () => {
   // guest driver that disables and re-enables its channel (SPEC-NOTES 2.5: "must call
   // VmbChannelEnable again to reconnect") gets Opened but never Started: no packet flows,
   // although Enable implies Start for the client (SPEC-NOTES 2.4).
-  it.fails('starts a client again on the next open after Disable and Enable', () => {
+  it('starts a client again on the next open after Disable and Enable', () => {
     const pair = makePair();
     pair.client.ch.disable();
     expect(pair.client.log.slice(-2)).toEqual(['suspend', 'closed']);
@@ -470,7 +470,7 @@ describe('transaction quota', () => {
   // but canDeliver() only looks at `quotaBlocked`, which consume() sets only after a
   // delivery. So one more packet is delivered after the quota was lowered (3 held, quota
   // lowered to 2, canDeliver() still true, a 4th packet is delivered).
-  it.fails('stops dequeuing at once when the quota is lowered below the outstanding count', () => {
+  it('stops dequeuing at once when the quota is lowered below the outstanding count', () => {
     const pair = quotaPair(100, 5);
     for (let i = 0; i < 3; i++) pair.server.ch.deliverOne();
     expect(pair.server.held).toHaveLength(3);
@@ -486,7 +486,7 @@ describe('transaction quota', () => {
   // a packet deferred from ProcessPacket is never redelivered: the driver cannot complete a
   // packet it no longer holds, and only a completion unblocks the queue -> deadlock.
   // Redelivering an already-counted packet does not raise the count and should not be gated.
-  it.fails('redelivers a deferred packet even when the quota is reached', () => {
+  it('redelivers a deferred packet even when the quota is reached', () => {
     let calls = 0;
     const pair = makePair({
       serverProcess: (side, pkt) => {
@@ -566,7 +566,7 @@ describe('sending when the ring is full', () => {
   // when the writer blocked (this case: 1024 free, P = 1024). The queued packet is then
   // never written: a lost wakeup. Under that choice P must be footprint + 8 (or the
   // threshold compare free - 8 >= P).
-  it.fails('with the free >= P threshold choice, a blocked sender still gets through', () => {
+  it('with the free >= P threshold choice, a blocked sender still gets through', () => {
     const pair = makePair({ g2hPages: 1, serverStarts: false, choices: { pendingSendThreshold: 'greater-or-equal' } });
     for (const t of [1, 2, 3, 4]) send(pair.client, t, { size: BIG });
     pair.server.ch.start();

@@ -342,7 +342,7 @@ describe('reader signalling (pending send size)', () => {
   // reads the write index after publishing the read index, behind a barrier.
   // The interleaving is forced here by running the writer's steps just before the
   // reader's commit() stores the new read index.
-  it.fails('wakes a writer that blocked while the reader was publishing its read index', () => {
+  it('wakes a writer that blocked while the reader was publishing its read index', () => {
     const sab = new SharedArrayBuffer(ringBytes(1));
     const writerMem = new RingMemory(sab, 0, 1);
     writerMem.initialize();
@@ -492,7 +492,7 @@ describe('packet length limit', () => {
   // written truncated (65538 -> 2), and the reader then sees a packet with an empty payload
   // and reads the payload bytes as the next descriptors: silent corruption. tryWrite
   // should refuse such a packet (a RangeError, like a bad footprint in reserve).
-  it.fails('refuses a packet whose length does not fit the 16-bit len8 field instead of corrupting the ring', () => {
+  it('refuses a packet whose length does not fit the 16-bit len8 field instead of corrupting the ring', () => {
     const { out, inc } = freshRing(130);
     const big = pattern(524_288, 3);
     let threw: unknown = null;

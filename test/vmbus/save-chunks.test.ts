@@ -20,7 +20,7 @@ describe('save chunks', () => {
   it('decodes any sequence of chunks to what was encoded', () => {
     fc.assert(
       fc.property(fc.array(chunkArb, { maxLength: 12 }), (chunks) => {
-        expect(decodeChunks(concat(chunks.map(encodeChunk)))).toEqual(chunks);
+        expect(decodeChunks(concat(chunks.map(encodeChunk)))).toEqual(chunks.map((c, i) => ({ ...c, index: i })));
       }),
       { numRuns: 200 },
     );
@@ -32,7 +32,7 @@ describe('save chunks', () => {
         const whole = concat(chunks.map(encodeChunk));
         const ends = new Set<number>();
         let at = 0;
-        for (const c of chunks) ends.add((at += encodeChunk(c).length));
+        for (const [i, c] of chunks.entries()) ends.add((at += encodeChunk(c, i).length));
         const len = cut % whole.length;
         fc.pre(len > 0 && !ends.has(len));
         expect(() => decodeChunks(whole.subarray(0, len))).toThrow(ChunkError);
@@ -42,7 +42,7 @@ describe('save chunks', () => {
   });
 
   it('refuses an unknown chunk kind, a wrong magic and a wrong version', () => {
-    const good = encodeChunk({ kind: ChunkKind.end, chunksBefore: 1 });
+    const good = encodeChunk({ kind: ChunkKind.end, chunksBefore: 1 }, 0);
     const edit = (at: number, v: number) => {
       const b = good.slice();
       b[at] = v;
@@ -50,7 +50,7 @@ describe('save chunks', () => {
     };
     expect(() => decodeChunks(edit(6, 9))).toThrow(/unknown chunk kind 9/);
     expect(() => decodeChunks(edit(0, 0))).toThrow(/magic/);
-    expect(() => decodeChunks(edit(4, 2))).toThrow(/version 2/);
+    expect(() => decodeChunks(edit(4, 3))).toThrow(/version 3/);
     expect(good.length).toBe(CHUNK_HEADER_SIZE + 4);
   });
 
