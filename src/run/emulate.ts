@@ -12,6 +12,7 @@ import { PropertyChecker, type Violation } from '../check/properties.ts';
 import { StampingSink } from '../trace/sink.ts';
 import { TraceWriter } from '../trace/writer.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
+import { executeAcrossThreads } from './migrate-threads.ts';
 
 export interface EmulateOptions {
   seed: number;
@@ -19,6 +20,8 @@ export interface EmulateOptions {
   dumpRingsDir?: string | undefined;
   choices?: Partial<GapChoices> | undefined;
   onProgress?: ((line: string) => void) | undefined;
+  /** run each migration's destination on another worker thread (migrate-threads.ts) */
+  migrateThreads?: boolean | undefined;
 }
 
 export interface ScenarioOutcome {
@@ -40,7 +43,7 @@ export interface EmulateSummary {
   scenarios: ScenarioOutcome[];
 }
 
-export function emulateScenarios(scenarios: readonly Scenario[], opts: EmulateOptions): EmulateSummary {
+export async function emulateScenarios(scenarios: readonly Scenario[], opts: EmulateOptions): Promise<EmulateSummary> {
   mkdirSync(opts.outDir, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
   for (const s of scenarios) {
@@ -56,12 +59,16 @@ export function emulateScenarios(scenarios: readonly Scenario[], opts: EmulateOp
     const started = performance.now();
     let result: ExecuteResult;
     try {
-      result = executeScenario(s, {
-        seed,
-        sink,
-        choices: opts.choices,
-        dumpRing: opts.dumpRingsDir ? ringDumper(opts.dumpRingsDir, s.name) : undefined,
-      });
+      const migrates = s.steps.some((st) => st.op === 'migrate');
+      result =
+        opts.migrateThreads && migrates
+          ? await executeAcrossThreads(s, { seed, sink, choices: opts.choices })
+          : executeScenario(s, {
+              seed,
+              sink,
+              choices: opts.choices,
+              dumpRing: opts.dumpRingsDir ? ringDumper(opts.dumpRingsDir, s.name) : undefined,
+            });
       writer.close();
     } catch (e) {
       try {

@@ -132,3 +132,43 @@ describe('bench check', () => {
     expect(r.stderr).toContain('not "pause-resume"');
   });
 });
+
+describe('bench check on a run split into host and guest files', () => {
+  it('merges the files on their bench events and passes; a broken guest file diverges with its own file:line', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'chk-split-'));
+    await bench(['emulate', 'bench/scenarios/06-checkpoint-apply.yaml', '--seed', '2', '--out', out]);
+    const events = readFileSync(join(out, 'checkpoint-apply.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    // Each side's file holds its own events and a copy of every bench event, with its own seq.
+    const split = (side: string) =>
+      events.filter((e) => e.side === side || e.side === 'bench').map((e, i) => JSON.stringify({ ...e, seq: i + 1, src: `hyperv-${side}` }));
+    const host = join(out, 'host.jsonl');
+    const guest = join(out, 'guest.jsonl');
+    writeFileSync(host, `${split('host').join('\n')}\n`);
+    writeFileSync(guest, `${split('guest').join('\n')}\n`);
+    const ok = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', host, '--trace', guest, '--json']);
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout).result.verdict).toBe('pass');
+
+    const lines = split('guest').map((l) => JSON.parse(l));
+    const i = lines.findIndex((e) => e.ev === 'pkt.recv');
+    lines[i].digest = '0123456789abcdef';
+    writeFileSync(guest, `${lines.map((e) => JSON.stringify(e)).join('\n')}\n`);
+    const bad = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', host, '--trace', guest, '--no-minimise', '--json']);
+    expect(bad.exitCode).toBe(1);
+    const doc = JSON.parse(bad.stdout);
+    expect(doc.result.class).toBe('payload');
+    expect(doc.result.firstUnexplained).toMatchObject({ file: guest, line: i + 1 });
+  });
+});
+
+describe('bench emulate --migrate-threads', () => {
+  it('writes the same traces as a single-thread run', async () => {
+    const a = mkdtempSync(join(tmpdir(), 'emu-mt-'));
+    const b = mkdtempSync(join(tmpdir(), 'emu-mt-'));
+    expect((await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', 'bench/scenarios/09-many-channels.yaml', '--out', a])).exitCode).toBe(0);
+    expect((await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', 'bench/scenarios/09-many-channels.yaml', '--out', b, '--migrate-threads'])).exitCode).toBe(0);
+    for (const f of ['migrate-and-back.jsonl', 'many-channels.jsonl']) {
+      expect(readFileSync(join(b, f), 'utf8')).toBe(readFileSync(join(a, f), 'utf8'));
+    }
+  });
+});

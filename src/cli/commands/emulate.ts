@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { emulateScenarios } from '../../run/emulate.ts';
 import { parseSeed } from '../options.ts';
+import { InputError } from '../../errors.ts';
 
 export function registerEmulate(program: Command): void {
   program
@@ -11,13 +12,16 @@ export function registerEmulate(program: Command): void {
     .option('--seed <n>', 'schedule seed (a scenario\'s own seed wins)', '1')
     .option('--out <dir>', 'output directory', 'results/emulated')
     .option('--dump-rings <dir>', 'write each ring\'s raw bytes at every save and at the end')
+    .option('--migrate-threads', 'run each migration\'s destination host on another worker thread')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; json?: boolean }) => {
+    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; json?: boolean }) => {
       const scenarios = await loadScenarioPaths(paths);
       const progress = (line: string): void => {
         (o.json ? process.stderr : process.stdout).write(`${line}\n`);
       };
-      const summary = emulateScenarios(scenarios, {
+      if (o.migrateThreads && o.dumpRings) throw new InputError('--dump-rings and --migrate-threads cannot be combined yet');
+      const summary = await emulateScenarios(scenarios, {
+        migrateThreads: o.migrateThreads,
         seed: parseSeed(o.seed),
         outDir: o.out,
         dumpRingsDir: o.dumpRings,
