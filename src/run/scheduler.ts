@@ -73,11 +73,16 @@ export interface SchedulerOptions {
   /** Infrastructure failures after which a host is taken out of the run. */
   hostFailureLimit?: number;
   placement?: 'pinned' | 'same-build';
+  /** Host pairs held back at once for waiting migration jobs (default: one per build). */
+  pairReservations?: number;
   /** Attempts already made per job (a resumed run continues counting). */
   attemptsSoFar?: ReadonlyMap<string, number>;
   /** Hosts already out (from the journal, or preflight). */
   hostsOut?: ReadonlyMap<string, string>;
 }
+
+/** How far down the queue an idle VM looks for a job of its template. */
+const IDLE_MATCH_LOOKAHEAD = 256;
 
 interface HostState {
   info: SchedHost;
@@ -97,6 +102,7 @@ export class Scheduler {
   private readonly maxAttempts: number;
   private readonly hostFailureLimit: number;
   private readonly placement: 'pinned' | 'same-build';
+  private readonly pairReservations: number;
   private readonly attempts = new Map<string, number>();
   private readonly failures = new Map<string, string[]>();
   private running = 0;
@@ -115,6 +121,7 @@ export class Scheduler {
     this.maxAttempts = options.maxAttempts ?? 3;
     this.hostFailureLimit = options.hostFailureLimit ?? 3;
     this.placement = options.placement ?? 'same-build';
+    this.pairReservations = options.pairReservations ?? Math.max(1, new Set(hosts.map((h) => h.build)).size);
     for (const [k, v] of options.attemptsSoFar ?? []) this.attempts.set(k, v);
     this.finished = new Promise((r) => { this.done = r; });
   }
@@ -134,6 +141,19 @@ export class Scheduler {
     this.stopped = true;
     this.abort.abort(new Error(reason));
     this.checkFinished();
+  }
+
+  /** Now: attempts running, jobs waiting, idle VMs, slots in use, hosts in the run. */
+  stats(): { running: number; queued: number; idle: number; slotsUsed: number; hostsUp: number } {
+    let idle = 0;
+    let slotsUsed = 0;
+    let hostsUp = 0;
+    for (const h of this.hosts.values()) {
+      idle += h.idle.length;
+      slotsUsed += h.slots;
+      if (h.out === undefined) hostsUp++;
+    }
+    return { running: this.running, queued: this.queue.length, idle, slotsUsed, hostsUp };
   }
 
   /** Idle VMs still held (the engine removes them at the end). */
@@ -157,8 +177,14 @@ export class Scheduler {
   /** The scheduling step: synchronous, places whatever fits now. */
   private dispatch(): void {
     if (this.stopped) return this.checkFinished();
+    // Hosts held back in this pass for a migration job waiting for both hosts of a pair
+    // to have room; without it, single jobs would take every freed slot and the pair
+    // jobs would all wait for the end of the run.
+    this.matchIdleVms();
+    const reserved = new Set<string>();
+    let reservations = 0;
     for (let i = 0; i < this.queue.length; i++) {
-      if (!this.anyRoom()) break;
+      if (!this.anyRoom(reserved)) break;
       const job = this.queue[i]!;
       const candidates = this.candidates(job);
       if (candidates.length === 0) {
@@ -166,8 +192,15 @@ export class Scheduler {
         this.giveUp(job, this.noHostReason(job));
         continue;
       }
-      const lease = this.place(job, candidates);
-      if (!lease) continue;
+      const usable = candidates.filter((hs) => hs.every((n) => !reserved.has(n)));
+      const lease = this.place(job, usable);
+      if (!lease) {
+        if (job.partner && reservations < this.pairReservations) {
+          const best = usable.sort((a, b) => this.freeSlots(b) - this.freeSlots(a))[0];
+          if (best) { best.forEach((n) => reserved.add(n)); reservations++; }
+        }
+        continue;
+      }
       this.queue.splice(i--, 1);
       void this.start(job, lease);
     }
@@ -178,8 +211,40 @@ export class Scheduler {
     this.checkFinished();
   }
 
-  private anyRoom(): boolean {
-    for (const h of this.hosts.values()) if (h.out === undefined && (h.slots < h.info.capacity.vmSlots || h.idle.length > 0)) return true;
+  /**
+   * Idle VMs first: each takes the first waiting job of its template that may run on its
+   * host (looking a bounded way down the queue), so VMs are reused rather than removed
+   * to make room for a job that would provision a new one.
+   */
+  private matchIdleVms(): void {
+    for (const h of this.hosts.values()) {
+      if (h.out !== undefined) continue;
+      for (const vm of [...h.idle]) {
+        const template = vm.affinity.slice(vm.affinity.indexOf('|') + 1);
+        const limit = Math.min(this.queue.length, IDLE_MATCH_LOOKAHEAD);
+        for (let i = 0; i < limit; i++) {
+          const job = this.queue[i]!;
+          if (job.partner || job.template !== template || job.hostBuild !== h.info.build) continue;
+          if (this.placement === 'pinned' && job.host !== h.info.name && this.hosts.get(job.host)?.out === undefined) continue;
+          this.queue.splice(i, 1);
+          h.idle.splice(h.idle.indexOf(vm), 1);
+          this.reused++;
+          void this.start(job, { hosts: [h.info.name], reuse: vm, affinity: vm.affinity });
+          break;
+        }
+      }
+    }
+  }
+
+  private freeSlots(hosts: string[]): number {
+    return hosts.reduce((n, h) => {
+      const s = this.hosts.get(h)!;
+      return n + s.info.capacity.vmSlots - s.slots + s.idle.length;
+    }, 0);
+  }
+
+  private anyRoom(reserved: ReadonlySet<string>): boolean {
+    for (const h of this.hosts.values()) if (h.out === undefined && !reserved.has(h.info.name) && (h.slots < h.info.capacity.vmSlots || h.idle.length > 0)) return true;
     return false;
   }
 
@@ -228,11 +293,14 @@ export class Scheduler {
       }
       return { hosts, reuse: undefined, affinity: job.partner ? undefined : `${hosts[0]}|${job.template}` };
     }
-    // No room anywhere: make room by removing idle VMs of other keys on the first candidate that could fit.
+    // No room: make room by removing an idle VM of another key, on the first candidate
+    // where that is enough and no removal is already under way (it frees a slot soon).
     for (const hosts of candidates) {
-      for (const n of hosts) {
-        const h = this.hosts.get(n)!;
-        if (!this.fits(h, job.memoryMB) && h.idle.length > 0) this.evict(h, h.idle.shift()!);
+      const blocked = hosts.map((n) => this.hosts.get(n)!).filter((h) => !this.fits(h, job.memoryMB));
+      if (blocked.some((h) => h.evicting > 0)) return undefined;
+      if (blocked.every((h) => h.idle.length > 0)) {
+        for (const h of blocked) this.evict(h, h.idle.shift()!);
+        return undefined;
       }
     }
     return undefined;
