@@ -80,8 +80,10 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   try {
     const queue = [...remaining];
     const runner = async (): Promise<void> => {
-      for (let job = queue.shift(); job; job = queue.shift()) {
-        if (opts.signal?.aborted) return;
+      // Checked before each job is taken: a stop leaves the rest queued for --resume.
+      while (!opts.signal?.aborted) {
+        const job = queue.shift();
+        if (!job) return;
         journal.append({ type: 'job-begin', jobId: job.jobId, at: now().toISOString() });
         mux.onJobBegin(job);
         const result = await runJob(pool, job, scenarios, layout.dir);
