@@ -2,7 +2,7 @@
 // document on stdout, and error messages that name the file, line and field.
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,6 +35,36 @@ describe('bench nightly', () => {
     const r = await bench(['nightly', '--lab', file, '--out', dir]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(`${file}:5 scenarios: no such scenario file or directory`);
+  });
+
+  it('resumes a run killed with SIGKILL mid-run: every planned job recorded exactly once', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'nightly-kill-'));
+    const child = execa('node', ['bin/bench.js', 'nightly', '--lab', 'lab/emulated.yaml', '--out', out, '--workers', '1'], { reject: false });
+    const journalLines = (): string[] => {
+      const run = readdirSync(out).find((d) => d.endsWith('Z') || /Z-[0-9a-f]{4}$/.test(d));
+      if (!run || !existsSync(join(out, run, 'journal.jsonl'))) return [];
+      return readFileSync(join(out, run, 'journal.jsonl'), 'utf8').split('\n');
+    };
+    // Kill it once a few jobs are recorded: far from the end of its 120 jobs.
+    while (journalLines().filter((l) => l.includes('"type":"job-end"')).length < 5) {
+      if (child.exitCode !== null) throw new Error(`the run ended before it could be killed: ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await child;
+    expect(journalLines().some((l) => l.includes('"type":"run-end"'))).toBe(false);
+    const runId = readdirSync(out).find((d) => /Z-[0-9a-f]{4}$/.test(d))!;
+
+    const r = await bench(['nightly', '--lab', 'lab/emulated.yaml', '--out', out, '--resume', runId, '--json']);
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.recorded).toBeGreaterThanOrEqual(5);
+    expect(doc.recorded + doc.ran).toBe(120);
+    const ends = journalLines().filter((l) => l.includes('"type":"job-end"')).map((l) => (JSON.parse(l) as { jobId: string }).jobId);
+    expect(ends).toHaveLength(120);
+    expect(new Set(ends).size).toBe(120);
+    const plan = JSON.parse(readFileSync(join(out, runId, 'plan.json'), 'utf8')) as { jobs: { jobId: string }[] };
+    expect(new Set(ends)).toEqual(new Set(plan.jobs.map((j) => j.jobId)));
   });
 
   it('checks a Hyper-V lab, then exits 3: real lab runs are not implemented yet', async () => {
