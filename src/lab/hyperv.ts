@@ -13,6 +13,7 @@ import { byId, cmd, describeFailure, getVm, TRANSIENT_STATES, waitForState, type
 /** The Notes tag that marks a VM as the bench's; cleanup and the sweep go by it. */
 export const RUN_TAG_PREFIX = 'vmbus-bench run=';
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function runTag(runId: string): string {
   if (!RUN_ID.test(runId)) throw new InputError(`run id ${JSON.stringify(runId)} must be 1-64 letters, digits, ".", "_" or "-"`);
@@ -100,6 +101,9 @@ export class HyperV {
    */
   async provision(spec: ProvisionSpec): Promise<ProvisionedVm> {
     const tag = runTag(spec.runId);
+    // The name becomes a folder under vmRoot and a Get-VM -Name pattern: no separators,
+    // no wildcards.
+    if (!VM_NAME.test(spec.name)) throw new InputError(`VM name ${JSON.stringify(spec.name)} must be 1-64 letters, digits, ".", "_" or "-"`);
     const vmPath = winJoin(spec.vmRoot, spec.name);
     const diskPath = winJoin(vmPath, `${spec.name}.vhdx`);
     const since = new Date();
@@ -107,20 +111,26 @@ export class HyperV {
     expectOk(await this.ctx.shell.run(cmd(this.ctx, [ps('New-VHD', { Path: diskPath, ParentPath: spec.parentVhd, Differencing: true })]), t));
     let id: string;
     try {
+      // The run tag goes on in the same pipeline as New-VM, so no VM of ours ever exists
+      // without it: the sweep finds whatever a crash leaves behind.
       const made = expectOk(await this.ctx.shell.run(cmd(this.ctx, [pipe(
         ps('New-VM', { Name: spec.name, Generation: spec.generation, MemoryStartupBytes: spec.memoryMB * 1024 * 1024, VHDPath: diskPath, SwitchName: spec.switchName, Path: vmPath, Force: true }),
+        ps('Set-VM', { Notes: tag, Passthru: true }),
         project({ Id: 'string' }),
       )]), t));
       id = String((made.items[0] as { Id?: unknown } | undefined)?.Id ?? '').toLowerCase();
       if (!id) throw new Error('New-VM returned no id');
     } catch (e) {
+      // New-VM may have made the VM before failing or timing out: find it by its
+      // (run-unique) name and tag, and remove it with the disk.
+      await this.#removeTaggedByName(spec.name, tag);
       await this.ctx.shell.run(cmd(this.ctx, [ps('Remove-Item', { LiteralPath: diskPath, Force: true, ErrorAction: 'SilentlyContinue' })]), t).catch(() => undefined);
       throw e;
     }
     const com1Pipe = `\\\\.\\pipe\\${id}-com1`;
     try {
       const settings: Array<PsStatement | PsInvocation> = [
-        pipe(byId(id), ps('Set-VM', { Notes: tag, CheckpointType: 'Standard', AutomaticCheckpointsEnabled: false, AutomaticStopAction: 'TurnOff', StaticMemory: true })),
+        pipe(byId(id), ps('Set-VM', { CheckpointType: 'Standard', AutomaticCheckpointsEnabled: false, AutomaticStopAction: 'TurnOff', StaticMemory: true })),
         pipe(byId(id), ps('Set-VMProcessor', { Count: spec.processors, CompatibilityForMigrationEnabled: true })),
         pipe(byId(id), ps('Set-VMComPort', { Number: 1, Path: com1Pipe })),
       ];
@@ -261,6 +271,19 @@ export class HyperV {
     }
     if (paths.length > 0) {
       expectOk(await this.ctx.shell.run(cmd(this.ctx, [ps('Remove-Item', { LiteralPath: paths, Force: true, ErrorAction: 'SilentlyContinue' })]), { timeoutMs: this.ctx.queryTimeoutMs }));
+    }
+  }
+
+  async #removeTaggedByName(name: string, tag: string): Promise<void> {
+    try {
+      const r = await this.ctx.shell.run(cmd(this.ctx, [pipe(ps('Get-VM', { Name: name, ErrorAction: 'SilentlyContinue' }), project({ Id: 'string', Notes: 'string' }))]), { timeoutMs: this.ctx.queryTimeoutMs });
+      for (const o of r.items as Array<{ Id?: string; Notes?: string }>) {
+        // Ours: tagged, or untagged because the pipeline stopped between New-VM and
+        // Set-VM, which only a bench-named VM created this moment can be.
+        if (o.Id && (o.Notes === tag || (o.Notes === '' && name.startsWith('bench-')))) await this.removeQuietly(o.Id.toLowerCase());
+      }
+    } catch {
+      // Best effort; the sweep finds tagged leftovers later.
     }
   }
 

@@ -1,7 +1,7 @@
 // Hyper-V operations through the stand-in module on a real PowerShell engine: the state
 // machine, Hyper-V's wrong-state errors, and what a failed step reports.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HostCommandError } from '../../../src/lab/host-shell/errors.ts';
+import { HostCommandError, HostTimeoutError } from '../../../src/lab/host-shell/errors.ts';
 import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
 import { HyperV, runIdOf, type ProvisionSpec } from '../../../src/lab/hyperv.ts';
 import { getVm, hostContext, vmEvents, VmOperationError } from '../../../src/lab/hyperv-vm.ts';
@@ -143,6 +143,20 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
     expect(e.message).toMatch(/heartbeat OK and an IPv4 address/);
     expect((await a.state()).Vms).toEqual([]);
     expect((await a.state()).Files).toEqual([PARENT]);
+  });
+
+  it('removes a VM that New-VM made before hanging, found by its name', async () => {
+    await a.setup('Set-StandinFault', { Operation: 'New-VM', Mode: 'hang' });
+    const quick = new HyperV(a.ctx, { provisionMs: 2000 });
+    const e = await quick.provision(spec('bench-newvm-hang')).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HostTimeoutError);
+    expect((await a.state()).Vms).toEqual([]);
+    expect((await a.state()).Files).toEqual([PARENT]);
+  });
+
+  it('refuses a VM name that could leave vmRoot or match other VMs', async () => {
+    await expect(hv.provision(spec('..\\evil'))).rejects.toThrow(/VM name/);
+    await expect(hv.provision(spec('bench-*'))).rejects.toThrow(/VM name/);
   });
 
   it('fails provisioning on a missing switch without leaving the disk', async () => {

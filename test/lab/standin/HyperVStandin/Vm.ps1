@@ -104,7 +104,11 @@ function Get-VM {
     $all = @(All-Vms)
     foreach ($n in $Name) {
         $found = @($all | Where-Object { $_.Name -like $n })
-        if ($found.Count -eq 0 -and -not [System.Management.Automation.WildcardPattern]::ContainsWildcardCharacters($n)) { Throw-NotFound $PSCmdlet 'name' $n }
+        if ($found.Count -eq 0 -and -not [System.Management.Automation.WildcardPattern]::ContainsWildcardCharacters($n)) {
+            # Non-terminating, as Hyper-V's: -ErrorAction SilentlyContinue hides it.
+            $PSCmdlet.WriteError((New-ErrorRecord "Hyper-V was unable to find a virtual machine with name `"$n`"." 'InvalidParameter' 'InvalidArgument' $n 'System.ArgumentException'))
+            continue
+        }
         foreach ($r in $found) { New-VmObject $r }
     }
 }
@@ -146,6 +150,10 @@ function New-VM {
         Integration = @{ 'Guest Service Interface' = $false; 'Heartbeat' = $true; 'Key-Value Pair Exchange' = $true; 'Shutdown' = $true; 'Time Synchronization' = $true; 'VSS' = $true }
     }
     Write-Vm $rec
+    # A New-VM that made the VM and then failed or hung (a WMI job that never finishes).
+    $fault = Get-Fault 'New-VM' $cfg
+    if ($fault -and $fault.Mode -eq 'hang') { Hang-Forever }
+    if ($fault -and $fault.Mode -eq 'fail') { $PSCmdlet.ThrowTerminatingError((New-ErrorRecord $fault.Message 'OperationFailed' 'NotSpecified' $Name)) }
     Add-Event 13002 "A new virtual machine '$Name' was created. (Virtual machine ID $($rec.Id))" 'Microsoft-Windows-Hyper-V-VMMS-Admin'
     New-VmObject $rec
 }
