@@ -8,9 +8,12 @@
 // (with backoff) when `autoReconnect` is on, or the caller calls `reconnect()`.
 //
 // Remote commands are `ShellCommand` values (guest/posix-quote.ts) and run under POSIX
-// sh. Each one is wrapped in coreutils `timeout`, which kills the command's whole process
-// group on the guest shortly after our own deadline, so a timed-out command does not
-// linger there. Every command text that ends up in a result or error is redacted.
+// sh. On timeout or cancellation we send a KILL signal request, which sshd delivers to
+// the session's process group, but only for non-root logins (OpenSSH refuses it when
+// the session runs without privilege separation, as root's do). So each command is
+// also wrapped in coreutils `timeout`, which kills its process group on the guest
+// shortly after our own deadline: a command never outlives timeoutMs + 2-4 s there.
+// Every command text that ends up in a result or error is redacted.
 
 import { performance } from 'node:perf_hooks';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
@@ -197,7 +200,7 @@ export class GuestSsh {
         // Our deadline (or the caller) is what counts: report now; the guest-side
         // reaper cleans up what the KILL signal request does not reach.
         try {
-          channel?.signal('KILL');
+          if (channel) sendSignal(channel, 'KILL');
           channel?.close();
         } catch {
           // the channel may already be gone; the result is the same
@@ -389,4 +392,19 @@ export class GuestSsh {
   #log(line: string): void {
     this.#options.log?.(this.#redactor.redact(line));
   }
+}
+
+/**
+ * Sends a `signal` channel request (RFC 4254 6.9); OpenSSH's sshd delivers it with
+ * killpg() to the session's process group. ssh2's own `channel.signal()` silently does
+ * nothing once stdin has been closed, which every command here does at start, so the
+ * request goes through the protocol object directly. If ssh2's internals ever change
+ * shape, this does nothing and the guest-side reaper still ends the command.
+ */
+function sendSignal(channel: ClientChannel, name: 'KILL' | 'TERM'): void {
+  const c = channel as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal?: (id: number, s: string) => void } } };
+  const id = c.outgoing?.id;
+  // 'eof' is our own end of stdin; channel requests are still allowed after it.
+  const state = c.outgoing?.state;
+  if ((state === 'open' || state === 'eof') && typeof id === 'number') c._client?._protocol?.signal?.(id, name);
 }

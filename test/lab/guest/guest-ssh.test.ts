@@ -149,6 +149,25 @@ describe.skipIf(reason)(`GuestSsh over real sshd${reason ? ` (skipped: ${reason}
       const r = await guest.exec(sh`sleep 30`, { signal: controller.signal, timeoutMs: 20_000 });
       expect(r).toMatchObject({ canceled: true, timedOut: false, exitCode: null });
       expect(r.durationMs).toBeLessThan(5_000);
+    });
+
+    it('sends a KILL signal request for a canceled command', async () => {
+      // A second server at debug level shows which channel requests arrived (debug
+      // output also lands in the session's stderr, so the shared server stays quiet).
+      // sshd refuses to deliver signals to root sessions, which is why the guest-side
+      // reaper exists (see the timeout test); a non-root guest user gets the KILL.
+      const debug = await startSshd({ extraConfig: ['LogLevel DEBUG1'] });
+      try {
+        const g = await GuestSsh.connect({ ...endpoint(), port: debug.port, hostKey: { kind: 'fingerprint', sha256: debug.hostKeyFingerprint }, credential: { kind: 'key', key: { kind: 'file', path: debug.clientKeyPath } } });
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 300);
+        await g.exec(sh`sleep 30`, { signal: controller.signal, timeoutMs: 5_000 });
+        await new Promise((res) => setTimeout(res, 300));
+        expect(debug.log()).toMatch(/req signal/);
+        g.close();
+      } finally {
+        await debug.stop();
+      }
       const before = await guest.exec(sh`echo still usable`, { signal: AbortSignal.abort() });
       expect(before).toMatchObject({ canceled: true, stdout: '' });
     });

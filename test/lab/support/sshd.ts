@@ -9,7 +9,8 @@
 //   const why = sshdUnavailable();          // string reason, or undefined when usable
 //   const sshd = await startSshd();         // fresh temp dir, host key, client key, port
 //   await startSshd({ extraConfig: ['Subsystem powershell /usr/bin/pwsh -sshs -NoLogo'] })
-//                                           // extra sshd_config lines, appended as given
+//                                           // extra sshd_config lines, placed first so they win
+//                                           //   (sshd keeps a keyword's first value); no Match blocks
 //   sshd.host, sshd.port, sshd.user         // '127.0.0.1', free port, current user (root in CI)
 //   sshd.clientKeyPath                      // private key (OpenSSH ed25519, no passphrase)
 //   sshd.hostKeyFingerprint                 // 'SHA256:...' as `ssh-keygen -lf` prints it (current key)
@@ -92,6 +93,7 @@ export async function startSshd(options: { extraConfig?: readonly string[] } = {
   writeFileSync(
     config,
     [
+      ...(options.extraConfig ?? []),
       `Port ${port}`,
       `ListenAddress ${host}`,
       `HostKey ${hostKey}`,
@@ -110,7 +112,6 @@ export async function startSshd(options: { extraConfig?: readonly string[] } = {
       'MaxSessions 100',
       'LogLevel VERBOSE',
       ...(sftp ? [`Subsystem sftp ${sftp}`] : []),
-      ...(options.extraConfig ?? []),
       '',
     ].join('\n'),
   );
