@@ -6,7 +6,7 @@
 // Invocations follow reference/prior-art-lab.md 8(c).
 
 import { InputError } from '../errors.ts';
-import { expand, pipe, project, ps, type PsInvocation, type PsStatement } from './host-shell/command.ts';
+import { expand, pipe, project, ps, where, type PsInvocation, type PsStatement } from './host-shell/command.ts';
 import { expectOk, failureError } from './host-shell/errors.ts';
 import { byId, cmd, describeFailure, getVm, TRANSIENT_STATES, waitForState, type HostContext, type VmInfo, type VmState } from './hyperv-vm.ts';
 
@@ -264,7 +264,11 @@ export class HyperV {
       paths = [...new Set([...(await this.diskPaths(id).catch(() => [] as string[])), ...extraPaths])];
       if (vm.state !== 'Off' && vm.state !== 'Saved') {
         const off = await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), ps('Stop-VM', { TurnOff: true, Force: true }))]), { timeoutMs: this.timeouts.stopMs });
-        if (off.failure) throw await describeFailure(this.ctx, 'remove (turn off)', id, since, failureError(off)!.message, failureError(off));
+        const err = failureError(off);
+        // A VM stuck in a transition (Saving, Stopping...) refuses even TurnOff; killing
+        // its worker process is what is left.
+        if (err && TRANSIENT_STATES.includes((await getVm(this.ctx, id))?.state ?? 'Off')) await this.#killWorker(id, since);
+        else if (err) throw await describeFailure(this.ctx, 'remove (turn off)', id, since, err.message, err);
       }
       const rm = await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), ps('Remove-VM', { Force: true }))]), { timeoutMs: this.timeouts.stopMs });
       if (rm.failure && (await getVm(this.ctx, id)) !== undefined) throw await describeFailure(this.ctx, 'Remove-VM', id, since, failureError(rm)!.message, failureError(rm));
@@ -272,6 +276,19 @@ export class HyperV {
     if (paths.length > 0) {
       expectOk(await this.ctx.shell.run(cmd(this.ctx, [ps('Remove-Item', { LiteralPath: paths, Force: true, ErrorAction: 'SilentlyContinue' })]), { timeoutMs: this.ctx.queryTimeoutMs }));
     }
+  }
+
+  /** Kills the VM's worker process (vmwp.exe, whose command line holds the VM id) and waits for Off. */
+  async #killWorker(id: string, since: Date): Promise<void> {
+    const r = expectOk(await this.ctx.shell.run(cmd(this.ctx, [pipe(
+      ps('Get-CimInstance', { ClassName: 'Win32_Process', Filter: "Name='vmwp.exe'" }),
+      where('CommandLine', 'like', `*${id}*`),
+      expand('ProcessId'),
+    )]), { timeoutMs: this.ctx.queryTimeoutMs }));
+    const pids = r.items.filter((p): p is number => typeof p === 'number');
+    if (pids.length === 0) throw await describeFailure(this.ctx, 'remove (kill worker)', id, since, 'the VM refuses to turn off and no worker process was found for it');
+    expectOk(await this.ctx.shell.run(cmd(this.ctx, [ps('Stop-Process', { Id: pids, Force: true })]), { timeoutMs: this.ctx.queryTimeoutMs }));
+    await waitForState(this.ctx, id, ['Off'], this.timeouts.stopMs, 'remove (kill worker)', since);
   }
 
   async #removeTaggedByName(name: string, tag: string): Promise<void> {

@@ -131,8 +131,12 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
     expect(e.message).toMatch(/timed out after 3000 ms.*VM state: Saving/s);
     // The hung session was discarded; the next command got a new one.
     expect((a.shell as LocalPwshShell).sessionsStarted).toBeGreaterThan(started);
+    // Stop-VM -TurnOff is refused mid-transition; remove() kills the worker process.
+    const off = await a.shell.run({ kind: 'script', imports: [standinModule], depth: 2, statements: [{ kind: 'pipeline', stages: [{ kind: 'invoke', name: 'Get-VM', params: { Id: vm.id } }, { kind: 'invoke', name: 'Stop-VM', params: { TurnOff: true } }] }] }, { timeoutMs: 10_000 });
+    expect(off.errorRecords[0]?.errorId).toBe('InvalidState');
     await quick.remove(vm.id);
     expect((await a.state()).Vms).toEqual([]);
+    expect((await vmEvents(a.ctx, vm.id, new Date(Date.now() - 60_000))).map((ev) => ev.id)).toContain(14070);
   });
 
   it('gives up on a guest that never reports an address, and leaves no VM behind', async () => {

@@ -122,7 +122,32 @@ function Get-CimInstance {
             $id = if ($Filter -match "DeviceID\s*=\s*'([A-Za-z]:)'") { $Matches[1].ToUpperInvariant() } else { 'C:' }
             [pscustomobject]@{ DeviceID = $id; FreeSpace = [long]$c.FreeDiskBytes; Size = [long]($c.FreeDiskBytes * 2) }
         }
+        'Win32_Process' {
+            # One worker process per VM that is not Off or Saved; its command line holds the VM id.
+            if ($Filter -and $Filter -notmatch "Name\s*=\s*'vmwp\.exe'") { return }
+            foreach ($v in @(All-Vms)) {
+                if ($v.State -in 'Off', 'Saved') { continue }
+                [pscustomobject]@{ Name = 'vmwp.exe'; ProcessId = 10000 + (Get-StableNumber $v.Id) % 50000; CommandLine = "`"C:\Windows\System32\vmwp.exe`" $($v.Id.ToUpperInvariant()) 0x7b8" }
+            }
+        }
         default { $PSCmdlet.ThrowTerminatingError((New-ErrorRecord 'Invalid class' 'HRESULT 0x80041010,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand' 'MetadataError' $ClassName)) }
+    }
+}
+
+# Killing a VM's worker process: the VM goes Off at once, whatever it was doing, and the
+# Worker log records event 14070. Any other process id is "not found".
+function Stop-Process {
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][int[]]$Id, [switch]$Force)
+    foreach ($p in $Id) {
+        $vm = @(@(All-Vms) | Where-Object { $_.State -notin 'Off', 'Saved' -and (10000 + (Get-StableNumber $_.Id) % 50000) -eq $p })[0]
+        if (-not $vm) {
+            $PSCmdlet.WriteError((New-ErrorRecord "Cannot find a process with the process identifier $p." 'NoProcessFoundForGivenId,Microsoft.PowerShell.Commands.StopProcessCommand' 'ObjectNotFound' $p))
+            continue
+        }
+        $vm.State = 'Off'; $vm.RunningSince = $null
+        Write-Vm $vm
+        Add-Event 14070 "The virtual machine '$($vm.Name)' was turned off because its worker process was terminated. (Virtual machine ID $($vm.Id))" -Level 2
     }
 }
 

@@ -13,7 +13,7 @@
         'Get-VMIntegrationService', 'Enable-VMIntegrationService', 'Get-VMNetworkAdapter', 'Get-VMHardDiskDrive',
         'Checkpoint-VM', 'Get-VMSnapshot', 'Restore-VMSnapshot', 'Remove-VMSnapshot',
         'Compare-VM', 'Move-VM', 'Get-VMHost', 'Get-VMSwitch', 'New-VHD', 'Get-VHD', 'Remove-Item',
-        'Get-WinEvent', 'Get-CimInstance', 'bcdedit', 'pnputil',
+        'Get-WinEvent', 'Get-CimInstance', 'Stop-Process', 'bcdedit', 'pnputil',
         'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Get-StandinState'
     )
 }

@@ -215,9 +215,10 @@ function Stop-VM {
             if ($Save) { $done = Invoke-Transition $PSCmdlet $r 'Save-VM' @('Running', 'Paused') 'Saving' 'Saved' { param($v) $v.RunningSince = $null } 18510 'was saved successfully.' }
             elseif ($r.State -eq 'Off') { Write-AlreadyThere $PSCmdlet $r; continue }
             elseif ($TurnOff) {
-                # A hard power-off: allowed from the transient states too, which is how a
-                # VM left in Saving by a dead or hung operation is cleaned up.
-                $done = Invoke-Transition $PSCmdlet $r 'Stop-VM' @('Running', 'Paused', 'Starting', 'Saving', 'Pausing', 'Resuming', 'Stopping') 'Stopping' 'Off' { param($v) $v.RunningSince = $null } 18502 'was turned off.'
+                # A hard power-off, but not in the middle of another transition: a VM stuck
+                # in Saving refuses it, and only killing its worker process (vmwp.exe, see
+                # Stop-Process in HostTools.ps1) gets it Off.
+                $done = Invoke-Transition $PSCmdlet $r 'Stop-VM' @('Running', 'Paused') 'Stopping' 'Off' { param($v) $v.RunningSince = $null } 18502 'was turned off.'
             } else {
                 if (-not ((Test-Booted $r) -and $r.Integration['Shutdown'])) {
                     $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "The virtual machine '$($r.Name)' could not be shut down: the Shutdown integration service is not available. Use -TurnOff." 'OperationFailed' 'InvalidOperation' $r.Name))
