@@ -4,7 +4,7 @@
 // mention it since the operation began.
 
 import { InfraError } from '../errors.ts';
-import { date, expand, pipe, project, ps, script, type PsCommand, type PsInvocation, type PsStatement } from './host-shell/command.ts';
+import { date, pipe, project, ps, script, type PsCommand, type PsInvocation, type PsStatement } from './host-shell/command.ts';
 import { expectOk, HostCommandError } from './host-shell/errors.ts';
 import type { HostShell } from './host-shell/types.ts';
 
@@ -189,7 +189,6 @@ export async function waitForState(ctx: HostContext, id: string, states: readonl
 }
 
 export const byId = (id: string) => ps('Get-VM', { Id: id });
-export { expand };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
