@@ -173,7 +173,8 @@ export async function readTraceCounters(guest: GuestSsh, layout: GuestDriverLayo
   const r = await guest.exec(privileged(layout, sh`cat ${path}`), { timeoutMs: 15_000, maxOutputBytes: 64 * 1024 });
   if (r.exitCode !== 0) throw failure(guest, `reading ${path} failed`, r);
   const m = /trace_seq=(\d+) trace_dropped=(\d+)/.exec(r.stdout);
-  if (!m) throw new InfraError(`${path} does not start with "trace_seq=N trace_dropped=N": ${JSON.stringify(r.stdout.slice(0, 120))}`, { host: guest.endpoint.host });
+  // Output we cannot read is bad input (exit 2), like a malformed trace line.
+  if (!m) throw new InputError(`does not start with "trace_seq=N trace_dropped=N": ${JSON.stringify(r.stdout.slice(0, 120))}`, { file: `guest ${guest.endpoint.name}:${path}`, line: 1 });
   return { traceSeq: Number(m[1]), traceDropped: Number(m[2]) };
 }
 

@@ -92,6 +92,17 @@ describe.skipIf(reason)(`collecting the guest trace over real sshd${reason ? ` (
     expect(readFileSync(c.path, 'utf8')).toBe(readFileSync(join(fixtures, 'guest-ok.jsonl'), 'utf8'));
   });
 
+  it('is an InputError when the counters file does not say how many lines were dropped', async () => {
+    const debugfsDir = join(sshd.dir, 'debugfs-odd-counters');
+    mkdirSync(debugfsDir, { recursive: true });
+    writeFileSync(join(debugfsDir, 'trace'), readFileSync(join(fixtures, 'guest-ok.jsonl')));
+    writeFileSync(join(debugfsDir, 'counters'), 'seq: 3\n');
+    const e = await collectGuestTrace(guest, sampleGuestLayout({ debugfsDir, privilege: 'root' }), join(runDir, 'job-4')).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as Error).message).toBe(`guest vm-1:${debugfsDir}/counters:1: does not start with "trace_seq=N trace_dropped=N": "seq: 3\\n"`);
+    expect(existsSync(join(runDir, 'job-4', 'guest.trace.jsonl'))).toBe(false);
+  });
+
   it('names the guest and the line when the guest trace is malformed', async () => {
     const debugfsDir = join(sshd.dir, 'debugfs-bad');
     mkdirSync(debugfsDir, { recursive: true });
