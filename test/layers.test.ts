@@ -1,0 +1,55 @@
+// Dependencies point one way (DESIGN.md, "Layout"):
+//   cli -> run -> {lab, check, report} -> {scenario, trace} -> {vmbus, devices}
+// A module may import its own layer and the layers below it, never one above. One
+// exception, by design: the device twins write trace events (issue 2) through the sink
+// interface, so devices may import the *types* of trace/schema.ts and trace/sink.ts,
+// which themselves import nothing from above.
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, dirname, resolve } from 'node:path';
+
+const RANK: Record<string, number> = {
+  vmbus: 0, devices: 0, // the emulator's core and the device twins (devices may use vmbus)
+  scenario: 1, trace: 1,
+  lab: 2, check: 2, report: 2,
+  run: 3,
+  cli: 4,
+};
+// Within a rank, these may not import each other (the layers are siblings).
+const SIBLINGS_APART: Array<[string, string]> = [
+  ['vmbus', 'devices'], // vmbus knows nothing of the devices
+  ['lab', 'check'],
+  ['lab', 'report'],
+];
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const SRC = resolve('src');
+const layerOf = (file: string): string => relative(SRC, file).split('/')[0]!;
+
+describe('layers', () => {
+  it('imports only point down (or stay within a layer)', () => {
+    const bad: string[] = [];
+    for (const f of files(SRC)) {
+      const from = layerOf(f);
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/(import type|import|export)[^'"]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)) {
+        const spec = m[2] ?? m[3]!;
+        const target = resolve(dirname(f), spec);
+        const to = layerOf(target);
+        const typeOnlyTrace = m[1] === 'import type' && from === 'devices' && /trace\/(schema|sink)\.ts$/.test(target);
+        if (typeOnlyTrace) continue;
+        if (!(to in RANK) || !(from in RANK)) continue; // src/errors.ts and friends are shared by all
+        const up = RANK[to]! > RANK[from]!;
+        const apart = SIBLINGS_APART.some(([a, b]) => from === a && to === b);
+        if (up || apart) bad.push(`${relative(SRC, f)} imports ${spec} (${from} -> ${to})`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
