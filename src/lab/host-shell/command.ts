@@ -36,7 +36,7 @@ export interface PsDate { readonly kind: 'date'; readonly iso: string }
  * A call to a static .NET method, `[System.IO.File]::ReadAllBytes('...')`: for the few
  * things no cmdlet does the same way on every PowerShell (reading a file as bytes).
  */
-export interface PsStatic { readonly kind: 'static'; readonly type: string; readonly method: string; readonly args: readonly PsValue[] }
+export interface PsStatic { readonly kind: 'static'; readonly type: string; readonly method: string; readonly args: readonly PsValue[]; readonly member?: readonly string[] }
 
 /** One cmdlet or function call. `undefined` parameters are left out. */
 export interface PsInvocation {
@@ -129,6 +129,12 @@ export function staticCall(type: string, method: string, ...args: PsValue[]): Ps
   if (!TYPE_NAME.test(type)) throw new TypeError(`not a .NET type name: ${JSON.stringify(type)}`);
   if (!PARAM_NAME.test(method)) throw new TypeError(`not a method name: ${JSON.stringify(method)}`);
   return { kind: 'static', type, method, args };
+}
+
+/** A property of a static call's result: `([T]::M()).A.B`. */
+export function member(call: PsStatic, ...names: string[]): PsStatic {
+  for (const n of names) if (!PARAM_NAME.test(n)) throw new TypeError(`not a member name: ${JSON.stringify(n)}`);
+  return { ...call, member: [...(call.member ?? []), ...names] };
 }
 
 /** Emits a value (often a static call) as the statement's output. */

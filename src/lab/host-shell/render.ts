@@ -50,7 +50,7 @@ export function renderValue(v: PsValue, mode: Mode = 'send'): string {
     case 'date':
       return `([datetime]::Parse(${quote(o.iso)}, [cultureinfo]::InvariantCulture, [System.Globalization.DateTimeStyles]::RoundtripKind))`;
     case 'static':
-      return `([${o.type}]::${o.method}(${o.args.map((a) => renderValue(a, mode)).join(', ')}))`;
+      return `([${o.type}]::${o.method}(${o.args.map((a) => renderValue(a, mode)).join(', ')}))${(o.member ?? []).map((m) => `.${m}`).join('')}`;
   }
 }
 

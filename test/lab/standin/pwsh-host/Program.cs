@@ -1,5 +1,5 @@
 // bench-pwsh: the real PowerShell engine behind the command line the lab uses,
-// `pwsh -NoLogo -NoProfile -NonInteractive [-NoExit] -Command -`.
+// `pwsh -NoLogo -NoProfile -NonInteractive [-NoExit] -Command -` (and -EncodedCommand).
 //
 // Why it exists: the NuGet copy reachable here has System.Management.Automation (the
 // PowerShell language, parser and runspace) but not the "PowerShell" global tool nor
@@ -31,6 +31,8 @@ static class Program
         {
             var a = args[i].ToLowerInvariant();
             if (a == "-command" || a == "-c") { command = i + 1 < args.Length ? args[++i] : "-"; }
+            // As pwsh: base64 of the script's UTF-16LE bytes (how detached helpers are started).
+            else if (a == "-encodedcommand" || a == "-e" || a == "-ec") { command = Encoding.Unicode.GetString(Convert.FromBase64String(args[++i])); }
             else if (a == "-nologo" || a == "-noprofile" || a == "-noninteractive" || a == "-noexit") { }
             else { stderr.WriteLine($"bench-pwsh: unsupported argument {args[i]}"); return 64; }
         }

@@ -1,0 +1,70 @@
+// The VM's serial console (COM1) as a log file on the host. Hyper-V connects COM1 to a
+// named pipe (`\\.\pipe\<vm-id>-com1`, set at provisioning) only while the VM runs, and
+// drops it on reset, save and migration; a reader must reconnect, and must poll, because
+// Hyper-V connects once to a pipe *server* that exists at VM start and never again
+// (reference/prior-art-lab.md 3.2). So the reader is a pipe client in a loop.
+//
+// It runs as its own PowerShell process on the host, started from the session with the
+// same executable, so it outlives a session that is discarded after a timeout (a Windows
+// OpenSSH session's job object may still end it with the session; the bench restarts
+// capture after reconnecting). It appends to the log file and stops when the stop file
+// appears or after `giveUpAfterS` seconds without a pipe. artefacts.ts reads the file.
+
+import { emit, member, pipe, ps, staticCall } from './host-shell/command.ts';
+import { expectOk } from './host-shell/errors.ts';
+import { quote } from './host-shell/quote.ts';
+import type { HyperV } from './hyperv.ts';
+import { cmd } from './hyperv-vm.ts';
+
+export interface SerialCapture {
+  pid: number;
+  pipeName: string;
+  logPath: string;
+  stopPath: string;
+}
+
+/** The reader's script; every value in it goes through quote(). */
+export function readerScript(pipeName: string, logPath: string, stopPath: string, giveUpAfterS: number): string {
+  return [
+    `$ErrorActionPreference = 'Stop'`,
+    `$pipe = ${quote(pipeName)}; $log = ${quote(logPath)}; $stop = ${quote(stopPath)}`,
+    `$deadline = [DateTime]::UtcNow.AddSeconds(${Math.max(1, Math.floor(giveUpAfterS))})`,
+    `$buf = [byte[]]::new(4096)`,
+    `while (-not [System.IO.File]::Exists($stop) -and [DateTime]::UtcNow -lt $deadline) {`,
+    `  $c = [System.IO.Pipes.NamedPipeClientStream]::new('.', $pipe, [System.IO.Pipes.PipeDirection]::In)`,
+    `  try { $c.Connect(500) } catch { $c.Dispose(); [System.Threading.Thread]::Sleep(100); continue }`,
+    `  $f = [System.IO.File]::Open($log, [System.IO.FileMode]::Append, [System.IO.FileAccess]::Write, [System.IO.FileShare]::ReadWrite)`,
+    `  try { while (($n = $c.Read($buf, 0, $buf.Length)) -gt 0) { $f.Write($buf, 0, $n); $f.Flush() } } catch { } finally { $f.Dispose(); $c.Dispose() }`,
+    `  $deadline = [DateTime]::UtcNow.AddSeconds(${Math.max(1, Math.floor(giveUpAfterS))})`,
+    `}`,
+  ].join('\n');
+}
+
+/** pwsh's -EncodedCommand: base64 of the UTF-16LE text (no quoting on a command line). */
+export function encodedCommand(script: string): string {
+  return Buffer.from(script, 'utf16le').toString('base64');
+}
+
+export async function startSerialCapture(hv: HyperV, vmId: string, logPath: string, options: { giveUpAfterS?: number; pipeName?: string } = {}): Promise<SerialCapture> {
+  const pipeName = options.pipeName ?? `${vmId}-com1`;
+  const stopPath = `${logPath}.stop`;
+  const args = `-NoProfile -NonInteractive -EncodedCommand ${encodedCommand(readerScript(pipeName, logPath, stopPath, options.giveUpAfterS ?? 600))}`;
+  const self = member(staticCall('System.Diagnostics.Process', 'GetCurrentProcess'), 'MainModule', 'FileName');
+  const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
+    emit(member(staticCall('System.Diagnostics.Process', 'Start', self, args), 'Id')),
+  ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
+  const pid = Number(r.value);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`serial capture for ${vmId} did not start (got ${JSON.stringify(r.value)})`);
+  return { pid, pipeName, logPath, stopPath };
+}
+
+/**
+ * Asks the reader to stop (it checks between connections), then ends its process: it may
+ * be blocked reading a pipe whose VM is still running. A reader already gone is fine.
+ */
+export async function stopSerialCapture(hv: HyperV, c: SerialCapture): Promise<void> {
+  expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [emit(staticCall('System.IO.File', 'WriteAllText', c.stopPath, 'stop'))]), { timeoutMs: hv.ctx.queryTimeoutMs }));
+  await new Promise((r) => setTimeout(r, 800));
+  // GetProcessById fails when the process has ended: that is the outcome we want anyway.
+  await hv.ctx.shell.run(cmd(hv.ctx, [pipe({ input: staticCall('System.Diagnostics.Process', 'GetProcessById', c.pid) }, ps('ForEach-Object', { MemberName: 'Kill' }))]), { timeoutMs: hv.ctx.queryTimeoutMs });
+}
