@@ -10,6 +10,7 @@
 // reached or a VM could not be removed.
 
 import type { Command } from 'commander';
+import { InputError } from '../../errors.ts';
 import { sweep, benchVms, type CleanupOutcome } from '../../lab/cleanup.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import type { HyperV } from '../../lab/hyperv.ts';
@@ -49,13 +50,14 @@ export function registerLab(program: Command): void {
     .option('--min-free-disk-gb <n>', 'free disk the VM root drive needs', '50')
     .option('--json', 'print one JSON document')
     .action(async (o: { lab: string; template?: string[]; minFreeDiskGb: string; json?: boolean }) => {
+      const minFree = Number(o.minFreeDiskGb);
+      if (!Number.isFinite(minFree) || minFree < 0) throw new InputError(`--min-free-disk-gb must be a number of GB, got ${JSON.stringify(o.minFreeDiskGb)}`, { field: '--min-free-disk-gb' });
       const inventory = await loadInventory(o.lab);
       const templates = await Promise.all((o.template ?? []).map((t) => loadTemplate(t)));
       const parents = [...new Set(templates.map((t) => t.parentDisk))];
-      const minFree = Number(o.minFreeDiskGb);
       const perHost = await withHosts(inventory.hosts, connectConfig(process.env), (h, hv) => preflightHost({
         name: h.name, hv, switchName: h.switchName, vmRoot: h.vmRoot, memoryMB: h.capacity.memoryMB,
-        migrationPartner: h.migrationPartner, parentDisks: parents, minFreeDiskGB: Number.isFinite(minFree) ? minFree : 50,
+        migrationPartner: h.migrationPartner, parentDisks: parents, minFreeDiskGB: minFree,
       }));
       const checks: CheckResult[] = perHost.flat().map((c) => ({ ...c, detail: redact(c.detail) }));
       const unreachable = checks.some((c) => c.check === 'reachable' && c.status === 'fail');
@@ -78,6 +80,7 @@ export function registerLab(program: Command): void {
     .option('--dry-run', 'list what would be removed, remove nothing')
     .option('--json', 'print one JSON document')
     .action(async (o: { lab: string; run?: string; exceptRun?: string; dryRun?: boolean; json?: boolean }) => {
+      if (o.run !== undefined && o.exceptRun !== undefined) throw new InputError('give --run or --except-run, not both', { field: '--run' });
       const inventory = await loadInventory(o.lab);
       const filter = { runId: o.run, exceptRunId: o.exceptRun };
       const outcomes: Array<CleanupOutcome & { error?: string }> = await withHosts(inventory.hosts, connectConfig(process.env), async (h, hv) => {

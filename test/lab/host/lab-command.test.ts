@@ -110,6 +110,9 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
     const r = await benchRun('lab', 'check', '--lab', bad);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('bad.yaml');
+    const usage = await benchRun('lab', 'cleanup', '--lab', bad, '--run', 'a', '--except-run', 'b');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--run or --except-run, not both/);
   });
 
   it('cleans up leaked VMs of other runs on every host, never a VM the bench did not make', async () => {
