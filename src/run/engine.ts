@@ -15,9 +15,8 @@
 // A stop (SIGINT, SIGTERM) lets running attempts end, records no result for the ones it
 // cut short, removes the VMs and leaves the journal open for `--resume`.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { InputError } from '../errors.ts';
-import { writeFileAtomic } from '../report/atomic-file.ts';
 import type { Reporter } from '../report/reporter.ts';
 import { runDirLayout } from '../report/run-dir.ts';
 import { summarize, type JobResult, type RunSummary, type SummaryOutcome } from '../report/summary.ts';
@@ -84,7 +83,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       const old = JSON.parse(readFileSync(layout.plan, 'utf8')) as { digest?: string };
       if (old.digest !== o.plan.digest && state.runId !== undefined) throw new InputError('plan.json does not match the journal\'s plan', { file: layout.plan });
     }
-    await writeFileAtomic(layout.plan, planJson(o.plan));
+    writeFileAtomicSync(layout.plan, planJson(o.plan));
     journal.append({ t: 'run', runId: o.runId, planDigest: o.plan.digest, at: now(), pid: process.pid, resumed: state.runId !== undefined });
     const startedAt = state.startedAt ?? now();
 
@@ -131,6 +130,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
 
     o.observe?.(scheduler);
     const onStop = () => scheduler.stop('the run was stopped');
+    if (o.stopSignal?.aborted) onStop();
     o.stopSignal?.addEventListener('abort', onStop, { once: true });
     try {
       await scheduler.run();
@@ -187,4 +187,20 @@ async function sweepAll(o: EngineOptions, live: ReadonlyMap<string, VmEntry>, ke
 function withQuarantine(r: JobResult, job: PlannedJob, q: QuarantineList, asOf: string): JobResult {
   const hit = quarantineFor(q, { scenario: job.scenario, host: r.host, template: job.template, partner: job.partner }, asOf);
   return hit ? { ...r, quarantined: hit } : r;
+}
+
+/**
+ * Temp file, fsync, rename: synchronous so that no real I/O is in flight while the run
+ * is scheduling (a simulated clock would otherwise move on under it).
+ */
+function writeFileAtomicSync(target: string, text: string): void {
+  const tmp = `${target}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, target);
 }

@@ -80,7 +80,7 @@ export function foldJournal(records: Iterable<JournalRecord>): JournalState {
       case 'vm-gone': s.liveVms.delete(r.key); break;
       case 'vm-kept': {
         const vm = s.liveVms.get(r.key);
-        if (vm) { s.keptVms.push(vm); s.liveVms.delete(r.key); }
+        if (vm) { s.keptVms.push({ ...vm, jobId: r.jobId }); s.liveVms.delete(r.key); }
         break;
       }
       case 'end':
