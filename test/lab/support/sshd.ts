@@ -84,37 +84,39 @@ export async function startSshd(options: { extraConfig?: readonly string[] } = {
   keygen(clientKey);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${clientKey}.pub`));
   const hostPub = readFileSync(`${hostKey}.pub`, 'utf8').trim();
-  const port = await freePort();
+  let port = 0;
   const host = '127.0.0.1';
   const knownHostsPath = join(dir, 'known_hosts');
-  writeFileSync(knownHostsPath, `[${host}]:${port} ${hostPub.split(' ').slice(0, 2).join(' ')}\n`);
   const sftp = SFTP_SERVER_CANDIDATES.find((p) => existsSync(p));
   const config = join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      ...(options.extraConfig ?? []),
-      `Port ${port}`,
-      `ListenAddress ${host}`,
-      `HostKey ${hostKey}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      'PermitRootLogin prohibit-password',
-      'StrictModes no',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'UseDNS no',
-      'PrintMotd no',
-      'ClientAliveInterval 0',
-      'MaxStartups 100',
-      'MaxSessions 100',
-      'LogLevel VERBOSE',
-      ...(sftp ? [`Subsystem sftp ${sftp}`] : []),
-      '',
-    ].join('\n'),
-  );
+  const writeConfig = (): void => {
+    writeFileSync(knownHostsPath, `[${host}]:${port} ${hostPub.split(' ').slice(0, 2).join(' ')}\n`);
+    writeFileSync(
+      config,
+      [
+        ...(options.extraConfig ?? []),
+        `Port ${port}`,
+        `ListenAddress ${host}`,
+        `HostKey ${hostKey}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'PermitRootLogin prohibit-password',
+        'StrictModes no',
+        'PubkeyAuthentication yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'UseDNS no',
+        'PrintMotd no',
+        'ClientAliveInterval 0',
+        'MaxStartups 100',
+        'MaxSessions 100',
+        'LogLevel VERBOSE',
+        ...(sftp ? [`Subsystem sftp ${sftp}`] : []),
+        '',
+      ].join('\n'),
+    );
+  };
 
   let logText = '';
   let child: ChildProcess | undefined;
@@ -127,6 +129,7 @@ export async function startSshd(options: { extraConfig?: readonly string[] } = {
       const timer = setTimeout(() => fail(new Error(`sshd did not start listening within 10 s:\n${seen}`)), 10_000);
       const fail = (e: Error): void => {
         clearTimeout(timer);
+        if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) safeKill(proc.pid);
         reject(e);
       };
       proc.stderr!.setEncoding('utf8');
@@ -166,7 +169,21 @@ export async function startSshd(options: { extraConfig?: readonly string[] } = {
   };
 
   let fingerprint = fingerprintOf(hostPub);
-  await launch();
+  // The free port is only known free until it is closed again: another test file
+  // running in parallel may take it first. Then pick another one.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    writeConfig();
+    try {
+      await launch();
+      break;
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(String(e))) {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+    }
+  }
   return {
     host,
     port,
