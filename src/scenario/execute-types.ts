@@ -1,0 +1,93 @@
+// The executor's types: its options and result, the replay hooks trace validation
+// drives it with, and the hand-off that carries a run to another thread at a migration.
+
+import type { TraceSink } from '../trace/sink.ts';
+import type { GapChoices } from '../vmbus/choices.ts';
+import type { FaultMode } from '../vmbus/faults.ts';
+
+export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
+
+export interface ExecuteOptions {
+  seed: number;
+  sink: TraceSink;
+  /** overrides the scenario's own gap choices (a host build's configuration) */
+  choices?: Partial<GapChoices> | undefined;
+  /** run this VM operation just before scheduler step `at` (explore) */
+  inject?: { at: number; op: InjectedOp } | undefined;
+  /** scheduler steps before the run is declared hung */
+  maxSteps?: number | undefined;
+  /**
+   * Replay mode (trace validation): instead of the seeded schedule, `chooser` picks
+   * each next task from what it would do, and holds are over whenever the chooser says
+   * (a real trace's timing decides, not the emulator's clock).
+   */
+  chooser?: Chooser | undefined;
+  /** platform bugs to imitate in this run (faults.ts) */
+  faults?: readonly FaultMode[] | undefined;
+  /** told how long each VM operation took (bench perf) */
+  onVmOpTimed?: ((op: 'save' | 'restore', ms: number) => void) | undefined;
+  /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
+  dumpRing?: ((label: string, ch: number, dir: 'g2h' | 'h2g', bytes: Uint8Array) => void) | undefined;
+}
+
+export interface ExecuteResult {
+  /** scheduler steps taken: the number of save points */
+  steps: number;
+  /** the run stopped making progress with work outstanding, or exceeded maxSteps */
+  hang: null | { reason: string };
+  injected: boolean;
+  /** the host the VM ended on */
+  host: string;
+  /** the fault modes that actually acted in this run */
+  faultsFired: FaultMode[];
+  /** transactions and queued packets still unfinished when the run ended */
+  pendingAtEnd: number;
+}
+
+/** A task the scheduler could run, with the first event it would write (replay mode). */
+export interface TaskOption {
+  task: number;
+  /** for holds: which transaction completes */
+  tx: number;
+  side: 'host' | 'guest';
+  /** null: a silent step (a library queue flush) */
+  ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion' | null;
+  ch: number;
+  dir: 'g2h' | 'h2g';
+}
+
+/** What the replay can ask the model at a scheduling point. */
+export interface ReplayModel {
+  /** ready deliveries (with the first event each would write) and library queue flushes */
+  options(): TaskOption[];
+  /** the task that ends the hold of transaction `tx` on that side, if it is held there */
+  heldOption(side: 'host' | 'guest', ch: number, tx: number): TaskOption | null;
+}
+
+export interface Chooser {
+  /** The option to run next, or null to stop and go on with the scenario's next step. */
+  choose(model: ReplayModel): TaskOption | null;
+}
+
+/**
+ * Everything a run needs to go on elsewhere after a migration's save: the blob, and the
+ * bench's own state that lives outside the VM. Plain data, so it can cross to another
+ * thread (src/run/migrate-threads.ts), where the destination host continues the run.
+ */
+export interface MigrationHandoff {
+  /** index of the step after the migrate step */
+  next: number;
+  from: string;
+  to: string;
+  blob: Uint8Array;
+  clock: number;
+  steps: number;
+  migrations: number;
+  nextHostTx: Record<string, number>;
+  checkpoints: Array<[string, Uint8Array]>;
+  schedule: number[];
+  faultsFired: FaultMode[];
+}
+
+/** The outcome of running part of a scenario: it ended, or it stopped at a migration. */
+export type Segment = { kind: 'done'; result: ExecuteResult } | { kind: 'handoff'; handoff: MigrationHandoff };
