@@ -115,16 +115,19 @@ export class SshPwshShell implements HostShell {
   }
 
   #current(): Promise<Session> {
-    if (this.#session) {
-      return this.#session.then((s) => {
-        if (s.ended === undefined) return s;
-        this.#session = this.#open();
-        return this.#session;
-      });
-    }
-    this.#session = this.#open();
-    this.#session.catch(() => { this.#session = undefined; });
-    return this.#session;
+    const existing = this.#session;
+    if (!existing) return this.#reopen();
+    return existing.then((s) => (s.ended === undefined ? s : this.#reopen()), () => this.#reopen());
+  }
+
+  /** A new connection and session; a failed attempt is forgotten, so the next run tries again. */
+  #reopen(): Promise<Session> {
+    const p = this.#open();
+    this.#session = p;
+    p.catch(() => {
+      if (this.#session === p) this.#session = undefined;
+    });
+    return p;
   }
 
   #open(): Promise<Session> {

@@ -94,6 +94,12 @@ describe.skipIf(reason)(`SshPwshShell through OpenSSH on loopback ${reason ? `(s
     expect(failureError(down)!.message).toMatch(/ECONNREFUSED/);
     await sshd.restart();
     expect(expectOk(await s.run(emit('back'), { timeoutMs: 20_000 })).value).toBe('back');
+    // Dropped while idle, a failed reconnect, then the host is back: the shell reconnects.
+    await sshd.kill();
+    expect((await s.run(emit(1), { timeoutMs: 20_000 })).failure?.kind).toMatch(/unreachable|session-lost/);
+    expect((await s.run(emit(1), { timeoutMs: 20_000 })).failure?.kind).toBe('unreachable');
+    await sshd.restart();
+    expect(expectOk(await s.run(emit('again'), { timeoutMs: 20_000 })).value).toBe('again');
   });
 
   it('runs the Hyper-V operations over SSH: provision, save, start, wrong state, remove', async () => {
