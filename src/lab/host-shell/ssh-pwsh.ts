@@ -77,12 +77,18 @@ export class SshPwshShell implements HostShell {
 
   #exchange(line: string, nonce: string): Exchange {
     let current: Session | undefined;
+    let aborted = false;
     const done = (async (): Promise<RawReply> => {
       let s: Session;
       try {
         s = await this.#current();
       } catch (e) {
         return { kind: 'unreachable', detail: (e as Error).message };
+      }
+      // Timed out or canceled while connecting: the command must not start late.
+      if (aborted) {
+        discard(s);
+        return { kind: 'lost', detail: 'aborted before the command was sent', stdout: '', stderr: '' };
       }
       current = s;
       const marker = `${nonce}:end`;
@@ -106,6 +112,7 @@ export class SshPwshShell implements HostShell {
     return {
       done,
       abort: () => {
+        aborted = true;
         const p = this.#session;
         this.#session = undefined;
         if (current) discard(current);
