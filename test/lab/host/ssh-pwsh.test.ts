@@ -1,9 +1,9 @@
 // PowerShell over SSH: the same HostShell contract and the same Hyper-V operations, run
 // through a real OpenSSH server on loopback (test/lab/support/sshd.ts) to the real engine.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emit, ps, variable } from '../../../src/lab/host-shell/command.ts';
+import { emit, ps, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
 import { expectOk, failureError, HostCommandError, HostUnreachableError, SessionLostError } from '../../../src/lab/host-shell/errors.ts';
 import { SshPwshShell, type SshHostKey } from '../../../src/lab/host-shell/ssh-pwsh.ts';
 import { HyperV } from '../../../src/lab/hyperv.ts';
@@ -63,6 +63,21 @@ describe.skipIf(reason)(`SshPwshShell through OpenSSH on loopback ${reason ? `(s
     expect(r).toMatchObject({ timedOut: true, failure: { kind: 'timed-out' } });
     expect(expectOk(await s.run(emit(variable('PID')), { timeoutMs: 20_000 })).value).not.toBe(pid);
     expect(s.sessionsStarted).toBe(2);
+  });
+
+  it('never sends a command whose deadline passed while connecting', async () => {
+    const s = open(host.dir);
+    const marker = join(sshd.dir, `late-${Date.now()}`);
+    sshd.freeze(); // the TCP connection opens, the SSH handshake hangs
+    try {
+      const r = await s.run(emit(staticCall('System.IO.File', 'WriteAllText', marker, 'ran')), { timeoutMs: 700 });
+      expect(r.timedOut).toBe(true);
+    } finally {
+      sshd.thaw();
+    }
+    await new Promise((res) => setTimeout(res, 2500)); // time for a late handshake and command
+    expect(existsSync(marker)).toBe(false);
+    expect(expectOk(await s.run(emit('fresh'), { timeoutMs: 20_000 })).value).toBe('fresh');
   });
 
   it('refuses a host whose key is not the pinned one', async () => {
