@@ -8,6 +8,7 @@ import { registerLab } from './lab.ts';
 import { registerNightly } from './nightly.ts';
 import { registerPerf } from './perf.ts';
 import { registerReport } from './report.ts';
+import { registerRun } from './run.ts';
 
 export function registerCommands(program: Command): void {
   registerEmulate(program);
@@ -17,4 +18,5 @@ export function registerCommands(program: Command): void {
   registerNightly(program);
   registerPerf(program);
   registerReport(program);
+  registerRun(program);
 }
