@@ -3,7 +3,7 @@
 // from the history's trends), what is still failing and since when, and where the report
 // is. Pure: the caller reads the trends (report/history.ts) and passes them in.
 
-import { cellId, summarize, worstVerdict, type JobResult, type RunSummary, type Verdict } from '../report/summary.ts';
+import { cellId, isQuarantineLive, summarize, worstVerdict, type JobResult, type RunSummary, type Verdict } from '../report/summary.ts';
 import { changedInRun, type Trends } from '../report/trends.ts';
 
 const FAILING: ReadonlySet<Verdict> = new Set(['diverge', 'hang', 'error']);
@@ -26,7 +26,8 @@ export function chatSummary(s: RunSummary, trends: Trends | undefined, reportAt:
   for (const [id, c] of cells) {
     const v = worstVerdict(c.jobs.map((j) => j.verdict))!;
     const cls = c.jobs.find((j) => j.verdict === v)?.divergenceClass;
-    const now = `${v}${cls && v !== 'pass' ? ` (${cls})` : ''}`;
+    const excused = FAILING.has(v) && c.jobs.filter((j) => FAILING.has(j.verdict)).every((j) => isQuarantineLive(j, s.startedAt));
+    const now = `${v}${cls && v !== 'pass' ? ` (${cls})` : ''}${excused ? ' [quarantined]' : ''}`;
     const t = trends?.cells.get(id);
     if (changedInRun(t, s.runId)) {
       const was = `${t!.previous!.verdict}${t!.previous!.divergenceClass ? ` (${t!.previous!.divergenceClass})` : ''}`;

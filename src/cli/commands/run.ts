@@ -53,7 +53,7 @@ export function registerRun(program: Command): void {
     .requiredOption('--lab <file>', 'lab inventory (lab/*.yaml)')
     .option('--template <file|name>', 'VM template (repeatable; default: every vm-templates/*.yaml)', collect, [])
     .option('--scenario <file|dir>', 'scenario file or directory (repeatable; default: bench/scenarios)', collect, [])
-    .option('--host <name>', 'only this host (repeatable)', collect, undefined)
+    .option('--host <name>', 'only this host (repeatable)', collect, [])
     .option('--seeds <list>', 'seeds each scenario runs with, e.g. 1,2,3 (default: the scenario\'s own, else 1)')
     .option('--out <dir>', 'results root; the run goes to <out>/<run-id>', 'results')
     .option('--run-id <id>', 'name of the run (default: start time and lab name)')
@@ -79,7 +79,7 @@ export function registerRun(program: Command): void {
       const env = process.env;
       try {
         const r = await runLab({
-          lab: o.lab, templates: o.template, scenarios: o.scenario, hosts: o.host, seeds: parseSeeds(o.seeds), out: o.out,
+          lab: o.lab, templates: o.template, scenarios: o.scenario, hosts: o.host?.length ? o.host : undefined, seeds: parseSeeds(o.seeds), out: o.out,
           runId: o.resume ?? o.runId, resume: o.resume !== undefined, dryRun: Boolean(o.dryRun), keepFailed: Boolean(o.keepFailed),
           quarantine: o.quarantine, nightly: Boolean(o.nightly), publish: o.publish ?? (o.nightly ? env.BENCH_PUBLISH || undefined : undefined),
           connect: { localPwsh: env.BENCH_PWSH || 'pwsh', remoteCommand: env.BENCH_REMOTE_PWSH || undefined, modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [], queryTimeoutMs: 60_000 },
