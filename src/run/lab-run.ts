@@ -134,7 +134,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const parents = [...new Set(loaded.templates.map((t) => t.parentDisk))];
     const result = await runEngine({
       runId, runDir, plan, hosts, resume: o.resume, quarantine: loaded.quarantine, reporter: mux, log: o.log, stopSignal: o.stopSignal,
-      scheduler: { placement: 'same-build' },
+      scheduler: { placement: 'same-build', hedge: { clock: realClock } },
       hooks: {
         sweepHost: (host, keep) => real.sweepHost(host, keep),
         preflight: async (list) => {

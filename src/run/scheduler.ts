@@ -20,8 +20,14 @@
 //   adds work calls it, and it places jobs with no await in between. `stopped` is checked
 //   again after every await. A stopped run records no result for the attempts it cut
 //   short, so a resume runs them again.
+// - Stragglers: once no job waits, an attempt running longer than 90 % of the attempts
+//   so far took gets a second attempt on free capacity (`hedge`); the first to finish
+//   gives the job its result and the other is cancelled. A VM stuck booting or saving
+//   at the end of a run then costs the run a fresh attempt's time, not its deadline.
+//   Hedges never run while jobs wait, so they only use capacity that would idle.
 
 import type { JobResult } from '../report/summary.ts';
+import type { Clock } from './job-pipeline.ts';
 import type { PlannedJob } from './plan.ts';
 
 export interface SchedHost {
@@ -79,6 +85,16 @@ export interface SchedulerOptions {
   attemptsSoFar?: ReadonlyMap<string, number>;
   /** Hosts already out (from the journal, or preflight). */
   hostsOut?: ReadonlyMap<string, string>;
+  /** Second attempts for stragglers at the end of the run (needs the run's clock). */
+  hedge?: { clock: Clock; minSamples?: number } | undefined;
+}
+
+interface Live {
+  job: PlannedJob;
+  attempt: number;
+  lease: Lease;
+  abort: AbortController;
+  startedAt: number;
 }
 
 /** How far down the queue an idle VM looks for a job of its template. */
@@ -94,6 +110,9 @@ interface HostState {
   evicting: number;
 }
 
+// Longer than the 300 lines aimed at: placement, reuse, retries, host removal and hedging
+// all change the same capacity counts, and keeping them in one class keeps every change
+// to those counts in the one synchronous dispatch path.
 export class Scheduler {
   readonly hosts = new Map<string, HostState>();
   private readonly queue: PlannedJob[];
@@ -106,12 +125,20 @@ export class Scheduler {
   private readonly attempts = new Map<string, number>();
   private readonly failures = new Map<string, string[]>();
   private running = 0;
+  private readonly live = new Map<string, Live[]>();
+  private readonly finishedJobs = new Set<string>();
+  private readonly hedged = new Set<string>();
+  private readonly durations: number[] = [];
+  private readonly hedge: SchedulerOptions['hedge'];
+  private hedgeWake: AbortController | undefined;
   private stopped = false;
   private readonly abort = new AbortController();
   private done!: () => void;
   private readonly finished: Promise<void>;
   /** VMs reused instead of provisioned (for the benchmark). */
   reused = 0;
+  /** Second attempts started for stragglers. */
+  hedges = 0;
 
   constructor(hosts: readonly SchedHost[], jobs: readonly PlannedJob[], executor: JobExecutor, events: SchedulerEvents, options: SchedulerOptions = {}) {
     for (const h of hosts) this.hosts.set(h.name, { info: h, slots: 0, memoryMB: 0, out: options.hostsOut?.get(h.name), failures: 0, idle: [], evicting: 0 });
@@ -123,6 +150,7 @@ export class Scheduler {
     this.placement = options.placement ?? 'same-build';
     this.pairReservations = options.pairReservations ?? Math.max(1, new Set(hosts.map((h) => h.build)).size);
     for (const [k, v] of options.attemptsSoFar ?? []) this.attempts.set(k, v);
+    this.hedge = options.hedge;
     this.finished = new Promise((r) => { this.done = r; });
   }
 
@@ -204,6 +232,7 @@ export class Scheduler {
       this.queue.splice(i--, 1);
       void this.start(job, lease);
     }
+    if (this.hedge && this.queue.length === 0) this.hedgeStragglers();
     // Nothing runs, nothing is being freed, and still jobs wait: they can never fit.
     if (this.running === 0 && this.queue.length > 0 && [...this.hosts.values()].every((h) => h.evicting === 0 && h.idle.length === 0)) {
       for (const job of this.queue.splice(0)) this.giveUp(job, this.candidates(job).length === 0 ? this.noHostReason(job) : `no host has room for it (${job.memoryMB} MB${job.partner ? ' on both hosts of a pair' : ''})`);
@@ -233,6 +262,35 @@ export class Scheduler {
           break;
         }
       }
+    }
+  }
+
+  /** Second attempts for the oldest attempts past the 90th percentile of attempt times. */
+  private hedgeStragglers(): void {
+    const h = this.hedge!;
+    if (this.durations.length < (h.minSamples ?? 20)) return;
+    const sorted = [...this.durations].sort((a, b) => a - b);
+    const threshold = sorted[Math.floor(sorted.length * 0.9)]!;
+    const now = h.clock.now();
+    let wake = Infinity;
+    const lone = [...this.live.values()].filter((a) => a.length === 1 && !this.hedged.has(a[0]!.job.jobId)).map((a) => a[0]!).sort((a, b) => a.startedAt - b.startedAt);
+    for (const r of lone) {
+      const age = now - r.startedAt;
+      if (age <= threshold) { wake = Math.min(wake, threshold - age); continue; }
+      if ((this.attempts.get(r.job.jobId) ?? 0) >= this.maxAttempts) continue;
+      // Another host first: the one running the straggler may be the slow part.
+      const cands = this.candidates(r.job).sort((a, b) => Number(a[0] === r.lease.hosts[0]) - Number(b[0] === r.lease.hosts[0]));
+      const lease = this.place(r.job, cands);
+      if (!lease) break;
+      this.hedged.add(r.job.jobId);
+      this.hedges++;
+      void this.start(r.job, lease);
+    }
+    if (wake !== Infinity && !this.stopped) {
+      this.hedgeWake?.abort();
+      const ctl = new AbortController();
+      this.hedgeWake = ctl;
+      h.clock.sleep(wake + 1, ctl.signal).then(() => this.dispatch(), () => {});
     }
   }
 
@@ -330,15 +388,20 @@ export class Scheduler {
     this.running++;
     const attempt = (this.attempts.get(job.jobId) ?? 0) + 1;
     this.attempts.set(job.jobId, attempt);
+    const me: Live = { job, attempt, lease, abort: new AbortController(), startedAt: this.hedge?.clock.now() ?? 0 };
+    this.live.set(job.jobId, [...(this.live.get(job.jobId) ?? []), me]);
     this.events.onAttempt?.(job, attempt, lease);
     let outcome: AttemptOutcome;
     try {
-      outcome = await this.executor.runAttempt(job, attempt, lease, this.abort.signal);
+      outcome = await this.executor.runAttempt(job, attempt, lease, AbortSignal.any([this.abort.signal, me.abort.signal]));
     } catch (e) {
       // An executor that throws has a bug; the job is not lost, it is an error result.
       outcome = { kind: 'infra', message: `internal error: ${e instanceof Error ? e.message : String(e)}`, host: undefined, retryable: false };
     }
     this.running--;
+    const siblings = (this.live.get(job.jobId) ?? []).filter((x) => x !== me);
+    if (siblings.length) this.live.set(job.jobId, siblings); else this.live.delete(job.jobId);
+    if (outcome.kind === 'done' && this.hedge) this.durations.push(this.hedge.clock.now() - me.startedAt);
     if (outcome.kind === 'done' && outcome.idle && !this.stopped && this.hosts.get(outcome.idle.host)?.out === undefined) {
       this.hosts.get(outcome.idle.host)!.idle.push(outcome.idle);
       // The job's other reservations (a pair's partner) end here.
@@ -348,8 +411,12 @@ export class Scheduler {
       for (const n of lease.hosts) this.release(n, job.memoryMB);
     }
     // Rechecked after the await: a stopped run records only what finished on its own.
-    if (outcome.kind === 'canceled' || (this.stopped && outcome.kind === 'infra')) return this.checkFinished();
+    if (this.stopped && outcome.kind !== 'done') return this.checkFinished();
+    // A hedge that lost the race (cancelled, or finished second) only gives back its capacity.
+    if (outcome.kind === 'canceled' || this.finishedJobs.has(job.jobId)) return this.dispatch();
     if (outcome.kind === 'done') {
+      this.finishedJobs.add(job.jobId);
+      for (const s of siblings) s.abort.abort(new Error('another attempt of the job finished first'));
       const earlier = this.failures.get(job.jobId);
       this.events.onResult(job, { ...outcome.result, attempts: attempt, ...(earlier ? { attemptErrors: earlier } : {}) } as JobResult);
       if (outcome.result.host) this.hosts.get(outcome.result.host)!.failures = 0;
@@ -357,14 +424,17 @@ export class Scheduler {
       const list = this.failures.get(job.jobId) ?? [];
       list.push(`attempt ${attempt}${outcome.host ? ` on ${outcome.host}` : ''}: ${outcome.message}`);
       this.failures.set(job.jobId, list);
-      const retry = outcome.retryable && attempt < this.maxAttempts;
+      // While another attempt of the job runs, that one decides its fate.
+      const retry = outcome.retryable && attempt < this.maxAttempts && siblings.length === 0;
       this.events.onAttemptFailed?.(job, attempt, outcome.host, retry, outcome.message);
       if (outcome.host !== undefined) {
         const h = this.hosts.get(outcome.host);
         if (h && ++h.failures >= this.hostFailureLimit) this.takeHostOut(outcome.host, `${h.failures} infrastructure failures in a row, the last: ${outcome.message}`);
       }
-      if (retry) this.queue.unshift(job);
-      else this.giveUp(job, outcome.message, lease.hosts[0]);
+      if (siblings.length === 0) {
+        if (retry) this.queue.unshift(job);
+        else this.giveUp(job, outcome.message, lease.hosts[0]);
+      }
     }
     this.dispatch();
   }
@@ -372,6 +442,7 @@ export class Scheduler {
   private giveUp(job: PlannedJob, message: string, host = job.host): void {
     const attempts = this.attempts.get(job.jobId) ?? 0;
     const earlier = this.failures.get(job.jobId);
+    this.finishedJobs.add(job.jobId);
     const result = {
       jobId: job.jobId, host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
       verdict: 'error', message, durationsMs: {}, evidence: {}, attempts, ...(earlier ? { attemptErrors: earlier } : {}),
@@ -381,6 +452,9 @@ export class Scheduler {
 
   private checkFinished(): void {
     if (this.running > 0) return;
-    if (this.stopped || this.queue.length === 0) this.done();
+    if (this.stopped || this.queue.length === 0) {
+      this.hedgeWake?.abort();
+      this.done();
+    }
   }
 }

@@ -81,6 +81,8 @@ export interface SimRunOptions {
   stopSignal?: AbortSignal;
   log?: (line: string) => void;
   observe?: EngineOptions['observe'];
+  /** Second attempts for stragglers (default on). */
+  hedge?: boolean;
 }
 
 export interface SimRunResult extends EngineResult {
@@ -102,7 +104,7 @@ export async function runSim(o: SimRunOptions): Promise<SimRunResult> {
   const result = await runEngine({
     runId: o.runId, runDir: o.runDir, plan, hosts, resume: o.resume, quarantine: o.quarantine, stopSignal: o.stopSignal, log: o.log, observe: o.observe,
     nowIso: () => new Date(Date.UTC(2026, 10, 24, 3) + o.clock.now()).toISOString(),
-    scheduler: { placement: 'same-build', maxAttempts: 3, hostFailureLimit: 3 },
+    scheduler: { placement: 'same-build', maxAttempts: 3, hostFailureLimit: 3, hedge: o.hedge === false ? undefined : { clock: o.clock } },
     hooks: {
       sweepHost: async (host, keep) => lab.sweepHost(host, keep),
       preflight: async () => lab.preflight(),

@@ -154,4 +154,32 @@ describe('Scheduler', () => {
     await clock.drive(done);
     expect(results).toEqual([]);
   });
+
+  it('gives a straggler a second attempt once nothing waits, takes the first result and cancels the other', async () => {
+    const hosts = hostsOf(2);
+    const plan = planFor(hosts, [sc('a', [{ op: 'save' }])], Array.from({ length: 30 }, (_, i) => i + 1));
+    const stuck = plan.jobs[plan.jobs.length - 1]!.jobId;
+    const clock = new SimClock();
+    const results = new Map<string, JobResult>();
+    const canceled: number[] = [];
+    const s = new Scheduler(hosts, plan.jobs, {
+      runAttempt: async (job, attempt, lease, signal) => {
+        try {
+          // The last job's first attempt hangs (a VM that never boots) until cancelled.
+          await clock.sleep(job.jobId === stuck && attempt === 1 ? 3_600_000 : 1000, signal);
+        } catch {
+          canceled.push(attempt);
+          return { kind: 'canceled' };
+        }
+        return pass(job, lease, false);
+      },
+      dropIdleVm: async () => {},
+    }, { onResult: (j, r) => { expect(results.has(j.jobId)).toBe(false); results.set(j.jobId, r); } }, { hedge: { clock, minSamples: 5 } });
+    await clock.drive(s.run());
+    expect(results.get(stuck)).toMatchObject({ verdict: 'pass', attempts: 2 });
+    expect(canceled).toEqual([1]);
+    expect(s.hedges).toBe(1);
+    expect(results.size).toBe(plan.jobs.length);
+    expect(clock.now()).toBeLessThan(60_000);
+  });
 });
