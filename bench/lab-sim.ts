@@ -44,14 +44,29 @@ async function child(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ complete: r.complete, jobs: r.summary?.jobs.length ?? 0 })}\n`);
 }
 
+/**
+ * The least time in which the lab's VM slots could have done `workS` slot-seconds: hosts
+ * that failed preflight give nothing, a host that dies gives its slots until it dies.
+ */
+function capacityBound(workS: number): number {
+  const hosts = simPlan(BIG).hosts.filter((_h, i) => !BIG.failPreflight?.includes(i));
+  const at = (t: number) => hosts.reduce((n, h) => n + h.capacity.vmSlots * Math.min(t, h.diesAtS ?? Infinity), 0);
+  let lo = 0;
+  let hi = workS;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (at(mid) >= workS) hi = mid; else lo = mid;
+  }
+  return hi;
+}
+
 async function makespan(seed: number) {
   const dir = mkdtempSync(join(tmpdir(), 'lab-sim-'));
   const clock = new SimClock();
   const t0 = performance.now();
   const r = await clock.drive(runSim({ shape: BIG, runDir: join(dir, 'run'), runId: 'sim', clock, seed, msPerSecond: 1000, resume: false }));
   const wallMs = performance.now() - t0;
-  const slots = simPlan(BIG).hosts.filter((h, i) => !BIG.failPreflight?.includes(i)).reduce((n, h) => n + h.capacity.vmSlots, 0);
-  const lowerBoundS = Math.max(r.work.slotMs / slots, r.work.longestMs) / 1000;
+  const lowerBoundS = Math.max(capacityBound(r.work.slotMs / 1000), r.work.longestMs / 1000);
   const heapMB = process.memoryUsage().heapUsed / 2 ** 20;
   rmSync(dir, { recursive: true, force: true });
   return {
@@ -87,16 +102,23 @@ async function crashes(kills: number) {
   let starts = 0;
   let rand = 12345;
   const next = () => (rand = (rand * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let midRun = 0;
   for (;;) {
     starts++;
-    const exit = await runChild(dir, runId, starts > 1, killed < kills ? 30 + next() * 700 : undefined);
-    if (exit === 'killed') { killed++; continue; }
+    // 20 ms per simulated second: the whole run takes about 15 s, so kills land mid-run.
+    const exit = await runChild(dir, runId, starts > 1, killed < kills ? 300 + next() * 1200 : undefined, 20);
+    if (exit === 'killed') {
+      killed++;
+      const ends = readJournal(join(dir, runId, 'journal.jsonl')).records.filter((r) => r.t === 'end').length;
+      if (ends > 0 && ends < simPlan(CRASH_SHAPE).plan.jobs.length) midRun++;
+      continue;
+    }
     if (exit !== 0) throw new Error(`child exited with ${exit}`);
     break;
   }
   const verdict = verifyCrashRun(dir, runId);
   rmSync(dir, { recursive: true, force: true });
-  return { kills: killed, starts, ...verdict };
+  return { kills: killed, killsMidRun: midRun, starts, ...verdict };
 }
 
 /** Runs the child; kills it with SIGKILL after `killAfterMs` if given. */
@@ -150,7 +172,7 @@ async function main(): Promise<void> {
   const maxRssMB = round(process.resourceUsage().maxRSS / 1024);
   log(`memory: peak RSS ${maxRssMB} MB (target < 300 MB), RSS now ${peakRssMB} MB`);
   const crash = await crashes(kills);
-  log(`crash safety: ${crash.kills} SIGKILLs, ${crash.starts} starts; ${crash.recorded}/${crash.jobs} jobs recorded, ${crash.duplicates} recorded twice, ${crash.missing} missing, ${crash.vmsLeft} VMs left, run ended: ${crash.runEnded}`);
+  log(`crash safety: ${crash.kills} SIGKILLs (${crash.killsMidRun} with the run part done), ${crash.starts} starts; ${crash.recorded}/${crash.jobs} jobs recorded, ${crash.duplicates} recorded twice, ${crash.missing} missing, ${crash.vmsLeft} VMs left, run ended: ${crash.runEnded}`);
   if (json) process.stdout.write(`${JSON.stringify({ makespan: runs, cpu, memory: { maxRssMB }, crash })}\n`);
 }
 

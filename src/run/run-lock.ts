@@ -2,8 +2,9 @@
 // `<results>/.lock-<lab>.json`, holding who took it (pid, hostname, start time, run id).
 //
 // A lock must not outlive its process: a run that was killed leaves the file behind, and
-// the next run takes it over when the holder is provably gone (same hostname and no
-// process with that pid). A lock taken on another machine (a results folder on a share)
+// the next run takes it over when the holder is provably gone: same hostname, and no
+// process with that pid, or (Linux) a process with that pid that started after the lock
+// was taken, i.e. the pid was reused. A lock taken on another machine (a results folder on a share)
 // cannot be proved stale from here; it is refused with who holds it, and `force` takes
 // it anyway (the operator's call). Creation is `open(..., 'wx')`, so two runs racing for
 // a free lock cannot both win; a stale lock is replaced by rename of a fresh file, and
@@ -41,12 +42,39 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * When the process with this pid started (Linux: /proc/<pid>/stat field 22, in clock
+ * ticks after boot, plus the boot time from /proc/stat); undefined where that cannot be read.
+ */
+export function processStartMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]);
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return undefined;
+    return btime * 1000 + (ticks / CLOCK_TICKS) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ; 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
 export type Staleness = { stale: true; why: string } | { stale: false; why: string };
 
-export function staleness(owner: LockOwner | undefined, here = hostname(), alive = pidAlive): Staleness {
+export function staleness(owner: LockOwner | undefined, here = hostname(), alive = pidAlive, startMs = processStartMs): Staleness {
   if (!owner) return { stale: true, why: 'the lock file is unreadable (a crash while it was written)' };
   if (owner.hostname !== here) return { stale: false, why: `held by pid ${owner.pid} on ${owner.hostname} since ${owner.startedAt} (run ${owner.runId}); cannot check another machine's processes` };
   if (!alive(owner.pid)) return { stale: true, why: `pid ${owner.pid} (run ${owner.runId}) is gone` };
+  const started = startMs(owner.pid);
+  const taken = Date.parse(owner.startedAt);
+  // A second of slack: the tick count is coarse and the lock is written just after start.
+  if (started !== undefined && Number.isFinite(taken) && started > taken + 1000) {
+    return { stale: true, why: `pid ${owner.pid} now belongs to a process started after the lock was taken (run ${owner.runId} is gone)` };
+  }
   return { stale: false, why: `held by pid ${owner.pid} on ${owner.hostname} since ${owner.startedAt} (run ${owner.runId})` };
 }
 

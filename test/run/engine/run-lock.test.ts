@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireRunLock, lockPath, staleness } from '../../../src/run/run-lock.ts';
+import { acquireRunLock, lockPath, processStartMs, staleness } from '../../../src/run/run-lock.ts';
 
 const root = () => mkdtempSync(join(tmpdir(), 'run-lock-'));
 
@@ -43,5 +43,20 @@ describe('run lock', () => {
     expect(staleness(undefined).stale).toBe(true);
     expect(staleness({ pid: process.pid, hostname: 'me', startedAt: 'x', runId: 'r' }, 'me').stale).toBe(false);
     expect(staleness({ pid: 123, hostname: 'me', startedAt: 'x', runId: 'r' }, 'me', () => false).stale).toBe(true);
+  });
+
+  it('treats a lock whose pid was reused by a later process as stale', () => {
+    const taken = '2026-11-24T02:00:00.000Z';
+    const owner = { pid: 4242, hostname: 'me', startedAt: taken, runId: 'r' };
+    expect(staleness(owner, 'me', () => true, () => Date.parse(taken) + 3_600_000)).toMatchObject({ stale: true, why: expect.stringMatching(/started after the lock was taken/) });
+    expect(staleness(owner, 'me', () => true, () => Date.parse(taken) - 500).stale).toBe(false);
+    expect(staleness(owner, 'me', () => true, () => undefined).stale).toBe(false);
+  });
+
+  it('reads this process\'s start time before now', () => {
+    const start = processStartMs(process.pid);
+    if (process.platform !== 'linux') return expect(start).toBeUndefined();
+    expect(start).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(start).toBeGreaterThan(Date.now() - 3_600_000);
   });
 });
