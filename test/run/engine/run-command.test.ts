@@ -2,7 +2,7 @@
 // plan is the same on every call, and bad input is exit 2 with file and line.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,5 +40,27 @@ describe('bench run', () => {
     const t = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--template', 'nope');
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/--template: no template nope/);
+  });
+
+  it('ends every job of a lab it cannot reach as an error that says why, still writes the reports, and exits 3', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'run-cmd-'));
+    const lab = join(dir, 'lab.yaml');
+    writeFileSync(lab, [
+      'name: unreachable-lab',
+      'defaults: { transport: ssh, user: u, credentials: { keyFile: ./missing-key }, vmRoot: "D:/vms", switch: s, capacity: { vmSlots: 2, memoryMB: 8192 } }',
+      'hosts:',
+      '  - { name: a, address: 192.0.2.1, build: "1", hostKey: { fingerprint: "SHA256:3bHq0j0nT5n0c1Zf2G6eXb1mJ4qk2vT9w8yR7uL5sPo" } }',
+      '',
+    ].join('\n'));
+    const out = join(dir, 'results');
+    const r = bench('run', '--lab', lab, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--template', 'ubuntu-2404', '--out', out, '--run-id', 'r1', '--quarantine', 'lab/quarantine.yaml');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/^error +idle-save-restore\+ubuntu-2404@a=1 +no host of build 1 is left in the run \(a: preflight: cannot reach the host: .*missing-key/m);
+    expect(r.stdout).toMatch(/evidence: .*r1/);
+    for (const f of ['plan.json', 'journal.jsonl', 'summary.json', 'junit.xml', 'report.html']) expect(existsSync(join(out, 'r1', f))).toBe(true);
+    const summary = JSON.parse(readFileSync(join(out, 'r1', 'summary.json'), 'utf8')) as { jobs: Array<{ verdict: string }> };
+    expect(summary.jobs.map((j) => j.verdict)).toEqual(['error']);
+    // The lab's lock is gone with the run.
+    expect(readdirSync(out).filter((f) => f.startsWith('.lock-'))).toEqual([]);
   });
 });
