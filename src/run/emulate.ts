@@ -4,13 +4,13 @@
 // Files are written to a temporary name and renamed when complete, so an interrupted
 // run never leaves a trace or summary that looks whole but is not.
 
-import { mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { executeScenario, type ExecuteResult } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import { PropertyChecker, type Violation } from '../check/properties.ts';
 import { StampingSink } from '../trace/sink.ts';
-import { TraceWriter } from '../trace/writer.ts';
+import { withTraceFileAsync } from '../trace/writer.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import { executeAcrossThreads } from './migrate-threads.ts';
 
@@ -49,18 +49,16 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
   for (const s of scenarios) {
     const seed = s.seed ?? opts.seed;
     const file = join(opts.outDir, `${s.name}.jsonl`);
-    const tmp = `${file}.partial`;
-    const writer = TraceWriter.create(tmp);
     const checker = new PropertyChecker();
-    const sink = new StampingSink('emulator', (e) => {
-      writer.write(e);
-      checker.onEvent(e);
-    });
     const started = performance.now();
-    let result: ExecuteResult;
-    try {
-      const migrates = s.steps.some((st) => st.op === 'migrate');
-      result =
+    let events = 0;
+    const migrates = s.steps.some((st) => st.op === 'migrate');
+    const result: ExecuteResult = await withTraceFileAsync(file, async (write) => {
+      const sink = new StampingSink('emulator', (e) => {
+        write(e);
+        checker.onEvent(e);
+      });
+      const r =
         opts.migrateThreads && migrates
           ? await executeAcrossThreads(s, { seed, sink, choices: opts.choices })
           : executeScenario(s, {
@@ -69,23 +67,16 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
               choices: opts.choices,
               dumpRing: opts.dumpRingsDir ? ringDumper(opts.dumpRingsDir, s.name) : undefined,
             });
-      writer.close();
-    } catch (e) {
-      try {
-        writer.close();
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-      throw e;
-    }
-    renameSync(tmp, file);
+      events = sink.lastSeq;
+      return r;
+    });
     const violations = checker.finish(result.hang);
     const outcome: ScenarioOutcome = {
       name: s.name,
       seed,
       verdict: violations.length === 0 ? 'pass' : 'fail',
       trace: file,
-      events: sink.lastSeq,
+      events,
       steps: result.steps,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
       violations,

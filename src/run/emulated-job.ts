@@ -6,12 +6,11 @@
 // halfway (a crashed worker, a killed run that is later resumed) never leaves a trace
 // that looks whole. The timeline around the first violation comes from a small ring
 // buffer of recent events plus the few that follow, so no trace is kept in memory.
-import { renameSync, rmSync } from 'node:fs';
 import { PropertyChecker, type Violation } from '../check/properties.ts';
 import { executeScenario, type ExecuteResult } from '../scenario/execute.ts';
 import type { TraceEvent } from '../trace/schema.ts';
 import { StampingSink } from '../trace/sink.ts';
-import { TraceWriter } from '../trace/writer.ts';
+import { withTraceFile } from '../trace/writer.ts';
 import type { EmulatedJobOutcome, EmulatedJobTask } from './worker-protocol.ts';
 
 /** Events kept before the first violation's event, and taken after it. */
@@ -24,35 +23,26 @@ export interface JobHooks {
 }
 
 export function runEmulatedJob(task: EmulatedJobTask, hooks: JobHooks = {}): EmulatedJobOutcome {
-  const tmp = `${task.traceFile}.partial`;
-  const writer = TraceWriter.create(tmp);
   const checker = new PropertyChecker();
   const window = new TimelineWindow(BEFORE, AFTER);
   const mutate = hooks.mutate;
-  const sink = new StampingSink('emulator', (original) => {
-    const e = mutate ? mutate(original) : original;
-    writer.write(e);
-    const before = checker.violations.length;
-    checker.onEvent(e);
-    window.push(e, before === 0 && checker.violations.length > 0 ? checker.violations[0]!.seq : null);
-  });
   const started = performance.now();
-  let result: ExecuteResult;
-  try {
-    result = executeScenario(task.scenario, { seed: task.seed, sink, choices: task.choices });
-    writer.close();
-  } catch (e) {
-    try {
-      writer.close();
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-    throw e;
-  }
-  renameSync(tmp, task.traceFile);
+  let lastSeq = 0;
+  const result: ExecuteResult = withTraceFile(task.traceFile, (write) => {
+    const sink = new StampingSink('emulator', (original) => {
+      const e = mutate ? mutate(original) : original;
+      write(e);
+      const before = checker.violations.length;
+      checker.onEvent(e);
+      window.push(e, before === 0 && checker.violations.length > 0 ? checker.violations[0]!.seq : null);
+    });
+    const r = executeScenario(task.scenario, { seed: task.seed, sink, choices: task.choices });
+    lastSeq = sink.lastSeq;
+    return r;
+  });
   const emulatorMs = round(performance.now() - started);
   const violations = checker.finish(result.hang);
-  const base = { events: sink.lastSeq, steps: result.steps, emulatorMs };
+  const base = { events: lastSeq, steps: result.steps, emulatorMs };
   const first = violations[0];
   if (!first) return { verdict: 'pass', ...base };
   return {

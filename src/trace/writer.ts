@@ -12,7 +12,7 @@
 //   const sink = new StampingSink('emulator', writer.write);
 //   ... emulate ...
 //   writer.close();
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { InfraError } from '../errors.ts';
 import type { TraceEvent } from './schema.ts';
 import { formatEvent } from './sink.ts';
@@ -117,4 +117,50 @@ export function writeTraceFile(file: string, events: Iterable<TraceEvent>, optio
     writer.close();
   }
   return writer.eventsWritten;
+}
+
+/**
+ * Writes a trace to `file` atomically: `produce` writes through a writer on
+ * `file.partial`, which is renamed into place when it returns and removed when it
+ * throws, so a crash or an error never leaves a trace that looks whole but is not.
+ */
+export function withTraceFile<T>(file: string, produce: (write: (e: TraceEvent) => void) => T): T {
+  const tmp = `${file}.partial`;
+  const writer = TraceWriter.create(tmp);
+  let out: T;
+  try {
+    out = produce(writer.write);
+    writer.close();
+  } catch (e) {
+    abandon(writer, tmp);
+    throw e;
+  }
+  renameSync(tmp, file);
+  return out;
+}
+
+/** withTraceFile for a producer that finishes later (a run handed between threads). */
+export async function withTraceFileAsync<T>(file: string, produce: (write: (e: TraceEvent) => void) => Promise<T>): Promise<T> {
+  const tmp = `${file}.partial`;
+  const writer = TraceWriter.create(tmp);
+  let out: T;
+  try {
+    out = await produce(writer.write);
+    writer.close();
+  } catch (e) {
+    abandon(writer, tmp);
+    throw e;
+  }
+  renameSync(tmp, file);
+  return out;
+}
+
+function abandon(writer: TraceWriter, tmp: string): void {
+  try {
+    writer.close();
+  } catch {
+    // the error that made us abandon the trace is the one to report
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
