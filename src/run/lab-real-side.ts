@@ -44,6 +44,8 @@ export interface LabRealSideOptions {
   sampleCtl: string;
   clock: Clock;
   realJob: RealJobOptions;
+  /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
+  connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
 }
 
 interface LabVm {
@@ -71,7 +73,8 @@ export class LabRealSide implements RealSide {
       integrationServices: ['Heartbeat', 'Key-Value Pair Exchange', 'Shutdown'], waitForGuest: true,
     });
     try {
-      const guest = await GuestSsh.connect({ name, host: vm.ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey: t.guest.hostKey });
+      const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
+      const guest = await connect({ name, host: vm.ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey: t.guest.hostKey });
       await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
       return { key: name, host, name, memoryMB: t.memoryMB, ref: { id: vm.id, guest, template: t } satisfies LabVm };
