@@ -289,16 +289,21 @@ export class SampleGuest {
 
 const byDue = (h: HeldTransaction): number => h.due;
 
-/** A deep copy of the guest's state, as a memory image holds it, with the time it was taken. */
+/**
+ * The guest's state as a memory image holds it, stamped with the time it was taken.
+ * Not a copy: the saved-state encoder serialises it at once, and that is the copy.
+ */
 export function snapshotGuest(state: GuestState, now: number): GuestState {
-  const copy = structuredClone(state);
-  copy.takenAt = now;
-  return copy;
+  return { ...state, takenAt: now };
 }
 
-/** Brings an image back at time `now`: holds keep the time they had left. */
+/**
+ * Brings a decoded image back at time `now`: holds keep the time they had left. The
+ * image is taken over (it came fresh out of the saved-state decoder, so nothing else
+ * holds it).
+ */
 export function reviveGuest(image: GuestState, now: number): GuestState {
-  const state = structuredClone(image);
+  const state = image;
   const shift = now - image.takenAt;
   for (const c of state.channels) {
     for (let i = c.held.head; i < c.held.items.length; i++) c.held.items[i]!.due += shift;
