@@ -145,7 +145,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     }));
     const after = Journal.open(layout.journal);
     after.journal.close();
-    swept += await sweepAll(o, after.state.liveVms, after.state.keptVms, journal, log);
+    // Always, not only for VMs the journal still lists: a removal that reported success
+    // but left the VM (or a VM made by a step the journal did not see) is found by its tag.
+    swept += await sweepAll(o, after.state.liveVms, after.state.keptVms, journal, log, true);
 
     const complete = o.plan.jobs.every((j) => results.has(j.jobId));
     if (!complete) {
@@ -165,9 +167,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   }
 }
 
-/** Sweeps every host that has registered VMs (and every host at the end), keeping kept ones. */
-async function sweepAll(o: EngineOptions, live: ReadonlyMap<string, VmEntry>, kept: readonly VmEntry[], journal: Journal, log: (l: string) => void): Promise<number> {
-  if (live.size === 0) return 0;
+/** Sweeps every host for the run's VMs when the journal lists any still there (or `always`), keeping kept ones. */
+async function sweepAll(o: EngineOptions, live: ReadonlyMap<string, VmEntry>, kept: readonly VmEntry[], journal: Journal, log: (l: string) => void, always = false): Promise<number> {
+  if (live.size === 0 && !always) return 0;
   const keep = new Set(kept.map((k) => k.key));
   let removed = 0;
   let failed = false;

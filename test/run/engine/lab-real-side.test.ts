@@ -40,10 +40,11 @@ describe.skipIf(reason)(`the lab's real side on the Hyper-V stand-in ${reason ? 
   it('removes every VM it provisioned when the guest cannot be reached, retries, and ends the job as an error', async () => {
     const hv = new HyperV(host.ctx, { provisionMs: 30_000, startMs: 30_000, guestReadyMs: 30_000, stopMs: 30_000 });
     const connects: string[] = [];
+    const vmsAtConnect: number[] = [];
     const real = new LabRealSide({
       runId: 'r1', hosts: new Map([['hv-a', labHost]]), hv: () => hv, templates: new Map([['ubuntu', template]]),
       driverSource: { kind: 'prebuilt', koFile: 'unused.ko' }, sampleCtl: 'sample-ctl', clock: realClock, realJob: DEFAULT_REAL_JOB,
-      connectGuest: async (e) => { connects.push(e.host); throw new InfraError(`ssh ${e.host}:22: connect ECONNREFUSED`); },
+      connectGuest: async (e) => { connects.push(e.host); vmsAtConnect.push((await host.state()).Vms.length); throw new InfraError(`ssh ${e.host}:22: connect ECONNREFUSED`); },
     });
     const plan = makePlan({ lab: 'standin', hosts: [{ name: 'hv-a', build: '26100', migrationPartner: undefined, capacity: labHost.capacity }], templates: [template], scenarios: [scenario] });
     const runDir = join(mkdtempSync(join(tmpdir(), 'lab-real-side-')), 'r1');
@@ -59,6 +60,8 @@ describe.skipIf(reason)(`the lab's real side on the Hyper-V stand-in ${reason ? 
     });
     expect(r.summary!.jobs).toEqual([expect.objectContaining({ verdict: 'error', attempts: 2, message: expect.stringMatching(/ECONNREFUSED/) })]);
     expect(connects).toHaveLength(2);
+    // The first attempt's VM was gone before the second was made: one VM on the host each time.
+    expect(vmsAtConnect).toEqual([1, 1]);
     for (const ip of connects) expect(ip).toMatch(/^192\.168\.77\.\d+$/);
     const state = await host.state();
     expect(state.Vms).toEqual([]);
