@@ -168,7 +168,7 @@ export class JobPipeline implements JobExecutor {
       return { kind: 'infra', message: real.message, host: real.host ?? host, retryable: true };
     }
     const emu = await emulator;
-    const emuEvidence = emu.ok ? rel(emu.r.trace) : undefined;
+    const emuEvidence = emu.ok && emu.r.trace ? rel(emu.r.trace) : undefined;
     const durationsMs = { real: real.realMs, emulator: emu.ok ? emu.r.ms : undefined };
     if (real.kind === 'hang') {
       if (o.keepFailed) await this.keep(vm, job.jobId); else await this.drop(vm);

@@ -83,6 +83,7 @@ export interface SimRunOptions {
   observe?: EngineOptions['observe'];
   /** Second attempts for stragglers (default on). */
   hedge?: boolean;
+  reporter?: EngineOptions['reporter'];
 }
 
 export interface SimRunResult extends EngineResult {
@@ -102,7 +103,7 @@ export async function runSim(o: SimRunOptions): Promise<SimRunResult> {
   const work = { slotMs: 0, longestMs: 0, attempts: 0 };
   let pipeline: JobPipeline | undefined;
   const result = await runEngine({
-    runId: o.runId, runDir: o.runDir, plan, hosts, resume: o.resume, quarantine: o.quarantine, stopSignal: o.stopSignal, log: o.log, observe: o.observe,
+    runId: o.runId, runDir: o.runDir, plan, hosts, resume: o.resume, quarantine: o.quarantine, stopSignal: o.stopSignal, log: o.log, observe: o.observe, reporter: o.reporter,
     nowIso: () => new Date(Date.UTC(2026, 10, 24, 3) + o.clock.now()).toISOString(),
     scheduler: { placement: 'same-build', maxAttempts: 3, hostFailureLimit: 3, hedge: o.hedge === false ? undefined : { clock: o.clock } },
     hooks: {

@@ -11,6 +11,9 @@ import { parseYamlText } from '../../../src/lab/yaml-input.ts';
 import { quarantineFromSource } from '../../../src/run/quarantine.ts';
 import { SimClock } from '../../../src/run/sim-clock.ts';
 import { runSim, type SimRunOptions, type SimShape } from '../../../src/run/sim-run.ts';
+import { createReporters } from '../../../src/report/registry.ts';
+import { ReporterMultiplexer } from '../../../src/report/reporter.ts';
+import { loadSummary } from '../../../src/report/summary-schema.ts';
 
 const SHAPE: SimShape = { hosts: 6, builds: 2, templates: 2, scenarios: 5, seeds: 2, vmSlots: 3 };
 const dir = () => mkdtempSync(join(tmpdir(), 'engine-'));
@@ -24,7 +27,11 @@ function sim(runDir: string, extra: Partial<SimRunOptions> = {}) {
 describe('runEngine on the simulated lab', () => {
   it('writes plan.json first, records every planned job once, and leaves no VM behind', async () => {
     const d = join(dir(), 'r1');
-    const r = await sim(d).result;
+    const mux = new ReporterMultiplexer(createReporters(['json', 'junit'], { runDir: d }));
+    const r = await sim(d, { reporter: mux }).result;
+    expect(mux.failures).toEqual([]);
+    // The report layer reads back what the engine produced (retries and hedges included).
+    expect((await loadSummary(join(d, 'summary.json'))).jobs).toHaveLength(r.plan.jobs.length);
     expect(r.complete).toBe(true);
     expect(readFileSync(join(d, 'plan.json'), 'utf8')).toBe(planJson(r.plan));
     expect(r.summary!.jobs.map((j) => j.jobId)).toEqual(r.plan.jobs.map((j) => j.jobId));
