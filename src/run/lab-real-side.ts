@@ -3,7 +3,11 @@
 // VSP's sample-ctl over the host shell, artefacts, cleanup).
 //
 //   provision  differencing disk + VM (HyperV.provision), SSH to the guest, the sample
-//              guest driver built and loaded, then the base checkpoint `bench-base`
+//              guest driver built and loaded, then the base checkpoint `bench-base`.
+//              A template without a pinned guest host key gets the key the guest prints
+//              on its serial console during first boot (cloud-init's fingerprint block),
+//              read from COM1 by the host (lab/serial-log.ts); never the key the first
+//              SSH connection happens to present.
 //   reset      Restore-VMSnapshot bench-base, start if it came back Saved, SSH again
 //   execute    runRealJob with the VSP's ETW capture started before and converted after
 //   turnOff    artefacts first (event log, VM snapshot, checkpoints), then Stop-VM -TurnOff
@@ -16,6 +20,8 @@ import { join } from 'node:path';
 import { InfraError } from '../errors.ts';
 import { collectArtefacts, readHostFile } from '../lab/artefacts.ts';
 import { runIdOf, type HyperV } from '../lab/hyperv.ts';
+import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../lab/serial-log.ts';
+import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../lab/hyperv-vm.ts';
 import { deployGuestDriver, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../lab/deploy-guest.ts';
 import { runNative } from '../lab/deploy-vsp.ts';
@@ -44,6 +50,8 @@ export interface LabRealSideOptions {
   sampleCtl: string;
   clock: Clock;
   realJob: RealJobOptions;
+  /** Where the host writes a VM's serial console log (default <vm folder>\serial-com1.log). */
+  serialLogPath?: (vm: { name: string; vmPath: string }) => string;
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
 }
@@ -52,6 +60,7 @@ interface LabVm {
   id: string;
   guest: GuestSsh;
   template: VmTemplate;
+  serial: SerialCapture | undefined;
 }
 
 export class LabRealSide implements RealSide {
@@ -65,20 +74,31 @@ export class LabRealSide implements RealSide {
     const h = o.hosts.get(host)!;
     const t = o.templates.get(job.template);
     if (!t) throw new InfraError(`template ${job.template} is not loaded`);
-    if (!t.guest.hostKey) throw new InfraError(`template ${t.name} pins no guest.hostKey; pinning the key from the serial console is not wired into the run layer yet`, { host });
     const hv = o.hv(host);
+    const pinned = t.guest.hostKey;
     const vm = await hv.provision({
       name, runId: o.runId, parentVhd: t.parentDisk, vmRoot: h.vmRoot, switchName: h.switchName, generation: t.generation,
       memoryMB: t.memoryMB, processors: t.processors, secureBoot: t.secureBoot ? { enabled: true, template: 'MicrosoftUEFICertificateAuthority' } : { enabled: false },
-      integrationServices: ['Heartbeat', 'Key-Value Pair Exchange', 'Shutdown'], waitForGuest: true,
+      // Without a pin the console must be read from early on: wait for the guest after the capture starts.
+      integrationServices: ['Heartbeat', 'Key-Value Pair Exchange', 'Shutdown'], waitForGuest: pinned !== undefined,
     });
+    let serial: SerialCapture | undefined;
     try {
+      let hostKey = pinned;
+      let ipv4 = vm.ipv4;
+      if (!hostKey) {
+        const log = (o.serialLogPath ?? ((v) => `${v.vmPath}\\serial-com1.log`))({ name, vmPath: vm.vmPath });
+        serial = await startSerialCapture(hv, vm.id, log);
+        ipv4 = await hv.waitForGuest(vm.id);
+        hostKey = await pinFromConsole(hv, log, hv.timeouts.guestReadyMs, o.clock);
+      }
       const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
-      const guest = await connect({ name, host: vm.ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey: t.guest.hostKey });
+      const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
       await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
-      return { key: name, host, name, memoryMB: t.memoryMB, ref: { id: vm.id, guest, template: t } satisfies LabVm };
+      return { key: name, host, name, memoryMB: t.memoryMB, ref: { id: vm.id, guest, template: t, serial } satisfies LabVm };
     } catch (e) {
+      if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
       await hv.removeQuietly(vm.id, [vm.diskPath]);
       throw e;
     }
@@ -97,7 +117,7 @@ export class LabRealSide implements RealSide {
     const lab = this.jobLab(job, vm, hosts, dir);
     const out = await runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     const where = out.kind === 'infra' ? out.host ?? vm.host : vm.host;
-    const artefacts = await collectArtefacts(this.o.hv(where), r.id, join(dir, 'host'), { since: new Date(Date.now() - (out.kind === 'infra' ? 3_600_000 : out.realMs + 60_000)) }).catch(() => undefined);
+    const artefacts = await collectArtefacts(this.o.hv(where), r.id, join(dir, 'host'), { since: new Date(Date.now() - (out.kind === 'infra' ? 3_600_000 : out.realMs + 60_000)), serialLogPath: r.serial?.logPath }).catch(() => undefined);
     const extra = artefacts ? artefacts.files.map((f) => join(artefacts.dir, f)) : [];
     return { ...out, evidence: { ...out.evidence, artefacts: [...(out.evidence.artefacts ?? []), ...extra] } };
   }
@@ -114,6 +134,7 @@ export class LabRealSide implements RealSide {
     const r = vm.ref as LabVm | undefined;
     r?.guest.close();
     const hv = this.o.hv(vm.host);
+    if (r?.serial) await stopSerialCapture(hv, r.serial).catch(() => undefined);
     if (r) return hv.remove(r.id);
     // Provisioning failed before we learnt the id: find the VM by its name and run tag.
     for (const v of await listVms(hv.ctx)) if (v.name === vm.name && runIdOf(v.notes) === this.o.runId) await hv.remove(v.id);
