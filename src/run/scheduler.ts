@@ -97,6 +97,9 @@ interface Live {
   startedAt: number;
 }
 
+/** plan.ts's hostBuild for a host without `build` in the inventory. */
+const UNKNOWN_BUILD = 'unknown';
+
 /** How far down the queue an idle VM looks for a job of its template. */
 const IDLE_MATCH_LOOKAHEAD = 256;
 
@@ -254,6 +257,7 @@ export class Scheduler {
         for (let i = 0; i < limit; i++) {
           const job = this.queue[i]!;
           if (job.partner || job.template !== template || job.hostBuild !== h.info.build) continue;
+          if (job.hostBuild === UNKNOWN_BUILD && job.host !== h.info.name) continue;
           if (this.placement === 'pinned' && job.host !== h.info.name && this.hosts.get(job.host)?.out === undefined) continue;
           this.queue.splice(i, 1);
           h.idle.splice(h.idle.indexOf(vm), 1);
@@ -312,7 +316,8 @@ export class Scheduler {
     const out: string[][] = [];
     const planned = job.partner ? [job.host, job.partner] : [job.host];
     if (planned.every(up)) out.push(planned);
-    const pinned = this.placement === 'pinned' && out.length > 0;
+    // A host whose build the inventory does not give could be anything: its jobs stay on it.
+    const pinned = (this.placement === 'pinned' && out.length > 0) || job.hostBuild === UNKNOWN_BUILD;
     if (pinned) return out;
     for (const h of this.hosts.values()) {
       if (h.out !== undefined || h.info.name === job.host || h.info.build !== job.hostBuild) continue;

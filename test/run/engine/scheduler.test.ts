@@ -182,4 +182,12 @@ describe('Scheduler', () => {
     expect(results.size).toBe(plan.jobs.length);
     expect(clock.now()).toBeLessThan(60_000);
   });
+
+  it('keeps the jobs of a host with no known build on that host', async () => {
+    const hosts = hostsOf(2, () => 'unknown');
+    const plan = planFor(hosts, [sc('a', [{ op: 'save' }])], [1, 2, 3, 4, 5, 6]);
+    const { ex, results } = await run(hosts, plan.jobs, (j, _a, l) => pass(j, l));
+    expect(results.size).toBe(plan.jobs.length);
+    for (const l of ex.leases) expect(l.lease.hosts[0]).toBe(plan.jobs.find((j) => j.jobId === l.job)!.host);
+  });
 });
