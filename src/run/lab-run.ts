@@ -22,6 +22,7 @@ import { createReporters, RUN_REPORTERS } from '../report/registry.ts';
 import { ReporterMultiplexer, describeFailure } from '../report/reporter.ts';
 import { defaultHistoryPath, runDirLayout } from '../report/run-dir.ts';
 import type { RunSummary, SummaryOutcome } from '../report/summary.ts';
+import type { Trends } from '../report/trends.ts';
 import { loadScenarioPaths } from '../scenario/loader.ts';
 import type { Scenario } from '../scenario/model.ts';
 import { chatSummary } from './chat-summary.ts';
@@ -161,8 +162,10 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     });
     let chat: string | undefined;
     let published: string | undefined;
+    // Index the run in the history (summary.json exists now), for trends and the paragraph.
+    const trends = result.summary ? await historyTrends(result.summary, runDir, o.log) : undefined;
     if (result.summary && o.nightly) {
-      chat = await nightlyParagraph(result.summary, runDir, o.publish, o.log);
+      chat = chatSummary(result.summary, trends, o.publish ? `${o.publish}/${result.summary.runId}/report.html` : join(runDir, 'report.html'));
       await writeFileAtomic(join(runDir, 'summary.txt'), `${chat}\n`);
       if (o.publish) {
         const p = await publishSite(o.publish, { historyPath: defaultHistoryPath(runDir), resultsRoot: root, onWarning: o.log });
@@ -209,19 +212,18 @@ export function traceChecker(runDir: string): TraceChecker {
   };
 }
 
-async function nightlyParagraph(summary: RunSummary, runDir: string, publish: string | undefined, log: (l: string) => void): Promise<string> {
-  let trends;
+async function historyTrends(summary: RunSummary, runDir: string, log: (l: string) => void): Promise<Trends | undefined> {
   try {
     const opened = await openHistory(defaultHistoryPath(runDir), dirname(runDir));
     try {
-      trends = opened.history.trends(summary);
+      return opened.history.trends(summary);
     } finally {
       opened.history.close();
     }
   } catch (e) {
-    log(`no history for the summary paragraph: ${(e as Error).message}`);
+    log(`the history index could not be updated: ${(e as Error).message}`);
+    return undefined;
   }
-  return chatSummary(summary, trends, publish ? `${publish}/${summary.runId}/report.html` : join(runDir, 'report.html'));
 }
 
 function templateFile(t: string): string {

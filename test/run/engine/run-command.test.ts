@@ -53,13 +53,16 @@ describe('bench run', () => {
       '',
     ].join('\n'));
     const out = join(dir, 'results');
-    const r = bench('run', '--lab', lab, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--template', 'ubuntu-2404', '--out', out, '--run-id', 'r1', '--quarantine', 'lab/quarantine.yaml');
+    const r = bench('run', '--lab', lab, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--template', 'ubuntu-2404', '--out', out, '--run-id', 'r1', '--quarantine', 'lab/quarantine.yaml', '--nightly');
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/^error +idle-save-restore\+ubuntu-2404@a=1 +no host of build 1 is left in the run \(a: preflight: cannot reach the host: .*missing-key/m);
     expect(r.stdout).toMatch(/evidence: .*r1/);
     for (const f of ['plan.json', 'journal.jsonl', 'summary.json', 'junit.xml', 'report.html']) expect(existsSync(join(out, 'r1', f))).toBe(true);
     const summary = JSON.parse(readFileSync(join(out, 'r1', 'summary.json'), 'utf8')) as { jobs: Array<{ verdict: string }> };
     expect(summary.jobs.map((j) => j.verdict)).toEqual(['error']);
+    // The nightly paragraph, and the run in the history index beside the run directories.
+    expect(readFileSync(join(out, 'r1', 'summary.txt'), 'utf8')).toMatch(/^LAB ERRORS: run r1 on unreachable-lab, 1 jobs: 0 pass, 0 diverge, 0 hang, 1 error\. .*Still failing: idle-save-restore on 1 \/ Ubuntu 24\.04: error\. Report: .*report\.html\n$/);
+    expect(existsSync(join(out, 'history.sqlite'))).toBe(true);
     // The lab's lock is gone with the run.
     expect(readdirSync(out).filter((f) => f.startsWith('.lock-'))).toEqual([]);
   });
