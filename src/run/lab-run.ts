@@ -137,7 +137,11 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
       runId, runDir, plan, hosts, resume: o.resume, quarantine: loaded.quarantine, reporter: mux, log: o.log, stopSignal: o.stopSignal,
       scheduler: { placement: 'same-build', hedge: { clock: realClock } },
       hooks: {
-        sweepHost: (host, keep) => real.sweepHost(host, keep),
+        sweepHost: async (host, keep) => {
+          // A host this process never reached (out since preflight, or in an earlier run) cannot be swept from here.
+          if (!shells.has(host)) { o.log(`not sweeping ${host}: it was not reached in this run; bench lab cleanup --lab ${o.lab} --run ${runId} removes what is left there`); return 0; }
+          return real.sweepHost(host, keep);
+        },
         preflight: async (list) => {
           const out = new Map<string, string>();
           await Promise.all(list.map(async (h) => {
