@@ -11,7 +11,7 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { InputError } from '../errors.ts';
 import { openHyperV, type ConnectConfig } from '../lab/host-connect.ts';
-import type { HyperV } from '../lab/hyperv.ts';
+import { runTag, type HyperV } from '../lab/hyperv.ts';
 import { loadInventory, type Inventory } from '../lab/inventory.ts';
 import { preflightHost } from '../lab/preflight.ts';
 import { loadTemplate, type VmTemplate } from '../lab/template.ts';
@@ -112,6 +112,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
   if (plan.jobs.length === 0) throw new InputError('the plan has no jobs', { file: inventory.file }, { hint: plan.unplaced[0] ? `e.g. ${plan.unplaced[0].scenario} on ${plan.unplaced[0].host}: ${plan.unplaced[0].reason}` : 'check --host, --template and --scenario' });
 
   const runId = o.runId ?? defaultRunId(inventory.name);
+  runTag(runId); // the VMs' Notes carry it: a bad id is refused now (exit 2), not at the first VM
   const root = resolve(o.out);
   const runDir = join(root, runId);
   if (o.resume && !existsSync(runDirLayout(runDir).journal)) throw new InputError(`no run ${runId} to resume in ${root}`, { field: '--resume' });

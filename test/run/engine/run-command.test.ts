@@ -40,6 +40,9 @@ describe('bench run', () => {
     const t = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--template', 'nope');
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/--template: no template nope/);
+    const id = bench('run', '--lab', 'lab/example.yaml', '--run-id', 'no spaces please', '--out', mkdtempSync(join(tmpdir(), 'run-cmd-')));
+    expect(id.code).toBe(2);
+    expect(id.stderr).toMatch(/run id "no spaces please" must be/);
   });
 
   it('ends every job of a lab it cannot reach as an error that says why, still writes the reports, and exits 3', () => {
