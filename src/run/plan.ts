@@ -40,6 +40,11 @@ export interface Matrix {
   hosts?: readonly string[] | undefined;
   /** Seeds each scenario runs with (default: the scenario's own seed, else 1). */
   seeds?: readonly number[] | undefined;
+  /**
+   * Whether a migrating scenario needs a host pair (default true). An emulated "host"
+   * migrates to another emulator instance of its own, so an emulated lab says false.
+   */
+  pairs?: boolean | undefined;
 }
 
 export interface PlanInput {
@@ -135,7 +140,7 @@ export function makePlan(input: PlanInput): Plan {
     const digest = scenarioDigest(s);
     const seeds = input.matrix?.seeds ?? [s.seed ?? 1];
     const names = scenarioHosts(s);
-    const pair = needsPair(s);
+    const pair = needsPair(s) && input.matrix?.pairs !== false;
     for (const t of input.templates) {
       for (const h of hosts) {
         const skip = (reason: string) => unplaced.push({ scenario: s.name, template: t.name, host: h.name, reason });
