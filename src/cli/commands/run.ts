@@ -15,7 +15,7 @@
 
 import type { Command } from 'commander';
 import { InfraError, InputError } from '../../errors.ts';
-import { defaultRunId, runLab } from '../../run/lab-run.ts';
+import { defaultRunId, runLab, type LabRunOptions } from '../../run/lab-run.ts';
 import { formatPlan } from '../../run/plan.ts';
 import { parsePositiveInt } from '../options.ts';
 
@@ -38,6 +38,16 @@ interface RunOptions {
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** What a lab run takes from the environment (read once, here); `bench nightly` can share it. */
+export function labEnvironment(env: NodeJS.ProcessEnv): Pick<LabRunOptions, 'connect' | 'sampleCtl' | 'driversDir'> & { publish: string | undefined } {
+  return {
+    connect: { localPwsh: env.BENCH_PWSH || 'pwsh', remoteCommand: env.BENCH_REMOTE_PWSH || undefined, modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [], queryTimeoutMs: 60_000 },
+    sampleCtl: env.BENCH_SAMPLE_CTL || 'C:\\bench\\bin\\sample-ctl.exe',
+    driversDir: 'lab/drivers',
+    publish: env.BENCH_PUBLISH || undefined,
+  };
+}
 
 function parseSeeds(v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
@@ -76,15 +86,14 @@ export function registerRun(program: Command): void {
       const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
       process.once('SIGINT', handlers.SIGINT);
       process.once('SIGTERM', handlers.SIGTERM);
-      const env = process.env;
+      const env = labEnvironment(process.env);
       try {
         const r = await runLab({
           lab: o.lab, templates: o.template, scenarios: o.scenario, hosts: o.host?.length ? o.host : undefined, seeds: parseSeeds(o.seeds), out: o.out,
           runId: o.resume ?? o.runId, resume: o.resume !== undefined, dryRun: Boolean(o.dryRun), keepFailed: Boolean(o.keepFailed),
-          quarantine: o.quarantine, nightly: Boolean(o.nightly), publish: o.publish ?? (o.nightly ? env.BENCH_PUBLISH || undefined : undefined),
-          connect: { localPwsh: env.BENCH_PWSH || 'pwsh', remoteCommand: env.BENCH_REMOTE_PWSH || undefined, modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [], queryTimeoutMs: 60_000 },
+          quarantine: o.quarantine, nightly: Boolean(o.nightly), publish: o.publish ?? (o.nightly ? env.publish : undefined),
+          connect: env.connect, sampleCtl: env.sampleCtl, driversDir: env.driversDir,
           jobTimeoutMs: parsePositiveInt('--job-timeout', o.jobTimeout) * 1000, log, stopSignal: stop.signal,
-          driversDir: 'lab/drivers', sampleCtl: env.BENCH_SAMPLE_CTL || 'C:\\bench\\bin\\sample-ctl.exe',
         });
         if (o.dryRun) {
           if (o.json) process.stdout.write(`${JSON.stringify({ plan: r.plan, warnings: r.warnings, runId: o.resume ?? o.runId ?? defaultRunId(r.plan.lab) })}\n`);
