@@ -1,7 +1,9 @@
 // A simulated Hyper-V lab for the engine's tests and the scheduler benchmark: hosts whose
 // operations take the durations, and fail at the rates, of reference/hyperv-timings.md
 // section 3 (lognormal with the given median and 95th percentile), in simulated time
-// (SimClock) or in real time scaled down (`scale`), for the crash test.
+// (SimClock) or in real time scaled down (`msPerSecond`), for the crash test and the CPU
+// measurement. Durations are for 4 GB VMs on NVMe over 10 GbE; per-host disk and network
+// bandwidth sharing (which the reference notes suggest) is not modelled.
 //
 // What it keeps like a lab: a VM exists from New-VM until it is removed, whatever happens
 // to the orchestrator, so the VM registry can be persisted in a file (`registryFile`) and
