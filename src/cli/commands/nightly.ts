@@ -2,8 +2,8 @@
 //
 // Runs the lab's whole plan and writes results/<run-id>/ (plan.json, journal.jsonl,
 // traces, summary.json, junit.xml, report.html) and the history index. An emulated lab
-// (`kind: emulated`) runs on the emulator's worker threads; a Hyper-V lab is checked and
-// then refused with exit 3 until the real run engine exists. Exit code as the report
+// (`kind: emulated`) runs on the emulator's worker threads; a Hyper-V lab inventory runs
+// on the lab run engine, as `bench run --nightly` does (src/run/lab-run.ts). Exit code as the report
 // layer decides it: 0 all passed, 1 a divergence or hang, 3 infrastructure errors only
 // (or a reporter that failed). Progress goes to stderr; with --json, stdout holds one
 // JSON document.
@@ -14,6 +14,8 @@ import { runDirLayout } from '../../report/run-dir.ts';
 import { loadLabFile } from '../../run/emulated-lab.ts';
 import { runEmulatedNightly } from '../../run/nightly-emulated.ts';
 import { parsePositiveInt } from '../options.ts';
+import { runLab } from '../../run/lab-run.ts';
+import { labEnvironment } from './run.ts';
 
 interface NightlyOptions {
   lab: string;
@@ -21,6 +23,30 @@ interface NightlyOptions {
   out: string;
   workers: string;
   json?: boolean;
+}
+
+/** A Hyper-V lab: the whole matrix on the lab run engine, with the nightly's extras (chat summary, publishing). */
+async function runHyperVNightly(o: NightlyOptions, log: (line: string) => void): Promise<void> {
+  const env = labEnvironment(process.env);
+  const stop = new AbortController();
+  const onSigint = (): void => {
+    log('bench nightly: stopping after the running steps; finish later with --resume');
+    stop.abort();
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const r = await runLab({
+      lab: o.lab, templates: [], scenarios: [], out: o.out, runId: o.resume, resume: o.resume !== undefined,
+      dryRun: false, keepFailed: false, nightly: true, publish: env.publish, connect: env.connect,
+      sampleCtl: env.sampleCtl, driversDir: env.driversDir, jobTimeoutMs: 3_600_000, log, stopSignal: stop.signal,
+    });
+    if (!r.complete) throw new InfraError(`run ${r.runId ?? ''} stopped before its end; finish it with --resume ${r.runId ?? 'RUN_ID'}`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ runId: r.runId, runDir: r.runDir, counts: r.outcome?.counts, exitCode: r.outcome?.exitCode })}\n`);
+    else if (r.chat) process.stdout.write(`${r.chat}\n`);
+    process.exitCode = r.outcome?.exitCode ?? 3;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }
 
 export function registerNightly(program: Command): void {
@@ -35,10 +61,11 @@ export function registerNightly(program: Command): void {
     .action(async (o: NightlyOptions) => {
       const workers = parsePositiveInt('--workers', o.workers);
       const lab = await loadLabFile(o.lab);
-      if (lab.kind !== 'emulated') {
-        throw new InfraError(`real lab runs are not implemented yet (${lab.file} is a Hyper-V lab, "${lab.name}"); use an emulated lab such as lab/emulated.yaml`);
-      }
       const log = (line: string) => process.stderr.write(`${line}\n`);
+      if (lab.kind !== 'emulated') {
+        await runHyperVNightly(o, log);
+        return;
+      }
       const stop = new AbortController();
       const onSigint = () => {
         log('bench nightly: stopping after the running jobs (Ctrl-C again to kill)');
