@@ -35,8 +35,9 @@ export async function benchmarkCheck(events: number): Promise<{ checkTraceEvents
     const s = await loadScenarioFile(scenarioFile);
     const trace = join(dir, 'trace.jsonl');
     const writer = TraceWriter.create(trace);
-    executeScenario(s, { seed: 1, sink: new StampingSink('hyperv', writer.write) });
+    const made = executeScenario(s, { seed: 1, sink: new StampingSink('hyperv', writer.write) });
     writer.close();
+    if (made.hang) throw new Error(`the benchmark's own trace did not finish: ${made.hang.reason}`);
     const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), scenarioFile, trace], { encoding: 'utf8', maxBuffer: 1 << 20 });
     return JSON.parse(out) as { checkTraceEvents: number; checkEventsPerSec: number; checkPeakRssMb: number };
   } finally {

@@ -104,7 +104,9 @@ class Execution {
     this.schedule = new Schedule(opts.seed);
     this.faults = new Faults(opts.faults ?? []);
     for (const f of faultsFired) this.faults.fire(f);
-    this.maxSteps = opts.maxSteps ?? 5_000_000;
+    // A livelock guard, not a deadline: real hangs (nothing ready, work outstanding) are
+    // found at once. The limit grows with the scenario, so a long one is never cut short.
+    this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
