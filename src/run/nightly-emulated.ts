@@ -1,33 +1,36 @@
-// The emulated nightly: every job of an emulated lab's plan on the emulator worker pool,
-// with a crash-safe journal and the report layer's reporters.
+// The emulated nightly: every job of an emulated lab's plan on the lab run engine
+// (engine.ts), with the emulator worker pool as its executor (emulated-engine.ts) and the
+// report layer's reporters. One engine for real and emulated labs: the same plan, the
+// same crash-safe journal, the same scheduler and retries.
 //
-//   results/<run-id>/plan.json        planned first (emulated-plan.ts)
-//   results/<run-id>/journal.jsonl    one fsynced line per job state change (run-journal.ts)
-//   results/<run-id>/traces/<job>.jsonl
+//   results/<run-id>/plan.json        planned first (plan.ts), checked again on --resume
+//   results/<run-id>/journal.jsonl    one fsynced line per state change (journal.ts)
+//   results/<run-id>/jobs/<job>/emulator.jsonl   each job's trace
 //   results/<run-id>/summary.json, junit.xml, report.html   from the reporters, at the end
 //   results/history.sqlite            brought up to date with this run
 //
-// Jobs start only when a worker is free (one runner per worker pulls from the queue), so
-// onJobBegin and the journal's job-begin mean "running", not "queued". The stop signal is
-// checked before each job is taken; jobs already running finish and are recorded.
-// `resume` finishes a run: jobs with a job-end line keep their recorded result and are
-// not run again; every other planned job runs now.
+// The stop signal lets running jobs finish and be recorded; the rest stay for --resume.
+// `resume` finishes a run: jobs with a result in the journal keep it and are not run
+// again; every other planned job runs now. The plan is made again from the lab file and
+// its scenarios, and the engine refuses it if it is not the plan the run started with.
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { InfraError, InputError, isBenchError } from '../errors.ts';
 import { openHistory } from '../report/history.ts';
 import type { ListReporterOptions } from '../report/list-reporter.ts';
 import { createReporters, RUN_REPORTERS, type ReporterFactory, type ReporterName, REPORTERS } from '../report/registry.ts';
-import { describeFailure, ReporterMultiplexer, type ReporterFailure } from '../report/reporter.ts';
+import { describeFailure, ReporterMultiplexer, type Reporter, type ReporterFailure } from '../report/reporter.ts';
 import { defaultHistoryPath, runDirLayout } from '../report/run-dir.ts';
-import { summarize, type JobResult, type RunSummary, type SummaryOutcome } from '../report/summary.ts';
+import type { RunSummary, SummaryOutcome } from '../report/summary.ts';
 import { loadScenarioPaths } from '../scenario/loader.ts';
 import type { EmulatedLab } from './emulated-lab.ts';
-import { newRunId, planEmulatedRun, readPlan, writePlan, type EmulatedPlan, type PlannedJob } from './emulated-plan.ts';
-import { readJournal, RunJournal } from './run-journal.ts';
+import { EmulatedExecutor, emulatedEngineInputs } from './emulated-engine.ts';
+import { runEngine } from './engine.ts';
+import { foldJournal, readJournal } from './journal.ts';
+import type { PlannedJob } from './plan.ts';
 import { WorkerPool } from './worker-pool.ts';
-import type { EmulatedJobOutcome } from './worker-protocol.ts';
 
 export interface NightlyOptions {
   lab: EmulatedLab;
@@ -63,135 +66,111 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   const now = opts.now ?? (() => new Date());
   const warn = opts.onWarning ?? (() => {});
   const outRoot = resolve(opts.outRoot);
-  const { plan, layout, journal, done, startedAt } = opts.resume !== undefined
-    ? await reopenRun(opts.lab, outRoot, opts.resume, now)
-    : await startRun(opts.lab, outRoot, now);
+  // Loaded first: a lab whose scenarios are bad leaves no run directory behind.
+  const scenarios = await loadScenarioPaths(opts.lab.scenarioPaths);
+  const { runId, layout, done } = opts.resume !== undefined
+    ? await reopenRun(opts.lab, outRoot, opts.resume)
+    : await startRun(outRoot, now);
+  const recorded = done.size;
+  const pool = new WorkerPool({ size: opts.workers, workerUrl: opts.workerUrl });
+  const { plan, hosts } = emulatedEngineInputs(opts.lab, scenarios, pool.size);
 
   const mux = new ReporterMultiplexer(
     createReporters(opts.reporters ?? RUN_REPORTERS, { runDir: layout.dir, terminal: terminal(opts.terminal, layout), onWarning: warn }, opts.factories ?? REPORTERS),
     (f) => warn(describeFailure(f)),
   );
-  const results = new Map(done);
-  const remaining = plan.jobs.filter((j) => !done.has(j.jobId));
-  const scenarios = new Map(plan.scenarios.map((s) => [s.name, s]));
-  mux.onRunBegin({ runId: plan.runId, lab: plan.lab, jobs: remaining });
-
-  const pool = new WorkerPool({ size: opts.workers, workerUrl: opts.workerUrl });
+  let engine;
   try {
-    const queue = [...remaining];
-    const runner = async (): Promise<void> => {
-      // Checked before each job is taken: a stop leaves the rest queued for --resume.
-      while (!opts.signal?.aborted) {
-        const job = queue.shift();
-        if (!job) return;
-        journal.append({ type: 'job-begin', jobId: job.jobId, at: now().toISOString() });
-        mux.onJobBegin(job);
-        const result = await runJob(pool, job, scenarios, layout.dir);
-        journal.append({ type: 'job-end', jobId: job.jobId, at: now().toISOString(), result });
-        results.set(job.jobId, result);
-        mux.onJobEnd(job, result);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(pool.size, Math.max(1, remaining.length)) }, runner));
-  } catch (e) {
-    journal.close();
-    throw e;
+    engine = await runEngine({
+      runId, runDir: layout.dir, plan, hosts, resume: opts.resume !== undefined,
+      reporter: progress(mux, plan.jobs.filter((j) => !done.has(j.jobId))), scheduler: { placement: 'pinned' },
+      // No VMs in an emulated lab: nothing to sweep.
+      hooks: { sweepHost: async () => 0 },
+      executor: () => new EmulatedExecutor(pool, opts.lab, scenarios, layout.dir),
+      nowIso: () => now().toISOString(), log: (line) => { if (!ownLine(line, runId)) warn(line); }, stopSignal: opts.signal, benchVersion: BENCH_VERSION,
+    });
   } finally {
     await pool.close();
   }
-  if (opts.signal?.aborted) {
-    journal.close();
-    throw new InfraError(`run ${plan.runId} interrupted with ${plan.jobs.length - results.size} job(s) not run; finish it with --resume ${plan.runId}`);
+  if (!engine.complete || !engine.summary || !engine.outcome) {
+    throw new InfraError(`run ${runId} interrupted with ${plan.jobs.length - engine.journal.results.size} job(s) not run; finish it with --resume ${runId}`);
   }
-
-  const summary: RunSummary = {
-    version: 1,
-    runId: plan.runId,
-    lab: plan.lab,
-    startedAt,
-    finishedAt: now().toISOString(),
-    benchVersion: BENCH_VERSION,
-    jobs: plan.jobs.map((j) => results.get(j.jobId)!),
-  };
-  await mux.onRunEnd(summary);
-  const outcome = summarize(summary.jobs, summary.startedAt);
-  journal.append({ type: 'run-end', at: now().toISOString(), exitCode: outcome.exitCode });
-  journal.close();
   await indexRun(layout.dir, warn);
-  return { runId: plan.runId, runDir: layout.dir, summary, outcome, ran: remaining.length, recorded: done.size, reporterFailures: mux.failures };
+  return {
+    runId, runDir: layout.dir, summary: engine.summary, outcome: engine.outcome,
+    ran: plan.jobs.length - recorded, recorded, reporterFailures: mux.failures,
+  };
 }
 
 interface OpenRun {
-  plan: EmulatedPlan;
+  runId: string;
   layout: ReturnType<typeof runDirLayout>;
-  journal: RunJournal;
-  done: Map<string, JobResult>;
-  startedAt: string;
+  /** Jobs the journal already holds a result for. */
+  done: ReadonlySet<string>;
 }
 
-async function startRun(lab: EmulatedLab, outRoot: string, now: () => Date): Promise<OpenRun> {
-  const scenarios = await loadScenarioPaths(lab.scenarioPaths);
-  const started = now();
-  const runId = newRunId(started);
+async function startRun(outRoot: string, now: () => Date): Promise<OpenRun> {
+  const runId = newRunId(now());
   const layout = runDirLayout(join(outRoot, runId));
-  const plan = planEmulatedRun(lab, scenarios, runId);
   try {
     await mkdir(outRoot, { recursive: true });
+    // Not recursive: a run directory that already exists is never reused.
     await mkdir(layout.dir);
-    await mkdir(join(layout.dir, 'traces'));
-    await writePlan(layout.plan, plan);
   } catch (e) {
     if (isBenchError(e)) throw e;
     throw new InfraError(`cannot create run directory ${layout.dir}: ${(e as Error).message}`, { cause: e });
   }
-  const journal = RunJournal.create(layout.journal);
-  const startedAt = started.toISOString();
-  journal.append({ type: 'run-begin', runId, startedAt, at: startedAt });
-  return { plan, layout, journal, done: new Map(), startedAt };
+  return { runId, layout, done: new Set() };
 }
 
-async function reopenRun(lab: EmulatedLab, outRoot: string, runId: string, now: () => Date): Promise<OpenRun> {
+async function reopenRun(lab: EmulatedLab, outRoot: string, runId: string): Promise<OpenRun> {
   if (!/^[\w@+=-][\w.@+=-]*$/.test(runId)) throw new InputError(`--resume: "${runId}" is not a run id (a folder name in ${outRoot})`);
   const layout = runDirLayout(join(outRoot, runId));
-  const plan = await readPlan(layout.plan);
-  if (plan.lab !== lab.name) {
-    throw new InputError(`run ${runId} was planned for lab "${plan.lab}", not "${lab.name}"`, { file: lab.file, field: 'name' }, { hint: `resume it with the lab file it was started with (${plan.labFile})` });
+  // Checked here, not left to the engine: it would start a new run in an empty directory.
+  let plannedLab: unknown;
+  try {
+    plannedLab = (JSON.parse(readFileSync(layout.plan, 'utf8')) as { lab?: unknown }).lab;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? 'no plan.json here: is this a run directory?' : `cannot read plan.json: ${(e as Error).message}`, { file: layout.plan });
   }
-  const state = readJournal(layout.journal);
-  const planned = new Set(plan.jobs.map((j) => j.jobId));
-  for (const id of state.done.keys()) {
-    if (!planned.has(id)) throw new InputError(`the journal records job ${id}, which is not in plan.json`, { file: layout.journal });
+  if (plannedLab !== lab.name) {
+    throw new InputError(`run ${runId} was planned for lab "${String(plannedLab)}", not "${lab.name}"`, { file: lab.file, field: 'name' }, { hint: 'resume it with the lab file it was started with' });
   }
-  const journal = RunJournal.reopen(layout.journal, state.completeBytes);
-  journal.append({ type: 'run-resume', at: now().toISOString() });
+  if (!existsSync(layout.journal)) throw new InputError('no journal.jsonl here, so the run cannot be resumed', { file: layout.journal });
+  const state = foldJournal(readJournal(layout.journal).records);
+  if (state.runId === undefined) throw new InputError('the journal is empty (the run died before it started); start a new run', { file: layout.journal });
   // Results of the interrupted attempt are stale; the reporters write them anew at the end.
   await Promise.all([layout.summary, layout.junit, layout.report].map((f) => rm(f, { force: true })));
-  return { plan, layout, journal, done: state.done, startedAt: state.startedAt };
+  return { runId, layout, done: new Set(state.results.keys()) };
 }
 
-async function runJob(pool: WorkerPool, job: PlannedJob, scenarios: ReadonlyMap<string, EmulatedPlan['scenarios'][number]>, runDir: string): Promise<JobResult> {
-  const { choices: _choices, trace, ...spec } = job;
-  const scenario = scenarios.get(job.scenario);
-  if (!scenario) return { ...spec, verdict: 'error', message: `plan.json has no scenario named ${job.scenario}`, durationsMs: {}, evidence: {}, attempts: 1 };
-  const started = performance.now();
-  let out: EmulatedJobOutcome;
-  try {
-    out = await pool.run({ kind: 'emulated-job', jobId: job.jobId, scenario, seed: job.seed, choices: job.choices, traceFile: join(runDir, trace) });
-  } catch (e) {
-    // The job could not be judged (a worker died, the trace could not be written): an error, not a verdict.
-    return { ...spec, verdict: 'error', message: (e as Error).message.split('\n')[0], durationsMs: { emulator: Math.round(performance.now() - started) }, evidence: {}, attempts: 1 };
-  }
+/** The engine's stop and resume lines: the nightly says both itself (its error, the CLI's resume line). */
+function ownLine(line: string, runId: string): boolean {
+  return line.startsWith(`run ${runId} stopped with `) || line.startsWith(`resuming run ${runId}:`);
+}
+
+/** `2026-11-24T03-53-00Z-7f3a`: the start time in UTC, file-name safe, and a suffix for runs started in the same second. */
+export function newRunId(now: Date): string {
+  return `${now.toISOString().slice(0, 19).replace(/:/g, '-')}Z-${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * The reporters as the terminal progress wants them: the run's size is the jobs still to
+ * run (a resume's recorded jobs are not run again), and a job retried on another worker
+ * begins once (the engine tells of every attempt).
+ */
+function progress(mux: ReporterMultiplexer, todo: readonly PlannedJob[]): Reporter {
+  const begun = new Set<string>();
   return {
-    ...spec,
-    verdict: out.verdict,
-    divergenceClass: out.divergenceClass,
-    message: out.message,
-    failedProperties: out.failedProperties,
-    firstUnexplained: out.firstViolation ? { file: trace, line: out.firstViolation.line, event: out.firstViolation.event } : undefined,
-    timeline: out.timeline,
-    durationsMs: { emulator: out.emulatorMs },
-    evidence: { trace },
-    attempts: 1,
+    onRunBegin: (p) => mux.onRunBegin({ ...p, jobs: [...todo] }),
+    onJobBegin: (job) => {
+      if (begun.has(job.jobId)) return;
+      begun.add(job.jobId);
+      mux.onJobBegin(job);
+    },
+    onJobEnd: (job, result) => mux.onJobEnd(job, result),
+    onRunEnd: (summary) => mux.onRunEnd(summary),
   };
 }
 

@@ -46,13 +46,13 @@ describe('bench nightly', () => {
       return readFileSync(join(out, run, 'journal.jsonl'), 'utf8').split('\n');
     };
     // Kill it once a few jobs are recorded: far from the end of its 120 jobs.
-    while (journalLines().filter((l) => l.includes('"type":"job-end"')).length < 5) {
+    while (journalLines().filter((l) => l.includes('"t":"end"')).length < 5) {
       if (child.exitCode !== null) throw new Error(`the run ended before it could be killed: ${child.exitCode}`);
       await new Promise((r) => setTimeout(r, 5));
     }
     child.kill('SIGKILL');
     await child;
-    expect(journalLines().some((l) => l.includes('"type":"run-end"'))).toBe(false);
+    expect(journalLines().some((l) => l.includes('"t":"run-end"'))).toBe(false);
     const runId = readdirSync(out).find((d) => /Z-[0-9a-f]{4}$/.test(d))!;
 
     const r = await bench(['nightly', '--lab', 'lab/emulated.yaml', '--out', out, '--resume', runId, '--json']);
@@ -60,7 +60,7 @@ describe('bench nightly', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.recorded).toBeGreaterThanOrEqual(5);
     expect(doc.recorded + doc.ran).toBe(120);
-    const ends = journalLines().filter((l) => l.includes('"type":"job-end"')).map((l) => (JSON.parse(l) as { jobId: string }).jobId);
+    const ends = journalLines().filter((l) => l.includes('"t":"end"')).map((l) => (JSON.parse(l) as { jobId: string }).jobId);
     expect(ends).toHaveLength(120);
     expect(new Set(ends).size).toBe(120);
     const plan = JSON.parse(readFileSync(join(out, runId, 'plan.json'), 'utf8')) as { jobs: { jobId: string }[] };
