@@ -108,6 +108,8 @@ export class RingMemory {
 
   /** Copies `len` bytes out of the data area starting at `at`, wrapping. */
   copyOut(at: number, len: number): Uint8Array {
+    // The common case (no wrap) is one native slice: no view object, one copy.
+    if (at + len <= this.dataSize) return this.data.slice(at, at + len);
     const out = new Uint8Array(len);
     const first = Math.min(len, this.dataSize - at);
     out.set(this.data.subarray(at, at + first), 0);
