@@ -1,11 +1,11 @@
 // Live migration between two stand-in hosts (two state directories, two sessions).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cleanupRun } from '../../../src/lab/cleanup.ts';
-import { HyperV, type ProvisionSpec } from '../../../src/lab/hyperv.ts';
+import type { HyperV, ProvisionSpec } from '../../../src/lab/hyperv.ts';
 import { VmOperationError } from '../../../src/lab/hyperv-vm.ts';
 import { compareMigration, migrate, migrateRoundTrip, MigrationBlockedError } from '../../../src/lab/migration.ts';
 import { pwsh, pwshLabel } from './find-pwsh.ts';
-import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from './standin.ts';
+import { initHost, PARENT, SWITCH, usePeeredStandinHosts, VM_ROOT, type StandinHost } from './standin.ts';
 
 const spec = (name: string): ProvisionSpec => ({
   name, runId: 'run-mig', parentVhd: PARENT, vmRoot: VM_ROOT, switchName: SWITCH, generation: 2, memoryMB: 2048,
@@ -14,24 +14,12 @@ const spec = (name: string): ProvisionSpec => ({
 const T = { startMs: 5000, saveMs: 5000, stopMs: 5000, guestReadyMs: 5000, migrateMs: 5000 };
 
 describe.skipIf(!pwsh)(`live migration between two stand-in hosts ${pwshLabel}`, { timeout: 120_000 }, () => {
+  const hosts = usePeeredStandinHosts(['hostA', 'hostB'], T);
   let a: StandinHost;
   let b: StandinHost;
   let hvA: HyperV;
   let hvB: HyperV;
-  beforeAll(() => {
-    a = newStandinHost('hostA');
-    b = newStandinHost('hostB');
-    hvA = new HyperV(a.ctx, T);
-    hvB = new HyperV(b.ctx, T);
-  });
-  beforeEach(async () => {
-    await initHost(a, { peers: [b] });
-    await initHost(b, { peers: [a] });
-  });
-  afterAll(async () => {
-    await disposeHost(a);
-    await disposeHost(b);
-  });
+  beforeAll(() => ({ a, b, hvA, hvB } = hosts));
 
   it('moves a running VM to the partner and back, storage included', async () => {
     const vm = await hvA.provision(spec('bench-lm'));

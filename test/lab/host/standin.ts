@@ -8,6 +8,8 @@ import { expectOk } from '../../../src/lab/host-shell/errors.ts';
 import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
 import type { HostShell } from '../../../src/lab/host-shell/types.ts';
 import { hostContext, type HostContext } from '../../../src/lab/hyperv-vm.ts';
+import { HyperV } from '../../../src/lab/hyperv.ts';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { pwsh, standinModule } from './find-pwsh.ts';
 
 export const PARENT = 'D:\\bench\\parents\\ubuntu-24.04.vhdx';
@@ -60,4 +62,35 @@ export async function disposeHost(h: StandinHost | undefined): Promise<void> {
   if (!h) return;
   await h.shell.close();
   rmSync(h.dir, { recursive: true, force: true });
+}
+
+export interface PeeredHosts {
+  a: StandinHost;
+  b: StandinHost;
+  hvA: HyperV;
+  hvB: HyperV;
+}
+
+/**
+ * Two stand-in hosts that name each other as migration peers, each with a HyperV on it:
+ * made before the suite, initialised afresh before each test, disposed after the suite.
+ * The fields are filled in by the suite's first hook.
+ */
+export function usePeeredStandinHosts(names: [string, string], timeouts: ConstructorParameters<typeof HyperV>[1]): PeeredHosts {
+  const p = {} as PeeredHosts;
+  beforeAll(() => {
+    p.a = newStandinHost(names[0]);
+    p.b = newStandinHost(names[1]);
+    p.hvA = new HyperV(p.a.ctx, timeouts);
+    p.hvB = new HyperV(p.b.ctx, timeouts);
+  });
+  beforeEach(async () => {
+    await initHost(p.a, { peers: [p.b] });
+    await initHost(p.b, { peers: [p.a] });
+  });
+  afterAll(async () => {
+    await disposeHost(p.a);
+    await disposeHost(p.b);
+  });
+  return p;
 }

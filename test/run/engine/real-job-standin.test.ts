@@ -6,37 +6,25 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HyperV } from '../../../src/lab/hyperv.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { HyperV } from '../../../src/lab/hyperv.ts';
 import { migrate } from '../../../src/lab/migration.ts';
 import { checkTraces } from '../../../src/run/check-trace.ts';
 import { realClock } from '../../../src/run/job-pipeline.ts';
 import { runRealJob } from '../../../src/run/real-job.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
-import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
+import { PARENT, SWITCH, usePeeredStandinHosts, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
 import { emulate, emulatorBackedLab } from './support/emulator-lab.ts';
 
 const T = { startMs: 10_000, saveMs: 10_000, stopMs: 10_000, guestReadyMs: 10_000, migrateMs: 10_000, checkpointMs: 10_000, pauseMs: 10_000 };
 
 describe.skipIf(!pwsh)(`real-job on two stand-in hosts ${pwshLabel}`, { timeout: 120_000 }, () => {
+  const hosts = usePeeredStandinHosts(['hv-a', 'hv-b'], T);
   let a: StandinHost;
   let b: StandinHost;
   let hvA: HyperV;
   let hvB: HyperV;
-  beforeAll(() => {
-    a = newStandinHost('hv-a');
-    b = newStandinHost('hv-b');
-    hvA = new HyperV(a.ctx, T);
-    hvB = new HyperV(b.ctx, T);
-  });
-  beforeEach(async () => {
-    await initHost(a, { peers: [b] });
-    await initHost(b, { peers: [a] });
-  });
-  afterAll(async () => {
-    await disposeHost(a);
-    await disposeHost(b);
-  });
+  beforeAll(() => ({ a, b, hvA, hvB } = hosts));
 
   for (const file of ['04-repeated-save-restore', '05-migrate-and-back', '06-checkpoint-apply', '07-pause-resume']) {
     it(`runs ${file} through Hyper-V operations the state machine accepts`, async () => {
