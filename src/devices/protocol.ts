@@ -32,7 +32,6 @@ export const MsgType = {
   /** completion payload of a Request / HostTransaction: type = 0x80 | original type. */
   CompletionFlag: 0x80,
 } as const;
-export type MsgTypeValue = 1 | 2 | 3;
 
 /** How the VSP completes a guest request (arg0 of a Request). */
 export const CompletionMode = {

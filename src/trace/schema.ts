@@ -81,10 +81,6 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** An event before the writer stamps it with v, seq and src. */
 export type EventBody = DistributiveOmit<TraceEvent, 'v' | 'seq' | 'src'>;
 
-export function isPacketEvent(e: TraceEvent): e is PacketEvent {
-  return e.ev.startsWith('pkt.');
-}
-
 /** Which side writes each event, as the schema table says. */
 export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
   'scenario.begin': ['bench'],

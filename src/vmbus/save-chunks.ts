@@ -29,7 +29,6 @@ const HEADER_SIZE_BY_VERSION: Record<number, number> = { 1: 16, 2: 20 };
 export const CHUNK_HEADER_SIZE = 20;
 
 export const ChunkKind = { header: 1, packet: 2, completion: 3, end: 4 } as const;
-export type ChunkKindValue = (typeof ChunkKind)[keyof typeof ChunkKind];
 
 type ChunkBody =
   | { kind: 1; packets: number; completions: number; nextTransId: number }

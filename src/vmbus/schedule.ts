@@ -12,7 +12,7 @@ export class Schedule {
   private b: number;
   private c: number;
   private d: number;
-  /** How many choices were taken: positions in the schedule, used for save points. */
+  /** How many choices were taken (a count for diagnostics; save points are the executor's steps). */
   taken = 0;
 
   constructor(seed: number, state?: readonly number[]) {
