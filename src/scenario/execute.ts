@@ -149,10 +149,7 @@ class Execution {
       if (this.hang) break;
       const step = this.s.steps[i]!;
       if (step.op === 'migrate' && this.stopAtMigrations) {
-        const from = this.host!.name;
-        this.sink.emit({ side: 'bench', ev: 'vm.migrate.begin', from, to: step.to });
-        let blob = this.saveVm(`migrate-${++this.migrations}`);
-        if (this.faults.armed('lose-ring-tail-at-migration')) blob = this.loseRingTail(blob);
+        const { from, blob } = this.leaveHost(step.to);
         return {
           kind: 'handoff',
           handoff: {
@@ -317,12 +314,18 @@ class Execution {
   }
 
   private migrate(to: string): void {
+    const { from, blob } = this.leaveHost(to);
+    this.restoreVm(blob, to);
+    this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from, to });
+  }
+
+  /** A migration's first half, wherever the destination runs: save the VM for the move. */
+  private leaveHost(to: string): { from: string; blob: Uint8Array } {
     const from = this.host!.name;
     this.sink.emit({ side: 'bench', ev: 'vm.migrate.begin', from, to });
     let blob = this.saveVm(`migrate-${++this.migrations}`);
     if (this.faults.armed('lose-ring-tail-at-migration')) blob = this.loseRingTail(blob);
-    this.restoreVm(blob, to);
-    this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from, to });
+    return { from, blob };
   }
 
   /** Fault: the destination gets guest memory whose newest host->guest packet is gone. */
