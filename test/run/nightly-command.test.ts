@@ -68,17 +68,8 @@ describe('bench nightly', () => {
   });
 
   it('runs a Hyper-V lab on the lab run engine: an unreachable host ends its jobs as errors, with reports, exit 3', async () => {
-    // Loopback only, a closed port and a key file that does not exist: nothing leaves
-    // this machine, and preflight fails before any connection is made.
     const dir = mkdtempSync(join(tmpdir(), 'nightly-cli-'));
-    const lab = join(dir, 'lab.yaml');
-    writeFileSync(lab, [
-      'name: unreachable-lab',
-      'defaults: { transport: ssh, user: u, credentials: { keyFile: ./missing-key }, vmRoot: "D:/vms", switch: s, capacity: { vmSlots: 2, memoryMB: 8192 } }',
-      'hosts:',
-      '  - { name: a, address: 127.0.0.1, port: 9, build: "1", hostKey: { fingerprint: "SHA256:3bHq0j0nT5n0c1Zf2G6eXb1mJ4qk2vT9w8yR7uL5sPo" } }',
-      '',
-    ].join('\n'));
+    const lab = 'test/fixtures/lab/unreachable-lab.yaml'; // loopback, closed port, missing key: no traffic
     const out = join(dir, 'results');
     const r = await bench(['nightly', '--lab', lab, '--out', out, '--json']);
     expect(r.exitCode).toBe(3);

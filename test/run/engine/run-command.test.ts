@@ -47,14 +47,7 @@ describe('bench run', () => {
 
   it('ends every job of a lab it cannot reach as an error that says why, still writes the reports, and exits 3', () => {
     const dir = mkdtempSync(join(tmpdir(), 'run-cmd-'));
-    const lab = join(dir, 'lab.yaml');
-    writeFileSync(lab, [
-      'name: unreachable-lab',
-      'defaults: { transport: ssh, user: u, credentials: { keyFile: ./missing-key }, vmRoot: "D:/vms", switch: s, capacity: { vmSlots: 2, memoryMB: 8192 } }',
-      'hosts:',
-      '  - { name: a, address: 192.0.2.1, build: "1", hostKey: { fingerprint: "SHA256:3bHq0j0nT5n0c1Zf2G6eXb1mJ4qk2vT9w8yR7uL5sPo" } }',
-      '',
-    ].join('\n'));
+    const lab = 'test/fixtures/lab/unreachable-lab.yaml';
     const out = join(dir, 'results');
     const r = bench('run', '--lab', lab, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--template', 'ubuntu-2404', '--out', out, '--run-id', 'r1', '--quarantine', 'lab/quarantine.yaml', '--nightly');
     expect(r.code).toBe(3);
