@@ -7,12 +7,29 @@
 // the library queue, in a ring, awaiting completion, held by a driver) is whatever the
 // seeded schedule put there, so with the base seed fixed every (point, operation) pair
 // is one deterministic schedule.
+//
+// Running each schedule from the start makes exploring quadratic in the scenario's
+// length. Most operations, though, hand the run back exactly as they found it: the
+// restored host objects, guest and guest memory are what was saved, and nothing was
+// pending that the save had to finish early. Such a schedule is the base run with the
+// operation's own events in the middle, so its verdict is the base run's, provided the
+// operation's events broke no property either. Explore therefore walks the base run
+// once and, at every save point, runs each operation in place and compares the run's
+// state (scenario/state-key.ts) and the property checker's state before and after:
+//   equal     the schedule passes, and the walk goes on from the restored state;
+//   not equal the run goes on without further operations: it is that schedule's own
+//             run, as in the plain method; the walk then starts again from the
+//             beginning, passing this point without the operation.
+// When the base run itself breaks a property, every schedule is run on its own.
 
-import { executeScenario, type InjectedOp } from '../scenario/execute.ts';
+import { executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
-import { StampingSink } from '../trace/sink.ts';
+import { StateKey } from '../scenario/state-key.ts';
+import { StampingSink, type TraceSink } from '../trace/sink.ts';
+import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import { PropertyChecker, type Violation } from './properties.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
+import type { FaultMode } from '../vmbus/faults.ts';
 
 export const EXPLORE_OPS: readonly InjectedOp[] = ['save-restore', 'migrate', 'checkpoint-apply'];
 
@@ -31,65 +48,188 @@ export interface ExploreResult {
   skipped: number;
   failures: ExploreFailure[];
   truncated: boolean;
+  /** schedules that could not be decided in the walk and were run from the start */
+  ranInFull: number;
   durationMs: number;
 }
+
+export interface ExploreOptions {
+  seed: number;
+  maxSchedules?: number | undefined;
+  ops?: readonly InjectedOp[] | undefined;
+  choices?: Partial<GapChoices> | undefined;
+  /** only save points in [from, to) (to split the work across threads) */
+  range?: { from: number; to: number } | undefined;
+  onProgress?: ((done: number, total: number) => void) | undefined;
+  /** run every schedule from the start (the plain method; tests compare the two) */
+  plain?: boolean | undefined;
+  /** platform bugs to imitate in every run (vmbus/faults.ts), to see where each bites */
+  faults?: readonly FaultMode[] | undefined;
+}
+
+const MAX_VIOLATIONS = 5;
 
 /** The number of save points of a scenario under a seed: scheduler steps of the base run + 1. */
 export function countSavePoints(s: Scenario, seed: number, choices?: Partial<GapChoices>): number {
   return executeScenario(s, { seed, sink: new StampingSink('emulator', () => {}), choices }).steps + 1;
 }
 
-export function explore(
-  s: Scenario,
-  opts: {
-    seed: number;
-    maxSchedules?: number | undefined;
-    ops?: readonly InjectedOp[] | undefined;
-    choices?: Partial<GapChoices> | undefined;
-    /** only save points in [from, to) (to split the work across threads) */
-    range?: { from: number; to: number } | undefined;
-    onProgress?: ((done: number, total: number) => void) | undefined;
-  },
-): ExploreResult {
+export function explore(s: Scenario, opts: ExploreOptions): ExploreResult {
   const started = performance.now();
   const ops = opts.ops ?? EXPLORE_OPS;
-  const base = executeScenario(s, { seed: opts.seed, sink: new StampingSink('emulator', () => {}), choices: opts.choices });
+  const baseChecker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+  const base = executeScenario(s, { seed: opts.seed, sink: checkedSink(baseChecker), choices: opts.choices, faults: opts.faults });
+  const baseClean = baseChecker.finish(base.hang).length === 0;
   const points = base.steps + 1;
-  const total = points * ops.length;
-  const max = opts.maxSchedules ?? Infinity;
-  const failures: ExploreFailure[] = [];
-  let schedules = 0;
-  let skipped = 0;
-  let truncated = false;
   const from = opts.range ? Math.max(0, opts.range.from) : 0;
   const to = opts.range ? Math.min(points, opts.range.to) : points;
-  outer: for (let at = from; at < to; at++) {
-    for (const op of ops) {
-      if (schedules >= max) {
-        truncated = true;
-        break outer;
-      }
-      const checker = new PropertyChecker({ maxViolations: 5 });
-      const sink = new StampingSink('emulator', (e) => checker.onEvent(e));
-      const r = executeScenario(s, { seed: opts.seed, sink, choices: opts.choices, inject: { at, op } });
-      if (!r.injected) {
-        skipped++;
-        continue;
-      }
-      schedules++;
-      const v = checker.finish(r.hang);
-      if (v.length > 0) failures.push({ at, op, violations: v });
-      if (schedules % 500 === 0) opts.onProgress?.(schedules, total);
-    }
+  const tally = new Tally(opts.maxSchedules ?? Infinity, points * ops.length, opts.onProgress);
+  if (baseClean && !opts.plain) walk(s, opts, ops, from, to, tally);
+  else {
+    for (let at = from; at < to && !tally.truncated; at++) for (const op of ops) tally.ranOnItsOwn(s, opts, at, op);
   }
   return {
     scenario: s.name,
     seed: opts.seed,
     savePoints: points,
-    schedules,
-    skipped,
-    failures,
-    truncated,
+    schedules: tally.schedules,
+    skipped: tally.skipped,
+    failures: tally.failures,
+    truncated: tally.truncated,
+    ranInFull: tally.ranInFull,
     durationMs: Math.round(performance.now() - started),
   };
+}
+
+/** Counts schedules in (save point, operation) order and stops at the limit. */
+class Tally {
+  schedules = 0;
+  skipped = 0;
+  ranInFull = 0;
+  truncated = false;
+  readonly failures: ExploreFailure[] = [];
+  private readonly max: number;
+  private readonly total: number;
+  private readonly onProgress: ((done: number, total: number) => void) | undefined;
+
+  constructor(max: number, total: number, onProgress: ((done: number, total: number) => void) | undefined) {
+    this.max = max;
+    this.total = total;
+    this.onProgress = onProgress;
+  }
+
+  /** False (and truncated) once the limit is reached: no further pair is looked at. */
+  mayGoOn(): boolean {
+    if (this.schedules >= this.max) this.truncated = true;
+    return !this.truncated;
+  }
+
+  passed(): void {
+    this.schedules++;
+    if (this.schedules % 500 === 0) this.onProgress?.(this.schedules, this.total);
+  }
+
+  /** A point where the VM was not running: each of its operations is skipped. */
+  skip(ops: number): void {
+    for (let i = 0; i < ops && this.mayGoOn(); i++) this.skipped++;
+  }
+
+  /** The plain method: one run from the start with the operation injected at `at`. */
+  ranOnItsOwn(s: Scenario, opts: ExploreOptions, at: number, op: InjectedOp): void {
+    if (!this.mayGoOn()) return;
+    const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+    const r = executeScenario(s, { seed: opts.seed, sink: checkedSink(checker), choices: opts.choices, faults: opts.faults, inject: { at, op } });
+    if (!r.injected) {
+      this.skipped++;
+      return;
+    }
+    this.ranAsSchedule(at, op, checker.finish(r.hang));
+  }
+
+  /** A schedule that ran from the start (on its own, or as a walk that turned into it). */
+  ranAsSchedule(at: number, op: InjectedOp, violations: Violation[]): void {
+    this.ranInFull++;
+    if (violations.length > 0) this.failures.push({ at, op, violations });
+    this.passed();
+  }
+}
+
+/**
+ * The walk (see the top of the file). `next` is the first (point, operation) pair not
+ * yet decided. Each pass of the loop is one run of the scenario that decides pairs in
+ * order until an operation changes the state; the run then goes on without further
+ * operations and so is that schedule's own run, whose verdict it gives. The next pass
+ * starts again from the beginning, passing that point without the operation.
+ */
+function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], from: number, to: number, tally: Tally): void {
+  let next = { at: from, op: 0 };
+  while (next.at < to && tally.mayGoOn()) {
+    const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+    const sink = new WalkSink(checker);
+    let became: { at: number; op: number } | null = null; // the schedule this run turned into
+    let shown = next.at - 1; // the last point of [next.at, to) the run was seen at
+    let pastRange = false;
+    const atSavePoint = (at: number, point: SavePoint): 'go-on' | 'stop' => {
+      if (became !== null || at < next.at) return 'go-on';
+      if (at >= to) {
+        pastRange = true;
+        return 'stop';
+      }
+      tally.skip((at - shown - 1) * ops.length);
+      shown = at;
+      const before = keyOf(point, checker);
+      for (let i = at === next.at ? next.op : 0; i < ops.length; i++) {
+        if (!tally.mayGoOn()) return 'stop';
+        const seq = sink.seq;
+        point.run(ops[i]!);
+        if (!keyOf(point, checker).equals(before)) {
+          became = { at, op: i };
+          return 'go-on';
+        }
+        // Decided: the base run goes on, numbering its events as it does without this operation.
+        sink.seq = seq;
+        tally.passed();
+      }
+      next = { at: at + 1, op: 0 };
+      return 'go-on';
+    };
+    const r = executeScenario(s, { seed: opts.seed, sink, choices: opts.choices, faults: opts.faults, atSavePoint });
+    if (became === null) {
+      // The run passed `to` or ended: points it never showed had the VM not running.
+      if (pastRange || !r.stopped) tally.skip((to - shown - 1) * ops.length);
+      return;
+    }
+    const b: { at: number; op: number } = became;
+    tally.ranAsSchedule(b.at, ops[b.op]!, checker.finish(r.hang));
+    next = b.op + 1 < ops.length ? { at: b.at, op: b.op + 1 } : { at: b.at + 1, op: 0 };
+  }
+}
+
+/**
+ * Stamps events as StampingSink does, for one checker, with a `seq` the walk sets back
+ * after a decided operation, so that every later event (and violation) carries the seq
+ * it has in that schedule's own run.
+ */
+class WalkSink implements TraceSink {
+  seq = 0;
+  private readonly checker: PropertyChecker;
+
+  constructor(checker: PropertyChecker) {
+    this.checker = checker;
+  }
+
+  emit(body: EventBody): void {
+    this.seq += 1;
+    this.checker.onEvent({ v: 1, seq: this.seq, src: 'emulator', ...body } as TraceEvent);
+  }
+}
+
+function keyOf(point: SavePoint, checker: PropertyChecker): StateKey {
+  const k = point.key();
+  checker.stateKey(k);
+  return k;
+}
+
+function checkedSink(checker: PropertyChecker): StampingSink {
+  return new StampingSink('emulator', (e) => checker.onEvent(e));
 }

@@ -12,6 +12,7 @@
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
 //   progress                 the run finished (no hang)
 
+import type { StateKey } from '../scenario/state-key.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import { statusFor, statusHex } from '../devices/protocol.ts';
 
@@ -44,6 +45,28 @@ export interface Violation {
   /** seq of the event that showed it; null for violations found at the end */
   seq: number | null;
   message: string;
+}
+
+/** Every field of a TxRecord, in the order keyTxRecord keys them (a test holds the two together). */
+export const TX_RECORD_FIELDS = [
+  'sends', 'sendDigest', 'len', 'wantCompletion', 'recvs', 'recvDigest', 'completes', 'completeStatus',
+  'completeDigest', 'completions', 'savedDigest', 'restoredAfterSave',
+] as const;
+
+/** One record for PropertyChecker.stateKey: saved-then-restored keyed as never saved. */
+function keyTxRecord(k: StateKey, r: TxRecord): void {
+  k.num(r.sends);
+  k.str(r.sendDigest);
+  k.num(r.len);
+  k.num(r.wantCompletion ? 1 : 0);
+  k.num(r.recvs);
+  k.value(r.recvDigest);
+  k.num(r.completes);
+  k.value(r.completeStatus);
+  k.value(r.completeDigest);
+  k.num(r.completions);
+  k.value(r.restoredAfterSave ? null : r.savedDigest);
+  k.num(r.restoredAfterSave || r.savedDigest === null ? 0 : 1);
 }
 
 interface TxRecord {
@@ -340,5 +363,25 @@ export class PropertyChecker {
       }
     }
     return this.violations;
+  }
+
+  /**
+   * What decides the verdicts on the events still to come, for explore (explore.ts).
+   * A transaction saved and then restored is keyed as one never saved: nothing after can
+   * tell them apart, because the next save clears both marks before either is read.
+   * Left out: the set of transactions awaiting completion at the last save (every save
+   * sets it afresh before it is read) and the checkpoint snapshots (a VM operation adds
+   * only explore's own, which the run's key covers).
+   */
+  stateKey(k: StateKey): void {
+    k.num(this.violations.length);
+    k.num(this.tx.size);
+    for (const [key, r] of this.tx) {
+      k.str(key);
+      keyTxRecord(k, r);
+    }
+    k.value(this.finished);
+    // Looked up by key only: a restore re-adds the host's channels after the guest's.
+    k.value([...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 }

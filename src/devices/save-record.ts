@@ -36,9 +36,10 @@ export function decodeSaveRecord(b: Uint8Array): HostTxState | null {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (dv.getUint32(0, true) !== SAVEBUF_MAGIC || dv.getUint16(4, true) !== SAVEBUF_VERSION) return null;
   const hex = (n: number): string => n.toString(16).padStart(8, '0');
+  // Fields in the order the VSP builds them on send: one object shape either way.
   return {
-    type: dv.getUint16(6, true),
     tx: dv.getUint32(8, true) + dv.getUint32(12, true) * 0x100000000,
+    type: dv.getUint16(6, true),
     length: dv.getUint32(16, true),
     hold: dv.getUint32(20, true),
     digest: hex(dv.getUint32(28, true)) + hex(dv.getUint32(24, true)),

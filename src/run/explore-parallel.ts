@@ -79,14 +79,14 @@ export function chunkRanges(points: number, count: number): { from: number; to: 
   return out;
 }
 
-type Merged = Pick<ExploreResult, 'schedules' | 'skipped' | 'failures' | 'truncated'>;
+type Merged = Pick<ExploreResult, 'schedules' | 'skipped' | 'failures' | 'truncated' | 'ranInFull'>;
 
 /**
  * Puts chunk results (in save-point order) together as one in-process run would have
  * counted them. `rerun(i, remaining)` runs chunk i again stopping after `remaining` schedules.
  */
 export function mergeChunks(chunks: readonly ExploreResult[], max: number | undefined, rerun: (i: number, remaining: number) => ExploreResult): Merged {
-  const out: Merged = { schedules: 0, skipped: 0, failures: [], truncated: false };
+  const out: Merged = { schedules: 0, skipped: 0, failures: [], truncated: false, ranInFull: 0 };
   for (let i = 0; i < chunks.length; i++) {
     let r = chunks[i]!;
     if (max !== undefined) {
@@ -101,6 +101,7 @@ export function mergeChunks(chunks: readonly ExploreResult[], max: number | unde
     }
     out.schedules += r.schedules;
     out.skipped += r.skipped;
+    out.ranInFull += r.ranInFull;
     out.failures.push(...r.failures);
     if (r.truncated) {
       out.truncated = true;

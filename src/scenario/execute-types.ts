@@ -4,6 +4,7 @@
 import type { TraceSink } from '../trace/sink.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
+import type { StateKey } from './state-key.ts';
 
 export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
 
@@ -24,10 +25,24 @@ export interface ExecuteOptions {
   chooser?: Chooser | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
+  /**
+   * explore: called once at every save point where the VM runs (before the scheduler's
+   * next step), with a handle that keys the run's state and runs VM operations there.
+   * 'stop' ends the run at once (its result then says `stopped`).
+   */
+  atSavePoint?: ((at: number, point: SavePoint) => 'go-on' | 'stop') | undefined;
   /** told how long each VM operation took (bench perf) */
   onVmOpTimed?: ((op: 'save' | 'restore', ms: number) => void) | undefined;
   /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
   dumpRing?: ((label: string, ch: number, dir: 'g2h' | 'h2g', bytes: Uint8Array) => void) | undefined;
+}
+
+/** What explore can do at a save point (see ExecuteOptions.atSavePoint). */
+export interface SavePoint {
+  /** everything that decides how the run goes on from here (state-key.ts); `explain` labels it */
+  key(explain?: boolean): StateKey;
+  /** runs a VM operation here, as `inject` would */
+  run(op: InjectedOp): void;
 }
 
 export interface ExecuteResult {
@@ -42,6 +57,8 @@ export interface ExecuteResult {
   faultsFired: FaultMode[];
   /** transactions and queued packets still unfinished when the run ended */
   pendingAtEnd: number;
+  /** atSavePoint said 'stop': the run ended there, unfinished */
+  stopped: boolean;
 }
 
 /** A task the scheduler could run, with the first event it would write (replay mode). */

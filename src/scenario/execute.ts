@@ -33,14 +33,20 @@ import type {
   InjectedOp,
   MigrationHandoff,
   ReplayModel,
+  SavePoint,
   Segment,
   TaskOption,
 } from './execute-types.ts';
+import { StateKey } from './state-key.ts';
+import { collectionKeyers, readerWake } from './run-key.ts';
 
 export type * from './execute-types.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
 
 type VmState = 'running' | 'paused' | 'saved';
+
+/** The checkpoint an explored checkpoint-apply takes and applies at once. */
+export const EXPLORE_CHECKPOINT = 'explore';
 
 // Task kinds, packed with the channel index into one number (no allocation per step).
 const HOST_DELIVER = 0;
@@ -95,6 +101,10 @@ class Execution {
   private readonly faults: Faults;
   /** stop at a migration's save and return a hand-off (a destination on another thread) */
   stopAtMigrations = false;
+  /** the last save point shown to atSavePoint (each is shown once) */
+  private lastSavePoint = -1;
+  /** atSavePoint ended the run */
+  private stopped = false;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -146,7 +156,7 @@ class Execution {
 
   private runFrom(first: number): Segment {
     for (let i = first; i < this.s.steps.length; i++) {
-      if (this.hang) break;
+      if (this.hang || this.stopped) break;
       const step = this.s.steps[i]!;
       if (step.op === 'migrate' && this.stopAtMigrations) {
         const { from, blob } = this.leaveHost(step.to);
@@ -165,8 +175,8 @@ class Execution {
   }
 
   private finish(): ExecuteResult {
-    if (!this.hang) this.settle();
-    if (!this.hang && this.vm === 'running' && !this.opts.chooser) {
+    if (!this.hang && !this.stopped) this.settle();
+    if (!this.hang && !this.stopped && this.vm === 'running' && !this.opts.chooser) {
       const left = this.guest.pending() + (this.host?.pending() ?? 0);
       if (left > 0) this.hang = { reason: `${left} transaction(s) or queued packet(s) never finished` };
     }
@@ -179,6 +189,7 @@ class Execution {
       host: this.host?.name ?? '',
       faultsFired: [...this.faults.fired],
       pendingAtEnd: this.vm === 'running' ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
+      stopped: this.stopped,
     };
   }
 
@@ -423,6 +434,15 @@ class Execution {
     if (this.opts.chooser) return this.replayTick(this.opts.chooser);
     const inject = this.opts.inject;
     if (inject && !this.injected && this.steps === inject.at && this.vm === 'running') this.runInjected(inject.op);
+    // Shown where `inject` would act: the first time the VM runs at this step count.
+    const atSavePoint = this.opts.atSavePoint;
+    if (atSavePoint && this.vm === 'running' && this.steps > this.lastSavePoint) {
+      this.lastSavePoint = this.steps;
+      if (atSavePoint(this.steps, this.savePoint) === 'stop') {
+        this.stopped = true;
+        return false;
+      }
+    }
     const n = this.collectTasks();
     if (n === 0) return false;
     if (this.steps >= this.maxSteps) {
@@ -486,8 +506,66 @@ class Execution {
     return out;
   }
 
+  private readonly savePoint: SavePoint = {
+    key: (explain) => this.stateKey(explain),
+    run: (op) => this.runOp(op),
+  };
+
+  /**
+   * Everything that decides how the run goes on (see state-key.ts): the bench's own
+   * state, guest memory, the guest driver and the host objects. Left out: the host's
+   * name (it only names hosts in migration events), the count of migrations (dump
+   * labels), and explore's own checkpoint unless the scenario uses that name too.
+   */
+  private stateKey(explain = false): StateKey {
+    const hostChannels = [...(this.host?.vsps.values() ?? [])].map((v) => v.channel);
+    const k = new StateKey({
+      explain,
+      overrides: this.readerWakeKeys(),
+      custom: collectionKeyers(hostChannels, this.guest.state.channels),
+    });
+    k.value(this.clock);
+    k.value(this.steps);
+    k.value(this.vm);
+    k.value(this.hang);
+    k.value(this.schedule.state());
+    k.value(this.nextHostTx);
+    k.value(this.savedBlob);
+    k.value([...this.faults.fired]);
+    const ownName = this.s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
+    for (const [name, blob] of this.checkpoints) {
+      if (name === EXPLORE_CHECKPOINT && !ownName) continue;
+      k.value(name);
+      if (ownName) k.data(blob);
+    }
+    k.data(new Uint8Array(this.memory.buffer));
+    k.value(this.guest);
+    k.value(this.host === null ? null : this.host.vsps);
+    return k;
+  }
+
+  /** The reader-wake rules (run-key.ts), as field values to key instead of the real ones. */
+  private readerWakeKeys(): Map<object, Record<string, unknown>> {
+    const out = new Map<object, Record<string, unknown>>();
+    for (const c of this.guest.state.channels) {
+      const w = readerWake(this.memory.h2g(c.ch), c.draining, c.interrupt);
+      if (w) out.set(c, { interrupt: w, draining: w });
+    }
+    for (const [ch, v] of this.host?.vsps ?? []) {
+      const c = v.channel;
+      const w = readerWake(this.memory.g2h(ch), c.isDraining, c.interrupt);
+      // The count of packets in a drain only feeds EvtVmbChannelProcessingComplete.
+      if (w) out.set(c, c.processingComplete ? { interrupt: w, draining: w } : { interrupt: w, draining: w, batch: 0 });
+    }
+    return out;
+  }
+
   private runInjected(op: InjectedOp): void {
     this.injected = true;
+    this.runOp(op);
+  }
+
+  private runOp(op: InjectedOp): void {
     switch (op) {
       case 'save-restore':
         this.step({ op: 'save' });
@@ -497,8 +575,8 @@ class Execution {
         this.migrate(this.host!.name === 'explore-b' ? 'explore-a' : 'explore-b');
         return;
       case 'checkpoint-apply':
-        this.checkpoint('explore');
-        this.applyCheckpoint('explore');
+        this.checkpoint(EXPLORE_CHECKPOINT);
+        this.applyCheckpoint(EXPLORE_CHECKPOINT);
         return;
     }
   }
@@ -520,7 +598,7 @@ class Execution {
     const target = this.clock + ms;
     for (;;) {
       while (this.tick());
-      if (this.hang) return;
+      if (this.hang || this.stopped) return;
       if (this.opts.chooser) {
         this.clock = target;
         return;
@@ -538,7 +616,7 @@ class Execution {
   private settle(): void {
     for (;;) {
       while (this.tick());
-      if (this.hang || this.opts.chooser) return;
+      if (this.hang || this.stopped || this.opts.chooser) return;
       const next = this.nextTimer();
       if (next === null) return;
       this.clock = Math.max(this.clock, next);

@@ -378,6 +378,11 @@ export class Channel {
     return this.state.conn === 'open' && this.state.flow === 'active';
   }
 
+  /** Between the first and the last packet of a drain (interrupts masked meanwhile). */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   // ---------------------------------------------------------------- send side
 
   /** VmbPacketAllocate: a packet object owned by this channel. */
@@ -439,6 +444,9 @@ export class Channel {
       const p = entry.packet;
       if (p.wantCompletion) {
         p.state = 'awaiting';
+        // The message is in the ring now: nothing reads this copy again (a save keeps
+        // only queued packets' payloads), so it need not be held until the completion.
+        p.payload = null;
         this.awaiting.set(p.transId, p);
       } else {
         // Without WAIT_FOR_COMPLETION the routine runs once the message is in the ring.

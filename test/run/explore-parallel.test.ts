@@ -62,7 +62,7 @@ describe('chunkRanges', () => {
 describe('mergeChunks', () => {
   it('keeps failures in save-point order across chunks', () => {
     const chunk = (at: number[], schedules: number): ExploreResult => ({
-      scenario: 's', seed: 1, savePoints: 10, schedules, skipped: 0, truncated: false, durationMs: 0,
+      scenario: 's', seed: 1, savePoints: 10, schedules, skipped: 0, truncated: false, ranInFull: 0, durationMs: 0,
       failures: at.map((a) => ({ at: a, op: 'migrate', violations: [] })),
     });
     const m = mergeChunks([chunk([0, 2], 9), chunk([3], 9), chunk([], 6), chunk([8, 9], 6)], undefined, () => {

@@ -1,0 +1,141 @@
+// What the executor adds to the generic state key (state-key.ts) for one run:
+//
+//  - fast keyers for the large collections (a channel's library queue and the packets
+//    awaiting completion, the guest driver's queue, awaiting table and holds), which
+//    hold one record per transaction in flight. Walking those field by field, by name,
+//    cost more than the save and restore explore checks; these key the same fields in
+//    a fixed order. Each record kind's fields are listed beside its keyer, and a test
+//    (test/scenario/run-key.test.ts) fails when a real record has a field the list
+//    lacks, so a field added later cannot silently drop out of the key;
+//  - the reader-wake rules: two differences a restore makes on purpose that change
+//    nothing the run does next (see readerWake).
+
+import type { Channel } from '../vmbus/channel.ts';
+import type { QueuedSend } from '../vmbus/channel-types.ts';
+import type { VmbPacket } from '../vmbus/packet.ts';
+import type { Fifo } from '../vmbus/fifo.ts';
+import { ControlWord } from '../vmbus/ring-layout.ts';
+import type { RingMemory } from '../vmbus/ring.ts';
+import type { GuestChannelState } from '../devices/guest.ts';
+import type { HostTxState } from '../devices/save-record.ts';
+import type { StateKey } from './state-key.ts';
+
+type QueuedWrite = GuestChannelState['queue']['items'][number];
+type HeldTransaction = GuestChannelState['held']['items'][number];
+
+/** A VmbPacket's fields that are keyed; `id` and `channel` are not (state-key.ts). */
+export const PACKET_FIELDS = ['state', 'transId', 'wantCompletion', 'payload', 'pointer', 'completionRoutine'] as const;
+/** The sample VSP's per-transaction context (VmbPacketGetPointer). */
+export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digest'] as const;
+export const QUEUED_WRITE_FIELDS = ['flags', 'type', 'transId', 'payload'] as const;
+export const HELD_TRANSACTION_FIELDS = ['transId', 'tx', 'due', 'response', 'status'] as const;
+
+function keyPacket(k: StateKey, p: VmbPacket): void {
+  k.str(p.state);
+  k.num(p.transId);
+  k.num(p.wantCompletion ? 1 : 0);
+  if (p.payload === null) k.num(-1);
+  else k.dataRef(p.payload);
+  keyPointer(k, p.pointer);
+  k.num(p.completionRoutine === null ? 0 : 1);
+}
+
+function keyPointer(k: StateKey, ptr: unknown): void {
+  const s = ptr as HostTxState | null;
+  if (s !== null && typeof s === 'object' && typeof s.digest === 'string' && typeof s.tx === 'number') {
+    k.num(s.tx);
+    k.num(s.type);
+    k.num(s.length);
+    k.num(s.hold);
+    k.str(s.digest);
+  } else {
+    k.value(ptr);
+  }
+}
+
+function keySendQueue(k: StateKey, q: Fifo<QueuedSend>): void {
+  k.num(q.items.length - q.head);
+  for (let i = q.head; i < q.items.length; i++) {
+    const e = q.items[i]!;
+    if (e.kind === 'packet') keyPacket(k, e.packet);
+    else {
+      k.num(-2);
+      k.num(e.transId);
+      k.dataRef(e.payload);
+    }
+  }
+}
+
+function keyAwaiting(k: StateKey, m: Map<number, VmbPacket>): void {
+  k.num(m.size);
+  for (const [transId, p] of m) {
+    k.num(transId);
+    keyPacket(k, p);
+  }
+}
+
+function keyGuestQueue(k: StateKey, q: Fifo<QueuedWrite>): void {
+  k.num(q.items.length - q.head);
+  for (let i = q.head; i < q.items.length; i++) {
+    const w = q.items[i]!;
+    k.num(w.flags);
+    k.num(w.type);
+    k.num(w.transId);
+    k.dataRef(w.payload);
+  }
+}
+
+function keyGuestHeld(k: StateKey, q: Fifo<HeldTransaction>): void {
+  k.num(q.items.length - q.head);
+  for (let i = q.head; i < q.items.length; i++) {
+    const h = q.items[i]!;
+    k.num(h.transId);
+    k.num(h.tx);
+    k.num(h.due);
+    k.dataRef(h.response);
+    k.num(h.status);
+  }
+}
+
+function keyNumberMap(k: StateKey, m: Map<number, number>): void {
+  k.num(m.size);
+  for (const [a, b] of m) {
+    k.num(a);
+    k.num(b);
+  }
+}
+
+/** The fast keyers for one run's large collections, by the collection object. */
+export function collectionKeyers(
+  hostChannels: Iterable<Channel>,
+  guestChannels: Iterable<GuestChannelState>,
+): Map<object, (k: StateKey) => void> {
+  const out = new Map<object, (k: StateKey) => void>();
+  for (const c of hostChannels) {
+    out.set(c.queue, (k) => keySendQueue(k, c.queue));
+    out.set(c.awaiting, (k) => keyAwaiting(k, c.awaiting));
+  }
+  for (const c of guestChannels) {
+    out.set(c.queue, (k) => keyGuestQueue(k, c.queue));
+    out.set(c.held, (k) => keyGuestHeld(k, c.held));
+    out.set(c.awaiting, (k) => keyNumberMap(k, c.awaiting));
+  }
+  return out;
+}
+
+/**
+ * How a ring's reader waits, where a restore changes it on purpose without changing
+ * what the reader does next; null where the fields must be keyed as they are.
+ *  - idle: its ring is empty, it is not draining and has not masked interrupts. The
+ *    writer signals the next empty -> non-empty change (ring.ts, commit), so whether
+ *    `interrupt` is set already makes no difference. A restore sets it (look once).
+ *  - woken: its ring holds packets and it is draining or was signalled. Its next step
+ *    is a delivery either way, which starts (or goes on with) a drain. A restore ends
+ *    a drain and sets `interrupt` instead.
+ */
+export function readerWake(incoming: RingMemory, draining: boolean, interrupt: boolean): 'idle' | 'woken' | null {
+  const empty = incoming.index(ControlWord.readIndex) === incoming.index(ControlWord.writeIndex);
+  if (empty && !draining && incoming.load(ControlWord.interruptMask) === 0) return 'idle';
+  if (!empty && (draining || interrupt)) return 'woken';
+  return null;
+}

@@ -1,0 +1,270 @@
+// A run's state flattened into a comparable key, for `bench explore`.
+//
+// Two runs of one scenario and seed that have equal keys at the same save point go on
+// identically from there: the same tasks are ready, the seeded schedule picks the same
+// ones, the same events are written. So when a VM operation leaves the key as it found
+// it, the schedule with that operation is the base run plus the operation's own events,
+// and explore need not run it to the end (src/check/explore.ts).
+//
+// The key is built by walking the live objects (guest driver state, host VSPs and their
+// KMCL channels, ring endpoints) instead of from a hand-kept list of fields: a field
+// added later is in the key without anyone remembering to add it. A field wrongly in
+// the key only costs speed (explore runs that schedule in full); a field wrongly left
+// out could hide a bug. So what is left out is listed here, each with why it cannot
+// change what happens next.
+
+const IGNORED = new Set([
+  // Ring endpoints' caches of the other side's index, re-read from guest memory when stale.
+  'cachedRead',
+  'cachedWrite',
+  // A ring endpoint's scratch descriptor view, rewritten by every peek.
+  'view',
+  // A ring endpoint's memory: guest memory is in the key once, as bytes.
+  'mem',
+  // A ring writer's note of the last footprint that did not fit, for its callers; the
+  // emulated drivers work out what they wait for themselves.
+  'lastNeeded',
+  // Statistics: nothing decides anything on them.
+  'counters',
+  // Packet object numbers only name packets in usage-error messages. (Every other `id`,
+  // a channel's, is fixed for the run.)
+  'nextPacketId',
+  'id',
+  // Where events go, not state (its sequence numbers count the operation's own events).
+  'sink',
+  // The time a guest image was taken: read only when an image is revived, and set anew
+  // by every save.
+  'takenAt',
+  // The guest driver's index of its channel states by number (they are keyed in order).
+  'byCh',
+  // Fixed for the whole run.
+  'choices',
+  'faults',
+]);
+
+const MAX_DEPTH = 64;
+
+const enum_ = {
+  undef: 0, null: 1, false: 2, true: 3, num: 4, str: 5, fn: 6, ref: 7, arr: 8, map: 9, set: 10, obj: 11, bytes: 12, shared: 13, fifo: 14, custom: 15,
+} as const;
+
+/** A flat key: numbers and strings in walk order, plus byte arrays compared by content. */
+export class StateKey {
+  readonly nums: number[] = [];
+  readonly strs: string[] = [];
+  readonly bytes: Uint8Array[] = [];
+  private readonly seen = new Map<object, number>();
+  private depth = 0;
+  /** With `explain`: for each number, the field path it was written under. */
+  private readonly labels: string[] | null;
+  private readonly path: string[] = [];
+
+  /** Fields to key with another value than they hold (run-key.ts says why). */
+  private readonly overrides: ReadonlyMap<object, Readonly<Record<string, unknown>>> | null;
+  /** Objects keyed by a function of their own instead of the walk (run-key.ts). */
+  private readonly custom: ReadonlyMap<object, (k: StateKey) => void> | null;
+
+  constructor(
+    opts: {
+      explain?: boolean;
+      overrides?: ReadonlyMap<object, Readonly<Record<string, unknown>>>;
+      custom?: ReadonlyMap<object, (k: StateKey) => void>;
+    } = {},
+  ) {
+    this.labels = opts.explain ? [] : null;
+    this.overrides = opts.overrides ?? null;
+    this.custom = opts.custom ?? null;
+  }
+
+  num(n: number): void {
+    this.nums.push(n);
+  }
+
+  str(s: string): void {
+    this.strs.push(s);
+  }
+
+  /** Bytes by content (copied: the key must not change when the run goes on). */
+  data(b: Uint8Array): void {
+    this.nums.push(enum_.bytes, b.length);
+    this.bytes.push(b.slice());
+  }
+
+  /** Bytes by content, for arrays nothing writes to again (a sent message's copy). */
+  dataRef(b: Uint8Array): void {
+    this.nums.push(enum_.bytes, b.length);
+    this.bytes.push(b);
+  }
+
+  /** Any value: primitives, arrays, Maps, Sets, typed arrays, FIFOs and objects, cycles allowed. */
+  value(v: unknown): void {
+    this.walk(v);
+    this.label();
+  }
+
+  /** With `explain`: the numbers written since the last label were written at this path. */
+  private label(): void {
+    if (!this.labels) return;
+    const here = this.path.join('.');
+    while (this.labels.length < this.nums.length) this.labels.push(here);
+  }
+
+  private walk(v: unknown): void {
+    switch (typeof v) {
+      case 'undefined':
+        this.nums.push(enum_.undef);
+        return;
+      case 'boolean':
+        this.nums.push(v ? enum_.true : enum_.false);
+        return;
+      case 'number':
+        this.nums.push(enum_.num, v);
+        return;
+      case 'string':
+        this.nums.push(enum_.str);
+        this.strs.push(v);
+        return;
+      case 'function':
+        // Callbacks are code, not state; whether one is set is.
+        this.nums.push(enum_.fn);
+        return;
+      case 'bigint':
+      case 'symbol':
+        this.nums.push(enum_.str);
+        this.strs.push(String(v));
+        return;
+    }
+    if (v === null) {
+      this.nums.push(enum_.null);
+      return;
+    }
+    this.object(v as object);
+  }
+
+  private readonly walkEntry = (x: unknown, k: unknown): void => {
+    this.walk(k);
+    this.walk(x);
+  };
+
+  private object(o: object): void {
+    const own = this.custom?.get(o);
+    if (own !== undefined) {
+      this.nums.push(enum_.custom);
+      own(this);
+      return;
+    }
+    // Instances of classes (channels, rings, drivers) are few and are where the cycles
+    // are (a packet's channel, say): a second path to one is keyed as a reference. Plain
+    // data is keyed wherever it is reached, which spares an identity hash for each of
+    // thousands of packets; a cycle through plain data alone is refused below.
+    const proto = Object.getPrototypeOf(o) as unknown;
+    const instance = proto !== Object.prototype && proto !== Array.prototype && proto !== null;
+    if (instance) {
+      const id = this.seen.get(o);
+      if (id !== undefined) {
+        this.nums.push(enum_.ref, id);
+        return;
+      }
+      this.seen.set(o, this.seen.size);
+    }
+    if (++this.depth > MAX_DEPTH) throw new Error('state key: plain data nested deeper than any run state is (a cycle?)');
+    try {
+      this.inner(o);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private inner(o: object): void {
+    if (ArrayBuffer.isView(o)) {
+      if (o.buffer instanceof SharedArrayBuffer) {
+        // A view of guest memory, whose bytes are in the key once: only where it looks.
+        this.nums.push(enum_.shared, o.byteOffset, o.byteLength);
+      } else {
+        this.data(new Uint8Array(o.buffer, o.byteOffset, o.byteLength));
+      }
+      return;
+    }
+    if (Array.isArray(o)) {
+      this.nums.push(enum_.arr, o.length);
+      for (let i = 0; i < o.length; i++) this.walk(o[i]);
+      return;
+    }
+    if (o instanceof Map) {
+      this.nums.push(enum_.map, o.size);
+      // forEach, not for-of: no [key, value] array per entry.
+      o.forEach(this.walkEntry);
+      return;
+    }
+    if (o instanceof Set) {
+      this.nums.push(enum_.set, o.size);
+      o.forEach(this.walkEntry);
+      return;
+    }
+    if (isFifo(o)) {
+      // A FIFO ({ items, head }, vmbus/fifo.ts) is what is still in it, however much of
+      // the consumed prefix is still in the array.
+      this.nums.push(enum_.fifo, o.items.length - o.head);
+      for (let i = o.head; i < o.items.length; i++) this.walk(o.items[i]);
+      return;
+    }
+    this.nums.push(enum_.obj);
+    const rec = o as Record<string, unknown>;
+    const ov = this.overrides === null || this.overrides.size === 0 ? undefined : this.overrides.get(o);
+    for (const k in rec) {
+      if (IGNORED.has(k)) continue;
+      this.strs.push(k);
+      if (this.labels) this.path.push(k);
+      this.walk(ov !== undefined && k in ov ? ov[k] : rec[k]);
+      if (this.labels) {
+        this.label();
+        this.path.pop();
+      }
+    }
+    this.nums.push(enum_.obj);
+  }
+
+  equals(other: StateKey): boolean {
+    return sameArray(this.nums, other.nums) && sameArray(this.strs, other.strs) && sameBytes(this.bytes, other.bytes);
+  }
+
+  /** Where two keys first differ, for explaining why a schedule was run in full. */
+  firstDifference(other: StateKey): string | null {
+    if (!sameArray(this.nums, other.nums)) {
+      const i = firstMismatch(this.nums, other.nums);
+      return `numbers differ at ${i}${this.labels ? ` (${this.labels[i] ?? 'end'})` : ''}: ${this.nums[i]} / ${other.nums[i]}`;
+    }
+    if (!sameArray(this.strs, other.strs)) {
+      const i = firstMismatch(this.strs, other.strs);
+      return `strings differ at ${i}: ${String(this.strs[i])} / ${String(other.strs[i])}`;
+    }
+    if (!sameBytes(this.bytes, other.bytes)) return 'bytes differ';
+    return null;
+  }
+}
+
+function isFifo(o: object): o is { items: unknown[]; head: number } {
+  const f = o as { items?: unknown; head?: unknown };
+  if (typeof f.head !== 'number' || !Array.isArray(f.items)) return false;
+  let n = 0;
+  for (const _ in o) n++;
+  return n === 2;
+}
+
+function sameArray<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+function firstMismatch<T>(a: readonly T[], b: readonly T[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && Object.is(a[i], b[i])) i++;
+  return i;
+}
+
+function sameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Buffer.from(a[i]!.buffer, a[i]!.byteOffset, a[i]!.byteLength).equals(b[i]!)) return false;
+  return true;
+}
