@@ -5,6 +5,9 @@ import type { TraceSink } from '../trace/sink.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
+import type { EmulatedHost } from './host.ts';
+import type { SampleGuest } from '../devices/guest.ts';
+import type { GuestMemory } from '../vmbus/partition.ts';
 
 export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
 
@@ -43,6 +46,8 @@ export interface SavePoint {
   key(explain?: boolean): StateKey;
   /** runs a VM operation here, as `inject` would */
   run(op: InjectedOp): void;
+  /** the run's objects as they are now (tests change them as a faulty operation would) */
+  readonly live: { readonly host: EmulatedHost | null; readonly guest: SampleGuest; readonly memory: GuestMemory };
 }
 
 export interface ExecuteResult {

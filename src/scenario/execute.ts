@@ -506,10 +506,16 @@ class Execution {
     return out;
   }
 
-  private readonly savePoint: SavePoint = {
-    key: (explain) => this.stateKey(explain),
-    run: (op) => this.runOp(op),
-  };
+  private readonly savePoint: SavePoint = (() => {
+    const x = this; // inside the getter below, `this` would be the handle, not the run
+    return {
+      key: (explain?: boolean) => x.stateKey(explain),
+      run: (op: InjectedOp) => x.runOp(op),
+      get live() {
+        return { host: x.host, guest: x.guest, memory: x.memory };
+      },
+    };
+  })();
 
   /**
    * Everything that decides how the run goes on (see state-key.ts): the bench's own

@@ -10,10 +10,11 @@
 // KMCL channels, ring endpoints) instead of from a hand-kept list of fields: a field
 // added later is in the key without anyone remembering to add it. A field wrongly in
 // the key only costs speed (explore runs that schedule in full); a field wrongly left
-// out could hide a bug. So what is left out is listed here, each with why it cannot
-// change what happens next.
+// out could hide a bug. So what is left out is listed in IGNORED_FIELDS, each with why
+// it cannot change what happens next. The large per-transaction collections are keyed
+// by faster functions of their own (run-key.ts).
 
-const IGNORED = new Set([
+export const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   // Ring endpoints' caches of the other side's index, re-read from guest memory when stale.
   'cachedRead',
   'cachedWrite',
@@ -212,7 +213,7 @@ export class StateKey {
     const rec = o as Record<string, unknown>;
     const ov = this.overrides === null || this.overrides.size === 0 ? undefined : this.overrides.get(o);
     for (const k in rec) {
-      if (IGNORED.has(k)) continue;
+      if (IGNORED_FIELDS.has(k)) continue;
       this.strs.push(k);
       if (this.labels) this.path.push(k);
       this.walk(ov !== undefined && k in ov ? ov[k] : rec[k]);

@@ -1,0 +1,104 @@
+// Explore's walk must give exactly what running every schedule from the start gives:
+// the same schedules, skipped points and failures, violations and their seqs included.
+// The plain method is the oracle; the walk is only allowed to be faster.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { explore, type ExploreResult } from '../../src/check/explore.ts';
+import type { InjectedOp } from '../../src/scenario/execute.ts';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
+import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
+import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+
+const suite = await loadScenarioPaths(['bench/scenarios']);
+const byName = (n: string) => suite.find((s) => s.name === n)!;
+
+/** The result without what may differ: time taken, and how many schedules ran in full. */
+function verdicts(r: ExploreResult): Omit<ExploreResult, 'durationMs' | 'ranInFull'> {
+  const { durationMs: _d, ranInFull: _r, ...rest } = r;
+  return rest;
+}
+
+describe('explore: the walk against the plain method', () => {
+  it.each(['idle-save-restore', 'inflight-host-transactions', 'checkpoint-apply', 'pause-resume', 'quota-and-deferral'])(
+    'gives the same result on bench scenario %s (all operations)',
+    (name) => {
+      const s = byName(name);
+      expect(verdicts(explore(s, { seed: 1 }))).toEqual(verdicts(explore(s, { seed: 1, plain: true })));
+    },
+  );
+
+  it.each(FAULT_MODES)('finds the same failures, violations and seqs included, with the %s fault', (fault) => {
+    for (const name of ['idle-save-restore', 'inflight-host-transactions']) {
+      const s = byName(name);
+      const walked = explore(s, { seed: 1, faults: [fault] });
+      expect(verdicts(walked)).toEqual(verdicts(explore(s, { seed: 1, faults: [fault], plain: true })));
+    }
+  });
+
+  it('stops at --max-schedules where the plain method stops, skipped points included', () => {
+    const s = byName('pause-resume');
+    for (const max of [1, 7, 100, 300]) {
+      expect(verdicts(explore(s, { seed: 1, maxSchedules: max }))).toEqual(verdicts(explore(s, { seed: 1, maxSchedules: max, plain: true })));
+    }
+  });
+
+  it('gives the same result on a range of save points (a worker thread\'s share)', () => {
+    const s = byName('quota-and-deferral');
+    const range = { from: 13, to: 41 };
+    expect(verdicts(explore(s, { seed: 1, range }))).toEqual(verdicts(explore(s, { seed: 1, range, plain: true })));
+  });
+
+  it('property: random scenarios, seeds, operations and faults give the plain result', () => {
+    const step = fc.oneof(
+      fc.record({ op: fc.constant('guest-send' as const), count: fc.integer({ min: 1, max: 8 }), size: fc.integer({ min: 24, max: 2000 }), mode: fc.constantFrom('inline' as const, 'deferred' as const, 'hold' as const), hold: fc.integer({ min: 0, max: 4 }) }),
+      fc.record({ op: fc.constant('host-send' as const), count: fc.integer({ min: 1, max: 16 }), size: fc.integer({ min: 24, max: 2000 }), hold: fc.integer({ min: 0, max: 4 }) }),
+      fc.record({ op: fc.constant('notify' as const), dir: fc.constantFrom('g2h' as const, 'h2g' as const), count: fc.integer({ min: 1, max: 4 }), size: fc.integer({ min: 24, max: 200 }) }),
+      fc.record({ op: fc.constant('run' as const), ms: fc.integer({ min: 0, max: 4 }) }),
+      fc.constant({ op: 'pause' as const }),
+      fc.constant({ op: 'resume' as const }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.subarray(['save-restore', 'migrate', 'checkpoint-apply'] as InjectedOp[], { minLength: 1 }),
+        fc.option(fc.constantFrom<FaultMode>(...FAULT_MODES), { nil: undefined }),
+        fc.integer({ min: 0, max: 1 }),
+        (steps, pages, seed, ops, fault, quota) => {
+          // A pause without a resume (or the other way round) is not a valid scenario.
+          const balanced: ScenarioInput['steps'] = steps.filter((st) => st.op !== 'pause' && st.op !== 'resume');
+          if (steps.some((st) => st.op === 'pause')) balanced.push({ op: 'pause' }, { op: 'run', ms: 1 }, { op: 'resume' });
+          if (balanced.length === 0) balanced.push({ op: 'run', ms: 1 });
+          const input: ScenarioInput = { name: 'prop', channels: [{ id: 0, g2hPages: pages, h2gPages: pages, quota }], steps: balanced };
+          const s = toScenario(ScenarioSchema.parse(input));
+          const faults = fault ? [fault] : undefined;
+          expect(verdicts(explore(s, { seed, ops, faults }))).toEqual(verdicts(explore(s, { seed, ops, faults, plain: true })));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('explore: the walk decides in place what a save leaves unchanged', () => {
+  it('runs no schedule in full when every operation hands the run back as it found it', () => {
+    // Plain traffic, no holds or deferrals: nothing a pause must finish early.
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'plain-traffic',
+      channels: [{ id: 0, g2hPages: 4, h2gPages: 4 }],
+      steps: [{ op: 'guest-send', count: 40, size: 64 }, { op: 'host-send', count: 40, size: 64 }],
+    }));
+    const r = explore(s, { seed: 1 });
+    expect(r.failures).toEqual([]);
+    expect(r.schedules).toBe(r.savePoints * 3);
+    expect(r.ranInFull).toBe(0);
+  });
+
+  it('runs a schedule in full where a save changes what happens next (held requests complete at the pause)', () => {
+    const s = byName('pause-resume');
+    const r = explore(s, { seed: 1, ops: ['save-restore'] });
+    expect(r.ranInFull).toBeGreaterThan(0);
+    expect(r.ranInFull).toBeLessThan(r.schedules);
+  });
+});
