@@ -105,6 +105,7 @@ class Execution {
   private lastSavePoint = -1;
   /** atSavePoint ended the run */
   private stopped = false;
+  private lastKeySize = 0;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -527,6 +528,7 @@ class Execution {
     const hostChannels = [...(this.host?.vsps.values() ?? [])].map((v) => v.channel);
     const k = new StateKey({
       explain,
+      sizeHint: this.lastKeySize,
       overrides: this.readerWakeKeys(),
       custom: collectionKeyers(hostChannels, this.guest.state.channels),
     });
@@ -547,6 +549,8 @@ class Execution {
     k.data(new Uint8Array(this.memory.buffer));
     k.value(this.guest);
     k.value(this.host === null ? null : this.host.vsps);
+    // The next key, one step on, is about as large: room for it at once spares regrowing.
+    this.lastKeySize = k.size * 2;
     return k;
   }
 

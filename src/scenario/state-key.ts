@@ -51,7 +51,9 @@ const enum_ = {
 
 /** A flat key: numbers and strings in walk order, plus byte arrays compared by content. */
 export class StateKey {
-  readonly nums: number[] = [];
+  /** The numbers, in a typed array so that growing and comparing them is cheap. */
+  private nums: Float64Array;
+  private count = 0;
   readonly strs: string[] = [];
   readonly bytes: Uint8Array[] = [];
   private readonly seen = new Map<object, number>();
@@ -68,17 +70,54 @@ export class StateKey {
   constructor(
     opts: {
       explain?: boolean;
+      /** numbers to make room for at once (a key of the same run a moment ago is a good guess) */
+      sizeHint?: number;
       overrides?: ReadonlyMap<object, Readonly<Record<string, unknown>>>;
       custom?: ReadonlyMap<object, (k: StateKey) => void>;
     } = {},
   ) {
     this.labels = opts.explain ? [] : null;
+    this.nums = new Float64Array(Math.max(64, opts.sizeHint ?? 0));
     this.overrides = opts.overrides ?? null;
     this.custom = opts.custom ?? null;
   }
 
   num(n: number): void {
-    this.nums.push(n);
+    this.put(n);
+  }
+
+  private put(a: number): void {
+    if (this.count === this.nums.length) this.grow();
+    this.nums[this.count++] = a;
+  }
+
+  private put2(a: number, b: number): void {
+    if (this.count + 2 > this.nums.length) this.grow();
+    this.nums[this.count++] = a;
+    this.nums[this.count++] = b;
+  }
+
+  private put3(a: number, b: number, c: number): void {
+    if (this.count + 3 > this.nums.length) this.grow();
+    this.nums[this.count++] = a;
+    this.nums[this.count++] = b;
+    this.nums[this.count++] = c;
+  }
+
+  private grow(): void {
+    const bigger = new Float64Array(this.nums.length * 2);
+    bigger.set(this.nums);
+    this.nums = bigger;
+  }
+
+  /** How many numbers the key holds. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The numbers written so far (a view: do not keep it past the next write). */
+  numbers(): Float64Array {
+    return this.nums.subarray(0, this.count);
   }
 
   str(s: string): void {
@@ -87,13 +126,13 @@ export class StateKey {
 
   /** Bytes by content (copied: the key must not change when the run goes on). */
   data(b: Uint8Array): void {
-    this.nums.push(enum_.bytes, b.length);
+    this.put2(enum_.bytes, b.length);
     this.bytes.push(b.slice());
   }
 
   /** Bytes by content, for arrays nothing writes to again (a sent message's copy). */
   dataRef(b: Uint8Array): void {
-    this.nums.push(enum_.bytes, b.length);
+    this.put2(enum_.bytes, b.length);
     this.bytes.push(b);
   }
 
@@ -107,36 +146,36 @@ export class StateKey {
   private label(): void {
     if (!this.labels) return;
     const here = this.path.join('.');
-    while (this.labels.length < this.nums.length) this.labels.push(here);
+    while (this.labels.length < this.count) this.labels.push(here);
   }
 
   private walk(v: unknown): void {
     switch (typeof v) {
       case 'undefined':
-        this.nums.push(enum_.undef);
+        this.put(enum_.undef);
         return;
       case 'boolean':
-        this.nums.push(v ? enum_.true : enum_.false);
+        this.put(v ? enum_.true : enum_.false);
         return;
       case 'number':
-        this.nums.push(enum_.num, v);
+        this.put2(enum_.num, v);
         return;
       case 'string':
-        this.nums.push(enum_.str);
+        this.put(enum_.str);
         this.strs.push(v);
         return;
       case 'function':
         // Callbacks are code, not state; whether one is set is.
-        this.nums.push(enum_.fn);
+        this.put(enum_.fn);
         return;
       case 'bigint':
       case 'symbol':
-        this.nums.push(enum_.str);
+        this.put(enum_.str);
         this.strs.push(String(v));
         return;
     }
     if (v === null) {
-      this.nums.push(enum_.null);
+      this.put(enum_.null);
       return;
     }
     this.object(v as object);
@@ -150,7 +189,7 @@ export class StateKey {
   private object(o: object): void {
     const own = this.custom?.get(o);
     if (own !== undefined) {
-      this.nums.push(enum_.custom);
+      this.put(enum_.custom);
       own(this);
       return;
     }
@@ -163,7 +202,7 @@ export class StateKey {
     if (instance) {
       const id = this.seen.get(o);
       if (id !== undefined) {
-        this.nums.push(enum_.ref, id);
+        this.put2(enum_.ref, id);
         return;
       }
       this.seen.set(o, this.seen.size);
@@ -180,36 +219,36 @@ export class StateKey {
     if (ArrayBuffer.isView(o)) {
       if (o.buffer instanceof SharedArrayBuffer) {
         // A view of guest memory, whose bytes are in the key once: only where it looks.
-        this.nums.push(enum_.shared, o.byteOffset, o.byteLength);
+        this.put3(enum_.shared, o.byteOffset, o.byteLength);
       } else {
         this.data(new Uint8Array(o.buffer, o.byteOffset, o.byteLength));
       }
       return;
     }
     if (Array.isArray(o)) {
-      this.nums.push(enum_.arr, o.length);
+      this.put2(enum_.arr, o.length);
       for (let i = 0; i < o.length; i++) this.walk(o[i]);
       return;
     }
     if (o instanceof Map) {
-      this.nums.push(enum_.map, o.size);
+      this.put2(enum_.map, o.size);
       // forEach, not for-of: no [key, value] array per entry.
       o.forEach(this.walkEntry);
       return;
     }
     if (o instanceof Set) {
-      this.nums.push(enum_.set, o.size);
+      this.put2(enum_.set, o.size);
       o.forEach(this.walkEntry);
       return;
     }
     if (isFifo(o)) {
       // A FIFO ({ items, head }, vmbus/fifo.ts) is what is still in it, however much of
       // the consumed prefix is still in the array.
-      this.nums.push(enum_.fifo, o.items.length - o.head);
+      this.put2(enum_.fifo, o.items.length - o.head);
       for (let i = o.head; i < o.items.length; i++) this.walk(o.items[i]);
       return;
     }
-    this.nums.push(enum_.obj);
+    this.put(enum_.obj);
     const rec = o as Record<string, unknown>;
     const ov = this.overrides === null || this.overrides.size === 0 ? undefined : this.overrides.get(o);
     for (const k in rec) {
@@ -222,18 +261,20 @@ export class StateKey {
         this.path.pop();
       }
     }
-    this.nums.push(enum_.obj);
+    this.put(enum_.obj);
   }
 
   equals(other: StateKey): boolean {
-    return sameArray(this.nums, other.nums) && sameArray(this.strs, other.strs) && sameBytes(this.bytes, other.bytes);
+    return sameNumbers(this.numbers(), other.numbers()) && sameArray(this.strs, other.strs) && sameBytes(this.bytes, other.bytes);
   }
 
   /** Where two keys first differ, for explaining why a schedule was run in full. */
   firstDifference(other: StateKey): string | null {
-    if (!sameArray(this.nums, other.nums)) {
-      const i = firstMismatch(this.nums, other.nums);
-      return `numbers differ at ${i}${this.labels ? ` (${this.labels[i] ?? 'end'})` : ''}: ${this.nums[i]} / ${other.nums[i]}`;
+    if (!sameNumbers(this.numbers(), other.numbers())) {
+      const a = [...this.numbers()];
+      const b = [...other.numbers()];
+      const i = firstMismatch(a, b);
+      return `numbers differ at ${i}${this.labels ? ` (${this.labels[i] ?? 'end'})` : ''}: ${a[i]} / ${b[i]}`;
     }
     if (!sameArray(this.strs, other.strs)) {
       const i = firstMismatch(this.strs, other.strs);
@@ -250,6 +291,11 @@ function isFifo(o: object): o is { items: unknown[]; head: number } {
   let n = 0;
   for (const _ in o) n++;
   return n === 2;
+}
+
+/** Bit for bit (so -0 and 0 differ, as Object.is has them), compared as bytes. */
+function sameNumbers(a: Float64Array, b: Float64Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 function sameArray<T>(a: readonly T[], b: readonly T[]): boolean {
