@@ -40,6 +40,7 @@ export function registerExplore(program: Command): void {
         const out = process.stdout;
         out.write(`${r.scenario}: ${r.schedules} schedules over ${r.savePoints} save points (${ops.join(', ')}) in ${r.durationMs} ms` +
           `${r.skipped ? `, ${r.skipped} skipped (VM not running there)` : ''}${r.truncated ? ', stopped at --max-schedules' : ''}\n`);
+        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (the operation changed what happens next)\n`);
         for (const f of r.failures.slice(0, 20)) {
           out.write(`  FAIL at save point ${f.at} with ${f.op}:\n`);
           for (const v of f.violations) out.write(`      ${v.class}: ${v.message}\n`);
