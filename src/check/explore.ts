@@ -69,18 +69,23 @@ export interface ExploreOptions {
 
 const MAX_VIOLATIONS = 5;
 
-/** The number of save points of a scenario under a seed: scheduler steps of the base run + 1. */
-export function countSavePoints(s: Scenario, seed: number, choices?: Partial<GapChoices>): number {
-  return executeScenario(s, { seed, sink: new StampingSink('emulator', () => {}), choices }).steps + 1;
+/** What explore needs to know of the base run: its save points, and whether it broke a property. */
+export interface ExploreBase {
+  points: number;
+  clean: boolean;
 }
 
-export function explore(s: Scenario, opts: ExploreOptions): ExploreResult {
+export function exploreBase(s: Scenario, opts: Pick<ExploreOptions, 'seed' | 'choices' | 'faults'>): ExploreBase {
+  const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+  const base = executeScenario(s, { seed: opts.seed, sink: checkedSink(checker), choices: opts.choices, faults: opts.faults });
+  return { points: base.steps + 1, clean: checker.finish(base.hang).length === 0 };
+}
+
+/** `base`: exploreBase's answer when the caller has it already (each worker thread's chunk). */
+export function explore(s: Scenario, opts: ExploreOptions, base: ExploreBase = exploreBase(s, opts)): ExploreResult {
   const started = performance.now();
   const ops = opts.ops ?? EXPLORE_OPS;
-  const baseChecker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
-  const base = executeScenario(s, { seed: opts.seed, sink: checkedSink(baseChecker), choices: opts.choices, faults: opts.faults });
-  const baseClean = baseChecker.finish(base.hang).length === 0;
-  const points = base.steps + 1;
+  const { points, clean: baseClean } = base;
   const from = opts.range ? Math.max(0, opts.range.from) : 0;
   const to = opts.range ? Math.min(points, opts.range.to) : points;
   const tally = new Tally(opts.maxSchedules ?? Infinity, points * ops.length, opts.onProgress);

@@ -11,7 +11,7 @@
 // order. Each chunk then runs at most `max` schedules; while merging, the chunk in which
 // the total passes `max` is run again with only the schedules still allowed, so the
 // merged counts stop exactly where the in-process run stops.
-import { countSavePoints, explore, EXPLORE_OPS, type ExploreResult } from '../check/explore.ts';
+import { explore, exploreBase, EXPLORE_OPS, type ExploreResult } from '../check/explore.ts';
 import type { InjectedOp } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
@@ -40,11 +40,12 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress });
   }
   const started = performance.now();
-  const points = countSavePoints(s, opts.seed, opts.choices);
+  const base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
+  const points = base.points;
   const pool = opts.pool ?? new WorkerPool({ size: opts.workers });
   const ranges = chunkRanges(points, pool.size * CHUNKS_PER_WORKER);
   const task = (range: { from: number; to: number }, maxSchedules: number | undefined): ExploreChunkTask => ({
-    kind: 'explore-chunk', scenario: s, seed: opts.seed, ops, choices: opts.choices, range, maxSchedules,
+    kind: 'explore-chunk', scenario: s, seed: opts.seed, ops, choices: opts.choices, range, maxSchedules, base,
   });
   let chunkResults: ExploreResult[];
   try {
@@ -63,7 +64,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   }
   const merged = mergeChunks(chunkResults, opts.maxSchedules, (i, remaining) => explore(s, {
     seed: opts.seed, ops, choices: opts.choices, range: ranges[i], maxSchedules: remaining,
-  }));
+  }, base));
   return { ...merged, scenario: s.name, seed: opts.seed, savePoints: points, durationMs: Math.round(performance.now() - started) };
 }
 

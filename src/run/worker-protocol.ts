@@ -3,7 +3,7 @@
 // Nothing here holds a class instance: scenarios, choices, results and errors all cross
 // as plain, structured-cloneable data, and errors are rebuilt on arrival
 // (errors.ts, fromPlainError), because `instanceof` does not survive the boundary.
-import type { ExploreResult } from '../check/explore.ts';
+import type { ExploreBase, ExploreResult } from '../check/explore.ts';
 import type { PlainError } from '../errors.ts';
 import type { InjectedOp } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
@@ -30,6 +30,8 @@ export interface ExploreChunkTask {
   choices?: Partial<GapChoices> | undefined;
   range: { from: number; to: number };
   maxSchedules?: number | undefined;
+  /** the base run's save points and verdict, found once by the caller */
+  base: ExploreBase;
 }
 
 export type WorkerTask = EmulatedJobTask | ExploreChunkTask;
