@@ -26,6 +26,8 @@ export interface ParallelExploreOptions {
   ops?: readonly InjectedOp[] | undefined;
   choices?: Partial<GapChoices> | undefined;
   maxSchedules?: number | undefined;
+  /** run every schedule from the start (explore.ts, `plain`) */
+  plain?: boolean | undefined;
   /** Worker threads; 1 runs in process. */
   workers: number;
   /** An existing pool to use (it is not closed); otherwise one of `workers` threads is made and closed. */
@@ -37,7 +39,7 @@ export interface ParallelExploreOptions {
 export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions): Promise<ExploreResult> {
   const ops = opts.ops ?? EXPLORE_OPS;
   if (opts.workers <= 1 && !opts.pool) {
-    return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress });
+    return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
   }
   const started = performance.now();
   const base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
@@ -45,7 +47,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   const pool = opts.pool ?? new WorkerPool({ size: opts.workers });
   const ranges = chunkRanges(points, pool.size * CHUNKS_PER_WORKER);
   const task = (range: { from: number; to: number }, maxSchedules: number | undefined): ExploreChunkTask => ({
-    kind: 'explore-chunk', scenario: s, seed: opts.seed, ops, choices: opts.choices, range, maxSchedules, base,
+    kind: 'explore-chunk', scenario: s, seed: opts.seed, ops, choices: opts.choices, range, maxSchedules, base, plain: opts.plain,
   });
   let chunkResults: ExploreResult[];
   try {
@@ -63,7 +65,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     if (!opts.pool) await pool.close();
   }
   const merged = mergeChunks(chunkResults, opts.maxSchedules, (i, remaining) => explore(s, {
-    seed: opts.seed, ops, choices: opts.choices, range: ranges[i], maxSchedules: remaining,
+    seed: opts.seed, ops, choices: opts.choices, range: ranges[i], maxSchedules: remaining, plain: opts.plain,
   }, base));
   return { ...merged, scenario: s.name, seed: opts.seed, savePoints: points, durationMs: Math.round(performance.now() - started) };
 }

@@ -8,6 +8,7 @@ import { executeScenario } from '../scenario/execute.ts';
 import { toScenario, ScenarioSchema, type ScenarioInput } from '../scenario/model.ts';
 import { StampingSink } from '../trace/sink.ts';
 import { explore } from '../check/explore.ts';
+import { availableParallelism } from 'node:os';
 import { Channel } from '../vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../vmbus/choices.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
@@ -113,8 +114,11 @@ export function kmclRoundTripsPerSec(n: number): number {
   return done / (dt / 1000);
 }
 
-/** Explore every save point of a scenario with `n` transactions (save + restore at each). */
-export function exploreFigures(n: number): { exploreSchedules: number; exploreMs: number; exploreSchedulesPerSec: number } {
+/**
+ * Explore every save point of a scenario with `n` transactions (save + restore at each):
+ * as `bench explore` runs by default (a worker thread per core), and in one thread.
+ */
+export async function exploreFigures(n: number): Promise<Record<string, number>> {
   const s = scenario({
     name: 'perf-explore',
     channels: [{ id: 0, g2hPages: 16, h2gPages: 16 }],
@@ -123,8 +127,18 @@ export function exploreFigures(n: number): { exploreSchedules: number; exploreMs
       { op: 'host-send', count: n / 2, size: 64 },
     ],
   });
-  const r = explore(s, { seed: 1, ops: ['save-restore'] });
-  return { exploreSchedules: r.schedules, exploreMs: r.durationMs, exploreSchedulesPerSec: Math.round(r.schedules / (r.durationMs / 1000)) };
+  const one = explore(s, { seed: 1, ops: ['save-restore'] });
+  const { exploreParallel } = await import('./explore-parallel.ts');
+  const workers = availableParallelism();
+  const all = await exploreParallel(s, { seed: 1, ops: ['save-restore'], workers });
+  return {
+    exploreSchedules: all.schedules,
+    exploreMs: all.durationMs,
+    exploreWorkers: workers,
+    exploreSchedulesPerSec: Math.round(all.schedules / (all.durationMs / 1000)),
+    exploreOneThreadMs: one.durationMs,
+    exploreRanInFull: one.ranInFull,
+  };
 }
 
 export async function measureAll(progress: (what: string) => void, opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
@@ -140,7 +154,7 @@ export async function measureAll(progress: (what: string) => void, opts: { quick
   progress('save + restore');
   fig.saveRestore1000InFlightMs = Math.round(saveRestoreMs(1000) * 100) / 100;
   progress('explore');
-  Object.assign(fig, exploreFigures(1000));
+  Object.assign(fig, await exploreFigures(1000));
   const checkEvents = opts.quick ? 1_000_000 : 10_000_000;
   progress(`bench check (a ${checkEvents.toLocaleString('en')}-event trace)`);
   try {

@@ -32,6 +32,7 @@ export interface ExploreChunkTask {
   maxSchedules?: number | undefined;
   /** the base run's save points and verdict, found once by the caller */
   base: ExploreBase;
+  plain?: boolean | undefined;
 }
 
 export type WorkerTask = EmulatedJobTask | ExploreChunkTask;

@@ -20,6 +20,7 @@ export function runTask(task: WorkerTask): TaskResults[keyof TaskResults] {
         choices: task.choices,
         range: task.range,
         maxSchedules: task.maxSchedules,
+        plain: task.plain,
       }, task.base);
   }
 }

@@ -84,6 +84,15 @@ describe('bench explore', () => {
     expect(doc.schedules).toBe(doc.savePoints * 3 - doc.skipped);
     expect(doc.failures).toEqual([]);
   });
+
+  it('--plain runs every schedule from the start and reaches the same result, across worker threads too', async () => {
+    const file = 'bench/scenarios/10-quota-and-deferral.yaml';
+    const walked = JSON.parse((await bench(['explore', file, '--json', '--workers', '2'])).stdout);
+    const plain = JSON.parse((await bench(['explore', file, '--json', '--workers', '2', '--plain'])).stdout);
+    expect(plain.ranInFull).toBe(plain.schedules);
+    expect(walked.ranInFull).toBeLessThan(walked.schedules);
+    for (const k of ['schedules', 'skipped', 'failures', 'savePoints', 'truncated']) expect(walked[k]).toEqual(plain[k]);
+  });
 });
 
 describe('bench check', () => {

@@ -16,8 +16,9 @@ export function registerExplore(program: Command): void {
     .option('--max-schedules <n>', 'stop after this many schedules')
     .option('--ops <list>', `comma-separated operations (${EXPLORE_OPS.join(', ')})`, EXPLORE_OPS.join(','))
     .option('--workers <n>', 'worker threads (1 runs in process)', String(availableParallelism()))
+    .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; json?: boolean }) => {
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; json?: boolean }) => {
       const [s] = await loadScenarioPaths([path]);
       const ops = o.ops.split(',').map((x) => x.trim()) as InjectedOp[];
       for (const op of ops) {
@@ -32,6 +33,7 @@ export function registerExplore(program: Command): void {
         ops,
         maxSchedules: o.maxSchedules ? parsePositiveInt('--max-schedules', o.maxSchedules) : undefined,
         workers,
+        plain: o.plain,
         onProgress: progress,
       });
       if (o.json) {
