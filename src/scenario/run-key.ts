@@ -53,16 +53,18 @@ function keyPointer(k: StateKey, ptr: unknown): void {
   }
 }
 
-function keySendQueue(k: StateKey, q: Fifo<QueuedSend>): void {
+/** A FIFO (vmbus/fifo.ts) as what is still in it, each item by `item`. */
+function keyFifo<T>(k: StateKey, q: Fifo<T>, item: (k: StateKey, x: T) => void): void {
   k.num(q.items.length - q.head);
-  for (let i = q.head; i < q.items.length; i++) {
-    const e = q.items[i]!;
-    if (e.kind === 'packet') keyPacket(k, e.packet);
-    else {
-      k.num(-2);
-      k.num(e.transId);
-      k.dataRef(e.payload);
-    }
+  for (let i = q.head; i < q.items.length; i++) item(k, q.items[i]!);
+}
+
+function keySend(k: StateKey, e: QueuedSend): void {
+  if (e.kind === 'packet') keyPacket(k, e.packet);
+  else {
+    k.num(-2);
+    k.num(e.transId);
+    k.dataRef(e.payload);
   }
 }
 
@@ -74,27 +76,19 @@ function keyAwaiting(k: StateKey, m: Map<number, VmbPacket>): void {
   }
 }
 
-function keyGuestQueue(k: StateKey, q: Fifo<QueuedWrite>): void {
-  k.num(q.items.length - q.head);
-  for (let i = q.head; i < q.items.length; i++) {
-    const w = q.items[i]!;
-    k.num(w.flags);
-    k.num(w.type);
-    k.num(w.transId);
-    k.dataRef(w.payload);
-  }
+function keyGuestWrite(k: StateKey, w: QueuedWrite): void {
+  k.num(w.flags);
+  k.num(w.type);
+  k.num(w.transId);
+  k.dataRef(w.payload);
 }
 
-function keyGuestHeld(k: StateKey, q: Fifo<HeldTransaction>): void {
-  k.num(q.items.length - q.head);
-  for (let i = q.head; i < q.items.length; i++) {
-    const h = q.items[i]!;
-    k.num(h.transId);
-    k.num(h.tx);
-    k.num(h.due);
-    k.dataRef(h.response);
-    k.num(h.status);
-  }
+function keyGuestHeld(k: StateKey, h: HeldTransaction): void {
+  k.num(h.transId);
+  k.num(h.tx);
+  k.num(h.due);
+  k.dataRef(h.response);
+  k.num(h.status);
 }
 
 function keyNumberMap(k: StateKey, m: Map<number, number>): void {
@@ -112,12 +106,12 @@ export function collectionKeyers(
 ): Map<object, (k: StateKey) => void> {
   const out = new Map<object, (k: StateKey) => void>();
   for (const c of hostChannels) {
-    out.set(c.queue, (k) => keySendQueue(k, c.queue));
+    out.set(c.queue, (k) => keyFifo(k, c.queue, keySend));
     out.set(c.awaiting, (k) => keyAwaiting(k, c.awaiting));
   }
   for (const c of guestChannels) {
-    out.set(c.queue, (k) => keyGuestQueue(k, c.queue));
-    out.set(c.held, (k) => keyGuestHeld(k, c.held));
+    out.set(c.queue, (k) => keyFifo(k, c.queue, keyGuestWrite));
+    out.set(c.held, (k) => keyFifo(k, c.held, keyGuestHeld));
     out.set(c.awaiting, (k) => keyNumberMap(k, c.awaiting));
   }
   return out;

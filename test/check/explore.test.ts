@@ -8,6 +8,7 @@ import type { InjectedOp } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
 import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+import { trafficStep } from '../scenario/arbitraries.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 const byName = (n: string) => suite.find((s) => s.name === n)!;
@@ -50,10 +51,7 @@ describe('explore: the walk against the plain method', () => {
 
   it('property: random scenarios, seeds, operations and faults give the plain result', () => {
     const step = fc.oneof(
-      fc.record({ op: fc.constant('guest-send' as const), count: fc.integer({ min: 1, max: 8 }), size: fc.integer({ min: 24, max: 2000 }), mode: fc.constantFrom('inline' as const, 'deferred' as const, 'hold' as const), hold: fc.integer({ min: 0, max: 4 }) }),
-      fc.record({ op: fc.constant('host-send' as const), count: fc.integer({ min: 1, max: 16 }), size: fc.integer({ min: 24, max: 2000 }), hold: fc.integer({ min: 0, max: 4 }) }),
-      fc.record({ op: fc.constant('notify' as const), dir: fc.constantFrom('g2h' as const, 'h2g' as const), count: fc.integer({ min: 1, max: 4 }), size: fc.integer({ min: 24, max: 200 }) }),
-      fc.record({ op: fc.constant('run' as const), ms: fc.integer({ min: 0, max: 4 }) }),
+      trafficStep({ guestCount: 8, hostCount: 16, maxSize: 2000, hold: 4 }),
       fc.constant({ op: 'pause' as const }),
       fc.constant({ op: 'resume' as const }),
     );

@@ -5,6 +5,7 @@ import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
 import { MemorySink, StampingSink, formatEvent } from '../../src/trace/sink.ts';
 import { PropertyChecker } from '../../src/check/properties.ts';
+import { trafficStep } from './arbitraries.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
@@ -65,12 +66,7 @@ describe('executing scenarios on the emulator', () => {
   });
 
   it('property: a save, a migration or a checkpoint at any save point keeps exactly-once delivery', () => {
-    const step = fc.oneof(
-      fc.record({ op: fc.constant('guest-send' as const), count: fc.integer({ min: 1, max: 12 }), size: fc.integer({ min: 24, max: 3000 }), mode: fc.constantFrom('inline' as const, 'deferred' as const, 'hold' as const), hold: fc.integer({ min: 0, max: 5 }) }),
-      fc.record({ op: fc.constant('host-send' as const), count: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 24, max: 3000 }), hold: fc.integer({ min: 0, max: 8 }) }),
-      fc.record({ op: fc.constant('notify' as const), dir: fc.constantFrom('g2h' as const, 'h2g' as const), count: fc.integer({ min: 1, max: 5 }), size: fc.integer({ min: 24, max: 200 }) }),
-      fc.record({ op: fc.constant('run' as const), ms: fc.integer({ min: 0, max: 4 }) }),
-    );
+    const step = trafficStep({ guestCount: 12, hostCount: 30, maxSize: 3000, hold: 8 });
     fc.assert(
       fc.property(
         fc.array(step, { minLength: 1, maxLength: 6 }),
