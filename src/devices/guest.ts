@@ -84,6 +84,11 @@ export class SampleGuest {
   private readonly sink: TraceSink;
   private readonly host: HostDoorbell;
   private readonly byCh = new Map<number, GuestChannelState>();
+  // The scheduler asks about one channel several times per step: remember the last
+  // lookup (saves two Map lookups per question).
+  private lastCh = NaN;
+  private lastC: GuestChannelState | null = null;
+  private lastRings: { out: OutgoingRing; in: IncomingRing } | null = null;
 
   constructor(
     state: GuestState,
@@ -99,9 +104,18 @@ export class SampleGuest {
   }
 
   private chan(ch: number): GuestChannelState {
+    if (ch === this.lastCh) return this.lastC!;
     const c = this.byCh.get(ch);
     if (!c) throw new RangeError(`guest has no channel ${ch}`);
+    this.lastCh = ch;
+    this.lastC = c;
+    this.lastRings = this.rings.get(ch)!;
     return c;
+  }
+
+  /** The rings of channel `ch` (after `chan(ch)`, which remembers them). */
+  private ringsOf(ch: number): { out: OutgoingRing; in: IncomingRing } {
+    return ch === this.lastCh ? this.lastRings! : this.rings.get(ch)!;
   }
 
   /** The host signalled us. */
@@ -123,27 +137,26 @@ export class SampleGuest {
       const transId = c.nextTransId++;
       if (request) c.awaiting.set(transId, tx);
       this.sink.emit({ side: 'guest', ev: 'pkt.send', ch, tx, dir: 'g2h', len: size, digest: digestHex(msg), wantCompletion: request });
-      const queued = this.write(c, {
-        flags: request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, type: PacketType.dataInBand, transId, payload: msg,
-      });
+      const queued = this.write(c, request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, PacketType.dataInBand, transId, msg);
       if (queued) this.sink.emit({ side: 'guest', ev: 'pkt.queued', ch, tx, dir: 'g2h' });
     }
   }
 
   /** Writes now if the ring has room and nothing is queued before it; else queues. Returns true if queued. */
-  private write(c: GuestChannelState, w: QueuedWrite): boolean {
-    const r = this.rings.get(c.ch)!;
-    if (fifoLength(c.queue) === 0 && r.out.tryWrite(w.type, w.flags, w.transId, w.payload)) {
+  private write(c: GuestChannelState, flags: number, type: number, transId: number, payload: Uint8Array): boolean {
+    const r = this.ringsOf(c.ch);
+    if (fifoLength(c.queue) === 0 && r.out.tryWrite(type, flags, transId, payload)) {
       if (r.out.commit()) this.host.interrupt(c.ch);
       return false;
     }
+    const w: QueuedWrite = { flags, type, transId, payload };
     fifoPush(c.queue, w);
     if (fifoLength(c.queue) === 1) this.advertiseBlocked(c, w);
     return true;
   }
 
   private advertiseBlocked(c: GuestChannelState, head: QueuedWrite): void {
-    const out = this.rings.get(c.ch)!.out;
+    const out = this.ringsOf(c.ch).out;
     const need = inBandFootprint(head.payload.length);
     out.setPendingSendSize(need);
     c.writable = false;
@@ -159,7 +172,7 @@ export class SampleGuest {
     const c = this.chan(ch);
     const head = fifoPeek(c.queue);
     if (!head) return;
-    const r = this.rings.get(ch)!;
+    const r = this.ringsOf(ch);
     if (!r.out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
       this.advertiseBlocked(c, head);
       return;
@@ -174,13 +187,13 @@ export class SampleGuest {
   canDeliver(ch: number): boolean {
     const c = this.chan(ch);
     if (!c.interrupt && !c.draining) return false;
-    return !this.rings.get(ch)!.in.isEmpty();
+    return !this.ringsOf(ch).in.isEmpty();
   }
 
   /** Takes one packet from the host->guest ring. */
   deliverOne(ch: number, now: number): void {
     const c = this.chan(ch);
-    const inc = this.rings.get(ch)!.in;
+    const inc = this.ringsOf(ch).in;
     if (!c.draining) {
       c.draining = true;
       c.interrupt = false;
@@ -240,7 +253,7 @@ export class SampleGuest {
       side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h.tx, dir: 'h2g',
       status: statusHex(h.status), len: h.response.length, digest: digestHex(h.response),
     });
-    this.write(c, { flags: 0, type: PacketType.completion, transId: h.transId, payload: h.response });
+    this.write(c, 0, PacketType.completion, h.transId, h.response);
     return true;
   }
 
@@ -265,14 +278,14 @@ export class SampleGuest {
       side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h!.tx, dir: 'h2g',
       status: statusHex(h!.status), len: h!.response.length, digest: digestHex(h!.response),
     });
-    this.write(c, { flags: 0, type: PacketType.completion, transId: h!.transId, payload: h!.response });
+    this.write(c, 0, PacketType.completion, h!.transId, h!.response);
     return true;
   }
 
   /** Replay: the first event the next delivery would write, without delivering. */
   peekDelivery(ch: number): { ev: 'pkt.recv' | 'pkt.completion'; tx: number; dir: 'g2h' | 'h2g' } | null {
     const c = this.chan(ch);
-    const inc = this.rings.get(ch)!.in;
+    const inc = this.ringsOf(ch).in;
     const v = inc.peek();
     if (!v) return null;
     if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };

@@ -15,7 +15,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../vmbus/packet.ts';
 import { STATUS, statusName, type NtStatus } from '../vmbus/status.ts';
 import type { TraceSink } from '../trace/sink.ts';
-import { digestHex } from './digest.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
 import {
   CompletionMode,
   INTERFACE_TYPE_GUID,
@@ -32,6 +32,8 @@ import {
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
 import { SAVEBUF_SIZE, decodeSaveRecord, encodeSaveRecord, type HostTxState } from './save-record.ts';
+
+const byDue = (r: HeldRequest): number => r.due;
 
 export class VspError extends Error {
   constructor(ch: number, message: string) {
@@ -63,6 +65,8 @@ export class SampleVsp {
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
   private held: Fifo<HeldRequest> = fifo();
+  /** scratch for the digest of the packet being received (no allocation per packet) */
+  private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
   constructor(opts: VspOptions) {
     this.opts = opts;
@@ -110,10 +114,16 @@ export class SampleVsp {
   private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
     const ch = this.opts.ch;
     const h = decodeHeader(buf);
+    // The digest of what arrived: pkt.recv carries it, and an inline completion's
+    // payload quotes it (computed once for both).
+    const recvDigest = this.recvDigest;
+    let digested = false;
     if (pkt.deferrals === 0) {
       const len = h ? Math.min(h.length, buf.length) : buf.length;
+      fnv1a64Into(recvDigest, buf, 0, len);
+      digested = true;
       this.opts.sink.emit({
-        side: 'host', ev: 'pkt.recv', ch, tx: h?.tx ?? 0, dir: 'g2h', len, digest: digestHex(buf, 0, len),
+        side: 'host', ev: 'pkt.recv', ch, tx: h?.tx ?? 0, dir: 'g2h', len, digest: hexOfHalves(recvDigest.hi, recvDigest.lo),
       });
     }
     if (!h || (h.type !== MsgType.Request && h.type !== MsgType.Notify)) {
@@ -135,17 +145,17 @@ export class SampleVsp {
         this.completeRequest(pkt, buf);
         return;
       case CompletionMode.Hold:
-        fifoInsertSorted(this.held, { pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf }, (r) => r.due);
+        fifoInsertSorted(this.held, { pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf }, byDue);
         return;
       default:
-        this.completeRequest(pkt, buf);
+        this.completeRequest(pkt, buf, h, digested ? recvDigest : undefined);
     }
   }
 
-  private completeRequest(pkt: IncomingPacket, buf: Uint8Array): void {
-    const h = decodeHeader(buf)!;
+  /** `h` and `digest`: the request's header and digest when the caller has them already. */
+  private completeRequest(pkt: IncomingPacket, buf: Uint8Array, h = decodeHeader(buf)!, digest?: DigestHalves): void {
     const status = statusFor(h.tx, isIntact(buf, h));
-    const response = encodeCompletion(buf, h, status);
+    const response = encodeCompletion(buf, h, status, digest);
     this.opts.sink.emit({
       side: 'host', ev: 'pkt.complete', ch: this.opts.ch, tx: h.tx, dir: 'g2h',
       status: statusHex(status), len: response.length, digest: digestHex(response),
