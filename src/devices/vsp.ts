@@ -31,7 +31,7 @@ import {
 } from './protocol.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
-import { SAVEBUF_SIZE, decodeSaveRecord, encodeSaveRecord, type HostTxState } from './save-record.ts';
+import { SAVEBUF_SIZE, decodeSaveRecord, writeSaveRecord, type HostTxState } from './save-record.ts';
 
 const byDue = (r: HeldRequest): number => r.due;
 
@@ -65,6 +65,8 @@ export class SampleVsp {
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
   private held: Fifo<HeldRequest> = fifo();
+  /** every host transaction's completion routine (one closure, not one per packet) */
+  private readonly completionRoutine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p, st, resp);
   /** scratch for the digest of the packet being received (no allocation per packet) */
   private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
@@ -231,7 +233,7 @@ export class SampleVsp {
       const p = this.channel.packetAllocate();
       const state: HostTxState = { tx, type, length: size, hold: guestHold, digest: digestHex(msg) };
       p.pointer = state;
-      p.completionRoutine = (pk, st, resp) => this.onCompletion(pk, st, resp);
+      p.completionRoutine = this.completionRoutine;
       const wait = kind === 'transaction';
       this.opts.sink.emit({
         side: 'host', ev: 'pkt.send', ch: this.opts.ch, tx, dir: 'h2g', len: size, digest: state.digest, wantCompletion: wait,
@@ -266,11 +268,10 @@ export class SampleVsp {
       return STATUS.BUFFER_TOO_SMALL;
     }
     const st = p.pointer as HostTxState;
-    const rec = encodeSaveRecord(st);
-    buf.set(rec);
+    writeSaveRecord(buf, st);
     this.opts.sink.emit({
       side: 'host', ev: 'pkt.save', ch: this.opts.ch, tx: st.tx, dir: 'h2g',
-      libLen: currentSaveLibLength(this.channel), saveLen: rec.length, saveDigest: digestHex(rec),
+      libLen: currentSaveLibLength(this.channel), saveLen: SAVEBUF_SIZE, saveDigest: digestHex(buf, 0, SAVEBUF_SIZE),
     });
     return STATUS.SUCCESS;
   }
@@ -282,7 +283,7 @@ export class SampleVsp {
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) return r;
     p.pointer = st;
-    p.completionRoutine = (pk, s, resp) => this.onCompletion(pk, s, resp);
+    p.completionRoutine = this.completionRoutine;
     this.opts.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.opts.ch, tx: st.tx, dir: 'h2g', saveDigest: digestHex(save) });
     return STATUS.SUCCESS;
   }
@@ -293,10 +294,10 @@ export class SampleVsp {
     const ch = this.channel;
     this.check('VmbChannelSaveBegin', channelSaveBegin(ch));
     const out: Uint8Array[] = [];
-    let size = this.opts.saveBufferSize;
+    // One buffer for every call (what each filled is copied out), a larger one when told so.
+    let buf = new Uint8Array(this.opts.saveBufferSize);
     try {
       for (;;) {
-        const buf = new Uint8Array(size);
         const r = channelSaveContinue(ch, buf);
         // Partial progress first: these two are not NT_SUCCESS and not failures.
         if (r.status === STATUS.BUFFER_OVERFLOW) {
@@ -304,7 +305,7 @@ export class SampleVsp {
           continue;
         }
         if (r.status === STATUS.BUFFER_TOO_SMALL) {
-          size = r.bytesRequired;
+          buf = new Uint8Array(r.bytesRequired);
           continue;
         }
         if (r.status !== STATUS.SUCCESS) throw new VspError(this.opts.ch, `VmbChannelSaveContinue failed with ${statusName(r.status)}`);
