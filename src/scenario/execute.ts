@@ -286,7 +286,8 @@ class Execution {
       v: 1,
       kind: 'vm',
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
-      memory: this.memory.image(),
+      // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
+      memory: this.memory.live(),
       guest: snapshotGuest(this.guest.state, this.clock),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },

@@ -74,6 +74,14 @@ export class GuestMemory {
     return new Uint8Array(this.buffer).slice();
   }
 
+  /**
+   * Every byte, live (not a copy): for an encoder that copies it at once. Nothing may
+   * run between taking it and reading it.
+   */
+  live(): Uint8Array {
+    return new Uint8Array(this.buffer);
+  }
+
   /** One ring's raw bytes (control page + data pages), for --dump-rings. */
   ringImage(ch: number, dir: 'g2h' | 'h2g'): Uint8Array {
     const s = this.slot(ch);

@@ -18,7 +18,7 @@
 // completion: u64 transaction id, u32 length, payload
 // end:        u32 number of chunks before it
 
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 
 export const CHUNK_MAGIC = 0x434d4b53;
 export const CHUNK_VERSION = 2;
@@ -171,7 +171,7 @@ export class ChunkStreamWriter {
     const at = this.open;
     const bodyAt = at + CHUNK_HEADER_SIZE;
     this.dv.setUint32(at + 8, this.length - bodyAt, true);
-    this.dv.setUint32(at + 12, crc32(this.bytes.subarray(bodyAt, this.length)), true);
+    this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.length), true);
     this.dv.setUint32(at + 16, this.ends.length, true);
     this.ends.push(this.length);
     this.open = -1;
@@ -188,7 +188,7 @@ export class ChunkStreamWriter {
     const at = index === 0 ? 0 : this.ends[index - 1]!;
     const bodyAt = at + CHUNK_HEADER_SIZE;
     fill(this.dv, bodyAt);
-    this.dv.setUint32(at + 12, crc32(this.bytes.subarray(bodyAt, this.ends[index]!)), true);
+    this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.ends[index]!), true);
   }
 }
 
