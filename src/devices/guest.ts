@@ -9,7 +9,7 @@ import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
-import { digestHex } from './digest.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
 import { peekTx } from './peek.ts';
 import {
   MsgType,
@@ -89,6 +89,8 @@ export class SampleGuest {
   private lastCh = NaN;
   private lastC: GuestChannelState | null = null;
   private lastRings: { out: OutgoingRing; in: IncomingRing } | null = null;
+  /** scratch for the digest of the message being received (no allocation per packet) */
+  private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
   constructor(
     state: GuestState,
@@ -231,10 +233,13 @@ export class SampleGuest {
     const h = decodeHeader(payload);
     const len = h ? Math.min(h.length, payload.length) : payload.length;
     const tx = h?.tx ?? 0;
-    this.sink.emit({ side: 'guest', ev: 'pkt.recv', ch: c.ch, tx, dir: 'h2g', len, digest: digestHex(payload, 0, len) });
+    // pkt.recv carries the digest of what arrived, and the completion quotes it: hashed once.
+    const d = this.recvDigest;
+    fnv1a64Into(d, payload, 0, len);
+    this.sink.emit({ side: 'guest', ev: 'pkt.recv', ch: c.ch, tx, dir: 'h2g', len, digest: hexOfHalves(d.hi, d.lo) });
     if (!wantCompletion) return;
     const status = h ? statusFor(h.tx, isIntact(payload, h)) : Status.DataError;
-    const response = h ? encodeCompletion(payload, h, status) : new Uint8Array(0);
+    const response = h ? encodeCompletion(payload, h, status, d) : new Uint8Array(0);
     const hold = h && h.type === MsgType.HostTransaction ? h.arg0 : 0;
     fifoInsertSorted(c.held, { transId, tx, due: now + hold, response, status }, byDue);
   }
