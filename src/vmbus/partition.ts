@@ -45,6 +45,27 @@ export class GuestMemory {
     }
   }
 
+  /** Whether this memory has exactly `channels`' layout (same channels, same ring sizes, same order). */
+  hasLayout(channels: ReadonlyArray<{ ch: number; g2hPages: number; h2gPages: number }>): boolean {
+    if (channels.length !== this.slots.length) return false;
+    return channels.every((c, i) => {
+      const s = this.slots[i]!;
+      return s.ch === c.ch && s.g2hPages === c.g2hPages && s.h2gPages === c.h2gPages;
+    });
+  }
+
+  /**
+   * Puts a saved image back, byte for byte, over this memory (same layout): a restore
+   * over the VM's own memory, whose old contents nothing reads any more. Cheaper than a
+   * new GuestMemory: allocating a SharedArrayBuffer costs several times the copy.
+   */
+  overwrite(image: Uint8Array): void {
+    if (image.length !== this.buffer.byteLength) {
+      throw new RangeError(`guest memory image is ${image.length} bytes, the layout needs ${this.buffer.byteLength}`);
+    }
+    new Uint8Array(this.buffer).set(image);
+  }
+
   slot(ch: number): RingSlot {
     const s = this.slots.find((x) => x.ch === ch);
     if (!s) throw new RangeError(`no rings for channel ${ch}`);
