@@ -128,6 +128,9 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
   const faults = ch.faults;
   let forgetQueued = false;
   const queue = ch.queue;
+  // Room for the usual chunk per entry up front (header, LibBuf, a small SaveBuf), so the
+  // stream is not regrown and recopied as it fills.
+  w.reserve((queue.items.length - queue.head + ch.awaiting.size) * 128);
   for (let i = queue.head; i < queue.items.length; i++) {
     const q = queue.items[i]!;
     if (q.kind === 'packet' && faults.armed('forget-queued-at-save')) {
