@@ -4,34 +4,51 @@
 // compute it the same way (lab/drivers/PROTOCOL.md, "Digest"). FNV-1a was chosen because
 // it is a dozen lines of C with no tables, usable in a kernel module and a KMDF driver.
 //
-// BigInt would make this ~50x slower, and it is on the hot path of every packet.
+// BigInt would make this ~50x slower, and it is on the hot path of every packet (several
+// digests per round trip), so the 64-bit state is kept as two 32-bit halves and nothing
+// is allocated per call.
+
+/** The two 32-bit halves of a digest, filled by `fnv1a64Into` (reuse one per caller). */
+export interface DigestHalves {
+  hi: number;
+  lo: number;
+}
+
+/** FNV-1a 64 of bytes[start, end) into `out` (unsigned halves). */
+export function fnv1a64Into(out: DigestHalves, bytes: Uint8Array, start = 0, end = bytes.length): void {
+  // h * (2^40 + 0x1b3) mod 2^64 in halves: lo * 0x1b3 gives the new low half (its low
+  // 32 bits, Math.imul) and a carry into the high half (its bits 32..40, summed from
+  // 16-bit limbs so every value stays a small integer); the 2^40 term is lo shifted left
+  // by 8 into the high half.
+  let hi = 0xcbf29ce4 | 0;
+  let lo = 0x84222325 | 0;
+  for (let i = start; i < end; i++) {
+    lo ^= bytes[i]!;
+    const carry = ((lo >>> 16) * 0x1b3 + (((lo & 0xffff) * 0x1b3) >>> 16)) >>> 16;
+    hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) | 0;
+    lo = Math.imul(lo, 0x1b3);
+  }
+  out.hi = hi >>> 0;
+  out.lo = lo >>> 0;
+}
 
 /** FNV-1a 64 of bytes[start, end), as [hi, lo] 32-bit unsigned halves. */
 export function fnv1a64(bytes: Uint8Array, start = 0, end = bytes.length): [number, number] {
-  // Four 16-bit limbs, least significant first, so every intermediate value is a small
-  // integer V8 keeps unboxed: the multiply by 2^40 + 0x1b3 is h * 0x1b3 plus h shifted
-  // left by 40 bits, i.e. limbs 0 and 1 shifted by 8 into limbs 2 and 3.
-  let h0 = 0x2325;
-  let h1 = 0x8422;
-  let h2 = 0x9ce4;
-  let h3 = 0xcbf2;
-  for (let i = start; i < end; i++) {
-    h0 ^= bytes[i]!;
-    const t0 = h0 * 0x1b3;
-    const t1 = h1 * 0x1b3 + (t0 >>> 16);
-    const t2 = h2 * 0x1b3 + (t1 >>> 16) + (h0 << 8);
-    const t3 = h3 * 0x1b3 + (t2 >>> 16) + (h1 << 8);
-    h0 = t0 & 0xffff;
-    h1 = t1 & 0xffff;
-    h2 = t2 & 0xffff;
-    h3 = t3 & 0xffff;
-  }
-  return [((h3 << 16) | h2) >>> 0, ((h1 << 16) | h0) >>> 0];
+  const d = { hi: 0, lo: 0 };
+  fnv1a64Into(d, bytes, start, end);
+  return [d.hi, d.lo];
 }
 
 const HEX: string[] = Array.from({ length: 65536 }, (_, i) => i.toString(16).padStart(4, '0'));
 
-export function digestHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
-  const [hi, lo] = fnv1a64(bytes, start, end);
+/** A digest's 16 hex digits from its halves. */
+export function hexOfHalves(hi: number, lo: number): string {
   return HEX[hi >>> 16]! + HEX[hi & 0xffff]! + HEX[lo >>> 16]! + HEX[lo & 0xffff]!;
+}
+
+const scratch: DigestHalves = { hi: 0, lo: 0 };
+
+export function digestHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  fnv1a64Into(scratch, bytes, start, end);
+  return hexOfHalves(scratch.hi, scratch.lo);
 }

@@ -9,7 +9,7 @@ import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
-import { digestHex } from './digest.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
 import { peekTx } from './peek.ts';
 import {
   MsgType,
@@ -84,6 +84,13 @@ export class SampleGuest {
   private readonly sink: TraceSink;
   private readonly host: HostDoorbell;
   private readonly byCh = new Map<number, GuestChannelState>();
+  // The scheduler asks about one channel several times per step: remember the last
+  // lookup (saves two Map lookups per question).
+  private lastCh = NaN;
+  private lastC: GuestChannelState | null = null;
+  private lastRings: { out: OutgoingRing; in: IncomingRing } | null = null;
+  /** scratch for the digest of the message being received (no allocation per packet) */
+  private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
   constructor(
     state: GuestState,
@@ -99,9 +106,18 @@ export class SampleGuest {
   }
 
   private chan(ch: number): GuestChannelState {
+    if (ch === this.lastCh) return this.lastC!;
     const c = this.byCh.get(ch);
     if (!c) throw new RangeError(`guest has no channel ${ch}`);
+    this.lastCh = ch;
+    this.lastC = c;
+    this.lastRings = this.rings.get(ch)!;
     return c;
+  }
+
+  /** The rings of channel `ch` (after `chan(ch)`, which remembers them). */
+  private ringsOf(ch: number): { out: OutgoingRing; in: IncomingRing } {
+    return ch === this.lastCh ? this.lastRings! : this.rings.get(ch)!;
   }
 
   /** The host signalled us. */
@@ -123,27 +139,26 @@ export class SampleGuest {
       const transId = c.nextTransId++;
       if (request) c.awaiting.set(transId, tx);
       this.sink.emit({ side: 'guest', ev: 'pkt.send', ch, tx, dir: 'g2h', len: size, digest: digestHex(msg), wantCompletion: request });
-      const queued = this.write(c, {
-        flags: request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, type: PacketType.dataInBand, transId, payload: msg,
-      });
+      const queued = this.write(c, request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, PacketType.dataInBand, transId, msg);
       if (queued) this.sink.emit({ side: 'guest', ev: 'pkt.queued', ch, tx, dir: 'g2h' });
     }
   }
 
   /** Writes now if the ring has room and nothing is queued before it; else queues. Returns true if queued. */
-  private write(c: GuestChannelState, w: QueuedWrite): boolean {
-    const r = this.rings.get(c.ch)!;
-    if (fifoLength(c.queue) === 0 && r.out.tryWrite(w.type, w.flags, w.transId, w.payload)) {
+  private write(c: GuestChannelState, flags: number, type: number, transId: number, payload: Uint8Array): boolean {
+    const r = this.ringsOf(c.ch);
+    if (fifoLength(c.queue) === 0 && r.out.tryWrite(type, flags, transId, payload)) {
       if (r.out.commit()) this.host.interrupt(c.ch);
       return false;
     }
+    const w: QueuedWrite = { flags, type, transId, payload };
     fifoPush(c.queue, w);
     if (fifoLength(c.queue) === 1) this.advertiseBlocked(c, w);
     return true;
   }
 
   private advertiseBlocked(c: GuestChannelState, head: QueuedWrite): void {
-    const out = this.rings.get(c.ch)!.out;
+    const out = this.ringsOf(c.ch).out;
     const need = inBandFootprint(head.payload.length);
     out.setPendingSendSize(need);
     c.writable = false;
@@ -159,7 +174,7 @@ export class SampleGuest {
     const c = this.chan(ch);
     const head = fifoPeek(c.queue);
     if (!head) return;
-    const r = this.rings.get(ch)!;
+    const r = this.ringsOf(ch);
     if (!r.out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
       this.advertiseBlocked(c, head);
       return;
@@ -174,13 +189,13 @@ export class SampleGuest {
   canDeliver(ch: number): boolean {
     const c = this.chan(ch);
     if (!c.interrupt && !c.draining) return false;
-    return !this.rings.get(ch)!.in.isEmpty();
+    return !this.ringsOf(ch).in.isEmpty();
   }
 
   /** Takes one packet from the host->guest ring. */
   deliverOne(ch: number, now: number): void {
     const c = this.chan(ch);
-    const inc = this.rings.get(ch)!.in;
+    const inc = this.ringsOf(ch).in;
     if (!c.draining) {
       c.draining = true;
       c.interrupt = false;
@@ -218,10 +233,13 @@ export class SampleGuest {
     const h = decodeHeader(payload);
     const len = h ? Math.min(h.length, payload.length) : payload.length;
     const tx = h?.tx ?? 0;
-    this.sink.emit({ side: 'guest', ev: 'pkt.recv', ch: c.ch, tx, dir: 'h2g', len, digest: digestHex(payload, 0, len) });
+    // pkt.recv carries the digest of what arrived, and the completion quotes it: hashed once.
+    const d = this.recvDigest;
+    fnv1a64Into(d, payload, 0, len);
+    this.sink.emit({ side: 'guest', ev: 'pkt.recv', ch: c.ch, tx, dir: 'h2g', len, digest: hexOfHalves(d.hi, d.lo) });
     if (!wantCompletion) return;
     const status = h ? statusFor(h.tx, isIntact(payload, h)) : Status.DataError;
-    const response = h ? encodeCompletion(payload, h, status) : new Uint8Array(0);
+    const response = h ? encodeCompletion(payload, h, status, d) : new Uint8Array(0);
     const hold = h && h.type === MsgType.HostTransaction ? h.arg0 : 0;
     fifoInsertSorted(c.held, { transId, tx, due: now + hold, response, status }, byDue);
   }
@@ -240,7 +258,7 @@ export class SampleGuest {
       side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h.tx, dir: 'h2g',
       status: statusHex(h.status), len: h.response.length, digest: digestHex(h.response),
     });
-    this.write(c, { flags: 0, type: PacketType.completion, transId: h.transId, payload: h.response });
+    this.write(c, 0, PacketType.completion, h.transId, h.response);
     return true;
   }
 
@@ -265,14 +283,14 @@ export class SampleGuest {
       side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h!.tx, dir: 'h2g',
       status: statusHex(h!.status), len: h!.response.length, digest: digestHex(h!.response),
     });
-    this.write(c, { flags: 0, type: PacketType.completion, transId: h!.transId, payload: h!.response });
+    this.write(c, 0, PacketType.completion, h!.transId, h!.response);
     return true;
   }
 
   /** Replay: the first event the next delivery would write, without delivering. */
   peekDelivery(ch: number): { ev: 'pkt.recv' | 'pkt.completion'; tx: number; dir: 'g2h' | 'h2g' } | null {
     const c = this.chan(ch);
-    const inc = this.rings.get(ch)!.in;
+    const inc = this.ringsOf(ch).in;
     const v = inc.peek();
     if (!v) return null;
     if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };

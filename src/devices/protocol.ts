@@ -9,7 +9,7 @@
 // (all little-endian). The ring only knows lengths in 8-byte units, so the exact length
 // travels in the header.
 
-import { digestHex } from './digest.ts';
+import { fnv1a64Into, type DigestHalves } from './digest.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -70,6 +70,19 @@ export function bodyByte(tx: number, i: number): number {
   return ((tx & 0xff) * 0x9e + i * 0x1f + 0x5a) & 0xff;
 }
 
+// Every body is a run of one sequence: byte i is (start + 0x1f * i) & 0xff, and since
+// 0x1f is odd the values k * 0x1f (k = 0..255) hit every start once. So the body of tx is
+// BODY_RUN[k, k + n) for the k with k * 0x1f = bodyByte(tx, 0) (mod 256): one native copy
+// per message instead of a byte loop.
+const BODY_RUN = Uint8Array.from({ length: 256 + MAX_MESSAGE_SIZE }, (_, k) => (k * 0x1f) & 0xff);
+const RUN_START = new Uint8Array(256);
+for (let k = 0; k < 256; k++) RUN_START[BODY_RUN[k]!] = k;
+
+/** Where the body of transaction `tx` starts in BODY_RUN. */
+function runStart(tx: number): number {
+  return RUN_START[bodyByte(tx, 0)]!;
+}
+
 /**
  * The status rule: what the receiver of a Request or HostTransaction completes it with.
  * A damaged message gets DataError; otherwise every 16th transaction (tx % 16 == 15)
@@ -91,29 +104,47 @@ export function encodeMessage(
     throw new RangeError(`message length ${length} outside [${HEADER_SIZE}, ${MAX_MESSAGE_SIZE}]`);
   }
   const buf = new Uint8Array(length);
-  const dv = new DataView(buf.buffer);
-  dv.setUint16(0, type, true);
-  dv.setUint16(2, PROTOCOL_VERSION, true);
-  dv.setUint32(4, length, true);
-  dv.setUint32(8, tx >>> 0, true);
-  dv.setUint32(12, Math.floor(tx / 0x100000000), true);
-  dv.setUint32(16, arg0 >>> 0, true);
-  dv.setUint32(20, arg1 >>> 0, true);
-  for (let i = 0; i < length - HEADER_SIZE; i++) buf[HEADER_SIZE + i] = bodyByte(tx, i);
+  putU16(buf, 0, type);
+  putU16(buf, 2, PROTOCOL_VERSION);
+  putU32(buf, 4, length);
+  putU32(buf, 8, tx >>> 0);
+  putU32(buf, 12, Math.floor(tx / 0x100000000));
+  putU32(buf, 16, arg0 >>> 0);
+  putU32(buf, 20, arg1 >>> 0);
+  const k = runStart(tx);
+  buf.set(BODY_RUN.subarray(k, k + length - HEADER_SIZE), HEADER_SIZE);
   return buf;
+}
+
+// Little-endian field access straight on the bytes: a DataView per message cost more
+// than the message (these run several times per packet).
+function putU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+}
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
+}
+function getU16(b: Uint8Array, at: number): number {
+  return b[at]! | (b[at + 1]! << 8);
+}
+function getU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 /** Reads a header; null when the buffer is too short to hold one. */
 export function decodeHeader(buf: Uint8Array): MessageHeader | null {
   if (buf.length < HEADER_SIZE) return null;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return {
-    type: dv.getUint16(0, true),
-    version: dv.getUint16(2, true),
-    length: dv.getUint32(4, true),
-    tx: dv.getUint32(8, true) + dv.getUint32(12, true) * 0x100000000,
-    arg0: dv.getUint32(16, true),
-    arg1: dv.getUint32(20, true),
+    type: getU16(buf, 0),
+    version: getU16(buf, 2),
+    length: getU32(buf, 4),
+    tx: getU32(buf, 8) + getU32(buf, 12) * 0x100000000,
+    arg0: getU32(buf, 16),
+    arg1: getU32(buf, 20),
   };
 }
 
@@ -124,30 +155,47 @@ export function decodeHeader(buf: Uint8Array): MessageHeader | null {
 export function isIntact(buf: Uint8Array, h: MessageHeader): boolean {
   if (h.version !== PROTOCOL_VERSION) return false;
   if (h.length < HEADER_SIZE || h.length > buf.length || buf.length - h.length > 7) return false;
+  const k = runStart(h.tx);
   for (let i = 0; i < h.length - HEADER_SIZE; i++) {
-    if (buf[HEADER_SIZE + i] !== bodyByte(h.tx, i)) return false;
+    if (buf[HEADER_SIZE + i] !== BODY_RUN[(k + i) & 0xff]) return false;
   }
   return true;
 }
 
-/** The completion payload for a received message, following the status rule. */
-export function encodeCompletion(received: Uint8Array, h: MessageHeader, status: number): Uint8Array {
+const receivedDigest: DigestHalves = { hi: 0, lo: 0 };
+
+/**
+ * The completion payload for a received message, following the status rule. `digest`
+ * is the received message's digest when the caller has it already (it is the one its
+ * pkt.recv event carries), else it is computed here.
+ */
+export function encodeCompletion(received: Uint8Array, h: MessageHeader, status: number, digest?: DigestHalves): Uint8Array {
+  let d = digest;
+  if (!d) {
+    d = receivedDigest;
+    fnv1a64Into(d, received, 0, Math.min(h.length, received.length));
+  }
   const buf = new Uint8Array(COMPLETION_SIZE);
-  const dv = new DataView(buf.buffer);
-  dv.setUint16(0, MsgType.CompletionFlag | h.type, true);
-  dv.setUint16(2, PROTOCOL_VERSION, true);
-  dv.setUint32(4, COMPLETION_SIZE, true);
-  dv.setUint32(8, h.tx >>> 0, true);
-  dv.setUint32(12, Math.floor(h.tx / 0x100000000), true);
-  dv.setUint32(16, status >>> 0, true);
-  dv.setUint32(20, 0, true);
-  const digest = digestHex(received, 0, Math.min(h.length, received.length));
-  dv.setUint32(24, parseInt(digest.slice(8), 16), true);
-  dv.setUint32(28, parseInt(digest.slice(0, 8), 16), true);
+  putU16(buf, 0, MsgType.CompletionFlag | h.type);
+  putU16(buf, 2, PROTOCOL_VERSION);
+  putU32(buf, 4, COMPLETION_SIZE);
+  putU32(buf, 8, h.tx >>> 0);
+  putU32(buf, 12, Math.floor(h.tx / 0x100000000));
+  putU32(buf, 16, status >>> 0);
+  putU32(buf, 20, 0);
+  putU32(buf, 24, d.lo);
+  putU32(buf, 28, d.hi);
   return buf;
 }
 
 /** NTSTATUS as the trace writes it: 8 hex digits. */
 export function statusHex(status: number): string {
-  return (status >>> 0).toString(16).padStart(8, '0');
+  // A run uses a handful of statuses: format each once.
+  let hex = STATUS_HEX.get(status);
+  if (hex === undefined) {
+    hex = (status >>> 0).toString(16).padStart(8, '0');
+    if (STATUS_HEX.size < 256) STATUS_HEX.set(status, hex);
+  }
+  return hex;
 }
+const STATUS_HEX = new Map<number, string>();

@@ -15,7 +15,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../vmbus/packet.ts';
 import { STATUS, statusName, type NtStatus } from '../vmbus/status.ts';
 import type { TraceSink } from '../trace/sink.ts';
-import { digestHex } from './digest.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
 import {
   CompletionMode,
   INTERFACE_TYPE_GUID,
@@ -31,7 +31,17 @@ import {
 } from './protocol.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
-import { SAVEBUF_SIZE, decodeSaveRecord, encodeSaveRecord, type HostTxState } from './save-record.ts';
+import { SAVEBUF_SIZE, decodeSaveRecord, writeSaveRecord, type HostTxState } from './save-record.ts';
+
+const byDue = (r: HeldRequest): number => r.due;
+
+// The SaveContinue buffer is only lent to each call (what it filled is copied out), so
+// every save reuses one: a fresh 1 MiB buffer per save cost more in page faults than the save.
+let scratch = new Uint8Array(0);
+function saveScratch(size: number): Uint8Array {
+  if (scratch.length < size) scratch = new Uint8Array(size);
+  return scratch.subarray(0, size);
+}
 
 export class VspError extends Error {
   constructor(ch: number, message: string) {
@@ -63,6 +73,10 @@ export class SampleVsp {
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
   private held: Fifo<HeldRequest> = fifo();
+  /** every host transaction's completion routine (one closure, not one per packet) */
+  private readonly completionRoutine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p, st, resp);
+  /** scratch for the digest of the packet being received (no allocation per packet) */
+  private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
   constructor(opts: VspOptions) {
     this.opts = opts;
@@ -110,10 +124,16 @@ export class SampleVsp {
   private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
     const ch = this.opts.ch;
     const h = decodeHeader(buf);
+    // The digest of what arrived: pkt.recv carries it, and an inline completion's
+    // payload quotes it (computed once for both).
+    const recvDigest = this.recvDigest;
+    let digested = false;
     if (pkt.deferrals === 0) {
       const len = h ? Math.min(h.length, buf.length) : buf.length;
+      fnv1a64Into(recvDigest, buf, 0, len);
+      digested = true;
       this.opts.sink.emit({
-        side: 'host', ev: 'pkt.recv', ch, tx: h?.tx ?? 0, dir: 'g2h', len, digest: digestHex(buf, 0, len),
+        side: 'host', ev: 'pkt.recv', ch, tx: h?.tx ?? 0, dir: 'g2h', len, digest: hexOfHalves(recvDigest.hi, recvDigest.lo),
       });
     }
     if (!h || (h.type !== MsgType.Request && h.type !== MsgType.Notify)) {
@@ -135,17 +155,17 @@ export class SampleVsp {
         this.completeRequest(pkt, buf);
         return;
       case CompletionMode.Hold:
-        fifoInsertSorted(this.held, { pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf }, (r) => r.due);
+        fifoInsertSorted(this.held, { pkt, due: this.opts.now() + h.arg1, tx: h.tx, buf }, byDue);
         return;
       default:
-        this.completeRequest(pkt, buf);
+        this.completeRequest(pkt, buf, h, digested ? recvDigest : undefined);
     }
   }
 
-  private completeRequest(pkt: IncomingPacket, buf: Uint8Array): void {
-    const h = decodeHeader(buf)!;
+  /** `h` and `digest`: the request's header and digest when the caller has them already. */
+  private completeRequest(pkt: IncomingPacket, buf: Uint8Array, h = decodeHeader(buf)!, digest?: DigestHalves): void {
     const status = statusFor(h.tx, isIntact(buf, h));
-    const response = encodeCompletion(buf, h, status);
+    const response = encodeCompletion(buf, h, status, digest);
     this.opts.sink.emit({
       side: 'host', ev: 'pkt.complete', ch: this.opts.ch, tx: h.tx, dir: 'g2h',
       status: statusHex(status), len: response.length, digest: digestHex(response),
@@ -221,7 +241,7 @@ export class SampleVsp {
       const p = this.channel.packetAllocate();
       const state: HostTxState = { tx, type, length: size, hold: guestHold, digest: digestHex(msg) };
       p.pointer = state;
-      p.completionRoutine = (pk, st, resp) => this.onCompletion(pk, st, resp);
+      p.completionRoutine = this.completionRoutine;
       const wait = kind === 'transaction';
       this.opts.sink.emit({
         side: 'host', ev: 'pkt.send', ch: this.opts.ch, tx, dir: 'h2g', len: size, digest: state.digest, wantCompletion: wait,
@@ -256,11 +276,10 @@ export class SampleVsp {
       return STATUS.BUFFER_TOO_SMALL;
     }
     const st = p.pointer as HostTxState;
-    const rec = encodeSaveRecord(st);
-    buf.set(rec);
+    writeSaveRecord(buf, st);
     this.opts.sink.emit({
       side: 'host', ev: 'pkt.save', ch: this.opts.ch, tx: st.tx, dir: 'h2g',
-      libLen: currentSaveLibLength(this.channel), saveLen: rec.length, saveDigest: digestHex(rec),
+      libLen: currentSaveLibLength(this.channel), saveLen: SAVEBUF_SIZE, saveDigest: digestHex(buf, 0, SAVEBUF_SIZE),
     });
     return STATUS.SUCCESS;
   }
@@ -272,7 +291,7 @@ export class SampleVsp {
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) return r;
     p.pointer = st;
-    p.completionRoutine = (pk, s, resp) => this.onCompletion(pk, s, resp);
+    p.completionRoutine = this.completionRoutine;
     this.opts.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.opts.ch, tx: st.tx, dir: 'h2g', saveDigest: digestHex(save) });
     return STATUS.SUCCESS;
   }
@@ -283,10 +302,10 @@ export class SampleVsp {
     const ch = this.channel;
     this.check('VmbChannelSaveBegin', channelSaveBegin(ch));
     const out: Uint8Array[] = [];
-    let size = this.opts.saveBufferSize;
+    // One buffer for every call (what each filled is copied out), a larger one when told so.
+    let buf = saveScratch(this.opts.saveBufferSize);
     try {
       for (;;) {
-        const buf = new Uint8Array(size);
         const r = channelSaveContinue(ch, buf);
         // Partial progress first: these two are not NT_SUCCESS and not failures.
         if (r.status === STATUS.BUFFER_OVERFLOW) {
@@ -294,7 +313,7 @@ export class SampleVsp {
           continue;
         }
         if (r.status === STATUS.BUFFER_TOO_SMALL) {
-          size = r.bytesRequired;
+          buf = saveScratch(r.bytesRequired);
           continue;
         }
         if (r.status !== STATUS.SUCCESS) throw new VspError(this.opts.ch, `VmbChannelSaveContinue failed with ${statusName(r.status)}`);

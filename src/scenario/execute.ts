@@ -298,7 +298,8 @@ class Execution {
       v: 1,
       kind: 'vm',
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
-      memory: this.memory.image(),
+      // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
+      memory: this.memory.live(),
       guest: snapshotGuest(this.guest.state, this.clock),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
@@ -313,7 +314,11 @@ class Execution {
   private restoreVm(blob: Uint8Array, hostName: string): void {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob);
-    const memory = new GuestMemory(rec.layout, rec.memory);
+    // The VM's old memory is replaced whole and nothing reads it any more (its guest and
+    // host objects are discarded below): reuse it when the layout matches.
+    let memory = this.memory;
+    if (memory.hasLayout(rec.layout)) memory.overwrite(rec.memory);
+    else memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
     this.guest = this.makeGuest(reviveGuest(rec.guest as GuestState, this.clock));
     this.nextHostTx = { ...rec.bench.nextHostTx };

@@ -36,8 +36,13 @@ export const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   // The time a guest image was taken: read only when an image is revived, and set anew
   // by every save.
   'takenAt',
-  // The guest driver's index of its channel states by number (they are keyed in order).
+  // The guest driver's index of its channel states by number (they are keyed in order),
+  // its memo of the last lookup in it, and its scratch for a received message's digest.
   'byCh',
+  'lastCh',
+  'lastC',
+  'lastRings',
+  'recvDigest',
   // Fixed for the whole run.
   'choices',
   'faults',

@@ -14,17 +14,20 @@
 // for "feed the next buffer". Neither is NT_SUCCESS, and neither is a failure.
 
 import type { Channel } from './channel.ts';
-import { ChunkError, ChunkKind, decodeChunks, decodeLib, encodeChunk, encodeLib, type Chunk } from './save-chunks.ts';
+import { ChunkError, ChunkKind, ChunkStreamWriter, LIB_HEADER_SIZE, decodeChunks, decodeLib, writeLib, type Chunk } from './save-chunks.ts';
 import { STATUS, ntSuccess, type NtStatus } from './status.ts';
 import type { VmbPacket } from './packet.ts';
-import { fifoClear, fifoItems, fifoPush } from './fifo.ts';
+import { fifoClear, fifoPush } from './fifo.ts';
 
 interface SaveContext {
-  /** Encoded chunks, produced on the first SaveContinue. */
-  chunks: Uint8Array[] | null;
+  /** The encoded stream, produced on the first SaveContinue. */
+  stream: { bytes: Uint8Array; ends: number[] } | null;
+  /** how many of the stream's units (chunks; one unit when packed) were handed out */
   next: number;
   /** LibBuf length of the packet whose SavePacket callback is running (for traces). */
   libLen: number;
+  /** SaveBuf length the last SavePacket protocol produced */
+  saveLen: number;
 }
 
 interface RestoreContext {
@@ -52,7 +55,7 @@ export function channelSaveBegin(ch: Channel): NtStatus {
   const st = ch.state;
   if (st.conn !== 'open') return STATUS.INVALID_DEVICE_STATE;
   if (st.flow === 'active' && ch.choices.saveWhileActive === 'refuse') return STATUS.INVALID_DEVICE_STATE;
-  saving.set(ch, { chunks: null, next: 0, libLen: 0 });
+  saving.set(ch, { stream: null, next: 0, libLen: 0, saveLen: 0 });
   return STATUS.SUCCESS;
 }
 
@@ -60,23 +63,21 @@ export function channelSaveBegin(ch: Channel): NtStatus {
 export function channelSaveContinue(ch: Channel, buffer: Uint8Array): SaveContinueResult {
   const ctx = saving.get(ch);
   if (!ctx) return { status: STATUS.INVALID_DEVICE_STATE, bytesFilled: 0, bytesRequired: 0 };
-  if (ctx.chunks === null) {
-    const built = buildChunks(ch, ctx);
+  if (ctx.stream === null) {
+    const built = buildStream(ch, ctx);
     if (typeof built === 'number') return { status: built, bytesFilled: 0, bytesRequired: 0 };
-    ctx.chunks = built;
+    ctx.stream = built;
   }
-  let filled = 0;
-  while (ctx.next < ctx.chunks.length) {
-    const c = ctx.chunks[ctx.next]!;
-    if (filled + c.length > buffer.length) break;
-    buffer.set(c, filled);
-    filled += c.length;
-    ctx.next++;
-  }
-  if (ctx.next === ctx.chunks.length) return { status: STATUS.SUCCESS, bytesFilled: filled, bytesRequired: 0 };
-  if (filled === 0) {
-    return { status: STATUS.BUFFER_TOO_SMALL, bytesFilled: 0, bytesRequired: ctx.chunks[ctx.next]!.length };
-  }
+  const { bytes, ends } = ctx.stream;
+  // Hand out as many whole units as fit, in one copy.
+  const start = ctx.next === 0 ? 0 : ends[ctx.next - 1]!;
+  let k = ctx.next;
+  while (k < ends.length && ends[k]! - start <= buffer.length) k++;
+  const filled = k === ctx.next ? 0 : ends[k - 1]! - start;
+  if (filled > 0) buffer.set(bytes.subarray(start, start + filled), 0);
+  ctx.next = k;
+  if (k === ends.length) return { status: STATUS.SUCCESS, bytesFilled: filled, bytesRequired: 0 };
+  if (filled === 0) return { status: STATUS.BUFFER_TOO_SMALL, bytesFilled: 0, bytesRequired: ends[k]! - start };
   return { status: STATUS.BUFFER_OVERFLOW, bytesFilled: filled, bytesRequired: 0 };
 }
 
@@ -90,85 +91,119 @@ export function currentSaveLibLength(ch: Channel): number {
   return saving.get(ch)?.libLen ?? 0;
 }
 
-function buildChunks(ch: Channel, ctx: SaveContext): Uint8Array[] | NtStatus {
-  const records: Chunk[] = [];
+const NO_PAYLOAD = new Uint8Array(0);
+
+/**
+ * Encodes the save stream: header, the packets (queued ones first, in queue order, with
+ * the completions queued among them; then those awaiting a completion, by transaction
+ * id), end. Each unit SaveContinue hands out is a chunk, or the whole stream when packed.
+ */
+function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: number[] } | NtStatus {
+  const w = new ChunkStreamWriter();
+  // The header goes first, but its counts are known last: it is filled in at the end.
+  w.begin(ChunkKind.header, 16);
+  w.skip(16);
+  w.end();
   let packets = 0;
   let completions = 0;
-  const savePacketRecord = (p: VmbPacket, where: 'queued' | 'awaiting'): NtStatus => {
-    const lib = encodeLib({
-      transId: p.transId,
-      wantCompletion: p.wantCompletion,
-      where,
-      payload: where === 'queued' ? p.payload! : new Uint8Array(0),
-    });
-    ctx.libLen = lib.length;
-    const save = callSavePacket(ch, p);
+  // Opens the packet's chunk and runs the SavePacket protocol into it; the caller closes it.
+  const savePacketChunk = (p: VmbPacket, where: 'queued' | 'awaiting'): NtStatus => {
+    const payload = where === 'queued' ? p.payload! : NO_PAYLOAD;
+    const libLen = LIB_HEADER_SIZE + payload.length;
+    w.begin(ChunkKind.packet, 8 + libLen);
+    const body = w.skip(8 + libLen);
+    w.u32(body, libLen);
+    writeLib(w, body + 8, { transId: p.transId, wantCompletion: p.wantCompletion, where, payload });
+    ctx.libLen = libLen;
+    const st = callSavePacket(ch, p, w, ctx);
     ctx.libLen = 0;
-    if (typeof save === 'number') return save;
-    records.push({ kind: ChunkKind.packet, lib, save });
+    if (st !== STATUS.SUCCESS) {
+      w.discard();
+      return st;
+    }
+    w.u32(body + 4, ctx.saveLen);
     packets++;
     return STATUS.SUCCESS;
   };
   const faults = ch.faults;
   let forgetQueued = false;
-  for (const q of fifoItems(ch.queue)) {
+  const queue = ch.queue;
+  // Room for the usual chunk per entry up front (header, LibBuf, a small SaveBuf), so the
+  // stream is not regrown and recopied as it fills.
+  w.reserve((queue.items.length - queue.head + ch.awaiting.size) * 128);
+  for (let i = queue.head; i < queue.items.length; i++) {
+    const q = queue.items[i]!;
     if (q.kind === 'packet' && faults.armed('forget-queued-at-save')) {
       faults.fire('forget-queued-at-save');
       forgetQueued = true;
     }
     if (q.kind === 'packet' && forgetQueued) continue;
     if (q.kind === 'completion') {
-      records.push({ kind: ChunkKind.completion, transId: q.transId, payload: q.payload });
+      const body = w.begin(ChunkKind.completion, 12 + q.payload.length);
+      w.skip(12);
+      w.u64(body, q.transId);
+      w.u32(body + 8, q.payload.length);
+      w.put(q.payload);
+      w.end();
       completions++;
     } else {
-      const st = savePacketRecord(q.packet, 'queued');
+      const st = savePacketChunk(q.packet, 'queued');
       if (st !== STATUS.SUCCESS) return st;
+      w.end();
     }
   }
   const awaiting = [...ch.awaiting.values()].sort((a, b) => a.transId - b.transId);
   for (const p of awaiting) {
-    const st = savePacketRecord(p, 'awaiting');
+    const st = savePacketChunk(p, 'awaiting');
     if (st !== STATUS.SUCCESS) return st;
     if (faults.armed('drop-saved-packet')) {
       faults.fire('drop-saved-packet');
-      records.pop();
+      w.discard();
       packets--;
-    } else if (faults.armed('corrupt-savebuf')) {
-      const last = records[records.length - 1];
-      if (last?.kind === ChunkKind.packet && last.save.length > 24) {
-        faults.fire('corrupt-savebuf');
-        last.save[24] = last.save[24]! ^ 0xff;
-      }
+      continue;
     }
-  }
-  const all: Chunk[] = [{ kind: ChunkKind.header, packets, completions, nextTransId: ch.nextTransId }, ...records];
-  all.push({ kind: ChunkKind.end, chunksBefore: all.length });
-  const encoded = all.map((c, i) => encodeChunk(c, i));
-  if (ch.choices.saveChunking === 'packed') {
-    // One chunk holding everything: RestoreFromBuffer then needs one large buffer.
-    const total = encoded.reduce((n, c) => n + c.length, 0);
-    const one = new Uint8Array(total);
-    let at = 0;
-    for (const c of encoded) {
-      one.set(c, at);
-      at += c.length;
+    if (faults.armed('corrupt-savebuf') && ctx.saveLen > 24) {
+      faults.fire('corrupt-savebuf');
+      const at = w.length - ctx.saveLen + 24;
+      w.bytes[at] = w.bytes[at]! ^ 0xff;
     }
-    return [one];
+    w.end();
   }
-  return encoded;
+  const chunksBefore = w.ends.length;
+  const endBody = w.begin(ChunkKind.end, 4);
+  w.skip(4);
+  w.u32(endBody, chunksBefore);
+  w.end();
+  w.rewrite(0, (dv, b) => {
+    dv.setUint32(b, packets, true);
+    dv.setUint32(b + 4, completions, true);
+    dv.setUint32(b + 8, ch.nextTransId >>> 0, true);
+    dv.setUint32(b + 12, Math.floor(ch.nextTransId / 0x100000000), true);
+  });
+  const bytes = w.bytes.subarray(0, w.length);
+  // Packed: one unit holding every chunk, so RestoreFromBuffer then needs one large buffer.
+  return { bytes, ends: ch.choices.saveChunking === 'packed' ? [w.length] : w.ends };
 }
 
-/** The two-call EvtVmbChannelSavePacket protocol. Returns the SaveBuf, or a failure status. */
-function callSavePacket(ch: Channel, p: VmbPacket): Uint8Array | NtStatus {
+/**
+ * The two-call EvtVmbChannelSavePacket protocol. The SaveBuf is the chunk's own bytes, so
+ * the VSP writes its state in place; its length goes to ctx.saveLen. Returns SUCCESS or
+ * the failure status.
+ */
+function callSavePacket(ch: Channel, p: VmbPacket, w: ChunkStreamWriter, ctx: SaveContext): NtStatus {
   const out = { bytesNeeded: 0 };
+  ctx.saveLen = 0;
   const first = ch.savePacket!(ch, p, null, out);
-  if (ntSuccess(first)) return new Uint8Array(0);
+  if (ntSuccess(first)) return STATUS.SUCCESS;
   const sizing = first === STATUS.BUFFER_TOO_SMALL || ch.choices.savePacketSizing === 'any-failure-with-size';
   if (!sizing || out.bytesNeeded <= 0) return first;
-  const buf = new Uint8Array(out.bytesNeeded);
-  const second = ch.savePacket!(ch, p, buf, out);
+  const n = out.bytesNeeded;
+  w.reserve(n);
+  const at = w.skip(n);
+  const second = ch.savePacket!(ch, p, w.bytes.subarray(at, at + n), out);
   if (!ntSuccess(second)) return second;
-  return buf;
+  ctx.saveLen = n;
+  return STATUS.SUCCESS;
 }
 
 /**

@@ -47,7 +47,16 @@ export class Channel {
   readonly isServer: boolean;
   readonly id: number;
   readonly choices: GapChoices;
-  state: ChannelState = { conn: 'disabled', autoPauseOnEnable: false };
+  private st: ChannelState = { conn: 'disabled', autoPauseOnEnable: false };
+  /** open and active, kept beside the state: every send and delivery asks (saves two string compares). */
+  private active = false;
+  get state(): ChannelState {
+    return this.st;
+  }
+  set state(s: ChannelState) {
+    this.st = s;
+    this.active = s.conn === 'open' && s.flow === 'active';
+  }
   readonly config: ChannelConfig = {
     maxPacketSize: 0x1000,
     maxExternalData: null,
@@ -375,7 +384,7 @@ export class Channel {
   }
 
   get isActive(): boolean {
-    return this.state.conn === 'open' && this.state.flow === 'active';
+    return this.active;
   }
 
   /** Between the first and the last packet of a drain (interrupts masked meanwhile). */
@@ -413,45 +422,65 @@ export class Channel {
     }
     if (buffer.length > this.config.maxPacketSize) return STATUS.INVALID_PARAMETER_3;
     if ((flags & ~FORMAT_FLAGS) !== 0) return STATUS.INVALID_PARAMETER_5;
-    p.payload = buffer.slice();
     p.wantCompletion = (flags & FORMAT_FLAG_WAIT_FOR_COMPLETION) !== 0;
     p.transId = this.nextTransId++;
-    this.enqueue({ kind: 'packet', packet: p });
+    // The common case writes straight from the caller's buffer into the ring: the ring
+    // is then the copy, and the library keeps none (saves a copy and a queue entry per
+    // packet). Only a packet the library queues keeps a copy of its payload.
+    // (Cleared first: a completion routine run by writePacket may send this packet again.)
+    p.payload = null;
+    if (this.canWriteNow() && this.writePacket(p, buffer)) return STATUS.SUCCESS;
+    p.payload = buffer.slice();
+    this.queueEntry({ kind: 'packet', packet: p });
     return STATUS.SUCCESS;
   }
 
-  private enqueue(entry: QueuedSend): void {
-    const canWriteNow =
-      this.isActive && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
-    if (canWriteNow && this.writeEntry(entry)) return;
+  /** Whether a send may go to the ring now rather than behind the library queue. */
+  private canWriteNow(): boolean {
+    return this.active && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
+  }
+
+  /** Sends a completion for the peer's transaction `transId`: to the ring if it can, else queued. */
+  private sendCompletion(transId: number, payload: Uint8Array): void {
+    if (this.canWriteNow() && this.writeCompletion(transId, payload)) return;
+    this.queueEntry({ kind: 'completion', transId, payload });
+  }
+
+  /** Queues an entry in the library (the ring is full, or earlier entries wait). */
+  private queueEntry(entry: QueuedSend): void {
     if (entry.kind === 'packet') entry.packet.state = 'queued';
     fifoPush(this.queue, entry);
     if (this.outgoing && fifoLength(this.queue) === 1) this.advertiseBlocked(entry);
   }
 
-  /** Writes one entry into the ring and publishes it. False when it does not fit. */
+  /** Writes one queued entry into the ring and publishes it. False when it does not fit. */
   private writeEntry(entry: QueuedSend): boolean {
+    if (entry.kind === 'completion') return this.writeCompletion(entry.transId, entry.payload);
+    return this.writePacket(entry.packet, entry.packet.payload!);
+  }
+
+  private writeCompletion(transId: number, payload: Uint8Array): boolean {
     const out = this.outgoing!;
-    if (entry.kind === 'completion') {
-      if (!out.tryWrite(PacketType.completion, 0, entry.transId, entry.payload)) return false;
-    } else {
-      const p = entry.packet;
-      const flags = p.wantCompletion ? PACKET_FLAG_COMPLETION_REQUESTED : 0;
-      if (!out.tryWrite(PacketType.dataInBand, flags, p.transId, p.payload!)) return false;
-    }
+    if (!out.tryWrite(PacketType.completion, 0, transId, payload)) return false;
     if (out.commit()) this.sendSignal('interrupt');
-    if (entry.kind === 'packet') {
-      const p = entry.packet;
-      if (p.wantCompletion) {
-        p.state = 'awaiting';
-        // The message is in the ring now: nothing reads this copy again (a save keeps
-        // only queued packets' payloads), so it need not be held until the completion.
-        p.payload = null;
-        this.awaiting.set(p.transId, p);
-      } else {
-        // Without WAIT_FOR_COMPLETION the routine runs once the message is in the ring.
-        this.finishPacket(p, STATUS.SUCCESS, null);
-      }
+    return true;
+  }
+
+  /** Writes packet `p` with `payload` into the ring and publishes it. False when it does not fit. */
+  private writePacket(p: VmbPacket, payload: Uint8Array): boolean {
+    const out = this.outgoing!;
+    const flags = p.wantCompletion ? PACKET_FLAG_COMPLETION_REQUESTED : 0;
+    if (!out.tryWrite(PacketType.dataInBand, flags, p.transId, payload)) return false;
+    if (out.commit()) this.sendSignal('interrupt');
+    if (p.wantCompletion) {
+      p.state = 'awaiting';
+      // The message is in the ring now: nothing reads a copy again (a save keeps only
+      // queued packets' payloads), so none is held until the completion.
+      p.payload = null;
+      this.awaiting.set(p.transId, p);
+    } else {
+      // Without WAIT_FOR_COMPLETION the routine runs once the message is in the ring.
+      this.finishPacket(p, STATUS.SUCCESS, null);
     }
     return true;
   }
@@ -476,7 +505,7 @@ export class Channel {
 
   /** Whether a flush step could write the head of the library queue now. */
   canFlush(): boolean {
-    return this.writable && fifoLength(this.queue) > 0 && this.isActive && this.outgoing !== null;
+    return this.writable && fifoLength(this.queue) > 0 && this.active && this.outgoing !== null;
   }
 
   /** Writes queued entries, oldest first, until the ring is full or the queue is empty. */
@@ -503,7 +532,7 @@ export class Channel {
 
   /** Whether a delivery step would deliver something now. */
   canDeliver(): boolean {
-    if (!this.isActive || this.failed || this.incoming === null) return false;
+    if (!this.active || this.failed || this.incoming === null) return false;
     // A deferred packet is already handed out: redelivering it takes nothing new from
     // the ring, so the quota does not hold it back (else quota 1 + a deferral deadlocks).
     if (this.deferred.length > 0) return true;
@@ -520,9 +549,8 @@ export class Channel {
 
   /** Delivers one packet: a deferred one first (at passive), else the next from the ring. */
   deliverOne(): void {
-    const redo = this.deferred.shift();
-    if (redo) {
-      this.invokeProcessPacket(redo);
+    if (this.deferred.length > 0) {
+      this.invokeProcessPacket(this.deferred.shift()!);
       return;
     }
     const inc = this.incoming!;
@@ -619,7 +647,7 @@ export class Channel {
       payload = payload.slice();
       payload[16] = payload[16]! ^ 0x01;
     }
-    this.enqueue({ kind: 'completion', transId: pkt.transId, payload });
+    this.sendCompletion(pkt.transId, payload);
   }
 
   /** VmbChannelPacketDeferToPassive: only inside ProcessPacket; the packet comes back later. */
@@ -639,7 +667,7 @@ export class Channel {
     this.retire();
     this.failed = true;
     if (pkt.wantCompletion && this.choices.packetFailCompletion === 'status-unsuccessful') {
-      this.enqueue({ kind: 'completion', transId: pkt.transId, payload: new Uint8Array(0) });
+      this.sendCompletion(pkt.transId, new Uint8Array(0));
     }
   }
 

@@ -36,13 +36,34 @@ export class GuestMemory {
     this.buffer = new SharedArrayBuffer(at);
     if (image) {
       if (image.length !== at) throw new RangeError(`guest memory image is ${image.length} bytes, the layout needs ${at}`);
-      new Uint8Array(this.buffer).set(image);
+      copyIntoShared(this.buffer, image);
     } else {
       for (const s of slots) {
         new RingMemory(this.buffer, s.g2hOffset, s.g2hPages).initialize();
         new RingMemory(this.buffer, s.h2gOffset, s.h2gPages).initialize();
       }
     }
+  }
+
+  /** Whether this memory has exactly `channels`' layout (same channels, same ring sizes, same order). */
+  hasLayout(channels: ReadonlyArray<{ ch: number; g2hPages: number; h2gPages: number }>): boolean {
+    if (channels.length !== this.slots.length) return false;
+    return channels.every((c, i) => {
+      const s = this.slots[i]!;
+      return s.ch === c.ch && s.g2hPages === c.g2hPages && s.h2gPages === c.h2gPages;
+    });
+  }
+
+  /**
+   * Puts a saved image back, byte for byte, over this memory (same layout): a restore
+   * over the VM's own memory, whose old contents nothing reads any more. Cheaper than a
+   * new GuestMemory: allocating a SharedArrayBuffer costs several times the copy.
+   */
+  overwrite(image: Uint8Array): void {
+    if (image.length !== this.buffer.byteLength) {
+      throw new RangeError(`guest memory image is ${image.length} bytes, the layout needs ${this.buffer.byteLength}`);
+    }
+    copyIntoShared(this.buffer, image);
   }
 
   slot(ch: number): RingSlot {
@@ -71,7 +92,18 @@ export class GuestMemory {
 
   /** A copy of every byte, as a saved VM's memory file would hold it. */
   image(): Uint8Array {
-    return new Uint8Array(this.buffer).slice();
+    const out = new Uint8Array(this.buffer.byteLength);
+    // 32-bit elements: see copyIntoShared.
+    new Int32Array(out.buffer).set(new Int32Array(this.buffer));
+    return out;
+  }
+
+  /**
+   * Every byte, live (not a copy): for an encoder that copies it at once. Nothing may
+   * run between taking it and reading it.
+   */
+  live(): Uint8Array {
+    return new Uint8Array(this.buffer);
   }
 
   /** One ring's raw bytes (control page + data pages), for --dump-rings. */
@@ -81,4 +113,16 @@ export class GuestMemory {
     const pages = dir === 'g2h' ? s.g2hPages : s.h2gPages;
     return new Uint8Array(this.buffer, off, ringBytes(pages)).slice();
   }
+}
+
+/**
+ * Copies a whole image into shared memory. V8 copies into or out of a SharedArrayBuffer
+ * element by element (relaxed atomics), so 32-bit elements copy about four times faster
+ * than bytes; a source not 4-aligned in its buffer is first copied somewhere aligned
+ * (ring memory is whole pages, so the length is always a multiple of 4).
+ */
+function copyIntoShared(dst: SharedArrayBuffer, src: Uint8Array): void {
+  let from = src;
+  if (from.byteOffset % 4 !== 0) from = from.slice();
+  new Int32Array(dst).set(new Int32Array(from.buffer, from.byteOffset, from.length / 4));
 }

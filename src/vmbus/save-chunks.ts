@@ -18,7 +18,7 @@
 // completion: u64 transaction id, u32 length, payload
 // end:        u32 number of chunks before it
 
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 
 export const CHUNK_MAGIC = 0x434d4b53;
 export const CHUNK_VERSION = 2;
@@ -104,6 +104,107 @@ export function encodeChunk(c: Chunk, index: number): Uint8Array {
 }
 
 /**
+ * Writes a chunk stream in place, into one growing buffer: no array per chunk, field or
+ * LibBuf (a save writes a few chunks per packet in flight, and building each as its own
+ * arrays cost more than the rest of the save). The bytes are those `encodeChunk` gives
+ * for the same chunks, one after the other.
+ *
+ *   const w = new ChunkStreamWriter();
+ *   const body = w.begin(ChunkKind.completion); w.u64(body, id); ...; w.end();
+ *
+ * A chunk is open between `begin` and `end`; `end` fills in its length, CRC and index.
+ */
+export class ChunkStreamWriter {
+  bytes = new Uint8Array(4096);
+  private dv = new DataView(this.bytes.buffer);
+  /** bytes written so far (closed chunks, plus the open one's body when one is open) */
+  length = 0;
+  /** where each closed chunk ends, in order */
+  readonly ends: number[] = [];
+  private open = -1;
+
+  /** Makes room for `n` more bytes. Views taken of `bytes` before are stale after it. */
+  reserve(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.length + n) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.bytes.subarray(0, this.length));
+    this.bytes = bigger;
+    this.dv = new DataView(bigger.buffer);
+  }
+
+  /** Opens chunk `kind` with room for `bodySize` body bytes; returns where the body starts. */
+  begin(kind: number, bodySize: number): number {
+    this.reserve(CHUNK_HEADER_SIZE + bodySize);
+    const at = this.length;
+    this.open = at;
+    this.dv.setUint32(at, CHUNK_MAGIC, true);
+    this.dv.setUint16(at + 4, CHUNK_VERSION, true);
+    this.dv.setUint16(at + 6, kind, true);
+    this.length = at + CHUNK_HEADER_SIZE;
+    return this.length;
+  }
+
+  u32(at: number, v: number): void {
+    this.dv.setUint32(at, v, true);
+  }
+  u64(at: number, v: number): void {
+    u64(this.dv, at, v);
+  }
+
+  /** Appends body bytes to the open chunk (room was made by `begin` or `reserve`). */
+  put(src: Uint8Array): void {
+    this.bytes.set(src, this.length);
+    this.length += src.length;
+  }
+  /** Appends `n` body bytes the caller fills in (zeroed); returns where they start. */
+  skip(n: number): number {
+    const at = this.length;
+    this.bytes.fill(0, at, at + n);
+    this.length += n;
+    return at;
+  }
+
+  /** Closes the open chunk as the stream's chunk number `ends.length`. */
+  end(): void {
+    const at = this.open;
+    const bodyAt = at + CHUNK_HEADER_SIZE;
+    this.dv.setUint32(at + 8, this.length - bodyAt, true);
+    this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.length), true);
+    this.dv.setUint32(at + 16, this.ends.length, true);
+    this.ends.push(this.length);
+    this.open = -1;
+  }
+
+  /** Drops the open chunk, as if it had never been begun. */
+  discard(): void {
+    this.length = this.open;
+    this.open = -1;
+  }
+
+  /** Rewrites closed chunk `index`'s body (same length) with `fill`, and its CRC. */
+  rewrite(index: number, fill: (dv: DataView, bodyAt: number) => void): void {
+    const at = index === 0 ? 0 : this.ends[index - 1]!;
+    const bodyAt = at + CHUNK_HEADER_SIZE;
+    fill(this.dv, bodyAt);
+    this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.ends[index]!), true);
+  }
+}
+
+/** Writes a LibBuf (see encodeLib) at `at` of `w`'s bytes; room must have been made. */
+export function writeLib(w: ChunkStreamWriter, at: number, p: LibPacketState): void {
+  w.u64(at, p.transId);
+  w.u32(at + 8, (p.wantCompletion ? 1 : 0) | (p.where === 'queued' ? 2 : 0));
+  w.u32(at + 12, p.payload.length);
+  w.u32(at + 16, LIB_MAGIC);
+  w.bytes.set(p.payload, at + 20);
+}
+
+/** The shortest body each known kind can have (an unknown kind is refused after this check). */
+const MIN_BODY: Record<number, number> = { [ChunkKind.header]: 16, [ChunkKind.packet]: 8, [ChunkKind.completion]: 12, [ChunkKind.end]: 4 };
+
+/**
  * Splits a buffer into whole chunks and decodes them. Throws ChunkError on anything a
  * correct SaveContinue could not have produced (a partial chunk included).
  */
@@ -122,35 +223,30 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
     const len = dv.getUint32(at + 8, true);
     const index = version >= 2 ? dv.getUint32(at + 16, true) : undefined;
     if (at + headerSize + len > buf.length) throw new ChunkError(`chunk at byte ${at} is cut short`);
-    const body = buf.subarray(at + headerSize, at + headerSize + len);
+    const b = at + headerSize;
+    const body = buf.subarray(b, b + len);
     if (crc32(body) !== dv.getUint32(at + 12, true)) throw new ChunkError(`chunk at byte ${at} fails its checksum`);
-    const bdv = new DataView(body.buffer, body.byteOffset, body.byteLength);
-    const need = (n: number): void => {
-      if (len < n) throw new ChunkError(`chunk at byte ${at} is too short for its kind ${kind}`);
-    };
+    if (len < MIN_BODY[kind]!) throw new ChunkError(`chunk at byte ${at} is too short for its kind ${kind}`);
     switch (kind) {
       case ChunkKind.header:
-        need(16);
-        out.push({ index, kind, packets: bdv.getUint32(0, true), completions: bdv.getUint32(4, true), nextTransId: readU64(bdv, 8) });
+        out.push({ index, kind, packets: dv.getUint32(b, true), completions: dv.getUint32(b + 4, true), nextTransId: readU64(dv, b + 8) });
         break;
       case ChunkKind.packet: {
-        need(8);
-        const libLen = bdv.getUint32(0, true);
-        const saveLen = bdv.getUint32(4, true);
+        const libLen = dv.getUint32(b, true);
+        const saveLen = dv.getUint32(b + 4, true);
         if (8 + libLen + saveLen !== len) throw new ChunkError(`packet chunk at byte ${at}: lengths do not add up`);
-        out.push({ index, kind, lib: body.slice(8, 8 + libLen), save: body.slice(8 + libLen) });
+        // The LibBuf is a view: KMCL decodes it at once and copies what it keeps.
+        out.push({ index, kind, lib: body.subarray(8, 8 + libLen), save: body.slice(8 + libLen) });
         break;
       }
       case ChunkKind.completion: {
-        need(12);
-        const plen = bdv.getUint32(8, true);
+        const plen = dv.getUint32(b + 8, true);
         if (12 + plen !== len) throw new ChunkError(`completion chunk at byte ${at}: lengths do not add up`);
-        out.push({ index, kind, transId: readU64(bdv, 0), payload: body.slice(12) });
+        out.push({ index, kind, transId: readU64(dv, b), payload: body.slice(12) });
         break;
       }
       case ChunkKind.end:
-        need(4);
-        out.push({ index, kind, chunksBefore: bdv.getUint32(0, true) });
+        out.push({ index, kind, chunksBefore: dv.getUint32(b, true) });
         break;
       default:
         throw new ChunkError(`unknown chunk kind ${kind} at byte ${at}`);
@@ -170,28 +266,37 @@ export interface LibPacketState {
   payload: Uint8Array;
 }
 
+/** "LIB1", so a stray SaveBuf is not taken for a LibBuf. */
+const LIB_MAGIC = 0x4c494231;
+/** LibBuf bytes before the payload. */
+export const LIB_HEADER_SIZE = 20;
+
 export function encodeLib(p: LibPacketState): Uint8Array {
   const b = new Uint8Array(20 + p.payload.length);
   const dv = new DataView(b.buffer);
   u64(dv, 0, p.transId);
   dv.setUint32(8, (p.wantCompletion ? 1 : 0) | (p.where === 'queued' ? 2 : 0), true);
   dv.setUint32(12, p.payload.length, true);
-  dv.setUint32(16, 0x4c494231, true); // "LIB1", so a stray SaveBuf is not taken for a LibBuf
+  dv.setUint32(16, LIB_MAGIC, true);
   b.set(p.payload, 20);
   return b;
 }
 
 export function decodeLib(b: Uint8Array): LibPacketState | null {
   if (b.length < 20) return null;
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (dv.getUint32(16, true) !== 0x4c494231) return null;
-  const flags = dv.getUint32(8, true);
-  const len = dv.getUint32(12, true);
+  // Read on the bytes: a DataView per packet restored cost more than the decoding.
+  if (getU32(b, 16) !== LIB_MAGIC) return null;
+  const flags = getU32(b, 8);
+  const len = getU32(b, 12);
   if (20 + len !== b.length || (flags & ~3) !== 0) return null;
   return {
-    transId: readU64(dv, 0),
+    transId: getU32(b, 0) + getU32(b, 4) * 0x100000000,
     wantCompletion: (flags & 1) !== 0,
     where: (flags & 2) !== 0 ? 'queued' : 'awaiting',
     payload: b.slice(20),
   };
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }

@@ -14,7 +14,7 @@
 // built from it. Fields added later must be optional with a meaningful default.
 
 import { crc32 } from 'node:zlib';
-import { deserialize, serialize } from 'node:v8';
+import { DefaultSerializer, deserialize } from 'node:v8';
 import { ringBytes } from './ring-layout.ts';
 
 export const SAVED_VM_MAGIC = 'VMBSAVE\0';
@@ -53,15 +53,45 @@ export interface SavedVmV1 {
   bench: { nextHostTx: Record<string, number> };
 }
 
+/**
+ * Node's serializer with a shorter path for plain Uint8Arrays (the memory image, the KMCL
+ * buffers, the guest's payloads): the bytes written are the ones DefaultSerializer writes
+ * (view type 1, length, raw bytes), without its type search and extra view per array.
+ */
+class BlobSerializer extends DefaultSerializer {
+  _writeHostObject(view: NodeJS.ArrayBufferView): void {
+    if (view.constructor !== Uint8Array) {
+      (DefaultSerializer.prototype as unknown as { _writeHostObject(v: unknown): void })._writeHostObject.call(this, view);
+      return;
+    }
+    this.writeUint32(1);
+    this.writeUint32(view.byteLength);
+    this.writeRawBytes(view);
+  }
+}
+
+/**
+ * `vm.memory` may be a live view of guest memory: it is read here, once, and the blob
+ * holds the copy (saves copying the image before serialising it).
+ */
 export function encodeSavedVm(vm: SavedVmV1): Uint8Array {
-  const body = serialize(vm);
-  const out = new Uint8Array(HEADER + body.length);
-  const dv = new DataView(out.buffer);
+  // The header is written first, as raw bytes, and filled in once the body is there:
+  // the envelope and the body are then one buffer (saves copying the body).
+  const ser = new BlobSerializer();
+  ser.writeRawBytes(new Uint8Array(HEADER));
+  ser.writeHeader();
+  ser.writeValue(vm);
+  const buf = ser.releaseBuffer();
+  // A view of the Buffer's own memory when it is exactly the blob (it is, today), so
+  // that code reading `blob.buffer` or sending the blob to another thread sees only it.
+  const exact = buf.byteOffset === 0 && buf.buffer.byteLength === buf.byteLength;
+  const out = exact ? new Uint8Array(buf.buffer, 0, buf.byteLength) : new Uint8Array(buf);
+  const body = out.subarray(HEADER);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < 8; i++) out[i] = SAVED_VM_MAGIC.charCodeAt(i);
   dv.setUint32(8, SAVED_VM_VERSION, true);
   dv.setUint32(12, crc32(body), true);
   dv.setUint32(16, body.length, true);
-  out.set(body, HEADER);
   return out;
 }
 
