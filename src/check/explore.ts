@@ -15,7 +15,8 @@
 // operation's own events in the middle, so its verdict is the base run's, provided the
 // operation's events broke no property either. Explore therefore walks the base run
 // once and, at every save point, runs each operation in place and compares the run's
-// state (scenario/state-key.ts) and the property checker's state before and after:
+// state (scenario/state-key.ts) and the property checker's (PropertyChecker.mark)
+// before and after:
 //   equal     the schedule passes, and the walk goes on from the restored state;
 //   not equal the run goes on without further operations: it is that schedule's own
 //             run, as in the plain method; the walk then starts again from the
@@ -24,10 +25,9 @@
 
 import { executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
-import { StateKey } from '../scenario/state-key.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
-import { PropertyChecker, type Violation } from './properties.ts';
+import { PropertyChecker, sameVerdicts, type Violation } from './properties.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 
@@ -182,12 +182,15 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], fro
       }
       tally.skip((at - shown - 1) * ops.length);
       shown = at;
-      const before = keyOf(point, checker);
+      const before = point.key();
+      const checked = checker.mark();
       for (let i = at === next.at ? next.op : 0; i < ops.length; i++) {
         if (!tally.mayGoOn()) return 'stop';
         const seq = sink.seq;
+        sink.others = 0;
         point.run(ops[i]!);
-        if (!keyOf(point, checker).equals(before)) {
+        // The checker's mark speaks only for the events of a save and restore (see mark).
+        if (sink.others > 0 || !sameVerdicts(checked, checker.mark()) || !point.key().equals(before)) {
           became = { at, op: i };
           return 'go-on';
         }
@@ -217,6 +220,8 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], fro
  */
 class WalkSink implements TraceSink {
   seq = 0;
+  /** events other than a save and restore's own since this was last set to 0 */
+  others = 0;
   private readonly checker: PropertyChecker;
 
   constructor(checker: PropertyChecker) {
@@ -231,15 +236,13 @@ class WalkSink implements TraceSink {
     e.v = 1;
     e.seq = this.seq;
     e.src = 'emulator';
+    if (!SAVE_RESTORE_EVENTS.has(e.ev) && !e.ev.startsWith('vm.')) this.others++;
     this.checker.onEvent(e);
   }
 }
 
-function keyOf(point: SavePoint, checker: PropertyChecker): StateKey {
-  const k = point.key();
-  checker.stateKey(k);
-  return k;
-}
+/** What a save and restore write besides vm.* events (PropertyChecker.mark relies on it). */
+const SAVE_RESTORE_EVENTS: ReadonlySet<string> = new Set(['pkt.save', 'pkt.restore', 'ch.state']);
 
 function checkedSink(checker: PropertyChecker): StampingSink {
   return new StampingSink('emulator', (e) => checker.onEvent(e));

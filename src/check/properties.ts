@@ -12,7 +12,6 @@
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
 //   progress                 the run finished (no hang)
 
-import type { StateKey } from '../scenario/state-key.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import { statusFor, statusHex } from '../devices/protocol.ts';
 
@@ -45,28 +44,6 @@ export interface Violation {
   /** seq of the event that showed it; null for violations found at the end */
   seq: number | null;
   message: string;
-}
-
-/** Every field of a TxRecord, in the order keyTxRecord keys them (a test holds the two together). */
-export const TX_RECORD_FIELDS = [
-  'sends', 'sendDigest', 'len', 'wantCompletion', 'recvs', 'recvDigest', 'completes', 'completeStatus',
-  'completeDigest', 'completions', 'savedDigest', 'restoredAfterSave',
-] as const;
-
-/** One record for PropertyChecker.stateKey: saved-then-restored keyed as never saved. */
-function keyTxRecord(k: StateKey, r: TxRecord): void {
-  k.num(r.sends);
-  k.str(r.sendDigest);
-  k.num(r.len);
-  k.num(r.wantCompletion ? 1 : 0);
-  k.num(r.recvs);
-  k.value(r.recvDigest);
-  k.num(r.completes);
-  k.value(r.completeStatus);
-  k.value(r.completeDigest);
-  k.num(r.completions);
-  k.value(r.restoredAfterSave ? null : r.savedDigest);
-  k.num(r.restoredAfterSave || r.savedDigest === null ? 0 : 1);
 }
 
 interface TxRecord {
@@ -366,22 +343,44 @@ export class PropertyChecker {
   }
 
   /**
-   * What decides the verdicts on the events still to come, for explore (explore.ts).
-   * A transaction saved and then restored is keyed as one never saved: nothing after can
-   * tell them apart, because the next save clears both marks before either is read.
-   * Left out: the set of transactions awaiting completion at the last save (every save
-   * sets it afresh before it is read) and the checkpoint snapshots (a VM operation adds
-   * only explore's own, which the run's key covers).
+   * For explore (explore.ts): a mark of the checker at a save point, to tell after a VM
+   * operation whether the checker would judge the rest of the run as it would have
+   * without the operation. The events of a save and restore (pkt.save, pkt.restore,
+   * ch.state and vm.*; the caller makes sure there were no others) change only the save
+   * marks of records, the channel states, the set awaiting at the last save, the
+   * checkpoint snapshots and the violations. So the checker is as it was when:
+   *  - no violation was added;
+   *  - no record was left saved but not restored, before or after: a record saved and
+   *    then restored reads as one never saved to everything after (the next save clears
+   *    both marks before either is read), and with none pending on its restore, no
+   *    pkt.restore can finish (and drop) a record;
+   *  - every channel is in the state it was in (a restore re-creates the host's);
+   * while the awaiting set is set afresh by every save before it is read, and the only
+   * snapshot added is explore's own checkpoint (the run's key covers a scenario that
+   * uses that name too).
    */
-  stateKey(k: StateKey): void {
-    k.num(this.violations.length);
-    k.num(this.tx.size);
-    for (const [key, r] of this.tx) {
-      k.str(key);
-      keyTxRecord(k, r);
+  mark(): CheckerMark {
+    let settled = true;
+    for (const r of this.tx.values()) {
+      if (r.savedDigest !== null && !r.restoredAfterSave) {
+        settled = false;
+        break;
+      }
     }
-    k.value(this.finished);
-    // Looked up by key only: a restore re-adds the host's channels after the guest's.
-    k.value([...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const states = [...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).join(';');
+    return { violations: this.violations.length, settled, states };
   }
+}
+
+export interface CheckerMark {
+  violations: number;
+  /** no record saved and not yet restored */
+  settled: boolean;
+  /** every channel's state, in one string */
+  states: string;
+}
+
+/** Whether a VM operation between two marks left the checker's verdicts to come unchanged (see mark). */
+export function sameVerdicts(before: CheckerMark, after: CheckerMark): boolean {
+  return before.settled && after.settled && before.violations === after.violations && before.states === after.states;
 }

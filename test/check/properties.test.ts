@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import { PropertyChecker, type DivergenceClass } from '../../src/check/properties.ts';
+import { PropertyChecker, sameVerdicts, type DivergenceClass } from '../../src/check/properties.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
@@ -90,5 +90,48 @@ describe('property checker', () => {
   it('reports a hung run as hang', () => {
     const c = new PropertyChecker();
     expect(c.finish({ reason: 'stuck' }).map((v) => v.class)).toEqual(['hang']);
+  });
+});
+
+describe('property checker: the mark explore compares around a VM operation', () => {
+  // inflight-host-transactions saves and restores the VM with host transactions awaiting.
+  const save = idx(inflight, (e) => e.ev === 'vm.save.begin');
+  const restored = idx(inflight, (e) => e.ev === 'vm.restore.end');
+
+  function marksAround(events: TraceEvent[], from: number, to: number) {
+    const c = new PropertyChecker();
+    for (const e of events.slice(0, from)) c.onEvent(e);
+    const before = c.mark();
+    for (const e of events.slice(from, to + 1)) c.onEvent(e);
+    return { before, after: c.mark() };
+  }
+
+  it('is the same after a save and restore that brought every saved transaction back', () => {
+    const { before, after } = marksAround(inflight, save, restored);
+    expect(inflight.slice(save, restored).some((e) => e.ev === 'pkt.save')).toBe(true);
+    expect(sameVerdicts(before, after)).toBe(true);
+  });
+
+  it('differs when a saved transaction was not restored', () => {
+    const lost = idx(inflight, (e) => e.ev === 'pkt.restore');
+    const { before, after } = marksAround(inflight.filter((_, j) => j !== lost), save, restored - 1);
+    expect(after.settled).toBe(false);
+    expect(sameVerdicts(before, after)).toBe(false);
+  });
+
+  it('differs when the operation broke a property', () => {
+    const restore = idx(inflight, (e) => e.ev === 'pkt.restore');
+    const twice = [...inflight.slice(0, restore + 1), inflight[restore]!, ...inflight.slice(restore + 1)];
+    const { before, after } = marksAround(twice, save, restored + 1);
+    expect(after.violations).toBeGreaterThan(before.violations);
+    expect(sameVerdicts(before, after)).toBe(false);
+  });
+
+  it('differs when a channel was left in another state', () => {
+    const { before } = marksAround(inflight, save, restored);
+    const c = new PropertyChecker();
+    for (const e of inflight.slice(0, save)) c.onEvent(e);
+    c.onEvent({ v: 1, seq: 1e6, src: 'emulator', side: 'host', ev: 'ch.state', ch: 0, state: 'Paused' } as TraceEvent);
+    expect(sameVerdicts(before, c.mark())).toBe(false);
   });
 });
