@@ -11,6 +11,7 @@ import type { TraceSink } from '../trace/sink.ts';
 import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
 import { peekTx } from './peek.ts';
+import { fromGuestImage, toGuestImage, type GuestImageV2 } from './guest-image.ts';
 import {
   MsgType,
   Status,
@@ -307,28 +308,12 @@ export class SampleGuest {
 
 const byDue = (h: HeldTransaction): number => h.due;
 
-/**
- * The guest's state as a memory image holds it, stamped with the time it was taken.
- * Not a copy: the saved-state encoder serialises it at once, and that is the copy.
- */
-export function snapshotGuest(state: GuestState, now: number): GuestState {
-  return { ...state, takenAt: now };
+/** The guest's state as a saved VM holds it, taken at time `now` (guest-image.ts). */
+export function snapshotGuest(state: GuestState, now: number): GuestImageV2 {
+  return toGuestImage(state, now);
 }
 
-/**
- * Brings a decoded image back at time `now`: holds keep the time they had left. The
- * image is taken over (it came fresh out of the saved-state decoder, so nothing else
- * holds it).
- */
-export function reviveGuest(image: GuestState, now: number): GuestState {
-  const state = image;
-  const shift = now - image.takenAt;
-  for (const c of state.channels) {
-    for (let i = c.held.head; i < c.held.items.length; i++) c.held.items[i]!.due += shift;
-    // The guest looks at its rings once when it runs again.
-    c.interrupt = true;
-    c.draining = false;
-  }
-  state.takenAt = 0;
-  return state;
+/** Brings a decoded image (either version) back at time `now`: holds keep the time they had left. */
+export function reviveGuest(image: unknown, now: number): GuestState {
+  return fromGuestImage(image, now);
 }

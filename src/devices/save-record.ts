@@ -23,8 +23,12 @@ export function encodeSaveRecord(s: HostTxState): Uint8Array {
   return b;
 }
 
-/** Writes the record into the first SAVEBUF_SIZE bytes of `b` (the SaveBuf KMCL hands the VSP). */
-export function writeSaveRecord(b: Uint8Array, s: HostTxState): void {
+/**
+ * Writes the record into the first SAVEBUF_SIZE bytes of `b` (the SaveBuf KMCL hands the
+ * VSP). `digestHi` / `digestLo`: the digest's halves when the caller keeps them (saves
+ * parsing the hex per packet saved).
+ */
+export function writeSaveRecord(b: Uint8Array, s: HostTxState, digestHi = hexWord(s.digest, 0), digestLo = hexWord(s.digest, 8)): void {
   // Fields are written on the bytes: a DataView per record cost more than the record.
   putU32(b, 0, SAVEBUF_MAGIC);
   putU16(b, 4, SAVEBUF_VERSION);
@@ -33,8 +37,16 @@ export function writeSaveRecord(b: Uint8Array, s: HostTxState): void {
   putU32(b, 12, Math.floor(s.tx / 0x100000000));
   putU32(b, 16, s.length);
   putU32(b, 20, s.hold);
-  putU32(b, 24, hexWord(s.digest, 8));
-  putU32(b, 28, hexWord(s.digest, 0));
+  putU32(b, 24, digestLo);
+  putU32(b, 28, digestHi);
+}
+
+/** The digest halves stored in a record `decodeSaveRecord` accepted: [hi, lo] of its `digest`. */
+export function saveRecordDigestHi(b: Uint8Array): number {
+  return getU32(b, 28);
+}
+export function saveRecordDigestLo(b: Uint8Array): number {
+  return getU32(b, 24);
 }
 
 /** Parses a record; null when it is not one (wrong size, magic or version). */

@@ -31,7 +31,7 @@ import {
 } from './protocol.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
-import { SAVEBUF_SIZE, decodeSaveRecord, writeSaveRecord, type HostTxState } from './save-record.ts';
+import { SAVEBUF_SIZE, decodeSaveRecord, saveRecordDigestHi, saveRecordDigestLo, writeSaveRecord, type HostTxState } from './save-record.ts';
 
 const byDue = (r: HeldRequest): number => r.due;
 
@@ -48,6 +48,13 @@ export class VspError extends Error {
     super(`VSP channel ${ch}: ${message}`);
     this.name = 'VspError';
   }
+}
+
+/** What the VSP keeps per host transaction (its packet's pointer): the SaveBuf record, and
+ * its digest as numbers too, so that saving does not parse the hex per packet. */
+interface HostTx extends HostTxState {
+  digestHi: number;
+  digestLo: number;
 }
 
 interface HeldRequest {
@@ -75,6 +82,8 @@ export class SampleVsp {
   private held: Fifo<HeldRequest> = fifo();
   /** every host transaction's completion routine (one closure, not one per packet) */
   private readonly completionRoutine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p, st, resp);
+  /** scratch for the digest of a message being sent */
+  private readonly sendDigest: DigestHalves = { hi: 0, lo: 0 };
   /** scratch for the digest of the packet being received (no allocation per packet) */
   private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
@@ -239,7 +248,9 @@ export class SampleVsp {
       const type = kind === 'transaction' ? MsgType.HostTransaction : MsgType.Notify;
       const msg = encodeMessage(type, tx, size, kind === 'transaction' ? guestHold : 0);
       const p = this.channel.packetAllocate();
-      const state: HostTxState = { tx, type, length: size, hold: guestHold, digest: digestHex(msg) };
+      const d = this.sendDigest;
+      fnv1a64Into(d, msg);
+      const state: HostTx = { tx, type, length: size, hold: guestHold, digest: hexOfHalves(d.hi, d.lo), digestHi: d.hi, digestLo: d.lo };
       p.pointer = state;
       p.completionRoutine = this.completionRoutine;
       const wait = kind === 'transaction';
@@ -275,8 +286,8 @@ export class SampleVsp {
       out.bytesNeeded = SAVEBUF_SIZE;
       return STATUS.BUFFER_TOO_SMALL;
     }
-    const st = p.pointer as HostTxState;
-    writeSaveRecord(buf, st);
+    const st = p.pointer as HostTx;
+    writeSaveRecord(buf, st, st.digestHi, st.digestLo);
     this.opts.sink.emit({
       side: 'host', ev: 'pkt.save', ch: this.opts.ch, tx: st.tx, dir: 'h2g',
       libLen: currentSaveLibLength(this.channel), saveLen: SAVEBUF_SIZE, saveDigest: digestHex(buf, 0, SAVEBUF_SIZE),
@@ -285,8 +296,9 @@ export class SampleVsp {
   }
 
   private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
-    const st = decodeSaveRecord(save);
-    if (!st) return STATUS.INVALID_PARAMETER;
+    const rec = decodeSaveRecord(save);
+    if (!rec) return STATUS.INVALID_PARAMETER;
+    const st: HostTx = { ...rec, digestHi: saveRecordDigestHi(save), digestLo: saveRecordDigestLo(save) };
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) return r;

@@ -122,7 +122,15 @@ export class GuestMemory {
  * (ring memory is whole pages, so the length is always a multiple of 4).
  */
 function copyIntoShared(dst: SharedArrayBuffer, src: Uint8Array): void {
-  let from = src;
-  if (from.byteOffset % 4 !== 0) from = from.slice();
-  new Int32Array(dst).set(new Int32Array(from.buffer, from.byteOffset, from.length / 4));
+  let words: Int32Array;
+  if (src.byteOffset % 4 === 0) {
+    words = new Int32Array(src.buffer, src.byteOffset, src.length / 4);
+  } else {
+    // Through a reused aligned buffer: a fresh one per restore costs its page faults.
+    if (alignedScratch.byteLength < src.length) alignedScratch = new ArrayBuffer(src.length);
+    new Uint8Array(alignedScratch, 0, src.length).set(src);
+    words = new Int32Array(alignedScratch, 0, src.length / 4);
+  }
+  new Int32Array(dst).set(words);
 }
+let alignedScratch = new ArrayBuffer(0);

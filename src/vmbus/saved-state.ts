@@ -3,7 +3,7 @@
 //
 // Envelope (all little-endian):
 //   +0  8 bytes  magic "VMBSAVE\0"
-//   +8  u32      format version (1)
+//   +8  u32      format version (2; version 1 is still read)
 //   +12 u32      CRC-32 of the body
 //   +16 u32      body length
 //   +20 body     v8-serialized SavedVmV1
@@ -18,7 +18,12 @@ import { DefaultSerializer, deserialize } from 'node:v8';
 import { ringBytes } from './ring-layout.ts';
 
 export const SAVED_VM_MAGIC = 'VMBSAVE\0';
-export const SAVED_VM_VERSION = 1;
+/**
+ * Version 2: the same envelope and record; the guest's image (`guest`, opaque here) is in
+ * the guest driver's compact form (src/devices/guest-image.ts). Version 1 blobs are read.
+ */
+export const SAVED_VM_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 const HEADER = 20;
 
 export type RestoreErrorCode = 'truncated' | 'bad-magic' | 'bad-version' | 'bad-checksum' | 'bad-record';
@@ -103,8 +108,8 @@ export function decodeSavedVm(blob: unknown): SavedVmV1 {
   }
   const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const version = dv.getUint32(8, true);
-  if (version !== SAVED_VM_VERSION) {
-    throw new RestoreError('bad-version', `format version ${version}; this bench reads version ${SAVED_VM_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw new RestoreError('bad-version', `format version ${version}; this bench reads versions ${READABLE_VERSIONS.join(' and ')}`);
   }
   const len = dv.getUint32(16, true);
   if (blob.length - HEADER < len) throw new RestoreError('truncated', `body is ${blob.length - HEADER} of ${len} bytes`);
