@@ -25,8 +25,9 @@ type HeldTransaction = GuestChannelState['held']['items'][number];
 
 /** A VmbPacket's fields that are keyed; `id` and `channel` are not (state-key.ts). */
 export const PACKET_FIELDS = ['state', 'transId', 'wantCompletion', 'payload', 'pointer', 'completionRoutine'] as const;
-/** The sample VSP's per-transaction context (VmbPacketGetPointer). */
-export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digest'] as const;
+/** The sample VSP's per-transaction context (VmbPacketGetPointer), the digest also as numbers. */
+export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digest', 'digestHi', 'digestLo'] as const;
+type HostTx = HostTxState & { digestHi?: number; digestLo?: number };
 export const QUEUED_WRITE_FIELDS = ['flags', 'type', 'transId', 'payload'] as const;
 export const HELD_TRANSACTION_FIELDS = ['transId', 'tx', 'due', 'response', 'status'] as const;
 
@@ -41,13 +42,15 @@ function keyPacket(k: StateKey, p: VmbPacket): void {
 }
 
 function keyPointer(k: StateKey, ptr: unknown): void {
-  const s = ptr as HostTxState | null;
+  const s = ptr as HostTx | null;
   if (s !== null && typeof s === 'object' && typeof s.digest === 'string' && typeof s.tx === 'number') {
     k.num(s.tx);
     k.num(s.type);
     k.num(s.length);
     k.num(s.hold);
     k.str(s.digest);
+    k.num(s.digestHi ?? -1);
+    k.num(s.digestLo ?? -1);
   } else {
     k.value(ptr);
   }

@@ -37,12 +37,13 @@ export const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   // by every save.
   'takenAt',
   // The guest driver's index of its channel states by number (they are keyed in order),
-  // its memo of the last lookup in it, and its scratch for a received message's digest.
+  // its memo of the last lookup in it, and the drivers' scratch for a message's digest.
   'byCh',
   'lastCh',
   'lastC',
   'lastRings',
   'recvDigest',
+  'sendDigest',
   // Fixed for the whole run.
   'choices',
   'faults',
