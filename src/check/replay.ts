@@ -292,7 +292,8 @@ class Replay implements TraceSink {
     }
     this.take(side);
     if (!sameEvent(o.event, m)) throw this.diverge(o, [describeEvent(m)], `the model has "${describeEvent(m)}" here`, classOfMismatch(o.event, m));
-    if (m.ev !== 'pkt.send' && m.ev !== 'ch.state') this.flushed.clear();
+    // (Set.clear makes a new table even when empty: checked first, it runs per event.)
+    if (m.ev !== 'pkt.send' && m.ev !== 'ch.state' && this.flushed.size > 0) this.flushed.clear();
   }
 
   /** The replay's scheduling decision: the task that explains the next observed event. */
