@@ -4,7 +4,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { LineBatcher } from './line-batches.ts';
-import { POSTED, READ_AHEAD, STARTED, STOP, TAKEN, type ReadAheadMessage } from './read-ahead.ts';
+import { ENDED, POSTED, READ_AHEAD, STARTED, STOP, TAKEN, type ReadAheadMessage } from './read-ahead.ts';
 
 const { file, ctrl, port } = workerData as { file: string; ctrl: Int32Array; port: MessagePort };
 Atomics.store(ctrl, STARTED, 1);
@@ -28,7 +28,10 @@ try {
   }
 } finally {
   if (fd !== null) closeSync(fd);
-  port.close();
+  // The port stays open: batches still queued for the consumer must reach it (it closes it).
+  // Last, so that the consumer sees every batch posted before it sees the end.
+  Atomics.store(ctrl, ENDED, 1);
+  Atomics.notify(ctrl, POSTED);
 }
 
 /** Waits until the consumer has taken enough; false when it wants no more. */

@@ -30,6 +30,7 @@ export const POSTED = 0; // batches posted by the reader
 export const TAKEN = 1; // batches taken by the consumer
 export const STOP = 2; // set by the consumer: read no further
 export const STARTED = 3; // set by the reader once running
+export const ENDED = 4; // set by the reader when it stops, for whatever reason
 
 /** Batches the reader may be ahead: about 430 events each. */
 export const READ_AHEAD = 8;
@@ -99,7 +100,7 @@ class ThreadBatches implements BatchSource {
   private readonly file: string;
   private readonly worker: Worker;
   private readonly port: MessagePort;
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT));
   private taken = 0;
   private closed = false;
 
@@ -116,7 +117,7 @@ class ThreadBatches implements BatchSource {
       resourceLimits: { maxYoungGenerationSizeMb: READER_YOUNG_GENERATION_MB },
     });
     this.worker.unref(); // never keeps the process alive: it stops when told, or at the end
-    this.worker.on('error', () => undefined); // seen by the consumer as a thread that never posts
+    this.worker.on('error', () => undefined); // the consumer sees ENDED without the last batch
   }
 
   next(): EventBatch {
@@ -133,8 +134,14 @@ class ThreadBatches implements BatchSource {
       }
       // Invariant: a batch is in the port's queue before POSTED counts it, so a count
       // above `taken` means the message can be received now.
+      const ended = Atomics.load(this.ctrl, ENDED) === 1; // read first: POSTED is final then
       const posted = Atomics.load(this.ctrl, POSTED);
       if (posted > this.taken) continue;
+      if (ended) {
+        // Everything it posted was taken, and it will post nothing more: it failed in a
+        // way it could not report (it reports read errors as a 'failed' message).
+        throw new InfraError(`the thread reading ${this.file} stopped before the end of the file`);
+      }
       Atomics.wait(this.ctrl, POSTED, posted, 1000);
       if (Atomics.load(this.ctrl, STARTED) === 0 && Date.now() - started > START_TIMEOUT_MS) {
         throw new InfraError(`the thread reading ${this.file} did not start within ${START_TIMEOUT_MS / 1000} s`);
