@@ -1,14 +1,16 @@
 // Where the checker takes observed events from, one at a time and synchronously.
 //
 // The emulator runs synchronously, and trace validation drives it event by event, so
-// the observed trace is pulled, not pushed. A single trace file is read with readSync
-// in large chunks (constant memory in the trace length); several files from one run are
-// merged by the asynchronous normaliser first and handed over as an array.
+// the observed trace is pulled, not pushed. A single trace file is read in batches of
+// parsed, validated events (trace/line-batches.ts; a large file on a thread of its own,
+// trace/read-ahead.ts), in constant memory; several files from one run are merged by the
+// asynchronous normaliser first and handed over as an array.
 
-import { openSync, readSync, closeSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { InputError } from '../errors.ts';
 import type { TraceEvent } from '../trace/schema.ts';
-import { checkEvent } from '../trace/validate.ts';
+import { BatchReader, PROBLEM, RAW, TRUNCATED } from '../trace/event-columns.ts';
+import { openBatchSource, type BatchSource, type ReadAheadMode } from '../trace/read-ahead.ts';
 
 export interface ObservedEvent {
   event: TraceEvent;
@@ -34,88 +36,57 @@ export class ArraySource implements ObservedSource {
   close(): void {}
 }
 
-const CHUNK = 1 << 20;
-
 /**
  * Reads a JSON Lines trace synchronously. A malformed line, an unknown version or a seq
- * that does not increase is an InputError naming file, line and field. A last line
- * without its newline that does not parse (a writer that crashed) ends the trace there:
- * `truncatedAt` then holds its line number.
+ * that does not increase is an InputError naming file, line and field, raised when the
+ * checker reaches that line. A last line without its newline that does not parse (a
+ * writer that crashed) ends the trace there: `truncatedAt` then holds its line number.
  */
 export class FileSource implements ObservedSource {
   readonly file: string;
-  private fd: number | null;
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
-  private lines: string[] = [];
-  private li = 0;
-  private rest = '';
-  private lineNo = 0;
-  private lastSeq = -Infinity;
-  private eof = false;
+  private readonly batches: BatchSource;
+  private reader: BatchReader | null = null;
+  /** the last batch has been taken */
+  private last = false;
   truncatedAt: number | null = null;
 
-  constructor(file: string) {
+  /** `readAhead`: where the file is read (tests choose; `auto` uses a thread for large files). */
+  constructor(file: string, opts: { readAhead?: ReadAheadMode } = {}) {
     this.file = file;
+    let fd: number;
     try {
-      this.fd = openSync(file, 'r');
+      fd = openSync(file, 'r');
     } catch (e) {
       throw new InputError(`cannot read trace: ${(e as Error).message}`, { file });
     }
-  }
-
-  private fill(): boolean {
-    while (this.li >= this.lines.length) {
-      if (this.eof || this.fd === null) return false;
-      const n = readSync(this.fd, this.buf, 0, CHUNK, null);
-      if (n === 0) {
-        this.eof = true;
-        if (this.rest.length > 0) {
-          this.lines = [this.rest];
-          this.rest = '';
-          this.li = 0;
-          return true;
-        }
-        return false;
-      }
-      const text = this.rest + this.buf.toString('utf8', 0, n);
-      const parts = text.split('\n');
-      this.rest = parts.pop()!;
-      this.lines = parts;
-      this.li = 0;
-    }
-    return true;
+    this.batches = openBatchSource(file, fd, opts.readAhead);
   }
 
   next(): ObservedEvent | null {
     for (;;) {
-      if (!this.fill()) return null;
-      const text = this.lines[this.li++]!;
-      this.lineNo++;
-      const lastLine = this.eof && this.li >= this.lines.length;
-      if (text.trim() === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        if (lastLine) {
-          this.truncatedAt = this.lineNo;
-          return null;
+      const r = this.reader;
+      if (r !== null && r.remaining > 0) {
+        const code = r.peekCode();
+        const line = r.peekLine();
+        if (code >= 0 || code === RAW) return { event: r.takeEvent(), file: this.file, line };
+        if (code === PROBLEM) {
+          const p = r.takeProblem();
+          throw new InputError(p.message, { file: this.file, line, field: p.field });
         }
-        throw new InputError('not valid JSON', { file: this.file, line: this.lineNo });
+        if (code === TRUNCATED) {
+          r.skip();
+          this.truncatedAt = line;
+        }
+        return null; // nothing follows a truncated line
       }
-      const problem = checkEvent(value);
-      if (problem) throw new InputError(problem.message, { file: this.file, line: this.lineNo, field: problem.field });
-      const event = value as TraceEvent;
-      if (!(event.seq > this.lastSeq)) {
-        throw new InputError(`seq ${event.seq} does not increase (previous ${this.lastSeq})`, { file: this.file, line: this.lineNo, field: 'seq' });
-      }
-      this.lastSeq = event.seq;
-      return { event, file: this.file, line: this.lineNo };
+      if (this.last) return null;
+      const b = this.batches.next();
+      this.last = b.done;
+      this.reader = new BatchReader(b);
     }
   }
 
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    this.batches.close();
   }
 }

@@ -47,6 +47,9 @@ export interface Violation {
 }
 
 interface TxRecord {
+  /** when the record was made: reports list transactions in this order (the order they were sent) */
+  born: number;
+  tx: number;
   sends: number;
   sendDigest: string;
   len: number;
@@ -100,15 +103,52 @@ interface Finished {
   above: Set<number>;
 }
 
-type Snapshot = { tx: Map<string, TxRecord>; awaitingAtSave: Set<string>; finished: Map<string, Finished> };
+/**
+ * One channel and direction. Records are found by number (channel, then direction, then
+ * tx) rather than by a `ch/dir/tx` string: building that key for every event cost more
+ * than the rest of the checking. The string is built only for messages.
+ */
+interface Lane {
+  ch: number;
+  dir: Dir;
+  open: Map<number, TxRecord>;
+  /** null until the first transaction of the lane finishes */
+  finished: Finished | null;
+}
+
+/** The lanes of one channel, by direction. */
+interface ChannelLanes {
+  g2h: Lane;
+  h2g: Lane;
+}
+
+/** An h2g transaction awaiting completion when a save began. */
+interface Awaiting {
+  ch: number;
+  tx: number;
+}
+
+type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: Awaiting[] };
+
+const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
+
+/** The protocol's completion status as hex; memoised, as there are only a few (a string per completion otherwise). */
+const statusText = new Map<number, string>();
+function expectedStatus(tx: number, intact: boolean): string {
+  const status = statusFor(tx, intact);
+  let hex = statusText.get(status);
+  if (hex === undefined) statusText.set(status, (hex = statusHex(status)));
+  return hex;
+}
 
 export class PropertyChecker {
-  private tx = new Map<string, TxRecord>();
-  private finished = new Map<string, Finished>();
+  private channels = new Map<number, ChannelLanes>();
+  /** records made so far: each record's `born` */
+  private born = 0;
   private readonly states = new Map<string, string>();
   readonly violations: Violation[] = [];
-  /** keys of h2g transactions awaiting completion when the current save began */
-  private awaitingAtSave: Set<string> | null = null;
+  /** h2g transactions awaiting completion when the current save began, in the order they were sent */
+  private awaitingAtSave: Awaiting[] | null = null;
   private readonly checkpoints = new Map<string, Snapshot>();
   private readonly limit: number;
 
@@ -120,29 +160,44 @@ export class PropertyChecker {
     if (this.violations.length < this.limit) this.violations.push({ property, class: cls, seq, message });
   }
 
-  private rec(ch: number, dir: Dir, tx: number): TxRecord | undefined {
-    return this.tx.get(`${ch}/${dir}/${tx}`);
+  private lane(ch: number, dir: Dir): Lane {
+    let c = this.channels.get(ch);
+    if (c === undefined) {
+      c = { g2h: { ch, dir: 'g2h', open: new Map(), finished: null }, h2g: { ch, dir: 'h2g', open: new Map(), finished: null } };
+      this.channels.set(ch, c);
+    }
+    return dir === 'g2h' ? c.g2h : c.h2g;
   }
 
-  private isFinished(ch: number, dir: Dir, tx: number): boolean {
-    const f = this.finished.get(`${ch}/${dir}`);
-    return f !== undefined && (tx < f.below || f.above.has(tx));
+  private isFinished(l: Lane, tx: number): boolean {
+    const f = l.finished;
+    return f !== null && (tx < f.below || f.above.has(tx));
   }
 
   /** Drops a record once nothing more may happen to it (see Finished). */
-  private maybeFinish(ch: number, dir: Dir, tx: number, r: TxRecord): void {
+  private maybeFinish(l: Lane, r: TxRecord): void {
     if (r.recvs === 0 || (r.wantCompletion && r.completions === 0)) return;
     if (r.savedDigest !== null && !r.restoredAfterSave) return;
-    this.tx.delete(`${ch}/${dir}/${tx}`);
-    const key = `${ch}/${dir}`;
-    let f = this.finished.get(key);
-    if (!f) this.finished.set(key, (f = { below: 1, above: new Set() }));
+    const tx = r.tx;
+    l.open.delete(tx);
+    let f = l.finished;
+    if (f === null) l.finished = f = { below: 1, above: new Set() };
     if (tx === f.below) {
       f.below++;
       while (f.above.delete(f.below)) f.below++;
     } else if (tx > f.below) {
       f.above.add(tx);
     }
+  }
+
+  /** Every open record, in the order the transactions were sent. */
+  private openRecords(): Array<{ lane: Lane; r: TxRecord }> {
+    const out: Array<{ lane: Lane; r: TxRecord }> = [];
+    for (const c of this.channels.values()) {
+      for (const r of c.g2h.open.values()) out.push({ lane: c.g2h, r });
+      for (const r of c.h2g.open.values()) out.push({ lane: c.h2g, r });
+    }
+    return out.sort((a, b) => a.r.born - b.r.born);
   }
 
   private late(e: { ch: number; dir: Dir; tx: number; seq: number; ev: string }): void {
@@ -153,84 +208,88 @@ export class PropertyChecker {
   onEvent(e: TraceEvent): void {
     switch (e.ev) {
       case 'pkt.send': {
-        const key = `${e.ch}/${e.dir}/${e.tx}`;
-        if (this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
-        const r = this.tx.get(key);
+        const l = this.lane(e.ch, e.dir);
+        if (this.isFinished(l, e.tx)) return this.late(e);
+        const r = l.open.get(e.tx);
         if (r) {
           r.sends++;
-          this.fail('exactly-once-delivery', 'duplicated', e.seq, `${key} sent twice`);
+          this.fail('exactly-once-delivery', 'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)} sent twice`);
           return;
         }
-        this.tx.set(key, {
-          sends: 1, sendDigest: e.digest, len: e.len, wantCompletion: e.wantCompletion, recvs: 0, recvDigest: null,
-          completes: 0, completeStatus: null, completeDigest: null, completions: 0, savedDigest: null, restoredAfterSave: false,
+        l.open.set(e.tx, {
+          born: this.born++, tx: e.tx, sends: 1, sendDigest: e.digest, len: e.len, wantCompletion: e.wantCompletion, recvs: 0,
+          recvDigest: null, completes: 0, completeStatus: null, completeDigest: null, completions: 0, savedDigest: null, restoredAfterSave: false,
         });
         return;
       }
       case 'pkt.recv': {
-        const r = this.rec(e.ch, e.dir, e.tx);
-        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        const l = this.lane(e.ch, e.dir);
+        const r = l.open.get(e.tx);
         if (!r) {
-          if (this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
-          return this.fail('exactly-once-delivery', 'spurious', e.seq, `${key} received but never sent`);
+          if (this.isFinished(l, e.tx)) return this.late(e);
+          return this.fail('exactly-once-delivery', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} received but never sent`);
         }
         r.recvs++;
-        if (r.recvs > 1) return this.fail('exactly-once-delivery', 'duplicated', e.seq, `${key} received ${r.recvs} times`);
+        if (r.recvs > 1) return this.fail('exactly-once-delivery', 'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)} received ${r.recvs} times`);
         r.recvDigest = e.digest;
-        if (e.digest !== r.sendDigest) this.fail('payload', 'payload', e.seq, `${key} received digest ${e.digest}, sent ${r.sendDigest}`);
-        this.maybeFinish(e.ch, e.dir, e.tx, r);
+        if (e.digest !== r.sendDigest) this.fail('payload', 'payload', e.seq, `${keyOf(e.ch, e.dir, e.tx)} received digest ${e.digest}, sent ${r.sendDigest}`);
+        this.maybeFinish(l, r);
         return;
       }
       case 'pkt.complete': {
-        const r = this.rec(e.ch, e.dir, e.tx);
-        const key = `${e.ch}/${e.dir}/${e.tx}`;
+        const l = this.lane(e.ch, e.dir);
+        const r = l.open.get(e.tx);
         if (!r || r.recvs === 0) {
-          if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
-          return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} completed but never received`);
+          if (!r && this.isFinished(l, e.tx)) return this.late(e);
+          return this.fail('exactly-once-completion', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but never received`);
         }
         r.completes++;
-        if (r.completes > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} completed ${r.completes} times by the receiver`);
+        if (r.completes > 1) {
+          return this.fail('exactly-once-completion', 'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed ${r.completes} times by the receiver`);
+        }
         r.completeStatus = e.status;
         r.completeDigest = e.digest;
-        const expected = statusHex(statusFor(e.tx, r.recvDigest === r.sendDigest));
-        if (e.status !== expected) this.fail('status-rule', 'status', e.seq, `${key} completed with ${e.status}, the protocol says ${expected}`);
+        const expected = expectedStatus(e.tx, r.recvDigest === r.sendDigest);
+        if (e.status !== expected) this.fail('status-rule', 'status', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed with ${e.status}, the protocol says ${expected}`);
         return;
       }
       case 'pkt.completion': {
-        const r = this.rec(e.ch, e.dir, e.tx);
-        const key = `${e.ch}/${e.dir}/${e.tx}`;
-        if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
-        if (!r || !r.wantCompletion) return this.fail('exactly-once-completion', 'spurious', e.seq, `completion for ${key}, which asked for none`);
+        const l = this.lane(e.ch, e.dir);
+        const r = l.open.get(e.tx);
+        if (!r && this.isFinished(l, e.tx)) return this.late(e);
+        if (!r || !r.wantCompletion) return this.fail('exactly-once-completion', 'spurious', e.seq, `completion for ${keyOf(e.ch, e.dir, e.tx)}, which asked for none`);
+        const key = (): string => keyOf(e.ch, e.dir, e.tx);
         r.completions++;
-        if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} got ${r.completions} completions`);
-        if (r.completes === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} got a completion the receiver never sent`);
-        if (e.status !== r.completeStatus) this.fail('status-rule', 'status', e.seq, `${key} completion status ${e.status}, the receiver sent ${r.completeStatus}`);
-        if (e.digest !== r.completeDigest) this.fail('payload', 'payload', e.seq, `${key} completion digest ${e.digest}, the receiver sent ${r.completeDigest}`);
+        if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key()} got ${r.completions} completions`);
+        if (r.completes === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key()} got a completion the receiver never sent`);
+        if (e.status !== r.completeStatus) this.fail('status-rule', 'status', e.seq, `${key()} completion status ${e.status}, the receiver sent ${r.completeStatus}`);
+        if (e.digest !== r.completeDigest) this.fail('payload', 'payload', e.seq, `${key()} completion digest ${e.digest}, the receiver sent ${r.completeDigest}`);
         if (r.savedDigest !== null && !r.restoredAfterSave) {
-          this.fail('saved-and-restored', 'not-restored', e.seq, `${key} completed after a save without being restored`);
+          this.fail('saved-and-restored', 'not-restored', e.seq, `${key()} completed after a save without being restored`);
         }
-        this.maybeFinish(e.ch, e.dir, e.tx, r);
+        this.maybeFinish(l, r);
         return;
       }
       case 'pkt.save': {
-        const r = this.rec(e.ch, e.dir, e.tx);
-        if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
-        if (!r) return this.fail('saved-and-restored', 'spurious', e.seq, `saved ${e.ch}/${e.dir}/${e.tx}, which was never sent`);
+        const l = this.lane(e.ch, e.dir);
+        const r = l.open.get(e.tx);
+        if (!r && this.isFinished(l, e.tx)) return this.late(e);
+        if (!r) return this.fail('saved-and-restored', 'spurious', e.seq, `saved ${keyOf(e.ch, e.dir, e.tx)}, which was never sent`);
         r.savedDigest = e.saveDigest;
         r.restoredAfterSave = false;
         return;
       }
       case 'pkt.restore': {
-        const r = this.rec(e.ch, e.dir, e.tx);
-        const key = `${e.ch}/${e.dir}/${e.tx}`;
-        if (!r && this.isFinished(e.ch, e.dir, e.tx)) return this.late(e);
-        if (!r || r.savedDigest === null) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${key}, which was not saved`);
-        if (r.restoredAfterSave) return this.fail('saved-and-restored', 'duplicated', e.seq, `${key} restored twice from one save`);
+        const l = this.lane(e.ch, e.dir);
+        const r = l.open.get(e.tx);
+        if (!r && this.isFinished(l, e.tx)) return this.late(e);
+        if (!r || r.savedDigest === null) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, which was not saved`);
+        if (r.restoredAfterSave) return this.fail('saved-and-restored', 'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored twice from one save`);
         if (e.saveDigest !== r.savedDigest) {
-          this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${key} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
+          this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
         }
         r.restoredAfterSave = true;
-        this.maybeFinish(e.ch, e.dir, e.tx, r);
+        this.maybeFinish(l, r);
         return;
       }
       case 'ch.state': {
@@ -266,10 +325,9 @@ export class PropertyChecker {
         if (!snap) return this.fail('checkpoint', 'missing-event', e.seq, `checkpoint "${e.name}" applied but never taken`);
         // Everything after the checkpoint never happened: go back to the records then.
         const copy = this.cloneSnapshot(snap);
-        this.tx = copy.tx;
+        this.channels = copy.channels;
         this.awaitingAtSave = copy.awaitingAtSave;
-        this.finished = copy.finished;
-        for (const r of this.tx.values()) r.restoredAfterSave = false;
+        for (const { r } of this.openRecords()) r.restoredAfterSave = false;
         this.newHostObjects();
         return;
       }
@@ -282,24 +340,24 @@ export class PropertyChecker {
   }
 
   private beginSave(): void {
-    const set = new Set<string>();
-    for (const [key, r] of this.tx) {
-      if (key.includes('/h2g/') && r.wantCompletion && r.completions === 0) set.add(key);
+    const awaiting: Awaiting[] = [];
+    for (const { lane, r } of this.openRecords()) {
+      if (lane.dir === 'h2g' && r.wantCompletion && r.completions === 0) awaiting.push({ ch: lane.ch, tx: r.tx });
       r.savedDigest = null;
       r.restoredAfterSave = false;
     }
-    this.awaitingAtSave = set;
+    this.awaitingAtSave = awaiting;
   }
 
   /** At the end of a save: each transaction that was awaiting must have been saved. */
   private endSave(seq: number): void {
-    const set = this.awaitingAtSave;
-    if (!set) return;
-    for (const key of set) {
-      const r = this.tx.get(key);
+    const list = this.awaitingAtSave;
+    if (!list) return;
+    for (const { ch, tx } of list) {
+      const r = this.lane(ch, 'h2g').open.get(tx);
       // The guest's completion may have reached the host before the channel paused.
       if (r && r.completions === 0 && r.savedDigest === null) {
-        this.fail('saved-and-restored', 'not-saved', seq, `${key} was awaiting completion at the save but was not saved`);
+        this.fail('saved-and-restored', 'not-saved', seq, `${keyOf(ch, 'h2g', tx)} was awaiting completion at the save but was not saved`);
       }
     }
   }
@@ -309,31 +367,36 @@ export class PropertyChecker {
   }
 
   private checkRestored(seq: number): void {
-    const set = this.awaitingAtSave;
-    if (!set) return;
-    for (const key of set) {
-      const r = this.tx.get(key);
+    const list = this.awaitingAtSave;
+    if (!list) return;
+    for (const { ch, tx } of list) {
+      const r = this.lane(ch, 'h2g').open.get(tx);
       if (r && r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave) {
-        this.fail('saved-and-restored', 'not-restored', seq, `${key} was saved but not restored`);
+        this.fail('saved-and-restored', 'not-restored', seq, `${keyOf(ch, 'h2g', tx)} was saved but not restored`);
       }
     }
   }
 
   private snapshot(): Snapshot {
-    return this.cloneSnapshot({ tx: this.tx, awaitingAtSave: this.awaitingAtSave ?? new Set(), finished: this.finished });
+    return this.cloneSnapshot({ channels: this.channels, awaitingAtSave: this.awaitingAtSave ?? [] });
   }
   private cloneSnapshot(s: Snapshot): Snapshot {
-    const tx = new Map<string, TxRecord>();
-    for (const [k, r] of s.tx) tx.set(k, { ...r });
-    const finished = new Map<string, Finished>();
-    for (const [k, f] of s.finished) finished.set(k, { below: f.below, above: new Set(f.above) });
-    return { tx, awaitingAtSave: new Set(s.awaitingAtSave), finished };
+    const copyLane = (l: Lane): Lane => {
+      const open = new Map<number, TxRecord>();
+      for (const [tx, r] of l.open) open.set(tx, { ...r });
+      const finished = l.finished === null ? null : { below: l.finished.below, above: new Set(l.finished.above) };
+      return { ch: l.ch, dir: l.dir, open, finished };
+    };
+    const channels = new Map<number, ChannelLanes>();
+    for (const [ch, c] of s.channels) channels.set(ch, { g2h: copyLane(c.g2h), h2g: copyLane(c.h2g) });
+    return { channels, awaitingAtSave: s.awaitingAtSave.map((a) => ({ ...a })) };
   }
 
   /** End of the run: everything sent was received, every transaction completed. */
   finish(hang: { reason: string } | null): Violation[] {
     if (hang) this.fail('progress', 'hang', null, `the run hung: ${hang.reason}`);
-    for (const [key, r] of this.tx) {
+    for (const { lane, r } of this.openRecords()) {
+      const key = keyOf(lane.ch, lane.dir, r.tx);
       if (r.recvs === 0) this.fail('exactly-once-delivery', 'lost', null, `${key} was sent but never received`);
       else if (r.wantCompletion && r.completions === 0) {
         this.fail('exactly-once-completion', 'lost', null, `${key} never got its completion`);

@@ -21,8 +21,8 @@
 
 import { executeScenario, type ReplayModel, type TaskOption } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
-import { StampingSink } from '../trace/sink.ts';
-import type { TraceEvent } from '../trace/schema.ts';
+import type { TraceSink } from '../trace/sink.ts';
+import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import { PropertyChecker, type DivergenceClass, type PropertyName } from './properties.ts';
 import type { ObservedEvent, ObservedSource } from './observed.ts';
@@ -56,7 +56,7 @@ export function checkTrace(scenario: Scenario, source: ObservedSource, opts: { c
 }
 
 /** One line per event, for messages and the `expected` list. */
-export function describeEvent(e: TraceEvent): string {
+export function describeEvent(e: EventBody): string {
   const parts: string[] = [e.side, e.ev];
   const o = e as unknown as Record<string, unknown>;
   for (const k of ['ch', 'dir', 'tx', 'state', 'status', 'len', 'digest', 'saveDigest', 'name', 'from', 'to']) {
@@ -69,37 +69,67 @@ function describeOption(o: TaskOption): string {
   return o.ev === null ? `${o.side} writes a packet it queued (ch=${o.ch})` : `${o.side} ${o.ev} ch=${o.ch} dir=${o.dir} tx=${o.tx}`;
 }
 
-/** The fields that must agree for a model event to explain an observed one. */
-function sameEvent(o: TraceEvent, m: TraceEvent): boolean {
+/**
+ * Whether a model event explains an observed one: the same event with the same fields,
+ * as listed per event below. One comparison per field, written out, because this runs
+ * for every event of the trace (a table walked by field name cost several times more).
+ */
+function sameEvent(o: TraceEvent, m: EventBody): boolean {
   if (o.ev !== m.ev || o.side !== m.side) return false;
-  const a = o as unknown as Record<string, unknown>;
-  const b = m as unknown as Record<string, unknown>;
-  const keys = FIELDS[o.ev] ?? [];
-  for (const k of keys) if (a[k] !== b[k]) return false;
-  return true;
+  // Both have the same ev here; TypeScript cannot narrow the pair, so `m` is cast per case.
+  switch (o.ev) {
+    case 'pkt.send': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.len === n.len && o.digest === n.digest && o.wantCompletion === n.wantCompletion;
+    }
+    case 'pkt.recv': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.len === n.len && o.digest === n.digest;
+    }
+    case 'pkt.complete': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.status === n.status && o.len === n.len && o.digest === n.digest;
+    }
+    case 'pkt.completion': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.status === n.status && o.digest === n.digest;
+    }
+    case 'pkt.save': {
+      // libLen is KMCL's private size: a real VSP cannot see it, so it is not compared.
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.saveLen === n.saveLen && o.saveDigest === n.saveDigest;
+    }
+    case 'pkt.restore': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.saveDigest === n.saveDigest;
+    }
+    case 'pkt.fail': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.status === n.status;
+    }
+    case 'ch.state': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.state === n.state;
+    }
+    case 'scenario.begin':
+    case 'scenario.end':
+    case 'vm.checkpoint.begin':
+    case 'vm.checkpoint.end':
+    case 'vm.checkpoint.apply.begin':
+    case 'vm.checkpoint.apply.end':
+      return o.name === (m as typeof o).name;
+    case 'vm.migrate.begin':
+    case 'vm.migrate.end': {
+      const n = m as typeof o;
+      return o.from === n.from && o.to === n.to;
+    }
+    default:
+      return true; // pkt.queued (never compared) and the VM events without fields
+  }
 }
 
-const FIELDS: Partial<Record<TraceEvent['ev'], readonly string[]>> = {
-  'scenario.begin': ['name'],
-  'scenario.end': ['name'],
-  'vm.migrate.begin': ['from', 'to'],
-  'vm.migrate.end': ['from', 'to'],
-  'vm.checkpoint.begin': ['name'],
-  'vm.checkpoint.end': ['name'],
-  'vm.checkpoint.apply.begin': ['name'],
-  'vm.checkpoint.apply.end': ['name'],
-  'ch.state': ['ch', 'state'],
-  'pkt.send': ['ch', 'tx', 'dir', 'len', 'digest', 'wantCompletion'],
-  'pkt.recv': ['ch', 'tx', 'dir', 'len', 'digest'],
-  'pkt.complete': ['ch', 'tx', 'dir', 'status', 'len', 'digest'],
-  'pkt.completion': ['ch', 'tx', 'dir', 'status', 'digest'],
-  // libLen is KMCL's private size: a real VSP cannot see it, so it is not compared.
-  'pkt.save': ['ch', 'tx', 'dir', 'saveLen', 'saveDigest'],
-  'pkt.restore': ['ch', 'tx', 'dir', 'saveDigest'],
-  'pkt.fail': ['ch', 'tx', 'dir', 'status'],
-};
-
-class Replay {
+/** The replay is the model's trace sink: model events are compared, never stamped or kept. */
+class Replay implements TraceSink {
   private readonly s: Scenario;
   private readonly source: ObservedSource;
   /** the current segment: unexplained observed events read so far, per side */
@@ -125,10 +155,9 @@ class Replay {
     try {
       this.loadSegment();
       const seed = 0; // the chooser, not a seed, decides every interleaving
-      const sink = new StampingSink('model', (m) => this.onModelEvent(m));
       const r = executeScenario(this.s, {
         seed,
-        sink,
+        sink: this,
         choices,
         chooser: { choose: (model) => this.choose(model) },
       });
@@ -215,7 +244,8 @@ class Replay {
 
   // ------------------------------------------------------------ the model side
 
-  private onModelEvent(m: TraceEvent): void {
+  /** TraceSink: the model wrote `m` (not stamped with v, seq and src, which are not compared). */
+  emit(m: EventBody): void {
     if (m.ev === 'pkt.queued') return;
     if (m.side === 'bench') {
       const left = this.earliestUnexplained();
@@ -262,30 +292,21 @@ class Replay {
     }
     this.take(side);
     if (!sameEvent(o.event, m)) throw this.diverge(o, [describeEvent(m)], `the model has "${describeEvent(m)}" here`, classOfMismatch(o.event, m));
-    if (m.ev !== 'pkt.send' && m.ev !== 'ch.state') this.flushed.clear();
+    // (Set.clear makes a new table even when empty: checked first, it runs per event.)
+    if (m.ev !== 'pkt.send' && m.ev !== 'ch.state' && this.flushed.size > 0) this.flushed.clear();
   }
 
   /** The replay's scheduling decision: the task that explains the next observed event. */
   private choose(model: ReplayModel): TaskOption | null {
     const options = model.options();
     this.lastOptions = options;
-    let best: TaskOption | null = null;
-    let bestLine = Infinity;
-    for (const side of ['host', 'guest'] as const) {
-      const o = this.head(side);
-      if (!o || o.line >= bestLine) continue;
-      const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: number };
-      let found: TaskOption | null = null;
-      if (e.ev === 'pkt.complete') found = model.heldOption(side, e.ch, e.tx);
-      if (!found) {
-        found = options.find((opt) => opt.side === side && opt.ev === e.ev && opt.ch === e.ch && opt.dir === e.dir && opt.tx === e.tx) ?? null;
-      }
-      if (found) {
-        best = found;
-        bestLine = o.line;
-      }
-    }
-    if (best) return best;
+    // The side whose next event comes first in the file is tried first; if nothing
+    // explains it, the other side's.
+    const h = this.head('host');
+    const g = this.head('guest');
+    const hostFirst = h !== undefined && (g === undefined || h.line < g.line);
+    const found = hostFirst ? (this.explain(model, options, 'host', h) ?? this.explain(model, options, 'guest', g)) : (this.explain(model, options, 'guest', g) ?? this.explain(model, options, 'host', h));
+    if (found) return found;
     // Nothing explains the next events yet: perhaps a packet the trace shows arriving is
     // still in the sender's library queue. A flush writes nothing to the trace.
     for (const opt of options) {
@@ -293,6 +314,21 @@ class Replay {
         this.flushed.add(opt.task);
         return opt;
       }
+    }
+    return null;
+  }
+
+  /** The option that writes `o` first, if any (`o` is the next unexplained event of `side`). */
+  private explain(model: ReplayModel, options: readonly TaskOption[], side: 'host' | 'guest', o: ObservedEvent | undefined): TaskOption | null {
+    if (o === undefined) return null;
+    const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: number };
+    if (e.ev === 'pkt.complete') {
+      const held = model.heldOption(side, e.ch, e.tx);
+      if (held) return held;
+    }
+    for (let i = 0; i < options.length; i++) {
+      const opt = options[i]!;
+      if (opt.side === side && opt.ev === e.ev && opt.ch === e.ch && opt.dir === e.dir && opt.tx === e.tx) return opt;
     }
     return null;
   }
@@ -321,7 +357,7 @@ class Replay {
   }
 }
 
-function classOfMissing(m: TraceEvent): DivergenceClass {
+function classOfMissing(m: EventBody): DivergenceClass {
   switch (m.ev) {
     case 'pkt.save':
       return 'not-saved';
@@ -338,7 +374,7 @@ function classOfMissing(m: TraceEvent): DivergenceClass {
   }
 }
 
-function classOfMismatch(o: TraceEvent, m: TraceEvent): DivergenceClass {
+function classOfMismatch(o: TraceEvent, m: EventBody): DivergenceClass {
   if (o.ev === m.ev) {
     const a = o as unknown as Record<string, unknown>;
     const b = m as unknown as Record<string, unknown>;

@@ -1,5 +1,8 @@
 // The `bench check` benchmark: write a long emulator trace, then check it in a child
 // process so that its peak memory is its own (the parent has run other benchmarks).
+// The child runs checkTraces as `bench check` does, with nothing added: the reading
+// thread and the V8 settings that keep the peak flat (check-trace.ts) are the command's
+// own, so a user's check behaves as measured here.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

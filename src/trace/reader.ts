@@ -302,7 +302,7 @@ const TWO_ON_ONE_LINE = /\}[ \t\r]*,[ \t\r]*\{/;
  * the count of lines, so no value spans a line break. Malformed text always takes the
  * slow path, which names the line.
  */
-function parseJoined(text: string): unknown[] | undefined {
+export function parseJoined(text: string): unknown[] | undefined {
   if (TWO_ON_ONE_LINE.test(text)) return undefined;
   let lines = 0;
   for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) lines++;
