@@ -424,10 +424,9 @@ export class PropertyChecker {
    */
   mark(): CheckerMark {
     let settled = true;
-    for (const r of this.tx.values()) {
-      if (r.savedDigest !== null && !r.restoredAfterSave) {
-        settled = false;
-        break;
+    for (const c of this.channels.values()) {
+      for (const l of [c.g2h, c.h2g]) {
+        for (const r of l.open.values()) if (r.savedDigest !== null && !r.restoredAfterSave) settled = false;
       }
     }
     const states = [...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).join(';');
