@@ -327,7 +327,10 @@ export class PropertyChecker {
         const copy = this.cloneSnapshot(snap);
         this.channels = copy.channels;
         this.awaitingAtSave = copy.awaitingAtSave;
-        for (const { r } of this.openRecords()) r.restoredAfterSave = false;
+        for (const c of this.channels.values()) {
+          for (const r of c.g2h.open.values()) r.restoredAfterSave = false;
+          for (const r of c.h2g.open.values()) r.restoredAfterSave = false;
+        }
         this.newHostObjects();
         return;
       }
@@ -340,12 +343,21 @@ export class PropertyChecker {
   }
 
   private beginSave(): void {
-    const awaiting: Awaiting[] = [];
-    for (const { lane, r } of this.openRecords()) {
-      if (lane.dir === 'h2g' && r.wantCompletion && r.completions === 0) awaiting.push({ ch: lane.ch, tx: r.tx });
-      r.savedDigest = null;
-      r.restoredAfterSave = false;
+    const awaiting: Array<Awaiting & { born: number }> = [];
+    for (const c of this.channels.values()) {
+      for (const r of c.g2h.open.values()) {
+        r.savedDigest = null;
+        r.restoredAfterSave = false;
+      }
+      for (const r of c.h2g.open.values()) {
+        if (r.wantCompletion && r.completions === 0) awaiting.push({ ch: c.h2g.ch, tx: r.tx, born: r.born });
+        r.savedDigest = null;
+        r.restoredAfterSave = false;
+      }
     }
+    // A lane keeps its records in the order they were made; only several channels need
+    // sorting into send order (explore saves at every save point: no sort of every record).
+    if (this.channels.size > 1) awaiting.sort((x, y) => x.born - y.born);
     this.awaitingAtSave = awaiting;
   }
 

@@ -42,8 +42,12 @@ export interface ExecuteOptions {
 
 /** What explore can do at a save point (see ExecuteOptions.atSavePoint). */
 export interface SavePoint {
-  /** everything that decides how the run goes on from here (state-key.ts); `explain` labels it */
-  key(explain?: boolean): StateKey;
+  /**
+   * Everything that decides how the run goes on from here (state-key.ts). `explain`
+   * labels it; `transient`: the key will be compared before the run goes on, so guest
+   * memory is keyed by reference rather than copied.
+   */
+  key(opts?: { explain?: boolean; transient?: boolean }): StateKey;
   /** runs a VM operation here, as `inject` would */
   run(op: InjectedOp): void;
   /** the run's objects as they are now (tests change them as a faulty operation would) */

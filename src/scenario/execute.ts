@@ -515,7 +515,7 @@ class Execution {
   private readonly savePoint: SavePoint = (() => {
     const x = this; // inside the getter below, `this` would be the handle, not the run
     return {
-      key: (explain?: boolean) => x.stateKey(explain),
+      key: (opts?: { explain?: boolean; transient?: boolean }) => x.stateKey(opts?.explain ?? false, opts?.transient ?? false),
       run: (op: InjectedOp) => x.runOp(op),
       get live() {
         return { host: x.host, guest: x.guest, memory: x.memory };
@@ -529,7 +529,7 @@ class Execution {
    * name (it only names hosts in migration events), the count of migrations (dump
    * labels), and explore's own checkpoint unless the scenario uses that name too.
    */
-  private stateKey(explain = false): StateKey {
+  private stateKey(explain: boolean, transient: boolean): StateKey {
     const hostChannels = [...(this.host?.vsps.values() ?? [])].map((v) => v.channel);
     const k = new StateKey({
       explain,
@@ -551,7 +551,9 @@ class Execution {
       k.value(name);
       if (ownName) k.data(blob);
     }
-    k.data(new Uint8Array(this.memory.buffer));
+    const memory = new Uint8Array(this.memory.buffer);
+    if (transient) k.dataRef(memory);
+    else k.data(memory);
     k.value(this.guest);
     k.value(this.host === null ? null : this.host.vsps);
     // The next key, one step on, is about as large: room for it at once spares regrowing.

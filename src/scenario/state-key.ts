@@ -139,7 +139,7 @@ export class StateKey {
     this.bytes.push(copy);
   }
 
-  /** Bytes by content, for arrays nothing writes to again (a sent message's copy). */
+  /** Bytes by content, by reference: for arrays that do not change while the key is in use. */
   dataRef(b: Uint8Array): void {
     this.put2(enum_.bytes, b.length);
     this.bytes.push(b);
