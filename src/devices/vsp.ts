@@ -298,7 +298,10 @@ export class SampleVsp {
   private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const rec = decodeSaveRecord(save);
     if (!rec) return STATUS.INVALID_PARAMETER;
-    const st: HostTx = { ...rec, digestHi: saveRecordDigestHi(save), digestLo: saveRecordDigestLo(save) };
+    const st: HostTx = {
+      tx: rec.tx, type: rec.type, length: rec.length, hold: rec.hold, digest: rec.digest,
+      digestHi: saveRecordDigestHi(save), digestLo: saveRecordDigestLo(save),
+    };
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) return r;

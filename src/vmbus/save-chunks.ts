@@ -282,6 +282,9 @@ export function encodeLib(p: LibPacketState): Uint8Array {
   return b;
 }
 
+/** Zero-length, so no one can write to it: safe to share. */
+const NO_PAYLOAD = new Uint8Array(0);
+
 export function decodeLib(b: Uint8Array): LibPacketState | null {
   if (b.length < 20) return null;
   // Read on the bytes: a DataView per packet restored cost more than the decoding.
@@ -293,7 +296,8 @@ export function decodeLib(b: Uint8Array): LibPacketState | null {
     transId: getU32(b, 0) + getU32(b, 4) * 0x100000000,
     wantCompletion: (flags & 1) !== 0,
     where: (flags & 2) !== 0 ? 'queued' : 'awaiting',
-    payload: b.slice(20),
+    // Packets awaiting their completion keep no payload: share one empty array for them.
+    payload: len === 0 ? NO_PAYLOAD : b.slice(20),
   };
 }
 
