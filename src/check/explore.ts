@@ -24,6 +24,7 @@
 // When the base run itself breaks a property, every schedule is run on its own.
 
 import { executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
+import type { StateKey } from '../scenario/state-key.ts';
 import type { Scenario } from '../scenario/model.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
@@ -174,6 +175,7 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], fro
     let became: { at: number; op: number } | null = null; // the schedule this run turned into
     let shown = next.at - 1; // the last point of [next.at, to) the run was seen at
     let pastRange = false;
+    const spare: { before?: StateKey; after?: StateKey } = {};
     const atSavePoint = (at: number, point: SavePoint): 'go-on' | 'stop' => {
       if (became !== null || at < next.at) return 'go-on';
       if (at >= to) {
@@ -182,7 +184,8 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], fro
       }
       tally.skip((at - shown - 1) * ops.length);
       shown = at;
-      const before = point.key();
+      // Keys are built in the buffers of the last point's (no longer needed).
+      const before = (spare.before = point.key({ into: spare.before }));
       const checked = checker.mark();
       for (let i = at === next.at ? next.op : 0; i < ops.length; i++) {
         if (!tally.mayGoOn()) return 'stop';
@@ -190,7 +193,8 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], fro
         sink.others = 0;
         point.run(ops[i]!);
         // The checker's mark speaks only for the events of a save and restore (see mark).
-        if (sink.others > 0 || !sameVerdicts(checked, checker.mark()) || !point.key({ transient: true }).equals(before)) {
+        spare.after = point.key({ transient: true, into: spare.after });
+        if (sink.others > 0 || !sameVerdicts(checked, checker.mark()) || !spare.after.equals(before)) {
           became = { at, op: i };
           return 'go-on';
         }

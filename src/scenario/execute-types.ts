@@ -45,9 +45,10 @@ export interface SavePoint {
   /**
    * Everything that decides how the run goes on from here (state-key.ts). `explain`
    * labels it; `transient`: the key will be compared before the run goes on, so guest
-   * memory is keyed by reference rather than copied.
+   * memory is keyed by reference rather than copied; `into`: a key no longer needed,
+   * whose buffers the new one is built in.
    */
-  key(opts?: { explain?: boolean; transient?: boolean }): StateKey;
+  key(opts?: { explain?: boolean; transient?: boolean; into?: StateKey }): StateKey;
   /** runs a VM operation here, as `inject` would */
   run(op: InjectedOp): void;
   /** the run's objects as they are now (tests change them as a faulty operation would) */

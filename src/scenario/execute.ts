@@ -515,7 +515,8 @@ class Execution {
   private readonly savePoint: SavePoint = (() => {
     const x = this; // inside the getter below, `this` would be the handle, not the run
     return {
-      key: (opts?: { explain?: boolean; transient?: boolean }) => x.stateKey(opts?.explain ?? false, opts?.transient ?? false),
+      key: (opts?: { explain?: boolean; transient?: boolean; into?: StateKey }) =>
+        x.stateKey(opts?.explain ?? false, opts?.transient ?? false, opts?.into),
       run: (op: InjectedOp) => x.runOp(op),
       get live() {
         return { host: x.host, guest: x.guest, memory: x.memory };
@@ -529,14 +530,15 @@ class Execution {
    * name (it only names hosts in migration events), the count of migrations (dump
    * labels), and explore's own checkpoint unless the scenario uses that name too.
    */
-  private stateKey(explain: boolean, transient: boolean): StateKey {
+  private stateKey(explain: boolean, transient: boolean, into: StateKey | undefined): StateKey {
     const hostChannels = [...(this.host?.vsps.values() ?? [])].map((v) => v.channel);
-    const k = new StateKey({
+    const opts = {
       explain,
       sizeHint: this.lastKeySize,
       overrides: this.readerWakeKeys(),
       custom: collectionKeyers(hostChannels, this.guest.state.channels),
-    });
+    };
+    const k = into ? into.reuse(opts) : new StateKey(opts);
     k.value(this.clock);
     k.value(this.steps);
     k.value(this.vm);

@@ -55,6 +55,14 @@ const enum_ = {
   undef: 0, null: 1, false: 2, true: 3, num: 4, str: 5, fn: 6, ref: 7, arr: 8, map: 9, set: 10, obj: 11, bytes: 12, shared: 13, fifo: 14, custom: 15,
 } as const;
 
+export interface StateKeyOptions {
+  explain?: boolean | undefined;
+  /** numbers to make room for at once (a key of the same run a moment ago is a good guess) */
+  sizeHint?: number | undefined;
+  overrides?: ReadonlyMap<object, Readonly<Record<string, unknown>>> | undefined;
+  custom?: ReadonlyMap<object, (k: StateKey) => void> | undefined;
+}
+
 /** A flat key: numbers and strings in walk order, plus byte arrays compared by content. */
 export class StateKey {
   /** The numbers, in a typed array so that growing and comparing them is cheap. */
@@ -62,30 +70,44 @@ export class StateKey {
   private count = 0;
   readonly strs: string[] = [];
   readonly bytes: Uint8Array[] = [];
+  /** The copies `data` made (never `dataRef`'s arrays, which belong to the run). */
+  private copies: Uint8Array[] = [];
+  /** Copies made for the key this one was before `reuse`, taken again when they fit. */
+  private spare: Uint8Array[] = [];
   private readonly seen = new Map<object, number>();
   private depth = 0;
   /** With `explain`: for each number, the field path it was written under. */
-  private readonly labels: string[] | null;
+  private labels: string[] | null = null;
   private readonly path: string[] = [];
-
   /** Fields to key with another value than they hold (run-key.ts says why). */
-  private readonly overrides: ReadonlyMap<object, Readonly<Record<string, unknown>>> | null;
+  private overrides: ReadonlyMap<object, Readonly<Record<string, unknown>>> | null = null;
   /** Objects keyed by a function of their own instead of the walk (run-key.ts). */
-  private readonly custom: ReadonlyMap<object, (k: StateKey) => void> | null;
+  private custom: ReadonlyMap<object, (k: StateKey) => void> | null = null;
 
-  constructor(
-    opts: {
-      explain?: boolean;
-      /** numbers to make room for at once (a key of the same run a moment ago is a good guess) */
-      sizeHint?: number;
-      overrides?: ReadonlyMap<object, Readonly<Record<string, unknown>>>;
-      custom?: ReadonlyMap<object, (k: StateKey) => void>;
-    } = {},
-  ) {
-    this.labels = opts.explain ? [] : null;
+  constructor(opts: StateKeyOptions = {}) {
     this.nums = new Float64Array(Math.max(64, opts.sizeHint ?? 0));
+    this.reuse(opts);
+  }
+
+  /**
+   * Empties the key to build another in its buffers (explore keys thousands of states in
+   * a row; allocating each key's arrays and guest memory copy anew was a tenth of it).
+   * Whatever was read from the key before is invalid after.
+   */
+  reuse(opts: StateKeyOptions = {}): this {
+    this.count = 0;
+    this.strs.length = 0;
+    this.bytes.length = 0;
+    this.spare = this.copies;
+    this.copies = [];
+    this.seen.clear();
+    this.depth = 0;
+    this.labels = opts.explain ? [] : null;
+    this.path.length = 0;
     this.overrides = opts.overrides ?? null;
     this.custom = opts.custom ?? null;
+    if (opts.sizeHint !== undefined && opts.sizeHint > this.nums.length) this.nums = new Float64Array(opts.sizeHint);
+    return this;
   }
 
   num(n: number): void {
@@ -133,9 +155,11 @@ export class StateKey {
   /** Bytes by content (copied: the key must not change when the run goes on). */
   data(b: Uint8Array): void {
     this.put2(enum_.bytes, b.length);
-    // set() into a fresh array: slice() of shared memory copies byte by byte, 4x slower.
-    const copy = new Uint8Array(b.length);
+    // set() into an array of our own: slice() of shared memory copies byte by byte, 4x slower.
+    const old = this.spare[this.copies.length];
+    const copy = old !== undefined && old.length === b.length ? old : new Uint8Array(b.length);
     copy.set(b);
+    this.copies.push(copy);
     this.bytes.push(copy);
   }
 

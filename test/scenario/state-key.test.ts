@@ -68,6 +68,21 @@ describe('StateKey', () => {
     expect([...keyOf({ big }, { custom }).numbers()]).toContain(42);
   });
 
+  it('builds a key in an old one\'s buffers as it would build it afresh, and never writes into arrays it was lent', () => {
+    const lent = new Uint8Array([1, 2, 3]);
+    const old = new StateKey();
+    old.dataRef(lent);
+    old.value({ a: 1, b: new Uint8Array([9, 9, 9]) });
+    const reused = old.reuse();
+    reused.data(new Uint8Array([4, 5, 6]));
+    reused.value({ a: 2, b: new Uint8Array([7, 7, 7]) });
+    const fresh = new StateKey();
+    fresh.data(new Uint8Array([4, 5, 6]));
+    fresh.value({ a: 2, b: new Uint8Array([7, 7, 7]) });
+    expect(reused.equals(fresh)).toBe(true);
+    expect([...lent]).toEqual([1, 2, 3]);
+  });
+
   it('names the field where two keys first differ when asked to', () => {
     const a = keyOf({ ring: { committed: 8, next: 8 } }, { explain: true });
     const b = keyOf({ ring: { committed: 8, next: 16 } }, { explain: true });
