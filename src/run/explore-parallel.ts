@@ -11,7 +11,7 @@
 // order. Each chunk then runs at most `max` schedules; while merging, the chunk in which
 // the total passes `max` is run again with only the schedules still allowed, so the
 // merged counts stop exactly where the in-process run stops.
-import { explore, exploreBase, EXPLORE_OPS, type ExploreResult } from '../check/explore.ts';
+import { explore, exploreBase, EXPLORE_OPS, type ExploreBase, type ExploreResult } from '../check/explore.ts';
 import type { InjectedOp } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
@@ -42,9 +42,16 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
   }
   const started = performance.now();
-  const base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
-  const points = base.points;
+  // The threads start (and load their modules) while this one runs the base.
   const pool = opts.pool ?? new WorkerPool({ size: opts.workers });
+  let base: ExploreBase;
+  try {
+    base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
+  } catch (e) {
+    if (!opts.pool) await pool.close();
+    throw e;
+  }
+  const points = base.points;
   const ranges = chunkRanges(points, pool.size * CHUNKS_PER_WORKER);
   const task = (range: { from: number; to: number }, maxSchedules: number | undefined): ExploreChunkTask => ({
     kind: 'explore-chunk', scenario: s, seed: opts.seed, ops, choices: opts.choices, range, maxSchedules, base, plain: opts.plain,
