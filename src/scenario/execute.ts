@@ -388,27 +388,32 @@ class Execution {
   // ------------------------------------------------------------------ the scheduler
 
   private collectTasks(): number {
+    // Filled by count, not by `length = 0` and push: setting an array's length is a
+    // runtime call, and this runs once per scheduler step. Entries past n are stale.
     const t = this.tasks;
-    t.length = 0;
+    let n = 0;
     const host = this.host;
-    const guestRuns = this.vm === 'running';
-    for (let i = 0; i < this.chIds.length; i++) {
-      const ch = this.chIds[i]!;
+    const guest = this.vm === 'running' ? this.guest : null;
+    const clock = this.clock;
+    const chIds = this.chIds;
+    for (let i = 0; i < chIds.length; i++) {
+      const ch = chIds[i]!;
       if (host) {
         const v = host.vsps.get(ch)!;
-        if (v.channel.canDeliver()) t.push(HOST_DELIVER + i * 8);
-        if (v.channel.canFlush()) t.push(HOST_FLUSH + i * 8);
+        const c = v.channel;
+        if (c.canDeliver()) t[n++] = HOST_DELIVER + i * 8;
+        if (c.canFlush()) t[n++] = HOST_FLUSH + i * 8;
         const due = v.nextDue();
-        if (due !== null && due <= this.clock) t.push(HOST_TIMER + i * 8);
+        if (due !== null && due <= clock) t[n++] = HOST_TIMER + i * 8;
       }
-      if (guestRuns) {
-        if (this.guest.canDeliver(ch)) t.push(GUEST_DELIVER + i * 8);
-        if (this.guest.canFlush(ch)) t.push(GUEST_FLUSH + i * 8);
-        const due = this.guest.nextDue(ch);
-        if (due !== null && due <= this.clock) t.push(GUEST_TIMER + i * 8);
+      if (guest) {
+        if (guest.canDeliver(ch)) t[n++] = GUEST_DELIVER + i * 8;
+        if (guest.canFlush(ch)) t[n++] = GUEST_FLUSH + i * 8;
+        const due = guest.nextDue(ch);
+        if (due !== null && due <= clock) t[n++] = GUEST_TIMER + i * 8;
       }
     }
-    return t.length;
+    return n;
   }
 
   private runTask(task: number): void {
@@ -600,12 +605,17 @@ class Execution {
 
   private nextTimer(): number | null {
     let min: number | null = null;
-    const consider = (d: number | null): void => {
-      if (d !== null && (min === null || d < min)) min = d;
-    };
+    const host = this.host;
+    const running = this.vm === 'running';
     for (const ch of this.chIds) {
-      if (this.host) consider(this.host.vsps.get(ch)!.nextDue());
-      if (this.vm === 'running') consider(this.guest.nextDue(ch));
+      if (host) {
+        const d = host.vsps.get(ch)!.nextDue();
+        if (d !== null && (min === null || d < min)) min = d;
+      }
+      if (running) {
+        const d = this.guest.nextDue(ch);
+        if (d !== null && (min === null || d < min)) min = d;
+      }
     }
     return min;
   }
