@@ -17,6 +17,7 @@
 
 import { EmulatedHost } from './host.ts';
 import type { Scenario, Step } from './model.ts';
+import type { SampleVsp } from '../devices/vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
 import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
@@ -55,6 +56,13 @@ const HOST_TIMER = 2;
 const GUEST_DELIVER = 3;
 const GUEST_FLUSH = 4;
 const GUEST_TIMER = 5;
+
+// The scheduler's view of the current host: its VSPs in channel-index order, so that a
+// step finds a channel's VSP by index instead of a Map lookup. Rebuilt whenever the host
+// object changes (a host's VSPs are fixed when it is built). Module-level, not a field:
+// it holds the last run's host until the next run, and nothing else.
+let stepHost: EmulatedHost | null = null;
+let stepVsps: SampleVsp[] = [];
 
 export function executeScenario(scenario: Scenario, opts: ExecuteOptions): ExecuteResult {
   return new Execution(scenario, opts).run();
@@ -393,13 +401,17 @@ class Execution {
     const t = this.tasks;
     let n = 0;
     const host = this.host;
+    if (host !== stepHost && host) {
+      stepHost = host;
+      stepVsps = this.chIds.map((ch) => host.vsps.get(ch)!);
+    }
     const guest = this.vm === 'running' ? this.guest : null;
     const clock = this.clock;
     const chIds = this.chIds;
     for (let i = 0; i < chIds.length; i++) {
       const ch = chIds[i]!;
       if (host) {
-        const v = host.vsps.get(ch)!;
+        const v = stepVsps[i]!;
         const c = v.channel;
         if (c.canDeliver()) t[n++] = HOST_DELIVER + i * 8;
         if (c.canFlush()) t[n++] = HOST_FLUSH + i * 8;
@@ -418,15 +430,18 @@ class Execution {
 
   private runTask(task: number): void {
     const ch = this.chIds[task >> 3]!;
+    // The VSP by index when the step cache holds this host (collectTasks fills it), else by Map.
+    const host = this.host;
+    const vsp = host !== null && host === stepHost ? stepVsps[task >> 3] : host?.vsps.get(ch);
     switch (task & 7) {
       case HOST_DELIVER:
-        this.host!.vsps.get(ch)!.channel.deliverOne();
+        vsp!.channel.deliverOne();
         return;
       case HOST_FLUSH:
-        this.host!.vsps.get(ch)!.channel.flushOne();
+        vsp!.channel.flushOne();
         return;
       case HOST_TIMER:
-        this.host!.vsps.get(ch)!.completeDue(this.clock);
+        vsp!.completeDue(this.clock);
         return;
       case GUEST_DELIVER:
         this.guest.deliverOne(ch, this.clock);
