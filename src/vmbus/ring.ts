@@ -349,7 +349,9 @@ export class IncomingRing {
       p + Descriptor.size <= m.dataSize
         ? dv.getUint32(p + Descriptor.transIdLo, true) + dv.getUint32(p + Descriptor.transIdHi, true) * 0x100000000
         : m.u32(p + Descriptor.transIdLo) + m.u32(p + Descriptor.transIdHi) * 0x100000000;
-    v.payloadAt = (p + offset8 * 8) % m.dataSize;
+    // offset8 * 8 < len8 * 8 < available < dataSize: one subtraction wraps it (no division per packet).
+    const payloadAt = p + offset8 * 8;
+    v.payloadAt = payloadAt >= m.dataSize ? payloadAt - m.dataSize : payloadAt;
     v.payloadLen = (len8 - offset8) * 8;
     v.footprint = len8 * 8 + TRAILER_SIZE;
     return v;
@@ -362,7 +364,10 @@ export class IncomingRing {
 
   /** Moves past the peeked packet (not yet visible to the writer). */
   advance(v: PacketView): void {
-    this.next = (this.next + v.footprint) % this.mem.dataSize;
+    // A footprint is below the data size (peek checked it fits what is readable): one
+    // subtraction wraps it, where a modulo cost a division per packet.
+    const next = this.next + v.footprint;
+    this.next = next >= this.mem.dataSize ? next - this.mem.dataSize : next;
   }
 
   /**
