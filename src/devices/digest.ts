@@ -39,11 +39,20 @@ export function fnv1a64(bytes: Uint8Array, start = 0, end = bytes.length): [numb
   return [d.hi, d.lo];
 }
 
-const HEX: string[] = Array.from({ length: 65536 }, (_, i) => i.toString(16).padStart(4, '0'));
+/** Char codes of the lowercase hex digits. */
+const DIGIT: number[] = Array.from({ length: 16 }, (_, i) => i.toString(16).charCodeAt(0));
 
 /** A digest's 16 hex digits from its halves. */
 export function hexOfHalves(hi: number, lo: number): string {
-  return HEX[hi >>> 16]! + HEX[hi & 0xffff]! + HEX[lo >>> 16]! + HEX[lo & 0xffff]!;
+  // One call building one flat string: concatenating four 4-digit pieces made three
+  // strings, the last one a rope that is flattened again when the event is written.
+  const d = DIGIT;
+  return String.fromCharCode(
+    d[hi >>> 28]!, d[(hi >>> 24) & 15]!, d[(hi >>> 20) & 15]!, d[(hi >>> 16) & 15]!,
+    d[(hi >>> 12) & 15]!, d[(hi >>> 8) & 15]!, d[(hi >>> 4) & 15]!, d[hi & 15]!,
+    d[lo >>> 28]!, d[(lo >>> 24) & 15]!, d[(lo >>> 20) & 15]!, d[(lo >>> 16) & 15]!,
+    d[(lo >>> 12) & 15]!, d[(lo >>> 8) & 15]!, d[(lo >>> 4) & 15]!, d[lo & 15]!,
+  );
 }
 
 const scratch: DigestHalves = { hi: 0, lo: 0 };

@@ -15,14 +15,18 @@ import { fromGuestImage, toGuestImage, type GuestImageV2 } from './guest-image.t
 import {
   MsgType,
   Status,
-  decodeHeader,
+  decodeHeaderInto,
   encodeCompletion,
   encodeMessage,
   isIntact,
+  newHeader,
   statusFor,
   statusHex,
   type CompletionModeValue,
 } from './protocol.ts';
+
+/** Scratch for the header of the packet being received (read and used before the next one). */
+const recvHeader = newHeader();
 
 interface QueuedWrite {
   /** 0 for a completion we owe the host */
@@ -222,7 +226,7 @@ export class SampleGuest {
     const tx = c.awaiting.get(transId);
     if (tx === undefined) return; // not ours: the checker sees the spurious/missing pair
     c.awaiting.delete(transId);
-    const h = decodeHeader(payload);
+    const h = decodeHeaderInto(recvHeader, payload);
     const len = h ? Math.min(h.length, payload.length) : payload.length;
     this.sink.emit({
       side: 'guest', ev: 'pkt.completion', ch: c.ch, tx, dir: 'g2h',
@@ -231,7 +235,7 @@ export class SampleGuest {
   }
 
   private onMessage(c: GuestChannelState, transId: number, wantCompletion: boolean, payload: Uint8Array, now: number): void {
-    const h = decodeHeader(payload);
+    const h = decodeHeaderInto(recvHeader, payload);
     const len = h ? Math.min(h.length, payload.length) : payload.length;
     const tx = h?.tx ?? 0;
     // pkt.recv carries the digest of what arrived, and the completion quotes it: hashed once.

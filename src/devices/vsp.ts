@@ -23,9 +23,11 @@ import {
   MsgType,
   Status,
   decodeHeader,
+  decodeHeaderInto,
   encodeCompletion,
   encodeMessage,
   isIntact,
+  newHeader,
   statusFor,
   statusHex,
 } from './protocol.ts';
@@ -34,6 +36,11 @@ import { peekTx } from './peek.ts';
 import { SAVEBUF_SIZE, decodeSaveRecord, saveRecordDigestHi, saveRecordDigestLo, writeSaveRecord, type HostTxState } from './save-record.ts';
 
 const byDue = (r: HeldRequest): number => r.due;
+
+// Scratch headers (nothing allocated per packet): one for the packet being received and
+// completed, one for a completion arriving. Each is read and used before the next decode.
+const recvHeader = newHeader();
+const completionHeader = newHeader();
 
 // The SaveContinue buffer is only lent to each call (what it filled is copied out), so
 // every save reuses one: a fresh 1 MiB buffer per save cost more in page faults than the save.
@@ -132,7 +139,7 @@ export class SampleVsp {
 
   private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
     const ch = this.opts.ch;
-    const h = decodeHeader(buf);
+    const h = decodeHeaderInto(recvHeader, buf);
     // The digest of what arrived: pkt.recv carries it, and an inline completion's
     // payload quotes it (computed once for both).
     const recvDigest = this.recvDigest;
@@ -172,7 +179,7 @@ export class SampleVsp {
   }
 
   /** `h` and `digest`: the request's header and digest when the caller has them already. */
-  private completeRequest(pkt: IncomingPacket, buf: Uint8Array, h = decodeHeader(buf)!, digest?: DigestHalves): void {
+  private completeRequest(pkt: IncomingPacket, buf: Uint8Array, h = decodeHeaderInto(recvHeader, buf)!, digest?: DigestHalves): void {
     const status = statusFor(h.tx, isIntact(buf, h));
     const response = encodeCompletion(buf, h, status, digest);
     this.opts.sink.emit({
@@ -269,7 +276,7 @@ export class SampleVsp {
         // Cancelled at teardown: the transaction did not complete, so nothing is traced
         // as a completion.
       } else {
-        const h = decodeHeader(resp);
+        const h = decodeHeaderInto(completionHeader, resp);
         this.opts.sink.emit({
           side: 'host', ev: 'pkt.completion', ch: this.opts.ch, tx: st.tx, dir: 'h2g',
           status: statusHex(h ? h.arg0 : Status.DataError), digest: digestHex(resp, 0, h ? Math.min(h.length, resp.length) : resp.length),

@@ -17,6 +17,7 @@
 
 import { EmulatedHost } from './host.ts';
 import type { Scenario, Step } from './model.ts';
+import type { SampleVsp } from '../devices/vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
 import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
@@ -55,6 +56,13 @@ const HOST_TIMER = 2;
 const GUEST_DELIVER = 3;
 const GUEST_FLUSH = 4;
 const GUEST_TIMER = 5;
+
+// The scheduler's view of the current host: its VSPs in channel-index order, so that a
+// step finds a channel's VSP by index instead of a Map lookup. Rebuilt whenever the host
+// object changes (a host's VSPs are fixed when it is built). Module-level, not a field:
+// it holds the last run's host until the next run, and nothing else.
+let stepHost: EmulatedHost | null = null;
+let stepVsps: SampleVsp[] = [];
 
 export function executeScenario(scenario: Scenario, opts: ExecuteOptions): ExecuteResult {
   return new Execution(scenario, opts).run();
@@ -388,40 +396,52 @@ class Execution {
   // ------------------------------------------------------------------ the scheduler
 
   private collectTasks(): number {
+    // Filled by count, not by `length = 0` and push: setting an array's length is a
+    // runtime call, and this runs once per scheduler step. Entries past n are stale.
     const t = this.tasks;
-    t.length = 0;
+    let n = 0;
     const host = this.host;
-    const guestRuns = this.vm === 'running';
-    for (let i = 0; i < this.chIds.length; i++) {
-      const ch = this.chIds[i]!;
+    if (host !== stepHost && host) {
+      stepHost = host;
+      stepVsps = this.chIds.map((ch) => host.vsps.get(ch)!);
+    }
+    const guest = this.vm === 'running' ? this.guest : null;
+    const clock = this.clock;
+    const chIds = this.chIds;
+    for (let i = 0; i < chIds.length; i++) {
+      const ch = chIds[i]!;
       if (host) {
-        const v = host.vsps.get(ch)!;
-        if (v.channel.canDeliver()) t.push(HOST_DELIVER + i * 8);
-        if (v.channel.canFlush()) t.push(HOST_FLUSH + i * 8);
+        const v = stepVsps[i]!;
+        const c = v.channel;
+        if (c.canDeliver()) t[n++] = HOST_DELIVER + i * 8;
+        if (c.canFlush()) t[n++] = HOST_FLUSH + i * 8;
         const due = v.nextDue();
-        if (due !== null && due <= this.clock) t.push(HOST_TIMER + i * 8);
+        if (due !== null && due <= clock) t[n++] = HOST_TIMER + i * 8;
       }
-      if (guestRuns) {
-        if (this.guest.canDeliver(ch)) t.push(GUEST_DELIVER + i * 8);
-        if (this.guest.canFlush(ch)) t.push(GUEST_FLUSH + i * 8);
-        const due = this.guest.nextDue(ch);
-        if (due !== null && due <= this.clock) t.push(GUEST_TIMER + i * 8);
+      if (guest) {
+        if (guest.canDeliver(ch)) t[n++] = GUEST_DELIVER + i * 8;
+        if (guest.canFlush(ch)) t[n++] = GUEST_FLUSH + i * 8;
+        const due = guest.nextDue(ch);
+        if (due !== null && due <= clock) t[n++] = GUEST_TIMER + i * 8;
       }
     }
-    return t.length;
+    return n;
   }
 
   private runTask(task: number): void {
     const ch = this.chIds[task >> 3]!;
+    // The VSP by index when the step cache holds this host (collectTasks fills it), else by Map.
+    const host = this.host;
+    const vsp = host !== null && host === stepHost ? stepVsps[task >> 3] : host?.vsps.get(ch);
     switch (task & 7) {
       case HOST_DELIVER:
-        this.host!.vsps.get(ch)!.channel.deliverOne();
+        vsp!.channel.deliverOne();
         return;
       case HOST_FLUSH:
-        this.host!.vsps.get(ch)!.channel.flushOne();
+        vsp!.channel.flushOne();
         return;
       case HOST_TIMER:
-        this.host!.vsps.get(ch)!.completeDue(this.clock);
+        vsp!.completeDue(this.clock);
         return;
       case GUEST_DELIVER:
         this.guest.deliverOne(ch, this.clock);
@@ -602,12 +622,17 @@ class Execution {
 
   private nextTimer(): number | null {
     let min: number | null = null;
-    const consider = (d: number | null): void => {
-      if (d !== null && (min === null || d < min)) min = d;
-    };
+    const host = this.host;
+    const running = this.vm === 'running';
     for (const ch of this.chIds) {
-      if (this.host) consider(this.host.vsps.get(ch)!.nextDue());
-      if (this.vm === 'running') consider(this.guest.nextDue(ch));
+      if (host) {
+        const d = host.vsps.get(ch)!.nextDue();
+        if (d !== null && (min === null || d < min)) min = d;
+      }
+      if (running) {
+        const d = this.guest.nextDue(ch);
+        if (d !== null && (min === null || d < min)) min = d;
+      }
     }
     return min;
   }

@@ -62,9 +62,9 @@ export const PacketType = {
 } as const;
 export type PacketTypeValue = (typeof PacketType)[keyof typeof PacketType];
 
-const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(PacketType));
+// Compared directly rather than through a Set: the reader asks this for every packet.
 export function isKnownPacketType(t: number): boolean {
-  return KNOWN_TYPES.has(t);
+  return t === PacketType.dataInBand || t === PacketType.completion || t === PacketType.dataUsingTransferPages || t === PacketType.dataUsingGpaDirect;
 }
 
 export const PACKET_FLAG_COMPLETION_REQUESTED = 1;

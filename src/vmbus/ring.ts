@@ -344,8 +344,14 @@ export class IncomingRing {
     const v = this.view;
     v.type = type;
     v.flags = flags;
-    v.transId = m.u32(p + Descriptor.transIdLo) + m.u32(p + Descriptor.transIdHi) * 0x100000000;
-    v.payloadAt = (p + offset8 * 8) % m.dataSize;
+    // The trans id wraps only for a packet starting in the last 8 bytes of the data area.
+    v.transId =
+      p + Descriptor.size <= m.dataSize
+        ? dv.getUint32(p + Descriptor.transIdLo, true) + dv.getUint32(p + Descriptor.transIdHi, true) * 0x100000000
+        : m.u32(p + Descriptor.transIdLo) + m.u32(p + Descriptor.transIdHi) * 0x100000000;
+    // offset8 * 8 < len8 * 8 < available < dataSize: one subtraction wraps it (no division per packet).
+    const payloadAt = p + offset8 * 8;
+    v.payloadAt = payloadAt >= m.dataSize ? payloadAt - m.dataSize : payloadAt;
     v.payloadLen = (len8 - offset8) * 8;
     v.footprint = len8 * 8 + TRAILER_SIZE;
     return v;
@@ -358,7 +364,10 @@ export class IncomingRing {
 
   /** Moves past the peeked packet (not yet visible to the writer). */
   advance(v: PacketView): void {
-    this.next = (this.next + v.footprint) % this.mem.dataSize;
+    // A footprint is below the data size (peek checked it fits what is readable): one
+    // subtraction wraps it, where a modulo cost a division per packet.
+    const next = this.next + v.footprint;
+    this.next = next >= this.mem.dataSize ? next - this.mem.dataSize : next;
   }
 
   /**
@@ -372,10 +381,11 @@ export class IncomingRing {
     const consumed = m.readable(this.committed, this.next);
     m.store(ControlWord.readIndex, this.next);
     this.committed = this.next;
-    if ((m.load(ControlWord.featureBits) & FEATURE_SUPPORTS_PENDING_SEND_SIZE) === 0) return false;
     // Some writers store "ring size - 1" meaning "when empty": drop the low bits.
+    // Pending is read first: it is almost always 0, and then the feature bits need no load.
     const pending = m.load(ControlWord.pendingSendSize) & ~7;
     if (pending === 0) return false;
+    if ((m.load(ControlWord.featureBits) & FEATURE_SUPPORTS_PENDING_SEND_SIZE) === 0) return false;
     // Invariant: the write index is read only after the new read index is published
     // (Atomics are sequentially consistent). Reading it before would miss a writer that
     // published more packets, blocked and set P in between: both "before" and "after"
