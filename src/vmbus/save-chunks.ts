@@ -235,8 +235,9 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
         const libLen = dv.getUint32(b, true);
         const saveLen = dv.getUint32(b + 4, true);
         if (8 + libLen + saveLen !== len) throw new ChunkError(`packet chunk at byte ${at}: lengths do not add up`);
-        // The LibBuf is a view: KMCL decodes it at once and copies what it keeps.
-        out.push({ index, kind, lib: body.subarray(8, 8 + libLen), save: body.slice(8 + libLen) });
+        // Both are views, valid while the RestorePacket callback runs (as KMCL lends them):
+        // KMCL decodes the LibBuf at once, and a VSP copies what it keeps of its SaveBuf.
+        out.push({ index, kind, lib: body.subarray(8, 8 + libLen), save: body.subarray(8 + libLen) });
         break;
       }
       case ChunkKind.completion: {
