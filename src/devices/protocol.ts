@@ -10,6 +10,7 @@
 // travels in the header.
 
 import { fnv1a64Into, type DigestHalves } from './digest.ts';
+import { putU16, putU32, getU16, getU32 } from '../vmbus/le-bytes.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -120,25 +121,6 @@ export function encodeMessage(
     buf.set(BODY_RUN.subarray(k, k + body), HEADER_SIZE);
   }
   return buf;
-}
-
-// Little-endian field access straight on the bytes: a DataView per message cost more
-// than the message (these run several times per packet).
-function putU16(b: Uint8Array, at: number, v: number): void {
-  b[at] = v;
-  b[at + 1] = v >>> 8;
-}
-function putU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v;
-  b[at + 1] = v >>> 8;
-  b[at + 2] = v >>> 16;
-  b[at + 3] = v >>> 24;
-}
-function getU16(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8);
-}
-function getU32(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 /** Reads a header; null when the buffer is too short to hold one. */

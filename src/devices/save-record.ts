@@ -2,6 +2,7 @@
 // "Save and restore: the VSP's SaveBuf"): 32 bytes, little-endian.
 
 import { hexOfHalves } from './digest.ts';
+import { putU16, putU32, getU16, getU32 } from '../vmbus/le-bytes.ts';
 
 export const SAVEBUF_MAGIC = 0x53505356; // "VSPS"
 export const SAVEBUF_VERSION = 1;
@@ -74,21 +75,4 @@ function hexWord(hex: string, at: number): number {
     v = v * 16 + d;
   }
   return v;
-}
-
-function putU16(b: Uint8Array, at: number, v: number): void {
-  b[at] = v;
-  b[at + 1] = v >>> 8;
-}
-function putU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v;
-  b[at + 1] = v >>> 8;
-  b[at + 2] = v >>> 16;
-  b[at + 3] = v >>> 24;
-}
-function getU16(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8);
-}
-function getU32(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }

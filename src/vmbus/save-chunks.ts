@@ -19,6 +19,7 @@
 // end:        u32 number of chunks before it
 
 import { crc32 } from './crc32.ts';
+import { getU32 } from './le-bytes.ts';
 
 export const CHUNK_MAGIC = 0x434d4b53;
 export const CHUNK_VERSION = 2;
@@ -300,8 +301,4 @@ export function decodeLib(b: Uint8Array): LibPacketState | null {
     // Packets awaiting their completion keep no payload: share one empty array for them.
     payload: len === 0 ? NO_PAYLOAD : b.slice(20),
   };
-}
-
-function getU32(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
