@@ -44,14 +44,15 @@ export const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   'lastRings',
   'recvDigest',
   'sendDigest',
-  // Fixed for the whole run.
+  // Fixed for the whole run (the executor keys which faults have fired).
   'choices',
   'faults',
 ]);
 
 const MAX_DEPTH = 64;
 
-const enum_ = {
+/** What kind of value the numbers that follow describe. */
+const TAG = {
   undef: 0, null: 1, false: 2, true: 3, num: 4, str: 5, fn: 6, ref: 7, arr: 8, map: 9, set: 10, obj: 11, bytes: 12, shared: 13, fifo: 14, custom: 15,
 } as const;
 
@@ -154,7 +155,7 @@ export class StateKey {
 
   /** Bytes by content (copied: the key must not change when the run goes on). */
   data(b: Uint8Array): void {
-    this.put2(enum_.bytes, b.length);
+    this.put2(TAG.bytes, b.length);
     // set() into an array of our own: slice() of shared memory copies byte by byte, 4x slower.
     const old = this.spare[this.copies.length];
     const copy = old !== undefined && old.length === b.length ? old : new Uint8Array(b.length);
@@ -165,7 +166,7 @@ export class StateKey {
 
   /** Bytes by content, by reference: for arrays that do not change while the key is in use. */
   dataRef(b: Uint8Array): void {
-    this.put2(enum_.bytes, b.length);
+    this.put2(TAG.bytes, b.length);
     this.bytes.push(b);
   }
 
@@ -185,30 +186,30 @@ export class StateKey {
   private walk(v: unknown): void {
     switch (typeof v) {
       case 'undefined':
-        this.put(enum_.undef);
+        this.put(TAG.undef);
         return;
       case 'boolean':
-        this.put(v ? enum_.true : enum_.false);
+        this.put(v ? TAG.true : TAG.false);
         return;
       case 'number':
-        this.put2(enum_.num, v);
+        this.put2(TAG.num, v);
         return;
       case 'string':
-        this.put(enum_.str);
+        this.put(TAG.str);
         this.strs.push(v);
         return;
       case 'function':
         // Callbacks are code, not state; whether one is set is.
-        this.put(enum_.fn);
+        this.put(TAG.fn);
         return;
       case 'bigint':
       case 'symbol':
-        this.put(enum_.str);
+        this.put(TAG.str);
         this.strs.push(String(v));
         return;
     }
     if (v === null) {
-      this.put(enum_.null);
+      this.put(TAG.null);
       return;
     }
     this.object(v as object);
@@ -222,7 +223,7 @@ export class StateKey {
   private object(o: object): void {
     const own = this.custom?.get(o);
     if (own !== undefined) {
-      this.put(enum_.custom);
+      this.put(TAG.custom);
       own(this);
       return;
     }
@@ -235,7 +236,7 @@ export class StateKey {
     if (instance) {
       const id = this.seen.get(o);
       if (id !== undefined) {
-        this.put2(enum_.ref, id);
+        this.put2(TAG.ref, id);
         return;
       }
       this.seen.set(o, this.seen.size);
@@ -252,36 +253,36 @@ export class StateKey {
     if (ArrayBuffer.isView(o)) {
       if (o.buffer instanceof SharedArrayBuffer) {
         // A view of guest memory, whose bytes are in the key once: only where it looks.
-        this.put3(enum_.shared, o.byteOffset, o.byteLength);
+        this.put3(TAG.shared, o.byteOffset, o.byteLength);
       } else {
         this.data(new Uint8Array(o.buffer, o.byteOffset, o.byteLength));
       }
       return;
     }
     if (Array.isArray(o)) {
-      this.put2(enum_.arr, o.length);
+      this.put2(TAG.arr, o.length);
       for (let i = 0; i < o.length; i++) this.walk(o[i]);
       return;
     }
     if (o instanceof Map) {
-      this.put2(enum_.map, o.size);
+      this.put2(TAG.map, o.size);
       // forEach, not for-of: no [key, value] array per entry.
       o.forEach(this.walkEntry);
       return;
     }
     if (o instanceof Set) {
-      this.put2(enum_.set, o.size);
+      this.put2(TAG.set, o.size);
       o.forEach(this.walkEntry);
       return;
     }
     if (isFifo(o)) {
       // A FIFO ({ items, head }, vmbus/fifo.ts) is what is still in it, however much of
       // the consumed prefix is still in the array.
-      this.put2(enum_.fifo, o.items.length - o.head);
+      this.put2(TAG.fifo, o.items.length - o.head);
       for (let i = o.head; i < o.items.length; i++) this.walk(o.items[i]);
       return;
     }
-    this.put(enum_.obj);
+    this.put(TAG.obj);
     const rec = o as Record<string, unknown>;
     const ov = this.overrides === null || this.overrides.size === 0 ? undefined : this.overrides.get(o);
     for (const k in rec) {
@@ -294,7 +295,7 @@ export class StateKey {
         this.path.pop();
       }
     }
-    this.put(enum_.obj);
+    this.put(TAG.obj);
   }
 
   equals(other: StateKey): boolean {
