@@ -38,8 +38,8 @@ import type {
   Segment,
   TaskOption,
 } from './execute-types.ts';
-import { StateKey } from './state-key.ts';
-import { collectionKeyers, readerWake } from './run-key.ts';
+import type { StateKey } from './state-key.ts';
+import { runKey } from './run-key.ts';
 
 export type * from './execute-types.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
@@ -544,59 +544,26 @@ class Execution {
     };
   })();
 
-  /**
-   * Everything that decides how the run goes on (see state-key.ts): the bench's own
-   * state, guest memory, the guest driver and the host objects. Left out: the host's
-   * name (it only names hosts in migration events), the count of migrations (dump
-   * labels), and explore's own checkpoint unless the scenario uses that name too.
-   */
+  /** Everything that decides how the run goes on (run-key.ts), from the run's parts. */
   private stateKey(explain: boolean, transient: boolean, into: StateKey | undefined): StateKey {
-    const hostChannels = [...(this.host?.vsps.values() ?? [])].map((v) => v.channel);
-    const opts = {
-      explain,
-      sizeHint: this.lastKeySize,
-      overrides: this.readerWakeKeys(),
-      custom: collectionKeyers(hostChannels, this.guest.state.channels),
-    };
-    const k = into ? into.reuse(opts) : new StateKey(opts);
-    k.value(this.clock);
-    k.value(this.steps);
-    k.value(this.vm);
-    k.value(this.hang);
-    k.value(this.schedule.state());
-    k.value(this.nextHostTx);
-    k.value(this.savedBlob);
-    k.value([...this.faults.fired]);
-    const ownName = this.s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
-    for (const [name, blob] of this.checkpoints) {
-      if (name === EXPLORE_CHECKPOINT && !ownName) continue;
-      k.value(name);
-      if (ownName) k.data(blob);
-    }
-    const memory = new Uint8Array(this.memory.buffer);
-    if (transient) k.dataRef(memory);
-    else k.data(memory);
-    k.value(this.guest);
-    k.value(this.host === null ? null : this.host.vsps);
+    const k = runKey(
+      {
+        bench: {
+          clock: this.clock, steps: this.steps, vm: this.vm, hang: this.hang, schedule: this.schedule.state(),
+          nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired],
+        },
+        checkpoints: this.checkpoints,
+        scenarioUsesExploreCheckpoint: this.s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT),
+        exploreCheckpoint: EXPLORE_CHECKPOINT,
+        memory: this.memory,
+        guest: this.guest,
+        host: this.host,
+      },
+      { explain, transient, into, sizeHint: this.lastKeySize },
+    );
     // The next key, one step on, is about as large: room for it at once spares regrowing.
     this.lastKeySize = k.size * 2;
     return k;
-  }
-
-  /** The reader-wake rules (run-key.ts), as field values to key instead of the real ones. */
-  private readerWakeKeys(): Map<object, Record<string, unknown>> {
-    const out = new Map<object, Record<string, unknown>>();
-    for (const c of this.guest.state.channels) {
-      const w = readerWake(this.memory.h2g(c.ch), c.draining, c.interrupt);
-      if (w) out.set(c, { interrupt: w, draining: w });
-    }
-    for (const [ch, v] of this.host?.vsps ?? []) {
-      const c = v.channel;
-      const w = readerWake(this.memory.g2h(ch), c.isDraining, c.interrupt);
-      // The count of packets in a drain only feeds EvtVmbChannelProcessingComplete.
-      if (w) out.set(c, c.processingComplete ? { interrupt: w, draining: w } : { interrupt: w, draining: w, batch: 0 });
-    }
-    return out;
   }
 
   private runInjected(op: InjectedOp): void {

@@ -1,4 +1,5 @@
-// What the executor adds to the generic state key (state-key.ts) for one run:
+// The key of one run's state (state-key.ts does the generic walk), made of what the
+// executor hands over (runKey), with:
 //
 //  - fast keyers for the large collections (a channel's library queue and the packets
 //    awaiting completion, the guest driver's queue, awaiting table and holds), which
@@ -18,7 +19,10 @@ import { ControlWord } from '../vmbus/ring-layout.ts';
 import type { RingMemory } from '../vmbus/ring.ts';
 import type { GuestChannelState } from '../devices/guest.ts';
 import type { HostTxState } from '../devices/save-record.ts';
-import type { StateKey } from './state-key.ts';
+import { StateKey } from './state-key.ts';
+import type { EmulatedHost } from './host.ts';
+import type { SampleGuest } from '../devices/guest.ts';
+import type { GuestMemory } from '../vmbus/partition.ts';
 
 type QueuedWrite = GuestChannelState['queue']['items'][number];
 type HeldTransaction = GuestChannelState['held']['items'][number];
@@ -135,4 +139,68 @@ export function readerWake(incoming: RingMemory, draining: boolean, interrupt: b
   if (empty && !draining && incoming.load(ControlWord.interruptMask) === 0) return 'idle';
   if (!empty && (draining || interrupt)) return 'woken';
   return null;
+}
+
+/** The parts of a run its key is made of (Execution.stateKey hands them over). */
+export interface RunParts {
+  /** the bench's own state: clock, step count, VM state, hang, schedule, host-side tx numbering, a saved blob, fired faults */
+  bench: Record<string, unknown>;
+  checkpoints: ReadonlyMap<string, Uint8Array>;
+  /** explore's own checkpoint, and whether the scenario uses that name too */
+  exploreCheckpoint: string;
+  scenarioUsesExploreCheckpoint: boolean;
+  memory: GuestMemory;
+  guest: SampleGuest;
+  host: EmulatedHost | null;
+}
+
+/**
+ * Everything that decides how a run goes on: the bench's own state, the checkpoints it
+ * holds, guest memory, the guest driver and the host objects. Left out: the host's name
+ * (it only names hosts in migration events), the count of migrations (dump labels), and
+ * explore's own checkpoint unless the scenario uses that name too. `transient`: the key
+ * is compared before the run goes on, so guest memory is keyed by reference; `into`: a
+ * key no longer needed, to build this one in.
+ */
+export function runKey(
+  run: RunParts,
+  opts: { explain: boolean; transient: boolean; into: StateKey | undefined; sizeHint: number },
+): StateKey {
+  const hostChannels = [...(run.host?.vsps.values() ?? [])].map((v) => v.channel);
+  const keyOpts = {
+    explain: opts.explain,
+    sizeHint: opts.sizeHint,
+    overrides: readerWakeKeys(run),
+    custom: collectionKeyers(hostChannels, run.guest.state.channels),
+  };
+  const k = opts.into ? opts.into.reuse(keyOpts) : new StateKey(keyOpts);
+  k.value(run.bench);
+  for (const [name, blob] of run.checkpoints) {
+    if (name === run.exploreCheckpoint && !run.scenarioUsesExploreCheckpoint) continue;
+    k.value(name);
+    // Only explore's own checkpoint can be overwritten by an operation it injects.
+    if (run.scenarioUsesExploreCheckpoint) k.data(blob);
+  }
+  const memory = new Uint8Array(run.memory.buffer);
+  if (opts.transient) k.dataRef(memory);
+  else k.data(memory);
+  k.value(run.guest);
+  k.value(run.host === null ? null : run.host.vsps);
+  return k;
+}
+
+/** The reader-wake rules (readerWake), as field values to key instead of the real ones. */
+function readerWakeKeys(run: RunParts): Map<object, Record<string, unknown>> {
+  const out = new Map<object, Record<string, unknown>>();
+  for (const c of run.guest.state.channels) {
+    const w = readerWake(run.memory.h2g(c.ch), c.draining, c.interrupt);
+    if (w) out.set(c, { interrupt: w, draining: w });
+  }
+  for (const [ch, v] of run.host?.vsps ?? []) {
+    const c = v.channel;
+    const w = readerWake(run.memory.g2h(ch), c.isDraining, c.interrupt);
+    // The count of packets in a drain only feeds EvtVmbChannelProcessingComplete.
+    if (w) out.set(c, c.processingComplete ? { interrupt: w, draining: w } : { interrupt: w, draining: w, batch: 0 });
+  }
+  return out;
 }
