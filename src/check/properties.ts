@@ -190,13 +190,18 @@ export class PropertyChecker {
     }
   }
 
+  /** Every lane, channel by channel (a lane keeps its records in the order they were made). */
+  private *lanes(): Iterable<Lane> {
+    for (const c of this.channels.values()) {
+      yield c.g2h;
+      yield c.h2g;
+    }
+  }
+
   /** Every open record, in the order the transactions were sent. */
   private openRecords(): Array<{ lane: Lane; r: TxRecord }> {
     const out: Array<{ lane: Lane; r: TxRecord }> = [];
-    for (const c of this.channels.values()) {
-      for (const r of c.g2h.open.values()) out.push({ lane: c.g2h, r });
-      for (const r of c.h2g.open.values()) out.push({ lane: c.h2g, r });
-    }
+    for (const lane of this.lanes()) for (const r of lane.open.values()) out.push({ lane, r });
     return out.sort((a, b) => a.r.born - b.r.born);
   }
 
@@ -327,10 +332,7 @@ export class PropertyChecker {
         const copy = this.cloneSnapshot(snap);
         this.channels = copy.channels;
         this.awaitingAtSave = copy.awaitingAtSave;
-        for (const c of this.channels.values()) {
-          for (const r of c.g2h.open.values()) r.restoredAfterSave = false;
-          for (const r of c.h2g.open.values()) r.restoredAfterSave = false;
-        }
+        for (const l of this.lanes()) for (const r of l.open.values()) r.restoredAfterSave = false;
         this.newHostObjects();
         return;
       }
@@ -344,13 +346,9 @@ export class PropertyChecker {
 
   private beginSave(): void {
     const awaiting: Array<Awaiting & { born: number }> = [];
-    for (const c of this.channels.values()) {
-      for (const r of c.g2h.open.values()) {
-        r.savedDigest = null;
-        r.restoredAfterSave = false;
-      }
-      for (const r of c.h2g.open.values()) {
-        if (r.wantCompletion && r.completions === 0) awaiting.push({ ch: c.h2g.ch, tx: r.tx, born: r.born });
+    for (const l of this.lanes()) {
+      for (const r of l.open.values()) {
+        if (l.dir === 'h2g' && r.wantCompletion && r.completions === 0) awaiting.push({ ch: l.ch, tx: r.tx, born: r.born });
         r.savedDigest = null;
         r.restoredAfterSave = false;
       }
@@ -436,10 +434,8 @@ export class PropertyChecker {
    */
   mark(): CheckerMark {
     let settled = true;
-    for (const c of this.channels.values()) {
-      for (const l of [c.g2h, c.h2g]) {
-        for (const r of l.open.values()) if (r.savedDigest !== null && !r.restoredAfterSave) settled = false;
-      }
+    for (const l of this.lanes()) {
+      for (const r of l.open.values()) if (r.savedDigest !== null && !r.restoredAfterSave) settled = false;
     }
     const states = [...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).join(';');
     return { violations: this.violations.length, settled, states };
