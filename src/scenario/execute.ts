@@ -114,6 +114,8 @@ class Execution {
   /** atSavePoint ended the run */
   private stopped = false;
   private lastKeySize = 0;
+  /** whether a step of the scenario names explore's own checkpoint (the run key needs it) */
+  private readonly usesExploreCheckpoint: boolean;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -127,6 +129,7 @@ class Execution {
     // found at once. The limit grows with the scenario, so a long one is never cut short.
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
+    this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
     this.guest = this.makeGuest(newGuestState(this.chIds));
@@ -553,7 +556,7 @@ class Execution {
           nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired],
         },
         checkpoints: this.checkpoints,
-        scenarioUsesExploreCheckpoint: this.s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT),
+        scenarioUsesExploreCheckpoint: this.usesExploreCheckpoint,
         exploreCheckpoint: EXPLORE_CHECKPOINT,
         memory: this.memory,
         guest: this.guest,

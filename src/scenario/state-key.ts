@@ -69,8 +69,8 @@ export class StateKey {
   /** The numbers, in a typed array so that growing and comparing them is cheap. */
   private nums: Float64Array;
   private count = 0;
-  readonly strs: string[] = [];
-  readonly bytes: Uint8Array[] = [];
+  private readonly strs: string[] = [];
+  private readonly bytes: Uint8Array[] = [];
   /** The copies `data` made (never `dataRef`'s arrays, which belong to the run). */
   private copies: Uint8Array[] = [];
   /** Copies made for the key this one was before `reuse`, taken again when they fit. */
