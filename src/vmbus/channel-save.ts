@@ -101,9 +101,7 @@ const NO_PAYLOAD = new Uint8Array(0);
 function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: number[] } | NtStatus {
   const w = new ChunkStreamWriter();
   // The header goes first, but its counts are known last: it is filled in at the end.
-  w.begin(ChunkKind.header, 16);
-  w.skip(16);
-  w.end();
+  w.chunk({ kind: ChunkKind.header, packets: 0, completions: 0, nextTransId: 0 });
   let packets = 0;
   let completions = 0;
   // Opens the packet's chunk and runs the SavePacket protocol into it; the caller closes it.
@@ -113,7 +111,7 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
     w.begin(ChunkKind.packet, 8 + libLen);
     const body = w.skip(8 + libLen);
     w.u32(body, libLen);
-    writeLib(w, body + 8, { transId: p.transId, wantCompletion: p.wantCompletion, where, payload });
+    writeLib(w.bytes, body + 8, { transId: p.transId, wantCompletion: p.wantCompletion, where, payload });
     ctx.libLen = libLen;
     const st = callSavePacket(ch, p, w, ctx);
     ctx.libLen = 0;
@@ -139,12 +137,7 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
     }
     if (q.kind === 'packet' && forgetQueued) continue;
     if (q.kind === 'completion') {
-      const body = w.begin(ChunkKind.completion, 12 + q.payload.length);
-      w.skip(12);
-      w.u64(body, q.transId);
-      w.u32(body + 8, q.payload.length);
-      w.put(q.payload);
-      w.end();
+      w.chunk({ kind: ChunkKind.completion, transId: q.transId, payload: q.payload });
       completions++;
     } else {
       const st = savePacketChunk(q.packet, 'queued');
@@ -169,17 +162,8 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
     }
     w.end();
   }
-  const chunksBefore = w.ends.length;
-  const endBody = w.begin(ChunkKind.end, 4);
-  w.skip(4);
-  w.u32(endBody, chunksBefore);
-  w.end();
-  w.rewrite(0, (dv, b) => {
-    dv.setUint32(b, packets, true);
-    dv.setUint32(b + 4, completions, true);
-    dv.setUint32(b + 8, ch.nextTransId >>> 0, true);
-    dv.setUint32(b + 12, Math.floor(ch.nextTransId / 0x100000000), true);
-  });
+  w.chunk({ kind: ChunkKind.end, chunksBefore: w.ends.length });
+  w.rewrite(0, { kind: ChunkKind.header, packets, completions, nextTransId: ch.nextTransId });
   const bytes = w.bytes.subarray(0, w.length);
   // Packed: one unit holding every chunk, so RestoreFromBuffer then needs one large buffer.
   return { bytes, ends: ch.choices.saveChunking === 'packed' ? [w.length] : w.ends };

@@ -19,7 +19,7 @@
 // end:        u32 number of chunks before it
 
 import { crc32 } from './crc32.ts';
-import { getU32 } from './le-bytes.ts';
+import { getU32, putU32 } from './le-bytes.ts';
 
 export const CHUNK_MAGIC = 0x434d4b53;
 export const CHUNK_VERSION = 2;
@@ -46,20 +46,6 @@ export class ChunkError extends Error {
   }
 }
 
-function frame(kind: number, body: Uint8Array, index: number): Uint8Array {
-  const header = HEADER_SIZE_BY_VERSION[CHUNK_VERSION]!;
-  const out = new Uint8Array(header + body.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, CHUNK_MAGIC, true);
-  dv.setUint16(4, CHUNK_VERSION, true);
-  dv.setUint16(6, kind, true);
-  dv.setUint32(8, body.length, true);
-  dv.setUint32(12, crc32(body), true);
-  dv.setUint32(16, index, true);
-  out.set(body, header);
-  return out;
-}
-
 function u64(dv: DataView, at: number, v: number): void {
   dv.setUint32(at, v >>> 0, true);
   dv.setUint32(at + 4, Math.floor(v / 0x100000000), true);
@@ -68,50 +54,21 @@ function readU64(dv: DataView, at: number): number {
   return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 0x100000000;
 }
 
-/** Encodes chunk `c` as the stream's chunk number `index`. */
+/** Encodes chunk `c` as the stream's chunk number `index` (the save writes the same bytes in place). */
 export function encodeChunk(c: Chunk, index: number): Uint8Array {
-  switch (c.kind) {
-    case ChunkKind.header: {
-      const b = new Uint8Array(16);
-      const dv = new DataView(b.buffer);
-      dv.setUint32(0, c.packets, true);
-      dv.setUint32(4, c.completions, true);
-      u64(dv, 8, c.nextTransId);
-      return frame(c.kind, b, index);
-    }
-    case ChunkKind.packet: {
-      const b = new Uint8Array(8 + c.lib.length + c.save.length);
-      const dv = new DataView(b.buffer);
-      dv.setUint32(0, c.lib.length, true);
-      dv.setUint32(4, c.save.length, true);
-      b.set(c.lib, 8);
-      b.set(c.save, 8 + c.lib.length);
-      return frame(c.kind, b, index);
-    }
-    case ChunkKind.completion: {
-      const b = new Uint8Array(12 + c.payload.length);
-      const dv = new DataView(b.buffer);
-      u64(dv, 0, c.transId);
-      dv.setUint32(8, c.payload.length, true);
-      b.set(c.payload, 12);
-      return frame(c.kind, b, index);
-    }
-    case ChunkKind.end: {
-      const b = new Uint8Array(4);
-      new DataView(b.buffer).setUint32(0, c.chunksBefore, true);
-      return frame(c.kind, b, index);
-    }
-  }
+  const w = new ChunkStreamWriter();
+  w.chunk(c, index);
+  return w.bytes.slice(0, w.length);
 }
 
 /**
  * Writes a chunk stream in place, into one growing buffer: no array per chunk, field or
  * LibBuf (a save writes a few chunks per packet in flight, and building each as its own
- * arrays cost more than the rest of the save). The bytes are those `encodeChunk` gives
- * for the same chunks, one after the other.
+ * arrays cost more than the rest of the save). The one encoder of the format:
+ * `encodeChunk` writes through it too.
  *
- *   const w = new ChunkStreamWriter();
- *   const body = w.begin(ChunkKind.completion); w.u64(body, id); ...; w.end();
+ *   w.chunk({ kind: ChunkKind.end, chunksBefore: 3 });          // a whole chunk
+ *   const body = w.begin(ChunkKind.packet, n); ...; w.end();    // one filled in place
  *
  * A chunk is open between `begin` and `end`; `end` fills in its length, CRC and index.
  */
@@ -154,11 +111,6 @@ export class ChunkStreamWriter {
     u64(this.dv, at, v);
   }
 
-  /** Appends body bytes to the open chunk (room was made by `begin` or `reserve`). */
-  put(src: Uint8Array): void {
-    this.bytes.set(src, this.length);
-    this.length += src.length;
-  }
   /** Appends `n` body bytes the caller fills in (zeroed); returns where they start. */
   skip(n: number): number {
     const at = this.length;
@@ -167,15 +119,57 @@ export class ChunkStreamWriter {
     return at;
   }
 
-  /** Closes the open chunk as the stream's chunk number `ends.length`. */
-  end(): void {
+  /** Closes the open chunk as the stream's chunk number `index` (by default, its place in this stream). */
+  end(index = this.ends.length): void {
     const at = this.open;
     const bodyAt = at + CHUNK_HEADER_SIZE;
     this.dv.setUint32(at + 8, this.length - bodyAt, true);
     this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.length), true);
-    this.dv.setUint32(at + 16, this.ends.length, true);
+    this.dv.setUint32(at + 16, index, true);
     this.ends.push(this.length);
     this.open = -1;
+  }
+
+  /** Writes a whole chunk `c` (a packet chunk's LibBuf and SaveBuf given as bytes). */
+  chunk(c: ChunkBody, index?: number): void {
+    const size = bodySize(c);
+    const at = this.begin(c.kind, size);
+    this.skip(size);
+    this.writeBody(c, at);
+    this.end(index);
+  }
+
+  /** Rewrites closed chunk `index`'s body with `c` (of the same size), and its CRC. */
+  rewrite(index: number, c: ChunkBody): void {
+    const at = index === 0 ? 0 : this.ends[index - 1]!;
+    const bodyAt = at + CHUNK_HEADER_SIZE;
+    this.writeBody(c, bodyAt);
+    this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.ends[index]!), true);
+  }
+
+  /** The body of `c` at `at`, where room was made (the layouts are at the top of the file). */
+  private writeBody(c: ChunkBody, at: number): void {
+    switch (c.kind) {
+      case ChunkKind.header:
+        this.u32(at, c.packets);
+        this.u32(at + 4, c.completions);
+        this.u64(at + 8, c.nextTransId);
+        return;
+      case ChunkKind.packet:
+        this.u32(at, c.lib.length);
+        this.u32(at + 4, c.save.length);
+        this.bytes.set(c.lib, at + 8);
+        this.bytes.set(c.save, at + 8 + c.lib.length);
+        return;
+      case ChunkKind.completion:
+        this.u64(at, c.transId);
+        this.u32(at + 8, c.payload.length);
+        this.bytes.set(c.payload, at + 12);
+        return;
+      case ChunkKind.end:
+        this.u32(at, c.chunksBefore);
+        return;
+    }
   }
 
   /** Drops the open chunk, as if it had never been begun. */
@@ -184,22 +178,30 @@ export class ChunkStreamWriter {
     this.open = -1;
   }
 
-  /** Rewrites closed chunk `index`'s body (same length) with `fill`, and its CRC. */
-  rewrite(index: number, fill: (dv: DataView, bodyAt: number) => void): void {
-    const at = index === 0 ? 0 : this.ends[index - 1]!;
-    const bodyAt = at + CHUNK_HEADER_SIZE;
-    fill(this.dv, bodyAt);
-    this.dv.setUint32(at + 12, crc32(this.bytes, bodyAt, this.ends[index]!), true);
+}
+
+/** A chunk body's size in bytes. */
+function bodySize(c: ChunkBody): number {
+  switch (c.kind) {
+    case ChunkKind.header:
+      return 16;
+    case ChunkKind.packet:
+      return 8 + c.lib.length + c.save.length;
+    case ChunkKind.completion:
+      return 12 + c.payload.length;
+    case ChunkKind.end:
+      return 4;
   }
 }
 
-/** Writes a LibBuf (see encodeLib) at `at` of `w`'s bytes; room must have been made. */
-export function writeLib(w: ChunkStreamWriter, at: number, p: LibPacketState): void {
-  w.u64(at, p.transId);
-  w.u32(at + 8, (p.wantCompletion ? 1 : 0) | (p.where === 'queued' ? 2 : 0));
-  w.u32(at + 12, p.payload.length);
-  w.u32(at + 16, LIB_MAGIC);
-  w.bytes.set(p.payload, at + 20);
+/** Writes a LibBuf (see encodeLib) at `at` of `b`, which has room for it. */
+export function writeLib(b: Uint8Array, at: number, p: LibPacketState): void {
+  putU32(b, at, p.transId >>> 0);
+  putU32(b, at + 4, Math.floor(p.transId / 0x100000000));
+  putU32(b, at + 8, (p.wantCompletion ? 1 : 0) | (p.where === 'queued' ? 2 : 0));
+  putU32(b, at + 12, p.payload.length);
+  putU32(b, at + 16, LIB_MAGIC);
+  b.set(p.payload, at + 20);
 }
 
 /** The shortest body each known kind can have (an unknown kind is refused after this check). */
@@ -274,13 +276,8 @@ const LIB_MAGIC = 0x4c494231;
 export const LIB_HEADER_SIZE = 20;
 
 export function encodeLib(p: LibPacketState): Uint8Array {
-  const b = new Uint8Array(20 + p.payload.length);
-  const dv = new DataView(b.buffer);
-  u64(dv, 0, p.transId);
-  dv.setUint32(8, (p.wantCompletion ? 1 : 0) | (p.where === 'queued' ? 2 : 0), true);
-  dv.setUint32(12, p.payload.length, true);
-  dv.setUint32(16, LIB_MAGIC, true);
-  b.set(p.payload, 20);
+  const b = new Uint8Array(LIB_HEADER_SIZE + p.payload.length);
+  writeLib(b, 0, p);
   return b;
 }
 
