@@ -32,13 +32,6 @@ export function fnv1a64Into(out: DigestHalves, bytes: Uint8Array, start = 0, end
   out.lo = lo >>> 0;
 }
 
-/** FNV-1a 64 of bytes[start, end), as [hi, lo] 32-bit unsigned halves. */
-export function fnv1a64(bytes: Uint8Array, start = 0, end = bytes.length): [number, number] {
-  const d = { hi: 0, lo: 0 };
-  fnv1a64Into(d, bytes, start, end);
-  return [d.hi, d.lo];
-}
-
 /** Char codes of the lowercase hex digits. */
 const DIGIT: number[] = Array.from({ length: 16 }, (_, i) => i.toString(16).charCodeAt(0));
 
