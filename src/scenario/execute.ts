@@ -47,7 +47,7 @@ import { ControlWord } from '../vmbus/ring-layout.ts';
 type VmState = 'running' | 'paused' | 'saved';
 
 /** The checkpoint an explored checkpoint-apply takes and applies at once. */
-export const EXPLORE_CHECKPOINT = 'explore';
+const EXPLORE_CHECKPOINT = 'explore';
 
 // Task kinds, packed with the channel index into one number (no allocation per step).
 const HOST_DELIVER = 0;

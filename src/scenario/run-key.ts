@@ -107,7 +107,7 @@ function keyNumberMap(k: StateKey, m: Map<number, number>): void {
 }
 
 /** The fast keyers for one run's large collections, by the collection object. */
-export function collectionKeyers(
+function collectionKeyers(
   hostChannels: Iterable<Channel>,
   guestChannels: Iterable<GuestChannelState>,
 ): Map<object, (k: StateKey) => void> {
@@ -134,7 +134,7 @@ export function collectionKeyers(
  *    is a delivery either way, which starts (or goes on with) a drain. A restore ends
  *    a drain and sets `interrupt` instead.
  */
-export function readerWake(incoming: RingMemory, draining: boolean, interrupt: boolean): 'idle' | 'woken' | null {
+function readerWake(incoming: RingMemory, draining: boolean, interrupt: boolean): 'idle' | 'woken' | null {
   const empty = incoming.index(ControlWord.readIndex) === incoming.index(ControlWord.writeIndex);
   if (empty && !draining && incoming.load(ControlWord.interruptMask) === 0) return 'idle';
   if (!empty && (draining || interrupt)) return 'woken';
