@@ -82,32 +82,75 @@ export function exploreBase(s: Scenario, opts: Pick<ExploreOptions, 'seed' | 'ch
   return { points: base.steps + 1, clean: checker.finish(base.hang).length === 0 };
 }
 
-/** `base`: exploreBase's answer when the caller has it already (each worker thread's chunk). */
-export function explore(s: Scenario, opts: ExploreOptions, base: ExploreBase = exploreBase(s, opts)): ExploreResult {
-  const started = performance.now();
-  const ops = opts.ops ?? EXPLORE_OPS;
-  const { points, clean: baseClean } = base;
-  const from = opts.range ? Math.max(0, opts.range.from) : 0;
-  const to = opts.range ? Math.min(points, opts.range.to) : points;
-  const tally = new Tally(opts.maxSchedules ?? Infinity, points * ops.length, opts.onProgress);
-  if (baseClean && !opts.plain) walk(s, opts, ops, from, to, tally);
-  else {
-    for (let at = from; at < to && !tally.truncated; at++) for (const op of ops) tally.ranOnItsOwn(s, opts, at, op);
-  }
-  return {
-    scenario: s.name,
-    seed: opts.seed,
-    savePoints: points,
-    schedules: tally.schedules,
-    skipped: tally.skipped,
-    failures: tally.failures,
-    truncated: tally.truncated,
-    ranInFull: tally.ranInFull,
-    durationMs: Math.round(performance.now() - started),
-  };
+/** A range of save points, [from, to). */
+export interface PointRange {
+  from: number;
+  to: number;
 }
 
-/** Counts schedules in (save point, operation) order and stops at the limit. */
+/** What explore found in one range of save points. */
+export type RangeResult = Pick<ExploreResult, 'schedules' | 'skipped' | 'failures' | 'truncated' | 'ranInFull'>;
+
+/**
+ * Hands out the ranges a thread explores, one at a time and in increasing order (each
+ * starts at or after the end of the one before); null when there are none left.
+ */
+export type RangeClaim = () => { index: number; range: PointRange } | null;
+
+/** `base`: exploreBase's answer when the caller has it already. */
+export function explore(s: Scenario, opts: ExploreOptions, base: ExploreBase = exploreBase(s, opts)): ExploreResult {
+  const started = performance.now();
+  const points = base.points;
+  const range = { from: opts.range ? Math.max(0, opts.range.from) : 0, to: opts.range ? Math.min(points, opts.range.to) : points };
+  let claimed = false;
+  let done = 0;
+  const total = points * (opts.ops ?? EXPLORE_OPS).length;
+  const found = exploreRanges(s, opts, base, () => (claimed ? null : ((claimed = true), { index: 0, range })), () => {
+    if (++done % PROGRESS_EVERY === 0) opts.onProgress?.(done, total);
+  });
+  const r = found.get(0) ?? emptyRange();
+  return { scenario: s.name, seed: opts.seed, savePoints: points, ...r, durationMs: Math.round(performance.now() - started) };
+}
+
+/** How many schedules pass between two progress reports. */
+export const PROGRESS_EVERY = 500;
+
+/**
+ * Explores every range `claim` hands out, in one thread, and returns each range's result
+ * by the index it was handed out with. Each range counts on its own (and stops on its own
+ * at `maxSchedules`), so ranges explored by several threads can be put back together in
+ * order (run/explore-parallel.ts). `passed` is called once per schedule decided.
+ *
+ * The ranges come in increasing order, so one walk of the base run serves them all: the
+ * walk passes the save points of ranges it was not given without operating there.
+ */
+export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBase, claim: RangeClaim, passed: () => void): Map<number, RangeResult> {
+  const ops = opts.ops ?? EXPLORE_OPS;
+  const tallies = new Map<number, Tally>();
+  const next = (): Tally | null => {
+    const c = claim();
+    if (!c) return null;
+    const from = Math.max(0, c.range.from);
+    const tally = new Tally(opts.maxSchedules ?? Infinity, from, Math.max(from, Math.min(base.points, c.range.to)), passed);
+    tallies.set(c.index, tally);
+    return tally;
+  };
+  if (base.clean && !opts.plain) walk(s, opts, ops, next);
+  else {
+    for (let t = next(); t; t = next()) {
+      for (let at = t.from; at < t.to && !t.truncated; at++) for (const op of ops) t.ranOnItsOwn(s, opts, at, op);
+    }
+  }
+  const results = new Map<number, RangeResult>();
+  for (const [i, t] of tallies) results.set(i, t.result());
+  return results;
+}
+
+function emptyRange(): RangeResult {
+  return { schedules: 0, skipped: 0, failures: [], truncated: false, ranInFull: 0 };
+}
+
+/** Counts one range's schedules in (save point, operation) order and stops at the limit. */
 class Tally {
   schedules = 0;
   skipped = 0;
@@ -115,13 +158,19 @@ class Tally {
   truncated = false;
   readonly failures: ExploreFailure[] = [];
   private readonly max: number;
-  private readonly total: number;
-  private readonly onProgress: ((done: number, total: number) => void) | undefined;
+  readonly from: number;
+  readonly to: number;
+  private readonly onPassed: () => void;
 
-  constructor(max: number, total: number, onProgress: ((done: number, total: number) => void) | undefined) {
+  constructor(max: number, from: number, to: number, onPassed: () => void) {
     this.max = max;
-    this.total = total;
-    this.onProgress = onProgress;
+    this.from = from;
+    this.to = to;
+    this.onPassed = onPassed;
+  }
+
+  result(): RangeResult {
+    return { schedules: this.schedules, skipped: this.skipped, failures: this.failures, truncated: this.truncated, ranInFull: this.ranInFull };
   }
 
   /** False (and truncated) once the limit is reached: no further pair is looked at. */
@@ -132,12 +181,12 @@ class Tally {
 
   passed(): void {
     this.schedules++;
-    if (this.schedules % 500 === 0) this.onProgress?.(this.schedules, this.total);
+    this.onPassed();
   }
 
-  /** A point where the VM was not running: each of its operations is skipped. */
-  skip(ops: number): void {
-    for (let i = 0; i < ops && this.mayGoOn(); i++) this.skipped++;
+  /** Points where the VM was not running: each of their operations is skipped. */
+  skip(pairs: number): void {
+    for (let i = 0; i < pairs && this.mayGoOn(); i++) this.skipped++;
   }
 
   /** The plain method: one run from the start with the operation injected at `at`. */
@@ -161,34 +210,44 @@ class Tally {
 }
 
 /**
- * The walk (see the top of the file). `next` is the first (point, operation) pair not
- * yet decided. Each pass of the loop is one run of the scenario that decides pairs in
- * order until an operation changes the state; the run then goes on without further
- * operations and so is that schedule's own run, whose verdict it gives. The next pass
- * starts again from the beginning, passing that point without the operation.
+ * The walk (see the top of the file), over the ranges `nextRange` hands out. `next` is
+ * the first (point, operation) pair of the current range not yet decided. Each pass of
+ * the loop is one run of the scenario that decides pairs in order until an operation
+ * changes the state; the run then goes on without further operations and so is that
+ * schedule's own run, whose verdict it gives. The next pass starts again from the
+ * beginning, passing that point without the operation. Points of no range of this walk's
+ * are passed without operating.
  */
-function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], from: number, to: number, tally: Tally): void {
-  let next = { at: from, op: 0 };
-  while (next.at < to && tally.mayGoOn()) {
+function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], nextRange: () => Tally | null): void {
+  let range = nextRange();
+  if (!range) return;
+  let next = { at: range.from, op: 0 };
+  for (;;) {
     const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
     const sink = new WalkSink(checker);
     let became: { at: number; op: number } | null = null; // the schedule this run turned into
-    let shown = next.at - 1; // the last point of [next.at, to) the run was seen at
-    let pastRange = false;
+    let shown = next.at - 1; // the last point of the current range the run was seen at
     const spare: { before?: StateKey; after?: StateKey } = {};
     const atSavePoint = (at: number, point: SavePoint): 'go-on' | 'stop' => {
       if (became !== null || at < next.at) return 'go-on';
-      if (at >= to) {
-        pastRange = true;
-        return 'stop';
+      // Past the current range (or done with it at the limit): on to the next one.
+      while (at >= range!.to || range!.truncated) {
+        // Points of the range the run was not seen at had the VM not running.
+        range!.skip((range!.to - shown - 1) * ops.length);
+        range = nextRange();
+        if (!range) return 'stop';
+        next = { at: range.from, op: 0 };
+        shown = range.from - 1;
+        if (at < next.at) return 'go-on';
       }
+      const tally = range!;
       tally.skip((at - shown - 1) * ops.length);
       shown = at;
       // Keys are built in the buffers of the last point's (no longer needed).
       const before = (spare.before = point.key({ into: spare.before }));
       const checked = checker.mark();
       for (let i = at === next.at ? next.op : 0; i < ops.length; i++) {
-        if (!tally.mayGoOn()) return 'stop';
+        if (!tally.mayGoOn()) return 'go-on';
         const seq = sink.seq;
         sink.others = 0;
         point.run(ops[i]!);
@@ -207,12 +266,15 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], fro
     };
     const r = executeScenario(s, { seed: opts.seed, sink, choices: opts.choices, faults: opts.faults, atSavePoint });
     if (became === null) {
-      // The run passed `to` or ended: points it never showed had the VM not running.
-      if (pastRange || !r.stopped) tally.skip((to - shown - 1) * ops.length);
+      // The run ended, or ran out of ranges. Ended: it was shown every point where the VM
+      // was running, so the rest of this range and every range still to come are skipped.
+      if (!r.stopped) {
+        for (; range; range = nextRange()) range.skip((range.to - Math.max(shown, range.from - 1) - 1) * ops.length);
+      }
       return;
     }
     const b: { at: number; op: number } = became;
-    tally.ranAsSchedule(b.at, ops[b.op]!, checker.finish(r.hang));
+    range!.ranAsSchedule(b.at, ops[b.op]!, checker.finish(r.hang));
     next = b.op + 1 < ops.length ? { at: b.at, op: b.op + 1 } : { at: b.at + 1, op: 0 };
   }
 }

@@ -144,7 +144,7 @@ export function describeTask(task: WorkerTask): string {
   switch (task.kind) {
     case 'emulated-job':
       return `job ${task.jobId}`;
-    case 'explore-chunk':
-      return `explore of ${task.scenario.name}, save points ${task.range.from}..${task.range.to - 1}`;
+    case 'explore-share':
+      return `a share of the explore of ${task.scenario.name}`;
   }
 }

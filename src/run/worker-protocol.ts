@@ -1,9 +1,9 @@
 // The messages between the main thread and emulator worker threads, in one file
-// (STYLE.md 10). Worker threads run the emulator only: nightly jobs and explore chunks.
+// (STYLE.md 10). Worker threads run the emulator only: nightly jobs and shares of an explore.
 // Nothing here holds a class instance: scenarios, choices, results and errors all cross
 // as plain, structured-cloneable data, and errors are rebuilt on arrival
 // (errors.ts, fromPlainError), because `instanceof` does not survive the boundary.
-import type { ExploreBase, ExploreResult } from '../check/explore.ts';
+import type { ExploreBase, PointRange, RangeResult } from '../check/explore.ts';
 import type { PlainError } from '../errors.ts';
 import type { InjectedOp } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
@@ -21,21 +21,26 @@ export interface EmulatedJobTask {
   traceFile: string;
 }
 
-/** One slice of `bench explore`: the save points in [range.from, range.to). */
-export interface ExploreChunkTask {
-  kind: 'explore-chunk';
+/**
+ * A worker's share of `bench explore` (run/explore-parallel.ts): it takes `ranges` of save
+ * points one at a time from the counter in `shared`, which the other threads take from too.
+ */
+export interface ExploreShareTask {
+  kind: 'explore-share';
   scenario: Scenario;
   seed: number;
   ops: readonly InjectedOp[];
   choices?: Partial<GapChoices> | undefined;
-  range: { from: number; to: number };
+  ranges: readonly PointRange[];
+  /** two Int32 counters: the next range to hand out, and schedules decided so far */
+  shared: SharedArrayBuffer;
   maxSchedules?: number | undefined;
   /** the base run's save points and verdict, found once by the caller */
   base: ExploreBase;
   plain?: boolean | undefined;
 }
 
-export type WorkerTask = EmulatedJobTask | ExploreChunkTask;
+export type WorkerTask = EmulatedJobTask | ExploreShareTask;
 
 /** What an emulated job found. A divergence is a result, not an error. */
 export interface EmulatedJobOutcome {
@@ -54,7 +59,8 @@ export interface EmulatedJobOutcome {
 
 export interface TaskResults {
   'emulated-job': EmulatedJobOutcome;
-  'explore-chunk': ExploreResult;
+  /** [range index, what was found there] for each range this worker took */
+  'explore-share': [number, RangeResult][];
 }
 
 export type ResultOf<T extends WorkerTask> = TaskResults[T['kind']];

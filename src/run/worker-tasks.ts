@@ -2,9 +2,9 @@
 // Kept apart from the entry file so tests can run the same tasks in a worker of their own
 // (test/run/fixtures: a worker that crashes on request).
 import type { MessagePort } from 'node:worker_threads';
-import { explore } from '../check/explore.ts';
 import { toPlainError } from '../errors.ts';
 import { runEmulatedJob } from './emulated-job.ts';
+import { exploreShare } from './explore-parallel.ts';
 import type { TaskMessage, TaskResults, WorkerReply, WorkerTask } from './worker-protocol.ts';
 
 export type TaskHandler = (task: WorkerTask) => TaskResults[keyof TaskResults];
@@ -13,15 +13,8 @@ export function runTask(task: WorkerTask): TaskResults[keyof TaskResults] {
   switch (task.kind) {
     case 'emulated-job':
       return runEmulatedJob(task);
-    case 'explore-chunk':
-      return explore(task.scenario, {
-        seed: task.seed,
-        ops: task.ops,
-        choices: task.choices,
-        range: task.range,
-        maxSchedules: task.maxSchedules,
-        plain: task.plain,
-      }, task.base);
+    case 'explore-share':
+      return exploreShare(task);
   }
 }
 

@@ -3,7 +3,8 @@
 // The plain method is the oracle; the walk is only allowed to be faster.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { explore, type ExploreResult } from '../../src/check/explore.ts';
+import { explore, exploreBase, exploreRanges, type ExploreResult } from '../../src/check/explore.ts';
+import { chunkRanges } from '../../src/run/explore-parallel.ts';
 import type { InjectedOp } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
@@ -47,6 +48,27 @@ describe('explore: the walk against the plain method', () => {
     const s = byName('quota-and-deferral');
     const range = { from: 13, to: 41 };
     expect(verdicts(explore(s, { seed: 1, range }))).toEqual(verdicts(explore(s, { seed: 1, range, plain: true })));
+  });
+
+  it('serves ranges handed out with gaps in one walk: two threads\' shares put together give the whole result', () => {
+    // Two "threads" take every other range, as the shared counter may hand them out: each
+    // walk passes the other's points, and skipped points (VM paused) fall in both shares.
+    const s = byName('pause-resume');
+    const base = exploreBase(s, { seed: 1 });
+    const ranges = chunkRanges(base.points, 9);
+    for (const maxSchedules of [undefined, 40]) {
+      const opts = { seed: 1, maxSchedules };
+      const share = (parity: number) => {
+        let i = parity - 2;
+        return exploreRanges(s, opts, base, () => ((i += 2) < ranges.length ? { index: i, range: ranges[i]! } : null), () => undefined);
+      };
+      const found = new Map([...share(0), ...share(1)]);
+      expect([...found.keys()].sort((a, b) => a - b)).toEqual(ranges.map((_, i) => i));
+      for (const [i, r] of found) {
+        const alone = explore(s, { ...opts, range: ranges[i], plain: true });
+        expect(r, `range ${i}`).toEqual({ schedules: alone.schedules, skipped: alone.skipped, failures: alone.failures, truncated: alone.truncated, ranInFull: r.ranInFull });
+      }
+    }
   });
 
   it('property: random scenarios, seeds, operations and faults give the plain result', () => {
