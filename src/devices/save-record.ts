@@ -42,25 +42,28 @@ export function writeSaveRecord(b: Uint8Array, s: HostTxState, digestHi = hexWor
   putU32(b, 28, digestHi);
 }
 
-/** The digest halves stored in a record `decodeSaveRecord` accepted: [hi, lo] of its `digest`. */
-export function saveRecordDigestHi(b: Uint8Array): number {
-  return getU32(b, 28);
-}
-export function saveRecordDigestLo(b: Uint8Array): number {
-  return getU32(b, 24);
+/** A record as read back: the state, with the digest's halves as the record stores them. */
+export interface SavedHostTx extends HostTxState {
+  digestHi: number;
+  digestLo: number;
 }
 
 /** Parses a record; null when it is not one (wrong size, magic or version). */
-export function decodeSaveRecord(b: Uint8Array): HostTxState | null {
+export function decodeSaveRecord(b: Uint8Array): SavedHostTx | null {
   if (b.length !== SAVEBUF_SIZE) return null;
   if (getU32(b, 0) !== SAVEBUF_MAGIC || getU16(b, 4) !== SAVEBUF_VERSION) return null;
-  // Fields in the order the VSP builds them on send: one object shape either way.
+  const hi = getU32(b, 28);
+  const lo = getU32(b, 24);
+  // Fields in the order the VSP builds them on send: one object shape either way, and
+  // the VSP keeps this very object (one allocation per packet restored).
   return {
     tx: getU32(b, 8) + getU32(b, 12) * 0x100000000,
     type: getU16(b, 6),
     length: getU32(b, 16),
     hold: getU32(b, 20),
-    digest: hexOfHalves(getU32(b, 28), getU32(b, 24)),
+    digest: hexOfHalves(hi, lo),
+    digestHi: hi,
+    digestLo: lo,
   };
 }
 

@@ -33,7 +33,7 @@ import {
 } from './protocol.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
-import { SAVEBUF_SIZE, decodeSaveRecord, saveRecordDigestHi, saveRecordDigestLo, writeSaveRecord, type HostTxState } from './save-record.ts';
+import { SAVEBUF_SIZE, decodeSaveRecord, writeSaveRecord, type HostTxState } from './save-record.ts';
 
 const byDue = (r: HeldRequest): number => r.due;
 
@@ -303,12 +303,8 @@ export class SampleVsp {
   }
 
   private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
-    const rec = decodeSaveRecord(save);
-    if (!rec) return STATUS.INVALID_PARAMETER;
-    const st: HostTx = {
-      tx: rec.tx, type: rec.type, length: rec.length, hold: rec.hold, digest: rec.digest,
-      digestHi: saveRecordDigestHi(save), digestLo: saveRecordDigestLo(save),
-    };
+    const st: HostTx | null = decodeSaveRecord(save);
+    if (!st) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) return r;

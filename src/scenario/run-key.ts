@@ -75,12 +75,13 @@ function keySend(k: StateKey, e: QueuedSend): void {
   }
 }
 
+// Maps are walked with forEach: for-of makes a [key, value] array per entry.
 function keyAwaiting(k: StateKey, m: Map<number, VmbPacket>): void {
   k.num(m.size);
-  for (const [transId, p] of m) {
+  m.forEach((p, transId) => {
     k.num(transId);
     keyPacket(k, p);
-  }
+  });
 }
 
 function keyGuestWrite(k: StateKey, w: QueuedWrite): void {
@@ -100,10 +101,10 @@ function keyGuestHeld(k: StateKey, h: HeldTransaction): void {
 
 function keyNumberMap(k: StateKey, m: Map<number, number>): void {
   k.num(m.size);
-  for (const [a, b] of m) {
+  m.forEach((b, a) => {
     k.num(a);
     k.num(b);
-  }
+  });
 }
 
 /** The fast keyers for one run's large collections, by the collection object. */

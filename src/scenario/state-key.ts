@@ -69,8 +69,15 @@ export class StateKey {
   /** The numbers, in a typed array so that growing and comparing them is cheap. */
   private nums: Float64Array;
   private count = 0;
+  /**
+   * Strings and byte arrays, the first strCount / byteCount of each. Emptied by count,
+   * not by length: an array cut to length 0 lets its storage go, and refilling it to a
+   * few thousand entries at every key was most of what keying allocated.
+   */
   private readonly strs: string[] = [];
+  private strCount = 0;
   private readonly bytes: Uint8Array[] = [];
+  private byteCount = 0;
   /** The copies `data` made (never `dataRef`'s arrays, which belong to the run). */
   private copies: Uint8Array[] = [];
   /** Copies made for the key this one was before `reuse`, taken again when they fit. */
@@ -97,8 +104,8 @@ export class StateKey {
    */
   reuse(opts: StateKeyOptions = {}): this {
     this.count = 0;
-    this.strs.length = 0;
-    this.bytes.length = 0;
+    this.strCount = 0;
+    this.byteCount = 0;
     this.spare = this.copies;
     this.copies = [];
     this.seen.clear();
@@ -150,7 +157,11 @@ export class StateKey {
   }
 
   str(s: string): void {
-    this.strs.push(s);
+    this.strs[this.strCount++] = s;
+  }
+
+  private putBytes(b: Uint8Array): void {
+    this.bytes[this.byteCount++] = b;
   }
 
   /** Bytes by content (copied: the key must not change when the run goes on). */
@@ -161,13 +172,13 @@ export class StateKey {
     const copy = old !== undefined && old.length === b.length ? old : new Uint8Array(b.length);
     copy.set(b);
     this.copies.push(copy);
-    this.bytes.push(copy);
+    this.putBytes(copy);
   }
 
   /** Bytes by content, by reference: for arrays that do not change while the key is in use. */
   dataRef(b: Uint8Array): void {
     this.put2(TAG.bytes, b.length);
-    this.bytes.push(b);
+    this.putBytes(b);
   }
 
   /** Any value: primitives, arrays, Maps, Sets, typed arrays, FIFOs and objects, cycles allowed. */
@@ -196,7 +207,7 @@ export class StateKey {
         return;
       case 'string':
         this.put(TAG.str);
-        this.strs.push(v);
+        this.str(v);
         return;
       case 'function':
         // Callbacks are code, not state; whether one is set is.
@@ -205,7 +216,7 @@ export class StateKey {
       case 'bigint':
       case 'symbol':
         this.put(TAG.str);
-        this.strs.push(String(v));
+        this.str(String(v));
         return;
     }
     if (v === null) {
@@ -287,7 +298,7 @@ export class StateKey {
     const ov = this.overrides === null || this.overrides.size === 0 ? undefined : this.overrides.get(o);
     for (const k in rec) {
       if (IGNORED_FIELDS.has(k)) continue;
-      this.strs.push(k);
+      this.str(k);
       if (this.labels) this.path.push(k);
       this.walk(ov !== undefined && k in ov ? ov[k] : rec[k]);
       if (this.labels) {
@@ -299,7 +310,11 @@ export class StateKey {
   }
 
   equals(other: StateKey): boolean {
-    return sameNumbers(this.numbers(), other.numbers()) && sameArray(this.strs, other.strs) && sameBytes(this.bytes, other.bytes);
+    return (
+      sameNumbers(this.numbers(), other.numbers()) &&
+      sameArray(this.strs, this.strCount, other.strs, other.strCount) &&
+      sameBytes(this.bytes, this.byteCount, other.bytes, other.byteCount)
+    );
   }
 
   /** Where two keys first differ, for explaining why a schedule was run in full. */
@@ -310,11 +325,11 @@ export class StateKey {
       const i = firstMismatch(a, b);
       return `numbers differ at ${i}${this.labels ? ` (${this.labels[i] ?? 'end'})` : ''}: ${a[i]} / ${b[i]}`;
     }
-    if (!sameArray(this.strs, other.strs)) {
-      const i = firstMismatch(this.strs, other.strs);
+    if (!sameArray(this.strs, this.strCount, other.strs, other.strCount)) {
+      const i = firstMismatch(this.strs.slice(0, this.strCount), other.strs.slice(0, other.strCount));
       return `strings differ at ${i}: ${String(this.strs[i])} / ${String(other.strs[i])}`;
     }
-    if (!sameBytes(this.bytes, other.bytes)) return 'bytes differ';
+    if (!sameBytes(this.bytes, this.byteCount, other.bytes, other.byteCount)) return 'bytes differ';
     return null;
   }
 }
@@ -332,9 +347,10 @@ function sameNumbers(a: Float64Array, b: Float64Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-function sameArray<T>(a: readonly T[], b: readonly T[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+/** The first `an` of `a` and `bn` of `b` are the same. */
+function sameArray<T>(a: readonly T[], an: number, b: readonly T[], bn: number): boolean {
+  if (an !== bn) return false;
+  for (let i = 0; i < an; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
 }
 
@@ -344,8 +360,24 @@ function firstMismatch<T>(a: readonly T[], b: readonly T[]): number {
   return i;
 }
 
-function sameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Buffer.from(a[i]!.buffer, a[i]!.byteOffset, a[i]!.byteLength).equals(b[i]!)) return false;
+/** The first `an` of `a` and `bn` of `b` hold the same bytes. */
+function sameBytes(a: readonly Uint8Array[], an: number, b: readonly Uint8Array[], bn: number): boolean {
+  if (an !== bn) return false;
+  for (let i = 0; i < an; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && !bytesEqual(x, y)) return false;
+  }
+  return true;
+}
+
+/** Buffer's native compare, called on the arrays themselves (no Buffer made per pair). */
+const nativeEquals = Buffer.prototype.equals as (this: Uint8Array, other: Uint8Array) => boolean;
+
+function bytesEqual(x: Uint8Array, y: Uint8Array): boolean {
+  if (x.length !== y.length) return false;
+  // Payloads are short: a loop beats the native call there.
+  if (x.length > 64) return nativeEquals.call(x, y);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;
 }

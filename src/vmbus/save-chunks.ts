@@ -227,8 +227,8 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
     const index = version >= 2 ? dv.getUint32(at + 16, true) : undefined;
     if (at + headerSize + len > buf.length) throw new ChunkError(`chunk at byte ${at} is cut short`);
     const b = at + headerSize;
-    const body = buf.subarray(b, b + len);
-    if (crc32(body) !== dv.getUint32(at + 12, true)) throw new ChunkError(`chunk at byte ${at} fails its checksum`);
+    // Checked in place: a view of each body was a fifth of what restoring allocated.
+    if (crc32(buf, b, b + len) !== dv.getUint32(at + 12, true)) throw new ChunkError(`chunk at byte ${at} fails its checksum`);
     if (len < MIN_BODY[kind]!) throw new ChunkError(`chunk at byte ${at} is too short for its kind ${kind}`);
     switch (kind) {
       case ChunkKind.header:
@@ -240,13 +240,13 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
         if (8 + libLen + saveLen !== len) throw new ChunkError(`packet chunk at byte ${at}: lengths do not add up`);
         // Both are views, valid while the RestorePacket callback runs (as KMCL lends them):
         // KMCL decodes the LibBuf at once, and a VSP copies what it keeps of its SaveBuf.
-        out.push({ index, kind, lib: body.subarray(8, 8 + libLen), save: body.subarray(8 + libLen) });
+        out.push({ index, kind, lib: buf.subarray(b + 8, b + 8 + libLen), save: buf.subarray(b + 8 + libLen, b + len) });
         break;
       }
       case ChunkKind.completion: {
         const plen = dv.getUint32(b + 8, true);
         if (12 + plen !== len) throw new ChunkError(`completion chunk at byte ${at}: lengths do not add up`);
-        out.push({ index, kind, transId: readU64(dv, b), payload: body.slice(12) });
+        out.push({ index, kind, transId: readU64(dv, b), payload: buf.slice(b + 12, b + len) });
         break;
       }
       case ChunkKind.end:
