@@ -85,8 +85,12 @@ export interface TaskOption {
 
 /** What the replay can ask the model at a scheduling point. */
 export interface ReplayModel {
-  /** ready deliveries (with the first event each would write) and library queue flushes */
-  options(): TaskOption[];
+  /**
+   * Ready deliveries (with the first event each would write) and library queue flushes.
+   * The list and its options are the model's, valid until the next call (it refills
+   * them rather than allocate a list per scheduler step).
+   */
+  options(): readonly TaskOption[];
   /** the task that ends the hold of transaction `tx` on that side, if it is held there */
   heldOption(side: 'host' | 'guest', ch: number, tx: number): TaskOption | null;
 }

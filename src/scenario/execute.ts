@@ -509,30 +509,57 @@ class Execution {
     },
   };
 
+  /** replayOptions' list, and every option object made so far (refilled, not made anew) */
+  private readonly optionList: TaskOption[] = [];
+  private readonly optionPool: TaskOption[] = [];
+
   /** What each ready delivery would write first, and the flushes (holds: see heldOption). */
-  private replayOptions(): TaskOption[] {
-    const out: TaskOption[] = [];
+  private replayOptions(): readonly TaskOption[] {
+    let n = 0;
     const guestRuns = this.vm === 'running';
+    const host = this.host;
+    if (host !== stepHost && host) {
+      stepHost = host;
+      stepVsps = this.chIds.map((ch) => host.vsps.get(ch)!);
+    }
     for (let i = 0; i < this.chIds.length; i++) {
       const ch = this.chIds[i]!;
-      const host = this.host;
       if (host) {
-        const v = host.vsps.get(ch)!;
+        const v = stepVsps[i]!;
         if (v.channel.canDeliver()) {
           const p = v.peekDelivery();
-          if (p) out.push({ task: HOST_DELIVER + i * 8, tx: p.tx, side: 'host', ev: p.ev, ch, dir: p.dir });
+          if (p) n = this.option(n, HOST_DELIVER + i * 8, p.tx, 'host', p.ev, ch, p.dir);
         }
-        if (v.channel.canFlush()) out.push({ task: HOST_FLUSH + i * 8, tx: 0, side: 'host', ev: null, ch, dir: 'h2g' });
+        if (v.channel.canFlush()) n = this.option(n, HOST_FLUSH + i * 8, 0, 'host', null, ch, 'h2g');
       }
       if (guestRuns) {
         if (this.guest.canDeliver(ch)) {
           const p = this.guest.peekDelivery(ch);
-          if (p) out.push({ task: GUEST_DELIVER + i * 8, tx: p.tx, side: 'guest', ev: p.ev, ch, dir: p.dir });
+          if (p) n = this.option(n, GUEST_DELIVER + i * 8, p.tx, 'guest', p.ev, ch, p.dir);
         }
-        if (this.guest.canFlush(ch)) out.push({ task: GUEST_FLUSH + i * 8, tx: 0, side: 'guest', ev: null, ch, dir: 'g2h' });
+        if (this.guest.canFlush(ch)) n = this.option(n, GUEST_FLUSH + i * 8, 0, 'guest', null, ch, 'g2h');
       }
     }
-    return out;
+    const list = this.optionList;
+    if (list.length !== n) list.length = n;
+    return list;
+  }
+
+  /** Puts option n of the list (reusing its object) and returns n + 1. */
+  private option(n: number, task: number, tx: number, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
+    let o = this.optionPool[n];
+    if (o === undefined) {
+      this.optionPool[n] = o = { task, tx, side, ev, ch, dir };
+    } else {
+      o.task = task;
+      o.tx = tx;
+      o.side = side;
+      o.ev = ev;
+      o.ch = ch;
+      o.dir = dir;
+    }
+    this.optionList[n] = o;
+    return n + 1;
   }
 
   private readonly savePoint: SavePoint = (() => {
