@@ -8,28 +8,34 @@ export const SAVEBUF_MAGIC = 0x53505356; // "VSPS"
 export const SAVEBUF_VERSION = 1;
 export const SAVEBUF_SIZE = 32;
 
-/** What the VSP keeps per host transaction, reachable through VmbPacketGetPointer. */
-export interface HostTxState {
+/** A host transaction's fields in the record, besides its digest. */
+export interface HostTxFields {
   tx: number;
   type: number;
   length: number;
   hold: number;
+}
+
+/** A record's contents, the digest as PROTOCOL.md writes it. */
+export interface HostTxState extends HostTxFields {
   /** FNV-1a 64 of the message as sent, 16 hex digits */
   digest: string;
 }
 
+/** A record's contents, the digest as its two 32-bit halves (what the VSP keeps). */
+export interface SavedHostTx extends HostTxFields {
+  digestHi: number;
+  digestLo: number;
+}
+
 export function encodeSaveRecord(s: HostTxState): Uint8Array {
   const b = new Uint8Array(SAVEBUF_SIZE);
-  writeSaveRecord(b, s);
+  writeSaveRecord(b, s, hexWord(s.digest, 0), hexWord(s.digest, 8));
   return b;
 }
 
-/**
- * Writes the record into the first SAVEBUF_SIZE bytes of `b` (the SaveBuf KMCL hands the
- * VSP). `digestHi` / `digestLo`: the digest's halves when the caller keeps them (saves
- * parsing the hex per packet saved).
- */
-export function writeSaveRecord(b: Uint8Array, s: HostTxState, digestHi = hexWord(s.digest, 0), digestLo = hexWord(s.digest, 8)): void {
+/** Writes the record into the first SAVEBUF_SIZE bytes of `b` (the SaveBuf KMCL hands the VSP). */
+export function writeSaveRecord(b: Uint8Array, s: HostTxFields, digestHi: number, digestLo: number): void {
   // Fields are written on the bytes: a DataView per record cost more than the record.
   putU32(b, 0, SAVEBUF_MAGIC);
   putU16(b, 4, SAVEBUF_VERSION);
@@ -42,28 +48,28 @@ export function writeSaveRecord(b: Uint8Array, s: HostTxState, digestHi = hexWor
   putU32(b, 28, digestHi);
 }
 
-/** A record as read back: the state, with the digest's halves as the record stores them. */
-export interface SavedHostTx extends HostTxState {
-  digestHi: number;
-  digestLo: number;
+/** Parses a record; null when it is not one (wrong size, magic or version). */
+export function decodeSaveRecord(b: Uint8Array): HostTxState | null {
+  const r = readSaveRecord(b);
+  return r && { tx: r.tx, type: r.type, length: r.length, hold: r.hold, digest: hexOfHalves(r.digestHi, r.digestLo) };
 }
 
-/** Parses a record; null when it is not one (wrong size, magic or version). */
-export function decodeSaveRecord(b: Uint8Array): SavedHostTx | null {
+/**
+ * Parses a record into what the VSP keeps; null when it is not one. The VSP keeps this
+ * very object, so its fields are in the order the VSP builds them on send (one object
+ * shape either way), and the digest stays numbers: a hex string per packet restored was
+ * a tenth of what restoring allocated.
+ */
+export function readSaveRecord(b: Uint8Array): SavedHostTx | null {
   if (b.length !== SAVEBUF_SIZE) return null;
   if (getU32(b, 0) !== SAVEBUF_MAGIC || getU16(b, 4) !== SAVEBUF_VERSION) return null;
-  const hi = getU32(b, 28);
-  const lo = getU32(b, 24);
-  // Fields in the order the VSP builds them on send: one object shape either way, and
-  // the VSP keeps this very object (one allocation per packet restored).
   return {
     tx: getU32(b, 8) + getU32(b, 12) * 0x100000000,
     type: getU16(b, 6),
     length: getU32(b, 16),
     hold: getU32(b, 20),
-    digest: hexOfHalves(hi, lo),
-    digestHi: hi,
-    digestLo: lo,
+    digestHi: getU32(b, 28),
+    digestLo: getU32(b, 24),
   };
 }
 

@@ -33,7 +33,7 @@ import {
 } from './protocol.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
-import { SAVEBUF_SIZE, decodeSaveRecord, writeSaveRecord, type HostTxState } from './save-record.ts';
+import { SAVEBUF_SIZE, readSaveRecord, writeSaveRecord, type SavedHostTx } from './save-record.ts';
 
 const byDue = (r: HeldRequest): number => r.due;
 
@@ -57,12 +57,11 @@ export class VspError extends Error {
   }
 }
 
-/** What the VSP keeps per host transaction (its packet's pointer): the SaveBuf record, and
- * its digest as numbers too, so that saving does not parse the hex per packet. */
-interface HostTx extends HostTxState {
-  digestHi: number;
-  digestLo: number;
-}
+/**
+ * What the VSP keeps per host transaction (its packet's pointer): the SaveBuf record's
+ * contents, the digest as numbers (the hex is made only for the pkt.send event).
+ */
+type HostTx = SavedHostTx;
 
 interface HeldRequest {
   pkt: IncomingPacket;
@@ -233,7 +232,7 @@ export class SampleVsp {
     if (!inc || !v) return null;
     if (v.type === 0xb) {
       const p = ch.awaiting.get(v.transId);
-      return { ev: 'pkt.completion', tx: p ? (p.pointer as HostTxState).tx : peekTx(inc, v), dir: 'h2g' };
+      return { ev: 'pkt.completion', tx: p ? (p.pointer as HostTx).tx : peekTx(inc, v), dir: 'h2g' };
     }
     return { ev: 'pkt.recv', tx: peekTx(inc, v), dir: 'g2h' };
   }
@@ -257,12 +256,12 @@ export class SampleVsp {
       const p = this.channel.packetAllocate();
       const d = this.sendDigest;
       fnv1a64Into(d, msg);
-      const state: HostTx = { tx, type, length: size, hold: guestHold, digest: hexOfHalves(d.hi, d.lo), digestHi: d.hi, digestLo: d.lo };
+      const state: HostTx = { tx, type, length: size, hold: guestHold, digestHi: d.hi, digestLo: d.lo };
       p.pointer = state;
       p.completionRoutine = this.completionRoutine;
       const wait = kind === 'transaction';
       this.opts.sink.emit({
-        side: 'host', ev: 'pkt.send', ch: this.opts.ch, tx, dir: 'h2g', len: size, digest: state.digest, wantCompletion: wait,
+        side: 'host', ev: 'pkt.send', ch: this.opts.ch, tx, dir: 'h2g', len: size, digest: hexOfHalves(d.hi, d.lo), wantCompletion: wait,
       });
       this.check('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0));
       if (p.state === 'queued') this.opts.sink.emit({ side: 'host', ev: 'pkt.queued', ch: this.opts.ch, tx, dir: 'h2g' });
@@ -270,7 +269,7 @@ export class SampleVsp {
   }
 
   private onCompletion(p: VmbPacket, status: NtStatus, resp: Uint8Array | null): void {
-    const st = p.pointer as HostTxState;
+    const st = p.pointer as HostTx;
     if (st.type === MsgType.HostTransaction) {
       if (status !== STATUS.SUCCESS || resp === null) {
         // Cancelled at teardown: the transaction did not complete, so nothing is traced
@@ -303,7 +302,7 @@ export class SampleVsp {
   }
 
   private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
-    const st: HostTx | null = decodeSaveRecord(save);
+    const st = readSaveRecord(save);
     if (!st) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);

@@ -18,7 +18,7 @@ import type { Fifo } from '../vmbus/fifo.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
 import type { RingMemory } from '../vmbus/ring.ts';
 import type { GuestChannelState } from '../devices/guest.ts';
-import type { HostTxState } from '../devices/save-record.ts';
+import type { SavedHostTx } from '../devices/save-record.ts';
 import { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
 import type { SampleGuest } from '../devices/guest.ts';
@@ -29,9 +29,8 @@ type HeldTransaction = GuestChannelState['held']['items'][number];
 
 /** A VmbPacket's fields that are keyed; `id` and `channel` are not (state-key.ts). */
 export const PACKET_FIELDS = ['state', 'transId', 'wantCompletion', 'payload', 'pointer', 'completionRoutine'] as const;
-/** The sample VSP's per-transaction context (VmbPacketGetPointer), the digest also as numbers. */
-export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digest', 'digestHi', 'digestLo'] as const;
-type HostTx = HostTxState & { digestHi?: number; digestLo?: number };
+/** The sample VSP's per-transaction context (VmbPacketGetPointer). */
+export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digestHi', 'digestLo'] as const;
 export const QUEUED_WRITE_FIELDS = ['flags', 'type', 'transId', 'payload'] as const;
 export const HELD_TRANSACTION_FIELDS = ['transId', 'tx', 'due', 'response', 'status'] as const;
 
@@ -46,15 +45,14 @@ function keyPacket(k: StateKey, p: VmbPacket): void {
 }
 
 function keyPointer(k: StateKey, ptr: unknown): void {
-  const s = ptr as HostTx | null;
-  if (s !== null && typeof s === 'object' && typeof s.digest === 'string' && typeof s.tx === 'number') {
+  const s = ptr as SavedHostTx | null;
+  if (s !== null && typeof s === 'object' && typeof s.digestLo === 'number' && typeof s.tx === 'number') {
     k.num(s.tx);
     k.num(s.type);
     k.num(s.length);
     k.num(s.hold);
-    k.str(s.digest);
-    k.num(s.digestHi ?? -1);
-    k.num(s.digestLo ?? -1);
+    k.num(s.digestHi);
+    k.num(s.digestLo);
   } else {
     k.value(ptr);
   }

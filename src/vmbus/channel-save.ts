@@ -14,7 +14,7 @@
 // for "feed the next buffer". Neither is NT_SUCCESS, and neither is a failure.
 
 import type { Channel } from './channel.ts';
-import { ChunkError, ChunkKind, ChunkStreamWriter, LIB_HEADER_SIZE, decodeChunks, decodeLib, writeLib, type Chunk } from './save-chunks.ts';
+import { ChunkError, ChunkKind, ChunkStreamWriter, LIB_HEADER_SIZE, decodeChunks, decodeLibInto, writeLib, type Chunk, type LibPacketState } from './save-chunks.ts';
 import { STATUS, ntSuccess, type NtStatus } from './status.ts';
 import type { VmbPacket } from './packet.ts';
 import { fifoClear, fifoPush } from './fifo.ts';
@@ -28,6 +28,8 @@ interface SaveContext {
   libLen: number;
   /** SaveBuf length the last SavePacket protocol produced */
   saveLen: number;
+  /** the SavePacket callback's size answer, one object for the whole save */
+  sizing: { bytesNeeded: number };
 }
 
 interface RestoreContext {
@@ -55,7 +57,7 @@ export function channelSaveBegin(ch: Channel): NtStatus {
   const st = ch.state;
   if (st.conn !== 'open') return STATUS.INVALID_DEVICE_STATE;
   if (st.flow === 'active' && ch.choices.saveWhileActive === 'refuse') return STATUS.INVALID_DEVICE_STATE;
-  saving.set(ch, { stream: null, next: 0, libLen: 0, saveLen: 0 });
+  saving.set(ch, { stream: null, next: 0, libLen: 0, saveLen: 0, sizing: { bytesNeeded: 0 } });
   return STATUS.SUCCESS;
 }
 
@@ -111,7 +113,7 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
     w.begin(ChunkKind.packet, 8 + libLen);
     const body = w.skip(8 + libLen);
     w.u32(body, libLen);
-    writeLib(w.bytes, body + 8, { transId: p.transId, wantCompletion: p.wantCompletion, where, payload });
+    writeLib(w.bytes, body + 8, p.transId, p.wantCompletion, where, payload);
     ctx.libLen = libLen;
     const st = callSavePacket(ch, p, w, ctx);
     ctx.libLen = 0;
@@ -175,7 +177,8 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
  * the failure status.
  */
 function callSavePacket(ch: Channel, p: VmbPacket, w: ChunkStreamWriter, ctx: SaveContext): NtStatus {
-  const out = { bytesNeeded: 0 };
+  const out = ctx.sizing;
+  out.bytesNeeded = 0;
   ctx.saveLen = 0;
   const first = ch.savePacket!(ch, p, null, out);
   if (ntSuccess(first)) return STATUS.SUCCESS;
@@ -260,14 +263,17 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
   return STATUS.MORE_PROCESSING_REQUIRED;
 }
 
+/** packetRestore's decoded LibBuf: read at once into the packet, so one serves every call. */
+const restoredLib: LibPacketState = { transId: 0, wantCompletion: false, where: 'awaiting', payload: new Uint8Array(0) };
+
 /** VmbPacketRestore: puts a fresh packet back into its saved state. Only during a restore. */
 export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
   const ch = p.channel;
   const ctx = restoring.get(ch);
   if (!ctx) return STATUS.INVALID_DEVICE_STATE;
   if (p.state !== 'idle') return STATUS.INVALID_PARAMETER_1;
-  const lib = decodeLib(libBuf);
-  if (!lib) return STATUS.INVALID_PARAMETER_2;
+  const lib = restoredLib;
+  if (!decodeLibInto(libBuf, lib)) return STATUS.INVALID_PARAMETER_2;
   p.transId = lib.transId;
   p.wantCompletion = lib.wantCompletion;
   p.payload = lib.where === 'queued' ? lib.payload : null;

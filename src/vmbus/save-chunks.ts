@@ -194,14 +194,17 @@ function bodySize(c: ChunkBody): number {
   }
 }
 
-/** Writes a LibBuf (see encodeLib) at `at` of `b`, which has room for it. */
-export function writeLib(b: Uint8Array, at: number, p: LibPacketState): void {
-  putU32(b, at, p.transId >>> 0);
-  putU32(b, at + 4, Math.floor(p.transId / 0x100000000));
-  putU32(b, at + 8, (p.wantCompletion ? 1 : 0) | (p.where === 'queued' ? 2 : 0));
-  putU32(b, at + 12, p.payload.length);
+/**
+ * Writes a LibBuf (see encodeLib) at `at` of `b`, which has room for it. Field by field,
+ * not as a LibPacketState: the save writes one per packet in flight.
+ */
+export function writeLib(b: Uint8Array, at: number, transId: number, wantCompletion: boolean, where: LibPacketState['where'], payload: Uint8Array): void {
+  putU32(b, at, transId >>> 0);
+  putU32(b, at + 4, Math.floor(transId / 0x100000000));
+  putU32(b, at + 8, (wantCompletion ? 1 : 0) | (where === 'queued' ? 2 : 0));
+  putU32(b, at + 12, payload.length);
   putU32(b, at + 16, LIB_MAGIC);
-  b.set(p.payload, at + 20);
+  b.set(payload, at + 20);
 }
 
 /** The shortest body each known kind can have (an unknown kind is refused after this check). */
@@ -277,7 +280,7 @@ export const LIB_HEADER_SIZE = 20;
 
 export function encodeLib(p: LibPacketState): Uint8Array {
   const b = new Uint8Array(LIB_HEADER_SIZE + p.payload.length);
-  writeLib(b, 0, p);
+  writeLib(b, 0, p.transId, p.wantCompletion, p.where, p.payload);
   return b;
 }
 
@@ -285,17 +288,25 @@ export function encodeLib(p: LibPacketState): Uint8Array {
 const NO_PAYLOAD = new Uint8Array(0);
 
 export function decodeLib(b: Uint8Array): LibPacketState | null {
-  if (b.length < 20) return null;
+  const out: LibPacketState = { transId: 0, wantCompletion: false, where: 'awaiting', payload: NO_PAYLOAD };
+  return decodeLibInto(b, out) ? out : null;
+}
+
+/**
+ * decodeLib into `out` (one object reused per restore, not one per packet); false, and
+ * `out` unchanged, when `b` is not a LibBuf.
+ */
+export function decodeLibInto(b: Uint8Array, out: LibPacketState): boolean {
+  if (b.length < 20) return false;
   // Read on the bytes: a DataView per packet restored cost more than the decoding.
-  if (getU32(b, 16) !== LIB_MAGIC) return null;
+  if (getU32(b, 16) !== LIB_MAGIC) return false;
   const flags = getU32(b, 8);
   const len = getU32(b, 12);
-  if (20 + len !== b.length || (flags & ~3) !== 0) return null;
-  return {
-    transId: getU32(b, 0) + getU32(b, 4) * 0x100000000,
-    wantCompletion: (flags & 1) !== 0,
-    where: (flags & 2) !== 0 ? 'queued' : 'awaiting',
-    // Packets awaiting their completion keep no payload: share one empty array for them.
-    payload: len === 0 ? NO_PAYLOAD : b.slice(20),
-  };
+  if (20 + len !== b.length || (flags & ~3) !== 0) return false;
+  out.transId = getU32(b, 0) + getU32(b, 4) * 0x100000000;
+  out.wantCompletion = (flags & 1) !== 0;
+  out.where = (flags & 2) !== 0 ? 'queued' : 'awaiting';
+  // Packets awaiting their completion keep no payload: share one empty array for them.
+  out.payload = len === 0 ? NO_PAYLOAD : b.slice(20);
+  return true;
 }
