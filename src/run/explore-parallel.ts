@@ -80,8 +80,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
       }
     });
     for (const [i, r] of mine) found.set(i, r);
-    if (process.env.DBG) console.log('main', (globalThis as any).DBG);
-    for (const list of await Promise.all(theirs)) for (const [i, r] of list) if (i === -1) console.log('worker', r); else found.set(i, r);
+    for (const list of await Promise.all(theirs)) for (const [i, r] of list) found.set(i, r);
   } finally {
     if (!opts.pool) await pool.close();
   }
@@ -109,11 +108,7 @@ export function exploreShare(task: ExploreShareTask, passed?: () => void): [numb
     return index < task.ranges.length ? { index, range: task.ranges[index]! } : null;
   };
   const opts = { seed: task.seed, ops: task.ops, choices: task.choices, maxSchedules: task.maxSchedules, plain: task.plain };
-  const t0 = performance.now();
-  const out = [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
-  (globalThis as any).DBG = `${out.length} ranges in ${Math.round(performance.now() - t0)} ms`;
-  if (process.env.DBG) out.push([-1, (globalThis as any).DBG]);
-  return out;
+  return [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
 }
 
 /** [0, points) cut into at most `count` contiguous, non-empty ranges of near-equal size. */
