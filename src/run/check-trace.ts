@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { stringify } from 'yaml';
 import type { Scenario } from '../scenario/model.ts';
-import { checkTrace, describeEvent, type CheckResult } from '../check/replay.ts';
+import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../check/observed.ts';
 import { findReproduction, minimise, scenarioToYaml } from '../check/minimise.ts';
 import { normaliseToArray, fileSource } from '../trace/normalise.ts';
@@ -42,13 +42,14 @@ export async function checkTraces(s: Scenario, traces: readonly string[], opts: 
 
 async function check(s: Scenario, traces: readonly string[], opts: CheckOptions): Promise<CheckReport> {
   const open = await opener(traces);
-  const first = open();
-  const result = checkTrace(s, first.source, { choices: opts.choices });
+  // The traces are read a second time only if they diverge (checkReplayFirst).
+  let last: ReturnType<typeof open> | undefined;
+  const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices });
   const report: CheckReport = {
     scenario: s.name,
     traces: [...traces],
     result,
-    truncatedAt: first.truncatedAt(),
+    truncatedAt: last!.truncatedAt(),
     fitsChoices: [],
     minimal: null,
   };
@@ -60,7 +61,8 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
     for (const value of c.options) {
       if (value === current) continue;
       const alt = { ...(opts.choices ?? {}), [c.key]: value } as Partial<GapChoices>;
-      if (checkTrace(s, open().source, { choices: alt }).verdict === 'pass') report.fitsChoices.push({ key: c.key, value });
+      // The verdict alone: without the properties it is the same (checkReplayFirst).
+      if (checkTrace(s, open().source, { choices: alt, properties: false }).verdict === 'pass') report.fitsChoices.push({ key: c.key, value });
     }
   }
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import { checkTrace } from '../../src/check/replay.ts';
+import { checkReplayFirst, checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
 import { findReproduction, minimise, reproduces } from '../../src/check/minimise.ts';
@@ -29,6 +29,25 @@ describe('trace validation', () => {
         expect(res.verdict, `${s.name} seed ${seed}: ${res.verdict === 'diverge' ? res.message : ''}`).toBe('pass');
       }
     }
+  });
+
+  it('gives the full check\'s result when the properties run only on a divergence (checkReplayFirst)', () => {
+    // Without the properties the verdict is the same on every trace, clean or faulty; a
+    // passing trace is read once, a diverging one twice and reported as the full check does.
+    let diverged = 0;
+    for (const s of suite) {
+      for (const fault of [null, ...FAULT_MODES]) {
+        const { events } = observe(s, 2, fault ? [fault] : []);
+        const full = checkTrace(s, source(events));
+        expect(checkTrace(s, source(events), { properties: false }).verdict, `${s.name} ${fault}`).toBe(full.verdict);
+        let opened = 0;
+        const first = checkReplayFirst(s, () => (opened++, source(events)));
+        expect(first, `${s.name} ${fault}`).toEqual(full);
+        expect(opened).toBe(full.verdict === 'pass' ? 1 : 2);
+        if (full.verdict === 'diverge') diverged++;
+      }
+    }
+    expect(diverged).toBeGreaterThan(10);
   });
 
   it.each(FAULT_MODES.map((f) => [f]))('flags every trace in which %s acted, with its class, and only those', (fault) => {
