@@ -15,7 +15,7 @@
 // order. Each range then runs at most `max` schedules; while merging, the range in which
 // the total passes `max` is run again with only the schedules still allowed, so the
 // merged counts stop exactly where the in-process run stops.
-import { explore, exploreBase, exploreRanges, EXPLORE_OPS, PROGRESS_EVERY, type ExploreResult, type PointRange, type RangeClaim, type RangeResult } from '../check/explore.ts';
+import { explore, exploreBase, exploreRanges, EXPLORE_OPS, PROGRESS_EVERY, type ExploreBase, type ExploreResult, type PointRange, type RangeClaim, type RangeResult } from '../check/explore.ts';
 import { InfraError } from '../errors.ts';
 import type { InjectedOp } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
@@ -55,7 +55,16 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
   }
   const started = performance.now();
-  const base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
+  const pool = opts.pool ?? new WorkerPool({ size: opts.workers - 1 });
+  // The workers start while this thread runs the base.
+  pool.start();
+  let base: ExploreBase;
+  try {
+    base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
+  } catch (e) {
+    if (!opts.pool) await pool.close();
+    throw e;
+  }
   const points = base.points;
   const ranges = chunkRanges(points, opts.workers * RANGES_PER_THREAD);
   const shared = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
@@ -63,7 +72,6 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     kind: 'explore-share', scenario: s, seed: opts.seed, ops, choices: opts.choices, ranges, shared: shared.buffer as SharedArrayBuffer,
     maxSchedules: opts.maxSchedules, base, plain: opts.plain,
   };
-  const pool = opts.pool ?? new WorkerPool({ size: opts.workers - 1 });
   const total = points * ops.length;
   const found = new Map<number, RangeResult>();
   try {

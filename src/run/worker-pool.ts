@@ -63,6 +63,14 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Starts every worker now rather than when tasks come, so that their start (loading
+   * the modules) overlaps with what the caller does before it has tasks to give.
+   */
+  start(): void {
+    while (!this.closing && this.slots.size < this.size) this.spawn();
+  }
+
   /** Workers currently alive. */
   get workers(): number {
     return this.slots.size;
