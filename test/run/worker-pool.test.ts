@@ -29,6 +29,18 @@ describe('WorkerPool', () => {
     expect(() => new WorkerPool({ size: 0 })).toThrow(/positive integer/);
   });
 
+  it('starts its workers ahead of work when asked, no more than its size, and they take the work', async () => {
+    pool = new WorkerPool({ size: 2 });
+    expect(pool.workers).toBe(0);
+    pool.start();
+    pool.start();
+    expect(pool.workers).toBe(2);
+    const dir = mkdtempSync(join(tmpdir(), 'pool-start-'));
+    const r = await pool.run(await jobTask('early', dir));
+    expect(r.verdict).toBe('pass');
+    expect(pool.workers).toBe(2);
+  });
+
   it('runs emulated jobs on worker threads with the same trace and verdict as in process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pool-'));
     pool = new WorkerPool({ size: 2 });
