@@ -8,7 +8,12 @@ import { executeScenario } from '../scenario/execute.ts';
 import { toScenario, ScenarioSchema, type ScenarioInput } from '../scenario/model.ts';
 import { StampingSink } from '../trace/sink.ts';
 import { explore } from '../check/explore.ts';
-import { availableParallelism } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
 import { Channel } from '../vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../vmbus/choices.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
@@ -119,14 +124,15 @@ export function kmclRoundTripsPerSec(n: number): number {
  * as `bench explore` runs by default (a worker thread per core), and in one thread.
  */
 export async function exploreFigures(n: number): Promise<Record<string, number>> {
-  const s = scenario({
+  const input: ScenarioInput = {
     name: 'perf-explore',
     channels: [{ id: 0, g2hPages: 16, h2gPages: 16 }],
     steps: [
       { op: 'guest-send', count: n / 2, size: 64 },
       { op: 'host-send', count: n / 2, size: 64 },
     ],
-  });
+  };
+  const s = scenario(input);
   const one = explore(s, { seed: 1, ops: ['save-restore'] });
   const { exploreParallel } = await import('./explore-parallel.ts');
   const workers = availableParallelism();
@@ -134,11 +140,30 @@ export async function exploreFigures(n: number): Promise<Record<string, number>>
   return {
     exploreSchedules: all.schedules,
     exploreMs: all.durationMs,
+    exploreFreshProcessMs: exploreInFreshProcess(input),
     exploreWorkers: workers,
     exploreSchedulesPerSec: Math.round(all.schedules / (all.durationMs / 1000)),
     exploreOneThreadMs: one.durationMs,
     exploreRanInFull: one.ranInFull,
   };
+}
+
+/**
+ * The same explore as a user's `bench explore` runs it: a new process, whose threads
+ * have run nothing before (the figure above is this process's, warm from the one-thread
+ * run). The time is the command's own `durationMs`, so Node's start is not in it.
+ */
+function exploreInFreshProcess(input: ScenarioInput): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-perf-explore-'));
+  try {
+    const file = join(dir, `${input.name}.yaml`);
+    writeFileSync(file, stringify(input));
+    const bench = fileURLToPath(new URL('../../bin/bench.js', import.meta.url));
+    const out = execFileSync(process.execPath, [bench, 'explore', file, '--ops', 'save-restore', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return (JSON.parse(out) as { durationMs: number }).durationMs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function measureAll(progress: (what: string) => void, opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
