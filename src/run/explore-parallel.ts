@@ -87,8 +87,8 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
         opts.onProgress?.(done, total);
       }
     });
-    for (const [i, r] of mine) if (i === -1) console.log('main  ', r); else found.set(i, r);
-    for (const list of await Promise.all(theirs)) for (const [i, r] of list) if (i === -1) console.log('worker', r); else found.set(i, r);
+    for (const [i, r] of mine) found.set(i, r);
+    for (const list of await Promise.all(theirs)) for (const [i, r] of list) found.set(i, r);
   } finally {
     if (!opts.pool) await pool.close();
   }
@@ -111,17 +111,12 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
 export function exploreShare(task: ExploreShareTask, passed?: () => void): [number, RangeResult][] {
   const counters = new Int32Array(task.shared);
   passed ??= () => void Atomics.add(counters, DECIDED, 1);
-  const log: string[] = [];
-  let t = performance.now(); let last = -1;
   const claim: RangeClaim = () => {
-    const now = performance.now(); if (last >= 0) log.push(`${last}:${Math.round(now - t)}`); t = now;
-    const index = Atomics.add(counters, NEXT_RANGE, 1); last = index;
+    const index = Atomics.add(counters, NEXT_RANGE, 1);
     return index < task.ranges.length ? { index, range: task.ranges[index]! } : null;
   };
   const opts = { seed: task.seed, ops: task.ops, choices: task.choices, maxSchedules: task.maxSchedules, plain: task.plain };
-  const out = [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
-  if (process.env.DBG) out.push([-1, log.join(' ') as any]);
-  return out;
+  return [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
 }
 
 /** [0, points) cut into at most `count` contiguous, non-empty ranges of near-equal size. */
