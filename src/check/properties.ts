@@ -369,16 +369,21 @@ export class PropertyChecker {
 
   /** At the end of a save: each transaction that was awaiting must have been saved. */
   private endSave(seq: number): void {
+    this.eachAwaiting((ch, tx, r) => {
+      // The guest's completion may have reached the host before the channel paused.
+      if (r.completions === 0 && r.savedDigest === null) {
+        this.fail('saved-and-restored', 'not-saved', seq, `${keyOf(ch, 'h2g', tx)} was awaiting completion at the save but was not saved`);
+      }
+    });
+  }
+
+  /** Each transaction awaiting at the last save whose record is still open, with it. */
+  private eachAwaiting(visit: (ch: number, tx: number, r: TxRecord) => void): void {
     const list = this.awaitingAtSave;
     if (!list) return;
     for (let i = 0; i < list.length; i += 2) {
-      const ch = list[i]!;
-      const tx = list[i + 1]!;
-      const r = this.lane(ch, 'h2g').open.get(tx);
-      // The guest's completion may have reached the host before the channel paused.
-      if (r && r.completions === 0 && r.savedDigest === null) {
-        this.fail('saved-and-restored', 'not-saved', seq, `${keyOf(ch, 'h2g', tx)} was awaiting completion at the save but was not saved`);
-      }
+      const r = this.lane(list[i]!, 'h2g').open.get(list[i + 1]!);
+      if (r) visit(list[i]!, list[i + 1]!, r);
     }
   }
 
@@ -387,16 +392,11 @@ export class PropertyChecker {
   }
 
   private checkRestored(seq: number): void {
-    const list = this.awaitingAtSave;
-    if (!list) return;
-    for (let i = 0; i < list.length; i += 2) {
-      const ch = list[i]!;
-      const tx = list[i + 1]!;
-      const r = this.lane(ch, 'h2g').open.get(tx);
-      if (r && r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave) {
+    this.eachAwaiting((ch, tx, r) => {
+      if (r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave) {
         this.fail('saved-and-restored', 'not-restored', seq, `${keyOf(ch, 'h2g', tx)} was saved but not restored`);
       }
-    }
+    });
   }
 
   private snapshot(): Snapshot {
