@@ -108,7 +108,8 @@ export function explore(s: Scenario, opts: ExploreOptions, base: ExploreBase = e
   const found = exploreRanges(s, opts, base, () => (claimed ? null : ((claimed = true), { index: 0, range })), () => {
     if (++done % PROGRESS_EVERY === 0) opts.onProgress?.(done, total);
   });
-  const r = found.get(0) ?? emptyRange();
+  // The one range was handed out, so it has its result.
+  const r = found.get(0)!;
   return { scenario: s.name, seed: opts.seed, savePoints: points, ...r, durationMs: Math.round(performance.now() - started) };
 }
 
@@ -144,10 +145,6 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
   const results = new Map<number, RangeResult>();
   for (const [i, t] of tallies) results.set(i, t.result());
   return results;
-}
-
-function emptyRange(): RangeResult {
-  return { schedules: 0, skipped: 0, failures: [], truncated: false, ranInFull: 0 };
 }
 
 /** Counts one range's schedules in (save point, operation) order and stops at the limit. */

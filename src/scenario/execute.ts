@@ -398,16 +398,20 @@ class Execution {
 
   // ------------------------------------------------------------------ the scheduler
 
+  /** Points the step cache (stepHost, stepVsps) at `host` if it holds another. */
+  private cacheStepVsps(host: EmulatedHost): void {
+    if (host === stepHost) return;
+    stepHost = host;
+    stepVsps = this.chIds.map((ch) => host.vsps.get(ch)!);
+  }
+
   private collectTasks(): number {
     // Filled by count, not by `length = 0` and push: setting an array's length is a
     // runtime call, and this runs once per scheduler step. Entries past n are stale.
     const t = this.tasks;
     let n = 0;
     const host = this.host;
-    if (host !== stepHost && host) {
-      stepHost = host;
-      stepVsps = this.chIds.map((ch) => host.vsps.get(ch)!);
-    }
+    if (host) this.cacheStepVsps(host);
     const guest = this.vm === 'running' ? this.guest : null;
     const clock = this.clock;
     const chIds = this.chIds;
@@ -518,10 +522,7 @@ class Execution {
     let n = 0;
     const guestRuns = this.vm === 'running';
     const host = this.host;
-    if (host !== stepHost && host) {
-      stepHost = host;
-      stepVsps = this.chIds.map((ch) => host.vsps.get(ch)!);
-    }
+    if (host) this.cacheStepVsps(host);
     for (let i = 0; i < this.chIds.length; i++) {
       const ch = this.chIds[i]!;
       if (host) {
