@@ -15,6 +15,7 @@ import type { Channel } from '../vmbus/channel.ts';
 import type { QueuedSend } from '../vmbus/channel-types.ts';
 import type { VmbPacket } from '../vmbus/packet.ts';
 import type { Fifo } from '../vmbus/fifo.ts';
+import type { TransactionTable } from '../vmbus/trans-table.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
 import type { RingMemory } from '../vmbus/ring.ts';
 import type { GuestChannelState } from '../devices/guest.ts';
@@ -74,7 +75,7 @@ function keySend(k: StateKey, e: QueuedSend): void {
 }
 
 // Maps are walked with forEach: for-of makes a [key, value] array per entry.
-function keyAwaiting(k: StateKey, m: Map<number, VmbPacket>): void {
+function keyAwaiting(k: StateKey, m: TransactionTable<VmbPacket>): void {
   k.num(m.size);
   m.forEach((p, transId) => {
     k.num(transId);

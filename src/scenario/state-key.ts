@@ -14,6 +14,8 @@
 // it cannot change what happens next. The large per-transaction collections are keyed
 // by faster functions of their own (run-key.ts).
 
+import { TransactionTable } from '../vmbus/trans-table.ts';
+
 export const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   // Ring endpoints' caches of the other side's index, re-read from guest memory when stale.
   'cachedRead',
@@ -278,6 +280,12 @@ export class StateKey {
     if (o instanceof Map) {
       this.put2(TAG.map, o.size);
       // forEach, not for-of: no [key, value] array per entry.
+      o.forEach(this.walkEntry);
+      return;
+    }
+    if (o instanceof TransactionTable) {
+      // By ascending id, whatever the table's capacity and history: equal contents, equal keys.
+      this.put2(TAG.map, o.size);
       o.forEach(this.walkEntry);
       return;
     }

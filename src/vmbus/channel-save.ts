@@ -147,8 +147,7 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
       w.end();
     }
   }
-  const awaiting = [...ch.awaiting.values()].sort((a, b) => a.transId - b.transId);
-  for (const p of awaiting) {
+  for (const p of ch.awaiting.values()) {
     const st = savePacketChunk(p, 'awaiting');
     if (st !== STATUS.SUCCESS) return st;
     if (faults.armed('drop-saved-packet')) {

@@ -21,6 +21,7 @@ import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '.
 import { STATUS, type NtStatus } from './status.ts';
 import type { GapChoices } from './choices.ts';
 import { NO_FAULTS, type Faults } from './faults.ts';
+import { TransactionTable } from './trans-table.ts';
 import { fifo, fifoClear, fifoItems, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from './fifo.ts';
 import type { IncomingPacket, VmbPacket, CompletionRoutine } from './packet.ts';
 import {
@@ -88,7 +89,7 @@ export class Channel {
 
   // Send side.
   readonly queue: Fifo<QueuedSend> = fifo();
-  readonly awaiting = new Map<number, VmbPacket>();
+  readonly awaiting = new TransactionTable<VmbPacket>();
   nextTransId = 1;
   private nextPacketId = 1;
   /** The peer freed space after we advertised a pending send size. */
@@ -378,6 +379,7 @@ export class Channel {
     const cancelled: VmbPacket[] = [];
     for (const q of fifoItems(this.queue)) if (q.kind === 'packet') cancelled.push(q.packet);
     fifoClear(this.queue);
+    // By ascending id: the order they were sent in.
     for (const p of this.awaiting.values()) cancelled.push(p);
     this.awaiting.clear();
     for (const p of cancelled) this.finishPacket(p, status, null);
@@ -616,7 +618,7 @@ export class Channel {
   private receiveCompletion(transId: number, payload: Uint8Array): void {
     if (this.isServer && this.awaiting.size >= 2 && this.faults.armed('reorder-completions')) {
       // Hand the completion to another waiting packet than the one it names.
-      const other = [...this.awaiting.keys()].find((id) => id !== transId);
+      const other = this.awaiting.ids().find((id) => id !== transId);
       if (other !== undefined && this.awaiting.has(transId)) {
         this.faults.fire('reorder-completions');
         transId = other;

@@ -132,7 +132,7 @@ describe('the key of a running scenario', () => {
       }],
       ['a host packet awaiting completion is forgotten', (x) => {
         const ch = x.host!.vsps.get(0)!.channel;
-        ch.awaiting.delete([...ch.awaiting.keys()][0]!);
+        ch.awaiting.delete(ch.awaiting.ids()[0]!);
       }],
       ['the host channel forgets it may write', (x) => { x.host!.vsps.get(0)!.channel.writable = !x.host!.vsps.get(0)!.channel.writable; }],
       ['the host channel forgets it owes a ProcessingComplete', (x) => { x.host!.vsps.get(0)!.channel.outstanding++; }],

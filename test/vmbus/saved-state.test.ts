@@ -188,7 +188,7 @@ describe('golden blob test/fixtures/saved/vm-v1.bin (format version 1)', () => {
     const statuses = vm.channels[0]!.kmclBuffers.map((b) => channelRestoreFromBuffer(ch, b));
     expect(statuses).toEqual([STATUS.MORE_PROCESSING_REQUIRED, STATUS.SUCCESS]);
     expect(saveBufs).toEqual(['vsp-state-4']);
-    expect([...ch.awaiting.keys()]).toEqual([4]);
+    expect(ch.awaiting.ids()).toEqual([4]);
     expect(fifoItems(ch.queue)).toEqual([{ kind: 'completion', transId: 0x0ffe, payload: text('done') }]);
     expect(ch.nextTransId).toBe(5);
   });
