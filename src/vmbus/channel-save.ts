@@ -212,6 +212,9 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
     rollback(ch, ctx);
     return STATUS.INVALID_PARAMETER_2;
   }
+  // Room for every packet these chunks could bring back (a bound the buffer itself sets,
+  // so a damaged header cannot ask for a huge table).
+  ch.awaiting.reserve(ch.awaiting.size + chunks.length);
   for (const c of chunks) {
     // Invariant: chunks are restored in the order they were saved (version-2 chunks say
     // where they stand; a buffer fed out of order would reorder the library queue).

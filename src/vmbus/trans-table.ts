@@ -151,18 +151,22 @@ export class TransactionTable<V extends object> {
     const keys = this.keys;
     const vals = this.vals;
     const cap = this.mask + 1;
+    // One pass finds the smallest id's slot and counts the descents met walking the slots
+    // round: a rotation of an ascending sequence has exactly one (largest -> smallest).
     let start = -1;
+    let first = -1;
+    let prev = -1;
+    let descents = 0;
     for (let i = 0; i < cap; i++) {
-      if (vals[i] !== undefined && (start < 0 || keys[i]! < keys[start]!)) start = i;
-    }
-    let last = -1;
-    let inOrder = true;
-    for (let n = 0, i = start; n < cap && inOrder; n++, i = (i + 1) & this.mask) {
       if (vals[i] === undefined) continue;
-      inOrder = keys[i]! > last;
-      last = keys[i]!;
+      const k = keys[i]!;
+      if (start < 0) first = k;
+      else if (k < prev) descents++;
+      if (start < 0 || k < keys[start]!) start = i;
+      prev = k;
     }
-    if (inOrder) {
+    if (first < prev) descents++;
+    if (descents <= 1) {
       for (let n = 0, i = start; n < cap; n++, i = (i + 1) & this.mask) {
         const v = vals[i];
         if (v !== undefined) fn(v, keys[i]!);
@@ -175,10 +179,20 @@ export class TransactionTable<V extends object> {
     for (const i of slots) fn(vals[i]!, keys[i]!);
   }
 
+  /** Makes room for `n` entries in all, so that adding them does not regrow the table step by step. */
+  reserve(n: number): void {
+    let cap = this.mask + 1;
+    while ((n + 1) * 2 > cap) cap *= 2;
+    if (cap > this.mask + 1) this.rehash(cap);
+  }
+
   private grow(): void {
+    this.rehash((this.mask + 1) * 2);
+  }
+
+  private rehash(cap: number): void {
     const keys = this.keys;
     const vals = this.vals;
-    const cap = (this.mask + 1) * 2;
     this.keys = new Array<number>(cap).fill(0);
     this.vals = new Array<V | undefined>(cap).fill(undefined);
     this.mask = cap - 1;

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TransactionTable } from '../../src/vmbus/trans-table.ts';
 
-type Op = { op: 'send'; n: number } | { op: 'set'; id: number } | { op: 'complete'; pick: number } | { op: 'delete'; id: number } | { op: 'clear' };
+type Op = { op: 'send'; n: number } | { op: 'set'; id: number } | { op: 'complete'; pick: number } | { op: 'delete'; id: number } | { op: 'clear' } | { op: 'reserve'; n: number };
 
 /** Ids as a channel hands them out (consecutive), plus any id a restore could bring back. */
 const idArb = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.constantFrom(2 ** 32, 2 ** 32 + 64, 0xffffffff));
@@ -16,6 +16,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('complete' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), id: idArb }) },
   { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
+  // A restore makes room for what its buffer could bring back before adding it.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('reserve' as const), n: fc.integer({ min: 0, max: 2000 }) }) },
 );
 
 describe('TransactionTable', () => {
@@ -45,6 +47,8 @@ describe('TransactionTable', () => {
             model.delete(id);
           } else if (o.op === 'delete') {
             expect(t.delete(o.id)).toBe(model.delete(o.id));
+          } else if (o.op === 'reserve') {
+            t.reserve(o.n);
           } else {
             t.clear();
             model.clear();
