@@ -100,6 +100,8 @@ class Execution {
   private host: EmulatedHost | null;
   private savedBlob: Uint8Array | null = null;
   private readonly checkpoints = new Map<string, Uint8Array>();
+  /** Blobs this run's saves made; it restores them without re-checking their checksum (decodeSavedVm). */
+  private readonly ownBlobs = new WeakSet<Uint8Array>();
   /** Host-side tx numbering is the bench's, not the VSP's: a VSP restarts on restore. */
   private nextHostTx: Record<string, number> = {};
   private injected = false;
@@ -316,6 +318,7 @@ class Execution {
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
     const blob = encodeSavedVm(record);
+    this.ownBlobs.add(blob);
     this.opts.onVmOpTimed?.('save', performance.now() - t0);
     this.dump(label);
     return blob;
@@ -324,7 +327,7 @@ class Execution {
   /** Builds guest memory, the guest and a new host from a blob; nothing is built if it is bad. */
   private restoreVm(blob: Uint8Array, hostName: string): void {
     const t0 = performance.now();
-    const rec = decodeSavedVm(blob);
+    const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
     let memory = this.memory;

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resumeScenario, type MigrationHandoff } from '../../src/scenario/execute.ts';
-import { decodeSavedVm } from '../../src/vmbus/saved-state.ts';
+import { RestoreError, decodeSavedVm } from '../../src/vmbus/saved-state.ts';
 import { fromGuestImage } from '../../src/devices/guest-image.ts';
 import { fifoLength } from '../../src/vmbus/fifo.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
@@ -37,5 +37,13 @@ describe('golden blob test/fixtures/saved/vm-v2.bin (format version 2)', () => {
     const completions = sink.events.filter((e) => e.ev === 'pkt.completion' && e.side === 'host').map((e) => (e as { tx: number }).tx);
     for (const tx of restored) expect(completions.filter((t) => t === tx)).toHaveLength(1);
     expect(new Set(completions).size).toBe(completions.length);
+  });
+
+  it('refuses a hand-off whose blob was damaged on the way: a blob from elsewhere has its checksum checked', () => {
+    const damaged = blob.slice();
+    damaged[damaged.length - 100] = damaged[damaged.length - 100]! ^ 0x04;
+    expect(() => resumeScenario(GOLDEN_V2_SCENARIO, { seed: 7, sink: new MemorySink() }, { ...rest, blob: damaged })).toThrow(
+      expect.objectContaining({ name: 'RestoreError', code: 'bad-checksum' }) as RestoreError,
+    );
   });
 });

@@ -126,6 +126,19 @@ describe('refusing bad blobs', () => {
     expectRestoreError(encodeSavedVm({ ...vm, memory: vm.memory.subarray(0, 4096) }), 'bad-record');
   });
 
+  it('skips only the checksum for a blob its caller made and kept (ownBlob): the frame and the record are still checked', () => {
+    const flipped = edit((_b, dv) => dv.setUint32(12, dv.getUint32(12, true) ^ 1, true));
+    expect(decodeSavedVm(flipped, { ownBlob: true })).toEqual(sampleVm());
+    expectRestoreError(flipped, 'bad-checksum');
+    for (const [bad, code] of [
+      [blob.subarray(0, blob.length - 1), 'truncated'],
+      [edit((b) => (b[0] = 'X'.charCodeAt(0))), 'bad-magic'],
+      [edit((_b, dv) => dv.setUint32(8, SAVED_VM_VERSION + 1, true)), 'bad-version'],
+    ] as Array<[Uint8Array, RestoreErrorCode]>) {
+      expect(() => decodeSavedVm(bad, { ownBlob: true })).toThrow(expect.objectContaining({ code }));
+    }
+  });
+
   it('refuses any single changed byte with a RestoreError, never a different record', () => {
     const small = encodeSavedVm({ ...sampleVm(), memory: new Uint8Array(64).fill(7), layout: [] });
     fc.assert(
