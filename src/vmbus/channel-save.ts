@@ -14,7 +14,7 @@
 // for "feed the next buffer". Neither is NT_SUCCESS, and neither is a failure.
 
 import type { Channel } from './channel.ts';
-import { ChunkError, ChunkKind, ChunkStreamWriter, LIB_HEADER_SIZE, decodeChunks, decodeLibInto, writeLib, type Chunk, type LibPacketState } from './save-chunks.ts';
+import { ChunkCursor, ChunkError, ChunkKind, ChunkStreamWriter, LIB_HEADER_SIZE, decodeLibInto, writeLib, type LibPacketState } from './save-chunks.ts';
 import { STATUS, ntSuccess, type NtStatus } from './status.ts';
 import type { VmbPacket } from './packet.ts';
 import { fifoClear, fifoPush } from './fifo.ts';
@@ -204,9 +204,10 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
     ctx = { headerSeen: false, chunks: 0, nextTransId: 1, packets: [], completions: 0 };
     restoring.set(ch, ctx);
   }
-  let chunks: Chunk[];
+  // Every chunk is checked before any is restored: a damaged one changes nothing.
+  const cur = new ChunkCursor(buffer);
   try {
-    chunks = decodeChunks(buffer);
+    while (cur.next());
   } catch (e) {
     if (!(e instanceof ChunkError)) throw e;
     rollback(ch, ctx);
@@ -214,32 +215,35 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
   }
   // Room for every packet these chunks could bring back (a bound the buffer itself sets,
   // so a damaged header cannot ask for a huge table).
-  ch.awaiting.reserve(ch.awaiting.size + chunks.length);
-  for (const c of chunks) {
+  ch.awaiting.reserve(ch.awaiting.size + cur.count);
+  cur.rewind();
+  while (cur.next()) {
     // Invariant: chunks are restored in the order they were saved (version-2 chunks say
     // where they stand; a buffer fed out of order would reorder the library queue).
-    if (c.index !== undefined && c.index !== ctx.chunks) {
+    if (cur.index !== undefined && cur.index !== ctx.chunks) {
       rollback(ch, ctx);
       return STATUS.INVALID_PARAMETER_2;
     }
-    if (!ctx.headerSeen && c.kind !== ChunkKind.header) {
+    if (!ctx.headerSeen && cur.kind !== ChunkKind.header) {
       rollback(ch, ctx);
       return STATUS.INVALID_PARAMETER_2;
     }
-    switch (c.kind) {
+    switch (cur.kind) {
       case ChunkKind.header:
         if (ctx.headerSeen) {
           rollback(ch, ctx);
           return STATUS.INVALID_PARAMETER_2;
         }
         ctx.headerSeen = true;
-        ctx.nextTransId = c.nextTransId;
+        ctx.nextTransId = cur.nextTransId;
         break;
       case ChunkKind.packet: {
         const times = ch.faults.armed('restore-twice') ? 2 : 1;
         if (times === 2) ch.faults.fire('restore-twice');
         for (let i = 0; i < times; i++) {
-          const st = ch.restorePacket(ch, c.lib, c.save);
+          const lib = lend(lentLib, buffer, cur.libAt, cur.libLen);
+          const save = lend(lentSave, buffer, cur.saveAt, cur.saveLen);
+          const st = ch.restorePacket(ch, lib, save);
           if (!ntSuccess(st)) {
             rollback(ch, ctx);
             return st;
@@ -248,11 +252,11 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
         break;
       }
       case ChunkKind.completion:
-        fifoPush(ch.queue, { kind: 'completion', transId: c.transId, payload: c.payload });
+        fifoPush(ch.queue, { kind: 'completion', transId: cur.transId, payload: buffer.slice(cur.payloadAt, cur.payloadAt + cur.payloadLen) });
         ctx.completions++;
         break;
       case ChunkKind.end:
-        if (c.chunksBefore !== ctx.chunks) {
+        if (cur.chunksBefore !== ctx.chunks) {
           rollback(ch, ctx);
           return STATUS.INVALID_PARAMETER_2;
         }
@@ -263,6 +267,25 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
     ctx.chunks++;
   }
   return STATUS.MORE_PROCESSING_REQUIRED;
+}
+
+/**
+ * The LibBuf and SaveBuf a RestorePacket callback is lent. They are KMCL's buffers,
+ * passed for the call (SPEC-NOTES 6.3): a C VSP cannot keep the pointers past its return,
+ * and ours copies what it keeps. So a short one is copied into a buffer of its length
+ * kept for the purpose, which costs less than making a view of the chunk for each (two
+ * per packet restored); a long one is lent as a view.
+ */
+const lentLib: Array<Uint8Array | undefined> = [];
+const lentSave: Array<Uint8Array | undefined> = [];
+const LEND_COPY_MAX = 128;
+
+function lend(lent: Array<Uint8Array | undefined>, src: Uint8Array, at: number, len: number): Uint8Array {
+  if (len > LEND_COPY_MAX) return src.subarray(at, at + len);
+  let b = lent[len];
+  if (b === undefined) lent[len] = b = new Uint8Array(len);
+  for (let i = 0; i < len; i++) b[i] = src[at + i]!;
+  return b;
 }
 
 /** packetRestore's decoded LibBuf: read at once into the packet, so one serves every call. */

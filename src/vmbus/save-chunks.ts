@@ -211,14 +211,59 @@ export function writeLib(b: Uint8Array, at: number, transId: number, wantComplet
 const MIN_BODY: Record<number, number> = { [ChunkKind.header]: 16, [ChunkKind.packet]: 8, [ChunkKind.completion]: 12, [ChunkKind.end]: 4 };
 
 /**
- * Splits a buffer into whole chunks and decodes them. Throws ChunkError on anything a
- * correct SaveContinue could not have produced (a partial chunk included).
+ * Reads a buffer of chunks in place, one chunk at a time: the fields of the current chunk
+ * are the cursor's own, so reading a chunk allocates nothing (a restore reads one per
+ * packet in flight, and an object and two views per chunk were a fifth of what explore
+ * allocated). `next` throws ChunkError on anything a correct SaveContinue could not have
+ * produced (a partial chunk included); `rewind` reads the buffer again, and a second pass
+ * skips the checksums the first one checked.
  */
-export function decodeChunks(buf: Uint8Array): Chunk[] {
-  const out: Chunk[] = [];
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let at = 0;
-  while (at < buf.length) {
+export class ChunkCursor {
+  readonly buf: Uint8Array;
+  private readonly dv: DataView;
+  private at = 0;
+  private checked = false;
+  /** chunks read so far in this pass */
+  count = 0;
+  // The current chunk. Which fields mean something depends on `kind`.
+  kind = 0;
+  /** its position in the stream (undefined in version-1 chunks) */
+  index: number | undefined = undefined;
+  /** where the chunk starts in `buf` (for messages) */
+  start = 0;
+  /** header: */
+  packets = 0;
+  completions = 0;
+  nextTransId = 0;
+  /** packet: where its LibBuf and SaveBuf are in `buf` */
+  libAt = 0;
+  libLen = 0;
+  saveAt = 0;
+  saveLen = 0;
+  /** completion: */
+  transId = 0;
+  payloadAt = 0;
+  payloadLen = 0;
+  /** end: */
+  chunksBefore = 0;
+
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
+    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  /** Back to the first chunk. The checksums were checked if the last pass reached the end. */
+  rewind(): void {
+    this.checked = this.at >= this.buf.length;
+    this.at = 0;
+    this.count = 0;
+  }
+
+  /** Moves to the next chunk; false at the end of the buffer. */
+  next(): boolean {
+    const { buf, dv } = this;
+    const at = this.at;
+    if (at >= buf.length) return false;
     if (buf.length - at < 8) throw new ChunkError(`partial chunk header at byte ${at}`);
     if (dv.getUint32(at, true) !== CHUNK_MAGIC) throw new ChunkError(`bad chunk magic at byte ${at}`);
     const version = dv.getUint16(at + 4, true);
@@ -227,39 +272,72 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
     if (buf.length - at < headerSize) throw new ChunkError(`partial chunk header at byte ${at}`);
     const kind = dv.getUint16(at + 6, true);
     const len = dv.getUint32(at + 8, true);
-    const index = version >= 2 ? dv.getUint32(at + 16, true) : undefined;
     if (at + headerSize + len > buf.length) throw new ChunkError(`chunk at byte ${at} is cut short`);
     const b = at + headerSize;
-    // Checked in place: a view of each body was a fifth of what restoring allocated.
-    if (crc32(buf, b, b + len) !== dv.getUint32(at + 12, true)) throw new ChunkError(`chunk at byte ${at} fails its checksum`);
+    if (!this.checked && crc32(buf, b, b + len) !== dv.getUint32(at + 12, true)) throw new ChunkError(`chunk at byte ${at} fails its checksum`);
     if (len < MIN_BODY[kind]!) throw new ChunkError(`chunk at byte ${at} is too short for its kind ${kind}`);
     switch (kind) {
       case ChunkKind.header:
-        out.push({ index, kind, packets: dv.getUint32(b, true), completions: dv.getUint32(b + 4, true), nextTransId: readU64(dv, b + 8) });
+        this.packets = dv.getUint32(b, true);
+        this.completions = dv.getUint32(b + 4, true);
+        this.nextTransId = readU64(dv, b + 8);
         break;
       case ChunkKind.packet: {
         const libLen = dv.getUint32(b, true);
         const saveLen = dv.getUint32(b + 4, true);
         if (8 + libLen + saveLen !== len) throw new ChunkError(`packet chunk at byte ${at}: lengths do not add up`);
-        // Both are views, valid while the RestorePacket callback runs (as KMCL lends them):
-        // KMCL decodes the LibBuf at once, and a VSP copies what it keeps of its SaveBuf.
-        out.push({ index, kind, lib: buf.subarray(b + 8, b + 8 + libLen), save: buf.subarray(b + 8 + libLen, b + len) });
+        this.libAt = b + 8;
+        this.libLen = libLen;
+        this.saveAt = b + 8 + libLen;
+        this.saveLen = saveLen;
         break;
       }
       case ChunkKind.completion: {
         const plen = dv.getUint32(b + 8, true);
         if (12 + plen !== len) throw new ChunkError(`completion chunk at byte ${at}: lengths do not add up`);
-        out.push({ index, kind, transId: readU64(dv, b), payload: buf.slice(b + 12, b + len) });
+        this.transId = readU64(dv, b);
+        this.payloadAt = b + 12;
+        this.payloadLen = plen;
         break;
       }
       case ChunkKind.end:
-        out.push({ index, kind, chunksBefore: dv.getUint32(b, true) });
+        this.chunksBefore = dv.getUint32(b, true);
         break;
       default:
         throw new ChunkError(`unknown chunk kind ${kind} at byte ${at}`);
     }
-    at += headerSize + len;
+    this.kind = kind;
+    this.index = version >= 2 ? dv.getUint32(at + 16, true) : undefined;
+    this.start = at;
+    this.at = b + len;
+    this.count++;
+    return true;
   }
+
+  /** The current chunk as a Chunk object; a packet's LibBuf and SaveBuf are views of `buf`. */
+  chunk(): Chunk {
+    const { buf, index } = this;
+    switch (this.kind) {
+      case ChunkKind.header:
+        return { index, kind: ChunkKind.header, packets: this.packets, completions: this.completions, nextTransId: this.nextTransId };
+      case ChunkKind.packet:
+        return { index, kind: ChunkKind.packet, lib: buf.subarray(this.libAt, this.libAt + this.libLen), save: buf.subarray(this.saveAt, this.saveAt + this.saveLen) };
+      case ChunkKind.completion:
+        return { index, kind: ChunkKind.completion, transId: this.transId, payload: buf.slice(this.payloadAt, this.payloadAt + this.payloadLen) };
+      default:
+        return { index, kind: ChunkKind.end, chunksBefore: this.chunksBefore };
+    }
+  }
+}
+
+/**
+ * Splits a buffer into whole chunks and decodes them. Throws ChunkError on anything a
+ * correct SaveContinue could not have produced (a partial chunk included).
+ */
+export function decodeChunks(buf: Uint8Array): Chunk[] {
+  const out: Chunk[] = [];
+  const c = new ChunkCursor(buf);
+  while (c.next()) out.push(c.chunk());
   return out;
 }
 
