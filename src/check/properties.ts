@@ -347,14 +347,22 @@ export class PropertyChecker {
   }
 
   private beginSave(): void {
-    const awaiting: AwaitingList = [];
+    // The last save's list is read no more (a checkpoint's snapshot holds a copy): fill it
+    // again rather than grow a new one, as explore saves at every save point.
+    // (Written over by index and cut to length after: emptying it first would free its storage.)
+    const awaiting: AwaitingList = this.awaitingAtSave ?? [];
+    let n = 0;
     for (const l of this.lanes()) {
       for (const r of l.open.values()) {
-        if (l.dir === 'h2g' && r.wantCompletion && r.completions === 0) awaiting.push(l.ch, r.tx);
+        if (l.dir === 'h2g' && r.wantCompletion && r.completions === 0) {
+          awaiting[n++] = l.ch;
+          awaiting[n++] = r.tx;
+        }
         r.savedDigest = null;
         r.restoredAfterSave = false;
       }
     }
+    awaiting.length = n;
     // A lane keeps its records in the order they were made, so one channel's list is in
     // send order already (explore saves at every save point: no sort of every record).
     this.awaitingAtSave = this.channels.size > 1 ? this.bySendOrder(awaiting) : awaiting;

@@ -20,7 +20,11 @@
 
 /** A hash table from transaction id (a non-negative integer) to a packet. */
 export class TransactionTable<V extends object> {
-  /** A plain array, not a Float64Array: a channel is created per restore, and a typed array this size would be a separate allocation outside the JS heap. */
+  /**
+   * A plain array, not a Float64Array: a channel is created per restore, and a typed
+   * array this size would be a separate allocation outside the JS heap. Made of doubles
+   * from the start (see emptyKeys).
+   */
   private keys: number[];
   /** undefined = empty slot (values are objects, never undefined). */
   private vals: (V | undefined)[];
@@ -30,7 +34,7 @@ export class TransactionTable<V extends object> {
   constructor(capacity = 32) {
     let cap = 16;
     while (cap < capacity * 2) cap *= 2;
-    this.keys = new Array<number>(cap).fill(0);
+    this.keys = emptyKeys(cap);
     this.vals = new Array<V | undefined>(cap).fill(undefined);
     this.mask = cap - 1;
   }
@@ -193,7 +197,7 @@ export class TransactionTable<V extends object> {
   private rehash(cap: number): void {
     const keys = this.keys;
     const vals = this.vals;
-    this.keys = new Array<number>(cap).fill(0);
+    this.keys = emptyKeys(cap);
     this.vals = new Array<V | undefined>(cap).fill(undefined);
     this.mask = cap - 1;
     this.count = 0;
@@ -202,4 +206,13 @@ export class TransactionTable<V extends object> {
       if (v !== undefined) this.set(keys[i]!, v);
     }
   }
+}
+
+/**
+ * Key slots for a table of `cap`. Filled with NaN, not 0: an array of small integers is
+ * stored as such until a larger id (an id read from a saved state is always a double)
+ * makes V8 convert the whole array to doubles, a copy on every restore.
+ */
+function emptyKeys(cap: number): number[] {
+  return new Array<number>(cap).fill(Number.NaN);
 }
