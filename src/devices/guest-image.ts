@@ -3,16 +3,21 @@
 // The live state (GuestState in guest.ts) keeps an object and a byte array per held
 // transaction and per queued write. Serialised as it is, each of those costs a host-object
 // round trip through Node's serializer (about 1.5 us per entry each way, most of a save
-// with a few hundred transactions held). So the image keeps them as columns, with every
-// payload in one byte arena, and the live objects are rebuilt on restore.
+// with a few hundred transactions held). So the image keeps their numbers in columns and
+// their bytes in one arena, and the live objects are rebuilt on restore.
 //
-// Image versions (the saved VM's format version 2 writes image 2):
-//   1  the live GuestState itself, as format version 1 wrote it (no `image` field)
-//   2  GuestImageV2 below
-// Both are read. Only save and restore touch these types.
+// Image versions:
+//   1  the live GuestState itself, as saved-VM format version 1 wrote it (no `image` field)
+//   2  columns as arrays of numbers, the awaited requests as a Map (saved-VM version 2)
+//   3  GuestImageV3 below: every number in one Float64Array (saved-VM version 3). The
+//      serializer writes a typed array as raw bytes, where it wrote each element of an
+//      array and each entry of a Map tagged on its own: decoding a version-2 image with a
+//      few hundred entries cost four times as much.
+// All three are read. Only save and restore touch these types.
 
 import { fifo, fifoPush, type Fifo } from '../vmbus/fifo.ts';
 import type { GuestChannelState, GuestState } from './guest.ts';
+import { RestoreError } from '../vmbus/saved-state.ts';
 
 type Queued = GuestChannelState['queue'] extends Fifo<infer T> ? T : never;
 type Held = GuestChannelState['held'] extends Fifo<infer T> ? T : never;
@@ -38,41 +43,77 @@ export interface GuestImageV2 {
   takenAt: number;
 }
 
-/** The image of `state` at time `now` (a copy: nothing in it is shared with the live state but the awaiting map, which the encoder copies at once). */
-export function toGuestImage(state: GuestState, now: number): GuestImageV2 {
-  return { image: 2, channels: state.channels.map(channelImage), takenAt: now };
+/** Numbers per queued write, per held transaction and per awaited request in `numbers`. */
+const PER_QUEUED = 4;
+const PER_HELD = 5;
+const PER_AWAITED = 2;
+
+interface GuestChannelImageV3 {
+  ch: number;
+  nextTx: number;
+  nextTransId: number;
+  writable: boolean;
+  queued: number;
+  held: number;
+  awaited: number;
+  /**
+   * Back to back: per queued write (oldest first) flags, type, transId and payload length;
+   * per held transaction (soonest due first) transId, tx, due, status and response
+   * length; per awaited request (in the order they were sent) transId and tx.
+   */
+  numbers: Float64Array;
+  /** the queued payloads, then the held responses, back to back */
+  bytes: Uint8Array;
 }
 
-function channelImage(c: GuestChannelState): GuestChannelImageV2 {
+export interface GuestImageV3 {
+  image: 3;
+  channels: GuestChannelImageV3[];
+  /** the guest's clock when the image was taken; holds are shifted by the time away */
+  takenAt: number;
+}
+
+/** The image of `state` at time `now`: a copy, nothing in it shared with the live state. */
+export function toGuestImage(state: GuestState, now: number): GuestImageV3 {
+  return { image: 3, channels: state.channels.map(channelImage), takenAt: now };
+}
+
+function channelImage(c: GuestChannelState): GuestChannelImageV3 {
   const q = c.queue;
   const h = c.held;
+  const queued = q.items.length - q.head;
+  const held = h.items.length - h.head;
   let size = 0;
   for (let i = q.head; i < q.items.length; i++) size += q.items[i]!.payload.length;
   for (let i = h.head; i < h.items.length; i++) size += h.items[i]!.response.length;
   const bytes = new Uint8Array(size);
+  const numbers = new Float64Array(queued * PER_QUEUED + held * PER_HELD + c.awaiting.size * PER_AWAITED);
   let at = 0;
-  const queue: GuestChannelImageV2['queue'] = { flags: [], type: [], transId: [], len: [] };
+  let n = 0;
   for (let i = q.head; i < q.items.length; i++) {
     const w = q.items[i]!;
-    queue.flags.push(w.flags);
-    queue.type.push(w.type);
-    queue.transId.push(w.transId);
-    queue.len.push(w.payload.length);
+    numbers[n++] = w.flags;
+    numbers[n++] = w.type;
+    numbers[n++] = w.transId;
+    numbers[n++] = w.payload.length;
     bytes.set(w.payload, at);
     at += w.payload.length;
   }
-  const held: GuestChannelImageV2['held'] = { transId: [], tx: [], due: [], status: [], len: [] };
   for (let i = h.head; i < h.items.length; i++) {
     const t = h.items[i]!;
-    held.transId.push(t.transId);
-    held.tx.push(t.tx);
-    held.due.push(t.due);
-    held.status.push(t.status);
-    held.len.push(t.response.length);
+    numbers[n++] = t.transId;
+    numbers[n++] = t.tx;
+    numbers[n++] = t.due;
+    numbers[n++] = t.status;
+    numbers[n++] = t.response.length;
     bytes.set(t.response, at);
     at += t.response.length;
   }
-  return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, awaiting: c.awaiting, writable: c.writable, queue, held, bytes };
+  c.awaiting.forEach((tx, transId) => {
+    numbers[n++] = transId;
+    numbers[n++] = tx;
+  });
+  return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, writable: c.writable, queued, held, awaited: c.awaiting.size, numbers, bytes };
 }
 
 /**
@@ -81,7 +122,8 @@ function channelImage(c: GuestChannelState): GuestChannelImageV2 {
  * taken over (it came fresh out of the saved-state decoder, so nothing else holds it).
  */
 export function fromGuestImage(image: unknown, now: number): GuestState {
-  const state = (image as { image?: unknown }).image === 2 ? fromV2(image as GuestImageV2) : (image as GuestState);
+  const version = (image as { image?: unknown }).image;
+  const state = version === 3 ? fromV3(image as GuestImageV3) : version === 2 ? fromV2(image as GuestImageV2) : (image as GuestState);
   const shift = now - (image as { takenAt: number }).takenAt;
   for (const c of state.channels) {
     for (let i = c.held.head; i < c.held.items.length; i++) c.held.items[i]!.due += shift;
@@ -108,6 +150,35 @@ function fromV2(image: GuestImageV2): GuestState {
     return {
       ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting: c.awaiting, held, interrupt: true, draining: false, writable: c.writable,
     };
+  });
+  return { channels, takenAt: image.takenAt };
+}
+
+function fromV3(image: GuestImageV3): GuestState {
+  const channels = image.channels.map((c): GuestChannelState => {
+    const { numbers, bytes } = c;
+    const wanted = c.queued * PER_QUEUED + c.held * PER_HELD + c.awaited * PER_AWAITED;
+    if (!(numbers instanceof Float64Array) || !(bytes instanceof Uint8Array) || numbers.length !== wanted) {
+      throw new RestoreError('bad-record', `the guest image of channel ${c.ch} does not hold the ${c.queued} queued, ${c.held} held and ${c.awaited} awaited entries it counts`);
+    }
+    let at = 0;
+    let n = 0;
+    // Payloads are views of the arena (as in version 2): nothing writes to them.
+    const take = (len: number): Uint8Array => {
+      if (!(at + len <= bytes.length)) throw new RestoreError('bad-record', `the guest image of channel ${c.ch} has payloads past its ${bytes.length} bytes`);
+      return bytes.subarray(at, (at += len));
+    };
+    const queue = fifo<Queued>();
+    for (let i = 0; i < c.queued; i++, n += PER_QUEUED) {
+      fifoPush(queue, { flags: numbers[n]!, type: numbers[n + 1]!, transId: numbers[n + 2]!, payload: take(numbers[n + 3]!) });
+    }
+    const held = fifo<Held>();
+    for (let i = 0; i < c.held; i++, n += PER_HELD) {
+      fifoPush(held, { transId: numbers[n]!, tx: numbers[n + 1]!, due: numbers[n + 2]!, response: take(numbers[n + 4]!), status: numbers[n + 3]! });
+    }
+    const awaiting = new Map<number, number>();
+    for (let i = 0; i < c.awaited; i++, n += PER_AWAITED) awaiting.set(numbers[n]!, numbers[n + 1]!);
+    return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting, held, interrupt: true, draining: false, writable: c.writable };
   });
   return { channels, takenAt: image.takenAt };
 }

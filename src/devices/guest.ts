@@ -11,7 +11,7 @@ import type { TraceSink } from '../trace/sink.ts';
 import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
 import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
 import { peekTx } from './peek.ts';
-import { fromGuestImage, toGuestImage, type GuestImageV2 } from './guest-image.ts';
+import { fromGuestImage, toGuestImage, type GuestImageV3 } from './guest-image.ts';
 import {
   MsgType,
   Status,
@@ -313,7 +313,7 @@ export class SampleGuest {
 const byDue = (h: HeldTransaction): number => h.due;
 
 /** The guest's state as a saved VM holds it, taken at time `now` (guest-image.ts). */
-export function snapshotGuest(state: GuestState, now: number): GuestImageV2 {
+export function snapshotGuest(state: GuestState, now: number): GuestImageV3 {
   return toGuestImage(state, now);
 }
 

@@ -328,13 +328,15 @@ class Execution {
   private restoreVm(blob: Uint8Array, hostName: string): void {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
+    // Before anything is replaced: a bad guest image is refused with the VM as it was.
+    const guestState = reviveGuest(rec.guest as GuestState, this.clock);
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
     let memory = this.memory;
     if (memory.hasLayout(rec.layout)) memory.overwrite(rec.memory);
     else memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
-    this.guest = this.makeGuest(reviveGuest(rec.guest as GuestState, this.clock));
+    this.guest = this.makeGuest(guestState);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     const host = this.newHost(hostName);
     for (const c of rec.channels) host.vsps.get(c.ch)!.restore(c.kmclBuffers);

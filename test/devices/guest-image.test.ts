@@ -90,8 +90,19 @@ describe('guest image', () => {
     const image = snapshotGuest(state, 0);
     fifoItems(state.channels[0]!.queue)[0]!.payload[0] = 99;
     fifoItems(state.channels[0]!.held)[0]!.response[0] = 99;
+    state.channels[0]!.awaiting.set(99, 1);
     const revived = reviveGuest(throughBlob(image), 0);
     expect([...fifoItems(revived.channels[0]!.queue)[0]!.payload]).toEqual([1, 2, 3]);
     expect([...fifoItems(revived.channels[0]!.held)[0]!.response]).toEqual([7]);
+    expect([...revived.channels[0]!.awaiting]).toEqual([[8, 4]]);
+  });
+
+  it('refuses an image whose columns do not hold what it counts, as a bad record', () => {
+    const state = liveState([{ ch: 0, nextTx: 5, nextTransId: 9, queue: [], held: [{ transId: 4, tx: 2, due: 10, response: new Uint8Array([7]), status: 0 }], awaiting: [[8, 4]], writable: true, consumed: 0 }]);
+    const image = snapshotGuest(state, 0);
+    const c = image.channels[0]!;
+    for (const bad of [{ ...c, held: 2 }, { ...c, numbers: c.numbers.subarray(1) }, { ...c, bytes: new Uint8Array(0) }]) {
+      expect(() => reviveGuest(throughBlob({ ...image, channels: [bad] }), 0)).toThrow(expect.objectContaining({ name: 'RestoreError', code: 'bad-record' }) as Error);
+    }
   });
 });
