@@ -23,7 +23,7 @@ import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
-import { decodeSavedVm, encodeSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
+import { decodeSavedVm, encodeSavedVm, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
 import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { Faults, type FaultMode } from '../vmbus/faults.ts';
@@ -100,7 +100,11 @@ class Execution {
   private host: EmulatedHost | null;
   private savedBlob: Uint8Array | null = null;
   private readonly checkpoints = new Map<string, Uint8Array>();
-  /** Blobs this run's saves made; it restores them without re-checking their checksum (decodeSavedVm). */
+  /**
+   * Blobs this run's saves made and keeps to itself: they are not sealed with a checksum
+   * and are restored without one (decodeSavedVm ownBlob). A blob that leaves the run (a
+   * migration hand-off) is sealed first.
+   */
   private readonly ownBlobs = new WeakSet<Uint8Array>();
   /** Host-side tx numbering is the bench's, not the VSP's: a VSP restarts on restore. */
   private nextHostTx: Record<string, number> = {};
@@ -174,6 +178,8 @@ class Execution {
       const step = this.s.steps[i]!;
       if (step.op === 'migrate' && this.stopAtMigrations) {
         const { from, blob } = this.leaveHost(step.to);
+        // Off to another thread: sealed, as any blob that leaves the run.
+        for (const b of [blob, ...this.checkpoints.values()]) if (this.ownBlobs.has(b)) sealSavedVm(b);
         return {
           kind: 'handoff',
           handoff: {
@@ -317,7 +323,7 @@ class Execution {
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
-    const blob = encodeSavedVm(record);
+    const blob = encodeSavedVm(record, { seal: false });
     this.ownBlobs.add(blob);
     this.opts.onVmOpTimed?.('save', performance.now() - t0);
     this.dump(label);
@@ -363,7 +369,7 @@ class Execution {
 
   /** Fault: the destination gets guest memory whose newest host->guest packet is gone. */
   private loseRingTail(blob: Uint8Array): Uint8Array {
-    const rec = decodeSavedVm(blob);
+    const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     const mem = new GuestMemory(rec.layout, rec.memory);
     for (const c of rec.layout) {
       const ring = mem.h2g(c.ch);

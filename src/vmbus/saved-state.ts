@@ -81,7 +81,7 @@ class BlobSerializer extends DefaultSerializer {
  * `vm.memory` may be a live view of guest memory: it is read here, once, and the blob
  * holds the copy (saves copying the image before serialising it).
  */
-export function encodeSavedVm(vm: SavedVmV1): Uint8Array {
+export function encodeSavedVm(vm: SavedVmV1, opts: { seal?: boolean } = {}): Uint8Array {
   // The header is written first, as raw bytes, and filled in once the body is there:
   // the envelope and the body are then one buffer (saves copying the body).
   const ser = new BlobSerializer();
@@ -97,17 +97,29 @@ export function encodeSavedVm(vm: SavedVmV1): Uint8Array {
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < 8; i++) out[i] = SAVED_VM_MAGIC.charCodeAt(i);
   dv.setUint32(8, SAVED_VM_VERSION, true);
-  dv.setUint32(12, crc32(body), true);
   dv.setUint32(16, body.length, true);
+  if (opts.seal !== false) sealSavedVm(out);
   return out;
 }
 
 /**
+ * Writes a blob's checksum. encodeSavedVm does, unless told `seal: false` by a caller
+ * that keeps the blob to itself and restores it with `ownBlob` (a run's own saves): the
+ * pass over the whole blob was a twentieth of each of explore's save points. Such a blob
+ * must be sealed before anything else sees it, or it is refused as damaged.
+ */
+export function sealSavedVm(blob: Uint8Array): void {
+  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  dv.setUint32(12, crc32(blob.subarray(HEADER)), true);
+}
+
+/**
  * `opts.ownBlob`: the caller made this very blob with encodeSavedVm and nothing else has
- * held it since (a save and restore inside one run). Its checksum is then not recomputed:
- * that pass over the whole blob was a tenth of each of explore's save points, and it
- * guards against damage in storage or transit, which such a blob never went through.
- * Everything else is checked as for any blob.
+ * held it since (a save and restore inside one run). Its checksum is then not checked
+ * (it may not even be written: see sealSavedVm): that pass over the whole blob was a
+ * twentieth of each of explore's save points, and it guards against damage in storage or
+ * transit, which such a blob never went through. Everything else is checked as for any
+ * blob.
  */
 export function decodeSavedVm(blob: unknown, opts: { ownBlob?: boolean } = {}): SavedVmV1 {
   if (!(blob instanceof Uint8Array)) throw new RestoreError('bad-record', 'the saved state is not a byte buffer');

@@ -12,7 +12,7 @@ import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
 import { fifoItems } from '../../src/vmbus/fifo.ts';
 import { GuestMemory } from '../../src/vmbus/partition.ts';
 import { PacketType } from '../../src/vmbus/ring-layout.ts';
-import { RestoreError, SAVED_VM_VERSION, decodeSavedVm, encodeSavedVm, type RestoreErrorCode, type SavedVmV1 } from '../../src/vmbus/saved-state.ts';
+import { RestoreError, SAVED_VM_VERSION, decodeSavedVm, encodeSavedVm, sealSavedVm, type RestoreErrorCode, type SavedVmV1 } from '../../src/vmbus/saved-state.ts';
 import { STATUS } from '../../src/vmbus/status.ts';
 import { IFACE_INSTANCE, IFACE_TYPE } from './support/channel-pair.ts';
 
@@ -137,6 +137,15 @@ describe('refusing bad blobs', () => {
     ] as Array<[Uint8Array, RestoreErrorCode]>) {
       expect(() => decodeSavedVm(bad, { ownBlob: true })).toThrow(expect.objectContaining({ code }));
     }
+  });
+
+  it('an unsealed blob is refused as damaged until it is sealed, and its owner can restore it either way', () => {
+    const unsealed = encodeSavedVm(sampleVm(), { seal: false });
+    expect(decodeSavedVm(unsealed, { ownBlob: true })).toEqual(sampleVm());
+    expectRestoreError(unsealed, 'bad-checksum');
+    sealSavedVm(unsealed);
+    expect(unsealed).toEqual(blob);
+    expect(decodeSavedVm(unsealed)).toEqual(sampleVm());
   });
 
   it('refuses any single changed byte with a RestoreError, never a different record', () => {
