@@ -1,9 +1,10 @@
 // Reading a message's tx straight out of the ring, without copying the payload: the
 // trace validator asks this of every packet waiting to be delivered at every step.
 import type { IncomingRing, PacketView } from '../vmbus/ring.ts';
+import { u64FromHalves } from '../vmbus/le-bytes.ts';
 
 /** The protocol tx (header offset 8, u64) of the packet `v` points at; 0 if too short. */
 export function peekTx(inc: IncomingRing, v: PacketView): number {
   if (v.payloadLen < 16) return 0;
-  return inc.mem.u32(v.payloadAt + 8) + inc.mem.u32(v.payloadAt + 12) * 0x100000000;
+  return u64FromHalves(inc.mem.u32(v.payloadAt + 8), inc.mem.u32(v.payloadAt + 12));
 }

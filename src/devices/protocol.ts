@@ -10,7 +10,7 @@
 // travels in the header.
 
 import { fnv1a64Into, type DigestHalves } from './digest.ts';
-import { putU16, putU32, getU16, getU32 } from '../vmbus/le-bytes.ts';
+import { putU16, putU32, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -144,7 +144,7 @@ export function decodeHeaderInto(out: MessageHeader, buf: Uint8Array): MessageHe
   out.type = getU16(buf, 0);
   out.version = getU16(buf, 2);
   out.length = getU32(buf, 4);
-  out.tx = getU32(buf, 8) + getU32(buf, 12) * 0x100000000;
+  out.tx = getU64(buf, 8);
   out.arg0 = getU32(buf, 16);
   out.arg1 = getU32(buf, 20);
   return out;

@@ -2,7 +2,7 @@
 // "Save and restore: the VSP's SaveBuf"): 32 bytes, little-endian.
 
 import { hexOfHalves } from './digest.ts';
-import { putU16, putU32, getU16, getU32 } from '../vmbus/le-bytes.ts';
+import { putU16, putU32, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
 
 export const SAVEBUF_MAGIC = 0x53505356; // "VSPS"
 export const SAVEBUF_VERSION = 1;
@@ -64,7 +64,7 @@ export function readSaveRecord(b: Uint8Array): SavedHostTx | null {
   if (b.length !== SAVEBUF_SIZE) return null;
   if (getU32(b, 0) !== SAVEBUF_MAGIC || getU16(b, 4) !== SAVEBUF_VERSION) return null;
   return {
-    tx: getU32(b, 8) + getU32(b, 12) * 0x100000000,
+    tx: getU64(b, 8),
     type: getU16(b, 6),
     length: getU32(b, 16),
     hold: getU32(b, 20),

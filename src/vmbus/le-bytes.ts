@@ -21,3 +21,17 @@ export function getU16(b: Uint8Array, at: number): number {
 export function getU32(b: Uint8Array, at: number): number {
   return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
+
+/**
+ * A u64 from its 32-bit halves, as a JS number (exact below 2^53). Ids and counters are
+ * small: with a high half of 0 the result is the low half as it is, which V8 keeps as a
+ * small integer; `lo + hi * 2^32` is always a double, and a double stored in an object
+ * field or used as a Map key is boxed or hashed as one (per packet, on every restore).
+ */
+export function u64FromHalves(lo: number, hi: number): number {
+  return hi === 0 ? lo : lo + hi * 0x100000000;
+}
+
+export function getU64(b: Uint8Array, at: number): number {
+  return u64FromHalves(getU32(b, at), getU32(b, at + 4));
+}

@@ -11,6 +11,7 @@
 // Writing is reserve, write, then commit: a writer may put several packets in the ring
 // and publish them with one index update. Only the commit decides whether to signal.
 
+import { u64FromHalves } from './le-bytes.ts';
 import {
   CONTROL_PAGE_SIZE,
   ControlWord,
@@ -347,8 +348,8 @@ export class IncomingRing {
     // The trans id wraps only for a packet starting in the last 8 bytes of the data area.
     v.transId =
       p + Descriptor.size <= m.dataSize
-        ? dv.getUint32(p + Descriptor.transIdLo, true) + dv.getUint32(p + Descriptor.transIdHi, true) * 0x100000000
-        : m.u32(p + Descriptor.transIdLo) + m.u32(p + Descriptor.transIdHi) * 0x100000000;
+        ? u64FromHalves(dv.getUint32(p + Descriptor.transIdLo, true), dv.getUint32(p + Descriptor.transIdHi, true))
+        : u64FromHalves(m.u32(p + Descriptor.transIdLo), m.u32(p + Descriptor.transIdHi));
     // offset8 * 8 < len8 * 8 < available < dataSize: one subtraction wraps it (no division per packet).
     const payloadAt = p + offset8 * 8;
     v.payloadAt = payloadAt >= m.dataSize ? payloadAt - m.dataSize : payloadAt;

@@ -19,7 +19,7 @@
 // end:        u32 number of chunks before it
 
 import { crc32 } from './crc32.ts';
-import { getU32, putU32 } from './le-bytes.ts';
+import { getU32, getU64, putU32, u64FromHalves } from './le-bytes.ts';
 
 export const CHUNK_MAGIC = 0x434d4b53;
 export const CHUNK_VERSION = 2;
@@ -51,7 +51,7 @@ function u64(dv: DataView, at: number, v: number): void {
   dv.setUint32(at + 4, Math.floor(v / 0x100000000), true);
 }
 function readU64(dv: DataView, at: number): number {
-  return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 0x100000000;
+  return u64FromHalves(dv.getUint32(at, true), dv.getUint32(at + 4, true));
 }
 
 /** Encodes chunk `c` as the stream's chunk number `index` (the save writes the same bytes in place). */
@@ -381,7 +381,7 @@ export function decodeLibInto(b: Uint8Array, out: LibPacketState): boolean {
   const flags = getU32(b, 8);
   const len = getU32(b, 12);
   if (20 + len !== b.length || (flags & ~3) !== 0) return false;
-  out.transId = getU32(b, 0) + getU32(b, 4) * 0x100000000;
+  out.transId = getU64(b, 0);
   out.wantCompletion = (flags & 1) !== 0;
   out.where = (flags & 2) !== 0 ? 'queued' : 'awaiting';
   // Packets awaiting their completion keep no payload: share one empty array for them.
