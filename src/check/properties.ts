@@ -14,6 +14,7 @@
 
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import { statusFor, statusHex } from '../devices/protocol.ts';
+import { TransactionTable } from '../vmbus/trans-table.ts';
 
 export type DivergenceClass =
   | 'lost'
@@ -111,7 +112,8 @@ interface Finished {
 interface Lane {
   ch: number;
   dir: Dir;
-  open: Map<number, TxRecord>;
+  /** Open records by tx (a table made for consecutive ids: the checker looks one up per event). */
+  open: TransactionTable<TxRecord>;
   /** null until the first transaction of the lane finishes */
   finished: Finished | null;
 }
@@ -133,6 +135,12 @@ type AwaitingList = number[];
 type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingList };
 
 const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
+
+/** A new save begins: the record is neither saved nor restored by it yet. */
+function unmarkSave(r: TxRecord): void {
+  r.savedDigest = null;
+  r.restoredAfterSave = false;
+}
 
 /** The protocol's completion status as hex; memoised, as there are only a few (a string per completion otherwise). */
 const statusText = new Map<number, string>();
@@ -165,7 +173,7 @@ export class PropertyChecker {
   private lane(ch: number, dir: Dir): Lane {
     let c = this.channels.get(ch);
     if (c === undefined) {
-      c = { g2h: { ch, dir: 'g2h', open: new Map(), finished: null }, h2g: { ch, dir: 'h2g', open: new Map(), finished: null } };
+      c = { g2h: { ch, dir: 'g2h', open: new TransactionTable(), finished: null }, h2g: { ch, dir: 'h2g', open: new TransactionTable(), finished: null } };
       this.channels.set(ch, c);
     }
     return dir === 'g2h' ? c.g2h : c.h2g;
@@ -203,7 +211,7 @@ export class PropertyChecker {
   /** Every open record, in the order the transactions were sent. */
   private openRecords(): Array<{ lane: Lane; r: TxRecord }> {
     const out: Array<{ lane: Lane; r: TxRecord }> = [];
-    for (const lane of this.lanes()) for (const r of lane.open.values()) out.push({ lane, r });
+    for (const lane of this.lanes()) lane.open.forEach((r) => out.push({ lane, r }));
     return out.sort((a, b) => a.r.born - b.r.born);
   }
 
@@ -334,7 +342,7 @@ export class PropertyChecker {
         const copy = this.cloneSnapshot(snap);
         this.channels = copy.channels;
         this.awaitingAtSave = copy.awaitingAtSave;
-        for (const l of this.lanes()) for (const r of l.open.values()) r.restoredAfterSave = false;
+        for (const l of this.lanes()) l.open.forEachUnordered((r) => (r.restoredAfterSave = false));
         this.newHostObjects();
         return;
       }
@@ -352,20 +360,29 @@ export class PropertyChecker {
     // (Written over by index and cut to length after: emptying it first would free its storage.)
     const awaiting: AwaitingList = this.awaitingAtSave ?? [];
     let n = 0;
+    // A lane is walked by tx. Senders number their transactions in the order they send
+    // them, so that is the order the records were made in, and one channel's list is in
+    // send order already (explore saves at every save point: no sort of every record).
+    // A trace that numbered them otherwise is sorted.
+    let lastBorn = -1;
+    let inSendOrder = this.channels.size <= 1;
     for (const l of this.lanes()) {
-      for (const r of l.open.values()) {
-        if (l.dir === 'h2g' && r.wantCompletion && r.completions === 0) {
+      if (l.dir === 'g2h') {
+        l.open.forEachUnordered(unmarkSave);
+        continue;
+      }
+      l.open.forEach((r) => {
+        if (r.wantCompletion && r.completions === 0) {
           awaiting[n++] = l.ch;
           awaiting[n++] = r.tx;
+          if (r.born < lastBorn) inSendOrder = false;
+          lastBorn = r.born;
         }
-        r.savedDigest = null;
-        r.restoredAfterSave = false;
-      }
+        unmarkSave(r);
+      });
     }
     awaiting.length = n;
-    // A lane keeps its records in the order they were made, so one channel's list is in
-    // send order already (explore saves at every save point: no sort of every record).
-    this.awaitingAtSave = this.channels.size > 1 ? this.bySendOrder(awaiting) : awaiting;
+    this.awaitingAtSave = inSendOrder ? awaiting : this.bySendOrder(awaiting);
   }
 
   /** The pairs of `list` in the order their records were made. */
@@ -412,8 +429,8 @@ export class PropertyChecker {
   }
   private cloneSnapshot(s: Snapshot): Snapshot {
     const copyLane = (l: Lane): Lane => {
-      const open = new Map<number, TxRecord>();
-      for (const [tx, r] of l.open) open.set(tx, { ...r });
+      const open = new TransactionTable<TxRecord>();
+      l.open.forEach((r, tx) => open.set(tx, { ...r }));
       const finished = l.finished === null ? null : { below: l.finished.below, above: new Set(l.finished.above) };
       return { ch: l.ch, dir: l.dir, open, finished };
     };
@@ -455,7 +472,9 @@ export class PropertyChecker {
   mark(): CheckerMark {
     let settled = true;
     for (const l of this.lanes()) {
-      for (const r of l.open.values()) if (r.savedDigest !== null && !r.restoredAfterSave) settled = false;
+      l.open.forEachUnordered((r) => {
+        if (r.savedDigest !== null && !r.restoredAfterSave) settled = false;
+      });
     }
     const states = [...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).join(';');
     return { violations: this.violations.length, settled, states };

@@ -145,6 +145,17 @@ export class TransactionTable<V extends object> {
     return out;
   }
 
+  /** Calls `fn` for each entry in no particular order (one pass); `fn` must not change the table. */
+  forEachUnordered(fn: (v: V, k: number) => void): void {
+    if (this.count === 0) return;
+    const keys = this.keys;
+    const vals = this.vals;
+    for (let i = 0; i <= this.mask; i++) {
+      const v = vals[i];
+      if (v !== undefined) fn(v, keys[i]!);
+    }
+  }
+
   /**
    * Calls `fn` for each entry by ascending id; `fn` must not change the table. Ids handed
    * out in order sit in ascending slots from the smallest one's, wrapping once, so the

@@ -65,6 +65,22 @@ describe('property checker', () => {
     expect(classes(inflight.filter((_, j) => j !== i))).toContain('not-saved');
   });
 
+  it('names the transactions a save skipped in the order they were sent, however the sender numbered them', () => {
+    // The host's transactions numbered backwards (the first sent gets the highest tx), up
+    // to the end of the first save, with its pkt.save events gone.
+    type WithTx = TraceEvent & { dir: string; tx: number };
+    const isH2g = (e: TraceEvent): e is WithTx => (e as Partial<WithTx>).dir === 'h2g' && typeof (e as Partial<WithTx>).tx === 'number';
+    const top = Math.max(...inflight.filter(isH2g).map((e) => e.tx)) + 1;
+    const end = idx(inflight, (e) => e.ev === 'vm.save.end');
+    const events = inflight.slice(0, end + 1).map((e) => (isH2g(e) ? { ...e, tx: top - e.tx } : e)).filter((e) => e.ev !== 'pkt.save');
+    const c = new PropertyChecker();
+    for (const e of events) c.onEvent(e);
+    const named = c.violations.filter((v) => v.class === 'not-saved').map((v) => Number(/\/h2g\/(\d+)/.exec(v.message)![1]));
+    const sent = events.filter((e) => e.ev === 'pkt.send' && isH2g(e)).map((e) => (e as WithTx).tx);
+    expect(named.length).toBeGreaterThan(1);
+    expect(named).toEqual(sent.filter((tx) => named.includes(tx)));
+  });
+
   it('flags a saved transaction that was never restored as not-restored', () => {
     const i = idx(inflight, (e) => e.ev === 'pkt.restore');
     expect(classes(inflight.filter((_, j) => j !== i))).toContain('not-restored');

@@ -58,6 +58,9 @@ describe('TransactionTable', () => {
         const ascending = [...model.keys()].sort((a, b) => a - b);
         expect(t.ids()).toEqual(ascending);
         expect(t.values()).toEqual(ascending.map((id) => model.get(id)));
+        const unordered: Array<[number, object]> = [];
+        t.forEachUnordered((v, k) => unordered.push([k, v]));
+        expect(unordered.sort((a, b) => a[0] - b[0])).toEqual(ascending.map((id) => [id, model.get(id)]));
         for (const id of ascending) {
           expect(t.get(id)).toBe(model.get(id));
           expect(t.has(id)).toBe(true);
