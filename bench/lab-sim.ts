@@ -23,6 +23,7 @@ import { realClock } from '../src/run/job-pipeline.ts';
 import { readJournal } from '../src/run/journal.ts';
 import { SimClock } from '../src/run/sim-clock.ts';
 import { runSim, simPlan, type SimShape } from '../src/run/sim-run.ts';
+import { peakRssBytes } from '../src/peak-rss.ts';
 
 const BIG: SimShape = { hosts: 40, builds: 4, templates: 2, scenarios: 5, seeds: 5, failPreflight: [7], dies: [{ host: 12, atS: 300 }] };
 export const CRASH_SHAPE: SimShape = { hosts: 6, builds: 2, templates: 2, scenarios: 5, seeds: 2, vmSlots: 3 };
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
   const cpu = await cpuWhileWaiting();
   log(`cpu while waiting: ${cpu.jobs} jobs in ${cpu.wallMs} ms real time with the lab ${cpu.speedup}x faster than real: orchestrator CPU ${cpu.cpuMs} ms = ${cpu.cpuPctOfCoreAtSpeedup} % of a core, i.e. ${cpu.cpuPctOfCoreAtRealSpeed} % at real speed (target < 5 %)`);
   const peakRssMB = round(Math.max(process.memoryUsage().rss, rss0) / 2 ** 20);
-  const maxRssMB = round(process.resourceUsage().maxRSS / 1024);
+  const maxRssMB = round(peakRssBytes() / (1 << 20));
   log(`memory: peak RSS ${maxRssMB} MB (target < 300 MB), RSS now ${peakRssMB} MB`);
   const crash = await crashes(kills);
   log(`crash safety: ${crash.kills} SIGKILLs (${crash.killsMidRun} with the run part done), ${crash.starts} starts; ${crash.recorded}/${crash.jobs} jobs recorded, ${crash.duplicates} recorded twice, ${crash.missing} missing, ${crash.vmsLeft} VMs left, run ended: ${crash.runEnded}`);

@@ -15,6 +15,7 @@ import { executeScenario } from '../scenario/execute.ts';
 import { StampingSink } from '../trace/sink.ts';
 import { TraceWriter } from '../trace/writer.ts';
 import { checkTraces } from './check-trace.ts';
+import { peakRssBytes } from '../peak-rss.ts';
 
 /**
  * A scenario of about `events` trace events: rounds of 500 requests and 500 host
@@ -60,7 +61,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     JSON.stringify({
       checkTraceEvents: r.result.events,
       checkEventsPerSec: Math.round(r.result.events / (ms / 1000)),
-      checkPeakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      checkPeakRssMb: Math.round(peakRssBytes() / (1 << 20)),
     }),
   );
 }

@@ -4,9 +4,9 @@
 // It writes a synthetic trace with the real writer to a temp file, then times reading
 // and validating it with the real reader. Each step runs in a child process of its own,
 // as `bench check` runs in a fresh process: the reading's peak memory is then its own
-// (the child's maxRSS, which is exact rather than sampled), not what earlier benchmarks
-// or the writing left in this process. Numbers are printed by the caller; nothing here
-// asserts them.
+// (exact rather than sampled; see peak-rss.ts), not what earlier benchmarks or the
+// writing left in this process. Numbers are printed by the caller; nothing here asserts
+// them.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import type { EventBody } from './schema.ts';
 import { StampingSink } from './sink.ts';
 import { openTrace } from './reader.ts';
 import { TraceWriter } from './writer.ts';
+import { peakRssBytes } from '../peak-rss.ts';
 
 export interface TraceReadBenchmark {
   traceReadEventsPerSec: number;
@@ -51,7 +52,7 @@ async function measureRead(file: string): Promise<{ events: number; seconds: num
   const t0 = performance.now();
   for await (const batch of openTrace(file).batches()) events += batch.events.length;
   const seconds = (performance.now() - t0) / 1000;
-  return { events, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+  return { events, seconds, maxRssBytes: peakRssBytes() };
 }
 
 /**
