@@ -229,8 +229,6 @@ export class ChunkCursor {
   kind = 0;
   /** its position in the stream (undefined in version-1 chunks) */
   index: number | undefined = undefined;
-  /** where the chunk starts in `buf` (for messages) */
-  start = 0;
   /** header: */
   packets = 0;
   completions = 0;
@@ -308,7 +306,6 @@ export class ChunkCursor {
     }
     this.kind = kind;
     this.index = version >= 2 ? dv.getUint32(at + 16, true) : undefined;
-    this.start = at;
     this.at = b + len;
     this.count++;
     return true;
