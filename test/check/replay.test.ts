@@ -9,7 +9,9 @@ import { checkReplayFirst, checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
 import { findReproduction, minimise, reproduces } from '../../src/check/minimise.ts';
-import type { TraceEvent } from '../../src/trace/schema.ts';
+import type { EventName, TraceEvent } from '../../src/trace/schema.ts';
+import { EVENT_FIELDS, type FieldKind, type FieldTable } from '../../src/trace/validate.ts';
+import { InputError } from '../../src/errors.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 const byName = (n: string) => suite.find((s) => s.name === n)!;
@@ -113,5 +115,61 @@ describe('trace validation', () => {
     expect(scenario.steps.length).toBeLessThan(s.steps.length);
     const size = (x: typeof s) => x.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0);
     expect(size(scenario)).toBeLessThan(size(s));
+  });
+});
+
+describe('what the replay compares', () => {
+  // Fields a real trace may differ in and still be explained: the seed (the lab run's
+  // own), KMCL's private LibBuf size (a real VSP cannot see it), and pkt.queued, which is
+  // never compared (whether KMCL queued a packet is its own business).
+  const NOT_COMPARED = new Set(['scenario.begin seed', 'scenario.end seed', 'pkt.save libLen', 'pkt.queued ch', 'pkt.queued tx', 'pkt.queued dir']);
+
+  /** A different value of the same kind, so the event stays well-formed. */
+  function changed(kind: FieldKind, v: unknown): unknown {
+    switch (kind) {
+      case 'digest':
+      case 'status': {
+        const s = v as string;
+        return s.slice(0, -1) + (s.endsWith('0') ? '1' : '0');
+      }
+      case 'bool':
+        return !v;
+      case 'dir':
+        return v === 'g2h' ? 'h2g' : 'g2h';
+      case 'name':
+        return `${String(v)}-x`;
+      default:
+        return (v as number) + 1;
+    }
+  }
+
+  it('diverges on a change to any other field of any event the suite writes, by the replay alone (no property checks)', () => {
+    const traces = suite.map((s) => ({ s, events: observe(s, 1).events }));
+    const tried = new Set<string>();
+    for (const [ev, table] of Object.entries(EVENT_FIELDS) as Array<[EventName, FieldTable]>) {
+      const found = traces.map((t) => ({ ...t, at: t.events.findIndex((e) => e.ev === ev) })).find((t) => t.at >= 0);
+      if (!found) continue;
+      for (const [field, kind] of table) {
+        const what = `${ev} ${field}`;
+        if (NOT_COMPARED.has(what)) continue;
+        const events = found.events.slice();
+        const e = events[found.at]! as unknown as Record<string, unknown>;
+        events[found.at] = { ...e, [field]: changed(kind, e[field]) } as unknown as TraceEvent;
+        // A trace of another scenario (scenario.begin's name) is refused as bad input.
+        const outcome = (): string => {
+          try {
+            return checkTrace(found.s, source(events), { properties: false }).verdict;
+          } catch (err) {
+            if (err instanceof InputError) return 'refused';
+            throw err;
+          }
+        };
+        expect(outcome(), what).toBe(what === 'scenario.begin name' ? 'refused' : 'diverge');
+        tried.add(ev);
+      }
+    }
+    // Every event with compared fields was found in the suite's traces but these.
+    const withFields = (Object.keys(EVENT_FIELDS) as EventName[]).filter((ev) => EVENT_FIELDS[ev].some(([f]) => !NOT_COMPARED.has(`${ev} ${f}`)));
+    expect(withFields.filter((ev) => !tried.has(ev))).toEqual(['pkt.fail']);
   });
 });
