@@ -214,10 +214,9 @@ export class OutgoingRing {
     if (p + footprint <= m.dataSize) {
       // Fast path: the packet does not wrap, so no field needs the modulo.
       const dv = m.dv;
-      dv.setUint16(p, type, true);
-      dv.setUint16(p + 2, Descriptor.size / 8, true);
-      dv.setUint16(p + 4, len8, true);
-      dv.setUint16(p + 6, flags, true);
+      // The four u16s of the descriptor as two u32s (little-endian: the low half first).
+      dv.setUint32(p, type | ((Descriptor.size / 8) << 16), true);
+      dv.setUint32(p + 4, len8 | (flags << 16), true);
       dv.setUint32(p + 8, transId >>> 0, true);
       dv.setUint32(p + 12, (transId / 0x100000000) >>> 0, true);
       m.data.set(payloadLen === payload.length ? payload : payload.subarray(0, payloadLen), p + Descriptor.size);
@@ -331,10 +330,12 @@ export class IncomingRing {
     }
     // p is 8-aligned and below the data size, so the first 8 descriptor bytes never wrap.
     const dv = m.dv;
-    const type = dv.getUint16(p, true);
-    const offset8 = dv.getUint16(p + 2, true);
-    const len8 = dv.getUint16(p + 4, true);
-    const flags = dv.getUint16(p + 6, true);
+    const w0 = dv.getUint32(p, true);
+    const w1 = dv.getUint32(p + 4, true);
+    const type = w0 & 0xffff;
+    const offset8 = w0 >>> 16;
+    const len8 = w1 & 0xffff;
+    const flags = w1 >>> 16;
     if (offset8 < 2) throw new RingCorruptError('bad-offset8', `offset8 ${offset8} < 2 at ${p}`);
     if (len8 < offset8) throw new RingCorruptError('bad-len8', `len8 ${len8} < offset8 ${offset8} at ${p}`);
     if (len8 * 8 + TRAILER_SIZE > available) {
