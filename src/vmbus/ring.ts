@@ -218,7 +218,8 @@ export class OutgoingRing {
       dv.setUint32(p, type | ((Descriptor.size / 8) << 16), true);
       dv.setUint32(p + 4, len8 | (flags << 16), true);
       dv.setUint32(p + 8, transId >>> 0, true);
-      dv.setUint32(p + 12, (transId / 0x100000000) >>> 0, true);
+      // (A division per packet was an eighth of the write: ids are almost always below 2^32.)
+      dv.setUint32(p + 12, transId > 0xffffffff ? (transId / 0x100000000) >>> 0 : 0, true);
       m.data.set(payloadLen === payload.length ? payload : payload.subarray(0, payloadLen), p + Descriptor.size);
       const trailerAt = p + len8 * 8;
       for (let i = p + Descriptor.size + payloadLen; i < trailerAt; i++) m.data[i] = 0;
