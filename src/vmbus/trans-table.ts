@@ -1,4 +1,5 @@
-// The packets a channel has sent and still waits on, by transaction id.
+// A table by transaction id: the packets a channel has sent and still waits on, and the
+// property checker's open records (check/properties.ts).
 //
 // Every request with WAIT_FOR_COMPLETION is added here when it reaches the ring and
 // removed when its completion comes back: a set, a get and a delete per round trip. A
@@ -18,7 +19,7 @@
 // - iteration is by ascending id. A channel hands ids out in increasing order and a
 //   restore re-adds them sorted, so that is also the order they were added in.
 
-/** A hash table from transaction id (a non-negative integer) to a packet. */
+/** A hash table from transaction id (a non-negative integer) to an object (a packet, a record). */
 export class TransactionTable<V extends object> {
   /**
    * A plain array, not a Float64Array: a channel is created per restore, and a typed
@@ -221,8 +222,8 @@ export class TransactionTable<V extends object> {
 
 /**
  * Key slots for a table of `cap`. Filled with NaN, not 0: an array of small integers is
- * stored as such until a larger id (an id read from a saved state is always a double)
- * makes V8 convert the whole array to doubles, a copy on every restore.
+ * stored as such until the first id V8 holds as a double (2^30 and up, or one computed
+ * as a double) makes it convert the whole array, a copy per table.
  */
 function emptyKeys(cap: number): number[] {
   return new Array<number>(cap).fill(Number.NaN);
