@@ -24,6 +24,8 @@ interface SaveContext {
   stream: { bytes: Uint8Array; ends: number[] } | null;
   /** how many of the stream's units (chunks; one unit when packed) were handed out */
   next: number;
+  /** LibBuf length of the packet whose SavePacket callback is running (for traces). */
+  libLen: number;
   /** SaveBuf length the last SavePacket protocol produced */
   saveLen: number;
   /** the SavePacket callback's size answer, one object for the whole save */
@@ -55,7 +57,7 @@ export function channelSaveBegin(ch: Channel): NtStatus {
   const st = ch.state;
   if (st.conn !== 'open') return STATUS.INVALID_DEVICE_STATE;
   if (st.flow === 'active' && ch.choices.saveWhileActive === 'refuse') return STATUS.INVALID_DEVICE_STATE;
-  saving.set(ch, { stream: null, next: 0, saveLen: 0, sizing: { bytesNeeded: 0 } });
+  saving.set(ch, { stream: null, next: 0, libLen: 0, saveLen: 0, sizing: { bytesNeeded: 0 } });
   return STATUS.SUCCESS;
 }
 
@@ -86,20 +88,9 @@ export function channelSaveEnd(ch: Channel): void {
   saving.delete(ch);
 }
 
-/**
- * The channel whose SavePacket callback runs right now, and the LibBuf length of the
- * packet it saves; the channel whose RestorePacket callback runs, and its restore. Kept
- * beside the WeakMaps because the callbacks ask for them once per packet (callbacks run
- * synchronously, one at a time).
- */
-let savingCh: Channel | null = null;
-let savingLibLen = 0;
-let restoringCh: Channel | null = null;
-let restoringCtx: RestoreContext | null = null;
-
 /** LibBuf length of the packet being saved right now; 0 outside a SavePacket callback. */
 export function currentSaveLibLength(ch: Channel): number {
-  return savingCh === ch ? savingLibLen : 0;
+  return saving.get(ch)?.libLen ?? 0;
 }
 
 const NO_PAYLOAD = new Uint8Array(0);
@@ -123,18 +114,9 @@ function buildStream(ch: Channel, ctx: SaveContext): { bytes: Uint8Array; ends: 
     const body = w.skip(8 + libLen);
     w.u32(body, libLen);
     writeLib(w.bytes, body + 8, p.transId, p.wantCompletion, where, payload);
-    // (Nested saves of other channels from inside a callback put back what they found.)
-    const outerCh = savingCh;
-    const outerLen = savingLibLen;
-    savingCh = ch;
-    savingLibLen = libLen;
-    let st: NtStatus;
-    try {
-      st = callSavePacket(ch, p, w, ctx);
-    } finally {
-      savingCh = outerCh;
-      savingLibLen = outerLen;
-    }
+    ctx.libLen = libLen;
+    const st = callSavePacket(ch, p, w, ctx);
+    ctx.libLen = 0;
     if (st !== STATUS.SUCCESS) {
       w.discard();
       return st;
@@ -261,17 +243,7 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
         for (let i = 0; i < times; i++) {
           const lib = lend(lentLib, buffer, cur.libAt, cur.libLen);
           const save = lend(lentSave, buffer, cur.saveAt, cur.saveLen);
-          const outerCh = restoringCh;
-          const outerCtx = restoringCtx;
-          restoringCh = ch;
-          restoringCtx = ctx;
-          let st: NtStatus;
-          try {
-            st = ch.restorePacket(ch, lib, save);
-          } finally {
-            restoringCh = outerCh;
-            restoringCtx = outerCtx;
-          }
+          const st = ch.restorePacket(ch, lib, save);
           if (!ntSuccess(st)) {
             rollback(ch, ctx);
             return st;
@@ -322,7 +294,7 @@ const restoredLib: LibPacketState = { transId: 0, wantCompletion: false, where: 
 /** VmbPacketRestore: puts a fresh packet back into its saved state. Only during a restore. */
 export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
   const ch = p.channel;
-  const ctx = restoringCh === ch ? restoringCtx : restoring.get(ch);
+  const ctx = restoring.get(ch);
   if (!ctx) return STATUS.INVALID_DEVICE_STATE;
   if (p.state !== 'idle') return STATUS.INVALID_PARAMETER_1;
   const lib = restoredLib;
