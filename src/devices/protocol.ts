@@ -10,7 +10,7 @@
 // travels in the header.
 
 import { fnv1a64Into, type DigestHalves } from './digest.ts';
-import { putU16, putU32, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
+import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -108,8 +108,7 @@ export function encodeMessage(
   putU16(buf, 0, type);
   putU16(buf, 2, PROTOCOL_VERSION);
   putU32(buf, 4, length);
-  putU32(buf, 8, tx >>> 0);
-  putU32(buf, 12, Math.floor(tx / 0x100000000));
+  putU64(buf, 8, tx);
   putU32(buf, 16, arg0 >>> 0);
   putU32(buf, 20, arg1 >>> 0);
   const k = runStart(tx);
@@ -181,8 +180,7 @@ export function encodeCompletion(received: Uint8Array, h: MessageHeader, status:
   putU16(buf, 0, MsgType.CompletionFlag | h.type);
   putU16(buf, 2, PROTOCOL_VERSION);
   putU32(buf, 4, COMPLETION_SIZE);
-  putU32(buf, 8, h.tx >>> 0);
-  putU32(buf, 12, Math.floor(h.tx / 0x100000000));
+  putU64(buf, 8, h.tx);
   putU32(buf, 16, status >>> 0);
   putU32(buf, 20, 0);
   putU32(buf, 24, d.lo);

@@ -2,7 +2,7 @@
 // "Save and restore: the VSP's SaveBuf"): 32 bytes, little-endian.
 
 import { hexOfHalves } from './digest.ts';
-import { putU16, putU32, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
+import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
 
 export const SAVEBUF_MAGIC = 0x53505356; // "VSPS"
 export const SAVEBUF_VERSION = 1;
@@ -40,8 +40,7 @@ export function writeSaveRecord(b: Uint8Array, s: HostTxFields, digestHi: number
   putU32(b, 0, SAVEBUF_MAGIC);
   putU16(b, 4, SAVEBUF_VERSION);
   putU16(b, 6, s.type);
-  putU32(b, 8, s.tx >>> 0);
-  putU32(b, 12, Math.floor(s.tx / 0x100000000));
+  putU64(b, 8, s.tx);
   putU32(b, 16, s.length);
   putU32(b, 20, s.hold);
   putU32(b, 24, digestLo);

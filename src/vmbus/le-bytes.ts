@@ -35,3 +35,9 @@ export function u64FromHalves(lo: number, hi: number): number {
 export function getU64(b: Uint8Array, at: number): number {
   return u64FromHalves(getU32(b, at), getU32(b, at + 4));
 }
+
+/** Writes `v` (an integer below 2^53) as a u64: low half, then high half. */
+export function putU64(b: Uint8Array, at: number, v: number): void {
+  putU32(b, at, v >>> 0);
+  putU32(b, at + 4, Math.floor(v / 0x100000000));
+}

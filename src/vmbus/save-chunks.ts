@@ -19,7 +19,7 @@
 // end:        u32 number of chunks before it
 
 import { crc32 } from './crc32.ts';
-import { getU32, getU64, putU32, u64FromHalves } from './le-bytes.ts';
+import { getU32, getU64, putU32, putU64, u64FromHalves } from './le-bytes.ts';
 
 export const CHUNK_MAGIC = 0x434d4b53;
 export const CHUNK_VERSION = 2;
@@ -199,8 +199,7 @@ function bodySize(c: ChunkBody): number {
  * not as a LibPacketState: the save writes one per packet in flight.
  */
 export function writeLib(b: Uint8Array, at: number, transId: number, wantCompletion: boolean, where: LibPacketState['where'], payload: Uint8Array): void {
-  putU32(b, at, transId >>> 0);
-  putU32(b, at + 4, Math.floor(transId / 0x100000000));
+  putU64(b, at, transId);
   putU32(b, at + 8, (wantCompletion ? 1 : 0) | (where === 'queued' ? 2 : 0));
   putU32(b, at + 12, payload.length);
   putU32(b, at + 16, LIB_MAGIC);

@@ -3,7 +3,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { getU16, getU32, getU64, putU16, putU32, u64FromHalves } from '../../src/vmbus/le-bytes.ts';
+import { getU16, getU32, getU64, putU16, putU32, putU64, u64FromHalves } from '../../src/vmbus/le-bytes.ts';
 
 describe('le-bytes', () => {
   it('gets back the u16 and u32 it put, at any offset, as a DataView reads them', () => {
@@ -19,7 +19,7 @@ describe('le-bytes', () => {
     );
   });
 
-  it('reads a u64 as lo + hi * 2^32 (exact below 2^53), a small one as its low half', () => {
+  it('reads a u64 as lo + hi * 2^32 (exact below 2^53), a small one as its low half, and writes it back the same', () => {
     fc.assert(
       fc.property(fc.nat(0xffffffff), fc.nat(0x1fffff), (lo, hi) => {
         const bytes = new Uint8Array(8);
@@ -27,6 +27,9 @@ describe('le-bytes', () => {
         putU32(bytes, 4, hi);
         expect(getU64(bytes, 0)).toBe(lo + hi * 2 ** 32);
         expect(u64FromHalves(lo, hi)).toBe(Number(BigInt(lo) + (BigInt(hi) << 32n)));
+        const again = new Uint8Array(8);
+        putU64(again, 0, lo + hi * 2 ** 32);
+        expect(again).toEqual(bytes);
       }),
     );
     expect(u64FromHalves(7, 0)).toBe(7);
