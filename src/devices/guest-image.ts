@@ -117,7 +117,7 @@ function channelImage(c: GuestChannelState): GuestChannelImageV3 {
 }
 
 /**
- * The live state from a decoded image (version 1 or 2) at time `now`: holds keep the time
+ * The live state from a decoded image (any version) at time `now`: holds keep the time
  * they had left, and the guest looks at its rings once when it runs again. The image is
  * taken over (it came fresh out of the saved-state decoder, so nothing else holds it).
  */

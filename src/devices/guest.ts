@@ -317,7 +317,7 @@ export function snapshotGuest(state: GuestState, now: number): GuestImageV3 {
   return toGuestImage(state, now);
 }
 
-/** Brings a decoded image (either version) back at time `now`: holds keep the time they had left. */
+/** Brings a decoded image (any version) back at time `now`: holds keep the time they had left. */
 export function reviveGuest(image: unknown, now: number): GuestState {
   return fromGuestImage(image, now);
 }

@@ -177,7 +177,6 @@ export class ChunkStreamWriter {
     this.length = this.open;
     this.open = -1;
   }
-
 }
 
 /** A chunk body's size in bytes. */
