@@ -101,7 +101,8 @@ export type RangeClaim = () => { index: number; range: PointRange } | null;
 export function explore(s: Scenario, opts: ExploreOptions, base: ExploreBase = exploreBase(s, opts)): ExploreResult {
   const started = performance.now();
   const points = base.points;
-  const range = { from: opts.range ? Math.max(0, opts.range.from) : 0, to: opts.range ? Math.min(points, opts.range.to) : points };
+  // (exploreRanges keeps the range inside [0, points).)
+  const range = opts.range ?? { from: 0, to: points };
   let claimed = false;
   let done = 0;
   const total = points * (opts.ops ?? EXPLORE_OPS).length;

@@ -74,7 +74,7 @@ function keySend(k: StateKey, e: QueuedSend): void {
   }
 }
 
-// Maps are walked with forEach: for-of makes a [key, value] array per entry.
+// Tables and Maps are walked with forEach: for-of makes a [key, value] array per entry.
 function keyAwaiting(k: StateKey, m: TransactionTable<VmbPacket>): void {
   k.num(m.size);
   m.forEach((p, transId) => {

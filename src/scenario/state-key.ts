@@ -277,15 +277,10 @@ export class StateKey {
       for (let i = 0; i < o.length; i++) this.walk(o[i]);
       return;
     }
-    if (o instanceof Map) {
+    if (o instanceof Map || o instanceof TransactionTable) {
       this.put2(TAG.map, o.size);
-      // forEach, not for-of: no [key, value] array per entry.
-      o.forEach(this.walkEntry);
-      return;
-    }
-    if (o instanceof TransactionTable) {
-      // By ascending id, whatever the table's capacity and history: equal contents, equal keys.
-      this.put2(TAG.map, o.size);
+      // forEach, not for-of: no [key, value] array per entry. A TransactionTable walks by
+      // ascending id, whatever its capacity and history: equal contents, equal keys.
       o.forEach(this.walkEntry);
       return;
     }
