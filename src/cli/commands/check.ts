@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
-import { checkTraces, formatCheckReport } from '../../run/check-trace.ts';
+import { checkTraces, formatCheckReport } from '../../run/commands/check-trace.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 
 export function registerCheck(program: Command): void {

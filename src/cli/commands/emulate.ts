@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
-import { emulateScenarios } from '../../run/emulate.ts';
+import { emulateScenarios } from '../../run/commands/emulate.ts';
 import { parseSeed } from '../options.ts';
 import { InputError } from '../../errors.ts';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { EXPLORE_OPS } from '../../check/explore.ts';
-import { exploreParallel } from '../../run/explore-parallel.ts';
+import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
 import type { InjectedOp } from '../../scenario/execute.ts';
 import { parsePositiveInt, parseSeed } from '../options.ts';

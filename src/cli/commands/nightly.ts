@@ -11,10 +11,10 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { InfraError } from '../../errors.ts';
 import { runDirLayout } from '../../report/run-dir.ts';
-import { loadLabFile } from '../../run/emulated-lab.ts';
-import { runEmulatedNightly } from '../../run/nightly-emulated.ts';
+import { loadLabFile } from '../../run/emulated/emulated-lab.ts';
+import { runEmulatedNightly } from '../../run/emulated/nightly-emulated.ts';
 import { parsePositiveInt } from '../options.ts';
-import { runLab } from '../../run/lab-run.ts';
+import { runLab } from '../../run/real/lab-run.ts';
 import { labEnvironment } from './run.ts';
 
 interface NightlyOptions {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { measureAll } from '../../run/perf.ts';
+import { measureAll } from '../../run/commands/perf.ts';
 
 export function registerPerf(program: Command): void {
   program

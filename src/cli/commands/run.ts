@@ -15,8 +15,8 @@
 
 import type { Command } from 'commander';
 import { InfraError, InputError } from '../../errors.ts';
-import { defaultRunId, runLab, type LabRunOptions } from '../../run/lab-run.ts';
-import { formatPlan } from '../../run/plan.ts';
+import { defaultRunId, runLab, type LabRunOptions } from '../../run/real/lab-run.ts';
+import { formatPlan } from '../../run/engine/plan.ts';
 import { parsePositiveInt } from '../options.ts';
 
 interface RunOptions {
