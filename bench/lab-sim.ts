@@ -1,4 +1,4 @@
-// Benchmark of the run engine on the simulated lab (src/run/sim-lab.ts). Prints numbers;
+// Benchmark of the run engine on the simulated lab (src/run/sim/sim-lab.ts). Prints numbers;
 // asserts nothing (targets are printed beside them).
 //
 //   node bench/lab-sim.ts [--json] [--kills N]   the benchmark:

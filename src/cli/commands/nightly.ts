@@ -3,7 +3,7 @@
 // Runs the lab's whole plan and writes results/<run-id>/ (plan.json, journal.jsonl,
 // traces, summary.json, junit.xml, report.html) and the history index. An emulated lab
 // (`kind: emulated`) runs on the emulator's worker threads; a Hyper-V lab inventory runs
-// on the lab run engine, as `bench run --nightly` does (src/run/lab-run.ts). Exit code as the report
+// on the lab run engine, as `bench run --nightly` does (src/run/real/lab-run.ts). Exit code as the report
 // layer decides it: 0 all passed, 1 a divergence or hang, 3 infrastructure errors only
 // (or a reporter that failed). Progress goes to stderr; with --json, stdout holds one
 // JSON document.

@@ -3,7 +3,7 @@
 //            [--quarantine FILE] [--nightly] [--publish DEST] [--json]`
 //
 // Runs scenarios on real Hyper-V hosts beside the emulator and checks each job's traces
-// (src/run/lab-run.ts). `--dry-run` prints the plan and connects to nothing. `--nightly`
+// (src/run/real/lab-run.ts). `--dry-run` prints the plan and connects to nothing. `--nightly`
 // adds the one-paragraph summary (summary.txt) and publishing; lab/nightly/ schedules it.
 //
 // Environment, read here once:

@@ -15,12 +15,13 @@
 // order. Each range then runs at most `max` schedules; while merging, the range in which
 // the total passes `max` is run again with only the schedules still allowed, so the
 // merged counts stop exactly where the in-process run stops.
-import { explore, exploreBase, exploreRanges, EXPLORE_OPS, PROGRESS_EVERY, type ExploreBase, type ExploreResult, type PointRange, type RangeClaim, type RangeResult } from '../../check/explore.ts';
+import { explore, exploreBase, EXPLORE_OPS, PROGRESS_EVERY, type ExploreBase, type ExploreResult, type PointRange, type RangeResult } from '../../check/explore.ts';
 import { InfraError } from '../../errors.ts';
 import type { InjectedOp } from '../../scenario/execute.ts';
 import type { Scenario } from '../../scenario/model.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
+import { DECIDED, exploreShare } from '../workers/explore-share.ts';
 import type { ExploreShareTask } from '../workers/worker-protocol.ts';
 
 /**
@@ -30,9 +31,6 @@ import type { ExploreShareTask } from '../workers/worker-protocol.ts';
  */
 const RANGES_PER_THREAD = 16;
 
-/** The shared counters' slots (an Int32Array over a SharedArrayBuffer). */
-const NEXT_RANGE = 0;
-const DECIDED = 1;
 
 export interface ParallelExploreOptions {
   seed: number;
@@ -102,21 +100,6 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   }, base));
   opts.onProgress?.(merged.schedules, total);
   return { ...merged, scenario: s.name, seed: opts.seed, savePoints: points, durationMs: Math.round(performance.now() - started) };
-}
-
-/**
- * One thread's share of a parallel explore: every range it takes from the shared counter,
- * as [range index, result] pairs. `passed` is called once per schedule decided.
- */
-export function exploreShare(task: ExploreShareTask, passed?: () => void): [number, RangeResult][] {
-  const counters = new Int32Array(task.shared);
-  passed ??= () => void Atomics.add(counters, DECIDED, 1);
-  const claim: RangeClaim = () => {
-    const index = Atomics.add(counters, NEXT_RANGE, 1);
-    return index < task.ranges.length ? { index, range: task.ranges[index]! } : null;
-  };
-  const opts = { seed: task.seed, ops: task.ops, choices: task.choices, maxSchedules: task.maxSchedules, plain: task.plain };
-  return [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
 }
 
 /** [0, points) cut into at most `count` contiguous, non-empty ranges of near-equal size. */

@@ -77,7 +77,7 @@ export interface EmulatorSide {
   run(job: PlannedJob, scenario: Scenario, jobDir: string): Promise<EmulatorOutcome>;
 }
 
-/** What the checker says about the real traces (run/check-trace.ts in the real engine). */
+/** What the checker says about the real traces (run/commands/check-trace.ts in the real engine). */
 export type CheckOutcome = Pick<JobResult, 'verdict' | 'divergenceClass' | 'message' | 'failedProperties' | 'firstUnexplained' | 'expected' | 'timeline'> & {
   minimizedScenario?: string | undefined;
 };

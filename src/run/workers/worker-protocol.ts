@@ -22,7 +22,7 @@ export interface EmulatedJobTask {
 }
 
 /**
- * A worker's share of `bench explore` (run/explore-parallel.ts): it takes `ranges` of save
+ * A worker's share of `bench explore` (run/commands/explore-parallel.ts): it takes `ranges` of save
  * points one at a time from the counter in `shared`, which the other threads take from too.
  */
 export interface ExploreShareTask {

@@ -4,7 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { toPlainError } from '../../errors.ts';
 import { runEmulatedJob } from './emulated-job.ts';
-import { exploreShare } from '../commands/explore-parallel.ts';
+import { exploreShare } from './explore-share.ts';
 import type { TaskMessage, TaskResults, WorkerReply, WorkerTask } from './worker-protocol.ts';
 
 export type TaskHandler = (task: WorkerTask) => TaskResults[keyof TaskResults];
