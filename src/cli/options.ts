@@ -1,5 +1,6 @@
 // Option values shared by several commands, checked once with messages that name the option.
 import { InputError } from '../errors.ts';
+import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../vmbus/faults.ts';
 
 export function parseSeed(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) {
@@ -11,4 +12,22 @@ export function parseSeed(v: string): number {
 export function parsePositiveInt(option: string, v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError(`${option} must be a positive integer, got "${v}"`);
   return Number(v);
+}
+
+/**
+ * `--fault NAME`: a platform bug for the emulator to imitate (vmbus/faults.ts), so a user
+ * can watch the bench catch it. Repeatable, or comma-separated; the help lists every name.
+ */
+export const FAULT_HELP =
+  `imitate a platform bug so the bench catches it; repeatable. One of: ${FAULT_MODES.map((f) => `${f} (${FAULT_CLASS[f].join('/')})`).join(', ')}`;
+
+export function collectFaults(v: string, prev: FaultMode[] = []): FaultMode[] {
+  const out = [...prev];
+  for (const name of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    if (!(FAULT_MODES as readonly string[]).includes(name)) {
+      throw new InputError(`--fault: unknown fault "${name}"; use one of ${FAULT_MODES.join(', ')}`);
+    }
+    if (!out.includes(name as FaultMode)) out.push(name as FaultMode);
+  }
+  return out;
 }

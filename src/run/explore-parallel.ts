@@ -20,6 +20,7 @@ import { InfraError } from '../errors.ts';
 import type { InjectedOp } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
+import type { FaultMode } from '../vmbus/faults.ts';
 import { WorkerPool } from './worker-pool.ts';
 import type { ExploreShareTask } from './worker-protocol.ts';
 
@@ -41,6 +42,8 @@ export interface ParallelExploreOptions {
   maxSchedules?: number | undefined;
   /** run every schedule from the start (explore.ts, `plain`) */
   plain?: boolean | undefined;
+  /** platform bugs to imitate in every schedule (vmbus/faults.ts) */
+  faults?: readonly FaultMode[] | undefined;
   /** Threads exploring, this one included; 1 runs in process only. */
   workers: number;
   /** An existing pool for the other threads (it is not closed); otherwise one is made and closed. */
@@ -52,7 +55,7 @@ export interface ParallelExploreOptions {
 export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions): Promise<ExploreResult> {
   const ops = opts.ops ?? EXPLORE_OPS;
   if (opts.workers <= 1) {
-    return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
+    return explore(s, { seed: opts.seed, ops, choices: opts.choices, faults: opts.faults, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
   }
   const started = performance.now();
   const pool = opts.pool ?? new WorkerPool({ size: opts.workers - 1 });
@@ -60,7 +63,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   pool.start();
   let base: ExploreBase;
   try {
-    base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
+    base = exploreBase(s, { seed: opts.seed, choices: opts.choices, faults: opts.faults });
   } catch (e) {
     if (!opts.pool) await pool.close();
     throw e;
@@ -69,7 +72,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   const ranges = chunkRanges(points, opts.workers * RANGES_PER_THREAD);
   const shared = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
   const task: ExploreShareTask = {
-    kind: 'explore-share', scenario: s, seed: opts.seed, ops, choices: opts.choices, ranges, shared: shared.buffer as SharedArrayBuffer,
+    kind: 'explore-share', scenario: s, seed: opts.seed, ops, choices: opts.choices, faults: opts.faults, ranges, shared: shared.buffer as SharedArrayBuffer,
     maxSchedules: opts.maxSchedules, base, plain: opts.plain,
   };
   const total = points * ops.length;
@@ -98,7 +101,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     return got;
   });
   const merged = mergeChunks(chunks, opts.maxSchedules, (i, remaining) => explore(s, {
-    seed: opts.seed, ops, choices: opts.choices, range: ranges[i], maxSchedules: remaining, plain: opts.plain,
+    seed: opts.seed, ops, choices: opts.choices, faults: opts.faults, range: ranges[i], maxSchedules: remaining, plain: opts.plain,
   }, base));
   opts.onProgress?.(merged.schedules, total);
   return { ...merged, scenario: s.name, seed: opts.seed, savePoints: points, durationMs: Math.round(performance.now() - started) };
@@ -115,7 +118,7 @@ export function exploreShare(task: ExploreShareTask, passed?: () => void): [numb
     const index = Atomics.add(counters, NEXT_RANGE, 1);
     return index < task.ranges.length ? { index, range: task.ranges[index]! } : null;
   };
-  const opts = { seed: task.seed, ops: task.ops, choices: task.choices, maxSchedules: task.maxSchedules, plain: task.plain };
+  const opts = { seed: task.seed, ops: task.ops, choices: task.choices, faults: task.faults, maxSchedules: task.maxSchedules, plain: task.plain };
   return [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
 }
 
