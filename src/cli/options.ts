@@ -1,5 +1,7 @@
 // Option values shared by several commands, checked once with messages that name the option.
+import { statSync } from 'node:fs';
 import { InputError } from '../errors.ts';
+import { describeFsError } from '../input-files.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../vmbus/faults.ts';
 
 export function parseSeed(v: string): number {
@@ -30,4 +32,21 @@ export function collectFaults(v: string, prev: FaultMode[] = []): FaultMode[] {
     if (!out.includes(name as FaultMode)) out.push(name as FaultMode);
   }
   return out;
+}
+
+/**
+ * An output directory option: it may not exist yet, but if something is there it must be
+ * a directory (a file there made mkdir fail with EEXIST, reported as an internal error).
+ */
+export function checkOutDir(option: string, path: string): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return path;
+    throw new InputError(`${option} ${path}: ${describeFsError(e)}`);
+  }
+  if (!st.isDirectory()) throw new InputError(`${option} ${path}: not a directory (a file of that name exists); name a directory`);
+  return path;
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { emulateScenarios } from '../../run/emulate.ts';
-import { collectFaults, FAULT_HELP, parseSeed } from '../options.ts';
+import { checkOutDir, collectFaults, FAULT_HELP, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 import { InputError } from '../../errors.ts';
 
@@ -17,6 +17,8 @@ export function registerEmulate(program: Command): void {
     .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--json', 'print one JSON document on stdout')
     .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; json?: boolean }) => {
+      checkOutDir('--out', o.out);
+      if (o.dumpRings !== undefined) checkOutDir('--dump-rings', o.dumpRings);
       const scenarios = await loadScenarioPaths(paths);
       const progress = (line: string): void => {
         (o.json ? process.stderr : process.stdout).write(`${line}\n`);

@@ -21,7 +21,12 @@ export function registerExplore(program: Command): void {
     .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--json', 'print one JSON document on stdout')
     .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; json?: boolean }) => {
-      const [s] = await loadScenarioPaths([path]);
+      const all = await loadScenarioPaths([path]);
+      // A directory of several scenarios is refused rather than explored in part.
+      if (all.length > 1) {
+        throw new InputError(`explore takes one scenario file; ${path} holds ${all.length} (${all.map((x) => x.name).join(', ')}): explore each file on its own`, { file: path });
+      }
+      const s = all[0];
       const ops = o.ops.split(',').map((x) => x.trim()) as InjectedOp[];
       for (const op of ops) {
         if (!EXPLORE_OPS.includes(op)) throw new InputError(`--ops: unknown operation "${op}"; use ${EXPLORE_OPS.join(', ')}`);

@@ -13,7 +13,7 @@ import { InfraError } from '../../errors.ts';
 import { runDirLayout } from '../../report/run-dir.ts';
 import { loadLabFile } from '../../run/emulated-lab.ts';
 import { runEmulatedNightly } from '../../run/nightly-emulated.ts';
-import { collectFaults, FAULT_HELP, parsePositiveInt } from '../options.ts';
+import { checkOutDir, collectFaults, FAULT_HELP, parsePositiveInt } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 import { InputError } from '../../errors.ts';
 import { runLab } from '../../run/lab-run.ts';
@@ -64,6 +64,7 @@ export function registerNightly(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: NightlyOptions) => {
       const workers = parsePositiveInt('--workers', o.workers);
+      checkOutDir('--out', o.out);
       const lab = await loadLabFile(o.lab);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (lab.kind !== 'emulated') {
