@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -95,5 +95,19 @@ describe('bench on paths that are not what they should be', () => {
     const r = await bench(['explore', 'bench/scenarios']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('explore takes one scenario file');
+  });
+});
+
+describe('bench check on a trace with a blank line inside', () => {
+  it('exits 2 naming the line as "empty line", as test/fixtures/trace/malformed says', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'hostile-'));
+    expect((await bench(['emulate', 'bench/scenarios/01-idle-save-restore.yaml', '--out', out])).exitCode).toBe(0);
+    const trace = join(out, 'idle-save-restore.jsonl');
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    lines.splice(5, 0, '');
+    writeFileSync(trace, lines.join('\n'));
+    const r = await bench(['check', '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--trace', trace, '--no-minimise']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${trace}:6: empty line`);
   });
 });
