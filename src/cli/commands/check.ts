@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { checkTraces, formatCheckReport } from '../../run/commands/check-trace.ts';
+import { statInput } from '../../input-files.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 
 export function registerCheck(program: Command): void {
@@ -15,6 +16,10 @@ export function registerCheck(program: Command): void {
     .option('--no-minimise', 'do not search for a minimal scenario')
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: { scenario: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean }) => {
+      // Commander counts the empty default as given: without a trace there is nothing to check.
+      if (o.trace.length === 0) throw new InputError("required option '--trace <file>' not specified: name the trace to check against the scenario");
+      // A FIFO or a looping link is refused before the reader opens it (opening a FIFO blocks).
+      for (const t of o.trace) await statInput(t);
       const [s] = await loadScenarioPaths([o.scenario]);
       const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out });
       if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);

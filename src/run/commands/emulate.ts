@@ -13,6 +13,7 @@ import { StampingSink } from '../../trace/sink.ts';
 import { withTraceFileAsync } from '../../trace/writer.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
 import { executeAcrossThreads } from '../workers/migrate-threads.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 
 export interface EmulateOptions {
   seed: number;
@@ -22,6 +23,8 @@ export interface EmulateOptions {
   onProgress?: ((line: string) => void) | undefined;
   /** run each migration's destination on another worker thread (migrate-threads.ts) */
   migrateThreads?: boolean | undefined;
+  /** platform bugs to imitate in every scenario (`--fault`, vmbus/faults.ts) */
+  faults?: readonly FaultMode[] | undefined;
 }
 
 export interface ScenarioOutcome {
@@ -33,6 +36,8 @@ export interface ScenarioOutcome {
   steps: number;
   durationMs: number;
   violations: Violation[];
+  /** the faults asked for that acted in this run (one aimed at queued packets cannot act when nothing is queued) */
+  faultsFired?: FaultMode[] | undefined;
 }
 
 export interface EmulateSummary {
@@ -60,11 +65,12 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
       });
       const r =
         opts.migrateThreads && migrates
-          ? await executeAcrossThreads(s, { seed, sink, choices: opts.choices })
+          ? await executeAcrossThreads(s, { seed, sink, choices: opts.choices, faults: opts.faults ? [...opts.faults] : undefined })
           : executeScenario(s, {
               seed,
               sink,
               choices: opts.choices,
+              faults: opts.faults,
               dumpRing: opts.dumpRingsDir ? ringDumper(opts.dumpRingsDir, s.name) : undefined,
             });
       events = sink.lastSeq;
@@ -80,11 +86,14 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
       steps: result.steps,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
       violations,
+      ...(opts.faults?.length ? { faultsFired: result.faultsFired } : {}),
     };
     outcomes.push(outcome);
+    const idle = (opts.faults ?? []).filter((f) => !result.faultsFired.includes(f));
     opts.onProgress?.(
       `${outcome.verdict === 'pass' ? 'pass' : 'FAIL'}  ${s.name}  (${outcome.events} events, ${outcome.steps} save points, ${outcome.durationMs} ms)` +
-        violations.map((v) => `\n      ${v.class}: ${v.message}${v.seq !== null ? ` (seq ${v.seq})` : ''}`).join(''),
+        violations.map((v) => `\n      ${v.class}: ${v.message}${v.seq !== null ? ` (seq ${v.seq})` : ''}`).join('') +
+        (idle.length > 0 ? `\n      fault ${idle.join(', ')} did not act in this run (what it acts on never happened here)` : ''),
     );
   }
   const summary: EmulateSummary = {

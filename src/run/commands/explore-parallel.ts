@@ -23,6 +23,7 @@ import type { GapChoices } from '../../vmbus/choices.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
 import { DECIDED, exploreShare } from '../workers/explore-share.ts';
 import type { ExploreShareTask } from '../workers/worker-protocol.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 
 /**
  * Ranges per thread: enough that the threads finish close together however uneven the
@@ -39,6 +40,8 @@ export interface ParallelExploreOptions {
   maxSchedules?: number | undefined;
   /** run every schedule from the start (explore.ts, `plain`) */
   plain?: boolean | undefined;
+  /** platform bugs to imitate in every schedule (vmbus/faults.ts) */
+  faults?: readonly FaultMode[] | undefined;
   /** Threads exploring, this one included; 1 runs in process only. */
   workers: number;
   /** An existing pool for the other threads (it is not closed); otherwise one is made and closed. */
@@ -50,7 +53,7 @@ export interface ParallelExploreOptions {
 export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions): Promise<ExploreResult> {
   const ops = opts.ops ?? EXPLORE_OPS;
   if (opts.workers <= 1) {
-    return explore(s, { seed: opts.seed, ops, choices: opts.choices, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
+    return explore(s, { seed: opts.seed, ops, choices: opts.choices, faults: opts.faults, maxSchedules: opts.maxSchedules, plain: opts.plain, onProgress: opts.onProgress });
   }
   const started = performance.now();
   const pool = opts.pool ?? new WorkerPool({ size: opts.workers - 1 });
@@ -58,7 +61,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   pool.start();
   let base: ExploreBase;
   try {
-    base = exploreBase(s, { seed: opts.seed, choices: opts.choices });
+    base = exploreBase(s, { seed: opts.seed, choices: opts.choices, faults: opts.faults });
   } catch (e) {
     if (!opts.pool) await pool.close();
     throw e;
@@ -67,7 +70,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
   const ranges = chunkRanges(points, opts.workers * RANGES_PER_THREAD);
   const shared = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
   const task: ExploreShareTask = {
-    kind: 'explore-share', scenario: s, seed: opts.seed, ops, choices: opts.choices, ranges, shared: shared.buffer as SharedArrayBuffer,
+    kind: 'explore-share', scenario: s, seed: opts.seed, ops, choices: opts.choices, faults: opts.faults, ranges, shared: shared.buffer as SharedArrayBuffer,
     maxSchedules: opts.maxSchedules, base, plain: opts.plain,
   };
   const total = points * ops.length;
@@ -96,7 +99,7 @@ export async function exploreParallel(s: Scenario, opts: ParallelExploreOptions)
     return got;
   });
   const merged = mergeChunks(chunks, opts.maxSchedules, (i, remaining) => explore(s, {
-    seed: opts.seed, ops, choices: opts.choices, range: ranges[i], maxSchedules: remaining, plain: opts.plain,
+    seed: opts.seed, ops, choices: opts.choices, faults: opts.faults, range: ranges[i], maxSchedules: remaining, plain: opts.plain,
   }, base));
   opts.onProgress?.(merged.schedules, total);
   return { ...merged, scenario: s.name, seed: opts.seed, savePoints: points, durationMs: Math.round(performance.now() - started) };

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { isBenchError } from '../../errors.ts';
 import type { JobResult } from '../../report/summary.ts';
 import type { Scenario } from '../../scenario/model.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 import type { EmulatedLab } from './emulated-lab.ts';
 import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import type { AttemptOutcome, JobExecutor, Lease, SchedHost } from '../engine/scheduler.ts';
@@ -38,9 +39,12 @@ export class EmulatedExecutor implements JobExecutor {
   private readonly lab: EmulatedLab;
   private readonly scenarios: ReadonlyMap<string, Scenario>;
   private readonly runDir: string;
+  private readonly faults: readonly FaultMode[];
 
-  constructor(pool: WorkerPool, lab: EmulatedLab, scenarios: readonly Scenario[], runDir: string) {
+  /** `faults`: platform bugs every job imitates (`bench nightly --fault`), to watch the bench catch them. */
+  constructor(pool: WorkerPool, lab: EmulatedLab, scenarios: readonly Scenario[], runDir: string, faults: readonly FaultMode[] = []) {
     this.pool = pool;
+    this.faults = faults;
     this.lab = lab;
     this.scenarios = new Map(scenarios.map((s) => [s.name, s]));
     this.runDir = runDir;
@@ -54,7 +58,7 @@ export class EmulatedExecutor implements JobExecutor {
     mkdirSync(join(this.runDir, 'jobs', job.jobId), { recursive: true });
     const started = performance.now();
     try {
-      const out = await this.pool.run({ kind: 'emulated-job', jobId: job.jobId, scenario, seed: job.seed, choices: host.choices, traceFile: join(this.runDir, rel) });
+      const out = await this.pool.run({ kind: 'emulated-job', jobId: job.jobId, scenario, seed: job.seed, choices: host.choices, faults: this.faults.length > 0 ? this.faults : undefined, traceFile: join(this.runDir, rel) });
       if (signal.aborted) return { kind: 'canceled' };
       const result: JobResult = {
         jobId: job.jobId, host: host.name, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,

@@ -14,7 +14,7 @@
 // again; every other planned job runs now. The plan is made again from the lab file and
 // its scenarios, and the engine refuses it if it is not the plan the run started with.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { InfraError, InputError, isBenchError } from '../../errors.ts';
@@ -31,6 +31,7 @@ import { runEngine } from '../engine/engine.ts';
 import { foldJournal, readJournal } from '../engine/journal.ts';
 import type { PlannedJob } from '../engine/plan.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 
 export interface NightlyOptions {
   lab: EmulatedLab;
@@ -39,6 +40,11 @@ export interface NightlyOptions {
   /** Finish this run instead of starting a new one. */
   resume?: string | undefined;
   workers?: number | undefined;
+  /**
+   * Platform bugs every job imitates (vmbus/faults.ts), to watch the bench catch them.
+   * Kept in the run directory as `faults.json`, so a resume runs its jobs with the same ones.
+   */
+  faults?: readonly FaultMode[] | undefined;
   /** The emulator worker entry (tests substitute a misbehaving one). */
   workerUrl?: URL | undefined;
   terminal?: ListReporterOptions | undefined;
@@ -71,6 +77,7 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   const { runId, layout, done } = opts.resume !== undefined
     ? await reopenRun(opts.lab, outRoot, opts.resume)
     : await startRun(outRoot, now);
+  const faults = await runFaults(layout.dir, opts.resume !== undefined, opts.faults ?? []);
   const recorded = done.size;
   const pool = new WorkerPool({ size: opts.workers, workerUrl: opts.workerUrl });
   const { plan, hosts } = emulatedEngineInputs(opts.lab, scenarios, pool.size);
@@ -86,7 +93,7 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
       reporter: progress(mux, plan.jobs.filter((j) => !done.has(j.jobId))), scheduler: { placement: 'pinned' },
       // No VMs in an emulated lab: nothing to sweep.
       hooks: { sweepHost: async () => 0 },
-      executor: () => new EmulatedExecutor(pool, opts.lab, scenarios, layout.dir),
+      executor: () => new EmulatedExecutor(pool, opts.lab, scenarios, layout.dir, faults),
       nowIso: () => now().toISOString(), log: (line) => { if (!ownLine(line, runId)) warn(line); }, stopSignal: opts.signal, benchVersion: BENCH_VERSION,
     });
   } finally {
@@ -143,6 +150,23 @@ async function reopenRun(lab: EmulatedLab, outRoot: string, runId: string): Prom
   // Results of the interrupted attempt are stale; the reporters write them anew at the end.
   await Promise.all([layout.summary, layout.junit, layout.report].map((f) => rm(f, { force: true })));
   return { runId, layout, done: new Set(state.results.keys()) };
+}
+
+/**
+ * The faults a run's jobs imitate. A new run records them (when there are any); a resume
+ * takes the recorded ones, and refuses a different `--fault`: one run, one set of faults.
+ */
+async function runFaults(runDir: string, resume: boolean, given: readonly FaultMode[]): Promise<readonly FaultMode[]> {
+  const file = join(runDir, 'faults.json');
+  if (!resume) {
+    if (given.length > 0) await writeFile(file, `${JSON.stringify(given)}\n`);
+    return given;
+  }
+  const recorded: FaultMode[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as FaultMode[]) : [];
+  if (given.length > 0 && [...given].sort().join(',') !== [...recorded].sort().join(',')) {
+    throw new InputError(`--fault ${given.join(',')}: this run was started with ${recorded.length > 0 ? `--fault ${recorded.join(',')}` : 'no fault'}; resume it without --fault`);
+  }
+  return recorded;
 }
 
 /** The engine's stop and resume lines: the nightly says both itself (its error, the CLI's resume line). */

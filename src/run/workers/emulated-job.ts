@@ -36,7 +36,7 @@ export function runEmulatedJob(task: EmulatedJobTask, hooks: JobHooks = {}): Emu
       checker.onEvent(e);
       window.push(e, before === 0 && checker.violations.length > 0 ? checker.violations[0]!.seq : null);
     });
-    const r = executeScenario(task.scenario, { seed: task.seed, sink, choices: task.choices });
+    const r = executeScenario(task.scenario, { seed: task.seed, sink, choices: task.choices, faults: task.faults });
     lastSeq = sink.lastSeq;
     return r;
   });

@@ -20,6 +20,6 @@ export function exploreShare(task: ExploreShareTask, passed?: () => void): [numb
     const index = Atomics.add(counters, NEXT_RANGE, 1);
     return index < task.ranges.length ? { index, range: task.ranges[index]! } : null;
   };
-  const opts = { seed: task.seed, ops: task.ops, choices: task.choices, maxSchedules: task.maxSchedules, plain: task.plain };
+  const opts = { seed: task.seed, ops: task.ops, choices: task.choices, faults: task.faults, maxSchedules: task.maxSchedules, plain: task.plain };
   return [...exploreRanges(task.scenario, opts, task.base, claim, passed)];
 }

@@ -9,6 +9,7 @@ import type { InjectedOp } from '../../scenario/execute.ts';
 import type { Scenario } from '../../scenario/model.ts';
 import type { TraceEvent } from '../../trace/schema.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 
 /** One emulated nightly job: a scenario, a seed and a host build's gap choices. */
 export interface EmulatedJobTask {
@@ -17,6 +18,8 @@ export interface EmulatedJobTask {
   scenario: Scenario;
   seed: number;
   choices: Partial<GapChoices>;
+  /** platform bugs the emulator imitates in this job (`--fault`), none by default */
+  faults?: readonly FaultMode[] | undefined;
   /** Absolute path of the trace to write; written as `<file>.partial`, renamed when whole. */
   traceFile: string;
 }
@@ -31,6 +34,7 @@ export interface ExploreShareTask {
   seed: number;
   ops: readonly InjectedOp[];
   choices?: Partial<GapChoices> | undefined;
+  faults?: readonly FaultMode[] | undefined;
   ranges: readonly PointRange[];
   /** two Int32 counters: the next range to hand out, and schedules decided so far */
   shared: SharedArrayBuffer;
