@@ -18,9 +18,10 @@
 // order, and in a number, the scenario's model allows.
 
 import { InputError } from '../errors.ts';
-import type { ObservedEvent, ObservedSource } from './observed.ts';
+import { fileSource, normaliseToArray } from '../trace/normalise.ts';
+import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from './observed.ts';
 import { PropertyChecker, type PropertyName } from './properties.ts';
-import type { CheckResult } from './replay.ts';
+import { describeEvent, type CheckResult } from './replay.ts';
 
 /** What a properties-only check does not check, one sentence each (terminal, JSON and report). */
 export const NOT_CHECKED: readonly string[] = [
@@ -96,4 +97,65 @@ export function checkPropertiesOnly(source: ObservedSource, opts: { scenario?: s
       events,
     },
   };
+}
+
+/** `bench check --properties-only`'s report: what `bench check` reports, and what was left out. */
+export interface PropertiesOnlyReport {
+  mode: 'properties-only';
+  scenario: string;
+  traces: string[];
+  result: CheckResult;
+  /** set when the last line of a trace was cut short (a writer that crashed) */
+  truncatedAt: { file: string; line: number } | null;
+  /** the property checker's names of what was checked */
+  checked: string[];
+  /** what a full check would have checked and this one did not, one sentence each */
+  notChecked: string[];
+}
+
+/**
+ * Checks trace files: one trace, or a run's host, guest and bench files, merged on their
+ * bench events as a full check merges them. `scenario`, when given, must be the name the
+ * trace gives; without it the report takes the trace's own.
+ */
+export async function checkTraceFilesPropertiesOnly(traces: readonly string[], opts: { scenario?: string | undefined } = {}): Promise<PropertiesOnlyReport> {
+  let source: ObservedSource;
+  let truncatedAt: () => PropertiesOnlyReport['truncatedAt'] = () => null;
+  if (traces.length === 1) {
+    const file = traces[0]!;
+    const src = new FileSource(file);
+    source = src;
+    truncatedAt = () => (src.truncatedAt === null ? null : { file, line: src.truncatedAt });
+  } else {
+    const merged = await normaliseToArray(traces.map((t) => fileSource(t, { ids: { ch: 'auto', tx: 'auto' }, acceptTruncated: true }).source));
+    source = new ArraySource(merged.map((n) => ({ event: n.event, file: n.refs[0]!.file, line: n.refs[0]!.line })));
+  }
+  const { result, scenario } = checkPropertiesOnly(source, opts);
+  return {
+    mode: 'properties-only',
+    scenario: opts.scenario ?? scenario ?? '(unnamed)',
+    traces: [...traces],
+    result,
+    truncatedAt: truncatedAt(),
+    checked: [...CHECKED],
+    notChecked: [...NOT_CHECKED],
+  };
+}
+
+/** The human-readable verdict, then what was and was not checked. */
+export function formatPropertiesOnlyReport(r: PropertiesOnlyReport): string {
+  const lines: string[] = [];
+  const res = r.result;
+  if (r.truncatedAt) lines.push(`note: ${r.truncatedAt.file}:${r.truncatedAt.line} is cut short (a writer that crashed); the events before it were checked`);
+  if (res.verdict === 'pass') {
+    lines.push(`pass (properties only)  ${r.scenario}: all ${res.events} events keep the device-independent properties`);
+  } else {
+    lines.push(`FAIL (properties only)  ${r.scenario}: ${res.class}`);
+    lines.push(`  ${res.message}`);
+    if (res.firstUnexplained) lines.push(`  first event that breaks a property: ${res.firstUnexplained.file}:${res.firstUnexplained.line}  ${describeEvent(res.firstUnexplained.event)}`);
+    if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
+  }
+  lines.push(`  checked: ${r.checked.join(', ')} (payload: digests equal end to end only)`);
+  for (const n of r.notChecked) lines.push(`  NOT checked: ${n}`);
+  return lines.join('\n');
 }

@@ -113,7 +113,7 @@ function checkHeap(delta: 1 | -1): void {
 }
 
 /** Returns a function that opens the observed stream afresh (it is read once per check). */
-export async function opener(traces: readonly string[]): Promise<() => { source: ObservedSource; truncatedAt: () => CheckReport['truncatedAt'] }> {
+async function opener(traces: readonly string[]): Promise<() => { source: ObservedSource; truncatedAt: () => CheckReport['truncatedAt'] }> {
   if (traces.length === 1) {
     const file = traces[0]!;
     return () => {

@@ -59,6 +59,25 @@ describe('bench check --properties-only', () => {
     expect(text.stdout).toMatch(/NOT checked: payload rules/);
   });
 
+  it("checks a run's host and guest files merged on their bench events, naming the guest file's line", async () => {
+    const { dir, events } = await foreignTrace();
+    const split = (side: string) => events.filter((e) => e.side === side || e.side === 'bench').map((e, i) => ({ ...e, seq: i + 1, src: `lab-${side}` }) as TraceEvent);
+    const host = join(dir, 'host.jsonl');
+    const guest = join(dir, 'guest.jsonl');
+    write(host, split('host'));
+    write(guest, split('guest'));
+    const ok = await bench(['check', '--properties-only', '--trace', host, '--trace', guest, '--json']);
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout).result.verdict).toBe('pass');
+
+    const g = split('guest');
+    const i = g.findIndex((e) => e.ev === 'pkt.recv');
+    write(guest, [...g.slice(0, i + 1), g[i]!, ...g.slice(i + 1)].map((e, j) => ({ ...e, seq: j + 1 })));
+    const bad = await bench(['check', '--properties-only', '--trace', host, '--trace', guest, '--json']);
+    expect(bad.exitCode).toBe(1);
+    expect(JSON.parse(bad.stdout).result).toMatchObject({ class: 'duplicated', firstUnexplained: { file: guest, line: i + 2 } });
+  });
+
   it('names file and line of the event that breaks a property', async () => {
     const { file, events } = await foreignTrace();
     const i = events.findIndex((e) => e.ev === 'pkt.restore');

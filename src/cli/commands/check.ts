@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { checkTraces, formatCheckReport } from '../../run/check-trace.ts';
-import { checkTracesPropertiesOnly, formatPropertiesOnlyReport } from '../../run/check-properties.ts';
+import { checkTraceFilesPropertiesOnly, formatPropertiesOnlyReport } from '../../check/properties-only.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 
 export function registerCheck(program: Command): void {
@@ -21,7 +21,7 @@ export function registerCheck(program: Command): void {
       if (o.propertiesOnly) {
         if (o.choice.length > 0) throw new InputError('--choice chooses for the model, which --properties-only does not replay', { field: '--choice' });
         const [ps] = o.scenario === undefined ? [undefined] : await loadScenarioPaths([o.scenario]);
-        const report = await checkTracesPropertiesOnly(o.trace, { scenario: ps });
+        const report = await checkTraceFilesPropertiesOnly(o.trace, { scenario: ps?.name });
         process.stdout.write(`${o.json ? JSON.stringify(report) : formatPropertiesOnlyReport(report)}\n`);
         process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
         return;
