@@ -1,5 +1,5 @@
 // junit.xml for CI test reporters (Jenkins, Azure Pipelines, GitHub actions that read
-// JUnit). It follows the Ant JUnit schema (../shared/reference/junit/JUnit.xsd), the
+// JUnit). It follows the Ant JUnit format (schema: src/report/ant-junit.xsd), the
 // strictest common form those readers accept:
 //   <testsuites> with one <testsuite> per host / guest pair (attributes name, package, id,
 //   timestamp without zone, hostname, tests, failures, errors, skipped, time), then in this

@@ -48,6 +48,13 @@ const jobResult = z.object({
   }),
   attempts: z.number().int().positive().optional(),
   quarantined: z.object({ reason: nonEmpty, until: isoDate }).optional(),
+  reproduce: z
+    .object({
+      scenarioFile: nonEmpty.optional(),
+      choices: z.record(z.string(), z.union([z.string(), z.boolean()])).optional(),
+      fault: nonEmpty.optional(),
+    })
+    .optional(),
 });
 
 const runSummary = z

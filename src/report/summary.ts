@@ -43,6 +43,9 @@
 //   attempts     how many times the job ran (retries after infrastructure errors); default 1
 //   quarantined  { reason, until }: a known problem; its failure does not fail the run
 //                until `until` (ISO date) has passed
+//   reproduce    { scenarioFile?, choices?, fault? }: what a person needs to run the job
+//                again: the scenario's file as the run read it, the documented-gap choices
+//                the model ran with (key -> value), the fault mode injected (`--fault NAME`)
 //
 // Unknown fields are ignored when reading, so producers may add fields freely; the ones
 // above keep their meaning. The zod schema that checks this shape is in summary-schema.ts.
@@ -91,6 +94,14 @@ export interface JobResult extends JobSpec {
   evidence: Evidence;
   attempts?: number | undefined;
   quarantined?: { reason: string; until: string } | undefined;
+  reproduce?: Reproduce | undefined;
+}
+
+/** How to run a job again (see `reproduce` above); every part is optional. */
+export interface Reproduce {
+  scenarioFile?: string | undefined;
+  choices?: Record<string, string | boolean> | undefined;
+  fault?: string | undefined;
 }
 
 export interface RunSummary {

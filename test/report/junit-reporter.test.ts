@@ -38,6 +38,12 @@ describe('junit.xml', () => {
     const xml = buildJunitXml(fixtureSummary());
     expect(validateJunit(written(xml.replaceAll('    <system-err></system-err>\n', ''))).ok).toBe(false);
     expect(validateJunit(written(xml.replace('T02:00:00"', 'T02:00:00Z"'))).ok).toBe(false);
+    // A failure must say its type, and a test case has one outcome at most.
+    expect(validateJunit(written(xml.replace(/(<failure message="[^"]*") type="[^"]*"/, '$1'))).ok).toBe(false);
+    expect(validateJunit(written(xml.replace(/(<failure [^>]*>)/, '<skipped/>$1'))).ok).toBe(false);
+    // Inside <testsuites>, a suite says its position.
+    expect(xml).toContain(' id="0"');
+    expect(validateJunit(written(xml.replace(' id="0"', ''))).ok).toBe(false);
   });
 
   it.skipIf(xmllintMissing)(`has one testsuite per host/guest pair and one testcase per scenario${skipNote(xmllintMissing)}`, () => {
