@@ -15,7 +15,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
 import { InputError } from '../../errors.ts';
@@ -75,8 +75,13 @@ export interface BuiltDriver {
 }
 
 export interface BuildOptions {
-  /** extra -D switches, e.g. a test's switch back to an unfixed function */
+  /** extra -D switches */
   defines?: readonly string[];
+  /**
+   * Sources to replace, by their path under lab/drivers, with another file: a test
+   * builds the driver with the unfixed version of one file kept as a fixture.
+   */
+  replace?: Readonly<Record<string, string>>;
   cacheDir?: string;
 }
 
@@ -95,10 +100,10 @@ function requireTool(tool: keyof typeof TOOL_PACKAGE): string {
   });
 }
 
-function hashInputs(r: DriverRecipe, flags: readonly string[], versions: string[]): string {
+function hashInputs(r: DriverRecipe, sources: string[], flags: readonly string[], versions: string[]): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.shim }));
-  const files = new Set<string>(r.sources.map((f) => join(DRIVERS_DIR, f)));
+  const files = new Set<string>(sources);
   for (const d of r.headerDirs) {
     const dir = join(DRIVERS_DIR, d);
     if (!existsSync(dir)) continue;
@@ -131,10 +136,18 @@ export function defaultCacheDir(): string {
  */
 export function buildDriver(name: DriverName, opts: BuildOptions = {}): BuiltDriver {
   const r = recipe(name);
+  // Each source with the folder its "..." includes are relative to (a replacement keeps
+  // the folder of the file it replaces).
+  const sources = r.sources.map((f) => ({ file: join(DRIVERS_DIR, f), dir: join(DRIVERS_DIR, dirname(f)) }));
+  for (const [from, to] of Object.entries(opts.replace ?? {})) {
+    const i = r.sources.indexOf(from);
+    if (i < 0) throw new InputError(`${name}: no source ${from} to replace`);
+    sources[i]!.file = resolve(to);
+  }
   const defines = (opts.defines ?? []).map((d) => `-D${d}`);
   const flags = [...COMPILE_FLAGS, ...defines];
   const versions = [requireTool('clang'), requireTool('wasm-ld')];
-  const hash = hashInputs(r, flags, versions);
+  const hash = hashInputs(r, sources.map((x) => x.file), flags, versions);
   const dir = opts.cacheDir ?? defaultCacheDir();
   const out = join(dir, `${name}-${hash}.wasm`);
   if (existsSync(out)) return { name, wasm: readFileSync(out), hash, path: out, cached: true };
@@ -153,7 +166,7 @@ export function buildDriver(name: DriverName, opts: BuildOptions = {}): BuiltDri
       }
       objects.push(obj);
     };
-    for (const s of r.sources) compile(join(DRIVERS_DIR, s), r.includes);
+    for (const s of sources) compile(s.file, [...r.includes, '-iquote', s.dir]);
     for (const s of r.shim) compile(join(SHIM_C_DIR, s), [...r.includes, '-I', SHIM_C_DIR]);
     const tmpWasm = join(work, 'out.wasm');
     const link = execaSync('wasm-ld', [
