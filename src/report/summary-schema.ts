@@ -33,6 +33,7 @@ const jobResult = z.object({
   divergenceClass: nonEmpty.optional(),
   message: z.string().optional(),
   failedProperties: z.array(z.string()).optional(),
+  notChecked: z.array(z.string()).optional(),
   firstUnexplained: z
     .object({ file: nonEmpty, line: z.number().int().positive(), event: traceEvent })
     .optional(),

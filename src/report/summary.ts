@@ -32,6 +32,9 @@
 //                    hang (DESIGN.md, "Differential checking"); other strings are accepted
 //   message      one line a person reads first (the divergence message, the error, why skipped)
 //   failedProperties  names of the trace properties that failed (DESIGN.md, "Traces")
+//   notChecked   what the check of this job left out, one sentence each: set when only the
+//                device-independent properties were checked (a device the model does not
+//                know), so payload and status rules were not
 //   firstUnexplained  { file, line, event }: the first real event the model could not
 //                explain; file is relative to the run directory, line is 1-based
 //   expected     what the model would have accepted there, one string per alternative
@@ -84,6 +87,7 @@ export interface JobResult extends JobSpec {
   divergenceClass?: string | undefined;
   message?: string | undefined;
   failedProperties?: string[] | undefined;
+  notChecked?: string[] | undefined;
   firstUnexplained?: FirstUnexplained | undefined;
   expected?: string[] | undefined;
   timeline?: TraceEvent[] | undefined;

@@ -78,7 +78,7 @@ export interface EmulatorSide {
 }
 
 /** What the checker says about the real traces (run/check-trace.ts in the real engine). */
-export type CheckOutcome = Pick<JobResult, 'verdict' | 'divergenceClass' | 'message' | 'failedProperties' | 'firstUnexplained' | 'expected' | 'timeline'> & {
+export type CheckOutcome = Pick<JobResult, 'verdict' | 'divergenceClass' | 'message' | 'failedProperties' | 'notChecked' | 'firstUnexplained' | 'expected' | 'timeline'> & {
   minimizedScenario?: string | undefined;
 };
 
