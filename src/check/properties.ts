@@ -1,4 +1,4 @@
-// The properties every correct run satisfies (DESIGN.md, "Traces"), checked online:
+// The properties every correct run satisfies (src/trace/TRACE-SCHEMA.md), checked online:
 // events go in one at a time and nothing is kept but one record per transaction, so
 // `bench explore` can check thousands of runs without storing their traces.
 //

@@ -31,7 +31,7 @@
 //                    not-saved, not-restored, savebuf-mismatch, state-order, missing-event,
 //                    hang (DESIGN.md, "Differential checking"); other strings are accepted
 //   message      one line a person reads first (the divergence message, the error, why skipped)
-//   failedProperties  names of the trace properties that failed (DESIGN.md, "Traces")
+//   failedProperties  names of the trace properties that failed (src/trace/TRACE-SCHEMA.md)
 //   notChecked   what the check of this job left out, one sentence each: set when only the
 //                device-independent properties were checked (a device the model does not
 //                know), so payload and status rules were not
