@@ -141,7 +141,7 @@ type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingL
  * is opaque (`bench check --properties-only`), and only the statuses' equality end to end
  * (receiver's completion = sender's) is checked.
  */
-export type StatusRule = (tx: number, payloadIntact: boolean) => string;
+export type StatusRule = (tx: Parameters<typeof statusFor>[0], payloadIntact: boolean) => string;
 const sampleStatusRule: StatusRule = (tx, intact) => statusHex(statusFor(tx, intact));
 
 const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
