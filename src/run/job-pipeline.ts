@@ -78,8 +78,10 @@ export interface EmulatorSide {
 }
 
 /** What the checker says about the real traces (run/check-trace.ts in the real engine). */
-export type CheckOutcome = Pick<JobResult, 'verdict' | 'divergenceClass' | 'message' | 'failedProperties' | 'notChecked' | 'firstUnexplained' | 'expected' | 'timeline'> & {
+export type CheckOutcome = Pick<JobResult, 'verdict' | 'divergenceClass' | 'message' | 'failedProperties' | 'firstUnexplained' | 'expected' | 'timeline'> & {
   minimizedScenario?: string | undefined;
+  /** what the check left out (JobResult.notChecked) */
+  notChecked?: string[] | undefined;
 };
 
 export interface TraceChecker {

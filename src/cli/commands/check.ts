@@ -17,7 +17,6 @@ export function registerCheck(program: Command): void {
     .option('--properties-only', 'check only the device-independent properties, without the sample device model (payload and status rules are not checked)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: { scenario?: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean; propertiesOnly?: boolean }) => {
-      if (o.trace.length === 0) throw new InputError('bench check needs --trace <file>', { field: '--trace' });
       if (o.propertiesOnly) {
         if (o.choice.length > 0) throw new InputError('--choice chooses for the model, which --properties-only does not replay', { field: '--choice' });
         const [ps] = o.scenario === undefined ? [undefined] : await loadScenarioPaths([o.scenario]);
