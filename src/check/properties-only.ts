@@ -119,6 +119,7 @@ export interface PropertiesOnlyReport {
  * trace gives; without it the report takes the trace's own.
  */
 export async function checkTraceFilesPropertiesOnly(traces: readonly string[], opts: { scenario?: string | undefined } = {}): Promise<PropertiesOnlyReport> {
+  if (traces.length === 0) throw new InputError('no trace to check: give --trace <file>', { field: '--trace' });
   let source: ObservedSource;
   let truncatedAt: () => PropertiesOnlyReport['truncatedAt'] = () => null;
   if (traces.length === 1) {
