@@ -30,7 +30,12 @@ export const NOT_CHECKED: readonly string[] = [
   "the scenario's traffic: whether the trace holds the packets, holds and order the scenario's model allows",
 ];
 
-/** What it does check: the device-independent properties, by the checker's names. */
+/**
+ * What it does check: the device-independent properties, by the checker's names; every
+ * property of properties.ts but the status rule. (A property the checker gains, such as
+ * the KMCL misuse events', is checked here at once, as the checker runs whole; list it
+ * here too, so the output names it.)
+ */
 export const CHECKED: readonly PropertyName[] = [
   'exactly-once-completion',
   'exactly-once-delivery',
