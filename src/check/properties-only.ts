@@ -31,8 +31,8 @@ export const NOT_CHECKED: readonly string[] = [
 ];
 
 /**
- * What it does check: the device-independent properties, by the checker's names; every
- * property of properties.ts but the status rule. (A property the checker gains, such as
+ * What it does check, by the checker's names: every property of properties.ts, payload
+ * and status-rule only as equality end to end. (A property the checker gains, such as
  * the KMCL misuse events', is checked here at once, as the checker runs whole; list it
  * here too, so the output names it.)
  */
@@ -40,6 +40,7 @@ export const CHECKED: readonly PropertyName[] = [
   'exactly-once-completion',
   'exactly-once-delivery',
   'payload', // equal end to end only: sent = received, completed = completion
+  'status-rule', // equal end to end only: the completion's status is the receiver's
   'saved-and-restored',
   'state-machine',
   'checkpoint',
@@ -161,7 +162,7 @@ export function formatPropertiesOnlyReport(r: PropertiesOnlyReport): string {
     if (res.firstUnexplained) lines.push(`  first event that breaks a property: ${res.firstUnexplained.file}:${res.firstUnexplained.line}  ${describeEvent(res.firstUnexplained.event)}`);
     if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
   }
-  lines.push(`  checked: ${r.checked.join(', ')} (payload: digests equal end to end only)`);
+  lines.push(`  checked: ${r.checked.join(', ')} (payload and status-rule: equal end to end only)`);
   for (const n of r.notChecked) lines.push(`  NOT checked: ${n}`);
   return lines.join('\n');
 }
