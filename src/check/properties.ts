@@ -134,6 +134,14 @@ type AwaitingList = number[];
 
 type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingList };
 
+const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
+
+/** A new save begins: the record is neither saved nor restored by it yet. */
+function unmarkSave(r: TxRecord): void {
+  r.savedDigest = null;
+  r.restoredAfterSave = false;
+}
+
 /**
  * A device's rule for the status its receiver completes a transaction with, as the
  * 8-digit hex of the trace; `payloadIntact` says whether the receiver got the bytes sent.
@@ -143,14 +151,6 @@ type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingL
  */
 export type StatusRule = (tx: Parameters<typeof statusFor>[0], payloadIntact: boolean) => string;
 const sampleStatusRule: StatusRule = (tx, intact) => statusHex(statusFor(tx, intact));
-
-const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
-
-/** A new save begins: the record is neither saved nor restored by it yet. */
-function unmarkSave(r: TxRecord): void {
-  r.savedDigest = null;
-  r.restoredAfterSave = false;
-}
 
 export class PropertyChecker {
   private channels = new Map<number, ChannelLanes>();
