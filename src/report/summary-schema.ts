@@ -29,6 +29,7 @@ const jobResult = z.object({
   template: nonEmpty,
   scenario: nonEmpty,
   seed: z.number().int(),
+  attach: z.enum(['loopback', 'vm-handle']).optional(),
   verdict: z.enum(['pass', 'diverge', 'error', 'hang', 'skipped']),
   divergenceClass: nonEmpty.optional(),
   message: z.string().optional(),

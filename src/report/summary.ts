@@ -63,6 +63,8 @@ export interface JobSpec {
   template: string;
   scenario: string;
   seed: number;
+  /** How the VSP reached its peer (src/lab/attach.ts): the client in the host, or a VM. */
+  attach?: 'loopback' | 'vm-handle' | undefined;
 }
 
 export interface FirstUnexplained {

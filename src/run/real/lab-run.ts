@@ -95,7 +95,7 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
   const quarantine = qFile ? await loadQuarantine(qFile) : NO_QUARANTINE;
   const plan = makePlan({
     lab: inventory.name,
-    hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity })),
+    hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity, attach: h.attach ?? ['loopback'] })),
     templates, scenarios, matrix: { hosts: o.hosts, seeds: o.seeds },
   });
   return { inventory, templates, scenarios, quarantine, plan };
