@@ -36,7 +36,7 @@ import type { Scenario } from '../../scenario/model.ts';
 import type { Evidence } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
-import { channelInstance, loopbackJobLab } from './loopback-lab.ts';
+import { channelInstance, loopbackJobLab, sampleCtlDrivers } from './loopback-lab.ts';
 import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
@@ -123,10 +123,11 @@ export class LabRealSide implements RealSide {
 
   async execute(job: PlannedJob, scenario: Scenario, vm: VmHandle, hosts: string[], dir: string, signal: AbortSignal): Promise<RealOutcome> {
     if (vm.ref === LOOPBACK) {
-      const lab = loopbackJobLab({
+      const lo = {
         hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
         workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
-      });
+      };
+      const lab = loopbackJobLab(lo, sampleCtlDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     }
     const r = vm.ref as LabVm;

@@ -62,7 +62,17 @@ export async function runSampleCtl(o: Pick<LoopbackLabOptions, 'hv' | 'host' | '
   return x.output;
 }
 
-export function loopbackJobLab(o: LoopbackLabOptions): JobLab {
+/** The two drivers of a loopback job and the VSP's trace capture. */
+export interface LoopbackDrivers {
+  vsp: DriverControl;
+  /** The Windows client driver in the host: the `guest` side of the trace. */
+  client: DriverControl;
+  /** Starts the VSP's trace capture; before the first channel is opened. */
+  startCapture(): Promise<void>;
+}
+
+/** The drivers through sample-ctl.exe and logman on the host. */
+export function sampleCtlDrivers(o: LoopbackLabOptions): LoopbackDrivers {
   const etl = `${o.workDir}\\vsp.etl`;
   const hostJsonl = `${etl}.jsonl`;
   const clientJsonl = `${o.workDir}\\client.jsonl`;
@@ -71,19 +81,27 @@ export function loopbackJobLab(o: LoopbackLabOptions): JobLab {
     if (!data) throw new InfraError(`the ${what} trace ${path} is missing`, { host: o.host });
     return data.toString('utf8');
   };
-  const vsp = sampleCtlControl(o, 'vsp', async () => {
-    await runNative(o.hv, 'logman', ['stop', o.session, '-ets']);
-    await runSampleCtl(o, ['etl2jsonl', etl, hostJsonl]);
-    return readFile(hostJsonl, 'VSP');
-  });
-  const client: GuestControl = {
-    ...sampleCtlControl(o, 'guest', async () => {
+  return {
+    vsp: sampleCtlControl(o, 'vsp', async () => {
+      await runNative(o.hv, 'logman', ['stop', o.session, '-ets']);
+      await runSampleCtl(o, ['etl2jsonl', etl, hostJsonl]);
+      return readFile(hostJsonl, 'VSP');
+    }),
+    client: sampleCtlControl(o, 'guest', async () => {
       await runSampleCtl(o, ['guest', 'trace', clientJsonl]);
       return readFile(clientJsonl, 'client');
     }),
-    // The client is in the host and stays open across every channel operation.
-    reconnect: async () => undefined,
+    startCapture: async () => {
+      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
+      if (started.exitCode !== 0) throw new InfraError(`logman start ${o.session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: o.host });
+    },
   };
+}
+
+export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d: LoopbackDrivers): JobLab {
+  const { vsp } = d;
+  // The client is in the host and stays open across every channel operation.
+  const client: GuestControl = { ...d.client, reconnect: async () => undefined };
   let channels: number[] = [];
   const each = async (...verbs: string[]) => {
     for (const ch of channels) for (const v of verbs) await vsp.command(`${v} ch=${ch}`);
@@ -109,8 +127,7 @@ export function loopbackJobLab(o: LoopbackLabOptions): JobLab {
     vsp,
     prepare: async (s: Scenario) => {
       channels = s.channels.map((c) => c.id);
-      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
-      if (started.exitCode !== 0) throw new InfraError(`logman start ${o.session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: o.host });
+      await d.startCapture();
       for (const c of s.channels) await vsp.command(`open ${c.id} ${channelInstance(c.id)} loopback ring-pages=${c.h2gPages}`);
     },
     clock: o.clock,
