@@ -49,6 +49,10 @@ const jobResult = z.object({
   }),
   attempts: z.number().int().positive().optional(),
   quarantined: z.object({ reason: nonEmpty, until: isoDate }).optional(),
+  hostFacts: z.object({
+    osBuild: z.string().optional(), hypervVersion: z.string().optional(), kmclVersion: z.string().optional(),
+    label: z.string().optional(), warning: z.string().optional(),
+  }).optional(),
 });
 
 const runSummary = z

@@ -93,6 +93,19 @@ export interface JobResult extends JobSpec {
   evidence: Evidence;
   attempts?: number | undefined;
   quarantined?: { reason: string; until: string } | undefined;
+  /**
+   * What the bench read from the job's host (src/lab/host-facts.ts): `hostBuild` above is
+   * the build read when there is one; `label` is the inventory's, `warning` says they differ.
+   */
+  hostFacts?: HostFactsRecord | undefined;
+}
+
+export interface HostFactsRecord {
+  osBuild?: string | undefined;
+  hypervVersion?: string | undefined;
+  kmclVersion?: string | undefined;
+  label?: string | undefined;
+  warning?: string | undefined;
 }
 
 export interface RunSummary {

@@ -13,6 +13,7 @@ import { InputError } from '../../errors.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import { runTag, type HyperV } from '../../lab/hyperv.ts';
 import { loadInventory, type Inventory } from '../../lab/inventory.ts';
+import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
 import { preflightHost } from '../../lab/preflight.ts';
 import { loadTemplate, type VmTemplate } from '../../lab/template.ts';
 import { writeFileAtomic } from '../../report/atomic-file.ts';
@@ -21,7 +22,7 @@ import { publishSite } from '../../report/publish.ts';
 import { createReporters, RUN_REPORTERS } from '../../report/registry.ts';
 import { ReporterMultiplexer, describeFailure } from '../../report/reporter.ts';
 import { defaultHistoryPath, runDirLayout } from '../../report/run-dir.ts';
-import type { RunSummary, SummaryOutcome } from '../../report/summary.ts';
+import type { HostFactsRecord, RunSummary, SummaryOutcome } from '../../report/summary.ts';
 import type { Trends } from '../../report/trends.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import type { Scenario } from '../../scenario/model.ts';
@@ -118,6 +119,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
   if (o.resume && !existsSync(runDirLayout(runDir).journal)) throw new InputError(`no run ${runId} to resume in ${root}`, { field: '--resume' });
   const lock = acquireRunLock(root, inventory.name, runId, { onNote: o.log });
   const shells = new Map<string, HyperV>();
+  const facts = new Map<string, HostFactsRecord>();
   const pool = new WorkerPool();
   try {
     const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
@@ -151,6 +153,11 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
               const handle = await openHyperV(ih, o.connect);
               shells.set(h.name, handle);
               const checks = await preflightHost({ name: h.name, hv: handle, switchName: ih.switchName, vmRoot: ih.vmRoot, memoryMB: ih.capacity.memoryMB, migrationPartner: ih.migrationPartner, parentDisks: parents, minFreeDiskGB: 20 });
+              // Host facts from the host itself; a label that no longer matches is said out loud.
+              const f = await readHostFacts(handle);
+              const warning = buildMismatch(h.name, ih.build, f);
+              if (warning) { o.log(`warning: ${warning}`); warnings.push(warning); }
+              facts.set(h.name, { ...f, label: ih.build, ...(warning ? { warning } : {}) });
               const failed = checks.filter((c) => c.status === 'fail');
               if (failed.length) out.set(h.name, `preflight: ${failed.map((c) => `${c.check}: ${c.detail}`).join('; ')}`);
             } catch (e) {
@@ -163,6 +170,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
       executor: (journal) => new JobPipeline({
         runId, runDir, journal, clock: realClock, real, emulator: emulatorSide(pool), checker: traceChecker(runDir),
         scenarios: new Map(loaded.scenarios.map((s) => [s.name, s])), jobTimeoutMs: o.jobTimeoutMs, keepFailed: o.keepFailed,
+        hostFacts: (host) => facts.get(host),
       }),
     });
     let chat: string | undefined;
