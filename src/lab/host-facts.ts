@@ -4,15 +4,15 @@
 // visible warning rather than a silent lie in the report.
 //
 // Where they come from (all readable by a non-interactive session, no WMI provider needed):
-//   OS build   HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion: CurrentBuildNumber + UBR,
-//              read through .NET's Registry class
-//   Hyper-V    the file version of %SystemRoot%\System32\vmms.exe (the management service)
-//   KMCL       the file version of %SystemRoot%\System32\drivers\vmbkmcl.sys
+//   OS build   HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion: CurrentBuildNumber + UBR
+//              (Get-ItemPropertyValue)
+//   Hyper-V    the file version of C:\Windows\System32\vmms.exe (the management service)
+//   KMCL       the file version of C:\Windows\System32\drivers\vmbkmcl.sys (Get-Item's VersionInfo)
 // Also the live-migration settings (Get-VMHost) and what they lack for a Move-VM started
 // over SSH (migrationFindings).
 
-import { emit, member, staticCall } from './host-shell/command.ts';
-import { expectOk } from './host-shell/errors.ts';
+import { expand, pipe, ps } from './host-shell/command.ts';
+import { failureError } from './host-shell/errors.ts';
 import type { HyperV } from './hyperv.ts';
 import { cmd } from './hyperv-vm.ts';
 
@@ -39,22 +39,24 @@ export function fileVersionOf(v: unknown): string | undefined {
   return /^\s*(\d+(?:\.\d+){1,3})/.exec(v)?.[1];
 }
 
+export const SYSTEM32 = 'C:\\Windows\\System32';
+
+/** A file's version as Windows shows it (FileVersionInfo), or undefined when it has none. */
+export async function fileVersion(hv: HyperV, path: string): Promise<string | undefined> {
+  const r = await hv.ctx.shell.run(cmd(hv.ctx, [pipe(ps('Get-Item', { LiteralPath: path }), expand('VersionInfo'), expand('FileVersion'))]), { timeoutMs: hv.ctx.queryTimeoutMs });
+  return failureError(r) ? undefined : fileVersionOf(r.items[0] ?? r.value);
+}
+
 export async function readHostFacts(hv: HyperV): Promise<HostFacts> {
-  const read = async (statement: Parameters<typeof emit>[0]): Promise<unknown> => {
-    try {
-      return expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [emit(statement)]), { timeoutMs: hv.ctx.queryTimeoutMs })).value;
-    } catch {
-      return undefined; // a fact that cannot be read is reported as unknown, not as a failed host
-    }
+  const reg = async (name: string): Promise<unknown> => {
+    const r = await hv.ctx.shell.run(cmd(hv.ctx, [ps('Get-ItemPropertyValue', { LiteralPath: `HKLM:\\${CURRENT_VERSION}`, Name: name })]), { timeoutMs: hv.ctx.queryTimeoutMs });
+    // A fact that cannot be read is reported as unknown, not as a failed host.
+    return failureError(r) ? undefined : r.items[0] ?? r.value;
   };
-  const key = staticCall('Microsoft.Win32.Registry', 'GetValue', `HKEY_LOCAL_MACHINE\\${CURRENT_VERSION}`, 'CurrentBuildNumber', '');
-  const ubr = staticCall('Microsoft.Win32.Registry', 'GetValue', `HKEY_LOCAL_MACHINE\\${CURRENT_VERSION}`, 'UBR', '');
-  const version = (path: string) => member(staticCall('System.Diagnostics.FileVersionInfo', 'GetVersionInfo', path), 'FileVersion');
-  const root = String((await read(staticCall('System.Environment', 'GetFolderPath', 'System'))) ?? 'C:\\Windows\\System32');
   return {
-    osBuild: osBuildOf(await read(key), await read(ubr)),
-    hypervVersion: fileVersionOf(await read(version(`${root}\\vmms.exe`))),
-    kmclVersion: fileVersionOf(await read(version(`${root}\\drivers\\vmbkmcl.sys`))),
+    osBuild: osBuildOf(await reg('CurrentBuildNumber'), await reg('UBR')),
+    hypervVersion: await fileVersion(hv, `${SYSTEM32}\\vmms.exe`),
+    kmclVersion: await fileVersion(hv, `${SYSTEM32}\\drivers\\vmbkmcl.sys`),
   };
 }
 

@@ -60,6 +60,8 @@ const hostFields = {
   attach: z.union([z.enum(ATTACH_MODES), z.array(z.enum(ATTACH_MODES)).min(1)]).optional(),
   /** The command that gives the VSP a VM's VMBus handle; needed for attach vm-handle. */
   handleBroker: z.strictObject({ command: pathString, args: z.array(z.string()).optional() }).optional(),
+  /** Where the lab stages the built Windows driver packages on the host (deploy-drivers.ts). */
+  driversDir: windowsPath.optional(),
 };
 
 const hostSchema = z.strictObject({ name, address: z.string().min(1).optional(), migrationPartner: name.optional(), ...hostFields });
@@ -96,6 +98,8 @@ export interface LabHost {
   attach?: AttachMode[];
   /** Set exactly when `attach` holds vm-handle (refused otherwise, at load). */
   handleBroker?: HandleBroker | undefined;
+  /** The staged driver packages on the host (default C:\bench\drivers). */
+  driversDir?: string | undefined;
   /** Where the host is written, for later messages about it. */
   source: { file: string; line: number | undefined };
 }
@@ -140,7 +144,7 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     if (vmRoot && switchName && capacity && transport && attach) {
       hosts.push({
         name: h.name, transport, vmRoot, switchName, capacity,
-        migrationPartner: h.migrationPartner, build: merged.build, ...attach,
+        migrationPartner: h.migrationPartner, build: merged.build, ...attach, driversDir: merged.driversDir,
         source: { file: src.file, line: src.lines.linePos(nodeStart(src, ['hosts', i])).line },
       });
     }

@@ -51,8 +51,11 @@ const jobResult = z.object({
   quarantined: z.object({ reason: nonEmpty, until: isoDate }).optional(),
   hostFacts: z.object({
     osBuild: z.string().optional(), hypervVersion: z.string().optional(), kmclVersion: z.string().optional(),
-    label: z.string().optional(), warning: z.string().optional(),
+    label: z.string().optional(), warning: z.string().optional(), guestOs: z.string().optional(),
   }).optional(),
+  drivers: z.array(z.object({
+    name: nonEmpty, where: z.enum(['host', 'guest']), sha256: nonEmpty, fileVersion: z.string().optional(), sourceCommit: z.string().optional(),
+  })).optional(),
 });
 
 const runSummary = z

@@ -98,6 +98,8 @@ export interface JobResult extends JobSpec {
    * the build read when there is one; `label` is the inventory's, `warning` says they differ.
    */
   hostFacts?: HostFactsRecord | undefined;
+  /** The driver builds the job ran with (src/lab/deploy-drivers.ts DriverRecord). */
+  drivers?: Array<{ name: string; where: 'host' | 'guest'; sha256: string; fileVersion?: string | undefined; sourceCommit?: string | undefined }> | undefined;
 }
 
 export interface HostFactsRecord {
@@ -106,6 +108,8 @@ export interface HostFactsRecord {
   kmclVersion?: string | undefined;
   label?: string | undefined;
   warning?: string | undefined;
+  /** The guest's kernel (`uname -r`) or Windows build, for vm-handle jobs. */
+  guestOs?: string | undefined;
 }
 
 export interface RunSummary {

@@ -102,6 +102,8 @@ export interface PipelineOptions {
   reuse?: boolean;
   /** What was read from a host at preflight (the real lab), recorded in each job's result. */
   hostFacts?: (host: string) => HostFactsRecord | undefined;
+  /** The driver builds installed on a host at preflight, recorded in each job's result. */
+  hostDrivers?: (host: string) => JobResult['drivers'];
 }
 
 export class JobPipeline implements JobExecutor {
@@ -158,10 +160,13 @@ export class JobPipeline implements JobExecutor {
     }
 
     const ranOn = real.kind === 'infra' ? host : real.host;
-    const facts = o.hostFacts?.(ranOn);
+    const read = o.hostFacts?.(ranOn);
+    const guestOs = (vm.ref as { guestOs?: string } | undefined)?.guestOs;
+    const facts = read || guestOs ? { ...read, ...(guestOs ? { guestOs } : {}) } : undefined;
+    const drivers = [...(o.hostDrivers?.(ranOn) ?? []), ...((vm.ref as { drivers?: JobResult['drivers'] } | undefined)?.drivers ?? [])];
     const base = {
       jobId: job.jobId, host: ranOn, hostBuild: facts?.osBuild ?? job.hostBuild, guest: job.guest, template: job.template,
-      scenario: job.scenario, seed: job.seed, attach: job.attach, ...(facts ? { hostFacts: facts } : {}),
+      scenario: job.scenario, seed: job.seed, attach: job.attach, ...(facts ? { hostFacts: facts } : {}), ...(drivers.length ? { drivers } : {}),
     };
     if (real.kind === 'infra') {
       if (real.started && o.keepFailed) await this.keep(vm, job.jobId); else await this.drop(vm);

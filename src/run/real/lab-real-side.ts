@@ -26,14 +26,14 @@ import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
-import { deployGuestDriver, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
+import { deployGuestDriver, guestDriverRecord, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { GuestSsh } from '../../lab/guest-ssh.ts';
 import type { LabHost } from '../../lab/inventory.ts';
 import { migrate } from '../../lab/migration.ts';
 import type { VmTemplate } from '../../lab/template.ts';
 import type { Scenario } from '../../scenario/model.ts';
-import type { Evidence } from '../../report/summary.ts';
+import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
 import { channelInstance, loopbackJobLab, sampleCtlDrivers } from './loopback-lab.ts';
@@ -58,6 +58,8 @@ export interface LabRealSideOptions {
   realJob: RealJobOptions;
   /** Where the host writes a VM's serial console log (default <vm folder>\serial-com1.log). */
   serialLogPath?: (vm: { name: string; vmPath: string }) => string;
+  /** The bench's source commit the guest driver is built from, when known (git). */
+  sourceCommit?: string | undefined;
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
 }
@@ -67,6 +69,9 @@ interface LabVm {
   guest: GuestSsh;
   template: VmTemplate;
   serial: SerialCapture | undefined;
+  /** Read by the job pipeline into each result (job-pipeline.ts, base). */
+  guestOs: string | undefined;
+  drivers: NonNullable<JobResult['drivers']>;
 }
 
 export class LabRealSide implements RealSide {
@@ -102,9 +107,12 @@ export class LabRealSide implements RealSide {
       }
       const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
       const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
-      await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      const deployed = await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      // The guest driver's build and the guest's kernel go into every result of this VM.
+      const rec = await guestDriverRecord(guest, deployed.koPath, o.sourceCommit);
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
-      return { key: name, host, name, memoryMB: t.memoryMB, ref: { id: vm.id, guest, template: t, serial } satisfies LabVm };
+      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec.kernel, drivers: [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] };
+      return { key: name, host, name, memoryMB: t.memoryMB, ref: lvm };
     } catch (e) {
       if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
       await hv.removeQuietly(vm.id, [vm.diskPath]);
