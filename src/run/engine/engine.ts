@@ -100,9 +100,20 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     }
 
     const results = new Map(state.results);
-    const todo = o.plan.jobs.filter((j) => !results.has(j.jobId));
-    if (results.size > 0) log(`resuming run ${o.runId}: ${results.size} job(s) already done, ${todo.length} to go`);
     o.reporter?.onRunBegin?.({ runId: o.runId, lab: o.plan.lab, jobs: o.plan.jobs });
+    // Jobs the plan found not applicable (attach mode) end skipped at once, with the reason.
+    for (const job of o.plan.jobs) {
+      if (job.notApplicable === undefined || results.has(job.jobId)) continue;
+      const result: JobResult = {
+        jobId: job.jobId, host: job.host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+        attach: job.attach, verdict: 'skipped', message: `not applicable: ${job.notApplicable}`, durationsMs: {}, evidence: {},
+      };
+      results.set(job.jobId, result);
+      journal.append({ t: 'end', jobId: job.jobId, result, at: now() });
+      o.reporter?.onJobEnd?.(job, result);
+    }
+    const todo = o.plan.jobs.filter((j) => !results.has(j.jobId));
+    if (state.results.size > 0) log(`resuming run ${o.runId}: ${results.size} job(s) already done, ${todo.length} to go`);
     const quarantine = o.quarantine ?? NO_QUARANTINE;
 
     const executor = o.executor(journal);
