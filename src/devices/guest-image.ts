@@ -18,6 +18,7 @@
 import { fifo, fifoPush, type Fifo } from '../vmbus/fifo.ts';
 import type { GuestChannelState, GuestState } from './guest.ts';
 import { RestoreError } from '../vmbus/saved-state.ts';
+import { checkGuestImage } from './guest-image-check.ts';
 
 type Queued = GuestChannelState['queue'] extends Fifo<infer T> ? T : never;
 type Held = GuestChannelState['held'] extends Fifo<infer T> ? T : never;
@@ -122,6 +123,8 @@ function channelImage(c: GuestChannelState): GuestChannelImageV3 {
  * taken over (it came fresh out of the saved-state decoder, so nothing else holds it).
  */
 export function fromGuestImage(image: unknown, now: number): GuestState {
+  // Every field first: nothing is built from an image that is not sound (guest-image-check.ts).
+  checkGuestImage(image);
   const version = (image as { image?: unknown }).image;
   const state = version === 3 ? fromV3(image as GuestImageV3) : version === 2 ? fromV2(image as GuestImageV2) : (image as GuestState);
   const shift = now - (image as { takenAt: number }).takenAt;

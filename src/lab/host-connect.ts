@@ -2,7 +2,7 @@
 // secrets (registered with the redactor as they are read), pin the host key.
 
 import type { LabHost } from './inventory.ts';
-import { resolveSecret } from './secrets.ts';
+import { checkPrivateKey, resolveSecret } from './secrets.ts';
 import { LocalPwshShell } from './host-shell/local-pwsh.ts';
 import { SshPwshShell, type SshAuth } from './host-shell/ssh-pwsh.ts';
 import type { HostShell } from './host-shell/types.ts';
@@ -29,6 +29,7 @@ export async function openShell(host: LabHost, cfg: ConnectConfig): Promise<Host
   if (t.credential.kind === 'key') {
     const privateKey = await resolveSecret(t.credential.key, { where });
     const passphrase = t.credential.passphrase ? await resolveSecret(t.credential.passphrase, { where }) : undefined;
+    checkPrivateKey(privateKey, passphrase, where);
     auth = { kind: 'key', privateKey, passphrase };
   } else {
     auth = { kind: 'password', password: await resolveSecret(t.credential.password, { where }) };

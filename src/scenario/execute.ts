@@ -17,13 +17,13 @@
 
 import { EmulatedHost } from './host.ts';
 import type { Scenario, Step } from './model.ts';
-import type { SampleVsp } from '../devices/vsp.ts';
+import { VspError, type SampleVsp } from '../devices/vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
 import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
-import { decodeSavedVm, encodeSavedVm, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
+import { decodeSavedVm, encodeSavedVm, RestoreError, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
 import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { Faults, type FaultMode } from '../vmbus/faults.ts';
@@ -336,6 +336,11 @@ class Execution {
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
     const guestState = reviveGuest(rec.guest as GuestState, this.clock);
+    // The host side too: a KMCL stream the library refuses is a bad blob, refused with the
+    // VM as it was (the new host objects touch neither guest memory nor the guest).
+    const host = this.newHost(hostName);
+    for (const c of rec.channels) restoreVsp(host, c, this.s.name);
+    if (rec.channels.length !== host.vsps.size) throw new RestoreError('bad-record', `the saved VM holds ${rec.channels.length} channel(s); scenario ${this.s.name} has ${host.vsps.size}`);
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
     let memory = this.memory;
@@ -344,8 +349,6 @@ class Execution {
     this.memory = memory;
     this.guest = this.makeGuest(guestState);
     this.nextHostTx = { ...rec.bench.nextHostTx };
-    const host = this.newHost(hostName);
-    for (const c of rec.channels) host.vsps.get(c.ch)!.restore(c.kmclBuffers);
     this.host = host;
     host.attach(memory, (ch, what) => this.signalGuest(ch, what), true);
     this.vm = 'running';
@@ -688,4 +691,16 @@ class Execution {
 
 function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Hold' {
   return m === 'inline' ? 'Inline' : m === 'deferred' ? 'Deferred' : 'Hold';
+}
+
+/** One channel's saved KMCL stream into a new host's VSP; what the library refuses is a RestoreError. */
+function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string): void {
+  const vsp = host.vsps.get(c.ch);
+  if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
+  try {
+    vsp.restore(c.kmclBuffers);
+  } catch (e) {
+    if (e instanceof VspError) throw new RestoreError('bad-record', e.message);
+    throw e;
+  }
 }
