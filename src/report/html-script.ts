@@ -52,9 +52,11 @@ export const REPORT_SCRIPT = `(function () {
     } else if (t.matches('button[data-copy]')) {
       var pre = d.getElementById(t.getAttribute('data-copy'));
       var text = pre ? pre.textContent : '';
-      var done = function () { t.textContent = 'copied'; setTimeout(function () { t.textContent = 'copy'; }, 1500); };
-      var select = function () { var r = d.createRange(); r.selectNodeContents(pre); var s = getSelection(); s.removeAllRanges(); s.addRange(r); t.textContent = 'selected: press Ctrl+C'; };
-      if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, select); else select();
+      // The command is selected at once (Ctrl+C copies it wherever the clipboard API is
+      // refused or waits for a permission), then copied where the API allows.
+      var r = d.createRange(); r.selectNodeContents(pre); var s = getSelection(); s.removeAllRanges(); s.addRange(r);
+      t.textContent = 'selected';
+      if (navigator.clipboard) navigator.clipboard.writeText(text).then(function () { t.textContent = 'copied'; }, function () {});
     }
   });
   addEventListener('hashchange', reveal);
