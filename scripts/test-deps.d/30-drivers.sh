@@ -21,6 +21,8 @@ fi
 need=()
 dpkg -s linux-headers-amd64 >/dev/null 2>&1 || need+=(linux-headers-amd64)
 command -v clang >/dev/null || need+=(clang)
+# wasm-ld (lld): links the C drivers to WebAssembly for the emulator (src/devices/wasm/build.ts).
+command -v wasm-ld >/dev/null || need+=(lld)
 command -v make >/dev/null || need+=(make)
 command -v gcc >/dev/null || need+=(gcc)
 # checkpatch.pl needs more of Perl than perl-base (Term::ANSIColor, Encode).

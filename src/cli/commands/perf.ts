@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
+import { measureAll } from '../../run/commands/perf.ts';
 import { formatPerfTable, perfJson, perfRows } from '../../report/perf-table.ts';
-import { measureAll } from '../../run/perf.ts';
 
 export function registerPerf(program: Command): void {
   program

@@ -52,7 +52,17 @@ typedef ULONG64 PFN_NUMBER, *PPFN_NUMBER;
 #define CONTAINING_RECORD(address, type, field) \
 	((type *)((PCHAR)(address) - (ULONG_PTR)(&((type *)0)->field)))
 
-/* SAL annotations are empty in the stand-in; the WDK's analysis tools read them. */
+/*
+ * SAL annotations. The WDK's analysis tools (PREfast, SDV) read them; clang cannot.
+ * Two kinds here:
+ * - _Must_inspect_result_ becomes clang's warn_unused_result, so a build with
+ *   -Werror=unused-result refuses a driver that ignores such a result, as PREfast
+ *   would warn. (clang checks it on a function or on a struct member that points to
+ *   one, so the KMCL tables carry it on their members.)
+ * - The IRQL and allocation annotations expand to nothing for clang. They stay in the
+ *   declarations as data: the emulator's kernel shim (src/devices/wasm/irql.ts) keeps
+ *   the same IRQL rules, and a test holds the two to each other.
+ */
 #define _In_
 #define _In_opt_
 #define _Out_
@@ -65,9 +75,16 @@ typedef ULONG64 PFN_NUMBER, *PPFN_NUMBER;
 #define _Out_writes_bytes_opt_(n)
 #define _Out_writes_bytes_to_(n, m)
 #define _Out_writes_bytes_to_opt_(n, m)
-#define _Must_inspect_result_
+#define _Must_inspect_result_ __attribute__((warn_unused_result))
 #define _IRQL_requires_(x)
 #define _IRQL_requires_max_(x)
+#define _IRQL_requires_min_(x)
+#define _IRQL_raises_(x)
+#define _When_(condition, annotation)
+#define _Success_(expr)
+#define __drv_allocatesMem(kind)
+#define __drv_freesMem(kind)
+#define __drv_aliasesMem
 #define _Use_decl_annotations_
 #define _Function_class_(x)
 #define _Requires_lock_held_(x)
@@ -177,8 +194,10 @@ ULONGLONG KeQueryInterruptTime(void);
 typedef ULONG64 POOL_FLAGS;
 #define POOL_FLAG_NON_PAGED 0x0000000000000040ULL
 #define POOL_FLAG_PAGED 0x0000000000000100ULL
+_IRQL_requires_max_(DISPATCH_LEVEL) __drv_allocatesMem(Mem)
 PVOID ExAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes, ULONG Tag);
-VOID ExFreePoolWithTag(PVOID P, ULONG Tag);
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID ExFreePoolWithTag(__drv_freesMem(Mem) PVOID P, ULONG Tag);
 
 void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
@@ -203,6 +222,7 @@ typedef struct _DRIVER_OBJECT *PDRIVER_OBJECT;
 typedef struct _MDL *PMDL;
 typedef struct _IRP *PIRP;
 
+_IRQL_requires_max_(PASSIVE_LEVEL)
 NTSTATUS ZwClose(HANDLE Handle);
 
 /* ---- Driver-defined interfaces (IRP_MN_QUERY_INTERFACE) ------------------ */

@@ -1,0 +1,188 @@
+// Builds the sample C drivers of lab/drivers to WebAssembly with Debian's clang and lld.
+//
+// The driver sources compile unchanged: freestanding wasm32, no libc. The Windows drivers
+// see the stand-in WDK headers (lab/drivers/wdk-standin/km), the Linux driver the stand-in
+// kernel API (lab/drivers/linux-standin). Every function a driver calls and does not
+// define becomes an import, which the kernel shim (kmcl-shim.ts, wdf-shim.ts, ...)
+// implements. The shim's own C part (c/*.c: memcpy and friends, the KMCL function tables,
+// WDF structure marshalling) is linked in beside the driver, never into its sources.
+//
+// `_Must_inspect_result_` is clang's warn_unused_result, and -Werror turns an ignored
+// result into a build failure: the compile-time half of the Driver-Verifier-style checks.
+//
+// Builds are cached by a hash of everything that goes in (sources, headers, flags, the
+// compiler's version) under node_modules/.cache, or VMBUS_BENCH_WASM_CACHE.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execaSync } from 'execa';
+import { InputError } from '../../errors.ts';
+
+export const DRIVERS_DIR = fileURLToPath(new URL('../../../lab/drivers', import.meta.url));
+const SHIM_C_DIR = fileURLToPath(new URL('./c', import.meta.url));
+const REPO = fileURLToPath(new URL('../../..', import.meta.url));
+
+export type DriverName = 'vsp' | 'guest-windows' | 'guest-linux';
+
+interface DriverRecipe {
+  /** source files, relative to lab/drivers */
+  sources: string[];
+  /** header folders whose every file goes into the hash */
+  headerDirs: string[];
+  includes: string[];
+  shim: string[];
+  exports: string[];
+}
+
+const cFiles = (dir: string): string[] =>
+  readdirSync(join(DRIVERS_DIR, dir)).filter((f) => f.endsWith('.c')).sort().map((f) => `${dir}/${f}`);
+
+function recipe(name: DriverName): DriverRecipe {
+  const common = ['common/sample-protocol.c', 'common/sample-command.c'];
+  if (name === 'guest-linux') {
+    return {
+      // The two one-line wrappers only exist for Kbuild; the common files go in directly.
+      sources: cFiles('guest-linux').filter((f) => !/sample_(protocol|command)\.c$/.test(f)).concat(common),
+      headerDirs: ['common', 'guest-linux', 'linux-standin'],
+      includes: ['-isystem', join(DRIVERS_DIR, 'linux-standin'), '-I', join(DRIVERS_DIR, 'common')],
+      shim: ['runtime.c', 'linux-glue.c'],
+      exports: ['sg_module_init', 'sg_module_exit', 'shim_linux_probe', 'shim_linux_remove', 'shim_linux_on_channel', 'shim_linux_ctl_write', 'shim_linux_ctl_read', 'shim_alloc_scratch'],
+    };
+  }
+  return {
+    sources: cFiles(name).concat(common),
+    headerDirs: ['common', name, 'wdk-standin/km'],
+    includes: ['-isystem', join(DRIVERS_DIR, 'wdk-standin', 'km')],
+    shim: ['runtime.c', 'wdf-glue.c', 'kmcl-table.c'],
+    exports: ['DriverEntry', 'shim_alloc_scratch'],
+  };
+}
+
+export const COMPILE_FLAGS = [
+  '--target=wasm32', '-ffreestanding', '-nostdlib', '-nostdlibinc', '-fms-extensions',
+  '-O2', '-mbulk-memory', '-Wall', '-Wextra', '-Werror', '-Werror=unused-result',
+  // clang's own stddef.h/stdarg.h stay visible; -nostdlibinc hides the host's libc.
+];
+
+export interface BuiltDriver {
+  name: DriverName;
+  wasm: Uint8Array;
+  hash: string;
+  path: string;
+  cached: boolean;
+}
+
+export interface BuildOptions {
+  /** extra -D switches */
+  defines?: readonly string[];
+  /**
+   * Sources to replace, by their path under lab/drivers, with another file: a test
+   * builds the driver with the unfixed version of one file kept as a fixture.
+   */
+  replace?: Readonly<Record<string, string>>;
+  cacheDir?: string;
+}
+
+/** The Debian package that provides each tool (a missing one is the user's to install). */
+const TOOL_PACKAGE = { clang: 'clang', 'wasm-ld': 'lld' } as const;
+
+function requireTool(tool: keyof typeof TOOL_PACKAGE): string {
+  try {
+    const r = execaSync(tool, ['--version'], { reject: false });
+    if (r.exitCode === 0) return String(r.stdout).split('\n')[0] ?? tool;
+  } catch {
+    // not on PATH: the error below says what to install
+  }
+  throw new InputError(`${tool} is not installed: the C drivers cannot be built to WebAssembly`, {}, {
+    hint: `install the Debian package '${TOOL_PACKAGE[tool]}' (apt-get install -y clang lld)`,
+  });
+}
+
+function hashInputs(r: DriverRecipe, sources: string[], flags: readonly string[], versions: string[]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.shim }));
+  const files = new Set<string>(sources);
+  for (const d of r.headerDirs) {
+    const dir = join(DRIVERS_DIR, d);
+    if (!existsSync(dir)) continue;
+    for (const f of walk(dir)) if (/\.[ch]$/.test(f)) files.add(f);
+  }
+  for (const f of r.shim) files.add(join(SHIM_C_DIR, f));
+  for (const f of walk(SHIM_C_DIR)) if (f.endsWith('.h')) files.add(f);
+  for (const f of [...files].sort()) {
+    h.update(relative(REPO, f));
+    h.update(readFileSync(f));
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).sort().flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+export function defaultCacheDir(): string {
+  return process.env.VMBUS_BENCH_WASM_CACHE ?? join(REPO, 'node_modules', '.cache', 'vmbus-bench-wasm');
+}
+
+/**
+ * Builds one driver (or takes it from the cache). Throws InputError naming the package
+ * when clang or wasm-ld is missing, and InputError with clang's output when the driver
+ * does not compile (an ignored _Must_inspect_result_ among them).
+ */
+export function buildDriver(name: DriverName, opts: BuildOptions = {}): BuiltDriver {
+  const r = recipe(name);
+  // Each source with the folder its "..." includes are relative to (a replacement keeps
+  // the folder of the file it replaces).
+  const sources = r.sources.map((f) => ({ file: join(DRIVERS_DIR, f), dir: join(DRIVERS_DIR, dirname(f)) }));
+  for (const [from, to] of Object.entries(opts.replace ?? {})) {
+    const i = r.sources.indexOf(from);
+    if (i < 0) throw new InputError(`${name}: no source ${from} to replace`);
+    sources[i]!.file = resolve(to);
+  }
+  const defines = (opts.defines ?? []).map((d) => `-D${d}`);
+  const flags = [...COMPILE_FLAGS, ...defines];
+  const versions = [requireTool('clang'), requireTool('wasm-ld')];
+  const hash = hashInputs(r, sources.map((x) => x.file), flags, versions);
+  const dir = opts.cacheDir ?? defaultCacheDir();
+  const out = join(dir, `${name}-${hash}.wasm`);
+  if (existsSync(out)) return { name, wasm: readFileSync(out), hash, path: out, cached: true };
+
+  mkdirSync(dir, { recursive: true });
+  const work = join(dir, `${name}-${hash}.${process.pid}.tmp`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work);
+  try {
+    const objects: string[] = [];
+    const compile = (src: string, extra: string[]): void => {
+      const obj = join(work, `${objects.length}.o`);
+      const res = execaSync('clang', [...flags, ...extra, '-c', src, '-o', obj], { reject: false, cwd: DRIVERS_DIR });
+      if (res.exitCode !== 0) {
+        throw new InputError(`does not compile to wasm32:\n${String(res.stderr)}`, { file: relative(REPO, src) });
+      }
+      objects.push(obj);
+    };
+    for (const s of sources) compile(s.file, [...r.includes, '-iquote', s.dir]);
+    for (const s of r.shim) compile(join(SHIM_C_DIR, s), [...r.includes, '-I', SHIM_C_DIR]);
+    const tmpWasm = join(work, 'out.wasm');
+    const link = execaSync('wasm-ld', [
+      '--no-entry', '--allow-undefined', '--export-table', '--growable-table',
+      '--export=__heap_base',
+      ...r.exports.map((e) => `--export=${e}`),
+      '-z', 'stack-size=131072', '--initial-memory=1048576',
+      ...objects, '-o', tmpWasm,
+    ], { reject: false });
+    if (link.exitCode !== 0) throw new InputError(`${name}: wasm-ld failed:\n${String(link.stderr)}`);
+    const wasm = readFileSync(tmpWasm);
+    // Written whole, then renamed: a concurrent build never reads half a module.
+    writeFileSync(`${out}.${process.pid}`, wasm);
+    renameSync(`${out}.${process.pid}`, out);
+    return { name, wasm, hash, path: out, cached: false };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,447 @@
+// The KMCL client and server tables for a C driver on the emulator: every entry of
+// KMCL_CLIENT_INTERFACE_V1 / KMCL_SERVER_INTERFACE_V1 the sample drivers call, over the
+// emulator's own Channel (src/vmbus/channel.ts, channel-save.ts), used as is.
+//
+// Handles: VMBCHANNEL, VMBPACKET and VMBPACKETCOMPLETION are numbers the driver only
+// passes back. Packet data is copied between the rings' shared memory and the driver's
+// linear memory: a received packet into a shim buffer that lives until the driver
+// completes it; a sent one out of the driver's buffer when VmbPacketSend is called.
+// Callbacks go through the module's function table at the IRQL irql.ts gives them.
+//
+// Checks made here, at the shim boundary (beside the emulator's own KmclUsageError):
+// PASSIVE-only calls (irql.ts), a send on a channel its driver paused (E3, D2), a
+// packet freed twice or never (E7), a server-only call from a client (D7), a channel
+// never cleaned up, a state change called from inside a state-change callback (E2).
+
+import { Channel, STATE_CALLBACKS_SIZE, STATE_CALLBACKS_VERSION, stateChangeCallbacksInit } from '../../vmbus/channel.ts';
+import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, packetRestore } from '../../vmbus/channel-save.ts';
+import type { GapChoices } from '../../vmbus/choices.ts';
+import type { IncomingPacket, VmbPacket } from '../../vmbus/packet.ts';
+import { STATUS, type NtStatus } from '../../vmbus/status.ts';
+import { DISPATCH_LEVEL, KMCL_PASSIVE_ONLY, PASSIVE_LEVEL } from './irql.ts';
+import type { DriverRuntime, ImportFn, ImportTable } from './runtime.ts';
+import { violation } from './violations.ts';
+
+/** sizeof(VMB_CHANNEL_STATE_CHANGE_CALLBACKS) in wasm32: two ULONGs and five 4-byte pointers. */
+const WASM_STATE_CALLBACKS_SIZE = 28;
+const SHIM_TAG = 0x6c636d4b; // 'Kmcl'
+
+export interface ChannelRec {
+  handle: number;
+  ch: Channel;
+  pointer: number;
+  processPacket: number;
+  processingComplete: number;
+  states: { opened: number; closed: number; suspend: number; started: number; postStarted: number };
+  save: number;
+  restore: number;
+  /** Pause was called and Start not since: sends must have stopped (E3). */
+  pausedByDriver: boolean;
+  inStateCallback: boolean;
+  cleaned: boolean;
+}
+
+interface PacketRec {
+  handle: number;
+  p: VmbPacket;
+  chan: ChannelRec;
+  pointer: number;
+  routine: number;
+  freed: boolean;
+}
+
+interface IncomingRec {
+  handle: number;
+  pkt: IncomingPacket;
+  chan: ChannelRec;
+  buffer: number;
+}
+
+export interface KmclHooks {
+  /** a channel was enabled: a server offered it, or a client is ready for the offer */
+  enabled?(rec: ChannelRec): void;
+  /** a channel was disabled by its driver */
+  disabled?(rec: ChannelRec): void;
+}
+
+export interface KmclShimOptions {
+  choices: GapChoices;
+  hooks?: KmclHooks;
+  /**
+   * Faults a Driver-Verifier-style run injects at the shim (like its low-resources
+   * simulation), for answers a careful driver must survive:
+   * - 'save-begin-fails': VmbChannelSaveBegin returns STATUS_INSUFFICIENT_RESOURCES;
+   * - 'save-continue-no-progress': VmbChannelSaveContinue returns STATUS_BUFFER_OVERFLOW
+   *   with 0 bytes filled (the page says some data was written; a driver must still
+   *   not spin when none was).
+   */
+  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress'>;
+}
+
+export class KmclShim {
+  private readonly rt: DriverRuntime;
+  private readonly opts: KmclShimOptions;
+  readonly channels = new Map<number, ChannelRec>();
+  private readonly byChannel = new Map<Channel, ChannelRec>();
+  private readonly packets = new Map<number, PacketRec>();
+  private readonly incoming = new Map<number, IncomingRec>();
+  private readonly incomingOf = new WeakMap<IncomingPacket, IncomingRec>();
+  private readonly kernelHandles = new Set<number>();
+  private nextChannelId = 1;
+  interfaceRefs = 0;
+
+  constructor(rt: DriverRuntime, opts: KmclShimOptions) {
+    this.rt = rt;
+    this.opts = opts;
+  }
+
+  private chan(h: number, call: string): ChannelRec {
+    const r = this.channels.get(h >>> 0);
+    if (!r) throw violation('kmcl.bad-handle', call, `VMBCHANNEL 0x${(h >>> 0).toString(16)}`, 'not a live channel (cleaned up, or never allocated)');
+    return r;
+  }
+
+  private packet(h: number, call: string): PacketRec {
+    const r = this.packets.get(h >>> 0);
+    if (!r) throw violation('kmcl.bad-handle', call, `VMBPACKET 0x${(h >>> 0).toString(16)}`, 'not a packet object');
+    if (r.freed) throw violation('pool.double-free', call, `VMBPACKET 0x${r.handle.toString(16)}`, 'the packet was already freed (use after VmbPacketFree)');
+    return r;
+  }
+
+  private completion(h: number, call: string): IncomingRec {
+    const r = this.incoming.get(h >>> 0);
+    if (!r) throw violation('kmcl.bad-handle', call, `VMBPACKETCOMPLETION 0x${(h >>> 0).toString(16)}`, 'not a packet in the driver\'s hands (completed already?)');
+    return r;
+  }
+
+  private serverOnly(r: ChannelRec, call: string): void {
+    if (!r.ch.isServer) throw violation('kmcl.server-only', call, `VMBCHANNEL 0x${r.handle.toString(16)}`, 'documented for server endpoints; this channel is a client');
+  }
+
+  private notInStateCallback(r: ChannelRec, call: string): void {
+    if (r.inStateCallback) throw violation('kmcl.misuse', call, `VMBCHANNEL 0x${r.handle.toString(16)}`, 'may not be called from inside a state-change callback');
+  }
+
+  /** A state-change callback of the driver, at PASSIVE_LEVEL. */
+  private stateCallback(r: ChannelRec, fn: number, name: string): number {
+    r.inStateCallback = true;
+    try {
+      return this.rt.callback(fn, name, PASSIVE_LEVEL, r.handle) >>> 0;
+    } finally {
+      r.inStateCallback = false;
+    }
+  }
+
+  private wireCallbacks(r: ChannelRec): void {
+    const ch = r.ch;
+    const s = r.states;
+    const cbs = stateChangeCallbacksInit();
+    if (s.opened) cbs.opened = () => this.stateCallback(r, s.opened, 'EvtVmbChannelOpened');
+    if (s.closed) cbs.closed = () => void this.stateCallback(r, s.closed, 'EvtVmbChannelClosed');
+    if (s.suspend) cbs.suspend = () => void this.stateCallback(r, s.suspend, 'EvtVmbChannelSuspend');
+    if (s.started) cbs.started = () => void this.stateCallback(r, s.started, 'EvtVmbChannelStarted');
+    if (s.postStarted) cbs.postStarted = () => void this.stateCallback(r, s.postStarted, 'EvtVmbChannelPostStarted');
+    ch.callbacks = cbs;
+  }
+
+  private onPacket(r: ChannelRec, pkt: IncomingPacket, payload: Uint8Array, flags: number): void {
+    let inc = this.incomingOf.get(pkt);
+    if (!inc) {
+      const buffer = this.rt.pool.alloc(payload.length, SHIM_TAG, 'shim');
+      this.rt.mem.write(buffer, payload);
+      inc = { handle: this.rt.handle(3), pkt, chan: r, buffer };
+      this.incomingOf.set(pkt, inc);
+      this.incoming.set(inc.handle, inc);
+    }
+    // A redelivery after DeferToPassive runs at PASSIVE_LEVEL; a first delivery at DISPATCH.
+    const level = pkt.deferrals > 0 ? PASSIVE_LEVEL : DISPATCH_LEVEL;
+    this.rt.callback(r.processPacket, 'EvtVmbChannelProcessPacket', level, r.handle, inc.handle, inc.buffer, payload.length, flags);
+  }
+
+  private retireIncoming(inc: IncomingRec, call: string): void {
+    this.incoming.delete(inc.handle);
+    this.rt.pool.free(inc.buffer, SHIM_TAG, call);
+  }
+
+  private onCompletion(pr: PacketRec, status: NtStatus, response: Uint8Array | null): void {
+    if (!pr.routine) {
+      // The default routine frees the packet (SPEC-NOTES 4.1).
+      pr.freed = true;
+      pr.p.state = 'freed';
+      return;
+    }
+    const len = response?.length ?? 0;
+    const buf = len > 0 ? this.rt.pool.alloc(len, SHIM_TAG, 'shim') : 0;
+    if (buf) this.rt.mem.write(buf, response!);
+    this.rt.callback(pr.routine, 'EvtVmbPacketCompletionRoutine', DISPATCH_LEVEL, pr.handle, status, buf, len);
+    if (buf) this.rt.pool.free(buf, SHIM_TAG, 'EvtVmbPacketCompletionRoutine');
+  }
+
+  private savePacket(r: ChannelRec, p: VmbPacket, saveBuf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
+    const pool = this.rt.pool;
+    const needed = pool.alloc(4, SHIM_TAG, 'shim');
+    const pr = (p.pointer as PacketRec | null) ?? null;
+    const len = saveBuf?.length ?? 0;
+    const buf = len > 0 ? pool.alloc(len, SHIM_TAG, 'shim') : 0;
+    const st = this.rt.callback(r.save, 'EvtVmbChannelSavePacket', PASSIVE_LEVEL, r.handle, pr?.handle ?? 0, buf, len, needed) >>> 0;
+    out.bytesNeeded = this.rt.mem.u32(needed);
+    if (buf) {
+      saveBuf!.set(this.rt.mem.view(buf, len));
+      pool.free(buf, SHIM_TAG, 'EvtVmbChannelSavePacket'); // its guards catch a write past SaveBufSize
+    }
+    pool.free(needed, SHIM_TAG, 'EvtVmbChannelSavePacket');
+    return st;
+  }
+
+  private restorePacket(r: ChannelRec, lib: Uint8Array, save: Uint8Array): NtStatus {
+    const pool = this.rt.pool;
+    const libAt = pool.alloc(lib.length, SHIM_TAG, 'shim');
+    const saveAt = pool.alloc(save.length, SHIM_TAG, 'shim');
+    this.rt.mem.write(libAt, lib);
+    this.rt.mem.write(saveAt, save);
+    const st = this.rt.callback(r.restore, 'EvtVmbChannelRestorePacket', PASSIVE_LEVEL, r.handle, libAt, lib.length, saveAt, save.length) >>> 0;
+    pool.free(libAt, SHIM_TAG, 'EvtVmbChannelRestorePacket');
+    pool.free(saveAt, SHIM_TAG, 'EvtVmbChannelRestorePacket');
+    return st;
+  }
+
+  recOf(ch: Channel): ChannelRec | undefined {
+    return this.byChannel.get(ch);
+  }
+
+  imports(): ImportTable {
+    const rt = this.rt;
+    const m = () => rt.mem;
+    const passive = (name: string, fn: ImportFn): ImportFn => {
+      if (!KMCL_PASSIVE_ONLY.has(name)) return fn;
+      return (...a: unknown[]) => {
+        rt.irql.requirePassive(name, `VMBCHANNEL 0x${((a[0] as number) >>> 0).toString(16)}`);
+        return fn(...a);
+      };
+    };
+    const t: Record<string, ImportFn> = {
+      QueryInterface: (_fdo: number, _server: number) => {
+        rt.irql.requirePassive('WdfFdoQueryForInterface', 'KMCL');
+        this.interfaceRefs++;
+        return STATUS.SUCCESS;
+      },
+      InterfaceReference: () => void this.interfaceRefs++,
+      InterfaceDereference: () => void this.interfaceRefs--,
+
+      VmbChannelAllocate: (_pdo: number, isServer: number, out: number) => {
+        const ch = new Channel((isServer & 0xff) !== 0, this.nextChannelId++, this.opts.choices);
+        const r: ChannelRec = {
+          handle: rt.handle(1), ch, pointer: 0, processPacket: 0, processingComplete: 0,
+          states: { opened: 0, closed: 0, suspend: 0, started: 0, postStarted: 0 }, save: 0, restore: 0,
+          pausedByDriver: false, inStateCallback: false, cleaned: false,
+        };
+        this.channels.set(r.handle, r);
+        this.byChannel.set(ch, r);
+        m().setU32(out, r.handle);
+        return STATUS.SUCCESS;
+      },
+      VmbChannelCleanup: (h: number) => {
+        const r = this.chan(h, 'VmbChannelCleanup');
+        r.ch.cleanup();
+        const left = [...this.packets.values()].filter((p) => p.chan === r && !p.freed);
+        if (left.length > 0) {
+          throw violation('kmcl.packet-leak', 'VmbChannelCleanup', `VMBCHANNEL 0x${r.handle.toString(16)}`, `${left.length} packet object(s) allocated on this channel were never freed (VmbPacketFree): ${left.map((p) => `0x${p.handle.toString(16)}`).join(', ')}`);
+        }
+        for (const [k, p] of this.packets) if (p.chan === r) this.packets.delete(k);
+        r.cleaned = true;
+        this.channels.delete(r.handle);
+        this.byChannel.delete(r.ch);
+      },
+      VmbChannelEnable: (h: number) => {
+        const r = this.chan(h, 'VmbChannelEnable');
+        this.wireCallbacks(r);
+        const st = r.ch.enable();
+        if (st === STATUS.SUCCESS) this.opts.hooks?.enabled?.(r);
+        return st;
+      },
+      VmbChannelDisable: (h: number) => {
+        const r = this.chan(h, 'VmbChannelDisable');
+        this.notInStateCallback(r, 'VmbChannelDisable');
+        r.ch.disable();
+        r.pausedByDriver = false;
+        this.opts.hooks?.disabled?.(r);
+      },
+      VmbChannelStart: (h: number) => {
+        const r = this.chan(h, 'VmbChannelStart');
+        this.notInStateCallback(r, 'VmbChannelStart');
+        r.pausedByDriver = false;
+        r.ch.start();
+      },
+      VmbChannelPause: (h: number) => {
+        const r = this.chan(h, 'VmbChannelPause');
+        this.notInStateCallback(r, 'VmbChannelPause');
+        r.pausedByDriver = true;
+        r.ch.pause();
+      },
+      VmbChannelGetPointer: (h: number) => this.chan(h, 'VmbChannelGetPointer').pointer,
+      VmbChannelSetPointer: (h: number, p: number) => void (this.chan(h, 'VmbChannelSetPointer').pointer = p >>> 0),
+      VmbChannelInitSetMaximumPacketSize: (h: number, n: number) => this.chan(h, 'VmbChannelInitSetMaximumPacketSize').ch.initSetMaximumPacketSize(n >>> 0),
+      VmbChannelInitSetFlags: (h: number, f: number) => this.chan(h, 'VmbChannelInitSetFlags').ch.initSetFlags(f >>> 0),
+      VmbChannelInitSetClientContextSize: (h: number, n: number) => this.chan(h, 'VmbChannelInitSetClientContextSize').ch.initSetClientContextSize(n >>> 0),
+      VmbChannelInitSetProcessPacketCallbacks: (h: number, pp: number, pc: number) => {
+        const r = this.chan(h, 'VmbChannelInitSetProcessPacketCallbacks');
+        const st = r.ch.initSetProcessPacketCallbacks(
+          pp ? (_c, pkt, buf, flags) => this.onPacket(r, pkt, buf, flags) : null,
+          pc ? (_c, n) => void rt.callback(pc, 'EvtVmbChannelProcessingComplete', DISPATCH_LEVEL, r.handle, n) : null,
+        );
+        if (st === STATUS.SUCCESS) {
+          r.processPacket = pp >>> 0;
+          r.processingComplete = pc >>> 0;
+        }
+        return st;
+      },
+      VmbChannelInitSetStateChangeCallbacks: (h: number, at: number) => {
+        const r = this.chan(h, 'VmbChannelInitSetStateChangeCallbacks');
+        const version = m().u32(at);
+        const size = m().u32(at + 4);
+        // The emulator checks the x64 size; the wasm32 structure is smaller, same members.
+        const st = r.ch.initSetStateChangeCallbacks({
+          ...stateChangeCallbacksInit(),
+          version,
+          size: version === STATE_CALLBACKS_VERSION && size === WASM_STATE_CALLBACKS_SIZE ? STATE_CALLBACKS_SIZE : size,
+        });
+        if (st === STATUS.SUCCESS) {
+          r.states = { opened: m().u32(at + 8), closed: m().u32(at + 12), suspend: m().u32(at + 16), started: m().u32(at + 20), postStarted: m().u32(at + 24) };
+        }
+        return st;
+      },
+      VmbServerChannelInitSetTargetInterfaceId: (h: number, typeAt: number, instAt: number) => {
+        const r = this.chan(h, 'VmbServerChannelInitSetTargetInterfaceId');
+        this.serverOnly(r, 'VmbServerChannelInitSetTargetInterfaceId');
+        return r.ch.serverInitSetTargetInterfaceId(m().guid(typeAt), m().guid(instAt));
+      },
+      VmbServerChannelInitSetFlags: (h: number, f: number) => this.chan(h, 'VmbServerChannelInitSetFlags').ch.serverInitSetFlags(f >>> 0),
+      VmbServerChannelInitSetVmbusHandle: (h: number, handle: number) => this.chan(h, 'VmbServerChannelInitSetVmbusHandle').ch.serverInitSetVmbusHandle(handle ? handle >>> 0 : null),
+      VmbServerChannelInitSetSaveRestorePacketCallbacks: (h: number, save: number, restore: number) => {
+        const r = this.chan(h, 'VmbServerChannelInitSetSaveRestorePacketCallbacks');
+        const st = r.ch.serverInitSetSaveRestorePacketCallbacks(
+          save ? (_c, p, buf, out) => this.savePacket(r, p, buf, out) : null,
+          restore ? (_c, lib, sv) => this.restorePacket(r, lib, sv) : null,
+        );
+        if (st === STATUS.SUCCESS) {
+          r.save = save >>> 0;
+          r.restore = restore >>> 0;
+        }
+        return st;
+      },
+      VmbConvertVmbusHandleToKernelHandle: (_h: number, out: number) => {
+        const k = rt.handle(6);
+        this.kernelHandles.add(k);
+        m().setU32(out, k);
+        return STATUS.SUCCESS;
+      },
+
+      VmbPacketAllocate: (h: number) => {
+        const r = this.chan(h, 'VmbPacketAllocate');
+        const p = r.ch.packetAllocate();
+        const pr: PacketRec = { handle: rt.handle(2), p, chan: r, pointer: 0, routine: 0, freed: false };
+        p.pointer = pr;
+        p.completionRoutine = (_p, st, resp) => this.onCompletion(pr, st, resp);
+        this.packets.set(pr.handle, pr);
+        return pr.handle;
+      },
+      VmbPacketFree: (h: number) => {
+        const pr = this.packet(h, 'VmbPacketFree');
+        pr.chan.ch.packetFree(pr.p);
+        pr.freed = true;
+      },
+      VmbPacketGetPointer: (h: number) => this.packet(h, 'VmbPacketGetPointer').pointer,
+      VmbPacketSetPointer: (h: number, p: number) => void (this.packet(h, 'VmbPacketSetPointer').pointer = p >>> 0),
+      VmbPacketGetChannel: (h: number) => this.packet(h, 'VmbPacketGetChannel').chan.handle,
+      VmbPacketSetCompletionRoutine: (h: number, fn: number) => void (this.packet(h, 'VmbPacketSetCompletionRoutine').routine = fn >>> 0),
+      VmbPacketSend: (h: number, buf: number, len: number, mdl: number, flags: number) => {
+        const pr = this.packet(h, 'VmbPacketSend');
+        if (mdl) throw new Error('VmbPacketSend with an external MDL: not modelled by the shim');
+        if (pr.chan.pausedByDriver) {
+          throw violation('kmcl.send-after-suspend', 'VmbPacketSend', `VMBCHANNEL 0x${pr.chan.handle.toString(16)}`, 'the driver paused this channel (EvtVmbChannelSuspend ran) and has not started it again; sending must stop once suspended, or the packet misses the save');
+        }
+        return pr.chan.ch.packetSend(pr.p, m().read(buf, len), flags >>> 0);
+      },
+      VmbPacketRestore: (h: number, buf: number, size: number) => {
+        const pr = this.packet(h, 'VmbPacketRestore');
+        this.serverOnly(pr.chan, 'VmbPacketRestore');
+        return packetRestore(pr.p, m().read(buf, size));
+      },
+
+      VmbChannelPacketComplete: (c: number, buf: number, len: number) => {
+        const inc = this.completion(c, 'VmbChannelPacketComplete');
+        inc.chan.ch.packetComplete(inc.pkt, buf && len ? m().read(buf, len) : null);
+        this.retireIncoming(inc, 'VmbChannelPacketComplete');
+      },
+      VmbChannelPacketDeferToPassive: (c: number) => {
+        const inc = this.completion(c, 'VmbChannelPacketDeferToPassive');
+        inc.chan.ch.packetDeferToPassive(inc.pkt);
+      },
+      VmbChannelPacketFail: (c: number) => {
+        const inc = this.completion(c, 'VmbChannelPacketFail');
+        this.serverOnly(inc.chan, 'VmbChannelPacketFail');
+        inc.chan.ch.packetFail(inc.pkt);
+        this.retireIncoming(inc, 'VmbChannelPacketFail');
+      },
+
+      VmbChannelSaveBegin: (h: number) => {
+        const r = this.chan(h, 'VmbChannelSaveBegin');
+        this.serverOnly(r, 'VmbChannelSaveBegin');
+        if (this.opts.faults?.includes('save-begin-fails')) return 0xc000009a; // STATUS_INSUFFICIENT_RESOURCES
+        return channelSaveBegin(r.ch);
+      },
+      VmbChannelSaveContinue: (h: number, buf: number, size: number, filledAt: number, requiredAt: number) => {
+        const r = this.chan(h, 'VmbChannelSaveContinue');
+        this.serverOnly(r, 'VmbChannelSaveContinue');
+        if (this.opts.faults?.includes('save-continue-no-progress')) {
+          m().setU32(filledAt, 0);
+          m().setU32(requiredAt, 0);
+          return STATUS.BUFFER_OVERFLOW;
+        }
+        // Through a copy: the SavePacket callbacks run inside and may grow the memory.
+        const tmp = new Uint8Array(size >>> 0);
+        const res = channelSaveContinue(r.ch, tmp);
+        if (res.bytesFilled > 0) m().write(buf, tmp.subarray(0, res.bytesFilled));
+        m().setU32(filledAt, res.bytesFilled);
+        m().setU32(requiredAt, res.bytesRequired);
+        return res.status;
+      },
+      VmbChannelSaveEnd: (h: number) => channelSaveEnd(this.chan(h, 'VmbChannelSaveEnd').ch),
+      VmbChannelRestoreFromBuffer: (h: number, buf: number, size: number) => {
+        const r = this.chan(h, 'VmbChannelRestoreFromBuffer');
+        this.serverOnly(r, 'VmbChannelRestoreFromBuffer');
+        return channelRestoreFromBuffer(r.ch, m().read(buf, size));
+      },
+    };
+    // The entries the sample drivers never call: a clear error rather than a silent answer.
+    for (const name of [
+      'VmbChannelCreateGpadlFromBuffer', 'VmbChannelCreateGpadlFromMdl', 'VmbChannelDeleteGpadl', 'VmbChannelGetInterfaceInstance',
+      'VmbChannelGetMmioSpace', 'VmbChannelInitSetFriendlyName', 'VmbChannelInitSetMaximumExternalData', 'VmbChannelPacketGetExternalData',
+      'VmbChannelSendSynchronousRequest', 'VmbChannelSetIncomingProcessingAtPassive', 'VmbChannelSetInterruptLatency',
+      'VmbChannelSetTransactionQuota', 'VmbChannelSizeofPacket', 'VmbClientChannelInitSetRingBufferPageCount',
+      'VmbClientChannelInitSetTargetPnp', 'VmbPacketInitialize', 'VmbPacketSendWithExternalMdl', 'VmbPacketSendWithExternalPfns',
+      'VmbChannelMapGpadl', 'VmbChannelUnmapGpadl', 'VmbServerChannelInitSetMmioMegabytes', 'VmbServerChannelInitSetTargetVtl',
+    ]) {
+      t[name] ??= () => {
+        throw new Error(`${name}: not modelled by the kernel shim yet (src/devices/wasm/kmcl-shim.ts)`);
+      };
+    }
+    for (const name of Object.keys(t)) t[name] = passive(name, t[name]!);
+    return { kmcl: t, env: { ZwClose: (h: number) => this.zwClose(h) } };
+  }
+
+  private zwClose(h: number): number {
+    this.rt.irql.requirePassive('ZwClose', `handle 0x${(h >>> 0).toString(16)}`);
+    if (!this.kernelHandles.delete(h >>> 0)) throw violation('kmcl.bad-handle', 'ZwClose', `handle 0x${(h >>> 0).toString(16)}`, 'not an open kernel handle (closed twice?)');
+    return STATUS.SUCCESS;
+  }
+
+  /** At unload: channels never cleaned up, packets never freed, the interface still referenced. */
+  checkUnload(): void {
+    for (const r of this.channels.values()) {
+      throw violation('kmcl.channel-leak', 'EvtDriverUnload', `VMBCHANNEL 0x${r.handle.toString(16)}`, 'allocated and never cleaned up (VmbChannelCleanup)');
+    }
+    const left = [...this.packets.values()].filter((p) => !p.freed);
+    if (left.length > 0) throw violation('kmcl.packet-leak', 'EvtDriverUnload', left.map((p) => `VMBPACKET 0x${p.handle.toString(16)}`).join(', '), `${left.length} packet object(s) never freed`);
+  }
+}

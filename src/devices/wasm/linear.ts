@@ -1,0 +1,99 @@
+// A driver module's linear memory, as the shim reads and writes it: little-endian
+// scalars at addresses the driver passes, and copies between the rings' shared memory
+// (Uint8Arrays) and the driver's buffers. Views are made again whenever the memory has
+// grown (growing detaches the old ArrayBuffer).
+
+export class Linear {
+  readonly memory: WebAssembly.Memory;
+  private buf: ArrayBuffer | null = null;
+  private u8view = new Uint8Array(0);
+  private dv = new DataView(new ArrayBuffer(0));
+
+  constructor(memory: WebAssembly.Memory) {
+    this.memory = memory;
+  }
+
+  private fresh(): void {
+    if (this.buf !== this.memory.buffer) {
+      this.buf = this.memory.buffer as ArrayBuffer;
+      this.u8view = new Uint8Array(this.buf);
+      this.dv = new DataView(this.buf);
+    }
+  }
+
+  get bytes(): Uint8Array {
+    this.fresh();
+    return this.u8view;
+  }
+
+  get size(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Makes the memory at least `end` bytes long. */
+  ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    this.memory.grow(Math.ceil((end - have) / 65536));
+  }
+
+  u32(at: number): number {
+    this.fresh();
+    return this.dv.getUint32(at >>> 0, true);
+  }
+  setU32(at: number, v: number): void {
+    this.fresh();
+    this.dv.setUint32(at >>> 0, v >>> 0, true);
+  }
+  setU16(at: number, v: number): void {
+    this.fresh();
+    this.dv.setUint16(at >>> 0, v & 0xffff, true);
+  }
+  setU64(at: number, v: bigint): void {
+    this.fresh();
+    this.dv.setBigUint64(at >>> 0, BigInt.asUintN(64, v), true);
+  }
+
+  /** A copy of `len` bytes at `at` (the driver's buffer outlives nothing the shim keeps). */
+  read(at: number, len: number): Uint8Array {
+    this.fresh();
+    return this.u8view.slice(at >>> 0, (at >>> 0) + (len >>> 0));
+  }
+
+  /** A live view; valid until the next call into the driver or the pool. */
+  view(at: number, len: number): Uint8Array {
+    this.fresh();
+    return this.u8view.subarray(at >>> 0, (at >>> 0) + (len >>> 0));
+  }
+
+  write(at: number, src: Uint8Array): void {
+    this.fresh();
+    this.u8view.set(src, at >>> 0);
+  }
+
+  /** A NUL-terminated string (TraceLogging names and values, debug text). */
+  cstring(at: number, max = 4096): string {
+    this.fresh();
+    const start = at >>> 0;
+    let end = start;
+    while (end < this.u8view.length && end - start < max && this.u8view[end] !== 0) end++;
+    return new TextDecoder().decode(this.u8view.subarray(start, end));
+  }
+
+  /** `len` bytes of UTF-16LE (a UNICODE_STRING's buffer). */
+  utf16(at: number, bytes: number): string {
+    this.fresh();
+    return new TextDecoder('utf-16le').decode(this.u8view.subarray(at >>> 0, (at >>> 0) + bytes));
+  }
+
+  /** A GUID at `at` in text form (Data1-Data2-Data3-Data4). */
+  guid(at: number): string {
+    this.fresh();
+    const a = at >>> 0;
+    const d1 = this.dv.getUint32(a, true).toString(16).padStart(8, '0');
+    const d2 = this.dv.getUint16(a + 4, true).toString(16).padStart(4, '0');
+    const d3 = this.dv.getUint16(a + 6, true).toString(16).padStart(4, '0');
+    const d4 = [...this.u8view.subarray(a + 8, a + 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    return `${d1}-${d2}-${d3}-${d4.slice(0, 4)}-${d4.slice(4)}`;
+  }
+}

@@ -1,0 +1,147 @@
+// The kernel pool a C driver allocates from on the emulator, checked the way Driver
+// Verifier's special pool checks it:
+// - every block has guard bytes before and after it; a free (or the end of the run)
+//   finds any that changed: an overrun;
+// - a freed block is filled with poison and kept in quarantine, not reused at once; when
+//   it leaves quarantine the poison must be intact, else something wrote after free;
+// - freeing twice, freeing what was never allocated, or with another tag is an error;
+// - what is still allocated when the driver unloads is a leak, reported with the tag,
+//   size and the driver frames that allocated it.
+//
+// Blocks live in the driver's own linear memory above __heap_base. The shim's own
+// allocations (request buffers, packet copies) use the pool too, under shim tags, so
+// the same guards protect them; they are not the driver's leaks.
+
+import type { Linear } from './linear.ts';
+import { driverFrames, violation } from './violations.ts';
+
+export const GUARD = 16;
+const GUARD_BYTE = 0xfd;
+const POISON_BYTE = 0xdd;
+/** How many freed blocks wait in quarantine before their memory is reused. */
+const QUARANTINE = 256;
+
+export interface Allocation {
+  at: number;
+  size: number;
+  tag: number;
+  owner: 'driver' | 'shim';
+  site: string[];
+}
+
+interface Freed {
+  at: number;
+  size: number;
+  tag: number;
+}
+
+export function tagText(tag: number): string {
+  // Pool tags are four characters stored little-endian ('pSmV' reads "VmSp").
+  let s = '';
+  for (let i = 0; i < 4; i++) {
+    const c = (tag >>> (8 * i)) & 0xff;
+    s += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '?';
+  }
+  return s;
+}
+
+const round = (n: number): number => (n + 15) & ~15;
+
+export class Pool {
+  private readonly mem: Linear;
+  private top: number;
+  readonly live = new Map<number, Allocation>();
+  private readonly quarantine: Freed[] = [];
+  /** freed addresses still in quarantine, for a precise double-free report */
+  private readonly freed = new Map<number, Freed>();
+  /** reusable blocks by rounded size */
+  private readonly spare = new Map<number, number[]>();
+  allocations = 0;
+
+  constructor(mem: Linear, heapBase: number) {
+    this.mem = mem;
+    this.top = round(heapBase);
+  }
+
+  /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */
+  alloc(size: number, tag: number, owner: 'driver' | 'shim'): number {
+    const body = round(Math.max(size, 1));
+    const total = GUARD + body + GUARD;
+    let base = this.spare.get(total)?.pop();
+    if (base === undefined) {
+      base = this.top;
+      this.top += total;
+      this.mem.ensure(this.top);
+    }
+    const at = base + GUARD;
+    const b = this.mem.bytes;
+    b.fill(GUARD_BYTE, base, at);
+    b.fill(0, at, at + size);
+    b.fill(GUARD_BYTE, at + size, base + total);
+    this.live.set(at, { at, size, tag, owner, site: owner === 'driver' ? driverFrames(6) : [] });
+    this.allocations++;
+    return at;
+  }
+
+  /** ExFreePoolWithTag / kfree. `tag` null: the API takes none (kfree). */
+  free(at: number, tag: number | null, call: string): void {
+    const a = this.live.get(at);
+    if (!a) {
+      const f = this.freed.get(at);
+      if (f) throw violation('pool.double-free', call, `0x${at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, 'the block was already freed');
+      throw violation('pool.bad-free', call, `0x${at.toString(16)}`, 'the pool never allocated this address');
+    }
+    if (tag !== null && tag !== a.tag) {
+      throw violation('pool.wrong-tag', call, `0x${at.toString(16)} tag '${tagText(a.tag)}'`, `freed with tag '${tagText(tag)}'`);
+    }
+    this.checkGuards(a, call);
+    this.live.delete(at);
+    const body = round(Math.max(a.size, 1));
+    this.mem.bytes.fill(POISON_BYTE, at, at + body);
+    const f: Freed = { at, size: a.size, tag: a.tag };
+    this.freed.set(at, f);
+    this.quarantine.push(f);
+    if (this.quarantine.length > QUARANTINE) this.release(this.quarantine.shift()!, call);
+  }
+
+  private release(f: Freed, call: string): void {
+    this.checkPoison(f, call);
+    this.freed.delete(f.at);
+    const total = GUARD + round(Math.max(f.size, 1)) + GUARD;
+    let list = this.spare.get(total);
+    if (!list) this.spare.set(total, (list = []));
+    list.push(f.at - GUARD);
+  }
+
+  private checkPoison(f: Freed, call: string): void {
+    const b = this.mem.bytes;
+    const end = f.at + round(Math.max(f.size, 1));
+    for (let i = f.at; i < end; i++) {
+      if (b[i] !== POISON_BYTE) {
+        throw violation('pool.write-after-free', call, `0x${f.at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, `byte ${i - f.at} of a freed block was written after the free`);
+      }
+    }
+  }
+
+  checkGuards(a: Allocation, call: string): void {
+    const b = this.mem.bytes;
+    const body = round(Math.max(a.size, 1));
+    for (let i = a.at - GUARD; i < a.at; i++) {
+      if (b[i] !== GUARD_BYTE) throw violation('pool.overrun', call, `0x${a.at.toString(16)} tag '${tagText(a.tag)}' size ${a.size}`, `the guard before the block was overwritten (${a.at - i} bytes before it)`);
+    }
+    for (let i = a.at + a.size; i < a.at + body + GUARD; i++) {
+      if (b[i] !== GUARD_BYTE) throw violation('pool.overrun', call, `0x${a.at.toString(16)} tag '${tagText(a.tag)}' size ${a.size}`, `written ${i - a.at - a.size + 1} byte(s) past the end of the block`);
+    }
+  }
+
+  /** Every check Driver Verifier would make when the driver unloads: guards, poison. */
+  verifyAll(call: string): void {
+    for (const a of this.live.values()) this.checkGuards(a, call);
+    for (const f of this.quarantine) this.checkPoison(f, call);
+  }
+
+  /** The driver's allocations still live (shim allocations are the shim's business). */
+  driverLeaks(): Allocation[] {
+    return [...this.live.values()].filter((a) => a.owner === 'driver');
+  }
+}

@@ -1,0 +1,122 @@
+// One C driver instantiated on the emulator: its wasm module, linear memory, pool, IRQL
+// and the bookkeeping every import shares (handles, hang detection, calls back into the
+// driver through its function table).
+//
+// Imports come from the shims (wdf-shim.ts, kmcl-shim.ts, trace-shim.ts, ...). Each is
+// wrapped once here: it counts towards hang detection, and a KmclUsageError the
+// emulator throws for driver misuse becomes a named violation with the driver's frames.
+
+import { KmclUsageError } from '../../vmbus/channel-types.ts';
+import { Irql } from './irql.ts';
+import { Linear } from './linear.ts';
+import { Pool } from './pool.ts';
+import { DriverViolation, violation } from './violations.ts';
+
+/** Calls from the driver into the kernel within one entry before it counts as a hang. */
+export const HANG_CALLS = 200_000;
+
+export type ImportFn = (...args: any[]) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ImportTable = Record<string, Record<string, ImportFn>>;
+
+export interface RuntimeOptions {
+  /** the scheduler's clock in ms (KeQueryInterruptTime, timers, jiffies) */
+  now: () => number;
+  /** calls per entry before a hang is reported */
+  hangCalls?: number;
+}
+
+export class DriverRuntime {
+  readonly name: string;
+  readonly opts: RuntimeOptions;
+  readonly irql = new Irql();
+  mem!: Linear;
+  pool!: Pool;
+  table!: WebAssembly.Table;
+  exports!: Record<string, unknown>;
+  private depth = 0;
+  private calls = 0;
+  private lastCall = '';
+  private nextHandle = new Map<number, number>();
+  /** Runs after the outermost entry into the driver returns (trace flush). */
+  readonly afterEntry: Array<() => void> = [];
+
+  constructor(name: string, opts: RuntimeOptions) {
+    this.name = name;
+    this.opts = opts;
+  }
+
+  instantiate(wasm: Uint8Array, imports: ImportTable): void {
+    const wrapped: WebAssembly.Imports = {};
+    for (const [mod, fns] of Object.entries(imports)) {
+      const w: Record<string, ImportFn> = {};
+      for (const [name, fn] of Object.entries(fns)) w[name] = this.wrap(name, fn);
+      wrapped[mod] = w;
+    }
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(wasm), wrapped);
+    this.exports = inst.exports as Record<string, unknown>;
+    this.mem = new Linear(this.exports.memory as WebAssembly.Memory);
+    this.table = this.exports.__indirect_function_table as WebAssembly.Table;
+    const heapBase = (this.exports.__heap_base as WebAssembly.Global).value as number;
+    this.pool = new Pool(this.mem, heapBase);
+  }
+
+  private wrap(name: string, fn: ImportFn): ImportFn {
+    return (...args: unknown[]) => {
+      this.lastCall = name;
+      if (++this.calls > (this.opts.hangCalls ?? HANG_CALLS)) {
+        throw violation('hang', name, `${this.calls} kernel calls`, `the driver made ${this.calls} kernel calls without returning from one entry; the last was ${name} (a loop that makes no progress)`);
+      }
+      try {
+        return fn(...args);
+      } catch (e) {
+        if (e instanceof KmclUsageError) throw violation('kmcl.misuse', name, '', e.message);
+        throw e;
+      }
+    };
+  }
+
+  /** A fresh handle value of a kind (distinct ranges make a mixed-up handle visible). */
+  handle(kind: number): number {
+    const n = (this.nextHandle.get(kind) ?? 0) + 1;
+    this.nextHandle.set(kind, n);
+    return kind * 0x1000_0000 + n * 8;
+  }
+
+  /**
+   * Calls into the driver: an exported function or a callback by its table index, at
+   * `level`. The outermost entry resets hang detection and runs `afterEntry` when done.
+   */
+  enter<T>(what: string, level: number, fn: () => T): T {
+    const outer = this.depth === 0;
+    if (outer) this.calls = 0;
+    this.depth++;
+    try {
+      return this.irql.run(level, what, fn);
+    } finally {
+      this.depth--;
+      if (outer) for (const f of this.afterEntry) f();
+    }
+  }
+
+  callback(index: number, what: string, level: number, ...args: unknown[]): number {
+    const f = this.table.get(index >>> 0) as ((...a: unknown[]) => number) | null;
+    if (!f) throw violation('wdf.misuse', what, `function index ${index}`, 'the driver gave a NULL or bad callback');
+    return this.enter(what, level, () => f(...args));
+  }
+
+  callExport(name: string, level: number, ...args: unknown[]): number {
+    const f = this.exports[name] as ((...a: unknown[]) => number) | undefined;
+    if (!f) throw new Error(`${this.name}: no export ${name}`);
+    return this.enter(name, level, () => f(...args));
+  }
+
+  get inDriver(): boolean {
+    return this.depth > 0;
+  }
+
+  get lastKernelCall(): string {
+    return this.lastCall;
+  }
+}
+
+export { DriverViolation };

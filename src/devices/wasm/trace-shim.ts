@@ -1,0 +1,90 @@
+// TraceLogging for a C driver on the emulator: each TraceLoggingWrite becomes one event
+// of the run's trace. The stand-in TraceLoggingProvider.h turns every field macro into a
+// call (_TlgStandInUInt64(value, "name"), ...) evaluated as an argument of the write, so
+// the fields arrive here first and the write takes them.
+//
+// The driver numbers its events itself (`seq`, so a pkt.send can reserve its place
+// before VmbPacketSend, whose completion may be traced first). The run's trace has one
+// seq for every source, so the driver's seq is not copied: it only orders. Events wait
+// until every lower seq has been written, and whatever still waits when the driver
+// returns to the kernel (a reserved seq never written, say a failed send) is passed on
+// in seq order then.
+
+import type { EventBody } from '../../trace/schema.ts';
+import type { TraceSink } from '../../trace/sink.ts';
+import type { DriverRuntime, ImportTable } from './runtime.ts';
+
+type Field = [name: string, value: number | string | boolean];
+
+export class TraceShim {
+  private readonly rt: DriverRuntime;
+  private readonly sink: TraceSink;
+  private readonly side: 'host' | 'guest';
+  private fields: Field[] = [];
+  private readonly waiting = new Map<number, EventBody>();
+  private lastSeq = 0;
+  registered = 0;
+
+  constructor(rt: DriverRuntime, sink: TraceSink, side: 'host' | 'guest') {
+    this.rt = rt;
+    this.sink = sink;
+    this.side = side;
+    rt.afterEntry.push(() => this.flush());
+  }
+
+  imports(): ImportTable {
+    const m = () => this.rt.mem;
+    const field = (name: number, value: number | string | boolean): number => {
+      this.fields.push([m().cstring(name), value]);
+      return 0;
+    };
+    return {
+      env: {
+        TraceLoggingRegister: () => {
+          this.registered++;
+          return 0;
+        },
+        TraceLoggingUnregister: () => void this.registered--,
+        _TlgStandInUInt64: (v: bigint, name: number) => field(name, Number(BigInt.asUintN(64, v))),
+        _TlgStandInUInt32: (v: number, name: number) => field(name, v >>> 0),
+        _TlgStandInString: (v: number, name: number) => field(name, m().cstring(v)),
+        _TlgStandInBoolean: (v: number, name: number) => field(name, (v & 0xff) !== 0),
+        _TlgStandInWrite: (_provider: number, eventName: number) => {
+          const fields = this.fields;
+          this.fields = [];
+          let seq = 0;
+          const body: Record<string, unknown> = { side: this.side, ev: m().cstring(eventName) };
+          for (const [k, v] of fields) {
+            if (k === 'seq') seq = v as number;
+            else body[k] = v;
+          }
+          this.write(seq, body as unknown as EventBody);
+        },
+      },
+    };
+  }
+
+  private write(seq: number, body: EventBody): void {
+    if (seq === 0 || seq === this.lastSeq + 1) {
+      if (seq) this.lastSeq = seq;
+      this.sink.emit(body);
+      while (this.waiting.has(this.lastSeq + 1)) {
+        const next = this.waiting.get(this.lastSeq + 1)!;
+        this.waiting.delete(++this.lastSeq);
+        this.sink.emit(next);
+      }
+      return;
+    }
+    this.waiting.set(seq, body);
+  }
+
+  /** Passes on what waits for a seq that will not come (see the top of the file). */
+  flush(): void {
+    if (this.waiting.size === 0) return;
+    for (const seq of [...this.waiting.keys()].sort((a, b) => a - b)) {
+      this.sink.emit(this.waiting.get(seq)!);
+      this.lastSeq = seq;
+    }
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,65 @@
+// A broken rule found while a C driver runs on the emulator, reported the way Driver
+// Verifier reports one: the rule, the call that broke it, where in the driver, and the
+// object involved. Like a Driver Verifier bug check, the first violation stops the
+// driver: the shim throws it out of the import, through the driver's frames, to
+// whoever called into the driver.
+
+/** The rules the shim checks (lab/drivers/README.md, "Reading a violation"). */
+export type ViolationRule =
+  | 'irql.passive-only' // a PASSIVE_LEVEL-only call made above PASSIVE_LEVEL
+  | 'irql.not-restored' // a callback returned at another IRQL than it was called at
+  | 'spinlock.misuse' // acquired twice, or released while not held
+  | 'pool.double-free'
+  | 'pool.bad-free' // a pointer the pool never handed out
+  | 'pool.wrong-tag'
+  | 'pool.overrun' // a guard byte after (or before) the block was overwritten
+  | 'pool.write-after-free' // the poison of a freed block was overwritten
+  | 'pool.leak' // allocations left when the driver unloads
+  | 'kmcl.misuse' // a KMCL call the emulator refuses as a driver bug (KmclUsageError)
+  | 'kmcl.send-after-suspend' // a packet sent on a channel paused by its own driver
+  | 'kmcl.server-only' // a server-only call on a client endpoint
+  | 'kmcl.packet-leak' // packets allocated and never freed
+  | 'kmcl.channel-leak' // channels allocated and never cleaned up
+  | 'kmcl.bad-handle' // a handle that is not (or no longer) a live KMCL object
+  | 'wdf.misuse'
+  | 'hang'; // a driver loop that makes no progress
+
+export interface ViolationReport {
+  rule: ViolationRule;
+  /** the kernel function the driver called (or the callback that returned) */
+  call: string;
+  /** the driver's own frames, innermost first, e.g. ["VspChannelSave", "VspRunCommand"] */
+  site: string[];
+  /** the object: a handle, an address, an allocation's tag and size */
+  object: string;
+  detail: string;
+}
+
+export class DriverViolation extends Error {
+  readonly report: ViolationReport;
+  constructor(report: ViolationReport) {
+    super(`driver violation ${report.rule} in ${report.call} at ${report.site.join(' <- ') || '(driver entry)'}: ${report.detail} [${report.object}]`);
+    this.name = 'DriverViolation';
+    this.report = report;
+  }
+}
+
+/** Names of the wasm functions on the stack, innermost first (the driver's own frames). */
+export function driverFrames(limit = 12): string[] {
+  const saved = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = saved;
+  const out: string[] = [];
+  for (const line of stack.split('\n')) {
+    // V8 prints a wasm frame as "at Name (wasm://wasm/<hash>:wasm-function[12]:0x3b4)".
+    const m = /at (?:.*\.)?([A-Za-z_$][\w$]*) \(wasm:\/\//.exec(line);
+    if (m && !m[1]!.startsWith('shim_')) out.push(m[1]!);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+export function violation(rule: ViolationRule, call: string, object: string, detail: string): DriverViolation {
+  return new DriverViolation({ rule, call, site: driverFrames(), object, detail });
+}

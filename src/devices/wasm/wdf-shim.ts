@@ -1,0 +1,352 @@
+// The KMDF subset the sample Windows drivers use, over the emulator: driver, device,
+// default I/O queue, requests, timers, work items, spin locks, registry values and
+// typed object contexts. Nothing runs on its own: the harness (c-vsp.ts) calls
+// `ioctl`, `runTimers` and `runWorkItems` from the scenario's seeded scheduler, so runs
+// stay deterministic.
+//
+// What it checks (beside irql.ts and pool.ts): a request completed twice or never, a
+// spin lock acquired twice or released unheld, a timer stopped with Wait at DISPATCH.
+
+import type { DriverRuntime, ImportTable } from './runtime.ts';
+import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
+import { violation } from './violations.ts';
+import { STATUS } from '../../vmbus/status.ts';
+
+const KIND = { device: 1, queue: 2, timer: 3, workitem: 4, spinlock: 5, request: 6, driver: 7, key: 8, init: 9 } as const;
+const LEVEL_PASSIVE = 2;
+const LEVEL_DISPATCH = 3;
+const SHIM_TAG = 0x43666457; // 'WdfC'
+const STATUS_BUFFER_TOO_SMALL = 0xc0000023;
+const STATUS_INVALID_DEVICE_REQUEST = 0xc0000010;
+
+export const IOCTL = { command: 0x8a5ea004, counters: 0x8a5e6008, readTrace: 0x8a5e600c } as const;
+
+interface WdfObject {
+  handle: number;
+  kind: number;
+  parent: WdfObject | null;
+  callback: number;
+  period: number;
+  /** WDF_EXECUTION_LEVEL as given (1 inherit, 2 passive, 3 dispatch) */
+  level: number;
+  contexts: Map<number, number>;
+  children: WdfObject[];
+  // timer
+  due: number | null;
+  // spin lock
+  held: boolean;
+  savedIrql: number;
+  // work item
+  queued: boolean;
+  // request
+  request?: { input: number; inputLen: number; output: number; outputLen: number; code: number; status: number | null; info: number };
+  // device
+  pnp?: { prepare: number; release: number; ioInCallerContext: number };
+  queue?: WdfObject;
+}
+
+export interface IoctlResult {
+  status: number;
+  info: number;
+  output: Uint8Array;
+}
+
+export class WdfShim {
+  private readonly rt: DriverRuntime;
+  private readonly objects = new Map<number, WdfObject>();
+  private driver: { handle: number; add: number; unload: number } | null = null;
+  device: WdfObject | null = null;
+  private pendingInit: { pnp: { prepare: number; release: number; ioInCallerContext: number } } | null = null;
+  readonly registry = new Map<string, number>();
+  private readonly deviceObject: number;
+  /** requests queued behind one being dispatched (a sequential queue) */
+  private readonly backlog: WdfObject[] = [];
+  private dispatching = false;
+
+  constructor(rt: DriverRuntime) {
+    this.rt = rt;
+    this.deviceObject = rt.handle(0xe);
+  }
+
+  private obj(h: number, call: string, kind?: number): WdfObject {
+    const o = this.objects.get(h >>> 0);
+    if (!o || (kind !== undefined && o.kind !== kind)) throw violation('wdf.misuse', call, `handle 0x${(h >>> 0).toString(16)}`, 'not a live WDF object of the right type');
+    return o;
+  }
+
+  private create(kind: number, parent: WdfObject | null, callback = 0, period = 0, level = 1): WdfObject {
+    const o: WdfObject = {
+      handle: this.rt.handle(5), kind, parent, callback: callback >>> 0, period, level, contexts: new Map(), children: [],
+      due: null, held: false, savedIrql: 0, queued: false,
+    };
+    this.objects.set(o.handle, o);
+    parent?.children.push(o);
+    return o;
+  }
+
+  private addContext(o: WdfObject, type: number, size: number): number {
+    if (type === 0 || size === 0) return 0;
+    const at = this.rt.pool.alloc(size, SHIM_TAG, 'shim');
+    o.contexts.set(type >>> 0, at);
+    return at;
+  }
+
+  private destroy(o: WdfObject): void {
+    for (const c of [...o.children]) this.destroy(c);
+    for (const at of o.contexts.values()) this.rt.pool.free(at, SHIM_TAG, 'WdfObjectDelete');
+    if (o.request) {
+      if (o.request.input) this.rt.pool.free(o.request.input, SHIM_TAG, 'WdfRequest');
+      if (o.request.output) this.rt.pool.free(o.request.output, SHIM_TAG, 'WdfRequest');
+    }
+    o.contexts.clear();
+    o.due = null;
+    o.queued = false;
+    if (o.parent) o.parent.children = o.parent.children.filter((c) => c !== o);
+    this.objects.delete(o.handle);
+  }
+
+  /** The IRQL a queue's or timer's callbacks run at: DISPATCH unless it or a parent asks for PASSIVE. */
+  private levelOf(o: WdfObject | null): number {
+    for (let p = o; p; p = p.parent) {
+      if (p.level === LEVEL_PASSIVE) return PASSIVE_LEVEL;
+      if (p.level === LEVEL_DISPATCH) return DISPATCH_LEVEL;
+    }
+    return DISPATCH_LEVEL;
+  }
+
+  imports(): ImportTable {
+    const rt = this.rt;
+    const m = () => rt.mem;
+    return {
+      wdf: {
+        DriverCreate: (add: number, unload: number, out: number) => {
+          this.driver = { handle: rt.handle(KIND.driver), add: add >>> 0, unload: unload >>> 0 };
+          if (out) m().setU32(out, this.driver.handle);
+          return STATUS.SUCCESS;
+        },
+        SetPnpPower: (_init: number, prepare: number, release: number) => {
+          if (this.pendingInit) Object.assign(this.pendingInit.pnp, { prepare: prepare >>> 0, release: release >>> 0 });
+        },
+        ObjectCreate: (kind: number, parent: number, callback: number, period: number, level: number, type: number, size: number, _init: number, out: number) => {
+          if (kind === KIND.device) {
+            const o = this.create(kind, null, 0, 0, level);
+            o.pnp = this.pendingInit?.pnp ?? { prepare: 0, release: 0, ioInCallerContext: 0 };
+            this.device = o;
+            this.addContext(o, type, size);
+            m().setU32(out, o.handle);
+            return STATUS.SUCCESS;
+          }
+          const p = parent ? this.obj(parent, 'WdfObjectCreate') : kind === KIND.queue ? this.device : null;
+          const o = this.create(kind, p, callback, period, level);
+          if (kind === KIND.queue && p) p.queue = o;
+          this.addContext(o, type, size);
+          if (out) m().setU32(out, o.handle);
+          return STATUS.SUCCESS;
+        },
+        ObjectAllocateContext: (h: number, type: number, size: number, out: number) => {
+          const o = this.obj(h, 'WdfObjectAllocateContext');
+          if (o.contexts.has(type >>> 0)) return 0xc0000035; // STATUS_OBJECT_NAME_EXISTS
+          const at = this.addContext(o, type, size);
+          if (out) m().setU32(out, at);
+          return STATUS.SUCCESS;
+        },
+        RequestGetParameters: (h: number, typeAt: number, outLenAt: number, inLenAt: number, codeAt: number) => {
+          const r = this.obj(h, 'WdfRequestGetParameters', KIND.request).request!;
+          m().setU32(typeAt, 0xe); // WdfRequestTypeDeviceControl
+          m().setU32(outLenAt, r.outputLen);
+          m().setU32(inLenAt, r.inputLen);
+          m().setU32(codeAt, r.code);
+        },
+        RegistryQueryULong: (key: number, name: number, bytes: number, out: number) => {
+          rt.irql.requirePassive('WdfRegistryQueryULong', `key 0x${(key >>> 0).toString(16)}`);
+          const v = this.registry.get(m().utf16(name, bytes));
+          if (v === undefined) return 0xc0000034; // STATUS_OBJECT_NAME_NOT_FOUND
+          m().setU32(out, v);
+          return STATUS.SUCCESS;
+        },
+      },
+      env: {
+        WdfDeviceInitSetIoInCallerContextCallback: (_init: number, fn: number) => {
+          if (this.pendingInit) this.pendingInit.pnp.ioInCallerContext = fn >>> 0;
+        },
+        WdfDeviceWdmGetDeviceObject: () => this.deviceObject,
+        WdfDeviceCreateSymbolicLink: () => STATUS.SUCCESS,
+        WdfObjectGetTypedContextWorker: (h: number, type: number) => this.obj(h, 'WdfObjectGetTypedContextWorker').contexts.get(type >>> 0) ?? 0,
+        WdfObjectDelete: (h: number) => this.destroy(this.obj(h, 'WdfObjectDelete')),
+        WdfIoQueueGetDevice: (q: number) => this.obj(q, 'WdfIoQueueGetDevice', KIND.queue).parent?.handle ?? 0,
+        WdfDeviceEnqueueRequest: (_d: number, h: number) => {
+          this.dispatch(this.obj(h, 'WdfDeviceEnqueueRequest', KIND.request));
+          return STATUS.SUCCESS;
+        },
+        WdfRequestRetrieveInputBuffer: (h: number, min: number, bufAt: number, lenAt: number) => {
+          const r = this.obj(h, 'WdfRequestRetrieveInputBuffer', KIND.request).request!;
+          if (r.inputLen < (min >>> 0) || r.inputLen === 0) return STATUS_BUFFER_TOO_SMALL;
+          m().setU32(bufAt, r.input);
+          if (lenAt) m().setU32(lenAt, r.inputLen);
+          return STATUS.SUCCESS;
+        },
+        WdfRequestRetrieveOutputBuffer: (h: number, min: number, bufAt: number, lenAt: number) => {
+          const r = this.obj(h, 'WdfRequestRetrieveOutputBuffer', KIND.request).request!;
+          if (r.outputLen < (min >>> 0) || r.outputLen === 0) return STATUS_BUFFER_TOO_SMALL;
+          m().setU32(bufAt, r.output);
+          if (lenAt) m().setU32(lenAt, r.outputLen);
+          return STATUS.SUCCESS;
+        },
+        WdfRequestComplete: (h: number, status: number) => this.complete(h, status, 0, 'WdfRequestComplete'),
+        WdfRequestCompleteWithInformation: (h: number, status: number, info: bigint) => this.complete(h, status, Number(info), 'WdfRequestCompleteWithInformation'),
+        WdfSpinLockAcquire: (h: number) => {
+          const l = this.obj(h, 'WdfSpinLockAcquire', KIND.spinlock);
+          if (l.held) throw violation('spinlock.misuse', 'WdfSpinLockAcquire', `spin lock 0x${l.handle.toString(16)}`, 'acquired while already held: a deadlock on one processor');
+          l.held = true;
+          l.savedIrql = rt.irql.level;
+          rt.irql.level = DISPATCH_LEVEL;
+        },
+        WdfSpinLockRelease: (h: number) => {
+          const l = this.obj(h, 'WdfSpinLockRelease', KIND.spinlock);
+          if (!l.held) throw violation('spinlock.misuse', 'WdfSpinLockRelease', `spin lock 0x${l.handle.toString(16)}`, 'released while not held');
+          l.held = false;
+          rt.irql.level = l.savedIrql;
+        },
+        WdfTimerStart: (h: number, due: bigint) => {
+          const t = this.obj(h, 'WdfTimerStart', KIND.timer);
+          const was = t.due !== null;
+          // Negative: relative, in 100 ns units; positive: an absolute interrupt time.
+          t.due = due < 0n ? this.rt.opts.now() + Number(-due) / 10_000 : Number(due) / 10_000;
+          return was ? 1 : 0;
+        },
+        WdfTimerStop: (h: number, wait: number) => {
+          const t = this.obj(h, 'WdfTimerStop', KIND.timer);
+          if (wait & 0xff) rt.irql.requirePassive('WdfTimerStop(Wait=TRUE)', `timer 0x${t.handle.toString(16)}`);
+          const was = t.due !== null;
+          t.due = null;
+          return was ? 1 : 0;
+        },
+        WdfTimerGetParentObject: (h: number) => this.obj(h, 'WdfTimerGetParentObject', KIND.timer).parent?.handle ?? 0,
+        WdfWorkItemEnqueue: (h: number) => {
+          this.obj(h, 'WdfWorkItemEnqueue', KIND.workitem).queued = true;
+        },
+        WdfWorkItemFlush: (h: number) => {
+          rt.irql.requirePassive('WdfWorkItemFlush', `work item 0x${(h >>> 0).toString(16)}`);
+          const w = this.obj(h, 'WdfWorkItemFlush', KIND.workitem);
+          if (w.queued) this.runWorkItem(w);
+        },
+        WdfWorkItemGetParentObject: (h: number) => this.obj(h, 'WdfWorkItemGetParentObject', KIND.workitem).parent?.handle ?? 0,
+        WdfDeviceOpenRegistryKey: (_d: number, _t: number, _a: number, _attrs: number, out: number) => {
+          rt.irql.requirePassive('WdfDeviceOpenRegistryKey', 'device');
+          m().setU32(out, this.create(KIND.key, null).handle);
+          return STATUS.SUCCESS;
+        },
+        WdfRegistryClose: (h: number) => this.destroy(this.obj(h, 'WdfRegistryClose', KIND.key)),
+      },
+    };
+  }
+
+  private complete(h: number, status: number, info: number, call: string): void {
+    const o = this.obj(h, call, KIND.request);
+    const r = o.request!;
+    if (r.status !== null) throw violation('wdf.misuse', call, `request 0x${o.handle.toString(16)}`, 'the request was already completed');
+    r.status = status >>> 0;
+    r.info = info;
+  }
+
+  private dispatch(req: WdfObject): void {
+    const queue = this.device?.queue;
+    if (!queue) {
+      req.request!.status = STATUS_INVALID_DEVICE_REQUEST;
+      return;
+    }
+    this.backlog.push(req);
+    if (this.dispatching) return; // sequential: one request at a time
+    this.dispatching = true;
+    try {
+      while (this.backlog.length > 0) {
+        const next = this.backlog.shift()!;
+        const r = next.request!;
+        this.rt.callback(queue.callback, 'EvtIoDeviceControl', this.levelOf(queue), queue.handle, next.handle, r.outputLen, r.inputLen, r.code);
+      }
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  // ------------------------------------------------------------ the harness's side
+
+  /** PnP: DriverEntry has run; add the device and prepare its hardware. */
+  addDevice(): number {
+    if (!this.driver) throw new Error(`${this.rt.name}: DriverEntry did not create a WDF driver`);
+    const init = this.rt.handle(KIND.init);
+    this.pendingInit = { pnp: { prepare: 0, release: 0, ioInCallerContext: 0 } };
+    let st = this.rt.callback(this.driver.add, 'EvtDriverDeviceAdd', PASSIVE_LEVEL, this.driver.handle, init) >>> 0;
+    this.pendingInit = null;
+    if (st !== 0 || !this.device) return st;
+    const prepare = this.device.pnp!.prepare;
+    if (prepare) st = this.rt.callback(prepare, 'EvtDevicePrepareHardware', PASSIVE_LEVEL, this.device.handle, 0, 0) >>> 0;
+    return st;
+  }
+
+  /** One DeviceIoControl from user mode: through EvtIoInCallerContext (if any) into the queue. */
+  ioctl(code: number, input: Uint8Array, outputSize: number): IoctlResult {
+    const dev = this.device;
+    if (!dev) throw new Error(`${this.rt.name}: no device`);
+    const pool = this.rt.pool;
+    const inAt = input.length ? pool.alloc(input.length, SHIM_TAG, 'shim') : 0;
+    if (inAt) this.rt.mem.write(inAt, input);
+    const outAt = outputSize ? pool.alloc(outputSize, SHIM_TAG, 'shim') : 0;
+    const o = this.create(KIND.request, null);
+    o.request = { input: inAt, inputLen: input.length, output: outAt, outputLen: outputSize, code: code >>> 0, status: null, info: 0 };
+    const ioCaller = dev.pnp?.ioInCallerContext ?? 0;
+    if (ioCaller) this.rt.callback(ioCaller, 'EvtIoInCallerContext', PASSIVE_LEVEL, dev.handle, o.handle);
+    else this.dispatch(o);
+    const r = o.request;
+    if (r.status === null) throw violation('wdf.misuse', 'EvtIoDeviceControl', `request 0x${o.handle.toString(16)}`, 'returned without completing the request (the caller would wait for ever)');
+    const output = outAt ? this.rt.mem.read(outAt, Math.min(r.info, outputSize)) : new Uint8Array(0);
+    const result = { status: r.status, info: r.info, output };
+    this.destroy(o);
+    return result;
+  }
+
+  /** When the next timer is due (ms), or null. */
+  nextTimerDue(): number | null {
+    let best: number | null = null;
+    for (const o of this.objects.values()) if (o.kind === KIND.timer && o.due !== null && (best === null || o.due < best)) best = o.due;
+    return best;
+  }
+
+  /** Fires every timer due at `now`, soonest first; periodic ones are due again after their period. */
+  runTimers(now: number): number {
+    let fired = 0;
+    for (;;) {
+      let t: WdfObject | null = null;
+      for (const o of this.objects.values()) if (o.kind === KIND.timer && o.due !== null && o.due <= now && (t === null || o.due < t.due!)) t = o;
+      if (!t) return fired;
+      t.due = t.period > 0 ? t.due! + t.period : null;
+      this.rt.callback(t.callback, 'EvtTimerFunc', this.levelOf(t), t.handle);
+      fired++;
+    }
+  }
+
+  private runWorkItem(w: WdfObject): void {
+    w.queued = false;
+    this.rt.callback(w.callback, 'EvtWorkItemFunc', PASSIVE_LEVEL, w.handle);
+  }
+
+  /** Runs every queued work item at PASSIVE_LEVEL. */
+  runWorkItems(): number {
+    let n = 0;
+    for (const o of [...this.objects.values()]) if (o.kind === KIND.workitem && o.queued) {
+      this.runWorkItem(o);
+      n++;
+    }
+    return n;
+  }
+
+  /** PnP removal and driver unload: ReleaseHardware, the device's objects deleted, EvtDriverUnload. */
+  unload(): void {
+    const dev = this.device;
+    if (dev?.pnp?.release) this.rt.callback(dev.pnp.release, 'EvtDeviceReleaseHardware', PASSIVE_LEVEL, dev.handle, 0);
+    if (dev) this.destroy(dev);
+    this.device = null;
+    for (const o of [...this.objects.values()]) if (o.kind !== KIND.driver) this.destroy(o);
+    if (this.driver?.unload) this.rt.callback(this.driver.unload, 'EvtDriverUnload', PASSIVE_LEVEL, this.driver.handle);
+  }
+}

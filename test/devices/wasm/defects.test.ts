@@ -1,0 +1,30 @@
+// The review's defects D1-D8 in the sample C drivers (lab/drivers), each shown caught by
+// a Driver-Verifier-style check of the kernel shim while the driver's own C code runs
+// on the emulator.
+
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import { makeHarness } from './support/vsp-harness.ts';
+
+const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+
+function violationOf(fn: () => void): DriverViolation {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof DriverViolation) return e;
+    throw e;
+  }
+  throw new Error('expected a driver violation, the driver ran clean');
+}
+
+describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may run at DISPATCH_LEVEL', () => {
+  it('the VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {
+    const h = makeHarness();
+    const v = violationOf(() => h.open());
+    expect(v.report.rule).toBe('irql.passive-only');
+    expect(v.report.call).toBe('VmbChannelAllocate');
+    expect(v.report.site).toContain('VspEvtIoDeviceControl');
+  });
+});
