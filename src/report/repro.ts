@@ -3,10 +3,10 @@
 //   bench check --scenario S --trace T... [--choice k=v]...   check the kept traces again:
 //       the exact verdict, from the run's own evidence (the model runs with the job's
 //       documented-gap choices)
-//   bench emulate S --seed N [--fault F]                      run the scenario again on the
-//       emulator with the job's seed (and fault mode, when one was injected)
-//   bench emulate M --seed N [--fault F]                      the same for the minimised scenario
-//   bench explore S --seed N [--fault F]                      try every save point and choice
+//   bench emulate S --seed N [--fault F]...                   run the scenario again on the
+//       emulator with the job's seed (and fault modes, when some were injected)
+//   bench emulate M --seed N [--fault F]...                   the same for the minimised scenario
+//   bench explore S --seed N [--fault F]...                   try every save point and choice
 //
 // Evidence paths in a summary are relative to the run directory, so the commands are to be
 // run from there; the scenario file is as the run read it. Arguments are quoted for a POSIX
@@ -37,7 +37,8 @@ export function scenarioArg(j: JobResult): string {
 export function reproCommands(j: JobResult): ReproCommand[] {
   const out: ReproCommand[] = [];
   const scenario = scenarioArg(j);
-  const fault = j.reproduce?.fault ? ['--fault', j.reproduce.fault] : [];
+  const faults = j.reproduce?.faults ?? [];
+  const fault = faults.flatMap((f) => ['--fault', f]);
   const choices = Object.entries(j.reproduce?.choices ?? {}).sort(([a], [b]) => a.localeCompare(b)).flatMap(([k, v]) => ['--choice', `${k}=${String(v)}`]);
   const traces = [j.evidence.trace, j.evidence.hostTrace, j.evidence.guestTrace].filter((t): t is string => t !== undefined);
   if (traces.length > 0) {
@@ -46,7 +47,7 @@ export function reproCommands(j: JobResult): ReproCommand[] {
       argv: ['bench', 'check', '--scenario', scenario, ...traces.flatMap((t) => ['--trace', t]), ...choices],
     });
   }
-  out.push({ purpose: `run the scenario again on the emulator with seed ${j.seed}${j.reproduce?.fault ? ` and fault ${j.reproduce.fault}` : ''}`, argv: ['bench', 'emulate', scenario, '--seed', String(j.seed), ...fault] });
+  out.push({ purpose: `run the scenario again on the emulator with seed ${j.seed}${faults.length ? ` and fault${faults.length > 1 ? 's' : ''} ${faults.join(', ')}` : ''}`, argv: ['bench', 'emulate', scenario, '--seed', String(j.seed), ...fault] });
   if (j.evidence.minimizedScenario) {
     out.push({ purpose: 'run the minimised scenario, the smallest that still fails', argv: ['bench', 'emulate', j.evidence.minimizedScenario, '--seed', String(j.seed), ...fault] });
   }

@@ -95,7 +95,7 @@ export function manyFailuresRun(failures: number): { dir: string; summary: RunSu
       expected: c.expected(tx),
       timeline: events,
       evidence: { trace: `${rel}/trace.jsonl`, minimizedScenario: `${rel}/minimized.yaml`, artefacts: [`${rel}/vmms.log`] },
-      reproduce: { ...base.reproduce, fault: n % 3 === 0 ? 'drop-saved-packet' : undefined },
+      reproduce: { ...base.reproduce, faults: n % 3 === 0 ? ['drop-saved-packet'] : undefined },
     });
   }
   // Passing jobs fill the rest of the matrix, so it has green cells as a real run would.
