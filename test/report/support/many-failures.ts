@@ -99,8 +99,10 @@ export function manyFailuresRun(failures: number): { dir: string; summary: RunSu
     });
   }
   // Passing jobs fill the rest of the matrix, so it has green cells as a real run would.
+  const taken = new Set(jobs.map((j) => `${j.hostBuild}|${j.guest}|${j.scenario}`));
   let p = 0;
   for (const build of BUILDS) for (const guest of GUESTS) for (const scenario of SCENARIOS) {
+    if (taken.has(`${build}|${guest}|${scenario}`)) continue;
     jobs.push({ jobId: `p${String(++p).padStart(4, '0')}`, host: 'hv-01', hostBuild: build, guest, template: `${guest}-gen2`, scenario, seed: 99, verdict: 'pass', durationsMs: { real: 20_000 }, evidence: {} });
   }
   const summary: RunSummary = { version: 1, runId, lab: 'lab-east', startedAt: '2026-11-24T02:00:00Z', finishedAt: '2026-11-24T05:10:00Z', jobs };
