@@ -124,6 +124,13 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
     expect(text).toContain('pkt.restore h2g tx 5');
     expect(text).toMatch(/In this state since 2026-11-21-nightly \(2 runs\)/);
     expect(await card.locator('svg.timeline').count()).toBe(1);
+    // The cell's last runs, oldest first: passed on 11-20, lost since 11-21.
+    expect(await card.locator('.history .strip .pill').evaluateAll((ps) => ps.map((p) => p.getAttribute('title')))).toEqual([
+      '2026-11-20-nightly: pass', '2026-11-21-nightly: lost', '2026-11-22-nightly: lost',
+    ]);
+    // Its group opened on the way (the jump opens what the card is in), and it sits below the sticky bar.
+    const nav = (await page.locator('nav.toc').boundingBox())!;
+    expect((await card.boundingBox())!.y).toBeGreaterThanOrEqual(nav.y + nav.height);
     expect(await card.locator('table.events tr.hit').innerText()).toMatch(/55\s+guest\s+pkt\.recv ◀ first unexplained/);
   });
 
