@@ -8,11 +8,12 @@
 // screenshots are kept beside them; grouped-failures.png is the README's picture
 // (scripts/refresh-screenshots.sh copies it to docs/).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { HtmlReporter } from '../../src/report/html-reporter.ts';
+import { publishSite } from '../../src/report/publish.ts';
 import { chromiumMissing, launch } from './support/chromium.ts';
 import { REPO } from './support/fixtures.ts';
 import { manyFailuresRun } from './support/many-failures.ts';
@@ -123,6 +124,23 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
       timings[`failures${n}`] = { renderHtmlMs: Math.round(o.renderMs), browserLoadMs: Math.round(o.loadMs), pageHeightCollapsedPx: state.height, htmlBytes: readFileSync(o.file).length, links: links.total };
     }, 300_000);
   }
+
+  it('publishes a site whose index and report links all work, evidence included', async () => {
+    const o = opened.get(100)!;
+    const root = dirname(dirname(o.file));
+    const dest = join(root, 'site');
+    const r = await publishSite(dest, { historyPath: join(root, 'history.sqlite'), resultsRoot: root });
+    // 90 divergences and hangs: a minimised scenario, a trace and a log each, all under the cap.
+    expect(r.evidence).toMatchObject({ copied: 270, overCap: 0, missing: 0 });
+    for (const file of [join(dest, 'index.html'), join(dest, 'runs', r.runs[0]!, 'report.html')]) {
+      const page = await browser.context.newPage();
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 120_000 });
+      const links = await brokenLinks({ ...o, page, file });
+      expect(links.broken).toEqual([]);
+      expect(links.total).toBeGreaterThan(file.endsWith('index.html') ? 0 : 270);
+      await page.close();
+    }
+  }, 300_000);
 
   it('keeps the page height the same with 10 times the failures, as long as groups are collapsed', async () => {
     const h = async (n: number) => opened.get(n)!.page.evaluate(() => (globalThis as unknown as G).document.documentElement.scrollHeight);
