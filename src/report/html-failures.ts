@@ -15,6 +15,12 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/** "2 hosts failed preflight: reachable: …", or "1 host: <what went wrong>". */
+function headline(c: InfraCause): string {
+  const hosts = plural(c.hosts.length, 'host');
+  return c.cause.startsWith('preflight: ') ? `${hosts} failed preflight: ${c.cause.slice('preflight: '.length)}` : `${hosts}: ${c.cause}`;
+}
+
 function infraBox(c: InfraCause, anchored: Set<string>, lab: string, runId: string): string {
   const rows = c.jobs
     .map((j) => {
@@ -25,7 +31,7 @@ function infraBox(c: InfraCause, anchored: Set<string>, lab: string, runId: stri
     })
     .join('');
   return `<div class="infra-box" id="${esc(c.id)}">
-<h3>${verdictPill('error', plural(c.jobs.length, 'job'))} ${esc(plural(c.hosts.length, 'host'))}: ${esc(c.cause)}</h3>
+<h3>${verdictPill('error', plural(c.jobs.length, 'job'))} ${esc(headline(c))}</h3>
 <dl><dt>Hosts</dt><dd>${c.hosts.map((h) => `<code>${esc(h)}</code>`).join(' ')}</dd>
 <dt>Why</dt><dd><code class="wrap">${esc(c.example)}</code></dd>
 <dt>What to do</dt><dd>${esc(c.advice)} Then finish the run: <code>bench nightly --lab LAB.yaml --resume ${esc(runId)}</code> (LAB.yaml: the inventory of lab ${esc(lab)}).</dd></dl>

@@ -75,7 +75,7 @@ describe('groupInfraErrors', () => {
     ];
     const boxes = groupInfraErrors(jobs);
     expect(boxes.map((b) => [b.cause, b.hosts, b.jobs.length])).toEqual([
-      ['preflight: reachable: connect ECONNREFUSED ADDRESS', ['hv-01', 'hv-02', 'hv-03'], 56],
+      ['preflight: reachable: connect ECONNREFUSED <address>', ['hv-01', 'hv-02', 'hv-03'], 56],
       ['internal error: worker exited with code 1', ['hv-04'], 2],
     ]);
     expect(boxes[0]!.example).toBe('preflight: reachable: connect ECONNREFUSED 10.1.0.1:22');
@@ -93,7 +93,7 @@ describe('groupInfraErrors', () => {
   });
 
   it('sets aside what differs between hosts and attempts, and keeps the rest', () => {
-    expect(normaliseReason('ssh to hv-07 timed out after 30 s (after 30012 ms)', 'hv-07')).toBe('ssh to HOST timed out after N s');
+    expect(normaliseReason('ssh to hv-07 timed out after 30 s (after 30012 ms)', 'hv-07')).toBe('ssh to <host> timed out after N s');
     expect(normaliseReason('Get-VMSwitch: not found', 'hv-07')).toBe('Get-VMSwitch: not found');
   });
 });
