@@ -87,7 +87,9 @@ function diffTable(j: JobResult): string {
   const rows = d.rows
     .map((r) => `<tr${r.differs ? ' class="differs"' : ''}><th>${esc(r.field)}${r.differs ? ' ≠' : ''}</th><td><code>${esc(r.observed ?? '–')}</code></td>${r.expected.map((e) => `<td><code>${esc(e ?? '(any)')}</code></td>`).join('')}</tr>`)
     .join('');
-  const note = d.alternatives.length === 0 ? '<p class="since">The model expected no event of this kind here; the observed values follow in full.</p>' : '';
+  const note = d.alternatives.length > 0 ? ''
+    : (j.expected?.length ?? 0) === 0 ? '<p class="since">The checker named no expected alternative for this event (the property checker finds a broken rule, not a missing choice); the observed values follow in full.</p>'
+    : '<p class="since">None of the model\'s alternatives is an event of this kind; the observed values follow in full, the alternatives below.</p>';
   return `<h4>The values at the first unexplained event</h4>${note}<table class="plain diff"><thead><tr><th>field</th><th>observed</th>${heads}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 

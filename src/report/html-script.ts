@@ -16,7 +16,8 @@ export const REPORT_SCRIPT = `(function () {
     if (nav) d.documentElement.style.setProperty('--nav-h', nav.getBoundingClientRect().height + 'px');
   }
   function reveal() {
-    var id = decodeURIComponent(location.hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }
     var el = id && d.getElementById(id);
     if (!el) return;
     for (var p = el.parentElement; p; p = p.parentElement) if (p.tagName === 'DETAILS') p.open = true;
