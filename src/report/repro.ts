@@ -1,6 +1,6 @@
 // The commands that reproduce a failure, for a failure card to offer for copying:
 //
-//   bench check --scenario S --trace T... [--choice k=v]...   check the kept traces again:
+//   bench check --scenario S --trace T... [--choice k=v]...   check the job's traces again:
 //       the exact verdict, from the run's own evidence (the model runs with the job's
 //       documented-gap choices)
 //   bench emulate S --seed N [--fault F]...                   run the scenario again on the
@@ -40,7 +40,11 @@ export function reproCommands(j: JobResult): ReproCommand[] {
   const faults = j.reproduce?.faults ?? [];
   const fault = faults.flatMap((f) => ['--fault', f]);
   const choices = Object.entries(j.reproduce?.choices ?? {}).sort(([a], [b]) => a.localeCompare(b)).flatMap(([k, v]) => ['--choice', `${k}=${String(v)}`]);
-  const traces = [j.evidence.trace, j.evidence.hostTrace, j.evidence.guestTrace].filter((t): t is string => t !== undefined);
+  // A lab job's own traces are its host and guest files (`trace` is then the emulator's run
+  // beside it); an emulated job has only `trace`, and that is the one the checker judged.
+  const ev = j.evidence;
+  const real = [ev.hostTrace, ev.guestTrace].filter((t): t is string => t !== undefined);
+  const traces = real.length > 0 ? real : ev.trace ? [ev.trace] : [];
   if (traces.length > 0) {
     out.push({
       purpose: 'check the traces this job kept again (the same verdict, from the evidence)',

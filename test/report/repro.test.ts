@@ -30,6 +30,11 @@ describe('reproCommands', () => {
     expect(choicesNote(j)).toContain('saveWhileActive: allow, sendOrdering: ring-first');
   });
 
+  it('checks a lab job\'s host and guest traces, not the emulator\'s run beside them', () => {
+    const j = job({ jobId: 'j3', verdict: 'diverge', evidence: { trace: 'jobs/j3/emulator.jsonl', hostTrace: 'jobs/j3/host.jsonl', guestTrace: 'jobs/j3/guest.jsonl' }, reproduce: { scenarioFile: 's.yaml' } });
+    expect(commandLine(reproCommands(j)[0]!.argv)).toBe('bench check --scenario s.yaml --trace jobs/j3/host.jsonl --trace jobs/j3/guest.jsonl');
+  });
+
   it('names the scenario when the run did not record its file, and offers no check without a trace', () => {
     const cmds = reproCommands(job({ jobId: 'j2', scenario: 'idle', verdict: 'hang' }));
     expect(cmds.map((c) => c.argv[1])).toEqual(['emulate', 'explore']);

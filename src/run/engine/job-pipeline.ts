@@ -157,7 +157,7 @@ export class JobPipeline implements JobExecutor {
 
     const base = {
       jobId: job.jobId, host: real.kind === 'infra' ? host : real.host, hostBuild: job.hostBuild, guest: job.guest, template: job.template,
-      scenario: job.scenario, seed: job.seed,
+      scenario: job.scenario, seed: job.seed, reproduce: { scenarioFile: scenario.source?.file },
     };
     if (real.kind === 'infra') {
       if (real.started && o.keepFailed) await this.keep(vm, job.jobId); else await this.drop(vm);
