@@ -146,7 +146,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     const h = async (n: number) => opened.get(n)!.page.evaluate(() => (globalThis as unknown as G).document.documentElement.scrollHeight);
     // The matrix and the day-one box are the same size; only group counts change.
     expect(Math.abs((await h(1000)) - (await h(100)))).toBeLessThan(200);
-  });
+  }, 120_000);
 
   it('sums up the day-one failures in one box per cause: which hosts, why, what to do', async () => {
     const page = opened.get(100)!.page;
@@ -159,7 +159,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     expect(text).toContain('--resume 2026-11-24-nightly-100');
     // Its jobs are listed once, collapsed, and are what the matrix's error cells link to.
     expect(await page.locator('#infra details.jobs tbody tr').count()).toBe(10);
-  });
+  }, 120_000);
 
   it('filters by class, host build, guest and scenario, and says how many are shown', async () => {
     const page = opened.get(100)!.page;
@@ -182,7 +182,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     await page.selectOption('select[data-filter="guest"]', '');
     await page.selectOption('select[data-filter="scenario"]', '');
     expect(await page.locator('#filter-count').innerText()).toBe('all 90 shown');
-  });
+  }, 120_000);
 
   it('jumps from a matrix cell to its card, opening its group, with the card below the sticky bar', async () => {
     const page = opened.get(100)!.page;
@@ -195,7 +195,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     const box = (await card.boundingBox())!;
     expect(box.y).toBeGreaterThanOrEqual(nav.y + nav.height);
     expect(box.y).toBeLessThan(nav.y + nav.height + 40);
-  });
+  }, 120_000);
 
   it('shows a card\'s values in full, statuses named, and commands that reproduce it', async () => {
     const page = opened.get(100)!.page;
@@ -222,7 +222,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     await card.locator('button[data-copy]').first().click();
     await expect(card.locator('button[data-copy]').first().innerText()).resolves.toMatch(/^(copied|selected)$/);
     expect(await page.evaluate(() => String((globalThis as unknown as { getSelection(): unknown }).getSelection()))).toBe(cmds[0]);
-  });
+  }, 120_000);
 
   it('keeps the timeline\'s labels inside the drawing, and off the axis', async () => {
     const page = opened.get(100)!.page;
@@ -242,7 +242,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
       return out;
     });
     expect(problems).toEqual([]);
-  });
+  }, 120_000);
 
   it('keeps a screenshot of the grouped failure view (the README\'s picture)', async () => {
     const page = opened.get(100)!.page;
@@ -260,5 +260,5 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     // The README shows the committed copy (scripts/refresh-screenshots.sh refreshes it).
     expect(readFileSync(join(REPO, 'README.md'), 'utf8')).toContain('](docs/report-grouped-failures.png)');
     expect(readFileSync(join(REPO, 'docs', 'report-grouped-failures.png')).subarray(1, 4).toString()).toBe('PNG');
-  });
+  }, 120_000);
 });
