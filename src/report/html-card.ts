@@ -1,7 +1,7 @@
 // One failure card of report.html: what failed, the values that differ in full (statuses
 // named), the first unexplained event, the packet timeline, the cell's history, copyable
 // commands that reproduce it, the minimised scenario inline, and the evidence. Pure.
-import { fieldText, valueDiff } from './event-values.ts';
+import { fieldText, statusesIn, valueDiff } from './event-values.ts';
 import { esc, formatDuration, verdictPill, VERDICT_LOOK } from './html-style.ts';
 import { renderTimeline } from './html-timeline.ts';
 import { jobSeconds } from './junit-reporter.ts';
@@ -115,7 +115,11 @@ export function renderCard(j: JobResult, ctx: CardContext): string {
   ];
   const history = historyLines(j, ctx);
   if (history.length) parts.push(`<div class="history">${history.map((l) => `<div>${l}</div>`).join('')}</div>`);
-  if (j.message) parts.push(`<div class="msg">${esc(j.message)}</div>`);
+  if (j.message) {
+    parts.push(`<div class="msg">${esc(j.message)}</div>`);
+    const named = statusesIn(j.message);
+    if (named.length) parts.push(`<div class="since">Statuses above: ${named.map((s) => `<code>${esc(s)}</code>`).join(', ')}</div>`);
+  }
   if (j.failedProperties?.length) parts.push(`<h4>Failed properties</h4><div class="props">${j.failedProperties.map((p) => `<span>${esc(p)}</span>`).join('')}</div>`);
   parts.push(diffTable(j));
   if (j.firstUnexplained) {

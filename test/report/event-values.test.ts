@@ -2,7 +2,7 @@
 // beside what the model expected, field by field.
 import { describe, expect, it } from 'vitest';
 import { describeEvent } from '../../src/check/replay.ts';
-import { parseDescribed, statusLabel, valueDiff } from '../../src/report/event-values.ts';
+import { parseDescribed, statusesIn, statusLabel, valueDiff } from '../../src/report/event-values.ts';
 import type { EventBody } from '../../src/trace/schema.ts';
 
 describe('statusLabel', () => {
@@ -13,6 +13,13 @@ describe('statusLabel', () => {
     expect(statusLabel('c0000184')).toBe('C0000184 STATUS_INVALID_DEVICE_STATE');
     expect(statusLabel('deadbeef')).toBe('DEADBEEF');
     expect(statusLabel('not-hex')).toBe('not-hex');
+  });
+});
+
+describe('statusesIn', () => {
+  it('names the known statuses a message mentions, once each, and nothing else of 8 hex digits', () => {
+    expect(statusesIn('0/g2h/1 completion status c0000001, the receiver sent 00000000; again C0000001; digest deadbeef')).toEqual(['C0000001 STATUS_UNSUCCESSFUL', '00000000 STATUS_SUCCESS']);
+    expect(statusesIn('no status here, tx 12345678 of 0123456789abcdef')).toEqual([]);
   });
 });
 

@@ -209,6 +209,7 @@ describe.skipIf(chromiumMissing)(`report.html with 100 and 1,000 failures in hea
     // Digests in full: 32 hex digits, nowhere cut with an ellipsis.
     const text = await card.innerText();
     expect(text).toMatch(/digest\s+[0-9a-f]{32}/);
+    expect(text).toContain('Statuses above: C0000001 STATUS_UNSUCCESSFUL, 00000000 STATUS_SUCCESS');
     expect(text).not.toMatch(/[0-9a-f]{6}…/);
     const cmds = await card.locator('.cmdline pre').allInnerTexts();
     expect(cmds[0]).toMatch(/^bench check --scenario \/srv\/bench\/scenarios\/[\w-]+\.yaml --trace jobs\/j\d+\/trace\.jsonl/);
