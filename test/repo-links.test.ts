@@ -43,7 +43,7 @@ const OUTSIDE = /(?:\.\.[\\/])+shared[\\/]|\bshared[\\/](?:reference|DESIGN\.md|
 function anchorsOf(markdown: string): Set<string> {
   const seen = new Map<string, number>();
   const out = new Set<string>();
-  for (const m of stripCode(markdown).matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
+  for (const m of stripFences(markdown).matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
     const base = m[1]!.toLowerCase().replace(/`/g, '').replace(/[^\p{L}\p{N}\s_-]/gu, '').trim().replace(/\s/g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
@@ -52,9 +52,14 @@ function anchorsOf(markdown: string): Set<string> {
   return out;
 }
 
+/** Markdown without fenced code blocks (where a `#` line is no heading). */
+function stripFences(markdown: string): string {
+  return markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
+}
+
 /** Markdown without fenced code blocks and code spans, where brackets are not links. */
 function stripCode(markdown: string): string {
-  return markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').replace(/`[^`\n]*`/g, '');
+  return stripFences(markdown).replace(/`[^`\n]*`/g, '');
 }
 
 /** The targets of inline links and images, and of reference definitions. */

@@ -30,11 +30,17 @@ export const NOT_CHECKED: readonly string[] = [
   "the scenario's traffic: whether the trace holds the packets, holds and order the scenario's model allows",
 ];
 
-/** What it does check: the device-independent properties, by the checker's names. */
+/**
+ * What it does check, by the checker's names: every property of properties.ts, payload
+ * and status-rule only as equality end to end. (A property the checker gains, such as
+ * the KMCL misuse events', is checked here at once, as the checker runs whole; list it
+ * here too, so the output names it.)
+ */
 export const CHECKED: readonly PropertyName[] = [
   'exactly-once-completion',
   'exactly-once-delivery',
   'payload', // equal end to end only: sent = received, completed = completion
+  'status-rule', // equal end to end only: the completion's status is the receiver's
   'saved-and-restored',
   'state-machine',
   'checkpoint',
@@ -119,6 +125,7 @@ export interface PropertiesOnlyReport {
  * trace gives; without it the report takes the trace's own.
  */
 export async function checkTraceFilesPropertiesOnly(traces: readonly string[], opts: { scenario?: string | undefined } = {}): Promise<PropertiesOnlyReport> {
+  if (traces.length === 0) throw new InputError('no trace to check: give --trace <file>', { field: '--trace' });
   let source: ObservedSource;
   let truncatedAt: () => PropertiesOnlyReport['truncatedAt'] = () => null;
   if (traces.length === 1) {
@@ -155,7 +162,7 @@ export function formatPropertiesOnlyReport(r: PropertiesOnlyReport): string {
     if (res.firstUnexplained) lines.push(`  first event that breaks a property: ${res.firstUnexplained.file}:${res.firstUnexplained.line}  ${describeEvent(res.firstUnexplained.event)}`);
     if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
   }
-  lines.push(`  checked: ${r.checked.join(', ')} (payload: digests equal end to end only)`);
+  lines.push(`  checked: ${r.checked.join(', ')} (payload and status-rule: equal end to end only)`);
   for (const n of r.notChecked) lines.push(`  NOT checked: ${n}`);
   return lines.join('\n');
 }

@@ -1,4 +1,4 @@
-// The properties every correct run satisfies (DESIGN.md, "Traces"), checked online:
+// The properties every correct run satisfies (src/trace/TRACE-SCHEMA.md), checked online:
 // events go in one at a time and nothing is kept but one record per transaction, so
 // `bench explore` can check thousands of runs without storing their traces.
 //
@@ -134,16 +134,6 @@ type AwaitingList = number[];
 
 type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingList };
 
-/**
- * A device's rule for the status its receiver completes a transaction with, as the
- * 8-digit hex of the trace; `payloadIntact` says whether the receiver got the bytes sent.
- * The checker's default is the sample protocol's rule. `null` checks no rule: the device
- * is opaque (`bench check --properties-only`), and only the statuses' equality end to end
- * (receiver's completion = sender's) is checked.
- */
-export type StatusRule = (tx: number, payloadIntact: boolean) => string;
-const sampleStatusRule: StatusRule = (tx, intact) => statusHex(statusFor(tx, intact));
-
 const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
 
 /** A new save begins: the record is neither saved nor restored by it yet. */
@@ -151,6 +141,16 @@ function unmarkSave(r: TxRecord): void {
   r.savedDigest = null;
   r.restoredAfterSave = false;
 }
+
+/**
+ * A device's rule for the status its receiver completes a transaction with, as the
+ * 8-digit hex of the trace; `payloadIntact` says whether the receiver got the bytes sent.
+ * The checker's default is the sample protocol's rule. `null` checks no rule: the device
+ * is opaque (`bench check --properties-only`), and only the statuses' equality end to end
+ * (receiver's completion = sender's) is checked.
+ */
+export type StatusRule = (tx: Parameters<typeof statusFor>[0], payloadIntact: boolean) => string;
+const sampleStatusRule: StatusRule = (tx, intact) => statusHex(statusFor(tx, intact));
 
 export class PropertyChecker {
   private channels = new Map<number, ChannelLanes>();

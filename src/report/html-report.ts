@@ -54,12 +54,15 @@ export function renderReport(summary: RunSummary, trends: Trends | undefined, op
   const quarantined = counts.quarantined ? `<span class="chip" style="background:#fff;color:#7a4100">⚑ <span class="n">${counts.quarantined}</span> quarantined</span>` : '';
   const elapsed = Date.parse(summary.finishedAt) - Date.parse(summary.startedAt);
   const changes = trends ? changedCells(matrix, trends, summary.runId) : [];
+  // Jobs checked without the device model (an opaque device): the header says so plainly.
+  const propertiesOnly = summary.jobs.filter((j) => j.notChecked?.length).length;
 
   const body = `
 <header class="top"><div class="inner">
 <h1>VMBus save/restore compatibility ${status}</h1>
 <div class="meta">Run <b>${esc(summary.runId)}</b> · lab <b>${esc(summary.lab)}</b> · ${esc(formatDate(summary.startedAt))} · took ${esc(formatDuration(elapsed))} · ${matrix.hostBuilds.length} host build(s) × ${matrix.guests.length} guest(s) × ${matrix.scenarios.length} scenario(s) · ${counts.total} job(s)</div>
 <div class="counts">${chips}${quarantined}</div>
+${propertiesOnly ? `<p class="not-checked">${propertiesOnly} job(s) were checked for the device-independent properties only: payload and status rules were not checked for them (each job's notChecked in summary.json says what was left out).</p>` : ''}
 </div></header>
 <nav class="toc">${errors ? `<a href="#infra">Infrastructure (${errors})</a>` : ''}<a href="#matrix">Matrix</a><a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failures})</a><a href="#history">History</a></nav>
 <main>

@@ -31,7 +31,10 @@
 //                    not-saved, not-restored, savebuf-mismatch, state-order, missing-event,
 //                    hang (DESIGN.md, "Differential checking"); other strings are accepted
 //   message      one line a person reads first (the divergence message, the error, why skipped)
-//   failedProperties  names of the trace properties that failed (DESIGN.md, "Traces")
+//   failedProperties  names of the trace properties that failed (src/trace/TRACE-SCHEMA.md)
+//   notChecked   what the check of this job left out, one sentence each: set when only the
+//                device-independent properties were checked (a device the model does not
+//                know), so payload and status rules were not
 //   firstUnexplained  { file, line, event }: the first real event the model could not
 //                explain; file is relative to the run directory, line is 1-based
 //   expected     what the model would have accepted there, one string per alternative
@@ -87,6 +90,7 @@ export interface JobResult extends JobSpec {
   divergenceClass?: string | undefined;
   message?: string | undefined;
   failedProperties?: string[] | undefined;
+  notChecked?: string[] | undefined;
   firstUnexplained?: FirstUnexplained | undefined;
   expected?: string[] | undefined;
   timeline?: TraceEvent[] | undefined;

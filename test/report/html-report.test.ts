@@ -29,6 +29,14 @@ describe('report.html without a browser', () => {
     expect(html).toContain(`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${hash}'"`);
   });
 
+  it('says in its header how many jobs were checked for the device-independent properties only', () => {
+    const s = fixtureSummary();
+    expect(renderReport(s, undefined)).not.toContain('properties only');
+    s.jobs[0]!.notChecked = ['payload rules: not checked'];
+    s.jobs[1]!.notChecked = ['payload rules: not checked'];
+    expect(renderReport(s, undefined)).toContain('2 job(s) were checked for the device-independent properties only: payload and status rules were not checked');
+  });
+
   it('is the same bytes for the same summary and trends', () => {
     expect(renderReport(fixtureSummary(), undefined)).toBe(renderReport(fixtureSummary(), undefined));
   });

@@ -118,6 +118,19 @@ describe('junit.xml', () => {
     ]);
   });
 
+  it('says when a job was checked for the device-independent properties only, passing or failing', () => {
+    const notChecked = ['payload rules: not checked', 'status rules: not checked'];
+    const xml = buildJunitXml(summaryOf([
+      job({ jobId: 'p', verdict: 'pass', notChecked }),
+      job({ jobId: 'f', scenario: 'other', verdict: 'diverge', divergenceClass: 'lost', message: 'lost one', notChecked }),
+      job({ jobId: 'full', scenario: 'third', verdict: 'pass' }),
+    ]));
+    expect(xml).toContain('p: pass (device-independent properties only; payload and status rules not checked)');
+    expect(xml).toMatch(/full: pass(?! \(device)/);
+    const failure = failureText(job({ jobId: 'f', verdict: 'diverge', message: 'lost one', notChecked }));
+    expect(failure).toContain('not checked (device-independent properties only):\n  - payload rules: not checked\n  - status rules: not checked');
+  });
+
   it('the reporter writes the file in onRunEnd', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'bench-junit-')), 'junit.xml');
     await new JunitReporter({ file }).onRunEnd(fixtureSummary());

@@ -80,6 +80,8 @@ export interface EmulatorSide {
 /** What the checker says about the real traces (run/commands/check-trace.ts in the real engine). */
 export type CheckOutcome = Pick<JobResult, 'verdict' | 'divergenceClass' | 'message' | 'failedProperties' | 'firstUnexplained' | 'expected' | 'timeline'> & {
   minimizedScenario?: string | undefined;
+  /** what the check left out (JobResult.notChecked) */
+  notChecked?: string[] | undefined;
 };
 
 export interface TraceChecker {

@@ -196,13 +196,18 @@ function emulatorSide(pool: WorkerPool): EmulatorSide {
   };
 }
 
-/** checkTraces on the merged real trace, mapped onto the report's JobResult fields. */
-export function traceChecker(runDir: string): TraceChecker {
+/**
+ * checkTraces on the merged real trace, mapped onto the report's JobResult fields.
+ * `propertiesOnly`: the device-independent properties alone (a device the model does not
+ * know); every job's result then says what was not checked (`notChecked`).
+ */
+export function traceChecker(runDir: string, opts: { propertiesOnly?: boolean } = {}): TraceChecker {
   return {
     async check(_job, scenario, traces, dir): Promise<CheckOutcome> {
-      const report = await checkTraces(scenario, traces, { minimise: true, outDir: dir });
+      const report = await checkTraces(scenario, traces, { minimise: true, outDir: dir, propertiesOnly: opts.propertiesOnly });
       const r = report.result;
-      if (r.verdict === 'pass') return { verdict: 'pass', failedProperties: r.failedProperties.length ? r.failedProperties : undefined };
+      const notChecked = report.notChecked;
+      if (r.verdict === 'pass') return { verdict: 'pass', failedProperties: r.failedProperties.length ? r.failedProperties : undefined, notChecked };
       const fits = report.fitsChoices.map((f) => `${f.key}: ${String(f.value)}`);
       return {
         verdict: r.class === 'hang' ? 'hang' : 'diverge',
@@ -212,6 +217,7 @@ export function traceChecker(runDir: string): TraceChecker {
         firstUnexplained: r.firstUnexplained ? { file: relative(runDir, resolve(r.firstUnexplained.file)), line: r.firstUnexplained.line, event: r.firstUnexplained.event } : undefined,
         expected: r.expected,
         minimizedScenario: report.minimal?.file,
+        notChecked,
       };
     },
   };

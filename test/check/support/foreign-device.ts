@@ -10,7 +10,7 @@ import type { TraceEvent } from '../../../src/trace/schema.ts';
 const digest = (...parts: Array<string | number>): string => createHash('sha256').update(parts.join('/')).digest('hex').slice(0, 16);
 
 /** The other device's status rule: not the sample's (which gives 00000000 or c0000184 by tx). */
-export const foreignStatus = (tx: number): string => (tx % 3 === 0 ? 'c0000010' : '00000103');
+export const foreignStatus = (tx: number | bigint): string => (Number(tx) % 3 === 0 ? 'c0000010' : '00000103');
 
 export function asForeignDevice(events: readonly TraceEvent[]): TraceEvent[] {
   return events.map((e): TraceEvent => {
@@ -19,7 +19,7 @@ export function asForeignDevice(events: readonly TraceEvent[]): TraceEvent[] {
       case 'pkt.recv':
         return { ...e, len: e.len * 3 + 8, digest: digest('request', e.ch, e.dir, e.tx) };
       case 'pkt.complete':
-        return { ...e, len: 24 + (e.tx % 5) * 8, status: foreignStatus(e.tx), digest: digest('response', e.ch, e.dir, e.tx) };
+        return { ...e, len: 24 + (Number(e.tx) % 5) * 8, status: foreignStatus(e.tx), digest: digest('response', e.ch, e.dir, e.tx) };
       case 'pkt.completion':
         return { ...e, status: foreignStatus(e.tx), digest: digest('response', e.ch, e.dir, e.tx) };
       case 'pkt.save':
