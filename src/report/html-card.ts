@@ -121,6 +121,7 @@ export function renderCard(j: JobResult, ctx: CardContext): string {
     if (named.length) parts.push(`<div class="since">Statuses above: ${named.map((s) => `<code>${esc(s)}</code>`).join(', ')}</div>`);
   }
   if (j.failedProperties?.length) parts.push(`<h4>Failed properties</h4><div class="props">${j.failedProperties.map((p) => `<span>${esc(p)}</span>`).join('')}</div>`);
+  if (j.notChecked?.length) parts.push(`<h4>Not checked for this job</h4><ul>${j.notChecked.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   parts.push(diffTable(j));
   if (j.firstUnexplained) {
     const f = j.firstUnexplained;

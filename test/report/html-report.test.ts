@@ -35,6 +35,10 @@ describe('report.html without a browser', () => {
     s.jobs[0]!.notChecked = ['payload rules: not checked'];
     s.jobs[1]!.notChecked = ['payload rules: not checked'];
     expect(renderReport(s, undefined)).toContain('2 job(s) were checked for the device-independent properties only: payload and status rules were not checked');
+    // A failing job's card lists what was left out of its check.
+    const failing = s.jobs.find((j) => j.verdict === 'diverge')!;
+    failing.notChecked = ['status rules: not checked'];
+    expect(renderReport(s, undefined)).toContain('<h4>Not checked for this job</h4><ul><li>status rules: not checked</li></ul>');
   });
 
   it('is the same bytes for the same summary and trends', () => {
