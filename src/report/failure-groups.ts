@@ -73,7 +73,9 @@ function byBuild(jobs: readonly JobResult[]): BuildGroup[] {
     if (!list) m.set(j.hostBuild, (list = []));
     list.push(j);
   }
-  return [...m.entries()].sort(([a], [b]) => naturalCompare(a, b)).map(([hostBuild, list]) => ({ hostBuild, jobs: list }));
+  // Inside a build: by scenario, guest and seed, so one scenario's cards sit together.
+  const order = (a: JobResult, b: JobResult) => naturalCompare(a.scenario, b.scenario) || naturalCompare(a.guest, b.guest) || a.seed - b.seed || naturalCompare(a.jobId, b.jobId);
+  return [...m.entries()].sort(([a], [b]) => naturalCompare(a, b)).map(([hostBuild, list]) => ({ hostBuild, jobs: list.sort(order) }));
 }
 
 export interface InfraCause {
