@@ -54,7 +54,7 @@ const jobResult = z.object({
     .object({
       scenarioFile: nonEmpty.optional(),
       choices: z.record(z.string(), z.union([z.string(), z.boolean()])).optional(),
-      fault: nonEmpty.optional(),
+      faults: z.array(nonEmpty).optional(),
     })
     .optional(),
   hostFacts: z.object({

@@ -46,9 +46,9 @@
 //   attempts     how many times the job ran (retries after infrastructure errors); default 1
 //   quarantined  { reason, until }: a known problem; its failure does not fail the run
 //                until `until` (ISO date) has passed
-//   reproduce    { scenarioFile?, choices?, fault? }: what a person needs to run the job
+//   reproduce    { scenarioFile?, choices?, faults? }: what a person needs to run the job
 //                again: the scenario's file as the run read it, the documented-gap choices
-//                the model ran with (key -> value), the fault mode injected (`--fault NAME`)
+//                the model ran with (key -> value), the fault modes injected (`--fault NAME`)
 //
 // Unknown fields are ignored when reading, so producers may add fields freely; the ones
 // above keep their meaning. The zod schema that checks this shape is in summary-schema.ts.
@@ -114,7 +114,7 @@ export interface JobResult extends JobSpec {
 export interface Reproduce {
   scenarioFile?: string | undefined;
   choices?: Record<string, string | boolean> | undefined;
-  fault?: string | undefined;
+  faults?: string[] | undefined;
 }
 
 export interface HostFactsRecord {

@@ -168,7 +168,8 @@ export class JobPipeline implements JobExecutor {
     const drivers = [...(o.hostDrivers?.(ranOn) ?? []), ...((vm.ref as { drivers?: JobResult['drivers'] } | undefined)?.drivers ?? [])];
     const base = {
       jobId: job.jobId, host: ranOn, hostBuild: facts?.osBuild ?? job.hostBuild, guest: job.guest, template: job.template,
-      scenario: job.scenario, seed: job.seed, attach: job.attach, ...(facts ? { hostFacts: facts } : {}), ...(drivers.length ? { drivers } : {}),
+      scenario: job.scenario, seed: job.seed, attach: job.attach, reproduce: { scenarioFile: scenario.source?.file },
+      ...(facts ? { hostFacts: facts } : {}), ...(drivers.length ? { drivers } : {}),
     };
     if (real.kind === 'infra') {
       if (real.started && o.keepFailed) await this.keep(vm, job.jobId); else await this.drop(vm);
