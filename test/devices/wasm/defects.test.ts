@@ -4,8 +4,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { makeHarness } from './support/vsp-harness.ts';
+
+const unfixed = (file: string) => fileURLToPath(new URL(`../../fixtures/drivers-unfixed/${file}`, import.meta.url));
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -20,11 +23,21 @@ function violationOf(fn: () => void): DriverViolation {
 }
 
 describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may run at DISPATCH_LEVEL', () => {
-  it('the VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {
-    const h = makeHarness();
+  it('the unfixed VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {
+    const h = makeHarness({ replace: { 'vsp/vsp-driver.c': unfixed('d1-vsp-driver.c') } });
     const v = violationOf(() => h.open());
     expect(v.report.rule).toBe('irql.passive-only');
     expect(v.report.call).toBe('VmbChannelAllocate');
     expect(v.report.site).toContain('VspEvtIoDeviceControl');
+  });
+
+  it('fixed (a PASSIVE execution level for the queue): every control command runs clean', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 3 64 0 ch=42');
+    h.pump();
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+    expect(h.events('pkt.completion')).toHaveLength(3);
   });
 });
