@@ -73,9 +73,11 @@ export interface KmclShimOptions {
    * - 'save-begin-fails': VmbChannelSaveBegin returns STATUS_INSUFFICIENT_RESOURCES;
    * - 'save-continue-no-progress': VmbChannelSaveContinue returns STATUS_BUFFER_OVERFLOW
    *   with 0 bytes filled (the page says some data was written; a driver must still
-   *   not spin when none was).
+   *   not spin when none was);
+   * - 'second-packet-restore-fails': the second VmbPacketRestore of a restore returns
+   *   STATUS_INSUFFICIENT_RESOURCES, so the restore fails after one packet came back.
    */
-  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress'>;
+  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress' | 'second-packet-restore-fails'>;
 }
 
 export class KmclShim {
@@ -88,6 +90,7 @@ export class KmclShim {
   private readonly incomingOf = new WeakMap<IncomingPacket, IncomingRec>();
   private readonly kernelHandles = new Set<number>();
   private nextChannelId = 1;
+  private packetRestores = 0;
   interfaceRefs = 0;
 
   constructor(rt: DriverRuntime, opts: KmclShimOptions) {
@@ -365,6 +368,7 @@ export class KmclShim {
       VmbPacketRestore: (h: number, buf: number, size: number) => {
         const pr = this.packet(h, 'VmbPacketRestore');
         this.serverOnly(pr.chan, 'VmbPacketRestore');
+        if (++this.packetRestores === 2 && this.opts.faults?.includes('second-packet-restore-fails')) return 0xc000009a;
         return packetRestore(pr.p, m().read(buf, size));
       },
 

@@ -41,3 +41,40 @@ describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may r
     expect(h.events('pkt.completion')).toHaveLength(3);
   });
 });
+
+describe.skipIf(!toolchain)('D2: sends after Suspend (VSP)', () => {
+  it('the VSP sends a HostTransaction on a channel it paused for a save', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('save ch=42');
+    const v = violationOf(() => h.vsp.command('transact 1 64 0 ch=42'));
+    expect(v.report.rule).toBe('kmcl.send-after-suspend');
+    expect(v.report.call).toBe('VmbPacketSend');
+    expect(v.report.site).toContain('VspSendMany');
+  });
+});
+
+describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
+  it('the VSP cleans up the channel with the packets it already restored still allocated', () => {
+    const h = makeHarness({ faults: ['second-packet-restore-fails'] });
+    h.open();
+    h.vsp.run('transact 2 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    const v = violationOf(() => h.vsp.command('restore ch=42'));
+    expect(v.report.rule).toBe('kmcl.packet-leak');
+    expect(v.report.call).toBe('VmbChannelCleanup');
+    expect(v.report.site).toContain('VspChannelRestore');
+  });
+});
+
+describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
+  it('the VSP calls SaveContinue again and again when STATUS_BUFFER_OVERFLOW comes back with nothing written', () => {
+    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000 });
+    h.open();
+    h.vsp.run('transact 1 64 0 ch=42');
+    const v = violationOf(() => h.vsp.command('save ch=42'));
+    expect(v.report.rule).toBe('hang');
+    expect(v.report.call).toBe('VmbChannelSaveContinue');
+    expect(v.report.site).toContain('VspChannelSave');
+  });
+});
