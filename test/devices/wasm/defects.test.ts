@@ -43,8 +43,8 @@ describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may r
 });
 
 describe.skipIf(!toolchain)('D2: sends after Suspend (VSP)', () => {
-  it('the VSP sends a HostTransaction on a channel it paused for a save', () => {
-    const h = makeHarness();
+  it('the unfixed VSP sends a HostTransaction on a channel it paused for a save', () => {
+    const h = makeHarness({ replace: { 'vsp/vsp-send.c': unfixed('d2-vsp-send.c') } });
     h.open();
     h.vsp.run('save ch=42');
     const v = violationOf(() => h.vsp.command('transact 1 64 0 ch=42'));
@@ -52,11 +52,22 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (VSP)', () => {
     expect(v.report.call).toBe('VmbPacketSend');
     expect(v.report.site).toContain('VspSendMany');
   });
+
+  it('fixed: the VSP refuses to send while suspended, and sends again once resumed', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('save ch=42');
+    expect(h.vsp.command('transact 1 64 0 ch=42')).toBe(0xc0000184); // STATUS_INVALID_DEVICE_STATE
+    h.vsp.run('resume ch=42');
+    h.vsp.run('transact 1 64 0 ch=42');
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1]);
+  });
 });
 
 describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
-  it('the VSP cleans up the channel with the packets it already restored still allocated', () => {
-    const h = makeHarness({ faults: ['second-packet-restore-fails'] });
+  it('the unfixed VSP cleans up the channel with the packets it already restored still allocated', () => {
+    const h = makeHarness({ faults: ['second-packet-restore-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
     h.open();
     h.vsp.run('transact 2 64 0 ch=42');
     h.vsp.run('save ch=42');
@@ -65,16 +76,49 @@ describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
     expect(v.report.call).toBe('VmbChannelCleanup');
     expect(v.report.site).toContain('VspChannelRestore');
   });
+
+  it('fixed: the failed restore frees what it restored, and the driver unloads with nothing leaked', () => {
+    const h = makeHarness({ faults: ['second-packet-restore-fails'] });
+    h.open();
+    h.vsp.run('transact 2 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    expect(h.vsp.command('restore ch=42')).toBe(0xc000009a); // the injected STATUS_INSUFFICIENT_RESOURCES
+    expect(h.vsp.counters()[0]).toMatchObject({ in_flight: 0, in_flight_bytes: 0 });
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
 });
 
 describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
-  it('the VSP calls SaveContinue again and again when STATUS_BUFFER_OVERFLOW comes back with nothing written', () => {
-    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000 });
+  it('the unfixed VSP calls SaveContinue again and again when STATUS_BUFFER_OVERFLOW comes back with nothing written', () => {
+    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000, replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
     h.open();
     h.vsp.run('transact 1 64 0 ch=42');
     const v = violationOf(() => h.vsp.command('save ch=42'));
     expect(v.report.rule).toBe('hang');
     expect(v.report.call).toBe('VmbChannelSaveContinue');
     expect(v.report.site).toContain('VspChannelSave');
+  });
+
+  it('fixed: the save fails instead, and the channel carries on', () => {
+    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000 });
+    h.open();
+    h.vsp.run('transact 1 64 0 ch=42');
+    expect(h.vsp.command('save ch=42')).toBe(0xc0000001); // STATUS_UNSUCCESSFUL
+    expect(h.vsp.offered(42)!.isActive).toBe(true);
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1]);
+  });
+
+  // The second half of D8 breaks no KMCL rule the shim could name: the channel's state shows it.
+  it('a failed SaveBegin leaves the unfixed VSP\'s channel paused; the fixed one starts it again', () => {
+    const before = makeHarness({ faults: ['save-begin-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    before.open();
+    expect(before.vsp.command('save ch=42')).toBe(0xc000009a);
+    expect(before.vsp.offered(42)!.isActive).toBe(false);
+    const after = makeHarness({ faults: ['save-begin-fails'] });
+    after.open();
+    expect(after.vsp.command('save ch=42')).toBe(0xc000009a);
+    expect(after.vsp.offered(42)!.isActive).toBe(true);
   });
 });
