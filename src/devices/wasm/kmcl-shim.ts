@@ -75,9 +75,12 @@ export interface KmclShimOptions {
    *   with 0 bytes filled (the page says some data was written; a driver must still
    *   not spin when none was);
    * - 'second-packet-restore-fails': the second VmbPacketRestore of a restore returns
-   *   STATUS_INSUFFICIENT_RESOURCES, so the restore fails after one packet came back.
+   *   STATUS_INSUFFICIENT_RESOURCES, so the restore fails after one packet came back;
+   * - 'cancel-in-send': a packet sent with WAIT_FOR_COMPLETION completes as cancelled
+   *   before VmbPacketSend returns, as it may when the channel goes away meanwhile (the
+   *   completion routine "may run before VmbPacketSend returns").
    */
-  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress' | 'second-packet-restore-fails'>;
+  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress' | 'second-packet-restore-fails' | 'cancel-in-send'>;
 }
 
 export class KmclShim {
@@ -318,6 +321,16 @@ export class KmclShim {
         this.serverOnly(r, 'VmbServerChannelInitSetTargetInterfaceId');
         return r.ch.serverInitSetTargetInterfaceId(m().guid(typeAt), m().guid(instAt));
       },
+      VmbClientChannelInitSetTargetPnp: (h: number, typeAt: number, instAt: number, _pnpFailure: number) => {
+        const r = this.chan(h, 'VmbClientChannelInitSetTargetPnp');
+        return r.ch.clientInitSetTargetPnp(typeAt ? m().guid(typeAt) : '', instAt ? m().guid(instAt) : null);
+      },
+      VmbClientChannelInitSetRingBufferPageCount: (h: number, incoming: number, outgoing: number) =>
+        this.chan(h, 'VmbClientChannelInitSetRingBufferPageCount').ch.clientInitSetRingBufferPageCount(incoming >>> 0, outgoing >>> 0),
+      VmbChannelGetInterfaceInstance: (h: number, out: number) => {
+        const r = this.chan(h, 'VmbChannelGetInterfaceInstance');
+        m().setGuid(out, r.ch.config.interfaceInstance ?? '00000000-0000-0000-0000-000000000000');
+      },
       VmbServerChannelInitSetFlags: (h: number, f: number) => this.chan(h, 'VmbServerChannelInitSetFlags').ch.serverInitSetFlags(f >>> 0),
       VmbServerChannelInitSetVmbusHandle: (h: number, handle: number) => this.chan(h, 'VmbServerChannelInitSetVmbusHandle').ch.serverInitSetVmbusHandle(handle ? handle >>> 0 : null),
       VmbServerChannelInitSetSaveRestorePacketCallbacks: (h: number, save: number, restore: number) => {
@@ -363,7 +376,15 @@ export class KmclShim {
         if (pr.chan.pausedByDriver) {
           throw violation('kmcl.send-after-suspend', 'VmbPacketSend', `VMBCHANNEL 0x${pr.chan.handle.toString(16)}`, 'the driver paused this channel (EvtVmbChannelSuspend ran) and has not started it again; sending must stop once suspended, or the packet misses the save');
         }
-        return pr.chan.ch.packetSend(pr.p, m().read(buf, len), flags >>> 0);
+        const st = pr.chan.ch.packetSend(pr.p, m().read(buf, len), flags >>> 0);
+        if (st === STATUS.SUCCESS && pr.p.state === 'awaiting' && this.opts.faults?.includes('cancel-in-send')) {
+          // As if the channel were torn down on another processor while VmbPacketSend
+          // returned: the completion routine runs, cancelled, before the caller goes on.
+          pr.chan.ch.awaiting.delete(pr.p.transId);
+          pr.p.state = 'completed';
+          this.onCompletion(pr, STATUS.CANCELLED, null);
+        }
+        return st;
       },
       VmbPacketRestore: (h: number, buf: number, size: number) => {
         const pr = this.packet(h, 'VmbPacketRestore');
@@ -417,7 +438,8 @@ export class KmclShim {
         return channelRestoreFromBuffer(r.ch, m().read(buf, size));
       },
     };
-    // The entries the sample drivers never call: a clear error rather than a silent answer.
+    // The entries the sample drivers never call (unless defined above): a clear error
+    // rather than a silent answer.
     for (const name of [
       'VmbChannelCreateGpadlFromBuffer', 'VmbChannelCreateGpadlFromMdl', 'VmbChannelDeleteGpadl', 'VmbChannelGetInterfaceInstance',
       'VmbChannelGetMmioSpace', 'VmbChannelInitSetFriendlyName', 'VmbChannelInitSetMaximumExternalData', 'VmbChannelPacketGetExternalData',

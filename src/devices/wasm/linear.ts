@@ -86,6 +86,15 @@ export class Linear {
     return new TextDecoder('utf-16le').decode(this.u8view.subarray(at >>> 0, (at >>> 0) + bytes));
   }
 
+  /** Writes a GUID given in text form at `at` (the in-memory layout: Data1-3 little-endian). */
+  setGuid(at: number, text: string): void {
+    const hex = text.replace(/-/g, '');
+    this.setU32(at, Number.parseInt(hex.slice(0, 8), 16));
+    this.setU16(at + 4, Number.parseInt(hex.slice(8, 12), 16));
+    this.setU16(at + 6, Number.parseInt(hex.slice(12, 16), 16));
+    for (let i = 0; i < 8; i++) this.bytes[(at >>> 0) + 8 + i] = Number.parseInt(hex.slice(16 + 2 * i, 18 + 2 * i), 16);
+  }
+
   /** A GUID at `at` in text form (Data1-Data2-Data3-Data4). */
   guid(at: number): string {
     this.fresh();

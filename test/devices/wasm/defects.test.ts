@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { makeHarness } from './support/vsp-harness.ts';
+import { makeGuestHarness } from './support/guest-harness.ts';
 
 const unfixed = (file: string) => fileURLToPath(new URL(`../../fixtures/drivers-unfixed/${file}`, import.meta.url));
 
@@ -120,5 +121,33 @@ describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
     after.open();
     expect(after.vsp.command('save ch=42')).toBe(0xc000009a);
     expect(after.vsp.offered(42)!.isActive).toBe(true);
+  });
+});
+
+describe.skipIf(!toolchain)('D5: use after free in the Windows guest\'s completion path', () => {
+  it('the guest\'s completion routine frees the request before VmbPacketSend returns, and the sender writes into it', () => {
+    const h = makeGuestHarness({ faults: ['cancel-in-send'] });
+    h.pump();
+    const v = violationOf(() => {
+      h.guest.command('send 1 64 0 0');
+      h.guest.unload();
+    });
+    // It writes SendTraced into the freed block, reads back the poison as "completion
+    // parked" and frees the block a second time: the pool stops it there.
+    expect(v.report.rule).toBe('pool.double-free');
+    expect(v.report.object).toMatch(/tag 'VmSg'/);
+    expect(v.report.site[0]).toBe('GuestSendOne');
+  });
+});
+
+describe.skipIf(!toolchain)('D7: VmbChannelPacketFail from a client', () => {
+  it('the guest fails a packet it cannot decode with a server-only call', () => {
+    const h = makeGuestHarness();
+    h.pump();
+    h.hostSend(new Uint8Array(8), true);
+    const v = violationOf(() => h.pump());
+    expect(v.report.rule).toBe('kmcl.server-only');
+    expect(v.report.call).toBe('VmbChannelPacketFail');
+    expect(v.report.site).toContain('GuestEvtProcessPacket');
   });
 });
