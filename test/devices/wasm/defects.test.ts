@@ -125,8 +125,8 @@ describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
 });
 
 describe.skipIf(!toolchain)('D5: use after free in the Windows guest\'s completion path', () => {
-  it('the guest\'s completion routine frees the request before VmbPacketSend returns, and the sender writes into it', () => {
-    const h = makeGuestHarness({ faults: ['cancel-in-send'] });
+  it('the unfixed guest\'s completion routine frees the request before VmbPacketSend returns, and the sender writes into it', () => {
+    const h = makeGuestHarness({ faults: ['cancel-in-send'], replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.c') } });
     h.pump();
     const v = violationOf(() => {
       h.guest.command('send 1 64 0 0');
@@ -138,16 +138,35 @@ describe.skipIf(!toolchain)('D5: use after free in the Windows guest\'s completi
     expect(v.report.object).toMatch(/tag 'VmSg'/);
     expect(v.report.site[0]).toBe('GuestSendOne');
   });
+
+  it('fixed: the sender finishes a request cancelled under it; nothing is used after free or leaked', () => {
+    const h = makeGuestHarness({ faults: ['cancel-in-send'] });
+    h.pump();
+    h.guest.run('send 2 64 0 0');
+    expect(h.guest.counters()[0]).toMatchObject({ requests_sent: 2, cancelled: 2, completions: 0 });
+    h.guest.unload();
+  });
 });
 
 describe.skipIf(!toolchain)('D7: VmbChannelPacketFail from a client', () => {
-  it('the guest fails a packet it cannot decode with a server-only call', () => {
-    const h = makeGuestHarness();
+  it('the unfixed guest fails a packet it cannot decode with a server-only call', () => {
+    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.c') } });
     h.pump();
     h.hostSend(new Uint8Array(8), true);
     const v = violationOf(() => h.pump());
     expect(v.report.rule).toBe('kmcl.server-only');
     expect(v.report.call).toBe('VmbChannelPacketFail');
     expect(v.report.site).toContain('GuestEvtProcessPacket');
+  });
+
+  it('fixed: the guest completes the packet it cannot use, and traces pkt.fail', () => {
+    const h = makeGuestHarness();
+    h.pump();
+    h.hostSend(new Uint8Array(8), true);
+    h.pump();
+    expect(h.server.awaiting.size).toBe(0);
+    expect(h.guest.readTrace().filter((e) => e.ev === 'pkt.fail')).toHaveLength(1);
+    expect(h.guest.counters()[0]).toMatchObject({ failed: 1 });
+    h.guest.unload();
   });
 });
