@@ -95,7 +95,18 @@ export interface BuildOptions {
 /** The Debian package that provides each tool (a missing one is the user's to install). */
 const TOOL_PACKAGE = { clang: 'clang', 'wasm-ld': 'lld' } as const;
 
+/** Each tool's version line, asked once per process (a spawn costs more than a cached build). */
+const toolVersions = new Map<string, string>();
+
 function requireTool(tool: keyof typeof TOOL_PACKAGE): string {
+  const known = toolVersions.get(`${tool}\0${process.env.PATH ?? ''}`);
+  if (known !== undefined) return known;
+  const version = findTool(tool);
+  toolVersions.set(`${tool}\0${process.env.PATH ?? ''}`, version);
+  return version;
+}
+
+function findTool(tool: keyof typeof TOOL_PACKAGE): string {
   try {
     const r = execaSync(tool, ['--version'], { reject: false });
     if (r.exitCode === 0) return String(r.stdout).split('\n')[0] ?? tool;

@@ -90,7 +90,8 @@ export class KmclShim {
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
   private readonly incoming = new Map<number, IncomingRec>();
-  private readonly incomingOf = new WeakMap<IncomingPacket, IncomingRec>();
+  /** (a Map, emptied as packets retire: a WeakMap's entries cost the collector much more) */
+  private readonly incomingOf = new Map<IncomingPacket, IncomingRec>();
   private readonly kernelHandles = new Set<number>();
   private nextChannelId = 1;
   private packetRestores = 0;
@@ -166,6 +167,7 @@ export class KmclShim {
 
   private retireIncoming(inc: IncomingRec, call: string): void {
     this.incoming.delete(inc.handle);
+    this.incomingOf.delete(inc.pkt);
     this.rt.pool.free(inc.buffer, SHIM_TAG, call);
   }
 

@@ -61,16 +61,19 @@ export class DriverRuntime {
   }
 
   private wrap(name: string, fn: ImportFn): ImportFn {
-    return (...args: unknown[]) => {
+    const limit = this.opts.hangCalls ?? HANG_CALLS;
+    // Fixed parameters, not a rest array: this runs on every kernel call the driver makes.
+    // No import takes more than nine; the extra ones arrive undefined and are ignored.
+    return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown) => {
       this.lastCall = name;
-      if (++this.calls > (this.opts.hangCalls ?? HANG_CALLS)) {
+      if (++this.calls > limit) {
         throw violation('hang', name, `${this.calls} kernel calls`, `the driver made ${this.calls} kernel calls without returning from one entry; the last was ${name} (a loop that makes no progress)`);
       }
       try {
-        return fn(...args);
-      } catch (e) {
-        if (e instanceof KmclUsageError) throw violation('kmcl.misuse', name, '', e.message);
-        throw e;
+        return fn(a, b, c, d, e, f, g, h, i);
+      } catch (err) {
+        if (err instanceof KmclUsageError) throw violation('kmcl.misuse', name, '', err.message);
+        throw err;
       }
     };
   }
