@@ -1,4 +1,4 @@
-// Benchmark of the run engine on the simulated lab (src/run/sim-lab.ts). Prints numbers;
+// Benchmark of the run engine on the simulated lab (src/run/sim/sim-lab.ts). Prints numbers;
 // asserts nothing (targets are printed beside them).
 //
 //   node bench/lab-sim.ts [--json] [--kills N]   the benchmark:
@@ -19,10 +19,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { realClock } from '../src/run/job-pipeline.ts';
-import { readJournal } from '../src/run/journal.ts';
-import { SimClock } from '../src/run/sim-clock.ts';
-import { runSim, simPlan, type SimShape } from '../src/run/sim-run.ts';
+import { realClock } from '../src/run/engine/job-pipeline.ts';
+import { readJournal } from '../src/run/engine/journal.ts';
+import { SimClock } from '../src/run/sim/sim-clock.ts';
+import { runSim, simPlan, type SimShape } from '../src/run/sim/sim-run.ts';
 import { peakRssBytes } from '../src/peak-rss.ts';
 
 const BIG: SimShape = { hosts: 40, builds: 4, templates: 2, scenarios: 5, seeds: 5, failPreflight: [7], dies: [{ host: 12, atS: 300 }] };

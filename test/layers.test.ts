@@ -53,3 +53,43 @@ describe('layers', () => {
     expect(bad).toEqual([]);
   });
 });
+
+// Inside src/run, the parts point one way too (issue 15): the engine and the worker threads
+// know nothing of the labs; the simulated, emulated and real labs and the single commands
+// build on them; the real lab also checks its traces as `bench check` does (commands).
+const RUN_RANK: Record<string, number> = {
+  engine: 0, workers: 0,
+  sim: 1, emulated: 1, commands: 1,
+  real: 2,
+};
+const RUN_APART: Array<[string, string]> = [
+  ['engine', 'workers'], ['workers', 'engine'],
+  ['sim', 'emulated'], ['emulated', 'sim'], ['sim', 'commands'], ['commands', 'sim'], ['emulated', 'commands'], ['commands', 'emulated'],
+];
+const RUN = join(SRC, 'run');
+const partOf = (file: string): string | undefined => {
+  const rel = relative(RUN, file);
+  return rel.startsWith('..') ? undefined : rel.split('/')[0];
+};
+
+describe('src/run parts', () => {
+  it('every file of src/run sits in one of its parts', () => {
+    expect(files(RUN).map((f) => partOf(f)!).filter((p) => !(p in RUN_RANK))).toEqual([]);
+  });
+
+  it('imports between the parts point one way', () => {
+    const bad: string[] = [];
+    for (const f of files(RUN)) {
+      const from = partOf(f)!;
+      for (const m of readFileSync(f, 'utf8').matchAll(/(import type|import|export)[^'"]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)|new URL\(\s*'(\.[^']+\.ts)'/g)) {
+        const spec = m[2] ?? m[3] ?? m[4]!;
+        const to = partOf(resolve(dirname(f), spec));
+        if (to === undefined || to === from) continue;
+        const up = (RUN_RANK[to] ?? 99) > (RUN_RANK[from] ?? -1);
+        const apart = RUN_APART.some(([a, b]) => from === a && to === b);
+        if (up || apart) bad.push(`${relative(SRC, f)} imports ${spec} (${from} -> ${to})`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});

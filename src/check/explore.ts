@@ -121,7 +121,7 @@ export const PROGRESS_EVERY = 500;
  * Explores every range `claim` hands out, in one thread, and returns each range's result
  * by the index it was handed out with. Each range counts on its own (and stops on its own
  * at `maxSchedules`), so ranges explored by several threads can be put back together in
- * order (run/explore-parallel.ts). `passed` is called once per schedule decided.
+ * order (run/commands/explore-parallel.ts). `passed` is called once per schedule decided.
  *
  * The ranges come in increasing order, so one walk of the base run serves them all: the
  * walk passes the save points of ranges it was not given without operating there.

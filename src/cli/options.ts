@@ -1,5 +1,8 @@
 // Option values shared by several commands, checked once with messages that name the option.
+import { statSync } from 'node:fs';
 import { InputError } from '../errors.ts';
+import { describeFsError } from '../input-files.ts';
+import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../vmbus/faults.ts';
 
 export function parseSeed(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) {
@@ -11,4 +14,39 @@ export function parseSeed(v: string): number {
 export function parsePositiveInt(option: string, v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError(`${option} must be a positive integer, got "${v}"`);
   return Number(v);
+}
+
+/**
+ * `--fault NAME`: a platform bug for the emulator to imitate (vmbus/faults.ts), so a user
+ * can watch the bench catch it. Repeatable, or comma-separated; the help lists every name.
+ */
+export const FAULT_HELP =
+  `imitate a platform bug so the bench catches it; repeatable. One of: ${FAULT_MODES.map((f) => `${f} (${FAULT_CLASS[f].join('/')})`).join(', ')}`;
+
+export function collectFaults(v: string, prev: FaultMode[] = []): FaultMode[] {
+  const out = [...prev];
+  for (const name of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    if (!(FAULT_MODES as readonly string[]).includes(name)) {
+      throw new InputError(`--fault: unknown fault "${name}"; use one of ${FAULT_MODES.join(', ')}`);
+    }
+    if (!out.includes(name as FaultMode)) out.push(name as FaultMode);
+  }
+  return out;
+}
+
+/**
+ * An output directory option: it may not exist yet, but if something is there it must be
+ * a directory (a file there made mkdir fail with EEXIST, reported as an internal error).
+ */
+export function checkOutDir(option: string, path: string): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return path;
+    throw new InputError(`${option} ${path}: ${describeFsError(e)}`);
+  }
+  if (!st.isDirectory()) throw new InputError(`${option} ${path}: not a directory (a file of that name exists); name a directory`);
+  return path;
 }

@@ -6,10 +6,11 @@
 // When the node is missing (a required field left out) the nearest parent that exists
 // is named instead, which is where the user has to add it.
 
-import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
+import { readInputText } from '../input-files.ts';
+import { yamlToData } from '../yaml-data.ts';
 
 export type FieldPath = readonly PropertyKey[];
 
@@ -22,14 +23,7 @@ export interface YamlSource {
 
 /** Reads and parses `file`; unreadable files and YAML syntax errors are InputErrors. */
 export async function readYamlFile(file: string): Promise<YamlSource> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError(`cannot read file (${code})`, { file }, { hint: 'check the path' });
-  }
-  return parseYamlText(text, file);
+  return parseYamlText(await readInputText(file), file);
 }
 
 export function parseYamlText(text: string, file: string): YamlSource {
@@ -43,13 +37,8 @@ export function parseYamlText(text: string, file: string): YamlSource {
       hint: first.code === 'DUPLICATE_KEY' ? 'each key may appear once per mapping' : 'fix the YAML syntax at this line',
     });
   }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (e) {
-    throw new InputError(`cannot read YAML: ${(e as Error).message}`, { file });
-  }
-  return { file, doc, lines, data };
+  // Aliases that name no anchor, or multiply: an InputError at the alias's line.
+  return { file, doc, lines, data: yamlToData(doc, lines, file) };
 }
 
 export function formatPath(path: FieldPath): string {

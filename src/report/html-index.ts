@@ -4,7 +4,7 @@ import { renderHistoryChart } from './html-history.ts';
 import { esc, formatDate, page } from './html-style.ts';
 import type { RunRow } from './trends.ts';
 
-export function renderSiteIndex(runs: readonly RunRow[], linkOf: (runId: string) => string | undefined): string {
+export function renderSiteIndex(runs: readonly RunRow[], linkOf: (runId: string) => string | undefined, options: { evidenceCap?: string } = {}): string {
   const labs = [...new Set(runs.map((r) => r.lab))].sort();
   const latest = [...runs].sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt))[0];
   const sections = labs.map((lab) => {
@@ -21,7 +21,8 @@ export function renderSiteIndex(runs: readonly RunRow[], linkOf: (runId: string)
 <div class="meta">${runs.length} run(s) in ${labs.length} lab(s)${latest ? ` · latest ${esc(formatDate(latest.startedAt))}` : ''}</div></div></header>
 <main>
 ${sections.length ? sections.join('\n') : '<section><p>No runs have been indexed yet.</p></section>'}
-<footer>Published by the VMBus bench. Each report is one self-contained file; evidence (traces, artefacts) stays in the run directories.</footer>
+${options.evidenceCap ? `<section id="evidence"><h2>Evidence</h2><p>Each run's report links the evidence of its failing jobs (minimised scenarios, traces, host logs), copied beside it up to <b>${esc(options.evidenceCap)} per run</b>, smallest kinds first. A file that would pass the cap stays in the run directory only, and the report says so beside its path.</p></section>` : ''}
+<footer>Published by the VMBus bench. Each report is one self-contained page; its evidence is in the same folder.</footer>
 </main>`;
   return page('VMBus compatibility: all runs', body);
 }

@@ -1,32 +1,51 @@
 // report.html: the compatibility report a person reads after a nightly run. One file, no
 // network. From the top: the run's status and counts; the matrix (one table per guest:
 // scenarios down, host builds across; every cell says its verdict in colour, symbol and
-// word, and links to its divergence); what changed since earlier runs; one card per
-// failing job with the first unexplained event, the expected alternatives and a timeline
-// of packet states; and the history of recent runs.
+// word, and links to its divergence); on a run with infrastructure errors, one box per
+// cause of them (html-failures.ts); what changed since earlier runs; the divergences and
+// hangs grouped by cause, collapsible and filterable, one card per job (html-card.ts);
+// and the history of recent runs.
 //
 // Pure: the same summary and trends give the same bytes (no clock, no environment).
 import { buildMatrix, cellLabel, type Matrix, type MatrixCell } from './matrix.ts';
+import { anchorOf, trendText, type CardContext } from './html-card.ts';
+import { renderFailures, renderInfra } from './html-failures.ts';
 import { esc, formatDate, formatDuration, page, verdictPill, VERDICT_LOOK } from './html-style.ts';
-import { renderTimeline } from './html-timeline.ts';
 import { renderHistoryChart } from './html-history.ts';
-import { jobSeconds } from './junit-reporter.ts';
-import { cellId, describeJob, isFailing, isQuarantineLive, summarize, VERDICTS, type JobResult, type RunSummary } from './summary.ts';
+import { REPORT_SCRIPT } from './html-script.ts';
+import { cellId, isFailing, summarize, VERDICTS, type RunSummary } from './summary.ts';
 import { changedInRun, type CellTrend, type Trends } from './trends.ts';
 
-export interface RenderOptions {
-  /** Link evidence paths (true in the run directory; false when published without evidence). */
-  evidenceLinks?: boolean;
-}
+export { anchorOf } from './html-card.ts';
 
-export function anchorOf(jobId: string): string {
-  return `job-${jobId}`;
+export interface RenderOptions {
+  /**
+   * Which evidence paths are links: all (true, the default: the report sits in its run
+   * directory), none (false), or those a function accepts (a published site links what it
+   * copied).
+   */
+  evidenceLinks?: boolean | ((path: string) => boolean);
+  /** Said beside an evidence path that is not a link. */
+  unlinkedNote?: string | ((path: string) => string);
+  /** Minimised scenarios' text by evidence path, shown inline in their cards. */
+  inline?: ReadonlyMap<string, string>;
 }
 
 export function renderReport(summary: RunSummary, trends: Trends | undefined, options: RenderOptions = {}): string {
   const { counts, exitCode } = summarize(summary.jobs, summary.startedAt);
   const matrix = buildMatrix(summary.jobs, summary.startedAt);
-  const failing = summary.jobs.filter((j) => isFailing(j.verdict)).sort(failingOrder(summary.startedAt));
+  const failures = summary.jobs.filter((j) => j.verdict === 'diverge' || j.verdict === 'hang').length;
+  const errors = counts.error;
+  const links = options.evidenceLinks ?? true;
+  const ctx: CardContext = {
+    runId: summary.runId,
+    asOf: summary.startedAt,
+    matrix,
+    trends,
+    linkEvidence: typeof links === 'function' ? links : () => links,
+    unlinkedNote: typeof options.unlinkedNote === 'function' ? options.unlinkedNote : () => (options.unlinkedNote as string | undefined) ?? 'in the run directory',
+    inline: options.inline ?? new Map(),
+  };
   const status =
     exitCode === 0 ? '<span class="status ok">✓ PASSED</span>'
     : exitCode === 1 ? '<span class="status fail">✗ DIVERGENCES FOUND</span>'
@@ -35,42 +54,32 @@ export function renderReport(summary: RunSummary, trends: Trends | undefined, op
   const quarantined = counts.quarantined ? `<span class="chip" style="background:#fff;color:#7a4100">⚑ <span class="n">${counts.quarantined}</span> quarantined</span>` : '';
   const elapsed = Date.parse(summary.finishedAt) - Date.parse(summary.startedAt);
   const changes = trends ? changedCells(matrix, trends, summary.runId) : [];
+  // Jobs checked without the device model (an opaque device): the header says so plainly.
+  const propertiesOnly = summary.jobs.filter((j) => j.notChecked?.length).length;
 
   const body = `
 <header class="top"><div class="inner">
 <h1>VMBus save/restore compatibility ${status}</h1>
 <div class="meta">Run <b>${esc(summary.runId)}</b> · lab <b>${esc(summary.lab)}</b> · ${esc(formatDate(summary.startedAt))} · took ${esc(formatDuration(elapsed))} · ${matrix.hostBuilds.length} host build(s) × ${matrix.guests.length} guest(s) × ${matrix.scenarios.length} scenario(s) · ${counts.total} job(s)</div>
 <div class="counts">${chips}${quarantined}</div>
+${propertiesOnly ? `<p class="not-checked">${propertiesOnly} job(s) were checked for the device-independent properties only: payload and status rules were not checked for them (each job's notChecked in summary.json says what was left out).</p>` : ''}
 </div></header>
-<nav class="toc"><a href="#matrix">Matrix</a><a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failing.length})</a><a href="#history">History</a></nav>
+<nav class="toc">${errors ? `<a href="#infra">Infrastructure (${errors})</a>` : ''}<a href="#matrix">Matrix</a><a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failures})</a><a href="#history">History</a></nav>
 <main>
+${renderInfra(summary.jobs, summary.lab, summary.runId)}
 ${renderMatrix(matrix, trends, summary.runId)}
 ${renderChanges(changes, summary.runId)}
-<section id="divergences"><h2>Failures (${failing.length})</h2>
-${failing.length === 0 ? '<p>No divergences, hangs or errors in this run.</p>' : failing.map((j) => renderJob(j, summary, trends, options)).join('\n')}
-</section>
+${renderFailures(summary.jobs, ctx)}
 ${renderHistory(trends, summary.runId)}
 <footer>Generated by the VMBus bench${summary.benchVersion ? ` ${esc(summary.benchVersion)}` : ''} from summary.json of run ${esc(summary.runId)} (finished ${esc(formatDate(summary.finishedAt))}).</footer>
 </main>`;
-  return page(`${exitCode === 0 ? '✓' : '✗'} ${summary.runId} · VMBus compatibility`, body);
-}
-
-/** Unexcused failures first, then by class and place, so the top card is the one to read. */
-function failingOrder(asOf: string): (a: JobResult, b: JobResult) => number {
-  const rank = (j: JobResult) => (isQuarantineLive(j, asOf) ? 3 : j.verdict === 'diverge' ? 0 : j.verdict === 'hang' ? 1 : 2);
-  return (a, b) => rank(a) - rank(b) || a.scenario.localeCompare(b.scenario) || a.hostBuild.localeCompare(b.hostBuild, 'en', { numeric: true }) || a.guest.localeCompare(b.guest);
+  return page(`${exitCode === 0 ? '✓' : '✗'} ${summary.runId} · VMBus compatibility`, body, REPORT_SCRIPT);
 }
 
 function legend(): string {
   const items = VERDICTS.map((v) => `<span><span class="sw v-${v}">${VERDICT_LOOK[v].symbol} ${v === 'diverge' ? 'class' : v === 'skipped' ? 'skip' : v}</span> ${v === 'diverge' ? 'diverged (cell names the divergence class)' : VERDICT_LOOK[v].word}</span>`);
   items.push('<span><span class="sw none">·</span> not run</span>', '<span><span class="badge new">new</span> failing since this run</span>', '<span><span class="badge fixed">fixed</span> passing since this run</span>', '<span><span class="badge q">q</span> quarantined</span>');
   return `<div class="legend">${items.join('')}</div>`;
-}
-
-function trendText(t: CellTrend | undefined): string {
-  if (!t) return '';
-  const before = t.previous ? `; before: ${t.previous.divergenceClass ?? t.previous.verdict} in ${t.previous.runId}` : '';
-  return `since ${t.since} (${t.runsInState} run${t.runsInState === 1 ? '' : 's'})${before}`;
 }
 
 /** Run ids in a cell are cut to their last 14 characters (the date part of nightly ids). */
@@ -148,47 +157,6 @@ function renderChanges(changes: readonly Change[], runId: string): string {
     })
     .join('\n');
   return `<section id="changes"><h2>Changes since the previous run (${changes.length})</h2><table class="plain"><thead><tr><th>scenario</th><th>host build</th><th>guest</th><th>before</th><th>now</th></tr></thead><tbody>${rows}</tbody></table></section>`;
-}
-
-function evidenceItem(label: string, path: string | undefined, links: boolean): string {
-  if (!path) return '';
-  // Each segment is encoded on its own, so a '#' or '?' in a file name stays part of the path.
-  const href = path.split('/').map(encodeURIComponent).join('/');
-  return `<li>${esc(label)}: ${links ? `<a href="${esc(href)}"><code>${esc(path)}</code></a>` : `<code>${esc(path)}</code>`}</li>`;
-}
-
-function renderJob(j: JobResult, s: RunSummary, trends: Trends | undefined, options: RenderOptions): string {
-  const links = options.evidenceLinks ?? true;
-  const trend = trends?.cells.get(cellId(j));
-  const quarantine = isQuarantineLive(j, s.startedAt) ? `<span class="badge q">quarantined until ${esc(j.quarantined!.until)}: ${esc(j.quarantined!.reason)}</span>` : '';
-  const d = j.durationsMs;
-  const times = [d.real !== undefined ? `real ${formatDuration(d.real)}` : '', d.emulator !== undefined ? `emulator ${formatDuration(d.emulator)}` : '', d.check !== undefined ? `check ${formatDuration(d.check)}` : '']
-    .filter(Boolean).join(', ');
-  const parts: string[] = [
-    `<article class="job v-${j.verdict}" id="${esc(anchorOf(j.jobId))}">`,
-    `<h3>${verdictPill(j.verdict, j.divergenceClass ?? VERDICT_LOOK[j.verdict].word)} ${esc(j.scenario)} <span class="where">${esc(j.hostBuild)} / ${esc(j.guest)}</span>${quarantine}</h3>`,
-    `<div class="where">${esc(describeJob(j))} · job ${esc(j.jobId)}${(j.attempts ?? 1) > 1 ? ` · ${j.attempts} attempts` : ''}${times ? ` · ${esc(times)} (${jobSeconds(j).toFixed(1)} s)` : ''}</div>`,
-  ];
-  if (trend) parts.push(`<div class="since">${trend.previous && trend.since === s.runId ? `New in this run (was ${esc(trend.previous.divergenceClass ?? trend.previous.verdict)} in ${esc(trend.previous.runId)}).` : `In this state ${esc(trendText(trend))}.`}</div>`);
-  if (j.message) parts.push(`<div class="msg">${esc(j.message)}</div>`);
-  if (j.failedProperties?.length) parts.push(`<h4>Failed properties</h4><div class="props">${j.failedProperties.map((p) => `<span>${esc(p)}</span>`).join('')}</div>`);
-  if (j.firstUnexplained) {
-    const f = j.firstUnexplained;
-    parts.push(`<h4>First unexplained event</h4><div><code>${esc(f.file)}:${f.line}</code></div><pre class="ev">${esc(JSON.stringify(f.event))}</pre>`);
-  }
-  if (j.expected?.length) parts.push(`<h4>The model expected one of</h4><ul class="expected">${j.expected.map((e) => `<li><code>${esc(e)}</code></li>`).join('')}</ul>`);
-  if (j.timeline?.length) parts.push(`<h4>Packet states around it</h4>${renderTimeline(j.timeline, j.firstUnexplained?.event)}`);
-  const ev = j.evidence;
-  const items = [
-    evidenceItem('minimized scenario', ev.minimizedScenario, links),
-    evidenceItem('trace', ev.trace, links),
-    evidenceItem('host trace', ev.hostTrace, links),
-    evidenceItem('guest trace', ev.guestTrace, links),
-    ...(ev.artefacts ?? []).map((a) => evidenceItem('artefact', a, links)),
-  ].join('');
-  if (items) parts.push(`<h4>Evidence${links ? '' : ' (in the run directory)'}</h4><ul>${items}</ul>`);
-  parts.push('</article>');
-  return parts.join('\n');
 }
 
 function renderHistory(trends: Trends | undefined, runId: string): string {

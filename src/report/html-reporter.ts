@@ -1,7 +1,10 @@
 // Writes report.html at the end of a run. Trends come from the history index through a
-// source the caller gives (history.ts), so this reporter stays a thin writer around the
-// pure renderReport.
+// source the caller gives (history.ts), and the minimised scenarios shown inline are read
+// from the run directory (the report file's folder), so this reporter stays a thin writer
+// around the pure renderReport.
+import { dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
+import { readInlineScenarios } from './evidence-files.ts';
 import { renderReport } from './html-report.ts';
 import type { Reporter } from './reporter.ts';
 import type { RunSummary } from './summary.ts';
@@ -20,6 +23,7 @@ export class HtmlReporter implements Reporter {
   }
   async onRunEnd(summary: RunSummary): Promise<void> {
     const trends = await this.trends?.(summary);
-    await writeFileAtomic(this.file, renderReport(summary, trends, { evidenceLinks: this.evidenceLinks }));
+    const inline = await readInlineScenarios(dirname(this.file), summary.jobs.filter((j) => j.verdict === 'diverge' || j.verdict === 'hang'));
+    await writeFileAtomic(this.file, renderReport(summary, trends, { evidenceLinks: this.evidenceLinks, inline }));
   }
 }

@@ -1,6 +1,7 @@
 // How report.html looks: the verdict palette (colour AND symbol AND word, so the page reads
 // in greyscale and to a screen reader), the shared CSS, and the small HTML helpers every
 // page uses. Everything is inline: the page never loads anything (see the CSP in `page`).
+import { createHash } from 'node:crypto';
 import type { Verdict } from './summary.ts';
 import { escapeXml } from './xml.ts';
 
@@ -108,27 +109,69 @@ article.job.v-diverge,article.job.v-hang,article.job.v-error{background:#fff;col
 article.job.v-diverge{border-left-color:${VERDICT_LOOK.diverge.fg}}
 article.job.v-hang{border-left-color:${VERDICT_LOOK.hang.fg}}
 article.job.v-error{border-left-color:${VERDICT_LOOK.error.fg}}
+/* A jump to a card or section lands below the sticky bar (the script measures its height). */
+[id]{scroll-margin-top:calc(var(--nav-h,40px) + 10px)}
+details>summary{cursor:pointer}
+details.group{border:1px solid var(--line);border-radius:6px;margin:10px 0;background:#fff}
+details.group>summary{padding:8px 12px;font-weight:600;display:flex;flex-wrap:wrap;gap:6px 8px;align-items:center;list-style:none}
+details.group>summary::-webkit-details-marker{display:none}
+details.group>summary::before{content:'▸';color:var(--muted);width:.8em}
+details.group[open]>summary::before{content:'▾'}
+details.group[open]>summary{border-bottom:1px solid var(--line);background:var(--band)}
+details.group>summary .count{display:inline-block;min-width:2.4em;padding:1px 6px;border-radius:10px;background:#16202e;color:#fff;text-align:center;font-variant-numeric:tabular-nums}
+details.group>summary .prop{font-weight:600}
+details.group>summary .pat{font-weight:400}
+details.group .since{font-weight:400}
+details.bgroup{margin:6px 12px 10px}
+details.bgroup>summary{padding:4px 0;color:var(--muted)}
+.filters{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:10px 0;padding:8px 10px;background:var(--band);border-radius:6px;font-size:13px}
+.filters select{font:inherit;max-width:260px}
+.filters .buttons{margin-left:auto;display:flex;gap:6px}
+button{font:inherit;font-size:12.5px;padding:2px 10px;border:1px solid var(--line);border-radius:4px;background:#fff;cursor:pointer}
+details.help{margin:6px 0 10px;font-size:13px}
+details.help dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:8px 0 0 6px}
+details.help dt{font-weight:600}details.help dd{margin:0}
+.infra-box{border:1px solid #c9c2f0;border-left:5px solid ${VERDICT_LOOK.error.fg};border-radius:6px;padding:10px 14px;margin:10px 0;background:#fbfaff}
+.infra-box h3{margin:0 0 6px;display:flex;flex-wrap:wrap;gap:8px;align-items:center}
+.infra-box dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:6px 0;font-size:13.5px}
+.infra-box dt{font-weight:600;color:var(--muted)}.infra-box dd{margin:0}
+code.wrap{white-space:pre-wrap;word-break:break-all}
+table.diff{width:auto;margin:4px 0}
+table.diff td code{white-space:pre-wrap;word-break:break-all}
+table.diff tr.differs td,table.diff tr.differs th{background:#ffe1dc}
+.history{font-size:13px;color:var(--muted);margin:4px 0}
+.strip{display:inline-flex;gap:2px;vertical-align:1px;margin-left:6px}
+.strip .pill{padding:0 4px;font-size:11px;border-radius:3px}
+b.flaky{color:#7a3f00}
+.cmd{margin:4px 0}
+.cmdline{display:flex;gap:6px;align-items:flex-start}
+.cmdline pre{flex:1;margin:2px 0;padding:6px 8px;background:#f3f5f8;border:1px solid var(--line);border-radius:4px;white-space:pre-wrap;word-break:break-all}
+pre.scenario{margin:4px 0;padding:8px 10px;background:#f3f5f8;border:1px solid var(--line);border-radius:4px;max-height:420px;overflow:auto}
+[hidden]{display:none!important}
 @media print{nav.toc{display:none}section{break-inside:avoid-page}}
 `;
 
 /**
  * A whole page. The Content-Security-Policy forbids every load (scripts, styles, fonts,
- * images, frames, connections) except the inline style and data: images: the report is one
- * file and must work offline, so nothing may leave it even by accident.
+ * images, frames, connections) except the inline style, data: images and the page's own
+ * inline script, allowed by its hash: the report is one file and must work offline, so
+ * nothing may leave it even by accident, and no other script (say, markup a driver wrote
+ * into a message that escaped escaping) could run.
  */
-export function page(title: string, body: string): string {
+export function page(title: string, body: string, script?: string): string {
+  const scriptSrc = script ? `; script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'` : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:${scriptSrc}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${esc(title)}</title>
 <style>${CSS}</style>
 </head>
 <body>
-${body}
+${body}${script ? `\n<script>${script}</script>` : ''}
 </body>
 </html>
 `;

@@ -4,6 +4,7 @@
 // a coloured bar between its events, and the first unexplained event marked in red. The
 // same events follow as a table, which is what screen readers and copy-paste use.
 import type { TraceEvent } from '../trace/schema.ts';
+import { fieldText } from './event-values.ts';
 import { esc, STATE_COLOURS } from './html-style.ts';
 
 /** The state a packet is in after each packet event. */
@@ -37,12 +38,16 @@ export function rowOf(e: AnyEvent): string {
   return `${e.side} channel`;
 }
 
-/** The fields of an event that are not the common ones, as "status=C0000001 len=64". */
+/**
+ * The fields of an event that are not the common ones, in full (digests are never cut:
+ * two that differ late would look equal), statuses with their names:
+ * "status=C0000001 STATUS_UNSUCCESSFUL len=64".
+ */
 export function eventDetails(e: AnyEvent): string {
   const skip = new Set(['v', 'seq', 'src', 'side', 'ev', 'ch', 'tx', 'dir']);
   return Object.entries(e)
     .filter(([k]) => !skip.has(k))
-    .map(([k, v]) => `${k}=${typeof v === 'string' && /digest/i.test(k) && v.length > 12 ? `${v.slice(0, 12)}…` : String(v)}`)
+    .map(([k, v]) => `${k}=${fieldText(k, v)}`)
     .join(' ');
 }
 

@@ -1,5 +1,5 @@
 // junit.xml for CI test reporters (Jenkins, Azure Pipelines, GitHub actions that read
-// JUnit). It follows the Ant JUnit schema (../shared/reference/junit/JUnit.xsd), the
+// JUnit). It follows the Ant JUnit format (schema: src/report/ant-junit.xsd), the
 // strictest common form those readers accept:
 //   <testsuites> with one <testsuite> per host / guest pair (attributes name, package, id,
 //   timestamp without zone, hostname, tests, failures, errors, skipped, time), then in this
@@ -64,6 +64,7 @@ export function failureText(j: JobResult): string {
   const lines: string[] = [j.message ?? `${j.verdict}${j.divergenceClass ? ` (${j.divergenceClass})` : ''}`];
   if (j.divergenceClass) lines.push(`divergence class: ${j.divergenceClass}`);
   if (j.failedProperties?.length) lines.push(`failed properties: ${j.failedProperties.join(', ')}`);
+  if (j.notChecked?.length) lines.push('not checked (device-independent properties only):', ...j.notChecked.map((n) => `  - ${n}`));
   if (j.firstUnexplained) {
     lines.push(`first unexplained event: ${j.firstUnexplained.file}:${j.firstUnexplained.line}`);
     lines.push(`  ${JSON.stringify(j.firstUnexplained.event)}`);
@@ -127,7 +128,7 @@ export function buildJunitXml(summary: RunSummary): string {
       `      <property name="guest" value="${attr(s.guest)}"/>`,
       '    </properties>',
       ...s.jobs.map((j, i) => testcase(j, names[i]!, classname, summary.startedAt)),
-      `    <system-out>${escapeXml(s.jobs.map((j) => `${j.jobId}: ${j.verdict}${j.evidence.trace ? ` (${j.evidence.trace})` : ''}`).join('\n'))}</system-out>`,
+      `    <system-out>${escapeXml(s.jobs.map((j) => `${j.jobId}: ${j.verdict}${j.notChecked?.length ? ' (device-independent properties only; payload and status rules not checked)' : ''}${j.evidence.trace ? ` (${j.evidence.trace})` : ''}`).join('\n'))}</system-out>`,
       '    <system-err></system-err>',
       '  </testsuite>',
     );

@@ -10,7 +10,7 @@ const nonEmpty = z.string().min(1, 'must be a non-empty string');
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date');
 const ms = z.number().nonnegative('must be a duration in milliseconds (>= 0)');
 
-// Trace events are checked only for the fields every event has (DESIGN.md, "Traces");
+// Trace events are checked only for the fields every event has (src/trace/TRACE-SCHEMA.md);
 // new events and fields may be added, so the rest passes through unchanged.
 const traceEvent = z.looseObject({
   v: z.literal(1),
@@ -33,6 +33,7 @@ const jobResult = z.object({
   divergenceClass: nonEmpty.optional(),
   message: z.string().optional(),
   failedProperties: z.array(z.string()).optional(),
+  notChecked: z.array(z.string()).optional(),
   firstUnexplained: z
     .object({ file: nonEmpty, line: z.number().int().positive(), event: traceEvent })
     .optional(),
@@ -48,6 +49,13 @@ const jobResult = z.object({
   }),
   attempts: z.number().int().positive().optional(),
   quarantined: z.object({ reason: nonEmpty, until: isoDate }).optional(),
+  reproduce: z
+    .object({
+      scenarioFile: nonEmpty.optional(),
+      choices: z.record(z.string(), z.union([z.string(), z.boolean()])).optional(),
+      fault: nonEmpty.optional(),
+    })
+    .optional(),
 });
 
 const runSummary = z

@@ -31,7 +31,10 @@
 //                    not-saved, not-restored, savebuf-mismatch, state-order, missing-event,
 //                    hang (DESIGN.md, "Differential checking"); other strings are accepted
 //   message      one line a person reads first (the divergence message, the error, why skipped)
-//   failedProperties  names of the trace properties that failed (DESIGN.md, "Traces")
+//   failedProperties  names of the trace properties that failed (src/trace/TRACE-SCHEMA.md)
+//   notChecked   what the check of this job left out, one sentence each: set when only the
+//                device-independent properties were checked (a device the model does not
+//                know), so payload and status rules were not
 //   firstUnexplained  { file, line, event }: the first real event the model could not
 //                explain; file is relative to the run directory, line is 1-based
 //   expected     what the model would have accepted there, one string per alternative
@@ -43,6 +46,9 @@
 //   attempts     how many times the job ran (retries after infrastructure errors); default 1
 //   quarantined  { reason, until }: a known problem; its failure does not fail the run
 //                until `until` (ISO date) has passed
+//   reproduce    { scenarioFile?, choices?, fault? }: what a person needs to run the job
+//                again: the scenario's file as the run read it, the documented-gap choices
+//                the model ran with (key -> value), the fault mode injected (`--fault NAME`)
 //
 // Unknown fields are ignored when reading, so producers may add fields freely; the ones
 // above keep their meaning. The zod schema that checks this shape is in summary-schema.ts.
@@ -84,6 +90,7 @@ export interface JobResult extends JobSpec {
   divergenceClass?: string | undefined;
   message?: string | undefined;
   failedProperties?: string[] | undefined;
+  notChecked?: string[] | undefined;
   firstUnexplained?: FirstUnexplained | undefined;
   expected?: string[] | undefined;
   timeline?: TraceEvent[] | undefined;
@@ -91,6 +98,14 @@ export interface JobResult extends JobSpec {
   evidence: Evidence;
   attempts?: number | undefined;
   quarantined?: { reason: string; until: string } | undefined;
+  reproduce?: Reproduce | undefined;
+}
+
+/** How to run a job again (see `reproduce` above); every part is optional. */
+export interface Reproduce {
+  scenarioFile?: string | undefined;
+  choices?: Record<string, string | boolean> | undefined;
+  fault?: string | undefined;
 }
 
 export interface RunSummary {

@@ -33,6 +33,23 @@ export interface CellTrend {
   runsInState: number;
   /** The state before the streak, if the cell ran earlier. */
   previous?: { runId: string; verdict: Verdict; divergenceClass: string | null } | undefined;
+  /** The cell's state in the last RECENT runs that ran it, oldest first, the current run last. */
+  recent?: { runId: string; verdict: Verdict; divergenceClass: string | null }[] | undefined;
+}
+
+/** How many runs of a cell's past its trend keeps in `recent`. */
+export const RECENT = 10;
+
+/**
+ * Flaky across runs: in its recent runs the cell both passed and failed, and changed state
+ * at least twice (one change is a regression or a fix, not flakiness).
+ */
+export function flakyAcrossRuns(t: Pick<CellTrend, 'recent'>): boolean {
+  const failing = (v: Verdict) => v === 'diverge' || v === 'hang';
+  const recent = t.recent ?? [];
+  let changes = 0;
+  for (let i = 1; i < recent.length; i++) if (!sameState(recent[i - 1]!, recent[i]!)) changes++;
+  return changes >= 2 && recent.some((r) => r.verdict === 'pass') && recent.some((r) => failing(r.verdict));
 }
 
 export interface Trends {
@@ -97,7 +114,9 @@ export function computeTrends(current: RunSummary, pastRuns: readonly RunRow[], 
       since = old.runId;
       runsInState++;
     }
-    cells.set(row.cellId, { since, sinceStartedAt: startedAt.get(since) ?? current.startedAt, runsInState, previous });
+    const recent = (byCell.get(row.cellId) ?? []).slice(0, RECENT - 1).reverse().map((r) => ({ runId: r.runId, verdict: r.verdict, divergenceClass: r.divergenceClass }));
+    recent.push({ runId: row.runId, verdict: row.verdict, divergenceClass: row.divergenceClass });
+    cells.set(row.cellId, { since, sinceStartedAt: startedAt.get(since) ?? current.startedAt, runsInState, previous, recent });
   }
   return { runs: [...earlier, me], cells };
 }

@@ -103,7 +103,7 @@ export interface Chooser {
 /**
  * Everything a run needs to go on elsewhere after a migration's save: the blob, and the
  * bench's own state that lives outside the VM. Plain data, so it can cross to another
- * thread (src/run/migrate-threads.ts), where the destination host continues the run.
+ * thread (src/run/workers/migrate-threads.ts), where the destination host continues the run.
  */
 export interface MigrationHandoff {
   /** index of the step after the migrate step */

@@ -4,23 +4,21 @@
 // path, and saying how to fix it where that is not obvious. A directory loads every
 // *.yaml / *.yml in it, in name order.
 
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
+import { readInputText, statInput } from '../input-files.ts';
+import { yamlToData } from '../yaml-data.ts';
 import { ScenarioSchema, toScenario, type Scenario } from './model.ts';
 import { checkRules } from './validate.ts';
 
 export async function loadScenarioPaths(paths: readonly string[]): Promise<Scenario[]> {
   const files: string[] = [];
   for (const p of paths) {
-    let st;
-    try {
-      st = await stat(p);
-    } catch {
-      throw new InputError('no such file or directory', { file: p });
-    }
+    // A symlink loop, a FIFO or a device is refused here, before anything reads it.
+    const st = await statInput(p, { allowDir: true });
     if (st.isDirectory()) {
       const names = (await readdir(p)).filter((n) => ['.yaml', '.yml'].includes(extname(n))).sort();
       if (names.length === 0) throw new InputError('the directory holds no .yaml scenario files', { file: p });
@@ -42,13 +40,7 @@ export async function loadScenarioPaths(paths: readonly string[]): Promise<Scena
 }
 
 export async function loadScenarioFile(file: string): Promise<Scenario> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read: ${(e as Error).message}`, { file });
-  }
-  return parseScenario(text, file);
+  return parseScenario(await readInputText(file), file);
 }
 
 export function parseScenario(text: string, file: string): Scenario {
@@ -59,7 +51,7 @@ export function parseScenario(text: string, file: string): Scenario {
     const pos = lc.linePos(e.pos[0]);
     throw new InputError(`not valid YAML: ${e.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
   }
-  const data: unknown = doc.toJS();
+  const data: unknown = yamlToData(doc, lc, file);
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
     let node: unknown = doc.contents;
     let last: Node | undefined = node as Node | undefined;

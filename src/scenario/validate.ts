@@ -78,6 +78,10 @@ export function checkRules(s: Scenario): RuleViolation[] {
         break;
     }
   });
-  if ((vm as string) === 'saved') out.push({ step: s.steps.length - 1, field: `steps[${s.steps.length - 1}]`, message: 'the scenario ends with the VM saved; add a "restore"' });
+  // A run that ends saved or paused leaves every packet in flight unfinished, which the
+  // checker could only call lost: refuse it here, at the last step's line.
+  const last = s.steps.length - 1;
+  if ((vm as string) === 'saved') out.push({ step: last, field: `steps[${last}]`, message: 'the scenario ends with the VM saved; add a "restore"' });
+  if ((vm as string) === 'paused') out.push({ step: last, field: `steps[${last}]`, message: 'the scenario ends with the VM paused; add a "resume"' });
   return out;
 }

@@ -1,7 +1,9 @@
 // Reads a trace file synchronously into batches of parsed, validated events
 // (event-columns.ts), with the line rules of `bench check`:
 //
-//   - a blank line is skipped (it still counts for line numbers);
+//   - a blank line is "empty line", as in reader.ts and test/fixtures/trace/malformed
+//     (a writer never leaves one, so one inside a trace means it was edited or spliced);
+//     blanks after the last newline are no line;
 //   - a line that is not JSON is "not valid JSON", except the last line of a file that
 //     has no newline: that is what a writer that crashed leaves, and the reading ends
 //     there as truncated, every event before it kept;
@@ -128,7 +130,8 @@ export class LineBatcher {
 
   private oneLine(text: string, w: BatchWriter, last: boolean): void {
     const line = ++this.line;
-    if (text.trim() === '') return;
+    // Blanks after the last newline are no line at all.
+    if (text.trim() === '') return last ? undefined : this.stop(w, line, { message: 'empty line' });
     let value: unknown;
     try {
       value = JSON.parse(text);

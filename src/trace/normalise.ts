@@ -1,4 +1,4 @@
-// Normalisation: makes traces from different sources comparable (DESIGN.md, "Traces").
+// Normalisation: makes traces from different sources comparable (TRACE-SCHEMA.md).
 //
 // A real run leaves several files: the host's, the guest's, perhaps the bench's own. The
 // checker wants one stream in the schema's terms, so this module

@@ -1,4 +1,4 @@
-// Streaming reader for JSON Lines traces (DESIGN.md, "Traces").
+// Streaming reader for JSON Lines traces (TRACE-SCHEMA.md).
 //
 // Memory stays constant in the trace length: the file is read in 64 KiB chunks into two
 // buffers that take turns (the next read runs while this one is parsed), lines are split

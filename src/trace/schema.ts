@@ -1,4 +1,4 @@
-// Trace events, schema version 1 (DESIGN.md, "Traces").
+// Trace events, schema version 1 (TRACE-SCHEMA.md).
 //
 // JSON Lines, one event per line. Both drivers, the bench itself and the emulator write
 // it. New events and fields may be added; the ones here may not change meaning.

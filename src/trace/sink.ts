@@ -20,7 +20,7 @@ export class StampingSink implements TraceSink {
     this.seq = startSeq;
   }
   emit(body: EventBody): void {
-    // Invariant: seq strictly increases within one trace (DESIGN.md).
+    // Invariant: seq strictly increases within one trace (TRACE-SCHEMA.md).
     this.seq += 1;
     this.onEvent({ v: 1, seq: this.seq, src: this.src, ...body } as TraceEvent);
   }

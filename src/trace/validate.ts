@@ -1,4 +1,4 @@
-// The runtime validator for one parsed trace line (DESIGN.md, "Traces").
+// The runtime validator for one parsed trace line (TRACE-SCHEMA.md).
 //
 // `bench check` reads traces of tens of millions of events, so this is hand-written and
 // allocation-free on the happy path rather than a zod schema per line: one table says

@@ -1,4 +1,4 @@
-// Append-only, streaming trace writer (DESIGN.md, "Traces").
+// Append-only, streaming trace writer (TRACE-SCHEMA.md).
 //
 // The emulator emits events synchronously through a StampingSink, so `write` is
 // synchronous too: lines collect in a small buffer and go to the file with one

@@ -1,7 +1,7 @@
 // The VMBus ring's wire layout: where each field sits, in bytes.
 //
-// Source: ../shared/reference/vmbus-ring-format.md (our restatement of Linux hyperv.h,
-// openvmm vmbus_ring and mu_msvm VmbusPacketFormat.h). Everything is little-endian,
+// Sources: Linux include/linux/hyperv.h, openvmm's vmbus_ring crate and mu_msvm's
+// VmbusPacketFormat.h. Everything is little-endian,
 // and a "page" is the 4 KiB Hyper-V page.
 //
 // A channel has two rings, one per direction, both in guest memory. Each ring is one

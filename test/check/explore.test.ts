@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { explore, exploreBase, exploreRanges, type ExploreResult } from '../../src/check/explore.ts';
-import { chunkRanges } from '../../src/run/explore-parallel.ts';
+import { chunkRanges } from '../../src/run/commands/explore-parallel.ts';
 import type { InjectedOp } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';

@@ -38,8 +38,9 @@ function readAll(file: string, readAhead: (typeof MODES)[number]): { events: Obs
 }
 
 /**
- * The rules, line by line, as `bench check` has always applied them: blank lines are
- * skipped; a last line without a newline that is not JSON ends the trace as truncated;
+ * The rules, line by line, as `bench check` applies them: a blank line is "empty line"
+ * (test/fixtures/trace/malformed/expected.json), except blanks after the last newline, which
+ * are no line; a last line without a newline that is not JSON ends the trace as truncated;
  * otherwise the first line that is not JSON, not a valid event or not increasing in seq
  * is an error naming it.
  */
@@ -50,7 +51,10 @@ function expected(file: string, text: string): { events: ObservedEvent[]; messag
   for (let i = 0; i < lines.length; i++) {
     const t = lines[i]!;
     const line = i + 1;
-    if (t.trim() === '') continue;
+    if (t.trim() === '') {
+      if (i === lines.length - 1) break;
+      return { events, message: `${file}:${line}: empty line`, truncatedAt: null };
+    }
     let v: unknown;
     try {
       v = JSON.parse(t);
@@ -72,11 +76,20 @@ const line = (e: object): string => JSON.stringify(e);
 const ev = (seq: number, more: object = {}): object => ({ v: 1, seq, src: 'hyperv', side: 'guest', ev: 'pkt.send', ch: 0, tx: seq, dir: 'g2h', len: 64, digest: 'fde3505ef689d8c4', wantCompletion: true, ...more });
 
 describe.each(MODES)('FileSource (read %s)', (mode) => {
-  it('yields every event with its line, skipping blank lines', () => {
-    const file = traceFile(`${line(ev(1))}\n\n  \n${line(ev(2))}\n`);
+  it('yields every event with its line', () => {
+    const file = traceFile(`${line(ev(1))}\n${line(ev(2))}\n`);
     const r = readAll(file, mode);
     expect(r.error).toBeNull();
-    expect(r.events.map((o) => [o.line, o.event.seq, o.file])).toEqual([[1, 1, file], [4, 2, file]]);
+    expect(r.events.map((o) => [o.line, o.event.seq, o.file])).toEqual([[1, 1, file], [2, 2, file]]);
+  });
+
+  it('names a blank line inside a trace as "empty line", as the malformed fixtures say', () => {
+    for (const blank of ['', '  ']) {
+      const file = traceFile(`${line(ev(1))}\n${blank}\n${line(ev(2))}\n`);
+      const r = readAll(file, mode);
+      expect(r.events).toHaveLength(1);
+      expect(r.error?.message).toBe(`${file}:2: empty line`);
+    }
   });
 
   it('names file and line of a line that is not JSON, after yielding the lines before it', () => {

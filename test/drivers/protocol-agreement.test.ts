@@ -172,7 +172,7 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
 });
 
 // The drivers format their trace lines with sp_trace_format; each kind must carry exactly
-// the fields of the schema (src/trace/schema.ts, DESIGN.md "Traces").
+// the fields of the schema (src/trace/schema.ts, src/trace/TRACE-SCHEMA.md).
 const TRACE_KINDS: Array<[number, EventName, string[]]> = [
   [0, 'ch.state', ['state']],
   [1, 'pkt.send', ['tx', 'dir', 'len', 'digest', 'wantCompletion']],

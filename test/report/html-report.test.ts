@@ -2,6 +2,7 @@
 // renders, the matrix holds the expected cells in colour and in words, the failure cards
 // and trends are there, and no request leaves the page. A screenshot of the page is kept
 // in test-artifacts/report/ for people to look at.
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildReports } from '../../src/report/build.ts';
 import { renderReport } from '../../src/report/html-report.ts';
+import { REPORT_SCRIPT } from '../../src/report/html-script.ts';
 import { syntheticSummary } from '../../src/report/perf.ts';
 import { chromiumMissing, launch } from './support/chromium.ts';
 import { fixtureSummary, LATEST, REPO, resultsRoot } from './support/fixtures.ts';
@@ -17,10 +19,22 @@ import { fixtureSummary, LATEST, REPO, resultsRoot } from './support/fixtures.ts
 const ARTIFACTS = join(REPO, 'test-artifacts', 'report');
 
 describe('report.html without a browser', () => {
-  it('loads nothing from anywhere: no script, stylesheet, font, image or frame source', () => {
+  it('loads nothing from anywhere, and runs only its own inline script, allowed by its hash', () => {
     const html = renderReport(syntheticSummary(5, 3, 2), undefined);
-    expect(html).not.toMatch(/<script|<link|<iframe|<img|@import|url\(|src=/i);
-    expect(html).toContain(`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:"`);
+    expect(html).not.toMatch(/<link|<iframe|<img|@import|url\(|src=/i);
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)];
+    expect(scripts.map((m) => m[1])).toEqual([REPORT_SCRIPT]);
+    expect(html.match(/<script/g)).toHaveLength(1);
+    const hash = createHash('sha256').update(REPORT_SCRIPT).digest('base64');
+    expect(html).toContain(`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${hash}'"`);
+  });
+
+  it('says in its header how many jobs were checked for the device-independent properties only', () => {
+    const s = fixtureSummary();
+    expect(renderReport(s, undefined)).not.toContain('properties only');
+    s.jobs[0]!.notChecked = ['payload rules: not checked'];
+    s.jobs[1]!.notChecked = ['payload rules: not checked'];
+    expect(renderReport(s, undefined)).toContain('2 job(s) were checked for the device-independent properties only: payload and status rules were not checked');
   });
 
   it('is the same bytes for the same summary and trends', () => {
@@ -126,7 +140,7 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
     expect(await page.locator('#history table.runs tbody tr').count()).toBe(3);
   });
 
-  it('hides all-passing scenarios when asked, without any script', async () => {
+  it('hides all-passing scenarios when asked, with CSS alone', async () => {
     const visibleRows = () => page.locator('table.matrix tbody tr:visible').count();
     expect(await visibleRows()).toBe(6);
     await page.locator('#only-problems').check();

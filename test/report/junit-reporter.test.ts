@@ -38,6 +38,12 @@ describe('junit.xml', () => {
     const xml = buildJunitXml(fixtureSummary());
     expect(validateJunit(written(xml.replaceAll('    <system-err></system-err>\n', ''))).ok).toBe(false);
     expect(validateJunit(written(xml.replace('T02:00:00"', 'T02:00:00Z"'))).ok).toBe(false);
+    // A failure must say its type, and a test case has one outcome at most.
+    expect(validateJunit(written(xml.replace(/(<failure message="[^"]*") type="[^"]*"/, '$1'))).ok).toBe(false);
+    expect(validateJunit(written(xml.replace(/(<failure [^>]*>)/, '<skipped/>$1'))).ok).toBe(false);
+    // Inside <testsuites>, a suite says its position.
+    expect(xml).toContain(' id="0"');
+    expect(validateJunit(written(xml.replace(' id="0"', ''))).ok).toBe(false);
   });
 
   it.skipIf(xmllintMissing)(`has one testsuite per host/guest pair and one testcase per scenario${skipNote(xmllintMissing)}`, () => {
@@ -106,6 +112,19 @@ describe('junit.xml', () => {
   it('lists the evidence after the message', () => {
     const t = failureText(job({ jobId: 'a', verdict: 'hang', message: 'stuck', attempts: 2, evidence: { hostTrace: 'h.jsonl', artefacts: ['a.evtx'] } }));
     expect(t.split('\n')).toEqual(['stuck', 'host trace: h.jsonl', 'artefacts: a.evtx', 'attempts: 2', 'job: a (host hv-01, build 10.0.26100.1, guest ubuntu-24.04, template t, seed 1)']);
+  });
+
+  it('says when a job was checked for the device-independent properties only, passing or failing', () => {
+    const notChecked = ['payload rules: not checked', 'status rules: not checked'];
+    const xml = buildJunitXml(summaryOf([
+      job({ jobId: 'p', verdict: 'pass', notChecked }),
+      job({ jobId: 'f', scenario: 'other', verdict: 'diverge', divergenceClass: 'lost', message: 'lost one', notChecked }),
+      job({ jobId: 'full', scenario: 'third', verdict: 'pass' }),
+    ]));
+    expect(xml).toContain('p: pass (device-independent properties only; payload and status rules not checked)');
+    expect(xml).toMatch(/full: pass(?! \(device)/);
+    const failure = failureText(job({ jobId: 'f', verdict: 'diverge', message: 'lost one', notChecked }));
+    expect(failure).toContain('not checked (device-independent properties only):\n  - payload rules: not checked\n  - status rules: not checked');
   });
 
   it('the reporter writes the file in onRunEnd', async () => {

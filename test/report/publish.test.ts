@@ -25,13 +25,49 @@ describe('publishSite', () => {
     const r = await publishSite(dest, options(root));
     expect(r.runs).toEqual([...RUN_IDS]);
     const files = Object.keys(tree(dest)).sort();
-    expect(files).toEqual(['.bench-site', 'index.html', ...RUN_IDS.flatMap((id) => [`runs/${id}/junit.xml`, `runs/${id}/report.html`, `runs/${id}/summary.json`])].sort());
+    // The fixture keeps one evidence file: the trace of the lost migration. It is published beside its report.
+    const trace = `runs/${LATEST}/jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl`;
+    expect(files).toEqual(['.bench-site', 'index.html', trace, ...RUN_IDS.flatMap((id) => [`runs/${id}/junit.xml`, `runs/${id}/report.html`, `runs/${id}/summary.json`])].sort());
+    expect(readFileSync(join(dest, trace), 'utf8')).toBe(readFileSync(join(root, LATEST, 'jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl'), 'utf8'));
+    expect(r.evidence).toMatchObject({ copied: 1, overCap: 0 });
     const index = readFileSync(join(dest, 'index.html'), 'utf8');
     for (const id of RUN_IDS) expect(index).toContain(`href="runs/${id}/report.html"`);
-    // Published reports show evidence paths but do not link them: the traces are not published.
+    expect(index).toContain('up to <b>50 MiB per run</b>');
+    // The report links what was published, and says of the rest why it is not a link.
     const report = readFileSync(join(dest, 'runs', LATEST, 'report.html'), 'utf8');
-    expect(report).toContain('<code>jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl</code>');
-    expect(report).not.toContain('href="jobs/');
+    expect(report).toContain('<a href="jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl"><code>jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl</code></a>');
+    expect(report).toContain('<code>jobs/lmrf-hv-02-ubuntu-2404-9/host.jsonl</code> <span class="since">(not found in the run directory when this site was published)</span>');
+    expect(report).not.toContain('href="jobs/lmrf-hv-02-ubuntu-2404-9/host.jsonl"');
+  });
+
+  it('publishes evidence up to the cap it states, minimised scenarios first, and never a path outside the run', async () => {
+    const root = resultsRoot([LATEST]);
+    const job = join(root, LATEST, 'jobs', 'lmrf-hv-02-ubuntu-2404-9');
+    writeFileSync(join(job, 'minimized.yaml'), 'name: lmrf-min\nsteps:\n  - op: save\n');
+    writeFileSync(join(job, 'host.jsonl'), 'x'.repeat(3000));
+    writeFileSync(join(job, 'vmms-events.evtx'), 'y'.repeat(500));
+    // A summary that points outside its run directory: such a path is never copied.
+    const s = JSON.parse(readFileSync(join(root, LATEST, 'summary.json'), 'utf8'));
+    writeFileSync(join(root, 'secret.txt'), 'not evidence');
+    s.jobs.find((j: { jobId: string }) => j.jobId === 'cadf-hv-03-debian-12-101').evidence.artefacts = ['../secret.txt'];
+    writeFileSync(join(root, LATEST, 'summary.json'), JSON.stringify(s));
+    const dest = join(dirname(root), `${root.split('/').pop()}-site`);
+    const traceSize = readFileSync(join(job, 'trace.jsonl')).length;
+    // Room for the minimised scenario, the trace and the log, not for the 3,000-byte host trace.
+    const cap = 100 + traceSize + 500 + 100;
+    const r = await publishSite(dest, { ...options(root), evidenceCapBytes: cap });
+    const base = join(dest, 'runs', LATEST);
+    expect(existsSync(join(base, 'jobs/lmrf-hv-02-ubuntu-2404-9/minimized.yaml'))).toBe(true);
+    expect(existsSync(join(base, 'jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl'))).toBe(true);
+    expect(existsSync(join(base, 'jobs/lmrf-hv-02-ubuntu-2404-9/vmms-events.evtx'))).toBe(true);
+    expect(existsSync(join(base, 'jobs/lmrf-hv-02-ubuntu-2404-9/host.jsonl'))).toBe(false);
+    expect(Object.keys(tree(dest)).some((f) => f.includes('secret'))).toBe(false);
+    expect(r.evidence).toMatchObject({ copied: 3, overCap: 1 });
+    const report = readFileSync(join(base, 'report.html'), 'utf8');
+    expect(report).toContain(`not published: over this site&#39;s evidence cap of ${(cap / 1024).toFixed(1).replace(/\.0$/, '')} KiB per run; it is in the run directory`);
+    // The minimised scenario is shown inline in its card, too.
+    expect(report).toContain('<pre class="scenario">name: lmrf-min');
+    expect(readFileSync(join(dest, 'index.html'), 'utf8')).toContain(`up to <b>${(cap / 1024).toFixed(1).replace(/\.0$/, '')} KiB per run</b>`);
   });
 
   it('leaves the previous site untouched and no temp directory behind when publishing fails midway', async () => {

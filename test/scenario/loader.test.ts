@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario, loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { InputError } from '../../src/errors.ts';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 function errorOf(text: string): InputError {
   try {
@@ -94,5 +98,58 @@ describe('scenario rules on ring sizes', () => {
       expect((e as InputError).location).toMatchObject({ line: 4, field: 'steps[0].size' });
       expect((e as Error).message).toContain('h2gPages');
     }
+  });
+});
+
+// Found by a hostile run (issue 16): each of these crashed or misled before.
+describe('scenario loader on hostile input', () => {
+  const LAUGHS =
+    'name: x\n' +
+    'a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n' +
+    'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n' +
+    'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n' +
+    'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n' +
+    'steps: [*d]\n';
+
+  it('refuses an alias that names no anchor, at its line', () => {
+    const e = errorOf('name: x\nsteps:\n  - *nope\n');
+    expect(e.location).toMatchObject({ file: 's.yaml', line: 3 });
+    expect(e.message).toContain('alias *nope names no anchor');
+  });
+
+  it('refuses aliases that multiply (billion laughs), at the first alias that nests', () => {
+    const e = errorOf(LAUGHS);
+    expect(e.exitCode).toBe(2);
+    expect(e.location).toMatchObject({ file: 's.yaml', line: 4 });
+    expect(e.message).toContain('aliases expand to more than');
+  });
+
+  it('still reads a scenario that uses an anchor and its alias', () => {
+    const s = parseScenario('name: x\nsteps:\n  - &r { op: run, ms: 1 }\n  - *r\n', 's.yaml');
+    expect(s.steps.length).toBe(2);
+  });
+
+  it('refuses a scenario that ends paused, at the last step', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: run, ms: 1 }\n  - { op: pause }\n');
+    expect(e.location).toMatchObject({ line: 4, field: 'steps[1]' });
+    expect(e.message).toContain('ends with the VM paused');
+  });
+
+  it('refuses a scenario that ends saved, at the last step', () => {
+    const e = errorOf('name: x\nsteps:\n  - { op: run, ms: 1 }\n  - { op: save }\n');
+    expect(e.location).toMatchObject({ line: 4, field: 'steps[1]' });
+    expect(e.message).toContain('ends with the VM saved');
+  });
+
+  it('says "symbolic link loop" for a looping link, and refuses a FIFO without blocking', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loader-'));
+    symlinkSync(join(dir, 'loop.yaml'), join(dir, 'loop.yaml'));
+    await expect(loadScenarioPaths([join(dir, 'loop.yaml')])).rejects.toThrow(/loop\.yaml: symbolic link loop/);
+    execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);
+    await expect(loadScenarioPaths([join(dir, 'pipe.yaml')])).rejects.toThrow(/pipe\.yaml: not a regular file \(it is a FIFO\)/);
+    // A FIFO inside a scenario directory is refused too, not read.
+    const suite = mkdtempSync(join(tmpdir(), 'loader-'));
+    execFileSync('mkfifo', [join(suite, 'a.yaml')]);
+    await expect(loadScenarioPaths([suite])).rejects.toThrow(/a\.yaml: not a regular file/);
   });
 });

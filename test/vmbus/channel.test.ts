@@ -1,5 +1,5 @@
-// KMCL channel endpoints (src/vmbus/channel.ts): one test per documented rule of
-// shared/reference/kmcl/SPEC-NOTES.md sections 2-4. A server (VSP) and a client (VSC)
+// KMCL channel endpoints (src/vmbus/channel.ts): one test per documented rule of the
+// channel lifecycle, packet processing and sending (the KMCL DDI reference pages). A server (VSP) and a client (VSC)
 // channel are connected over emulated guest memory and pumped step by step.
 
 import fc from 'fast-check';

@@ -1,7 +1,7 @@
 // One VMBus ring (src/vmbus/ring.ts): packets come back as written, the ring never fills
 // completely, the two commit functions signal only on the documented transitions, and
 // anything a correct peer could not have written is reported as corruption without
-// consuming anything. Layout facts: shared/reference/vmbus-ring-format.md sections 2-5.
+// consuming anything. Layout facts: src/vmbus/ring-layout.ts and the sources it names.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -1,20 +1,36 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
-import { checkTraces, formatCheckReport } from '../../run/check-trace.ts';
+import { checkTraces, formatCheckReport } from '../../run/commands/check-trace.ts';
+import { statInput } from '../../input-files.ts';
+import { checkTraceFilesPropertiesOnly, formatPropertiesOnlyReport } from '../../check/properties-only.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 
 export function registerCheck(program: Command): void {
   program
     .command('check')
     .description('validate observed traces against the emulator (trace validation) and classify the first divergence')
-    .requiredOption('--scenario <file>', 'the scenario the traces come from')
+    .option('--scenario <file>', 'the scenario the traces come from (required unless --properties-only)')
     .requiredOption('--trace <file>', 'a trace file (repeat for a run\'s host, guest and bench files)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--choice <key=value>', 'a documented-gap choice for the model (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
     .option('--no-minimise', 'do not search for a minimal scenario')
+    .option('--properties-only', 'check only the device-independent properties, without the sample device model (payload and status rules are not checked)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (o: { scenario: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean }) => {
+    .action(async (o: { scenario?: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean; propertiesOnly?: boolean }) => {
+      // Commander counts the empty default as given: without a trace there is nothing to check.
+      if (o.trace.length === 0) throw new InputError("required option '--trace <file>' not specified: name the trace to check", { field: '--trace' });
+      // A FIFO or a looping link is refused before the reader opens it (opening a FIFO blocks).
+      for (const t of o.trace) await statInput(t);
+      if (o.propertiesOnly) {
+        if (o.choice.length > 0) throw new InputError('--choice chooses for the model, which --properties-only does not replay', { field: '--choice' });
+        const [ps] = o.scenario === undefined ? [undefined] : await loadScenarioPaths([o.scenario]);
+        const report = await checkTraceFilesPropertiesOnly(o.trace, { scenario: ps?.name });
+        process.stdout.write(`${o.json ? JSON.stringify(report) : formatPropertiesOnlyReport(report)}\n`);
+        process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
+        return;
+      }
+      if (o.scenario === undefined) throw new InputError('bench check needs --scenario <file> (or --properties-only)', { field: '--scenario' });
       const [s] = await loadScenarioPaths([o.scenario]);
       const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out });
       if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
-import { emulateScenarios } from '../../run/emulate.ts';
-import { parseSeed } from '../options.ts';
+import { emulateScenarios } from '../../run/commands/emulate.ts';
+import { checkOutDir, collectFaults, FAULT_HELP, parseSeed } from '../options.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 import { InputError } from '../../errors.ts';
 
 export function registerEmulate(program: Command): void {
@@ -13,8 +14,11 @@ export function registerEmulate(program: Command): void {
     .option('--out <dir>', 'output directory', 'results/emulated')
     .option('--dump-rings <dir>', 'write each ring\'s raw bytes at every save and at the end')
     .option('--migrate-threads', 'run each migration\'s destination host on another worker thread')
+    .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; json?: boolean }) => {
+    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; json?: boolean }) => {
+      checkOutDir('--out', o.out);
+      if (o.dumpRings !== undefined) checkOutDir('--dump-rings', o.dumpRings);
       const scenarios = await loadScenarioPaths(paths);
       const progress = (line: string): void => {
         (o.json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -22,6 +26,7 @@ export function registerEmulate(program: Command): void {
       if (o.migrateThreads && o.dumpRings) throw new InputError('--dump-rings and --migrate-threads cannot be combined yet');
       const summary = await emulateScenarios(scenarios, {
         migrateThreads: o.migrateThreads,
+        faults: o.fault,
         seed: parseSeed(o.seed),
         outDir: o.out,
         dumpRingsDir: o.dumpRings,

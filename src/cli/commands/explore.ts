@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { EXPLORE_OPS } from '../../check/explore.ts';
-import { exploreParallel } from '../../run/explore-parallel.ts';
+import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
 import type { InjectedOp } from '../../scenario/execute.ts';
-import { parsePositiveInt, parseSeed } from '../options.ts';
+import { collectFaults, FAULT_HELP, parsePositiveInt, parseSeed } from '../options.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
 
 export function registerExplore(program: Command): void {
   program
@@ -17,9 +18,15 @@ export function registerExplore(program: Command): void {
     .option('--ops <list>', `comma-separated operations (${EXPLORE_OPS.join(', ')})`, EXPLORE_OPS.join(','))
     .option('--workers <n>', 'worker threads (1 runs in process)', String(availableParallelism()))
     .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
+    .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; json?: boolean }) => {
-      const [s] = await loadScenarioPaths([path]);
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; json?: boolean }) => {
+      const all = await loadScenarioPaths([path]);
+      // A directory of several scenarios is refused rather than explored in part.
+      if (all.length > 1) {
+        throw new InputError(`explore takes one scenario file; ${path} holds ${all.length} (${all.map((x) => x.name).join(', ')}): explore each file on its own`, { file: path });
+      }
+      const s = all[0];
       const ops = o.ops.split(',').map((x) => x.trim()) as InjectedOp[];
       for (const op of ops) {
         if (!EXPLORE_OPS.includes(op)) throw new InputError(`--ops: unknown operation "${op}"; use ${EXPLORE_OPS.join(', ')}`);
@@ -34,6 +41,7 @@ export function registerExplore(program: Command): void {
         maxSchedules: o.maxSchedules ? parsePositiveInt('--max-schedules', o.maxSchedules) : undefined,
         workers,
         plain: o.plain,
+        faults: o.fault,
         onProgress: progress,
       });
       if (o.json) {

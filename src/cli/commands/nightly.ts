@@ -3,7 +3,7 @@
 // Runs the lab's whole plan and writes results/<run-id>/ (plan.json, journal.jsonl,
 // traces, summary.json, junit.xml, report.html) and the history index. An emulated lab
 // (`kind: emulated`) runs on the emulator's worker threads; a Hyper-V lab inventory runs
-// on the lab run engine, as `bench run --nightly` does (src/run/lab-run.ts). Exit code as the report
+// on the lab run engine, as `bench run --nightly` does (src/run/real/lab-run.ts). Exit code as the report
 // layer decides it: 0 all passed, 1 a divergence or hang, 3 infrastructure errors only
 // (or a reporter that failed). Progress goes to stderr; with --json, stdout holds one
 // JSON document.
@@ -11,10 +11,12 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { InfraError } from '../../errors.ts';
 import { runDirLayout } from '../../report/run-dir.ts';
-import { loadLabFile } from '../../run/emulated-lab.ts';
-import { runEmulatedNightly } from '../../run/nightly-emulated.ts';
-import { parsePositiveInt } from '../options.ts';
-import { runLab } from '../../run/lab-run.ts';
+import { loadLabFile } from '../../run/emulated/emulated-lab.ts';
+import { runEmulatedNightly } from '../../run/emulated/nightly-emulated.ts';
+import { checkOutDir, collectFaults, FAULT_HELP, parsePositiveInt } from '../options.ts';
+import { runLab } from '../../run/real/lab-run.ts';
+import type { FaultMode } from '../../vmbus/faults.ts';
+import { InputError } from '../../errors.ts';
 import { labEnvironment } from './run.ts';
 
 interface NightlyOptions {
@@ -22,6 +24,7 @@ interface NightlyOptions {
   resume?: string;
   out: string;
   workers: string;
+  fault?: FaultMode[];
   json?: boolean;
 }
 
@@ -57,12 +60,15 @@ export function registerNightly(program: Command): void {
     .option('--resume <run-id>', 'finish this run: jobs already in its journal are not run again')
     .option('--out <dir>', 'results root; the run goes to <dir>/<run-id>/', 'results')
     .option('--workers <n>', 'emulator worker threads', String(availableParallelism()))
+    .option('--fault <name>', `emulated labs only: ${FAULT_HELP}`, collectFaults)
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: NightlyOptions) => {
       const workers = parsePositiveInt('--workers', o.workers);
+      checkOutDir('--out', o.out);
       const lab = await loadLabFile(o.lab);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (lab.kind !== 'emulated') {
+        if (o.fault) throw new InputError('--fault imitates platform bugs on the emulator; it applies to emulated labs (kind: emulated) only', { file: o.lab });
         await runHyperVNightly(o, log);
         return;
       }
@@ -81,6 +87,7 @@ export function registerNightly(program: Command): void {
           outRoot: o.out,
           resume: o.resume,
           workers,
+          faults: o.fault,
           signal: stop.signal,
           onWarning: (m) => log(`bench nightly: ${m}`),
           terminal: {

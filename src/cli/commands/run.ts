@@ -3,7 +3,7 @@
 //            [--quarantine FILE] [--nightly] [--publish DEST] [--json]`
 //
 // Runs scenarios on real Hyper-V hosts beside the emulator and checks each job's traces
-// (src/run/lab-run.ts). `--dry-run` prints the plan and connects to nothing. `--nightly`
+// (src/run/real/lab-run.ts). `--dry-run` prints the plan and connects to nothing. `--nightly`
 // adds the one-paragraph summary (summary.txt) and publishing; lab/nightly/ schedules it.
 //
 // Environment, read here once:
@@ -15,8 +15,8 @@
 
 import type { Command } from 'commander';
 import { InfraError, InputError } from '../../errors.ts';
-import { defaultRunId, runLab, type LabRunOptions } from '../../run/lab-run.ts';
-import { formatPlan } from '../../run/plan.ts';
+import { defaultRunId, runLab, type LabRunOptions } from '../../run/real/lab-run.ts';
+import { formatPlan } from '../../run/engine/plan.ts';
 import { parsePositiveInt } from '../options.ts';
 
 interface RunOptions {

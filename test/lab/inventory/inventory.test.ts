@@ -103,6 +103,6 @@ describe('loadInventory', () => {
 
   it('is an InputError naming the file when the file cannot be read', async () => {
     const e = await failure('does-not-exist.yaml');
-    expect(e.message).toMatch(/does-not-exist\.yaml.*cannot read file \(ENOENT\)/);
+    expect(e.message).toMatch(/does-not-exist\.yaml.*no such file or directory/);
   });
 });

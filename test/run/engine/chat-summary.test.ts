@@ -1,7 +1,7 @@
 // The nightly paragraph: counts first, then what broke and what was fixed since the last
 // run, what is still failing and since when, and where the report is.
 import { describe, expect, it } from 'vitest';
-import { chatSummary } from '../../../src/run/chat-summary.ts';
+import { chatSummary } from '../../../src/run/engine/chat-summary.ts';
 import { cellId, type JobResult, type RunSummary } from '../../../src/report/summary.ts';
 import type { Trends } from '../../../src/report/trends.ts';
 

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChild, verifyCrashRun } from '../../../bench/lab-sim.ts';
-import { readJournal } from '../../../src/run/journal.ts';
+import { readJournal } from '../../../src/run/engine/journal.ts';
 
 describe('resume after SIGKILL', () => {
   it('records every job exactly once and leaves no VM behind, whenever the orchestrator is killed', async () => {

@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Journal, readJournal } from '../../../src/run/journal.ts';
-import { JobPipeline, type RealOutcome, type RealSide, type VmHandle } from '../../../src/run/job-pipeline.ts';
-import { makePlan } from '../../../src/run/plan.ts';
-import { SimClock } from '../../../src/run/sim-clock.ts';
+import { Journal, readJournal } from '../../../src/run/engine/journal.ts';
+import { JobPipeline, type RealOutcome, type RealSide, type VmHandle } from '../../../src/run/engine/job-pipeline.ts';
+import { makePlan } from '../../../src/run/engine/plan.ts';
+import { SimClock } from '../../../src/run/sim/sim-clock.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 
 const scenario: Scenario = { name: 's', channels: [{ id: 0, g2hPages: 4, h2gPages: 4, quota: 0 }], saveBufferSize: 4096, host: 'host-a', choices: {}, steps: [{ op: 'save' }, { op: 'restore' }] };

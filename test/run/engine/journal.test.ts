@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { foldJournal, Journal, readJournal } from '../../../src/run/journal.ts';
+import { foldJournal, Journal, readJournal } from '../../../src/run/engine/journal.ts';
 import type { JobResult } from '../../../src/report/summary.ts';
 
 const result = (jobId: string): JobResult => ({ jobId, host: 'h', hostBuild: 'b', guest: 'g', template: 't', scenario: 's', seed: 1, verdict: 'pass', durationsMs: {}, evidence: {} });

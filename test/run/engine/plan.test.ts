@@ -1,7 +1,7 @@
 // The plan: a pure function of inventory x scenarios x matrix, with ids built from a job's
 // coordinates, migration jobs on host pairs, and what cannot be placed said with a reason.
 import { describe, expect, it } from 'vitest';
-import { formatPlan, jobIdOf, makePlan, planJson, type PlanHost, type PlanInput, type PlanTemplate } from '../../../src/run/plan.ts';
+import { formatPlan, jobIdOf, makePlan, planJson, type PlanHost, type PlanInput, type PlanTemplate } from '../../../src/run/engine/plan.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 
 const scenario = (name: string, steps: Scenario['steps'], seed?: number): Scenario => ({

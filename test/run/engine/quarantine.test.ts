@@ -2,7 +2,7 @@
 // excusing failures only until its date.
 import { describe, expect, it } from 'vitest';
 import { parseYamlText } from '../../../src/lab/yaml-input.ts';
-import { loadQuarantine, quarantineFor, quarantineFromSource, quarantineWarnings } from '../../../src/run/quarantine.ts';
+import { loadQuarantine, quarantineFor, quarantineFromSource, quarantineWarnings } from '../../../src/run/engine/quarantine.ts';
 
 const parse = (text: string) => quarantineFromSource(parseYamlText(text, 'lab/quarantine.yaml'));
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireRunLock, lockPath, processStartMs, staleness } from '../../../src/run/run-lock.ts';
+import { acquireRunLock, lockPath, processStartMs, staleness } from '../../../src/run/engine/run-lock.ts';
 
 const root = () => mkdtempSync(join(tmpdir(), 'run-lock-'));
 

@@ -2,9 +2,9 @@
 // affinity, only infrastructure failures are retried, and a failed host's jobs move to
 // hosts of the same build or end as errors that say why.
 import { describe, expect, it } from 'vitest';
-import { makePlan, type PlannedJob } from '../../../src/run/plan.ts';
-import { Scheduler, type AttemptOutcome, type IdleVm, type JobExecutor, type Lease, type SchedHost } from '../../../src/run/scheduler.ts';
-import { SimClock } from '../../../src/run/sim-clock.ts';
+import { makePlan, type PlannedJob } from '../../../src/run/engine/plan.ts';
+import { Scheduler, type AttemptOutcome, type IdleVm, type JobExecutor, type Lease, type SchedHost } from '../../../src/run/engine/scheduler.ts';
+import { SimClock } from '../../../src/run/sim/sim-clock.ts';
 import type { JobResult } from '../../../src/report/summary.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 

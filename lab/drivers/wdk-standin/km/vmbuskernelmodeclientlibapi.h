@@ -1,9 +1,9 @@
 /*
  * STAND-IN for the WDK's vmbuskernelmodeclientlibapi.h (KMCL): NOT the WDK header.
  *
- * Written from the public DDI reference pages and our summary of them
- * (shared/reference/kmcl/SPEC-NOTES.md: flag values section 8, structures section
- * 10, every prototype section 11). Member order of the server-only table is the
+ * Written from the public DDI reference pages (learn.microsoft.com, windows-hardware/
+ * drivers/ddi/vmbuskernelmodeclientlibapi: the flag values, the structures and every
+ * prototype) and our notes on them. Member order of the server-only table is the
  * documented field order, which SPEC-NOTES 11.2 marks unconfirmed: that is one more
  * reason this file may only be used to type-check, never to build.
  *

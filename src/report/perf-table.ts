@@ -1,0 +1,115 @@
+// How `bench perf` shows its figures: one row per figure with its value, its unit, its
+// target and whether the target was met, as a text table or as JSON with the same fields.
+//
+// The figures themselves are measured elsewhere (src/run/perf.ts) and arrive as a plain
+// record of named numbers, so a new figure needs nothing here to be printed: its unit is
+// read from its name's suffix (…PerSec, …Ms, …Mb) and it shows "no target" until one is
+// added to TARGETS below, the one list of performance targets.
+
+export type Op = '<' | '<=' | '>' | '>=';
+
+export interface Target {
+  op: Op;
+  value: number;
+}
+
+export interface FigureSpec {
+  unit?: string;
+  target?: Target;
+}
+
+/** Units and targets of the figures that have them. Names not listed here still print. */
+export const TARGETS: Readonly<Record<string, FigureSpec>> = {
+  ring64PacketsPerSec: { unit: 'packets/s', target: { op: '>=', value: 15_000_000 } },
+  ring64UnbatchedPacketsPerSec: { unit: 'packets/s' },
+  ring256PacketsPerSec: { unit: 'packets/s' },
+  ring4KiBPacketsPerSec: { unit: 'packets/s' },
+  kmclRoundTripsPerSec: { unit: 'round trips/s', target: { op: '>=', value: 2_000_000 } },
+  roundTripsPerSec: { unit: 'round trips/s' },
+  saveRestore1000InFlightMs: { unit: 'ms', target: { op: '<', value: 5 } },
+  exploreSchedules: { unit: 'schedules' },
+  exploreMs: { unit: 'ms', target: { op: '<', value: 2000 } },
+  exploreWorkers: { unit: 'threads' },
+  exploreSchedulesPerSec: { unit: 'schedules/s' },
+  exploreRanInFull: { unit: '' },
+  checkTraceEvents: { unit: 'events' },
+  checkEventsPerSec: { unit: 'events/s', target: { op: '>=', value: 1_000_000 } },
+  checkPeakRssMb: { unit: 'MB', target: { op: '<', value: 300 } },
+  traceReadEventsPerSec: { unit: 'events/s' },
+  reportRender1500Ms: { unit: 'ms', target: { op: '<', value: 2000 } },
+};
+
+export type FigureStatus = 'met' | 'missed' | 'no target';
+
+/** One row of the table; the JSON output is a list of exactly these. */
+export interface FigureRow {
+  figure: string;
+  value: number | boolean;
+  unit: string;
+  /** The target as a person reads it ("< 5 ms"), or null. */
+  target: string | null;
+  status: FigureStatus;
+}
+
+/** A unit from the name's suffix, for figures TARGETS does not list. */
+export function unitFromName(name: string): string {
+  if (/PerSec$/.test(name)) return '/s';
+  if (/Ms$/.test(name)) return 'ms';
+  if (/Mb$/.test(name)) return 'MB';
+  if (/Bytes$/.test(name)) return 'bytes';
+  return '';
+}
+
+const OP_TEXT: Readonly<Record<Op, string>> = { '<': '<', '<=': '≤', '>': '>', '>=': '≥' };
+
+export function meets(value: number, t: Target): boolean {
+  switch (t.op) {
+    case '<': return value < t.value;
+    case '<=': return value <= t.value;
+    case '>': return value > t.value;
+    case '>=': return value >= t.value;
+  }
+}
+
+/** 15812345 -> "15,812,345"; 2.46 -> "2.46"; true -> "yes". */
+export function formatValue(v: number | boolean): string {
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (!Number.isFinite(v)) return String(v);
+  return v.toLocaleString('en', { maximumFractionDigits: 2 });
+}
+
+/**
+ * The rows, in the order the figures were measured. A figure that is not a finite number
+ * (a benchmark that failed) can meet no target: it is "missed" when it has one.
+ */
+export function perfRows(figures: Readonly<Record<string, number | boolean>>, specs: Readonly<Record<string, FigureSpec>> = TARGETS): FigureRow[] {
+  return Object.entries(figures).map(([figure, value]) => {
+    const spec = specs[figure];
+    const unit = spec?.unit ?? unitFromName(figure);
+    const t = spec?.target;
+    const target = t ? `${OP_TEXT[t.op]} ${formatValue(t.value)}${unit ? ` ${unit}` : ''}` : null;
+    const status: FigureStatus = !t ? 'no target' : typeof value === 'number' && Number.isFinite(value) && meets(value, t) ? 'met' : 'missed';
+    return { figure, value, unit, target, status };
+  });
+}
+
+/** The text table: aligned columns, numbers right-aligned, then how many targets were met. */
+export function formatPerfTable(rows: readonly FigureRow[]): string {
+  const head = ['figure', 'value', 'unit', 'target', 'met?'];
+  const cells = rows.map((r) => [r.figure, formatValue(r.value), r.unit, r.target ?? '–', r.status === 'missed' ? 'MISSED' : r.status === 'met' ? 'met' : '–']);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) =>
+    c.map((x, i) => (i === 1 ? x.padStart(widths[i]!) : i === c.length - 1 ? x : x.padEnd(widths[i]!))).join('  ').trimEnd();
+  const withTarget = rows.filter((r) => r.status !== 'no target');
+  const missed = withTarget.filter((r) => r.status === 'missed');
+  const tail = withTarget.length === 0
+    ? 'no figure has a target'
+    : `${withTarget.length - missed.length} of ${withTarget.length} targets met${missed.length ? `; missed: ${missed.map((r) => r.figure).join(', ')}` : ''}`;
+  return [line(head), ...cells.map(line), '', tail, ''].join('\n');
+}
+
+/** The JSON document: the same rows and the same count, for scripts. */
+export function perfJson(rows: readonly FigureRow[]): { figures: FigureRow[]; targetsMet: number; targets: number } {
+  const withTarget = rows.filter((r) => r.status !== 'no target');
+  return { figures: [...rows], targetsMet: withTarget.filter((r) => r.status === 'met').length, targets: withTarget.length };
+}

@@ -1,0 +1,216 @@
+// `bench perf`: the performance figures of the issues, measured here and printed as
+// numbers (never asserted in tests). Each figure is the best of a few repeats, because
+// on a shared 2-core machine the slowest repeat measures the neighbours.
+
+import { RingMemory, OutgoingRing, IncomingRing } from '../../vmbus/ring.ts';
+import { PacketType, ringBytes } from '../../vmbus/ring-layout.ts';
+import { executeScenario } from '../../scenario/execute.ts';
+import { toScenario, ScenarioSchema, type ScenarioInput } from '../../scenario/model.ts';
+import { StampingSink } from '../../trace/sink.ts';
+import { explore } from '../../check/explore.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { Channel } from '../../vmbus/channel.ts';
+import { DEFAULT_CHOICES } from '../../vmbus/choices.ts';
+import { GuestMemory } from '../../vmbus/partition.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION } from '../../vmbus/packet.ts';
+
+function best<T>(repeats: number, f: () => T, score: (t: T) => number): number {
+  let top = -Infinity;
+  for (let i = 0; i < repeats; i++) top = Math.max(top, score(f()));
+  return top;
+}
+
+/** Write + read of `size`-byte packets in one thread, committing every `batch` packets. */
+export function ringPacketsPerSec(size: number, batch: number, packets: number): number {
+  const pages = 16;
+  const sab = new SharedArrayBuffer(ringBytes(pages));
+  const mem = new RingMemory(sab, 0, pages);
+  mem.initialize();
+  const out = new OutgoingRing(mem);
+  const inc = new IncomingRing(mem);
+  const payload = new Uint8Array(size).fill(0x5a);
+  const b = Math.max(1, Math.min(batch, Math.floor((pages * 4096 - 8) / (size + 24))));
+  const t0 = performance.now();
+  for (let i = 0; i < packets; i += b) {
+    for (let j = 0; j < b; j++) out.tryWrite(PacketType.dataInBand, 1, i + j, payload);
+    out.commit();
+    for (let j = 0; j < b; j++) {
+      const v = inc.peek()!;
+      inc.advance(v);
+    }
+    inc.commit();
+  }
+  return packets / ((performance.now() - t0) / 1000);
+}
+
+const quiet = (): StampingSink => new StampingSink('emulator', () => {});
+
+function scenario(input: ScenarioInput) {
+  return toScenario(ScenarioSchema.parse(input));
+}
+
+/** Guest request -> VSP (inline) -> completion, through the whole KMCL model, per second. */
+export function roundTripsPerSec(n: number): number {
+  const s = scenario({ name: 'perf-round-trips', channels: [{ id: 0, g2hPages: 64, h2gPages: 64 }], steps: [{ op: 'guest-send', count: n, size: 64 }] });
+  const t0 = performance.now();
+  executeScenario(s, { seed: 1, sink: quiet() });
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** Save + restore of a VM with `n` host transactions in flight (some in the ring, the rest queued), in ms. */
+export function saveRestoreMs(n: number): number {
+  const s = scenario({
+    name: 'perf-save',
+    saveBufferSize: 1 << 20,
+    channels: [{ id: 0, h2gPages: 12 }],
+    steps: [{ op: 'host-send', count: n, size: 64, hold: 1000 }, { op: 'run', ms: 1 }, { op: 'save' }, { op: 'restore' }],
+  });
+  let bestMs = Infinity;
+  for (let i = 0; i < 7; i++) {
+    let ms = 0;
+    executeScenario(s, { seed: 1, sink: quiet(), onVmOpTimed: (_op, t) => (ms += t) });
+    bestMs = Math.min(bestMs, ms);
+  }
+  return bestMs;
+}
+
+/** Bare KMCL: a client sends 64 B with WAIT_FOR_COMPLETION, the server completes inline. No devices, no trace. */
+export function kmclRoundTripsPerSec(n: number): number {
+  const mem = new GuestMemory([{ ch: 0, g2hPages: 16, h2gPages: 16 }]);
+  const server = new Channel(true, 0, DEFAULT_CHOICES);
+  const client = new Channel(false, 0, DEFAULT_CHOICES);
+  const response = new Uint8Array(8);
+  server.serverInitSetTargetInterfaceId('perf', 'perf-0');
+  server.initSetProcessPacketCallbacks((ch, pkt) => ch.packetComplete(pkt, response));
+  client.clientInitSetTargetPnp('perf', null);
+  client.initSetProcessPacketCallbacks((ch, pkt) => ch.packetComplete(pkt, null));
+  server.enable();
+  server.start();
+  client.enable();
+  server.signalPeer = (w) => (w === 'interrupt' ? (client.interrupt = true) : (client.writable = true));
+  client.signalPeer = (w) => (w === 'interrupt' ? (server.interrupt = true) : (server.writable = true));
+  const h = mem.hostRings(0);
+  const g = mem.guestRings(0);
+  server.connectionOpened(h.out, h.in, { restored: false });
+  client.connectionOpened(g.out, g.in, { restored: false });
+  const payload = new Uint8Array(64);
+  let done = 0;
+  const onDone = (): void => {
+    done++;
+  };
+  const t0 = performance.now();
+  const batch = 64;
+  for (let i = 0; i < n; i += batch) {
+    for (let j = 0; j < batch; j++) {
+      const p = client.packetAllocate();
+      p.completionRoutine = onDone;
+      client.packetSend(p, payload, FORMAT_FLAG_WAIT_FOR_COMPLETION);
+    }
+    while (server.canDeliver()) server.deliverOne();
+    while (client.canDeliver()) client.deliverOne();
+  }
+  const dt = performance.now() - t0;
+  if (done !== Math.ceil(n / batch) * batch) throw new Error(`kmcl round trips: ${done} of ${n} completed`);
+  return done / (dt / 1000);
+}
+
+/**
+ * Explore every save point of a scenario with `n` transactions (save + restore at each):
+ * as `bench explore` runs by default (a worker thread per core), and in one thread.
+ */
+export async function exploreFigures(n: number): Promise<Record<string, number>> {
+  const input: ScenarioInput = {
+    name: 'perf-explore',
+    channels: [{ id: 0, g2hPages: 16, h2gPages: 16 }],
+    steps: [
+      { op: 'guest-send', count: n / 2, size: 64 },
+      { op: 'host-send', count: n / 2, size: 64 },
+    ],
+  };
+  const s = scenario(input);
+  const one = explore(s, { seed: 1, ops: ['save-restore'] });
+  const { exploreParallel } = await import('./explore-parallel.ts');
+  const workers = availableParallelism();
+  const all = await exploreParallel(s, { seed: 1, ops: ['save-restore'], workers });
+  return {
+    exploreSchedules: all.schedules,
+    exploreMs: all.durationMs,
+    exploreFreshProcessMs: exploreInFreshProcess(input),
+    exploreWorkers: workers,
+    exploreSchedulesPerSec: Math.round(all.schedules / (all.durationMs / 1000)),
+    exploreOneThreadMs: one.durationMs,
+    exploreRanInFull: one.ranInFull,
+  };
+}
+
+/**
+ * The same explore as a user's `bench explore` runs it: a new process, whose threads
+ * have run nothing before (the figure above is this process's, warm from the one-thread
+ * run). The time is the command's own `durationMs`, so Node's start is not in it.
+ */
+function exploreInFreshProcess(input: ScenarioInput): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-perf-explore-'));
+  try {
+    const file = join(dir, `${input.name}.yaml`);
+    writeFileSync(file, stringify(input));
+    const bench = fileURLToPath(new URL('../../../bin/bench.js', import.meta.url));
+    const out = execFileSync(process.execPath, [bench, 'explore', file, '--ops', 'save-restore', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return (JSON.parse(out) as { durationMs: number }).durationMs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function measureAll(progress: (what: string) => void, opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
+  const fig: Record<string, number> = {};
+  progress('ring');
+  fig.ring64PacketsPerSec = Math.round(best(3, () => ringPacketsPerSec(64, 16, 4_000_000), (x) => x));
+  fig.ring64UnbatchedPacketsPerSec = Math.round(best(3, () => ringPacketsPerSec(64, 1, 2_000_000), (x) => x));
+  fig.ring256PacketsPerSec = Math.round(best(3, () => ringPacketsPerSec(256, 16, 2_000_000), (x) => x));
+  fig.ring4KiBPacketsPerSec = Math.round(best(3, () => ringPacketsPerSec(4096, 16, 400_000), (x) => x));
+  progress('round trips');
+  fig.kmclRoundTripsPerSec = Math.round(best(3, () => kmclRoundTripsPerSec(500_000), (x) => x));
+  fig.roundTripsPerSec = Math.round(best(3, () => roundTripsPerSec(100_000), (x) => x));
+  // The sample VSP's own code answering Requests: the twin, and the C VSP in WebAssembly
+  // (target: the C VSP within 2x of the twin). Needs clang and lld for the build.
+  try {
+    const { vspRoundTripsPerSec } = await import('../devices/wasm/perf.ts');
+    progress('round trips, twin VSP and C VSP');
+    fig.vspTwinRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('twin', 50_000), (x) => x));
+    fig.vspCRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('c', 50_000), (x) => x));
+  } catch (e) {
+    progress(`C VSP round trips unavailable: ${(e as Error).message.split('\n')[0]}`);
+  }
+  progress('save + restore');
+  fig.saveRestore1000InFlightMs = Math.round(saveRestoreMs(1000) * 100) / 100;
+  progress('explore');
+  Object.assign(fig, await exploreFigures(1000));
+  const checkEvents = opts.quick ? 1_000_000 : 10_000_000;
+  progress(`bench check (a ${checkEvents.toLocaleString('en')}-event trace)`);
+  try {
+    const { benchmarkCheck } = await import('./perf-check.ts');
+    Object.assign(fig, await benchmarkCheck(checkEvents));
+  } catch (e) {
+    progress(`bench check benchmark failed: ${(e as Error).message.split('\n')[0]}`);
+  }
+  try {
+    progress('trace read (10 million events)');
+    const { benchmarkTraceRead } = await import('../../trace/perf.ts');
+    Object.assign(fig, await benchmarkTraceRead());
+  } catch (e) {
+    progress(`trace read benchmark unavailable: ${(e as Error).message}`);
+  }
+  try {
+    progress('report render');
+    const { benchmarkReportRender } = await import('../../report/perf.ts');
+    Object.assign(fig, await benchmarkReportRender());
+  } catch (e) {
+    progress(`report render benchmark unavailable: ${(e as Error).message}`);
+  }
+  return fig;
+}

@@ -1,0 +1,157 @@
+// The run's crash-safe journal, `journal.jsonl` (DESIGN.md "Runs and results").
+//
+// One JSON line per state change, appended and fsynced before the change is acted on:
+// a job's attempt starting, a VM about to be provisioned (its teardown registered before
+// the VM exists), a VM removed or kept, a host taken out, a job's result. A run killed at
+// any moment is resumed from it: jobs with a result are done (each is recorded exactly
+// once, because a job's result is one line and a resumed run never reruns a job that has
+// one), jobs without one run again, and every VM registered and not removed is swept.
+//
+// Writes are synchronous on purpose (writeSync + fsyncSync of one short line): the line
+// is on disk before the next step starts, there is no write queue to lose, and a
+// simulated-time run is not disturbed by real I/O completing in between.
+//
+// A crash can cut the last line short. Reading ignores a last line without its newline,
+// and opening for append truncates it away first, so the next line starts clean.
+
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { InputError } from '../../errors.ts';
+import type { JobResult } from '../../report/summary.ts';
+
+export type JournalRecord =
+  | { t: 'run'; runId: string; planDigest: string; at: string; pid: number; resumed: boolean }
+  | { t: 'host-out'; host: string; reason: string; at: string }
+  | { t: 'attempt'; jobId: string; attempt: number; hosts: string[]; at: string }
+  | { t: 'attempt-failed'; jobId: string; attempt: number; host: string | undefined; retry: boolean; message: string; at: string }
+  /** Written before provisioning starts: from here on the VM may exist and must be removed. */
+  | { t: 'vm'; key: string; host: string; name: string; jobId: string; at: string }
+  | { t: 'vm-gone'; key: string; at: string }
+  /** A failed job's VM kept for debugging (--keep-failed); never swept by this run. */
+  | { t: 'vm-kept'; key: string; jobId: string; at: string }
+  | { t: 'end'; jobId: string; result: JobResult; at: string }
+  | { t: 'run-end'; at: string };
+
+export interface VmEntry {
+  key: string;
+  host: string;
+  name: string;
+  jobId: string;
+}
+
+/** What a journal says, folded. */
+export interface JournalState {
+  runId: string | undefined;
+  planDigest: string | undefined;
+  startedAt: string | undefined;
+  results: Map<string, JobResult>;
+  /** Attempts started per job (a resumed job continues counting). */
+  attempts: Map<string, number>;
+  /** Every failed attempt, for the job's record of attempts. */
+  failedAttempts: Map<string, Array<{ attempt: number; host: string | undefined; message: string }>>;
+  /** VMs registered and neither removed nor kept: the ones a resume must sweep. */
+  liveVms: Map<string, VmEntry>;
+  keptVms: VmEntry[];
+  hostsOut: Map<string, string>;
+  finished: boolean;
+  /** Results recorded more than once (never expected; counted for tests). */
+  duplicateEnds: string[];
+}
+
+export function foldJournal(records: Iterable<JournalRecord>): JournalState {
+  const s: JournalState = {
+    runId: undefined, planDigest: undefined, startedAt: undefined, results: new Map(), attempts: new Map(), failedAttempts: new Map(),
+    liveVms: new Map(), keptVms: [], hostsOut: new Map(), finished: false, duplicateEnds: [],
+  };
+  for (const r of records) {
+    switch (r.t) {
+      case 'run':
+        if (s.runId === undefined) { s.runId = r.runId; s.planDigest = r.planDigest; s.startedAt = r.at; }
+        s.finished = false;
+        break;
+      case 'host-out': s.hostsOut.set(r.host, r.reason); break;
+      case 'attempt': s.attempts.set(r.jobId, Math.max(s.attempts.get(r.jobId) ?? 0, r.attempt)); break;
+      case 'attempt-failed': {
+        const list = s.failedAttempts.get(r.jobId) ?? [];
+        list.push({ attempt: r.attempt, host: r.host, message: r.message });
+        s.failedAttempts.set(r.jobId, list);
+        break;
+      }
+      case 'vm': s.liveVms.set(r.key, { key: r.key, host: r.host, name: r.name, jobId: r.jobId }); break;
+      case 'vm-gone': s.liveVms.delete(r.key); break;
+      case 'vm-kept': {
+        const vm = s.liveVms.get(r.key);
+        if (vm) { s.keptVms.push({ ...vm, jobId: r.jobId }); s.liveVms.delete(r.key); }
+        break;
+      }
+      case 'end':
+        if (s.results.has(r.jobId)) s.duplicateEnds.push(r.jobId);
+        s.results.set(r.jobId, r.result);
+        break;
+      case 'run-end': s.finished = true; break;
+    }
+  }
+  return s;
+}
+
+/** Reads a journal; a cut last line (a crash mid-write) is ignored, a bad line elsewhere is an InputError. */
+export function readJournal(file: string): { records: JournalRecord[]; goodBytes: number } {
+  if (!existsSync(file)) return { records: [], goodBytes: 0 };
+  const buf = readFileSync(file);
+  const records: JournalRecord[] = [];
+  let start = 0;
+  let line = 0;
+  for (;;) {
+    const nl = buf.indexOf(0x0a, start);
+    if (nl < 0) break;
+    line++;
+    const text = buf.subarray(start, nl).toString('utf8');
+    try {
+      const r = JSON.parse(text) as JournalRecord;
+      if (typeof r !== 'object' || r === null || typeof r.t !== 'string') throw new Error('not a journal record');
+      records.push(r);
+    } catch (e) {
+      throw new InputError(`journal line is not a record (${(e as Error).message})`, { file, line }, { hint: 'the journal is only ever appended to; was it edited by hand?' });
+    }
+    start = nl + 1;
+  }
+  return { records, goodBytes: start };
+}
+
+export class Journal {
+  readonly file: string;
+  private fd: number;
+  /** Records appended through this handle (tests and the sim lab count them). */
+  appended = 0;
+
+  private constructor(file: string, fd: number) {
+    this.file = file;
+    this.fd = fd;
+  }
+
+  /** Opens for append, cutting a torn last line first. Returns what the journal already holds. */
+  static open(file: string): { journal: Journal; state: JournalState } {
+    const { records, goodBytes } = readJournal(file);
+    const fd = openSync(file, 'a+');
+    ftruncateSync(fd, goodBytes);
+    fsyncSync(fd);
+    return { journal: new Journal(file, fd), state: foldJournal(records) };
+  }
+
+  /** Appends one record and fsyncs it before returning. */
+  append(r: JournalRecord): void {
+    const data = Buffer.from(`${JSON.stringify(r)}\n`);
+    let off = 0;
+    while (off < data.length) off += writeSync(this.fd, data, off);
+    fsyncSync(this.fd);
+    this.appended++;
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+export function nowIso(clockMs?: number): string {
+  return new Date(clockMs ?? Date.now()).toISOString();
+}

@@ -1,0 +1,225 @@
+// The real side of the engine on a real lab: the job pipeline's RealSide and real-job's
+// JobLab built from the src/lab classes (HyperV, migrate, GuestSsh, deploy-guest, the
+// VSP's sample-ctl over the host shell, artefacts, cleanup).
+//
+//   provision  differencing disk + VM (HyperV.provision), SSH to the guest, the sample
+//              guest driver built and loaded, then the base checkpoint `bench-base`.
+//              A template without a pinned guest host key gets the key the guest prints
+//              on its serial console during first boot (cloud-init's fingerprint block),
+//              read from COM1 by the host (lab/serial-log.ts); never the key the first
+//              SSH connection happens to present.
+//   reset      Restore-VMSnapshot bench-base, start if it came back Saved, SSH again
+//   execute    runRealJob with the VSP's ETW capture started before and converted after
+//   turnOff    artefacts first (event log, VM snapshot, checkpoints), then Stop-VM -TurnOff
+//   keep       a checkpoint named after the failed job; the VM stays for debugging
+//
+// Only type-checked and exercised through real-job.ts's fakes here: the stand-in
+// Hyper-V (test/lab/standin) has no guest to SSH to, so provisioning stops there.
+
+import { join } from 'node:path';
+import { InfraError } from '../../errors.ts';
+import { collectArtefacts, readHostFile } from '../../lab/artefacts.ts';
+import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
+import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
+import { pinFromConsole } from './console-host-key.ts';
+import { listVms } from '../../lab/hyperv-vm.ts';
+import { deployGuestDriver, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
+import { runNative } from '../../lab/deploy-vsp.ts';
+import { GuestSsh } from '../../lab/guest-ssh.ts';
+import type { LabHost } from '../../lab/inventory.ts';
+import { migrate } from '../../lab/migration.ts';
+import type { VmTemplate } from '../../lab/template.ts';
+import type { Scenario } from '../../scenario/model.ts';
+import type { Evidence } from '../../report/summary.ts';
+import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
+import type { PlannedJob } from '../engine/plan.ts';
+import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
+
+export const BASE_CHECKPOINT = 'bench-base';
+const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
+
+export interface LabRealSideOptions {
+  runId: string;
+  hosts: ReadonlyMap<string, LabHost>;
+  /** Opened Hyper-V handles, one per host (lab-run.ts opens them). */
+  hv: (host: string) => HyperV;
+  templates: ReadonlyMap<string, VmTemplate>;
+  /** Where the guest driver's sources are (lab/drivers). */
+  driverSource: ModuleSource;
+  /** sample-ctl.exe on the hosts. */
+  sampleCtl: string;
+  clock: Clock;
+  realJob: RealJobOptions;
+  /** Where the host writes a VM's serial console log (default <vm folder>\serial-com1.log). */
+  serialLogPath?: (vm: { name: string; vmPath: string }) => string;
+  /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
+  connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
+}
+
+interface LabVm {
+  id: string;
+  guest: GuestSsh;
+  template: VmTemplate;
+  serial: SerialCapture | undefined;
+}
+
+export class LabRealSide implements RealSide {
+  private readonly o: LabRealSideOptions;
+  constructor(options: LabRealSideOptions) {
+    this.o = options;
+  }
+
+  async provision(job: PlannedJob, host: string, name: string): Promise<VmHandle> {
+    const { o } = this;
+    const h = o.hosts.get(host)!;
+    const t = o.templates.get(job.template);
+    if (!t) throw new InfraError(`template ${job.template} is not loaded`);
+    const hv = o.hv(host);
+    const pinned = t.guest.hostKey;
+    const vm = await hv.provision({
+      name, runId: o.runId, parentVhd: t.parentDisk, vmRoot: h.vmRoot, switchName: h.switchName, generation: t.generation,
+      memoryMB: t.memoryMB, processors: t.processors, secureBoot: t.secureBoot ? { enabled: true, template: 'MicrosoftUEFICertificateAuthority' } : { enabled: false },
+      // Without a pin the console must be read from early on: wait for the guest after the capture starts.
+      integrationServices: ['Heartbeat', 'Key-Value Pair Exchange', 'Shutdown'], waitForGuest: pinned !== undefined,
+    });
+    let serial: SerialCapture | undefined;
+    try {
+      let hostKey = pinned;
+      let ipv4 = vm.ipv4;
+      if (!hostKey) {
+        const log = (o.serialLogPath ?? ((v) => `${v.vmPath}\\serial-com1.log`))({ name, vmPath: vm.vmPath });
+        serial = await startSerialCapture(hv, vm.id, log);
+        ipv4 = await hv.waitForGuest(vm.id);
+        hostKey = await pinFromConsole(hv, log, hv.timeouts.guestReadyMs, o.clock);
+      }
+      const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
+      const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
+      await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      await hv.checkpoint(vm.id, BASE_CHECKPOINT);
+      return { key: name, host, name, memoryMB: t.memoryMB, ref: { id: vm.id, guest, template: t, serial } satisfies LabVm };
+    } catch (e) {
+      if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
+      await hv.removeQuietly(vm.id, [vm.diskPath]);
+      throw e;
+    }
+  }
+
+  async reset(vm: VmHandle): Promise<void> {
+    const r = vm.ref as LabVm;
+    const hv = this.o.hv(vm.host);
+    const back = await hv.restoreCheckpoint(r.id, BASE_CHECKPOINT);
+    if (back.state !== 'Running') await hv.start(r.id);
+    await r.guest.reconnect();
+  }
+
+  async execute(job: PlannedJob, scenario: Scenario, vm: VmHandle, hosts: string[], dir: string, signal: AbortSignal): Promise<RealOutcome> {
+    const r = vm.ref as LabVm;
+    const lab = this.jobLab(job, vm, hosts, dir);
+    const out = await runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
+    const where = out.kind === 'infra' ? out.host ?? vm.host : vm.host;
+    const artefacts = await collectArtefacts(this.o.hv(where), r.id, join(dir, 'host'), { since: new Date(Date.now() - (out.kind === 'infra' ? 3_600_000 : out.realMs + 60_000)), serialLogPath: r.serial?.logPath }).catch(() => undefined);
+    const extra = artefacts ? artefacts.files.map((f) => join(artefacts.dir, f)) : [];
+    return { ...out, evidence: { ...out.evidence, artefacts: [...(out.evidence.artefacts ?? []), ...extra] } };
+  }
+
+  async turnOff(vm: VmHandle, dir: string): Promise<Evidence> {
+    const r = vm.ref as LabVm;
+    const hv = this.o.hv(vm.host);
+    const a = await collectArtefacts(hv, r.id, join(dir, 'host'), { since: new Date(Date.now() - 3_600_000) }).catch(() => undefined);
+    await hv.turnOff(r.id).catch(() => undefined);
+    return { artefacts: a?.files.map((f) => join(a.dir, f)) };
+  }
+
+  async remove(vm: VmHandle): Promise<void> {
+    const r = vm.ref as LabVm | undefined;
+    r?.guest.close();
+    const hv = this.o.hv(vm.host);
+    if (r?.serial) await stopSerialCapture(hv, r.serial).catch(() => undefined);
+    if (r) return hv.remove(r.id);
+    // Provisioning failed before we learnt the id: find the VM by its name and run tag.
+    for (const v of await listVms(hv.ctx)) if (v.name === vm.name && runIdOf(v.notes) === this.o.runId) await hv.remove(v.id);
+  }
+
+  async keep(vm: VmHandle, jobId: string): Promise<void> {
+    const r = vm.ref as LabVm;
+    r.guest.close();
+    await this.o.hv(vm.host).checkpoint(r.id, `failed-${jobId}`.slice(0, 100));
+  }
+
+  /** The run's VMs on a host, except kept ones (by name), removed. */
+  async sweepHost(host: string, keep: ReadonlySet<string>): Promise<number> {
+    const hv = this.o.hv(host);
+    let n = 0;
+    for (const v of await listVms(hv.ctx)) {
+      if (runIdOf(v.notes) !== this.o.runId || keep.has(v.name)) continue;
+      await hv.remove(v.id);
+      n++;
+    }
+    return n;
+  }
+
+  private jobLab(job: PlannedJob, vm: VmHandle, hosts: string[], dir: string): JobLab {
+    const { o } = this;
+    const r = vm.ref as LabVm;
+    const layout = sampleGuestLayout();
+    const ops = (name: string): VmOps => {
+      const hv = o.hv(name);
+      return {
+        host: name,
+        save: (id) => hv.save(id), start: (id) => hv.start(id), suspend: (id) => hv.suspend(id), resume: (id) => hv.resume(id),
+        checkpoint: (id, n) => hv.checkpoint(id, n), restoreCheckpoint: (id, n) => hv.restoreCheckpoint(id, n), turnOff: (id) => hv.turnOff(id),
+      };
+    };
+    const guest: GuestControl = {
+      command: (text) => sendControl(r.guest, layout, text),
+      traceSeq: async () => (await readTraceCounters(r.guest, layout)).traceSeq,
+      readTrace: () => readGuestTrace(r.guest, layout),
+      reconnect: () => r.guest.reconnect(),
+    };
+    const hostHv = o.hv(vm.host);
+    const session = `bench-${o.runId}-${vm.name}`.slice(0, 60);
+    const etl = `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}\\vsp.etl`;
+    const jsonl = `${etl}.jsonl`;
+    const ctl = async (args: string[]) => {
+      const x = await runNative(hostHv, o.sampleCtl, args);
+      if (x.exitCode !== 0) throw new InfraError(`sample-ctl ${args.join(' ')} exited with ${x.exitCode}: ${x.output.slice(-2).join(' ')}`, { host: vm.host });
+      return x.output;
+    };
+    const vsp: DriverControl = {
+      command: async (text) => { await ctl(['vsp', 'command', text]); },
+      traceSeq: async () => {
+        const m = /trace_seq=(\d+)/.exec((await ctl(['vsp', 'counters'])).join('\n'));
+        if (!m) throw new InfraError('sample-ctl vsp counters printed no trace_seq', { host: vm.host });
+        return Number(m[1]);
+      },
+      readTrace: async () => {
+        await runNative(hostHv, 'logman', ['stop', session, '-ets']);
+        await ctl(['etl2jsonl', etl, jsonl]);
+        const data = await readHostFile(hostHv, jsonl);
+        if (!data) throw new InfraError(`the VSP trace ${jsonl} is missing`, { host: vm.host });
+        return data.toString('utf8');
+      },
+    };
+    return {
+      vmId: r.id,
+      hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
+      migrate: async (from, to, id) => {
+        const dst = o.hosts.get(to.host)!;
+        await migrate(o.hv(from.host), o.hv(to.host), id, { destinationStoragePath: `${dst.vmRoot}\\${vm.name}` });
+      },
+      guest,
+      vsp,
+      prepare: async (s) => {
+        // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
+        const started = await runNative(hostHv, 'logman', ['start', session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
+        if (started.exitCode !== 0) throw new InfraError(`logman start ${session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: vm.host });
+        for (const c of s.channels) {
+          // The channel's instance GUID ends in its number (PROTOCOL.md "Channel numbers").
+          const guid = `8d2f5c3a-71b4-4e0e-9a6d-${c.id.toString(16).padStart(12, '0')}`;
+          await vsp.command(`open ${c.id} ${guid} loopback ring-pages=${c.h2gPages}`);
+        }
+      },
+      clock: o.clock,
+    };
+  }
+}

@@ -1,0 +1,285 @@
+// The real side of one job: a scenario's steps done on a Hyper-V VM, the bench's own
+// events written beside the drivers' traces, and the three traces merged into the one
+// the checker reads (DESIGN.md "Traces", lab/drivers/PROTOCOL.md "Control interfaces").
+//
+//   guest traffic and holds  -> the guest driver's control file, over SSH
+//   host traffic             -> the VSP's control tool (sample-ctl vsp), over the host shell
+//   save, restore, pause, resume, checkpoint, apply, migrate -> Hyper-V operations
+//
+// The bench's events (`scenario.begin`, `vm.save.begin`, ...) go to `bench.jsonl`. The
+// drivers keep their own `seq` clocks, so each bench event carries `at: { host, guest }`:
+// the last seq each driver had written when the event happened (read from the drivers'
+// counters just before a VM operation starts, and just after it ends). The normaliser
+// cuts the host and guest traces at those marks, so every driver event lands between
+// the right two bench events. Limit: an event a driver writes between the mark being
+// read and the VM actually pausing is placed after the `begin`; the checker allows a
+// driver event there only if the model does, so this shows as a divergence, never hides one.
+//
+// Written against small interfaces (JobLab) so it runs with fakes in tests; lab-run.ts
+// adapts the src/lab classes (HyperV, migrate, GuestSsh + deploy-guest, runNative).
+
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isBenchError } from '../../errors.ts';
+import type { Scenario, Step } from '../../scenario/model.ts';
+import { fileSource, normaliseToArray, type TraceSource } from '../../trace/normalise.ts';
+import type { Clock, RealOutcome } from '../engine/job-pipeline.ts';
+
+/** Hyper-V operations on one host (src/lab/hyperv.ts HyperV has these). */
+export interface VmOps {
+  host: string;
+  save(id: string): Promise<unknown>;
+  start(id: string): Promise<unknown>;
+  suspend(id: string): Promise<unknown>;
+  resume(id: string): Promise<unknown>;
+  checkpoint(id: string, name: string): Promise<void>;
+  /** Returns the state the VM came back in ('Saved' for a running VM's checkpoint). */
+  restoreCheckpoint(id: string, name: string): Promise<{ state: string }>;
+  turnOff(id: string): Promise<unknown>;
+}
+
+/** A driver's control interface: commands, its trace seq, and its trace. */
+export interface DriverControl {
+  command(text: string): Promise<void>;
+  /** The last seq the driver wrote (its counters). */
+  traceSeq(): Promise<number>;
+  readTrace(): Promise<string>;
+}
+
+export interface GuestControl extends DriverControl {
+  /** SSH again after the VM was saved, restored or moved (the old link is dead). */
+  reconnect(): Promise<void>;
+}
+
+export interface JobLab {
+  vmId: string;
+  /** Lab host name -> its operations. */
+  hosts: Readonly<Record<string, VmOps>>;
+  migrate(from: VmOps, to: VmOps, id: string): Promise<void>;
+  guest: GuestControl;
+  vsp: DriverControl;
+  /** Opens the scenario's channels (VSP `open`, guest binding); before scenario.begin. */
+  prepare(scenario: Scenario): Promise<void>;
+  clock: Clock;
+}
+
+export interface RealJobSpec {
+  scenario: Scenario;
+  seed: number;
+  /** Scenario host name -> lab host (plan.ts). */
+  hostMap: Readonly<Record<string, string>>;
+}
+
+export interface RealJobOptions {
+  /** Deadline of one VM operation; past it the VM counts as hung. */
+  opTimeoutMs: number;
+  /** `settle`: the drivers' seqs must stay still this long... */
+  settleQuietMs: number;
+  /** ...within this long, else the job is a hang. */
+  settleTimeoutMs: number;
+  src?: string;
+}
+
+export const DEFAULT_REAL_JOB: RealJobOptions = { opTimeoutMs: 300_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 };
+
+class OpTimeout extends Error {}
+
+/** Runs the scenario on the VM, collects the traces into `dir`, merges them. */
+export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, signal: AbortSignal, options: RealJobOptions = DEFAULT_REAL_JOB): Promise<RealOutcome> {
+  mkdirSync(dir, { recursive: true });
+  const t0 = lab.clock.now();
+  const s = spec.scenario;
+  const startHost = spec.hostMap[s.host];
+  if (!startHost || !lab.hosts[startHost]) return { kind: 'infra', started: false, host: undefined, message: `no lab host for scenario host ${s.host}`, evidence: {} };
+  let where = startHost;
+  let started = false;
+  const bench = new BenchEvents(options.src ?? 'hyperv');
+  const marks = async () => ({ host: await lab.vsp.traceSeq(), guest: await lab.guest.traceSeq() });
+  // While the VM is saved or paused the guest writes nothing and cannot be asked: its
+  // mark stays where it was, and only the host's is read again.
+  const hostMarks = async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
+  const op = <T>(what: string, p: Promise<T>) => withDeadline(what, p, options.opTimeoutMs, lab.clock, signal);
+  try {
+    await lab.prepare(s);
+    await lab.guest.command('hold auto');
+    bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, await marks());
+    started = true;
+    for (const step of s.steps) {
+      if (signal.aborted) throw signal.reason;
+      where = await doStep(step, { lab, spec, where, bench, marks, hostMarks, op, options, signal });
+    }
+    bench.emit({ ev: 'scenario.end', name: s.name, seed: spec.seed }, await marks());
+  } catch (e) {
+    if (signal.aborted) throw e;
+    const evidence = await collect(lab, dir, bench, false);
+    if (e instanceof OpTimeout) {
+      await lab.hosts[where]!.turnOff(lab.vmId).catch(() => undefined);
+      return { kind: 'hang', message: `${e.message}; the VM was turned off`, evidence, realMs: lab.clock.now() - t0, host: startHost };
+    }
+    const message = isBenchError(e) || e instanceof Error ? e.message : String(e);
+    return { kind: 'infra', started, host: where, message, evidence };
+  }
+  const evidence = await collect(lab, dir, bench, true);
+  const merged = evidence.trace;
+  if (!merged) return { kind: 'infra', started: true, host: where, message: 'the traces could not be collected or merged', evidence };
+  return { kind: 'ran', traces: [merged], evidence, realMs: lab.clock.now() - t0, host: startHost };
+}
+
+interface StepCtx {
+  lab: JobLab;
+  spec: RealJobSpec;
+  where: string;
+  bench: BenchEvents;
+  marks: () => Promise<{ host: number; guest: number }>;
+  hostMarks: () => Promise<{ host: number; guest: number }>;
+  op: <T>(what: string, p: Promise<T>) => Promise<T>;
+  options: RealJobOptions;
+  signal: AbortSignal;
+}
+
+const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
+
+/** One step; returns the lab host the VM is on afterwards. */
+async function doStep(step: Step, c: StepCtx): Promise<string> {
+  const { lab, bench, marks, hostMarks, op } = c;
+  const vm = lab.vmId;
+  const ops = lab.hosts[c.where]!;
+  switch (step.op) {
+    case 'guest-send':
+      await lab.guest.command(`send ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}`);
+      break;
+    case 'host-send':
+      await lab.vsp.command(`transact ${step.count} ${step.size} ${step.hold} ch=${step.channel}`);
+      break;
+    case 'notify':
+      await (step.dir === 'g2h' ? lab.guest : lab.vsp).command(`notify ${step.count} ${step.size} ch=${step.channel}`);
+      break;
+    case 'run':
+      await lab.clock.sleep(step.ms, c.signal);
+      break;
+    case 'settle':
+      await settle(c);
+      break;
+    case 'save':
+      bench.emit({ ev: 'vm.save.begin' }, await marks());
+      await op(`Save-VM on ${ops.host}`, ops.save(vm));
+      bench.emit({ ev: 'vm.save.end' }, await hostMarks());
+      break;
+    case 'restore':
+      bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());
+      await op(`Start-VM (restore) on ${ops.host}`, ops.start(vm));
+      await op('reconnecting to the guest', lab.guest.reconnect());
+      bench.emit({ ev: 'vm.restore.end' }, await marks());
+      break;
+    case 'pause':
+      bench.emit({ ev: 'vm.pause' }, await marks());
+      await op(`Suspend-VM on ${ops.host}`, ops.suspend(vm));
+      break;
+    case 'resume':
+      await op(`Resume-VM on ${ops.host}`, ops.resume(vm));
+      bench.emit({ ev: 'vm.resume' }, await hostMarks());
+      break;
+    case 'checkpoint':
+      bench.emit({ ev: 'vm.checkpoint.begin', name: step.name }, await marks());
+      await op(`Checkpoint-VM on ${ops.host}`, ops.checkpoint(vm, step.name));
+      bench.emit({ ev: 'vm.checkpoint.end', name: step.name }, await marks());
+      break;
+    case 'apply-checkpoint': {
+      bench.emit({ ev: 'vm.checkpoint.apply.begin', name: step.name }, await marks());
+      const back = await op(`Restore-VMSnapshot on ${ops.host}`, ops.restoreCheckpoint(vm, step.name));
+      if (back.state !== 'Running') await op(`Start-VM after applying ${step.name}`, ops.start(vm));
+      await op('reconnecting to the guest', lab.guest.reconnect());
+      bench.emit({ ev: 'vm.checkpoint.apply.end', name: step.name }, await marks());
+      break;
+    }
+    case 'migrate': {
+      const to = c.spec.hostMap[step.to];
+      const dst = to ? lab.hosts[to] : undefined;
+      if (!to || !dst) throw new Error(`scenario host ${step.to} has no lab host in this job`);
+      const from = Object.entries(c.spec.hostMap).find(([, h]) => h === c.where)?.[0] ?? c.where;
+      bench.emit({ ev: 'vm.migrate.begin', from, to: step.to }, await marks());
+      await op(`Move-VM ${ops.host} -> ${dst.host}`, lab.migrate(ops, dst, vm));
+      await op('reconnecting to the guest', lab.guest.reconnect());
+      bench.emit({ ev: 'vm.migrate.end', from, to: step.to }, await marks());
+      return to;
+    }
+  }
+  return c.where;
+}
+
+/** Waits until neither driver writes for settleQuietMs; a run that never quiets is a hang. */
+async function settle(c: StepCtx): Promise<void> {
+  const { lab, options } = c;
+  const until = lab.clock.now() + options.settleTimeoutMs;
+  let last = await c.marks();
+  let quietSince = lab.clock.now();
+  while (lab.clock.now() - quietSince < options.settleQuietMs) {
+    if (lab.clock.now() >= until) throw new OpTimeout(`the drivers were still writing ${options.settleTimeoutMs} ms into settle`);
+    await lab.clock.sleep(Math.min(500, options.settleQuietMs), c.signal);
+    const now = await c.marks();
+    if (now.host !== last.host || now.guest !== last.guest) { last = now; quietSince = lab.clock.now(); }
+  }
+}
+
+/** The bench's own events, stamped with their own seq and the drivers' marks. */
+class BenchEvents {
+  readonly lines: string[] = [];
+  lastMarks: { host: number; guest: number } = { host: 0, guest: 0 };
+  private seq = 0;
+  private readonly src: string;
+  constructor(src: string) {
+    this.src = src;
+  }
+  emit(body: Record<string, unknown>, at: { host: number; guest: number }): void {
+    this.lastMarks = at;
+    this.lines.push(JSON.stringify({ v: 1, seq: ++this.seq, src: this.src, side: 'bench', ...body, at }));
+  }
+}
+
+/** Stores the three traces and, when all are there, the merged one. */
+async function collect(lab: JobLab, dir: string, bench: BenchEvents, merge: boolean): Promise<{ trace?: string; hostTrace?: string; guestTrace?: string; artefacts?: string[] }> {
+  const write = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(`${path}.partial`, text);
+    renameSync(`${path}.partial`, path);
+    return path;
+  };
+  const benchTrace = write('bench.jsonl', bench.lines.map((l) => `${l}\n`).join(''));
+  const hostTrace = await lab.vsp.readTrace().then((t) => write('host.trace.jsonl', t), () => undefined);
+  const guestTrace = await lab.guest.readTrace().then((t) => write('guest.trace.jsonl', t), () => undefined);
+  const out = { hostTrace, guestTrace, artefacts: [benchTrace] };
+  if (!merge || !hostTrace || !guestTrace) return out;
+  return { ...out, trace: await mergeTraces(benchTrace, hostTrace, guestTrace, join(dir, 'trace.jsonl')) };
+}
+
+/** bench.jsonl + host + guest -> one trace in schema order (seq renumbered), for the checker. */
+export async function mergeTraces(benchFile: string, hostFile: string, guestFile: string, out: string): Promise<string> {
+  const ids = { ch: 'auto', tx: 'auto' } as const;
+  const sources: TraceSource[] = [
+    fileSource(benchFile, { ids }).source,
+    fileSource(hostFile, { ids, align: { markKey: 'host' }, acceptTruncated: true }).source,
+    fileSource(guestFile, { ids, align: { markKey: 'guest' }, acceptTruncated: true }).source,
+  ];
+  const events = await normaliseToArray(sources);
+  const text = events.map((n, i) => {
+    const { at: _at, ...e } = n.event as unknown as Record<string, unknown>;
+    return `${JSON.stringify({ ...e, seq: i + 1 })}\n`;
+  }).join('');
+  writeFileSync(`${out}.partial`, text);
+  renameSync(`${out}.partial`, out);
+  return out;
+}
+
+function withDeadline<T>(what: string, p: Promise<T>, ms: number, clock: Clock, signal: AbortSignal): Promise<T> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timeout = clock.sleep(ms, stop.signal).then(
+    () => { throw new OpTimeout(`${what} did not finish within ${Math.round(ms / 1000)} s`); },
+    () => new Promise<never>(() => {}),
+  );
+  return Promise.race([p, timeout]).finally(() => {
+    stop.abort();
+    signal.removeEventListener('abort', onAbort);
+  });
+}

@@ -1,0 +1,33 @@
+// What an emulator worker does with each task, and the message loop that serves them.
+// Kept apart from the entry file so tests can run the same tasks in a worker of their own
+// (test/run/fixtures: a worker that crashes on request).
+import type { MessagePort } from 'node:worker_threads';
+import { toPlainError } from '../../errors.ts';
+import { runEmulatedJob } from './emulated-job.ts';
+import { exploreShare } from './explore-share.ts';
+import type { TaskMessage, TaskResults, WorkerReply, WorkerTask } from './worker-protocol.ts';
+
+export type TaskHandler = (task: WorkerTask) => TaskResults[keyof TaskResults];
+
+export function runTask(task: WorkerTask): TaskResults[keyof TaskResults] {
+  switch (task.kind) {
+    case 'emulated-job':
+      return runEmulatedJob(task);
+    case 'explore-share':
+      return exploreShare(task);
+  }
+}
+
+/** Answers every task message on `port` with exactly one result or error reply. */
+export function serveTasks(port: MessagePort, handle: TaskHandler = runTask): void {
+  port.on('message', (m: TaskMessage) => {
+    let reply: WorkerReply;
+    try {
+      reply = { type: 'result', id: m.id, result: handle(m.task) };
+    } catch (e) {
+      // The task failed, the worker did not: report it and take the next one.
+      reply = { type: 'error', id: m.id, error: toPlainError(e) };
+    }
+    port.postMessage(reply);
+  });
+}
