@@ -24,6 +24,11 @@ export class CVsp extends WindowsDriver {
     this.load();
   }
 
+  /** What the last save of channel `ch` got from VmbChannelSaveContinue, in order. */
+  savedOutputs(ch: number): Uint8Array[] {
+    return this.offers.get(ch)?.saveOutputs ?? [];
+  }
+
   /** The server channel offered as channel number `ch`, or null. */
   offered(ch: number): Channel | null {
     const r = this.offers.get(ch);

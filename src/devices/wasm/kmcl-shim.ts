@@ -37,6 +37,8 @@ export interface ChannelRec {
   restore: number;
   /** Pause was called and Start not since: sends must have stopped (E3). */
   pausedByDriver: boolean;
+  /** what the last save's SaveContinue calls handed out, in order (the VM's saved state) */
+  saveOutputs: Uint8Array[];
   inStateCallback: boolean;
   cleaned: boolean;
 }
@@ -241,7 +243,7 @@ export class KmclShim {
         const r: ChannelRec = {
           handle: rt.handle(1), ch, pointer: 0, processPacket: 0, processingComplete: 0,
           states: { opened: 0, closed: 0, suspend: 0, started: 0, postStarted: 0 }, save: 0, restore: 0,
-          pausedByDriver: false, inStateCallback: false, cleaned: false,
+          pausedByDriver: false, saveOutputs: [], inStateCallback: false, cleaned: false,
         };
         this.channels.set(r.handle, r);
         this.byChannel.set(ch, r);
@@ -415,7 +417,9 @@ export class KmclShim {
         const r = this.chan(h, 'VmbChannelSaveBegin');
         this.serverOnly(r, 'VmbChannelSaveBegin');
         if (this.opts.faults?.includes('save-begin-fails')) return 0xc000009a; // STATUS_INSUFFICIENT_RESOURCES
-        return channelSaveBegin(r.ch);
+        const st = channelSaveBegin(r.ch);
+        if (st === STATUS.SUCCESS) r.saveOutputs = [];
+        return st;
       },
       VmbChannelSaveContinue: (h: number, buf: number, size: number, filledAt: number, requiredAt: number) => {
         const r = this.chan(h, 'VmbChannelSaveContinue');
@@ -428,7 +432,10 @@ export class KmclShim {
         // Through a copy: the SavePacket callbacks run inside and may grow the memory.
         const tmp = new Uint8Array(size >>> 0);
         const res = channelSaveContinue(r.ch, tmp);
-        if (res.bytesFilled > 0) m().write(buf, tmp.subarray(0, res.bytesFilled));
+        if (res.bytesFilled > 0) {
+          m().write(buf, tmp.subarray(0, res.bytesFilled));
+          r.saveOutputs.push(tmp.slice(0, res.bytesFilled));
+        }
         m().setU32(filledAt, res.bytesFilled);
         m().setU32(requiredAt, res.bytesRequired);
         return res.status;

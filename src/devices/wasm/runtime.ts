@@ -34,6 +34,8 @@ export class DriverRuntime {
   table!: WebAssembly.Table;
   exports!: Record<string, unknown>;
   private depth = 0;
+  /** Counts entries into the driver: whoever caches what the driver reports can tell it is stale. */
+  generation = 0;
   private calls = 0;
   private lastCall = '';
   private nextHandle = new Map<number, number>();
@@ -92,6 +94,7 @@ export class DriverRuntime {
   enter<T>(what: string, level: number, fn: () => T): T {
     const outer = this.depth === 0;
     if (outer) this.calls = 0;
+    this.generation++;
     this.depth++;
     try {
       return this.irql.run(level, what, fn);
