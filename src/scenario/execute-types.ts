@@ -26,6 +26,8 @@ export interface ExecuteOptions {
    * (a real trace's timing decides, not the emulator's clock).
    */
   chooser?: Chooser | undefined;
+  /** overrides the scenario's `devices` (`--devices c`): the host's VSPs, twins or the C VSP */
+  devices?: 'twin' | 'c' | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**

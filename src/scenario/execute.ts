@@ -15,9 +15,11 @@
 // the VM operations and the replay hooks all act on one run's state (clock, guest
 // memory, guest, current host, schedule); the types live in execute-types.ts.
 
-import { EmulatedHost } from './host.ts';
+import { EmulatedHost, type HostVsp } from './host.ts';
+import type { CVsp } from '../devices/wasm/c-vsp.ts';
+import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { VspError, type SampleVsp } from '../devices/vsp.ts';
+import { VspError } from '../devices/vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
 import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
@@ -62,7 +64,7 @@ const GUEST_TIMER = 5;
 // object changes (a host's VSPs are fixed when it is built). Module-level, not a field:
 // it holds the last run's host until the next run, and nothing else.
 let stepHost: EmulatedHost | null = null;
-let stepVsps: SampleVsp[] = [];
+let stepVsps: HostVsp[] = [];
 
 export function executeScenario(scenario: Scenario, opts: ExecuteOptions): ExecuteResult {
   return new Execution(scenario, opts).run();
@@ -122,6 +124,8 @@ class Execution {
   private lastKeySize = 0;
   /** whether a step of the scenario names explore's own checkpoint (the run key needs it) */
   private readonly usesExploreCheckpoint: boolean;
+  /** devices: c: the C VSP driver of each host name (they outlive the host objects) */
+  private readonly cDrivers: Map<string, CVsp> | undefined;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -136,6 +140,7 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
+    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts) : undefined;
     for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
     this.guest = this.makeGuest(newGuestState(this.chIds));
@@ -238,6 +243,7 @@ class Execution {
       saveBufferSize: this.s.saveBufferSize,
       instancePrefix: this.s.name,
       faults: this.faults,
+      cDrivers: this.cDrivers,
     });
   }
 
@@ -687,6 +693,22 @@ class Execution {
       d(label, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
     }
   }
+}
+
+/**
+ * devices: c runs what the C VSP's control commands can express: save and restore on
+ * the same host. Its saved state stays in the driver (c-host-vsp.ts), so a migration,
+ * a checkpoint apply, explore's injected operations and replay are refused here.
+ */
+function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
+  const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
+  s.steps.forEach((st, i) => {
+    if (st.op === 'migrate' || st.op === 'apply-checkpoint') {
+      throw new InputError(`devices: c cannot run '${st.op}': the C VSP keeps one saved state per channel in its own memory and has no command to restore it on another host or from an older save`, where(i));
+    }
+  });
+  if (opts.chooser || opts.inject || opts.atSavePoint) throw new InputError('devices: c runs under bench emulate only (not yet under explore or check)');
+  return new Map();
 }
 
 function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Hold' {

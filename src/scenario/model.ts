@@ -71,6 +71,8 @@ export const ScenarioSchema = z.strictObject({
   /** the starting host's name (migration moves between names) */
   host: name.default('host-a'),
   choices: z.strictObject(choiceShape).optional(),
+  /** the host's VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly */
+  devices: z.enum(['twin', 'c']).default('twin'),
   steps: z.array(StepSchema).min(1),
 });
 
@@ -84,6 +86,7 @@ export interface Scenario {
   saveBufferSize: number;
   host: string;
   choices: Record<string, string | boolean>;
+  devices?: 'twin' | 'c' | undefined;
   steps: Step[];
   /** where it came from, for messages: file and each step's line */
   source?: { file: string; stepLines: number[] } | undefined;
@@ -105,6 +108,7 @@ export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scen
     saveBufferSize: parsed.saveBufferSize,
     host: parsed.host,
     choices,
+    devices: parsed.devices,
     steps: parsed.steps,
     source,
   };
