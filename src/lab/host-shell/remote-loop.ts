@@ -24,8 +24,9 @@ export type RemoteShell = 'pwsh' | 'powershell';
 /** The loop, as PowerShell text. */
 export const LOOP_SCRIPT = [
   `$ErrorActionPreference = 'Continue'`,
-  // Plain output where PowerShell 7.2+ offers it; 5.1 has no $PSStyle. Not relied on.
-  `if ($null -ne (Get-Variable -Name PSStyle -ErrorAction SilentlyContinue)) { $PSStyle.OutputRendering = 'PlainText' }`,
+  // Plain output where PowerShell 7.2+ offers it ($PSStyle); 5.1 has none. Not relied on.
+  `$__benchStyle = Get-Variable -Name PSStyle -ValueOnly -ErrorAction SilentlyContinue`,
+  `if ($null -ne $__benchStyle) { $__benchStyle.OutputRendering = 'PlainText' }`,
   // UTF-8 out where the console lets us; replies are ASCII either way (render.ts).
   `try { [Console]::OutputEncoding = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false } catch { }`,
   `for (;;) {`,
