@@ -166,6 +166,9 @@ export class SshPwshShell implements HostShell {
         ...(o.auth.kind === 'key' ? { privateKey: o.auth.privateKey, passphrase: o.auth.passphrase } : { password: o.auth.password }),
       };
       client.on('ready', () => {
+        // Commands are small writes that follow ssh2's own window-adjust packets; with
+        // Nagle's algorithm each waited for the server's delayed ACK (~40 ms a command).
+        client.setNoDelay(true);
         client.exec(remoteCommandLine(o.shell ?? DEFAULT_REMOTE_SHELL, o.remoteProgram), (err, channel) => {
           if (err) { client.end(); reject(new Error(`cannot start PowerShell: ${err.message}`)); return; }
           s.channel = channel;
