@@ -48,6 +48,8 @@ const windowsPath = z.string().regex(/^[A-Za-z]:[\\/]/, { message: 'must be an a
 
 const hostFields = {
   transport: z.enum(['local', 'ssh']).optional(),
+  /** The PowerShell that runs the bench's commands on the host (default below). */
+  shell: z.enum(['pwsh', 'powershell'], { message: 'must be pwsh (PowerShell 7) or powershell (Windows PowerShell 5.1)' }).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   user: z.string().min(1).optional(),
   credentials: credentialsSchema.optional(),
@@ -86,9 +88,17 @@ export type HostTransport =
   | { kind: 'local' }
   | { kind: 'ssh'; address: string; port: number; user: string; credential: Credential; hostKey: HostKeyPin };
 
+/**
+ * The shell when an inventory does not name one: Windows PowerShell 5.1, which every
+ * Hyper-V host has out of the box; pwsh must be installed first.
+ */
+export const DEFAULT_HOST_SHELL = 'powershell';
+
 export interface LabHost {
   name: string;
   transport: HostTransport;
+  /** `pwsh` (PowerShell 7) or `powershell` (Windows PowerShell 5.1). */
+  shell: 'pwsh' | 'powershell';
   vmRoot: string;
   switchName: string;
   migrationPartner: string | undefined;
@@ -143,7 +153,7 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     const attach = resolveAttach(merged, h, at, problems);
     if (vmRoot && switchName && capacity && transport && attach) {
       hosts.push({
-        name: h.name, transport, vmRoot, switchName, capacity,
+        name: h.name, transport, shell: merged.shell ?? DEFAULT_HOST_SHELL, vmRoot, switchName, capacity,
         migrationPartner: h.migrationPartner, build: merged.build, ...attach, driversDir: merged.driversDir,
         source: { file: src.file, line: src.lines.linePos(nodeStart(src, ['hosts', i])).line },
       });

@@ -2,8 +2,8 @@
 // VMs the bench left behind (only VMs whose Notes carry the bench's run tag).
 //
 // Environment, read here once:
-//   BENCH_PWSH             PowerShell for `transport: local` hosts (default pwsh)
-//   BENCH_REMOTE_PWSH      what SSH hosts run (default: pwsh -NoLogo -NoProfile -NonInteractive -Command -)
+//   BENCH_PWSH             program for `transport: local` hosts (default: the host's shell)
+//   BENCH_REMOTE_PWSH      program SSH hosts start (default: the host's shell, pwsh or powershell)
 //   BENCH_HYPERV_MODULE    a module to import before Hyper-V cmdlets; for the stand-in
 //                          Hyper-V module in tests, never set against real hosts
 // Exit: 0 all checks passed / nothing failed; 1 a check failed; 3 a host could not be
@@ -21,7 +21,7 @@ import { loadTemplate } from '../../lab/template.ts';
 
 function connectConfig(env: NodeJS.ProcessEnv): ConnectConfig {
   return {
-    localPwsh: env.BENCH_PWSH || 'pwsh',
+    localPwsh: env.BENCH_PWSH || undefined,
     remoteCommand: env.BENCH_REMOTE_PWSH || undefined,
     modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [],
     queryTimeoutMs: 60_000,

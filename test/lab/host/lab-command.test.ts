@@ -42,7 +42,7 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
     writeFileSync(path, [
       'version: 1', 'name: standin-lab', 'defaults:', `  vmRoot: ${VM_ROOT}`, `  switch: ${SWITCH}`, '  capacity: { vmSlots: 2, memoryMB: 8192 }', 'hosts:',
       '  - name: hostA', '    transport: local', '    migrationPartner: hostB',
-      '  - name: hostB', '    transport: ssh', `    address: ${sshd.host}`, `    port: ${port}`, `    user: ${sshd.user}`,
+      '  - name: hostB', '    transport: ssh', '    shell: pwsh', `    address: ${sshd.host}`, `    port: ${port}`, `    user: ${sshd.user}`,
       `    credentials: { keyFile: ${sshd.clientKeyPath} }`, `    hostKey: { fingerprint: "${sshd.hostKeyFingerprint}" }`, '    migrationPartner: hostA', '',
     ].join('\n'));
   }
@@ -58,7 +58,7 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
       BENCH_PWSH: pwsh!.path,
       BENCH_HYPERV_MODULE: standinModule,
       BENCH_HYPERV_STATE: a.dir,
-      BENCH_REMOTE_PWSH: `env BENCH_HYPERV_STATE=${q(b.dir)} ${q(pwsh!.path)} -NoLogo -NoProfile -NonInteractive -Command -`,
+      BENCH_REMOTE_PWSH: `env BENCH_HYPERV_STATE=${q(b.dir)} ${q(pwsh!.path)}`,
     };
   });
   afterAll(async () => {

@@ -251,6 +251,22 @@ function Set-StandinDelay {
     Save-Config $c
 }
 
+# Puts a VM in any state of Microsoft.HyperV.PowerShell.VMState, the whole enum, so tests
+# can show what the bench does from states the stand-in never reaches by itself (a VM
+# whose storage went away is RunningCritical; a host being serviced, ComponentServicing).
+function Set-StandinVmState {
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][guid]$Id,
+          [Parameter(Mandatory)][ValidateSet('Other', 'Running', 'Off', 'Stopping', 'Saved', 'Paused', 'Starting', 'Reset', 'Saving', 'Pausing',
+              'Resuming', 'FastSaved', 'FastSaving', 'ForceShutdown', 'ForceReboot', 'Hibernated', 'ComponentServicing',
+              'RunningCritical', 'OffCritical', 'StoppingCritical', 'SavedCritical', 'PausedCritical', 'StartingCritical', 'ResetCritical',
+              'SavingCritical', 'PausingCritical', 'ResumingCritical', 'FastSavedCritical', 'FastSavingCritical')][string]$State)
+    $r = Read-Vm ([string]$Id)
+    if (-not $r) { Throw-NotFound $PSCmdlet 'ID' ([string]$Id) }
+    $r.State = $State
+    Write-Vm $r
+}
+
 function Get-StandinState {
     [CmdletBinding()]
     param()

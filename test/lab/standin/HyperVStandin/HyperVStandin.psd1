@@ -15,6 +15,6 @@
         'Compare-VM', 'Move-VM', 'Get-VMHost', 'Get-VMSwitch', 'New-VHD', 'Get-VHD', 'Remove-Item',
         'Get-WinEvent', 'Get-CimInstance', 'Stop-Process', 'bcdedit', 'pnputil',
         'Get-FileHash', 'Get-Item', 'Get-ItemPropertyValue', 'Add-StandinFile',
-        'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Get-StandinState'
+        'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Set-StandinVmState', 'Get-StandinState'
     )
 }
