@@ -12,6 +12,7 @@
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
 //   progress                 the run finished (no hang)
 
+import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import { statusFor, statusHex } from '../devices/protocol.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
@@ -50,7 +51,7 @@ export interface Violation {
 interface TxRecord {
   /** when the record was made: reports list transactions in this order (the order they were sent) */
   born: number;
-  tx: number;
+  tx: TxId;
   sends: number;
   sendDigest: string;
   len: number;
@@ -100,8 +101,8 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
  * transaction is still recognised as a duplicate.
  */
 interface Finished {
-  below: number;
-  above: Set<number>;
+  below: TxId;
+  above: Set<TxId>;
 }
 
 /**
@@ -130,11 +131,11 @@ interface ChannelLanes {
  * saves at every save point with hundreds awaiting; an object per pair was a twentieth
  * of what it allocated.
  */
-type AwaitingList = number[];
+type AwaitingList = TxId[];
 
 type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingList };
 
-const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
+const keyOf = (ch: number, dir: Dir, tx: TxId): string => `${ch}/${dir}/${tx}`;
 
 /** A new save begins: the record is neither saved nor restored by it yet. */
 function unmarkSave(r: TxRecord): void {
@@ -170,7 +171,7 @@ export class PropertyChecker {
     return dir === 'g2h' ? c.g2h : c.h2g;
   }
 
-  private isFinished(l: Lane, tx: number): boolean {
+  private isFinished(l: Lane, tx: TxId): boolean {
     const f = l.finished;
     return f !== null && (tx < f.below || f.above.has(tx));
   }
@@ -184,8 +185,8 @@ export class PropertyChecker {
     let f = l.finished;
     if (f === null) l.finished = f = { below: 1, above: new Set() };
     if (tx === f.below) {
-      f.below++;
-      while (f.above.delete(f.below)) f.below++;
+      f.below = nextTxId(f.below);
+      while (f.above.delete(f.below)) f.below = nextTxId(f.below);
     } else if (tx > f.below) {
       f.above.add(tx);
     }
@@ -206,7 +207,7 @@ export class PropertyChecker {
     return out.sort((a, b) => a.r.born - b.r.born);
   }
 
-  private late(e: { ch: number; dir: Dir; tx: number; seq: number; ev: string }): void {
+  private late(e: { ch: number; dir: Dir; tx: TxId; seq: number; ev: string }): void {
     this.fail(e.ev === 'pkt.send' ? 'exactly-once-delivery' : e.ev === 'pkt.recv' ? 'exactly-once-delivery' : 'exactly-once-completion',
       'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)}: ${e.ev} after the transaction had finished`);
   }
@@ -379,7 +380,7 @@ export class PropertyChecker {
 
   /** The pairs of `list` in the order their records were made. */
   private bySendOrder(list: AwaitingList): AwaitingList {
-    const born = (i: number): number => this.lane(list[i]!, 'h2g').open.get(list[i + 1]!)!.born;
+    const born = (i: number): number => this.lane(list[i] as number, 'h2g').open.get(list[i + 1]!)!.born;
     const at = Array.from({ length: list.length / 2 }, (_, k) => 2 * k).sort((a, b) => born(a) - born(b));
     return at.flatMap((i) => [list[i]!, list[i + 1]!]);
   }
@@ -395,12 +396,12 @@ export class PropertyChecker {
   }
 
   /** Each transaction awaiting at the last save whose record is still open, with it. */
-  private eachAwaiting(visit: (ch: number, tx: number, r: TxRecord) => void): void {
+  private eachAwaiting(visit: (ch: number, tx: TxId, r: TxRecord) => void): void {
     const list = this.awaitingAtSave;
     if (!list) return;
     for (let i = 0; i < list.length; i += 2) {
-      const r = this.lane(list[i]!, 'h2g').open.get(list[i + 1]!);
-      if (r) visit(list[i]!, list[i + 1]!, r);
+      const r = this.lane(list[i] as number, 'h2g').open.get(list[i + 1]!);
+      if (r) visit(list[i] as number, list[i + 1]!, r);
     }
   }
 

@@ -19,6 +19,7 @@
 // model asks about, so memory is bounded by how far apart the host's and the guest's
 // events lie in the file, not by the trace's length.
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import { executeScenario, type ReplayModel, type TaskOption } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import type { TraceSink } from '../trace/sink.ts';
@@ -351,7 +352,7 @@ class Replay implements TraceSink {
   /** The option that writes `o` first, if any (`o` is the next unexplained event of `side`). */
   private explain(model: ReplayModel, options: readonly TaskOption[], side: 'host' | 'guest', o: ObservedEvent | undefined): TaskOption | null {
     if (o === undefined) return null;
-    const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: number };
+    const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: TxId };
     if (e.ev === 'pkt.complete') {
       const held = model.heldOption(side, e.ch, e.tx);
       if (held) return held;

@@ -1,6 +1,7 @@
 // The executor's types: its options and result, the replay hooks trace validation
 // drives it with, and the hand-off that carries a run to another thread at a migration.
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
@@ -75,7 +76,7 @@ export interface ExecuteResult {
 export interface TaskOption {
   task: number;
   /** for holds: which transaction completes */
-  tx: number;
+  tx: TxId;
   side: 'host' | 'guest';
   /** null: a silent step (a library queue flush) */
   ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion' | null;
@@ -92,7 +93,7 @@ export interface ReplayModel {
    */
   options(): readonly TaskOption[];
   /** the task that ends the hold of transaction `tx` on that side, if it is held there */
-  heldOption(side: 'host' | 'guest', ch: number, tx: number): TaskOption | null;
+  heldOption(side: 'host' | 'guest', ch: number, tx: TxId): TaskOption | null;
 }
 
 export interface Chooser {
@@ -114,7 +115,7 @@ export interface MigrationHandoff {
   clock: number;
   steps: number;
   migrations: number;
-  nextHostTx: Record<string, number>;
+  nextHostTx: Record<string, TxId>;
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];

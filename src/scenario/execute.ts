@@ -15,6 +15,7 @@
 // the VM operations and the replay hooks all act on one run's state (clock, guest
 // memory, guest, current host, schedule); the types live in execute-types.ts.
 
+import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost } from './host.ts';
 import type { Scenario, Step } from './model.ts';
 import type { SampleVsp } from '../devices/vsp.ts';
@@ -107,7 +108,7 @@ class Execution {
    */
   private readonly ownBlobs = new WeakSet<Uint8Array>();
   /** Host-side tx numbering is the bench's, not the VSP's: a VSP restarts on restore. */
-  private nextHostTx: Record<string, number> = {};
+  private nextHostTx: Record<string, TxId> = {};
   private injected = false;
   private hang: ExecuteResult['hang'] = null;
   private readonly tasks: number[] = [];
@@ -136,9 +137,9 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
-    for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
+    for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
-    this.guest = this.makeGuest(newGuestState(this.chIds));
+    this.guest = this.makeGuest(newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
   }
 
@@ -300,7 +301,7 @@ class Execution {
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
     const key = String(ch);
     const first = this.nextHostTx[key]!;
-    this.nextHostTx[key] = first + count;
+    this.nextHostTx[key] = txAdd(first, count);
     this.host!.vsps.get(ch)!.send(kind, first, count, size, hold);
   }
 
@@ -558,7 +559,7 @@ class Execution {
   }
 
   /** Puts option n of the list (reusing its object) and returns n + 1. */
-  private option(n: number, task: number, tx: number, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
+  private option(n: number, task: number, tx: TxId, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
     let o = this.optionPool[n];
     if (o === undefined) {
       this.optionPool[n] = o = { task, tx, side, ev, ch, dir };

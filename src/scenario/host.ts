@@ -9,6 +9,7 @@ import type { GuestMemory } from '../vmbus/partition.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { ChannelSpec } from './model.ts';
 import { fifoLength } from '../vmbus/fifo.ts';
+import { toTxId } from '../vmbus/tx-id.ts';
 
 export class EmulatedHost {
   readonly name: string;
@@ -34,6 +35,7 @@ export class EmulatedHost {
         }),
       );
       this.vsps.get(c.id)!.channel.faults = opts.faults;
+      if (c.firstTx !== undefined) this.vsps.get(c.id)!.channel.nextTransId = toTxId(c.firstTx);
     }
   }
 

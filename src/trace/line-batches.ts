@@ -12,6 +12,7 @@
 //
 // Memory is constant in the trace length: one buffer of whole lines at a time (a line
 // longer than the buffer grows it, up to MAX_LINE_BYTES).
+import { parseJsonExact } from './json-ids.ts';
 import { readSync } from 'node:fs';
 import type { TraceEvent } from './schema.ts';
 import { checkEvent } from './validate.ts';
@@ -131,7 +132,7 @@ export class LineBatcher {
     if (text.trim() === '') return;
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseJsonExact(text);
     } catch {
       if (last) w.truncated(line);
       else this.stop(w, line, { message: 'not valid JSON' });

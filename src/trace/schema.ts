@@ -7,6 +7,8 @@
 // channel events have ch. Packet events carry tx (unique per channel and direction,
 // stable across save, restore and migration) and dir.
 
+import type { TxId } from '../vmbus/tx-id.ts';
+
 export const TRACE_VERSION = 1;
 
 export type Side = 'host' | 'guest' | 'bench';
@@ -28,7 +30,7 @@ interface ChannelBase extends Base {
   ch: number;
 }
 interface PacketBase extends ChannelBase {
-  tx: number;
+  tx: TxId;
   dir: Dir;
 }
 

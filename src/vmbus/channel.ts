@@ -16,6 +16,7 @@
 // the same private state (queue, awaiting, outstanding, quota); split across files they
 // would have to expose it.
 
+import { nextTxId, type TxId } from './tx-id.ts';
 import { IncomingRing, OutgoingRing, type PacketView } from './ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from './ring-layout.ts';
 import { STATUS, type NtStatus } from './status.ts';
@@ -90,7 +91,8 @@ export class Channel {
   // Send side.
   readonly queue: Fifo<QueuedSend> = fifo();
   readonly awaiting = new TransactionTable<VmbPacket>();
-  nextTransId = 1;
+  /** The next VMBus transaction id this endpoint hands out (exact u64, tx-id.ts). */
+  nextTransId: TxId = 1;
   private nextPacketId = 1;
   /** The peer freed space after we advertised a pending send size. */
   writable = false;
@@ -425,7 +427,9 @@ export class Channel {
     if (buffer.length > this.config.maxPacketSize) return STATUS.INVALID_PARAMETER_3;
     if ((flags & ~FORMAT_FLAGS) !== 0) return STATUS.INVALID_PARAMETER_5;
     p.wantCompletion = (flags & FORMAT_FLAG_WAIT_FOR_COMPLETION) !== 0;
-    p.transId = this.nextTransId++;
+    p.transId = this.nextTransId;
+    // ++ would stall at 2^53 (2^53 + 1 rounds back to it): nextTxId turns to a bigint there.
+    this.nextTransId = typeof this.nextTransId === 'number' && this.nextTransId < Number.MAX_SAFE_INTEGER ? this.nextTransId + 1 : nextTxId(this.nextTransId);
     // The common case writes straight from the caller's buffer into the ring: the ring
     // is then the copy, and the library keeps none (saves a copy and a queue entry per
     // packet). Only a packet the library queues keeps a copy of its payload.
@@ -443,7 +447,7 @@ export class Channel {
   }
 
   /** Sends a completion for the peer's transaction `transId`: to the ring if it can, else queued. */
-  private sendCompletion(transId: number, payload: Uint8Array): void {
+  private sendCompletion(transId: TxId, payload: Uint8Array): void {
     if (this.canWriteNow() && this.writeCompletion(transId, payload)) return;
     this.queueEntry({ kind: 'completion', transId, payload });
   }
@@ -461,7 +465,7 @@ export class Channel {
     return this.writePacket(entry.packet, entry.packet.payload!);
   }
 
-  private writeCompletion(transId: number, payload: Uint8Array): boolean {
+  private writeCompletion(transId: TxId, payload: Uint8Array): boolean {
     const out = this.outgoing!;
     if (!out.tryWrite(PacketType.completion, 0, transId, payload)) return false;
     if (out.commit()) this.sendSignal('interrupt');
@@ -615,7 +619,7 @@ export class Channel {
     }
   }
 
-  private receiveCompletion(transId: number, payload: Uint8Array): void {
+  private receiveCompletion(transId: TxId, payload: Uint8Array): void {
     if (this.isServer && this.awaiting.size >= 2 && this.faults.armed('reorder-completions')) {
       // Hand the completion to another waiting packet than the one it names.
       const other = this.awaiting.ids().find((id) => id !== transId);

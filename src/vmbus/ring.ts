@@ -11,7 +11,7 @@
 // Writing is reserve, write, then commit: a writer may put several packets in the ring
 // and publish them with one index update. Only the commit decides whether to signal.
 
-import { u64FromHalves } from './le-bytes.ts';
+import { txFromHalves, txHi, txLo, type TxId } from './tx-id.ts';
 import {
   CONTROL_PAGE_SIZE,
   ControlWord,
@@ -195,7 +195,7 @@ export class OutgoingRing {
    * completion) and advances the uncommitted write index. Returns false, and sets
    * `lastNeeded`, when it does not fit; nothing is written then.
    */
-  tryWrite(type: number, flags: number, transId: number, payload: Uint8Array, payloadLen = payload.length): boolean {
+  tryWrite(type: number, flags: number, transId: TxId, payload: Uint8Array, payloadLen = payload.length): boolean {
     const padded = align8(payloadLen);
     const footprint = Descriptor.size + padded + TRAILER_SIZE;
     if ((Descriptor.size + padded) / 8 > MAX_LEN8) {
@@ -217,9 +217,14 @@ export class OutgoingRing {
       // The four u16s of the descriptor as two u32s (little-endian: the low half first).
       dv.setUint32(p, type | ((Descriptor.size / 8) << 16), true);
       dv.setUint32(p + 4, len8 | (flags << 16), true);
-      dv.setUint32(p + 8, transId >>> 0, true);
-      // (A division per packet was an eighth of the write: ids are almost always below 2^32.)
-      dv.setUint32(p + 12, transId > 0xffffffff ? (transId / 0x100000000) >>> 0 : 0, true);
+      if (typeof transId === 'number') {
+        dv.setUint32(p + 8, transId >>> 0, true);
+        // (A division per packet was an eighth of the write: ids are almost always below 2^32.)
+        dv.setUint32(p + 12, transId > 0xffffffff ? (transId / 0x100000000) >>> 0 : 0, true);
+      } else {
+        // An id from 2^53 on is a bigint (tx-id.ts): written exactly.
+        dv.setBigUint64(p + 8, transId, true);
+      }
       m.data.set(payloadLen === payload.length ? payload : payload.subarray(0, payloadLen), p + Descriptor.size);
       const trailerAt = p + len8 * 8;
       for (let i = p + Descriptor.size + payloadLen; i < trailerAt; i++) m.data[i] = 0;
@@ -233,8 +238,8 @@ export class OutgoingRing {
     m.setU16(p + Descriptor.offset8, Descriptor.size / 8);
     m.setU16(p + Descriptor.len8, len8);
     m.setU16(p + Descriptor.flags, flags);
-    m.setU32(p + Descriptor.transIdLo, transId >>> 0);
-    m.setU32(p + Descriptor.transIdHi, Math.floor(transId / 0x100000000));
+    m.setU32(p + Descriptor.transIdLo, txLo(transId));
+    m.setU32(p + Descriptor.transIdHi, txHi(transId));
     const payloadAt = (p + Descriptor.size) % m.dataSize;
     m.copyIn(payloadAt, payload, 0, payloadLen);
     if (padded !== payloadLen) m.zero((payloadAt + payloadLen) % m.dataSize, padded - payloadLen);
@@ -280,7 +285,8 @@ export class OutgoingRing {
 export interface PacketView {
   type: number;
   flags: number;
-  transId: number;
+  /** exact (tx-id.ts): a number below 2^53, a bigint above */
+  transId: TxId;
   /** where the payload starts in the data area */
   payloadAt: number;
   /** payload bytes as the ring knows them: a multiple of 8 */
@@ -350,8 +356,8 @@ export class IncomingRing {
     // The trans id wraps only for a packet starting in the last 8 bytes of the data area.
     v.transId =
       p + Descriptor.size <= m.dataSize
-        ? u64FromHalves(dv.getUint32(p + Descriptor.transIdLo, true), dv.getUint32(p + Descriptor.transIdHi, true))
-        : u64FromHalves(m.u32(p + Descriptor.transIdLo), m.u32(p + Descriptor.transIdHi));
+        ? txFromHalves(dv.getUint32(p + Descriptor.transIdLo, true), dv.getUint32(p + Descriptor.transIdHi, true))
+        : txFromHalves(m.u32(p + Descriptor.transIdLo), m.u32(p + Descriptor.transIdHi));
     // offset8 * 8 < len8 * 8 < available < dataSize: one subtraction wraps it (no division per packet).
     const payloadAt = p + offset8 * 8;
     v.payloadAt = payloadAt >= m.dataSize ? payloadAt - m.dataSize : payloadAt;
