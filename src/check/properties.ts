@@ -11,6 +11,8 @@
 //   state-machine            channel states follow the KMCL state machine
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
 //   progress                 the run finished (no hang)
+//   ring-format              every packet a ring's reader meets is one it accepts (known type, flags);
+//                            the reader steps over any other (ring.format event) and this names it
 
 import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
@@ -28,7 +30,8 @@ export type DivergenceClass =
   | 'savebuf-mismatch'
   | 'state-order'
   | 'missing-event'
-  | 'hang';
+  | 'hang'
+  | 'ring-format';
 
 export type PropertyName =
   | 'exactly-once-completion'
@@ -38,7 +41,8 @@ export type PropertyName =
   | 'status-rule'
   | 'state-machine'
   | 'checkpoint'
-  | 'progress';
+  | 'progress'
+  | 'ring-format';
 
 export interface Violation {
   property: PropertyName;
@@ -309,6 +313,10 @@ export class PropertyChecker {
         this.states.set(key, e.state);
         return;
       }
+      case 'ring.format':
+        this.fail('ring-format', 'ring-format', e.seq,
+          `${e.side} ch ${e.ch} ${e.dir}: the packet at offset ${e.offset} of the ring's data has type 0x${e.type.toString(16)}, flags 0x${e.flags.toString(16)}, which no reader accepts (skipped)`);
+        return;
       case 'vm.save.begin':
       case 'vm.migrate.begin':
       case 'vm.checkpoint.begin':

@@ -245,6 +245,12 @@ class Replay implements TraceSink {
         this.feed(o);
         continue;
       }
+      // The model's peers write only packets a reader accepts: a packet the observed
+      // reader had to step over is a divergence of its own (the properties name it).
+      if (o.event.ev === 'ring.format') {
+        this.feed(o);
+        throw this.diverge(o, [], 'the reader met a packet of a type or with flags no reader accepts', 'ring-format');
+      }
       fifoPush(side === 'host' ? this.host : this.guest, o);
       return true;
     }

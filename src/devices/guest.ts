@@ -110,6 +110,11 @@ export class SampleGuest {
     this.sink = sink;
     this.host = host;
     for (const c of state.channels) this.byCh.set(c.ch, c);
+    // A packet the ring steps over (unknown type or flag) is named in the trace, as the
+    // Linux drivers log it ("unhandled packet type") and go on.
+    for (const [ch, r] of rings) {
+      r.in.onUnacceptable = (offset, type, flags) => this.sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
+    }
   }
 
   private chan(ch: number): GuestChannelState {
@@ -218,6 +223,9 @@ export class SampleGuest {
       if (inc.commit()) this.host.writable(ch);
       if (type === PacketType.completion) this.onCompletion(c, transId, payload);
       else this.onMessage(c, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload, now);
+    } else if (inc.commit()) {
+      // peek stepped over packets it cannot accept: their space is free again.
+      this.host.writable(ch);
     }
     if (inc.isEmpty()) {
       c.draining = false;

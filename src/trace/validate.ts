@@ -81,6 +81,7 @@ export const EVENT_FIELDS: Readonly<Record<EventName, FieldTable>> = {
   'pkt.save': [...PACKET, ['libLen', 'uint'], ['saveLen', 'uint'], ['saveDigest', 'digest']],
   'pkt.restore': [...PACKET, ['saveDigest', 'digest']],
   'pkt.fail': [...PACKET, ['status', 'status']],
+  'ring.format': [...CHANNEL, ['dir', 'dir'], ['offset', 'uint'], ['type', 'uint'], ['flags', 'uint']],
 };
 
 export interface CheckOptions {

@@ -87,6 +87,11 @@ export class Channel {
   incoming: IncomingRing | null = null;
   /** Delivers a signal to the peer's reader (`interrupt`) or writer (`writable`). */
   signalPeer: (what: 'interrupt' | 'writable') => void = () => {};
+  /**
+   * Told of each incoming packet the ring stepped over (unknown type or flag, ring.ts):
+   * its offset in the data area, type and flags. The driver's trace names it.
+   */
+  onUnacceptable: ((offset: number, type: number, flags: number) => void) | null = null;
 
   // Send side.
   readonly queue: Fifo<QueuedSend> = fifo();
@@ -111,7 +116,7 @@ export class Channel {
   /** Set while ProcessPacket runs for this packet: DeferToPassive is only legal then. */
   inProcessPacket: IncomingPacket | null = null;
 
-  readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0 };
+  readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0, skippedPackets: 0 };
   /** Platform bugs to imitate (faults.ts); none unless a run switches them on. */
   faults: Faults = NO_FAULTS;
 
@@ -289,6 +294,10 @@ export class Channel {
     }
     this.outgoing = out;
     this.incoming = inc;
+    inc.onUnacceptable = (offset, type, flags) => {
+      this.counters.skippedPackets++;
+      this.onUnacceptable?.(offset, type, flags);
+    };
     inc.inclusiveThreshold = this.choices.pendingSendThreshold === 'greater-or-equal';
     const skipOpened = opts.restored && this.choices.restoreCallbacks === 'started-only';
     if (!skipOpened && this.callbacks.opened) {
@@ -476,6 +485,7 @@ export class Channel {
   private writePacket(p: VmbPacket, payload: Uint8Array): boolean {
     const out = this.outgoing!;
     const flags = p.wantCompletion ? PACKET_FLAG_COMPLETION_REQUESTED : 0;
+    if (this.isServer && this.faults.armed('unknown-packet-type')) this.writeUnknownPacket(out);
     if (!out.tryWrite(PacketType.dataInBand, flags, p.transId, payload)) return false;
     if (out.commit()) this.sendSignal('interrupt');
     if (p.wantCompletion) {
@@ -489,6 +499,13 @@ export class Channel {
       this.finishPacket(p, STATUS.SUCCESS, null);
     }
     return true;
+  }
+
+  /** Fault unknown-packet-type: a well-framed packet of type 0xA (CANCEL_REQUEST), which no reader accepts. */
+  private writeUnknownPacket(out: OutgoingRing): void {
+    if (!out.tryWrite(0xa, 0, 0, new Uint8Array(8))) return;
+    this.faults.fire('unknown-packet-type');
+    if (out.commit()) this.sendSignal('interrupt');
   }
 
   private advertiseBlocked(head: QueuedSend): void {
@@ -567,6 +584,8 @@ export class Channel {
     }
     const v = inc.peek();
     if (v === null) {
+      // peek may have stepped over packets it cannot accept: give their space back.
+      if (inc.commit()) this.sendSignal('writable');
       this.endDrain();
       return;
     }

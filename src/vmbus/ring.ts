@@ -8,6 +8,17 @@
 // (an index or descriptor a correct peer could not have written) throws RingCorruptError
 // and is never followed. Every index read from shared memory is validated first.
 //
+// A packet that is well framed (offset8, len8 and its length all sound) but of a type
+// outside the four known ones, or with a flag other than bit 0, is not corruption: the
+// ring can step over it. Linux's iterator (hv_pkt_iter_first / hv_pkt_iter_next in
+// drivers/hv/ring_buffer.c) and DPDK's rte_vmbus_chan_recv (vmbus_bufring.c) hand any
+// type to the driver and move on by its length; the drivers then log it and go on
+// (Linux netvsc_process_raw_pkt "unhandled packet type", DPDK hn_process_events "unknown
+// chan pkt"). openvmm's parse_packet refuses it. The reader here does as Linux and DPDK:
+// it skips the packet (the space is freed with the next commit) and reports it through
+// `onUnacceptable` with its offset, so the run can name it (trace event ring.format,
+// divergence class ring-format) instead of stopping the ring for good.
+//
 // Writing is reserve, write, then commit: a writer may put several packets in the ring
 // and publish them with one index update. Only the commit decides whether to signal.
 
@@ -29,9 +40,10 @@ export type RingCorruption =
   | 'short-packet'
   | 'bad-offset8'
   | 'bad-len8'
-  | 'len-past-write'
-  | 'bad-flags'
-  | 'bad-type';
+  | 'len-past-write';
+
+/** Why a well-framed packet was skipped rather than read (see the header). */
+export type UnacceptablePacket = 'unknown-type' | 'unknown-flags';
 
 export class RingCorruptError extends Error {
   readonly kind: RingCorruption;
@@ -148,6 +160,9 @@ export class RingMemory {
     this.store(ControlWord.featureBits, FEATURE_SUPPORTS_PENDING_SEND_SIZE);
   }
 }
+
+/** peekOne's answer for a packet it stepped over. */
+const SKIPPED = Symbol('skipped');
 
 /** The writer's end of a ring. */
 export class OutgoingRing {
@@ -308,6 +323,10 @@ export class IncomingRing {
    * `>`; what Windows uses is an open question (SPEC-NOTES 13.16), so it is a choice.
    */
   inclusiveThreshold = false;
+  /** Told of each well-framed packet the reader skips: its offset in the data area, type and flags. */
+  onUnacceptable: ((offset: number, type: number, flags: number, why: UnacceptablePacket) => void) | null = null;
+  /** Packets skipped so far (unknown type or flag). */
+  skipped = 0;
 
   constructor(mem: RingMemory) {
     this.mem = mem;
@@ -322,8 +341,18 @@ export class IncomingRing {
     return this.next === this.cachedWrite;
   }
 
-  /** The next unread packet, or null when the ring is empty. Throws on corruption. */
+  /**
+   * The next unread packet, or null when the ring is empty. Throws on corruption; steps
+   * over (and reports) a packet of unknown type or flags, see the header.
+   */
   peek(): PacketView | null {
+    for (;;) {
+      const v = this.peekOne();
+      if (v !== SKIPPED) return v;
+    }
+  }
+
+  private peekOne(): PacketView | null | typeof SKIPPED {
     const m = this.mem;
     const p = this.next;
     if (p === this.cachedWrite) {
@@ -348,8 +377,13 @@ export class IncomingRing {
     if (len8 * 8 + TRAILER_SIZE > available) {
       throw new RingCorruptError('len-past-write', `packet at ${p} needs ${len8 * 8 + TRAILER_SIZE} bytes, ${available} readable`);
     }
-    if ((flags & ~1) !== 0) throw new RingCorruptError('bad-flags', `flags 0x${flags.toString(16)} at ${p}`);
-    if (!isKnownPacketType(type)) throw new RingCorruptError('bad-type', `type 0x${type.toString(16)} at ${p}`);
+    if ((flags & ~1) !== 0 || !isKnownPacketType(type)) {
+      const next = p + len8 * 8 + TRAILER_SIZE;
+      this.next = next >= m.dataSize ? next - m.dataSize : next;
+      this.skipped++;
+      this.onUnacceptable?.(p, type, flags, isKnownPacketType(type) ? 'unknown-flags' : 'unknown-type');
+      return SKIPPED;
+    }
     const v = this.view;
     v.type = type;
     v.flags = flags;
