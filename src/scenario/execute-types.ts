@@ -37,7 +37,10 @@ export interface ExecuteOptions {
   atSavePoint?: ((at: number, point: SavePoint) => 'go-on' | 'stop') | undefined;
   /** told how long each VM operation took (bench perf) */
   onVmOpTimed?: ((op: 'save' | 'restore', ms: number) => void) | undefined;
-  /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
+  /**
+   * receives each ring's raw bytes at every save and at the end (--dump-rings); `label`
+   * is numbered in order and unique within a run (001-save, 002-checkpoint-a, 003-end)
+   */
   dumpRing?: ((label: string, ch: number, dir: 'g2h' | 'h2g', bytes: Uint8Array) => void) | undefined;
 }
 

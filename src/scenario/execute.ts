@@ -113,6 +113,8 @@ class Execution {
   private hang: ExecuteResult['hang'] = null;
   private readonly tasks: number[] = [];
   private migrations = 0;
+  /** ring dumps made so far (--dump-rings numbers them) */
+  private dumps = 0;
   private readonly faults: Faults;
   /** stop at a migration's save and return a hand-off (a destination on another thread) */
   stopAtMigrations = false;
@@ -677,12 +679,18 @@ class Execution {
     }
   }
 
+  /**
+   * Hands every ring's bytes to --dump-rings. Labels are numbered in the order the dumps
+   * happen (001-save, 002-save, ..., 00n-end): a file per label, so a scenario that saves
+   * five times keeps five dumps instead of the last one.
+   */
   private dump(label: string): void {
     const d = this.opts.dumpRing;
     if (!d) return;
+    const numbered = `${String(++this.dumps).padStart(3, '0')}-${label}`;
     for (const ch of this.chIds) {
-      d(label, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
-      d(label, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
+      d(numbered, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
+      d(numbered, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
     }
   }
 }
