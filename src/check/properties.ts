@@ -252,7 +252,11 @@ export class PropertyChecker {
         const r = l.open.get(e.tx);
         if (!r || r.recvs === 0) {
           if (!r && this.isFinished(l, e.tx)) return this.late(e);
-          return this.fail('exactly-once-completion', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but never received`);
+          // Classed by what the trace did: a transaction never sent has a spurious complete;
+          // one sent whose receiver completes it unreceived lost its receive (the receiver
+          // writes both, in order).
+          if (!r) return this.fail('exactly-once-completion', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but never sent`);
+          return this.fail('exactly-once-delivery', 'lost', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but its receive is missing`);
         }
         r.completes++;
         if (r.completes > 1) {
@@ -273,7 +277,9 @@ export class PropertyChecker {
         const key = (): string => keyOf(e.ch, e.dir, e.tx);
         r.completions++;
         if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key()} got ${r.completions} completions`);
-        if (r.completes === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key()} got a completion the receiver never sent`);
+        // The sender saw a completion the trace never shows the receiver making: the
+        // receiver's complete is missing (lost) at this point.
+        if (r.completes === 0) return this.fail('exactly-once-completion', 'lost', e.seq, `${key()} got a completion, but the receiver's complete is missing`);
         if (e.status !== r.completeStatus) this.fail('status-rule', 'status', e.seq, `${key()} completion status ${e.status}, the receiver sent ${r.completeStatus}`);
         if (e.digest !== r.completeDigest) this.fail('payload', 'payload', e.seq, `${key()} completion digest ${e.digest}, the receiver sent ${r.completeDigest}`);
         if (r.savedDigest !== null && !r.restoredAfterSave) {
@@ -295,7 +301,8 @@ export class PropertyChecker {
         const l = this.lane(e.ch, e.dir);
         const r = l.open.get(e.tx);
         if (!r && this.isFinished(l, e.tx)) return this.late(e);
-        if (!r || r.savedDigest === null) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, which was not saved`);
+        if (!r) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, which was never sent`);
+        if (r.savedDigest === null) return this.fail('saved-and-restored', 'not-saved', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, but its save is missing`);
         if (r.restoredAfterSave) return this.fail('saved-and-restored', 'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored twice from one save`);
         if (e.saveDigest !== r.savedDigest) {
           this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
