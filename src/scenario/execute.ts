@@ -15,6 +15,7 @@
 // the VM operations and the replay hooks all act on one run's state (clock, guest
 // memory, guest, current host, schedule); the types live in execute-types.ts.
 
+import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost, type HostVsp } from './host.ts';
 import type { CVsp } from '../devices/wasm/c-vsp.ts';
 import { InputError } from '../errors.ts';
@@ -109,11 +110,13 @@ class Execution {
    */
   private readonly ownBlobs = new WeakSet<Uint8Array>();
   /** Host-side tx numbering is the bench's, not the VSP's: a VSP restarts on restore. */
-  private nextHostTx: Record<string, number> = {};
+  private nextHostTx: Record<string, TxId> = {};
   private injected = false;
   private hang: ExecuteResult['hang'] = null;
   private readonly tasks: number[] = [];
   private migrations = 0;
+  /** ring dumps made so far (--dump-rings numbers them) */
+  private dumps = 0;
   private readonly faults: Faults;
   /** stop at a migration's save and return a hand-off (a destination on another thread) */
   stopAtMigrations = false;
@@ -141,9 +144,9 @@ class Execution {
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
     this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts) : undefined;
-    for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
+    for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
-    this.guest = this.makeGuest(newGuestState(this.chIds));
+    this.guest = this.makeGuest(newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
   }
 
@@ -306,7 +309,7 @@ class Execution {
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
     const key = String(ch);
     const first = this.nextHostTx[key]!;
-    this.nextHostTx[key] = first + count;
+    this.nextHostTx[key] = txAdd(first, count);
     this.host!.vsps.get(ch)!.send(kind, first, count, size, hold);
   }
 
@@ -567,7 +570,7 @@ class Execution {
   }
 
   /** Puts option n of the list (reusing its object) and returns n + 1. */
-  private option(n: number, task: number, tx: number, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
+  private option(n: number, task: number, tx: TxId, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
     let o = this.optionPool[n];
     if (o === undefined) {
       this.optionPool[n] = o = { task, tx, side, ev, ch, dir };
@@ -685,12 +688,18 @@ class Execution {
     }
   }
 
+  /**
+   * Hands every ring's bytes to --dump-rings. Labels are numbered in the order the dumps
+   * happen (001-save, 002-save, ..., 00n-end): a file per label, so a scenario that saves
+   * five times keeps five dumps instead of the last one.
+   */
   private dump(label: string): void {
     const d = this.opts.dumpRing;
     if (!d) return;
+    const numbered = `${String(++this.dumps).padStart(3, '0')}-${label}`;
     for (const ch of this.chIds) {
-      d(label, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
-      d(label, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
+      d(numbered, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
+      d(numbered, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
     }
   }
 }

@@ -57,7 +57,7 @@ export interface SavedVmV1 {
   /** the host side, per server channel */
   channels: SavedChannelV1[];
   /** the bench's own counters that live outside the VM (host-side tx numbering) */
-  bench: { nextHostTx: Record<string, number> };
+  bench: { nextHostTx: Record<string, number | bigint> };
 }
 
 /**
