@@ -113,7 +113,7 @@ export function stderrRecords(stderr: string): PsErrorRecord[] {
   if (text === '') return [];
   if (text.includes('#< CLIXML')) {
     const messages = clixmlErrors(text);
-    return messages.map((message) => blankRecord(message, 'clixml'));
+    return [...messages.map((message) => blankRecord(message, 'clixml')), ...clixmlErrorObjects(text)];
   }
   // Warnings are not errors.
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('WARNING:'));
@@ -140,6 +140,27 @@ export function clixmlErrors(text: string): string[] {
   const records: string[] = [];
   for (const block of pieces.join('').split(/\r?\n\s*\r?\n/)) if (block.trim() !== '') records.push(block.trim());
   return records;
+}
+
+/**
+ * Serialised ErrorRecord objects in a CLIXML stream (`<Obj S="Error">`, what pwsh writes
+ * with -OutputFormat xml): the record's ToString as message, its FullyQualifiedErrorId and
+ * category. A record ends where the next top-level stream record (`<Obj S=` / `<S S=`) starts.
+ */
+export function clixmlErrorObjects(text: string): PsErrorRecord[] {
+  const out: PsErrorRecord[] = [];
+  const starts = [...text.matchAll(/<(?:Obj|S) S="[^"]*"/g)].map((m) => ({ at: m.index, error: m[0] === '<Obj S="Error"' }));
+  starts.forEach((st, i) => {
+    if (!st.error) return;
+    const rec = text.slice(st.at, starts[i + 1]?.at ?? text.length);
+    const get = (re: RegExp): string => decodeClixmlString(re.exec(rec)?.[1] ?? '');
+    const fq = get(/<S N="FullyQualifiedErrorId">([\s\S]*?)<\/S>/);
+    out.push({
+      cmdlet: get(/<S N="ErrorCategory_Activity">([\s\S]*?)<\/S>/), message: get(/<ToString>([\s\S]*?)<\/ToString>/).trim(),
+      category: get(/<S N="ErrorCategory_Message">(\w+)/), fullyQualifiedErrorId: fq, errorId: fq.split(',')[0] ?? '', exceptionType: '', source: 'clixml',
+    });
+  });
+  return out;
 }
 
 export function decodeClixmlString(s: string): string {

@@ -59,6 +59,8 @@ export function remoteCommandLine(shell: RemoteShell, program?: string): string 
 export function loopLine(nonce: string, script: string): string {
   if (!/^[A-Za-z0-9]{8,64}$/.test(nonce)) throw new TypeError('nonce must be 8-64 letters or digits');
   if (!script.isWellFormed()) throw new TypeError('script holds a lone UTF-16 surrogate');
+  // The loop skips a line without two words, and would never answer it.
+  if (script === '') throw new TypeError('empty script');
   return `${nonce} ${Buffer.from(script, 'utf8').toString('base64')}\n`;
 }
 

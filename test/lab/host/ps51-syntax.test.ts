@@ -94,7 +94,7 @@ describe.skipIf(!pwsh)(`every script the bench renders parses as Windows PowerSh
 
   it('covers every command builder, and none uses a construct 5.1 lacks', async () => {
     rec = new RecordingShell(a.shell);
-    const ctx = hostContext(rec, { modules: [standinModule], pollMs: 25, queryTimeoutMs: 15_000 });
+    const ctx = hostContext(rec, { modules: [standinModule], pollMs: 25, queryTimeoutMs: 60_000 });
     const hv = new HyperV(ctx, { startMs: 10_000, saveMs: 10_000, stopMs: 10_000, pauseMs: 10_000, checkpointMs: 10_000, guestReadyMs: 10_000, provisionMs: 10_000, migrateMs: 20_000 });
     const hvB = new HyperV(b.ctx, { migrateMs: 20_000 });
     const seen = new Set<string>();

@@ -97,6 +97,9 @@ describe('reading host output', () => {
     const records = out.kind === 'error' ? out.records : [];
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ source: 'clixml', errorId: 'InvalidState', category: 'InvalidOperation', fullyQualifiedErrorId: 'InvalidState,Microsoft.HyperV.PowerShell.Commands.SaveVM' });
+    // pwsh -OutputFormat xml serialises the ErrorRecord object itself (shape as the real pwsh 7.6 writes it).
+    const objs = '#< CLIXML\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN></Obj><Obj S="Error" RefId="1"><TN RefId="1"><T>System.Management.Automation.ErrorRecord</T></TN><ToString>boom &amp; bust</ToString><MS><Obj N="Exception" RefId="2"><ToString>Microsoft.PowerShell.Commands.WriteErrorException: boom</ToString></Obj><S N="FullyQualifiedErrorId">Microsoft.PowerShell.Commands.WriteErrorException</S><S N="ErrorCategory_Activity">Write-Error</S><S N="ErrorCategory_Message">NotSpecified: (:) [Write-Error], WriteErrorException</S></MS></Obj><S S="warning">w</S></Objs>';
+    expect(parseOutput('', objs, NONCE)).toMatchObject({ kind: 'error', records: [{ source: 'clixml', message: 'boom & bust', cmdlet: 'Write-Error', category: 'NotSpecified', errorId: 'Microsoft.PowerShell.Commands.WriteErrorException' }] });
     // Progress records alone are not an error.
     expect(parseOutput(`${NONCE}:ok:1\n`, '#< CLIXML\n<Objs Version="1.1.0.1"><Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN></Obj></Objs>', NONCE)).toMatchObject({ kind: 'ok', value: 1 });
   });
