@@ -98,6 +98,7 @@ export class SampleVsp {
     this.opts = opts;
     const ch = new Channel(true, opts.ch, opts.choices);
     this.channel = ch;
+    ch.onMisuse = (v) => opts.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: opts.ch, rule: v.rule, call: v.call, packet: v.packet, message: v.message });
     ch.onUnacceptable = (offset, type, flags) => opts.sink.emit({ side: 'host', ev: 'ring.format', ch: opts.ch, dir: 'g2h', offset, type, flags });
     const cbs = stateChangeCallbacksInit();
     cbs.opened = () => {
