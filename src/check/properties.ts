@@ -88,7 +88,8 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
     Active: ['Paused', 'Closed'],
     // After a save the host's objects are gone; the next ones start at Enabled.
     Paused: ['Started', 'Closed', 'Disabled', 'Enabled'],
-    Closed: ['Opened', 'Disabled'],
+    // (Closed -> Enabled: the torn-down objects of a save are followed by new ones.)
+    Closed: ['Opened', 'Disabled', 'Enabled'],
     Disabled: ['Enabled'],
   },
   guest: {

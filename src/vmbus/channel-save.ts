@@ -312,6 +312,10 @@ export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
     fifoPush(ch.queue, { kind: 'packet', packet: p });
   } else {
     p.state = 'awaiting';
+    // Only the restore-twice fault restores one transaction twice. The library then loses
+    // the packet it replaces: its bug, which packet-leak must not blame on the driver.
+    const replaced = ch.faults.any ? ch.awaiting.get(p.transId) : undefined;
+    if (replaced !== undefined) ch.livePackets.delete(replaced.id);
     ch.awaiting.set(p.transId, p);
   }
   ctx.packets.push(p);

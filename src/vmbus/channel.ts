@@ -430,19 +430,6 @@ export class Channel {
     }
   }
 
-  /**
-   * The host objects are being thrown away after their state was saved (VM save,
-   * migration, checkpoint apply). Nothing is cancelled or completed: the saved state
-   * carries it, and the guest must not see anything happen.
-   */
-  abandon(): void {
-    fifoClear(this.queue);
-    this.awaiting.clear();
-    this.outgoing = null;
-    this.incoming = null;
-    this.state = { conn: 'disabled', autoPauseOnEnable: false };
-  }
-
   private cancelAll(): void {
     const status = this.choices.cancelStatus === 'cancelled' ? STATUS.CANCELLED : STATUS.DEVICE_REMOVED;
     const cancelled: VmbPacket[] = [];

@@ -370,7 +370,7 @@ describe('RestoreFromBuffer', () => {
     const { pair } = pausedServer(MIXED);
     const before = inFlight(pair.server.ch);
     const { buffers } = saveAll(pair.server.ch, 512);
-    pair.server.ch.abandon(); // the old host objects are gone (VM saved)
+    pair.server.ch.disable(); // the old host objects go (VM saved): Disable cancels what they held
     const restored: Restored[] = [];
     const done: string[] = [];
     const fresh = freshServer(restored, done);
