@@ -11,6 +11,7 @@
 //   state-machine            channel states follow the KMCL state machine
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
 //   progress                 the run finished (no hang)
+//   kmcl-rules               no driver breaks a KMCL rule (kmcl.violation; vmbus/kmcl-rules.ts)
 //   ring-format              every packet a ring's reader meets is one it accepts (known type, flags);
 //                            the reader steps over any other (ring.format event) and this names it
 
@@ -31,7 +32,8 @@ export type DivergenceClass =
   | 'state-order'
   | 'missing-event'
   | 'hang'
-  | 'ring-format';
+  | 'ring-format'
+  | 'kmcl-misuse';
 
 export type PropertyName =
   | 'exactly-once-completion'
@@ -42,7 +44,8 @@ export type PropertyName =
   | 'state-machine'
   | 'checkpoint'
   | 'progress'
-  | 'ring-format';
+  | 'ring-format'
+  | 'kmcl-rules';
 
 export interface Violation {
   property: PropertyName;
@@ -85,7 +88,8 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
     Active: ['Paused', 'Closed'],
     // After a save the host's objects are gone; the next ones start at Enabled.
     Paused: ['Started', 'Closed', 'Disabled', 'Enabled'],
-    Closed: ['Opened', 'Disabled'],
+    // (Closed -> Enabled: the torn-down objects of a save are followed by new ones.)
+    Closed: ['Opened', 'Disabled', 'Enabled'],
     Disabled: ['Enabled'],
   },
   guest: {
@@ -332,6 +336,10 @@ export class PropertyChecker {
         this.states.set(key, e.state);
         return;
       }
+      case 'kmcl.violation':
+        this.fail('kmcl-rules', 'kmcl-misuse', e.seq,
+          `${e.side} ch ${e.ch}: ${e.call}${e.packet ? ` (packet ${e.packet})` : ''} broke KMCL rule ${e.rule}: ${e.message}`);
+        return;
       case 'ring.format':
         this.fail('ring-format', 'ring-format', e.seq,
           `${e.side} ch ${e.ch} ${e.dir}: the packet at offset ${e.offset} of the ring's data has type 0x${e.type.toString(16)}, flags 0x${e.flags.toString(16)}, which no reader accepts (skipped)`);

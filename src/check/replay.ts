@@ -251,6 +251,11 @@ class Replay implements TraceSink {
         this.feed(o);
         throw this.diverge(o, [], 'the reader met a packet of a type or with flags no reader accepts', 'ring-format');
       }
+      // The model's drivers keep the KMCL rules: a rule break in the trace is one of its own.
+      if (o.event.ev === 'kmcl.violation') {
+        this.feed(o);
+        throw this.diverge(o, [], 'the driver broke a KMCL rule', 'kmcl-misuse');
+      }
       fifoPush(side === 'host' ? this.host : this.guest, o);
       return true;
     }

@@ -87,6 +87,8 @@ export class SampleVsp {
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
   private held: Fifo<HeldRequest> = fifo();
+  /** tearing down with a VM being discarded: nothing completed now is traced */
+  private discarding = false;
   /** every host transaction's completion routine (one closure, not one per packet) */
   private readonly completionRoutine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p, st, resp);
   /** scratch for the digest of a message being sent */
@@ -98,6 +100,7 @@ export class SampleVsp {
     this.opts = opts;
     const ch = new Channel(true, opts.ch, opts.choices);
     this.channel = ch;
+    ch.onMisuse = (v) => opts.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: opts.ch, rule: v.rule, call: v.call, packet: v.packet, message: v.message });
     ch.onUnacceptable = (offset, type, flags) => opts.sink.emit({ side: 'host', ev: 'ring.format', ch: opts.ch, dir: 'g2h', offset, type, flags });
     const cbs = stateChangeCallbacksInit();
     cbs.opened = () => {
@@ -244,7 +247,10 @@ export class SampleVsp {
     // KMCL waits until every incoming packet is completed: complete the held ones now.
     const held = fifoItems(this.held);
     this.held = fifo();
-    for (const r of held) this.completeRequest(r.pkt, r.buf);
+    // A VM being discarded (a checkpoint applied over it) takes its guest along: what the
+    // VSP completes now reaches nobody, so it is not traced as a completion.
+    if (this.discarding) for (const r of held) this.channel.packetComplete(r.pkt, null);
+    else for (const r of held) this.completeRequest(r.pkt, r.buf);
   }
 
   // ------------------------------------------------------------ host transactions
@@ -359,9 +365,16 @@ export class SampleVsp {
     throw new VspError(this.opts.ch, 'no saved buffers to restore from');
   }
 
-  /** Throws the host objects away after a save; nothing is cancelled. */
-  abandon(): void {
-    this.held = fifo();
-    this.channel.abandon();
+  /**
+   * The host objects go: after a save (the saved state carries what was in flight), or
+   * with a VM being discarded. The real teardown (REVIEW E10): VmbChannelDisable, which
+   * suspends a running channel, closes it and cancels the packets still queued or awaiting
+   * their completion (their routine frees them; a cancelled transaction is not traced as
+   * completed), then VmbChannelCleanup, which finds no packet left unfreed.
+   */
+  teardown(opts: { discard: boolean }): void {
+    this.discarding = opts.discard;
+    this.channel.disable();
+    this.channel.cleanup();
   }
 }

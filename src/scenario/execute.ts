@@ -320,7 +320,7 @@ class Execution {
     const t0 = performance.now();
     const host = this.host!;
     const channels = this.chIds.map((ch) => ({ ch, kmclBuffers: host.vsps.get(ch)!.save() }));
-    for (const v of host.vsps.values()) v.abandon();
+    for (const v of host.vsps.values()) v.teardown({ discard: false });
     this.host = null;
     const record: SavedVmV1 = {
       v: 1,
@@ -410,9 +410,11 @@ class Execution {
   }
 
   private applyCheckpoint(name: string): void {
-    this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name });
     // The current host objects and guest are discarded: nothing from that future completes.
-    if (this.host) for (const v of this.host.vsps.values()) v.abandon();
+    // The host objects are torn down first (Disable + Cleanup; their channel states end
+    // before the checkpoint's objects begin).
+    if (this.host) for (const v of this.host.vsps.values()) v.teardown({ discard: true });
+    this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name });
     const hostName = this.host?.name ?? this.s.host;
     this.host = null;
     this.restoreVm(this.checkpoints.get(name)!, hostName);

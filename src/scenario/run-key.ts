@@ -116,6 +116,9 @@ function collectionKeyers(
   for (const c of hostChannels) {
     out.set(c.queue, (k) => keyFifo(k, c.queue, keySend));
     out.set(c.awaiting, (k) => keyAwaiting(k, c.awaiting));
+    // Packets not yet freed, by id: ids are not state (a restore allocates new ones), and
+    // the packets themselves are keyed where they wait (queue, awaiting); their count is.
+    out.set(c.livePackets, (k) => k.num(c.livePackets.size));
   }
   for (const c of guestChannels) {
     out.set(c.queue, (k) => keyFifo(k, c.queue, keyGuestWrite));

@@ -65,6 +65,14 @@ export type PktFail = PacketBase & { ev: 'pkt.fail'; status: string };
  * names it as divergence class ring-format.
  */
 export type RingFormat = ChannelBase & { ev: 'ring.format'; dir: Dir; offset: number; type: number; flags: number };
+/**
+ * The writing side's driver broke a KMCL rule (vmbus/kmcl-rules.ts), reported as Driver
+ * Verifier reports one: `rule` is the rule's name (e.g. send-after-suspend), `call` the
+ * KMCL function called (its C name), `packet` the VMBPACKET's id (0: the call is about
+ * no packet), `message` what was wrong. The call stops there (a real system bugchecks).
+ * The checker names it as divergence class kmcl-misuse.
+ */
+export type KmclViolationEvent = ChannelBase & { ev: 'kmcl.violation'; rule: string; call: string; packet: number; message: string };
 
 export type TraceEvent =
   | ScenarioEvent
@@ -80,7 +88,8 @@ export type TraceEvent =
   | PktSave
   | PktRestore
   | PktFail
-  | RingFormat;
+  | RingFormat
+  | KmclViolationEvent;
 
 export type EventName = TraceEvent['ev'];
 export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail;
@@ -117,4 +126,5 @@ export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
   'pkt.restore': ['host'],
   'pkt.fail': ['host', 'guest'],
   'ring.format': ['host', 'guest'],
+  'kmcl.violation': ['host', 'guest'],
 };

@@ -82,6 +82,7 @@ export const EVENT_FIELDS: Readonly<Record<EventName, FieldTable>> = {
   'pkt.restore': [...PACKET, ['saveDigest', 'digest']],
   'pkt.fail': [...PACKET, ['status', 'status']],
   'ring.format': [...CHANNEL, ['dir', 'dir'], ['offset', 'uint'], ['type', 'uint'], ['flags', 'uint']],
+  'kmcl.violation': [...CHANNEL, ['rule', 'name'], ['call', 'name'], ['packet', 'uint'], ['message', 'name']],
 };
 
 export interface CheckOptions {

@@ -56,8 +56,10 @@ export function channelSaveBegin(ch: Channel): NtStatus {
   if (!ch.isServer || !ch.savePacket) return STATUS.INVALID_PARAMETER_1;
   if (saving.has(ch)) return STATUS.INVALID_DEVICE_STATE;
   const st = ch.state;
-  if (st.conn !== 'open') return STATUS.INVALID_DEVICE_STATE;
-  if (st.flow === 'active' && ch.choices.saveWhileActive === 'refuse') return STATUS.INVALID_DEVICE_STATE;
+  // A VM save covers every channel the VSP offered, opened or not (REVIEW E9 [I]): an
+  // offered channel that no guest opened, or one the guest closed, saves what it queued.
+  if (st.conn === 'disabled') return STATUS.INVALID_DEVICE_STATE;
+  if (st.conn === 'open' && st.flow === 'active' && ch.choices.saveWhileActive === 'refuse') return STATUS.INVALID_DEVICE_STATE;
   saving.set(ch, { stream: null, next: 0, libLen: 0, saveLen: 0, sizing: { bytesNeeded: 0 } });
   return STATUS.SUCCESS;
 }
@@ -81,7 +83,9 @@ export function channelSaveContinue(ch: Channel, buffer: Uint8Array): SaveContin
   ctx.next = k;
   if (k === ends.length) return { status: STATUS.SUCCESS, bytesFilled: filled, bytesRequired: 0 };
   if (filled === 0) return { status: STATUS.BUFFER_TOO_SMALL, bytesFilled: 0, bytesRequired: ends[k]! - start };
-  return { status: STATUS.BUFFER_OVERFLOW, bytesFilled: filled, bytesRequired: 0 };
+  // BytesRequired is the size the next call needs (the SaveContinue page; REVIEW E6): the
+  // next unit's, which is all a call must be able to take to make progress.
+  return { status: STATUS.BUFFER_OVERFLOW, bytesFilled: filled, bytesRequired: ends[k]! - ends[k - 1]! };
 }
 
 /** VmbChannelSaveEnd: frees the save context (also after a failed SaveContinue). */
@@ -308,6 +312,10 @@ export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
     fifoPush(ch.queue, { kind: 'packet', packet: p });
   } else {
     p.state = 'awaiting';
+    // Only the restore-twice fault restores one transaction twice. The library then loses
+    // the packet it replaces: its bug, which packet-leak must not blame on the driver.
+    const replaced = ch.faults.any ? ch.awaiting.get(p.transId) : undefined;
+    if (replaced !== undefined) ch.livePackets.delete(replaced.id);
     ch.awaiting.set(p.transId, p);
   }
   ctx.packets.push(p);

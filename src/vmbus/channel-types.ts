@@ -2,14 +2,18 @@
 // queued sends, and the error for driver misuse a real system would bugcheck on.
 
 import type { TxId } from './tx-id.ts';
+import type { KmclViolation } from './kmcl-rules.ts';
 import type { Channel } from './channel.ts';
 import type { IncomingPacket, VmbPacket } from './packet.ts';
 import type { NtStatus } from './status.ts';
 
 export class KmclUsageError extends Error {
-  constructor(call: string, why: string) {
-    super(`${call}: ${why}`);
+  /** the rule broken, when the channel named it (kmcl-rules.ts) */
+  readonly violation: KmclViolation | null;
+  constructor(call: string, why: string, violation: KmclViolation | null = null) {
+    super(violation ? `${call}: ${why} (KMCL rule ${violation.rule})` : `${call}: ${why}`);
     this.name = 'KmclUsageError';
+    this.violation = violation;
   }
 }
 

@@ -17,6 +17,7 @@
 // would have to expose it.
 
 import { nextTxId, type TxId } from './tx-id.ts';
+import { KMCL_RULES, type KmclRule, type KmclViolation } from './kmcl-rules.ts';
 import { IncomingRing, OutgoingRing, type PacketView } from './ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from './ring-layout.ts';
 import { STATUS, type NtStatus } from './status.ts';
@@ -43,7 +44,7 @@ import {
 } from './channel-types.ts';
 
 export * from './channel-types.ts';
-import { FORMAT_FLAGS, FORMAT_FLAG_WAIT_FOR_COMPLETION, createIncoming, createPacket, defaultCompletionRoutine } from './packet.ts';
+import { FORMAT_FLAGS, FORMAT_FLAG_WAIT_FOR_COMPLETION, createIncoming, createPacket } from './packet.ts';
 
 export class Channel {
   readonly isServer: boolean;
@@ -119,6 +120,19 @@ export class Channel {
   readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0, skippedPackets: 0 };
   /** Platform bugs to imitate (faults.ts); none unless a run switches them on. */
   faults: Faults = NO_FAULTS;
+  /**
+   * Told of each KMCL rule the driver breaks (kmcl-rules.ts) before the call throws, so
+   * the driver's trace can name it (kmcl.violation), as Driver Verifier names a rule break.
+   */
+  onMisuse: ((v: KmclViolation) => void) | null = null;
+  /** State-change callbacks running now (Start and Pause are refused inside one: E2). */
+  private inCallback = 0;
+  /** EvtVmbChannelSuspend has run and the channel has not started again: sends are refused (E3). */
+  private suspended = false;
+  /** Inside EvtVmbChannelSuspend under suspendCompletions write-to-ring: completions still go to the ring (E4). */
+  private completingInSuspend = false;
+  /** Packets allocated and not yet freed, by id (a leak at Cleanup names the first: E7). */
+  readonly livePackets = new TransactionTable<VmbPacket>();
 
   constructor(isServer: boolean, id: number, choices: GapChoices) {
     this.isServer = isServer;
@@ -126,6 +140,23 @@ export class Channel {
     this.choices = choices;
     // Client: Enable implicitly starts the channel (SPEC-NOTES 2.4).
     this.startRequested = !isServer;
+  }
+
+  /** A driver broke KMCL rule `rule` in `call`: tell onMisuse, then stop the call (a bugcheck on a real system). */
+  private misuse(rule: KmclRule, call: string, why: string, packet: VmbPacket | null = null): never {
+    const v: KmclViolation = { rule, call, ch: this.id, packet: packet?.id ?? 0, message: why };
+    this.onMisuse?.(v);
+    throw new KmclUsageError(call, `${why}: ${KMCL_RULES[rule].rule}`, v);
+  }
+
+  /** Runs a state-change callback, marking that one is running. */
+  private inStateCallback<T>(f: () => T): T {
+    this.inCallback++;
+    try {
+      return f();
+    } finally {
+      this.inCallback--;
+    }
   }
 
   // ---------------------------------------------------------------- Init setters
@@ -266,7 +297,7 @@ export class Channel {
   }
 
   setTransactionQuota(quota: number): void {
-    if (!(quota > 0)) throw new KmclUsageError('VmbChannelSetTransactionQuota', 'the quota must be greater than zero');
+    if (!(quota > 0)) this.misuse('bad-quota', 'VmbChannelSetTransactionQuota', `quota ${quota}`);
     // Lowering the quota only stops dequeuing; raising it does not restart a blocked
     // queue: only a completion does (SPEC-NOTES 3).
     this.quota = quota;
@@ -277,7 +308,7 @@ export class Channel {
 
   /** VmbChannelEnable: offer (server) or accept/wait (client). Does not wait for the peer. */
   enable(): NtStatus {
-    if (this.state.conn !== 'disabled') throw new KmclUsageError('VmbChannelEnable', `channel is ${this.state.conn}, not disabled`);
+    if (this.state.conn !== 'disabled') this.misuse('wrong-state', 'VmbChannelEnable', `channel is ${this.state.conn}, not disabled`);
     if (!this.processPacket) return STATUS.INVALID_PARAMETER_1;
     if (!this.config.interfaceType) return STATUS.INVALID_PARAMETER_1;
     // A client starts on Enable, each time (SPEC-NOTES 2.4); a server waits for Start.
@@ -300,8 +331,9 @@ export class Channel {
     };
     inc.inclusiveThreshold = this.choices.pendingSendThreshold === 'greater-or-equal';
     const skipOpened = opts.restored && this.choices.restoreCallbacks === 'started-only';
-    if (!skipOpened && this.callbacks.opened) {
-      const st = this.callbacks.opened(this);
+    const opened = this.callbacks.opened;
+    if (!skipOpened && opened) {
+      const st = this.inStateCallback(() => opened(this));
       if ((st | 0) < 0) {
         // The documentation only says the channel goes back to a no-traffic state (gap).
         this.outgoing = null;
@@ -317,20 +349,24 @@ export class Channel {
 
   /** VmbChannelStart. Never from inside a state-change callback. */
   start(): void {
-    if (this.state.conn === 'disabled') throw new KmclUsageError('VmbChannelStart', 'channel is not enabled');
+    if (this.inCallback > 0) this.misuse('start-pause-in-callback', 'VmbChannelStart', 'called from inside a state-change callback');
+    if (this.state.conn === 'disabled') this.misuse('wrong-state', 'VmbChannelStart', 'channel is not enabled');
     this.startRequested = true;
     if (this.state.conn === 'open' && this.state.flow === 'paused') this.runStart();
   }
 
   private runStart(): void {
     // Started may queue sends but must not wait for packets: the incoming queue is off.
-    this.callbacks.started?.(this);
+    this.suspended = false;
+    const started = this.callbacks.started;
+    if (started) this.inStateCallback(() => started(this));
     this.state = { conn: 'open', flow: 'active' };
     // Poll once: data may have arrived while we were not listening (after a restore
     // the signal that announced it went to the old host objects).
     this.interrupt = true;
     this.writable = true;
-    this.callbacks.postStarted?.(this);
+    const postStarted = this.callbacks.postStarted;
+    if (postStarted) this.inStateCallback(() => postStarted(this));
   }
 
   /**
@@ -339,6 +375,12 @@ export class Channel {
    * no incoming packet outstanding (KMCL would block until there is none).
    */
   pause(): void {
+    if (this.inCallback > 0) this.misuse('start-pause-in-callback', 'VmbChannelPause', 'called from inside a state-change callback');
+    this.stopFlow('VmbChannelPause');
+  }
+
+  /** Pause's work, also Disable's first step (which is not a Pause call of the driver's). */
+  private stopFlow(call: string): void {
     const st = this.state;
     if (st.conn === 'disabled') {
       this.state = { conn: 'disabled', autoPauseOnEnable: true };
@@ -348,9 +390,20 @@ export class Channel {
     if (st.conn !== 'open' || st.flow !== 'active') return;
     while (this.deferred.length > 0) this.deliverOne();
     this.state = { conn: 'open', flow: 'paused' };
-    this.callbacks.suspend?.(this);
+    this.suspended = true;
+    const suspend = this.callbacks.suspend;
+    if (suspend) {
+      // The flow is paused (no delivery, no new send); whether the completions the driver
+      // makes now reach the ring is the choice suspendCompletions (REVIEW E4).
+      this.completingInSuspend = this.choices.suspendCompletions === 'write-to-ring';
+      try {
+        this.inStateCallback(() => suspend(this));
+      } finally {
+        this.completingInSuspend = false;
+      }
+    }
     if (this.outstanding !== 0) {
-      throw new KmclUsageError('VmbChannelPause', `${this.outstanding} incoming packet(s) still outstanding after EvtVmbChannelSuspend; KMCL would wait forever`);
+      throw new KmclUsageError(call, `${this.outstanding} incoming packet(s) still outstanding after EvtVmbChannelSuspend; KMCL would wait forever`);
     }
   }
 
@@ -358,8 +411,9 @@ export class Channel {
   disable(): void {
     if (this.state.conn === 'disabled') return;
     if (this.state.conn === 'open') {
-      if (this.state.flow === 'active') this.pause();
-      this.callbacks.closed?.(this);
+      if (this.state.flow === 'active') this.stopFlow('VmbChannelDisable');
+      const closed = this.callbacks.closed;
+      if (closed) this.inStateCallback(() => closed(this));
     }
     this.cancelAll();
     this.outgoing = null;
@@ -369,20 +423,11 @@ export class Channel {
 
   /** VmbChannelCleanup: the channel must be disabled. */
   cleanup(): void {
-    if (this.state.conn !== 'disabled') throw new KmclUsageError('VmbChannelCleanup', `channel is ${this.state.conn}; disable it first`);
-  }
-
-  /**
-   * The host objects are being thrown away after their state was saved (VM save,
-   * migration, checkpoint apply). Nothing is cancelled or completed: the saved state
-   * carries it, and the guest must not see anything happen.
-   */
-  abandon(): void {
-    fifoClear(this.queue);
-    this.awaiting.clear();
-    this.outgoing = null;
-    this.incoming = null;
-    this.state = { conn: 'disabled', autoPauseOnEnable: false };
+    if (this.state.conn !== 'disabled') this.misuse('wrong-state', 'VmbChannelCleanup', `channel is ${this.state.conn}; disable it first`);
+    if (this.livePackets.size > 0) {
+      const first = this.livePackets.values()[0]!;
+      this.misuse('packet-leak', 'VmbChannelCleanup', `${this.livePackets.size} packet(s) never freed, the first packet ${first.id}`, first);
+    }
   }
 
   private cancelAll(): void {
@@ -409,15 +454,17 @@ export class Channel {
 
   /** VmbPacketAllocate: a packet object owned by this channel. */
   packetAllocate(): VmbPacket {
-    return createPacket(this, this.nextPacketId++);
+    const p = createPacket(this, this.nextPacketId++);
+    this.livePackets.set(p.id, p);
+    return p;
   }
 
   /** VmbPacketFree. */
   packetFree(p: VmbPacket): void {
-    if (p.state === 'queued' || p.state === 'awaiting') {
-      throw new KmclUsageError('VmbPacketFree', `packet ${p.id} is ${p.state}`);
-    }
+    if (p.state === 'freed') this.misuse('free-twice', 'VmbPacketFree', `packet ${p.id} was freed already`, p);
+    if (p.state === 'queued' || p.state === 'awaiting') this.misuse('free-in-flight', 'VmbPacketFree', `packet ${p.id} is ${p.state}`, p);
     p.state = 'freed';
+    this.livePackets.delete(p.id);
   }
 
   packetSetCompletionRoutine(p: VmbPacket, routine: CompletionRoutine): void {
@@ -431,8 +478,9 @@ export class Channel {
   packetSend(p: VmbPacket, buffer: Uint8Array, flags: number): NtStatus {
     if (p.channel !== this) return STATUS.INVALID_PARAMETER_1;
     if (p.state === 'queued' || p.state === 'awaiting' || p.state === 'freed') {
-      throw new KmclUsageError('VmbPacketSend', `packet ${p.id} is ${p.state}`);
+      this.misuse('send-busy-packet', 'VmbPacketSend', `packet ${p.id} is ${p.state}`, p);
     }
+    if (this.suspended) this.misuse('send-after-suspend', 'VmbPacketSend', `packet ${p.id} sent after EvtVmbChannelSuspend`, p);
     if (buffer.length > this.config.maxPacketSize) return STATUS.INVALID_PARAMETER_3;
     if ((flags & ~FORMAT_FLAGS) !== 0) return STATUS.INVALID_PARAMETER_5;
     p.wantCompletion = (flags & FORMAT_FLAG_WAIT_FOR_COMPLETION) !== 0;
@@ -450,6 +498,11 @@ export class Channel {
     return STATUS.SUCCESS;
   }
 
+  /** Inside Suspend, under write-to-ring, a completion may still go to the ring (behind nothing queued). */
+  private canCompleteInSuspend(): boolean {
+    return this.completingInSuspend && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
+  }
+
   /** Whether a send may go to the ring now rather than behind the library queue. */
   private canWriteNow(): boolean {
     return this.active && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
@@ -457,7 +510,7 @@ export class Channel {
 
   /** Sends a completion for the peer's transaction `transId`: to the ring if it can, else queued. */
   private sendCompletion(transId: TxId, payload: Uint8Array): void {
-    if (this.canWriteNow() && this.writeCompletion(transId, payload)) return;
+    if ((this.canWriteNow() || this.canCompleteInSuspend()) && this.writeCompletion(transId, payload)) return;
     this.queueEntry({ kind: 'completion', transId, payload });
   }
 
@@ -547,7 +600,13 @@ export class Channel {
 
   private finishPacket(p: VmbPacket, status: NtStatus, response: Uint8Array | null): void {
     p.state = 'completed';
-    const routine = p.completionRoutine ?? defaultCompletionRoutine;
+    const routine = p.completionRoutine;
+    if (routine === null) {
+      // The default completion routine frees the packet (SPEC-NOTES 4.1).
+      p.state = 'freed';
+      this.livePackets.delete(p.id);
+      return;
+    }
     routine(p, status, response);
   }
 
@@ -661,8 +720,8 @@ export class Channel {
 
   /** VmbChannelPacketComplete: sends a completion only if the sender asked for one. */
   packetComplete(pkt: IncomingPacket, response: Uint8Array | null): void {
-    if (pkt.channel !== this) throw new KmclUsageError('VmbChannelPacketComplete', 'packet belongs to another channel');
-    if (pkt.state !== 'delivered') throw new KmclUsageError('VmbChannelPacketComplete', `packet is ${pkt.state}`);
+    if (pkt.channel !== this) this.misuse('retire-twice', 'VmbChannelPacketComplete', 'the packet belongs to another channel');
+    if (pkt.state !== 'delivered') this.misuse('retire-twice', 'VmbChannelPacketComplete', `the incoming packet is ${pkt.state}`);
     pkt.state = 'completed';
     this.retire();
     if (!pkt.wantCompletion) return;
@@ -678,7 +737,7 @@ export class Channel {
   /** VmbChannelPacketDeferToPassive: only inside ProcessPacket; the packet comes back later. */
   packetDeferToPassive(pkt: IncomingPacket): void {
     if (this.inProcessPacket !== pkt) {
-      throw new KmclUsageError('VmbChannelPacketDeferToPassive', 'only legal inside EvtVmbChannelProcessPacket for that packet');
+      this.misuse('defer-outside-process-packet', 'VmbChannelPacketDeferToPassive', 'called outside EvtVmbChannelProcessPacket for that packet');
     }
     pkt.state = 'deferred';
     pkt.deferrals++;
@@ -687,7 +746,7 @@ export class Channel {
 
   /** VmbChannelPacketFail: a fatal protocol error; the incoming queue stops. */
   packetFail(pkt: IncomingPacket): void {
-    if (pkt.state !== 'delivered') throw new KmclUsageError('VmbChannelPacketFail', `packet is ${pkt.state}`);
+    if (pkt.state !== 'delivered') this.misuse('retire-twice', 'VmbChannelPacketFail', `the incoming packet is ${pkt.state}`);
     pkt.state = 'failed';
     this.retire();
     this.failed = true;

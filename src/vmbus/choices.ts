@@ -15,9 +15,17 @@ export interface GapChoices {
   packetFailCompletion: 'none' | 'status-unsuccessful';
   /**
    * SPEC-NOTES 6.3 / 13.9: which sizing-call result KMCL takes as "call me again with a
-   * buffer": only STATUS_BUFFER_TOO_SMALL, or any failure that reports BytesNeeded > 0.
+   * buffer": any failure that reports BytesNeeded > 0 (the default: the
+   * EvtVmbChannelSavePacket page says KMCL calls again when the first call "returns a
+   * failure code"), or only STATUS_BUFFER_TOO_SMALL.
    */
-  savePacketSizing: 'buffer-too-small' | 'any-failure-with-size';
+  savePacketSizing: 'any-failure-with-size' | 'buffer-too-small';
+  /**
+   * REVIEW E4: completions a VSP makes inside EvtVmbChannelSuspend (retiring the packets it
+   * holds): written to the ring as any completion (default), or held in the library queue,
+   * which a save then carries.
+   */
+  suspendCompletions: 'write-to-ring' | 'queue-and-save';
   /** SPEC-NOTES 13.7: may SaveBegin be called while the channel is active (not paused)? */
   saveWhileActive: 'refuse' | 'allow';
   /** SPEC-NOTES 13.7: chunk framing of SaveContinue output: one chunk per packet, or packed. */
@@ -35,7 +43,8 @@ export interface GapChoices {
 export const DEFAULT_CHOICES: Readonly<GapChoices> = {
   sendOrdering: 'fifo',
   packetFailCompletion: 'none',
-  savePacketSizing: 'buffer-too-small',
+  savePacketSizing: 'any-failure-with-size',
+  suspendCompletions: 'write-to-ring',
   saveWhileActive: 'refuse',
   saveChunking: 'per-packet',
   restoreCallbacks: 'opened-started',
@@ -47,19 +56,29 @@ export const DEFAULT_CHOICES: Readonly<GapChoices> = {
 /** Each choice with its options and where the question comes from, for docs and errors. */
 export const GAP_CHOICES: ReadonlyArray<{
   key: keyof GapChoices;
+  /** the default first */
   options: readonly (string | boolean)[];
   source: string;
   question: string;
+  /** why the default is the default: the source it follows, or [I] and the inference */
+  defaultSource: string;
 }> = [
-  { key: 'sendOrdering', options: ['fifo', 'ring-first'], source: 'SPEC-NOTES 13.6', question: 'Are library-queued packets written before later sends?' },
-  { key: 'packetFailCompletion', options: ['none', 'status-unsuccessful'], source: 'SPEC-NOTES 13.11', question: 'Does VmbChannelPacketFail send a completion?' },
-  { key: 'savePacketSizing', options: ['buffer-too-small', 'any-failure-with-size'], source: 'SPEC-NOTES 13.9', question: 'Which SavePacket sizing result means "call again with a buffer"?' },
-  { key: 'saveWhileActive', options: ['refuse', 'allow'], source: 'SPEC-NOTES 13.7', question: 'Is SaveBegin legal on an active channel?' },
-  { key: 'saveChunking', options: ['per-packet', 'packed'], source: 'SPEC-NOTES 13.7', question: 'How is SaveContinue output framed into chunks?' },
-  { key: 'restoreCallbacks', options: ['opened-started', 'started-only'], source: 'SPEC-NOTES 13.8', question: 'Does a restored channel get EvtVmbChannelOpened again?' },
-  { key: 'quotaCountsDeferred', options: [true, false], source: 'SPEC-NOTES 13.12', question: 'Do deferred packets count against the transaction quota?' },
-  { key: 'pendingSendThreshold', options: ['greater', 'greater-or-equal'], source: 'SPEC-NOTES 13.16', question: 'Is the full->not-full signal sent at free > P or free >= P?' },
-  { key: 'cancelStatus', options: ['cancelled', 'device-removed'], source: 'SPEC-NOTES 13.5', question: 'Which status do cancelled packets complete with?' },
+  { key: 'sendOrdering', options: ['fifo', 'ring-first'], source: 'SPEC-NOTES 13.6', question: 'Are library-queued packets written before later sends?', defaultSource: '[I] a FIFO library queue: [H] documents no reordering of sends' },
+  { key: 'packetFailCompletion', options: ['none', 'status-unsuccessful'], source: 'SPEC-NOTES 13.11', question: 'Does VmbChannelPacketFail send a completion?', defaultSource: '[I] [D] VmbChannelPacketFail documents no completion to the peer' },
+  { key: 'savePacketSizing', options: ['any-failure-with-size', 'buffer-too-small'], source: 'SPEC-NOTES 13.9', question: 'Which SavePacket sizing result means "call again with a buffer"?', defaultSource: '[D] EvtVmbChannelSavePacket: KMCL calls again when the first call returns a failure code, any failure (REVIEW E5)' },
+  { key: 'saveWhileActive', options: ['refuse', 'allow'], source: 'SPEC-NOTES 13.7', question: 'Is SaveBegin legal on an active channel?', defaultSource: '[H] save is described after Pause; refusing catches a VSP that does not pause [I]' },
+  { key: 'saveChunking', options: ['per-packet', 'packed'], source: 'SPEC-NOTES 13.7', question: 'How is SaveContinue output framed into chunks?', defaultSource: '[I] one chunk per packet, the finest framing RestoreFromBuffer must accept' },
+  { key: 'restoreCallbacks', options: ['opened-started', 'started-only'], source: 'SPEC-NOTES 13.8', question: 'Does a restored channel get EvtVmbChannelOpened again?', defaultSource: '[I] a restored channel is opened by the guest again, as a new connection' },
+  { key: 'quotaCountsDeferred', options: [true, false], source: 'SPEC-NOTES 13.12', question: 'Do deferred packets count against the transaction quota?', defaultSource: '[I] a deferred packet is still handed out (not completed)' },
+  { key: 'pendingSendThreshold', options: ['greater', 'greater-or-equal'], source: 'SPEC-NOTES 13.16', question: 'Is the full->not-full signal sent at free > P or free >= P?', defaultSource: '[L] Linux hv_ringbuffer and [O] openvmm signal at free > P' },
+  { key: 'cancelStatus', options: ['cancelled', 'device-removed'], source: 'SPEC-NOTES 13.5', question: 'Which status do cancelled packets complete with?', defaultSource: '[I] STATUS_CANCELLED is what Disable\'s cancellation reports in WDF generally' },
+  {
+    key: 'suspendCompletions',
+    options: ['write-to-ring', 'queue-and-save'],
+    source: 'SPEC-NOTES 2.4',
+    question: 'Do completions made inside EvtVmbChannelSuspend go to the ring, or wait in the library (and get saved)?',
+    defaultSource: '[H] Suspend stops incoming delivery and new sends; no source says KMCL holds completions back or saves them (REVIEW E4), so they go out as any completion [I]',
+  },
 ];
 
 /** Merges a partial set (from a scenario or lab file) over the defaults; unknown keys are the caller's to reject. */

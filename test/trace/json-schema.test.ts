@@ -95,6 +95,7 @@ describe('trace-v1.schema.json', () => {
     sink.emit({ side: 'host', ev: 'pkt.complete', ch: 1, tx: 1, dir: 'g2h', status: '00000000', len: 32, digest: d });
     sink.emit({ side: 'guest', ev: 'pkt.fail', ch: 1, tx: 1, dir: 'h2g', status: 'c0000184' });
     sink.emit({ side: 'guest', ev: 'ring.format', ch: 1, dir: 'h2g', offset: 4072, type: 10, flags: 0 });
+    sink.emit({ side: 'host', ev: 'kmcl.violation', ch: 1, rule: 'send-after-suspend', call: 'VmbPacketSend', packet: 7, message: 'packet 7 sent after EvtVmbChannelSuspend' });
     sink.emit({ side: 'guest', ev: 'pkt.completion', ch: 1, tx: 1, dir: 'g2h', status: '00000000', digest: d });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name: 'cp1' });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name: 'cp1' });

@@ -11,7 +11,7 @@ import { DEFAULT_CHOICES, type GapChoices } from '../../src/vmbus/choices.ts';
 import { fifoItems, fifoLength } from '../../src/vmbus/fifo.ts';
 import type { VmbPacket } from '../../src/vmbus/packet.ts';
 import { STATUS, ntSuccess, type NtStatus } from '../../src/vmbus/status.ts';
-import { IFACE_INSTANCE, IFACE_TYPE, holdIt, makePair, payload, stepSide, tagOf, wire, type Pair } from './support/channel-pair.ts';
+import { IFACE_INSTANCE, IFACE_TYPE, fillRing, holdIt, makePair, payload, stepSide, tagOf, wire, type Pair } from './support/channel-pair.ts';
 
 // ------------------------------------------------------------------ the VSP's side
 
@@ -95,12 +95,14 @@ function pausedServer(plan: Plan): { pair: Pair; saveCalls: SaveCall[] } {
     expect(server.packetSend(p, payload(tag++, size), 1)).toBe(STATUS.SUCCESS);
   }
   pair.pump();
-  server.pause();
+  // Queued packets wait behind a full ring (sending after Pause is a rule break).
+  fillRing(server);
   for (const [size, priv, wait] of plan.queued) {
     const p = server.packetAllocate();
     p.pointer = privateState(p.id, priv);
     expect(server.packetSend(p, payload(tag++, size), wait ? 1 : 0)).toBe(STATUS.SUCCESS);
   }
+  server.pause();
   return { pair, saveCalls };
 }
 
@@ -269,11 +271,82 @@ describe('SaveContinue', () => {
     saveAll(pair.server.ch, 4096);
     const byPacket = new Map<number, Array<number | null>>();
     for (const c of saveCalls) byPacket.set(c.packet, [...(byPacket.get(c.packet) ?? []), c.bufLen]);
-    // Server packets 1, 2, ... were allocated in plan order: awaiting first, then queued.
+    // Server packets were allocated in plan order: awaiting first (1, 2, ...), then the
+    // ring's filler packets (done at once, never saved), then queued.
     // Every in-use packet is asked; only those with private state get the second call.
     const privSizes = [...MIXED.awaiting.map(([, s]) => s), ...MIXED.queued.map(([, s]) => s)];
-    const want = new Map(privSizes.map((size, i) => [i + 1, size === 0 ? [null] : [null, size]]));
-    expect(byPacket).toEqual(want);
+    const ids = [...byPacket.keys()].sort((a, b) => a - b);
+    expect(ids.slice(0, MIXED.awaiting.length)).toEqual(MIXED.awaiting.map((_, i) => i + 1));
+    expect(ids.map((id) => byPacket.get(id))).toEqual(privSizes.map((size) => (size === 0 ? [null] : [null, size])));
+  });
+});
+
+describe('REVIEW E5, E6, E9', () => {
+  it('E5: by default a sizing call failing with any status and a size gets its second call (the SavePacket page: "a failure code")', () => {
+    expect(DEFAULT_CHOICES.savePacketSizing).toBe('any-failure-with-size');
+    const { pair } = pausedServer(MIXED);
+    const calls: Array<number | null> = [];
+    pair.server.ch.savePacket = (_c, _p, buf, out) => {
+      calls.push(buf === null ? null : buf.length);
+      if (buf === null) {
+        out.bytesNeeded = 12;
+        return STATUS.UNSUCCESSFUL;
+      }
+      return STATUS.SUCCESS;
+    };
+    expect(channelSaveBegin(pair.server.ch)).toBe(STATUS.SUCCESS);
+    expect(channelSaveContinue(pair.server.ch, new Uint8Array(1 << 16)).status).toBe(STATUS.SUCCESS);
+    expect(calls.slice(0, 2)).toEqual([null, 12]);
+  });
+
+  it('E6: STATUS_BUFFER_OVERFLOW says in BytesRequired what the next call needs, and a buffer that size makes progress', () => {
+    const { pair } = pausedServer(MIXED);
+    const ch = pair.server.ch;
+    expect(channelSaveBegin(ch)).toBe(STATUS.SUCCESS);
+    let buf = new Uint8Array(64);
+    let overflows = 0;
+    for (let guard = 0; guard < 1000; guard++) {
+      const r = channelSaveContinue(ch, buf);
+      if (r.status === STATUS.SUCCESS) break;
+      if (r.status === STATUS.BUFFER_TOO_SMALL) {
+        buf = new Uint8Array(r.bytesRequired);
+        continue;
+      }
+      expect(r.status).toBe(STATUS.BUFFER_OVERFLOW);
+      overflows++;
+      expect(r.bytesRequired).toBeGreaterThan(0);
+      // Exactly the size asked for is enough for the next call to fill something.
+      buf = new Uint8Array(r.bytesRequired);
+      const next = channelSaveContinue(ch, buf);
+      expect(next.bytesFilled).toBeGreaterThan(0);
+      if (next.status === STATUS.SUCCESS) break;
+      if (next.status === STATUS.BUFFER_OVERFLOW) buf = new Uint8Array(next.bytesRequired);
+    }
+    channelSaveEnd(ch);
+    expect(overflows).toBeGreaterThan(0);
+  });
+
+  it('E9: a channel offered but never opened is saved with what it queued, and restored', () => {
+    const pair = makePair({
+      open: false,
+      serverInit: (ch) => ch.serverInitSetSaveRestorePacketCallbacks(vspSavePacket([]), () => STATUS.SUCCESS),
+    });
+    const server = pair.server.ch;
+    // Sends before the guest opens are queued in the library (SPEC-NOTES 2.3).
+    expect(server.packetSend(server.packetAllocate(), payload(0x31, 16), 1)).toBe(STATUS.SUCCESS);
+    expect(server.state.conn).toBe('enabled');
+    const before = inFlight(server);
+    const { buffers } = saveAll(server, 4096);
+    const fresh = freshServer([], []);
+    expect(restoreAll(fresh.ch, buffers).at(-1)).toBe(STATUS.SUCCESS);
+    expect(inFlight(fresh.ch)).toEqual(before);
+    expect(fifoLength(fresh.ch.queue)).toBe(1);
+  });
+
+  it('E9: a disabled channel (never offered) is not saved', () => {
+    const ch = new Channel(true, 0, DEFAULT_CHOICES);
+    expect(ch.serverInitSetSaveRestorePacketCallbacks(vspSavePacket([]), () => STATUS.SUCCESS)).toBe(STATUS.SUCCESS);
+    expect(channelSaveBegin(ch)).toBe(STATUS.INVALID_DEVICE_STATE);
   });
 });
 
@@ -297,7 +370,7 @@ describe('RestoreFromBuffer', () => {
     const { pair } = pausedServer(MIXED);
     const before = inFlight(pair.server.ch);
     const { buffers } = saveAll(pair.server.ch, 512);
-    pair.server.ch.abandon(); // the old host objects are gone (VM saved)
+    pair.server.ch.disable(); // the old host objects go (VM saved): Disable cancels what they held
     const restored: Restored[] = [];
     const done: string[] = [];
     const fresh = freshServer(restored, done);

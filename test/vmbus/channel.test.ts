@@ -223,9 +223,13 @@ describe('pause', () => {
     expect(() => pair.server.ch.pause()).toThrow(KmclUsageError);
   });
 
-  it('accepts packets completed inside Suspend, and their completions reach the peer after the next Start', () => {
+  it.each<['write-to-ring' | 'queue-and-save', boolean]>([
+    ['write-to-ring', true],
+    ['queue-and-save', false],
+  ])('accepts packets completed inside Suspend; under suspendCompletions %s their completions reach the peer at once: %s (else after the next Start)', (choice, atOnce) => {
     const clientLog: string[] = [];
     const pair = makePair({
+      choices: { suspendCompletions: choice },
       serverProcess: holdIt,
       serverCallbacks: (side) => ({ suspend: () => side.held.splice(0).forEach((p) => side.ch.packetComplete(p, payload(0x42))) }),
     });
@@ -233,10 +237,15 @@ describe('pause', () => {
     pair.pump();
     pair.server.ch.pause();
     pair.pump();
-    expect(clientLog).toEqual([]); // queued in the paused server's library
+    expect(clientLog).toEqual(atOnce ? ['done:1:ok:66'] : []); // else queued in the paused server's library
+    expect(fifoLength(pair.server.ch.queue)).toBe(0 + (atOnce ? 0 : 1));
     pair.server.ch.start();
     pair.pump();
     expect(clientLog).toEqual(['done:1:ok:66']);
+  });
+
+  it('defaults to writing completions made inside Suspend to the ring (REVIEW E4)', () => {
+    expect(DEFAULT_CHOICES.suspendCompletions).toBe('write-to-ring');
   });
 
   it('on a disabled channel only arms "pause when enabled": the channel opens paused', () => {

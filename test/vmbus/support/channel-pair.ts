@@ -2,6 +2,7 @@
 // partition wires them: each side's signal sets a flag on the other, and nothing runs
 // until the test pumps. Used by channel.test.ts and channel-save.test.ts.
 
+import { expect } from 'vitest';
 import { Channel, type ProcessPacketCallback, type StateChangeCallbacks, stateChangeCallbacksInit } from '../../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES, type GapChoices } from '../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
@@ -184,4 +185,16 @@ export function send(side: Side, tag: number, opts: { wait?: boolean; size?: num
   }
   const st = side.ch.packetSend(p, payload(tag, opts.size ?? 8), opts.wait ? 1 : 0);
   return { packet: p, status: st };
+}
+
+/**
+ * Fills `ch`'s outgoing ring with empty packets that want no completion (written and done
+ * at once), so that what is sent next waits in the library queue. That is how packets
+ * come to be queued at a save: a send after EvtVmbChannelSuspend is a KMCL rule break
+ * (send-after-suspend), so tests no longer queue them by sending after Pause.
+ */
+export function fillRing(ch: Channel): void {
+  const empty = new Uint8Array(0);
+  // An empty in-band packet takes 24 bytes: once fewer are free, every packet queues.
+  while (ch.outgoing!.free() >= 24) expect(ch.packetSend(ch.packetAllocate(), empty, 0)).toBe(STATUS.SUCCESS);
 }
