@@ -6,7 +6,7 @@
 # Every script is idempotent and quick when its tools are already there. A script that
 # cannot install its tool (no root, no registry) says so on stderr and exits 0, and the
 # tests that need the tool report themselves as skipped with the reason. They never pass
-# silently.
+# silently. pwsh is stricter: with CI=true, 20-pwsh.sh fails the setup without it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$here/../test-artifacts"

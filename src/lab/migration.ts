@@ -7,7 +7,7 @@ import { InfraError } from '../errors.ts';
 import { expand, pipe, project, ps } from './host-shell/command.ts';
 import { expectOk, failureError } from './host-shell/errors.ts';
 import type { HyperV } from './hyperv.ts';
-import { byId, cmd, describeFailure, getVm, TRANSIENT_STATES, waitForState, type VmInfo } from './hyperv-vm.ts';
+import { byId, cmd, describeFailure, getVm, STABLE_STATES, TRANSIENT_STATES, waitForState, type VmInfo } from './hyperv-vm.ts';
 
 export interface Incompatibility {
   message: string;
@@ -51,7 +51,12 @@ export async function migrate(src: HyperV, dst: HyperV, id: string, options: Mov
   const since = new Date();
   const before = await getVm(src.ctx, id);
   if (!before) throw await describeFailure(src.ctx, 'Move-VM', id, since, `the VM is not on ${src.host}`);
-  if (TRANSIENT_STATES.includes(before.state)) throw await describeFailure(src.ctx, 'Move-VM', id, since, `the VM is in transient state ${before.state}`);
+  // Only from a state known to be stable: what Move-VM does from a transient, critical or
+  // unknown state is not something the bench can tell apart from a failed move.
+  if (!STABLE_STATES.includes(before.state)) {
+    const kind = TRANSIENT_STATES.includes(before.state) ? 'transient' : 'not a known stable';
+    throw await describeFailure(src.ctx, 'Move-VM', id, since, `the VM is in ${kind} state ${before.state}; the bench only starts Move-VM from ${STABLE_STATES.join('/')}`);
+  }
   const blockers = await compareMigration(src, id, to, options.destinationStoragePath);
   if (blockers.length > 0) throw new MigrationBlockedError(id, src.host, to, blockers);
 

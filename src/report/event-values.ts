@@ -12,6 +12,16 @@ export function statusLabel(hex: string): string {
   return name.startsWith('STATUS_') ? `${upper} ${name}` : upper;
 }
 
+/** The NTSTATUS values a message mentions that have a name, labelled, each once: ["C0000001 STATUS_UNSUCCESSFUL"]. */
+export function statusesIn(text: string): string[] {
+  const out = new Set<string>();
+  for (const m of text.matchAll(/\b[0-9A-Fa-f]{8}\b/g)) {
+    const label = statusLabel(m[0]);
+    if (label.includes(' STATUS_')) out.add(label);
+  }
+  return [...out];
+}
+
 /** A field's value as a person reads it: statuses named, everything else in full. */
 export function fieldText(key: string, value: unknown): string {
   if (typeof value === 'string' && /status/i.test(key)) return statusLabel(value);

@@ -73,7 +73,9 @@ function byBuild(jobs: readonly JobResult[]): BuildGroup[] {
     if (!list) m.set(j.hostBuild, (list = []));
     list.push(j);
   }
-  return [...m.entries()].sort(([a], [b]) => naturalCompare(a, b)).map(([hostBuild, list]) => ({ hostBuild, jobs: list }));
+  // Inside a build: by scenario, guest and seed, so one scenario's cards sit together.
+  const order = (a: JobResult, b: JobResult) => naturalCompare(a.scenario, b.scenario) || naturalCompare(a.guest, b.guest) || a.seed - b.seed || naturalCompare(a.jobId, b.jobId);
+  return [...m.entries()].sort(([a], [b]) => naturalCompare(a, b)).map(([hostBuild, list]) => ({ hostBuild, jobs: list.sort(order) }));
 }
 
 export interface InfraCause {
@@ -109,9 +111,9 @@ export function errorReasons(j: JobResult): { host: string; reason: string }[] {
 /** An error message with what varies from host to host and try to try replaced. */
 export function normaliseReason(reason: string, host: string): string {
   let r = reason;
-  if (host) r = r.split(host).join('HOST');
+  if (host) r = r.split(host).join('<host>');
   return r
-    .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g, 'ADDRESS')
+    .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g, '<address>')
     .replace(/\s*\(after \d+(?:\.\d+)? ?m?s\)/g, '')
     .replace(/\b\d+(?:\.\d+)? ?(ms|s|MB|GB|min)\b/g, 'N $1')
     .replace(/\battempt \d+\b/g, 'attempt N')

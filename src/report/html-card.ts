@@ -1,7 +1,7 @@
 // One failure card of report.html: what failed, the values that differ in full (statuses
 // named), the first unexplained event, the packet timeline, the cell's history, copyable
 // commands that reproduce it, the minimised scenario inline, and the evidence. Pure.
-import { fieldText, valueDiff } from './event-values.ts';
+import { fieldText, statusesIn, valueDiff } from './event-values.ts';
 import { esc, formatDuration, verdictPill, VERDICT_LOOK } from './html-style.ts';
 import { renderTimeline } from './html-timeline.ts';
 import { jobSeconds } from './junit-reporter.ts';
@@ -87,7 +87,9 @@ function diffTable(j: JobResult): string {
   const rows = d.rows
     .map((r) => `<tr${r.differs ? ' class="differs"' : ''}><th>${esc(r.field)}${r.differs ? ' ≠' : ''}</th><td><code>${esc(r.observed ?? '–')}</code></td>${r.expected.map((e) => `<td><code>${esc(e ?? '(any)')}</code></td>`).join('')}</tr>`)
     .join('');
-  const note = d.alternatives.length === 0 ? '<p class="since">The model expected no event of this kind here; the observed values follow in full.</p>' : '';
+  const note = d.alternatives.length > 0 ? ''
+    : (j.expected?.length ?? 0) === 0 ? '<p class="since">The checker named no expected alternative for this event (the property checker finds a broken rule, not a missing choice); the observed values follow in full.</p>'
+    : '<p class="since">None of the model\'s alternatives is an event of this kind; the observed values follow in full, the alternatives below.</p>';
   return `<h4>The values at the first unexplained event</h4>${note}<table class="plain diff"><thead><tr><th>field</th><th>observed</th>${heads}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
@@ -113,8 +115,13 @@ export function renderCard(j: JobResult, ctx: CardContext): string {
   ];
   const history = historyLines(j, ctx);
   if (history.length) parts.push(`<div class="history">${history.map((l) => `<div>${l}</div>`).join('')}</div>`);
-  if (j.message) parts.push(`<div class="msg">${esc(j.message)}</div>`);
+  if (j.message) {
+    parts.push(`<div class="msg">${esc(j.message)}</div>`);
+    const named = statusesIn(j.message);
+    if (named.length) parts.push(`<div class="since">Statuses above: ${named.map((s) => `<code>${esc(s)}</code>`).join(', ')}</div>`);
+  }
   if (j.failedProperties?.length) parts.push(`<h4>Failed properties</h4><div class="props">${j.failedProperties.map((p) => `<span>${esc(p)}</span>`).join('')}</div>`);
+  if (j.notChecked?.length) parts.push(`<h4>Not checked for this job</h4><ul>${j.notChecked.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   parts.push(diffTable(j));
   if (j.firstUnexplained) {
     const f = j.firstUnexplained;

@@ -15,6 +15,12 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/** "2 hosts failed preflight: reachable: …", or "1 host: <what went wrong>". */
+function headline(c: InfraCause): string {
+  const hosts = plural(c.hosts.length, 'host');
+  return c.cause.startsWith('preflight: ') ? `${hosts} failed preflight: ${c.cause.slice('preflight: '.length)}` : `${hosts}: ${c.cause}`;
+}
+
 function infraBox(c: InfraCause, anchored: Set<string>, lab: string, runId: string): string {
   const rows = c.jobs
     .map((j) => {
@@ -25,7 +31,7 @@ function infraBox(c: InfraCause, anchored: Set<string>, lab: string, runId: stri
     })
     .join('');
   return `<div class="infra-box" id="${esc(c.id)}">
-<h3>${verdictPill('error', plural(c.jobs.length, 'job'))} ${esc(plural(c.hosts.length, 'host'))}: ${esc(c.cause)}</h3>
+<h3>${verdictPill('error', plural(c.jobs.length, 'job'))} ${esc(headline(c))}</h3>
 <dl><dt>Hosts</dt><dd>${c.hosts.map((h) => `<code>${esc(h)}</code>`).join(' ')}</dd>
 <dt>Why</dt><dd><code class="wrap">${esc(c.example)}</code></dd>
 <dt>What to do</dt><dd>${esc(c.advice)} Then finish the run: <code>bench nightly --lab LAB.yaml --resume ${esc(runId)}</code> (LAB.yaml: the inventory of lab ${esc(lab)}).</dd></dl>
@@ -58,7 +64,7 @@ function filters(jobs: readonly JobResult[]): string {
 const HELP = `<details class="help"><summary>How to read a failure</summary><dl>
 <dt><code>ch 0</code></dt><dd>the channel: the VMBus channel instance within the VM (a device may offer several).</dd>
 <dt><code>g2h</code> / <code>h2g</code></dt><dd>the direction: guest to host (the guest driver's requests to the VSP) or host to guest (transactions the VSP sends).</dd>
-<dt><code>tx 5</code></dt><dd>the transaction id: unique per channel and direction, and kept across save, restore and migration, so <code>h2g tx 5</code> names one packet through its whole life. Together: <code>ch/dir/tx</code>.</dd>
+<dt><code>tx 5</code></dt><dd>the transaction id: unique per channel and direction, and kept across save, restore and migration, so <code>h2g tx 5</code> names one packet through its whole life. Messages write the three together as <code>ch/dir/tx</code>: <code>0/g2h/1</code> is channel 0, guest to host, transaction 1.</dd>
 <dt><code>status</code></dt><dd>an NTSTATUS in 8 hex digits, with its name where the bench knows it: <code>C0000001 STATUS_UNSUCCESSFUL</code>.</dd>
 <dt><code>digest</code>, <code>saveDigest</code></dt><dd>hex digests of payload and SaveBuf bytes, shown in full.</dd>
 <dt>≠</dt><dd>marks a field whose observed value is not what the model expected there.</dd>

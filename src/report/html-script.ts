@@ -16,7 +16,8 @@ export const REPORT_SCRIPT = `(function () {
     if (nav) d.documentElement.style.setProperty('--nav-h', nav.getBoundingClientRect().height + 'px');
   }
   function reveal() {
-    var id = decodeURIComponent(location.hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }
     var el = id && d.getElementById(id);
     if (!el) return;
     for (var p = el.parentElement; p; p = p.parentElement) if (p.tagName === 'DETAILS') p.open = true;
@@ -52,9 +53,11 @@ export const REPORT_SCRIPT = `(function () {
     } else if (t.matches('button[data-copy]')) {
       var pre = d.getElementById(t.getAttribute('data-copy'));
       var text = pre ? pre.textContent : '';
-      var done = function () { t.textContent = 'copied'; setTimeout(function () { t.textContent = 'copy'; }, 1500); };
-      var select = function () { var r = d.createRange(); r.selectNodeContents(pre); var s = getSelection(); s.removeAllRanges(); s.addRange(r); t.textContent = 'selected: press Ctrl+C'; };
-      if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, select); else select();
+      // The command is selected at once (Ctrl+C copies it wherever the clipboard API is
+      // refused or waits for a permission), then copied where the API allows.
+      var r = d.createRange(); r.selectNodeContents(pre); var s = getSelection(); s.removeAllRanges(); s.addRange(r);
+      t.textContent = 'selected';
+      if (navigator.clipboard) navigator.clipboard.writeText(text).then(function () { t.textContent = 'copied'; }, function () {});
     }
   });
   addEventListener('hashchange', reveal);

@@ -54,7 +54,25 @@ export function eventDetails(e: AnyEvent): string {
 const COL = 40;
 const ROW = 26;
 const LEFT = 118;
-const TOP = 46;
+/** Room above the rows at least; more when a VM operation's slanted label needs it. */
+const MIN_TOP = 46;
+const LABEL_SLANT = 28; // degrees
+/** Below the rows: the axis of sequence numbers, then on a line of its own the red marker's label. */
+const AXIS_GAP = 14;
+const HIT_GAP = 30;
+
+/** The label a VM (bench) event gets above the rows. */
+function opLabel(ev: string): string {
+  return ev.replace(/^vm\./, '').replace(/^scenario\./, 'scenario ');
+}
+
+/**
+ * How far a slanted label of `chars` characters (10 px type, about 6.2 px a character at
+ * most in the fonts the page lists) rises above its baseline, plus room for the type itself.
+ */
+function slantRise(chars: number): number {
+  return Math.ceil(chars * 6.2 * Math.sin((LABEL_SLANT * Math.PI) / 180)) + 12;
+}
 
 export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | undefined): string {
   if (events.length === 0) return '';
@@ -65,8 +83,14 @@ export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | 
     if (!rows.includes(r)) rows.push(r);
   }
   const hitIndex = hit ? evs.findIndex((e) => isSameEvent(e, hit)) : -1;
-  const width = LEFT + evs.length * COL + 70; // room for the last rotated VM label
-  const height = TOP + rows.length * ROW + 30;
+  // Invariant: every label lies inside the drawing: the slanted VM labels fit above the rows
+  // (TOP), the last of them to the right (width), and the axis and the marker's label below.
+  const longest = Math.max(0, ...evs.filter((e) => e.side === 'bench').map((e) => opLabel(e.ev).length));
+  const TOP = Math.max(MIN_TOP, slantRise(longest) + 8);
+  const slantRun = Math.ceil(longest * 6.2 * Math.cos((LABEL_SLANT * Math.PI) / 180));
+  const width = LEFT + evs.length * COL + Math.max(70, slantRun - COL / 2 + 8);
+  const bottom = TOP + rows.length * ROW;
+  const height = bottom + HIT_GAP + 10;
   const x = (i: number) => LEFT + i * COL + COL / 2;
   const y = (row: string) => TOP + rows.indexOf(row) * ROW + ROW / 2;
   const parts: string[] = [];
@@ -74,7 +98,7 @@ export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | 
   // Zebra rows and their labels.
   rows.forEach((r, i) => {
     if (i % 2 === 0) parts.push(`<rect x="0" y="${TOP + i * ROW}" width="${width}" height="${ROW}" fill="#f6f8fa"/>`);
-    parts.push(`<text x="8" y="${TOP + i * ROW + ROW / 2 + 4}" font-size="11.5" fill="#3b4450" font-weight="600">${esc(r)}</text>`);
+    parts.push(`<text class="row-label" x="8" y="${TOP + i * ROW + ROW / 2 + 4}" font-size="11.5" fill="#3b4450" font-weight="600">${esc(r)}</text>`);
   });
 
   // VM operations span all rows: a shaded band from *.begin to *.end, a line for the rest.
@@ -88,9 +112,9 @@ export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | 
       open.delete(m[1]!);
       parts.push(`<rect x="${x(from)}" y="${TOP}" width="${x(i) - x(from)}" height="${rows.length * ROW}" fill="#d9822b" fill-opacity=".10"/>`);
     }
-    const label = e.ev.replace(/^vm\./, '').replace(/^scenario\./, 'scenario ');
+    const label = opLabel(e.ev);
     parts.push(`<line x1="${x(i)}" y1="${TOP - 4}" x2="${x(i)}" y2="${TOP + rows.length * ROW}" stroke="#b0b8c2" stroke-dasharray="3 3"/>`);
-    parts.push(`<text x="${x(i)}" y="${TOP - 8}" font-size="10" fill="#5b6572" transform="rotate(-28 ${x(i)} ${TOP - 8})">${esc(label)}</text>`);
+    parts.push(`<text class="op-label" x="${x(i)}" y="${TOP - 8}" font-size="10" fill="#5b6572" transform="rotate(-${LABEL_SLANT} ${x(i)} ${TOP - 8})">${esc(label)}</text>`);
   });
 
   // Each packet's state between its events.
@@ -124,17 +148,19 @@ export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | 
         ? `<rect x="${x(i) - 5}" y="${y(r) - 5}" width="10" height="10" fill="${fill}" stroke="${stroke}" stroke-width="1.6">${tip}</rect>`
         : `<circle cx="${x(i)}" cy="${y(r)}" r="5.5" fill="${fill}" stroke="${stroke}" stroke-width="1.6">${tip}</circle>`,
     );
-    parts.push(`<text x="${x(i)}" y="${y(r) - 8}" font-size="9.5" text-anchor="middle" fill="${isHit ? '#8b1a10' : '#5b6572'}">${esc(SHORT[e.ev] ?? e.ev)}</text>`);
+    parts.push(`<text class="mark-label" x="${x(i)}" y="${y(r) - 8}" font-size="9.5" text-anchor="middle" fill="${isHit ? '#8b1a10' : '#5b6572'}">${esc(SHORT[e.ev] ?? e.ev)}</text>`);
   });
   if (hitIndex >= 0) {
     const hx = x(hitIndex);
     parts.push(`<line x1="${hx}" y1="${TOP}" x2="${hx}" y2="${TOP + rows.length * ROW}" stroke="#d13a2c" stroke-width="1.5"/>`);
-    parts.push(`<text x="${hx}" y="${TOP + rows.length * ROW + 16}" font-size="11" font-weight="700" text-anchor="middle" fill="#8b1a10">▲ first unexplained</text>`);
+    parts.push(`<text class="hit-label" x="${hx}" y="${bottom + HIT_GAP}" font-size="11" font-weight="700" text-anchor="${hitIndex < 2 ? 'start' : 'middle'}" fill="#8b1a10">▲ first unexplained</text>`);
   }
-  // Sequence numbers along the bottom, every few events.
+  // The axis: sequence numbers along the bottom, every few events, on a line of their own
+  // (the marker's label is one line lower, so the two never overlap).
   const every = Math.max(1, Math.ceil(evs.length / 16));
+  parts.push(`<line x1="${LEFT}" y1="${bottom}" x2="${width - 10}" y2="${bottom}" stroke="#c3cad2"/>`);
   evs.forEach((e, i) => {
-    if (i % every === 0 && i !== hitIndex) parts.push(`<text x="${x(i)}" y="${TOP + rows.length * ROW + 16}" font-size="9.5" text-anchor="middle" fill="#8b949e">#${e.seq}</text>`);
+    if (i % every === 0 || i === hitIndex) parts.push(`<text class="axis" x="${x(i)}" y="${bottom + AXIS_GAP}" font-size="9.5" text-anchor="middle" fill="${i === hitIndex ? '#8b1a10' : '#8b949e'}">#${e.seq}</text>`);
   });
 
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Timeline of packet states around the divergence">${parts.join('')}</svg>`;

@@ -11,6 +11,7 @@
 import { writeFileAtomic } from './atomic-file.ts';
 import type { Reporter } from './reporter.ts';
 import { isQuarantineLive, type JobResult, type RunSummary } from './summary.ts';
+import { commandLine, reproCommands } from './repro.ts';
 import { escapeXml } from './xml.ts';
 
 interface Suite {
@@ -76,6 +77,8 @@ export function failureText(j: JobResult): string {
     if (path) lines.push(`${label}: ${path}`);
   }
   if (ev.artefacts?.length) lines.push(`artefacts: ${ev.artefacts.join(', ')}`);
+  // The first command a failure card offers: the same verdict again, from the evidence.
+  if (j.verdict === 'diverge' || j.verdict === 'hang') lines.push(`reproduce (from the run directory): ${commandLine(reproCommands(j)[0]!.argv)}`);
   if ((j.attempts ?? 1) > 1) lines.push(`attempts: ${j.attempts}`);
   lines.push(`job: ${j.jobId} (host ${j.host}, build ${j.hostBuild}, guest ${j.guest}, template ${j.template}, seed ${j.seed})`);
   return lines.join('\n');

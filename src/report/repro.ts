@@ -1,12 +1,12 @@
 // The commands that reproduce a failure, for a failure card to offer for copying:
 //
-//   bench check --scenario S --trace T... [--choice k=v]...   check the kept traces again:
+//   bench check --scenario S --trace T... [--choice k=v]...   check the job's traces again:
 //       the exact verdict, from the run's own evidence (the model runs with the job's
 //       documented-gap choices)
-//   bench emulate S --seed N [--fault F]                      run the scenario again on the
-//       emulator with the job's seed (and fault mode, when one was injected)
-//   bench emulate M --seed N [--fault F]                      the same for the minimised scenario
-//   bench explore S --seed N [--fault F]                      try every save point and choice
+//   bench emulate S --seed N [--fault F]...                   run the scenario again on the
+//       emulator with the job's seed (and fault modes, when some were injected)
+//   bench emulate M --seed N [--fault F]...                   the same for the minimised scenario
+//   bench explore S --seed N [--fault F]...                   try every save point and choice
 //
 // Evidence paths in a summary are relative to the run directory, so the commands are to be
 // run from there; the scenario file is as the run read it. Arguments are quoted for a POSIX
@@ -37,16 +37,21 @@ export function scenarioArg(j: JobResult): string {
 export function reproCommands(j: JobResult): ReproCommand[] {
   const out: ReproCommand[] = [];
   const scenario = scenarioArg(j);
-  const fault = j.reproduce?.fault ? ['--fault', j.reproduce.fault] : [];
+  const faults = j.reproduce?.faults ?? [];
+  const fault = faults.flatMap((f) => ['--fault', f]);
   const choices = Object.entries(j.reproduce?.choices ?? {}).sort(([a], [b]) => a.localeCompare(b)).flatMap(([k, v]) => ['--choice', `${k}=${String(v)}`]);
-  const traces = [j.evidence.trace, j.evidence.hostTrace, j.evidence.guestTrace].filter((t): t is string => t !== undefined);
+  // A lab job's own traces are its host and guest files (`trace` is then the emulator's run
+  // beside it); an emulated job has only `trace`, and that is the one the checker judged.
+  const ev = j.evidence;
+  const real = [ev.hostTrace, ev.guestTrace].filter((t): t is string => t !== undefined);
+  const traces = real.length > 0 ? real : ev.trace ? [ev.trace] : [];
   if (traces.length > 0) {
     out.push({
       purpose: 'check the traces this job kept again (the same verdict, from the evidence)',
       argv: ['bench', 'check', '--scenario', scenario, ...traces.flatMap((t) => ['--trace', t]), ...choices],
     });
   }
-  out.push({ purpose: `run the scenario again on the emulator with seed ${j.seed}${j.reproduce?.fault ? ` and fault ${j.reproduce.fault}` : ''}`, argv: ['bench', 'emulate', scenario, '--seed', String(j.seed), ...fault] });
+  out.push({ purpose: `run the scenario again on the emulator with seed ${j.seed}${faults.length ? ` and fault${faults.length > 1 ? 's' : ''} ${faults.join(', ')}` : ''}`, argv: ['bench', 'emulate', scenario, '--seed', String(j.seed), ...fault] });
   if (j.evidence.minimizedScenario) {
     out.push({ purpose: 'run the minimised scenario, the smallest that still fails', argv: ['bench', 'emulate', j.evidence.minimizedScenario, '--seed', String(j.seed), ...fault] });
   }

@@ -46,9 +46,9 @@
 //   attempts     how many times the job ran (retries after infrastructure errors); default 1
 //   quarantined  { reason, until }: a known problem; its failure does not fail the run
 //                until `until` (ISO date) has passed
-//   reproduce    { scenarioFile?, choices?, fault? }: what a person needs to run the job
+//   reproduce    { scenarioFile?, choices?, faults? }: what a person needs to run the job
 //                again: the scenario's file as the run read it, the documented-gap choices
-//                the model ran with (key -> value), the fault mode injected (`--fault NAME`)
+//                the model ran with (key -> value), the fault modes injected (`--fault NAME`)
 //
 // Unknown fields are ignored when reading, so producers may add fields freely; the ones
 // above keep their meaning. The zod schema that checks this shape is in summary-schema.ts.
@@ -69,6 +69,8 @@ export interface JobSpec {
   template: string;
   scenario: string;
   seed: number;
+  /** How the VSP reached its peer (src/lab/attach.ts): the client in the host, or a VM. */
+  attach?: 'loopback' | 'vm-handle' | undefined;
 }
 
 export interface FirstUnexplained {
@@ -99,13 +101,30 @@ export interface JobResult extends JobSpec {
   attempts?: number | undefined;
   quarantined?: { reason: string; until: string } | undefined;
   reproduce?: Reproduce | undefined;
+  /**
+   * What the bench read from the job's host (src/lab/host-facts.ts): `hostBuild` above is
+   * the build read when there is one; `label` is the inventory's, `warning` says they differ.
+   */
+  hostFacts?: HostFactsRecord | undefined;
+  /** The driver builds the job ran with (src/lab/deploy-drivers.ts DriverRecord). */
+  drivers?: Array<{ name: string; where: 'host' | 'guest'; sha256: string; fileVersion?: string | undefined; sourceCommit?: string | undefined }> | undefined;
 }
 
 /** How to run a job again (see `reproduce` above); every part is optional. */
 export interface Reproduce {
   scenarioFile?: string | undefined;
   choices?: Record<string, string | boolean> | undefined;
-  fault?: string | undefined;
+  faults?: string[] | undefined;
+}
+
+export interface HostFactsRecord {
+  osBuild?: string | undefined;
+  hypervVersion?: string | undefined;
+  kmclVersion?: string | undefined;
+  label?: string | undefined;
+  warning?: string | undefined;
+  /** The guest's kernel (`uname -r`) or Windows build, for vm-handle jobs. */
+  guestOs?: string | undefined;
 }
 
 export interface RunSummary {

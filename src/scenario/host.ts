@@ -15,6 +15,7 @@ import type { GuestMemory } from '../vmbus/partition.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { ChannelSpec } from './model.ts';
 import { fifoLength } from '../vmbus/fifo.ts';
+import { toTxId } from '../vmbus/tx-id.ts';
 
 /** What the executor uses of a host VSP, twin or C. */
 export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'restore' | 'abandon' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
@@ -56,6 +57,7 @@ export class EmulatedHost {
         }),
       );
       this.vsps.get(c.id)!.channel.faults = opts.faults;
+      if (c.firstTx !== undefined) this.vsps.get(c.id)!.channel.nextTransId = toTxId(c.firstTx);
     }
   }
 

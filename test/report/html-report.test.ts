@@ -35,6 +35,10 @@ describe('report.html without a browser', () => {
     s.jobs[0]!.notChecked = ['payload rules: not checked'];
     s.jobs[1]!.notChecked = ['payload rules: not checked'];
     expect(renderReport(s, undefined)).toContain('2 job(s) were checked for the device-independent properties only: payload and status rules were not checked');
+    // A failing job's card lists what was left out of its check.
+    const failing = s.jobs.find((j) => j.verdict === 'diverge')!;
+    failing.notChecked = ['status rules: not checked'];
+    expect(renderReport(s, undefined)).toContain('<h4>Not checked for this job</h4><ul><li>status rules: not checked</li></ul>');
   });
 
   it('is the same bytes for the same summary and trends', () => {
@@ -132,6 +136,13 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
     expect(text).toContain('pkt.restore h2g tx 5');
     expect(text).toMatch(/In this state since 2026-11-21-nightly \(2 runs\)/);
     expect(await card.locator('svg.timeline').count()).toBe(1);
+    // The cell's last runs, oldest first: passed on 11-20, lost since 11-21.
+    expect(await card.locator('.history .strip .pill').evaluateAll((ps) => ps.map((p) => p.getAttribute('title')))).toEqual([
+      '2026-11-20-nightly: pass', '2026-11-21-nightly: lost', '2026-11-22-nightly: lost',
+    ]);
+    // Its group opened on the way (the jump opens what the card is in), and it sits below the sticky bar.
+    const nav = (await page.locator('nav.toc').boundingBox())!;
+    expect((await card.boundingBox())!.y).toBeGreaterThanOrEqual(nav.y + nav.height);
     expect(await card.locator('table.events tr.hit').innerText()).toMatch(/55\s+guest\s+pkt\.recv ◀ first unexplained/);
   });
 

@@ -111,7 +111,11 @@ describe('junit.xml', () => {
 
   it('lists the evidence after the message', () => {
     const t = failureText(job({ jobId: 'a', verdict: 'hang', message: 'stuck', attempts: 2, evidence: { hostTrace: 'h.jsonl', artefacts: ['a.evtx'] } }));
-    expect(t.split('\n')).toEqual(['stuck', 'host trace: h.jsonl', 'artefacts: a.evtx', 'attempts: 2', 'job: a (host hv-01, build 10.0.26100.1, guest ubuntu-24.04, template t, seed 1)']);
+    expect(t.split('\n')).toEqual([
+      'stuck', 'host trace: h.jsonl', 'artefacts: a.evtx',
+      "reproduce (from the run directory): bench check --scenario '<file of scenario s>' --trace h.jsonl",
+      'attempts: 2', 'job: a (host hv-01, build 10.0.26100.1, guest ubuntu-24.04, template t, seed 1)',
+    ]);
   });
 
   it('says when a job was checked for the device-independent properties only, passing or failing', () => {

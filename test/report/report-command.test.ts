@@ -102,9 +102,24 @@ describe(`bench report, run through ${via}`, () => {
     const site = join(root, 'site');
     const r = bench(join(root, LATEST), '--publish', site);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`published 3 run(s) to ${site}`);
+    // The fixture keeps one of its failing jobs' evidence files; the rest are missing.
+    expect(r.stdout).toMatch(new RegExp(`published 3 run\\(s\\) to ${site.replaceAll('/', '\\/')}; evidence: 1 file\\(s\\), [\\d.]+ (bytes|KiB); left out: \\d+ missing from their run directories`));
     expect(existsSync(join(site, 'index.html'))).toBe(true);
     expect(existsSync(join(site, 'runs', LATEST, 'report.html'))).toBe(true);
+    expect(existsSync(join(site, 'runs', LATEST, 'jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl'))).toBe(true);
+  });
+
+  it('publishes evidence up to --evidence-cap MiB per run, and refuses a cap that is not a positive integer', () => {
+    const root = resultsRoot([LATEST]);
+    const site = join(root, 'site');
+    const r = bench(join(root, LATEST), '--publish', site, '--evidence-cap', '2', '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).published.evidence).toMatchObject({ copied: 1, capBytesPerRun: 2 * 1024 * 1024 });
+    expect(readFileSync(join(site, 'index.html'), 'utf8')).toContain('up to <b>2 MiB per run</b>');
+    const bad = bench(join(root, LATEST), '--publish', join(root, 'site2'), '--evidence-cap', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--evidence-cap must be a positive integer, got "0"');
+    expect(existsSync(join(root, 'site2'))).toBe(false);
   });
 
   it('refuses, with exit 2 and before writing anything, to publish over a directory it did not publish', () => {

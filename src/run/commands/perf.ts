@@ -207,6 +207,13 @@ export async function measureAll(progress: (what: string) => void, opts: { quick
     progress(`trace read benchmark unavailable: ${(e as Error).message}`);
   }
   try {
+    progress('pwsh round trips (local, and over SSH on loopback)');
+    const { benchmarkPwshRoundTrips } = await import('../../lab/perf-pwsh.ts');
+    Object.assign(fig, await benchmarkPwshRoundTrips(progress));
+  } catch (e) {
+    progress(`pwsh round-trip benchmark failed: ${(e as Error).message.split('\n')[0]}`);
+  }
+  try {
     progress('report render');
     const { benchmarkReportRender } = await import('../../report/perf.ts');
     Object.assign(fig, await benchmarkReportRender());

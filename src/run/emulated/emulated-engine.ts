@@ -65,6 +65,7 @@ export class EmulatedExecutor implements JobExecutor {
         verdict: out.verdict, divergenceClass: out.divergenceClass, message: out.message, failedProperties: out.failedProperties,
         firstUnexplained: out.firstViolation ? { file: rel, line: out.firstViolation.line, event: out.firstViolation.event } : undefined,
         timeline: out.timeline, durationsMs: { emulator: out.emulatorMs }, evidence: { trace: rel },
+        reproduce: { scenarioFile: scenario.source?.file, choices: host.choices, faults: this.faults.length > 0 ? [...this.faults] : undefined },
       };
       return { kind: 'done', result };
     } catch (e) {

@@ -29,8 +29,10 @@ export interface StandinHost {
 export function newStandinHost(name: string, shell?: (dir: string) => HostShell): StandinHost {
   const dir = mkdtempSync(join(tmpdir(), `standin-${name}-`));
   const sh = shell ? shell(dir) : new LocalPwshShell({ host: name, executable: pwsh!.path, env: { BENCH_HYPERV_STATE: dir } });
-  const ctx = hostContext(sh, { modules: [standinModule], pollMs: 25, queryTimeoutMs: 15_000 });
-  const run = async (n: string, params: Record<string, PsValue | undefined>) => expectOk(await sh.run(script([ps(n, params)], { imports: [standinModule], depth: 5 }), { timeoutMs: 15_000 }));
+  // Generous deadlines: the first command of a session pays pwsh's start and the module
+  // import, which take 10 s and more on a loaded 2-core machine.
+  const ctx = hostContext(sh, { modules: [standinModule], pollMs: 25, queryTimeoutMs: 60_000 });
+  const run = async (n: string, params: Record<string, PsValue | undefined>) => expectOk(await sh.run(script([ps(n, params)], { imports: [standinModule], depth: 5 }), { timeoutMs: 60_000 }));
   return {
     name, dir, shell: sh, ctx,
     async setup(n, params) { await run(n, params); },

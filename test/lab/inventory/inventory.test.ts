@@ -45,6 +45,8 @@ describe('loadInventory', () => {
   it('loads the example lab shipped in lab/', async () => {
     const inv = await loadInventory('lab/example.yaml');
     expect(inv.hosts.map((h) => h.name)).toEqual(['hv-a', 'hv-b', 'workstation']);
+    // Windows PowerShell 5.1 unless a host names pwsh: it is what every Hyper-V host has.
+    expect(inv.hosts.map((h) => h.shell)).toEqual(['powershell', 'pwsh', 'powershell']);
   });
 
   // Each fixture holds one kind of mistake: the error must name the line and field path
@@ -63,6 +65,7 @@ describe('loadInventory', () => {
     ['posix-vm-root.yaml', 10, 'hosts[0].vmRoot', /absolute Windows path/],
     ['no-hosts.yaml', 2, 'hosts', /at least one host/],
     ['missing-vm-root.yaml', 2, 'hosts[0]', /missing vmRoot/],
+    ['bad-shell.yaml', 10, 'hosts[0].shell', /must be pwsh \(PowerShell 7\) or powershell \(Windows PowerShell 5\.1\)/],
   ];
   it.each(cases)('%s: names line %i and field %s', async (file, line, field, says) => {
     const e = await failure(file);
