@@ -39,7 +39,8 @@ enum sample_verb {
 	SAMPLE_CMD_SAVE,
 	SAMPLE_CMD_RESTORE,
 	SAMPLE_CMD_RESUME,
-	SAMPLE_CMD_CLOSE
+	SAMPLE_CMD_CLOSE,
+	SAMPLE_CMD_DETACH
 };
 
 struct sample_command {

@@ -189,6 +189,33 @@ VOID VspChannelClose(VSP_CHANNEL *Vc)
 	ExFreePoolWithTag(Vc, VSP_POOL_TAG);
 }
 
+/*
+ * Gives up the saved channel's object, keeping the saved state: what happens to the
+ * host side when the VM it serves is saved and stops. The object is disabled and
+ * cleaned up; its outstanding packets complete there as cancelled and are not
+ * traced (Abandoning), because they continue on the object a restore makes.
+ */
+NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc)
+{
+	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
+
+	if (Vc->SaveBlob == NULL)
+		return STATUS_INVALID_DEVICE_STATE; /* nothing to come back to */
+	if (Vc->Channel == NULL)
+		return STATUS_SUCCESS;
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Abandoning = TRUE;
+	WdfSpinLockRelease(Vc->Lock);
+	kmcl->VmbChannelDisable(Vc->Channel);
+	VspTraceState(Vc, "Disabled");
+	kmcl->VmbChannelCleanup(Vc->Channel);
+	Vc->Channel = NULL;
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Abandoning = FALSE;
+	WdfSpinLockRelease(Vc->Lock);
+	return STATUS_SUCCESS;
+}
+
 /* ---- State changes ------------------------------------------------------- */
 
 static NTSTATUS VspEvtChannelOpened(VMBCHANNEL Channel)

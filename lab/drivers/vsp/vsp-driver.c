@@ -264,6 +264,8 @@ static NTSTATUS VspRunCommand(VSP_DEVICE *Dev, WDFREQUEST Request)
 		return VspChannelSave(vc);
 	case SAMPLE_CMD_RESTORE:
 		return VspChannelRestore(vc);
+	case SAMPLE_CMD_DETACH:
+		return VspChannelDetach(vc);
 	case SAMPLE_CMD_RESUME:
 		if (vc->Channel == NULL)
 			return STATUS_INVALID_DEVICE_STATE;

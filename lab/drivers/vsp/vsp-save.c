@@ -251,9 +251,8 @@ static VOID VspFreeRestored(VSP_CHANNEL *Vc)
 
 /*
  * Replaces the channel object by one restored from the saved blob: what a VSP
- * does when the VM comes back from a save. The old object is disabled and
- * cleaned up first; its outstanding packets complete there as cancelled and are
- * not traced (Abandoning), because they continue on the new object.
+ * does when the VM comes back from a save. The old object, if still there, is
+ * given up first (VspChannelDetach).
  */
 NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 {
@@ -261,21 +260,9 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 	ULONG at = 0, length;
 	NTSTATUS status;
 
-	if (Vc->SaveBlob == NULL)
-		return STATUS_INVALID_DEVICE_STATE;
-
-	if (Vc->Channel != NULL) {
-		WdfSpinLockAcquire(Vc->Lock);
-		Vc->Abandoning = TRUE;
-		WdfSpinLockRelease(Vc->Lock);
-		kmcl->VmbChannelDisable(Vc->Channel);
-		VspTraceState(Vc, "Disabled");
-		kmcl->VmbChannelCleanup(Vc->Channel);
-		Vc->Channel = NULL;
-		WdfSpinLockAcquire(Vc->Lock);
-		Vc->Abandoning = FALSE;
-		WdfSpinLockRelease(Vc->Lock);
-	}
+	status = VspChannelDetach(Vc);
+	if (!NT_SUCCESS(status))
+		return status;
 
 	status = VspChannelConfigure(Vc);
 	if (!NT_SUCCESS(status))

@@ -137,6 +137,7 @@ NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 			HANDLE KernelHandle);
 NTSTATUS VspChannelConfigure(VSP_CHANNEL *Vc);
 VOID VspChannelClose(VSP_CHANNEL *Vc);
+NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc);
 VSP_CHANNEL *VspChannelFind(VSP_DEVICE *Dev, UINT32 Ch);
 VSP_CHANNEL *VspFromChannel(VMBCHANNEL Channel);
 

@@ -9,6 +9,8 @@
 // cannot do is restore on another host or from an older save: it keeps one saved state
 // per channel, in its own memory, and has no command to export or import one. So
 // migrations and checkpoint-apply are refused for `devices: c` (the caller says so).
+// At a VM save the VSP saves (`save`) and gives up the channel object (`detach`); the
+// VM's restore makes a new one from the saved state (`restore`).
 
 import type { Channel } from '../../vmbus/channel.ts';
 import type { Faults } from '../../vmbus/faults.ts';
@@ -18,6 +20,8 @@ export class CHostVsp {
   private readonly vsp: CVsp;
   readonly ch: number;
   private readonly faults: Faults;
+  /** the last channel object, for what asks about it while the VM is saved (nothing pending) */
+  private detached: Channel | null = null;
   private heldAt = -1;
   private held = 0;
 
@@ -26,17 +30,18 @@ export class CHostVsp {
     this.vsp = vsp;
     this.ch = ch;
     this.faults = faults;
-    if (!vsp.offered(ch)) {
+    // The VSP's counters list every channel it has, offered or detached.
+    if (!vsp.counters().some((c) => c.ch === ch)) {
       vsp.run(`open ${ch} ${instanceGuid(ch)} loopback ring-pages=${ringPages}`);
       // The C VSP sets no transaction quota; a scenario's quota is KMCL configuration
       // the bench applies to the channel, as the twin's host does (a listed difference).
       if (quota) vsp.offered(ch)!.setTransactionQuota(quota);
     }
-    this.channel.faults = faults;
+    if (vsp.offered(ch)) this.channel.faults = faults;
   }
 
   get channel(): Channel {
-    const c = this.vsp.offered(this.ch);
+    const c = this.vsp.offered(this.ch) ?? this.detached;
     if (!c) throw new Error(`C VSP: channel ${this.ch} is not offered`);
     return c;
   }
@@ -76,8 +81,14 @@ export class CHostVsp {
     this.channel.faults = this.faults;
   }
 
-  /** The VM's host side is gone until the restore; the C VSP's channel waits, paused. */
-  abandon(): void {}
+  /**
+   * The VM is saved and stops: `detach ch=N`, the VSP disables and cleans up the channel
+   * object and keeps the saved state for `restore`.
+   */
+  abandon(): void {
+    this.detached = this.channel;
+    this.vsp.run(`detach ch=${this.ch}`);
+  }
 
   isHeld(): boolean {
     throw new Error('replay (bench check) runs the TypeScript twins, not the C drivers');

@@ -14,17 +14,17 @@
 // never cleaned up, a state change called from inside a state-change callback (E2).
 
 import { Channel, STATE_CALLBACKS_SIZE, STATE_CALLBACKS_VERSION, stateChangeCallbacksInit } from '../../vmbus/channel.ts';
-import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, packetRestore } from '../../vmbus/channel-save.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
 import type { IncomingPacket, VmbPacket } from '../../vmbus/packet.ts';
 import { STATUS, type NtStatus } from '../../vmbus/status.ts';
 import { DISPATCH_LEVEL, KMCL_PASSIVE_ONLY, PASSIVE_LEVEL } from './irql.ts';
 import type { DriverRuntime, ImportFn, ImportTable } from './runtime.ts';
 import { violation } from './violations.ts';
+import { restorePacket, saveImports, savePacket } from './kmcl-save.ts';
 
 /** sizeof(VMB_CHANNEL_STATE_CHANGE_CALLBACKS) in wasm32: two ULONGs and five 4-byte pointers. */
 const WASM_STATE_CALLBACKS_SIZE = 28;
-const SHIM_TAG = 0x6c636d4b; // 'Kmcl'
+export const SHIM_TAG = 0x6c636d4b; // 'Kmcl'
 
 export interface ChannelRec {
   handle: number;
@@ -43,7 +43,7 @@ export interface ChannelRec {
   cleaned: boolean;
 }
 
-interface PacketRec {
+export interface PacketRec {
   handle: number;
   p: VmbPacket;
   chan: ChannelRec;
@@ -86,8 +86,10 @@ export interface KmclShimOptions {
 }
 
 export class KmclShim {
-  private readonly rt: DriverRuntime;
-  private readonly opts: KmclShimOptions;
+  /** (read by kmcl-save.ts too) */
+  readonly rt: DriverRuntime;
+  /** (read by kmcl-save.ts too) */
+  readonly opts: KmclShimOptions;
   readonly channels = new Map<number, ChannelRec>();
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
@@ -96,7 +98,8 @@ export class KmclShim {
   private readonly incomingOf = new Map<IncomingPacket, IncomingRec>();
   private readonly kernelHandles = new Set<number>();
   private nextChannelId = 1;
-  private packetRestores = 0;
+  /** VmbPacketRestore calls so far (the second-packet-restore-fails fault) */
+  packetRestores = 0;
   interfaceRefs = 0;
 
   constructor(rt: DriverRuntime, opts: KmclShimOptions) {
@@ -104,13 +107,13 @@ export class KmclShim {
     this.opts = opts;
   }
 
-  private chan(h: number, call: string): ChannelRec {
+  chan(h: number, call: string): ChannelRec {
     const r = this.channels.get(h >>> 0);
     if (!r) throw violation('kmcl.bad-handle', call, `VMBCHANNEL 0x${(h >>> 0).toString(16)}`, 'not a live channel (cleaned up, or never allocated)');
     return r;
   }
 
-  private packet(h: number, call: string): PacketRec {
+  packet(h: number, call: string): PacketRec {
     const r = this.packets.get(h >>> 0);
     if (!r) throw violation('kmcl.bad-handle', call, `VMBPACKET 0x${(h >>> 0).toString(16)}`, 'not a packet object');
     if (r.freed) throw violation('pool.double-free', call, `VMBPACKET 0x${r.handle.toString(16)}`, 'the packet was already freed (use after VmbPacketFree)');
@@ -123,7 +126,7 @@ export class KmclShim {
     return r;
   }
 
-  private serverOnly(r: ChannelRec, call: string): void {
+  serverOnly(r: ChannelRec, call: string): void {
     if (!r.ch.isServer) throw violation('kmcl.server-only', call, `VMBCHANNEL 0x${r.handle.toString(16)}`, 'documented for server endpoints; this channel is a client');
   }
 
@@ -185,34 +188,6 @@ export class KmclShim {
     if (buf) this.rt.mem.write(buf, response!);
     this.rt.callback(pr.routine, 'EvtVmbPacketCompletionRoutine', DISPATCH_LEVEL, pr.handle, status, buf, len);
     if (buf) this.rt.pool.free(buf, SHIM_TAG, 'EvtVmbPacketCompletionRoutine');
-  }
-
-  private savePacket(r: ChannelRec, p: VmbPacket, saveBuf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
-    const pool = this.rt.pool;
-    const needed = pool.alloc(4, SHIM_TAG, 'shim');
-    const pr = (p.pointer as PacketRec | null) ?? null;
-    const len = saveBuf?.length ?? 0;
-    const buf = len > 0 ? pool.alloc(len, SHIM_TAG, 'shim') : 0;
-    const st = this.rt.callback(r.save, 'EvtVmbChannelSavePacket', PASSIVE_LEVEL, r.handle, pr?.handle ?? 0, buf, len, needed) >>> 0;
-    out.bytesNeeded = this.rt.mem.u32(needed);
-    if (buf) {
-      saveBuf!.set(this.rt.mem.view(buf, len));
-      pool.free(buf, SHIM_TAG, 'EvtVmbChannelSavePacket'); // its guards catch a write past SaveBufSize
-    }
-    pool.free(needed, SHIM_TAG, 'EvtVmbChannelSavePacket');
-    return st;
-  }
-
-  private restorePacket(r: ChannelRec, lib: Uint8Array, save: Uint8Array): NtStatus {
-    const pool = this.rt.pool;
-    const libAt = pool.alloc(lib.length, SHIM_TAG, 'shim');
-    const saveAt = pool.alloc(save.length, SHIM_TAG, 'shim');
-    this.rt.mem.write(libAt, lib);
-    this.rt.mem.write(saveAt, save);
-    const st = this.rt.callback(r.restore, 'EvtVmbChannelRestorePacket', PASSIVE_LEVEL, r.handle, libAt, lib.length, saveAt, save.length) >>> 0;
-    pool.free(libAt, SHIM_TAG, 'EvtVmbChannelRestorePacket');
-    pool.free(saveAt, SHIM_TAG, 'EvtVmbChannelRestorePacket');
-    return st;
   }
 
   recOf(ch: Channel): ChannelRec | undefined {
@@ -340,8 +315,8 @@ export class KmclShim {
       VmbServerChannelInitSetSaveRestorePacketCallbacks: (h: number, save: number, restore: number) => {
         const r = this.chan(h, 'VmbServerChannelInitSetSaveRestorePacketCallbacks');
         const st = r.ch.serverInitSetSaveRestorePacketCallbacks(
-          save ? (_c, p, buf, out) => this.savePacket(r, p, buf, out) : null,
-          restore ? (_c, lib, sv) => this.restorePacket(r, lib, sv) : null,
+          save ? (_c, p, buf, out) => savePacket(this, r, p, buf, out) : null,
+          restore ? (_c, lib, sv) => restorePacket(this, r, lib, sv) : null,
         );
         if (st === STATUS.SUCCESS) {
           r.save = save >>> 0;
@@ -390,13 +365,6 @@ export class KmclShim {
         }
         return st;
       },
-      VmbPacketRestore: (h: number, buf: number, size: number) => {
-        const pr = this.packet(h, 'VmbPacketRestore');
-        this.serverOnly(pr.chan, 'VmbPacketRestore');
-        if (++this.packetRestores === 2 && this.opts.faults?.includes('second-packet-restore-fails')) return 0xc000009a;
-        return packetRestore(pr.p, m().read(buf, size));
-      },
-
       VmbChannelPacketComplete: (c: number, buf: number, len: number) => {
         const inc = this.completion(c, 'VmbChannelPacketComplete');
         inc.chan.ch.packetComplete(inc.pkt, buf && len ? m().read(buf, len) : null);
@@ -413,40 +381,8 @@ export class KmclShim {
         this.retireIncoming(inc, 'VmbChannelPacketFail');
       },
 
-      VmbChannelSaveBegin: (h: number) => {
-        const r = this.chan(h, 'VmbChannelSaveBegin');
-        this.serverOnly(r, 'VmbChannelSaveBegin');
-        if (this.opts.faults?.includes('save-begin-fails')) return 0xc000009a; // STATUS_INSUFFICIENT_RESOURCES
-        const st = channelSaveBegin(r.ch);
-        if (st === STATUS.SUCCESS) r.saveOutputs = [];
-        return st;
-      },
-      VmbChannelSaveContinue: (h: number, buf: number, size: number, filledAt: number, requiredAt: number) => {
-        const r = this.chan(h, 'VmbChannelSaveContinue');
-        this.serverOnly(r, 'VmbChannelSaveContinue');
-        if (this.opts.faults?.includes('save-continue-no-progress')) {
-          m().setU32(filledAt, 0);
-          m().setU32(requiredAt, 0);
-          return STATUS.BUFFER_OVERFLOW;
-        }
-        // Through a copy: the SavePacket callbacks run inside and may grow the memory.
-        const tmp = new Uint8Array(size >>> 0);
-        const res = channelSaveContinue(r.ch, tmp);
-        if (res.bytesFilled > 0) {
-          m().write(buf, tmp.subarray(0, res.bytesFilled));
-          r.saveOutputs.push(tmp.slice(0, res.bytesFilled));
-        }
-        m().setU32(filledAt, res.bytesFilled);
-        m().setU32(requiredAt, res.bytesRequired);
-        return res.status;
-      },
-      VmbChannelSaveEnd: (h: number) => channelSaveEnd(this.chan(h, 'VmbChannelSaveEnd').ch),
-      VmbChannelRestoreFromBuffer: (h: number, buf: number, size: number) => {
-        const r = this.chan(h, 'VmbChannelRestoreFromBuffer');
-        this.serverOnly(r, 'VmbChannelRestoreFromBuffer');
-        return channelRestoreFromBuffer(r.ch, m().read(buf, size));
-      },
     };
+    Object.assign(t, saveImports(this));
     // The entries the sample drivers never call (unless defined above): a clear error
     // rather than a silent answer.
     for (const name of [
