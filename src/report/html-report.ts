@@ -10,6 +10,7 @@ import { buildMatrix, cellLabel, type Matrix, type MatrixCell } from './matrix.t
 import { esc, formatDate, formatDuration, page, verdictPill, VERDICT_LOOK } from './html-style.ts';
 import { renderTimeline } from './html-timeline.ts';
 import { renderHistoryChart } from './html-history.ts';
+import { renderHosts } from './html-hosts.ts';
 import { jobSeconds } from './junit-reporter.ts';
 import { cellId, describeJob, isFailing, isQuarantineLive, summarize, VERDICTS, type JobResult, type RunSummary } from './summary.ts';
 import { changedInRun, type CellTrend, type Trends } from './trends.ts';
@@ -35,6 +36,7 @@ export function renderReport(summary: RunSummary, trends: Trends | undefined, op
   const quarantined = counts.quarantined ? `<span class="chip" style="background:#fff;color:#7a4100">⚑ <span class="n">${counts.quarantined}</span> quarantined</span>` : '';
   const elapsed = Date.parse(summary.finishedAt) - Date.parse(summary.startedAt);
   const changes = trends ? changedCells(matrix, trends, summary.runId) : [];
+  const hosts = renderHosts(summary.jobs);
 
   const body = `
 <header class="top"><div class="inner">
@@ -42,9 +44,9 @@ export function renderReport(summary: RunSummary, trends: Trends | undefined, op
 <div class="meta">Run <b>${esc(summary.runId)}</b> · lab <b>${esc(summary.lab)}</b> · ${esc(formatDate(summary.startedAt))} · took ${esc(formatDuration(elapsed))} · ${matrix.hostBuilds.length} host build(s) × ${matrix.guests.length} guest(s) × ${matrix.scenarios.length} scenario(s) · ${counts.total} job(s)</div>
 <div class="counts">${chips}${quarantined}</div>
 </div></header>
-<nav class="toc"><a href="#matrix">Matrix</a><a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failing.length})</a><a href="#history">History</a></nav>
+<nav class="toc"><a href="#matrix">Matrix</a>${hosts ? '<a href="#hosts">Hosts</a>' : ''}<a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failing.length})</a><a href="#history">History</a></nav>
 <main>
-${renderMatrix(matrix, trends, summary.runId)}
+${hosts}${renderMatrix(matrix, trends, summary.runId)}
 ${renderChanges(changes, summary.runId)}
 <section id="divergences"><h2>Failures (${failing.length})</h2>
 ${failing.length === 0 ? '<p>No divergences, hangs or errors in this run.</p>' : failing.map((j) => renderJob(j, summary, trends, options)).join('\n')}
