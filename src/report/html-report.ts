@@ -12,6 +12,7 @@ import { anchorOf, trendText, type CardContext } from './html-card.ts';
 import { renderFailures, renderInfra } from './html-failures.ts';
 import { esc, formatDate, formatDuration, page, verdictPill, VERDICT_LOOK } from './html-style.ts';
 import { renderHistoryChart } from './html-history.ts';
+import { renderHosts } from './html-hosts.ts';
 import { REPORT_SCRIPT } from './html-script.ts';
 import { cellId, isFailing, summarize, VERDICTS, type RunSummary } from './summary.ts';
 import { changedInRun, type CellTrend, type Trends } from './trends.ts';
@@ -56,6 +57,7 @@ export function renderReport(summary: RunSummary, trends: Trends | undefined, op
   const changes = trends ? changedCells(matrix, trends, summary.runId) : [];
   // Jobs checked without the device model (an opaque device): the header says so plainly.
   const propertiesOnly = summary.jobs.filter((j) => j.notChecked?.length).length;
+  const hosts = renderHosts(summary.jobs);
 
   const body = `
 <header class="top"><div class="inner">
@@ -64,10 +66,10 @@ export function renderReport(summary: RunSummary, trends: Trends | undefined, op
 <div class="counts">${chips}${quarantined}</div>
 ${propertiesOnly ? `<p class="not-checked">${propertiesOnly} job(s) were checked for the device-independent properties only: payload and status rules were not checked for them (each job's notChecked in summary.json says what was left out).</p>` : ''}
 </div></header>
-<nav class="toc">${errors ? `<a href="#infra">Infrastructure (${errors})</a>` : ''}<a href="#matrix">Matrix</a><a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failures})</a><a href="#history">History</a></nav>
+<nav class="toc">${errors ? `<a href="#infra">Infrastructure (${errors})</a>` : ''}<a href="#matrix">Matrix</a>${hosts ? '<a href="#hosts">Hosts</a>' : ''}<a href="#changes">Changes (${changes.length})</a><a href="#divergences">Failures (${failures})</a><a href="#history">History</a></nav>
 <main>
 ${renderInfra(summary.jobs, summary.lab, summary.runId)}
-${renderMatrix(matrix, trends, summary.runId)}
+${hosts}${renderMatrix(matrix, trends, summary.runId)}
 ${renderChanges(changes, summary.runId)}
 ${renderFailures(summary.jobs, ctx)}
 ${renderHistory(trends, summary.runId)}

@@ -18,6 +18,8 @@ import { loadInventory, type LabHost } from '../../lab/inventory.ts';
 import { formatCheck, preflightHost, type CheckResult } from '../../lab/preflight.ts';
 import { redact } from '../../lab/secrets.ts';
 import { loadTemplate } from '../../lab/template.ts';
+import { realClock } from '../../run/engine/job-pipeline.ts';
+import { runProbe } from '../../run/real/probe.ts';
 
 function connectConfig(env: NodeJS.ProcessEnv): ConnectConfig {
   return {
@@ -74,6 +76,27 @@ export function registerLab(program: Command): void {
         process.stdout.write(`${passed} passed, ${failed} failed, ${notRun} not run${notRun > 0 ? ` (${down.join(', ')} not reachable)` : ''}, of ${checks.length} checks\n`);
       }
       process.exitCode = unreachable ? 3 : failed > 0 ? 1 : 0;
+    });
+
+  lab.command('probe')
+    .description('first contact with a host: experiments that answer the open questions (loopback binding, restore with the client open, documented-gap choices); writes probe.json and probe.md')
+    .requiredOption('--lab <file>', 'lab inventory (lab/*.yaml)')
+    .option('--host <name>', 'the host to probe (default: the first)')
+    .option('--out <dir>', 'where probe.json and probe.md go', 'results/probe')
+    .option('--scenario <file...>', 'scenarios run as loopback jobs for the documented-gap choices (default bench/scenarios)')
+    .option('--json', 'print one JSON document')
+    .action(async (o: { lab: string; host?: string; out: string; scenario?: string[]; json?: boolean }) => {
+      const { report, files } = await runProbe({
+        lab: o.lab, host: o.host, out: o.out, scenarios: o.scenario ?? [], connect: connectConfig(process.env),
+        sampleCtl: process.env.BENCH_SAMPLE_CTL || 'C:\\bench\\bin\\sample-ctl.exe', clock: realClock,
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify({ ...report, files })}\n`);
+      else {
+        for (const f of report.findings) process.stdout.write(`${f.status.padEnd(11)} ${f.title}: ${redact(f.detail)}\n`);
+        process.stdout.write(`findings: ${files.json}, ${files.markdown}\n`);
+      }
+      // Findings are answers, not failures; only a host that cannot be reached is one.
+      process.exitCode = report.findings[0]?.status === 'pass' ? 0 : 3;
     });
 
   lab.command('cleanup')

@@ -82,10 +82,12 @@ export class CHostVsp {
   }
 
   /**
-   * The VM is saved and stops: `detach ch=N`, the VSP disables and cleans up the channel
-   * object and keeps the saved state for `restore`.
+   * The host objects go (after a save, or with the VM discarded): `detach ch=N`, the C VSP
+   * disables and cleans up the channel object (VmbChannelDisable + VmbChannelCleanup) and
+   * keeps the saved state for `restore`. The C VSP does the same either way, so `discard`
+   * is not passed on.
    */
-  abandon(): void {
+  teardown(_opts: { discard: boolean }): void {
     this.detached = this.channel;
     this.vsp.run(`detach ch=${this.ch}`);
   }

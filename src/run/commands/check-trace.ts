@@ -159,3 +159,16 @@ export function formatCheckReport(r: CheckReport): string {
   if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}): ${r.minimal.file}`);
   return lines.join('\n');
 }
+
+/**
+ * Which option of each documented-gap choice the traces fit (the verdict alone, as
+ * `bench check`'s search does): `bench lab probe` learns from it what a host does where
+ * the documentation is silent. A choice whose every option fits was not decided by them.
+ */
+export async function fittingChoices(s: Scenario, traces: readonly string[]): Promise<Array<{ key: keyof GapChoices; fits: Array<string | boolean> }>> {
+  const open = await opener(traces);
+  return GAP_CHOICES.map((c) => ({
+    key: c.key,
+    fits: c.options.filter((value) => checkTrace(s, open().source, { choices: { [c.key]: value } as Partial<GapChoices>, properties: false }).verdict === 'pass'),
+  }));
+}

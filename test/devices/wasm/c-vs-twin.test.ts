@@ -49,7 +49,7 @@ function twin(sink: MemorySink, clock: { now: number }): Vsp {
     },
     saveRestore() {
       const buffers = vsp.save();
-      vsp.abandon();
+      vsp.teardown({ discard: false });
       vsp = make();
       vsp.restore(buffers);
       vsp.enable();

@@ -15,6 +15,7 @@
         'Compare-VM', 'Move-VM', 'Get-VMHost', 'Get-VMSwitch', 'New-VHD', 'Get-VHD', 'Remove-Item',
         'Get-WinEvent', 'Get-CimInstance', 'Stop-Process', 'bcdedit', 'pnputil',
         'Get-FileHash', 'Get-Item', 'Get-ItemPropertyValue', 'Add-StandinFile',
+        'sample-ctl', 'logman', 'Set-StandinSampleDrivers',
         'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Set-StandinVmState', 'Get-StandinState'
     )
 }

@@ -2,6 +2,6 @@
 # Only the PowerShell language and .NET are used here (no Utility/Management cmdlets), so
 # the module needs nothing beyond the engine; it runs on pwsh 7 (File.Move with overwrite is .NET Core).
 $ErrorActionPreference = 'Stop'
-foreach ($part in 'State', 'Vm', 'VmSettings', 'Checkpoints', 'Migration', 'HostTools', 'DriverFiles') {
+foreach ($part in 'State', 'Vm', 'VmSettings', 'Checkpoints', 'Migration', 'HostTools', 'DriverFiles', 'SampleDrivers') {
     . ([System.IO.Path]::Combine($PSScriptRoot, "$part.ps1"))
 }

@@ -1,0 +1,303 @@
+// `bench lab probe`: the first-contact kit. A short series of experiments on one real host
+// answers the design's open questions (DESIGN.md "The sample devices"; lab/SETUP.md
+// "First contact") in minutes instead of leaving them to failing jobs. Each experiment
+// ends pass, fail or unsupported, with what that means for the lab.
+//
+//   shell          the host shell answers and the Hyper-V module is there
+//   test-signing   bcdedit shows testsigning on
+//   vsp-loads      the staged VSP and client builds install, and the VSP answers sample-ctl
+//   loopback-offer `open N GUID loopback` is accepted
+//   client-binds   the client driver in the host opened the loopback channel
+//   traffic        a request and a host transaction complete, both ways
+//   save-continue  `save ch=N` then `resume ch=N`: traffic still completes afterwards
+//   restore-open   save, `restore ch=N` onto a new server channel with the client open, resume
+//   force-new-channel  what VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL does
+//   choice:<key>   for each documented-gap choice, which option the host's traces fit
+//
+// An experiment whose prerequisite failed is `unsupported` ("not tried: ...") so that the
+// findings always list every question. Counters come from `sample-ctl vsp|guest counters`
+// ("ch=N name=value ..." per channel, lab/drivers/vsp/vsp-driver.c VspWriteCounters).
+
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InputError } from '../../errors.ts';
+import { loopbackNotApplicable } from '../../lab/attach.ts';
+import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
+import { loadInventory } from '../../lab/inventory.ts';
+import { writeFileAtomic } from '../../report/atomic-file.ts';
+import { loadScenarioPaths } from '../../scenario/loader.ts';
+import { checkTestSigning } from '../../lab/deploy-vsp.ts';
+import { DEFAULT_DRIVERS_DIR, ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { readHostFacts, type HostFacts } from '../../lab/host-facts.ts';
+import { pipe, project, ps } from '../../lab/host-shell/command.ts';
+import { failureError } from '../../lab/host-shell/errors.ts';
+import type { HyperV } from '../../lab/hyperv.ts';
+import { cmd } from '../../lab/hyperv-vm.ts';
+import type { LabHost } from '../../lab/inventory.ts';
+import type { Scenario } from '../../scenario/model.ts';
+import { GAP_CHOICES } from '../../vmbus/choices.ts';
+import { fittingChoices } from '../commands/check-trace.ts';
+import type { Clock } from '../engine/job-pipeline.ts';
+import { channelInstance, loopbackJobLab, runSampleCtl, sampleCtlDrivers, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
+import { runRealJob } from './real-job.ts';
+
+export type ProbeStatus = 'pass' | 'fail' | 'unsupported';
+
+export interface ProbeFinding {
+  id: string;
+  title: string;
+  status: ProbeStatus;
+  /** What was seen. */
+  detail: string;
+  /** What it means for the lab. */
+  meaning: string;
+}
+
+export interface ProbeReport {
+  version: 1;
+  host: string;
+  at: string;
+  facts: HostFacts | undefined;
+  findings: ProbeFinding[];
+}
+
+export interface ProbeOptions {
+  hv: HyperV;
+  host: LabHost;
+  sampleCtl: string;
+  clock: Clock;
+  /** Scenarios run as loopback jobs for the documented-gap choices (the inapplicable are left out). */
+  scenarios: readonly Scenario[];
+  /** The drivers of those jobs (default: sample-ctl on the host); tests pass an emulator's. */
+  drivers?: (o: LoopbackLabOptions, scenario: Scenario) => LoopbackDrivers;
+  /** The probe's own channel number (default 0x7e00, out of the way of scenarios). */
+  channel?: number;
+  /** How long traffic may take to complete (default 10 s). */
+  waitMs?: number;
+}
+
+/** `ch=N a=1 b=2` lines -> channel -> counters. Lines without `ch=` (trace_seq=...) are skipped. */
+export function parseCounters(lines: readonly string[]): Map<number, Record<string, number>> {
+  const out = new Map<number, Record<string, number>>();
+  for (const l of lines) {
+    const kv: Record<string, number> = {};
+    for (const m of l.matchAll(/(\w+)=(\d+)/g)) kv[m[1]!] = Number(m[2]);
+    if (kv.ch !== undefined) out.set(kv.ch, kv);
+  }
+  return out;
+}
+
+export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
+  const findings: ProbeFinding[] = [];
+  const ch = o.channel ?? 0x7e00;
+  const waitMs = o.waitMs ?? 10_000;
+  const ctlOpts = { hv: o.hv, host: o.host.name, sampleCtl: o.sampleCtl };
+  const ctl = (args: string[]) => runSampleCtl(ctlOpts, args);
+  const add = (id: string, title: string, status: ProbeStatus, detail: string, meaning: string) => {
+    findings.push({ id, title, status, detail, meaning });
+    return status === 'pass';
+  };
+  const notTried = (id: string, title: string, needs: string) => add(id, title, 'unsupported', `not tried: needs ${needs}`, `answer ${needs} first`);
+  const attempt = async (body: () => Promise<ProbeStatus | [ProbeStatus, string]>): Promise<[ProbeStatus, string]> => {
+    try {
+      const r = await body();
+      return Array.isArray(r) ? r : [r, ''];
+    } catch (e) {
+      return ['fail', (e as Error).message.split('\n')[0]!];
+    }
+  };
+  const counters = async (who: 'vsp' | 'guest') => parseCounters(await ctl([who, 'counters']));
+  const completions = async () => ({ vsp: (await counters('vsp')).get(ch)?.completions ?? 0, client: (await counters('guest')).get(ch)?.completions ?? 0 });
+  /** Sends 4 each way and waits for their completions; the detail says what came back. */
+  const traffic = async (): Promise<[ProbeStatus, string]> => {
+    const before = await completions();
+    await ctl(['guest', 'command', `send 4 64 0 0 ch=${ch}`]);
+    await ctl(['vsp', 'command', `transact 4 64 0 ch=${ch}`]);
+    const until = o.clock.now() + waitMs;
+    for (;;) {
+      const now = await completions();
+      const got = { g2h: now.client - before.client, h2g: now.vsp - before.vsp };
+      if (got.g2h >= 4 && got.h2g >= 4) return ['pass', `4 requests and 4 host transactions completed`];
+      if (o.clock.now() >= until) return ['fail', `after ${waitMs} ms: ${got.g2h} of 4 requests and ${got.h2g} of 4 host transactions completed`];
+      await o.clock.sleep(200);
+    }
+  };
+
+  // 1. shell and Hyper-V module
+  const shell = await attempt(async () => {
+    const r = await o.hv.ctx.shell.run(cmd(o.hv.ctx, [pipe(ps('Get-VMHost'), project({ Name: 'string' }))]), { timeoutMs: o.hv.ctx.queryTimeoutMs });
+    const e = failureError(r);
+    return e ? ['fail', e.message.split('\n')[0]!] : ['pass', `${o.hv.ctx.shell.transport} PowerShell answers; Get-VMHost: ${String((r.items[0] as { Name?: unknown } | undefined)?.Name ?? '?')}`];
+  });
+  const reached = add('shell', 'the shell and the Hyper-V module', shell[0], shell[1], shell[0] === 'pass' ? 'the bench can drive this host' : 'fix SSH, the shell or the Hyper-V module before anything else (lab/SETUP.md "Host prerequisites")');
+  const facts = reached ? await readHostFacts(o.hv).catch(() => undefined) : undefined;
+
+  // 2. test signing
+  let signed = false;
+  if (!reached) notTried('test-signing', 'test signing', 'the shell');
+  else {
+    const s = await attempt(async () => {
+      const t = await checkTestSigning(o.hv);
+      return t.enabled ? ['pass', 'bcdedit shows testsigning Yes'] : ['fail', t.reason];
+    });
+    signed = add('test-signing', 'test signing', s[0], s[1], s[0] === 'pass' ? 'test-signed drivers can load' : 'run "bcdedit /set testsigning on" and reboot; no sample driver can load until then');
+  }
+
+  // 3. the VSP (and the client) load
+  let loaded = false;
+  if (!signed) notTried('vsp-loads', 'the VSP loads', 'test signing');
+  else {
+    const v = await attempt(async () => {
+      const d = await ensureHostDrivers(o.hv, hostPackages(o.host.driversDir ?? DEFAULT_DRIVERS_DIR, ['loopback']));
+      if (!d.ok) return ['fail', d.reason];
+      await ctl(['vsp', 'counters']);
+      return ['pass', `installed ${d.drivers.map((x) => `${x.name} ${x.fileVersion ?? ''} ${x.sha256.slice(0, 12)}`.replace(/ +/g, ' ')).join(', ')}; the VSP answers sample-ctl`];
+    });
+    loaded = add('vsp-loads', 'the VSP loads', v[0], v[1], v[0] === 'pass' ? 'the VSP is in place for every job' : 'see pnputil /enum-devices /drivers and the System event log; no job can run');
+  }
+
+  // 4. a loopback offer
+  let offered = false;
+  if (!loaded) notTried('loopback-offer', 'a loopback offer is created', 'the VSP');
+  else {
+    const l = await attempt(async () => {
+      const out = await ctl(['vsp', 'command', `open ${ch} ${channelInstance(ch)} loopback ring-pages=4`]).catch((e: Error) => e);
+      return out instanceof Error ? ['unsupported', out.message] : ['pass', `channel ${ch} offered with VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER`];
+    });
+    offered = add('loopback-offer', 'a loopback offer is created', l[0], l[1], l[0] === 'pass' ? 'loopback jobs are possible on this host' : 'the host refuses loopback offers: only attach vm-handle can work here');
+  }
+
+  // 5. the client binds in the host
+  let bound = false;
+  if (!offered) notTried('client-binds', 'the client binds in the host', 'a loopback offer');
+  else {
+    const b = await attempt(async () => {
+      const until = o.clock.now() + waitMs;
+      for (;;) {
+        if ((await counters('guest').catch(() => new Map())).has(ch)) return ['pass', `the client driver opened channel ${ch} on the offer's device interface`];
+        if (o.clock.now() >= until) return ['fail', `no client opened channel ${ch} within ${waitMs} ms`];
+        await o.clock.sleep(250);
+      }
+    });
+    bound = add('client-binds', 'the client binds in the host', b[0], b[1], b[0] === 'pass' ? 'the first open question is answered yes: loopback jobs can run' : 'loopback jobs cannot run here: the client does not bind to a loopback offer in the host');
+  }
+
+  // 6-8. traffic, save and continue, restore with the client open
+  let flows = false;
+  if (!bound) notTried('traffic', 'traffic both ways', 'a bound client');
+  else {
+    const t = await attempt(traffic);
+    flows = add('traffic', 'traffic both ways', t[0], t[1], t[0] === 'pass' ? 'the protocol works end to end on the real KMCL' : 'the protocol path is broken: look at both drivers\' traces');
+  }
+  if (!flows) notTried('save-continue', 'save and continue at channel level', 'traffic');
+  else {
+    const s = await attempt(async () => {
+      await ctl(['vsp', 'command', `save ch=${ch}`]);
+      await ctl(['vsp', 'command', `resume ch=${ch}`]);
+      return traffic();
+    });
+    add('save-continue', 'save and continue at channel level', s[0], s[1], s[0] === 'pass' ? 'a channel goes on after SaveBegin/SaveContinue/SaveEnd' : 'a saved channel does not resume: channel-level saves are not usable as planned');
+  }
+  if (!flows) notTried('restore-open', 'restore onto a new server channel, client open', 'traffic');
+  else {
+    const r = await attempt(async () => {
+      await ctl(['vsp', 'command', `save ch=${ch}`]);
+      await ctl(['vsp', 'command', `restore ch=${ch}`]);
+      await ctl(['vsp', 'command', `resume ch=${ch}`]);
+      return traffic();
+    });
+    add('restore-open', 'restore onto a new server channel, client open', r[0], r[1], r[0] === 'pass' ? 'the second open question is answered yes: loopback save/restore jobs can run' : 'loopback jobs that save and restore will fail here: the channel cannot be restored while its client stays open');
+  }
+  if (offered) await ctl(['vsp', 'command', `close ch=${ch}`]).catch(() => undefined);
+
+  // 9. FORCE_NEW_CHANNEL
+  add('force-new-channel', 'what FORCE_NEW_CHANNEL does', 'unsupported', 'the sample VSP has no command that sets VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL (0x8)', 'unanswered: add a flag to the VSP\'s open command to learn it; not a failure of the host');
+
+  // 10. documented-gap choices, from loopback jobs of targeted scenarios
+  await probeChoices(o, flows, add);
+  return { version: 1, host: o.host.name, at: new Date(o.clock.now()).toISOString(), facts, findings };
+}
+
+async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, title: string, status: ProbeStatus, detail: string, meaning: string) => boolean): Promise<void> {
+  const fits = new Map<string, Map<string, Set<string>>>(); // choice -> scenario -> options that fit
+  const broken: string[] = [];
+  const runnable = o.scenarios.filter((s) => !loopbackNotApplicable(s));
+  if (flows) {
+    for (const s of runnable) {
+      const dir = mkdtempSync(join(tmpdir(), `probe-${s.name}-`));
+      const lo: LoopbackLabOptions = { hv: o.hv, host: o.host.name, sampleCtl: o.sampleCtl, clock: o.clock, workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60) };
+      const lab = loopbackJobLab(lo, (o.drivers ?? ((x) => sampleCtlDrivers(x)))(lo, s));
+      const out = await runRealJob({ scenario: s, seed: s.seed ?? 1, hostMap: { [s.host]: o.host.name } }, lab, dir, new AbortController().signal).catch((e: Error) => ({ kind: 'infra' as const, message: e.message }));
+      if (out.kind !== 'ran') { broken.push(`${s.name}: ${out.message}`); continue; }
+      for (const f of await fittingChoices(s, out.traces)) {
+        const per = fits.get(f.key) ?? new Map<string, Set<string>>();
+        per.set(s.name, new Set(f.fits.map(String)));
+        fits.set(f.key, per);
+      }
+    }
+  }
+  for (const c of GAP_CHOICES) {
+    const title = `${c.question} (${c.source})`;
+    const per = fits.get(c.key);
+    if (!per) {
+      add(`choice:${c.key}`, title, 'unsupported', flows ? `no scenario ran to the end${broken.length ? ` (${broken.join('; ')})` : ''}` : 'not tried: needs traffic', 'unanswered; the emulator keeps its default');
+      continue;
+    }
+    const all = c.options.map(String);
+    // The options every scenario's trace fits: the host shows one of them.
+    const common = all.filter((v) => [...per.values()].every((set) => set.has(v)));
+    const decided = [...per.entries()].filter(([, set]) => set.size < all.length).map(([n]) => n);
+    if (common.length === 0) add(`choice:${c.key}`, title, 'fail', `no option explains every trace (${[...per.entries()].map(([n, set]) => `${n}: ${[...set].join('|') || 'none'}`).join('; ')})`, 'the host does something the emulator does not model: a divergence to report');
+    else if (common.length === all.length) add(`choice:${c.key}`, title, 'unsupported', `every option fits (${[...per.keys()].join(', ')} do not tell them apart)`, 'unanswered by these scenarios; the emulator keeps its default');
+    else add(`choice:${c.key}`, title, 'pass', `the host shows ${common.join(' or ')} (decided by ${decided.join(', ')})`, `run the emulator with --choice ${c.key}=${common[0]} for this host build`);
+  }
+}
+
+/** The findings for people, to attach to a bug report. */
+export function probeMarkdown(r: ProbeReport): string {
+  const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const lines = [
+    `# bench lab probe: ${r.host}`, '',
+    `Run at ${r.at}.`,
+    r.facts ? `Host build ${r.facts.osBuild ?? 'unknown'}, Hyper-V ${r.facts.hypervVersion ?? 'unknown'}, vmbkmcl.sys ${r.facts.kmclVersion ?? 'unknown'}.` : 'Host facts: not read.',
+    '',
+    '| experiment | result | seen | what it means |',
+    '|---|---|---|---|',
+    ...r.findings.map((f) => `| ${esc(f.title)} | ${f.status} | ${esc(f.detail)} | ${esc(f.meaning)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export interface ProbeRunOptions {
+  lab: string;
+  /** One host of the inventory; default its first. */
+  host?: string | undefined;
+  /** Folder for probe.json and probe.md. */
+  out: string;
+  scenarios: readonly string[];
+  connect: ConnectConfig;
+  sampleCtl: string;
+  clock: Clock;
+  drivers?: ProbeOptions['drivers'];
+}
+
+/** `bench lab probe`: load, connect, probe, write probe.json and probe.md (each whole or not at all). */
+export async function runProbe(o: ProbeRunOptions): Promise<{ report: ProbeReport; files: { json: string; markdown: string } }> {
+  const inventory = await loadInventory(o.lab);
+  const host = o.host === undefined ? inventory.hosts[0]! : inventory.hosts.find((h) => h.name === o.host);
+  if (!host) throw new InputError(`no host named ${o.host} in ${inventory.file}`, { field: '--host' }, { hint: `hosts: ${inventory.hosts.map((h) => h.name).join(', ')}` });
+  const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios']);
+  const hv = await openHyperV(host, o.connect);
+  try {
+    const report = await probeHost({ hv, host, sampleCtl: o.sampleCtl, clock: o.clock, scenarios, drivers: o.drivers });
+    mkdirSync(o.out, { recursive: true });
+    const files = { json: join(o.out, 'probe.json'), markdown: join(o.out, 'probe.md') };
+    await writeFileAtomic(files.json, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFileAtomic(files.markdown, probeMarkdown(report));
+    return { report, files };
+  } finally {
+    await hv.ctx.shell.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,75 @@
+# The sample drivers' control tool on a host without them: `sample-ctl` (vsp|guest command,
+# counters) and `logman` as functions, over a model of one host's VSP and its loopback
+# clients kept in the stand-in's config. This stands in for our own drivers, not for
+# Windows: it answers the probe's open questions the way a test sets them
+# (Set-StandinSampleDrivers), so that `bench lab probe` can be run end to end.
+#
+#   -LoopbackOffer ok|refused        does `open N GUID loopback` succeed
+#   -ClientBinds $true|$false        does the client driver open a loopback channel in the host
+#   -RestoreWithClientOpen ok|fail   can a channel be restored while its client stays open
+#
+# Traffic completes at once while a channel is active and bound. Exit codes as sample-ctl's:
+# 0 done, 2 a refused or malformed command, 3 the driver could not be reached.
+
+function Set-StandinSampleDrivers {
+    [CmdletBinding()]
+    param([ValidateSet('ok', 'refused')][string]$LoopbackOffer = 'ok', [bool]$ClientBinds = $true, [ValidateSet('ok', 'fail')][string]$RestoreWithClientOpen = 'ok')
+    $c = Get-Config
+    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; Channels = @{}; Log = @() }
+    Save-Config $c
+}
+
+function script:Get-SampleDrivers($c) {
+    if (-not $c.SampleDrivers) { $c.SampleDrivers = @{ LoopbackOffer = 'ok'; ClientBinds = $true; RestoreWithClientOpen = 'ok'; Channels = @{}; Log = @() } }
+    $c.SampleDrivers
+}
+
+function sample-ctl {
+    $c = Get-Config
+    $d = Get-SampleDrivers $c
+    $who = [string]$args[0]; $verb = [string]$args[1]; $text = [string]$args[2]
+    $fail = { param($code, $msg) [Console]::Error.WriteLine("sample-ctl: $msg"); $msg; $global:LASTEXITCODE = $code }
+    $d.Log = @($d.Log) + "$who $verb $text"
+    $loaded = @($c.Drivers | Where-Object { $_.Original -eq 'vmbus_sample_vsp.inf' }).Count -gt 0
+    if (-not $loaded) { Save-Config $c; & $fail 3 'the VSP could not be reached (is it installed?)'; return }
+    if ($verb -eq 'counters') {
+        foreach ($k in @($d.Channels.Keys | Sort-Object)) {
+            $ch = $d.Channels[$k]
+            if ($who -eq 'guest' -and -not $ch.Bound) { continue }
+            if ($who -eq 'vsp') { "ch=$k requests_received=$($ch.Requests) completions=$($ch.HostDone) saved=$($ch.Saved) restored=$($ch.Restored)" }
+            else { "ch=$k requests_sent=$($ch.Requests) completions=$($ch.GuestDone) trace_seq=0" }
+        }
+        Save-Config $c; $global:LASTEXITCODE = 0; return
+    }
+    if ($verb -ne 'command') { Save-Config $c; & $fail 2 "unknown verb $verb"; return }
+    $t = $text -split '\s+'
+    $n = if ($text -match 'ch=(\d+)') { [string][int]$Matches[1] } else { $null }
+    $ch = if ($n) { $d.Channels[$n] } else { $null }
+    switch ($t[0]) {
+        'open' {
+            if ($d.LoopbackOffer -ne 'ok' -and $text -match ' loopback') { Save-Config $c; & $fail 2 'open: STATUS_NOT_SUPPORTED'; return }
+            $d.Channels[[string][int]$t[1]] = @{ Bound = [bool]$d.ClientBinds; State = 'active'; Requests = 0; HostDone = 0; GuestDone = 0; Saved = 0; Restored = 0 }
+        }
+        'send' {
+            if (-not $ch -or -not $ch.Bound) { Save-Config $c; & $fail 3 'no client device for that channel'; return }
+            if ($ch.State -eq 'active') { $ch.Requests += [int]$t[1]; $ch.GuestDone += [int]$t[1] }
+        }
+        'transact' {
+            if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }
+            if ($ch.State -eq 'active' -and $ch.Bound) { $ch.HostDone += [int]$t[1] }
+        }
+        'save' { if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }; $ch.State = 'saved'; $ch.Saved++ }
+        'restore' {
+            if (-not $ch -or $ch.State -ne 'saved') { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE'; return }
+            if ($ch.Bound -and $d.RestoreWithClientOpen -ne 'ok') { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE (the client is still open)'; return }
+            $ch.State = 'restored'; $ch.Restored++
+        }
+        'resume' { if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }; $ch.State = 'active' }
+        'close' { if ($n) { $d.Channels.Remove($n) } }
+        default { }
+    }
+    Save-Config $c
+    $global:LASTEXITCODE = 0
+}
+
+function logman { $global:LASTEXITCODE = 0; 'The command completed successfully.' }

@@ -1,0 +1,113 @@
+// `bench lab probe` (src/run/real/probe.ts) against the Hyper-V stand-in and its model of
+// the sample drivers (test/lab/standin/HyperVStandin/SampleDrivers.ps1): every question gets
+// an answer with what it means, each answer follows what the host does, the documented-gap
+// choices are read from loopback jobs' traces through the checker's search, and the
+// command writes probe.json and probe.md.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostPackages } from '../../../src/lab/deploy-drivers.ts';
+import { HyperV } from '../../../src/lab/hyperv.ts';
+import type { LabHost } from '../../../src/lab/inventory.ts';
+import { realClock } from '../../../src/run/engine/job-pipeline.ts';
+import { parseCounters, probeHost, probeMarkdown, type ProbeReport } from '../../../src/run/real/probe.ts';
+import { loadScenarioFile } from '../../../src/scenario/loader.ts';
+import { executeScenario } from '../../../src/scenario/execute.ts';
+import { MemorySink } from '../../../src/trace/sink.ts';
+import { DEFAULT_CHOICES, GAP_CHOICES } from '../../../src/vmbus/choices.ts';
+import { pwsh, pwshLabel, standinModule } from '../../lab/host/find-pwsh.ts';
+import { disposeHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
+import { emulatorLoopbackDrivers } from './support/emulator-lab.ts';
+
+const DIR = 'C:\\bench\\drivers';
+const pkgs = hostPackages(DIR, ['loopback']);
+const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
+const status = (r: ProbeReport) => Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
+
+describe('probe counters', () => {
+  it('reads one line per channel, by its ch= key', () => {
+    const m = parseCounters(['trace_seq=5 trace_dropped=0', 'ch=3 requests_received=2 completions=7', 'ch=4 completions=0']);
+    expect([...m.keys()]).toEqual([3, 4]);
+    expect(m.get(3)).toEqual({ ch: 3, requests_received: 2, completions: 7 });
+  });
+});
+
+describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout: 180_000 }, () => {
+  let a: StandinHost;
+  let hv: HyperV;
+  beforeAll(() => {
+    a = newStandinHost('hv-a');
+    hv = new HyperV(a.ctx);
+  });
+  afterAll(async () => disposeHost(a));
+
+  async function init(testSigning = true, drivers: Record<string, string | boolean> = {}) {
+    await a.setup('Initialize-StandinHost', { Name: 'hv-a', Switches: [SWITCH], TestSigning: testSigning, Files: [PARENT, ...pkgs.map((p) => p.inf)] });
+    for (const [i, p] of pkgs.entries()) await a.setup('Add-StandinFile', { Path: p.sys, Sha256: String(i + 1).repeat(64), Version: '1.0.0.1' });
+    await a.setup('Set-StandinSampleDrivers', drivers);
+  }
+  const probe = (scenarios: Parameters<typeof probeHost>[0]['scenarios'] = []) => probeHost({ hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000, drivers: undefined });
+
+  it('answers every question on a host where loopback works, and reads the gap choices from loopback jobs\' traces', async () => {
+    await init();
+    const scenarios = await Promise.all(['02-inflight-host-transactions', '03-ring-full-library-queue', '10-quota-and-deferral'].map((f) => loadScenarioFile(`bench/scenarios/${f}.yaml`)));
+    // The gap-choice jobs' drivers answer with an emulator trace of the same scenario (default choices).
+    const report = await probeHost({
+      hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
+      drivers: (_o, s) => { const sink = new MemorySink(); executeScenario(s, { seed: s.seed ?? 1, sink }); return emulatorLoopbackDrivers(sink.events, []); },
+    });
+    expect(status(report)).toMatchObject({
+      shell: 'pass', 'test-signing': 'pass', 'vsp-loads': 'pass', 'loopback-offer': 'pass', 'client-binds': 'pass',
+      traffic: 'pass', 'save-continue': 'pass', 'restore-open': 'pass', 'force-new-channel': 'unsupported',
+    });
+    expect(report.facts).toEqual({ osBuild: '26100.2314', hypervVersion: '10.0.26100.2314', kmclVersion: '10.0.26100.2314' });
+    const choices = report.findings.filter((f) => f.id.startsWith('choice:'));
+    expect(choices.map((f) => f.id)).toEqual(GAP_CHOICES.map((c) => `choice:${c.key}`));
+    // A trace made with the default choices never fits only another option, and never none.
+    expect(choices.filter((f) => f.status === 'fail')).toEqual([]);
+    for (const f of choices.filter((x) => x.status === 'pass')) {
+      const key = f.id.slice('choice:'.length) as keyof typeof DEFAULT_CHOICES;
+      expect(f.detail).toContain(`the host shows ${String(DEFAULT_CHOICES[key])}`);
+    }
+    for (const f of report.findings) expect(f.meaning.length).toBeGreaterThan(10);
+    expect(probeMarkdown(report)).toMatch(/^# bench lab probe: hv-a\n[\s\S]*\| the client binds in the host \| pass \|/);
+  });
+
+  it('says so when the client does not bind, and does not try what depends on it', async () => {
+    await init(true, { ClientBinds: false });
+    const r = await probe();
+    expect(status(r)).toMatchObject({ 'loopback-offer': 'pass', 'client-binds': 'fail', traffic: 'unsupported', 'restore-open': 'unsupported' });
+    expect(r.findings.find((f) => f.id === 'client-binds')!.meaning).toMatch(/loopback jobs cannot run here/);
+  });
+
+  it('tells a refused restore with the client open, a refused loopback offer, and test signing off apart', async () => {
+    await init(true, { RestoreWithClientOpen: 'fail' });
+    let r = await probe();
+    expect(status(r)).toMatchObject({ traffic: 'pass', 'save-continue': 'pass', 'restore-open': 'fail' });
+    expect(r.findings.find((f) => f.id === 'restore-open')!.detail).toMatch(/STATUS_INVALID_DEVICE_STATE/);
+    await init(true, { LoopbackOffer: 'refused' });
+    r = await probe();
+    expect(status(r)).toMatchObject({ 'vsp-loads': 'pass', 'loopback-offer': 'unsupported', 'client-binds': 'unsupported' });
+    expect(r.findings.find((f) => f.id === 'loopback-offer')!.meaning).toMatch(/only attach vm-handle/);
+    await init(false);
+    r = await probe();
+    expect(status(r)).toMatchObject({ shell: 'pass', 'test-signing': 'fail', 'vsp-loads': 'unsupported' });
+  });
+
+  it('`bench lab probe` writes probe.json and probe.md', async () => {
+    await init();
+    const work = mkdtempSync(join(tmpdir(), 'probe-cli-'));
+    const lab = join(work, 'lab.yaml');
+    writeFileSync(lab, ['version: 1', 'name: standin-lab', 'hosts:', `  - { name: hv-a, transport: local, vmRoot: '${VM_ROOT}', switch: ${SWITCH}, capacity: { vmSlots: 2, memoryMB: 8192 } }`, ''].join('\n'));
+    const out = join(work, 'probe');
+    const env = { ...process.env, BENCH_PWSH: pwsh!.path, BENCH_HYPERV_MODULE: standinModule, BENCH_HYPERV_STATE: a.dir, BENCH_SAMPLE_CTL: 'sample-ctl', TERM: 'dumb' };
+    const r = await promisify(execFile)(process.execPath, [resolve('bin/bench.js'), 'lab', 'probe', '--lab', lab, '--out', out, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--json'], { env, timeout: 120_000 });
+    const doc = JSON.parse(r.stdout) as ProbeReport & { files: { json: string; markdown: string } };
+    expect(status(doc)).toMatchObject({ shell: 'pass', 'client-binds': 'pass', 'restore-open': 'pass' });
+    expect(JSON.parse(readFileSync(doc.files.json, 'utf8'))).toEqual({ version: 1, host: doc.host, at: doc.at, facts: doc.facts, findings: doc.findings });
+    expect(existsSync(join(out, 'probe.md'))).toBe(true);
+  });
+});
