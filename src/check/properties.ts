@@ -11,7 +11,10 @@
 //   state-machine            channel states follow the KMCL state machine
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
 //   progress                 the run finished (no hang)
+//   ring-format              every packet a ring's reader meets is one it accepts (known type, flags);
+//                            the reader steps over any other (ring.format event) and this names it
 
+import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import { statusFor, statusHex } from '../devices/protocol.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
@@ -27,7 +30,8 @@ export type DivergenceClass =
   | 'savebuf-mismatch'
   | 'state-order'
   | 'missing-event'
-  | 'hang';
+  | 'hang'
+  | 'ring-format';
 
 export type PropertyName =
   | 'exactly-once-completion'
@@ -37,7 +41,8 @@ export type PropertyName =
   | 'status-rule'
   | 'state-machine'
   | 'checkpoint'
-  | 'progress';
+  | 'progress'
+  | 'ring-format';
 
 export interface Violation {
   property: PropertyName;
@@ -50,7 +55,7 @@ export interface Violation {
 interface TxRecord {
   /** when the record was made: reports list transactions in this order (the order they were sent) */
   born: number;
-  tx: number;
+  tx: TxId;
   sends: number;
   sendDigest: string;
   len: number;
@@ -100,8 +105,8 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
  * transaction is still recognised as a duplicate.
  */
 interface Finished {
-  below: number;
-  above: Set<number>;
+  below: TxId;
+  above: Set<TxId>;
 }
 
 /**
@@ -130,11 +135,11 @@ interface ChannelLanes {
  * saves at every save point with hundreds awaiting; an object per pair was a twentieth
  * of what it allocated.
  */
-type AwaitingList = number[];
+type AwaitingList = TxId[];
 
 type Snapshot = { channels: Map<number, ChannelLanes>; awaitingAtSave: AwaitingList };
 
-const keyOf = (ch: number, dir: Dir, tx: number): string => `${ch}/${dir}/${tx}`;
+const keyOf = (ch: number, dir: Dir, tx: TxId): string => `${ch}/${dir}/${tx}`;
 
 /** A new save begins: the record is neither saved nor restored by it yet. */
 function unmarkSave(r: TxRecord): void {
@@ -182,7 +187,7 @@ export class PropertyChecker {
     return dir === 'g2h' ? c.g2h : c.h2g;
   }
 
-  private isFinished(l: Lane, tx: number): boolean {
+  private isFinished(l: Lane, tx: TxId): boolean {
     const f = l.finished;
     return f !== null && (tx < f.below || f.above.has(tx));
   }
@@ -196,8 +201,8 @@ export class PropertyChecker {
     let f = l.finished;
     if (f === null) l.finished = f = { below: 1, above: new Set() };
     if (tx === f.below) {
-      f.below++;
-      while (f.above.delete(f.below)) f.below++;
+      f.below = nextTxId(f.below);
+      while (f.above.delete(f.below)) f.below = nextTxId(f.below);
     } else if (tx > f.below) {
       f.above.add(tx);
     }
@@ -218,7 +223,7 @@ export class PropertyChecker {
     return out.sort((a, b) => a.r.born - b.r.born);
   }
 
-  private late(e: { ch: number; dir: Dir; tx: number; seq: number; ev: string }): void {
+  private late(e: { ch: number; dir: Dir; tx: TxId; seq: number; ev: string }): void {
     this.fail(e.ev === 'pkt.send' ? 'exactly-once-delivery' : e.ev === 'pkt.recv' ? 'exactly-once-delivery' : 'exactly-once-completion',
       'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)}: ${e.ev} after the transaction had finished`);
   }
@@ -259,7 +264,11 @@ export class PropertyChecker {
         const r = l.open.get(e.tx);
         if (!r || r.recvs === 0) {
           if (!r && this.isFinished(l, e.tx)) return this.late(e);
-          return this.fail('exactly-once-completion', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but never received`);
+          // Classed by what the trace did: a transaction never sent has a spurious complete;
+          // one sent whose receiver completes it unreceived lost its receive (the receiver
+          // writes both, in order).
+          if (!r) return this.fail('exactly-once-completion', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but never sent`);
+          return this.fail('exactly-once-delivery', 'lost', e.seq, `${keyOf(e.ch, e.dir, e.tx)} completed but its receive is missing`);
         }
         r.completes++;
         if (r.completes > 1) {
@@ -280,7 +289,9 @@ export class PropertyChecker {
         const key = (): string => keyOf(e.ch, e.dir, e.tx);
         r.completions++;
         if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key()} got ${r.completions} completions`);
-        if (r.completes === 0) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key()} got a completion the receiver never sent`);
+        // The sender saw a completion the trace never shows the receiver making: the
+        // receiver's complete is missing (lost) at this point.
+        if (r.completes === 0) return this.fail('exactly-once-completion', 'lost', e.seq, `${key()} got a completion, but the receiver's complete is missing`);
         if (e.status !== r.completeStatus) this.fail('status-rule', 'status', e.seq, `${key()} completion status ${e.status}, the receiver sent ${r.completeStatus}`);
         if (e.digest !== r.completeDigest) this.fail('payload', 'payload', e.seq, `${key()} completion digest ${e.digest}, the receiver sent ${r.completeDigest}`);
         if (r.savedDigest !== null && !r.restoredAfterSave) {
@@ -302,7 +313,8 @@ export class PropertyChecker {
         const l = this.lane(e.ch, e.dir);
         const r = l.open.get(e.tx);
         if (!r && this.isFinished(l, e.tx)) return this.late(e);
-        if (!r || r.savedDigest === null) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, which was not saved`);
+        if (!r) return this.fail('saved-and-restored', 'spurious', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, which was never sent`);
+        if (r.savedDigest === null) return this.fail('saved-and-restored', 'not-saved', e.seq, `restored ${keyOf(e.ch, e.dir, e.tx)}, but its save is missing`);
         if (r.restoredAfterSave) return this.fail('saved-and-restored', 'duplicated', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored twice from one save`);
         if (e.saveDigest !== r.savedDigest) {
           this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
@@ -320,6 +332,10 @@ export class PropertyChecker {
         this.states.set(key, e.state);
         return;
       }
+      case 'ring.format':
+        this.fail('ring-format', 'ring-format', e.seq,
+          `${e.side} ch ${e.ch} ${e.dir}: the packet at offset ${e.offset} of the ring's data has type 0x${e.type.toString(16)}, flags 0x${e.flags.toString(16)}, which no reader accepts (skipped)`);
+        return;
       case 'vm.save.begin':
       case 'vm.migrate.begin':
       case 'vm.checkpoint.begin':
@@ -391,7 +407,7 @@ export class PropertyChecker {
 
   /** The pairs of `list` in the order their records were made. */
   private bySendOrder(list: AwaitingList): AwaitingList {
-    const born = (i: number): number => this.lane(list[i]!, 'h2g').open.get(list[i + 1]!)!.born;
+    const born = (i: number): number => this.lane(list[i] as number, 'h2g').open.get(list[i + 1]!)!.born;
     const at = Array.from({ length: list.length / 2 }, (_, k) => 2 * k).sort((a, b) => born(a) - born(b));
     return at.flatMap((i) => [list[i]!, list[i + 1]!]);
   }
@@ -407,12 +423,12 @@ export class PropertyChecker {
   }
 
   /** Each transaction awaiting at the last save whose record is still open, with it. */
-  private eachAwaiting(visit: (ch: number, tx: number, r: TxRecord) => void): void {
+  private eachAwaiting(visit: (ch: number, tx: TxId, r: TxRecord) => void): void {
     const list = this.awaitingAtSave;
     if (!list) return;
     for (let i = 0; i < list.length; i += 2) {
-      const r = this.lane(list[i]!, 'h2g').open.get(list[i + 1]!);
-      if (r) visit(list[i]!, list[i + 1]!, r);
+      const r = this.lane(list[i] as number, 'h2g').open.get(list[i + 1]!);
+      if (r) visit(list[i] as number, list[i + 1]!, r);
     }
   }
 

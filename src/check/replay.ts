@@ -19,6 +19,7 @@
 // model asks about, so memory is bounded by how far apart the host's and the guest's
 // events lie in the file, not by the trace's length.
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import { executeScenario, type ReplayModel, type TaskOption } from '../scenario/execute.ts';
 import type { Scenario } from '../scenario/model.ts';
 import type { TraceSink } from '../trace/sink.ts';
@@ -244,6 +245,12 @@ class Replay implements TraceSink {
         this.feed(o);
         continue;
       }
+      // The model's peers write only packets a reader accepts: a packet the observed
+      // reader had to step over is a divergence of its own (the properties name it).
+      if (o.event.ev === 'ring.format') {
+        this.feed(o);
+        throw this.diverge(o, [], 'the reader met a packet of a type or with flags no reader accepts', 'ring-format');
+      }
       fifoPush(side === 'host' ? this.host : this.guest, o);
       return true;
     }
@@ -281,7 +288,7 @@ class Replay implements TraceSink {
       const left = this.earliestUnexplained();
       if (left) {
         this.feed(left);
-        throw this.diverge(left, [describeEvent(m)], `the model reached ${m.ev} with this event unexplained`);
+        throw this.diverge(left, [describeEvent(m)], `the model reached ${m.ev} with this event unexplained`, this.classOfStall());
       }
       const b = this.readBoundary();
       if (!b) {
@@ -321,7 +328,7 @@ class Replay implements TraceSink {
       });
     }
     this.take(side);
-    if (!sameEvent(o.event, m)) throw this.diverge(o, [describeEvent(m)], `the model has "${describeEvent(m)}" here`, classOfMismatch(o.event, m));
+    if (!sameEvent(o.event, m)) throw this.diverge(o, [describeEvent(m)], `the model has "${describeEvent(m)}" here`, this.classOfMismatch(o.event, m));
     // (Set.clear makes a new table even when empty: checked first, it runs per event.)
     if (m.ev !== 'pkt.send' && m.ev !== 'ch.state' && this.flushed.size > 0) this.flushed.clear();
   }
@@ -351,7 +358,7 @@ class Replay implements TraceSink {
   /** The option that writes `o` first, if any (`o` is the next unexplained event of `side`). */
   private explain(model: ReplayModel, options: readonly TaskOption[], side: 'host' | 'guest', o: ObservedEvent | undefined): TaskOption | null {
     if (o === undefined) return null;
-    const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: number };
+    const e = o.event as unknown as { ev: string; ch: number; dir: string; tx: TxId };
     if (e.ev === 'pkt.complete') {
       const held = model.heldOption(side, e.ch, e.tx);
       if (held) return held;
@@ -368,6 +375,42 @@ class Replay implements TraceSink {
     const g = this.head('guest');
     if (h && g) return h.line <= g.line ? h : g;
     return h ?? g;
+  }
+
+  // Classes name what the observed trace did relative to the model. Where the model and
+  // the trace part, either the trace lacks what the model writes next (lost, not-saved,
+  // not-restored, state-order, missing-event: classOfMissing) or it shows an event the
+  // model does not write (spurious). Which one is decided by looking ahead in the rest of
+  // the observed segment (up to the next bench event): a model event the segment never
+  // shows was lost; one it shows later means the event before it is extra.
+
+  /** Whether the rest of the segment on `side` has an event like `k` (same event and transaction). */
+  private segmentHas(k: { side: 'host' | 'guest'; ev: string; ch?: number; dir?: string; tx?: TxId }): boolean {
+    this.readBoundary();
+    const q = k.side === 'host' ? this.host : this.guest;
+    for (let i = q.head; i < q.items.length; i++) {
+      const e = q.items[i]!.event as unknown as { ev: string; ch?: number; dir?: string; tx?: TxId; state?: string };
+      if (e.ev === k.ev && e.ch === k.ch && e.dir === k.dir && e.tx === k.tx) return true;
+    }
+    return false;
+  }
+
+  /** The model stopped with observed events left: lost if it could still write something the segment lacks. */
+  private classOfStall(): DivergenceClass {
+    for (const opt of this.lastOptions) {
+      if (opt.ev !== null && !this.segmentHas(opt as { side: 'host' | 'guest'; ev: string; ch: number; dir: string; tx: TxId })) return classOfMissing(opt as unknown as EventBody);
+    }
+    return 'spurious';
+  }
+
+  /** The model writes `m` where the trace has `o`. */
+  private classOfMismatch(o: TraceEvent, m: EventBody): DivergenceClass {
+    const same = classOfFieldMismatch(o, m);
+    if (same !== null) return same;
+    const k = m as unknown as { side: 'host' | 'guest'; ev: string; ch?: number; dir?: string; tx?: TxId };
+    if (!this.segmentHas(k)) return classOfMissing(m);
+    // The model's event comes later: the trace has an extra one here.
+    return o.ev === 'ch.state' ? 'state-order' : 'spurious';
   }
 
   private diverge(o: ObservedEvent, expected: string[], why: string, fallback: DivergenceClass = 'spurious'): Diverged {
@@ -404,21 +447,17 @@ function classOfMissing(m: EventBody): DivergenceClass {
   }
 }
 
-function classOfMismatch(o: TraceEvent, m: EventBody): DivergenceClass {
-  if (o.ev === m.ev) {
-    const a = o as unknown as Record<string, unknown>;
-    const b = m as unknown as Record<string, unknown>;
-    if (o.ev === 'ch.state') return 'state-order';
-    if (a.tx === b.tx && a.ch === b.ch) {
-      if (o.ev === 'pkt.restore' || (o.ev === 'pkt.save' && a.saveDigest !== b.saveDigest)) return 'savebuf-mismatch';
-      if (a.status !== b.status) return 'status';
-      if (a.digest !== b.digest || a.len !== b.len) return 'payload';
-    }
+/** The same event of the same transaction with other fields: which field says the class; null otherwise. */
+function classOfFieldMismatch(o: TraceEvent, m: EventBody): DivergenceClass | null {
+  if (o.ev !== m.ev) return null;
+  const a = o as unknown as Record<string, unknown>;
+  const b = m as unknown as Record<string, unknown>;
+  if (o.ev === 'ch.state') return 'state-order';
+  if (a.tx === b.tx && a.ch === b.ch && a.dir === b.dir) {
+    if (o.ev === 'pkt.restore' || (o.ev === 'pkt.save' && a.saveDigest !== b.saveDigest)) return 'savebuf-mismatch';
+    if (a.status !== b.status) return 'status';
+    if (a.digest !== b.digest || a.len !== b.len) return 'payload';
     if (o.ev === 'pkt.save') return 'not-saved';
-    if (o.ev === 'pkt.restore') return 'not-restored';
   }
-  if (m.ev === 'pkt.save') return 'not-saved';
-  if (m.ev === 'pkt.restore') return 'not-restored';
-  if (o.ev === 'ch.state' || m.ev === 'ch.state') return 'state-order';
-  return 'missing-event';
+  return null;
 }

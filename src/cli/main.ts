@@ -34,5 +34,10 @@ async function main(argv: string[]): Promise<ExitCode> {
 }
 
 const code = await main(process.argv);
-// Let pending stdout writes drain before exiting.
 process.exitCode = code;
+// The command's work is done here, every file written and every connection the bench
+// still holds closed. A handle a library keeps open past that (an SSH client whose
+// PowerShell session was lost, issue 16) must not keep the command alive for minutes:
+// exit once what was written to stdout and stderr has drained.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
+process.exit(code);

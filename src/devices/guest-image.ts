@@ -15,23 +15,25 @@
 //      few hundred entries cost four times as much.
 // All three are read. Only save and restore touch these types.
 
+import { isTxId, type TxId } from '../vmbus/tx-id.ts';
 import { fifo, fifoPush, type Fifo } from '../vmbus/fifo.ts';
 import type { GuestChannelState, GuestState } from './guest.ts';
 import { RestoreError } from '../vmbus/saved-state.ts';
+import { checkGuestImage } from './guest-image-check.ts';
 
 type Queued = GuestChannelState['queue'] extends Fifo<infer T> ? T : never;
 type Held = GuestChannelState['held'] extends Fifo<infer T> ? T : never;
 
 interface GuestChannelImageV2 {
   ch: number;
-  nextTx: number;
-  nextTransId: number;
-  awaiting: Map<number, number>;
+  nextTx: TxId;
+  nextTransId: TxId;
+  awaiting: Map<TxId, TxId>;
   writable: boolean;
   /** queued writes, oldest first: one entry per write in each column */
-  queue: { flags: number[]; type: number[]; transId: number[]; len: number[] };
+  queue: { flags: number[]; type: number[]; transId: TxId[]; len: number[] };
   /** held transactions, soonest due first */
-  held: { transId: number[]; tx: number[]; due: number[]; status: number[]; len: number[] };
+  held: { transId: TxId[]; tx: TxId[]; due: number[]; status: number[]; len: number[] };
   /** the queued payloads, then the held responses, back to back */
   bytes: Uint8Array;
 }
@@ -50,8 +52,8 @@ const PER_AWAITED = 2;
 
 interface GuestChannelImageV3 {
   ch: number;
-  nextTx: number;
-  nextTransId: number;
+  nextTx: TxId;
+  nextTransId: TxId;
   writable: boolean;
   queued: number;
   held: number;
@@ -62,6 +64,12 @@ interface GuestChannelImageV3 {
    * length; per awaited request (in the order they were sent) transId and tx.
    */
   numbers: Float64Array;
+  /**
+   * Ids from 2^53 on (bigints, vmbus/tx-id.ts), which a double cannot hold: each as its
+   * index in `numbers` (which holds NaN there) and its value. Absent when there are none,
+   * as in every image written before ids were exact, so those still read.
+   */
+  big?: Array<[number, bigint]>;
   /** the queued payloads, then the held responses, back to back */
   bytes: Uint8Array;
 }
@@ -90,19 +98,28 @@ function channelImage(c: GuestChannelState): GuestChannelImageV3 {
   const numbers = new Float64Array(queued * PER_QUEUED + held * PER_HELD + c.awaiting.size * PER_AWAITED);
   let at = 0;
   let n = 0;
+  let big: Array<[number, bigint]> | undefined;
+  const id = (v: TxId): number => {
+    if (typeof v === 'number') return v;
+    (big ??= []).push([n, v]);
+    return Number.NaN;
+  };
   for (let i = q.head; i < q.items.length; i++) {
     const w = q.items[i]!;
     numbers[n++] = w.flags;
     numbers[n++] = w.type;
-    numbers[n++] = w.transId;
+    numbers[n] = id(w.transId);
+    n++;
     numbers[n++] = w.payload.length;
     bytes.set(w.payload, at);
     at += w.payload.length;
   }
   for (let i = h.head; i < h.items.length; i++) {
     const t = h.items[i]!;
-    numbers[n++] = t.transId;
-    numbers[n++] = t.tx;
+    numbers[n] = id(t.transId);
+    n++;
+    numbers[n] = id(t.tx);
+    n++;
     numbers[n++] = t.due;
     numbers[n++] = t.status;
     numbers[n++] = t.response.length;
@@ -110,10 +127,14 @@ function channelImage(c: GuestChannelState): GuestChannelImageV3 {
     at += t.response.length;
   }
   c.awaiting.forEach((tx, transId) => {
-    numbers[n++] = transId;
-    numbers[n++] = tx;
+    numbers[n] = id(transId);
+    n++;
+    numbers[n] = id(tx);
+    n++;
   });
-  return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, writable: c.writable, queued, held, awaited: c.awaiting.size, numbers, bytes };
+  const image: GuestChannelImageV3 = { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, writable: c.writable, queued, held, awaited: c.awaiting.size, numbers, bytes };
+  if (big) image.big = big;
+  return image;
 }
 
 /**
@@ -122,6 +143,8 @@ function channelImage(c: GuestChannelState): GuestChannelImageV3 {
  * taken over (it came fresh out of the saved-state decoder, so nothing else holds it).
  */
 export function fromGuestImage(image: unknown, now: number): GuestState {
+  // Every field first: nothing is built from an image that is not sound (guest-image-check.ts).
+  checkGuestImage(image);
   const version = (image as { image?: unknown }).image;
   const state = version === 3 ? fromV3(image as GuestImageV3) : version === 2 ? fromV2(image as GuestImageV2) : (image as GuestState);
   const shift = now - (image as { takenAt: number }).takenAt;
@@ -161,6 +184,7 @@ function fromV3(image: GuestImageV3): GuestState {
     if (!(numbers instanceof Float64Array) || !(bytes instanceof Uint8Array) || numbers.length !== wanted) {
       throw new RestoreError('bad-record', `the guest image of channel ${c.ch} does not hold the ${c.queued} queued, ${c.held} held and ${c.awaited} awaited entries it counts`);
     }
+    const ids = c.big === undefined ? numbers : withBigIds(c, numbers);
     let at = 0;
     let n = 0;
     // Payloads are views of the arena (as in version 2): nothing writes to them.
@@ -170,15 +194,29 @@ function fromV3(image: GuestImageV3): GuestState {
     };
     const queue = fifo<Queued>();
     for (let i = 0; i < c.queued; i++, n += PER_QUEUED) {
-      fifoPush(queue, { flags: numbers[n]!, type: numbers[n + 1]!, transId: numbers[n + 2]!, payload: take(numbers[n + 3]!) });
+      fifoPush(queue, { flags: numbers[n]!, type: numbers[n + 1]!, transId: ids[n + 2]!, payload: take(numbers[n + 3]!) });
     }
     const held = fifo<Held>();
     for (let i = 0; i < c.held; i++, n += PER_HELD) {
-      fifoPush(held, { transId: numbers[n]!, tx: numbers[n + 1]!, due: numbers[n + 2]!, response: take(numbers[n + 4]!), status: numbers[n + 3]! });
+      fifoPush(held, { transId: ids[n]!, tx: ids[n + 1]!, due: numbers[n + 2]!, response: take(numbers[n + 4]!), status: numbers[n + 3]! });
     }
-    const awaiting = new Map<number, number>();
-    for (let i = 0; i < c.awaited; i++, n += PER_AWAITED) awaiting.set(numbers[n]!, numbers[n + 1]!);
+    const awaiting = new Map<TxId, TxId>();
+    for (let i = 0; i < c.awaited; i++, n += PER_AWAITED) awaiting.set(ids[n]!, ids[n + 1]!);
     return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting, held, interrupt: true, draining: false, writable: c.writable };
   });
   return { channels, takenAt: image.takenAt };
+}
+
+/** `numbers` with the image's bigint ids put back at their places; refuses ids that are not ids. */
+function withBigIds(c: GuestChannelImageV3, numbers: Float64Array): TxId[] {
+  const ids: TxId[] = Array.from(numbers);
+  if (!Array.isArray(c.big)) throw new RestoreError('bad-record', `the guest image of channel ${c.ch} has a malformed list of 64-bit ids`);
+  for (const e of c.big) {
+    const [at, v] = Array.isArray(e) ? e : [];
+    if (typeof at !== 'number' || !(at >= 0 && at < numbers.length) || typeof v !== 'bigint' || !isTxId(v)) {
+      throw new RestoreError('bad-record', `the guest image of channel ${c.ch} has a malformed 64-bit id entry`);
+    }
+    ids[at] = v;
+  }
+  return ids;
 }

@@ -5,6 +5,7 @@
 // is guest memory: a saved VM, a checkpoint or a migration carries it as it carries the
 // rings, and applying a checkpoint puts an older copy back.
 
+import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
 import type { TraceSink } from '../trace/sink.ts';
@@ -32,13 +33,13 @@ interface QueuedWrite {
   /** 0 for a completion we owe the host */
   flags: number;
   type: number;
-  transId: number;
+  transId: TxId;
   payload: Uint8Array;
 }
 
 interface HeldTransaction {
-  transId: number;
-  tx: number;
+  transId: TxId;
+  tx: TxId;
   due: number;
   response: Uint8Array;
   status: number;
@@ -46,12 +47,12 @@ interface HeldTransaction {
 
 export interface GuestChannelState {
   ch: number;
-  nextTx: number;
-  nextTransId: number;
+  nextTx: TxId;
+  nextTransId: TxId;
   /** writes waiting for ring space, oldest first */
   queue: Fifo<QueuedWrite>;
   /** our requests awaiting the host's completion: descriptor transaction id -> tx */
-  awaiting: Map<number, number>;
+  awaiting: Map<TxId, TxId>;
   /** host transactions we hold before completing, soonest due first */
   held: Fifo<HeldTransaction>;
   /** the host signalled data, or we must look once */
@@ -67,10 +68,11 @@ export interface GuestState {
   takenAt: number;
 }
 
-export function newGuestState(channels: readonly number[]): GuestState {
+/** `firstTx[i]`: channel i's first tx and trans_id (1 unless a scenario says otherwise). */
+export function newGuestState(channels: readonly number[], firstTx: readonly TxId[] = []): GuestState {
   return {
-    channels: channels.map((ch) => ({
-      ch, nextTx: 1, nextTransId: 1, queue: fifo<QueuedWrite>(), awaiting: new Map(), held: fifo<HeldTransaction>(), interrupt: true, draining: false, writable: true,
+    channels: channels.map((ch, i) => ({
+      ch, nextTx: firstTx[i] ?? 1, nextTransId: firstTx[i] ?? 1, queue: fifo<QueuedWrite>(), awaiting: new Map(), held: fifo<HeldTransaction>(), interrupt: true, draining: false, writable: true,
     })),
     takenAt: 0,
   };
@@ -108,6 +110,11 @@ export class SampleGuest {
     this.sink = sink;
     this.host = host;
     for (const c of state.channels) this.byCh.set(c.ch, c);
+    // A packet the ring steps over (unknown type or flag) is named in the trace, as the
+    // Linux drivers log it ("unhandled packet type") and go on.
+    for (const [ch, r] of rings) {
+      r.in.onUnacceptable = (offset, type, flags) => this.sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
+    }
   }
 
   private chan(ch: number): GuestChannelState {
@@ -138,10 +145,12 @@ export class SampleGuest {
   send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: CompletionModeValue, vspHold: number): void {
     const c = this.chan(ch);
     for (let i = 0; i < count; i++) {
-      const tx = c.nextTx++;
+      const tx = c.nextTx;
+      c.nextTx = nextTxId(tx);
       const request = kind === 'request';
       const msg = encodeMessage(request ? MsgType.Request : MsgType.Notify, tx, size, request ? mode : 0, request ? vspHold : 0);
-      const transId = c.nextTransId++;
+      const transId = c.nextTransId;
+      c.nextTransId = nextTxId(transId);
       if (request) c.awaiting.set(transId, tx);
       this.sink.emit({ side: 'guest', ev: 'pkt.send', ch, tx, dir: 'g2h', len: size, digest: digestHex(msg), wantCompletion: request });
       const queued = this.write(c, request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, PacketType.dataInBand, transId, msg);
@@ -150,7 +159,7 @@ export class SampleGuest {
   }
 
   /** Writes now if the ring has room and nothing is queued before it; else queues. Returns true if queued. */
-  private write(c: GuestChannelState, flags: number, type: number, transId: number, payload: Uint8Array): boolean {
+  private write(c: GuestChannelState, flags: number, type: number, transId: TxId, payload: Uint8Array): boolean {
     const r = this.ringsOf(c.ch);
     if (fifoLength(c.queue) === 0 && r.out.tryWrite(type, flags, transId, payload)) {
       if (r.out.commit()) this.host.interrupt(c.ch);
@@ -214,6 +223,9 @@ export class SampleGuest {
       if (inc.commit()) this.host.writable(ch);
       if (type === PacketType.completion) this.onCompletion(c, transId, payload);
       else this.onMessage(c, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload, now);
+    } else if (inc.commit()) {
+      // peek stepped over packets it cannot accept: their space is free again.
+      this.host.writable(ch);
     }
     if (inc.isEmpty()) {
       c.draining = false;
@@ -222,7 +234,7 @@ export class SampleGuest {
     }
   }
 
-  private onCompletion(c: GuestChannelState, transId: number, payload: Uint8Array): void {
+  private onCompletion(c: GuestChannelState, transId: TxId, payload: Uint8Array): void {
     const tx = c.awaiting.get(transId);
     if (tx === undefined) return; // not ours: the checker sees the spurious/missing pair
     c.awaiting.delete(transId);
@@ -234,7 +246,7 @@ export class SampleGuest {
     });
   }
 
-  private onMessage(c: GuestChannelState, transId: number, wantCompletion: boolean, payload: Uint8Array, now: number): void {
+  private onMessage(c: GuestChannelState, transId: TxId, wantCompletion: boolean, payload: Uint8Array, now: number): void {
     const h = decodeHeaderInto(recvHeader, payload);
     const len = h ? Math.min(h.length, payload.length) : payload.length;
     const tx = h?.tx ?? 0;
@@ -268,18 +280,18 @@ export class SampleGuest {
   }
 
   /** Replay: whether host transaction `tx` is held on channel `ch` (searched from the soonest due). */
-  isHeld(ch: number, tx: number): boolean {
+  isHeld(ch: number, tx: TxId): boolean {
     return this.heldIndex(this.chan(ch), tx) >= 0;
   }
 
-  private heldIndex(c: GuestChannelState, tx: number): number {
+  private heldIndex(c: GuestChannelState, tx: TxId): number {
     const items = c.held.items;
     for (let k = c.held.head; k < items.length; k++) if (items[k]!.tx === tx) return k;
     return -1;
   }
 
   /** Replay: completes held transaction `tx` now (a real trace decides when). */
-  completeHeld(ch: number, tx: number): boolean {
+  completeHeld(ch: number, tx: TxId): boolean {
     const c = this.chan(ch);
     const i = this.heldIndex(c, tx);
     if (i < 0) return false;
@@ -293,7 +305,7 @@ export class SampleGuest {
   }
 
   /** Replay: the first event the next delivery would write, without delivering. */
-  peekDelivery(ch: number): { ev: 'pkt.recv' | 'pkt.completion'; tx: number; dir: 'g2h' | 'h2g' } | null {
+  peekDelivery(ch: number): { ev: 'pkt.recv' | 'pkt.completion'; tx: TxId; dir: 'g2h' | 'h2g' } | null {
     const c = this.chan(ch);
     const inc = this.ringsOf(ch).in;
     const v = inc.peek();

@@ -9,6 +9,7 @@
 // (all little-endian). The ring only knows lengths in 8-byte units, so the exact length
 // travels in the header.
 
+import { txLo, txMod, type TxId } from '../vmbus/tx-id.ts';
 import { fnv1a64Into, type DigestHalves } from './digest.ts';
 import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
 
@@ -61,14 +62,14 @@ export interface MessageHeader {
   version: number;
   /** total message length in bytes, header included */
   length: number;
-  tx: number;
+  tx: TxId;
   arg0: number;
   arg1: number;
 }
 
 /** Body byte i of transaction tx: lets the receiver check the payload end to end. */
-export function bodyByte(tx: number, i: number): number {
-  return ((tx & 0xff) * 0x9e + i * 0x1f + 0x5a) & 0xff;
+export function bodyByte(tx: TxId, i: number): number {
+  return (((typeof tx === 'number' ? tx : txLo(tx)) & 0xff) * 0x9e + i * 0x1f + 0x5a) & 0xff;
 }
 
 // Every body is a run of one sequence: byte i is (start + 0x1f * i) & 0xff, and since
@@ -80,7 +81,7 @@ const RUN_START = new Uint8Array(256);
 for (let k = 0; k < 256; k++) RUN_START[BODY_RUN[k]!] = k;
 
 /** Where the body of transaction `tx` starts in BODY_RUN. */
-function runStart(tx: number): number {
+function runStart(tx: TxId): number {
   return RUN_START[bodyByte(tx, 0)]!;
 }
 
@@ -89,14 +90,14 @@ function runStart(tx: number): number {
  * A damaged message gets DataError; otherwise every 16th transaction (tx % 16 == 15)
  * fails with InvalidDeviceState, so failure statuses travel through save/restore too.
  */
-export function statusFor(tx: number, intact: boolean): number {
+export function statusFor(tx: TxId, intact: boolean): number {
   if (!intact) return Status.DataError;
-  return tx % 16 === 15 ? Status.InvalidDeviceState : Status.Success;
+  return (typeof tx === 'number' ? tx % 16 : txMod(tx, 16)) === 15 ? Status.InvalidDeviceState : Status.Success;
 }
 
 export function encodeMessage(
   type: number,
-  tx: number,
+  tx: TxId,
   length: number,
   arg0 = 0,
   arg1 = 0,

@@ -1,6 +1,7 @@
 // The VSP's SaveBuf record for one host transaction (lab/drivers/PROTOCOL.md,
 // "Save and restore: the VSP's SaveBuf"): 32 bytes, little-endian.
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import { hexOfHalves } from './digest.ts';
 import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
 
@@ -10,7 +11,7 @@ export const SAVEBUF_SIZE = 32;
 
 /** A host transaction's fields in the record, besides its digest. */
 export interface HostTxFields {
-  tx: number;
+  tx: TxId;
   type: number;
   length: number;
   hold: number;

@@ -2,6 +2,7 @@
 // against the emulator's KMCL server channel exactly as the C VSP is written against
 // vmbkmcl.sys. It writes the host side of the trace.
 
+import { txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { Channel, stateChangeCallbacksInit } from '../vmbus/channel.ts';
 import {
   channelRestoreFromBuffer,
@@ -66,7 +67,7 @@ type HostTx = SavedHostTx;
 interface HeldRequest {
   pkt: IncomingPacket;
   due: number;
-  tx: number;
+  tx: TxId;
   buf: Uint8Array;
 }
 
@@ -97,6 +98,7 @@ export class SampleVsp {
     this.opts = opts;
     const ch = new Channel(true, opts.ch, opts.choices);
     this.channel = ch;
+    ch.onUnacceptable = (offset, type, flags) => opts.sink.emit({ side: 'host', ev: 'ring.format', ch: opts.ch, dir: 'g2h', offset, type, flags });
     const cbs = stateChangeCallbacksInit();
     cbs.opened = () => {
       this.state('Opened');
@@ -203,18 +205,18 @@ export class SampleVsp {
   }
 
   /** Replay: whether the request of transaction `tx` is held (searched from the soonest due). */
-  isHeld(tx: number): boolean {
+  isHeld(tx: TxId): boolean {
     return this.heldIndex(tx) >= 0;
   }
 
-  private heldIndex(tx: number): number {
+  private heldIndex(tx: TxId): number {
     const items = this.held.items;
     for (let k = this.held.head; k < items.length; k++) if (items[k]!.tx === tx) return k;
     return -1;
   }
 
   /** Replay: completes the held request of transaction `tx` (a real trace decides when). */
-  completeHeld(tx: number): boolean {
+  completeHeld(tx: TxId): boolean {
     const i = this.heldIndex(tx);
     if (i < 0) return false;
     const [r] = this.held.items.splice(i, 1);
@@ -223,7 +225,7 @@ export class SampleVsp {
   }
 
   /** Replay: the first event the next delivery would write, without delivering. */
-  peekDelivery(): { ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion'; tx: number; dir: 'g2h' | 'h2g' } | null {
+  peekDelivery(): { ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion'; tx: TxId; dir: 'g2h' | 'h2g' } | null {
     const ch = this.channel;
     const redo = ch.deferred[0];
     if (redo) return { ev: 'pkt.complete', tx: decodeHeader(redo.payload)?.tx ?? 0, dir: 'g2h' };
@@ -248,9 +250,9 @@ export class SampleVsp {
   // ------------------------------------------------------------ host transactions
 
   /** Sends `count` HostTransactions (or Notifies) with tx numbers from `firstTx`. */
-  send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
+  send(kind: 'transaction' | 'notify', firstTx: TxId, count: number, size: number, guestHold: number): void {
     for (let i = 0; i < count; i++) {
-      const tx = firstTx + i;
+      const tx = txAdd(firstTx, i);
       const type = kind === 'transaction' ? MsgType.HostTransaction : MsgType.Notify;
       const msg = encodeMessage(type, tx, size, kind === 'transaction' ? guestHold : 0);
       const p = this.channel.packetAllocate();

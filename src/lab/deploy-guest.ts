@@ -210,3 +210,16 @@ async function listFiles(dir: string): Promise<string[]> {
   }
   return out.sort();
 }
+
+/**
+ * The guest driver as loaded, for the job's results (DESIGN.md "The lab": versions recorded):
+ * the module's SHA-256, and the guest's kernel. `commit` is the bench's source commit the
+ * module was built from, when the caller knows it.
+ */
+export async function guestDriverRecord(guest: GuestSsh, koPath: string, commit?: string): Promise<{ sha256: string; kernel: string | undefined; commit: string | undefined }> {
+  const sum = await guest.exec(sh`sha256sum ${koPath}`, { timeoutMs: 30_000 });
+  const sha256 = /^([0-9a-f]{64})\b/.exec(sum.stdout.toString())?.[1];
+  if (sum.exitCode !== 0 || !sha256) throw failure(guest, `hashing ${koPath} in the guest failed`, sum);
+  const uname = await guest.exec(sh`uname -r`, { timeoutMs: 30_000 });
+  return { sha256: sha256.toUpperCase(), kernel: uname.exitCode === 0 ? uname.stdout.toString().trim() || undefined : undefined, commit };
+}

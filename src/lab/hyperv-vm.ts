@@ -8,19 +8,29 @@ import { date, pipe, project, ps, script, type PsCommand, type PsInvocation, typ
 import { expectOk, HostCommandError } from './host-shell/errors.ts';
 import type { HostShell } from './host-shell/types.ts';
 
-const MAIN_STATES = ['Other', 'Running', 'Off', 'Stopping', 'Saved', 'Paused', 'Starting', 'Reset', 'Saving', 'Pausing', 'Resuming', 'FastSaved', 'FastSaving'] as const;
-type MainState = (typeof MAIN_STATES)[number];
-/** Microsoft.HyperV.PowerShell.VMState; `…Critical` means the VM's storage is unreachable. */
-export type VmState = MainState | `${MainState}Critical`;
+// Microsoft.HyperV.PowerShell.VMState, the whole enum: the states with a `…Critical`
+// twin (the VM's storage is unreachable), and those without one.
+const CRITICAL_CAPABLE = ['Running', 'Off', 'Stopping', 'Saved', 'Paused', 'Starting', 'Reset', 'Saving', 'Pausing', 'Resuming', 'FastSaved', 'FastSaving'] as const;
+const OTHER_STATES = ['Other', 'ForceShutdown', 'ForceReboot', 'Hibernated', 'ComponentServicing'] as const;
+type CriticalCapable = (typeof CRITICAL_CAPABLE)[number];
+export type VmState = CriticalCapable | `${CriticalCapable}Critical` | (typeof OTHER_STATES)[number];
 
+export const ALL_VM_STATES: readonly VmState[] = [...OTHER_STATES, ...CRITICAL_CAPABLE, ...CRITICAL_CAPABLE.map((s) => `${s}Critical` as const)];
+
+/** A state name as Get-VM prints it; anything unknown is `Other`. */
 export function parseVmState(s: unknown): VmState {
-  if (typeof s !== 'string') return 'Other';
-  const main = s.endsWith('Critical') ? s.slice(0, -'Critical'.length) : s;
-  return (MAIN_STATES as readonly string[]).includes(main) ? (s as VmState) : 'Other';
+  return typeof s === 'string' && (ALL_VM_STATES as readonly string[]).includes(s) ? (s as VmState) : 'Other';
 }
 
-/** States a VM only passes through; an operation may not start from them. */
-export const TRANSIENT_STATES: readonly VmState[] = ['Starting', 'Stopping', 'Saving', 'Pausing', 'Resuming', 'Reset', 'FastSaving'];
+/** States a VM only passes through (an operation may not start from them; cleanup kills the worker). */
+export const TRANSIENT_STATES: readonly VmState[] = ['Starting', 'Stopping', 'Saving', 'Pausing', 'Resuming', 'Reset', 'FastSaving', 'ForceShutdown', 'ForceReboot', 'ComponentServicing'];
+
+/**
+ * The only states an operation starts from. Invariant: anything else (transient, the
+ * `…Critical` states, Hibernated, FastSaved, Other, a state a later Hyper-V adds) is refused
+ * before a cmdlet runs, because what Hyper-V does from there is not known to the bench.
+ */
+export const STABLE_STATES: readonly VmState[] = ['Running', 'Off', 'Saved', 'Paused'];
 
 export interface VmInfo {
   id: string;

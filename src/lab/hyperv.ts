@@ -8,7 +8,7 @@
 import { InputError } from '../errors.ts';
 import { expand, pipe, project, ps, where, type PsInvocation, type PsStatement } from './host-shell/command.ts';
 import { expectOk, failureError } from './host-shell/errors.ts';
-import { byId, cmd, describeFailure, getVm, TRANSIENT_STATES, waitForState, type HostContext, type VmInfo, type VmState } from './hyperv-vm.ts';
+import { byId, cmd, describeFailure, getVm, STABLE_STATES, TRANSIENT_STATES, waitForState, type HostContext, type VmInfo, type VmState } from './hyperv-vm.ts';
 
 /** The Notes tag that marks a VM as the bench's; cleanup and the sweep go by it. */
 export const RUN_TAG_PREFIX = 'vmbus-bench run=';
@@ -149,8 +149,9 @@ export class HyperV {
     }
   }
 
-  /** Runs one cmdlet on the VM, then waits for `to`. Refuses to start from a transient state. */
+  /** Runs one cmdlet on the VM, then waits for `to`. Refuses to start from a state not known to be stable. */
   async #transition(operation: string, id: string, cmdlet: ReturnType<typeof ps>, to: readonly VmState[], timeoutMs: number): Promise<VmInfo> {
+    await this.#stable(id, operation);
     const since = new Date();
     const r = await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), cmdlet)]), { timeoutMs });
     const err = failureError(r);
@@ -214,35 +215,48 @@ export class HyperV {
     await this.#transition('Checkpoint-VM', id, ps('Checkpoint-VM', { SnapshotName: name }), [before.state], this.timeouts.checkpointMs);
   }
 
+  /**
+   * Runs `Get-VMSnapshot -Name <name> | <cmdlet> -Passthru` and fails unless a checkpoint
+   * came through: a missing checkpoint must never pass as restored or removed, whether the
+   * host's Get-VMSnapshot reports it (ObjectNotFound) or just returns nothing.
+   */
+  async #onCheckpoint(operation: 'Restore-VMSnapshot' | 'Remove-VMSnapshot', id: string, name: string, params: Record<string, boolean>): Promise<void> {
+    await this.#stable(id, operation);
+    const since = new Date();
+    const r = await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), ps('Get-VMSnapshot', { Name: name }), ps(operation, { ...params, Passthru: true }), project({ Name: 'string' }))]), { timeoutMs: this.timeouts.checkpointMs });
+    const err = failureError(r);
+    if (err) throw await describeFailure(this.ctx, operation, id, since, err.message, err);
+    if (r.items.length === 0) throw await describeFailure(this.ctx, operation, id, since, `no checkpoint named ${JSON.stringify(name)}`);
+  }
+
   async checkpoints(id: string): Promise<Array<{ id: string; name: string }>> {
     const r = expectOk(await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), ps('Get-VMSnapshot'), project({ Id: 'string', Name: 'string' }))]), { timeoutMs: this.ctx.queryTimeoutMs }));
     return r.items.map((o) => ({ id: String((o as Record<string, unknown>).Id ?? ''), name: String((o as Record<string, unknown>).Name ?? '') }));
   }
 
   /**
-   * Applies a checkpoint. A standard checkpoint of a running VM comes back Saved (memory
-   * included), one of an Off VM comes back Off; `start` then brings it up.
+   * Applies a checkpoint. A standard checkpoint returns the VM to the state it was taken
+   * in (a running VM's comes back Running), a production one to Off; a checkpoint that
+   * does not exist is a failure.
    */
   async restoreCheckpoint(id: string, name: string): Promise<VmInfo> {
     const since = new Date();
-    const r = await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), ps('Get-VMSnapshot', { Name: name }), ps('Restore-VMSnapshot', { Confirm: false }))]), { timeoutMs: this.timeouts.checkpointMs });
-    const err = failureError(r);
-    if (err) throw await describeFailure(this.ctx, 'Restore-VMSnapshot', id, since, err.message, err);
-    return waitForState(this.ctx, id, ['Saved', 'Off', 'Running'], this.timeouts.checkpointMs, 'Restore-VMSnapshot', since);
+    await this.#onCheckpoint('Restore-VMSnapshot', id, name, { Confirm: false });
+    return waitForState(this.ctx, id, STABLE_STATES, this.timeouts.checkpointMs, 'Restore-VMSnapshot', since);
   }
 
   async removeCheckpoint(id: string, name: string): Promise<void> {
-    const since = new Date();
-    const r = await this.ctx.shell.run(cmd(this.ctx, [pipe(byId(id), ps('Get-VMSnapshot', { Name: name }), ps('Remove-VMSnapshot'))]), { timeoutMs: this.timeouts.checkpointMs });
-    const err = failureError(r);
-    if (err) throw await describeFailure(this.ctx, 'Remove-VMSnapshot', id, since, err.message, err);
+    await this.#onCheckpoint('Remove-VMSnapshot', id, name, { Confirm: false });
   }
 
-  /** The VM if it is in a state an operation may start from; else a VmOperationError. */
+  /** The VM if it is in a state an operation may start from (STABLE_STATES); else a VmOperationError. */
   async #stable(id: string, operation: string): Promise<VmInfo> {
     const vm = await getVm(this.ctx, id);
     if (!vm) throw await describeFailure(this.ctx, operation, id, new Date(), 'no such VM');
-    if (TRANSIENT_STATES.includes(vm.state)) throw await describeFailure(this.ctx, operation, id, new Date(), `the VM is in transient state ${vm.state}`);
+    if (!STABLE_STATES.includes(vm.state)) {
+      const kind = TRANSIENT_STATES.includes(vm.state) ? 'transient' : 'not a known stable';
+      throw await describeFailure(this.ctx, operation, id, new Date(), `the VM is in ${kind} state ${vm.state}; the bench only starts ${operation} from ${STABLE_STATES.join('/')}`);
+    }
     return vm;
   }
 

@@ -7,6 +7,7 @@
 
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { ATTACH_MODES, type AttachMode, type HandleBroker } from './attach.ts';
 import { expandHome, looksLikeInlineSecret, type SecretRef } from './secrets.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
 
@@ -47,6 +48,8 @@ const windowsPath = z.string().regex(/^[A-Za-z]:[\\/]/, { message: 'must be an a
 
 const hostFields = {
   transport: z.enum(['local', 'ssh']).optional(),
+  /** The PowerShell that runs the bench's commands on the host (default below). */
+  shell: z.enum(['pwsh', 'powershell'], { message: 'must be pwsh (PowerShell 7) or powershell (Windows PowerShell 5.1)' }).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   user: z.string().min(1).optional(),
   credentials: credentialsSchema.optional(),
@@ -55,6 +58,12 @@ const hostFields = {
   switch: z.string().min(1).optional(),
   capacity: capacitySchema.optional(),
   build: z.string().min(1).optional(),
+  /** Attach modes the host offers (attach.ts): one, or a list. Default: loopback. */
+  attach: z.union([z.enum(ATTACH_MODES), z.array(z.enum(ATTACH_MODES)).min(1)]).optional(),
+  /** The command that gives the VSP a VM's VMBus handle; needed for attach vm-handle. */
+  handleBroker: z.strictObject({ command: pathString, args: z.array(z.string()).optional() }).optional(),
+  /** Where the lab stages the built Windows driver packages on the host (deploy-drivers.ts). */
+  driversDir: windowsPath.optional(),
 };
 
 const hostSchema = z.strictObject({ name, address: z.string().min(1).optional(), migrationPartner: name.optional(), ...hostFields });
@@ -79,14 +88,28 @@ export type HostTransport =
   | { kind: 'local' }
   | { kind: 'ssh'; address: string; port: number; user: string; credential: Credential; hostKey: HostKeyPin };
 
+/**
+ * The shell when an inventory does not name one: Windows PowerShell 5.1, which every
+ * Hyper-V host has out of the box; pwsh must be installed first.
+ */
+export const DEFAULT_HOST_SHELL = 'powershell';
+
 export interface LabHost {
   name: string;
   transport: HostTransport;
+  /** `pwsh` (PowerShell 7) or `powershell` (Windows PowerShell 5.1). */
+  shell: 'pwsh' | 'powershell';
   vmRoot: string;
   switchName: string;
   migrationPartner: string | undefined;
   capacity: { vmSlots: number; memoryMB: number };
   build: string | undefined;
+  /** Attach modes the host offers, in a fixed order (loopback first). Absent: loopback. */
+  attach?: AttachMode[];
+  /** Set exactly when `attach` holds vm-handle (refused otherwise, at load). */
+  handleBroker?: HandleBroker | undefined;
+  /** The staged driver packages on the host (default C:\bench\drivers). */
+  driversDir?: string | undefined;
   /** Where the host is written, for later messages about it. */
   source: { file: string; line: number | undefined };
 }
@@ -127,10 +150,11 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     const capacity = need(merged.capacity, 'capacity', 'e.g. capacity: { vmSlots: 4, memoryMB: 16384 }');
     const transport = resolveTransport(merged, h, at, baseDir, problems);
     if (h.migrationPartner === h.name) problems.push({ path: at('migrationPartner'), message: 'a host cannot migrate to itself' });
-    if (vmRoot && switchName && capacity && transport) {
+    const attach = resolveAttach(merged, h, at, problems);
+    if (vmRoot && switchName && capacity && transport && attach) {
       hosts.push({
-        name: h.name, transport, vmRoot, switchName, capacity,
-        migrationPartner: h.migrationPartner, build: merged.build,
+        name: h.name, transport, shell: merged.shell ?? DEFAULT_HOST_SHELL, vmRoot, switchName, capacity,
+        migrationPartner: h.migrationPartner, build: merged.build, ...attach, driversDir: merged.driversDir,
         source: { file: src.file, line: src.lines.linePos(nodeStart(src, ['hosts', i])).line },
       });
     }
@@ -145,6 +169,27 @@ export function inventoryFromSource(src: YamlSource): Inventory {
 }
 
 type RawHost = z.infer<typeof hostSchema>;
+
+/**
+ * The host's attach modes. A host offering vm-handle must name its handle broker, and a
+ * broker on a host that never attaches to a VM is a mistake worth saying: both refused
+ * here, with the field, so no job is planned that could only fail.
+ */
+function resolveAttach(merged: MergedHost, own: RawHost, at: (...r: PropertyKey[]) => PropertyKey[], problems: Problem[]): { attach: AttachMode[]; handleBroker: HandleBroker | undefined } | undefined {
+  const given = merged.attach === undefined ? ['loopback' as const] : Array.isArray(merged.attach) ? merged.attach : [merged.attach];
+  const attach = ATTACH_MODES.filter((m) => given.includes(m));
+  const where = (f: 'attach' | 'handleBroker'): PropertyKey[] => (own[f] !== undefined ? at(f) : ['defaults', f]);
+  const broker = merged.handleBroker;
+  if (attach.includes('vm-handle') && !broker) {
+    problems.push({ path: where('attach'), message: 'attach vm-handle needs a handleBroker on the host', hint: 'add handleBroker: { command: C:\\bench\\handle-broker.exe } (lab/SETUP.md, "Handle broker"), or use attach: loopback' });
+    return undefined;
+  }
+  if (!attach.includes('vm-handle') && broker) {
+    problems.push({ path: where('handleBroker'), message: 'handleBroker is used only with attach vm-handle', hint: 'add vm-handle to attach, or remove handleBroker' });
+    return undefined;
+  }
+  return { attach, handleBroker: broker ? { command: broker.command, args: broker.args ?? [] } : undefined };
+}
 type MergedHost = z.infer<typeof defaultsSchema> & Partial<RawHost>;
 
 function resolveTransport(merged: MergedHost, own: RawHost, at: (...r: PropertyKey[]) => PropertyKey[], baseDir: string, problems: Problem[]): HostTransport | undefined {

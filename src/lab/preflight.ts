@@ -6,6 +6,7 @@ import { emit, pipe, project, ps } from './host-shell/command.ts';
 import { failureError } from './host-shell/errors.ts';
 import type { HyperV } from './hyperv.ts';
 import { cmd } from './hyperv-vm.ts';
+import { migrationFindings } from './host-facts.ts';
 import { checkTestSigning } from './deploy-vsp.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'not-run';
@@ -77,9 +78,18 @@ export async function preflightHost(t: PreflightTarget): Promise<CheckResult[]> 
   ];
   if (t.migrationPartner !== undefined) {
     rest.push([`migration to ${t.migrationPartner}`, async () => {
-      const r = await query([pipe(ps('Get-VMHost'), project({ VirtualMachineMigrationEnabled: 'value' }))]);
+      const r = await query([pipe(ps('Get-VMHost'), project({ VirtualMachineMigrationEnabled: 'value', VirtualMachineMigrationAuthenticationType: 'string', UseAnyNetworkForMigration: 'value' }))]);
       if (r.error) return { ok: false, detail: r.error };
-      return field(r.items, 'VirtualMachineMigrationEnabled') === true ? { ok: true, detail: 'live migration enabled' } : { ok: false, detail: 'live migration is disabled (Enable-VMMigration)' };
+      const nets = await query([pipe(ps('Get-VMMigrationNetwork', { ErrorAction: 'SilentlyContinue' }), project({ Subnet: 'string' }))]);
+      const any = field(r.items, 'UseAnyNetworkForMigration');
+      // What a Move-VM started over SSH still needs (host-facts.ts); delegation is always named.
+      const f = migrationFindings({
+        enabled: field(r.items, 'VirtualMachineMigrationEnabled') === true,
+        authentication: (field(r.items, 'VirtualMachineMigrationAuthenticationType') as string | undefined) || undefined,
+        useAnyNetwork: typeof any === 'boolean' ? any : undefined,
+        networks: nets.items.map((n) => String((n as Record<string, unknown>).Subnet)),
+      });
+      return f.missing.length ? { ok: false, detail: `${f.missing.join('; ')}. ${f.note}` } : { ok: true, detail: `live migration enabled with Kerberos; ${f.note}` };
     }]);
   }
   rest.push(['free memory', async () => {

@@ -10,9 +10,10 @@
 // own code: base64 (values are sent to shells as base64) and, for multi-line secrets
 // such as PEM keys, each long line, so a partial echo is scrubbed too.
 
-import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { InputError } from '../errors.ts';
+import ssh2 from 'ssh2';
+import { InputError, type InputLocation } from '../errors.ts';
+import { readInputText } from '../input-files.ts';
 
 export type SecretRef =
   | { kind: 'env'; name: string }
@@ -45,7 +46,7 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    let out = text;
+    let out = scrubKeyParserText(text);
     for (const needle of this.#sorted) if (out.includes(needle)) out = out.split(needle).join(REDACTED);
     return out;
   }
@@ -95,10 +96,12 @@ export async function resolveSecret(ref: SecretRef, options: ResolveOptions = {}
   const path = resolvePath(options.baseDir ?? process.cwd(), expandHome(ref.path, options.env ?? process.env));
   let value: string;
   try {
-    value = await readFile(path, 'utf8');
+    // A FIFO or a looping link is refused, not read (input-files.ts).
+    value = await readInputText(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError(`cannot read secret file ${path} (${code})`, where, {
+    const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    const reason = (e as Error).message.slice(path.length + 2);
+    throw new InputError(`cannot read secret file ${path}${code ? ` (${code})` : ''}: ${reason}`, where, {
       hint: 'check the path; relative paths are taken from the inventory file\'s folder',
     });
   }
@@ -115,4 +118,37 @@ export function expandHome(path: string, env: NodeJS.ProcessEnv = process.env): 
 /** Text that looks like a private key written inline where only a reference belongs. */
 export function looksLikeInlineSecret(value: string): boolean {
   return /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(value);
+}
+
+/**
+ * ssh2's key parser quotes bytes it decoded from the key in some of its messages
+ * ("Unsupported OpenSSH key magic: " and 15 bytes of the key). Those bytes are not the
+ * key's text or its base64, so the redactor's needles cannot match them: the messages
+ * are recognised by their wording instead, and everything after the colon, to the end
+ * of the line, is dropped.
+ */
+const KEY_PARSER_MESSAGE =
+  /(Unsupported OpenSSH key magic|Unsupported cipher for OpenSSH key|Unsupported kdf name for OpenSSH key|Unsupported OpenSSH private key type|Unsupported private key EC OID|Unsupported OpenSSH public key type|Unsupported PPK key type|Unsupported key type|Unsupported OpenSSH key type):[^\n]*/g;
+
+export function scrubKeyParserText(text: string): string {
+  return text.replace(KEY_PARSER_MESSAGE, `$1: ${REDACTED}`);
+}
+
+/**
+ * Whether ssh2 can use `key` (with `passphrase`): refused as bad input before any
+ * connection, with ssh2's reason less the key bytes it quotes.
+ */
+export function checkPrivateKey(key: string, passphrase: string | undefined, where: InputLocation): void {
+  let parsed: unknown;
+  try {
+    parsed = ssh2.utils.parseKey(key, passphrase);
+  } catch (e) {
+    parsed = e;
+  }
+  const problem = parsed instanceof Error ? parsed : Array.isArray(parsed) && parsed.length === 0 ? new Error('no key found') : undefined;
+  if (problem) {
+    throw new InputError(`the private key cannot be used: ${redact(problem.message)}`, where, {
+      hint: 'reference an unencrypted OpenSSH, PEM or PPK private key, or give its passphrase',
+    });
+  }
 }

@@ -45,13 +45,32 @@ export function encodedCommand(script: string): string {
   return Buffer.from(script, 'utf16le').toString('base64');
 }
 
+/**
+ * How to start another copy of the session's PowerShell: its process image, and the
+ * arguments that must come first. powershell.exe and pwsh.exe are their own image; the
+ * PowerShell global tool (`dotnet tool install --global PowerShell`) runs as
+ * `dotnet <path>/pwsh.dll`, so there the image is dotnet and pwsh.dll must lead.
+ */
+export function selfLaunch(image: string, commandLine: readonly string[]): { program: string; leading: string } {
+  const name = image.split(/[\\/]/).pop() ?? image;
+  if (!/^dotnet(\.exe)?$/i.test(name)) return { program: image, leading: '' };
+  const entry = commandLine[0];
+  if (!entry || !/\.dll$/i.test(entry) || entry.includes('"')) throw new Error(`cannot tell which PowerShell runs under ${image} (command line starts ${JSON.stringify(entry)})`);
+  return { program: image, leading: `"${entry}" ` };
+}
+
 export async function startSerialCapture(hv: HyperV, vmId: string, logPath: string, options: { giveUpAfterS?: number; pipeName?: string } = {}): Promise<SerialCapture> {
   const pipeName = options.pipeName ?? `${vmId}-com1`;
   const stopPath = `${logPath}.stop`;
   const args = `-NoProfile -NonInteractive -EncodedCommand ${encodedCommand(readerScript(pipeName, logPath, stopPath, options.giveUpAfterS ?? 600))}`;
-  const self = member(staticCall('System.Diagnostics.Process', 'GetCurrentProcess'), 'MainModule', 'FileName');
+  const who = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
+    emit(member(staticCall('System.Diagnostics.Process', 'GetCurrentProcess'), 'MainModule', 'FileName')),
+    emit(staticCall('System.Environment', 'GetCommandLineArgs')),
+  ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
+  const [image, commandLine] = who.items as [string, string[] | string];
+  const self = selfLaunch(String(image), Array.isArray(commandLine) ? commandLine : [String(commandLine)]);
   const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
-    emit(member(staticCall('System.Diagnostics.Process', 'Start', self, args), 'Id')),
+    emit(member(staticCall('System.Diagnostics.Process', 'Start', self.program, `${self.leading}${args}`), 'Id')),
   ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
   const pid = Number(r.value);
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`serial capture for ${vmId} did not start (got ${JSON.stringify(r.value)})`);

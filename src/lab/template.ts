@@ -13,6 +13,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
+import { ATTACH_MODES } from './attach.ts';
 import { credentialsSchema, refuseInlineSecrets, SHA256_FINGERPRINT, toCredential, type Credential, type HostKeyPin } from './inventory.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
 
@@ -45,6 +46,8 @@ export const templateSchema = z.strictObject({
   secureBoot: z.boolean(),
   guest: guestSchema,
   provisioning: provisioningSchema,
+  /** A VM template's driver runs in a VM: vm-handle is the only mode it can pair with. */
+  attach: z.enum(ATTACH_MODES).optional(),
 });
 
 export interface VmTemplate {
@@ -110,6 +113,9 @@ export function templateFromSource(src: YamlSource): VmTemplate {
   }
   if (guest.credentials.passwordEnv !== undefined && guest.os === 'linux') {
     problems.push({ path: ['guest', 'credentials', 'passwordEnv'], message: 'Linux guests are reached with a key only', hint: 'use keyFile or keyEnv; the cloud-init user-data installs the public key' });
+  }
+  if (raw.attach === 'loopback') {
+    problems.push({ path: ['attach'], message: 'a guest driver in a VM cannot be the peer of a loopback offer (its client end is in the host)', hint: 'remove attach (VM templates are vm-handle); loopback jobs need no template: every host with attach: loopback gets them' });
   }
   const credential = toCredential(guest.credentials, ['guest', 'credentials'], baseDir, problems);
 

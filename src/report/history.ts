@@ -209,19 +209,23 @@ export async function openHistory(path: string, resultsRoot: string): Promise<Op
 
 async function rebuild(path: string, root: string, reason: string): Promise<OpenedHistory> {
   const tmp = tempPathBeside(path);
-  const fresh = new DatabaseSync(tmp);
   let warnings: string[];
+  // Invariant: the temporary index never outlives this call, whether building it or
+  // putting it in place fails (history.sqlite a directory, a read-only folder, a full disk).
   try {
-    fresh.exec(SCHEMA);
-    warnings = await new History(fresh, tmp, root).sync();
+    const fresh = new DatabaseSync(tmp);
+    try {
+      fresh.exec(SCHEMA);
+      warnings = await new History(fresh, tmp, root).sync();
+    } finally {
+      fresh.close();
+    }
+    await removeDbFiles(path);
+    await rename(tmp, path);
   } catch (e) {
-    fresh.close();
     await removeDbFiles(tmp);
     throw e;
   }
-  fresh.close();
-  await removeDbFiles(path);
-  await rename(tmp, path);
   const db = new DatabaseSync(path, { timeout: 5000 });
   return { history: new History(db, path, root), rebuiltBecause: reason, warnings };
 }

@@ -26,6 +26,10 @@ export const TARGETS: Readonly<Record<string, FigureSpec>> = {
   ring4KiBPacketsPerSec: { unit: 'packets/s' },
   kmclRoundTripsPerSec: { unit: 'round trips/s', target: { op: '>=', value: 2_000_000 } },
   roundTripsPerSec: { unit: 'round trips/s' },
+  vspTwinRoundTripsPerSec: { unit: 'round trips/s' },
+  vspCRoundTripsPerSec: { unit: 'round trips/s' },
+  // The C VSP in WebAssembly within 2x of its TypeScript twin (issue 14).
+  vspTwinOverCRoundTrips: { unit: 'x', target: { op: '<=', value: 2 } },
   saveRestore1000InFlightMs: { unit: 'ms', target: { op: '<', value: 5 } },
   exploreSchedules: { unit: 'schedules' },
   exploreMs: { unit: 'ms', target: { op: '<', value: 2000 } },

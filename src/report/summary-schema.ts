@@ -29,6 +29,7 @@ const jobResult = z.object({
   template: nonEmpty,
   scenario: nonEmpty,
   seed: z.number().int(),
+  attach: z.enum(['loopback', 'vm-handle']).optional(),
   verdict: z.enum(['pass', 'diverge', 'error', 'hang', 'skipped']),
   divergenceClass: nonEmpty.optional(),
   message: z.string().optional(),
@@ -56,6 +57,13 @@ const jobResult = z.object({
       faults: z.array(nonEmpty).optional(),
     })
     .optional(),
+  hostFacts: z.object({
+    osBuild: z.string().optional(), hypervVersion: z.string().optional(), kmclVersion: z.string().optional(),
+    label: z.string().optional(), warning: z.string().optional(), guestOs: z.string().optional(),
+  }).optional(),
+  drivers: z.array(z.object({
+    name: nonEmpty, where: z.enum(['host', 'guest']), sha256: nonEmpty, fileVersion: z.string().optional(), sourceCommit: z.string().optional(),
+  })).optional(),
 });
 
 const runSummary = z

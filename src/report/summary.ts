@@ -69,6 +69,8 @@ export interface JobSpec {
   template: string;
   scenario: string;
   seed: number;
+  /** How the VSP reached its peer (src/lab/attach.ts): the client in the host, or a VM. */
+  attach?: 'loopback' | 'vm-handle' | undefined;
 }
 
 export interface FirstUnexplained {
@@ -99,6 +101,13 @@ export interface JobResult extends JobSpec {
   attempts?: number | undefined;
   quarantined?: { reason: string; until: string } | undefined;
   reproduce?: Reproduce | undefined;
+  /**
+   * What the bench read from the job's host (src/lab/host-facts.ts): `hostBuild` above is
+   * the build read when there is one; `label` is the inventory's, `warning` says they differ.
+   */
+  hostFacts?: HostFactsRecord | undefined;
+  /** The driver builds the job ran with (src/lab/deploy-drivers.ts DriverRecord). */
+  drivers?: Array<{ name: string; where: 'host' | 'guest'; sha256: string; fileVersion?: string | undefined; sourceCommit?: string | undefined }> | undefined;
 }
 
 /** How to run a job again (see `reproduce` above); every part is optional. */
@@ -106,6 +115,16 @@ export interface Reproduce {
   scenarioFile?: string | undefined;
   choices?: Record<string, string | boolean> | undefined;
   faults?: string[] | undefined;
+}
+
+export interface HostFactsRecord {
+  osBuild?: string | undefined;
+  hypervVersion?: string | undefined;
+  kmclVersion?: string | undefined;
+  label?: string | undefined;
+  warning?: string | undefined;
+  /** The guest's kernel (`uname -r`) or Windows build, for vm-handle jobs. */
+  guestOs?: string | undefined;
 }
 
 export interface RunSummary {

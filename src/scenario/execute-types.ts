@@ -1,6 +1,7 @@
 // The executor's types: its options and result, the replay hooks trace validation
 // drives it with, and the hand-off that carries a run to another thread at a migration.
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
@@ -26,6 +27,8 @@ export interface ExecuteOptions {
    * (a real trace's timing decides, not the emulator's clock).
    */
   chooser?: Chooser | undefined;
+  /** overrides the scenario's `devices` (`--devices c`): the host's VSPs, twins or the C VSP */
+  devices?: 'twin' | 'c' | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**
@@ -36,7 +39,10 @@ export interface ExecuteOptions {
   atSavePoint?: ((at: number, point: SavePoint) => 'go-on' | 'stop') | undefined;
   /** told how long each VM operation took (bench perf) */
   onVmOpTimed?: ((op: 'save' | 'restore', ms: number) => void) | undefined;
-  /** receives each ring's raw bytes at every save and at the end (--dump-rings) */
+  /**
+   * receives each ring's raw bytes at every save and at the end (--dump-rings); `label`
+   * is numbered in order and unique within a run (001-save, 002-checkpoint-a, 003-end)
+   */
   dumpRing?: ((label: string, ch: number, dir: 'g2h' | 'h2g', bytes: Uint8Array) => void) | undefined;
 }
 
@@ -75,7 +81,7 @@ export interface ExecuteResult {
 export interface TaskOption {
   task: number;
   /** for holds: which transaction completes */
-  tx: number;
+  tx: TxId;
   side: 'host' | 'guest';
   /** null: a silent step (a library queue flush) */
   ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion' | null;
@@ -92,7 +98,7 @@ export interface ReplayModel {
    */
   options(): readonly TaskOption[];
   /** the task that ends the hold of transaction `tx` on that side, if it is held there */
-  heldOption(side: 'host' | 'guest', ch: number, tx: number): TaskOption | null;
+  heldOption(side: 'host' | 'guest', ch: number, tx: TxId): TaskOption | null;
 }
 
 export interface Chooser {
@@ -114,7 +120,7 @@ export interface MigrationHandoff {
   clock: number;
   steps: number;
   migrations: number;
-  nextHostTx: Record<string, number>;
+  nextHostTx: Record<string, TxId>;
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];

@@ -15,15 +15,18 @@
 // the VM operations and the replay hooks all act on one run's state (clock, guest
 // memory, guest, current host, schedule); the types live in execute-types.ts.
 
-import { EmulatedHost } from './host.ts';
+import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
+import { EmulatedHost, type HostVsp } from './host.ts';
+import type { CVsp } from '../devices/wasm/c-vsp.ts';
+import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import type { SampleVsp } from '../devices/vsp.ts';
+import { VspError } from '../devices/vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
 import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
-import { decodeSavedVm, encodeSavedVm, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
+import { decodeSavedVm, encodeSavedVm, RestoreError, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
 import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { Faults, type FaultMode } from '../vmbus/faults.ts';
@@ -62,7 +65,7 @@ const GUEST_TIMER = 5;
 // object changes (a host's VSPs are fixed when it is built). Module-level, not a field:
 // it holds the last run's host until the next run, and nothing else.
 let stepHost: EmulatedHost | null = null;
-let stepVsps: SampleVsp[] = [];
+let stepVsps: HostVsp[] = [];
 
 export function executeScenario(scenario: Scenario, opts: ExecuteOptions): ExecuteResult {
   return new Execution(scenario, opts).run();
@@ -107,11 +110,13 @@ class Execution {
    */
   private readonly ownBlobs = new WeakSet<Uint8Array>();
   /** Host-side tx numbering is the bench's, not the VSP's: a VSP restarts on restore. */
-  private nextHostTx: Record<string, number> = {};
+  private nextHostTx: Record<string, TxId> = {};
   private injected = false;
   private hang: ExecuteResult['hang'] = null;
   private readonly tasks: number[] = [];
   private migrations = 0;
+  /** ring dumps made so far (--dump-rings numbers them) */
+  private dumps = 0;
   private readonly faults: Faults;
   /** stop at a migration's save and return a hand-off (a destination on another thread) */
   stopAtMigrations = false;
@@ -122,6 +127,8 @@ class Execution {
   private lastKeySize = 0;
   /** whether a step of the scenario names explore's own checkpoint (the run key needs it) */
   private readonly usesExploreCheckpoint: boolean;
+  /** devices: c: the C VSP driver of each host name (they outlive the host objects) */
+  private readonly cDrivers: Map<string, CVsp> | undefined;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -136,9 +143,10 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
-    for (const c of s.channels) this.nextHostTx[String(c.id)] = 1;
+    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts) : undefined;
+    for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
-    this.guest = this.makeGuest(newGuestState(this.chIds));
+    this.guest = this.makeGuest(newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
   }
 
@@ -238,6 +246,7 @@ class Execution {
       saveBufferSize: this.s.saveBufferSize,
       instancePrefix: this.s.name,
       faults: this.faults,
+      cDrivers: this.cDrivers,
     });
   }
 
@@ -300,7 +309,7 @@ class Execution {
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
     const key = String(ch);
     const first = this.nextHostTx[key]!;
-    this.nextHostTx[key] = first + count;
+    this.nextHostTx[key] = txAdd(first, count);
     this.host!.vsps.get(ch)!.send(kind, first, count, size, hold);
   }
 
@@ -336,6 +345,11 @@ class Execution {
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
     const guestState = reviveGuest(rec.guest as GuestState, this.clock);
+    // The host side too: a KMCL stream the library refuses is a bad blob, refused with the
+    // VM as it was (the new host objects touch neither guest memory nor the guest).
+    const host = this.newHost(hostName);
+    for (const c of rec.channels) restoreVsp(host, c, this.s.name);
+    if (rec.channels.length !== host.vsps.size) throw new RestoreError('bad-record', `the saved VM holds ${rec.channels.length} channel(s); scenario ${this.s.name} has ${host.vsps.size}`);
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
     let memory = this.memory;
@@ -344,8 +358,6 @@ class Execution {
     this.memory = memory;
     this.guest = this.makeGuest(guestState);
     this.nextHostTx = { ...rec.bench.nextHostTx };
-    const host = this.newHost(hostName);
-    for (const c of rec.channels) host.vsps.get(c.ch)!.restore(c.kmclBuffers);
     this.host = host;
     host.attach(memory, (ch, what) => this.signalGuest(ch, what), true);
     this.vm = 'running';
@@ -558,7 +570,7 @@ class Execution {
   }
 
   /** Puts option n of the list (reusing its object) and returns n + 1. */
-  private option(n: number, task: number, tx: number, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
+  private option(n: number, task: number, tx: TxId, side: TaskOption['side'], ev: TaskOption['ev'], ch: number, dir: TaskOption['dir']): number {
     let o = this.optionPool[n];
     if (o === undefined) {
       this.optionPool[n] = o = { task, tx, side, ev, ch, dir };
@@ -676,16 +688,50 @@ class Execution {
     }
   }
 
+  /**
+   * Hands every ring's bytes to --dump-rings. Labels are numbered in the order the dumps
+   * happen (001-save, 002-save, ..., 00n-end): a file per label, so a scenario that saves
+   * five times keeps five dumps instead of the last one.
+   */
   private dump(label: string): void {
     const d = this.opts.dumpRing;
     if (!d) return;
+    const numbered = `${String(++this.dumps).padStart(3, '0')}-${label}`;
     for (const ch of this.chIds) {
-      d(label, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
-      d(label, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
+      d(numbered, ch, 'g2h', this.memory.ringImage(ch, 'g2h'));
+      d(numbered, ch, 'h2g', this.memory.ringImage(ch, 'h2g'));
     }
   }
 }
 
+/**
+ * devices: c runs what the C VSP's control commands can express: save and restore on
+ * the same host. Its saved state stays in the driver (c-host-vsp.ts), so a migration,
+ * a checkpoint apply, explore's injected operations and replay are refused here.
+ */
+function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
+  const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
+  s.steps.forEach((st, i) => {
+    if (st.op === 'migrate' || st.op === 'apply-checkpoint') {
+      throw new InputError(`devices: c cannot run '${st.op}': the C VSP keeps one saved state per channel in its own memory and has no command to restore it on another host or from an older save`, where(i));
+    }
+  });
+  if (opts.chooser || opts.inject || opts.atSavePoint) throw new InputError('devices: c runs under bench emulate only (not yet under explore or check)');
+  return new Map();
+}
+
 function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Hold' {
   return m === 'inline' ? 'Inline' : m === 'deferred' ? 'Deferred' : 'Hold';
+}
+
+/** One channel's saved KMCL stream into a new host's VSP; what the library refuses is a RestoreError. */
+function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string): void {
+  const vsp = host.vsps.get(c.ch);
+  if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
+  try {
+    vsp.restore(c.kmclBuffers);
+  } catch (e) {
+    if (e instanceof VspError) throw new RestoreError('bad-record', e.message);
+    throw e;
+  }
 }

@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { GAP_CHOICES } from '../vmbus/choices.ts';
+import { U64_MAX } from '../vmbus/tx-id.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE } from '../devices/protocol.ts';
 
 const count = z.number().int().min(1).max(100_000);
@@ -51,6 +52,17 @@ export const ChannelSchema = z.strictObject({
   h2gPages: z.number().int().min(1).max(512).default(4),
   /** incoming transaction quota of the VSP; 0 = none */
   quota: z.number().int().min(0).max(100_000).default(0),
+  /**
+   * The first transaction id on this channel, each way: the protocol's tx and the ring's
+   * trans_id. Both are u64s; an id above 2^53 - 1 is written as a decimal string (a YAML
+   * or JSON number that large is rounded before we see it).
+   */
+  firstTx: z
+    .union([
+      z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+      z.string().regex(/^[1-9][0-9]{0,19}$/, 'a decimal u64 without leading zeros').refine((s) => BigInt(s) <= U64_MAX, 'at most 2^64 - 1'),
+    ])
+    .optional(),
 });
 export type ChannelSpec = z.infer<typeof ChannelSchema>;
 
@@ -71,6 +83,8 @@ export const ScenarioSchema = z.strictObject({
   /** the starting host's name (migration moves between names) */
   host: name.default('host-a'),
   choices: z.strictObject(choiceShape).optional(),
+  /** the host's VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly */
+  devices: z.enum(['twin', 'c']).default('twin'),
   steps: z.array(StepSchema).min(1),
 });
 
@@ -84,6 +98,7 @@ export interface Scenario {
   saveBufferSize: number;
   host: string;
   choices: Record<string, string | boolean>;
+  devices?: 'twin' | 'c' | undefined;
   steps: Step[];
   /** where it came from, for messages: file and each step's line */
   source?: { file: string; stepLines: number[] } | undefined;
@@ -105,6 +120,7 @@ export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scen
     saveBufferSize: parsed.saveBufferSize,
     host: parsed.host,
     choices,
+    devices: parsed.devices,
     steps: parsed.steps,
     source,
   };

@@ -11,6 +11,7 @@
 //  - the reader-wake rules: two differences a restore makes on purpose that change
 //    nothing the run does next (see readerWake).
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import type { Channel } from '../vmbus/channel.ts';
 import type { QueuedSend } from '../vmbus/channel-types.ts';
 import type { VmbPacket } from '../vmbus/packet.ts';
@@ -37,7 +38,7 @@ export const HELD_TRANSACTION_FIELDS = ['transId', 'tx', 'due', 'response', 'sta
 
 function keyPacket(k: StateKey, p: VmbPacket): void {
   k.str(p.state);
-  k.num(p.transId);
+  k.tx(p.transId);
   k.num(p.wantCompletion ? 1 : 0);
   if (p.payload === null) k.num(-1);
   else k.dataRef(p.payload);
@@ -47,8 +48,8 @@ function keyPacket(k: StateKey, p: VmbPacket): void {
 
 function keyPointer(k: StateKey, ptr: unknown): void {
   const s = ptr as SavedHostTx | null;
-  if (s !== null && typeof s === 'object' && typeof s.digestLo === 'number' && typeof s.tx === 'number') {
-    k.num(s.tx);
+  if (s !== null && typeof s === 'object' && typeof s.digestLo === 'number' && (typeof s.tx === 'number' || typeof s.tx === 'bigint')) {
+    k.tx(s.tx);
     k.num(s.type);
     k.num(s.length);
     k.num(s.hold);
@@ -69,7 +70,7 @@ function keySend(k: StateKey, e: QueuedSend): void {
   if (e.kind === 'packet') keyPacket(k, e.packet);
   else {
     k.num(-2);
-    k.num(e.transId);
+    k.tx(e.transId);
     k.dataRef(e.payload);
   }
 }
@@ -78,7 +79,7 @@ function keySend(k: StateKey, e: QueuedSend): void {
 function keyAwaiting(k: StateKey, m: TransactionTable<VmbPacket>): void {
   k.num(m.size);
   m.forEach((p, transId) => {
-    k.num(transId);
+    k.tx(transId);
     keyPacket(k, p);
   });
 }
@@ -86,23 +87,23 @@ function keyAwaiting(k: StateKey, m: TransactionTable<VmbPacket>): void {
 function keyGuestWrite(k: StateKey, w: QueuedWrite): void {
   k.num(w.flags);
   k.num(w.type);
-  k.num(w.transId);
+  k.tx(w.transId);
   k.dataRef(w.payload);
 }
 
 function keyGuestHeld(k: StateKey, h: HeldTransaction): void {
-  k.num(h.transId);
-  k.num(h.tx);
+  k.tx(h.transId);
+  k.tx(h.tx);
   k.num(h.due);
   k.dataRef(h.response);
   k.num(h.status);
 }
 
-function keyNumberMap(k: StateKey, m: Map<number, number>): void {
+function keyNumberMap(k: StateKey, m: Map<TxId, TxId>): void {
   k.num(m.size);
   m.forEach((b, a) => {
-    k.num(a);
-    k.num(b);
+    k.tx(a);
+    k.tx(b);
   });
 }
 

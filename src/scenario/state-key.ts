@@ -14,6 +14,7 @@
 // it cannot change what happens next. The large per-transaction collections are keyed
 // by faster functions of their own (run-key.ts).
 
+import type { TxId } from '../vmbus/tx-id.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 
 export const IGNORED_FIELDS: ReadonlySet<string> = new Set([
@@ -122,6 +123,18 @@ export class StateKey {
 
   num(n: number): void {
     this.put(n);
+  }
+
+  /** A transaction id (tx-id.ts): a number as itself, a bigint as a marker and its halves. */
+  tx(v: TxId): void {
+    if (typeof v === 'number') {
+      this.put(v);
+      return;
+    }
+    // Ids are non-negative, so -3 cannot be taken for one.
+    this.put(-3);
+    this.put(Number(v >> 32n));
+    this.put(Number(v & 0xffffffffn));
   }
 
   private put(a: number): void {

@@ -22,6 +22,7 @@
 // which a loop over the table by field name cannot.
 import { COMMON_FIELDS, EVENT_FIELDS, type FieldKind } from './validate.ts';
 import type { EventName, TraceEvent } from './schema.ts';
+import { parseJsonExact } from './json-ids.ts';
 
 export const RAW = -1;
 export const PROBLEM = -2;
@@ -66,8 +67,10 @@ export function hasSchemaShape(o: TraceEvent): boolean {
 /** The fields after the common ones, with how each travels. */
 const TAIL = (ev: EventName) => EVENT_FIELDS[ev].map(([field, kind]) => ({ field, how: travel(kind) }));
 
-function travel(kind: FieldKind): 'num' | 'str' | 'bool' | 'dir' {
+function travel(kind: FieldKind): 'num' | 'str' | 'bool' | 'dir' | 'tx' {
   switch (kind) {
+    case 'tx': // a number, or a bigint as its decimal digits in text and minus their count in nums
+      return 'tx';
     case 'uint':
     case 'int':
     case 'id': // numbers only: source ids (strings) are read by the asynchronous reader, not here
@@ -106,6 +109,7 @@ const ENCODERS: readonly Encoder[] = EVENT_NAMES.map((ev, code) => {
   for (const { field, how } of TAIL(ev)) {
     const x = `o[${JSON.stringify(field)}]`;
     if (how === 'num') lines.push(`nums[at++] = ${x};`);
+    else if (how === 'tx') lines.push(`if (typeof ${x} === 'number') nums[at++] = ${x}; else { const d = String(${x}); strings.push(d); nums[at++] = -d.length; }`);
     else if (how === 'str') lines.push(`strings.push(${x}); nums[at++] = ${x}.length;`);
     else if (how === 'bool') lines.push(`nums[at++] = ${x} ? 1 : 0;`);
     else lines.push(`nums[at++] = ${x} === 'g2h' ? 0 : 1;`);
@@ -119,12 +123,13 @@ const DECODERS: readonly Decoder[] = EVENT_NAMES.map((ev) => {
   for (const { field, how } of TAIL(ev)) {
     const k = JSON.stringify(field);
     if (how === 'num') props.push(`${k}: n[at++]`);
+    else if (how === 'tx') props.push(`${k}: (x = n[at++]) >= 0 ? x : BigInt(t.slice(pos, (pos -= x)))`);
     else if (how === 'str') props.push(`${k}: t.slice(pos, (pos += n[at++]))`);
     else if (how === 'bool') props.push(`${k}: n[at++] === 1`);
     else props.push(`${k}: DIRS[n[at++]]`);
   }
   // Properties are evaluated in order, so `at` and `pos` advance field by field.
-  const body = `const n = c.nums, t = c.text; let at = c.at + 2, pos = c.pos; const e = { ${props.join(', ')} }; c.at = at; c.pos = pos; return e;`;
+  const body = `const n = c.nums, t = c.text; let at = c.at + 2, pos = c.pos, x = 0; const e = { ${props.join(', ')} }; c.at = at; c.pos = pos; return e;`;
   return new Function('SIDES', 'DIRS', `return function (c) { ${body} };`)(SIDES, DIRS) as Decoder;
 });
 
@@ -213,7 +218,7 @@ export class BatchReader {
     const len = c.nums[c.at + 2]!;
     c.at += 3;
     const text = c.text.slice(c.pos, (c.pos += len));
-    return JSON.parse(text) as TraceEvent;
+    return parseJsonExact(text) as TraceEvent;
   }
 
   takeProblem(): LineProblem {

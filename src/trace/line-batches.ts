@@ -14,6 +14,7 @@
 //
 // Memory is constant in the trace length: one buffer of whole lines at a time (a line
 // longer than the buffer grows it, up to MAX_LINE_BYTES).
+import { parseJsonExact } from './json-ids.ts';
 import { readSync } from 'node:fs';
 import type { TraceEvent } from './schema.ts';
 import { checkEvent } from './validate.ts';
@@ -134,7 +135,7 @@ export class LineBatcher {
     if (text.trim() === '') return last ? undefined : this.stop(w, line, { message: 'empty line' });
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseJsonExact(text);
     } catch {
       if (last) w.truncated(line);
       else this.stop(w, line, { message: 'not valid JSON' });

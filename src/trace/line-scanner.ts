@@ -14,6 +14,9 @@
 import { EVENT_SIDES, type EventName } from './schema.ts';
 import { EVENT_FIELDS, type FieldKind } from './validate.ts';
 import { EVENT_NAMES, MAX_RECORD_NUMS, type EventBatch } from './event-columns.ts';
+import { U64_MAX } from '../vmbus/tx-id.ts';
+
+const FIRST_BIG = 1n << 53n;
 
 const enc = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 
@@ -125,6 +128,8 @@ export class LineScanner {
       case 'uint':
       case 'id':
         return this.uint();
+      case 'tx':
+        return this.uint() ?? this.bigTx();
       case 'int': {
         if (this.b[this.p] !== MINUS) return this.uint();
         this.p++;
@@ -171,6 +176,24 @@ export class LineScanner {
     if (b[p] !== COMMA && b[p] !== CLOSE) return undefined;
     this.p = p;
     return n;
+  }
+
+  /**
+   * A transaction id from 2^53 to 2^64 - 1 (too large for uint), its digits copied to
+   * text: minus their count, which event-columns.ts decodes as a bigint (no precision lost).
+   */
+  private bigTx(): number | undefined {
+    const b = this.b;
+    let p = this.p;
+    const first = p;
+    while (b[p]! >= ZERO && b[p]! <= NINE) p++;
+    const digits = p - first;
+    if (digits < 16 || digits > 20 || b[first] === ZERO || (b[p] !== COMMA && b[p] !== CLOSE)) return undefined;
+    const v = BigInt(Buffer.from(b.buffer, b.byteOffset + first, digits).toString('latin1'));
+    if (v < FIRST_BIG || v > U64_MAX) return undefined;
+    this.copy(first, digits);
+    this.p = p;
+    return -digits;
   }
 
   /** A string of printable ASCII without escapes, copied to text; its length. */

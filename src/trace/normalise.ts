@@ -20,6 +20,7 @@
 // (a send before its receive, a complete before its completion) where the files allow;
 // otherwise in source order. Files carry no common clock, so this is one plausible
 // order, not the observed one: the checker decides which orders the model allows.
+import { U64_MAX, toTxId, type TxId } from '../vmbus/tx-id.ts';
 import { InputError } from '../errors.ts';
 import type { LocatedEvent, SourceEvent } from './reader.ts';
 import { openSourceTrace, TraceReader, type ReadOptions } from './reader.ts';
@@ -297,9 +298,9 @@ class IdMapper {
     return out as unknown as TraceEvent;
   }
 
-  private map(field: 'ch' | 'tx', raw: unknown, rule: IdRule = 'number', interned: Map<string, number>, ref: LineRef): number {
+  private map(field: 'ch' | 'tx', raw: unknown, rule: IdRule = 'number', interned: Map<string, number>, ref: LineRef): TxId {
     const fail = (why: string, hint: string): never => {
-      throw new InputError(`${field} ${JSON.stringify(raw)}: ${why}`, { file: ref.file, line: ref.line, field }, { hint });
+      throw new InputError(`${field} ${typeof raw === 'bigint' ? String(raw) : JSON.stringify(raw)}: ${why}`, { file: ref.file, line: ref.line, field }, { hint });
     };
     if (rule === 'intern') {
       const key = String(raw);
@@ -312,6 +313,8 @@ class IdMapper {
       return n ?? fail('not in this source\'s id map', 'add it to the map');
     }
     if (typeof raw === 'number') return raw;
+    // A tx is a u64 (vmbus/tx-id.ts): the reader gives one from 2^53 on as a bigint, exact.
+    if (typeof raw === 'bigint' && field === 'tx') return raw;
     if (rule === 'guid') {
       const m = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}([0-9a-fA-F]{8})$/.exec(String(raw));
       return m ? Number.parseInt(m[1]!, 16) : fail('is not a GUID', "use the 'intern' rule");
@@ -320,7 +323,8 @@ class IdMapper {
     const s = String(raw);
     if (!/^(0[xX][0-9a-fA-F]+|[0-9]+)$/.test(s)) return fail('is neither hex (0x...) nor decimal', "use the 'intern' rule");
     const big = BigInt(s);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER)) return fail('is larger than 2^53 - 1', "use the 'intern' rule");
+    if (field === 'tx' && big <= U64_MAX) return toTxId(big);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) return fail(field === 'tx' ? 'is larger than 2^64 - 1' : 'is larger than 2^53 - 1', "use the 'intern' rule");
     return Number(big);
   }
 }

@@ -12,6 +12,7 @@
 // newline that does not parse is what a crashed writer leaves: every complete event is
 // still yielded, and then the reading ends as `truncated` (see ReadEnd), which the
 // caller accepts or not (`acceptTruncated`).
+import { parseJsonExact } from './json-ids.ts';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InfraError, InputError } from '../errors.ts';
 import type { TraceEvent } from './schema.ts';
@@ -142,7 +143,7 @@ export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E
         // hand); if not, a writer died in the middle of it.
         let value: unknown;
         try {
-          value = JSON.parse(chunk.bytes.toString('utf8', chunk.start, chunk.end));
+          value = parseJsonExact(chunk.bytes.toString('utf8', chunk.start, chunk.end));
         } catch {
           const end = { kind: 'truncated' as const, events, line, bytes: chunk.end - chunk.start };
           this.ended = end;
@@ -183,7 +184,7 @@ export class TraceReader<E = TraceEvent> implements AsyncIterable<LocatedEvent<E
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', pos)) {
       const lineText = text.slice(pos, nl);
       try {
-        values.push(JSON.parse(lineText));
+        values.push(parseJsonExact(lineText));
       } catch (cause) {
         throw new InputError(
           lineText.trim() === '' ? 'empty line' : `not valid JSON: ${(cause as Error).message}`,
@@ -308,7 +309,7 @@ export function parseJoined(text: string): unknown[] | undefined {
   for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) lines++;
   let values: unknown;
   try {
-    values = JSON.parse(`[${text.slice(0, -1).replaceAll('\n', ',')}]`);
+    values = parseJsonExact(`[${text.slice(0, -1).replaceAll('\n', ',')}]`);
   } catch {
     return undefined;
   }

@@ -7,6 +7,8 @@
 // channel events have ch. Packet events carry tx (unique per channel and direction,
 // stable across save, restore and migration) and dir.
 
+import type { TxId } from '../vmbus/tx-id.ts';
+
 export const TRACE_VERSION = 1;
 
 export type Side = 'host' | 'guest' | 'bench';
@@ -28,7 +30,7 @@ interface ChannelBase extends Base {
   ch: number;
 }
 interface PacketBase extends ChannelBase {
-  tx: number;
+  tx: TxId;
   dir: Dir;
 }
 
@@ -56,6 +58,13 @@ export type PktCompletion = PacketBase & { ev: 'pkt.completion'; status: string;
 export type PktSave = PacketBase & { ev: 'pkt.save'; libLen: number; saveLen: number; saveDigest: string };
 export type PktRestore = PacketBase & { ev: 'pkt.restore'; saveDigest: string };
 export type PktFail = PacketBase & { ev: 'pkt.fail'; status: string };
+/**
+ * The reader of ring `dir` stepped over a well-framed packet it cannot accept (a type
+ * outside 6, 7, 9, 0xB or a flag other than bit 0; vmbus/ring.ts): where it started in
+ * the ring's data area, its type and flags. A correct peer never writes one; the checker
+ * names it as divergence class ring-format.
+ */
+export type RingFormat = ChannelBase & { ev: 'ring.format'; dir: Dir; offset: number; type: number; flags: number };
 
 export type TraceEvent =
   | ScenarioEvent
@@ -70,7 +79,8 @@ export type TraceEvent =
   | PktCompletion
   | PktSave
   | PktRestore
-  | PktFail;
+  | PktFail
+  | RingFormat;
 
 export type EventName = TraceEvent['ev'];
 export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail;
@@ -106,4 +116,5 @@ export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
   'pkt.save': ['host'],
   'pkt.restore': ['host'],
   'pkt.fail': ['host', 'guest'],
+  'ring.format': ['host', 'guest'],
 };

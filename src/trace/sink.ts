@@ -2,6 +2,7 @@
 // the events become a file, stay in memory for a test, or feed the online property
 // checker of `bench explore` (which must not pay for JSON it never reads).
 import type { EventBody, TraceEvent } from './schema.ts';
+import { stringifyExact } from './json-ids.ts';
 
 export interface TraceSink {
   /** Stamps v, seq and src on the event and passes it on. */
@@ -48,5 +49,8 @@ export class MemorySink extends StampingSink {
 
 /** Serialises one event as its JSON Lines line (without the newline). */
 export function formatEvent(e: TraceEvent): string {
+  // A tx from 2^53 on is a bigint (vmbus/tx-id.ts), which JSON.stringify refuses: it is
+  // written as the JSON integer it is (DESIGN.md: ids are integers), digits and all.
+  if (typeof (e as { tx?: unknown }).tx === 'bigint') return stringifyExact(e);
   return JSON.stringify(e);
 }

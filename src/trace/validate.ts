@@ -8,6 +8,7 @@
 //
 // Unknown fields are accepted: the schema lets later versions add fields to version 1.
 import { EVENT_SIDES, TRACE_VERSION, type EventName, type Side, type TraceEvent } from './schema.ts';
+import { isTxId } from '../vmbus/tx-id.ts';
 
 /** What a field must hold. */
 export type FieldKind =
@@ -19,7 +20,9 @@ export type FieldKind =
   | 'side' // host | guest | bench
   | 'ev' // a known event name
   | 'dir' // g2h | h2g
-  | 'id' // channel or transaction id: uint (a source trace may also use a string, see below)
+  | 'id' // channel id: uint (a source trace may also use a string, see below)
+  | 'tx' // transaction id: a u64, exact (vmbus/tx-id.ts): a safe integer as a number, from 2^53 on a bigint as read
+  //        from the JSON integer without loss (json-ids.ts); a source trace may also use a string
   | 'status' // NTSTATUS, 8 hex digits
   | 'digest'; // FNV-1a 64, 16 lowercase hex digits
 
@@ -37,7 +40,7 @@ export const COMMON_FIELDS: FieldTable = [
 const CHANNEL: FieldTable = [['ch', 'id']];
 const PACKET: FieldTable = [
   ['ch', 'id'],
-  ['tx', 'id'],
+  ['tx', 'tx'],
   ['dir', 'dir'],
 ];
 
@@ -78,6 +81,7 @@ export const EVENT_FIELDS: Readonly<Record<EventName, FieldTable>> = {
   'pkt.save': [...PACKET, ['libLen', 'uint'], ['saveLen', 'uint'], ['saveDigest', 'digest']],
   'pkt.restore': [...PACKET, ['saveDigest', 'digest']],
   'pkt.fail': [...PACKET, ['status', 'status']],
+  'ring.format': [...CHANNEL, ['dir', 'dir'], ['offset', 'uint'], ['type', 'uint'], ['flags', 'uint']],
 };
 
 export interface CheckOptions {
@@ -127,6 +131,11 @@ function fastCondition(x: string, kind: FieldKind, sourceIds: boolean): string {
     case 'id':
       if (sourceIds) return `((Number.isSafeInteger(${x}) && ${x} >= 0) || (typeof ${x} === 'string' && ${x}.length > 0))`;
       return `(Number.isSafeInteger(${x}) && ${x} >= 0)`;
+    case 'tx': {
+      const big = `(typeof ${x} === 'bigint' && ${x} >= 9007199254740992n && ${x} <= 18446744073709551615n)`;
+      if (sourceIds) return `((Number.isSafeInteger(${x}) && ${x} >= 0) || ${big} || (typeof ${x} === 'string' && ${x}.length > 0))`;
+      return `((Number.isSafeInteger(${x}) && ${x} >= 0) || ${big})`;
+    }
     case 'uint':
       return `(Number.isSafeInteger(${x}) && ${x} >= 0)`;
     case 'int':
@@ -212,6 +221,10 @@ function fits(x: unknown, kind: FieldKind, sourceIds: boolean): boolean {
     case 'id':
       if (typeof x === 'number') return Number.isSafeInteger(x) && x >= 0;
       return sourceIds && typeof x === 'string' && x.length > 0;
+    case 'tx':
+      if (typeof x === 'number') return Number.isSafeInteger(x) && x >= 0;
+      if (typeof x === 'bigint') return isTxId(x);
+      return sourceIds && typeof x === 'string' && x.length > 0;
     case 'status':
       return typeof x === 'string' && STATUS_RE.test(x);
     case 'digest':
@@ -239,6 +252,8 @@ function expected(kind: FieldKind, sourceIds: boolean): string {
       return 'must be "g2h" or "h2g"';
     case 'id':
       return sourceIds ? 'must be a non-negative integer or a non-empty string' : 'must be a non-negative integer';
+    case 'tx':
+      return sourceIds ? 'must be a non-negative integer below 2^64 or a non-empty string' : 'must be a non-negative integer below 2^64';
     case 'status':
       return 'must be an NTSTATUS as 8 hex digits, e.g. "c0000184"';
     case 'digest':
@@ -250,6 +265,6 @@ function describe(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an array';
   if (typeof x === 'object') return 'an object';
-  const s = JSON.stringify(x) ?? String(x);
+  const s = typeof x === 'bigint' ? String(x) : (JSON.stringify(x) ?? String(x));
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }

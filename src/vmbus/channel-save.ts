@@ -16,6 +16,7 @@
 import type { Channel } from './channel.ts';
 import { ChunkCursor, ChunkError, ChunkKind, ChunkStreamWriter, LIB_HEADER_SIZE, decodeLibInto, writeLib, type LibPacketState } from './save-chunks.ts';
 import { STATUS, ntSuccess, type NtStatus } from './status.ts';
+import { compareTx, type TxId } from './tx-id.ts';
 import type { VmbPacket } from './packet.ts';
 import { fifoClear, fifoPush } from './fifo.ts';
 
@@ -35,7 +36,7 @@ interface SaveContext {
 interface RestoreContext {
   headerSeen: boolean;
   chunks: number;
-  nextTransId: number;
+  nextTransId: TxId;
   /** What this restore added, so a failure can take it all back. */
   packets: VmbPacket[];
   completions: number;
@@ -260,7 +261,7 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
           rollback(ch, ctx);
           return STATUS.INVALID_PARAMETER_2;
         }
-        ch.nextTransId = Math.max(ch.nextTransId, ctx.nextTransId);
+        if (compareTx(ctx.nextTransId, ch.nextTransId) > 0) ch.nextTransId = ctx.nextTransId;
         restoring.delete(ch);
         return STATUS.SUCCESS;
     }

@@ -1,6 +1,7 @@
 // The types around a KMCL channel endpoint: its state, callbacks, configuration and
 // queued sends, and the error for driver misuse a real system would bugcheck on.
 
+import type { TxId } from './tx-id.ts';
 import type { Channel } from './channel.ts';
 import type { IncomingPacket, VmbPacket } from './packet.ts';
 import type { NtStatus } from './status.ts';
@@ -69,4 +70,4 @@ export interface ChannelConfig {
 /** An outgoing entry in the library's queue: a packet, or a completion for the peer. */
 export type QueuedSend =
   | { kind: 'packet'; packet: VmbPacket }
-  | { kind: 'completion'; transId: number; payload: Uint8Array };
+  | { kind: 'completion'; transId: TxId; payload: Uint8Array };

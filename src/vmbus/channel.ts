@@ -16,6 +16,7 @@
 // the same private state (queue, awaiting, outstanding, quota); split across files they
 // would have to expose it.
 
+import { nextTxId, type TxId } from './tx-id.ts';
 import { IncomingRing, OutgoingRing, type PacketView } from './ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from './ring-layout.ts';
 import { STATUS, type NtStatus } from './status.ts';
@@ -86,11 +87,17 @@ export class Channel {
   incoming: IncomingRing | null = null;
   /** Delivers a signal to the peer's reader (`interrupt`) or writer (`writable`). */
   signalPeer: (what: 'interrupt' | 'writable') => void = () => {};
+  /**
+   * Told of each incoming packet the ring stepped over (unknown type or flag, ring.ts):
+   * its offset in the data area, type and flags. The driver's trace names it.
+   */
+  onUnacceptable: ((offset: number, type: number, flags: number) => void) | null = null;
 
   // Send side.
   readonly queue: Fifo<QueuedSend> = fifo();
   readonly awaiting = new TransactionTable<VmbPacket>();
-  nextTransId = 1;
+  /** The next VMBus transaction id this endpoint hands out (exact u64, tx-id.ts). */
+  nextTransId: TxId = 1;
   private nextPacketId = 1;
   /** The peer freed space after we advertised a pending send size. */
   writable = false;
@@ -109,7 +116,7 @@ export class Channel {
   /** Set while ProcessPacket runs for this packet: DeferToPassive is only legal then. */
   inProcessPacket: IncomingPacket | null = null;
 
-  readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0 };
+  readonly counters = { signalsSent: 0, packetsDelivered: 0, completionsReceived: 0, unknownCompletions: 0, skippedPackets: 0 };
   /** Platform bugs to imitate (faults.ts); none unless a run switches them on. */
   faults: Faults = NO_FAULTS;
 
@@ -287,6 +294,10 @@ export class Channel {
     }
     this.outgoing = out;
     this.incoming = inc;
+    inc.onUnacceptable = (offset, type, flags) => {
+      this.counters.skippedPackets++;
+      this.onUnacceptable?.(offset, type, flags);
+    };
     inc.inclusiveThreshold = this.choices.pendingSendThreshold === 'greater-or-equal';
     const skipOpened = opts.restored && this.choices.restoreCallbacks === 'started-only';
     if (!skipOpened && this.callbacks.opened) {
@@ -425,7 +436,9 @@ export class Channel {
     if (buffer.length > this.config.maxPacketSize) return STATUS.INVALID_PARAMETER_3;
     if ((flags & ~FORMAT_FLAGS) !== 0) return STATUS.INVALID_PARAMETER_5;
     p.wantCompletion = (flags & FORMAT_FLAG_WAIT_FOR_COMPLETION) !== 0;
-    p.transId = this.nextTransId++;
+    p.transId = this.nextTransId;
+    // ++ would stall at 2^53 (2^53 + 1 rounds back to it): nextTxId turns to a bigint there.
+    this.nextTransId = typeof this.nextTransId === 'number' && this.nextTransId < Number.MAX_SAFE_INTEGER ? this.nextTransId + 1 : nextTxId(this.nextTransId);
     // The common case writes straight from the caller's buffer into the ring: the ring
     // is then the copy, and the library keeps none (saves a copy and a queue entry per
     // packet). Only a packet the library queues keeps a copy of its payload.
@@ -443,7 +456,7 @@ export class Channel {
   }
 
   /** Sends a completion for the peer's transaction `transId`: to the ring if it can, else queued. */
-  private sendCompletion(transId: number, payload: Uint8Array): void {
+  private sendCompletion(transId: TxId, payload: Uint8Array): void {
     if (this.canWriteNow() && this.writeCompletion(transId, payload)) return;
     this.queueEntry({ kind: 'completion', transId, payload });
   }
@@ -461,7 +474,7 @@ export class Channel {
     return this.writePacket(entry.packet, entry.packet.payload!);
   }
 
-  private writeCompletion(transId: number, payload: Uint8Array): boolean {
+  private writeCompletion(transId: TxId, payload: Uint8Array): boolean {
     const out = this.outgoing!;
     if (!out.tryWrite(PacketType.completion, 0, transId, payload)) return false;
     if (out.commit()) this.sendSignal('interrupt');
@@ -472,6 +485,7 @@ export class Channel {
   private writePacket(p: VmbPacket, payload: Uint8Array): boolean {
     const out = this.outgoing!;
     const flags = p.wantCompletion ? PACKET_FLAG_COMPLETION_REQUESTED : 0;
+    if (this.isServer && this.faults.armed('unknown-packet-type')) this.writeUnknownPacket(out);
     if (!out.tryWrite(PacketType.dataInBand, flags, p.transId, payload)) return false;
     if (out.commit()) this.sendSignal('interrupt');
     if (p.wantCompletion) {
@@ -485,6 +499,13 @@ export class Channel {
       this.finishPacket(p, STATUS.SUCCESS, null);
     }
     return true;
+  }
+
+  /** Fault unknown-packet-type: a well-framed packet of type 0xA (CANCEL_REQUEST), which no reader accepts. */
+  private writeUnknownPacket(out: OutgoingRing): void {
+    if (!out.tryWrite(0xa, 0, 0, new Uint8Array(8))) return;
+    this.faults.fire('unknown-packet-type');
+    if (out.commit()) this.sendSignal('interrupt');
   }
 
   private advertiseBlocked(head: QueuedSend): void {
@@ -563,6 +584,8 @@ export class Channel {
     }
     const v = inc.peek();
     if (v === null) {
+      // peek may have stepped over packets it cannot accept: give their space back.
+      if (inc.commit()) this.sendSignal('writable');
       this.endDrain();
       return;
     }
@@ -615,7 +638,7 @@ export class Channel {
     }
   }
 
-  private receiveCompletion(transId: number, payload: Uint8Array): void {
+  private receiveCompletion(transId: TxId, payload: Uint8Array): void {
     if (this.isServer && this.awaiting.size >= 2 && this.faults.armed('reorder-completions')) {
       // Hand the completion to another waiting packet than the one it names.
       const other = this.awaiting.ids().find((id) => id !== transId);

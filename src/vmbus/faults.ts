@@ -9,8 +9,9 @@
 // | corrupt-savebuf              | SaveContinue flips a byte of one SaveBuf          | savebuf-mismatch        |
 // | forget-queued-at-save        | SaveContinue skips packets queued in the library  | not-saved               |
 // | wrong-status                 | the host's completion carries a changed status    | status                  |
-// | reorder-completions          | a completion reaches the wrong waiting packet     | spurious, or payload when the peer had completed that packet too |
+// | reorder-completions          | a completion reaches the wrong waiting packet     | lost (the right packet's completion never shows; the receiver's complete of the wrong one is not there yet), spurious, or payload when the peer had completed that packet too |
 // | lose-ring-tail-at-migration  | migration loses the last packet of a ring         | lost                    |
+// | unknown-packet-type          | the host writes a packet of type 0xA (cancel) ahead of one it sends | ring-format |
 
 export const FAULT_MODES = [
   'drop-saved-packet',
@@ -20,6 +21,7 @@ export const FAULT_MODES = [
   'wrong-status',
   'reorder-completions',
   'lose-ring-tail-at-migration',
+  'unknown-packet-type',
 ] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
@@ -30,8 +32,9 @@ export const FAULT_CLASS: Readonly<Record<FaultMode, readonly string[]>> = {
   'corrupt-savebuf': ['savebuf-mismatch'],
   'forget-queued-at-save': ['not-saved'],
   'wrong-status': ['status'],
-  'reorder-completions': ['spurious', 'payload'],
+  'reorder-completions': ['lost', 'spurious', 'payload'],
   'lose-ring-tail-at-migration': ['lost'],
+  'unknown-packet-type': ['ring-format'],
 };
 
 export class Faults {

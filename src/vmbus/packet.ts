@@ -4,6 +4,7 @@
 // Both are plain records so that the guest's side can be copied into a memory image
 // (a saved or checkpointed guest), and a channel's side can be saved packet by packet.
 
+import type { TxId } from './tx-id.ts';
 import type { Channel } from './channel.ts';
 import type { NtStatus } from './status.ts';
 
@@ -26,7 +27,7 @@ export interface VmbPacket {
   readonly id: number;
   readonly channel: Channel;
   state: PacketState;
-  transId: number;
+  transId: TxId;
   wantCompletion: boolean;
   payload: Uint8Array | null;
   /** VmbPacketSetPointer / GetPointer: one driver value per packet. */
@@ -49,13 +50,13 @@ export type IncomingState = 'delivered' | 'deferred' | 'completed' | 'failed';
 
 export interface IncomingPacket {
   readonly channel: Channel;
-  readonly transId: number;
+  readonly transId: TxId;
   readonly wantCompletion: boolean;
   readonly payload: Uint8Array;
   state: IncomingState;
   deferrals: number;
 }
 
-export function createIncoming(channel: Channel, transId: number, wantCompletion: boolean, payload: Uint8Array): IncomingPacket {
+export function createIncoming(channel: Channel, transId: TxId, wantCompletion: boolean, payload: Uint8Array): IncomingPacket {
   return { channel, transId, wantCompletion, payload, state: 'delivered', deferrals: 0 };
 }

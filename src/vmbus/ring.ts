@@ -8,10 +8,21 @@
 // (an index or descriptor a correct peer could not have written) throws RingCorruptError
 // and is never followed. Every index read from shared memory is validated first.
 //
+// A packet that is well framed (offset8, len8 and its length all sound) but of a type
+// outside the four known ones, or with a flag other than bit 0, is not corruption: the
+// ring can step over it. Linux's iterator (hv_pkt_iter_first / hv_pkt_iter_next in
+// drivers/hv/ring_buffer.c) and DPDK's rte_vmbus_chan_recv (vmbus_bufring.c) hand any
+// type to the driver and move on by its length; the drivers then log it and go on
+// (Linux netvsc_process_raw_pkt "unhandled packet type", DPDK hn_process_events "unknown
+// chan pkt"). openvmm's parse_packet refuses it. The reader here does as Linux and DPDK:
+// it skips the packet (the space is freed with the next commit) and reports it through
+// `onUnacceptable` with its offset, so the run can name it (trace event ring.format,
+// divergence class ring-format) instead of stopping the ring for good.
+//
 // Writing is reserve, write, then commit: a writer may put several packets in the ring
 // and publish them with one index update. Only the commit decides whether to signal.
 
-import { u64FromHalves } from './le-bytes.ts';
+import { txFromHalves, txHi, txLo, type TxId } from './tx-id.ts';
 import {
   CONTROL_PAGE_SIZE,
   ControlWord,
@@ -29,9 +40,10 @@ export type RingCorruption =
   | 'short-packet'
   | 'bad-offset8'
   | 'bad-len8'
-  | 'len-past-write'
-  | 'bad-flags'
-  | 'bad-type';
+  | 'len-past-write';
+
+/** Why a well-framed packet was skipped rather than read (see the header). */
+export type UnacceptablePacket = 'unknown-type' | 'unknown-flags';
 
 export class RingCorruptError extends Error {
   readonly kind: RingCorruption;
@@ -149,6 +161,9 @@ export class RingMemory {
   }
 }
 
+/** peekOne's answer for a packet it stepped over. */
+const SKIPPED = Symbol('skipped');
+
 /** The writer's end of a ring. */
 export class OutgoingRing {
   readonly mem: RingMemory;
@@ -195,7 +210,7 @@ export class OutgoingRing {
    * completion) and advances the uncommitted write index. Returns false, and sets
    * `lastNeeded`, when it does not fit; nothing is written then.
    */
-  tryWrite(type: number, flags: number, transId: number, payload: Uint8Array, payloadLen = payload.length): boolean {
+  tryWrite(type: number, flags: number, transId: TxId, payload: Uint8Array, payloadLen = payload.length): boolean {
     const padded = align8(payloadLen);
     const footprint = Descriptor.size + padded + TRAILER_SIZE;
     if ((Descriptor.size + padded) / 8 > MAX_LEN8) {
@@ -217,9 +232,14 @@ export class OutgoingRing {
       // The four u16s of the descriptor as two u32s (little-endian: the low half first).
       dv.setUint32(p, type | ((Descriptor.size / 8) << 16), true);
       dv.setUint32(p + 4, len8 | (flags << 16), true);
-      dv.setUint32(p + 8, transId >>> 0, true);
-      // (A division per packet was an eighth of the write: ids are almost always below 2^32.)
-      dv.setUint32(p + 12, transId > 0xffffffff ? (transId / 0x100000000) >>> 0 : 0, true);
+      if (typeof transId === 'number') {
+        dv.setUint32(p + 8, transId >>> 0, true);
+        // (A division per packet was an eighth of the write: ids are almost always below 2^32.)
+        dv.setUint32(p + 12, transId > 0xffffffff ? (transId / 0x100000000) >>> 0 : 0, true);
+      } else {
+        // An id from 2^53 on is a bigint (tx-id.ts): written exactly.
+        dv.setBigUint64(p + 8, transId, true);
+      }
       m.data.set(payloadLen === payload.length ? payload : payload.subarray(0, payloadLen), p + Descriptor.size);
       const trailerAt = p + len8 * 8;
       for (let i = p + Descriptor.size + payloadLen; i < trailerAt; i++) m.data[i] = 0;
@@ -233,8 +253,8 @@ export class OutgoingRing {
     m.setU16(p + Descriptor.offset8, Descriptor.size / 8);
     m.setU16(p + Descriptor.len8, len8);
     m.setU16(p + Descriptor.flags, flags);
-    m.setU32(p + Descriptor.transIdLo, transId >>> 0);
-    m.setU32(p + Descriptor.transIdHi, Math.floor(transId / 0x100000000));
+    m.setU32(p + Descriptor.transIdLo, txLo(transId));
+    m.setU32(p + Descriptor.transIdHi, txHi(transId));
     const payloadAt = (p + Descriptor.size) % m.dataSize;
     m.copyIn(payloadAt, payload, 0, payloadLen);
     if (padded !== payloadLen) m.zero((payloadAt + payloadLen) % m.dataSize, padded - payloadLen);
@@ -280,7 +300,8 @@ export class OutgoingRing {
 export interface PacketView {
   type: number;
   flags: number;
-  transId: number;
+  /** exact (tx-id.ts): a number below 2^53, a bigint above */
+  transId: TxId;
   /** where the payload starts in the data area */
   payloadAt: number;
   /** payload bytes as the ring knows them: a multiple of 8 */
@@ -302,6 +323,10 @@ export class IncomingRing {
    * `>`; what Windows uses is an open question (SPEC-NOTES 13.16), so it is a choice.
    */
   inclusiveThreshold = false;
+  /** Told of each well-framed packet the reader skips: its offset in the data area, type and flags. */
+  onUnacceptable: ((offset: number, type: number, flags: number, why: UnacceptablePacket) => void) | null = null;
+  /** Packets skipped so far (unknown type or flag). */
+  skipped = 0;
 
   constructor(mem: RingMemory) {
     this.mem = mem;
@@ -316,8 +341,18 @@ export class IncomingRing {
     return this.next === this.cachedWrite;
   }
 
-  /** The next unread packet, or null when the ring is empty. Throws on corruption. */
+  /**
+   * The next unread packet, or null when the ring is empty. Throws on corruption; steps
+   * over (and reports) a packet of unknown type or flags, see the header.
+   */
   peek(): PacketView | null {
+    for (;;) {
+      const v = this.peekOne();
+      if (v !== SKIPPED) return v;
+    }
+  }
+
+  private peekOne(): PacketView | null | typeof SKIPPED {
     const m = this.mem;
     const p = this.next;
     if (p === this.cachedWrite) {
@@ -342,16 +377,21 @@ export class IncomingRing {
     if (len8 * 8 + TRAILER_SIZE > available) {
       throw new RingCorruptError('len-past-write', `packet at ${p} needs ${len8 * 8 + TRAILER_SIZE} bytes, ${available} readable`);
     }
-    if ((flags & ~1) !== 0) throw new RingCorruptError('bad-flags', `flags 0x${flags.toString(16)} at ${p}`);
-    if (!isKnownPacketType(type)) throw new RingCorruptError('bad-type', `type 0x${type.toString(16)} at ${p}`);
+    if ((flags & ~1) !== 0 || !isKnownPacketType(type)) {
+      const next = p + len8 * 8 + TRAILER_SIZE;
+      this.next = next >= m.dataSize ? next - m.dataSize : next;
+      this.skipped++;
+      this.onUnacceptable?.(p, type, flags, isKnownPacketType(type) ? 'unknown-flags' : 'unknown-type');
+      return SKIPPED;
+    }
     const v = this.view;
     v.type = type;
     v.flags = flags;
     // The trans id wraps only for a packet starting in the last 8 bytes of the data area.
     v.transId =
       p + Descriptor.size <= m.dataSize
-        ? u64FromHalves(dv.getUint32(p + Descriptor.transIdLo, true), dv.getUint32(p + Descriptor.transIdHi, true))
-        : u64FromHalves(m.u32(p + Descriptor.transIdLo), m.u32(p + Descriptor.transIdHi));
+        ? txFromHalves(dv.getUint32(p + Descriptor.transIdLo, true), dv.getUint32(p + Descriptor.transIdHi, true))
+        : txFromHalves(m.u32(p + Descriptor.transIdLo), m.u32(p + Descriptor.transIdHi));
     // offset8 * 8 < len8 * 8 < available < dataSize: one subtraction wraps it (no division per packet).
     const payloadAt = p + offset8 * 8;
     v.payloadAt = payloadAt >= m.dataSize ? payloadAt - m.dataSize : payloadAt;

@@ -18,6 +18,7 @@
 // completion: u64 transaction id, u32 length, payload
 // end:        u32 number of chunks before it
 
+import { txHi, txLo, type TxId } from './tx-id.ts';
 import { crc32 } from './crc32.ts';
 import { getU32, getU64, putU32, putU64, u64FromHalves } from './le-bytes.ts';
 
@@ -32,9 +33,9 @@ export const CHUNK_HEADER_SIZE = 20;
 export const ChunkKind = { header: 1, packet: 2, completion: 3, end: 4 } as const;
 
 type ChunkBody =
-  | { kind: 1; packets: number; completions: number; nextTransId: number }
+  | { kind: 1; packets: number; completions: number; nextTransId: TxId }
   | { kind: 2; lib: Uint8Array; save: Uint8Array }
-  | { kind: 3; transId: number; payload: Uint8Array }
+  | { kind: 3; transId: TxId; payload: Uint8Array }
   | { kind: 4; chunksBefore: number };
 /** A chunk; `index` is its position in the stream (absent in version-1 chunks). */
 export type Chunk = ChunkBody & { index?: number | undefined };
@@ -46,11 +47,11 @@ export class ChunkError extends Error {
   }
 }
 
-function u64(dv: DataView, at: number, v: number): void {
-  dv.setUint32(at, v >>> 0, true);
-  dv.setUint32(at + 4, Math.floor(v / 0x100000000), true);
+function u64(dv: DataView, at: number, v: TxId): void {
+  dv.setUint32(at, txLo(v), true);
+  dv.setUint32(at + 4, txHi(v), true);
 }
-function readU64(dv: DataView, at: number): number {
+function readU64(dv: DataView, at: number): TxId {
   return u64FromHalves(dv.getUint32(at, true), dv.getUint32(at + 4, true));
 }
 
@@ -107,7 +108,7 @@ export class ChunkStreamWriter {
   u32(at: number, v: number): void {
     this.dv.setUint32(at, v, true);
   }
-  u64(at: number, v: number): void {
+  u64(at: number, v: TxId): void {
     u64(this.dv, at, v);
   }
 
@@ -197,7 +198,7 @@ function bodySize(c: ChunkBody): number {
  * Writes a LibBuf (see encodeLib) at `at` of `b`, which has room for it. Field by field,
  * not as a LibPacketState: the save writes one per packet in flight.
  */
-export function writeLib(b: Uint8Array, at: number, transId: number, wantCompletion: boolean, where: LibPacketState['where'], payload: Uint8Array): void {
+export function writeLib(b: Uint8Array, at: number, transId: TxId, wantCompletion: boolean, where: LibPacketState['where'], payload: Uint8Array): void {
   putU64(b, at, transId);
   putU32(b, at + 8, (wantCompletion ? 1 : 0) | (where === 'queued' ? 2 : 0));
   putU32(b, at + 12, payload.length);
@@ -230,14 +231,14 @@ export class ChunkCursor {
   /** header: */
   packets = 0;
   completions = 0;
-  nextTransId = 0;
+  nextTransId: TxId = 0;
   /** packet: where its LibBuf and SaveBuf are in `buf` */
   libAt = 0;
   libLen = 0;
   saveAt = 0;
   saveLen = 0;
   /** completion: */
-  transId = 0;
+  transId: TxId = 0;
   payloadAt = 0;
   payloadLen = 0;
   /** end: */
@@ -338,7 +339,7 @@ export function decodeChunks(buf: Uint8Array): Chunk[] {
 
 /** KMCL's own per-packet state (LibBuf): what VmbPacketRestore puts back. */
 export interface LibPacketState {
-  transId: number;
+  transId: TxId;
   wantCompletion: boolean;
   /** queued in the library (ring was full), or in the ring awaiting its completion */
   where: 'queued' | 'awaiting';

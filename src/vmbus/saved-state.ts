@@ -57,7 +57,7 @@ export interface SavedVmV1 {
   /** the host side, per server channel */
   channels: SavedChannelV1[];
   /** the bench's own counters that live outside the VM (host-side tx numbering) */
-  bench: { nextHostTx: Record<string, number> };
+  bench: { nextHostTx: Record<string, number | bigint> };
 }
 
 /**
@@ -157,23 +157,47 @@ function checkShape(rec: unknown): SavedVmV1 {
   if (!(r.memory instanceof Uint8Array)) bad('memory is missing');
   if (!Array.isArray(r.layout)) bad('layout is missing');
   let size = 0;
+  const ids = new Set<number>();
+  const isId = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
   for (const l of r.layout as unknown[]) {
     const ll = l as Record<string, unknown>;
     const pages = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= 4096;
-    if (typeof ll?.ch !== 'number' || !pages(ll.g2hPages) || !pages(ll.h2gPages)) bad('a layout entry is malformed');
+    if (!isId(ll?.ch) || !pages(ll.g2hPages) || !pages(ll.h2gPages)) bad('a layout entry is malformed');
+    if (ids.has(ll.ch as number)) bad(`the layout holds channel ${String(ll.ch)} twice`);
+    ids.add(ll.ch as number);
     size += ringBytes(ll.g2hPages as number) + ringBytes(ll.h2gPages as number);
   }
   if ((r.memory as Uint8Array).length !== size) {
     bad(`guest memory is ${(r.memory as Uint8Array).length} bytes, its layout needs ${size}`);
   }
   if (!Array.isArray(r.channels)) bad('channels are missing');
+  const saved = new Set<number>();
   for (const c of r.channels as unknown[]) {
     const cc = c as Record<string, unknown>;
-    if (typeof cc?.ch !== 'number' || !Array.isArray(cc.kmclBuffers) || !cc.kmclBuffers.every((b) => b instanceof Uint8Array)) {
+    if (!isId(cc?.ch) || !Array.isArray(cc.kmclBuffers) || !cc.kmclBuffers.every((b) => b instanceof Uint8Array)) {
       bad('a channel record is malformed');
     }
+    // Invariant: the host side saves only channels whose rings the layout holds, each once.
+    if (!ids.has(cc.ch as number)) bad(`a channel record is for channel ${String(cc.ch)}, which the layout does not hold`);
+    if (saved.has(cc.ch as number)) bad(`channel ${String(cc.ch)} is saved twice`);
+    saved.add(cc.ch as number);
+  }
+  if (saved.size !== ids.size) bad(`${ids.size - saved.size} channel(s) of the layout have no saved host side`);
+  // The guest's image is opaque here (devices/guest-image.ts checks it), but its channels
+  // must be the layout's too: a guest channel without rings has nothing to attach to, and
+  // a channel the guest lacks has nobody to read it.
+  const guestChannels = (r.guest as { channels?: unknown } | null)?.channels;
+  if (Array.isArray(guestChannels)) {
+    const inGuest = new Set<unknown>();
+    for (const g of guestChannels) {
+      const ch = (g as { ch?: unknown } | null)?.ch;
+      if (isId(ch) && !ids.has(ch as number)) bad(`the guest image holds channel ${String(ch)}, which the layout does not hold`);
+      inGuest.add(ch);
+    }
+    for (const ch of ids) if (!inGuest.has(ch)) bad(`the guest image has no channel ${ch} of the layout`);
   }
   const b = r.bench as Record<string, unknown> | undefined;
-  if (typeof b !== 'object' || b === null || typeof b.nextHostTx !== 'object') bad('bench counters are missing');
+  if (typeof b !== 'object' || b === null || typeof b.nextHostTx !== 'object' || b.nextHostTx === null) bad('bench counters are missing');
+  for (const v of Object.values(b!.nextHostTx as object)) if (!isId(v)) bad('a bench counter is not a non-negative integer');
   return r as unknown as SavedVmV1;
 }

@@ -18,6 +18,10 @@
 // - the table is at most half full, so probe runs stay short and a free slot exists;
 // - iteration is by ascending id. A channel hands ids out in increasing order and a
 //   restore re-adds them sorted, so that is also the order they were added in.
+// - ids from 2^53 on (bigints, tx-id.ts) live in a side Map, sorted when walked: they
+//   come after every number id, so ascending order holds across both.
+
+import { compareTx, type TxId } from './tx-id.ts';
 
 /** A hash table from transaction id (a non-negative integer) to an object (a packet, a record). */
 export class TransactionTable<V extends object> {
@@ -31,6 +35,8 @@ export class TransactionTable<V extends object> {
   private vals: (V | undefined)[];
   private mask: number;
   private count = 0;
+  /** Ids held as bigints (>= 2^53): rare, so a plain Map. */
+  private big: Map<bigint, V> | null = null;
 
   constructor(capacity = 32) {
     let cap = 16;
@@ -41,7 +47,7 @@ export class TransactionTable<V extends object> {
   }
 
   get size(): number {
-    return this.count;
+    return this.big === null ? this.count : this.count + this.big.size;
   }
 
   /** The home slot of id `k`: its low bits (ToInt32 keeps them for any integer up to 2^53). */
@@ -64,17 +70,23 @@ export class TransactionTable<V extends object> {
     }
   }
 
-  get(k: number): V | undefined {
+  get(k: TxId): V | undefined {
+    if (typeof k !== 'number') return this.big?.get(k);
     const i = this.find(k);
     return i < 0 ? undefined : this.vals[i];
   }
 
-  has(k: number): boolean {
+  has(k: TxId): boolean {
+    if (typeof k !== 'number') return this.big?.has(k) ?? false;
     return this.find(k) >= 0;
   }
 
   /** Adds or replaces the packet for id `k`. */
-  set(k: number, v: V): this {
+  set(k: TxId, v: V): this {
+    if (typeof k !== 'number') {
+      (this.big ??= new Map()).set(k, v);
+      return this;
+    }
     const at = this.find(k);
     if (at >= 0) {
       this.vals[at] = v;
@@ -107,7 +119,8 @@ export class TransactionTable<V extends object> {
     }
   }
 
-  delete(k: number): boolean {
+  delete(k: TxId): boolean {
+    if (typeof k !== 'number') return this.big?.delete(k) ?? false;
     let hole = this.find(k);
     if (hole < 0) return false;
     const mask = this.mask;
@@ -127,6 +140,7 @@ export class TransactionTable<V extends object> {
   }
 
   clear(): void {
+    this.big = null;
     if (this.count === 0) return;
     this.vals.fill(undefined);
     this.count = 0;
@@ -140,14 +154,15 @@ export class TransactionTable<V extends object> {
   }
 
   /** The ids, ascending. */
-  ids(): number[] {
-    const out: number[] = [];
+  ids(): TxId[] {
+    const out: TxId[] = [];
     this.forEach((_, k) => out.push(k));
     return out;
   }
 
   /** Calls `fn` for each entry in no particular order (one pass); `fn` must not change the table. */
-  forEachUnordered(fn: (v: V, k: number) => void): void {
+  forEachUnordered(fn: (v: V, k: TxId) => void): void {
+    if (this.big !== null) for (const [k, v] of this.big) fn(v, k);
     if (this.count === 0) return;
     const keys = this.keys;
     const vals = this.vals;
@@ -162,7 +177,15 @@ export class TransactionTable<V extends object> {
    * out in order sit in ascending slots from the smallest one's, wrapping once, so the
    * walk starts there and sorts only when the ids are not like that.
    */
-  forEach(fn: (v: V, k: number) => void): void {
+  forEach(fn: (v: V, k: TxId) => void): void {
+    this.forEachNumber(fn);
+    if (this.big !== null && this.big.size > 0) {
+      const ks = [...this.big.keys()].sort(compareTx);
+      for (const k of ks) fn(this.big.get(k)!, k);
+    }
+  }
+
+  private forEachNumber(fn: (v: V, k: number) => void): void {
     if (this.count === 0) return;
     const keys = this.keys;
     const vals = this.vals;

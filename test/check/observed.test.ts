@@ -11,6 +11,7 @@ import { InputError } from '../../src/errors.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { checkEvent } from '../../src/trace/validate.ts';
 import { anyTrace } from '../trace/arbitraries.ts';
+import { parseJsonExact, stringifyExact } from '../../src/trace/json-ids.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'observed-'));
 let files = 0;
@@ -57,7 +58,7 @@ function expected(file: string, text: string): { events: ObservedEvent[]; messag
     }
     let v: unknown;
     try {
-      v = JSON.parse(t);
+      v = parseJsonExact(t);
     } catch {
       if (i === lines.length - 1) return { events, message: null, truncatedAt: line };
       return { events, message: `${file}:${line}: not valid JSON`, truncatedAt: null };
@@ -72,7 +73,7 @@ function expected(file: string, text: string): { events: ObservedEvent[]; messag
   return { events, message: null, truncatedAt: null };
 }
 
-const line = (e: object): string => JSON.stringify(e);
+const line = (e: object): string => stringifyExact(e);
 const ev = (seq: number, more: object = {}): object => ({ v: 1, seq, src: 'hyperv', side: 'guest', ev: 'pkt.send', ch: 0, tx: seq, dir: 'g2h', len: 64, digest: 'fde3505ef689d8c4', wantCompletion: true, ...more });
 
 describe.each(MODES)('FileSource (read %s)', (mode) => {
@@ -125,7 +126,7 @@ describe.each(MODES)('FileSource (read %s)', (mode) => {
     const odd = [{ seq: 2, v: 1, src: 'x', side: 'host', ev: 'pkt.queued', ch: 1, tx: 2, dir: 'h2g' }, { ...ev(3), inferred: true, note: { a: [1] } }];
     const file = traceFile(`${line(ev(1))}\n${odd.map(line).join('\n')}\n`);
     const r = readAll(file, mode);
-    expect(r.events.map((o) => JSON.stringify(o.event))).toEqual([line(ev(1)), ...odd.map(line)]);
+    expect(r.events.map((o) => line(o.event))).toEqual([line(ev(1)), ...odd.map(line)]);
   });
 
   it('reads a trace of many batches with multi-byte text across every boundary', () => {

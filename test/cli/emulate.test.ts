@@ -41,10 +41,10 @@ describe('bench emulate', () => {
     expect(r.exitCode).toBe(0);
     const dir = join(rings, 'ring-full-library-queue');
     const files = readdirSync(dir).sort();
-    expect(files).toEqual(['end-ch0-g2h.ring', 'end-ch0-h2g.ring', 'save-ch0-g2h.ring', 'save-ch0-h2g.ring']);
+    expect(files).toEqual(['001-save-ch0-g2h.ring', '001-save-ch0-h2g.ring', '002-end-ch0-g2h.ring', '002-end-ch0-h2g.ring']);
     // 1 control page + 1 data page; the writer's feature bit at 0x40.
-    const h2g = readFileSync(join(dir, 'save-ch0-h2g.ring'));
-    expect(statSync(join(dir, 'save-ch0-h2g.ring')).size).toBe(8192);
+    const h2g = readFileSync(join(dir, '001-save-ch0-h2g.ring'));
+    expect(statSync(join(dir, '001-save-ch0-h2g.ring')).size).toBe(8192);
     expect(h2g.readUInt32LE(0x40)).toBe(1);
     const write = h2g.readUInt32LE(0);
     expect(write % 8).toBe(0);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openHistory } from '../../src/report/history.ts';
@@ -126,5 +126,13 @@ describe('history index', () => {
     const h = await open(root);
     h.history.close();
     expect(h.rebuiltBecause).toBe('schema version 99, expected 1');
+  });
+
+  it('leaves no temporary index behind when history.sqlite cannot be replaced', async () => {
+    const root = resultsRoot();
+    // A directory in the way: the rebuilt index cannot be renamed onto it.
+    mkdirSync(join(root, 'history.sqlite', 'in-the-way'), { recursive: true });
+    await expect(open(root)).rejects.toThrow();
+    expect(readdirSync(root).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 });

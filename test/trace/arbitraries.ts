@@ -15,6 +15,8 @@ const byKind: Record<Exclude<FieldKind, 'version' | 'side' | 'ev'>, fc.Arbitrary
   bool: fc.boolean(),
   dir: fc.constantFrom('g2h', 'h2g'),
   id: fc.oneof(fc.nat(64), fc.maxSafeNat()),
+  // u64 ids: small ones, any safe one, and from 2^53 on the bigints a double would round.
+  tx: fc.oneof(fc.nat(64), fc.maxSafeNat(), fc.bigInt({ min: 2n ** 53n, max: 2n ** 64n - 1n }), fc.constantFrom(2n ** 53n + 1n, 2n ** 64n - 1n)),
   status: hex(8),
   digest: hex(16),
 };
@@ -61,6 +63,7 @@ export function sampleOf(ev: EventName, seq = 1): TraceEvent {
     ev,
     dir: 'g2h',
     id: 2,
+    tx: 3,
     status: 'c0000184',
     digest: '0123456789abcdef',
   };

@@ -238,12 +238,18 @@ describe('normaliseTraces', () => {
     it('number (the default) refuses string ids', async () => {
       expect(await fails(undefined, [send(1, 1, 1), send(2, 1, '0x2')])).toMatchObject({ line: 2, field: 'tx' });
     });
-    it('auto reads hex and decimal strings, and refuses ids past 2^53', async () => {
+    it('auto reads hex and decimal strings, a tx up to 2^64 - 1 exactly, and refuses ids past those', async () => {
       expect(await ids({ ch: 'auto', tx: 'auto' }, [send(1, '0x0a', '0x1F'), send(2, '3', 7)])).toEqual([
         [10, 31],
         [3, 7],
       ]);
-      expect(await fails({ tx: 'auto' }, [send(1, 1, '0xffffffffffffffff')])).toMatchObject({ line: 1, field: 'tx' });
+      // A tx is a u64: 2^64 - 1 is kept exact (a bigint), 2^64 is refused; a channel id stays below 2^53.
+      expect(await ids({ tx: 'auto' }, [send(1, 1, '0xffffffffffffffff'), send(2, 1, '9007199254740993')])).toEqual([
+        [1, 2n ** 64n - 1n],
+        [1, 2n ** 53n + 1n],
+      ]);
+      expect(await fails({ tx: 'auto' }, [send(1, 1, '0x10000000000000000')])).toMatchObject({ line: 1, field: 'tx' });
+      expect(await fails({ ch: 'auto' }, [send(1, '0x20000000000000', 1)])).toMatchObject({ line: 1, field: 'ch' });
       expect(await fails({ tx: 'auto' }, [send(1, 1, 'abc')])).toMatchObject({ field: 'tx' });
     });
     it('intern numbers ids by first appearance, transactions per channel and direction', async () => {

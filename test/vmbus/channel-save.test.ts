@@ -159,7 +159,7 @@ function inFlight(ch: Channel) {
     // An awaiting packet's payload is in the ring (guest memory), not in the saved state.
     awaiting: [...ch.awaiting.values()]
       .map((p) => ({ transId: p.transId, wait: p.wantCompletion, save: hex(p.pointer as Uint8Array) }))
-      .sort((a, b) => a.transId - b.transId),
+      .sort((a, b) => Number(a.transId) - Number(b.transId)),
   };
 }
 
@@ -316,7 +316,7 @@ describe('RestoreFromBuffer', () => {
     for (const p of pair.client.held.splice(0)) pair.client.ch.packetComplete(p, payload(0x5a));
     pumpBoth();
     const waiting = [...before.awaiting.map((a) => a.transId), ...before.queue.filter((q) => q.kind === 'packet' && q.wait).map((q) => q.transId)];
-    expect(done.filter((d) => d.endsWith(':ok:90')).map((d) => Number(d.split(':')[0])).sort((a, b) => a - b)).toEqual(waiting.sort((a, b) => a - b));
+    expect(done.filter((d) => d.endsWith(':ok:90')).map((d) => Number(d.split(':')[0])).sort((a, b) => a - b)).toEqual(waiting.sort((a, b) => Number(a) - Number(b)));
     expect(fresh.ch.awaiting.size).toBe(0);
     expect(fresh.ch.counters.unknownCompletions).toBe(0);
     // The completions the old server had queued for the guest arrived too.

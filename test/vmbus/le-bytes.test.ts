@@ -35,3 +35,20 @@ describe('le-bytes', () => {
     expect(u64FromHalves(7, 0)).toBe(7);
   });
 });
+
+describe('u64 fields from 2^53 on', () => {
+  it('read and write any u64 exactly: a number below 2^53, a bigint from there (DataView agrees)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 64n - 1n)), (v) => {
+        const bytes = new Uint8Array(8);
+        new DataView(bytes.buffer).setBigUint64(0, v, true);
+        const got = getU64(bytes, 0);
+        expect(BigInt(got)).toBe(v);
+        expect(typeof got).toBe(v < 2n ** 53n ? 'number' : 'bigint');
+        const again = new Uint8Array(8);
+        putU64(again, 0, got);
+        expect(again).toEqual(bytes);
+      }),
+    );
+  });
+});

@@ -442,9 +442,6 @@ describe('corruption', () => {
     ['offset8 < 2', 'bad-offset8', (dv) => dv.setUint16(Descriptor.offset8, 1, true)],
     ['len8 < offset8', 'bad-len8', (dv) => dv.setUint16(Descriptor.len8, 1, true)],
     ['a length past the write index', 'len-past-write', (dv) => dv.setUint16(Descriptor.len8, 12, true)],
-    ['flag bits other than bit 0', 'bad-flags', (dv) => dv.setUint16(Descriptor.flags, 0x3, true)],
-    ['an unknown packet type', 'bad-type', (dv) => dv.setUint16(Descriptor.type, 0x8, true)],
-    ['type 0 (invalid)', 'bad-type', (dv) => dv.setUint16(Descriptor.type, 0, true)],
   ])('reports a descriptor with %s as %s and consumes nothing', (_what, kind, corrupt) => {
     const { mem, inc, out } = twoPackets();
     const saved = mem.data.slice(0, 16);
@@ -479,9 +476,61 @@ describe('corruption', () => {
     o2.commit();
     const v = i2.peek()!;
     expect(i2.payload(v)).toEqual(padded(pattern(100, 5)));
-    // Corrupt the wrapped packet's flags: still detected.
-    mem.dv.setUint16(4096 - 24 + Descriptor.flags, 4, true);
-    expectCorrupt(() => i2.peek(), 'bad-flags');
+    // Corrupt the wrapped packet's len8: still detected.
+    mem.dv.setUint16(4096 - 24 + Descriptor.len8, 1, true);
+    expectCorrupt(() => i2.peek(), 'bad-len8');
+  });
+});
+
+describe('a well-framed packet the reader cannot accept', () => {
+  // Linux's hv_pkt_iter and DPDK's rte_vmbus_chan_recv hand any type on and move past it
+  // by its length; their drivers log it and go on. The reader does the same, and says
+  // where the packet was, instead of refusing it for ever (the ring never moved again).
+  function twoPackets() {
+    const r = freshRing(1);
+    r.out.tryWrite(PacketType.dataInBand, 1, 7, pattern(20, 1));
+    r.out.tryWrite(PacketType.dataInBand, 0, 8, pattern(20, 2));
+    r.out.commit();
+    return r;
+  }
+
+  it.each<[string, 'unknown-type' | 'unknown-flags', (dv: DataView) => void]>([
+    ['flag bits other than bit 0', 'unknown-flags', (dv) => dv.setUint16(Descriptor.flags, 0x3, true)],
+    ['an unknown packet type (8, GPADL data)', 'unknown-type', (dv) => dv.setUint16(Descriptor.type, 0x8, true)],
+    ['type 0 (invalid)', 'unknown-type', (dv) => dv.setUint16(Descriptor.type, 0, true)],
+    ['type 0xA (cancel request)', 'unknown-type', (dv) => dv.setUint16(Descriptor.type, 0xa, true)],
+  ])('with %s is skipped and reported at its offset, and the next packet reads', (_what, why, corrupt) => {
+    const { mem, inc, out } = twoPackets();
+    corrupt(mem.dv);
+    const seen: Array<[number, string]> = [];
+    inc.onUnacceptable = (offset, _type, _flags, w) => seen.push([offset, w]);
+    const v = inc.peek()!;
+    expect(seen).toEqual([[0, why]]);
+    expect(inc.skipped).toBe(1);
+    // The second packet (at the first one's footprint) is the one read.
+    expect(v.transId).toBe(8);
+    inc.advance(v);
+    inc.commit();
+    expect(inc.peek()).toBeNull();
+    expect(seen).toHaveLength(1);
+    // Both packets' space is free again.
+    expect(out.free()).toBe(mem.dataSize - 8);
+  });
+
+  it('frees a skipped last packet with the next commit, and steps over one that wraps', () => {
+    const { mem } = freshRing(1);
+    mem.store(ControlWord.writeIndex, 4096 - 24);
+    mem.store(ControlWord.readIndex, 4096 - 24);
+    const o2 = new OutgoingRing(mem);
+    const i2 = new IncomingRing(mem);
+    expect(o2.tryWrite(0x5, 0, 99, pattern(100, 5))).toBe(true);
+    o2.commit();
+    const seen: number[] = [];
+    i2.onUnacceptable = (offset) => seen.push(offset);
+    expect(i2.peek()).toBeNull();
+    expect(seen).toEqual([4096 - 24]);
+    i2.commit();
+    expect(o2.free()).toBe(4096 - 8);
   });
 });
 

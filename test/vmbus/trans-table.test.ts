@@ -59,7 +59,7 @@ describe('TransactionTable', () => {
         expect(t.ids()).toEqual(ascending);
         expect(t.values()).toEqual(ascending.map((id) => model.get(id)));
         const unordered: Array<[number, object]> = [];
-        t.forEachUnordered((v, k) => unordered.push([k, v]));
+        t.forEachUnordered((v, k) => unordered.push([k as number, v]));
         expect(unordered.sort((a, b) => a[0] - b[0])).toEqual(ascending.map((id) => [id, model.get(id)]));
         for (const id of ascending) {
           expect(t.get(id)).toBe(model.get(id));
@@ -82,7 +82,7 @@ describe('TransactionTable', () => {
     const seen: number[] = [];
     t.forEach((v, k) => {
       expect(v.id).toBe(k);
-      seen.push(k);
+      seen.push(k as number);
     });
     expect(seen).toEqual([...ids].sort((a, b) => a - b));
   });

@@ -84,7 +84,11 @@ VOID GuestEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 		ev.status = SP_STATUS_DATA_ERROR;
 		GuestTrace(dev, &ev);
 		InterlockedIncrement64(&dev->Counters.Failed);
-		GuestKmcl.VmbChannelPacketFail(Packet);
+		/*
+		 * VmbChannelPacketFail is documented for server endpoints only: a
+		 * client completes what it cannot use, with no data.
+		 */
+		GuestKmcl.VmbChannelPacketComplete(Packet, NULL, 0);
 		return;
 	}
 	intact = sp_is_intact(bytes, BufferLength, &h);
@@ -159,8 +163,10 @@ static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Bu
 	BOOLEAN park = FALSE;
 
 	if (t->Type == SP_MSG_REQUEST) {
-		if (NT_SUCCESS(Status) && Buffer != NULL &&
-		    sp_decode_completion((const sp_u8 *)Buffer, BufferLength, &c) == 0) {
+		BOOLEAN completed = (BOOLEAN)(NT_SUCCESS(Status) && Buffer != NULL &&
+			sp_decode_completion((const sp_u8 *)Buffer, BufferLength, &c) == 0);
+
+		if (completed) {
 			RtlZeroMemory(&t->Parked, sizeof(t->Parked));
 			t->Parked.kind = SP_EV_PKT_COMPLETION;
 			t->Parked.ch = dev->Ch;
@@ -169,17 +175,24 @@ static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Bu
 			t->Parked.status = c.status;
 			t->Parked.digest = sp_fnv1a64(Buffer, SP_COMPLETION_SIZE);
 			t->ParkedMismatch = (BOOLEAN)(c.tx != t->Tx || c.request_digest != t->Digest);
-			/* If pkt.send is not written yet, the sender writes both. */
-			WdfSpinLockAcquire(dev->Lock);
-			park = (BOOLEAN)!t->SendTraced;
-			t->CompletionParked = park;
-			WdfSpinLockRelease(dev->Lock);
-			if (park)
-				return;
-			GuestTraceCompletion(dev, &t->Parked, t->ParkedMismatch);
-		} else {
-			InterlockedIncrement64(&dev->Counters.Cancelled);
 		}
+		/*
+		 * This routine may run before VmbPacketSend has returned, completed or
+		 * cancelled. Then the sender still uses t: it writes pkt.send and
+		 * finishes (traces, frees) after it. Either way exactly one of the two
+		 * frees t, decided under the lock.
+		 */
+		WdfSpinLockAcquire(dev->Lock);
+		park = (BOOLEAN)!t->SendTraced;
+		t->CompletionParked = park;
+		t->ParkedCancelled = (BOOLEAN)!completed;
+		WdfSpinLockRelease(dev->Lock);
+		if (park)
+			return;
+		if (completed)
+			GuestTraceCompletion(dev, &t->Parked, t->ParkedMismatch);
+		else
+			InterlockedIncrement64(&dev->Counters.Cancelled);
 	}
 	ExFreePoolWithTag(t, GUEST_POOL_TAG);
 	GuestKmcl.VmbPacketFree(Packet);
@@ -247,7 +260,10 @@ static NTSTATUS GuestSendOne(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Length, UINT
 	WdfSpinLockRelease(Dev->Lock);
 	if (parked) {
 		/* The completion came first; write it now, after its send, and finish. */
-		GuestTraceCompletion(Dev, &t->Parked, t->ParkedMismatch);
+		if (t->ParkedCancelled)
+			InterlockedIncrement64(&Dev->Counters.Cancelled);
+		else
+			GuestTraceCompletion(Dev, &t->Parked, t->ParkedMismatch);
 		ExFreePoolWithTag(t, GUEST_POOL_TAG);
 		GuestKmcl.VmbPacketFree(packet);
 	}

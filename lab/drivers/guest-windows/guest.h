@@ -87,7 +87,8 @@ typedef struct _GUEST_TX {
 	ULONGLONG Tx;
 	ULONGLONG Digest;
 	BOOLEAN SendTraced;
-	BOOLEAN CompletionParked;
+	BOOLEAN CompletionParked;	/* the routine ran first: the sender finishes */
+	BOOLEAN ParkedCancelled;	/* ... and no completion arrived (cancelled) */
 	struct sp_trace_event Parked;
 	BOOLEAN ParkedMismatch;
 	UCHAR Message[1];

@@ -199,8 +199,11 @@ static NTSTATUS VspEvtChannelOpened(VMBCHANNEL Channel)
 
 static VOID VspEvtChannelStarted(VMBCHANNEL Channel)
 {
+	VSP_CHANNEL *vc = VspFromChannel(Channel);
+
 	/* Sends may be queued here but not waited on: the incoming queue is off. */
-	VspTraceState(VspFromChannel(Channel), "Started");
+	vc->Suspended = FALSE;
+	VspTraceState(vc, "Started");
 }
 
 static VOID VspEvtChannelPostStarted(VMBCHANNEL Channel)
@@ -212,6 +215,12 @@ static VOID VspEvtChannelSuspend(VMBCHANNEL Channel)
 {
 	VSP_CHANNEL *vc = VspFromChannel(Channel);
 
+	/*
+	 * Sending must stop once suspended: a packet sent now would miss the save
+	 * (it is neither saved nor in the ring the guest's memory keeps). Commands
+	 * refuse to send until the channel is started again.
+	 */
+	vc->Suspended = TRUE;
 	VspTraceState(vc, "Paused");
 	/* KMCL waits for every incoming packet we still hold: give them back now. */
 	VspChannelReleaseHeld(vc);

@@ -78,7 +78,13 @@ static NTSTATUS VspEvtDeviceAdd(WDFDRIVER Driver, PWDFDEVICE_INIT DeviceInit)
 		return status;
 	WDF_IO_QUEUE_CONFIG_INIT_DEFAULT_QUEUE(&queueConfig, WdfIoQueueDispatchSequential);
 	queueConfig.EvtIoDeviceControl = VspEvtIoDeviceControl;
-	return WdfIoQueueCreate(device, &queueConfig, WDF_NO_OBJECT_ATTRIBUTES, WDF_NO_HANDLE);
+	/*
+	 * Commands allocate, pause, save, disable and clean up channels: PASSIVE_LEVEL
+	 * only. Without this an I/O queue's callbacks may run at DISPATCH_LEVEL.
+	 */
+	WDF_OBJECT_ATTRIBUTES_INIT(&attributes);
+	attributes.ExecutionLevel = WdfExecutionLevelPassive;
+	return WdfIoQueueCreate(device, &queueConfig, &attributes, WDF_NO_HANDLE);
 }
 
 static NTSTATUS VspEvtPrepareHardware(WDFDEVICE Device, WDFCMRESLIST ResourcesRaw,

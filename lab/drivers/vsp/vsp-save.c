@@ -101,6 +101,7 @@ NTSTATUS VspEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize
 	 * set them again. Restore runs before Enable, so nothing can complete the
 	 * packet before they are in place.
 	 */
+	t->Packet = packet;
 	kmcl->VmbPacketSetPointer(packet, t);
 	kmcl->VmbPacketSetCompletionRoutine(packet, VspEvtPacketCompletion);
 
@@ -170,8 +171,11 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	kmcl->VmbChannelPause(Vc->Channel);
 
 	status = kmcl->VmbChannelSaveBegin(Vc->Channel);
-	if (!NT_SUCCESS(status))
+	if (!NT_SUCCESS(status)) {
+		/* No save happened: the channel goes on as before. */
+		kmcl->VmbChannelStart(Vc->Channel);
 		return status;
+	}
 	for (;;) {
 		ULONG filled = 0, required = 0;
 
@@ -187,9 +191,20 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 				RtlCopyMemory(blob + used, &filled, sizeof(ULONG));
 				used += sizeof(ULONG) + filled;
 			}
-			if (status == STATUS_BUFFER_OVERFLOW)
+			if (status != STATUS_BUFFER_OVERFLOW)
+				break;    /* STATUS_SUCCESS: everything saved */
+			if (filled > 0)
 				continue; /* more to come: partial progress, not an error */
-			break;            /* STATUS_SUCCESS: everything saved */
+			/*
+			 * "More to come" with nothing written: calling again with the
+			 * same buffer would spin for ever. Only a larger one can help.
+			 */
+			if (required > room) {
+				room = required;
+				continue;
+			}
+			status = STATUS_UNSUCCESSFUL;
+			break;
 		}
 		if (status == STATUS_BUFFER_TOO_SMALL && required > room) {
 			/* Nothing written; BytesRequired is the least that makes progress. */
@@ -204,6 +219,7 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	if (!NT_SUCCESS(status)) {
 		if (blob != NULL)
 			ExFreePoolWithTag(blob, VSP_POOL_TAG);
+		kmcl->VmbChannelStart(Vc->Channel); /* the save failed: carry on */
 		return status;
 	}
 	if (Vc->SaveBlob != NULL)
@@ -211,6 +227,26 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	Vc->SaveBlob = blob;
 	Vc->SaveBlobSize = used;
 	return STATUS_SUCCESS;
+}
+
+/* Frees every transaction restored onto the channel object being given up. */
+static VOID VspFreeRestored(VSP_CHANNEL *Vc)
+{
+	LIST_ENTRY gone;
+
+	InitializeListHead(&gone);
+	WdfSpinLockAcquire(Vc->Lock);
+	while (!IsListEmpty(&Vc->InFlight))
+		InsertTailList(&gone, RemoveHeadList(&Vc->InFlight));
+	Vc->Counters.InFlightBytes = 0;
+	WdfSpinLockRelease(Vc->Lock);
+	while (!IsListEmpty(&gone)) {
+		VSP_TX *t = CONTAINING_RECORD(RemoveHeadList(&gone), VSP_TX, Link);
+
+		VspKmcl->VmbPacketFree(t->Packet);
+		ExFreePoolWithTag(t, VSP_POOL_TAG);
+		InterlockedExchangeAdd64(&Vc->Counters.InFlight, -1);
+	}
 }
 
 /*
@@ -262,6 +298,12 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 		break;            /* STATUS_SUCCESS, or a real failure */
 	}
 	if (!NT_SUCCESS(status)) {
+		/*
+		 * KMCL took back what it had restored, but the packets our restore
+		 * callback allocated are ours: free them and their transactions
+		 * before the channel object goes.
+		 */
+		VspFreeRestored(Vc);
 		kmcl->VmbChannelCleanup(Vc->Channel);
 		Vc->Channel = NULL;
 		return status;

@@ -64,6 +64,7 @@ static NTSTATUS VspSendOne(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 H
 		VspFreeTx(t);
 		return STATUS_INSUFFICIENT_RESOURCES;
 	}
+	t->Packet = packet;
 	kmcl->VmbPacketSetPointer(packet, t);
 	/* Our own routine, so the packet is ours to free (the default one frees it). */
 	kmcl->VmbPacketSetCompletionRoutine(packet, VspEvtPacketCompletion);
@@ -124,8 +125,8 @@ NTSTATUS VspSendMany(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Count, UINT32 Length,
 	NTSTATUS status = STATUS_SUCCESS;
 	UINT32 i;
 
-	if (Vc->Channel == NULL)
-		return STATUS_INVALID_DEVICE_STATE; /* saved and not yet restored */
+	if (Vc->Channel == NULL || Vc->Suspended)
+		return STATUS_INVALID_DEVICE_STATE; /* paused for a save, or saved and not restored */
 	for (i = 0; i < Count && NT_SUCCESS(status); i++)
 		status = VspSendOne(Vc, Type, Length, HoldMs);
 	return status;

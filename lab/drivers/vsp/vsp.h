@@ -65,6 +65,7 @@ typedef struct _VSP_CHANNEL {
 	LIST_ENTRY Deferred;		/* VSP_DEFERRED: txs deferred, awaiting redelivery */
 	LIST_ENTRY InFlight;		/* VSP_TX sent, not yet completed */
 	BOOLEAN Abandoning;		/* torn down after a save: completions are not news */
+	BOOLEAN Suspended;		/* EvtVmbChannelSuspend ran, Started not since: no sends */
 
 	ULONGLONG NextTx;		/* last h2g tx sent; queue-serialised */
 	WDFTIMER HoldTimer;
@@ -84,6 +85,7 @@ typedef struct _VSP_CHANNEL {
 typedef struct _VSP_TX {
 	LIST_ENTRY Link;		/* in VSP_CHANNEL.InFlight */
 	VSP_CHANNEL *Vc;
+	VMBPACKET Packet;		/* its packet object, freed with it */
 	struct sp_saved_tx Saved;	/* exactly what EvtVmbChannelSavePacket writes */
 	ULONG RingBytes;
 	UCHAR Message[1];		/* Saved.length bytes, kept until completion */

@@ -15,8 +15,12 @@ export function registerEmulate(program: Command): void {
     .option('--dump-rings <dir>', 'write each ring\'s raw bytes at every save and at the end')
     .option('--migrate-threads', 'run each migration\'s destination host on another worker thread')
     .option('--fault <name>', FAULT_HELP, collectFaults)
+    .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides each scenario\'s devices)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; json?: boolean }) => {
+    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; devices?: string; json?: boolean }) => {
+      if (o.devices !== undefined && o.devices !== 'twin' && o.devices !== 'c') {
+        throw new InputError(`--devices must be 'twin' or 'c', not '${o.devices}'`, { field: '--devices' });
+      }
       checkOutDir('--out', o.out);
       if (o.dumpRings !== undefined) checkOutDir('--dump-rings', o.dumpRings);
       const scenarios = await loadScenarioPaths(paths);
@@ -27,6 +31,7 @@ export function registerEmulate(program: Command): void {
       const summary = await emulateScenarios(scenarios, {
         migrateThreads: o.migrateThreads,
         faults: o.fault,
+        devices: o.devices as 'twin' | 'c' | undefined,
         seed: parseSeed(o.seed),
         outDir: o.out,
         dumpRingsDir: o.dumpRings,

@@ -2,8 +2,8 @@
 // VMs the bench left behind (only VMs whose Notes carry the bench's run tag).
 //
 // Environment, read here once:
-//   BENCH_PWSH             PowerShell for `transport: local` hosts (default pwsh)
-//   BENCH_REMOTE_PWSH      what SSH hosts run (default: pwsh -NoLogo -NoProfile -NonInteractive -Command -)
+//   BENCH_PWSH             program for `transport: local` hosts (default: the host's shell)
+//   BENCH_REMOTE_PWSH      program SSH hosts start (default: the host's shell, pwsh or powershell)
 //   BENCH_HYPERV_MODULE    a module to import before Hyper-V cmdlets; for the stand-in
 //                          Hyper-V module in tests, never set against real hosts
 // Exit: 0 all checks passed / nothing failed; 1 a check failed; 3 a host could not be
@@ -21,7 +21,7 @@ import { loadTemplate } from '../../lab/template.ts';
 
 function connectConfig(env: NodeJS.ProcessEnv): ConnectConfig {
   return {
-    localPwsh: env.BENCH_PWSH || 'pwsh',
+    localPwsh: env.BENCH_PWSH || undefined,
     remoteCommand: env.BENCH_REMOTE_PWSH || undefined,
     modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [],
     queryTimeoutMs: 60_000,
@@ -62,12 +62,16 @@ export function registerLab(program: Command): void {
       const checks: CheckResult[] = perHost.flat().map((c) => ({ ...c, detail: redact(c.detail) }));
       const unreachable = checks.some((c) => c.check === 'reachable' && c.status === 'fail');
       const failed = checks.filter((c) => c.status === 'fail').length;
+      const passed = checks.filter((c) => c.status === 'pass').length;
+      // Checks that never ran (their host was unreachable) are neither passed nor failed.
+      const notRun = checks.length - passed - failed;
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ lab: inventory.name, ok: failed === 0, checks })}\n`);
+        process.stdout.write(`${JSON.stringify({ lab: inventory.name, ok: failed === 0 && notRun === 0, counts: { passed, failed, notRun }, checks })}\n`);
       } else {
         const widths = { host: Math.max(...checks.map((c) => c.host.length)), check: Math.max(...checks.map((c) => c.check.length)) };
         for (const c of checks) process.stdout.write(`${formatCheck(c, widths)}\n`);
-        process.stdout.write(`${checks.length - failed} of ${checks.length} checks passed\n`);
+        const down = [...new Set(checks.filter((c) => c.status !== 'pass' && c.status !== 'fail').map((c) => c.host))];
+        process.stdout.write(`${passed} passed, ${failed} failed, ${notRun} not run${notRun > 0 ? ` (${down.join(', ')} not reachable)` : ''}, of ${checks.length} checks\n`);
       }
       process.exitCode = unreachable ? 3 : failed > 0 ? 1 : 0;
     });
@@ -100,11 +104,20 @@ export function registerLab(program: Command): void {
       } else {
         const verb = o.dryRun ? 'would remove' : 'removed';
         for (const x of outcomes) {
-          if (x.error) process.stdout.write(`FAIL ${x.host}: ${x.error.split('\n')[0]}\n`);
+          if (x.error) {
+            // A host that could not be cleaned is a failure, and its line says so (its counts are unknown).
+            process.stdout.write(`FAIL ${x.host}: ${x.error.split('\n')[0]}\n`);
+            process.stdout.write(`${x.host}: not cleaned up (the error above); its VMs are unknown\n`);
+            continue;
+          }
           for (const v of x.removed) process.stdout.write(`${verb} ${x.host} ${v.name} ${v.id} (run ${v.runId}, was ${v.state})\n`);
           for (const v of x.failed) process.stdout.write(`FAIL ${x.host} ${v.name} ${v.id}: ${redact(v.error).split('\n')[0]}\n`);
           process.stdout.write(`${x.host}: ${x.removed.length} ${verb}, ${x.failed.length} failed, ${x.untouched} other VMs left alone\n`);
         }
+        const hostsFailed = outcomes.filter((x) => x.error !== undefined).length;
+        const vmsFailed = outcomes.reduce((n, x) => n + x.failed.length, 0);
+        const removed = outcomes.reduce((n, x) => n + x.removed.length, 0);
+        process.stdout.write(`${removed} ${verb}, ${vmsFailed} VM(s) failed, ${hostsFailed} host(s) failed, of ${outcomes.length} host(s)\n`);
       }
       process.exitCode = bad ? 3 : 0;
     });

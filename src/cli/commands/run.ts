@@ -42,7 +42,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** What a lab run takes from the environment (read once, here); `bench nightly` can share it. */
 export function labEnvironment(env: NodeJS.ProcessEnv): Pick<LabRunOptions, 'connect' | 'sampleCtl' | 'driversDir'> & { publish: string | undefined } {
   return {
-    connect: { localPwsh: env.BENCH_PWSH || 'pwsh', remoteCommand: env.BENCH_REMOTE_PWSH || undefined, modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [], queryTimeoutMs: 60_000 },
+    connect: { localPwsh: env.BENCH_PWSH || undefined, remoteCommand: env.BENCH_REMOTE_PWSH || undefined, modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [], queryTimeoutMs: 60_000 },
     sampleCtl: env.BENCH_SAMPLE_CTL || 'C:\\bench\\bin\\sample-ctl.exe',
     driversDir: 'lab/drivers',
     publish: env.BENCH_PUBLISH || undefined,

@@ -37,6 +37,8 @@ export interface ChannelRec {
   restore: number;
   /** Pause was called and Start not since: sends must have stopped (E3). */
   pausedByDriver: boolean;
+  /** what the last save's SaveContinue calls handed out, in order (the VM's saved state) */
+  saveOutputs: Uint8Array[];
   inStateCallback: boolean;
   cleaned: boolean;
 }
@@ -73,9 +75,14 @@ export interface KmclShimOptions {
    * - 'save-begin-fails': VmbChannelSaveBegin returns STATUS_INSUFFICIENT_RESOURCES;
    * - 'save-continue-no-progress': VmbChannelSaveContinue returns STATUS_BUFFER_OVERFLOW
    *   with 0 bytes filled (the page says some data was written; a driver must still
-   *   not spin when none was).
+   *   not spin when none was);
+   * - 'second-packet-restore-fails': the second VmbPacketRestore of a restore returns
+   *   STATUS_INSUFFICIENT_RESOURCES, so the restore fails after one packet came back;
+   * - 'cancel-in-send': a packet sent with WAIT_FOR_COMPLETION completes as cancelled
+   *   before VmbPacketSend returns, as it may when the channel goes away meanwhile (the
+   *   completion routine "may run before VmbPacketSend returns").
    */
-  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress'>;
+  faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress' | 'second-packet-restore-fails' | 'cancel-in-send'>;
 }
 
 export class KmclShim {
@@ -85,9 +92,11 @@ export class KmclShim {
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
   private readonly incoming = new Map<number, IncomingRec>();
-  private readonly incomingOf = new WeakMap<IncomingPacket, IncomingRec>();
+  /** (a Map, emptied as packets retire: a WeakMap's entries cost the collector much more) */
+  private readonly incomingOf = new Map<IncomingPacket, IncomingRec>();
   private readonly kernelHandles = new Set<number>();
   private nextChannelId = 1;
+  private packetRestores = 0;
   interfaceRefs = 0;
 
   constructor(rt: DriverRuntime, opts: KmclShimOptions) {
@@ -160,6 +169,7 @@ export class KmclShim {
 
   private retireIncoming(inc: IncomingRec, call: string): void {
     this.incoming.delete(inc.handle);
+    this.incomingOf.delete(inc.pkt);
     this.rt.pool.free(inc.buffer, SHIM_TAG, call);
   }
 
@@ -233,7 +243,7 @@ export class KmclShim {
         const r: ChannelRec = {
           handle: rt.handle(1), ch, pointer: 0, processPacket: 0, processingComplete: 0,
           states: { opened: 0, closed: 0, suspend: 0, started: 0, postStarted: 0 }, save: 0, restore: 0,
-          pausedByDriver: false, inStateCallback: false, cleaned: false,
+          pausedByDriver: false, saveOutputs: [], inStateCallback: false, cleaned: false,
         };
         this.channels.set(r.handle, r);
         this.byChannel.set(ch, r);
@@ -315,6 +325,16 @@ export class KmclShim {
         this.serverOnly(r, 'VmbServerChannelInitSetTargetInterfaceId');
         return r.ch.serverInitSetTargetInterfaceId(m().guid(typeAt), m().guid(instAt));
       },
+      VmbClientChannelInitSetTargetPnp: (h: number, typeAt: number, instAt: number, _pnpFailure: number) => {
+        const r = this.chan(h, 'VmbClientChannelInitSetTargetPnp');
+        return r.ch.clientInitSetTargetPnp(typeAt ? m().guid(typeAt) : '', instAt ? m().guid(instAt) : null);
+      },
+      VmbClientChannelInitSetRingBufferPageCount: (h: number, incoming: number, outgoing: number) =>
+        this.chan(h, 'VmbClientChannelInitSetRingBufferPageCount').ch.clientInitSetRingBufferPageCount(incoming >>> 0, outgoing >>> 0),
+      VmbChannelGetInterfaceInstance: (h: number, out: number) => {
+        const r = this.chan(h, 'VmbChannelGetInterfaceInstance');
+        m().setGuid(out, r.ch.config.interfaceInstance ?? '00000000-0000-0000-0000-000000000000');
+      },
       VmbServerChannelInitSetFlags: (h: number, f: number) => this.chan(h, 'VmbServerChannelInitSetFlags').ch.serverInitSetFlags(f >>> 0),
       VmbServerChannelInitSetVmbusHandle: (h: number, handle: number) => this.chan(h, 'VmbServerChannelInitSetVmbusHandle').ch.serverInitSetVmbusHandle(handle ? handle >>> 0 : null),
       VmbServerChannelInitSetSaveRestorePacketCallbacks: (h: number, save: number, restore: number) => {
@@ -360,11 +380,20 @@ export class KmclShim {
         if (pr.chan.pausedByDriver) {
           throw violation('kmcl.send-after-suspend', 'VmbPacketSend', `VMBCHANNEL 0x${pr.chan.handle.toString(16)}`, 'the driver paused this channel (EvtVmbChannelSuspend ran) and has not started it again; sending must stop once suspended, or the packet misses the save');
         }
-        return pr.chan.ch.packetSend(pr.p, m().read(buf, len), flags >>> 0);
+        const st = pr.chan.ch.packetSend(pr.p, m().read(buf, len), flags >>> 0);
+        if (st === STATUS.SUCCESS && pr.p.state === 'awaiting' && this.opts.faults?.includes('cancel-in-send')) {
+          // As if the channel were torn down on another processor while VmbPacketSend
+          // returned: the completion routine runs, cancelled, before the caller goes on.
+          pr.chan.ch.awaiting.delete(pr.p.transId);
+          pr.p.state = 'completed';
+          this.onCompletion(pr, STATUS.CANCELLED, null);
+        }
+        return st;
       },
       VmbPacketRestore: (h: number, buf: number, size: number) => {
         const pr = this.packet(h, 'VmbPacketRestore');
         this.serverOnly(pr.chan, 'VmbPacketRestore');
+        if (++this.packetRestores === 2 && this.opts.faults?.includes('second-packet-restore-fails')) return 0xc000009a;
         return packetRestore(pr.p, m().read(buf, size));
       },
 
@@ -388,7 +417,9 @@ export class KmclShim {
         const r = this.chan(h, 'VmbChannelSaveBegin');
         this.serverOnly(r, 'VmbChannelSaveBegin');
         if (this.opts.faults?.includes('save-begin-fails')) return 0xc000009a; // STATUS_INSUFFICIENT_RESOURCES
-        return channelSaveBegin(r.ch);
+        const st = channelSaveBegin(r.ch);
+        if (st === STATUS.SUCCESS) r.saveOutputs = [];
+        return st;
       },
       VmbChannelSaveContinue: (h: number, buf: number, size: number, filledAt: number, requiredAt: number) => {
         const r = this.chan(h, 'VmbChannelSaveContinue');
@@ -401,7 +432,10 @@ export class KmclShim {
         // Through a copy: the SavePacket callbacks run inside and may grow the memory.
         const tmp = new Uint8Array(size >>> 0);
         const res = channelSaveContinue(r.ch, tmp);
-        if (res.bytesFilled > 0) m().write(buf, tmp.subarray(0, res.bytesFilled));
+        if (res.bytesFilled > 0) {
+          m().write(buf, tmp.subarray(0, res.bytesFilled));
+          r.saveOutputs.push(tmp.slice(0, res.bytesFilled));
+        }
         m().setU32(filledAt, res.bytesFilled);
         m().setU32(requiredAt, res.bytesRequired);
         return res.status;
@@ -413,7 +447,8 @@ export class KmclShim {
         return channelRestoreFromBuffer(r.ch, m().read(buf, size));
       },
     };
-    // The entries the sample drivers never call: a clear error rather than a silent answer.
+    // The entries the sample drivers never call (unless defined above): a clear error
+    // rather than a silent answer.
     for (const name of [
       'VmbChannelCreateGpadlFromBuffer', 'VmbChannelCreateGpadlFromMdl', 'VmbChannelDeleteGpadl', 'VmbChannelGetInterfaceInstance',
       'VmbChannelGetMmioSpace', 'VmbChannelInitSetFriendlyName', 'VmbChannelInitSetMaximumExternalData', 'VmbChannelPacketGetExternalData',

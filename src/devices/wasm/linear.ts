@@ -3,11 +3,15 @@
 // (Uint8Arrays) and the driver's buffers. Views are made again whenever the memory has
 // grown (growing detaches the old ArrayBuffer).
 
+const utf8 = new TextDecoder();
+const utf16 = new TextDecoder('utf-16le');
+
 export class Linear {
   readonly memory: WebAssembly.Memory;
   private buf: ArrayBuffer | null = null;
   private u8view = new Uint8Array(0);
   private dv = new DataView(new ArrayBuffer(0));
+  private u32view: Uint32Array | null = null;
 
   constructor(memory: WebAssembly.Memory) {
     this.memory = memory;
@@ -18,6 +22,7 @@ export class Linear {
       this.buf = this.memory.buffer as ArrayBuffer;
       this.u8view = new Uint8Array(this.buf);
       this.dv = new DataView(this.buf);
+      this.u32view = null;
     }
   }
 
@@ -74,16 +79,47 @@ export class Linear {
   /** A NUL-terminated string (TraceLogging names and values, debug text). */
   cstring(at: number, max = 4096): string {
     this.fresh();
+    const b = this.u8view;
     const start = at >>> 0;
     let end = start;
-    while (end < this.u8view.length && end - start < max && this.u8view[end] !== 0) end++;
-    return new TextDecoder().decode(this.u8view.subarray(start, end));
+    let ascii = true;
+    while (end < b.length && end - start < max && b[end] !== 0) {
+      if (b[end]! > 0x7f) ascii = false;
+      end++;
+    }
+    if (!ascii) return utf8.decode(b.subarray(start, end));
+    // The usual case (names, hex digests): ASCII, short; no decoder call.
+    let s = '';
+    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
+    return s;
+  }
+
+  /** Whether every byte in [from, to) is `value` (word-wise where aligned). */
+  allBytes(from: number, to: number, value: number): boolean {
+    this.fresh();
+    const b = this.u8view;
+    let i = from;
+    while (i < to && (i & 3) !== 0) if (b[i++] !== value) return false;
+    const words = this.u32view ??= new Uint32Array(this.buf!);
+    const w = (value * 0x01010101) >>> 0;
+    for (; i + 4 <= to; i += 4) if (words[i >> 2] !== w) return false;
+    for (; i < to; i++) if (b[i] !== value) return false;
+    return true;
   }
 
   /** `len` bytes of UTF-16LE (a UNICODE_STRING's buffer). */
   utf16(at: number, bytes: number): string {
     this.fresh();
-    return new TextDecoder('utf-16le').decode(this.u8view.subarray(at >>> 0, (at >>> 0) + bytes));
+    return utf16.decode(this.u8view.subarray(at >>> 0, (at >>> 0) + bytes));
+  }
+
+  /** Writes a GUID given in text form at `at` (the in-memory layout: Data1-3 little-endian). */
+  setGuid(at: number, text: string): void {
+    const hex = text.replace(/-/g, '');
+    this.setU32(at, Number.parseInt(hex.slice(0, 8), 16));
+    this.setU16(at + 4, Number.parseInt(hex.slice(8, 12), 16));
+    this.setU16(at + 6, Number.parseInt(hex.slice(12, 16), 16));
+    for (let i = 0; i < 8; i++) this.bytes[(at >>> 0) + 8 + i] = Number.parseInt(hex.slice(16 + 2 * i, 18 + 2 * i), 16);
   }
 
   /** A GUID at `at` in text form (Data1-Data2-Data3-Data4). */

@@ -51,7 +51,8 @@ export class Pool {
   private readonly mem: Linear;
   private top: number;
   readonly live = new Map<number, Allocation>();
-  private readonly quarantine: Freed[] = [];
+  private readonly quarantine: Array<Freed | undefined> = [];
+  private qNext = 0;
   /** freed addresses still in quarantine, for a precise double-free report */
   private readonly freed = new Map<number, Freed>();
   /** reusable blocks by rounded size */
@@ -100,8 +101,11 @@ export class Pool {
     this.mem.bytes.fill(POISON_BYTE, at, at + body);
     const f: Freed = { at, size: a.size, tag: a.tag };
     this.freed.set(at, f);
-    this.quarantine.push(f);
-    if (this.quarantine.length > QUARANTINE) this.release(this.quarantine.shift()!, call);
+    // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one enters.
+    const old = this.quarantine[this.qNext];
+    this.quarantine[this.qNext] = f;
+    this.qNext = (this.qNext + 1) % QUARANTINE;
+    if (old !== undefined) this.release(old, call);
   }
 
   private release(f: Freed, call: string): void {
@@ -114,8 +118,9 @@ export class Pool {
   }
 
   private checkPoison(f: Freed, call: string): void {
-    const b = this.mem.bytes;
     const end = f.at + round(Math.max(f.size, 1));
+    if (this.mem.allBytes(f.at, end, POISON_BYTE)) return;
+    const b = this.mem.bytes;
     for (let i = f.at; i < end; i++) {
       if (b[i] !== POISON_BYTE) {
         throw violation('pool.write-after-free', call, `0x${f.at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, `byte ${i - f.at} of a freed block was written after the free`);
@@ -124,8 +129,9 @@ export class Pool {
   }
 
   checkGuards(a: Allocation, call: string): void {
-    const b = this.mem.bytes;
     const body = round(Math.max(a.size, 1));
+    if (this.mem.allBytes(a.at - GUARD, a.at, GUARD_BYTE) && this.mem.allBytes(a.at + a.size, a.at + body + GUARD, GUARD_BYTE)) return;
+    const b = this.mem.bytes;
     for (let i = a.at - GUARD; i < a.at; i++) {
       if (b[i] !== GUARD_BYTE) throw violation('pool.overrun', call, `0x${a.at.toString(16)} tag '${tagText(a.tag)}' size ${a.size}`, `the guard before the block was overwritten (${a.at - i} bytes before it)`);
     }
@@ -137,7 +143,7 @@ export class Pool {
   /** Every check Driver Verifier would make when the driver unloads: guards, poison. */
   verifyAll(call: string): void {
     for (const a of this.live.values()) this.checkGuards(a, call);
-    for (const f of this.quarantine) this.checkPoison(f, call);
+    for (const f of this.quarantine) if (f) this.checkPoison(f, call);
   }
 
   /** The driver's allocations still live (shim allocations are the shim's business). */

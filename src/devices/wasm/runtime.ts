@@ -34,6 +34,8 @@ export class DriverRuntime {
   table!: WebAssembly.Table;
   exports!: Record<string, unknown>;
   private depth = 0;
+  /** Counts entries into the driver: whoever caches what the driver reports can tell it is stale. */
+  generation = 0;
   private calls = 0;
   private lastCall = '';
   private nextHandle = new Map<number, number>();
@@ -61,16 +63,19 @@ export class DriverRuntime {
   }
 
   private wrap(name: string, fn: ImportFn): ImportFn {
-    return (...args: unknown[]) => {
+    const limit = this.opts.hangCalls ?? HANG_CALLS;
+    // Fixed parameters, not a rest array: this runs on every kernel call the driver makes.
+    // No import takes more than nine; the extra ones arrive undefined and are ignored.
+    return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown) => {
       this.lastCall = name;
-      if (++this.calls > (this.opts.hangCalls ?? HANG_CALLS)) {
+      if (++this.calls > limit) {
         throw violation('hang', name, `${this.calls} kernel calls`, `the driver made ${this.calls} kernel calls without returning from one entry; the last was ${name} (a loop that makes no progress)`);
       }
       try {
-        return fn(...args);
-      } catch (e) {
-        if (e instanceof KmclUsageError) throw violation('kmcl.misuse', name, '', e.message);
-        throw e;
+        return fn(a, b, c, d, e, f, g, h, i);
+      } catch (err) {
+        if (err instanceof KmclUsageError) throw violation('kmcl.misuse', name, '', err.message);
+        throw err;
       }
     };
   }
@@ -89,6 +94,7 @@ export class DriverRuntime {
   enter<T>(what: string, level: number, fn: () => T): T {
     const outer = this.depth === 0;
     if (outer) this.calls = 0;
+    this.generation++;
     this.depth++;
     try {
       return this.irql.run(level, what, fn);

@@ -34,8 +34,15 @@ export class TraceShim {
 
   imports(): ImportTable {
     const m = () => this.rt.mem;
+    // Field and event names are string literals: read once per address.
+    const names = new Map<number, string>();
+    const literal = (at: number): string => {
+      let s = names.get(at);
+      if (s === undefined) names.set(at, (s = m().cstring(at)));
+      return s;
+    };
     const field = (name: number, value: number | string | boolean): number => {
-      this.fields.push([m().cstring(name), value]);
+      this.fields.push([literal(name), value]);
       return 0;
     };
     return {
@@ -53,7 +60,7 @@ export class TraceShim {
           const fields = this.fields;
           this.fields = [];
           let seq = 0;
-          const body: Record<string, unknown> = { side: this.side, ev: m().cstring(eventName) };
+          const body: Record<string, unknown> = { side: this.side, ev: literal(eventName) };
           for (const [k, v] of fields) {
             if (k === 'seq') seq = v as number;
             else body[k] = v;

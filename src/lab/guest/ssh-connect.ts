@@ -4,7 +4,7 @@
 import { Client } from 'ssh2';
 import { InfraError } from '../../errors.ts';
 import type { Credential, HostKeyPin } from '../inventory.ts';
-import { resolveSecret, type Redactor } from '../secrets.ts';
+import { checkPrivateKey, resolveSecret, type Redactor } from '../secrets.ts';
 import { acceptedFingerprints, HostKeyMismatchError, sha256Fingerprint } from './host-key.ts';
 
 export interface SshTarget {
@@ -22,7 +22,9 @@ export async function resolveCredential(c: Credential, redactor: Redactor): Prom
   const opts = { redactor };
   if (c.kind === 'password') return { password: await resolveSecret(c.password, opts) };
   const privateKey = await resolveSecret(c.key, opts);
-  return c.passphrase ? { privateKey, passphrase: await resolveSecret(c.passphrase, opts) } : { privateKey };
+  const passphrase = c.passphrase ? await resolveSecret(c.passphrase, opts) : undefined;
+  checkPrivateKey(privateKey, passphrase, {});
+  return passphrase !== undefined ? { privateKey, passphrase } : { privateKey };
 }
 
 export interface ConnectOptions {

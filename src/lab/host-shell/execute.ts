@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { PsCommand } from './command.ts';
-import { parseOutput } from './output.ts';
+import { parseOutput, plainText } from './output.ts';
 import { redact } from '../secrets.ts';
 import { REDACTED_LITERAL, asOneLine, render, secretsOf, type Rendered } from './render.ts';
 import { checkRunOptions, type RunOptions, type ShellFailure, type ShellResult } from './types.ts';
@@ -80,7 +80,8 @@ export async function execute(
   // The parsed value is data for the caller; the raw text is what gets logged.
   const secrets = secretsOf(cmd);
   const scrub = (t: string): string => redact(secrets.reduce((acc, s) => acc.split(s).join(REDACTED_LITERAL.slice(1, -1)), t));
-  const io = { stdout: scrub(raw.stdout), stderr: scrub(raw.stderr), exitCode: raw.exitCode };
+  // Control sequences and BOMs are the console's, not the command's: they are not kept.
+  const io = { stdout: scrub(plainText(raw.stdout)), stderr: scrub(plainText(raw.stderr)), exitCode: raw.exitCode };
   switch (parsed.kind) {
     // A persistent session has no per-command exit code; report what a process would.
     case 'ok':

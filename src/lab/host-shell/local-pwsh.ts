@@ -10,6 +10,7 @@
 import { PowerShell } from 'node-powershell';
 import type { PsCommand } from './command.ts';
 import { execute, type Exchange, type RawReply } from './execute.ts';
+import { killTree } from './process-tree.ts';
 import type { HostShell, RunOptions, ShellResult } from './types.ts';
 
 export interface LocalPwshOptions {
@@ -99,7 +100,9 @@ export class LocalPwshShell implements HostShell {
       executable: this.#executable,
       executableOptions: { '-NoProfile': true, '-NonInteractive': true },
       throwOnInvocationError: false,
-      spawnOptions: this.#env ? { env: { ...process.env, ...this.#env } } : {},
+      // TERM=dumb keeps pwsh on Unix from writing terminal control sequences around each
+      // command; output.ts copes with them anyway, as it must over SSH.
+      spawnOptions: { env: { ...process.env, TERM: 'dumb', ...this.#env } },
     });
     const session: Session = { shell, exited: undefined, exitedAt: Promise.resolve() };
     // node-powershell keeps a private promise that rejects when the process exits
@@ -116,6 +119,9 @@ export class LocalPwshShell implements HostShell {
 
 async function discard(s: Session): Promise<void> {
   s.exited ??= 'discarded';
+  // The spawned process may be a launcher with PowerShell as its child (process-tree.ts).
+  const pid = (s.shell as unknown as { process?: { pid?: number } }).process?.pid;
+  if (pid !== undefined) killTree(pid);
   try {
     await s.shell.dispose('SIGKILL');
   } catch {

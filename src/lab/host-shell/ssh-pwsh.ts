@@ -1,17 +1,19 @@
 // HostShell over SSH (ssh2) to a host's OpenSSH server, for remote Hyper-V hosts.
 //
-// Why `exec pwsh -NoLogo -NoProfile -NonInteractive -Command -` and not the sshd
+// Why an exec channel running our own PowerShell loop (remote-loop.ts) and not the sshd
 // "powershell" subsystem: the subsystem speaks the PowerShell Remoting Protocol (binary
 // PSRP/CLIXML fragments), a second protocol to implement and get right, and it needs a
 // Subsystem line in every host's sshd_config. A plain exec channel works with the default
-// Windows OpenSSH set-up and carries exactly what the local transport carries: one script
-// line in, our envelope line out.
+// Windows OpenSSH set-up (cmd.exe or PowerShell as its DefaultShell) and carries exactly
+// what the local transport carries: one script in, our envelope line out.
 //
 // Like the local transport, one PowerShell process per host stays up on one channel of
-// one connection, so a command costs a round trip, not a pwsh start (~0.3-1 s). After each
-// command an end marker is printed to stdout and stderr; the command's output is what
-// comes before it. A timeout or cancel closes the channel and the connection: the process
-// may still be inside the command, and is never given another one.
+// one connection, so a command costs a round trip, not a PowerShell start (~0.3-1 s).
+// After each command the loop prints an end marker to stdout and stderr; the command's
+// output is what comes before it, wherever on its line the marker stands (a console may
+// put control sequences, a BOM or a banner before it). A timeout or cancel closes the
+// channel and the connection: the process may still be inside the command, and is never
+// given another one.
 
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import type { PsCommand } from './command.ts';
 import { execute, type Exchange, type RawReply } from './execute.ts';
+import { endMarker, loopLine, remoteCommandLine, type RemoteShell } from './remote-loop.ts';
 import type { HostShell, RunOptions, ShellResult } from './types.ts';
 
 export type SshAuth = { kind: 'key'; privateKey: string; passphrase?: string | undefined } | { kind: 'password'; password: string };
@@ -32,12 +35,18 @@ export interface SshPwshOptions {
   auth: SshAuth;
   /** The host key is always pinned; there is no "accept any key". */
   hostKey: SshHostKey;
-  /** What the server runs; the default starts pwsh reading script from stdin. */
-  remoteCommand?: string;
+  /** Which PowerShell the host runs the bench's commands in: Windows PowerShell 5.1 (`powershell`, the default) or PowerShell 7 (`pwsh`). */
+  shell?: RemoteShell;
+  /**
+   * Replaces the shell's program name in the command line (a full path, or in tests
+   * `env VAR=value /path/pwsh`); the transport adds its own arguments.
+   */
+  remoteProgram?: string | undefined;
   connectTimeoutMs?: number;
 }
 
-export const DEFAULT_REMOTE_COMMAND = 'pwsh -NoLogo -NoProfile -NonInteractive -Command -';
+/** The shell a host runs when its inventory entry does not say (documented in README). */
+export const DEFAULT_REMOTE_SHELL: RemoteShell = 'powershell';
 
 interface Session {
   client: ssh2.Client;
@@ -64,7 +73,7 @@ export class SshPwshShell implements HostShell {
   }
 
   run(cmd: PsCommand, options: RunOptions): Promise<ShellResult> {
-    const next = this.#queue.then(() => execute({ host: this.host, transport: 'ssh' }, cmd, options, (line, rendered) => this.#exchange(line, rendered.nonce)));
+    const next = this.#queue.then(() => execute({ host: this.host, transport: 'ssh' }, cmd, options, (_line, rendered) => this.#exchange(loopLine(rendered.nonce, rendered.script), rendered.nonce)));
     this.#queue = next.catch(() => undefined);
     return next;
   }
@@ -91,8 +100,8 @@ export class SshPwshShell implements HostShell {
         return { kind: 'lost', detail: 'aborted before the command was sent', stdout: '', stderr: '' };
       }
       current = s;
-      const marker = `${nonce}:end`;
-      s.channel!.write(`${line}\n[Console]::Out.WriteLine('${marker}'); [Console]::Error.WriteLine('${marker}')\n`);
+      const marker = endMarker(nonce);
+      s.channel!.write(line);
       for (;;) {
         const out = cut(s.stdout, marker);
         const err = cut(s.stderr, marker);
@@ -157,7 +166,10 @@ export class SshPwshShell implements HostShell {
         ...(o.auth.kind === 'key' ? { privateKey: o.auth.privateKey, passphrase: o.auth.passphrase } : { password: o.auth.password }),
       };
       client.on('ready', () => {
-        client.exec(o.remoteCommand ?? DEFAULT_REMOTE_COMMAND, (err, channel) => {
+        // Commands are small writes that follow ssh2's own window-adjust packets; with
+        // Nagle's algorithm each waited for the server's delayed ACK (~40 ms a command).
+        client.setNoDelay(true);
+        client.exec(remoteCommandLine(o.shell ?? DEFAULT_REMOTE_SHELL, o.remoteProgram), (err, channel) => {
           if (err) { client.end(); reject(new Error(`cannot start PowerShell: ${err.message}`)); return; }
           s.channel = channel;
           channel.setEncoding('utf8');
@@ -183,16 +195,16 @@ export class SshPwshShell implements HostShell {
   }
 }
 
-/** The text before `marker`'s line, and what follows that line; undefined until it arrives. */
-function cut(buf: string, marker: string): { before: string; rest: string } | undefined {
-  const at = buf.startsWith(`${marker}\n`) || buf.startsWith(`${marker}\r\n`) ? 0 : (() => {
-    const i = buf.indexOf(`\n${marker}\n`);
-    const j = buf.indexOf(`\n${marker}\r\n`);
-    const k = i < 0 ? j : j < 0 ? i : Math.min(i, j);
-    return k < 0 ? -1 : k + 1;
-  })();
+/**
+ * The text before `marker`, and what follows the end of the marker's line; undefined
+ * until the marker and its line end have arrived. The marker may stand anywhere on its
+ * line: a console may have written control sequences or a BOM in front of it.
+ */
+export function cut(buf: string, marker: string): { before: string; rest: string } | undefined {
+  const at = buf.indexOf(marker);
   if (at < 0) return undefined;
-  const lineEnd = buf.indexOf('\n', at);
+  const lineEnd = buf.indexOf('\n', at + marker.length);
+  if (lineEnd < 0) return undefined;
   return { before: buf.slice(0, at), rest: buf.slice(lineEnd + 1) };
 }
 

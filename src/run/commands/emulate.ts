@@ -25,6 +25,8 @@ export interface EmulateOptions {
   migrateThreads?: boolean | undefined;
   /** platform bugs to imitate in every scenario (`--fault`, vmbus/faults.ts) */
   faults?: readonly FaultMode[] | undefined;
+  /** `--devices c`: the C VSP instead of the twins, in every scenario (else each scenario's own) */
+  devices?: 'twin' | 'c' | undefined;
 }
 
 export interface ScenarioOutcome {
@@ -64,13 +66,14 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
         checker.onEvent(e);
       });
       const r =
-        opts.migrateThreads && migrates
+        opts.migrateThreads && migrates && (opts.devices ?? s.devices) !== 'c'
           ? await executeAcrossThreads(s, { seed, sink, choices: opts.choices, faults: opts.faults ? [...opts.faults] : undefined })
           : executeScenario(s, {
               seed,
               sink,
               choices: opts.choices,
               faults: opts.faults,
+              devices: opts.devices,
               dumpRing: opts.dumpRingsDir ? ringDumper(opts.dumpRingsDir, s.name) : undefined,
             });
       events = sink.lastSeq;

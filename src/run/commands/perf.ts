@@ -176,6 +176,17 @@ export async function measureAll(progress: (what: string) => void, opts: { quick
   progress('round trips');
   fig.kmclRoundTripsPerSec = Math.round(best(3, () => kmclRoundTripsPerSec(500_000), (x) => x));
   fig.roundTripsPerSec = Math.round(best(3, () => roundTripsPerSec(100_000), (x) => x));
+  // The sample VSP's own code answering Requests: the twin, and the C VSP in WebAssembly
+  // (target: the C VSP within 2x of the twin). Needs clang and lld for the build.
+  try {
+    const { vspRoundTripsPerSec } = await import('../../devices/wasm/perf.ts');
+    progress('round trips, twin VSP and C VSP');
+    fig.vspTwinRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('twin', 50_000), (x) => x));
+    fig.vspCRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('c', 50_000), (x) => x));
+    fig.vspTwinOverCRoundTrips = Math.round((fig.vspTwinRoundTripsPerSec / fig.vspCRoundTripsPerSec) * 100) / 100;
+  } catch (e) {
+    progress(`C VSP round trips unavailable: ${(e as Error).message.split('\n')[0]}`);
+  }
   progress('save + restore');
   fig.saveRestore1000InFlightMs = Math.round(saveRestoreMs(1000) * 100) / 100;
   progress('explore');
@@ -194,6 +205,13 @@ export async function measureAll(progress: (what: string) => void, opts: { quick
     Object.assign(fig, await benchmarkTraceRead());
   } catch (e) {
     progress(`trace read benchmark unavailable: ${(e as Error).message}`);
+  }
+  try {
+    progress('pwsh round trips (local, and over SSH on loopback)');
+    const { benchmarkPwshRoundTrips } = await import('../../lab/perf-pwsh.ts');
+    Object.assign(fig, await benchmarkPwshRoundTrips(progress));
+  } catch (e) {
+    progress(`pwsh round-trip benchmark failed: ${(e as Error).message.split('\n')[0]}`);
   }
   try {
     progress('report render');

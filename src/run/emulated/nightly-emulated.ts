@@ -28,10 +28,11 @@ import { loadScenarioPaths } from '../../scenario/loader.ts';
 import type { EmulatedLab } from './emulated-lab.ts';
 import { EmulatedExecutor, emulatedEngineInputs } from './emulated-engine.ts';
 import { runEngine } from '../engine/engine.ts';
-import { foldJournal, readJournal } from '../engine/journal.ts';
+import { foldJournal, keptResults, readJournal } from '../engine/journal.ts';
 import type { PlannedJob } from '../engine/plan.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
+import { acquireRunLock } from '../engine/run-lock.ts';
 
 export interface NightlyOptions {
   lab: EmulatedLab;
@@ -74,9 +75,23 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   const outRoot = resolve(opts.outRoot);
   // Loaded first: a lab whose scenarios are bad leaves no run directory behind.
   const scenarios = await loadScenarioPaths(opts.lab.scenarioPaths);
+  // One run per lab and results folder at a time, resumes included (run-lock.ts): taken
+  // before the run directory is made or reopened, and held until the reports are written.
+  const lockRunId = opts.resume ?? newRunId(now());
+  const lock = acquireRunLock(outRoot, opts.lab.name, lockRunId, { onNote: warn });
+  try {
+    return await runLocked(opts, scenarios, outRoot, lockRunId, now, warn);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(
+  opts: NightlyOptions, scenarios: Awaited<ReturnType<typeof loadScenarioPaths>>, outRoot: string, newId: string, now: () => Date, warn: (m: string) => void,
+): Promise<NightlyResult> {
   const { runId, layout, done } = opts.resume !== undefined
     ? await reopenRun(opts.lab, outRoot, opts.resume)
-    : await startRun(outRoot, now);
+    : await startRun(outRoot, newId);
   const faults = await runFaults(layout.dir, opts.resume !== undefined, opts.faults ?? []);
   const recorded = done.size;
   const pool = new WorkerPool({ size: opts.workers, workerUrl: opts.workerUrl });
@@ -116,8 +131,7 @@ interface OpenRun {
   done: ReadonlySet<string>;
 }
 
-async function startRun(outRoot: string, now: () => Date): Promise<OpenRun> {
-  const runId = newRunId(now());
+async function startRun(outRoot: string, runId: string): Promise<OpenRun> {
   const layout = runDirLayout(join(outRoot, runId));
   try {
     await mkdir(outRoot, { recursive: true });
@@ -149,7 +163,8 @@ async function reopenRun(lab: EmulatedLab, outRoot: string, runId: string): Prom
   if (state.runId === undefined) throw new InputError('the journal is empty (the run died before it started); start a new run', { file: layout.journal });
   // Results of the interrupted attempt are stale; the reporters write them anew at the end.
   await Promise.all([layout.summary, layout.junit, layout.report].map((f) => rm(f, { force: true })));
-  return { runId, layout, done: new Set(state.results.keys()) };
+  // Results the full disk caused are not kept: those jobs run again (journal.ts).
+  return { runId, layout, done: new Set(keptResults(state).keys()) };
 }
 
 /**

@@ -15,12 +15,13 @@
 // A stop (SIGINT, SIGTERM) lets running attempts end, records no result for the ones it
 // cut short, removes the VMs and leaves the journal open for `--resume`.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { InputError } from '../../errors.ts';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { InfraError, InputError, isBenchError } from '../../errors.ts';
 import type { Reporter } from '../../report/reporter.ts';
 import { runDirLayout } from '../../report/run-dir.ts';
 import { summarize, type JobResult, type RunSummary, type SummaryOutcome } from '../../report/summary.ts';
-import { Journal, nowIso, type JournalState, type VmEntry } from './journal.ts';
+import { diskFullError, isDiskFull, isDiskFullResult, Journal, keptResults, nowIso, type JournalRecord, type JournalState, type VmEntry } from './journal.ts';
+import { join } from 'node:path';
 import { planJson, type Plan, type PlannedJob } from './plan.ts';
 import { NO_QUARANTINE, quarantineFor, type QuarantineList } from './quarantine.ts';
 import { Scheduler, type JobExecutor, type SchedHost, type SchedulerOptions } from './scheduler.ts';
@@ -85,49 +86,86 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     }
     writeFileAtomicSync(layout.plan, planJson(o.plan));
     journal.append({ t: 'run', runId: o.runId, planDigest: o.plan.digest, at: now(), pid: process.pid, resumed: state.runId !== undefined });
+    // Invariant: a journal write that fails (a full disk) stops the run; it never escapes
+    // a scheduler callback, where it would crash the process with the run half-recorded.
+    let fatal: InfraError | undefined;
+    let stopForFatal: () => void = () => {};
+    const failWith = (e: unknown): void => {
+      fatal ??= isBenchError(e) && e.exitCode === 3 ? (e as InfraError) : new InfraError(`cannot write the journal: ${(e as Error).message}`, { cause: e });
+      stopForFatal();
+    };
+    const record = (r: JournalRecord): boolean => {
+      if (fatal) return false;
+      try {
+        journal.append(r);
+        return true;
+      } catch (e) {
+        failWith(e);
+        return false;
+      }
+    };
     const startedAt = state.startedAt ?? now();
 
-    // A resumed run first removes whatever the crashed one left behind.
+    // A resumed run first removes whatever the crashed one left behind: the traces its
+    // killed attempts were writing (never renamed, so never evidence), and its VMs.
+    if (state.runId !== undefined) removePartials(layout.jobsDir);
     let swept = await sweepAll(o, state.liveVms, state.keptVms, journal, log);
 
     const hostsOut = new Map(state.hostsOut);
     if (o.hooks.preflight) {
       for (const [h, why] of await o.hooks.preflight(o.hosts.filter((x) => !hostsOut.has(x.name)))) {
         hostsOut.set(h, why);
-        journal.append({ t: 'host-out', host: h, reason: why, at: now() });
+        record({ t: 'host-out', host: h, reason: why, at: now() });
         log(`host ${h} is out of the run: ${why}`);
       }
     }
 
-    const results = new Map(state.results);
-    const todo = o.plan.jobs.filter((j) => !results.has(j.jobId));
-    if (results.size > 0) log(`resuming run ${o.runId}: ${results.size} job(s) already done, ${todo.length} to go`);
+    // A result that was an error only because the disk was full runs again (journal.ts).
+    const results = keptResults(state);
+    const resumed = results.size;
     o.reporter?.onRunBegin?.({ runId: o.runId, lab: o.plan.lab, jobs: o.plan.jobs });
+    // Jobs the plan found not applicable (attach mode) end skipped at once, with the reason.
+    for (const job of o.plan.jobs) {
+      if (job.notApplicable === undefined || results.has(job.jobId)) continue;
+      const result: JobResult = {
+        jobId: job.jobId, host: job.host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+        attach: job.attach, verdict: 'skipped', message: `not applicable: ${job.notApplicable}`, durationsMs: {}, evidence: {},
+      };
+      results.set(job.jobId, result);
+      journal.append({ t: 'end', jobId: job.jobId, result, at: now() });
+      o.reporter?.onJobEnd?.(job, result);
+    }
+    const todo = o.plan.jobs.filter((j) => !results.has(j.jobId));
+    if (resumed > 0) log(`resuming run ${o.runId}: ${results.size} job(s) already done, ${todo.length} to go`);
     const quarantine = o.quarantine ?? NO_QUARANTINE;
 
     const executor = o.executor(journal);
     const scheduler = new Scheduler(o.hosts, todo, executor, {
       onAttempt: (job, attempt, lease) => {
-        journal.append({ t: 'attempt', jobId: job.jobId, attempt, hosts: lease.hosts, at: now() });
+        record({ t: 'attempt', jobId: job.jobId, attempt, hosts: lease.hosts, at: now() });
         o.reporter?.onJobBegin?.(job);
       },
       onAttemptFailed: (job, attempt, host, retry, message) => {
-        journal.append({ t: 'attempt-failed', jobId: job.jobId, attempt, host, retry, message, at: now() });
+        record({ t: 'attempt-failed', jobId: job.jobId, attempt, host, retry, message, at: now() });
         log(`${job.jobId}: attempt ${attempt} failed${host ? ` on ${host}` : ''}: ${message}${retry ? ' (retrying)' : ''}`);
       },
       onHostOut: (host, reason) => {
-        journal.append({ t: 'host-out', host, reason, at: now() });
+        record({ t: 'host-out', host, reason, at: now() });
         log(`host ${host} is out of the run: ${reason}`);
       },
       onResult: (job, raw) => {
         const result = withQuarantine(raw, job, quarantine, startedAt);
         if (results.has(job.jobId)) return; // exactly once, even if an executor misbehaves
+        // An error that only says the disk is full is not the job's result: the run stops
+        // and the job stays without one, so a resume runs it again.
+        if (isDiskFullResult(result)) return failWith(diskFullError(layout.journal, new Error(result.message)));
+        if (!record({ t: 'end', jobId: job.jobId, result, at: now() })) return;
         results.set(job.jobId, result);
-        journal.append({ t: 'end', jobId: job.jobId, result, at: now() });
         o.reporter?.onJobEnd?.(job, result);
       },
     }, { ...o.scheduler, attemptsSoFar: state.attempts, hostsOut });
 
+    stopForFatal = () => scheduler.stop(fatal?.message ?? 'stopped');
     o.observe?.(scheduler);
     const onStop = () => scheduler.stop('the run was stopped');
     if (o.stopSignal?.aborted) onStop();
@@ -149,6 +187,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     // but left the VM (or a VM made by a step the journal did not see) is found by its tag.
     swept += await sweepAll(o, after.state.liveVms, after.state.keptVms, journal, log, true);
 
+    // A full disk's message ends in "--resume": name the run to resume.
+    if (fatal) throw fatal.message.endsWith('--resume') ? new InfraError(`${fatal.message} ${o.runId}`, { cause: fatal.cause }) : fatal;
     const complete = o.plan.jobs.every((j) => results.has(j.jobId));
     if (!complete) {
       log(`run ${o.runId} stopped with ${o.plan.jobs.length - results.size} job(s) left; resume with --resume ${o.runId}`);
@@ -160,7 +200,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       jobs: o.plan.jobs.map((j) => results.get(j.jobId)!),
     };
     await o.reporter?.onRunEnd?.(summary);
-    journal.append({ t: 'run-end', at: now() });
+    if (!record({ t: 'run-end', at: now() })) throw fatal!;
     return { summary, outcome: summarize(summary.jobs, startedAt), complete, journal: after.state, scheduler, swept };
   } finally {
     journal.close();
@@ -197,12 +237,26 @@ function withQuarantine(r: JobResult, job: PlannedJob, q: QuarantineList, asOf: 
  */
 function writeFileAtomicSync(target: string, text: string): void {
   const tmp = `${target}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw isDiskFull(e) ? diskFullError(target, e) : new InfraError(`cannot write ${target}: ${(e as Error).message}`, { cause: e });
   }
-  renameSync(tmp, target);
+}
+
+/** Removes `<jobs>/<job>/*.partial`: what attempts killed mid-write left (the writers rename whole files). */
+function removePartials(jobsDir: string): void {
+  for (const job of readdirSync(jobsDir, { withFileTypes: true })) {
+    if (!job.isDirectory()) continue;
+    const dir = join(jobsDir, job.name);
+    for (const f of readdirSync(dir)) if (f.endsWith('.partial')) rmSync(join(dir, f), { force: true });
+  }
 }

@@ -14,7 +14,7 @@
 // affinity), kept for debugging (a failure with --keep-failed), or removed.
 
 import { join } from 'node:path';
-import type { Evidence, JobResult } from '../../report/summary.ts';
+import type { Evidence, HostFactsRecord, JobResult } from '../../report/summary.ts';
 import type { Scenario } from '../../scenario/model.ts';
 import { nowIso, type Journal } from './journal.ts';
 import type { PlannedJob } from './plan.ts';
@@ -102,6 +102,10 @@ export interface PipelineOptions {
   keepFailed: boolean;
   /** Reuse VMs between jobs of the same affinity (default true). */
   reuse?: boolean;
+  /** What was read from a host at preflight (the real lab), recorded in each job's result. */
+  hostFacts?: (host: string) => HostFactsRecord | undefined;
+  /** The driver builds installed on a host at preflight, recorded in each job's result. */
+  hostDrivers?: (host: string) => JobResult['drivers'];
 }
 
 export class JobPipeline implements JobExecutor {
@@ -157,9 +161,15 @@ export class JobPipeline implements JobExecutor {
       real = { kind: 'hang', message: `the job passed its deadline of ${Math.round(o.jobTimeoutMs / 1000)} s; the VM was turned off`, evidence, realMs: o.clock.now() - started, host };
     }
 
+    const ranOn = real.kind === 'infra' ? host : real.host;
+    const read = o.hostFacts?.(ranOn);
+    const guestOs = (vm.ref as { guestOs?: string } | undefined)?.guestOs;
+    const facts = read || guestOs ? { ...read, ...(guestOs ? { guestOs } : {}) } : undefined;
+    const drivers = [...(o.hostDrivers?.(ranOn) ?? []), ...((vm.ref as { drivers?: JobResult['drivers'] } | undefined)?.drivers ?? [])];
     const base = {
-      jobId: job.jobId, host: real.kind === 'infra' ? host : real.host, hostBuild: job.hostBuild, guest: job.guest, template: job.template,
-      scenario: job.scenario, seed: job.seed, reproduce: { scenarioFile: scenario.source?.file },
+      jobId: job.jobId, host: ranOn, hostBuild: facts?.osBuild ?? job.hostBuild, guest: job.guest, template: job.template,
+      scenario: job.scenario, seed: job.seed, attach: job.attach, reproduce: { scenarioFile: scenario.source?.file },
+      ...(facts ? { hostFacts: facts } : {}), ...(drivers.length ? { drivers } : {}),
     };
     if (real.kind === 'infra') {
       if (real.started && o.keepFailed) await this.keep(vm, job.jobId); else await this.drop(vm);

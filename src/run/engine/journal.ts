@@ -14,9 +14,10 @@
 // A crash can cut the last line short. Reading ignores a last line without its newline,
 // and opening for append truncates it away first, so the next line starts clean.
 
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { InputError } from '../../errors.ts';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { InfraError, InputError } from '../../errors.ts';
 import type { JobResult } from '../../report/summary.ts';
+import { dirname, resolve } from 'node:path';
 
 export type JournalRecord =
   | { t: 'run'; runId: string; planDigest: string; at: string; pid: number; resumed: boolean }
@@ -84,7 +85,9 @@ export function foldJournal(records: Iterable<JournalRecord>): JournalState {
         break;
       }
       case 'end':
-        if (s.results.has(r.jobId)) s.duplicateEnds.push(r.jobId);
+        // A result that was an error only because the disk was full does not count: the
+        // job runs again on resume (see isDiskFullResult), and its new result replaces it.
+        if (s.results.has(r.jobId) && !isDiskFullResult(s.results.get(r.jobId)!)) s.duplicateEnds.push(r.jobId);
         s.results.set(r.jobId, r.result);
         break;
       case 'run-end': s.finished = true; break;
@@ -137,12 +140,20 @@ export class Journal {
     return { journal: new Journal(file, fd), state: foldJournal(records) };
   }
 
-  /** Appends one record and fsyncs it before returning. */
+  /**
+   * Appends one record and fsyncs it before returning. A write that fails is an
+   * InfraError (exit 3) naming the disk when it is full; a part of the line that made it
+   * to disk is a torn last line, which the next open cuts away.
+   */
   append(r: JournalRecord): void {
     const data = Buffer.from(`${JSON.stringify(r)}\n`);
-    let off = 0;
-    while (off < data.length) off += writeSync(this.fd, data, off);
-    fsyncSync(this.fd);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(this.fd, data, off);
+      fsyncSync(this.fd);
+    } catch (e) {
+      throw isDiskFull(e) ? diskFullError(this.file, e) : new InfraError(`cannot write the journal ${this.file}: ${(e as Error).message}`, { cause: e });
+    }
     this.appended++;
   }
 
@@ -150,6 +161,48 @@ export class Journal {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/** Whether an error (or an error's message, as a job result keeps it) says the disk is full. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  const text = typeof e === 'string' ? e : e instanceof Error ? e.message : '';
+  return /\bENOSPC\b|\bEDQUOT\b|no space left on device|disk quota exceeded/i.test(text);
+}
+
+/**
+ * A job whose verdict is an error only because the disk was full: it says nothing about
+ * the job, so a resume runs it again rather than keeping it as done.
+ */
+export function isDiskFullResult(r: JobResult): boolean {
+  return r.verdict === 'error' && isDiskFull(r.message ?? '');
+}
+
+/** The results a resume keeps: every recorded result but those the full disk caused. */
+export function keptResults(state: JournalState): Map<string, JobResult> {
+  return new Map([...state.results].filter(([, r]) => !isDiskFullResult(r)));
+}
+
+/** The mount point of the file system holding `path` (the topmost directory on its device). */
+export function mountPointOf(path: string): string {
+  let dir = resolve(path);
+  try {
+    while (!existsSync(dir)) dir = dirname(dir);
+    const dev = statSync(dir).dev;
+    for (let up = dirname(dir); up !== dir && statSync(up).dev === dev; up = dirname(dir)) dir = up;
+  } catch {
+    // Unreadable on the way up: the deepest directory found names the disk well enough.
+  }
+  return dir;
+}
+
+/** The InfraError for a full disk: which file system, which file, and what to do. */
+export function diskFullError(file: string, cause?: unknown): InfraError {
+  return new InfraError(
+    `the disk is full: no space left on the file system at ${mountPointOf(file)} (writing ${file}); free some space there, then finish the run with --resume`,
+    { cause },
+  );
 }
 
 export function nowIso(clockMs?: number): string {

@@ -16,6 +16,7 @@
 //   jobs start early and the tail of the run is short (longest-processing-time order).
 
 import { createHash } from 'node:crypto';
+import { loopbackNotApplicable, type AttachMode } from '../../lab/attach.ts';
 import type { Scenario } from '../../scenario/model.ts';
 import type { JobSpec } from '../../report/summary.ts';
 
@@ -25,7 +26,16 @@ export interface PlanHost {
   build: string | undefined;
   migrationPartner: string | undefined;
   capacity: { vmSlots: number; memoryMB: number };
+  /**
+   * Attach modes the host offers (src/lab/attach.ts). Absent (emulated and simulated labs):
+   * VM jobs only, as before attach modes existed.
+   */
+  attach?: readonly AttachMode[] | undefined;
 }
+
+/** The pseudo-template of loopback jobs: the Windows client driver in the host, no VM. */
+export const LOOPBACK_TEMPLATE = 'loopback';
+export const LOOPBACK_GUEST = 'client in host (loopback)';
 
 /** What the plan needs from a VM template (src/lab/template.ts VmTemplate has it). */
 export interface PlanTemplate {
@@ -56,6 +66,12 @@ export interface PlanInput {
 }
 
 export interface PlannedJob extends JobSpec {
+  attach: AttachMode;
+  /**
+   * Why the job cannot run in its attach mode: it is planned (so it shows in the plan, the
+   * matrix and JUnit) but never started, and ends `skipped` with this reason.
+   */
+  notApplicable?: string | undefined;
   /** The partner host of a migration job (the VM goes there and back). */
   partner: string | undefined;
   partnerBuild: string | undefined;
@@ -141,15 +157,34 @@ export function makePlan(input: PlanInput): Plan {
     const seeds = input.matrix?.seeds ?? [s.seed ?? 1];
     const names = scenarioHosts(s);
     const pair = needsPair(s) && input.matrix?.pairs !== false;
+    // Loopback jobs: one per host offering it, no VM, no partner (attach.ts).
+    for (const h of hosts) {
+      if (!h.attach?.includes('loopback')) continue;
+      const na = loopbackNotApplicable(s);
+      for (const seed of seeds) {
+        jobs.push({
+          jobId: jobIdOf(s.name, LOOPBACK_TEMPLATE, h.name, undefined, seed),
+          host: h.name, hostBuild: h.build ?? 'unknown', guest: LOOPBACK_GUEST, template: LOOPBACK_TEMPLATE, scenario: s.name, seed,
+          attach: 'loopback', ...(na ? { notApplicable: na } : {}),
+          partner: undefined, partnerBuild: undefined, hostMap: { [names[0]!]: h.name }, memoryMB: 0,
+          locks: [`host:${h.name}`], affinity: undefined, estimateS: na ? 0 : Math.max(1, estimateSeconds(s) - 50), scenarioDigest: digest,
+        });
+      }
+    }
     for (const t of input.templates) {
       for (const h of hosts) {
         const skip = (reason: string) => unplaced.push({ scenario: s.name, template: t.name, host: h.name, reason });
+        // A host that offers no vm-handle cannot reach a VM's guest driver: planned, not run.
+        const vmNa = h.attach && !h.attach.includes('vm-handle')
+          ? `vm-handle: ${h.name} has no handle broker (attach: ${h.attach.join(', ')}), so the VSP cannot reach a VM; a guest driver in a VM cannot be the peer of a loopback offer`
+          : undefined;
         if (t.memoryMB > h.capacity.memoryMB) { skip(`the template needs ${t.memoryMB} MB, the host offers ${h.capacity.memoryMB} MB`); continue; }
         let partner: PlanHost | undefined;
         if (pair) {
           if (names.length > 2) { skip(`the scenario uses ${names.length} hosts (${names.join(', ')}); a job has at most a host pair`); continue; }
           partner = h.migrationPartner === undefined ? undefined : byName.get(h.migrationPartner);
           if (!partner) { skip('the scenario migrates and the host names no migrationPartner'); continue; }
+          if (!vmNa && partner.attach && !partner.attach.includes('vm-handle')) { skip(`the partner ${partner.name} offers no vm-handle attach`); continue; }
           if (t.memoryMB > partner.capacity.memoryMB) { skip(`the partner ${partner.name} offers only ${partner.capacity.memoryMB} MB`); continue; }
         }
         const hostMap: Record<string, string> = { [names[0]!]: h.name };
@@ -163,13 +198,15 @@ export function makePlan(input: PlanInput): Plan {
             template: t.name,
             scenario: s.name,
             seed,
+            attach: 'vm-handle',
+            ...(vmNa ? { notApplicable: vmNa } : {}),
             partner: partner?.name,
             partnerBuild: partner ? (partner.build ?? 'unknown') : undefined,
             hostMap,
             memoryMB: t.memoryMB,
             locks: [`host:${h.name}`, ...(partner ? [`host:${partner.name}`] : []), `disk:${t.parentDisk}`],
             affinity: partner ? undefined : `${h.name}|${t.name}`,
-            estimateS: estimateSeconds(s),
+            estimateS: vmNa ? 0 : estimateSeconds(s),
             scenarioDigest: digest,
           });
         }
@@ -195,9 +232,14 @@ export function planJson(plan: Plan): string {
 /** The plan for people (`--dry-run`). */
 export function formatPlan(plan: Plan): string {
   const lines = [`plan for ${plan.lab}: ${plan.jobs.length} job(s), digest ${plan.digest}`];
+  const na = plan.jobs.filter((j) => j.notApplicable);
+  lines[0] += na.length ? ` (${na.length} not applicable, shown as skipped)` : '';
   for (const j of plan.jobs) {
-    lines.push(`  ${j.jobId}  ~${j.estimateS}s  ${j.memoryMB} MB${j.affinity ? `  reuse ${j.affinity}` : '  (host pair, fresh VM)'}`);
+    if (j.notApplicable) continue;
+    const vm = j.attach === 'loopback' ? '  (no VM)' : `  ${j.memoryMB} MB${j.affinity ? `  reuse ${j.affinity}` : '  (host pair, fresh VM)'}`;
+    lines.push(`  ${j.jobId}  [${j.attach}]  ~${j.estimateS}s${vm}`);
   }
+  for (const j of na) lines.push(`  not applicable: ${j.jobId}  [${j.attach}]: ${j.notApplicable}`);
   for (const u of plan.unplaced) lines.push(`  not planned: ${u.scenario} / ${u.template} on ${u.host}: ${u.reason}`);
   return lines.join('\n');
 }

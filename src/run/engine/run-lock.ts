@@ -7,10 +7,11 @@
 // was taken, i.e. the pid was reused. A lock taken on another machine (a results folder on a share)
 // cannot be proved stale from here; it is refused with who holds it, and `force` takes
 // it anyway (the operator's call). Creation is `open(..., 'wx')`, so two runs racing for
-// a free lock cannot both win; a stale lock is replaced by rename of a fresh file, and
-// the winner is whoever's file is there afterwards.
+// a free lock cannot both win; a stale lock is removed (by one process at a time, see
+// breakLock) and taken again with the same exclusive create, so racing runs still cannot
+// both win.
 
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../../errors.ts';
@@ -112,19 +113,67 @@ export function acquireRunLock(resultsRoot: string, lab: string, runId: string, 
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new InfraError(`cannot create the run lock ${file}: ${(e as Error).message}`, { cause: e });
     }
     const current = readOwner(file);
-    const st = staleness(current);
+    // A file just created by a run that has not written it yet reads as unreadable too.
+    const st = current === undefined && youngerThan(file, UNWRITTEN_GRACE_MS) ? { stale: false, why: 'another run is taking it right now' } : staleness(current);
     if (!st.stale && !options.force) {
       throw new InfraError(`another run of lab ${lab} is in progress: ${st.why}; lock file ${file}`, {});
     }
-    options.onNote?.(`taking over the lock of lab ${lab}: ${st.why}`);
-    // Replace by rename so a reader never sees an empty file; then check we are the owner.
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
-    const now = readOwner(file);
-    if (now && now.pid === owner.pid && now.hostname === owner.hostname && now.startedAt === owner.startedAt) return held(file, owner);
+    // Two runs may find the same stale lock at once (two --resume of one killed run).
+    // Replacing it in place let both believe they held it; instead one of them breaks it
+    // (under a second lock file), only if it is still the lock both judged, and each then
+    // tries the exclusive create again, which only one wins.
+    if (breakLock(file, current, options.force === true)) options.onNote?.(`took over the lock of lab ${lab}: ${st.why}`);
   }
   throw new InfraError(`could not take the run lock ${file}: another run keeps taking it`);
+}
+
+/** A lock file this young and still empty is being written, not left by a crash. */
+const UNWRITTEN_GRACE_MS = 2000;
+
+function youngerThan(file: string, ms: number): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs < ms;
+  } catch {
+    return false;
+  }
+}
+
+function sameOwner(a: LockOwner | undefined, b: LockOwner | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.pid === b.pid && a.hostname === b.hostname && a.startedAt === b.startedAt && a.runId === b.runId;
+}
+
+/**
+ * Removes the lock file if it still holds `judged` (the owner found stale), under
+ * `<file>.break`, which only one process can hold. Returns whether it removed it.
+ * Invariant: between reading the owner and removing the file nobody else can remove or
+ * replace it: its holder is gone, and every other breaker waits for the break file.
+ */
+function breakLock(file: string, judged: LockOwner | undefined, force: boolean): boolean {
+  const brk = `${file}.break`;
+  const me: LockOwner = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString(), runId: '(breaking a stale lock)' };
+  try {
+    const fd = openSync(brk, 'wx');
+    try {
+      writeSync(fd, `${JSON.stringify(me)}\n`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new InfraError(`cannot create ${brk}: ${(e as Error).message}`, { cause: e });
+    // Someone else is breaking it. A breaker that died there left its file: remove that.
+    const other = readOwner(brk);
+    if ((other === undefined && !youngerThan(brk, UNWRITTEN_GRACE_MS)) || (other !== undefined && staleness(other).stale)) rmSync(brk, { force: true });
+    return false;
+  }
+  try {
+    const now = readOwner(file);
+    if (!sameOwner(now, judged) && !force) return false;
+    rmSync(file, { force: true });
+    return true;
+  } finally {
+    rmSync(brk, { force: true });
+  }
 }
 
 function held(file: string, owner: LockOwner): RunLock {

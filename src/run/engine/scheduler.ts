@@ -449,7 +449,7 @@ export class Scheduler {
     const earlier = this.failures.get(job.jobId);
     this.finishedJobs.add(job.jobId);
     const result = {
-      jobId: job.jobId, host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+      jobId: job.jobId, host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed, attach: job.attach,
       verdict: 'error', message, durationsMs: {}, evidence: {}, attempts, ...(earlier ? { attemptErrors: earlier } : {}),
     } as JobResult;
     this.events.onResult(job, result);

@@ -9,7 +9,10 @@
 //              read from COM1 by the host (lab/serial-log.ts); never the key the first
 //              SSH connection happens to present.
 //   reset      Restore-VMSnapshot bench-base, start if it came back Saved, SSH again
-//   execute    runRealJob with the VSP's ETW capture started before and converted after
+//   execute    runRealJob with the VSP's ETW capture started before and converted after;
+//              each channel is offered into the VM by the host's handle broker (attach
+//              vm-handle). A loopback job has no VM at all: provision, reset and removal
+//              do nothing, and execute runs it on loopback-lab.ts.
 //   turnOff    artefacts first (event log, VM snapshot, checkpoints), then Stop-VM -TurnOff
 //   keep       a checkpoint named after the failed job; the VM stays for debugging
 //
@@ -23,19 +26,22 @@ import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
-import { deployGuestDriver, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
+import { deployGuestDriver, guestDriverRecord, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { GuestSsh } from '../../lab/guest-ssh.ts';
 import type { LabHost } from '../../lab/inventory.ts';
 import { migrate } from '../../lab/migration.ts';
 import type { VmTemplate } from '../../lab/template.ts';
 import type { Scenario } from '../../scenario/model.ts';
-import type { Evidence } from '../../report/summary.ts';
+import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
+import { channelInstance, loopbackJobLab, sampleCtlDrivers } from './loopback-lab.ts';
 import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
+/** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
+const LOOPBACK = Symbol('loopback');
 const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
 
 export interface LabRealSideOptions {
@@ -52,6 +58,8 @@ export interface LabRealSideOptions {
   realJob: RealJobOptions;
   /** Where the host writes a VM's serial console log (default <vm folder>\serial-com1.log). */
   serialLogPath?: (vm: { name: string; vmPath: string }) => string;
+  /** The bench's source commit the guest driver is built from, when known (git). */
+  sourceCommit?: string | undefined;
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
 }
@@ -61,6 +69,9 @@ interface LabVm {
   guest: GuestSsh;
   template: VmTemplate;
   serial: SerialCapture | undefined;
+  /** Read by the job pipeline into each result (job-pipeline.ts, base). */
+  guestOs: string | undefined;
+  drivers: NonNullable<JobResult['drivers']>;
 }
 
 export class LabRealSide implements RealSide {
@@ -71,6 +82,8 @@ export class LabRealSide implements RealSide {
 
   async provision(job: PlannedJob, host: string, name: string): Promise<VmHandle> {
     const { o } = this;
+    // A loopback job has no VM: its peer is the client driver in the host (attach.ts).
+    if (job.attach === 'loopback') return { key: name, host, name, memoryMB: 0, ref: LOOPBACK };
     const h = o.hosts.get(host)!;
     const t = o.templates.get(job.template);
     if (!t) throw new InfraError(`template ${job.template} is not loaded`);
@@ -94,9 +107,12 @@ export class LabRealSide implements RealSide {
       }
       const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
       const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
-      await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      const deployed = await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      // The guest driver's build and the guest's kernel go into every result of this VM.
+      const rec = await guestDriverRecord(guest, deployed.koPath, o.sourceCommit);
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
-      return { key: name, host, name, memoryMB: t.memoryMB, ref: { id: vm.id, guest, template: t, serial } satisfies LabVm };
+      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec.kernel, drivers: [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] };
+      return { key: name, host, name, memoryMB: t.memoryMB, ref: lvm };
     } catch (e) {
       if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
       await hv.removeQuietly(vm.id, [vm.diskPath]);
@@ -105,6 +121,7 @@ export class LabRealSide implements RealSide {
   }
 
   async reset(vm: VmHandle): Promise<void> {
+    if (vm.ref === LOOPBACK) return;
     const r = vm.ref as LabVm;
     const hv = this.o.hv(vm.host);
     const back = await hv.restoreCheckpoint(r.id, BASE_CHECKPOINT);
@@ -113,6 +130,14 @@ export class LabRealSide implements RealSide {
   }
 
   async execute(job: PlannedJob, scenario: Scenario, vm: VmHandle, hosts: string[], dir: string, signal: AbortSignal): Promise<RealOutcome> {
+    if (vm.ref === LOOPBACK) {
+      const lo = {
+        hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
+        workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
+      };
+      const lab = loopbackJobLab(lo, sampleCtlDrivers(lo));
+      return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
+    }
     const r = vm.ref as LabVm;
     const lab = this.jobLab(job, vm, hosts, dir);
     const out = await runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
@@ -123,6 +148,7 @@ export class LabRealSide implements RealSide {
   }
 
   async turnOff(vm: VmHandle, dir: string): Promise<Evidence> {
+    if (vm.ref === LOOPBACK) return {};
     const r = vm.ref as LabVm;
     const hv = this.o.hv(vm.host);
     const a = await collectArtefacts(hv, r.id, join(dir, 'host'), { since: new Date(Date.now() - 3_600_000) }).catch(() => undefined);
@@ -131,6 +157,7 @@ export class LabRealSide implements RealSide {
   }
 
   async remove(vm: VmHandle): Promise<void> {
+    if (vm.ref === LOOPBACK) return;
     const r = vm.ref as LabVm | undefined;
     r?.guest.close();
     const hv = this.o.hv(vm.host);
@@ -141,6 +168,7 @@ export class LabRealSide implements RealSide {
   }
 
   async keep(vm: VmHandle, jobId: string): Promise<void> {
+    if (vm.ref === LOOPBACK) return;
     const r = vm.ref as LabVm;
     r.guest.close();
     await this.o.hv(vm.host).checkpoint(r.id, `failed-${jobId}`.slice(0, 100));
@@ -213,10 +241,13 @@ export class LabRealSide implements RealSide {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
         const started = await runNative(hostHv, 'logman', ['start', session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
         if (started.exitCode !== 0) throw new InfraError(`logman start ${session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: vm.host });
+        // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
+        // channel into the VM from its own process (attach.ts, HandleBroker).
+        const broker = o.hosts.get(vm.host)!.handleBroker;
+        if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
         for (const c of s.channels) {
-          // The channel's instance GUID ends in its number (PROTOCOL.md "Channel numbers").
-          const guid = `8d2f5c3a-71b4-4e0e-9a6d-${c.id.toString(16).padStart(12, '0')}`;
-          await vsp.command(`open ${c.id} ${guid} loopback ring-pages=${c.h2gPages}`);
+          const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
+          if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
         }
       },
       clock: o.clock,

@@ -7,12 +7,15 @@
 // Configuration arrives resolved (the CLI reads the environment once, STYLE.md 12).
 
 import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { InputError } from '../../errors.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import { runTag, type HyperV } from '../../lab/hyperv.ts';
 import { loadInventory, type Inventory } from '../../lab/inventory.ts';
+import { DEFAULT_DRIVERS_DIR, ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
 import { preflightHost } from '../../lab/preflight.ts';
 import { loadTemplate, type VmTemplate } from '../../lab/template.ts';
 import { writeFileAtomic } from '../../report/atomic-file.ts';
@@ -21,7 +24,7 @@ import { publishSite } from '../../report/publish.ts';
 import { createReporters, RUN_REPORTERS } from '../../report/registry.ts';
 import { ReporterMultiplexer, describeFailure } from '../../report/reporter.ts';
 import { defaultHistoryPath, runDirLayout } from '../../report/run-dir.ts';
-import type { RunSummary, SummaryOutcome } from '../../report/summary.ts';
+import type { HostFactsRecord, JobResult, RunSummary, SummaryOutcome } from '../../report/summary.ts';
 import type { Trends } from '../../report/trends.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import type { Scenario } from '../../scenario/model.ts';
@@ -95,7 +98,7 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
   const quarantine = qFile ? await loadQuarantine(qFile) : NO_QUARANTINE;
   const plan = makePlan({
     lab: inventory.name,
-    hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity })),
+    hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity, attach: h.attach ?? ['loopback'] })),
     templates, scenarios, matrix: { hosts: o.hosts, seeds: o.seeds },
   });
   return { inventory, templates, scenarios, quarantine, plan };
@@ -118,6 +121,8 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
   if (o.resume && !existsSync(runDirLayout(runDir).journal)) throw new InputError(`no run ${runId} to resume in ${root}`, { field: '--resume' });
   const lock = acquireRunLock(root, inventory.name, runId, { onNote: o.log });
   const shells = new Map<string, HyperV>();
+  const facts = new Map<string, HostFactsRecord>();
+  const drivers = new Map<string, NonNullable<JobResult['drivers']>>();
   const pool = new WorkerPool();
   try {
     const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
@@ -130,7 +135,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const real = new LabRealSide({
       runId, hosts: byName, hv, templates: new Map(loaded.templates.map((t) => [t.name, t])),
       driverSource: { kind: 'build', dirs: { 'guest-linux': join(o.driversDir, 'guest-linux'), common: join(o.driversDir, 'common') }, buildDir: 'guest-linux' },
-      sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB,
+      sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir),
     });
     const mux = new ReporterMultiplexer(createReporters(RUN_REPORTERS, { runDir, onWarning: o.log }), (f) => o.log(describeFailure(f)));
     const parents = [...new Set(loaded.templates.map((t) => t.parentDisk))];
@@ -151,8 +156,18 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
               const handle = await openHyperV(ih, o.connect);
               shells.set(h.name, handle);
               const checks = await preflightHost({ name: h.name, hv: handle, switchName: ih.switchName, vmRoot: ih.vmRoot, memoryMB: ih.capacity.memoryMB, migrationPartner: ih.migrationPartner, parentDisks: parents, minFreeDiskGB: 20 });
+              // Host facts from the host itself; a label that no longer matches is said out loud.
+              const f = await readHostFacts(handle);
+              const warning = buildMismatch(h.name, ih.build, f);
+              if (warning) { o.log(`warning: ${warning}`); warnings.push(warning); }
+              facts.set(h.name, { ...f, label: ih.build, ...(warning ? { warning } : {}) });
               const failed = checks.filter((c) => c.status === 'fail');
-              if (failed.length) out.set(h.name, `preflight: ${failed.map((c) => `${c.check}: ${c.detail}`).join('; ')}`);
+              if (failed.length) { out.set(h.name, `preflight: ${failed.map((c) => `${c.check}: ${c.detail}`).join('; ')}`); return; }
+              // The run deploys what it uses: the staged VSP (and client) build, installed and recorded.
+              const deployed = await ensureHostDrivers(handle, hostPackages(ih.driversDir ?? DEFAULT_DRIVERS_DIR, ih.attach ?? ['loopback']));
+              if (!deployed.ok) { out.set(h.name, `preflight: drivers: ${deployed.reason}`); return; }
+              if (deployed.updated.length) o.log(`${h.name}: installed the staged ${deployed.updated.join(' and ')} build`);
+              drivers.set(h.name, deployed.drivers);
             } catch (e) {
               out.set(h.name, `preflight: cannot reach the host: ${(e as Error).message.split('\n')[0]}`);
             }
@@ -163,6 +178,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
       executor: (journal) => new JobPipeline({
         runId, runDir, journal, clock: realClock, real, emulator: emulatorSide(pool), checker: traceChecker(runDir),
         scenarios: new Map(loaded.scenarios.map((s) => [s.name, s])), jobTimeoutMs: o.jobTimeoutMs, keepFailed: o.keepFailed,
+        hostFacts: (host) => facts.get(host), hostDrivers: (host) => drivers.get(host),
       }),
     });
     let chat: string | undefined;
@@ -252,4 +268,14 @@ async function defaultTemplates(): Promise<string[]> {
 export function defaultRunId(lab: string, now = new Date()): string {
   const stamp = now.toISOString().slice(0, 16).replace(/:/g, '');
   return `${stamp}-${lab.replace(/[^A-Za-z0-9._-]/g, '_')}`.slice(0, 64);
+}
+
+/** The commit the driver sources are at, when they are in a git checkout (for the results). */
+async function gitCommit(dir: string): Promise<string | undefined> {
+  try {
+    const r = await execa('git', ['-C', dir, 'rev-parse', 'HEAD'], { reject: false, timeout: 10_000 });
+    return r.exitCode === 0 && /^[0-9a-f]{40}$/.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
 
-const digest = (...parts: Array<string | number>): string => createHash('sha256').update(parts.join('/')).digest('hex').slice(0, 16);
+const digest = (...parts: Array<string | number | bigint>): string => createHash('sha256').update(parts.join('/')).digest('hex').slice(0, 16);
 
 /** The other device's status rule: not the sample's (which gives 00000000 or c0000184 by tx). */
 export const foreignStatus = (tx: number | bigint): string => (Number(tx) % 3 === 0 ? 'c0000010' : '00000103');

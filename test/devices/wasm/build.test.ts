@@ -28,6 +28,17 @@ describe.skipIf(!toolchain)('building the C drivers to WebAssembly', () => {
     expect(exports).toEqual(expect.arrayContaining(['DriverEntry', 'memory', '__indirect_function_table']));
   });
 
+  it('guest-linux builds against the stand-in kernel API, with Kbuild\'s W=1 warnings as errors', () => {
+    const b = buildDriver('guest-linux', { cacheDir });
+    const m = new WebAssembly.Module(b.wasm);
+    const imports = WebAssembly.Module.imports(m).map((i) => i.name);
+    for (const f of ['vmbus_open', 'vmbus_sendpacket', 'hv_pkt_iter_first', 'debugfs_create_file', 'schedule_delayed_work', 'spin_lock_bh', 'kmalloc', 'xa_insert_bh']) {
+      expect(imports).toContain(f);
+    }
+    const exports = WebAssembly.Module.exports(m).map((e) => e.name);
+    expect(exports).toEqual(expect.arrayContaining(['shim_linux_init', 'shim_linux_exit', 'shim_linux_probe', 'shim_fops_write', 'shim_param_ring_pages']));
+  });
+
   it('takes an unchanged build from the cache, and a new -D switch makes a new build', () => {
     const first = buildDriver('vsp', { cacheDir });
     const again = buildDriver('vsp', { cacheDir });

@@ -4,8 +4,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { makeHarness } from './support/vsp-harness.ts';
+import { makeGuestHarness } from './support/guest-harness.ts';
+
+const unfixed = (file: string) => fileURLToPath(new URL(`../../fixtures/drivers-unfixed/${file}`, import.meta.url));
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -20,11 +24,149 @@ function violationOf(fn: () => void): DriverViolation {
 }
 
 describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may run at DISPATCH_LEVEL', () => {
-  it('the VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {
-    const h = makeHarness();
+  it('the unfixed VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {
+    const h = makeHarness({ replace: { 'vsp/vsp-driver.c': unfixed('d1-vsp-driver.c') } });
     const v = violationOf(() => h.open());
     expect(v.report.rule).toBe('irql.passive-only');
     expect(v.report.call).toBe('VmbChannelAllocate');
     expect(v.report.site).toContain('VspEvtIoDeviceControl');
+  });
+
+  it('fixed (a PASSIVE execution level for the queue): every control command runs clean', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 3 64 0 ch=42');
+    h.pump();
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+    expect(h.events('pkt.completion')).toHaveLength(3);
+  });
+});
+
+describe.skipIf(!toolchain)('D2: sends after Suspend (VSP)', () => {
+  it('the unfixed VSP sends a HostTransaction on a channel it paused for a save', () => {
+    const h = makeHarness({ replace: { 'vsp/vsp-send.c': unfixed('d2-vsp-send.c') } });
+    h.open();
+    h.vsp.run('save ch=42');
+    const v = violationOf(() => h.vsp.command('transact 1 64 0 ch=42'));
+    expect(v.report.rule).toBe('kmcl.send-after-suspend');
+    expect(v.report.call).toBe('VmbPacketSend');
+    expect(v.report.site).toContain('VspSendMany');
+  });
+
+  it('fixed: the VSP refuses to send while suspended, and sends again once resumed', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('save ch=42');
+    expect(h.vsp.command('transact 1 64 0 ch=42')).toBe(0xc0000184); // STATUS_INVALID_DEVICE_STATE
+    h.vsp.run('resume ch=42');
+    h.vsp.run('transact 1 64 0 ch=42');
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1]);
+  });
+});
+
+describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
+  it('the unfixed VSP cleans up the channel with the packets it already restored still allocated', () => {
+    const h = makeHarness({ faults: ['second-packet-restore-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    h.open();
+    h.vsp.run('transact 2 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    const v = violationOf(() => h.vsp.command('restore ch=42'));
+    expect(v.report.rule).toBe('kmcl.packet-leak');
+    expect(v.report.call).toBe('VmbChannelCleanup');
+    expect(v.report.site).toContain('VspChannelRestore');
+  });
+
+  it('fixed: the failed restore frees what it restored, and the driver unloads with nothing leaked', () => {
+    const h = makeHarness({ faults: ['second-packet-restore-fails'] });
+    h.open();
+    h.vsp.run('transact 2 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    expect(h.vsp.command('restore ch=42')).toBe(0xc000009a); // the injected STATUS_INSUFFICIENT_RESOURCES
+    expect(h.vsp.counters()[0]).toMatchObject({ in_flight: 0, in_flight_bytes: 0 });
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
+});
+
+describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
+  it('the unfixed VSP calls SaveContinue again and again when STATUS_BUFFER_OVERFLOW comes back with nothing written', () => {
+    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000, replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    h.open();
+    h.vsp.run('transact 1 64 0 ch=42');
+    const v = violationOf(() => h.vsp.command('save ch=42'));
+    expect(v.report.rule).toBe('hang');
+    expect(v.report.call).toBe('VmbChannelSaveContinue');
+    expect(v.report.site).toContain('VspChannelSave');
+  });
+
+  it('fixed: the save fails instead, and the channel carries on', () => {
+    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000 });
+    h.open();
+    h.vsp.run('transact 1 64 0 ch=42');
+    expect(h.vsp.command('save ch=42')).toBe(0xc0000001); // STATUS_UNSUCCESSFUL
+    expect(h.vsp.offered(42)!.isActive).toBe(true);
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1]);
+  });
+
+  // The second half of D8 breaks no KMCL rule the shim could name: the channel's state shows it.
+  it('a failed SaveBegin leaves the unfixed VSP\'s channel paused; the fixed one starts it again', () => {
+    const before = makeHarness({ faults: ['save-begin-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    before.open();
+    expect(before.vsp.command('save ch=42')).toBe(0xc000009a);
+    expect(before.vsp.offered(42)!.isActive).toBe(false);
+    const after = makeHarness({ faults: ['save-begin-fails'] });
+    after.open();
+    expect(after.vsp.command('save ch=42')).toBe(0xc000009a);
+    expect(after.vsp.offered(42)!.isActive).toBe(true);
+  });
+});
+
+describe.skipIf(!toolchain)('D5: use after free in the Windows guest\'s completion path', () => {
+  it('the unfixed guest\'s completion routine frees the request before VmbPacketSend returns, and the sender writes into it', () => {
+    const h = makeGuestHarness({ faults: ['cancel-in-send'], replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.c') } });
+    h.pump();
+    const v = violationOf(() => {
+      h.guest.command('send 1 64 0 0');
+      h.guest.unload();
+    });
+    // It writes SendTraced into the freed block, reads back the poison as "completion
+    // parked" and frees the block a second time: the pool stops it there.
+    expect(v.report.rule).toBe('pool.double-free');
+    expect(v.report.object).toMatch(/tag 'VmSg'/);
+    expect(v.report.site[0]).toBe('GuestSendOne');
+  });
+
+  it('fixed: the sender finishes a request cancelled under it; nothing is used after free or leaked', () => {
+    const h = makeGuestHarness({ faults: ['cancel-in-send'] });
+    h.pump();
+    h.guest.run('send 2 64 0 0');
+    expect(h.guest.counters()[0]).toMatchObject({ requests_sent: 2, cancelled: 2, completions: 0 });
+    h.guest.unload();
+  });
+});
+
+describe.skipIf(!toolchain)('D7: VmbChannelPacketFail from a client', () => {
+  it('the unfixed guest fails a packet it cannot decode with a server-only call', () => {
+    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.c') } });
+    h.pump();
+    h.hostSend(new Uint8Array(8), true);
+    const v = violationOf(() => h.pump());
+    expect(v.report.rule).toBe('kmcl.server-only');
+    expect(v.report.call).toBe('VmbChannelPacketFail');
+    expect(v.report.site).toContain('GuestEvtProcessPacket');
+  });
+
+  it('fixed: the guest completes the packet it cannot use, and traces pkt.fail', () => {
+    const h = makeGuestHarness();
+    h.pump();
+    h.hostSend(new Uint8Array(8), true);
+    h.pump();
+    expect(h.server.awaiting.size).toBe(0);
+    expect(h.guest.readTrace().filter((e) => e.ev === 'pkt.fail')).toHaveLength(1);
+    expect(h.guest.counters()[0]).toMatchObject({ failed: 1 });
+    h.guest.unload();
   });
 });

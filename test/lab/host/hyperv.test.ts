@@ -1,7 +1,8 @@
 // Hyper-V operations through the stand-in module on a real PowerShell engine: the state
 // machine, Hyper-V's wrong-state errors, and what a failed step reports.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HostCommandError, HostTimeoutError } from '../../../src/lab/host-shell/errors.ts';
+import { pipe, ps, script } from '../../../src/lab/host-shell/command.ts';
+import { expectOk, HostCommandError, HostTimeoutError } from '../../../src/lab/host-shell/errors.ts';
 import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
 import { HyperV, runIdOf, type ProvisionSpec } from '../../../src/lab/hyperv.ts';
 import { getVm, hostContext, vmEvents, VmOperationError } from '../../../src/lab/hyperv-vm.ts';
@@ -59,18 +60,57 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
     expect(e.message).toMatch(/Save-VM .*canceled \(run stopped\)/s);
   });
 
-  it('suspends and resumes, and refuses Resume-VM on a running VM with InvalidState', async () => {
+  it('suspends and resumes; asked for the state it is in, a cmdlet warns and succeeds; Start-VM resumes a paused VM', async () => {
     const vm = await hv.provision(spec('bench-pause'));
     expect((await hv.suspend(vm.id)).state).toBe('Paused');
+    expect((await hv.suspend(vm.id)).state).toBe('Paused'); // Suspend-VM on Paused
     expect((await hv.resume(vm.id)).state).toBe('Running');
-    const err = await hv.resume(vm.id).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(VmOperationError);
-    const e = err as VmOperationError;
-    expect(e.lastState).toBe('Running');
-    expect(e.cause).toBeInstanceOf(HostCommandError);
-    expect((e.cause as HostCommandError).is('InvalidState')).toBe(true);
-    expect(e.exitCode).toBe(3);
-    expect(e.message).toMatch(/Resume-VM of VM .* failed: .*current state.*VM state: Running/s);
+    expect((await hv.resume(vm.id)).state).toBe('Running'); // Resume-VM on Running
+    expect((await hv.save(vm.id)).state).toBe('Saved');
+    expect((await hv.save(vm.id)).state).toBe('Saved'); // Save-VM on Saved
+    expect((await hv.start(vm.id)).state).toBe('Running');
+    await hv.suspend(vm.id);
+    expect((await hv.start(vm.id)).state).toBe('Running'); // Start-VM on Paused resumes
+    const warned = await a.shell.run(script([pipe(ps('Get-VM', { Id: vm.id }), ps('Resume-VM'))], { imports: [standinModule] }), { timeoutMs: 15_000 });
+    expect(warned.failure).toBeUndefined();
+    expect(warned.stdout).toMatch(/already in the specified state/);
+  });
+
+  it('turns a saved VM off with Stop-VM -TurnOff', async () => {
+    const vm = await hv.provision(spec('bench-saved-off'));
+    await hv.save(vm.id);
+    expect((await hv.turnOff(vm.id)).state).toBe('Off');
+  });
+
+  it('never starts an operation from a state it does not know to be stable', async () => {
+    const vm = await hv.provision(spec('bench-unstable'));
+    for (const state of ['RunningCritical', 'Hibernated', 'ComponentServicing', 'ForceShutdown', 'FastSaved', 'Other', 'Saving']) {
+      await a.setup('Set-StandinVmState', { Id: vm.id, State: state });
+      const e = (await hv.save(vm.id).catch((x: unknown) => x)) as VmOperationError;
+      expect(e, state).toBeInstanceOf(VmOperationError);
+      expect(e.lastState).toBe(state);
+      expect(e.cause, 'refused before any cmdlet ran').toBeUndefined();
+      expect(e.message).toMatch(new RegExp(`state ${state}; the bench only starts Save-VM from Running/Off/Saved/Paused`));
+      expect((await hv.getVm(vm.id))?.state).toBe(state);
+    }
+    await a.setup('Set-StandinVmState', { Id: vm.id, State: 'Off' });
+  });
+
+  it('reports an unknown VM id and a missing checkpoint as ObjectNotFound, as the Hyper-V module does', async () => {
+    const unknown = await a.shell.run(script([ps('Get-VM', { Id: '00000000-0000-0000-0000-000000000001' })], { imports: [standinModule] }), { timeoutMs: 15_000 });
+    expect(unknown.errorRecords[0]).toMatchObject({ errorId: 'ObjectNotFound', category: 'ObjectNotFound', cmdlet: 'Get-VM' });
+    const vm = await hv.provision(spec('bench-nockpt'));
+    const none = await a.shell.run(script([pipe(ps('Get-VM', { Id: vm.id }), ps('Get-VMSnapshot', { Name: 'never-made' }))], { imports: [standinModule] }), { timeoutMs: 15_000 });
+    expect(none.errorRecords[0]).toMatchObject({ errorId: 'ObjectNotFound', category: 'ObjectNotFound', cmdlet: 'Get-VMSnapshot' });
+  });
+
+  it('keeps -WhatIf from changing anything and takes the documented aliases -VMName and -CheckpointName', async () => {
+    const vm = await hv.provision(spec('bench-whatif'));
+    const name = 'bench-whatif';
+    expectOk(await a.shell.run(script([ps('Save-VM', { VMName: name, WhatIf: true }), ps('Stop-VM', { VMName: name, TurnOff: true, WhatIf: true })], { imports: [standinModule] }), { timeoutMs: 15_000 }));
+    expect((await hv.getVm(vm.id))?.state).toBe('Running');
+    expectOk(await a.shell.run(script([ps('Checkpoint-VM', { VMName: name, CheckpointName: 'by-alias' })], { imports: [standinModule] }), { timeoutMs: 15_000 }));
+    expect(await hv.checkpoints(vm.id)).toEqual([expect.objectContaining({ name: 'by-alias' })]);
   });
 
   it('refuses Save-VM on a VM that is off, with the state in the error', async () => {
@@ -82,12 +122,17 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
     expect((e.cause as HostCommandError).records[0]).toMatchObject({ errorId: 'InvalidState', category: 'InvalidOperation', cmdlet: 'Save-VM' });
   });
 
-  it('takes a base checkpoint of a running VM, restores it to Saved and starts from there', async () => {
+  it('takes a base checkpoint of a running VM and restores it to Running; a missing checkpoint fails restore and remove', async () => {
     const vm = await hv.provision(spec('bench-ckpt'));
     await hv.checkpoint(vm.id, 'base');
     expect(await hv.checkpoints(vm.id)).toEqual([expect.objectContaining({ name: 'base' })]);
-    expect((await hv.restoreCheckpoint(vm.id, 'base')).state).toBe('Saved');
-    expect((await hv.start(vm.id)).state).toBe('Running');
+    await hv.save(vm.id);
+    expect((await hv.restoreCheckpoint(vm.id, 'base')).state).toBe('Running');
+    for (const op of [() => hv.restoreCheckpoint(vm.id, 'no-such'), () => hv.removeCheckpoint(vm.id, 'no-such')]) {
+      const e = (await op().catch((x: unknown) => x)) as VmOperationError;
+      expect(e).toBeInstanceOf(VmOperationError);
+      expect(e.message).toMatch(/no-such/);
+    }
     await hv.removeCheckpoint(vm.id, 'base');
     expect(await hv.checkpoints(vm.id)).toEqual([]);
   });
@@ -111,8 +156,11 @@ describe.skipIf(!pwsh)(`Hyper-V operations on the stand-in ${pwshLabel}`, { time
       let seen = '';
       for (let i = 0; i < 100 && seen !== 'Saving'; i++) seen = (await getVm(ctx2, vm.id))?.state ?? '';
       expect(seen).toBe('Saving');
+      // The bench does not even try from Saving; the stand-in would refuse too.
       const e = (await new HyperV(ctx2).suspend(vm.id).catch((x: unknown) => x)) as VmOperationError;
-      expect((e.cause as HostCommandError).is('InvalidState')).toBe(true);
+      expect(e.message).toMatch(/transient state Saving/);
+      const direct = await other.run(script([pipe(ps('Get-VM', { Id: vm.id }), ps('Suspend-VM'))], { imports: [standinModule] }), { timeoutMs: 15_000 });
+      expect(direct.errorRecords[0]?.errorId).toBe('InvalidState');
       expect((await saving).state).toBe('Saved');
     } finally {
       await other.close();

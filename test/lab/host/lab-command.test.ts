@@ -42,7 +42,7 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
     writeFileSync(path, [
       'version: 1', 'name: standin-lab', 'defaults:', `  vmRoot: ${VM_ROOT}`, `  switch: ${SWITCH}`, '  capacity: { vmSlots: 2, memoryMB: 8192 }', 'hosts:',
       '  - name: hostA', '    transport: local', '    migrationPartner: hostB',
-      '  - name: hostB', '    transport: ssh', `    address: ${sshd.host}`, `    port: ${port}`, `    user: ${sshd.user}`,
+      '  - name: hostB', '    transport: ssh', '    shell: pwsh', `    address: ${sshd.host}`, `    port: ${port}`, `    user: ${sshd.user}`,
       `    credentials: { keyFile: ${sshd.clientKeyPath} }`, `    hostKey: { fingerprint: "${sshd.hostKeyFingerprint}" }`, '    migrationPartner: hostA', '',
     ].join('\n'));
   }
@@ -58,7 +58,7 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
       BENCH_PWSH: pwsh!.path,
       BENCH_HYPERV_MODULE: standinModule,
       BENCH_HYPERV_STATE: a.dir,
-      BENCH_REMOTE_PWSH: `env BENCH_HYPERV_STATE=${q(b.dir)} ${q(pwsh!.path)} -NoLogo -NoProfile -NonInteractive -Command -`,
+      BENCH_REMOTE_PWSH: `env BENCH_HYPERV_STATE=${q(b.dir)} ${q(pwsh!.path)}`,
     };
   });
   afterAll(async () => {
@@ -75,7 +75,7 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.at(-1)).toBe('14 of 14 checks passed');
+    expect(lines.at(-1)).toBe('14 passed, 0 failed, 0 not run, of 14 checks');
     for (const host of ['hostA', 'hostB']) {
       for (const check of ['reachable', 'Hyper-V module', 'switch "bench-switch"', 'migration to', 'free memory', 'free disk D:', 'test signing']) {
         expect(lines.some((l) => l.startsWith(`ok   ${host}`) && l.includes(check)), `${host} ${check}`).toBe(true);
@@ -102,6 +102,39 @@ describe.skipIf(reason)(`bench lab check|cleanup ${reason ? `(skipped: ${reason}
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/^FAIL hostB\s+reachable\s+cannot reach hostB: .*ECONNREFUSED/m);
     expect(r.stdout).toMatch(/^skip hostB\s+test signing\s+host not reachable$/m);
+    // The checks that never ran are counted apart, not as passed.
+    const skipped = r.stdout.split('\n').filter((l) => l.startsWith('skip ')).length;
+    expect(skipped).toBeGreaterThan(0);
+    const last = /^(\d+) passed, (\d+) failed, (\d+) not run \((.*) not reachable\), of (\d+) checks$/.exec(r.stdout.trim().split('\n').at(-1)!);
+    expect(last).not.toBeNull();
+    const [, passed, failed, notRun, down, total] = last!;
+    expect(Number(notRun)).toBe(skipped);
+    expect(Number(failed)).toBe(r.stdout.split('\n').filter((l) => l.startsWith('FAIL ')).length);
+    expect(Number(passed)).toBe(r.stdout.split('\n').filter((l) => l.startsWith('ok ')).length);
+    expect(Number(passed) + Number(failed) + Number(notRun)).toBe(Number(total));
+    expect(down).toContain('hostB');
+  });
+
+  it('cleanup counts a host it could not reach as failed, in its line and in the total', async () => {
+    const other = join(work, 'lab-down-cleanup.yaml');
+    writeInventory(other, 1);
+    const r = await benchRun('lab', 'cleanup', '--lab', other, '--dry-run');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/^FAIL hostB: /m);
+    expect(r.stdout).not.toMatch(/^hostB: .*0 failed/m);
+    const failedHosts = r.stdout.split('\n').filter((l) => /^FAIL \w+: /.test(l)).length;
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(new RegExp(`, ${failedHosts} host\\(s\\) failed, of 2 host\\(s\\)$`));
+  });
+
+  it('closes its connections and exits when the host\'s shell is not PowerShell', async () => {
+    // The host's shell answers nothing the bench understands, then ends the session.
+    const t0 = performance.now();
+    const r = await run(process.execPath, [bench, 'lab', 'check', '--lab', inventory], {
+      env: { ...env, BENCH_REMOTE_PWSH: 'sh -c "echo this is not PowerShell; sleep 1"' }, timeout: 90_000,
+    }).catch((e: { code: number; stdout: string; killed?: boolean }) => e);
+    expect((r as { killed?: boolean }).killed ?? false).toBe(false);
+    expect((r as { code?: number }).code).toBe(3);
+    expect(performance.now() - t0).toBeLessThan(90_000);
   });
 
   it('exits 2 naming the file when the inventory is bad', async () => {

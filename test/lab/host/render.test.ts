@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assign, base64, date, emit, expand, hashtable, native, pipe, project, ps, script, secret, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
-import { clixmlErrors, parseJsonResult, parseOutput } from '../../../src/lab/host-shell/output.ts';
+import { clixmlErrors, parseJsonResult, parseOutput, plainText } from '../../../src/lab/host-shell/output.ts';
 import { display, render, renderValue } from '../../../src/lab/host-shell/render.ts';
 
 const NONCE = 'abcdef0123456789abcdef01';
@@ -67,6 +67,38 @@ describe('reading host output', () => {
     expect(parseOutput(`${NONCE}:ok:1\n${NONCE}:ok:2\n`, '', NONCE)).toMatchObject({ kind: 'malformed', detail: '2 result lines for one command' });
     expect(parseOutput('', 'ParserError: Missing closing }', NONCE)).toMatchObject({ kind: 'error', records: [{ source: 'stderr', message: 'ParserError: Missing closing }' }] });
     expect(parseOutput('', 'WARNING: only a warning', NONCE)).toMatchObject({ kind: 'malformed' });
+    expect(parseOutput('this is not PowerShell\n', '', NONCE)).toEqual({ kind: 'malformed', detail: 'no result line in the output' });
+  });
+
+  it('finds the envelope wherever it stands: after control sequences, a BOM, a banner, with CRLF', () => {
+    const noise = ['\u001b[?1h\u001b[?1l', '\uFEFF', 'Welcome to host\r\n', '\u001b]0;title\u0007', '\u001b[0m', '\u001b=', '\u001b>'];
+    for (const before of noise) {
+      for (const eol of ['\n', '\r\n', '']) {
+        expect(parseOutput(`${before}${NONCE}:ok:{"a":1}${eol}\u001b[?1h`, '', NONCE), JSON.stringify(before + eol)).toEqual({ kind: 'ok', value: { a: 1 }, items: [{ a: 1 }] });
+      }
+    }
+    expect(plainText('\uFEFF\u001b[?1ha\u001b[31mb\u001b[0m\r\n')).toBe('ab\r\n');
+  });
+
+  it('leaves every printable ASCII envelope intact when control sequences surround it (property)', () => {
+    const seq = fc.constantFrom('\u001b[?1h', '\u001b[?1l', '\u001b[0m', '\u001b[38;5;9m', '\u001b]0;t\u0007', '\u001b(B', '\u001b=', '\uFEFF', '\r\n', '\n', 'text ');
+    const json = fc.jsonValue().map((v) => JSON.stringify(v).replace(/[^\x20-\x7E]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    fc.assert(fc.property(fc.array(seq), json, fc.array(seq), (before, body, after) => {
+      const out = parseOutput(`${before.join('')}${NONCE}:ok:${body}\n${after.join('')}`, '', NONCE);
+      expect(out).toMatchObject({ kind: 'ok', value: JSON.parse(body) });
+    }), { numRuns: 300 });
+  });
+
+  it('reads a Windows PowerShell CLIXML error stream on stderr as error records', () => {
+    // The shape Windows PowerShell 5.1 writes (one <S S="Error"> per line of the record).
+    const stderr = '#< CLIXML\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">Save-VM : The operation cannot be performed while the object is in its current state._x000D__x000A_</S><S S="Error">    + CategoryInfo          : InvalidOperation: (:) [Save-VM], VirtualizationException_x000D__x000A_</S><S S="Error">    + FullyQualifiedErrorId : InvalidState,Microsoft.HyperV.PowerShell.Commands.SaveVM_x000D__x000A_</S><S S="Error"> _x000D__x000A_</S></Objs>\n';
+    const out = parseOutput('', stderr, NONCE);
+    expect(out.kind).toBe('error');
+    const records = out.kind === 'error' ? out.records : [];
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ source: 'clixml', errorId: 'InvalidState', category: 'InvalidOperation', fullyQualifiedErrorId: 'InvalidState,Microsoft.HyperV.PowerShell.Commands.SaveVM' });
+    // Progress records alone are not an error.
+    expect(parseOutput(`${NONCE}:ok:1\n`, '#< CLIXML\n<Objs Version="1.1.0.1"><Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN></Obj></Objs>', NONCE)).toMatchObject({ kind: 'ok', value: 1 });
   });
 
   it('splits CLIXML error streams into records and decodes _xHHHH_ escapes', () => {

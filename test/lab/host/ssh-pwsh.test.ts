@@ -24,7 +24,7 @@ describe.skipIf(reason)(`SshPwshShell through OpenSSH on loopback ${reason ? `(s
       host: name, address: sshd.host, port: sshd.port, user: sshd.user,
       auth: { kind: 'key', privateKey: readFileSync(sshd.clientKeyPath, 'utf8') },
       hostKey: hostKey ?? { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
-      remoteCommand: `env BENCH_HYPERV_STATE=${sh(dir)} ${sh(pwsh!.path)} -NoLogo -NoProfile -NonInteractive -Command -`,
+      shell: 'pwsh', remoteProgram: `env BENCH_HYPERV_STATE=${sh(dir)} ${sh(pwsh!.path)}`,
       connectTimeoutMs: 10_000,
     });
     shells.push(s);

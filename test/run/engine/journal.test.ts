@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { foldJournal, Journal, readJournal } from '../../../src/run/engine/journal.ts';
+import { foldJournal, isDiskFull, Journal, keptResults, mountPointOf, readJournal } from '../../../src/run/engine/journal.ts';
 import type { JobResult } from '../../../src/report/summary.ts';
 
 const result = (jobId: string): JobResult => ({ jobId, host: 'h', hostBuild: 'b', guest: 'g', template: 't', scenario: 's', seed: 1, verdict: 'pass', durationsMs: {}, evidence: {} });
@@ -57,5 +57,22 @@ describe('Journal', () => {
   it('counts a second result for the same job as a duplicate', () => {
     const s = foldJournal([{ t: 'end', jobId: 'a', result: result('a'), at }, { t: 'end', jobId: 'a', result: result('a'), at }]);
     expect(s.duplicateEnds).toEqual(['a']);
+  });
+
+  it('keeps no result that was an error only because the disk was full, and its rerun is no duplicate', () => {
+    const full: JobResult = { ...result('a'), verdict: 'error', message: 'cannot write trace file x.partial: ENOSPC: no space left on device, write' };
+    const other: JobResult = { ...result('b'), verdict: 'error', message: 'host hv-a unreachable' };
+    const s = foldJournal([{ t: 'end', jobId: 'a', result: full, at }, { t: 'end', jobId: 'b', result: other, at }]);
+    expect([...keptResults(s).keys()]).toEqual(['b']);
+    const rerun = foldJournal([{ t: 'end', jobId: 'a', result: full, at }, { t: 'end', jobId: 'a', result: result('a'), at }]);
+    expect(rerun.duplicateEnds).toEqual([]);
+    expect(rerun.results.get('a')?.verdict).toBe('pass');
+  });
+
+  it('knows a full disk by its code or its message, and names the file system a path is on', () => {
+    expect(isDiskFull(Object.assign(new Error('x'), { code: 'ENOSPC' }))).toBe(true);
+    expect(isDiskFull('EDQUOT: disk quota exceeded')).toBe(true);
+    expect(isDiskFull(Object.assign(new Error('x'), { code: 'EACCES' }))).toBe(false);
+    expect(mountPointOf('/proc/self/status')).toBe('/proc');
   });
 });

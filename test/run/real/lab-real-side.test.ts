@@ -57,7 +57,7 @@ const pinnedTemplate: VmTemplate = {
   provisioning: { kind: 'cloud-init', file: 'user-data.yaml' },
 };
 const template = pinnedTemplate;
-const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', source: { file: 'lab.yaml', line: 1 } };
+const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', source: { file: 'lab.yaml', line: 1 } };
 
 describe.skipIf(reason)(`the lab's real side on the Hyper-V stand-in ${reason ? `(skipped: ${reason})` : pwshLabel}`, { timeout: 120_000 }, () => {
   let host: StandinHost;

@@ -16,11 +16,18 @@ describe('bench run', () => {
     const a = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--json', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--scenario', 'bench/scenarios/01-idle-save-restore.yaml');
     const b = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--json', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--scenario', 'bench/scenarios/01-idle-save-restore.yaml');
     expect(a.code).toBe(0);
-    const pa = JSON.parse(a.stdout) as { plan: { digest: string; jobs: Array<{ jobId: string; partner?: string }> } };
+    const pa = JSON.parse(a.stdout) as { plan: { digest: string; jobs: Array<{ jobId: string; partner?: string; attach: string; notApplicable?: string }> } };
     const pb = JSON.parse(b.stdout) as typeof pa;
     expect(pa.plan).toEqual(pb.plan);
-    // 3 hosts x 2 templates for the save scenario, the hv-a/hv-b pair both ways for the migration.
-    expect(pa.plan.jobs).toHaveLength(6 + 4);
+    // 3 hosts x 2 templates for the save scenario, the hv-a/hv-b pair both ways for the
+    // migration, and a loopback job per host for each scenario.
+    expect(pa.plan.jobs).toHaveLength(6 + 4 + 6);
+    // Each job names its attach mode; none pairs a VM's driver with the loopback-only workstation.
+    expect(pa.plan.jobs.every((j) => j.attach === 'loopback' || j.attach === 'vm-handle')).toBe(true);
+    expect(pa.plan.jobs.filter((j) => j.notApplicable).map((j) => j.jobId).sort()).toEqual([
+      'idle-save-restore+ubuntu-2404@workstation=1', 'idle-save-restore+windows-2025@workstation=1',
+      'migrate-and-back+loopback@hv-a=1', 'migrate-and-back+loopback@hv-b=1', 'migrate-and-back+loopback@workstation=1',
+    ]);
     expect(pa.plan.jobs.filter((j) => j.partner).map((j) => j.jobId).sort()).toEqual([
       'migrate-and-back+ubuntu-2404@hv-a@hv-b=1', 'migrate-and-back+ubuntu-2404@hv-b@hv-a=1', 'migrate-and-back+windows-2025@hv-a@hv-b=1', 'migrate-and-back+windows-2025@hv-b@hv-a=1',
     ]);

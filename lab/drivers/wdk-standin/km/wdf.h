@@ -29,6 +29,11 @@ typedef struct WDFDEVICE_INIT *PWDFDEVICE_INIT;
 #define WDF_REL_TIMEOUT_IN_MS(ms) (-((LONGLONG)(ms) * 10 * 1000))
 
 /* ---- Object attributes and typed contexts -------------------------------- */
+/*
+ * One type-info object per context type across the whole driver, as in the real
+ * header (selectany): a context is found by that object's address, so every file
+ * must see the same one.
+ */
 typedef enum _WDF_EXECUTION_LEVEL {
 	WdfExecutionLevelInvalid = 0,
 	WdfExecutionLevelInheritFromParent,
@@ -85,7 +90,8 @@ NTSTATUS WdfObjectAllocateContext(WDFOBJECT Handle,
 VOID WdfObjectDelete(WDFOBJECT Object);
 
 #define WDF_DECLARE_CONTEXT_TYPE_WITH_NAME(_contexttype, _castingfunction)        \
-	static const WDF_OBJECT_CONTEXT_TYPE_INFO WDF_##_contexttype##_TYPE_INFO = { \
+	__declspec(selectany) extern const WDF_OBJECT_CONTEXT_TYPE_INFO             \
+		WDF_##_contexttype##_TYPE_INFO = {                                   \
 		sizeof(WDF_OBJECT_CONTEXT_TYPE_INFO), #_contexttype,                 \
 		sizeof(_contexttype), &WDF_##_contexttype##_TYPE_INFO, NULL };       \
 	FORCEINLINE _contexttype *_castingfunction(WDFOBJECT Handle)                \

@@ -1,7 +1,9 @@
-# Checkpoints (the cmdlets keep their old "Snapshot" names). What a restore leaves behind
-# follows reference/prior-art-lab.md 4.1: a standard checkpoint of a running VM restores
-# to Saved, a production checkpoint (taken through the guest's VSS/fsfreeze) to Off, and a
-# checkpoint of an Off or Saved VM to that state.
+# Checkpoints (the cmdlets keep their old "Snapshot" names). What a restore leaves behind:
+# a standard checkpoint returns the VM to the state it was taken in (a running VM's
+# comes back Running), a production checkpoint (taken through the guest's VSS/fsfreeze)
+# to Off. Parameter names and aliases follow Microsoft's Hyper-V module reference for
+# Windows Server 2025 (Checkpoint-VM -SnapshotName alias -CheckpointName, -Name alias
+# -VMName, -WhatIf/-Confirm).
 
 function script:New-SnapshotObject($vm, $s) {
     [pscustomobject]@{
@@ -12,14 +14,15 @@ function script:New-SnapshotObject($vm, $s) {
 }
 
 function Checkpoint-VM {
-    [CmdletBinding(DefaultParameterSetName = 'Name')]
+    [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
-        [Parameter(Position = 1)][string]$SnapshotName, [switch]$AsJob, [switch]$Passthru)
+        [Parameter(Position = 1)][Alias('CheckpointName')][string]$SnapshotName, [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
             if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, 'Checkpoint-VM')) { continue }
             if ($r.CheckpointType -eq 'Disabled') {
                 $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "Checkpoint operation failed for '$($r.Name)'. Checkpoints are disabled for this virtual machine." 'OperationFailed' 'InvalidOperation' $r.Name))
             }
@@ -55,7 +58,13 @@ function Get-VMSnapshot {
         [ValidateSet('Standard', 'Recovery', 'Planned', 'Missing', 'Replica', 'AppConsistentReplica', 'SyncedReplica')][string]$SnapshotType)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $VMName $VM)) {
-            foreach ($s in @($r.Snapshots)) { if ($s.Name -like $Name) { New-SnapshotObject $r $s } }
+            $found = @(@($r.Snapshots) | Where-Object { $_.Name -like $Name })
+            # A -Name that matches no checkpoint is an ObjectNotFound error, not an empty
+            # result (issue 12); a wildcard that matches none returns nothing (inferred).
+            if ($found.Count -eq 0 -and $PSBoundParameters.ContainsKey('Name') -and -not [System.Management.Automation.WildcardPattern]::ContainsWildcardCharacters($Name)) {
+                $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "Hyper-V was unable to find a checkpoint named `"$Name`" for virtual machine '$($r.Name)'." 'ObjectNotFound' 'ObjectNotFound' $Name))
+            }
+            foreach ($s in $found) { New-SnapshotObject $r $s }
         }
     }
 }
@@ -93,9 +102,12 @@ function Restore-VMSnapshot {
             $r, $s = $pair
             if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
             if (-not $PSCmdlet.ShouldProcess($r.Name, "Apply checkpoint '$($s.Name)'")) { continue }
-            $to = if ($s.SnapshotType -eq 'Production') { 'Off' } elseif ($s.VMState -in 'Running', 'Paused', 'Saved') { 'Saved' } else { 'Off' }
+            # Production checkpoints hold no memory: Off. A standard checkpoint returns the VM
+            # to the state it was taken in: a running VM's comes back Running (issue 12),
+            # a paused or saved one's Paused or Saved (inferred by analogy).
+            $to = if ($s.SnapshotType -eq 'Production') { 'Off' } elseif ($s.VMState -in 'Running', 'Paused', 'Saved') { $s.VMState } else { 'Off' }
             $from = @('Running', 'Off', 'Saved', 'Paused')
-            $done = Invoke-Transition $PSCmdlet $r 'Restore-VMSnapshot' $from 'Stopping' $to { param($v) $v.RunningSince = $null } 18598 "was restored to checkpoint '$($s.Name)'."
+            $done = Invoke-Transition $PSCmdlet $r 'Restore-VMSnapshot' $from 'Stopping' $to { param($v) $v.RunningSince = $(if ($v.State -eq 'Running') { [DateTime]::UtcNow } else { $null }) } 18598 "was restored to checkpoint '$($s.Name)'."
             if ($Passthru) { New-SnapshotObject $done $s }
         }
     }
@@ -114,10 +126,12 @@ function Remove-VMSnapshot {
         foreach ($pair in @(Resolve-Snapshot $PSCmdlet $VMSnapshot $VMName $VM $Name)) {
             $r, $s = $pair
             if ($r.State -notin 'Running', 'Off', 'Saved', 'Paused') { Throw-InvalidState $PSCmdlet $r }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, "Remove checkpoint '$($s.Name)'")) { continue }
             Wait-Operation 'Remove-VMSnapshot' (Get-Config)
             $r = Read-Vm $r.Id
             $r.Snapshots = @(@($r.Snapshots) | Where-Object { $_.Id -ne $s.Id })
             Write-Vm $r
+            if ($Passthru) { New-SnapshotObject $r $s }
         }
     }
 }

@@ -186,12 +186,16 @@ function pnputil {
             "Adding driver package:  $(($inf -split '[\\/]')[-1])"
             if (-not (Get-Files).ContainsKey($inf)) { 'Failed to add driver package: The system cannot find the file specified.'; $global:LASTEXITCODE = 2; return }
             if (-not $c.TestSigning) { 'Failed to add driver package: A certificate chain processed, but terminated in a root certificate which is not trusted by the trust provider.'; $global:LASTEXITCODE = 5; return }
+            $original = ($inf -split '[\\/]')[-1]
+            # Adding a package already in the store again gives it a new oemNN name; the old one stays.
             $published = "oem$(10 + $drivers.Count).inf"
-            [void]$drivers.Add(@{ Published = $published; Original = ($inf -split '[\\/]')[-1]; Installed = ($args -contains '/install') })
+            [void]$drivers.Add(@{ Published = $published; Original = $original; Installed = ($args -contains '/install') })
             $c.Drivers = @($drivers); Save-Config $c
+            $code = if ($args -contains '/install') { Install-StandinDriverFile $inf } else { 0 }
             'Driver package added successfully.'
             "Published Name:         $published"
-            $global:LASTEXITCODE = 0
+            if ($code -eq 3010) { 'System reboot is needed to complete install operations!' }
+            $global:LASTEXITCODE = $code
         }
         '/enum-drivers' {
             'Microsoft PnP Utility'; ''
@@ -219,13 +223,13 @@ function Initialize-StandinHost {
         [Parameter(Mandatory)][string]$Name,
         [string[]]$Switches = @(), [long]$FreeMemoryBytes = 16GB, [long]$TotalMemoryBytes = 32GB, [long]$FreeDiskBytes = 500GB,
         [bool]$MigrationEnabled = $false, [hashtable]$Peers = @{}, [bool]$TestSigning = $false,
-        [string[]]$Files = @(), [int]$BootMilliseconds = 0)
+        [string[]]$Files = @(), [int]$BootMilliseconds = 0, [string]$OsBuild = '26100', [int]$Ubr = 2314, [bool]$DriverInUse = $false)
     $dir = StateDir
     foreach ($f in [System.IO.Directory]::GetFiles($dir, '*', 'AllDirectories')) { [System.IO.File]::Delete($f) }
     [void][System.IO.Directory]::CreateDirectory([System.IO.Path]::Combine($dir, 'vms'))
     Save-Config @{ Name = $Name; Switches = $Switches; FreeMemoryBytes = $FreeMemoryBytes; TotalMemoryBytes = $TotalMemoryBytes; FreeDiskBytes = $FreeDiskBytes
                    MigrationEnabled = $MigrationEnabled; Peers = $Peers; Delays = @{}; Faults = @{}; TestSigning = $TestSigning; Drivers = @()
-                   BootMilliseconds = $BootMilliseconds; Unreachable = $false }
+                   BootMilliseconds = $BootMilliseconds; Unreachable = $false; OsBuild = $OsBuild; Ubr = $Ubr; DriverInUse = $DriverInUse }
     $reg = @{}
     foreach ($f in $Files) { $reg[$f] = @{ Kind = $(if ($f -match '\.inf$') { 'File' } else { 'Dynamic' }); Size = [long]30GB; Parent = $null } }
     Save-Files $reg
@@ -245,6 +249,22 @@ function Set-StandinDelay {
     $c = Get-Config
     $c.Delays[$Operation] = $Milliseconds
     Save-Config $c
+}
+
+# Puts a VM in any state of Microsoft.HyperV.PowerShell.VMState, the whole enum, so tests
+# can show what the bench does from states the stand-in never reaches by itself (a VM
+# whose storage went away is RunningCritical; a host being serviced, ComponentServicing).
+function Set-StandinVmState {
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][guid]$Id,
+          [Parameter(Mandatory)][ValidateSet('Other', 'Running', 'Off', 'Stopping', 'Saved', 'Paused', 'Starting', 'Reset', 'Saving', 'Pausing',
+              'Resuming', 'FastSaved', 'FastSaving', 'ForceShutdown', 'ForceReboot', 'Hibernated', 'ComponentServicing',
+              'RunningCritical', 'OffCritical', 'StoppingCritical', 'SavedCritical', 'PausedCritical', 'StartingCritical', 'ResetCritical',
+              'SavingCritical', 'PausingCritical', 'ResumingCritical', 'FastSavedCritical', 'FastSavingCritical')][string]$State)
+    $r = Read-Vm ([string]$Id)
+    if (-not $r) { Throw-NotFound $PSCmdlet 'ID' ([string]$Id) }
+    $r.State = $State
+    Write-Vm $r
 }
 
 function Get-StandinState {

@@ -14,6 +14,7 @@
         'Checkpoint-VM', 'Get-VMSnapshot', 'Restore-VMSnapshot', 'Remove-VMSnapshot',
         'Compare-VM', 'Move-VM', 'Get-VMHost', 'Get-VMSwitch', 'New-VHD', 'Get-VHD', 'Remove-Item',
         'Get-WinEvent', 'Get-CimInstance', 'Stop-Process', 'bcdedit', 'pnputil',
-        'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Get-StandinState'
+        'Get-FileHash', 'Get-Item', 'Get-ItemPropertyValue', 'Add-StandinFile',
+        'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Set-StandinVmState', 'Get-StandinState'
     )
 }

@@ -106,6 +106,8 @@ function Get-VMHost {
         PSTypeName = 'Microsoft.HyperV.PowerShell.VMHost'
         Name = $c.Name; ComputerName = $c.Name; LogicalProcessorCount = 16; MemoryCapacity = $c.TotalMemoryBytes
         VirtualMachineMigrationEnabled = [bool]$c.MigrationEnabled; MaximumVirtualMachineMigrations = 2
+        # Hyper-V's own default is CredSSP; the stand-in's hosts are set up for Kerberos unless told.
+        VirtualMachineMigrationAuthenticationType = $(if ($c.MigrationAuthentication) { $c.MigrationAuthentication } else { 'Kerberos' }); UseAnyNetworkForMigration = $true
         VirtualHardDiskPath = 'C:\ProgramData\Microsoft\Windows\Virtual Hard Disks'; VirtualMachinePath = 'C:\ProgramData\Microsoft\Windows\Hyper-V'
     }
 }

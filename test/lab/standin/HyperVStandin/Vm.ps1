@@ -54,7 +54,12 @@ function script:Resolve-Vm($Cmdlet, [string[]]$Name, $VM, $Id) {
     }
 }
 
+# An unknown VM: by id it is ObjectNotFound (issue 12; what the real module reports), by
+# name InvalidParameter / InvalidArgument. The message text is ours (inferred).
 function script:Throw-NotFound($Cmdlet, [string]$By, [string]$What) {
+    if ($By -eq 'ID') {
+        $Cmdlet.ThrowTerminatingError((New-ErrorRecord "Hyper-V was unable to find a virtual machine with $By `"$What`"." 'ObjectNotFound' 'ObjectNotFound' $What 'System.ArgumentException'))
+    }
     $Cmdlet.ThrowTerminatingError((New-ErrorRecord "Hyper-V was unable to find a virtual machine with $By `"$What`"." 'InvalidParameter' 'InvalidArgument' $What 'System.ArgumentException'))
 }
 
@@ -89,7 +94,9 @@ function script:Invoke-Transition($Cmdlet, $Rec, [string]$Operation, [string[]]$
     $box.result
 }
 
-# Hyper-V writes a warning, not an error, when the VM is already where it was asked to go.
+# Hyper-V writes a warning, not an error, when the VM is already where it was asked to go
+# (Start-VM on Running, Save-VM on Saved, Suspend-VM on Paused, Resume-VM on Running,
+# Stop-VM on Off). The warning text is ours (inferred).
 function script:Write-AlreadyThere($Cmdlet, $Rec) {
     $Cmdlet.WriteWarning("The virtual machine '$($Rec.Name)' is already in the specified state.")
 }
@@ -161,7 +168,7 @@ function New-VM {
 function Set-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name')]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [string]$Notes, [long]$ProcessorCount, [long]$MemoryStartupBytes, [switch]$StaticMemory,
         [ValidateSet('Disabled', 'Production', 'ProductionOnly', 'Standard')][string]$CheckpointType,
@@ -181,14 +188,22 @@ function Set-VM {
 }
 
 function Start-VM {
-    [CmdletBinding(DefaultParameterSetName = 'Name')]
+    [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
             if ($r.State -eq 'Running') { Write-AlreadyThere $PSCmdlet $r; continue }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, 'Start-VM')) { continue }
+            if ($r.State -eq 'Paused') {
+                # Start-VM on a paused VM resumes it (issue 12; Hyper-V Manager's Start does
+                # the same). Inferred: the cmdlet page does not say so.
+                $done = Invoke-Transition $PSCmdlet $r 'Start-VM' @('Paused') 'Resuming' 'Running' $null 18518 'was resumed.'
+                if ($Passthru) { New-VmObject $done }
+                continue
+            }
             $cfg = Get-Config
             if ($r.State -eq 'Off' -and $r.MemoryStartupBytes -gt $cfg.FreeMemoryBytes) {
                 $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "'$($r.Name)' could not initialize. Not enough memory in the system to start the virtual machine $($r.Name). (Virtual machine ID $($r.Id))" 'OutOfMemory' 'ResourceUnavailable' $r.Name))
@@ -204,7 +219,7 @@ function Start-VM {
 function Stop-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$Save, [switch]$TurnOff, [switch]$Force, [switch]$AsJob, [switch]$Passthru)
     process {
@@ -212,13 +227,16 @@ function Stop-VM {
             $PSCmdlet.ThrowTerminatingError((New-ErrorRecord 'Parameter set cannot be resolved using the specified named parameters. -Save and -TurnOff cannot be used together.' 'AmbiguousParameterSet' 'InvalidArgument' $null 'System.Management.Automation.ParameterBindingException'))
         }
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
+            if (-not $PSCmdlet.ShouldProcess($r.Name, 'Stop-VM')) { continue }
+            if ($Save -and $r.State -eq 'Saved') { Write-AlreadyThere $PSCmdlet $r; continue }
             if ($Save) { $done = Invoke-Transition $PSCmdlet $r 'Save-VM' @('Running', 'Paused') 'Saving' 'Saved' { param($v) $v.RunningSince = $null } 18510 'was saved successfully.' }
             elseif ($r.State -eq 'Off') { Write-AlreadyThere $PSCmdlet $r; continue }
             elseif ($TurnOff) {
                 # A hard power-off, but not in the middle of another transition: a VM stuck
                 # in Saving refuses it, and only killing its worker process (vmwp.exe, see
-                # Stop-Process in HostTools.ps1) gets it Off.
-                $done = Invoke-Transition $PSCmdlet $r 'Stop-VM' @('Running', 'Paused') 'Stopping' 'Off' { param($v) $v.RunningSince = $null } 18502 'was turned off.'
+                # Stop-Process in HostTools.ps1) gets it Off. A Saved VM turned off loses its
+                # saved state (issue 12).
+                $done = Invoke-Transition $PSCmdlet $r 'Stop-VM' @('Running', 'Paused', 'Saved') 'Stopping' 'Off' { param($v) $v.RunningSince = $null } 18502 'was turned off.'
             } else {
                 if (-not ((Test-Booted $r) -and $r.Integration['Shutdown'])) {
                     $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "The virtual machine '$($r.Name)' could not be shut down: the Shutdown integration service is not available. Use -TurnOff." 'OperationFailed' 'InvalidOperation' $r.Name))
@@ -231,13 +249,16 @@ function Stop-VM {
 }
 
 function Save-VM {
-    [CmdletBinding(DefaultParameterSetName = 'Name')]
+    [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
+            # Asked for the state it is in: a warning, and success (issue 12).
+            if ($r.State -eq 'Saved') { Write-AlreadyThere $PSCmdlet $r; continue }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, 'Save-VM')) { continue }
             $done = Invoke-Transition $PSCmdlet $r 'Save-VM' @('Running', 'Paused') 'Saving' 'Saved' { param($v) $v.RunningSince = $null } 18510 'was saved successfully.'
             if ($Passthru) { New-VmObject $done }
         }
@@ -245,13 +266,15 @@ function Save-VM {
 }
 
 function Suspend-VM {
-    [CmdletBinding(DefaultParameterSetName = 'Name')]
+    [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
+            if ($r.State -eq 'Paused') { Write-AlreadyThere $PSCmdlet $r; continue }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, 'Suspend-VM')) { continue }
             $done = Invoke-Transition $PSCmdlet $r 'Suspend-VM' @('Running') 'Pausing' 'Paused' $null 18516 'was paused.'
             if ($Passthru) { New-VmObject $done }
         }
@@ -259,13 +282,15 @@ function Suspend-VM {
 }
 
 function Resume-VM {
-    [CmdletBinding(DefaultParameterSetName = 'Name')]
+    [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess)]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$AsJob, [switch]$Passthru)
     process {
         foreach ($r in @(Resolve-Vm $PSCmdlet $Name $VM)) {
+            if ($r.State -eq 'Running') { Write-AlreadyThere $PSCmdlet $r; continue }
+            if (-not $PSCmdlet.ShouldProcess($r.Name, 'Resume-VM')) { continue }
             $done = Invoke-Transition $PSCmdlet $r 'Resume-VM' @('Paused') 'Resuming' 'Running' $null 18518 'was resumed.'
             if ($Passthru) { New-VmObject $done }
         }
@@ -275,7 +300,7 @@ function Resume-VM {
 function Remove-VM {
     [CmdletBinding(DefaultParameterSetName = 'Name', SupportsShouldProcess, ConfirmImpact = 'High')]
     param(
-        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][string[]]$Name,
+        [Parameter(ParameterSetName = 'Name', Mandatory, Position = 0)][Alias('VMName')][string[]]$Name,
         [Parameter(ParameterSetName = 'VMObject', Mandatory, ValueFromPipeline, Position = 0)][PSTypeName('Microsoft.HyperV.PowerShell.VirtualMachine')][psobject[]]$VM,
         [switch]$Force, [switch]$AsJob, [switch]$Passthru)
     process {

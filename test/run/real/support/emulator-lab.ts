@@ -10,6 +10,7 @@ import { MemorySink } from '../../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../../src/trace/schema.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import type { JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
+import type { LoopbackDrivers } from '../../../../src/run/real/loopback-lab.ts';
 
 export async function emulate(file: string, seed = 1): Promise<{ scenario: Scenario; events: TraceEvent[] }> {
   const scenario = await loadScenarioFile(file);
@@ -62,5 +63,19 @@ export function emulatorBackedLab(events: TraceEvent[], o: EmulatorLabOptions): 
     },
     prepare: async (s) => { o.log.push(`prepare ${s.channels.length} channel(s)`); },
     clock: o.clock,
+  };
+}
+
+/**
+ * A loopback job's drivers over an emulator trace, as emulatorBackedLab's: the VSP's k-th
+ * counter read answers with the host events before the emulator's k-th bench event, the
+ * client's with the guest events there. Commands are recorded, not acted on.
+ */
+export function emulatorLoopbackDrivers(events: TraceEvent[], log: string[]): LoopbackDrivers {
+  const lab = emulatorBackedLab(events, { vmId: 'loopback', hosts: {}, migrate: async () => undefined, clock: { now: () => 0, sleep: async () => undefined }, log });
+  return {
+    vsp: lab.vsp,
+    client: { command: async (t) => { log.push(`client: ${t}`); }, traceSeq: lab.guest.traceSeq, readTrace: lab.guest.readTrace },
+    startCapture: async () => { log.push('capture'); },
   };
 }

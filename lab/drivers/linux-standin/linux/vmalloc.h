@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* STAND-IN for <linux/vmalloc.h>: see ../README.md. */
+#include <linux/standin.h>

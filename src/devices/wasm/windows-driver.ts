@@ -1,0 +1,109 @@
+// A sample Windows driver (KMDF + KMCL) running on the emulator: built to wasm32, loaded
+// as PnP loads it (DriverEntry, EvtDriverDeviceAdd, EvtDevicePrepareHardware), driven
+// through its real control interface (IOCTL_SAMPLE_COMMAND with the command language
+// of lab/drivers/README.md, IOCTL_SAMPLE_COUNTERS, IOCTL_SAMPLE_READ_TRACE), and
+// unloaded with Driver Verifier's unload checks (pool leaks, channels and packets
+// never freed). c-vsp.ts and c-guest-windows.ts are the two drivers.
+
+import type { GapChoices } from '../../vmbus/choices.ts';
+import type { TraceSink } from '../../trace/sink.ts';
+import { buildDriver, type DriverName } from './build.ts';
+import { KmclShim, type KmclHooks, type KmclShimOptions } from './kmcl-shim.ts';
+import { kernelImports, mergeImports } from './kernel-shim.ts';
+import { PASSIVE_LEVEL } from './irql.ts';
+import { DriverRuntime } from './runtime.ts';
+import { TraceShim } from './trace-shim.ts';
+import { tagText } from './pool.ts';
+import { violation } from './violations.ts';
+import { IOCTL, WdfShim } from './wdf-shim.ts';
+
+export interface WindowsDriverOptions {
+  choices: GapChoices;
+  sink: TraceSink;
+  now: () => number;
+  /** -D switches for the build */
+  defines?: readonly string[];
+  /** driver sources replaced by other files (buildDriver's `replace`): a test's unfixed file */
+  replace?: Readonly<Record<string, string>>;
+  faults?: KmclShimOptions['faults'];
+  hangCalls?: number;
+}
+
+export class DriverCommandError extends Error {
+  constructor(driver: string, command: string, status: number) {
+    super(`${driver} refused '${command}': status 0x${(status >>> 0).toString(16).padStart(8, '0')}`);
+    this.name = 'DriverCommandError';
+  }
+}
+
+const enc = new TextEncoder();
+
+export class WindowsDriver {
+  readonly rt: DriverRuntime;
+  readonly wdf: WdfShim;
+  readonly kmcl: KmclShim;
+  readonly trace: TraceShim;
+
+  constructor(name: DriverName, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks) {
+    const built = buildDriver(name, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
+    this.rt = new DriverRuntime(name, { now: opts.now, hangCalls: opts.hangCalls });
+    this.wdf = new WdfShim(this.rt);
+    this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, hooks });
+    this.trace = new TraceShim(this.rt, opts.sink, side);
+    this.rt.instantiate(built.wasm, mergeImports(this.kmcl.imports(), this.wdf.imports(), this.trace.imports(), kernelImports(this.rt)));
+  }
+
+  /** DriverEntry, then the device is added and its hardware prepared. */
+  protected load(): void {
+    const st = this.rt.callExport('DriverEntry', PASSIVE_LEVEL, this.rt.handle(0xd), 0) >>> 0;
+    if (st !== 0) throw new Error(`${this.rt.name}: DriverEntry failed with 0x${st.toString(16)}`);
+    const add = this.wdf.addDevice();
+    if (add !== 0) throw new Error(`${this.rt.name}: device start failed with 0x${add.toString(16)}`);
+  }
+
+  /** IOCTL_SAMPLE_COMMAND: the NTSTATUS the driver completed the request with. */
+  command(text: string): number {
+    return this.wdf.ioctl(IOCTL.command, enc.encode(text), 0).status;
+  }
+
+  /** Like `command`, but a refusal is an error. */
+  run(text: string): void {
+    const st = this.command(text);
+    if (st !== 0) throw new DriverCommandError(this.rt.name, text, st);
+  }
+
+  /** IOCTL_SAMPLE_COUNTERS: one "key=value ..." line per channel, parsed. */
+  counters(): Array<Record<string, number>> {
+    const r = this.wdf.ioctl(IOCTL.counters, new Uint8Array(0), 16384);
+    const text = new TextDecoder().decode(r.output);
+    return text.split('\n').filter((l) => l.trim()).map((l) => Object.fromEntries(l.trim().split(/\s+/).map((kv) => {
+      const [k, v] = kv.split('=');
+      return [k!, Number(v)];
+    })));
+  }
+
+  nextTimerDue(): number | null {
+    return this.wdf.nextTimerDue();
+  }
+
+  runTimers(now: number): number {
+    return this.wdf.runTimers(now);
+  }
+
+  runWorkItems(): number {
+    return this.wdf.runWorkItems();
+  }
+
+  /** Driver Verifier at unload: the driver's pool, channels and packets must all be gone. */
+  unload(): void {
+    this.wdf.unload();
+    this.kmcl.checkUnload();
+    this.rt.pool.verifyAll('EvtDriverUnload');
+    const leaks = this.rt.pool.driverLeaks();
+    if (leaks.length > 0) {
+      const first = leaks[0]!;
+      throw violation('pool.leak', 'EvtDriverUnload', leaks.map((a) => `'${tagText(a.tag)}' ${a.size} bytes at 0x${a.at.toString(16)}`).join(', '),
+        `${leaks.length} allocation(s) never freed; the first was allocated at ${first.site.join(' <- ') || '(unknown)'}`);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// The C VSP runs on the emulator through its own control interface: it offers a channel,
+// sends HostTransactions a TypeScript guest completes, answers the guest's Requests in
+// every completion mode, saves and restores its in-flight packets, and unloads with
+// nothing leaked; its TraceLogging events land in the run's trace.
+
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CompletionMode } from '../../../src/devices/protocol.ts';
+import { makeHarness } from './support/vsp-harness.ts';
+
+const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+
+describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
+  it('offers a channel and traces its state changes', () => {
+    const h = makeHarness();
+    h.open();
+    expect(h.events('ch.state').map((e) => e.state)).toEqual(['Enabled', 'Opened', 'Started', 'Active']);
+    expect(h.events('ch.state').every((e) => e.ch === 42 && e.side === 'host')).toBe(true);
+  });
+
+  it('sends HostTransactions and traces each completion with the guest\'s status', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 5 128 0 ch=42');
+    h.pump();
+    const sends = h.events('pkt.send');
+    expect(sends.map((e) => e.tx)).toEqual([1, 2, 3, 4, 5]);
+    expect(sends[0]).toMatchObject({ dir: 'h2g', len: 128, wantCompletion: true });
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1, 2, 3, 4, 5]);
+    const c = h.vsp.counters()[0]!;
+    expect(c).toMatchObject({ ch: 42, transactions_sent: 5, completions: 5, completion_mismatch: 0, in_flight: 0 });
+  });
+
+  it('completes the guest\'s Requests inline, after a deferral, and after a hold on its timer', () => {
+    const h = makeHarness();
+    h.open();
+    h.sendRequest(1, 64, CompletionMode.Inline);
+    h.sendRequest(2, 64, CompletionMode.Deferred);
+    h.sendRequest(3, 64, CompletionMode.Hold, 20);
+    h.pump();
+    expect([...h.completions.keys()].sort()).toEqual([1, 2]);
+    h.advance(30);
+    expect([...h.completions.keys()].sort()).toEqual([1, 2, 3]);
+    expect(h.events('pkt.recv').map((e) => e.tx)).toEqual([1, 2, 3]);
+    expect(h.events('pkt.complete').map((e) => e.tx)).toEqual([1, 2, 3]);
+  });
+
+  it('saves packets in flight, restores them on a new channel object, and they complete there', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 3 64 0 ch=42');
+    // The guest has not run: all three await their completion when the VSP saves.
+    h.vsp.run('save ch=42');
+    expect(h.events('pkt.save').map((e) => e.tx)).toEqual([1, 2, 3]);
+    h.vsp.run('restore ch=42');
+    expect(h.events('pkt.restore').map((e) => e.tx)).toEqual([1, 2, 3]);
+    h.connect();
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1, 2, 3]);
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
+
+  it('refuses a malformed command with STATUS_INVALID_PARAMETER and does nothing', () => {
+    const h = makeHarness();
+    expect(h.vsp.command('transact lots')).toBe(0xc000000d);
+    expect(h.vsp.counters()).toEqual([]);
+  });
+});

@@ -1,0 +1,95 @@
+// The checked pool: guard bytes, poison and quarantine, double and bad frees, tags, and
+// leaks; and, as a property, that live blocks never overlap and keep their contents
+// whatever the order of allocations and frees.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Linear } from '../../../src/devices/wasm/linear.ts';
+import { GUARD, Pool } from '../../../src/devices/wasm/pool.ts';
+import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+
+const TAG = 0x74736554; // 'Test'
+const fresh = () => {
+  const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
+  return { mem, pool: new Pool(mem, 1024) };
+};
+const rule = (fn: () => void): string => {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof DriverViolation) return e.report.rule;
+    throw e;
+  }
+  return 'none';
+};
+
+describe('the checked pool', () => {
+  it('hands out zeroed blocks and takes them back', () => {
+    const { mem, pool } = fresh();
+    const a = pool.alloc(40, TAG, 'driver');
+    expect([...mem.view(a, 40)].every((b) => b === 0)).toBe(true);
+    mem.bytes.fill(7, a, a + 40);
+    pool.free(a, TAG, 'ExFreePoolWithTag');
+    expect(pool.driverLeaks()).toEqual([]);
+  });
+
+  it('names a double free, a bad free and a wrong tag', () => {
+    const { pool } = fresh();
+    const a = pool.alloc(16, TAG, 'driver');
+    pool.free(a, TAG, 'ExFreePoolWithTag');
+    expect(rule(() => pool.free(a, TAG, 'ExFreePoolWithTag'))).toBe('pool.double-free');
+    expect(rule(() => pool.free(a + 4, TAG, 'ExFreePoolWithTag'))).toBe('pool.bad-free');
+    const b = pool.alloc(16, TAG, 'driver');
+    expect(rule(() => pool.free(b, TAG + 1, 'ExFreePoolWithTag'))).toBe('pool.wrong-tag');
+  });
+
+  it('finds a write past the end and before the start of a block', () => {
+    const { mem, pool } = fresh();
+    const a = pool.alloc(10, TAG, 'driver');
+    mem.bytes[a + 10] = 1;
+    expect(rule(() => pool.free(a, TAG, 'ExFreePoolWithTag'))).toBe('pool.overrun');
+    const b = pool.alloc(10, TAG, 'driver');
+    mem.bytes[b - GUARD] = 1;
+    expect(rule(() => pool.free(b, TAG, 'ExFreePoolWithTag'))).toBe('pool.overrun');
+  });
+
+  it('finds a write after free when the poison is checked (quarantine end, or unload)', () => {
+    const { mem, pool } = fresh();
+    const a = pool.alloc(24, TAG, 'driver');
+    pool.free(a, TAG, 'ExFreePoolWithTag');
+    mem.bytes[a + 3] = 0;
+    expect(rule(() => pool.verifyAll('EvtDriverUnload'))).toBe('pool.write-after-free');
+  });
+
+  it('reports what the driver never freed, not the shim\'s own blocks', () => {
+    const { pool } = fresh();
+    pool.alloc(8, TAG, 'shim');
+    const a = pool.alloc(8, TAG, 'driver');
+    expect(pool.driverLeaks().map((x) => x.at)).toEqual([a]);
+  });
+
+  // Invariant: live blocks never overlap, and a block keeps what was written to it
+  // until it is freed, through any sequence of allocations and frees (reuse included).
+  it('keeps live blocks apart and intact through any sequence of allocations and frees', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constant(-1)), { maxLength: 600 }), (ops) => {
+      const { mem, pool } = fresh();
+      const live: Array<{ at: number; size: number; fill: number }> = [];
+      let n = 0;
+      for (const op of ops) {
+        if (op === -1) {
+          const x = live.shift();
+          if (x) pool.free(x.at, TAG, 'ExFreePoolWithTag');
+          continue;
+        }
+        const at = pool.alloc(op, TAG, 'driver');
+        const fill = (++n % 250) + 1;
+        mem.bytes.fill(fill, at, at + op);
+        live.push({ at, size: op, fill });
+      }
+      const sorted = [...live].sort((a, b) => a.at - b.at);
+      for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.at).toBeGreaterThanOrEqual(sorted[i - 1]!.at + sorted[i - 1]!.size);
+      for (const x of live) expect(mem.view(x.at, x.size).every((b) => b === x.fill)).toBe(true);
+      pool.verifyAll('check');
+    }), { numRuns: 60 });
+  });
+});

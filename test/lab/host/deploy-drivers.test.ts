@@ -1,0 +1,75 @@
+// The run deploys what it uses (src/lab/deploy-drivers.ts), on the Hyper-V stand-in: the
+// staged build of each driver becomes the installed one, its hash and version are
+// recorded, an older build is updated, a host that cannot be updated says why, and the
+// packages are removed again. Host facts are read from the host, not the inventory.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureHostDrivers, hostPackages, removeHostDriver } from '../../../src/lab/deploy-drivers.ts';
+import { buildMismatch, readHostFacts } from '../../../src/lab/host-facts.ts';
+import { HyperV } from '../../../src/lab/hyperv.ts';
+import { pwsh, pwshLabel } from './find-pwsh.ts';
+import { disposeHost, newStandinHost, PARENT, SWITCH, type StandinHost } from './standin.ts';
+
+const DIR = 'C:\\bench\\drivers';
+const H = (c: string) => c.repeat(64);
+
+describe.skipIf(!pwsh)(`driver deployment and host facts on the stand-in ${pwshLabel}`, { timeout: 120_000 }, () => {
+  let a: StandinHost;
+  let hv: HyperV;
+  const pkgs = hostPackages(DIR, ['loopback']);
+  beforeAll(() => {
+    a = newStandinHost('hostA');
+    hv = new HyperV(a.ctx);
+  });
+  afterAll(async () => disposeHost(a));
+
+  async function init(extra: Record<string, boolean | string | number> = {}) {
+    await a.setup('Initialize-StandinHost', { Name: 'hostA', Switches: [SWITCH], TestSigning: true, Files: [PARENT, ...pkgs.map((p) => p.inf)], ...extra });
+  }
+  const stage = async (name: 'vsp' | 'client', hash: string, version: string) => {
+    await a.setup('Add-StandinFile', { Path: pkgs.find((p) => p.name === name)!.sys, Sha256: hash, Version: version });
+  };
+
+  it('installs the staged VSP and client, records their hash and version, and does nothing the second time', async () => {
+    await init();
+    await stage('vsp', H('1'), '1.0.0.1');
+    await stage('client', H('2'), '1.0.0.2');
+    const first = await ensureHostDrivers(hv, pkgs);
+    expect(first).toEqual({ ok: true, updated: ['vsp', 'client'], drivers: [
+      { name: 'vsp', where: 'host', sha256: H('1'), fileVersion: '1.0.0.1', sourceCommit: undefined },
+      { name: 'client', where: 'host', sha256: H('2'), fileVersion: '1.0.0.2', sourceCommit: undefined },
+    ] });
+    const store = (await a.state()).Drivers;
+    expect(store).toHaveLength(2);
+    expect(await ensureHostDrivers(hv, pkgs)).toMatchObject({ ok: true, updated: [] });
+    expect((await a.state()).Drivers).toEqual(store);
+    // Undeployment: both packages leave the driver store.
+    for (const p of pkgs) expect(await removeHostDriver(hv, p)).toBe(1);
+    expect((await a.state()).Drivers).toEqual([]);
+  });
+
+  it('updates a host with an older build, and fails with the reason when it cannot', async () => {
+    await init();
+    await stage('vsp', H('1'), '1.0.0.1');
+    expect(await ensureHostDrivers(hv, pkgs.slice(0, 1))).toMatchObject({ ok: true, updated: ['vsp'] });
+    await stage('vsp', H('3'), '1.0.0.3');
+    expect(await ensureHostDrivers(hv, pkgs.slice(0, 1))).toMatchObject({ ok: true, updated: ['vsp'], drivers: [{ sha256: H('3'), fileVersion: '1.0.0.3' }] });
+    expect(await ensureHostDrivers(hv, pkgs)).toEqual({ ok: false, reason: expect.stringMatching(/client build is not staged.*vmbus_sample_guest\.sys is missing/) });
+
+    await init({ DriverInUse: true });
+    await stage('vsp', H('1'), '1.0.0.1');
+    expect(await ensureHostDrivers(hv, pkgs.slice(0, 1))).toMatchObject({ ok: true });
+    await stage('vsp', H('4'), '1.0.0.4');
+    expect(await ensureHostDrivers(hv, pkgs.slice(0, 1))).toEqual({ ok: false, reason: expect.stringMatching(/cannot be updated: .*still the old build \(a reboot is needed/) });
+
+    await init({ TestSigning: false });
+    await stage('vsp', H('1'), '1.0.0.1');
+    expect(await ensureHostDrivers(hv, pkgs.slice(0, 1))).toEqual({ ok: false, reason: expect.stringMatching(/cannot be updated: .*test signing is off.*bcdedit \/set testsigning on/) });
+  });
+
+  it('reads the OS build with its revision and the Hyper-V and vmbkmcl.sys versions from the host', async () => {
+    await init({ OsBuild: '26100', Ubr: 4061 });
+    const facts = await readHostFacts(hv);
+    expect(facts).toEqual({ osBuild: '26100.4061', hypervVersion: '10.0.26100.4061', kmclVersion: '10.0.26100.4061' });
+    expect(buildMismatch('hostA', '26100.2314', facts)).toMatch(/inventory says build 26100\.2314, the host runs 26100\.4061/);
+  });
+});
