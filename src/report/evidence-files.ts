@@ -23,6 +23,19 @@ export async function evidenceFile(runDir: string, rel: string): Promise<{ path:
   }
 }
 
+/** The evidence paths of failing jobs that name files present in the run directory. */
+export async function presentEvidence(runDir: string, jobs: readonly JobResult[]): Promise<Set<string>> {
+  const paths = new Set<string>();
+  for (const j of jobs) {
+    if (j.verdict !== 'diverge' && j.verdict !== 'hang' && j.verdict !== 'error') continue;
+    const ev = j.evidence;
+    for (const p of [ev.minimizedScenario, ev.trace, ev.hostTrace, ev.guestTrace, ...(ev.artefacts ?? [])]) if (p) paths.add(p);
+  }
+  const present = new Set<string>();
+  for (const p of paths) if (await evidenceFile(runDir, p)) present.add(p);
+  return present;
+}
+
 /** Minimised scenarios are shown inline up to this size; longer ones are cut, saying so. */
 export const INLINE_MAX_BYTES = 64 * 1024;
 

@@ -10,7 +10,7 @@
 //   a worker died) group by what went wrong, host names and numbers set aside, into one
 //   box per cause that says which hosts, why, and what to do.
 import { naturalCompare } from './matrix.ts';
-import type { JobResult } from './summary.ts';
+import { isQuarantineLive, type JobResult } from './summary.ts';
 
 export interface Cause {
   divergenceClass: string;
@@ -47,10 +47,11 @@ export function causeOf(j: JobResult): Cause {
 }
 
 /**
- * Groups diverging and hanging jobs by cause; the largest group first, then by class.
+ * Groups diverging and hanging jobs by cause: groups with a failure that counts first (not
+ * every one quarantined as of `asOf`), the largest first, then by class.
  * Invariant: every given diverge / hang job is in exactly one group and one build group of it.
  */
-export function groupFailures(jobs: readonly JobResult[]): FailureGroup[] {
+export function groupFailures(jobs: readonly JobResult[], asOf?: string): FailureGroup[] {
   const byCause = new Map<string, { cause: Cause; jobs: JobResult[] }>();
   for (const j of jobs) {
     if (j.verdict !== 'diverge' && j.verdict !== 'hang') continue;
@@ -60,8 +61,10 @@ export function groupFailures(jobs: readonly JobResult[]): FailureGroup[] {
     if (!g) byCause.set(key, (g = { cause, jobs: [] }));
     g.jobs.push(j);
   }
+  // Groups whose every failure is quarantined go last: they do not fail the run.
+  const excused = (g: { jobs: JobResult[] }) => (g.jobs.every((j) => isQuarantineLive(j, asOf)) ? 1 : 0);
   const groups = [...byCause.values()].sort(
-    (a, b) => b.jobs.length - a.jobs.length || a.cause.divergenceClass.localeCompare(b.cause.divergenceClass) || a.cause.property.localeCompare(b.cause.property) || a.cause.pattern.localeCompare(b.cause.pattern),
+    (a, b) => excused(a) - excused(b) || b.jobs.length - a.jobs.length || a.cause.divergenceClass.localeCompare(b.cause.divergenceClass) || a.cause.property.localeCompare(b.cause.property) || a.cause.pattern.localeCompare(b.cause.pattern),
   );
   return groups.map((g, i) => ({ id: `group-${i + 1}`, cause: g.cause, jobs: g.jobs, builds: byBuild(g.jobs) }));
 }

@@ -84,7 +84,7 @@ function groupBlock(g: FailureGroup, open: boolean, ctx: CardContext): string {
 
 /** The divergences and hangs, grouped by cause. */
 export function renderFailures(jobs: readonly JobResult[], ctx: CardContext): string {
-  const groups = groupFailures(jobs);
+  const groups = groupFailures(jobs, ctx.asOf);
   const total = groups.reduce((n, g) => n + g.jobs.length, 0);
   if (total === 0) return '<section id="divergences"><h2>Failures (0)</h2><p>No divergences or hangs in this run.</p></section>';
   const open = total <= OPEN_UP_TO;

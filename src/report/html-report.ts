@@ -1,8 +1,8 @@
 // report.html: the compatibility report a person reads after a nightly run. One file, no
-// network. From the top: the run's status and counts; the matrix (one table per guest:
+// network. From the top: the run's status and counts; on a run with infrastructure
+// errors, one box per cause of them (html-failures.ts); the matrix (one table per guest:
 // scenarios down, host builds across; every cell says its verdict in colour, symbol and
-// word, and links to its divergence); on a run with infrastructure errors, one box per
-// cause of them (html-failures.ts); what changed since earlier runs; the divergences and
+// word, and links to its card); what changed since earlier runs; the divergences and
 // hangs grouped by cause, collapsible and filterable, one card per job (html-card.ts);
 // and the history of recent runs.
 //

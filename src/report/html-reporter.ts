@@ -4,7 +4,7 @@
 // around the pure renderReport.
 import { dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
-import { readInlineScenarios } from './evidence-files.ts';
+import { presentEvidence, readInlineScenarios } from './evidence-files.ts';
 import { renderReport } from './html-report.ts';
 import type { Reporter } from './reporter.ts';
 import type { RunSummary } from './summary.ts';
@@ -23,7 +23,14 @@ export class HtmlReporter implements Reporter {
   }
   async onRunEnd(summary: RunSummary): Promise<void> {
     const trends = await this.trends?.(summary);
-    const inline = await readInlineScenarios(dirname(this.file), summary.jobs.filter((j) => j.verdict === 'diverge' || j.verdict === 'hang'));
-    await writeFileAtomic(this.file, renderReport(summary, trends, { evidenceLinks: this.evidenceLinks, inline }));
+    const runDir = dirname(this.file);
+    const inline = await readInlineScenarios(runDir, summary.jobs.filter((j) => j.verdict === 'diverge' || j.verdict === 'hang'));
+    // A link is made only to evidence that is there, so every link of the page leads somewhere.
+    const present = this.evidenceLinks ? await presentEvidence(runDir, summary.jobs) : new Set<string>();
+    await writeFileAtomic(this.file, renderReport(summary, trends, {
+      evidenceLinks: (p) => present.has(p),
+      unlinkedNote: this.evidenceLinks ? 'not found in the run directory' : 'in the run directory',
+      inline,
+    }));
   }
 }

@@ -84,7 +84,9 @@ export function renderTimeline(events: readonly TraceEvent[], hit: TraceEvent | 
   }
   const hitIndex = hit ? evs.findIndex((e) => isSameEvent(e, hit)) : -1;
   // Invariant: every label lies inside the drawing: the slanted VM labels fit above the rows
-  // (TOP), the last of them to the right (width), and the axis and the marker's label below.
+  // (TOP), the last of them to the right (width), and the axis and the marker's label below,
+  // on lines of their own. Text is measured only by a browser, so test/report/html-failures.test.ts
+  // checks this in Chromium, label box by label box.
   const longest = Math.max(0, ...evs.filter((e) => e.side === 'bench').map((e) => opLabel(e.ev).length));
   const TOP = Math.max(MIN_TOP, slantRise(longest) + 8);
   const slantRun = Math.ceil(longest * 6.2 * Math.cos((LABEL_SLANT * Math.PI) / 180));

@@ -33,6 +33,18 @@ describe('groupFailures', () => {
     expect(causeOf(jobs[6]!)).toEqual({ divergenceClass: 'hang', property: 'no property named', pattern: 'no single event (found at the end of the trace)' });
   });
 
+  it('puts a group whose every failure is quarantined after the ones that fail the run', () => {
+    const q = { reason: 'known', until: '2030-01-01' };
+    const jobs = [
+      diverge('q1', 'lost', 'p', undefined, { quarantined: q }),
+      diverge('q2', 'lost', 'p', undefined, { quarantined: q }),
+      diverge('s', 'status', 'p', undefined),
+    ];
+    expect(groupFailures(jobs, '2026-11-24T00:00:00Z').map((g) => g.cause.divergenceClass)).toEqual(['status', 'lost']);
+    // Once the quarantine has expired, the larger group leads again.
+    expect(groupFailures(jobs, '2031-01-01T00:00:00Z').map((g) => g.cause.divergenceClass)).toEqual(['lost', 'status']);
+  });
+
   // Invariant: every diverging or hanging job is in exactly one group and one build group
   // of it, and no other job is in any.
   it('places each failing job exactly once', () => {

@@ -3,10 +3,10 @@
 // and trends are there, and no request leaves the page. A screenshot of the page is kept
 // in test-artifacts/report/ for people to look at.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildReports } from '../../src/report/build.ts';
@@ -158,6 +158,15 @@ describe.skipIf(chromiumMissing)(`report.html in headless Chromium${chromiumMiss
     // Left: the lost migration (ubuntu) and the status divergence (debian); a skip is no problem.
     expect(await visibleRows()).toBe(2);
     await page.locator('#only-problems').uncheck();
+  });
+
+  it('links only evidence that is in the run directory, and says so of the rest', async () => {
+    const hrefs = await page.locator('a[href]').evaluateAll((as) => as.map((a) => a.getAttribute('href')!));
+    const files = hrefs.filter((h) => !h.startsWith('#'));
+    // The fixture run keeps one evidence file of its failing jobs: the lost migration's trace.
+    expect(files).toEqual(['jobs/lmrf-hv-02-ubuntu-2404-9/trace.jsonl']);
+    for (const f of files) expect(existsSync(fileURLToPath(new URL(f, reportUrl)))).toBe(true);
+    expect(await page.locator('#job-lmrf-hv-02-ubuntu-2404-9').innerText()).toContain('jobs/lmrf-hv-02-ubuntu-2404-9/host.jsonl (not found in the run directory)');
   });
 
   it('makes no request beyond the report file itself', () => {
