@@ -111,3 +111,28 @@ describe('bench check on a trace with a blank line inside', () => {
     expect(r.stderr).toContain(`${trace}:6: empty line`);
   });
 });
+
+describe('commands that said something false', () => {
+  it('bench run on an emulated lab says to use bench nightly', async () => {
+    const r = await bench(['run', '--lab', 'lab/emulated.yaml', '--dry-run']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('bench nightly --lab lab/emulated.yaml');
+    expect(r.stderr).not.toContain('unknown key');
+  });
+
+  it('real-lab run ids differ for runs started in the same minute', async () => {
+    const { defaultRunId } = await import('../../src/run/lab-run.ts');
+    const a = defaultRunId('lab', new Date('2026-12-06T03:00:01Z'));
+    const b = defaultRunId('lab', new Date('2026-12-06T03:00:59Z'));
+    expect(a).not.toBe(b);
+  });
+
+  it('nightly --run-id names the run directory', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'hostile-'));
+    const r = await bench(['nightly', '--lab', 'test/run/fixtures/labs/small.yaml', '--out', out, '--workers', '1', '--run-id', 'my-run', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ runId: 'my-run', runDir: join(out, 'my-run') });
+    const bad = await bench(['nightly', '--lab', 'test/run/fixtures/labs/small.yaml', '--out', out, '--run-id', '../escape']);
+    expect(bad.exitCode).toBe(2);
+  });
+});
