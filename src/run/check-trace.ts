@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import type { Scenario } from '../scenario/model.ts';
 import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../check/observed.ts';
-import { findReproduction, minimise, scenarioToYaml } from '../check/minimise.ts';
+import { findReproduction, minimise, scenarioToYaml, type MinimiseProgress } from '../check/minimise.ts';
 import { normaliseToArray, fileSource } from '../trace/normalise.ts';
 import { DEFAULT_CHOICES, GAP_CHOICES, type GapChoices } from '../vmbus/choices.ts';
 import { FAULT_MODES } from '../vmbus/faults.ts';
@@ -22,13 +22,19 @@ export interface CheckReport {
   truncatedAt: { file: string; line: number } | null;
   /** gap options under which the trace is explained, when the defaults diverge */
   fitsChoices: Array<{ key: keyof GapChoices; value: string | boolean }>;
-  minimal: null | { file: string; fault: string; seed: number; tries: number };
+  minimal: null | { file: string; fault: string; seed: number; tries: number; timedOut: boolean };
+  /** minimisation ran out of its time (--minimise-time) before it found a reproduction */
+  minimiseTimedOut?: boolean | undefined;
 }
 
 export interface CheckOptions {
   choices?: Partial<GapChoices> | undefined;
   minimise: boolean;
   outDir?: string | undefined;
+  /** Time for finding and shrinking a reproduction, ms (default: no limit). */
+  minimiseTimeMs?: number | undefined;
+  /** Progress lines while minimising (to stderr in the CLI). */
+  onProgress?: ((line: string) => void) | undefined;
 }
 
 export async function checkTraces(s: Scenario, traces: readonly string[], opts: CheckOptions): Promise<CheckReport> {
@@ -67,16 +73,20 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
   }
 
   if (opts.minimise && report.fitsChoices.length === 0) {
-    const repro = findReproduction(s, result.class, FAULT_MODES, opts.choices);
+    const deadline = performance.now() + (opts.minimiseTimeMs ?? Infinity);
+    opts.onProgress?.(`minimising: looking for a fault mode that reproduces "${result.class}" on the emulator (${s.steps.length} steps)`);
+    const repro = findReproduction(s, result.class, FAULT_MODES, opts.choices, deadline);
+    if (!repro && performance.now() > deadline) report.minimiseTimedOut = true;
     if (repro) {
-      const { scenario, tries } = minimise(s, repro);
+      const tell = (p: MinimiseProgress): void => opts.onProgress?.(`minimising: ${p.tries} tries, ${p.steps} steps left, ${Math.round(p.elapsedMs / 1000)} s`);
+      const { scenario, tries, timedOut } = minimise(s, repro, { deadline, onProgress: tell });
       const dir = opts.outDir ?? dirname(traces[0]!);
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${s.name}-minimal.yaml`);
       const text = `# Written by bench check: ${result.class} reproduces on the emulator with fault ${repro.fault}.\n${stringify(scenarioToYaml(scenario, repro))}`;
       writeFileSync(`${file}.partial`, text);
       renameSync(`${file}.partial`, file);
-      report.minimal = { file, fault: repro.fault, seed: repro.seed, tries };
+      report.minimal = { file, fault: repro.fault, seed: repro.seed, tries, timedOut };
     }
   }
   return report;
@@ -144,6 +154,7 @@ export function formatCheckReport(r: CheckReport): string {
   }
   if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
   for (const f of r.fitsChoices) lines.push(`  the trace fits the emulator with ${f.key}: ${String(f.value)} (a documented-gap choice; this host behaves that way)`);
-  if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}): ${r.minimal.file}`);
+  if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}${r.minimal.timedOut ? '; stopped at the --minimise-time limit, so not the smallest' : ''}): ${r.minimal.file}`);
+  if (r.minimiseTimedOut) lines.push('  no minimal scenario: the --minimise-time limit came before a reproduction on the emulator was found');
   return lines.join('\n');
 }

@@ -136,3 +136,22 @@ describe('commands that said something false', () => {
     expect(bad.exitCode).toBe(2);
   });
 });
+
+describe('bench check minimisation', () => {
+  it('says on stderr that it minimises, and --minimise-time caps it', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'hostile-'));
+    await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', '--out', out]);
+    const file = join(out, 'migrate-and-back.jsonl');
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const i = lines.findIndex((e) => e.ev === 'pkt.completion' && e.side === 'guest');
+    lines[i]!.status = 'c0000001';
+    writeFileSync(file, `${lines.map((e) => JSON.stringify(e)).join('\n')}\n`);
+    const r = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', file, '--minimise-time', '1', '--json']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('minimising: looking for a fault mode');
+    const doc = JSON.parse(r.stdout);
+    expect(doc.minimal === null ? doc.minimiseTimedOut : typeof doc.minimal.timedOut).toBeTruthy();
+    const bad = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', file, '--minimise-time', 'soon']);
+    expect(bad.exitCode).toBe(2);
+  });
+});

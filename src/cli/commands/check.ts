@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { statInput } from '../../input-files.ts';
+import { parsePositiveInt } from '../options.ts';
 import { checkTraces, formatCheckReport } from '../../run/check-trace.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 
@@ -14,14 +15,17 @@ export function registerCheck(program: Command): void {
     .option('--choice <key=value>', 'a documented-gap choice for the model (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
     .option('--no-minimise', 'do not search for a minimal scenario')
+    .option('--minimise-time <s>', 'seconds to spend finding and shrinking a minimal scenario; the smallest found by then is kept', '60')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (o: { scenario: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean }) => {
+    .action(async (o: { scenario: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; minimiseTime: string; json?: boolean }) => {
       // Commander counts the empty default as given: without a trace there is nothing to check.
       if (o.trace.length === 0) throw new InputError("required option '--trace <file>' not specified: name the trace to check against the scenario");
       // A FIFO or a looping link is refused before the reader opens it (opening a FIFO blocks).
       for (const t of o.trace) await statInput(t);
       const [s] = await loadScenarioPaths([o.scenario]);
-      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out });
+      const minimiseTimeMs = parsePositiveInt('--minimise-time', o.minimiseTime) * 1000;
+      const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out, minimiseTimeMs, onProgress: progress });
       if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else process.stdout.write(`${formatCheckReport(report)}\n`);
       process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
