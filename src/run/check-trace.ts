@@ -31,6 +31,8 @@ export interface CheckOptions {
   choices?: Partial<GapChoices> | undefined;
   minimise: boolean;
   outDir?: string | undefined;
+  /** Traces without bench events, cut at the bench events' `at[markKey]` (normalise.ts), by file. */
+  align?: ReadonlyMap<string, string> | undefined;
   /** Time for finding and shrinking a reproduction, ms (default: no limit). */
   minimiseTimeMs?: number | undefined;
   /** Progress lines while minimising (to stderr in the CLI). */
@@ -47,7 +49,7 @@ export async function checkTraces(s: Scenario, traces: readonly string[], opts: 
 }
 
 async function check(s: Scenario, traces: readonly string[], opts: CheckOptions): Promise<CheckReport> {
-  const open = await opener(traces);
+  const open = await opener(traces, opts.align);
   // The traces are read a second time only if they diverge (checkReplayFirst).
   let last: ReturnType<typeof open> | undefined;
   const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices });
@@ -123,15 +125,18 @@ function checkHeap(delta: 1 | -1): void {
 }
 
 /** Returns a function that opens the observed stream afresh (it is read once per check). */
-async function opener(traces: readonly string[]): Promise<() => { source: ObservedSource; truncatedAt: () => CheckReport['truncatedAt'] }> {
-  if (traces.length === 1) {
+async function opener(traces: readonly string[], align?: ReadonlyMap<string, string>): Promise<() => { source: ObservedSource; truncatedAt: () => CheckReport['truncatedAt'] }> {
+  if (traces.length === 1 && !align?.size) {
     const file = traces[0]!;
     return () => {
       const src = new FileSource(file);
       return { source: src, truncatedAt: () => (src.truncatedAt === null ? null : { file, line: src.truncatedAt }) };
     };
   }
-  const merged = await normaliseToArray(traces.map((t) => fileSource(t, { ids: { ch: 'auto', tx: 'auto' }, acceptTruncated: true }).source));
+  const merged = await normaliseToArray(traces.map((t) => {
+    const markKey = align?.get(t);
+    return fileSource(t, { ids: { ch: 'auto', tx: 'auto' }, acceptTruncated: true, ...(markKey !== undefined ? { align: { markKey } } : {}) }).source;
+  }));
   const events: ObservedEvent[] = merged.map((n) => ({ event: n.event, file: n.refs[0]!.file, line: n.refs[0]!.line }));
   return () => ({ source: new ArraySource(events), truncatedAt: () => null });
 }

@@ -155,3 +155,44 @@ describe('bench check minimisation', () => {
     expect(bad.exitCode).toBe(2);
   });
 });
+
+describe('bench check on host and guest files without bench events', () => {
+  async function split(): Promise<{ dir: string; host: string; guest: string; bench: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'hostile-'));
+    await bench(['emulate', 'bench/scenarios/06-checkpoint-apply.yaml', '--out', dir]);
+    const events = readFileSync(join(dir, 'checkpoint-apply.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const last = { host: 0, guest: 0 };
+    const out = { host: [] as string[], guest: [] as string[], bench: [] as string[] };
+    for (const e of events) {
+      const side = e.side as 'host' | 'guest' | 'bench';
+      if (side === 'bench') out.bench.push(JSON.stringify({ ...e, at: { ...last } }));
+      else {
+        last[side] = e.seq as number;
+        out[side].push(JSON.stringify(e));
+      }
+    }
+    const files = { dir, host: join(dir, 'host.jsonl'), guest: join(dir, 'guest.jsonl'), bench: join(dir, 'bench.jsonl') };
+    for (const k of ['host', 'guest', 'bench'] as const) writeFileSync(files[k], `${out[k].join('\n')}\n`);
+    return files;
+  }
+
+  it('is an input error that says how to align them, not a divergence blaming a fault', async () => {
+    const f = await split();
+    const r = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', f.host, '--trace', f.guest]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("none of these traces holds the bench's events");
+    expect(r.stderr).toContain('--align FILE=KEY');
+    expect(r.stdout).not.toContain('spurious');
+  });
+
+  it('--align places them by the at-marks of the bench\'s own file, and the run passes', async () => {
+    const f = await split();
+    const r = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', f.bench, '--trace', f.host, '--trace', f.guest,
+      '--align', `${f.host}=host`, '--align', `${f.guest}=guest`]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const bad = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', f.bench, '--align', `${f.host}=host`]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('is not one of the --trace files');
+  });
+});

@@ -13,11 +13,12 @@ export function registerCheck(program: Command): void {
     .requiredOption('--scenario <file>', 'the scenario the traces come from')
     .requiredOption('--trace <file>', 'a trace file (repeat for a run\'s host, guest and bench files)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--choice <key=value>', 'a documented-gap choice for the model (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--align <file=key>', 'a --trace file without bench events, cut where the bench events\' at.<key> marks say (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
     .option('--no-minimise', 'do not search for a minimal scenario')
     .option('--minimise-time <s>', 'seconds to spend finding and shrinking a minimal scenario; the smallest found by then is kept', '60')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (o: { scenario: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; minimiseTime: string; json?: boolean }) => {
+    .action(async (o: { scenario: string; trace: string[]; choice: string[]; align: string[]; out?: string; minimise: boolean; minimiseTime: string; json?: boolean }) => {
       // Commander counts the empty default as given: without a trace there is nothing to check.
       if (o.trace.length === 0) throw new InputError("required option '--trace <file>' not specified: name the trace to check against the scenario");
       // A FIFO or a looping link is refused before the reader opens it (opening a FIFO blocks).
@@ -25,7 +26,7 @@ export function registerCheck(program: Command): void {
       const [s] = await loadScenarioPaths([o.scenario]);
       const minimiseTimeMs = parsePositiveInt('--minimise-time', o.minimiseTime) * 1000;
       const progress = (line: string): void => void process.stderr.write(`${line}\n`);
-      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out, minimiseTimeMs, onProgress: progress });
+      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out, minimiseTimeMs, onProgress: progress, align: parseAlign(o.align, o.trace) });
       if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else process.stdout.write(`${formatCheckReport(report)}\n`);
       process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
@@ -46,4 +47,19 @@ function parseChoices(list: string[]): Partial<GapChoices> | undefined {
     out[key!] = parsed;
   }
   return out as Partial<GapChoices>;
+}
+
+/** `--align FILE=KEY`: FILE must be one of the --trace files. */
+function parseAlign(list: string[], traces: readonly string[]): Map<string, string> | undefined {
+  if (list.length === 0) return undefined;
+  const out = new Map<string, string>();
+  for (const item of list) {
+    const at = item.lastIndexOf('=');
+    const file = item.slice(0, at);
+    const key = item.slice(at + 1);
+    if (at <= 0 || key === '') throw new InputError(`--align ${item}: expected FILE=KEY, KEY being the name in the bench events' at: { KEY: seq }`);
+    if (!traces.includes(file)) throw new InputError(`--align ${item}: ${file} is not one of the --trace files`);
+    out.set(file, key);
+  }
+  return out;
 }
