@@ -6,6 +6,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { stringify } from 'yaml';
+import { InputError } from '../errors.ts';
 import type { Scenario } from '../scenario/model.ts';
 import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../check/observed.ts';
@@ -137,6 +138,13 @@ async function opener(traces: readonly string[], align?: ReadonlyMap<string, str
     const markKey = align?.get(t);
     return fileSource(t, { ids: { ch: 'auto', tx: 'auto' }, acceptTruncated: true, ...(markKey !== undefined ? { align: { markKey } } : {}) }).source;
   }));
+  if (merged.length > 0 && !merged.some((n) => n.event.side === 'bench')) {
+    // Several files and not one bench event: nothing says which event came before which
+    // VM operation, so a check could only blame the wrong thing (a "spurious" event).
+    throw new InputError('none of these traces holds the bench\'s events (scenario.begin, vm.save.begin, ...), so their events cannot be placed around the VM operations', {
+      file: traces[0]!,
+    }, { hint: 'check them with the bench\'s own trace as well (one more --trace), or with --align FILE=KEY for a file cut at the at-marks of the bench events' });
+  }
   const events: ObservedEvent[] = merged.map((n) => ({ event: n.event, file: n.refs[0]!.file, line: n.refs[0]!.line }));
   return () => ({ source: new ArraySource(events), truncatedAt: () => null });
 }

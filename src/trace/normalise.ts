@@ -103,13 +103,6 @@ export async function* normaliseInRuns(sources: readonly TraceSource[]): AsyncGe
     const ends = segments.flatMap((s) => (s.boundary ? [s.boundary] : []));
     const boundary = ends[0];
     if (boundary !== undefined) checkAgreement(ends);
-    if (round === 0 && boundary === undefined && copies.length > 1 && segments.some((x) => x.events.length > 0)) {
-      // Several files and not one bench event: nothing says which host event came before
-      // which VM operation, so a check could only blame the wrong thing.
-      throw new InputError('none of these traces holds the bench\'s events (scenario.begin, vm.save.begin, ...), so their events cannot be placed around the VM operations', {
-        file: copies[0]!.file,
-      }, { hint: 'check them with the bench\'s own trace as well (one more --trace), or with --align FILE=KEY for a file cut at the at-marks of the bench events' });
-    }
     if (round === 0 && boundary !== undefined) {
       const lost = open.find((c, i) => segments[i]!.boundary === undefined && segments[i]!.events.length > 0);
       if (lost !== undefined) {
