@@ -218,7 +218,7 @@ function progress(mux: ReporterMultiplexer, todo: readonly PlannedJob[]): Report
 
 /** The terminal reporter's closing lines point at the report and junit.xml of this run. */
 function terminal(t: ListReporterOptions | undefined, layout: ReturnType<typeof runDirLayout>): ListReporterOptions | undefined {
-  return t && { ...t, files: t.files ?? [layout.report, layout.junit] };
+  return t && { ...t, files: t.files ?? [layout.report, layout.junit], runDir: t.runDir ?? layout.dir };
 }
 
 /** Brings the history index beside the run directory up to date, so this run is in it. */
