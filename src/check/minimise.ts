@@ -3,8 +3,9 @@
 //
 // Greedy and deterministic: repeatedly try to drop a step, halve a count or a size,
 // shorten a hold or a run, and drop channels no step uses; keep any change after which
-// the run still diverges with the same class. Stops when no change helps or after a
-// bounded number of tries.
+// the run still diverges with the same class. Stops when no change helps, after a
+// bounded number of tries, or at a deadline (`bench check --minimise-time`), and tells
+// its progress as it goes.
 
 import { executeScenario } from '../scenario/execute.ts';
 import type { Scenario, Step } from '../scenario/model.ts';
@@ -30,15 +31,31 @@ export function reproduces(s: Scenario, r: Reproduction): boolean {
   return checker.finish(res.hang).some((v) => v.class === r.class);
 }
 
-/** Tries each fault mode and a few seeds; the first that reproduces the class. */
-export function findReproduction(s: Scenario, cls: DivergenceClass, faults: readonly FaultMode[], choices?: Partial<GapChoices>): Reproduction | null {
+/** Tries each fault mode and a few seeds; the first that reproduces the class (none once past `deadline`, a performance.now() time). */
+export function findReproduction(s: Scenario, cls: DivergenceClass, faults: readonly FaultMode[], choices?: Partial<GapChoices>, deadline = Infinity): Reproduction | null {
   for (const fault of faults) {
     for (const seed of [1, 2, 3, 4, 5]) {
+      if (performance.now() > deadline) return null;
       const r = { fault, seed, class: cls, choices };
       if (reproduces(s, r)) return r;
     }
   }
   return null;
+}
+
+export interface MinimiseProgress {
+  tries: number;
+  /** steps of the smallest scenario so far */
+  steps: number;
+  elapsedMs: number;
+}
+
+export interface MinimiseOptions {
+  maxTries?: number | undefined;
+  /** Stop trying at this performance.now() time, keeping the smallest scenario so far. */
+  deadline?: number | undefined;
+  /** Told about once a second: a large scenario takes minutes to shrink. */
+  onProgress?: ((p: MinimiseProgress) => void) | undefined;
 }
 
 function* candidates(s: Scenario): Generator<Scenario> {
@@ -64,14 +81,31 @@ function* candidates(s: Scenario): Generator<Scenario> {
   }
 }
 
-export function minimise(s: Scenario, r: Reproduction, maxTries = 400): { scenario: Scenario; tries: number } {
+export function minimise(s: Scenario, r: Reproduction, opts: MinimiseOptions | number = {}): { scenario: Scenario; tries: number; timedOut: boolean } {
+  const o = typeof opts === 'number' ? { maxTries: opts } : opts;
+  const maxTries = o.maxTries ?? 400;
+  const deadline = o.deadline ?? Infinity;
+  const started = performance.now();
+  let told = started;
   let current = s;
   let tries = 0;
   let improved = true;
-  while (improved && tries < maxTries) {
+  let timedOut = false;
+  // Invariant: `current` reproduces the divergence at every moment, so stopping early
+  // (tries or time) still gives a scenario that shows it, only a larger one.
+  while (improved && tries < maxTries && !timedOut) {
     improved = false;
     for (const c of candidates(current)) {
       if (++tries > maxTries) break;
+      const now = performance.now();
+      if (now > deadline) {
+        timedOut = true;
+        break;
+      }
+      if (o.onProgress && now - told >= 1000) {
+        told = now;
+        o.onProgress({ tries, steps: current.steps.length, elapsedMs: Math.round(now - started) });
+      }
       if (reproduces(c, r)) {
         current = c;
         improved = true;
@@ -79,7 +113,7 @@ export function minimise(s: Scenario, r: Reproduction, maxTries = 400): { scenar
       }
     }
   }
-  return { scenario: { ...current, name: `${s.name}-minimal` }, tries };
+  return { scenario: { ...current, name: `${s.name}-minimal` }, tries, timedOut };
 }
 
 /** The scenario as YAML a person can read and `bench emulate` can run. */

@@ -98,8 +98,20 @@ function describeOption(o: TaskOption): string {
 }
 
 /**
+ * The fields the trace schema gives meaning that the replay does not compare, each with
+ * its reason: the one list of them. Every other field of every event is compared in
+ * sameEvent (v, seq and src are stamped by the writer, not part of an event's meaning),
+ * and test/check/replay.test.ts changes each field of each event kind in turn.
+ */
+export const NOT_COMPARED: Readonly<Record<string, string>> = {
+  'scenario.begin seed': "the lab run's own seed: the observed events, not a seed, choose the model's schedule",
+  'scenario.end seed': "the lab run's own seed: the observed events, not a seed, choose the model's schedule",
+  'pkt.save libLen': "KMCL's private LibBuf size: a real VSP cannot see it",
+};
+
+/**
  * Whether a model event explains an observed one: the same event with the same fields,
- * as listed per event below. One comparison per field, written out, because this runs
+ * as listed per event below (all of them but NOT_COMPARED). One comparison per field, written out, because this runs
  * for every event of the trace (a table walked by field name cost several times more).
  */
 function sameEvent(o: TraceEvent, m: EventBody): boolean {
@@ -135,6 +147,7 @@ function sameEvent(o: TraceEvent, m: EventBody): boolean {
       const n = m as typeof o;
       return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.status === n.status;
     }
+
     case 'ch.state': {
       const n = m as typeof o;
       return o.ch === n.ch && o.state === n.state;
@@ -152,7 +165,7 @@ function sameEvent(o: TraceEvent, m: EventBody): boolean {
       return o.from === n.from && o.to === n.to;
     }
     default:
-      return true; // pkt.queued (never compared) and the VM events without fields
+      return true; // the VM events without fields (pkt.queued is not matched in order: see readOne)
   }
 }
 
@@ -173,6 +186,8 @@ class Replay implements TraceSink {
   private consumed = 0;
   /** flushes tried since the last delivery, so a useless flush is not tried forever */
   private readonly flushed = new Set<number>();
+  /** Packets read as sent and not yet as received: what a pkt.queued may name. */
+  private readonly inFlight = new InFlight();
   private lastOptions: readonly TaskOption[] = [];
   private sawScenarioEnd = false;
 
@@ -240,9 +255,17 @@ class Replay implements TraceSink {
         return false;
       }
       // pkt.queued says where a packet waited, which the model decides from ring space;
-      // the saves show whether it mattered. It is checked by the properties only.
-      if (o.event.ev === 'pkt.queued') {
+      // the saves show whether it mattered, so it is not matched against the model's
+      // order. Its fields are still explained: it names a packet its side sent and the
+      // other side has not received (a wrong channel or id passed before, issue 16).
+      const e = o.event;
+      if (e.ev === 'pkt.send') this.inFlight.sent(e.ch, e.dir, e.tx);
+      else if (e.ev === 'pkt.recv') this.inFlight.received(e.ch, e.dir, e.tx);
+      else if (e.ev === 'pkt.queued') {
         this.feed(o);
+        if (!this.inFlight.has(e.ch, e.dir, e.tx)) {
+          throw this.diverge(o, [], `${e.side} says it queued ${e.ch}/${e.dir}/${e.tx}, a packet it has not sent or the peer already received`, 'spurious');
+        }
         continue;
       }
       // The model's peers write only packets a reader accepts: a packet the observed
@@ -465,4 +488,27 @@ function classOfFieldMismatch(o: TraceEvent, m: EventBody): DivergenceClass | nu
     if (o.ev === 'pkt.save') return 'not-saved';
   }
   return null;
+}
+
+/**
+ * The packets of the observed trace sent and not yet received, keyed by channel,
+ * direction and id (the direction names the sender). A receive read before its send
+ * (host and guest files interleave freely within a segment) cancels the send when it
+ * comes. Invariant: both sets hold packets in flight only, so they stay as small as
+ * the run's in-flight window, however long the trace.
+ */
+class InFlight {
+  private readonly open = new Set<string>();
+  private readonly early = new Set<string>();
+  sent(ch: unknown, dir: unknown, tx: unknown): void {
+    const k = `${String(ch)}/${String(dir)}/${String(tx)}`;
+    if (!this.early.delete(k)) this.open.add(k);
+  }
+  received(ch: unknown, dir: unknown, tx: unknown): void {
+    const k = `${String(ch)}/${String(dir)}/${String(tx)}`;
+    if (!this.open.delete(k)) this.early.add(k);
+  }
+  has(ch: unknown, dir: unknown, tx: unknown): boolean {
+    return this.open.has(`${String(ch)}/${String(dir)}/${String(tx)}`);
+  }
 }

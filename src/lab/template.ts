@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { ATTACH_MODES } from './attach.ts';
 import { credentialsSchema, refuseInlineSecrets, SHA256_FINGERPRINT, toCredential, type Credential, type HostKeyPin } from './inventory.ts';
+import { checkProvisioningFile } from './provisioning-check.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
 
 const guestSchema = z.strictObject({
@@ -155,5 +156,8 @@ function resolveProvisioning(p: z.infer<typeof provisioningSchema>, os: 'linux' 
     problems.push({ path: ['provisioning', wanted], message: `file not found: ${file}`, hint: 'paths are relative to the template file' });
     return undefined;
   }
-  return os === 'linux' ? { kind: 'cloud-init', file } : { kind: 'unattend', file };
+  const kind = os === 'linux' ? 'cloud-init' : 'unattend';
+  // Its content too, not only that it exists (provisioning-check.ts).
+  checkProvisioningFile(kind, file);
+  return { kind, file };
 }

@@ -17,6 +17,8 @@ export interface ListReporterOptions {
   now?: () => number;
   /** Files to point at in the closing lines (report.html, junit.xml). */
   files?: readonly string[];
+  /** The run directory, which the summary's trace paths are relative to. */
+  runDir?: string | undefined;
 }
 
 export class ListReporter implements Reporter {
@@ -63,7 +65,7 @@ export class ListReporter implements Reporter {
 
   onRunEnd(summary: RunSummary): void {
     this.clearStatus();
-    for (const line of formatRunEnd(summary, this.screen, this.o.files)) this.o.stream.write(`${line}\n`);
+    for (const line of formatRunEnd(summary, this.screen, this.o.files, this.o.runDir)) this.o.stream.write(`${line}\n`);
   }
 
   private drawStatus(): void {

@@ -87,8 +87,13 @@ export function formatJobLine(job: JobSpec, r: JobResult, screen: Screen, positi
   return `${plain.slice(0, prefix.length)}${paint(screen, VERDICT_STYLE[r.verdict], plain.slice(prefix.length, cut))}${plain.slice(cut)}`;
 }
 
-/** The closing lines of a run: counts, the exit status, where the reports are. */
-export function formatRunEnd(s: RunSummary, screen: Screen, files: readonly string[] = []): string[] {
+/**
+ * The closing lines of a run: counts, the exit status, every unexcused failure with its
+ * message in full (the job lines are cut to the width; this is where the whole text is
+ * read) and where its evidence is, then where the reports are. Trace paths in the summary
+ * are relative to the run directory: given `runDir`, they are printed under it.
+ */
+export function formatRunEnd(s: RunSummary, screen: Screen, files: readonly string[] = [], runDir?: string): string[] {
   const { counts, exitCode } = summarize(s.jobs, s.startedAt);
   const elapsed = Date.parse(s.finishedAt) - Date.parse(s.startedAt);
   const status = exitCode === 0 ? paint(screen, 'green', 'PASSED') : exitCode === 1 ? paint(screen, 'red', 'FAILED') : paint(screen, 'magenta', 'INFRASTRUCTURE ERRORS');
@@ -97,8 +102,13 @@ export function formatRunEnd(s: RunSummary, screen: Screen, files: readonly stri
       `${counts.pass} passed, ${counts.diverge} diverged, ${counts.hang} hung, ${counts.error} errors, ${counts.skipped} skipped` +
       (counts.quarantined ? `, ${counts.quarantined} quarantined` : ''),
   ];
+  const under = (p: string): string => (runDir === undefined || p.startsWith('/') ? p : `${runDir.replace(/\/+$/, '')}/${p}`);
   for (const j of s.jobs) {
-    if (isFailing(j.verdict) && !isQuarantineLive(j, s.startedAt)) lines.push(`  ${formatJobLine(j, j, { ...screen, width: Math.max(0, screen.width - 2) })}`);
+    if (!isFailing(j.verdict) || isQuarantineLive(j, s.startedAt)) continue;
+    lines.push(`  ${formatJobLine(j, { ...j, message: undefined }, { ...screen, width: Math.max(0, screen.width - 2) })}`);
+    if (j.message) lines.push(`      ${j.message}`);
+    if (j.firstUnexplained) lines.push(`      at ${under(j.firstUnexplained.file)}:${j.firstUnexplained.line}`);
+    else if (j.evidence.trace) lines.push(`      trace ${under(j.evidence.trace)}`);
   }
   for (const f of files) lines.push(`  ${f}`);
   return lines;

@@ -111,3 +111,88 @@ describe('bench check on a trace with a blank line inside', () => {
     expect(r.stderr).toContain(`${trace}:6: empty line`);
   });
 });
+
+describe('commands that said something false', () => {
+  it('bench run on an emulated lab says to use bench nightly', async () => {
+    const r = await bench(['run', '--lab', 'lab/emulated.yaml', '--dry-run']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('bench nightly --lab lab/emulated.yaml');
+    expect(r.stderr).not.toContain('unknown key');
+  });
+
+  it('real-lab run ids differ for runs started in the same minute', async () => {
+    const { defaultRunId } = await import('../../src/run/real/lab-run.ts');
+    const a = defaultRunId('lab', new Date('2026-12-06T03:00:01Z'));
+    const b = defaultRunId('lab', new Date('2026-12-06T03:00:59Z'));
+    expect(a).not.toBe(b);
+  });
+
+  it('nightly --run-id names the run directory', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'hostile-'));
+    const r = await bench(['nightly', '--lab', 'test/run/fixtures/labs/small.yaml', '--out', out, '--workers', '1', '--run-id', 'my-run', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ runId: 'my-run', runDir: join(out, 'my-run') });
+    const bad = await bench(['nightly', '--lab', 'test/run/fixtures/labs/small.yaml', '--out', out, '--run-id', '../escape']);
+    expect(bad.exitCode).toBe(2);
+  });
+});
+
+describe('bench check minimisation', () => {
+  it('says on stderr that it minimises, and --minimise-time caps it', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'hostile-'));
+    await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', '--out', out]);
+    const file = join(out, 'migrate-and-back.jsonl');
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const i = lines.findIndex((e) => e.ev === 'pkt.completion' && e.side === 'guest');
+    lines[i]!.status = 'c0000001';
+    writeFileSync(file, `${lines.map((e) => JSON.stringify(e)).join('\n')}\n`);
+    const r = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', file, '--minimise-time', '1', '--json']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('minimising: looking for a fault mode');
+    const doc = JSON.parse(r.stdout);
+    expect(doc.minimal === null ? doc.minimiseTimedOut : typeof doc.minimal.timedOut).toBeTruthy();
+    const bad = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', file, '--minimise-time', 'soon']);
+    expect(bad.exitCode).toBe(2);
+  });
+});
+
+describe('bench check on host and guest files without bench events', () => {
+  async function split(): Promise<{ dir: string; host: string; guest: string; bench: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'hostile-'));
+    await bench(['emulate', 'bench/scenarios/06-checkpoint-apply.yaml', '--out', dir]);
+    const events = readFileSync(join(dir, 'checkpoint-apply.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const last = { host: 0, guest: 0 };
+    const out = { host: [] as string[], guest: [] as string[], bench: [] as string[] };
+    for (const e of events) {
+      const side = e.side as 'host' | 'guest' | 'bench';
+      if (side === 'bench') out.bench.push(JSON.stringify({ ...e, at: { ...last } }));
+      else {
+        last[side] = e.seq as number;
+        out[side].push(JSON.stringify(e));
+      }
+    }
+    const files = { dir, host: join(dir, 'host.jsonl'), guest: join(dir, 'guest.jsonl'), bench: join(dir, 'bench.jsonl') };
+    for (const k of ['host', 'guest', 'bench'] as const) writeFileSync(files[k], `${out[k].join('\n')}\n`);
+    return files;
+  }
+
+  it('is an input error that says how to align them, not a divergence blaming a fault', async () => {
+    const f = await split();
+    const r = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', f.host, '--trace', f.guest]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("none of these traces holds the bench's events");
+    expect(r.stderr).toContain('--align FILE=KEY');
+    expect(r.stdout).not.toContain('spurious');
+  });
+
+  it('--align places them by the at-marks of the bench\'s own file, and the run passes', async () => {
+    const f = await split();
+    const r = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', f.bench, '--trace', f.host, '--trace', f.guest,
+      '--align', `${f.host}=host`, '--align', `${f.guest}=guest`]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const bad = await bench(['check', '--scenario', 'bench/scenarios/06-checkpoint-apply.yaml', '--trace', f.bench, '--align', `${f.host}=host`]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('is not one of the --trace files');
+  });
+});

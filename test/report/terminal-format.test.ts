@@ -53,4 +53,17 @@ describe('terminal formatters', () => {
     expect(lines.some((l) => l.includes('hang'))).toBe(false); // quarantined: not listed as a failure
     expect(lines.at(-1)).toBe('  results/x/report.html');
   });
+
+  it('prints each failure\'s message in full, however long, with where its evidence is', () => {
+    const s = fixtureSummary();
+    const long = `${'a very long divergence message '.repeat(12)}END`;
+    const failing = s.jobs.find((j) => j.verdict === 'diverge')!;
+    failing.message = long;
+    failing.firstUnexplained = { file: 'jobs/x/emulator.jsonl', line: 42, event: failing.firstUnexplained?.event ?? ({} as never) };
+    const lines = formatRunEnd(s, { color: false, width: 80 }, [], '/results/run-1');
+    expect(lines).toContain(`      ${long}`);
+    expect(lines).toContain('      at /results/run-1/jobs/x/emulator.jsonl:42');
+    // The job's own line stays within the width.
+    for (const l of lines.filter((x) => x.includes('✗'))) expect([...l].length).toBeLessThanOrEqual(80);
+  });
 });

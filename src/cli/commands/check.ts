@@ -4,6 +4,7 @@ import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { checkTraces, formatCheckReport } from '../../run/commands/check-trace.ts';
 import { statInput } from '../../input-files.ts';
 import { checkTraceFilesPropertiesOnly, formatPropertiesOnlyReport } from '../../check/properties-only.ts';
+import { parsePositiveInt } from '../options.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 
 export function registerCheck(program: Command): void {
@@ -13,11 +14,13 @@ export function registerCheck(program: Command): void {
     .option('--scenario <file>', 'the scenario the traces come from (required unless --properties-only)')
     .requiredOption('--trace <file>', 'a trace file (repeat for a run\'s host, guest and bench files)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--choice <key=value>', 'a documented-gap choice for the model (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--align <file=key>', 'a --trace file without bench events, cut where the bench events\' at.<key> marks say (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
     .option('--no-minimise', 'do not search for a minimal scenario')
+    .option('--minimise-time <s>', 'seconds to spend finding and shrinking a minimal scenario; the smallest found by then is kept', '60')
     .option('--properties-only', 'check only the device-independent properties, without the sample device model (payload and status rules are not checked)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (o: { scenario?: string; trace: string[]; choice: string[]; out?: string; minimise: boolean; json?: boolean; propertiesOnly?: boolean }) => {
+    .action(async (o: { scenario?: string; trace: string[]; choice: string[]; align: string[]; out?: string; minimise: boolean; minimiseTime: string; json?: boolean; propertiesOnly?: boolean }) => {
       // Commander counts the empty default as given: without a trace there is nothing to check.
       if (o.trace.length === 0) throw new InputError("required option '--trace <file>' not specified: name the trace to check", { field: '--trace' });
       // A FIFO or a looping link is refused before the reader opens it (opening a FIFO blocks).
@@ -32,7 +35,9 @@ export function registerCheck(program: Command): void {
       }
       if (o.scenario === undefined) throw new InputError('bench check needs --scenario <file> (or --properties-only)', { field: '--scenario' });
       const [s] = await loadScenarioPaths([o.scenario]);
-      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out });
+      const minimiseTimeMs = parsePositiveInt('--minimise-time', o.minimiseTime) * 1000;
+      const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+      const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out, minimiseTimeMs, onProgress: progress, align: parseAlign(o.align, o.trace) });
       if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else process.stdout.write(`${formatCheckReport(report)}\n`);
       process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
@@ -53,4 +58,19 @@ function parseChoices(list: string[]): Partial<GapChoices> | undefined {
     out[key!] = parsed;
   }
   return out as Partial<GapChoices>;
+}
+
+/** `--align FILE=KEY`: FILE must be one of the --trace files. */
+function parseAlign(list: string[], traces: readonly string[]): Map<string, string> | undefined {
+  if (list.length === 0) return undefined;
+  const out = new Map<string, string>();
+  for (const item of list) {
+    const at = item.lastIndexOf('=');
+    const file = item.slice(0, at);
+    const key = item.slice(at + 1);
+    if (at <= 0 || key === '') throw new InputError(`--align ${item}: expected FILE=KEY, KEY being the name in the bench events' at: { KEY: seq }`);
+    if (!traces.includes(file)) throw new InputError(`--align ${item}: ${file} is not one of the --trace files`);
+    out.set(file, key);
+  }
+  return out;
 }

@@ -22,6 +22,7 @@ import { labEnvironment } from './run.ts';
 interface NightlyOptions {
   lab: string;
   resume?: string;
+  runId?: string;
   out: string;
   workers: string;
   fault?: FaultMode[];
@@ -39,7 +40,7 @@ async function runHyperVNightly(o: NightlyOptions, log: (line: string) => void):
   process.once('SIGINT', onSigint);
   try {
     const r = await runLab({
-      lab: o.lab, templates: [], scenarios: [], out: o.out, runId: o.resume, resume: o.resume !== undefined,
+      lab: o.lab, templates: [], scenarios: [], out: o.out, runId: o.resume ?? o.runId, resume: o.resume !== undefined,
       dryRun: false, keepFailed: false, nightly: true, publish: env.publish, connect: env.connect,
       sampleCtl: env.sampleCtl, driversDir: env.driversDir, jobTimeoutMs: 3_600_000, log, stopSignal: stop.signal,
     });
@@ -58,12 +59,14 @@ export function registerNightly(program: Command): void {
     .description('run every job of a lab (hosts x guests x scenarios x seeds) and write results/<run-id>/ with its reports')
     .requiredOption('--lab <file>', 'lab file: an emulated lab (kind: emulated) or a Hyper-V lab inventory')
     .option('--resume <run-id>', 'finish this run: jobs already in its journal are not run again')
+    .option('--run-id <id>', 'name of a new run (default: its start time, to the second)')
     .option('--out <dir>', 'results root; the run goes to <dir>/<run-id>/', 'results')
     .option('--workers <n>', 'emulator worker threads', String(availableParallelism()))
     .option('--fault <name>', `emulated labs only: ${FAULT_HELP}`, collectFaults)
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: NightlyOptions) => {
       const workers = parsePositiveInt('--workers', o.workers);
+      if (o.runId !== undefined && o.resume !== undefined) throw new InputError('give --run-id or --resume, not both', { field: '--resume' });
       checkOutDir('--out', o.out);
       const lab = await loadLabFile(o.lab);
       const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -86,6 +89,7 @@ export function registerNightly(program: Command): void {
           lab,
           outRoot: o.out,
           resume: o.resume,
+          runId: o.runId,
           workers,
           faults: o.fault,
           signal: stop.signal,

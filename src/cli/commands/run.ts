@@ -14,6 +14,7 @@
 // 3 infrastructure errors only, or a run stopped before every job had a result.
 
 import type { Command } from 'commander';
+import { readYamlFile } from '../../lab/yaml-input.ts';
 import { InfraError, InputError } from '../../errors.ts';
 import { defaultRunId, runLab, type LabRunOptions } from '../../run/real/lab-run.ts';
 import { formatPlan } from '../../run/engine/plan.ts';
@@ -78,6 +79,7 @@ export function registerRun(program: Command): void {
     .action(async (o: RunOptions) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (o.runId !== undefined && o.resume !== undefined) throw new InputError('give --run-id or --resume, not both', { field: '--resume' });
+      await refuseEmulatedLab(o.lab);
       const stop = new AbortController();
       const onSignal = (sig: string) => () => {
         log(`bench run: ${sig}: stopping after the running jobs' VM steps; resume with --resume`);
@@ -117,4 +119,15 @@ export function registerRun(program: Command): void {
         process.off('SIGTERM', handlers.SIGTERM);
       }
     });
+}
+
+/** An emulated lab has no Hyper-V hosts to run on: say which command runs it. */
+async function refuseEmulatedLab(file: string): Promise<void> {
+  const src = await readYamlFile(file);
+  const kind = typeof src.data === 'object' && src.data !== null ? (src.data as { kind?: unknown }).kind : undefined;
+  if (kind === 'emulated') {
+    throw new InputError('this is an emulated lab (kind: emulated), which has no Hyper-V hosts for `bench run`', { file, field: 'kind' }, {
+      hint: `run it with: bench nightly --lab ${file}`,
+    });
+  }
 }

@@ -6,10 +6,11 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { stringify } from 'yaml';
+import { InputError } from '../../errors.ts';
 import type { Scenario } from '../../scenario/model.ts';
 import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../../check/observed.ts';
-import { findReproduction, minimise, scenarioToYaml } from '../../check/minimise.ts';
+import { findReproduction, minimise, scenarioToYaml, type MinimiseProgress } from '../../check/minimise.ts';
 import { normaliseToArray, fileSource } from '../../trace/normalise.ts';
 import { DEFAULT_CHOICES, GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
 import { FAULT_MODES } from '../../vmbus/faults.ts';
@@ -23,7 +24,9 @@ export interface CheckReport {
   truncatedAt: { file: string; line: number } | null;
   /** gap options under which the trace is explained, when the defaults diverge */
   fitsChoices: Array<{ key: keyof GapChoices; value: string | boolean }>;
-  minimal: null | { file: string; fault: string; seed: number; tries: number };
+  minimal: null | { file: string; fault: string; seed: number; tries: number; timedOut: boolean };
+  /** minimisation ran out of its time (--minimise-time) before it found a reproduction */
+  minimiseTimedOut?: boolean | undefined;
   /** set when the check left things out (propertiesOnly): what it did not check, one sentence each */
   notChecked?: string[] | undefined;
 }
@@ -37,6 +40,12 @@ export interface CheckOptions {
    * model (check/properties-only.ts): for a device the model does not know (opaque).
    */
   propertiesOnly?: boolean | undefined;
+  /** Traces without bench events, cut at the bench events' `at[markKey]` (normalise.ts), by file. */
+  align?: ReadonlyMap<string, string> | undefined;
+  /** Time for finding and shrinking a reproduction, ms (default: no limit). */
+  minimiseTimeMs?: number | undefined;
+  /** Progress lines while minimising (to stderr in the CLI). */
+  onProgress?: ((line: string) => void) | undefined;
 }
 
 export async function checkTraces(s: Scenario, traces: readonly string[], opts: CheckOptions): Promise<CheckReport> {
@@ -53,7 +62,7 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
     const r = await checkTraceFilesPropertiesOnly(traces, { scenario: s.name });
     return { scenario: r.scenario, traces: r.traces, result: r.result, truncatedAt: r.truncatedAt, fitsChoices: [], minimal: null, notChecked: r.notChecked };
   }
-  const open = await opener(traces);
+  const open = await opener(traces, opts.align);
   // The traces are read a second time only if they diverge (checkReplayFirst).
   let last: ReturnType<typeof open> | undefined;
   const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices });
@@ -79,16 +88,20 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
   }
 
   if (opts.minimise && report.fitsChoices.length === 0) {
-    const repro = findReproduction(s, result.class, FAULT_MODES, opts.choices);
+    const deadline = performance.now() + (opts.minimiseTimeMs ?? Infinity);
+    opts.onProgress?.(`minimising: looking for a fault mode that reproduces "${result.class}" on the emulator (${s.steps.length} steps)`);
+    const repro = findReproduction(s, result.class, FAULT_MODES, opts.choices, deadline);
+    if (!repro && performance.now() > deadline) report.minimiseTimedOut = true;
     if (repro) {
-      const { scenario, tries } = minimise(s, repro);
+      const tell = (p: MinimiseProgress): void => opts.onProgress?.(`minimising: ${p.tries} tries, ${p.steps} steps left, ${Math.round(p.elapsedMs / 1000)} s`);
+      const { scenario, tries, timedOut } = minimise(s, repro, { deadline, onProgress: tell });
       const dir = opts.outDir ?? dirname(traces[0]!);
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${s.name}-minimal.yaml`);
       const text = `# Written by bench check: ${result.class} reproduces on the emulator with fault ${repro.fault}.\n${stringify(scenarioToYaml(scenario, repro))}`;
       writeFileSync(`${file}.partial`, text);
       renameSync(`${file}.partial`, file);
-      report.minimal = { file, fault: repro.fault, seed: repro.seed, tries };
+      report.minimal = { file, fault: repro.fault, seed: repro.seed, tries, timedOut };
     }
   }
   return report;
@@ -125,15 +138,25 @@ function checkHeap(delta: 1 | -1): void {
 }
 
 /** Returns a function that opens the observed stream afresh (it is read once per check). */
-async function opener(traces: readonly string[]): Promise<() => { source: ObservedSource; truncatedAt: () => CheckReport['truncatedAt'] }> {
-  if (traces.length === 1) {
+async function opener(traces: readonly string[], align?: ReadonlyMap<string, string>): Promise<() => { source: ObservedSource; truncatedAt: () => CheckReport['truncatedAt'] }> {
+  if (traces.length === 1 && !align?.size) {
     const file = traces[0]!;
     return () => {
       const src = new FileSource(file);
       return { source: src, truncatedAt: () => (src.truncatedAt === null ? null : { file, line: src.truncatedAt }) };
     };
   }
-  const merged = await normaliseToArray(traces.map((t) => fileSource(t, { ids: { ch: 'auto', tx: 'auto' }, acceptTruncated: true }).source));
+  const merged = await normaliseToArray(traces.map((t) => {
+    const markKey = align?.get(t);
+    return fileSource(t, { ids: { ch: 'auto', tx: 'auto' }, acceptTruncated: true, ...(markKey !== undefined ? { align: { markKey } } : {}) }).source;
+  }));
+  if (merged.length > 0 && !merged.some((n) => n.event.side === 'bench')) {
+    // Several files and not one bench event: nothing says which event came before which
+    // VM operation, so a check could only blame the wrong thing (a "spurious" event).
+    throw new InputError('none of these traces holds the bench\'s events (scenario.begin, vm.save.begin, ...), so their events cannot be placed around the VM operations', {
+      file: traces[0]!,
+    }, { hint: 'check them with the bench\'s own trace as well (one more --trace), or with --align FILE=KEY for a file cut at the at-marks of the bench events' });
+  }
   const events: ObservedEvent[] = merged.map((n) => ({ event: n.event, file: n.refs[0]!.file, line: n.refs[0]!.line }));
   return () => ({ source: new ArraySource(events), truncatedAt: () => null });
 }
@@ -156,7 +179,8 @@ export function formatCheckReport(r: CheckReport): string {
   }
   if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
   for (const f of r.fitsChoices) lines.push(`  the trace fits the emulator with ${f.key}: ${String(f.value)} (a documented-gap choice; this host behaves that way)`);
-  if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}): ${r.minimal.file}`);
+  if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}${r.minimal.timedOut ? '; stopped at the --minimise-time limit, so not the smallest' : ''}): ${r.minimal.file}`);
+  if (r.minimiseTimedOut) lines.push('  no minimal scenario: the --minimise-time limit came before a reproduction on the emulator was found');
   return lines.join('\n');
 }
 

@@ -40,6 +40,8 @@ export interface NightlyOptions {
   outRoot: string;
   /** Finish this run instead of starting a new one. */
   resume?: string | undefined;
+  /** The id of a new run (`--run-id`); by default its start time. */
+  runId?: string | undefined;
   workers?: number | undefined;
   /**
    * Platform bugs every job imitates (vmbus/faults.ts), to watch the bench catch them.
@@ -77,7 +79,8 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   const scenarios = await loadScenarioPaths(opts.lab.scenarioPaths);
   // One run per lab and results folder at a time, resumes included (run-lock.ts): taken
   // before the run directory is made or reopened, and held until the reports are written.
-  const lockRunId = opts.resume ?? newRunId(now());
+  if (opts.runId !== undefined && !/^[\w@+=-][\w.@+=-]*$/.test(opts.runId)) throw new InputError(`--run-id: "${opts.runId}" cannot name a folder; use letters, digits, . _ - @ + =`);
+  const lockRunId = opts.resume ?? opts.runId ?? newRunId(now());
   const lock = acquireRunLock(outRoot, opts.lab.name, lockRunId, { onNote: warn });
   try {
     return await runLocked(opts, scenarios, outRoot, lockRunId, now, warn);
@@ -215,7 +218,7 @@ function progress(mux: ReporterMultiplexer, todo: readonly PlannedJob[]): Report
 
 /** The terminal reporter's closing lines point at the report and junit.xml of this run. */
 function terminal(t: ListReporterOptions | undefined, layout: ReturnType<typeof runDirLayout>): ListReporterOptions | undefined {
-  return t && { ...t, files: t.files ?? [layout.report, layout.junit] };
+  return t && { ...t, files: t.files ?? [layout.report, layout.junit], runDir: t.runDir ?? layout.dir };
 }
 
 /** Brings the history index beside the run directory up to date, so this run is in it. */

@@ -37,7 +37,11 @@ export function chatSummary(s: RunSummary, trends: Trends | undefined, reportAt:
     }
   }
   if (!trends) parts.push('No history to compare with.');
-  else if (broke.length === 0 && fixed.length === 0) parts.push('No change since the last run.');
+  else if (broke.length === 0 && fixed.length === 0) {
+    // The history holds this run alone: there is no last run to have changed since.
+    const first = !trends.runs.some((r) => r.runId !== s.runId);
+    parts.push(first ? `First run of ${s.lab}: nothing to compare with yet.` : 'No change since the last run.');
+  }
   if (broke.length) parts.push(`Newly failing: ${list(broke)}.`);
   if (fixed.length) parts.push(`Fixed: ${list(fixed)}.`);
   if (still.length) parts.push(`Still failing: ${list(still)}.`);

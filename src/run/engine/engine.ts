@@ -18,6 +18,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { InfraError, InputError, isBenchError } from '../../errors.ts';
 import type { Reporter } from '../../report/reporter.ts';
+import { redact } from '../../lab/secrets.ts';
 import { runDirLayout } from '../../report/run-dir.ts';
 import { summarize, type JobResult, type RunSummary, type SummaryOutcome } from '../../report/summary.ts';
 import { diskFullError, isDiskFull, isDiskFullResult, Journal, keptResults, nowIso, type JournalRecord, type JournalState, type VmEntry } from './journal.ts';
@@ -67,7 +68,8 @@ export interface EngineResult {
 
 export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const layout = runDirLayout(o.runDir);
-  const log = o.log ?? (() => {});
+  const logRaw = o.log ?? (() => {});
+  const log = (line: string): void => logRaw(redact(line));
   const now = o.nowIso ?? (() => nowIso());
   mkdirSync(layout.dir, { recursive: true });
   mkdirSync(layout.jobsDir, { recursive: true });
@@ -145,7 +147,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         record({ t: 'attempt', jobId: job.jobId, attempt, hosts: lease.hosts, at: now() });
         o.reporter?.onJobBegin?.(job);
       },
-      onAttemptFailed: (job, attempt, host, retry, message) => {
+      onAttemptFailed: (job, attempt, host, retry, unsafe) => {
+        const message = redact(unsafe);
         record({ t: 'attempt-failed', jobId: job.jobId, attempt, host, retry, message, at: now() });
         log(`${job.jobId}: attempt ${attempt} failed${host ? ` on ${host}` : ''}: ${message}${retry ? ' (retrying)' : ''}`);
       },
@@ -154,7 +157,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         log(`host ${host} is out of the run: ${reason}`);
       },
       onResult: (job, raw) => {
-        const result = withQuarantine(raw, job, quarantine, startedAt);
+        const result = redacted(withQuarantine(raw, job, quarantine, startedAt));
         if (results.has(job.jobId)) return; // exactly once, even if an executor misbehaves
         // An error that only says the disk is full is not the job's result: the run stops
         // and the job stays without one, so a resume runs it again.
@@ -224,6 +227,22 @@ async function sweepAll(o: EngineOptions, live: ReadonlyMap<string, VmEntry>, ke
   }
   if (!failed) for (const vm of live.values()) journal.append({ t: 'vm-gone', key: vm.key, at: nowIso() });
   return removed;
+}
+
+/**
+ * A result as the journal and every report get it: its messages through the redactor,
+ * which knows every secret read and drops the key bytes ssh2 quotes (lab/secrets.ts).
+ * Invariant: nothing an executor says reaches the journal unredacted.
+ */
+function redacted(r: JobResult): JobResult {
+  // The scheduler may add the failed attempts' messages (not part of the summary's type).
+  const earlier = (r as { attemptErrors?: string[] }).attemptErrors;
+  if (r.message === undefined && earlier === undefined) return r;
+  return {
+    ...r,
+    ...(r.message !== undefined ? { message: redact(r.message) } : {}),
+    ...(earlier !== undefined ? { attemptErrors: earlier.map(redact) } : {}),
+  } as JobResult;
 }
 
 function withQuarantine(r: JobResult, job: PlannedJob, q: QuarantineList, asOf: string): JobResult {

@@ -266,7 +266,8 @@ async function defaultTemplates(): Promise<string[]> {
 }
 
 export function defaultRunId(lab: string, now = new Date()): string {
-  const stamp = now.toISOString().slice(0, 16).replace(/:/g, '');
+  // To the second: two runs started in the same minute must not share a directory.
+  const stamp = now.toISOString().slice(0, 19).replace(/:/g, '');
   return `${stamp}-${lab.replace(/[^A-Za-z0-9._-]/g, '_')}`.slice(0, 64);
 }
 

@@ -167,3 +167,25 @@ describe('runEmulatedNightly', () => {
     expect([...countBy(journalOf(resumed.runDir), 'end').values()]).toEqual([1, 1, 1, 1]);
   });
 });
+
+describe('key bytes in an executor\'s error', () => {
+  it('reach neither stdout nor the journal, summary.json, junit.xml or report.html', async () => {
+    // What the misbehaving worker's "keymsg" hosts quote (fixtures/misbehaving-worker.ts, KEY_BYTES).
+    const KEY_BYTES = 'Zm9vYmFyc2VjcmV';
+    const out = mkdtempSync(join(tmpdir(), 'nightly-'));
+    const lines: string[] = [];
+    const r = await runEmulatedNightly({
+      lab: await lab('key-message'), outRoot: out, ...quiet, workerUrl: MISBEHAVING, onWarning: (m) => lines.push(m),
+      terminal: { stream: { write: (s: string) => lines.push(s) }, tty: false, color: false, width: 200 },
+      reporters: ['json', 'junit', 'html', 'list'],
+    });
+    const layout = runDirLayout(r.runDir);
+    const summary = await loadSummary(layout.summary);
+    const failed = summary.jobs.find((j) => j.host === 'keymsg-host')!;
+    expect(failed.verdict).toBe('error');
+    expect(failed.message).toContain('Unsupported OpenSSH key magic: [redacted]');
+    for (const f of [layout.journal, layout.summary, layout.junit, layout.report]) expect(readFileSync(f, 'utf8'), f).not.toContain(KEY_BYTES);
+    expect(lines.join('')).toContain('key magic');
+    expect(lines.join('')).not.toContain(KEY_BYTES);
+  });
+});

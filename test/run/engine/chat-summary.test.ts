@@ -31,4 +31,12 @@ describe('chatSummary', () => {
     const jobs = [job('save', 'diverge', { quarantined: { reason: 'known', until: '2099-01-01T00:00:00Z' } }), job('pause', 'pass')];
     expect(chatSummary(summary(jobs), undefined, undefined)).toBe('PASS: run n2 on lab-a, 2 jobs: 1 pass, 1 diverge, 0 hang, 0 error (1 excused by quarantine). No history to compare with. Still failing: save on 26100 / Ubuntu 24.04: diverge [quarantined].');
   });
+
+  it('says "first run" when the history holds no other run of the lab, "no change" only when it does', () => {
+    const jobs = [job('save', 'pass')];
+    const row = (runId: string) => ({ runId, lab: 'lab-a', startedAt: '', finishedAt: '', counts: {} as never, exitCode: 0 });
+    const cells = new Map([[cellId(jobs[0]!), { since: 'n2', sinceStartedAt: '', runsInState: 1 }]]);
+    expect(chatSummary(summary(jobs), { runs: [row('n2')], cells } as Trends, undefined)).toBe('PASS: run n2 on lab-a, 1 jobs: 1 pass, 0 diverge, 0 hang, 0 error. First run of lab-a: nothing to compare with yet.');
+    expect(chatSummary(summary(jobs), { runs: [row('n1'), row('n2')], cells } as Trends, undefined)).toContain('No change since the last run.');
+  });
 });
