@@ -251,7 +251,13 @@ export class HyperV {
 
   /** The VM if it is in a state an operation may start from (STABLE_STATES); else a VmOperationError. */
   async #stable(id: string, operation: string): Promise<VmInfo> {
-    const vm = await getVm(this.ctx, id);
+    let vm: VmInfo | undefined;
+    try {
+      vm = await getVm(this.ctx, id);
+    } catch (e) {
+      // Canceled, timed out, host gone: still a failure of this operation, as callers expect.
+      throw await describeFailure(this.ctx, operation, id, new Date(), (e as Error).message, e);
+    }
     if (!vm) throw await describeFailure(this.ctx, operation, id, new Date(), 'no such VM');
     if (!STABLE_STATES.includes(vm.state)) {
       const kind = TRANSIENT_STATES.includes(vm.state) ? 'transient' : 'not a known stable';
