@@ -59,6 +59,8 @@ export function channelSaveBegin(ch: Channel): NtStatus {
   // A VM save covers every channel the VSP offered, opened or not (REVIEW E9 [I]): an
   // offered channel that no guest opened, or one the guest closed, saves what it queued.
   if (st.conn === 'disabled') return STATUS.INVALID_DEVICE_STATE;
+  // Pause has not returned on a real system while packets are still held (REVIEW E1).
+  if (ch.isPausing) return STATUS.INVALID_DEVICE_STATE;
   if (st.conn === 'open' && st.flow === 'active' && ch.choices.saveWhileActive === 'refuse') return STATUS.INVALID_DEVICE_STATE;
   saving.set(ch, { stream: null, next: 0, libLen: 0, saveLen: 0, sizing: { bytesNeeded: 0 } });
   return STATUS.SUCCESS;

@@ -131,6 +131,14 @@ export class Channel {
   private suspended = false;
   /** Inside EvtVmbChannelSuspend under suspendCompletions write-to-ring: completions still go to the ring (E4). */
   private completingInSuspend = false;
+  /**
+   * Pause (or Disable) is waiting for incoming packets the driver still held after
+   * EvtVmbChannelSuspend: KMCL blocks there until they are completed, which a driver may
+   * do asynchronously (REVIEW E1). The emulator cannot block, so the call returns and the
+   * channel stays "pausing" until the last one is completed; nothing is delivered
+   * meanwhile, and SaveBegin is refused as it would not be called yet.
+   */
+  private pausing = false;
   /** Packets allocated and not yet freed, by id (a leak at Cleanup names the first: E7). */
   readonly livePackets = new TransactionTable<VmbPacket>();
 
@@ -376,11 +384,11 @@ export class Channel {
    */
   pause(): void {
     if (this.inCallback > 0) this.misuse('start-pause-in-callback', 'VmbChannelPause', 'called from inside a state-change callback');
-    this.stopFlow('VmbChannelPause');
+    this.stopFlow();
   }
 
-  /** Pause's work, also Disable's first step (which is not a Pause call of the driver's). */
-  private stopFlow(call: string): void {
+  /** Pause's work, also Disable's first step (which is not a Pause call of the driver's: E2 does not apply). */
+  private stopFlow(): void {
     const st = this.state;
     if (st.conn === 'disabled') {
       this.state = { conn: 'disabled', autoPauseOnEnable: true };
@@ -402,16 +410,15 @@ export class Channel {
         this.completingInSuspend = false;
       }
     }
-    if (this.outstanding !== 0) {
-      throw new KmclUsageError(call, `${this.outstanding} incoming packet(s) still outstanding after EvtVmbChannelSuspend; KMCL would wait forever`);
-    }
+    // KMCL blocks until the driver has completed them: the call finishes with the last one.
+    if (this.outstanding !== 0) this.pausing = true;
   }
 
   /** VmbChannelDisable: close (client) or revoke the offer (server), cancelling what is in flight. */
   disable(): void {
     if (this.state.conn === 'disabled') return;
     if (this.state.conn === 'open') {
-      if (this.state.flow === 'active') this.stopFlow('VmbChannelDisable');
+      if (this.state.flow === 'active') this.stopFlow();
       const closed = this.callbacks.closed;
       if (closed) this.inStateCallback(() => closed(this));
     }
@@ -443,6 +450,11 @@ export class Channel {
 
   get isActive(): boolean {
     return this.active;
+  }
+
+  /** A Pause (or Disable) still waiting for the driver to complete packets it held (E1). */
+  get isPausing(): boolean {
+    return this.pausing;
   }
 
   /** Between the first and the last packet of a drain (interrupts masked meanwhile). */
@@ -500,7 +512,8 @@ export class Channel {
 
   /** Inside Suspend, under write-to-ring, a completion may still go to the ring (behind nothing queued). */
   private canCompleteInSuspend(): boolean {
-    return this.completingInSuspend && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
+    const retiring = this.completingInSuspend || (this.pausing && this.choices.suspendCompletions === 'write-to-ring');
+    return retiring && this.outgoing !== null && (fifoLength(this.queue) === 0 || this.choices.sendOrdering === 'ring-first');
   }
 
   /** Whether a send may go to the ring now rather than behind the library queue. */
@@ -724,7 +737,7 @@ export class Channel {
     if (pkt.state !== 'delivered') this.misuse('retire-twice', 'VmbChannelPacketComplete', `the incoming packet is ${pkt.state}`);
     pkt.state = 'completed';
     this.retire();
-    if (!pkt.wantCompletion) return;
+    if (!pkt.wantCompletion) return this.endPauseIfDone();
     let payload = response ?? new Uint8Array(0);
     if (this.isServer && payload.length >= 20 && this.faults.armed('wrong-status')) {
       this.faults.fire('wrong-status');
@@ -732,6 +745,12 @@ export class Channel {
       payload[16] = payload[16]! ^ 0x01;
     }
     this.sendCompletion(pkt.transId, payload);
+    this.endPauseIfDone();
+  }
+
+  /** The last packet held after Suspend is retired: the waiting Pause returns (E1). */
+  private endPauseIfDone(): void {
+    if (this.pausing && this.outstanding === 0) this.pausing = false;
   }
 
   /** VmbChannelPacketDeferToPassive: only inside ProcessPacket; the packet comes back later. */
@@ -753,6 +772,7 @@ export class Channel {
     if (pkt.wantCompletion && this.choices.packetFailCompletion === 'status-unsuccessful') {
       this.sendCompletion(pkt.transId, new Uint8Array(0));
     }
+    this.endPauseIfDone();
   }
 
   private retire(): void {

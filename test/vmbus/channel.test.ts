@@ -12,6 +12,7 @@ import {
   type StateChangeCallbacks,
 } from '../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
+import { channelSaveBegin } from '../../src/vmbus/channel-save.ts';
 import { fifoLength } from '../../src/vmbus/fifo.ts';
 import type { IncomingPacket } from '../../src/vmbus/packet.ts';
 import { ControlWord, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
@@ -216,11 +217,28 @@ describe('pause', () => {
     expect(pair.server.ch.outstanding).toBe(0);
   });
 
-  it('throws KmclUsageError when incoming packets are still outstanding after Suspend', () => {
-    const pair = makePair({ serverProcess: holdIt });
-    send(pair.client, 1);
+  it('waits for packets still held after Suspend, completed later (REVIEW E1): delivers nothing, refuses SaveBegin, then is paused', () => {
+    const clientLog: string[] = [];
+    const pair = makePair({
+      serverProcess: holdIt,
+      serverInit: (ch) => ch.serverInitSetSaveRestorePacketCallbacks(() => STATUS.SUCCESS, () => STATUS.SUCCESS),
+    });
+    send(pair.client, 1, { wait: true, log: clientLog });
     pair.pump();
-    expect(() => pair.server.ch.pause()).toThrow(KmclUsageError);
+    const server = pair.server.ch;
+    expect(() => server.pause()).not.toThrow();
+    expect(server.isPausing).toBe(true);
+    send(pair.client, 2, { wait: true, log: clientLog });
+    pair.pump();
+    expect(pair.server.log.filter((l) => l.startsWith('process:'))).toEqual(['process:1']);
+    expect(channelSaveBegin(server)).toBe(STATUS.INVALID_DEVICE_STATE);
+    // The driver completes it asynchronously: the Pause is over.
+    server.packetComplete(pair.server.held.shift()!, payload(0x51));
+    expect(server.isPausing).toBe(false);
+    expect(server.outstanding).toBe(0);
+    expect(channelSaveBegin(server)).toBe(STATUS.SUCCESS);
+    pair.pump();
+    expect(clientLog).toEqual(['done:1:ok:81']);
   });
 
   it.each<['write-to-ring' | 'queue-and-save', boolean]>([
