@@ -1,9 +1,11 @@
-// `bench lab check|cleanup --lab LAB.yaml`: preflight of every host, and the sweep of the
+// `bench lab check|probe|cleanup --lab LAB.yaml`: preflight of every host, first contact with
+// one (src/run/real/probe.ts), and the sweep of the
 // VMs the bench left behind (only VMs whose Notes carry the bench's run tag).
 //
 // Environment, read here once:
 //   BENCH_PWSH             program for `transport: local` hosts (default: the host's shell)
 //   BENCH_REMOTE_PWSH      program SSH hosts start (default: the host's shell, pwsh or powershell)
+//   BENCH_SAMPLE_CTL       sample-ctl.exe on the host, for `lab probe` (default C:\bench\bin\sample-ctl.exe)
 //   BENCH_HYPERV_MODULE    a module to import before Hyper-V cmdlets; for the stand-in
 //                          Hyper-V module in tests, never set against real hosts
 // Exit: 0 all checks passed / nothing failed; 1 a check failed; 3 a host could not be

@@ -25,6 +25,7 @@ import type { Clock } from '../engine/job-pipeline.ts';
 import type { DriverControl, GuestControl, JobLab, VmOps } from './real-job.ts';
 
 export const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
+const BIND_TIMEOUT_MS = 30_000;
 
 /** The channel's instance GUID ends in its number (PROTOCOL.md "Channel numbers"). */
 export function channelInstance(ch: number): string {
@@ -129,6 +130,17 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
       channels = s.channels.map((c) => c.id);
       await d.startCapture();
       for (const c of s.channels) await vsp.command(`open ${c.id} ${channelInstance(c.id)} loopback ring-pages=${c.h2gPages}`);
+      // The client binds through PnP, after the offer: until then it has no counters.
+      const until = o.clock.now() + BIND_TIMEOUT_MS;
+      for (;;) {
+        try {
+          await client.traceSeq();
+          break;
+        } catch (e) {
+          if (o.clock.now() >= until) throw new InfraError(`the client driver did not bind to the loopback offer within ${BIND_TIMEOUT_MS / 1000} s (run bench lab probe): ${(e as Error).message}`, { host: o.host });
+          await o.clock.sleep(500);
+        }
+      }
     },
     clock: o.clock,
   };

@@ -49,3 +49,19 @@ describe('loopback jobs', () => {
     }, 60_000);
   }
 });
+
+describe('loopback job set-up', () => {
+  it('waits for the client to bind after the offer, and says so when it never does', async () => {
+    const { scenario, events } = await emulate('bench/scenarios/01-idle-save-restore.yaml');
+    const log: string[] = [];
+    const d = emulatorLoopbackDrivers(events, log);
+    let t = 0;
+    let tries = 0;
+    const clock = { now: () => t, sleep: async (ms: number) => { t += ms; } };
+    const late = { ...d, client: { ...d.client, traceSeq: async () => { if (++tries < 3) throw new Error('sample-ctl guest counters exited with 3'); return d.client.traceSeq(); } } };
+    await loopbackJobLab({ host: 'hv-a', clock }, late).prepare(scenario);
+    expect(tries).toBe(3);
+    const never = { ...d, client: { ...d.client, traceSeq: async () => { throw new Error('sample-ctl guest counters exited with 3'); } } };
+    await expect(loopbackJobLab({ host: 'hv-a', clock }, never).prepare(scenario)).rejects.toThrow(/did not bind to the loopback offer within 30 s/);
+  });
+});
