@@ -384,17 +384,20 @@ export class Channel {
    */
   pause(): void {
     if (this.inCallback > 0) this.misuse('start-pause-in-callback', 'VmbChannelPause', 'called from inside a state-change callback');
-    this.stopFlow();
-  }
-
-  /** Pause's work, also Disable's first step (which is not a Pause call of the driver's: E2 does not apply). */
-  private stopFlow(): void {
-    const st = this.state;
-    if (st.conn === 'disabled') {
+    if (this.state.conn === 'disabled') {
       this.state = { conn: 'disabled', autoPauseOnEnable: true };
       return;
     }
     this.startRequested = false;
+    this.stopFlow();
+  }
+
+  /**
+   * Pause's work, also the first step of Disable and of a close by the other end (neither
+   * is a Pause call of the driver's: E2 does not apply, and the driver's wish to run stays).
+   */
+  private stopFlow(): void {
+    const st = this.state;
     if (st.conn !== 'open' || st.flow !== 'active') return;
     while (this.deferred.length > 0) this.deliverOne();
     this.state = { conn: 'open', flow: 'paused' };
@@ -417,6 +420,8 @@ export class Channel {
   /** VmbChannelDisable: close (client) or revoke the offer (server), cancelling what is in flight. */
   disable(): void {
     if (this.state.conn === 'disabled') return;
+    // A disabled server waits for VmbChannelStart again once enabled (as Pause left it).
+    this.startRequested = false;
     if (this.state.conn === 'open') {
       if (this.state.flow === 'active') this.stopFlow();
       const closed = this.callbacks.closed;
@@ -426,6 +431,34 @@ export class Channel {
     this.outgoing = null;
     this.incoming = null;
     this.state = { conn: 'disabled', autoPauseOnEnable: false };
+  }
+
+  /**
+   * The other end closed the connection (REVIEW E8; SPEC-NOTES 2.5): on a server, the
+   * guest closed the channel; on a client, the host rescinded the offer. Called by the
+   * partition, not by the driver. A running channel is suspended first (the driver must
+   * then complete what it holds), then EvtVmbChannelClosed runs. A server ends Closed: its
+   * sends are queued but not transmitted, transactions still awaiting a completion are
+   * the VSP's to retire (the guest may never complete them), and the guest may open the
+   * channel again. A client ends Disabled and must call VmbChannelEnable to reconnect.
+   */
+  peerClosed(): void {
+    const st = this.state;
+    if (st.conn !== 'open') return;
+    if (st.flow === 'active') this.stopFlow();
+    const closed = this.callbacks.closed;
+    if (closed) this.inStateCallback(() => closed(this));
+    this.outgoing = null;
+    this.incoming = null;
+    this.draining = false;
+    if (this.isServer) {
+      this.state = { conn: 'closed' };
+      // Closed, sends may be queued again (they are written once the guest reopens).
+      this.suspended = false;
+    } else {
+      this.cancelAll();
+      this.state = { conn: 'disabled', autoPauseOnEnable: false };
+    }
   }
 
   /** VmbChannelCleanup: the channel must be disabled. */

@@ -775,3 +775,42 @@ describe('traffic in both directions (property)', () => {
     );
   });
 });
+
+describe('the other end closes (REVIEW E8)', () => {
+  it('a guest close suspends and closes the server, which queues sends, and a reopen delivers them', () => {
+    const clientLog: string[] = [];
+    const pair = makePair();
+    const server = pair.server.ch;
+    server.onMisuse = (v) => {
+      throw new Error(`unexpected violation ${v.rule}`);
+    };
+    server.peerClosed();
+    expect(pair.server.log.slice(-2)).toEqual(['suspend', 'closed']);
+    expect(server.state).toEqual({ conn: 'closed' });
+    // After Closed, sends are queued but not transmitted.
+    const p = server.packetAllocate();
+    expect(server.packetSend(p, payload(0x61), 0)).toBe(STATUS.SUCCESS);
+    expect(p.state).toBe('queued');
+    pair.pump();
+    expect(pair.client.log.filter((l) => l.startsWith('process:'))).toEqual([]);
+    // The guest opens the channel again: Opened, Started, and the queued send goes out.
+    const h = pair.mem.hostRings(0);
+    expect(server.connectionOpened(h.out, h.in, { restored: false })).toBe(STATUS.SUCCESS);
+    expect(pair.server.log.slice(-3)).toEqual(['opened', 'started', 'postStarted']);
+    pair.pump();
+    expect(pair.client.log).toContain(`process:${0x61}`);
+    void clientLog;
+  });
+
+  it('a rescind closes the client, cancels what it had in flight, and leaves it disabled until enabled again', () => {
+    const log: string[] = [];
+    const pair = makePair({ serverProcess: holdIt });
+    send(pair.client, 1, { wait: true, log });
+    pair.pump();
+    pair.client.ch.peerClosed();
+    expect(pair.client.log.slice(-2)).toEqual(['suspend', 'closed']);
+    expect(pair.client.ch.state).toEqual({ conn: 'disabled', autoPauseOnEnable: false });
+    expect(log).toEqual([`done:1:${STATUS.CANCELLED.toString(16)}:null`]);
+    expect(pair.client.ch.enable()).toBe(STATUS.SUCCESS);
+  });
+});
