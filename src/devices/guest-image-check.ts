@@ -8,6 +8,7 @@
 // bad one is a RestoreError ('bad-record') naming it.
 import { RestoreError } from '../vmbus/saved-state.ts';
 import { isKnownPacketType, PACKET_FLAG_COMPLETION_REQUESTED } from '../vmbus/ring-layout.ts';
+import { isTxId } from '../vmbus/tx-id.ts';
 
 const PER_QUEUED = 4;
 const PER_HELD = 5;
@@ -23,8 +24,8 @@ const isObject = (v: unknown): v is Rec => typeof v === 'object' && v !== null &
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 /** NTSTATUS values: unsigned 32-bit. */
 const isU32 = (v: unknown): boolean => isCount(v) && (v as number) <= 0xffffffff;
-/** Transaction ids are whatever the descriptor's 64-bit field holds that a number keeps exactly. */
-const isTransId = isCount;
+/** Transaction ids and txs are u64s (vmbus/tx-id.ts): a safe integer, or a bigint from 2^53 on. */
+const isTransId = isTxId;
 /** A queued write goes into the ring as it is: its type and flags must be ones a reader accepts. */
 const isWrite = (flags: unknown, type: unknown): boolean =>
   (flags === 0 || flags === PACKET_FLAG_COMPLETION_REQUESTED) && typeof type === 'number' && isKnownPacketType(type);
@@ -48,8 +49,8 @@ export function checkGuestImage(image: unknown): number[] {
     const ch = count(c, 'ch', where);
     if (ids.includes(ch)) bad(`holds channel ${ch} twice`);
     ids.push(ch);
-    count(c, 'nextTx', where);
-    count(c, 'nextTransId', where);
+    if (!isTxId(c.nextTx)) bad(`${where}: nextTx is not a transaction id (a u64)`);
+    if (!isTxId(c.nextTransId)) bad(`${where}: nextTransId is not a transaction id (a u64)`);
     if (typeof c.writable !== 'boolean') bad(`${where}: writable is not true or false`);
     if (version === 3) checkV3(c, where);
     else if (version === 2) checkV2(c, where);
@@ -68,19 +69,29 @@ function checkV3(c: Rec, where: string): void {
   if (numbers.length !== queued * PER_QUEUED + held * PER_HELD + awaited * PER_AWAITED) {
     bad(`${where}: does not hold the ${queued} queued, ${held} held and ${awaited} awaited entries it counts`);
   }
+  // Ids from 2^53 on stand in `big` by their index in `numbers`, which holds NaN there
+  // (guest-image.ts); guest-image.ts checks each entry's value when it puts it back.
+  const bigAt = new Set<number>();
+  if (c.big !== undefined) {
+    if (!Array.isArray(c.big)) bad(`${where}: the list of 64-bit ids is malformed`);
+    for (const e of c.big as unknown[]) if (Array.isArray(e) && isCount(e[0])) bigAt.add(e[0] as number);
+  }
+  const idAt = (k: number): boolean => bigAt.has(k) || isCount(numbers[k]);
   let n = 0;
   let size = 0;
   for (let i = 0; i < queued; i++, n += PER_QUEUED) {
-    if (!isWrite(numbers[n], numbers[n + 1]) || !isTransId(numbers[n + 2])) bad(`${where}: queued write ${i} has a bad flag, type or transaction id`);
+    if (!isWrite(numbers[n], numbers[n + 1]) || !idAt(n + 2)) bad(`${where}: queued write ${i} has a bad flag, type or transaction id`);
     size += length(numbers[n + 3], `${where}: queued write ${i}`);
   }
   for (let i = 0; i < held; i++, n += PER_HELD) {
-    if (!isTransId(numbers[n]) || !isCount(numbers[n + 1])) bad(`${where}: held transaction ${i} has a bad transaction id or tx`);
+    if (!idAt(n) || !idAt(n + 1)) bad(`${where}: held transaction ${i} has a bad transaction id or tx`);
     if (!Number.isFinite(numbers[n + 2])) bad(`${where}: held transaction ${i} has no finite due time`);
     if (!isU32(numbers[n + 3])) bad(`${where}: held transaction ${i} has a bad status`);
     size += length(numbers[n + 4], `${where}: held transaction ${i}`);
   }
-  checkAwaited(numbers.subarray(n), where);
+  for (let i = 0; n < numbers.length; i++, n += PER_AWAITED) {
+    if (!idAt(n) || !idAt(n + 1)) bad(`${where}: awaited request ${i} has a bad transaction id or tx`);
+  }
   if (size > bytes.length) bad(`${where}: has payloads past its ${bytes.length} bytes`);
 }
 
@@ -102,7 +113,7 @@ function checkV2(c: Rec, where: string): void {
   }
   const nh = columns(h, ['transId', 'tx', 'due', 'status', 'len'], 'held');
   for (let i = 0; i < nh; i++) {
-    if (!isTransId((h.transId as unknown[])[i]) || !isCount((h.tx as unknown[])[i]) || !isU32((h.status as unknown[])[i])) bad(`${where}: held transaction ${i} has a bad id, tx or status`);
+    if (!isTransId((h.transId as unknown[])[i]) || !isTransId((h.tx as unknown[])[i]) || !isU32((h.status as unknown[])[i])) bad(`${where}: held transaction ${i} has a bad id, tx or status`);
     if (!Number.isFinite((h.due as unknown[])[i])) bad(`${where}: held transaction ${i} has no finite due time`);
     size += length((h.len as unknown[])[i], `${where}: held transaction ${i}`);
   }
@@ -122,7 +133,7 @@ function checkV1(c: Rec, where: string): void {
     if (!isWrite(w.flags, w.type) || !isTransId(w.transId) || !(w.payload instanceof Uint8Array)) bad(`${where}: queued write ${i} is malformed`);
   });
   fifoItems(c.held, 'held list').forEach((t, i) => {
-    if (!isTransId(t.transId) || !isCount(t.tx) || !isU32(t.status) || !(t.response instanceof Uint8Array)) bad(`${where}: held transaction ${i} is malformed`);
+    if (!isTransId(t.transId) || !isTransId(t.tx) || !isU32(t.status) || !(t.response instanceof Uint8Array)) bad(`${where}: held transaction ${i} is malformed`);
     if (typeof t.due !== 'number' || !Number.isFinite(t.due)) bad(`${where}: held transaction ${i} has no finite due time`);
   });
   checkAwaitingMap(c.awaiting, where);
@@ -133,13 +144,7 @@ function length(v: unknown, where: string): number {
   return v as number;
 }
 
-function checkAwaited(pairs: Float64Array, where: string): void {
-  for (let i = 0; i < pairs.length; i += PER_AWAITED) {
-    if (!isTransId(pairs[i]) || !isCount(pairs[i + 1])) bad(`${where}: awaited request ${i / PER_AWAITED} has a bad transaction id or tx`);
-  }
-}
-
 function checkAwaitingMap(m: unknown, where: string): void {
   if (!(m instanceof Map)) bad(`${where}: the awaited requests are missing`);
-  for (const [k, v] of m) if (!isTransId(k) || !isCount(v)) bad(`${where}: an awaited request has a bad transaction id or tx`);
+  for (const [k, v] of m) if (!isTransId(k) || !isTransId(v)) bad(`${where}: an awaited request has a bad transaction id or tx`);
 }

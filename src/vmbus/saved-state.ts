@@ -16,6 +16,7 @@
 import { crc32 } from 'node:zlib';
 import { DefaultSerializer, deserialize } from 'node:v8';
 import { ringBytes } from './ring-layout.ts';
+import { isTxId } from './tx-id.ts';
 
 export const SAVED_VM_MAGIC = 'VMBSAVE\0';
 /**
@@ -198,6 +199,7 @@ function checkShape(rec: unknown): SavedVmV1 {
   }
   const b = r.bench as Record<string, unknown> | undefined;
   if (typeof b !== 'object' || b === null || typeof b.nextHostTx !== 'object' || b.nextHostTx === null) bad('bench counters are missing');
-  for (const v of Object.values(b!.nextHostTx as object)) if (!isId(v)) bad('a bench counter is not a non-negative integer');
+  // Transaction counters are u64s (vmbus/tx-id.ts), wrapping as a u64 does.
+  for (const v of Object.values(b!.nextHostTx as object)) if (!isTxId(v)) bad('a bench counter is not a transaction id (a u64)');
   return r as unknown as SavedVmV1;
 }

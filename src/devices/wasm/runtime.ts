@@ -10,7 +10,7 @@ import { KmclUsageError } from '../../vmbus/channel-types.ts';
 import { Irql } from './irql.ts';
 import { Linear } from './linear.ts';
 import { Pool } from './pool.ts';
-import { DriverViolation, violation } from './violations.ts';
+import { DriverViolation, violation, type ViolationRule } from './violations.ts';
 
 /** Calls from the driver into the kernel within one entry before it counts as a hang. */
 export const HANG_CALLS = 200_000;
@@ -74,7 +74,7 @@ export class DriverRuntime {
       try {
         return fn(a, b, c, d, e, f, g, h, i);
       } catch (err) {
-        if (err instanceof KmclUsageError) throw violation('kmcl.misuse', name, '', err.message);
+        if (err instanceof KmclUsageError) throw violation(shimRule(err), name, kmclObject(err), err.message);
         throw err;
       }
     };
@@ -126,3 +126,25 @@ export class DriverRuntime {
 }
 
 export { DriverViolation };
+
+/**
+ * The shim's name for a rule the emulator's channel enforced (vmbus/kmcl-rules.ts): the
+ * rules both check keep the shim's name, so a violation reads the same whichever side
+ * saw it first; the others are `kmcl.misuse`.
+ */
+function shimRule(err: KmclUsageError): ViolationRule {
+  switch (err.violation?.rule) {
+    case 'packet-leak':
+      return 'kmcl.packet-leak';
+    case 'send-after-suspend':
+      return 'kmcl.send-after-suspend';
+    default:
+      return 'kmcl.misuse';
+  }
+}
+
+function kmclObject(err: KmclUsageError): string {
+  const v = err.violation;
+  if (!v) return '';
+  return v.packet ? `channel ${v.ch}, packet ${v.packet}` : `channel ${v.ch}`;
+}
