@@ -112,6 +112,9 @@ export class SshPwshShell implements HostShell {
         }
         if (s.ended !== undefined) {
           if (this.#session && (await this.#session.catch(() => undefined)) === s) this.#session = undefined;
+          // The session is over but its SSH connection may not be: close it, or it keeps
+          // the process alive after the command's result (issue 16).
+          discard(s);
           const said = s.stderr.trim().slice(-300);
           return { kind: 'lost', detail: said ? `${s.ended}: ${said}` : s.ended, stdout: s.stdout, stderr: s.stderr };
         }
@@ -133,7 +136,11 @@ export class SshPwshShell implements HostShell {
   #current(): Promise<Session> {
     const existing = this.#session;
     if (!existing) return this.#reopen();
-    return existing.then((s) => (s.ended === undefined ? s : this.#reopen()), () => this.#reopen());
+    return existing.then((s) => {
+      if (s.ended === undefined) return s;
+      discard(s); // an ended session's connection is closed before another is opened
+      return this.#reopen();
+    }, () => this.#reopen());
   }
 
   /** A new connection and session; a failed attempt is forgotten, so the next run tries again. */
