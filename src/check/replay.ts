@@ -423,12 +423,18 @@ class Replay implements TraceSink {
     return false;
   }
 
+  /** A delivery the model could still make that the rest of the segment never shows, if any. */
+  private lostOption(): TaskOption | null {
+    for (const opt of this.lastOptions) {
+      if (opt.ev !== null && !this.segmentHas(opt as { side: 'host' | 'guest'; ev: string; ch: number; dir: string; tx: TxId })) return opt;
+    }
+    return null;
+  }
+
   /** The model stopped with observed events left: lost if it could still write something the segment lacks. */
   private classOfStall(): DivergenceClass {
-    for (const opt of this.lastOptions) {
-      if (opt.ev !== null && !this.segmentHas(opt as { side: 'host' | 'guest'; ev: string; ch: number; dir: string; tx: TxId })) return classOfMissing(opt as unknown as EventBody);
-    }
-    return 'spurious';
+    const lost = this.lostOption();
+    return lost ? classOfMissing(lost as unknown as EventBody) : 'spurious';
   }
 
   /** The model writes `m` where the trace has `o`. */
@@ -437,6 +443,12 @@ class Replay implements TraceSink {
     if (same !== null) return same;
     const k = m as unknown as { side: 'host' | 'guest'; ev: string; ch?: number; dir?: string; tx?: TxId };
     if (!this.segmentHas(k)) return classOfMissing(m);
+    // The model went on (to a state change of its own) past a delivery it could make that
+    // the trace never shows: that one was lost.
+    if (m.ev === 'ch.state') {
+      const lost = this.lostOption();
+      if (lost) return classOfMissing(lost as unknown as EventBody);
+    }
     // The model's event comes later: the trace has an extra one here.
     return o.ev === 'ch.state' ? 'state-order' : 'spurious';
   }

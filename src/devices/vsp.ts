@@ -130,6 +130,8 @@ export class SampleVsp {
   }
 
   private state(state: string): void {
+    // The objects of a VM being discarded go with it, untraced (their completions too).
+    if (this.discarding) return;
     this.opts.sink.emit({ side: 'host', ev: 'ch.state', ch: this.opts.ch, state });
   }
 
