@@ -3,6 +3,7 @@
 // their names ("C0000001 STATUS_UNSUCCESSFUL", from the one name table in vmbus/status.ts).
 // Pure.
 import { statusName } from '../vmbus/status.ts';
+import { stringifyWithIds } from '../trace/json-ids.ts';
 
 /** "c0000001" -> "C0000001 STATUS_UNSUCCESSFUL"; a value without a known name stays as it is. */
 export function statusLabel(hex: string): string {
@@ -25,7 +26,7 @@ export function statusesIn(text: string): string[] {
 /** A field's value as a person reads it: statuses named, everything else in full. */
 export function fieldText(key: string, value: unknown): string {
   if (typeof value === 'string' && /status/i.test(key)) return statusLabel(value);
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  return typeof value === 'string' ? value : stringifyWithIds(value);
 }
 
 /**

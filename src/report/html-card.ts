@@ -9,6 +9,7 @@ import { cellLabel, type Matrix } from './matrix.ts';
 import { choicesNote, commandLine, reproCommands } from './repro.ts';
 import { cellId, describeJob, isFailing, isQuarantineLive, type JobResult } from './summary.ts';
 import { flakyAcrossRuns, type CellTrend, type Trends } from './trends.ts';
+import { stringifyWithIds } from '../trace/json-ids.ts';
 
 /** What every card of one report shares. */
 export interface CardContext {
@@ -125,7 +126,7 @@ export function renderCard(j: JobResult, ctx: CardContext): string {
   parts.push(diffTable(j));
   if (j.firstUnexplained) {
     const f = j.firstUnexplained;
-    parts.push(`<h4>First unexplained event</h4><div><code>${esc(f.file)}:${f.line}</code></div><pre class="ev">${esc(JSON.stringify(f.event))}</pre>`);
+    parts.push(`<h4>First unexplained event</h4><div><code>${esc(f.file)}:${f.line}</code></div><pre class="ev">${esc(stringifyWithIds(f.event))}</pre>`);
   }
   if (j.expected?.length) parts.push(`<h4>The model expected one of</h4><ul class="expected">${j.expected.map((e) => `<li><code>${esc(e.replace(/\bstatus=([0-9a-fA-F]{8})\b/g, (_, h: string) => `status=${fieldText('status', h)}`))}</code></li>`).join('')}</ul>`);
   if (j.timeline?.length) parts.push(`<h4>Packet states around it</h4>${renderTimeline(j.timeline, j.firstUnexplained?.event)}`);

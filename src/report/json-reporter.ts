@@ -4,9 +4,10 @@
 import { writeFileAtomic } from './atomic-file.ts';
 import type { Reporter } from './reporter.ts';
 import type { RunSummary } from './summary.ts';
+import { stringifyWithIds } from '../trace/json-ids.ts';
 
 export function serializeSummary(summary: RunSummary): string {
-  return `${JSON.stringify(summary, null, 2)}\n`;
+  return `${stringifyWithIds(summary, 2)}\n`;
 }
 
 export class JsonReporter implements Reporter {

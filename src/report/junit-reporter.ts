@@ -13,6 +13,7 @@ import type { Reporter } from './reporter.ts';
 import { isQuarantineLive, type JobResult, type RunSummary } from './summary.ts';
 import { commandLine, reproCommands } from './repro.ts';
 import { escapeXml } from './xml.ts';
+import { stringifyWithIds } from '../trace/json-ids.ts';
 
 interface Suite {
   host: string;
@@ -68,7 +69,7 @@ export function failureText(j: JobResult): string {
   if (j.notChecked?.length) lines.push('not checked (device-independent properties only):', ...j.notChecked.map((n) => `  - ${n}`));
   if (j.firstUnexplained) {
     lines.push(`first unexplained event: ${j.firstUnexplained.file}:${j.firstUnexplained.line}`);
-    lines.push(`  ${JSON.stringify(j.firstUnexplained.event)}`);
+    lines.push(`  ${stringifyWithIds(j.firstUnexplained.event)}`);
   }
   if (j.expected?.length) lines.push('expected one of:', ...j.expected.map((e) => `  - ${e}`));
   const ev = j.evidence;

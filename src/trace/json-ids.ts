@@ -44,5 +44,14 @@ export function stringifyExact(e: object): string {
   return JSON.stringify(e, (key, value: unknown) => (key === 'tx' && typeof value === 'bigint' ? rawJson(value.toString()) : value));
 }
 
+/**
+ * JSON.stringify of anything that may hold transaction ids (a summary with its first
+ * unexplained event and timeline, say): every bigint is written as the integer it is,
+ * where plain JSON.stringify would throw.
+ */
+export function stringifyWithIds(value: unknown, space?: number): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? rawJson(v.toString()) : v), space);
+}
+
 // JSON.rawJSON (Node 21+): a value JSON.stringify writes as the given text.
 const rawJson = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;

@@ -6,6 +6,7 @@ import { statInput } from '../../input-files.ts';
 import { checkTraceFilesPropertiesOnly, formatPropertiesOnlyReport } from '../../check/properties-only.ts';
 import { parsePositiveInt } from '../options.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
+import { stringifyWithIds } from '../../trace/json-ids.ts';
 
 export function registerCheck(program: Command): void {
   program
@@ -29,7 +30,7 @@ export function registerCheck(program: Command): void {
         if (o.choice.length > 0) throw new InputError('--choice chooses for the model, which --properties-only does not replay', { field: '--choice' });
         const [ps] = o.scenario === undefined ? [undefined] : await loadScenarioPaths([o.scenario]);
         const report = await checkTraceFilesPropertiesOnly(o.trace, { scenario: ps?.name });
-        process.stdout.write(`${o.json ? JSON.stringify(report) : formatPropertiesOnlyReport(report)}\n`);
+        process.stdout.write(`${o.json ? stringifyWithIds(report) : formatPropertiesOnlyReport(report)}\n`);
         process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
         return;
       }
@@ -38,7 +39,7 @@ export function registerCheck(program: Command): void {
       const minimiseTimeMs = parsePositiveInt('--minimise-time', o.minimiseTime) * 1000;
       const progress = (line: string): void => void process.stderr.write(`${line}\n`);
       const report = await checkTraces(s!, o.trace, { choices: parseChoices(o.choice), minimise: o.minimise, outDir: o.out, minimiseTimeMs, onProgress: progress, align: parseAlign(o.align, o.trace) });
-      if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      if (o.json) process.stdout.write(`${stringifyWithIds(report)}\n`);
       else process.stdout.write(`${formatCheckReport(report)}\n`);
       process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
     });

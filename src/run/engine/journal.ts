@@ -18,6 +18,7 @@ import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync
 import { InfraError, InputError } from '../../errors.ts';
 import type { JobResult } from '../../report/summary.ts';
 import { dirname, resolve } from 'node:path';
+import { stringifyWithIds } from '../../trace/json-ids.ts';
 
 export type JournalRecord =
   | { t: 'run'; runId: string; planDigest: string; at: string; pid: number; resumed: boolean }
@@ -146,7 +147,7 @@ export class Journal {
    * to disk is a torn last line, which the next open cuts away.
    */
   append(r: JournalRecord): void {
-    const data = Buffer.from(`${JSON.stringify(r)}\n`);
+    const data = Buffer.from(`${stringifyWithIds(r)}\n`);
     try {
       let off = 0;
       while (off < data.length) off += writeSync(this.fd, data, off);

@@ -24,6 +24,7 @@ import { isBenchError } from '../../errors.ts';
 import type { Scenario, Step } from '../../scenario/model.ts';
 import { fileSource, normaliseToArray, type TraceSource } from '../../trace/normalise.ts';
 import type { Clock, RealOutcome } from '../engine/job-pipeline.ts';
+import { stringifyWithIds } from '../../trace/json-ids.ts';
 
 /** Hyper-V operations on one host (src/lab/hyperv.ts HyperV has these). */
 export interface VmOps {
@@ -263,7 +264,7 @@ export async function mergeTraces(benchFile: string, hostFile: string, guestFile
   const events = await normaliseToArray(sources);
   const text = events.map((n, i) => {
     const { at: _at, ...e } = n.event as unknown as Record<string, unknown>;
-    return `${JSON.stringify({ ...e, seq: i + 1 })}\n`;
+    return `${stringifyWithIds({ ...e, seq: i + 1 })}\n`;
   }).join('');
   writeFileSync(`${out}.partial`, text);
   renameSync(`${out}.partial`, out);
