@@ -131,7 +131,9 @@ describe.skipIf(reason)(`GuestSsh over real sshd${reason ? ` (skipped: ${reason}
 
     it('reports a timeout, and the guest kills the command', async () => {
       const pidFile = join(sshd.dir, 'timeout.pid');
-      const r = await guest.exec(sh`echo $$ > ${pidFile}; exec sleep 30`, { timeoutMs: 500 });
+      // 2 s, not less: the login shell sshd starts runs the user's startup files first (root's
+      // ~/.bashrc on our machines initialises pyenv, about 0.5 s), all inside the deadline.
+      const r = await guest.exec(sh`echo $$ > ${pidFile}; exec sleep 30`, { timeoutMs: 2_000 });
       expect(r).toMatchObject({ timedOut: true, exitCode: null });
       expect(r.durationMs).toBeLessThan(5_000);
       const pid = Number(readFileSync(pidFile, 'utf8'));
