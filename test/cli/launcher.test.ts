@@ -6,9 +6,9 @@
 // names another). Where there is none, the case they cover cannot happen, and they skip.
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 function oldNode(): string | null {
@@ -36,13 +36,22 @@ describe.skipIf(OLD === null)('bin/bench.js on an old Node', () => {
 
   it('passes a SIGTERM on to the bench it started', async () => {
     const out = mkdtempSync(join(tmpdir(), 'launcher-'));
-    const child = execa(OLD!, ['bin/bench.js', 'nightly', '--lab', 'lab/emulated.yaml', '--out', out, '--workers', '1'], { reject: false });
-    await new Promise((r) => setTimeout(r, 1500));
+    // An emulated lab with many seeds, so the nightly is still running when the signal
+    // comes, however fast the machine (lab/emulated.yaml's 120 jobs take about a second).
+    const lab = join(out, 'long-lab.yaml');
+    const seeds = Array.from({ length: 100 }, (_, i) => i + 1).join(', ');
+    writeFileSync(lab, `version: 1\nkind: emulated\nname: emulator\nscenarios: ${resolve('bench/scenarios')}\nseeds: [${seeds}]\nhosts:\n  - { name: emu-defaults, build: emu-ws2022-like }\nguests: [linux-twin]\n`);
+    const runs = join(out, 'runs');
+    const child = execa(OLD!, ['bin/bench.js', 'nightly', '--lab', lab, '--out', runs, '--workers', '1'], { reject: false });
+    // Wait until the bench has begun writing its run, then signal the launcher.
+    for (const until = Date.now() + 30_000; Date.now() < until && !(existsSync(runs) && readdirSync(runs, { recursive: true }).some((f) => String(f).endsWith('journal.jsonl'))); ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     child.kill('SIGTERM');
     const r = await child;
     expect(r.signal ?? r.exitCode).toBeTruthy();
     // The bench itself is gone too: nothing still writes the run directory.
-    const size = (): number => readdirSync(out, { recursive: true }).length;
+    const size = (): number => readdirSync(runs, { recursive: true }).length;
     const before = size();
     await new Promise((r) => setTimeout(r, 1000));
     expect(size()).toBe(before);
