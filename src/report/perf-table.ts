@@ -41,6 +41,9 @@ export const TARGETS: Readonly<Record<string, FigureSpec>> = {
   checkPeakRssMb: { unit: 'MB', target: { op: '<', value: 300 } },
   traceReadEventsPerSec: { unit: 'events/s' },
   reportRender1500Ms: { unit: 'ms', target: { op: '<', value: 2000 } },
+  // A trivial command's median round trip on a warm session (issue 12).
+  pwshLocalRoundTripMedianMs: { unit: 'ms', target: { op: '<', value: 10 } },
+  pwshSshRoundTripMedianMs: { unit: 'ms', target: { op: '<', value: 20 } },
 };
 
 export type FigureStatus = 'met' | 'missed' | 'no target';
