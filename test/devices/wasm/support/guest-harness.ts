@@ -9,6 +9,7 @@ import { STATUS } from '../../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import { INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../../src/devices/protocol.ts';
 import { CGuestWindows, type CGuestWindowsOptions } from '../../../../src/devices/wasm/c-guest-windows.ts';
+import { stepSide } from '../../../vmbus/support/channel-pair.ts';
 
 export const CH = 42;
 export const INSTANCE = '8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a';
@@ -56,18 +57,7 @@ export function makeGuestHarness(opts: Partial<Omit<CGuestWindowsOptions, 'sink'
     client = c;
   };
   connect();
-  const step = (c: Channel | null): boolean => {
-    if (!c) return false;
-    if (c.canDeliver()) {
-      c.deliverOne();
-      return true;
-    }
-    if (c.canFlush()) {
-      c.flushOne();
-      return true;
-    }
-    return false;
-  };
+  const step = (c: Channel | null): boolean => c !== null && stepSide(c);
   const h: GuestHarness = {
     guest, server, clock,
     pump(limit = 100_000) {

@@ -10,6 +10,7 @@ import { STATUS } from '../../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../../src/devices/protocol.ts';
 import { CVsp, type CVspOptions } from '../../../../src/devices/wasm/c-vsp.ts';
+import { stepSide } from '../../../vmbus/support/channel-pair.ts';
 
 export const CH = 42;
 export const INSTANCE = '8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a';
@@ -68,18 +69,7 @@ export function makeHarness(opts: Partial<Omit<CVspOptions, 'sink' | 'now' | 'ch
     },
     pump(limit = 100_000) {
       let n = 0;
-      const step = (c: Channel | null): boolean => {
-        if (!c) return false;
-        if (c.canDeliver()) {
-          c.deliverOne();
-          return true;
-        }
-        if (c.canFlush()) {
-          c.flushOne();
-          return true;
-        }
-        return false;
-      };
+      const step = (c: Channel | null): boolean => c !== null && stepSide(c);
       while (step(vsp.offered(CH)) || step(h.client)) if (++n > limit) throw new Error('pump did not settle');
       return n;
     },
