@@ -75,6 +75,11 @@ export class CHostVsp {
     return this.vsp.savedOutputs(this.ch);
   }
 
+  /** `resume ch=N`: VmbChannelStart on the channel object the save paused (a checkpoint the VM runs on after). */
+  resume(): void {
+    this.vsp.run(`resume ch=${this.ch}`);
+  }
+
   /** `restore ch=N`: a new channel object from the VSP's saved state (the buffers are KMCL's copy of it). */
   restore(_buffers: readonly Uint8Array[]): void {
     this.vsp.run(`restore ch=${this.ch}`);
