@@ -655,6 +655,9 @@ class Execution {
       case 'migrate':
         this.migrate(this.host!.name === 'explore-b' ? 'explore-a' : 'explore-b');
         return;
+      case 'checkpoint':
+        this.checkpoint(EXPLORE_CHECKPOINT);
+        return;
       case 'checkpoint-apply':
         this.checkpoint(EXPLORE_CHECKPOINT);
         this.applyCheckpoint(EXPLORE_CHECKPOINT);
