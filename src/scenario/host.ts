@@ -18,7 +18,7 @@ import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
 
 /** What the executor uses of a host VSP, twin or C. */
-export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'restore' | 'teardown' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
+export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'resume' | 'restore' | 'teardown' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
 
 export interface HostOptions {
   choices: GapChoices;
