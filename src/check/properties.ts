@@ -19,7 +19,7 @@
 
 import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
-import { statusFor, statusHex } from '../devices/protocol.ts';
+import { statusFor, statusHex } from '../../devices/sample/protocol.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 
 export type DivergenceClass =

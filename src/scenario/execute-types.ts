@@ -7,7 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { SampleGuest } from '../devices/guest.ts';
+import type { SampleGuest } from '../../devices/sample/guest.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 
 /**

@@ -1,5 +1,5 @@
 // One channel of the C VSP on an emulated host, with the face the scenario executor
-// gives a host VSP (the twin's: src/devices/vsp.ts), so `devices: c` runs a scenario on
+// gives a host VSP (the twin's: devices/sample/vsp.ts), so `devices: c` runs a scenario on
 // the C driver. Everything goes through the VSP's own control commands, as a lab job
 // sends them: `open`, `transact`, `notify`, `save`, `restore`.
 //
