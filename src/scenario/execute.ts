@@ -456,12 +456,15 @@ class Execution {
    * objects again (Pause, Save*, Start: no RestoreFromBuffer, no new host objects); pulse
    * restores the save at once onto new host objects. The guest's processors are stopped
    * for the save and it sees the same either way: its objects and memory are untouched.
+   * Loopback has no VM and no Hyper-V to choose: its checkpoint is the bench's own channel
+   * commands, save and restore at once (run/real/loopback-lab.ts), whatever the choice,
+   * so a loopback trace (bench lab probe's) fits either option and decides neither.
    */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
     const hostName = this.host!.name;
     const label = `checkpoint-${name}`;
-    if (this.choices.runningCheckpoint === 'pulse') {
+    if (this.loopback || this.choices.runningCheckpoint === 'pulse') {
       const blob = this.saveVm(label);
       this.checkpoints.set(name, blob);
       if (this.loopback) this.restoreChannels(blob);
