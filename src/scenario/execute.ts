@@ -459,6 +459,9 @@ class Execution {
    * Loopback has no VM and no Hyper-V to choose: its checkpoint is the bench's own channel
    * commands, save and restore at once (run/real/loopback-lab.ts), whatever the choice,
    * so a loopback trace (bench lab probe's) fits either option and decides neither.
+   * Invariant: under either option, what was in flight when the checkpoint was taken
+   * completes exactly once, whether the VM goes on from the checkpoint or goes back to it
+   * (execute.test.ts property: a checkpoint taken, or taken and applied, at any save point).
    */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
