@@ -7,10 +7,15 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { SampleGuest } from '../devices/guest.ts';
+import type { SampleGuest } from '../../devices/sample/guest.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 
-export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
+/**
+ * A VM operation explore injects: a save and restore, a migration, a checkpoint taken
+ * (the VM runs on from it, as the runningCheckpoint choice says), or one taken and
+ * applied at once.
+ */
+export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint' | 'checkpoint-apply';
 
 export interface ExecuteOptions {
   seed: number;

@@ -10,6 +10,8 @@
 // SaveContinue / SaveEnd, copy guest memory, throw the host objects away; restore =
 // new host objects from the blob over the same guest memory. Migration is save on one
 // host, restore on another; checkpoint apply restores an older blob, guest included.
+// Taking a checkpoint saves and goes on: the same host objects start again, or (the
+// runningCheckpoint choice `pulse`) the save is restored at once onto new ones.
 //
 // Topology loopback (scenario.topology, a lab's loopback job): the client is a KMCL client
 // in the host beside the VSP, not a guest in a VM, so nothing of it is ever frozen or
@@ -33,9 +35,9 @@ import { EmulatedHost, type HostVsp } from './host.ts';
 import type { CVsp } from '../devices/wasm/c-vsp.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { VspError } from '../devices/vsp.ts';
-import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
-import { CompletionMode } from '../devices/protocol.ts';
+import { VspError } from '../../devices/sample/vsp.ts';
+import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../../devices/sample/guest.ts';
+import { CompletionMode } from '../../devices/sample/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
@@ -337,13 +339,19 @@ class Execution {
 
   // ------------------------------------------------------------------ VM operations
 
-  /** Pauses and saves every channel, images guest memory, and discards the host. */
-  private saveVm(label: string): Uint8Array {
+  /**
+   * Pauses and saves every channel and images guest memory. The host objects are then
+   * discarded, unless `keepHost` (a checkpoint the VM runs on after, save-and-continue):
+   * then they stay paused, for the caller to start again.
+   */
+  private saveVm(label: string, keepHost = false): Uint8Array {
     const t0 = performance.now();
     const host = this.host!;
     const channels = this.chIds.map((ch) => ({ ch, kmclBuffers: host.vsps.get(ch)!.save() }));
-    for (const v of host.vsps.values()) v.teardown({ discard: false });
-    this.host = null;
+    if (!keepHost) {
+      for (const v of host.vsps.values()) v.teardown({ discard: false });
+      this.host = null;
+    }
     const record: SavedVmV1 = {
       v: 1,
       kind: 'vm',
@@ -442,15 +450,26 @@ class Execution {
     return blob;
   }
 
+  /**
+   * A checkpoint saves the running VM, which then goes on. How the VSPs go on is the
+   * runningCheckpoint choice (REVIEW section 2): save-and-continue starts the same channel
+   * objects again (Pause, Save*, Start: no RestoreFromBuffer, no new host objects); pulse
+   * restores the save at once onto new host objects. The guest's processors are stopped
+   * for the save and it sees the same either way: its objects and memory are untouched.
+   */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
-    // A checkpoint saves the running VM, which then goes on: save, then restore at once
-    // onto a new host object, as Hyper-V briefly saves the VM to take one.
     const hostName = this.host!.name;
-    const blob = this.saveVm(`checkpoint-${name}`);
-    this.checkpoints.set(name, blob);
-    if (this.loopback) this.restoreChannels(blob);
-    else this.restoreVm(blob, hostName);
+    const label = `checkpoint-${name}`;
+    if (this.choices.runningCheckpoint === 'pulse') {
+      const blob = this.saveVm(label);
+      this.checkpoints.set(name, blob);
+      if (this.loopback) this.restoreChannels(blob);
+      else this.restoreVm(blob, hostName);
+    } else {
+      this.checkpoints.set(name, this.saveVm(label, true));
+      for (const v of this.host!.vsps.values()) v.resume();
+    }
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.end', name });
   }
 
@@ -680,6 +699,9 @@ class Execution {
         return;
       case 'migrate':
         this.migrate(this.host!.name === 'explore-b' ? 'explore-a' : 'explore-b');
+        return;
+      case 'checkpoint':
+        this.checkpoint(EXPLORE_CHECKPOINT);
         return;
       case 'checkpoint-apply':
         this.checkpoint(EXPLORE_CHECKPOINT);

@@ -6,7 +6,7 @@
 // twins are. A C VSP driver belongs to a host name and outlives the host objects of a
 // VM save, as a VSP driver outlives a VM's save on a real host (c-host-vsp.ts).
 
-import { SampleVsp } from '../devices/vsp.ts';
+import { SampleVsp } from '../../devices/sample/vsp.ts';
 import { CHostVsp } from '../devices/wasm/c-host-vsp.ts';
 import { CVsp } from '../devices/wasm/c-vsp.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
@@ -18,7 +18,7 @@ import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
 
 /** What the executor uses of a host VSP, twin or C. */
-export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'restore' | 'teardown' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
+export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'resume' | 'restore' | 'teardown' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
 
 export interface HostOptions {
   choices: GapChoices;

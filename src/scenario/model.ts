@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { GAP_CHOICES } from '../vmbus/choices.ts';
 import { U64_MAX } from '../vmbus/tx-id.ts';
-import { HEADER_SIZE, MAX_MESSAGE_SIZE } from '../devices/protocol.ts';
+import { HEADER_SIZE, MAX_MESSAGE_SIZE } from '../../devices/sample/protocol.ts';
 
 const count = z.number().int().min(1).max(100_000);
 const size = z.number().int().min(HEADER_SIZE).max(MAX_MESSAGE_SIZE);

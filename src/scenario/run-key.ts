@@ -19,11 +19,11 @@ import type { Fifo } from '../vmbus/fifo.ts';
 import type { TransactionTable } from '../vmbus/trans-table.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
 import type { RingMemory } from '../vmbus/ring.ts';
-import type { GuestChannelState } from '../devices/guest.ts';
-import type { SavedHostTx } from '../devices/save-record.ts';
+import type { GuestChannelState } from '../../devices/sample/guest.ts';
+import type { SavedHostTx } from '../../devices/sample/save-record.ts';
 import { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { SampleGuest } from '../devices/guest.ts';
+import type { SampleGuest } from '../../devices/sample/guest.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 
 type QueuedWrite = GuestChannelState['queue']['items'][number];

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INTERFACE_TYPE_GUID } from '../../src/devices/protocol.ts';
+import { INTERFACE_TYPE_GUID } from '../../devices/sample/protocol.ts';
 
 const drivers = fileURLToPath(new URL('../../lab/drivers', import.meta.url));
 const CHECKPATCH = '/var/cache/vmbus-bench/checkpatch/scripts/checkpatch.pl';

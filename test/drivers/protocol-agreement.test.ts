@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   COMPLETION_SIZE, HEADER_SIZE, MAX_MESSAGE_SIZE, MsgType, Status,
   bodyByte, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor, statusHex,
-} from '../../src/devices/protocol.ts';
+} from '../../devices/sample/protocol.ts';
 import { digestHex } from '../../src/devices/digest.ts';
-import { decodeSaveRecord, encodeSaveRecord } from '../../src/devices/save-record.ts';
+import { decodeSaveRecord, encodeSaveRecord } from '../../devices/sample/save-record.ts';
 import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -182,7 +182,7 @@ export async function measureAll(progress: (what: string) => void, opts: { quick
   // The sample VSP's own code answering Requests: the twin, and the C VSP in WebAssembly
   // (target: the C VSP within 2x of the twin). Needs clang and lld for the build.
   try {
-    const { vspRoundTripsPerSec } = await import('../../devices/wasm/perf.ts');
+    const { vspRoundTripsPerSec } = await import('../../../devices/sample/perf.ts');
     progress('round trips, twin VSP and C VSP');
     fig.vspTwinRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('twin', 50_000), (x) => x));
     fig.vspCRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('c', 50_000), (x) => x));

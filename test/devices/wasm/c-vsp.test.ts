@@ -5,7 +5,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CompletionMode } from '../../../src/devices/protocol.ts';
+import { CompletionMode } from '../../../devices/sample/protocol.ts';
 import { makeHarness } from './support/vsp-harness.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;

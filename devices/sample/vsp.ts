@@ -2,8 +2,8 @@
 // against the emulator's KMCL server channel exactly as the C VSP is written against
 // vmbkmcl.sys. It writes the host side of the trace.
 
-import { txAdd, type TxId } from '../vmbus/tx-id.ts';
-import { Channel, stateChangeCallbacksInit } from '../vmbus/channel.ts';
+import { txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
+import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
 import {
   channelRestoreFromBuffer,
   channelSaveBegin,
@@ -11,12 +11,12 @@ import {
   channelSaveEnd,
   currentSaveLibLength,
   packetRestore,
-} from '../vmbus/channel-save.ts';
-import type { GapChoices } from '../vmbus/choices.ts';
-import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../vmbus/packet.ts';
-import { STATUS, statusName, type NtStatus } from '../vmbus/status.ts';
-import type { TraceSink } from '../trace/sink.ts';
-import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
+} from '../../src/vmbus/channel-save.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
+import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import {
   CompletionMode,
   INTERFACE_TYPE_GUID,
@@ -32,7 +32,7 @@ import {
   statusFor,
   statusHex,
 } from './protocol.ts';
-import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
+import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
 import { SAVEBUF_SIZE, readSaveRecord, writeSaveRecord, type SavedHostTx } from './save-record.ts';
 
@@ -350,6 +350,19 @@ export class SampleVsp {
     } finally {
       channelSaveEnd(ch);
     }
+  }
+
+  /**
+   * After a save of a VM that goes on running (a checkpoint taken under the
+   * runningCheckpoint choice save-and-continue, REVIEW section 2): VmbChannelStart on the
+   * same channel object, as the C VSP's `resume` command does. Nothing is restored: the
+   * packets queued in the library and those awaiting a completion are still this
+   * channel's, each with its transaction record (its pointer), and go on from where the
+   * Pause left them. (Requests held in mode Hold were completed by Suspend, as KMCL
+   * requires before Pause returns, so none is held across it.)
+   */
+  resume(): void {
+    this.channel.start();
   }
 
   /** Feeds the saved buffers back, in order, before the channel is enabled. */

@@ -2,12 +2,12 @@
 // VmbChannelDisable (which cancels what is still queued or awaiting its completion) and
 // VmbChannelCleanup (which finds every packet freed), not with a call KMCL does not have.
 import { describe, expect, it } from 'vitest';
-import { EmulatedHost } from '../../src/scenario/host.ts';
-import { GuestMemory } from '../../src/vmbus/partition.ts';
-import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
-import { Faults } from '../../src/vmbus/faults.ts';
-import { Channel } from '../../src/vmbus/channel.ts';
-import { MemorySink } from '../../src/trace/sink.ts';
+import { EmulatedHost } from '../../../src/scenario/host.ts';
+import { GuestMemory } from '../../../src/vmbus/partition.ts';
+import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
+import { Faults } from '../../../src/vmbus/faults.ts';
+import { Channel } from '../../../src/vmbus/channel.ts';
+import { MemorySink } from '../../../src/trace/sink.ts';
 
 function hostWithTraffic() {
   const sink = new MemorySink('emulator');

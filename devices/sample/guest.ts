@@ -5,12 +5,12 @@
 // is guest memory: a saved VM, a checkpoint or a migration carries it as it carries the
 // rings, and applying a checkpoint puts an older copy back.
 
-import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
-import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
-import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
-import type { TraceSink } from '../trace/sink.ts';
-import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
-import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
+import { nextTxId, type TxId } from '../../src/vmbus/tx-id.ts';
+import type { OutgoingRing, IncomingRing } from '../../src/vmbus/ring.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import { peekTx } from './peek.ts';
 import { fromGuestImage, toGuestImage, type GuestImageV3 } from './guest-image.ts';
 import {
