@@ -85,6 +85,11 @@ export const ScenarioSchema = z.strictObject({
   choices: z.strictObject(choiceShape).optional(),
   /** the host's VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly */
   devices: z.enum(['twin', 'c']).default('twin'),
+  /**
+   * vm: the guest driver in a VM (the default). loopback: the client in the host beside
+   * the VSP, as a lab's loopback job runs it: save/restore/pause act on channels only.
+   */
+  topology: z.enum(['vm', 'loopback']).default('vm'),
   steps: z.array(StepSchema).min(1),
 });
 
@@ -99,6 +104,8 @@ export interface Scenario {
   host: string;
   choices: Record<string, string | boolean>;
   devices?: 'twin' | 'c' | undefined;
+  /** absent: vm (execute.ts says what loopback changes) */
+  topology?: 'vm' | 'loopback' | undefined;
   steps: Step[];
   /** where it came from, for messages: file and each step's line */
   source?: { file: string; stepLines: number[] } | undefined;
@@ -121,6 +128,7 @@ export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scen
     host: parsed.host,
     choices,
     devices: parsed.devices,
+    ...(parsed.topology === 'loopback' ? { topology: parsed.topology } : {}),
     steps: parsed.steps,
     source,
   };

@@ -2,13 +2,13 @@
 // the runningCheckpoint choice save-and-continue), VmbChannelStart on the same channel
 // object. What was in flight stays the channel's, each packet with its transaction record.
 import { describe, expect, it } from 'vitest';
-import { EmulatedHost } from '../../src/scenario/host.ts';
-import { GuestMemory } from '../../src/vmbus/partition.ts';
-import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
-import { Faults } from '../../src/vmbus/faults.ts';
-import { MemorySink } from '../../src/trace/sink.ts';
-import { fifoItems } from '../../src/vmbus/fifo.ts';
-import type { VmbPacket } from '../../src/vmbus/packet.ts';
+import { EmulatedHost } from '../../../src/scenario/host.ts';
+import { GuestMemory } from '../../../src/vmbus/partition.ts';
+import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
+import { Faults } from '../../../src/vmbus/faults.ts';
+import { MemorySink } from '../../../src/trace/sink.ts';
+import { fifoItems } from '../../../src/vmbus/fifo.ts';
+import type { VmbPacket } from '../../../src/vmbus/packet.ts';
 
 function hostWithTraffic() {
   const sink = new MemorySink('emulator');
