@@ -28,6 +28,7 @@ import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
 import { guestDriverRecord, sampleGuestLayout, sendControl } from '../../lab/deploy-guest.ts';
 import { installGuestPackage, readPackageCounters, readPackageTrace } from '../../lab/deploy-guest-package.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { GuestSsh } from '../../lab/guest-ssh.ts';
 import type { LabHost } from '../../lab/inventory.ts';
@@ -43,7 +44,6 @@ import { runRealJob, type DriverControl, type GuestControl, type JobLab, type Re
 export const BASE_CHECKPOINT = 'bench-base';
 /** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
 const LOOPBACK = Symbol('loopback');
-const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
 
 export interface LabRealSideOptions {
   runId: string;
@@ -135,6 +135,7 @@ export class LabRealSide implements RealSide {
       const lo = {
         hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
         workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
+        vspProvider: vspProvider(this.o.hosts.get(vm.host)!),
       };
       const lab = loopbackJobLab(lo, sampleCtlDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
@@ -240,7 +241,7 @@ export class LabRealSide implements RealSide {
       vsp,
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
-        const started = await runNative(hostHv, 'logman', ['start', session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
+        const started = await runNative(hostHv, 'logman', ['start', session, '-p', vspProvider(o.hosts.get(vm.host)!), '-o', etl, '-ets']);
         if (started.exitCode !== 0) throw new InfraError(`logman start ${session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: vm.host });
         // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
         // channel into the VM from its own process (attach.ts, HandleBroker).
@@ -261,4 +262,13 @@ function lastSeq(trace: string): number {
   const last = trace.trimEnd().split('\n').at(-1) ?? '';
   const m = /"seq":(\d+)/.exec(last);
   return m ? Number(m[1]) : 0;
+}
+
+/** The TraceLogging provider of the host's VSP package: the bench captures it with logman. */
+function vspProvider(host: LabHost): string {
+  const trace = (host.drivers ?? loadHostDrivers()).vsp.trace;
+  if (trace.format !== 'etw') {
+    throw new InfraError(`${host.name}: the VSP package's trace is ${trace.format}, but a lab job captures the VSP's trace with ETW (trace.format: etw, trace.provider)`, { host: host.name });
+  }
+  return trace.provider;
 }
