@@ -360,6 +360,19 @@ export class SampleVsp implements HostVsp {
     }
   }
 
+  /**
+   * After a save of a VM that goes on running (a checkpoint taken under the
+   * runningCheckpoint choice save-and-continue, REVIEW section 2): VmbChannelStart on the
+   * same channel object, as the C VSP's `resume` command does. Nothing is restored: the
+   * packets queued in the library and those awaiting a completion are still this
+   * channel's, each with its transaction record (its pointer), and go on from where the
+   * Pause left them. (Requests held in mode Hold were completed by Suspend, as KMCL
+   * requires before Pause returns, so none is held across it.)
+   */
+  resume(): void {
+    this.channel.start();
+  }
+
   /** Feeds the saved buffers back, in order, before the channel is enabled. */
   restore(buffers: readonly Uint8Array[]): void {
     for (let i = 0; i < buffers.length; i++) {

@@ -2,7 +2,8 @@
 //
 // A save point is a position between two scheduler steps of the base run: the moment a
 // save could start. At each, the run is repeated with a VM operation injected (save +
-// restore, a migration to another host, a checkpoint applied at once), and the
+// restore, a migration to another host, a checkpoint the VM runs on from, a checkpoint
+// applied at once), and the
 // properties are checked online on the whole run. What is in flight at the point (in
 // the library queue, in a ring, awaiting completion, held by a driver) is whatever the
 // seeded schedule put there, so with the base seed fixed every (point, operation) pair
@@ -32,7 +33,7 @@ import { PropertyChecker, statusRuleOf, sameVerdicts, type Violation } from './p
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 
-export const EXPLORE_OPS: readonly InjectedOp[] = ['save-restore', 'migrate', 'checkpoint-apply'];
+export const EXPLORE_OPS: readonly InjectedOp[] = ['save-restore', 'migrate', 'checkpoint', 'checkpoint-apply'];
 
 export interface ExploreFailure {
   at: number;

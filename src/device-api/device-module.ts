@@ -106,6 +106,11 @@ export interface HostVsp {
   peekDelivery(): DeliveryPeek | null;
   /** pause, then SaveBegin / SaveContinue* / SaveEnd: the filled buffers */
   save(): Uint8Array[];
+  /**
+   * After a save of a VM that goes on running (a checkpoint under runningCheckpoint
+   * save-and-continue): VmbChannelStart on the same channel object; nothing is restored
+   */
+  resume(): void;
   /** RestoreFromBuffer with each saved buffer, in order, before the channel is enabled */
   restore(buffers: readonly Uint8Array[]): void;
   /** Disable + Cleanup; `discard`: the VM goes with it, nothing completed now is traced */

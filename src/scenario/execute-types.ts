@@ -10,7 +10,12 @@ import type { EmulatedHost } from './host.ts';
 import type { GuestDriver } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 
-export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
+/**
+ * A VM operation explore injects: a save and restore, a migration, a checkpoint taken
+ * (the VM runs on from it, as the runningCheckpoint choice says), or one taken and
+ * applied at once.
+ */
+export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint' | 'checkpoint-apply';
 
 export interface ExecuteOptions {
   seed: number;

@@ -10,6 +10,21 @@
 // SaveContinue / SaveEnd, copy guest memory, throw the host objects away; restore =
 // new host objects from the blob over the same guest memory. Migration is save on one
 // host, restore on another; checkpoint apply restores an older blob, guest included.
+// Taking a checkpoint saves and goes on: the same host objects start again, or (the
+// runningCheckpoint choice `pulse`) the save is restored at once onto new ones.
+//
+// Topology loopback (scenario.topology, a lab's loopback job): the client is a KMCL client
+// in the host beside the VSP, not a guest in a VM, so nothing of it is ever frozen or
+// saved. Its rings are host memory it allocated, and they stay. Save = pause and save
+// every server channel and give up the server objects (the VSP's `save`, then the
+// `detach` its `restore` does first); restore = new server channels from the saved state
+// over the same rings and the same running client (`restore`); a checkpoint is both at
+// once; pause and resume pause and start the server channels only (`pause`, `resume`).
+// Meanwhile the client goes on: it reads what is in its ring, completes what it holds and
+// writes its completions, and the restored server finds them there. What has no loopback
+// form (migration, checkpoint apply, a host send into paused channels) is refused
+// (loopback.ts; lab/attach.ts plans such jobs as not applicable by the same rule).
+// The client is the guest twin (the device module's guest driver twin), whose protocol is the client's.
 //
 // The Execution class is above 400 lines on purpose: the scheduler, the scenario steps,
 // the VM operations and the replay hooks all act on one run's state (clock, guest
@@ -42,6 +57,7 @@ import type {
 } from './execute-types.ts';
 import type { StateKey } from './state-key.ts';
 import { runKey } from './run-key.ts';
+import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
@@ -130,6 +146,8 @@ class Execution {
   private readonly usesExploreCheckpoint: boolean;
   /** devices: c: the device's C VSP driver of each host name (they outlive the host objects) */
   private readonly cDrivers: Map<string, unknown> | undefined;
+  /** topology loopback: the client runs whatever the server channels' state (see the top) */
+  private readonly loopback: boolean;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -146,6 +164,8 @@ class Execution {
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
     this.device = emulatorOf(s);
     this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts, this.device) : undefined;
+    this.loopback = s.topology === 'loopback';
+    if (this.loopback) refuseVmOnlySteps(s, opts);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
     this.guest = this.makeGuest(this.device.newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
@@ -285,15 +305,19 @@ class Execution {
         return;
       case 'restore':
         this.sink.emit({ side: 'bench', ev: 'vm.restore.begin' });
-        this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host);
+        if (this.loopback) this.restoreChannels(this.savedBlob!);
+        else this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host);
         this.savedBlob = null;
         this.sink.emit({ side: 'bench', ev: 'vm.restore.end' });
         return;
       case 'pause':
         this.sink.emit({ side: 'bench', ev: 'vm.pause' });
+        // Loopback: the VSP's `pause ch=N` on every channel; the client is not paused.
+        if (this.loopback) for (const v of this.host!.vsps.values()) v.channel.pause();
         this.vm = 'paused';
         return;
       case 'resume':
+        if (this.loopback) for (const v of this.host!.vsps.values()) v.channel.start();
         this.sink.emit({ side: 'bench', ev: 'vm.resume' });
         this.vm = 'running';
         return;
@@ -318,13 +342,19 @@ class Execution {
 
   // ------------------------------------------------------------------ VM operations
 
-  /** Pauses and saves every channel, images guest memory, and discards the host. */
-  private saveVm(label: string): Uint8Array {
+  /**
+   * Pauses and saves every channel and images guest memory. The host objects are then
+   * discarded, unless `keepHost` (a checkpoint the VM runs on after, save-and-continue):
+   * then they stay paused, for the caller to start again.
+   */
+  private saveVm(label: string, keepHost = false): Uint8Array {
     const t0 = performance.now();
     const host = this.host!;
     const channels = this.chIds.map((ch) => ({ ch, kmclBuffers: host.vsps.get(ch)!.save() }));
-    for (const v of host.vsps.values()) v.teardown({ discard: false });
-    this.host = null;
+    if (!keepHost) {
+      for (const v of host.vsps.values()) v.teardown({ discard: false });
+      this.host = null;
+    }
     const record: SavedVmV1 = {
       v: 1,
       kind: 'vm',
@@ -367,6 +397,28 @@ class Execution {
     this.opts.onVmOpTimed?.('restore', performance.now() - t0);
   }
 
+  /**
+   * Loopback restore: new server channels from the blob's KMCL state, over the client's
+   * live rings and the running client (the blob's guest image and memory are not used:
+   * the client was never saved).
+   */
+  private restoreChannels(blob: Uint8Array): void {
+    const t0 = performance.now();
+    const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
+    const host = this.newHost(this.host?.name ?? this.s.host);
+    for (const c of rec.channels) restoreVsp(host, c, this.s.name);
+    this.nextHostTx = { ...rec.bench.nextHostTx };
+    this.host = host;
+    host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), true);
+    this.vm = 'running';
+    this.opts.onVmOpTimed?.('restore', performance.now() - t0);
+  }
+
+  /** Whether the guest (or loopback client) can run now. */
+  private guestRuns(): boolean {
+    return this.vm === 'running' || this.loopback;
+  }
+
   private migrate(to: string): void {
     const { from, blob } = this.leaveHost(to);
     this.restoreVm(blob, to);
@@ -401,14 +453,26 @@ class Execution {
     return blob;
   }
 
+  /**
+   * A checkpoint saves the running VM, which then goes on. How the VSPs go on is the
+   * runningCheckpoint choice (REVIEW section 2): save-and-continue starts the same channel
+   * objects again (Pause, Save*, Start: no RestoreFromBuffer, no new host objects); pulse
+   * restores the save at once onto new host objects. The guest's processors are stopped
+   * for the save and it sees the same either way: its objects and memory are untouched.
+   */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
-    // A checkpoint saves the running VM, which then goes on: save, then restore at once
-    // onto a new host object, as Hyper-V briefly saves the VM to take one.
     const hostName = this.host!.name;
-    const blob = this.saveVm(`checkpoint-${name}`);
-    this.checkpoints.set(name, blob);
-    this.restoreVm(blob, hostName);
+    const label = `checkpoint-${name}`;
+    if (this.choices.runningCheckpoint === 'pulse') {
+      const blob = this.saveVm(label);
+      this.checkpoints.set(name, blob);
+      if (this.loopback) this.restoreChannels(blob);
+      else this.restoreVm(blob, hostName);
+    } else {
+      this.checkpoints.set(name, this.saveVm(label, true));
+      for (const v of this.host!.vsps.values()) v.resume();
+    }
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.end', name });
   }
 
@@ -440,7 +504,7 @@ class Execution {
     let n = 0;
     const host = this.host;
     if (host) this.cacheStepVsps(host);
-    const guest = this.vm === 'running' ? this.guest : null;
+    const guest = this.guestRuns() ? this.guest : null;
     const clock = this.clock;
     const chIds = this.chIds;
     for (let i = 0; i < chIds.length; i++) {
@@ -536,7 +600,7 @@ class Execution {
         if (!v || !v.isHeld(tx)) return null;
         return { task: HOST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'g2h' };
       }
-      if (this.vm !== 'running' || !this.guest.isHeld(ch, tx)) return null;
+      if (!this.guestRuns() || !this.guest.isHeld(ch, tx)) return null;
       return { task: GUEST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'h2g' };
     },
   };
@@ -548,7 +612,7 @@ class Execution {
   /** What each ready delivery would write first, and the flushes (holds: see heldOption). */
   private replayOptions(): readonly TaskOption[] {
     let n = 0;
-    const guestRuns = this.vm === 'running';
+    const guestRuns = this.guestRuns();
     const host = this.host;
     if (host) this.cacheStepVsps(host);
     for (let i = 0; i < this.chIds.length; i++) {
@@ -639,6 +703,9 @@ class Execution {
       case 'migrate':
         this.migrate(this.host!.name === 'explore-b' ? 'explore-a' : 'explore-b');
         return;
+      case 'checkpoint':
+        this.checkpoint(EXPLORE_CHECKPOINT);
+        return;
       case 'checkpoint-apply':
         this.checkpoint(EXPLORE_CHECKPOINT);
         this.applyCheckpoint(EXPLORE_CHECKPOINT);
@@ -649,7 +716,7 @@ class Execution {
   private nextTimer(): number | null {
     let min: number | null = null;
     const host = this.host;
-    const running = this.vm === 'running';
+    const running = this.guestRuns();
     for (const ch of this.chIds) {
       if (host) {
         const d = host.vsps.get(ch)!.nextDue();
@@ -731,6 +798,13 @@ function emulatorOf(s: Scenario): EmulatorDevice {
   const m = deviceOf(devicePath(s));
   if (!m.emulator) throw new InputError(`device ${m.name} has no twins for the emulator (its module has no "emulator"); it runs on real labs only`, { file: s.source?.file, field: 'device' });
   return m.emulator;
+}
+
+/** Loopback has no VM: what only a VM can do is refused, with the step's place. */
+function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
+  const p = loopbackStepProblem(s);
+  if (p) throw new InputError(`topology: loopback cannot run step ${p.step + 1}: ${p.reason}`, { file: s.source?.file, line: s.source?.stepLines[p.step], field: `steps[${p.step}].op` });
+  if (opts.inject || opts.atSavePoint) throw new InputError('topology: loopback runs under bench emulate and check (not yet under explore)');
 }
 
 /** One channel's saved KMCL stream into a new host's VSP; what the library refuses is a RestoreError. */

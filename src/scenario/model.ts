@@ -92,6 +92,11 @@ export const ScenarioSchema = z.strictObject({
   device: z.string().min(1).optional(),
   /** the host's VSPs: the TypeScript twins, or the device's C VSP compiled to WebAssembly */
   devices: z.enum(['twin', 'c']).default('twin'),
+  /**
+   * vm: the guest driver in a VM (the default). loopback: the client in the host beside
+   * the VSP, as a lab's loopback job runs it: save/restore/pause act on channels only.
+   */
+  topology: z.enum(['vm', 'loopback']).default('vm'),
   steps: z.array(StepSchema).min(1),
 });
 
@@ -108,6 +113,8 @@ export interface Scenario {
   /** the device module's absolute path; absent: the sample device (SAMPLE_DEVICE) */
   device?: string | undefined;
   devices?: 'twin' | 'c' | undefined;
+  /** absent: vm (execute.ts says what loopback changes) */
+  topology?: 'vm' | 'loopback' | undefined;
   steps: Step[];
   /** where it came from, for messages: file and each step's line */
   source?: { file: string; stepLines: number[] } | undefined;
@@ -131,6 +138,7 @@ export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scen
     choices,
     device: parsed.device === undefined ? undefined : resolveDevicePath(parsed.device, source?.file),
     devices: parsed.devices,
+    ...(parsed.topology === 'loopback' ? { topology: parsed.topology } : {}),
     steps: parsed.steps,
     source,
   };

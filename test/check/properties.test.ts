@@ -6,15 +6,16 @@ import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import { statusRuleOf, PropertyChecker, sameVerdicts, type DivergenceClass } from '../../src/check/properties.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
 
 /** The default device's (the sample's) status rule, as the bench gives its checker. */
 const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
-function traceOf(name: string): TraceEvent[] {
+function traceOf(name: string, choices: Partial<GapChoices> = {}): TraceEvent[] {
   const sink = new MemorySink();
-  executeScenario(suite.find((s) => s.name === name)!, { seed: 1, sink });
+  executeScenario(suite.find((s) => s.name === name)!, { seed: 1, sink, choices });
   return sink.events;
 }
 
@@ -104,6 +105,50 @@ describe('property checker', () => {
     // a completion for tx 20, which was sent after the checkpoint and discarded
     const fake = { ...checkpoint.find((e) => e.ev === 'pkt.completion' && e.dir === 'h2g')!, tx: 20 } as TraceEvent;
     expect(classes([...checkpoint.slice(0, applyEnd + 1), fake, ...checkpoint.slice(applyEnd + 1)])).toContain('spurious');
+  });
+
+  describe('a checkpoint of a running VM, either way a host takes it (runningCheckpoint)', () => {
+    const pulse = traceOf('checkpoint-apply', { runningCheckpoint: 'pulse' });
+    const taken = (events: TraceEvent[]) => [idx(events, (e) => e.ev === 'vm.checkpoint.begin'), idx(events, (e) => e.ev === 'vm.checkpoint.end')] as const;
+    const inTaking = (events: TraceEvent[], pred: (e: TraceEvent) => boolean) => {
+      const [b, e] = taken(events);
+      return events.filter((x, j) => !(j > b && j < e && pred(x)));
+    };
+
+    it('passes a host that went on from the save on the same objects, and one that restored onto new objects', () => {
+      // The default trace: Paused, pkt.save..., Started, Active; no pkt.restore until the apply.
+      const [b, e] = taken(checkpoint);
+      expect(checkpoint.slice(b, e).some((x) => x.ev === 'pkt.save')).toBe(true);
+      expect(checkpoint.slice(b, e).some((x) => x.ev === 'pkt.restore')).toBe(false);
+      expect(classes(checkpoint)).toEqual([]);
+      expect(classes(pulse)).toEqual([]);
+    });
+
+    it('flags a host that restored onto new objects but left out what it saved as not-restored', () => {
+      // Started and Active are there (on the new objects): that alone is no going on.
+      expect(classes(inTaking(pulse, (e) => e.ev === 'pkt.restore'))).toContain('not-restored');
+    });
+
+    it('flags a channel that neither started again nor restored what it saved as not-restored', () => {
+      const stuck = inTaking(checkpoint, (e) => e.ev === 'ch.state' && e.side === 'host' && e.state !== 'Paused');
+      expect(classes(stuck)).toContain('not-restored');
+    });
+
+    it('still wants the checkpoint\'s saved transactions restored when it is applied', () => {
+      const apply = idx(checkpoint, (e) => e.ev === 'vm.checkpoint.apply.begin');
+      const restore = checkpoint.findIndex((e, j) => j > apply && e.ev === 'pkt.restore');
+      expect(restore).toBeGreaterThan(apply);
+      expect(classes(checkpoint.filter((_, j) => j !== restore))).toContain('not-restored');
+    });
+
+    it('leaves the mark as it was around a checkpoint the host went on from (explore decides it in place)', () => {
+      const [b, e] = taken(checkpoint);
+      const c = new PropertyChecker();
+      for (const x of checkpoint.slice(0, b)) c.onEvent(x);
+      const before = c.mark();
+      for (const x of checkpoint.slice(b, e + 1)) c.onEvent(x);
+      expect(sameVerdicts(before, c.mark())).toBe(true);
+    });
   });
 
   it('reports a hung run as hang', () => {

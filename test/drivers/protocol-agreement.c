@@ -162,9 +162,10 @@ int main(void)
 				continue;
 			}
 			printf("verb=%d count=%u length=%u mode=%u hold=%u auto=%d ch=%s%u "
-			       "loopback=%d handle=%llu pages=%u instance=",
+			       "loopback=%d handle=%llu pages=%u%s instance=",
 			       (int)c.verb, c.count, c.length, c.mode, c.hold_ms, c.hold_auto,
-			       c.has_ch ? "" : "all:", c.ch, c.loopback, c.handle, c.ring_pages);
+			       c.has_ch ? "" : "all:", c.ch, c.loopback, c.handle, c.ring_pages,
+			       c.force_new_channel ? " force-new-channel" : "");
 			for (i = 0; i < 16; i++)
 				printf("%02x", c.instance[i]);
 			printf("\n");

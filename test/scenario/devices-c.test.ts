@@ -9,7 +9,7 @@ import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import type { Scenario } from '../../src/scenario/model.ts';
+import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
 import { InputError } from '../../src/errors.ts';
 
 /** The default device's (the sample's) status rule, as the bench gives its checker. */
@@ -64,6 +64,28 @@ describe.skipIf(!toolchain)('devices: c', () => {
     // The VSP gives up the saved object inside the VM's save, before the restore's new one.
     const states = c.events.filter((e) => e.side === 'host' && e.ev === 'ch.state').map((e) => e.state);
     expect(states.join(' ')).toContain('Paused Closed Disabled Enabled Opened Started Active');
+  });
+
+  it.each(['save-and-continue', 'pulse'] as const)('a running checkpoint under %s: the C VSP takes the twin\'s path (its `resume` command, or restore onto a new object)', (runningCheckpoint) => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'c-checkpoint',
+      choices: { runningCheckpoint },
+      steps: [
+        { op: 'host-send', count: 8, size: 128, hold: 30 },
+        { op: 'run', ms: 1 },
+        { op: 'checkpoint', name: 'mid' },
+        { op: 'host-send', count: 6, size: 128, hold: 5 },
+        { op: 'guest-send', count: 8, size: 64 },
+        { op: 'run', ms: 50 },
+      ],
+    }));
+    const twin = run(s, 'twin');
+    const c = run(s, 'c');
+    expect(c.violations).toEqual([]);
+    expect(normalise(c.events)).toEqual(normalise(twin.events));
+    const restores = c.events.filter((e) => e.ev === 'pkt.restore').length;
+    expect(restores).toBe(runningCheckpoint === 'pulse' ? c.events.filter((e) => e.ev === 'pkt.save').length : 0);
+    expect(c.events.filter((e) => e.ev === 'pkt.save').length).toBeGreaterThan(0);
   });
 
   it('refuses a migration and a checkpoint apply as bad input, naming the step', async () => {

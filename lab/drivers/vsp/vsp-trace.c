@@ -32,6 +32,12 @@ ULONGLONG VspTraceReserveSeq(VOID)
 	return (ULONGLONG)InterlockedIncrement64(&VspTraceSeq);
 }
 
+/* The seq of the last event written (0 before the first), for the counters. */
+ULONGLONG VspTraceLastSeq(VOID)
+{
+	return (ULONGLONG)InterlockedExchangeAdd64(&VspTraceSeq, 0);
+}
+
 VOID VspTraceState(VSP_CHANNEL *Vc, const char *State)
 {
 	struct sp_trace_event ev;

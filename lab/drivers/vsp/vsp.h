@@ -57,6 +57,7 @@ typedef struct _VSP_CHANNEL {
 	UINT32 Ch;			/* the trace's channel number */
 	GUID Instance;
 	BOOLEAN Loopback;
+	BOOLEAN ForceNewChannel; /* open ... force-new-channel */
 	HANDLE VmbusHandle;		/* kernel handle from the worker process, or NULL */
 	UINT32 RingPages;		/* the guest's ring size, for the queue estimate */
 
@@ -161,5 +162,6 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc);
 NTSTATUS VspTraceRegister(VOID);
 VOID VspTraceUnregister(VOID);
 ULONGLONG VspTraceReserveSeq(VOID);
+ULONGLONG VspTraceLastSeq(VOID);
 VOID VspTrace(struct sp_trace_event *Event);
 VOID VspTraceState(VSP_CHANNEL *Vc, const char *State);

@@ -62,6 +62,11 @@ export interface JobLab {
   vsp: DriverControl;
   /** Opens the scenario's channels (VSP `open`, guest binding); before scenario.begin. */
   prepare(scenario: Scenario): Promise<void>;
+  /**
+   * The peer is never frozen (a loopback job's client in the host): its mark is read at
+   * every bench event, saves and pauses included, since it may write events then.
+   */
+  peerStaysUp?: boolean | undefined;
   clock: Clock;
 }
 
@@ -99,7 +104,7 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
   const marks = async () => ({ host: await lab.vsp.traceSeq(), guest: await lab.guest.traceSeq() });
   // While the VM is saved or paused the guest writes nothing and cannot be asked: its
   // mark stays where it was, and only the host's is read again.
-  const hostMarks = async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
+  const hostMarks = lab.peerStaysUp ? marks : async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
   const op = <T>(what: string, p: Promise<T>) => withDeadline(what, p, options.opTimeoutMs, lab.clock, signal);
   try {
     await lab.prepare(s);
