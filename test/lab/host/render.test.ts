@@ -2,7 +2,7 @@
 // value ever reaches the script except through quote() or base64.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assign, base64, date, emit, expand, hashtable, native, pipe, project, ps, script, secret, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
+import { assign, authorScript, base64, date, emit, expand, hashtable, native, pipe, project, ps, script, secret, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
 import { clixmlErrors, parseJsonResult, parseOutput, plainText } from '../../../src/lab/host-shell/output.ts';
 import { display, render, renderValue } from '../../../src/lab/host-shell/render.ts';
 
@@ -51,6 +51,25 @@ describe('render', () => {
       const inner = text.slice(1, -1).replace(/(['\u2018-\u201B])\1/g, '');
       expect(inner).not.toMatch(/['\u2018-\u201B]/);
     }), { numRuns: 500 });
+  });
+
+  // Invariant: an author's script (a driver package's install command) reaches the host
+  // only as base64; its parameters only as quoted values after it.
+  it('sends an author\'s script only as base64, with its parameters as quoted arguments (property)', () => {
+    const shape = (text: string, dir: string) => {
+      const out = display(script([authorScript(text, { PackageDir: dir })]));
+      const b64 = Buffer.from(`param($PackageDir)\n${text}`, 'utf8').toString('base64');
+      return { out, b64, rest: out.replace(b64, 'B64').replace(renderValue(dir), 'DIR') };
+    };
+    const reference = shape('x', 'd').rest;
+    fc.assert(fc.property(fc.string({ unit: 'binary', minLength: 1 }).filter((s) => s.isWellFormed()), fc.string({ unit: 'binary' }).filter((s) => s.isWellFormed()), (text, dir) => {
+      const { out, b64, rest } = shape(text, dir);
+      expect(out).toContain(`[System.Convert]::FromBase64String('${b64}')`);
+      expect(out).toContain(` -PackageDir ${renderValue(dir)})`);
+      // Take out the two encoded parts and the rest is the same for every text and folder.
+      expect(rest).toBe(reference);
+    }), { numRuns: 300 });
+    expect(() => authorScript('x', { 'a; rm': 'x' })).toThrow(/not a parameter name/);
   });
 });
 
