@@ -21,7 +21,7 @@
 
 import { join } from 'node:path';
 import { InfraError } from '../../errors.ts';
-import { collectArtefacts, readHostFile } from '../../lab/artefacts.ts';
+import { collectArtefacts } from '../../lab/artefacts.ts';
 import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
@@ -42,7 +42,6 @@ import { runRealJob, type DriverControl, type GuestControl, type JobLab, type Re
 export const BASE_CHECKPOINT = 'bench-base';
 /** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
 const LOOPBACK = Symbol('loopback');
-const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
 
 export interface LabRealSideOptions {
   runId: string;
@@ -205,29 +204,13 @@ export class LabRealSide implements RealSide {
       reconnect: () => r.guest.reconnect(),
     };
     const hostHv = o.hv(vm.host);
-    const session = `bench-${o.runId}-${vm.name}`.slice(0, 60);
-    const etl = `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}\\vsp.etl`;
-    const jsonl = `${etl}.jsonl`;
-    const ctl = async (args: string[]) => {
-      const x = await runNative(hostHv, o.sampleCtl, args);
-      if (x.exitCode !== 0) throw new InfraError(`sample-ctl ${args.join(' ')} exited with ${x.exitCode}: ${x.output.slice(-2).join(' ')}`, { host: vm.host });
-      return x.output;
-    };
-    const vsp: DriverControl = {
-      command: async (text) => { await ctl(['vsp', 'command', text]); },
-      traceSeq: async () => {
-        const m = /trace_seq=(\d+)/.exec((await ctl(['vsp', 'counters'])).join('\n'));
-        if (!m) throw new InfraError('sample-ctl vsp counters printed no trace_seq', { host: vm.host });
-        return Number(m[1]);
-      },
-      readTrace: async () => {
-        await runNative(hostHv, 'logman', ['stop', session, '-ets']);
-        await ctl(['etl2jsonl', etl, jsonl]);
-        const data = await readHostFile(hostHv, jsonl);
-        if (!data) throw new InfraError(`the VSP trace ${jsonl} is missing`, { host: vm.host });
-        return data.toString('utf8');
-      },
-    };
+    // The VSP through sample-ctl, as a loopback job's: its counters' trace_seq marks the
+    // bench's events, and readTrace stops the ETW capture and converts it.
+    const drivers = sampleCtlDrivers({
+      hv: hostHv, host: vm.host, sampleCtl: o.sampleCtl, clock: o.clock,
+      workDir: `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${o.runId}-${vm.name}`.slice(0, 60),
+    });
+    const vsp: DriverControl = drivers.vsp;
     return {
       vmId: r.id,
       hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
@@ -239,8 +222,7 @@ export class LabRealSide implements RealSide {
       vsp,
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
-        const started = await runNative(hostHv, 'logman', ['start', session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
-        if (started.exitCode !== 0) throw new InfraError(`logman start ${session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: vm.host });
+        await drivers.startCapture();
         // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
         // channel into the VM from its own process (attach.ts, HandleBroker).
         const broker = o.hosts.get(vm.host)!.handleBroker;
