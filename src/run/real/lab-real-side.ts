@@ -36,7 +36,7 @@ import type { Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
-import { channelInstance, loopbackJobLab, sampleCtlDrivers } from './loopback-lab.ts';
+import { channelInstance, loopbackJobLab, sampleCtlDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
 import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
@@ -61,6 +61,11 @@ export interface LabRealSideOptions {
   sourceCommit?: string | undefined;
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
+  /**
+   * A loopback job's lab (default: loopbackJobLab over sample-ctl and logman on the host);
+   * tests pass the C drivers on the emulator (test/run/real/support/c-loopback.ts).
+   */
+  loopbackLab?: ((o: LoopbackLabOptions, scenario: Scenario) => JobLab) | undefined;
 }
 
 interface LabVm {
@@ -134,7 +139,7 @@ export class LabRealSide implements RealSide {
         hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
         workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
       };
-      const lab = loopbackJobLab(lo, sampleCtlDrivers(lo));
+      const lab = this.o.loopbackLab ? this.o.loopbackLab(lo, scenario) : loopbackJobLab(lo, sampleCtlDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     }
     const r = vm.ref as LabVm;
