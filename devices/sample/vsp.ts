@@ -16,6 +16,9 @@ import type { GapChoices } from '../../src/vmbus/choices.ts';
 import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
 import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
 import type { TraceSink } from '../../src/trace/sink.ts';
+import { DeviceError, type HostVsp } from '../../src/device-api/device-module.ts';
+import type { StateKey } from '../../src/scenario/state-key.ts';
+import { keyHostTx } from './guest-keys.ts';
 import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import {
   CompletionMode,
@@ -51,7 +54,7 @@ function saveScratch(size: number): Uint8Array {
   return scratch.subarray(0, size);
 }
 
-export class VspError extends Error {
+export class VspError extends DeviceError {
   constructor(ch: number, message: string) {
     super(`VSP channel ${ch}: ${message}`);
     this.name = 'VspError';
@@ -82,7 +85,7 @@ export interface VspOptions {
   quota?: number | undefined;
 }
 
-export class SampleVsp {
+export class SampleVsp implements HostVsp {
   readonly channel: Channel;
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
@@ -193,6 +196,11 @@ export class SampleVsp {
       status: statusHex(status), len: response.length, digest: digestHex(response),
     });
     this.channel.packetComplete(pkt, response);
+  }
+
+  /** Explore's state key: a host transaction's context, field by field (guest-keys.ts). */
+  keyContext(k: StateKey, pointer: unknown): void {
+    keyHostTx(k, pointer);
   }
 
   /** When the next held request is due, or null when none is held. */

@@ -19,7 +19,9 @@
 
 import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
-import { statusFor, statusHex } from '../../devices/sample/protocol.ts';
+import type { StatusRule } from '../device-api/device-module.ts';
+import { deviceOf } from '../device-api/load.ts';
+import { devicePath, type Scenario } from '../scenario/model.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 
 export type DivergenceClass =
@@ -157,15 +159,17 @@ function unmarkSave(r: TxRecord): void {
   r.restoredAfterSave = false;
 }
 
+export type { StatusRule };
+
 /**
- * A device's rule for the status its receiver completes a transaction with, as the
- * 8-digit hex of the trace; `payloadIntact` says whether the receiver got the bytes sent.
- * The checker's default is the sample protocol's rule. `null` checks no rule: the device
- * is opaque (`bench check --properties-only`), and only the statuses' equality end to end
- * (receiver's completion = sender's) is checked.
+ * The status rule of a scenario's device (its module's `statusRule`), or null when the
+ * device is opaque: then only the statuses' equality end to end (the receiver's completion
+ * = the sender's) is checked. The module must be loaded in this thread (load.ts).
  */
-export type StatusRule = (tx: Parameters<typeof statusFor>[0], payloadIntact: boolean) => string;
-const sampleStatusRule: StatusRule = (tx, intact) => statusHex(statusFor(tx, intact));
+export function statusRuleOf(s: Pick<Scenario, 'device'>): StatusRule | null {
+  const r = deviceOf(devicePath(s)).statusRule;
+  return r === 'opaque' ? null : r;
+}
 
 export class PropertyChecker {
   private channels = new Map<number, ChannelLanes>();
@@ -188,9 +192,13 @@ export class PropertyChecker {
   private readonly limit: number;
   private readonly statusRule: StatusRule | null;
 
+  /**
+   * `statusRule`: the device's rule for the status its receiver completes a transaction
+   * with (statusRuleOf); null or absent checks none (`--properties-only`, an opaque device).
+   */
   constructor(opts: { maxViolations?: number; statusRule?: StatusRule | null } = {}) {
     this.limit = opts.maxViolations ?? 100;
-    this.statusRule = opts.statusRule === undefined ? sampleStatusRule : opts.statusRule;
+    this.statusRule = opts.statusRule ?? null;
   }
 
   private fail(property: PropertyName, cls: DivergenceClass, seq: number | null, message: string): void {

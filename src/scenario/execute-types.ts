@@ -7,7 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { SampleGuest } from '../../devices/sample/guest.ts';
+import type { GuestDriver } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 
 /**
@@ -63,7 +63,7 @@ export interface SavePoint {
   /** runs a VM operation here, as `inject` would */
   run(op: InjectedOp): void;
   /** the run's objects as they are now (tests change them as a faulty operation would) */
-  readonly live: { readonly host: EmulatedHost | null; readonly guest: SampleGuest; readonly memory: GuestMemory };
+  readonly live: { readonly host: EmulatedHost | null; readonly guest: GuestDriver; readonly memory: GuestMemory };
 }
 
 export interface ExecuteResult {

@@ -25,7 +25,7 @@
 // writes its completions, and the restored server finds them there. What has no loopback
 // form (migration, checkpoint apply, a host send into paused channels) is refused
 // (loopback.ts; lab/attach.ts plans such jobs as not applicable by the same rule).
-// The client is the guest twin (devices/guest.ts), whose protocol is the client's.
+// The client is the guest twin (the device module's guest driver twin), whose protocol is the client's.
 //
 // The Execution class is above 400 lines on purpose: the scheduler, the scenario steps,
 // the VM operations and the replay hooks all act on one run's state (clock, guest
@@ -33,12 +33,11 @@
 
 import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost, type HostVsp } from './host.ts';
-import type { CVsp } from '../devices/wasm/c-vsp.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { VspError } from '../../devices/sample/vsp.ts';
-import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../../devices/sample/guest.ts';
-import { CompletionMode } from '../../devices/sample/protocol.ts';
+import { devicePath } from './model.ts';
+import { DeviceError, type EmulatorDevice, type GuestDriver } from '../device-api/device-module.ts';
+import { deviceOf } from '../device-api/load.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
@@ -116,7 +115,9 @@ class Execution {
   private steps = 0;
   private vm: VmState = 'running';
   private memory: GuestMemory;
-  private guest: SampleGuest;
+  private guest: GuestDriver;
+  /** the device's twins (its module's emulator side) */
+  private readonly device: EmulatorDevice;
   private host: EmulatedHost | null;
   private savedBlob: Uint8Array | null = null;
   private readonly checkpoints = new Map<string, Uint8Array>();
@@ -144,8 +145,8 @@ class Execution {
   private lastKeySize = 0;
   /** whether a step of the scenario names explore's own checkpoint (the run key needs it) */
   private readonly usesExploreCheckpoint: boolean;
-  /** devices: c: the C VSP driver of each host name (they outlive the host objects) */
-  private readonly cDrivers: Map<string, CVsp> | undefined;
+  /** devices: c: the device's C VSP driver of each host name (they outlive the host objects) */
+  private readonly cDrivers: Map<string, unknown> | undefined;
   /** topology loopback: the client runs whatever the server channels' state (see the top) */
   private readonly loopback: boolean;
 
@@ -162,12 +163,13 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
-    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts) : undefined;
+    this.device = emulatorOf(s);
+    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts, this.device) : undefined;
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
-    this.guest = this.makeGuest(newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
+    this.guest = this.makeGuest(this.device.newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
   }
 
@@ -244,10 +246,10 @@ class Execution {
 
   // ------------------------------------------------------------------ wiring
 
-  private makeGuest(state: GuestState): SampleGuest {
+  private makeGuest(state: unknown): GuestDriver {
     const rings = new Map<number, { out: OutgoingRing; in: IncomingRing }>();
     for (const ch of this.chIds) rings.set(ch, this.memory.guestRings(ch));
-    return new SampleGuest(state, rings, this.sink, {
+    return this.device.guest(state, rings, this.sink, {
       interrupt: (ch) => {
         const v = this.host?.vsps.get(ch);
         if (v) v.channel.interrupt = true;
@@ -261,6 +263,7 @@ class Execution {
 
   private newHost(name: string): EmulatedHost {
     return new EmulatedHost(name, this.s.channels, {
+      device: this.device,
       choices: this.choices,
       sink: this.sink,
       now: () => this.clock,
@@ -280,13 +283,13 @@ class Execution {
   private step(step: Step): void {
     switch (step.op) {
       case 'guest-send':
-        this.guest.send(step.channel, 'request', step.count, step.size, CompletionMode[capital(step.mode)], step.hold);
+        this.guest.send(step.channel, 'request', step.count, step.size, step.mode, step.hold);
         return;
       case 'host-send':
         this.hostSend(step.channel, 'transaction', step.count, step.size, step.hold);
         return;
       case 'notify':
-        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 0, 0);
+        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
         else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
         return;
       case 'run':
@@ -359,7 +362,7 @@ class Execution {
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: snapshotGuest(this.guest.state, this.clock),
+      guest: this.device.snapshotGuest(this.guest.state, this.clock),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
@@ -375,7 +378,7 @@ class Execution {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
-    const guestState = reviveGuest(rec.guest as GuestState, this.clock);
+    const guestState = this.device.reviveGuest(rec.guest, this.clock);
     // The host side too: a KMCL stream the library refuses is a bad blob, refused with the
     // VM as it was (the new host objects touch neither guest memory nor the guest).
     const host = this.newHost(hostName);
@@ -457,6 +460,12 @@ class Execution {
    * objects again (Pause, Save*, Start: no RestoreFromBuffer, no new host objects); pulse
    * restores the save at once onto new host objects. The guest's processors are stopped
    * for the save and it sees the same either way: its objects and memory are untouched.
+   * Loopback has no VM and no Hyper-V to choose: its checkpoint is the bench's own channel
+   * commands, save and continue (`save ch=N`, `resume ch=N`; run/real/loopback-lab.ts),
+   * whatever the choice, so a loopback trace (bench lab probe's) decides neither option.
+   * Invariant: under either option, what was in flight when the checkpoint was taken
+   * completes exactly once, whether the VM goes on from the checkpoint or goes back to it
+   * (execute.test.ts property: a checkpoint taken, or taken and applied, at any save point).
    */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
@@ -779,7 +788,8 @@ class Execution {
  * the same host. Its saved state stays in the driver (c-host-vsp.ts), so a migration,
  * a checkpoint apply, explore's injected operations and replay are refused here.
  */
-function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
+function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
+  if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
   const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
   s.steps.forEach((st, i) => {
     if (st.op === 'migrate' || st.op === 'apply-checkpoint') {
@@ -790,15 +800,18 @@ function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
   return new Map();
 }
 
+/** The scenario's device twins; a device without them runs on real labs only. */
+function emulatorOf(s: Scenario): EmulatorDevice {
+  const m = deviceOf(devicePath(s));
+  if (!m.emulator) throw new InputError(`device ${m.name} has no twins for the emulator (its module has no "emulator"); it runs on real labs only`, { file: s.source?.file, field: 'device' });
+  return m.emulator;
+}
+
 /** Loopback has no VM: what only a VM can do is refused, with the step's place. */
 function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
   const p = loopbackStepProblem(s);
   if (p) throw new InputError(`topology: loopback cannot run step ${p.step + 1}: ${p.reason}`, { file: s.source?.file, line: s.source?.stepLines[p.step], field: `steps[${p.step}].op` });
   if (opts.inject || opts.atSavePoint) throw new InputError('topology: loopback runs under bench emulate and check (not yet under explore)');
-}
-
-function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Hold' {
-  return m === 'inline' ? 'Inline' : m === 'deferred' ? 'Deferred' : 'Hold';
 }
 
 /** One channel's saved KMCL stream into a new host's VSP; what the library refuses is a RestoreError. */
@@ -808,7 +821,7 @@ function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenar
   try {
     vsp.restore(c.kmclBuffers);
   } catch (e) {
-    if (e instanceof VspError) throw new RestoreError('bad-record', e.message);
+    if (e instanceof DeviceError) throw new RestoreError('bad-record', e.message);
     throw e;
   }
 }

@@ -4,9 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import { PropertyChecker, sameVerdicts, type DivergenceClass } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker, sameVerdicts, type DivergenceClass } from '../../src/check/properties.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import type { GapChoices } from '../../src/vmbus/choices.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
@@ -17,7 +20,7 @@ function traceOf(name: string, choices: Partial<GapChoices> = {}): TraceEvent[] 
 }
 
 function classes(events: TraceEvent[]): DivergenceClass[] {
-  const c = new PropertyChecker();
+  const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   for (const e of events) c.onEvent(e);
   return [...new Set(c.finish(null).map((v) => v.class))];
 }
@@ -74,7 +77,7 @@ describe('property checker', () => {
     const top = Math.max(...inflight.filter(isH2g).map((e) => e.tx)) + 1;
     const end = idx(inflight, (e) => e.ev === 'vm.save.end');
     const events = inflight.slice(0, end + 1).map((e) => (isH2g(e) ? { ...e, tx: top - e.tx } : e)).filter((e) => e.ev !== 'pkt.save');
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of events) c.onEvent(e);
     const named = c.violations.filter((v) => v.class === 'not-saved').map((v) => Number(/\/h2g\/(\d+)/.exec(v.message)![1]));
     const sent = events.filter((e) => e.ev === 'pkt.send' && isH2g(e)).map((e) => (e as WithTx).tx);
@@ -149,7 +152,7 @@ describe('property checker', () => {
   });
 
   it('reports a hung run as hang', () => {
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     expect(c.finish({ reason: 'stuck' }).map((v) => v.class)).toEqual(['hang']);
   });
 });
@@ -160,7 +163,7 @@ describe('property checker: the mark explore compares around a VM operation', ()
   const restored = idx(inflight, (e) => e.ev === 'vm.restore.end');
 
   function marksAround(events: TraceEvent[], from: number, to: number) {
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of events.slice(0, from)) c.onEvent(e);
     const before = c.mark();
     for (const e of events.slice(from, to + 1)) c.onEvent(e);
@@ -190,7 +193,7 @@ describe('property checker: the mark explore compares around a VM operation', ()
 
   it('differs when a channel was left in another state', () => {
     const { before } = marksAround(inflight, save, restored);
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of inflight.slice(0, save)) c.onEvent(e);
     c.onEvent({ v: 1, seq: 1e6, src: 'emulator', side: 'host', ev: 'ch.state', ch: 0, state: 'Paused' } as TraceEvent);
     expect(sameVerdicts(before, c.mark())).toBe(false);

@@ -7,10 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
 import { InputError } from '../../src/errors.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -20,7 +23,7 @@ async function scenario(file: string): Promise<Scenario> {
 
 function run(s: Scenario, devices: 'twin' | 'c') {
   const sink = new MemorySink();
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed: 1, sink, devices });
   for (const e of sink.events) checker.onEvent(e);
   return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang), result: r };

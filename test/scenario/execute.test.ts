@@ -4,9 +4,12 @@ import { executeScenario, type InjectedOp } from '../../src/scenario/execute.ts'
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
 import { MemorySink, StampingSink, formatEvent } from '../../src/trace/sink.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { trafficStep } from './arbitraries.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
@@ -17,7 +20,7 @@ function traceText(s: (typeof suite)[number], seed: number): string {
 }
 
 function check(s: (typeof suite)[number], seed: number, inject?: { at: number; op: InjectedOp }) {
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)), inject });
   return { r, violations: checker.finish(r.hang) };
 }

@@ -18,7 +18,7 @@ export function registerCheck(program: Command): void {
     .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
     .option('--no-minimise', 'do not search for a minimal scenario')
     .option('--minimise-time <s>', 'seconds to spend finding and shrinking a minimal scenario; the smallest found by then is kept', '60')
-    .option('--properties-only', 'check only the device-independent properties, without the sample device model (payload and status rules are not checked)')
+    .option('--properties-only', 'check only the device-independent properties, without the device model (payload and status rules are not checked); an opaque device is always checked so')
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: { scenario?: string; trace: string[]; choice: string[]; align: string[]; out?: string; minimise: boolean; minimiseTime: string; json?: boolean; propertiesOnly?: boolean }) => {
       // Commander counts the empty default as given: without a trace there is nothing to check.
