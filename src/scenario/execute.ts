@@ -183,10 +183,10 @@ class Execution {
     this.sink.emit({ side: 'bench', ev: 'scenario.begin', name: this.s.name, seed: this.opts.seed });
     this.host = this.newHost(this.s.host);
     this.host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false);
-    for (const ch of this.chIds) {
-      this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
-      this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
-    }
+    // A loopback client is a KMCL client driver, which traces its channel's Enable and
+    // Start too (lab/drivers/guest-windows); a VM's guest driver opens an offered channel.
+    const opened = this.loopback ? (['Enabled', 'Opened', 'Started', 'Active'] as const) : (['Opened', 'Active'] as const);
+    for (const ch of this.chIds) for (const state of opened) this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state });
     return this.runFrom(0);
   }
 

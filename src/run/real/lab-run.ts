@@ -32,7 +32,7 @@ import { chatSummary } from '../engine/chat-summary.ts';
 import { checkTraces } from '../commands/check-trace.ts';
 import { runEngine } from '../engine/engine.ts';
 import { JobPipeline, realClock, type CheckOutcome, type EmulatorSide, type TraceChecker } from '../engine/job-pipeline.ts';
-import { LabRealSide } from './lab-real-side.ts';
+import { LabRealSide, type LabRealSideOptions } from './lab-real-side.ts';
 import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import { loadQuarantine, NO_QUARANTINE, quarantineWarnings, type QuarantineList } from '../engine/quarantine.ts';
 import { DEFAULT_REAL_JOB } from './real-job.ts';
@@ -65,6 +65,8 @@ export interface LabRunOptions {
   /** Where the guest driver's sources are (lab/drivers) and sample-ctl on the hosts. */
   driversDir: string;
   sampleCtl: string;
+  /** A loopback job's lab, instead of sample-ctl on the host (tests: the C drivers on the emulator). */
+  loopbackLab?: LabRealSideOptions['loopbackLab'];
 }
 
 export interface LoadedLab {
@@ -135,7 +137,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const real = new LabRealSide({
       runId, hosts: byName, hv, templates: new Map(loaded.templates.map((t) => [t.name, t])),
       driverSource: { kind: 'build', dirs: { 'guest-linux': join(o.driversDir, 'guest-linux'), common: join(o.driversDir, 'common'), 'trace-lib': join(o.driversDir, 'trace-lib') }, buildDir: 'guest-linux' },
-      sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir),
+      sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir), loopbackLab: o.loopbackLab,
     });
     const mux = new ReporterMultiplexer(createReporters(RUN_REPORTERS, { runDir, onWarning: o.log }), (f) => o.log(describeFailure(f)));
     const parents = [...new Set(loaded.templates.map((t) => t.parentDisk))];
