@@ -36,9 +36,9 @@ export interface HandleBroker {
 /** The channel-level operation a loopback job does for a scenario step. */
 export type LoopbackOp =
   | { kind: 'traffic' } // sends, notifies, runs, settles: the same as in a VM
-  | { kind: 'save' } // VSP `save ch=N` on every channel: pause and save into memory
-  | { kind: 'restore' } // VSP `restore ch=N` + `resume ch=N`: a new server channel from the save
-  | { kind: 'save-restore' } // both at once: what Hyper-V does to take a checkpoint of a running VM
+  | { kind: 'save' } // VSP `save ch=N` + `detach ch=N` on every channel: pause, save into memory, give up the server object
+  | { kind: 'restore' } // VSP `restore ch=N`: a new server channel from the save, started, the client still open
+  | { kind: 'save-continue' } // VSP `save ch=N` + `resume ch=N`: save, and go on on the same server channel
   | { kind: 'pause' } // VSP `pause ch=N` on every channel: the server pauses, the client runs on
   | { kind: 'resume' } // VSP `resume ch=N` on every channel
   | { kind: 'not-applicable'; reason: string };
@@ -59,7 +59,7 @@ export function loopbackOp(step: Step): LoopbackOp {
     case 'restore':
       return { kind: 'restore' };
     case 'checkpoint':
-      return { kind: 'save-restore' };
+      return { kind: 'save-continue' };
     case 'pause':
       return { kind: 'pause' };
     case 'resume':

@@ -18,8 +18,9 @@
 // saved. Its rings are host memory it allocated, and they stay. Save = pause and save
 // every server channel and give up the server objects (the VSP's `save`, then the
 // `detach` its `restore` does first); restore = new server channels from the saved state
-// over the same rings and the same running client (`restore`); a checkpoint is both at
-// once; pause and resume pause and start the server channels only (`pause`, `resume`).
+// over the same rings and the same running client (`restore`); a checkpoint is a save and
+// continue on the same server channels (`save`, `resume`), whatever runningCheckpoint says
+// of a VM's; pause and resume pause and start the server channels only (`pause`, `resume`).
 // Meanwhile the client goes on: it reads what is in its ring, completes what it holds and
 // writes its completions, and the restored server finds them there. What has no loopback
 // form (migration, checkpoint apply, a host send into paused channels) is refused
@@ -459,16 +460,22 @@ class Execution {
    * objects again (Pause, Save*, Start: no RestoreFromBuffer, no new host objects); pulse
    * restores the save at once onto new host objects. The guest's processors are stopped
    * for the save and it sees the same either way: its objects and memory are untouched.
+   * Loopback has no VM and no Hyper-V to choose: its checkpoint is the bench's own channel
+   * commands, save and continue (`save ch=N`, `resume ch=N`; run/real/loopback-lab.ts),
+   * whatever the choice, so a loopback trace (bench lab probe's) decides neither option.
+   * Invariant: under either option, what was in flight when the checkpoint was taken
+   * completes exactly once, whether the VM goes on from the checkpoint or goes back to it
+   * (execute.test.ts property: a checkpoint taken, or taken and applied, at any save point).
    */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
     const hostName = this.host!.name;
     const label = `checkpoint-${name}`;
-    if (this.choices.runningCheckpoint === 'pulse') {
+    // Loopback: the bench's own save and continue (`save`, `resume`), whatever the host does for a VM.
+    if (this.choices.runningCheckpoint === 'pulse' && !this.loopback) {
       const blob = this.saveVm(label);
       this.checkpoints.set(name, blob);
-      if (this.loopback) this.restoreChannels(blob);
-      else this.restoreVm(blob, hostName);
+      this.restoreVm(blob, hostName);
     } else {
       this.checkpoints.set(name, this.saveVm(label, true));
       for (const v of this.host!.vsps.values()) v.resume();

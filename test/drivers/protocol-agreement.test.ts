@@ -29,7 +29,7 @@ beforeAll(() => {
   program = join(dir, 'protocol-agreement');
   // -Werror: the shared code must stay warning-free in user mode too.
   execFileSync('gcc', [
-    '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'),
+    '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'), '-I', join(root, 'lab/drivers/trace-lib'),
     '-o', program, join(root, 'test/drivers/protocol-agreement.c'),
     join(root, 'lab/drivers/common/sample-protocol.c'),
     join(root, 'lab/drivers/common/sample-command.c'),
@@ -171,7 +171,7 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
   });
 });
 
-// The drivers format their trace lines with sp_trace_format; each kind must carry exactly
+// The drivers format their trace lines with vbt_format_line (lab/drivers/trace-lib); each kind must carry exactly
 // the fields of the schema (src/trace/schema.ts, src/trace/TRACE-SCHEMA.md).
 const TRACE_KINDS: Array<[number, EventName, string[]]> = [
   [0, 'ch.state', ['state']],

@@ -51,6 +51,19 @@ describe('the loopback topology', () => {
     );
   });
 
+  it('takes a checkpoint as the loopback lab does (save, then restore onto new server channels) under either runningCheckpoint option', () => {
+    const steps = [{ op: 'host-send', count: 4, size: 64, hold: 3 }, { op: 'run', ms: 1 }, { op: 'checkpoint', name: 'c' }, { op: 'settle' }];
+    const trace = (runningCheckpoint: 'save-and-continue' | 'pulse') => {
+      const events: Array<{ ev: string }> = [];
+      executeScenario({ ...toScenario(ScenarioSchema.parse({ name: 'c', steps })), topology: 'loopback' }, { seed: 1, choices: { runningCheckpoint }, sink: new StampingSink('emulator', (e) => events.push(e)) });
+      return events;
+    };
+    const pulse = trace('pulse');
+    expect(pulse.filter((e) => e.ev === 'pkt.restore').length).toBeGreaterThan(0);
+    // The bench's own channel commands, not Hyper-V: the choice has nothing to act on.
+    expect(trace('save-and-continue')).toEqual(pulse);
+  });
+
   it('lets the client complete what it holds while the server channels are paused, which a VM\'s guest cannot', () => {
     const steps = [
       { op: 'host-send', count: 2, size: 64, hold: 3 }, { op: 'run', ms: 1 },

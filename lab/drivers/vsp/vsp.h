@@ -19,6 +19,7 @@
 #include "../common/sample-protocol.h"
 #include "../common/sample-command.h"
 #include "../common/sample-control.h"
+#include "../trace-lib/vmbus_bench_trace.h"
 
 /* A GUID initialiser from the eleven fields of sample-protocol.h. */
 #define VSP_GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
@@ -163,5 +164,5 @@ NTSTATUS VspTraceRegister(VOID);
 VOID VspTraceUnregister(VOID);
 ULONGLONG VspTraceReserveSeq(VOID);
 ULONGLONG VspTraceLastSeq(VOID);
-VOID VspTrace(struct sp_trace_event *Event);
+VOID VspTrace(struct vbt_event *Event);
 VOID VspTraceState(VSP_CHANNEL *Vc, const char *State);

@@ -7,7 +7,7 @@
 //   save                  save ch=N, detach ch=N          (pause, SaveBegin/Continue/End; the server
 //                                                          object goes, as a saved VM's host side does)
 //   restore (Start-VM)    restore ch=N                    (a new server channel from the save, started)
-//   checkpoint            save, detach, restore at once   (as Hyper-V saves a running VM to take one)
+//   checkpoint            save ch=N, resume ch=N          (save and continue on the same server channel)
 //   pause (Suspend-VM)    pause ch=N                      (the server channels only; no save)
 //   resume (Resume-VM)    resume ch=N                     (start them again)
 //   turn off (a hang)     close ch=N                      (disable and clean up)
@@ -122,7 +122,7 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
     save: () => each('save', 'detach'),
     // The VSP's restore starts the new channel itself (vsp-save.c): no resume after it.
     start: () => each('restore'),
-    checkpoint: async () => { await each('save', 'detach'); await each('restore'); },
+    checkpoint: () => each('save', 'resume'),
     turnOff: () => each('close'),
     suspend: () => each('pause'),
     resume: () => each('resume'),

@@ -72,7 +72,7 @@ describe('loopback step mapping', () => {
   it('maps save, restore, checkpoint, pause and resume to channel operations and says why the VM-only steps are not applicable', () => {
     expect(loopbackOp({ op: 'save' })).toEqual({ kind: 'save' });
     expect(loopbackOp({ op: 'restore' })).toEqual({ kind: 'restore' });
-    expect(loopbackOp({ op: 'checkpoint', name: 'c' })).toEqual({ kind: 'save-restore' });
+    expect(loopbackOp({ op: 'checkpoint', name: 'c' })).toEqual({ kind: 'save-continue' });
     expect(loopbackOp({ op: 'pause' })).toEqual({ kind: 'pause' });
     expect(loopbackOp({ op: 'resume' })).toEqual({ kind: 'resume' });
     for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');

@@ -38,7 +38,7 @@ describe('loopback jobs', () => {
     expect(vsp).toEqual([
       ...scenario.channels.map((c) => `vsp: open ${c.id} ${channelInstance(c.id)} loopback ring-pages=${c.h2gPages}`),
       ...save, ...restore, // save, restore
-      ...save, ...restore, // checkpoint
+      ...chs.flatMap((c) => [`vsp: save ch=${c}`, `vsp: resume ch=${c}`]), // checkpoint: save and continue
       ...chs.map((c) => `vsp: pause ch=${c}`), ...chs.map((c) => `vsp: resume ch=${c}`),
     ]);
   });
