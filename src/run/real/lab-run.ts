@@ -14,7 +14,8 @@ import { InputError } from '../../errors.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import { runTag, type HyperV } from '../../lab/hyperv.ts';
 import { loadInventory, type Inventory } from '../../lab/inventory.ts';
-import { DEFAULT_DRIVERS_DIR, ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
 import { preflightHost } from '../../lab/preflight.ts';
 import { loadTemplate, type VmTemplate } from '../../lab/template.ts';
@@ -143,7 +144,6 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const hosts: SchedHost[] = inventory.hosts.map((h) => ({ name: h.name, build: h.build ?? 'unknown', capacity: h.capacity, partner: h.migrationPartner }));
     const real = new LabRealSide({
       runId, hosts: byName, hv, templates: new Map(loaded.templates.map((t) => [t.name, t])),
-      driverSource: { kind: 'build', dirs: { 'guest-linux': join(o.driversDir, 'guest-linux'), common: join(o.driversDir, 'common'), 'trace-lib': join(o.driversDir, 'trace-lib') }, buildDir: 'guest-linux' },
       sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir), loopbackLab: o.loopbackLab,
     });
     const mux = new ReporterMultiplexer(createReporters(RUN_REPORTERS, { runDir, onWarning: o.log }), (f) => o.log(describeFailure(f)));
@@ -173,7 +173,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
               const failed = checks.filter((c) => c.status === 'fail');
               if (failed.length) { out.set(h.name, `preflight: ${failed.map((c) => `${c.check}: ${c.detail}`).join('; ')}`); return; }
               // The run deploys what it uses: the staged VSP (and client) build, installed and recorded.
-              const deployed = await ensureHostDrivers(handle, hostPackages(ih.driversDir ?? DEFAULT_DRIVERS_DIR, ih.attach ?? ['loopback']));
+              const deployed = await ensureHostDrivers(handle, hostPackages(ih.drivers ?? loadHostDrivers(), ih.attach ?? ['loopback']));
               if (!deployed.ok) { out.set(h.name, `preflight: drivers: ${deployed.reason}`); return; }
               if (deployed.updated.length) o.log(`${h.name}: installed the staged ${deployed.updated.join(' and ')} build`);
               drivers.set(h.name, deployed.drivers);
