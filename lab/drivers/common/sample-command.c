@@ -193,6 +193,9 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	} else if (token_is(&tok[0], "detach")) {
 		out->verb = SAMPLE_CMD_DETACH;
 		need = 1;
+	} else if (token_is(&tok[0], "discard")) {
+		out->verb = SAMPLE_CMD_DISCARD;
+		need = 1;
 	} else if (token_is(&tok[0], "hold")) {
 		out->verb = SAMPLE_CMD_HOLD;
 		if (n != 2)
@@ -252,7 +255,8 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	/* The host's channel commands must name their channel. */
 	if ((out->verb == SAMPLE_CMD_SAVE || out->verb == SAMPLE_CMD_RESTORE ||
 	     out->verb == SAMPLE_CMD_RESUME || out->verb == SAMPLE_CMD_CLOSE ||
-	     out->verb == SAMPLE_CMD_DETACH) && !out->has_ch)
+	     out->verb == SAMPLE_CMD_DETACH || out->verb == SAMPLE_CMD_DISCARD) &&
+	    !out->has_ch)
 		return -1;
 	return 0;
 }

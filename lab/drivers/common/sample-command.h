@@ -22,6 +22,8 @@
  *     restore ch=N                       new channel object from the saved state
  *     resume ch=N                        start the paused channel again
  *     close ch=N                         disable and clean up the channel
+ *     detach ch=N                        after save: give up the object, keep the state
+ *     discard ch=N                       the VM went unsaved: give up the object untraced
  */
 #ifndef SAMPLE_COMMAND_H
 #define SAMPLE_COMMAND_H
@@ -40,7 +42,8 @@ enum sample_verb {
 	SAMPLE_CMD_RESTORE,
 	SAMPLE_CMD_RESUME,
 	SAMPLE_CMD_CLOSE,
-	SAMPLE_CMD_DETACH
+	SAMPLE_CMD_DETACH,
+	SAMPLE_CMD_DISCARD
 };
 
 struct sample_command {

@@ -36,6 +36,8 @@ VOID VspTraceState(VSP_CHANNEL *Vc, const char *State)
 {
 	struct sp_trace_event ev;
 
+	if (Vc->Discarding)
+		return;
 	RtlZeroMemory(&ev, sizeof(ev));
 	ev.kind = SP_EV_CH_STATE;
 	ev.ch = Vc->Ch;
