@@ -50,3 +50,11 @@ export function checkOutDir(option: string, path: string): string {
   if (!st.isDirectory()) throw new InputError(`${option} ${path}: not a directory (a file of that name exists); name a directory`);
   return path;
 }
+
+/** --devices: the host's VSPs, the TypeScript twins or the C VSP in WebAssembly; undefined when not given. */
+export function parseDevices(value: string | undefined): 'twin' | 'c' | undefined {
+  if (value !== undefined && value !== 'twin' && value !== 'c') {
+    throw new InputError(`--devices must be 'twin' or 'c', not '${value}'`, { field: '--devices' });
+  }
+  return value;
+}

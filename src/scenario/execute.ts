@@ -709,11 +709,13 @@ class Execution {
 /**
  * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
  * used. Their saved states travel in the VM's saved state (c-host-vsp.ts), so saves,
- * migrations and checkpoints all run; explore's injected operations and replay are
- * refused here.
+ * migrations, checkpoints and explore's injected operations all run. Refused: replay
+ * (`bench check`'s model is the twins, whatever devices the checked run had) and
+ * explore's walk, which keys run states (explore runs devices: c schedules in full).
  */
 function cDeviceDrivers(_s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
-  if (opts.chooser || opts.inject || opts.atSavePoint) throw new InputError('devices: c runs under bench emulate only (not yet under explore or check)');
+  if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
+  if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
   return new Map();
 }
 

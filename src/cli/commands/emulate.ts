@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { emulateScenarios } from '../../run/commands/emulate.ts';
-import { checkOutDir, collectFaults, FAULT_HELP, parseSeed } from '../options.ts';
+import { checkOutDir, collectFaults, FAULT_HELP, parseDevices, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 import { InputError } from '../../errors.ts';
 
@@ -18,9 +18,7 @@ export function registerEmulate(program: Command): void {
     .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides each scenario\'s devices)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; devices?: string; json?: boolean }) => {
-      if (o.devices !== undefined && o.devices !== 'twin' && o.devices !== 'c') {
-        throw new InputError(`--devices must be 'twin' or 'c', not '${o.devices}'`, { field: '--devices' });
-      }
+      const devices = parseDevices(o.devices);
       checkOutDir('--out', o.out);
       if (o.dumpRings !== undefined) checkOutDir('--dump-rings', o.dumpRings);
       const scenarios = await loadScenarioPaths(paths);
@@ -31,7 +29,7 @@ export function registerEmulate(program: Command): void {
       const summary = await emulateScenarios(scenarios, {
         migrateThreads: o.migrateThreads,
         faults: o.fault,
-        devices: o.devices as 'twin' | 'c' | undefined,
+        devices,
         seed: parseSeed(o.seed),
         outDir: o.out,
         dumpRingsDir: o.dumpRings,

@@ -130,11 +130,11 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
     expect(h.vsp.importState(state) >>> 0).toBe(INVALID_DEVICE_STATE); // the object is live
     h.vsp.run('detach ch=42');
     const damaged = state.slice();
-    damaged[0] ^= 1;
+    damaged[0] = damaged[0]! ^ 1;
     expect(h.vsp.importState(damaged) >>> 0).toBe(INVALID_PARAMETER);
     expect(h.vsp.importState(state.subarray(0, state.length - 1)) >>> 0).toBe(INVALID_PARAMETER);
     const other = state.slice();
-    other[24] ^= 1; // another instance GUID for channel 42
+    other[24] = other[24]! ^ 1; // another instance GUID for channel 42
     expect(h.vsp.importState(other) >>> 0).toBe(INVALID_DEVICE_STATE);
     // The saved state is still the VSP's own: restore works.
     h.vsp.run('restore ch=42');
