@@ -18,6 +18,7 @@
 import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost, type HostVsp } from './host.ts';
 import type { CVsp } from '../devices/wasm/c-vsp.ts';
+import { DriverViolation } from '../devices/wasm/violations.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
 import { VspError } from '../devices/vsp.ts';
@@ -129,6 +130,10 @@ class Execution {
   private readonly usesExploreCheckpoint: boolean;
   /** devices: c: the C VSP driver of each host name (they outlive the host objects) */
   private readonly cDrivers: Map<string, CVsp> | undefined;
+  /** the channel of the task or step running now, to name in a driver violation */
+  private activeCh = -1;
+  /** a C driver's violation ended the run (its message) */
+  private violation: string | undefined;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -158,8 +163,10 @@ class Execution {
 
   begin(): Segment {
     this.sink.emit({ side: 'bench', ev: 'scenario.begin', name: this.s.name, seed: this.opts.seed });
-    this.host = this.newHost(this.s.host);
-    this.host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false);
+    const host = (this.host = this.newHost(this.s.host));
+    if (!this.guarded(() => host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false), -1)) {
+      return { kind: 'done', result: this.finish() };
+    }
     for (const ch of this.chIds) {
       this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
       this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
@@ -197,14 +204,35 @@ class Execution {
           },
         };
       }
-      this.step(step);
+      if (!this.guarded(() => this.step(step), 'channel' in step ? step.channel : -1)) break;
     }
     return { kind: 'done', result: this.finish() };
   }
 
+  /**
+   * Runs `f`; a C driver's violation (devices: c) ends the run as a finding instead of
+   * an error: as Driver Verifier's bug check stops the machine, the driver is stopped
+   * and the run goes no further, and the trace says what broke as kmcl.violation (the
+   * checker's kmcl-misuse). False when that happened.
+   */
+  private guarded(f: () => void, ch: number): boolean {
+    this.activeCh = ch;
+    try {
+      f();
+      return true;
+    } catch (e) {
+      if (!(e instanceof DriverViolation)) throw e;
+      const r = e.report;
+      const at = e.ch ?? (this.activeCh >= 0 ? this.activeCh : this.chIds[0]!);
+      this.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: at, rule: r.rule, call: r.call, packet: 0, message: `${r.detail} at ${r.site.join(' <- ') || '(driver entry)'} [${r.object}]` });
+      this.violation = e.message;
+      return false;
+    }
+  }
+
   private finish(): ExecuteResult {
-    if (!this.hang && !this.stopped) this.settle();
-    if (!this.hang && !this.stopped && this.vm === 'running' && !this.opts.chooser) {
+    if (!this.hang && !this.stopped && !this.violation) this.guarded(() => this.settle(), -1);
+    if (!this.hang && !this.stopped && !this.violation && this.vm === 'running' && !this.opts.chooser) {
       const left = this.guest.pending() + (this.host?.pending() ?? 0);
       if (left > 0) this.hang = { reason: `${left} transaction(s) or queued packet(s) never finished` };
     }
@@ -216,8 +244,9 @@ class Execution {
       injected: this.injected,
       host: this.host?.name ?? '',
       faultsFired: [...this.faults.fired],
-      pendingAtEnd: this.vm === 'running' ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
+      pendingAtEnd: this.vm === 'running' && !this.violation ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
       stopped: this.stopped,
+      driverViolation: this.violation,
     };
   }
 
@@ -247,6 +276,7 @@ class Execution {
       instancePrefix: this.s.name,
       faults: this.faults,
       cDrivers: this.cDrivers,
+      cVspReplace: this.opts.cVspReplace,
     });
   }
 
@@ -462,6 +492,7 @@ class Execution {
 
   private runTask(task: number): void {
     const ch = this.chIds[task >> 3]!;
+    this.activeCh = ch;
     // The VSP by index when the step cache holds this host (collectTasks fills it), else by Map.
     const host = this.host;
     const vsp = host !== null && host === stepHost ? stepVsps[task >> 3] : host?.vsps.get(ch);

@@ -29,6 +29,8 @@ export interface HostOptions {
   faults: Faults;
   /** the C VSP drivers of this run by host name (devices: c); absent: the twins */
   cDrivers?: Map<string, CVsp> | undefined;
+  /** sources of the C VSP replaced for this run (ExecuteOptions.cVspReplace) */
+  cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
 
 export class EmulatedHost {
@@ -39,7 +41,10 @@ export class EmulatedHost {
     this.name = name;
     if (opts.cDrivers) {
       let driver = opts.cDrivers.get(name);
-      if (!driver) opts.cDrivers.set(name, (driver = new CVsp({ choices: opts.choices, sink: opts.sink, now: opts.now })));
+      if (!driver) {
+        const replace = opts.cVspReplace ? { replace: opts.cVspReplace } : {};
+        opts.cDrivers.set(name, (driver = new CVsp({ choices: opts.choices, sink: opts.sink, now: opts.now, ...replace })));
+      }
       for (const c of channels) this.vsps.set(c.id, new CHostVsp(driver, c.id, c.h2gPages, c.quota, opts.faults));
       return;
     }

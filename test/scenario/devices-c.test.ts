@@ -4,6 +4,10 @@
 // (`bench check`'s replay) explains it.
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
@@ -11,6 +15,7 @@ import { PropertyChecker } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
+import { emulateScenarios } from '../../src/run/commands/emulate.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import type { Scenario } from '../../src/scenario/model.ts';
 
@@ -93,5 +98,36 @@ describe.skipIf(!toolchain)('devices: c', () => {
     const sent = c.events.filter((e) => e.side === 'host' && e.ev === 'pkt.send').map((e) => `${e.ch}/${e.tx}`);
     expect(new Set(sent).size).toBe(sent.length);
     expect(c.events.slice(at).some((e) => e.side === 'host' && e.ev === 'pkt.send')).toBe(true);
+  });
+});
+
+describe.skipIf(!toolchain)('devices: c, a driver that breaks a rule', () => {
+  const unfixedD1 = { 'vsp/vsp-driver.c': fileURLToPath(new URL('../fixtures/drivers-unfixed/d1-vsp-driver.c', import.meta.url)) };
+
+  it('ends the run as a finding: kmcl.violation in the trace, the checker\'s kmcl-misuse, not an error', () => {
+    const s = suite.find((x) => x.name === 'idle-save-restore')!;
+    const sink = new MemorySink();
+    const checker = new PropertyChecker();
+    const r = executeScenario(s, { seed: 1, sink, devices: 'c', cVspReplace: unfixedD1 });
+    for (const e of sink.events) checker.onEvent(e);
+    expect(r.driverViolation).toMatch(/^driver violation irql\.passive-only in VmbChannelAllocate/);
+    const v = sink.events.find((e) => e.ev === 'kmcl.violation')!;
+    expect(v).toMatchObject({ side: 'host', ch: 0, rule: 'irql.passive-only', call: 'VmbChannelAllocate' });
+    expect((v as { message: string }).message).toContain('VspEvtIoDeviceControl');
+    // The run stopped there, as a bug check stops the machine: nothing after it.
+    expect(sink.events.at(-1)).toMatchObject({ ev: 'scenario.end' });
+    expect(checker.finish(r.hang).map((x) => x.class)).toEqual(['kmcl-misuse']);
+  });
+
+  it('bench emulate writes the whole trace and a failing verdict (exit 1), naming the rule', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'devices-c-violation-'));
+    const s = suite.find((x) => x.name === 'inflight-host-transactions')!;
+    const summary = await emulateScenarios([s], { seed: 1, outDir: out, devices: 'c', cVspReplace: unfixedD1 });
+    expect(summary.failed).toBe(1);
+    expect(summary.scenarios[0]!.violations[0]).toMatchObject({ class: 'kmcl-misuse' });
+    expect(summary.scenarios[0]!.violations[0]!.message).toContain('irql.passive-only');
+    const lines = readFileSync(join(out, `${s.name}.jsonl`), 'utf8').trim().split('\n');
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ ev: 'scenario.end' });
+    rmSync(out, { recursive: true, force: true });
   });
 });

@@ -16,6 +16,7 @@ import type { Channel } from '../../vmbus/channel.ts';
 import type { Faults } from '../../vmbus/faults.ts';
 import { VspError } from '../vsp.ts';
 import type { CVsp } from './c-vsp.ts';
+import { DriverViolation } from './violations.ts';
 
 export class CHostVsp {
   private readonly vsp: CVsp;
@@ -49,13 +50,15 @@ export class CHostVsp {
    * the first time, `open` offers the channel (the C VSP enables and starts at once).
    */
   enable(): void {
-    if (this.restored) {
-      this.restored = false;
-      this.vsp.run(`resume ch=${this.ch}`);
-    } else if (!this.vsp.offered(this.ch)) {
-      this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}`);
-    }
-    this.configure();
+    this.named(() => {
+      if (this.restored) {
+        this.restored = false;
+        this.vsp.run(`resume ch=${this.ch}`);
+      } else if (!this.vsp.offered(this.ch)) {
+        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}`);
+      }
+      this.configure();
+    });
   }
 
   /**
@@ -70,9 +73,11 @@ export class CHostVsp {
   }
 
   send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
-    const next = (this.vsp.counters().find((c) => c.ch === this.ch)?.next_tx ?? 0) + 1;
-    if (next !== firstTx) throw new Error(`C VSP channel ${this.ch}: the bench numbers the next transaction ${firstTx}, the VSP ${next}`);
-    this.vsp.run(kind === 'transaction' ? `transact ${count} ${size} ${guestHold} ch=${this.ch}` : `notify ${count} ${size} ch=${this.ch}`);
+    this.named(() => {
+      const next = (this.vsp.counters().find((c) => c.ch === this.ch)?.next_tx ?? 0) + 1;
+      if (next !== firstTx) throw new Error(`C VSP channel ${this.ch}: the bench numbers the next transaction ${firstTx}, the VSP ${next}`);
+      this.vsp.run(kind === 'transaction' ? `transact ${count} ${size} ${guestHold} ch=${this.ch}` : `notify ${count} ${size} ch=${this.ch}`);
+    });
   }
 
   /** When the VSP's hold timer next fires, if it holds a request; else null. */
@@ -86,7 +91,9 @@ export class CHostVsp {
   }
 
   completeDue(now: number): boolean {
-    return this.vsp.runTimers(now) > 0;
+    return this.named(() => {
+      return this.vsp.runTimers(now) > 0;
+    });
   }
 
   /**
@@ -94,8 +101,10 @@ export class CHostVsp {
    * state keeps for this channel (the VSP's record, KMCL's stream inside it).
    */
   save(): Uint8Array[] {
-    this.vsp.run(`save ch=${this.ch}`);
-    return [this.vsp.exportState(this.ch)];
+    return this.named(() => {
+      this.vsp.run(`save ch=${this.ch}`);
+      return [this.vsp.exportState(this.ch)];
+    });
   }
 
   /**
@@ -106,12 +115,14 @@ export class CHostVsp {
    * with the VM as it was).
    */
   restore(buffers: readonly Uint8Array[]): void {
-    if (buffers.length !== 1) throw new VspError(this.ch, `the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
-    const st = this.vsp.importState(buffers[0]!);
-    if (st !== 0) throw new VspError(this.ch, `the C VSP refused the saved state: status ${hex(st)}`);
-    const rs = this.vsp.command(`restore ch=${this.ch}`);
-    if (rs !== 0) throw new VspError(this.ch, `restore ch=${this.ch} failed: status ${hex(rs)}`);
-    this.restored = true;
+    this.named(() => {
+      if (buffers.length !== 1) throw new VspError(this.ch, `the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
+      const st = this.vsp.importState(buffers[0]!);
+      if (st !== 0) throw new VspError(this.ch, `the C VSP refused the saved state: status ${hex(st)}`);
+      const rs = this.vsp.command(`restore ch=${this.ch}`);
+      if (rs !== 0) throw new VspError(this.ch, `restore ch=${this.ch} failed: status ${hex(rs)}`);
+      this.restored = true;
+    });
   }
 
   /**
@@ -120,8 +131,20 @@ export class CHostVsp {
    * `discard ch=N` (the same calls, nothing of that VM traced).
    */
   teardown(opts: { discard: boolean }): void {
-    this.detached = this.channel;
-    this.vsp.run(`${opts.discard ? 'discard' : 'detach'} ch=${this.ch}`);
+    this.named(() => {
+      this.detached = this.channel;
+      this.vsp.run(`${opts.discard ? 'discard' : 'detach'} ch=${this.ch}`);
+    });
+  }
+
+  /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
+  private named<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof DriverViolation) e.ch ??= this.ch;
+      throw e;
+    }
   }
 
   isHeld(): boolean {

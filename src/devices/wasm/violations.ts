@@ -37,6 +37,8 @@ export interface ViolationReport {
 
 export class DriverViolation extends Error {
   readonly report: ViolationReport;
+  /** the trace's channel number, set by the first caller that knows it (the driver does not say) */
+  ch: number | undefined;
   constructor(report: ViolationReport) {
     super(`driver violation ${report.rule} in ${report.call} at ${report.site.join(' <- ') || '(driver entry)'}: ${report.detail} [${report.object}]`);
     this.name = 'DriverViolation';
