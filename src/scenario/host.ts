@@ -2,13 +2,11 @@
 // channels) attached to the VM's channels. Saving the VM throws the host away; a
 // restore or a migration builds a new one from the saved state.
 //
-// `devices: c` puts the C VSP (compiled to WebAssembly, src/devices/wasm) where the
-// twins are. A C VSP driver belongs to a host name and outlives the host objects of a
-// VM save, as a VSP driver outlives a VM's save on a real host (c-host-vsp.ts).
+// The VSPs are the device module's (src/device-api): its TypeScript twins, or with
+// `devices: c` its C VSP compiled to WebAssembly. A C VSP driver belongs to a host name and
+// outlives the host objects of a VM save, as a VSP driver outlives a VM's save on a real host.
 
-import { SampleVsp } from '../devices/vsp.ts';
-import { CHostVsp } from '../devices/wasm/c-host-vsp.ts';
-import { CVsp } from '../devices/wasm/c-vsp.ts';
+import type { EmulatorDevice, HostVsp } from '../device-api/device-module.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { Faults } from '../vmbus/faults.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
@@ -17,19 +15,20 @@ import type { ChannelSpec } from './model.ts';
 import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
 
-/** What the executor uses of a host VSP, twin or C. */
-export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'restore' | 'teardown' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
+export type { HostVsp };
 
 export interface HostOptions {
+  /** the device's emulator side (its module's `emulator`) */
+  device: EmulatorDevice;
   choices: GapChoices;
   sink: TraceSink;
   now: () => number;
   saveBufferSize: number;
   instancePrefix: string;
   faults: Faults;
-  /** the C VSP drivers of this run by host name (devices: c); absent: the twins */
-  cDrivers?: Map<string, CVsp> | undefined;
-  /** sources of the C VSP replaced for this run (ExecuteOptions.cVspReplace) */
+  /** devices: c: the device's C VSP drivers of this run by host name; absent: the twins */
+  cDrivers?: Map<string, unknown> | undefined;
+  /** devices: c: sources of the C VSP replaced for this run (ExecuteOptions.cVspReplace) */
   cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
 
@@ -39,30 +38,20 @@ export class EmulatedHost {
 
   constructor(name: string, channels: readonly ChannelSpec[], opts: HostOptions) {
     this.name = name;
-    if (opts.cDrivers) {
-      let driver = opts.cDrivers.get(name);
-      if (!driver) {
-        const replace = opts.cVspReplace ? { replace: opts.cVspReplace } : {};
-        opts.cDrivers.set(name, (driver = new CVsp({ choices: opts.choices, sink: opts.sink, now: opts.now, ...replace })));
-      }
-      for (const c of channels) this.vsps.set(c.id, new CHostVsp(driver, c.id, c.h2gPages, c.quota, opts.faults));
-      return;
-    }
     for (const c of channels) {
-      this.vsps.set(
-        c.id,
-        new SampleVsp({
-          ch: c.id,
-          instance: `${opts.instancePrefix}-${c.id}`,
-          choices: opts.choices,
-          sink: opts.sink,
-          now: opts.now,
-          saveBufferSize: opts.saveBufferSize,
-          quota: c.quota || undefined,
-        }),
-      );
-      this.vsps.get(c.id)!.channel.faults = opts.faults;
-      if (c.firstTx !== undefined) this.vsps.get(c.id)!.channel.nextTransId = toTxId(c.firstTx);
+      const o = {
+        ch: c.id,
+        instance: `${opts.instancePrefix}-${c.id}`,
+        choices: opts.choices,
+        sink: opts.sink,
+        now: opts.now,
+        saveBufferSize: opts.saveBufferSize,
+        quota: c.quota || undefined,
+        faults: opts.faults,
+        firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
+      };
+      const cHost = opts.device.cHost;
+      this.vsps.set(c.id, opts.cDrivers && cHost ? cHost(name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers, replace: opts.cVspReplace }) : opts.device.hostVsp(o));
     }
   }
 

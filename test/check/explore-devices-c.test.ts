@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { explore } from '../../src/check/explore.ts';
+import { EXPLORE_OPS, explore } from '../../src/check/explore.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
@@ -19,7 +19,7 @@ describe.skipIf(!toolchain)('explore with devices: c', () => {
       const twin = explore(s, { seed: 1 });
       const c = explore({ ...s, devices: 'c' }, { seed: 1 });
       expect(c.savePoints, f).toBe(twin.savePoints);
-      expect(c.schedules + c.skipped, f).toBe(c.savePoints * 3);
+      expect(c.schedules + c.skipped, f).toBe(c.savePoints * EXPLORE_OPS.length);
       expect(c.schedules, f).toBe(twin.schedules);
       // Every schedule ran on the C driver from the start: no walk of twin state.
       expect(c.ranInFull, f).toBe(c.schedules);

@@ -11,13 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import { emulateScenarios } from '../../src/run/commands/emulate.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
-import type { Scenario } from '../../src/scenario/model.ts';
+import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -25,7 +28,7 @@ const suite = await loadScenarioPaths(['bench/scenarios']);
 
 function run(s: Scenario, devices: 'twin' | 'c', seed = 1) {
   const sink = new MemorySink('hyperv');
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink, devices });
   for (const e of sink.events) checker.onEvent(e);
   return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang), result: r };
@@ -73,6 +76,28 @@ describe.skipIf(!toolchain)('devices: c', () => {
     }
   });
 
+  it.each(['save-and-continue', 'pulse'] as const)('a running checkpoint under %s: the C VSP takes the twin\'s path (its `resume` command, or restore onto a new object)', (runningCheckpoint) => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'c-checkpoint',
+      choices: { runningCheckpoint },
+      steps: [
+        { op: 'host-send', count: 8, size: 128, hold: 30 },
+        { op: 'run', ms: 1 },
+        { op: 'checkpoint', name: 'mid' },
+        { op: 'host-send', count: 6, size: 128, hold: 5 },
+        { op: 'guest-send', count: 8, size: 64 },
+        { op: 'run', ms: 50 },
+      ],
+    }));
+    const twin = run(s, 'twin');
+    const c = run(s, 'c');
+    expect(c.violations).toEqual([]);
+    expect(normalise(c.events)).toEqual(normalise(twin.events));
+    const restores = c.events.filter((e) => e.ev === 'pkt.restore').length;
+    expect(restores).toBe(runningCheckpoint === 'pulse' ? c.events.filter((e) => e.ev === 'pkt.save').length : 0);
+    expect(c.events.filter((e) => e.ev === 'pkt.save').length).toBeGreaterThan(0);
+  });
+
   it('the model explains the C VSP\'s traces from other seeds too', () => {
     for (const s of suite) {
       for (const seed of [2, 3]) {
@@ -107,7 +132,7 @@ describe.skipIf(!toolchain)('devices: c, a driver that breaks a rule', () => {
   it('ends the run as a finding: kmcl.violation in the trace, the checker\'s kmcl-misuse, not an error', () => {
     const s = suite.find((x) => x.name === 'idle-save-restore')!;
     const sink = new MemorySink();
-    const checker = new PropertyChecker();
+    const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     const r = executeScenario(s, { seed: 1, sink, devices: 'c', cVspReplace: unfixedD1 });
     for (const e of sink.events) checker.onEvent(e);
     expect(r.driverViolation).toMatch(/^driver violation irql\.passive-only in VmbChannelAllocate/);

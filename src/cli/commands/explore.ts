@@ -5,13 +5,13 @@ import { EXPLORE_OPS } from '../../check/explore.ts';
 import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
 import type { InjectedOp } from '../../scenario/execute.ts';
-import { collectFaults, FAULT_HELP, parseDevices, parsePositiveInt, parseSeed } from '../options.ts';
+import { CHOICE_HELP, collectChoice, collectFaults, FAULT_HELP, parseChoices, parseDevices, parsePositiveInt, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 
 export function registerExplore(program: Command): void {
   program
     .command('explore')
-    .description('inject save/restore, migration and checkpoint-apply at every save point and check every run')
+    .description('inject save/restore, migration, a checkpoint the VM runs on from, and checkpoint-apply at every save point and check every run')
     .argument('<scenario>', 'scenario YAML file')
     .option('--seed <n>', 'schedule seed', '1')
     .option('--max-schedules <n>', 'stop after this many schedules')
@@ -19,9 +19,11 @@ export function registerExplore(program: Command): void {
     .option('--workers <n>', 'worker threads (1 runs in process)', String(availableParallelism()))
     .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
     .option('--fault <name>', FAULT_HELP, collectFaults)
+    .option('--choice <key=value>', `${CHOICE_HELP}; overrides the scenario's choices`, collectChoice, [] as string[])
     .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides the scenario\'s devices; c runs every schedule from the start)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; devices?: string; json?: boolean }) => {
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
+      const choices = parseChoices(o.choice);
       const devices = parseDevices(o.devices);
       const all = await loadScenarioPaths([path]);
       // A directory of several scenarios is refused rather than explored in part.
@@ -45,6 +47,7 @@ export function registerExplore(program: Command): void {
         workers,
         plain: o.plain,
         faults: o.fault,
+        choices,
         onProgress: progress,
       });
       if (o.json) {

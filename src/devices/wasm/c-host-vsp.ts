@@ -1,5 +1,5 @@
 // One channel of the C VSP on an emulated host, with the face the scenario executor
-// gives a host VSP (the twin's: src/devices/vsp.ts), so `devices: c` runs a scenario on
+// gives a host VSP (the twin's: devices/sample/vsp.ts), so `devices: c` runs a scenario on
 // the C driver. Everything goes through the VSP's own control interface, as a lab job
 // uses it: the commands `open`, `transact`, `notify`, `save`, `detach`, `discard`,
 // `restore`, and the two IOCTLs that carry a channel's saved state out of the VSP and
@@ -11,10 +11,12 @@
 // object is given up (`detach`). A restore, on this host or another (a migration), or
 // from a checkpoint, imports that state and makes a new object from it (`restore`).
 // A VM discarded unsaved (a checkpoint applied over it) is `discard`: nothing traced.
+// A checkpoint the VM runs on from (runningCheckpoint save-and-continue) is `save`, then
+// `resume`: VmbChannelStart on the same object.
 
 import type { Channel } from '../../vmbus/channel.ts';
 import type { Faults } from '../../vmbus/faults.ts';
-import { VspError } from '../vsp.ts';
+import { RestoreError } from '../../vmbus/saved-state.ts';
 import type { CVsp } from './c-vsp.ts';
 import { DriverViolation } from './violations.ts';
 
@@ -96,6 +98,11 @@ export class CHostVsp {
     });
   }
 
+  /** `resume ch=N`: VmbChannelStart on the channel object the save paused (a checkpoint the VM runs on after). */
+  resume(): void {
+    this.named(() => this.vsp.run(`resume ch=${this.ch}`));
+  }
+
   /**
    * `save ch=N`, then the VSP's export of its saved state: the one buffer the VM's saved
    * state keeps for this channel (the VSP's record, KMCL's stream inside it).
@@ -111,16 +118,15 @@ export class CHostVsp {
    * The VSP imports the saved state (IOCTL_SAMPLE_VSP_IMPORT) and `restore ch=N` makes a
    * new channel object from it, not yet offered: the executor restores every channel,
    * then enables every one, as the C VSP's `restore` and `resume` split it. What the VSP
-   * refuses is a bad saved VM (VspError, which the executor reports as a RestoreError
-   * with the VM as it was).
+   * refuses is a bad saved VM (a RestoreError, with the VM as it was).
    */
   restore(buffers: readonly Uint8Array[]): void {
     this.named(() => {
-      if (buffers.length !== 1) throw new VspError(this.ch, `the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
+      if (buffers.length !== 1) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
       const st = this.vsp.importState(buffers[0]!);
-      if (st !== 0) throw new VspError(this.ch, `the C VSP refused the saved state: status ${hex(st)}`);
+      if (st !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
       const rs = this.vsp.command(`restore ch=${this.ch}`);
-      if (rs !== 0) throw new VspError(this.ch, `restore ch=${this.ch} failed: status ${hex(rs)}`);
+      if (rs !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
       this.restored = true;
     });
   }

@@ -2,8 +2,8 @@
 // against the emulator's KMCL server channel exactly as the C VSP is written against
 // vmbkmcl.sys. It writes the host side of the trace.
 
-import { txAdd, type TxId } from '../vmbus/tx-id.ts';
-import { Channel, stateChangeCallbacksInit } from '../vmbus/channel.ts';
+import { txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
+import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
 import {
   channelRestoreFromBuffer,
   channelSaveBegin,
@@ -11,12 +11,15 @@ import {
   channelSaveEnd,
   currentSaveLibLength,
   packetRestore,
-} from '../vmbus/channel-save.ts';
-import type { GapChoices } from '../vmbus/choices.ts';
-import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../vmbus/packet.ts';
-import { STATUS, statusName, type NtStatus } from '../vmbus/status.ts';
-import type { TraceSink } from '../trace/sink.ts';
-import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
+} from '../../src/vmbus/channel-save.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
+import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { DeviceError, type HostVsp } from '../../src/device-api/device-module.ts';
+import type { StateKey } from '../../src/scenario/state-key.ts';
+import { keyHostTx } from './guest-keys.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import {
   CompletionMode,
   INTERFACE_TYPE_GUID,
@@ -32,7 +35,7 @@ import {
   statusFor,
   statusHex,
 } from './protocol.ts';
-import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
+import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
 import { SAVEBUF_SIZE, readSaveRecord, writeSaveRecord, type SavedHostTx } from './save-record.ts';
 
@@ -51,7 +54,7 @@ function saveScratch(size: number): Uint8Array {
   return scratch.subarray(0, size);
 }
 
-export class VspError extends Error {
+export class VspError extends DeviceError {
   constructor(ch: number, message: string) {
     super(`VSP channel ${ch}: ${message}`);
     this.name = 'VspError';
@@ -82,7 +85,7 @@ export interface VspOptions {
   quota?: number | undefined;
 }
 
-export class SampleVsp {
+export class SampleVsp implements HostVsp {
   readonly channel: Channel;
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
@@ -193,6 +196,11 @@ export class SampleVsp {
       status: statusHex(status), len: response.length, digest: digestHex(response),
     });
     this.channel.packetComplete(pkt, response);
+  }
+
+  /** Explore's state key: a host transaction's context, field by field (guest-keys.ts). */
+  keyContext(k: StateKey, pointer: unknown): void {
+    keyHostTx(k, pointer);
   }
 
   /** When the next held request is due, or null when none is held. */
@@ -350,6 +358,19 @@ export class SampleVsp {
     } finally {
       channelSaveEnd(ch);
     }
+  }
+
+  /**
+   * After a save of a VM that goes on running (a checkpoint taken under the
+   * runningCheckpoint choice save-and-continue, REVIEW section 2): VmbChannelStart on the
+   * same channel object, as the C VSP's `resume` command does. Nothing is restored: the
+   * packets queued in the library and those awaiting a completion are still this
+   * channel's, each with its transaction record (its pointer), and go on from where the
+   * Pause left them. (Requests held in mode Hold were completed by Suspend, as KMCL
+   * requires before Pause returns, so none is held across it.)
+   */
+  resume(): void {
+    this.channel.start();
   }
 
   /** Feeds the saved buffers back, in order, before the channel is enabled. */
