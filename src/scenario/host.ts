@@ -28,6 +28,8 @@ export interface HostOptions {
   faults: Faults;
   /** devices: c: the device's C VSP drivers of this run by host name; absent: the twins */
   cDrivers?: Map<string, unknown> | undefined;
+  /** devices: c: sources of the C VSP replaced for this run (ExecuteOptions.cVspReplace) */
+  cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
 
 export class EmulatedHost {
@@ -49,7 +51,7 @@ export class EmulatedHost {
         firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
       };
       const cHost = opts.device.cHost;
-      this.vsps.set(c.id, opts.cDrivers && cHost ? cHost(name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers }) : opts.device.hostVsp(o));
+      this.vsps.set(c.id, opts.cDrivers && cHost ? cHost(name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers, replace: opts.cVspReplace }) : opts.device.hostVsp(o));
     }
   }
 

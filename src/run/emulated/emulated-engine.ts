@@ -54,7 +54,9 @@ export class EmulatedExecutor implements JobExecutor {
 
   async runAttempt(job: PlannedJob, attempt: number, lease: Lease, signal: AbortSignal): Promise<AttemptOutcome> {
     const host = this.lab.hosts.find((h) => h.name === lease.hosts[0]);
-    const scenario = this.scenarios.get(job.scenario);
+    const listed = this.scenarios.get(job.scenario);
+    // The lab's devices (devices: c) go to the worker with the scenario.
+    const scenario = listed && this.lab.devices ? { ...listed, devices: this.lab.devices } : listed;
     if (!host || !scenario) return { kind: 'infra', message: `no ${host ? 'scenario' : 'host'} for job ${job.jobId}`, host: undefined, retryable: false };
     const rel = join('jobs', job.jobId, attempt > 1 ? `emulator-${attempt}.jsonl` : 'emulator.jsonl');
     mkdirSync(join(this.runDir, 'jobs', job.jobId), { recursive: true });

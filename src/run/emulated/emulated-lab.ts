@@ -17,6 +17,7 @@
 //     - { name: emu-defaults, build: emu-ws2022-like }
 //     - { name: emu-ring-first, build: emu-ws2025-like, choices: { sendOrdering: ring-first } }
 //   guests: [linux-twin]                 # labels; the emulator's guest is the Linux driver twin
+//   devices: c                           # optional: the C VSP in WebAssembly as every host's VSP (default twin)
 //
 // Every problem is an InputError (exit 2) naming the file, the line and the field.
 import { stat } from 'node:fs/promises';
@@ -50,6 +51,7 @@ const emulatedLabSchema = z.strictObject({
     .array(z.strictObject({ name: label, build: nonEmpty, description: z.string().optional(), choices: choicesSchema.default({}) }))
     .min(1, 'list at least one emulated host'),
   guests: z.array(label).min(1, 'list at least one guest label'),
+  devices: z.enum(['twin', 'c']).optional(),
 });
 
 export interface EmulatedHost {
@@ -70,6 +72,8 @@ export interface EmulatedLab {
   seeds: number[];
   hosts: EmulatedHost[];
   guests: string[];
+  /** every job's host VSPs (overrides each scenario's devices); absent: each scenario's own */
+  devices?: 'twin' | 'c' | undefined;
 }
 
 export interface HypervLab {
@@ -124,6 +128,7 @@ export async function emulatedLabFromSource(src: YamlSource): Promise<EmulatedLa
     seeds: raw.seeds,
     hosts: raw.hosts.map((h) => ({ name: h.name, build: h.build, choices: h.choices as Partial<GapChoices> })),
     guests: raw.guests,
+    ...(raw.devices ? { devices: raw.devices } : {}),
   };
 }
 
