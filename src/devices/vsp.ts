@@ -3,7 +3,7 @@
 // vmbkmcl.sys. It writes the host side of the trace.
 
 import { txAdd, type TxId } from '../vmbus/tx-id.ts';
-import { Channel, stateChangeCallbacksInit } from '../vmbus/channel.ts';
+import { Channel, SERVER_INIT_FLAG_FORCE_NEW_CHANNEL, stateChangeCallbacksInit } from '../vmbus/channel.ts';
 import {
   channelRestoreFromBuffer,
   channelSaveBegin,
@@ -80,6 +80,13 @@ export interface VspOptions {
   /** bytes per VmbChannelSaveContinue call; small values exercise the partial-progress codes */
   saveBufferSize: number;
   quota?: number | undefined;
+  /** VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL: after a restore the channel is offered anew */
+  forceNewChannel?: boolean | undefined;
+  /**
+   * The VSP refuses its saved state (a scenario's `restore` with `fail`): its restore-packet
+   * callback fails on the second packet, or the restore fails at its end when there is none.
+   */
+  failRestore?: boolean | undefined;
 }
 
 export class SampleVsp {
@@ -89,6 +96,12 @@ export class SampleVsp {
   private held: Fifo<HeldRequest> = fifo();
   /** tearing down with a VM being discarded: nothing completed now is traced */
   private discarding = false;
+  /** the host is rescinding this channel: what KMCL cancels now is traced as pkt.cancel */
+  private rescinding = false;
+  /** packets this VSP restored during the current restore (freed if it fails) */
+  private restoring: VmbPacket[] = [];
+  /** packets left from a restore that failed: KMCL took them back; the rescind ends them */
+  private failedRestore: VmbPacket[] = [];
   /** every host transaction's completion routine (one closure, not one per packet) */
   private readonly completionRoutine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p, st, resp);
   /** scratch for the digest of a message being sent */
@@ -122,6 +135,7 @@ export class SampleVsp {
         (_c, lib, save) => this.onRestorePacket(lib, save),
       ),
     );
+    if (opts.forceNewChannel) this.check('VmbServerChannelInitSetFlags', ch.serverInitSetFlags(SERVER_INIT_FLAG_FORCE_NEW_CHANNEL));
     if (opts.quota) ch.setTransactionQuota(opts.quota);
   }
 
@@ -283,7 +297,8 @@ export class SampleVsp {
     if (st.type === MsgType.HostTransaction) {
       if (status !== STATUS.SUCCESS || resp === null) {
         // Cancelled at teardown: the transaction did not complete, so nothing is traced
-        // as a completion.
+        // as a completion. At a rescind it ends here, and the trace says so.
+        if (this.rescinding) this.traceCancel(st.tx, status);
       } else {
         const h = decodeHeaderInto(completionHeader, resp);
         this.opts.sink.emit({
@@ -314,9 +329,15 @@ export class SampleVsp {
   private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const st = readSaveRecord(save);
     if (!st) return STATUS.INVALID_PARAMETER;
+    // A scenario's failing restore: this VSP cannot take its second saved packet back.
+    if (this.opts.failRestore && this.restoring.length >= 1) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
-    if (r !== STATUS.SUCCESS) return r;
+    if (r !== STATUS.SUCCESS) {
+      this.channel.packetFree(p);
+      return r;
+    }
+    this.restoring.push(p);
     p.pointer = st;
     p.completionRoutine = this.completionRoutine;
     this.opts.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.opts.ch, tx: st.tx, dir: 'h2g', saveDigest: digestHex(save) });
@@ -354,17 +375,75 @@ export class SampleVsp {
 
   /** Feeds the saved buffers back, in order, before the channel is enabled. */
   restore(buffers: readonly Uint8Array[]): void {
-    for (let i = 0; i < buffers.length; i++) {
-      const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
-      const last = i === buffers.length - 1;
-      if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
-      if (st === STATUS.SUCCESS && last) return;
-      throw new VspError(
-        this.opts.ch,
-        `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
-      );
+    this.restoring = [];
+    try {
+      for (let i = 0; i < buffers.length; i++) {
+        const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
+        const last = i === buffers.length - 1;
+        if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
+        if (st === STATUS.SUCCESS && last) {
+          if (this.opts.failRestore) throw new VspError(this.opts.ch, 'the VSP refused its saved state');
+          return;
+        }
+        throw new VspError(
+          this.opts.ch,
+          `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
+        );
+      }
+      throw new VspError(this.opts.ch, 'no saved buffers to restore from');
+    } catch (e) {
+      // KMCL took back what the failed restore had added (channel-save.ts rollback); the
+      // packets are still ours to free (REVIEW D3), which the rescind that follows does.
+      if (e instanceof VspError) this.failedRestore = this.restoring;
+      throw e;
+    } finally {
+      this.restoring = [];
     }
-    throw new VspError(this.opts.ch, 'no saved buffers to restore from');
+  }
+
+  /** What a packet cancelled at a rescind completes with (KMCL's cancel status, a choice). */
+  private cancelStatus(): NtStatus {
+    return this.opts.choices.cancelStatus === 'cancelled' ? STATUS.CANCELLED : STATUS.DEVICE_REMOVED;
+  }
+
+  private traceCancel(tx: TxId, status: NtStatus): void {
+    this.opts.sink.emit({ side: 'host', ev: 'pkt.cancel', ch: this.opts.ch, tx, dir: 'h2g', status: statusHex(status) });
+  }
+
+  /**
+   * The host rescinds this channel instance (lab/drivers/PROTOCOL.md, "Rescind and
+   * re-offer"): a rescind racing traffic, a FORCE_NEW_CHANNEL channel after a restore, or
+   * the fallback for a restore that failed, as openvmm's vmbus server revokes a channel
+   * it could not restore. `ch.rescind` first, then the VSP ends what it still owns: the
+   * packets of a failed restore (freed, each traced as cancelled) and, through
+   * VmbChannelDisable, every host transaction queued or awaiting its completion (KMCL
+   * cancels them; the completion routine traces pkt.cancel). Then VmbChannelCleanup:
+   * this object is done, and the re-offer is a new one.
+   */
+  rescind(): void {
+    this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch: this.opts.ch });
+    this.rescinding = true;
+    try {
+      this.channel.disable();
+      // Those KMCL took back (a rollback leaves them idle) are ours to end and free.
+      const status = this.cancelStatus();
+      for (const p of this.failedRestore) {
+        if (p.state === 'freed') continue;
+        const st = p.pointer as HostTx | null;
+        if (st && st.type === MsgType.HostTransaction) this.traceCancel(st.tx, status);
+        this.channel.packetFree(p);
+      }
+      this.failedRestore = [];
+      this.channel.cleanup();
+    } finally {
+      this.rescinding = false;
+    }
+  }
+
+  /** A new instance of a rescinded channel: offered (`ch.offer`), then enabled and started as any. */
+  reoffer(): void {
+    this.opts.sink.emit({ side: 'host', ev: 'ch.offer', ch: this.opts.ch });
+    this.enable();
   }
 
   /**

@@ -20,7 +20,7 @@ import { EmulatedHost, type HostVsp } from './host.ts';
 import type { CVsp } from '../devices/wasm/c-vsp.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { VspError } from '../devices/vsp.ts';
+import { SampleVsp, VspError } from '../devices/vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
 import { CompletionMode } from '../devices/protocol.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
@@ -46,6 +46,7 @@ import { runKey } from './run-key.ts';
 
 export type * from './execute-types.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
+import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
 
 type VmState = 'running' | 'paused' | 'saved';
 
@@ -238,8 +239,9 @@ class Execution {
     });
   }
 
-  private newHost(name: string): EmulatedHost {
+  private newHost(name: string, failRestore?: ReadonlySet<number>): EmulatedHost {
     return new EmulatedHost(name, this.s.channels, {
+      failRestore,
       choices: this.choices,
       sink: this.sink,
       now: () => this.clock,
@@ -282,7 +284,7 @@ class Execution {
         return;
       case 'restore':
         this.sink.emit({ side: 'bench', ev: 'vm.restore.begin' });
-        this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host);
+        this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host, step.fail);
         this.savedBlob = null;
         this.sink.emit({ side: 'bench', ev: 'vm.restore.end' });
         return;
@@ -302,6 +304,9 @@ class Execution {
         return;
       case 'migrate':
         this.migrate(step.to);
+        return;
+      case 'rescind':
+        this.rescindChannel(step.channel);
         return;
     }
   }
@@ -339,16 +344,26 @@ class Execution {
     return blob;
   }
 
-  /** Builds guest memory, the guest and a new host from a blob; nothing is built if it is bad. */
-  private restoreVm(blob: Uint8Array, hostName: string): void {
+  /**
+   * Builds guest memory, the guest and a new host from a blob; nothing is built if it is
+   * bad. A channel that is not restored (its VSP refuses its saved state, `fail`, or it
+   * sets FORCE_NEW_CHANNEL) is rescinded and offered anew once the VM runs again, as
+   * openvmm's vmbus server revokes a channel nobody restores (REVIEW section 2).
+   */
+  private restoreVm(blob: Uint8Array, hostName: string, fail: readonly number[] = []): void {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
     const guestState = reviveGuest(rec.guest as GuestState, this.clock);
-    // The host side too: a KMCL stream the library refuses is a bad blob, refused with the
-    // VM as it was (the new host objects touch neither guest memory nor the guest).
-    const host = this.newHost(hostName);
-    for (const c of rec.channels) restoreVsp(host, c, this.s.name);
+    // The host side too: a record that names no channel of the scenario is a bad blob,
+    // refused with the VM as it was (the new host objects touch neither guest memory nor
+    // the guest). A channel whose restore fails is not: it falls back to a re-offer.
+    const host = this.newHost(hostName, fail.length > 0 ? new Set(fail) : undefined);
+    let reoffer: Set<number> | null = null;
+    for (const c of rec.channels) {
+      if (restoreVsp(host, c, this.s.name)) continue;
+      (reoffer ??= new Set()).add(c.ch);
+    }
     if (rec.channels.length !== host.vsps.size) throw new RestoreError('bad-record', `the saved VM holds ${rec.channels.length} channel(s); scenario ${this.s.name} has ${host.vsps.size}`);
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
@@ -359,8 +374,9 @@ class Execution {
     this.guest = this.makeGuest(guestState);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
-    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true);
+    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true, reoffer ?? undefined);
     this.vm = 'running';
+    if (reoffer) for (const ch of reoffer) this.rescindChannel(ch);
     this.opts.onVmOpTimed?.('restore', performance.now() - t0);
   }
 
@@ -396,6 +412,29 @@ class Execution {
       return encodeSavedVm({ ...rec, memory: mem.image() });
     }
     return blob;
+  }
+
+  /**
+   * The host rescinds channel `ch` and offers it anew (PROTOCOL.md, "Rescind and
+   * re-offer"): the VSP ends what it owns (`ch.rescind`, pkt.cancel), the guest closes
+   * the old instance and ends its own requests in flight, the guest donates fresh ring
+   * memory (the channel's slot, initialised again), and the new instance is offered and
+   * opened. One step: nothing runs between the rescind and the new instance's open.
+   */
+  private rescindChannel(ch: number): void {
+    const host = this.host!;
+    host.rescind(ch);
+    // The step cache holds the host's VSPs by index: one of them is a new object now.
+    stepHost = null;
+    this.guest.rescind(ch);
+    const rings = [this.memory.g2h(ch), this.memory.h2g(ch)];
+    // Fault: the new instance keeps the old rings, with whatever they still held unread.
+    const unread = rings.some((r) => r.index(ControlWord.writeIndex) !== r.index(ControlWord.readIndex));
+    if (unread && this.faults.armed('stale-rings-at-reoffer')) this.faults.fire('stale-rings-at-reoffer');
+    else for (const r of rings) r.initialize();
+    const signal = (c: number, what: 'interrupt' | 'writable'): void => this.signalGuest(c, what);
+    host.reoffer(ch, this.memory, signal);
+    this.guest.reopen(ch, this.memory.guestRings(ch));
   }
 
   private checkpoint(name: string): void {
@@ -714,9 +753,15 @@ class Execution {
 function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
   const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
   s.steps.forEach((st, i) => {
+    if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
+      throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
+    }
     if (st.op === 'migrate' || st.op === 'apply-checkpoint') {
       throw new InputError(`devices: c cannot run '${st.op}': the C VSP keeps one saved state per channel in its own memory and has no command to restore it on another host or from an older save`, where(i));
     }
+  });
+  s.channels.forEach((c, i) => {
+    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel: the C VSP\'s open command has no flag for it yet', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
   });
   if (opts.chooser || opts.inject || opts.atSavePoint) throw new InputError('devices: c runs under bench emulate only (not yet under explore or check)');
   return new Map();
@@ -726,14 +771,23 @@ function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Ho
   return m === 'inline' ? 'Inline' : m === 'deferred' ? 'Deferred' : 'Hold';
 }
 
-/** One channel's saved KMCL stream into a new host's VSP; what the library refuses is a RestoreError. */
-function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string): void {
+/**
+ * One channel's saved KMCL stream into a new host's VSP. False when the channel is not
+ * restored and must be offered anew: it sets FORCE_NEW_CHANNEL (its saved state is
+ * abandoned unread), or its restore failed (the library or the VSP refused the stream).
+ * A record for a channel the scenario does not have is a RestoreError.
+ */
+function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string): boolean {
   const vsp = host.vsps.get(c.ch);
   if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
+  // (Asked of the twins only: a C VSP's channel object exists once restored, and devices: c
+  // refuses forceNewChannel.)
+  if (vsp instanceof SampleVsp && (vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
   try {
     vsp.restore(c.kmclBuffers);
+    return true;
   } catch (e) {
-    if (e instanceof VspError) throw new RestoreError('bad-record', e.message);
+    if (e instanceof VspError) return false;
     throw e;
   }
 }
