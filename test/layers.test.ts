@@ -10,7 +10,7 @@ import { join, relative, dirname, resolve } from 'node:path';
 
 const RANK: Record<string, number> = {
   vmbus: 0, devices: 0, // the emulator's core and the device twins (devices may use vmbus)
-  scenario: 1, trace: 1,
+  scenario: 1, trace: 1, 'device-api': 1, // the device module interface (src/device-api) is the scenario's
   lab: 2, check: 2, report: 2,
   run: 3,
   cli: 4,
@@ -33,6 +33,22 @@ const SRC = resolve('src');
 const layerOf = (file: string): string => relative(SRC, file).split('/')[0]!;
 
 describe('layers', () => {
+  it('the core imports no device module: nothing of src reaches outside src (devices/ are loaded by path)', () => {
+    const out: string[] = [];
+    for (const f of files(SRC)) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/(?:from\s+|import\(\s*|import\s+)'(\.[^']+)'/g)) {
+        const target = resolve(dirname(f), m[1]!);
+        if (relative(SRC, target).startsWith('..')) out.push(`${relative(SRC, f)} imports ${m[1]}`);
+      }
+      // A type spelled as an import() type reaches the module too.
+      for (const m of text.matchAll(/typeof import\('([^']+)'\)/g)) {
+        if (relative(SRC, resolve(dirname(f), m[1]!)).startsWith('..')) out.push(`${relative(SRC, f)} names the type of ${m[1]}`);
+      }
+    }
+    expect(out).toEqual([]);
+  });
+
   it('imports only point down (or stay within a layer)', () => {
     const bad: string[] = [];
     for (const f of files(SRC)) {

@@ -2,7 +2,8 @@
 //
 // A save point is a position between two scheduler steps of the base run: the moment a
 // save could start. At each, the run is repeated with a VM operation injected (save +
-// restore, a migration to another host, a checkpoint applied at once), and the
+// restore, a migration to another host, a checkpoint the VM runs on from, a checkpoint
+// applied at once), and the
 // properties are checked online on the whole run. What is in flight at the point (in
 // the library queue, in a ring, awaiting completion, held by a driver) is whatever the
 // seeded schedule put there, so with the base seed fixed every (point, operation) pair
@@ -28,11 +29,11 @@ import type { StateKey } from '../scenario/state-key.ts';
 import type { Scenario } from '../scenario/model.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
-import { PropertyChecker, sameVerdicts, type Violation } from './properties.ts';
+import { PropertyChecker, statusRuleOf, sameVerdicts, type Violation } from './properties.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 
-export const EXPLORE_OPS: readonly InjectedOp[] = ['save-restore', 'migrate', 'checkpoint-apply'];
+export const EXPLORE_OPS: readonly InjectedOp[] = ['save-restore', 'migrate', 'checkpoint', 'checkpoint-apply'];
 
 export interface ExploreFailure {
   at: number;
@@ -77,7 +78,7 @@ export interface ExploreBase {
 }
 
 export function exploreBase(s: Scenario, opts: Pick<ExploreOptions, 'seed' | 'choices' | 'faults'>): ExploreBase {
-  const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+  const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS, statusRule: statusRuleOf(s) });
   const base = executeScenario(s, { seed: opts.seed, sink: checkedSink(checker), choices: opts.choices, faults: opts.faults });
   return { points: base.steps + 1, clean: checker.finish(base.hang).length === 0 };
 }
@@ -190,7 +191,7 @@ class Tally {
   /** The plain method: one run from the start with the operation injected at `at`. */
   ranOnItsOwn(s: Scenario, opts: ExploreOptions, at: number, op: InjectedOp): void {
     if (!this.mayGoOn()) return;
-    const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+    const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS, statusRule: statusRuleOf(s) });
     const r = executeScenario(s, { seed: opts.seed, sink: checkedSink(checker), choices: opts.choices, faults: opts.faults, inject: { at, op } });
     if (!r.injected) {
       this.skipped++;
@@ -221,7 +222,7 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], nex
   if (!range) return;
   let next = { at: range.from, op: 0 };
   for (;;) {
-    const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS });
+    const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS, statusRule: statusRuleOf(s) });
     const sink = new WalkSink(checker);
     let became: { at: number; op: number } | null = null; // the schedule this run turned into
     let shown = next.at - 1; // the last point of the current range the run was seen at

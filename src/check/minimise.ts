@@ -13,7 +13,7 @@ import { checkRules } from '../scenario/validate.ts';
 import { StampingSink } from '../trace/sink.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
-import { PropertyChecker, type DivergenceClass } from './properties.ts';
+import { PropertyChecker, statusRuleOf, type DivergenceClass } from './properties.ts';
 
 export interface Reproduction {
   fault: FaultMode;
@@ -25,7 +25,7 @@ export interface Reproduction {
 /** Whether the scenario, run with the fault, diverges with `cls`. */
 export function reproduces(s: Scenario, r: Reproduction): boolean {
   if (checkRules(s).length > 0) return false;
-  const checker = new PropertyChecker({ maxViolations: 20 });
+  const checker = new PropertyChecker({ maxViolations: 20, statusRule: statusRuleOf(s) });
   const res = executeScenario(s, { seed: r.seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)), faults: [r.fault], choices: r.choices, maxSteps: 200_000 });
   if (!res.faultsFired.includes(r.fault)) return false;
   return checker.finish(res.hang).some((v) => v.class === r.class);

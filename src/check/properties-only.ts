@@ -1,8 +1,8 @@
 // `bench check --properties-only`: a trace checked against the device-independent
-// properties alone, without replaying the sample device's model.
+// properties alone, without replaying the device's model.
 //
 // Trace validation (replay.ts) needs a model of the device: it replays the scenario on the
-// TypeScript twins of the sample protocol, so a driver with another message pattern,
+// TypeScript twins of the scenario's device module, so a driver with another message pattern,
 // other payloads or another status rule diverges at its first packet (class `payload`).
 // What holds for every device is what VMBus and KMCL promise whatever the bytes are:
 // exactly one completion per transaction that asked for one and none without a send,
@@ -10,8 +10,8 @@
 // with the same SaveBuf digest, channel states in KMCL's order, a checkpoint rolling
 // everything back, and a run that finishes. The property checker (properties.ts) checks
 // all of those online; here it runs alone, with no status rule (an opaque device), over
-// the observed events in file order. A device that is declared opaque will be checked
-// the same way.
+// the observed events in file order. A device whose module is declared opaque
+// (src/device-api/device-module.ts, `statusRule: 'opaque'`) is checked the same way.
 //
 // What this cannot see, and says so in every output (NOT_CHECKED): whether each payload
 // and status is the one the device's protocol gives, and whether the events come in an
@@ -25,7 +25,7 @@ import { describeEvent, type CheckResult } from './replay.ts';
 
 /** What a properties-only check does not check, one sentence each (terminal, JSON and report). */
 export const NOT_CHECKED: readonly string[] = [
-  "payload rules: whether each packet's and each completion's payload is the one the device's protocol gives (the sample device model was not replayed)",
+  "payload rules: whether each packet's and each completion's payload is the one the device's protocol gives (the device's model was not replayed)",
   "status rules: whether each completion's status is the one the device's protocol gives",
   "the scenario's traffic: whether the trace holds the packets, holds and order the scenario's model allows",
 ];

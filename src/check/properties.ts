@@ -7,6 +7,8 @@
 //   payload                  digests equal end to end (send = recv, complete = completion)
 //   saved-and-restored       a host->guest transaction awaiting completion at a save is saved,
 //                            and restored with an identical SaveBuf digest, before it completes
+//                            (a checkpoint's save that the host objects go on from, ch.state
+//                            Paused -> Started with no new object, needs no restore)
 //   status-rule              completion status follows the protocol's rule
 //   state-machine            channel states follow the KMCL state machine
 //   checkpoint               applying a checkpoint rolls every transaction back to its state then
@@ -23,7 +25,9 @@
 
 import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
-import { statusFor, statusHex } from '../devices/protocol.ts';
+import type { StatusRule } from '../device-api/device-module.ts';
+import { deviceOf } from '../device-api/load.ts';
+import { devicePath, type Scenario } from '../scenario/model.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 
 export type DivergenceClass =
@@ -163,15 +167,17 @@ function unmarkSave(r: TxRecord): void {
   r.restoredAfterSave = false;
 }
 
+export type { StatusRule };
+
 /**
- * A device's rule for the status its receiver completes a transaction with, as the
- * 8-digit hex of the trace; `payloadIntact` says whether the receiver got the bytes sent.
- * The checker's default is the sample protocol's rule. `null` checks no rule: the device
- * is opaque (`bench check --properties-only`), and only the statuses' equality end to end
- * (receiver's completion = sender's) is checked.
+ * The status rule of a scenario's device (its module's `statusRule`), or null when the
+ * device is opaque: then only the statuses' equality end to end (the receiver's completion
+ * = the sender's) is checked. The module must be loaded in this thread (load.ts).
  */
-export type StatusRule = (tx: Parameters<typeof statusFor>[0], payloadIntact: boolean) => string;
-const sampleStatusRule: StatusRule = (tx, intact) => statusHex(statusFor(tx, intact));
+export function statusRuleOf(s: Pick<Scenario, 'device'>): StatusRule | null {
+  const r = deviceOf(devicePath(s)).statusRule;
+  return r === 'opaque' ? null : r;
+}
 
 export class PropertyChecker {
   private channels = new Map<number, ChannelLanes>();
@@ -182,20 +188,31 @@ export class PropertyChecker {
   /** h2g transactions awaiting completion when the current save began, in the order they were sent */
   private awaitingAtSave: AwaitingList | null = null;
   private readonly checkpoints = new Map<string, Snapshot>();
-  /** inside vm.checkpoint.begin .. end */
-  private checkpointing = false;
   /**
    * The records as they were at a checkpoint's first rescind (a FORCE_NEW_CHANNEL channel
-   * offered anew by the checkpoint's restore): the checkpoint holds the VM as saved, before
-   * that rescind, and applying it puts that state back.
+   * offered anew by the checkpoint's restore, runningCheckpoint pulse): the checkpoint holds
+   * the VM as saved, before that rescind, and applying it puts that state back.
    */
   private beforeRescind: Snapshot | null = null;
+  /**
+   * While a checkpoint is being taken: the host channels that started again (ch.state
+   * Started) and those that showed a new host object (ch.state Enabled, or a pkt.restore).
+   * A channel that started again without a new object went on from its save on the same
+   * objects (runningCheckpoint save-and-continue): what it saved is still its own, and no
+   * restore follows. Any other is judged as restored onto new objects (pulse). Null
+   * outside a checkpoint.
+   */
+  private takingCheckpoint: { restarted: Set<number>; renewed: Set<number> } | null = null;
   private readonly limit: number;
   private readonly statusRule: StatusRule | null;
 
+  /**
+   * `statusRule`: the device's rule for the status its receiver completes a transaction
+   * with (statusRuleOf); null or absent checks none (`--properties-only`, an opaque device).
+   */
   constructor(opts: { maxViolations?: number; statusRule?: StatusRule | null } = {}) {
     this.limit = opts.maxViolations ?? 100;
-    this.statusRule = opts.statusRule === undefined ? sampleStatusRule : opts.statusRule;
+    this.statusRule = opts.statusRule ?? null;
   }
 
   private fail(property: PropertyName, cls: DivergenceClass, seq: number | null, message: string): void {
@@ -351,10 +368,15 @@ export class PropertyChecker {
           this.fail('saved-and-restored', 'savebuf-mismatch', e.seq, `${keyOf(e.ch, e.dir, e.tx)} restored SaveBuf ${e.saveDigest}, saved ${r.savedDigest}`);
         }
         r.restoredAfterSave = true;
+        this.takingCheckpoint?.renewed.add(e.ch);
         this.maybeFinish(l, r);
         return;
       }
       case 'ch.state': {
+        if (e.side === 'host' && this.takingCheckpoint) {
+          if (e.state === 'Started') this.takingCheckpoint.restarted.add(e.ch);
+          else if (e.state === 'Enabled') this.takingCheckpoint.renewed.add(e.ch);
+        }
         const key = `${e.side}/${e.ch}`;
         const from = this.states.get(key) ?? '';
         if (!(TRANSITIONS[e.side][from] ?? []).includes(e.state)) {
@@ -393,21 +415,32 @@ export class PropertyChecker {
         this.fail('ring-format', 'ring-format', e.seq,
           `${e.side} ch ${e.ch} ${e.dir}: the packet at offset ${e.offset} of the ring's data has type 0x${e.type.toString(16)}, flags 0x${e.flags.toString(16)}, which no reader accepts (skipped)`);
         return;
+      case 'vm.checkpoint.begin':
+        this.takingCheckpoint = { restarted: new Set(), renewed: new Set() };
+        this.beginSave();
+        return;
       case 'vm.save.begin':
       case 'vm.migrate.begin':
-      case 'vm.checkpoint.begin':
         this.beginSave();
-        this.checkpointing = e.ev === 'vm.checkpoint.begin';
         return;
+      case 'vm.checkpoint.end': {
+        this.endSave(e.seq);
+        // The checkpoint holds what was saved: applying it must restore that.
+        this.checkpoints.set(e.name, this.beforeRescind ?? this.snapshot());
+        this.beforeRescind = null;
+        const taking = this.takingCheckpoint;
+        this.takingCheckpoint = null;
+        const continued = (ch: number): boolean => taking !== null && taking.restarted.has(ch) && !taking.renewed.has(ch);
+        this.goOnFromSave(continued);
+        // A channel restored onto new host objects (pulse) must have restored all it saved.
+        this.checkRestored(e.seq, continued);
+        return;
+      }
       case 'vm.save.end':
       case 'vm.migrate.end':
-      case 'vm.checkpoint.end':
         this.endSave(e.seq);
-        // Migration and checkpoint restore onto new host objects before they end.
+        // A migration restores onto new host objects before it ends.
         if (e.ev !== 'vm.save.end') this.checkRestored(e.seq);
-        if (e.ev === 'vm.checkpoint.end') this.checkpoints.set(e.name, this.beforeRescind ?? this.snapshot());
-        this.checkpointing = false;
-        this.beforeRescind = null;
         return;
       case 'vm.restore.begin':
         this.newHostObjects();
@@ -440,7 +473,7 @@ export class PropertyChecker {
    * rescind replaces: it ends here.
    */
   private rescind(ch: number): void {
-    if (this.checkpointing && this.beforeRescind === null) this.beforeRescind = this.snapshot();
+    if (this.takingCheckpoint !== null && this.beforeRescind === null) this.beforeRescind = this.snapshot();
     const c = this.channels.get(ch);
     if (!c) return;
     for (const l of [c.g2h, c.h2g]) {
@@ -516,8 +549,31 @@ export class PropertyChecker {
     for (const key of [...this.states.keys()]) if (key.startsWith('host/')) this.states.delete(key);
   }
 
-  private checkRestored(seq: number): void {
+  /**
+   * The channels `continued(ch)` went on from a checkpoint's save on the same host objects
+   * (save-and-continue): each transaction they saved is still in flight on the objects
+   * that saved it, not waiting for a restore. Its save mark goes; the checkpoint's
+   * snapshot keeps it.
+   */
+  private goOnFromSave(continued: (ch: number) => boolean): void {
+    for (const c of this.channels.values()) {
+      const l = c.h2g;
+      if (!continued(l.ch)) continue;
+      const done: TxRecord[] = [];
+      l.open.forEachUnordered((r) => {
+        if (r.savedDigest !== null && !r.restoredAfterSave) {
+          r.savedDigest = null;
+          done.push(r);
+        }
+      });
+      for (const r of done) this.maybeFinish(l, r);
+    }
+  }
+
+  /** After a restore: each transaction saved (on a channel not `skip`ped) was restored. */
+  private checkRestored(seq: number, skip?: (ch: number) => boolean): void {
     this.eachAwaiting((ch, tx, r) => {
+      if (skip?.(ch)) return;
       // (A rescinded channel's saved state was abandoned: nothing is restored from it.)
       if (r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave && !r.orphaned) {
         this.fail('saved-and-restored', 'not-restored', seq, `${keyOf(ch, 'h2g', tx)} was saved but not restored`);

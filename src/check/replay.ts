@@ -25,7 +25,7 @@ import type { Scenario } from '../scenario/model.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
-import { PropertyChecker, type DivergenceClass, type PropertyName } from './properties.ts';
+import { PropertyChecker, statusRuleOf, type DivergenceClass, type PropertyName } from './properties.ts';
 import type { ObservedEvent, ObservedSource } from './observed.ts';
 import { InputError } from '../errors.ts';
 import { fifo, fifoClear, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
@@ -187,7 +187,7 @@ class Replay implements TraceSink {
   private boundary: ObservedEvent | null = null;
   /** the segment's end was read (a bench event, or the end of the trace) */
   private segmentRead = false;
-  private readonly checker = new PropertyChecker();
+  private readonly checker: PropertyChecker;
   /** whether the checker is fed (checkTrace, `properties`) */
   private readonly properties: boolean;
   private consumed = 0;
@@ -202,6 +202,7 @@ class Replay implements TraceSink {
     this.s = s;
     this.source = source;
     this.properties = properties;
+    this.checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
   }
 
   run(choices?: Partial<GapChoices>): CheckResult {

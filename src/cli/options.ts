@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { InputError } from '../errors.ts';
 import { describeFsError } from '../input-files.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../vmbus/faults.ts';
+import { GAP_CHOICES, type GapChoices } from '../vmbus/choices.ts';
 
 export function parseSeed(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) {
@@ -49,4 +50,28 @@ export function checkOutDir(option: string, path: string): string {
   }
   if (!st.isDirectory()) throw new InputError(`${option} ${path}: not a directory (a file of that name exists); name a directory`);
   return path;
+}
+
+/** `--choice key=value`, repeatable: a documented-gap choice (vmbus/choices.ts) for the model. */
+export const CHOICE_HELP = `a documented-gap choice for the model, key=value (repeatable); keys: ${GAP_CHOICES.map((c) => c.key).join(', ')}`;
+
+export function collectChoice(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** The --choice values as a partial set of choices; an unknown key or option is an InputError naming it. */
+export function parseChoices(list: readonly string[]): Partial<GapChoices> | undefined {
+  if (list.length === 0) return undefined;
+  const out: Record<string, string | boolean> = {};
+  for (const item of list) {
+    const [key, value] = item.split('=', 2);
+    const def = GAP_CHOICES.find((c) => c.key === key);
+    if (!def || value === undefined) {
+      throw new InputError(`--choice ${item}: expected key=value with key one of ${GAP_CHOICES.map((c) => c.key).join(', ')}`);
+    }
+    const parsed = value === 'true' ? true : value === 'false' ? false : value;
+    if (!def.options.includes(parsed)) throw new InputError(`--choice ${item}: ${key} is one of ${def.options.join(', ')}`);
+    out[key!] = parsed;
+  }
+  return out as Partial<GapChoices>;
 }

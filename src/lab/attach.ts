@@ -4,7 +4,7 @@
 //   loopback   the VSP offers its channels with VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER;
 //              the peer is the Windows KMCL client driver loaded in the host itself, on the
 //              offer's device interface. No VM. Scenario steps become channel-level
-//              operations through the VSP's control commands (save, restore, resume).
+//              operations through the VSP's control commands (save, restore, pause, resume).
 //   vm-handle  the VSP attaches each channel to a VM through that VM's VMBus handle, which a
 //              lab-named handle broker on the host supplies; the guest driver runs in the VM
 //              and every VM-level operation (Save-VM, Move-VM, checkpoints) applies.
@@ -12,6 +12,7 @@
 // What a loopback job can do with each scenario step is decided here, once, so that the
 // plan (not-applicable jobs), the real side (the VSP commands it sends) and the docs agree.
 
+import { loopbackStepProblem } from '../scenario/loopback.ts';
 import type { Scenario, Step } from '../scenario/model.ts';
 
 export const ATTACH_MODES = ['loopback', 'vm-handle'] as const;
@@ -35,15 +36,19 @@ export interface HandleBroker {
 /** The channel-level operation a loopback job does for a scenario step. */
 export type LoopbackOp =
   | { kind: 'traffic' } // sends, notifies, runs, settles: the same as in a VM
-  | { kind: 'save' } // VSP `save ch=N` on every channel: pause and save into memory
-  | { kind: 'restore' } // VSP `restore ch=N` + `resume ch=N`: a new server channel from the save
-  | { kind: 'save-restore' } // both at once: what Hyper-V does to take a checkpoint of a running VM
+  | { kind: 'save' } // VSP `save ch=N` + `detach ch=N` on every channel: pause, save into memory, give up the server object
+  | { kind: 'restore' } // VSP `restore ch=N`: a new server channel from the save, started, the client still open
+  | { kind: 'save-continue' } // VSP `save ch=N` + `resume ch=N`: save, and go on on the same server channel
+  | { kind: 'pause' } // VSP `pause ch=N` on every channel: the server pauses, the client runs on
+  | { kind: 'resume' } // VSP `resume ch=N` on every channel
   | { kind: 'not-applicable'; reason: string };
 
 /**
  * Invariant: a step is either mapped to a channel-level operation whose trace is the one
- * the emulator gives for the same step (so the checker needs no second model), or it is
- * not applicable, and then the whole job is planned as skipped with the reason.
+ * the emulator's loopback topology gives for the same step (execute.ts, "Topology
+ * loopback"), or it is not applicable, and then the whole job is planned as skipped with
+ * the reason. Which steps a scenario cannot run is the emulator's own rule
+ * (scenario/loopback.ts), so a planned loopback job is always one the emulator runs.
  */
 export function loopbackOp(step: Step): LoopbackOp {
   switch (step.op) {
@@ -54,36 +59,27 @@ export function loopbackOp(step: Step): LoopbackOp {
     case 'restore':
       return { kind: 'restore' };
     case 'checkpoint':
-      return { kind: 'save-restore' };
-    case 'pause': case 'resume':
-      // The VSP's only way to pause a channel (`save ch=N`) also saves it, which writes
-      // pkt.save events a pause does not have; a pause-only command would be needed.
-      return { kind: 'not-applicable', reason: `"${step.op}" pauses the whole VM; at channel level the sample VSP can pause a channel only by saving it, which is another operation` };
-    case 'apply-checkpoint':
-      return { kind: 'not-applicable', reason: '"apply-checkpoint" rolls a VM back; a loopback channel has no VM' };
-    case 'migrate':
-      return { kind: 'not-applicable', reason: '"migrate" moves a VM between hosts; a loopback channel has no VM' };
-    case 'rescind':
-      // The VSP's `close ch=N` then `open` would be one, but the loopback client's rescind
-      // handling and its trace are not written yet (issue 13 item 3, emulator only).
-      return { kind: 'not-applicable', reason: '"rescind" needs the client to handle a rescind and re-offer, which the loopback job does not drive yet' };
+      return { kind: 'save-continue' };
+    case 'pause':
+      return { kind: 'pause' };
+    case 'resume':
+      return { kind: 'resume' };
+    case 'apply-checkpoint': case 'migrate': case 'rescind':
+      return { kind: 'not-applicable', reason: loopbackStepProblem({ steps: [step] })!.reason };
   }
 }
 
-/** Why a scenario cannot run as a loopback job (its first inapplicable step), or undefined. */
+/** Why a scenario cannot run as a loopback job (its first step the topology cannot run), or undefined. */
 export function loopbackNotApplicable(s: Scenario): string | undefined {
-  for (let i = 0; i < s.steps.length; i++) {
-    const op = loopbackOp(s.steps[i]!);
-    if (op.kind === 'not-applicable') return `loopback: step ${i + 1} ${op.reason}`;
-  }
-  return undefined;
+  const p = loopbackStepProblem(s);
+  return p ? `loopback: step ${p.step + 1} ${p.reason}` : undefined;
 }
 
 /** What each mode can and cannot test, for the README, the plan and the probe. */
 export const ATTACH_SCOPE: Readonly<Record<AttachMode, { can: string; cannot: string }>> = {
   loopback: {
-    can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel, in-flight packets through SavePacket/RestorePacket',
-    cannot: 'anything of a VM: Save-VM, pause, checkpoint apply, live migration, the Linux guest driver',
+    can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel with the client open, channel pause and resume, in-flight packets through SavePacket/RestorePacket',
+    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver',
   },
   'vm-handle': {
     can: 'the VSP attached to a real VM, the guest driver in it, and every VM-level operation (Save-VM, Suspend-VM, checkpoints, Move-VM)',

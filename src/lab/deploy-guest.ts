@@ -10,7 +10,7 @@
 // code at fake files and commands, and a renamed driver needs no code change. Values
 // reach the guest shell only through `sh` (one quoting function).
 
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { InfraError, InputError } from '../errors.ts';
 import { sh, type ShellCommand } from './guest/posix-quote.ts';
@@ -200,6 +200,11 @@ function failure(guest: GuestSsh, what: string, r: ExecResult): InfraError {
 
 /** Kbuild leftovers from a local build: never shipped to the guest, which builds its own. */
 const BUILD_OUTPUT = /(\.o|\.ko|\.mod|\.mod\.c|\.cmd|\.a)$|^(Module\.symvers|modules\.order)$/;
+
+/** The files to ship from `path` (a file, or a folder walked in order), build output left out. */
+export async function listPackageFiles(path: string): Promise<string[]> {
+  return (await stat(path)).isDirectory() ? listFiles(path) : [path];
+}
 
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];

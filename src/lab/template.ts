@@ -1,7 +1,8 @@
 // VM templates (`vm-templates/*.yaml`): what a test VM is made of. A template names a
 // cached parent disk (each job gets a differencing disk on top of it), the VM's shape,
-// the guest OS with the kind of sample driver it runs, and how the guest is provisioned
-// on first boot (cloud-init for Linux, unattend.xml for Windows).
+// the guest OS with the driver package it runs (driver-package.ts: files, install and
+// uninstall commands, where the trace is), and how the guest is provisioned on first
+// boot (cloud-init for Linux, unattend.xml for Windows).
 //
 // The guest's SSH host key is generated on first boot, so it cannot always be pinned in
 // the template. When `guest.hostKey` is absent, the run layer pins the key the guest
@@ -14,6 +15,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { ATTACH_MODES } from './attach.ts';
+import { guestPackageSchema, resolveGuestPackage, type GuestDriverPackage } from './driver-package.ts';
 import { credentialsSchema, refuseInlineSecrets, SHA256_FINGERPRINT, toCredential, type Credential, type HostKeyPin } from './inventory.ts';
 import { checkProvisioningFile } from './provisioning-check.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
@@ -22,7 +24,8 @@ const guestSchema = z.strictObject({
   os: z.enum(['linux', 'windows']),
   /** A label for reports, e.g. "Ubuntu 24.04" or "Windows Server 2025". */
   osName: z.string().min(1),
-  driver: z.enum(['linux-module', 'windows-kmdf']),
+  /** The guest driver: its files, install and uninstall commands and trace (driver-package.ts). */
+  driver: guestPackageSchema,
   user: z.string().min(1),
   credentials: credentialsSchema,
   hostKey: z.strictObject({
@@ -62,7 +65,7 @@ export interface VmTemplate {
   guest: {
     os: 'linux' | 'windows';
     osName: string;
-    driver: 'linux-module' | 'windows-kmdf';
+    driver: GuestDriverPackage;
     user: string;
     credential: Credential;
     hostKey: HostKeyPin | undefined;
@@ -108,10 +111,7 @@ export function templateFromSource(src: YamlSource): VmTemplate {
   if (raw.secureBoot && raw.generation === 1) {
     problems.push({ path: ['secureBoot'], message: 'secure boot needs a generation 2 VM', hint: 'set generation: 2 or secureBoot: false' });
   }
-  const driverFor = { linux: 'linux-module', windows: 'windows-kmdf' } as const;
-  if (guest.driver !== driverFor[guest.os]) {
-    problems.push({ path: ['guest', 'driver'], message: `a ${guest.os} guest runs the ${driverFor[guest.os]} driver, not ${guest.driver}` });
-  }
+  const driver = resolveGuestPackage(guest.driver, guest.os, baseDir, ['guest', 'driver'], problems);
   if (guest.credentials.passwordEnv !== undefined && guest.os === 'linux') {
     problems.push({ path: ['guest', 'credentials', 'passwordEnv'], message: 'Linux guests are reached with a key only', hint: 'use keyFile or keyEnv; the cloud-init user-data installs the public key' });
   }
@@ -121,7 +121,7 @@ export function templateFromSource(src: YamlSource): VmTemplate {
   const credential = toCredential(guest.credentials, ['guest', 'credentials'], baseDir, problems);
 
   const provisioning = resolveProvisioning(raw.provisioning, guest.os, baseDir, problems);
-  if (problems.length > 0 || !credential || !provisioning) throw problemsToError(src, problems);
+  if (problems.length > 0 || !credential || !provisioning || !driver) throw problemsToError(src, problems);
   return {
     file: src.file,
     name: raw.name ?? basename(src.file, extname(src.file)),
@@ -131,7 +131,7 @@ export function templateFromSource(src: YamlSource): VmTemplate {
     processors: raw.processors,
     secureBoot: raw.secureBoot,
     guest: {
-      os: guest.os, osName: guest.osName, driver: guest.driver, user: guest.user, credential,
+      os: guest.os, osName: guest.osName, driver, user: guest.user, credential,
       hostKey: guest.hostKey ? { kind: 'fingerprint', sha256: guest.hostKey.fingerprint.replace(/=$/, '') } : undefined,
       sshPort: guest.sshPort ?? 22,
     },

@@ -3,10 +3,10 @@
 //   bench check --scenario S --trace T... [--choice k=v]...   check the job's traces again:
 //       the exact verdict, from the run's own evidence (the model runs with the job's
 //       documented-gap choices)
-//   bench emulate S --seed N [--fault F]...                   run the scenario again on the
-//       emulator with the job's seed (and fault modes, when some were injected)
-//   bench emulate M --seed N [--fault F]...                   the same for the minimised scenario
-//   bench explore S --seed N [--fault F]...                   try every save point and choice
+//   bench emulate S --seed N [--choice k=v]... [--fault F]... run the scenario again on the
+//       emulator with the job's seed and choices (and fault modes, when some were injected)
+//   bench emulate M --seed N [--choice k=v]... [--fault F]... the same for the minimised scenario
+//   bench explore S --seed N [--choice k=v]... [--fault F]... try every save point
 //
 // Evidence paths in a summary are relative to the run directory, so the commands are to be
 // run from there; the scenario file is as the run read it. Arguments are quoted for a POSIX
@@ -51,18 +51,18 @@ export function reproCommands(j: JobResult): ReproCommand[] {
       argv: ['bench', 'check', '--scenario', scenario, ...traces.flatMap((t) => ['--trace', t]), ...choices],
     });
   }
-  out.push({ purpose: `run the scenario again on the emulator with seed ${j.seed}${faults.length ? ` and fault${faults.length > 1 ? 's' : ''} ${faults.join(', ')}` : ''}`, argv: ['bench', 'emulate', scenario, '--seed', String(j.seed), ...fault] });
+  out.push({ purpose: `run the scenario again on the emulator with seed ${j.seed}${faults.length ? ` and fault${faults.length > 1 ? 's' : ''} ${faults.join(', ')}` : ''}`, argv: ['bench', 'emulate', scenario, '--seed', String(j.seed), ...choices, ...fault] });
   if (j.evidence.minimizedScenario) {
-    out.push({ purpose: 'run the minimised scenario, the smallest that still fails', argv: ['bench', 'emulate', j.evidence.minimizedScenario, '--seed', String(j.seed), ...fault] });
+    out.push({ purpose: 'run the minimised scenario, the smallest that still fails', argv: ['bench', 'emulate', j.evidence.minimizedScenario, '--seed', String(j.seed), ...choices, ...fault] });
   }
-  out.push({ purpose: 'try every save point and choice of the scenario', argv: ['bench', 'explore', scenario, '--seed', String(j.seed), ...fault] });
+  out.push({ purpose: 'try every save point and choice of the scenario', argv: ['bench', 'explore', scenario, '--seed', String(j.seed), ...choices, ...fault] });
   return out;
 }
 
-/** The choices the emulator cannot take on its command line, said in words for the card. */
+/** The host build's choices, said in words for the card (the commands carry them as --choice). */
 export function choicesNote(j: JobResult): string | undefined {
   const entries = Object.entries(j.reproduce?.choices ?? {});
   if (entries.length === 0) return undefined;
   const list = entries.sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${String(v)}`).join(', ');
-  return `The model ran with these documented-gap choices of host build ${j.hostBuild}: ${list}. \`bench check\` takes them as --choice; for \`bench emulate\` and \`bench explore\`, put them under choices: in the scenario.`;
+  return `The model ran with these documented-gap choices of host build ${j.hostBuild}: ${list}. Each command below passes them as --choice.`;
 }

@@ -7,10 +7,15 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { SampleGuest } from '../devices/guest.ts';
+import type { GuestDriver } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 
-export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint-apply';
+/**
+ * A VM operation explore injects: a save and restore, a migration, a checkpoint taken
+ * (the VM runs on from it, as the runningCheckpoint choice says), or one taken and
+ * applied at once.
+ */
+export type InjectedOp = 'save-restore' | 'migrate' | 'checkpoint' | 'checkpoint-apply';
 
 export interface ExecuteOptions {
   seed: number;
@@ -58,7 +63,7 @@ export interface SavePoint {
   /** runs a VM operation here, as `inject` would */
   run(op: InjectedOp): void;
   /** the run's objects as they are now (tests change them as a faulty operation would) */
-  readonly live: { readonly host: EmulatedHost | null; readonly guest: SampleGuest; readonly memory: GuestMemory };
+  readonly live: { readonly host: EmulatedHost | null; readonly guest: GuestDriver; readonly memory: GuestMemory };
 }
 
 export interface ExecuteResult {

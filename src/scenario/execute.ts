@@ -10,6 +10,22 @@
 // SaveContinue / SaveEnd, copy guest memory, throw the host objects away; restore =
 // new host objects from the blob over the same guest memory. Migration is save on one
 // host, restore on another; checkpoint apply restores an older blob, guest included.
+// Taking a checkpoint saves and goes on: the same host objects start again, or (the
+// runningCheckpoint choice `pulse`) the save is restored at once onto new ones.
+//
+// Topology loopback (scenario.topology, a lab's loopback job): the client is a KMCL client
+// in the host beside the VSP, not a guest in a VM, so nothing of it is ever frozen or
+// saved. Its rings are host memory it allocated, and they stay. Save = pause and save
+// every server channel and give up the server objects (the VSP's `save`, then the
+// `detach` its `restore` does first); restore = new server channels from the saved state
+// over the same rings and the same running client (`restore`); a checkpoint is a save and
+// continue on the same server channels (`save`, `resume`), whatever runningCheckpoint says
+// of a VM's; pause and resume pause and start the server channels only (`pause`, `resume`).
+// Meanwhile the client goes on: it reads what is in its ring, completes what it holds and
+// writes its completions, and the restored server finds them there. What has no loopback
+// form (migration, checkpoint apply, a host send into paused channels) is refused
+// (loopback.ts; lab/attach.ts plans such jobs as not applicable by the same rule).
+// The client is the guest twin (the device module's guest driver twin), whose protocol is the client's.
 //
 // The Execution class is above 400 lines on purpose: the scheduler, the scenario steps,
 // the VM operations and the replay hooks all act on one run's state (clock, guest
@@ -17,12 +33,11 @@
 
 import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost, type HostVsp } from './host.ts';
-import type { CVsp } from '../devices/wasm/c-vsp.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { SampleVsp, VspError } from '../devices/vsp.ts';
-import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../devices/guest.ts';
-import { CompletionMode } from '../devices/protocol.ts';
+import { devicePath } from './model.ts';
+import { DeviceError, type EmulatorDevice, type GuestDriver } from '../device-api/device-module.ts';
+import { deviceOf } from '../device-api/load.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
@@ -43,10 +58,13 @@ import type {
 } from './execute-types.ts';
 import type { StateKey } from './state-key.ts';
 import { runKey } from './run-key.ts';
+import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
 import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
+import type { Channel } from '../vmbus/channel.ts';
+import { STATUS } from '../vmbus/status.ts';
 
 type VmState = 'running' | 'paused' | 'saved';
 
@@ -100,7 +118,9 @@ class Execution {
   private steps = 0;
   private vm: VmState = 'running';
   private memory: GuestMemory;
-  private guest: SampleGuest;
+  private guest: GuestDriver;
+  /** the device's twins (its module's emulator side) */
+  private readonly device: EmulatorDevice;
   private host: EmulatedHost | null;
   private savedBlob: Uint8Array | null = null;
   private readonly checkpoints = new Map<string, Uint8Array>();
@@ -128,8 +148,10 @@ class Execution {
   private lastKeySize = 0;
   /** whether a step of the scenario names explore's own checkpoint (the run key needs it) */
   private readonly usesExploreCheckpoint: boolean;
-  /** devices: c: the C VSP driver of each host name (they outlive the host objects) */
-  private readonly cDrivers: Map<string, CVsp> | undefined;
+  /** devices: c: the device's C VSP driver of each host name (they outlive the host objects) */
+  private readonly cDrivers: Map<string, unknown> | undefined;
+  /** topology loopback: the client runs whatever the server channels' state (see the top) */
+  private readonly loopback: boolean;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -144,11 +166,15 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
-    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts) : undefined;
+    this.device = emulatorOf(s);
+    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts, this.device) : undefined;
+    this.loopback = s.topology === 'loopback';
+    if (this.loopback) refuseVmOnlySteps(s, opts);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
-    this.guest = this.makeGuest(newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
+    this.guest = this.makeGuest(this.device.newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
+    refuseRescindsWithout(s, this.guest);
   }
 
   run(): ExecuteResult {
@@ -224,10 +250,10 @@ class Execution {
 
   // ------------------------------------------------------------------ wiring
 
-  private makeGuest(state: GuestState): SampleGuest {
+  private makeGuest(state: unknown): GuestDriver {
     const rings = new Map<number, { out: OutgoingRing; in: IncomingRing }>();
     for (const ch of this.chIds) rings.set(ch, this.memory.guestRings(ch));
-    return new SampleGuest(state, rings, this.sink, {
+    return this.device.guest(state, rings, this.sink, {
       interrupt: (ch) => {
         const v = this.host?.vsps.get(ch);
         if (v) v.channel.interrupt = true;
@@ -239,9 +265,9 @@ class Execution {
     });
   }
 
-  private newHost(name: string, failRestore?: ReadonlySet<number>): EmulatedHost {
+  private newHost(name: string): EmulatedHost {
     return new EmulatedHost(name, this.s.channels, {
-      failRestore,
+      device: this.device,
       choices: this.choices,
       sink: this.sink,
       now: () => this.clock,
@@ -261,13 +287,13 @@ class Execution {
   private step(step: Step): void {
     switch (step.op) {
       case 'guest-send':
-        this.guest.send(step.channel, 'request', step.count, step.size, CompletionMode[capital(step.mode)], step.hold);
+        this.guest.send(step.channel, 'request', step.count, step.size, step.mode, step.hold);
         return;
       case 'host-send':
         this.hostSend(step.channel, 'transaction', step.count, step.size, step.hold);
         return;
       case 'notify':
-        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 0, 0);
+        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
         else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
         return;
       case 'run':
@@ -284,15 +310,19 @@ class Execution {
         return;
       case 'restore':
         this.sink.emit({ side: 'bench', ev: 'vm.restore.begin' });
-        this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host, step.fail);
+        if (this.loopback) this.restoreChannels(this.savedBlob!);
+        else this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host, step.fail);
         this.savedBlob = null;
         this.sink.emit({ side: 'bench', ev: 'vm.restore.end' });
         return;
       case 'pause':
         this.sink.emit({ side: 'bench', ev: 'vm.pause' });
+        // Loopback: the VSP's `pause ch=N` on every channel; the client is not paused.
+        if (this.loopback) for (const v of this.host!.vsps.values()) v.channel.pause();
         this.vm = 'paused';
         return;
       case 'resume':
+        if (this.loopback) for (const v of this.host!.vsps.values()) v.channel.start();
         this.sink.emit({ side: 'bench', ev: 'vm.resume' });
         this.vm = 'running';
         return;
@@ -320,20 +350,26 @@ class Execution {
 
   // ------------------------------------------------------------------ VM operations
 
-  /** Pauses and saves every channel, images guest memory, and discards the host. */
-  private saveVm(label: string): Uint8Array {
+  /**
+   * Pauses and saves every channel and images guest memory. The host objects are then
+   * discarded, unless `keepHost` (a checkpoint the VM runs on after, save-and-continue):
+   * then they stay paused, for the caller to start again.
+   */
+  private saveVm(label: string, keepHost = false): Uint8Array {
     const t0 = performance.now();
     const host = this.host!;
     const channels = this.chIds.map((ch) => ({ ch, kmclBuffers: host.vsps.get(ch)!.save() }));
-    for (const v of host.vsps.values()) v.teardown({ discard: false });
-    this.host = null;
+    if (!keepHost) {
+      for (const v of host.vsps.values()) v.teardown({ discard: false });
+      this.host = null;
+    }
     const record: SavedVmV1 = {
       v: 1,
       kind: 'vm',
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: snapshotGuest(this.guest.state, this.clock),
+      guest: this.device.snapshotGuest(this.guest.state, this.clock),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
@@ -354,14 +390,15 @@ class Execution {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
-    const guestState = reviveGuest(rec.guest as GuestState, this.clock);
+    const guestState = this.device.reviveGuest(rec.guest, this.clock);
     // The host side too: a record that names no channel of the scenario is a bad blob,
     // refused with the VM as it was (the new host objects touch neither guest memory nor
     // the guest). A channel whose restore fails is not: it falls back to a re-offer.
-    const host = this.newHost(hostName, fail.length > 0 ? new Set(fail) : undefined);
+    const host = this.newHost(hostName);
+    const failing = new Set(fail);
     let reoffer: Set<number> | null = null;
     for (const c of rec.channels) {
-      if (restoreVsp(host, c, this.s.name)) continue;
+      if (restoreVsp(host, c, this.s.name, failing.has(c.ch))) continue;
       (reoffer ??= new Set()).add(c.ch);
     }
     if (rec.channels.length !== host.vsps.size) throw new RestoreError('bad-record', `the saved VM holds ${rec.channels.length} channel(s); scenario ${this.s.name} has ${host.vsps.size}`);
@@ -378,6 +415,31 @@ class Execution {
     this.vm = 'running';
     if (reoffer) for (const ch of reoffer) this.rescindChannel(ch);
     this.opts.onVmOpTimed?.('restore', performance.now() - t0);
+  }
+
+  /**
+   * Loopback restore: new server channels from the blob's KMCL state, over the client's
+   * live rings and the running client (the blob's guest image and memory are not used:
+   * the client was never saved).
+   */
+  private restoreChannels(blob: Uint8Array): void {
+    const t0 = performance.now();
+    const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
+    const host = this.newHost(this.host?.name ?? this.s.host);
+    for (const c of rec.channels) {
+      // (Loopback has no rescind: forceNewChannel and restore fail are refused up front.)
+      if (!restoreVsp(host, c, this.s.name, false)) throw new RestoreError('bad-record', `channel ${c.ch} could not be restored, and a loopback job has no rescind to fall back to`);
+    }
+    this.nextHostTx = { ...rec.bench.nextHostTx };
+    this.host = host;
+    host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), true);
+    this.vm = 'running';
+    this.opts.onVmOpTimed?.('restore', performance.now() - t0);
+  }
+
+  /** Whether the guest (or loopback client) can run now. */
+  private guestRuns(): boolean {
+    return this.vm === 'running' || this.loopback;
   }
 
   private migrate(to: string): void {
@@ -426,7 +488,7 @@ class Execution {
     host.rescind(ch);
     // The step cache holds the host's VSPs by index: one of them is a new object now.
     stepHost = null;
-    this.guest.rescind(ch);
+    this.guest.rescind!(ch);
     const rings = [this.memory.g2h(ch), this.memory.h2g(ch)];
     // Fault: the new instance keeps the old rings, with whatever they still held unread.
     const unread = rings.some((r) => r.index(ControlWord.writeIndex) !== r.index(ControlWord.readIndex));
@@ -434,17 +496,35 @@ class Execution {
     else for (const r of rings) r.initialize();
     const signal = (c: number, what: 'interrupt' | 'writable'): void => this.signalGuest(c, what);
     host.reoffer(ch, this.memory, signal);
-    this.guest.reopen(ch, this.memory.guestRings(ch));
+    this.guest.reopen!(ch, this.memory.guestRings(ch));
   }
 
+  /**
+   * A checkpoint saves the running VM, which then goes on. How the VSPs go on is the
+   * runningCheckpoint choice (REVIEW section 2): save-and-continue starts the same channel
+   * objects again (Pause, Save*, Start: no RestoreFromBuffer, no new host objects); pulse
+   * restores the save at once onto new host objects. The guest's processors are stopped
+   * for the save and it sees the same either way: its objects and memory are untouched.
+   * Loopback has no VM and no Hyper-V to choose: its checkpoint is the bench's own channel
+   * commands, save and continue (`save ch=N`, `resume ch=N`; run/real/loopback-lab.ts),
+   * whatever the choice, so a loopback trace (bench lab probe's) decides neither option.
+   * Invariant: under either option, what was in flight when the checkpoint was taken
+   * completes exactly once, whether the VM goes on from the checkpoint or goes back to it
+   * (execute.test.ts property: a checkpoint taken, or taken and applied, at any save point).
+   */
   private checkpoint(name: string): void {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.begin', name });
-    // A checkpoint saves the running VM, which then goes on: save, then restore at once
-    // onto a new host object, as Hyper-V briefly saves the VM to take one.
     const hostName = this.host!.name;
-    const blob = this.saveVm(`checkpoint-${name}`);
-    this.checkpoints.set(name, blob);
-    this.restoreVm(blob, hostName);
+    const label = `checkpoint-${name}`;
+    // Loopback: the bench's own save and continue (`save`, `resume`), whatever the host does for a VM.
+    if (this.choices.runningCheckpoint === 'pulse' && !this.loopback) {
+      const blob = this.saveVm(label);
+      this.checkpoints.set(name, blob);
+      this.restoreVm(blob, hostName);
+    } else {
+      this.checkpoints.set(name, this.saveVm(label, true));
+      for (const v of this.host!.vsps.values()) v.resume();
+    }
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.end', name });
   }
 
@@ -476,7 +556,7 @@ class Execution {
     let n = 0;
     const host = this.host;
     if (host) this.cacheStepVsps(host);
-    const guest = this.vm === 'running' ? this.guest : null;
+    const guest = this.guestRuns() ? this.guest : null;
     const clock = this.clock;
     const chIds = this.chIds;
     for (let i = 0; i < chIds.length; i++) {
@@ -572,7 +652,7 @@ class Execution {
         if (!v || !v.isHeld(tx)) return null;
         return { task: HOST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'g2h' };
       }
-      if (this.vm !== 'running' || !this.guest.isHeld(ch, tx)) return null;
+      if (!this.guestRuns() || !this.guest.isHeld(ch, tx)) return null;
       return { task: GUEST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'h2g' };
     },
   };
@@ -584,7 +664,7 @@ class Execution {
   /** What each ready delivery would write first, and the flushes (holds: see heldOption). */
   private replayOptions(): readonly TaskOption[] {
     let n = 0;
-    const guestRuns = this.vm === 'running';
+    const guestRuns = this.guestRuns();
     const host = this.host;
     if (host) this.cacheStepVsps(host);
     for (let i = 0; i < this.chIds.length; i++) {
@@ -675,6 +755,9 @@ class Execution {
       case 'migrate':
         this.migrate(this.host!.name === 'explore-b' ? 'explore-a' : 'explore-b');
         return;
+      case 'checkpoint':
+        this.checkpoint(EXPLORE_CHECKPOINT);
+        return;
       case 'checkpoint-apply':
         this.checkpoint(EXPLORE_CHECKPOINT);
         this.applyCheckpoint(EXPLORE_CHECKPOINT);
@@ -685,7 +768,7 @@ class Execution {
   private nextTimer(): number | null {
     let min: number | null = null;
     const host = this.host;
-    const running = this.vm === 'running';
+    const running = this.guestRuns();
     for (const ch of this.chIds) {
       if (host) {
         const d = host.vsps.get(ch)!.nextDue();
@@ -750,7 +833,8 @@ class Execution {
  * the same host. Its saved state stays in the driver (c-host-vsp.ts), so a migration,
  * a checkpoint apply, explore's injected operations and replay are refused here.
  */
-function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
+function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
+  if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
   const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
   s.steps.forEach((st, i) => {
     if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
@@ -767,27 +851,66 @@ function cDeviceDrivers(s: Scenario, opts: ExecuteOptions): Map<string, CVsp> {
   return new Map();
 }
 
-function capital(m: 'inline' | 'deferred' | 'hold'): 'Inline' | 'Deferred' | 'Hold' {
-  return m === 'inline' ? 'Inline' : m === 'deferred' ? 'Deferred' : 'Hold';
+/**
+ * A rescind, a failing restore or forceNewChannel needs a device whose twins handle a
+ * rescind (GuestDriver.rescind and reopen, HostVsp.rescind): refused up front otherwise.
+ */
+function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
+  const i = s.steps.findIndex((st) => st.op === 'rescind' || (st.op === 'restore' && st.fail !== undefined && st.fail.length > 0));
+  const c = s.channels.findIndex((x) => x.forceNewChannel);
+  if (i < 0 && c < 0) return;
+  if (guest.rescind && guest.reopen) return;
+  const where = i >= 0 ? { file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` } : { file: s.source?.file, field: `channels[${c}].forceNewChannel` };
+  throw new InputError(`device ${deviceOf(devicePath(s)).name} cannot be rescinded: its guest twin has no rescind and reopen`, where);
+}
+
+/** The scenario's device twins; a device without them runs on real labs only. */
+function emulatorOf(s: Scenario): EmulatorDevice {
+  const m = deviceOf(devicePath(s));
+  if (!m.emulator) throw new InputError(`device ${m.name} has no twins for the emulator (its module has no "emulator"); it runs on real labs only`, { file: s.source?.file, field: 'device' });
+  return m.emulator;
+}
+
+/** Loopback has no VM: what only a VM can do is refused, with the step's place. */
+function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
+  const p = loopbackStepProblem(s);
+  if (p) throw new InputError(`topology: loopback cannot run step ${p.step + 1}: ${p.reason}`, { file: s.source?.file, line: s.source?.stepLines[p.step], field: `steps[${p.step}].op` });
+  const c = s.channels.findIndex((x) => x.forceNewChannel);
+  if (c >= 0) throw new InputError('topology: loopback cannot run forceNewChannel: its restore falls back to a rescind, which a loopback job does not drive yet', { file: s.source?.file, field: `channels[${c}].forceNewChannel` });
+  if (opts.inject || opts.atSavePoint) throw new InputError('topology: loopback runs under bench emulate and check (not yet under explore)');
 }
 
 /**
  * One channel's saved KMCL stream into a new host's VSP. False when the channel is not
  * restored and must be offered anew: it sets FORCE_NEW_CHANNEL (its saved state is
  * abandoned unread), or its restore failed (the library or the VSP refused the stream).
- * A record for a channel the scenario does not have is a RestoreError.
+ * `fail` (a scenario's `restore` with `fail`): the VSP refuses its saved state, as one
+ * that cannot parse its own record would: its EvtVmbChannelRestorePacket fails on the
+ * second packet, and with fewer the VSP gives the restore up at its end. A record for a
+ * channel the scenario does not have is a RestoreError.
  */
-function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string): boolean {
+function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string, fail: boolean): boolean {
   const vsp = host.vsps.get(c.ch);
   if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
   // (Asked of the twins only: a C VSP's channel object exists once restored, and devices: c
-  // refuses forceNewChannel.)
-  if (vsp instanceof SampleVsp && (vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
+  // refuses forceNewChannel and fail.)
+  if (!host.cDevices) {
+    if ((vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
+    if (fail) refuseSecondPacket(vsp.channel);
+  }
   try {
     vsp.restore(c.kmclBuffers);
-    return true;
+    return !fail;
   } catch (e) {
-    if (e instanceof VspError) return false;
+    if (e instanceof DeviceError) return false;
     throw e;
   }
+}
+
+/** Makes the VSP's restore-packet callback fail from its second call on (restoreVsp's `fail`). */
+function refuseSecondPacket(ch: Channel): void {
+  const callback = ch.restorePacket;
+  if (!callback) return;
+  let calls = 0;
+  ch.restorePacket = (c, lib, save) => (++calls >= 2 ? STATUS.INVALID_PARAMETER : callback(c, lib, save));
 }

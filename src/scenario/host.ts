@@ -2,13 +2,11 @@
 // channels) attached to the VM's channels. Saving the VM throws the host away; a
 // restore or a migration builds a new one from the saved state.
 //
-// `devices: c` puts the C VSP (compiled to WebAssembly, src/devices/wasm) where the
-// twins are. A C VSP driver belongs to a host name and outlives the host objects of a
-// VM save, as a VSP driver outlives a VM's save on a real host (c-host-vsp.ts).
+// The VSPs are the device module's (src/device-api): its TypeScript twins, or with
+// `devices: c` its C VSP compiled to WebAssembly. A C VSP driver belongs to a host name and
+// outlives the host objects of a VM save, as a VSP driver outlives a VM's save on a real host.
 
-import { SampleVsp } from '../devices/vsp.ts';
-import { CHostVsp } from '../devices/wasm/c-host-vsp.ts';
-import { CVsp } from '../devices/wasm/c-vsp.ts';
+import type { EmulatorDevice, HostVsp } from '../device-api/device-module.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
 import type { Faults } from '../vmbus/faults.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
@@ -16,26 +14,29 @@ import type { TraceSink } from '../trace/sink.ts';
 import type { ChannelSpec } from './model.ts';
 import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
+import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
+import { STATUS, statusName } from '../vmbus/status.ts';
 
-/** What the executor uses of a host VSP, twin or C. */
-export type HostVsp = Pick<SampleVsp, 'channel' | 'enable' | 'send' | 'nextDue' | 'completeDue' | 'save' | 'restore' | 'teardown' | 'isHeld' | 'completeHeld' | 'peekDelivery'>;
+export type { HostVsp };
 
 export interface HostOptions {
+  /** the device's emulator side (its module's `emulator`) */
+  device: EmulatorDevice;
   choices: GapChoices;
   sink: TraceSink;
   now: () => number;
   saveBufferSize: number;
   instancePrefix: string;
   faults: Faults;
-  /** the C VSP drivers of this run by host name (devices: c); absent: the twins */
-  cDrivers?: Map<string, CVsp> | undefined;
-  /** channels whose VSP refuses its saved state at this host's restore (a scenario's `restore` with `fail`) */
-  failRestore?: ReadonlySet<number> | undefined;
+  /** devices: c: the device's C VSP drivers of this run by host name; absent: the twins */
+  cDrivers?: Map<string, unknown> | undefined;
 }
 
 export class EmulatedHost {
   readonly name: string;
   readonly vsps = new Map<number, HostVsp>();
+  /** the VSPs are the device's C VSP (devices: c), whose channel objects exist only while offered */
+  readonly cDevices: boolean;
   private readonly specs: readonly ChannelSpec[];
   private readonly opts: HostOptions;
 
@@ -43,18 +44,13 @@ export class EmulatedHost {
     this.name = name;
     this.specs = channels;
     this.opts = opts;
-    if (opts.cDrivers) {
-      let driver = opts.cDrivers.get(name);
-      if (!driver) opts.cDrivers.set(name, (driver = new CVsp({ choices: opts.choices, sink: opts.sink, now: opts.now })));
-      for (const c of channels) this.vsps.set(c.id, new CHostVsp(driver, c.id, c.h2gPages, c.quota, opts.faults));
-      return;
-    }
-    for (const c of channels) this.vsps.set(c.id, this.twin(c, opts.failRestore?.has(c.id) ?? false));
+    this.cDevices = opts.cDrivers !== undefined;
+    for (const c of channels) this.vsps.set(c.id, this.makeVsp(c));
   }
 
-  private twin(c: ChannelSpec, failRestore: boolean): SampleVsp {
+  private makeVsp(c: ChannelSpec): HostVsp {
     const opts = this.opts;
-    const v = new SampleVsp({
+    const o = {
       ch: c.id,
       instance: `${opts.instancePrefix}-${c.id}`,
       choices: opts.choices,
@@ -62,50 +58,48 @@ export class EmulatedHost {
       now: opts.now,
       saveBufferSize: opts.saveBufferSize,
       quota: c.quota || undefined,
-      forceNewChannel: c.forceNewChannel,
-      failRestore,
-    });
-    v.channel.faults = opts.faults;
-    if (c.firstTx !== undefined) v.channel.nextTransId = toTxId(c.firstTx);
-    return v;
+      faults: opts.faults,
+      firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
+    };
+    const cHost = opts.device.cHost;
+    const vsp = opts.cDrivers && cHost ? cHost(this.name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers }) : opts.device.hostVsp(o);
+    if (c.forceNewChannel) setForceNewChannel(vsp, c.id);
+    return vsp;
   }
 
   /** Offers every channel (but those in `skip`) and attaches it to the guest's rings. */
   attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean, skip?: ReadonlySet<number>): void {
     for (const [ch, vsp] of this.vsps) {
       if (skip?.has(ch)) continue;
-      this.open(ch, vsp, memory, signalGuest, restored);
+      vsp.enable();
+      vsp.channel.signalPeer = (what) => signalGuest(ch, what);
+      const rings = memory.hostRings(ch);
+      vsp.channel.connectionOpened(rings.out, rings.in, { restored });
     }
   }
 
-  private open(ch: number, vsp: HostVsp, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean): void {
-    vsp.enable();
-    vsp.channel.signalPeer = (what) => signalGuest(ch, what);
-    const rings = memory.hostRings(ch);
-    vsp.channel.connectionOpened(rings.out, rings.in, { restored });
-  }
-
   /**
-   * Rescinds channel `ch`'s current instance (its VSP ends what it owns, then Disable and
-   * Cleanup) and puts a new VSP object in its place, not yet offered. The new object keeps
-   * the channel's next KMCL transaction id: the descriptor ids of the two instances never
-   * meet [I].
+   * Rescinds channel `ch`'s current instance (`ch.rescind`; the VSP ends what it owns, then
+   * Disable and Cleanup: HostVsp.rescind) and puts a new VSP object in its place, not yet
+   * offered. The new object keeps the channel's next KMCL transaction id: the descriptor
+   * ids of the two instances never meet [I].
    */
-  rescind(ch: number): HostVsp {
+  rescind(ch: number): void {
     const old = this.vsps.get(ch)!;
-    // devices: c has no rescind command yet: the executor refuses such a scenario first.
-    if (!(old instanceof SampleVsp)) throw new Error(`channel ${ch}: the C VSP cannot be rescinded here`);
+    // The executor refuses rescinds for a device without it (deviceRescinds) first.
+    if (!old.rescind) throw new Error(`channel ${ch}: the device's VSP cannot be rescinded`);
+    this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch });
     old.rescind();
-    const v = this.twin(this.specs.find((c) => c.id === ch)!, false);
+    const v = this.makeVsp(this.specs.find((c) => c.id === ch)!);
     v.channel.nextTransId = old.channel.nextTransId;
     this.vsps.set(ch, v);
-    return v;
   }
 
-  /** The new instance of channel `ch` is offered (`ch.offer`) and the guest opens it on `memory`'s rings. */
+  /** The new instance of channel `ch` is offered (`ch.offer`, then the VSP's Enable) and opened on `memory`'s rings. */
   reoffer(ch: number, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void): void {
-    const vsp = this.vsps.get(ch)! as SampleVsp;
-    vsp.reoffer();
+    const vsp = this.vsps.get(ch)!;
+    this.opts.sink.emit({ side: 'host', ev: 'ch.offer', ch });
+    vsp.enable();
     vsp.channel.signalPeer = (what) => signalGuest(ch, what);
     const rings = memory.hostRings(ch);
     vsp.channel.connectionOpened(rings.out, rings.in, { restored: false });
@@ -117,4 +111,16 @@ export class EmulatedHost {
     for (const v of this.vsps.values()) n += fifoLength(v.channel.queue) + v.channel.awaiting.size + (v.nextDue() === null ? 0 : 1);
     return n;
   }
+}
+
+/**
+ * A scenario's `forceNewChannel`: VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL set on
+ * the VSP's server channel while it is still being initialised (before Enable), beside
+ * whatever flags the VSP set, as a VSP built with the flag would set it. The bench sets it
+ * so that any device's twins can be run with it.
+ */
+function setForceNewChannel(vsp: HostVsp, ch: number): void {
+  const c = vsp.channel;
+  const st = c.serverInitSetFlags(c.config.serverFlags | SERVER_INIT_FLAG_FORCE_NEW_CHANNEL);
+  if (st !== STATUS.SUCCESS) throw new Error(`channel ${ch}: VmbServerChannelInitSetFlags(FORCE_NEW_CHANNEL) failed with ${statusName(st)}`);
 }

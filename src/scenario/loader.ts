@@ -11,8 +11,9 @@ import type { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { readInputText, statInput } from '../input-files.ts';
 import { yamlToData } from '../yaml-data.ts';
-import { ScenarioSchema, toScenario, type Scenario } from './model.ts';
-import { checkRules } from './validate.ts';
+import { ScenarioSchema, devicePath, toScenario, type Scenario } from './model.ts';
+import { checkRules, checkDeviceRules } from './validate.ts';
+import { loadDevice } from '../device-api/load.ts';
 
 export async function loadScenarioPaths(paths: readonly string[]): Promise<Scenario[]> {
   const files: string[] = [];
@@ -40,19 +41,32 @@ export async function loadScenarioPaths(paths: readonly string[]): Promise<Scena
 }
 
 export async function loadScenarioFile(file: string): Promise<Scenario> {
-  return parseScenario(await readInputText(file), file);
+  const text = await readInputText(file);
+  const s = parseScenario(text, file);
+  await loadScenarioDevice(s, (field) => lineLocator(text)(field.replace(/\[(\d+)\]/g, '.$1').split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))));
+  return s;
 }
 
-export function parseScenario(text: string, file: string): Scenario {
+/**
+ * Loads the scenario's device module (the sample's when it names none) and checks the steps
+ * against it: message sizes, holds on packets that want no completion. Bad module or step:
+ * InputError naming the file, line and field.
+ */
+export async function loadScenarioDevice(s: Scenario, lineOfField: (field: string) => number | undefined = () => undefined): Promise<void> {
+  const file = s.source?.file;
+  const m = await loadDevice(devicePath(s), s.device === undefined ? { file } : { file, line: lineOfField('device'), field: 'device' });
+  const v = checkDeviceRules(s, m)[0];
+  if (v) throw new InputError(v.message, { file, line: lineOfField(v.field) ?? (v.step >= 0 ? s.source?.stepLines[v.step] : undefined), field: v.field });
+}
+
+/** The line of a field path in a YAML text (the last node of the path that exists). */
+function lineLocator(text: string): (path: readonly PropertyKey[]) => number | undefined {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = lc.linePos(e.pos[0]);
-    throw new InputError(`not valid YAML: ${e.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
-  }
-  const data: unknown = yamlToData(doc, lc, file);
-  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+  return nodeLines(parseDocument(text, { lineCounter: lc, prettyErrors: false }), lc);
+}
+
+function nodeLines(doc: ReturnType<typeof parseDocument>, lc: LineCounter): (path: readonly PropertyKey[]) => number | undefined {
+  return (path) => {
     let node: unknown = doc.contents;
     let last: Node | undefined = node as Node | undefined;
     for (const key of path) {
@@ -65,6 +79,18 @@ export function parseScenario(text: string, file: string): Scenario {
     const range = last?.range;
     return range ? lc.linePos(range[0]).line : undefined;
   };
+}
+
+export function parseScenario(text: string, file: string): Scenario {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lc.linePos(e.pos[0]);
+    throw new InputError(`not valid YAML: ${e.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
+  }
+  const data: unknown = yamlToData(doc, lc, file);
+  const lineOf = nodeLines(doc, lc);
   const parsed = ScenarioSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

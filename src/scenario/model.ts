@@ -5,10 +5,12 @@
 import { z } from 'zod';
 import { GAP_CHOICES } from '../vmbus/choices.ts';
 import { U64_MAX } from '../vmbus/tx-id.ts';
-import { HEADER_SIZE, MAX_MESSAGE_SIZE } from '../devices/protocol.ts';
+import { SAMPLE_DEVICE, resolveDevicePath } from '../device-api/load.ts';
 
 const count = z.number().int().min(1).max(100_000);
-const size = z.number().int().min(HEADER_SIZE).max(MAX_MESSAGE_SIZE);
+// The device's own bounds (its module's messageSize) are checked once the module is
+// loaded (loader.ts); the schema only keeps sizes sane.
+const size = z.number().int().min(1).max(1 << 20);
 const ms = z.number().int().min(0).max(3_600_000);
 const channelRef = z.number().int().min(0).default(0);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, dot, dash or underscore');
@@ -102,8 +104,18 @@ export const ScenarioSchema = z.strictObject({
   /** the starting host's name (migration moves between names) */
   host: name.default('host-a'),
   choices: z.strictObject(choiceShape).optional(),
-  /** the host's VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly */
+  /**
+   * The device module (src/device-api/device-module.ts), by path relative to this file;
+   * absent: the sample device (devices/sample/device.ts).
+   */
+  device: z.string().min(1).optional(),
+  /** the host's VSPs: the TypeScript twins, or the device's C VSP compiled to WebAssembly */
   devices: z.enum(['twin', 'c']).default('twin'),
+  /**
+   * vm: the guest driver in a VM (the default). loopback: the client in the host beside
+   * the VSP, as a lab's loopback job runs it: save/restore/pause act on channels only.
+   */
+  topology: z.enum(['vm', 'loopback']).default('vm'),
   steps: z.array(StepSchema).min(1),
 });
 
@@ -117,7 +129,11 @@ export interface Scenario {
   saveBufferSize: number;
   host: string;
   choices: Record<string, string | boolean>;
+  /** the device module's absolute path; absent: the sample device (SAMPLE_DEVICE) */
+  device?: string | undefined;
   devices?: 'twin' | 'c' | undefined;
+  /** absent: vm (execute.ts says what loopback changes) */
+  topology?: 'vm' | 'loopback' | undefined;
   steps: Step[];
   /** where it came from, for messages: file and each step's line */
   source?: { file: string; stepLines: number[] } | undefined;
@@ -139,8 +155,15 @@ export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scen
     saveBufferSize: parsed.saveBufferSize,
     host: parsed.host,
     choices,
+    device: parsed.device === undefined ? undefined : resolveDevicePath(parsed.device, source?.file),
     devices: parsed.devices,
+    ...(parsed.topology === 'loopback' ? { topology: parsed.topology } : {}),
     steps: parsed.steps,
     source,
   };
+}
+
+/** The path of a scenario's device module: its own, or the sample device. */
+export function devicePath(s: Pick<Scenario, 'device'>): string {
+  return s.device ?? SAMPLE_DEVICE;
 }

@@ -2,11 +2,12 @@
 // executor hands over (runKey), with:
 //
 //  - fast keyers for the large collections (a channel's library queue and the packets
-//    awaiting completion, the guest driver's queue, awaiting table and holds), which
+//    awaiting completion; the device's own, through its twins' `keyContext` and
+//    `keyers`: the sample guest driver's queue, awaiting table and holds), which
 //    hold one record per transaction in flight. Walking those field by field, by name,
 //    cost more than the save and restore explore checks; these key the same fields in
 //    a fixed order. Each record kind's fields are listed beside its keyer, and a test
-//    (test/scenario/run-key.test.ts) fails when a real record has a field the list
+//    (test/scenario/state-key.test.ts) fails when a real record has a field the list
 //    lacks, so a field added later cannot silently drop out of the key;
 //  - the reader-wake rules: two differences a restore makes on purpose that change
 //    nothing the run does next (see readerWake).
@@ -19,55 +20,34 @@ import type { Fifo } from '../vmbus/fifo.ts';
 import type { TransactionTable } from '../vmbus/trans-table.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
 import type { RingMemory } from '../vmbus/ring.ts';
-import type { GuestChannelState } from '../devices/guest.ts';
-import type { SavedHostTx } from '../devices/save-record.ts';
 import { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { SampleGuest } from '../devices/guest.ts';
+import type { GuestDriver, HostVsp } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
-
-type QueuedWrite = GuestChannelState['queue']['items'][number];
-type HeldTransaction = GuestChannelState['held']['items'][number];
 
 /** A VmbPacket's fields that are keyed; `id` and `channel` are not (state-key.ts). */
 export const PACKET_FIELDS = ['state', 'transId', 'wantCompletion', 'payload', 'pointer', 'completionRoutine'] as const;
-/** The sample VSP's per-transaction context (VmbPacketGetPointer). */
-export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digestHi', 'digestLo'] as const;
-export const QUEUED_WRITE_FIELDS = ['flags', 'type', 'transId', 'payload'] as const;
-export const HELD_TRANSACTION_FIELDS = ['transId', 'tx', 'due', 'response', 'status'] as const;
 
-function keyPacket(k: StateKey, p: VmbPacket): void {
+/** A packet; its context (the VSP's pointer) by the VSP's own keyer when it has one. */
+function keyPacket(k: StateKey, p: VmbPacket, keyContext: HostVsp['keyContext']): void {
   k.str(p.state);
   k.tx(p.transId);
   k.num(p.wantCompletion ? 1 : 0);
   if (p.payload === null) k.num(-1);
   else k.dataRef(p.payload);
-  keyPointer(k, p.pointer);
+  if (keyContext) keyContext(k, p.pointer);
+  else k.value(p.pointer);
   k.num(p.completionRoutine === null ? 0 : 1);
 }
 
-function keyPointer(k: StateKey, ptr: unknown): void {
-  const s = ptr as SavedHostTx | null;
-  if (s !== null && typeof s === 'object' && typeof s.digestLo === 'number' && (typeof s.tx === 'number' || typeof s.tx === 'bigint')) {
-    k.tx(s.tx);
-    k.num(s.type);
-    k.num(s.length);
-    k.num(s.hold);
-    k.num(s.digestHi);
-    k.num(s.digestLo);
-  } else {
-    k.value(ptr);
-  }
-}
-
 /** A FIFO (vmbus/fifo.ts) as what is still in it, each item by `item`. */
-function keyFifo<T>(k: StateKey, q: Fifo<T>, item: (k: StateKey, x: T) => void): void {
+export function keyFifo<T>(k: StateKey, q: Fifo<T>, item: (k: StateKey, x: T) => void): void {
   k.num(q.items.length - q.head);
   for (let i = q.head; i < q.items.length; i++) item(k, q.items[i]!);
 }
 
-function keySend(k: StateKey, e: QueuedSend): void {
-  if (e.kind === 'packet') keyPacket(k, e.packet);
+function keySend(k: StateKey, e: QueuedSend, keyContext: HostVsp['keyContext']): void {
+  if (e.kind === 'packet') keyPacket(k, e.packet, keyContext);
   else {
     k.num(-2);
     k.tx(e.transId);
@@ -76,55 +56,28 @@ function keySend(k: StateKey, e: QueuedSend): void {
 }
 
 // Tables and Maps are walked with forEach: for-of makes a [key, value] array per entry.
-function keyAwaiting(k: StateKey, m: TransactionTable<VmbPacket>): void {
+function keyAwaiting(k: StateKey, m: TransactionTable<VmbPacket>, keyContext: HostVsp['keyContext']): void {
   k.num(m.size);
   m.forEach((p, transId) => {
     k.tx(transId);
-    keyPacket(k, p);
-  });
-}
-
-function keyGuestWrite(k: StateKey, w: QueuedWrite): void {
-  k.num(w.flags);
-  k.num(w.type);
-  k.tx(w.transId);
-  k.dataRef(w.payload);
-}
-
-function keyGuestHeld(k: StateKey, h: HeldTransaction): void {
-  k.tx(h.transId);
-  k.tx(h.tx);
-  k.num(h.due);
-  k.dataRef(h.response);
-  k.num(h.status);
-}
-
-function keyNumberMap(k: StateKey, m: Map<TxId, TxId>): void {
-  k.num(m.size);
-  m.forEach((b, a) => {
-    k.tx(a);
-    k.tx(b);
+    keyPacket(k, p, keyContext);
   });
 }
 
 /** The fast keyers for one run's large collections, by the collection object. */
-function collectionKeyers(
-  hostChannels: Iterable<Channel>,
-  guestChannels: Iterable<GuestChannelState>,
-): Map<object, (k: StateKey) => void> {
+function collectionKeyers(hostVsps: Iterable<HostVsp>, guest: GuestDriver): Map<object, (k: StateKey) => void> {
   const out = new Map<object, (k: StateKey) => void>();
-  for (const c of hostChannels) {
-    out.set(c.queue, (k) => keyFifo(k, c.queue, keySend));
-    out.set(c.awaiting, (k) => keyAwaiting(k, c.awaiting));
+  for (const v of hostVsps) {
+    const c = v.channel;
+    const keyContext = v.keyContext?.bind(v);
+    out.set(c.queue, (k) => keyFifo(k, c.queue, (k2, e) => keySend(k2, e, keyContext)));
+    out.set(c.awaiting, (k) => keyAwaiting(k, c.awaiting, keyContext));
     // Packets not yet freed, by id: ids are not state (a restore allocates new ones), and
     // the packets themselves are keyed where they wait (queue, awaiting); their count is.
     out.set(c.livePackets, (k) => k.num(c.livePackets.size));
   }
-  for (const c of guestChannels) {
-    out.set(c.queue, (k) => keyFifo(k, c.queue, keyGuestWrite));
-    out.set(c.held, (k) => keyFifo(k, c.held, keyGuestHeld));
-    out.set(c.awaiting, (k) => keyNumberMap(k, c.awaiting));
-  }
+  // The device's own keyers for the guest driver's collections, where it has them.
+  guest.keyers?.((collection, key) => out.set(collection, key));
   return out;
 }
 
@@ -154,7 +107,7 @@ export interface RunParts {
   exploreCheckpoint: string;
   scenarioUsesExploreCheckpoint: boolean;
   memory: GuestMemory;
-  guest: SampleGuest;
+  guest: GuestDriver;
   host: EmulatedHost | null;
 }
 
@@ -170,12 +123,11 @@ export function runKey(
   run: RunParts,
   opts: { explain: boolean; transient: boolean; into: StateKey | undefined; sizeHint: number },
 ): StateKey {
-  const hostChannels = [...(run.host?.vsps.values() ?? [])].map((v) => v.channel);
   const keyOpts = {
     explain: opts.explain,
     sizeHint: opts.sizeHint,
     overrides: readerWakeKeys(run),
-    custom: collectionKeyers(hostChannels, run.guest.state.channels),
+    custom: collectionKeyers(run.host?.vsps.values() ?? [], run.guest),
   };
   const k = opts.into ? opts.into.reuse(keyOpts) : new StateKey(keyOpts);
   k.value(run.bench);
@@ -196,9 +148,9 @@ export function runKey(
 /** The reader-wake rules (readerWake), as field values to key instead of the real ones. */
 function readerWakeKeys(run: RunParts): Map<object, Record<string, unknown>> {
   const out = new Map<object, Record<string, unknown>>();
-  for (const c of run.guest.state.channels) {
-    const w = readerWake(run.memory.h2g(c.ch), c.draining, c.interrupt);
-    if (w) out.set(c, { interrupt: w, draining: w });
+  for (const r of run.guest.ringReaders?.() ?? []) {
+    const w = readerWake(run.memory.h2g(r.ch), r.draining, r.interrupt);
+    if (w) out.set(r.holder, { interrupt: w, draining: w });
   }
   for (const [ch, v] of run.host?.vsps ?? []) {
     const c = v.channel;

@@ -5,6 +5,7 @@
 // the step index, so the loader can name the line.
 
 import type { Scenario } from './model.ts';
+import type { DeviceModule } from '../device-api/device-module.ts';
 import { PAGE_SIZE, inBandFootprint } from '../vmbus/ring-layout.ts';
 
 export interface RuleViolation {
@@ -89,5 +90,19 @@ export function checkRules(s: Scenario): RuleViolation[] {
   const last = s.steps.length - 1;
   if ((vm as string) === 'saved') out.push({ step: last, field: `steps[${last}]`, message: 'the scenario ends with the VM saved; add a "restore"' });
   if ((vm as string) === 'paused') out.push({ step: last, field: `steps[${last}]`, message: 'the scenario ends with the VM paused; add a "resume"' });
+  return out;
+}
+
+/** The rules a scenario's steps must follow for its device (its module's declarations). */
+export function checkDeviceRules(s: Scenario, m: DeviceModule): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  const { min, max } = m.messageSize;
+  s.steps.forEach((step, i) => {
+    const bad = (field: string, message: string): void => void out.push({ step: i, field: `steps[${i}].${field}`, message });
+    if ('size' in step && (step.size < min || step.size > max)) bad('size', `device ${m.name} sends messages of ${min} to ${max} bytes; ${step.size} is outside`);
+    if (step.op === 'guest-send' && !m.completions.guestSend && step.mode !== 'inline') bad('mode', `device ${m.name}'s guest requests want no completion, so the VSP has none to defer or hold`);
+    if (step.op === 'host-send' && !m.completions.hostSend && step.hold > 0) bad('hold', `device ${m.name}'s host transactions want no completion, so the guest has none to hold`);
+  });
+  if (s.devices === 'c' && !m.emulator?.cHost) out.push({ step: -1, field: 'devices', message: `device ${m.name} has no C VSP built for the emulator (its module has no emulator.cHost)` });
   return out;
 }

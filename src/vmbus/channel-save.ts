@@ -311,6 +311,10 @@ export function packetRestore(p: VmbPacket, libBuf: Uint8Array): NtStatus {
   p.payload = lib.where === 'queued' ? lib.payload : null;
   if (lib.where === 'queued') {
     p.state = 'queued';
+    // restore-twice on a packet still in the library queue: both copies are sent and the
+    // second takes the first's place awaiting its completion, so the library loses the
+    // first (as below); packet-leak must not blame that on the driver either.
+    if (ch.faults.any) for (const q of ctx.packets) if (q.state === 'queued' && q.transId === p.transId) ch.livePackets.delete(q.id);
     fifoPush(ch.queue, { kind: 'packet', packet: p });
   } else {
     p.state = 'awaiting';

@@ -38,6 +38,14 @@ export interface GapChoices {
   pendingSendThreshold: 'greater' | 'greater-or-equal';
   /** SPEC-NOTES 13.5: status passed to completion routines of packets cancelled at teardown. */
   cancelStatus: 'cancelled' | 'device-removed';
+  /**
+   * REVIEW section 2: what a VSP sees when a checkpoint of a running VM is taken.
+   * `save-and-continue` (the default): Pause, SaveBegin / SaveContinue / SaveEnd, then
+   * Start again on the same channel objects (no RestoreFromBuffer, no new host objects).
+   * `pulse`: the save is restored at once onto new host objects (openvmm's
+   * PulseSaveRestore). Applying a checkpoint restores onto new objects under either.
+   */
+  runningCheckpoint: 'save-and-continue' | 'pulse';
 }
 
 export const DEFAULT_CHOICES: Readonly<GapChoices> = {
@@ -51,6 +59,7 @@ export const DEFAULT_CHOICES: Readonly<GapChoices> = {
   quotaCountsDeferred: true,
   pendingSendThreshold: 'greater',
   cancelStatus: 'cancelled',
+  runningCheckpoint: 'save-and-continue',
 };
 
 /** Each choice with its options and where the question comes from, for docs and errors. */
@@ -78,6 +87,13 @@ export const GAP_CHOICES: ReadonlyArray<{
     source: 'SPEC-NOTES 2.4',
     question: 'Do completions made inside EvtVmbChannelSuspend go to the ring, or wait in the library (and get saved)?',
     defaultSource: '[H] Suspend stops incoming delivery and new sends; no source says KMCL holds completions back or saves them (REVIEW E4), so they go out as any completion [I]',
+  },
+  {
+    key: 'runningCheckpoint',
+    options: ['save-and-continue', 'pulse'],
+    source: 'SPEC-NOTES 6.5',
+    question: 'When a checkpoint of a running VM is taken, does the VSP start again on the same channel objects, or is the save restored at once onto new ones?',
+    defaultSource: '[I] no public source gives the sequence a VSP sees (REVIEW section 2); a standard checkpoint keeps the VM running, so Pause / Save / Start on the same objects (no RestoreFromBuffer) is the likelier one. pulse is what openvmm\'s PulseSaveRestore stress operation does [O]',
   },
 ];
 

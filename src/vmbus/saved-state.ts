@@ -21,7 +21,7 @@ import { isTxId } from './tx-id.ts';
 export const SAVED_VM_MAGIC = 'VMBSAVE\0';
 /**
  * The envelope and record are the same in every version; what changed is the guest's
- * image (`guest`, opaque here; src/devices/guest-image.ts): version 1 held the live state,
+ * image (`guest`, opaque here; devices/sample/guest-image.ts): version 1 held the live state,
  * version 2 its image in columns, version 3 (written now) the columns' numbers in one
  * typed array. Each version's blobs stay readable.
  */
@@ -184,7 +184,7 @@ function checkShape(rec: unknown): SavedVmV1 {
     saved.add(cc.ch as number);
   }
   if (saved.size !== ids.size) bad(`${ids.size - saved.size} channel(s) of the layout have no saved host side`);
-  // The guest's image is opaque here (devices/guest-image.ts checks it), but its channels
+  // The guest's image is opaque here (devices/sample/guest-image.ts checks it), but its channels
   // must be the layout's too: a guest channel without rings has nothing to attach to, and
   // a channel the guest lacks has nobody to read it.
   const guestChannels = (r.guest as { channels?: unknown } | null)?.channels;

@@ -13,7 +13,7 @@ export const STATUS = {
   INVALID_PARAMETER: 0xc000000d,
   MORE_PROCESSING_REQUIRED: 0xc0000016,
   BUFFER_TOO_SMALL: 0xc0000023,
-  /** Not a KMCL code: the sample protocol's status for a malformed request (devices/protocol.ts). */
+  /** Not a KMCL code: the sample protocol's status for a malformed request (devices/sample/protocol.ts). */
   DATA_ERROR: 0xc000003e,
   INVALID_PARAMETER_1: 0xc00000ef,
   INVALID_PARAMETER_2: 0xc00000f0,

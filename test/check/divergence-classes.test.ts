@@ -11,15 +11,26 @@ import { checkReplayFirst, checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import type { DivergenceClass } from '../../src/check/properties.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 const source = (events: TraceEvent[]) => new ArraySource(events.map((event, i) => ({ event, file: 'real.jsonl', line: i + 1 })));
 
-function observe(s: (typeof suite)[number], seed: number): TraceEvent[] {
+function observe(s: (typeof suite)[number], seed: number, choices: Partial<GapChoices>): TraceEvent[] {
   const sink = new MemorySink('hyperv');
-  executeScenario(s, { seed, sink });
+  executeScenario(s, { seed, sink, choices });
   return sink.events;
 }
+
+/**
+ * The suite under the default choices, and what a host that takes running checkpoints the
+ * other way (runningCheckpoint pulse) writes for the scenarios that take one, checked
+ * under that choice.
+ */
+const RUNS: Array<{ s: (typeof suite)[number]; choices: Partial<GapChoices> }> = [
+  ...suite.map((s) => ({ s, choices: {} })),
+  ...suite.filter((s) => s.steps.some((st) => st.op === 'checkpoint')).map((s) => ({ s, choices: { runningCheckpoint: 'pulse' as const } })),
+];
 
 type Break = {
   /** what is done to the event at index i (null: does not apply to it) */
@@ -76,21 +87,22 @@ describe('divergence classes', () => {
   it.each(Object.entries(BREAKS))('%s', (_name, b) => {
     const wrong: string[] = [];
     let tried = 0;
-    for (const s of suite) {
-      const events = observe(s, 3);
+    for (const { s, choices } of RUNS) {
+      const events = observe(s, 3, choices);
       // Every position would be thousands of checks: every 11th that fits, and the first and last.
       const fits = events.map((_, i) => i).filter((i) => b.apply(events, i) !== null);
       const picks = fits.filter((_, k) => k % 11 === 0 || k === fits.length - 1);
       for (const i of picks) {
         const broken = renumber(b.apply(events, i)!);
-        const full = checkTrace(s, source(broken));
+        const full = checkTrace(s, source(broken), { choices });
         tried++;
         const got = full.verdict === 'diverge' ? full.class : 'pass';
         // A completion removed between a checkpoint and its apply belongs to the discarded
         // future: the trace is still one the model writes, and passes.
         if (got === 'pass' && s.steps.some((st) => st.op === 'apply-checkpoint') && b.expect === 'lost') continue;
-        if (got !== b.expect && got !== b.orFirst) wrong.push(`${s.name} @${i} (${events[i]!.ev}): ${got}${full.verdict === 'diverge' ? ` - ${full.message}` : ''}`);
-        else expect(checkReplayFirst(s, () => source(broken))).toEqual(full);
+        const name = `${s.name}${choices.runningCheckpoint ? ` (${choices.runningCheckpoint})` : ''}`;
+        if (got !== b.expect && got !== b.orFirst) wrong.push(`${name} @${i} (${events[i]!.ev}): ${got}${full.verdict === 'diverge' ? ` - ${full.message}` : ''}`);
+        else expect(checkReplayFirst(s, () => source(broken), { choices })).toEqual(full);
       }
     }
     expect(tried).toBeGreaterThan(0);

@@ -3,12 +3,12 @@
 // The plain method is the oracle; the walk is only allowed to be faster.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { explore, exploreBase, exploreRanges, type ExploreResult } from '../../src/check/explore.ts';
+import { explore, exploreBase, exploreRanges, EXPLORE_OPS, type ExploreResult } from '../../src/check/explore.ts';
 import { chunkRanges } from '../../src/run/commands/explore-parallel.ts';
-import type { InjectedOp } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
 import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
 import { trafficStep } from '../scenario/arbitraries.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
@@ -28,6 +28,14 @@ describe('explore: the walk against the plain method', () => {
       expect(verdicts(explore(s, { seed: 1 }))).toEqual(verdicts(explore(s, { seed: 1, plain: true })));
     },
   );
+
+  it.each(['save-and-continue', 'pulse'] as const)('gives the same result, and no failure, on checkpoint-apply under runningCheckpoint %s', (runningCheckpoint) => {
+    const s = byName('checkpoint-apply');
+    const walked = explore(s, { seed: 2, choices: { runningCheckpoint } });
+    expect(walked.failures).toEqual([]);
+    expect(walked.schedules).toBe(walked.savePoints * EXPLORE_OPS.length - walked.skipped);
+    expect(verdicts(walked)).toEqual(verdicts(explore(s, { seed: 2, choices: { runningCheckpoint }, plain: true })));
+  });
 
   it.each(FAULT_MODES)('finds the same failures, violations and seqs included, with the %s fault', (fault) => {
     for (const name of ['idle-save-restore', 'inflight-host-transactions']) {
@@ -82,10 +90,11 @@ describe('explore: the walk against the plain method', () => {
         fc.array(step, { minLength: 1, maxLength: 5 }),
         fc.integer({ min: 1, max: 2 }),
         fc.integer({ min: 0, max: 1 << 30 }),
-        fc.subarray(['save-restore', 'migrate', 'checkpoint-apply'] as InjectedOp[], { minLength: 1 }),
+        fc.subarray([...EXPLORE_OPS], { minLength: 1 }),
         fc.option(fc.constantFrom<FaultMode>(...FAULT_MODES), { nil: undefined }),
         fc.integer({ min: 0, max: 1 }),
-        (steps, pages, seed, ops, fault, quota) => {
+        fc.constantFrom<GapChoices['runningCheckpoint']>('save-and-continue', 'pulse'),
+        (steps, pages, seed, ops, fault, quota, runningCheckpoint) => {
           // A pause without a resume (or the other way round) is not a valid scenario.
           const balanced: ScenarioInput['steps'] = steps.filter((st) => st.op !== 'pause' && st.op !== 'resume');
           if (steps.some((st) => st.op === 'pause')) balanced.push({ op: 'pause' }, { op: 'run', ms: 1 }, { op: 'resume' });
@@ -93,7 +102,8 @@ describe('explore: the walk against the plain method', () => {
           const input: ScenarioInput = { name: 'prop', channels: [{ id: 0, g2hPages: pages, h2gPages: pages, quota }], steps: balanced };
           const s = toScenario(ScenarioSchema.parse(input));
           const faults = fault ? [fault] : undefined;
-          expect(verdicts(explore(s, { seed, ops, faults }))).toEqual(verdicts(explore(s, { seed, ops, faults, plain: true })));
+          const choices = { runningCheckpoint };
+          expect(verdicts(explore(s, { seed, ops, faults, choices }))).toEqual(verdicts(explore(s, { seed, ops, faults, choices, plain: true })));
         },
       ),
       { numRuns: 60 },
@@ -111,7 +121,7 @@ describe('explore: the walk decides in place what a save leaves unchanged', () =
     }));
     const r = explore(s, { seed: 1 });
     expect(r.failures).toEqual([]);
-    expect(r.schedules).toBe(r.savePoints * 3);
+    expect(r.schedules).toBe(r.savePoints * EXPLORE_OPS.length);
     expect(r.ranInFull).toBe(0);
   });
 

@@ -5,14 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { StampingSink } from '../../src/trace/sink.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 const seeds = [1, 2, 3, 4];
 
 function run(s: (typeof suite)[number], seed: number, faults: FaultMode[]) {
-  const c = new PropertyChecker();
+  const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => c.onEvent(e)), faults });
   return { fired: r.faultsFired, classes: [...new Set(c.finish(r.hang).map((v) => v.class))] };
 }

@@ -3,6 +3,7 @@
 // kmcl-misuse, property kmcl-rules.
 import { describe, expect, it } from 'vitest';
 import { EmulatedHost } from '../../src/scenario/host.ts';
+import sample from '../../devices/sample/device.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { GuestMemory } from '../../src/vmbus/partition.ts';
@@ -21,7 +22,7 @@ describe('KMCL misuse in a trace', () => {
   it('the VSP twin writes a rule break as kmcl.violation with rule, call, channel and packet, and the call stops', () => {
     const sink = new MemorySink('emulator');
     const channels = [{ id: 0, g2hPages: 4, h2gPages: 4, quota: 0 }];
-    const host = new EmulatedHost('host-a', channels, { choices: DEFAULT_CHOICES, sink, now: () => 0, saveBufferSize: 4096, instancePrefix: 't', faults: new Faults() });
+    const host = new EmulatedHost('host-a', channels, { device: sample.emulator!, choices: DEFAULT_CHOICES, sink, now: () => 0, saveBufferSize: 4096, instancePrefix: 't', faults: new Faults() });
     host.attach(new GuestMemory([{ ch: 0, g2hPages: 4, h2gPages: 4 }]), () => {}, false);
     const vsp = host.vsps.get(0)!;
     vsp.channel.pause();

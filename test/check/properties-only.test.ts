@@ -9,7 +9,7 @@ import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import { checkTrace } from '../../src/check/replay.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { PropertyChecker, statusRuleOf } from '../../src/check/properties.ts';
 import { checkPropertiesOnly } from '../../src/check/properties-only.ts';
 import { InputError } from '../../src/errors.ts';
 import { asForeignDevice } from './support/foreign-device.ts';
@@ -46,7 +46,7 @@ describe('properties-only check', () => {
   });
 
   it('does not apply the sample status rule, which the full property checker does', () => {
-    const full = new PropertyChecker();
+    const full = new PropertyChecker({ statusRule: statusRuleOf({}) });
     for (const e of inflight) full.onEvent(e);
     expect(full.finish(null).map((v) => v.class)).toContain('status');
   });

@@ -4,19 +4,23 @@ import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import { PropertyChecker, sameVerdicts, type DivergenceClass } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker, sameVerdicts, type DivergenceClass } from '../../src/check/properties.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
-function traceOf(name: string): TraceEvent[] {
+function traceOf(name: string, choices: Partial<GapChoices> = {}): TraceEvent[] {
   const sink = new MemorySink();
-  executeScenario(suite.find((s) => s.name === name)!, { seed: 1, sink });
+  executeScenario(suite.find((s) => s.name === name)!, { seed: 1, sink, choices });
   return sink.events;
 }
 
 function classes(events: TraceEvent[]): DivergenceClass[] {
-  const c = new PropertyChecker();
+  const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   for (const e of events) c.onEvent(e);
   return [...new Set(c.finish(null).map((v) => v.class))];
 }
@@ -73,7 +77,7 @@ describe('property checker', () => {
     const top = Math.max(...inflight.filter(isH2g).map((e) => e.tx)) + 1;
     const end = idx(inflight, (e) => e.ev === 'vm.save.end');
     const events = inflight.slice(0, end + 1).map((e) => (isH2g(e) ? { ...e, tx: top - e.tx } : e)).filter((e) => e.ev !== 'pkt.save');
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of events) c.onEvent(e);
     const named = c.violations.filter((v) => v.class === 'not-saved').map((v) => Number(/\/h2g\/(\d+)/.exec(v.message)![1]));
     const sent = events.filter((e) => e.ev === 'pkt.send' && isH2g(e)).map((e) => (e as WithTx).tx);
@@ -103,8 +107,52 @@ describe('property checker', () => {
     expect(classes([...checkpoint.slice(0, applyEnd + 1), fake, ...checkpoint.slice(applyEnd + 1)])).toContain('spurious');
   });
 
+  describe('a checkpoint of a running VM, either way a host takes it (runningCheckpoint)', () => {
+    const pulse = traceOf('checkpoint-apply', { runningCheckpoint: 'pulse' });
+    const taken = (events: TraceEvent[]) => [idx(events, (e) => e.ev === 'vm.checkpoint.begin'), idx(events, (e) => e.ev === 'vm.checkpoint.end')] as const;
+    const inTaking = (events: TraceEvent[], pred: (e: TraceEvent) => boolean) => {
+      const [b, e] = taken(events);
+      return events.filter((x, j) => !(j > b && j < e && pred(x)));
+    };
+
+    it('passes a host that went on from the save on the same objects, and one that restored onto new objects', () => {
+      // The default trace: Paused, pkt.save..., Started, Active; no pkt.restore until the apply.
+      const [b, e] = taken(checkpoint);
+      expect(checkpoint.slice(b, e).some((x) => x.ev === 'pkt.save')).toBe(true);
+      expect(checkpoint.slice(b, e).some((x) => x.ev === 'pkt.restore')).toBe(false);
+      expect(classes(checkpoint)).toEqual([]);
+      expect(classes(pulse)).toEqual([]);
+    });
+
+    it('flags a host that restored onto new objects but left out what it saved as not-restored', () => {
+      // Started and Active are there (on the new objects): that alone is no going on.
+      expect(classes(inTaking(pulse, (e) => e.ev === 'pkt.restore'))).toContain('not-restored');
+    });
+
+    it('flags a channel that neither started again nor restored what it saved as not-restored', () => {
+      const stuck = inTaking(checkpoint, (e) => e.ev === 'ch.state' && e.side === 'host' && e.state !== 'Paused');
+      expect(classes(stuck)).toContain('not-restored');
+    });
+
+    it('still wants the checkpoint\'s saved transactions restored when it is applied', () => {
+      const apply = idx(checkpoint, (e) => e.ev === 'vm.checkpoint.apply.begin');
+      const restore = checkpoint.findIndex((e, j) => j > apply && e.ev === 'pkt.restore');
+      expect(restore).toBeGreaterThan(apply);
+      expect(classes(checkpoint.filter((_, j) => j !== restore))).toContain('not-restored');
+    });
+
+    it('leaves the mark as it was around a checkpoint the host went on from (explore decides it in place)', () => {
+      const [b, e] = taken(checkpoint);
+      const c = new PropertyChecker();
+      for (const x of checkpoint.slice(0, b)) c.onEvent(x);
+      const before = c.mark();
+      for (const x of checkpoint.slice(b, e + 1)) c.onEvent(x);
+      expect(sameVerdicts(before, c.mark())).toBe(true);
+    });
+  });
+
   it('reports a hung run as hang', () => {
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     expect(c.finish({ reason: 'stuck' }).map((v) => v.class)).toEqual(['hang']);
   });
 });
@@ -115,7 +163,7 @@ describe('property checker: the mark explore compares around a VM operation', ()
   const restored = idx(inflight, (e) => e.ev === 'vm.restore.end');
 
   function marksAround(events: TraceEvent[], from: number, to: number) {
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of events.slice(0, from)) c.onEvent(e);
     const before = c.mark();
     for (const e of events.slice(from, to + 1)) c.onEvent(e);
@@ -145,7 +193,7 @@ describe('property checker: the mark explore compares around a VM operation', ()
 
   it('differs when a channel was left in another state', () => {
     const { before } = marksAround(inflight, save, restored);
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of inflight.slice(0, save)) c.onEvent(e);
     c.onEvent({ v: 1, seq: 1e6, src: 'emulator', side: 'host', ev: 'ch.state', ch: 0, state: 'Paused' } as TraceEvent);
     expect(sameVerdicts(before, c.mark())).toBe(false);

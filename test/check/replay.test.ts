@@ -106,6 +106,21 @@ describe('trace validation', () => {
     expect(checkTrace(s, source(events), { choices: { restoreCallbacks: 'started-only' } }).verdict).toBe('pass');
   });
 
+  it.each([['save-and-continue', 'pulse'], ['pulse', 'save-and-continue']] as const)(
+    'explains a checkpoint trace of a host that did runningCheckpoint %s under that option, and not under %s',
+    (shown, other) => {
+      const s = byName('checkpoint-apply');
+      for (const seed of [1, 2, 3]) {
+        const { events } = observe(s, seed, [], { runningCheckpoint: shown });
+        expect(checkTrace(s, source(events), { choices: { runningCheckpoint: shown } }).verdict, `seed ${seed}`).toBe('pass');
+        const res = checkTrace(s, source(events), { choices: { runningCheckpoint: other } });
+        expect(res.verdict, `seed ${seed}`).toBe('diverge');
+        // Where the two part: right after the save, the host's next state.
+        if (res.verdict === 'diverge') expect(res.firstUnexplained?.event).toMatchObject({ side: 'host', ev: 'ch.state' });
+      }
+    },
+  );
+
   it('minimises a reproducible divergence to a smaller scenario that still shows it', () => {
     const s = byName('repeated-save-restore');
     const repro = findReproduction(s, 'duplicated', ['restore-twice']);

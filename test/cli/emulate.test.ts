@@ -74,6 +74,23 @@ describe('bench emulate', () => {
     expect((await bench(['emulate', 'no/such.yaml'])).exitCode).toBe(2);
     expect((await bench(['emulate', 'bench/scenarios', '--seed', 'abc'])).exitCode).toBe(2);
   });
+
+  it('--choice sets a documented-gap choice over the scenario\'s, and an unknown key or option exits 2 naming it', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-choice-'));
+    const file = 'bench/scenarios/06-checkpoint-apply.yaml';
+    const restores = (dir: string) => readFileSync(join(dir, 'checkpoint-apply.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"pkt.restore"')).length;
+    expect((await bench(['emulate', file, '--out', join(out, 'default')])).exitCode).toBe(0);
+    expect((await bench(['emulate', file, '--out', join(out, 'pulse'), '--choice', 'runningCheckpoint=pulse'])).exitCode).toBe(0);
+    // Under pulse the taken checkpoint is restored at once too, as well as when it is applied.
+    expect(restores(join(out, 'pulse'))).toBe(2 * restores(join(out, 'default')));
+    const badOption = await bench(['emulate', file, '--out', join(out, 'x'), '--choice', 'runningCheckpoint=sometimes']);
+    expect(badOption.exitCode).toBe(2);
+    expect(badOption.stderr).toContain('runningCheckpoint is one of save-and-continue, pulse');
+    const badKey = await bench(['explore', file, '--choice', 'noSuchChoice=1']);
+    expect(badKey.exitCode).toBe(2);
+    expect(badKey.stderr).toContain('--choice noSuchChoice=1');
+    expect(existsSync(join(out, 'x'))).toBe(false);
+  });
 });
 
 describe('bench explore', () => {
@@ -81,7 +98,8 @@ describe('bench explore', () => {
     const r = await bench(['explore', 'bench/scenarios/02-inflight-host-transactions.yaml', '--json']);
     expect(r.exitCode).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.schedules).toBe(doc.savePoints * 3 - doc.skipped);
+    // four operations: save-restore, migrate, checkpoint, checkpoint-apply
+    expect(doc.schedules).toBe(doc.savePoints * 4 - doc.skipped);
     expect(doc.failures).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 // Reads the #define constants of lab/drivers/common/sample-protocol.h, so the tests can
-// compare the C drivers' protocol table with src/devices/protocol.ts.
+// compare the C drivers' protocol table with devices/sample/protocol.ts.
 //
 // Only the forms the header uses are understood: a decimal or hex integer with optional
 // u/ull suffix, a string literal, or a comma-separated list of integers (the GUID fields).

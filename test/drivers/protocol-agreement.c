@@ -27,6 +27,7 @@
 
 #include "sample-protocol.h"
 #include "sample-command.h"
+#include "vmbus_bench_trace.h"
 
 static unsigned char bytes[SP_MAX_MESSAGE_SIZE + 64];
 
@@ -93,7 +94,7 @@ int main(void)
 			} else {
 				int intact = sp_is_intact(bytes, n, &h);
 
-				sp_digest_hex(sp_message_digest(bytes, n, &h), hex);
+				vbt_digest_hex(sp_message_digest(bytes, n, &h), hex);
 				printf("%d %08x %s\n", intact, sp_status_for(h.tx, intact), hex);
 			}
 		} else if (strcmp(cmd, "completion") == 0 &&
@@ -117,14 +118,14 @@ int main(void)
 			if (sp_decode_completion(bytes, n, &comp) != 0) {
 				printf("error\n");
 			} else {
-				sp_digest_hex(comp.request_digest, hex);
+				vbt_digest_hex(comp.request_digest, hex);
 				printf("%u %llu %08x %s\n", comp.type, comp.tx, comp.status, hex);
 			}
 		} else if (strcmp(cmd, "digest") == 0 && sscanf(line, "%*s %s", arg) == 1) {
 			unsigned int n = from_hex(arg);
 			char hex[17];
 
-			sp_digest_hex(sp_fnv1a64(bytes, n), hex);
+			vbt_digest_hex(sp_fnv1a64(bytes, n), hex);
 			printf("%s\n", hex);
 		} else if (strcmp(cmd, "status") == 0 &&
 			   sscanf(line, "%*s %llu %llu", &a, &b) == 2) {
@@ -148,7 +149,7 @@ int main(void)
 			if (err != SP_SAVEBUF_OK) {
 				printf("error %d\n", (int)err);
 			} else {
-				sp_digest_hex(s.digest, hex);
+				vbt_digest_hex(s.digest, hex);
 				printf("ok %u %llu %u %u %s\n", s.type, s.tx, s.length,
 				       s.hold_ms, hex);
 			}
@@ -162,9 +163,10 @@ int main(void)
 				continue;
 			}
 			printf("verb=%d count=%u length=%u mode=%u hold=%u auto=%d ch=%s%u "
-			       "loopback=%d handle=%llu pages=%u instance=",
+			       "loopback=%d handle=%llu pages=%u%s instance=",
 			       (int)c.verb, c.count, c.length, c.mode, c.hold_ms, c.hold_auto,
-			       c.has_ch ? "" : "all:", c.ch, c.loopback, c.handle, c.ring_pages);
+			       c.has_ch ? "" : "all:", c.ch, c.loopback, c.handle, c.ring_pages,
+			       c.force_new_channel ? " force-new-channel" : "");
 			for (i = 0; i < 16; i++)
 				printf("%02x", c.instance[i]);
 			printf("\n");
@@ -172,13 +174,13 @@ int main(void)
 			if (from_hex(arg) != 16)
 				printf("error\n");
 			else
-				printf("%u\n", sp_channel_number(bytes));
+				printf("%u\n", vbt_channel_number(bytes));
 		} else if (strcmp(cmd, "trace") == 0) {
-			struct sp_trace_event ev;
+			struct vbt_event ev;
 			unsigned int kind, dir, len, want, status, lib_len, save_len;
 			unsigned long long seq, tx, digest, save_digest;
 			unsigned int ch;
-			char state[64], out[SP_TRACE_LINE_MAX];
+			char state[64], out[VBT_LINE_MAX];
 
 			memset(&ev, 0, sizeof(ev));
 			if (sscanf(line,
@@ -188,7 +190,7 @@ int main(void)
 				printf("error\n");
 				continue;
 			}
-			ev.kind = (enum sp_trace_kind)kind;
+			ev.kind = (enum vbt_kind)kind;
 			ev.seq = seq;
 			ev.src = "hyperv";
 			ev.side = dir ? "host" : "guest";
@@ -203,8 +205,8 @@ int main(void)
 			ev.lib_len = lib_len;
 			ev.save_len = save_len;
 			ev.save_digest = save_digest;
-			ev.inferred = kind == SP_EV_PKT_QUEUED && want; /* WANT doubles as "inferred" */
-			if (sp_trace_format(out, sizeof(out), &ev) == 0)
+			ev.inferred = kind == VBT_PKT_QUEUED && want; /* WANT doubles as "inferred" */
+			if (vbt_format_line(out, sizeof(out), &ev) == 0)
 				printf("error\n");
 			else
 				fputs(out, stdout);

@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   COMPLETION_SIZE, HEADER_SIZE, MAX_MESSAGE_SIZE, MsgType, Status,
   bodyByte, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor, statusHex,
-} from '../../src/devices/protocol.ts';
+} from '../../devices/sample/protocol.ts';
 import { digestHex } from '../../src/devices/digest.ts';
-import { decodeSaveRecord, encodeSaveRecord } from '../../src/devices/save-record.ts';
+import { decodeSaveRecord, encodeSaveRecord } from '../../devices/sample/save-record.ts';
 import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,7 +29,7 @@ beforeAll(() => {
   program = join(dir, 'protocol-agreement');
   // -Werror: the shared code must stay warning-free in user mode too.
   execFileSync('gcc', [
-    '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'),
+    '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'), '-I', join(root, 'lab/drivers/trace-lib'),
     '-o', program, join(root, 'test/drivers/protocol-agreement.c'),
     join(root, 'lab/drivers/common/sample-protocol.c'),
     join(root, 'lab/drivers/common/sample-command.c'),
@@ -171,7 +171,7 @@ describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (ski
   });
 });
 
-// The drivers format their trace lines with sp_trace_format; each kind must carry exactly
+// The drivers format their trace lines with vbt_format_line (lab/drivers/trace-lib); each kind must carry exactly
 // the fields of the schema (src/trace/schema.ts, src/trace/TRACE-SCHEMA.md).
 const TRACE_KINDS: Array<[number, EventName, string[]]> = [
   [0, 'ch.state', ['state']],
@@ -284,6 +284,9 @@ describe.skipIf(!gcc)('the control command parser', () => {
       'parse resume ch=1',
       'parse close ch=1',
       'parse detach ch=1',
+      'parse pause ch=2',
+      'parse open 5 8d2f5c3a-71b4-4e0e-9a6d-2c1f00000005 loopback force-new-channel',
+      'parse open 5 8d2f5c3a-71b4-4e0e-9a6d-2c1f00000005 loopback force-new-channel ring-pages=2',
     ]);
     expect(answers).toEqual([
       parsed('verb=0 count=10 length=4096 mode=2 hold=250 auto=0 ch=all:0 loopback=0 handle=0 pages=4'),
@@ -302,6 +305,10 @@ describe.skipIf(!gcc)('the control command parser', () => {
       parsed(`verb=9 ${base} ch=1 loopback=0 handle=0 pages=4`),
       parsed(`verb=10 ${base} ch=1 loopback=0 handle=0 pages=4`),
       parsed(`verb=11 ${base} ch=1 loopback=0 handle=0 pages=4`),
+      // pause: the channel-level pause a loopback job's pause step sends (no save).
+      parsed(`verb=12 ${base} ch=2 loopback=0 handle=0 pages=4`),
+      parsed(`verb=5 ${base} ch=5 loopback=1 handle=0 pages=4 force-new-channel`, '3a5c2f8db4710e4e9a6d2c1f00000005'),
+      parsed(`verb=5 ${base} ch=5 loopback=1 handle=0 pages=2 force-new-channel`, '3a5c2f8db4710e4e9a6d2c1f00000005'),
     ]);
   });
 
@@ -314,7 +321,10 @@ describe.skipIf(!gcc)('the control command parser', () => {
       'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a', 'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a handle=0',
       'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ch=1',
       'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ring-pages=0',
-      'parse send 1 2 3 4 5 6 7 8 9',
+      'parse send 1 2 3 4 5 6 7 8 9', 'parse pause',
+      'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback force-new-channel force-new-channel',
+      'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ring-pages=2 ring-pages=3',
+      'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback force-new',
     ];
     expect(askC(bad)).toEqual(bad.map(() => 'error'));
   });

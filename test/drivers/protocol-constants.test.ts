@@ -1,14 +1,14 @@
 // The C drivers and the TypeScript twins must speak the same protocol: every constant
-// in lab/drivers/common/sample-protocol.h equals its twin in src/devices/protocol.ts,
-// src/devices/save-record.ts or (for the digest) src/devices/digest.ts, and the SaveBuf
+// in lab/drivers/common/sample-protocol.h equals its twin in devices/sample/protocol.ts,
+// devices/sample/save-record.ts or (for the digest) src/devices/digest.ts, and the SaveBuf
 // values also equal PROTOCOL.md's table.
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import * as protocol from '../../src/devices/protocol.ts';
+import * as protocol from '../../devices/sample/protocol.ts';
 import { digestHex } from '../../src/devices/digest.ts';
-import { SAVEBUF_MAGIC, SAVEBUF_SIZE, SAVEBUF_VERSION } from '../../src/devices/save-record.ts';
+import { SAVEBUF_MAGIC, SAVEBUF_SIZE, SAVEBUF_VERSION } from '../../devices/sample/save-record.ts';
 import { cInt, readCDefines } from './c-header.ts';
 
 const header = fileURLToPath(new URL('../../lab/drivers/common/sample-protocol.h', import.meta.url));
@@ -23,7 +23,7 @@ function guidFields(text: string): bigint[] {
   return fields.map((f) => BigInt('0x' + f));
 }
 
-describe('sample-protocol.h agrees with src/devices/protocol.ts', () => {
+describe('sample-protocol.h agrees with devices/sample/protocol.ts', () => {
   it('has the interface type GUID as text and as initialiser fields', () => {
     const text = defs.get('SP_INTERFACE_TYPE_GUID_STRING');
     expect(text).toEqual({ kind: 'string', value: protocol.INTERFACE_TYPE_GUID });
@@ -103,7 +103,7 @@ describe('sample-protocol.h agrees with src/devices/protocol.ts', () => {
       'SP_SAVEBUF_VERSION', 'SP_SAVEBUF_SIZE',
     ]);
     // C-only values: sizes of the C API itself, not protocol facts.
-    const cOnly = new Set(['SP_PAGE_SIZE', 'SP_RING_PADDING_MAX', 'SP_DIR_G2H', 'SP_DIR_H2G', 'SP_TRACE_LINE_MAX']);
+    const cOnly = new Set(['SP_PAGE_SIZE', 'SP_RING_PADDING_MAX']);
     const unknown = [...defs.keys()].filter((k) => !compared.has(k) && !cOnly.has(k));
     expect(unknown).toEqual([]);
     expect(c('SP_RING_PADDING_MAX')).toBe(7n); // PROTOCOL.md: "up to 7 zero bytes"

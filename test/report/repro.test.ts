@@ -15,7 +15,7 @@ import { job } from './support/fixtures.ts';
 import { REPO } from './support/fixtures.ts';
 
 describe('reproCommands', () => {
-  it('checks the kept traces with the choices, and re-runs and explores with seed and faults', () => {
+  it('checks the kept traces, re-runs and explores, each with the host build\'s choices, and with seed and faults', () => {
     const j = job({
       jobId: 'j1', seed: 42, verdict: 'diverge', scenario: 'ring full',
       evidence: { hostTrace: 'jobs/j1/host.jsonl', guestTrace: 'jobs/j1/guest.jsonl', minimizedScenario: 'jobs/j1/min.yaml' },
@@ -23,9 +23,9 @@ describe('reproCommands', () => {
     });
     expect(reproCommands(j).map((c) => commandLine(c.argv))).toEqual([
       "bench check --scenario '/srv/scen/ring full.yaml' --trace jobs/j1/host.jsonl --trace jobs/j1/guest.jsonl --choice saveWhileActive=allow --choice sendOrdering=ring-first",
-      "bench emulate '/srv/scen/ring full.yaml' --seed 42 --fault wrong-status --fault restore-twice",
-      'bench emulate jobs/j1/min.yaml --seed 42 --fault wrong-status --fault restore-twice',
-      "bench explore '/srv/scen/ring full.yaml' --seed 42 --fault wrong-status --fault restore-twice",
+      "bench emulate '/srv/scen/ring full.yaml' --seed 42 --choice saveWhileActive=allow --choice sendOrdering=ring-first --fault wrong-status --fault restore-twice",
+      'bench emulate jobs/j1/min.yaml --seed 42 --choice saveWhileActive=allow --choice sendOrdering=ring-first --fault wrong-status --fault restore-twice',
+      "bench explore '/srv/scen/ring full.yaml' --seed 42 --choice saveWhileActive=allow --choice sendOrdering=ring-first --fault wrong-status --fault restore-twice",
     ]);
     expect(choicesNote(j)).toContain('saveWhileActive: allow, sendOrdering: ring-first');
   });

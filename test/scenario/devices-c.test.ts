@@ -7,10 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import type { Scenario } from '../../src/scenario/model.ts';
+import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
 import { InputError } from '../../src/errors.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -20,7 +23,7 @@ async function scenario(file: string): Promise<Scenario> {
 
 function run(s: Scenario, devices: 'twin' | 'c') {
   const sink = new MemorySink();
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed: 1, sink, devices });
   for (const e of sink.events) checker.onEvent(e);
   return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang), result: r };
@@ -61,6 +64,28 @@ describe.skipIf(!toolchain)('devices: c', () => {
     // The VSP gives up the saved object inside the VM's save, before the restore's new one.
     const states = c.events.filter((e) => e.side === 'host' && e.ev === 'ch.state').map((e) => e.state);
     expect(states.join(' ')).toContain('Paused Closed Disabled Enabled Opened Started Active');
+  });
+
+  it.each(['save-and-continue', 'pulse'] as const)('a running checkpoint under %s: the C VSP takes the twin\'s path (its `resume` command, or restore onto a new object)', (runningCheckpoint) => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'c-checkpoint',
+      choices: { runningCheckpoint },
+      steps: [
+        { op: 'host-send', count: 8, size: 128, hold: 30 },
+        { op: 'run', ms: 1 },
+        { op: 'checkpoint', name: 'mid' },
+        { op: 'host-send', count: 6, size: 128, hold: 5 },
+        { op: 'guest-send', count: 8, size: 64 },
+        { op: 'run', ms: 50 },
+      ],
+    }));
+    const twin = run(s, 'twin');
+    const c = run(s, 'c');
+    expect(c.violations).toEqual([]);
+    expect(normalise(c.events)).toEqual(normalise(twin.events));
+    const restores = c.events.filter((e) => e.ev === 'pkt.restore').length;
+    expect(restores).toBe(runningCheckpoint === 'pulse' ? c.events.filter((e) => e.ev === 'pkt.save').length : 0);
+    expect(c.events.filter((e) => e.ev === 'pkt.save').length).toBeGreaterThan(0);
   });
 
   it('refuses a migration and a checkpoint apply as bad input, naming the step', async () => {

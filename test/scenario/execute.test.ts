@@ -4,8 +4,12 @@ import { executeScenario, type InjectedOp } from '../../src/scenario/execute.ts'
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
 import { MemorySink, StampingSink, formatEvent } from '../../src/trace/sink.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { trafficStep } from './arbitraries.ts';
+import type { TraceEvent } from '../../src/trace/schema.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
@@ -16,7 +20,7 @@ function traceText(s: (typeof suite)[number], seed: number): string {
 }
 
 function check(s: (typeof suite)[number], seed: number, inject?: { at: number; op: InjectedOp }) {
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)), inject });
   return { r, violations: checker.finish(r.hang) };
 }
@@ -65,6 +69,46 @@ describe('executing scenarios on the emulator', () => {
     expect(after.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  describe('a checkpoint of a running VM (the runningCheckpoint choice)', () => {
+    const s = suite.find((x) => x.name === 'checkpoint-apply')!;
+    function taking(runningCheckpoint: 'save-and-continue' | 'pulse') {
+      const sink = new MemorySink();
+      executeScenario(s, { seed: 1, sink, choices: { runningCheckpoint } });
+      const begin = sink.events.findIndex((e) => e.ev === 'vm.checkpoint.begin');
+      const end = sink.events.findIndex((e) => e.ev === 'vm.checkpoint.end');
+      const during = sink.events.slice(begin + 1, end);
+      return { events: sink.events, during, hostStates: during.filter((e) => e.ev === 'ch.state' && e.side === 'host').map((e) => (e as { state: string }).state) };
+    }
+    const digests = (es: TraceEvent[], ev: string) => es.filter((e) => e.ev === ev).map((e) => (e as { saveDigest: string }).saveDigest);
+
+    it('save-and-continue (the default): Pause, the save, then Start on the same objects; nothing restored', () => {
+      const t = taking('save-and-continue');
+      expect(digests(t.during, 'pkt.save')).toHaveLength(8);
+      expect(t.hostStates).toEqual(['Paused', 'Started', 'Active']);
+      expect(t.during.filter((e) => e.ev === 'pkt.restore')).toEqual([]);
+      // The same run with the choice left out is this one.
+      const sink = new MemorySink();
+      executeScenario(s, { seed: 1, sink });
+      expect(sink.events).toEqual(t.events);
+    });
+
+    it('pulse: the save is restored at once onto new host objects', () => {
+      const t = taking('pulse');
+      expect(t.hostStates).toEqual(['Paused', 'Closed', 'Enabled', 'Opened', 'Started', 'Active']);
+      expect(digests(t.during, 'pkt.restore')).toEqual(digests(t.during, 'pkt.save'));
+    });
+
+    it.each(['save-and-continue', 'pulse'] as const)('under %s, applying the checkpoint restores its blob onto new objects, and every property holds', (opt) => {
+      const t = taking(opt);
+      const apply = t.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.begin');
+      const applyEnd = t.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.end');
+      expect(digests(t.events.slice(apply, applyEnd), 'pkt.restore')).toEqual(digests(t.during, 'pkt.save'));
+      const checker = new PropertyChecker();
+      for (const e of t.events) checker.onEvent(e);
+      expect(checker.finish(null)).toEqual([]);
+    });
+  });
+
   it('property: a save, a migration or a checkpoint at any save point keeps exactly-once delivery', () => {
     const step = trafficStep({ guestCount: 12, hostCount: 30, maxSize: 3000, hold: 8 });
     fc.assert(
@@ -73,10 +117,11 @@ describe('executing scenarios on the emulator', () => {
         fc.integer({ min: 1, max: 3 }),
         fc.integer({ min: 0, max: 1 << 30 }),
         fc.double({ min: 0, max: 1, noNaN: true }),
-        fc.constantFrom<InjectedOp>('save-restore', 'migrate', 'checkpoint-apply'),
+        fc.constantFrom<InjectedOp>('save-restore', 'migrate', 'checkpoint', 'checkpoint-apply'),
         fc.integer({ min: 16, max: 600 }),
-        (steps, pages, seed, where, op, saveBufferSize) => {
-          const input: ScenarioInput = { name: 'prop', saveBufferSize, channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps };
+        fc.constantFrom('save-and-continue' as const, 'pulse' as const),
+        (steps, pages, seed, where, op, saveBufferSize, runningCheckpoint) => {
+          const input: ScenarioInput = { name: 'prop', saveBufferSize, channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps, choices: { runningCheckpoint } };
           const s = toScenario(ScenarioSchema.parse(input));
           const base = check(s, seed);
           expect(base.violations).toEqual([]);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resumeScenario, type MigrationHandoff } from '../../src/scenario/execute.ts';
 import { RestoreError, SAVED_VM_VERSION, decodeSavedVm } from '../../src/vmbus/saved-state.ts';
-import { fromGuestImage } from '../../src/devices/guest-image.ts';
+import { fromGuestImage } from '../../devices/sample/guest-image.ts';
 import { fifoLength } from '../../src/vmbus/fifo.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import { GOLDEN_SCENARIO } from '../fixtures/saved/golden-scenario.ts';

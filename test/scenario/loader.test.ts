@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario, loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { InputError } from '../../src/errors.ts';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,9 +37,19 @@ describe('scenario loader', () => {
   });
 
   it('names the field of a value out of range', () => {
-    const e = errorOf('name: x\nsteps:\n  - op: guest-send\n    count: 2\n    size: 8\n');
-    expect(e.location.field).toBe('steps[0].size');
-    expect(e.location.line).toBe(5);
+    const e = errorOf('name: x\nsteps:\n  - op: guest-send\n    count: 0\n    size: 64\n');
+    expect(e.location.field).toBe('steps[0].count');
+    expect(e.location.line).toBe(4);
+  });
+
+  it('names the field of a message size outside what the device sends (the sample: 24 to 16384 bytes)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loader-'));
+    const file = join(dir, 's.yaml');
+    writeFileSync(file, 'name: x\nsteps:\n  - op: guest-send\n    count: 2\n    size: 8\n');
+    const e = await loadScenarioPaths([file]).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as InputError).location).toMatchObject({ file, line: 5, field: 'steps[0].size' });
+    expect((e as InputError).message).toContain('device sample sends messages of 24 to 16384 bytes');
   });
 
   it('rejects an unknown op with the list of known ones', () => {

@@ -222,11 +222,21 @@ describe('FORCE_NEW_CHANNEL', () => {
     expect(hang).toBeNull();
     expect(violations).toEqual([]);
     const rescinds = pkts(events, 'ch.rescind');
-    // restore, migration, checkpoint (it restores at once) and checkpoint apply
-    expect(rescinds.map((e) => e.ch)).toEqual([1, 1, 1, 1]);
+    // restore, migration and checkpoint apply (a checkpoint goes on from its save on the
+    // same objects, runningCheckpoint save-and-continue: nothing is restored, nothing offered)
+    expect(rescinds.map((e) => e.ch)).toEqual([1, 1, 1]);
     expect(pkts(events, 'pkt.restore').filter((e) => e.ch === 1)).toEqual([]);
     expect(pkts(events, 'pkt.restore').filter((e) => e.ch === 0).length).toBeGreaterThan(0);
     expect(pkts(events, 'ch.rescind').some((e) => e.ch === 0)).toBe(false);
+  });
+
+  it('under runningCheckpoint pulse, the checkpoint\'s own restore offers it anew too', () => {
+    const pulse = { ...s, choices: { runningCheckpoint: 'pulse' } };
+    const r = run(pulse);
+    expect(r.violations).toEqual([]);
+    expect(pkts(r.events, 'ch.rescind').map((e) => e.ch)).toEqual([1, 1, 1, 1]);
+    const source = new ArraySource(r.events.map((event, i) => ({ event, file: 't.jsonl', line: i + 1 })));
+    expect(checkTrace(pulse, source).verdict).toBe('pass');
   });
 
   it('sets the KMCL flag on the server channel (0x8), and only there', () => {

@@ -5,13 +5,18 @@ import { describe, expect, it } from 'vitest';
 import { executeScenario, type SavePoint } from '../../src/scenario/execute.ts';
 import { ScenarioSchema, toScenario } from '../../src/scenario/model.ts';
 import { StateKey, IGNORED_FIELDS } from '../../src/scenario/state-key.ts';
-import { HELD_TRANSACTION_FIELDS, HOST_TX_FIELDS, PACKET_FIELDS, QUEUED_WRITE_FIELDS } from '../../src/scenario/run-key.ts';
+import { PACKET_FIELDS } from '../../src/scenario/run-key.ts';
+import type { GuestState } from '../../devices/sample/guest.ts';
+import { HELD_TRANSACTION_FIELDS, HOST_TX_FIELDS, QUEUED_WRITE_FIELDS } from '../../devices/sample/guest-keys.ts';
 import { StampingSink } from '../../src/trace/sink.ts';
 import { createPacket } from '../../src/vmbus/packet.ts';
 import { Channel } from '../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
 import { fifo, fifoPush, fifoShift } from '../../src/vmbus/fifo.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const keyOf = (v: unknown, opts?: ConstructorParameters<typeof StateKey>[0]): StateKey => {
   const k = new StateKey(opts);
@@ -101,12 +106,12 @@ function atBusyPoint(f: (p: SavePoint, checker: PropertyChecker) => void): void 
     name: 'key', channels: [{ id: 0, g2hPages: 1, h2gPages: 1 }],
     steps: [{ op: 'guest-send', count: 20, size: 600, mode: 'hold', hold: 3 }, { op: 'host-send', count: 30, size: 200, hold: 2 }],
   }));
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   let done = false;
   executeScenario(s, {
     seed: 3, sink: new StampingSink('emulator', (e) => checker.onEvent(e)),
     atSavePoint: (_n, p) => {
-      const g = p.live.guest.state.channels[0]!;
+      const g = (p.live.guest.state as GuestState).channels[0]!;
       const busy = g.queue.items.length > g.queue.head && g.held.items.length > g.held.head && (p.live.host?.vsps.get(0)?.channel.awaiting.size ?? 0) > 0;
       if (!busy) return 'go-on';
       f(p, checker);
@@ -136,14 +141,14 @@ describe('the key of a running scenario', () => {
       }],
       ['the host channel forgets it may write', (x) => { x.host!.vsps.get(0)!.channel.writable = !x.host!.vsps.get(0)!.channel.writable; }],
       ['the host channel forgets it owes a ProcessingComplete', (x) => { x.host!.vsps.get(0)!.channel.outstanding++; }],
-      ['the guest forgets a request it awaits', (x) => { x.guest.state.channels[0]!.awaiting.clear(); }],
+      ['the guest forgets a request it awaits', (x) => { (x.guest.state as GuestState).channels[0]!.awaiting.clear(); }],
       ['a held host transaction is due later at the guest', (x) => {
-        const held = x.guest.state.channels[0]!.held;
+        const held = (x.guest.state as GuestState).channels[0]!.held;
         held.items[held.head]!.due++;
       }],
       ['a queued guest write comes back with a byte changed', (x) => {
         // A restore builds new records (sent messages are never written to in place).
-        const q = x.guest.state.channels[0]!.queue;
+        const q = (x.guest.state as GuestState).channels[0]!.queue;
         const w = q.items[q.head]!;
         const payload = w.payload.slice();
         payload[40]! ^= 1;
@@ -173,7 +178,7 @@ describe('record kinds keyed by run-key.ts: every field is listed (so none drops
       const live = p.live;
       const pkt = [...live.host!.vsps.get(0)!.channel.awaiting.values()][0]!;
       expect(Object.keys(pkt.pointer as object).sort()).toEqual([...HOST_TX_FIELDS].sort());
-      const g = live.guest.state.channels[0]!;
+      const g = (live.guest.state as GuestState).channels[0]!;
       const queued = g.queue.items[g.queue.head];
       const held = g.held.items[g.held.head];
       expect(queued, 'the scenario leaves guest writes queued at this point').toBeDefined();

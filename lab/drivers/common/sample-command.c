@@ -138,6 +138,7 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 {
 	struct token tok[MAX_TOKENS], rest;
 	sp_u32 n, i, need;
+	int pages = 0; /* open: ring-pages= seen */
 
 	n = tokenize(text, len, tok);
 	if (n == 0 || n > MAX_TOKENS)
@@ -148,6 +149,7 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	out->hold_ms = 0;
 	out->hold_auto = 0;
 	out->loopback = 0;
+	out->force_new_channel = 0;
 	out->handle = 0;
 	out->has_ch = 0;
 	out->ch = 0;
@@ -184,6 +186,9 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	} else if (token_is(&tok[0], "restore")) {
 		out->verb = SAMPLE_CMD_RESTORE;
 		need = 1;
+	} else if (token_is(&tok[0], "pause")) {
+		out->verb = SAMPLE_CMD_PAUSE;
+		need = 1;
 	} else if (token_is(&tok[0], "resume")) {
 		out->verb = SAMPLE_CMD_RESUME;
 		need = 1;
@@ -204,7 +209,7 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 		return parse_u32(&tok[1], &out->hold_ms);
 	} else if (token_is(&tok[0], "open")) {
 		out->verb = SAMPLE_CMD_OPEN;
-		if (out->has_ch || n < 4 || n > 5)
+		if (out->has_ch || n < 4 || n > 6)
 			return -1;
 		if (parse_u32(&tok[1], &out->ch) || parse_guid(&tok[2], out->instance))
 			return -1;
@@ -214,10 +219,17 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 		else if (!token_prefix(&tok[3], "handle=", &rest) ||
 			 parse_number(&rest, ~0ull, &out->handle) || out->handle == 0)
 			return -1;
-		if (n == 5) {
-			if (!token_prefix(&tok[4], "ring-pages=", &rest) ||
-			    parse_u32(&rest, &out->ring_pages) || out->ring_pages == 0)
+		/* Then ring-pages=P and force-new-channel, each at most once, in any order. */
+		for (i = 4; i < n; i++) {
+			if (token_is(&tok[i], "force-new-channel") && !out->force_new_channel) {
+				out->force_new_channel = 1;
+			} else if (token_prefix(&tok[i], "ring-pages=", &rest) && !pages) {
+				if (parse_u32(&rest, &out->ring_pages) || out->ring_pages == 0)
+					return -1;
+				pages = 1;
+			} else {
 				return -1;
+			}
 		}
 		return 0;
 	} else {
@@ -251,6 +263,7 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 		return -1;
 	/* The host's channel commands must name their channel. */
 	if ((out->verb == SAMPLE_CMD_SAVE || out->verb == SAMPLE_CMD_RESTORE ||
+	     out->verb == SAMPLE_CMD_PAUSE ||
 	     out->verb == SAMPLE_CMD_RESUME || out->verb == SAMPLE_CMD_CLOSE ||
 	     out->verb == SAMPLE_CMD_DETACH) && !out->has_ch)
 		return -1;

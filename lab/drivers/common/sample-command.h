@@ -15,10 +15,13 @@
  *     send COUNT LEN MODE HOLD [ch=N]    Requests; MODE 0 inline, 1 deferred, 2 held
  *     hold auto|MS                       guest hold of HostTransactions: as sent, or MS
  *   host (VSP) only
- *     open N GUID loopback|handle=H [ring-pages=P]
- *                                        offer channel number N, instance GUID
+ *     open N GUID loopback|handle=H [ring-pages=P] [force-new-channel]
+ *                                        offer channel number N, instance GUID;
+ *                                        force-new-channel adds KMCL's
+ *                                        FORCE_NEW_CHANNEL init flag
  *     transact COUNT LEN HOLD [ch=N]     HostTransactions the guest holds HOLD ms
  *     save ch=N                          pause, SaveBegin/Continue/End into memory
+ *     pause ch=N                         pause the channel only (no save)
  *     restore ch=N                       new channel object from the saved state
  *     resume ch=N                        start the paused channel again
  *     close ch=N                         disable and clean up the channel
@@ -40,7 +43,8 @@ enum sample_verb {
 	SAMPLE_CMD_RESTORE,
 	SAMPLE_CMD_RESUME,
 	SAMPLE_CMD_CLOSE,
-	SAMPLE_CMD_DETACH
+	SAMPLE_CMD_DETACH,
+	SAMPLE_CMD_PAUSE
 };
 
 struct sample_command {
@@ -54,6 +58,7 @@ struct sample_command {
 	sp_u32 ch;
 	sp_u8 instance[16];	/* open: the GUID in memory layout (Data1..3 little-endian) */
 	int loopback;		/* open ... loopback */
+	int force_new_channel;	/* open ... force-new-channel */
 	sp_u64 handle;		/* open ... handle=H: a VMBus handle in the caller's process */
 	sp_u32 ring_pages;	/* open ... ring-pages=P, default SP_DEFAULT_RING_PAGES */
 };

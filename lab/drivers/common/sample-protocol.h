@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The sample device protocol for C: constants, message encoding and checking,
- * the status rule, the FNV-1a digest, the VSP's SaveBuf record and the trace
- * line formatter.
+ * the status rule, the FNV-1a digest and the VSP's SaveBuf record.
  *
  * lab/drivers/PROTOCOL.md is the specification. src/devices/protocol.ts holds
  * the same constants for the TypeScript twins, and test/drivers/ fails when a
@@ -171,67 +170,8 @@ void sp_savebuf_encode(sp_u8 out[SP_SAVEBUF_SIZE], const struct sp_saved_tx *s);
 enum sp_savebuf_error sp_savebuf_parse(const sp_u8 *buf, sp_u32 len,
 				       struct sp_saved_tx *s);
 
-/* ---- Trace lines (schema v1 of DESIGN.md "Traces") ----------------------- */
-
-enum sp_trace_kind {
-	SP_EV_CH_STATE,		/* state */
-	SP_EV_PKT_SEND,		/* tx dir len digest wantCompletion */
-	SP_EV_PKT_QUEUED,	/* tx dir [inferred] */
-	SP_EV_PKT_RECV,		/* tx dir len digest */
-	SP_EV_PKT_COMPLETE,	/* tx dir status len digest */
-	SP_EV_PKT_COMPLETION,	/* tx dir status digest */
-	SP_EV_PKT_SAVE,		/* tx dir libLen saveLen saveDigest */
-	SP_EV_PKT_RESTORE,	/* tx dir saveDigest */
-	SP_EV_PKT_FAIL		/* tx dir status */
-};
-
-#define SP_DIR_G2H 0
-#define SP_DIR_H2G 1
-
-/* One trace event. Only the fields its kind lists (above) are written. */
-struct sp_trace_event {
-	enum sp_trace_kind kind;
-	sp_u64 seq;
-	const char *src;	/* "hyperv" for the real drivers */
-	const char *side;	/* "host" or "guest" */
-	sp_u32 ch;		/* the trace's channel number, see below */
-	const char *state;	/* SP_EV_CH_STATE: a KMCL state name */
-	sp_u64 tx;
-	int dir;		/* SP_DIR_G2H / SP_DIR_H2G */
-	sp_u32 len;
-	sp_u64 digest;
-	int want_completion;
-	sp_u32 status;
-	sp_u32 lib_len;
-	sp_u32 save_len;
-	sp_u64 save_digest;
-	int inferred;		/* SP_EV_PKT_QUEUED: estimated, not observed */
-};
-
-/* The trace's channel number (schema field "ch") of a channel: the last four
- * bytes of its interface instance GUID, read big-endian, i.e. the GUID's last 8
- * hex digits. The bench chooses instance GUIDs that way, so host and guest
- * agree without talking. guid16 is the GUID in memory (Windows GUID or Linux
- * guid_t: Data4 sits at bytes 8..15 in both layouts).
+/* Trace lines are written with lab/drivers/trace-lib/vmbus_bench_trace.h, which
+ * any driver can use; nothing here is about the trace.
  */
-sp_u32 sp_channel_number(const sp_u8 guid16[16]);
-
-/* Longest line sp_trace_format can produce (with 64-byte src/side/state). */
-#define SP_TRACE_LINE_MAX 512u
-
-/* The schema's name for a kind ("pkt.send", ...). */
-const char *sp_trace_kind_name(enum sp_trace_kind kind);
-
-/* Formats one JSON Lines record, newline included, NUL-terminated. Returns its
- * length without the NUL, or 0 when it does not fit in capacity.
- */
-sp_u32 sp_trace_format(char *out, sp_u32 capacity,
-		       const struct sp_trace_event *ev);
-
-/* 16 lowercase hex digits and a NUL. */
-void sp_digest_hex(sp_u64 digest, char out[17]);
-
-/* An NTSTATUS as the trace writes it: 8 lowercase hex digits and a NUL. */
-void sp_status_hex(sp_u32 status, char out[9]);
 
 #endif /* SAMPLE_PROTOCOL_H */

@@ -19,6 +19,7 @@
 #include <linux/xarray.h>
 
 #include "sample-protocol.h"
+#include "../trace-lib/vmbus_bench_trace.h"
 
 /* What each channel counts; the bench reads these through debugfs "counters". */
 struct sg_counters {
@@ -83,7 +84,7 @@ void sg_release_held(long only_ch);
 void sg_set_hold_override(long hold_ms);
 
 /* sample_guest_ctl.c: control interface and trace. */
-void sg_trace(struct sp_trace_event *ev);
+void sg_trace(struct vbt_event *ev);
 void sg_trace_state(struct sg_channel *sgc, const char *state);
 int sg_ctl_init(void);
 void sg_ctl_exit(void);

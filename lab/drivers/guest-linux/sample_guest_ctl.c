@@ -22,6 +22,8 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
+#define VBT_WITH_LINUX
+
 #include "sample_guest.h"
 #include "sample-command.h"
 
@@ -31,71 +33,30 @@ MODULE_PARM_DESC(trace_kib, "Size of the trace buffer in KiB (default 4096)");
 
 #define SG_CMD_MAX 256
 #define SG_COUNTERS_MAX 8192
-#define SG_READ_CHUNK 65536
 
 static struct dentry *sg_debugfs;
 
+/* The trace library (trace-lib/vmbus_bench_trace.h) keeps the lines; this
+ * lock serialises every call on the buffer.
+ */
 static DEFINE_SPINLOCK(sg_trace_lock);
-static char *sg_trace_buf;
-static size_t sg_trace_len;
-static size_t sg_trace_cap;
-static u64 sg_trace_seq;
-static u64 sg_trace_dropped;
+static struct vbt_buffer sg_trace_buf;
 
-void sg_trace(struct sp_trace_event *ev)
+void sg_trace(struct vbt_event *ev)
 {
-	unsigned long flags;
-	u32 n;
-
-	ev->src = "hyperv";
-	ev->side = "guest";
-	spin_lock_irqsave(&sg_trace_lock, flags);
-	ev->seq = sg_trace_seq + 1;
-	n = 0;
-	if (sg_trace_buf && sg_trace_cap - sg_trace_len > 1)
-		n = sp_trace_format(sg_trace_buf + sg_trace_len,
-				    sg_trace_cap - sg_trace_len, ev);
-	if (n) {
-		sg_trace_len += n;
-		sg_trace_seq++;
-	} else {
-		sg_trace_dropped++;
-	}
-	spin_unlock_irqrestore(&sg_trace_lock, flags);
+	vbt_linux_write(&sg_trace_buf, &sg_trace_lock, ev);
 }
 
 static ssize_t sg_trace_read(struct file *file, char __user *ubuf, size_t count,
 			     loff_t *ppos)
 {
-	unsigned long flags;
-	size_t n = 0;
-	char *chunk;
-
-	if (*ppos < 0)
-		return -EINVAL;
-	chunk = kmalloc(SG_READ_CHUNK, GFP_KERNEL);
-	if (!chunk)
-		return -ENOMEM;
-	/* Copy under the lock into a bounce buffer; copy_to_user may sleep. */
-	spin_lock_irqsave(&sg_trace_lock, flags);
-	if (*ppos < sg_trace_len) {
-		n = min3(count, (size_t)SG_READ_CHUNK, sg_trace_len - (size_t)*ppos);
-		memcpy(chunk, sg_trace_buf + *ppos, n);
-	}
-	spin_unlock_irqrestore(&sg_trace_lock, flags);
-	if (n && copy_to_user(ubuf, chunk, n)) {
-		kfree(chunk);
-		return -EFAULT;
-	}
-	kfree(chunk);
-	*ppos += n;
-	return n;
+	return vbt_debugfs_read(&sg_trace_buf, &sg_trace_lock, ubuf, count, ppos);
 }
 
 void sg_trace_state(struct sg_channel *sgc, const char *state)
 {
-	struct sp_trace_event ev = {
-		.kind = SP_EV_CH_STATE, .ch = sgc->ch, .state = state,
+	struct vbt_event ev = {
+		.kind = VBT_CH_STATE, .ch = sgc->ch, .state = state,
 	};
 
 	sg_trace(&ev);
@@ -107,8 +68,7 @@ static void sg_trace_clear(void)
 
 	/* seq keeps counting: two reads around a clear still never repeat one. */
 	spin_lock_irqsave(&sg_trace_lock, flags);
-	sg_trace_len = 0;
-	sg_trace_dropped = 0;
+	vbt_buffer_clear(&sg_trace_buf);
 	spin_unlock_irqrestore(&sg_trace_lock, flags);
 }
 
@@ -125,8 +85,8 @@ static ssize_t sg_counters_read(struct file *file, char __user *ubuf, size_t cou
 	if (!buf)
 		return -ENOMEM;
 	spin_lock_irqsave(&sg_trace_lock, flags);
-	dropped = sg_trace_dropped;
-	lines = sg_trace_seq;
+	dropped = sg_trace_buf.dropped;
+	lines = sg_trace_buf.seq;
 	spin_unlock_irqrestore(&sg_trace_lock, flags);
 	n = scnprintf(buf, SG_COUNTERS_MAX, "trace_seq=%llu trace_dropped=%llu\n",
 		      lines, dropped);
@@ -199,12 +159,14 @@ static const struct file_operations sg_control_fops = {
 
 int sg_ctl_init(void)
 {
+	char *buf;
+
 	if (trace_kib == 0 || trace_kib > 1024 * 1024)
 		return -EINVAL;
-	sg_trace_cap = (size_t)trace_kib * 1024;
-	sg_trace_buf = vmalloc(sg_trace_cap);
-	if (!sg_trace_buf)
+	buf = vmalloc((size_t)trace_kib * 1024);
+	if (!buf)
 		return -ENOMEM;
+	vbt_buffer_init(&sg_trace_buf, buf, trace_kib * 1024, "hyperv", "guest");
 	sg_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("control", 0200, sg_debugfs, NULL, &sg_control_fops);
 	debugfs_create_file("trace", 0400, sg_debugfs, NULL, &sg_trace_fops);
@@ -219,8 +181,8 @@ void sg_ctl_exit(void)
 
 	debugfs_remove_recursive(sg_debugfs);
 	spin_lock_irqsave(&sg_trace_lock, flags);
-	buf = sg_trace_buf;
-	sg_trace_buf = NULL;
+	buf = sg_trace_buf.data;
+	vbt_buffer_init(&sg_trace_buf, NULL, 0, "hyperv", "guest");
 	spin_unlock_irqrestore(&sg_trace_lock, flags);
 	vfree(buf);
 }

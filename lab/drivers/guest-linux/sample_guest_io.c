@@ -25,9 +25,9 @@ static atomic_long_t sg_hold_override = ATOMIC_LONG_INIT(-1);
 static int sg_complete(struct sg_channel *sgc, u64 trans_id, u64 tx,
 		       const u8 *completion)
 {
-	struct sp_trace_event ev = {
-		.kind = SP_EV_PKT_COMPLETE, .ch = sgc->ch, .tx = tx,
-		.dir = SP_DIR_H2G, .len = SP_COMPLETION_SIZE,
+	struct vbt_event ev = {
+		.kind = VBT_PKT_COMPLETE, .ch = sgc->ch, .tx = tx,
+		.dir = VBT_H2G, .len = SP_COMPLETION_SIZE,
 	};
 	struct sp_completion c;
 	int ret;
@@ -73,8 +73,8 @@ static void sg_held_work(struct work_struct *work)
 /* A completion for one of our Requests. Softirq context. */
 static void sg_on_completion(struct sg_channel *sgc, const u8 *data, u32 len)
 {
-	struct sp_trace_event ev = {
-		.kind = SP_EV_PKT_COMPLETION, .ch = sgc->ch, .dir = SP_DIR_G2H,
+	struct vbt_event ev = {
+		.kind = VBT_PKT_COMPLETION, .ch = sgc->ch, .dir = VBT_G2H,
 	};
 	struct sg_outstanding *o;
 	struct sp_completion c;
@@ -100,8 +100,8 @@ static void sg_on_completion(struct sg_channel *sgc, const u8 *data, u32 len)
 static void sg_on_message(struct sg_channel *sgc, u64 trans_id, bool want_completion,
 			  const u8 *data, u32 len)
 {
-	struct sp_trace_event ev = {
-		.kind = SP_EV_PKT_RECV, .ch = sgc->ch, .dir = SP_DIR_H2G,
+	struct vbt_event ev = {
+		.kind = VBT_PKT_RECV, .ch = sgc->ch, .dir = VBT_H2G,
 	};
 	struct sp_header h = { 0 };
 	struct sg_held *held;
@@ -200,8 +200,8 @@ static int sg_send_one(struct sg_channel *sgc, u16 type, u32 length, u32 arg0,
 {
 	bool want = type == SP_MSG_REQUEST;
 	unsigned long deadline = jiffies + msecs_to_jiffies(SG_SEND_TIMEOUT_MS);
-	struct sp_trace_event ev = {
-		.kind = SP_EV_PKT_SEND, .ch = sgc->ch, .dir = SP_DIR_G2H,
+	struct vbt_event ev = {
+		.kind = VBT_PKT_SEND, .ch = sgc->ch, .dir = VBT_G2H,
 		.len = length, .want_completion = want,
 	};
 	u32 flags = want ? VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED : 0;

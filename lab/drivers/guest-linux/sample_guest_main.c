@@ -148,7 +148,7 @@ static int sg_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *id)
 		return -ENOMEM;
 	sgc->hdev = hdev;
 	sgc->chan = hdev->channel;
-	sgc->ch = sp_channel_number(hdev->dev_instance.b);
+	sgc->ch = vbt_channel_number(hdev->dev_instance.b);
 	spin_lock_init(&sgc->lock);
 	INIT_LIST_HEAD(&sgc->held);
 	xa_init_flags(&sgc->outstanding, XA_FLAGS_LOCK_BH);

@@ -105,7 +105,7 @@ static NTSTATUS GuestEvtOpened(VMBCHANNEL Channel)
 	GUID instance;
 
 	GuestKmcl.VmbChannelGetInterfaceInstance(Channel, &instance);
-	dev->Ch = sp_channel_number((const sp_u8 *)&instance);
+	dev->Ch = vbt_channel_number((const sp_u8 *)&instance);
 	GuestTraceState(dev, "Opened");
 	WdfTimerStart(dev->HoldTimer, WDF_REL_TIMEOUT_IN_MS(GUEST_HOLD_TICK_MS));
 	return STATUS_SUCCESS;

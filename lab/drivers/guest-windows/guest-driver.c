@@ -200,7 +200,7 @@ static NTSTATUS GuestWriteCounters(GUEST_DEVICE *Dev, char *Out, size_t Size,
 		(sp_u64)c->Completions, (sp_u64)c->CompletionMismatch, (sp_u64)c->Cancelled,
 		(sp_u64)c->Received, (sp_u64)c->Completed, (sp_u64)c->Damaged,
 		(sp_u64)c->Failed, (sp_u64)c->HeldNow, (sp_u64)c->TraceDropped,
-		Dev->TraceSeq, Dev->NextTx,
+		Dev->Trace.seq, Dev->NextTx,
 	};
 	sp_u32 n = sample_format_counters(Out, (sp_u32)Size, names, values, ARRAYSIZE(names));
 

@@ -12,16 +12,16 @@ static EVT_VMB_PACKET_COMPLETION_ROUTINE GuestEvtPacketCompletion;
 static VOID GuestComplete(GUEST_DEVICE *Dev, VMBPACKETCOMPLETION Packet, ULONGLONG Tx,
 			  UCHAR Completion[SP_COMPLETION_SIZE])
 {
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	struct sp_completion c;
 
 	GuestKmcl.VmbChannelPacketComplete(Packet, Completion, SP_COMPLETION_SIZE);
 	sp_decode_completion(Completion, SP_COMPLETION_SIZE, &c);
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_COMPLETE;
+	ev.kind = VBT_PKT_COMPLETE;
 	ev.ch = Dev->Ch;
 	ev.tx = Tx;
-	ev.dir = SP_DIR_H2G;
+	ev.dir = VBT_H2G;
 	ev.status = c.status;
 	ev.len = SP_COMPLETION_SIZE;
 	ev.digest = sp_fnv1a64(Completion, SP_COMPLETION_SIZE);
@@ -69,7 +69,7 @@ VOID GuestEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 {
 	GUEST_DEVICE *dev = GuestFromChannel(Channel);
 	const UCHAR *bytes = (const UCHAR *)Buffer;
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	struct sp_header h;
 	GUEST_HELD *held;
 	LONG holdMs;
@@ -78,9 +78,9 @@ VOID GuestEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 	if ((Flags & VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA) != 0 ||
 	    sp_decode_header(bytes, BufferLength, &h) != 0) {
 		RtlZeroMemory(&ev, sizeof(ev));
-		ev.kind = SP_EV_PKT_FAIL;
+		ev.kind = VBT_PKT_FAIL;
 		ev.ch = dev->Ch;
-		ev.dir = SP_DIR_H2G;
+		ev.dir = VBT_H2G;
 		ev.status = SP_STATUS_DATA_ERROR;
 		GuestTrace(dev, &ev);
 		InterlockedIncrement64(&dev->Counters.Failed);
@@ -96,10 +96,10 @@ VOID GuestEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 		intact = 0; /* Requests never travel host to guest */
 
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_RECV;
+	ev.kind = VBT_PKT_RECV;
 	ev.ch = dev->Ch;
 	ev.tx = h.tx;
-	ev.dir = SP_DIR_H2G;
+	ev.dir = VBT_H2G;
 	ev.len = h.length;
 	ev.digest = sp_message_digest(bytes, BufferLength, &h);
 	GuestTrace(dev, &ev);
@@ -145,7 +145,7 @@ VOID GuestEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 
 /* ---- Our Requests and Notifies ------------------------------------------- */
 
-static VOID GuestTraceCompletion(GUEST_DEVICE *Dev, struct sp_trace_event *Event,
+static VOID GuestTraceCompletion(GUEST_DEVICE *Dev, struct vbt_event *Event,
 				 BOOLEAN Mismatch)
 {
 	GuestTrace(Dev, Event);
@@ -168,10 +168,10 @@ static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Bu
 
 		if (completed) {
 			RtlZeroMemory(&t->Parked, sizeof(t->Parked));
-			t->Parked.kind = SP_EV_PKT_COMPLETION;
+			t->Parked.kind = VBT_PKT_COMPLETION;
 			t->Parked.ch = dev->Ch;
 			t->Parked.tx = t->Tx;
-			t->Parked.dir = SP_DIR_G2H;
+			t->Parked.dir = VBT_G2H;
 			t->Parked.status = c.status;
 			t->Parked.digest = sp_fnv1a64(Buffer, SP_COMPLETION_SIZE);
 			t->ParkedMismatch = (BOOLEAN)(c.tx != t->Tx || c.request_digest != t->Digest);
@@ -203,7 +203,7 @@ static NTSTATUS GuestSendOne(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Length, UINT
 {
 	BOOLEAN want = (BOOLEAN)(Type == SP_MSG_REQUEST);
 	ULONGLONG tx = Dev->NextTx + 1;
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	BOOLEAN parked;
 	VMBPACKET packet;
 	NTSTATUS status;
@@ -225,10 +225,10 @@ static NTSTATUS GuestSendOne(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Length, UINT
 
 	/* Built before the send: a Notify's t is freed as soon as it is in the ring. */
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_SEND;
+	ev.kind = VBT_PKT_SEND;
 	ev.ch = Dev->Ch;
 	ev.tx = tx;
-	ev.dir = SP_DIR_G2H;
+	ev.dir = VBT_G2H;
 	ev.len = Length;
 	ev.digest = t->Digest;
 	ev.want_completion = want;

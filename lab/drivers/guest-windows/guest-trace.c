@@ -1,9 +1,10 @@
 /*
- * The Windows guest's trace: JSON Lines in one nonpaged buffer, formatted by
- * sp_trace_format exactly as the Linux guest formats them. seq is assigned under
- * the buffer's lock, so the lines are stored in strictly increasing seq order.
- * A full buffer drops further lines and counts them (TraceDropped), so a trace
- * with holes never passes for a complete one.
+ * The Windows guest's trace: JSON Lines in one nonpaged buffer, kept by the
+ * trace library (trace-lib/vmbus_bench_trace.h, struct vbt_buffer) exactly as
+ * the Linux guest keeps its own. seq is assigned under the buffer's lock, so
+ * the lines are stored in strictly increasing seq order. A full buffer drops
+ * further lines and counts them (TraceDropped), so a trace with holes never
+ * passes for a complete one.
  */
 #include "guest.h"
 
@@ -19,45 +20,37 @@ NTSTATUS GuestTraceInit(GUEST_DEVICE *Dev, ULONG Kib)
 	status = WdfSpinLockCreate(&attributes, &Dev->TraceLock);
 	if (!NT_SUCCESS(status))
 		return status;
-	Dev->TraceCapacity = Kib * 1024;
-	Dev->Trace = (char *)ExAllocatePool2(POOL_FLAG_NON_PAGED, Dev->TraceCapacity,
-					     GUEST_POOL_TAG);
-	return Dev->Trace != NULL ? STATUS_SUCCESS : STATUS_INSUFFICIENT_RESOURCES;
+	Dev->TraceMemory = (char *)ExAllocatePool2(POOL_FLAG_NON_PAGED, Kib * 1024,
+						   GUEST_POOL_TAG);
+	vbt_buffer_init(&Dev->Trace, Dev->TraceMemory, Kib * 1024, "hyperv", "guest");
+	return Dev->TraceMemory != NULL ? STATUS_SUCCESS : STATUS_INSUFFICIENT_RESOURCES;
 }
 
 VOID GuestTraceFree(GUEST_DEVICE *Dev)
 {
-	if (Dev->Trace != NULL)
-		ExFreePoolWithTag(Dev->Trace, GUEST_POOL_TAG);
-	Dev->Trace = NULL;
+	if (Dev->TraceMemory != NULL)
+		ExFreePoolWithTag(Dev->TraceMemory, GUEST_POOL_TAG);
+	Dev->TraceMemory = NULL;
+	vbt_buffer_init(&Dev->Trace, NULL, 0, "hyperv", "guest");
 }
 
-VOID GuestTrace(GUEST_DEVICE *Dev, struct sp_trace_event *Event)
+VOID GuestTrace(GUEST_DEVICE *Dev, struct vbt_event *Event)
 {
-	sp_u32 n = 0;
+	int written;
 
-	Event->src = "hyperv";
-	Event->side = "guest";
 	WdfSpinLockAcquire(Dev->TraceLock);
-	Event->seq = Dev->TraceSeq + 1;
-	if (Dev->TraceCapacity - Dev->TraceLength > 1)
-		n = sp_trace_format(Dev->Trace + Dev->TraceLength,
-				    Dev->TraceCapacity - Dev->TraceLength, Event);
-	if (n != 0) {
-		Dev->TraceLength += n;
-		Dev->TraceSeq++;
-	}
+	written = vbt_buffer_append(&Dev->Trace, Event);
 	WdfSpinLockRelease(Dev->TraceLock);
-	if (n == 0)
+	if (!written)
 		InterlockedIncrement64(&Dev->Counters.TraceDropped);
 }
 
 VOID GuestTraceState(GUEST_DEVICE *Dev, const char *State)
 {
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_CH_STATE;
+	ev.kind = VBT_CH_STATE;
 	ev.ch = Dev->Ch;
 	ev.state = State;
 	GuestTrace(Dev, &ev);
@@ -67,22 +60,17 @@ VOID GuestTraceClear(GUEST_DEVICE *Dev)
 {
 	/* seq keeps counting, so reads on both sides of a clear never share one. */
 	WdfSpinLockAcquire(Dev->TraceLock);
-	Dev->TraceLength = 0;
+	vbt_buffer_clear(&Dev->Trace);
 	WdfSpinLockRelease(Dev->TraceLock);
 }
 
 /* Copies trace bytes from Offset; returns how many (0 at the end). */
 ULONG GuestTraceRead(GUEST_DEVICE *Dev, ULONGLONG Offset, char *Out, ULONG Size)
 {
-	ULONG n = 0;
+	ULONG n;
 
 	WdfSpinLockAcquire(Dev->TraceLock);
-	if (Offset < Dev->TraceLength) {
-		n = Dev->TraceLength - (ULONG)Offset;
-		if (n > Size)
-			n = Size;
-		RtlCopyMemory(Out, Dev->Trace + Offset, n);
-	}
+	n = vbt_buffer_read(&Dev->Trace, Offset, Out, Size);
 	WdfSpinLockRelease(Dev->TraceLock);
 	return n;
 }

@@ -6,7 +6,7 @@
  * One device per offered channel. The channel's packets, held transactions and
  * the trace are in GUEST_DEVICE. Control (\\.\VmbusSampleGuest) takes the same
  * commands as the Linux guest's debugfs file and returns the trace as the same
- * JSON Lines, formatted by the same C code (common/sample-protocol.c).
+ * JSON Lines, written by the same trace library (trace-lib/vmbus_bench_trace.h).
  */
 #pragma once
 
@@ -17,6 +17,7 @@
 #include "../common/sample-protocol.h"
 #include "../common/sample-command.h"
 #include "../common/sample-control.h"
+#include "../trace-lib/vmbus_bench_trace.h"
 
 #define GUEST_POOL_TAG 'gSmV'
 #define GUEST_HOLD_TICK_MS 5
@@ -52,11 +53,9 @@ typedef struct _GUEST_DEVICE {
 	WDFTIMER HoldTimer;
 	WDFWORKITEM ReenableWork;	/* after a rescind: wait for the next offer */
 
-	WDFSPINLOCK TraceLock;		/* guards the trace below */
-	char *Trace;
-	ULONG TraceLength;
-	ULONG TraceCapacity;
-	ULONGLONG TraceSeq;
+	WDFSPINLOCK TraceLock;		/* guards Trace */
+	char *TraceMemory;		/* Trace's storage, from nonpaged pool */
+	struct vbt_buffer Trace;
 
 	GUEST_COUNTERS Counters;
 } GUEST_DEVICE;
@@ -89,7 +88,7 @@ typedef struct _GUEST_TX {
 	BOOLEAN SendTraced;
 	BOOLEAN CompletionParked;	/* the routine ran first: the sender finishes */
 	BOOLEAN ParkedCancelled;	/* ... and no completion arrived (cancelled) */
-	struct sp_trace_event Parked;
+	struct vbt_event Parked;
 	BOOLEAN ParkedMismatch;
 	UCHAR Message[1];
 } GUEST_TX;
@@ -113,7 +112,7 @@ NTSTATUS GuestSendMany(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Count, UINT32 Leng
 /* guest-trace.c */
 NTSTATUS GuestTraceInit(GUEST_DEVICE *Dev, ULONG Kib);
 VOID GuestTraceFree(GUEST_DEVICE *Dev);
-VOID GuestTrace(GUEST_DEVICE *Dev, struct sp_trace_event *Event);
+VOID GuestTrace(GUEST_DEVICE *Dev, struct vbt_event *Event);
 VOID GuestTraceState(GUEST_DEVICE *Dev, const char *State);
 VOID GuestTraceClear(GUEST_DEVICE *Dev);
 ULONG GuestTraceRead(GUEST_DEVICE *Dev, ULONGLONG Offset, char *Out, ULONG Size);

@@ -54,11 +54,20 @@ NTSTATUS VspChannelConfigure(VSP_CHANNEL *Vc)
 		 * offer whose client end is in the host too (README: the VMBus
 		 * handle). Loopback needs no handle at all.
 		 */
+		ULONG flags = 0;
+
 		if (Vc->Loopback)
-			status = kmcl->VmbServerChannelInitSetFlags(
-				channel, VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER);
+			flags |= VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER;
 		else
 			status = kmcl->VmbServerChannelInitSetVmbusHandle(channel, Vc->VmbusHandle);
+		/*
+		 * open ... force-new-channel: what KMCL does with it on a restore with
+		 * the client still open is the probe's question (docs say little).
+		 */
+		if (Vc->ForceNewChannel)
+			flags |= VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL;
+		if (NT_SUCCESS(status) && flags != 0)
+			status = kmcl->VmbServerChannelInitSetFlags(channel, flags);
 	}
 	if (NT_SUCCESS(status))
 		status = kmcl->VmbChannelInitSetMaximumPacketSize(channel, SP_MAX_MESSAGE_SIZE);
@@ -123,6 +132,7 @@ NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 	vc->Ch = Cmd->ch;
 	RtlCopyMemory(&vc->Instance, Cmd->instance, sizeof(GUID));
 	vc->Loopback = (BOOLEAN)Cmd->loopback;
+	vc->ForceNewChannel = (BOOLEAN)Cmd->force_new_channel;
 	vc->VmbusHandle = KernelHandle;
 	vc->RingPages = Cmd->ring_pages;
 	InitializeListHead(&vc->Held);

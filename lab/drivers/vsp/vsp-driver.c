@@ -177,7 +177,11 @@ static VOID VspEvtIoInCallerContext(WDFDEVICE Device, WDFREQUEST Request)
 		WdfRequestComplete(Request, status);
 }
 
-/* Writes the counters of every channel, one "name=value ..." line each. */
+/*
+ * Writes "trace_seq=N" (the seq of the last trace event written: the bench marks
+ * its own events with it), then the counters of every channel, one
+ * "name=value ..." line each.
+ */
 static NTSTATUS VspWriteCounters(VSP_DEVICE *Dev, char *Out, size_t Size, size_t *Written)
 {
 	static const char *const names[] = {
@@ -187,9 +191,14 @@ static NTSTATUS VspWriteCounters(VSP_DEVICE *Dev, char *Out, size_t Size, size_t
 		"saved", "restored", "in_flight", "in_flight_bytes", "save_blob_bytes",
 		"next_tx",
 	};
-	size_t n = 0;
+	static const char *const seqName[] = { "trace_seq" };
+	const sp_u64 seq[1] = { VspTraceLastSeq() };
+	size_t n;
 	PLIST_ENTRY e;
 
+	n = sample_format_counters(Out, (sp_u32)Size, seqName, seq, 1);
+	if (n == 0)
+		return STATUS_BUFFER_TOO_SMALL;
 	for (e = Dev->Channels.Flink; e != &Dev->Channels; e = e->Flink) {
 		VSP_CHANNEL *vc = CONTAINING_RECORD(e, VSP_CHANNEL, Link);
 		const VSP_COUNTERS *c = &vc->Counters;
@@ -266,6 +275,15 @@ static NTSTATUS VspRunCommand(VSP_DEVICE *Dev, WDFREQUEST Request)
 		return VspChannelRestore(vc);
 	case SAMPLE_CMD_DETACH:
 		return VspChannelDetach(vc);
+	case SAMPLE_CMD_PAUSE:
+		/*
+		 * Channel-level pause and nothing else: what a loopback job does for a
+		 * scenario's pause step (no VM to suspend). resume ch=N starts it again.
+		 */
+		if (vc->Channel == NULL)
+			return STATUS_INVALID_DEVICE_STATE;
+		VspKmcl->VmbChannelPause(vc->Channel);
+		return STATUS_SUCCESS;
 	case SAMPLE_CMD_RESUME:
 		if (vc->Channel == NULL)
 			return STATUS_INVALID_DEVICE_STATE;

@@ -14,16 +14,16 @@
 static VOID VspComplete(VSP_CHANNEL *Vc, VMBPACKETCOMPLETION Packet, ULONGLONG Tx,
 			UCHAR Completion[SP_COMPLETION_SIZE])
 {
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	struct sp_completion c;
 
 	VspKmcl->VmbChannelPacketComplete(Packet, Completion, SP_COMPLETION_SIZE);
 	sp_decode_completion(Completion, SP_COMPLETION_SIZE, &c);
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_COMPLETE;
+	ev.kind = VBT_PKT_COMPLETE;
 	ev.ch = Vc->Ch;
 	ev.tx = Tx;
-	ev.dir = SP_DIR_G2H;
+	ev.dir = VBT_G2H;
 	ev.status = c.status;
 	ev.len = SP_COMPLETION_SIZE;
 	ev.digest = sp_fnv1a64(Completion, SP_COMPLETION_SIZE);
@@ -112,13 +112,13 @@ static BOOLEAN VspTakeDeferred(VSP_CHANNEL *Vc, ULONGLONG Tx)
 static VOID VspTraceReceived(VSP_CHANNEL *Vc, const struct sp_header *H,
 			     const UCHAR *Buffer, UINT32 Length)
 {
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_RECV;
+	ev.kind = VBT_PKT_RECV;
 	ev.ch = Vc->Ch;
 	ev.tx = H->tx;
-	ev.dir = SP_DIR_G2H;
+	ev.dir = VBT_G2H;
 	ev.len = H->length;
 	ev.digest = sp_message_digest(Buffer, Length, H);
 	VspTrace(&ev);
@@ -134,7 +134,7 @@ VOID VspEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 	VSP_CHANNEL *vc = VspFromChannel(Channel);
 	const UCHAR *bytes = (const UCHAR *)Buffer;
 	UCHAR completion[SP_COMPLETION_SIZE];
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	struct sp_header h;
 	VSP_HELD_REQUEST *held;
 	UINT32 mode;
@@ -148,9 +148,9 @@ VOID VspEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 	if ((Flags & VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA) != 0 ||
 	    sp_decode_header(bytes, BufferLength, &h) != 0) {
 		RtlZeroMemory(&ev, sizeof(ev));
-		ev.kind = SP_EV_PKT_FAIL;
+		ev.kind = VBT_PKT_FAIL;
 		ev.ch = vc->Ch;
-		ev.dir = SP_DIR_G2H;
+		ev.dir = VBT_G2H;
 		ev.status = SP_STATUS_DATA_ERROR;
 		VspTrace(&ev);
 		InterlockedIncrement64(&vc->Counters.Failed);

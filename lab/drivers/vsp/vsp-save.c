@@ -26,7 +26,7 @@ NTSTATUS VspEvtSavePacket(VMBCHANNEL Channel, VMBPACKET Packet, PVOID SaveBuf,
 			  UINT32 SaveBufSize, PUINT32 BytesNeeded)
 {
 	VSP_TX *t = (VSP_TX *)VspKmcl->VmbPacketGetPointer(Packet);
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 
 	UNREFERENCED_PARAMETER(Channel);
 	if (t == NULL) {
@@ -41,10 +41,10 @@ NTSTATUS VspEvtSavePacket(VMBCHANNEL Channel, VMBPACKET Packet, PVOID SaveBuf,
 
 	sp_savebuf_encode((sp_u8 *)SaveBuf, &t->Saved);
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_SAVE;
+	ev.kind = VBT_PKT_SAVE;
 	ev.ch = t->Vc->Ch;
 	ev.tx = t->Saved.tx;
-	ev.dir = SP_DIR_H2G;
+	ev.dir = VBT_H2G;
 	ev.lib_len = 0; /* KMCL does not tell us the size of its own part */
 	ev.save_len = SP_SAVEBUF_SIZE;
 	ev.save_digest = sp_fnv1a64(SaveBuf, SP_SAVEBUF_SIZE);
@@ -58,7 +58,7 @@ NTSTATUS VspEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize
 {
 	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
 	VSP_CHANNEL *vc = (VSP_CHANNEL *)kmcl->VmbChannelGetPointer(Channel);
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	struct sp_saved_tx saved;
 	VMBPACKET packet;
 	NTSTATUS status;
@@ -114,10 +114,10 @@ NTSTATUS VspEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize
 		vc->NextTx = saved.tx;
 
 	RtlZeroMemory(&ev, sizeof(ev));
-	ev.kind = SP_EV_PKT_RESTORE;
+	ev.kind = VBT_PKT_RESTORE;
 	ev.ch = vc->Ch;
 	ev.tx = saved.tx;
-	ev.dir = SP_DIR_H2G;
+	ev.dir = VBT_H2G;
 	ev.save_digest = sp_fnv1a64(SaveBuf, SP_SAVEBUF_SIZE);
 	VspTrace(&ev);
 	InterlockedIncrement64(&vc->Counters.Restored);

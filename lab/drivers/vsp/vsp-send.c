@@ -36,7 +36,7 @@ static NTSTATUS VspSendOne(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 H
 	BOOLEAN wantCompletion = (BOOLEAN)(Type == SP_MSG_HOST_TRANSACTION);
 	ULONGLONG tx = Vc->NextTx + 1;
 	ULONG ringCapacity = Vc->RingPages * SP_PAGE_SIZE;
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	BOOLEAN overfull;
 	VMBPACKET packet;
 	NTSTATUS status;
@@ -83,10 +83,10 @@ static NTSTATUS VspSendOne(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 H
 	 */
 	RtlZeroMemory(&ev, sizeof(ev));
 	ev.seq = VspTraceReserveSeq();
-	ev.kind = SP_EV_PKT_SEND;
+	ev.kind = VBT_PKT_SEND;
 	ev.ch = Vc->Ch;
 	ev.tx = tx;
-	ev.dir = SP_DIR_H2G;
+	ev.dir = VBT_H2G;
 	ev.len = Length;
 	ev.digest = t->Saved.digest;
 	ev.want_completion = wantCompletion;
@@ -109,11 +109,11 @@ static NTSTATUS VspSendOne(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 H
 						&Vc->Counters.NotifiesSent);
 	if (overfull) {
 		RtlZeroMemory(&ev, sizeof(ev));
-		ev.kind = SP_EV_PKT_QUEUED;
+		ev.kind = VBT_PKT_QUEUED;
 		ev.inferred = 1;
 		ev.ch = Vc->Ch;
 		ev.tx = tx;
-		ev.dir = SP_DIR_H2G;
+		ev.dir = VBT_H2G;
 		VspTrace(&ev);
 	}
 	return STATUS_SUCCESS;
@@ -141,7 +141,7 @@ VOID VspEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 {
 	VSP_TX *t = (VSP_TX *)VspKmcl->VmbPacketGetPointer(Packet);
 	VSP_CHANNEL *vc = t->Vc;
-	struct sp_trace_event ev;
+	struct vbt_event ev;
 	struct sp_completion c;
 	BOOLEAN abandoning;
 
@@ -162,10 +162,10 @@ VOID VspEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 		} else if (NT_SUCCESS(Status) && Buffer != NULL &&
 			   sp_decode_completion((const sp_u8 *)Buffer, BufferLength, &c) == 0) {
 			RtlZeroMemory(&ev, sizeof(ev));
-			ev.kind = SP_EV_PKT_COMPLETION;
+			ev.kind = VBT_PKT_COMPLETION;
 			ev.ch = vc->Ch;
 			ev.tx = t->Saved.tx;
-			ev.dir = SP_DIR_H2G;
+			ev.dir = VBT_H2G;
 			ev.status = c.status;
 			ev.digest = sp_fnv1a64(Buffer, SP_COMPLETION_SIZE);
 			VspTrace(&ev);

@@ -19,6 +19,7 @@
 #include "../common/sample-protocol.h"
 #include "../common/sample-command.h"
 #include "../common/sample-control.h"
+#include "../trace-lib/vmbus_bench_trace.h"
 
 /* A GUID initialiser from the eleven fields of sample-protocol.h. */
 #define VSP_GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
@@ -57,6 +58,7 @@ typedef struct _VSP_CHANNEL {
 	UINT32 Ch;			/* the trace's channel number */
 	GUID Instance;
 	BOOLEAN Loopback;
+	BOOLEAN ForceNewChannel; /* open ... force-new-channel */
 	HANDLE VmbusHandle;		/* kernel handle from the worker process, or NULL */
 	UINT32 RingPages;		/* the guest's ring size, for the queue estimate */
 
@@ -161,5 +163,6 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc);
 NTSTATUS VspTraceRegister(VOID);
 VOID VspTraceUnregister(VOID);
 ULONGLONG VspTraceReserveSeq(VOID);
-VOID VspTrace(struct sp_trace_event *Event);
+ULONGLONG VspTraceLastSeq(VOID);
+VOID VspTrace(struct vbt_event *Event);
 VOID VspTraceState(VSP_CHANNEL *Vc, const char *State);

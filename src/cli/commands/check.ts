@@ -4,8 +4,7 @@ import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { checkTraces, formatCheckReport } from '../../run/commands/check-trace.ts';
 import { statInput } from '../../input-files.ts';
 import { checkTraceFilesPropertiesOnly, formatPropertiesOnlyReport } from '../../check/properties-only.ts';
-import { parsePositiveInt } from '../options.ts';
-import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
+import { CHOICE_HELP, collectChoice, parseChoices, parsePositiveInt } from '../options.ts';
 import { stringifyWithIds } from '../../trace/json-ids.ts';
 
 export function registerCheck(program: Command): void {
@@ -14,12 +13,12 @@ export function registerCheck(program: Command): void {
     .description('validate observed traces against the emulator (trace validation) and classify the first divergence')
     .option('--scenario <file>', 'the scenario the traces come from (required unless --properties-only)')
     .requiredOption('--trace <file>', 'a trace file (repeat for a run\'s host, guest and bench files)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--choice <key=value>', 'a documented-gap choice for the model (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--choice <key=value>', CHOICE_HELP, collectChoice, [] as string[])
     .option('--align <file=key>', 'a --trace file without bench events, cut where the bench events\' at.<key> marks say (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--out <dir>', 'where to write the minimal scenario (default: beside the first trace)')
     .option('--no-minimise', 'do not search for a minimal scenario')
     .option('--minimise-time <s>', 'seconds to spend finding and shrinking a minimal scenario; the smallest found by then is kept', '60')
-    .option('--properties-only', 'check only the device-independent properties, without the sample device model (payload and status rules are not checked)')
+    .option('--properties-only', 'check only the device-independent properties, without the device model (payload and status rules are not checked); an opaque device is always checked so')
     .option('--json', 'print one JSON document on stdout')
     .action(async (o: { scenario?: string; trace: string[]; choice: string[]; align: string[]; out?: string; minimise: boolean; minimiseTime: string; json?: boolean; propertiesOnly?: boolean }) => {
       // Commander counts the empty default as given: without a trace there is nothing to check.
@@ -43,22 +42,6 @@ export function registerCheck(program: Command): void {
       else process.stdout.write(`${formatCheckReport(report)}\n`);
       process.exitCode = report.result.verdict === 'pass' ? 0 : 1;
     });
-}
-
-function parseChoices(list: string[]): Partial<GapChoices> | undefined {
-  if (list.length === 0) return undefined;
-  const out: Record<string, string | boolean> = {};
-  for (const item of list) {
-    const [key, value] = item.split('=', 2);
-    const def = GAP_CHOICES.find((c) => c.key === key);
-    if (!def || value === undefined) {
-      throw new InputError(`--choice ${item}: expected key=value with key one of ${GAP_CHOICES.map((c) => c.key).join(', ')}`);
-    }
-    const parsed = value === 'true' ? true : value === 'false' ? false : value;
-    if (!def.options.includes(parsed)) throw new InputError(`--choice ${item}: ${key} is one of ${def.options.join(', ')}`);
-    out[key!] = parsed;
-  }
-  return out as Partial<GapChoices>;
 }
 
 /** `--align FILE=KEY`: FILE must be one of the --trace files. */

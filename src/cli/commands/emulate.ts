@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { emulateScenarios } from '../../run/commands/emulate.ts';
-import { checkOutDir, collectFaults, FAULT_HELP, parseSeed } from '../options.ts';
+import { CHOICE_HELP, checkOutDir, collectChoice, collectFaults, FAULT_HELP, parseChoices, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 import { InputError } from '../../errors.ts';
 
@@ -15,12 +15,14 @@ export function registerEmulate(program: Command): void {
     .option('--dump-rings <dir>', 'write each ring\'s raw bytes at every save and at the end')
     .option('--migrate-threads', 'run each migration\'s destination host on another worker thread')
     .option('--fault <name>', FAULT_HELP, collectFaults)
+    .option('--choice <key=value>', `${CHOICE_HELP}; overrides each scenario's choices`, collectChoice, [] as string[])
     .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides each scenario\'s devices)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; devices?: string; json?: boolean }) => {
+    .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
       if (o.devices !== undefined && o.devices !== 'twin' && o.devices !== 'c') {
         throw new InputError(`--devices must be 'twin' or 'c', not '${o.devices}'`, { field: '--devices' });
       }
+      const choices = parseChoices(o.choice);
       checkOutDir('--out', o.out);
       if (o.dumpRings !== undefined) checkOutDir('--dump-rings', o.dumpRings);
       const scenarios = await loadScenarioPaths(paths);
@@ -31,6 +33,7 @@ export function registerEmulate(program: Command): void {
       const summary = await emulateScenarios(scenarios, {
         migrateThreads: o.migrateThreads,
         faults: o.fault,
+        choices,
         devices: o.devices as 'twin' | 'c' | undefined,
         seed: parseSeed(o.seed),
         outDir: o.out,

@@ -5,13 +5,13 @@ import { EXPLORE_OPS } from '../../check/explore.ts';
 import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
 import type { InjectedOp } from '../../scenario/execute.ts';
-import { collectFaults, FAULT_HELP, parsePositiveInt, parseSeed } from '../options.ts';
+import { CHOICE_HELP, collectChoice, collectFaults, FAULT_HELP, parseChoices, parsePositiveInt, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 
 export function registerExplore(program: Command): void {
   program
     .command('explore')
-    .description('inject save/restore, migration and checkpoint-apply at every save point and check every run')
+    .description('inject save/restore, migration, a checkpoint the VM runs on from, and checkpoint-apply at every save point and check every run')
     .argument('<scenario>', 'scenario YAML file')
     .option('--seed <n>', 'schedule seed', '1')
     .option('--max-schedules <n>', 'stop after this many schedules')
@@ -19,8 +19,10 @@ export function registerExplore(program: Command): void {
     .option('--workers <n>', 'worker threads (1 runs in process)', String(availableParallelism()))
     .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
     .option('--fault <name>', FAULT_HELP, collectFaults)
+    .option('--choice <key=value>', `${CHOICE_HELP}; overrides the scenario's choices`, collectChoice, [] as string[])
     .option('--json', 'print one JSON document on stdout')
-    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; json?: boolean }) => {
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; choice: string[]; json?: boolean }) => {
+      const choices = parseChoices(o.choice);
       const all = await loadScenarioPaths([path]);
       // A directory of several scenarios is refused rather than explored in part.
       if (all.length > 1) {
@@ -42,6 +44,7 @@ export function registerExplore(program: Command): void {
         workers,
         plain: o.plain,
         faults: o.fault,
+        choices,
         onProgress: progress,
       });
       if (o.json) {

@@ -47,7 +47,7 @@ function recipe(name: DriverName): DriverRecipe {
     return {
       // The two one-line wrappers only exist for Kbuild; the common files go in directly.
       sources: cFiles('guest-linux').filter((f) => !/sample_(protocol|command)\.c$/.test(f)).concat(common),
-      headerDirs: ['common', 'guest-linux', 'linux-standin'],
+      headerDirs: ['common', 'trace-lib', 'guest-linux', 'linux-standin'],
       includes: ['-isystem', join(DRIVERS_DIR, 'linux-standin'), '-I', join(DRIVERS_DIR, 'common')],
       shim: ['runtime.c', 'linux-glue.c'],
       // The entry points are exported by name from the C side (export_name).
@@ -58,7 +58,7 @@ function recipe(name: DriverName): DriverRecipe {
   }
   return {
     sources: cFiles(name).concat(common),
-    headerDirs: ['common', name, 'wdk-standin/km'],
+    headerDirs: ['common', 'trace-lib', name, 'wdk-standin/km'],
     includes: ['-isystem', join(DRIVERS_DIR, 'wdk-standin', 'km')],
     shim: ['runtime.c', 'wdf-glue.c', 'kmcl-table.c'],
     exports: ['DriverEntry'],

@@ -1,5 +1,5 @@
 // One channel of the C VSP on an emulated host, with the face the scenario executor
-// gives a host VSP (the twin's: src/devices/vsp.ts), so `devices: c` runs a scenario on
+// gives a host VSP (the twin's: devices/sample/vsp.ts), so `devices: c` runs a scenario on
 // the C driver. Everything goes through the VSP's own control commands, as a lab job
 // sends them: `open`, `transact`, `notify`, `save`, `restore`.
 //
@@ -10,7 +10,9 @@
 // per channel, in its own memory, and has no command to export or import one. So
 // migrations and checkpoint-apply are refused for `devices: c` (the caller says so).
 // At a VM save the VSP saves (`save`) and gives up the channel object (`detach`); the
-// VM's restore makes a new one from the saved state (`restore`).
+// VM's restore makes a new one from the saved state (`restore`). A checkpoint the VM runs
+// on from (runningCheckpoint save-and-continue) is `save`, then `resume`: VmbChannelStart
+// on the same object.
 
 import type { Channel } from '../../vmbus/channel.ts';
 import type { Faults } from '../../vmbus/faults.ts';
@@ -73,6 +75,11 @@ export class CHostVsp {
   save(): Uint8Array[] {
     this.vsp.run(`save ch=${this.ch}`);
     return this.vsp.savedOutputs(this.ch);
+  }
+
+  /** `resume ch=N`: VmbChannelStart on the channel object the save paused (a checkpoint the VM runs on after). */
+  resume(): void {
+    this.vsp.run(`resume ch=${this.ch}`);
   }
 
   /** `restore ch=N`: a new channel object from the VSP's saved state (the buffers are KMCL's copy of it). */

@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { stringify } from 'yaml';
 import { InputError } from '../../errors.ts';
-import type { Scenario } from '../../scenario/model.ts';
+import { devicePath, type Scenario } from '../../scenario/model.ts';
+import { deviceOf } from '../../device-api/load.ts';
 import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../../check/observed.ts';
 import { findReproduction, minimise, scenarioToYaml, type MinimiseProgress } from '../../check/minimise.ts';
@@ -36,8 +37,8 @@ export interface CheckOptions {
   minimise: boolean;
   outDir?: string | undefined;
   /**
-   * Check the device-independent properties alone, without replaying the sample device
-   * model (check/properties-only.ts): for a device the model does not know (opaque).
+   * Check the device-independent properties alone, without replaying the device's twins
+   * (check/properties-only.ts). A scenario whose device is opaque is checked so anyway.
    */
   propertiesOnly?: boolean | undefined;
   /** Traces without bench events, cut at the bench events' `at[markKey]` (normalise.ts), by file. */
@@ -58,7 +59,9 @@ export async function checkTraces(s: Scenario, traces: readonly string[], opts: 
 }
 
 async function check(s: Scenario, traces: readonly string[], opts: CheckOptions): Promise<CheckReport> {
-  if (opts.propertiesOnly) {
+  // An opaque device, or one without twins, has no model to replay: its properties alone.
+  const device = deviceOf(devicePath(s));
+  if (opts.propertiesOnly || device.statusRule === 'opaque' || !device.emulator) {
     const r = await checkTraceFilesPropertiesOnly(traces, { scenario: s.name });
     return { scenario: r.scenario, traces: r.traces, result: r.result, truncatedAt: r.truncatedAt, fitsChoices: [], minimal: null, notChecked: r.notChecked };
   }

@@ -8,7 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { executeScenario, type ExecuteResult } from '../../scenario/execute.ts';
 import type { Scenario } from '../../scenario/model.ts';
-import { PropertyChecker, type Violation } from '../../check/properties.ts';
+import { PropertyChecker, statusRuleOf, type Violation } from '../../check/properties.ts';
 import { StampingSink } from '../../trace/sink.ts';
 import { withTraceFileAsync } from '../../trace/writer.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
@@ -56,7 +56,7 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
   for (const s of scenarios) {
     const seed = s.seed ?? opts.seed;
     const file = join(opts.outDir, `${s.name}.jsonl`);
-    const checker = new PropertyChecker();
+    const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
     const started = performance.now();
     let events = 0;
     const migrates = s.steps.some((st) => st.op === 'migrate');

@@ -33,7 +33,7 @@ import { checkTraces } from '../commands/check-trace.ts';
 import { runEngine } from '../engine/engine.ts';
 import { JobPipeline, realClock, type CheckOutcome, type EmulatorSide, type TraceChecker } from '../engine/job-pipeline.ts';
 import { LabRealSide } from './lab-real-side.ts';
-import { makePlan, type Plan } from '../engine/plan.ts';
+import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import { loadQuarantine, NO_QUARANTINE, quarantineWarnings, type QuarantineList } from '../engine/quarantine.ts';
 import { DEFAULT_REAL_JOB } from './real-job.ts';
 import { acquireRunLock } from '../engine/run-lock.ts';
@@ -134,7 +134,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const hosts: SchedHost[] = inventory.hosts.map((h) => ({ name: h.name, build: h.build ?? 'unknown', capacity: h.capacity, partner: h.migrationPartner }));
     const real = new LabRealSide({
       runId, hosts: byName, hv, templates: new Map(loaded.templates.map((t) => [t.name, t])),
-      driverSource: { kind: 'build', dirs: { 'guest-linux': join(o.driversDir, 'guest-linux'), common: join(o.driversDir, 'common') }, buildDir: 'guest-linux' },
+      driverSource: { kind: 'build', dirs: { 'guest-linux': join(o.driversDir, 'guest-linux'), common: join(o.driversDir, 'common'), 'trace-lib': join(o.driversDir, 'trace-lib') }, buildDir: 'guest-linux' },
       sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir),
     });
     const mux = new ReporterMultiplexer(createReporters(RUN_REPORTERS, { runDir, onWarning: o.log }), (f) => o.log(describeFailure(f)));
@@ -201,12 +201,20 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
   }
 }
 
+/**
+ * The scenario as the job's topology runs it: a loopback job is emulated and checked in
+ * the emulator's loopback topology (VSP and client in one partition), a VM job as a VM.
+ */
+export function inTopology(job: Pick<PlannedJob, 'attach'>, scenario: Scenario): Scenario {
+  return job.attach === 'loopback' ? { ...scenario, topology: 'loopback' } : scenario;
+}
+
 function emulatorSide(pool: WorkerPool): EmulatorSide {
   return {
     async run(job, scenario, dir) {
       const traceFile = join(dir, 'emulator.jsonl');
       mkdirSync(dir, { recursive: true });
-      const r = await pool.run({ kind: 'emulated-job', jobId: job.jobId, scenario, seed: job.seed, choices: {}, traceFile });
+      const r = await pool.run({ kind: 'emulated-job', jobId: job.jobId, scenario: inTopology(job, scenario), seed: job.seed, choices: {}, traceFile });
       return { trace: traceFile, verdict: r.verdict, message: r.message, ms: r.emulatorMs };
     },
   };
@@ -219,8 +227,8 @@ function emulatorSide(pool: WorkerPool): EmulatorSide {
  */
 export function traceChecker(runDir: string, opts: { propertiesOnly?: boolean } = {}): TraceChecker {
   return {
-    async check(_job, scenario, traces, dir): Promise<CheckOutcome> {
-      const report = await checkTraces(scenario, traces, { minimise: true, outDir: dir, propertiesOnly: opts.propertiesOnly });
+    async check(job, scenario, traces, dir): Promise<CheckOutcome> {
+      const report = await checkTraces(inTopology(job, scenario), traces, { minimise: true, outDir: dir, propertiesOnly: opts.propertiesOnly });
       const r = report.result;
       const notChecked = report.notChecked;
       if (r.verdict === 'pass') return { verdict: 'pass', failedProperties: r.failedProperties.length ? r.failedProperties : undefined, notChecked };

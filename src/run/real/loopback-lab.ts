@@ -4,14 +4,19 @@
 // operations it asks for become the VSP's channel-level commands (PROTOCOL.md, "Control
 // interfaces"):
 //
-//   save                  save ch=N on every channel      (pause, SaveBegin/Continue/End)
-//   restore (Start-VM)    restore ch=N, resume ch=N       (a new server channel from the save)
-//   checkpoint            save, restore, resume at once   (as Hyper-V saves a running VM to take one)
+//   save                  save ch=N, detach ch=N          (pause, SaveBegin/Continue/End; the server
+//                                                          object goes, as a saved VM's host side does)
+//   restore (Start-VM)    restore ch=N                    (a new server channel from the save, started)
+//   checkpoint            save ch=N, resume ch=N          (save and continue on the same server channel)
+//   pause (Suspend-VM)    pause ch=N                      (the server channels only; no save)
+//   resume (Resume-VM)    resume ch=N                     (start them again)
 //   turn off (a hang)     close ch=N                      (disable and clean up)
 //
-// Pause, checkpoint apply and migration never reach here: the plan marks such jobs not
-// applicable (attach.ts). The client's trace is the `guest` side of the merged trace, as a
-// VM's guest driver's is, so the checker and the emulator see the same topology of events.
+// The client is never paused or saved: it runs on, and its counters are read at every
+// bench event (peerStaysUp). Checkpoint apply and migration never reach here: the plan
+// marks such jobs not applicable (attach.ts). The client's trace is the `guest` side of
+// the merged trace, as a VM's guest driver's is, and the emulator runs the same topology
+// (scenario topology loopback, src/scenario/execute.ts) to check it against.
 //
 // Both drivers are driven through sample-ctl.exe over the host shell; the VSP's trace is
 // ETW (logman), the client's is read with `sample-ctl guest trace FILE`.
@@ -112,12 +117,15 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
   };
   const ops: VmOps = {
     host: o.host,
-    save: () => each('save'),
-    start: () => each('restore', 'resume'),
-    checkpoint: async () => { await each('save'); await each('restore', 'resume'); },
+    // Detached at the save, as the emulator's topology gives up the server objects there
+    // (its trace has their Disabled there too); the client stays open throughout.
+    save: () => each('save', 'detach'),
+    // The VSP's restore starts the new channel itself (vsp-save.c): no resume after it.
+    start: () => each('restore'),
+    checkpoint: () => each('save', 'resume'),
     turnOff: () => each('close'),
-    suspend: notHere('pause'),
-    resume: notHere('resume'),
+    suspend: () => each('pause'),
+    resume: () => each('resume'),
     restoreCheckpoint: notHere('apply-checkpoint'),
   };
   return {
@@ -126,6 +134,7 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
     migrate: notHere('migrate'),
     guest: client,
     vsp,
+    peerStaysUp: true,
     prepare: async (s: Scenario) => {
       channels = s.channels.map((c) => c.id);
       await d.startCapture();

@@ -10,8 +10,10 @@
 //   client-binds   the client driver in the host opened the loopback channel
 //   traffic        a request and a host transaction complete, both ways
 //   save-continue  `save ch=N` then `resume ch=N`: traffic still completes afterwards
-//   restore-open   save, `restore ch=N` onto a new server channel with the client open, resume
-//   force-new-channel  what VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL does
+//   restore-open   save, `restore ch=N` onto a new server channel with the client open
+//   force-new-channel  the same with `open ... force-new-channel` (the flag 0x8): is the
+//                  offer taken, and does the client keep its channel or get a new one
+//                  (its counters start again) when the server channel is restored
 //   choice:<key>   for each documented-gap choice, which option the host's traces fit
 //
 // An experiment whose prerequisite failed is `unsupported` ("not tried: ...") so that the
@@ -108,21 +110,22 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     }
   };
   const counters = async (who: 'vsp' | 'guest') => parseCounters(await ctl([who, 'counters']));
-  const completions = async () => ({ vsp: (await counters('vsp')).get(ch)?.completions ?? 0, client: (await counters('guest')).get(ch)?.completions ?? 0 });
-  /** Sends 4 each way and waits for their completions; the detail says what came back. */
-  const traffic = async (): Promise<[ProbeStatus, string]> => {
-    const before = await completions();
-    await ctl(['guest', 'command', `send 4 64 0 0 ch=${ch}`]);
-    await ctl(['vsp', 'command', `transact 4 64 0 ch=${ch}`]);
+  const completions = async (on: number) => ({ vsp: (await counters('vsp')).get(on)?.completions ?? 0, client: (await counters('guest')).get(on)?.completions ?? 0 });
+  /** Sends 4 each way on channel `on` and waits for their completions; the detail says what came back. */
+  const trafficOn = async (on: number): Promise<[ProbeStatus, string]> => {
+    const before = await completions(on);
+    await ctl(['guest', 'command', `send 4 64 0 0 ch=${on}`]);
+    await ctl(['vsp', 'command', `transact 4 64 0 ch=${on}`]);
     const until = o.clock.now() + waitMs;
     for (;;) {
-      const now = await completions();
+      const now = await completions(on);
       const got = { g2h: now.client - before.client, h2g: now.vsp - before.vsp };
       if (got.g2h >= 4 && got.h2g >= 4) return ['pass', `4 requests and 4 host transactions completed`];
       if (o.clock.now() >= until) return ['fail', `after ${waitMs} ms: ${got.g2h} of 4 requests and ${got.h2g} of 4 host transactions completed`];
       await o.clock.sleep(200);
     }
   };
+  const traffic = () => trafficOn(ch);
 
   // 1. shell and Hyper-V module
   const shell = await attempt(async () => {
@@ -183,6 +186,37 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     bound = add('client-binds', 'the client binds in the host', b[0], b[1], b[0] === 'pass' ? 'the first open question is answered yes: loopback jobs can run' : 'loopback jobs cannot run here: the client does not bind to a loopback offer in the host');
   }
 
+  /**
+   * Offers channel `fc` with the flag, waits for the client, saves and restores it with the
+   * client open, and says whether the client kept its channel (its counters go on) or got
+   * a new one (they start again), and whether traffic flows after.
+   */
+  const forceNewChannel = async (fc: number): Promise<[ProbeStatus, string]> => {
+    const opened = await ctl(['vsp', 'command', `open ${fc} ${channelInstance(fc)} loopback ring-pages=4 force-new-channel`]).catch((e: Error) => e);
+    if (opened instanceof Error) return ['fail', `the offer with the flag was refused: ${opened.message}`];
+    const bindUntil = o.clock.now() + waitMs;
+    while (!(await counters('guest').catch(() => new Map<number, Record<string, number>>())).has(fc)) {
+      if (o.clock.now() >= bindUntil) return ['fail', `the flagged offer was made, but no client opened channel ${fc} within ${waitMs} ms`];
+      await o.clock.sleep(250);
+    }
+    const flowsOn = async (what: string): Promise<string | undefined> => {
+      const t = await trafficOn(fc);
+      return t[0] === 'pass' ? undefined : `${what}: ${t[1]}`;
+    };
+    const before = await flowsOn('before the save');
+    if (before) return ['fail', before];
+    const sentBefore = (await counters('guest')).get(fc)?.requests_sent ?? 0;
+    await ctl(['vsp', 'command', `save ch=${fc}`]);
+    const restored = await ctl(['vsp', 'command', `restore ch=${fc}`]).catch((e: Error) => e);
+    if (restored instanceof Error) return ['fail', `the save was taken, the restore with the flag was refused: ${restored.message}`];
+    // The client's counters right after the restore, before any new traffic.
+    const after = (await counters('guest').catch(() => new Map<number, Record<string, number>>())).get(fc);
+    const kept = after !== undefined && (after.requests_sent ?? 0) >= sentBefore;
+    const flowing = await flowsOn('after the restore');
+    const what = kept ? 'the client kept its channel across the restore (its counters went on)' : 'the client got a new channel at the restore (its counters started again)';
+    return flowing ? ['fail', `${what}; ${flowing}`] : ['pass', `with FORCE_NEW_CHANNEL: the offer is taken, ${what}, and traffic flows after`];
+  };
+
   // 6-8. traffic, save and continue, restore with the client open
   let flows = false;
   if (!bound) notTried('traffic', 'traffic both ways', 'a bound client');
@@ -203,16 +237,24 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   else {
     const r = await attempt(async () => {
       await ctl(['vsp', 'command', `save ch=${ch}`]);
+      // restore makes the new server channel and starts it (vsp-save.c): nothing to resume.
       await ctl(['vsp', 'command', `restore ch=${ch}`]);
-      await ctl(['vsp', 'command', `resume ch=${ch}`]);
       return traffic();
     });
     add('restore-open', 'restore onto a new server channel, client open', r[0], r[1], r[0] === 'pass' ? 'the second open question is answered yes: loopback save/restore jobs can run' : 'loopback jobs that save and restore will fail here: the channel cannot be restored while its client stays open');
   }
   if (offered) await ctl(['vsp', 'command', `close ch=${ch}`]).catch(() => undefined);
 
-  // 9. FORCE_NEW_CHANNEL
-  add('force-new-channel', 'what FORCE_NEW_CHANNEL does', 'unsupported', 'the sample VSP has no command that sets VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL (0x8)', 'unanswered: add a flag to the VSP\'s open command to learn it; not a failure of the host');
+  // 9. FORCE_NEW_CHANNEL, on a channel of its own
+  if (!flows) notTried('force-new-channel', 'what FORCE_NEW_CHANNEL does', 'traffic');
+  else {
+    const fc = ch + 1;
+    const f = await attempt(() => forceNewChannel(fc));
+    add('force-new-channel', 'what FORCE_NEW_CHANNEL does', f[0], f[1], f[0] === 'pass'
+      ? 'answered: use it (or not) in the VSP as the detail says; a job never sets it'
+      : 'the flag breaks a loopback offer or its restore on this host: keep it off');
+    await ctl(['vsp', 'command', `close ch=${fc}`]).catch(() => undefined);
+  }
 
   // 10. documented-gap choices, from loopback jobs of targeted scenarios
   await probeChoices(o, flows, add);
@@ -222,7 +264,8 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
 async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, title: string, status: ProbeStatus, detail: string, meaning: string) => boolean): Promise<void> {
   const fits = new Map<string, Map<string, Set<string>>>(); // choice -> scenario -> options that fit
   const broken: string[] = [];
-  const runnable = o.scenarios.filter((s) => !loopbackNotApplicable(s));
+  // A loopback job is checked against the emulator's loopback topology (lab-run.ts inTopology).
+  const runnable = o.scenarios.filter((s) => !loopbackNotApplicable(s)).map((s): Scenario => ({ ...s, topology: 'loopback' }));
   if (flows) {
     for (const s of runnable) {
       const dir = mkdtempSync(join(tmpdir(), `probe-${s.name}-`));

@@ -21,7 +21,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, isBenchError } from '../../errors.ts';
-import type { Scenario, Step } from '../../scenario/model.ts';
+import { devicePath, type Scenario, type Step } from '../../scenario/model.ts';
+import { deviceOf } from '../../device-api/load.ts';
 import { fileSource, normaliseToArray, type TraceSource } from '../../trace/normalise.ts';
 import type { Clock, RealOutcome } from '../engine/job-pipeline.ts';
 import { stringifyWithIds } from '../../trace/json-ids.ts';
@@ -61,6 +62,11 @@ export interface JobLab {
   vsp: DriverControl;
   /** Opens the scenario's channels (VSP `open`, guest binding); before scenario.begin. */
   prepare(scenario: Scenario): Promise<void>;
+  /**
+   * The peer is never frozen (a loopback job's client in the host): its mark is read at
+   * every bench event, saves and pauses included, since it may write events then.
+   */
+  peerStaysUp?: boolean | undefined;
   clock: Clock;
 }
 
@@ -98,7 +104,7 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
   const marks = async () => ({ host: await lab.vsp.traceSeq(), guest: await lab.guest.traceSeq() });
   // While the VM is saved or paused the guest writes nothing and cannot be asked: its
   // mark stays where it was, and only the host's is read again.
-  const hostMarks = async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
+  const hostMarks = lab.peerStaysUp ? marks : async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
   const op = <T>(what: string, p: Promise<T>) => withDeadline(what, p, options.opTimeoutMs, lab.clock, signal);
   try {
     await lab.prepare(s);
@@ -138,8 +144,6 @@ interface StepCtx {
   signal: AbortSignal;
 }
 
-const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
-
 /** One step; returns the lab host the VM is on afterwards. */
 async function doStep(step: Step, c: StepCtx): Promise<string> {
   const { lab, bench, marks, hostMarks, op } = c;
@@ -147,14 +151,15 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
   const ops = lab.hosts[c.where]!;
   switch (step.op) {
     case 'guest-send':
-      await lab.guest.command(`send ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}`);
-      break;
     case 'host-send':
-      await lab.vsp.command(`transact ${step.count} ${step.size} ${step.hold} ch=${step.channel}`);
+    case 'notify': {
+      // The device's own control language (its module's `control`) carries the step.
+      const control = deviceOf(devicePath(c.spec.scenario)).control;
+      if (!control) throw new InputError(`device ${deviceOf(devicePath(c.spec.scenario)).name} has no control interface for a real lab (its module has no "control")`, { file: c.spec.scenario.source?.file, field: 'device' });
+      const cmd = control.command(step);
+      await (cmd.to === 'guest' ? lab.guest : lab.vsp).command(cmd.line);
       break;
-    case 'notify':
-      await (step.dir === 'g2h' ? lab.guest : lab.vsp).command(`notify ${step.count} ${step.size} ch=${step.channel}`);
-      break;
+    }
     case 'run':
       await lab.clock.sleep(step.ms, c.signal);
       break;

@@ -6,7 +6,7 @@
 // halfway (a crashed worker, a killed run that is later resumed) never leaves a trace
 // that looks whole. The timeline around the first violation comes from a small ring
 // buffer of recent events plus the few that follow, so no trace is kept in memory.
-import { PropertyChecker, type Violation } from '../../check/properties.ts';
+import { PropertyChecker, statusRuleOf, type Violation } from '../../check/properties.ts';
 import { executeScenario, type ExecuteResult } from '../../scenario/execute.ts';
 import type { TraceEvent } from '../../trace/schema.ts';
 import { StampingSink } from '../../trace/sink.ts';
@@ -23,7 +23,7 @@ export interface JobHooks {
 }
 
 export function runEmulatedJob(task: EmulatedJobTask, hooks: JobHooks = {}): EmulatedJobOutcome {
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: statusRuleOf(task.scenario) });
   const window = new TimelineWindow(BEFORE, AFTER);
   const mutate = hooks.mutate;
   const started = performance.now();

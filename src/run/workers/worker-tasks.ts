@@ -6,6 +6,8 @@ import { toPlainError } from '../../errors.ts';
 import { runEmulatedJob } from './emulated-job.ts';
 import { exploreShare } from './explore-share.ts';
 import type { TaskMessage, TaskResults, WorkerReply, WorkerTask } from './worker-protocol.ts';
+import { loadDevice } from '../../device-api/load.ts';
+import { devicePath } from '../../scenario/model.ts';
 
 export type TaskHandler = (task: WorkerTask) => TaskResults[keyof TaskResults];
 
@@ -21,13 +23,17 @@ export function runTask(task: WorkerTask): TaskResults[keyof TaskResults] {
 /** Answers every task message on `port` with exactly one result or error reply. */
 export function serveTasks(port: MessagePort, handle: TaskHandler = runTask): void {
   port.on('message', (m: TaskMessage) => {
-    let reply: WorkerReply;
+    void answer(m).then((reply) => port.postMessage(reply));
+  });
+
+  async function answer(m: TaskMessage): Promise<WorkerReply> {
     try {
-      reply = { type: 'result', id: m.id, result: handle(m.task) };
+      // The scenario carries its device module's path: load it in this thread first.
+      await loadDevice(devicePath(m.task.scenario));
+      return { type: 'result', id: m.id, result: handle(m.task) };
     } catch (e) {
       // The task failed, the worker did not: report it and take the next one.
-      reply = { type: 'error', id: m.id, error: toPlainError(e) };
+      return { type: 'error', id: m.id, error: toPlainError(e) };
     }
-    port.postMessage(reply);
-  });
+  }
 }

@@ -1,4 +1,4 @@
-// The C VSP and its TypeScript twin (src/devices/vsp.ts), driven through the same
+// The C VSP and its TypeScript twin (devices/sample/vsp.ts), driven through the same
 // sequence against the same guest, write the same host trace, except where listed
 // below with the reason. This is what keeps the twin honest about the C code it
 // stands for (and the C code honest about the protocol the twin checks).
@@ -10,8 +10,8 @@ import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { STATUS } from '../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
-import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../src/devices/protocol.ts';
-import { SampleVsp } from '../../../src/devices/vsp.ts';
+import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../devices/sample/protocol.ts';
+import { SampleVsp } from '../../../devices/sample/vsp.ts';
 import { CVsp } from '../../../src/devices/wasm/c-vsp.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;

@@ -5,7 +5,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CompletionMode } from '../../../src/devices/protocol.ts';
+import { CompletionMode } from '../../../devices/sample/protocol.ts';
 import { makeHarness } from './support/vsp-harness.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
@@ -27,7 +27,7 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
     expect(sends.map((e) => e.tx)).toEqual([1, 2, 3, 4, 5]);
     expect(sends[0]).toMatchObject({ dir: 'h2g', len: 128, wantCompletion: true });
     expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1, 2, 3, 4, 5]);
-    const c = h.vsp.counters()[0]!;
+    const c = h.vsp.counters().find((x) => x.ch === 42)!;
     expect(c).toMatchObject({ ch: 42, transactions_sent: 5, completions: 5, completion_mismatch: 0, in_flight: 0 });
   });
 
@@ -64,6 +64,44 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
   it('refuses a malformed command with STATUS_INVALID_PARAMETER and does nothing', () => {
     const h = makeHarness();
     expect(h.vsp.command('transact lots')).toBe(0xc000000d);
-    expect(h.vsp.counters()).toEqual([]);
+    expect(h.vsp.counters()).toEqual([{ trace_seq: 0 }]);
+  });
+
+  it('reports the seq of its last trace event first in its counters, as the bench\'s marks need', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 2 64 0 ch=42');
+    h.pump();
+    const seqs = h.sink.events.filter((e) => e.side === 'host').map((e) => e.seq);
+    const [first, ...channels] = h.vsp.counters();
+    expect(first).toEqual({ trace_seq: seqs.length });
+    expect(channels.map((c) => c.ch)).toEqual([42]);
+  });
+
+  it('pauses a channel without saving it (pause ch=N), and resume ch=N starts it again', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('pause ch=42');
+    // Paused: a HostTransaction cannot be sent, and nothing was saved.
+    expect(h.vsp.command('transact 1 64 0 ch=42')).not.toBe(0);
+    expect(h.events('pkt.save')).toEqual([]);
+    expect(h.vsp.counters().find((c) => c.ch === 42)).toMatchObject({ saved: 0, transactions_sent: 0 });
+    h.vsp.run('resume ch=42');
+    h.vsp.run('transact 1 64 0 ch=42');
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1]);
+    expect(h.vsp.command('pause')).toBe(0xc000000d); // the channel must be named
+  });
+
+  it('offers with KMCL\'s FORCE_NEW_CHANNEL flag when open says force-new-channel, on restore too', () => {
+    const h = makeHarness();
+    h.vsp.run(`open 42 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ring-pages=4 force-new-channel`);
+    expect(h.vsp.offered(42)!.config.serverFlags).toBe(0x1 | 0x8);
+    h.vsp.run('save ch=42');
+    h.vsp.run('restore ch=42');
+    expect(h.vsp.offered(42)!.config.serverFlags).toBe(0x1 | 0x8);
+    const plain = makeHarness();
+    plain.open();
+    expect(plain.vsp.offered(42)!.config.serverFlags).toBe(0x1);
   });
 });

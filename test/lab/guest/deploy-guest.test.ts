@@ -134,7 +134,7 @@ rm -rf ${q(layout.sysModuleDir)} ${q(layout.sysDriverDir)} ${q(layout.debugfsDir
       layout: buildLayout,
       source: {
         kind: 'build',
-        dirs: { 'guest-linux': 'lab/drivers/guest-linux', common: 'lab/drivers/common' },
+        dirs: { 'guest-linux': 'lab/drivers/guest-linux', common: 'lab/drivers/common', 'trace-lib': 'lab/drivers/trace-lib' },
         buildDir: 'guest-linux',
         makeArgs: { KDIR: `/usr/src/${headers}` },
       },

@@ -69,12 +69,22 @@ ${extra}`;
 
 describe('loopback step mapping', () => {
   const base: Omit<Scenario, 'steps'> = { name: 's', channels: [{ id: 0, g2hPages: 4, h2gPages: 4, quota: 0 }], saveBufferSize: 4096, host: 'h', choices: {} };
-  it('maps save, restore and checkpoint to channel operations and says why the VM-only steps are not applicable', () => {
+  it('maps save, restore, checkpoint, pause and resume to channel operations and says why the VM-only steps are not applicable', () => {
     expect(loopbackOp({ op: 'save' })).toEqual({ kind: 'save' });
     expect(loopbackOp({ op: 'restore' })).toEqual({ kind: 'restore' });
-    expect(loopbackOp({ op: 'checkpoint', name: 'c' })).toEqual({ kind: 'save-restore' });
-    for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }, { op: 'pause' }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');
+    expect(loopbackOp({ op: 'checkpoint', name: 'c' })).toEqual({ kind: 'save-continue' });
+    expect(loopbackOp({ op: 'pause' })).toEqual({ kind: 'pause' });
+    expect(loopbackOp({ op: 'resume' })).toEqual({ kind: 'resume' });
+    for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }] })).toBeUndefined();
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }, { op: 'migrate', to: 'x' }] })).toMatch(/^loopback: step 3 "migrate"/);
+  });
+
+  it('plans out a host send into paused or saved channels (the VSP cannot send there), but not one after the resume', () => {
+    const send: Step = { op: 'host-send', channel: 0, count: 1, size: 64, hold: 0 };
+    expect(loopbackNotApplicable({ ...base, steps: [{ op: 'pause' }, send, { op: 'resume' }] })).toMatch(/^loopback: step 2 "host-send" sends from the host while the channels are paused/);
+    expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'notify', channel: 0, dir: 'h2g', count: 1, size: 64 }, { op: 'restore' }] })).toMatch(/step 2 "notify" .* saved/);
+    // The client is never paused: its sends wait in its ring.
+    expect(loopbackNotApplicable({ ...base, steps: [{ op: 'pause' }, { op: 'guest-send', channel: 0, count: 1, size: 64, mode: 'inline', hold: 0 }, { op: 'notify', channel: 0, dir: 'g2h', count: 1, size: 64 }, { op: 'resume' }, send] })).toBeUndefined();
   });
 });

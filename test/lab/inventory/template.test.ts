@@ -21,20 +21,28 @@ describe('loadTemplate', () => {
     const t = await loadTemplate(join(dir, 'valid-linux.yaml'));
     expect(t).toMatchObject({
       name: 'valid-linux', generation: 2, memoryMB: 2048, processors: 2, secureBoot: false,
-      guest: { os: 'linux', driver: 'linux-module', user: 'bench', sshPort: 22, credential: { kind: 'key', key: { kind: 'env', name: 'BENCH_GUEST_KEY' } } },
+      guest: { os: 'linux', user: 'bench', sshPort: 22, credential: { kind: 'key', key: { kind: 'env', name: 'BENCH_GUEST_KEY' } } },
       provisioning: { kind: 'cloud-init', file: resolve(dir, 'files/user-data.yaml') },
+    });
+    expect(t.guest.driver).toEqual({
+      files: resolve(dir), include: undefined, remoteDir: '/var/tmp/bench-driver', install: 'make && insmod my_driver.ko', uninstall: 'rmmod my_driver',
+      sudo: true, binary: undefined, installTimeoutMs: 600_000, trace: { format: 'jsonl', path: '/sys/kernel/debug/my_driver/trace' },
     });
   });
 
   it('loads a Windows template with its unattend file', async () => {
     const t = await loadTemplate(join(dir, 'valid-windows.yaml'));
-    expect(t.guest).toMatchObject({ os: 'windows', driver: 'windows-kmdf', credential: { key: { kind: 'file', path: resolve(dir, 'files/guest_key') } } });
+    expect(t.guest).toMatchObject({ os: 'windows', driver: { remoteDir: 'C:\\bench\\driver', trace: { path: 'C:\\bench\\guest-trace.jsonl' } }, credential: { key: { kind: 'file', path: resolve(dir, 'files/guest_key') } } });
     expect(t.provisioning).toEqual({ kind: 'unattend', file: resolve(dir, 'files/unattend.xml') });
   });
 
   const cases: Array<[file: string, line: number, field: string, says: RegExp]> = [
     ['secure-boot-gen1.yaml', 5, 'secureBoot', /needs a generation 2 VM/],
-    ['driver-mismatch.yaml', 9, 'guest.driver', /linux guest runs the linux-module driver/],
+    // Bad driver package fields (driver-package.ts).
+    ['driver-trace-path.yaml', 9, 'guest.driver.trace.path', /absolute path in the linux guest/],
+    ['driver-etw-guest.yaml', 14, 'guest.driver.trace.format', /guest driver's trace must be jsonl/],
+    ['driver-no-install.yaml', 10, 'guest.driver.install', /missing required field/],
+    ['driver-files-missing.yaml', 10, 'guest.driver.files', /folder not found: .*no-such-folder/],
     ['provisioning-file-missing.yaml', 14, 'provisioning.cloudInit', /file not found.*relative to the template/],
     ['unknown-key-memory.yaml', 3, 'memoryMb', /unknown key "memoryMb".*did you mean "memoryMB"/],
     ['odd-memory.yaml', 3, 'memoryMB', /multiple of 2/],
@@ -63,7 +71,12 @@ describe('the templates in vm-templates/', () => {
   it('load, and their provisioning files are well formed', async () => {
     const linux = await loadTemplate('vm-templates/ubuntu-2404.yaml');
     const windows = await loadTemplate('vm-templates/windows-2025.yaml');
-    expect([linux.guest.driver, windows.guest.driver]).toEqual(['linux-module', 'windows-kmdf']);
+    // The sample drivers are packages like any other: sources built in a Linux guest, a
+    // staged package installed in a Windows one, each with its trace's place.
+    expect(linux.guest.driver).toMatchObject({ include: ['guest-linux', 'common', 'trace-lib'], sudo: true, binary: 'guest-linux/vmbus_sample_guest.ko',
+      trace: { format: 'jsonl', path: '/sys/kernel/debug/vmbus_sample_guest/trace', counters: '/sys/kernel/debug/vmbus_sample_guest/counters' } });
+    expect(linux.guest.driver.install).toMatch(/make -C guest-linux\n.*\ninsmod guest-linux\/vmbus_sample_guest\.ko\n/s);
+    expect(windows.guest.driver).toMatchObject({ binary: 'vmbus_sample_guest.sys', trace: { format: 'jsonl', collect: expect.stringMatching(/^sample-ctl guest trace /) } });
     const userData = readFileSync(linux.provisioning.file, 'utf8');
     expect(userData.startsWith('#cloud-config\n')).toBe(true);
     const doc = parse(userData) as { users: Array<{ name: string; ssh_authorized_keys: string[] }>; ssh_pwauth: boolean };

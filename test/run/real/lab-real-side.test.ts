@@ -21,6 +21,10 @@ import { DEFAULT_REAL_JOB } from '../../../src/run/real/real-job.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
 import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
+import { loadTemplate } from '../../../src/lab/template.ts';
+
+/** The sample guest driver, as its VM template describes it. */
+const SAMPLE_GUEST_PACKAGE = (await loadTemplate('vm-templates/ubuntu-2404.yaml')).guest.driver;
 
 const reason = pwsh ? undefined : 'no PowerShell';
 const ED = 'SHA256:Xh1vNqP9u3mS5dZ0Lk2Jr8Wq4Ty7Ub6Ic1Od0Pe9Fab';
@@ -53,7 +57,7 @@ describe('host key from the serial console', () => {
 const scenario: Scenario = { name: 'idle', channels: [{ id: 0, g2hPages: 4, h2gPages: 4, quota: 0 }], saveBufferSize: 4096, host: 'host-a', choices: {}, steps: [{ op: 'save' }, { op: 'restore' }] };
 const pinnedTemplate: VmTemplate = {
   file: 'ubuntu.yaml', name: 'ubuntu', parentDisk: PARENT, generation: 2, memoryMB: 2048, processors: 2, secureBoot: false,
-  guest: { os: 'linux', osName: 'Ubuntu 24.04', driver: 'linux-module', user: 'bench', credential: { kind: 'key', key: { kind: 'env', name: 'UNUSED' } }, hostKey: { kind: 'fingerprint', sha256: 'SHA256:3bHq0j0nT5n0c1Zf2G6eXb1mJ4qk2vT9w8yR7uL5sPo' }, sshPort: 22 },
+  guest: { os: 'linux', osName: 'Ubuntu 24.04', driver: SAMPLE_GUEST_PACKAGE, user: 'bench', credential: { kind: 'key', key: { kind: 'env', name: 'UNUSED' } }, hostKey: { kind: 'fingerprint', sha256: 'SHA256:3bHq0j0nT5n0c1Zf2G6eXb1mJ4qk2vT9w8yR7uL5sPo' }, sshPort: 22 },
   provisioning: { kind: 'cloud-init', file: 'user-data.yaml' },
 };
 const template = pinnedTemplate;

@@ -28,9 +28,9 @@ function traceFile(events: readonly TraceEvent[]): { dir: string; file: string }
 describe('traceChecker', () => {
   it('with propertiesOnly passes a foreign device and says payload and status rules were not checked', async () => {
     const { dir, file } = traceFile(foreign);
-    const out = await traceChecker(dir, { propertiesOnly: true }).check(undefined as never, scenario!, [file], dir);
+    const out = await traceChecker(dir, { propertiesOnly: true }).check({ attach: 'vm-handle' } as never, scenario!, [file], dir);
     expect(out).toMatchObject({ verdict: 'pass', notChecked: NOT_CHECKED });
-    const full = await traceChecker(dir).check(undefined as never, scenario!, [file], dir);
+    const full = await traceChecker(dir).check({ attach: 'vm-handle' } as never, scenario!, [file], dir);
     expect(full).toMatchObject({ verdict: 'diverge', divergenceClass: 'payload' });
     expect(full.notChecked).toBeUndefined();
   });
@@ -38,7 +38,7 @@ describe('traceChecker', () => {
   it('with propertiesOnly fails a trace that lost a completion, and still says what it did not check', async () => {
     const i = foreign.findLastIndex((e) => e.ev === 'pkt.completion');
     const { dir, file } = traceFile(foreign.filter((_, j) => j !== i));
-    const out = await traceChecker(dir, { propertiesOnly: true }).check(undefined as never, scenario!, [file], dir);
+    const out = await traceChecker(dir, { propertiesOnly: true }).check({ attach: 'vm-handle' } as never, scenario!, [file], dir);
     expect(out).toMatchObject({ verdict: 'diverge', divergenceClass: 'lost', notChecked: NOT_CHECKED, minimizedScenario: undefined });
     expect(out.failedProperties).toContain('exactly-once-completion');
   });

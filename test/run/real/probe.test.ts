@@ -57,12 +57,14 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     // The gap-choice jobs' drivers answer with an emulator trace of the same scenario (default choices).
     const report = await probeHost({
       hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
-      drivers: (_o, s) => { const sink = new MemorySink(); executeScenario(s, { seed: s.seed ?? 1, sink }); return emulatorLoopbackDrivers(sink.events, []); },
+      // The probe hands each scenario over in the loopback topology; the emulator runs it so.
+      drivers: (_o, s) => { expect(s.topology).toBe('loopback'); const sink = new MemorySink(); executeScenario(s, { seed: s.seed ?? 1, sink }); return emulatorLoopbackDrivers(sink.events, []); },
     });
     expect(status(report)).toMatchObject({
       shell: 'pass', 'test-signing': 'pass', 'vsp-loads': 'pass', 'loopback-offer': 'pass', 'client-binds': 'pass',
-      traffic: 'pass', 'save-continue': 'pass', 'restore-open': 'pass', 'force-new-channel': 'unsupported',
+      traffic: 'pass', 'save-continue': 'pass', 'restore-open': 'pass', 'force-new-channel': 'pass',
     });
+    expect(report.findings.find((f) => f.id === 'force-new-channel')!.detail).toMatch(/the client kept its channel across the restore/);
     expect(report.facts).toEqual({ osBuild: '26100.2314', hypervVersion: '10.0.26100.2314', kmclVersion: '10.0.26100.2314' });
     const choices = report.findings.filter((f) => f.id.startsWith('choice:'));
     expect(choices.map((f) => f.id)).toEqual(GAP_CHOICES.map((c) => `choice:${c.key}`));
@@ -95,6 +97,20 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     await init(false);
     r = await probe();
     expect(status(r)).toMatchObject({ shell: 'pass', 'test-signing': 'fail', 'vsp-loads': 'unsupported' });
+  });
+
+  it('runs the FORCE_NEW_CHANNEL experiment: a client that gets a new channel, and a host that refuses the flag', async () => {
+    await init(true, { ForceNewChannel: 'new-channel' });
+    let r = await probe();
+    expect(status(r)).toMatchObject({ 'restore-open': 'pass', 'force-new-channel': 'pass' });
+    expect(r.findings.find((f) => f.id === 'force-new-channel')!.detail).toMatch(/the client got a new channel at the restore \(its counters started again\), and traffic flows after/);
+    await init(true, { ForceNewChannel: 'refused' });
+    r = await probe();
+    expect(status(r)).toMatchObject({ 'restore-open': 'pass', 'force-new-channel': 'fail' });
+    expect(r.findings.find((f) => f.id === 'force-new-channel')!.detail).toMatch(/the offer with the flag was refused/);
+    // Without traffic, the experiment is not tried.
+    await init(true, { ClientBinds: false });
+    expect(status(await probe())).toMatchObject({ 'force-new-channel': 'unsupported' });
   });
 
   it('`bench lab probe` writes probe.json and probe.md', async () => {

@@ -6,7 +6,10 @@ import { loadScenarioPaths } from '../../../src/scenario/loader.ts';
 import { executeScenario } from '../../../src/scenario/execute.ts';
 import { executeAcrossThreads } from '../../../src/run/workers/migrate-threads.ts';
 import { MemorySink, formatEvent } from '../../../src/trace/sink.ts';
-import { PropertyChecker } from '../../../src/check/properties.ts';
+import { statusRuleOf, PropertyChecker } from '../../../src/check/properties.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
@@ -24,7 +27,7 @@ describe('migration to an emulator instance on another thread', () => {
       expect(new Set(r.threads).size).toBe(r.threads.length);
       expect(r.threads.slice(1)).not.toContain(threadId);
       expect(two.events.map(formatEvent)).toEqual(one.events.map(formatEvent));
-      const c = new PropertyChecker();
+      const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
       for (const e of two.events) c.onEvent(e);
       expect(c.finish(r.hang)).toEqual([]);
     }
@@ -35,7 +38,7 @@ describe('migration to an emulator instance on another thread', () => {
     const sink = new MemorySink();
     const r = await executeAcrossThreads(s, { seed: 1, sink, faults: ['lose-ring-tail-at-migration'] });
     expect(r.faultsFired).toContain('lose-ring-tail-at-migration');
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of sink.events) c.onEvent(e);
     expect(c.finish(r.hang).map((v) => v.class)).toContain('lost');
   });

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../../common/sample-protocol.h"
+#include "../../trace-lib/vmbus_bench_trace.h"
 #include "../../common/sample-control.h"
 #include "sample-ctl.h"
 
@@ -104,7 +105,7 @@ static int parse_hex(const char *text, int digits, sp_u64 *out)
 }
 
 /* The schema event name of a TraceLogging event (its name is the TDH task name). */
-static int event_kind(PEVENT_RECORD rec, enum sp_trace_kind *kind)
+static int event_kind(PEVENT_RECORD rec, enum vbt_kind *kind)
 {
 	static unsigned char info_buffer[8192];
 	PTRACE_EVENT_INFO info = (PTRACE_EVENT_INFO)info_buffer;
@@ -122,16 +123,16 @@ static int event_kind(PEVENT_RECORD rec, enum sp_trace_kind *kind)
 	for (i = 0; i < (int)sizeof(name) - 1 && wide[i] != 0; i++)
 		name[i] = wide[i] < 0x80 ? (char)wide[i] : '?';
 	name[i] = '\0';
-	for (k = SP_EV_CH_STATE; k <= SP_EV_PKT_FAIL; k++) {
-		if (strcmp(name, sp_trace_kind_name((enum sp_trace_kind)k)) == 0) {
-			*kind = (enum sp_trace_kind)k;
+	for (k = VBT_CH_STATE; k <= VBT_PKT_FAIL; k++) {
+		if (strcmp(name, vbt_event_name((enum vbt_kind)k)) == 0) {
+			*kind = (enum vbt_kind)k;
 			return 0;
 		}
 	}
 	return -1;
 }
 
-static int decode_event(PEVENT_RECORD rec, struct sp_trace_event *ev, char *state, ULONG state_size)
+static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, ULONG state_size)
 {
 	char dir[8], hex[20];
 	int bad = 0;
@@ -143,53 +144,53 @@ static int decode_event(PEVENT_RECORD rec, struct sp_trace_event *ev, char *stat
 	ev->side = "host";
 	bad |= read_u64(rec, L"seq", &ev->seq);
 	bad |= read_u32(rec, L"ch", &ev->ch);
-	if (ev->kind == SP_EV_CH_STATE) {
+	if (ev->kind == VBT_CH_STATE) {
 		bad |= read_text(rec, L"state", state, state_size);
 		ev->state = state;
 		return bad ? -1 : 0;
 	}
 	bad |= read_u64(rec, L"tx", &ev->tx);
 	bad |= read_text(rec, L"dir", dir, sizeof(dir));
-	ev->dir = strcmp(dir, "h2g") == 0 ? SP_DIR_H2G : SP_DIR_G2H;
+	ev->dir = strcmp(dir, "h2g") == 0 ? VBT_H2G : VBT_G2H;
 	switch (ev->kind) {
-	case SP_EV_PKT_SEND:
-	case SP_EV_PKT_RECV:
-	case SP_EV_PKT_COMPLETE:
+	case VBT_PKT_SEND:
+	case VBT_PKT_RECV:
+	case VBT_PKT_COMPLETE:
 		bad |= read_u32(rec, L"len", &ev->len);
 		break;
 	default:
 		break;
 	}
-	if (ev->kind == SP_EV_PKT_SEND || ev->kind == SP_EV_PKT_RECV ||
-	    ev->kind == SP_EV_PKT_COMPLETE || ev->kind == SP_EV_PKT_COMPLETION) {
+	if (ev->kind == VBT_PKT_SEND || ev->kind == VBT_PKT_RECV ||
+	    ev->kind == VBT_PKT_COMPLETE || ev->kind == VBT_PKT_COMPLETION) {
 		bad |= read_text(rec, L"digest", hex, sizeof(hex)) ||
 		       parse_hex(hex, 16, &ev->digest);
 	}
-	if (ev->kind == SP_EV_PKT_COMPLETE || ev->kind == SP_EV_PKT_COMPLETION ||
-	    ev->kind == SP_EV_PKT_FAIL) {
+	if (ev->kind == VBT_PKT_COMPLETE || ev->kind == VBT_PKT_COMPLETION ||
+	    ev->kind == VBT_PKT_FAIL) {
 		sp_u64 status = 0;
 
 		bad |= read_text(rec, L"status", hex, sizeof(hex)) || parse_hex(hex, 8, &status);
 		ev->status = (sp_u32)status;
 	}
-	if (ev->kind == SP_EV_PKT_SEND) {
+	if (ev->kind == VBT_PKT_SEND) {
 		unsigned char want = 0;
 
 		bad |= read_property(rec, L"wantCompletion", &want, sizeof(want), NULL);
 		ev->want_completion = want != 0;
 	}
-	if (ev->kind == SP_EV_PKT_QUEUED) {
+	if (ev->kind == VBT_PKT_QUEUED) {
 		unsigned char inferred = 0;
 
 		/* Absent in a capture from a VSP that observed it; present and true here. */
 		if (read_property(rec, L"inferred", &inferred, sizeof(inferred), NULL) == 0)
 			ev->inferred = inferred != 0;
 	}
-	if (ev->kind == SP_EV_PKT_SAVE) {
+	if (ev->kind == VBT_PKT_SAVE) {
 		bad |= read_u32(rec, L"libLen", &ev->lib_len);
 		bad |= read_u32(rec, L"saveLen", &ev->save_len);
 	}
-	if (ev->kind == SP_EV_PKT_SAVE || ev->kind == SP_EV_PKT_RESTORE) {
+	if (ev->kind == VBT_PKT_SAVE || ev->kind == VBT_PKT_RESTORE) {
 		bad |= read_text(rec, L"saveDigest", hex, sizeof(hex)) ||
 		       parse_hex(hex, 16, &ev->save_digest);
 	}
@@ -198,8 +199,8 @@ static int decode_event(PEVENT_RECORD rec, struct sp_trace_event *ev, char *stat
 
 static void WINAPI on_event(PEVENT_RECORD rec)
 {
-	struct sp_trace_event ev;
-	char state[64], text[SP_TRACE_LINE_MAX];
+	struct vbt_event ev;
+	char state[64], text[VBT_LINE_MAX];
 	sp_u32 n;
 
 	if (memcmp(&rec->EventHeader.ProviderId, &conv.provider, sizeof(GUID)) != 0)
@@ -208,7 +209,7 @@ static void WINAPI on_event(PEVENT_RECORD rec)
 		conv.undecodable++;
 		return;
 	}
-	n = sp_trace_format(text, sizeof(text), &ev);
+	n = vbt_format_line(text, sizeof(text), &ev);
 	if (n == 0) {
 		conv.undecodable++;
 		return;

@@ -3,6 +3,7 @@
  *
  *   sample-ctl vsp|guest command "TEXT"     one control command (README: grammar)
  *   sample-ctl vsp|guest counters           the counters, one line per channel
+ *                                           (the VSP's start with trace_seq=N)
  *   sample-ctl guest trace [OUT]            the guest's JSON Lines trace
  *   sample-ctl etl2jsonl IN.etl [OUT]       the VSP's ETW trace as JSON Lines
  *

@@ -8,7 +8,7 @@ import { DEFAULT_CHOICES, type GapChoices } from '../../../../src/vmbus/choices.
 import { GuestMemory } from '../../../../src/vmbus/partition.ts';
 import { STATUS } from '../../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
-import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../../src/devices/protocol.ts';
+import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../../devices/sample/protocol.ts';
 import { CVsp, type CVspOptions } from '../../../../src/devices/wasm/c-vsp.ts';
 import { stepSide } from '../../../vmbus/support/channel-pair.ts';
 

@@ -7,20 +7,31 @@
 #   -LoopbackOffer ok|refused        does `open N GUID loopback` succeed
 #   -ClientBinds $true|$false        does the client driver open a loopback channel in the host
 #   -RestoreWithClientOpen ok|fail   can a channel be restored while its client stays open
+#   -ForceNewChannel keeps|new-channel|refused
+#                                    what `open ... force-new-channel` does: the client keeps
+#                                    its channel across a restore, gets a new one (its
+#                                    counters start again), or the flagged offer is refused
+#
+# Channel states follow the VSP's commands: open -> active; pause -> paused; save -> saved;
+# detach -> detached; restore (from saved or detached) -> active, started as the VSP's
+# restore is; resume (from paused or saved) -> active. A paused, saved or detached channel
+# refuses `transact` (STATUS_INVALID_DEVICE_STATE, exit 3) as vsp-send.c does. `vsp
+# counters` starts with `trace_seq=N`, N counting the commands that would have traced.
 #
 # Traffic completes at once while a channel is active and bound. Exit codes as sample-ctl's:
 # 0 done, 2 a refused or malformed command, 3 the driver could not be reached.
 
 function Set-StandinSampleDrivers {
     [CmdletBinding()]
-    param([ValidateSet('ok', 'refused')][string]$LoopbackOffer = 'ok', [bool]$ClientBinds = $true, [ValidateSet('ok', 'fail')][string]$RestoreWithClientOpen = 'ok')
+    param([ValidateSet('ok', 'refused')][string]$LoopbackOffer = 'ok', [bool]$ClientBinds = $true, [ValidateSet('ok', 'fail')][string]$RestoreWithClientOpen = 'ok',
+          [ValidateSet('keeps', 'new-channel', 'refused')][string]$ForceNewChannel = 'keeps')
     $c = Get-Config
-    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; Channels = @{}; Log = @() }
+    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; ForceNewChannel = $ForceNewChannel; Channels = @{}; Log = @(); TraceSeq = 0 }
     Save-Config $c
 }
 
 function script:Get-SampleDrivers($c) {
-    if (-not $c.SampleDrivers) { $c.SampleDrivers = @{ LoopbackOffer = 'ok'; ClientBinds = $true; RestoreWithClientOpen = 'ok'; Channels = @{}; Log = @() } }
+    if (-not $c.SampleDrivers) { $c.SampleDrivers = @{ LoopbackOffer = 'ok'; ClientBinds = $true; RestoreWithClientOpen = 'ok'; ForceNewChannel = 'keeps'; Channels = @{}; Log = @(); TraceSeq = 0 } }
     $c.SampleDrivers
 }
 
@@ -33,6 +44,7 @@ function sample-ctl {
     $loaded = @($c.Drivers | Where-Object { $_.Original -eq 'vmbus_sample_vsp.inf' }).Count -gt 0
     if (-not $loaded) { Save-Config $c; & $fail 3 'the VSP could not be reached (is it installed?)'; return }
     if ($verb -eq 'counters') {
+        if ($who -eq 'vsp') { "trace_seq=$([int]$d.TraceSeq)" }
         foreach ($k in @($d.Channels.Keys | Sort-Object)) {
             $ch = $d.Channels[$k]
             if ($who -eq 'guest' -and -not $ch.Bound) { continue }
@@ -45,10 +57,12 @@ function sample-ctl {
     $t = $text -split '\s+'
     $n = if ($text -match 'ch=(\d+)') { [string][int]$Matches[1] } else { $null }
     $ch = if ($n) { $d.Channels[$n] } else { $null }
+    $force = $text -match ' force-new-channel'
     switch ($t[0]) {
         'open' {
             if ($d.LoopbackOffer -ne 'ok' -and $text -match ' loopback') { Save-Config $c; & $fail 2 'open: STATUS_NOT_SUPPORTED'; return }
-            $d.Channels[[string][int]$t[1]] = @{ Bound = [bool]$d.ClientBinds; State = 'active'; Requests = 0; HostDone = 0; GuestDone = 0; Saved = 0; Restored = 0 }
+            if ($force -and $d.ForceNewChannel -eq 'refused') { Save-Config $c; & $fail 2 'open: STATUS_INVALID_PARAMETER'; return }
+            $d.Channels[[string][int]$t[1]] = @{ Bound = [bool]$d.ClientBinds; State = 'active'; Force = $force; Requests = 0; HostDone = 0; GuestDone = 0; Saved = 0; Restored = 0 }
         }
         'send' {
             if (-not $ch -or -not $ch.Bound) { Save-Config $c; & $fail 3 'no client device for that channel'; return }
@@ -56,18 +70,30 @@ function sample-ctl {
         }
         'transact' {
             if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }
-            if ($ch.State -eq 'active' -and $ch.Bound) { $ch.HostDone += [int]$t[1] }
+            if ($ch.State -ne 'active') { Save-Config $c; & $fail 3 "the driver refused `"$text`" (STATUS_INVALID_DEVICE_STATE: the channel is $($ch.State))"; return }
+            if ($ch.Bound) { $ch.HostDone += [int]$t[1] }
         }
+        'pause' { if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }; if ($ch.State -eq 'active') { $ch.State = 'paused' } }
         'save' { if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }; $ch.State = 'saved'; $ch.Saved++ }
-        'restore' {
-            if (-not $ch -or $ch.State -ne 'saved') { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE'; return }
-            if ($ch.Bound -and $d.RestoreWithClientOpen -ne 'ok') { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE (the client is still open)'; return }
-            $ch.State = 'restored'; $ch.Restored++
+        'detach' {
+            if (-not $ch -or ($ch.State -ne 'saved' -and $ch.State -ne 'detached')) { Save-Config $c; & $fail 3 'detach: STATUS_INVALID_DEVICE_STATE (nothing saved)'; return }
+            $ch.State = 'detached'
         }
-        'resume' { if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }; $ch.State = 'active' }
+        'restore' {
+            if (-not $ch -or ($ch.State -ne 'saved' -and $ch.State -ne 'detached')) { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE'; return }
+            if ($ch.Bound -and $d.RestoreWithClientOpen -ne 'ok') { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE (the client is still open)'; return }
+            # A flagged channel's client may get a new channel at the restore: its counters start again.
+            if ($ch.Force -and $d.ForceNewChannel -eq 'new-channel') { $ch.Requests = 0; $ch.GuestDone = 0 }
+            $ch.State = 'active'; $ch.Restored++
+        }
+        'resume' {
+            if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }
+            if ($ch.State -eq 'paused' -or $ch.State -eq 'saved') { $ch.State = 'active' }
+        }
         'close' { if ($n) { $d.Channels.Remove($n) } }
         default { }
     }
+    $d.TraceSeq = [int]$d.TraceSeq + 1
     Save-Config $c
     $global:LASTEXITCODE = 0
 }

@@ -12,8 +12,8 @@ import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import type { JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
 import type { LoopbackDrivers } from '../../../../src/run/real/loopback-lab.ts';
 
-export async function emulate(file: string, seed = 1): Promise<{ scenario: Scenario; events: TraceEvent[] }> {
-  const scenario = await loadScenarioFile(file);
+export async function emulate(file: string, seed = 1, topology: Scenario['topology'] = 'vm'): Promise<{ scenario: Scenario; events: TraceEvent[] }> {
+  const scenario = { ...(await loadScenarioFile(file)), topology };
   const sink = new MemorySink();
   executeScenario(scenario, { seed, sink });
   return { scenario, events: sink.events };
@@ -67,7 +67,8 @@ export function emulatorBackedLab(events: TraceEvent[], o: EmulatorLabOptions): 
 }
 
 /**
- * A loopback job's drivers over an emulator trace, as emulatorBackedLab's: the VSP's k-th
+ * A loopback job's drivers over an emulator trace (of the loopback topology, for a
+ * faithful one), as emulatorBackedLab's: the VSP's k-th
  * counter read answers with the host events before the emulator's k-th bench event, the
  * client's with the guest events there. Commands are recorded, not acted on.
  */

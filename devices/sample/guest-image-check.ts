@@ -6,9 +6,9 @@
 // a channel list that is not a list threw a TypeError from deep inside the restore. So
 // every field is checked here first, for each image version guest-image.ts reads, and a
 // bad one is a RestoreError ('bad-record') naming it.
-import { RestoreError } from '../vmbus/saved-state.ts';
-import { isKnownPacketType, PACKET_FLAG_COMPLETION_REQUESTED } from '../vmbus/ring-layout.ts';
-import { isTxId } from '../vmbus/tx-id.ts';
+import { RestoreError } from '../../src/vmbus/saved-state.ts';
+import { isKnownPacketType, PACKET_FLAG_COMPLETION_REQUESTED } from '../../src/vmbus/ring-layout.ts';
+import { isTxId } from '../../src/vmbus/tx-id.ts';
 
 const PER_QUEUED = 4;
 const PER_HELD = 5;

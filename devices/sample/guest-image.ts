@@ -15,10 +15,10 @@
 //      few hundred entries cost four times as much.
 // All three are read. Only save and restore touch these types.
 
-import { isTxId, type TxId } from '../vmbus/tx-id.ts';
-import { fifo, fifoPush, type Fifo } from '../vmbus/fifo.ts';
+import { isTxId, type TxId } from '../../src/vmbus/tx-id.ts';
+import { fifo, fifoPush, type Fifo } from '../../src/vmbus/fifo.ts';
 import type { GuestChannelState, GuestState } from './guest.ts';
-import { RestoreError } from '../vmbus/saved-state.ts';
+import { RestoreError } from '../../src/vmbus/saved-state.ts';
 import { checkGuestImage } from './guest-image-check.ts';
 
 type Queued = GuestChannelState['queue'] extends Fifo<infer T> ? T : never;

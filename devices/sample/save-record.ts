@@ -1,9 +1,9 @@
 // The VSP's SaveBuf record for one host transaction (lab/drivers/PROTOCOL.md,
 // "Save and restore: the VSP's SaveBuf"): 32 bytes, little-endian.
 
-import type { TxId } from '../vmbus/tx-id.ts';
-import { hexOfHalves } from './digest.ts';
-import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
+import type { TxId } from '../../src/vmbus/tx-id.ts';
+import { hexOfHalves } from '../../src/devices/digest.ts';
+import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../../src/vmbus/le-bytes.ts';
 
 export const SAVEBUF_MAGIC = 0x53505356; // "VSPS"
 export const SAVEBUF_VERSION = 1;

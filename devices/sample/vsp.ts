@@ -2,8 +2,8 @@
 // against the emulator's KMCL server channel exactly as the C VSP is written against
 // vmbkmcl.sys. It writes the host side of the trace.
 
-import { txAdd, type TxId } from '../vmbus/tx-id.ts';
-import { Channel, SERVER_INIT_FLAG_FORCE_NEW_CHANNEL, stateChangeCallbacksInit } from '../vmbus/channel.ts';
+import { txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
+import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
 import {
   channelRestoreFromBuffer,
   channelSaveBegin,
@@ -11,12 +11,15 @@ import {
   channelSaveEnd,
   currentSaveLibLength,
   packetRestore,
-} from '../vmbus/channel-save.ts';
-import type { GapChoices } from '../vmbus/choices.ts';
-import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../vmbus/packet.ts';
-import { STATUS, statusName, type NtStatus } from '../vmbus/status.ts';
-import type { TraceSink } from '../trace/sink.ts';
-import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
+} from '../../src/vmbus/channel-save.ts';
+import type { GapChoices } from '../../src/vmbus/choices.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
+import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { DeviceError, type HostVsp } from '../../src/device-api/device-module.ts';
+import type { StateKey } from '../../src/scenario/state-key.ts';
+import { keyHostTx } from './guest-keys.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import {
   CompletionMode,
   INTERFACE_TYPE_GUID,
@@ -32,7 +35,7 @@ import {
   statusFor,
   statusHex,
 } from './protocol.ts';
-import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../vmbus/fifo.ts';
+import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
 import { peekTx } from './peek.ts';
 import { SAVEBUF_SIZE, readSaveRecord, writeSaveRecord, type SavedHostTx } from './save-record.ts';
 
@@ -51,7 +54,7 @@ function saveScratch(size: number): Uint8Array {
   return scratch.subarray(0, size);
 }
 
-export class VspError extends Error {
+export class VspError extends DeviceError {
   constructor(ch: number, message: string) {
     super(`VSP channel ${ch}: ${message}`);
     this.name = 'VspError';
@@ -80,16 +83,9 @@ export interface VspOptions {
   /** bytes per VmbChannelSaveContinue call; small values exercise the partial-progress codes */
   saveBufferSize: number;
   quota?: number | undefined;
-  /** VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL: after a restore the channel is offered anew */
-  forceNewChannel?: boolean | undefined;
-  /**
-   * The VSP refuses its saved state (a scenario's `restore` with `fail`): its restore-packet
-   * callback fails on the second packet, or the restore fails at its end when there is none.
-   */
-  failRestore?: boolean | undefined;
 }
 
-export class SampleVsp {
+export class SampleVsp implements HostVsp {
   readonly channel: Channel;
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
@@ -135,7 +131,6 @@ export class SampleVsp {
         (_c, lib, save) => this.onRestorePacket(lib, save),
       ),
     );
-    if (opts.forceNewChannel) this.check('VmbServerChannelInitSetFlags', ch.serverInitSetFlags(SERVER_INIT_FLAG_FORCE_NEW_CHANNEL));
     if (opts.quota) ch.setTransactionQuota(opts.quota);
   }
 
@@ -207,6 +202,11 @@ export class SampleVsp {
       status: statusHex(status), len: response.length, digest: digestHex(response),
     });
     this.channel.packetComplete(pkt, response);
+  }
+
+  /** Explore's state key: a host transaction's context, field by field (guest-keys.ts). */
+  keyContext(k: StateKey, pointer: unknown): void {
+    keyHostTx(k, pointer);
   }
 
   /** When the next held request is due, or null when none is held. */
@@ -329,8 +329,6 @@ export class SampleVsp {
   private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const st = readSaveRecord(save);
     if (!st) return STATUS.INVALID_PARAMETER;
-    // A scenario's failing restore: this VSP cannot take its second saved packet back.
-    if (this.opts.failRestore && this.restoring.length >= 1) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) {
@@ -373,6 +371,19 @@ export class SampleVsp {
     }
   }
 
+  /**
+   * After a save of a VM that goes on running (a checkpoint taken under the
+   * runningCheckpoint choice save-and-continue, REVIEW section 2): VmbChannelStart on the
+   * same channel object, as the C VSP's `resume` command does. Nothing is restored: the
+   * packets queued in the library and those awaiting a completion are still this
+   * channel's, each with its transaction record (its pointer), and go on from where the
+   * Pause left them. (Requests held in mode Hold were completed by Suspend, as KMCL
+   * requires before Pause returns, so none is held across it.)
+   */
+  resume(): void {
+    this.channel.start();
+  }
+
   /** Feeds the saved buffers back, in order, before the channel is enabled. */
   restore(buffers: readonly Uint8Array[]): void {
     this.restoring = [];
@@ -381,10 +392,7 @@ export class SampleVsp {
         const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
         const last = i === buffers.length - 1;
         if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
-        if (st === STATUS.SUCCESS && last) {
-          if (this.opts.failRestore) throw new VspError(this.opts.ch, 'the VSP refused its saved state');
-          return;
-        }
+        if (st === STATUS.SUCCESS && last) return;
         throw new VspError(
           this.opts.ch,
           `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
@@ -395,6 +403,7 @@ export class SampleVsp {
       // KMCL took back what the failed restore had added (channel-save.ts rollback); the
       // packets are still ours to free (REVIEW D3), which the rescind that follows does.
       if (e instanceof VspError) this.failedRestore = this.restoring;
+      else this.failedRestore = [];
       throw e;
     } finally {
       this.restoring = [];
@@ -414,14 +423,13 @@ export class SampleVsp {
    * The host rescinds this channel instance (lab/drivers/PROTOCOL.md, "Rescind and
    * re-offer"): a rescind racing traffic, a FORCE_NEW_CHANNEL channel after a restore, or
    * the fallback for a restore that failed, as openvmm's vmbus server revokes a channel
-   * it could not restore. `ch.rescind` first, then the VSP ends what it still owns: the
+   * it could not restore. After the bench's `ch.rescind`, the VSP ends what it still owns: the
    * packets of a failed restore (freed, each traced as cancelled) and, through
    * VmbChannelDisable, every host transaction queued or awaiting its completion (KMCL
    * cancels them; the completion routine traces pkt.cancel). Then VmbChannelCleanup:
    * this object is done, and the re-offer is a new one.
    */
   rescind(): void {
-    this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch: this.opts.ch });
     this.rescinding = true;
     try {
       this.channel.disable();
@@ -438,12 +446,6 @@ export class SampleVsp {
     } finally {
       this.rescinding = false;
     }
-  }
-
-  /** A new instance of a rescinded channel: offered (`ch.offer`), then enabled and started as any. */
-  reoffer(): void {
-    this.opts.sink.emit({ side: 'host', ev: 'ch.offer', ch: this.opts.ch });
-    this.enable();
   }
 
   /**

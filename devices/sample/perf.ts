@@ -3,14 +3,14 @@
 // TypeScript twin or the C VSP compiled to WebAssembly (same guest, same client
 // Channel, no trace written). Benchmark figures only, never asserted in tests.
 
-import { Channel, stateChangeCallbacksInit } from '../../vmbus/channel.ts';
-import { DEFAULT_CHOICES } from '../../vmbus/choices.ts';
-import { GuestMemory } from '../../vmbus/partition.ts';
-import { FORMAT_FLAG_WAIT_FOR_COMPLETION } from '../../vmbus/packet.ts';
-import type { TraceSink } from '../../trace/sink.ts';
-import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, encodeMessage } from '../protocol.ts';
-import { SampleVsp } from '../vsp.ts';
-import { CVsp } from './c-vsp.ts';
+import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
+import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
+import { GuestMemory } from '../../src/vmbus/partition.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION } from '../../src/vmbus/packet.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, encodeMessage } from './protocol.ts';
+import { SampleVsp } from './vsp.ts';
+import { CVsp } from '../../src/devices/wasm/c-vsp.ts';
 
 const CH = 7;
 const INSTANCE = '8d2f5c3a-71b4-4e0e-9a6d-2c1f00000007';

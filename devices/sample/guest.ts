@@ -5,13 +5,14 @@
 // is guest memory: a saved VM, a checkpoint or a migration carries it as it carries the
 // rings, and applying a checkpoint puts an older copy back.
 
-import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
-import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
-import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
-import type { TraceSink } from '../trace/sink.ts';
-import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
-import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from './digest.ts';
+import { nextTxId, type TxId } from '../../src/vmbus/tx-id.ts';
+import type { OutgoingRing, IncomingRing } from '../../src/vmbus/ring.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
+import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import { peekTx } from './peek.ts';
+import { addGuestKeyers } from './guest-keys.ts';
 import { fromGuestImage, toGuestImage, type GuestImageV3 } from './guest-image.ts';
 import {
   MsgType,
@@ -23,8 +24,10 @@ import {
   newHeader,
   statusFor,
   statusHex,
-  type CompletionModeValue,
+  CompletionMode,
 } from './protocol.ts';
+import type { GuestDriver } from '../../src/device-api/device-module.ts';
+import type { StateKey } from '../../src/scenario/state-key.ts';
 
 /** Scratch for the header of the packet being received (read and used before the next one). */
 const recvHeader = newHeader();
@@ -85,7 +88,7 @@ export interface HostDoorbell {
 }
 
 /** The running guest driver: its state plus views of the rings in guest memory. */
-export class SampleGuest {
+export class SampleGuest implements GuestDriver {
   readonly state: GuestState;
   private readonly rings: Map<number, { out: OutgoingRing; in: IncomingRing }>;
   private readonly sink: TraceSink;
@@ -142,8 +145,9 @@ export class SampleGuest {
   // ------------------------------------------------------------ sending
 
   /** Sends `count` Requests (or Notifies) of `size` bytes. */
-  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: CompletionModeValue, vspHold: number): void {
+  send(ch: number, kind: 'request' | 'notify', count: number, size: number, how: 'inline' | 'deferred' | 'hold', vspHold: number): void {
     const c = this.chan(ch);
+    const mode = how === 'inline' ? CompletionMode.Inline : how === 'deferred' ? CompletionMode.Deferred : CompletionMode.Hold;
     for (let i = 0; i < count; i++) {
       const tx = c.nextTx;
       c.nextTx = nextTxId(tx);
@@ -312,6 +316,16 @@ export class SampleGuest {
     if (!v) return null;
     if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };
     return { ev: 'pkt.recv', tx: peekTx(inc, v), dir: 'h2g' };
+  }
+
+  /** Explore's state key: the per-transaction collections, keyed field by field in a fixed order (guest-keys.ts). */
+  keyers(add: (collection: object, key: (k: StateKey) => void) => void): void {
+    for (const c of this.state.channels) addGuestKeyers(add, c);
+  }
+
+  /** Explore's state key: how each channel's ring reader waits. */
+  ringReaders(): Iterable<{ ch: number; holder: object; draining: boolean; interrupt: boolean }> {
+    return this.state.channels.map((c) => ({ ch: c.ch, holder: c, draining: c.draining, interrupt: c.interrupt }));
   }
 
   // ------------------------------------------------------------ rescind and re-offer

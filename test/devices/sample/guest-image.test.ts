@@ -1,14 +1,14 @@
-// The guest driver's saved image (src/devices/guest-image.ts): whatever the guest holds
+// The guest driver's saved image (devices/sample/guest-image.ts): whatever the guest holds
 // when the VM is saved (queued writes, held transactions, transactions awaiting the
 // host) comes back from the blob as it was, holds keeping the time they had left; and an
 // image as format version 1 wrote it (the live state itself) still revives.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../../src/devices/guest.ts';
-import { fifoItems, fifoPush, fifoShift } from '../../src/vmbus/fifo.ts';
-import { decodeSavedVm, encodeSavedVm } from '../../src/vmbus/saved-state.ts';
-import { ringBytes } from '../../src/vmbus/ring-layout.ts';
+import { newGuestState, reviveGuest, snapshotGuest, type GuestState } from '../../../devices/sample/guest.ts';
+import { fifoItems, fifoPush, fifoShift } from '../../../src/vmbus/fifo.ts';
+import { decodeSavedVm, encodeSavedVm } from '../../../src/vmbus/saved-state.ts';
+import { ringBytes } from '../../../src/vmbus/ring-layout.ts';
 
 const bytes = fc.uint8Array({ maxLength: 80 });
 const queued = fc.record({ flags: fc.constantFrom(0, 1), type: fc.constantFrom(6, 11), transId: fc.nat(), payload: bytes });

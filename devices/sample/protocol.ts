@@ -9,9 +9,9 @@
 // (all little-endian). The ring only knows lengths in 8-byte units, so the exact length
 // travels in the header.
 
-import { txLo, txMod, type TxId } from '../vmbus/tx-id.ts';
-import { fnv1a64Into, type DigestHalves } from './digest.ts';
-import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../vmbus/le-bytes.ts';
+import { txLo, txMod, type TxId } from '../../src/vmbus/tx-id.ts';
+import { fnv1a64Into, type DigestHalves } from '../../src/devices/digest.ts';
+import { putU16, putU32, putU64, getU16, getU32, getU64 } from '../../src/vmbus/le-bytes.ts';
 
 export const PROTOCOL_VERSION = 1;
 

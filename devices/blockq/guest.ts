@@ -1,0 +1,308 @@
+// The blockq guest driver's TypeScript twin: the guest side of PROTOCOL.md, on the rings in
+// guest memory (it talks to the rings directly, as a Linux driver does). Like the VSP it
+// answers what wants an answer (the host's events) after each one's delay, out of order,
+// with replies of varying size. All its state is plain data (BlockqGuestState): it is
+// guest memory, which a saved VM, a checkpoint or a migration carries.
+
+import { isTxId, nextTxId, type TxId } from '../../src/vmbus/tx-id.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
+import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
+import { u64FromHalves } from '../../src/vmbus/le-bytes.ts';
+import { RestoreError } from '../../src/vmbus/saved-state.ts';
+import type { TraceSink } from '../../src/trace/sink.ts';
+import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
+import type { DeliveryPeek, GuestDriver, GuestRings, HostDoorbell } from '../../src/device-api/device-module.ts';
+import {
+  Mode, MsgType, Status, answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
+} from './protocol.ts';
+
+interface QueuedWrite {
+  flags: number;
+  type: number;
+  transId: TxId;
+  payload: Uint8Array;
+}
+
+interface HeldEvent {
+  transId: TxId;
+  tx: TxId;
+  due: number;
+  reply: Uint8Array;
+  status: number;
+}
+
+export interface BlockqChannel {
+  ch: number;
+  nextTx: TxId;
+  nextTransId: TxId;
+  queue: Fifo<QueuedWrite>;
+  /** our requests awaiting a reply: descriptor transaction id -> tx */
+  awaiting: Map<TxId, TxId>;
+  /** host events we answer when due, soonest first */
+  held: Fifo<HeldEvent>;
+  interrupt: boolean;
+  draining: boolean;
+  writable: boolean;
+}
+
+export interface BlockqGuestState {
+  channels: BlockqChannel[];
+}
+
+/** The image a saved VM holds: the state, and the guest's clock when it was taken. */
+interface BlockqGuestImage {
+  blockq: 1;
+  takenAt: number;
+  channels: BlockqChannel[];
+}
+
+const byDue = (h: HeldEvent): number => h.due;
+
+export function newBlockqState(channels: readonly number[], firstTx: readonly TxId[]): BlockqGuestState {
+  return {
+    channels: channels.map((ch, i) => ({
+      ch, nextTx: firstTx[i] ?? 1, nextTransId: firstTx[i] ?? 1, queue: fifo<QueuedWrite>(), awaiting: new Map(), held: fifo<HeldEvent>(), interrupt: true, draining: false, writable: true,
+    })),
+  };
+}
+
+export function snapshotBlockq(state: BlockqGuestState, now: number): BlockqGuestImage {
+  // The saved VM is serialized at once (saved-state.ts), so the image may share the live state.
+  return { blockq: 1, takenAt: now, channels: state.channels };
+}
+
+/** Back from an image at `now`: holds keep the time they had left. A malformed image is a RestoreError. */
+export function reviveBlockq(image: unknown, now: number): BlockqGuestState {
+  const bad = (what: string): never => {
+    throw new RestoreError('bad-record', `blockq guest image: ${what}`);
+  };
+  const img = image as Partial<BlockqGuestImage> | null;
+  if (typeof img !== 'object' || img === null || img.blockq !== 1 || typeof img.takenAt !== 'number' || !Array.isArray(img.channels)) bad('not a blockq guest image');
+  const shift = now - img!.takenAt!;
+  const channels = img!.channels!.map((c, i): BlockqChannel => {
+    const at = `channel ${i}`;
+    if (typeof c !== 'object' || c === null || !Number.isInteger(c.ch) || !isTxId(c.nextTx) || !isTxId(c.nextTransId)) bad(`${at}: ch, nextTx or nextTransId missing`);
+    if (!(c.awaiting instanceof Map) || ![...c.awaiting].every(([a, b]) => isTxId(a) && isTxId(b))) bad(`${at}: awaiting is not a map of transaction ids`);
+    const queue = fifo<QueuedWrite>();
+    for (const w of fifoItemsOf<QueuedWrite>(c.queue, `${at} queue`, bad)) {
+      if (!(w.payload instanceof Uint8Array) || !isTxId(w.transId) || !Number.isInteger(w.type) || !Number.isInteger(w.flags)) bad(`${at}: a queued write is malformed`);
+      fifoPush(queue, { flags: w.flags, type: w.type, transId: w.transId, payload: w.payload });
+    }
+    const held = fifo<HeldEvent>();
+    for (const h of fifoItemsOf<HeldEvent>(c.held, `${at} held`, bad)) {
+      if (!(h.reply instanceof Uint8Array) || !isTxId(h.transId) || !isTxId(h.tx) || typeof h.due !== 'number' || !Number.isInteger(h.status)) bad(`${at}: a held event is malformed`);
+      fifoPush(held, { transId: h.transId, tx: h.tx, due: h.due + shift, reply: h.reply, status: h.status });
+    }
+    // A restored driver looks at its ring once (the host may have written while it was away).
+    return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting: new Map(c.awaiting), held, interrupt: true, draining: false, writable: true };
+  });
+  return { channels };
+}
+
+function fifoItemsOf<T>(q: unknown, what: string, bad: (w: string) => never): T[] {
+  const f = q as Fifo<T> | null;
+  if (typeof f !== 'object' || f === null || !Array.isArray(f.items) || !Number.isInteger(f.head) || f.head < 0 || f.head > f.items.length) bad(`${what} is not a queue`);
+  return f!.items.slice(f!.head);
+}
+
+export class BlockqGuest implements GuestDriver {
+  readonly state: BlockqGuestState;
+  private readonly rings: GuestRings;
+  private readonly sink: TraceSink;
+  private readonly host: HostDoorbell;
+  private readonly byCh = new Map<number, BlockqChannel>();
+  private readonly d: DigestHalves = { hi: 0, lo: 0 };
+
+  constructor(state: BlockqGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell) {
+    this.state = state;
+    this.rings = rings;
+    this.sink = sink;
+    this.host = host;
+    for (const c of state.channels) this.byCh.set(c.ch, c);
+    for (const [ch, r] of rings) r.in.onUnacceptable = (offset, type, flags) => sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
+  }
+
+  private chan(ch: number): BlockqChannel {
+    const c = this.byCh.get(ch);
+    if (!c) throw new RangeError(`blockq guest has no channel ${ch}`);
+    return c;
+  }
+
+  signal(ch: number, what: 'interrupt' | 'writable'): void {
+    const c = this.chan(ch);
+    if (what === 'interrupt') c.interrupt = true;
+    else c.writable = true;
+  }
+
+  // ------------------------------------------------------------ sending
+
+  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
+    const c = this.chan(ch);
+    const request = kind === 'request';
+    for (let i = 0; i < count; i++) {
+      const tx = c.nextTx;
+      c.nextTx = nextTxId(tx);
+      const msg = encodeMessage(request ? MsgType.Request : MsgType.Note, tx, size, request ? Mode[mode] : 0, request && mode === 'hold' ? vspHold : 0);
+      const transId = c.nextTransId;
+      c.nextTransId = nextTxId(transId);
+      if (request) c.awaiting.set(transId, tx);
+      digestOf(this.d, msg);
+      this.sink.emit({ side: 'guest', ev: 'pkt.send', ch, tx, dir: 'g2h', len: size, digest: hexOfHalves(this.d.hi, this.d.lo), wantCompletion: request });
+      if (this.write(c, request ? PACKET_FLAG_COMPLETION_REQUESTED : 0, PacketType.dataInBand, transId, msg)) {
+        this.sink.emit({ side: 'guest', ev: 'pkt.queued', ch, tx, dir: 'g2h' });
+      }
+    }
+  }
+
+  /** Writes now if there is room and nothing queued before it; else queues (true). */
+  private write(c: BlockqChannel, flags: number, type: number, transId: TxId, payload: Uint8Array): boolean {
+    const r = this.rings.get(c.ch)!;
+    if (fifoLength(c.queue) === 0 && r.out.tryWrite(type, flags, transId, payload)) {
+      if (r.out.commit()) this.host.interrupt(c.ch);
+      return false;
+    }
+    const w: QueuedWrite = { flags, type, transId, payload };
+    fifoPush(c.queue, w);
+    if (fifoLength(c.queue) === 1) this.blocked(c, w);
+    return true;
+  }
+
+  /** Tells the host how much room the queue's head needs (pending send size). */
+  private blocked(c: BlockqChannel, head: QueuedWrite): void {
+    const out = this.rings.get(c.ch)!.out;
+    const need = inBandFootprint(head.payload.length);
+    out.setPendingSendSize(need);
+    c.writable = out.free() >= need;
+  }
+
+  canFlush(ch: number): boolean {
+    const c = this.chan(ch);
+    return c.writable && fifoLength(c.queue) > 0;
+  }
+
+  flushOne(ch: number): void {
+    const c = this.chan(ch);
+    const head = fifoPeek(c.queue);
+    if (!head) return;
+    const out = this.rings.get(ch)!.out;
+    if (!out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
+      this.blocked(c, head);
+      return;
+    }
+    if (out.commit()) this.host.interrupt(ch);
+    fifoShift(c.queue);
+    if (fifoLength(c.queue) === 0) out.setPendingSendSize(0);
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  canDeliver(ch: number): boolean {
+    const c = this.chan(ch);
+    return (c.interrupt || c.draining) && !this.rings.get(ch)!.in.isEmpty();
+  }
+
+  deliverOne(ch: number, now: number): void {
+    const c = this.chan(ch);
+    const inc = this.rings.get(ch)!.in;
+    if (!c.draining) {
+      c.draining = true;
+      c.interrupt = false;
+      inc.setInterruptMask(true);
+    }
+    const v = inc.peek();
+    if (v !== null) {
+      const payload = inc.payload(v);
+      const { type, transId, flags } = v;
+      inc.advance(v);
+      if (inc.commit()) this.host.writable(ch);
+      if (type === PacketType.completion) this.onReply(c, transId, payload);
+      else this.onMessage(c, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload, now);
+    } else if (inc.commit()) {
+      this.host.writable(ch);
+    }
+    if (inc.isEmpty()) {
+      c.draining = false;
+      inc.setInterruptMask(false);
+      if (!inc.isEmpty()) c.interrupt = true;
+    }
+  }
+
+  private onReply(c: BlockqChannel, transId: TxId, payload: Uint8Array): void {
+    const tx = c.awaiting.get(transId);
+    if (tx === undefined) return; // not ours: the checker sees the spurious or missing pair
+    c.awaiting.delete(transId);
+    digestOf(this.d, payload, replyLength(payload));
+    this.sink.emit({ side: 'guest', ev: 'pkt.completion', ch: c.ch, tx, dir: 'g2h', status: statusHex(replyStatus(payload)), digest: hexOfHalves(this.d.hi, this.d.lo) });
+  }
+
+  private onMessage(c: BlockqChannel, transId: TxId, wantsReply: boolean, payload: Uint8Array, now: number): void {
+    const h = decodeHeader(payload);
+    const len = h ? Math.min(h.length, payload.length) : payload.length;
+    digestOf(this.d, payload, len);
+    this.sink.emit({ side: 'guest', ev: 'pkt.recv', ch: c.ch, tx: h?.tx ?? 0, dir: 'h2g', len, digest: hexOfHalves(this.d.hi, this.d.lo) });
+    if (!wantsReply) return;
+    const status = h ? statusFor(h.tx, isIntact(payload, h)) : Status.DeviceDataError;
+    const reply = h ? encodeReply(h, status, this.d) : new Uint8Array(0);
+    const tx = h?.tx ?? 0;
+    const hold = h && h.type === MsgType.Event ? h.hold : 0;
+    fifoInsertSorted(c.held, { transId, tx, due: now + answerDelay(tx, hold), reply, status }, byDue);
+  }
+
+  nextDue(ch: number): number | null {
+    return fifoPeek(this.chan(ch).held)?.due ?? null;
+  }
+
+  completeDue(ch: number, now: number): boolean {
+    const c = this.chan(ch);
+    const head = fifoPeek(c.held);
+    if (!head || head.due > now) return false;
+    fifoShift(c.held);
+    this.answer(c, head);
+    return true;
+  }
+
+  private answer(c: BlockqChannel, h: HeldEvent): void {
+    digestOf(this.d, h.reply);
+    this.sink.emit({ side: 'guest', ev: 'pkt.complete', ch: c.ch, tx: h.tx, dir: 'h2g', status: statusHex(h.status), len: h.reply.length, digest: hexOfHalves(this.d.hi, this.d.lo) });
+    this.write(c, 0, PacketType.completion, h.transId, h.reply);
+  }
+
+  private heldIndex(c: BlockqChannel, tx: TxId): number {
+    const items = c.held.items;
+    for (let k = c.held.head; k < items.length; k++) if (items[k]!.tx === tx) return k;
+    return -1;
+  }
+
+  isHeld(ch: number, tx: TxId): boolean {
+    return this.heldIndex(this.chan(ch), tx) >= 0;
+  }
+
+  completeHeld(ch: number, tx: TxId): boolean {
+    const c = this.chan(ch);
+    const i = this.heldIndex(c, tx);
+    if (i < 0) return false;
+    const [h] = c.held.items.splice(i, 1);
+    this.answer(c, h!);
+    return true;
+  }
+
+  peekDelivery(ch: number): DeliveryPeek | null {
+    const c = this.chan(ch);
+    const inc = this.rings.get(ch)!.in;
+    const v = inc.peek();
+    if (!v) return null;
+    if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };
+    const tx = v.payloadLen < 16 ? 0 : u64FromHalves(inc.mem.u32(v.payloadAt + 8), inc.mem.u32(v.payloadAt + 12));
+    return { ev: 'pkt.recv', tx, dir: 'h2g' };
+  }
+
+  pending(): number {
+    let n = 0;
+    for (const c of this.state.channels) n += c.awaiting.size + fifoLength(c.held) + fifoLength(c.queue);
+    return n;
+  }
+
+  ringReaders(): Iterable<{ ch: number; holder: object; draining: boolean; interrupt: boolean }> {
+    return this.state.channels.map((c) => ({ ch: c.ch, holder: c, draining: c.draining, interrupt: c.interrupt }));
+  }
+}

@@ -1,0 +1,286 @@
+// The blockq VSP's TypeScript twin: the host side of PROTOCOL.md on the emulator's KMCL
+// server channel (src/vmbus/channel.ts). Unlike the sample VSP it answers no request
+// inline: every request joins the channel's outstanding set and is answered when its
+// delay is over (protocol.ts answerDelay), so several are outstanding at once and the
+// replies, of varying size, go out in another order than the requests came.
+
+import { txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
+import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
+import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, currentSaveLibLength, packetRestore } from '../../src/vmbus/channel-save.ts';
+import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
+import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
+import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
+import { u64FromHalves } from '../../src/vmbus/le-bytes.ts';
+import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
+import { DeviceError, type DeliveryPeek, type HostVsp, type HostVspOptions } from '../../src/device-api/device-module.ts';
+import {
+  INTERFACE_TYPE_GUID, MAX_MESSAGE_SIZE, Mode, MsgType, Status,
+  answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
+} from './protocol.ts';
+import { readRecord, recordSize, writeRecord, type EventState } from './save-record.ts';
+
+interface Outstanding {
+  pkt: IncomingPacket;
+  tx: TxId;
+  due: number;
+  buf: Uint8Array;
+}
+
+const byDue = (r: Outstanding): number => r.due;
+
+export class BlockqVsp implements HostVsp {
+  readonly channel: Channel;
+  private readonly o: HostVspOptions;
+  /** requests not yet answered, soonest due first */
+  private outstanding: Fifo<Outstanding> = fifo();
+  private discarding = false;
+  private readonly routine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onReply(p, st, resp);
+  private readonly d: DigestHalves = { hi: 0, lo: 0 };
+
+  constructor(o: HostVspOptions) {
+    this.o = o;
+    const ch = new Channel(true, o.ch, o.choices);
+    this.channel = ch;
+    ch.faults = o.faults;
+    if (o.firstTransId !== undefined) ch.nextTransId = o.firstTransId;
+    ch.onMisuse = (v) => o.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: o.ch, rule: v.rule, call: v.call, packet: v.packet, message: v.message });
+    ch.onUnacceptable = (offset, type, flags) => o.sink.emit({ side: 'host', ev: 'ring.format', ch: o.ch, dir: 'g2h', offset, type, flags });
+    const cbs = stateChangeCallbacksInit();
+    cbs.opened = () => {
+      this.state('Opened');
+      return STATUS.SUCCESS;
+    };
+    cbs.started = () => this.state('Started');
+    cbs.postStarted = () => this.state('Active');
+    cbs.suspend = () => this.onSuspend();
+    cbs.closed = () => this.state('Closed');
+    this.check('VmbServerChannelInitSetTargetInterfaceId', ch.serverInitSetTargetInterfaceId(INTERFACE_TYPE_GUID, o.instance));
+    this.check('VmbChannelInitSetMaximumPacketSize', ch.initSetMaximumPacketSize(MAX_MESSAGE_SIZE));
+    this.check('VmbChannelInitSetStateChangeCallbacks', ch.initSetStateChangeCallbacks(cbs));
+    this.check('VmbChannelInitSetProcessPacketCallbacks', ch.initSetProcessPacketCallbacks((_c, p, b) => this.onPacket(p, b)));
+    this.check(
+      'VmbServerChannelInitSetSaveRestorePacketCallbacks',
+      ch.serverInitSetSaveRestorePacketCallbacks((_c, p, buf, out) => this.onSavePacket(p, buf, out), (_c, lib, save) => this.onRestorePacket(lib, save)),
+    );
+    if (o.quota) ch.setTransactionQuota(o.quota);
+  }
+
+  private check(call: string, st: NtStatus): void {
+    if (st !== STATUS.SUCCESS) throw new DeviceError(`blockq VSP channel ${this.o.ch}: ${call} failed with ${statusName(st)}`);
+  }
+
+  private state(state: string): void {
+    if (!this.discarding) this.o.sink.emit({ side: 'host', ev: 'ch.state', ch: this.o.ch, state });
+  }
+
+  enable(): void {
+    this.check('VmbChannelEnable', this.channel.enable());
+    this.state('Enabled');
+    this.channel.start();
+  }
+
+  // ------------------------------------------------------------ guest requests
+
+  private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
+    const ch = this.o.ch;
+    const h = decodeHeader(buf);
+    if (pkt.deferrals === 0) {
+      const len = h ? Math.min(h.length, buf.length) : buf.length;
+      digestOf(this.d, buf, len);
+      this.o.sink.emit({ side: 'host', ev: 'pkt.recv', ch, tx: h?.tx ?? 0, dir: 'g2h', len, digest: hexOfHalves(this.d.hi, this.d.lo) });
+    }
+    if (!h || (h.type !== MsgType.Request && h.type !== MsgType.Note)) {
+      this.o.sink.emit({ side: 'host', ev: 'pkt.fail', ch, tx: h?.tx ?? 0, dir: 'g2h', status: statusHex(Status.DeviceDataError) });
+      this.channel.packetFail(pkt);
+      return;
+    }
+    if (h.type === MsgType.Note) {
+      this.channel.packetComplete(pkt, null);
+      return;
+    }
+    if (h.mode === Mode.deferred) {
+      // Deferred to passive level once; answered at once when it comes back there.
+      if (pkt.deferrals === 0) this.channel.packetDeferToPassive(pkt);
+      else this.answer({ pkt, tx: h.tx, due: 0, buf });
+      return;
+    }
+    // Every request waits its turn: answered when its delay is over, not in arrival order.
+    const hold = h.mode === Mode.hold ? h.hold : 0;
+    fifoInsertSorted(this.outstanding, { pkt, tx: h.tx, due: this.o.now() + answerDelay(h.tx, hold), buf }, byDue);
+  }
+
+  private answer(r: Outstanding): void {
+    const h = decodeHeader(r.buf)!;
+    const status = statusFor(h.tx, isIntact(r.buf, h));
+    const reply = encodeReply(h, status, digestOf(this.d, r.buf, Math.min(h.length, r.buf.length)));
+    digestOf(this.d, reply);
+    this.o.sink.emit({
+      side: 'host', ev: 'pkt.complete', ch: this.o.ch, tx: h.tx, dir: 'g2h', status: statusHex(status), len: reply.length, digest: hexOfHalves(this.d.hi, this.d.lo),
+    });
+    this.channel.packetComplete(r.pkt, reply);
+  }
+
+  nextDue(): number | null {
+    return fifoPeek(this.outstanding)?.due ?? null;
+  }
+
+  completeDue(now: number): boolean {
+    const head = fifoPeek(this.outstanding);
+    if (!head || head.due > now) return false;
+    fifoShift(this.outstanding);
+    this.answer(head);
+    return true;
+  }
+
+  private indexOf(tx: TxId): number {
+    const items = this.outstanding.items;
+    for (let k = this.outstanding.head; k < items.length; k++) if (items[k]!.tx === tx) return k;
+    return -1;
+  }
+
+  isHeld(tx: TxId): boolean {
+    return this.indexOf(tx) >= 0;
+  }
+
+  completeHeld(tx: TxId): boolean {
+    const i = this.indexOf(tx);
+    if (i < 0) return false;
+    const [r] = this.outstanding.items.splice(i, 1);
+    this.answer(r!);
+    return true;
+  }
+
+  peekDelivery(): DeliveryPeek | null {
+    const ch = this.channel;
+    const redo = ch.deferred[0];
+    if (redo) return { ev: 'pkt.complete', tx: decodeHeader(redo.payload)?.tx ?? 0, dir: 'g2h' };
+    const inc = ch.incoming;
+    const v = inc?.peek();
+    if (!inc || !v) return null;
+    const tx = v.payloadLen < 16 ? 0 : u64FromHalves(inc.mem.u32(v.payloadAt + 8), inc.mem.u32(v.payloadAt + 12));
+    if (v.type === 0xb) {
+      const p = ch.awaiting.get(v.transId);
+      return { ev: 'pkt.completion', tx: p ? (p.pointer as EventState).tx : tx, dir: 'h2g' };
+    }
+    return { ev: 'pkt.recv', tx, dir: 'g2h' };
+  }
+
+  private onSuspend(): void {
+    this.state('Paused');
+    // KMCL waits until every incoming packet is completed: answer the outstanding ones now.
+    const left = fifoItems(this.outstanding);
+    this.outstanding = fifo();
+    if (this.discarding) for (const r of left) this.channel.packetComplete(r.pkt, null);
+    else for (const r of left) this.answer(r);
+  }
+
+  // ------------------------------------------------------------ host events
+
+  send(kind: 'transaction' | 'notify', firstTx: TxId, count: number, size: number, guestHold: number): void {
+    const wait = kind === 'transaction';
+    for (let i = 0; i < count; i++) {
+      const tx = txAdd(firstTx, i);
+      const type = wait ? MsgType.Event : MsgType.Note;
+      const msg = encodeMessage(type, tx, size, 0, wait ? guestHold : 0);
+      digestOf(this.d, msg);
+      const p = this.channel.packetAllocate();
+      const st: EventState = { tx, type, length: size, hold: guestHold, digestHi: this.d.hi, digestLo: this.d.lo };
+      p.pointer = st;
+      p.completionRoutine = this.routine;
+      this.o.sink.emit({ side: 'host', ev: 'pkt.send', ch: this.o.ch, tx, dir: 'h2g', len: size, digest: hexOfHalves(this.d.hi, this.d.lo), wantCompletion: wait });
+      this.check('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0));
+      if (p.state === 'queued') this.o.sink.emit({ side: 'host', ev: 'pkt.queued', ch: this.o.ch, tx, dir: 'h2g' });
+    }
+  }
+
+  private onReply(p: VmbPacket, status: NtStatus, resp: Uint8Array | null): void {
+    const st = p.pointer as EventState;
+    // A cancelled event (teardown) did not complete: nothing is traced.
+    if (st.type === MsgType.Event && status === STATUS.SUCCESS && resp !== null) {
+      digestOf(this.d, resp, replyLength(resp));
+      this.o.sink.emit({
+        side: 'host', ev: 'pkt.completion', ch: this.o.ch, tx: st.tx, dir: 'h2g', status: statusHex(replyStatus(resp)), digest: hexOfHalves(this.d.hi, this.d.lo),
+      });
+    }
+    this.channel.packetFree(p);
+  }
+
+  // ------------------------------------------------------------ save / restore
+
+  private onSavePacket(p: VmbPacket, buf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
+    const st = p.pointer as EventState;
+    const n = recordSize(st.tx);
+    if (buf === null || buf.length < n) {
+      out.bytesNeeded = n;
+      return STATUS.BUFFER_TOO_SMALL;
+    }
+    writeRecord(buf, st);
+    digestOf(this.d, buf, n);
+    this.o.sink.emit({
+      side: 'host', ev: 'pkt.save', ch: this.o.ch, tx: st.tx, dir: 'h2g', libLen: currentSaveLibLength(this.channel), saveLen: n, saveDigest: hexOfHalves(this.d.hi, this.d.lo),
+    });
+    return STATUS.SUCCESS;
+  }
+
+  private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
+    const st = readRecord(save, MsgType.Event);
+    if (!st) return STATUS.INVALID_PARAMETER;
+    const p = this.channel.packetAllocate();
+    const r = packetRestore(p, lib);
+    if (r !== STATUS.SUCCESS) return r;
+    p.pointer = st;
+    p.completionRoutine = this.routine;
+    digestOf(this.d, save);
+    this.o.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.o.ch, tx: st.tx, dir: 'h2g', saveDigest: hexOfHalves(this.d.hi, this.d.lo) });
+    return STATUS.SUCCESS;
+  }
+
+  save(): Uint8Array[] {
+    this.channel.pause();
+    const ch = this.channel;
+    this.check('VmbChannelSaveBegin', channelSaveBegin(ch));
+    const out: Uint8Array[] = [];
+    let buf = new Uint8Array(this.o.saveBufferSize);
+    try {
+      for (;;) {
+        const r = channelSaveContinue(ch, buf);
+        if (r.status === STATUS.BUFFER_OVERFLOW) {
+          out.push(buf.slice(0, r.bytesFilled));
+          continue;
+        }
+        if (r.status === STATUS.BUFFER_TOO_SMALL) {
+          buf = new Uint8Array(r.bytesRequired);
+          continue;
+        }
+        if (r.status !== STATUS.SUCCESS) throw new DeviceError(`blockq VSP channel ${this.o.ch}: VmbChannelSaveContinue failed with ${statusName(r.status)}`);
+        if (r.bytesFilled > 0) out.push(buf.slice(0, r.bytesFilled));
+        return out;
+      }
+    } finally {
+      channelSaveEnd(ch);
+    }
+  }
+
+  /** A checkpoint of a running VM (save-and-continue): the same channel starts again. */
+  resume(): void {
+    this.channel.start();
+  }
+
+  restore(buffers: readonly Uint8Array[]): void {
+    for (let i = 0; i < buffers.length; i++) {
+      const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
+      const last = i === buffers.length - 1;
+      if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
+      if (st === STATUS.SUCCESS && last) return;
+      throw new DeviceError(`blockq VSP channel ${this.o.ch}: VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`);
+    }
+    throw new DeviceError(`blockq VSP channel ${this.o.ch}: no saved buffers to restore from`);
+  }
+
+  teardown(opts: { discard: boolean }): void {
+    this.discarding = opts.discard;
+    this.channel.disable();
+    this.channel.cleanup();
+  }
+}
+

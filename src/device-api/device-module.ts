@@ -1,0 +1,214 @@
+// The device module interface: what the bench needs to know of a device (a VSP in the
+// host and its driver in the guest) to test it. A scenario or a lab file names a module by
+// path (`device: ./devices/my-device/device.ts`); the module's default export is a
+// DeviceModule. The core imports no device: the sample device (devices/sample) is one
+// module among others, loaded by path like any user's (load.ts).
+//
+// A module says:
+//  - how the scenario's traffic steps reach the device: on the emulator, through its
+//    TypeScript twins (`emulator`); on a real lab, through its control interface, as
+//    command lines for the VSP's and the guest driver's control channels (`control`);
+//  - which packets want completions (`completions`);
+//  - its rule for completion statuses (`statusRule`), or `opaque`: then only the
+//    device-independent properties are checked (src/check/properties-only.ts), and every
+//    report says the payload and status rules were not.
+//
+// The twins' payloads are the device's payload rule: `bench check` replays a real trace
+// on them and compares every digest. A module without twins can still be checked, opaque.
+
+import type { TxId } from '../vmbus/tx-id.ts';
+import type { Channel } from '../vmbus/channel.ts';
+import type { GapChoices } from '../vmbus/choices.ts';
+import type { Faults } from '../vmbus/faults.ts';
+import type { IncomingRing, OutgoingRing } from '../vmbus/ring.ts';
+import type { TraceSink } from '../trace/sink.ts';
+import type { StateKey } from '../scenario/state-key.ts';
+
+/** A traffic step of a scenario, as a device receives it (scenario/model.ts, StepSchema). */
+export type TrafficStep =
+  | { op: 'guest-send'; channel: number; count: number; size: number; mode: 'inline' | 'deferred' | 'hold'; hold: number }
+  | { op: 'host-send'; channel: number; count: number; size: number; hold: number }
+  | { op: 'notify'; channel: number; dir: 'g2h' | 'h2g'; count: number; size: number };
+
+/**
+ * A device's rule for the status its receiver completes a transaction with, as the trace's
+ * 8 hex digits; `payloadIntact`: the receiver got the bytes the sender sent.
+ */
+export type StatusRule = (tx: TxId, payloadIntact: boolean) => string;
+
+export interface DeviceModule {
+  /** names the device in messages and reports: letters, digits, dot, dash, underscore */
+  name: string;
+  /** the message sizes (bytes, the device's own header included) a traffic step may ask for */
+  messageSize: { min: number; max: number };
+  /**
+   * Which packets want a completion: a guest request, a host transaction. Notifies never
+   * do. A scenario that holds a packet which wants none is refused (exit 2).
+   */
+  completions: { guestSend: boolean; hostSend: boolean };
+  /** the status rule, or 'opaque': only the device-independent properties are checked */
+  statusRule: StatusRule | 'opaque';
+  /** the emulator's side: the TypeScript twins (absent: the device runs on real labs only) */
+  emulator?: EmulatorDevice | undefined;
+  /** the real lab's side: traffic steps as command lines for the device's control interface */
+  control?: DeviceControl | undefined;
+}
+
+/** On a real lab: which control interface a traffic step goes to, and the line it sends. */
+export interface DeviceControl {
+  command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string };
+}
+
+// ------------------------------------------------------------------ the emulator's side
+
+/** What a host VSP twin is given: one channel of one VM, on one emulated host. */
+export interface HostVspOptions {
+  ch: number;
+  /** the channel's instance id, unique within the VM */
+  instance: string;
+  choices: GapChoices;
+  sink: TraceSink;
+  /** the emulator's clock, ms */
+  now: () => number;
+  /** bytes per VmbChannelSaveContinue call */
+  saveBufferSize: number;
+  /** incoming transaction quota; undefined: none */
+  quota?: number | undefined;
+  /** platform bugs the run imitates: hand them to the channel (`channel.faults = faults`) */
+  faults: Faults;
+  /** the channel's first descriptor transaction id (`channel.nextTransId`), when the scenario sets one */
+  firstTransId?: TxId | undefined;
+}
+
+/** What a twin's delivery would write first (trace validation asks before delivering). */
+export interface DeliveryPeek {
+  ev: 'pkt.recv' | 'pkt.complete' | 'pkt.completion';
+  tx: TxId;
+  dir: 'g2h' | 'h2g';
+}
+
+/** The host VSP twin of one channel: a KMCL server channel (src/vmbus/channel.ts) and the VSP around it. */
+export interface HostVsp {
+  readonly channel: Channel;
+  /** VmbChannelEnable and start: the channel is offered */
+  enable(): void;
+  /** a host-send (`transaction`) or h2g notify step: `count` messages with tx numbers from `firstTx` */
+  send(kind: 'transaction' | 'notify', firstTx: TxId, count: number, size: number, guestHold: number): void;
+  /** when the next held request is due (emulator ms), null when none is held */
+  nextDue(): number | null;
+  /** completes the earliest held request if due; false if none is */
+  completeDue(now: number): boolean;
+  /** replay: whether the request of `tx` is held */
+  isHeld(tx: TxId): boolean;
+  /** replay: completes the held request of `tx` now (a real trace decides when) */
+  completeHeld(tx: TxId): boolean;
+  /** replay: the first event the next delivery would write */
+  peekDelivery(): DeliveryPeek | null;
+  /** pause, then SaveBegin / SaveContinue* / SaveEnd: the filled buffers */
+  save(): Uint8Array[];
+  /**
+   * After a save of a VM that goes on running (a checkpoint under runningCheckpoint
+   * save-and-continue): VmbChannelStart on the same channel object; nothing is restored
+   */
+  resume(): void;
+  /** RestoreFromBuffer with each saved buffer, in order, before the channel is enabled */
+  restore(buffers: readonly Uint8Array[]): void;
+  /** Disable + Cleanup; `discard`: the VM goes with it, nothing completed now is traced */
+  teardown(opts: { discard: boolean }): void;
+  /**
+   * Optional: the host rescinds this channel instance (the bench has written `ch.rescind`;
+   * lab/drivers/PROTOCOL.md "Rescind and re-offer"). The VSP ends what it still owns: the
+   * packets a failed restore left it (freed), and through VmbChannelDisable every
+   * transaction queued or awaiting its completion, each one that wanted a completion
+   * traced as `pkt.cancel` with the status its completion routine got; then
+   * VmbChannelCleanup. The re-offer is a new object. A device without it cannot run a
+   * rescind, a failing restore or forceNewChannel (refused, exit 2).
+   */
+  rescind?(): void;
+  /**
+   * Optional: keys a packet's context (VmbPacketGetPointer) for explore's state key, faster
+   * than the generic walk. Must key every field that decides what the VSP does next.
+   */
+  keyContext?(k: StateKey, pointer: unknown): void;
+}
+
+/** Signals from the guest driver to the host side of one channel. */
+export interface HostDoorbell {
+  interrupt(ch: number): void;
+  writable(ch: number): void;
+}
+
+/** A channel's two rings as the guest sees them, in guest memory. */
+export type GuestRings = Map<number, { out: OutgoingRing; in: IncomingRing }>;
+
+/**
+ * The running guest driver twin. Its state (`state`) is plain data, because it is guest
+ * memory: a saved VM, a checkpoint or a migration carries it, and applying a checkpoint
+ * puts an older copy back.
+ */
+export interface GuestDriver {
+  readonly state: unknown;
+  /** the host signalled the channel */
+  signal(ch: number, what: 'interrupt' | 'writable'): void;
+  /** a guest-send (`request`) or g2h notify step */
+  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void;
+  canFlush(ch: number): boolean;
+  flushOne(ch: number): void;
+  canDeliver(ch: number): boolean;
+  deliverOne(ch: number, now: number): void;
+  nextDue(ch: number): number | null;
+  completeDue(ch: number, now: number): boolean;
+  isHeld(ch: number, tx: TxId): boolean;
+  completeHeld(ch: number, tx: TxId): boolean;
+  peekDelivery(ch: number): DeliveryPeek | null;
+  /** transactions awaiting a completion, held or queued: work that must still finish */
+  pending(): number;
+  /**
+   * Optional (with reopen): the host rescinded channel `ch`. The driver closes it (guest
+   * `ch.state` Closed), reads nothing more from its rings, and ends what it had in flight
+   * under its protocol's rule (each request that wanted a completion and got none:
+   * `pkt.cancel`, never resent).
+   */
+  rescind?(ch: number): void;
+  /** Optional (with rescind): the driver opens the channel's new instance on `rings` (Opened, Active). */
+  reopen?(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void;
+  /**
+   * Optional, for explore's state key: fast keyers for large collections in `state`
+   * (by the collection object), and how each channel's ring reader waits (readerWake in
+   * src/scenario/run-key.ts): the object holding its `draining` and `interrupt` fields.
+   */
+  keyers?(add: (collection: object, key: (k: StateKey) => void) => void): void;
+  ringReaders?(): Iterable<{ ch: number; holder: object; draining: boolean; interrupt: boolean }>;
+}
+
+export interface EmulatorDevice {
+  /** the host VSP twin of one channel */
+  hostVsp(opts: HostVspOptions): HostVsp;
+  /** a new guest driver's state; `firstTx[i]`: channel i's first tx and descriptor transaction id */
+  newGuestState(channels: readonly number[], firstTx: readonly TxId[]): unknown;
+  /** the guest driver over its state and its rings */
+  guest(state: unknown, rings: GuestRings, sink: TraceSink, host: HostDoorbell): GuestDriver;
+  /** the guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable) */
+  snapshotGuest(state: unknown, now: number): unknown;
+  /**
+   * Back from a saved image at time `now`. A malformed image throws a RestoreError
+   * (src/vmbus/saved-state.ts), so a bad blob is refused with the VM as it was.
+   */
+  reviveGuest(image: unknown, now: number): unknown;
+  /**
+   * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
+   * name that outlives the VM's host objects. Returns the VSP of one channel.
+   */
+  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown> }): HostVsp;
+}
+
+/**
+ * What a twin throws when a KMCL call it makes fails (a restore from a bad saved stream,
+ * say). The emulator turns one thrown by a restore into a refused blob (RestoreError).
+ */
+export class DeviceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceError';
+  }
+}

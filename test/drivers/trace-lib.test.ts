@@ -1,0 +1,96 @@
+// The trace library for drivers (lab/drivers/trace-lib/vmbus_bench_trace.h): a trace a
+// driver writes through it is one the bench reads. A small program built with gcc from
+// the header writes every event kind the header knows into a struct vbt_buffer, as a
+// driver does; each line must satisfy the published JSON Schema (ajv) and the bench's own
+// validator, and a buffer that fills up keeps whole lines only and counts the rest.
+// The drivers that use the header are built by linux-module.test.ts (Kbuild),
+// windows-typecheck.test.ts (clang against the WDK stand-in) and the wasm tests.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJsonExact } from '../../src/trace/json-ids.ts';
+import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
+import { checkEvent } from '../../src/trace/validate.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const gcc = spawnSync('gcc', ['--version']).status === 0;
+let dir = '';
+let program = '';
+
+beforeAll(() => {
+  if (!gcc) return;
+  dir = mkdtempSync(join(tmpdir(), 'trace-lib-'));
+  program = join(dir, 'trace-lib-writer');
+  // -Werror and -pedantic: the header is meant to compile in any C world without noise.
+  execFileSync('gcc', [
+    '-std=c11', '-O1', '-Wall', '-Wextra', '-Wpedantic', '-Werror', '-I', join(root, 'lab/drivers/trace-lib'),
+    '-o', program, join(root, 'test/drivers/trace-lib-writer.c'),
+  ]);
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function write(capacity: number, clearAfter?: number): { lines: string[]; seq: number; dropped: number; readAtEnd: number } {
+  const r = spawnSync(program, [String(capacity), ...(clearAfter ? [String(clearAfter)] : [])], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  const m = /seq=(\d+) dropped=(\d+) readAtEnd=(\d+)/.exec(r.stderr);
+  expect(m, r.stderr).not.toBeNull();
+  const lines = r.stdout.split('\n');
+  expect(lines.pop()).toBe(''); // the buffer ends with a whole line
+  return { lines, seq: Number(m![1]), dropped: Number(m![2]), readAtEnd: Number(m![3]) };
+}
+
+const schema = JSON.parse(readFileSync(join(root, 'src/trace/trace-v1.schema.json'), 'utf8')) as object;
+const validateSchema = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+
+describe.skipIf(!gcc)(`a trace written through vmbus_bench_trace.h${gcc ? '' : ' (skipped: gcc not installed)'}`, () => {
+  it('validates against the JSON Schema and the bench\'s validator, every host/guest event included', () => {
+    const { lines, seq, dropped, readAtEnd } = write(1 << 20);
+    expect({ seq, dropped, readAtEnd }).toEqual({ seq: lines.length, dropped: 0, readAtEnd: 0 });
+    const events = lines.map((l) => parseJsonExact(l) as Record<string, unknown>);
+    for (const [i, e] of events.entries()) {
+      expect(validateSchema(JSON.parse(lines[i]!)), `${lines[i]}: ${JSON.stringify(validateSchema.errors)}`).toBe(true);
+      expect(checkEvent(e), lines[i]).toBeUndefined();
+      expect(e).toMatchObject({ v: 1, seq: i + 1, src: 'hyperv', side: 'host', ch: 7 });
+    }
+    // Every event a driver may write (side host or guest) came out of the header.
+    const driverEvents = (Object.keys(EVENT_SIDES) as EventName[]).filter((ev) => EVENT_SIDES[ev].includes('host'));
+    expect(new Set(events.map((e) => e.ev))).toEqual(new Set(driverEvents));
+    // Values at their limits and strings that need escaping survive exactly.
+    const send = events.find((e) => e.ev === 'pkt.send')!;
+    expect(send).toMatchObject({ tx: 18446744073709551615n, dir: 'h2g', len: 4096, digest: 'ffffffffffffffff', wantCompletion: true });
+    expect(events.find((e) => e.ev === 'pkt.queued')).toMatchObject({ inferred: true });
+    expect(events.find((e) => e.ev === 'pkt.fail')).toMatchObject({ status: 'c0000184' });
+    expect(events.find((e) => e.ev === 'kmcl.violation')).toEqual({
+      v: 1, seq: 13, src: 'hyperv', side: 'host', ev: 'kmcl.violation', ch: 7,
+      rule: 'free-twice', call: 'VmbPacketFree', packet: 42, message: 'packet "42" freed twice\n\tsecond call\\here',
+    });
+    expect(events.find((e) => e.ev === 'ring.format')).toMatchObject({ dir: 'g2h', offset: 4088, type: 3, flags: 2 });
+  });
+
+  it('a full buffer keeps a prefix of whole lines, counts every line after it as dropped, and numbers without gaps', () => {
+    const full = write(1 << 20).lines;
+    const fits = full.slice(0, 5).join('\n').length + 1; // exactly the first five lines and their newlines
+    // The sixth line (pkt.complete) is long and the eighth (pkt.queued) short: whatever
+    // room is left after the first drop, nothing later is written behind the gap.
+    for (const [capacity, kept] of [[fits, 4], [fits + 1, 5], [fits + 60, 5]] as const) {
+      const { lines, seq, dropped } = write(capacity);
+      expect(lines).toEqual(full.slice(0, kept));
+      expect(seq).toBe(kept);
+      expect(dropped).toBe(full.length - kept);
+    }
+    expect(write(0)).toMatchObject({ lines: [], seq: 0, dropped: full.length });
+  });
+
+  it('a clear empties the buffer but seq keeps counting', () => {
+    const { lines, seq } = write(1 << 20, 4);
+    expect(seq).toBe(14);
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+  });
+});

@@ -1,0 +1,39 @@
+// README, "Test your own device": its commands work as written. Each `npx bench` line of
+// the section's shell block is run (as `node bin/bench.js`, which `npx bench` starts) from
+// the repository root and must exit 0; `npm start` is the emulated nightly, which
+// test/run/emulated/nightly-command.test.ts runs. The section's claim about
+// `--fault restore-twice` is run too.
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const readme = readFileSync('README.md', 'utf8');
+const section = readme.slice(readme.indexOf('## Test your own device'), readme.indexOf('\n## ', readme.indexOf('## Test your own device') + 5));
+const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+const commands = block
+  .split('\n')
+  .map((l) => l.replace(/\s+#.*$/, '').trim())
+  .filter((l) => l.startsWith('npx bench '));
+
+const run = (line: string) => execa('node', ['bin/bench.js', ...line.slice('npx bench '.length).split(/\s+/)], { reject: false });
+
+describe('README: Test your own device', () => {
+  it('has the walk-through: emulate, check, explore, check --properties-only on blockq', () => {
+    expect(commands.map((c) => c.split(' ')[2])).toEqual(['emulate', 'check', 'explore', 'check']);
+    expect(block).toContain('npm start');
+  });
+
+  it('every bench command of it exits 0, in order (each uses what the one before wrote)', async () => {
+    for (const c of commands) {
+      const r = await run(c);
+      expect(r.exitCode, `${c}\n${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('the first with --fault restore-twice fails each scenario with duplicated, exit 1', async () => {
+    const r = await run(`${commands[0]!} --fault restore-twice`);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.match(/^FAIL /gm)).toHaveLength(3);
+    expect(r.stdout.match(/duplicated/g)?.length).toBeGreaterThanOrEqual(3);
+  });
+});
