@@ -21,7 +21,7 @@
 
 import { join, posix } from 'node:path';
 import { InfraError } from '../../errors.ts';
-import { collectArtefacts, readHostFile } from '../../lab/artefacts.ts';
+import { collectArtefacts } from '../../lab/artefacts.ts';
 import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
@@ -38,7 +38,7 @@ import type { Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
-import { channelInstance, loopbackJobLab, sampleCtlDrivers } from './loopback-lab.ts';
+import { channelInstance, loopbackJobLab, sampleCtlDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
 import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
@@ -61,6 +61,11 @@ export interface LabRealSideOptions {
   sourceCommit?: string | undefined;
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
+  /**
+   * A loopback job's lab (default: loopbackJobLab over sample-ctl and logman on the host);
+   * tests pass the C drivers on the emulator (test/run/real/support/c-loopback.ts).
+   */
+  loopbackLab?: ((o: LoopbackLabOptions, scenario: Scenario) => JobLab) | undefined;
 }
 
 interface LabVm {
@@ -137,7 +142,7 @@ export class LabRealSide implements RealSide {
         workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
         vspProvider: vspProvider(this.o.hosts.get(vm.host)!),
       };
-      const lab = loopbackJobLab(lo, sampleCtlDrivers(lo));
+      const lab = this.o.loopbackLab ? this.o.loopbackLab(lo, scenario) : loopbackJobLab(lo, sampleCtlDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     }
     const r = vm.ref as LabVm;
@@ -207,29 +212,14 @@ export class LabRealSide implements RealSide {
       reconnect: () => r.guest.reconnect(),
     };
     const hostHv = o.hv(vm.host);
-    const session = `bench-${o.runId}-${vm.name}`.slice(0, 60);
-    const etl = `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}\\vsp.etl`;
-    const jsonl = `${etl}.jsonl`;
-    const ctl = async (args: string[]) => {
-      const x = await runNative(hostHv, o.sampleCtl, args);
-      if (x.exitCode !== 0) throw new InfraError(`sample-ctl ${args.join(' ')} exited with ${x.exitCode}: ${x.output.slice(-2).join(' ')}`, { host: vm.host });
-      return x.output;
-    };
-    const vsp: DriverControl = {
-      command: async (text) => { await ctl(['vsp', 'command', text]); },
-      traceSeq: async () => {
-        const m = /trace_seq=(\d+)/.exec((await ctl(['vsp', 'counters'])).join('\n'));
-        if (!m) throw new InfraError('sample-ctl vsp counters printed no trace_seq', { host: vm.host });
-        return Number(m[1]);
-      },
-      readTrace: async () => {
-        await runNative(hostHv, 'logman', ['stop', session, '-ets']);
-        await ctl(['etl2jsonl', etl, jsonl]);
-        const data = await readHostFile(hostHv, jsonl);
-        if (!data) throw new InfraError(`the VSP trace ${jsonl} is missing`, { host: vm.host });
-        return data.toString('utf8');
-      },
-    };
+    // The VSP through sample-ctl, as a loopback job's: its counters' trace_seq marks the
+    // bench's events, and readTrace stops the ETW capture and converts it.
+    const drivers = sampleCtlDrivers({
+      hv: hostHv, host: vm.host, sampleCtl: o.sampleCtl, clock: o.clock,
+      workDir: `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${o.runId}-${vm.name}`.slice(0, 60),
+      vspProvider: vspProvider(o.hosts.get(vm.host)!),
+    });
+    const vsp: DriverControl = drivers.vsp;
     return {
       vmId: r.id,
       hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
@@ -241,8 +231,7 @@ export class LabRealSide implements RealSide {
       vsp,
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
-        const started = await runNative(hostHv, 'logman', ['start', session, '-p', vspProvider(o.hosts.get(vm.host)!), '-o', etl, '-ets']);
-        if (started.exitCode !== 0) throw new InfraError(`logman start ${session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: vm.host });
+        await drivers.startCapture();
         // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
         // channel into the VM from its own process (attach.ts, HandleBroker).
         const broker = o.hosts.get(vm.host)!.handleBroker;

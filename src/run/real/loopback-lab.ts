@@ -6,7 +6,8 @@
 //
 //   save                  save ch=N, detach ch=N          (pause, SaveBegin/Continue/End; the server
 //                                                          object goes, as a saved VM's host side does)
-//   restore (Start-VM)    restore ch=N                    (a new server channel from the save, started)
+//   restore (Start-VM)    restore ch=N, then resume ch=N  (a new server channel from the save for every
+//                                                          channel, then each offered and started)
 //   checkpoint            save ch=N, resume ch=N          (save and continue on the same server channel)
 //   pause (Suspend-VM)    pause ch=N                      (the server channels only; no save)
 //   resume (Resume-VM)    resume ch=N                     (start them again)
@@ -122,8 +123,12 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
     // Detached at the save, as the emulator's topology gives up the server objects there
     // (its trace has their Disabled there too); the client stays open throughout.
     save: () => each('save', 'detach'),
-    // The VSP's restore starts the new channel itself (vsp-save.c): no resume after it.
-    start: () => each('restore'),
+    // The VSP's restore makes the new object and its resume offers it (vsp-save.c): every
+    // channel restored before any is offered, as the emulator restores a VM's channels.
+    start: async () => {
+      await each('restore');
+      await each('resume');
+    },
     checkpoint: () => each('save', 'resume'),
     turnOff: () => each('close'),
     suspend: () => each('pause'),

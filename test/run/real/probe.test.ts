@@ -46,7 +46,7 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
 
   async function init(testSigning = true, drivers: Record<string, string | boolean> = {}) {
     await a.setup('Initialize-StandinHost', { Name: 'hv-a', Switches: [SWITCH], TestSigning: testSigning, Files: [PARENT, ...pkgs.map((p) => p.sys.replace(/\.sys$/, '.inf'))] });
-    for (const [i, p] of pkgs.entries()) await a.setup('Add-StandinFile', { Path: p.sys, Sha256: String(i + 1).repeat(64), Version: '1.0.0.1' });
+    for (const [i, p] of pkgs.entries()) await a.setup('Add-StandinFile', { Path: p.sys, Version: '1.0.0.1', Build: String(i + 1) });
     await a.setup('Set-StandinSampleDrivers', drivers);
   }
   const probe = (scenarios: Parameters<typeof probeHost>[0]['scenarios'] = []) => probeHost({ hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000, drivers: undefined });
