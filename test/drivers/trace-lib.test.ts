@@ -68,10 +68,13 @@ describe.skipIf(!gcc)(`a trace written through vmbus_bench_trace.h${gcc ? '' : '
     expect(events.find((e) => e.ev === 'pkt.queued')).toMatchObject({ inferred: true });
     expect(events.find((e) => e.ev === 'pkt.fail')).toMatchObject({ status: 'c0000184' });
     expect(events.find((e) => e.ev === 'kmcl.violation')).toEqual({
-      v: 1, seq: 13, src: 'hyperv', side: 'host', ev: 'kmcl.violation', ch: 7,
+      v: 1, seq: 16, src: 'hyperv', side: 'host', ev: 'kmcl.violation', ch: 7,
       rule: 'free-twice', call: 'VmbPacketFree', packet: 42, message: 'packet "42" freed twice\n\tsecond call\\here',
     });
     expect(events.find((e) => e.ev === 'ring.format')).toMatchObject({ dir: 'g2h', offset: 4088, type: 3, flags: 2 });
+    expect(events.find((e) => e.ev === 'pkt.cancel')).toEqual({ v: 1, seq: 13, src: 'hyperv', side: 'host', ev: 'pkt.cancel', ch: 7, tx: 3, dir: 'h2g', status: 'c0000184' });
+    expect(events.filter((e) => e.ev === 'ch.rescind' || e.ev === 'ch.offer').map((e) => Object.keys(e))).toEqual([
+      ['v', 'seq', 'src', 'side', 'ev', 'ch'], ['v', 'seq', 'src', 'side', 'ev', 'ch']]);
   });
 
   it('a full buffer keeps a prefix of whole lines, counts every line after it as dropped, and numbers without gaps', () => {
@@ -90,7 +93,7 @@ describe.skipIf(!gcc)(`a trace written through vmbus_bench_trace.h${gcc ? '' : '
 
   it('a clear empties the buffer but seq keeps counting', () => {
     const { lines, seq } = write(1 << 20, 4);
-    expect(seq).toBe(14);
-    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(seq).toBe(17);
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
   });
 });

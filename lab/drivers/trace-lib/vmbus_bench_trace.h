@@ -47,7 +47,10 @@ enum vbt_kind {
 	VBT_PKT_RESTORE,	/* tx dir saveDigest (host only) */
 	VBT_PKT_FAIL,		/* tx dir status */
 	VBT_KMCL_VIOLATION,	/* rule call packet message */
-	VBT_RING_FORMAT		/* dir offset type flags */
+	VBT_RING_FORMAT,	/* dir offset type flags */
+	VBT_CH_RESCIND,		/* (ch only; host only) */
+	VBT_CH_OFFER,		/* (ch only; host only) */
+	VBT_PKT_CANCEL		/* tx dir status */
 };
 
 #define VBT_G2H 0
@@ -108,6 +111,12 @@ static inline const char *vbt_event_name(enum vbt_kind kind)
 		return "kmcl.violation";
 	case VBT_RING_FORMAT:
 		return "ring.format";
+	case VBT_CH_RESCIND:
+		return "ch.rescind";
+	case VBT_CH_OFFER:
+		return "ch.offer";
+	case VBT_PKT_CANCEL:
+		return "pkt.cancel";
 	}
 	return "unknown";
 }
@@ -256,6 +265,9 @@ static inline void vbt_put_fields(struct vbt_line *l, const struct vbt_event *ev
 		vbt_put_key(l, "flags");
 		vbt_put_u64(l, ev->flags);
 		return;
+	case VBT_CH_RESCIND:
+	case VBT_CH_OFFER:
+		return;
 	default:
 		break;
 	}
@@ -303,6 +315,7 @@ static inline void vbt_put_fields(struct vbt_line *l, const struct vbt_event *ev
 		vbt_put_hex(l, ev->save_digest, 16);
 		break;
 	case VBT_PKT_FAIL:
+	case VBT_PKT_CANCEL:
 		vbt_put_key(l, "status");
 		vbt_put_hex(l, ev->status, 8);
 		break;
@@ -543,6 +556,24 @@ static inline void vbt_tracelogging_write(TraceLoggingHProvider provider,
 				  TraceLoggingUInt32(ev->offset, "offset"),
 				  TraceLoggingUInt32(ev->type, "type"),
 				  TraceLoggingUInt32(ev->flags, "flags"));
+		break;
+	case VBT_CH_RESCIND:
+		TraceLoggingWrite(provider, "ch.rescind",
+				  TraceLoggingUInt64(ev->seq, "seq"),
+				  TraceLoggingUInt32(ev->ch, "ch"));
+		break;
+	case VBT_CH_OFFER:
+		TraceLoggingWrite(provider, "ch.offer",
+				  TraceLoggingUInt64(ev->seq, "seq"),
+				  TraceLoggingUInt32(ev->ch, "ch"));
+		break;
+	case VBT_PKT_CANCEL:
+		TraceLoggingWrite(provider, "pkt.cancel",
+				  TraceLoggingUInt64(ev->seq, "seq"),
+				  TraceLoggingUInt32(ev->ch, "ch"),
+				  TraceLoggingUInt64(ev->tx, "tx"),
+				  TraceLoggingString(dir, "dir"),
+				  TraceLoggingString(status, "status"));
 		break;
 	}
 }
