@@ -8,19 +8,22 @@ import { executeScenario } from '../../src/scenario/execute.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput, type Scenario } from '../../src/scenario/model.ts';
 import { checkRules } from '../../src/scenario/validate.ts';
 import { MemorySink, StampingSink } from '../../src/trace/sink.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { PropertyChecker, statusRuleOf } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { InputError } from '../../src/errors.ts';
 import { trafficStep } from './arbitraries.ts';
 
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
+
 const scenario = (input: Omit<ScenarioInput, 'name'> & { name?: string }): Scenario => toScenario(ScenarioSchema.parse({ name: 'rescind-test', ...input }));
 
 function run(s: Scenario, seed = 1): { events: TraceEvent[]; violations: string[]; hang: string | null } {
   const sink = new MemorySink();
   const r = executeScenario(s, { seed, sink });
-  const c = new PropertyChecker();
+  const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   for (const e of sink.events) c.onEvent(e);
   return { events: sink.events, violations: c.finish(r.hang).map((v) => `${v.class}: ${v.message}`), hang: r.hang?.reason ?? null };
 }
@@ -187,7 +190,7 @@ describe('a restore that fails', () => {
     // The same trace with the rescind taken out: the saved transactions 2..8 of channel 1
     // were neither restored nor ended by a rescind.
     const cut = events.filter((e) => e.ev !== 'ch.rescind' && e.ev !== 'ch.offer');
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of cut) c.onEvent(e);
     expect(c.finish(null).map((v) => v.class)).toContain('not-restored');
   });
