@@ -69,10 +69,17 @@ export function loopbackOp(step: Step): LoopbackOp {
   }
 }
 
-/** Why a scenario cannot run as a loopback job (its first step the topology cannot run), or undefined. */
+/**
+ * Why a scenario cannot run as a loopback job, or undefined: its first step the topology
+ * cannot run, or more than one channel. The sample Windows client serves one channel per
+ * device behind one well-known control name (\\.\VmbusSampleGuest, guest-driver.c), so
+ * a second channel's client device cannot start; the emulator's topology could run it.
+ */
 export function loopbackNotApplicable(s: Scenario): string | undefined {
   const p = loopbackStepProblem(s);
-  return p ? `loopback: step ${p.step + 1} ${p.reason}` : undefined;
+  if (p) return `loopback: step ${p.step + 1} ${p.reason}`;
+  if (s.channels.length > 1) return `loopback: ${s.channels.length} channels; the sample Windows client driver serves one (a device per channel offer, all behind the one control name \\.\VmbusSampleGuest)`;
+  return undefined;
 }
 
 /** What each mode can and cannot test, for the README, the plan and the probe. */

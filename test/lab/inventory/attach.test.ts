@@ -80,6 +80,11 @@ describe('loopback step mapping', () => {
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }, { op: 'migrate', to: 'x' }] })).toMatch(/^loopback: step 3 "migrate"/);
   });
 
+  it('plans out a loopback job of more than one channel: the sample client has one control device', () => {
+    const two = { ...base, channels: [base.channels[0]!, { ...base.channels[0]!, id: 1 }], steps: [{ op: 'save' }, { op: 'restore' }] } as Scenario;
+    expect(loopbackNotApplicable(two)).toMatch(/^loopback: 2 channels; the sample Windows client driver serves one/);
+  });
+
   it('plans out a host send into paused or saved channels (the VSP cannot send there), but not one after the resume', () => {
     const send: Step = { op: 'host-send', channel: 0, count: 1, size: 64, hold: 0 };
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'pause' }, send, { op: 'resume' }] })).toMatch(/^loopback: step 2 "host-send" sends from the host while the channels are paused/);
