@@ -86,7 +86,7 @@ export function loopbackNotApplicable(s: Scenario): string | undefined {
 export const ATTACH_SCOPE: Readonly<Record<AttachMode, { can: string; cannot: string }>> = {
   loopback: {
     can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel with the client open, channel pause and resume, in-flight packets through SavePacket/RestorePacket',
-    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver',
+    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; more than one channel (the sample client serves one)',
   },
   'vm-handle': {
     can: 'the VSP attached to a real VM, the guest driver in it, and every VM-level operation (Save-VM, Suspend-VM, checkpoints, Move-VM)',
