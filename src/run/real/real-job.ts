@@ -107,9 +107,14 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
   const hostMarks = lab.peerStaysUp ? marks : async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
   const op = <T>(what: string, p: Promise<T>) => withDeadline(what, p, options.opTimeoutMs, lab.clock, signal);
   try {
+    // scenario.begin is marked before the channels are opened: what the drivers write while
+    // they open (Enabled, Opened, ...) belongs after it, as in the model, where the channels
+    // open at the scenario's start. A loopback client binds only then: before, it has
+    // written nothing (its counters cannot be read yet).
+    const begin = { host: await lab.vsp.traceSeq(), guest: await lab.guest.traceSeq().catch(() => 0) };
     await lab.prepare(s);
     await lab.guest.command('hold auto');
-    bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, await marks());
+    bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, begin);
     started = true;
     for (const step of s.steps) {
       if (signal.aborted) throw signal.reason;
