@@ -67,11 +67,15 @@ export class EmulatedHost {
     return vsp;
   }
 
-  /** Offers every channel (but those in `skip`) and attaches it to the guest's rings. */
-  attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean, skip?: ReadonlySet<number>): void {
+  /**
+   * Offers every channel (but those in `skip`) and attaches it to the guest's rings; those
+   * in `offerOnly` are offered and not opened (the guest has them closed).
+   */
+  attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean, skip?: ReadonlySet<number>, offerOnly?: ReadonlySet<number>): void {
     for (const [ch, vsp] of this.vsps) {
       if (skip?.has(ch)) continue;
       vsp.enable();
+      if (offerOnly?.has(ch)) continue;
       vsp.channel.signalPeer = (what) => signalGuest(ch, what);
       const rings = memory.hostRings(ch);
       vsp.channel.connectionOpened(rings.out, rings.in, { restored });
@@ -95,11 +99,15 @@ export class EmulatedHost {
     this.vsps.set(ch, v);
   }
 
-  /** The new instance of channel `ch` is offered (`ch.offer`, then the VSP's Enable) and opened on `memory`'s rings. */
-  reoffer(ch: number, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void): void {
-    const vsp = this.vsps.get(ch)!;
+  /** The new instance of channel `ch` is offered: `ch.offer`, then the VSP's Enable. */
+  offer(ch: number): void {
     this.opts.sink.emit({ side: 'host', ev: 'ch.offer', ch });
-    vsp.enable();
+    this.vsps.get(ch)!.enable();
+  }
+
+  /** The guest opens channel `ch`'s offered instance on `memory`'s rings (a new connection: Opened runs). */
+  open(ch: number, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void): void {
+    const vsp = this.vsps.get(ch)!;
     vsp.channel.signalPeer = (what) => signalGuest(ch, what);
     const rings = memory.hostRings(ch);
     vsp.channel.connectionOpened(rings.out, rings.in, { restored: false });
