@@ -93,7 +93,7 @@ interface TxRecord {
 /**
  * Legal `ch.state` transitions per side; '' is "no state yet" (a new host object). The
  * host's KMCL runs Started before PostStarted (Active); the Linux-style guest has no
- * Started. A restored host channel may skip Opened (the `restoreCallbacks` choice).
+ * Started (a KMCL client does, and Enabled before Opened). A restored host channel may skip Opened (the `restoreCallbacks` choice).
  */
 const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> = {
   host: {
@@ -110,8 +110,12 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
     Disabled: ['Enabled'],
   },
   guest: {
-    '': ['Opened'],
-    Opened: ['Active', 'Closed'],
+    // A Windows KMCL client (guest-windows, a loopback job's client) traces its own Enable
+    // and Start: Enabled -> Opened -> Started -> Active.
+    '': ['Opened', 'Enabled'],
+    Enabled: ['Opened'],
+    Opened: ['Active', 'Started', 'Closed'],
+    Started: ['Active'],
     Active: ['Paused', 'Closed'],
     Paused: ['Active', 'Closed'],
     Closed: ['Opened'],

@@ -201,7 +201,7 @@ export interface EmulatorDevice {
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.
    */
-  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown> }): HostVsp;
+  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined }): HostVsp;
 }
 
 /**

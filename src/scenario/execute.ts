@@ -33,6 +33,7 @@
 
 import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost, type HostVsp } from './host.ts';
+import { DriverViolation } from '../devices/wasm/violations.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
 import { devicePath } from './model.ts';
@@ -152,6 +153,10 @@ class Execution {
   private readonly cDrivers: Map<string, unknown> | undefined;
   /** topology loopback: the client runs whatever the server channels' state (see the top) */
   private readonly loopback: boolean;
+  /** the channel of the task or step running now, to name in a driver violation */
+  private activeCh = -1;
+  /** a C driver's violation ended the run (its message) */
+  private violation: string | undefined;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -185,12 +190,14 @@ class Execution {
 
   begin(): Segment {
     this.sink.emit({ side: 'bench', ev: 'scenario.begin', name: this.s.name, seed: this.opts.seed });
-    this.host = this.newHost(this.s.host);
-    this.host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false);
-    for (const ch of this.chIds) {
-      this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
-      this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
+    const host = (this.host = this.newHost(this.s.host));
+    if (!this.guarded(() => host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false), -1)) {
+      return { kind: 'done', result: this.finish() };
     }
+    // A loopback client is a KMCL client driver, which traces its channel's Enable and
+    // Start too (lab/drivers/guest-windows); a VM's guest driver opens an offered channel.
+    const opened = this.loopback ? (['Enabled', 'Opened', 'Started', 'Active'] as const) : (['Opened', 'Active'] as const);
+    for (const ch of this.chIds) for (const state of opened) this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state });
     return this.runFrom(0);
   }
 
@@ -224,14 +231,35 @@ class Execution {
           },
         };
       }
-      this.step(step);
+      if (!this.guarded(() => this.step(step), 'channel' in step ? step.channel : -1)) break;
     }
     return { kind: 'done', result: this.finish() };
   }
 
+  /**
+   * Runs `f`; a C driver's violation (devices: c) ends the run as a finding instead of
+   * an error: as Driver Verifier's bug check stops the machine, the driver is stopped
+   * and the run goes no further, and the trace says what broke as kmcl.violation (the
+   * checker's kmcl-misuse). False when that happened.
+   */
+  private guarded(f: () => void, ch: number): boolean {
+    this.activeCh = ch;
+    try {
+      f();
+      return true;
+    } catch (e) {
+      if (!(e instanceof DriverViolation)) throw e;
+      const r = e.report;
+      const at = e.ch ?? (this.activeCh >= 0 ? this.activeCh : this.chIds[0]!);
+      this.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: at, rule: r.rule, call: r.call, packet: 0, message: `${r.detail} at ${r.site.join(' <- ') || '(driver entry)'} [${r.object}]` });
+      this.violation = e.message;
+      return false;
+    }
+  }
+
   private finish(): ExecuteResult {
-    if (!this.hang && !this.stopped) this.settle();
-    if (!this.hang && !this.stopped && this.vm === 'running' && !this.opts.chooser) {
+    if (!this.hang && !this.stopped && !this.violation) this.guarded(() => this.settle(), -1);
+    if (!this.hang && !this.stopped && !this.violation && this.vm === 'running' && !this.opts.chooser) {
       const left = this.guest.pending() + (this.host?.pending() ?? 0);
       if (left > 0) this.hang = { reason: `${left} transaction(s) or queued packet(s) never finished` };
     }
@@ -243,8 +271,9 @@ class Execution {
       injected: this.injected,
       host: this.host?.name ?? '',
       faultsFired: [...this.faults.fired],
-      pendingAtEnd: this.vm === 'running' ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
+      pendingAtEnd: this.vm === 'running' && !this.violation ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
       stopped: this.stopped,
+      driverViolation: this.violation,
     };
   }
 
@@ -275,6 +304,7 @@ class Execution {
       instancePrefix: this.s.name,
       faults: this.faults,
       cDrivers: this.cDrivers,
+      cVspReplace: this.opts.cVspReplace,
     });
   }
 
@@ -597,6 +627,7 @@ class Execution {
 
   private runTask(task: number): void {
     const ch = this.chIds[task >> 3]!;
+    this.activeCh = ch;
     // The VSP by index when the step cache holds this host (collectTasks fills it), else by Map.
     const host = this.host;
     const vsp = host !== null && host === stepHost ? stepVsps[task >> 3] : host?.vsps.get(ch);
@@ -845,25 +876,25 @@ class Execution {
 }
 
 /**
- * devices: c runs what the C VSP's control commands can express: save and restore on
- * the same host. Its saved state stays in the driver (c-host-vsp.ts), so a migration,
- * a checkpoint apply, explore's injected operations and replay are refused here.
+ * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
+ * used. Their saved states travel in the VM's saved state (c-host-vsp.ts), so saves,
+ * migrations, checkpoints and explore's injected operations all run. Refused: replay
+ * (`bench check`'s model is the twins, whatever devices the checked run had) and
+ * explore's walk, which keys run states (explore runs devices: c schedules in full).
  */
 function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
   if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
+  if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
+  if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
   const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
   s.steps.forEach((st, i) => {
     if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
       throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
     }
-    if (st.op === 'migrate' || st.op === 'apply-checkpoint') {
-      throw new InputError(`devices: c cannot run '${st.op}': the C VSP keeps one saved state per channel in its own memory and has no command to restore it on another host or from an older save`, where(i));
-    }
   });
   s.channels.forEach((c, i) => {
-    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel: the C VSP\'s open command has no flag for it yet', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
+    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel yet: the emulator does not pass it to the C VSP\'s open command', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
   });
-  if (opts.chooser || opts.inject || opts.atSavePoint) throw new InputError('devices: c runs under bench emulate only (not yet under explore or check)');
   return new Map();
 }
 

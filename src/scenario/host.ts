@@ -30,6 +30,8 @@ export interface HostOptions {
   faults: Faults;
   /** devices: c: the device's C VSP drivers of this run by host name; absent: the twins */
   cDrivers?: Map<string, unknown> | undefined;
+  /** devices: c: sources of the C VSP replaced for this run (ExecuteOptions.cVspReplace) */
+  cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
 
 export class EmulatedHost {
@@ -62,7 +64,7 @@ export class EmulatedHost {
       firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
     };
     const cHost = opts.device.cHost;
-    const vsp = opts.cDrivers && cHost ? cHost(this.name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers }) : opts.device.hostVsp(o);
+    const vsp = opts.cDrivers && cHost ? cHost(this.name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers, replace: opts.cVspReplace }) : opts.device.hostVsp(o);
     if (c.forceNewChannel) setForceNewChannel(vsp, c.id);
     return vsp;
   }

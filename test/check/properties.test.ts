@@ -143,7 +143,7 @@ describe('property checker', () => {
 
     it('leaves the mark as it was around a checkpoint the host went on from (explore decides it in place)', () => {
       const [b, e] = taken(checkpoint);
-      const c = new PropertyChecker();
+      const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
       for (const x of checkpoint.slice(0, b)) c.onEvent(x);
       const before = c.mark();
       for (const x of checkpoint.slice(b, e + 1)) c.onEvent(x);

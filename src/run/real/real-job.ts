@@ -107,14 +107,21 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
   const hostMarks = lab.peerStaysUp ? marks : async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
   const op = <T>(what: string, p: Promise<T>) => withDeadline(what, p, options.opTimeoutMs, lab.clock, signal);
   try {
+    // scenario.begin is marked before the channels are opened: the emulator opens them
+    // after it, so their state changes must land after it in the merged trace too. A
+    // loopback client's device (and its trace) is made by binding to the offer: 0 before.
+    const begin = { host: await lab.vsp.traceSeq(), guest: lab.peerStaysUp ? 0 : await lab.guest.traceSeq() };
     await lab.prepare(s);
     await lab.guest.command('hold auto');
-    bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, await marks());
+    bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, begin);
     started = true;
     for (const step of s.steps) {
       if (signal.aborted) throw signal.reason;
       where = await doStep(step, { lab, spec, where, bench, marks, hostMarks, op, options, signal });
     }
+    // The emulator settles at the end of every scenario (execute.ts finish): so does the
+    // lab, or the last steps' deliveries would land after scenario.end.
+    await settle({ lab, spec, where, bench, marks, hostMarks, op, options, signal });
     bench.emit({ ev: 'scenario.end', name: s.name, seed: spec.seed }, await marks());
   } catch (e) {
     if (signal.aborted) throw e;
