@@ -123,19 +123,16 @@ describe('rescind at any point of random traffic (property)', () => {
         fc.array(trafficStep(limits), { minLength: 0, maxLength: 4 }),
         fc.integer({ min: 0, max: 1 }),
         fc.integer({ min: 1, max: 1000 }),
-        fc.boolean(),
-        (before, after, ch, seed, alsoSave) => {
+        fc.constantFrom('reopen', 'then-restore-fails', 'offered-through-a-save'),
+        (before, after, ch, seed, variant) => {
           const withCh = (steps: typeof before) => steps.map((s) => ('count' in s ? { ...s, channel: ch } : s));
-          const s = scenario({
-            channels: 2,
-            steps: [
-              ...withCh(before),
-              { op: 'rescind', channel: ch },
-              ...(alsoSave ? [{ op: 'save' as const }, { op: 'restore' as const, fail: [ch] }] : []),
-              ...withCh(after),
-              { op: 'settle' },
-            ],
-          });
+          const hostOnly = (steps: typeof before) => withCh(steps).filter((s) => s.op === 'host-send' || s.op === 'run' || (s.op === 'notify' && s.dir === 'h2g'));
+          const middle: ScenarioInput['steps'] =
+            variant === 'reopen' ? [{ op: 'rescind', channel: ch }, ...withCh(after)]
+            : variant === 'then-restore-fails' ? [{ op: 'rescind', channel: ch }, { op: 'save' }, { op: 'restore', fail: [ch] }, ...withCh(after)]
+            // offered and not opened: only the host sends until the guest opens it
+            : [{ op: 'rescind', channel: ch, reopen: false }, ...hostOnly(after), { op: 'save' }, { op: 'restore' }, { op: 'guest-open', channel: ch }];
+          const s = scenario({ channels: 2, steps: [...withCh(before), ...middle, { op: 'settle' }] });
           const { violations, hang } = run(s, seed);
           expect(hang).toBeNull();
           expect(violations).toEqual([]);
