@@ -16,6 +16,7 @@ import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
 import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
 import { STATUS, statusName } from '../vmbus/status.ts';
+import { InputError } from '../errors.ts';
 
 export type { HostVsp };
 
@@ -92,8 +93,9 @@ export class EmulatedHost {
    */
   rescind(ch: number): void {
     const old = this.vsps.get(ch)!;
-    // The executor refuses rescinds for a device without it (deviceRescinds) first.
-    if (!old.rescind) throw new Error(`channel ${ch}: the device's VSP cannot be rescinded`);
+    // (The executor refuses a scenario that rescinds when the device's guest twin cannot;
+    // a VSP twin without rescind beside such a guest is refused here.)
+    if (!old.rescind) throw new InputError(`channel ${ch}: the device's VSP twin has no rescind (HostVsp.rescind), so it cannot be rescinded or offered anew`, { field: 'device' });
     this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch });
     old.rescind();
     const v = this.makeVsp(this.specs.find((c) => c.id === ch)!);
