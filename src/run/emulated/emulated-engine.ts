@@ -20,6 +20,8 @@ import type { EmulatedLab } from './emulated-lab.ts';
 import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import type { AttemptOutcome, JobExecutor, Lease, SchedHost } from '../engine/scheduler.ts';
 import type { WorkerPool } from '../workers/worker-pool.ts';
+import { deviceOf } from '../../device-api/load.ts';
+import { devicePath } from '../../scenario/model.ts';
 
 export function emulatedEngineInputs(lab: EmulatedLab, scenarios: readonly Scenario[], slotsPerHost: number): { plan: Plan; hosts: SchedHost[] } {
   const hosts: SchedHost[] = lab.hosts.map((h) => ({ name: h.name, build: h.build, capacity: { vmSlots: slotsPerHost, memoryMB: slotsPerHost }, partner: undefined }));
@@ -64,6 +66,7 @@ export class EmulatedExecutor implements JobExecutor {
       if (signal.aborted) return { kind: 'canceled' };
       const result: JobResult = {
         jobId: job.jobId, host: host.name, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+        device: deviceOf(devicePath(scenario)).name,
         verdict: out.verdict, divergenceClass: out.divergenceClass, message: out.message, failedProperties: out.failedProperties,
         firstUnexplained: out.firstViolation ? { file: rel, line: out.firstViolation.line, event: out.firstViolation.event } : undefined,
         timeline: out.timeline, durationsMs: { emulator: out.emulatorMs }, evidence: { trace: rel },

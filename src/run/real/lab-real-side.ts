@@ -19,14 +19,16 @@
 // Only type-checked and exercised through real-job.ts's fakes here: the stand-in
 // Hyper-V (test/lab/standin) has no guest to SSH to, so provisioning stops there.
 
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { InfraError } from '../../errors.ts';
-import { collectArtefacts, readHostFile } from '../../lab/artefacts.ts';
+import { collectArtefacts } from '../../lab/artefacts.ts';
 import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
-import { deployGuestDriver, guestDriverRecord, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
+import { guestDriverRecord, sampleGuestLayout, sendControl } from '../../lab/deploy-guest.ts';
+import { installGuestPackage, readPackageCounters, readPackageTrace } from '../../lab/deploy-guest-package.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { GuestSsh } from '../../lab/guest-ssh.ts';
 import type { LabHost } from '../../lab/inventory.ts';
@@ -36,13 +38,12 @@ import type { Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
-import { channelInstance, loopbackJobLab, sampleCtlDrivers } from './loopback-lab.ts';
+import { channelInstance, loopbackJobLab, sampleCtlDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
 import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
 /** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
 const LOOPBACK = Symbol('loopback');
-const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
 
 export interface LabRealSideOptions {
   runId: string;
@@ -50,8 +51,6 @@ export interface LabRealSideOptions {
   /** Opened Hyper-V handles, one per host (lab-run.ts opens them). */
   hv: (host: string) => HyperV;
   templates: ReadonlyMap<string, VmTemplate>;
-  /** Where the guest driver's sources are (lab/drivers). */
-  driverSource: ModuleSource;
   /** sample-ctl.exe on the hosts. */
   sampleCtl: string;
   clock: Clock;
@@ -62,6 +61,11 @@ export interface LabRealSideOptions {
   sourceCommit?: string | undefined;
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
+  /**
+   * A loopback job's lab (default: loopbackJobLab over sample-ctl and logman on the host);
+   * tests pass the C drivers on the emulator (test/run/real/support/c-loopback.ts).
+   */
+  loopbackLab?: ((o: LoopbackLabOptions, scenario: Scenario) => JobLab) | undefined;
 }
 
 interface LabVm {
@@ -107,11 +111,13 @@ export class LabRealSide implements RealSide {
       }
       const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
       const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
-      const deployed = await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      // The template's driver package: its files copied, its install command run.
+      const installed = await installGuestPackage(guest, t.guest.driver);
       // The guest driver's build and the guest's kernel go into every result of this VM.
-      const rec = await guestDriverRecord(guest, deployed.koPath, o.sourceCommit);
+      const binary = t.guest.driver.binary;
+      const rec = binary ? await guestDriverRecord(guest, posix.join(installed.remoteDir, binary), o.sourceCommit) : undefined;
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
-      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec.kernel, drivers: [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] };
+      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec?.kernel, drivers: rec ? [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] : [] };
       return { key: name, host, name, memoryMB: t.memoryMB, ref: lvm };
     } catch (e) {
       if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
@@ -134,8 +140,9 @@ export class LabRealSide implements RealSide {
       const lo = {
         hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
         workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
+        vspProvider: vspProvider(this.o.hosts.get(vm.host)!),
       };
-      const lab = loopbackJobLab(lo, sampleCtlDrivers(lo));
+      const lab = this.o.loopbackLab ? this.o.loopbackLab(lo, scenario) : loopbackJobLab(lo, sampleCtlDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     }
     const r = vm.ref as LabVm;
@@ -200,34 +207,19 @@ export class LabRealSide implements RealSide {
     };
     const guest: GuestControl = {
       command: (text) => sendControl(r.guest, layout, text),
-      traceSeq: async () => (await readTraceCounters(r.guest, layout)).traceSeq,
-      readTrace: () => readGuestTrace(r.guest, layout),
+      traceSeq: async () => (await readPackageCounters(r.guest, r.template.guest.driver))?.traceSeq ?? lastSeq(await readPackageTrace(r.guest, r.template.guest.driver)),
+      readTrace: () => readPackageTrace(r.guest, r.template.guest.driver),
       reconnect: () => r.guest.reconnect(),
     };
     const hostHv = o.hv(vm.host);
-    const session = `bench-${o.runId}-${vm.name}`.slice(0, 60);
-    const etl = `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}\\vsp.etl`;
-    const jsonl = `${etl}.jsonl`;
-    const ctl = async (args: string[]) => {
-      const x = await runNative(hostHv, o.sampleCtl, args);
-      if (x.exitCode !== 0) throw new InfraError(`sample-ctl ${args.join(' ')} exited with ${x.exitCode}: ${x.output.slice(-2).join(' ')}`, { host: vm.host });
-      return x.output;
-    };
-    const vsp: DriverControl = {
-      command: async (text) => { await ctl(['vsp', 'command', text]); },
-      traceSeq: async () => {
-        const m = /trace_seq=(\d+)/.exec((await ctl(['vsp', 'counters'])).join('\n'));
-        if (!m) throw new InfraError('sample-ctl vsp counters printed no trace_seq', { host: vm.host });
-        return Number(m[1]);
-      },
-      readTrace: async () => {
-        await runNative(hostHv, 'logman', ['stop', session, '-ets']);
-        await ctl(['etl2jsonl', etl, jsonl]);
-        const data = await readHostFile(hostHv, jsonl);
-        if (!data) throw new InfraError(`the VSP trace ${jsonl} is missing`, { host: vm.host });
-        return data.toString('utf8');
-      },
-    };
+    // The VSP through sample-ctl, as a loopback job's: its counters' trace_seq marks the
+    // bench's events, and readTrace stops the ETW capture and converts it.
+    const drivers = sampleCtlDrivers({
+      hv: hostHv, host: vm.host, sampleCtl: o.sampleCtl, clock: o.clock,
+      workDir: `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${o.runId}-${vm.name}`.slice(0, 60),
+      vspProvider: vspProvider(o.hosts.get(vm.host)!),
+    });
+    const vsp: DriverControl = drivers.vsp;
     return {
       vmId: r.id,
       hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
@@ -239,8 +231,7 @@ export class LabRealSide implements RealSide {
       vsp,
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
-        const started = await runNative(hostHv, 'logman', ['start', session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
-        if (started.exitCode !== 0) throw new InfraError(`logman start ${session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: vm.host });
+        await drivers.startCapture();
         // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
         // channel into the VM from its own process (attach.ts, HandleBroker).
         const broker = o.hosts.get(vm.host)!.handleBroker;
@@ -253,4 +244,20 @@ export class LabRealSide implements RealSide {
       clock: o.clock,
     };
   }
+}
+
+/** The seq of a trace's last line, for a driver package that names no counters file. */
+function lastSeq(trace: string): number {
+  const last = trace.trimEnd().split('\n').at(-1) ?? '';
+  const m = /"seq":(\d+)/.exec(last);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The TraceLogging provider of the host's VSP package: the bench captures it with logman. */
+function vspProvider(host: LabHost): string {
+  const trace = (host.drivers ?? loadHostDrivers()).vsp.trace;
+  if (trace.format !== 'etw') {
+    throw new InfraError(`${host.name}: the VSP package's trace is ${trace.format}, but a lab job captures the VSP's trace with ETW (trace.format: etw, trace.provider)`, { host: host.name });
+  }
+  return trace.provider;
 }

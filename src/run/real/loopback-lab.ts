@@ -47,6 +47,8 @@ export interface LoopbackLabOptions {
   /** ETW session name, unique on the host. */
   session: string;
   clock: Clock;
+  /** The VSP package's TraceLogging provider (its trace.provider); default the sample's. */
+  vspProvider?: string;
 }
 
 /** A driver's control over sample-ctl: `sample-ctl <who> command|counters|trace`. */
@@ -99,7 +101,7 @@ export function sampleCtlDrivers(o: LoopbackLabOptions): LoopbackDrivers {
       return readFile(clientJsonl, 'client');
     }),
     startCapture: async () => {
-      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
+      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', o.vspProvider ?? VSP_PROVIDER, '-o', etl, '-ets']);
       if (started.exitCode !== 0) throw new InfraError(`logman start ${o.session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: o.host });
     },
   };

@@ -107,11 +107,10 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
   const hostMarks = lab.peerStaysUp ? marks : async () => ({ host: await lab.vsp.traceSeq(), guest: bench.lastMarks.guest });
   const op = <T>(what: string, p: Promise<T>) => withDeadline(what, p, options.opTimeoutMs, lab.clock, signal);
   try {
-    // scenario.begin is marked before the channels are opened: what the drivers write while
-    // they open (Enabled, Opened, ...) belongs after it, as in the model, where the channels
-    // open at the scenario's start. A loopback client binds only then: before, it has
-    // written nothing (its counters cannot be read yet).
-    const begin = { host: await lab.vsp.traceSeq(), guest: await lab.guest.traceSeq().catch(() => 0) };
+    // scenario.begin is marked before the channels are opened: the emulator opens them
+    // after it, so their state changes must land after it in the merged trace too. A
+    // loopback client's device (and its trace) is made by binding to the offer: 0 before.
+    const begin = { host: await lab.vsp.traceSeq(), guest: lab.peerStaysUp ? 0 : await lab.guest.traceSeq() };
     await lab.prepare(s);
     await lab.guest.command('hold auto');
     bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, begin);
@@ -120,6 +119,9 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
       if (signal.aborted) throw signal.reason;
       where = await doStep(step, { lab, spec, where, bench, marks, hostMarks, op, options, signal });
     }
+    // The emulator settles at the end of every scenario (execute.ts finish): so does the
+    // lab, or the last steps' deliveries would land after scenario.end.
+    await settle({ lab, spec, where, bench, marks, hostMarks, op, options, signal });
     bench.emit({ ev: 'scenario.end', name: s.name, seed: spec.seed }, await marks());
   } catch (e) {
     if (signal.aborted) throw e;
@@ -176,7 +178,11 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
       await op(`Save-VM on ${ops.host}`, ops.save(vm));
       bench.emit({ ev: 'vm.save.end' }, await hostMarks());
       break;
+    case 'rescind':
+      // The sample VSP has no rescind-and-re-offer command yet: emulator only (issue 13 item 3).
+      throw new InputError('"rescind" runs on the emulator only: the sample VSP has no command to rescind and re-offer a channel on a real host yet');
     case 'restore':
+      if (step.fail) throw new InputError('"restore" with "fail" runs on the emulator only: a real VSP cannot be told to refuse its saved state');
       bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());
       await op(`Start-VM (restore) on ${ops.host}`, ops.start(vm));
       await op('reconnecting to the guest', lab.guest.reconnect());

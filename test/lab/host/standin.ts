@@ -1,6 +1,7 @@
 // Test hosts backed by the Hyper-V stand-in: a state directory per host and a persistent
 // local PowerShell session pointed at it. Two hosts name each other as migration peers.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashtable, ps, script, type PsValue } from '../../../src/lab/host-shell/command.ts';
@@ -38,6 +39,20 @@ export function newStandinHost(name: string, shell?: (dir: string) => HostShell)
     async setup(n, params) { await run(n, params); },
     async state() { return (await run('Get-StandinState', {})).value as Awaited<ReturnType<StandinHost['state']>>; },
   };
+}
+
+/**
+ * A Windows path on a stand-in host as the real file behind it (DriverFiles.ps1: the `C:`
+ * drive is <state dir>/C), and that file's SHA-256 as Get-FileHash prints it.
+ */
+export function hostFile(h: Pick<StandinHost, 'dir'>, path: string): string {
+  const m = /^([A-Za-z]):\\(.*)$/.exec(path);
+  if (!m) throw new Error(`not a drive path: ${path}`);
+  return join(h.dir, m[1]!.toUpperCase(), ...m[2]!.split('\\').filter(Boolean));
+}
+
+export function hostFileSha256(h: Pick<StandinHost, 'dir'>, path: string): string {
+  return createHash('sha256').update(readFileSync(hostFile(h, path))).digest('hex').toUpperCase();
 }
 
 export interface HostSetup {

@@ -1,86 +1,104 @@
-# Files with content, as far as the bench looks at them: a driver binary's SHA-256 and file
-# version, and the registry values that give the OS build. Get-FileHash, Get-Item and
-# Get-ItemPropertyValue here shadow the real cmdlets in a session that imports the module,
-# and answer from the stand-in's file registry (files.clixml) and config.
+# The host's driver binaries and its OS build, as real files, so that the REAL cmdlets the
+# bench calls answer: Get-FileHash and Get-Item (VersionInfo) on the binaries, and
+# Get-ItemPropertyValue on the registry key with the OS build. The stand-in models Hyper-V
+# only; it does not shadow these cmdlets.
+#
+#   C:\...    a global PSDrive `C` over <state dir>/C (FileSystem provider), so a Windows
+#             path the bench sends names a real file: C:\Windows\System32\drivers\x.sys is
+#             <state dir>/C/Windows/System32/drivers/x.sys.
+#   versions  a binary is a small PE file: a .NET assembly whose AssemblyFileVersion is the
+#             file version, since FileVersionInfo reads no native version resource off
+#             Windows but does read a managed one. Bytes after it (a build tag) make each
+#             build's SHA-256 its own.
+#   HKLM:\    a global PSDrive `HKLM` over <state dir>/HKLM; a key is a folder and its values
+#             are files in it. Get-ItemPropertyValue reads an item's properties, which for a
+#             folder are DirectoryInfo's: the two values the bench reads (CurrentBuildNumber,
+#             UBR) are added to DirectoryInfo as script properties that read those files, so
+#             every folder in a session with this module has them ($null where no such file).
 #
 # Ours, unverified on a real host: that `pnputil /add-driver X.inf /install` puts the
 # package's X.sys in System32\drivers at once when no device is using the old one, and only
 # at the next reboot (exit 3010) when one is (`Initialize-StandinHost -DriverInUse`).
 
 $script:SystemDrivers = 'C:\Windows\System32\drivers'
+$script:CurrentVersionKey = 'SOFTWARE\Microsoft\Windows NT\CurrentVersion'
 
-# A registered file, else one of the host's own binaries (versions of the host's build),
-# which are not in the registry so that tests see only the files the bench made.
-function script:Find-StandinFile([string]$Path) {
-    $f = (Get-Files)[$Path]
-    if ($null -ne $f) { return $f }
-    $c = Get-Config
-    $own = @{ 'C:\Windows\System32\vmms.exe' = 'A'; 'C:\Windows\System32\drivers\vmbkmcl.sys' = 'B' }
-    if ($own.ContainsKey($Path)) { return @{ Kind = 'File'; Size = [long]1MB; Parent = $null; Sha256 = ($own[$Path] * 64); Version = "10.0.$($c.OsBuild).$($c.Ubr)" } }
-    $null
+# A Windows path (C:\a\b) as the real path under this host's state directory.
+function script:Resolve-HostPath([string]$Path, [string]$Dir = (StateDir)) {
+    if ($Path -notmatch '^([A-Za-z]):\\(.*)$') { throw [System.ArgumentException]::new("not a drive path: $Path") }
+    [System.IO.Path]::Combine([string[]](@($Dir, $Matches[1].ToUpperInvariant()) + @($Matches[2] -split '\\' | Where-Object { $_ })))
 }
 
+# The C: and HKLM: drives of this session, over the current state directory (made again
+# when another directory is named: each directory is another host).
+function script:Use-HostDrives {
+    $dir = StateDir
+    $fs = $ExecutionContext.SessionState.Provider.GetOne('FileSystem')
+    foreach ($name in 'C', 'HKLM') {
+        $root = [System.IO.Path]::Combine($dir, $name)
+        [void][System.IO.Directory]::CreateDirectory($root)
+        $have = $ExecutionContext.SessionState.Drive.GetAllForProvider('FileSystem') | Where-Object { $_.Name -eq $name }
+        if ($have -and $have.Root.TrimEnd('/') -eq $root.TrimEnd('/')) { continue }
+        if ($have) { $ExecutionContext.SessionState.Drive.Remove($name, $true, 'Global') }
+        [void]$ExecutionContext.SessionState.Drive.New([System.Management.Automation.PSDriveInfo]::new($name, $fs, $root, "stand-in $name", $null), 'Global')
+    }
+}
+
+# The registry values the bench reads, as properties of the key's folder (see the top).
+foreach ($value in 'CurrentBuildNumber', 'UBR') {
+    $read = [scriptblock]::Create("`$f = [System.IO.Path]::Combine(`$this.FullName, '$value'); if ([System.IO.File]::Exists(`$f)) { `$t = [System.IO.File]::ReadAllText(`$f).Trim(); if ('$value' -eq 'UBR') { [int]`$t } else { `$t } }")
+    Update-TypeData -TypeName System.IO.DirectoryInfo -MemberType ScriptProperty -MemberName $value -Value $read -Force
+}
+
+# A PE file whose FileVersionInfo.FileVersion is $Version, followed by $Tag's bytes.
+function script:New-VersionedBinary([string]$Path, [string]$Version, [string]$Tag) {
+    $name = [System.Reflection.AssemblyName]::new((($Path -split '\\')[-1] -replace '\.[^.]*$', '' -replace '[^A-Za-z0-9_]', '_'))
+    $ab = [System.Reflection.Emit.PersistedAssemblyBuilder]::new($name, [object].Assembly)
+    $ctor = [System.Reflection.AssemblyFileVersionAttribute].GetConstructor([type[]]@([string]))
+    $ab.SetCustomAttribute([System.Reflection.Emit.CustomAttributeBuilder]::new($ctor, [object[]]@($Version)))
+    [void]$ab.DefineDynamicModule($name.Name)
+    $ms = [System.IO.MemoryStream]::new()
+    $ab.Save($ms)
+    $tail = [System.Text.Encoding]::UTF8.GetBytes("`nstand-in build: $Tag`n")
+    $ms.Write($tail, 0, $tail.Length)
+    $real = Resolve-HostPath $Path
+    [void][System.IO.Directory]::CreateDirectory([System.IO.Path]::GetDirectoryName($real))
+    [System.IO.File]::WriteAllBytes($real, $ms.ToArray())
+}
+
+# Called by Initialize-StandinHost: the host's own binaries at its build, and its registry key.
+function script:Initialize-HostFiles([string]$OsBuild, [int]$Ubr) {
+    Use-HostDrives
+    $v = "10.0.$OsBuild.$Ubr"
+    New-VersionedBinary 'C:\Windows\System32\vmms.exe' $v 'vmms'
+    New-VersionedBinary "$script:SystemDrivers\vmbkmcl.sys" $v 'vmbkmcl'
+    $key = [System.IO.Path]::Combine([string[]](@((StateDir), 'HKLM') + ($script:CurrentVersionKey -split '\\')))
+    [void][System.IO.Directory]::CreateDirectory($key)
+    [System.IO.File]::WriteAllText([System.IO.Path]::Combine($key, 'CurrentBuildNumber'), $OsBuild)
+    [System.IO.File]::WriteAllText([System.IO.Path]::Combine($key, 'UBR'), [string]$Ubr)
+}
+
+# A staged driver binary (a test's build): a real file at $Path; $Build tells builds apart.
 function Add-StandinFile {
     [CmdletBinding()]
-    param([Parameter(Mandatory)][string]$Path, [Parameter(Mandatory)][string]$Sha256, [string]$Version = '1.0.0.0')
-    $files = Get-Files
-    $files[$Path] = @{ Kind = 'File'; Size = [long]4096; Parent = $null; Sha256 = $Sha256.ToUpperInvariant(); Version = $Version }
-    Save-Files $files
-}
-
-function Get-FileHash {
-    [CmdletBinding()]
-    param([Parameter(Mandatory)][string[]]$LiteralPath, [ValidateSet('SHA1', 'SHA256', 'SHA384', 'SHA512', 'MD5')][string]$Algorithm = 'SHA256')
-    foreach ($p in $LiteralPath) {
-        $f = Find-StandinFile $p
-        if ($null -eq $f -or -not $f.Sha256) {
-            $PSCmdlet.WriteError((New-ErrorRecord "Cannot find path '$p' because it does not exist." 'FileNotFound,Microsoft.PowerShell.Commands.GetFileHashCommand' 'ObjectNotFound' $p 'System.IO.FileNotFoundException'))
-            continue
-        }
-        [pscustomobject]@{ Algorithm = $Algorithm; Hash = $f.Sha256; Path = $p }
-    }
-}
-
-function Get-Item {
-    [CmdletBinding()]
-    param([Parameter(Mandatory)][string[]]$LiteralPath)
-    foreach ($p in $LiteralPath) {
-        $f = Find-StandinFile $p
-        if ($null -eq $f) {
-            $PSCmdlet.WriteError((New-ErrorRecord "Cannot find path '$p' because it does not exist." 'PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand' 'ObjectNotFound' $p 'System.Management.Automation.ItemNotFoundException'))
-            continue
-        }
-        $v = if ($f.Version) { "$($f.Version) (WinBuild.160101.0800)" } else { $null }
-        [pscustomobject]@{ FullName = $p; Name = ($p -split '[\\/]')[-1]; Length = $f.Size; VersionInfo = [pscustomobject]@{ FileName = $p; FileVersion = $v; ProductVersion = $f.Version } }
-    }
-}
-
-# Only the key the bench reads: the OS build and its update revision.
-function Get-ItemPropertyValue {
-    [CmdletBinding()]
-    param([Parameter(Mandatory)][string[]]$LiteralPath, [Parameter(Mandatory)][string[]]$Name)
-    $c = Get-Config
-    if ($LiteralPath[0] -ne 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion') {
-        $PSCmdlet.ThrowTerminatingError((New-ErrorRecord "Cannot find path '$($LiteralPath[0])' because it does not exist." 'PathNotFound,Microsoft.PowerShell.Commands.GetItemPropertyValueCommand' 'ObjectNotFound' $LiteralPath[0]))
-    }
-    foreach ($n in $Name) {
-        switch ($n) {
-            'CurrentBuildNumber' { [string]$c.OsBuild }
-            'UBR' { [int]$c.Ubr }
-            default { $PSCmdlet.WriteError((New-ErrorRecord "Property $n does not exist at path HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion." 'System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyValueCommand' 'InvalidArgument' $n)) }
-        }
-    }
+    param([Parameter(Mandatory)][string]$Path, [string]$Version = '1.0.0.0', [string]$Build = $Version)
+    Use-HostDrives
+    New-VersionedBinary $Path $Version $Build
 }
 
 # pnputil /add-driver ... /install: the package's binary lands in System32\drivers.
 function script:Install-StandinDriverFile([string]$Inf) {
-    $files = Get-Files
-    $sys = ($Inf -replace '\.inf$', '.sys')
-    $target = "$script:SystemDrivers\$(($sys -split '[\\/]')[-1])"
-    if (-not $files.ContainsKey($sys)) { return 0 }
+    $sys = Resolve-HostPath ($Inf -replace '\.inf$', '.sys')
+    $target = Resolve-HostPath "$script:SystemDrivers\$(($sys -split '[\\/]')[-1])"
+    if (-not [System.IO.File]::Exists($sys)) { return 0 }
     $c = Get-Config
-    if ($c.DriverInUse -and $files.ContainsKey($target) -and $files[$target].Sha256 -ne $files[$sys].Sha256) { return 3010 }
-    $files[$target] = $files[$sys].Clone()
-    Save-Files $files
+    $hash = { param($f) [System.Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData([System.IO.File]::ReadAllBytes($f))) }
+    $same = [System.IO.File]::Exists($target) -and (& $hash $target) -eq (& $hash $sys)
+    if ($c.DriverInUse -and [System.IO.File]::Exists($target) -and -not $same) { return 3010 }
+    [void][System.IO.Directory]::CreateDirectory([System.IO.Path]::GetDirectoryName($target))
+    [System.IO.File]::Copy($sys, $target, $true)
     0
 }
+
+# A session that imports the module with a state directory has the drives at once.
+if ($env:BENCH_HYPERV_STATE) { Use-HostDrives }

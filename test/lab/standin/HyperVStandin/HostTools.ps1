@@ -233,6 +233,7 @@ function Initialize-StandinHost {
     $reg = @{}
     foreach ($f in $Files) { $reg[$f] = @{ Kind = $(if ($f -match '\.inf$') { 'File' } else { 'Dynamic' }); Size = [long]30GB; Parent = $null } }
     Save-Files $reg
+    Initialize-HostFiles $OsBuild $Ubr
 }
 
 function Set-StandinFault {

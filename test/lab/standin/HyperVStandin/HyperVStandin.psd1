@@ -14,7 +14,7 @@
         'Checkpoint-VM', 'Get-VMSnapshot', 'Restore-VMSnapshot', 'Remove-VMSnapshot',
         'Compare-VM', 'Move-VM', 'Get-VMHost', 'Get-VMSwitch', 'New-VHD', 'Get-VHD', 'Remove-Item',
         'Get-WinEvent', 'Get-CimInstance', 'Stop-Process', 'bcdedit', 'pnputil',
-        'Get-FileHash', 'Get-Item', 'Get-ItemPropertyValue', 'Add-StandinFile',
+        'Add-StandinFile',
         'sample-ctl', 'logman', 'Set-StandinSampleDrivers',
         'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Set-StandinVmState', 'Get-StandinState'
     )
