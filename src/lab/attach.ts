@@ -69,17 +69,24 @@ export function loopbackOp(step: Step): LoopbackOp {
   }
 }
 
-/** Why a scenario cannot run as a loopback job (its first step the topology cannot run), or undefined. */
+/**
+ * Why a scenario cannot run as a loopback job, or undefined: its first step the topology
+ * cannot run, or more than one channel. The sample Windows client serves one channel per
+ * device behind one well-known control name (\\.\VmbusSampleGuest, guest-driver.c), so
+ * a second channel's client device cannot start; the emulator's topology could run it.
+ */
 export function loopbackNotApplicable(s: Scenario): string | undefined {
   const p = loopbackStepProblem(s);
-  return p ? `loopback: step ${p.step + 1} ${p.reason}` : undefined;
+  if (p) return `loopback: step ${p.step + 1} ${p.reason}`;
+  if (s.channels.length > 1) return `loopback: ${s.channels.length} channels; the sample Windows client driver serves one (a device per channel offer, all behind the one control name \\.\VmbusSampleGuest)`;
+  return undefined;
 }
 
 /** What each mode can and cannot test, for the README, the plan and the probe. */
 export const ATTACH_SCOPE: Readonly<Record<AttachMode, { can: string; cannot: string }>> = {
   loopback: {
     can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel with the client open, channel pause and resume, in-flight packets through SavePacket/RestorePacket',
-    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver',
+    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; more than one channel (the sample client serves one)',
   },
   'vm-handle': {
     can: 'the VSP attached to a real VM, the guest driver in it, and every VM-level operation (Save-VM, Suspend-VM, checkpoints, Move-VM)',

@@ -73,7 +73,7 @@ export interface ProbeOptions {
   /** Scenarios run as loopback jobs for the documented-gap choices (the inapplicable are left out). */
   scenarios: readonly Scenario[];
   /** The drivers of those jobs (default: sample-ctl on the host); tests pass an emulator's. */
-  drivers?: (o: LoopbackLabOptions, scenario: Scenario) => LoopbackDrivers;
+  drivers?: (o: LoopbackLabOptions, scenario: Scenario) => LoopbackDrivers & { clock?: Clock };
   /** The probe's own channel number (default 0x7e00, out of the way of scenarios). */
   channel?: number;
   /** How long traffic may take to complete (default 10 s). */
@@ -271,7 +271,9 @@ async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, t
     for (const s of runnable) {
       const dir = mkdtempSync(join(tmpdir(), `probe-${s.name}-`));
       const lo: LoopbackLabOptions = { hv: o.hv, host: o.host.name, sampleCtl: o.sampleCtl, clock: o.clock, workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60) };
-      const lab = loopbackJobLab(lo, (o.drivers ?? ((x) => sampleCtlDrivers(x)))(lo, s));
+      const d: LoopbackDrivers & { clock?: Clock } = (o.drivers ?? ((x) => sampleCtlDrivers(x)))(lo, s);
+      // Drivers that keep their own time (the C drivers on the emulator) bring their clock.
+      const lab = loopbackJobLab(d.clock ? { ...lo, clock: d.clock } : lo, d);
       const out = await runRealJob({ scenario: s, seed: s.seed ?? 1, hostMap: { [s.host]: o.host.name } }, lab, dir, new AbortController().signal).catch((e: Error) => ({ kind: 'infra' as const, message: e.message }));
       if (out.kind !== 'ran') { broken.push(`${s.name}: ${out.message}`); continue; }
       for (const f of await fittingChoices(s, out.traces)) {

@@ -56,7 +56,7 @@ generation: 2
 memoryMB: 2048
 processors: 2
 secureBoot: false
-guest: { os: linux, osName: U, driver: { files: ., install: make, uninstall: rmmod d, trace: { format: jsonl, path: /sys/kernel/debug/d/trace } }, user: b, credentials: { keyEnv: K } }
+guest: { os: linux, osName: U, driver: { files: ., install: 'true', uninstall: 'true', trace: { format: jsonl, path: /t, counters: /c } }, user: b, credentials: { keyEnv: K } }
 provisioning: { cloudInit: ../../fixtures/lab/template/files/user-data.yaml }
 ${extra}`;
   it('refuses pairing a VM guest driver with a loopback offer', () => {
@@ -78,6 +78,11 @@ describe('loopback step mapping', () => {
     for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }] })).toBeUndefined();
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }, { op: 'migrate', to: 'x' }] })).toMatch(/^loopback: step 3 "migrate"/);
+  });
+
+  it('plans out a loopback job of more than one channel: the sample client has one control device', () => {
+    const two = { ...base, channels: [base.channels[0]!, { ...base.channels[0]!, id: 1 }], steps: [{ op: 'save' }, { op: 'restore' }] } as Scenario;
+    expect(loopbackNotApplicable(two)).toMatch(/^loopback: 2 channels; the sample Windows client driver serves one/);
   });
 
   it('plans out a host send into paused or saved channels (the VSP cannot send there), but not one after the resume', () => {
