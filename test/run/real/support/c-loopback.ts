@@ -107,7 +107,8 @@ export function cLoopbackDrivers(s: Scenario): CLoopback {
       command: async (text) => {
         log.push(`vsp: ${text}`);
         vsp.run(text);
-        if (/^(open|restore) /.test(text)) connect(text.startsWith('restore'));
+        // The VSP offers a channel at open, and a restored object at resume (restore makes it).
+        if (/^(open|resume) /.test(text)) connect(text.startsWith('resume'));
       },
       traceSeq: async () => seqOf(vsp.counters()),
       // Without the one listed difference from the twin (test/devices/wasm/c-vs-twin.test.ts):
