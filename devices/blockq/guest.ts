@@ -38,7 +38,10 @@ export interface BlockqChannel {
   queue: Fifo<QueuedWrite>;
   /** our requests awaiting a reply: descriptor transaction id -> tx */
   awaiting: Map<TxId, TxId>;
-  /** host events we answer when due, soonest first */
+  /**
+   * host events we answer when due, soonest first.
+   * Invariant: an event that wants a reply is here from its delivery until answered, once.
+   */
   held: Fifo<HeldEvent>;
   interrupt: boolean;
   draining: boolean;

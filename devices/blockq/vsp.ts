@@ -31,7 +31,11 @@ const byDue = (r: Outstanding): number => r.due;
 export class BlockqVsp implements HostVsp {
   readonly channel: Channel;
   private readonly o: HostVspOptions;
-  /** requests not yet answered, soonest due first */
+  /**
+   * requests not yet answered, soonest due first.
+   * Invariant: a request is here from its delivery until it is answered, once (completeDue,
+   * completeHeld or the Suspend before a save); test/devices/blockq/properties.test.ts.
+   */
   private outstanding: Fifo<Outstanding> = fifo();
   private discarding = false;
   private readonly routine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onReply(p, st, resp);

@@ -45,7 +45,7 @@ const sample: DeviceModule = {
     cHost(hostName, o): HostVsp {
       // One C VSP driver per host name, outliving the VM's host objects (c-host-vsp.ts).
       let driver = o.drivers.get(hostName) as CVsp | undefined;
-      if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now })));
+      if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
       return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
     },
   },

@@ -328,6 +328,51 @@ export class SampleGuest implements GuestDriver {
     return this.state.channels.map((c) => ({ ch: c.ch, holder: c, draining: c.draining, interrupt: c.interrupt }));
   }
 
+  // ------------------------------------------------------------ rescind and re-offer
+
+  /**
+   * The host rescinded channel `ch` (lab/drivers/PROTOCOL.md, "Rescind and re-offer"), as
+   * Linux's vmbus_onoffer_rescind removes the device and closes the channel: the guest
+   * reads nothing more from the old rings. What the old channel had in flight ends here,
+   * under the protocol's rule: each of our requests still awaiting its completion (in the
+   * ring, or queued behind a full one) ends at once with STATUS_CANCELLED (`pkt.cancel`)
+   * and is never sent again, since the host may or may not have processed it; host
+   * transactions we held are dropped uncompleted (the host ends them on its side); queued
+   * completions and notifies go with the rings. Our tx counters go on, so the new
+   * instance never reuses an id of the old one.
+   */
+  rescind(ch: number): void {
+    const c = this.chan(ch);
+    this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Closed' });
+    const status = statusHex(Status.Cancelled);
+    // Invariant: awaiting holds our requests in the order we sent them (Map order).
+    for (const tx of c.awaiting.values()) this.sink.emit({ side: 'guest', ev: 'pkt.cancel', ch, tx, dir: 'g2h', status });
+    c.awaiting.clear();
+    c.queue = fifo<QueuedWrite>();
+    c.held = fifo<HeldTransaction>();
+    c.interrupt = false;
+    c.draining = false;
+    c.writable = false;
+    // The old ring views are not to be used again (reopen brings the new instance's).
+    this.rings.delete(ch);
+    this.lastCh = NaN;
+  }
+
+  /**
+   * The guest opens the new instance of channel `ch` on `rings` (fresh ring memory it
+   * donated for the new offer): Opened, then Active, and it looks at the ring once.
+   */
+  reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    const c = this.chan(ch);
+    this.rings.set(ch, rings);
+    this.lastCh = NaN;
+    rings.in.onUnacceptable = (offset, type, flags) => this.sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
+    c.interrupt = true;
+    c.writable = true;
+    this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
+    this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
+  }
+
   /** Outstanding work that should eventually finish: requests awaiting, held, queued. */
   pending(): number {
     let n = 0;

@@ -52,6 +52,11 @@ export const Status = {
   DataError: 0xc000003e,
   /** the status rule's deliberate failure (see statusFor) */
   InvalidDeviceState: 0xc0000184,
+  /**
+   * STATUS_CANCELLED: a request in flight on a channel the host rescinded ends at its
+   * sender with this status, and is never sent again (PROTOCOL.md, "Rescind and re-offer").
+   */
+  Cancelled: 0xc0000120,
 } as const;
 
 /** Completion payload: header + u64 FNV-1a of the request payload. */

@@ -92,6 +92,12 @@ export class SampleVsp implements HostVsp {
   private held: Fifo<HeldRequest> = fifo();
   /** tearing down with a VM being discarded: nothing completed now is traced */
   private discarding = false;
+  /** the host is rescinding this channel: what KMCL cancels now is traced as pkt.cancel */
+  private rescinding = false;
+  /** packets this VSP restored during the current restore (freed if it fails) */
+  private restoring: VmbPacket[] = [];
+  /** packets left from a restore that failed: KMCL took them back; the rescind ends them */
+  private failedRestore: VmbPacket[] = [];
   /** every host transaction's completion routine (one closure, not one per packet) */
   private readonly completionRoutine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p, st, resp);
   /** scratch for the digest of a message being sent */
@@ -291,7 +297,8 @@ export class SampleVsp implements HostVsp {
     if (st.type === MsgType.HostTransaction) {
       if (status !== STATUS.SUCCESS || resp === null) {
         // Cancelled at teardown: the transaction did not complete, so nothing is traced
-        // as a completion.
+        // as a completion. At a rescind it ends here, and the trace says so.
+        if (this.rescinding) this.traceCancel(st.tx, status);
       } else {
         const h = decodeHeaderInto(completionHeader, resp);
         this.opts.sink.emit({
@@ -324,7 +331,11 @@ export class SampleVsp implements HostVsp {
     if (!st) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
-    if (r !== STATUS.SUCCESS) return r;
+    if (r !== STATUS.SUCCESS) {
+      this.channel.packetFree(p);
+      return r;
+    }
+    this.restoring.push(p);
     p.pointer = st;
     p.completionRoutine = this.completionRoutine;
     this.opts.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.opts.ch, tx: st.tx, dir: 'h2g', saveDigest: digestHex(save) });
@@ -375,17 +386,66 @@ export class SampleVsp implements HostVsp {
 
   /** Feeds the saved buffers back, in order, before the channel is enabled. */
   restore(buffers: readonly Uint8Array[]): void {
-    for (let i = 0; i < buffers.length; i++) {
-      const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
-      const last = i === buffers.length - 1;
-      if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
-      if (st === STATUS.SUCCESS && last) return;
-      throw new VspError(
-        this.opts.ch,
-        `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
-      );
+    this.restoring = [];
+    try {
+      for (let i = 0; i < buffers.length; i++) {
+        const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
+        const last = i === buffers.length - 1;
+        if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
+        if (st === STATUS.SUCCESS && last) return;
+        throw new VspError(
+          this.opts.ch,
+          `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
+        );
+      }
+      throw new VspError(this.opts.ch, 'no saved buffers to restore from');
+    } catch (e) {
+      // KMCL took back what the failed restore had added (channel-save.ts rollback); the
+      // packets are still ours to free (REVIEW D3), which the rescind that follows does.
+      if (e instanceof VspError) this.failedRestore = this.restoring;
+      else this.failedRestore = [];
+      throw e;
+    } finally {
+      this.restoring = [];
     }
-    throw new VspError(this.opts.ch, 'no saved buffers to restore from');
+  }
+
+  /** What a packet cancelled at a rescind completes with (KMCL's cancel status, a choice). */
+  private cancelStatus(): NtStatus {
+    return this.opts.choices.cancelStatus === 'cancelled' ? STATUS.CANCELLED : STATUS.DEVICE_REMOVED;
+  }
+
+  private traceCancel(tx: TxId, status: NtStatus): void {
+    this.opts.sink.emit({ side: 'host', ev: 'pkt.cancel', ch: this.opts.ch, tx, dir: 'h2g', status: statusHex(status) });
+  }
+
+  /**
+   * The host rescinds this channel instance (lab/drivers/PROTOCOL.md, "Rescind and
+   * re-offer"): a rescind racing traffic, a FORCE_NEW_CHANNEL channel after a restore, or
+   * the fallback for a restore that failed, as openvmm's vmbus server revokes a channel
+   * it could not restore. After the bench's `ch.rescind`, the VSP ends what it still owns: the
+   * packets of a failed restore (freed, each traced as cancelled) and, through
+   * VmbChannelDisable, every host transaction queued or awaiting its completion (KMCL
+   * cancels them; the completion routine traces pkt.cancel). Then VmbChannelCleanup:
+   * this object is done, and the re-offer is a new one.
+   */
+  rescind(): void {
+    this.rescinding = true;
+    try {
+      this.channel.disable();
+      // Those KMCL took back (a rollback leaves them idle) are ours to end and free.
+      const status = this.cancelStatus();
+      for (const p of this.failedRestore) {
+        if (p.state === 'freed') continue;
+        const st = p.pointer as HostTx | null;
+        if (st && st.type === MsgType.HostTransaction) this.traceCancel(st.tx, status);
+        this.channel.packetFree(p);
+      }
+      this.failedRestore = [];
+      this.channel.cleanup();
+    } finally {
+      this.rescinding = false;
+    }
   }
 
   /**

@@ -16,6 +16,12 @@
 //   kmcl-rules               no driver breaks a KMCL rule (kmcl.violation; vmbus/kmcl-rules.ts)
 //   ring-format              every packet a ring's reader meets is one it accepts (known type, flags);
 //                            the reader steps over any other (ring.format event) and this names it
+//
+// Across a rescind and re-offer (ch.rescind, ch.offer; PROTOCOL.md "Rescind and re-offer")
+// exactly-once means: a transaction in flight on the rescinded instance is received at
+// most once and never after on the new one, and its sender ends it exactly once: with its
+// completion, or with pkt.cancel (only after the rescind, never beside a completion),
+// unless its only state was a saved one the restore abandoned, which the rescind ends.
 
 import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
@@ -76,6 +82,12 @@ interface TxRecord {
   /** SaveBuf digest from the last save that covered it, while waiting for its restore */
   savedDigest: string | null;
   restoredAfterSave: boolean;
+  /** in flight when its channel was rescinded (ch.rescind) */
+  orphaned: boolean;
+  /** saved and not restored when its channel was rescinded: its saved state was abandoned, which ends it */
+  abandoned: boolean;
+  /** its sender ended it with pkt.cancel */
+  cancelled: boolean;
 }
 
 /**
@@ -181,6 +193,12 @@ export class PropertyChecker {
   private awaitingAtSave: AwaitingList | null = null;
   private readonly checkpoints = new Map<string, Snapshot>();
   /**
+   * The records as they were at a checkpoint's first rescind (a FORCE_NEW_CHANNEL channel
+   * offered anew by the checkpoint's restore, runningCheckpoint pulse): the checkpoint holds
+   * the VM as saved, before that rescind, and applying it puts that state back.
+   */
+  private beforeRescind: Snapshot | null = null;
+  /**
    * While a checkpoint is being taken: the host channels that started again (ch.state
    * Started) and those that showed a new host object (ch.state Enabled, or a pkt.restore).
    * A channel that started again without a new object went on from its save on the same
@@ -221,8 +239,13 @@ export class PropertyChecker {
 
   /** Drops a record once nothing more may happen to it (see Finished). */
   private maybeFinish(l: Lane, r: TxRecord): void {
-    if (r.recvs === 0 || (r.wantCompletion && r.completions === 0)) return;
-    if (r.savedDigest !== null && !r.restoredAfterSave) return;
+    if (r.orphaned) {
+      // Rescinded in flight: received or not, it is over once its sender has ended it.
+      if (r.wantCompletion && r.completions === 0 && !r.cancelled && !r.abandoned) return;
+    } else {
+      if (r.recvs === 0 || (r.wantCompletion && r.completions === 0)) return;
+      if (r.savedDigest !== null && !r.restoredAfterSave) return;
+    }
     const tx = r.tx;
     l.open.delete(tx);
     let f = l.finished;
@@ -269,6 +292,7 @@ export class PropertyChecker {
         l.open.set(e.tx, {
           born: this.born++, tx: e.tx, sends: 1, sendDigest: e.digest, len: e.len, wantCompletion: e.wantCompletion, recvs: 0,
           recvDigest: null, completes: 0, completeStatus: null, completeDigest: null, completions: 0, savedDigest: null, restoredAfterSave: false,
+          orphaned: false, abandoned: false, cancelled: false,
         });
         return;
       }
@@ -314,6 +338,7 @@ export class PropertyChecker {
         if (!r && this.isFinished(l, e.tx)) return this.late(e);
         if (!r || !r.wantCompletion) return this.fail('exactly-once-completion', 'spurious', e.seq, `completion for ${keyOf(e.ch, e.dir, e.tx)}, which asked for none`);
         const key = (): string => keyOf(e.ch, e.dir, e.tx);
+        if (r.cancelled) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key()} got a completion after its sender cancelled it`);
         r.completions++;
         if (r.completions > 1) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key()} got ${r.completions} completions`);
         // The sender saw a completion the trace never shows the receiver making: the
@@ -364,6 +389,28 @@ export class PropertyChecker {
         this.states.set(key, e.state);
         return;
       }
+      case 'ch.rescind':
+        this.rescind(e.ch);
+        return;
+      case 'ch.offer':
+        // A new channel object: its states start again.
+        this.states.delete(`host/${e.ch}`);
+        return;
+      case 'pkt.cancel': {
+        const l = this.lane(e.ch, e.dir);
+        const r = l.open.get(e.tx);
+        const key = keyOf(e.ch, e.dir, e.tx);
+        if (!r) {
+          if (this.isFinished(l, e.tx)) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} cancelled after it had ended`);
+          return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} cancelled but never sent`);
+        }
+        if (r.cancelled) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} cancelled twice`);
+        if (r.completions > 0) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} cancelled after its completion`);
+        if (!r.orphaned) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} cancelled, but channel ${e.ch} was not rescinded since it was sent`);
+        r.cancelled = true;
+        this.maybeFinish(l, r);
+        return;
+      }
       case 'kmcl.violation':
         this.fail('kmcl-rules', 'kmcl-misuse', e.seq,
           `${e.side} ch ${e.ch}: ${e.call}${e.packet ? ` (packet ${e.packet})` : ''} broke KMCL rule ${e.rule}: ${e.message}`);
@@ -383,7 +430,8 @@ export class PropertyChecker {
       case 'vm.checkpoint.end': {
         this.endSave(e.seq);
         // The checkpoint holds what was saved: applying it must restore that.
-        this.checkpoints.set(e.name, this.snapshot());
+        this.checkpoints.set(e.name, this.beforeRescind ?? this.snapshot());
+        this.beforeRescind = null;
         const taking = this.takingCheckpoint;
         this.takingCheckpoint = null;
         const continued = (ch: number): boolean => taking !== null && taking.restarted.has(ch) && !taking.renewed.has(ch);
@@ -423,6 +471,26 @@ export class PropertyChecker {
     }
   }
 
+  /**
+   * Channel `ch`'s instance is rescinded: what is in flight on it now is orphaned (see the
+   * header). A record saved and not restored has lost its only state with the restore the
+   * rescind replaces: it ends here.
+   */
+  private rescind(ch: number): void {
+    if (this.takingCheckpoint !== null && this.beforeRescind === null) this.beforeRescind = this.snapshot();
+    const c = this.channels.get(ch);
+    if (!c) return;
+    for (const l of [c.g2h, c.h2g]) {
+      const open: TxRecord[] = [];
+      l.open.forEachUnordered((r) => open.push(r));
+      for (const r of open) {
+        r.orphaned = true;
+        if (r.savedDigest !== null && !r.restoredAfterSave) r.abandoned = true;
+        this.maybeFinish(l, r);
+      }
+    }
+  }
+
   private beginSave(): void {
     // The last save's list is read no more (a checkpoint's snapshot holds a copy): fill it
     // again rather than grow a new one, as explore saves at every save point.
@@ -441,7 +509,7 @@ export class PropertyChecker {
         continue;
       }
       l.open.forEach((r) => {
-        if (r.wantCompletion && r.completions === 0) {
+        if (r.wantCompletion && r.completions === 0 && !r.orphaned) {
           awaiting[n++] = l.ch;
           awaiting[n++] = r.tx;
           if (r.born < lastBorn) inSendOrder = false;
@@ -510,7 +578,8 @@ export class PropertyChecker {
   private checkRestored(seq: number, skip?: (ch: number) => boolean): void {
     this.eachAwaiting((ch, tx, r) => {
       if (skip?.(ch)) return;
-      if (r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave) {
+      // (A rescinded channel's saved state was abandoned: nothing is restored from it.)
+      if (r.completions === 0 && r.savedDigest !== null && !r.restoredAfterSave && !r.orphaned) {
         this.fail('saved-and-restored', 'not-restored', seq, `${keyOf(ch, 'h2g', tx)} was saved but not restored`);
       }
     });
@@ -536,6 +605,11 @@ export class PropertyChecker {
     if (hang) this.fail('progress', 'hang', null, `the run hung: ${hang.reason}`);
     for (const { lane, r } of this.openRecords()) {
       const key = keyOf(lane.ch, lane.dir, r.tx);
+      if (r.orphaned) {
+        // maybeFinish drops every orphaned record its sender ended: this one was not.
+        this.fail('exactly-once-completion', 'lost', null, `${key} was in flight when channel ${lane.ch} was rescinded, and its sender never ended it (no completion, no pkt.cancel)`);
+        continue;
+      }
       if (r.recvs === 0) this.fail('exactly-once-delivery', 'lost', null, `${key} was sent but never received`);
       else if (r.wantCompletion && r.completions === 0) {
         this.fail('exactly-once-completion', 'lost', null, `${key} never got its completion`);
@@ -565,7 +639,7 @@ export class PropertyChecker {
     let settled = true;
     for (const l of this.lanes()) {
       l.open.forEachUnordered((r) => {
-        if (r.savedDigest !== null && !r.restoredAfterSave) settled = false;
+        if (r.savedDigest !== null && !r.restoredAfterSave && !r.orphaned) settled = false;
       });
     }
     const states = [...this.states].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).join(';');

@@ -147,6 +147,13 @@ function sameEvent(o: TraceEvent, m: EventBody): boolean {
       const n = m as typeof o;
       return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.status === n.status;
     }
+    case 'pkt.cancel': {
+      const n = m as typeof o;
+      return o.ch === n.ch && o.tx === n.tx && o.dir === n.dir && o.status === n.status;
+    }
+    case 'ch.rescind':
+    case 'ch.offer':
+      return o.ch === (m as typeof o).ch;
 
     case 'ch.state': {
       const n = m as typeof o;
@@ -444,9 +451,9 @@ class Replay implements TraceSink {
     if (same !== null) return same;
     const k = m as unknown as { side: 'host' | 'guest'; ev: string; ch?: number; dir?: string; tx?: TxId };
     if (!this.segmentHas(k)) return classOfMissing(m);
-    // The model went on (to a state change of its own) past a delivery it could make that
-    // the trace never shows: that one was lost.
-    if (m.ev === 'ch.state') {
+    // The model went on (to a state change of its own, or the next step's send or rescind)
+    // past a delivery it could make that the trace never shows: that one was lost.
+    if (m.ev === 'ch.state' || m.ev === 'pkt.send' || m.ev === 'ch.rescind') {
       const lost = this.lostOption();
       if (lost) return classOfMissing(lost as unknown as EventBody);
     }
@@ -482,6 +489,9 @@ function classOfMissing(m: EventBody): DivergenceClass {
     case 'pkt.recv':
     case 'pkt.complete':
     case 'pkt.completion':
+    // The model still had the transaction in flight at a rescind: its end (the completion,
+    // or the cancel itself) is what the trace lacks.
+    case 'pkt.cancel':
       return 'lost';
     default:
       return 'missing-event';

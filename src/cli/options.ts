@@ -75,3 +75,11 @@ export function parseChoices(list: readonly string[]): Partial<GapChoices> | und
   }
   return out as Partial<GapChoices>;
 }
+
+/** --devices: the host's VSPs, the TypeScript twins or the C VSP in WebAssembly; undefined when not given. */
+export function parseDevices(value: string | undefined): 'twin' | 'c' | undefined {
+  if (value !== undefined && value !== 'twin' && value !== 'c') {
+    throw new InputError(`--devices must be 'twin' or 'c', not '${value}'`, { field: '--devices' });
+  }
+  return value;
+}

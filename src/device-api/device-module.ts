@@ -116,6 +116,16 @@ export interface HostVsp {
   /** Disable + Cleanup; `discard`: the VM goes with it, nothing completed now is traced */
   teardown(opts: { discard: boolean }): void;
   /**
+   * Optional: the host rescinds this channel instance (the bench has written `ch.rescind`;
+   * lab/drivers/PROTOCOL.md "Rescind and re-offer"). The VSP ends what it still owns: the
+   * packets a failed restore left it (freed), and through VmbChannelDisable every
+   * transaction queued or awaiting its completion, each one that wanted a completion
+   * traced as `pkt.cancel` with the status its completion routine got; then
+   * VmbChannelCleanup. The re-offer is a new object. A device without it cannot run a
+   * rescind, a failing restore or forceNewChannel (refused, exit 2).
+   */
+  rescind?(): void;
+  /**
    * Optional: keys a packet's context (VmbPacketGetPointer) for explore's state key, faster
    * than the generic walk. Must key every field that decides what the VSP does next.
    */
@@ -154,6 +164,15 @@ export interface GuestDriver {
   /** transactions awaiting a completion, held or queued: work that must still finish */
   pending(): number;
   /**
+   * Optional (with reopen): the host rescinded channel `ch`. The driver closes it (guest
+   * `ch.state` Closed), reads nothing more from its rings, and ends what it had in flight
+   * under its protocol's rule (each request that wanted a completion and got none:
+   * `pkt.cancel`, never resent).
+   */
+  rescind?(ch: number): void;
+  /** Optional (with rescind): the driver opens the channel's new instance on `rings` (Opened, Active). */
+  reopen?(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void;
+  /**
    * Optional, for explore's state key: fast keyers for large collections in `state`
    * (by the collection object), and how each channel's ring reader waits (readerWake in
    * src/scenario/run-key.ts): the object holding its `draining` and `interrupt` fields.
@@ -180,7 +199,7 @@ export interface EmulatorDevice {
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.
    */
-  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown> }): HostVsp;
+  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined }): HostVsp;
 }
 
 /**

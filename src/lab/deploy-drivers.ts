@@ -1,25 +1,28 @@
 // The run deploys what it uses (DESIGN.md "The lab"): before any job, each host gets the
-// staged build of the VSP and, where it offers loopback, of the Windows client driver,
-// installed with pnputil (test signing checked first, deploy-vsp.ts). What is installed is
-// recorded: the SHA-256 of the driver binary, its file version, and the source commit when
-// the staging wrote one. A host whose binary differs from the staged build is updated; one
-// that cannot be updated (test signing off, pnputil refusing, a reboot still needed for the
-// old binary to go) fails preflight with that reason.
+// staged build of its VSP package and, where it offers loopback, of its client driver
+// package, installed by the package's own install command (test signing checked first).
+// What is installed is recorded: the SHA-256 of the driver binary, its file version, and
+// the source commit when the staging wrote one. A host whose binary differs from the
+// staged build is updated; one that cannot be updated (test signing off, the install
+// command failing, a reboot still needed for the old binary to go) fails preflight with
+// that reason.
 //
-// The bench cannot build Windows drivers (that needs the WDK on Windows): the lab stages
-// each built package in the host's driversDir (lab/SETUP.md "Drivers"):
-//   <driversDir>\vsp\vmbus_sample_vsp.inf + .sys + .cat [+ SOURCE_COMMIT]
-//   <driversDir>\guest-windows\vmbus_sample_guest.inf + .sys + .cat [+ SOURCE_COMMIT]
+// Packages are described in the inventory (`drivers`) or, for a host that names none, in
+// lab/drivers/packages.yaml (the sample's; driver-package.ts). The bench cannot build
+// Windows drivers (that needs the WDK on Windows): the lab stages each built package in
+// the package's `files` folder on the host (lab/SETUP.md "Drivers").
 
-import { InfraError } from '../errors.ts';
 import type { AttachMode } from './attach.ts';
 import { readHostFile } from './artefacts.ts';
-import { deployVsp, publishedNames, removeVsp, runNative } from './deploy-vsp.ts';
-import { fileVersion, SYSTEM32 } from './host-facts.ts';
-import { pipe, project, ps } from './host-shell/command.ts';
-import { failureError } from './host-shell/errors.ts';
+import { checkTestSigning } from './deploy-vsp.ts';
+import type { HostDriverPackage, HostDrivers } from './driver-package.ts';
+import { fileVersion } from './host-facts.ts';
+import { authorScript, pipe, project, ps } from './host-shell/command.ts';
+import { expectOk, failureError } from './host-shell/errors.ts';
 import type { HyperV } from './hyperv.ts';
 import { cmd } from './hyperv-vm.ts';
+
+export type { HostDriverPackage } from './driver-package.ts';
 
 /** One driver as installed, for the job's results. */
 export interface DriverRecord {
@@ -30,23 +33,11 @@ export interface DriverRecord {
   sourceCommit?: string | undefined;
 }
 
-export interface HostDriverPackage {
-  name: 'vsp' | 'client';
-  /** Staged package on the host. */
-  inf: string;
-  sys: string;
-  /** Where pnputil puts the binary (the INF's ServiceBinary, %13% = System32\drivers). */
-  installed: string;
-}
-
-export const DEFAULT_DRIVERS_DIR = 'C:\\bench\\drivers';
-
 /** The packages a host needs for its attach modes: the VSP always, the client for loopback. */
-export function hostPackages(driversDir: string, attach: readonly AttachMode[]): HostDriverPackage[] {
-  const pkg = (name: 'vsp' | 'client', folder: string, base: string): HostDriverPackage => ({
-    name, inf: `${driversDir}\\${folder}\\${base}.inf`, sys: `${driversDir}\\${folder}\\${base}.sys`, installed: `${SYSTEM32}\\drivers\\${base}.sys`,
-  });
-  return [pkg('vsp', 'vsp', 'vmbus_sample_vsp'), ...(attach.includes('loopback') ? [pkg('client', 'guest-windows', 'vmbus_sample_guest')] : [])];
+export function hostPackages(drivers: HostDrivers, attach: readonly AttachMode[]): HostDriverPackage[] {
+  if (!attach.includes('loopback')) return [drivers.vsp];
+  if (!drivers.client) throw new TypeError('a loopback host needs a client driver package (drivers.client)');
+  return [drivers.vsp, drivers.client];
 }
 
 /** SHA-256 (upper-case hex, as Get-FileHash prints it) of a host file, or undefined if absent. */
@@ -74,19 +65,48 @@ export async function ensureHostDrivers(hv: HyperV, packages: readonly HostDrive
     let installed = await fileSha256(hv, p.installed);
     if (installed !== staged) {
       try {
-        await deployVsp(hv, p.inf);
+        await installHostPackage(hv, p);
       } catch (e) {
         return { ok: false, reason: `the ${p.name} driver cannot be updated: ${(e as Error).message}` };
       }
       installed = await fileSha256(hv, p.installed);
       if (installed !== staged) {
-        return { ok: false, reason: `the ${p.name} driver cannot be updated: pnputil installed ${p.inf} but ${p.installed} is ${installed ? 'still the old build (a reboot is needed to replace a driver in use)' : 'missing'}` };
+        return { ok: false, reason: `the ${p.name} driver cannot be updated: its install command ran but ${p.installed} is ${installed ? 'still the old build (a reboot is needed to replace a driver in use)' : 'missing'}` };
       }
       updated.push(p.name);
     }
     drivers.push({ name: p.name, where: 'host', sha256: staged, fileVersion: await fileVersion(hv, p.installed), sourceCommit: await sourceCommit(hv, p.sys) });
   }
   return { ok: true, drivers, updated };
+}
+
+/** The outcome of one of a package's commands on the host. */
+export interface PackageCommandResult {
+  output: string[];
+  exitCode: number;
+}
+
+/**
+ * Runs one of the package's commands (its text travels as base64, host-shell/render.ts)
+ * with $PackageDir set to its folder. Throws with the command's last output lines when it
+ * ends with a non-zero $LASTEXITCODE or a terminating error.
+ */
+export async function runPackageCommand(hv: HyperV, p: HostDriverPackage, which: 'install' | 'uninstall'): Promise<PackageCommandResult> {
+  const r = await hv.ctx.shell.run(cmd(hv.ctx, [authorScript(p[which], { PackageDir: p.files })]), { timeoutMs: p.installTimeoutMs });
+  const o = (expectOk(r).items[0] ?? {}) as { output?: unknown; exitCode?: unknown };
+  const output = Array.isArray(o.output) ? o.output.map(String) : typeof o.output === 'string' ? [o.output] : [];
+  const exitCode = typeof o.exitCode === 'number' ? o.exitCode : 0;
+  if (exitCode !== 0) {
+    throw new Error(`the ${p.name} package's ${which} command exited with ${exitCode}: ${output.filter((l) => l.trim()).slice(-2).join(' ')}`);
+  }
+  return { output, exitCode };
+}
+
+/** Test-signed kernel drivers need test signing; say so before the install fails obscurely. */
+async function installHostPackage(hv: HyperV, p: HostDriverPackage): Promise<void> {
+  const signing = await checkTestSigning(hv);
+  if (!signing.enabled) throw new Error(`test signing is off (${signing.reason}); run "bcdedit /set testsigning on" on the host and reboot it`);
+  await runPackageCommand(hv, p, 'install');
 }
 
 /** The commit the staging recorded beside the package (a SOURCE_COMMIT file), if any. */
@@ -97,18 +117,7 @@ async function sourceCommit(hv: HyperV, sys: string): Promise<string | undefined
   return text && /^[0-9a-f]{7,40}$/i.test(text) ? text.toLowerCase() : undefined;
 }
 
-/** Removes every driver-store package of this name (`vmbus_sample_vsp.inf`); gone ones are fine. */
-export async function removeHostDriver(hv: HyperV, p: HostDriverPackage): Promise<number> {
-  const list = await runNative(hv, 'pnputil', ['/enum-drivers']);
-  if (list.exitCode !== 0) throw new InfraError(`pnputil /enum-drivers exited with ${list.exitCode}`, { host: hv.host });
-  const original = p.inf.split('\\').pop()!.toLowerCase();
-  const names = publishedNames(list.output);
-  // /enum-drivers prints Published Name, then Original Name, per package.
-  const ours = names.filter((n) => {
-    const at = list.output.findIndex((l) => new RegExp(`^\\s*Published Name\\s*:\\s*${n.replace('.', '\\.')}\\s*$`, 'i').test(l));
-    const orig = list.output.slice(at + 1, at + 3).map((l) => /^\s*Original Name\s*:\s*(\S+)/i.exec(l)?.[1]?.toLowerCase()).find((x) => x);
-    return orig === original;
-  });
-  for (const n of ours) await removeVsp(hv, n);
-  return ours.length;
+/** Takes the package off the host with its uninstall command (one already gone is the command's to accept). */
+export async function removeHostDriver(hv: HyperV, p: HostDriverPackage): Promise<void> {
+  await runPackageCommand(hv, p, 'uninstall');
 }

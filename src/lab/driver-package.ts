@@ -11,10 +11,12 @@
 // (host-shell/render.ts). Each runs in the folder the package's files are in, which it
 // also finds in $BENCH_PACKAGE_DIR (sh) or $PackageDir (PowerShell).
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { Problem } from './yaml-input.ts';
+import { InputError } from '../errors.ts';
+import { parseYamlText, problemsToError, validate, type Problem } from './yaml-input.ts';
 
 const GUID = /^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$/;
 const windowsPath = z.string().regex(/^[A-Za-z]:\\/, { message: 'must be an absolute Windows path, like C:\\bench\\drivers\\vsp' });
@@ -160,4 +162,42 @@ export function resolveHostPackage(name: 'vsp' | 'client', raw: z.infer<typeof h
     name, files, sys: `${files}\\${raw.binary.replace(/\//g, '\\')}`, installed: raw.installed,
     install: raw.install, uninstall: raw.uninstall, installTimeoutMs: (raw.installTimeoutSeconds ?? 300) * 1000, trace: raw.trace,
   };
+}
+
+/** A host's packages: the VSP, and the client driver a loopback host also runs. */
+export const hostDriversSchema = z.strictObject({
+  vsp: hostPackageSchema,
+  client: hostPackageSchema.optional(),
+});
+
+export interface HostDrivers {
+  vsp: HostDriverPackage;
+  client: HostDriverPackage | undefined;
+}
+
+export function resolveHostDrivers(raw: z.infer<typeof hostDriversSchema>, at: readonly PropertyKey[], problems: Problem[]): HostDrivers | undefined {
+  const vsp = resolveHostPackage('vsp', raw.vsp, [...at, 'vsp'], problems);
+  const client = raw.client ? resolveHostPackage('client', raw.client, [...at, 'client'], problems) : undefined;
+  return vsp && (client || !raw.client) ? { vsp, client } : undefined;
+}
+
+/**
+ * The packages of a host whose inventory names none: the sample VSP and client, described
+ * in lab/drivers/packages.yaml like any author's (lab/SETUP.md "Driver packages").
+ */
+export const DEFAULT_HOST_DRIVERS_FILE = fileURLToPath(new URL('../../lab/drivers/packages.yaml', import.meta.url));
+
+export function loadHostDrivers(file: string = DEFAULT_HOST_DRIVERS_FILE): HostDrivers {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read the driver packages (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { file });
+  }
+  const src = parseYamlText(text, file);
+  const raw = validate(src, hostDriversSchema);
+  const problems: Problem[] = [];
+  const drivers = resolveHostDrivers(raw, [], problems);
+  if (problems.length > 0 || !drivers) throw problemsToError(src, problems);
+  return drivers;
 }

@@ -8,6 +8,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ATTACH_MODES, type AttachMode, type HandleBroker } from './attach.ts';
+import { hostDriversSchema, resolveHostDrivers, type HostDrivers } from './driver-package.ts';
 import { expandHome, looksLikeInlineSecret, type SecretRef } from './secrets.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
 
@@ -62,8 +63,8 @@ const hostFields = {
   attach: z.union([z.enum(ATTACH_MODES), z.array(z.enum(ATTACH_MODES)).min(1)]).optional(),
   /** The command that gives the VSP a VM's VMBus handle; needed for attach vm-handle. */
   handleBroker: z.strictObject({ command: pathString, args: z.array(z.string()).optional() }).optional(),
-  /** Where the lab stages the built Windows driver packages on the host (deploy-drivers.ts). */
-  driversDir: windowsPath.optional(),
+  /** The host's driver packages, VSP and loopback client (driver-package.ts, deploy-drivers.ts). */
+  drivers: hostDriversSchema.optional(),
 };
 
 const hostSchema = z.strictObject({ name, address: z.string().min(1).optional(), migrationPartner: name.optional(), ...hostFields });
@@ -108,8 +109,8 @@ export interface LabHost {
   attach?: AttachMode[];
   /** Set exactly when `attach` holds vm-handle (refused otherwise, at load). */
   handleBroker?: HandleBroker | undefined;
-  /** The staged driver packages on the host (default C:\bench\drivers). */
-  driversDir?: string | undefined;
+  /** The host's driver packages; absent: lab/drivers/packages.yaml (loadHostDrivers). */
+  drivers?: HostDrivers | undefined;
   /** Where the host is written, for later messages about it. */
   source: { file: string; line: number | undefined };
 }
@@ -133,6 +134,7 @@ export function inventoryFromSource(src: YamlSource): Inventory {
   if (defaults.hostKey?.fingerprint !== undefined) {
     problems.push({ path: ['defaults', 'hostKey', 'fingerprint'], message: 'a host key fingerprint belongs to one host', hint: 'move it to the host, or use defaults.hostKey.knownHosts' });
   }
+  const defaultDrivers = defaults.drivers !== undefined ? resolveHostDrivers(defaults.drivers, ['defaults', 'drivers'], problems) : undefined;
   const seen = new Map<string, number>();
   const hosts: LabHost[] = [];
   raw.hosts.forEach((h, i) => {
@@ -151,10 +153,16 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     const transport = resolveTransport(merged, h, at, baseDir, problems);
     if (h.migrationPartner === h.name) problems.push({ path: at('migrationPartner'), message: 'a host cannot migrate to itself' });
     const attach = resolveAttach(merged, h, at, problems);
+    // Packages written in defaults are resolved (and their problems reported) once, there.
+    const driversAt = h.drivers !== undefined ? at('drivers') : ['defaults', 'drivers'];
+    const drivers = h.drivers !== undefined ? resolveHostDrivers(h.drivers, driversAt, problems) : defaultDrivers;
+    if (merged.drivers !== undefined && drivers && !drivers.client && (attach?.attach ?? ['loopback']).includes('loopback')) {
+      problems.push({ path: driversAt, message: `host ${h.name} offers loopback, so it runs the client driver too: describe it in drivers.client` });
+    }
     if (vmRoot && switchName && capacity && transport && attach) {
       hosts.push({
         name: h.name, transport, shell: merged.shell ?? DEFAULT_HOST_SHELL, vmRoot, switchName, capacity,
-        migrationPartner: h.migrationPartner, build: merged.build, ...attach, driversDir: merged.driversDir,
+        migrationPartner: h.migrationPartner, build: merged.build, ...attach, drivers,
         source: { file: src.file, line: src.lines.linePos(nodeStart(src, ['hosts', i])).line },
       });
     }

@@ -114,22 +114,43 @@ function renderCell(c: MatrixCell | undefined, trend: CellTrend | undefined, run
   return `<td class="cell v-${c.verdict}${c.quarantined ? ' q' : ''}" data-verdict="${c.verdict}" title="${esc(title)}">${content}</td>`;
 }
 
+/**
+ * The matrix's scenarios in groups by device, in the order of their first scenario; one
+ * group without a name when the jobs name one device or none (a run of a single device).
+ */
+export function deviceGroups(scenarios: readonly string[], devices: ReadonlyMap<string, string>): Array<{ device: string | null; scenarios: string[] }> {
+  const groups = new Map<string, string[]>();
+  for (const s of scenarios) {
+    const d = devices.get(s) ?? '';
+    let g = groups.get(d);
+    if (!g) groups.set(d, (g = []));
+    g.push(s);
+  }
+  if (groups.size <= 1) return [{ device: null, scenarios: [...scenarios] }];
+  return [...groups].map(([device, list]) => ({ device: device || '(unnamed)', scenarios: list }));
+}
+
 function renderMatrix(m: Matrix, trends: Trends | undefined, runId: string): string {
   // Many builds: narrower columns whose labels may wrap, so the table still fits across.
   const dense = m.hostBuilds.length > 6;
   const tables = m.guests.map((guest) => {
     // Build numbers may wrap after a dot (10.0.<wbr>26100.1742), so ten builds fit across.
     const head = m.hostBuilds.map((b) => `<th scope="col" title="${esc(b)}">${dense ? esc(b).replaceAll('.', '.<wbr>') : esc(b)}</th>`).join('');
-    const rows = m.scenarios
-      .filter((s) => m.hostBuilds.some((b) => m.cells.has(cellId({ hostBuild: b, guest, scenario: s }))))
-      .map((s) => {
-        const cells = m.hostBuilds.map((b) => m.cells.get(cellId({ hostBuild: b, guest, scenario: s })));
-        const allPass = cells.every((c) => !c || c.verdict === 'pass' || c.verdict === 'skipped');
-        const tds = cells.map((c) => renderCell(c, c ? trends?.cells.get(c.id) : undefined, runId)).join('');
-        return `<tr${allPass ? ' class="all-pass"' : ''}><th scope="row" class="scen" title="${esc(s)}">${esc(s)}</th>${tds}</tr>`;
+    const row = (s: string): string => {
+      const cells = m.hostBuilds.map((b) => m.cells.get(cellId({ hostBuild: b, guest, scenario: s })));
+      const allPass = cells.every((c) => !c || c.verdict === 'pass' || c.verdict === 'skipped');
+      const tds = cells.map((c) => renderCell(c, c ? trends?.cells.get(c.id) : undefined, runId)).join('');
+      return `<tr${allPass ? ' class="all-pass"' : ''}><th scope="row" class="scen" title="${esc(s)}">${esc(s)}</th>${tds}</tr>`;
+    };
+    const shown = m.scenarios.filter((s) => m.hostBuilds.some((b) => m.cells.has(cellId({ hostBuild: b, guest, scenario: s }))));
+    const body = deviceGroups(shown, m.devices)
+      .map(({ device, scenarios }) => {
+        // Several devices: each is a group of rows under its name.
+        const title = device === null ? '' : `<tr class="group"><th scope="rowgroup" colspan="${m.hostBuilds.length + 1}">device: ${esc(device)}</th></tr>\n`;
+        return `<tbody>\n${title}${scenarios.map(row).join('\n')}\n</tbody>`;
       })
-      .join('\n');
-    return `<h3>Guest: ${esc(guest)}</h3><div class="scroll"><table class="matrix${dense ? ' dense' : ''}" data-guest="${esc(guest)}"><thead><tr><th class="scen">scenario \\ host build</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
+      .join('');
+    return `<h3>Guest: ${esc(guest)}</h3><div class="scroll"><table class="matrix${dense ? ' dense' : ''}" data-guest="${esc(guest)}"><thead><tr><th class="scen">scenario \\ host build</th>${head}</tr></thead>${body}</table></div>`;
   });
   return `<section id="matrix"><h2>Compatibility matrix</h2>${legend()}<label class="filter"><input type="checkbox" id="only-problems"> show only scenarios with a problem</label>${tables.join('\n')}</section>`;
 }

@@ -68,6 +68,7 @@ table.matrix th{font-weight:600;background:var(--band);border:1px solid var(--li
 table.matrix thead th:not(.scen){font-size:12px}
 table.matrix.dense thead th:not(.scen){font-size:11.5px;min-width:84px}
 table.matrix thead th{font-variant-numeric:tabular-nums;vertical-align:bottom}
+table.matrix tr.group th{text-align:left;font-size:12px;letter-spacing:.02em}
 table.matrix th.scen{text-align:left;position:sticky;left:0;z-index:1;max-width:260px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 table.matrix td.cell{border:1px solid #fff;min-width:120px;padding:0;text-align:center;font-weight:600;line-height:1.25}
 table.matrix.dense td.cell{width:96px;min-width:84px}

@@ -20,6 +20,8 @@ export interface Matrix {
   guests: string[];
   scenarios: string[];
   cells: Map<string, MatrixCell>;
+  /** each scenario's device (JobResult.device), where its jobs name one */
+  devices: Map<string, string>;
 }
 
 /** Build numbers and names sort by their numeric parts: 10.0.9600 before 10.0.26100. */
@@ -30,7 +32,9 @@ export function buildMatrix(jobs: readonly JobResult[], asOf?: string): Matrix {
   const hostBuilds = new Set<string>();
   const guests = new Set<string>();
   const scenarios = new Set<string>();
+  const devices = new Map<string, string>();
   for (const j of jobs) {
+    if (j.device !== undefined && !devices.has(j.scenario)) devices.set(j.scenario, j.device);
     const key = { hostBuild: j.hostBuild, guest: j.guest, scenario: j.scenario };
     const id = cellId(key);
     let g = grouped.get(id);
@@ -60,6 +64,7 @@ export function buildMatrix(jobs: readonly JobResult[], asOf?: string): Matrix {
     guests: [...guests].sort(naturalCompare),
     scenarios: [...scenarios].sort(naturalCompare),
     cells,
+    devices,
   };
 }
 

@@ -30,6 +30,7 @@ const jobResult = z.object({
   scenario: nonEmpty,
   seed: z.number().int(),
   attach: z.enum(['loopback', 'vm-handle']).optional(),
+  device: nonEmpty.optional(),
   verdict: z.enum(['pass', 'diverge', 'error', 'hang', 'skipped']),
   divergenceClass: nonEmpty.optional(),
   message: z.string().optional(),

@@ -71,6 +71,8 @@ export interface JobSpec {
   seed: number;
   /** How the VSP reached its peer (src/lab/attach.ts): the client in the host, or a VM. */
   attach?: 'loopback' | 'vm-handle' | undefined;
+  /** The name of the scenario's device module (src/device-api); the matrix groups its rows by it. */
+  device?: string | undefined;
 }
 
 export interface FirstUnexplained {

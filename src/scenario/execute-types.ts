@@ -34,6 +34,11 @@ export interface ExecuteOptions {
   chooser?: Chooser | undefined;
   /** overrides the scenario's `devices` (`--devices c`): the host's VSPs, twins or the C VSP */
   devices?: 'twin' | 'c' | undefined;
+  /**
+   * devices: c: the C VSP built with some of its sources replaced, by path under
+   * lab/drivers (a device author's changed file; a test's unfixed fixture)
+   */
+  cVspReplace?: Readonly<Record<string, string>> | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**
@@ -80,6 +85,11 @@ export interface ExecuteResult {
   pendingAtEnd: number;
   /** atSavePoint said 'stop': the run ended there, unfinished */
   stopped: boolean;
+  /**
+   * devices: c: a C driver broke a rule the shim checks and was stopped there, as Driver
+   * Verifier stops the machine; the trace has it as kmcl.violation (a kmcl-misuse finding).
+   */
+  driverViolation?: string | undefined;
 }
 
 /** A task the scheduler could run, with the first event it would write (replay mode). */

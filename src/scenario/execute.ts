@@ -33,6 +33,7 @@
 
 import { toTxId, txAdd, type TxId } from '../vmbus/tx-id.ts';
 import { EmulatedHost, type HostVsp } from './host.ts';
+import { DriverViolation } from '../devices/wasm/violations.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
 import { devicePath } from './model.ts';
@@ -62,6 +63,9 @@ import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
 import { ControlWord } from '../vmbus/ring-layout.ts';
+import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
+import type { Channel } from '../vmbus/channel.ts';
+import { STATUS } from '../vmbus/status.ts';
 
 type VmState = 'running' | 'paused' | 'saved';
 
@@ -149,6 +153,10 @@ class Execution {
   private readonly cDrivers: Map<string, unknown> | undefined;
   /** topology loopback: the client runs whatever the server channels' state (see the top) */
   private readonly loopback: boolean;
+  /** the channel of the task or step running now, to name in a driver violation */
+  private activeCh = -1;
+  /** a C driver's violation ended the run (its message) */
+  private violation: string | undefined;
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -171,6 +179,7 @@ class Execution {
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
     this.guest = this.makeGuest(this.device.newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
+    refuseRescindsWithout(s, this.guest);
   }
 
   run(): ExecuteResult {
@@ -181,8 +190,10 @@ class Execution {
 
   begin(): Segment {
     this.sink.emit({ side: 'bench', ev: 'scenario.begin', name: this.s.name, seed: this.opts.seed });
-    this.host = this.newHost(this.s.host);
-    this.host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false);
+    const host = (this.host = this.newHost(this.s.host));
+    if (!this.guarded(() => host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), false), -1)) {
+      return { kind: 'done', result: this.finish() };
+    }
     // A loopback client is a KMCL client driver, which traces its channel's Enable and
     // Start too (lab/drivers/guest-windows); a VM's guest driver opens an offered channel.
     const opened = this.loopback ? (['Enabled', 'Opened', 'Started', 'Active'] as const) : (['Opened', 'Active'] as const);
@@ -220,14 +231,35 @@ class Execution {
           },
         };
       }
-      this.step(step);
+      if (!this.guarded(() => this.step(step), 'channel' in step ? step.channel : -1)) break;
     }
     return { kind: 'done', result: this.finish() };
   }
 
+  /**
+   * Runs `f`; a C driver's violation (devices: c) ends the run as a finding instead of
+   * an error: as Driver Verifier's bug check stops the machine, the driver is stopped
+   * and the run goes no further, and the trace says what broke as kmcl.violation (the
+   * checker's kmcl-misuse). False when that happened.
+   */
+  private guarded(f: () => void, ch: number): boolean {
+    this.activeCh = ch;
+    try {
+      f();
+      return true;
+    } catch (e) {
+      if (!(e instanceof DriverViolation)) throw e;
+      const r = e.report;
+      const at = e.ch ?? (this.activeCh >= 0 ? this.activeCh : this.chIds[0]!);
+      this.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: at, rule: r.rule, call: r.call, packet: 0, message: `${r.detail} at ${r.site.join(' <- ') || '(driver entry)'} [${r.object}]` });
+      this.violation = e.message;
+      return false;
+    }
+  }
+
   private finish(): ExecuteResult {
-    if (!this.hang && !this.stopped) this.settle();
-    if (!this.hang && !this.stopped && this.vm === 'running' && !this.opts.chooser) {
+    if (!this.hang && !this.stopped && !this.violation) this.guarded(() => this.settle(), -1);
+    if (!this.hang && !this.stopped && !this.violation && this.vm === 'running' && !this.opts.chooser) {
       const left = this.guest.pending() + (this.host?.pending() ?? 0);
       if (left > 0) this.hang = { reason: `${left} transaction(s) or queued packet(s) never finished` };
     }
@@ -239,8 +271,9 @@ class Execution {
       injected: this.injected,
       host: this.host?.name ?? '',
       faultsFired: [...this.faults.fired],
-      pendingAtEnd: this.vm === 'running' ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
+      pendingAtEnd: this.vm === 'running' && !this.violation ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
       stopped: this.stopped,
+      driverViolation: this.violation,
     };
   }
 
@@ -271,6 +304,7 @@ class Execution {
       instancePrefix: this.s.name,
       faults: this.faults,
       cDrivers: this.cDrivers,
+      cVspReplace: this.opts.cVspReplace,
     });
   }
 
@@ -307,7 +341,7 @@ class Execution {
       case 'restore':
         this.sink.emit({ side: 'bench', ev: 'vm.restore.begin' });
         if (this.loopback) this.restoreChannels(this.savedBlob!);
-        else this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host);
+        else this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host, step.fail);
         this.savedBlob = null;
         this.sink.emit({ side: 'bench', ev: 'vm.restore.end' });
         return;
@@ -330,6 +364,9 @@ class Execution {
         return;
       case 'migrate':
         this.migrate(step.to);
+        return;
+      case 'rescind':
+        this.rescindChannel(step.channel);
         return;
     }
   }
@@ -373,16 +410,27 @@ class Execution {
     return blob;
   }
 
-  /** Builds guest memory, the guest and a new host from a blob; nothing is built if it is bad. */
-  private restoreVm(blob: Uint8Array, hostName: string): void {
+  /**
+   * Builds guest memory, the guest and a new host from a blob; nothing is built if it is
+   * bad. A channel that is not restored (its VSP refuses its saved state, `fail`, or it
+   * sets FORCE_NEW_CHANNEL) is rescinded and offered anew once the VM runs again, as
+   * openvmm's vmbus server revokes a channel nobody restores (REVIEW section 2).
+   */
+  private restoreVm(blob: Uint8Array, hostName: string, fail: readonly number[] = []): void {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
     const guestState = this.device.reviveGuest(rec.guest, this.clock);
-    // The host side too: a KMCL stream the library refuses is a bad blob, refused with the
-    // VM as it was (the new host objects touch neither guest memory nor the guest).
+    // The host side too: a record that names no channel of the scenario is a bad blob,
+    // refused with the VM as it was (the new host objects touch neither guest memory nor
+    // the guest). A channel whose restore fails is not: it falls back to a re-offer.
     const host = this.newHost(hostName);
-    for (const c of rec.channels) restoreVsp(host, c, this.s.name);
+    const failing = new Set(fail);
+    let reoffer: Set<number> | null = null;
+    for (const c of rec.channels) {
+      if (restoreVsp(host, c, this.s.name, failing.has(c.ch))) continue;
+      (reoffer ??= new Set()).add(c.ch);
+    }
     if (rec.channels.length !== host.vsps.size) throw new RestoreError('bad-record', `the saved VM holds ${rec.channels.length} channel(s); scenario ${this.s.name} has ${host.vsps.size}`);
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
@@ -393,8 +441,9 @@ class Execution {
     this.guest = this.makeGuest(guestState);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
-    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true);
+    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true, reoffer ?? undefined);
     this.vm = 'running';
+    if (reoffer) for (const ch of reoffer) this.rescindChannel(ch);
     this.opts.onVmOpTimed?.('restore', performance.now() - t0);
   }
 
@@ -407,7 +456,10 @@ class Execution {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     const host = this.newHost(this.host?.name ?? this.s.host);
-    for (const c of rec.channels) restoreVsp(host, c, this.s.name);
+    for (const c of rec.channels) {
+      // (Loopback has no rescind: forceNewChannel and restore fail are refused up front.)
+      if (!restoreVsp(host, c, this.s.name, false)) throw new RestoreError('bad-record', `channel ${c.ch} could not be restored, and a loopback job has no rescind to fall back to`);
+    }
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
     host.attach(this.memory, (ch, what) => this.signalGuest(ch, what), true);
@@ -452,6 +504,29 @@ class Execution {
       return encodeSavedVm({ ...rec, memory: mem.image() });
     }
     return blob;
+  }
+
+  /**
+   * The host rescinds channel `ch` and offers it anew (PROTOCOL.md, "Rescind and
+   * re-offer"): the VSP ends what it owns (`ch.rescind`, pkt.cancel), the guest closes
+   * the old instance and ends its own requests in flight, the guest donates fresh ring
+   * memory (the channel's slot, initialised again), and the new instance is offered and
+   * opened. One step: nothing runs between the rescind and the new instance's open.
+   */
+  private rescindChannel(ch: number): void {
+    const host = this.host!;
+    host.rescind(ch);
+    // The step cache holds the host's VSPs by index: one of them is a new object now.
+    stepHost = null;
+    this.guest.rescind!(ch);
+    const rings = [this.memory.g2h(ch), this.memory.h2g(ch)];
+    // Fault: the new instance keeps the old rings, with whatever they still held unread.
+    const unread = rings.some((r) => r.index(ControlWord.writeIndex) !== r.index(ControlWord.readIndex));
+    if (unread && this.faults.armed('stale-rings-at-reoffer')) this.faults.fire('stale-rings-at-reoffer');
+    else for (const r of rings) r.initialize();
+    const signal = (c: number, what: 'interrupt' | 'writable'): void => this.signalGuest(c, what);
+    host.reoffer(ch, this.memory, signal);
+    this.guest.reopen!(ch, this.memory.guestRings(ch));
   }
 
   /**
@@ -536,6 +611,7 @@ class Execution {
 
   private runTask(task: number): void {
     const ch = this.chIds[task >> 3]!;
+    this.activeCh = ch;
     // The VSP by index when the step cache holds this host (collectTasks fills it), else by Map.
     const host = this.host;
     const vsp = host !== null && host === stepHost ? stepVsps[task >> 3] : host?.vsps.get(ch);
@@ -784,20 +860,39 @@ class Execution {
 }
 
 /**
- * devices: c runs what the C VSP's control commands can express: save and restore on
- * the same host. Its saved state stays in the driver (c-host-vsp.ts), so a migration,
- * a checkpoint apply, explore's injected operations and replay are refused here.
+ * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
+ * used. Their saved states travel in the VM's saved state (c-host-vsp.ts), so saves,
+ * migrations, checkpoints and explore's injected operations all run. Refused: replay
+ * (`bench check`'s model is the twins, whatever devices the checked run had) and
+ * explore's walk, which keys run states (explore runs devices: c schedules in full).
  */
 function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
   if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
+  if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
+  if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
   const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
   s.steps.forEach((st, i) => {
-    if (st.op === 'migrate' || st.op === 'apply-checkpoint') {
-      throw new InputError(`devices: c cannot run '${st.op}': the C VSP keeps one saved state per channel in its own memory and has no command to restore it on another host or from an older save`, where(i));
+    if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
+      throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
     }
   });
-  if (opts.chooser || opts.inject || opts.atSavePoint) throw new InputError('devices: c runs under bench emulate only (not yet under explore or check)');
+  s.channels.forEach((c, i) => {
+    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel yet: the emulator does not pass it to the C VSP\'s open command', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
+  });
   return new Map();
+}
+
+/**
+ * A rescind, a failing restore or forceNewChannel needs a device whose twins handle a
+ * rescind (GuestDriver.rescind and reopen, HostVsp.rescind): refused up front otherwise.
+ */
+function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
+  const i = s.steps.findIndex((st) => st.op === 'rescind' || (st.op === 'restore' && st.fail !== undefined && st.fail.length > 0));
+  const c = s.channels.findIndex((x) => x.forceNewChannel);
+  if (i < 0 && c < 0) return;
+  if (guest.rescind && guest.reopen) return;
+  const where = i >= 0 ? { file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` } : { file: s.source?.file, field: `channels[${c}].forceNewChannel` };
+  throw new InputError(`device ${deviceOf(devicePath(s)).name} cannot be rescinded: its guest twin has no rescind and reopen`, where);
 }
 
 /** The scenario's device twins; a device without them runs on real labs only. */
@@ -811,17 +906,42 @@ function emulatorOf(s: Scenario): EmulatorDevice {
 function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
   const p = loopbackStepProblem(s);
   if (p) throw new InputError(`topology: loopback cannot run step ${p.step + 1}: ${p.reason}`, { file: s.source?.file, line: s.source?.stepLines[p.step], field: `steps[${p.step}].op` });
+  const c = s.channels.findIndex((x) => x.forceNewChannel);
+  if (c >= 0) throw new InputError('topology: loopback cannot run forceNewChannel: its restore falls back to a rescind, which a loopback job does not drive yet', { file: s.source?.file, field: `channels[${c}].forceNewChannel` });
   if (opts.inject || opts.atSavePoint) throw new InputError('topology: loopback runs under bench emulate and check (not yet under explore)');
 }
 
-/** One channel's saved KMCL stream into a new host's VSP; what the library refuses is a RestoreError. */
-function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string): void {
+/**
+ * One channel's saved KMCL stream into a new host's VSP. False when the channel is not
+ * restored and must be offered anew: it sets FORCE_NEW_CHANNEL (its saved state is
+ * abandoned unread), or its restore failed (the library or the VSP refused the stream).
+ * `fail` (a scenario's `restore` with `fail`): the VSP refuses its saved state, as one
+ * that cannot parse its own record would: its EvtVmbChannelRestorePacket fails on the
+ * second packet, and with fewer the VSP gives the restore up at its end. A record for a
+ * channel the scenario does not have is a RestoreError.
+ */
+function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string, fail: boolean): boolean {
   const vsp = host.vsps.get(c.ch);
   if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
+  // (Asked of the twins only: a C VSP's channel object exists once restored, and devices: c
+  // refuses forceNewChannel and fail.)
+  if (!host.cDevices) {
+    if ((vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
+    if (fail) refuseSecondPacket(vsp.channel);
+  }
   try {
     vsp.restore(c.kmclBuffers);
+    return !fail;
   } catch (e) {
-    if (e instanceof DeviceError) throw new RestoreError('bad-record', e.message);
+    if (e instanceof DeviceError) return false;
     throw e;
   }
+}
+
+/** Makes the VSP's restore-packet callback fail from its second call on (restoreVsp's `fail`). */
+function refuseSecondPacket(ch: Channel): void {
+  const callback = ch.restorePacket;
+  if (!callback) return;
+  let calls = 0;
+  ch.restorePacket = (c, lib, save) => (++calls >= 2 ? STATUS.INVALID_PARAMETER : callback(c, lib, save));
 }

@@ -14,6 +14,8 @@ import type { TraceSink } from '../trace/sink.ts';
 import type { ChannelSpec } from './model.ts';
 import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
+import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
+import { STATUS, statusName } from '../vmbus/status.ts';
 
 export type { HostVsp };
 
@@ -28,39 +30,81 @@ export interface HostOptions {
   faults: Faults;
   /** devices: c: the device's C VSP drivers of this run by host name; absent: the twins */
   cDrivers?: Map<string, unknown> | undefined;
+  /** devices: c: sources of the C VSP replaced for this run (ExecuteOptions.cVspReplace) */
+  cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
 
 export class EmulatedHost {
   readonly name: string;
   readonly vsps = new Map<number, HostVsp>();
+  /** the VSPs are the device's C VSP (devices: c), whose channel objects exist only while offered */
+  readonly cDevices: boolean;
+  private readonly specs: readonly ChannelSpec[];
+  private readonly opts: HostOptions;
 
   constructor(name: string, channels: readonly ChannelSpec[], opts: HostOptions) {
     this.name = name;
-    for (const c of channels) {
-      const o = {
-        ch: c.id,
-        instance: `${opts.instancePrefix}-${c.id}`,
-        choices: opts.choices,
-        sink: opts.sink,
-        now: opts.now,
-        saveBufferSize: opts.saveBufferSize,
-        quota: c.quota || undefined,
-        faults: opts.faults,
-        firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
-      };
-      const cHost = opts.device.cHost;
-      this.vsps.set(c.id, opts.cDrivers && cHost ? cHost(name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers }) : opts.device.hostVsp(o));
-    }
+    this.specs = channels;
+    this.opts = opts;
+    this.cDevices = opts.cDrivers !== undefined;
+    for (const c of channels) this.vsps.set(c.id, this.makeVsp(c));
   }
 
-  /** Offers every channel and attaches it to the guest's rings. */
-  attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean): void {
+  private makeVsp(c: ChannelSpec): HostVsp {
+    const opts = this.opts;
+    const o = {
+      ch: c.id,
+      instance: `${opts.instancePrefix}-${c.id}`,
+      choices: opts.choices,
+      sink: opts.sink,
+      now: opts.now,
+      saveBufferSize: opts.saveBufferSize,
+      quota: c.quota || undefined,
+      faults: opts.faults,
+      firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
+    };
+    const cHost = opts.device.cHost;
+    const vsp = opts.cDrivers && cHost ? cHost(this.name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers, replace: opts.cVspReplace }) : opts.device.hostVsp(o);
+    if (c.forceNewChannel) setForceNewChannel(vsp, c.id);
+    return vsp;
+  }
+
+  /** Offers every channel (but those in `skip`) and attaches it to the guest's rings. */
+  attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean, skip?: ReadonlySet<number>): void {
     for (const [ch, vsp] of this.vsps) {
+      if (skip?.has(ch)) continue;
       vsp.enable();
       vsp.channel.signalPeer = (what) => signalGuest(ch, what);
       const rings = memory.hostRings(ch);
       vsp.channel.connectionOpened(rings.out, rings.in, { restored });
     }
+  }
+
+  /**
+   * Rescinds channel `ch`'s current instance (`ch.rescind`; the VSP ends what it owns, then
+   * Disable and Cleanup: HostVsp.rescind) and puts a new VSP object in its place, not yet
+   * offered. The new object keeps the channel's next KMCL transaction id: the descriptor
+   * ids of the two instances never meet [I].
+   */
+  rescind(ch: number): void {
+    const old = this.vsps.get(ch)!;
+    // The executor refuses rescinds for a device without it (deviceRescinds) first.
+    if (!old.rescind) throw new Error(`channel ${ch}: the device's VSP cannot be rescinded`);
+    this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch });
+    old.rescind();
+    const v = this.makeVsp(this.specs.find((c) => c.id === ch)!);
+    v.channel.nextTransId = old.channel.nextTransId;
+    this.vsps.set(ch, v);
+  }
+
+  /** The new instance of channel `ch` is offered (`ch.offer`, then the VSP's Enable) and opened on `memory`'s rings. */
+  reoffer(ch: number, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void): void {
+    const vsp = this.vsps.get(ch)!;
+    this.opts.sink.emit({ side: 'host', ev: 'ch.offer', ch });
+    vsp.enable();
+    vsp.channel.signalPeer = (what) => signalGuest(ch, what);
+    const rings = memory.hostRings(ch);
+    vsp.channel.connectionOpened(rings.out, rings.in, { restored: false });
   }
 
   /** Work still owned by the host: queued sends, transactions awaiting completion, held requests. */
@@ -69,4 +113,16 @@ export class EmulatedHost {
     for (const v of this.vsps.values()) n += fifoLength(v.channel.queue) + v.channel.awaiting.size + (v.nextDue() === null ? 0 : 1);
     return n;
   }
+}
+
+/**
+ * A scenario's `forceNewChannel`: VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL set on
+ * the VSP's server channel while it is still being initialised (before Enable), beside
+ * whatever flags the VSP set, as a VSP built with the flag would set it. The bench sets it
+ * so that any device's twins can be run with it.
+ */
+function setForceNewChannel(vsp: HostVsp, ch: number): void {
+  const c = vsp.channel;
+  const st = c.serverInitSetFlags(c.config.serverFlags | SERVER_INIT_FLAG_FORCE_NEW_CHANNEL);
+  if (st !== STATUS.SUCCESS) throw new Error(`channel ${ch}: VmbServerChannelInitSetFlags(FORCE_NEW_CHANNEL) failed with ${statusName(st)}`);
 }

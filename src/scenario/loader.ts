@@ -15,7 +15,16 @@ import { ScenarioSchema, devicePath, toScenario, type Scenario } from './model.t
 import { checkRules, checkDeviceRules } from './validate.ts';
 import { loadDevice } from '../device-api/load.ts';
 
-export async function loadScenarioPaths(paths: readonly string[]): Promise<Scenario[]> {
+/**
+ * `defaultDevice`: the device module of scenarios that name none (a lab file's `device`,
+ * `from` says where it is named); without it, the sample device.
+ */
+export interface DeviceDefault {
+  defaultDevice?: string | undefined;
+  from?: { file: string; field: string } | undefined;
+}
+
+export async function loadScenarioPaths(paths: readonly string[], opts: DeviceDefault = {}): Promise<Scenario[]> {
   const files: string[] = [];
   for (const p of paths) {
     // A symlink loop, a FIFO or a device is refused here, before anything reads it.
@@ -31,7 +40,7 @@ export async function loadScenarioPaths(paths: readonly string[]): Promise<Scena
   const out: Scenario[] = [];
   const seen = new Map<string, string>();
   for (const f of files) {
-    const s = await loadScenarioFile(f);
+    const s = await loadScenarioFile(f, opts);
     const prev = seen.get(s.name);
     if (prev) throw new InputError(`scenario name "${s.name}" is also used by ${prev}`, { file: f, field: 'name' });
     seen.set(s.name, f);
@@ -40,9 +49,14 @@ export async function loadScenarioPaths(paths: readonly string[]): Promise<Scena
   return out;
 }
 
-export async function loadScenarioFile(file: string): Promise<Scenario> {
+export async function loadScenarioFile(file: string, opts: DeviceDefault = {}): Promise<Scenario> {
   const text = await readInputText(file);
   const s = parseScenario(text, file);
+  if (s.device === undefined && opts.defaultDevice !== undefined) {
+    s.device = opts.defaultDevice;
+    // A module that does not load is the lab file's problem, named there.
+    await loadDevice(s.device, { file: opts.from?.file, field: opts.from?.field ?? 'device' });
+  }
   await loadScenarioDevice(s, (field) => lineLocator(text)(field.replace(/\[(\d+)\]/g, '.$1').split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))));
   return s;
 }

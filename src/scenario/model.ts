@@ -37,12 +37,25 @@ export const StepSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('run'), ms: ms }),
   z.strictObject({ op: z.literal('settle') }),
   z.strictObject({ op: z.literal('save') }),
-  z.strictObject({ op: z.literal('restore') }),
+  z.strictObject({
+    op: z.literal('restore'),
+    /**
+     * Channels whose VSP refuses its saved state at this restore: the host falls back to
+     * rescinding them and offering them anew, as openvmm's vmbus server does.
+     */
+    fail: z.array(channelRef).max(64).optional(),
+  }),
   z.strictObject({ op: z.literal('pause') }),
   z.strictObject({ op: z.literal('resume') }),
   z.strictObject({ op: z.literal('checkpoint'), name }),
   z.strictObject({ op: z.literal('apply-checkpoint'), name }),
   z.strictObject({ op: z.literal('migrate'), to: name }),
+  /**
+   * The host rescinds the channel now, whatever is in flight on it, and offers it anew;
+   * the guest closes the old instance and opens the new one (PROTOCOL.md, "Rescind and
+   * re-offer").
+   */
+  z.strictObject({ op: z.literal('rescind'), channel: channelRef }),
 ]);
 export type Step = z.infer<typeof StepSchema>;
 export type StepOp = Step['op'];
@@ -65,6 +78,12 @@ export const ChannelSchema = z.strictObject({
       z.string().regex(/^[1-9][0-9]{0,19}$/, 'a decimal u64 without leading zeros').refine((s) => BigInt(s) <= U64_MAX, 'at most 2^64 - 1'),
     ])
     .optional(),
+  /**
+   * The VSP sets VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL: after every restore
+   * (restore, migration, checkpoint) the channel is offered anew and the old instance
+   * rescinded, its saved state abandoned.
+   */
+  forceNewChannel: z.boolean().optional(),
 });
 export type ChannelSpec = z.infer<typeof ChannelSchema>;
 

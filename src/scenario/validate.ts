@@ -48,7 +48,13 @@ export function checkRules(s: Scenario): RuleViolation[] {
         break;
       case 'restore':
         if (vm !== 'saved') bad('op', '"restore" needs a "save" before it');
+        (step.fail ?? []).forEach((ch, k) => {
+          if (!ids.has(ch)) bad(`fail[${k}]`, `no channel ${ch}; channels are ${[...ids].join(', ')}`);
+        });
         vm = 'running';
+        break;
+      case 'rescind':
+        if (vm !== 'running') bad('op', 'rescind a channel of a running VM (resume it first)');
         break;
       case 'pause':
         if (vm === 'paused') bad('op', 'the VM is already paused');

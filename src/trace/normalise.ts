@@ -342,14 +342,24 @@ function interleave(lists: NormalisedEvent[][]): NormalisedEvent[] {
     ev === 'pkt.send' ? 'send' : ev === 'pkt.complete' || ev === 'pkt.fail' ? 'done' : undefined;
   const effect = (ev: string): string | undefined =>
     ev === 'pkt.recv' || ev === 'pkt.fail' ? 'send' : ev === 'pkt.completion' ? 'done' : undefined;
+  // A channel's rescind (host) comes before the cancels (either side) it causes.
+  const causeKey = (e: TraceEvent): string | undefined => {
+    if (e.ev === 'ch.rescind') return `rescind@${e.ch}`;
+    const c = cause(e.ev);
+    return c === undefined ? undefined : `${c}@${key(e)}`;
+  };
+  const effectKey = (e: TraceEvent): string | undefined => {
+    if (e.ev === 'pkt.cancel') return `rescind@${e.ch}`;
+    const c = effect(e.ev);
+    return c === undefined ? undefined : `${c}@${key(e)}`;
+  };
   for (const l of nonEmpty) for (const { event } of l) {
-    const c = cause(event.ev);
-    if (c !== undefined) add(pending, `${c}@${key(event)}`, 1);
+    const k = causeKey(event);
+    if (k !== undefined) add(pending, k, 1);
   }
   const waits = (e: TraceEvent): boolean => {
-    const c = effect(e.ev);
-    if (c === undefined) return false;
-    const k = `${c}@${key(e)}`;
+    const k = effectKey(e);
+    if (k === undefined) return false;
     return (pending.get(k) ?? 0) > 0 && (credit.get(k) ?? 0) <= 0;
   };
   const at = nonEmpty.map(() => 0);
@@ -360,12 +370,13 @@ function interleave(lists: NormalisedEvent[][]): NormalisedEvent[] {
     // Nothing can go without its cause: only a broken trace does that; keep source order.
     if (pick < 0) pick = nonEmpty.findIndex((l, i) => at[i]! < l.length);
     const e = nonEmpty[pick]![at[pick]!++]!;
-    const c = cause(e.event.ev);
-    const x = effect(e.event.ev);
-    if (x !== undefined) add(credit, `${x}@${key(e.event)}`, -1);
+    const c = causeKey(e.event);
+    const x = effectKey(e.event);
+    // (A rescind's cancels are many: its credit is not spent by each.)
+    if (x !== undefined && e.event.ev !== 'pkt.cancel') add(credit, x, -1);
     if (c !== undefined) {
-      add(pending, `${c}@${key(e.event)}`, -1);
-      add(credit, `${c}@${key(e.event)}`, 1);
+      add(pending, c, -1);
+      add(credit, c, 1);
     }
     out.push(e);
   }

@@ -73,6 +73,19 @@ export type RingFormat = ChannelBase & { ev: 'ring.format'; dir: Dir; offset: nu
  * The checker names it as divergence class kmcl-misuse.
  */
 export type KmclViolationEvent = ChannelBase & { ev: 'kmcl.violation'; rule: string; call: string; packet: number; message: string };
+/**
+ * Rescind and re-offer (TRACE-SCHEMA.md, "Rescind and re-offer"). `ch.rescind`: the host
+ * revoked the channel's current instance (a rescind racing traffic, a FORCE_NEW_CHANNEL
+ * channel after a restore, or a restore that failed); what was in flight on it ends there.
+ * `ch.offer`: the host offered the channel anew, a new instance the guest opens.
+ */
+export type ChannelRescindEvent = ChannelBase & { side: 'host'; ev: 'ch.rescind' | 'ch.offer' };
+/**
+ * The sender's transaction ended without a completion because its channel was rescinded:
+ * `status` is what the sender's driver was told (the host: KMCL's cancel status; the
+ * sample guest: STATUS_CANCELLED, lab/drivers/PROTOCOL.md "Rescind").
+ */
+export type PktCancel = PacketBase & { ev: 'pkt.cancel'; status: string };
 
 export type TraceEvent =
   | ScenarioEvent
@@ -89,10 +102,12 @@ export type TraceEvent =
   | PktRestore
   | PktFail
   | RingFormat
-  | KmclViolationEvent;
+  | KmclViolationEvent
+  | ChannelRescindEvent
+  | PktCancel;
 
 export type EventName = TraceEvent['ev'];
-export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail;
+export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail | PktCancel;
 
 /** Distributes Omit over the union, so each member keeps its own fields. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -127,4 +142,7 @@ export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
   'pkt.fail': ['host', 'guest'],
   'ring.format': ['host', 'guest'],
   'kmcl.violation': ['host', 'guest'],
+  'ch.rescind': ['host'],
+  'ch.offer': ['host'],
+  'pkt.cancel': ['host', 'guest'],
 };

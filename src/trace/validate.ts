@@ -83,6 +83,9 @@ export const EVENT_FIELDS: Readonly<Record<EventName, FieldTable>> = {
   'pkt.fail': [...PACKET, ['status', 'status']],
   'ring.format': [...CHANNEL, ['dir', 'dir'], ['offset', 'uint'], ['type', 'uint'], ['flags', 'uint']],
   'kmcl.violation': [...CHANNEL, ['rule', 'name'], ['call', 'name'], ['packet', 'uint'], ['message', 'name']],
+  'ch.rescind': [...CHANNEL],
+  'ch.offer': [...CHANNEL],
+  'pkt.cancel': [...PACKET, ['status', 'status']],
 };
 
 export interface CheckOptions {

@@ -54,6 +54,12 @@ export type SavePacketCallback = (
 export type RestorePacketCallback = (ch: Channel, libBuf: Uint8Array, saveBuf: Uint8Array) => NtStatus;
 
 export const SERVER_INIT_FLAGS_MASK = 0x1f;
+/**
+ * VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL [H]: after the VM is saved and
+ * restored, the channel is offered anew and the old instance abandoned (the guest sees a
+ * rescind, then a new offer) instead of carrying on (REVIEW section 2, item 1).
+ */
+export const SERVER_INIT_FLAG_FORCE_NEW_CHANNEL = 0x8;
 export const CHANNEL_INIT_FLAGS_MASK = 0x1;
 
 export interface ChannelConfig {

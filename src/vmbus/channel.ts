@@ -419,7 +419,13 @@ export class Channel {
 
   /** VmbChannelDisable: close (client) or revoke the offer (server), cancelling what is in flight. */
   disable(): void {
-    if (this.state.conn === 'disabled') return;
+    if (this.state.conn === 'disabled') {
+      // Restored but never enabled (its VSP gave up on it, e.g. a restore that failed at
+      // its end): Disable still cancels what the restore put back [I], so that Cleanup
+      // finds every packet returned to its driver. Nothing else to undo.
+      this.cancelAll();
+      return;
+    }
     // A disabled server waits for VmbChannelStart again once enabled (as Pause left it).
     this.startRequested = false;
     if (this.state.conn === 'open') {

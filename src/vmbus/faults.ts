@@ -12,6 +12,7 @@
 // | reorder-completions          | a completion reaches the wrong waiting packet     | lost (the right packet's completion never shows; the receiver's complete of the wrong one is not there yet), spurious, or payload when the peer had completed that packet too |
 // | lose-ring-tail-at-migration  | migration loses the last packet of a ring         | lost                    |
 // | unknown-packet-type          | the host writes a packet of type 0xA (cancel) ahead of one it sends | ring-format |
+// | stale-rings-at-reoffer       | a channel offered anew after a rescind gets the old instance's rings, unread packets and all | duplicated (an old transaction received, or completed, again after it ended) |
 
 export const FAULT_MODES = [
   'drop-saved-packet',
@@ -22,6 +23,7 @@ export const FAULT_MODES = [
   'reorder-completions',
   'lose-ring-tail-at-migration',
   'unknown-packet-type',
+  'stale-rings-at-reoffer',
 ] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
@@ -35,6 +37,7 @@ export const FAULT_CLASS: Readonly<Record<FaultMode, readonly string[]>> = {
   'reorder-completions': ['lost', 'spurious', 'payload'],
   'lose-ring-tail-at-migration': ['lost'],
   'unknown-packet-type': ['ring-format'],
+  'stale-rings-at-reoffer': ['duplicated'],
 };
 
 export class Faults {

@@ -143,7 +143,7 @@ describe('property checker', () => {
 
     it('leaves the mark as it was around a checkpoint the host went on from (explore decides it in place)', () => {
       const [b, e] = taken(checkpoint);
-      const c = new PropertyChecker();
+      const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
       for (const x of checkpoint.slice(0, b)) c.onEvent(x);
       const before = c.mark();
       for (const x of checkpoint.slice(b, e + 1)) c.onEvent(x);
@@ -197,5 +197,58 @@ describe('property checker: the mark explore compares around a VM operation', ()
     for (const e of inflight.slice(0, save)) c.onEvent(e);
     c.onEvent({ v: 1, seq: 1e6, src: 'emulator', side: 'host', ev: 'ch.state', ch: 0, state: 'Paused' } as TraceEvent);
     expect(sameVerdicts(before, c.mark())).toBe(false);
+  });
+});
+
+describe('property checker: exactly once across a rescind and re-offer', () => {
+  // A rescind racing traffic, and a restore that fails and falls back to one (bench/scenarios).
+  const rescinded = traceOf('rescind-and-reoffer');
+  const find = (pred: (e: TraceEvent) => boolean): number => idx(rescinded, pred);
+  const cancel = (side: 'host' | 'guest') => find((e) => e.ev === 'pkt.cancel' && e.side === side);
+
+  it('passes the trace as the emulator writes it (cancels after the rescind, abandoned saved state not restored)', () => {
+    expect(rescinded.some((e) => e.ev === 'pkt.cancel' && e.side === 'guest')).toBe(true);
+    expect(rescinded.some((e) => e.ev === 'pkt.cancel' && e.side === 'host')).toBe(true);
+    expect(classes(rescinded)).toEqual([]);
+  });
+
+  it('flags a transaction in flight at the rescind that its sender never ended as lost', () => {
+    for (const side of ['host', 'guest'] as const) {
+      const i = cancel(side);
+      expect(classes(rescinded.filter((_, j) => j !== i)), side).toEqual(['lost']);
+    }
+  });
+
+  it('flags a cancel written before the rescind (nothing had been rescinded) as spurious', () => {
+    const i = cancel('guest');
+    const r = find((e) => e.ev === 'ch.rescind' && (e as { ch: number }).ch === (rescinded[i] as { ch: number }).ch);
+    const moved = [...rescinded.slice(0, r), rescinded[i]!, ...rescinded.slice(r, i), ...rescinded.slice(i + 1)];
+    expect(classes(moved)).toContain('spurious');
+  });
+
+  it('flags a second cancel, and a completion after a cancel, as duplicated', () => {
+    const i = cancel('guest');
+    const twice = [...rescinded.slice(0, i + 1), rescinded[i]!, ...rescinded.slice(i + 1)];
+    expect(classes(twice)).toContain('duplicated');
+    const c = rescinded[i] as TraceEvent & { ch: number; tx: number };
+    const completion = { ...rescinded.find((e) => e.ev === 'pkt.completion' && e.side === 'guest')!, ch: c.ch, tx: c.tx } as TraceEvent;
+    const late = [...rescinded.slice(0, i + 1), completion, ...rescinded.slice(i + 1)];
+    expect(classes(late)).toContain('duplicated');
+  });
+
+  it('flags a packet of the old instance received again after it ended as duplicated', () => {
+    const i = cancel('guest');
+    const c = rescinded[i] as TraceEvent & { ch: number; tx: number };
+    const recv = rescinded.find((e) => e.ev === 'pkt.recv' && e.side === 'host' && (e as { ch: number }).ch === c.ch && (e as { tx: number }).tx === c.tx);
+    expect(recv).toBeDefined();
+    const end = find((e) => e.ev === 'scenario.end');
+    expect(classes([...rescinded.slice(0, end), recv!, ...rescinded.slice(end)])).toContain('duplicated');
+  });
+
+  it('without the rescind, the restore that fell back leaves its saved transactions not-restored', () => {
+    const restoreEnd = find((e) => e.ev === 'vm.restore.end');
+    const r = rescinded.findLastIndex((e, j) => j < restoreEnd && e.ev === 'ch.rescind');
+    expect(r).toBeGreaterThan(0);
+    expect(classes(rescinded.filter((_, j) => j !== r))).toContain('not-restored');
   });
 });

@@ -1,5 +1,6 @@
 // `bench emulate --devices c`: the scenario runs on the C VSP compiled to WebAssembly;
-// a bad value, or a step the C VSP cannot do, is bad input (exit 2) naming where.
+// every bench scenario passes there and its traces pass bench check; a bad value is bad
+// input (exit 2).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,9 +31,21 @@ describe('bench emulate --devices', () => {
     expect(r.stderr).toMatch(/--devices must be 'twin' or 'c'/);
   });
 
-  it.skipIf(!toolchain)('refuses a migration on the C VSP with exit 2, naming file, line and step', async () => {
-    const r = await bench(['emulate', 'bench/scenarios/05-migrate-and-back.yaml', '--devices', 'c', '--out', mkdtempSync(join(tmpdir(), 'emu-'))]);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/05-migrate-and-back\.yaml:\d+ steps\[\d+\]\.op: devices: c cannot run 'migrate'/);
+  it.skipIf(!toolchain)('c: all ten bench scenarios pass (migration and checkpoint apply included), and bench check explains a migrating one', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-c-all-'));
+    const r = await bench(['emulate', 'bench/scenarios', '--devices', 'c', '--out', out, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 10, failed: 0 });
+    const check = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', join(out, 'migrate-and-back.jsonl'), '--no-minimise']);
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/^pass {2}migrate-and-back: all \d+ events explained by the emulator/m);
+  });
+
+  it.skipIf(!toolchain)('explore --devices c runs the schedules on the C VSP, exit 0', async () => {
+    const r = await bench(['explore', 'bench/scenarios/06-checkpoint-apply.yaml', '--devices', 'c', '--max-schedules', '12', '--workers', '1', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ scenario: 'checkpoint-apply', schedules: 12, truncated: true, failures: [] });
+    expect(doc.ranInFull).toBe(12);
   });
 });

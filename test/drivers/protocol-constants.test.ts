@@ -56,6 +56,7 @@ describe('sample-protocol.h agrees with devices/sample/protocol.ts', () => {
     expect(c('SP_STATUS_SUCCESS')).toBe(BigInt(protocol.Status.Success));
     expect(c('SP_STATUS_DATA_ERROR')).toBe(BigInt(protocol.Status.DataError));
     expect(c('SP_STATUS_INVALID_DEVICE_STATE')).toBe(BigInt(protocol.Status.InvalidDeviceState));
+    expect(c('SP_STATUS_CANCELLED')).toBe(BigInt(protocol.Status.Cancelled));
     const modulus = Number(c('SP_FAIL_MODULUS'));
     const remainder = Number(c('SP_FAIL_REMAINDER'));
     for (let tx = 0; tx < 100; tx++) {
@@ -97,7 +98,7 @@ describe('sample-protocol.h agrees with devices/sample/protocol.ts', () => {
       'SP_HEADER_SIZE', 'SP_MAX_MESSAGE_SIZE', 'SP_COMPLETION_SIZE', 'SP_DEFAULT_RING_PAGES',
       'SP_MSG_REQUEST', 'SP_MSG_HOST_TRANSACTION', 'SP_MSG_NOTIFY', 'SP_MSG_COMPLETION_FLAG',
       'SP_MODE_INLINE', 'SP_MODE_DEFERRED', 'SP_MODE_HOLD', 'SP_STATUS_SUCCESS',
-      'SP_STATUS_DATA_ERROR', 'SP_STATUS_INVALID_DEVICE_STATE', 'SP_FAIL_MODULUS',
+      'SP_STATUS_DATA_ERROR', 'SP_STATUS_INVALID_DEVICE_STATE', 'SP_STATUS_CANCELLED', 'SP_FAIL_MODULUS',
       'SP_FAIL_REMAINDER', 'SP_FNV_OFFSET_BASIS', 'SP_FNV_PRIME', 'SP_SAVEBUF_MAGIC',
       'SP_SAVEBUF_VERSION', 'SP_SAVEBUF_SIZE',
     ]);

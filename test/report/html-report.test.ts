@@ -10,7 +10,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildReports } from '../../src/report/build.ts';
-import { renderReport } from '../../src/report/html-report.ts';
+import fc from 'fast-check';
+import { deviceGroups, renderReport } from '../../src/report/html-report.ts';
 import { REPORT_SCRIPT } from '../../src/report/html-script.ts';
 import { syntheticSummary } from '../../src/report/perf.ts';
 import { chromiumMissing, launch } from './support/chromium.ts';
@@ -39,6 +40,34 @@ describe('report.html without a browser', () => {
     const failing = s.jobs.find((j) => j.verdict === 'diverge')!;
     failing.notChecked = ['status rules: not checked'];
     expect(renderReport(s, undefined)).toContain('<h4>Not checked for this job</h4><ul><li>status rules: not checked</li></ul>');
+  });
+
+  it('groups the matrix rows by device when the run tested several (the emulated nightly: sample and blockq)', () => {
+    const s = fixtureSummary();
+    expect(renderReport(s, undefined)).not.toContain('device: ');
+    const names = [...new Set(s.jobs.map((j) => j.scenario))];
+    for (const j of s.jobs) j.device = names.indexOf(j.scenario) === 0 ? 'blockq' : 'sample';
+    const html = renderReport(s, undefined);
+    const groups = [...html.matchAll(/<th scope="rowgroup"[^>]*>device: ([^<]+)<\/th>/g)].map((m) => m[1]);
+    expect(new Set(groups)).toEqual(new Set(['blockq', 'sample']));
+    // Each group's rows follow its heading: blockq's one scenario sits under "device: blockq".
+    const table = html.slice(html.indexOf('<table class="matrix'), html.indexOf('</table>'));
+    const blockqBody = table.split('<tbody>').find((b) => b.includes('device: blockq'))!;
+    expect(blockqBody).toContain(`title="${names[0]}"`);
+    expect(blockqBody).not.toContain(`title="${names[1]}"`);
+  });
+
+  it('property: the device groups hold every scenario once, in matrix order within each group', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 12 }), fc.array(fc.constantFrom('a', 'b', 'c')), (scenarios, ds) => {
+        const devices = new Map(scenarios.flatMap((sc, i) => (ds[i] ? [[sc, ds[i]!] as const] : [])));
+        const groups = deviceGroups(scenarios, devices);
+        expect(groups.flatMap((g) => g.scenarios).sort()).toEqual([...scenarios].sort());
+        for (const g of groups) expect(g.scenarios).toEqual(scenarios.filter((x) => g.scenarios.includes(x)));
+        if (new Set(scenarios.map((x) => devices.get(x) ?? '')).size <= 1) expect(groups.map((g) => g.device)).toEqual([null]);
+        else expect(groups.every((g) => g.device !== null)).toBe(true);
+      }),
+    );
   });
 
   it('is the same bytes for the same summary and trends', () => {

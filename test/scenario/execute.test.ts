@@ -103,7 +103,7 @@ describe('executing scenarios on the emulator', () => {
       const apply = t.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.begin');
       const applyEnd = t.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.end');
       expect(digests(t.events.slice(apply, applyEnd), 'pkt.restore')).toEqual(digests(t.during, 'pkt.save'));
-      const checker = new PropertyChecker();
+      const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
       for (const e of t.events) checker.onEvent(e);
       expect(checker.finish(null)).toEqual([]);
     });

@@ -4,13 +4,16 @@
 // frozen, through channel saves, restores, checkpoints and pauses.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { PropertyChecker, statusRuleOf } from '../../src/check/properties.ts';
 import { InputError } from '../../src/errors.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { loopbackStepProblem } from '../../src/scenario/loopback.ts';
 import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
 import { StampingSink } from '../../src/trace/sink.ts';
 import { trafficStep } from './arbitraries.ts';
+
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
 
 const traffic = trafficStep({ guestCount: 4, hostCount: 4, maxSize: 300, hold: 4 });
 // Blocks the scenario validator accepts in any order: traffic, a save and its restore, a
@@ -25,7 +28,7 @@ const block = fc.oneof(
 );
 
 function run(s: Scenario, seed: number) {
-  const checker = new PropertyChecker();
+  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)) });
   return { r, violations: checker.finish(r.hang) };
 }

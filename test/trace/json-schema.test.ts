@@ -97,6 +97,9 @@ describe('trace-v1.schema.json', () => {
     sink.emit({ side: 'guest', ev: 'ring.format', ch: 1, dir: 'h2g', offset: 4072, type: 10, flags: 0 });
     sink.emit({ side: 'host', ev: 'kmcl.violation', ch: 1, rule: 'send-after-suspend', call: 'VmbPacketSend', packet: 7, message: 'packet 7 sent after EvtVmbChannelSuspend' });
     sink.emit({ side: 'guest', ev: 'pkt.completion', ch: 1, tx: 1, dir: 'g2h', status: '00000000', digest: d });
+    sink.emit({ side: 'host', ev: 'ch.rescind', ch: 1 });
+    sink.emit({ side: 'guest', ev: 'pkt.cancel', ch: 1, tx: 2, dir: 'g2h', status: 'c0000120' });
+    sink.emit({ side: 'host', ev: 'ch.offer', ch: 1 });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name: 'cp1' });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name: 'cp1' });
     sink.emit({ side: 'bench', ev: 'scenario.end', name: 'all-events', seed: 9 });

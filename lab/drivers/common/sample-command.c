@@ -198,6 +198,9 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	} else if (token_is(&tok[0], "detach")) {
 		out->verb = SAMPLE_CMD_DETACH;
 		need = 1;
+	} else if (token_is(&tok[0], "discard")) {
+		out->verb = SAMPLE_CMD_DISCARD;
+		need = 1;
 	} else if (token_is(&tok[0], "hold")) {
 		out->verb = SAMPLE_CMD_HOLD;
 		if (n != 2)
@@ -265,7 +268,8 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	if ((out->verb == SAMPLE_CMD_SAVE || out->verb == SAMPLE_CMD_RESTORE ||
 	     out->verb == SAMPLE_CMD_PAUSE ||
 	     out->verb == SAMPLE_CMD_RESUME || out->verb == SAMPLE_CMD_CLOSE ||
-	     out->verb == SAMPLE_CMD_DETACH) && !out->has_ch)
+	     out->verb == SAMPLE_CMD_DETACH || out->verb == SAMPLE_CMD_DISCARD) &&
+	    !out->has_ch)
 		return -1;
 	return 0;
 }

@@ -25,6 +25,8 @@
  *     restore ch=N                       new channel object from the saved state
  *     resume ch=N                        start the paused channel again
  *     close ch=N                         disable and clean up the channel
+ *     detach ch=N                        after save: give up the object, keep the state
+ *     discard ch=N                       the VM went unsaved: give up the object untraced
  */
 #ifndef SAMPLE_COMMAND_H
 #define SAMPLE_COMMAND_H
@@ -44,7 +46,8 @@ enum sample_verb {
 	SAMPLE_CMD_RESUME,
 	SAMPLE_CMD_CLOSE,
 	SAMPLE_CMD_DETACH,
-	SAMPLE_CMD_PAUSE
+	SAMPLE_CMD_PAUSE,
+	SAMPLE_CMD_DISCARD
 };
 
 struct sample_command {

@@ -32,6 +32,42 @@
 #define IOCTL_SAMPLE_READ_TRACE \
 	CTL_CODE(SAMPLE_IOCTL_DEVICE, 0x803, METHOD_BUFFERED, FILE_READ_ACCESS)
 
+/*
+ * The VSP's part of a VM's saved state for one channel, so it can travel with the
+ * VM: to another host (a migration) or into a checkpoint applied later. On Hyper-V
+ * the VM's worker process would carry these bytes in the VM's saved state; no public
+ * route for a third-party VSP is known (README: the VMBus handle), so this is the
+ * bench's own route, used on the emulator.
+ * EXPORT: in a struct sample_vsp_state_ref; out a struct sample_vsp_state and
+ * blob_bytes of the saved stream after it (after `save ch=N`; size it with the
+ * counters' save_blob_bytes). IMPORT: in exactly what EXPORT gave; the channel's
+ * saved state becomes it, and a channel the VSP does not have is created without an
+ * offer, ready for `restore ch=N`. The VSP refuses an import over a live channel
+ * object (detach or discard it first) and a record it did not write.
+ */
+#define IOCTL_SAMPLE_VSP_EXPORT \
+	CTL_CODE(SAMPLE_IOCTL_DEVICE, 0x804, METHOD_BUFFERED, FILE_READ_ACCESS)
+#define IOCTL_SAMPLE_VSP_IMPORT \
+	CTL_CODE(SAMPLE_IOCTL_DEVICE, 0x805, METHOD_BUFFERED, FILE_WRITE_ACCESS)
+
+#define SAMPLE_VSP_STATE_MAGIC 0x53505356u	/* "VSPS" little-endian */
+#define SAMPLE_VSP_STATE_VERSION 1u
+
+struct sample_vsp_state_ref {
+	unsigned int ch;
+};
+
+struct sample_vsp_state {
+	unsigned int magic;		/* SAMPLE_VSP_STATE_MAGIC */
+	unsigned int version;		/* SAMPLE_VSP_STATE_VERSION */
+	unsigned int ch;		/* the trace's channel number */
+	unsigned int ring_pages;	/* the guest's ring pages (open's ring-pages=) */
+	unsigned long long next_tx;	/* the last host-to-guest tx the VSP numbered */
+	unsigned char instance[16];	/* the interface instance GUID, memory layout */
+	unsigned int loopback;		/* 1: a loopback offer; 0: attached by a VMBus handle */
+	unsigned int blob_bytes;	/* the saved segments that follow */
+};
+
 #define SAMPLE_COMMAND_MAX 256u
 
 struct sample_trace_read {

@@ -72,6 +72,7 @@ typedef unsigned long long sp_u64;
 #define SP_STATUS_SUCCESS 0x00000000u
 #define SP_STATUS_DATA_ERROR 0xC000003Eu		/* STATUS_DATA_ERROR */
 #define SP_STATUS_INVALID_DEVICE_STATE 0xC0000184u	/* deliberate failure */
+#define SP_STATUS_CANCELLED 0xC0000120u		/* in flight on a rescinded channel */
 /* Every transaction with tx % SP_FAIL_MODULUS == SP_FAIL_REMAINDER fails. */
 #define SP_FAIL_MODULUS 16u
 #define SP_FAIL_REMAINDER 15u

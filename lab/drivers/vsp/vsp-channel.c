@@ -180,10 +180,13 @@ NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 VOID VspChannelClose(VSP_CHANNEL *Vc)
 {
 	if (Vc->Channel != NULL) {
-		VspKmcl->VmbChannelDisable(Vc->Channel);
-		VspTraceState(Vc, "Disabled");
+		if (!Vc->Unoffered) { /* a restored object never offered is not disabled */
+			VspKmcl->VmbChannelDisable(Vc->Channel);
+			VspTraceState(Vc, "Disabled");
+		}
 		VspKmcl->VmbChannelCleanup(Vc->Channel);
 		Vc->Channel = NULL;
+		Vc->Unoffered = FALSE;
 	}
 	WdfTimerStop(Vc->HoldTimer, TRUE);
 	WdfObjectDelete(Vc->HoldTimer);
@@ -203,7 +206,9 @@ VOID VspChannelClose(VSP_CHANNEL *Vc)
  * Gives up the saved channel's object, keeping the saved state: what happens to the
  * host side when the VM it serves is saved and stops. The object is disabled and
  * cleaned up; its outstanding packets complete there as cancelled and are not
- * traced (Abandoning), because they continue on the object a restore makes.
+ * traced (Abandoning), because they continue on the object a restore makes. Nor
+ * is "Disabled": the channel goes on, on that new object; KMCL's own Closed
+ * callback is traced as always.
  */
 NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc)
 {
@@ -216,13 +221,62 @@ NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc)
 	WdfSpinLockAcquire(Vc->Lock);
 	Vc->Abandoning = TRUE;
 	WdfSpinLockRelease(Vc->Lock);
-	kmcl->VmbChannelDisable(Vc->Channel);
-	VspTraceState(Vc, "Disabled");
+	if (!Vc->Unoffered)
+		kmcl->VmbChannelDisable(Vc->Channel);
 	kmcl->VmbChannelCleanup(Vc->Channel);
 	Vc->Channel = NULL;
+	Vc->Unoffered = FALSE;
 	WdfSpinLockAcquire(Vc->Lock);
 	Vc->Abandoning = FALSE;
 	WdfSpinLockRelease(Vc->Lock);
+	return STATUS_SUCCESS;
+}
+
+/*
+ * The VM this channel served is gone without a save (a checkpoint applied over it,
+ * the VM turned off): give up the object. Disable suspends it (held requests are
+ * completed to nobody), closes it and cancels what is outstanding. None of it is
+ * traced: that VM's history ends where the checkpoint's takes over, and a restore
+ * (after IOCTL_SAMPLE_VSP_IMPORT) starts the channel again from the saved state.
+ */
+NTSTATUS VspChannelDiscard(VSP_CHANNEL *Vc)
+{
+	if (Vc->Channel == NULL)
+		return STATUS_SUCCESS;
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Discarding = TRUE;
+	Vc->Abandoning = TRUE;
+	WdfSpinLockRelease(Vc->Lock);
+	if (!Vc->Unoffered)
+		VspKmcl->VmbChannelDisable(Vc->Channel);
+	VspKmcl->VmbChannelCleanup(Vc->Channel);
+	Vc->Channel = NULL;
+	Vc->Unoffered = FALSE;
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Discarding = FALSE;
+	Vc->Abandoning = FALSE;
+	WdfSpinLockRelease(Vc->Lock);
+	return STATUS_SUCCESS;
+}
+
+/*
+ * `resume ch=N`: a restored object is offered (Enable) and started; a channel
+ * paused by a save that is kept running is started again.
+ */
+NTSTATUS VspChannelResume(VSP_CHANNEL *Vc)
+{
+	NTSTATUS status;
+
+	if (Vc->Channel == NULL)
+		return STATUS_INVALID_DEVICE_STATE;
+	if (Vc->Unoffered) {
+		status = VspKmcl->VmbChannelEnable(Vc->Channel);
+		if (!NT_SUCCESS(status))
+			return status;
+		Vc->Unoffered = FALSE;
+		VspTraceState(Vc, "Enabled");
+	}
+	VspKmcl->VmbChannelStart(Vc->Channel);
 	return STATUS_SUCCESS;
 }
 

@@ -284,11 +284,10 @@ static NTSTATUS VspRunCommand(VSP_DEVICE *Dev, WDFREQUEST Request)
 			return STATUS_INVALID_DEVICE_STATE;
 		VspKmcl->VmbChannelPause(vc->Channel);
 		return STATUS_SUCCESS;
+	case SAMPLE_CMD_DISCARD:
+		return VspChannelDiscard(vc);
 	case SAMPLE_CMD_RESUME:
-		if (vc->Channel == NULL)
-			return STATUS_INVALID_DEVICE_STATE;
-		VspKmcl->VmbChannelStart(vc->Channel);
-		return STATUS_SUCCESS;
+		return VspChannelResume(vc);
 	case SAMPLE_CMD_CLOSE:
 		VspChannelClose(vc);
 		return STATUS_SUCCESS;
@@ -316,6 +315,12 @@ static VOID VspEvtIoDeviceControl(WDFQUEUE Queue, WDFREQUEST Request,
 		status = WdfRequestRetrieveOutputBuffer(Request, 1, &out, &OutputBufferLength);
 		if (NT_SUCCESS(status))
 			status = VspWriteCounters(dev, (char *)out, OutputBufferLength, &written);
+		break;
+	case IOCTL_SAMPLE_VSP_EXPORT:
+		status = VspStateExport(dev, Request, &written);
+		break;
+	case IOCTL_SAMPLE_VSP_IMPORT:
+		status = VspStateImport(dev, Request);
 		break;
 	case IOCTL_SAMPLE_READ_TRACE:
 		status = STATUS_NOT_SUPPORTED; /* the VSP traces through ETW */

@@ -18,6 +18,9 @@ static VOID VspComplete(VSP_CHANNEL *Vc, VMBPACKETCOMPLETION Packet, ULONGLONG T
 	struct sp_completion c;
 
 	VspKmcl->VmbChannelPacketComplete(Packet, Completion, SP_COMPLETION_SIZE);
+	InterlockedIncrement64(&Vc->Counters.RequestsCompleted);
+	if (Vc->Discarding)
+		return; /* completed to a VM that is gone: nobody receives it */
 	sp_decode_completion(Completion, SP_COMPLETION_SIZE, &c);
 	RtlZeroMemory(&ev, sizeof(ev));
 	ev.kind = VBT_PKT_COMPLETE;
@@ -28,7 +31,6 @@ static VOID VspComplete(VSP_CHANNEL *Vc, VMBPACKETCOMPLETION Packet, ULONGLONG T
 	ev.len = SP_COMPLETION_SIZE;
 	ev.digest = sp_fnv1a64(Completion, SP_COMPLETION_SIZE);
 	VspTrace(&ev);
-	InterlockedIncrement64(&Vc->Counters.RequestsCompleted);
 }
 
 /* Completes every held request whose time has come (or all of them). */

@@ -252,7 +252,10 @@ static VOID VspFreeRestored(VSP_CHANNEL *Vc)
 /*
  * Replaces the channel object by one restored from the saved blob: what a VSP
  * does when the VM comes back from a save. The old object, if still there, is
- * given up first (VspChannelDetach).
+ * given up first (VspChannelDetach). The new object is not offered yet:
+ * `resume ch=N` offers and starts it (VspChannelResume), so a host with several
+ * channels restores all of them before it offers any, as Hyper-V restores a
+ * VM's devices before it runs the VM.
  */
 NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 {
@@ -296,11 +299,7 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 		return status;
 	}
 
-	/* Restore before Enable (SPEC-NOTES 6.5, inferred), then offer and start. */
-	status = kmcl->VmbChannelEnable(Vc->Channel);
-	if (!NT_SUCCESS(status))
-		return status;
-	VspTraceState(Vc, "Enabled");
-	kmcl->VmbChannelStart(Vc->Channel);
+	/* Restore before Enable (SPEC-NOTES 6.5, inferred): `resume` offers it. */
+	Vc->Unoffered = TRUE;
 	return STATUS_SUCCESS;
 }

@@ -43,6 +43,8 @@ VOID VspTraceState(VSP_CHANNEL *Vc, const char *State)
 {
 	struct vbt_event ev;
 
+	if (Vc->Discarding)
+		return;
 	RtlZeroMemory(&ev, sizeof(ev));
 	ev.kind = VBT_CH_STATE;
 	ev.ch = Vc->Ch;

@@ -67,6 +67,8 @@ typedef struct _VSP_CHANNEL {
 	LIST_ENTRY Deferred;		/* VSP_DEFERRED: txs deferred, awaiting redelivery */
 	LIST_ENTRY InFlight;		/* VSP_TX sent, not yet completed */
 	BOOLEAN Abandoning;		/* torn down after a save: completions are not news */
+	BOOLEAN Discarding;		/* its VM is gone unsaved: nothing of it is traced */
+	BOOLEAN Unoffered;		/* restored, not yet enabled: `resume` offers it */
 	BOOLEAN Suspended;		/* EvtVmbChannelSuspend ran, Started not since: no sends */
 
 	ULONGLONG NextTx;		/* last h2g tx sent; queue-serialised */
@@ -140,6 +142,8 @@ NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 NTSTATUS VspChannelConfigure(VSP_CHANNEL *Vc);
 VOID VspChannelClose(VSP_CHANNEL *Vc);
 NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc);
+NTSTATUS VspChannelDiscard(VSP_CHANNEL *Vc);
+NTSTATUS VspChannelResume(VSP_CHANNEL *Vc);
 VSP_CHANNEL *VspChannelFind(VSP_DEVICE *Dev, UINT32 Ch);
 VSP_CHANNEL *VspFromChannel(VMBCHANNEL Channel);
 
@@ -158,6 +162,10 @@ EVT_VMB_CHANNEL_SAVE_PACKET VspEvtSavePacket;
 EVT_VMB_CHANNEL_RESTORE_PACKET VspEvtRestorePacket;
 NTSTATUS VspChannelSave(VSP_CHANNEL *Vc);
 NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc);
+
+/* vsp-state.c: the saved state leaving with the VM and coming back */
+NTSTATUS VspStateExport(VSP_DEVICE *Dev, WDFREQUEST Request, size_t *Written);
+NTSTATUS VspStateImport(VSP_DEVICE *Dev, WDFREQUEST Request);
 
 /* vsp-trace.c: ETW TraceLogging, one event per schema event */
 NTSTATUS VspTraceRegister(VOID);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { emulateScenarios } from '../../run/commands/emulate.ts';
-import { CHOICE_HELP, checkOutDir, collectChoice, collectFaults, FAULT_HELP, parseChoices, parseSeed } from '../options.ts';
+import { CHOICE_HELP, checkOutDir, collectChoice, collectFaults, FAULT_HELP, parseChoices, parseDevices, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 import { InputError } from '../../errors.ts';
 
@@ -19,9 +19,7 @@ export function registerEmulate(program: Command): void {
     .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides each scenario\'s devices)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
-      if (o.devices !== undefined && o.devices !== 'twin' && o.devices !== 'c') {
-        throw new InputError(`--devices must be 'twin' or 'c', not '${o.devices}'`, { field: '--devices' });
-      }
+      const devices = parseDevices(o.devices);
       const choices = parseChoices(o.choice);
       checkOutDir('--out', o.out);
       if (o.dumpRings !== undefined) checkOutDir('--dump-rings', o.dumpRings);
@@ -34,7 +32,7 @@ export function registerEmulate(program: Command): void {
         migrateThreads: o.migrateThreads,
         faults: o.fault,
         choices,
-        devices: o.devices as 'twin' | 'c' | undefined,
+        devices,
         seed: parseSeed(o.seed),
         outDir: o.out,
         dumpRingsDir: o.dumpRings,

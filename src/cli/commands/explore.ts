@@ -5,7 +5,7 @@ import { EXPLORE_OPS } from '../../check/explore.ts';
 import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
 import type { InjectedOp } from '../../scenario/execute.ts';
-import { CHOICE_HELP, collectChoice, collectFaults, FAULT_HELP, parseChoices, parsePositiveInt, parseSeed } from '../options.ts';
+import { CHOICE_HELP, collectChoice, collectFaults, FAULT_HELP, parseChoices, parseDevices, parsePositiveInt, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 
 export function registerExplore(program: Command): void {
@@ -20,15 +20,18 @@ export function registerExplore(program: Command): void {
     .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
     .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--choice <key=value>', `${CHOICE_HELP}; overrides the scenario's choices`, collectChoice, [] as string[])
+    .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides the scenario\'s devices; c runs every schedule from the start)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; choice: string[]; json?: boolean }) => {
+    .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
       const choices = parseChoices(o.choice);
+      const devices = parseDevices(o.devices);
       const all = await loadScenarioPaths([path]);
       // A directory of several scenarios is refused rather than explored in part.
       if (all.length > 1) {
         throw new InputError(`explore takes one scenario file; ${path} holds ${all.length} (${all.map((x) => x.name).join(', ')}): explore each file on its own`, { file: path });
       }
-      const s = all[0];
+      // The scenario carries the choice to every worker thread.
+      const s = devices && all[0] ? { ...all[0], devices } : all[0];
       const ops = o.ops.split(',').map((x) => x.trim()) as InjectedOp[];
       for (const op of ops) {
         if (!EXPLORE_OPS.includes(op)) throw new InputError(`--ops: unknown operation "${op}"; use ${EXPLORE_OPS.join(', ')}`);
@@ -53,7 +56,7 @@ export function registerExplore(program: Command): void {
         const out = process.stdout;
         out.write(`${r.scenario}: ${r.schedules} schedules over ${r.savePoints} save points (${ops.join(', ')}) in ${r.durationMs} ms` +
           `${r.skipped ? `, ${r.skipped} skipped (VM not running there)` : ''}${r.truncated ? ', stopped at --max-schedules' : ''}\n`);
-        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (the operation changed what happens next)\n`);
+        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (${s!.devices === 'c' ? 'devices: c runs every schedule from the start' : 'the operation changed what happens next'})\n`);
         for (const f of r.failures.slice(0, 20)) {
           out.write(`  FAIL at save point ${f.at} with ${f.op}:\n`);
           for (const v of f.violations) out.write(`      ${v.class}: ${v.message}\n`);

@@ -14,8 +14,8 @@
 // compiler's version) under node_modules/.cache, or VMBUS_BENCH_WASM_CACHE.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
 import { InputError } from '../../errors.ts';
@@ -99,11 +99,54 @@ const TOOL_PACKAGE = { clang: 'clang', 'wasm-ld': 'lld' } as const;
 const toolVersions = new Map<string, string>();
 
 function requireTool(tool: keyof typeof TOOL_PACKAGE): string {
-  const known = toolVersions.get(`${tool}\0${process.env.PATH ?? ''}`);
+  const key = `${tool}\0${process.env.PATH ?? ''}`;
+  const known = toolVersions.get(key);
   if (known !== undefined) return known;
-  const version = findTool(tool);
-  toolVersions.set(`${tool}\0${process.env.PATH ?? ''}`, version);
+  const version = cachedVersion(tool) ?? findTool(tool);
+  toolVersions.set(key, version);
   return version;
+}
+
+/**
+ * The tool's version line from the cache directory, recorded the last time it was asked,
+ * while the binary found on PATH is the same file (path, size and mtime): the spawn
+ * cost every process (every explore worker thread) a third of a second. Null: ask it.
+ */
+function cachedVersion(tool: keyof typeof TOOL_PACKAGE): string | null {
+  const bin = onPath(tool);
+  if (!bin) return null;
+  const st = statSync(bin);
+  const stamp = `${bin}\0${st.size}\0${st.mtimeMs}`;
+  const file = join(defaultCacheDir(), `${tool}.version`);
+  try {
+    const [seen, version] = readFileSync(file, 'utf8').split('\n');
+    if (seen === stamp && version) return version;
+  } catch {
+    // not recorded yet
+  }
+  const version = findTool(tool);
+  try {
+    mkdirSync(defaultCacheDir(), { recursive: true });
+    writeFileSync(`${file}.${process.pid}`, `${stamp}\n${version}\n`);
+    renameSync(`${file}.${process.pid}`, file);
+  } catch {
+    // a read-only cache only costs the spawn next time
+  }
+  return version;
+}
+
+/** The file PATH resolves `tool` to (symlinks followed), or null. */
+function onPath(tool: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      const p = realpathSync(join(dir, tool));
+      if (statSync(p).isFile()) return p;
+    } catch {
+      // not in this folder
+    }
+  }
+  return null;
 }
 
 function findTool(tool: keyof typeof TOOL_PACKAGE): string {
@@ -153,6 +196,44 @@ export function defaultCacheDir(): string {
  * does not compile (an ignored _Must_inspect_result_ among them).
  */
 export function buildDriver(name: DriverName, opts: BuildOptions = {}): BuiltDriver {
+  // The same build again in this process (explore loads the driver once per schedule):
+  // the last answer while no input file has changed size or time since.
+  const memoKey = JSON.stringify([name, opts.defines ?? [], opts.replace ?? {}, opts.cacheDir ?? defaultCacheDir(), process.env.PATH ?? '']);
+  const memo = builtThisProcess.get(memoKey);
+  if (memo && memo.stamp === inputStamp(memo.files)) return { ...memo.built, cached: true };
+  const files = inputFiles(recipe(name), opts);
+  const stamp = inputStamp(files);
+  const built = buildFresh(name, opts);
+  builtThisProcess.set(memoKey, { built, files, stamp });
+  return built;
+}
+
+const builtThisProcess = new Map<string, { built: BuiltDriver; files: string[]; stamp: string }>();
+
+/** Every file a build reads: its sources (replacements included), headers and shim. */
+function inputFiles(r: DriverRecipe, opts: BuildOptions): string[] {
+  const files = new Set<string>(r.sources.map((f) => join(DRIVERS_DIR, f)));
+  for (const to of Object.values(opts.replace ?? {})) files.add(resolve(to));
+  for (const d of r.headerDirs) {
+    const dir = join(DRIVERS_DIR, d);
+    if (existsSync(dir)) for (const f of walk(dir)) if (/\.[ch]$/.test(f)) files.add(f);
+  }
+  for (const f of walk(SHIM_C_DIR)) files.add(f);
+  return [...files].sort();
+}
+
+function inputStamp(files: readonly string[]): string {
+  return files.map((f) => {
+    try {
+      const st = statSync(f);
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'gone';
+    }
+  }).join(',');
+}
+
+function buildFresh(name: DriverName, opts: BuildOptions): BuiltDriver {
   const r = recipe(name);
   // Each source with the folder its "..." includes are relative to (a replacement keeps
   // the folder of the file it replaces).

@@ -1,45 +1,44 @@
 // One channel of the C VSP on an emulated host, with the face the scenario executor
 // gives a host VSP (the twin's: devices/sample/vsp.ts), so `devices: c` runs a scenario on
-// the C driver. Everything goes through the VSP's own control commands, as a lab job
-// sends them: `open`, `transact`, `notify`, `save`, `restore`.
+// the C driver. Everything goes through the VSP's own control interface, as a lab job
+// uses it: the commands `open`, `transact`, `notify`, `save`, `detach`, `discard`,
+// `restore`, and the two IOCTLs that carry a channel's saved state out of the VSP and
+// into another (IOCTL_SAMPLE_VSP_EXPORT / _IMPORT, lab/drivers/common/sample-control.h).
 //
-// One C VSP driver serves every channel of a host and lives as long as the host does:
-// a VM save and restore on the same host is the VSP's `save` and `restore` commands,
-// as on a real host, where the VSP driver outlives the VM's save. What the C VSP
-// cannot do is restore on another host or from an older save: it keeps one saved state
-// per channel, in its own memory, and has no command to export or import one. So
-// migrations and checkpoint-apply are refused for `devices: c` (the caller says so).
-// At a VM save the VSP saves (`save`) and gives up the channel object (`detach`); the
-// VM's restore makes a new one from the saved state (`restore`). A checkpoint the VM runs
-// on from (runningCheckpoint save-and-continue) is `save`, then `resume`: VmbChannelStart
-// on the same object.
+// One C VSP driver serves every channel of a host and lives as long as the host does,
+// as a VSP driver outlives a VM's save on a real host. At a VM save the VSP saves
+// (`save`), its saved state is exported into the VM's saved state, and the channel
+// object is given up (`detach`). A restore, on this host or another (a migration), or
+// from a checkpoint, imports that state and makes a new object from it (`restore`).
+// A VM discarded unsaved (a checkpoint applied over it) is `discard`: nothing traced.
+// A checkpoint the VM runs on from (runningCheckpoint save-and-continue) is `save`, then
+// `resume`: VmbChannelStart on the same object.
 
 import type { Channel } from '../../vmbus/channel.ts';
 import type { Faults } from '../../vmbus/faults.ts';
+import { RestoreError } from '../../vmbus/saved-state.ts';
 import type { CVsp } from './c-vsp.ts';
+import { DriverViolation } from './violations.ts';
 
 export class CHostVsp {
   private readonly vsp: CVsp;
   readonly ch: number;
+  private readonly ringPages: number;
+  private readonly quota: number;
   private readonly faults: Faults;
   /** the last channel object, for what asks about it while the VM is saved (nothing pending) */
   private detached: Channel | null = null;
   private heldAt = -1;
   private held = 0;
+  /** restored from a saved state and not offered yet: enable() offers it */
+  private restored = false;
 
-  /** Offers the channel unless the driver already has it (the same host after a save). */
   constructor(vsp: CVsp, ch: number, ringPages: number, quota: number, faults: Faults) {
     this.vsp = vsp;
     this.ch = ch;
+    this.ringPages = ringPages;
+    this.quota = quota;
     this.faults = faults;
-    // The VSP's counters list every channel it has, offered or detached.
-    if (!vsp.counters().some((c) => c.ch === ch)) {
-      vsp.run(`open ${ch} ${instanceGuid(ch)} loopback ring-pages=${ringPages}`);
-      // The C VSP sets no transaction quota; a scenario's quota is KMCL configuration
-      // the bench applies to the channel, as the twin's host does (a listed difference).
-      if (quota) vsp.offered(ch)!.setTransactionQuota(quota);
-    }
-    if (vsp.offered(ch)) this.channel.faults = faults;
   }
 
   get channel(): Channel {
@@ -48,13 +47,39 @@ export class CHostVsp {
     return c;
   }
 
-  /** The offer was made when the channel was opened (the C VSP enables and starts at once). */
-  enable(): void {}
+  /**
+   * The host serves the channel: `resume ch=N` offers and starts a restored object;
+   * the first time, `open` offers the channel (the C VSP enables and starts at once).
+   */
+  enable(): void {
+    this.named(() => {
+      if (this.restored) {
+        this.restored = false;
+        this.vsp.run(`resume ch=${this.ch}`);
+      } else if (!this.vsp.offered(this.ch)) {
+        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}`);
+      }
+      this.configure();
+    });
+  }
+
+  /**
+   * What the bench applies to each new channel object: the fault injection, and the
+   * scenario's transaction quota. The C VSP sets no quota; it is KMCL configuration the
+   * bench applies, as the twin's host does (a listed difference).
+   */
+  private configure(): void {
+    const c = this.vsp.offered(this.ch)!;
+    c.faults = this.faults;
+    if (this.quota) c.setTransactionQuota(this.quota);
+  }
 
   send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
-    const next = (this.vsp.counters().find((c) => c.ch === this.ch)?.next_tx ?? 0) + 1;
-    if (next !== firstTx) throw new Error(`C VSP channel ${this.ch}: the bench numbers the next transaction ${firstTx}, the VSP ${next}`);
-    this.vsp.run(kind === 'transaction' ? `transact ${count} ${size} ${guestHold} ch=${this.ch}` : `notify ${count} ${size} ch=${this.ch}`);
+    this.named(() => {
+      const next = (this.vsp.counters().find((c) => c.ch === this.ch)?.next_tx ?? 0) + 1;
+      if (next !== firstTx) throw new Error(`C VSP channel ${this.ch}: the bench numbers the next transaction ${firstTx}, the VSP ${next}`);
+      this.vsp.run(kind === 'transaction' ? `transact ${count} ${size} ${guestHold} ch=${this.ch}` : `notify ${count} ${size} ch=${this.ch}`);
+    });
   }
 
   /** When the VSP's hold timer next fires, if it holds a request; else null. */
@@ -68,35 +93,64 @@ export class CHostVsp {
   }
 
   completeDue(now: number): boolean {
-    return this.vsp.runTimers(now) > 0;
-  }
-
-  /** `save ch=N`: the VSP pauses and saves into its own memory; KMCL's output, for the VM's saved state. */
-  save(): Uint8Array[] {
-    this.vsp.run(`save ch=${this.ch}`);
-    return this.vsp.savedOutputs(this.ch);
+    return this.named(() => {
+      return this.vsp.runTimers(now) > 0;
+    });
   }
 
   /** `resume ch=N`: VmbChannelStart on the channel object the save paused (a checkpoint the VM runs on after). */
   resume(): void {
-    this.vsp.run(`resume ch=${this.ch}`);
-  }
-
-  /** `restore ch=N`: a new channel object from the VSP's saved state (the buffers are KMCL's copy of it). */
-  restore(_buffers: readonly Uint8Array[]): void {
-    this.vsp.run(`restore ch=${this.ch}`);
-    this.channel.faults = this.faults;
+    this.named(() => this.vsp.run(`resume ch=${this.ch}`));
   }
 
   /**
-   * The host objects go (after a save, or with the VM discarded): `detach ch=N`, the C VSP
-   * disables and cleans up the channel object (VmbChannelDisable + VmbChannelCleanup) and
-   * keeps the saved state for `restore`. The C VSP does the same either way, so `discard`
-   * is not passed on.
+   * `save ch=N`, then the VSP's export of its saved state: the one buffer the VM's saved
+   * state keeps for this channel (the VSP's record, KMCL's stream inside it).
    */
-  teardown(_opts: { discard: boolean }): void {
-    this.detached = this.channel;
-    this.vsp.run(`detach ch=${this.ch}`);
+  save(): Uint8Array[] {
+    return this.named(() => {
+      this.vsp.run(`save ch=${this.ch}`);
+      return [this.vsp.exportState(this.ch)];
+    });
+  }
+
+  /**
+   * The VSP imports the saved state (IOCTL_SAMPLE_VSP_IMPORT) and `restore ch=N` makes a
+   * new channel object from it, not yet offered: the executor restores every channel,
+   * then enables every one, as the C VSP's `restore` and `resume` split it. What the VSP
+   * refuses is a bad saved VM (a RestoreError, with the VM as it was).
+   */
+  restore(buffers: readonly Uint8Array[]): void {
+    this.named(() => {
+      if (buffers.length !== 1) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
+      const st = this.vsp.importState(buffers[0]!);
+      if (st !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
+      const rs = this.vsp.command(`restore ch=${this.ch}`);
+      if (rs !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
+      this.restored = true;
+    });
+  }
+
+  /**
+   * The host objects go: after a save, `detach ch=N` (VmbChannelDisable +
+   * VmbChannelCleanup; the saved state stays); with the VM discarded unsaved,
+   * `discard ch=N` (the same calls, nothing of that VM traced).
+   */
+  teardown(opts: { discard: boolean }): void {
+    this.named(() => {
+      this.detached = this.channel;
+      this.vsp.run(`${opts.discard ? 'discard' : 'detach'} ch=${this.ch}`);
+    });
+  }
+
+  /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
+  private named<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof DriverViolation) e.ch ??= this.ch;
+      throw e;
+    }
   }
 
   isHeld(): boolean {
@@ -110,6 +164,10 @@ export class CHostVsp {
   peekDelivery(): null {
     return this.isHeld() ? null : null;
   }
+}
+
+function hex(status: number): string {
+  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /** The instance GUID whose last 8 hex digits are the channel number (lab/drivers/README.md). */

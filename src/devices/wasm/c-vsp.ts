@@ -4,7 +4,11 @@
 
 import type { Channel } from '../../vmbus/channel.ts';
 import type { ChannelRec } from './kmcl-shim.ts';
-import { WindowsDriver, type WindowsDriverOptions } from './windows-driver.ts';
+import { DriverCommandError, WindowsDriver, type WindowsDriverOptions } from './windows-driver.ts';
+import { IOCTL } from './wdf-shim.ts';
+
+/** sizeof(struct sample_vsp_state), lab/drivers/common/sample-control.h */
+const VSP_STATE_HEADER = 48;
 
 export type CVspOptions = WindowsDriverOptions;
 
@@ -27,6 +31,24 @@ export class CVsp extends WindowsDriver {
   /** What the last save of channel `ch` got from VmbChannelSaveContinue, in order. */
   savedOutputs(ch: number): Uint8Array[] {
     return this.offers.get(ch)?.saveOutputs ?? [];
+  }
+
+  /**
+   * IOCTL_SAMPLE_VSP_EXPORT: channel `ch`'s saved state as the VSP writes it for the
+   * VM's saved state (after `save ch=N`), opaque to the bench.
+   */
+  exportState(ch: number): Uint8Array {
+    const size = this.counters().find((c) => c.ch === ch)?.save_blob_bytes ?? 0;
+    const ref = new Uint8Array(4);
+    new DataView(ref.buffer).setUint32(0, ch, true);
+    const r = this.wdf.ioctl(IOCTL.vspExport, ref, VSP_STATE_HEADER + size);
+    if (r.status !== 0) throw new DriverCommandError(this.rt.name, `export ch=${ch}`, r.status);
+    return r.output;
+  }
+
+  /** IOCTL_SAMPLE_VSP_IMPORT: the NTSTATUS; 0 when the saved state is now the driver's. */
+  importState(state: Uint8Array): number {
+    return this.wdf.ioctl(IOCTL.vspImport, state, 0).status;
   }
 
   /** The server channel offered as channel number `ch`, or null. */

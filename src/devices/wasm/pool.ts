@@ -13,7 +13,7 @@
 // the same guards protect them; they are not the driver's leaks.
 
 import type { Linear } from './linear.ts';
-import { driverFrames, violation } from './violations.ts';
+import { captureStack, framesOf, violation } from './violations.ts';
 
 export const GUARD = 16;
 const GUARD_BYTE = 0xfd;
@@ -26,7 +26,27 @@ export interface Allocation {
   size: number;
   tag: number;
   owner: 'driver' | 'shim';
-  site: string[];
+  /** the driver's frames that allocated it, innermost first (read only for a report) */
+  readonly site: string[];
+}
+
+/** An allocation whose site is worked out from its captured stack when first read. */
+class LiveBlock implements Allocation {
+  readonly at: number;
+  readonly size: number;
+  readonly tag: number;
+  readonly owner: 'driver' | 'shim';
+  private readonly stack: { stack?: string } | null;
+  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim') {
+    this.at = at;
+    this.size = size;
+    this.tag = tag;
+    this.owner = owner;
+    this.stack = owner === 'driver' ? captureStack() : null;
+  }
+  get site(): string[] {
+    return this.stack ? framesOf(this.stack.stack ?? '', 6) : [];
+  }
 }
 
 interface Freed {
@@ -79,7 +99,7 @@ export class Pool {
     b.fill(GUARD_BYTE, base, at);
     b.fill(0, at, at + size);
     b.fill(GUARD_BYTE, at + size, base + total);
-    this.live.set(at, { at, size, tag, owner, site: owner === 'driver' ? driverFrames(6) : [] });
+    this.live.set(at, new LiveBlock(at, size, tag, owner));
     this.allocations++;
     return at;
   }

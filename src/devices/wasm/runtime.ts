@@ -54,7 +54,7 @@ export class DriverRuntime {
       for (const [name, fn] of Object.entries(fns)) w[name] = this.wrap(name, fn);
       wrapped[mod] = w;
     }
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(wasm), wrapped);
+    const inst = new WebAssembly.Instance(compiled(wasm), wrapped);
     this.exports = inst.exports as Record<string, unknown>;
     this.mem = new Linear(this.exports.memory as WebAssembly.Memory);
     this.table = this.exports.__indirect_function_table as WebAssembly.Table;
@@ -147,4 +147,13 @@ function kmclObject(err: KmclUsageError): string {
   const v = err.violation;
   if (!v) return '';
   return v.packet ? `channel ${v.ch}, packet ${v.packet}` : `channel ${v.ch}`;
+}
+
+/** Compiled modules by their bytes' object: a driver loaded again (explore: once per schedule) is not compiled again. */
+const modules = new WeakMap<Uint8Array, WebAssembly.Module>();
+
+function compiled(wasm: Uint8Array): WebAssembly.Module {
+  let m = modules.get(wasm);
+  if (!m) modules.set(wasm, (m = new WebAssembly.Module(wasm)));
+  return m;
 }

@@ -37,6 +37,8 @@ export interface ViolationReport {
 
 export class DriverViolation extends Error {
   readonly report: ViolationReport;
+  /** the trace's channel number, set by the first caller that knows it (the driver does not say) */
+  ch: number | undefined;
   constructor(report: ViolationReport) {
     super(`driver violation ${report.rule} in ${report.call} at ${report.site.join(' <- ') || '(driver entry)'}: ${report.detail} [${report.object}]`);
     this.name = 'DriverViolation';
@@ -46,10 +48,25 @@ export class DriverViolation extends Error {
 
 /** Names of the wasm functions on the stack, innermost first (the driver's own frames). */
 export function driverFrames(limit = 12): string[] {
+  return framesOf(captureStack().stack ?? '', limit);
+}
+
+/**
+ * The stack here, captured but not yet written out as text: V8 formats it only when
+ * `stack` is read, which is most of the cost. The pool keeps one per allocation and
+ * reads it only for a leak report (framesOf).
+ */
+export function captureStack(): { stack?: string } {
   const saved = Error.stackTraceLimit;
   Error.stackTraceLimit = 40;
-  const stack = new Error().stack ?? '';
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, captureStack);
   Error.stackTraceLimit = saved;
+  return holder;
+}
+
+/** The driver's own frames in a captured stack, innermost first. */
+export function framesOf(stack: string, limit = 12): string[] {
   const out: string[] = [];
   for (const line of stack.split('\n')) {
     // V8 prints a wasm frame as "at Name (wasm://wasm/<hash>:wasm-function[12]:0x3b4)".

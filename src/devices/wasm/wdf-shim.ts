@@ -19,7 +19,7 @@ const SHIM_TAG = 0x43666457; // 'WdfC'
 const STATUS_BUFFER_TOO_SMALL = 0xc0000023;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc0000010;
 
-export const IOCTL = { command: 0x8a5ea004, counters: 0x8a5e6008, readTrace: 0x8a5e600c } as const;
+export const IOCTL = { command: 0x8a5ea004, counters: 0x8a5e6008, readTrace: 0x8a5e600c, vspExport: 0x8a5e6010, vspImport: 0x8a5ea014 } as const;
 
 interface WdfObject {
   handle: number;

@@ -85,7 +85,16 @@ export interface PsAssign { readonly kind: 'assign'; readonly name: string; read
  */
 export interface PsNative { readonly kind: 'native'; readonly program: string; readonly args: readonly PsValue[] }
 
-export type PsStatement = PsPipeline | PsAssign | PsNative;
+/**
+ * A script a lab's author wrote (a driver package's install command, driver-package.ts):
+ * text the bench does not parse. It travels as base64 and is compiled into a script
+ * block on the host, run with `params` as its named parameters. Emits one record like
+ * PsNative: its output lines and $LASTEXITCODE (0 unless a native program it ran last
+ * failed). A terminating error in it fails the command.
+ */
+export interface PsAuthorScript { readonly kind: 'author-script'; readonly text: string; readonly params: Readonly<Record<string, PsValue>> }
+
+export type PsStatement = PsPipeline | PsAssign | PsNative | PsAuthorScript;
 
 /**
  * A whole command: statements run in order; the objects the non-assignment statements
@@ -147,6 +156,11 @@ const PROGRAM = /^[A-Za-z0-9_.:\\/-]+$/;
 export function native(program: string, args: PsValue[] = []): PsNative {
   if (!PROGRAM.test(program)) throw new TypeError(`not a program name or path: ${JSON.stringify(program)}`);
   return { kind: 'native', program, args };
+}
+
+export function authorScript(text: string, params: Record<string, PsValue> = {}): PsAuthorScript {
+  for (const p of Object.keys(params)) if (!VARIABLE_NAME.test(p)) throw new TypeError(`not a parameter name: ${JSON.stringify(p)}`);
+  return { kind: 'author-script', text, params };
 }
 
 export function project(properties: Record<string, 'string' | 'value' | 'strings'>): PsProject {

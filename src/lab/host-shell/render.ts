@@ -95,6 +95,16 @@ function renderStatement(s: PsStatement, mode: Mode): string {
       const call = `& ${quote(s.program)}${s.args.map((a) => ` ${renderValue(a, mode)}`).join('')}`;
       return `[pscustomobject][ordered]@{ 'output' = @(${call} | ForEach-Object { [string]$_ }); 'exitCode' = $LASTEXITCODE }`;
     }
+    case 'author-script': {
+      // Parameters are declared in front of the author's text, so the values are passed
+      // as arguments (quoted data) and never become part of the compiled text.
+      const names = Object.keys(s.params);
+      const text = `param(${names.map((n) => `$${n}`).join(', ')})\n${s.text}`;
+      const args = Object.entries(s.params).map(([k, v]) => ` -${k} ${renderValue(v, mode)}`).join('');
+      const call = `& ([scriptblock]::Create(${base64Text(text)}))${args}`;
+      // LASTEXITCODE is reset first: a script that runs no native program leaves it alone.
+      return `[pscustomobject][ordered]@{ 'output' = @($($global:LASTEXITCODE = 0; ${call}) | ForEach-Object { [string]$_ }); 'exitCode' = $LASTEXITCODE }`;
+    }
     case 'pipeline':
       return renderPipeline(s, mode);
   }

@@ -27,6 +27,8 @@ export interface EmulateOptions {
   faults?: readonly FaultMode[] | undefined;
   /** `--devices c`: the C VSP instead of the twins, in every scenario (else each scenario's own) */
   devices?: 'twin' | 'c' | undefined;
+  /** devices: c: C VSP sources replaced (ExecuteOptions.cVspReplace; no CLI flag) */
+  cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface ScenarioOutcome {
@@ -74,6 +76,7 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
               choices: opts.choices,
               faults: opts.faults,
               devices: opts.devices,
+              cVspReplace: opts.cVspReplace,
               dumpRing: opts.dumpRingsDir ? ringDumper(opts.dumpRingsDir, s.name) : undefined,
             });
       events = sink.lastSeq;

@@ -20,6 +20,8 @@ import type { EmulatedLab } from './emulated-lab.ts';
 import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import type { AttemptOutcome, JobExecutor, Lease, SchedHost } from '../engine/scheduler.ts';
 import type { WorkerPool } from '../workers/worker-pool.ts';
+import { deviceOf } from '../../device-api/load.ts';
+import { devicePath } from '../../scenario/model.ts';
 
 export function emulatedEngineInputs(lab: EmulatedLab, scenarios: readonly Scenario[], slotsPerHost: number): { plan: Plan; hosts: SchedHost[] } {
   const hosts: SchedHost[] = lab.hosts.map((h) => ({ name: h.name, build: h.build, capacity: { vmSlots: slotsPerHost, memoryMB: slotsPerHost }, partner: undefined }));
@@ -52,7 +54,9 @@ export class EmulatedExecutor implements JobExecutor {
 
   async runAttempt(job: PlannedJob, attempt: number, lease: Lease, signal: AbortSignal): Promise<AttemptOutcome> {
     const host = this.lab.hosts.find((h) => h.name === lease.hosts[0]);
-    const scenario = this.scenarios.get(job.scenario);
+    const listed = this.scenarios.get(job.scenario);
+    // The lab's devices (devices: c) go to the worker with the scenario.
+    const scenario = listed && this.lab.devices ? { ...listed, devices: this.lab.devices } : listed;
     if (!host || !scenario) return { kind: 'infra', message: `no ${host ? 'scenario' : 'host'} for job ${job.jobId}`, host: undefined, retryable: false };
     const rel = join('jobs', job.jobId, attempt > 1 ? `emulator-${attempt}.jsonl` : 'emulator.jsonl');
     mkdirSync(join(this.runDir, 'jobs', job.jobId), { recursive: true });
@@ -62,6 +66,7 @@ export class EmulatedExecutor implements JobExecutor {
       if (signal.aborted) return { kind: 'canceled' };
       const result: JobResult = {
         jobId: job.jobId, host: host.name, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+        device: deviceOf(devicePath(scenario)).name,
         verdict: out.verdict, divergenceClass: out.divergenceClass, message: out.message, failedProperties: out.failedProperties,
         firstUnexplained: out.firstViolation ? { file: rel, line: out.firstViolation.line, event: out.firstViolation.event } : undefined,
         timeline: out.timeline, durationsMs: { emulator: out.emulatorMs }, evidence: { trace: rel },

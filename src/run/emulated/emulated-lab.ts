@@ -10,12 +10,14 @@
 //   kind: emulated
 //   name: emulated                       # the lab name in summary.json and the history
 //   scenarios: ../bench/scenarios        # a directory or file, or a list; relative to this file
+//   device: ../devices/blockq/device.ts  # optional: the device module of scenarios that name none
 //   seeds: [1, 2]
 //   template: emulator                   # optional; the "VM template" column of results
 //   hosts:
 //     - { name: emu-defaults, build: emu-ws2022-like }
 //     - { name: emu-ring-first, build: emu-ws2025-like, choices: { sendOrdering: ring-first } }
 //   guests: [linux-twin]                 # labels; the emulator's guest is the Linux driver twin
+//   devices: c                           # optional: the C VSP in WebAssembly as every host's VSP (default twin)
 //
 // Every problem is an InputError (exit 2) naming the file, the line and the field.
 import { stat } from 'node:fs/promises';
@@ -43,11 +45,13 @@ const emulatedLabSchema = z.strictObject({
     error: (issue) => (issue.input === undefined ? 'missing required field' : 'expected a scenario file or directory, or a list of them'),
   }),
   seeds: z.array(z.number().int().min(0).max(0xffffffff, 'seeds are 32-bit unsigned integers')).min(1, 'list at least one seed'),
+  device: nonEmpty.optional(),
   template: label.default('emulator'),
   hosts: z
     .array(z.strictObject({ name: label, build: nonEmpty, description: z.string().optional(), choices: choicesSchema.default({}) }))
     .min(1, 'list at least one emulated host'),
   guests: z.array(label).min(1, 'list at least one guest label'),
+  devices: z.enum(['twin', 'c']).optional(),
 });
 
 export interface EmulatedHost {
@@ -63,9 +67,13 @@ export interface EmulatedLab {
   template: string;
   /** Absolute paths of scenario files or directories. */
   scenarioPaths: string[];
+  /** The device module (absolute path) of the scenarios that name none; absent: the sample. */
+  device?: string | undefined;
   seeds: number[];
   hosts: EmulatedHost[];
   guests: string[];
+  /** every job's host VSPs (overrides each scenario's devices); absent: each scenario's own */
+  devices?: 'twin' | 'c' | undefined;
 }
 
 export interface HypervLab {
@@ -105,6 +113,10 @@ export async function emulatedLabFromSource(src: YamlSource): Promise<EmulatedLa
     if (!exists) problems.push({ path: typeof raw.scenarios === 'string' ? ['scenarios'] : ['scenarios', i], message: `no such scenario file or directory: ${abs}`, hint: 'paths are relative to the lab file' });
     scenarioPaths.push(abs);
   }
+  const device = raw.device === undefined ? undefined : resolve(baseDir, raw.device);
+  if (device !== undefined && !(await stat(device).then((st) => st.isFile(), () => false))) {
+    problems.push({ path: ['device'], message: `no such device module: ${device}`, hint: 'the path is relative to the lab file' });
+  }
   if (problems.length > 0) throw problemsToError(src, problems);
   return {
     kind: 'emulated',
@@ -112,9 +124,11 @@ export async function emulatedLabFromSource(src: YamlSource): Promise<EmulatedLa
     name: raw.name,
     template: raw.template,
     scenarioPaths,
+    device,
     seeds: raw.seeds,
     hosts: raw.hosts.map((h) => ({ name: h.name, build: h.build, choices: h.choices as Partial<GapChoices> })),
     guests: raw.guests,
+    ...(raw.devices ? { devices: raw.devices } : {}),
   };
 }
 

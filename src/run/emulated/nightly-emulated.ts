@@ -76,7 +76,7 @@ export async function runEmulatedNightly(opts: NightlyOptions): Promise<NightlyR
   const warn = opts.onWarning ?? (() => {});
   const outRoot = resolve(opts.outRoot);
   // Loaded first: a lab whose scenarios are bad leaves no run directory behind.
-  const scenarios = await loadScenarioPaths(opts.lab.scenarioPaths);
+  const scenarios = await loadScenarioPaths(opts.lab.scenarioPaths, { defaultDevice: opts.lab.device, from: { file: opts.lab.file, field: 'device' } });
   // One run per lab and results folder at a time, resumes included (run-lock.ts): taken
   // before the run directory is made or reopened, and held until the reports are written.
   if (opts.runId !== undefined && !/^[\w@+=-][\w.@+=-]*$/.test(opts.runId)) throw new InputError(`--run-id: "${opts.runId}" cannot name a folder; use letters, digits, . _ - @ + =`);

@@ -19,6 +19,8 @@ import type { Scenario } from '../../scenario/model.ts';
 import { nowIso, type Journal } from './journal.ts';
 import type { PlannedJob } from './plan.ts';
 import type { AttemptOutcome, IdleVm, JobExecutor, Lease } from './scheduler.ts';
+import { deviceOf } from '../../device-api/load.ts';
+import { devicePath } from '../../scenario/model.ts';
 
 /** Time, real or simulated. Everything in the engine that waits, waits through this. */
 export interface Clock {
@@ -168,7 +170,7 @@ export class JobPipeline implements JobExecutor {
     const drivers = [...(o.hostDrivers?.(ranOn) ?? []), ...((vm.ref as { drivers?: JobResult['drivers'] } | undefined)?.drivers ?? [])];
     const base = {
       jobId: job.jobId, host: ranOn, hostBuild: facts?.osBuild ?? job.hostBuild, guest: job.guest, template: job.template,
-      scenario: job.scenario, seed: job.seed, attach: job.attach, reproduce: { scenarioFile: scenario.source?.file },
+      scenario: job.scenario, seed: job.seed, attach: job.attach, device: deviceOf(devicePath(scenario)).name, reproduce: { scenarioFile: scenario.source?.file },
       ...(facts ? { hostFacts: facts } : {}), ...(drivers.length ? { drivers } : {}),
     };
     if (real.kind === 'infra') {

@@ -19,14 +19,16 @@
 // Only type-checked and exercised through real-job.ts's fakes here: the stand-in
 // Hyper-V (test/lab/standin) has no guest to SSH to, so provisioning stops there.
 
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { InfraError } from '../../errors.ts';
 import { collectArtefacts } from '../../lab/artefacts.ts';
 import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
-import { deployGuestDriver, guestDriverRecord, readGuestTrace, readTraceCounters, sampleGuestLayout, sendControl, type ModuleSource } from '../../lab/deploy-guest.ts';
+import { guestDriverRecord, sampleGuestLayout, sendControl } from '../../lab/deploy-guest.ts';
+import { installGuestPackage, readPackageCounters, readPackageTrace } from '../../lab/deploy-guest-package.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { GuestSsh } from '../../lab/guest-ssh.ts';
 import type { LabHost } from '../../lab/inventory.ts';
@@ -49,8 +51,6 @@ export interface LabRealSideOptions {
   /** Opened Hyper-V handles, one per host (lab-run.ts opens them). */
   hv: (host: string) => HyperV;
   templates: ReadonlyMap<string, VmTemplate>;
-  /** Where the guest driver's sources are (lab/drivers). */
-  driverSource: ModuleSource;
   /** sample-ctl.exe on the hosts. */
   sampleCtl: string;
   clock: Clock;
@@ -111,11 +111,13 @@ export class LabRealSide implements RealSide {
       }
       const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
       const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
-      const deployed = await deployGuestDriver(guest, { layout: sampleGuestLayout(), source: o.driverSource });
+      // The template's driver package: its files copied, its install command run.
+      const installed = await installGuestPackage(guest, t.guest.driver);
       // The guest driver's build and the guest's kernel go into every result of this VM.
-      const rec = await guestDriverRecord(guest, deployed.koPath, o.sourceCommit);
+      const binary = t.guest.driver.binary;
+      const rec = binary ? await guestDriverRecord(guest, posix.join(installed.remoteDir, binary), o.sourceCommit) : undefined;
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
-      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec.kernel, drivers: [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] };
+      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec?.kernel, drivers: rec ? [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] : [] };
       return { key: name, host, name, memoryMB: t.memoryMB, ref: lvm };
     } catch (e) {
       if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
@@ -138,6 +140,7 @@ export class LabRealSide implements RealSide {
       const lo = {
         hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
         workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
+        vspProvider: vspProvider(this.o.hosts.get(vm.host)!),
       };
       const lab = this.o.loopbackLab ? this.o.loopbackLab(lo, scenario) : loopbackJobLab(lo, sampleCtlDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
@@ -204,8 +207,8 @@ export class LabRealSide implements RealSide {
     };
     const guest: GuestControl = {
       command: (text) => sendControl(r.guest, layout, text),
-      traceSeq: async () => (await readTraceCounters(r.guest, layout)).traceSeq,
-      readTrace: () => readGuestTrace(r.guest, layout),
+      traceSeq: async () => (await readPackageCounters(r.guest, r.template.guest.driver))?.traceSeq ?? lastSeq(await readPackageTrace(r.guest, r.template.guest.driver)),
+      readTrace: () => readPackageTrace(r.guest, r.template.guest.driver),
       reconnect: () => r.guest.reconnect(),
     };
     const hostHv = o.hv(vm.host);
@@ -214,6 +217,7 @@ export class LabRealSide implements RealSide {
     const drivers = sampleCtlDrivers({
       hv: hostHv, host: vm.host, sampleCtl: o.sampleCtl, clock: o.clock,
       workDir: `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${o.runId}-${vm.name}`.slice(0, 60),
+      vspProvider: vspProvider(o.hosts.get(vm.host)!),
     });
     const vsp: DriverControl = drivers.vsp;
     return {
@@ -240,4 +244,20 @@ export class LabRealSide implements RealSide {
       clock: o.clock,
     };
   }
+}
+
+/** The seq of a trace's last line, for a driver package that names no counters file. */
+function lastSeq(trace: string): number {
+  const last = trace.trimEnd().split('\n').at(-1) ?? '';
+  const m = /"seq":(\d+)/.exec(last);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The TraceLogging provider of the host's VSP package: the bench captures it with logman. */
+function vspProvider(host: LabHost): string {
+  const trace = (host.drivers ?? loadHostDrivers()).vsp.trace;
+  if (trace.format !== 'etw') {
+    throw new InfraError(`${host.name}: the VSP package's trace is ${trace.format}, but a lab job captures the VSP's trace with ETW (trace.format: etw, trace.provider)`, { host: host.name });
+  }
+  return trace.provider;
 }

@@ -14,7 +14,8 @@ import { InputError } from '../../errors.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import { runTag, type HyperV } from '../../lab/hyperv.ts';
 import { loadInventory, type Inventory } from '../../lab/inventory.ts';
-import { DEFAULT_DRIVERS_DIR, ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
 import { preflightHost } from '../../lab/preflight.ts';
 import { loadTemplate, type VmTemplate } from '../../lab/template.ts';
@@ -27,7 +28,7 @@ import { defaultHistoryPath, runDirLayout } from '../../report/run-dir.ts';
 import type { HostFactsRecord, JobResult, RunSummary, SummaryOutcome } from '../../report/summary.ts';
 import type { Trends } from '../../report/trends.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
-import type { Scenario } from '../../scenario/model.ts';
+import { devicePath, type Scenario } from '../../scenario/model.ts';
 import { chatSummary } from '../engine/chat-summary.ts';
 import { checkTraces } from '../commands/check-trace.ts';
 import { runEngine } from '../engine/engine.ts';
@@ -36,6 +37,7 @@ import { LabRealSide, type LabRealSideOptions } from './lab-real-side.ts';
 import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import { loadQuarantine, NO_QUARANTINE, quarantineWarnings, type QuarantineList } from '../engine/quarantine.ts';
 import { DEFAULT_REAL_JOB } from './real-job.ts';
+import { deviceOf } from '../../device-api/load.ts';
 import { acquireRunLock } from '../engine/run-lock.ts';
 import type { SchedHost } from '../engine/scheduler.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
@@ -93,6 +95,12 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
   const inventory = await loadInventory(o.lab);
   const templates = await Promise.all((o.templates.length ? o.templates : await defaultTemplates()).map((t) => loadTemplate(templateFile(t))));
   const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios']);
+  // A real lab drives the device through its control interface: a device without one is
+  // refused before anything is provisioned.
+  for (const s of scenarios) {
+    const d = deviceOf(devicePath(s));
+    if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab (its module has no "control"); run it with bench emulate`, { file: s.source?.file, field: 'device' });
+  }
   for (const h of o.hosts ?? []) {
     if (!inventory.hosts.some((x) => x.name === h)) throw new InputError(`no host named ${h} in ${inventory.file}`, { field: '--host' }, { hint: `hosts: ${inventory.hosts.map((x) => x.name).join(', ')}` });
   }
@@ -136,7 +144,6 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const hosts: SchedHost[] = inventory.hosts.map((h) => ({ name: h.name, build: h.build ?? 'unknown', capacity: h.capacity, partner: h.migrationPartner }));
     const real = new LabRealSide({
       runId, hosts: byName, hv, templates: new Map(loaded.templates.map((t) => [t.name, t])),
-      driverSource: { kind: 'build', dirs: { 'guest-linux': join(o.driversDir, 'guest-linux'), common: join(o.driversDir, 'common'), 'trace-lib': join(o.driversDir, 'trace-lib') }, buildDir: 'guest-linux' },
       sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir), loopbackLab: o.loopbackLab,
     });
     const mux = new ReporterMultiplexer(createReporters(RUN_REPORTERS, { runDir, onWarning: o.log }), (f) => o.log(describeFailure(f)));
@@ -166,7 +173,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
               const failed = checks.filter((c) => c.status === 'fail');
               if (failed.length) { out.set(h.name, `preflight: ${failed.map((c) => `${c.check}: ${c.detail}`).join('; ')}`); return; }
               // The run deploys what it uses: the staged VSP (and client) build, installed and recorded.
-              const deployed = await ensureHostDrivers(handle, hostPackages(ih.driversDir ?? DEFAULT_DRIVERS_DIR, ih.attach ?? ['loopback']));
+              const deployed = await ensureHostDrivers(handle, hostPackages(ih.drivers ?? loadHostDrivers(), ih.attach ?? ['loopback']));
               if (!deployed.ok) { out.set(h.name, `preflight: drivers: ${deployed.reason}`); return; }
               if (deployed.updated.length) o.log(`${h.name}: installed the staged ${deployed.updated.join(' and ')} build`);
               drivers.set(h.name, deployed.drivers);

@@ -6,7 +6,8 @@
 //
 //   save                  save ch=N, detach ch=N          (pause, SaveBegin/Continue/End; the server
 //                                                          object goes, as a saved VM's host side does)
-//   restore (Start-VM)    restore ch=N                    (a new server channel from the save, started)
+//   restore (Start-VM)    restore ch=N, then resume ch=N  (a new server channel from the save for every
+//                                                          channel, then each offered and started)
 //   checkpoint            save ch=N, resume ch=N          (save and continue on the same server channel)
 //   pause (Suspend-VM)    pause ch=N                      (the server channels only; no save)
 //   resume (Resume-VM)    resume ch=N                     (start them again)
@@ -46,6 +47,8 @@ export interface LoopbackLabOptions {
   /** ETW session name, unique on the host. */
   session: string;
   clock: Clock;
+  /** The VSP package's TraceLogging provider (its trace.provider); default the sample's. */
+  vspProvider?: string;
 }
 
 /** A driver's control over sample-ctl: `sample-ctl <who> command|counters|trace`. */
@@ -98,7 +101,7 @@ export function sampleCtlDrivers(o: LoopbackLabOptions): LoopbackDrivers {
       return readFile(clientJsonl, 'client');
     }),
     startCapture: async () => {
-      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', VSP_PROVIDER, '-o', etl, '-ets']);
+      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', o.vspProvider ?? VSP_PROVIDER, '-o', etl, '-ets']);
       if (started.exitCode !== 0) throw new InfraError(`logman start ${o.session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: o.host });
     },
   };
@@ -120,8 +123,12 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
     // Detached at the save, as the emulator's topology gives up the server objects there
     // (its trace has their Disabled there too); the client stays open throughout.
     save: () => each('save', 'detach'),
-    // The VSP's restore starts the new channel itself (vsp-save.c): no resume after it.
-    start: () => each('restore'),
+    // The VSP's restore makes the new object and its resume offers it (vsp-save.c): every
+    // channel restored before any is offered, as the emulator restores a VM's channels.
+    start: async () => {
+      await each('restore');
+      await each('resume');
+    },
     checkpoint: () => each('save', 'resume'),
     turnOff: () => each('close'),
     suspend: () => each('pause'),

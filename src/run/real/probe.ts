@@ -30,7 +30,8 @@ import { loadInventory } from '../../lab/inventory.ts';
 import { writeFileAtomic } from '../../report/atomic-file.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
 import { checkTestSigning } from '../../lab/deploy-vsp.ts';
-import { DEFAULT_DRIVERS_DIR, ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { readHostFacts, type HostFacts } from '../../lab/host-facts.ts';
 import { pipe, project, ps } from '../../lab/host-shell/command.ts';
 import { failureError } from '../../lab/host-shell/errors.ts';
@@ -152,7 +153,7 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   if (!signed) notTried('vsp-loads', 'the VSP loads', 'test signing');
   else {
     const v = await attempt(async () => {
-      const d = await ensureHostDrivers(o.hv, hostPackages(o.host.driversDir ?? DEFAULT_DRIVERS_DIR, ['loopback']));
+      const d = await ensureHostDrivers(o.hv, hostPackages(o.host.drivers ?? loadHostDrivers(), ['loopback']));
       if (!d.ok) return ['fail', d.reason];
       await ctl(['vsp', 'counters']);
       return ['pass', `installed ${d.drivers.map((x) => `${x.name} ${x.fileVersion ?? ''} ${x.sha256.slice(0, 12)}`.replace(/ +/g, ' ')).join(', ')}; the VSP answers sample-ctl`];

@@ -178,7 +178,11 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
       await op(`Save-VM on ${ops.host}`, ops.save(vm));
       bench.emit({ ev: 'vm.save.end' }, await hostMarks());
       break;
+    case 'rescind':
+      // The sample VSP has no rescind-and-re-offer command yet: emulator only (issue 13 item 3).
+      throw new InputError('"rescind" runs on the emulator only: the sample VSP has no command to rescind and re-offer a channel on a real host yet');
     case 'restore':
+      if (step.fail) throw new InputError('"restore" with "fail" runs on the emulator only: a real VSP cannot be told to refuse its saved state');
       bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());
       await op(`Start-VM (restore) on ${ops.host}`, ops.start(vm));
       await op('reconnecting to the guest', lab.guest.reconnect());

@@ -8,6 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { CompletionMode } from '../../../devices/sample/protocol.ts';
 import { makeHarness } from './support/vsp-harness.ts';
 
+/** Channel 42's line of the VSP's counters (the first line is the trace's seq). */
+const ch42 = (h: { vsp: { counters(): Array<Record<string, number>> } }) => h.vsp.counters().find((c) => c.ch === 42)!;
+
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
@@ -52,11 +55,108 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
     // The guest has not run: all three await their completion when the VSP saves.
     h.vsp.run('save ch=42');
     expect(h.events('pkt.save').map((e) => e.tx)).toEqual([1, 2, 3]);
+    const enabled = () => h.events('ch.state').filter((e) => e.state === 'Enabled').length;
     h.vsp.run('restore ch=42');
     expect(h.events('pkt.restore').map((e) => e.tx)).toEqual([1, 2, 3]);
+    // Restored, not offered: `resume` offers it (a host restores every channel first).
+    expect(enabled()).toBe(1);
+    h.vsp.run('resume ch=42');
+    expect(enabled()).toBe(2);
     h.connect();
     h.pump();
     expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1, 2, 3]);
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
+
+  it('exports a channel\'s saved state and imports it again: a checkpoint applied later restores its packets and numbering', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 2 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    const checkpoint = h.vsp.exportState(42);
+    // The record of sample-control.h: magic "VSPS", version 1, ch 42, next_tx 2.
+    const dv = new DataView(checkpoint.buffer, checkpoint.byteOffset);
+    expect([dv.getUint32(0, true), dv.getUint32(4, true), dv.getUint32(8, true), Number(dv.getBigUint64(16, true))]).toEqual([0x53505356, 1, 42, 2]);
+    expect(checkpoint.length).toBe(48 + ch42(h).save_blob_bytes!);
+    h.vsp.run('resume ch=42');
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1, 2]);
+    h.vsp.run('transact 1 64 0 ch=42');
+    h.pump();
+    // The VM goes back to the checkpoint: the running object is discarded, the state imported.
+    const before = h.events().length;
+    h.vsp.run('discard ch=42');
+    expect(h.events().length).toBe(before);
+    expect(h.vsp.importState(checkpoint)).toBe(0);
+    h.vsp.run('restore ch=42');
+    h.vsp.run('resume ch=42');
+    expect(h.events('pkt.restore').map((e) => e.tx)).toEqual([1, 2]);
+    expect(ch42(h)).toMatchObject({ next_tx: 2, in_flight: 2 });
+    // The checkpoint's future is gone: the next transaction is 3 again.
+    h.connect();
+    h.vsp.run('transact 1 64 0 ch=42');
+    expect(h.events('pkt.send').map((e) => e.tx)).toEqual([1, 2, 3, 3]);
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
+
+  it('another VSP (another host) imports a channel it never had and offers it restored; it unloads with nothing leaked', () => {
+    const a = makeHarness();
+    a.open();
+    a.vsp.run('transact 3 64 0 ch=42');
+    a.vsp.run('save ch=42');
+    const state = a.vsp.exportState(42);
+    a.vsp.run('detach ch=42');
+    const b = makeHarness();
+    expect(b.vsp.counters().filter((c) => 'ch' in c)).toEqual([]);
+    expect(b.vsp.importState(state)).toBe(0);
+    expect(b.vsp.offered(42)).toBeNull();
+    b.vsp.run('restore ch=42');
+    b.vsp.run('resume ch=42');
+    expect(b.events('pkt.restore').map((e) => e.tx)).toEqual([1, 2, 3]);
+    expect(b.events('ch.state').map((e) => e.state)).toEqual(['Enabled']); // no guest has opened it yet
+    expect(ch42(b)).toMatchObject({ ch: 42, in_flight: 3, next_tx: 3 });
+    b.vsp.run('close ch=42');
+    b.vsp.unload();
+    a.vsp.run('close ch=42');
+    a.vsp.unload();
+  });
+
+  it('refuses an import it did not write, or over a live channel object, and changes nothing', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('save ch=42');
+    const state = h.vsp.exportState(42);
+    const INVALID_PARAMETER = 0xc000000d;
+    const INVALID_DEVICE_STATE = 0xc0000184;
+    expect(h.vsp.importState(state) >>> 0).toBe(INVALID_DEVICE_STATE); // the object is live
+    h.vsp.run('detach ch=42');
+    const damaged = state.slice();
+    damaged[0] = damaged[0]! ^ 1;
+    expect(h.vsp.importState(damaged) >>> 0).toBe(INVALID_PARAMETER);
+    expect(h.vsp.importState(state.subarray(0, state.length - 1)) >>> 0).toBe(INVALID_PARAMETER);
+    const other = state.slice();
+    other[24] = other[24]! ^ 1; // another instance GUID for channel 42
+    expect(h.vsp.importState(other) >>> 0).toBe(INVALID_DEVICE_STATE);
+    // The saved state is still the VSP's own: restore works.
+    h.vsp.run('restore ch=42');
+    h.vsp.run('resume ch=42');
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
+
+  it('discard gives up a live channel untraced: a held Request is completed to nobody', () => {
+    const h = makeHarness();
+    h.open();
+    h.sendRequest(1, 64, CompletionMode.Hold, 1000);
+    h.pump();
+    expect(ch42(h).held).toBe(1);
+    const before = h.events().length;
+    h.vsp.run('discard ch=42');
+    expect(h.events().length).toBe(before);
+    expect(ch42(h)).toMatchObject({ held: 0, requests_completed: 1 });
+    expect(h.vsp.offered(42)).toBeNull();
     h.vsp.run('close ch=42');
     h.vsp.unload();
   });
@@ -99,6 +199,7 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
     expect(h.vsp.offered(42)!.config.serverFlags).toBe(0x1 | 0x8);
     h.vsp.run('save ch=42');
     h.vsp.run('restore ch=42');
+    h.vsp.run('resume ch=42'); // restore makes the object; resume offers it
     expect(h.vsp.offered(42)!.config.serverFlags).toBe(0x1 | 0x8);
     const plain = makeHarness();
     plain.open();

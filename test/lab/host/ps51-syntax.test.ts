@@ -14,7 +14,9 @@ import { render } from '../../../src/lab/host-shell/render.ts';
 import type { HostShell, RunOptions, ShellResult } from '../../../src/lab/host-shell/types.ts';
 import * as artefacts from '../../../src/lab/artefacts.ts';
 import * as cleanup from '../../../src/lab/cleanup.ts';
+import * as deployDrivers from '../../../src/lab/deploy-drivers.ts';
 import * as deployVsp from '../../../src/lab/deploy-vsp.ts';
+import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { HyperV, type ProvisionSpec } from '../../../src/lab/hyperv.ts';
 import * as hypervVm from '../../../src/lab/hyperv-vm.ts';
 import { hostContext } from '../../../src/lab/hyperv-vm.ts';
@@ -141,6 +143,7 @@ describe.skipIf(!pwsh)(`every script the bench renders parses as Windows PowerSh
     await step('deployVsp.checkTestSigning', () => deployVsp.checkTestSigning(hv));
     const deployed = await step('deployVsp.deployVsp', () => deployVsp.deployVsp(hv, 'D:\\drivers\\vsp.inf'));
     await step('deployVsp.removeVsp', () => deployVsp.removeVsp(hv, deployed?.publishedName ?? 'oem0.inf'));
+    await step('deployDrivers.runPackageCommand', () => deployDrivers.runPackageCommand(hv, loadHostDrivers().vsp, 'uninstall'));
     await step('preflight.preflightHost', () => preflight.preflightHost({ name: 'ps51-a', hv, switchName: SWITCH, vmRoot: VM_ROOT, memoryMB: 4096, migrationPartner: 'ps51-b', parentDisks: [PARENT], minFreeDiskGB: 1 }));
     await step('migration.compareMigration', () => migration.compareMigration(hv, id, 'ps51-b', 'D:\\bench\\vms\\moved'));
     await step('migration.migrateRoundTrip', () => migration.migrateRoundTrip(hv, hvB, id, 'D:\\bench\\vms\\on-b', 'D:\\bench\\vms\\on-a', { a: 'ps51-a', b: 'ps51-b' }));

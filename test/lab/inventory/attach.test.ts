@@ -56,7 +56,7 @@ generation: 2
 memoryMB: 2048
 processors: 2
 secureBoot: false
-guest: { os: linux, osName: U, driver: { files: ., install: 'true', uninstall: 'true', trace: { format: jsonl, path: /t, counters: /c } }, user: b, credentials: { keyEnv: K } }
+guest: { os: linux, osName: U, driver: { files: ., install: make, uninstall: rmmod d, trace: { format: jsonl, path: /sys/kernel/debug/d/trace } }, user: b, credentials: { keyEnv: K } }
 provisioning: { cloudInit: ../../fixtures/lab/template/files/user-data.yaml }
 ${extra}`;
   it('refuses pairing a VM guest driver with a loopback offer', () => {

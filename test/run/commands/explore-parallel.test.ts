@@ -28,6 +28,21 @@ describe('exploreParallel', () => {
     expect(progress.at(-1)).toBe(local.schedules);
   });
 
+  it('runs the worker threads under the documented-gap choices it is given (runningCheckpoint)', async () => {
+    // A chunk dropped from a taken checkpoint's save fails where the save is restored at
+    // once (pulse), not where the channel goes on from it (save-and-continue): the two
+    // options give different failures, each the in-process one.
+    const inflight = await loadScenarioFile('bench/scenarios/02-inflight-host-transactions.yaml');
+    const failing = new Map<string, number>();
+    for (const runningCheckpoint of ['save-and-continue', 'pulse'] as const) {
+      const opts = { seed: 1, ops: ['checkpoint'] as const, faults: ['drop-saved-packet'] as const, choices: { runningCheckpoint } };
+      const local = explore(inflight, opts);
+      expect(withoutTime(await exploreParallel(inflight, { ...opts, workers: 2, pool })), runningCheckpoint).toEqual(withoutTime(local));
+      failing.set(runningCheckpoint, local.failures.length);
+    }
+    expect(failing.get('pulse')).toBeGreaterThan(failing.get('save-and-continue')!);
+  });
+
   it('stops at --max-schedules exactly where the in-process run stops', async () => {
     // With seed 2 and save-restore alone, points 6..9 are skipped (VM paused) and 227 run;
     // the limits below stop just before, at and after those points, chunk edges and the end.

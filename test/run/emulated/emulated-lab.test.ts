@@ -2,7 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { loadScenarioPaths } from '../../../src/scenario/loader.ts';
+import { SAMPLE_DEVICE, deviceOf } from '../../../src/device-api/load.ts';
+import { devicePath } from '../../../src/scenario/model.ts';
 import { isBenchError } from '../../../src/errors.ts';
 import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
 import { GAP_CHOICES } from '../../../src/vmbus/choices.ts';
@@ -35,7 +38,29 @@ describe('loadLabFile', () => {
     const tried = new Set(lab.hosts.flatMap((h) => Object.keys(h.choices)));
     expect([...tried].sort()).toEqual(GAP_CHOICES.map((c) => c.key).sort());
     expect(lab.guests).toEqual(['linux-twin']);
-    expect(lab.scenarioPaths).toEqual([resolve('bench/scenarios')]);
+    // Two devices: the sample's suite and blockq's, each a group of rows in the matrix.
+    expect(lab.scenarioPaths).toEqual([resolve('bench/scenarios'), resolve('devices/blockq/scenarios')]);
+  });
+
+  it('`device:` names the device module of the scenarios that name none, relative to the lab file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-'));
+    writeFileSync(join(dir, 's.yaml'), 'name: plain\nsteps:\n  - { op: guest-send, count: 2, size: 64 }\n');
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, `version: 1\nkind: emulated\nname: t\nscenarios: s.yaml\nseeds: [1]\ndevice: ${relative(dir, resolve('devices/blockq/device.ts'))}\nhosts:\n  - { name: a, build: b }\nguests: [g]\n`);
+    const lab = await loadLabFile(file);
+    if (lab.kind !== 'emulated') throw new Error('an emulated lab');
+    expect(lab.device).toBe(resolve('devices/blockq/device.ts'));
+    const [s] = await loadScenarioPaths(lab.scenarioPaths, { defaultDevice: lab.device, from: { file, field: 'device' } });
+    expect(deviceOf(devicePath(s!)).name).toBe('blockq');
+    // A scenario that names its own device keeps it.
+    const [own] = await loadScenarioPaths(['devices/blockq/scenarios/01-save-restore.yaml'], { defaultDevice: SAMPLE_DEVICE });
+    expect(deviceOf(devicePath(own!)).name).toBe('blockq');
+  });
+
+  it('refuses a device module path that names no file, at its line', async () => {
+    const r = await refusal(`${HEAD}device: ./nowhere.ts\nhosts:\n  - { name: a, build: b }\nguests: [g]\n`);
+    expect(r.exitCode).toBe(2);
+    expect(r.message).toContain(`${r.file}:6 device: no such device module`);
   });
 
   it('names the file, line and field of an unknown choice and says what is known', async () => {

@@ -32,6 +32,23 @@ function countBy(entries: JournalRecord[], type: JournalRecord['t']): Map<string
 }
 
 describe('runEmulatedNightly', () => {
+  it('devices: c in the lab file runs every job on the C VSP, and every job passes', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'nightly-c-'));
+    const l = await lab('small-c');
+    expect(l.devices).toBe('c');
+    const r = await runEmulatedNightly({ lab: l, outRoot: out, ...quiet });
+    const summary = await loadSummary(runDirLayout(r.runDir).summary);
+    expect(summary.jobs).toHaveLength(4);
+    expect(summary.jobs.map((j) => j.verdict)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    // The C VSP's hallmark in every trace with a save: KMCL does not tell it libLen.
+    for (const j of summary.jobs) {
+      const saves = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Record<string, unknown>).filter((e) => e.ev === 'pkt.save');
+      expect(saves.length, j.jobId).toBeGreaterThan(0);
+      expect(saves.every((e) => e.libLen === 0), j.jobId).toBe(true);
+    }
+    rmSync(out, { recursive: true, force: true });
+  });
+
   it('plans hosts x guests x scenarios x seeds and leaves a complete run directory', async () => {
     const out = mkdtempSync(join(tmpdir(), 'nightly-'));
     const r = await runEmulatedNightly({ lab: await lab('small'), outRoot: out, ...quiet });

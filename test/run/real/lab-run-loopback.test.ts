@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostPackages } from '../../../src/lab/deploy-drivers.ts';
+import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { loadTemplates } from '../../../src/lab/template.ts';
 import type { RunSummary } from '../../../src/report/summary.ts';
 import { runLab } from '../../../src/run/real/lab-run.ts';
@@ -20,7 +21,6 @@ import { disposeHost, hostFileSha256, newStandinHost, PARENT, SWITCH, VM_ROOT, t
 import { cLoopbackDrivers } from './support/c-loopback.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
-const DRIVERS = 'C:\\bench\\drivers';
 
 describe.skipIf(!pwsh || !toolchain)(`a loopback lab run on the stand-in ${pwshLabel}`, { timeout: 600_000 }, () => {
   let a: StandinHost;
@@ -37,15 +37,15 @@ describe.skipIf(!pwsh || !toolchain)(`a loopback lab run on the stand-in ${pwshL
   });
 
   it('deploys the drivers, runs and checks the loopback job, skips what loopback cannot run, and records the host facts', async () => {
-    const pkgs = hostPackages(DRIVERS, ['loopback']);
+    const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
     const parents = (await loadTemplates('vm-templates')).map((t) => t.parentDisk);
-    await a.setup('Initialize-StandinHost', { Name: 'hv-a', Switches: [SWITCH], TestSigning: true, Files: [PARENT, ...parents, ...pkgs.map((p) => p.inf)], OsBuild: '26100', Ubr: 4061 });
+    await a.setup('Initialize-StandinHost', { Name: 'hv-a', Switches: [SWITCH], TestSigning: true, Files: [PARENT, ...parents, ...pkgs.map((p) => p.sys.replace(/\.sys$/, '.inf'))], OsBuild: '26100', Ubr: 4061 });
     for (const p of pkgs) await a.setup('Add-StandinFile', { Path: p.sys, Version: '1.0.0.7', Build: p.name });
     const work = mkdtempSync(join(tmpdir(), 'lab-run-loopback-'));
     const lab = join(work, 'lab.yaml');
     writeFileSync(lab, [
       'version: 1', 'name: loopback-lab', 'hosts:',
-      `  - { name: hv-a, transport: local, build: '26100.2314', vmRoot: '${VM_ROOT}', switch: ${SWITCH}, driversDir: '${DRIVERS}', capacity: { vmSlots: 2, memoryMB: 8192 } }`, '',
+      `  - { name: hv-a, transport: local, build: '26100.2314', vmRoot: '${VM_ROOT}', switch: ${SWITCH}, capacity: { vmSlots: 2, memoryMB: 8192 } }`, '',
     ].join('\n'));
     const log: string[] = [];
     const r = await runLab({

@@ -35,7 +35,7 @@ describe('loopback jobs', () => {
     const chs = scenario.channels.map((c) => c.id);
     expect(log[0]).toBe('capture');
     const save = chs.flatMap((c) => [`vsp: save ch=${c}`, `vsp: detach ch=${c}`]);
-    const restore = chs.map((c) => `vsp: restore ch=${c}`);
+    const restore = [...chs.map((c) => `vsp: restore ch=${c}`), ...chs.map((c) => `vsp: resume ch=${c}`)];
     expect(vsp).toEqual([
       ...scenario.channels.map((c) => `vsp: open ${c.id} ${channelInstance(c.id)} loopback ring-pages=${c.h2gPages}`),
       ...save, ...restore, // save, restore

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostPackages } from '../../../src/lab/deploy-drivers.ts';
+import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { HyperV } from '../../../src/lab/hyperv.ts';
 import type { LabHost } from '../../../src/lab/inventory.ts';
 import { realClock } from '../../../src/run/engine/job-pipeline.ts';
@@ -25,8 +26,7 @@ import { cLoopbackDrivers } from './support/c-loopback.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
-const DIR = 'C:\\bench\\drivers';
-const pkgs = hostPackages(DIR, ['loopback']);
+const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
 const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
 const status = (r: ProbeReport) => Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
 
@@ -48,7 +48,7 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
   afterAll(async () => disposeHost(a));
 
   async function init(testSigning = true, drivers: Record<string, string | boolean> = {}) {
-    await a.setup('Initialize-StandinHost', { Name: 'hv-a', Switches: [SWITCH], TestSigning: testSigning, Files: [PARENT, ...pkgs.map((p) => p.inf)] });
+    await a.setup('Initialize-StandinHost', { Name: 'hv-a', Switches: [SWITCH], TestSigning: testSigning, Files: [PARENT, ...pkgs.map((p) => p.sys.replace(/\.sys$/, '.inf'))] });
     for (const [i, p] of pkgs.entries()) await a.setup('Add-StandinFile', { Path: p.sys, Version: '1.0.0.1', Build: String(i + 1) });
     await a.setup('Set-StandinSampleDrivers', drivers);
   }

@@ -33,6 +33,12 @@ describe('bench run', () => {
     ]);
   });
 
+  it('refuses a scenario whose device has no control interface (blockq: twins only) with exit 2, before connecting', () => {
+    const r = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--scenario', 'devices/blockq/scenarios/01-save-restore.yaml');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('devices/blockq/scenarios/01-save-restore.yaml device: device blockq has no control interface for a real lab');
+  });
+
   it('refuses a bad quarantine file with exit 2, naming file, line and field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'run-cmd-'));
     const q = join(dir, 'quarantine.yaml');

@@ -1,0 +1,279 @@
+// Rescind and re-offer on the emulator (issue 13 item 3): a rescind racing traffic, a
+// restore a VSP refuses (which falls back to a rescind and a new offer instead of ending
+// the run), and FORCE_NEW_CHANNEL. Each run must keep every property, with what was in
+// flight on the old instance ended once at its sender and never received on the new one.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { executeScenario } from '../../src/scenario/execute.ts';
+import { ScenarioSchema, toScenario, type ScenarioInput, type Scenario } from '../../src/scenario/model.ts';
+import { checkRules } from '../../src/scenario/validate.ts';
+import { MemorySink, StampingSink } from '../../src/trace/sink.ts';
+import { PropertyChecker } from '../../src/check/properties.ts';
+import { checkTrace } from '../../src/check/replay.ts';
+import { ArraySource } from '../../src/check/observed.ts';
+import type { TraceEvent } from '../../src/trace/schema.ts';
+import { InputError } from '../../src/errors.ts';
+import { trafficStep } from './arbitraries.ts';
+
+const scenario = (input: Omit<ScenarioInput, 'name'> & { name?: string }): Scenario => toScenario(ScenarioSchema.parse({ name: 'rescind-test', ...input }));
+
+function run(s: Scenario, seed = 1): { events: TraceEvent[]; violations: string[]; hang: string | null } {
+  const sink = new MemorySink();
+  const r = executeScenario(s, { seed, sink });
+  const c = new PropertyChecker();
+  for (const e of sink.events) c.onEvent(e);
+  return { events: sink.events, violations: c.finish(r.hang).map((v) => `${v.class}: ${v.message}`), hang: r.hang?.reason ?? null };
+}
+
+type Pkt = TraceEvent & { ch: number; tx: number; dir: string };
+const pkts = (events: TraceEvent[], ev: string, side?: string): Pkt[] =>
+  events.filter((e) => e.ev === ev && (side === undefined || e.side === side)) as Pkt[];
+const at = (events: TraceEvent[], pred: (e: TraceEvent) => boolean): number => events.findIndex(pred);
+
+const racing = scenario({
+  channels: 2,
+  steps: [
+    { op: 'guest-send', channel: 0, count: 6, size: 256, mode: 'hold', hold: 20 },
+    { op: 'host-send', channel: 0, count: 6, size: 256, hold: 30 },
+    { op: 'guest-send', channel: 1, count: 4, size: 64 },
+    { op: 'run', ms: 3 },
+    { op: 'rescind', channel: 0 },
+    { op: 'guest-send', channel: 0, count: 4, size: 64, mode: 'hold', hold: 5 },
+    { op: 'host-send', channel: 0, count: 4, size: 64, hold: 5 },
+    { op: 'settle' },
+  ],
+});
+
+describe('a rescind racing traffic', () => {
+  const { events, violations, hang } = run(racing);
+
+  it('keeps every property and finishes', () => {
+    expect(hang).toBeNull();
+    expect(violations).toEqual([]);
+  });
+
+  it('ends each of the old instance\'s requests once at the guest, with STATUS_CANCELLED, after the rescind', () => {
+    const rescind = at(events, (e) => e.ev === 'ch.rescind');
+    const offer = at(events, (e) => e.ev === 'ch.offer');
+    expect(rescind).toBeGreaterThan(0);
+    expect(offer).toBeGreaterThan(rescind);
+    const cancels = pkts(events, 'pkt.cancel', 'guest');
+    // Every guest request sent before the rescind and not completed by then is cancelled, once.
+    const completedBefore = new Set(pkts(events.slice(0, rescind), 'pkt.completion', 'guest').filter((e) => e.ch === 0).map((e) => e.tx));
+    const inFlight = pkts(events.slice(0, rescind), 'pkt.send', 'guest').filter((e) => e.ch === 0 && !completedBefore.has(e.tx)).map((e) => e.tx);
+    expect(inFlight.length).toBeGreaterThan(0);
+    expect(cancels.map((e) => e.tx)).toEqual(inFlight);
+    for (const c of cancels) {
+      expect((c as unknown as { status: string }).status).toBe('c0000120');
+      const i = events.indexOf(c);
+      expect(i).toBeGreaterThan(rescind);
+      expect(i).toBeLessThan(offer);
+    }
+  });
+
+  it('ends the host transactions the guest had not completed with KMCL\'s cancel, and none of them completes', () => {
+    const cancelled = pkts(events, 'pkt.cancel', 'host').map((e) => e.tx);
+    expect(cancelled.length).toBeGreaterThan(0);
+    const completions = pkts(events, 'pkt.completion', 'host').filter((e) => e.ch === 0).map((e) => e.tx);
+    for (const tx of cancelled) expect(completions).not.toContain(tx);
+  });
+
+  it('never receives an old instance\'s packet on the new one, and the new one carries new ids to the end', () => {
+    const offer = at(events, (e) => e.ev === 'ch.offer');
+    const sentBefore = new Set(pkts(events.slice(0, offer), 'pkt.send').filter((e) => e.ch === 0).map((e) => `${e.dir}/${e.tx}`));
+    const recvAfter = pkts(events.slice(offer), 'pkt.recv').filter((e) => e.ch === 0);
+    for (const r of recvAfter) expect(sentBefore.has(`${r.dir}/${r.tx}`), `${r.dir}/${r.tx}`).toBe(false);
+    // The requests sent on the new instance all complete.
+    const newRequests = pkts(events.slice(offer), 'pkt.send', 'guest').filter((e) => e.ch === 0).map((e) => e.tx);
+    expect(newRequests).toEqual([7, 8, 9, 10]);
+    const done = pkts(events, 'pkt.completion', 'guest').filter((e) => e.ch === 0).map((e) => e.tx);
+    expect(done).toEqual(expect.arrayContaining(newRequests));
+  });
+
+  it('closes and reopens both ends in KMCL order (host: a new object after the offer)', () => {
+    const states = (side: string) => (events.filter((e) => e.ev === 'ch.state' && e.side === side && e.ch === 0) as Array<{ state: string }>).map((e) => e.state);
+    expect(states('guest')).toEqual(['Opened', 'Active', 'Closed', 'Opened', 'Active']);
+    expect(states('host')).toEqual(['Enabled', 'Opened', 'Started', 'Active', 'Paused', 'Closed', 'Enabled', 'Opened', 'Started', 'Active']);
+  });
+
+  it('leaves the other channel alone', () => {
+    expect(events.some((e) => (e.ev === 'ch.rescind' || e.ev === 'pkt.cancel') && (e as Pkt).ch === 1)).toBe(false);
+  });
+
+  it('is explained event for event by the replay (bench check)', () => {
+    const source = new ArraySource(events.map((event, i) => ({ event, file: 't.jsonl', line: i + 1 })));
+    expect(checkTrace(racing, source).verdict).toBe('pass');
+  });
+
+  it('diverges when a guest cancel is missing (lost)', () => {
+    const i = at(events, (e) => e.ev === 'pkt.cancel' && e.side === 'guest');
+    const broken = events.filter((_, j) => j !== i);
+    const r = checkTrace(racing, new ArraySource(broken.map((event, k) => ({ event, file: 't.jsonl', line: k + 1 }))));
+    expect(r.verdict).toBe('diverge');
+    if (r.verdict === 'diverge') expect(r.class).toBe('lost');
+  });
+});
+
+describe('rescind at any point of random traffic (property)', () => {
+  it('every property holds and the run finishes, whatever was in flight', () => {
+    const limits = { guestCount: 6, hostCount: 6, maxSize: 600, hold: 8 };
+    fc.assert(
+      fc.property(
+        fc.array(trafficStep(limits), { minLength: 1, maxLength: 6 }),
+        fc.array(trafficStep(limits), { minLength: 0, maxLength: 4 }),
+        fc.integer({ min: 0, max: 1 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.boolean(),
+        (before, after, ch, seed, alsoSave) => {
+          const withCh = (steps: typeof before) => steps.map((s) => ('count' in s ? { ...s, channel: ch } : s));
+          const s = scenario({
+            channels: 2,
+            steps: [
+              ...withCh(before),
+              { op: 'rescind', channel: ch },
+              ...(alsoSave ? [{ op: 'save' as const }, { op: 'restore' as const, fail: [ch] }] : []),
+              ...withCh(after),
+              { op: 'settle' },
+            ],
+          });
+          const { violations, hang } = run(s, seed);
+          expect(hang).toBeNull();
+          expect(violations).toEqual([]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+const restoreFails = scenario({
+  channels: 2,
+  steps: [
+    { op: 'host-send', channel: 0, count: 4, size: 200, hold: 50 },
+    { op: 'host-send', channel: 1, count: 8, size: 200, hold: 50 },
+    { op: 'guest-send', channel: 1, count: 4, size: 100, mode: 'hold', hold: 40 },
+    { op: 'run', ms: 5 },
+    { op: 'save' },
+    { op: 'restore', fail: [1] },
+    { op: 'guest-send', channel: 1, count: 4, size: 64 },
+    { op: 'host-send', channel: 1, count: 4, size: 64, hold: 5 },
+    { op: 'settle' },
+  ],
+});
+
+describe('a restore that fails', () => {
+  const { events, violations, hang } = run(restoreFails);
+  const begin = at(events, (e) => e.ev === 'vm.restore.begin');
+  const end = at(events, (e) => e.ev === 'vm.restore.end');
+
+  it('falls back to a rescind and a new offer inside the restore, and the run goes on', () => {
+    expect(hang).toBeNull();
+    expect(violations).toEqual([]);
+    const rescind = at(events, (e) => e.ev === 'ch.rescind');
+    const offer = at(events, (e) => e.ev === 'ch.offer');
+    expect((events[rescind] as Pkt).ch).toBe(1);
+    expect(begin < rescind && rescind < offer && offer < end).toBe(true);
+  });
+
+  it('cancels the transaction its VSP had restored before it gave up, and restores the other channel', () => {
+    const window = events.slice(begin, end);
+    const restored1 = pkts(window, 'pkt.restore').filter((e) => e.ch === 1).map((e) => e.tx);
+    expect(restored1).toEqual([1]);
+    expect(pkts(window, 'pkt.cancel', 'host').map((e) => `${e.ch}/${e.tx}`)).toEqual(['1/1']);
+    expect(pkts(window, 'pkt.restore').filter((e) => e.ch === 0).map((e) => e.tx)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('without the fallback the checker would call the unrestored transactions not-restored', () => {
+    // The same trace with the rescind taken out: the saved transactions 2..8 of channel 1
+    // were neither restored nor ended by a rescind.
+    const cut = events.filter((e) => e.ev !== 'ch.rescind' && e.ev !== 'ch.offer');
+    const c = new PropertyChecker();
+    for (const e of cut) c.onEvent(e);
+    expect(c.finish(null).map((v) => v.class)).toContain('not-restored');
+  });
+
+  it('is explained by the replay', () => {
+    const source = new ArraySource(events.map((event, i) => ({ event, file: 't.jsonl', line: i + 1 })));
+    expect(checkTrace(restoreFails, source).verdict).toBe('pass');
+  });
+});
+
+describe('FORCE_NEW_CHANNEL', () => {
+  const s = scenario({
+    channels: [{ id: 0 }, { id: 1, forceNewChannel: true }],
+    steps: [
+      { op: 'host-send', channel: 0, count: 4, size: 200, hold: 50 },
+      { op: 'host-send', channel: 1, count: 4, size: 200, hold: 50 },
+      { op: 'guest-send', channel: 1, count: 3, size: 100, mode: 'hold', hold: 40 },
+      { op: 'run', ms: 5 },
+      { op: 'save' },
+      { op: 'restore' },
+      { op: 'host-send', channel: 1, count: 2, size: 64, hold: 5 },
+      { op: 'migrate', to: 'host-b' },
+      { op: 'checkpoint', name: 'c1' },
+      { op: 'host-send', channel: 1, count: 2, size: 64, hold: 5 },
+      { op: 'apply-checkpoint', name: 'c1' },
+      { op: 'settle' },
+    ],
+  });
+  const { events, violations, hang } = run(s);
+
+  it('offers the flagged channel anew after every restore and abandons its saved state; the other carries on', () => {
+    expect(hang).toBeNull();
+    expect(violations).toEqual([]);
+    const rescinds = pkts(events, 'ch.rescind');
+    // restore, migration and checkpoint apply (a checkpoint goes on from its save on the
+    // same objects, runningCheckpoint save-and-continue: nothing is restored, nothing offered)
+    expect(rescinds.map((e) => e.ch)).toEqual([1, 1, 1]);
+    expect(pkts(events, 'pkt.restore').filter((e) => e.ch === 1)).toEqual([]);
+    expect(pkts(events, 'pkt.restore').filter((e) => e.ch === 0).length).toBeGreaterThan(0);
+    expect(pkts(events, 'ch.rescind').some((e) => e.ch === 0)).toBe(false);
+  });
+
+  it('under runningCheckpoint pulse, the checkpoint\'s own restore offers it anew too', () => {
+    const pulse = { ...s, choices: { runningCheckpoint: 'pulse' } };
+    const r = run(pulse);
+    expect(r.violations).toEqual([]);
+    expect(pkts(r.events, 'ch.rescind').map((e) => e.ch)).toEqual([1, 1, 1, 1]);
+    const source = new ArraySource(r.events.map((event, i) => ({ event, file: 't.jsonl', line: i + 1 })));
+    expect(checkTrace(pulse, source).verdict).toBe('pass');
+  });
+
+  it('sets the KMCL flag on the server channel (0x8), and only there', () => {
+    const sink = new StampingSink('emulator', () => {});
+    let flags: number[] = [];
+    executeScenario(s, {
+      seed: 1,
+      sink,
+      atSavePoint: (_n, sp) => {
+        flags = [...sp.live.host!.vsps.values()].map((v) => v.channel.config.serverFlags);
+        return 'stop';
+      },
+    });
+    expect(flags).toEqual([0, 8]);
+  });
+
+  it('is explained by the replay', () => {
+    const source = new ArraySource(events.map((event, i) => ({ event, file: 't.jsonl', line: i + 1 })));
+    expect(checkTrace(s, source).verdict).toBe('pass');
+  });
+});
+
+describe('scenario rules', () => {
+  it('refuses a rescind of a saved VM, and a failing restore of a channel that does not exist', () => {
+    const bad = scenario({ channels: 1, steps: [{ op: 'save' }, { op: 'rescind' }, { op: 'restore', fail: [3] }] });
+    const v = checkRules(bad).map((x) => `${x.field}: ${x.message}`);
+    expect(v).toContain('steps[1].op: the VM is saved here; only "restore" can follow "save", not "rescind"');
+    expect(v).toContain('steps[2].fail[0]: no channel 3; channels are 0');
+  });
+
+  it('devices: c refuses what the C VSP cannot do yet', () => {
+    for (const s of [
+      scenario({ devices: 'c', steps: [{ op: 'rescind' }] }),
+      scenario({ devices: 'c', steps: [{ op: 'save' }, { op: 'restore', fail: [0] }] }),
+      scenario({ devices: 'c', channels: [{ id: 0, forceNewChannel: true }], steps: [{ op: 'settle' }] }),
+    ]) {
+      expect(() => executeScenario(s, { seed: 1, sink: new MemorySink() })).toThrow(InputError);
+    }
+  });
+});
