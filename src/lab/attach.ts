@@ -78,6 +78,8 @@ export function loopbackOp(step: Step): LoopbackOp {
 export function loopbackNotApplicable(s: Scenario): string | undefined {
   const p = loopbackStepProblem(s);
   if (p) return `loopback: step ${p.step + 1} ${p.reason}`;
+  // The emulator's loopback topology refuses it too (execute.ts refuseVmOnlySteps).
+  if (s.channels.some((c) => c.forceNewChannel)) return 'loopback: forceNewChannel: its restore falls back to a rescind and re-offer, which a loopback job does not drive';
   if (s.channels.length > 1) return `loopback: ${s.channels.length} channels; the sample Windows client driver serves one (a device per channel offer, all behind the one control name \\.\VmbusSampleGuest)`;
   return undefined;
 }
