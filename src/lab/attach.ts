@@ -37,7 +37,7 @@ export interface HandleBroker {
 export type LoopbackOp =
   | { kind: 'traffic' } // sends, notifies, runs, settles: the same as in a VM
   | { kind: 'save' } // VSP `save ch=N` + `detach ch=N` on every channel: pause, save into memory, give up the server object
-  | { kind: 'restore' } // VSP `restore ch=N`: a new server channel from the save, started, the client still open
+  | { kind: 'restore' } // VSP `restore ch=N`, then `resume ch=N`: a new server channel from the save, offered and started, the client still open
   | { kind: 'save-continue' } // VSP `save ch=N` + `resume ch=N`: save, and go on on the same server channel
   | { kind: 'pause' } // VSP `pause ch=N` on every channel: the server pauses, the client runs on
   | { kind: 'resume' } // VSP `resume ch=N` on every channel
