@@ -37,7 +37,7 @@ export interface HandleBroker {
 export type LoopbackOp =
   | { kind: 'traffic' } // sends, notifies, runs, settles: the same as in a VM
   | { kind: 'save' } // VSP `save ch=N` + `detach ch=N` on every channel: pause, save into memory, give up the server object
-  | { kind: 'restore' } // VSP `restore ch=N`: a new server channel from the save, started, the client still open
+  | { kind: 'restore' } // VSP `restore ch=N`, then `resume ch=N`: a new server channel from the save, offered and started, the client still open
   | { kind: 'save-continue' } // VSP `save ch=N` + `resume ch=N`: save, and go on on the same server channel
   | { kind: 'pause' } // VSP `pause ch=N` on every channel: the server pauses, the client runs on
   | { kind: 'resume' } // VSP `resume ch=N` on every channel
@@ -78,6 +78,8 @@ export function loopbackOp(step: Step): LoopbackOp {
 export function loopbackNotApplicable(s: Scenario): string | undefined {
   const p = loopbackStepProblem(s);
   if (p) return `loopback: step ${p.step + 1} ${p.reason}`;
+  // The emulator's loopback topology refuses it too (execute.ts refuseVmOnlySteps).
+  if (s.channels.some((c) => c.forceNewChannel)) return 'loopback: forceNewChannel: its restore falls back to a rescind and re-offer, which a loopback job does not drive';
   if (s.channels.length > 1) return `loopback: ${s.channels.length} channels; the sample Windows client driver serves one (a device per channel offer, all behind the one control name \\.\VmbusSampleGuest)`;
   return undefined;
 }

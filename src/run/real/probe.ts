@@ -10,7 +10,7 @@
 //   client-binds   the client driver in the host opened the loopback channel
 //   traffic        a request and a host transaction complete, both ways
 //   save-continue  `save ch=N` then `resume ch=N`: traffic still completes afterwards
-//   restore-open   save, `restore ch=N` onto a new server channel with the client open
+//   restore-open   save, `restore ch=N` onto a new server channel with the client open, resume
 //   force-new-channel  the same with `open ... force-new-channel` (the flag 0x8): is the
 //                  offer taken, and does the client keep its channel or get a new one
 //                  (its counters start again) when the server channel is restored
@@ -208,7 +208,7 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     if (before) return ['fail', before];
     const sentBefore = (await counters('guest')).get(fc)?.requests_sent ?? 0;
     await ctl(['vsp', 'command', `save ch=${fc}`]);
-    const restored = await ctl(['vsp', 'command', `restore ch=${fc}`]).catch((e: Error) => e);
+    const restored = await ctl(['vsp', 'command', `restore ch=${fc}`]).then(() => ctl(['vsp', 'command', `resume ch=${fc}`])).catch((e: Error) => e);
     if (restored instanceof Error) return ['fail', `the save was taken, the restore with the flag was refused: ${restored.message}`];
     // The client's counters right after the restore, before any new traffic.
     const after = (await counters('guest').catch(() => new Map<number, Record<string, number>>())).get(fc);
@@ -238,8 +238,9 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   else {
     const r = await attempt(async () => {
       await ctl(['vsp', 'command', `save ch=${ch}`]);
-      // restore makes the new server channel and starts it (vsp-save.c): nothing to resume.
+      // restore makes the new server channel, resume offers and starts it (vsp-save.c).
       await ctl(['vsp', 'command', `restore ch=${ch}`]);
+      await ctl(['vsp', 'command', `resume ch=${ch}`]);
       return traffic();
     });
     add('restore-open', 'restore onto a new server channel, client open', r[0], r[1], r[0] === 'pass' ? 'the second open question is answered yes: loopback save/restore jobs can run' : 'loopback jobs that save and restore will fail here: the channel cannot be restored while its client stays open');
