@@ -52,6 +52,7 @@ export function checkGuestImage(image: unknown): number[] {
     if (!isTxId(c.nextTx)) bad(`${where}: nextTx is not a transaction id (a u64)`);
     if (!isTxId(c.nextTransId)) bad(`${where}: nextTransId is not a transaction id (a u64)`);
     if (typeof c.writable !== 'boolean') bad(`${where}: writable is not true or false`);
+    if (c.closed !== undefined && c.closed !== true) bad(`${where}: closed is neither absent nor true`);
     if (version === 3) checkV3(c, where);
     else if (version === 2) checkV2(c, where);
     else checkV1(c, where);

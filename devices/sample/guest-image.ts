@@ -72,6 +72,8 @@ interface GuestChannelImageV3 {
   big?: Array<[number, bigint]>;
   /** the queued payloads, then the held responses, back to back */
   bytes: Uint8Array;
+  /** the guest has the channel closed (guest.ts); absent while open, as in every image before rescinds */
+  closed?: true;
 }
 
 export interface GuestImageV3 {
@@ -134,6 +136,7 @@ function channelImage(c: GuestChannelState): GuestChannelImageV3 {
   });
   const image: GuestChannelImageV3 = { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, writable: c.writable, queued, held, awaited: c.awaiting.size, numbers, bytes };
   if (big) image.big = big;
+  if (c.closed) image.closed = true;
   return image;
 }
 
@@ -150,7 +153,8 @@ export function fromGuestImage(image: unknown, now: number): GuestState {
   const shift = now - (image as { takenAt: number }).takenAt;
   for (const c of state.channels) {
     for (let i = c.held.head; i < c.held.items.length; i++) c.held.items[i]!.due += shift;
-    c.interrupt = true;
+    // The guest looks at each ring once after a restore; a closed channel has none to look at.
+    c.interrupt = c.closed !== true;
     c.draining = false;
   }
   state.takenAt = 0;
@@ -202,7 +206,10 @@ function fromV3(image: GuestImageV3): GuestState {
     }
     const awaiting = new Map<TxId, TxId>();
     for (let i = 0; i < c.awaited; i++, n += PER_AWAITED) awaiting.set(ids[n]!, ids[n + 1]!);
-    return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting, held, interrupt: true, draining: false, writable: c.writable };
+    const live: GuestChannelState = { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting, held, interrupt: true, draining: false, writable: c.writable };
+    // Closed: nothing to look at until the guest opens a new instance.
+    if (c.closed) live.closed = true;
+    return live;
   });
   return { channels, takenAt: image.takenAt };
 }

@@ -63,6 +63,11 @@ export interface GuestChannelState {
   draining: boolean;
   /** the host signalled free space after we advertised a pending send size */
   writable: boolean;
+  /**
+   * The host rescinded the channel and we have not opened a new instance yet (a scenario's
+   * `rescind` with `reopen: false`, until `guest-open`). Absent while open.
+   */
+  closed?: true;
 }
 
 export interface GuestState {
@@ -207,6 +212,7 @@ export class SampleGuest implements GuestDriver {
   canDeliver(ch: number): boolean {
     const c = this.chan(ch);
     if (!c.interrupt && !c.draining) return false;
+    // (A closed channel has no rings: rescind cleared interrupt and draining, so this is not reached.)
     return !this.ringsOf(ch).in.isEmpty();
   }
 
@@ -343,6 +349,9 @@ export class SampleGuest implements GuestDriver {
    */
   rescind(ch: number): void {
     const c = this.chan(ch);
+    // Closed already (offered anew and not opened yet): nothing of ours is on it.
+    if (c.closed) return;
+    c.closed = true;
     this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Closed' });
     const status = statusHex(Status.Cancelled);
     // Invariant: awaiting holds our requests in the order we sent them (Map order).
@@ -364,6 +373,7 @@ export class SampleGuest implements GuestDriver {
    */
   reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
     const c = this.chan(ch);
+    delete c.closed;
     this.rings.set(ch, rings);
     this.lastCh = NaN;
     rings.in.onUnacceptable = (offset, type, flags) => this.sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
@@ -371,6 +381,11 @@ export class SampleGuest implements GuestDriver {
     c.writable = true;
     this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
     this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
+  }
+
+  /** Whether the guest has channel `ch` closed (rescinded, no new instance opened yet). */
+  isClosed(ch: number): boolean {
+    return this.chan(ch).closed === true;
   }
 
   /** Outstanding work that should eventually finish: requests awaiting, held, queued. */

@@ -98,7 +98,8 @@ interface TxRecord {
 const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> = {
   host: {
     '': ['Enabled'],
-    Enabled: ['Opened', 'Started', 'Disabled'],
+    // (Enabled -> Enabled: a channel offered and never opened, torn down by a save, then its new object.)
+    Enabled: ['Opened', 'Started', 'Disabled', 'Enabled'],
     Opened: ['Started', 'Closed'],
     Started: ['Active'],
     Active: ['Paused', 'Closed'],
@@ -203,10 +204,11 @@ export class PropertyChecker {
    * Started) and those that showed a new host object (ch.state Enabled, or a pkt.restore).
    * A channel that started again without a new object went on from its save on the same
    * objects (runningCheckpoint save-and-continue): what it saved is still its own, and no
-   * restore follows. Any other is judged as restored onto new objects (pulse). Null
+   * restore follows; so did one that showed no state at all (`touched`: offered and not
+   * opened, it never flows). Any other is judged as restored onto new objects (pulse). Null
    * outside a checkpoint.
    */
-  private takingCheckpoint: { restarted: Set<number>; renewed: Set<number> } | null = null;
+  private takingCheckpoint: { restarted: Set<number>; renewed: Set<number>; touched: Set<number> } | null = null;
   private readonly limit: number;
   private readonly statusRule: StatusRule | null;
 
@@ -378,6 +380,7 @@ export class PropertyChecker {
       }
       case 'ch.state': {
         if (e.side === 'host' && this.takingCheckpoint) {
+          this.takingCheckpoint.touched.add(e.ch);
           if (e.state === 'Started') this.takingCheckpoint.restarted.add(e.ch);
           else if (e.state === 'Enabled') this.takingCheckpoint.renewed.add(e.ch);
         }
@@ -420,7 +423,7 @@ export class PropertyChecker {
           `${e.side} ch ${e.ch} ${e.dir}: the packet at offset ${e.offset} of the ring's data has type 0x${e.type.toString(16)}, flags 0x${e.flags.toString(16)}, which no reader accepts (skipped)`);
         return;
       case 'vm.checkpoint.begin':
-        this.takingCheckpoint = { restarted: new Set(), renewed: new Set() };
+        this.takingCheckpoint = { restarted: new Set(), renewed: new Set(), touched: new Set() };
         this.beginSave();
         return;
       case 'vm.save.begin':
@@ -434,7 +437,9 @@ export class PropertyChecker {
         this.beforeRescind = null;
         const taking = this.takingCheckpoint;
         this.takingCheckpoint = null;
-        const continued = (ch: number): boolean => taking !== null && taking.restarted.has(ch) && !taking.renewed.has(ch);
+        // (A channel offered and not opened never flows: a save that goes on leaves it
+        // without a state change at all, and it goes on as one that started again.)
+        const continued = (ch: number): boolean => taking !== null && !taking.renewed.has(ch) && (taking.restarted.has(ch) || !taking.touched.has(ch));
         this.goOnFromSave(continued);
         // A channel restored onto new host objects (pulse) must have restored all it saved.
         this.checkRestored(e.seq, continued);

@@ -172,6 +172,8 @@ export interface GuestDriver {
   rescind?(ch: number): void;
   /** Optional (with rescind): the driver opens the channel's new instance on `rings` (Opened, Active). */
   reopen?(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void;
+  /** Optional (with rescind): the driver has channel `ch` closed, no new instance opened (its state says, as guest memory does) */
+  isClosed?(ch: number): boolean;
   /**
    * Optional, for explore's state key: fast keyers for large collections in `state`
    * (by the collection object), and how each channel's ring reader waits (readerWake in

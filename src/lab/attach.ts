@@ -37,7 +37,7 @@ export interface HandleBroker {
 export type LoopbackOp =
   | { kind: 'traffic' } // sends, notifies, runs, settles: the same as in a VM
   | { kind: 'save' } // VSP `save ch=N` + `detach ch=N` on every channel: pause, save into memory, give up the server object
-  | { kind: 'restore' } // VSP `restore ch=N`: a new server channel from the save, started, the client still open
+  | { kind: 'restore' } // VSP `restore ch=N`, then `resume ch=N`: a new server channel from the save, offered and started, the client still open
   | { kind: 'save-continue' } // VSP `save ch=N` + `resume ch=N`: save, and go on on the same server channel
   | { kind: 'pause' } // VSP `pause ch=N` on every channel: the server pauses, the client runs on
   | { kind: 'resume' } // VSP `resume ch=N` on every channel
@@ -64,22 +64,31 @@ export function loopbackOp(step: Step): LoopbackOp {
       return { kind: 'pause' };
     case 'resume':
       return { kind: 'resume' };
-    case 'apply-checkpoint': case 'migrate': case 'rescind':
+    case 'apply-checkpoint': case 'migrate': case 'rescind': case 'guest-open':
       return { kind: 'not-applicable', reason: loopbackStepProblem({ steps: [step] })!.reason };
   }
 }
 
-/** Why a scenario cannot run as a loopback job (its first step the topology cannot run), or undefined. */
+/**
+ * Why a scenario cannot run as a loopback job, or undefined: its first step the topology
+ * cannot run, or more than one channel. The sample Windows client serves one channel per
+ * device behind one well-known control name (\\.\VmbusSampleGuest, guest-driver.c), so
+ * a second channel's client device cannot start; the emulator's topology could run it.
+ */
 export function loopbackNotApplicable(s: Scenario): string | undefined {
   const p = loopbackStepProblem(s);
-  return p ? `loopback: step ${p.step + 1} ${p.reason}` : undefined;
+  if (p) return `loopback: step ${p.step + 1} ${p.reason}`;
+  // The emulator's loopback topology refuses it too (execute.ts refuseVmOnlySteps).
+  if (s.channels.some((c) => c.forceNewChannel)) return 'loopback: forceNewChannel: its restore falls back to a rescind and re-offer, which a loopback job does not drive';
+  if (s.channels.length > 1) return `loopback: ${s.channels.length} channels; the sample Windows client driver serves one (a device per channel offer, all behind the one control name \\.\VmbusSampleGuest)`;
+  return undefined;
 }
 
 /** What each mode can and cannot test, for the README, the plan and the probe. */
 export const ATTACH_SCOPE: Readonly<Record<AttachMode, { can: string; cannot: string }>> = {
   loopback: {
     can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel with the client open, channel pause and resume, in-flight packets through SavePacket/RestorePacket',
-    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver',
+    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; more than one channel (the sample client serves one)',
   },
   'vm-handle': {
     can: 'the VSP attached to a real VM, the guest driver in it, and every VM-level operation (Save-VM, Suspend-VM, checkpoints, Move-VM)',

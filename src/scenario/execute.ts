@@ -366,7 +366,10 @@ class Execution {
         this.migrate(step.to);
         return;
       case 'rescind':
-        this.rescindChannel(step.channel);
+        this.rescindChannel(step.channel, step.reopen);
+        return;
+      case 'guest-open':
+        this.openChannel(step.channel);
         return;
     }
   }
@@ -441,9 +444,12 @@ class Execution {
     this.guest = this.makeGuest(guestState);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
-    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true, reoffer ?? undefined);
+    // A channel the guest has closed (rescinded, not opened since) is offered, not opened.
+    const guest = this.guest;
+    const closed = guest.isClosed ? new Set(this.chIds.filter((ch) => guest.isClosed!(ch))) : undefined;
+    host.attach(memory, (ch, what) => this.signalGuest(ch, what), true, reoffer ?? undefined, closed);
     this.vm = 'running';
-    if (reoffer) for (const ch of reoffer) this.rescindChannel(ch);
+    if (reoffer) for (const ch of reoffer) this.rescindChannel(ch, !(closed?.has(ch) ?? false));
     this.opts.onVmOpTimed?.('restore', performance.now() - t0);
   }
 
@@ -509,23 +515,33 @@ class Execution {
   /**
    * The host rescinds channel `ch` and offers it anew (PROTOCOL.md, "Rescind and
    * re-offer"): the VSP ends what it owns (`ch.rescind`, pkt.cancel), the guest closes
-   * the old instance and ends its own requests in flight, the guest donates fresh ring
-   * memory (the channel's slot, initialised again), and the new instance is offered and
-   * opened. One step: nothing runs between the rescind and the new instance's open.
+   * the old instance and ends its own requests in flight, and the new instance is
+   * offered and (unless `reopen` is false: then at a `guest-open` step) opened. One step:
+   * nothing runs between the rescind and the new instance's open.
    */
-  private rescindChannel(ch: number): void {
+  private rescindChannel(ch: number, reopen = true): void {
     const host = this.host!;
     host.rescind(ch);
     // The step cache holds the host's VSPs by index: one of them is a new object now.
     stepHost = null;
     this.guest.rescind!(ch);
+    host.offer(ch);
+    if (reopen) this.openChannel(ch);
+  }
+
+  /**
+   * The guest opens channel `ch`'s offered instance: it donates fresh ring memory (the
+   * channel's slot, initialised again), the host's channel opens on it, and the guest's.
+   */
+  private openChannel(ch: number): void {
+    const host = this.host!;
     const rings = [this.memory.g2h(ch), this.memory.h2g(ch)];
     // Fault: the new instance keeps the old rings, with whatever they still held unread.
     const unread = rings.some((r) => r.index(ControlWord.writeIndex) !== r.index(ControlWord.readIndex));
     if (unread && this.faults.armed('stale-rings-at-reoffer')) this.faults.fire('stale-rings-at-reoffer');
     else for (const r of rings) r.initialize();
     const signal = (c: number, what: 'interrupt' | 'writable'): void => this.signalGuest(c, what);
-    host.reoffer(ch, this.memory, signal);
+    host.open(ch, this.memory, signal);
     this.guest.reopen!(ch, this.memory.guestRings(ch));
   }
 

@@ -16,6 +16,7 @@ import { fifoLength } from '../vmbus/fifo.ts';
 import { toTxId } from '../vmbus/tx-id.ts';
 import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
 import { STATUS, statusName } from '../vmbus/status.ts';
+import { InputError } from '../errors.ts';
 
 export type { HostVsp };
 
@@ -69,11 +70,15 @@ export class EmulatedHost {
     return vsp;
   }
 
-  /** Offers every channel (but those in `skip`) and attaches it to the guest's rings. */
-  attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean, skip?: ReadonlySet<number>): void {
+  /**
+   * Offers every channel (but those in `skip`) and attaches it to the guest's rings; those
+   * in `offerOnly` are offered and not opened (the guest has them closed).
+   */
+  attach(memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void, restored: boolean, skip?: ReadonlySet<number>, offerOnly?: ReadonlySet<number>): void {
     for (const [ch, vsp] of this.vsps) {
       if (skip?.has(ch)) continue;
       vsp.enable();
+      if (offerOnly?.has(ch)) continue;
       vsp.channel.signalPeer = (what) => signalGuest(ch, what);
       const rings = memory.hostRings(ch);
       vsp.channel.connectionOpened(rings.out, rings.in, { restored });
@@ -88,8 +93,9 @@ export class EmulatedHost {
    */
   rescind(ch: number): void {
     const old = this.vsps.get(ch)!;
-    // The executor refuses rescinds for a device without it (deviceRescinds) first.
-    if (!old.rescind) throw new Error(`channel ${ch}: the device's VSP cannot be rescinded`);
+    // (The executor refuses a scenario that rescinds when the device's guest twin cannot;
+    // a VSP twin without rescind beside such a guest is refused here.)
+    if (!old.rescind) throw new InputError(`channel ${ch}: the device's VSP twin has no rescind (HostVsp.rescind), so it cannot be rescinded or offered anew`, { field: 'device' });
     this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch });
     old.rescind();
     const v = this.makeVsp(this.specs.find((c) => c.id === ch)!);
@@ -97,11 +103,15 @@ export class EmulatedHost {
     this.vsps.set(ch, v);
   }
 
-  /** The new instance of channel `ch` is offered (`ch.offer`, then the VSP's Enable) and opened on `memory`'s rings. */
-  reoffer(ch: number, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void): void {
-    const vsp = this.vsps.get(ch)!;
+  /** The new instance of channel `ch` is offered: `ch.offer`, then the VSP's Enable. */
+  offer(ch: number): void {
     this.opts.sink.emit({ side: 'host', ev: 'ch.offer', ch });
-    vsp.enable();
+    this.vsps.get(ch)!.enable();
+  }
+
+  /** The guest opens channel `ch`'s offered instance on `memory`'s rings (a new connection: Opened runs). */
+  open(ch: number, memory: GuestMemory, signalGuest: (ch: number, what: 'interrupt' | 'writable') => void): void {
+    const vsp = this.vsps.get(ch)!;
     vsp.channel.signalPeer = (what) => signalGuest(ch, what);
     const rings = memory.hostRings(ch);
     vsp.channel.connectionOpened(rings.out, rings.in, { restored: false });

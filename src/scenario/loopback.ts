@@ -31,8 +31,9 @@ export function loopbackStepProblem(s: Pick<Scenario, 'steps'>): LoopbackProblem
       case 'apply-checkpoint':
         return { step: i, reason: '"apply-checkpoint" rolls a VM back; a loopback channel has no VM' };
       case 'rescind':
+      case 'guest-open':
         // The VSP's `close ch=N` and `open` would be one; the client's side of it is not driven yet.
-        return { step: i, reason: '"rescind" needs the client to handle a rescind and a new offer, which a loopback job does not drive yet' };
+        return { step: i, reason: `"${st.op}" needs the client to handle a rescind and a new offer, which a loopback job does not drive yet` };
       case 'host-send':
       case 'notify':
         if (held && (st.op === 'host-send' || st.dir === 'h2g')) {

@@ -55,7 +55,14 @@ export const StepSchema = z.discriminatedUnion('op', [
    * the guest closes the old instance and opens the new one (PROTOCOL.md, "Rescind and
    * re-offer").
    */
-  z.strictObject({ op: z.literal('rescind'), channel: channelRef }),
+  z.strictObject({
+    op: z.literal('rescind'),
+    channel: channelRef,
+    /** false: the new instance stays offered and not opened until a `guest-open` step */
+    reopen: z.boolean().default(true),
+  }),
+  /** The guest opens the new instance of a channel rescinded with `reopen: false`. */
+  z.strictObject({ op: z.literal('guest-open'), channel: channelRef }),
 ]);
 export type Step = z.infer<typeof StepSchema>;
 export type StepOp = Step['op'];

@@ -24,6 +24,9 @@ export function checkRules(s: Scenario): RuleViolation[] {
   let vm: 'running' | 'paused' | 'saved' = 'running';
   let host = s.host;
   const checkpoints = new Set<string>();
+  /** channels rescinded with reopen: false and not opened since; a checkpoint keeps its own copy */
+  let closed = new Set<number>();
+  const closedAt = new Map<string, Set<number>>();
   s.steps.forEach((step, i) => {
     const bad = (field: string, message: string): void => {
       out.push({ step: i, field: `steps[${i}]${field ? `.${field}` : ''}`, message });
@@ -55,6 +58,13 @@ export function checkRules(s: Scenario): RuleViolation[] {
         break;
       case 'rescind':
         if (vm !== 'running') bad('op', 'rescind a channel of a running VM (resume it first)');
+        if (closed.has(step.channel)) bad('channel', `channel ${step.channel} is closed already; "guest-open" it first`);
+        if (!step.reopen) closed.add(step.channel);
+        break;
+      case 'guest-open':
+        if (vm !== 'running') bad('op', 'a paused guest cannot open a channel');
+        if (!closed.has(step.channel)) bad('channel', `channel ${step.channel} is open; "guest-open" follows a "rescind" with "reopen: false"`);
+        closed.delete(step.channel);
         break;
       case 'pause':
         if (vm === 'paused') bad('op', 'the VM is already paused');
@@ -67,9 +77,11 @@ export function checkRules(s: Scenario): RuleViolation[] {
       case 'checkpoint':
         if (vm !== 'running') bad('op', 'take checkpoints of a running VM');
         checkpoints.add(step.name);
+        closedAt.set(step.name, new Set(closed));
         break;
       case 'apply-checkpoint':
         if (!checkpoints.has(step.name)) bad('name', `no checkpoint "${step.name}" was taken before this step`);
+        closed = new Set(closedAt.get(step.name) ?? []);
         vm = 'running';
         break;
       case 'migrate':
@@ -80,6 +92,7 @@ export function checkRules(s: Scenario): RuleViolation[] {
       case 'guest-send':
       case 'notify':
         if (vm !== 'running' && (step.op === 'guest-send' || step.dir === 'g2h')) bad('op', 'a paused guest cannot send');
+        if (closed.has(step.channel) && (step.op === 'guest-send' || step.dir === 'g2h')) bad('channel', `the guest has channel ${step.channel} closed; "guest-open" it first`);
         break;
       default:
         break;
@@ -89,6 +102,7 @@ export function checkRules(s: Scenario): RuleViolation[] {
   // checker could only call lost: refuse it here, at the last step's line.
   const last = s.steps.length - 1;
   if ((vm as string) === 'saved') out.push({ step: last, field: `steps[${last}]`, message: 'the scenario ends with the VM saved; add a "restore"' });
+  if (closed.size > 0) out.push({ step: last, field: `steps[${last}]`, message: `the scenario ends with channel ${[...closed].join(', ')} offered and not opened; add a "guest-open"` });
   if ((vm as string) === 'paused') out.push({ step: last, field: `steps[${last}]`, message: 'the scenario ends with the VM paused; add a "resume"' });
   return out;
 }

@@ -51,6 +51,18 @@ describe('properties-only check', () => {
     expect(full.finish(null).map((v) => v.class)).toContain('status');
   });
 
+  it('across a rescind: passes the cancels of what was in flight, fails when one is missing (lost) or comes without a rescind (spurious)', () => {
+    const rescinded = asForeignDevice(traceOf('rescind-and-reoffer'));
+    expect(propertiesOnly(rescinded)).toMatchObject({ verdict: 'pass' });
+    const i = rescinded.findIndex((e) => e.ev === 'pkt.cancel' && e.side === 'guest');
+    const lost = propertiesOnly(without(rescinded, i));
+    expect(lost).toMatchObject({ verdict: 'diverge', class: 'lost' });
+    expect(lost.failedProperties).toContain('exactly-once-completion');
+    const r = rescinded.findIndex((e) => e.ev === 'ch.rescind');
+    const early = [...rescinded.slice(0, r), rescinded[i]!, ...without(rescinded, i).slice(r)];
+    expect(propertiesOnly(early)).toMatchObject({ verdict: 'diverge', class: 'spurious' });
+  });
+
   it('fails when a completion is removed: lost, exactly-once-completion', () => {
     const i = inflight.findIndex((e) => e.ev === 'pkt.completion');
     const r = propertiesOnly(without(inflight, i));

@@ -2,7 +2,7 @@
 // every bench scenario passes there and its traces pass bench check; a bad value is bad
 // input (exit 2).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -33,7 +33,10 @@ describe('bench emulate --devices', () => {
 
   it.skipIf(!toolchain)('c: all ten bench scenarios pass (migration and checkpoint apply included), and bench check explains a migrating one', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-all-'));
-    const r = await bench(['emulate', 'bench/scenarios', '--devices', 'c', '--out', out, '--json']);
+    // The eleventh, 11-rescind-and-reoffer, needs a rescind the C VSP has no command for.
+    const ten = readdirSync('bench/scenarios').filter((f) => /^(0\d|10)-.*\.yaml$/.test(f)).map((f) => join('bench/scenarios', f));
+    expect(ten).toHaveLength(10);
+    const r = await bench(['emulate', ...ten, '--devices', 'c', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ passed: 10, failed: 0 });
     const check = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', join(out, 'migrate-and-back.jsonl'), '--no-minimise']);

@@ -8,19 +8,22 @@ import { executeScenario } from '../../src/scenario/execute.ts';
 import { ScenarioSchema, toScenario, type ScenarioInput, type Scenario } from '../../src/scenario/model.ts';
 import { checkRules } from '../../src/scenario/validate.ts';
 import { MemorySink, StampingSink } from '../../src/trace/sink.ts';
-import { PropertyChecker } from '../../src/check/properties.ts';
+import { PropertyChecker, statusRuleOf } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { InputError } from '../../src/errors.ts';
 import { trafficStep } from './arbitraries.ts';
 
+/** The default device's (the sample's) status rule, as the bench gives its checker. */
+const SAMPLE_STATUS_RULE = statusRuleOf({});
+
 const scenario = (input: Omit<ScenarioInput, 'name'> & { name?: string }): Scenario => toScenario(ScenarioSchema.parse({ name: 'rescind-test', ...input }));
 
 function run(s: Scenario, seed = 1): { events: TraceEvent[]; violations: string[]; hang: string | null } {
   const sink = new MemorySink();
   const r = executeScenario(s, { seed, sink });
-  const c = new PropertyChecker();
+  const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   for (const e of sink.events) c.onEvent(e);
   return { events: sink.events, violations: c.finish(r.hang).map((v) => `${v.class}: ${v.message}`), hang: r.hang?.reason ?? null };
 }
@@ -123,19 +126,16 @@ describe('rescind at any point of random traffic (property)', () => {
         fc.array(trafficStep(limits), { minLength: 0, maxLength: 4 }),
         fc.integer({ min: 0, max: 1 }),
         fc.integer({ min: 1, max: 1000 }),
-        fc.boolean(),
-        (before, after, ch, seed, alsoSave) => {
+        fc.constantFrom('reopen', 'then-restore-fails', 'offered-through-a-save'),
+        (before, after, ch, seed, variant) => {
           const withCh = (steps: typeof before) => steps.map((s) => ('count' in s ? { ...s, channel: ch } : s));
-          const s = scenario({
-            channels: 2,
-            steps: [
-              ...withCh(before),
-              { op: 'rescind', channel: ch },
-              ...(alsoSave ? [{ op: 'save' as const }, { op: 'restore' as const, fail: [ch] }] : []),
-              ...withCh(after),
-              { op: 'settle' },
-            ],
-          });
+          const hostOnly = (steps: typeof before) => withCh(steps).filter((s) => s.op === 'host-send' || s.op === 'run' || (s.op === 'notify' && s.dir === 'h2g'));
+          const middle: ScenarioInput['steps'] =
+            variant === 'reopen' ? [{ op: 'rescind', channel: ch }, ...withCh(after)]
+            : variant === 'then-restore-fails' ? [{ op: 'rescind', channel: ch }, { op: 'save' }, { op: 'restore', fail: [ch] }, ...withCh(after)]
+            // offered and not opened: only the host sends until the guest opens it
+            : [{ op: 'rescind', channel: ch, reopen: false }, ...hostOnly(after), { op: 'save' }, { op: 'restore' }, { op: 'guest-open', channel: ch }];
+          const s = scenario({ channels: 2, steps: [...withCh(before), ...middle, { op: 'settle' }] });
           const { violations, hang } = run(s, seed);
           expect(hang).toBeNull();
           expect(violations).toEqual([]);
@@ -187,7 +187,7 @@ describe('a restore that fails', () => {
     // The same trace with the rescind taken out: the saved transactions 2..8 of channel 1
     // were neither restored nor ended by a rescind.
     const cut = events.filter((e) => e.ev !== 'ch.rescind' && e.ev !== 'ch.offer');
-    const c = new PropertyChecker();
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of cut) c.onEvent(e);
     expect(c.finish(null).map((v) => v.class)).toContain('not-restored');
   });
@@ -259,7 +259,67 @@ describe('FORCE_NEW_CHANNEL', () => {
   });
 });
 
+describe('a save of a channel offered and not opened (rescind with reopen: false)', () => {
+  const s = scenario({
+    channels: 2,
+    steps: [
+      { op: 'host-send', channel: 1, count: 4, size: 200, hold: 20 },
+      { op: 'rescind', channel: 1, reopen: false },
+      { op: 'host-send', channel: 1, count: 5, size: 200, hold: 5 },
+      { op: 'host-send', channel: 0, count: 3, size: 200, hold: 30 },
+      { op: 'run', ms: 2 },
+      { op: 'save' },
+      { op: 'restore' },
+      { op: 'migrate', to: 'host-b' },
+      { op: 'guest-open', channel: 1 },
+      { op: 'settle' },
+    ],
+  });
+
+  it('queues the host\'s sends in KMCL, saves and restores them, and delivers each once after the guest opens the channel', () => {
+    for (const runningCheckpoint of ['save-and-continue', 'pulse'] as const) {
+      const withCheckpoint = { ...s, choices: { runningCheckpoint }, steps: [...s.steps.slice(0, 5), { op: 'checkpoint' as const, name: 'c' }, ...s.steps.slice(5)] };
+      const { events, violations, hang } = run(withCheckpoint);
+      expect(hang).toBeNull();
+      expect(violations).toEqual([]);
+      const open = events.findLastIndex((e) => e.ev === 'ch.state' && e.side === 'guest' && (e as Pkt).ch === 1 && (e as unknown as { state: string }).state === 'Opened');
+      const restoreEnd = at(events, (e) => e.ev === 'vm.restore.end');
+      expect(open).toBeGreaterThan(restoreEnd);
+      const saveBegin = at(events, (e) => e.ev === 'vm.save.begin');
+      expect(pkts(events.slice(saveBegin, restoreEnd), 'pkt.save').filter((e) => e.ch === 1).map((e) => e.tx)).toEqual([5, 6, 7, 8, 9]);
+      expect(pkts(events.slice(saveBegin, restoreEnd), 'pkt.restore').filter((e) => e.ch === 1).map((e) => e.tx)).toEqual([5, 6, 7, 8, 9]);
+      // Nothing of channel 1 reaches the guest before it opens the channel; all of it after.
+      expect(pkts(events.slice(0, open), 'pkt.recv', 'guest').filter((e) => e.ch === 1 && e.tx >= 5)).toEqual([]);
+      expect(pkts(events.slice(open), 'pkt.recv', 'guest').filter((e) => e.ch === 1).map((e) => e.tx)).toEqual([5, 6, 7, 8, 9]);
+      const source = new ArraySource(events.map((event, i) => ({ event, file: 't.jsonl', line: i + 1 })));
+      expect(checkTrace(withCheckpoint, source).verdict).toBe('pass');
+    }
+  });
+
+  it('keeps the channel closed in the guest\'s saved state: the restored host offers it and does not open it', () => {
+    const { events } = run(s);
+    const begin = at(events, (e) => e.ev === 'vm.restore.begin');
+    const end = at(events, (e) => e.ev === 'vm.restore.end');
+    const states = (events.slice(begin, end).filter((e) => e.ev === 'ch.state' && (e as Pkt).ch === 1) as unknown as Array<{ state: string }>).map((e) => e.state);
+    expect(states).toEqual(['Enabled']);
+  });
+});
+
 describe('scenario rules', () => {
+  it('guest-open only after a rescind with reopen: false; no guest send on a closed channel; not left closed at the end', () => {
+    const bad = scenario({
+      channels: 1,
+      steps: [{ op: 'guest-open' }, { op: 'rescind', reopen: false }, { op: 'guest-send', count: 1, size: 64 }, { op: 'rescind' }],
+    });
+    const v = checkRules(bad).map((x) => `${x.field}: ${x.message}`);
+    expect(v).toEqual([
+      'steps[0].channel: channel 0 is open; "guest-open" follows a "rescind" with "reopen: false"',
+      'steps[2].channel: the guest has channel 0 closed; "guest-open" it first',
+      'steps[3].channel: channel 0 is closed already; "guest-open" it first',
+      'steps[3]: the scenario ends with channel 0 offered and not opened; add a "guest-open"',
+    ]);
+  });
+
   it('refuses a rescind of a saved VM, and a failing restore of a channel that does not exist', () => {
     const bad = scenario({ channels: 1, steps: [{ op: 'save' }, { op: 'rescind' }, { op: 'restore', fail: [3] }] });
     const v = checkRules(bad).map((x) => `${x.field}: ${x.message}`);

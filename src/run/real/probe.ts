@@ -10,7 +10,7 @@
 //   client-binds   the client driver in the host opened the loopback channel
 //   traffic        a request and a host transaction complete, both ways
 //   save-continue  `save ch=N` then `resume ch=N`: traffic still completes afterwards
-//   restore-open   save, `restore ch=N` onto a new server channel with the client open
+//   restore-open   save, `restore ch=N` onto a new server channel with the client open, resume
 //   force-new-channel  the same with `open ... force-new-channel` (the flag 0x8): is the
 //                  offer taken, and does the client keep its channel or get a new one
 //                  (its counters start again) when the server channel is restored
@@ -73,7 +73,7 @@ export interface ProbeOptions {
   /** Scenarios run as loopback jobs for the documented-gap choices (the inapplicable are left out). */
   scenarios: readonly Scenario[];
   /** The drivers of those jobs (default: sample-ctl on the host); tests pass an emulator's. */
-  drivers?: (o: LoopbackLabOptions, scenario: Scenario) => LoopbackDrivers;
+  drivers?: (o: LoopbackLabOptions, scenario: Scenario) => LoopbackDrivers & { clock?: Clock };
   /** The probe's own channel number (default 0x7e00, out of the way of scenarios). */
   channel?: number;
   /** How long traffic may take to complete (default 10 s). */
@@ -208,7 +208,7 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     if (before) return ['fail', before];
     const sentBefore = (await counters('guest')).get(fc)?.requests_sent ?? 0;
     await ctl(['vsp', 'command', `save ch=${fc}`]);
-    const restored = await ctl(['vsp', 'command', `restore ch=${fc}`]).catch((e: Error) => e);
+    const restored = await ctl(['vsp', 'command', `restore ch=${fc}`]).then(() => ctl(['vsp', 'command', `resume ch=${fc}`])).catch((e: Error) => e);
     if (restored instanceof Error) return ['fail', `the save was taken, the restore with the flag was refused: ${restored.message}`];
     // The client's counters right after the restore, before any new traffic.
     const after = (await counters('guest').catch(() => new Map<number, Record<string, number>>())).get(fc);
@@ -238,8 +238,9 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   else {
     const r = await attempt(async () => {
       await ctl(['vsp', 'command', `save ch=${ch}`]);
-      // restore makes the new server channel and starts it (vsp-save.c): nothing to resume.
+      // restore makes the new server channel, resume offers and starts it (vsp-save.c).
       await ctl(['vsp', 'command', `restore ch=${ch}`]);
+      await ctl(['vsp', 'command', `resume ch=${ch}`]);
       return traffic();
     });
     add('restore-open', 'restore onto a new server channel, client open', r[0], r[1], r[0] === 'pass' ? 'the second open question is answered yes: loopback save/restore jobs can run' : 'loopback jobs that save and restore will fail here: the channel cannot be restored while its client stays open');
@@ -271,7 +272,9 @@ async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, t
     for (const s of runnable) {
       const dir = mkdtempSync(join(tmpdir(), `probe-${s.name}-`));
       const lo: LoopbackLabOptions = { hv: o.hv, host: o.host.name, sampleCtl: o.sampleCtl, clock: o.clock, workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60) };
-      const lab = loopbackJobLab(lo, (o.drivers ?? ((x) => sampleCtlDrivers(x)))(lo, s));
+      const d: LoopbackDrivers & { clock?: Clock } = (o.drivers ?? ((x) => sampleCtlDrivers(x)))(lo, s);
+      // Drivers that keep their own time (the C drivers on the emulator) bring their clock.
+      const lab = loopbackJobLab(d.clock ? { ...lo, clock: d.clock } : lo, d);
       const out = await runRealJob({ scenario: s, seed: s.seed ?? 1, hostMap: { [s.host]: o.host.name } }, lab, dir, new AbortController().signal).catch((e: Error) => ({ kind: 'infra' as const, message: e.message }));
       if (out.kind !== 'ran') { broken.push(`${s.name}: ${out.message}`); continue; }
       for (const f of await fittingChoices(s, out.traces)) {

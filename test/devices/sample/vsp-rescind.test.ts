@@ -51,7 +51,8 @@ describe('the sample VSP at a rescind', () => {
       expect(fresh).not.toBe(old);
       expect(fresh.channel.state.conn).toBe('disabled');
       expect(fresh.channel.nextTransId).toBe(old.channel.nextTransId);
-      h.reoffer(0, memory, () => {});
+      h.offer(0);
+      h.open(0, memory, () => {});
       const offered = (sink.events.slice(before + after.length) as Ev[]).map((e) => e.ev === 'ch.state' ? e.state : e.ev);
       expect(offered).toEqual(['ch.offer', 'Enabled', 'Opened', 'Started', 'Active']);
     }

@@ -7,7 +7,9 @@ import { loopbackNotApplicable, loopbackOp } from '../../../src/lab/attach.ts';
 import { inventoryFromSource } from '../../../src/lab/inventory.ts';
 import { templateFromSource } from '../../../src/lab/template.ts';
 import { parseYamlText } from '../../../src/lab/yaml-input.ts';
+import { executeScenario } from '../../../src/scenario/execute.ts';
 import type { Scenario, Step } from '../../../src/scenario/model.ts';
+import { MemorySink } from '../../../src/trace/sink.ts';
 
 const host = (extra: string) => `version: 1
 name: t
@@ -78,6 +80,17 @@ describe('loopback step mapping', () => {
     for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }] })).toBeUndefined();
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }, { op: 'migrate', to: 'x' }] })).toMatch(/^loopback: step 3 "migrate"/);
+  });
+
+  it('plans out a loopback job whose channel sets forceNewChannel, which the emulator\'s loopback topology refuses too', () => {
+    const s = { ...base, channels: [{ ...base.channels[0]!, forceNewChannel: true }], steps: [{ op: 'save' }, { op: 'restore' }] } as Scenario;
+    expect(loopbackNotApplicable(s)).toMatch(/^loopback: forceNewChannel/);
+    expect(() => executeScenario({ ...s, topology: 'loopback' }, { seed: 1, sink: new MemorySink() })).toThrow(/topology: loopback cannot run forceNewChannel/);
+  });
+
+  it('plans out a loopback job of more than one channel: the sample client has one control device', () => {
+    const two = { ...base, channels: [base.channels[0]!, { ...base.channels[0]!, id: 1 }], steps: [{ op: 'save' }, { op: 'restore' }] } as Scenario;
+    expect(loopbackNotApplicable(two)).toMatch(/^loopback: 2 channels; the sample Windows client driver serves one/);
   });
 
   it('plans out a host send into paused or saved channels (the VSP cannot send there), but not one after the resume', () => {

@@ -78,5 +78,9 @@ describe.skipIf(!pwsh || !toolchain)(`a loopback lab run on the stand-in ${pwshL
       { name: 'client', where: 'host', sha256: hostFileSha256(a, pkgs[1]!.sys), fileVersion: '1.0.0.7', sourceCommit: undefined },
     ]);
     expect((await a.state()).Drivers).toHaveLength(2);
+    // The report shows the build it read beside the label.
+    const html = readFileSync(join(r.runDir!, 'report.html'), 'utf8');
+    expect(html).toContain('26100.4061');
+    expect(ran.hostBuild).toBe('26100.4061');
   });
 });

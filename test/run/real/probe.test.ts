@@ -3,7 +3,7 @@
 // an answer with what it means, each answer follows what the host does, the documented-gap
 // choices are read from loopback jobs' traces through the checker's search, and the
 // command writes probe.json and probe.md.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +22,9 @@ import { DEFAULT_CHOICES, GAP_CHOICES } from '../../../src/vmbus/choices.ts';
 import { pwsh, pwshLabel, standinModule } from '../../lab/host/find-pwsh.ts';
 import { disposeHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
 import { emulatorLoopbackDrivers } from './support/emulator-lab.ts';
+import { cLoopbackDrivers } from './support/c-loopback.ts';
+
+const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
 const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
@@ -76,6 +79,24 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     }
     for (const f of report.findings) expect(f.meaning.length).toBeGreaterThan(10);
     expect(probeMarkdown(report)).toMatch(/^# bench lab probe: hv-a\n[\s\S]*\| the client binds in the host \| pass \|/);
+  });
+
+  it.skipIf(!toolchain)('reads the gap choices from loopback jobs run on the C VSP and client on the emulator', async () => {
+    await init();
+    const scenarios = await Promise.all(['02-inflight-host-transactions', '10-quota-and-deferral'].map((f) => loadScenarioFile(`bench/scenarios/${f}.yaml`)));
+    const report = await probeHost({
+      hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
+      drivers: (_o, s) => { const c = cLoopbackDrivers(s); return { ...c.drivers, clock: c.clock }; },
+    });
+    const choices = report.findings.filter((f) => f.id.startsWith('choice:'));
+    // The jobs ran to the end and were searched: no choice is left "no scenario ran".
+    expect(choices.filter((f) => /no scenario ran/.test(f.detail))).toEqual([]);
+    // The emulator's KMCL (the C drivers' kernel shim) runs the default choices: the traces never contradict them.
+    expect(choices.filter((f) => f.status === 'fail')).toEqual([]);
+    for (const f of choices.filter((x) => x.status === 'pass')) {
+      const key = f.id.slice('choice:'.length) as keyof typeof DEFAULT_CHOICES;
+      expect(f.detail).toContain(`the host shows ${String(DEFAULT_CHOICES[key])}`);
+    }
   });
 
   it('says so when the client does not bind, and does not try what depends on it', async () => {

@@ -13,8 +13,8 @@
 #                                    counters start again), or the flagged offer is refused
 #
 # Channel states follow the VSP's commands: open -> active; pause -> paused; save -> saved;
-# detach -> detached; restore (from saved or detached) -> active, started as the VSP's
-# restore is; resume (from paused or saved) -> active. A paused, saved or detached channel
+# detach -> detached; restore (from saved or detached) -> restored, not yet offered, as the
+# VSP's restore leaves it; resume (from paused, saved or restored) -> active. Any but an active channel
 # refuses `transact` (STATUS_INVALID_DEVICE_STATE, exit 3) as vsp-send.c does. `vsp
 # counters` starts with `trace_seq=N`, N counting the commands that would have traced.
 #
@@ -84,11 +84,11 @@ function sample-ctl {
             if ($ch.Bound -and $d.RestoreWithClientOpen -ne 'ok') { Save-Config $c; & $fail 2 'restore: STATUS_INVALID_DEVICE_STATE (the client is still open)'; return }
             # A flagged channel's client may get a new channel at the restore: its counters start again.
             if ($ch.Force -and $d.ForceNewChannel -eq 'new-channel') { $ch.Requests = 0; $ch.GuestDone = 0 }
-            $ch.State = 'active'; $ch.Restored++
+            $ch.State = 'restored'; $ch.Restored++
         }
         'resume' {
             if (-not $ch) { Save-Config $c; & $fail 2 'no such channel'; return }
-            if ($ch.State -eq 'paused' -or $ch.State -eq 'saved') { $ch.State = 'active' }
+            if ($ch.State -eq 'paused' -or $ch.State -eq 'saved' -or $ch.State -eq 'restored') { $ch.State = 'active' }
         }
         'close' { if ($n) { $d.Channels.Remove($n) } }
         default { }
