@@ -449,6 +449,30 @@ export class SampleVsp implements HostVsp {
   }
 
   /**
+   * The guest closed this channel (lab/drivers/PROTOCOL.md, "Guest close"): KMCL suspends
+   * it (the VSP completes the requests it held, deferred ones are delivered first) and
+   * runs Closed. The guest then ends its own requests; `retireClosed` follows.
+   */
+  guestClosed(): void {
+    this.channel.peerClosed();
+  }
+
+  /**
+   * After a guest close, the VSP retires what it had outstanding on the channel (REVIEW
+   * D6): each host transaction queued or awaiting its completion ends at its completion
+   * routine with the cancel status, traced as pkt.cancel; queued Notifies and completions
+   * go. The channel object stays, closed and offered, for the guest to open again.
+   */
+  retireClosed(): void {
+    this.rescinding = true;
+    try {
+      this.channel.retireOutstanding();
+    } finally {
+      this.rescinding = false;
+    }
+  }
+
+  /**
    * The host objects go: after a save (the saved state carries what was in flight), or
    * with a VM being discarded. The real teardown (REVIEW E10): VmbChannelDisable, which
    * suspends a running channel, closes it and cancels the packets still queued or awaiting

@@ -22,6 +22,9 @@
 // most once and never after on the new one, and its sender ends it exactly once: with its
 // completion, or with pkt.cancel (only after the rescind, never beside a completion),
 // unless its only state was a saved one the restore abandoned, which the rescind ends.
+// A guest's close of the channel (its `ch.state` Closed, without a rescind: a scenario's
+// guest-close; PROTOCOL.md "Guest close") ends what is in flight the same way: from then
+// on each side may cancel its transactions, and nothing sent before it is received after.
 
 import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
@@ -193,6 +196,11 @@ export class PropertyChecker {
   /** h2g transactions awaiting completion when the current save began, in the order they were sent */
   private awaitingAtSave: AwaitingList | null = null;
   private readonly checkpoints = new Map<string, Snapshot>();
+  /**
+   * The guest's channel states at each checkpoint: applying it revives the guest as it was
+   * then (a channel it had closed is closed again, to be opened anew), with no event.
+   */
+  private readonly guestStatesAt = new Map<string, Map<string, string>>();
   /**
    * The records as they were at a checkpoint's first rescind (a FORCE_NEW_CHANNEL channel
    * offered anew by the checkpoint's restore, runningCheckpoint pulse): the checkpoint holds
@@ -390,6 +398,9 @@ export class PropertyChecker {
           this.fail('state-machine', 'state-order', e.seq, `${key} went ${from || '(new)'} -> ${e.state}`);
         }
         this.states.set(key, e.state);
+        // The guest closed the channel: what is in flight is orphaned, as at a rescind
+        // (whose own guest Closed comes after ch.rescind and finds it done already).
+        if (e.side === 'guest' && e.state === 'Closed') this.rescind(e.ch, true);
         return;
       }
       case 'ch.rescind':
@@ -409,7 +420,7 @@ export class PropertyChecker {
         }
         if (r.cancelled) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} cancelled twice`);
         if (r.completions > 0) return this.fail('exactly-once-completion', 'duplicated', e.seq, `${key} cancelled after its completion`);
-        if (!r.orphaned) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} cancelled, but channel ${e.ch} was not rescinded since it was sent`);
+        if (!r.orphaned) return this.fail('exactly-once-completion', 'spurious', e.seq, `${key} cancelled, but channel ${e.ch} was neither rescinded nor closed by the guest since it was sent`);
         r.cancelled = true;
         this.maybeFinish(l, r);
         return;
@@ -434,6 +445,7 @@ export class PropertyChecker {
         this.endSave(e.seq);
         // The checkpoint holds what was saved: applying it must restore that.
         this.checkpoints.set(e.name, this.beforeRescind ?? this.snapshot());
+        this.guestStatesAt.set(e.name, new Map([...this.states].filter(([k]) => k.startsWith('guest/'))));
         this.beforeRescind = null;
         const taking = this.takingCheckpoint;
         this.takingCheckpoint = null;
@@ -465,6 +477,7 @@ export class PropertyChecker {
         this.channels = copy.channels;
         this.awaitingAtSave = copy.awaitingAtSave;
         for (const l of this.lanes()) l.open.forEachUnordered((r) => (r.restoredAfterSave = false));
+        for (const [k, v] of this.guestStatesAt.get(e.name) ?? []) this.states.set(k, v);
         this.newHostObjects();
         return;
       }
@@ -479,16 +492,19 @@ export class PropertyChecker {
   /**
    * Channel `ch`'s instance is rescinded: what is in flight on it now is orphaned (see the
    * header). A record saved and not restored has lost its only state with the restore the
-   * rescind replaces: it ends here.
+   * rescind replaces: it ends here. `byGuest`: the guest closed the channel (its Closed),
+   * which ends what is in flight but not a saved state only the host can abandon: a record
+   * still waiting for its restore keeps waiting (and is not-restored if none comes).
    */
-  private rescind(ch: number): void {
-    if (this.takingCheckpoint !== null && this.beforeRescind === null) this.beforeRescind = this.snapshot();
+  private rescind(ch: number, byGuest = false): void {
+    if (!byGuest && this.takingCheckpoint !== null && this.beforeRescind === null) this.beforeRescind = this.snapshot();
     const c = this.channels.get(ch);
     if (!c) return;
     for (const l of [c.g2h, c.h2g]) {
       const open: TxRecord[] = [];
       l.open.forEachUnordered((r) => open.push(r));
       for (const r of open) {
+        if (byGuest && r.savedDigest !== null && !r.restoredAfterSave) continue;
         r.orphaned = true;
         if (r.savedDigest !== null && !r.restoredAfterSave) r.abandoned = true;
         this.maybeFinish(l, r);
@@ -612,7 +628,7 @@ export class PropertyChecker {
       const key = keyOf(lane.ch, lane.dir, r.tx);
       if (r.orphaned) {
         // maybeFinish drops every orphaned record its sender ended: this one was not.
-        this.fail('exactly-once-completion', 'lost', null, `${key} was in flight when channel ${lane.ch} was rescinded, and its sender never ended it (no completion, no pkt.cancel)`);
+        this.fail('exactly-once-completion', 'lost', null, `${key} was in flight when channel ${lane.ch} was rescinded or closed, and its sender never ended it (no completion, no pkt.cancel)`);
         continue;
       }
       if (r.recvs === 0) this.fail('exactly-once-delivery', 'lost', null, `${key} was sent but never received`);

@@ -126,6 +126,19 @@ export interface HostVsp {
    */
   rescind?(): void;
   /**
+   * Optional (with retireClosed): the guest closed this channel (`guest-close`;
+   * lab/drivers/PROTOCOL.md "Guest close"): the partition's close of a server channel
+   * (Channel.peerClosed: Suspend, then Closed). A device without both cannot run a guest
+   * close (refused, exit 2).
+   */
+  guestClosed?(): void;
+  /**
+   * Optional (with guestClosed): after the guest ended its own requests, the VSP retires
+   * what it had outstanding on the closed channel, each transaction that wanted a
+   * completion traced as `pkt.cancel`; the object stays, for the guest to open again.
+   */
+  retireClosed?(): void;
+  /**
    * Optional: keys a packet's context (VmbPacketGetPointer) for explore's state key, faster
    * than the generic walk. Must key every field that decides what the VSP does next.
    */

@@ -64,7 +64,7 @@ export function loopbackOp(step: Step): LoopbackOp {
       return { kind: 'pause' };
     case 'resume':
       return { kind: 'resume' };
-    case 'apply-checkpoint': case 'migrate': case 'rescind': case 'guest-open':
+    case 'apply-checkpoint': case 'migrate': case 'rescind': case 'guest-open': case 'guest-close':
       return { kind: 'not-applicable', reason: loopbackStepProblem({ steps: [step] })!.reason };
   }
 }

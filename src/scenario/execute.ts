@@ -371,6 +371,9 @@ class Execution {
       case 'guest-open':
         this.openChannel(step.channel);
         return;
+      case 'guest-close':
+        this.guestCloseChannel(step.channel);
+        return;
     }
   }
 
@@ -527,6 +530,22 @@ class Execution {
     this.guest.rescind!(ch);
     host.offer(ch);
     if (reopen) this.openChannel(ch);
+  }
+
+  /**
+   * The guest closes channel `ch` (PROTOCOL.md, "Guest close"). The host's channel is
+   * suspended and closed first (what it receives and completes while suspending is the
+   * VSP's ordinary work), then the guest closes (`ch.state` Closed) and ends its requests
+   * in flight, then the VSP retires what it had outstanding. The channel stays offered
+   * and closed; a `guest-open` opens it again on fresh rings. One step: nothing runs
+   * between.
+   */
+  private guestCloseChannel(ch: number): void {
+    const vsp = this.host!.vsps.get(ch)!;
+    if (!vsp.guestClosed || !vsp.retireClosed) throw new InputError(`channel ${ch}: the device's VSP twin has no guestClosed and retireClosed, so the guest cannot close it`, { field: 'device' });
+    vsp.guestClosed();
+    this.guest.rescind!(ch);
+    vsp.retireClosed();
   }
 
   /**
@@ -891,6 +910,7 @@ function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevic
     if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
       throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
     }
+    if (st.op === 'guest-close') throw new InputError('devices: c cannot run \'guest-close\': the C VSP has no command for a guest\'s close yet', where(i));
   });
   s.channels.forEach((c, i) => {
     if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel yet: the emulator does not pass it to the C VSP\'s open command', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
@@ -899,16 +919,18 @@ function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevic
 }
 
 /**
- * A rescind, a failing restore or forceNewChannel needs a device whose twins handle a
- * rescind (GuestDriver.rescind and reopen, HostVsp.rescind): refused up front otherwise.
+ * A rescind, a guest close, a failing restore or forceNewChannel needs a device whose twins
+ * handle a rescind (GuestDriver.rescind and reopen, HostVsp.rescind; a guest close uses the
+ * guest's rescind as its close, and HostVsp.guestClosed and retireClosed): refused up front
+ * otherwise.
  */
 function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
-  const i = s.steps.findIndex((st) => st.op === 'rescind' || (st.op === 'restore' && st.fail !== undefined && st.fail.length > 0));
+  const i = s.steps.findIndex((st) => st.op === 'rescind' || st.op === 'guest-close' || (st.op === 'restore' && st.fail !== undefined && st.fail.length > 0));
   const c = s.channels.findIndex((x) => x.forceNewChannel);
   if (i < 0 && c < 0) return;
   if (guest.rescind && guest.reopen) return;
   const where = i >= 0 ? { file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` } : { file: s.source?.file, field: `channels[${c}].forceNewChannel` };
-  throw new InputError(`device ${deviceOf(devicePath(s)).name} cannot be rescinded: its guest twin has no rescind and reopen`, where);
+  throw new InputError(`device ${deviceOf(devicePath(s)).name} cannot be rescinded or closed by its guest: its guest twin has no rescind and reopen`, where);
 }
 
 /** The scenario's device twins; a device without them runs on real labs only. */

@@ -34,6 +34,9 @@ export function loopbackStepProblem(s: Pick<Scenario, 'steps'>): LoopbackProblem
       case 'guest-open':
         // The VSP's `close ch=N` and `open` would be one; the client's side of it is not driven yet.
         return { step: i, reason: `"${st.op}" needs the client to handle a rescind and a new offer, which a loopback job does not drive yet` };
+      case 'guest-close':
+        // The client's VmbChannelDisable would be one; the harness has no command for it yet.
+        return { step: i, reason: '"guest-close" needs the client to close its channel and open it again, which a loopback job does not drive yet' };
       case 'host-send':
       case 'notify':
         if (held && (st.op === 'host-send' || st.dir === 'h2g')) {

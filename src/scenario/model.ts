@@ -61,8 +61,17 @@ export const StepSchema = z.discriminatedUnion('op', [
     /** false: the new instance stays offered and not opened until a `guest-open` step */
     reopen: z.boolean().default(true),
   }),
-  /** The guest opens the new instance of a channel rescinded with `reopen: false`. */
+  /**
+   * The guest opens the channel again: the new instance of one rescinded with
+   * `reopen: false`, or one it closed itself (`guest-close`).
+   */
   z.strictObject({ op: z.literal('guest-open'), channel: channelRef }),
+  /**
+   * The guest closes the channel, whatever is in flight on it; the host's channel goes
+   * Closed and the VSP retires what it had outstanding (PROTOCOL.md, "Guest close"). The
+   * channel stays offered and closed until a `guest-open` step.
+   */
+  z.strictObject({ op: z.literal('guest-close'), channel: channelRef }),
 ]);
 export type Step = z.infer<typeof StepSchema>;
 export type StepOp = Step['op'];

@@ -24,7 +24,7 @@ export function checkRules(s: Scenario): RuleViolation[] {
   let vm: 'running' | 'paused' | 'saved' = 'running';
   let host = s.host;
   const checkpoints = new Set<string>();
-  /** channels rescinded with reopen: false and not opened since; a checkpoint keeps its own copy */
+  /** channels rescinded with reopen: false or closed by the guest, not opened since; a checkpoint keeps its own copy */
   let closed = new Set<number>();
   const closedAt = new Map<string, Set<number>>();
   s.steps.forEach((step, i) => {
@@ -63,8 +63,13 @@ export function checkRules(s: Scenario): RuleViolation[] {
         break;
       case 'guest-open':
         if (vm !== 'running') bad('op', 'a paused guest cannot open a channel');
-        if (!closed.has(step.channel)) bad('channel', `channel ${step.channel} is open; "guest-open" follows a "rescind" with "reopen: false"`);
+        if (!closed.has(step.channel)) bad('channel', `channel ${step.channel} is open; "guest-open" follows a "guest-close" or a "rescind" with "reopen: false"`);
         closed.delete(step.channel);
+        break;
+      case 'guest-close':
+        if (vm !== 'running') bad('op', 'a paused guest cannot close a channel');
+        if (closed.has(step.channel)) bad('channel', `channel ${step.channel} is closed already; "guest-open" it first`);
+        closed.add(step.channel);
         break;
       case 'pause':
         if (vm === 'paused') bad('op', 'the VM is already paused');

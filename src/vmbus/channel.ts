@@ -467,6 +467,19 @@ export class Channel {
     }
   }
 
+  /**
+   * A server the guest closed (peerClosed) hands its VSP back what it had outstanding, for
+   * the VSP to retire (REVIEW D6: on a guest close the header has the VSP retire its
+   * outstanding transactions itself; how is not documented [I]): every packet still queued
+   * or awaiting a completion goes to its completion routine with the cancel status, and
+   * the completions queued for the guest's requests are dropped (the guest ended those
+   * requests when it closed). Sends after this are queued for the guest's next open.
+   */
+  retireOutstanding(): void {
+    if (!this.isServer || this.state.conn !== 'closed') throw new KmclUsageError('retire', `channel is ${this.state.conn}, not closed by its guest`);
+    this.cancelAll();
+  }
+
   /** VmbChannelCleanup: the channel must be disabled. */
   cleanup(): void {
     if (this.state.conn !== 'disabled') this.misuse('wrong-state', 'VmbChannelCleanup', `channel is ${this.state.conn}; disable it first`);

@@ -313,7 +313,7 @@ describe('scenario rules', () => {
     });
     const v = checkRules(bad).map((x) => `${x.field}: ${x.message}`);
     expect(v).toEqual([
-      'steps[0].channel: channel 0 is open; "guest-open" follows a "rescind" with "reopen: false"',
+      'steps[0].channel: channel 0 is open; "guest-open" follows a "guest-close" or a "rescind" with "reopen: false"',
       'steps[2].channel: the guest has channel 0 closed; "guest-open" it first',
       'steps[3].channel: channel 0 is closed already; "guest-open" it first',
       'steps[3]: the scenario ends with channel 0 offered and not opened; add a "guest-open"',

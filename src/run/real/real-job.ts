@@ -180,8 +180,9 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
       break;
     case 'rescind':
     case 'guest-open':
-      // The sample VSP has no rescind-and-re-offer command yet: emulator only (issue 13 item 3).
-      throw new InputError(`"${step.op}" runs on the emulator only: the sample VSP has no command to rescind and re-offer a channel on a real host yet`);
+    case 'guest-close':
+      // The sample VSP has no rescind-and-re-offer command, nor the guest a close one, yet: emulator only (issue 13 item 3).
+      throw new InputError(`"${step.op}" runs on the emulator only: the sample drivers have no command to rescind, close or re-open a channel on a real host yet`);
     case 'restore':
       if (step.fail) throw new InputError('"restore" with "fail" runs on the emulator only: a real VSP cannot be told to refuse its saved state');
       bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());
