@@ -345,7 +345,8 @@ export class SampleGuest implements GuestDriver {
    * and is never sent again, since the host may or may not have processed it; host
    * transactions we held are dropped uncompleted (the host ends them on its side); queued
    * completions and notifies go with the rings. Our tx counters go on, so the new
-   * instance never reuses an id of the old one.
+   * instance never reuses an id of the old one. The guest's own close (a scenario's
+   * `guest-close`; PROTOCOL.md "Guest close") does the same: the executor calls this.
    */
   rescind(ch: number): void {
     const c = this.chan(ch);

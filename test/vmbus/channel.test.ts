@@ -802,6 +802,26 @@ describe('the other end closes (REVIEW E8)', () => {
     void clientLog;
   });
 
+  it('after a guest close the VSP retires what it had outstanding (REVIEW D6), and only then', () => {
+    const log: string[] = [];
+    const pair = makePair();
+    const server = pair.server.ch;
+    expect(() => server.retireOutstanding()).toThrow(KmclUsageError);
+    send(pair.server, 1, { wait: true, log });
+    expect(server.awaiting.size).toBe(1);
+    server.peerClosed();
+    // The guest closed without completing it: it still awaits, and a new send is queued.
+    expect(log).toEqual([]);
+    send(pair.server, 2, { wait: true, log });
+    expect(fifoLength(server.queue)).toBe(1);
+    server.retireOutstanding();
+    const cancelled = STATUS.CANCELLED.toString(16);
+    expect([...log].sort()).toEqual([`done:1:${cancelled}:null`, `done:2:${cancelled}:null`]);
+    expect(server.awaiting.size).toBe(0);
+    expect(fifoLength(server.queue)).toBe(0);
+    expect(server.state).toEqual({ conn: 'closed' });
+  });
+
   it('a rescind closes the client, cancels what it had in flight, and leaves it disabled until enabled again', () => {
     const log: string[] = [];
     const pair = makePair({ serverProcess: holdIt });
