@@ -3,6 +3,7 @@
 // save, restore or checkpoint of the VM while the channel is closed, and guest-open after.
 // Each run must keep every property, with what was in flight at the close ended once at its
 // sender and never received after.
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { executeScenario } from '../../src/scenario/execute.ts';
@@ -15,6 +16,7 @@ import { checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { InputError } from '../../src/errors.ts';
+import { loadDevice } from '../../src/device-api/load.ts';
 import { trafficStep } from './arbitraries.ts';
 
 const SAMPLE_STATUS_RULE = statusRuleOf({});
@@ -179,6 +181,19 @@ describe('guest-close refused where it cannot run', () => {
       expect((e as InputError).exitCode).toBe(2);
       expect((e as InputError).message).toMatch(/step 2: "guest-close"/);
       expect((e as InputError).location.field).toBe('steps[1].op');
+    }
+  });
+
+  it('a device whose twins cannot close (blockq): exit 2 at the step', async () => {
+    await loadDevice(resolve('devices/blockq/device.ts'));
+    const s = scenario({ device: resolve('devices/blockq/device.ts'), steps: [{ op: 'guest-close', channel: 0 }, { op: 'guest-open', channel: 0 }] });
+    try {
+      executeScenario(s, { seed: 1, sink: new MemorySink() });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError);
+      expect((e as InputError).message).toMatch(/closed by its guest/);
+      expect((e as InputError).location.field).toBe('steps[0].op');
     }
   });
 
