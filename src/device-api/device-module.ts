@@ -180,7 +180,8 @@ export interface GuestDriver {
    * Optional (with reopen): the host rescinded channel `ch`. The driver closes it (guest
    * `ch.state` Closed), reads nothing more from its rings, and ends what it had in flight
    * under its protocol's rule (each request that wanted a completion and got none:
-   * `pkt.cancel`, never resent).
+   * `pkt.cancel`, never resent). The bench calls it for the guest's own close too (scenario
+   * op `guest-close`, after the host channel's Closed), which asks the same of the driver.
    */
   rescind?(ch: number): void;
   /** Optional (with rescind): the driver opens the channel's new instance on `rings` (Opened, Active). */
