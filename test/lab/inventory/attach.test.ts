@@ -77,7 +77,7 @@ describe('loopback step mapping', () => {
     expect(loopbackOp({ op: 'checkpoint', name: 'c' })).toEqual({ kind: 'save-continue' });
     expect(loopbackOp({ op: 'pause' })).toEqual({ kind: 'pause' });
     expect(loopbackOp({ op: 'resume' })).toEqual({ kind: 'resume' });
-    for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');
+    for (const st of [{ op: 'migrate', to: 'x' }, { op: 'apply-checkpoint', name: 'c' }, { op: 'guest-close', channel: 0 }] as Step[]) expect(loopbackOp(st).kind).toBe('not-applicable');
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }] })).toBeUndefined();
     expect(loopbackNotApplicable({ ...base, steps: [{ op: 'save' }, { op: 'restore' }, { op: 'migrate', to: 'x' }] })).toMatch(/^loopback: step 3 "migrate"/);
   });
