@@ -14,7 +14,8 @@
 // compiler's version) under node_modules/.cache, or VMBUS_BENCH_WASM_CACHE.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
@@ -127,8 +128,10 @@ function cachedVersion(tool: keyof typeof TOOL_PACKAGE): string | null {
   const version = findTool(tool);
   try {
     mkdirSync(defaultCacheDir(), { recursive: true });
-    writeFileSync(`${file}.${process.pid}`, `${stamp}\n${version}\n`);
-    renameSync(`${file}.${process.pid}`, file);
+    // pid and thread: worker threads share a pid and may record the same tool at once.
+    const staged = `${file}.${process.pid}.${threadId}`;
+    writeFileSync(staged, `${stamp}\n${version}\n`);
+    renameSync(staged, file);
   } catch {
     // a read-only cache only costs the spawn next time
   }
@@ -252,9 +255,9 @@ function buildFresh(name: DriverName, opts: BuildOptions): BuiltDriver {
   if (existsSync(out)) return { name, wasm: readFileSync(out), hash, path: out, cached: true };
 
   mkdirSync(dir, { recursive: true });
-  const work = join(dir, `${name}-${hash}.${process.pid}.tmp`);
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work);
+  // A work folder of its own per build: the emulated nightly's worker threads share one
+  // pid, and on an empty cache several of them build the same driver at once.
+  const work = mkdtempSync(join(dir, `${name}-${hash}.tmp-`));
   try {
     const objects: string[] = [];
     const compile = (src: string, extra: string[]): void => {
@@ -278,8 +281,7 @@ function buildFresh(name: DriverName, opts: BuildOptions): BuiltDriver {
     if (link.exitCode !== 0) throw new InputError(`${name}: wasm-ld failed:\n${String(link.stderr)}`);
     const wasm = readFileSync(tmpWasm);
     // Written whole, then renamed: a concurrent build never reads half a module.
-    writeFileSync(`${out}.${process.pid}`, wasm);
-    renameSync(`${out}.${process.pid}`, out);
+    renameSync(tmpWasm, out);
     return { name, wasm, hash, path: out, cached: false };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -36,7 +36,17 @@ describe('runEmulatedNightly', () => {
     const out = mkdtempSync(join(tmpdir(), 'nightly-c-'));
     const l = await lab('small-c');
     expect(l.devices).toBe('c');
-    const r = await runEmulatedNightly({ lab: l, outRoot: out, ...quiet });
+    // An empty build cache, as on a fresh clone: the worker threads (one pid) then build
+    // the C VSP at the same moment, which once made them share a work folder.
+    const savedCache = process.env.VMBUS_BENCH_WASM_CACHE;
+    process.env.VMBUS_BENCH_WASM_CACHE = mkdtempSync(join(tmpdir(), 'nightly-c-cache-'));
+    let r: Awaited<ReturnType<typeof runEmulatedNightly>>;
+    try {
+      r = await runEmulatedNightly({ lab: l, outRoot: out, ...quiet });
+    } finally {
+      if (savedCache === undefined) delete process.env.VMBUS_BENCH_WASM_CACHE;
+      else process.env.VMBUS_BENCH_WASM_CACHE = savedCache;
+    }
     const summary = await loadSummary(runDirLayout(r.runDir).summary);
     expect(summary.jobs).toHaveLength(4);
     expect(summary.jobs.map((j) => j.verdict)).toEqual(['pass', 'pass', 'pass', 'pass']);
