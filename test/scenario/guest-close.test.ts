@@ -7,34 +7,20 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { executeScenario } from '../../src/scenario/execute.ts';
-import { ScenarioSchema, toScenario, type ScenarioInput, type Scenario } from '../../src/scenario/model.ts';
+import type { ScenarioInput } from '../../src/scenario/model.ts';
 import { checkRules } from '../../src/scenario/validate.ts';
 import { loopbackStepProblem } from '../../src/scenario/loopback.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
-import { PropertyChecker, statusRuleOf } from '../../src/check/properties.ts';
+import { PropertyChecker } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { InputError } from '../../src/errors.ts';
 import { loadDevice } from '../../src/device-api/load.ts';
 import { trafficStep } from './arbitraries.ts';
+import { at, pkts, run, SAMPLE_STATUS_RULE, scenarioNamed, type Pkt } from './checked-run.ts';
 
-const SAMPLE_STATUS_RULE = statusRuleOf({});
-
-const scenario = (input: Omit<ScenarioInput, 'name'> & { name?: string }): Scenario => toScenario(ScenarioSchema.parse({ name: 'guest-close-test', ...input }));
-
-function run(s: Scenario, seed = 1): { events: TraceEvent[]; violations: string[]; hang: string | null } {
-  const sink = new MemorySink();
-  const r = executeScenario(s, { seed, sink });
-  const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
-  for (const e of sink.events) c.onEvent(e);
-  return { events: sink.events, violations: c.finish(r.hang).map((v) => `${v.class}: ${v.message}`), hang: r.hang?.reason ?? null };
-}
-
-type Pkt = TraceEvent & { ch: number; tx: number; dir: string; state?: string };
-const pkts = (events: TraceEvent[], ev: string, side?: string): Pkt[] =>
-  events.filter((e) => e.ev === ev && (side === undefined || e.side === side)) as Pkt[];
-const at = (events: TraceEvent[], pred: (e: TraceEvent) => boolean): number => events.findIndex(pred);
+const scenario = scenarioNamed('guest-close-test');
 const guestClosed = (e: TraceEvent): boolean => e.ev === 'ch.state' && e.side === 'guest' && (e as Pkt).state === 'Closed';
 
 const closing = scenario({
