@@ -4,8 +4,8 @@
 // interfaces on a real lab. A scenario that names no device runs this one.
 
 import type { DeviceModule, GuestDriver, HostVsp, TrafficStep } from '../../src/device-api/device-module.ts';
-import { CHostVsp } from '../../src/devices/wasm/c-host-vsp.ts';
-import { CVsp } from '../../src/devices/wasm/c-vsp.ts';
+import { CHostVsp } from './c/host-vsp.ts';
+import { CVsp } from './c/vsp.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from './guest.ts';
@@ -43,7 +43,7 @@ const sample: DeviceModule = {
     snapshotGuest: (state, now) => snapshotGuest(state as GuestState, now),
     reviveGuest: (image, now) => reviveGuest(image, now),
     cHost(hostName, o): HostVsp {
-      // One C VSP driver per host name, outliving the VM's host objects (c-host-vsp.ts).
+      // One C VSP driver per host name, outliving the VM's host objects (devices/sample/c/host-vsp.ts).
       let driver = o.drivers.get(hostName) as CVsp | undefined;
       if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
       return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);

@@ -10,7 +10,7 @@ import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type VmbPacket } from '../../src/vmbus
 import type { TraceSink } from '../../src/trace/sink.ts';
 import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, encodeMessage } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
-import { CVsp } from '../../src/devices/wasm/c-vsp.ts';
+import { CVsp } from './c/vsp.ts';
 
 const CH = 7;
 const INSTANCE = '8d2f5c3a-71b4-4e0e-9a6d-2c1f00000007';

@@ -896,7 +896,7 @@ class Execution {
 
 /**
  * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
- * used. Their saved states travel in the VM's saved state (c-host-vsp.ts), so saves,
+ * used. Their saved states travel in the VM's saved state (devices/sample/c/host-vsp.ts), so saves,
  * migrations, checkpoints and explore's injected operations all run. Refused: replay
  * (`bench check`'s model is the twins, whatever devices the checked run had) and
  * explore's walk, which keys run states (explore runs devices: c schedules in full).

@@ -1,6 +1,6 @@
 // The KMDF subset the sample Windows drivers use, over the emulator: driver, device,
 // default I/O queue, requests, timers, work items, spin locks, registry values and
-// typed object contexts. Nothing runs on its own: the harness (c-vsp.ts) calls
+// typed object contexts. Nothing runs on its own: a device's adapter (devices/sample/c/vsp.ts) calls
 // `ioctl`, `runTimers` and `runWorkItems` from the scenario's seeded scheduler, so runs
 // stay deterministic.
 //

@@ -3,7 +3,7 @@
 // through its real control interface (IOCTL_SAMPLE_COMMAND with the command language
 // of lab/drivers/README.md, IOCTL_SAMPLE_COUNTERS, IOCTL_SAMPLE_READ_TRACE), and
 // unloaded with Driver Verifier's unload checks (pool leaks, channels and packets
-// never freed). c-vsp.ts and c-guest-windows.ts are the two drivers.
+// never freed). devices/sample/c/vsp.ts and guest-windows.ts are the sample's two.
 
 import type { GapChoices } from '../../vmbus/choices.ts';
 import type { TraceSink } from '../../trace/sink.ts';

@@ -12,7 +12,7 @@ import { STATUS } from '../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../devices/sample/protocol.ts';
 import { SampleVsp } from '../../../devices/sample/vsp.ts';
-import { CVsp } from '../../../src/devices/wasm/c-vsp.ts';
+import { CVsp } from '../../../devices/sample/c/vsp.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 42;

@@ -8,7 +8,7 @@ import { GuestMemory } from '../../../../src/vmbus/partition.ts';
 import { STATUS } from '../../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import { INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../../devices/sample/protocol.ts';
-import { CGuestWindows, type CGuestWindowsOptions } from '../../../../src/devices/wasm/c-guest-windows.ts';
+import { CGuestWindows, type CGuestWindowsOptions } from '../../../../devices/sample/c/guest-windows.ts';
 import { stepSide } from '../../../vmbus/support/channel-pair.ts';
 
 export const CH = 42;

@@ -9,7 +9,7 @@ import { GuestMemory } from '../../../../src/vmbus/partition.ts';
 import { STATUS } from '../../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import { CompletionMode, INTERFACE_TYPE_GUID, MsgType, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor } from '../../../../devices/sample/protocol.ts';
-import { CVsp, type CVspOptions } from '../../../../src/devices/wasm/c-vsp.ts';
+import { CVsp, type CVspOptions } from '../../../../devices/sample/c/vsp.ts';
 import { stepSide } from '../../../vmbus/support/channel-pair.ts';
 
 export const CH = 42;

@@ -14,8 +14,8 @@
 // has one channel per device, and a second client would need a trace clock of its own.
 // A reserved VSP seq never written (a failed send) leaves a gap in trace_seq that the
 // trace file, numbered in the order events were written, does not have.
-import { CGuestWindows } from '../../../../src/devices/wasm/c-guest-windows.ts';
-import { CVsp } from '../../../../src/devices/wasm/c-vsp.ts';
+import { CGuestWindows } from '../../../../devices/sample/c/guest-windows.ts';
+import { CVsp } from '../../../../devices/sample/c/vsp.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import type { LoopbackDrivers } from '../../../../src/run/real/loopback-lab.ts';
 import { channelInstance } from '../../../../src/run/real/loopback-lab.ts';
@@ -60,7 +60,7 @@ export function cLoopbackDrivers(s: Scenario): CLoopback {
     const c = clientCh;
     server = offered;
     // The C VSP sets no transaction quota: the bench applies the scenario's to the channel,
-    // as the emulator's devices: c host does (src/devices/wasm/c-host-vsp.ts).
+    // as the emulator's devices: c host does (devices/sample/c/host-vsp.ts).
     if (spec.quota) server.setTransactionQuota(spec.quota);
     server.signalPeer = (w) => (w === 'interrupt' ? (c.interrupt = true) : (c.writable = true));
     c.signalPeer = (w) => {

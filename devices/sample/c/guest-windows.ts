@@ -1,12 +1,12 @@
 // The sample Windows guest driver (lab/drivers/guest-windows) running on the emulator
-// (windows-driver.ts says how): a KMCL client that enables its channel when its device
+// (src/devices/wasm/windows-driver.ts says how): a KMCL client that enables its channel when its device
 // starts; `enabled` hands the client Channel to whoever plays the host, to connect it
 // to an offer. Its trace is its own JSON Lines buffer, read with IOCTL_SAMPLE_READ_TRACE
 // exactly as sample-ctl reads it on a real guest.
 
-import type { Channel } from '../../vmbus/channel.ts';
-import { IOCTL } from './wdf-shim.ts';
-import { WindowsDriver, type WindowsDriverOptions } from './windows-driver.ts';
+import type { Channel } from '../../../src/vmbus/channel.ts';
+import { IOCTL } from '../../../src/devices/wasm/wdf-shim.ts';
+import { WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
 
 export interface CGuestWindowsOptions extends WindowsDriverOptions {
   /** a client channel was enabled and waits for an offer */

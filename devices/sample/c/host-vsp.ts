@@ -14,11 +14,11 @@
 // A checkpoint the VM runs on from (runningCheckpoint save-and-continue) is `save`, then
 // `resume`: VmbChannelStart on the same object.
 
-import type { Channel } from '../../vmbus/channel.ts';
-import type { Faults } from '../../vmbus/faults.ts';
-import { RestoreError } from '../../vmbus/saved-state.ts';
-import type { CVsp } from './c-vsp.ts';
-import { DriverViolation } from './violations.ts';
+import type { Channel } from '../../../src/vmbus/channel.ts';
+import type { Faults } from '../../../src/vmbus/faults.ts';
+import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import type { CVsp } from './vsp.ts';
+import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 
 export class CHostVsp {
   private readonly vsp: CVsp;

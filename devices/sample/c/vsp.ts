@@ -2,10 +2,10 @@
 // how). The channels it offers are the emulator's own server Channels; whoever plays
 // the guest connects to them (`offered`), exactly as to a TypeScript twin's channel.
 
-import type { Channel } from '../../vmbus/channel.ts';
-import type { ChannelRec } from './kmcl-shim.ts';
-import { DriverCommandError, WindowsDriver, type WindowsDriverOptions } from './windows-driver.ts';
-import { IOCTL } from './wdf-shim.ts';
+import type { Channel } from '../../../src/vmbus/channel.ts';
+import type { ChannelRec } from '../../../src/devices/wasm/kmcl-shim.ts';
+import { DriverCommandError, WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
+import { IOCTL } from '../../../src/devices/wasm/wdf-shim.ts';
 
 /** sizeof(struct sample_vsp_state), lab/drivers/common/sample-control.h */
 const VSP_STATE_HEADER = 48;

@@ -4,14 +4,14 @@
 // debugfs control file and read through its debugfs trace and counters files, exactly
 // as the lab does over SSH. Its channels talk to the rings in guest memory directly.
 
-import type { IncomingRing, OutgoingRing } from '../../vmbus/ring.ts';
-import { buildDriver } from './build.ts';
-import { kernelImports, mergeImports } from './kernel-shim.ts';
-import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
-import { LinuxShim } from './linux-shim.ts';
-import { tagText } from './pool.ts';
-import { DriverRuntime } from './runtime.ts';
-import { violation } from './violations.ts';
+import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
+import { buildDriver } from '../../../src/devices/wasm/build.ts';
+import { kernelImports, mergeImports } from '../../../src/devices/wasm/kernel-shim.ts';
+import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts';
+import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
+import { tagText } from '../../../src/devices/wasm/pool.ts';
+import { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
+import { violation } from '../../../src/devices/wasm/violations.ts';
 
 const SHIM_TAG = 0x6d696853; // 'Shim'
 
