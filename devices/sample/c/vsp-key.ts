@@ -121,7 +121,13 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
   k.num(held);
   const deferred = eachEntry(mem, vc + c.Deferred, (d) => u64(k, mem, d + LAYOUT.deferred.Tx));
   k.num(deferred);
-  const inFlight = eachEntry(mem, vc + c.InFlight, (t) => {
+  // In flight: a set, keyed in tx order. The list's order is read only when a failed
+  // restore frees every entry (VspFreeRestored, which traces nothing), and a restore
+  // rebuilds it in the order KMCL restores packets, not the order they were sent.
+  const txs: number[] = [];
+  const inFlight = eachEntry(mem, vc + c.InFlight, (t) => void txs.push(t));
+  if (txs.length > 1) txs.sort((a, b) => txOrder(mem, a, b));
+  for (const t of txs) {
     const pr = v.kmcl.packetOf(mem.u32(t + LAYOUT.tx.Packet));
     if (pr === undefined) k.num(-(++broken));
     else {
@@ -133,7 +139,7 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     }
     keySaved(k, mem, t);
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
-  });
+  }
   k.num(inFlight);
   k.num(u8(mem, vc + c.Abandoning));
   k.num(u8(mem, vc + c.Discarding));
@@ -168,6 +174,13 @@ function eachEntry(mem: Linear, head: number, f: (entry: number) => void): numbe
     f(e);
   }
   return n;
+}
+
+/** Two VSP_TXs by their saved tx (a u64: high word, then low). */
+function txOrder(mem: Linear, a: number, b: number): number {
+  const at = a + LAYOUT.tx['Saved.tx'];
+  const bt = b + LAYOUT.tx['Saved.tx'];
+  return mem.u32(at + 4) - mem.u32(bt + 4) || mem.u32(at) - mem.u32(bt);
 }
 
 function u8(mem: Linear, at: number): number {
