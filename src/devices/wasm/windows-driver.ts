@@ -27,6 +27,8 @@ export interface WindowsDriverOptions {
   replace?: Readonly<Record<string, string>>;
   faults?: KmclShimOptions['faults'];
   hangCalls?: number;
+  /** a leak names the allocation's whole driver stack (RuntimeOptions.allocationStacks) */
+  allocationStacks?: boolean;
 }
 
 export class DriverCommandError extends Error {
@@ -46,7 +48,7 @@ export class WindowsDriver {
 
   constructor(name: DriverName, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks) {
     const built = buildDriver(name, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
-    this.rt = new DriverRuntime(name, { now: opts.now, hangCalls: opts.hangCalls });
+    this.rt = new DriverRuntime(name, { now: opts.now, hangCalls: opts.hangCalls, allocationStacks: opts.allocationStacks });
     this.wdf = new WdfShim(this.rt);
     this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, hooks });
     this.trace = new TraceShim(this.rt, opts.sink, side);
