@@ -11,6 +11,10 @@ import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import { InputError } from '../../src/errors.ts';
+import fc from 'fast-check';
+import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
+import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+import { trafficStep } from '../scenario/arbitraries.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const suite = await loadScenarioPaths(['bench/scenarios']);
@@ -46,6 +50,34 @@ describe.skipIf(!toolchain)('explore with devices: c', () => {
     },
     120_000,
   );
+
+  it('property: random scenarios, seeds, operations and faults give the plain result on the C VSP', () => {
+    const step = fc.oneof(
+      trafficStep({ guestCount: 6, hostCount: 10, maxSize: 2000, hold: 4 }),
+      fc.constant({ op: 'pause' as const }),
+      fc.constant({ op: 'resume' as const }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.subarray([...EXPLORE_OPS], { minLength: 1 }),
+        fc.option(fc.constantFrom<FaultMode>(...FAULT_MODES), { nil: undefined }),
+        (steps, pages, seed, ops, fault) => {
+          // A pause without a resume (or the other way round) is not a valid scenario.
+          const balanced: ScenarioInput['steps'] = steps.filter((st) => st.op !== 'pause' && st.op !== 'resume');
+          if (steps.some((st) => st.op === 'pause')) balanced.push({ op: 'pause' }, { op: 'run', ms: 1 }, { op: 'resume' });
+          if (balanced.length === 0) balanced.push({ op: 'run', ms: 1 });
+          const input: ScenarioInput = { name: 'prop', devices: 'c', channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps: balanced };
+          const s = toScenario(ScenarioSchema.parse(input));
+          const faults = fault ? [fault] : undefined;
+          expect(verdicts(explore(s, { seed, ops, faults }))).toEqual(verdicts(explore(s, { seed, ops, faults, plain: true })));
+        },
+      ),
+      { numRuns: 12 },
+    );
+  }, 600_000);
 
   it('a platform bug is caught on the C VSP at the save points where the twins catch it', async () => {
     const s = (await loadScenarioPaths(['bench/scenarios/02-inflight-host-transactions.yaml']))[0]!;
