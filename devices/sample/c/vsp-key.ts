@@ -5,7 +5,7 @@
 //
 // Per VSP_CHANNEL, in the device's list order: its number, instance, loopback and
 // force-new-channel flags, whether it has a VMBus handle, ring pages; its KMCL channel
-// object (absent, or the shim's record and the emulator's channel); its spin lock; the
+// object (absent, or the shim's record of it); its spin lock; the
 // held requests (the incoming packet, tx, due time, the completion it will send); the
 // deferred txs; the transactions in flight (their packet object, saved record, ring
 // bytes); the Abandoning, Discarding, Unoffered and Suspended flags; NextTx;
@@ -24,7 +24,7 @@
 //    rebuilds it from the saved record (whose digest is keyed);
 //  - Device and Vc back-pointers, list links: structure, walked rather than keyed.
 //
-// Invariant: the offsets below are wasm32's layout of vsp.h; test/devices/sample/c-vsp-key.test.ts
+// Invariant: the offsets below are wasm32's layout of vsp.h; test/devices/sample/c/vsp-key.test.ts
 // compiles _Static_asserts of every one against the header, so a changed struct fails there.
 
 import type { CVsp } from './vsp.ts';
@@ -107,7 +107,9 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     k.num(rec.states.suspend);
     k.num(rec.states.started);
     k.num(rec.states.postStarted);
-    k.value(rec.ch);
+    // The emulator's channel object itself is keyed where the run holds it: by the
+    // host's CHostVsp (host-vsp.ts), with run-key.ts's keyers for its packets. Only the
+    // VM's current host has live channel objects: leaving a host detaches or discards them.
   }
   keyWdfObject(k, v.wdf, mem.u32(vc + c.Lock), now);
   const held = eachEntry(mem, vc + c.Held, (h) => {
