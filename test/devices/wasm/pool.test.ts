@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Linear } from '../../../src/devices/wasm/linear.ts';
-import { GUARD, Pool } from '../../../src/devices/wasm/pool.ts';
+import { GUARD, Pool, type AllocationPlace } from '../../../src/devices/wasm/pool.ts';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { spawnSync } from 'node:child_process';
 import { CVsp } from '../../../devices/sample/c/vsp.ts';
@@ -100,7 +100,7 @@ describe('the checked pool', () => {
 describe('where a leaked block was allocated', () => {
   it('is the kernel call and the driver entries it was made in, innermost first (shim blocks are not the driver\'s)', () => {
     const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
-    let place = { call: 'ExAllocatePool2', entry: { what: 'EvtTimerFunc', outer: { what: 'EvtIoDeviceControl', outer: null } } };
+    let place: AllocationPlace = { call: 'ExAllocatePool2', entry: { what: 'EvtTimerFunc', outer: { what: 'EvtIoDeviceControl', outer: null } } };
     const pool = new Pool(mem, 1024, () => place);
     pool.alloc(8, TAG, 'driver');
     place = { call: 'kmalloc', entry: { what: 'probe', outer: null } };

@@ -89,11 +89,12 @@ describe.skipIf(!toolchain)('the C VSP state key', () => {
     const { vc, tx } = where(v);
     const mem = v.rt.mem;
     const original = keyOf(v);
-    mem.bytes[vc + 104] ^= 1; // Counters.RequestsReceived
-    mem.bytes[vc + 200] ^= 1; // Counters.Saved
+    const b = mem.bytes;
+    b[vc + 104] = b[vc + 104]! ^ 1; // Counters.RequestsReceived
+    b[vc + 200] = b[vc + 200]! ^ 1; // Counters.Saved
     mem.setU32(vc + 96, 1234); // SaveBlobSize
-    mem.bytes[tx + LAYOUT.tx['Saved.type'] + 2] ^= 0xff; // padding after Saved.type
-    mem.bytes[tx + LAYOUT.tx.Message] ^= 0xff; // the message, sent already
+    b[tx + LAYOUT.tx['Saved.type'] + 2] = b[tx + LAYOUT.tx['Saved.type'] + 2]! ^ 0xff; // padding after Saved.type
+    b[tx + LAYOUT.tx.Message] = b[tx + LAYOUT.tx.Message]! ^ 0xff; // the message, sent already
     expect(keyOf(v).equals(original)).toBe(true);
   });
 
