@@ -32,12 +32,7 @@ const sample: DeviceModule = {
   statusRule: (tx, intact) => statusHex(statusFor(tx, intact)),
   control: { command },
   emulator: {
-    hostVsp(o): HostVsp {
-      const v = new SampleVsp(o);
-      v.channel.faults = o.faults;
-      if (o.firstTransId !== undefined) v.channel.nextTransId = o.firstTransId;
-      return v;
-    },
+    hostVsp: (o): HostVsp => new SampleVsp(o),
     newGuestState: (channels, firstTx) => newGuestState(channels, firstTx),
     guest: (state, rings, sink, host): GuestDriver => new SampleGuest(state as GuestState, rings, sink, host),
     snapshotGuest: (state, now) => snapshotGuest(state as GuestState, now),
