@@ -28,7 +28,10 @@ class LoggingVsp implements ServerVspCallbacks {
   readonly log: string[] = [];
   readonly restored: number[] = [];
   channel!: Channel;
-  constructor(private readonly recordSize = 8) {}
+  private readonly recordSize: number;
+  constructor(recordSize = 8) {
+    this.recordSize = recordSize;
+  }
   state(state: string): void {
     this.log.push(state);
   }
