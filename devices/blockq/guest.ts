@@ -13,7 +13,7 @@ import type { TraceSink } from '../../src/trace/sink.ts';
 import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import type { DeliveryPeek, GuestDriver, GuestRings, HostDoorbell } from '../../src/device-api/device-module.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 import {
   Mode, MsgType, Status, answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
@@ -128,10 +128,9 @@ export class BlockqGuest implements GuestDriver {
     return c;
   }
 
+  /** The host signalled us. */
   signal(ch: number, what: 'interrupt' | 'writable'): void {
-    const c = this.chan(ch);
-    if (what === 'interrupt') c.interrupt = true;
-    else c.writable = true;
+    hostSignalled(this.chan(ch), what);
   }
 
   // ------------------------------------------------------------ sending

@@ -28,7 +28,7 @@ import {
 } from './protocol.ts';
 import type { GuestDriver } from '../../src/device-api/device-module.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 import type { StateKey } from '../../src/scenario/state-key.ts';
 
@@ -131,9 +131,7 @@ export class SampleGuest implements GuestDriver {
 
   /** The host signalled us. */
   signal(ch: number, what: 'interrupt' | 'writable'): void {
-    const c = this.chan(ch);
-    if (what === 'interrupt') c.interrupt = true;
-    else c.writable = true;
+    hostSignalled(this.chan(ch), what);
   }
 
   // ------------------------------------------------------------ sending

@@ -47,6 +47,16 @@ export interface GuestReceiver<C extends GuestChannelIo> {
   message(c: C, transId: TxId, wantsCompletion: boolean, payload: Uint8Array, now: number): void;
 }
 
+/**
+ * The host signalled the channel: `interrupt` (it wrote to an empty guest-bound ring with
+ * interrupts unmasked), or `writable` (its reads freed the room the guest advertised).
+ * Each only sets a flag; the scheduler then asks canDeliver and canFlush.
+ */
+export function hostSignalled(c: GuestChannelIo, what: 'interrupt' | 'writable'): void {
+  if (what === 'interrupt') c.interrupt = true;
+  else c.writable = true;
+}
+
 // ------------------------------------------------------------------ sending
 
 /**

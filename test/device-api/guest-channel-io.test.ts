@@ -11,7 +11,7 @@ import { ControlWord, PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootpr
 import { IncomingRing, OutgoingRing, RingMemory } from '../../src/vmbus/ring.ts';
 import type { EventBody } from '../../src/trace/schema.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 
 /** One ring: its memory, the writer's end and the reader's end. */
@@ -55,7 +55,7 @@ describe('sending: writeOrQueue and flushOne', () => {
               got.push(numberOf(g2h.inc.payload(v)));
               g2h.inc.advance(v);
               // The host signals writable when its read frees the room the guest advertised.
-              if (g2h.inc.commit()) c.writable = true;
+              if (g2h.inc.commit()) hostSignalled(c, 'writable');
             }
           };
           const flush = (): void => {
@@ -133,7 +133,7 @@ describe('receiving: canDeliver and deliverOne', () => {
               if (!h2g.out.tryWrite(type, flags, 100 + n, numbered(n, p.size))) break; // full: the host writes later
               sent.push({ kind: p.kind, transId: 100 + n, wants: flags !== 0, n });
               // The host signals as its commit says (empty -> not empty, interrupts not masked).
-              if (h2g.out.commit()) c.interrupt = true;
+              if (h2g.out.commit()) hostSignalled(c, 'interrupt');
             }
           } else {
             for (let i = 0; i < s.guestTurns && canDeliver(c, h2g.inc); i++) turn();
@@ -153,7 +153,7 @@ describe('receiving: canDeliver and deliverOne', () => {
     h2g.out.tryWrite(PacketType.dataInBand, 0, 1, numbered(1, 8));
     h2g.out.commit();
     expect(canDeliver(c, h2g.inc)).toBe(false);
-    c.interrupt = true;
+    hostSignalled(c, 'interrupt');
     expect(canDeliver(c, h2g.inc)).toBe(true);
   });
 
