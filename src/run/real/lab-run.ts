@@ -160,6 +160,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
           if (!shells.has(host)) { o.log(`not sweeping ${host}: it was not reached in this run; bench lab cleanup --lab ${o.lab} --run ${runId} removes what is left there`); return 0; }
           return real.sweepHost(host, keep);
         },
+        hostFacts: (host) => facts.get(host),
         preflight: async (list) => {
           const out = new Map<string, string>();
           await Promise.all(list.map(async (h) => {

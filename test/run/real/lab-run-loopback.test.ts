@@ -67,6 +67,8 @@ describe.skipIf(!pwsh || !toolchain)(`a loopback lab run on the stand-in ${pwshL
     // The skipped: 07 sends from the host while paused; no VM job has a handle broker here.
     expect(byId.get('pause-resume+loopback@hv-a=1')).toMatchObject({ verdict: 'skipped' });
     expect(JSON.stringify(byId.get('pause-resume+loopback@hv-a=1'))).toMatch(/sends from the host while the channels are paused/);
+    // A job skipped before it starts records the build read from the host too, as the console line shows it.
+    expect(byId.get('pause-resume+loopback@hv-a=1')).toMatchObject({ hostBuild: '26100.4061', hostFacts: { osBuild: '26100.4061', label: '26100.2314' } });
     const vmJobs = summary.jobs.filter((j) => !j.jobId.includes('+loopback@'));
     expect(vmJobs.length).toBeGreaterThan(0);
     expect(vmJobs.every((j) => j.verdict === 'skipped')).toBe(true);
