@@ -75,9 +75,9 @@ const WORLDS: Record<DriverWorld, World> = {
 
 const TRACE_LIB = 'trace-lib';
 
-/** The .c files of `dir` (under `root`), sorted: for a recipe that takes a whole folder. */
+/** The .c files of `dir` (under `root`; '.' for root itself), sorted: for a recipe that takes a whole folder. */
 export function cSourcesIn(root: string, dir: string): string[] {
-  return readdirSync(join(root, dir)).filter((f) => f.endsWith('.c')).sort().map((f) => `${dir}/${f}`);
+  return readdirSync(join(root, dir)).filter((f) => f.endsWith('.c')).sort().map((f) => (dir === '.' ? f : `${dir}/${f}`));
 }
 
 /** The recipe checked, with absolute paths: what a build reads. */
