@@ -45,7 +45,7 @@ const blockq: DeviceModule = {
     cHost(hostName, o): HostVsp {
       // One C VSP driver per host name, outliving the VM's host objects (c/host-vsp.ts).
       let driver = o.drivers.get(hostName) as BlockqCVsp | undefined;
-      if (!driver) o.drivers.set(hostName, (driver = new BlockqCVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
+      if (!driver) o.drivers.set(hostName, (driver = new BlockqCVsp({ choices: o.choices, sink: o.sink, now: o.now, platformFaults: o.faults, ...(o.replace ? { replace: o.replace } : {}) })));
       return new BlockqCHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
     },
   },

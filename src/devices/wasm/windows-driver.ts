@@ -28,6 +28,8 @@ export interface WindowsDriverOptions {
   /** driver sources replaced by other files (buildDriver's `replace`): a test's unfixed file */
   replace?: Readonly<Record<string, string>>;
   faults?: KmclShimOptions['faults'];
+  /** the run's platform bugs (`--fault`), on every channel object the driver allocates */
+  platformFaults?: KmclShimOptions['platformFaults'];
   hangCalls?: number;
 }
 
@@ -61,7 +63,7 @@ export class WindowsDriver {
     this.control = control;
     this.rt = new DriverRuntime(recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
     this.wdf = new WdfShim(this.rt);
-    this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, hooks });
+    this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, platformFaults: opts.platformFaults, hooks });
     this.trace = new TraceShim(this.rt, opts.sink, side);
     this.rt.instantiate(built.wasm, mergeImports(this.kmcl.imports(), this.wdf.imports(), this.trace.imports(), kernelImports(this.rt)));
   }
