@@ -72,6 +72,7 @@ describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
     h.open();
     h.vsp.run('transact 2 64 0 ch=42');
     h.vsp.run('save ch=42');
+    h.vsp.run('detach ch=42');
     const v = violationOf(() => h.vsp.command('restore ch=42'));
     expect(v.report.rule).toBe('kmcl.packet-leak');
     expect(v.report.call).toBe('VmbChannelCleanup');
@@ -83,6 +84,7 @@ describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
     h.open();
     h.vsp.run('transact 2 64 0 ch=42');
     h.vsp.run('save ch=42');
+    h.vsp.run('detach ch=42');
     expect(h.vsp.command('restore ch=42')).toBe(0xc000009a); // the injected STATUS_INSUFFICIENT_RESOURCES
     expect(h.vsp.counters().find((c) => c.ch !== undefined)).toMatchObject({ in_flight: 0, in_flight_bytes: 0 });
     h.vsp.run('close ch=42');
