@@ -27,7 +27,7 @@ const sample: DeviceModule = {
       // One C VSP driver per host name, outliving the VM's host objects (devices/sample/c/host-vsp.ts).
       let driver = o.drivers.get(hostName) as CVsp | undefined;
       if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
-      return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
+      return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults, o.forceNewChannel);
     },
   },
 };

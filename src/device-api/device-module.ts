@@ -197,6 +197,12 @@ export interface HostVsp {
    */
   retireClosed?(): void;
   /**
+   * Optional, for a VSP whose restore-packet callback the bench cannot wrap (a C driver's
+   * lives inside its module): its next restore refuses its saved state from the second
+   * packet on, as a scenario's `restore` with `fail` makes a twin's callback do.
+   */
+  refuseRestoreFromSecondPacket?(): void;
+  /**
    * Optional: keys a packet's context (VmbPacketGetPointer) for explore's state key, faster
    * than the generic walk. Must key every field that decides what the VSP does next.
    */
@@ -273,7 +279,7 @@ export interface EmulatorDevice {
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.
    */
-  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined }): HostVsp;
+  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined; forceNewChannel: boolean }): HostVsp;
 }
 
 /**

@@ -905,16 +905,6 @@ function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevic
   if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
   if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
   if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
-  const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
-  s.steps.forEach((st, i) => {
-    if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
-      throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
-    }
-    if (st.op === 'guest-close') throw new InputError('devices: c cannot run \'guest-close\': the C VSP has no command for a guest\'s close yet', where(i));
-  });
-  s.channels.forEach((c, i) => {
-    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel yet: the emulator does not pass it to the C VSP\'s open command', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
-  });
   return new Map();
 }
 
@@ -961,11 +951,13 @@ function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
 function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string, fail: boolean): boolean {
   const vsp = host.vsps.get(c.ch);
   if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
-  // (Asked of the twins only: a C VSP's channel object exists once restored, and devices: c
-  // refuses forceNewChannel and fail.)
+  // (A C VSP's channel object exists only once restored: it answers FORCE_NEW_CHANNEL by
+  // refusing the restore itself, and its restore callback is refused inside the shim.)
   if (!host.cDevices) {
     if ((vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
     if (fail) refuseSecondPacket(vsp.channel);
+  } else if (fail) {
+    vsp.refuseRestoreFromSecondPacket?.();
   }
   try {
     vsp.restore(c.kmclBuffers);
