@@ -7,6 +7,7 @@ import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/de
 import { sampleControl } from './control.ts';
 import { CHostVsp } from './c/host-vsp.ts';
 import { CVsp } from './c/vsp.ts';
+import { keyCVsp } from './c/vsp-key.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from './guest.ts';
@@ -29,6 +30,7 @@ const sample: DeviceModule = {
       if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
       return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults, o.forceNewChannel);
     },
+    keyDriver: (k, driver) => keyCVsp(k, driver as CVsp),
   },
 };
 

@@ -207,6 +207,12 @@ export interface HostVsp {
    * than the generic walk. Must key every field that decides what the VSP does next.
    */
   keyContext?(k: StateKey, pointer: unknown): void;
+  /**
+   * Optional, for explore's state key: keyers of its own for objects the generic walk
+   * must not take field by field (by the object), as GuestDriver.keyers. A VSP whose
+   * state is not plain objects (a C driver's linear memory) registers itself here.
+   */
+  keyers?(add: (object: object, key: (k: StateKey) => void) => void): void;
 }
 
 /** Signals from the guest driver to the host side of one channel. */
@@ -280,6 +286,12 @@ export interface EmulatorDevice {
    * name that outlives the VM's host objects. Returns the VSP of one channel.
    */
   cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined; forceNewChannel: boolean }): HostVsp;
+  /**
+   * Optional (with cHost), for explore's walk: keys one of cHost's drivers, everything
+   * that decides what it does next and nothing that only names (addresses, handles).
+   * Without it, explore runs every `devices: c` schedule from the start.
+   */
+  keyDriver?(k: StateKey, driver: unknown): void;
 }
 
 /**

@@ -58,7 +58,7 @@ import type {
   TaskOption,
 } from './execute-types.ts';
 import type { StateKey } from './state-key.ts';
-import { runKey } from './run-key.ts';
+import { runKey, type RunParts } from './run-key.ts';
 import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
@@ -151,6 +151,8 @@ class Execution {
   private readonly usesExploreCheckpoint: boolean;
   /** devices: c: the device's C VSP driver of each host name (they outlive the host objects) */
   private readonly cDrivers: Map<string, unknown> | undefined;
+  /** the hosts the scenario's migrate steps name (keyedDrivers) */
+  private readonly migrationTargets: ReadonlySet<string>;
   /** topology loopback: the client runs whatever the server channels' state (see the top) */
   private readonly loopback: boolean;
   /** the channel of the task or step running now, to name in a driver violation */
@@ -173,6 +175,7 @@ class Execution {
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
     this.device = emulatorOf(s);
     this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts, this.device) : undefined;
+    this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
@@ -799,12 +802,31 @@ class Execution {
         memory: this.memory,
         guest: this.guest,
         host: this.host,
+        drivers: this.keyedDrivers(),
       },
       { explain, transient, into, sizeHint: this.lastKeySize },
     );
     // The next key, one step on, is about as large: room for it at once spares regrowing.
     this.lastKeySize = k.size * 2;
     return k;
+  }
+
+  /**
+   * devices: c: the C drivers the run key holds. The current host's, unnamed: as with
+   * the twins, the host's name only names hosts in events. Another host's driver
+   * outlives the VM's stay there (what a save left in it), so it is keyed by name, but
+   * only where a migrate step of the scenario could take the VM back to it: explore's
+   * own hosts are never such, so a migration there leaves the key as it found it.
+   */
+  private keyedDrivers(): RunParts['drivers'] {
+    const key = this.device.keyDriver;
+    if (!this.cDrivers || !key) return undefined;
+    const here = this.host?.name;
+    const list: Array<readonly [string, unknown]> = [];
+    const current = here === undefined ? undefined : this.cDrivers.get(here);
+    if (current !== undefined) list.push(['', current]);
+    for (const [name, driver] of this.cDrivers) if (name !== here && this.migrationTargets.has(name)) list.push([name, driver]);
+    return { list, key };
   }
 
   private runInjected(op: InjectedOp): void {
@@ -898,14 +920,19 @@ class Execution {
  * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
  * used. Their saved states travel in the VM's saved state (devices/sample/c/host-vsp.ts), so saves,
  * migrations, checkpoints and explore's injected operations all run. Refused: replay
- * (`bench check`'s model is the twins, whatever devices the checked run had) and
- * explore's walk, which keys run states (explore runs devices: c schedules in full).
+ * (`bench check`'s model is the twins, whatever devices the checked run had), and
+ * explore's walk where the device cannot key its C drivers (cDriversKeyed).
  */
 function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
   if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
   if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
-  if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
+  if (opts.atSavePoint && !device.keyDriver) throw new InputError(`devices: c: explore's walk needs a key of the C drivers' state, and device ${deviceOf(devicePath(s)).name} has none (emulator.keyDriver)`);
   return new Map();
+}
+
+/** Whether explore's walk can key a devices: c run of `s` (else it runs every schedule from the start). */
+export function cDriversKeyed(s: Scenario): boolean {
+  return emulatorOf(s).keyDriver !== undefined;
 }
 
 /**

@@ -29,6 +29,9 @@ import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { DeviceError } from '../../../src/device-api/device-module.ts';
 import type { CVsp } from './vsp.ts';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
+import type { StateKey } from '../../../src/scenario/state-key.ts';
+import { keyTxContext } from './vsp-key.ts';
 
 export class CHostVsp {
   private readonly vsp: CVsp;
@@ -214,6 +217,26 @@ export class CHostVsp {
       if (e instanceof DriverViolation) e.ch ??= this.ch;
       throw e;
     }
+  }
+
+  /**
+   * For explore's state key: this object by the fields that decide anything (not the
+   * driver, which the executor keys once per host through keyCVsp, vsp-key.ts) and the
+   * channel object it serves. `heldAt` and `held` only cache the driver's counters.
+   */
+  keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
+    add(this, (k) => {
+      k.num(this.ch);
+      k.num(this.ringPages);
+      k.num(this.quota);
+      k.num(this.restored ? 1 : 0);
+      k.value(this.vsp.offered(this.ch) ?? this.detached);
+    });
+  }
+
+  /** A packet's context (a PacketRec of the shim) by the transaction it stands for. */
+  keyContext(k: StateKey, pointer: unknown): void {
+    keyTxContext(k, this.vsp, pointer as PacketRec | null);
   }
 
   isHeld(): boolean {

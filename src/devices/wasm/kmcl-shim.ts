@@ -212,6 +212,23 @@ export class KmclShim {
     return this.byChannel.get(ch);
   }
 
+  /** The packet object of a VMBPACKET handle, freed or not (for explore's state key, shim-key.ts). */
+  packetOf(h: number): PacketRec | undefined {
+    return this.packets.get(h >>> 0);
+  }
+
+  /** The incoming packet of a VMBPACKETCOMPLETION handle still in the driver's hands (shim-key.ts). */
+  completionOf(h: number): IncomingPacket | undefined {
+    return this.incoming.get(h >>> 0)?.pkt;
+  }
+
+  /** How many packet objects are allocated and not freed, and how many incoming packets the driver holds (shim-key.ts). */
+  outstanding(): { packets: number; incoming: number; kernelHandles: number } {
+    let packets = 0;
+    for (const p of this.packets.values()) if (!p.freed) packets++;
+    return { packets, incoming: this.incoming.size, kernelHandles: this.kernelHandles.size };
+  }
+
   imports(): ImportTable {
     const rt = this.rt;
     const m = () => rt.mem;
