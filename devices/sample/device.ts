@@ -6,6 +6,8 @@
 import type { DeviceModule, GuestDriver, HostVsp, TrafficStep } from '../../src/device-api/device-module.ts';
 import { CHostVsp } from './c/host-vsp.ts';
 import { CVsp } from './c/vsp.ts';
+import { cLinuxGuest } from './c/guest-vm.ts';
+import { InputError } from '../../src/errors.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from './guest.ts';
@@ -47,6 +49,11 @@ const sample: DeviceModule = {
       let driver = o.drivers.get(hostName) as CVsp | undefined;
       if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
       return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
+    },
+    cGuest(os, o) {
+      // The C guest driver as the VM's guest (devices/sample/c/guest-vm.ts), driven in the drivers' control language.
+      if (os !== 'linux') throw new InputError('c-windows: the sample\'s C Windows guest driver does not run as an emulated VM\'s guest yet (its KMCL client channels are not saved with the VM); use c-linux', { field: 'devices' });
+      return cLinuxGuest({ now: o.now, command, replace: o.replace });
     },
   },
 };

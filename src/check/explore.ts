@@ -26,7 +26,7 @@
 
 import { executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
 import type { StateKey } from '../scenario/state-key.ts';
-import type { Scenario } from '../scenario/model.ts';
+import { usesCDrivers, type Scenario } from '../scenario/model.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import { PropertyChecker, statusRuleOf, sameVerdicts, type Violation } from './properties.ts';
@@ -141,7 +141,7 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
   // The walk compares run states by key (scenario/state-key.ts); the C VSP's state is
   // its linear memory and the shim's tables, which are not keyed (yet): with devices: c
   // every schedule runs from the start. Slower, the same verdicts.
-  if (base.clean && !opts.plain && s.devices !== 'c') walk(s, opts, ops, next);
+  if (base.clean && !opts.plain && !usesCDrivers(s.devices)) walk(s, opts, ops, next);
   else {
     for (let t = next(); t; t = next()) {
       for (let at = t.from; at < t.to && !t.truncated; at++) for (const op of ops) t.ranOnItsOwn(s, opts, at, op);

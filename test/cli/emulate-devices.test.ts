@@ -25,10 +25,10 @@ describe('bench emulate --devices', () => {
     expect(saves.every((e) => e.libLen === 0)).toBe(true);
   });
 
-  it('refuses a value other than twin or c with exit 2', async () => {
+  it('refuses a value other than twin, c, c-linux or c-windows with exit 2', async () => {
     const r = await bench(['emulate', 'bench/scenarios/01-idle-save-restore.yaml', '--devices', 'cobol', '--out', mkdtempSync(join(tmpdir(), 'emu-'))]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/--devices must be 'twin' or 'c'/);
+    expect(r.stderr).toMatch(/--devices must be one of twin, c, c-linux, c-windows, not 'cobol'/);
   });
 
   it.skipIf(!toolchain)('c: all ten bench scenarios pass (migration and checkpoint apply included), and bench check explains a migrating one', async () => {
