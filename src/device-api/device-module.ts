@@ -151,8 +151,9 @@ export interface HostDoorbell {
   writable(ch: number): void;
   /**
    * The guest's thread sleeps inside a call (a C driver waiting for ring space): the host
-   * side runs one piece of its ready work meanwhile, as another processor would. False
-   * when it has none. (The twins never sleep: they queue.)
+   * side runs one piece of its ready work meanwhile, as another processor would, or with
+   * none ready the run's clock moves on a millisecond. False when there is no host (the VM
+   * is saved). (The twins never sleep: they queue.)
    */
   runHost?(): boolean;
 }

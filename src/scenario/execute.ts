@@ -307,12 +307,14 @@ class Execution {
 
   /**
    * A C guest's thread sleeps inside a call (its ring is full): the host runs one ready
-   * task meanwhile, the first channel's first, as another processor would. Not a
-   * scheduler step: nothing is injected inside a guest's call.
+   * task meanwhile, the first channel's first, as another processor would; with none
+   * ready, a millisecond passes (a sleep is at least that long in jiffies), so held
+   * requests come due and the driver's own send timeout can pass. Not a scheduler step:
+   * nothing is injected inside a guest's call.
    */
   private runHostTask(): boolean {
     const host = this.host;
-    if (!host || this.vm !== 'running') return false;
+    if (!host) return false;
     for (const ch of this.chIds) {
       const v = host.vsps.get(ch)!;
       this.activeCh = ch;
@@ -322,7 +324,8 @@ class Execution {
       else continue;
       return true;
     }
-    return false;
+    this.clock += 1;
+    return true;
   }
 
   private newHost(name: string): EmulatedHost {

@@ -126,8 +126,14 @@ class CLinuxVmGuest implements GuestDriver {
     this.timerCh = st.channels[0]!;
     const drv = st.drv;
     // While the driver's thread sleeps (a full ring), the host runs; if it has nothing to
-    // do, the driver's retry loop ends in its own timeout or as a hang (HANG_CALLS).
-    drv.linux.onSleep = () => void this.host.runHost?.();
+    // do, the driver's retry loop ends in its own timeout or as a hang (HANG_CALLS). What
+    // the driver traced so far goes into the run's trace first (the bench reads the trace
+    // file meanwhile, as a reader may while a writer sleeps), so the host's events for
+    // these packets come after their sends.
+    drv.linux.onSleep = () => {
+      this.drain();
+      this.host.runHost?.();
+    };
     if (st.probed) for (const ch of st.channels) drv.bind(ch, rings.get(ch)!, this.doorbell(ch));
   }
 
