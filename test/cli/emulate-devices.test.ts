@@ -1,6 +1,6 @@
 // `bench emulate --devices c`: the scenario runs on the C VSP compiled to WebAssembly;
-// every bench scenario passes there and its traces pass bench check; a bad value is bad
-// input (exit 2).
+// `--devices c-linux` adds the C Linux guest driver as the VM's guest. Every bench
+// scenario passes there and its traces pass bench check; a bad value is bad input (exit 2).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,41 @@ describe('bench emulate --devices', () => {
     const check = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', join(out, 'migrate-and-back.jsonl'), '--no-minimise']);
     expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toMatch(/^pass {2}migrate-and-back: all \d+ events explained by the emulator/m);
+  });
+
+  it.skipIf(!toolchain)('c-linux: all ten bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-c-linux-'));
+    const ten = readdirSync('bench/scenarios').filter((f) => /^(0\d|10)-.*\.yaml$/.test(f)).map((f) => join('bench/scenarios', f));
+    const r = await bench(['emulate', ...ten, '--devices', 'c-linux', '--out', out, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 10, failed: 0 });
+    for (const f of ten) {
+      const name = /^name: (\S+)/m.exec(readFileSync(f, 'utf8'))![1]!;
+      const trace = join(out, `${name}.jsonl`);
+      // The guest's events are the driver's: it traces no Started, and never queues.
+      const guest = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.side === 'guest');
+      expect(guest.some((e) => e.ev === 'pkt.queued' || e.state === 'Started'), name).toBe(false);
+      const check = await bench(['check', '--scenario', f, '--trace', trace, '--no-minimise']);
+      expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    }
+  });
+
+  it.skipIf(!toolchain)('c-windows and a rescind with c-linux are refused as bad input (exit 2)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-c-refused-'));
+    const win = await bench(['emulate', 'bench/scenarios/01-idle-save-restore.yaml', '--devices', 'c-windows', '--out', out]);
+    expect(win.exitCode).toBe(2);
+    expect(win.stderr).toMatch(/C Windows guest driver does not run as an emulated VM's guest yet/);
+    const rescind = await bench(['emulate', 'bench/scenarios/11-rescind-and-reoffer.yaml', '--devices', 'c-linux', '--out', out]);
+    expect(rescind.exitCode).toBe(2);
+    expect(rescind.stderr).toMatch(/11-rescind-and-reoffer\.yaml:\d+ steps\[\d+\]\.op: devices: c cannot run 'rescind'/);
+  });
+
+  it.skipIf(!toolchain)('explore --devices c-linux runs the schedules with the C guest driver too, exit 0', async () => {
+    const r = await bench(['explore', 'bench/scenarios/06-checkpoint-apply.yaml', '--devices', 'c-linux', '--max-schedules', '12', '--workers', '1', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ scenario: 'checkpoint-apply', schedules: 12, truncated: true, failures: [] });
+    expect(doc.ranInFull).toBe(12);
   });
 
   it.skipIf(!toolchain)('explore --devices c runs the schedules on the C VSP, exit 0', async () => {
