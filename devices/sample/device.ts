@@ -8,6 +8,8 @@ import { sampleControl } from './control.ts';
 import { CHostVsp } from './c/host-vsp.ts';
 import { CVsp } from './c/vsp.ts';
 import { keyCVsp } from './c/vsp-key.ts';
+import { cLinuxGuest } from './c/guest-vm.ts';
+import { InputError } from '../../src/errors.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from './guest.ts';
@@ -31,6 +33,11 @@ const sample: DeviceModule = {
       return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults, o.forceNewChannel);
     },
     keyDriver: (k, driver) => keyCVsp(k, driver as CVsp),
+    cGuest(os, o) {
+      // The C guest driver as the VM's guest (devices/sample/c/guest-vm.ts), driven in the drivers' control language.
+      if (os !== 'linux') throw new InputError('c-windows: the sample\'s C Windows guest driver does not run as an emulated VM\'s guest yet (its KMCL client channels are not saved with the VM); use c-linux', { field: 'devices' });
+      return cLinuxGuest({ now: o.now, command: sampleControl.command, replace: o.replace });
+    },
   },
 };
 

@@ -219,6 +219,13 @@ export interface HostVsp {
 export interface HostDoorbell {
   interrupt(ch: number): void;
   writable(ch: number): void;
+  /**
+   * The guest's thread sleeps inside a call (a C driver waiting for ring space): the host
+   * side runs one piece of its ready work meanwhile, as another processor would, or with
+   * none ready the run's clock moves on a millisecond. False when there is no host (the VM
+   * is saved). (The twins never sleep: they queue.)
+   */
+  runHost?(): boolean;
 }
 
 /** A channel's two rings as the guest sees them, in guest memory. */
@@ -259,6 +266,12 @@ export interface GuestDriver {
   /** Optional (with rescind): the driver has channel `ch` closed, no new instance opened (its state says, as guest memory does) */
   isClosed?(ch: number): boolean;
   /**
+   * Optional: the driver opens the channels the host has just offered itself, tracing
+   * their states (a C driver's probe). Absent: the bench traces `Opened` and `Active`
+   * for it, as the twins open a channel without code of their own.
+   */
+  probe?(): void;
+  /**
    * Optional, for explore's state key: fast keyers for large collections in `state`
    * (by the collection object), and how each channel's ring reader waits (readerWake in
    * src/scenario/run-key.ts): the object holding its `draining` and `interrupt` fields.
@@ -266,6 +279,9 @@ export interface GuestDriver {
   keyers?(add: (collection: object, key: (k: StateKey) => void) => void): void;
   ringReaders?(): Iterable<{ ch: number; holder: object; draining: boolean; interrupt: boolean }>;
 }
+
+/** The guest side of an emulator device: how its guest driver is made, saved and revived. */
+export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest'>;
 
 export interface EmulatorDevice {
   /** the host VSP twin of one channel */
@@ -292,6 +308,14 @@ export interface EmulatorDevice {
    * Without it, explore runs every `devices: c` schedule from the start.
    */
   keyDriver?(k: StateKey, driver: unknown): void;
+  /**
+   * Optional: the guest driver built from C for WebAssembly (`devices: c-linux`,
+   * `c-windows`), in place of the twin's guest side for one run. Its state is the driver
+   * itself (its linear memory and the shim's tables); `snapshotGuest` copies it whole and
+   * `reviveGuest` builds the driver again from a copy. `now`: the run's clock. A device
+   * without a C guest for `os` throws an InputError naming it.
+   */
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
 }
 
 /**
