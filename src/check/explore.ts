@@ -26,7 +26,7 @@
 
 import { cDriversKeyed, executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
 import type { StateKey } from '../scenario/state-key.ts';
-import type { Scenario } from '../scenario/model.ts';
+import { usesCDrivers, type Scenario } from '../scenario/model.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import { PropertyChecker, statusRuleOf, sameVerdicts, type Violation } from './properties.ts';
@@ -139,9 +139,11 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
     return tally;
   };
   // The walk compares run states by key (scenario/state-key.ts). With devices: c the C
-  // drivers are keyed by their device (EmulatorDevice.keyDriver); a device that cannot
-  // has every schedule run from the start. Slower, the same verdicts.
-  if (base.clean && !opts.plain && (s.devices !== 'c' || cDriversKeyed(s))) walk(s, opts, ops, next);
+  // VSP is keyed by its device (EmulatorDevice.keyDriver); a device that cannot, and a C
+  // guest (devices: c-linux, c-windows: its state is its linear memory, not keyed yet),
+  // have every schedule run from the start. Slower, the same verdicts.
+  const keyed = !usesCDrivers(s.devices) || (s.devices === 'c' && cDriversKeyed(s));
+  if (base.clean && !opts.plain && keyed) walk(s, opts, ops, next);
   else {
     for (let t = next(); t; t = next()) {
       for (let at = t.from; at < t.to && !t.truncated; at++) for (const op of ops) t.ranOnItsOwn(s, opts, at, op);

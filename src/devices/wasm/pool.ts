@@ -50,15 +50,19 @@ class LiveBlock implements Allocation {
   readonly owner: 'driver' | 'shim';
   private readonly stack: { stack?: string } | null;
   private readonly place: AllocationPlace | null;
-  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', place: AllocationPlace | null, stack: { stack?: string } | null) {
+  /** a revived block's site, as the snapshot had it (PoolImage) */
+  private readonly revived: string[] | null;
+  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', place: AllocationPlace | null, stack: { stack?: string } | null, revived: string[] | null = null) {
     this.at = at;
     this.size = size;
     this.tag = tag;
     this.owner = owner;
     this.place = place;
     this.stack = stack;
+    this.revived = revived;
   }
   get site(): string[] {
+    if (this.revived) return this.revived;
     if (this.stack) return framesOf(this.stack.stack ?? '', 6);
     if (!this.place) return [];
     const out = [this.place.call];
@@ -85,9 +89,25 @@ export function tagText(tag: number): string {
 
 const round = (n: number): number => (n + 15) & ~15;
 
+/**
+ * The pool's own tables as plain data (structured-clonable), for a snapshot of the driver
+ * (runtime-image.ts): with the linear memory they are the whole pool. A live block keeps
+ * where it was allocated, so a leak found after a restore still names its site.
+ */
+export interface PoolImage {
+  top: number;
+  live: Array<[at: number, size: number, tag: number, owner: 'driver' | 'shim', site: string[] | null]>;
+  quarantine: Array<[at: number, size: number, tag: number] | null>;
+  qNext: number;
+  spare: Array<[total: number, bases: number[]]>;
+  allocations: number;
+}
+
 export class Pool {
   private readonly mem: Linear;
   private top: number;
+  /** the first address the pool may hand out (above the module's data and stack) */
+  readonly base: number;
   readonly live = new Map<number, Allocation>();
   private readonly quarantine: Array<Freed | undefined> = [];
   private qNext = 0;
@@ -106,6 +126,41 @@ export class Pool {
     this.top = round(heapBase);
     this.where = where;
     this.stacks = stacks;
+    this.base = this.top;
+  }
+
+  /** The pool's tables now (the blocks themselves are in linear memory). */
+  image(): PoolImage {
+    return {
+      top: this.top,
+      live: [...this.live.values()].map((a) => [a.at, a.size, a.tag, a.owner, a.owner === 'driver' ? a.site : null]),
+      quarantine: Array.from(this.quarantine, (f) => (f ? [f.at, f.size, f.tag] : null)),
+      qNext: this.qNext,
+      spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
+      allocations: this.allocations,
+    };
+  }
+
+  /**
+   * Puts the tables of `img` back (over linear memory restored from the same snapshot).
+   * Invariant: pool.image() then restore(image) gives a pool that allocates, frees and
+   * checks exactly as the original would from that point.
+   */
+  restore(img: PoolImage): void {
+    this.top = img.top;
+    this.live.clear();
+    for (const [at, size, tag, owner, site] of img.live) this.live.set(at, new LiveBlock(at, size, tag, owner, null, null, site));
+    this.quarantine.length = 0;
+    this.freed.clear();
+    img.quarantine.forEach((q, i) => {
+      const f = q ? { at: q[0], size: q[1], tag: q[2] } : undefined;
+      this.quarantine[i] = f;
+      if (f) this.freed.set(f.at, f);
+    });
+    this.qNext = img.qNext;
+    this.spare.clear();
+    for (const [total, bases] of img.spare) this.spare.set(total, [...bases]);
+    this.allocations = img.allocations;
   }
 
   /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */
