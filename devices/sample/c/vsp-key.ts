@@ -8,7 +8,8 @@
 // object (absent, or the shim's record of it); its spin lock; the
 // held requests (the incoming packet, tx, due time, the completion it will send); the
 // deferred txs; the transactions in flight (their packet object, saved record, ring
-// bytes); the Abandoning, Discarding, Unoffered and Suspended flags; NextTx;
+// bytes); the transactions a failed restore abandoned; the Abandoning, Discarding,
+// Unoffered, Suspended, Disabling, Retiring, Rescinded and Unopened flags; NextTx;
 // its hold timer; and the counters the VSP acts on (HeldNow, InFlight, InFlightBytes).
 //
 // Left out, and why:
@@ -37,8 +38,9 @@ export const LAYOUT = {
   device: { Channels: 244 },
   channel: {
     Link: 0, Channel: 12, Ch: 16, Instance: 20, Loopback: 36, ForceNewChannel: 37, VmbusHandle: 40, RingPages: 44, Lock: 48,
-    Held: 52, Deferred: 60, InFlight: 68, Abandoning: 76, Discarding: 77, Unoffered: 78, Suspended: 79, NextTx: 80, HoldTimer: 88,
-    'Counters.HeldNow': 128, 'Counters.InFlight': 216, 'Counters.InFlightBytes': 224,
+    Held: 52, Deferred: 60, InFlight: 68, Abandoning: 76, Discarding: 77, Unoffered: 78, Suspended: 79,
+    Disabling: 80, Retiring: 81, Rescinded: 82, Unopened: 83, Abandoned: 84, NextTx: 96, HoldTimer: 104,
+    'Counters.HeldNow': 144, 'Counters.InFlight': 232, 'Counters.InFlightBytes': 240,
   },
   tx: { Link: 0, Packet: 12, 'Saved.type': 16, 'Saved.tx': 24, 'Saved.length': 32, 'Saved.hold_ms': 36, 'Saved.digest': 40, RingBytes: 48, Message: 52 },
   held: { Link: 0, Packet: 8, Tx: 16, DueTime: 24, Completion: 32 },
@@ -143,10 +145,14 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
   }
   k.num(inFlight);
-  k.num(u8(mem, vc + c.Abandoning));
-  k.num(u8(mem, vc + c.Discarding));
-  k.num(u8(mem, vc + c.Unoffered));
-  k.num(u8(mem, vc + c.Suspended));
+  // What a failed restore abandoned (packets freed), in list order: a rescind traces their cancels in it.
+  const abandoned = eachEntry(mem, vc + c.Abandoned, (t) => {
+    k.num(mem.u32(t + LAYOUT.tx.Packet) === 0 ? 0 : 1);
+    keySaved(k, mem, t);
+    k.num(mem.u32(t + LAYOUT.tx.RingBytes));
+  });
+  k.num(abandoned);
+  for (const flag of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Disabling, c.Retiring, c.Rescinded, c.Unopened]) k.num(u8(mem, vc + flag));
   u64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.HoldTimer), now);
   u64(k, mem, vc + c['Counters.HeldNow']);
