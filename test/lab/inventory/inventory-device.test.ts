@@ -58,6 +58,17 @@ describe('the inventory\'s device', () => {
     expect((e as Error).message).toMatch(/lab\.yaml:4/);
   });
 
+  it('refuses a Linux template when the host\'s device names no Linux control file', async () => {
+    const { dir, file } = lab(['version: 1', 'device: ./no-linux.ts', 'hosts:', host('hv-a')]);
+    writeFileSync(join(dir, 'no-linux.ts'), `import sample from ${JSON.stringify(resolve('devices/sample/device.ts'))};\nexport default { ...sample, name: 'windows-only', control: { ...sample.control, linuxGuest: undefined } };\n`);
+    const e = await loadLab({ lab: file, templates: [TEMPLATE], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as Error).message).toMatch(/device windows-only .* names no control file for a Linux guest driver .* template ubuntu-2404/);
+    expect((e as InputError).location.file).toBe(TEMPLATE);
+    // The Windows template alone is fine.
+    await expect(loadLab({ lab: file, templates: ['vm-templates/windows-2025.yaml'], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined })).resolves.toBeDefined();
+  });
+
   it('gives scenarios that name none the lab\'s device, and plans a scenario only on the hosts that run its device', async () => {
     const { dir, file } = lab(['version: 1', 'device: ./other.ts', 'hosts:', host('hv-a', ', attach: loopback'), host('hv-b', `, attach: loopback, device: ${JSON.stringify(resolve('devices/sample/device.ts'))}`)]);
     const loaded = await loadLab({ lab: file, templates: [TEMPLATE], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined });
