@@ -181,8 +181,8 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
     case 'rescind':
     case 'guest-open':
     case 'guest-close':
-      // The sample VSP has no rescind-and-re-offer command, nor the guest a close one, yet: emulator only (issue 13 item 3).
-      throw new InputError(`"${step.op}" runs on the emulator only: the sample drivers have no command to rescind, close or re-open a channel on a real host yet`);
+      // The device control (ChannelOp) has no rescind-and-re-offer nor guest close yet: emulator only (issue 13 item 3).
+      throw new InputError(`"${step.op}" runs on the emulator only: a real lab has no channel operation to rescind, close or re-open a channel yet`);
     case 'restore':
       if (step.fail) throw new InputError('"restore" with "fail" runs on the emulator only: a real VSP cannot be told to refuse its saved state');
       bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());
