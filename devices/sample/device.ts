@@ -7,6 +7,9 @@ import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/de
 import { sampleControl } from './control.ts';
 import { CHostVsp } from './c/host-vsp.ts';
 import { CVsp } from './c/vsp.ts';
+import { keyCVsp } from './c/vsp-key.ts';
+import { cLinuxGuest } from './c/guest-vm.ts';
+import { InputError } from '../../src/errors.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
 import { SampleGuest, newGuestState, reviveGuest, snapshotGuest, type GuestState } from './guest.ts';
@@ -18,12 +21,7 @@ const sample: DeviceModule = {
   statusRule: (tx, intact) => statusHex(statusFor(tx, intact)),
   control: sampleControl,
   emulator: {
-    hostVsp(o): HostVsp {
-      const v = new SampleVsp(o);
-      v.channel.faults = o.faults;
-      if (o.firstTransId !== undefined) v.channel.nextTransId = o.firstTransId;
-      return v;
-    },
+    hostVsp: (o): HostVsp => new SampleVsp(o),
     newGuestState: (channels, firstTx) => newGuestState(channels, firstTx),
     guest: (state, rings, sink, host): GuestDriver => new SampleGuest(state as GuestState, rings, sink, host),
     snapshotGuest: (state, now) => snapshotGuest(state as GuestState, now),
@@ -32,7 +30,13 @@ const sample: DeviceModule = {
       // One C VSP driver per host name, outliving the VM's host objects (devices/sample/c/host-vsp.ts).
       let driver = o.drivers.get(hostName) as CVsp | undefined;
       if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
-      return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
+      return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults, o.forceNewChannel);
+    },
+    keyDriver: (k, driver) => keyCVsp(k, driver as CVsp),
+    cGuest(os, o) {
+      // The C guest driver as the VM's guest (devices/sample/c/guest-vm.ts), driven in the drivers' control language.
+      if (os !== 'linux') throw new InputError('c-windows: the sample\'s C Windows guest driver does not run as an emulated VM\'s guest yet (its KMCL client channels are not saved with the VM); use c-linux', { field: 'devices' });
+      return cLinuxGuest({ now: o.now, command: sampleControl.command, replace: o.replace });
     },
   },
 };

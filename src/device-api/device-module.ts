@@ -199,16 +199,35 @@ export interface HostVsp {
    */
   retireClosed?(): void;
   /**
+   * Optional, for a VSP whose restore-packet callback the bench cannot wrap (a C driver's
+   * lives inside its module): its next restore refuses its saved state from the second
+   * packet on, as a scenario's `restore` with `fail` makes a twin's callback do.
+   */
+  refuseRestoreFromSecondPacket?(): void;
+  /**
    * Optional: keys a packet's context (VmbPacketGetPointer) for explore's state key, faster
    * than the generic walk. Must key every field that decides what the VSP does next.
    */
   keyContext?(k: StateKey, pointer: unknown): void;
+  /**
+   * Optional, for explore's state key: keyers of its own for objects the generic walk
+   * must not take field by field (by the object), as GuestDriver.keyers. A VSP whose
+   * state is not plain objects (a C driver's linear memory) registers itself here.
+   */
+  keyers?(add: (object: object, key: (k: StateKey) => void) => void): void;
 }
 
 /** Signals from the guest driver to the host side of one channel. */
 export interface HostDoorbell {
   interrupt(ch: number): void;
   writable(ch: number): void;
+  /**
+   * The guest's thread sleeps inside a call (a C driver waiting for ring space): the host
+   * side runs one piece of its ready work meanwhile, as another processor would, or with
+   * none ready the run's clock moves on a millisecond. False when there is no host (the VM
+   * is saved). (The twins never sleep: they queue.)
+   */
+  runHost?(): boolean;
 }
 
 /** A channel's two rings as the guest sees them, in guest memory. */
@@ -249,6 +268,12 @@ export interface GuestDriver {
   /** Optional (with rescind): the driver has channel `ch` closed, no new instance opened (its state says, as guest memory does) */
   isClosed?(ch: number): boolean;
   /**
+   * Optional: the driver opens the channels the host has just offered itself, tracing
+   * their states (a C driver's probe). Absent: the bench traces `Opened` and `Active`
+   * for it, as the twins open a channel without code of their own.
+   */
+  probe?(): void;
+  /**
    * Optional, for explore's state key: fast keyers for large collections in `state`
    * (by the collection object), and how each channel's ring reader waits (readerWake in
    * src/scenario/run-key.ts): the object holding its `draining` and `interrupt` fields.
@@ -256,6 +281,9 @@ export interface GuestDriver {
   keyers?(add: (collection: object, key: (k: StateKey) => void) => void): void;
   ringReaders?(): Iterable<{ ch: number; holder: object; draining: boolean; interrupt: boolean }>;
 }
+
+/** The guest side of an emulator device: how its guest driver is made, saved and revived. */
+export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest'>;
 
 export interface EmulatorDevice {
   /** the host VSP twin of one channel */
@@ -275,7 +303,21 @@ export interface EmulatorDevice {
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.
    */
-  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined }): HostVsp;
+  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined; forceNewChannel: boolean }): HostVsp;
+  /**
+   * Optional (with cHost), for explore's walk: keys one of cHost's drivers, everything
+   * that decides what it does next and nothing that only names (addresses, handles).
+   * Without it, explore runs every `devices: c` schedule from the start.
+   */
+  keyDriver?(k: StateKey, driver: unknown): void;
+  /**
+   * Optional: the guest driver built from C for WebAssembly (`devices: c-linux`,
+   * `c-windows`), in place of the twin's guest side for one run. Its state is the driver
+   * itself (its linear memory and the shim's tables); `snapshotGuest` copies it whole and
+   * `reviveGuest` builds the driver again from a copy. `now`: the run's clock. A device
+   * without a C guest for `os` throws an InputError naming it.
+   */
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
 }
 
 /**
