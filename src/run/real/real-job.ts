@@ -2,8 +2,8 @@
 // events written beside the drivers' traces, and the three traces merged into the one
 // the checker reads (DESIGN.md "Traces", lab/drivers/PROTOCOL.md "Control interfaces").
 //
-//   guest traffic and holds  -> the guest driver's control file, over SSH
-//   host traffic             -> the VSP's control tool (sample-ctl vsp), over the host shell
+//   guest traffic and holds  -> the guest driver's control (file or tool, lab-guest.ts), over SSH
+//   host traffic             -> the VSP's control tool (the device module's control), over the host shell
 //   save, restore, pause, resume, checkpoint, apply, migrate -> Hyper-V operations
 //
 // The bench's events (`scenario.begin`, `vm.save.begin`, ...) go to `bench.jsonl`. The
