@@ -10,6 +10,8 @@ import { SAMPLE_DEVICE } from '../../../src/device-api/load.ts';
 import { InputError } from '../../../src/errors.ts';
 import { loadInventory } from '../../../src/lab/inventory.ts';
 import { loadLab } from '../../../src/run/real/lab-run.ts';
+import { runProbe } from '../../../src/run/real/probe.ts';
+import { realClock } from '../../../src/run/engine/job-pipeline.ts';
 import { devicePath } from '../../../src/scenario/model.ts';
 
 const host = (name: string, extra = '') => `  - { name: ${name}, transport: local, vmRoot: 'D:\\bench\\vms', switch: sw, capacity: { vmSlots: 2, memoryMB: 8192 }${extra} }`;
@@ -56,6 +58,14 @@ describe('the inventory\'s device', () => {
     expect((e as Error).message).toContain('device blockq');
     expect((e as Error).message).toContain('host hv-b');
     expect((e as Error).message).toMatch(/lab\.yaml:4/);
+  });
+
+  it('refuses to probe a host whose device has no control, before connecting to it', async () => {
+    const { file } = lab(['version: 1', 'hosts:', host('hv-a', `, device: ${JSON.stringify(resolve('devices/blockq/device.ts'))}`)]);
+    const e = await runProbe({ lab: file, out: join(tmpdir(), 'no-probe'), scenarios: [SCENARIO], connect: { modules: [], localPwsh: '/nonexistent/pwsh' }, clock: realClock }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as Error).message).toMatch(/device blockq has no control interface .* host hv-a's drivers/);
+    expect((e as Error).message).toMatch(/lab\.yaml:3/);
   });
 
   it('refuses a Linux template when the host\'s device names no Linux control file', async () => {
