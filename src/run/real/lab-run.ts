@@ -233,6 +233,12 @@ export async function loadHostDevices(inventory: Inventory, templates: readonly 
         hint: 'give the module a control (src/device-api/device-module.ts DeviceControl), or run the device with bench emulate',
       });
     }
+    // The default packages (lab/drivers/packages.yaml) are the sample's drivers.
+    if (!h.drivers && hostDevice(h) !== SAMPLE_DEVICE) {
+      throw new InputError(`host ${h.name} runs device ${d.name} but names no driver packages, and the default ones are the sample's`, where, {
+        hint: 'describe its VSP (and loopback client) in drivers: on the host or in defaults (lab/SETUP.md "Driver packages")',
+      });
+    }
     const linux = templates.find((t) => t.guest.os === 'linux');
     if (linux && !d.control.linuxGuest) {
       throw new InputError(`device ${d.name} (${hostDevice(h)}) names no control file for a Linux guest driver (control.linuxGuest), so host ${h.name} cannot run template ${linux.name}`, { file: linux.file, field: 'guest.os' }, {

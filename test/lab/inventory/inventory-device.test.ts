@@ -26,6 +26,9 @@ function lab(lines: string[]): { dir: string; file: string } {
 }
 
 const SCENARIO = 'bench/scenarios/01-idle-save-restore.yaml';
+/** Another device's host packages, in defaults (a VSP and its loopback client). */
+const pkg = (role: string) => `    ${role}: { files: 'C:\\my\\${role}', binary: my.sys, installed: 'C:\\Windows\\System32\\drivers\\my_${role}.sys', install: x, uninstall: y, trace: { format: etw, provider: "{11111111-2222-3333-4444-555555555555}" } }`;
+const DRIVERS = ['defaults:', '  drivers:', pkg('vsp'), pkg('client')];
 const TEMPLATE = 'vm-templates/ubuntu-2404.yaml';
 
 describe('the inventory\'s device', () => {
@@ -60,6 +63,13 @@ describe('the inventory\'s device', () => {
     expect((e as Error).message).toMatch(/lab\.yaml:4/);
   });
 
+  it('refuses a host that runs another device than the sample but names no driver packages (the defaults are the sample\'s)', async () => {
+    const { file } = lab(['version: 1', 'device: ./other.ts', 'hosts:', host('hv-a')]);
+    const e = await loadLab({ lab: file, templates: [TEMPLATE], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as Error).message).toMatch(/lab\.yaml:2.*host hv-a runs device other but names no driver packages/s);
+  });
+
   it('refuses to probe a host whose device has no control, before connecting to it', async () => {
     const { file } = lab(['version: 1', 'hosts:', host('hv-a', `, device: ${JSON.stringify(resolve('devices/blockq/device.ts'))}`)]);
     const e = await runProbe({ lab: file, out: join(tmpdir(), 'no-probe'), scenarios: [SCENARIO], connect: { modules: [], localPwsh: '/nonexistent/pwsh' }, clock: realClock }).catch((x: unknown) => x);
@@ -69,7 +79,7 @@ describe('the inventory\'s device', () => {
   });
 
   it('refuses a Linux template when the host\'s device names no Linux control file', async () => {
-    const { dir, file } = lab(['version: 1', 'device: ./no-linux.ts', 'hosts:', host('hv-a')]);
+    const { dir, file } = lab(['version: 1', 'device: ./no-linux.ts', ...DRIVERS, 'hosts:', host('hv-a')]);
     writeFileSync(join(dir, 'no-linux.ts'), `import sample from ${JSON.stringify(resolve('devices/sample/device.ts'))};\nexport default { ...sample, name: 'windows-only', control: { ...sample.control, linuxGuest: undefined } };\n`);
     const e = await loadLab({ lab: file, templates: [TEMPLATE], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(InputError);
@@ -80,7 +90,7 @@ describe('the inventory\'s device', () => {
   });
 
   it('gives scenarios that name none the lab\'s device, and plans a scenario only on the hosts that run its device', async () => {
-    const { dir, file } = lab(['version: 1', 'device: ./other.ts', 'hosts:', host('hv-a', ', attach: loopback'), host('hv-b', `, attach: loopback, device: ${JSON.stringify(resolve('devices/sample/device.ts'))}`)]);
+    const { dir, file } = lab(['version: 1', 'device: ./other.ts', ...DRIVERS, 'hosts:', host('hv-a', ', attach: loopback'), host('hv-b', `, attach: loopback, device: ${JSON.stringify(resolve('devices/sample/device.ts'))}`)]);
     const loaded = await loadLab({ lab: file, templates: [TEMPLATE], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined });
     expect(devicePath(loaded.scenarios[0]!)).toBe(join(dir, 'other.ts'));
     expect(loaded.plan.jobs.map((j) => j.host).sort()).toEqual(['hv-a', 'hv-a']);
