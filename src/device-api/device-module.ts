@@ -117,6 +117,8 @@ export interface DeviceControl {
   linuxGuest?: { controlFile: string } | undefined;
   /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
   loopbackChannels?: number | undefined;
+  /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
+  begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
 }
 
 // ------------------------------------------------------------------ the emulator's side

@@ -112,7 +112,9 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
     // loopback client's device (and its trace) is made by binding to the offer: 0 before.
     const begin = { host: await lab.vsp.traceSeq(), guest: lab.peerStaysUp ? 0 : await lab.guest.traceSeq() };
     await lab.prepare(s);
-    await lab.guest.command('hold auto');
+    // The device's own lines before the first step (the sample's guest: `hold auto`, each
+    // held host transaction completed after the time it asks for).
+    for (const b of deviceOf(devicePath(s)).control?.begin ?? []) await (b.to === 'guest' ? lab.guest : lab.vsp).command(b.line);
     bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, begin);
     started = true;
     for (const step of s.steps) {
