@@ -45,7 +45,7 @@ describe('bench emulate --devices', () => {
     const events = readFileSync(join(out, 'rescind-and-reoffer.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(events.filter((e) => e.ev === 'ch.rescind').map((e) => e.ch)).toEqual(expect.arrayContaining([1, 2]));
     expect(events.some((e) => e.side === 'host' && e.ev === 'pkt.cancel')).toBe(true);
-  });
+  }, 180_000);
 
   it.skipIf(!toolchain)('c: a restore the C VSP fails falls back to a rescind and a new offer, from the command line, seeds 1 to 3 checked', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-fail-'));
@@ -73,7 +73,7 @@ describe('bench emulate --devices', () => {
       const check = await bench(['check', '--scenario', scenario, '--trace', join(dir, 'restore-fails.jsonl'), '--no-minimise']);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     }
-  });
+  }, 180_000);
 
   it.skipIf(!toolchain)('c-linux: all ten bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-linux-'));
@@ -90,7 +90,7 @@ describe('bench emulate --devices', () => {
       const check = await bench(['check', '--scenario', f, '--trace', trace, '--no-minimise']);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     }
-  });
+  }, 180_000);
 
   it.skipIf(!toolchain)('c-windows and a rescind with c-linux are refused as bad input (exit 2)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-refused-'));
@@ -99,7 +99,7 @@ describe('bench emulate --devices', () => {
     expect(win.stderr).toMatch(/C Windows guest driver does not run as an emulated VM's guest yet/);
     const rescind = await bench(['emulate', 'bench/scenarios/11-rescind-and-reoffer.yaml', '--devices', 'c-linux', '--out', out]);
     expect(rescind.exitCode).toBe(2);
-    expect(rescind.stderr).toMatch(/11-rescind-and-reoffer\.yaml:\d+ steps\[\d+\]\.op: devices: c cannot run 'rescind'/);
+    expect(rescind.stderr).toMatch(/11-rescind-and-reoffer\.yaml:\d+ steps\[\d+\]\.op: .*cannot be rescinded/);
   });
 
   it.skipIf(!toolchain)('explore --devices c-linux runs the schedules with the C guest driver too, exit 0', async () => {
