@@ -2,6 +2,7 @@
 // host, relative to the inventory): scenarios that name no device take the lab's, a host
 // whose module has no control interface is refused at load (exit 2, naming the device,
 // the file and the line), and a scenario is planned only on hosts that run its device.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -68,6 +69,13 @@ describe('the inventory\'s device', () => {
     const e = await loadLab({ lab: file, templates: [TEMPLATE], scenarios: [SCENARIO], hosts: undefined, seeds: undefined, quarantine: undefined }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(InputError);
     expect((e as Error).message).toMatch(/lab\.yaml:2.*host hv-a runs device other but names no driver packages/s);
+  });
+
+  it('`bench lab check` refuses such a host with exit 2 before reaching any host', () => {
+    const { file } = lab(['version: 1', 'hosts:', host('hv-a', `, device: ${JSON.stringify(resolve('devices/blockq/device.ts'))}`)]);
+    const r = spawnSync(process.execPath, [resolve('bin/bench.js'), 'lab', 'check', '--lab', file], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BENCH_PWSH: '/nonexistent/pwsh' } });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/device blockq .*has no control interface/);
   });
 
   it('refuses to probe a host whose device has no control, before connecting to it', async () => {
