@@ -18,8 +18,9 @@
 //   turnOff    artefacts first (event log, VM snapshot, checkpoints), then Stop-VM -TurnOff
 //   keep       a checkpoint named after the failed job; the VM stays for debugging
 //
-// Only type-checked and exercised through real-job.ts's fakes here: the stand-in
-// Hyper-V (test/lab/standin) has no guest to SSH to, so provisioning stops there.
+// Exercised on the stand-in Hyper-V (test/lab/standin), which has no guest: a Linux
+// guest's provisioning stops at SSH; a Windows guest's runs against a local PowerShell
+// in its place (test/run/real/lab-real-side.test.ts). Jobs run through real-job.ts's fakes.
 
 import { join } from 'node:path';
 import { InfraError, InputError } from '../../errors.ts';
