@@ -1,6 +1,7 @@
 // blockq's C VSP (devices/blockq/c) on the emulator, `devices: c`: driven only through its
 // own control interface, its traces hold every property and pass `bench check` on every
-// blockq scenario and seeds 1-3 (run as a user runs them, through the CLI); they equal
+// blockq scenario and seeds 1-3 (run as a user runs them, through the CLI, as are
+// explore and a platform fault); they equal
 // the twin's traces but for the differences listed below, each intended; and a bug
 // planted in its C source is reported as a named driver violation, not an error.
 
@@ -73,6 +74,13 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
         expect(c.stdout).toMatch(new RegExp(`pass\\s+${s.name}: all \\d+ events explained`));
       }
     }
+  });
+
+  it('bench explore --devices c walks blockq\'s save points on the C VSP (each schedule from the start)', () => {
+    const r = spawnSync(process.execPath, ['bin/bench.js', 'explore', 'devices/blockq/scenarios/02-migrate.yaml', '--devices', 'c', '--max-schedules', '3', '--workers', '1'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/3 run in full \(devices: c runs every schedule from the start\)/);
+    expect(r.stdout).toMatch(/^3 passed, 0 failed/m);
   });
 
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
