@@ -5,13 +5,14 @@
 // nothing leaked after traffic, a save and a restore (Driver Verifier's unload checks).
 
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Channel, stateChangeCallbacksInit } from '../../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { STATUS } from '../../../src/vmbus/status.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
-import { INTERFACE_TYPE_GUID, Mode, MsgType, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyStatus, statusFor } from '../../../devices/blockq/protocol.ts';
+import { INTERFACE_TYPE_GUID, Mode, MsgType, answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyStatus, statusFor } from '../../../devices/blockq/protocol.ts';
 import { BlockqCVsp } from '../../../devices/blockq/c/vsp.ts';
 import { instanceGuid } from '../../../devices/blockq/c/host-vsp.ts';
 import { stepSide } from '../../vmbus/support/channel-pair.ts';
@@ -163,5 +164,47 @@ describe.skipIf(!toolchain)('blockq\'s C VSP, driven through its control interfa
     h.vsp.run(`resume ch=${CH}`);
     h.vsp.run(`close ch=${CH}`);
     expect(() => h.vsp.unload()).not.toThrow();
+  });
+
+  // Invariant (devices/blockq/c/vsp.h, BQ_CHANNEL.Outstanding): a Request is outstanding
+  // from its arrival until it is answered, once: by the timer at its due time, or earlier
+  // by `answer` (what the Suspend before a save does too), never before it arrived.
+  it('answers every Request exactly once, at its due time or at the first `answer` before it', () => {
+    type Op = { op: 'request'; mode: keyof typeof Mode; hold: number; len: number } | { op: 'advance'; ms: number } | { op: 'answer' };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ op: fc.constant('request' as const), mode: fc.constantFrom('inline', 'deferred', 'hold') as fc.Arbitrary<keyof typeof Mode>, hold: fc.integer({ min: 0, max: 12 }), len: fc.integer({ min: 20, max: 400 }) }),
+      fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 6 }) }),
+      fc.constant({ op: 'answer' as const }),
+    );
+    fc.assert(fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
+      const h = harness();
+      h.open();
+      const expected = new Map<number, number>();
+      const due = new Map<number, number>();
+      let tx = 0;
+      for (const o of ops) {
+        if (o.op === 'request') {
+          tx++;
+          h.request(tx, o.len, o.mode, o.hold);
+          h.pump();
+          due.set(tx, o.mode === 'deferred' ? h.clock.now : h.clock.now + answerDelay(tx, o.mode === 'hold' ? o.hold : 0));
+        } else if (o.op === 'advance') {
+          const to = h.clock.now + o.ms;
+          for (const [t, d] of due) if (d <= to && !expected.has(t)) expected.set(t, d);
+          h.advance(to);
+        } else {
+          for (const t of due.keys()) if (!expected.has(t)) expected.set(t, h.clock.now);
+          h.vsp.run(`answer ch=${CH}`);
+          h.pump();
+        }
+      }
+      const end = h.clock.now + 100;
+      for (const [t, d] of due) if (!expected.has(t)) expected.set(t, d);
+      h.advance(end);
+      const seen = h.answers.map((a) => a.tx);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(new Map(h.answers.map((a) => [a.tx, a.at]))).toEqual(expected);
+      expect(h.counters()).toMatchObject({ outstanding: 0, answered: tx });
+    }), { numRuns: 40 });
   });
 });
