@@ -20,6 +20,10 @@ import { MemorySink } from '../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 import { BLOCKQ_IOCTL } from '../../../devices/blockq/c/recipe.ts';
+import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
+import { runEmulatedNightly } from '../../../src/run/emulated/nightly-emulated.ts';
+import { loadSummary } from '../../../src/report/summary-schema.ts';
+import { runDirLayout } from '../../../src/report/run-dir.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const suite = await loadScenarioPaths(['devices/blockq/scenarios']);
@@ -81,6 +85,22 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/3 run in full \(devices: c runs every schedule from the start\)/);
     expect(r.stdout).toMatch(/^3 passed, 0 failed/m);
+  });
+
+  it('an emulated nightly with devices: c runs blockq\'s scenarios on its C VSP under two hosts\' gap choices, every job passing', async () => {
+    const lab = await loadLabFile('test/devices/blockq/fixtures/blockq-c-lab.yaml');
+    if (lab.kind !== 'emulated') throw new Error('fixture lab is not emulated');
+    expect(lab.devices).toBe('c');
+    const r = await runEmulatedNightly({ lab, outRoot: join(tmp, 'nightly'), reporters: ['json'], workers: 2 });
+    const summary = await loadSummary(runDirLayout(r.runDir).summary);
+    expect(summary.jobs).toHaveLength(6);
+    expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(6).fill('pass'));
+    // The C VSP's hallmark in every trace with a save: KMCL does not tell it libLen.
+    for (const j of summary.jobs) {
+      const saves = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Ev).filter((e) => e.ev === 'pkt.save');
+      expect(saves.length, j.jobId).toBeGreaterThan(0);
+      expect(saves.every((e) => e.libLen === 0), j.jobId).toBe(true);
+    }
   });
 
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
