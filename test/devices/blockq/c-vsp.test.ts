@@ -78,14 +78,14 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
         expect(c.stdout).toMatch(new RegExp(`pass\\s+${s.name}: all \\d+ events explained`));
       }
     }
-  });
+  }, 240_000);
 
   it('bench explore --devices c walks blockq\'s save points on the C VSP (each schedule from the start)', () => {
     const r = spawnSync(process.execPath, ['bin/bench.js', 'explore', 'devices/blockq/scenarios/02-migrate.yaml', '--devices', 'c', '--max-schedules', '3', '--workers', '1'], { encoding: 'utf8', timeout: 300_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/3 run in full \(devices: c runs every schedule from the start\)/);
     expect(r.stdout).toMatch(/^3 passed, 0 failed/m);
-  });
+  }, 120_000);
 
   it('an emulated nightly with devices: c runs blockq\'s scenarios on its C VSP under two hosts\' gap choices, every job passing', async () => {
     const lab = await loadLabFile('test/devices/blockq/fixtures/blockq-c-lab.yaml');
@@ -101,7 +101,7 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
       expect(saves.length, j.jobId).toBeGreaterThan(0);
       expect(saves.every((e) => e.libLen === 0), j.jobId).toBe(true);
     }
-  });
+  }, 120_000);
 
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
     const r = spawnSync(process.execPath, ['bin/bench.js', 'emulate', 'devices/blockq/scenarios', '--devices', 'c', '--fault', 'restore-twice', '--out', join(tmp, 'fault')], { encoding: 'utf8', timeout: 300_000 });
@@ -109,7 +109,7 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
     expect(r.stdout.match(/^FAIL /gm)).toHaveLength(3);
     expect(r.stdout.match(/duplicated: \d+\/h2g\/\d+ restored twice from one save/g)).toHaveLength(3);
     expect(r.stdout).not.toMatch(/did not act/);
-  });
+  }, 120_000);
 
   it.each(suite.map((s) => [s.name, s] as const))('%s: the C trace is the twin\'s but for the listed differences, seeds 1-3', (_n, s) => {
     for (const seed of [1, 2, 3]) {
@@ -177,7 +177,7 @@ describe.skipIf(!toolchain)('a bug planted in the blockq C VSP', () => {
     expect(r.events.at(-1)).toMatchObject({ ev: 'scenario.end' });
     expect(r.violations[0]).toMatchObject({ class: 'kmcl-misuse' });
     expect(r.violations[0]!.message).toContain('irql.passive-only');
-  });
+  }, 120_000);
 
   it('the unplanted source runs the same scenario clean', () => {
     const r = run(suite.find((x) => x.name === 'blockq-save-restore')!, 'c');
