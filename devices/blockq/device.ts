@@ -5,8 +5,9 @@
 //
 // Its host side exists twice: the TypeScript twin (vsp.ts) and a C VSP (c/, KMDF + KMCL,
 // built to wasm32 for the emulator: `emulator.cHost`, `devices: c`). Its guest side is a
-// twin only (guest.ts). `control` gives the command lines of its control interfaces
-// (PROTOCOL.md, "Control interfaces"): the C VSP takes them; no C guest driver exists yet.
+// twin only (guest.ts). `command` gives the command lines of its control interfaces
+// (PROTOCOL.md, "Control interfaces"); it is not yet the module's `control`, which a real
+// lab also needs a control tool for, and blockq has none: a real lab refuses it (exit 2).
 
 import type { DeviceModule, GuestDriver, HostVsp, TrafficStep } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
@@ -19,7 +20,7 @@ import { BlockqGuest, newBlockqState, reviveBlockq, snapshotBlockq, type BlockqG
 const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
 
 /** A traffic step as a line of blockq's control language (PROTOCOL.md, "Control interfaces"). */
-function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string } {
+export function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string } {
   switch (step.op) {
     case 'guest-send':
       return { to: 'guest', line: `request ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}` };
@@ -35,7 +36,6 @@ const blockq: DeviceModule = {
   messageSize: { min: HEADER_SIZE, max: MAX_MESSAGE_SIZE },
   completions: { guestSend: true, hostSend: true },
   statusRule: (tx, intact) => statusHex(statusFor(tx, intact)),
-  control: { command },
   emulator: {
     hostVsp: (o): HostVsp => new BlockqVsp(o),
     newGuestState: (channels, firstTx) => newBlockqState(channels, firstTx),

@@ -4,6 +4,7 @@ import { InputError } from '../errors.ts';
 import { describeFsError } from '../input-files.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../vmbus/faults.ts';
 import { GAP_CHOICES, type GapChoices } from '../vmbus/choices.ts';
+import { DEVICES_MODES, type DevicesMode } from '../scenario/model.ts';
 
 export function parseSeed(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) {
@@ -76,10 +77,10 @@ export function parseChoices(list: readonly string[]): Partial<GapChoices> | und
   return out as Partial<GapChoices>;
 }
 
-/** --devices: the host's VSPs, the TypeScript twins or the C VSP in WebAssembly; undefined when not given. */
-export function parseDevices(value: string | undefined): 'twin' | 'c' | undefined {
-  if (value !== undefined && value !== 'twin' && value !== 'c') {
-    throw new InputError(`--devices must be 'twin' or 'c', not '${value}'`, { field: '--devices' });
+/** --devices: the TypeScript twins, the C VSP, or the C VSP and a C guest (DEVICES_MODES); undefined when not given. */
+export function parseDevices(value: string | undefined): DevicesMode | undefined {
+  if (value !== undefined && !(DEVICES_MODES as readonly string[]).includes(value)) {
+    throw new InputError(`--devices must be one of ${DEVICES_MODES.join(', ')}, not '${value}'`, { field: '--devices' });
   }
-  return value;
+  return value as DevicesMode | undefined;
 }

@@ -9,6 +9,7 @@ import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
 import type { GuestDriver } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
+import type { DevicesMode } from './model.ts';
 
 /**
  * A VM operation explore injects: a save and restore, a migration, a checkpoint taken
@@ -32,13 +33,15 @@ export interface ExecuteOptions {
    * (a real trace's timing decides, not the emulator's clock).
    */
   chooser?: Chooser | undefined;
-  /** overrides the scenario's `devices` (`--devices c`): the host's VSPs, twins or the C VSP */
-  devices?: 'twin' | 'c' | undefined;
+  /** overrides the scenario's `devices` (`--devices c`): twins, the C VSP, or the C VSP and a C guest (model.ts DEVICES_MODES) */
+  devices?: DevicesMode | undefined;
   /**
    * devices: c: the C VSP built with some of its sources replaced, by their path in the
    * device's recipe (a device author's changed file; a test's unfixed fixture)
    */
   cVspReplace?: Readonly<Record<string, string>> | undefined;
+  /** devices: c-linux: the C guest driver built with some of its sources replaced (as cVspReplace) */
+  cGuestReplace?: Readonly<Record<string, string>> | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**

@@ -36,8 +36,8 @@ import { EmulatedHost, type HostVsp } from './host.ts';
 import { DriverViolation } from '../devices/wasm/violations.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { devicePath } from './model.ts';
-import { DeviceError, type EmulatorDevice, type GuestDriver } from '../device-api/device-module.ts';
+import { cGuestOf, devicePath, usesCDrivers } from './model.ts';
+import { DeviceError, type EmulatorDevice, type EmulatorGuest, type GuestDriver } from '../device-api/device-module.ts';
 import { deviceOf } from '../device-api/load.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
@@ -58,7 +58,7 @@ import type {
   TaskOption,
 } from './execute-types.ts';
 import type { StateKey } from './state-key.ts';
-import { runKey } from './run-key.ts';
+import { runKey, type RunParts } from './run-key.ts';
 import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
@@ -122,6 +122,8 @@ class Execution {
   private guest: GuestDriver;
   /** the device's twins (its module's emulator side) */
   private readonly device: EmulatorDevice;
+  /** the guest side: the device's twin guest, or its C guest driver (devices: c-linux) */
+  private readonly guestSide: EmulatorGuest;
   private host: EmulatedHost | null;
   private savedBlob: Uint8Array | null = null;
   private readonly checkpoints = new Map<string, Uint8Array>();
@@ -151,6 +153,8 @@ class Execution {
   private readonly usesExploreCheckpoint: boolean;
   /** devices: c: the device's C VSP driver of each host name (they outlive the host objects) */
   private readonly cDrivers: Map<string, unknown> | undefined;
+  /** the hosts the scenario's migrate steps name (keyedDrivers) */
+  private readonly migrationTargets: ReadonlySet<string>;
   /** topology loopback: the client runs whatever the server channels' state (see the top) */
   private readonly loopback: boolean;
   /** the channel of the task or step running now, to name in a driver violation */
@@ -172,12 +176,15 @@ class Execution {
     this.chIds = s.channels.map((c) => c.id);
     this.usesExploreCheckpoint = s.steps.some((st) => 'name' in st && st.name === EXPLORE_CHECKPOINT);
     this.device = emulatorOf(s);
-    this.cDrivers = (opts.devices ?? s.devices ?? 'twin') === 'c' ? cDeviceDrivers(s, opts, this.device) : undefined;
+    const devices = opts.devices ?? s.devices;
+    this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, opts.cGuestReplace);
+    this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
     this.memory = new GuestMemory(s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })));
-    this.guest = this.makeGuest(this.device.newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
+    this.guest = this.makeGuest(this.guestSide.newGuestState(this.chIds, s.channels.map((c) => (c.firstTx === undefined ? 1 : toTxId(c.firstTx)))));
     this.host = null;
     refuseRescindsWithout(s, this.guest);
   }
@@ -196,8 +203,14 @@ class Execution {
     }
     // A loopback client is a KMCL client driver, which traces its channel's Enable and
     // Start too (lab/drivers/guest-windows); a VM's guest driver opens an offered channel.
+    // A C guest driver is probed and traces its own (devices: c-linux).
     const opened = this.loopback ? (['Enabled', 'Opened', 'Started', 'Active'] as const) : (['Opened', 'Active'] as const);
-    for (const ch of this.chIds) for (const state of opened) this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state });
+    const guest = this.guest;
+    if (guest.probe) {
+      if (!this.guarded(() => guest.probe!(), -1)) return { kind: 'done', result: this.finish() };
+    } else {
+      for (const ch of this.chIds) for (const state of opened) this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state });
+    }
     return this.runFrom(0);
   }
 
@@ -282,7 +295,7 @@ class Execution {
   private makeGuest(state: unknown): GuestDriver {
     const rings = new Map<number, { out: OutgoingRing; in: IncomingRing }>();
     for (const ch of this.chIds) rings.set(ch, this.memory.guestRings(ch));
-    return this.device.guest(state, rings, this.sink, {
+    return this.guestSide.guest(state, rings, this.sink, {
       interrupt: (ch) => {
         const v = this.host?.vsps.get(ch);
         if (v) v.channel.interrupt = true;
@@ -291,7 +304,31 @@ class Execution {
         const v = this.host?.vsps.get(ch);
         if (v) v.channel.writable = true;
       },
+      runHost: () => this.runHostTask(),
     });
+  }
+
+  /**
+   * A C guest's thread sleeps inside a call (its ring is full): the host runs one ready
+   * task meanwhile, the first channel's first, as another processor would; with none
+   * ready, a millisecond passes (a sleep is at least that long in jiffies), so held
+   * requests come due and the driver's own send timeout can pass. Not a scheduler step:
+   * nothing is injected inside a guest's call.
+   */
+  private runHostTask(): boolean {
+    const host = this.host;
+    if (!host) return false;
+    for (const ch of this.chIds) {
+      const v = host.vsps.get(ch)!;
+      this.activeCh = ch;
+      if (v.channel.canDeliver()) v.channel.deliverOne();
+      else if (v.channel.canFlush()) v.channel.flushOne();
+      else if ((v.nextDue() ?? Infinity) <= this.clock) v.completeDue(this.clock);
+      else continue;
+      return true;
+    }
+    this.clock += 1;
+    return true;
   }
 
   private newHost(name: string): EmulatedHost {
@@ -405,7 +442,7 @@ class Execution {
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: this.device.snapshotGuest(this.guest.state, this.clock),
+      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
@@ -426,7 +463,7 @@ class Execution {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
-    const guestState = this.device.reviveGuest(rec.guest, this.clock);
+    const guestState = this.guestSide.reviveGuest(rec.guest, this.clock);
     // The host side too: a record that names no channel of the scenario is a bad blob,
     // refused with the VM as it was (the new host objects touch neither guest memory nor
     // the guest). A channel whose restore fails is not: it falls back to a re-offer.
@@ -799,12 +836,31 @@ class Execution {
         memory: this.memory,
         guest: this.guest,
         host: this.host,
+        drivers: this.keyedDrivers(),
       },
       { explain, transient, into, sizeHint: this.lastKeySize },
     );
     // The next key, one step on, is about as large: room for it at once spares regrowing.
     this.lastKeySize = k.size * 2;
     return k;
+  }
+
+  /**
+   * devices: c: the C drivers the run key holds. The current host's, unnamed: as with
+   * the twins, the host's name only names hosts in events. Another host's driver
+   * outlives the VM's stay there (what a save left in it), so it is keyed by name, but
+   * only where a migrate step of the scenario could take the VM back to it: explore's
+   * own hosts are never such, so a migration there leaves the key as it found it.
+   */
+  private keyedDrivers(): RunParts['drivers'] {
+    const key = this.device.keyDriver;
+    if (!this.cDrivers || !key) return undefined;
+    const here = this.host?.name;
+    const list: Array<readonly [string, unknown]> = [];
+    const current = here === undefined ? undefined : this.cDrivers.get(here);
+    if (current !== undefined) list.push(['', current]);
+    for (const [name, driver] of this.cDrivers) if (name !== here && this.migrationTargets.has(name)) list.push([name, driver]);
+    return { list, key };
   }
 
   private runInjected(op: InjectedOp): void {
@@ -898,24 +954,19 @@ class Execution {
  * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
  * used. Their saved states travel in the VM's saved state (devices/sample/c/host-vsp.ts), so saves,
  * migrations, checkpoints and explore's injected operations all run. Refused: replay
- * (`bench check`'s model is the twins, whatever devices the checked run had) and
- * explore's walk, which keys run states (explore runs devices: c schedules in full).
+ * (`bench check`'s model is the twins, whatever devices the checked run had), and
+ * explore's walk where the device cannot key its C drivers (cDriversKeyed).
  */
 function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
   if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
   if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
-  if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
-  const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
-  s.steps.forEach((st, i) => {
-    if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
-      throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
-    }
-    if (st.op === 'guest-close') throw new InputError('devices: c cannot run \'guest-close\': the C VSP has no command for a guest\'s close yet', where(i));
-  });
-  s.channels.forEach((c, i) => {
-    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel yet: the emulator does not pass it to the C VSP\'s open command', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
-  });
+  if (opts.atSavePoint && !device.keyDriver) throw new InputError(`devices: c: explore's walk needs a key of the C drivers' state, and device ${deviceOf(devicePath(s)).name} has none (emulator.keyDriver)`);
   return new Map();
+}
+
+/** Whether explore's walk can key a devices: c run of `s` (else it runs every schedule from the start). */
+export function cDriversKeyed(s: Scenario): boolean {
+  return emulatorOf(s).keyDriver !== undefined;
 }
 
 /**
@@ -931,6 +982,23 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
   if (guest.rescind && guest.reopen) return;
   const where = i >= 0 ? { file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` } : { file: s.source?.file, field: `channels[${c}].forceNewChannel` };
   throw new InputError(`device ${deviceOf(devicePath(s)).name} cannot be rescinded or closed by its guest: its guest twin has no rescind and reopen`, where);
+}
+
+/**
+ * The run's guest side: the device's twin guest, or (devices: c-linux, c-windows) its C
+ * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
+ * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
+ * (the driver numbers from 1 and no control command changes that).
+ */
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, replace: ExecuteOptions['cGuestReplace']): EmulatorGuest {
+  const os = cGuestOf(devices);
+  if (!os) return device;
+  const name = deviceOf(devicePath(s)).name;
+  if (!device.cGuest) throw new InputError(`device ${name} has no C guest driver built for the emulator (its module has no emulator.cGuest)`, { file: s.source?.file, field: 'devices' });
+  if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
+  const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
+  if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
+  return device.cGuest(os, { now, replace });
 }
 
 /** The scenario's device twins; a device without them runs on real labs only. */
@@ -961,11 +1029,13 @@ function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
 function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string, fail: boolean): boolean {
   const vsp = host.vsps.get(c.ch);
   if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
-  // (Asked of the twins only: a C VSP's channel object exists once restored, and devices: c
-  // refuses forceNewChannel and fail.)
+  // (A C VSP's channel object exists only once restored: it answers FORCE_NEW_CHANNEL by
+  // refusing the restore itself, and its restore callback is refused inside the shim.)
   if (!host.cDevices) {
     if ((vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
     if (fail) refuseSecondPacket(vsp.channel);
+  } else if (fail) {
+    vsp.refuseRestoreFromSecondPacket?.();
   }
   try {
     vsp.restore(c.kmclBuffers);

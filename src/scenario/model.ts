@@ -15,6 +15,24 @@ const ms = z.number().int().min(0).max(3_600_000);
 const channelRef = z.number().int().min(0).default(0);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, dot, dash or underscore');
 
+/**
+ * What a run's drivers are (scenario `devices`, `--devices`): `twin` the TypeScript twins
+ * on both sides; `c` the device's C VSP (WebAssembly) with the twin guest; `c-linux` and
+ * `c-windows` the C VSP with the device's C Linux or Windows guest driver as the guest.
+ */
+export const DEVICES_MODES = ['twin', 'c', 'c-linux', 'c-windows'] as const;
+export type DevicesMode = (typeof DEVICES_MODES)[number];
+
+/** Whether a run with these devices has the C VSP on its hosts (every mode but twin). */
+export function usesCDrivers(d: DevicesMode | undefined): boolean {
+  return d !== undefined && d !== 'twin';
+}
+
+/** The C guest driver a run's devices name, or null (the twin guest). */
+export function cGuestOf(d: DevicesMode | undefined): 'linux' | 'windows' | null {
+  return d === 'c-linux' ? 'linux' : d === 'c-windows' ? 'windows' : null;
+}
+
 export const StepSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('guest-send'),
@@ -125,8 +143,12 @@ export const ScenarioSchema = z.strictObject({
    * absent: the sample device (devices/sample/device.ts).
    */
   device: z.string().min(1).optional(),
-  /** the host's VSPs: the TypeScript twins, or the device's C VSP compiled to WebAssembly */
-  devices: z.enum(['twin', 'c']).default('twin'),
+  /**
+   * Which drivers run (DEVICES_MODES): the TypeScript twins, or the device's C drivers
+   * compiled to WebAssembly: `c` the C VSP with the twin guest, `c-linux` / `c-windows`
+   * the C VSP with the C Linux / Windows guest driver as the VM's guest
+   */
+  devices: z.enum(DEVICES_MODES).default('twin'),
   /**
    * vm: the guest driver in a VM (the default). loopback: the client in the host beside
    * the VSP, as a lab's loopback job runs it: save/restore/pause act on channels only.
@@ -147,7 +169,7 @@ export interface Scenario {
   choices: Record<string, string | boolean>;
   /** the device module's absolute path; absent: the sample device (SAMPLE_DEVICE) */
   device?: string | undefined;
-  devices?: 'twin' | 'c' | undefined;
+  devices?: DevicesMode | undefined;
   /** absent: vm (execute.ts says what loopback changes) */
   topology?: 'vm' | 'loopback' | undefined;
   steps: Step[];

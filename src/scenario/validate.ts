@@ -4,7 +4,7 @@
 // must exist before it is applied; channel references must exist. Each rule reports
 // the step index, so the loader can name the line.
 
-import type { Scenario } from './model.ts';
+import { cGuestOf, usesCDrivers, type Scenario } from './model.ts';
 import type { DeviceModule } from '../device-api/device-module.ts';
 import { PAGE_SIZE, inBandFootprint } from '../vmbus/ring-layout.ts';
 
@@ -122,6 +122,7 @@ export function checkDeviceRules(s: Scenario, m: DeviceModule): RuleViolation[] 
     if (step.op === 'guest-send' && !m.completions.guestSend && step.mode !== 'inline') bad('mode', `device ${m.name}'s guest requests want no completion, so the VSP has none to defer or hold`);
     if (step.op === 'host-send' && !m.completions.hostSend && step.hold > 0) bad('hold', `device ${m.name}'s host transactions want no completion, so the guest has none to hold`);
   });
-  if (s.devices === 'c' && !m.emulator?.cHost) out.push({ step: -1, field: 'devices', message: `device ${m.name} has no C VSP built for the emulator (its module has no emulator.cHost)` });
+  if (usesCDrivers(s.devices) && !m.emulator?.cHost) out.push({ step: -1, field: 'devices', message: `device ${m.name} has no C VSP built for the emulator (its module has no emulator.cHost)` });
+  if (cGuestOf(s.devices) && !m.emulator?.cGuest) out.push({ step: -1, field: 'devices', message: `device ${m.name} has no C guest driver built for the emulator (its module has no emulator.cGuest)` });
   return out;
 }

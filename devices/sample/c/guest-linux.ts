@@ -3,6 +3,10 @@
 // parameters, then init), probed by the VMBus core for each offer, driven through its
 // debugfs control file and read through its debugfs trace and counters files, exactly
 // as the lab does over SSH. Its channels talk to the rings in guest memory directly.
+//
+// Its whole state is guest memory: `image()` is the module's linear memory and the
+// shim's tables (runtime-image.ts, LinuxShim.image), and `CGuestLinux.revive` builds the
+// driver again from one, as a restored VM's kernel finds its module where it was.
 
 import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import { buildDriver } from '../../../src/devices/wasm/build.ts';
@@ -12,31 +16,91 @@ import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts
 import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
 import { tagText } from '../../../src/devices/wasm/pool.ts';
 import { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
+import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
+import { checkLinuxShimImage } from '../../../src/devices/wasm/linux-shim-image.ts';
+import type { LinuxShimImage } from '../../../src/devices/wasm/linux-shim.ts';
 import { violation } from '../../../src/devices/wasm/violations.ts';
+import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 
 const SHIM_TAG = 0x6d696853; // 'Shim'
 
 export interface CGuestLinuxOptions {
   now: () => number;
   ringPages?: number;
+  /** the trace buffer's size (module parameter trace_kib; the module's default is 4096) */
+  traceKib?: number;
   replace?: Readonly<Record<string, string>>;
   hangCalls?: number;
 }
+
+/** The driver as a saved VM holds it (plain data). */
+export interface CGuestLinuxImage {
+  runtime: RuntimeImage;
+  linux: LinuxShimImage;
+  /** channel id -> its struct hv_device (the VMBus core's record of the probed device) */
+  devices: Array<[id: number, hdev: number]>;
+  /** channels whose interrupt is raised and has not run yet */
+  pending: number[];
+  /** the bench's open trace file: its read buffer and file position, in the driver's memory; null before the first read */
+  reader: [buf: number, pos: number] | null;
+}
+
+/** A revived channel's rings until `bind`: using them is a bench bug. */
+const UNBOUND = {
+  out: undefined as unknown as OutgoingRing,
+  in: undefined as unknown as IncomingRing,
+  signalHost: (): void => {
+    throw new Error('guest-linux: a revived channel was used before its rings were bound');
+  },
+};
+
+/** Bytes per read of the trace file (`readNew`). */
+const READ_CHUNK = 16384;
 
 export class CGuestLinux {
   readonly rt: DriverRuntime;
   readonly linux: LinuxShim;
   private readonly devices = new Map<number, number>();
   private readonly pending = new Set<number>();
+  private reader: [buf: number, pos: number] | null = null;
 
-  constructor(opts: CGuestLinuxOptions) {
+  /**
+   * Loads the module (`insmod` with its parameters, then init); with `from`, revives it
+   * from an image instead (checked first: a malformed one is a RestoreError).
+   */
+  constructor(opts: CGuestLinuxOptions, from?: unknown) {
     const built = buildDriver(guestLinuxRecipe(), opts.replace ? { replace: opts.replace } : {});
     this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
+    if (from !== undefined) {
+      const img = checkImage(from, this.rt);
+      restoreRuntime(this.rt, img.runtime);
+      // No rings yet: `bind` gives each channel the restored VM's before anything runs.
+      this.linux.restore(img.linux, () => UNBOUND);
+      for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
+      for (const id of img.pending) this.pending.add(id);
+      this.reader = img.reader;
+      return;
+    }
     if (opts.ringPages !== undefined) this.rt.mem.setU32(this.call('shim_param_ring_pages', PASSIVE_LEVEL), opts.ringPages);
+    if (opts.traceKib !== undefined) this.rt.mem.setU32(this.call('shim_param_trace_kib', PASSIVE_LEVEL), opts.traceKib);
     const st = this.call('shim_linux_init', PASSIVE_LEVEL) | 0;
     if (st !== 0) throw new Error(`guest-linux: module init failed with ${st}`);
+  }
+
+  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
+  image(): CGuestLinuxImage {
+    return { runtime: runtimeImage(this.rt), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
+  }
+
+  /** Channel `id` reads and writes these rings (the restored VM's) and signals the host through `signalHost`. */
+  bind(id: number, rings: { out: OutgoingRing; in: IncomingRing }, signalHost: (w: 'interrupt' | 'writable') => void): void {
+    const c = this.linux.channels.get(id);
+    if (!c) throw new Error(`guest-linux: no channel ${id} to bind`);
+    c.out = rings.out;
+    c.in = rings.in;
+    c.signalHost = signalHost;
   }
 
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
@@ -75,6 +139,47 @@ export class CGuestLinux {
       return true;
     }
     return false;
+  }
+
+  /** Whether channel `id` has an interrupt raised that has not run. */
+  interrupted(id: number): boolean {
+    return this.pending.has(id);
+  }
+
+  /** Runs channel `id`'s callback for its raised interrupt (it reads everything in the ring); false if none was raised. */
+  runInterruptOf(id: number): boolean {
+    if (!this.pending.delete(id)) return false;
+    const c = this.linux.channels.get(id);
+    if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    return true;
+  }
+
+  /**
+   * What the trace file holds past what this reader read before (`cat` from where the
+   * last one stopped, one open file kept for the run): the lines written since. Once
+   * `clearAfter` bytes were read, `trace-clear` empties the buffer and reading starts
+   * again at 0, so a long run never fills it (the counters' trace_dropped stays 0).
+   */
+  readNew(clearAfter = 64 * 1024): string {
+    if (!this.reader) {
+      const buf = this.rt.pool.alloc(READ_CHUNK, SHIM_TAG, 'shim');
+      this.reader = [buf, this.rt.pool.alloc(8, SHIM_TAG, 'shim')];
+      this.rt.mem.setU64(this.reader[1], 0n);
+    }
+    const [buf, pos] = this.reader;
+    let text = '';
+    for (;;) {
+      const n = this.call('shim_fops_read', PASSIVE_LEVEL, this.fops('trace'), buf, READ_CHUNK, pos) | 0;
+      if (n < 0) throw new Error(`guest-linux: reading trace failed with ${n}`);
+      if (n === 0) break;
+      text += new TextDecoder().decode(this.rt.mem.view(buf, n));
+    }
+    if (this.rt.mem.u32(pos) >= clearAfter) {
+      const r = this.control('trace-clear');
+      if (r < 0) throw new Error(`guest-linux: trace-clear failed with ${r}`);
+      this.rt.mem.setU64(pos, 0n);
+    }
+    return text;
   }
 
   runWork(now: number): number {
@@ -130,10 +235,29 @@ export class CGuestLinux {
     }
     this.call('shim_linux_exit', PASSIVE_LEVEL);
     for (const c of this.linux.channels.values()) if (c.scratch) this.rt.pool.free(c.scratch, 0x6c616d6b, 'unload');
+    if (this.reader) for (const at of this.reader) this.rt.pool.free(at, SHIM_TAG, 'unload');
     this.rt.pool.verifyAll('module exit');
     const leaks = this.rt.pool.driverLeaks();
     if (leaks.length > 0) {
       throw violation('pool.leak', 'module exit', leaks.map((a) => `'${tagText(a.tag)}' ${a.size} bytes`).join(', '), `${leaks.length} allocation(s) never freed; the first at ${leaks[0]!.site.join(' <- ')}`);
     }
   }
+}
+
+/** Checks every field of a decoded image against the driver it is revived into. */
+function checkImage(image: unknown, rt: DriverRuntime): CGuestLinuxImage {
+  const bad = (what: string): never => {
+    throw new RestoreError('bad-record', `the C guest driver's image ${what}`);
+  };
+  if (typeof image !== 'object' || image === null || Array.isArray(image)) bad('is not a record');
+  const img = image as Record<string, unknown>;
+  const isIdList = (v: unknown) => Array.isArray(v) && v.every((x) => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff);
+  if (!Array.isArray(img.devices) || !img.devices.every((d) => Array.isArray(d) && d.length === 2 && isIdList(d))) bad('devices is not a list of [channel, address]');
+  if (!isIdList(img.pending)) bad('pending is not a list of channels');
+  if (img.reader !== null && !(Array.isArray(img.reader) && img.reader.length === 2 && isIdList(img.reader))) bad('reader is not null or [buffer, position]');
+  checkLinuxShimImage(img.linux);
+  checkRuntimeImage(img.runtime, rt);
+  const ids = new Set((img.linux as LinuxShimImage).channels.map((c) => c.id));
+  for (const id of [...(img.devices as Array<[number, number]>).map((d) => d[0]), ...(img.pending as number[])]) if (!ids.has(id)) bad(`names channel ${id}, which its shim tables do not hold`);
+  return img as unknown as CGuestLinuxImage;
 }

@@ -88,9 +88,12 @@ static int sg_open(struct sg_channel *sgc)
 	spin_lock_bh(&sgc->lock);
 	sgc->closing = false;
 	spin_unlock_bh(&sgc->lock);
-	/* Linux delivers as soon as the channel is open: Started and Active at once. */
+	/*
+	 * Linux delivers as soon as the channel is open: Active at once. No
+	 * Started: that is a KMCL callback, and the trace schema's Linux-style
+	 * guest goes Opened -> Active (a Started here is a state-order divergence).
+	 */
 	sg_trace_state(sgc, "Opened");
-	sg_trace_state(sgc, "Started");
 	sg_trace_state(sgc, "Active");
 	return 0;
 }

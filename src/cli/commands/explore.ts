@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { loadScenarioPaths } from '../../scenario/loader.ts';
+import { usesCDrivers } from '../../scenario/model.ts';
 import { EXPLORE_OPS } from '../../check/explore.ts';
 import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
@@ -20,7 +21,7 @@ export function registerExplore(program: Command): void {
     .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
     .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--choice <key=value>', `${CHOICE_HELP}; overrides the scenario's choices`, collectChoice, [] as string[])
-    .option('--devices <twin|c>', 'the host\'s VSPs: the TypeScript twins, or the C VSP compiled to WebAssembly (overrides the scenario\'s devices; c runs every schedule from the start)')
+    .option('--devices <mode>', 'twin (the TypeScript twins), c (the C VSP compiled to WebAssembly, twin guest), c-linux (the C VSP and the C Linux guest driver); overrides the scenario\'s devices; the C drivers run every schedule from the start')
     .option('--json', 'print one JSON document on stdout')
     .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
       const choices = parseChoices(o.choice);
@@ -56,7 +57,7 @@ export function registerExplore(program: Command): void {
         const out = process.stdout;
         out.write(`${r.scenario}: ${r.schedules} schedules over ${r.savePoints} save points (${ops.join(', ')}) in ${r.durationMs} ms` +
           `${r.skipped ? `, ${r.skipped} skipped (VM not running there)` : ''}${r.truncated ? ', stopped at --max-schedules' : ''}\n`);
-        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (${s!.devices === 'c' ? 'devices: c runs every schedule from the start' : 'the operation changed what happens next'})\n`);
+        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (${usesCDrivers(s!.devices) ? 'devices: c runs every schedule from the start' : 'the operation changed what happens next'})\n`);
         for (const f of r.failures.slice(0, 20)) {
           out.write(`  FAIL at save point ${f.at} with ${f.op}:\n`);
           for (const v of f.violations) out.write(`      ${v.class}: ${v.message}\n`);

@@ -42,6 +42,8 @@ export interface ChannelRec {
   saveOutputs: Uint8Array[];
   inStateCallback: boolean;
   cleaned: boolean;
+  /** EvtVmbChannelRestorePacket calls KMCL has made on this object (restoreRefusals) */
+  restorePacketCalls: number;
 }
 
 export interface PacketRec {
@@ -108,6 +110,15 @@ export class KmclShim {
   /** VmbPacketRestore calls so far (the second-packet-restore-fails fault) */
   packetRestores = 0;
   interfaceRefs = 0;
+  /**
+   * The bench's stand-in for a VSP that cannot use its own saved records (a scenario's
+   * `restore` with `fail`): for a server channel of this interface instance (lower case),
+   * KMCL's call of the driver's EvtVmbChannelRestorePacket number N and after answers
+   * STATUS_INVALID_PARAMETER without calling the driver, as the twins' restore callback is
+   * made to fail (src/scenario/execute.ts, refuseSecondPacket). Not a KMCL behaviour: the
+   * bench arms it around one restore and disarms it after.
+   */
+  readonly restoreRefusals = new Map<string, number>();
 
   constructor(rt: DriverRuntime, opts: KmclShimOptions) {
     this.rt = rt;
@@ -201,6 +212,23 @@ export class KmclShim {
     return this.byChannel.get(ch);
   }
 
+  /** The packet object of a VMBPACKET handle, freed or not (for explore's state key, shim-key.ts). */
+  packetOf(h: number): PacketRec | undefined {
+    return this.packets.get(h >>> 0);
+  }
+
+  /** The incoming packet of a VMBPACKETCOMPLETION handle still in the driver's hands (shim-key.ts). */
+  completionOf(h: number): IncomingPacket | undefined {
+    return this.incoming.get(h >>> 0)?.pkt;
+  }
+
+  /** How many packet objects are allocated and not freed, and how many incoming packets the driver holds (shim-key.ts). */
+  outstanding(): { packets: number; incoming: number; kernelHandles: number } {
+    let packets = 0;
+    for (const p of this.packets.values()) if (!p.freed) packets++;
+    return { packets, incoming: this.incoming.size, kernelHandles: this.kernelHandles.size };
+  }
+
   imports(): ImportTable {
     const rt = this.rt;
     const m = () => rt.mem;
@@ -226,7 +254,7 @@ export class KmclShim {
         const r: ChannelRec = {
           handle: rt.handle(1), ch, pointer: 0, processPacket: 0, processingComplete: 0,
           states: { opened: 0, closed: 0, suspend: 0, started: 0, postStarted: 0 }, save: 0, restore: 0,
-          pausedByDriver: false, saveOutputs: [], inStateCallback: false, cleaned: false,
+          pausedByDriver: false, saveOutputs: [], inStateCallback: false, cleaned: false, restorePacketCalls: 0,
         };
         this.channels.set(r.handle, r);
         this.byChannel.set(ch, r);

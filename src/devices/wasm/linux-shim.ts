@@ -39,6 +39,21 @@ interface Work {
   due: number;
 }
 
+/**
+ * The shim's tables as plain data, for a snapshot of the driver beside its memory
+ * (runtime-image.ts). A channel's rings are not in it: they are guest memory the VM's
+ * saved state carries, and the restored channel is bound to the restored rings (`bind`).
+ */
+export interface LinuxShimImage {
+  driver: number;
+  channels: Array<{ id: number; open: boolean; callback: number; context: number; scratch: number }>;
+  files: Array<[name: string, fops: number]>;
+  locks: Array<[at: number, held: boolean, saved: number]>;
+  mutexes: number[];
+  works: Array<[at: number, func: number, due: number]>;
+  xarrays: Array<[at: number, entries: Array<[index: number, entry: number]>]>;
+}
+
 export class LinuxShim {
   private readonly rt: DriverRuntime;
   driver = 0;
@@ -54,6 +69,42 @@ export class LinuxShim {
 
   constructor(rt: DriverRuntime) {
     this.rt = rt;
+  }
+
+  /** The tables now. Between entries only: no packet may be half read (`current`). */
+  image(): LinuxShimImage {
+    for (const c of this.channels.values()) {
+      if (c.current) throw new Error(`guest-linux: channel ${c.id} is inside a packet iteration; a snapshot is taken between entries`);
+    }
+    return {
+      driver: this.driver,
+      channels: [...this.channels.values()].map((c) => ({ id: c.id, open: c.open, callback: c.callback, context: c.context, scratch: c.scratch })),
+      files: [...this.files],
+      locks: [...this.locks].map(([at, l]) => [at, l.held, l.saved]),
+      mutexes: [...this.mutexes],
+      works: [...this.works].map(([at, w]) => [at, w.func, w.due]),
+      xarrays: [...this.xarrays].map(([at, x]) => [at, [...x]]),
+    };
+  }
+
+  /**
+   * Puts the tables back. Each channel's rings and host doorbell come from `bind`: the
+   * restored VM's rings, which the channel reads and writes from now on.
+   */
+  restore(img: LinuxShimImage, bind: (id: number) => Pick<LinuxChannel, 'out' | 'in' | 'signalHost'>): void {
+    this.driver = img.driver;
+    this.channels.clear();
+    for (const c of img.channels) this.channels.set(c.id, { ...c, ...bind(c.id), current: null });
+    this.files.clear();
+    for (const [name, fops] of img.files) this.files.set(name, fops);
+    this.locks.clear();
+    for (const [at, held, saved] of img.locks) this.locks.set(at, { held, saved });
+    this.mutexes.clear();
+    for (const m of img.mutexes) this.mutexes.add(m);
+    this.works.clear();
+    for (const [at, func, due] of img.works) this.works.set(at, { func, due });
+    this.xarrays.clear();
+    for (const [at, entries] of img.xarrays) this.xarrays.set(at, new Map(entries));
   }
 
   private atomic(call: string, what: string): void {

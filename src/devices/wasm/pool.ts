@@ -36,13 +36,14 @@ class LiveBlock implements Allocation {
   readonly size: number;
   readonly tag: number;
   readonly owner: 'driver' | 'shim';
-  private readonly stack: { stack?: string } | null;
-  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim') {
+  readonly stack: { stack?: string } | null;
+  /** `stack`: where a revived block was allocated (PoolImage); absent: here and now */
+  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', stack?: { stack?: string } | null) {
     this.at = at;
     this.size = size;
     this.tag = tag;
     this.owner = owner;
-    this.stack = owner === 'driver' ? captureStack() : null;
+    this.stack = stack !== undefined ? stack : owner === 'driver' ? captureStack() : null;
   }
   get site(): string[] {
     return this.stack ? framesOf(this.stack.stack ?? '', 6) : [];
@@ -67,9 +68,25 @@ export function tagText(tag: number): string {
 
 const round = (n: number): number => (n + 15) & ~15;
 
+/**
+ * The pool's own tables as plain data (structured-clonable), for a snapshot of the driver
+ * (runtime-image.ts): with the linear memory they are the whole pool. A live block keeps
+ * the stack text it was allocated at, so a leak found after a restore still names its site.
+ */
+export interface PoolImage {
+  top: number;
+  live: Array<[at: number, size: number, tag: number, owner: 'driver' | 'shim', stack: string | null]>;
+  quarantine: Array<[at: number, size: number, tag: number] | null>;
+  qNext: number;
+  spare: Array<[total: number, bases: number[]]>;
+  allocations: number;
+}
+
 export class Pool {
   private readonly mem: Linear;
   private top: number;
+  /** the first address the pool may hand out (above the module's data and stack) */
+  readonly base: number;
   readonly live = new Map<number, Allocation>();
   private readonly quarantine: Array<Freed | undefined> = [];
   private qNext = 0;
@@ -82,6 +99,41 @@ export class Pool {
   constructor(mem: Linear, heapBase: number) {
     this.mem = mem;
     this.top = round(heapBase);
+    this.base = this.top;
+  }
+
+  /** The pool's tables now (the blocks themselves are in linear memory). */
+  image(): PoolImage {
+    return {
+      top: this.top,
+      live: [...this.live.values()].map((a) => [a.at, a.size, a.tag, a.owner, a instanceof LiveBlock ? (a.stack?.stack ?? null) : null]),
+      quarantine: Array.from(this.quarantine, (f) => (f ? [f.at, f.size, f.tag] : null)),
+      qNext: this.qNext,
+      spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
+      allocations: this.allocations,
+    };
+  }
+
+  /**
+   * Puts the tables of `img` back (over linear memory restored from the same snapshot).
+   * Invariant: pool.image() then restore(image) gives a pool that allocates, frees and
+   * checks exactly as the original would from that point.
+   */
+  restore(img: PoolImage): void {
+    this.top = img.top;
+    this.live.clear();
+    for (const [at, size, tag, owner, stack] of img.live) this.live.set(at, new LiveBlock(at, size, tag, owner, stack === null ? null : { stack }));
+    this.quarantine.length = 0;
+    this.freed.clear();
+    img.quarantine.forEach((q, i) => {
+      const f = q ? { at: q[0], size: q[1], tag: q[2] } : undefined;
+      this.quarantine[i] = f;
+      if (f) this.freed.set(f.at, f);
+    });
+    this.qNext = img.qNext;
+    this.spare.clear();
+    for (const [total, bases] of img.spare) this.spare.set(total, [...bases]);
+    this.allocations = img.allocations;
   }
 
   /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */

@@ -87,6 +87,15 @@ export class DriverRuntime {
     return kind * 0x1000_0000 + n * 8;
   }
 
+  /** The handle counters, for a snapshot (runtime-image.ts). */
+  handleCounters(): Array<[number, number]> {
+    return [...this.nextHandle];
+  }
+
+  restoreHandleCounters(counters: ReadonlyArray<readonly [number, number]>): void {
+    this.nextHandle = new Map(counters.map(([k, n]) => [k, n]));
+  }
+
   /**
    * Calls into the driver: an exported function or a callback by its table index, at
    * `level`. The outermost entry resets hang detection and runs `afterEntry` when done.

@@ -304,6 +304,30 @@ export class WdfShim {
     return result;
   }
 
+  /** The object context of the device (its first), e.g. a VSP's VSP_DEVICE; 0 when none. */
+  deviceContext(): number {
+    for (const at of this.device?.contexts.values() ?? []) return at;
+    return 0;
+  }
+
+  /**
+   * Every live WDF object in creation order, as explore's state key reads them
+   * (shim-key.ts); `handle` only to find the one a driver's structure names.
+   */
+  liveObjects(): Iterable<Readonly<Pick<WdfObject, 'handle' | 'kind' | 'level' | 'callback' | 'period' | 'due' | 'held' | 'queued'>>> {
+    return this.objects.values();
+  }
+
+  /** The live object of a handle, or undefined (shim-key.ts). */
+  objectOf(h: number): Readonly<Pick<WdfObject, 'handle' | 'kind' | 'level' | 'callback' | 'period' | 'due' | 'held' | 'queued'>> | undefined {
+    return this.objects.get(h >>> 0);
+  }
+
+  /** Requests waiting for the sequential queue (none between two calls from the bench). */
+  get queuedRequests(): number {
+    return this.backlog.length + (this.dispatching ? 1 : 0);
+  }
+
   /** When the next timer is due (ms), or null. */
   nextTimerDue(): number | null {
     let best: number | null = null;

@@ -7,7 +7,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { executeScenario, type ExecuteResult } from '../../scenario/execute.ts';
-import type { Scenario } from '../../scenario/model.ts';
+import { usesCDrivers, type DevicesMode, type Scenario } from '../../scenario/model.ts';
 import { PropertyChecker, statusRuleOf, type Violation } from '../../check/properties.ts';
 import { StampingSink } from '../../trace/sink.ts';
 import { withTraceFileAsync } from '../../trace/writer.ts';
@@ -26,7 +26,7 @@ export interface EmulateOptions {
   /** platform bugs to imitate in every scenario (`--fault`, vmbus/faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /** `--devices c`: the C VSP instead of the twins, in every scenario (else each scenario's own) */
-  devices?: 'twin' | 'c' | undefined;
+  devices?: DevicesMode | undefined;
   /** devices: c: C VSP sources replaced (ExecuteOptions.cVspReplace; no CLI flag) */
   cVspReplace?: Readonly<Record<string, string>> | undefined;
 }
@@ -68,7 +68,7 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
         checker.onEvent(e);
       });
       const r =
-        opts.migrateThreads && migrates && (opts.devices ?? s.devices) !== 'c'
+        opts.migrateThreads && migrates && !usesCDrivers(opts.devices ?? s.devices)
           ? await executeAcrossThreads(s, { seed, sink, choices: opts.choices, faults: opts.faults ? [...opts.faults] : undefined })
           : executeScenario(s, {
               seed,

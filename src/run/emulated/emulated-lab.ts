@@ -23,6 +23,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEVICES_MODES, type DevicesMode } from '../../scenario/model.ts';
 import { inventoryFromSource } from '../../lab/inventory.ts';
 import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from '../../lab/yaml-input.ts';
 import { GAP_CHOICES, type GapChoices } from '../../vmbus/choices.ts';
@@ -51,7 +52,7 @@ const emulatedLabSchema = z.strictObject({
     .array(z.strictObject({ name: label, build: nonEmpty, description: z.string().optional(), choices: choicesSchema.default({}) }))
     .min(1, 'list at least one emulated host'),
   guests: z.array(label).min(1, 'list at least one guest label'),
-  devices: z.enum(['twin', 'c']).optional(),
+  devices: z.enum(DEVICES_MODES).optional(),
 });
 
 export interface EmulatedHost {
@@ -73,7 +74,7 @@ export interface EmulatedLab {
   hosts: EmulatedHost[];
   guests: string[];
   /** every job's host VSPs (overrides each scenario's devices); absent: each scenario's own */
-  devices?: 'twin' | 'c' | undefined;
+  devices?: DevicesMode | undefined;
 }
 
 export interface HypervLab {
