@@ -35,8 +35,8 @@ export interface ExecuteOptions {
   /** overrides the scenario's `devices` (`--devices c`): the host's VSPs, twins or the C VSP */
   devices?: 'twin' | 'c' | undefined;
   /**
-   * devices: c: the C VSP built with some of its sources replaced, by path under
-   * lab/drivers (a device author's changed file; a test's unfixed fixture)
+   * devices: c: the C VSP built with some of its sources replaced, by their path in the
+   * device's recipe (a device author's changed file; a test's unfixed fixture)
    */
   cVspReplace?: Readonly<Record<string, string>> | undefined;
   /** platform bugs to imitate in this run (faults.ts) */

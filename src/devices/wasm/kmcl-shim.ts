@@ -15,6 +15,7 @@
 
 import { Channel, STATE_CALLBACKS_SIZE, STATE_CALLBACKS_VERSION, stateChangeCallbacksInit } from '../../vmbus/channel.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
+import type { Faults } from '../../vmbus/faults.ts';
 import type { IncomingPacket, VmbPacket } from '../../vmbus/packet.ts';
 import { STATUS, type NtStatus } from '../../vmbus/status.ts';
 import { DISPATCH_LEVEL, KMCL_PASSIVE_ONLY, PASSIVE_LEVEL } from './irql.ts';
@@ -85,6 +86,12 @@ export interface KmclShimOptions {
    *   completion routine "may run before VmbPacketSend returns").
    */
   faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress' | 'second-packet-restore-fails' | 'cancel-in-send'>;
+  /**
+   * The run's platform bugs (`--fault`, src/vmbus/faults.ts), given to every channel
+   * object from its allocation: a restore runs before the bench sees the new object, and
+   * a fault that acts in RestoreFromBuffer must already be there.
+   */
+  platformFaults?: Faults | undefined;
 }
 
 export class KmclShim {
@@ -226,6 +233,7 @@ export class KmclShim {
 
       VmbChannelAllocate: (_pdo: number, isServer: number, out: number) => {
         const ch = new Channel((isServer & 0xff) !== 0, this.nextChannelId++, this.opts.choices);
+        if (this.opts.platformFaults) ch.faults = this.opts.platformFaults;
         const r: ChannelRec = {
           handle: rt.handle(1), ch, pointer: 0, processPacket: 0, processingComplete: 0,
           states: { opened: 0, closed: 0, suspend: 0, started: 0, postStarted: 0 }, save: 0, restore: 0,

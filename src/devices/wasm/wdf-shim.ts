@@ -1,8 +1,9 @@
-// The KMDF subset the sample Windows drivers use, over the emulator: driver, device,
-// default I/O queue, requests, timers, work items, spin locks, registry values and
-// typed object contexts. Nothing runs on its own: a device's adapter (devices/sample/c/vsp.ts) calls
-// `ioctl`, `runTimers` and `runWorkItems` from the scenario's seeded scheduler, so runs
-// stay deterministic.
+// The KMDF subset KMCL drivers use, over the emulator: driver, device, default I/O
+// queue, requests, timers, work items, spin locks, registry values and typed object
+// contexts. Nothing runs on its own: a device's adapter (devices/sample/c/vsp.ts,
+// devices/blockq/c/vsp.ts) calls `ioctl`, `runTimers` and `runWorkItems` from the
+// scenario's seeded scheduler, so runs stay deterministic. `ioctl` hands any control
+// code to the driver's queue: the codes are the device's own, the shim knows none.
 //
 // What it checks (beside irql.ts and pool.ts): a request completed twice or never, a
 // spin lock acquired twice or released unheld, a timer stopped with Wait at DISPATCH.
@@ -18,8 +19,6 @@ const LEVEL_DISPATCH = 3;
 const SHIM_TAG = 0x43666457; // 'WdfC'
 const STATUS_BUFFER_TOO_SMALL = 0xc0000023;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc0000010;
-
-export const IOCTL = { command: 0x8a5ea004, counters: 0x8a5e6008, readTrace: 0x8a5e600c, vspExport: 0x8a5e6010, vspImport: 0x8a5ea014 } as const;
 
 interface WdfObject {
   handle: number;
