@@ -188,7 +188,7 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
     expect(v.report.site).toContain('GuestSendOne');
   });
 
-  it('fixed: the client refuses to send while suspended: the command fails as the VSP's does, and nothing is sent', () => {
+  it('fixed: the client refuses to send while suspended: the command fails as the VSP\'s does, and nothing is sent', () => {
     const h = makeGuestHarness();
     h.pump();
     h.guest.run('send 1 64 0 0');
