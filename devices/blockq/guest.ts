@@ -5,7 +5,7 @@
 // guest memory, which a saved VM, a checkpoint or a migration carries.
 
 import { isTxId, nextTxId, type TxId } from '../../src/vmbus/tx-id.ts';
-import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType } from '../../src/vmbus/ring-layout.ts';
 import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
 import { u64FromHalves } from '../../src/vmbus/le-bytes.ts';
 import { RestoreError } from '../../src/vmbus/saved-state.ts';
@@ -13,15 +13,11 @@ import type { TraceSink } from '../../src/trace/sink.ts';
 import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import type { DeliveryPeek, GuestDriver, GuestRings, HostDoorbell } from '../../src/device-api/device-module.ts';
 import {
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+} from '../../src/device-api/guest-channel-io.ts';
+import {
   Mode, MsgType, Status, answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
 } from './protocol.ts';
-
-interface QueuedWrite {
-  flags: number;
-  type: number;
-  transId: TxId;
-  payload: Uint8Array;
-}
 
 interface HeldEvent {
   transId: TxId;
@@ -31,11 +27,10 @@ interface HeldEvent {
   status: number;
 }
 
-export interface BlockqChannel {
-  ch: number;
+/** One channel's state; the ring I/O fields (ch, queue, interrupt, draining, writable) are GuestChannelIo's. */
+export interface BlockqChannel extends GuestChannelIo {
   nextTx: TxId;
   nextTransId: TxId;
-  queue: Fifo<QueuedWrite>;
   /** our requests awaiting a reply: descriptor transaction id -> tx */
   awaiting: Map<TxId, TxId>;
   /**
@@ -43,9 +38,6 @@ export interface BlockqChannel {
    * Invariant: an event that wants a reply is here from its delivery until answered, once.
    */
   held: Fifo<HeldEvent>;
-  interrupt: boolean;
-  draining: boolean;
-  writable: boolean;
 }
 
 export interface BlockqGuestState {
@@ -115,6 +107,11 @@ export class BlockqGuest implements GuestDriver {
   private readonly host: HostDoorbell;
   private readonly byCh = new Map<number, BlockqChannel>();
   private readonly d: DigestHalves = { hi: 0, lo: 0 };
+  /** what this twin does with each packet the receive loop takes (made once, not per packet) */
+  private readonly receiver: GuestReceiver<BlockqChannel> = {
+    completion: (c, transId, payload) => this.onReply(c, transId, payload),
+    message: (c, transId, wantsReply, payload, now) => this.onMessage(c, transId, wantsReply, payload, now),
+  };
 
   constructor(state: BlockqGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell) {
     this.state = state;
@@ -122,7 +119,7 @@ export class BlockqGuest implements GuestDriver {
     this.sink = sink;
     this.host = host;
     for (const c of state.channels) this.byCh.set(c.ch, c);
-    for (const [ch, r] of rings) r.in.onUnacceptable = (offset, type, flags) => sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
+    for (const [ch, r] of rings) traceUnacceptable(r.in, ch, sink);
   }
 
   private chan(ch: number): BlockqChannel {
@@ -131,10 +128,9 @@ export class BlockqGuest implements GuestDriver {
     return c;
   }
 
+  /** The host signalled us. */
   signal(ch: number, what: 'interrupt' | 'writable'): void {
-    const c = this.chan(ch);
-    if (what === 'interrupt') c.interrupt = true;
-    else c.writable = true;
+    hostSignalled(this.chan(ch), what);
   }
 
   // ------------------------------------------------------------ sending
@@ -159,75 +155,26 @@ export class BlockqGuest implements GuestDriver {
 
   /** Writes now if there is room and nothing queued before it; else queues (true). */
   private write(c: BlockqChannel, flags: number, type: number, transId: TxId, payload: Uint8Array): boolean {
-    const r = this.rings.get(c.ch)!;
-    if (fifoLength(c.queue) === 0 && r.out.tryWrite(type, flags, transId, payload)) {
-      if (r.out.commit()) this.host.interrupt(c.ch);
-      return false;
-    }
-    const w: QueuedWrite = { flags, type, transId, payload };
-    fifoPush(c.queue, w);
-    if (fifoLength(c.queue) === 1) this.blocked(c, w);
-    return true;
-  }
-
-  /** Tells the host how much room the queue's head needs (pending send size). */
-  private blocked(c: BlockqChannel, head: QueuedWrite): void {
-    const out = this.rings.get(c.ch)!.out;
-    const need = inBandFootprint(head.payload.length);
-    out.setPendingSendSize(need);
-    c.writable = out.free() >= need;
+    return writeOrQueue(c, this.rings.get(c.ch)!.out, this.host, flags, type, transId, payload);
   }
 
   canFlush(ch: number): boolean {
-    const c = this.chan(ch);
-    return c.writable && fifoLength(c.queue) > 0;
+    return canFlush(this.chan(ch));
   }
 
   flushOne(ch: number): void {
-    const c = this.chan(ch);
-    const head = fifoPeek(c.queue);
-    if (!head) return;
-    const out = this.rings.get(ch)!.out;
-    if (!out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
-      this.blocked(c, head);
-      return;
-    }
-    if (out.commit()) this.host.interrupt(ch);
-    fifoShift(c.queue);
-    if (fifoLength(c.queue) === 0) out.setPendingSendSize(0);
+    flushOne(this.chan(ch), this.rings.get(ch)!.out, this.host);
   }
 
   // ------------------------------------------------------------ receiving
 
   canDeliver(ch: number): boolean {
-    const c = this.chan(ch);
-    return (c.interrupt || c.draining) && !this.rings.get(ch)!.in.isEmpty();
+    return canDeliver(this.chan(ch), this.rings.get(ch)!.in);
   }
 
+  /** Takes one packet from the host->guest ring (the shared receive loop; blockq's protocol in `receiver`). */
   deliverOne(ch: number, now: number): void {
-    const c = this.chan(ch);
-    const inc = this.rings.get(ch)!.in;
-    if (!c.draining) {
-      c.draining = true;
-      c.interrupt = false;
-      inc.setInterruptMask(true);
-    }
-    const v = inc.peek();
-    if (v !== null) {
-      const payload = inc.payload(v);
-      const { type, transId, flags } = v;
-      inc.advance(v);
-      if (inc.commit()) this.host.writable(ch);
-      if (type === PacketType.completion) this.onReply(c, transId, payload);
-      else this.onMessage(c, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload, now);
-    } else if (inc.commit()) {
-      this.host.writable(ch);
-    }
-    if (inc.isEmpty()) {
-      c.draining = false;
-      inc.setInterruptMask(false);
-      if (!inc.isEmpty()) c.interrupt = true;
-    }
+    deliverOne(this.chan(ch), this.rings.get(ch)!.in, this.host, now, this.receiver);
   }
 
   private onReply(c: BlockqChannel, transId: TxId, payload: Uint8Array): void {

@@ -5,14 +5,17 @@
 // replies, of varying size, go out in another order than the requests came.
 
 import { txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
-import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
-import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, currentSaveLibLength, packetRestore } from '../../src/vmbus/channel-save.ts';
+import type { Channel } from '../../src/vmbus/channel.ts';
+import { currentSaveLibLength, packetRestore } from '../../src/vmbus/channel-save.ts';
 import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
-import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
+import { STATUS, type NtStatus } from '../../src/vmbus/status.ts';
 import { fifo, fifoInsertSorted, fifoItems, fifoPeek, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
 import { u64FromHalves } from '../../src/vmbus/le-bytes.ts';
 import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import { DeviceError, type DeliveryPeek, type HostVsp, type HostVspOptions } from '../../src/device-api/device-module.ts';
+import {
+  checkCall, createServerChannel, enableServerChannel, restoreServerChannel, saveServerChannel, type ServerVspCallbacks,
+} from '../../src/device-api/server-channel.ts';
 import {
   INTERFACE_TYPE_GUID, MAX_MESSAGE_SIZE, Mode, MsgType, Status,
   answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
@@ -28,7 +31,7 @@ interface Outstanding {
 
 const byDue = (r: Outstanding): number => r.due;
 
-export class BlockqVsp implements HostVsp {
+export class BlockqVsp implements HostVsp, ServerVspCallbacks {
   readonly channel: Channel;
   private readonly o: HostVspOptions;
   /**
@@ -41,51 +44,27 @@ export class BlockqVsp implements HostVsp {
   private readonly routine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onReply(p, st, resp);
   private readonly d: DigestHalves = { hi: 0, lo: 0 };
 
+  /** the error a failed KMCL call of this channel throws */
+  private readonly fail = (message: string): DeviceError => new DeviceError(`blockq VSP channel ${this.o.ch}: ${message}`);
+
   constructor(o: HostVspOptions) {
     this.o = o;
-    const ch = new Channel(true, o.ch, o.choices);
-    this.channel = ch;
-    ch.faults = o.faults;
-    if (o.firstTransId !== undefined) ch.nextTransId = o.firstTransId;
-    ch.onMisuse = (v) => o.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: o.ch, rule: v.rule, call: v.call, packet: v.packet, message: v.message });
-    ch.onUnacceptable = (offset, type, flags) => o.sink.emit({ side: 'host', ev: 'ring.format', ch: o.ch, dir: 'g2h', offset, type, flags });
-    const cbs = stateChangeCallbacksInit();
-    cbs.opened = () => {
-      this.state('Opened');
-      return STATUS.SUCCESS;
-    };
-    cbs.started = () => this.state('Started');
-    cbs.postStarted = () => this.state('Active');
-    cbs.suspend = () => this.onSuspend();
-    cbs.closed = () => this.state('Closed');
-    this.check('VmbServerChannelInitSetTargetInterfaceId', ch.serverInitSetTargetInterfaceId(INTERFACE_TYPE_GUID, o.instance));
-    this.check('VmbChannelInitSetMaximumPacketSize', ch.initSetMaximumPacketSize(MAX_MESSAGE_SIZE));
-    this.check('VmbChannelInitSetStateChangeCallbacks', ch.initSetStateChangeCallbacks(cbs));
-    this.check('VmbChannelInitSetProcessPacketCallbacks', ch.initSetProcessPacketCallbacks((_c, p, b) => this.onPacket(p, b)));
-    this.check(
-      'VmbServerChannelInitSetSaveRestorePacketCallbacks',
-      ch.serverInitSetSaveRestorePacketCallbacks((_c, p, buf, out) => this.onSavePacket(p, buf, out), (_c, lib, save) => this.onRestorePacket(lib, save)),
-    );
-    if (o.quota) ch.setTransactionQuota(o.quota);
+    this.channel = createServerChannel({ ...o, interfaceType: INTERFACE_TYPE_GUID, maxPacketSize: MAX_MESSAGE_SIZE, fail: this.fail }, this);
   }
 
-  private check(call: string, st: NtStatus): void {
-    if (st !== STATUS.SUCCESS) throw new DeviceError(`blockq VSP channel ${this.o.ch}: ${call} failed with ${statusName(st)}`);
-  }
-
-  private state(state: string): void {
+  /** (ServerVspCallbacks) */
+  state(state: string): void {
     if (!this.discarding) this.o.sink.emit({ side: 'host', ev: 'ch.state', ch: this.o.ch, state });
   }
 
   enable(): void {
-    this.check('VmbChannelEnable', this.channel.enable());
-    this.state('Enabled');
-    this.channel.start();
+    enableServerChannel(this.channel, this, this.fail);
   }
 
   // ------------------------------------------------------------ guest requests
 
-  private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
+  /** (ServerVspCallbacks) */
+  onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
     const ch = this.o.ch;
     const h = decodeHeader(buf);
     if (pkt.deferrals === 0) {
@@ -169,8 +148,8 @@ export class BlockqVsp implements HostVsp {
     return { ev: 'pkt.recv', tx, dir: 'g2h' };
   }
 
-  private onSuspend(): void {
-    this.state('Paused');
+  /** (ServerVspCallbacks, after Paused) */
+  onSuspend(): void {
     // KMCL waits until every incoming packet is completed: answer the outstanding ones now.
     const left = fifoItems(this.outstanding);
     this.outstanding = fifo();
@@ -192,7 +171,7 @@ export class BlockqVsp implements HostVsp {
       p.pointer = st;
       p.completionRoutine = this.routine;
       this.o.sink.emit({ side: 'host', ev: 'pkt.send', ch: this.o.ch, tx, dir: 'h2g', len: size, digest: hexOfHalves(this.d.hi, this.d.lo), wantCompletion: wait });
-      this.check('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0));
+      checkCall('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0), this.fail);
       if (p.state === 'queued') this.o.sink.emit({ side: 'host', ev: 'pkt.queued', ch: this.o.ch, tx, dir: 'h2g' });
     }
   }
@@ -211,7 +190,8 @@ export class BlockqVsp implements HostVsp {
 
   // ------------------------------------------------------------ save / restore
 
-  private onSavePacket(p: VmbPacket, buf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
+  /** (ServerVspCallbacks) */
+  onSavePacket(p: VmbPacket, buf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
     const st = p.pointer as EventState;
     const n = recordSize(st.tx);
     if (buf === null || buf.length < n) {
@@ -226,7 +206,8 @@ export class BlockqVsp implements HostVsp {
     return STATUS.SUCCESS;
   }
 
-  private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
+  /** (ServerVspCallbacks) */
+  onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const st = readRecord(save, MsgType.Event);
     if (!st) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
@@ -240,29 +221,7 @@ export class BlockqVsp implements HostVsp {
   }
 
   save(): Uint8Array[] {
-    this.channel.pause();
-    const ch = this.channel;
-    this.check('VmbChannelSaveBegin', channelSaveBegin(ch));
-    const out: Uint8Array[] = [];
-    let buf = new Uint8Array(this.o.saveBufferSize);
-    try {
-      for (;;) {
-        const r = channelSaveContinue(ch, buf);
-        if (r.status === STATUS.BUFFER_OVERFLOW) {
-          out.push(buf.slice(0, r.bytesFilled));
-          continue;
-        }
-        if (r.status === STATUS.BUFFER_TOO_SMALL) {
-          buf = new Uint8Array(r.bytesRequired);
-          continue;
-        }
-        if (r.status !== STATUS.SUCCESS) throw new DeviceError(`blockq VSP channel ${this.o.ch}: VmbChannelSaveContinue failed with ${statusName(r.status)}`);
-        if (r.bytesFilled > 0) out.push(buf.slice(0, r.bytesFilled));
-        return out;
-      }
-    } finally {
-      channelSaveEnd(ch);
-    }
+    return saveServerChannel(this.channel, this.o.saveBufferSize, this.fail);
   }
 
   /** A checkpoint of a running VM (save-and-continue): the same channel starts again. */
@@ -271,14 +230,7 @@ export class BlockqVsp implements HostVsp {
   }
 
   restore(buffers: readonly Uint8Array[]): void {
-    for (let i = 0; i < buffers.length; i++) {
-      const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
-      const last = i === buffers.length - 1;
-      if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
-      if (st === STATUS.SUCCESS && last) return;
-      throw new DeviceError(`blockq VSP channel ${this.o.ch}: VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`);
-    }
-    throw new DeviceError(`blockq VSP channel ${this.o.ch}: no saved buffers to restore from`);
+    restoreServerChannel(this.channel, buffers, this.fail);
   }
 
   teardown(opts: { discard: boolean }): void {

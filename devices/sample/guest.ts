@@ -7,9 +7,9 @@
 
 import { nextTxId, type TxId } from '../../src/vmbus/tx-id.ts';
 import type { OutgoingRing, IncomingRing } from '../../src/vmbus/ring.ts';
-import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../../src/vmbus/ring-layout.ts';
+import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType } from '../../src/vmbus/ring-layout.ts';
 import type { TraceSink } from '../../src/trace/sink.ts';
-import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
+import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoShift, type Fifo } from '../../src/vmbus/fifo.ts';
 import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import { peekTx } from './peek.ts';
 import { addGuestKeyers } from './guest-keys.ts';
@@ -27,18 +27,13 @@ import {
   CompletionMode,
 } from './protocol.ts';
 import type { GuestDriver } from '../../src/device-api/device-module.ts';
+import {
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+} from '../../src/device-api/guest-channel-io.ts';
 import type { StateKey } from '../../src/scenario/state-key.ts';
 
 /** Scratch for the header of the packet being received (read and used before the next one). */
 const recvHeader = newHeader();
-
-interface QueuedWrite {
-  /** 0 for a completion we owe the host */
-  flags: number;
-  type: number;
-  transId: TxId;
-  payload: Uint8Array;
-}
 
 interface HeldTransaction {
   transId: TxId;
@@ -48,21 +43,14 @@ interface HeldTransaction {
   status: number;
 }
 
-export interface GuestChannelState {
-  ch: number;
+/** One channel's state; the ring I/O fields (ch, queue, interrupt, draining, writable) are GuestChannelIo's. */
+export interface GuestChannelState extends GuestChannelIo {
   nextTx: TxId;
   nextTransId: TxId;
-  /** writes waiting for ring space, oldest first */
-  queue: Fifo<QueuedWrite>;
   /** our requests awaiting the host's completion: descriptor transaction id -> tx */
   awaiting: Map<TxId, TxId>;
   /** host transactions we hold before completing, soonest due first */
   held: Fifo<HeldTransaction>;
-  /** the host signalled data, or we must look once */
-  interrupt: boolean;
-  draining: boolean;
-  /** the host signalled free space after we advertised a pending send size */
-  writable: boolean;
   /**
    * The host rescinded the channel and we have not opened a new instance yet (a scenario's
    * `rescind` with `reopen: false`, until `guest-open`). Absent while open.
@@ -106,6 +94,11 @@ export class SampleGuest implements GuestDriver {
   private lastRings: { out: OutgoingRing; in: IncomingRing } | null = null;
   /** scratch for the digest of the message being received (no allocation per packet) */
   private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
+  /** what this twin does with each packet the receive loop takes (made once, not per packet) */
+  private readonly receiver: GuestReceiver<GuestChannelState> = {
+    completion: (c, transId, payload) => this.onCompletion(c, transId, payload),
+    message: (c, transId, wantCompletion, payload, now) => this.onMessage(c, transId, wantCompletion, payload, now),
+  };
 
   constructor(
     state: GuestState,
@@ -118,11 +111,7 @@ export class SampleGuest implements GuestDriver {
     this.sink = sink;
     this.host = host;
     for (const c of state.channels) this.byCh.set(c.ch, c);
-    // A packet the ring steps over (unknown type or flag) is named in the trace, as the
-    // Linux drivers log it ("unhandled packet type") and go on.
-    for (const [ch, r] of rings) {
-      r.in.onUnacceptable = (offset, type, flags) => this.sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
-    }
+    for (const [ch, r] of rings) traceUnacceptable(r.in, ch, sink);
   }
 
   private chan(ch: number): GuestChannelState {
@@ -142,9 +131,7 @@ export class SampleGuest implements GuestDriver {
 
   /** The host signalled us. */
   signal(ch: number, what: 'interrupt' | 'writable'): void {
-    const c = this.chan(ch);
-    if (what === 'interrupt') c.interrupt = true;
-    else c.writable = true;
+    hostSignalled(this.chan(ch), what);
   }
 
   // ------------------------------------------------------------ sending
@@ -169,79 +156,31 @@ export class SampleGuest implements GuestDriver {
 
   /** Writes now if the ring has room and nothing is queued before it; else queues. Returns true if queued. */
   private write(c: GuestChannelState, flags: number, type: number, transId: TxId, payload: Uint8Array): boolean {
-    const r = this.ringsOf(c.ch);
-    if (fifoLength(c.queue) === 0 && r.out.tryWrite(type, flags, transId, payload)) {
-      if (r.out.commit()) this.host.interrupt(c.ch);
-      return false;
-    }
-    const w: QueuedWrite = { flags, type, transId, payload };
-    fifoPush(c.queue, w);
-    if (fifoLength(c.queue) === 1) this.advertiseBlocked(c, w);
-    return true;
-  }
-
-  private advertiseBlocked(c: GuestChannelState, head: QueuedWrite): void {
-    const out = this.ringsOf(c.ch).out;
-    const need = inBandFootprint(head.payload.length);
-    out.setPendingSendSize(need);
-    c.writable = false;
-    if (out.free() >= need) c.writable = true;
+    return writeOrQueue(c, this.ringsOf(c.ch).out, this.host, flags, type, transId, payload);
   }
 
   canFlush(ch: number): boolean {
-    const c = this.chan(ch);
-    return c.writable && fifoLength(c.queue) > 0;
+    return canFlush(this.chan(ch));
   }
 
   flushOne(ch: number): void {
     const c = this.chan(ch);
-    const head = fifoPeek(c.queue);
-    if (!head) return;
-    const r = this.ringsOf(ch);
-    if (!r.out.tryWrite(head.type, head.flags, head.transId, head.payload)) {
-      this.advertiseBlocked(c, head);
-      return;
-    }
-    if (r.out.commit()) this.host.interrupt(ch);
-    fifoShift(c.queue);
-    if (fifoLength(c.queue) === 0) r.out.setPendingSendSize(0);
+    flushOne(c, this.ringsOf(ch).out, this.host);
   }
 
   // ------------------------------------------------------------ receiving
 
   canDeliver(ch: number): boolean {
     const c = this.chan(ch);
-    if (!c.interrupt && !c.draining) return false;
-    // (A closed channel has no rings: rescind cleared interrupt and draining, so this is not reached.)
-    return !this.ringsOf(ch).in.isEmpty();
+    // A closed channel has no rings, and rescind cleared interrupt and draining: test them
+    // before looking the rings up.
+    return (c.interrupt || c.draining) && canDeliver(c, this.ringsOf(ch).in);
   }
 
-  /** Takes one packet from the host->guest ring. */
+  /** Takes one packet from the host->guest ring (the shared receive loop; this twin's protocol in `receiver`). */
   deliverOne(ch: number, now: number): void {
     const c = this.chan(ch);
-    const inc = this.ringsOf(ch).in;
-    if (!c.draining) {
-      c.draining = true;
-      c.interrupt = false;
-      inc.setInterruptMask(true);
-    }
-    const v = inc.peek();
-    if (v !== null) {
-      const payload = inc.payload(v);
-      const { type, transId, flags } = v;
-      inc.advance(v);
-      if (inc.commit()) this.host.writable(ch);
-      if (type === PacketType.completion) this.onCompletion(c, transId, payload);
-      else this.onMessage(c, transId, (flags & PACKET_FLAG_COMPLETION_REQUESTED) !== 0, payload, now);
-    } else if (inc.commit()) {
-      // peek stepped over packets it cannot accept: their space is free again.
-      this.host.writable(ch);
-    }
-    if (inc.isEmpty()) {
-      c.draining = false;
-      inc.setInterruptMask(false);
-      if (!inc.isEmpty()) c.interrupt = true;
-    }
+    deliverOne(c, this.ringsOf(ch).in, this.host, now, this.receiver);
   }
 
   private onCompletion(c: GuestChannelState, transId: TxId, payload: Uint8Array): void {
@@ -377,7 +316,7 @@ export class SampleGuest implements GuestDriver {
     delete c.closed;
     this.rings.set(ch, rings);
     this.lastCh = NaN;
-    rings.in.onUnacceptable = (offset, type, flags) => this.sink.emit({ side: 'guest', ev: 'ring.format', ch, dir: 'h2g', offset, type, flags });
+    traceUnacceptable(rings.in, ch, this.sink);
     c.interrupt = true;
     c.writable = true;
     this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });

@@ -3,20 +3,14 @@
 // vmbkmcl.sys. It writes the host side of the trace.
 
 import { txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
-import { Channel, stateChangeCallbacksInit } from '../../src/vmbus/channel.ts';
-import {
-  channelRestoreFromBuffer,
-  channelSaveBegin,
-  channelSaveContinue,
-  channelSaveEnd,
-  currentSaveLibLength,
-  packetRestore,
-} from '../../src/vmbus/channel-save.ts';
-import type { GapChoices } from '../../src/vmbus/choices.ts';
+import type { Channel } from '../../src/vmbus/channel.ts';
+import { currentSaveLibLength, packetRestore } from '../../src/vmbus/channel-save.ts';
 import { FORMAT_FLAG_WAIT_FOR_COMPLETION, type IncomingPacket, type VmbPacket } from '../../src/vmbus/packet.ts';
-import { STATUS, statusName, type NtStatus } from '../../src/vmbus/status.ts';
-import type { TraceSink } from '../../src/trace/sink.ts';
-import { DeviceError, type HostVsp } from '../../src/device-api/device-module.ts';
+import { STATUS, type NtStatus } from '../../src/vmbus/status.ts';
+import { DeviceError, type HostVsp, type HostVspOptions } from '../../src/device-api/device-module.ts';
+import {
+  checkCall, createServerChannel, enableServerChannel, restoreServerChannel, saveServerChannel, type ServerVspCallbacks,
+} from '../../src/device-api/server-channel.ts';
 import type { StateKey } from '../../src/scenario/state-key.ts';
 import { keyHostTx } from './guest-keys.ts';
 import { digestHex, fnv1a64Into, hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
@@ -46,14 +40,6 @@ const byDue = (r: HeldRequest): number => r.due;
 const recvHeader = newHeader();
 const completionHeader = newHeader();
 
-// The SaveContinue buffer is only lent to each call (what it filled is copied out), so
-// every save reuses one: a fresh 1 MiB buffer per save cost more in page faults than the save.
-let scratch = new Uint8Array(0);
-function saveScratch(size: number): Uint8Array {
-  if (scratch.length < size) scratch = new Uint8Array(size);
-  return scratch.subarray(0, size);
-}
-
 export class VspError extends DeviceError {
   constructor(ch: number, message: string) {
     super(`VSP channel ${ch}: ${message}`);
@@ -74,18 +60,10 @@ interface HeldRequest {
   buf: Uint8Array;
 }
 
-export interface VspOptions {
-  ch: number;
-  instance: string;
-  choices: GapChoices;
-  sink: TraceSink;
-  now: () => number;
-  /** bytes per VmbChannelSaveContinue call; small values exercise the partial-progress codes */
-  saveBufferSize: number;
-  quota?: number | undefined;
-}
+/** The emulator's options (HostVspOptions); `faults` may be left out by a VSP built outside it. */
+export type VspOptions = Omit<HostVspOptions, 'faults'> & { faults?: HostVspOptions['faults'] | undefined };
 
-export class SampleVsp implements HostVsp {
+export class SampleVsp implements HostVsp, ServerVspCallbacks {
   readonly channel: Channel;
   private readonly opts: VspOptions;
   /** requests held in mode Hold, soonest due first */
@@ -105,54 +83,29 @@ export class SampleVsp implements HostVsp {
   /** scratch for the digest of the packet being received (no allocation per packet) */
   private readonly recvDigest: DigestHalves = { hi: 0, lo: 0 };
 
+  /** the error a failed KMCL call of this channel throws */
+  private readonly fail = (message: string): VspError => new VspError(this.opts.ch, message);
+
   constructor(opts: VspOptions) {
     this.opts = opts;
-    const ch = new Channel(true, opts.ch, opts.choices);
-    this.channel = ch;
-    ch.onMisuse = (v) => opts.sink.emit({ side: 'host', ev: 'kmcl.violation', ch: opts.ch, rule: v.rule, call: v.call, packet: v.packet, message: v.message });
-    ch.onUnacceptable = (offset, type, flags) => opts.sink.emit({ side: 'host', ev: 'ring.format', ch: opts.ch, dir: 'g2h', offset, type, flags });
-    const cbs = stateChangeCallbacksInit();
-    cbs.opened = () => {
-      this.state('Opened');
-      return STATUS.SUCCESS;
-    };
-    cbs.started = () => this.state('Started');
-    cbs.postStarted = () => this.state('Active');
-    cbs.suspend = () => this.onSuspend();
-    cbs.closed = () => this.state('Closed');
-    this.check('VmbServerChannelInitSetTargetInterfaceId', ch.serverInitSetTargetInterfaceId(INTERFACE_TYPE_GUID, opts.instance));
-    this.check('VmbChannelInitSetMaximumPacketSize', ch.initSetMaximumPacketSize(MAX_MESSAGE_SIZE));
-    this.check('VmbChannelInitSetStateChangeCallbacks', ch.initSetStateChangeCallbacks(cbs));
-    this.check('VmbChannelInitSetProcessPacketCallbacks', ch.initSetProcessPacketCallbacks((c, p, b) => this.onPacket(p, b)));
-    this.check(
-      'VmbServerChannelInitSetSaveRestorePacketCallbacks',
-      ch.serverInitSetSaveRestorePacketCallbacks(
-        (_c, p, buf, out) => this.onSavePacket(p, buf, out),
-        (_c, lib, save) => this.onRestorePacket(lib, save),
-      ),
-    );
-    if (opts.quota) ch.setTransactionQuota(opts.quota);
+    this.channel = createServerChannel({ ...opts, interfaceType: INTERFACE_TYPE_GUID, maxPacketSize: MAX_MESSAGE_SIZE, fail: this.fail }, this);
   }
 
-  private check(call: string, st: NtStatus): void {
-    if (st !== STATUS.SUCCESS) throw new VspError(this.opts.ch, `${call} failed with ${statusName(st)}`);
-  }
-
-  private state(state: string): void {
+  /** (ServerVspCallbacks) */
+  state(state: string): void {
     // The objects of a VM being discarded go with it, untraced (their completions too).
     if (this.discarding) return;
     this.opts.sink.emit({ side: 'host', ev: 'ch.state', ch: this.opts.ch, state });
   }
 
   enable(): void {
-    this.check('VmbChannelEnable', this.channel.enable());
-    this.state('Enabled');
-    this.channel.start();
+    enableServerChannel(this.channel, this, this.fail);
   }
 
   // ------------------------------------------------------------ guest requests
 
-  private onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
+  /** (ServerVspCallbacks) */
+  onPacket(pkt: IncomingPacket, buf: Uint8Array): void {
     const ch = this.opts.ch;
     const h = decodeHeaderInto(recvHeader, buf);
     // The digest of what arrived: pkt.recv carries it, and an inline completion's
@@ -258,8 +211,8 @@ export class SampleVsp implements HostVsp {
     return { ev: 'pkt.recv', tx: peekTx(inc, v), dir: 'g2h' };
   }
 
-  private onSuspend(): void {
-    this.state('Paused');
+  /** (ServerVspCallbacks, after Paused) */
+  onSuspend(): void {
     // KMCL waits until every incoming packet is completed: complete the held ones now.
     const held = fifoItems(this.held);
     this.held = fifo();
@@ -287,7 +240,7 @@ export class SampleVsp implements HostVsp {
       this.opts.sink.emit({
         side: 'host', ev: 'pkt.send', ch: this.opts.ch, tx, dir: 'h2g', len: size, digest: hexOfHalves(d.hi, d.lo), wantCompletion: wait,
       });
-      this.check('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0));
+      checkCall('VmbPacketSend', this.channel.packetSend(p, msg, wait ? FORMAT_FLAG_WAIT_FOR_COMPLETION : 0), this.fail);
       if (p.state === 'queued') this.opts.sink.emit({ side: 'host', ev: 'pkt.queued', ch: this.opts.ch, tx, dir: 'h2g' });
     }
   }
@@ -312,7 +265,8 @@ export class SampleVsp implements HostVsp {
 
   // ------------------------------------------------------------ save / restore
 
-  private onSavePacket(p: VmbPacket, buf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
+  /** (ServerVspCallbacks) */
+  onSavePacket(p: VmbPacket, buf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
     if (buf === null || buf.length < SAVEBUF_SIZE) {
       out.bytesNeeded = SAVEBUF_SIZE;
       return STATUS.BUFFER_TOO_SMALL;
@@ -326,7 +280,8 @@ export class SampleVsp implements HostVsp {
     return STATUS.SUCCESS;
   }
 
-  private onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
+  /** (ServerVspCallbacks) */
+  onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const st = readSaveRecord(save);
     if (!st) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
@@ -344,31 +299,7 @@ export class SampleVsp implements HostVsp {
 
   /** Pause, then SaveBegin / SaveContinue* / SaveEnd. Returns the filled buffers. */
   save(): Uint8Array[] {
-    this.channel.pause();
-    const ch = this.channel;
-    this.check('VmbChannelSaveBegin', channelSaveBegin(ch));
-    const out: Uint8Array[] = [];
-    // One buffer for every call (what each filled is copied out), a larger one when told so.
-    let buf = saveScratch(this.opts.saveBufferSize);
-    try {
-      for (;;) {
-        const r = channelSaveContinue(ch, buf);
-        // Partial progress first: these two are not NT_SUCCESS and not failures.
-        if (r.status === STATUS.BUFFER_OVERFLOW) {
-          out.push(buf.slice(0, r.bytesFilled));
-          continue;
-        }
-        if (r.status === STATUS.BUFFER_TOO_SMALL) {
-          buf = saveScratch(r.bytesRequired);
-          continue;
-        }
-        if (r.status !== STATUS.SUCCESS) throw new VspError(this.opts.ch, `VmbChannelSaveContinue failed with ${statusName(r.status)}`);
-        if (r.bytesFilled > 0) out.push(buf.slice(0, r.bytesFilled));
-        return out;
-      }
-    } finally {
-      channelSaveEnd(ch);
-    }
+    return saveServerChannel(this.channel, this.opts.saveBufferSize, this.fail);
   }
 
   /**
@@ -388,17 +319,7 @@ export class SampleVsp implements HostVsp {
   restore(buffers: readonly Uint8Array[]): void {
     this.restoring = [];
     try {
-      for (let i = 0; i < buffers.length; i++) {
-        const st = channelRestoreFromBuffer(this.channel, buffers[i]!);
-        const last = i === buffers.length - 1;
-        if (st === STATUS.MORE_PROCESSING_REQUIRED && !last) continue;
-        if (st === STATUS.SUCCESS && last) return;
-        throw new VspError(
-          this.opts.ch,
-          `VmbChannelRestoreFromBuffer returned ${statusName(st)} for buffer ${i + 1} of ${buffers.length}`,
-        );
-      }
-      throw new VspError(this.opts.ch, 'no saved buffers to restore from');
+      restoreServerChannel(this.channel, buffers, this.fail);
     } catch (e) {
       // KMCL took back what the failed restore had added (channel-save.ts rollback); the
       // packets are still ours to free (REVIEW D3), which the rescind that follows does.

@@ -24,7 +24,7 @@
 //             beginning, passing this point without the operation.
 // When the base run itself breaks a property, every schedule is run on its own.
 
-import { executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
+import { cDriversKeyed, executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
 import type { StateKey } from '../scenario/state-key.ts';
 import { usesCDrivers, type Scenario } from '../scenario/model.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
@@ -138,10 +138,12 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
     tallies.set(c.index, tally);
     return tally;
   };
-  // The walk compares run states by key (scenario/state-key.ts); the C VSP's state is
-  // its linear memory and the shim's tables, which are not keyed (yet): with devices: c
-  // every schedule runs from the start. Slower, the same verdicts.
-  if (base.clean && !opts.plain && !usesCDrivers(s.devices)) walk(s, opts, ops, next);
+  // The walk compares run states by key (scenario/state-key.ts). With devices: c the C
+  // VSP is keyed by its device (EmulatorDevice.keyDriver); a device that cannot, and a C
+  // guest (devices: c-linux, c-windows: its state is its linear memory, not keyed yet),
+  // have every schedule run from the start. Slower, the same verdicts.
+  const keyed = !usesCDrivers(s.devices) || (s.devices === 'c' && cDriversKeyed(s));
+  if (base.clean && !opts.plain && keyed) walk(s, opts, ops, next);
   else {
     for (let t = next(); t; t = next()) {
       for (let at = t.from; at < t.to && !t.truncated; at++) for (const op of ops) t.ranOnItsOwn(s, opts, at, op);

@@ -50,13 +50,71 @@ export interface DeviceModule {
   statusRule: StatusRule | 'opaque';
   /** the emulator's side: the TypeScript twins (absent: the device runs on real labs only) */
   emulator?: EmulatorDevice | undefined;
-  /** the real lab's side: traffic steps as command lines for the device's control interface */
+  /** the real lab's side: traffic steps, channel operations and counters through the drivers' control interfaces */
   control?: DeviceControl | undefined;
 }
 
-/** On a real lab: which control interface a traffic step goes to, and the line it sends. */
+// ------------------------------------------------------------------ the real lab's side
+
+/**
+ * A channel operation, as a line for the VSP's control interface: a loopback job's VM
+ * operations become these (src/run/real/loopback-lab.ts), and the probe uses them.
+ * `open` offers channel `ch` with `instance` (DeviceControl.channelInstance) and
+ * `ringPages` host-to-guest ring pages, as a loopback offer (its client in the host) or
+ * for a VM; `forceNewChannel`: the offer asks for VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL.
+ * `save` pauses and saves (SaveBegin/Continue/End) and keeps the server object; `detach`
+ * then lets it go, as a saved VM's host side does; `restore` makes a new server object
+ * from the save, not yet offered; `resume` offers (after a restore) and starts it;
+ * `pause` stops it without saving; `close` disables and cleans it up.
+ */
+export type ChannelOp =
+  | { op: 'open'; ch: number; instance: string; ringPages: number; loopback: boolean; forceNewChannel?: boolean | undefined }
+  | { op: 'save' | 'detach' | 'restore' | 'resume' | 'pause' | 'close'; ch: number };
+
+/** A driver's counters as its control tool prints them. */
+export interface DriverCounters {
+  /** the seq of the last trace event the driver wrote (the bench marks its own events with it); undefined: the output has none */
+  traceSeq: number | undefined;
+  /** per channel: `sent`, the transactions wanting a completion this driver sent; `completed`, how many of them got one */
+  channels: Map<number, { sent: number; completed: number }>;
+}
+
+/**
+ * A verb of the device's control tool, a program on Windows (the host; a Windows guest):
+ * `command` one line to a driver's control interface; `counters` its counters (parsed by
+ * DeviceControl.counters); `trace` the driver's own trace buffer written to `file` as
+ * JSON Lines; `convert-etl` an ETW capture of the VSP package's provider (trace.format
+ * etw, captured by the bench with logman) converted to JSON Lines. Exit code 0: done.
+ */
+export type ToolVerb =
+  | { verb: 'command'; who: 'vsp' | 'guest'; line: string }
+  | { verb: 'counters'; who: 'vsp' | 'guest' }
+  | { verb: 'trace'; who: 'guest'; file: string }
+  | { verb: 'convert-etl'; etl: string; jsonl: string };
+
+/**
+ * On a real lab: how the bench drives the device's drivers. `guest` is the guest driver
+ * (in a VM, or a loopback job's client in the host); `vsp` the host's VSP.
+ * Invariant: channelInstance is one-to-one on channel numbers (0..0xffff), so a VM's
+ * channels never share an instance id.
+ */
 export interface DeviceControl {
+  /** which control interface a traffic step goes to, and the line it sends */
   command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string };
+  /** the instance GUID the VSP offers channel `ch` with (the guest driver binds it) */
+  channelInstance(ch: number): string;
+  /** a channel operation as a line for the VSP's control interface */
+  channel(op: ChannelOp): string;
+  /** a driver's counters from the lines its control tool printed */
+  counters(who: 'vsp' | 'guest', lines: readonly string[]): DriverCounters;
+  /**
+   * The control tool on Windows: `program` is where the lab installs it (the CLI's
+   * BENCH_CONTROL_TOOL overrides it), `args` the arguments of each verb. Values reach
+   * the host as data (one quoting function), never spliced into a command line.
+   */
+  tool: { program: string; args(v: ToolVerb): string[] };
+  /** A Linux guest driver's control file (debugfs): each line is one write to it, as root when its package says sudo */
+  linuxGuest?: { controlFile: string } | undefined;
 }
 
 // ------------------------------------------------------------------ the emulator's side
@@ -139,10 +197,22 @@ export interface HostVsp {
    */
   retireClosed?(): void;
   /**
+   * Optional, for a VSP whose restore-packet callback the bench cannot wrap (a C driver's
+   * lives inside its module): its next restore refuses its saved state from the second
+   * packet on, as a scenario's `restore` with `fail` makes a twin's callback do.
+   */
+  refuseRestoreFromSecondPacket?(): void;
+  /**
    * Optional: keys a packet's context (VmbPacketGetPointer) for explore's state key, faster
    * than the generic walk. Must key every field that decides what the VSP does next.
    */
   keyContext?(k: StateKey, pointer: unknown): void;
+  /**
+   * Optional, for explore's state key: keyers of its own for objects the generic walk
+   * must not take field by field (by the object), as GuestDriver.keyers. A VSP whose
+   * state is not plain objects (a C driver's linear memory) registers itself here.
+   */
+  keyers?(add: (object: object, key: (k: StateKey) => void) => void): void;
 }
 
 /** Signals from the guest driver to the host side of one channel. */
@@ -231,7 +301,13 @@ export interface EmulatorDevice {
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.
    */
-  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined }): HostVsp;
+  cHost?(hostName: string, opts: HostVspOptions & { h2gPages: number; drivers: Map<string, unknown>; replace?: Readonly<Record<string, string>> | undefined; forceNewChannel: boolean }): HostVsp;
+  /**
+   * Optional (with cHost), for explore's walk: keys one of cHost's drivers, everything
+   * that decides what it does next and nothing that only names (addresses, handles).
+   * Without it, explore runs every `devices: c` schedule from the start.
+   */
+  keyDriver?(k: StateKey, driver: unknown): void;
   /**
    * Optional: the guest driver built from C for WebAssembly (`devices: c-linux`,
    * `c-windows`), in place of the twin's guest side for one run. Its state is the driver

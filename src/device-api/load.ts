@@ -100,8 +100,20 @@ export function checkDeviceModule(m: unknown): string | null {
     if (cHost !== undefined && typeof cHost !== 'function') return 'field "emulator.cHost": a function';
   }
   const ctl = d['control'];
-  if (ctl !== undefined && (typeof ctl !== 'object' || ctl === null || typeof (ctl as Record<string, unknown>)['command'] !== 'function')) {
-    return 'field "control.command": a function';
+  if (ctl !== undefined) {
+    if (typeof ctl !== 'object' || ctl === null) return 'field "control": an object';
+    const c = ctl as Record<string, unknown>;
+    for (const f of ['command', 'channelInstance', 'channel', 'counters'] as const) {
+      if (typeof c[f] !== 'function') return `field "control.${f}": a function`;
+    }
+    const tool = c['tool'] as Record<string, unknown> | undefined;
+    if (typeof tool !== 'object' || tool === null || typeof tool['program'] !== 'string' || tool['program'] === '' || typeof tool['args'] !== 'function') {
+      return 'field "control.tool": { program: the control tool\'s path on Windows, args: (verb) => string[] }';
+    }
+    const lg = c['linuxGuest'] as Record<string, unknown> | undefined;
+    if (lg !== undefined && (typeof lg !== 'object' || lg === null || typeof lg['controlFile'] !== 'string' || !lg['controlFile'].startsWith('/'))) {
+      return 'field "control.linuxGuest.controlFile": an absolute path in the guest';
+    }
   }
   return null;
 }

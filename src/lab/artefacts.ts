@@ -30,7 +30,7 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, path);
 }
 
-export async function readHostFile(hv: HyperV, path: string): Promise<Buffer | undefined> {
+export async function readHostFile(hv: Pick<HyperV, 'ctx'>, path: string): Promise<Buffer | undefined> {
   const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
     emit(staticCall('System.IO.File', 'Exists', path)),
   ]), { timeoutMs: hv.ctx.queryTimeoutMs }));

@@ -72,6 +72,15 @@ export async function readPackageCounters(guest: GuestSsh, pkg: GuestDriverPacka
   return { traceSeq: Number(m[1]), traceDropped: Number(m[2]) };
 }
 
+/**
+ * Writes one line to a driver's control file in the guest (the device module's
+ * `control.linuxGuest.controlFile`, a debugfs file taking one command per write), as
+ * root when the package says sudo. Both reach the guest's shell quoted by `sh`.
+ */
+export async function writeControlLine(guest: GuestSsh, pkg: GuestDriverPackage, file: string, line: string): Promise<void> {
+  await exec(guest, privileged(pkg, sh`sh -c ${sh`printf '%s' ${line} > ${file}`.script}`), `send "${line}" to ${file}`, 60_000);
+}
+
 /** Runs one of the package's commands with `sh -c`, in its folder, as root when it asks. */
 export async function runPackageCommand(guest: GuestSsh, pkg: GuestDriverPackage, command: string, what: string, timeoutMs: number): Promise<ExecResult> {
   const script = sh`cd ${pkg.remoteDir} && BENCH_PACKAGE_DIR=${pkg.remoteDir} && export BENCH_PACKAGE_DIR && ${sh`sh -c ${command}`}`;

@@ -1,4 +1,4 @@
-// Deploying the sample guest driver into a Linux guest over SSH, and reading its trace.
+// Deploying a guest driver module into a Linux guest over SSH, and reading its trace.
 //
 // Two ways in: upload a module built elsewhere, or upload the sources and build them in
 // the guest against its own kernel headers (the only way to match a distribution kernel
@@ -32,9 +32,12 @@ export interface GuestDriverLayout {
   tools: { insmod: string; rmmod: string; make: string };
 }
 
-/** The sample guest driver of lab/drivers/guest-linux (see sample_guest_ctl.c). */
-export function sampleGuestLayout(overrides: Partial<GuestDriverLayout> = {}): GuestDriverLayout {
-  const moduleName = overrides.moduleName ?? 'vmbus_sample_guest';
+/**
+ * The usual layout of a Linux guest driver module named `moduleName`: bound devices
+ * under the vmbus driver's sysfs folder, control, trace and counters in its debugfs
+ * folder. The sample guest driver (lab/drivers/guest-linux) is `vmbus_sample_guest`.
+ */
+export function guestDriverLayout(moduleName: string, overrides: Partial<Omit<GuestDriverLayout, 'moduleName'>> = {}): GuestDriverLayout {
   return {
     moduleName,
     remoteDir: '/var/tmp/bench-driver',
@@ -152,7 +155,7 @@ export async function waitForBinding(guest: GuestSsh, layout: GuestDriverLayout,
   }
 }
 
-/** Writes one command to the driver's control file (sample_guest_ctl.c: one command per write). */
+/** Writes one command to the driver's debugfs control file (one command per write). */
 export async function sendControl(guest: GuestSsh, layout: GuestDriverLayout, command: string): Promise<void> {
   const control = posix.join(layout.debugfsDir, 'control');
   await run(guest, privileged(layout, sh`sh -c ${sh`printf '%s' ${command} > ${control}`.script}`), `send "${command}" to ${control}`);

@@ -17,7 +17,8 @@ export interface NativeResult {
   exitCode: number;
 }
 
-export async function runNative(hv: HyperV, program: string, args: PsValue[], timeoutMs = hv.ctx.queryTimeoutMs): Promise<NativeResult> {
+/** A native program on the host (or a Windows guest's shell: anything with a HostContext). */
+export async function runNative(hv: Pick<HyperV, 'ctx'>, program: string, args: PsValue[], timeoutMs = hv.ctx.queryTimeoutMs): Promise<NativeResult> {
   const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [native(program, args)]), { timeoutMs }));
   const o = (r.items[0] ?? {}) as { output?: unknown; exitCode?: unknown };
   const lines = Array.isArray(o.output) ? o.output.map(String) : typeof o.output === 'string' ? [o.output] : [];

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { ATTACH_MODES, type AttachMode, type HandleBroker } from './attach.ts';
 import { hostDriversSchema, resolveHostDrivers, type HostDrivers } from './driver-package.ts';
 import { expandHome, looksLikeInlineSecret, type SecretRef } from './secrets.ts';
-import { problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
+import { resolveDevicePath } from '../device-api/load.ts';
+import { lineOf, problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
 
 // ---- schema (what may be written) ----------------------------------------------------
 
@@ -67,12 +68,22 @@ const hostFields = {
   drivers: hostDriversSchema.optional(),
 };
 
-const hostSchema = z.strictObject({ name, address: z.string().min(1).optional(), migrationPartner: name.optional(), ...hostFields });
+const hostSchema = z.strictObject({
+  name, address: z.string().min(1).optional(), migrationPartner: name.optional(),
+  /** The device module whose drivers this host runs (default: the lab's `device`), relative to the inventory. */
+  device: pathString.optional(),
+  ...hostFields,
+});
 const defaultsSchema = z.strictObject(hostFields);
 
 export const inventorySchema = z.strictObject({
   version: z.literal(1).optional(),
   name: z.string().min(1).optional(),
+  /**
+   * The device module of the lab (src/device-api): the drivers its hosts run, and the
+   * device of scenarios that name none. A path relative to the inventory; default the sample.
+   */
+  device: pathString.optional(),
   defaults: defaultsSchema.optional(),
   hosts: z.array(hostSchema).min(1, { message: 'list at least one host' }),
 });
@@ -111,6 +122,11 @@ export interface LabHost {
   handleBroker?: HandleBroker | undefined;
   /** The host's driver packages; absent: lab/drivers/packages.yaml (loadHostDrivers). */
   drivers?: HostDrivers | undefined;
+  /**
+   * The device module (absolute path) whose drivers the host runs, and where it is named
+   * (for errors); absent: the lab's, else the sample device.
+   */
+  device?: { path: string; line: number | undefined; field: string } | undefined;
   /** Where the host is written, for later messages about it. */
   source: { file: string; line: number | undefined };
 }
@@ -118,6 +134,8 @@ export interface LabHost {
 export interface Inventory {
   file: string;
   name: string;
+  /** The lab's device module (absolute path) and its line; absent: the sample device. */
+  device?: { path: string; line: number | undefined; field: string } | undefined;
   hosts: LabHost[];
 }
 
@@ -134,6 +152,7 @@ export function inventoryFromSource(src: YamlSource): Inventory {
   if (defaults.hostKey?.fingerprint !== undefined) {
     problems.push({ path: ['defaults', 'hostKey', 'fingerprint'], message: 'a host key fingerprint belongs to one host', hint: 'move it to the host, or use defaults.hostKey.knownHosts' });
   }
+  const labDevice = raw.device === undefined ? undefined : { path: resolveDevicePath(raw.device, src.file), line: lineOf(src, ['device']), field: 'device' };
   const defaultDrivers = defaults.drivers !== undefined ? resolveHostDrivers(defaults.drivers, ['defaults', 'drivers'], problems) : undefined;
   const seen = new Map<string, number>();
   const hosts: LabHost[] = [];
@@ -163,6 +182,7 @@ export function inventoryFromSource(src: YamlSource): Inventory {
       hosts.push({
         name: h.name, transport, shell: merged.shell ?? DEFAULT_HOST_SHELL, vmRoot, switchName, capacity,
         migrationPartner: h.migrationPartner, build: merged.build, ...attach, drivers,
+        device: h.device === undefined ? labDevice : { path: resolveDevicePath(h.device, src.file), line: lineOf(src, ['hosts', i, 'device']), field: `hosts[${i}].device` },
         source: { file: src.file, line: src.lines.linePos(nodeStart(src, ['hosts', i])).line },
       });
     }
@@ -173,7 +193,7 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     }
   });
   if (problems.length > 0) throw problemsToError(src, problems);
-  return { file: src.file, name: raw.name ?? src.file, hosts };
+  return { file: src.file, name: raw.name ?? src.file, device: labDevice, hosts };
 }
 
 type RawHost = z.infer<typeof hostSchema>;

@@ -74,7 +74,8 @@ function verdictText(r: JobResult): string {
 
 /** One finished job: "✗ diverge (lost)  save-inflight · hv-01 10.0.26100 / ubuntu-24.04 · seed 7 · 1.2 s" */
 export function formatJobLine(job: JobSpec, r: JobResult, screen: Screen, position?: { index: number; total: number }): string {
-  const where = `${job.scenario} · ${job.host} ${job.hostBuild} / ${job.guest} · seed ${job.seed}`;
+  // The result's build: the one read from the host where the bench read it (summary.json's), else the plan's label.
+  const where = `${job.scenario} · ${r.host} ${r.hostBuild} / ${job.guest} · seed ${job.seed}`;
   const d = r.durationsMs;
   const secs = (Math.max(d.real ?? 0, d.emulator ?? 0) + (d.check ?? 0)) / 1000;
   const prefix = position ? `[${position.index}/${position.total}] ` : '';

@@ -36,8 +36,8 @@ export interface ExecuteOptions {
   /** overrides the scenario's `devices` (`--devices c`): twins, the C VSP, or the C VSP and a C guest (model.ts DEVICES_MODES) */
   devices?: DevicesMode | undefined;
   /**
-   * devices: c: the C VSP built with some of its sources replaced, by path under
-   * lab/drivers (a device author's changed file; a test's unfixed fixture)
+   * devices: c: the C VSP built with some of its sources replaced, by their path in the
+   * device's recipe (a device author's changed file; a test's unfixed fixture)
    */
   cVspReplace?: Readonly<Record<string, string>> | undefined;
   /** devices: c-linux: the C guest driver built with some of its sources replaced (as cVspReplace) */

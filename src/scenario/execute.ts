@@ -58,7 +58,7 @@ import type {
   TaskOption,
 } from './execute-types.ts';
 import type { StateKey } from './state-key.ts';
-import { runKey } from './run-key.ts';
+import { runKey, type RunParts } from './run-key.ts';
 import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
@@ -153,6 +153,8 @@ class Execution {
   private readonly usesExploreCheckpoint: boolean;
   /** devices: c: the device's C VSP driver of each host name (they outlive the host objects) */
   private readonly cDrivers: Map<string, unknown> | undefined;
+  /** the hosts the scenario's migrate steps name (keyedDrivers) */
+  private readonly migrationTargets: ReadonlySet<string>;
   /** topology loopback: the client runs whatever the server channels' state (see the top) */
   private readonly loopback: boolean;
   /** the channel of the task or step running now, to name in a driver violation */
@@ -177,6 +179,7 @@ class Execution {
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
     this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, opts.cGuestReplace);
+    this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
     for (const c of s.channels) this.nextHostTx[String(c.id)] = c.firstTx === undefined ? 1 : toTxId(c.firstTx);
@@ -833,12 +836,31 @@ class Execution {
         memory: this.memory,
         guest: this.guest,
         host: this.host,
+        drivers: this.keyedDrivers(),
       },
       { explain, transient, into, sizeHint: this.lastKeySize },
     );
     // The next key, one step on, is about as large: room for it at once spares regrowing.
     this.lastKeySize = k.size * 2;
     return k;
+  }
+
+  /**
+   * devices: c: the C drivers the run key holds. The current host's, unnamed: as with
+   * the twins, the host's name only names hosts in events. Another host's driver
+   * outlives the VM's stay there (what a save left in it), so it is keyed by name, but
+   * only where a migrate step of the scenario could take the VM back to it: explore's
+   * own hosts are never such, so a migration there leaves the key as it found it.
+   */
+  private keyedDrivers(): RunParts['drivers'] {
+    const key = this.device.keyDriver;
+    if (!this.cDrivers || !key) return undefined;
+    const here = this.host?.name;
+    const list: Array<readonly [string, unknown]> = [];
+    const current = here === undefined ? undefined : this.cDrivers.get(here);
+    if (current !== undefined) list.push(['', current]);
+    for (const [name, driver] of this.cDrivers) if (name !== here && this.migrationTargets.has(name)) list.push([name, driver]);
+    return { list, key };
   }
 
   private runInjected(op: InjectedOp): void {
@@ -932,24 +954,19 @@ class Execution {
  * devices: c: the C VSP drivers of the run, one per host name, made as hosts are first
  * used. Their saved states travel in the VM's saved state (devices/sample/c/host-vsp.ts), so saves,
  * migrations, checkpoints and explore's injected operations all run. Refused: replay
- * (`bench check`'s model is the twins, whatever devices the checked run had) and
- * explore's walk, which keys run states (explore runs devices: c schedules in full).
+ * (`bench check`'s model is the twins, whatever devices the checked run had), and
+ * explore's walk where the device cannot key its C drivers (cDriversKeyed).
  */
 function cDeviceDrivers(s: Scenario, opts: ExecuteOptions, device: EmulatorDevice): Map<string, unknown> {
   if (!device.cHost) throw new InputError(`device ${deviceOf(devicePath(s)).name} has no C VSP built for the emulator (its module has no emulator.cHost)`, { file: s.source?.file, field: 'devices' });
   if (opts.chooser) throw new InputError('devices: c cannot be the model of bench check: the model is the TypeScript twins');
-  if (opts.atSavePoint) throw new InputError('devices: c runs explore schedules from the start (the walk keys the twins\' state only)');
-  const where = (i: number) => ({ file: s.source?.file, line: s.source?.stepLines[i], field: `steps[${i}].op` });
-  s.steps.forEach((st, i) => {
-    if (st.op === 'rescind' || (st.op === 'restore' && st.fail)) {
-      throw new InputError(`devices: c cannot run '${st.op}'${st.op === 'restore' ? ' with fail' : ''}: the C VSP has no rescind-and-re-offer command yet`, where(i));
-    }
-    if (st.op === 'guest-close') throw new InputError('devices: c cannot run \'guest-close\': the C VSP has no command for a guest\'s close yet', where(i));
-  });
-  s.channels.forEach((c, i) => {
-    if (c.forceNewChannel) throw new InputError('devices: c cannot set forceNewChannel yet: the emulator does not pass it to the C VSP\'s open command', { file: s.source?.file, field: `channels[${i}].forceNewChannel` });
-  });
+  if (opts.atSavePoint && !device.keyDriver) throw new InputError(`devices: c: explore's walk needs a key of the C drivers' state, and device ${deviceOf(devicePath(s)).name} has none (emulator.keyDriver)`);
   return new Map();
+}
+
+/** Whether explore's walk can key a devices: c run of `s` (else it runs every schedule from the start). */
+export function cDriversKeyed(s: Scenario): boolean {
+  return emulatorOf(s).keyDriver !== undefined;
 }
 
 /**
@@ -1012,11 +1029,13 @@ function refuseVmOnlySteps(s: Scenario, opts: ExecuteOptions): void {
 function restoreVsp(host: EmulatedHost, c: SavedVmV1['channels'][number], scenario: string, fail: boolean): boolean {
   const vsp = host.vsps.get(c.ch);
   if (!vsp) throw new RestoreError('bad-record', `the saved VM holds channel ${c.ch}, which scenario ${scenario} does not have`);
-  // (Asked of the twins only: a C VSP's channel object exists once restored, and devices: c
-  // refuses forceNewChannel and fail.)
+  // (A C VSP's channel object exists only once restored: it answers FORCE_NEW_CHANNEL by
+  // refusing the restore itself, and its restore callback is refused inside the shim.)
   if (!host.cDevices) {
     if ((vsp.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL) !== 0) return false;
     if (fail) refuseSecondPacket(vsp.channel);
+  } else if (fail) {
+    vsp.refuseRestoreFromSecondPacket?.();
   }
   try {
     vsp.restore(c.kmclBuffers);

@@ -65,7 +65,10 @@ export class EmulatedHost {
       firstTransId: c.firstTx === undefined ? undefined : toTxId(c.firstTx),
     };
     const cHost = opts.device.cHost;
-    const vsp = opts.cDrivers && cHost ? cHost(this.name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers, replace: opts.cVspReplace }) : opts.device.hostVsp(o);
+    // The C VSP sets FORCE_NEW_CHANNEL itself (`open ... force-new-channel`): its channel
+    // object exists only once offered.
+    if (opts.cDrivers && cHost) return cHost(this.name, { ...o, h2gPages: c.h2gPages, drivers: opts.cDrivers, replace: opts.cVspReplace, forceNewChannel: c.forceNewChannel === true });
+    const vsp = opts.device.hostVsp(o);
     if (c.forceNewChannel) setForceNewChannel(vsp, c.id);
     return vsp;
   }
@@ -99,7 +102,8 @@ export class EmulatedHost {
     this.opts.sink.emit({ side: 'host', ev: 'ch.rescind', ch });
     old.rescind();
     const v = this.makeVsp(this.specs.find((c) => c.id === ch)!);
-    v.channel.nextTransId = old.channel.nextTransId;
+    // (A C VSP's new object exists only once offered: its KMCL numbers descriptors afresh.)
+    if (!this.cDevices) v.channel.nextTransId = old.channel.nextTransId;
     this.vsps.set(ch, v);
   }
 

@@ -75,6 +75,8 @@ function collectionKeyers(hostVsps: Iterable<HostVsp>, guest: GuestDriver): Map<
     // Packets not yet freed, by id: ids are not state (a restore allocates new ones), and
     // the packets themselves are keyed where they wait (queue, awaiting); their count is.
     out.set(c.livePackets, (k) => k.num(c.livePackets.size));
+    // The VSP's own keyers (a C VSP keys itself: its state is linear memory).
+    v.keyers?.((object, key) => out.set(object, key));
   }
   // The device's own keyers for the guest driver's collections, where it has them.
   guest.keyers?.((collection, key) => out.set(collection, key));
@@ -109,6 +111,11 @@ export interface RunParts {
   memory: GuestMemory;
   guest: GuestDriver;
   host: EmulatedHost | null;
+  /**
+   * devices: c: the C drivers whose state can decide the run's future, each by the name
+   * it is keyed under, and the device's keyer for them (EmulatorDevice.keyDriver)
+   */
+  drivers?: { list: ReadonlyArray<readonly [name: string, driver: unknown]>; key: (k: StateKey, driver: unknown) => void } | undefined;
 }
 
 /**
@@ -142,6 +149,13 @@ export function runKey(
   else k.data(memory);
   k.value(run.guest);
   k.value(run.host === null ? null : run.host.vsps);
+  if (run.drivers) {
+    k.num(run.drivers.list.length);
+    for (const [name, driver] of run.drivers.list) {
+      k.str(name);
+      run.drivers.key(k, driver);
+    }
+  }
   return k;
 }
 

@@ -2,7 +2,7 @@
 // `--devices c-linux` adds the C Linux guest driver as the VM's guest. Every bench
 // scenario passes there and its traces pass bench check; a bad value is bad input (exit 2).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -31,17 +31,48 @@ describe('bench emulate --devices', () => {
     expect(r.stderr).toMatch(/--devices must be one of twin, c, c-linux, c-windows, not 'cobol'/);
   });
 
-  it.skipIf(!toolchain)('c: all ten bench scenarios pass (migration and checkpoint apply included), and bench check explains a migrating one', async () => {
+  it.skipIf(!toolchain)('c: all eleven bench scenarios pass (migration, checkpoint apply, rescind, failing restore, FORCE_NEW_CHANNEL included), and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-all-'));
-    // The eleventh, 11-rescind-and-reoffer, needs a rescind the C VSP has no command for.
-    const ten = readdirSync('bench/scenarios').filter((f) => /^(0\d|10)-.*\.yaml$/.test(f)).map((f) => join('bench/scenarios', f));
-    expect(ten).toHaveLength(10);
-    const r = await bench(['emulate', ...ten, '--devices', 'c', '--out', out, '--json']);
+    const r = await bench(['emulate', 'bench/scenarios', '--devices', 'c', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 10, failed: 0 });
-    const check = await bench(['check', '--scenario', 'bench/scenarios/05-migrate-and-back.yaml', '--trace', join(out, 'migrate-and-back.jsonl'), '--no-minimise']);
-    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
-    expect(check.stdout).toMatch(/^pass {2}migrate-and-back: all \d+ events explained by the emulator/m);
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 11, failed: 0 });
+    for (const [file, name] of [['05-migrate-and-back', 'migrate-and-back'], ['11-rescind-and-reoffer', 'rescind-and-reoffer']]) {
+      const check = await bench(['check', '--scenario', `bench/scenarios/${file}.yaml`, '--trace', join(out, `${name}.jsonl`), '--no-minimise']);
+      expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+      expect(check.stdout).toMatch(new RegExp(`^pass {2}${name}: all \\d+ events explained by the emulator`, 'm'));
+    }
+    // The rescinds are the C VSP's: its cancels, and the failing restore's fallback on channel 1.
+    const events = readFileSync(join(out, 'rescind-and-reoffer.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.ev === 'ch.rescind').map((e) => e.ch)).toEqual(expect.arrayContaining([1, 2]));
+    expect(events.some((e) => e.side === 'host' && e.ev === 'pkt.cancel')).toBe(true);
+  });
+
+  it.skipIf(!toolchain)('c: a restore the C VSP fails falls back to a rescind and a new offer, from the command line, seeds 1 to 3 checked', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-c-fail-'));
+    const scenario = join(out, 'restore-fails.yaml');
+    writeFileSync(scenario, [
+      'name: restore-fails',
+      'channels: [{ id: 0 }]',
+      'steps:',
+      '  - { op: host-send, count: 4, size: 128, hold: 30 }',
+      '  - { op: run, ms: 1 }',
+      '  - { op: save }',
+      '  - { op: restore, fail: [0] }',
+      '  - { op: host-send, count: 2, size: 64 }',
+      '  - { op: settle }',
+      '',
+    ].join('\n'));
+    for (const seed of ['1', '2', '3']) {
+      const dir = join(out, `seed-${seed}`);
+      const r = await bench(['emulate', scenario, '--devices', 'c', '--seed', seed, '--out', dir, '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const events = readFileSync(join(dir, 'restore-fails.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const rescind = events.findIndex((e) => e.ev === 'ch.rescind');
+      expect(rescind).toBeGreaterThan(events.findIndex((e) => e.ev === 'pkt.restore'));
+      expect(events.filter((e) => e.side === 'host' && e.ev === 'pkt.cancel').map((e) => e.tx)).toEqual([1]);
+      const check = await bench(['check', '--scenario', scenario, '--trace', join(dir, 'restore-fails.jsonl'), '--no-minimise']);
+      expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    }
   });
 
   it.skipIf(!toolchain)('c-linux: all ten bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {

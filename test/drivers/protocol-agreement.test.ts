@@ -3,13 +3,9 @@
 // with gcc from the drivers' own source answers the same questions the TypeScript
 // functions answer, for fixed edge cases and for fast-check generated inputs.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   COMPLETION_SIZE, HEADER_SIZE, MAX_MESSAGE_SIZE, MsgType, Status,
   bodyByte, decodeHeader, encodeCompletion, encodeMessage, isIntact, statusFor, statusHex,
@@ -17,31 +13,17 @@ import {
 import { digestHex } from '../../src/devices/digest.ts';
 import { decodeSaveRecord, encodeSaveRecord } from '../../devices/sample/save-record.ts';
 import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
+import { gccProgram, gccSkipNote, haveGcc } from './support/gcc-program.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const gcc = spawnSync('gcc', ['--version']).status === 0;
-let dir = '';
-let program = '';
-
-beforeAll(() => {
-  if (!gcc) return;
-  dir = mkdtempSync(join(tmpdir(), 'sp-agreement-'));
-  program = join(dir, 'protocol-agreement');
-  // -Werror: the shared code must stay warning-free in user mode too.
-  execFileSync('gcc', [
-    '-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'lab/drivers/common'), '-I', join(root, 'lab/drivers/trace-lib'),
-    '-o', program, join(root, 'test/drivers/protocol-agreement.c'),
-    join(root, 'lab/drivers/common/sample-protocol.c'),
-    join(root, 'lab/drivers/common/sample-command.c'),
-  ]);
-});
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+// -Werror: the shared code must stay warning-free in user mode too.
+const program = gccProgram('protocol-agreement', {
+  sources: ['test/drivers/protocol-agreement.c', 'lab/drivers/common/sample-protocol.c', 'lab/drivers/common/sample-command.c'],
+  include: ['lab/drivers/common', 'lab/drivers/trace-lib'],
 });
 
 /** Runs the C program once over all commands; one answer line per command. */
 function askC(commands: string[]): string[] {
-  const r = spawnSync(program, { input: commands.join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(program.path, { input: commands.join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`protocol-agreement exited ${r.status}: ${r.stderr}`);
   const lines = r.stdout.split('\n');
   lines.pop();
@@ -63,8 +45,7 @@ const received = fc.record({
   version: fc.constantFrom(1, 1, 1, 2),
 });
 
-const skipReason = gcc ? '' : 'gcc not installed (scripts/test-deps.d/30-drivers.sh installs it)';
-describe.skipIf(!gcc)(`C and TypeScript protocol code agree${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describe.skipIf(!haveGcc)(`C and TypeScript protocol code agree${gccSkipNote}`, () => {
   it('encodes the same message bytes, including edge lengths and 64-bit ids', () => {
     const cases = [
       [1, 1, HEADER_SIZE, 0, 0], [2, 15, 40, 250, 0], [3, 0xff, 1000, 0, 0],
@@ -185,7 +166,7 @@ const TRACE_KINDS: Array<[number, EventName, string[]]> = [
   [8, 'pkt.fail', ['tx', 'dir', 'status']],
 ];
 
-describe.skipIf(!gcc)('the C trace formatter writes schema v1 lines', () => {
+describe.skipIf(!haveGcc)('the C trace formatter writes schema v1 lines', () => {
   it('writes each event with the schema fields, types and hex widths', () => {
     // Only the host saves and restores; the test program writes side "host" for h2g.
     const dirOf = (i: number) => (TRACE_KINDS[i]![1].startsWith('pkt.re') || TRACE_KINDS[i]![1] === 'pkt.save' ? 1 : i % 2);
@@ -225,7 +206,7 @@ describe.skipIf(!gcc)('the C trace formatter writes schema v1 lines', () => {
   });
 });
 
-describe.skipIf(!gcc)('SaveBuf records agree with save-record.ts', () => {
+describe.skipIf(!haveGcc)('SaveBuf records agree with save-record.ts', () => {
   it('encodes generated records to the same bytes and reads back what the other wrote', () => {
     const records = fc.sample(fc.record({
       type: fc.constantFrom(MsgType.HostTransaction, MsgType.Notify),
@@ -262,7 +243,7 @@ function statusOf(b: Uint8Array): number {
 
 // The control language every driver accepts (common/sample-command.h), parsed by the one
 // C parser that the Windows drivers and the Linux module both compile in.
-describe.skipIf(!gcc)('the control command parser', () => {
+describe.skipIf(!haveGcc)('the control command parser', () => {
   const zero = '00000000000000000000000000000000';
   const parsed = (fields: string, instance = zero) => `${fields} instance=${instance}`;
   const base = 'count=0 length=0 mode=0 hold=0 auto=0';

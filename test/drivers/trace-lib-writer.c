@@ -7,11 +7,20 @@
  *
  * The events cover every kind the header writes, with strings that need
  * escaping and 64-bit values at their limits.
+ *
+ * Built with -DWRITE_TRACELOGGING (and support/tracelogging-recorder on the
+ * include path) it also writes each event the buffer took through
+ * vbt_tracelogging_write, and stdout has the recorder's lines instead of the
+ * buffer: the same events through the library's other emitter.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef WRITE_TRACELOGGING
+#include <TraceLoggingProvider.h>
+#define VBT_WITH_TRACELOGGING
+#endif
 #include "vmbus_bench_trace.h"
 
 static struct vbt_buffer buf;
@@ -20,7 +29,14 @@ static unsigned long written;
 
 static void emit(struct vbt_event *ev)
 {
-	vbt_buffer_append(&buf, ev);
+	int taken = vbt_buffer_append(&buf, ev);
+
+#ifdef WRITE_TRACELOGGING
+	if (taken)
+		vbt_tracelogging_write("recorder", ev);
+#else
+	(void)taken;
+#endif
 	if (++written == clear_after)
 		vbt_buffer_clear(&buf);
 }
@@ -112,7 +128,9 @@ int main(int argc, char **argv)
 	ev.flags = 2;
 	emit(&ev);
 
+#ifndef WRITE_TRACELOGGING
 	fwrite(memory, 1, buf.length, stdout);
+#endif
 	/* Reading past the end gives nothing; reading the tail gives whole bytes. */
 	n = vbt_buffer_read(&buf, buf.length, tail, sizeof(tail));
 	fprintf(stderr, "seq=%llu dropped=%llu readAtEnd=%u\n", buf.seq, buf.dropped, n);

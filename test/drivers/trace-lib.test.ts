@@ -6,38 +6,26 @@
 // The drivers that use the header are built by linux-module.test.ts (Kbuild),
 // windows-typecheck.test.ts (clang against the WDK stand-in) and the wasm tests.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseJsonExact } from '../../src/trace/json-ids.ts';
 import { EVENT_SIDES, type EventName } from '../../src/trace/schema.ts';
 import { checkEvent } from '../../src/trace/validate.ts';
+import { REPO, gccProgram, gccSkipNote, haveGcc } from './support/gcc-program.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const gcc = spawnSync('gcc', ['--version']).status === 0;
-let dir = '';
-let program = '';
-
-beforeAll(() => {
-  if (!gcc) return;
-  dir = mkdtempSync(join(tmpdir(), 'trace-lib-'));
-  program = join(dir, 'trace-lib-writer');
-  // -Werror and -pedantic: the header is meant to compile in any C world without noise.
-  execFileSync('gcc', [
-    '-std=c11', '-O1', '-Wall', '-Wextra', '-Wpedantic', '-Werror', '-I', join(root, 'lab/drivers/trace-lib'),
-    '-o', program, join(root, 'test/drivers/trace-lib-writer.c'),
-  ]);
-});
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+// -Wpedantic too: the header is meant to compile in any C world without noise.
+const writer = { sources: ['test/drivers/trace-lib-writer.c'], include: ['lab/drivers/trace-lib'], warnings: ['-Wpedantic'] };
+const program = gccProgram('trace-lib-writer', writer);
+// The same events through vbt_tracelogging_write, into a recorder standing in for TraceLoggingProvider.h.
+const tlProgram = gccProgram('trace-lib-tracelogging', {
+  ...writer, include: [...writer.include, 'test/drivers/support/tracelogging-recorder'], define: ['WRITE_TRACELOGGING'],
 });
 
-function write(capacity: number, clearAfter?: number): { lines: string[]; seq: number; dropped: number; readAtEnd: number } {
-  const r = spawnSync(program, [String(capacity), ...(clearAfter ? [String(clearAfter)] : [])], { encoding: 'utf8' });
+function write(capacity: number, clearAfter?: number, bin = program.path): { lines: string[]; seq: number; dropped: number; readAtEnd: number } {
+  const r = spawnSync(bin, [String(capacity), ...(clearAfter ? [String(clearAfter)] : [])], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   const m = /seq=(\d+) dropped=(\d+) readAtEnd=(\d+)/.exec(r.stderr);
   expect(m, r.stderr).not.toBeNull();
@@ -46,10 +34,10 @@ function write(capacity: number, clearAfter?: number): { lines: string[]; seq: n
   return { lines, seq: Number(m![1]), dropped: Number(m![2]), readAtEnd: Number(m![3]) };
 }
 
-const schema = JSON.parse(readFileSync(join(root, 'src/trace/trace-v1.schema.json'), 'utf8')) as object;
+const schema = JSON.parse(readFileSync(join(REPO, 'src/trace/trace-v1.schema.json'), 'utf8')) as object;
 const validateSchema = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
 
-describe.skipIf(!gcc)(`a trace written through vmbus_bench_trace.h${gcc ? '' : ' (skipped: gcc not installed)'}`, () => {
+describe.skipIf(!haveGcc)(`a trace written through vmbus_bench_trace.h${gccSkipNote}`, () => {
   it('validates against the JSON Schema and the bench\'s validator, every host/guest event included', () => {
     const { lines, seq, dropped, readAtEnd } = write(1 << 20);
     expect({ seq, dropped, readAtEnd }).toEqual({ seq: lines.length, dropped: 0, readAtEnd: 0 });
@@ -95,5 +83,18 @@ describe.skipIf(!gcc)(`a trace written through vmbus_bench_trace.h${gcc ? '' : '
     const { lines, seq } = write(1 << 20, 4);
     expect(seq).toBe(17);
     expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
+  });
+});
+
+describe.skipIf(!haveGcc)(`TraceLogging and JSON Lines, the library's two emitters, write the same fields${gccSkipNote}`, () => {
+  it('each event through vbt_tracelogging_write has the JSON line\'s name, fields, order and values, less what the converter adds (v, src, side)', () => {
+    const json = write(1 << 20).lines;
+    const tl = write(1 << 20, undefined, tlProgram.path).lines;
+    expect(tl).toHaveLength(json.length);
+    for (const [i, line] of json.entries()) {
+      const { v: _v, src: _src, side: _side, ...fields } = parseJsonExact(line) as Record<string, unknown>;
+      // Same keys in the same order, same values (the event name first, as ETW's event name).
+      expect(Object.entries(parseJsonExact(tl[i]!) as object), line).toEqual(Object.entries({ ev: fields.ev, ...fields }));
+    }
   });
 });

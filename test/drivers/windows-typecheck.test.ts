@@ -1,4 +1,4 @@
-// The Windows drivers (lab/drivers/vsp, lab/drivers/guest-windows) and the user-mode tool
+// The Windows drivers (lab/drivers/vsp, lab/drivers/guest-windows, blockq's devices/blockq/c) and the user-mode tool
 // type-check with clang for a Windows target, -Wall -Wextra -Werror, against the stand-in
 // declarations in lab/drivers/wdk-standin (NOT the WDK: see its README). This checks call
 // shapes, types and flag values on every change; it does not show that the drivers build
@@ -43,6 +43,15 @@ describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${
     const files = cFiles('guest-windows');
     expect(files.length).toBeGreaterThanOrEqual(3);
     const r = typecheck('km', [...files, ...common]);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('blockq\'s VSP (devices/blockq/c: kernel mode, KMCL server interface, the trace library by <...>)', () => {
+    const dir = join(drivers, '..', '..', 'devices', 'blockq', 'c');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    const r = typecheck('km', ['-I', join(drivers, 'trace-lib'), ...files]);
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
   });

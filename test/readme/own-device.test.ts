@@ -1,4 +1,5 @@
-// README, "Test your own device": its commands work as written. Each `npx bench` line of
+// README, "Test your own device": its commands work as written (blockq on its twins, then on
+// its C VSP with --devices c, which needs clang and lld as the README says). Each `npx bench` line of
 // the section's shell block is run (as `node bin/bench.js`, which `npx bench` starts) from
 // the repository root and must exit 0; `npm start` is the emulated nightly, which
 // test/run/emulated/nightly-command.test.ts runs. The section's claim about
@@ -18,8 +19,9 @@ const commands = block
 const run = (line: string) => execa('node', ['bin/bench.js', ...line.slice('npx bench '.length).split(/\s+/)], { reject: false });
 
 describe('README: Test your own device', () => {
-  it('has the walk-through: emulate, check, explore, check --properties-only on blockq', () => {
-    expect(commands.map((c) => c.split(' ')[2])).toEqual(['emulate', 'check', 'explore', 'check']);
+  it('has the walk-through: emulate, check, explore, check --properties-only on blockq, then emulate and check on its C VSP', () => {
+    expect(commands.map((c) => c.split(' ')[2])).toEqual(['emulate', 'check', 'explore', 'check', 'emulate', 'check']);
+    expect(commands[4]).toContain('--devices c');
     expect(block).toContain('npm start');
   });
 

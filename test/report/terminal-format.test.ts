@@ -42,6 +42,13 @@ describe('terminal formatters', () => {
     expect(coloured).toContain(`${ESC}31m`);
   });
 
+  it('shows the build the result records (read from the host), not the plan\'s label, for a skipped job too', () => {
+    const planned = job({ jobId: 'j', verdict: 'skipped', hostBuild: '26100.2314', message: 'not applicable: loopback: 2 channels' });
+    const line = formatJobLine(planned, { ...planned, hostBuild: '26100.4061' }, plain);
+    expect(line).toContain('hv-01 26100.4061 /');
+    expect(line).not.toContain('26100.2314');
+  });
+
   it('never cuts through a multi-unit character', () => {
     expect(fit('ab😀cd', 4)).toBe('ab😀…');
   });

@@ -165,6 +165,24 @@ function inFlight(ch: Channel) {
   };
 }
 
+/**
+ * A SavePacket callback whose sizing call (no buffer) fails with STATUS_UNSUCCESSFUL but
+ * names `bytesNeeded`, and whose call with a buffer succeeds. Returns the buffer length of
+ * each call as it comes (null: a sizing call).
+ */
+function failSizingWithSize(ch: Channel, bytesNeeded: number): Array<number | null> {
+  const calls: Array<number | null> = [];
+  ch.savePacket = (_c, _p, buf, out) => {
+    calls.push(buf === null ? null : buf.length);
+    if (buf === null) {
+      out.bytesNeeded = bytesNeeded;
+      return STATUS.UNSUCCESSFUL;
+    }
+    return STATUS.SUCCESS;
+  };
+  return calls;
+}
+
 const MIXED: Plan = {
   completions: [8, 24],
   awaiting: [
@@ -251,15 +269,7 @@ describe('SaveContinue', () => {
     ['any-failure-with-size', true],
   ])('with sizing choice %s, a sizing call failing with another status and a size gets a second call: %s', (choice, second) => {
     const { pair } = pausedServer({ ...MIXED, choices: { savePacketSizing: choice } });
-    const calls: Array<number | null> = [];
-    pair.server.ch.savePacket = (_c, _p, buf, out) => {
-      calls.push(buf === null ? null : buf.length);
-      if (buf === null) {
-        out.bytesNeeded = 12;
-        return STATUS.UNSUCCESSFUL;
-      }
-      return STATUS.SUCCESS;
-    };
+    const calls = failSizingWithSize(pair.server.ch, 12);
     expect(channelSaveBegin(pair.server.ch)).toBe(STATUS.SUCCESS);
     const r = channelSaveContinue(pair.server.ch, new Uint8Array(1 << 16));
     expect(r.status).toBe(second ? STATUS.SUCCESS : STATUS.UNSUCCESSFUL);
@@ -285,15 +295,7 @@ describe('REVIEW E5, E6, E9', () => {
   it('E5: by default a sizing call failing with any status and a size gets its second call (the SavePacket page: "a failure code")', () => {
     expect(DEFAULT_CHOICES.savePacketSizing).toBe('any-failure-with-size');
     const { pair } = pausedServer(MIXED);
-    const calls: Array<number | null> = [];
-    pair.server.ch.savePacket = (_c, _p, buf, out) => {
-      calls.push(buf === null ? null : buf.length);
-      if (buf === null) {
-        out.bytesNeeded = 12;
-        return STATUS.UNSUCCESSFUL;
-      }
-      return STATUS.SUCCESS;
-    };
+    const calls = failSizingWithSize(pair.server.ch, 12);
     expect(channelSaveBegin(pair.server.ch)).toBe(STATUS.SUCCESS);
     expect(channelSaveContinue(pair.server.ch, new Uint8Array(1 << 16)).status).toBe(STATUS.SUCCESS);
     expect(calls.slice(0, 2)).toEqual([null, 12]);

@@ -22,6 +22,15 @@ function freshRing(dataPages: number): { mem: RingMemory; out: OutgoingRing; inc
   return { mem, out: new OutgoingRing(mem), inc: new IncomingRing(mem) };
 }
 
+/** A one-page ring whose indices both stand 24 bytes before the end: the next packet wraps. */
+const NEAR_END = 4096 - 24;
+function ringNearEnd(): { mem: RingMemory; out: OutgoingRing; inc: IncomingRing } {
+  const { mem } = freshRing(1);
+  mem.store(ControlWord.writeIndex, NEAR_END);
+  mem.store(ControlWord.readIndex, NEAR_END);
+  return { mem, out: new OutgoingRing(mem), inc: new IncomingRing(mem) };
+}
+
 /** Non-zero bytes, so zeroed padding is told apart from payload. */
 function pattern(size: number, seed: number): Uint8Array {
   const b = new Uint8Array(size);
@@ -466,18 +475,13 @@ describe('corruption', () => {
   });
 
   it('checks a packet that wraps the end of the data area like any other', () => {
-    const { mem } = freshRing(1);
-    // Move both indices near the end so the next packet wraps.
-    mem.store(ControlWord.writeIndex, 4096 - 24);
-    mem.store(ControlWord.readIndex, 4096 - 24);
-    const o2 = new OutgoingRing(mem);
-    const i2 = new IncomingRing(mem);
+    const { mem, out: o2, inc: i2 } = ringNearEnd();
     expect(o2.tryWrite(PacketType.dataInBand, 0, 99, pattern(100, 5))).toBe(true);
     o2.commit();
     const v = i2.peek()!;
     expect(i2.payload(v)).toEqual(padded(pattern(100, 5)));
     // Corrupt the wrapped packet's len8: still detected.
-    mem.dv.setUint16(4096 - 24 + Descriptor.len8, 1, true);
+    mem.dv.setUint16(NEAR_END + Descriptor.len8, 1, true);
     expectCorrupt(() => i2.peek(), 'bad-len8');
   });
 });
@@ -518,17 +522,13 @@ describe('a well-framed packet the reader cannot accept', () => {
   });
 
   it('frees a skipped last packet with the next commit, and steps over one that wraps', () => {
-    const { mem } = freshRing(1);
-    mem.store(ControlWord.writeIndex, 4096 - 24);
-    mem.store(ControlWord.readIndex, 4096 - 24);
-    const o2 = new OutgoingRing(mem);
-    const i2 = new IncomingRing(mem);
+    const { out: o2, inc: i2 } = ringNearEnd();
     expect(o2.tryWrite(0x5, 0, 99, pattern(100, 5))).toBe(true);
     o2.commit();
     const seen: number[] = [];
     i2.onUnacceptable = (offset) => seen.push(offset);
     expect(i2.peek()).toBeNull();
-    expect(seen).toEqual([4096 - 24]);
+    expect(seen).toEqual([NEAR_END]);
     i2.commit();
     expect(o2.free()).toBe(4096 - 8);
   });

@@ -10,6 +10,7 @@
 
 import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import { buildDriver } from '../../../src/devices/wasm/build.ts';
+import { guestLinuxRecipe } from './recipes.ts';
 import { kernelImports, mergeImports } from '../../../src/devices/wasm/kernel-shim.ts';
 import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts';
 import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
@@ -68,7 +69,7 @@ export class CGuestLinux {
    * from an image instead (checked first: a malformed one is a RestoreError).
    */
   constructor(opts: CGuestLinuxOptions, from?: unknown) {
-    const built = buildDriver('guest-linux', opts.replace ? { replace: opts.replace } : {});
+    const built = buildDriver(guestLinuxRecipe(), opts.replace ? { replace: opts.replace } : {});
     this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));

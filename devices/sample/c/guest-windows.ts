@@ -5,7 +5,8 @@
 // exactly as sample-ctl reads it on a real guest.
 
 import type { Channel } from '../../../src/vmbus/channel.ts';
-import { IOCTL } from '../../../src/devices/wasm/wdf-shim.ts';
+import { SAMPLE_IOCTL } from './control.ts';
+import { guestWindowsRecipe } from './recipes.ts';
 import { WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
 
 export interface CGuestWindowsOptions extends WindowsDriverOptions {
@@ -15,7 +16,7 @@ export interface CGuestWindowsOptions extends WindowsDriverOptions {
 
 export class CGuestWindows extends WindowsDriver {
   constructor(opts: CGuestWindowsOptions) {
-    super('guest-windows', 'guest', opts, { enabled: (r) => opts.onEnabled(r.ch) });
+    super(guestWindowsRecipe(), 'guest', opts, { enabled: (r) => opts.onEnabled(r.ch) }, SAMPLE_IOCTL);
     this.load();
   }
 
@@ -26,7 +27,7 @@ export class CGuestWindows extends WindowsDriver {
     for (;;) {
       const req = new Uint8Array(8);
       new DataView(req.buffer).setBigUint64(0, offset, true);
-      const r = this.wdf.ioctl(IOCTL.readTrace, req, 65536);
+      const r = this.wdf.ioctl(SAMPLE_IOCTL.readTrace, req, 65536);
       if (r.status !== 0) throw new Error(`guest-windows: reading the trace failed with 0x${r.status.toString(16)}`);
       if (r.output.length === 0) break;
       chunks.push(r.output);

@@ -13,12 +13,25 @@
 // A VM discarded unsaved (a checkpoint applied over it) is `discard`: nothing traced.
 // A checkpoint the VM runs on from (runningCheckpoint save-and-continue) is `save`, then
 // `resume`: VmbChannelStart on the same object.
+//
+// A rescind (lab/drivers/PROTOCOL.md, "Rescind and re-offer") is `rescind ch=N`, and the
+// new instance's offer `open` again (the VSP keeps the channel's tx numbering). A channel
+// that sets FORCE_NEW_CHANNEL is opened with `force-new-channel`, and at a restore its
+// saved state is imported (for the numbering) but not restored: the bench rescinds it
+// and offers it anew. A guest's close is not a VSP command: the emulated partition
+// closes the server channel (KMCL runs the VSP's Suspend and Closed callbacks), and
+// after the guest's side KMCL hands back what the channel had outstanding, which the
+// VSP ends as cancelled (vsp-channel.c, VspEvtChannelClosed).
 
 import type { Channel } from '../../../src/vmbus/channel.ts';
 import type { Faults } from '../../../src/vmbus/faults.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import { DeviceError } from '../../../src/device-api/device-module.ts';
 import type { CVsp } from './vsp.ts';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
+import type { StateKey } from '../../../src/scenario/state-key.ts';
+import { keyTxContext } from './vsp-key.ts';
 
 export class CHostVsp {
   private readonly vsp: CVsp;
@@ -32,13 +45,18 @@ export class CHostVsp {
   private held = 0;
   /** restored from a saved state and not offered yet: enable() offers it */
   private restored = false;
+  /** the channel sets FORCE_NEW_CHANNEL: `open ... force-new-channel`, never restored */
+  private readonly forceNewChannel: boolean;
+  /** the next restore's callback refuses from the second packet on (a `restore` with `fail`) */
+  private refuseNextRestore = false;
 
-  constructor(vsp: CVsp, ch: number, ringPages: number, quota: number, faults: Faults) {
+  constructor(vsp: CVsp, ch: number, ringPages: number, quota: number, faults: Faults, forceNewChannel = false) {
     this.vsp = vsp;
     this.ch = ch;
     this.ringPages = ringPages;
     this.quota = quota;
     this.faults = faults;
+    this.forceNewChannel = forceNewChannel;
   }
 
   get channel(): Channel {
@@ -57,7 +75,7 @@ export class CHostVsp {
         this.restored = false;
         this.vsp.run(`resume ch=${this.ch}`);
       } else if (!this.vsp.offered(this.ch)) {
-        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}`);
+        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}${this.forceNewChannel ? ' force-new-channel' : ''}`);
       }
       this.configure();
     });
@@ -125,10 +143,58 @@ export class CHostVsp {
       if (buffers.length !== 1) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
       const st = this.vsp.importState(buffers[0]!);
       if (st !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
-      const rs = this.vsp.command(`restore ch=${this.ch}`);
-      if (rs !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
+      // FORCE_NEW_CHANNEL: the saved state is abandoned unread; the channel is offered anew.
+      if (this.forceNewChannel) throw new DeviceError(`VSP channel ${this.ch}: FORCE_NEW_CHANNEL: not restored, offered anew`);
+      const instance = instanceGuid(this.ch);
+      if (this.refuseNextRestore) this.vsp.kmcl.restoreRefusals.set(instance, 2);
+      let rs: number;
+      try {
+        rs = this.vsp.command(`restore ch=${this.ch}`);
+      } finally {
+        this.refuseNextRestore = false;
+        this.vsp.kmcl.restoreRefusals.delete(instance);
+      }
+      // The VSP or KMCL refused the stream: the channel falls back to a rescind and a new
+      // offer (a DeviceError), as with the twins; the VSP holds what it restored for it.
+      if (rs !== 0) throw new DeviceError(`VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
       this.restored = true;
     });
+  }
+
+  /** A scenario's `restore` with `fail`: KMCL refuses this channel's second saved packet and after. */
+  refuseRestoreFromSecondPacket(): void {
+    this.refuseNextRestore = true;
+  }
+
+  /**
+   * `rescind ch=N` (HostVsp.rescind): the C VSP disables and cleans up the channel object,
+   * tracing pkt.cancel for what KMCL cancels and for what a failed restore left it. The
+   * executor then makes a new CHostVsp, whose enable() offers the new instance (`open`).
+   */
+  rescind(): void {
+    this.named(() => {
+      this.vsp.run(`rescind ch=${this.ch}`);
+      this.restored = false;
+      this.detached = null;
+    });
+  }
+
+  /**
+   * The guest closed the channel (HostVsp.guestClosed): the partition's close of the
+   * server channel, Channel.peerClosed; KMCL runs the C VSP's Suspend and Closed callbacks.
+   */
+  guestClosed(): void {
+    this.named(() => this.channel.peerClosed());
+  }
+
+  /**
+   * After the guest's side of its close (HostVsp.retireClosed): KMCL hands back what the
+   * channel had outstanding (Channel.retireOutstanding, the emulator's inference [I]); the
+   * C VSP's completion routine ends each HostTransaction as cancelled, having been told of
+   * the guest's close by its Closed callback.
+   */
+  retireClosed(): void {
+    this.named(() => this.channel.retireOutstanding());
   }
 
   /**
@@ -151,6 +217,26 @@ export class CHostVsp {
       if (e instanceof DriverViolation) e.ch ??= this.ch;
       throw e;
     }
+  }
+
+  /**
+   * For explore's state key: this object by the fields that decide anything (not the
+   * driver, which the executor keys once per host through keyCVsp, vsp-key.ts) and the
+   * channel object it serves. `heldAt` and `held` only cache the driver's counters.
+   */
+  keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
+    add(this, (k) => {
+      k.num(this.ch);
+      k.num(this.ringPages);
+      k.num(this.quota);
+      k.num(this.restored ? 1 : 0);
+      k.value(this.vsp.offered(this.ch) ?? this.detached);
+    });
+  }
+
+  /** A packet's context (a PacketRec of the shim) by the transaction it stands for. */
+  keyContext(k: StateKey, pointer: unknown): void {
+    keyTxContext(k, this.vsp, pointer as PacketRec | null);
   }
 
   isHeld(): boolean {

@@ -5,7 +5,8 @@
 import type { Channel } from '../../../src/vmbus/channel.ts';
 import type { ChannelRec } from '../../../src/devices/wasm/kmcl-shim.ts';
 import { DriverCommandError, WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
-import { IOCTL } from '../../../src/devices/wasm/wdf-shim.ts';
+import { SAMPLE_IOCTL } from './control.ts';
+import { vspRecipe } from './recipes.ts';
 
 /** sizeof(struct sample_vsp_state), lab/drivers/common/sample-control.h */
 const VSP_STATE_HEADER = 48;
@@ -18,12 +19,12 @@ export class CVsp extends WindowsDriver {
 
   constructor(opts: CVspOptions) {
     const offers = new Map<number, ChannelRec>();
-    super('vsp', 'host', opts, {
+    super(vspRecipe(), 'host', opts, {
       enabled: (r) => {
         const inst = r.ch.config.interfaceInstance ?? '';
         offers.set(Number.parseInt(inst.slice(-8), 16), r);
       },
-    });
+    }, SAMPLE_IOCTL);
     this.offers = offers;
     this.load();
   }
@@ -41,14 +42,14 @@ export class CVsp extends WindowsDriver {
     const size = this.counters().find((c) => c.ch === ch)?.save_blob_bytes ?? 0;
     const ref = new Uint8Array(4);
     new DataView(ref.buffer).setUint32(0, ch, true);
-    const r = this.wdf.ioctl(IOCTL.vspExport, ref, VSP_STATE_HEADER + size);
+    const r = this.wdf.ioctl(SAMPLE_IOCTL.vspExport, ref, VSP_STATE_HEADER + size);
     if (r.status !== 0) throw new DriverCommandError(this.rt.name, `export ch=${ch}`, r.status);
     return r.output;
   }
 
   /** IOCTL_SAMPLE_VSP_IMPORT: the NTSTATUS; 0 when the saved state is now the driver's. */
   importState(state: Uint8Array): number {
-    return this.wdf.ioctl(IOCTL.vspImport, state, 0).status;
+    return this.wdf.ioctl(SAMPLE_IOCTL.vspImport, state, 0).status;
   }
 
   /** The server channel offered as channel number `ch`, or null. */

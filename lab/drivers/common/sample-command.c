@@ -201,6 +201,9 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	} else if (token_is(&tok[0], "discard")) {
 		out->verb = SAMPLE_CMD_DISCARD;
 		need = 1;
+	} else if (token_is(&tok[0], "rescind")) {
+		out->verb = SAMPLE_CMD_RESCIND;
+		need = 1;
 	} else if (token_is(&tok[0], "hold")) {
 		out->verb = SAMPLE_CMD_HOLD;
 		if (n != 2)
@@ -268,7 +271,8 @@ int sample_parse_command(const char *text, sp_u32 len, struct sample_command *ou
 	if ((out->verb == SAMPLE_CMD_SAVE || out->verb == SAMPLE_CMD_RESTORE ||
 	     out->verb == SAMPLE_CMD_PAUSE ||
 	     out->verb == SAMPLE_CMD_RESUME || out->verb == SAMPLE_CMD_CLOSE ||
-	     out->verb == SAMPLE_CMD_DETACH || out->verb == SAMPLE_CMD_DISCARD) &&
+	     out->verb == SAMPLE_CMD_DETACH || out->verb == SAMPLE_CMD_DISCARD ||
+	     out->verb == SAMPLE_CMD_RESCIND) &&
 	    !out->has_ch)
 		return -1;
 	return 0;

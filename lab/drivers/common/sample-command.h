@@ -18,7 +18,8 @@
  *     open N GUID loopback|handle=H [ring-pages=P] [force-new-channel]
  *                                        offer channel number N, instance GUID;
  *                                        force-new-channel adds KMCL's
- *                                        FORCE_NEW_CHANNEL init flag
+ *                                        FORCE_NEW_CHANNEL init flag; on a
+ *                                        rescinded N: offer its new instance
  *     transact COUNT LEN HOLD [ch=N]     HostTransactions the guest holds HOLD ms
  *     save ch=N                          pause, SaveBegin/Continue/End into memory
  *     pause ch=N                         pause the channel only (no save)
@@ -27,6 +28,9 @@
  *     close ch=N                         disable and clean up the channel
  *     detach ch=N                        after save: give up the object, keep the state
  *     discard ch=N                       the VM went unsaved: give up the object untraced
+ *     rescind ch=N                       revoke the offer: end what is outstanding
+ *                                        (pkt.cancel), disable, clean up; `open`
+ *                                        offers the new instance
  */
 #ifndef SAMPLE_COMMAND_H
 #define SAMPLE_COMMAND_H
@@ -47,7 +51,8 @@ enum sample_verb {
 	SAMPLE_CMD_CLOSE,
 	SAMPLE_CMD_DETACH,
 	SAMPLE_CMD_PAUSE,
-	SAMPLE_CMD_DISCARD
+	SAMPLE_CMD_DISCARD,
+	SAMPLE_CMD_RESCIND
 };
 
 struct sample_command {

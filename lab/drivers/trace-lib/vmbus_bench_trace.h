@@ -31,26 +31,74 @@ typedef unsigned int vbt_u32;
 typedef unsigned long long vbt_u64;
 extern char vbt_check_sizes[sizeof(vbt_u32) == 4 && sizeof(vbt_u64) == 8 ? 1 : -1];
 
-/* ---- Events ---------------------------------------------------------------- */
+/* ---- Events: one table of kinds and fields --------------------------------- */
 
-/* The events a driver writes (side host or guest), and the fields each carries
- * beside the common v, seq, src, side, ev and ch.
+/* Every event a driver writes (side host or guest), each once, in one table:
+ * X(kind, "ev", fields), where fields(F) lists the fields after the common v,
+ * seq, src, side, ev and ch, in the schema table's order, as
+ * F(form, member, "name"): the struct vbt_event member that holds the value,
+ * the schema's name for it, and its form:
+ *
+ *   str    a string
+ *   u32    a number below 2^32
+ *   u64    a number below 2^64
+ *   dir    VBT_G2H or VBT_H2G, written "g2h" or "h2g"
+ *   hex8   an NTSTATUS, written as 8 lowercase hex digits
+ *   hex16  a digest, written as 16 lowercase hex digits
+ *   bool   true or false
+ *   flag   JSON Lines: written (true) only when set; TraceLogging: a boolean,
+ *          always (an ETW event's fields are fixed when it is compiled)
+ *
+ * The enum, the event names, the JSON Lines formatter and the TraceLogging
+ * writer are all expanded from it, so a field added here reaches every one.
  */
+#define VBT_PACKET_FIELDS(F) F(u64, tx, "tx") F(dir, dir, "dir")
+
+#define VBT_CH_STATE_FIELDS(F) F(str, state, "state")
+#define VBT_PKT_SEND_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(u32, len, "len") F(hex16, digest, "digest")				\
+	F(bool, want_completion, "wantCompletion")
+#define VBT_PKT_QUEUED_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(flag, inferred, "inferred")	/* estimated, not observed */
+#define VBT_PKT_RECV_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(u32, len, "len") F(hex16, digest, "digest")
+#define VBT_PKT_COMPLETE_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(hex8, status, "status") F(u32, len, "len") F(hex16, digest, "digest")
+#define VBT_PKT_COMPLETION_FIELDS(F) VBT_PACKET_FIELDS(F)			\
+	F(hex8, status, "status") F(hex16, digest, "digest")
+#define VBT_PKT_SAVE_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(u32, lib_len, "libLen") F(u32, save_len, "saveLen")			\
+	F(hex16, save_digest, "saveDigest")
+#define VBT_PKT_RESTORE_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(hex16, save_digest, "saveDigest")
+#define VBT_PKT_STATUS_FIELDS(F) VBT_PACKET_FIELDS(F) F(hex8, status, "status")
+#define VBT_KMCL_VIOLATION_FIELDS(F)						\
+	F(str, rule, "rule") F(str, call, "call") F(u64, packet, "packet")	\
+	F(str, message, "message")
+#define VBT_RING_FORMAT_FIELDS(F)						\
+	F(dir, dir, "dir") F(u32, offset, "offset") F(u32, type, "type")	\
+	F(u32, flags, "flags")
+#define VBT_NO_FIELDS(F)
+
+#define VBT_EVENTS(X)								\
+	X(VBT_CH_STATE, "ch.state", VBT_CH_STATE_FIELDS)			\
+	X(VBT_PKT_SEND, "pkt.send", VBT_PKT_SEND_FIELDS)			\
+	X(VBT_PKT_QUEUED, "pkt.queued", VBT_PKT_QUEUED_FIELDS)			\
+	X(VBT_PKT_RECV, "pkt.recv", VBT_PKT_RECV_FIELDS)			\
+	X(VBT_PKT_COMPLETE, "pkt.complete", VBT_PKT_COMPLETE_FIELDS)		\
+	X(VBT_PKT_COMPLETION, "pkt.completion", VBT_PKT_COMPLETION_FIELDS)	\
+	X(VBT_PKT_SAVE, "pkt.save", VBT_PKT_SAVE_FIELDS) /* host only */	\
+	X(VBT_PKT_RESTORE, "pkt.restore", VBT_PKT_RESTORE_FIELDS) /* host */	\
+	X(VBT_PKT_FAIL, "pkt.fail", VBT_PKT_STATUS_FIELDS)			\
+	X(VBT_KMCL_VIOLATION, "kmcl.violation", VBT_KMCL_VIOLATION_FIELDS)	\
+	X(VBT_RING_FORMAT, "ring.format", VBT_RING_FORMAT_FIELDS)		\
+	X(VBT_CH_RESCIND, "ch.rescind", VBT_NO_FIELDS) /* host only */		\
+	X(VBT_CH_OFFER, "ch.offer", VBT_NO_FIELDS) /* host only */		\
+	X(VBT_PKT_CANCEL, "pkt.cancel", VBT_PKT_STATUS_FIELDS)
+
+#define VBT_KIND_ENUMERATOR(kind, name, fields) kind,
 enum vbt_kind {
-	VBT_CH_STATE,		/* state */
-	VBT_PKT_SEND,		/* tx dir len digest wantCompletion */
-	VBT_PKT_QUEUED,		/* tx dir [inferred] */
-	VBT_PKT_RECV,		/* tx dir len digest */
-	VBT_PKT_COMPLETE,	/* tx dir status len digest */
-	VBT_PKT_COMPLETION,	/* tx dir status digest */
-	VBT_PKT_SAVE,		/* tx dir libLen saveLen saveDigest (host only) */
-	VBT_PKT_RESTORE,	/* tx dir saveDigest (host only) */
-	VBT_PKT_FAIL,		/* tx dir status */
-	VBT_KMCL_VIOLATION,	/* rule call packet message */
-	VBT_RING_FORMAT,	/* dir offset type flags */
-	VBT_CH_RESCIND,		/* (ch only; host only) */
-	VBT_CH_OFFER,		/* (ch only; host only) */
-	VBT_PKT_CANCEL		/* tx dir status */
+	VBT_EVENTS(VBT_KIND_ENUMERATOR)
 };
 
 #define VBT_G2H 0
@@ -86,37 +134,11 @@ struct vbt_event {
 };
 
 /* The schema's name of a kind ("pkt.send", ...). */
+#define VBT_NAME_CASE(kind, name, fields) case kind: return name;
 static inline const char *vbt_event_name(enum vbt_kind kind)
 {
 	switch (kind) {
-	case VBT_CH_STATE:
-		return "ch.state";
-	case VBT_PKT_SEND:
-		return "pkt.send";
-	case VBT_PKT_QUEUED:
-		return "pkt.queued";
-	case VBT_PKT_RECV:
-		return "pkt.recv";
-	case VBT_PKT_COMPLETE:
-		return "pkt.complete";
-	case VBT_PKT_COMPLETION:
-		return "pkt.completion";
-	case VBT_PKT_SAVE:
-		return "pkt.save";
-	case VBT_PKT_RESTORE:
-		return "pkt.restore";
-	case VBT_PKT_FAIL:
-		return "pkt.fail";
-	case VBT_KMCL_VIOLATION:
-		return "kmcl.violation";
-	case VBT_RING_FORMAT:
-		return "ring.format";
-	case VBT_CH_RESCIND:
-		return "ch.rescind";
-	case VBT_CH_OFFER:
-		return "ch.offer";
-	case VBT_PKT_CANCEL:
-		return "pkt.cancel";
+	VBT_EVENTS(VBT_NAME_CASE)
 	}
 	return "unknown";
 }
@@ -237,96 +259,63 @@ static inline void vbt_put_key(struct vbt_line *l, const char *key)
 	vbt_put_raw(l, "\":");
 }
 
-/* The fields after "ch" of each kind, in the schema table's order. */
+/* One field in each form (see VBT_EVENTS), key included. */
+static inline void vbt_json_str(struct vbt_line *l, const char *key, const char *v)
+{
+	vbt_put_key(l, key);
+	vbt_put_string(l, v);
+}
+
+static inline void vbt_json_u64(struct vbt_line *l, const char *key, vbt_u64 v)
+{
+	vbt_put_key(l, key);
+	vbt_put_u64(l, v);
+}
+
+static inline void vbt_json_u32(struct vbt_line *l, const char *key, vbt_u32 v)
+{
+	vbt_json_u64(l, key, v);
+}
+
+static inline void vbt_json_dir(struct vbt_line *l, const char *key, int dir)
+{
+	vbt_json_str(l, key, dir == VBT_H2G ? "h2g" : "g2h");
+}
+
+static inline void vbt_json_hex8(struct vbt_line *l, const char *key, vbt_u32 v)
+{
+	vbt_put_key(l, key);
+	vbt_put_hex(l, v, 8);
+}
+
+static inline void vbt_json_hex16(struct vbt_line *l, const char *key, vbt_u64 v)
+{
+	vbt_put_key(l, key);
+	vbt_put_hex(l, v, 16);
+}
+
+static inline void vbt_json_bool(struct vbt_line *l, const char *key, int v)
+{
+	vbt_put_key(l, key);
+	vbt_put_raw(l, v ? "true" : "false");
+}
+
+static inline void vbt_json_flag(struct vbt_line *l, const char *key, int v)
+{
+	if (v)
+		vbt_json_bool(l, key, v);
+}
+
+/* The fields after "ch" of each kind, as VBT_EVENTS lists them. */
+#define VBT_JSON_FIELD(form, member, name) vbt_json_##form(l, name, ev->member);
+#define VBT_JSON_CASE(kind, name, fields)				\
+	case kind:							\
+		fields(VBT_JSON_FIELD)					\
+		break;
 static inline void vbt_put_fields(struct vbt_line *l, const struct vbt_event *ev)
 {
 	switch (ev->kind) {
-	case VBT_CH_STATE:
-		vbt_put_key(l, "state");
-		vbt_put_string(l, ev->state);
-		return;
-	case VBT_KMCL_VIOLATION:
-		vbt_put_key(l, "rule");
-		vbt_put_string(l, ev->rule);
-		vbt_put_key(l, "call");
-		vbt_put_string(l, ev->call);
-		vbt_put_key(l, "packet");
-		vbt_put_u64(l, ev->packet);
-		vbt_put_key(l, "message");
-		vbt_put_string(l, ev->message);
-		return;
-	case VBT_RING_FORMAT:
-		vbt_put_key(l, "dir");
-		vbt_put_string(l, ev->dir == VBT_H2G ? "h2g" : "g2h");
-		vbt_put_key(l, "offset");
-		vbt_put_u64(l, ev->offset);
-		vbt_put_key(l, "type");
-		vbt_put_u64(l, ev->type);
-		vbt_put_key(l, "flags");
-		vbt_put_u64(l, ev->flags);
-		return;
-	case VBT_CH_RESCIND:
-	case VBT_CH_OFFER:
-		return;
-	default:
-		break;
-	}
-	/* Every packet event. */
-	vbt_put_key(l, "tx");
-	vbt_put_u64(l, ev->tx);
-	vbt_put_key(l, "dir");
-	vbt_put_string(l, ev->dir == VBT_H2G ? "h2g" : "g2h");
-	switch (ev->kind) {
-	case VBT_PKT_SEND:
-	case VBT_PKT_RECV:
-		vbt_put_key(l, "len");
-		vbt_put_u64(l, ev->len);
-		vbt_put_key(l, "digest");
-		vbt_put_hex(l, ev->digest, 16);
-		if (ev->kind == VBT_PKT_SEND) {
-			vbt_put_key(l, "wantCompletion");
-			vbt_put_raw(l, ev->want_completion ? "true" : "false");
-		}
-		break;
-	case VBT_PKT_COMPLETE:
-		vbt_put_key(l, "status");
-		vbt_put_hex(l, ev->status, 8);
-		vbt_put_key(l, "len");
-		vbt_put_u64(l, ev->len);
-		vbt_put_key(l, "digest");
-		vbt_put_hex(l, ev->digest, 16);
-		break;
-	case VBT_PKT_COMPLETION:
-		vbt_put_key(l, "status");
-		vbt_put_hex(l, ev->status, 8);
-		vbt_put_key(l, "digest");
-		vbt_put_hex(l, ev->digest, 16);
-		break;
-	case VBT_PKT_SAVE:
-		vbt_put_key(l, "libLen");
-		vbt_put_u64(l, ev->lib_len);
-		vbt_put_key(l, "saveLen");
-		vbt_put_u64(l, ev->save_len);
-		vbt_put_key(l, "saveDigest");
-		vbt_put_hex(l, ev->save_digest, 16);
-		break;
-	case VBT_PKT_RESTORE:
-		vbt_put_key(l, "saveDigest");
-		vbt_put_hex(l, ev->save_digest, 16);
-		break;
-	case VBT_PKT_FAIL:
-	case VBT_PKT_CANCEL:
-		vbt_put_key(l, "status");
-		vbt_put_hex(l, ev->status, 8);
-		break;
-	case VBT_PKT_QUEUED:
-		if (ev->inferred) {
-			vbt_put_key(l, "inferred");
-			vbt_put_raw(l, "true");
-		}
-		break;
-	default:
-		break;
+	VBT_EVENTS(VBT_JSON_CASE)
 	}
 }
 
@@ -443,6 +432,29 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 /* ---- TraceLogging (Windows) ------------------------------------------------- */
 
 #ifdef VBT_WITH_TRACELOGGING
+/* One field in each form (see VBT_EVENTS) as a TraceLogging field macro. The
+ * hex forms are written as text made before the switch, in a local named
+ * after the member (member##_hex); a new hex field needs its local there.
+ */
+#define VBT_TL_str(member, name) TraceLoggingString(ev->member, name)
+#define VBT_TL_u64(member, name) TraceLoggingUInt64(ev->member, name)
+#define VBT_TL_u32(member, name) TraceLoggingUInt32(ev->member, name)
+#define VBT_TL_dir(member, name) TraceLoggingString(dir, name)
+#define VBT_TL_hex8(member, name) TraceLoggingString(member##_hex, name)
+#define VBT_TL_hex16(member, name) TraceLoggingString(member##_hex, name)
+#define VBT_TL_bool(member, name)					\
+	TraceLoggingBoolean((BOOLEAN)(ev->member != 0), name)
+#define VBT_TL_flag(member, name) VBT_TL_bool(member, name)
+#define VBT_TL_FIELD(form, member, name) , VBT_TL_##form(member, name)
+/* The event name is a string literal from VBT_EVENTS, as TraceLoggingWrite needs. */
+#define VBT_TL_CASE(kind, ename, fields)				\
+	case kind:							\
+		TraceLoggingWrite(provider, ename,			\
+				  TraceLoggingUInt64(ev->seq, "seq"),	\
+				  TraceLoggingUInt32(ev->ch, "ch")	\
+				  fields(VBT_TL_FIELD));		\
+		break;
+
 /* Writes one event through TraceLogging. The ETW event name is the schema's
  * "ev" and every field has the schema's name and form (hex text for digests and
  * statuses), so a converter from ETW to JSON Lines copies field by field and
@@ -453,128 +465,14 @@ static inline void vbt_tracelogging_write(TraceLoggingHProvider provider,
 					  const struct vbt_event *ev)
 {
 	const char *dir = ev->dir == VBT_H2G ? "h2g" : "g2h";
-	char digest[17], save_digest[17], status[9];
+	char digest_hex[17], save_digest_hex[17], status_hex[9];
 
-	vbt_digest_hex(ev->digest, digest);
-	vbt_digest_hex(ev->save_digest, save_digest);
-	vbt_status_hex(ev->status, status);
+	vbt_digest_hex(ev->digest, digest_hex);
+	vbt_digest_hex(ev->save_digest, save_digest_hex);
+	vbt_status_hex(ev->status, status_hex);
 
 	switch (ev->kind) {
-	case VBT_CH_STATE:
-		TraceLoggingWrite(provider, "ch.state",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingString(ev->state, "state"));
-		break;
-	case VBT_PKT_SEND:
-		TraceLoggingWrite(provider, "pkt.send",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingUInt32(ev->len, "len"),
-				  TraceLoggingString(digest, "digest"),
-				  TraceLoggingBoolean((BOOLEAN)(ev->want_completion != 0),
-						      "wantCompletion"));
-		break;
-	case VBT_PKT_QUEUED:
-		TraceLoggingWrite(provider, "pkt.queued",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingBoolean((BOOLEAN)(ev->inferred != 0), "inferred"));
-		break;
-	case VBT_PKT_RECV:
-		TraceLoggingWrite(provider, "pkt.recv",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingUInt32(ev->len, "len"),
-				  TraceLoggingString(digest, "digest"));
-		break;
-	case VBT_PKT_COMPLETE:
-		TraceLoggingWrite(provider, "pkt.complete",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingString(status, "status"),
-				  TraceLoggingUInt32(ev->len, "len"),
-				  TraceLoggingString(digest, "digest"));
-		break;
-	case VBT_PKT_COMPLETION:
-		TraceLoggingWrite(provider, "pkt.completion",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingString(status, "status"),
-				  TraceLoggingString(digest, "digest"));
-		break;
-	case VBT_PKT_SAVE:
-		TraceLoggingWrite(provider, "pkt.save",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingUInt32(ev->lib_len, "libLen"),
-				  TraceLoggingUInt32(ev->save_len, "saveLen"),
-				  TraceLoggingString(save_digest, "saveDigest"));
-		break;
-	case VBT_PKT_RESTORE:
-		TraceLoggingWrite(provider, "pkt.restore",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingString(save_digest, "saveDigest"));
-		break;
-	case VBT_PKT_FAIL:
-		TraceLoggingWrite(provider, "pkt.fail",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingString(status, "status"));
-		break;
-	case VBT_KMCL_VIOLATION:
-		TraceLoggingWrite(provider, "kmcl.violation",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingString(ev->rule, "rule"),
-				  TraceLoggingString(ev->call, "call"),
-				  TraceLoggingUInt64(ev->packet, "packet"),
-				  TraceLoggingString(ev->message, "message"));
-		break;
-	case VBT_RING_FORMAT:
-		TraceLoggingWrite(provider, "ring.format",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingUInt32(ev->offset, "offset"),
-				  TraceLoggingUInt32(ev->type, "type"),
-				  TraceLoggingUInt32(ev->flags, "flags"));
-		break;
-	case VBT_CH_RESCIND:
-		TraceLoggingWrite(provider, "ch.rescind",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"));
-		break;
-	case VBT_CH_OFFER:
-		TraceLoggingWrite(provider, "ch.offer",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"));
-		break;
-	case VBT_PKT_CANCEL:
-		TraceLoggingWrite(provider, "pkt.cancel",
-				  TraceLoggingUInt64(ev->seq, "seq"),
-				  TraceLoggingUInt32(ev->ch, "ch"),
-				  TraceLoggingUInt64(ev->tx, "tx"),
-				  TraceLoggingString(dir, "dir"),
-				  TraceLoggingString(status, "status"));
-		break;
+	VBT_EVENTS(VBT_TL_CASE)
 	}
 }
 #endif /* VBT_WITH_TRACELOGGING */

@@ -105,39 +105,38 @@ static NTSTATUS VspChannelEnableAndStart(VSP_CHANNEL *Vc)
 	if (!NT_SUCCESS(status))
 		return status;
 	VspTraceState(Vc, "Enabled");
+	Vc->Unopened = TRUE; /* a fresh offer: until a guest opens it */
 	VspKmcl->VmbChannelStart(Vc->Channel);
 	return STATUS_SUCCESS;
 }
 
-NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
-			HANDLE KernelHandle)
+/*
+ * A VSP_CHANNEL with its lock and hold timer, linked into the device's list, and no
+ * channel object yet: the one initialisation of `open` and of an imported saved state
+ * (vsp-state.c). Invariant: every VSP_CHANNEL on Dev->Channels has its lists, lock and
+ * running timer, so VspChannelClose can take any of them down.
+ */
+NTSTATUS VspChannelInit(VSP_DEVICE *Dev, UINT32 Ch, const VOID *Instance, UINT32 RingPages,
+			BOOLEAN Loopback, VSP_CHANNEL **Out)
 {
 	WDF_OBJECT_ATTRIBUTES attributes;
 	WDF_TIMER_CONFIG timerConfig;
 	VSP_CHANNEL *vc;
 	NTSTATUS status;
 
-	/* The kernel handle is ours from here on: closed with the channel or on failure. */
-	vc = VspChannelFind(Dev, Cmd->ch) == NULL ?
-	     (VSP_CHANNEL *)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*vc), VSP_POOL_TAG) :
-	     NULL;
-	if (vc == NULL) {
-		if (KernelHandle != NULL)
-			ZwClose(KernelHandle);
-		return VspChannelFind(Dev, Cmd->ch) != NULL ? STATUS_INVALID_PARAMETER :
-							      STATUS_INSUFFICIENT_RESOURCES;
-	}
+	vc = (VSP_CHANNEL *)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*vc), VSP_POOL_TAG);
+	if (vc == NULL)
+		return STATUS_INSUFFICIENT_RESOURCES;
 	/* ExAllocatePool2 zeroes the allocation: every handle below starts NULL. */
 	vc->Device = Dev;
-	vc->Ch = Cmd->ch;
-	RtlCopyMemory(&vc->Instance, Cmd->instance, sizeof(GUID));
-	vc->Loopback = (BOOLEAN)Cmd->loopback;
-	vc->ForceNewChannel = (BOOLEAN)Cmd->force_new_channel;
-	vc->VmbusHandle = KernelHandle;
-	vc->RingPages = Cmd->ring_pages;
+	vc->Ch = Ch;
+	RtlCopyMemory(&vc->Instance, Instance, sizeof(GUID));
+	vc->Loopback = Loopback;
+	vc->RingPages = RingPages;
 	InitializeListHead(&vc->Held);
 	InitializeListHead(&vc->Deferred);
 	InitializeListHead(&vc->InFlight);
+	InitializeListHead(&vc->Abandoned);
 
 	WDF_OBJECT_ATTRIBUTES_INIT(&attributes);
 	attributes.ParentObject = Dev->Device;
@@ -148,26 +147,92 @@ NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 		attributes.ParentObject = Dev->Device;
 		status = WdfTimerCreate(&timerConfig, &attributes, &vc->HoldTimer);
 	}
-	if (NT_SUCCESS(status)) {
-		VspGetTimerContext(vc->HoldTimer)->Vc = vc;
-		status = VspChannelConfigure(vc);
-	}
-	if (NT_SUCCESS(status)) {
-		InsertTailList(&Dev->Channels, &vc->Link);
-		WdfTimerStart(vc->HoldTimer, WDF_REL_TIMEOUT_IN_MS(VSP_HOLD_TICK_MS));
-		status = VspChannelEnableAndStart(vc);
-		if (!NT_SUCCESS(status))
-			VspChannelClose(vc); /* also unlinks and frees it */
+	if (!NT_SUCCESS(status)) {
+		if (vc->Lock != NULL)
+			WdfObjectDelete(vc->Lock);
+		ExFreePoolWithTag(vc, VSP_POOL_TAG);
 		return status;
 	}
-	if (vc->HoldTimer != NULL)
-		WdfObjectDelete(vc->HoldTimer);
-	if (vc->Lock != NULL)
-		WdfObjectDelete(vc->Lock);
-	if (KernelHandle != NULL)
-		ZwClose(KernelHandle);
-	ExFreePoolWithTag(vc, VSP_POOL_TAG);
+	VspGetTimerContext(vc->HoldTimer)->Vc = vc;
+	InsertTailList(&Dev->Channels, &vc->Link);
+	WdfTimerStart(vc->HoldTimer, WDF_REL_TIMEOUT_IN_MS(VSP_HOLD_TICK_MS));
+	*Out = vc;
+	return STATUS_SUCCESS;
+}
+
+/*
+ * `open` of a channel the host rescinded: its new instance, a new channel object offered
+ * as the old one was (same instance GUID and VM), with what the command says about
+ * flags and ring size. The VSP_CHANNEL stays, so the tx numbering goes on: no id of the
+ * old instance is used on the new one (PROTOCOL.md, "Rescind and re-offer").
+ */
+static NTSTATUS VspChannelReoffer(VSP_CHANNEL *Vc, const struct sample_command *Cmd,
+				  HANDLE KernelHandle)
+{
+	NTSTATUS status;
+
+	if (!Vc->Rescinded || Vc->Channel != NULL || Vc->Loopback != (BOOLEAN)Cmd->loopback ||
+	    !RtlEqualMemory(&Vc->Instance, Cmd->instance, sizeof(GUID))) {
+		if (KernelHandle != NULL)
+			ZwClose(KernelHandle);
+		return STATUS_INVALID_PARAMETER; /* a live channel, or another one's number */
+	}
+	if (KernelHandle != NULL) {
+		if (Vc->VmbusHandle != NULL)
+			ZwClose(Vc->VmbusHandle);
+		Vc->VmbusHandle = KernelHandle;
+	}
+	Vc->ForceNewChannel = (BOOLEAN)Cmd->force_new_channel;
+	Vc->RingPages = Cmd->ring_pages;
+	status = VspChannelConfigure(Vc);
+	if (!NT_SUCCESS(status))
+		return status;
+	status = VspChannelEnableAndStart(Vc);
+	if (!NT_SUCCESS(status)) {
+		/* Never offered: nothing to disable. Still rescinded, `open` may try again. */
+		VspKmcl->VmbChannelCleanup(Vc->Channel);
+		Vc->Channel = NULL;
+		return status;
+	}
+	Vc->Rescinded = FALSE;
+	return STATUS_SUCCESS;
+}
+
+NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
+			HANDLE KernelHandle)
+{
+	VSP_CHANNEL *vc = VspChannelFind(Dev, Cmd->ch);
+	NTSTATUS status;
+
+	/* The kernel handle is ours from here on: closed with the channel or on failure. */
+	if (vc != NULL)
+		return VspChannelReoffer(vc, Cmd, KernelHandle);
+	status = VspChannelInit(Dev, Cmd->ch, Cmd->instance, Cmd->ring_pages,
+				(BOOLEAN)Cmd->loopback, &vc);
+	if (!NT_SUCCESS(status)) {
+		if (KernelHandle != NULL)
+			ZwClose(KernelHandle);
+		return status;
+	}
+	vc->ForceNewChannel = (BOOLEAN)Cmd->force_new_channel;
+	vc->VmbusHandle = KernelHandle;
+	status = VspChannelConfigure(vc);
+	if (NT_SUCCESS(status))
+		status = VspChannelEnableAndStart(vc);
+	if (!NT_SUCCESS(status))
+		VspChannelClose(vc); /* unlinks and frees it, and closes the handle */
 	return status;
+}
+
+/*
+ * Our own VmbChannelDisable. The Closed callback it runs (on an open channel) is the
+ * VSP's doing, not a guest's close: VspEvtChannelClosed tells the two apart by this.
+ */
+static VOID VspDisable(VSP_CHANNEL *Vc)
+{
+	Vc->Disabling = TRUE;
+	VspKmcl->VmbChannelDisable(Vc->Channel);
+	Vc->Disabling = FALSE;
 }
 
 /*
@@ -181,7 +246,7 @@ VOID VspChannelClose(VSP_CHANNEL *Vc)
 {
 	if (Vc->Channel != NULL) {
 		if (!Vc->Unoffered) { /* a restored object never offered is not disabled */
-			VspKmcl->VmbChannelDisable(Vc->Channel);
+			VspDisable(Vc);
 			VspTraceState(Vc, "Disabled");
 		}
 		VspKmcl->VmbChannelCleanup(Vc->Channel);
@@ -196,10 +261,74 @@ VOID VspChannelClose(VSP_CHANNEL *Vc)
 		ZwClose(Vc->VmbusHandle);
 	if (Vc->SaveBlob != NULL)
 		ExFreePoolWithTag(Vc->SaveBlob, VSP_POOL_TAG);
+	VspEndAbandoned(Vc, FALSE);
 	while (!IsListEmpty(&Vc->Deferred))
 		ExFreePoolWithTag(CONTAINING_RECORD(RemoveHeadList(&Vc->Deferred),
 						    VSP_DEFERRED, Link), VSP_POOL_TAG);
 	ExFreePoolWithTag(Vc, VSP_POOL_TAG);
+}
+
+/*
+ * Ends the transactions a failed restore abandoned: at a rescind each HostTransaction is
+ * traced cancelled (no object is left to cancel it); at a close or a new restore (which
+ * brings them back from the same saved state) they go untraced. Abandoned is touched
+ * only by control commands, which the sequential queue runs one at a time.
+ */
+VOID VspEndAbandoned(VSP_CHANNEL *Vc, BOOLEAN Trace)
+{
+	struct vbt_event ev;
+
+	while (!IsListEmpty(&Vc->Abandoned)) {
+		VSP_TX *t = CONTAINING_RECORD(RemoveHeadList(&Vc->Abandoned), VSP_TX, Link);
+
+		if (Trace && t->Saved.type == SP_MSG_HOST_TRANSACTION) {
+			RtlZeroMemory(&ev, sizeof(ev));
+			ev.kind = VBT_PKT_CANCEL;
+			ev.ch = Vc->Ch;
+			ev.tx = t->Saved.tx;
+			ev.dir = VBT_H2G;
+			ev.status = (UINT32)STATUS_CANCELLED;
+			VspTrace(&ev);
+			InterlockedIncrement64(&Vc->Counters.Cancelled);
+		}
+		ExFreePoolWithTag(t, VSP_POOL_TAG);
+	}
+}
+
+/*
+ * `rescind ch=N`: the host revokes this channel instance's offer (PROTOCOL.md, "Rescind
+ * and re-offer"), and the VSP ends what it still owns. Through VmbChannelDisable, every
+ * HostTransaction still queued or awaiting its completion: KMCL cancels each, and the
+ * completion routine traces pkt.cancel with the status it got (Retiring). A restored
+ * object never offered is disabled too: KMCL cancels what the restore put back. Then the
+ * transactions a failed restore left (their packets freed then), traced cancelled here:
+ * no object is left to cancel them. Then VmbChannelCleanup: this object is done, and
+ * the saved state of the instance goes with it. The VSP_CHANNEL stays, with its tx
+ * numbering, for `open` to offer the new instance.
+ */
+NTSTATUS VspChannelRescind(VSP_CHANNEL *Vc)
+{
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Retiring = TRUE;
+	WdfSpinLockRelease(Vc->Lock);
+	if (Vc->Channel != NULL) {
+		VspDisable(Vc);
+		VspKmcl->VmbChannelCleanup(Vc->Channel);
+		Vc->Channel = NULL;
+		Vc->Unoffered = FALSE;
+	}
+	VspEndAbandoned(Vc, TRUE);
+	if (Vc->SaveBlob != NULL) {
+		ExFreePoolWithTag(Vc->SaveBlob, VSP_POOL_TAG);
+		Vc->SaveBlob = NULL;
+		Vc->SaveBlobSize = 0;
+	}
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Retiring = FALSE;
+	WdfSpinLockRelease(Vc->Lock);
+	Vc->Suspended = FALSE;
+	Vc->Rescinded = TRUE;
+	return STATUS_SUCCESS;
 }
 
 /*
@@ -222,7 +351,7 @@ NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc)
 	Vc->Abandoning = TRUE;
 	WdfSpinLockRelease(Vc->Lock);
 	if (!Vc->Unoffered)
-		kmcl->VmbChannelDisable(Vc->Channel);
+		VspDisable(Vc);
 	kmcl->VmbChannelCleanup(Vc->Channel);
 	Vc->Channel = NULL;
 	Vc->Unoffered = FALSE;
@@ -248,7 +377,7 @@ NTSTATUS VspChannelDiscard(VSP_CHANNEL *Vc)
 	Vc->Abandoning = TRUE;
 	WdfSpinLockRelease(Vc->Lock);
 	if (!Vc->Unoffered)
-		VspKmcl->VmbChannelDisable(Vc->Channel);
+		VspDisable(Vc);
 	VspKmcl->VmbChannelCleanup(Vc->Channel);
 	Vc->Channel = NULL;
 	Vc->Unoffered = FALSE;
@@ -284,7 +413,14 @@ NTSTATUS VspChannelResume(VSP_CHANNEL *Vc)
 
 static NTSTATUS VspEvtChannelOpened(VMBCHANNEL Channel)
 {
-	VspTraceState(VspFromChannel(Channel), "Opened");
+	VSP_CHANNEL *vc = VspFromChannel(Channel);
+
+	/* A new connection: what the guest's close retired is behind us. */
+	WdfSpinLockAcquire(vc->Lock);
+	vc->Retiring = FALSE;
+	WdfSpinLockRelease(vc->Lock);
+	vc->Unopened = FALSE;
+	VspTraceState(vc, "Opened");
 	return STATUS_SUCCESS;
 }
 
@@ -294,6 +430,7 @@ static VOID VspEvtChannelStarted(VMBCHANNEL Channel)
 
 	/* Sends may be queued here but not waited on: the incoming queue is off. */
 	vc->Suspended = FALSE;
+	vc->Unopened = FALSE; /* (a restored connection starts without Opened) */
 	VspTraceState(vc, "Started");
 }
 
@@ -319,6 +456,25 @@ static VOID VspEvtChannelSuspend(VMBCHANNEL Channel)
 
 static VOID VspEvtChannelClosed(VMBCHANNEL Channel)
 {
+	VSP_CHANNEL *vc = VspFromChannel(Channel);
+
 	/* No GPADLs to tear down: the protocol carries everything in-band. */
-	VspTraceState(VspFromChannel(Channel), "Closed");
+	VspTraceState(vc, "Closed");
+	if (vc->Disabling)
+		return; /* our own Disable: it cancels what is outstanding itself */
+	/*
+	 * The guest closed the channel (PROTOCOL.md, "Guest close"; REVIEW D6). The offer
+	 * stays, so no Disable comes to cancel what is outstanding, and the guest will never
+	 * complete it: the header has the VSP retire its outstanding transactions itself.
+	 * From here each HostTransaction KMCL hands back without a completion ends at the
+	 * completion routine as cancelled (pkt.cancel), until the guest opens the channel
+	 * again. How KMCL hands them back to a server is not documented [I]; the emulator's
+	 * KMCL does it with the cancel status (Channel.retireOutstanding).
+	 */
+	WdfSpinLockAcquire(vc->Lock);
+	vc->Retiring = TRUE;
+	WdfSpinLockRelease(vc->Lock);
+	/* Closed, not suspended: sends are queued again, written once the guest reopens. */
+	vc->Suspended = FALSE;
+	vc->Unopened = TRUE;
 }

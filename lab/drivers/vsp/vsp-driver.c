@@ -286,6 +286,8 @@ static NTSTATUS VspRunCommand(VSP_DEVICE *Dev, WDFREQUEST Request)
 		return STATUS_SUCCESS;
 	case SAMPLE_CMD_DISCARD:
 		return VspChannelDiscard(vc);
+	case SAMPLE_CMD_RESCIND:
+		return VspChannelRescind(vc);
 	case SAMPLE_CMD_RESUME:
 		return VspChannelResume(vc);
 	case SAMPLE_CMD_CLOSE:

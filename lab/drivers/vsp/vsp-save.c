@@ -229,8 +229,13 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	return STATUS_SUCCESS;
 }
 
-/* Frees every transaction restored onto the channel object being given up. */
-static VOID VspFreeRestored(VSP_CHANNEL *Vc)
+/*
+ * A restore that failed: KMCL took back what it had restored, but the packets our
+ * restore callback allocated are ours. Frees them, and keeps their transactions on
+ * Abandoned: the rescind that follows ends them (PROTOCOL.md: with the rescind itself).
+ * Invariant: a VSP_TX on Abandoned has no packet and is on no other list.
+ */
+static VOID VspAbandonRestored(VSP_CHANNEL *Vc)
 {
 	LIST_ENTRY gone;
 
@@ -244,15 +249,16 @@ static VOID VspFreeRestored(VSP_CHANNEL *Vc)
 		VSP_TX *t = CONTAINING_RECORD(RemoveHeadList(&gone), VSP_TX, Link);
 
 		VspKmcl->VmbPacketFree(t->Packet);
-		ExFreePoolWithTag(t, VSP_POOL_TAG);
+		t->Packet = NULL;
+		InsertTailList(&Vc->Abandoned, &t->Link);
 		InterlockedExchangeAdd64(&Vc->Counters.InFlight, -1);
 	}
 }
 
 /*
  * Replaces the channel object by one restored from the saved blob: what a VSP
- * does when the VM comes back from a save. The old object, if still there, is
- * given up first (VspChannelDetach). The new object is not offered yet:
+ * does when the VM comes back from a save. The old object must already be
+ * given up (`detach` after the save). The new object is not offered yet:
  * `resume ch=N` offers and starts it (VspChannelResume), so a host with several
  * channels restores all of them before it offers any, as Hyper-V restores a
  * VM's devices before it runs the VM.
@@ -263,9 +269,18 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 	ULONG at = 0, length;
 	NTSTATUS status;
 
-	status = VspChannelDetach(Vc);
-	if (!NT_SUCCESS(status))
-		return status;
+	if (Vc->SaveBlob == NULL)
+		return STATUS_INVALID_DEVICE_STATE; /* nothing saved to restore from */
+	/*
+	 * The old object must be gone first (`detach`, or `discard`). Giving it up here
+	 * would disable it, and Disable revokes the offer (REVIEW D4): a guest or loopback
+	 * client with the channel still open would see it closed under it and lose its
+	 * rings, and the transactions restored for it could never complete.
+	 */
+	if (Vc->Channel != NULL)
+		return STATUS_INVALID_DEVICE_STATE;
+	/* What an earlier failed restore abandoned comes back from the same saved state. */
+	VspEndAbandoned(Vc, FALSE);
 
 	status = VspChannelConfigure(Vc);
 	if (!NT_SUCCESS(status))
@@ -290,10 +305,10 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 	if (!NT_SUCCESS(status)) {
 		/*
 		 * KMCL took back what it had restored, but the packets our restore
-		 * callback allocated are ours: free them and their transactions
-		 * before the channel object goes.
+		 * callback allocated are ours: free them before the channel object
+		 * goes (REVIEW D3); their transactions wait for the rescind.
 		 */
-		VspFreeRestored(Vc);
+		VspAbandonRestored(Vc);
 		kmcl->VmbChannelCleanup(Vc->Channel);
 		Vc->Channel = NULL;
 		return status;
@@ -301,5 +316,6 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 
 	/* Restore before Enable (SPEC-NOTES 6.5, inferred): `resume` offers it. */
 	Vc->Unoffered = TRUE;
+	Vc->Rescinded = FALSE;
 	return STATUS_SUCCESS;
 }

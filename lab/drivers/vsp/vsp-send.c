@@ -11,8 +11,9 @@
  * pkt.queued cannot be observed through KMCL. The VSP infers it (vsp/README.md):
  * it adds up the ring bytes of every packet sent and not yet completed, and when
  * that exceeds the guest's incoming ring, the packet just sent cannot all be in
- * the ring unless the guest has already taken some out. The event carries
- * "inferred": true.
+ * the ring unless the guest has already taken some out. Nor can any packet sent
+ * while no guest has the channel open (offered anew, or closed by its guest). The
+ * event carries "inferred": true.
  */
 #include "vsp.h"
 
@@ -74,6 +75,8 @@ static NTSTATUS VspSendOne(VSP_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 H
 	Vc->Counters.InFlightBytes += t->RingBytes;
 	/* Full is capacity - 8: a full ring would look empty (vmbus-ring-format.md). */
 	overfull = (BOOLEAN)((ULONGLONG)Vc->Counters.InFlightBytes > ringCapacity - 8);
+	/* No guest has the channel open (not yet, or closed it): there is no ring to write. */
+	overfull = (BOOLEAN)(overfull || Vc->Unopened);
 	WdfSpinLockRelease(Vc->Lock);
 	InterlockedIncrement64(&Vc->Counters.InFlight);
 
@@ -143,12 +146,13 @@ VOID VspEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 	VSP_CHANNEL *vc = t->Vc;
 	struct vbt_event ev;
 	struct sp_completion c;
-	BOOLEAN abandoning;
+	BOOLEAN abandoning, retiring;
 
 	WdfSpinLockAcquire(vc->Lock);
 	RemoveEntryList(&t->Link);
 	vc->Counters.InFlightBytes -= t->RingBytes;
 	abandoning = vc->Abandoning;
+	retiring = vc->Retiring;
 	WdfSpinLockRelease(vc->Lock);
 	InterlockedExchangeAdd64(&vc->Counters.InFlight, -1);
 
@@ -173,8 +177,21 @@ VOID VspEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 			if (c.tx != t->Saved.tx || c.request_digest != t->Saved.digest)
 				InterlockedIncrement64(&vc->Counters.CompletionMismatch);
 		} else {
-			/* Cancelled (channel closed, guest gone): no completion arrived. */
+			/*
+			 * Cancelled: no completion arrived. At a rescind, or after the
+			 * guest closed the channel, the transaction ends here, and the
+			 * trace says so with the status KMCL gave (PROTOCOL.md).
+			 */
 			InterlockedIncrement64(&vc->Counters.Cancelled);
+			if (retiring && !NT_SUCCESS(Status)) {
+				RtlZeroMemory(&ev, sizeof(ev));
+				ev.kind = VBT_PKT_CANCEL;
+				ev.ch = vc->Ch;
+				ev.tx = t->Saved.tx;
+				ev.dir = VBT_H2G;
+				ev.status = (UINT32)Status;
+				VspTrace(&ev);
+			}
 		}
 	}
 	VspFreeTx(t);

@@ -57,45 +57,9 @@ NTSTATUS VspStateExport(VSP_DEVICE *Dev, WDFREQUEST Request, size_t *Written)
 static NTSTATUS VspChannelAdopt(VSP_DEVICE *Dev, const struct sample_vsp_state *S,
 				VSP_CHANNEL **Out)
 {
-	WDF_OBJECT_ATTRIBUTES attributes;
-	WDF_TIMER_CONFIG timerConfig;
-	VSP_CHANNEL *vc;
-	NTSTATUS status;
-
 	if (!S->loopback)
 		return STATUS_INVALID_DEVICE_STATE;
-	vc = (VSP_CHANNEL *)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*vc), VSP_POOL_TAG);
-	if (vc == NULL)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	/* Zeroed by ExAllocatePool2: every handle starts NULL. */
-	vc->Device = Dev;
-	vc->Ch = S->ch;
-	RtlCopyMemory(&vc->Instance, S->instance, sizeof(GUID));
-	vc->Loopback = TRUE;
-	vc->RingPages = S->ring_pages;
-	InitializeListHead(&vc->Held);
-	InitializeListHead(&vc->Deferred);
-	InitializeListHead(&vc->InFlight);
-	WDF_OBJECT_ATTRIBUTES_INIT(&attributes);
-	attributes.ParentObject = Dev->Device;
-	status = WdfSpinLockCreate(&attributes, &vc->Lock);
-	if (NT_SUCCESS(status)) {
-		WDF_TIMER_CONFIG_INIT_PERIODIC(&timerConfig, VspEvtHoldTimer, VSP_HOLD_TICK_MS);
-		WDF_OBJECT_ATTRIBUTES_INIT_CONTEXT_TYPE(&attributes, VSP_TIMER_CONTEXT);
-		attributes.ParentObject = Dev->Device;
-		status = WdfTimerCreate(&timerConfig, &attributes, &vc->HoldTimer);
-	}
-	if (!NT_SUCCESS(status)) {
-		if (vc->Lock != NULL)
-			WdfObjectDelete(vc->Lock);
-		ExFreePoolWithTag(vc, VSP_POOL_TAG);
-		return status;
-	}
-	VspGetTimerContext(vc->HoldTimer)->Vc = vc;
-	InsertTailList(&Dev->Channels, &vc->Link);
-	WdfTimerStart(vc->HoldTimer, WDF_REL_TIMEOUT_IN_MS(VSP_HOLD_TICK_MS));
-	*Out = vc;
-	return STATUS_SUCCESS;
+	return VspChannelInit(Dev, S->ch, S->instance, S->ring_pages, TRUE, Out);
 }
 
 /* IOCTL_SAMPLE_VSP_IMPORT: the channel's saved state becomes what an export gave. */

@@ -70,6 +70,11 @@ typedef struct _VSP_CHANNEL {
 	BOOLEAN Discarding;		/* its VM is gone unsaved: nothing of it is traced */
 	BOOLEAN Unoffered;		/* restored, not yet enabled: `resume` offers it */
 	BOOLEAN Suspended;		/* EvtVmbChannelSuspend ran, Started not since: no sends */
+	BOOLEAN Disabling;		/* inside our own VmbChannelDisable: its Closed is not the guest's */
+	BOOLEAN Retiring;		/* rescinded, or closed by its guest: cancels end transactions */
+	BOOLEAN Rescinded;		/* the offer was revoked: `open` offers the new instance */
+	BOOLEAN Unopened;		/* offered, and no guest has it open: KMCL queues every send */
+	LIST_ENTRY Abandoned;		/* VSP_TX of a restore that failed (packets freed), for the rescind */
 
 	ULONGLONG NextTx;		/* last h2g tx sent; queue-serialised */
 	WDFTIMER HoldTimer;
@@ -89,7 +94,7 @@ typedef struct _VSP_CHANNEL {
 typedef struct _VSP_TX {
 	LIST_ENTRY Link;		/* in VSP_CHANNEL.InFlight */
 	VSP_CHANNEL *Vc;
-	VMBPACKET Packet;		/* its packet object, freed with it */
+	VMBPACKET Packet;		/* its packet object, freed with it (NULL once abandoned) */
 	struct sp_saved_tx Saved;	/* exactly what EvtVmbChannelSavePacket writes */
 	ULONG RingBytes;
 	UCHAR Message[1];		/* Saved.length bytes, kept until completion */
@@ -137,8 +142,12 @@ WDF_DECLARE_CONTEXT_TYPE_WITH_NAME(VSP_REQUEST_CONTEXT, VspGetRequestContext)
 extern PKMCL_SERVER_INTERFACE_V1 VspKmcl;
 
 /* vsp-channel.c: lifetime and state callbacks */
+NTSTATUS VspChannelInit(VSP_DEVICE *Dev, UINT32 Ch, const VOID *Instance, UINT32 RingPages,
+			BOOLEAN Loopback, VSP_CHANNEL **Out);
 NTSTATUS VspChannelOpen(VSP_DEVICE *Dev, const struct sample_command *Cmd,
 			HANDLE KernelHandle);
+NTSTATUS VspChannelRescind(VSP_CHANNEL *Vc);
+VOID VspEndAbandoned(VSP_CHANNEL *Vc, BOOLEAN Trace);
 NTSTATUS VspChannelConfigure(VSP_CHANNEL *Vc);
 VOID VspChannelClose(VSP_CHANNEL *Vc);
 NTSTATUS VspChannelDetach(VSP_CHANNEL *Vc);

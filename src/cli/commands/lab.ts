@@ -5,7 +5,7 @@
 // Environment, read here once:
 //   BENCH_PWSH             program for `transport: local` hosts (default: the host's shell)
 //   BENCH_REMOTE_PWSH      program SSH hosts start (default: the host's shell, pwsh or powershell)
-//   BENCH_SAMPLE_CTL       sample-ctl.exe on the host, for `lab probe` (default C:\bench\bin\sample-ctl.exe)
+//   BENCH_CONTROL_TOOL     the sample's control tool on the host, for `lab probe` (default: its module's control.tool.program)
 //   BENCH_HYPERV_MODULE    a module to import before Hyper-V cmdlets; for the stand-in
 //                          Hyper-V module in tests, never set against real hosts
 // Exit: 0 all checks passed / nothing failed; 1 a check failed; 3 a host could not be
@@ -90,7 +90,7 @@ export function registerLab(program: Command): void {
     .action(async (o: { lab: string; host?: string; out: string; scenario?: string[]; json?: boolean }) => {
       const { report, files } = await runProbe({
         lab: o.lab, host: o.host, out: o.out, scenarios: o.scenario ?? [], connect: connectConfig(process.env),
-        sampleCtl: process.env.BENCH_SAMPLE_CTL || 'C:\\bench\\bin\\sample-ctl.exe', clock: realClock,
+        controlTool: process.env.BENCH_CONTROL_TOOL || undefined, clock: realClock,
       });
       if (o.json) process.stdout.write(`${JSON.stringify({ ...report, files })}\n`);
       else {

@@ -42,7 +42,7 @@ async function runHyperVNightly(o: NightlyOptions, log: (line: string) => void):
     const r = await runLab({
       lab: o.lab, templates: [], scenarios: [], out: o.out, runId: o.resume ?? o.runId, resume: o.resume !== undefined,
       dryRun: false, keepFailed: false, nightly: true, publish: env.publish, connect: env.connect,
-      sampleCtl: env.sampleCtl, driversDir: env.driversDir, jobTimeoutMs: 3_600_000, log, stopSignal: stop.signal,
+      controlTool: env.controlTool, driversDir: env.driversDir, jobTimeoutMs: 3_600_000, log, stopSignal: stop.signal,
     });
     if (!r.complete) throw new InfraError(`run ${r.runId ?? ''} stopped before its end; finish it with --resume ${r.runId ?? 'RUN_ID'}`);
     if (o.json) process.stdout.write(`${JSON.stringify({ runId: r.runId, runDir: r.runDir, counts: r.outcome?.counts, exitCode: r.outcome?.exitCode })}\n`);

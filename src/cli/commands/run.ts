@@ -8,7 +8,7 @@
 //
 // Environment, read here once:
 //   BENCH_PWSH, BENCH_REMOTE_PWSH, BENCH_HYPERV_MODULE   as for `bench lab` (host shells)
-//   BENCH_SAMPLE_CTL     sample-ctl.exe on the hosts (default C:\bench\bin\sample-ctl.exe)
+//   BENCH_CONTROL_TOOL   the device's control tool on the hosts (default: its module's control.tool.program)
 //   BENCH_PUBLISH        publishing destination when --publish is not given (nightly)
 // Exit: 0 every job passed (or is quarantined); 1 a divergence or hang; 2 bad input;
 // 3 infrastructure errors only, or a run stopped before every job had a result.
@@ -41,10 +41,10 @@ interface RunOptions {
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** What a lab run takes from the environment (read once, here); `bench nightly` can share it. */
-export function labEnvironment(env: NodeJS.ProcessEnv): Pick<LabRunOptions, 'connect' | 'sampleCtl' | 'driversDir'> & { publish: string | undefined } {
+export function labEnvironment(env: NodeJS.ProcessEnv): Pick<LabRunOptions, 'connect' | 'controlTool' | 'driversDir'> & { publish: string | undefined } {
   return {
     connect: { localPwsh: env.BENCH_PWSH || undefined, remoteCommand: env.BENCH_REMOTE_PWSH || undefined, modules: env.BENCH_HYPERV_MODULE ? [env.BENCH_HYPERV_MODULE] : [], queryTimeoutMs: 60_000 },
-    sampleCtl: env.BENCH_SAMPLE_CTL || 'C:\\bench\\bin\\sample-ctl.exe',
+    controlTool: env.BENCH_CONTROL_TOOL || undefined,
     driversDir: 'lab/drivers',
     publish: env.BENCH_PUBLISH || undefined,
   };
@@ -94,7 +94,7 @@ export function registerRun(program: Command): void {
           lab: o.lab, templates: o.template, scenarios: o.scenario, hosts: o.host?.length ? o.host : undefined, seeds: parseSeeds(o.seeds), out: o.out,
           runId: o.resume ?? o.runId, resume: o.resume !== undefined, dryRun: Boolean(o.dryRun), keepFailed: Boolean(o.keepFailed),
           quarantine: o.quarantine, nightly: Boolean(o.nightly), publish: o.publish ?? (o.nightly ? env.publish : undefined),
-          connect: env.connect, sampleCtl: env.sampleCtl, driversDir: env.driversDir,
+          connect: env.connect, controlTool: env.controlTool, driversDir: env.driversDir,
           jobTimeoutMs: parsePositiveInt('--job-timeout', o.jobTimeout) * 1000, log, stopSignal: stop.signal,
         });
         if (o.dryRun) {

@@ -1,11 +1,16 @@
-// Builds the sample C drivers of lab/drivers to WebAssembly with Debian's clang and lld.
+// Builds a device's C drivers to WebAssembly with Debian's clang and lld, from a recipe
+// the device gives (its sources, its own header and include folders, extra exports and
+// flags: `DriverRecipe`). The sample's recipes are in devices/sample/c/recipes.ts,
+// blockq's in devices/blockq/c/recipe.ts; this file knows no device.
 //
-// The driver sources compile unchanged: freestanding wasm32, no libc. The Windows drivers
-// see the stand-in WDK headers (lab/drivers/wdk-standin/km), the Linux driver the stand-in
-// kernel API (lab/drivers/linux-standin). Every function a driver calls and does not
-// define becomes an import, which the kernel shim (kmcl-shim.ts, wdf-shim.ts, ...)
-// implements. The shim's own C part (c/*.c: memcpy and friends, the KMCL function tables,
-// WDF structure marshalling) is linked in beside the driver, never into its sources.
+// The driver sources compile unchanged: freestanding wasm32, no libc. What the build
+// adds is the world the recipe names: a KMDF driver (`kmdf`) sees the stand-in WDK
+// headers (lab/drivers/wdk-standin/km), a Linux driver (`linux`) the stand-in kernel API
+// (lab/drivers/linux-standin); both see the trace library (lab/drivers/trace-lib, as
+// `#include <vmbus_bench_trace.h>`). Every function a driver calls and does not define
+// becomes an import, which the kernel shim (kmcl-shim.ts, wdf-shim.ts, ...) implements.
+// The shim's own C part (c/*.c: memcpy and friends, the KMCL function tables, WDF
+// structure marshalling) is linked in beside the driver, never into its sources.
 //
 // `_Must_inspect_result_` is clang's warn_unused_result, and -Werror turns an ignored
 // result into a build failure: the compile-time half of the Driver-Verifier-style checks.
@@ -16,54 +21,106 @@
 import { createHash } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
 import { InputError } from '../../errors.ts';
 
+/** Where the stand-in headers and the trace library live (shared by every device's drivers). */
 export const DRIVERS_DIR = fileURLToPath(new URL('../../../lab/drivers', import.meta.url));
 const SHIM_C_DIR = fileURLToPath(new URL('./c', import.meta.url));
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 
-export type DriverName = 'vsp' | 'guest-windows' | 'guest-linux';
+/**
+ * The kernel a driver is written for: `kmdf`, a Windows KMDF driver using KMCL (the
+ * stand-in WDK headers; DriverEntry exported; the WDF and KMCL shims), or `linux`, a
+ * Linux VMBus driver (the stand-in kernel API; its entry points exported by the shim's
+ * linux-glue.c).
+ */
+export type DriverWorld = 'kmdf' | 'linux';
 
-interface DriverRecipe {
-  /** source files, relative to lab/drivers */
-  sources: string[];
-  /** header folders whose every file goes into the hash */
-  headerDirs: string[];
-  includes: string[];
+/** What a device tells the build about one of its C drivers. */
+export interface DriverRecipe {
+  /** names the build in the cache and in messages: letters, digits, dot, dash, underscore */
+  name: string;
+  world: DriverWorld;
+  /** the absolute folder every path below is relative to */
+  root: string;
+  /** the driver's C sources */
+  sources: readonly string[];
+  /** folders whose every .c and .h goes into the hash: the driver's own headers */
+  headerDirs?: readonly string[];
+  /** folders for `#include <...>` beside the world's (`-I`) */
+  includeDirs?: readonly string[];
+  /** functions to export by name beside the world's (export_name in the source also works) */
+  exports?: readonly string[];
+  /** warning flags of the driver's own build system */
+  cflags?: readonly string[];
+}
+
+/** What a world adds to every recipe. */
+interface World {
+  /** -isystem folders, under lab/drivers */
+  system: string[];
+  /** shim C files, under src/devices/wasm/c */
   shim: string[];
   exports: string[];
-  /** warning flags of the driver's own build system */
+}
+
+const WORLDS: Record<DriverWorld, World> = {
+  kmdf: { system: ['wdk-standin/km'], shim: ['runtime.c', 'wdf-glue.c', 'kmcl-table.c'], exports: ['DriverEntry'] },
+  // The entry points are exported by name from the C side (export_name in linux-glue.c).
+  linux: { system: ['linux-standin'], shim: ['runtime.c', 'linux-glue.c'], exports: [] },
+};
+
+const TRACE_LIB = 'trace-lib';
+
+/** The .c files of `dir` (under `root`; '.' for root itself), sorted: for a recipe that takes a whole folder. */
+export function cSourcesIn(root: string, dir: string): string[] {
+  return readdirSync(join(root, dir)).filter((f) => f.endsWith('.c')).sort().map((f) => (dir === '.' ? f : `${dir}/${f}`));
+}
+
+/** The recipe checked, with absolute paths: what a build reads. */
+interface Resolved {
+  name: string;
+  world: World;
+  sources: string[];
+  /** folders whose .c/.h files are hashed */
+  hashedDirs: string[];
+  includes: string[];
+  exports: string[];
   cflags: string[];
 }
 
-const cFiles = (dir: string): string[] =>
-  readdirSync(join(DRIVERS_DIR, dir)).filter((f) => f.endsWith('.c')).sort().map((f) => `${dir}/${f}`);
+/** A path as messages show it: from the repository when inside it. */
+function shown(f: string): string {
+  const r = relative(REPO, f);
+  return r.startsWith('..') || isAbsolute(r) ? f : r;
+}
 
-function recipe(name: DriverName): DriverRecipe {
-  const common = ['common/sample-protocol.c', 'common/sample-command.c'];
-  if (name === 'guest-linux') {
-    return {
-      // The two one-line wrappers only exist for Kbuild; the common files go in directly.
-      sources: cFiles('guest-linux').filter((f) => !/sample_(protocol|command)\.c$/.test(f)).concat(common),
-      headerDirs: ['common', 'trace-lib', 'guest-linux', 'linux-standin'],
-      includes: ['-isystem', join(DRIVERS_DIR, 'linux-standin'), '-I', join(DRIVERS_DIR, 'common')],
-      shim: ['runtime.c', 'linux-glue.c'],
-      // The entry points are exported by name from the C side (export_name).
-      exports: [],
-      // What Kbuild's W=1 turns off again after -Wextra.
-      cflags: ['-Wno-unused-parameter', '-Wno-sign-compare'],
-    };
-  }
+function resolveRecipe(r: DriverRecipe): Resolved {
+  const where = { field: `recipe ${r.name}` };
+  if (!/^[A-Za-z0-9._-]+$/.test(r.name)) throw new InputError(`driver recipe name '${r.name}': only letters, digits, dot, dash and underscore`, where);
+  const world = WORLDS[r.world];
+  if (!world) throw new InputError(`driver recipe ${r.name}: world '${String(r.world)}' is not one of ${Object.keys(WORLDS).join(', ')}`, where);
+  if (!isAbsolute(r.root)) throw new InputError(`driver recipe ${r.name}: root '${r.root}' is not an absolute path`, where);
+  if (r.sources.length === 0) throw new InputError(`driver recipe ${r.name}: no sources`, where);
+  const sources = r.sources.map((f) => resolve(r.root, f));
+  for (const f of sources) if (!existsSync(f)) throw new InputError(`driver recipe ${r.name}: source not found`, { file: shown(f) });
+  const own = [...(r.headerDirs ?? []), ...(r.includeDirs ?? [])].map((d) => resolve(r.root, d));
+  const system = world.system.map((d) => join(DRIVERS_DIR, d));
   return {
-    sources: cFiles(name).concat(common),
-    headerDirs: ['common', 'trace-lib', name, 'wdk-standin/km'],
-    includes: ['-isystem', join(DRIVERS_DIR, 'wdk-standin', 'km')],
-    shim: ['runtime.c', 'wdf-glue.c', 'kmcl-table.c'],
-    exports: ['DriverEntry'],
-    cflags: [],
+    name: r.name,
+    world,
+    sources,
+    hashedDirs: [...new Set([...own, ...system, join(DRIVERS_DIR, TRACE_LIB)])],
+    includes: [
+      ...system.flatMap((d) => ['-isystem', d]),
+      '-I', join(DRIVERS_DIR, TRACE_LIB),
+      ...(r.includeDirs ?? []).flatMap((d) => ['-I', resolve(r.root, d)]),
+    ],
+    exports: [...world.exports, ...(r.exports ?? [])],
+    cflags: [...(r.cflags ?? [])],
   };
 }
 
@@ -75,7 +132,7 @@ export const COMPILE_FLAGS = [
 ];
 
 export interface BuiltDriver {
-  name: DriverName;
+  name: string;
   wasm: Uint8Array;
   hash: string;
   path: string;
@@ -86,7 +143,7 @@ export interface BuildOptions {
   /** extra -D switches */
   defines?: readonly string[];
   /**
-   * Sources to replace, by their path under lab/drivers, with another file: a test
+   * Sources to replace, by their path as the recipe gives it, with another file: a test
    * builds the driver with the unfixed version of one file kept as a fixture.
    */
   replace?: Readonly<Record<string, string>>;
@@ -164,16 +221,15 @@ function findTool(tool: keyof typeof TOOL_PACKAGE): string {
   });
 }
 
-function hashInputs(r: DriverRecipe, sources: string[], flags: readonly string[], versions: string[]): string {
+function hashInputs(r: Resolved, sources: string[], flags: readonly string[], versions: string[]): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.shim }));
+  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.world.shim, includes: r.includes.map((d) => relative(REPO, d)) }));
   const files = new Set<string>(sources);
-  for (const d of r.headerDirs) {
-    const dir = join(DRIVERS_DIR, d);
+  for (const dir of r.hashedDirs) {
     if (!existsSync(dir)) continue;
     for (const f of walk(dir)) if (/\.[ch]$/.test(f)) files.add(f);
   }
-  for (const f of r.shim) files.add(join(SHIM_C_DIR, f));
+  for (const f of r.world.shim) files.add(join(SHIM_C_DIR, f));
   for (const f of walk(SHIM_C_DIR)) if (f.endsWith('.h')) files.add(f);
   for (const f of [...files].sort()) {
     h.update(relative(REPO, f));
@@ -194,19 +250,21 @@ export function defaultCacheDir(): string {
 }
 
 /**
- * Builds one driver (or takes it from the cache). Throws InputError naming the package
- * when clang or wasm-ld is missing, and InputError with clang's output when the driver
- * does not compile (an ignored _Must_inspect_result_ among them).
+ * Builds one driver from its recipe (or takes it from the cache). Throws InputError
+ * naming the package when clang or wasm-ld is missing, InputError naming the file when
+ * the recipe is wrong, and InputError with clang's output when the driver does not
+ * compile (an ignored _Must_inspect_result_ among them).
  */
-export function buildDriver(name: DriverName, opts: BuildOptions = {}): BuiltDriver {
+export function buildDriver(recipe: DriverRecipe, opts: BuildOptions = {}): BuiltDriver {
   // The same build again in this process (explore loads the driver once per schedule):
   // the last answer while no input file has changed size or time since.
-  const memoKey = JSON.stringify([name, opts.defines ?? [], opts.replace ?? {}, opts.cacheDir ?? defaultCacheDir(), process.env.PATH ?? '']);
+  const memoKey = JSON.stringify([recipe, opts.defines ?? [], opts.replace ?? {}, opts.cacheDir ?? defaultCacheDir(), process.env.PATH ?? '']);
   const memo = builtThisProcess.get(memoKey);
   if (memo && memo.stamp === inputStamp(memo.files)) return { ...memo.built, cached: true };
-  const files = inputFiles(recipe(name), opts);
+  const r = resolveRecipe(recipe);
+  const files = inputFiles(r, opts);
   const stamp = inputStamp(files);
-  const built = buildFresh(name, opts);
+  const built = buildFresh(recipe, r, opts);
   builtThisProcess.set(memoKey, { built, files, stamp });
   return built;
 }
@@ -214,11 +272,10 @@ export function buildDriver(name: DriverName, opts: BuildOptions = {}): BuiltDri
 const builtThisProcess = new Map<string, { built: BuiltDriver; files: string[]; stamp: string }>();
 
 /** Every file a build reads: its sources (replacements included), headers and shim. */
-function inputFiles(r: DriverRecipe, opts: BuildOptions): string[] {
-  const files = new Set<string>(r.sources.map((f) => join(DRIVERS_DIR, f)));
+function inputFiles(r: Resolved, opts: BuildOptions): string[] {
+  const files = new Set<string>(r.sources);
   for (const to of Object.values(opts.replace ?? {})) files.add(resolve(to));
-  for (const d of r.headerDirs) {
-    const dir = join(DRIVERS_DIR, d);
+  for (const dir of r.hashedDirs) {
     if (existsSync(dir)) for (const f of walk(dir)) if (/\.[ch]$/.test(f)) files.add(f);
   }
   for (const f of walk(SHIM_C_DIR)) files.add(f);
@@ -236,13 +293,13 @@ function inputStamp(files: readonly string[]): string {
   }).join(',');
 }
 
-function buildFresh(name: DriverName, opts: BuildOptions): BuiltDriver {
-  const r = recipe(name);
+function buildFresh(recipe: DriverRecipe, r: Resolved, opts: BuildOptions): BuiltDriver {
+  const name = r.name;
   // Each source with the folder its "..." includes are relative to (a replacement keeps
   // the folder of the file it replaces).
-  const sources = r.sources.map((f) => ({ file: join(DRIVERS_DIR, f), dir: join(DRIVERS_DIR, dirname(f)) }));
+  const sources = r.sources.map((f) => ({ file: f, dir: dirname(f) }));
   for (const [from, to] of Object.entries(opts.replace ?? {})) {
-    const i = r.sources.indexOf(from);
+    const i = recipe.sources.indexOf(from);
     if (i < 0) throw new InputError(`${name}: no source ${from} to replace`);
     sources[i]!.file = resolve(to);
   }
@@ -262,14 +319,14 @@ function buildFresh(name: DriverName, opts: BuildOptions): BuiltDriver {
     const objects: string[] = [];
     const compile = (src: string, extra: string[]): void => {
       const obj = join(work, `${objects.length}.o`);
-      const res = execaSync('clang', [...flags, ...extra, '-c', src, '-o', obj], { reject: false, cwd: DRIVERS_DIR });
+      const res = execaSync('clang', [...flags, ...extra, '-c', src, '-o', obj], { reject: false, cwd: recipe.root });
       if (res.exitCode !== 0) {
-        throw new InputError(`does not compile to wasm32:\n${String(res.stderr)}`, { file: relative(REPO, src) });
+        throw new InputError(`does not compile to wasm32:\n${String(res.stderr)}`, { file: shown(src) });
       }
       objects.push(obj);
     };
     for (const s of sources) compile(s.file, [...r.includes, '-iquote', s.dir]);
-    for (const s of r.shim) compile(join(SHIM_C_DIR, s), [...r.includes, '-I', SHIM_C_DIR]);
+    for (const s of r.world.shim) compile(join(SHIM_C_DIR, s), [...r.includes, '-I', SHIM_C_DIR]);
     const tmpWasm = join(work, 'out.wasm');
     const link = execaSync('wasm-ld', [
       '--no-entry', '--allow-undefined', '--export-table', '--growable-table',

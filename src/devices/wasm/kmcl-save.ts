@@ -30,6 +30,9 @@ export function savePacket(shim: KmclShim, r: ChannelRec, p: VmbPacket, saveBuf:
 
 /** EvtVmbChannelRestorePacket: KMCL lends LibBuf and SaveBuf for the call, copied into the driver's memory. */
 export function restorePacket(shim: KmclShim, r: ChannelRec, lib: Uint8Array, save: Uint8Array): NtStatus {
+  // The bench's refusal (KmclShim.refuseRestorePackets): the driver's callback is not called.
+  const from = shim.restoreRefusals.get((r.ch.config.interfaceInstance ?? '').toLowerCase());
+  if (from !== undefined && ++r.restorePacketCalls >= from) return STATUS.INVALID_PARAMETER;
   const pool = shim.rt.pool;
   const libAt = pool.alloc(lib.length, SHIM_TAG, 'shim');
   const saveAt = pool.alloc(save.length, SHIM_TAG, 'shim');

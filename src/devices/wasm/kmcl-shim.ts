@@ -15,6 +15,7 @@
 
 import { Channel, STATE_CALLBACKS_SIZE, STATE_CALLBACKS_VERSION, stateChangeCallbacksInit } from '../../vmbus/channel.ts';
 import type { GapChoices } from '../../vmbus/choices.ts';
+import type { Faults } from '../../vmbus/faults.ts';
 import type { IncomingPacket, VmbPacket } from '../../vmbus/packet.ts';
 import { STATUS, type NtStatus } from '../../vmbus/status.ts';
 import { DISPATCH_LEVEL, KMCL_PASSIVE_ONLY, PASSIVE_LEVEL } from './irql.ts';
@@ -41,6 +42,8 @@ export interface ChannelRec {
   saveOutputs: Uint8Array[];
   inStateCallback: boolean;
   cleaned: boolean;
+  /** EvtVmbChannelRestorePacket calls KMCL has made on this object (restoreRefusals) */
+  restorePacketCalls: number;
 }
 
 export interface PacketRec {
@@ -83,6 +86,12 @@ export interface KmclShimOptions {
    *   completion routine "may run before VmbPacketSend returns").
    */
   faults?: ReadonlyArray<'save-begin-fails' | 'save-continue-no-progress' | 'second-packet-restore-fails' | 'cancel-in-send'>;
+  /**
+   * The run's platform bugs (`--fault`, src/vmbus/faults.ts), given to every channel
+   * object from its allocation: a restore runs before the bench sees the new object, and
+   * a fault that acts in RestoreFromBuffer must already be there.
+   */
+  platformFaults?: Faults | undefined;
 }
 
 export class KmclShim {
@@ -101,6 +110,15 @@ export class KmclShim {
   /** VmbPacketRestore calls so far (the second-packet-restore-fails fault) */
   packetRestores = 0;
   interfaceRefs = 0;
+  /**
+   * The bench's stand-in for a VSP that cannot use its own saved records (a scenario's
+   * `restore` with `fail`): for a server channel of this interface instance (lower case),
+   * KMCL's call of the driver's EvtVmbChannelRestorePacket number N and after answers
+   * STATUS_INVALID_PARAMETER without calling the driver, as the twins' restore callback is
+   * made to fail (src/scenario/execute.ts, refuseSecondPacket). Not a KMCL behaviour: the
+   * bench arms it around one restore and disarms it after.
+   */
+  readonly restoreRefusals = new Map<string, number>();
 
   constructor(rt: DriverRuntime, opts: KmclShimOptions) {
     this.rt = rt;
@@ -194,6 +212,23 @@ export class KmclShim {
     return this.byChannel.get(ch);
   }
 
+  /** The packet object of a VMBPACKET handle, freed or not (for explore's state key, shim-key.ts). */
+  packetOf(h: number): PacketRec | undefined {
+    return this.packets.get(h >>> 0);
+  }
+
+  /** The incoming packet of a VMBPACKETCOMPLETION handle still in the driver's hands (shim-key.ts). */
+  completionOf(h: number): IncomingPacket | undefined {
+    return this.incoming.get(h >>> 0)?.pkt;
+  }
+
+  /** How many packet objects are allocated and not freed, and how many incoming packets the driver holds (shim-key.ts). */
+  outstanding(): { packets: number; incoming: number; kernelHandles: number } {
+    let packets = 0;
+    for (const p of this.packets.values()) if (!p.freed) packets++;
+    return { packets, incoming: this.incoming.size, kernelHandles: this.kernelHandles.size };
+  }
+
   imports(): ImportTable {
     const rt = this.rt;
     const m = () => rt.mem;
@@ -215,10 +250,11 @@ export class KmclShim {
 
       VmbChannelAllocate: (_pdo: number, isServer: number, out: number) => {
         const ch = new Channel((isServer & 0xff) !== 0, this.nextChannelId++, this.opts.choices);
+        if (this.opts.platformFaults) ch.faults = this.opts.platformFaults;
         const r: ChannelRec = {
           handle: rt.handle(1), ch, pointer: 0, processPacket: 0, processingComplete: 0,
           states: { opened: 0, closed: 0, suspend: 0, started: 0, postStarted: 0 }, save: 0, restore: 0,
-          pausedByDriver: false, saveOutputs: [], inStateCallback: false, cleaned: false,
+          pausedByDriver: false, saveOutputs: [], inStateCallback: false, cleaned: false, restorePacketCalls: 0,
         };
         this.channels.set(r.handle, r);
         this.byChannel.set(ch, r);

@@ -85,6 +85,11 @@ export class TraceShim {
     this.waiting.set(seq, body);
   }
 
+  /** Events waiting for a lower seq (none once the driver has returned: flush). */
+  get waitingEvents(): number {
+    return this.waiting.size;
+  }
+
   /** Passes on what waits for a seq that will not come (see the top of the file). */
   flush(): void {
     if (this.waiting.size === 0) return;

@@ -1,8 +1,9 @@
-// The KMDF subset the sample Windows drivers use, over the emulator: driver, device,
-// default I/O queue, requests, timers, work items, spin locks, registry values and
-// typed object contexts. Nothing runs on its own: a device's adapter (devices/sample/c/vsp.ts) calls
-// `ioctl`, `runTimers` and `runWorkItems` from the scenario's seeded scheduler, so runs
-// stay deterministic.
+// The KMDF subset KMCL drivers use, over the emulator: driver, device, default I/O
+// queue, requests, timers, work items, spin locks, registry values and typed object
+// contexts. Nothing runs on its own: a device's adapter (devices/sample/c/vsp.ts,
+// devices/blockq/c/vsp.ts) calls `ioctl`, `runTimers` and `runWorkItems` from the
+// scenario's seeded scheduler, so runs stay deterministic. `ioctl` hands any control
+// code to the driver's queue: the codes are the device's own, the shim knows none.
 //
 // What it checks (beside irql.ts and pool.ts): a request completed twice or never, a
 // spin lock acquired twice or released unheld, a timer stopped with Wait at DISPATCH.
@@ -18,8 +19,6 @@ const LEVEL_DISPATCH = 3;
 const SHIM_TAG = 0x43666457; // 'WdfC'
 const STATUS_BUFFER_TOO_SMALL = 0xc0000023;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc0000010;
-
-export const IOCTL = { command: 0x8a5ea004, counters: 0x8a5e6008, readTrace: 0x8a5e600c, vspExport: 0x8a5e6010, vspImport: 0x8a5ea014 } as const;
 
 interface WdfObject {
   handle: number;
@@ -303,6 +302,30 @@ export class WdfShim {
     const result = { status: r.status, info: r.info, output };
     this.destroy(o);
     return result;
+  }
+
+  /** The object context of the device (its first), e.g. a VSP's VSP_DEVICE; 0 when none. */
+  deviceContext(): number {
+    for (const at of this.device?.contexts.values() ?? []) return at;
+    return 0;
+  }
+
+  /**
+   * Every live WDF object in creation order, as explore's state key reads them
+   * (shim-key.ts); `handle` only to find the one a driver's structure names.
+   */
+  liveObjects(): Iterable<Readonly<Pick<WdfObject, 'handle' | 'kind' | 'level' | 'callback' | 'period' | 'due' | 'held' | 'queued'>>> {
+    return this.objects.values();
+  }
+
+  /** The live object of a handle, or undefined (shim-key.ts). */
+  objectOf(h: number): Readonly<Pick<WdfObject, 'handle' | 'kind' | 'level' | 'callback' | 'period' | 'due' | 'held' | 'queued'>> | undefined {
+    return this.objects.get(h >>> 0);
+  }
+
+  /** Requests waiting for the sequential queue (none between two calls from the bench). */
+  get queuedRequests(): number {
+    return this.backlog.length + (this.dispatching ? 1 : 0);
   }
 
   /** When the next timer is due (ms), or null. */

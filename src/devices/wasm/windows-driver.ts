@@ -1,13 +1,15 @@
-// A sample Windows driver (KMDF + KMCL) running on the emulator: built to wasm32, loaded
-// as PnP loads it (DriverEntry, EvtDriverDeviceAdd, EvtDevicePrepareHardware), driven
-// through its real control interface (IOCTL_SAMPLE_COMMAND with the command language
-// of lab/drivers/README.md, IOCTL_SAMPLE_COUNTERS, IOCTL_SAMPLE_READ_TRACE), and
-// unloaded with Driver Verifier's unload checks (pool leaks, channels and packets
-// never freed). devices/sample/c/vsp.ts and guest-windows.ts are the sample's two.
+// A device's Windows driver (KMDF + KMCL) running on the emulator: built to wasm32 from
+// the device's recipe, loaded as PnP loads it (DriverEntry, EvtDriverDeviceAdd,
+// EvtDevicePrepareHardware), driven through its own control interface (any IOCTL, by
+// `ioctl`; or, for a driver whose control interface is a text command IOCTL and a text
+// counters IOCTL as the sample's and blockq's are, `command` and `counters` with the
+// codes the device gives), and unloaded with Driver Verifier's unload checks (pool
+// leaks, channels and packets never freed). devices/sample/c/vsp.ts and
+// devices/blockq/c/vsp.ts are two.
 
 import type { GapChoices } from '../../vmbus/choices.ts';
 import type { TraceSink } from '../../trace/sink.ts';
-import { buildDriver, type DriverName } from './build.ts';
+import { buildDriver, type DriverRecipe } from './build.ts';
 import { KmclShim, type KmclHooks, type KmclShimOptions } from './kmcl-shim.ts';
 import { kernelImports, mergeImports } from './kernel-shim.ts';
 import { PASSIVE_LEVEL } from './irql.ts';
@@ -15,7 +17,7 @@ import { DriverRuntime } from './runtime.ts';
 import { TraceShim } from './trace-shim.ts';
 import { tagText } from './pool.ts';
 import { violation } from './violations.ts';
-import { IOCTL, WdfShim } from './wdf-shim.ts';
+import { WdfShim, type IoctlResult } from './wdf-shim.ts';
 
 export interface WindowsDriverOptions {
   choices: GapChoices;
@@ -26,7 +28,18 @@ export interface WindowsDriverOptions {
   /** driver sources replaced by other files (buildDriver's `replace`): a test's unfixed file */
   replace?: Readonly<Record<string, string>>;
   faults?: KmclShimOptions['faults'];
+  /** the run's platform bugs (`--fault`), on every channel object the driver allocates */
+  platformFaults?: KmclShimOptions['platformFaults'];
   hangCalls?: number;
+}
+
+/**
+ * A text control interface's two IOCTL codes: one command line in, a status out; and the
+ * counters out, one "key=value ..." line per channel. The device's own numbers.
+ */
+export interface TextControlCodes {
+  command: number;
+  counters: number;
 }
 
 export class DriverCommandError extends Error {
@@ -43,12 +56,14 @@ export class WindowsDriver {
   readonly wdf: WdfShim;
   readonly kmcl: KmclShim;
   readonly trace: TraceShim;
+  private readonly control: TextControlCodes | null;
 
-  constructor(name: DriverName, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks) {
-    const built = buildDriver(name, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
-    this.rt = new DriverRuntime(name, { now: opts.now, hangCalls: opts.hangCalls });
+  constructor(recipe: DriverRecipe, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks, control: TextControlCodes | null = null) {
+    const built = buildDriver(recipe, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
+    this.control = control;
+    this.rt = new DriverRuntime(recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
     this.wdf = new WdfShim(this.rt);
-    this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, hooks });
+    this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, platformFaults: opts.platformFaults, hooks });
     this.trace = new TraceShim(this.rt, opts.sink, side);
     this.rt.instantiate(built.wasm, mergeImports(this.kmcl.imports(), this.wdf.imports(), this.trace.imports(), kernelImports(this.rt)));
   }
@@ -61,9 +76,19 @@ export class WindowsDriver {
     if (add !== 0) throw new Error(`${this.rt.name}: device start failed with 0x${add.toString(16)}`);
   }
 
-  /** IOCTL_SAMPLE_COMMAND: the NTSTATUS the driver completed the request with. */
+  /** One DeviceIoControl: the driver's completion status, information and output bytes. */
+  ioctl(code: number, input: Uint8Array, outputSize: number): IoctlResult {
+    return this.wdf.ioctl(code, input, outputSize);
+  }
+
+  private codes(): TextControlCodes {
+    if (!this.control) throw new Error(`${this.rt.name}: the device gave no text control IOCTLs; use ioctl()`);
+    return this.control;
+  }
+
+  /** The command IOCTL: the NTSTATUS the driver completed the request with. */
   command(text: string): number {
-    return this.wdf.ioctl(IOCTL.command, enc.encode(text), 0).status;
+    return this.wdf.ioctl(this.codes().command, enc.encode(text), 0).status;
   }
 
   /** Like `command`, but a refusal is an error. */
@@ -72,9 +97,9 @@ export class WindowsDriver {
     if (st !== 0) throw new DriverCommandError(this.rt.name, text, st);
   }
 
-  /** IOCTL_SAMPLE_COUNTERS: one "key=value ..." line per channel, parsed. */
+  /** The counters IOCTL: one "key=value ..." line per channel, parsed. */
   counters(): Array<Record<string, number>> {
-    const r = this.wdf.ioctl(IOCTL.counters, new Uint8Array(0), 16384);
+    const r = this.wdf.ioctl(this.codes().counters, new Uint8Array(0), 16384);
     const text = new TextDecoder().decode(r.output);
     return text.split('\n').filter((l) => l.trim()).map((l) => Object.fromEntries(l.trim().split(/\s+/).map((kv) => {
       const [k, v] = kv.split('=');

@@ -20,7 +20,7 @@ import { InfraError, InputError, isBenchError } from '../../errors.ts';
 import type { Reporter } from '../../report/reporter.ts';
 import { redact } from '../../lab/secrets.ts';
 import { runDirLayout } from '../../report/run-dir.ts';
-import { summarize, type JobResult, type RunSummary, type SummaryOutcome } from '../../report/summary.ts';
+import { summarize, type HostFactsRecord, type JobResult, type RunSummary, type SummaryOutcome } from '../../report/summary.ts';
 import { diskFullError, isDiskFull, isDiskFullResult, Journal, keptResults, nowIso, type JournalRecord, type JournalState, type VmEntry } from './journal.ts';
 import { join } from 'node:path';
 import { planJson, type Plan, type PlannedJob } from './plan.ts';
@@ -32,6 +32,11 @@ export interface RunHooks {
   sweepHost(host: string, keep: ReadonlySet<string>): Promise<number>;
   /** Hosts to take out before any job starts, with the reason (failed preflight). */
   preflight?(hosts: readonly SchedHost[]): Promise<Map<string, string>>;
+  /**
+   * What preflight read from a host (src/lab/host-facts.ts): a job skipped before it
+   * starts records the build read, as a job that ran does (job-pipeline.ts).
+   */
+  hostFacts?(host: string): HostFactsRecord | undefined;
 }
 
 export interface EngineOptions {
@@ -129,9 +134,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     // Jobs the plan found not applicable (attach mode) end skipped at once, with the reason.
     for (const job of o.plan.jobs) {
       if (job.notApplicable === undefined || results.has(job.jobId)) continue;
+      const facts = o.hooks.hostFacts?.(job.host);
       const result: JobResult = {
-        jobId: job.jobId, host: job.host, hostBuild: job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
+        jobId: job.jobId, host: job.host, hostBuild: facts?.osBuild ?? job.hostBuild, guest: job.guest, template: job.template, scenario: job.scenario, seed: job.seed,
         attach: job.attach, verdict: 'skipped', message: `not applicable: ${job.notApplicable}`, durationsMs: {}, evidence: {},
+        ...(facts ? { hostFacts: facts } : {}),
       };
       results.set(job.jobId, result);
       journal.append({ t: 'end', jobId: job.jobId, result, at: now() });

@@ -17,7 +17,7 @@
 
 import { createHash } from 'node:crypto';
 import { loopbackNotApplicable, type AttachMode } from '../../lab/attach.ts';
-import type { Scenario } from '../../scenario/model.ts';
+import { devicePath, type Scenario } from '../../scenario/model.ts';
 import type { JobSpec } from '../../report/summary.ts';
 
 /** What the plan needs from an inventory host (src/lab/inventory.ts LabHost has it). */
@@ -31,6 +31,11 @@ export interface PlanHost {
    * VM jobs only, as before attach modes existed.
    */
   attach?: readonly AttachMode[] | undefined;
+  /**
+   * The device module (absolute path) whose drivers the host runs (a real lab's inventory
+   * `device`); absent: any. A scenario of another device is not planned on it.
+   */
+  device?: string | undefined;
 }
 
 /** The pseudo-template of loopback jobs: the Windows client driver in the host, no VM. */
@@ -157,9 +162,14 @@ export function makePlan(input: PlanInput): Plan {
     const seeds = input.matrix?.seeds ?? [s.seed ?? 1];
     const names = scenarioHosts(s);
     const pair = needsPair(s) && input.matrix?.pairs !== false;
+    // A host runs one device's drivers: another device's scenario is not planned there.
+    const otherDevice = (h: PlanHost): string | undefined => (h.device !== undefined && h.device !== devicePath(s)
+      ? `the scenario tests the device ${devicePath(s)}; ${h.name} runs the drivers of ${h.device} (inventory device)` : undefined);
     // Loopback jobs: one per host offering it, no VM, no partner (attach.ts).
     for (const h of hosts) {
       if (!h.attach?.includes('loopback')) continue;
+      const other = otherDevice(h);
+      if (other) { unplaced.push({ scenario: s.name, template: LOOPBACK_TEMPLATE, host: h.name, reason: other }); continue; }
       const na = loopbackNotApplicable(s);
       for (const seed of seeds) {
         jobs.push({
@@ -178,6 +188,13 @@ export function makePlan(input: PlanInput): Plan {
         const vmNa = h.attach && !h.attach.includes('vm-handle')
           ? `vm-handle: ${h.name} has no handle broker (attach: ${h.attach.join(', ')}), so the VSP cannot reach a VM; a guest driver in a VM cannot be the peer of a loopback offer`
           : undefined;
+        const other = otherDevice(h);
+        if (other) { skip(other); continue; }
+        if (pair) {
+          const p = h.migrationPartner === undefined ? undefined : byName.get(h.migrationPartner);
+          const otherPartner = p ? otherDevice(p) : undefined;
+          if (otherPartner) { skip(`the partner: ${otherPartner}`); continue; }
+        }
         if (t.memoryMB > h.capacity.memoryMB) { skip(`the template needs ${t.memoryMB} MB, the host offers ${h.capacity.memoryMB} MB`); continue; }
         let partner: PlanHost | undefined;
         if (pair) {

@@ -1,9 +1,11 @@
 // The real side of the engine on a real lab: the job pipeline's RealSide and real-job's
-// JobLab built from the src/lab classes (HyperV, migrate, GuestSsh, deploy-guest, the
-// VSP's sample-ctl over the host shell, artefacts, cleanup).
+// JobLab built from the src/lab classes (HyperV, migrate, GuestSsh, the driver packages,
+// the device's control tool over the host shell, artefacts, cleanup). Every
+// device-specific step goes through the device module the host runs (its inventory
+// `device`, default the sample): its control tool, channel lines and instance GUIDs.
 //
-//   provision  differencing disk + VM (HyperV.provision), SSH to the guest, the sample
-//              guest driver built and loaded, then the base checkpoint `bench-base`.
+//   provision  differencing disk + VM (HyperV.provision), SSH to the guest, the template's
+//              guest driver package installed, then the base checkpoint `bench-base`.
 //              A template without a pinned guest host key gets the key the guest prints
 //              on its serial console during first boot (cloud-init's fingerprint block),
 //              read from COM1 by the host (lab/serial-log.ts); never the key the first
@@ -26,9 +28,11 @@ import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
-import { guestDriverRecord, sampleGuestLayout, sendControl } from '../../lab/deploy-guest.ts';
-import { installGuestPackage, readPackageCounters, readPackageTrace } from '../../lab/deploy-guest-package.ts';
-import { loadHostDrivers } from '../../lab/driver-package.ts';
+import { guestDriverRecord } from '../../lab/deploy-guest.ts';
+import { installGuestPackage, readPackageCounters, readPackageTrace, writeControlLine } from '../../lab/deploy-guest-package.ts';
+import { deviceOf, SAMPLE_DEVICE } from '../../device-api/load.ts';
+import type { DeviceControl } from '../../device-api/device-module.ts';
+import { InputError } from '../../errors.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { GuestSsh } from '../../lab/guest-ssh.ts';
 import type { LabHost } from '../../lab/inventory.ts';
@@ -38,7 +42,7 @@ import type { Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
-import { channelInstance, loopbackJobLab, sampleCtlDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
+import { loopbackJobLab, toolDrivers, toolVsp, vspProvider, type LoopbackLabOptions } from './loopback-lab.ts';
 import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
@@ -51,8 +55,8 @@ export interface LabRealSideOptions {
   /** Opened Hyper-V handles, one per host (lab-run.ts opens them). */
   hv: (host: string) => HyperV;
   templates: ReadonlyMap<string, VmTemplate>;
-  /** sample-ctl.exe on the hosts. */
-  sampleCtl: string;
+  /** The device's control tool on the hosts, instead of its module's `control.tool.program`. */
+  controlTool?: string | undefined;
   clock: Clock;
   realJob: RealJobOptions;
   /** Where the host writes a VM's serial console log (default <vm folder>\serial-com1.log). */
@@ -62,7 +66,7 @@ export interface LabRealSideOptions {
   /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
   connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
   /**
-   * A loopback job's lab (default: loopbackJobLab over sample-ctl and logman on the host);
+   * A loopback job's lab (default: loopbackJobLab over the control tool and logman on the host);
    * tests pass the C drivers on the emulator (test/run/real/support/c-loopback.ts).
    */
   loopbackLab?: ((o: LoopbackLabOptions, scenario: Scenario) => JobLab) | undefined;
@@ -137,12 +141,8 @@ export class LabRealSide implements RealSide {
 
   async execute(job: PlannedJob, scenario: Scenario, vm: VmHandle, hosts: string[], dir: string, signal: AbortSignal): Promise<RealOutcome> {
     if (vm.ref === LOOPBACK) {
-      const lo = {
-        hv: this.o.hv(vm.host), host: vm.host, sampleCtl: this.o.sampleCtl, clock: this.o.clock,
-        workDir: `${this.o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${this.o.runId}-${vm.name}`.slice(0, 60),
-        vspProvider: vspProvider(this.o.hosts.get(vm.host)!),
-      };
-      const lab = this.o.loopbackLab ? this.o.loopbackLab(lo, scenario) : loopbackJobLab(lo, sampleCtlDrivers(lo));
+      const lo = this.toolOptions(vm);
+      const lab = this.o.loopbackLab ? this.o.loopbackLab(lo, scenario) : loopbackJobLab(lo, toolDrivers(lo));
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     }
     const r = vm.ref as LabVm;
@@ -193,10 +193,30 @@ export class LabRealSide implements RealSide {
     return n;
   }
 
+  /** The device control of a host's device module, and where its tool is on the host. */
+  private control(host: string): { control: DeviceControl; program: string } {
+    const h = this.o.hosts.get(host)!;
+    const d = deviceOf(h.device?.path ?? SAMPLE_DEVICE);
+    // lab-run.ts refuses such a host at load (exit 2); this is for a caller that did not.
+    if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab`, { file: h.source.file, line: h.device?.line, field: h.device?.field ?? 'device' });
+    return { control: d.control, program: this.o.controlTool ?? d.control.tool.program };
+  }
+
+  /** The control tool, trace capture and work folder of a job on the host. */
+  private toolOptions(vm: VmHandle): LoopbackLabOptions {
+    const { o } = this;
+    const h = o.hosts.get(vm.host)!;
+    return {
+      hv: o.hv(vm.host), host: vm.host, ...this.control(vm.host), clock: o.clock,
+      workDir: `${h.vmRoot}\\${vm.name}`, session: `bench-${o.runId}-${vm.name}`.slice(0, 60), vspProvider: vspProvider(h),
+    };
+  }
+
   private jobLab(job: PlannedJob, vm: VmHandle, hosts: string[], dir: string): JobLab {
     const { o } = this;
     const r = vm.ref as LabVm;
-    const layout = sampleGuestLayout();
+    const lo = this.toolOptions(vm);
+    const { control } = lo;
     const ops = (name: string): VmOps => {
       const hv = o.hv(name);
       return {
@@ -205,20 +225,21 @@ export class LabRealSide implements RealSide {
         checkpoint: (id, n) => hv.checkpoint(id, n), restoreCheckpoint: (id, n) => hv.restoreCheckpoint(id, n), turnOff: (id) => hv.turnOff(id),
       };
     };
+    const pkg = r.template.guest.driver;
     const guest: GuestControl = {
-      command: (text) => sendControl(r.guest, layout, text),
-      traceSeq: async () => (await readPackageCounters(r.guest, r.template.guest.driver))?.traceSeq ?? lastSeq(await readPackageTrace(r.guest, r.template.guest.driver)),
-      readTrace: () => readPackageTrace(r.guest, r.template.guest.driver),
+      command: async (text) => {
+        const file = control.linuxGuest?.controlFile;
+        if (!file) throw new InfraError(`the device's module names no control file for a Linux guest driver (control.linuxGuest)`, { host: vm.host });
+        await writeControlLine(r.guest, pkg, file, text);
+      },
+      traceSeq: async () => (await readPackageCounters(r.guest, pkg))?.traceSeq ?? lastSeq(await readPackageTrace(r.guest, pkg)),
+      readTrace: () => readPackageTrace(r.guest, pkg),
       reconnect: () => r.guest.reconnect(),
     };
+    // The VSP through the control tool, as a loopback job's: its counters' trace seq marks
+    // the bench's events, and readTrace stops the ETW capture and converts it.
     const hostHv = o.hv(vm.host);
-    // The VSP through sample-ctl, as a loopback job's: its counters' trace_seq marks the
-    // bench's events, and readTrace stops the ETW capture and converts it.
-    const drivers = sampleCtlDrivers({
-      hv: hostHv, host: vm.host, sampleCtl: o.sampleCtl, clock: o.clock,
-      workDir: `${o.hosts.get(vm.host)!.vmRoot}\\${vm.name}`, session: `bench-${o.runId}-${vm.name}`.slice(0, 60),
-      vspProvider: vspProvider(o.hosts.get(vm.host)!),
-    });
+    const drivers = toolVsp(lo);
     const vsp: DriverControl = drivers.vsp;
     return {
       vmId: r.id,
@@ -237,7 +258,7 @@ export class LabRealSide implements RealSide {
         const broker = o.hosts.get(vm.host)!.handleBroker;
         if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
         for (const c of s.channels) {
-          const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
+          const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', control.channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
           if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
         }
       },
@@ -251,13 +272,4 @@ function lastSeq(trace: string): number {
   const last = trace.trimEnd().split('\n').at(-1) ?? '';
   const m = /"seq":(\d+)/.exec(last);
   return m ? Number(m[1]) : 0;
-}
-
-/** The TraceLogging provider of the host's VSP package: the bench captures it with logman. */
-function vspProvider(host: LabHost): string {
-  const trace = (host.drivers ?? loadHostDrivers()).vsp.trace;
-  if (trace.format !== 'etw') {
-    throw new InfraError(`${host.name}: the VSP package's trace is ${trace.format}, but a lab job captures the VSP's trace with ETW (trace.format: etw, trace.provider)`, { host: host.name });
-  }
-  return trace.provider;
 }

@@ -13,7 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { InputError } from '../../errors.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import { runTag, type HyperV } from '../../lab/hyperv.ts';
-import { loadInventory, type Inventory } from '../../lab/inventory.ts';
+import { loadInventory, type Inventory, type LabHost } from '../../lab/inventory.ts';
 import { ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
 import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
@@ -37,7 +37,7 @@ import { LabRealSide, type LabRealSideOptions } from './lab-real-side.ts';
 import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import { loadQuarantine, NO_QUARANTINE, quarantineWarnings, type QuarantineList } from '../engine/quarantine.ts';
 import { DEFAULT_REAL_JOB } from './real-job.ts';
-import { deviceOf } from '../../device-api/load.ts';
+import { deviceOf, loadDevice, SAMPLE_DEVICE } from '../../device-api/load.ts';
 import { acquireRunLock } from '../engine/run-lock.ts';
 import type { SchedHost } from '../engine/scheduler.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
@@ -64,10 +64,11 @@ export interface LabRunOptions {
   jobTimeoutMs: number;
   log: (line: string) => void;
   stopSignal?: AbortSignal | undefined;
-  /** Where the guest driver's sources are (lab/drivers) and sample-ctl on the hosts. */
+  /** Where the guest driver's sources are (lab/drivers). */
   driversDir: string;
-  sampleCtl: string;
-  /** A loopback job's lab, instead of sample-ctl on the host (tests: the C drivers on the emulator). */
+  /** The device's control tool on the hosts, instead of its module's `control.tool.program`. */
+  controlTool?: string | undefined;
+  /** A loopback job's lab, instead of the control tool on the host (tests: the C drivers on the emulator). */
   loopbackLab?: LabRealSideOptions['loopbackLab'];
 }
 
@@ -94,9 +95,11 @@ export interface LabRunResult {
 export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scenarios' | 'hosts' | 'seeds' | 'quarantine'>): Promise<LoadedLab> {
   const inventory = await loadInventory(o.lab);
   const templates = await Promise.all((o.templates.length ? o.templates : await defaultTemplates()).map((t) => loadTemplate(templateFile(t))));
-  const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios']);
-  // A real lab drives the device through its control interface: a device without one is
-  // refused before anything is provisioned.
+  // The inventory's device is the device of scenarios that name none (as an emulated lab file's).
+  const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios'], inventory.device ? { defaultDevice: inventory.device.path, from: { file: inventory.file, field: 'device' } } : {});
+  // A real lab drives the device through its control interface: a host whose device has
+  // none, or a scenario's device without one, is refused before anything is provisioned.
+  await loadHostDevices(inventory);
   for (const s of scenarios) {
     const d = deviceOf(devicePath(s));
     if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab (its module has no "control"); run it with bench emulate`, { file: s.source?.file, field: 'device' });
@@ -108,7 +111,7 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
   const quarantine = qFile ? await loadQuarantine(qFile) : NO_QUARANTINE;
   const plan = makePlan({
     lab: inventory.name,
-    hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity, attach: h.attach ?? ['loopback'] })),
+    hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity, attach: h.attach ?? ['loopback'], device: hostDevice(h) })),
     templates, scenarios, matrix: { hosts: o.hosts, seeds: o.seeds },
   });
   return { inventory, templates, scenarios, quarantine, plan };
@@ -144,7 +147,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     const hosts: SchedHost[] = inventory.hosts.map((h) => ({ name: h.name, build: h.build ?? 'unknown', capacity: h.capacity, partner: h.migrationPartner }));
     const real = new LabRealSide({
       runId, hosts: byName, hv, templates: new Map(loaded.templates.map((t) => [t.name, t])),
-      sampleCtl: o.sampleCtl, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir), loopbackLab: o.loopbackLab,
+      controlTool: o.controlTool, clock: realClock, realJob: DEFAULT_REAL_JOB, sourceCommit: await gitCommit(o.driversDir), loopbackLab: o.loopbackLab,
     });
     const mux = new ReporterMultiplexer(createReporters(RUN_REPORTERS, { runDir, onWarning: o.log }), (f) => o.log(describeFailure(f)));
     const parents = [...new Set(loaded.templates.map((t) => t.parentDisk))];
@@ -157,6 +160,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
           if (!shells.has(host)) { o.log(`not sweeping ${host}: it was not reached in this run; bench lab cleanup --lab ${o.lab} --run ${runId} removes what is left there`); return 0; }
           return real.sweepHost(host, keep);
         },
+        hostFacts: (host) => facts.get(host),
         preflight: async (list) => {
           const out = new Map<string, string>();
           await Promise.all(list.map(async (h) => {
@@ -207,6 +211,27 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
     await pool.close().catch(() => undefined);
     for (const h of shells.values()) await h.ctx.shell.close().catch(() => undefined);
     lock.release();
+  }
+}
+
+/** The device module (absolute path) whose drivers a host runs: its own, the lab's, or the sample. */
+export function hostDevice(h: Pick<LabHost, 'device'>): string {
+  return h.device?.path ?? SAMPLE_DEVICE;
+}
+
+/**
+ * Loads every host's device module and refuses one without a control interface: exit 2
+ * naming the device, the inventory and the line that named it.
+ */
+export async function loadHostDevices(inventory: Inventory): Promise<void> {
+  for (const h of inventory.hosts) {
+    const where = h.device ? { file: inventory.file, line: h.device.line, field: h.device.field } : { file: inventory.file, line: h.source.line };
+    const d = await loadDevice(hostDevice(h), where);
+    if (!d.control) {
+      throw new InputError(`device ${d.name} (${hostDevice(h)}) has no control interface for a real lab (its module has no "control"), so host ${h.name} cannot run it`, where, {
+        hint: 'give the module a control (src/device-api/device-module.ts DeviceControl), or run the device with bench emulate',
+      });
+    }
   }
 }
 

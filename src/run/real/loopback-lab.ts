@@ -2,16 +2,16 @@
 // loopback offer, and the Windows client driver, loaded in the host on the offer's device
 // interface, is its peer. No VM: real-job.ts runs the scenario unchanged, and the "VM"
 // operations it asks for become the VSP's channel-level commands (PROTOCOL.md, "Control
-// interfaces"):
+// interfaces"), the device module's ChannelOp:
 //
-//   save                  save ch=N, detach ch=N          (pause, SaveBegin/Continue/End; the server
-//                                                          object goes, as a saved VM's host side does)
-//   restore (Start-VM)    restore ch=N, then resume ch=N  (a new server channel from the save for every
-//                                                          channel, then each offered and started)
-//   checkpoint            save ch=N, resume ch=N          (save and continue on the same server channel)
-//   pause (Suspend-VM)    pause ch=N                      (the server channels only; no save)
-//   resume (Resume-VM)    resume ch=N                     (start them again)
-//   turn off (a hang)     close ch=N                      (disable and clean up)
+//   save                  save, detach          (pause, SaveBegin/Continue/End; the server
+//                                                object goes, as a saved VM's host side does)
+//   restore (Start-VM)    restore, then resume  (a new server channel from the save for every
+//                                                channel, then each offered and started)
+//   checkpoint            save, resume          (save and continue on the same server channel)
+//   pause (Suspend-VM)    pause                 (the server channels only; no save)
+//   resume (Resume-VM)    resume                (start them again)
+//   turn off (a hang)     close                 (disable and clean up)
 //
 // The client is never paused or saved: it runs on, and its counters are read at every
 // bench event (peerStaysUp). Checkpoint apply and migration never reach here: the plan
@@ -19,55 +19,61 @@
 // the merged trace, as a VM's guest driver's is, and the emulator runs the same topology
 // (scenario topology loopback, src/scenario/execute.ts) to check it against.
 //
-// Both drivers are driven through sample-ctl.exe over the host shell; the VSP's trace is
-// ETW (logman), the client's is read with `sample-ctl guest trace FILE`.
+// Both drivers are driven through the device's control tool over the host shell (the
+// device module's `control.tool`, devices/sample/control.ts for the sample); the VSP's
+// trace is ETW (logman, the VSP package's provider) converted by the tool, the client's
+// is the tool's `trace` verb.
 
+import type { DeviceControl, ToolVerb } from '../../device-api/device-module.ts';
 import { InfraError } from '../../errors.ts';
 import { readHostFile } from '../../lab/artefacts.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
+import { loadHostDrivers } from '../../lab/driver-package.ts';
+import type { LabHost } from '../../lab/inventory.ts';
 import type { HyperV } from '../../lab/hyperv.ts';
 import type { Scenario } from '../../scenario/model.ts';
 import type { Clock } from '../engine/job-pipeline.ts';
 import type { DriverControl, GuestControl, JobLab, VmOps } from './real-job.ts';
 
-export const VSP_PROVIDER = '{dd84f5b2-2614-4623-b28a-6b85d3a4202c}';
 const BIND_TIMEOUT_MS = 30_000;
 
-/** The channel's instance GUID ends in its number (PROTOCOL.md "Channel numbers"). */
-export function channelInstance(ch: number): string {
-  return `8d2f5c3a-71b4-4e0e-9a6d-${ch.toString(16).padStart(12, '0')}`;
-}
-
-export interface LoopbackLabOptions {
+/** The device's control tool on one host: the module's control and where the program is. */
+export interface HostTool {
   hv: HyperV;
   host: string;
-  sampleCtl: string;
+  control: DeviceControl;
+  /** The tool's path on the host: the module's `control.tool.program` unless the lab overrides it. */
+  program: string;
+}
+
+export interface LoopbackLabOptions extends HostTool {
   /** A folder on the host for this job's capture and traces. */
   workDir: string;
   /** ETW session name, unique on the host. */
   session: string;
   clock: Clock;
-  /** The VSP package's TraceLogging provider (its trace.provider); default the sample's. */
-  vspProvider?: string;
+  /** The VSP package's TraceLogging provider (its trace.provider). */
+  vspProvider: string;
 }
 
-/** A driver's control over sample-ctl: `sample-ctl <who> command|counters|trace`. */
-export function sampleCtlControl(o: LoopbackLabOptions, who: 'vsp' | 'guest', readTrace: () => Promise<string>): DriverControl {
-  const ctl = (args: string[]) => runSampleCtl(o, args);
+/** A driver's control over the tool: its `command` and `counters` verbs, and its trace. */
+export function toolControl(o: HostTool, who: 'vsp' | 'guest', readTrace: () => Promise<string>): DriverControl {
   return {
-    command: async (text) => { await ctl([who, 'command', text]); },
+    command: async (text) => { await runTool(o, { verb: 'command', who, line: text }); },
     traceSeq: async () => {
-      const m = /trace_seq=(\d+)/.exec((await ctl([who, 'counters'])).join('\n'));
-      if (!m) throw new InfraError(`sample-ctl ${who} counters printed no trace_seq`, { host: o.host });
-      return Number(m[1]);
+      const seq = o.control.counters(who, await runTool(o, { verb: 'counters', who })).traceSeq;
+      if (seq === undefined) throw new InfraError(`${o.program} ${who} counters printed no trace seq`, { host: o.host });
+      return seq;
     },
     readTrace,
   };
 }
 
-export async function runSampleCtl(o: Pick<LoopbackLabOptions, 'hv' | 'host' | 'sampleCtl'>, args: string[]): Promise<string[]> {
-  const x = await runNative(o.hv, o.sampleCtl, args);
-  if (x.exitCode !== 0) throw new InfraError(`sample-ctl ${args.join(' ')} exited with ${x.exitCode}: ${x.output.slice(-2).join(' ')}`, { host: o.host });
+/** Runs one verb of the control tool on the host; a non-zero exit is an InfraError with its last lines. */
+export async function runTool(o: HostTool, verb: ToolVerb): Promise<string[]> {
+  const args = o.control.tool.args(verb);
+  const x = await runNative(o.hv, o.program, args);
+  if (x.exitCode !== 0) throw new InfraError(`${o.program} ${args.join(' ')} exited with ${x.exitCode}: ${x.output.slice(-2).join(' ')}`, { host: o.host });
   return x.output;
 }
 
@@ -80,40 +86,49 @@ export interface LoopbackDrivers {
   startCapture(): Promise<void>;
 }
 
-/** The drivers through sample-ctl.exe and logman on the host. */
-export function sampleCtlDrivers(o: LoopbackLabOptions): LoopbackDrivers {
+/** The VSP through the tool, its trace an ETW capture (logman) the tool converts. */
+export function toolVsp(o: LoopbackLabOptions): { vsp: DriverControl; startCapture(): Promise<void> } {
   const etl = `${o.workDir}\\vsp.etl`;
-  const hostJsonl = `${etl}.jsonl`;
-  const clientJsonl = `${o.workDir}\\client.jsonl`;
-  const readFile = async (path: string, what: string) => {
-    const data = await readHostFile(o.hv, path);
-    if (!data) throw new InfraError(`the ${what} trace ${path} is missing`, { host: o.host });
-    return data.toString('utf8');
-  };
+  const jsonl = `${etl}.jsonl`;
   return {
-    vsp: sampleCtlControl(o, 'vsp', async () => {
+    vsp: toolControl(o, 'vsp', async () => {
       await runNative(o.hv, 'logman', ['stop', o.session, '-ets']);
-      await runSampleCtl(o, ['etl2jsonl', etl, hostJsonl]);
-      return readFile(hostJsonl, 'VSP');
-    }),
-    client: sampleCtlControl(o, 'guest', async () => {
-      await runSampleCtl(o, ['guest', 'trace', clientJsonl]);
-      return readFile(clientJsonl, 'client');
+      await runTool(o, { verb: 'convert-etl', etl, jsonl });
+      return readTraceFile(o, jsonl, 'VSP');
     }),
     startCapture: async () => {
-      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', o.vspProvider ?? VSP_PROVIDER, '-o', etl, '-ets']);
+      const started = await runNative(o.hv, 'logman', ['start', o.session, '-p', o.vspProvider, '-o', etl, '-ets']);
       if (started.exitCode !== 0) throw new InfraError(`logman start ${o.session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: o.host });
     },
   };
 }
 
-export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d: LoopbackDrivers): JobLab {
+/** The drivers through the device's control tool and logman on the host. */
+export function toolDrivers(o: LoopbackLabOptions): LoopbackDrivers {
+  const clientJsonl = `${o.workDir}\\client.jsonl`;
+  return {
+    ...toolVsp(o),
+    client: toolControl(o, 'guest', async () => {
+      await runTool(o, { verb: 'trace', who: 'guest', file: clientJsonl });
+      return readTraceFile(o, clientJsonl, 'client');
+    }),
+  };
+}
+
+async function readTraceFile(o: HostTool, path: string, what: string): Promise<string> {
+  const data = await readHostFile(o.hv, path);
+  if (!data) throw new InfraError(`the ${what} trace ${path} is missing`, { host: o.host });
+  return data.toString('utf8');
+}
+
+export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock' | 'control'>, d: LoopbackDrivers): JobLab {
   const { vsp } = d;
+  const { control } = o;
   // The client is in the host and stays open across every channel operation.
   const client: GuestControl = { ...d.client, reconnect: async () => undefined };
   let channels: number[] = [];
-  const each = async (...verbs: string[]) => {
-    for (const ch of channels) for (const v of verbs) await vsp.command(`${v} ch=${ch}`);
+  const each = async (...ops: Array<'save' | 'detach' | 'restore' | 'resume' | 'pause' | 'close'>) => {
+    for (const ch of channels) for (const op of ops) await vsp.command(control.channel({ op, ch }));
   };
   const notHere = (what: string) => async (): Promise<never> => {
     throw new InfraError(`${what} is not applicable to a loopback job (the plan should have skipped it)`, { host: o.host });
@@ -145,7 +160,7 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
     prepare: async (s: Scenario) => {
       channels = s.channels.map((c) => c.id);
       await d.startCapture();
-      for (const c of s.channels) await vsp.command(`open ${c.id} ${channelInstance(c.id)} loopback ring-pages=${c.h2gPages}`);
+      for (const c of s.channels) await vsp.command(control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true }));
       // The client binds through PnP, after the offer: until then it has no counters.
       const until = o.clock.now() + BIND_TIMEOUT_MS;
       for (;;) {
@@ -160,4 +175,13 @@ export function loopbackJobLab(o: Pick<LoopbackLabOptions, 'host' | 'clock'>, d:
     },
     clock: o.clock,
   };
+}
+
+/** The TraceLogging provider of the host's VSP package: the bench captures it with logman. */
+export function vspProvider(host: Pick<LabHost, 'name' | 'drivers'>): string {
+  const trace = (host.drivers ?? loadHostDrivers()).vsp.trace;
+  if (trace.format !== 'etw') {
+    throw new InfraError(`${host.name}: the VSP package's trace is ${trace.format}, but a lab job captures the VSP's trace with ETW (trace.format: etw, trace.provider)`, { host: host.name });
+  }
+  return trace.provider;
 }

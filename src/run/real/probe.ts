@@ -5,20 +5,23 @@
 //
 //   shell          the host shell answers and the Hyper-V module is there
 //   test-signing   bcdedit shows testsigning on
-//   vsp-loads      the staged VSP and client builds install, and the VSP answers sample-ctl
-//   loopback-offer `open N GUID loopback` is accepted
+//   vsp-loads      the staged VSP and client builds install, and the VSP answers its control tool
+//   loopback-offer a loopback `open` of a channel is accepted
 //   client-binds   the client driver in the host opened the loopback channel
 //   traffic        a request and a host transaction complete, both ways
-//   save-continue  `save ch=N` then `resume ch=N`: traffic still completes afterwards
-//   restore-open   save, `restore ch=N` onto a new server channel with the client open, resume
-//   force-new-channel  the same with `open ... force-new-channel` (the flag 0x8): is the
+//   save-continue  `save` then `resume` of the channel: traffic still completes afterwards
+//   restore-open   save, `detach`, `restore` onto a new server channel with the client open, resume
+//   force-new-channel  the same with an `open` asking for FORCE_NEW_CHANNEL (the flag 0x8): is the
 //                  offer taken, and does the client keep its channel or get a new one
 //                  (its counters start again) when the server channel is restored
 //   choice:<key>   for each documented-gap choice, which option the host's traces fit
 //
 // An experiment whose prerequisite failed is `unsupported` ("not tried: ...") so that the
-// findings always list every question. Counters come from `sample-ctl vsp|guest counters`
-// ("ch=N name=value ..." per channel, lab/drivers/vsp/vsp-driver.c VspWriteCounters).
+// findings always list every question.
+//
+// The drivers are the instrument: the probe drives the device the host runs (its
+// inventory `device`, default the sample) through its module's control (DeviceControl:
+// the control tool's verbs, channel lines, counters), loaded by path like any module.
 
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +45,10 @@ import type { Scenario } from '../../scenario/model.ts';
 import { GAP_CHOICES } from '../../vmbus/choices.ts';
 import { fittingChoices } from '../commands/check-trace.ts';
 import type { Clock } from '../engine/job-pipeline.ts';
-import { channelInstance, loopbackJobLab, runSampleCtl, sampleCtlDrivers, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
+import { loopbackJobLab, runTool, toolDrivers, vspProvider, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
+import { hostDevice } from './lab-run.ts';
+import { loadDevice } from '../../device-api/load.ts';
+import type { DeviceControl } from '../../device-api/device-module.ts';
 import { runRealJob } from './real-job.ts';
 
 export type ProbeStatus = 'pass' | 'fail' | 'unsupported';
@@ -68,11 +74,13 @@ export interface ProbeReport {
 export interface ProbeOptions {
   hv: HyperV;
   host: LabHost;
-  sampleCtl: string;
+  /** The control of the device the host runs (its module's), and where its tool is on the host. */
+  control: DeviceControl;
+  program: string;
   clock: Clock;
   /** Scenarios run as loopback jobs for the documented-gap choices (the inapplicable are left out). */
   scenarios: readonly Scenario[];
-  /** The drivers of those jobs (default: sample-ctl on the host); tests pass an emulator's. */
+  /** The drivers of those jobs (default: the control tool on the host); tests pass an emulator's. */
   drivers?: (o: LoopbackLabOptions, scenario: Scenario) => LoopbackDrivers & { clock?: Clock };
   /** The probe's own channel number (default 0x7e00, out of the way of scenarios). */
   channel?: number;
@@ -80,23 +88,16 @@ export interface ProbeOptions {
   waitMs?: number;
 }
 
-/** `ch=N a=1 b=2` lines -> channel -> counters. Lines without `ch=` (trace_seq=...) are skipped. */
-export function parseCounters(lines: readonly string[]): Map<number, Record<string, number>> {
-  const out = new Map<number, Record<string, number>>();
-  for (const l of lines) {
-    const kv: Record<string, number> = {};
-    for (const m of l.matchAll(/(\w+)=(\d+)/g)) kv[m[1]!] = Number(m[2]);
-    if (kv.ch !== undefined) out.set(kv.ch, kv);
-  }
-  return out;
-}
-
 export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   const findings: ProbeFinding[] = [];
   const ch = o.channel ?? 0x7e00;
   const waitMs = o.waitMs ?? 10_000;
-  const ctlOpts = { hv: o.hv, host: o.host.name, sampleCtl: o.sampleCtl };
-  const ctl = (args: string[]) => runSampleCtl(ctlOpts, args);
+  const tool = { hv: o.hv, host: o.host.name, control: o.control, program: o.program };
+  const { control } = o;
+  /** One line to a driver's control interface through the tool. */
+  const say = (who: 'vsp' | 'guest', line: string) => runTool(tool, { verb: 'command', who, line });
+  const vspSays = (op: Parameters<DeviceControl['channel']>[0]) => say('vsp', control.channel(op));
+  const open = (on: number, forceNewChannel: boolean) => vspSays({ op: 'open', ch: on, instance: control.channelInstance(on), ringPages: 4, loopback: true, forceNewChannel });
   const add = (id: string, title: string, status: ProbeStatus, detail: string, meaning: string) => {
     findings.push({ id, title, status, detail, meaning });
     return status === 'pass';
@@ -110,13 +111,18 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
       return ['fail', (e as Error).message.split('\n')[0]!];
     }
   };
-  const counters = async (who: 'vsp' | 'guest') => parseCounters(await ctl([who, 'counters']));
-  const completions = async (on: number) => ({ vsp: (await counters('vsp')).get(on)?.completions ?? 0, client: (await counters('guest')).get(on)?.completions ?? 0 });
+  const counters = async (who: 'vsp' | 'guest') => control.counters(who, await runTool(tool, { verb: 'counters', who })).channels;
+  const completions = async (on: number) => ({ vsp: (await counters('vsp')).get(on)?.completed ?? 0, client: (await counters('guest')).get(on)?.completed ?? 0 });
   /** Sends 4 each way on channel `on` and waits for their completions; the detail says what came back. */
   const trafficOn = async (on: number): Promise<[ProbeStatus, string]> => {
     const before = await completions(on);
-    await ctl(['guest', 'command', `send 4 64 0 0 ch=${on}`]);
-    await ctl(['vsp', 'command', `transact 4 64 0 ch=${on}`]);
+    for (const step of [
+      { op: 'guest-send', channel: on, count: 4, size: 64, mode: 'inline', hold: 0 },
+      { op: 'host-send', channel: on, count: 4, size: 64, hold: 0 },
+    ] as const) {
+      const c = control.command(step);
+      await say(c.to, c.line);
+    }
     const until = o.clock.now() + waitMs;
     for (;;) {
       const now = await completions(on);
@@ -155,8 +161,8 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     const v = await attempt(async () => {
       const d = await ensureHostDrivers(o.hv, hostPackages(o.host.drivers ?? loadHostDrivers(), ['loopback']));
       if (!d.ok) return ['fail', d.reason];
-      await ctl(['vsp', 'counters']);
-      return ['pass', `installed ${d.drivers.map((x) => `${x.name} ${x.fileVersion ?? ''} ${x.sha256.slice(0, 12)}`.replace(/ +/g, ' ')).join(', ')}; the VSP answers sample-ctl`];
+      await runTool(tool, { verb: 'counters', who: 'vsp' });
+      return ['pass', `installed ${d.drivers.map((x) => `${x.name} ${x.fileVersion ?? ''} ${x.sha256.slice(0, 12)}`.replace(/ +/g, ' ')).join(', ')}; the VSP answers its control tool`];
     });
     loaded = add('vsp-loads', 'the VSP loads', v[0], v[1], v[0] === 'pass' ? 'the VSP is in place for every job' : 'see pnputil /enum-devices /drivers and the System event log; no job can run');
   }
@@ -166,7 +172,7 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   if (!loaded) notTried('loopback-offer', 'a loopback offer is created', 'the VSP');
   else {
     const l = await attempt(async () => {
-      const out = await ctl(['vsp', 'command', `open ${ch} ${channelInstance(ch)} loopback ring-pages=4`]).catch((e: Error) => e);
+      const out = await open(ch, false).catch((e: Error) => e);
       return out instanceof Error ? ['unsupported', out.message] : ['pass', `channel ${ch} offered with VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER`];
     });
     offered = add('loopback-offer', 'a loopback offer is created', l[0], l[1], l[0] === 'pass' ? 'loopback jobs are possible on this host' : 'the host refuses loopback offers: only attach vm-handle can work here');
@@ -193,10 +199,10 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
    * a new one (they start again), and whether traffic flows after.
    */
   const forceNewChannel = async (fc: number): Promise<[ProbeStatus, string]> => {
-    const opened = await ctl(['vsp', 'command', `open ${fc} ${channelInstance(fc)} loopback ring-pages=4 force-new-channel`]).catch((e: Error) => e);
+    const opened = await open(fc, true).catch((e: Error) => e);
     if (opened instanceof Error) return ['fail', `the offer with the flag was refused: ${opened.message}`];
     const bindUntil = o.clock.now() + waitMs;
-    while (!(await counters('guest').catch(() => new Map<number, Record<string, number>>())).has(fc)) {
+    while (!(await counters('guest').catch(() => new Map<number, { sent: number; completed: number }>())).has(fc)) {
       if (o.clock.now() >= bindUntil) return ['fail', `the flagged offer was made, but no client opened channel ${fc} within ${waitMs} ms`];
       await o.clock.sleep(250);
     }
@@ -206,13 +212,15 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     };
     const before = await flowsOn('before the save');
     if (before) return ['fail', before];
-    const sentBefore = (await counters('guest')).get(fc)?.requests_sent ?? 0;
-    await ctl(['vsp', 'command', `save ch=${fc}`]);
-    const restored = await ctl(['vsp', 'command', `restore ch=${fc}`]).then(() => ctl(['vsp', 'command', `resume ch=${fc}`])).catch((e: Error) => e);
+    const sentBefore = (await counters('guest')).get(fc)?.sent ?? 0;
+    await vspSays({ op: 'save', ch: fc });
+    // The saved object is given up first: the VSP's restore refuses a live one (REVIEW D4).
+    await vspSays({ op: 'detach', ch: fc });
+    const restored = await vspSays({ op: 'restore', ch: fc }).then(() => vspSays({ op: 'resume', ch: fc })).catch((e: Error) => e);
     if (restored instanceof Error) return ['fail', `the save was taken, the restore with the flag was refused: ${restored.message}`];
     // The client's counters right after the restore, before any new traffic.
-    const after = (await counters('guest').catch(() => new Map<number, Record<string, number>>())).get(fc);
-    const kept = after !== undefined && (after.requests_sent ?? 0) >= sentBefore;
+    const after = (await counters('guest').catch(() => new Map<number, { sent: number; completed: number }>())).get(fc);
+    const kept = after !== undefined && after.sent >= sentBefore;
     const flowing = await flowsOn('after the restore');
     const what = kept ? 'the client kept its channel across the restore (its counters went on)' : 'the client got a new channel at the restore (its counters started again)';
     return flowing ? ['fail', `${what}; ${flowing}`] : ['pass', `with FORCE_NEW_CHANNEL: the offer is taken, ${what}, and traffic flows after`];
@@ -228,8 +236,8 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   if (!flows) notTried('save-continue', 'save and continue at channel level', 'traffic');
   else {
     const s = await attempt(async () => {
-      await ctl(['vsp', 'command', `save ch=${ch}`]);
-      await ctl(['vsp', 'command', `resume ch=${ch}`]);
+      await vspSays({ op: 'save', ch });
+      await vspSays({ op: 'resume', ch });
       return traffic();
     });
     add('save-continue', 'save and continue at channel level', s[0], s[1], s[0] === 'pass' ? 'a channel goes on after SaveBegin/SaveContinue/SaveEnd' : 'a saved channel does not resume: channel-level saves are not usable as planned');
@@ -237,15 +245,17 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
   if (!flows) notTried('restore-open', 'restore onto a new server channel, client open', 'traffic');
   else {
     const r = await attempt(async () => {
-      await ctl(['vsp', 'command', `save ch=${ch}`]);
-      // restore makes the new server channel, resume offers and starts it (vsp-save.c).
-      await ctl(['vsp', 'command', `restore ch=${ch}`]);
-      await ctl(['vsp', 'command', `resume ch=${ch}`]);
+      await vspSays({ op: 'save', ch });
+      // detach gives up the saved object (the VSP's restore refuses a live one, REVIEW D4),
+      // restore makes the new server channel, resume offers and starts it (ChannelOp).
+      await vspSays({ op: 'detach', ch });
+      await vspSays({ op: 'restore', ch });
+      await vspSays({ op: 'resume', ch });
       return traffic();
     });
     add('restore-open', 'restore onto a new server channel, client open', r[0], r[1], r[0] === 'pass' ? 'the second open question is answered yes: loopback save/restore jobs can run' : 'loopback jobs that save and restore will fail here: the channel cannot be restored while its client stays open');
   }
-  if (offered) await ctl(['vsp', 'command', `close ch=${ch}`]).catch(() => undefined);
+  if (offered) await vspSays({ op: 'close', ch }).catch(() => undefined);
 
   // 9. FORCE_NEW_CHANNEL, on a channel of its own
   if (!flows) notTried('force-new-channel', 'what FORCE_NEW_CHANNEL does', 'traffic');
@@ -255,7 +265,7 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     add('force-new-channel', 'what FORCE_NEW_CHANNEL does', f[0], f[1], f[0] === 'pass'
       ? 'answered: use it (or not) in the VSP as the detail says; a job never sets it'
       : 'the flag breaks a loopback offer or its restore on this host: keep it off');
-    await ctl(['vsp', 'command', `close ch=${fc}`]).catch(() => undefined);
+    await vspSays({ op: 'close', ch: fc }).catch(() => undefined);
   }
 
   // 10. documented-gap choices, from loopback jobs of targeted scenarios
@@ -271,8 +281,11 @@ async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, t
   if (flows) {
     for (const s of runnable) {
       const dir = mkdtempSync(join(tmpdir(), `probe-${s.name}-`));
-      const lo: LoopbackLabOptions = { hv: o.hv, host: o.host.name, sampleCtl: o.sampleCtl, clock: o.clock, workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60) };
-      const d: LoopbackDrivers & { clock?: Clock } = (o.drivers ?? ((x) => sampleCtlDrivers(x)))(lo, s);
+      const lo: LoopbackLabOptions = {
+        hv: o.hv, host: o.host.name, control: o.control, program: o.program, clock: o.clock,
+        workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60), vspProvider: vspProvider(o.host),
+      };
+      const d: LoopbackDrivers & { clock?: Clock } = (o.drivers ?? ((x) => toolDrivers(x)))(lo, s);
       // Drivers that keep their own time (the C drivers on the emulator) bring their clock.
       const lab = loopbackJobLab(d.clock ? { ...lo, clock: d.clock } : lo, d);
       const out = await runRealJob({ scenario: s, seed: s.seed ?? 1, hostMap: { [s.host]: o.host.name } }, lab, dir, new AbortController().signal).catch((e: Error) => ({ kind: 'infra' as const, message: e.message }));
@@ -325,7 +338,8 @@ export interface ProbeRunOptions {
   out: string;
   scenarios: readonly string[];
   connect: ConnectConfig;
-  sampleCtl: string;
+  /** The control tool on the host, instead of the device module's `control.tool.program`. */
+  controlTool?: string | undefined;
   clock: Clock;
   drivers?: ProbeOptions['drivers'];
 }
@@ -335,10 +349,14 @@ export async function runProbe(o: ProbeRunOptions): Promise<{ report: ProbeRepor
   const inventory = await loadInventory(o.lab);
   const host = o.host === undefined ? inventory.hosts[0]! : inventory.hosts.find((h) => h.name === o.host);
   if (!host) throw new InputError(`no host named ${o.host} in ${inventory.file}`, { field: '--host' }, { hint: `hosts: ${inventory.hosts.map((h) => h.name).join(', ')}` });
-  const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios']);
+  const device = await loadDevice(hostDevice(host), host.device ? { file: inventory.file, line: host.device.line, field: host.device.field } : { file: inventory.file, line: host.source.line });
+  if (!device.control) {
+    throw new InputError(`device ${device.name} has no control interface (its module has no "control"), so the probe cannot drive host ${host.name}'s drivers`, { file: inventory.file, line: host.device?.line, field: host.device?.field });
+  }
+  const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios'], inventory.device ? { defaultDevice: inventory.device.path, from: { file: inventory.file, field: 'device' } } : {});
   const hv = await openHyperV(host, o.connect);
   try {
-    const report = await probeHost({ hv, host, sampleCtl: o.sampleCtl, clock: o.clock, scenarios, drivers: o.drivers });
+    const report = await probeHost({ hv, host, control: device.control, program: o.controlTool ?? device.control.tool.program, clock: o.clock, scenarios, drivers: o.drivers });
     mkdirSync(o.out, { recursive: true });
     const files = { json: join(o.out, 'probe.json'), markdown: join(o.out, 'probe.md') };
     await writeFileAtomic(files.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -3,33 +3,18 @@
 // freed (REVIEW D3: a VSP that forgets them leaks them, and Cleanup names the leak); and
 // the host puts a new object in the channel's place, offered anew.
 import { describe, expect, it } from 'vitest';
-import { EmulatedHost } from '../../../src/scenario/host.ts';
-import sample from '../../../devices/sample/device.ts';
-import { GuestMemory } from '../../../src/vmbus/partition.ts';
-import { DEFAULT_CHOICES, type GapChoices } from '../../../src/vmbus/choices.ts';
-import { Faults } from '../../../src/vmbus/faults.ts';
-import { MemorySink } from '../../../src/trace/sink.ts';
+import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
+import { sampleHost as host, savedTransactions } from './support/sample-host.ts';
 import { DeviceError } from '../../../src/device-api/device-module.ts';
 import { STATUS } from '../../../src/vmbus/status.ts';
 import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../../../src/vmbus/channel-types.ts';
-
-const CHANNELS = [{ id: 0, g2hPages: 4, h2gPages: 1, quota: 0 }];
-
-function host(choices: GapChoices = DEFAULT_CHOICES, forceNewChannel = false) {
-  const sink = new MemorySink('emulator');
-  const h = new EmulatedHost('host-a', CHANNELS.map((c) => ({ ...c, forceNewChannel })), {
-    device: sample.emulator!, choices, sink, now: () => 0, saveBufferSize: 4096, instancePrefix: 't', faults: new Faults(),
-  });
-  const memory = new GuestMemory([{ ch: 0, g2hPages: 4, h2gPages: 1 }]);
-  return { sink, h, memory };
-}
 
 type Ev = { ev: string; side: string; tx?: number; status?: string; state?: string };
 
 describe('the sample VSP at a rescind', () => {
   it('cancels each transaction queued or awaiting, traces each end once with KMCL\'s cancel status, and frees every packet', () => {
     for (const [cancelStatus, hex] of [['cancelled', 'c0000120'], ['device-removed', 'c00002b6']] as const) {
-      const { sink, h, memory } = host({ ...DEFAULT_CHOICES, cancelStatus });
+      const { sink, h, memory } = host({ choices: { ...DEFAULT_CHOICES, cancelStatus } });
       h.attach(memory, () => {}, false);
       const old = h.vsps.get(0)!;
       // 40 transactions of 200 bytes: some in the one-page ring awaiting, the rest queued.
@@ -61,10 +46,7 @@ describe('the sample VSP at a rescind', () => {
   it('frees the packets of a restore that failed, traces their end, and Cleanup finds no leak', () => {
     // A save with transactions awaiting, then a restore whose RestorePacket fails on the
     // second packet: KMCL takes the first back, and the VSP must free it (REVIEW D3).
-    const a = host();
-    a.h.attach(a.memory, () => {}, false);
-    a.h.vsps.get(0)!.send('transaction', 1, 3, 200, 1000);
-    const buffers = a.h.vsps.get(0)!.save();
+    const buffers = savedTransactions(3);
     const b = host();
     const vsp = b.h.vsps.get(0)!;
     const callback = vsp.channel.restorePacket!;
@@ -81,10 +63,7 @@ describe('the sample VSP at a rescind', () => {
   });
 
   it('a restore that succeeded but is given up (the host falls back anyway) ends the restored transactions through Disable', () => {
-    const a = host();
-    a.h.attach(a.memory, () => {}, false);
-    a.h.vsps.get(0)!.send('transaction', 1, 3, 200, 1000);
-    const buffers = a.h.vsps.get(0)!.save();
+    const buffers = savedTransactions(3);
     const b = host();
     const vsp = b.h.vsps.get(0)!;
     vsp.restore(buffers);
@@ -98,7 +77,7 @@ describe('the sample VSP at a rescind', () => {
   });
 
   it('forceNewChannel sets VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL on the server channel before Enable, and the new object too', () => {
-    const { h, memory } = host(DEFAULT_CHOICES, true);
+    const { h, memory } = host({ forceNewChannel: true });
     expect(h.vsps.get(0)!.channel.config.serverFlags & SERVER_INIT_FLAG_FORCE_NEW_CHANNEL).toBe(SERVER_INIT_FLAG_FORCE_NEW_CHANNEL);
     h.attach(memory, () => {}, false);
     h.rescind(0);

@@ -2,24 +2,8 @@
 // VmbChannelDisable (which cancels what is still queued or awaiting its completion) and
 // VmbChannelCleanup (which finds every packet freed), not with a call KMCL does not have.
 import { describe, expect, it } from 'vitest';
-import { EmulatedHost } from '../../../src/scenario/host.ts';
-import sample from '../../../devices/sample/device.ts';
-import { GuestMemory } from '../../../src/vmbus/partition.ts';
-import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
-import { Faults } from '../../../src/vmbus/faults.ts';
+import { hostWithTraffic } from './support/sample-host.ts';
 import { Channel } from '../../../src/vmbus/channel.ts';
-import { MemorySink } from '../../../src/trace/sink.ts';
-
-function hostWithTraffic() {
-  const sink = new MemorySink('emulator');
-  const channels = [{ id: 0, g2hPages: 4, h2gPages: 1, quota: 0 }];
-  const host = new EmulatedHost('host-a', channels, { device: sample.emulator!, choices: DEFAULT_CHOICES, sink, now: () => 0, saveBufferSize: 4096, instancePrefix: 't', faults: new Faults() });
-  host.attach(new GuestMemory([{ ch: 0, g2hPages: 4, h2gPages: 1 }]), () => {}, false);
-  const vsp = host.vsps.get(0)!;
-  // 40 transactions of 200 bytes: some in the one-page ring awaiting, the rest queued.
-  vsp.send('transaction', 1, 40, 200, 1000);
-  return { sink, vsp };
-}
 
 describe('VSP teardown (Disable + Cleanup)', () => {
   it('after a save cancels what was queued or awaiting, frees every packet, and traces no completion for it', () => {

@@ -2,25 +2,9 @@
 // the runningCheckpoint choice save-and-continue), VmbChannelStart on the same channel
 // object. What was in flight stays the channel's, each packet with its transaction record.
 import { describe, expect, it } from 'vitest';
-import { EmulatedHost } from '../../../src/scenario/host.ts';
-import sample from '../../../devices/sample/device.ts';
-import { GuestMemory } from '../../../src/vmbus/partition.ts';
-import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
-import { Faults } from '../../../src/vmbus/faults.ts';
-import { MemorySink } from '../../../src/trace/sink.ts';
+import { hostWithTraffic } from './support/sample-host.ts';
 import { fifoItems } from '../../../src/vmbus/fifo.ts';
 import type { VmbPacket } from '../../../src/vmbus/packet.ts';
-
-function hostWithTraffic() {
-  const sink = new MemorySink('emulator');
-  const channels = [{ id: 0, g2hPages: 4, h2gPages: 1, quota: 0 }];
-  const host = new EmulatedHost('host-a', channels, { device: sample.emulator!, choices: DEFAULT_CHOICES, sink, now: () => 0, saveBufferSize: 4096, instancePrefix: 't', faults: new Faults() });
-  host.attach(new GuestMemory([{ ch: 0, g2hPages: 4, h2gPages: 1 }]), () => {}, false);
-  const vsp = host.vsps.get(0)!;
-  // 40 transactions of 200 bytes: some in the one-page ring awaiting, the rest queued.
-  vsp.send('transaction', 1, 40, 200, 1000);
-  return { sink, vsp };
-}
 
 describe('VSP twin: resume after a save (save-and-continue)', () => {
   it('starts the same channel again with every packet and its transaction record in place, restoring nothing', () => {

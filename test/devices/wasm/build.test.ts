@@ -1,15 +1,18 @@
-// The sample C drivers compile unchanged to wasm32 with Debian's clang and lld, against
-// the stand-in headers; builds are cached by the hash of their inputs; an ignored
+// A device's C drivers compile unchanged to wasm32 with Debian's clang and lld, against
+// the stand-in headers, from the recipe the device gives (the sample's three, and a
+// driver in a folder of its own as an author's would be); builds are cached by the hash
+// of their inputs; a wrong recipe names what is wrong; an ignored
 // _Must_inspect_result_ fails the build; a missing toolchain is an InputError (exit 2)
 // that names the Debian package.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMPILE_FLAGS, DRIVERS_DIR, buildDriver } from '../../../src/devices/wasm/build.ts';
 import { InputError } from '../../../src/errors.ts';
+import { guestLinuxRecipe, guestWindowsRecipe, vspRecipe } from '../../../devices/sample/c/recipes.ts';
 
 const have = (tool: string) => spawnSync(tool, ['--version']).status === 0;
 const toolchain = have('clang') && have('wasm-ld');
@@ -17,8 +20,8 @@ const cacheDir = mkdtempSync(join(tmpdir(), 'wasm-build-test-'));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 describe.skipIf(!toolchain)('building the C drivers to WebAssembly', () => {
-  it.each(['vsp', 'guest-windows'] as const)('%s builds, imports the kernel API and exports DriverEntry', (name) => {
-    const b = buildDriver(name, { cacheDir });
+  it.each([['vsp', vspRecipe], ['guest-windows', guestWindowsRecipe]] as const)('%s builds, imports the kernel API and exports DriverEntry', (_name, recipe) => {
+    const b = buildDriver(recipe(), { cacheDir });
     const m = new WebAssembly.Module(b.wasm);
     const imports = WebAssembly.Module.imports(m).map((i) => `${i.module}.${i.name}`);
     expect(imports).toContain('kmcl.VmbChannelAllocate');
@@ -29,7 +32,7 @@ describe.skipIf(!toolchain)('building the C drivers to WebAssembly', () => {
   });
 
   it('guest-linux builds against the stand-in kernel API, with Kbuild\'s W=1 warnings as errors', () => {
-    const b = buildDriver('guest-linux', { cacheDir });
+    const b = buildDriver(guestLinuxRecipe(), { cacheDir });
     const m = new WebAssembly.Module(b.wasm);
     const imports = WebAssembly.Module.imports(m).map((i) => i.name);
     for (const f of ['vmbus_open', 'vmbus_sendpacket', 'hv_pkt_iter_first', 'debugfs_create_file', 'schedule_delayed_work', 'spin_lock_bh', 'kmalloc', 'xa_insert_bh']) {
@@ -40,13 +43,61 @@ describe.skipIf(!toolchain)('building the C drivers to WebAssembly', () => {
   });
 
   it('takes an unchanged build from the cache, and a new -D switch makes a new build', () => {
-    const first = buildDriver('vsp', { cacheDir });
-    const again = buildDriver('vsp', { cacheDir });
+    const first = buildDriver(vspRecipe(), { cacheDir });
+    const again = buildDriver(vspRecipe(), { cacheDir });
     expect(again.cached).toBe(true);
     expect(again.hash).toBe(first.hash);
-    const other = buildDriver('vsp', { cacheDir, defines: ['SHIM_BUILD_TEST=1'] });
+    const other = buildDriver(vspRecipe(), { cacheDir, defines: ['SHIM_BUILD_TEST=1'] });
     expect(other.hash).not.toBe(first.hash);
     expect(other.cached).toBe(false);
+  });
+
+  it("builds an author's KMDF driver from its own folder: its include folder and the trace library are found", () => {
+    const root = mkdtempSync(join(tmpdir(), 'own-driver-'));
+    mkdirSync(join(root, 'inc'));
+    writeFileSync(join(root, 'inc', 'own.h'), '#define OWN_TAG 0x6e774f\n');
+    writeFileSync(join(root, 'driver.c'), [
+      '#include <ntddk.h>', '#include <wdf.h>', '#include <own.h>', '#include <vmbus_bench_trace.h>',
+      'DRIVER_INITIALIZE DriverEntry;',
+      'static EVT_WDF_DRIVER_DEVICE_ADD OwnAdd;',
+      'static NTSTATUS OwnAdd(WDFDRIVER d, PWDFDEVICE_INIT i) { UNREFERENCED_PARAMETER(d); UNREFERENCED_PARAMETER(i); return STATUS_SUCCESS; }',
+      'NTSTATUS DriverEntry(PDRIVER_OBJECT o, PUNICODE_STRING p) {',
+      '  WDF_DRIVER_CONFIG c; WDF_DRIVER_CONFIG_INIT(&c, OwnAdd);',
+      '  if (vbt_channel_number((const vbt_u8 *)"0123456789abcdef") != OWN_TAG) return WdfDriverCreate(o, p, WDF_NO_OBJECT_ATTRIBUTES, &c, WDF_NO_HANDLE);',
+      '  return STATUS_UNSUCCESSFUL;',
+      '}', '',
+    ].join('\n'));
+    try {
+      const recipe = { name: 'own-driver', world: 'kmdf', root, sources: ['driver.c'], includeDirs: ['inc'] } as const;
+      const b = buildDriver(recipe, { cacheDir });
+      expect(b.cached).toBe(false);
+      expect(b.path).toMatch(/own-driver-[0-9a-f]{32}\.wasm$/);
+      const m = new WebAssembly.Module(b.wasm);
+      expect(WebAssembly.Module.exports(m).map((e) => e.name)).toContain('DriverEntry');
+      expect(WebAssembly.Module.imports(m).map((i) => `${i.module}.${i.name}`)).toContain('wdf.DriverCreate');
+      // A header of its own is an input: changing it is a new build.
+      writeFileSync(join(root, 'inc', 'own.h'), '#define OWN_TAG 0x6e774e\n');
+      expect(buildDriver(recipe, { cacheDir }).hash).not.toBe(b.hash);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a wrong recipe with an InputError naming what is wrong', () => {
+    const fails = (recipe: Parameters<typeof buildDriver>[0]) => {
+      try {
+        buildDriver(recipe, { cacheDir });
+      } catch (e) {
+        expect(e).toBeInstanceOf(InputError);
+        return (e as Error).message;
+      }
+      throw new Error('built');
+    };
+    const root = DRIVERS_DIR;
+    expect(fails({ name: 'x', world: 'kmdf', root, sources: ['vsp/no-such-file.c'] })).toMatch(/source not found.*no-such-file\.c|no-such-file\.c.*source not found/s);
+    expect(fails({ name: 'a b', world: 'kmdf', root, sources: ['vsp/vsp-driver.c'] })).toMatch(/name 'a b'/);
+    expect(fails({ name: 'x', world: 'nt4' as 'kmdf', root, sources: ['vsp/vsp-driver.c'] })).toMatch(/world 'nt4'/);
+    expect(fails({ name: 'x', world: 'kmdf', root: 'lab/drivers', sources: ['vsp/vsp-driver.c'] })).toMatch(/not an absolute path/);
   });
 
   it('refuses a driver that ignores a _Must_inspect_result_ KMCL result', () => {
@@ -71,7 +122,7 @@ describe('a missing toolchain', () => {
     try {
       let err: unknown;
       try {
-        buildDriver('vsp', { cacheDir });
+        buildDriver(vspRecipe(), { cacheDir });
       } catch (e) {
         err = e;
       }

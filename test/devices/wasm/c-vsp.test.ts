@@ -56,6 +56,8 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
     h.vsp.run('save ch=42');
     expect(h.events('pkt.save').map((e) => e.tx)).toEqual([1, 2, 3]);
     const enabled = () => h.events('ch.state').filter((e) => e.state === 'Enabled').length;
+    // The saved object is given up first (its client sees it closed), then a new one restored.
+    h.vsp.run('detach ch=42');
     h.vsp.run('restore ch=42');
     expect(h.events('pkt.restore').map((e) => e.tx)).toEqual([1, 2, 3]);
     // Restored, not offered: `resume` offers it (a host restores every channel first).
@@ -198,6 +200,7 @@ describe.skipIf(!toolchain)('the C VSP on the emulator', () => {
     h.vsp.run(`open 42 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ring-pages=4 force-new-channel`);
     expect(h.vsp.offered(42)!.config.serverFlags).toBe(0x1 | 0x8);
     h.vsp.run('save ch=42');
+    h.vsp.run('detach ch=42');
     h.vsp.run('restore ch=42');
     h.vsp.run('resume ch=42'); // restore makes the object; resume offers it
     expect(h.vsp.offered(42)!.config.serverFlags).toBe(0x1 | 0x8);

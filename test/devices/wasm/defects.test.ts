@@ -8,6 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { makeHarness } from './support/vsp-harness.ts';
 import { makeGuestHarness } from './support/guest-harness.ts';
+import { executeScenario } from '../../../src/scenario/execute.ts';
+import { ScenarioSchema, toScenario } from '../../../src/scenario/model.ts';
+import { PropertyChecker, statusRuleOf } from '../../../src/check/properties.ts';
+import { MemorySink } from '../../../src/trace/sink.ts';
 
 const unfixed = (file: string) => fileURLToPath(new URL(`../../fixtures/drivers-unfixed/${file}`, import.meta.url));
 
@@ -72,6 +76,7 @@ describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
     h.open();
     h.vsp.run('transact 2 64 0 ch=42');
     h.vsp.run('save ch=42');
+    h.vsp.run('detach ch=42');
     const v = violationOf(() => h.vsp.command('restore ch=42'));
     expect(v.report.rule).toBe('kmcl.packet-leak');
     expect(v.report.call).toBe('VmbChannelCleanup');
@@ -83,6 +88,7 @@ describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
     h.open();
     h.vsp.run('transact 2 64 0 ch=42');
     h.vsp.run('save ch=42');
+    h.vsp.run('detach ch=42');
     expect(h.vsp.command('restore ch=42')).toBe(0xc000009a); // the injected STATUS_INSUFFICIENT_RESOURCES
     expect(h.vsp.counters().find((c) => c.ch !== undefined)).toMatchObject({ in_flight: 0, in_flight_bytes: 0 });
     h.vsp.run('close ch=42');
@@ -198,5 +204,76 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
     const trace = h.guest.readTrace();
     expect(trace.filter((e) => e.ev === 'pkt.send').map((e) => e.tx)).toEqual([1]);
     expect(trace.filter((e) => e.ev === 'ch.state').map((e) => e.state)).toEqual(['Enabled', 'Opened', 'Started', 'Active', 'Paused', 'Closed']);
+  });
+});
+
+// D4 breaks no KMCL rule the shim could name either: what the client is left with shows it.
+describe.skipIf(!toolchain)('D4: `restore` disables a channel object its client still has open', () => {
+  it('the unfixed VSP revokes the live offer at `restore`: its own Closed under an open client, and what it restored never completes', () => {
+    const h = makeHarness({ replace: { 'vsp/vsp-save.c': unfixed('d4-vsp-save.c') } });
+    h.open();
+    h.vsp.run('transact 3 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    const before = h.events('ch.state').length;
+    expect(h.vsp.command('restore ch=42')).toBe(0);
+    // The VSP's own Disable ran Closed: the offer the client holds open is gone.
+    expect(h.events('ch.state').slice(before).map((e) => e.state)).toEqual(['Closed']);
+    h.vsp.run('resume ch=42');
+    h.pump();
+    // The three were restored onto an object no client has open: they can never complete.
+    expect(h.events('pkt.restore').map((e) => e.tx)).toEqual([1, 2, 3]);
+    expect(h.events('pkt.completion')).toEqual([]);
+    expect(h.vsp.counters().find((c) => c.ch === 42)).toMatchObject({ in_flight: 3 });
+  });
+
+  it('fixed: `restore` of a live object is refused and changes nothing; the client completes the three on the channel it kept', () => {
+    const h = makeHarness();
+    h.open();
+    h.vsp.run('transact 3 64 0 ch=42');
+    h.vsp.run('save ch=42');
+    const before = h.events().length;
+    expect(h.vsp.command('restore ch=42')).toBe(0xc0000184); // STATUS_INVALID_DEVICE_STATE: detach first
+    expect(h.events().length).toBe(before);
+    h.vsp.run('resume ch=42');
+    h.pump();
+    expect(h.events('pkt.completion').map((e) => e.tx)).toEqual([1, 2, 3]);
+    h.vsp.run('close ch=42');
+    h.vsp.unload();
+  });
+});
+
+describe.skipIf(!toolchain)('D6: a guest close leaves the VSP\'s outstanding transactions to a Disable that never comes', () => {
+  const guestClose = toScenario(ScenarioSchema.parse({
+    name: 'd6-guest-close',
+    steps: [
+      { op: 'host-send', count: 4, size: 256, hold: 30 },
+      { op: 'run', ms: 1 },
+      { op: 'guest-close', channel: 0 },
+      { op: 'guest-open', channel: 0 },
+      { op: 'settle' },
+    ],
+  }));
+  const run = (replace?: Record<string, string>) => {
+    const sink = new MemorySink();
+    const checker = new PropertyChecker({ statusRule: statusRuleOf({}) });
+    const r = executeScenario(guestClose, { seed: 1, sink, devices: 'c', ...(replace ? { cVspReplace: replace } : {}) });
+    for (const e of sink.events) checker.onEvent(e);
+    return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang) };
+  };
+
+  it('the unfixed VSP lets the transactions KMCL hands back go untraced: the checker finds them lost', () => {
+    const { violations } = run({ 'vsp/vsp-channel.c': unfixed('d6-vsp-channel.c') });
+    expect(violations.length).toBeGreaterThan(0);
+    expect(violations[0]).toMatchObject({ property: 'exactly-once-completion', class: 'lost' });
+    expect(violations[0]!.message).toMatch(/rescinded or closed, and its sender never ended it/);
+  });
+
+  it('fixed: after its guest\'s close the VSP ends each one as cancelled, once, and every property holds', () => {
+    const { events, violations } = run();
+    expect(violations).toEqual([]);
+    const cancelled = events.filter((e) => e.side === 'host' && e.ev === 'pkt.cancel').map((e) => e.tx);
+    const completed = events.filter((e) => e.side === 'host' && e.ev === 'pkt.completion').map((e) => e.tx);
+    expect(cancelled.length).toBeGreaterThan(0);
+    expect([...cancelled, ...completed].sort()).toEqual([1, 2, 3, 4]);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfraError, InputError } from '../../../src/errors.ts';
 import {
-  boundDevices, deployGuestDriver, isLoaded, readGuestTrace, readTraceCounters, sampleGuestLayout,
+  boundDevices, deployGuestDriver, isLoaded, readGuestTrace, readTraceCounters, guestDriverLayout,
   sendControl, unloadModule, type GuestDriverLayout,
 } from '../../../src/lab/deploy-guest.ts';
 import { shQuote } from '../../../src/lab/guest/posix-quote.ts';
@@ -56,7 +56,7 @@ rm -rf ${q(layout.sysModuleDir)} ${q(layout.sysDriverDir)} ${q(layout.debugfsDir
   beforeAll(async () => {
     sshd = await startSshd();
     root = join(sshd.dir, "guest root with 'quotes'");
-    layout = sampleGuestLayout({
+    layout = guestDriverLayout('vmbus_sample_guest', {
       remoteDir: join(root, 'var', 'bench driver'),
       sysDriverDir: join(root, 'sys/bus/vmbus/drivers/vmbus_sample_guest'),
       sysModuleDir: join(root, 'sys/module/vmbus_sample_guest'),

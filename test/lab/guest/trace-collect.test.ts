@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.ts';
-import { sampleGuestLayout } from '../../../src/lab/deploy-guest.ts';
+import { guestDriverLayout } from '../../../src/lab/deploy-guest.ts';
 import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import { REDACTED, Redactor } from '../../../src/lab/secrets.ts';
 import { collectGuestTrace, collectLocalTrace, storeTrace, validateTraceText } from '../../../src/lab/trace-collect.ts';
@@ -86,7 +86,7 @@ describe.skipIf(reason)(`collecting the guest trace over real sshd${reason ? ` (
     mkdirSync(debugfsDir, { recursive: true });
     writeFileSync(join(debugfsDir, 'trace'), readFileSync(join(fixtures, 'guest-ok.jsonl')));
     writeFileSync(join(debugfsDir, 'counters'), 'trace_seq=3 trace_dropped=2\nch=1\n');
-    const layout = sampleGuestLayout({ debugfsDir, privilege: 'root' });
+    const layout = guestDriverLayout('vmbus_sample_guest', { debugfsDir, privilege: 'root' });
     const c = await collectGuestTrace(guest, layout, join(runDir, 'job-2'));
     expect(c).toMatchObject({ events: 3, dropped: 2, origin: `guest vm-1:${debugfsDir}/trace` });
     expect(readFileSync(c.path, 'utf8')).toBe(readFileSync(join(fixtures, 'guest-ok.jsonl'), 'utf8'));
@@ -97,7 +97,7 @@ describe.skipIf(reason)(`collecting the guest trace over real sshd${reason ? ` (
     mkdirSync(debugfsDir, { recursive: true });
     writeFileSync(join(debugfsDir, 'trace'), readFileSync(join(fixtures, 'guest-ok.jsonl')));
     writeFileSync(join(debugfsDir, 'counters'), 'seq: 3\n');
-    const e = await collectGuestTrace(guest, sampleGuestLayout({ debugfsDir, privilege: 'root' }), join(runDir, 'job-4')).catch((x: unknown) => x);
+    const e = await collectGuestTrace(guest, guestDriverLayout('vmbus_sample_guest', { debugfsDir, privilege: 'root' }), join(runDir, 'job-4')).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(InputError);
     expect((e as Error).message).toBe(`guest vm-1:${debugfsDir}/counters:1: does not start with "trace_seq=N trace_dropped=N": "seq: 3\\n"`);
     expect(existsSync(join(runDir, 'job-4', 'guest.trace.jsonl'))).toBe(false);
@@ -108,7 +108,7 @@ describe.skipIf(reason)(`collecting the guest trace over real sshd${reason ? ` (
     mkdirSync(debugfsDir, { recursive: true });
     writeFileSync(join(debugfsDir, 'trace'), readFileSync(join(fixtures, 'malformed-line-2.jsonl')));
     writeFileSync(join(debugfsDir, 'counters'), 'trace_seq=3 trace_dropped=0\n');
-    const e = await collectGuestTrace(guest, sampleGuestLayout({ debugfsDir, privilege: 'root' }), join(runDir, 'job-3')).catch((x: unknown) => x);
+    const e = await collectGuestTrace(guest, guestDriverLayout('vmbus_sample_guest', { debugfsDir, privilege: 'root' }), join(runDir, 'job-3')).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(InputError);
     expect((e as Error).message).toMatch(new RegExp(`^guest vm-1:${debugfsDir}/trace:2: not JSON`));
     expect(existsSync(join(runDir, 'job-3', 'guest.trace.jsonl'))).toBe(false);

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
 import { inTopology } from '../../../src/run/real/lab-run.ts';
 import { loopbackJobLab } from '../../../src/run/real/loopback-lab.ts';
+import { sampleControl } from '../../../devices/sample/control.ts';
 import { runRealJob } from '../../../src/run/real/real-job.ts';
 import { loopbackStepProblem } from '../../../src/scenario/loopback.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
@@ -27,7 +28,7 @@ const files = [
 
 async function runOnC(s: Scenario) {
   const c = cLoopbackDrivers(s);
-  const lab = loopbackJobLab({ host: 'hv-a', clock: c.clock }, c.drivers);
+  const lab = loopbackJobLab({ host: 'hv-a', clock: c.clock, control: sampleControl }, c.drivers);
   const out = await runRealJob({ scenario: s, seed: 1, hostMap: { [s.host]: 'hv-a' } }, lab, mkdtempSync(join(tmpdir(), 'c-loopback-')), new AbortController().signal, OPTS);
   return { out, log: c.log };
 }

@@ -77,7 +77,7 @@ describe.skipIf(reason)(`the lab's real side on the Hyper-V stand-in ${reason ? 
     const vmsAtConnect: number[] = [];
     const real = new LabRealSide({
       runId: 'r1', hosts: new Map([['hv-a', labHost]]), hv: () => hv, templates: new Map([['ubuntu', template]]),
-      sampleCtl: 'sample-ctl', clock: realClock, realJob: DEFAULT_REAL_JOB,
+      controlTool: 'sample-ctl', clock: realClock, realJob: DEFAULT_REAL_JOB,
       connectGuest: async (e) => { connects.push(e.host); vmsAtConnect.push((await host.state()).Vms.length); throw new InfraError(`ssh ${e.host}:22: connect ECONNREFUSED`); },
     });
     const plan = makePlan({ lab: 'standin', hosts: [{ name: 'hv-a', build: '26100', migrationPartner: undefined, capacity: labHost.capacity }], templates: [template], scenarios: [scenario] });
@@ -128,7 +128,7 @@ describe.skipIf(reason)(`the lab's real side on the Hyper-V stand-in ${reason ? 
     const pins: unknown[] = [];
     const options: LabRealSideOptions = {
       runId: 'r2', hosts: new Map([['hv-a', labHost]]), hv: () => hv, templates: new Map([['unpinned', unpinned]]),
-      sampleCtl: 'sample-ctl', clock: realClock, realJob: DEFAULT_REAL_JOB,
+      controlTool: 'sample-ctl', clock: realClock, realJob: DEFAULT_REAL_JOB,
       serialLogPath: (v) => join(logs, `${v.name}.log`),
       connectGuest: async (e) => { pins.push(e.hostKey); throw new InfraError('stop here: the pin is what this test checks'); },
     };

@@ -52,11 +52,11 @@ describe.skipIf(!pwsh || !toolchain)(`a loopback lab run on the stand-in ${pwshL
       lab, templates: [], scenarios: ['bench/scenarios/02-inflight-host-transactions.yaml', 'bench/scenarios/07-pause-resume.yaml'],
       out: join(work, 'results'), resume: false, dryRun: false, keepFailed: false, nightly: false,
       connect: { localPwsh: pwsh!.path, modules: [standinModule], queryTimeoutMs: 60_000 }, jobTimeoutMs: 300_000,
-      log: (l) => log.push(l), driversDir: 'lab/drivers', sampleCtl: 'sample-ctl',
-      // The host's sample-ctl stands for drivers the stand-in does not run: the C drivers do.
+      log: (l) => log.push(l), driversDir: 'lab/drivers', controlTool: 'sample-ctl',
+      // The host's control tool stands for drivers the stand-in does not run: the C drivers do.
       loopbackLab: (o, s) => {
         const c = cLoopbackDrivers(s);
-        return loopbackJobLab({ host: o.host, clock: c.clock }, c.drivers);
+        return loopbackJobLab({ host: o.host, clock: c.clock, control: o.control }, c.drivers);
       },
     });
     expect(r.complete, log.join('\n')).toBe(true);
@@ -67,6 +67,8 @@ describe.skipIf(!pwsh || !toolchain)(`a loopback lab run on the stand-in ${pwshL
     // The skipped: 07 sends from the host while paused; no VM job has a handle broker here.
     expect(byId.get('pause-resume+loopback@hv-a=1')).toMatchObject({ verdict: 'skipped' });
     expect(JSON.stringify(byId.get('pause-resume+loopback@hv-a=1'))).toMatch(/sends from the host while the channels are paused/);
+    // A job skipped before it starts records the build read from the host too, as the console line shows it.
+    expect(byId.get('pause-resume+loopback@hv-a=1')).toMatchObject({ hostBuild: '26100.4061', hostFacts: { osBuild: '26100.4061', label: '26100.2314' } });
     const vmJobs = summary.jobs.filter((j) => !j.jobId.includes('+loopback@'));
     expect(vmJobs.length).toBeGreaterThan(0);
     expect(vmJobs.every((j) => j.verdict === 'skipped')).toBe(true);

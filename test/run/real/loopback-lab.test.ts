@@ -11,7 +11,8 @@ import { loopbackNotApplicable } from '../../../src/lab/attach.ts';
 import { loopbackStepProblem } from '../../../src/scenario/loopback.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
 import { realClock } from '../../../src/run/engine/job-pipeline.ts';
-import { channelInstance, loopbackJobLab } from '../../../src/run/real/loopback-lab.ts';
+import { loopbackJobLab } from '../../../src/run/real/loopback-lab.ts';
+import { channelInstance, sampleControl } from '../../../devices/sample/control.ts';
 import { runRealJob } from '../../../src/run/real/real-job.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { executeScenario } from '../../../src/scenario/execute.ts';
@@ -27,7 +28,7 @@ describe('loopback jobs', () => {
   it('maps save, restore, checkpoint, pause and resume to the VSP\'s channel commands, and never asks for a VM', async () => {
     const { scenario, events } = await emulate('bench/scenarios/01-idle-save-restore.yaml', 1, 'loopback');
     const log: string[] = [];
-    const lab = loopbackJobLab({ host: 'hv-a', clock: realClock }, emulatorLoopbackDrivers(events, log));
+    const lab = loopbackJobLab({ host: 'hv-a', clock: realClock, control: sampleControl }, emulatorLoopbackDrivers(events, log));
     const steps = [...scenario.steps, { op: 'checkpoint', name: 'c' }, { op: 'pause' }, { op: 'resume' }] as Scenario['steps'];
     const out = await runRealJob({ scenario: { ...scenario, steps }, seed: 1, hostMap: { [scenario.host]: 'hv-a' } }, lab, mkdtempSync(join(tmpdir(), 'loopback-')), new AbortController().signal, OPTS);
     expect(out.kind).not.toBe('infra');
@@ -56,7 +57,7 @@ describe('loopback jobs', () => {
       if (loopbackNotApplicable(s)) return; // more channels than the sample client serves
       const { scenario, events } = await emulate(join('bench/scenarios', f), 1, 'loopback');
       const log: string[] = [];
-      const lab = loopbackJobLab({ host: 'hv-a', clock: realClock }, emulatorLoopbackDrivers(events, log));
+      const lab = loopbackJobLab({ host: 'hv-a', clock: realClock, control: sampleControl }, emulatorLoopbackDrivers(events, log));
       const out = await runRealJob({ scenario, seed: 1, hostMap: { [scenario.host]: 'hv-a' } }, lab, mkdtempSync(join(tmpdir(), 'loopback-')), new AbortController().signal, OPTS);
       expect(out, JSON.stringify(out)).toMatchObject({ kind: 'ran' });
       if (out.kind !== 'ran') return;
@@ -68,7 +69,7 @@ describe('loopback jobs', () => {
     const file = 'test/fixtures/scenarios/loopback-client-runs-on.yaml';
     const run = async (topology: 'vm' | 'loopback') => {
       const { scenario, events } = await emulate(file, 1, topology);
-      const lab = loopbackJobLab({ host: 'hv-a', clock: realClock }, emulatorLoopbackDrivers(events, []));
+      const lab = loopbackJobLab({ host: 'hv-a', clock: realClock, control: sampleControl }, emulatorLoopbackDrivers(events, []));
       const out = await runRealJob({ scenario, seed: 1, hostMap: { [scenario.host]: 'hv-a' } }, lab, mkdtempSync(join(tmpdir(), 'loopback-')), new AbortController().signal, OPTS);
       if (out.kind !== 'ran') throw new Error(JSON.stringify(out));
       return out.traces;
@@ -96,9 +97,9 @@ describe('loopback job set-up', () => {
     let tries = 0;
     const clock = { now: () => t, sleep: async (ms: number) => { t += ms; } };
     const late = { ...d, client: { ...d.client, traceSeq: async () => { if (++tries < 3) throw new Error('sample-ctl guest counters exited with 3'); return d.client.traceSeq(); } } };
-    await loopbackJobLab({ host: 'hv-a', clock }, late).prepare(scenario);
+    await loopbackJobLab({ host: 'hv-a', clock, control: sampleControl }, late).prepare(scenario);
     expect(tries).toBe(3);
     const never = { ...d, client: { ...d.client, traceSeq: async () => { throw new Error('sample-ctl guest counters exited with 3'); } } };
-    await expect(loopbackJobLab({ host: 'hv-a', clock }, never).prepare(scenario)).rejects.toThrow(/did not bind to the loopback offer within 30 s/);
+    await expect(loopbackJobLab({ host: 'hv-a', clock, control: sampleControl }, never).prepare(scenario)).rejects.toThrow(/did not bind to the loopback offer within 30 s/);
   });
 });

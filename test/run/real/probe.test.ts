@@ -14,7 +14,8 @@ import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { HyperV } from '../../../src/lab/hyperv.ts';
 import type { LabHost } from '../../../src/lab/inventory.ts';
 import { realClock } from '../../../src/run/engine/job-pipeline.ts';
-import { parseCounters, probeHost, probeMarkdown, type ProbeReport } from '../../../src/run/real/probe.ts';
+import { probeHost, probeMarkdown, type ProbeReport } from '../../../src/run/real/probe.ts';
+import { sampleControl } from '../../../devices/sample/control.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { executeScenario } from '../../../src/scenario/execute.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
@@ -30,14 +31,6 @@ const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
 const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
 const status = (r: ProbeReport) => Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
 
-describe('probe counters', () => {
-  it('reads one line per channel, by its ch= key', () => {
-    const m = parseCounters(['trace_seq=5 trace_dropped=0', 'ch=3 requests_received=2 completions=7', 'ch=4 completions=0']);
-    expect([...m.keys()]).toEqual([3, 4]);
-    expect(m.get(3)).toEqual({ ch: 3, requests_received: 2, completions: 7 });
-  });
-});
-
 describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout: 180_000 }, () => {
   let a: StandinHost;
   let hv: HyperV;
@@ -52,14 +45,14 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     for (const [i, p] of pkgs.entries()) await a.setup('Add-StandinFile', { Path: p.sys, Version: '1.0.0.1', Build: String(i + 1) });
     await a.setup('Set-StandinSampleDrivers', drivers);
   }
-  const probe = (scenarios: Parameters<typeof probeHost>[0]['scenarios'] = []) => probeHost({ hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000, drivers: undefined });
+  const probe = (scenarios: Parameters<typeof probeHost>[0]['scenarios'] = []) => probeHost({ hv, host: labHost, control: sampleControl, program: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000, drivers: undefined });
 
   it('answers every question on a host where loopback works, and reads the gap choices from loopback jobs\' traces', async () => {
     await init();
     const scenarios = await Promise.all(['02-inflight-host-transactions', '03-ring-full-library-queue', '10-quota-and-deferral'].map((f) => loadScenarioFile(`bench/scenarios/${f}.yaml`)));
     // The gap-choice jobs' drivers answer with an emulator trace of the same scenario (default choices).
     const report = await probeHost({
-      hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
+      hv, host: labHost, control: sampleControl, program: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
       // The probe hands each scenario over in the loopback topology; the emulator runs it so.
       drivers: (_o, s) => { expect(s.topology).toBe('loopback'); const sink = new MemorySink(); executeScenario(s, { seed: s.seed ?? 1, sink }); return emulatorLoopbackDrivers(sink.events, []); },
     });
@@ -85,7 +78,7 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     await init();
     const scenarios = await Promise.all(['02-inflight-host-transactions', '10-quota-and-deferral'].map((f) => loadScenarioFile(`bench/scenarios/${f}.yaml`)));
     const report = await probeHost({
-      hv, host: labHost, sampleCtl: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
+      hv, host: labHost, control: sampleControl, program: 'sample-ctl', clock: realClock, scenarios, waitMs: 2000,
       drivers: (_o, s) => { const c = cLoopbackDrivers(s); return { ...c.drivers, clock: c.clock }; },
     });
     const choices = report.findings.filter((f) => f.id.startsWith('choice:'));
@@ -140,7 +133,7 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     const lab = join(work, 'lab.yaml');
     writeFileSync(lab, ['version: 1', 'name: standin-lab', 'hosts:', `  - { name: hv-a, transport: local, vmRoot: '${VM_ROOT}', switch: ${SWITCH}, capacity: { vmSlots: 2, memoryMB: 8192 } }`, ''].join('\n'));
     const out = join(work, 'probe');
-    const env = { ...process.env, BENCH_PWSH: pwsh!.path, BENCH_HYPERV_MODULE: standinModule, BENCH_HYPERV_STATE: a.dir, BENCH_SAMPLE_CTL: 'sample-ctl', TERM: 'dumb' };
+    const env = { ...process.env, BENCH_PWSH: pwsh!.path, BENCH_HYPERV_MODULE: standinModule, BENCH_HYPERV_STATE: a.dir, BENCH_CONTROL_TOOL: 'sample-ctl', TERM: 'dumb' };
     const r = await promisify(execFile)(process.execPath, [resolve('bin/bench.js'), 'lab', 'probe', '--lab', lab, '--out', out, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--json'], { env, timeout: 120_000 });
     const doc = JSON.parse(r.stdout) as ProbeReport & { files: { json: string; markdown: string } };
     expect(status(doc)).toMatchObject({ shell: 'pass', 'client-binds': 'pass', 'restore-open': 'pass' });

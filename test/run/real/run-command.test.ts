@@ -33,10 +33,14 @@ describe('bench run', () => {
     ]);
   });
 
-  it('refuses a scenario whose device has no control interface (blockq: twins only) with exit 2, before connecting', () => {
-    const r = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--scenario', 'devices/blockq/scenarios/01-save-restore.yaml');
+  it('refuses a scenario whose device has no control interface (a twins-only module) with exit 2, before connecting', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'run-cmd-'));
+    writeFileSync(join(dir, 'twins-only.ts'), `import blockq from '${join(process.cwd(), 'devices/blockq/device.ts')}';\nexport default { ...blockq, name: 'twins-only', control: undefined };\n`);
+    const scenario = join(dir, 'twins-only.yaml');
+    writeFileSync(scenario, readFileSync('devices/blockq/scenarios/01-save-restore.yaml', 'utf8').replace('device: ../device.ts', 'device: ./twins-only.ts'));
+    const r = bench('run', '--lab', 'lab/example.yaml', '--dry-run', '--scenario', scenario);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('devices/blockq/scenarios/01-save-restore.yaml device: device blockq has no control interface for a real lab');
+    expect(r.stderr).toContain(`${scenario} device: device twins-only has no control interface for a real lab`);
   });
 
   it('refuses a bad quarantine file with exit 2, naming file, line and field', () => {

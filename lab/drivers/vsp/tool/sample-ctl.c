@@ -5,6 +5,12 @@
  *   sample-ctl vsp|guest counters           the counters, one line per channel
  *                                           (the VSP's start with trace_seq=N)
  *   sample-ctl guest trace [OUT]            the guest's JSON Lines trace
+ *   sample-ctl vsp export N OUT             channel N's saved state (after `save
+ *                                           ch=N`) into the file OUT, as the VSP
+ *                                           writes it (IOCTL_SAMPLE_VSP_EXPORT)
+ *   sample-ctl vsp import IN                a saved state from the file IN becomes
+ *                                           its channel's (IOCTL_SAMPLE_VSP_IMPORT);
+ *                                           `restore ch=N` then restores from it
  *   sample-ctl etl2jsonl IN.etl [OUT]       the VSP's ETW trace as JSON Lines
  *
  * OUT defaults to standard output. Exit codes follow the bench: 0 done,
@@ -16,6 +22,7 @@
  */
 #include <windows.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../common/sample-protocol.h"
@@ -27,6 +34,8 @@ static int usage(void)
 	fputs("usage: sample-ctl vsp|guest command \"TEXT\"\n"
 	      "       sample-ctl vsp|guest counters\n"
 	      "       sample-ctl guest trace [OUT]\n"
+	      "       sample-ctl vsp export N OUT\n"
+	      "       sample-ctl vsp import IN\n"
 	      "       sample-ctl etl2jsonl IN.etl [OUT]\n", stderr);
 	return EXIT_INPUT;
 }
@@ -115,6 +124,109 @@ static int read_guest_trace(HANDLE h, FILE *out)
 	}
 }
 
+/* ---- A channel's saved state in and out of the VSP ----------------------- */
+
+/* The largest saved state the tool handles: far above any the sample VSP writes. */
+#define STATE_MAX (256u << 20)
+
+/* A refusal naming bad input (no such channel, a state it did not write): exit 2. */
+static int refused(const char *what, DWORD error)
+{
+	fprintf(stderr, "sample-ctl: the VSP refused %s (error %lu)\n", what, error);
+	return error == ERROR_INVALID_PARAMETER || error == ERROR_NOT_FOUND ? EXIT_INPUT :
+									     EXIT_INFRA;
+}
+
+static int export_state(HANDLE h, const char *ch, const char *path)
+{
+	struct sample_vsp_state_ref ref;
+	DWORD size = 1u << 16, returned = 0;
+	char *end = NULL;
+	unsigned long n = strtoul(ch, &end, 10);
+	void *buffer = NULL;
+	FILE *out;
+	int rc;
+
+	if (*ch < '0' || *ch > '9' || end == NULL || *end != '\0' || n > 0xffffffffu) {
+		fprintf(stderr, "sample-ctl: export wants a channel number, not \"%s\"\n", ch);
+		return EXIT_INPUT;
+	}
+	ref.ch = (unsigned int)n;
+	/* The output grows until the state fits: the VSP answers "too small" until then. */
+	for (;;) {
+		void *bigger = realloc(buffer, size);
+
+		if (bigger == NULL) {
+			free(buffer);
+			fputs("sample-ctl: out of memory\n", stderr);
+			return EXIT_INFRA;
+		}
+		buffer = bigger;
+		if (DeviceIoControl(h, IOCTL_SAMPLE_VSP_EXPORT, &ref, sizeof(ref), buffer, size,
+				    &returned, NULL))
+			break;
+		if (GetLastError() != ERROR_INSUFFICIENT_BUFFER || size >= STATE_MAX) {
+			rc = refused("the export (is the channel saved?)", GetLastError());
+			free(buffer);
+			return rc;
+		}
+		size *= 2;
+	}
+	out = open_output(path);
+	if (out == NULL) {
+		free(buffer);
+		return EXIT_INPUT;
+	}
+	rc = fwrite(buffer, 1, returned, out) == returned ? EXIT_OK : EXIT_INFRA;
+	if (rc != EXIT_OK)
+		fprintf(stderr, "sample-ctl: writing %s failed\n", path);
+	fclose(out);
+	free(buffer);
+	return rc;
+}
+
+static int import_state(HANDLE h, const char *path)
+{
+	FILE *in = fopen(path, "rb");
+	size_t used = 0, capacity = 0, got;
+	DWORD returned = 0;
+	char *buffer = NULL;
+	int rc = EXIT_OK;
+
+	if (in == NULL) {
+		fprintf(stderr, "sample-ctl: cannot read %s\n", path);
+		return EXIT_INPUT;
+	}
+	do {
+		if (used == capacity) {
+			char *bigger = capacity >= STATE_MAX ? NULL :
+				       (char *)realloc(buffer, capacity ? capacity * 2 : 1u << 16);
+
+			if (bigger == NULL) {
+				fprintf(stderr, "sample-ctl: %s is larger than a saved state can be\n",
+					path);
+				rc = EXIT_INPUT;
+				break;
+			}
+			buffer = bigger;
+			capacity = capacity ? capacity * 2 : 1u << 16;
+		}
+		got = fread(buffer + used, 1, capacity - used, in);
+		used += got;
+	} while (got > 0);
+	fclose(in);
+	if (rc == EXIT_OK && used < sizeof(struct sample_vsp_state)) {
+		fprintf(stderr, "sample-ctl: %s is not a saved state (%u bytes)\n", path,
+			(unsigned int)used);
+		rc = EXIT_INPUT;
+	}
+	if (rc == EXIT_OK && !DeviceIoControl(h, IOCTL_SAMPLE_VSP_IMPORT, buffer, (DWORD)used,
+					      NULL, 0, &returned, NULL))
+		rc = refused("the import", GetLastError());
+	free(buffer);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	HANDLE h;
@@ -141,6 +253,10 @@ int main(int argc, char **argv)
 		rc = run_command(h, argv[3]);
 	} else if (strcmp(argv[2], "counters") == 0 && argc == 3) {
 		rc = print_counters(h);
+	} else if (strcmp(argv[2], "export") == 0 && strcmp(argv[1], "vsp") == 0 && argc == 5) {
+		rc = export_state(h, argv[3], argv[4]);
+	} else if (strcmp(argv[2], "import") == 0 && strcmp(argv[1], "vsp") == 0 && argc == 4) {
+		rc = import_state(h, argv[3]);
 	} else if (strcmp(argv[2], "trace") == 0 && strcmp(argv[1], "guest") == 0 && argc <= 4) {
 		out = open_output(argc == 4 ? argv[3] : NULL);
 		rc = out == NULL ? EXIT_INPUT : read_guest_trace(h, out);

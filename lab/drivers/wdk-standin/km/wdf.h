@@ -279,6 +279,12 @@ FORCEINLINE VOID WDF_TIMER_CONFIG_INIT_PERIODIC(PWDF_TIMER_CONFIG Config,
 	Config->AutomaticSerialization = TRUE;
 }
 
+/* A one-shot timer: Period 0, fires once per WdfTimerStart. */
+FORCEINLINE VOID WDF_TIMER_CONFIG_INIT(PWDF_TIMER_CONFIG Config, PFN_WDF_TIMER EvtTimerFunc)
+{
+	WDF_TIMER_CONFIG_INIT_PERIODIC(Config, EvtTimerFunc, 0);
+}
+
 NTSTATUS WdfTimerCreate(PWDF_TIMER_CONFIG Config, PWDF_OBJECT_ATTRIBUTES Attributes,
 			WDFTIMER *Timer);
 BOOLEAN WdfTimerStart(WDFTIMER Timer, LONGLONG DueTime);

@@ -9,6 +9,7 @@ FILE *__acrt_iob_func(unsigned index);
 FILE *fopen(const char *name, const char *mode);
 int fclose(FILE *f);
 size_t fwrite(const void *p, size_t size, size_t n, FILE *f);
+size_t fread(void *p, size_t size, size_t n, FILE *f);
 int fputs(const char *s, FILE *f);
 int fprintf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,7 +1,7 @@
 // A loopback job's drivers as the real C code: the sample VSP and the Windows client driver
 // (lab/drivers), compiled to WebAssembly, in one partition, as a loopback offer puts them
 // in one host. The bench drives them through their own control interfaces exactly as it
-// drives them over sample-ctl on a host: the VSP's `open ... loopback`, `transact`, `save`,
+// drives them over the control tool (sample-ctl) on a host: the VSP's `open ... loopback`, `transact`, `save`,
 // `detach`, `restore` + `resume`, `pause`, `resume`; its counters (trace_seq first) mark the bench's
 // events; the client's counters and trace are read with its IOCTLs.
 //
@@ -18,7 +18,7 @@ import { CGuestWindows } from '../../../../devices/sample/c/guest-windows.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import type { LoopbackDrivers } from '../../../../src/run/real/loopback-lab.ts';
-import { channelInstance } from '../../../../src/run/real/loopback-lab.ts';
+import { channelInstance } from '../../../../devices/sample/control.ts';
 import type { Scenario } from '../../../../src/scenario/model.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import type { Channel } from '../../../../src/vmbus/channel.ts';

@@ -22,7 +22,8 @@
 import { CGuestLinux } from '../../../../devices/sample/c/guest-linux.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
-import { channelInstance } from '../../../../src/run/real/loopback-lab.ts';
+import { sampleControl as control } from '../../../../devices/sample/control.ts';
+import { SAMPLE_IOCTL } from '../../../../devices/sample/c/control.ts';
 import type { DriverControl, GuestControl, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
 import type { Scenario } from '../../../../src/scenario/model.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
@@ -116,10 +117,12 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
   const onSleep = (): void => pump();
   guest.linux.onSleep = onSleep;
 
-  const each = (verb: string) => {
+  // The VSP's channel operations in the device's own words (DeviceControl.channel), as a loopback job sends them.
+  const each = (op: 'save' | 'detach' | 'restore' | 'resume' | 'discard') => {
     for (const ch of chs) {
-      log.push(`vsp: ${verb} ch=${ch}`);
-      vsp().run(`${verb} ch=${ch}`);
+      const line = op === 'discard' ? `discard ch=${ch}` : control.channel({ op, ch });
+      log.push(`vsp: ${line}`);
+      vsp().run(line);
     }
   };
   const saveVm = (keepRunning: boolean): SavedVm => {
@@ -185,10 +188,11 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     },
   });
 
-  const seqOf = (text: string) => {
-    const m = /trace_seq=(\d+)/.exec(text);
-    if (!m) throw new Error('the counters have no trace_seq');
-    return Number(m[1]);
+  // The counters as a lab job reads them (DeviceControl.counters): trace_seq marks the bench's events.
+  const seqOf = (who: 'vsp' | 'guest', text: string) => {
+    const seq = control.counters(who, text.split('\n')).traceSeq;
+    if (seq === undefined) throw new Error(`the ${who}'s counters have no trace_seq`);
+    return seq;
   };
   const jsonl = (events: ReadonlyArray<Record<string, unknown>>) => events.map((e, i) => `${JSON.stringify({ ...e, v: 1, src: 'hyperv', seq: i + 1 })}\n`).join('');
   const vspControl: DriverControl = {
@@ -197,11 +201,8 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
       vsp().run(text);
       connect(false);
     },
-    traceSeq: async () => {
-      const seq = vsp().counters().find((r) => r.trace_seq !== undefined)?.trace_seq;
-      if (seq === undefined) throw new Error('the VSP counters have no trace_seq');
-      return seq;
-    },
+    // IOCTL_SAMPLE_COUNTERS's text, as `sample-ctl vsp counters` prints it.
+    traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(SAMPLE_IOCTL.counters, new Uint8Array(0), 16384).output)),
     readTrace: async () => jsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
   };
   const guestControl: GuestControl = {
@@ -210,7 +211,7 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
       const r = guest.control(text);
       if (r < 0) throw new Error(`the guest refused '${text}' with errno ${-r}`);
     },
-    traceSeq: async () => seqOf(guest.read('counters')),
+    traceSeq: async () => seqOf('guest', guest.read('counters')),
     readTrace: async () => guest.read('trace'),
     reconnect: async () => undefined,
   };
@@ -232,12 +233,14 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     vsp: vspControl,
     prepare: async (sc: Scenario) => {
       for (const c of sc.channels) {
-        log.push(`vsp: open ${c.id}`);
-        vsp().run(`open ${c.id} ${channelInstance(c.id)} loopback ring-pages=${c.h2gPages}`);
+        // (A loopback offer: no VM handle here; the partition connects it to the VM's rings.)
+        const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
+        log.push(`vsp: ${line}`);
+        vsp().run(line);
       }
       // The VMBus core probes the guest driver for each offer.
       for (const c of sc.channels) {
-        const r = guest.offer(c.id, channelInstance(c.id), mem.guestRings(c.id), doorbell(c.id));
+        const r = guest.offer(c.id, control.channelInstance(c.id), mem.guestRings(c.id), doorbell(c.id));
         if (r !== 0) throw new Error(`probe of channel ${c.id} failed with ${r}`);
       }
       connect(false);

@@ -1,0 +1,151 @@
+// One channel of blockq's C VSP on an emulated host, with the face the scenario executor
+// gives a host VSP (HostVsp; the twin's is ../vsp.ts), so `devices: c` runs a blockq
+// scenario on the C driver. Everything goes through the VSP's control interface
+// (blockq-control.h, blockq-command.h), as a lab job would use it: `open`, `event`,
+// `note`, `save`, `detach`, `discard`, `restore`, `resume`, and the export and import
+// of a channel's saved state.
+//
+// One C VSP driver serves every channel of a host and outlives the VM's saves, as a VSP
+// driver outlives a VM on a real host. At a VM save: `save`, the export into the VM's
+// saved state, `detach`. At a restore (here, after a migration, from a checkpoint): the
+// import and `restore`, then `resume` when the executor enables the channel. A VM
+// discarded unsaved (a checkpoint applied over it) is `discard`.
+
+import type { Channel } from '../../../src/vmbus/channel.ts';
+import type { HostVsp } from '../../../src/device-api/device-module.ts';
+import type { Faults } from '../../../src/vmbus/faults.ts';
+import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import type { BlockqCVsp } from './vsp.ts';
+
+export class BlockqCHostVsp implements HostVsp {
+  private readonly vsp: BlockqCVsp;
+  readonly ch: number;
+  private readonly ringPages: number;
+  private readonly quota: number;
+  private readonly faults: Faults;
+  /** the last channel object, for what asks about it while the VM is saved */
+  private detached: Channel | null = null;
+  private countersAt = -1;
+  private counters: Record<string, number> = {};
+  /** restored from a saved state and not offered yet: enable() offers it */
+  private restored = false;
+
+  constructor(vsp: BlockqCVsp, ch: number, ringPages: number, quota: number, faults: Faults) {
+    this.vsp = vsp;
+    this.ch = ch;
+    this.ringPages = ringPages;
+    this.quota = quota;
+    this.faults = faults;
+  }
+
+  get channel(): Channel {
+    const c = this.vsp.offered(this.ch) ?? this.detached;
+    if (!c) throw new Error(`blockq C VSP: channel ${this.ch} is not offered`);
+    return c;
+  }
+
+  /** This channel's counters, read again only after the driver has run since. */
+  private mine(): Record<string, number> {
+    if (this.countersAt !== this.vsp.rt.generation) {
+      this.counters = this.vsp.counters().find((c) => c.ch === this.ch) ?? {};
+      this.countersAt = this.vsp.rt.generation;
+    }
+    return this.counters;
+  }
+
+  enable(): void {
+    this.named(() => {
+      if (this.restored) {
+        this.restored = false;
+        this.vsp.run(`resume ch=${this.ch}`);
+      } else if (!this.vsp.offered(this.ch)) {
+        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}`);
+      }
+      // KMCL configuration the bench applies to each new object, as the twin's host does.
+      const c = this.vsp.offered(this.ch)!;
+      c.faults = this.faults;
+      if (this.quota) c.setTransactionQuota(this.quota);
+    });
+  }
+
+  send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
+    this.named(() => {
+      const next = (this.mine().next_tx ?? 0) + 1;
+      if (next !== firstTx) throw new Error(`blockq C VSP channel ${this.ch}: the bench numbers the next message ${firstTx}, the VSP ${next}`);
+      this.vsp.run(kind === 'transaction' ? `event ${count} ${size} ${guestHold} ch=${this.ch}` : `note ${count} ${size} ch=${this.ch}`);
+    });
+  }
+
+  /** When the VSP's answer timer fires, while it has Requests outstanding; else null. */
+  nextDue(): number | null {
+    return (this.mine().outstanding ?? 0) > 0 ? this.vsp.nextTimerDue() : null;
+  }
+
+  completeDue(now: number): boolean {
+    return this.named(() => this.vsp.runTimers(now) > 0);
+  }
+
+  resume(): void {
+    this.named(() => this.vsp.run(`resume ch=${this.ch}`));
+  }
+
+  save(): Uint8Array[] {
+    return this.named(() => {
+      this.vsp.run(`save ch=${this.ch}`);
+      return [this.vsp.exportState(this.ch)];
+    });
+  }
+
+  /** What the VSP refuses is a bad saved VM: a RestoreError, with the VM as it was. */
+  restore(buffers: readonly Uint8Array[]): void {
+    this.named(() => {
+      if (buffers.length !== 1) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
+      const st = this.vsp.importState(buffers[0]!);
+      if (st !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
+      const rs = this.vsp.command(`restore ch=${this.ch}`);
+      if (rs !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
+      this.restored = true;
+    });
+  }
+
+  teardown(opts: { discard: boolean }): void {
+    this.named(() => {
+      this.detached = this.channel;
+      this.vsp.run(`${opts.discard ? 'discard' : 'detach'} ch=${this.ch}`);
+    });
+  }
+
+  /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
+  private named<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof DriverViolation) e.ch ??= this.ch;
+      throw e;
+    }
+  }
+
+  // Replay (bench check) runs the TypeScript twins, never the C driver.
+  isHeld(): boolean {
+    throw new Error('replay (bench check) runs the TypeScript twins, not the C drivers');
+  }
+
+  completeHeld(): boolean {
+    return this.isHeld();
+  }
+
+  peekDelivery(): null {
+    this.isHeld();
+    return null;
+  }
+}
+
+function hex(status: number): string {
+  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** The instance GUID whose last 8 hex digits are the channel number. */
+export function instanceGuid(ch: number): string {
+  return `5b1e7a20-3c9d-4f61-8a0b-7e44${ch.toString(16).padStart(8, '0')}`;
+}

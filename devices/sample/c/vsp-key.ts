@@ -1,0 +1,180 @@
+// The sample C VSP's state for explore's state key (src/scenario/run-key.ts): what
+// decides what the VSP does next, read from its structures in linear memory (vsp.h),
+// without addresses or handle values. The kernel shim's part is keyed beside it
+// (src/devices/wasm/shim-key.ts, which says why raw memory cannot be compared).
+//
+// Per VSP_CHANNEL, in the device's list order: its number, instance, loopback and
+// force-new-channel flags, whether it has a VMBus handle, ring pages; its KMCL channel
+// object (absent, or the shim's record and the emulator's channel); its spin lock; the
+// held requests (the incoming packet, tx, due time, the completion it will send); the
+// deferred txs; the transactions in flight (their packet object, saved record, ring
+// bytes); the Abandoning, Discarding, Unoffered and Suspended flags; NextTx;
+// its hold timer; and the counters the VSP acts on (HeldNow, InFlight, InFlightBytes).
+//
+// Left out, and why:
+//  - SaveBlob and SaveBlobSize: read only by IOCTL_SAMPLE_VSP_EXPORT after a save, and
+//    by `restore` after an import; a save and an import each replace them first (the
+//    bench's CHostVsp issues no other order). Keying them would make every first
+//    save of a walk look like a change;
+//  - the other counters: statistics for IOCTL_SAMPLE_COUNTERS, which the bench reads
+//    only for held, next_tx and save_blob_bytes; nothing in the VSP branches on them;
+//  - a held request's copy of the payload (the shim's buffer): the VSP has made its
+//    completion already and does not read the request again;
+//  - a VSP_TX's Message: read once, by VmbPacketSend, which copies it; a restore
+//    rebuilds it from the saved record (whose digest is keyed);
+//  - Device and Vc back-pointers, list links: structure, walked rather than keyed.
+//
+// Invariant: the offsets below are wasm32's layout of vsp.h; test/devices/sample/c-vsp-key.test.ts
+// compiles _Static_asserts of every one against the header, so a changed struct fails there.
+
+import type { CVsp } from './vsp.ts';
+import { keyWdfObject, keyWindowsShims, type KeyWriter } from '../../../src/devices/wasm/shim-key.ts';
+import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
+import type { Linear } from '../../../src/devices/wasm/linear.ts';
+
+/** Field offsets (bytes) in wasm32, as clang lays out lab/drivers/vsp/vsp.h. */
+export const LAYOUT = {
+  device: { Channels: 244 },
+  channel: {
+    Link: 0, Channel: 12, Ch: 16, Instance: 20, Loopback: 36, ForceNewChannel: 37, VmbusHandle: 40, RingPages: 44, Lock: 48,
+    Held: 52, Deferred: 60, InFlight: 68, Abandoning: 76, Discarding: 77, Unoffered: 78, Suspended: 79, NextTx: 80, HoldTimer: 88,
+    'Counters.HeldNow': 128, 'Counters.InFlight': 216, 'Counters.InFlightBytes': 224,
+  },
+  tx: { Link: 0, Packet: 12, 'Saved.type': 16, 'Saved.tx': 24, 'Saved.length': 32, 'Saved.hold_ms': 36, 'Saved.digest': 40, RingBytes: 48, Message: 52 },
+  held: { Link: 0, Packet: 8, Tx: 16, DueTime: 24, Completion: 32 },
+  deferred: { Link: 0, Tx: 8 },
+} as const;
+
+/** SP_COMPLETION_SIZE (lab/drivers/common/sample-protocol.h) */
+const COMPLETION_SIZE = 32;
+/** No list of a VSP holds more entries than this: past it, the list is taken to be broken. */
+const MAX_LIST = 1 << 22;
+
+/** Keys of broken lists: each differs from every other key, so a broken state never passes as unchanged. */
+let broken = 0;
+
+/** Keys the C VSP driver (all its channels) and the shim beneath it. */
+export function keyCVsp(k: KeyWriter, v: CVsp): void {
+  keyWindowsShims(k, v);
+  const mem = v.rt.mem;
+  const dev = v.wdf.deviceContext();
+  if (dev === 0) {
+    k.num(-1);
+    return;
+  }
+  const channels = eachEntry(mem, dev + LAYOUT.device.Channels, (vc) => keyChannel(k, v, vc - LAYOUT.channel.Link));
+  k.num(channels);
+}
+
+/** The VSP_TX a packet's context points at, as its saved record (the identity of a transaction). */
+export function keyTxContext(k: KeyWriter, v: CVsp, pr: PacketRec | null): void {
+  if (pr === null) {
+    k.num(-1);
+    return;
+  }
+  k.num(pr.freed ? 1 : 0);
+  k.num(pr.routine);
+  if (pr.pointer === 0) k.num(0);
+  else keySaved(k, v.rt.mem, pr.pointer);
+}
+
+function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
+  const mem = v.rt.mem;
+  const c = LAYOUT.channel;
+  const now = v.rt.opts.now();
+  k.num(mem.u32(vc + c.Ch));
+  for (let i = 0; i < 16; i += 4) k.num(mem.u32(vc + c.Instance + i));
+  k.num(u8(mem, vc + c.Loopback));
+  k.num(u8(mem, vc + c.ForceNewChannel));
+  k.num(mem.u32(vc + c.VmbusHandle) === 0 ? 0 : 1);
+  k.num(mem.u32(vc + c.RingPages));
+  const handle = mem.u32(vc + c.Channel);
+  const rec = handle === 0 ? undefined : v.kmcl.channels.get(handle);
+  if (handle === 0) k.num(0);
+  else if (!rec) k.num(-(++broken)); // a handle the shim does not know: never equal
+  else {
+    k.num(1);
+    k.num(rec.pointer === vc ? 1 : 0);
+    k.num(rec.pausedByDriver ? 1 : 0);
+    k.num(rec.inStateCallback ? 1 : 0);
+    // Function table indices: fixed for the module, so they compare as they are.
+    k.num(rec.processPacket);
+    k.num(rec.processingComplete);
+    k.num(rec.save);
+    k.num(rec.restore);
+    k.num(rec.states.opened);
+    k.num(rec.states.closed);
+    k.num(rec.states.suspend);
+    k.num(rec.states.started);
+    k.num(rec.states.postStarted);
+    k.value(rec.ch);
+  }
+  keyWdfObject(k, v.wdf, mem.u32(vc + c.Lock), now);
+  const held = eachEntry(mem, vc + c.Held, (h) => {
+    const pkt = v.kmcl.completionOf(mem.u32(h + LAYOUT.held.Packet));
+    if (pkt === undefined) k.num(-(++broken));
+    else k.value(pkt);
+    u64(k, mem, h + LAYOUT.held.Tx);
+    u64(k, mem, h + LAYOUT.held.DueTime);
+    for (let i = 0; i < COMPLETION_SIZE; i += 4) k.num(mem.u32(h + LAYOUT.held.Completion + i));
+  });
+  k.num(held);
+  const deferred = eachEntry(mem, vc + c.Deferred, (d) => u64(k, mem, d + LAYOUT.deferred.Tx));
+  k.num(deferred);
+  const inFlight = eachEntry(mem, vc + c.InFlight, (t) => {
+    const pr = v.kmcl.packetOf(mem.u32(t + LAYOUT.tx.Packet));
+    if (pr === undefined) k.num(-(++broken));
+    else {
+      k.num(pr.freed ? 1 : 0);
+      k.num(pr.pointer === t ? 1 : 0);
+      k.num(pr.routine);
+      k.str(pr.p.state);
+      k.value(pr.p.transId);
+    }
+    keySaved(k, mem, t);
+    k.num(mem.u32(t + LAYOUT.tx.RingBytes));
+  });
+  k.num(inFlight);
+  k.num(u8(mem, vc + c.Abandoning));
+  k.num(u8(mem, vc + c.Discarding));
+  k.num(u8(mem, vc + c.Unoffered));
+  k.num(u8(mem, vc + c.Suspended));
+  u64(k, mem, vc + c.NextTx);
+  keyWdfObject(k, v.wdf, mem.u32(vc + c.HoldTimer), now);
+  u64(k, mem, vc + c['Counters.HeldNow']);
+  u64(k, mem, vc + c['Counters.InFlight']);
+  u64(k, mem, vc + c['Counters.InFlightBytes']);
+}
+
+/** A VSP_TX's saved record by its fields (its padding is whatever the stack held). */
+function keySaved(k: KeyWriter, mem: Linear, t: number): void {
+  const x = LAYOUT.tx;
+  k.num(mem.u32(t + x['Saved.type']) & 0xffff);
+  u64(k, mem, t + x['Saved.tx']);
+  k.num(mem.u32(t + x['Saved.length']));
+  k.num(mem.u32(t + x['Saved.hold_ms']));
+  u64(k, mem, t + x['Saved.digest']);
+}
+
+/**
+ * Calls `f` with each entry of the LIST_ENTRY list headed at `head`, in order; returns
+ * their count. A list that does not come back to its head within MAX_LIST entries, or
+ * leaves the memory, is broken: it is keyed as never equal and not walked further.
+ */
+function eachEntry(mem: Linear, head: number, f: (entry: number) => void): number {
+  let n = 0;
+  for (let e = mem.u32(head); e !== head; e = mem.u32(e)) {
+    if (++n > MAX_LIST || e === 0 || e + 8 > mem.size) return -(++broken);
+    f(e);
+  }
+  return n;
+}
+
+function u8(mem: Linear, at: number): number {
+  return mem.bytes[at]!;
+}
+
+function u64(k: KeyWriter, mem: Linear, at: number): void {
+  k.num(mem.u32(at));
+  k.num(mem.u32(at + 4));
+}

@@ -1,0 +1,81 @@
+// The sample device's control on a real lab (src/device-api/device-module.ts DeviceControl):
+// the command language of its drivers' control interfaces (lab/drivers/README.md,
+// PROTOCOL.md "Control interfaces"), the instance GUID of each channel, the counters its
+// drivers print, and sample-ctl.exe, the tool that reaches both Windows drivers (the VSP,
+// and the Windows guest driver in a VM or as a loopback client in the host).
+//
+//   sample-ctl vsp|guest command "TEXT"   one control line
+//   sample-ctl vsp|guest counters         trace_seq=N, then "ch=N name=value ..." per channel
+//   sample-ctl guest trace OUT            the guest driver's trace buffer as JSON Lines
+//   sample-ctl etl2jsonl IN.etl OUT       the VSP's ETW capture as JSON Lines
+//
+// The Linux guest driver takes the same lines through its debugfs control file.
+
+import type { ChannelOp, DeviceControl, DriverCounters, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
+
+/** The guest driver's completion modes as its `send` command numbers them (PROTOCOL.md). */
+const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
+
+/** A traffic step as a line of the drivers' control language (lab/drivers/README.md). */
+export function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string } {
+  switch (step.op) {
+    case 'guest-send':
+      return { to: 'guest', line: `send ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}` };
+    case 'host-send':
+      return { to: 'vsp', line: `transact ${step.count} ${step.size} ${step.hold} ch=${step.channel}` };
+    case 'notify':
+      return { to: step.dir === 'g2h' ? 'guest' : 'vsp', line: `notify ${step.count} ${step.size} ch=${step.channel}` };
+  }
+}
+
+/**
+ * The channel's instance GUID ends in its number (PROTOCOL.md "Channel numbers"): the
+ * drivers find a channel's number in the id they bind.
+ */
+export function channelInstance(ch: number): string {
+  return `8d2f5c3a-71b4-4e0e-9a6d-${ch.toString(16).padStart(12, '0')}`;
+}
+
+/** A channel operation as the VSP's command (vsp-driver.c VspRunCommand, vsp-save.c). */
+export function channel(op: ChannelOp): string {
+  if (op.op !== 'open') return `${op.op} ch=${op.ch}`;
+  return `open ${op.ch} ${op.instance}${op.loopback ? ' loopback' : ''} ring-pages=${op.ringPages}${op.forceNewChannel ? ' force-new-channel' : ''}`;
+}
+
+/**
+ * `trace_seq=N` (the VSP's first line; the Windows guest driver's is a counter of its
+ * channel lines) and one `ch=N name=value ...` line per channel. The VSP's transactions
+ * are `transactions_sent`, the guest's requests `requests_sent`; both count the
+ * completions they got as `completions`.
+ */
+export function counters(who: 'vsp' | 'guest', lines: readonly string[]): DriverCounters {
+  let traceSeq: number | undefined;
+  const channels = new Map<number, { sent: number; completed: number }>();
+  for (const l of lines) {
+    const kv: Record<string, number> = {};
+    for (const m of l.matchAll(/(\w+)=(\d+)/g)) kv[m[1]!] = Number(m[2]);
+    if (kv.trace_seq !== undefined && traceSeq === undefined) traceSeq = kv.trace_seq;
+    if (kv.ch !== undefined) channels.set(kv.ch, { sent: kv[who === 'vsp' ? 'transactions_sent' : 'requests_sent'] ?? 0, completed: kv.completions ?? 0 });
+  }
+  return { traceSeq, channels };
+}
+
+function args(v: ToolVerb): string[] {
+  switch (v.verb) {
+    case 'command': return [v.who, 'command', v.line];
+    case 'counters': return [v.who, 'counters'];
+    case 'trace': return [v.who, 'trace', v.file];
+    case 'convert-etl': return ['etl2jsonl', v.etl, v.jsonl];
+  }
+}
+
+export const sampleControl: DeviceControl = {
+  command,
+  channelInstance,
+  channel,
+  counters,
+  // Where lab/SETUP.md "Drivers" has the lab put it.
+  tool: { program: 'C:\\bench\\bin\\sample-ctl.exe', args },
+  // sample_guest_ctl.c: one command per write.
+  linuxGuest: { controlFile: '/sys/kernel/debug/vmbus_sample_guest/control' },
+};

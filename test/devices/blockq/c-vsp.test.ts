@@ -1,0 +1,159 @@
+// blockq's C VSP (devices/blockq/c) on the emulator, `devices: c`: driven only through its
+// own control interface, its traces hold every property and pass `bench check` on every
+// blockq scenario and seeds 1-3 (run as a user runs them, through the CLI); they equal
+// the twin's traces but for the differences listed below, each intended; and a bug
+// planted in its C source is reported as a named driver violation, not an error.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { executeScenario } from '../../../src/scenario/execute.ts';
+import { loadScenarioPaths } from '../../../src/scenario/loader.ts';
+import { PropertyChecker, statusRuleOf } from '../../../src/check/properties.ts';
+import { checkTrace } from '../../../src/check/replay.ts';
+import { ArraySource } from '../../../src/check/observed.ts';
+import { MemorySink } from '../../../src/trace/sink.ts';
+import type { TraceEvent } from '../../../src/trace/schema.ts';
+import type { Scenario } from '../../../src/scenario/model.ts';
+import { BLOCKQ_IOCTL } from '../../../devices/blockq/c/recipe.ts';
+
+const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+const suite = await loadScenarioPaths(['devices/blockq/scenarios']);
+const tmp = mkdtempSync(join(tmpdir(), 'blockq-c-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+type Ev = Record<string, unknown>;
+
+function run(s: Scenario, devices: 'twin' | 'c', seed = 1, cVspReplace?: Record<string, string>) {
+  const sink = new MemorySink('emulator');
+  const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
+  const r = executeScenario(s, { seed, sink, devices, cVspReplace });
+  for (const e of sink.events) checker.onEvent(e);
+  return { events: sink.events as unknown as Ev[], violations: checker.finish(r.hang), result: r };
+}
+
+/**
+ * The intended differences between the C VSP's trace and the twin's, each with its reason:
+ * - pkt.queued: the C VSP cannot see KMCL's queue; it infers "queued" from its ring bytes
+ *   in flight (c/vsp-send.c) and marks it `inferred`. The inference errs towards queued,
+ *   so it names every packet the twin saw queued (checked separately) and may name more;
+ * - pkt.save libLen is 0: KMCL does not tell a VSP the size of its own part;
+ * - the order of events across channels and sides: the C VSP's one-shot timer answers
+ *   every Request due at that moment in one callback (and a scheduler step that fires the
+ *   driver's timers fires every channel's), where the twin answers one Request per
+ *   scheduler step. The seeded scheduler so picks among other tasks and interleaves
+ *   other work differently. The same events happen (compared as a bag) and the model,
+ *   which allows every order KMCL allows, explains the C trace (checked below).
+ * Nothing else: every payload digest, reply size, status, SaveBuf record and state is
+ * the twin's.
+ */
+function normalise(events: Ev[]): string[] {
+  return events
+    .filter((e) => e.ev !== 'pkt.queued')
+    .map(({ seq: _seq, ...e }) => JSON.stringify(e.ev === 'pkt.save' ? { ...e, libLen: 'KMCL-private' } : e));
+}
+const bag = (events: Ev[]) => normalise(events).sort();
+const queued = (events: Ev[]) => events.filter((e) => e.ev === 'pkt.queued').map((e) => `${e.ch}/${e.tx}`);
+const source = (events: Ev[]) => new ArraySource((events as unknown as TraceEvent[]).map((event, i) => ({ event, file: 'c.jsonl', line: i + 1 })));
+
+describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
+  it('bench emulate --devices c runs every blockq scenario and bench check passes each trace, seeds 1-3', () => {
+    const bench = (...args: string[]) => spawnSync(process.execPath, ['bin/bench.js', ...args], { encoding: 'utf8', timeout: 300_000 });
+    for (const seed of ['1', '2', '3']) {
+      const out = join(tmp, `cli-${seed}`);
+      const e = bench('emulate', 'devices/blockq/scenarios', '--devices', 'c', '--seed', seed, '--out', out);
+      expect(e.status, e.stderr).toBe(0);
+      expect(e.stdout.match(/^pass /gm)).toHaveLength(3);
+      for (const s of suite) {
+        const c = bench('check', '--scenario', s.source!.file!, '--trace', join(out, `${s.name}.jsonl`));
+        expect(c.status, `${s.name} seed ${seed}: ${c.stdout}${c.stderr}`).toBe(0);
+        expect(c.stdout).toMatch(new RegExp(`pass\\s+${s.name}: all \\d+ events explained`));
+      }
+    }
+  });
+
+  it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
+    const r = spawnSync(process.execPath, ['bin/bench.js', 'emulate', 'devices/blockq/scenarios', '--devices', 'c', '--fault', 'restore-twice', '--out', join(tmp, 'fault')], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout.match(/^FAIL /gm)).toHaveLength(3);
+    expect(r.stdout.match(/duplicated: \d+\/h2g\/\d+ restored twice from one save/g)).toHaveLength(3);
+    expect(r.stdout).not.toMatch(/did not act/);
+  });
+
+  it.each(suite.map((s) => [s.name, s] as const))('%s: the C trace is the twin\'s but for the listed differences, seeds 1-3', (_n, s) => {
+    for (const seed of [1, 2, 3]) {
+      const twin = run(s, 'twin', seed);
+      const c = run(s, 'c', seed);
+      expect(c.result.hang, `seed ${seed}`).toBeNull();
+      expect(c.result.driverViolation, `seed ${seed}`).toBeFalsy();
+      expect(c.violations, `seed ${seed}`).toEqual([]);
+      expect(bag(c.events), `seed ${seed}`).toEqual(bag(twin.events));
+      const inferred = new Set(queued(c.events));
+      expect(queued(twin.events).filter((q) => !inferred.has(q)), `seed ${seed}`).toEqual([]);
+      expect(c.events.filter((e) => e.ev === 'pkt.queued').every((e) => e.inferred === true)).toBe(true);
+      expect(checkTrace(s, source(c.events)), `seed ${seed}`).toMatchObject({ verdict: 'pass' });
+    }
+  });
+
+  it('answers out of order with replies of several sizes, several outstanding, and saves records of every size', () => {
+    const c = run(suite.find((s) => s.name === 'blockq-save-restore')!, 'c');
+    const replies = c.events.filter((e) => e.ev === 'pkt.complete' && e.side === 'host' && e.ch === 0);
+    const txs = replies.map((e) => e.tx as number);
+    expect(txs).not.toEqual([...txs].sort((a, b) => a - b));
+    expect(new Set(replies.map((e) => e.len)).size).toBeGreaterThanOrEqual(4);
+    expect(new Set(c.events.filter((e) => e.ev === 'pkt.save').map((e) => e.saveLen))).toEqual(new Set([32, 40, 48]));
+    // Several outstanding: more Requests of channel 0 arrived than were answered, at some point.
+    let most = 0;
+    let open = 0;
+    for (const e of c.events) {
+      if (e.side !== 'host' || e.ch !== 0 || e.dir !== 'g2h') continue;
+      if (e.ev === 'pkt.recv') open++;
+      if (e.ev === 'pkt.complete') open--;
+      most = Math.max(most, open);
+    }
+    expect(most).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe.skipIf(!toolchain)('blockq\'s control interface', () => {
+  it('the IOCTL codes the bench sends are the ones blockq-control.h defines', () => {
+    const asserts = Object.entries({ COMMAND: BLOCKQ_IOCTL.command, COUNTERS: BLOCKQ_IOCTL.counters, EXPORT: BLOCKQ_IOCTL.export, IMPORT: BLOCKQ_IOCTL.import })
+      .map(([name, code]) => `_Static_assert(IOCTL_BLOCKQ_${name} == 0x${code.toString(16)}u, "IOCTL_BLOCKQ_${name}");`).join('\n');
+    const r = spawnSync('clang', ['--target=wasm32', '-fsyntax-only', '-fms-extensions', '-nostdlibinc', '-isystem', 'lab/drivers/wdk-standin/km', '-I', 'devices/blockq/c', '-x', 'c', '-'], {
+      input: `#include <ntddk.h>\n#include "blockq-control.h"\n${asserts}\n`, encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe.skipIf(!toolchain)('a bug planted in the blockq C VSP', () => {
+  // Before arming the answer timer again, the VSP stops it and waits for a running
+  // callback (Wait=TRUE): a PASSIVE-only call from a path that runs at DISPATCH_LEVEL
+  // (ProcessPacket, the timer callback). A Driver Verifier bug check on a real host.
+  const original = readFileSync(fileURLToPath(new URL('../../../devices/blockq/c/vsp-receive.c', import.meta.url)), 'utf8');
+  const planted = original.replace('\tnow = KeQueryInterruptTime();\n\t/* Negative', '\tWdfTimerStop(Vc->AnswerTimer, TRUE);\n\tnow = KeQueryInterruptTime();\n\t/* Negative');
+  const fixture = join(tmp, 'vsp-receive-wait-at-dispatch.c');
+  writeFileSync(fixture, planted);
+
+  it('is reported as a named violation with the driver\'s frames, ending the run as a finding', () => {
+    expect(planted).not.toBe(original);
+    const s = suite.find((x) => x.name === 'blockq-save-restore')!;
+    const r = run(s, 'c', 1, { 'vsp-receive.c': fixture });
+    expect(r.result.driverViolation).toMatch(/^driver violation irql\.passive-only in WdfTimerStop\(Wait=TRUE\) at BqArm <- BqEvtProcessPacket/);
+    const v = r.events.find((e) => e.ev === 'kmcl.violation')!;
+    expect(v).toMatchObject({ side: 'host', rule: 'irql.passive-only', call: 'WdfTimerStop(Wait=TRUE)' });
+    expect(r.events.at(-1)).toMatchObject({ ev: 'scenario.end' });
+    expect(r.violations[0]).toMatchObject({ class: 'kmcl-misuse' });
+    expect(r.violations[0]!.message).toContain('irql.passive-only');
+  });
+
+  it('the unplanted source runs the same scenario clean', () => {
+    const r = run(suite.find((x) => x.name === 'blockq-save-restore')!, 'c');
+    expect(r.result.driverViolation).toBeFalsy();
+    expect(r.violations).toEqual([]);
+  });
+});
