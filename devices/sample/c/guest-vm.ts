@@ -32,6 +32,7 @@ import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { EventBody } from '../../../src/trace/schema.ts';
 import { parseJsonExact } from '../../../src/trace/json-ids.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import { CGuestLinux, type CGuestLinuxImage, type CGuestLinuxOptions } from './guest-linux.ts';
 import { instanceGuid } from './host-vsp.ts';
 
@@ -213,6 +214,29 @@ class CLinuxVmGuest implements GuestDriver {
     const n = this.st.drv.runWork(now - this.st.away);
     this.drain();
     return n > 0;
+  }
+
+  /**
+   * The host rescinded channel `ch` (or the guest closes it, scenario `guest-close`): the
+   * VMBus core removes the device, and the driver's remove closes the channel and ends
+   * what it had in flight (PROTOCOL.md "Rescind and re-offer"). Closed already: nothing.
+   */
+  rescind(ch: number): void {
+    this.st.drv.remove(ch);
+    this.drain();
+  }
+
+  /** The new instance of channel `ch` is offered on fresh rings: the VMBus core probes the driver for it. */
+  reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    this.rings.set(ch, rings);
+    const r = this.st.drv.offer(ch, instanceGuid(ch), rings, this.doorbell(ch));
+    this.drain();
+    if (r !== 0) throw new Error(`the C guest driver's probe of channel ${ch} failed with ${r}`);
+  }
+
+  /** The driver has no device for channel `ch`: removed, not probed again (its memory says). */
+  isClosed(ch: number): boolean {
+    return this.st.probed && !this.st.drv.hasDevice(ch);
   }
 
   /** Requests awaiting their completion and HostTransactions held, from the counters file. */
