@@ -1,6 +1,7 @@
 // `bench explore` with the C VSP (devices: c): every save point of the scenario, every
-// operation, each schedule run from the start on the C driver, with the same verdicts
-// and the same count of schedules as the twins' explore.
+// operation, on the C driver, with the same verdicts and the same count of schedules as
+// the twins' explore. The walk keys the C VSP's state (the sample's keyDriver), so not
+// every schedule has to run from the start.
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -21,8 +22,8 @@ describe.skipIf(!toolchain)('explore with devices: c', () => {
       expect(c.savePoints, f).toBe(twin.savePoints);
       expect(c.schedules + c.skipped, f).toBe(c.savePoints * EXPLORE_OPS.length);
       expect(c.schedules, f).toBe(twin.schedules);
-      // Every schedule ran on the C driver from the start: no walk of twin state.
-      expect(c.ranInFull, f).toBe(c.schedules);
+      // The walk decided some schedules on the C VSP's key; the rest ran from the start.
+      expect(c.ranInFull, f).toBeLessThan(c.schedules);
       expect(c.failures, f).toEqual(twin.failures);
       expect(c.failures, f).toEqual([]);
     }

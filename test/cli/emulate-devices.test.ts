@@ -45,7 +45,7 @@ describe('bench emulate --devices', () => {
     const events = readFileSync(join(out, 'rescind-and-reoffer.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(events.filter((e) => e.ev === 'ch.rescind').map((e) => e.ch)).toEqual(expect.arrayContaining([1, 2]));
     expect(events.some((e) => e.side === 'host' && e.ev === 'pkt.cancel')).toBe(true);
-  });
+  }, 180_000);
 
   it.skipIf(!toolchain)('c: a restore the C VSP fails falls back to a rescind and a new offer, from the command line, seeds 1 to 3 checked', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-fail-'));
@@ -73,7 +73,7 @@ describe('bench emulate --devices', () => {
       const check = await bench(['check', '--scenario', scenario, '--trace', join(dir, 'restore-fails.jsonl'), '--no-minimise']);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     }
-  });
+  }, 180_000);
 
   it.skipIf(!toolchain)('c-linux: all eleven bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-linux-'));

@@ -73,7 +73,7 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
         expect(c.stdout).toMatch(new RegExp(`pass\\s+${s.name}: all \\d+ events explained`));
       }
     }
-  });
+  }, 180_000);
 
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
     const r = spawnSync(process.execPath, ['bin/bench.js', 'emulate', 'devices/blockq/scenarios', '--devices', 'c', '--fault', 'restore-twice', '--out', join(tmp, 'fault')], { encoding: 'utf8', timeout: 300_000 });
@@ -81,7 +81,7 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
     expect(r.stdout.match(/^FAIL /gm)).toHaveLength(3);
     expect(r.stdout.match(/duplicated: \d+\/h2g\/\d+ restored twice from one save/g)).toHaveLength(3);
     expect(r.stdout).not.toMatch(/did not act/);
-  });
+  }, 180_000);
 
   it.each(suite.map((s) => [s.name, s] as const))('%s: the C trace is the twin\'s but for the listed differences, seeds 1-3', (_n, s) => {
     for (const seed of [1, 2, 3]) {
