@@ -12,7 +12,8 @@
 //  - what is still in flight is read from the debugfs `counters` file.
 // The VMBus core's part is the shim's: the probe of each offered channel, the channel
 // callback when the host signals (it reads everything in the ring, as Linux's does),
-// delayed work from the run's clock.
+// delayed work from the run's clock, and on a rescind (or the guest's own close) the
+// removal of the device; a new instance probes it again.
 //
 // Guest memory: the state is the driver itself (module memory and the shim's tables).
 // A save copies it whole (CGuestLinux.image), a restore builds the driver again from the
@@ -21,11 +22,10 @@
 // holds (guest-image.ts).
 //
 // Intended differences from the twin (test/devices/wasm/c-vs-twin.test.ts lists them):
-// the driver traces `Started` between `Opened` and `Active`; it never queues a send (a
-// full ring makes its thread sleep while the host runs, and `pkt.send` is traced once the
-// packet is in the ring, so there is no `pkt.queued`); one interrupt reads every packet
-// in the ring; its delayed work is one queue for all channels, run as the first
-// channel's timer.
+// it never queues a send (a full ring makes its thread sleep while the host runs, and
+// `pkt.send` is traced once the packet is in the ring, so there is no `pkt.queued`); one
+// interrupt reads every packet in the ring; its delayed work is one queue for all
+// channels, run as the first channel's timer.
 
 import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
