@@ -90,6 +90,17 @@ describe.skipIf(!toolchain)('explore with devices: c', () => {
     expect(verdicts(c)).toEqual(verdicts(explore({ ...s, devices: 'c' }, { ...opts, ops: [...opts.ops], faults: [...opts.faults], plain: true })));
   });
 
+  it('explores the rescinding scenario on the C VSP too (a VM save at each of its first save points: rescinds, a failing restore, FORCE_NEW_CHANNEL), finding nothing, as the twins', async () => {
+    const s = (await loadScenarioPaths(['bench/scenarios/11-rescind-and-reoffer.yaml']))[0]!;
+    const opts = { seed: 1, ops: ['save-restore' as const], maxSchedules: 24 };
+    const twin = explore(s, opts);
+    const c = explore({ ...s, devices: 'c' }, opts);
+    expect(c.schedules).toBe(24);
+    expect(c.ranInFull).toBe(c.schedules);
+    expect(c.failures).toEqual(twin.failures);
+    expect(c.failures).toEqual([]);
+  });
+
   it('the model of bench check stays the twins: replay on devices: c is refused as bad input', async () => {
     const s = (await loadScenarioPaths(['bench/scenarios/01-idle-save-restore.yaml']))[0]!;
     expect(() => executeScenario(s, { seed: 1, sink: new MemorySink(), devices: 'c', chooser: { choose: () => null } })).toThrow(InputError);
