@@ -15,8 +15,8 @@
 // What makes keys differ on purpose: a migration brings the channel into another host's
 // VSP, whose hold timer starts at the import, so its 5 ms ticks fall elsewhere than the
 // old timer's unless the clock is in the same phase; held requests complete on those
-// ticks, so that schedule is run in full (explore's bench scenarios with a clock that
-// moves: about half their migrations). The twins hold each request for its own time.
+// ticks, so that schedule is run in full (most migrations of the bench scenarios whose
+// clock has moved off a tick). The twins hold each request for its own time.
 //
 // Left out, and why:
 //  - SaveBlob and SaveBlobSize: read only by IOCTL_SAMPLE_VSP_EXPORT after a save, and
