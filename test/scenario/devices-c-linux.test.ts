@@ -21,9 +21,7 @@ import type { ExecuteOptions } from '../../src/scenario/execute-types.ts';
 const SAMPLE_STATUS_RULE = statusRuleOf({});
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
-const all = await loadScenarioPaths(['bench/scenarios']);
-const rescinds = (s: Scenario) => s.steps.some((st) => st.op === 'rescind');
-const suite = all.filter((s) => !rescinds(s));
+const suite = await loadScenarioPaths(['bench/scenarios']);
 
 function run(s: Scenario, seed = 1, more: Partial<ExecuteOptions> = {}) {
   const sink = new MemorySink('hyperv');
@@ -38,8 +36,8 @@ const source = (events: readonly TraceEvent[]) => new ArraySource(events.map((ev
 const scenario = (steps: unknown[], more: Record<string, unknown> = {}) => toScenario(ScenarioSchema.parse({ name: 'c-linux', steps, ...more }));
 
 describe.skipIf(!toolchain)('devices: c-linux', () => {
-  it('every bench scenario, seeds 1-3: every property holds and the model explains the trace', () => {
-    expect(suite.length).toBe(10);
+  it('every bench scenario (the rescind included), seeds 1-3: every property holds and the model explains the trace', () => {
+    expect(suite.length).toBe(11);
     for (const s of suite) {
       for (const seed of [1, 2, 3]) {
         const c = run(s, seed);
@@ -102,11 +100,51 @@ describe.skipIf(!toolchain)('devices: c-linux', () => {
   });
 });
 
-describe.skipIf(!toolchain)('devices: c-linux, what the C guest cannot do yet (exit 2)', () => {
-  it('a rescind, as with devices: c', () => {
-    expect(() => run(all.find(rescinds)!)).toThrow(/steps\[\d+\]\.op: devices: c cannot run 'rescind'/);
+describe.skipIf(!toolchain)('devices: c-linux, a rescind and a guest close', () => {
+  const rescind = () => suite.find((x) => x.name === 'rescind-and-reoffer')!;
+
+  it('the old remove path is caught: Paused and Disabled the model never writes, Requests in flight never ended, and a re-offer that numbers from 1 again', () => {
+    const unfixed = { 'guest-linux/sample_guest_main.c': fileURLToPath(new URL('../fixtures/drivers-unfixed/linux-rescind-sample_guest_main.c', import.meta.url)) };
+    const before = run(rescind(), 1, { cGuestReplace: unfixed });
+    const classes = new Set(before.violations.map((v) => v.class));
+    expect([...classes]).toEqual(expect.arrayContaining(['duplicated', 'lost', 'state-order']));
+    expect(before.violations.find((v) => v.class === 'lost')!.message).toMatch(/rescinded or closed, and its sender never ended it/);
+    expect(checkTrace(rescind(), source(before.events))).toMatchObject({ verdict: 'diverge', class: 'state-order' });
   });
 
+  it('fixed: the guest ends each Request in flight with pkt.cancel (c0000120) after Closed, and its tx goes on across the re-offer', () => {
+    const c = run(rescind());
+    expect(c.violations).toEqual([]);
+    const at = c.events.findIndex((e) => e.ev === 'ch.rescind' && (e as { ch: number }).ch === 1);
+    const after = c.events.slice(at).filter((e) => e.side === 'guest' && (e as { ch: number }).ch === 1);
+    expect(after[0]).toMatchObject({ ev: 'ch.state', state: 'Closed' });
+    const cancels = after.filter((e) => e.ev === 'pkt.cancel');
+    expect(cancels.length).toBeGreaterThan(0);
+    expect(cancels.every((e) => (e as { status: string }).status === 'c0000120')).toBe(true);
+    const sent = c.events.filter((e) => e.side === 'guest' && e.ev === 'pkt.send' && (e as { ch: number }).ch === 1).map((e) => (e as { tx: number }).tx);
+    expect(new Set(sent).size).toBe(sent.length);
+  });
+
+  it('a guest close and open: the driver lets the device go and takes the channel again, and the model explains it', () => {
+    const s = scenario([
+      { op: 'host-send', count: 4, size: 256, hold: 30 },
+      { op: 'guest-send', count: 3, size: 64, mode: 'hold', hold: 20 },
+      { op: 'run', ms: 1 },
+      { op: 'guest-close', channel: 0 },
+      { op: 'save' },
+      { op: 'restore' },
+      { op: 'guest-open', channel: 0 },
+      { op: 'guest-send', count: 2, size: 64 },
+      { op: 'settle' },
+    ]);
+    const c = run(s);
+    expect(c.violations).toEqual([]);
+    expect(checkTrace(s, source(c.events))).toMatchObject({ verdict: 'pass' });
+    expect(c.events.filter((e) => e.side === 'guest' && e.ev === 'pkt.cancel').length).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(!toolchain)('devices: c-linux, what the C guest cannot do yet (exit 2)', () => {
   it('a first tx other than 1: the driver numbers from 1', () => {
     const s = scenario([{ op: 'guest-send', count: 1, size: 64 }], { channels: [{ id: 0, firstTx: 5 }] });
     expect(() => run(s)).toThrow(/channels\[0\]\.firstTx: devices: c-linux cannot set firstTx/);

@@ -112,6 +112,7 @@ export class CGuestLinux {
 
   /** The VMBus core offers channel `id` (instance GUID) on these rings: probe. */
   offer(id: number, instance: string, rings: { out: OutgoingRing; in: IncomingRing }, signalHost: (w: 'interrupt' | 'writable') => void): number {
+    this.dropScratch(id);
     this.linux.channels.set(id, { id, out: rings.out, in: rings.in, signalHost, open: false, callback: 0, context: 0, current: null, scratch: 0 });
     const pool = this.rt.pool;
     const inst = pool.alloc(16, SHIM_TAG, 'shim');
@@ -123,6 +124,33 @@ export class CGuestLinux {
     pool.free(result, SHIM_TAG, 'probe');
     if (hdev) this.devices.set(id, hdev);
     return st;
+  }
+
+  /**
+   * The host rescinded channel `id`'s offer (or the guest let it go): the VMBus core
+   * removes the device, which closes the channel (the driver's remove), then frees its
+   * objects. Its raised interrupt goes with it. False when the channel had no device.
+   */
+  remove(id: number): boolean {
+    const hdev = this.devices.get(id);
+    if (hdev === undefined) return false;
+    this.devices.delete(id);
+    this.pending.delete(id);
+    this.call('shim_linux_remove', PASSIVE_LEVEL, this.linux.driver, hdev);
+    this.dropScratch(id);
+    return true;
+  }
+
+  /** Whether channel `id` has a probed device (offered and not removed since). */
+  hasDevice(id: number): boolean {
+    return this.devices.has(id);
+  }
+
+  /** The packet copy the shim keeps for channel `id`'s iterator, freed with the channel. */
+  private dropScratch(id: number): void {
+    const c = this.linux.channels.get(id);
+    if (c?.scratch) this.rt.pool.free(c.scratch, 0x6c616d6b, 'vmbus channel free');
+    if (c) c.scratch = 0;
   }
 
   /** The host signalled channel `id`: the interrupt runs the channel callback (softirq). */

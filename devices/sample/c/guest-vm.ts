@@ -12,7 +12,8 @@
 //  - what is still in flight is read from the debugfs `counters` file.
 // The VMBus core's part is the shim's: the probe of each offered channel, the channel
 // callback when the host signals (it reads everything in the ring, as Linux's does),
-// delayed work from the run's clock.
+// delayed work from the run's clock, and on a rescind (or the guest's own close) the
+// removal of the device; a new instance probes it again.
 //
 // Guest memory: the state is the driver itself (module memory and the shim's tables).
 // A save copies it whole (CGuestLinux.image), a restore builds the driver again from the
@@ -21,17 +22,17 @@
 // holds (guest-image.ts).
 //
 // Intended differences from the twin (test/devices/wasm/c-vs-twin.test.ts lists them):
-// the driver traces `Started` between `Opened` and `Active`; it never queues a send (a
-// full ring makes its thread sleep while the host runs, and `pkt.send` is traced once the
-// packet is in the ring, so there is no `pkt.queued`); one interrupt reads every packet
-// in the ring; its delayed work is one queue for all channels, run as the first
-// channel's timer.
+// it never queues a send (a full ring makes its thread sleep while the host runs, and
+// `pkt.send` is traced once the packet is in the ring, so there is no `pkt.queued`); one
+// interrupt reads every packet in the ring; its delayed work is one queue for all
+// channels, run as the first channel's timer.
 
 import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { EventBody } from '../../../src/trace/schema.ts';
 import { parseJsonExact } from '../../../src/trace/json-ids.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import { CGuestLinux, type CGuestLinuxImage, type CGuestLinuxOptions } from './guest-linux.ts';
 import { instanceGuid } from './host-vsp.ts';
 
@@ -213,6 +214,29 @@ class CLinuxVmGuest implements GuestDriver {
     const n = this.st.drv.runWork(now - this.st.away);
     this.drain();
     return n > 0;
+  }
+
+  /**
+   * The host rescinded channel `ch` (or the guest closes it, scenario `guest-close`): the
+   * VMBus core removes the device, and the driver's remove closes the channel and ends
+   * what it had in flight (PROTOCOL.md "Rescind and re-offer"). Closed already: nothing.
+   */
+  rescind(ch: number): void {
+    this.st.drv.remove(ch);
+    this.drain();
+  }
+
+  /** The new instance of channel `ch` is offered on fresh rings: the VMBus core probes the driver for it. */
+  reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    this.rings.set(ch, rings);
+    const r = this.st.drv.offer(ch, instanceGuid(ch), rings, this.doorbell(ch));
+    this.drain();
+    if (r !== 0) throw new Error(`the C guest driver's probe of channel ${ch} failed with ${r}`);
+  }
+
+  /** The driver has no device for channel `ch`: removed, not probed again (its memory says). */
+  isClosed(ch: number): boolean {
+    return this.st.probed && !this.st.drv.hasDevice(ch);
   }
 
   /** Requests awaiting their completion and HostTransactions held, from the counters file. */

@@ -13,8 +13,11 @@
  * Rescind and re-offer: when the host rescinds the offer, the VMBus core
  * unregisters the device and calls our remove; a new offer calls probe again.
  * remove therefore has to leave nothing behind (held work, outstanding
- * requests), and probe starts from nothing. The trace buffer is module-wide,
- * so one trace covers both incarnations of the channel.
+ * requests, each ended with pkt.cancel), and probe starts from nothing but the
+ * channel's tx counter, which goes on across the re-offer (PROTOCOL.md
+ * "Rescind and re-offer": no id of the old instance is used on the new one).
+ * The trace buffer is module-wide, so one trace covers both incarnations of
+ * the channel.
  *
  * Locking: sg_channels_lock (a mutex) guards the list of channels and
  * serialises the control commands that send. Each channel's spinlock guards
@@ -41,6 +44,25 @@ MODULE_PARM_DESC(ring_pages, "Ring size per direction in 4 KiB data pages (defau
 LIST_HEAD(sg_channels);
 /* Guards sg_channels and serialises the control commands that send. */
 DEFINE_MUTEX(sg_channels_lock);
+
+/* The last tx of each channel number whose device went away, under sg_channels_lock. */
+struct sg_tx_mark {
+	struct list_head node;
+	u32 ch;
+	u64 next_tx;
+};
+
+static LIST_HEAD(sg_tx_marks);
+
+static struct sg_tx_mark *sg_find_mark(u32 ch)
+{
+	struct sg_tx_mark *m;
+
+	list_for_each_entry(m, &sg_tx_marks, node)
+		if (m->ch == ch)
+			return m;
+	return NULL;
+}
 
 static const struct hv_vmbus_device_id sg_id_table[] = {
 	{ .guid = SP_APPLY(GUID_INIT, SP_INTERFACE_TYPE_GUID_FIELDS) },
@@ -114,7 +136,6 @@ static void sg_close(struct sg_channel *sgc)
 	spin_lock_bh(&sgc->lock);
 	sgc->closing = true;
 	spin_unlock_bh(&sgc->lock);
-	sg_trace_state(sgc, "Paused");
 	for (;;) {
 		spin_lock_bh(&sgc->lock);
 		h = list_first_entry_or_null(&sgc->held, struct sg_held, node);
@@ -134,11 +155,18 @@ static void sg_close(struct sg_channel *sgc)
 	}
 	/* After vmbus_close the callback cannot run any more. */
 	vmbus_close(sgc->chan);
+	sg_trace_state(sgc, "Closed");
+	/* Each Request still awaiting its completion ends here, in the order sent. */
 	xa_for_each(&sgc->outstanding, tx, o) {
+		struct vbt_event ev = {
+			.kind = VBT_PKT_CANCEL, .ch = sgc->ch, .tx = tx,
+			.dir = VBT_G2H, .status = SP_STATUS_CANCELLED,
+		};
+
+		sg_trace(&ev);
 		xa_erase_bh(&sgc->outstanding, tx);
 		kfree(o);
 	}
-	sg_trace_state(sgc, "Closed");
 }
 
 static int sg_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *id)
@@ -165,6 +193,9 @@ static int sg_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *id)
 		return ret;
 	}
 	mutex_lock(&sg_channels_lock);
+	/* A re-offer goes on numbering where the removed device stopped. */
+	if (sg_find_mark(sgc->ch))
+		sgc->next_tx = sg_find_mark(sgc->ch)->next_tx;
 	list_add_tail(&sgc->node, &sg_channels);
 	mutex_unlock(&sg_channels_lock);
 	dev_info(&hdev->device, "sample channel %u open (%u ring pages)\n", sgc->ch, ring_pages);
@@ -175,13 +206,27 @@ static int sg_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *id)
 static void sg_teardown(struct hv_device *hdev)
 {
 	struct sg_channel *sgc = hv_get_drvdata(hdev);
+	struct sg_tx_mark *mark;
 
 	/* Unlinked first: control commands stop seeing it (and we wait for theirs). */
 	mutex_lock(&sg_channels_lock);
 	list_del(&sgc->node);
 	mutex_unlock(&sg_channels_lock);
 	sg_close(sgc);
-	sg_trace_state(sgc, "Disabled");
+	mutex_lock(&sg_channels_lock);
+	mark = sg_find_mark(sgc->ch);
+	if (!mark) {
+		mark = kzalloc(sizeof(*mark), GFP_KERNEL);
+		if (mark) {
+			mark->ch = sgc->ch;
+			list_add_tail(&mark->node, &sg_tx_marks);
+		}
+	}
+	if (mark)
+		mark->next_tx = sgc->next_tx;
+	else
+		dev_warn(&hdev->device, "channel %u: no memory to keep its tx\n", sgc->ch);
+	mutex_unlock(&sg_channels_lock);
 	xa_destroy(&sgc->outstanding);
 	hv_set_drvdata(hdev, NULL);
 	kfree(sgc);
@@ -252,7 +297,13 @@ static int __init sg_init(void)
 
 static void __exit sg_exit(void)
 {
+	struct sg_tx_mark *m, *next;
+
 	vmbus_driver_unregister(&sg_driver);
+	list_for_each_entry_safe(m, next, &sg_tx_marks, node) {
+		list_del(&m->node);
+		kfree(m);
+	}
 	sg_ctl_exit();
 }
 

@@ -113,7 +113,12 @@ static NTSTATUS GuestEvtOpened(VMBCHANNEL Channel)
 
 static VOID GuestEvtStarted(VMBCHANNEL Channel)
 {
-	GuestTraceState(GuestFromChannel(Channel), "Started");
+	GUEST_DEVICE *dev = GuestFromChannel(Channel);
+
+	WdfSpinLockAcquire(dev->Lock);
+	dev->Suspended = FALSE;
+	WdfSpinLockRelease(dev->Lock);
+	GuestTraceState(dev, "Started");
 }
 
 static VOID GuestEvtPostStarted(VMBCHANNEL Channel)
@@ -125,6 +130,13 @@ static VOID GuestEvtSuspend(VMBCHANNEL Channel)
 {
 	GUEST_DEVICE *dev = GuestFromChannel(Channel);
 
+	/*
+	 * Sending must stop once suspended (REVIEW D2): the host is rescinding the offer,
+	 * and a packet sent now would go nowhere. Started clears it on the next offer.
+	 */
+	WdfSpinLockAcquire(dev->Lock);
+	dev->Suspended = TRUE;
+	WdfSpinLockRelease(dev->Lock);
 	GuestTraceState(dev, "Paused");
 	GuestReleaseHeld(dev);
 }

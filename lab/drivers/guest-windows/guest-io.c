@@ -278,7 +278,16 @@ NTSTATUS GuestSendMany(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Count, UINT32 Leng
 
 	if (Dev->Channel == NULL)
 		return STATUS_DEVICE_NOT_READY;
-	for (i = 0; i < Count && NT_SUCCESS(status); i++)
+	for (i = 0; i < Count && NT_SUCCESS(status); i++) {
+		BOOLEAN suspended;
+
+		/* Checked before each packet: KMCL may suspend the channel between two. */
+		WdfSpinLockAcquire(Dev->Lock);
+		suspended = Dev->Suspended;
+		WdfSpinLockRelease(Dev->Lock);
+		if (suspended)
+			return STATUS_INVALID_DEVICE_STATE; /* the host is taking the channel away */
 		status = GuestSendOne(Dev, Type, Length, Mode, HoldMs);
+	}
 	return status;
 }

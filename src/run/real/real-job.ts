@@ -14,6 +14,9 @@
 // the right two bench events. Limit: an event a driver writes between the mark being
 // read and the VM actually pausing is placed after the `begin`; the checker allows a
 // driver event there only if the model does, so this shows as a divergence, never hides one.
+// A checkpoint applied puts the guest's older trace buffer back with its memory: the
+// guest's trace is read just before each apply, and what it wrote since is kept
+// (guest-trace-rewinds.ts), so the discarded future's guest events are not lost.
 //
 // Written against small interfaces (JobLab) so it runs with fakes in tests; lab-run.ts
 // adapts the src/lab classes (HyperV, migrate, GuestSsh + deploy-guest, runNative).
@@ -26,6 +29,7 @@ import { deviceOf } from '../../device-api/load.ts';
 import { fileSource, normaliseToArray, type TraceSource } from '../../trace/normalise.ts';
 import type { Clock, RealOutcome } from '../engine/job-pipeline.ts';
 import { stringifyWithIds } from '../../trace/json-ids.ts';
+import { GuestTraceRewinds } from './guest-trace-rewinds.ts';
 
 /** Hyper-V operations on one host (src/lab/hyperv.ts HyperV has these). */
 export interface VmOps {
@@ -206,11 +210,21 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
       bench.emit({ ev: 'vm.checkpoint.end', name: step.name }, await marks());
       break;
     case 'apply-checkpoint': {
-      bench.emit({ ev: 'vm.checkpoint.apply.begin', name: step.name }, await marks());
+      const at = await marks();
+      bench.emit({ ev: 'vm.checkpoint.apply.begin', name: step.name }, at);
+      // A guest that keeps its trace in its memory gets the older buffer back with the
+      // checkpoint: what it wrote since is kept from a read now (guest-trace-rewinds.ts),
+      // if its seq did go back. A VM that is not running cannot be read: nothing to keep.
+      const trace = await lab.guest.readTrace().catch(() => null);
       const back = await op(`Restore-VMSnapshot on ${ops.host}`, ops.restoreCheckpoint(vm, step.name));
       if (back.state !== 'Running') await op(`Start-VM after applying ${step.name}`, ops.start(vm));
       await op('reconnecting to the guest', lab.guest.reconnect());
-      bench.emit({ ev: 'vm.checkpoint.apply.end', name: step.name }, await marks());
+      const after = await marks();
+      if (trace !== null && after.guest < at.guest) {
+        bench.rewinds.before(trace, at.guest);
+        bench.rewinds.after(after.guest);
+      }
+      bench.emit({ ev: 'vm.checkpoint.apply.end', name: step.name }, after);
       break;
     }
     case 'migrate': {
@@ -245,7 +259,10 @@ async function settle(c: StepCtx): Promise<void> {
 /** The bench's own events, stamped with their own seq and the drivers' marks. */
 class BenchEvents {
   readonly lines: string[] = [];
+  /** the drivers' marks as read (the guest's raw, before any rewind shift) */
   lastMarks: { host: number; guest: number } = { host: 0, guest: 0 };
+  /** the guest's trace across checkpoint applies: its marks are written on the stitched numbering */
+  readonly rewinds = new GuestTraceRewinds();
   private seq = 0;
   private readonly src: string;
   constructor(src: string) {
@@ -253,7 +270,8 @@ class BenchEvents {
   }
   emit(body: Record<string, unknown>, at: { host: number; guest: number }): void {
     this.lastMarks = at;
-    this.lines.push(JSON.stringify({ v: 1, seq: ++this.seq, src: this.src, side: 'bench', ...body, at }));
+    const marks = { host: at.host, guest: this.rewinds.shift(at.guest) };
+    this.lines.push(JSON.stringify({ v: 1, seq: ++this.seq, src: this.src, side: 'bench', ...body, at: marks }));
   }
 }
 
@@ -267,7 +285,7 @@ async function collect(lab: JobLab, dir: string, bench: BenchEvents, merge: bool
   };
   const benchTrace = write('bench.jsonl', bench.lines.map((l) => `${l}\n`).join(''));
   const hostTrace = await lab.vsp.readTrace().then((t) => write('host.trace.jsonl', t), () => undefined);
-  const guestTrace = await lab.guest.readTrace().then((t) => write('guest.trace.jsonl', t), () => undefined);
+  const guestTrace = await lab.guest.readTrace().then((t) => write('guest.trace.jsonl', bench.rewinds.stitch(t)), () => undefined);
   const out = { hostTrace, guestTrace, artefacts: [benchTrace] };
   if (!merge || !hostTrace || !guestTrace) return out;
   return { ...out, trace: await mergeTraces(benchTrace, hostTrace, guestTrace, join(dir, 'trace.jsonl')) };

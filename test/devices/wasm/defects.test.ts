@@ -177,6 +177,36 @@ describe.skipIf(!toolchain)('D7: VmbChannelPacketFail from a client', () => {
   });
 });
 
+describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
+  /** The host rescinds the offer: the client's channel is suspended, then closed (KMCL's peer close). */
+  const rescind = (h: ReturnType<typeof makeGuestHarness>) => {
+    const client = [...h.guest.kmcl.channels.values()].map((r) => r.ch).find((c) => !c.isServer)!;
+    client.peerClosed();
+  };
+
+  it('the unfixed client sends a Request on the channel KMCL suspended for the host\'s rescind', () => {
+    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d2-guest-io.c') } });
+    h.pump();
+    rescind(h);
+    const v = violationOf(() => h.guest.command('send 1 64 0 0'));
+    expect(v.report.rule).toBe('kmcl.send-after-suspend');
+    expect(v.report.call).toBe('VmbPacketSend');
+    expect(v.report.site).toContain('GuestSendOne');
+  });
+
+  it('fixed: the client refuses to send while suspended: the command fails as the VSP\'s does, and nothing is sent', () => {
+    const h = makeGuestHarness();
+    h.pump();
+    h.guest.run('send 1 64 0 0');
+    h.pump();
+    rescind(h);
+    expect(h.guest.command('send 1 64 0 0') >>> 0).toBe(0xc0000184); // STATUS_INVALID_DEVICE_STATE, as the VSP
+    const trace = h.guest.readTrace();
+    expect(trace.filter((e) => e.ev === 'pkt.send').map((e) => e.tx)).toEqual([1]);
+    expect(trace.filter((e) => e.ev === 'ch.state').map((e) => e.state)).toEqual(['Enabled', 'Opened', 'Started', 'Active', 'Paused', 'Closed']);
+  });
+});
+
 // D4 breaks no KMCL rule the shim could name either: what the client is left with shows it.
 describe.skipIf(!toolchain)('D4: `restore` disables a channel object its client still has open', () => {
   it('the unfixed VSP revokes the live offer at `restore`: its own Closed under an open client, and what it restored never completes', () => {

@@ -23,6 +23,7 @@ struct device {
 };
 #define dev_info(dev, ...) ((void)(dev), _printk(__VA_ARGS__))
 #define dev_err(dev, ...) ((void)(dev), _printk(__VA_ARGS__))
+#define dev_warn(dev, ...) ((void)(dev), _printk(__VA_ARGS__))
 
 struct device_driver {
 	int probe_type;

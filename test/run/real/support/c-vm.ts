@@ -1,0 +1,251 @@
+// A VM job's drivers as the real C code: the sample VSP on each host and the Linux guest
+// driver in the VM (lab/drivers), compiled to WebAssembly, driven by real-job.ts through
+// their control interfaces exactly as a lab job drives them: the VSP's commands and
+// counters (its trace_seq marks the bench's events), the guest's debugfs `control`,
+// `counters` and `trace` files (deploy-guest.ts reads the same three over SSH). The
+// traces are collected and merged by real-job.ts's own code.
+//
+// What stands in for Hyper-V: the VM (guest memory and the guest driver, saved whole as
+// the emulator's VM save saves them: the module's memory and the shim's tables), the
+// operations (Save-VM = `save` and the export of each channel's state, then `detach`;
+// Start-VM = import, `restore` of every channel, the guest revived, `resume` of every
+// channel; Suspend-VM = the guest stops running; Checkpoint-VM = `save` then `resume`,
+// the copy kept), the rings (guest memory) and time: a virtual clock that real-job's
+// sleeps advance, firing the VSP's timers and the guest's delayed work. Deliveries happen
+// only as time passes.
+//
+// Restore-VMSnapshot discards the running VM (`discard` of every channel) and leaves the
+// checkpoint's copy Saved, for Start-VM.
+//
+// Not here: a migration (a lab job collects the VSP trace of the host the VM started on
+// only).
+import { CGuestLinux } from '../../../../devices/sample/c/guest-linux.ts';
+import { CVsp } from '../../../../devices/sample/c/vsp.ts';
+import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
+import { sampleControl as control } from '../../../../devices/sample/control.ts';
+import { SAMPLE_IOCTL } from '../../../../devices/sample/c/control.ts';
+import type { DriverControl, GuestControl, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
+import type { Scenario } from '../../../../src/scenario/model.ts';
+import { MemorySink } from '../../../../src/trace/sink.ts';
+import type { Channel } from '../../../../src/vmbus/channel.ts';
+import { DEFAULT_CHOICES } from '../../../../src/vmbus/choices.ts';
+import { GuestMemory } from '../../../../src/vmbus/partition.ts';
+import { stepSide } from '../../../vmbus/support/channel-pair.ts';
+
+interface SavedVm {
+  vsp: Uint8Array[];
+  guest: ReturnType<CGuestLinux['image']>;
+  memory: Uint8Array;
+}
+
+export interface CVmJob {
+  lab: JobLab;
+  clock: Clock;
+  /** every command and operation, in order */
+  log: string[];
+}
+
+/** One lab host, `host`, runs the VM. */
+export function cVmJob(s: Scenario, host: string): CVmJob {
+  const t = { now: 0 };
+  const choices = { ...DEFAULT_CHOICES };
+  const chs = s.channels.map((c) => c.id);
+  const layout = s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages }));
+  const mem = new GuestMemory(layout);
+  const log: string[] = [];
+  // The VSP's TraceLogging events, as its ETW capture holds them.
+  const vspSink = new MemorySink();
+  const theVsp = new CVsp({ choices, sink: vspSink, now: () => t.now });
+  const guestOpts = { now: () => t.now };
+  let guest = new CGuestLinux(guestOpts);
+  /** the VM runs (not saved, not paused) */
+  let running = true;
+  let saved: SavedVm | null = null;
+  const checkpoints = new Map<string, SavedVm>();
+  const servers = new Map<number, Channel>();
+
+  const vsp = () => theVsp;
+  const doorbell = (ch: number) => (w: 'interrupt' | 'writable') => {
+    const sv = servers.get(ch);
+    if (!sv) return;
+    if (w === 'interrupt') sv.interrupt = true;
+    else sv.writable = true;
+  };
+  /** Connects what the VSP of this host offers now to the VM's rings. */
+  const connect = (restored: boolean): void => {
+    for (const ch of chs) {
+      const offered = vsp().offered(ch);
+      if (!offered || offered === servers.get(ch)) continue;
+      servers.set(ch, offered);
+      const quota = s.channels.find((c) => c.id === ch)!.quota;
+      if (quota) offered.setTransactionQuota(quota);
+      offered.signalPeer = (w) => (w === 'interrupt' ? guest.signal(ch) : undefined);
+      const hr = mem.hostRings(ch);
+      offered.connectionOpened(hr.out, hr.in, { restored });
+    }
+  };
+  const pump = (): void => {
+    for (let n = 0; ; n++) {
+      if (n > 1_000_000) throw new Error('the C VM did not settle');
+      let did = false;
+      for (const ch of chs) {
+        const sv = servers.get(ch);
+        if (sv && vsp().offered(ch) === sv && stepSide(sv)) did = true;
+      }
+      if (!did && running) did = guest.runInterrupt();
+      if (!did) did = vsp().runWorkItems() > 0;
+      if (!did) return;
+    }
+  };
+  const advance = (ms: number): void => {
+    const end = t.now + ms;
+    for (;;) {
+      pump();
+      const due = [vsp().nextTimerDue(), running ? guest.nextWorkDue() : null].filter((d): d is number => d !== null && d <= end);
+      if (due.length === 0) break;
+      t.now = Math.max(t.now, Math.min(...due));
+      vsp().runTimers(t.now);
+      if (running) guest.runWork(t.now);
+    }
+    t.now = end;
+    pump();
+  };
+  const bind = (): void => {
+    for (const ch of chs) guest.bind(ch, mem.guestRings(ch), doorbell(ch));
+  };
+  // The guest's thread sleeps on a full ring: the host runs meanwhile.
+  const onSleep = (): void => pump();
+  guest.linux.onSleep = onSleep;
+
+  // The VSP's channel operations in the device's own words (DeviceControl.channel), as a loopback job sends them.
+  const each = (op: 'save' | 'detach' | 'restore' | 'resume' | 'discard') => {
+    for (const ch of chs) {
+      const line = op === 'discard' ? `discard ch=${ch}` : control.channel({ op, ch });
+      log.push(`vsp: ${line}`);
+      vsp().run(line);
+    }
+  };
+  const saveVm = (keepRunning: boolean): SavedVm => {
+    each('save');
+    const states = chs.map((ch) => vsp().exportState(ch));
+    const img: SavedVm = { vsp: states, guest: guest.image(), memory: mem.image() };
+    if (keepRunning) each('resume');
+    else each('detach');
+    return img;
+  };
+  const startVm = (img: SavedVm): void => {
+    img.vsp.forEach((st) => {
+      const r = vsp().importState(st);
+      if (r !== 0) throw new Error(`import refused: 0x${(r >>> 0).toString(16)}`);
+    });
+    each('restore');
+    mem.overwrite(img.memory);
+    guest = new CGuestLinux(guestOpts, img.guest);
+    guest.linux.onSleep = onSleep;
+    bind();
+    servers.clear();
+    each('resume');
+    connect(true);
+    running = true;
+  };
+
+  const ops = (host: string): VmOps => ({
+    host,
+    save: async () => {
+      log.push(`${host}: save`);
+      saved = saveVm(false);
+      running = false;
+    },
+    start: async () => {
+      log.push(`${host}: start`);
+      startVm(saved!);
+      saved = null;
+    },
+    suspend: async () => {
+      log.push(`${host}: suspend`);
+      running = false;
+    },
+    resume: async () => {
+      log.push(`${host}: resume`);
+      running = true;
+    },
+    checkpoint: async (_id, name) => {
+      log.push(`${host}: checkpoint ${name}`);
+      checkpoints.set(name, saveVm(true));
+    },
+    // The VM as it runs is discarded (the VSP's `discard`), and the checkpoint's copy is
+    // what the next Start-VM restores: Hyper-V leaves a running VM's checkpoint Saved.
+    restoreCheckpoint: async (_id, name) => {
+      log.push(`${host}: apply ${name}`);
+      if (running || saved === null) each('discard');
+      saved = checkpoints.get(name)!;
+      running = false;
+      return { state: 'Saved' };
+    },
+    turnOff: async () => {
+      log.push(`${host}: turn-off`);
+      running = false;
+    },
+  });
+
+  // The counters as a lab job reads them (DeviceControl.counters): trace_seq marks the bench's events.
+  const seqOf = (who: 'vsp' | 'guest', text: string) => {
+    const seq = control.counters(who, text.split('\n')).traceSeq;
+    if (seq === undefined) throw new Error(`the ${who}'s counters have no trace_seq`);
+    return seq;
+  };
+  const jsonl = (events: ReadonlyArray<Record<string, unknown>>) => events.map((e, i) => `${JSON.stringify({ ...e, v: 1, src: 'hyperv', seq: i + 1 })}\n`).join('');
+  const vspControl: DriverControl = {
+    command: async (text) => {
+      log.push(`vsp: ${text}`);
+      vsp().run(text);
+      connect(false);
+    },
+    // IOCTL_SAMPLE_COUNTERS's text, as `sample-ctl vsp counters` prints it.
+    traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(SAMPLE_IOCTL.counters, new Uint8Array(0), 16384).output)),
+    readTrace: async () => jsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
+  };
+  const guestControl: GuestControl = {
+    command: async (text) => {
+      log.push(`guest: ${text}`);
+      const r = guest.control(text);
+      if (r < 0) throw new Error(`the guest refused '${text}' with errno ${-r}`);
+    },
+    traceSeq: async () => seqOf('guest', guest.read('counters')),
+    readTrace: async () => guest.read('trace'),
+    reconnect: async () => undefined,
+  };
+  const clock: Clock = {
+    now: () => t.now,
+    sleep: async (ms, signal) => {
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) throw signal.reason;
+      advance(ms);
+    },
+  };
+  const lab: JobLab = {
+    vmId: 'c-vm',
+    hosts: { [host]: ops(host) },
+    migrate: async () => {
+      throw new Error('a migration is not modelled here (see the file header)');
+    },
+    guest: guestControl,
+    vsp: vspControl,
+    prepare: async (sc: Scenario) => {
+      for (const c of sc.channels) {
+        // (A loopback offer: no VM handle here; the partition connects it to the VM's rings.)
+        const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
+        log.push(`vsp: ${line}`);
+        vsp().run(line);
+      }
+      // The VMBus core probes the guest driver for each offer.
+      for (const c of sc.channels) {
+        const r = guest.offer(c.id, control.channelInstance(c.id), mem.guestRings(c.id), doorbell(c.id));
+        if (r !== 0) throw new Error(`probe of channel ${c.id} failed with ${r}`);
+      }
+      connect(false);
+    },
+    clock,
+  };
+  return { lab, clock, log };
+}
