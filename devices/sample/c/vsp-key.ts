@@ -9,7 +9,7 @@
 // held requests (the incoming packet, tx, due time, the completion it will send); the
 // deferred txs; the transactions in flight (their packet object, saved record, ring
 // bytes); the transactions a failed restore abandoned; the Abandoning, Discarding,
-// Unoffered, Suspended, Disabling, Retiring, Rescinded and Unopened flags; NextTx;
+// Unoffered, Suspended, Paused, Disabling, Retiring, Rescinded and Unopened flags; NextTx;
 // its hold timer; and the counters the VSP acts on (HeldNow, InFlight, InFlightBytes).
 //
 // Left out, and why:
@@ -39,7 +39,7 @@ export const LAYOUT = {
   channel: {
     Link: 0, Channel: 12, Ch: 16, Instance: 20, Loopback: 36, ForceNewChannel: 37, VmbusHandle: 40, RingPages: 44, Lock: 48,
     Held: 52, Deferred: 60, InFlight: 68, Abandoning: 76, Discarding: 77, Unoffered: 78, Suspended: 79,
-    Disabling: 80, Retiring: 81, Rescinded: 82, Unopened: 83, Abandoned: 84, NextTx: 96, HoldTimer: 104,
+    Paused: 80, Disabling: 81, Retiring: 82, Rescinded: 83, Unopened: 84, Abandoned: 88, NextTx: 96, HoldTimer: 104,
     'Counters.HeldNow': 144, 'Counters.InFlight': 232, 'Counters.InFlightBytes': 240,
   },
   tx: { Link: 0, Packet: 12, 'Saved.type': 16, 'Saved.tx': 24, 'Saved.length': 32, 'Saved.hold_ms': 36, 'Saved.digest': 40, RingBytes: 48, Message: 52 },
@@ -152,7 +152,7 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
   });
   k.num(abandoned);
-  for (const flag of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Disabling, c.Retiring, c.Rescinded, c.Unopened]) k.num(u8(mem, vc + flag));
+  for (const flag of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Paused, c.Disabling, c.Retiring, c.Rescinded, c.Unopened]) k.num(u8(mem, vc + flag));
   u64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.HoldTimer), now);
   u64(k, mem, vc + c['Counters.HeldNow']);

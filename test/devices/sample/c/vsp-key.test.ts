@@ -71,7 +71,7 @@ describe.skipIf(!toolchain)('the C VSP state key', () => {
     const fields: Array<[number, number]> = [
       [vc + c.Ch, 4], [vc + c.Instance, 16], [vc + c.Loopback, 1], [vc + c.ForceNewChannel, 1], [vc + c.RingPages, 4],
       [vc + c.Abandoning, 1], [vc + c.Discarding, 1], [vc + c.Unoffered, 1], [vc + c.Suspended, 1],
-      [vc + c.Disabling, 1], [vc + c.Retiring, 1], [vc + c.Rescinded, 1], [vc + c.Unopened, 1], [vc + c.NextTx, 8],
+      [vc + c.Paused, 1], [vc + c.Disabling, 1], [vc + c.Retiring, 1], [vc + c.Rescinded, 1], [vc + c.Unopened, 1], [vc + c.NextTx, 8],
       [vc + c['Counters.HeldNow'], 8], [vc + c['Counters.InFlight'], 8], [vc + c['Counters.InFlightBytes'], 8],
       [tx + t['Saved.type'], 2], [tx + t['Saved.tx'], 8], [tx + t['Saved.length'], 4], [tx + t['Saved.hold_ms'], 4], [tx + t['Saved.digest'], 8], [tx + t.RingBytes, 4],
     ];
