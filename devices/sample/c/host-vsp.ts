@@ -230,6 +230,8 @@ export class CHostVsp {
       k.num(this.ringPages);
       k.num(this.quota);
       k.num(this.restored ? 1 : 0);
+      k.num(this.forceNewChannel ? 1 : 0);
+      k.num(this.refuseNextRestore ? 1 : 0);
       k.value(this.vsp.offered(this.ch) ?? this.detached);
     });
   }

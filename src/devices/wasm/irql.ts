@@ -63,11 +63,16 @@ export class Irql {
     const saved = this.level;
     this.level = level;
     const r = fn();
+    this.returned(level, callback);
+    this.level = saved;
+    return r;
+  }
+
+  /** A driver callback called at `level` has returned: at the same IRQL, or a violation. */
+  returned(level: number, callback: string): void {
     if (this.level !== level) {
       throw violation('irql.not-restored', callback, levelName(this.level), `returned at ${levelName(this.level)}, called at ${levelName(level)} (a spin lock still held?)`);
     }
-    this.level = saved;
-    return r;
   }
 }
 

@@ -14,7 +14,6 @@
 // the same guards protect them; they are not the driver's leaks.
 
 import type { Linear } from './linear.ts';
-import type { EntryFrame } from './runtime.ts';
 import { captureStack, framesOf, violation } from './violations.ts';
 
 export const GUARD = 16;
@@ -32,10 +31,10 @@ export interface Allocation {
   readonly site: string[];
 }
 
-/** Where the driver was when it allocated: the kernel call, in which entries (runtime.ts). */
+/** Where the driver was when it allocated: the kernel call, in which entries, outermost first (runtime.ts). */
 export interface AllocationPlace {
   call: string;
-  entry: EntryFrame | null;
+  entries: readonly string[];
 }
 
 /**
@@ -66,7 +65,7 @@ class LiveBlock implements Allocation {
     if (this.stack) return framesOf(this.stack.stack ?? '', 6);
     if (!this.place) return [];
     const out = [this.place.call];
-    for (let e = this.place.entry; e && out.length < 6; e = e.outer) out.push(e.what);
+    for (let i = this.place.entries.length - 1; i >= 0 && out.length < 6; i--) out.push(this.place.entries[i]!);
     return out;
   }
 }
@@ -121,7 +120,7 @@ export class Pool {
   private readonly stacks: boolean;
 
   /** `where`: the driver's place now; `stacks`: capture each driver allocation's stack too (RuntimeOptions.allocationStacks). */
-  constructor(mem: Linear, heapBase: number, where: () => AllocationPlace = () => ({ call: '', entry: null }), stacks = false) {
+  constructor(mem: Linear, heapBase: number, where: () => AllocationPlace = () => ({ call: '', entries: [] }), stacks = false) {
     this.mem = mem;
     this.top = round(heapBase);
     this.where = where;

@@ -33,11 +33,7 @@ export interface RuntimeOptions {
   allocationStacks?: boolean | undefined;
 }
 
-/** One entry into the driver (a callback or an export), inside the one that called it. */
-export interface EntryFrame {
-  readonly what: string;
-  readonly outer: EntryFrame | null;
-}
+
 
 export class DriverRuntime {
   readonly name: string;
@@ -48,8 +44,10 @@ export class DriverRuntime {
   table!: WebAssembly.Table;
   exports!: Record<string, unknown>;
   private depth = 0;
-  /** the innermost entry into the driver now, or null outside it */
-  private frame: EntryFrame | null = null;
+  /** the entries into the driver now (callbacks, exports), outermost first: `depth` of them */
+  private readonly entries: string[] = [];
+  /** the table's functions by index, looked up once (Table.get is a call into the engine) */
+  private readonly functions: Array<((...a: unknown[]) => number) | null> = [];
   /** Counts entries into the driver: whoever caches what the driver reports can tell it is stale. */
   generation = 0;
   private calls = 0;
@@ -75,7 +73,7 @@ export class DriverRuntime {
     this.mem = new Linear(this.exports.memory as WebAssembly.Memory);
     this.table = this.exports.__indirect_function_table as WebAssembly.Table;
     const heapBase = (this.exports.__heap_base as WebAssembly.Global).value as number;
-    this.pool = new Pool(this.mem, heapBase, () => ({ call: this.lastCall, entry: this.frame }), this.opts.allocationStacks ?? false);
+    this.pool = new Pool(this.mem, heapBase, () => ({ call: this.lastCall, entries: this.entries.slice(0, this.depth) }), this.opts.allocationStacks ?? false);
   }
 
   private wrap(name: string, fn: ImportFn): ImportFn {
@@ -120,27 +118,53 @@ export class DriverRuntime {
     const outer = this.depth === 0;
     if (outer) this.calls = 0;
     this.generation++;
-    this.depth++;
-    const frame = (this.frame = { what, outer: this.frame });
+    this.entries[this.depth++] = what;
     try {
       return this.irql.run(level, what, fn);
     } finally {
-      this.frame = frame.outer;
       this.depth--;
       if (outer) for (const f of this.afterEntry) f();
     }
   }
 
-  callback(index: number, what: string, level: number, ...args: unknown[]): number {
-    const f = this.table.get(index >>> 0) as ((...a: unknown[]) => number) | null;
+  /**
+   * Calls a driver callback by its table index. Fixed parameters and no closure (unlike
+   * `enter`): this runs for every packet the driver is handed. No callback takes more
+   * than six; the ones a caller leaves out arrive undefined and the driver ignores them.
+   */
+  callback(index: number, what: string, level: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, g?: unknown): number {
+    // Cached: the driver's code never changes its table (clang emits no table.set).
+    const i = index >>> 0;
+    let f = this.functions[i];
+    if (f === undefined) f = this.functions[i] = i < this.table.length ? (this.table.get(i) as ((...x: unknown[]) => number) | null) : null;
     if (!f) throw violation('wdf.misuse', what, `function index ${index}`, 'the driver gave a NULL or bad callback');
-    return this.enter(what, level, () => f(...args));
+    return this.call(f, what, level, a, b, c, d, e, g);
   }
 
-  callExport(name: string, level: number, ...args: unknown[]): number {
-    const f = this.exports[name] as ((...a: unknown[]) => number) | undefined;
+  callExport(name: string, level: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, g?: unknown): number {
+    const f = this.exports[name] as ((...x: unknown[]) => number) | undefined;
     if (!f) throw new Error(`${this.name}: no export ${name}`);
-    return this.enter(name, level, () => f(...args));
+    return this.call(f, name, level, a, b, c, d, e, g);
+  }
+
+  /** `enter` for a driver function and its arguments (Irql.run's check, inline). */
+  private call(f: (...x: unknown[]) => number, what: string, level: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, g: unknown): number {
+    const outer = this.depth === 0;
+    if (outer) this.calls = 0;
+    this.generation++;
+    this.entries[this.depth++] = what;
+    const irql = this.irql;
+    const saved = irql.level;
+    try {
+      irql.level = level;
+      const r = f(a, b, c, d, e, g);
+      irql.returned(level, what);
+      irql.level = saved;
+      return r;
+    } finally {
+      this.depth--;
+      if (outer) for (const x of this.afterEntry) x();
+    }
   }
 
   get inDriver(): boolean {

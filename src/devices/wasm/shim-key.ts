@@ -13,8 +13,9 @@
 // callback; a timer's next firing, see keyTimer; a work item's queued flag; a spin lock
 // held), requests waiting for the queue, the KMCL objects outstanding (packet objects
 // not freed, incoming packets in the driver's hands, kernel handles), the interface
-// references, the IRQL, TraceLogging events waiting for a seq, and the count of
-// VmbPacketRestore calls where a shim fault counts them.
+// references, the IRQL, TraceLogging events waiting for a seq, the count of
+// VmbPacketRestore calls where a shim fault counts them, and the bench's armed restore
+// refusals with the restore callbacks each channel has had.
 //
 // Left out, and why it cannot change what a driver does next:
 //  - addresses and handle values: names, compared only for identity;
@@ -99,6 +100,13 @@ export function keyWindowsShims(k: KeyWriter, d: WindowsDriver): void {
   k.num(d.kmcl.channels.size);
   // The fault second-packet-restore-fails acts on the second call only: past it, the count no longer matters.
   k.num(d.kmcl.opts.faults?.includes('second-packet-restore-fails') ? Math.min(d.kmcl.packetRestores, 2) : 0);
+  // Armed only around one restore (a scenario's `restore` with `fail`), then the count of
+  // restore callbacks each channel had decides; disarmed, neither matters.
+  k.num(d.kmcl.restoreRefusals.size);
+  if (d.kmcl.restoreRefusals.size > 0) {
+    k.value(d.kmcl.restoreRefusals);
+    for (const r of d.kmcl.channels.values()) k.num(r.restorePacketCalls);
+  }
   k.num(d.trace.waitingEvents);
   k.num(d.trace.registered);
 }

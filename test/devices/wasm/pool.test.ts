@@ -100,10 +100,10 @@ describe('the checked pool', () => {
 describe('where a leaked block was allocated', () => {
   it('is the kernel call and the driver entries it was made in, innermost first (shim blocks are not the driver\'s)', () => {
     const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
-    let place: AllocationPlace = { call: 'ExAllocatePool2', entry: { what: 'EvtTimerFunc', outer: { what: 'EvtIoDeviceControl', outer: null } } };
+    let place: AllocationPlace = { call: 'ExAllocatePool2', entries: ['EvtIoDeviceControl', 'EvtTimerFunc'] };
     const pool = new Pool(mem, 1024, () => place);
     pool.alloc(8, TAG, 'driver');
-    place = { call: 'kmalloc', entry: { what: 'probe', outer: null } };
+    place = { call: 'kmalloc', entries: ['probe'] };
     pool.alloc(8, TAG, 'driver');
     pool.alloc(8, TAG, 'shim');
     expect(pool.driverLeaks().map((a) => a.site)).toEqual([['ExAllocatePool2', 'EvtTimerFunc', 'EvtIoDeviceControl'], ['kmalloc', 'probe']]);

@@ -11,13 +11,16 @@ import { describe, expect, it } from 'vitest';
 import { COMPILE_FLAGS, DRIVERS_DIR } from '../../../../src/devices/wasm/build.ts';
 import { LAYOUT, keyCVsp } from '../../../../devices/sample/c/vsp-key.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
-import { instanceGuid } from '../../../../devices/sample/c/host-vsp.ts';
+import { CHostVsp, instanceGuid } from '../../../../devices/sample/c/host-vsp.ts';
+import { Faults } from '../../../../src/vmbus/faults.ts';
 import { StateKey } from '../../../../src/scenario/state-key.ts';
 import { DEFAULT_CHOICES } from '../../../../src/vmbus/choices.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 const STRUCT = { device: 'VSP_DEVICE', channel: 'VSP_CHANNEL', tx: 'VSP_TX', held: 'VSP_HELD_REQUEST', deferred: 'VSP_DEFERRED' } as const;
+/** The sizes of the structures the key reads, as keyed. */
+const SIZES = { VSP_CHANNEL: 248, VSP_TX: 56, VSP_HELD_REQUEST: 64, VSP_DEFERRED: 16 } as const;
 /** VSP_CHANNEL fields the key leaves out (vsp-key.ts says why), checked against vsp.h as LAYOUT is. */
 const LEFT_OUT = { 'Counters.RequestsReceived': 120, 'Counters.Saved': 216, SaveBlobSize: 112 } as const;
 
@@ -28,6 +31,8 @@ describe.skipIf(!toolchain)('the C VSP state key', () => {
     );
     for (const [f, at] of Object.entries(LEFT_OUT)) asserts.push(`_Static_assert(__builtin_offsetof(VSP_CHANNEL, ${f}) == ${at}, "channel.${f} is not at ${at}");`);
     asserts.push('_Static_assert(SP_COMPLETION_SIZE == 32, "SP_COMPLETION_SIZE");');
+    // A field added to a structure the key reads grows it (unless it fits in padding): the key must say whether it decides anything.
+    for (const [struct, size] of Object.entries(SIZES)) asserts.push(`_Static_assert(sizeof(${struct}) == ${size}, "sizeof(${struct}) is not ${size}: a field was added or removed");`);
     const dir = mkdtempSync(join(tmpdir(), 'vsp-layout-'));
     try {
       const file = join(dir, 'layout.c');
@@ -116,5 +121,14 @@ describe.skipIf(!toolchain)('the C VSP state key', () => {
     // and the transactions in flight are in the key: one more is another state
     b.run('transact 1 64 0 ch=5');
     expect(keyOf(b).equals(keyOf(a))).toBe(false);
+  });
+
+  it('the host face\'s keyer (CHostVsp.keyers) knows every field of its object: one added later fails here until it is keyed or said to decide nothing', () => {
+    const v = new CVsp({ choices: DEFAULT_CHOICES, sink: { emit: () => {} }, now: () => 0 });
+    const host = new CHostVsp(v, 5, 4, 0, new Faults([]));
+    // keyed: ch, ringPages, quota, restored, forceNewChannel, refuseNextRestore, and the
+    // channel (offered, or `detached`); not: vsp (keyed once per host, keyCVsp), faults
+    // (fixed for the run), heldAt and held (a cache of the driver's counters).
+    expect(Object.keys(host).sort()).toEqual(['ch', 'detached', 'faults', 'forceNewChannel', 'held', 'heldAt', 'quota', 'refuseNextRestore', 'restored', 'ringPages', 'vsp']);
   });
 });
