@@ -12,6 +12,7 @@
 import type { DeviceModule, GuestDriver, HostVsp, TrafficStep } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
 import { BlockqCVsp } from './c/vsp.ts';
+import { keyBlockqCVsp } from './c/vsp-key.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { BlockqVsp } from './vsp.ts';
 import { BlockqGuest, newBlockqState, reviveBlockq, snapshotBlockq, type BlockqGuestState } from './guest.ts';
@@ -48,6 +49,7 @@ const blockq: DeviceModule = {
       if (!driver) o.drivers.set(hostName, (driver = new BlockqCVsp({ choices: o.choices, sink: o.sink, now: o.now, platformFaults: o.faults, ...(o.replace ? { replace: o.replace } : {}) })));
       return new BlockqCHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
     },
+    keyDriver: (k, driver) => keyBlockqCVsp(k, driver as BlockqCVsp),
   },
 };
 

@@ -78,4 +78,10 @@ export const sampleControl: DeviceControl = {
   tool: { program: 'C:\\bench\\bin\\sample-ctl.exe', args },
   // sample_guest_ctl.c: one command per write.
   linuxGuest: { controlFile: '/sys/kernel/debug/vmbus_sample_guest/control' },
+  // The Windows client makes one device per channel offer, all behind the one control
+  // name \\.\VmbusSampleGuest (guest-driver.c): a second channel's device cannot start.
+  loopbackChannels: 1,
+  // The guest completes each held host transaction after the time its arg0 asks for
+  // (the scenario's host-send `hold`), as the twins do (PROTOCOL.md "hold").
+  begin: [{ to: 'guest', line: 'hold auto' }],
 };

@@ -29,7 +29,7 @@ const sample: DeviceModule = {
     cHost(hostName, o): HostVsp {
       // One C VSP driver per host name, outliving the VM's host objects (devices/sample/c/host-vsp.ts).
       let driver = o.drivers.get(hostName) as CVsp | undefined;
-      if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, ...(o.replace ? { replace: o.replace } : {}) })));
+      if (!driver) o.drivers.set(hostName, (driver = new CVsp({ choices: o.choices, sink: o.sink, now: o.now, platformFaults: o.faults, ...(o.replace ? { replace: o.replace } : {}) })));
       return new CHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults, o.forceNewChannel);
     },
     keyDriver: (k, driver) => keyCVsp(k, driver as CVsp),

@@ -115,6 +115,10 @@ export interface DeviceControl {
   tool: { program: string; args(v: ToolVerb): string[] };
   /** A Linux guest driver's control file (debugfs): each line is one write to it, as root when its package says sudo */
   linuxGuest?: { controlFile: string } | undefined;
+  /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
+  loopbackChannels?: number | undefined;
+  /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
+  begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
 }
 
 // ------------------------------------------------------------------ the emulator's side

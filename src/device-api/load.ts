@@ -110,6 +110,12 @@ export function checkDeviceModule(m: unknown): string | null {
     if (typeof tool !== 'object' || tool === null || typeof tool['program'] !== 'string' || tool['program'] === '' || typeof tool['args'] !== 'function') {
       return 'field "control.tool": { program: the control tool\'s path on Windows, args: (verb) => string[] }';
     }
+    const begin = c['begin'];
+    if (begin !== undefined && (!Array.isArray(begin) || !begin.every((b: unknown) => typeof b === 'object' && b !== null && ['vsp', 'guest'].includes((b as Record<string, unknown>)['to'] as string) && typeof (b as Record<string, unknown>)['line'] === 'string'))) {
+      return 'field "control.begin": a list of { to: "vsp" | "guest", line: string }';
+    }
+    const lc = c['loopbackChannels'];
+    if (lc !== undefined && (typeof lc !== 'number' || !Number.isInteger(lc) || lc < 1)) return 'field "control.loopbackChannels": a whole number from 1';
     const lg = c['linuxGuest'] as Record<string, unknown> | undefined;
     if (lg !== undefined && (typeof lg !== 'object' || lg === null || typeof lg['controlFile'] !== 'string' || !lg['controlFile'].startsWith('/'))) {
       return 'field "control.linuxGuest.controlFile": an absolute path in the guest';

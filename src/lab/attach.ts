@@ -13,7 +13,8 @@
 // plan (not-applicable jobs), the real side (the VSP commands it sends) and the docs agree.
 
 import { loopbackStepProblem } from '../scenario/loopback.ts';
-import type { Scenario, Step } from '../scenario/model.ts';
+import { devicePath, type Scenario, type Step } from '../scenario/model.ts';
+import { deviceOf } from '../device-api/load.ts';
 
 export const ATTACH_MODES = ['loopback', 'vm-handle'] as const;
 export type AttachMode = (typeof ATTACH_MODES)[number];
@@ -71,16 +72,18 @@ export function loopbackOp(step: Step): LoopbackOp {
 
 /**
  * Why a scenario cannot run as a loopback job, or undefined: its first step the topology
- * cannot run, or more than one channel. The sample Windows client serves one channel per
- * device behind one well-known control name (\\.\VmbusSampleGuest, guest-driver.c), so
- * a second channel's client device cannot start; the emulator's topology could run it.
+ * cannot run, or more channels than its device's loopback client serves (the module's
+ * `control.loopbackChannels`; the sample's serves one). The scenario's device module
+ * must be loaded (loadScenarioPaths does it).
  */
 export function loopbackNotApplicable(s: Scenario): string | undefined {
   const p = loopbackStepProblem(s);
   if (p) return `loopback: step ${p.step + 1} ${p.reason}`;
   // The emulator's loopback topology refuses it too (execute.ts refuseVmOnlySteps).
   if (s.channels.some((c) => c.forceNewChannel)) return 'loopback: forceNewChannel: its restore falls back to a rescind and re-offer, which a loopback job does not drive';
-  if (s.channels.length > 1) return `loopback: ${s.channels.length} channels; the sample Windows client driver serves one (a device per channel offer, all behind the one control name \\.\VmbusSampleGuest)`;
+  const d = deviceOf(devicePath(s));
+  const max = d.control?.loopbackChannels;
+  if (max !== undefined && s.channels.length > max) return `loopback: ${s.channels.length} channels; the ${d.name} device's loopback client serves ${max} (its module's control.loopbackChannels)`;
   return undefined;
 }
 
@@ -88,7 +91,7 @@ export function loopbackNotApplicable(s: Scenario): string | undefined {
 export const ATTACH_SCOPE: Readonly<Record<AttachMode, { can: string; cannot: string }>> = {
   loopback: {
     can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel with the client open, channel pause and resume, in-flight packets through SavePacket/RestorePacket',
-    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; more than one channel (the sample client serves one)',
+    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; more channels than the device\'s client serves (the sample\'s: one)',
   },
   'vm-handle': {
     can: 'the VSP attached to a real VM, the guest driver in it, and every VM-level operation (Save-VM, Suspend-VM, checkpoints, Move-VM)',

@@ -63,6 +63,11 @@ export const guestPackageSchema = z.strictObject({
   /** The file, inside the package folder once installed, whose SHA-256 the results record. */
   binary: packagePath.optional(),
   installTimeoutSeconds: z.number().int().min(1).max(3600).optional(),
+  /**
+   * A Windows guest: the device's control tool in the package folder once installed (the
+   * bench runs it there); default the device module's control.tool.program.
+   */
+  controlTool: packagePath.optional(),
   trace: traceSchema,
 });
 
@@ -92,6 +97,8 @@ export interface GuestDriverPackage {
   sudo: boolean;
   binary: string | undefined;
   installTimeoutMs: number;
+  /** A Windows guest's control tool, relative to the package folder; undefined: the module's. */
+  controlTool?: string | undefined;
   trace: TraceLocation;
 }
 
@@ -145,10 +152,15 @@ export function resolveGuestPackage(raw: z.infer<typeof guestPackageSchema>, os:
       }
     }
   }
+  if (raw.controlTool !== undefined && os !== 'windows') {
+    problems.push({ path: [...at, 'controlTool'], message: 'a Linux guest driver takes its control lines through its control file (the device module\'s control.linuxGuest)', hint: 'remove controlTool' });
+    ok = false;
+  }
   if (!ok) return undefined;
   return {
     files, include: raw.include, remoteDir: raw.remoteDir ?? (os === 'linux' ? DEFAULT_GUEST_PACKAGE_DIR : 'C:\\bench\\driver'), install: raw.install, uninstall: raw.uninstall,
     sudo: raw.sudo ?? false, binary: raw.binary, installTimeoutMs: (raw.installTimeoutSeconds ?? 600) * 1000, trace: raw.trace,
+    ...(raw.controlTool !== undefined ? { controlTool: raw.controlTool } : {}),
   };
 }
 

@@ -67,6 +67,20 @@ describe('device modules', () => {
     );
   });
 
+  it('property: a control missing any of its functions, or with a field of the wrong kind, is refused naming that field', () => {
+    const fields = ['command', 'channelInstance', 'channel', 'counters', 'tool', 'linuxGuest', 'loopbackChannels', 'begin'] as const;
+    const optional = new Set(['linuxGuest', 'loopbackChannels', 'begin']);
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), fc.constantFrom<unknown>(undefined, 7, null, [7], '', 'relative/control'), (field, value) => {
+        const m = { ...sample, control: { ...sample.control!, [field]: value } };
+        const problem = checkDeviceModule(m);
+        if (value === undefined && optional.has(field)) expect(problem).toBeNull();
+        else if (field === 'loopbackChannels' && value === 7) expect(problem).toBeNull();
+        else expect(problem, `control.${field} = ${JSON.stringify(value)}`).toContain(`"control.${field}`);
+      }),
+    );
+  });
+
   it('a device field naming no file: exit 2 naming the scenario file, line and field', async () => {
     const file = scenarioWith('no-such-device.ts');
     const e = await inputErrorOf(loadScenarioPaths([file]));

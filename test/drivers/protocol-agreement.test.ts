@@ -269,6 +269,7 @@ describe.skipIf(!haveGcc)('the control command parser', () => {
       'parse open 5 8d2f5c3a-71b4-4e0e-9a6d-2c1f00000005 loopback force-new-channel',
       'parse open 5 8d2f5c3a-71b4-4e0e-9a6d-2c1f00000005 loopback force-new-channel ring-pages=2',
       'parse discard ch=1',
+      'parse rescind ch=3',
     ]);
     expect(answers).toEqual([
       parsed('verb=0 count=10 length=4096 mode=2 hold=250 auto=0 ch=all:0 loopback=0 handle=0 pages=4'),
@@ -292,6 +293,8 @@ describe.skipIf(!haveGcc)('the control command parser', () => {
       parsed(`verb=5 ${base} ch=5 loopback=1 handle=0 pages=4 force-new-channel`, '3a5c2f8db4710e4e9a6d2c1f00000005'),
       parsed(`verb=5 ${base} ch=5 loopback=1 handle=0 pages=2 force-new-channel`, '3a5c2f8db4710e4e9a6d2c1f00000005'),
       parsed(`verb=13 ${base} ch=1 loopback=0 handle=0 pages=4`),
+      // rescind: the host revokes the offer; it must name its channel (refused below without).
+      parsed(`verb=14 ${base} ch=3 loopback=0 handle=0 pages=4`),
     ]);
   });
 
@@ -300,7 +303,7 @@ describe.skipIf(!haveGcc)('the control command parser', () => {
       'parse', 'parse frobnicate', 'parse send 1 4096 3 0', 'parse send 1 23 0 0',
       `parse send 1 ${MAX_MESSAGE_SIZE + 1} 0 0`, 'parse send 1 4096 0', 'parse send x 4096 0 0',
       'parse send 1 4096 0 0 ch=', 'parse send 99999999999 24 0 0', 'parse hold', 'parse hold -1',
-      'parse save', 'parse close', 'parse detach', 'parse discard', 'parse open 1 not-a-guid loopback',
+      'parse save', 'parse close', 'parse detach', 'parse discard', 'parse rescind', 'parse rescind 3', 'parse open 1 not-a-guid loopback',
       'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a', 'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a handle=0',
       'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ch=1',
       'parse open 1 8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a loopback ring-pages=0',

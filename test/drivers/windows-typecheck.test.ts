@@ -17,13 +17,15 @@ const haveClang = clang.status === 0;
 const cFiles = (dir: string) =>
   readdirSync(join(drivers, dir)).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
 
-/** clang -fsyntax-only for x86_64 Windows with only the stand-in headers visible. */
+/** clang -fsyntax-only for x86_64 Windows with only the stand-in headers of `world` visible. */
+const clangFor = (world: 'km' | 'um'): string[] => [
+  '--target=x86_64-pc-windows-msvc', '-fsyntax-only', '-Wall', '-Wextra', '-Werror',
+  // Hide the Linux libc headers; clang's own (stddef.h, stdarg.h) stay visible.
+  '-nostdlibinc', '-isystem', join(drivers, 'wdk-standin', world),
+];
+
 function typecheck(world: 'km' | 'um', files: string[]) {
-  const r = spawnSync('clang', [
-    '--target=x86_64-pc-windows-msvc', '-fsyntax-only', '-Wall', '-Wextra', '-Werror',
-    // Hide the Linux libc headers; clang's own (stddef.h, stdarg.h) stay visible.
-    '-nostdlibinc', '-isystem', join(drivers, 'wdk-standin', world), ...files,
-  ], { cwd: drivers, encoding: 'utf8' });
+  const r = spawnSync('clang', [...clangFor(world), ...files], { cwd: drivers, encoding: 'utf8' });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -67,10 +69,7 @@ describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${
   // The check is only worth something if the stand-in rejects what the WDK would.
   it('rejects a KMCL call with a missing argument and a wrong pointer type', () => {
     const probe = (body: string) =>
-      spawnSync('clang', [
-        '--target=x86_64-pc-windows-msvc', '-fsyntax-only', '-Wall', '-Wextra', '-Werror',
-        '-nostdlibinc', '-isystem', join(drivers, 'wdk-standin', 'km'), '-x', 'c', '-',
-      ], { input: `#include <vmbuskernelmodeclientlibapi.h>\n${body}\n`, encoding: 'utf8' });
+      spawnSync('clang', [...clangFor('km'), '-x', 'c', '-'], { input: `#include <vmbuskernelmodeclientlibapi.h>\n${body}\n`, encoding: 'utf8' });
     const ok = probe('void f(PKMCL_SERVER_INTERFACE_V1 k, VMBCHANNEL c, PVOID b) { ULONG f1, r; (void)k->VmbChannelSaveContinue(c, b, 64, &f1, &r); }');
     expect(ok.status, ok.stderr).toBe(0);
     const missing = probe('void f(PKMCL_SERVER_INTERFACE_V1 k, VMBCHANNEL c, PVOID b) { ULONG f1; (void)k->VmbChannelSaveContinue(c, b, 64, &f1); }');

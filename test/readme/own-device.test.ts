@@ -30,7 +30,7 @@ describe('README: Test your own device', () => {
       const r = await run(c);
       expect(r.exitCode, `${c}\n${r.stderr}`).toBe(0);
     }
-  });
+  }, 240_000); // seven CLI runs, an explore and a C driver build among them, on a loaded machine
 
   it('the first with --fault restore-twice fails each scenario with duplicated, exit 1', async () => {
     const r = await run(`${commands[0]!} --fault restore-twice`);

@@ -251,3 +251,16 @@ describe.skipIf(!toolchain)('devices: c, a driver that breaks a rule', () => {
     rmSync(out, { recursive: true, force: true });
   });
 });
+
+describe.skipIf(!toolchain)('devices: c, a platform bug', () => {
+  it('--fault restore-twice acts on the C VSP\'s RestoreFromBuffer (the shim gives each new channel object the run\'s faults) and is caught as duplicated, as on the twins', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'devices-c-fault-'));
+    const s = suite.find((x) => x.name === 'inflight-host-transactions')!;
+    const c = await emulateScenarios([s], { seed: 1, outDir: out, devices: 'c', faults: ['restore-twice'] });
+    const twin = await emulateScenarios([s], { seed: 1, outDir: out, faults: ['restore-twice'] });
+    expect(c.failed).toBe(1);
+    expect(c.scenarios[0]!.violations[0]).toMatchObject({ class: 'duplicated' });
+    expect(c.scenarios[0]!.violations[0]).toEqual(twin.scenarios[0]!.violations[0]);
+    rmSync(out, { recursive: true, force: true });
+  });
+});

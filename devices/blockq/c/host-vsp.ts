@@ -17,6 +17,9 @@ import type { Faults } from '../../../src/vmbus/faults.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import type { BlockqCVsp } from './vsp.ts';
+import type { StateKey } from '../../../src/scenario/state-key.ts';
+import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
+import { keyTxContext } from './vsp-key.ts';
 
 export class BlockqCHostVsp implements HostVsp {
   private readonly vsp: BlockqCVsp;
@@ -124,6 +127,26 @@ export class BlockqCHostVsp implements HostVsp {
       if (e instanceof DriverViolation) e.ch ??= this.ch;
       throw e;
     }
+  }
+
+  /**
+   * explore's state key of this face: what it holds beside the driver (keyed once, by the
+   * device's keyDriver: vsp-key.ts) and the channel object it serves. `countersAt` and
+   * `counters` only cache the driver's counters.
+   */
+  keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
+    add(this, (k) => {
+      k.num(this.ch);
+      k.num(this.ringPages);
+      k.num(this.quota);
+      k.num(this.restored ? 1 : 0);
+      k.value(this.vsp.offered(this.ch) ?? this.detached);
+    });
+  }
+
+  /** explore's state key: a packet's context is the shim's packet record of a BQ_TX */
+  keyContext(k: StateKey, pointer: unknown): void {
+    keyTxContext(k, this.vsp, pointer as PacketRec | null);
   }
 
   // Replay (bench check) runs the TypeScript twins, never the C driver.

@@ -5,10 +5,11 @@
 //
 // Per VSP_CHANNEL, in the device's list order: its number, instance, loopback and
 // force-new-channel flags, whether it has a VMBus handle, ring pages; its KMCL channel
-// object (absent, or the shim's record and the emulator's channel); its spin lock; the
+// object (absent, or the shim's record of it); its spin lock; the
 // held requests (the incoming packet, tx, due time, the completion it will send); the
 // deferred txs; the transactions in flight (their packet object, saved record, ring
-// bytes); the Abandoning, Discarding, Unoffered and Suspended flags; NextTx;
+// bytes); the transactions a failed restore abandoned; the Abandoning, Discarding,
+// Unoffered, Suspended, Disabling, Retiring, Rescinded and Unopened flags; NextTx;
 // its hold timer; and the counters the VSP acts on (HeldNow, InFlight, InFlightBytes).
 //
 // Left out, and why:
@@ -24,7 +25,7 @@
 //    rebuilds it from the saved record (whose digest is keyed);
 //  - Device and Vc back-pointers, list links: structure, walked rather than keyed.
 //
-// Invariant: the offsets below are wasm32's layout of vsp.h; test/devices/sample/c-vsp-key.test.ts
+// Invariant: the offsets below are wasm32's layout of vsp.h; test/devices/sample/c/vsp-key.test.ts
 // compiles _Static_asserts of every one against the header, so a changed struct fails there.
 
 import type { CVsp } from './vsp.ts';
@@ -37,8 +38,9 @@ export const LAYOUT = {
   device: { Channels: 244 },
   channel: {
     Link: 0, Channel: 12, Ch: 16, Instance: 20, Loopback: 36, ForceNewChannel: 37, VmbusHandle: 40, RingPages: 44, Lock: 48,
-    Held: 52, Deferred: 60, InFlight: 68, Abandoning: 76, Discarding: 77, Unoffered: 78, Suspended: 79, NextTx: 80, HoldTimer: 88,
-    'Counters.HeldNow': 128, 'Counters.InFlight': 216, 'Counters.InFlightBytes': 224,
+    Held: 52, Deferred: 60, InFlight: 68, Abandoning: 76, Discarding: 77, Unoffered: 78, Suspended: 79,
+    Disabling: 80, Retiring: 81, Rescinded: 82, Unopened: 83, Abandoned: 84, NextTx: 96, HoldTimer: 104,
+    'Counters.HeldNow': 144, 'Counters.InFlight': 232, 'Counters.InFlightBytes': 240,
   },
   tx: { Link: 0, Packet: 12, 'Saved.type': 16, 'Saved.tx': 24, 'Saved.length': 32, 'Saved.hold_ms': 36, 'Saved.digest': 40, RingBytes: 48, Message: 52 },
   held: { Link: 0, Packet: 8, Tx: 16, DueTime: 24, Completion: 32 },
@@ -107,7 +109,9 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     k.num(rec.states.suspend);
     k.num(rec.states.started);
     k.num(rec.states.postStarted);
-    k.value(rec.ch);
+    // The emulator's channel object itself is keyed where the run holds it: by the
+    // host's CHostVsp (host-vsp.ts), with run-key.ts's keyers for its packets. Only the
+    // VM's current host has live channel objects: leaving a host detaches or discards them.
   }
   keyWdfObject(k, v.wdf, mem.u32(vc + c.Lock), now);
   const held = eachEntry(mem, vc + c.Held, (h) => {
@@ -121,7 +125,13 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
   k.num(held);
   const deferred = eachEntry(mem, vc + c.Deferred, (d) => u64(k, mem, d + LAYOUT.deferred.Tx));
   k.num(deferred);
-  const inFlight = eachEntry(mem, vc + c.InFlight, (t) => {
+  // In flight: a set, keyed in tx order. The list's order is read only when a failed
+  // restore frees every entry (VspFreeRestored, which traces nothing), and a restore
+  // rebuilds it in the order KMCL restores packets, not the order they were sent.
+  const txs: number[] = [];
+  const inFlight = eachEntry(mem, vc + c.InFlight, (t) => void txs.push(t));
+  if (txs.length > 1) txs.sort((a, b) => txOrder(mem, a, b));
+  for (const t of txs) {
     const pr = v.kmcl.packetOf(mem.u32(t + LAYOUT.tx.Packet));
     if (pr === undefined) k.num(-(++broken));
     else {
@@ -133,12 +143,16 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     }
     keySaved(k, mem, t);
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
-  });
+  }
   k.num(inFlight);
-  k.num(u8(mem, vc + c.Abandoning));
-  k.num(u8(mem, vc + c.Discarding));
-  k.num(u8(mem, vc + c.Unoffered));
-  k.num(u8(mem, vc + c.Suspended));
+  // What a failed restore abandoned (packets freed), in list order: a rescind traces their cancels in it.
+  const abandoned = eachEntry(mem, vc + c.Abandoned, (t) => {
+    k.num(mem.u32(t + LAYOUT.tx.Packet) === 0 ? 0 : 1);
+    keySaved(k, mem, t);
+    k.num(mem.u32(t + LAYOUT.tx.RingBytes));
+  });
+  k.num(abandoned);
+  for (const flag of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Disabling, c.Retiring, c.Rescinded, c.Unopened]) k.num(u8(mem, vc + flag));
   u64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.HoldTimer), now);
   u64(k, mem, vc + c['Counters.HeldNow']);
@@ -168,6 +182,13 @@ function eachEntry(mem: Linear, head: number, f: (entry: number) => void): numbe
     f(e);
   }
   return n;
+}
+
+/** Two VSP_TXs by their saved tx (a u64: high word, then low). */
+function txOrder(mem: Linear, a: number, b: number): number {
+  const at = a + LAYOUT.tx['Saved.tx'];
+  const bt = b + LAYOUT.tx['Saved.tx'];
+  return mem.u32(at + 4) - mem.u32(bt + 4) || mem.u32(at) - mem.u32(bt);
 }
 
 function u8(mem: Linear, at: number): number {

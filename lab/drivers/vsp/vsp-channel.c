@@ -93,6 +93,7 @@ NTSTATUS VspChannelConfigure(VSP_CHANNEL *Vc)
 	/* Before Enable, so no callback can see the channel without its context. */
 	kmcl->VmbChannelSetPointer(channel, Vc);
 	Vc->Channel = channel;
+	Vc->Paused = FALSE; /* a new object: nothing paused it yet */
 	return STATUS_SUCCESS;
 }
 
@@ -406,6 +407,9 @@ NTSTATUS VspChannelResume(VSP_CHANNEL *Vc)
 		VspTraceState(Vc, "Enabled");
 	}
 	VspKmcl->VmbChannelStart(Vc->Channel);
+	/* Started again (its Started callback runs only if a guest has the channel open). */
+	Vc->Paused = FALSE;
+	Vc->Suspended = FALSE;
 	return STATUS_SUCCESS;
 }
 
@@ -474,7 +478,10 @@ static VOID VspEvtChannelClosed(VMBCHANNEL Channel)
 	WdfSpinLockAcquire(vc->Lock);
 	vc->Retiring = TRUE;
 	WdfSpinLockRelease(vc->Lock);
-	/* Closed, not suspended: sends are queued again, written once the guest reopens. */
-	vc->Suspended = FALSE;
+	/*
+	 * Closed: sends are queued again, written once the guest reopens; unless this VSP
+	 * paused the channel itself (a save), which only its own Start undoes.
+	 */
+	vc->Suspended = vc->Paused;
 	vc->Unopened = TRUE;
 }

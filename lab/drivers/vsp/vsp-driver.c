@@ -280,9 +280,11 @@ static NTSTATUS VspRunCommand(VSP_DEVICE *Dev, WDFREQUEST Request)
 		 * Channel-level pause and nothing else: what a loopback job does for a
 		 * scenario's pause step (no VM to suspend). resume ch=N starts it again.
 		 */
-		if (vc->Channel == NULL)
+		if (vc->Channel == NULL || vc->Unoffered)
 			return STATUS_INVALID_DEVICE_STATE;
 		VspKmcl->VmbChannelPause(vc->Channel);
+		vc->Paused = TRUE;
+		vc->Suspended = TRUE; /* also where no Suspend runs (a channel its guest closed) */
 		return STATUS_SUCCESS;
 	case SAMPLE_CMD_DISCARD:
 		return VspChannelDiscard(vc);

@@ -162,18 +162,25 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	PUCHAR blob = NULL;
 	NTSTATUS status;
 
-	if (Vc->Channel == NULL)
+	/* A restored object not offered yet holds exactly the state it came from. */
+	if (Vc->Channel == NULL || Vc->Unoffered)
 		return STATUS_INVALID_DEVICE_STATE;
 	/*
 	 * Pause first: it returns once EvtVmbChannelSuspend has run and every
 	 * incoming packet is completed, so no guest request is left half done.
+	 * Sends stop here even on a channel its guest closed, where no Suspend
+	 * runs: what is sent now would miss the save.
 	 */
 	kmcl->VmbChannelPause(Vc->Channel);
+	Vc->Paused = TRUE;
+	Vc->Suspended = TRUE;
 
 	status = kmcl->VmbChannelSaveBegin(Vc->Channel);
 	if (!NT_SUCCESS(status)) {
 		/* No save happened: the channel goes on as before. */
 		kmcl->VmbChannelStart(Vc->Channel);
+		Vc->Paused = FALSE;
+		Vc->Suspended = FALSE;
 		return status;
 	}
 	for (;;) {
@@ -220,6 +227,8 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 		if (blob != NULL)
 			ExFreePoolWithTag(blob, VSP_POOL_TAG);
 		kmcl->VmbChannelStart(Vc->Channel); /* the save failed: carry on */
+		Vc->Paused = FALSE;
+		Vc->Suspended = FALSE;
 		return status;
 	}
 	if (Vc->SaveBlob != NULL)

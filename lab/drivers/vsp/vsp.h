@@ -70,6 +70,7 @@ typedef struct _VSP_CHANNEL {
 	BOOLEAN Discarding;		/* its VM is gone unsaved: nothing of it is traced */
 	BOOLEAN Unoffered;		/* restored, not yet enabled: `resume` offers it */
 	BOOLEAN Suspended;		/* EvtVmbChannelSuspend ran, Started not since: no sends */
+	BOOLEAN Paused;			/* our own VmbChannelPause, no VmbChannelStart since */
 	BOOLEAN Disabling;		/* inside our own VmbChannelDisable: its Closed is not the guest's */
 	BOOLEAN Retiring;		/* rescinded, or closed by its guest: cancels end transactions */
 	BOOLEAN Rescinded;		/* the offer was revoked: `open` offers the new instance */

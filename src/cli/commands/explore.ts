@@ -5,7 +5,7 @@ import { usesCDrivers } from '../../scenario/model.ts';
 import { EXPLORE_OPS } from '../../check/explore.ts';
 import { exploreParallel } from '../../run/commands/explore-parallel.ts';
 import { availableParallelism } from 'node:os';
-import type { InjectedOp } from '../../scenario/execute.ts';
+import { cDriversKeyed, type InjectedOp } from '../../scenario/execute.ts';
 import { CHOICE_HELP, collectChoice, collectFaults, FAULT_HELP, parseChoices, parseDevices, parsePositiveInt, parseSeed } from '../options.ts';
 import type { FaultMode } from '../../vmbus/faults.ts';
 
@@ -57,7 +57,7 @@ export function registerExplore(program: Command): void {
         const out = process.stdout;
         out.write(`${r.scenario}: ${r.schedules} schedules over ${r.savePoints} save points (${ops.join(', ')}) in ${r.durationMs} ms` +
           `${r.skipped ? `, ${r.skipped} skipped (VM not running there)` : ''}${r.truncated ? ', stopped at --max-schedules' : ''}\n`);
-        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (${usesCDrivers(s!.devices) ? 'devices: c runs every schedule from the start' : 'the operation changed what happens next'})\n`);
+        out.write(`  ${r.schedules - r.ranInFull} decided in the walk of the base run, ${r.ranInFull} run in full (${usesCDrivers(s!.devices) && !(s!.devices === 'c' && cDriversKeyed(s!)) ? `devices: ${s!.devices} runs every schedule from the start` : 'the operation changed what happens next'})\n`);
         for (const f of r.failures.slice(0, 20)) {
           out.write(`  FAIL at save point ${f.at} with ${f.op}:\n`);
           for (const v of f.violations) out.write(`      ${v.class}: ${v.message}\n`);

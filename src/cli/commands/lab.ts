@@ -22,6 +22,7 @@ import { redact } from '../../lab/secrets.ts';
 import { loadTemplate } from '../../lab/template.ts';
 import { realClock } from '../../run/engine/job-pipeline.ts';
 import { runProbe } from '../../run/real/probe.ts';
+import { loadHostDevices } from '../../run/real/lab-run.ts';
 
 function connectConfig(env: NodeJS.ProcessEnv): ConnectConfig {
   return {
@@ -58,6 +59,8 @@ export function registerLab(program: Command): void {
       if (!Number.isFinite(minFree) || minFree < 0) throw new InputError(`--min-free-disk-gb must be a number of GB, got ${JSON.stringify(o.minFreeDiskGb)}`, { field: '--min-free-disk-gb' });
       const inventory = await loadInventory(o.lab);
       const templates = await Promise.all((o.template ?? []).map((t) => loadTemplate(t)));
+      // Each host's device module too: one a real lab cannot drive is an exit 2 here, before any host is reached.
+      await loadHostDevices(inventory, templates);
       const parents = [...new Set(templates.map((t) => t.parentDisk))];
       const perHost = await withHosts(inventory.hosts, connectConfig(process.env), (h, hv) => preflightHost({
         name: h.name, hv, switchName: h.switchName, vmRoot: h.vmRoot, memoryMB: h.capacity.memoryMB,

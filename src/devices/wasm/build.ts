@@ -19,12 +19,14 @@
 // compiler's version) under node_modules/.cache, or VMBUS_BENCH_WASM_CACHE.
 
 import { createHash } from 'node:crypto';
-import { threadId } from 'node:worker_threads';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
 import { InputError } from '../../errors.ts';
+import { defaultCacheDir, requireTool } from './toolchain.ts';
+
+export { defaultCacheDir };
 
 /** Where the stand-in headers and the trace library live (shared by every device's drivers). */
 export const DRIVERS_DIR = fileURLToPath(new URL('../../../lab/drivers', import.meta.url));
@@ -150,77 +152,6 @@ export interface BuildOptions {
   cacheDir?: string;
 }
 
-/** The Debian package that provides each tool (a missing one is the user's to install). */
-const TOOL_PACKAGE = { clang: 'clang', 'wasm-ld': 'lld' } as const;
-
-/** Each tool's version line, asked once per process (a spawn costs more than a cached build). */
-const toolVersions = new Map<string, string>();
-
-function requireTool(tool: keyof typeof TOOL_PACKAGE): string {
-  const key = `${tool}\0${process.env.PATH ?? ''}`;
-  const known = toolVersions.get(key);
-  if (known !== undefined) return known;
-  const version = cachedVersion(tool) ?? findTool(tool);
-  toolVersions.set(key, version);
-  return version;
-}
-
-/**
- * The tool's version line from the cache directory, recorded the last time it was asked,
- * while the binary found on PATH is the same file (path, size and mtime): the spawn
- * cost every process (every explore worker thread) a third of a second. Null: ask it.
- */
-function cachedVersion(tool: keyof typeof TOOL_PACKAGE): string | null {
-  const bin = onPath(tool);
-  if (!bin) return null;
-  const st = statSync(bin);
-  const stamp = `${bin}\0${st.size}\0${st.mtimeMs}`;
-  const file = join(defaultCacheDir(), `${tool}.version`);
-  try {
-    const [seen, version] = readFileSync(file, 'utf8').split('\n');
-    if (seen === stamp && version) return version;
-  } catch {
-    // not recorded yet
-  }
-  const version = findTool(tool);
-  try {
-    mkdirSync(defaultCacheDir(), { recursive: true });
-    // pid and thread: worker threads share a pid and may record the same tool at once.
-    const staged = `${file}.${process.pid}.${threadId}`;
-    writeFileSync(staged, `${stamp}\n${version}\n`);
-    renameSync(staged, file);
-  } catch {
-    // a read-only cache only costs the spawn next time
-  }
-  return version;
-}
-
-/** The file PATH resolves `tool` to (symlinks followed), or null. */
-function onPath(tool: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      const p = realpathSync(join(dir, tool));
-      if (statSync(p).isFile()) return p;
-    } catch {
-      // not in this folder
-    }
-  }
-  return null;
-}
-
-function findTool(tool: keyof typeof TOOL_PACKAGE): string {
-  try {
-    const r = execaSync(tool, ['--version'], { reject: false });
-    if (r.exitCode === 0) return String(r.stdout).split('\n')[0] ?? tool;
-  } catch {
-    // not on PATH: the error below says what to install
-  }
-  throw new InputError(`${tool} is not installed: the C drivers cannot be built to WebAssembly`, {}, {
-    hint: `install the Debian package '${TOOL_PACKAGE[tool]}' (apt-get install -y clang lld)`,
-  });
-}
-
 function hashInputs(r: Resolved, sources: string[], flags: readonly string[], versions: string[]): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.world.shim, includes: r.includes.map((d) => relative(REPO, d)) }));
@@ -245,9 +176,6 @@ function walk(dir: string): string[] {
   });
 }
 
-export function defaultCacheDir(): string {
-  return process.env.VMBUS_BENCH_WASM_CACHE ?? join(REPO, 'node_modules', '.cache', 'vmbus-bench-wasm');
-}
 
 /**
  * Builds one driver from its recipe (or takes it from the cache). Throws InputError

@@ -14,7 +14,8 @@ import type { ImportFn } from './runtime.ts';
 /** The two-call EvtVmbChannelSavePacket protocol, into the driver: KMCL's buffer goes through a pool block whose guards catch a write past SaveBufSize. */
 export function savePacket(shim: KmclShim, r: ChannelRec, p: VmbPacket, saveBuf: Uint8Array | null, out: { bytesNeeded: number }): NtStatus {
   const pool = shim.rt.pool;
-  const needed = pool.alloc(4, SHIM_TAG, 'shim');
+  const needed = shim.bytesNeededWord();
+  shim.rt.mem.setU32(needed, 0);
   const pr = (p.pointer as PacketRec | null) ?? null;
   const len = saveBuf?.length ?? 0;
   const buf = len > 0 ? pool.alloc(len, SHIM_TAG, 'shim') : 0;
@@ -24,7 +25,8 @@ export function savePacket(shim: KmclShim, r: ChannelRec, p: VmbPacket, saveBuf:
     saveBuf!.set(shim.rt.mem.view(buf, len));
     pool.free(buf, SHIM_TAG, 'EvtVmbChannelSavePacket'); // its guards catch a write past SaveBufSize
   }
-  pool.free(needed, SHIM_TAG, 'EvtVmbChannelSavePacket');
+  // Its guards catch a write past the ULONG, as a block freed after each call would.
+  pool.checkGuards(pool.live.get(needed)!, 'EvtVmbChannelSavePacket');
   return st;
 }
 

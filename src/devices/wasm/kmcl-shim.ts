@@ -208,6 +208,18 @@ export class KmclShim {
     if (buf) this.rt.pool.free(buf, SHIM_TAG, 'EvtVmbPacketCompletionRoutine');
   }
 
+  private neededWord = 0;
+
+  /**
+   * The ULONG EvtVmbChannelSavePacket writes BytesNeeded into: one pool block kept for
+   * the driver's life rather than two allocations per saved packet, its guards checked
+   * after each call (kmcl-save.ts).
+   */
+  bytesNeededWord(): number {
+    if (this.neededWord === 0) this.neededWord = this.rt.pool.alloc(4, SHIM_TAG, 'shim');
+    return this.neededWord;
+  }
+
   recOf(ch: Channel): ChannelRec | undefined {
     return this.byChannel.get(ch);
   }

@@ -18,7 +18,10 @@ export class Linear {
   }
 
   private fresh(): void {
-    if (this.buf !== this.memory.buffer) {
+    // Growing detaches the old buffer, and a view of a detached buffer is empty: its
+    // length says when to look again, which spares the Memory.buffer getter (a call into
+    // the engine) on every access, a twentieth of explore --devices c.
+    if (this.u8view.length === 0 && this.buf !== this.memory.buffer) {
       this.buf = this.memory.buffer as ArrayBuffer;
       this.u8view = new Uint8Array(this.buf);
       this.dv = new DataView(this.buf);

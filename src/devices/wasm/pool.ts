@@ -6,13 +6,15 @@
 //   it leaves quarantine the poison must be intact, else something wrote after free;
 // - freeing twice, freeing what was never allocated, or with another tag is an error;
 // - what is still allocated when the driver unloads is a leak, reported with the tag,
-//   size and the driver frames that allocated it.
+//   size and where it was allocated: the kernel call and the driver entries it was made
+//   in, or with RuntimeOptions.allocationStacks the driver's own frames.
 //
 // Blocks live in the driver's own linear memory above __heap_base. The shim's own
 // allocations (request buffers, packet copies) use the pool too, under shim tags, so
 // the same guards protect them; they are not the driver's leaks.
 
 import type { Linear } from './linear.ts';
+import type { EntryFrame } from './runtime.ts';
 import { captureStack, framesOf, violation } from './violations.ts';
 
 export const GUARD = 16;
@@ -30,23 +32,42 @@ export interface Allocation {
   readonly site: string[];
 }
 
-/** An allocation whose site is worked out from its captured stack when first read. */
+/** Where the driver was when it allocated: the kernel call, in which entries (runtime.ts). */
+export interface AllocationPlace {
+  call: string;
+  entry: EntryFrame | null;
+}
+
+/**
+ * An allocation whose site is worked out when first read: from its captured stack (the
+ * driver's own frames), or else from where the driver was (the kernel call and the
+ * driver entries it was made in, innermost first).
+ */
 class LiveBlock implements Allocation {
   readonly at: number;
   readonly size: number;
   readonly tag: number;
   readonly owner: 'driver' | 'shim';
-  readonly stack: { stack?: string } | null;
-  /** `stack`: where a revived block was allocated (PoolImage); absent: here and now */
-  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', stack?: { stack?: string } | null) {
+  private readonly stack: { stack?: string } | null;
+  private readonly place: AllocationPlace | null;
+  /** a revived block's site, as the snapshot had it (PoolImage) */
+  private readonly revived: string[] | null;
+  constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', place: AllocationPlace | null, stack: { stack?: string } | null, revived: string[] | null = null) {
     this.at = at;
     this.size = size;
     this.tag = tag;
     this.owner = owner;
-    this.stack = stack !== undefined ? stack : owner === 'driver' ? captureStack() : null;
+    this.place = place;
+    this.stack = stack;
+    this.revived = revived;
   }
   get site(): string[] {
-    return this.stack ? framesOf(this.stack.stack ?? '', 6) : [];
+    if (this.revived) return this.revived;
+    if (this.stack) return framesOf(this.stack.stack ?? '', 6);
+    if (!this.place) return [];
+    const out = [this.place.call];
+    for (let e = this.place.entry; e && out.length < 6; e = e.outer) out.push(e.what);
+    return out;
   }
 }
 
@@ -71,11 +92,11 @@ const round = (n: number): number => (n + 15) & ~15;
 /**
  * The pool's own tables as plain data (structured-clonable), for a snapshot of the driver
  * (runtime-image.ts): with the linear memory they are the whole pool. A live block keeps
- * the stack text it was allocated at, so a leak found after a restore still names its site.
+ * where it was allocated, so a leak found after a restore still names its site.
  */
 export interface PoolImage {
   top: number;
-  live: Array<[at: number, size: number, tag: number, owner: 'driver' | 'shim', stack: string | null]>;
+  live: Array<[at: number, size: number, tag: number, owner: 'driver' | 'shim', site: string[] | null]>;
   quarantine: Array<[at: number, size: number, tag: number] | null>;
   qNext: number;
   spare: Array<[total: number, bases: number[]]>;
@@ -96,9 +117,15 @@ export class Pool {
   private readonly spare = new Map<number, number[]>();
   allocations = 0;
 
-  constructor(mem: Linear, heapBase: number) {
+  private readonly where: () => AllocationPlace;
+  private readonly stacks: boolean;
+
+  /** `where`: the driver's place now; `stacks`: capture each driver allocation's stack too (RuntimeOptions.allocationStacks). */
+  constructor(mem: Linear, heapBase: number, where: () => AllocationPlace = () => ({ call: '', entry: null }), stacks = false) {
     this.mem = mem;
     this.top = round(heapBase);
+    this.where = where;
+    this.stacks = stacks;
     this.base = this.top;
   }
 
@@ -106,7 +133,7 @@ export class Pool {
   image(): PoolImage {
     return {
       top: this.top,
-      live: [...this.live.values()].map((a) => [a.at, a.size, a.tag, a.owner, a instanceof LiveBlock ? (a.stack?.stack ?? null) : null]),
+      live: [...this.live.values()].map((a) => [a.at, a.size, a.tag, a.owner, a.owner === 'driver' ? a.site : null]),
       quarantine: Array.from(this.quarantine, (f) => (f ? [f.at, f.size, f.tag] : null)),
       qNext: this.qNext,
       spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
@@ -122,7 +149,7 @@ export class Pool {
   restore(img: PoolImage): void {
     this.top = img.top;
     this.live.clear();
-    for (const [at, size, tag, owner, stack] of img.live) this.live.set(at, new LiveBlock(at, size, tag, owner, stack === null ? null : { stack }));
+    for (const [at, size, tag, owner, site] of img.live) this.live.set(at, new LiveBlock(at, size, tag, owner, null, null, site));
     this.quarantine.length = 0;
     this.freed.clear();
     img.quarantine.forEach((q, i) => {
@@ -151,7 +178,8 @@ export class Pool {
     b.fill(GUARD_BYTE, base, at);
     b.fill(0, at, at + size);
     b.fill(GUARD_BYTE, at + size, base + total);
-    this.live.set(at, new LiveBlock(at, size, tag, owner));
+    const driver = owner === 'driver';
+    this.live.set(at, new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;
     return at;
   }

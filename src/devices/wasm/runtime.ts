@@ -23,6 +23,20 @@ export interface RuntimeOptions {
   now: () => number;
   /** calls per entry before a hang is reported */
   hangCalls?: number;
+  /**
+   * Record every driver allocation's whole stack, the driver's own functions in it, for
+   * a leak report (as Driver Verifier records stacks only with the stack trace database
+   * on). Off: a leak names the kernel call and the driver entries it was made in (the
+   * callbacks and exports on the way in), which costs nothing; a captured stack cost
+   * more than half of `bench explore --devices c`.
+   */
+  allocationStacks?: boolean | undefined;
+}
+
+/** One entry into the driver (a callback or an export), inside the one that called it. */
+export interface EntryFrame {
+  readonly what: string;
+  readonly outer: EntryFrame | null;
 }
 
 export class DriverRuntime {
@@ -34,6 +48,8 @@ export class DriverRuntime {
   table!: WebAssembly.Table;
   exports!: Record<string, unknown>;
   private depth = 0;
+  /** the innermost entry into the driver now, or null outside it */
+  private frame: EntryFrame | null = null;
   /** Counts entries into the driver: whoever caches what the driver reports can tell it is stale. */
   generation = 0;
   private calls = 0;
@@ -59,7 +75,7 @@ export class DriverRuntime {
     this.mem = new Linear(this.exports.memory as WebAssembly.Memory);
     this.table = this.exports.__indirect_function_table as WebAssembly.Table;
     const heapBase = (this.exports.__heap_base as WebAssembly.Global).value as number;
-    this.pool = new Pool(this.mem, heapBase);
+    this.pool = new Pool(this.mem, heapBase, () => ({ call: this.lastCall, entry: this.frame }), this.opts.allocationStacks ?? false);
   }
 
   private wrap(name: string, fn: ImportFn): ImportFn {
@@ -105,9 +121,11 @@ export class DriverRuntime {
     if (outer) this.calls = 0;
     this.generation++;
     this.depth++;
+    const frame = (this.frame = { what, outer: this.frame });
     try {
       return this.irql.run(level, what, fn);
     } finally {
+      this.frame = frame.outer;
       this.depth--;
       if (outer) for (const f of this.afterEntry) f();
     }

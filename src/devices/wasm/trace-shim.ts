@@ -14,13 +14,14 @@ import type { EventBody } from '../../trace/schema.ts';
 import type { TraceSink } from '../../trace/sink.ts';
 import type { DriverRuntime, ImportTable } from './runtime.ts';
 
-type Field = [name: string, value: number | string | boolean];
-
 export class TraceShim {
   private readonly rt: DriverRuntime;
   private readonly sink: TraceSink;
   private readonly side: 'host' | 'guest';
-  private fields: Field[] = [];
+  /** The fields of the write being made, as names and values side by side (no array per field). */
+  private readonly names: string[] = [];
+  private readonly values: Array<number | string | boolean> = [];
+  private count = 0;
   private readonly waiting = new Map<number, EventBody>();
   private lastSeq = 0;
   registered = 0;
@@ -42,7 +43,8 @@ export class TraceShim {
       return s;
     };
     const field = (name: number, value: number | string | boolean): number => {
-      this.fields.push([literal(name), value]);
+      this.names[this.count] = literal(name);
+      this.values[this.count++] = value;
       return 0;
     };
     return {
@@ -57,13 +59,14 @@ export class TraceShim {
         _TlgStandInString: (v: number, name: number) => field(name, m().cstring(v)),
         _TlgStandInBoolean: (v: number, name: number) => field(name, (v & 0xff) !== 0),
         _TlgStandInWrite: (_provider: number, eventName: number) => {
-          const fields = this.fields;
-          this.fields = [];
+          const n = this.count;
+          this.count = 0;
           let seq = 0;
           const body: Record<string, unknown> = { side: this.side, ev: literal(eventName) };
-          for (const [k, v] of fields) {
-            if (k === 'seq') seq = v as number;
-            else body[k] = v;
+          for (let i = 0; i < n; i++) {
+            const k = this.names[i]!;
+            if (k === 'seq') seq = this.values[i] as number;
+            else body[k] = this.values[i];
           }
           this.write(seq, body as unknown as EventBody);
         },

@@ -31,6 +31,8 @@ export interface WindowsDriverOptions {
   /** the run's platform bugs (`--fault`), on every channel object the driver allocates */
   platformFaults?: KmclShimOptions['platformFaults'];
   hangCalls?: number;
+  /** a leak names the allocation's whole driver stack (RuntimeOptions.allocationStacks) */
+  allocationStacks?: boolean;
 }
 
 /**
@@ -61,7 +63,7 @@ export class WindowsDriver {
   constructor(recipe: DriverRecipe, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks, control: TextControlCodes | null = null) {
     const built = buildDriver(recipe, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
     this.control = control;
-    this.rt = new DriverRuntime(recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
+    this.rt = new DriverRuntime(recipe.name, { now: opts.now, hangCalls: opts.hangCalls, allocationStacks: opts.allocationStacks });
     this.wdf = new WdfShim(this.rt);
     this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, platformFaults: opts.platformFaults, hooks });
     this.trace = new TraceShim(this.rt, opts.sink, side);

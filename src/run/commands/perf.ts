@@ -142,7 +142,7 @@ export async function exploreFigures(n: number): Promise<Record<string, number>>
   const workers = availableParallelism();
   const all = await exploreParallel(s, { seed: 1, ops: ['save-restore'], workers });
   return {
-    ...exploreCFigures(s, one.schedules, one.durationMs),
+    ...exploreCFigures(s, one),
     exploreSchedules: all.schedules,
     exploreMs: all.durationMs,
     exploreFreshProcessMs: exploreInFreshProcess(input),
@@ -153,27 +153,21 @@ export async function exploreFigures(n: number): Promise<Record<string, number>>
   };
 }
 
-/** How many schedules of the C VSP's explore are measured (each runs the whole scenario). */
-const C_EXPLORE_SAMPLE = 30;
-
 /**
- * The same explore with the C VSP (devices: c), beside the twins' one-thread explore in
- * the same run. With the C VSP every schedule runs the scenario from the start
- * (explore.ts), so each costs about the same: a sample of them is measured in this
- * thread, and the whole explore's time is projected from its rate (exploreCProjectedMs),
- * against the twins' measured one-thread time (exploreCOverTwin, target <= 3).
+ * The same explore with the C VSP (devices: c), one thread, beside the twins' one-thread
+ * explore of the same run (exploreCOverTwin, target <= 3). The walk keys the C VSP's
+ * state (devices/sample/c/vsp-key.ts), so its schedules are decided in place as the
+ * twins' are; exploreCRanInFull says how many were not.
  */
-function exploreCFigures(s: Scenario, schedules: number, twinMs: number): Record<string, number> {
+function exploreCFigures(s: Scenario, twin: { schedules: number; durationMs: number }): Record<string, number> {
   try {
-    const c = explore({ ...s, devices: 'c' }, { seed: 1, ops: ['save-restore'], maxSchedules: C_EXPLORE_SAMPLE });
+    const c = explore({ ...s, devices: 'c' }, { seed: 1, ops: ['save-restore'] });
     if (c.failures.length > 0) throw new Error(`the C VSP failed ${c.failures.length} schedule(s)`);
-    const perSec = c.schedules / (c.durationMs / 1000);
-    const projected = Math.round((schedules / perSec) * 1000);
+    if (c.schedules !== twin.schedules) throw new Error(`the C VSP's explore has ${c.schedules} schedules, the twins' ${twin.schedules}`);
     return {
-      exploreCSampledSchedules: c.schedules,
-      exploreCSchedulesPerSec: Math.round(perSec * 10) / 10,
-      exploreCProjectedMs: projected,
-      exploreCOverTwin: Math.round((projected / twinMs) * 100) / 100,
+      exploreCOneThreadMs: c.durationMs,
+      exploreCRanInFull: c.ranInFull,
+      exploreCOverTwin: Math.round((c.durationMs / twin.durationMs) * 100) / 100,
     };
   } catch (e) {
     // Said, and the target shows as missed (a figure that is not a number meets none).

@@ -18,23 +18,21 @@
 //   turnOff    artefacts first (event log, VM snapshot, checkpoints), then Stop-VM -TurnOff
 //   keep       a checkpoint named after the failed job; the VM stays for debugging
 //
-// Only type-checked and exercised through real-job.ts's fakes here: the stand-in
-// Hyper-V (test/lab/standin) has no guest to SSH to, so provisioning stops there.
+// Exercised on the stand-in Hyper-V (test/lab/standin), which has no guest: a Linux
+// guest's provisioning stops at SSH; a Windows guest's runs against a local PowerShell
+// in its place (test/run/real/lab-real-side.test.ts). Jobs run through real-job.ts's fakes.
 
-import { join, posix } from 'node:path';
-import { InfraError } from '../../errors.ts';
+import { join } from 'node:path';
+import { InfraError, InputError } from '../../errors.ts';
 import { collectArtefacts } from '../../lab/artefacts.ts';
 import { runIdOf, type HyperV } from '../../lab/hyperv.ts';
 import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../../lab/serial-log.ts';
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
-import { guestDriverRecord } from '../../lab/deploy-guest.ts';
-import { installGuestPackage, readPackageCounters, readPackageTrace, writeControlLine } from '../../lab/deploy-guest-package.ts';
 import { deviceOf, SAMPLE_DEVICE } from '../../device-api/load.ts';
 import type { DeviceControl } from '../../device-api/device-module.ts';
-import { InputError } from '../../errors.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
-import { GuestSsh } from '../../lab/guest-ssh.ts';
+import { closeLabGuest, connectLabGuest, installLabGuest, labGuestControl, reconnectLabGuest, type GuestConnectors, type LabGuest } from './lab-guest.ts';
 import type { LabHost } from '../../lab/inventory.ts';
 import { migrate } from '../../lab/migration.ts';
 import type { VmTemplate } from '../../lab/template.ts';
@@ -63,8 +61,10 @@ export interface LabRealSideOptions {
   serialLogPath?: (vm: { name: string; vmPath: string }) => string;
   /** The bench's source commit the guest driver is built from, when known (git). */
   sourceCommit?: string | undefined;
-  /** How to reach a guest (default GuestSsh.connect); tests pass a fake. */
-  connectGuest?: (endpoint: Parameters<typeof GuestSsh.connect>[0]) => Promise<GuestSsh>;
+  /** How to reach a Linux guest (default GuestSsh.connect); tests pass a fake. */
+  connectGuest?: GuestConnectors['connectGuest'];
+  /** How to reach a Windows guest's PowerShell (default openWindowsGuest); tests pass a local one. */
+  connectWindowsGuest?: GuestConnectors['connectWindowsGuest'];
   /**
    * A loopback job's lab (default: loopbackJobLab over the control tool and logman on the host);
    * tests pass the C drivers on the emulator (test/run/real/support/c-loopback.ts).
@@ -74,7 +74,7 @@ export interface LabRealSideOptions {
 
 interface LabVm {
   id: string;
-  guest: GuestSsh;
+  guest: LabGuest;
   template: VmTemplate;
   serial: SerialCapture | undefined;
   /** Read by the job pipeline into each result (job-pipeline.ts, base). */
@@ -113,15 +113,12 @@ export class LabRealSide implements RealSide {
         ipv4 = await hv.waitForGuest(vm.id);
         hostKey = await pinFromConsole(hv, log, hv.timeouts.guestReadyMs, o.clock);
       }
-      const connect = o.connectGuest ?? ((e) => GuestSsh.connect(e));
-      const guest = await connect({ name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey });
-      // The template's driver package: its files copied, its install command run.
-      const installed = await installGuestPackage(guest, t.guest.driver);
-      // The guest driver's build and the guest's kernel go into every result of this VM.
-      const binary = t.guest.driver.binary;
-      const rec = binary ? await guestDriverRecord(guest, posix.join(installed.remoteDir, binary), o.sourceCommit) : undefined;
+      const guest = await connectLabGuest(t, { name, host: ipv4!, port: t.guest.sshPort, user: t.guest.user, credential: t.guest.credential, hostKey }, o);
+      // The template's driver package: its files copied, its install command run; the
+      // guest driver's build and the guest's kernel (OS) go into every result of this VM.
+      const installed = await installLabGuest(guest, t, o.sourceCommit).catch((e: unknown) => { closeLabGuest(guest); throw e; });
       await hv.checkpoint(vm.id, BASE_CHECKPOINT);
-      const lvm: LabVm = { id: vm.id, guest, template: t, serial, guestOs: rec?.kernel, drivers: rec ? [{ name: 'guest', where: 'guest', sha256: rec.sha256, sourceCommit: rec.commit }] : [] };
+      const lvm: LabVm = { id: vm.id, guest, template: t, serial, ...installed };
       return { key: name, host, name, memoryMB: t.memoryMB, ref: lvm };
     } catch (e) {
       if (serial) await stopSerialCapture(hv, serial).catch(() => undefined);
@@ -136,7 +133,7 @@ export class LabRealSide implements RealSide {
     const hv = this.o.hv(vm.host);
     const back = await hv.restoreCheckpoint(r.id, BASE_CHECKPOINT);
     if (back.state !== 'Running') await hv.start(r.id);
-    await r.guest.reconnect();
+    await reconnectLabGuest(r.guest);
   }
 
   async execute(job: PlannedJob, scenario: Scenario, vm: VmHandle, hosts: string[], dir: string, signal: AbortSignal): Promise<RealOutcome> {
@@ -166,7 +163,7 @@ export class LabRealSide implements RealSide {
   async remove(vm: VmHandle): Promise<void> {
     if (vm.ref === LOOPBACK) return;
     const r = vm.ref as LabVm | undefined;
-    r?.guest.close();
+    if (r) closeLabGuest(r.guest);
     const hv = this.o.hv(vm.host);
     if (r?.serial) await stopSerialCapture(hv, r.serial).catch(() => undefined);
     if (r) return hv.remove(r.id);
@@ -177,7 +174,7 @@ export class LabRealSide implements RealSide {
   async keep(vm: VmHandle, jobId: string): Promise<void> {
     if (vm.ref === LOOPBACK) return;
     const r = vm.ref as LabVm;
-    r.guest.close();
+    closeLabGuest(r.guest);
     await this.o.hv(vm.host).checkpoint(r.id, `failed-${jobId}`.slice(0, 100));
   }
 
@@ -225,17 +222,7 @@ export class LabRealSide implements RealSide {
         checkpoint: (id, n) => hv.checkpoint(id, n), restoreCheckpoint: (id, n) => hv.restoreCheckpoint(id, n), turnOff: (id) => hv.turnOff(id),
       };
     };
-    const pkg = r.template.guest.driver;
-    const guest: GuestControl = {
-      command: async (text) => {
-        const file = control.linuxGuest?.controlFile;
-        if (!file) throw new InfraError(`the device's module names no control file for a Linux guest driver (control.linuxGuest)`, { host: vm.host });
-        await writeControlLine(r.guest, pkg, file, text);
-      },
-      traceSeq: async () => (await readPackageCounters(r.guest, pkg))?.traceSeq ?? lastSeq(await readPackageTrace(r.guest, pkg)),
-      readTrace: () => readPackageTrace(r.guest, pkg),
-      reconnect: () => r.guest.reconnect(),
-    };
+    const guest: GuestControl = labGuestControl(r.guest, r.template, control);
     // The VSP through the control tool, as a loopback job's: its counters' trace seq marks
     // the bench's events, and readTrace stops the ETW capture and converts it.
     const hostHv = o.hv(vm.host);
@@ -265,11 +252,4 @@ export class LabRealSide implements RealSide {
       clock: o.clock,
     };
   }
-}
-
-/** The seq of a trace's last line, for a driver package that names no counters file. */
-function lastSeq(trace: string): number {
-  const last = trace.trimEnd().split('\n').at(-1) ?? '';
-  const m = /"seq":(\d+)/.exec(last);
-  return m ? Number(m[1]) : 0;
 }

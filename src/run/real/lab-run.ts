@@ -99,7 +99,7 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
   const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios'], inventory.device ? { defaultDevice: inventory.device.path, from: { file: inventory.file, field: 'device' } } : {});
   // A real lab drives the device through its control interface: a host whose device has
   // none, or a scenario's device without one, is refused before anything is provisioned.
-  await loadHostDevices(inventory);
+  await loadHostDevices(inventory, templates);
   for (const s of scenarios) {
     const d = deviceOf(devicePath(s));
     if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab (its module has no "control"); run it with bench emulate`, { file: s.source?.file, field: 'device' });
@@ -220,16 +220,29 @@ export function hostDevice(h: Pick<LabHost, 'device'>): string {
 }
 
 /**
- * Loads every host's device module and refuses one without a control interface: exit 2
- * naming the device, the inventory and the line that named it.
+ * Loads every host's device module and refuses one without a control interface, or
+ * without a Linux guest's control file while a Linux template is loaded: exit 2 naming
+ * the device, the file and the line.
  */
-export async function loadHostDevices(inventory: Inventory): Promise<void> {
+export async function loadHostDevices(inventory: Inventory, templates: readonly VmTemplate[] = []): Promise<void> {
   for (const h of inventory.hosts) {
     const where = h.device ? { file: inventory.file, line: h.device.line, field: h.device.field } : { file: inventory.file, line: h.source.line };
     const d = await loadDevice(hostDevice(h), where);
     if (!d.control) {
       throw new InputError(`device ${d.name} (${hostDevice(h)}) has no control interface for a real lab (its module has no "control"), so host ${h.name} cannot run it`, where, {
         hint: 'give the module a control (src/device-api/device-module.ts DeviceControl), or run the device with bench emulate',
+      });
+    }
+    // The default packages (lab/drivers/packages.yaml) are the sample's drivers.
+    if (!h.drivers && hostDevice(h) !== SAMPLE_DEVICE) {
+      throw new InputError(`host ${h.name} runs device ${d.name} but names no driver packages, and the default ones are the sample's`, where, {
+        hint: 'describe its VSP (and loopback client) in drivers: on the host or in defaults (lab/SETUP.md "Driver packages")',
+      });
+    }
+    const linux = templates.find((t) => t.guest.os === 'linux');
+    if (linux && !d.control.linuxGuest) {
+      throw new InputError(`device ${d.name} (${hostDevice(h)}) names no control file for a Linux guest driver (control.linuxGuest), so host ${h.name} cannot run template ${linux.name}`, { file: linux.file, field: 'guest.os' }, {
+        hint: 'give the module control.linuxGuest, or leave Linux templates out (--template)',
       });
     }
   }

@@ -151,7 +151,7 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
       const t = await checkTestSigning(o.hv);
       return t.enabled ? ['pass', 'bcdedit shows testsigning Yes'] : ['fail', t.reason];
     });
-    signed = add('test-signing', 'test signing', s[0], s[1], s[0] === 'pass' ? 'test-signed drivers can load' : 'run "bcdedit /set testsigning on" and reboot; no sample driver can load until then');
+    signed = add('test-signing', 'test signing', s[0], s[1], s[0] === 'pass' ? 'test-signed drivers can load' : 'run "bcdedit /set testsigning on" and reboot; no test-signed driver can load until then');
   }
 
   // 3. the VSP (and the client) load

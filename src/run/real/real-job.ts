@@ -2,8 +2,8 @@
 // events written beside the drivers' traces, and the three traces merged into the one
 // the checker reads (DESIGN.md "Traces", lab/drivers/PROTOCOL.md "Control interfaces").
 //
-//   guest traffic and holds  -> the guest driver's control file, over SSH
-//   host traffic             -> the VSP's control tool (sample-ctl vsp), over the host shell
+//   guest traffic and holds  -> the guest driver's control (file or tool, lab-guest.ts), over SSH
+//   host traffic             -> the VSP's control tool (the device module's control), over the host shell
 //   save, restore, pause, resume, checkpoint, apply, migrate -> Hyper-V operations
 //
 // The bench's events (`scenario.begin`, `vm.save.begin`, ...) go to `bench.jsonl`. The
@@ -116,7 +116,9 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
     // loopback client's device (and its trace) is made by binding to the offer: 0 before.
     const begin = { host: await lab.vsp.traceSeq(), guest: lab.peerStaysUp ? 0 : await lab.guest.traceSeq() };
     await lab.prepare(s);
-    await lab.guest.command('hold auto');
+    // The device's own lines before the first step (the sample's guest: `hold auto`, each
+    // held host transaction completed after the time it asks for).
+    for (const b of deviceOf(devicePath(s)).control?.begin ?? []) await (b.to === 'guest' ? lab.guest : lab.vsp).command(b.line);
     bench.emit({ ev: 'scenario.begin', name: s.name, seed: spec.seed }, begin);
     started = true;
     for (const step of s.steps) {
@@ -185,8 +187,8 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
     case 'rescind':
     case 'guest-open':
     case 'guest-close':
-      // The sample VSP has no rescind-and-re-offer command, nor the guest a close one, yet: emulator only (issue 13 item 3).
-      throw new InputError(`"${step.op}" runs on the emulator only: the sample drivers have no command to rescind, close or re-open a channel on a real host yet`);
+      // The device control (ChannelOp) has no rescind-and-re-offer nor guest close yet: emulator only (issue 13 item 3).
+      throw new InputError(`"${step.op}" runs on the emulator only: a real lab has no channel operation to rescind, close or re-open a channel yet`);
     case 'restore':
       if (step.fail) throw new InputError('"restore" with "fail" runs on the emulator only: a real VSP cannot be told to refuse its saved state');
       bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());

@@ -1,6 +1,7 @@
 // blockq's C VSP (devices/blockq/c) on the emulator, `devices: c`: driven only through its
 // own control interface, its traces hold every property and pass `bench check` on every
-// blockq scenario and seeds 1-3 (run as a user runs them, through the CLI); they equal
+// blockq scenario and seeds 1-3 (run as a user runs them, through the CLI, as are
+// explore and a platform fault); they equal
 // the twin's traces but for the differences listed below, each intended; and a bug
 // planted in its C source is reported as a named driver violation, not an error.
 
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { executeScenario } from '../../../src/scenario/execute.ts';
+import { explore } from '../../../src/check/explore.ts';
 import { loadScenarioPaths } from '../../../src/scenario/loader.ts';
 import { PropertyChecker, statusRuleOf } from '../../../src/check/properties.ts';
 import { checkTrace } from '../../../src/check/replay.ts';
@@ -19,6 +21,10 @@ import { MemorySink } from '../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 import { BLOCKQ_IOCTL } from '../../../devices/blockq/c/recipe.ts';
+import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
+import { runEmulatedNightly } from '../../../src/run/emulated/nightly-emulated.ts';
+import { loadSummary } from '../../../src/report/summary-schema.ts';
+import { runDirLayout } from '../../../src/report/run-dir.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const suite = await loadScenarioPaths(['devices/blockq/scenarios']);
@@ -73,7 +79,40 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
         expect(c.stdout).toMatch(new RegExp(`pass\\s+${s.name}: all \\d+ events explained`));
       }
     }
+  }, 240_000);
+
+  it('bench explore --devices c walks blockq\'s save points on the C VSP', () => {
+    const r = spawnSync(process.execPath, ['bin/bench.js', 'explore', 'devices/blockq/scenarios/02-migrate.yaml', '--devices', 'c', '--max-schedules', '3', '--workers', '1'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^3 passed, 0 failed/m);
+  }, 120_000);
+
+  it('explore\'s walk keys the C VSP (keyDriver, c/vsp-key.ts): it decides schedules without running them, with the verdicts of running each from the start', () => {
+    const s = suite.find((x) => x.name === 'blockq-checkpoint')!;
+    const opts = { seed: 1, ops: ['checkpoint' as const] };
+    const walked = explore({ ...s, devices: 'c' }, opts);
+    const plain = explore({ ...s, devices: 'c' }, { ...opts, plain: true });
+    expect(walked.schedules).toBe(plain.schedules);
+    expect(plain.ranInFull).toBe(plain.schedules);
+    expect(walked.ranInFull).toBeLessThan(walked.schedules);
+    expect(walked.failures).toEqual(plain.failures);
   }, 180_000);
+
+  it('an emulated nightly with devices: c runs blockq\'s scenarios on its C VSP under two hosts\' gap choices, every job passing', async () => {
+    const lab = await loadLabFile('test/devices/blockq/fixtures/blockq-c-lab.yaml');
+    if (lab.kind !== 'emulated') throw new Error('fixture lab is not emulated');
+    expect(lab.devices).toBe('c');
+    const r = await runEmulatedNightly({ lab, outRoot: join(tmp, 'nightly'), reporters: ['json'], workers: 2 });
+    const summary = await loadSummary(runDirLayout(r.runDir).summary);
+    expect(summary.jobs).toHaveLength(6);
+    expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(6).fill('pass'));
+    // The C VSP's hallmark in every trace with a save: KMCL does not tell it libLen.
+    for (const j of summary.jobs) {
+      const saves = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Ev).filter((e) => e.ev === 'pkt.save');
+      expect(saves.length, j.jobId).toBeGreaterThan(0);
+      expect(saves.every((e) => e.libLen === 0), j.jobId).toBe(true);
+    }
+  }, 120_000);
 
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
     const r = spawnSync(process.execPath, ['bin/bench.js', 'emulate', 'devices/blockq/scenarios', '--devices', 'c', '--fault', 'restore-twice', '--out', join(tmp, 'fault')], { encoding: 'utf8', timeout: 300_000 });
@@ -149,7 +188,7 @@ describe.skipIf(!toolchain)('a bug planted in the blockq C VSP', () => {
     expect(r.events.at(-1)).toMatchObject({ ev: 'scenario.end' });
     expect(r.violations[0]).toMatchObject({ class: 'kmcl-misuse' });
     expect(r.violations[0]!.message).toContain('irql.passive-only');
-  });
+  }, 120_000);
 
   it('the unplanted source runs the same scenario clean', () => {
     const r = run(suite.find((x) => x.name === 'blockq-save-restore')!, 'c');

@@ -5,8 +5,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Linear } from '../../../src/devices/wasm/linear.ts';
-import { GUARD, Pool } from '../../../src/devices/wasm/pool.ts';
+import { GUARD, Pool, type AllocationPlace } from '../../../src/devices/wasm/pool.ts';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import { spawnSync } from 'node:child_process';
+import { CVsp } from '../../../devices/sample/c/vsp.ts';
+import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 
 const TAG = 0x74736554; // 'Test'
 const fresh = () => {
@@ -91,5 +94,31 @@ describe('the checked pool', () => {
       for (const x of live) expect(mem.view(x.at, x.size).every((b) => b === x.fill)).toBe(true);
       pool.verifyAll('check');
     }), { numRuns: 60 });
+  });
+});
+
+describe('where a leaked block was allocated', () => {
+  it('is the kernel call and the driver entries it was made in, innermost first (shim blocks are not the driver\'s)', () => {
+    const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
+    let place: AllocationPlace = { call: 'ExAllocatePool2', entry: { what: 'EvtTimerFunc', outer: { what: 'EvtIoDeviceControl', outer: null } } };
+    const pool = new Pool(mem, 1024, () => place);
+    pool.alloc(8, TAG, 'driver');
+    place = { call: 'kmalloc', entry: { what: 'probe', outer: null } };
+    pool.alloc(8, TAG, 'driver');
+    pool.alloc(8, TAG, 'shim');
+    expect(pool.driverLeaks().map((a) => a.site)).toEqual([['ExAllocatePool2', 'EvtTimerFunc', 'EvtIoDeviceControl'], ['kmalloc', 'probe']]);
+  });
+
+  const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+  it.skipIf(!toolchain)('on the C VSP: the entries by default, the driver\'s own functions with allocationStacks', () => {
+    const sites = (allocationStacks: boolean): string[][] => {
+      const v = new CVsp({ choices: DEFAULT_CHOICES, sink: { emit: () => {} }, now: () => 0, allocationStacks });
+      const before = new Set(v.rt.pool.driverLeaks().map((a) => a.at));
+      v.run('open 3 8d2f5c3a-71b4-4e0e-9a6d-2c1f00000003 loopback ring-pages=4');
+      return v.rt.pool.driverLeaks().filter((a) => !before.has(a.at)).map((a) => a.site);
+    };
+    // The VSP_CHANNEL that `open` allocates, through the VSP's IOCTL path.
+    expect(sites(false)).toContainEqual(['ExAllocatePool2', 'EvtIoDeviceControl', 'EvtIoInCallerContext']);
+    expect(sites(true).some((s) => s.includes('VspChannelOpen'))).toBe(true);
   });
 });

@@ -1,7 +1,11 @@
 // Attach modes in the inventory and the templates (src/lab/attach.ts): a host says which
 // modes it offers; a combination that cannot work is refused at load with file, line and
 // field (exit 2), never found out by failing jobs.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadDevice, SAMPLE_DEVICE } from '../../../src/device-api/load.ts';
 import { InputError } from '../../../src/errors.ts';
 import { loopbackNotApplicable, loopbackOp } from '../../../src/lab/attach.ts';
 import { inventoryFromSource } from '../../../src/lab/inventory.ts';
@@ -88,9 +92,16 @@ describe('loopback step mapping', () => {
     expect(() => executeScenario({ ...s, topology: 'loopback' }, { seed: 1, sink: new MemorySink() })).toThrow(/topology: loopback cannot run forceNewChannel/);
   });
 
-  it('plans out a loopback job of more than one channel: the sample client has one control device', () => {
+  it('plans out a loopback job of more channels than the device\'s client serves: the sample\'s has one control device', async () => {
+    await loadDevice(SAMPLE_DEVICE);
     const two = { ...base, channels: [base.channels[0]!, { ...base.channels[0]!, id: 1 }], steps: [{ op: 'save' }, { op: 'restore' }] } as Scenario;
-    expect(loopbackNotApplicable(two)).toMatch(/^loopback: 2 channels; the sample Windows client driver serves one/);
+    expect(loopbackNotApplicable(two)).toMatch(/^loopback: 2 channels; the sample device's loopback client serves 1 \(its module's control\.loopbackChannels\)/);
+    // A device whose client serves any number of channels (no loopbackChannels) runs it.
+    const dir = mkdtempSync(join(tmpdir(), 'attach-device-'));
+    const any = join(dir, 'any.ts');
+    writeFileSync(any, `import sample from ${JSON.stringify(resolve('devices/sample/device.ts'))};\nexport default { ...sample, name: 'many', control: { ...sample.control, loopbackChannels: undefined } };\n`);
+    await loadDevice(any);
+    expect(loopbackNotApplicable({ ...two, device: any })).toBeUndefined();
   });
 
   it('plans out a host send into paused or saved channels (the VSP cannot send there), but not one after the resume', () => {

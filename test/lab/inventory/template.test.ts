@@ -43,6 +43,7 @@ describe('loadTemplate', () => {
     ['driver-etw-guest.yaml', 14, 'guest.driver.trace.format', /guest driver's trace must be jsonl/],
     ['driver-no-install.yaml', 10, 'guest.driver.install', /missing required field/],
     ['driver-files-missing.yaml', 10, 'guest.driver.files', /folder not found: .*no-such-folder/],
+    ['driver-control-tool-linux.yaml', 9, 'guest.driver.controlTool', /Linux guest driver takes its control lines through its control file/],
     ['provisioning-file-missing.yaml', 14, 'provisioning.cloudInit', /file not found.*relative to the template/],
     ['unknown-key-memory.yaml', 3, 'memoryMb', /unknown key "memoryMb".*did you mean "memoryMB"/],
     ['odd-memory.yaml', 3, 'memoryMB', /multiple of 2/],

@@ -22,6 +22,12 @@ import type { Scenario } from '../../../src/scenario/model.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
 import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
 import { loadTemplate } from '../../../src/lab/template.ts';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
+import { hostContext } from '../../../src/lab/hyperv-vm.ts';
+import type { PlannedJob } from '../../../src/run/engine/plan.ts';
+import type { WindowsGuest } from '../../../src/lab/deploy-guest-windows.ts';
 
 /** The sample guest driver, as its VM template describes it. */
 const SAMPLE_GUEST_PACKAGE = (await loadTemplate('vm-templates/ubuntu-2404.yaml')).guest.driver;
@@ -103,6 +109,53 @@ describe.skipIf(reason)(`the lab's real side on the Hyper-V stand-in ${reason ? 
     const recs = readJournal(join(runDir, 'journal.jsonl')).records;
     expect(recs.filter((x) => x.t === 'vm')).toHaveLength(2);
     expect(recs.filter((x) => x.t === 'vm-gone')).toHaveLength(2);
+  });
+
+  it('installs a Windows template\'s driver package in its guest (PowerShell, files as base64) before the base checkpoint, records its build, and closes the guest at removal', async () => {
+    const hv = new HyperV(host.ctx, { provisionMs: 30_000, startMs: 30_000, guestReadyMs: 30_000, stopMs: 30_000 });
+    const work = mkdtempSync(join(tmpdir(), 'win-template-'));
+    mkdirSync(join(work, 'package'));
+    const sys = Buffer.from('MZ the sample guest driver, build 7');
+    writeFileSync(join(work, 'package', 'vmbus_sample_guest.sys'), sys);
+    writeFileSync(join(work, 'package', 'vmbus_sample_guest.inf'), '[Version]\r\n');
+    // The guest is a real PowerShell (here, not in a VM): the package's own commands run in it.
+    const remoteDir = join(work, 'guest driver');
+    const windows: VmTemplate = {
+      ...pinnedTemplate, name: 'windows', guest: {
+        ...pinnedTemplate.guest, os: 'windows', osName: 'Windows Server 2025', user: 'Administrator',
+        driver: {
+          files: join(work, 'package'), include: undefined, remoteDir, sudo: false, binary: 'vmbus_sample_guest.sys', installTimeoutMs: 60_000,
+          install: "Set-Content -LiteralPath (Join-Path $PackageDir 'installed.txt') -Value \"pnputil /add-driver $PackageDir\\vmbus_sample_guest.inf /install\"",
+          uninstall: 'Remove-Item -LiteralPath (Join-Path $PackageDir installed.txt)',
+          trace: { format: 'jsonl', path: join(work, 'guest-trace.jsonl') },
+        },
+      },
+    };
+    const guests: WindowsGuest[] = [];
+    const closed: string[] = [];
+    const real = new LabRealSide({
+      runId: 'r3', hosts: new Map([['hv-a', labHost]]), hv: () => hv, templates: new Map([['windows', windows]]),
+      controlTool: 'sample-ctl', clock: realClock, realJob: DEFAULT_REAL_JOB,
+      connectGuest: async () => { throw new Error('a Windows guest is not reached through the POSIX shell'); },
+      connectWindowsGuest: async (e) => {
+        const shell = new LocalPwshShell({ host: e.name, executable: pwsh!.path });
+        const closing = { host: shell.host, transport: shell.transport, run: shell.run.bind(shell), close: () => { closed.push(e.name); return shell.close(); } };
+        const g = { name: e.name, ctx: hostContext(closing, { queryTimeoutMs: 60_000 }) };
+        guests.push(g);
+        return g;
+      },
+    });
+    const job = { jobId: 'idle+windows@hv-a=1', attach: 'vm-handle', template: 'windows' } as PlannedJob;
+    const vm = await real.provision(job, 'hv-a', 'bench-win-1');
+    expect(guests.map((g) => g.name)).toEqual(['bench-win-1']);
+    expect(readFileSync(join(remoteDir, 'vmbus_sample_guest.sys'))).toEqual(sys);
+    expect(readFileSync(join(remoteDir, 'installed.txt'), 'utf8')).toBe(`pnputil /add-driver ${remoteDir}\\vmbus_sample_guest.inf /install\n`);
+    const ref = vm.ref as { id: string; drivers: unknown };
+    expect(ref.drivers).toEqual([{ name: 'guest', where: 'guest', sha256: createHash('sha256').update(sys).digest('hex').toUpperCase(), sourceCommit: undefined }]);
+    expect((await hv.checkpoints(ref.id)).map((c) => c.name)).toEqual(['bench-base']);
+    await real.remove(vm);
+    expect((await host.state()).Vms).toEqual([]);
+    expect(closed).toEqual(['bench-win-1']);
   });
 
   it.skipIf(process.platform !== 'linux')('pins the host key the guest printed on COM1 when the template pins none', async () => {
