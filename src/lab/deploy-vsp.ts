@@ -1,4 +1,4 @@
-// Putting the sample VSP on a Hyper-V host, and taking it off again (DESIGN.md "The lab":
+// Putting a VSP's INF package on a Hyper-V host, and taking it off again (DESIGN.md "The lab":
 // VSP via pnputil on the host, test signing checked first). The driver is test-signed, so
 // a host without test signing would refuse it with a certificate error that does not say
 // what to do; the bench checks first and says it.

@@ -155,6 +155,11 @@ describe.skipIf(!toolchain)('devices: c-linux, what the C guest cannot do yet (e
     expect(() => run(s)).toThrow(/devices: c-linux has no loopback form/);
   });
 
+  it('explore\'s walk: it keys no C guest driver\'s state (explore runs c-linux schedules from the start instead)', () => {
+    const s = scenario([{ op: 'guest-send', count: 1, size: 64 }]);
+    expect(() => run(s, 1, { atSavePoint: () => 'go-on' })).toThrow(/explore's walk keys no C guest driver's state/);
+  });
+
   it('c-windows: the Windows guest driver is not an emulated VM\'s guest yet', () => {
     const s = scenario([{ op: 'guest-send', count: 1, size: 64 }]);
     expect(() => run(s, 1, { devices: 'c-windows' })).toThrow(/c-windows: the sample's C Windows guest driver does not run as an emulated VM's guest yet/);

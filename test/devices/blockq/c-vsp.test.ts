@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { executeScenario } from '../../../src/scenario/execute.ts';
 import { explore } from '../../../src/check/explore.ts';
+import { emulateScenarios } from '../../../src/run/commands/emulate.ts';
+import { FAULT_MODES } from '../../../src/vmbus/faults.ts';
 import { loadScenarioPaths } from '../../../src/scenario/loader.ts';
 import { PropertyChecker, statusRuleOf } from '../../../src/check/properties.ts';
 import { checkTrace } from '../../../src/check/replay.ts';
@@ -113,6 +115,12 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
       expect(saves.every((e) => e.libLen === 0), j.jobId).toBe(true);
     }
   }, 120_000);
+
+  it.each(FAULT_MODES.map((f) => [f]))('platform bug %s: caught on the C VSP as on the twins (the same verdict and first finding per scenario, the fault acting in the same runs)', async (fault) => {
+    const outcome = async (devices: 'twin' | 'c') => (await emulateScenarios(suite, { seed: 1, outDir: join(tmp, `faults-${devices}`), devices, faults: [fault] })).scenarios
+      .map((o) => ({ name: o.name, verdict: o.verdict, first: o.violations[0]?.class, fired: o.faultsFired ?? [] }));
+    expect(await outcome('c')).toEqual(await outcome('twin'));
+  });
 
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
     const r = spawnSync(process.execPath, ['bin/bench.js', 'emulate', 'devices/blockq/scenarios', '--devices', 'c', '--fault', 'restore-twice', '--out', join(tmp, 'fault')], { encoding: 'utf8', timeout: 300_000 });
