@@ -212,7 +212,12 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
     if (!st) return STATUS.INVALID_PARAMETER;
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
-    if (r !== STATUS.SUCCESS) return r;
+    if (r !== STATUS.SUCCESS) {
+      // Not restored: the packet is still this VSP's, to free (a leak otherwise, which
+      // VmbChannelCleanup names).
+      this.channel.packetFree(p);
+      return r;
+    }
     p.pointer = st;
     p.completionRoutine = this.routine;
     digestOf(this.d, save);
