@@ -9,7 +9,7 @@
 // brought up to date: runs whose summary.json is new or changed (size or mtime) are
 // (re)indexed, and runs whose directory is gone are dropped.
 import { DatabaseSync } from 'node:sqlite';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isBenchError } from '../errors.ts';
 import { tempPathBeside } from './atomic-file.ts';
@@ -93,6 +93,9 @@ export class History {
       const k = known.get(dir);
       known.delete(dir);
       if (k && k.summary_size === stamp.size && k.summary_mtime_ms === stamp.mtimeMs) continue;
+      // `bench emulate --out` writes a summary.json of its own (kind: emulate); README sends
+      // it under results/ too. It is not a run of a lab: left out, without a warning.
+      if (await isEmulateOutput(join(dir, SUMMARY_FILE))) continue;
       try {
         this.record(await loadSummary(join(dir, SUMMARY_FILE)), dir, stamp);
       } catch (e) {
@@ -142,6 +145,16 @@ export class History {
 
   close(): void {
     if (this.db.isOpen) this.db.close();
+  }
+}
+
+/** Whether a summary.json is `bench emulate`'s (src/run/commands/emulate.ts), not a lab run's. */
+async function isEmulateOutput(file: string): Promise<boolean> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'emulate';
+  } catch {
+    return false; // unreadable or not JSON: loadSummary says why
   }
 }
 

@@ -117,6 +117,23 @@ describe('history index', () => {
     }
   });
 
+  it('leaves out, without a warning, a folder of `bench emulate --out` results beside the runs', async () => {
+    const root = resultsRoot();
+    mkdirSync(join(root, 'blockq'));
+    writeFileSync(join(root, 'blockq', 'summary.json'), JSON.stringify({ kind: 'emulate', seed: 1, passed: 3, failed: 0, scenarios: [] }));
+    // A run's summary that merely lacks its fields is still named.
+    mkdirSync(join(root, 'half-run'));
+    writeFileSync(join(root, 'half-run', 'summary.json'), JSON.stringify({ kind: 'nightly' }));
+    const h = await open(root);
+    try {
+      expect(h.history.runs()).toHaveLength(3);
+      expect(h.warnings).toHaveLength(1);
+      expect(h.warnings[0]).toMatch(/half-run/);
+    } finally {
+      h.history.close();
+    }
+  });
+
   it('is rebuilt when its schema version is not the current one', async () => {
     const root = resultsRoot();
     const { DatabaseSync } = await import('node:sqlite');
