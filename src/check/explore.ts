@@ -139,10 +139,11 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
     return tally;
   };
   // The walk compares run states by key (scenario/state-key.ts). With devices: c the C
-  // VSP is keyed by its device (EmulatorDevice.keyDriver); a device that cannot, and a C
-  // guest (devices: c-linux, c-windows: its state is its linear memory, not keyed yet),
-  // have every schedule run from the start. Slower, the same verdicts.
-  const keyed = !usesCDrivers(s.devices) || (s.devices === 'c' && cDriversKeyed(s));
+  // VSP is keyed by its device (EmulatorDevice.keyDriver), and with c-linux the C Linux
+  // guest too, as its image (the guest's GuestDriver.keyers); a device that cannot, and
+  // the C Windows guest (not keyed yet), have every schedule run from the start. Slower,
+  // the same verdicts.
+  const keyed = !usesCDrivers(s.devices) || ((s.devices === 'c' || s.devices === 'c-linux') && cDriversKeyed(s));
   if (base.clean && !opts.plain && keyed) walk(s, opts, ops, next);
   else {
     for (let t = next(); t; t = next()) {

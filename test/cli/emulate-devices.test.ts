@@ -105,7 +105,8 @@ describe('bench emulate --devices', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ scenario: 'checkpoint-apply', schedules: 12, truncated: true, failures: [] });
-    expect(doc.ranInFull).toBe(12);
+    // The walk keys the C guest (as its image) and the C VSP: it decides these in place.
+    expect(doc.ranInFull).toBe(0);
   });
 
   it.skipIf(!toolchain)('explore --devices c runs the schedules on the C VSP, exit 0', async () => {
@@ -113,6 +114,7 @@ describe('bench emulate --devices', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ scenario: 'checkpoint-apply', schedules: 12, truncated: true, failures: [] });
-    expect(doc.ranInFull).toBe(12);
+    // The walk keys the C VSP (its device's keyDriver): it decides these in place.
+    expect(doc.ranInFull).toBe(0);
   });
 });

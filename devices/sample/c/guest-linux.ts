@@ -63,6 +63,8 @@ export class CGuestLinux {
   private readonly devices = new Map<number, number>();
   private readonly pending = new Set<number>();
   private reader: [buf: number, pos: number] | null = null;
+  /** where the module's `jiffies` is: written before every call, and left out of the state key */
+  readonly jiffiesAt: number;
 
   /**
    * Loads the module (`insmod` with its parameters, then init); with `from`, revives it
@@ -73,6 +75,7 @@ export class CGuestLinux {
     this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
+    this.jiffiesAt = this.rt.callExport('shim_jiffies', PASSIVE_LEVEL) >>> 0;
     if (from !== undefined) {
       const img = checkImage(from, this.rt);
       restoreRuntime(this.rt, img.runtime);
@@ -94,6 +97,11 @@ export class CGuestLinux {
     return { runtime: runtimeImage(this.rt), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
   }
 
+  /** The VMBus core's and the bench's tables beside the shim's (as `image` holds them), for the state key. */
+  tables(): Pick<CGuestLinuxImage, 'devices' | 'pending' | 'reader'> {
+    return { devices: [...this.devices], pending: [...this.pending], reader: this.reader };
+  }
+
   /** Channel `id` reads and writes these rings (the restored VM's) and signals the host through `signalHost`. */
   bind(id: number, rings: { out: OutgoingRing; in: IncomingRing }, signalHost: (w: 'interrupt' | 'writable') => void): void {
     const c = this.linux.channels.get(id);
@@ -105,8 +113,7 @@ export class CGuestLinux {
 
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
   private call(name: string, level: number, ...args: unknown[]): number {
-    const j = this.rt.callExport('shim_jiffies', this.rt.irql.level);
-    this.rt.mem.setU32(j, Math.floor(this.rt.opts.now()));
+    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
     return this.rt.callExport(name, level, ...args);
   }
 

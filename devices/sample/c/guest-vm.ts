@@ -35,6 +35,8 @@ import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import { CGuestLinux, type CGuestLinuxImage, type CGuestLinuxOptions } from './guest-linux.ts';
 import { instanceGuid } from './host-vsp.ts';
+import { keyCGuestLinux } from './guest-linux-key.ts';
+import type { StateKey } from '../../../src/scenario/state-key.ts';
 
 /** The trace buffer the bench loads the module with (insmod trace_kib=...); readNew empties it long before it fills. */
 const TRACE_KIB = 256;
@@ -140,6 +142,12 @@ class CLinuxVmGuest implements GuestDriver {
 
   get state(): unknown {
     return this.st;
+  }
+
+  /** Explore's state key: the driver as its image (guest-linux-key.ts), not field by field. */
+  keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
+    const drv = this.st.drv;
+    add(drv, (k) => keyCGuestLinux(k, drv));
   }
 
   private doorbell(ch: number): (w: 'interrupt' | 'writable') => void {

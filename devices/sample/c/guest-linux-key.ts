@@ -1,0 +1,58 @@
+// The C Linux guest driver's state for explore's state key (src/scenario/run-key.ts),
+// `devices: c-linux`. The guest's state is guest memory: a VM save copies the driver
+// whole (CGuestLinux.image) and a restore puts that copy back byte for byte, so the key
+// is the same image, read in place rather than copied out first:
+//  - the module's linear memory, as bytes (compared natively, never byte by byte in JS);
+//  - the pool's tables (live blocks, quarantine ring, spare lists, top), the handle
+//    counters, and the shim's tables (channels, debugfs files, locks, mutexes, delayed
+//    work, xarrays), the VMBus core's probed devices, raised interrupts and the bench's
+//    open trace file: everything CGuestLinuxImage holds.
+//
+// Left out, and why:
+//  - `jiffies` (the word the shim writes before every entry into the driver): it is set
+//    to the run's clock on the next entry, whatever it held, so it only says when the
+//    driver last ran. An operation that reads the driver's files (the bench drains the
+//    trace after a restore) would otherwise look like a change;
+//  - a live block's allocation site: names where it was allocated, for a leak report;
+//  - the pool's count of allocations: a statistic nothing decides on;
+//  - a channel's rings and doorbell: guest memory (keyed once, by the run) and code;
+//  - the shim's printk log: text for the reader, not read by the driver or the bench.
+// Every address in the tables is an address in the driver's own memory, which a
+// restore puts back where it was: they compare as they are.
+//
+// Invariant: two drivers with equal keys, between entries, do the same on the same
+// calls (what revive(image) gives has the key of the driver it was taken from:
+// test/devices/sample/c/guest-linux-key.test.ts).
+
+import type { StateKey } from '../../../src/scenario/state-key.ts';
+import type { CGuestLinux } from './guest-linux.ts';
+
+/** Keys the C Linux guest driver: its memory (without jiffies) and every table beside it. */
+export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
+  const rt = drv.rt;
+  const bytes = rt.mem.bytes;
+  const j = drv.jiffiesAt;
+  // Copied (data, not dataRef): the key outlives the driver's next entry.
+  k.data(bytes.subarray(0, j));
+  k.data(bytes.subarray(j + 4));
+  const pool = rt.pool.image();
+  k.num(pool.top);
+  k.num(pool.live.length);
+  for (const [at, size, tag, owner] of pool.live) {
+    k.num(at);
+    k.num(size);
+    k.num(tag);
+    k.num(owner === 'driver' ? 1 : 0);
+  }
+  k.num(pool.qNext);
+  k.num(pool.quarantine.length);
+  for (const q of pool.quarantine) {
+    if (q === null) k.num(-1);
+    else for (const x of q) k.num(x);
+  }
+  k.value(pool.spare);
+  k.value(rt.handleCounters());
+  const linux = drv.linux.image();
+  k.value({ ...linux, channels: linux.channels.map((c) => [c.id, c.open ? 1 : 0, c.callback, c.context, c.scratch]) });
+  k.value(drv.tables());
+}
