@@ -11,8 +11,8 @@
 // Left out, and why:
 //  - `jiffies` (the word the shim writes before every entry into the driver): it is set
 //    to the run's clock on the next entry, whatever it held, so it only says when the
-//    driver last ran. An operation that reads the driver's files (the bench drains the
-//    trace after a restore) would otherwise look like a change;
+//    driver last ran: an operation that entered the driver and changed nothing else
+//    (reading a debugfs file, say) need not look like a change;
 //  - a live block's allocation site: names where it was allocated, for a leak report;
 //  - the pool's count of allocations: a statistic nothing decides on;
 //  - a channel's rings and doorbell: guest memory (keyed once, by the run) and code;
