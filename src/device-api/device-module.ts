@@ -65,11 +65,15 @@ export interface DeviceModule {
  * `save` pauses and saves (SaveBegin/Continue/End) and keeps the server object; `detach`
  * then lets it go, as a saved VM's host side does; `restore` makes a new server object
  * from the save, not yet offered; `resume` offers (after a restore) and starts it;
- * `pause` stops it without saving; `close` disables and cleans it up.
+ * `pause` stops it without saving; `close` disables and cleans it up; `discard` lets it
+ * go when its VM went away unsaved (a checkpoint applied over it), tracing nothing of it;
+ * `rescind` revokes the offer (the transactions in flight end cancelled), after which
+ * `open` offers the channel's new instance. The emulator's C adapters send these same
+ * lines, so a lab job and the bench's scenarios speak to a VSP alike.
  */
 export type ChannelOp =
   | { op: 'open'; ch: number; instance: string; ringPages: number; loopback: boolean; forceNewChannel?: boolean | undefined }
-  | { op: 'save' | 'detach' | 'restore' | 'resume' | 'pause' | 'close'; ch: number };
+  | { op: 'save' | 'detach' | 'restore' | 'resume' | 'pause' | 'close' | 'discard' | 'rescind'; ch: number };
 
 /** A driver's counters as its control tool prints them. */
 export interface DriverCounters {

@@ -2,7 +2,10 @@
 // gives a host VSP (the twin's: devices/sample/vsp.ts), so `devices: c` runs a scenario on
 // the C driver. Everything goes through the VSP's own control interface, as a lab job
 // uses it: the commands `open`, `transact`, `notify`, `save`, `detach`, `discard`,
-// `restore`, and the two IOCTLs that carry a channel's saved state out of the VSP and
+// `restore`, `resume`, `rescind`, each line made by the sample's DeviceControl
+// (devices/sample/control.ts: `command` for traffic, `channel` for channel operations,
+// `channelInstance` for the instance GUID), the one function a real lab job's line comes
+// from too, and the two IOCTLs that carry a channel's saved state out of the VSP and
 // into another (IOCTL_SAMPLE_VSP_EXPORT / _IMPORT, lab/drivers/common/sample-control.h).
 //
 // One C VSP driver serves every channel of a host and lives as long as the host does,
@@ -32,6 +35,8 @@ import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 import { keyTxContext } from './vsp-key.ts';
+import { sampleControl } from '../control.ts';
+import type { ChannelOp } from '../../../src/device-api/device-module.ts';
 
 export class CHostVsp {
   private readonly vsp: CVsp;
@@ -73,9 +78,9 @@ export class CHostVsp {
     this.named(() => {
       if (this.restored) {
         this.restored = false;
-        this.vsp.run(`resume ch=${this.ch}`);
+        this.vsp.run(this.line('resume'));
       } else if (!this.vsp.offered(this.ch)) {
-        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}${this.forceNewChannel ? ' force-new-channel' : ''}`);
+        this.vsp.run(sampleControl.channel({ op: 'open', ch: this.ch, instance: instanceGuid(this.ch), ringPages: this.ringPages, loopback: true, forceNewChannel: this.forceNewChannel }));
       }
       this.configure();
     });
@@ -96,7 +101,9 @@ export class CHostVsp {
     this.named(() => {
       const next = (this.vsp.counters().find((c) => c.ch === this.ch)?.next_tx ?? 0) + 1;
       if (next !== firstTx) throw new Error(`C VSP channel ${this.ch}: the bench numbers the next transaction ${firstTx}, the VSP ${next}`);
-      this.vsp.run(kind === 'transaction' ? `transact ${count} ${size} ${guestHold} ch=${this.ch}` : `notify ${count} ${size} ch=${this.ch}`);
+      this.vsp.run(sampleControl.command(kind === 'transaction'
+        ? { op: 'host-send', channel: this.ch, count, size, hold: guestHold }
+        : { op: 'notify', dir: 'h2g', channel: this.ch, count, size }).line);
     });
   }
 
@@ -118,7 +125,7 @@ export class CHostVsp {
 
   /** `resume ch=N`: VmbChannelStart on the channel object the save paused (a checkpoint the VM runs on after). */
   resume(): void {
-    this.named(() => this.vsp.run(`resume ch=${this.ch}`));
+    this.named(() => this.vsp.run(this.line('resume')));
   }
 
   /**
@@ -127,7 +134,7 @@ export class CHostVsp {
    */
   save(): Uint8Array[] {
     return this.named(() => {
-      this.vsp.run(`save ch=${this.ch}`);
+      this.vsp.run(this.line('save'));
       return [this.vsp.exportState(this.ch)];
     });
   }
@@ -149,7 +156,7 @@ export class CHostVsp {
       if (this.refuseNextRestore) this.vsp.kmcl.restoreRefusals.set(instance, 2);
       let rs: number;
       try {
-        rs = this.vsp.command(`restore ch=${this.ch}`);
+        rs = this.vsp.command(this.line('restore'));
       } finally {
         this.refuseNextRestore = false;
         this.vsp.kmcl.restoreRefusals.delete(instance);
@@ -173,7 +180,7 @@ export class CHostVsp {
    */
   rescind(): void {
     this.named(() => {
-      this.vsp.run(`rescind ch=${this.ch}`);
+      this.vsp.run(this.line('rescind'));
       this.restored = false;
       this.detached = null;
     });
@@ -205,8 +212,13 @@ export class CHostVsp {
   teardown(opts: { discard: boolean }): void {
     this.named(() => {
       this.detached = this.channel;
-      this.vsp.run(`${opts.discard ? 'discard' : 'detach'} ch=${this.ch}`);
+      this.vsp.run(this.line(opts.discard ? 'discard' : 'detach'));
     });
+  }
+
+  /** A channel operation on this channel as the sample's control makes its line (DeviceControl.channel). */
+  private line(op: Exclude<ChannelOp['op'], 'open'>): string {
+    return sampleControl.channel({ op, ch: this.ch });
   }
 
   /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
@@ -258,7 +270,11 @@ function hex(status: number): string {
   return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-/** The instance GUID whose last 8 hex digits are the channel number (lab/drivers/README.md). */
+/**
+ * The instance GUID whose last 8 hex digits are the channel number (PROTOCOL.md "Channel
+ * numbers"): the sample's control's, as a lab job offers the channel, so the emulated
+ * guest binds the id a real one would.
+ */
 export function instanceGuid(ch: number): string {
-  return `8d2f5c3a-71b4-4e0e-9a6d-2c1f${ch.toString(16).padStart(8, '0')}`;
+  return sampleControl.channelInstance(ch);
 }

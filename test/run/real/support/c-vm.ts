@@ -120,7 +120,7 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
   // The VSP's channel operations in the device's own words (DeviceControl.channel), as a loopback job sends them.
   const each = (op: 'save' | 'detach' | 'restore' | 'resume' | 'discard') => {
     for (const ch of chs) {
-      const line = op === 'discard' ? `discard ch=${ch}` : control.channel({ op, ch });
+      const line = control.channel({ op, ch });
       log.push(`vsp: ${line}`);
       vsp().run(line);
     }
