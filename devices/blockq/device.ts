@@ -5,11 +5,11 @@
 //
 // Its host side exists twice: the TypeScript twin (vsp.ts) and a C VSP (c/, KMDF + KMCL,
 // built to wasm32 for the emulator: `emulator.cHost`, `devices: c`). Its guest side is a
-// twin only (guest.ts). `command` gives the command lines of its control interfaces
-// (PROTOCOL.md, "Control interfaces"); it is not yet the module's `control`, which a real
+// twin only (guest.ts). `command` (control.ts) gives the command lines of its control
+// interfaces (PROTOCOL.md, "Control interfaces"); it is not yet the module's `control`, which a real
 // lab also needs a control tool for, and blockq has none: a real lab refuses it (exit 2).
 
-import type { DeviceModule, GuestDriver, HostVsp, TrafficStep } from '../../src/device-api/device-module.ts';
+import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
 import { BlockqCVsp } from './c/vsp.ts';
 import { keyBlockqCVsp } from './c/vsp-key.ts';
@@ -17,20 +17,7 @@ import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.
 import { BlockqVsp } from './vsp.ts';
 import { BlockqGuest, newBlockqState, reviveBlockq, snapshotBlockq, type BlockqGuestState } from './guest.ts';
 
-/** A Request's mode as the guest's `request` command numbers it (PROTOCOL.md). */
-const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
-
-/** A traffic step as a line of blockq's control language (PROTOCOL.md, "Control interfaces"). */
-export function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string } {
-  switch (step.op) {
-    case 'guest-send':
-      return { to: 'guest', line: `request ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}` };
-    case 'host-send':
-      return { to: 'vsp', line: `event ${step.count} ${step.size} ${step.hold} ch=${step.channel}` };
-    case 'notify':
-      return { to: step.dir === 'g2h' ? 'guest' : 'vsp', line: `note ${step.count} ${step.size} ch=${step.channel}` };
-  }
-}
+export { command } from './control.ts';
 
 const blockq: DeviceModule = {
   name: 'blockq',

@@ -2,8 +2,8 @@
 // gives a host VSP (HostVsp; the twin's is ../vsp.ts), so `devices: c` runs a blockq
 // scenario on the C driver. Everything goes through the VSP's control interface
 // (blockq-control.h, blockq-command.h), as a lab job would use it: `open`, `event`,
-// `note`, `save`, `detach`, `discard`, `restore`, `resume`, and the export and import
-// of a channel's saved state.
+// `note`, `save`, `detach`, `discard`, `restore`, `resume` (each line made by ../control.ts,
+// where a lab job's would come from), and the export and import of a channel's saved state.
 //
 // One C VSP driver serves every channel of a host and outlives the VM's saves, as a VSP
 // driver outlives a VM on a real host. At a VM save: `save`, the export into the VM's
@@ -20,6 +20,8 @@ import type { BlockqCVsp } from './vsp.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
 import { keyTxContext } from './vsp-key.ts';
+import { channel, channelInstance, command } from '../control.ts';
+import type { ChannelOp } from '../../../src/device-api/device-module.ts';
 
 export class BlockqCHostVsp implements HostVsp {
   private readonly vsp: BlockqCVsp;
@@ -61,9 +63,9 @@ export class BlockqCHostVsp implements HostVsp {
     this.named(() => {
       if (this.restored) {
         this.restored = false;
-        this.vsp.run(`resume ch=${this.ch}`);
+        this.vsp.run(this.line('resume'));
       } else if (!this.vsp.offered(this.ch)) {
-        this.vsp.run(`open ${this.ch} ${instanceGuid(this.ch)} loopback ring-pages=${this.ringPages}`);
+        this.vsp.run(channel({ op: 'open', ch: this.ch, instance: instanceGuid(this.ch), ringPages: this.ringPages, loopback: true }));
       }
       // KMCL configuration the bench applies to each new object, as the twin's host does.
       const c = this.vsp.offered(this.ch)!;
@@ -76,7 +78,9 @@ export class BlockqCHostVsp implements HostVsp {
     this.named(() => {
       const next = (this.mine().next_tx ?? 0) + 1;
       if (next !== firstTx) throw new Error(`blockq C VSP channel ${this.ch}: the bench numbers the next message ${firstTx}, the VSP ${next}`);
-      this.vsp.run(kind === 'transaction' ? `event ${count} ${size} ${guestHold} ch=${this.ch}` : `note ${count} ${size} ch=${this.ch}`);
+      this.vsp.run(command(kind === 'transaction'
+        ? { op: 'host-send', channel: this.ch, count, size, hold: guestHold }
+        : { op: 'notify', dir: 'h2g', channel: this.ch, count, size }).line);
     });
   }
 
@@ -90,12 +94,12 @@ export class BlockqCHostVsp implements HostVsp {
   }
 
   resume(): void {
-    this.named(() => this.vsp.run(`resume ch=${this.ch}`));
+    this.named(() => this.vsp.run(this.line('resume')));
   }
 
   save(): Uint8Array[] {
     return this.named(() => {
-      this.vsp.run(`save ch=${this.ch}`);
+      this.vsp.run(this.line('save'));
       return [this.vsp.exportState(this.ch)];
     });
   }
@@ -106,7 +110,7 @@ export class BlockqCHostVsp implements HostVsp {
       if (buffers.length !== 1) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
       const st = this.vsp.importState(buffers[0]!);
       if (st !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
-      const rs = this.vsp.command(`restore ch=${this.ch}`);
+      const rs = this.vsp.command(this.line('restore'));
       if (rs !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
       this.restored = true;
     });
@@ -115,8 +119,13 @@ export class BlockqCHostVsp implements HostVsp {
   teardown(opts: { discard: boolean }): void {
     this.named(() => {
       this.detached = this.channel;
-      this.vsp.run(`${opts.discard ? 'discard' : 'detach'} ch=${this.ch}`);
+      this.vsp.run(this.line(opts.discard ? 'discard' : 'detach'));
     });
+  }
+
+  /** A channel operation on this channel as blockq's control makes its line (../control.ts). */
+  private line(op: Exclude<ChannelOp['op'], 'open'>): string {
+    return channel({ op, ch: this.ch });
   }
 
   /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
@@ -168,7 +177,7 @@ function hex(status: number): string {
   return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-/** The instance GUID whose last 8 hex digits are the channel number. */
+/** The instance GUID whose last 8 hex digits are the channel number (control.ts's). */
 export function instanceGuid(ch: number): string {
-  return `5b1e7a20-3c9d-4f61-8a0b-7e44${ch.toString(16).padStart(8, '0')}`;
+  return channelInstance(ch);
 }
