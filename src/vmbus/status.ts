@@ -31,7 +31,12 @@ export function ntSuccess(status: NtStatus): boolean {
   return (status | 0) >= 0;
 }
 
+/** An NTSTATUS as 0x and 8 hex digits. */
+export function ntStatusHex(status: NtStatus): string {
+  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
+}
+
 export function statusName(status: NtStatus): string {
   for (const [name, value] of Object.entries(STATUS)) if (value === status >>> 0) return `STATUS_${name}`;
-  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
+  return ntStatusHex(status);
 }

@@ -15,7 +15,8 @@ import type { Channel } from '../../../src/vmbus/channel.ts';
 import type { HostVsp } from '../../../src/device-api/device-module.ts';
 import type { Faults } from '../../../src/vmbus/faults.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
-import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import { namingChannel, replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
+import { ntStatusHex } from '../../../src/vmbus/status.ts';
 import type { BlockqCVsp } from './vsp.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
@@ -60,7 +61,7 @@ export class BlockqCHostVsp implements HostVsp {
   }
 
   enable(): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       if (this.restored) {
         this.restored = false;
         this.vsp.run(this.line('resume'));
@@ -75,7 +76,7 @@ export class BlockqCHostVsp implements HostVsp {
   }
 
   send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       const next = (this.mine().next_tx ?? 0) + 1;
       if (next !== firstTx) throw new Error(`blockq C VSP channel ${this.ch}: the bench numbers the next message ${firstTx}, the VSP ${next}`);
       this.vsp.run(command(kind === 'transaction'
@@ -90,15 +91,15 @@ export class BlockqCHostVsp implements HostVsp {
   }
 
   completeDue(now: number): boolean {
-    return this.named(() => this.vsp.runTimers(now) > 0);
+    return namingChannel(this.ch, () => this.vsp.runTimers(now) > 0);
   }
 
   resume(): void {
-    this.named(() => this.vsp.run(this.line('resume')));
+    namingChannel(this.ch, () => this.vsp.run(this.line('resume')));
   }
 
   save(): Uint8Array[] {
-    return this.named(() => {
+    return namingChannel(this.ch, () => {
       this.vsp.run(this.line('save'));
       return [this.vsp.exportState(this.ch)];
     });
@@ -106,18 +107,18 @@ export class BlockqCHostVsp implements HostVsp {
 
   /** What the VSP refuses is a bad saved VM: a RestoreError, with the VM as it was. */
   restore(buffers: readonly Uint8Array[]): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       if (buffers.length !== 1) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
       const st = this.vsp.importState(buffers[0]!);
-      if (st !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
+      if (st !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: the C VSP refused the saved state: status ${ntStatusHex(st)}`);
       const rs = this.vsp.command(this.line('restore'));
-      if (rs !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
+      if (rs !== 0) throw new RestoreError('bad-record', `blockq VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${ntStatusHex(rs)}`);
       this.restored = true;
     });
   }
 
   teardown(opts: { discard: boolean }): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       this.detached = this.channel;
       this.vsp.run(this.line(opts.discard ? 'discard' : 'detach'));
     });
@@ -128,15 +129,6 @@ export class BlockqCHostVsp implements HostVsp {
     return channel({ op, ch: this.ch });
   }
 
-  /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
-  private named<T>(f: () => T): T {
-    try {
-      return f();
-    } catch (e) {
-      if (e instanceof DriverViolation) e.ch ??= this.ch;
-      throw e;
-    }
-  }
 
   /**
    * explore's state key of this face: what it holds beside the driver (keyed once, by the
@@ -160,21 +152,16 @@ export class BlockqCHostVsp implements HostVsp {
 
   // Replay (bench check) runs the TypeScript twins, never the C driver.
   isHeld(): boolean {
-    throw new Error('replay (bench check) runs the TypeScript twins, not the C drivers');
+    return replayRunsTwins();
   }
 
   completeHeld(): boolean {
-    return this.isHeld();
+    return replayRunsTwins();
   }
 
   peekDelivery(): null {
-    this.isHeld();
-    return null;
+    return replayRunsTwins();
   }
-}
-
-function hex(status: number): string {
-  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /** The instance GUID whose last 8 hex digits are the channel number (control.ts's). */

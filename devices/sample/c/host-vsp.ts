@@ -31,7 +31,8 @@ import type { Faults } from '../../../src/vmbus/faults.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { DeviceError } from '../../../src/device-api/device-module.ts';
 import type { CVsp } from './vsp.ts';
-import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
+import { namingChannel, replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
+import { ntStatusHex } from '../../../src/vmbus/status.ts';
 import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 import { keyTxContext } from './vsp-key.ts';
@@ -75,7 +76,7 @@ export class CHostVsp {
    * the first time, `open` offers the channel (the C VSP enables and starts at once).
    */
   enable(): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       if (this.restored) {
         this.restored = false;
         this.vsp.run(this.line('resume'));
@@ -98,7 +99,7 @@ export class CHostVsp {
   }
 
   send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       const next = (this.vsp.counters().find((c) => c.ch === this.ch)?.next_tx ?? 0) + 1;
       if (next !== firstTx) throw new Error(`C VSP channel ${this.ch}: the bench numbers the next transaction ${firstTx}, the VSP ${next}`);
       this.vsp.run(sampleControl.command(kind === 'transaction'
@@ -118,14 +119,14 @@ export class CHostVsp {
   }
 
   completeDue(now: number): boolean {
-    return this.named(() => {
+    return namingChannel(this.ch, () => {
       return this.vsp.runTimers(now) > 0;
     });
   }
 
   /** `resume ch=N`: VmbChannelStart on the channel object the save paused (a checkpoint the VM runs on after). */
   resume(): void {
-    this.named(() => this.vsp.run(this.line('resume')));
+    namingChannel(this.ch, () => this.vsp.run(this.line('resume')));
   }
 
   /**
@@ -133,7 +134,7 @@ export class CHostVsp {
    * state keeps for this channel (the VSP's record, KMCL's stream inside it).
    */
   save(): Uint8Array[] {
-    return this.named(() => {
+    return namingChannel(this.ch, () => {
       this.vsp.run(this.line('save'));
       return [this.vsp.exportState(this.ch)];
     });
@@ -146,10 +147,10 @@ export class CHostVsp {
    * refuses is a bad saved VM (a RestoreError, with the VM as it was).
    */
   restore(buffers: readonly Uint8Array[]): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       if (buffers.length !== 1) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP saves one buffer per channel; the saved VM holds ${buffers.length}`);
       const st = this.vsp.importState(buffers[0]!);
-      if (st !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP refused the saved state: status ${hex(st)}`);
+      if (st !== 0) throw new RestoreError('bad-record', `VSP channel ${this.ch}: the C VSP refused the saved state: status ${ntStatusHex(st)}`);
       // FORCE_NEW_CHANNEL: the saved state is abandoned unread; the channel is offered anew.
       if (this.forceNewChannel) throw new DeviceError(`VSP channel ${this.ch}: FORCE_NEW_CHANNEL: not restored, offered anew`);
       const instance = instanceGuid(this.ch);
@@ -163,7 +164,7 @@ export class CHostVsp {
       }
       // The VSP or KMCL refused the stream: the channel falls back to a rescind and a new
       // offer (a DeviceError), as with the twins; the VSP holds what it restored for it.
-      if (rs !== 0) throw new DeviceError(`VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${hex(rs)}`);
+      if (rs !== 0) throw new DeviceError(`VSP channel ${this.ch}: restore ch=${this.ch} failed: status ${ntStatusHex(rs)}`);
       this.restored = true;
     });
   }
@@ -179,7 +180,7 @@ export class CHostVsp {
    * executor then makes a new CHostVsp, whose enable() offers the new instance (`open`).
    */
   rescind(): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       this.vsp.run(this.line('rescind'));
       this.restored = false;
       this.detached = null;
@@ -191,7 +192,7 @@ export class CHostVsp {
    * server channel, Channel.peerClosed; KMCL runs the C VSP's Suspend and Closed callbacks.
    */
   guestClosed(): void {
-    this.named(() => this.channel.peerClosed());
+    namingChannel(this.ch, () => this.channel.peerClosed());
   }
 
   /**
@@ -201,7 +202,7 @@ export class CHostVsp {
    * the guest's close by its Closed callback.
    */
   retireClosed(): void {
-    this.named(() => this.channel.retireOutstanding());
+    namingChannel(this.ch, () => this.channel.retireOutstanding());
   }
 
   /**
@@ -210,7 +211,7 @@ export class CHostVsp {
    * `discard ch=N` (the same calls, nothing of that VM traced).
    */
   teardown(opts: { discard: boolean }): void {
-    this.named(() => {
+    namingChannel(this.ch, () => {
       this.detached = this.channel;
       this.vsp.run(this.line(opts.discard ? 'discard' : 'detach'));
     });
@@ -221,15 +222,6 @@ export class CHostVsp {
     return sampleControl.channel({ op, ch: this.ch });
   }
 
-  /** Runs f; a driver violation out of it names this channel unless a deeper caller did. */
-  private named<T>(f: () => T): T {
-    try {
-      return f();
-    } catch (e) {
-      if (e instanceof DriverViolation) e.ch ??= this.ch;
-      throw e;
-    }
-  }
 
   /**
    * For explore's state key: this object by the fields that decide anything (not the
@@ -253,21 +245,18 @@ export class CHostVsp {
     keyTxContext(k, this.vsp, pointer as PacketRec | null);
   }
 
+  // Replay (bench check) runs the TypeScript twins, never the C driver.
   isHeld(): boolean {
-    throw new Error('replay (bench check) runs the TypeScript twins, not the C drivers');
+    return replayRunsTwins();
   }
 
   completeHeld(): boolean {
-    return this.isHeld();
+    return replayRunsTwins();
   }
 
   peekDelivery(): null {
-    return this.isHeld() ? null : null;
+    return replayRunsTwins();
   }
-}
-
-function hex(status: number): string {
-  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /**

@@ -80,3 +80,21 @@ export function framesOf(stack: string, limit = 12): string[] {
 export function violation(rule: ViolationRule, call: string, object: string, detail: string): DriverViolation {
   return new DriverViolation({ rule, call, site: driverFrames(), object, detail });
 }
+
+/** Runs f; a driver violation out of it names channel `ch` unless a deeper caller did. */
+export function namingChannel<T>(ch: number, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof DriverViolation) e.ch ??= ch;
+    throw e;
+  }
+}
+
+/**
+ * What a C driver's host or guest face answers when asked to replay: never asked, since
+ * `bench check`'s model is the device's TypeScript twins (its payload rule).
+ */
+export function replayRunsTwins(): never {
+  throw new Error('replay (bench check) runs the TypeScript twins, not the C drivers');
+}

@@ -18,6 +18,7 @@ import { TraceShim } from './trace-shim.ts';
 import { tagText } from './pool.ts';
 import { violation } from './violations.ts';
 import { WdfShim, type IoctlResult } from './wdf-shim.ts';
+import { ntStatusHex } from '../../vmbus/status.ts';
 
 export interface WindowsDriverOptions {
   choices: GapChoices;
@@ -46,7 +47,7 @@ export interface TextControlCodes {
 
 export class DriverCommandError extends Error {
   constructor(driver: string, command: string, status: number) {
-    super(`${driver} refused '${command}': status 0x${(status >>> 0).toString(16).padStart(8, '0')}`);
+    super(`${driver} refused '${command}': status ${ntStatusHex(status)}`);
     this.name = 'DriverCommandError';
   }
 }
