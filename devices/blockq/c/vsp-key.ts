@@ -25,7 +25,7 @@
 // fails there.
 
 import type { BlockqCVsp } from './vsp.ts';
-import { keyWdfObject, keyWindowsShims, type KeyWriter } from '../../../src/devices/wasm/shim-key.ts';
+import { eachListEntry, keyU64, keyWdfObject, keyWindowsShims, neverEqual, type KeyWriter } from '../../../src/devices/wasm/shim-key.ts';
 import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
 import type { Linear } from '../../../src/devices/wasm/linear.ts';
 
@@ -42,13 +42,8 @@ export const LAYOUT = {
   tx: { Link: 0, Packet: 12, 'Event.tx': 16, 'Event.type': 24, 'Event.length': 28, 'Event.hold': 32, 'Event.digest': 40, RingBytes: 48, Message: 52 },
 } as const;
 
-/** No list of the VSP holds more entries than this: past it, the list is taken to be broken. */
-const MAX_LIST = 1 << 22;
 /** BQ_REPLY_MAX (blockq-protocol.h): a reply is never longer. */
 const REPLY_MAX = 92;
-
-/** Keys of broken lists: each differs from every other key, so a broken state never passes as unchanged. */
-let broken = 0;
 
 /** Keys the C VSP driver (all its channels) and the shim beneath it. */
 export function keyBlockqCVsp(k: KeyWriter, v: BlockqCVsp): void {
@@ -58,7 +53,7 @@ export function keyBlockqCVsp(k: KeyWriter, v: BlockqCVsp): void {
     k.num(-1);
     return;
   }
-  k.num(eachEntry(v.rt.mem, dev + LAYOUT.device.Channels, (vc) => keyChannel(k, v, vc - LAYOUT.channel.Link)));
+  k.num(eachListEntry(v.rt.mem, dev + LAYOUT.device.Channels, (vc) => keyChannel(k, v, vc - LAYOUT.channel.Link)));
 }
 
 /** The BQ_TX a packet's context points at, by its saved fields (the identity of a message). */
@@ -83,7 +78,7 @@ function keyChannel(k: KeyWriter, v: BlockqCVsp, vc: number): void {
   const handle = mem.u32(vc + c.Channel);
   const rec = handle === 0 ? undefined : v.kmcl.channels.get(handle);
   if (handle === 0) k.num(0);
-  else if (!rec) k.num(-(++broken)); // a handle the shim does not know: never equal
+  else if (!rec) k.num(neverEqual()); // a handle the shim does not know: never equal
   else {
     k.num(1);
     k.num(rec.pointer === vc ? 1 : 0);
@@ -95,21 +90,21 @@ function keyChannel(k: KeyWriter, v: BlockqCVsp, vc: number): void {
   }
   keyWdfObject(k, v.wdf, mem.u32(vc + c.Lock), now);
   const r = LAYOUT.request;
-  k.num(eachEntry(mem, vc + c.Outstanding, (at) => {
+  k.num(eachListEntry(mem, vc + c.Outstanding, (at) => {
     const pkt = v.kmcl.completionOf(mem.u32(at + r.Packet));
-    if (pkt === undefined) k.num(-(++broken));
+    if (pkt === undefined) k.num(neverEqual());
     else k.value(pkt);
-    u64(k, mem, at + r.Tx);
-    u64(k, mem, at + r.Due);
+    keyU64(k, mem, at + r.Tx);
+    keyU64(k, mem, at + r.Due);
     const len = Math.min(mem.u32(at + r.ReplyLength), REPLY_MAX);
     k.num(len);
     k.num(mem.u32(at + r.Status));
     for (let i = 0; i < len; i++) k.num(mem.bytes[at + r.Reply + i]!);
   }));
-  k.num(eachEntry(mem, vc + c.Deferred, (d) => u64(k, mem, d + LAYOUT.deferred.Tx)));
-  k.num(eachEntry(mem, vc + c.InFlight, (t) => {
+  k.num(eachListEntry(mem, vc + c.Deferred, (d) => keyU64(k, mem, d + LAYOUT.deferred.Tx)));
+  k.num(eachListEntry(mem, vc + c.InFlight, (t) => {
     const pr = v.kmcl.packetOf(mem.u32(t + LAYOUT.tx.Packet));
-    if (pr === undefined) k.num(-(++broken));
+    if (pr === undefined) k.num(neverEqual());
     else {
       k.num(pr.freed ? 1 : 0);
       k.num(pr.pointer === t ? 1 : 0);
@@ -121,38 +116,19 @@ function keyChannel(k: KeyWriter, v: BlockqCVsp, vc: number): void {
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
   }));
   for (const f of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended]) k.num(mem.bytes[vc + f]!);
-  u64(k, mem, vc + c.NextTx);
+  keyU64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.AnswerTimer), now);
-  u64(k, mem, vc + c['Counters.Outstanding']);
-  u64(k, mem, vc + c['Counters.InFlight']);
-  u64(k, mem, vc + c['Counters.InFlightBytes']);
+  keyU64(k, mem, vc + c['Counters.Outstanding']);
+  keyU64(k, mem, vc + c['Counters.InFlight']);
+  keyU64(k, mem, vc + c['Counters.InFlightBytes']);
 }
 
 /** A BQ_TX's saved fields (struct bq_event; its padding is whatever the stack held). */
 function keyEvent(k: KeyWriter, mem: Linear, t: number): void {
   const x = LAYOUT.tx;
-  u64(k, mem, t + x['Event.tx']);
+  keyU64(k, mem, t + x['Event.tx']);
   k.num(mem.u32(t + x['Event.type']) & 0xffff);
   k.num(mem.u32(t + x['Event.length']));
   k.num(mem.u32(t + x['Event.hold']));
-  u64(k, mem, t + x['Event.digest']);
-}
-
-/**
- * Calls `f` with each entry of the LIST_ENTRY list headed at `head`, in order; returns
- * their count. A list that does not come back to its head within MAX_LIST entries, or
- * leaves the memory, is broken: it is keyed as never equal and not walked further.
- */
-function eachEntry(mem: Linear, head: number, f: (entry: number) => void): number {
-  let n = 0;
-  for (let e = mem.u32(head); e !== head; e = mem.u32(e)) {
-    if (++n > MAX_LIST || e === 0 || e + 8 > mem.size) return -(++broken);
-    f(e);
-  }
-  return n;
-}
-
-function u64(k: KeyWriter, mem: Linear, at: number): void {
-  k.num(mem.u32(at));
-  k.num(mem.u32(at + 4));
+  keyU64(k, mem, t + x['Event.digest']);
 }

@@ -35,7 +35,7 @@
 // compiles _Static_asserts of every one against the header, so a changed struct fails there.
 
 import type { CVsp } from './vsp.ts';
-import { keyWdfObject, keyWindowsShims, type KeyWriter } from '../../../src/devices/wasm/shim-key.ts';
+import { eachListEntry, keyU64, keyWdfObject, keyWindowsShims, neverEqual, type KeyWriter } from '../../../src/devices/wasm/shim-key.ts';
 import type { PacketRec } from '../../../src/devices/wasm/kmcl-shim.ts';
 import type { Linear } from '../../../src/devices/wasm/linear.ts';
 
@@ -55,11 +55,6 @@ export const LAYOUT = {
 
 /** SP_COMPLETION_SIZE (lab/drivers/common/sample-protocol.h) */
 const COMPLETION_SIZE = 32;
-/** No list of a VSP holds more entries than this: past it, the list is taken to be broken. */
-const MAX_LIST = 1 << 22;
-
-/** Keys of broken lists: each differs from every other key, so a broken state never passes as unchanged. */
-let broken = 0;
 
 /** Keys the C VSP driver (all its channels) and the shim beneath it. */
 export function keyCVsp(k: KeyWriter, v: CVsp): void {
@@ -70,7 +65,7 @@ export function keyCVsp(k: KeyWriter, v: CVsp): void {
     k.num(-1);
     return;
   }
-  const channels = eachEntry(mem, dev + LAYOUT.device.Channels, (vc) => keyChannel(k, v, vc - LAYOUT.channel.Link));
+  const channels = eachListEntry(mem, dev + LAYOUT.device.Channels, (vc) => keyChannel(k, v, vc - LAYOUT.channel.Link));
   k.num(channels);
 }
 
@@ -99,7 +94,7 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
   const handle = mem.u32(vc + c.Channel);
   const rec = handle === 0 ? undefined : v.kmcl.channels.get(handle);
   if (handle === 0) k.num(0);
-  else if (!rec) k.num(-(++broken)); // a handle the shim does not know: never equal
+  else if (!rec) k.num(neverEqual()); // a handle the shim does not know: never equal
   else {
     k.num(1);
     k.num(rec.pointer === vc ? 1 : 0);
@@ -120,26 +115,26 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     // VM's current host has live channel objects: leaving a host detaches or discards them.
   }
   keyWdfObject(k, v.wdf, mem.u32(vc + c.Lock), now);
-  const held = eachEntry(mem, vc + c.Held, (h) => {
+  const held = eachListEntry(mem, vc + c.Held, (h) => {
     const pkt = v.kmcl.completionOf(mem.u32(h + LAYOUT.held.Packet));
-    if (pkt === undefined) k.num(-(++broken));
+    if (pkt === undefined) k.num(neverEqual());
     else k.value(pkt);
-    u64(k, mem, h + LAYOUT.held.Tx);
-    u64(k, mem, h + LAYOUT.held.DueTime);
+    keyU64(k, mem, h + LAYOUT.held.Tx);
+    keyU64(k, mem, h + LAYOUT.held.DueTime);
     for (let i = 0; i < COMPLETION_SIZE; i += 4) k.num(mem.u32(h + LAYOUT.held.Completion + i));
   });
   k.num(held);
-  const deferred = eachEntry(mem, vc + c.Deferred, (d) => u64(k, mem, d + LAYOUT.deferred.Tx));
+  const deferred = eachListEntry(mem, vc + c.Deferred, (d) => keyU64(k, mem, d + LAYOUT.deferred.Tx));
   k.num(deferred);
   // In flight: a set, keyed in tx order. The list's order is read only when a failed
   // restore frees every entry (VspFreeRestored, which traces nothing), and a restore
   // rebuilds it in the order KMCL restores packets, not the order they were sent.
   const txs: number[] = [];
-  const inFlight = eachEntry(mem, vc + c.InFlight, (t) => void txs.push(t));
+  const inFlight = eachListEntry(mem, vc + c.InFlight, (t) => void txs.push(t));
   if (txs.length > 1) txs.sort((a, b) => txOrder(mem, a, b));
   for (const t of txs) {
     const pr = v.kmcl.packetOf(mem.u32(t + LAYOUT.tx.Packet));
-    if (pr === undefined) k.num(-(++broken));
+    if (pr === undefined) k.num(neverEqual());
     else {
       k.num(pr.freed ? 1 : 0);
       k.num(pr.pointer === t ? 1 : 0);
@@ -152,42 +147,28 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
   }
   k.num(inFlight);
   // What a failed restore abandoned (packets freed), in list order: a rescind traces their cancels in it.
-  const abandoned = eachEntry(mem, vc + c.Abandoned, (t) => {
+  const abandoned = eachListEntry(mem, vc + c.Abandoned, (t) => {
     k.num(mem.u32(t + LAYOUT.tx.Packet) === 0 ? 0 : 1);
     keySaved(k, mem, t);
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
   });
   k.num(abandoned);
   for (const flag of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Paused, c.Disabling, c.Retiring, c.Rescinded, c.Unopened]) k.num(u8(mem, vc + flag));
-  u64(k, mem, vc + c.NextTx);
+  keyU64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.HoldTimer), now);
-  u64(k, mem, vc + c['Counters.HeldNow']);
-  u64(k, mem, vc + c['Counters.InFlight']);
-  u64(k, mem, vc + c['Counters.InFlightBytes']);
+  keyU64(k, mem, vc + c['Counters.HeldNow']);
+  keyU64(k, mem, vc + c['Counters.InFlight']);
+  keyU64(k, mem, vc + c['Counters.InFlightBytes']);
 }
 
 /** A VSP_TX's saved record by its fields (its padding is whatever the stack held). */
 function keySaved(k: KeyWriter, mem: Linear, t: number): void {
   const x = LAYOUT.tx;
   k.num(mem.u32(t + x['Saved.type']) & 0xffff);
-  u64(k, mem, t + x['Saved.tx']);
+  keyU64(k, mem, t + x['Saved.tx']);
   k.num(mem.u32(t + x['Saved.length']));
   k.num(mem.u32(t + x['Saved.hold_ms']));
-  u64(k, mem, t + x['Saved.digest']);
-}
-
-/**
- * Calls `f` with each entry of the LIST_ENTRY list headed at `head`, in order; returns
- * their count. A list that does not come back to its head within MAX_LIST entries, or
- * leaves the memory, is broken: it is keyed as never equal and not walked further.
- */
-function eachEntry(mem: Linear, head: number, f: (entry: number) => void): number {
-  let n = 0;
-  for (let e = mem.u32(head); e !== head; e = mem.u32(e)) {
-    if (++n > MAX_LIST || e === 0 || e + 8 > mem.size) return -(++broken);
-    f(e);
-  }
-  return n;
+  keyU64(k, mem, t + x['Saved.digest']);
 }
 
 /** Two VSP_TXs by their saved tx (a u64: high word, then low). */
@@ -199,9 +180,4 @@ function txOrder(mem: Linear, a: number, b: number): number {
 
 function u8(mem: Linear, at: number): number {
   return mem.bytes[at]!;
-}
-
-function u64(k: KeyWriter, mem: Linear, at: number): void {
-  k.num(mem.u32(at));
-  k.num(mem.u32(at + 4));
 }

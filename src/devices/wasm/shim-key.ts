@@ -31,6 +31,7 @@
 
 import type { WindowsDriver } from './windows-driver.ts';
 import type { WdfShim } from './wdf-shim.ts';
+import type { Linear } from './linear.ts';
 
 /**
  * What the keyers write into: explore's StateKey (src/scenario/state-key.ts), by shape
@@ -109,4 +110,36 @@ export function keyWindowsShims(k: KeyWriter, d: WindowsDriver): void {
   }
   k.num(d.trace.waitingEvents);
   k.num(d.trace.registered);
+}
+
+/** No LIST_ENTRY list of a driver holds more entries than this: past it, the list is taken to be broken. */
+const MAX_LIST = 1 << 22;
+
+/** Keys of broken state: each differs from every other key, so a broken state never passes as unchanged. */
+let broken = 0;
+
+/** A key value no other key has (a broken list, a handle the shim does not know). */
+export function neverEqual(): number {
+  return -(++broken);
+}
+
+/**
+ * Calls `f` with each entry of the LIST_ENTRY list headed at `head` in a driver's memory,
+ * in order; returns their count. A list that does not come back to its head within
+ * MAX_LIST entries, or leaves the memory, is broken: it is keyed as never equal and not
+ * walked further.
+ */
+export function eachListEntry(mem: Linear, head: number, f: (entry: number) => void): number {
+  let n = 0;
+  for (let e = mem.u32(head); e !== head; e = mem.u32(e)) {
+    if (++n > MAX_LIST || e === 0 || e + 8 > mem.size) return neverEqual();
+    f(e);
+  }
+  return n;
+}
+
+/** A little-endian u64 of a driver's memory, as two key numbers. */
+export function keyU64(k: KeyWriter, mem: Linear, at: number): void {
+  k.num(mem.u32(at));
+  k.num(mem.u32(at + 4));
 }
