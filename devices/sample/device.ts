@@ -8,7 +8,7 @@ import { sampleControl } from './control.ts';
 import { CHostVsp } from './c/host-vsp.ts';
 import { CVsp } from './c/vsp.ts';
 import { keyCVsp } from './c/vsp-key.ts';
-import { cLinuxGuest } from './c/guest-vm.ts';
+import { cLinuxGuest } from '../../src/device-api/c-linux-guest.ts';
 import { InputError } from '../../src/errors.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';

@@ -8,7 +8,7 @@ import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import { CVsp } from '../../../devices/sample/c/vsp.ts';
-import { CGuestLinux } from '../../../devices/sample/c/guest-linux.ts';
+import { CGuestLinux } from '../../../src/devices/wasm/c-guest-linux.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 42;

@@ -19,7 +19,7 @@
 //
 // Not here: a migration (a lab job collects the VSP trace of the host the VM started on
 // only).
-import { CGuestLinux } from '../../../../devices/sample/c/guest-linux.ts';
+import { CGuestLinux } from '../../../../src/devices/wasm/c-guest-linux.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import { sampleControl as control } from '../../../../devices/sample/control.ts';

@@ -6,10 +6,10 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { GuestMemory } from '../../../../src/vmbus/partition.ts';
-import { StateKey } from '../../../../src/scenario/state-key.ts';
-import { CGuestLinux } from '../../../../devices/sample/c/guest-linux.ts';
-import { keyCGuestLinux } from '../../../../devices/sample/c/guest-linux-key.ts';
+import { GuestMemory } from '../../src/vmbus/partition.ts';
+import { StateKey } from '../../src/scenario/state-key.ts';
+import { CGuestLinux } from '../../src/devices/wasm/c-guest-linux.ts';
+import { keyCGuestLinux } from '../../src/device-api/c-linux-guest-key.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 7;

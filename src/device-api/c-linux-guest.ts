@@ -27,17 +27,17 @@
 // interrupt reads every packet in the ring; its delayed work is one queue for all
 // channels, run as the first channel's timer.
 
-import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
-import type { TraceSink } from '../../../src/trace/sink.ts';
-import type { EventBody } from '../../../src/trace/schema.ts';
-import { parseJsonExact } from '../../../src/trace/json-ids.ts';
-import { RestoreError } from '../../../src/vmbus/saved-state.ts';
-import { replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
-import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
-import { CGuestLinux, type CGuestLinuxImage, type CGuestLinuxOptions } from './guest-linux.ts';
-import { instanceGuid } from './host-vsp.ts';
-import { keyCGuestLinux } from './guest-linux-key.ts';
-import type { StateKey } from '../../../src/scenario/state-key.ts';
+import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from './device-module.ts';
+import type { TraceSink } from '../trace/sink.ts';
+import type { EventBody } from '../trace/schema.ts';
+import { parseJsonExact } from '../trace/json-ids.ts';
+import { RestoreError } from '../vmbus/saved-state.ts';
+import { replayRunsTwins } from '../devices/wasm/violations.ts';
+import type { IncomingRing, OutgoingRing } from '../vmbus/ring.ts';
+import { CGuestLinux, type CGuestLinuxImage, type CGuestLinuxOptions } from '../devices/wasm/c-guest-linux.ts';
+import { instanceGuid } from '../../devices/sample/c/host-vsp.ts';
+import { keyCGuestLinux } from './c-linux-guest-key.ts';
+import type { StateKey } from '../scenario/state-key.ts';
 
 /** The trace buffer the bench loads the module with (insmod trace_kib=...); readNew empties it long before it fills. */
 const TRACE_KIB = 256;

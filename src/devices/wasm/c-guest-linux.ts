@@ -8,19 +8,19 @@
 // shim's tables (runtime-image.ts, LinuxShim.image), and `CGuestLinux.revive` builds the
 // driver again from one, as a restored VM's kernel finds its module where it was.
 
-import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
-import { buildDriver } from '../../../src/devices/wasm/build.ts';
-import { guestLinuxRecipe } from './recipes.ts';
-import { kernelImports, mergeImports } from '../../../src/devices/wasm/kernel-shim.ts';
-import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts';
-import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
-import { tagText } from '../../../src/devices/wasm/pool.ts';
-import { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
-import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
-import { checkLinuxShimImage } from '../../../src/devices/wasm/linux-shim-image.ts';
-import type { LinuxShimImage } from '../../../src/devices/wasm/linux-shim.ts';
-import { violation } from '../../../src/devices/wasm/violations.ts';
-import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import type { IncomingRing, OutgoingRing } from '../../vmbus/ring.ts';
+import { buildDriver } from './build.ts';
+import { guestLinuxRecipe } from '../../../devices/sample/c/recipes.ts';
+import { kernelImports, mergeImports } from './kernel-shim.ts';
+import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
+import { LinuxShim } from './linux-shim.ts';
+import { tagText } from './pool.ts';
+import { DriverRuntime } from './runtime.ts';
+import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from './runtime-image.ts';
+import { checkLinuxShimImage } from './linux-shim-image.ts';
+import type { LinuxShimImage } from './linux-shim.ts';
+import { violation } from './violations.ts';
+import { RestoreError } from '../../vmbus/saved-state.ts';
 
 const SHIM_TAG = 0x6d696853; // 'Shim'
 

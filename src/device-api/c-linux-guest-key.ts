@@ -24,8 +24,8 @@
 // calls (what revive(image) gives has the key of the driver it was taken from:
 // test/devices/sample/c/guest-linux-key.test.ts).
 
-import type { StateKey } from '../../../src/scenario/state-key.ts';
-import type { CGuestLinux } from './guest-linux.ts';
+import type { StateKey } from '../scenario/state-key.ts';
+import type { CGuestLinux } from '../devices/wasm/c-guest-linux.ts';
 
 /** Keys the C Linux guest driver: its memory (without jiffies) and every table beside it. */
 export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
