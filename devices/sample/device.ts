@@ -9,6 +9,7 @@ import { CHostVsp } from './c/host-vsp.ts';
 import { CVsp } from './c/vsp.ts';
 import { keyCVsp } from './c/vsp-key.ts';
 import { cLinuxGuest } from '../../src/device-api/c-linux-guest.ts';
+import { guestLinuxRecipe } from './c/recipes.ts';
 import { InputError } from '../../src/errors.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { SampleVsp } from './vsp.ts';
@@ -34,9 +35,9 @@ const sample: DeviceModule = {
     },
     keyDriver: (k, driver) => keyCVsp(k, driver as CVsp),
     cGuest(os, o) {
-      // The C guest driver as the VM's guest (devices/sample/c/guest-vm.ts), driven in the drivers' control language.
+      // The C guest driver (lab/drivers/guest-linux) as the VM's guest (src/device-api/c-linux-guest.ts), driven in the drivers' control language.
       if (os !== 'linux') throw new InputError('c-windows: the sample\'s C Windows guest driver does not run as an emulated VM\'s guest yet (its KMCL client channels are not saved with the VM); use c-linux', { field: 'devices' });
-      return cLinuxGuest({ now: o.now, command: sampleControl.command, replace: o.replace });
+      return cLinuxGuest({ now: o.now, recipe: guestLinuxRecipe(), control: sampleControl, replace: o.replace });
     },
   },
 };

@@ -1,16 +1,16 @@
-// The sample Linux guest driver (lab/drivers/guest-linux) running on the emulator: built
-// to wasm32 against the stand-in kernel API, loaded as insmod loads it (module
-// parameters, then init), probed by the VMBus core for each offer, driven through its
-// debugfs control file and read through its debugfs trace and counters files, exactly
-// as the lab does over SSH. Its channels talk to the rings in guest memory directly.
+// A device's Linux guest driver (a VMBus kernel module: the sample's lab/drivers/guest-linux,
+// blockq's devices/blockq/c/guest-linux) running on the emulator: built from the device's
+// recipe (world `linux`) to wasm32 against the stand-in kernel API, loaded as insmod
+// loads it (module parameters, then init), probed by the VMBus core for each offer,
+// driven through its debugfs control file and read through its debugfs trace and
+// counters files, exactly as the lab does over SSH. Its channels talk to the rings in guest memory directly.
 //
 // Its whole state is guest memory: `image()` is the module's linear memory and the
 // shim's tables (runtime-image.ts, LinuxShim.image), and `CGuestLinux.revive` builds the
 // driver again from one, as a restored VM's kernel finds its module where it was.
 
 import type { IncomingRing, OutgoingRing } from '../../vmbus/ring.ts';
-import { buildDriver } from './build.ts';
-import { guestLinuxRecipe } from '../../../devices/sample/c/recipes.ts';
+import { buildDriver, type DriverRecipe } from './build.ts';
 import { kernelImports, mergeImports } from './kernel-shim.ts';
 import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
 import { LinuxShim } from './linux-shim.ts';
@@ -25,6 +25,8 @@ import { RestoreError } from '../../vmbus/saved-state.ts';
 const SHIM_TAG = 0x6d696853; // 'Shim'
 
 export interface CGuestLinuxOptions {
+  /** how the device's module builds (world `linux`); its debugfs folder holds `control`, `trace` and `counters` */
+  recipe: DriverRecipe;
   now: () => number;
   ringPages?: number;
   /** the trace buffer's size (module parameter trace_kib; the module's default is 4096) */
@@ -71,8 +73,8 @@ export class CGuestLinux {
    * from an image instead (checked first: a malformed one is a RestoreError).
    */
   constructor(opts: CGuestLinuxOptions, from?: unknown) {
-    const built = buildDriver(guestLinuxRecipe(), opts.replace ? { replace: opts.replace } : {});
-    this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
+    const built = buildDriver(opts.recipe, opts.replace ? { replace: opts.replace } : {});
+    this.rt = new DriverRuntime(opts.recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
     this.jiffiesAt = this.rt.callExport('shim_jiffies', PASSIVE_LEVEL) >>> 0;

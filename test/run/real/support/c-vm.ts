@@ -20,6 +20,7 @@
 // Not here: a migration (a lab job collects the VSP trace of the host the VM started on
 // only).
 import { CGuestLinux } from '../../../../src/devices/wasm/c-guest-linux.ts';
+import { guestLinuxRecipe } from '../../../../devices/sample/c/recipes.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import { sampleControl as control } from '../../../../devices/sample/control.ts';
@@ -56,7 +57,7 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
   // The VSP's TraceLogging events, as its ETW capture holds them.
   const vspSink = new MemorySink();
   const theVsp = new CVsp({ choices, sink: vspSink, now: () => t.now });
-  const guestOpts = { now: () => t.now };
+  const guestOpts = { recipe: guestLinuxRecipe(), now: () => t.now };
   let guest = new CGuestLinux(guestOpts);
   /** the VM runs (not saved, not paused) */
   let running = true;
