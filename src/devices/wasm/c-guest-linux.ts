@@ -113,9 +113,18 @@ export class CGuestLinux {
     c.signalHost = signalHost;
   }
 
+  /**
+   * Brings the module's jiffies up to the scheduler's clock: before every entry into the
+   * driver (a call, the channel callback, delayed work), as a kernel's jiffies is always
+   * current; a driver that compares due times with jiffies in its callbacks relies on it.
+   */
+  private tick(): void {
+    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
+  }
+
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
   private call(name: string, level: number, ...args: unknown[]): number {
-    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
+    this.tick();
     return this.rt.callExport(name, level, ...args);
   }
 
@@ -172,7 +181,10 @@ export class CGuestLinux {
     for (const id of this.pending) {
       this.pending.delete(id);
       const c = this.linux.channels.get(id);
-      if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+      if (c?.open) {
+        this.tick();
+        this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+      }
       return true;
     }
     return false;
@@ -187,7 +199,10 @@ export class CGuestLinux {
   runInterruptOf(id: number): boolean {
     if (!this.pending.delete(id)) return false;
     const c = this.linux.channels.get(id);
-    if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    if (c?.open) {
+      this.tick();
+      this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    }
     return true;
   }
 
@@ -220,6 +235,8 @@ export class CGuestLinux {
   }
 
   runWork(now: number): number {
+    if (this.linux.nextWorkDue() === null) return 0;
+    this.tick();
     return this.linux.runWork(now);
   }
 
