@@ -7,6 +7,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
@@ -19,6 +20,13 @@ import { PropertyChecker, statusRuleOf } from '../../../src/check/properties.ts'
 import { checkTrace } from '../../../src/check/replay.ts';
 import { ArraySource } from '../../../src/check/observed.ts';
 import { explore } from '../../../src/check/explore.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
+import { runEmulatedNightly } from '../../../src/run/emulated/nightly-emulated.ts';
+import { loadSummary } from '../../../src/report/summary-schema.ts';
+import { runDirLayout } from '../../../src/report/run-dir.ts';
 import { BlockqCVsp } from '../../../devices/blockq/c/vsp.ts';
 import { blockqGuestLinuxRecipe } from '../../../devices/blockq/c/recipe.ts';
 import { blockqControl } from '../../../devices/blockq/control.ts';
@@ -54,6 +62,7 @@ function pair() {
   server.connectionOpened(hr.out, hr.in, { restored: false });
   const advance = (ms: number): void => {
     const end = clock.now + ms;
+    pump(); // what was just written arms its timers first
     for (;;) {
       const due = [vsp.nextTimerDue(), guest.nextWorkDue()].filter((d): d is number => d !== null && d <= end).sort((a, b) => a - b)[0];
       if (due === undefined) break;
@@ -128,6 +137,34 @@ describe.skipIf(!toolchain)('blockq\'s C Linux guest driver against its C VSP', 
     for (const bad of [`request 1 10 0 0 ch=${CH}`, `request 1 64 3 0 ch=${CH}`, 'request 1 64 0 0', 'bogus', `request 1 64 0 ch=${CH}`]) expect(p.guest.control(bad), bad).toBe(-22);
     for (const vspOnly of [`event 1 64 0 ch=${CH}`, `save ch=${CH}`, `close ch=${CH}`]) expect(p.guest.control(vspOnly), vspOnly).toBe(-95);
     expect(p.guest.trace().filter((e) => e.ev === 'pkt.send')).toEqual([]);
+  });
+
+  it('property: every guest line blockqControl makes is taken by the guest driver, which sends exactly those Requests or Notes, each answered once', () => {
+    const p = pair();
+    let sent = 0;
+    fc.assert(fc.property(
+      fc.record({ count: fc.integer({ min: 1, max: 4 }), size: fc.integer({ min: 20, max: 3000 }), mode: fc.constantFrom('inline', 'deferred', 'hold'), hold: fc.integer({ min: 0, max: 20 }), note: fc.boolean() }),
+      ({ count, size, mode, hold, note }) => {
+        const step = note
+          ? { op: 'notify' as const, channel: CH, dir: 'g2h' as const, count, size }
+          : { op: 'guest-send' as const, channel: CH, count, size, mode: mode as 'inline' | 'deferred' | 'hold', hold };
+        const { to, line: text } = blockqControl.command(step);
+        expect(to).toBe('guest');
+        expect(p.guest.control(text)).toBe(text.length);
+        p.advance(30);
+        const sends = p.guest.trace().filter((e) => e.ev === 'pkt.send').slice(sent);
+        sent += sends.length;
+        expect(sends.map((e) => [e.len, e.wantCompletion])).toEqual(Array(count).fill([size, !note]));
+        // Every Request got its one reply: nothing is left in flight.
+        const c = p.counters().channels.get(CH)!;
+        expect(c.completed).toBe(c.sent);
+      },
+    ), { numRuns: 40 });
+  });
+
+  it('the VSP refuses the guest\'s verbs as the guest refuses the VSP\'s: one language, each driver its own part', () => {
+    const p = pair();
+    for (const guestOnly of [`request 1 64 0 0 ch=${CH}`, 'trace-clear']) expect(p.vsp.command(guestOnly), guestOnly).not.toBe(0);
   });
 
   it('at rmmod ends what is in flight (its Requests cancelled, its held Events dropped) and leaks nothing', () => {
@@ -234,4 +271,24 @@ describe.skipIf(!toolchain)('blockq with devices: c-linux', () => {
     expect(walked.failures).toEqual(plain.failures);
     expect(walked.failures).toEqual([]);
   }, 180_000);
+
+  it('an emulated nightly with devices: c-linux runs blockq\'s scenarios with its C VSP and C guest under two hosts\' gap choices, every job passing', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'blockq-c-linux-nightly-'));
+    try {
+      const lab = await loadLabFile('test/devices/blockq/fixtures/blockq-c-linux-lab.yaml');
+      if (lab.kind !== 'emulated') throw new Error('fixture lab is not emulated');
+      expect(lab.devices).toBe('c-linux');
+      const r = await runEmulatedNightly({ lab, outRoot: out, reporters: ['json'], workers: 2 });
+      const summary = await loadSummary(runDirLayout(r.runDir).summary);
+      expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(6).fill('pass'));
+      for (const j of summary.jobs) {
+        const guest = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Record<string, unknown>).filter((e) => e.side === 'guest');
+        // The guest's events are the driver's: a Linux-style open (no Started), never a queued send.
+        expect(guest.filter((e) => e.ev === 'ch.state').slice(0, 2).map((e) => e.state), j.jobId).toEqual(['Opened', 'Active']);
+        expect(guest.some((e) => e.ev === 'pkt.queued'), j.jobId).toBe(false);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
