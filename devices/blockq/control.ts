@@ -1,15 +1,16 @@
 // blockq's control language (PROTOCOL.md, "Control interfaces"): the lines its drivers'
 // control interfaces take, the instance GUID of each channel and the counters they
-// print, made in one place for the emulator's C adapters (c/host-vsp.ts for the VSP;
-// the C Linux guest, src/device-api/c-linux-guest.ts) and for a real lab. The shapes
-// are DeviceControl's.
+// print: blockq's DeviceControl (`blockqControl`, the module's `control`), used by the
+// emulator's C adapters (c/host-vsp.ts for the VSP; the C Linux guest,
+// src/device-api/c-linux-guest.ts) and by a lab job.
 //
-// It is not the module's `control` yet: a real lab's host side reaches the VSP through
-// a Windows control tool (the sample's is sample-ctl.exe, lab/drivers/vsp/tool), and
-// blockq has none, so a real lab refuses blockq (exit 2); `blockqControl` is all of a
-// DeviceControl but that tool. The guest side is complete: the Linux guest driver
-// (c/guest-linux) takes `command`'s guest lines through its debugfs control file
-// (`linuxGuest`), as the emulator's `devices: c-linux` sends them.
+// It has no `tool`: a real lab's host side reaches the VSP through a Windows control
+// tool (the sample's is sample-ctl.exe, lab/drivers/vsp/tool), and blockq has none, so a
+// real lab refuses blockq (exit 2, saying so). The guest side is complete: the Linux
+// guest driver (c/guest-linux) takes `command`'s guest lines through its debugfs
+// control file (`linuxGuest`), as the emulator's `devices: c-linux` sends them, and a VM
+// job whose host side is reached otherwise (the emulated one of
+// test/run/real/support/c-vm.ts) runs with it.
 
 import type { ChannelOp, DeviceControl, DriverCounters, TrafficStep } from '../../src/device-api/device-module.ts';
 
@@ -68,11 +69,8 @@ export function counters(who: 'vsp' | 'guest', lines: readonly string[]): Driver
   return { traceSeq, channels };
 }
 
-/**
- * blockq's control: everything of a DeviceControl but the Windows tool, which it lacks
- * (see the top of this file), so it is not the device module's `control`.
- */
-export const blockqControl: Omit<DeviceControl, 'tool'> = {
+/** blockq's control: everything of a DeviceControl but the Windows tool, which it lacks (see the top of this file). */
+export const blockqControl: DeviceControl = {
   command,
   channelInstance,
   channel,

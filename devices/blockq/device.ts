@@ -6,10 +6,10 @@
 // Its host side exists twice: the TypeScript twin (vsp.ts) and a C VSP (c/, KMDF + KMCL,
 // built to wasm32 for the emulator: `emulator.cHost`, `devices: c`); its guest side too:
 // the twin (guest.ts) and a C Linux guest driver (c/guest-linux, built to wasm32 for the
-// emulator: `emulator.cGuest`, `devices: c-linux`). `blockqControl` (control.ts) gives
-// the lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces"); it is
-// not yet the module's `control`, which a real lab also needs a Windows control tool for
-// (the host side), and blockq has none: a real lab refuses it (exit 2).
+// emulator: `emulator.cGuest`, `devices: c-linux`). Its `control` (control.ts) gives the
+// lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces"), but no
+// Windows control tool, which a real lab's host side needs and blockq lacks: a real lab
+// refuses it (exit 2).
 
 import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
@@ -30,6 +30,7 @@ const blockq: DeviceModule = {
   messageSize: { min: HEADER_SIZE, max: MAX_MESSAGE_SIZE },
   completions: { guestSend: true, hostSend: true },
   statusRule: (tx, intact) => statusHex(statusFor(tx, intact)),
+  control: blockqControl,
   emulator: {
     hostVsp: (o): HostVsp => new BlockqVsp(o),
     newGuestState: (channels, firstTx) => newBlockqState(channels, firstTx),

@@ -11,7 +11,7 @@
 //
 // The Linux guest driver takes the same lines through its debugfs control file.
 
-import type { ChannelOp, DeviceControl, DriverCounters, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
+import type { ChannelOp, DriverCounters, ToolControl, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
 
 /** The guest driver's completion modes as its `send` command numbers them (PROTOCOL.md). */
 const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
@@ -69,7 +69,7 @@ function args(v: ToolVerb): string[] {
   }
 }
 
-export const sampleControl: DeviceControl = {
+export const sampleControl: ToolControl = {
   command,
   channelInstance,
   channel,

@@ -50,7 +50,11 @@ export interface DeviceModule {
   statusRule: StatusRule | 'opaque';
   /** the emulator's side: the TypeScript twins (absent: the device runs on real labs only) */
   emulator?: EmulatorDevice | undefined;
-  /** the real lab's side: traffic steps, channel operations and counters through the drivers' control interfaces */
+  /**
+   * the real lab's side: traffic steps, channel operations and counters through the
+   * drivers' control interfaces. A real lab refuses a device without it, or whose
+   * control has no `tool` (exit 2: `noLabControl`).
+   */
   control?: DeviceControl | undefined;
 }
 
@@ -115,14 +119,32 @@ export interface DeviceControl {
    * The control tool on Windows: `program` is where the lab installs it (the CLI's
    * BENCH_CONTROL_TOOL overrides it), `args` the arguments of each verb. Values reach
    * the host as data (one quoting function), never spliced into a command line.
+   * Absent: the device has no such tool yet (blockq), so a real lab, whose host side
+   * reaches the VSP only through it, refuses the device (exit 2); the emulator's C
+   * drivers and a Linux guest's control file need none.
    */
-  tool: { program: string; args(v: ToolVerb): string[] };
+  tool?: { program: string; args(v: ToolVerb): string[] } | undefined;
   /** A Linux guest driver's control file (debugfs): each line is one write to it, as root when its package says sudo */
   linuxGuest?: { controlFile: string } | undefined;
   /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
   loopbackChannels?: number | undefined;
   /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
   begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
+}
+
+/** A device's control with its tool: what a real lab's host side drives. */
+export type ToolControl = DeviceControl & { tool: NonNullable<DeviceControl['tool']> };
+
+/** Whether a real lab can drive the device's host side: it has a control, and the control a tool. */
+export function hasTool(c: DeviceControl | undefined): c is ToolControl {
+  return c?.tool !== undefined;
+}
+
+/** Why a real lab cannot drive the device, in parentheses after "has no control interface ...", or null when it can. */
+export function noLabControl(m: Pick<DeviceModule, 'control'>): string | null {
+  if (!m.control) return ' (its module has no "control")';
+  if (!m.control.tool) return ' (its control has no "tool": no program reaches its VSP from user mode on a host)';
+  return null;
 }
 
 // ------------------------------------------------------------------ the emulator's side

@@ -6,7 +6,7 @@
 // device's control tool (control.tool) on Windows.
 
 import { posix } from 'node:path';
-import type { DeviceControl } from '../../device-api/device-module.ts';
+import type { ToolControl } from '../../device-api/device-module.ts';
 import { InfraError } from '../../errors.ts';
 import { guestDriverRecord } from '../../lab/deploy-guest.ts';
 import { installGuestPackage, readPackageCounters, readPackageTrace, writeControlLine } from '../../lab/deploy-guest-package.ts';
@@ -47,12 +47,12 @@ export async function installLabGuest(g: LabGuest, t: VmTemplate, sourceCommit: 
 }
 
 /** The guest driver's control for a job: the device's lines in, its trace seq and trace out. */
-export function labGuestControl(g: LabGuest, t: VmTemplate, control: DeviceControl): GuestControl {
+export function labGuestControl(g: LabGuest, t: VmTemplate, control: ToolControl): GuestControl {
   const pkg = t.guest.driver;
   if (g.os === 'windows') {
     const { win } = g;
     const program = pkg.controlTool ? guestPath(pkg.remoteDir, ...pkg.controlTool.split(/[\\/]/)) : control.tool.program;
-    const tool = (v: Parameters<DeviceControl['tool']['args']>[0]) => runGuestTool(win, program, control.tool.args(v));
+    const tool = (v: Parameters<ToolControl['tool']['args']>[0]) => runGuestTool(win, program, control.tool.args(v));
     return {
       command: async (line) => { await tool({ verb: 'command', who: 'guest', line }); },
       traceSeq: async () => (await readWindowsPackageCounters(win, pkg)) ?? control.counters('guest', await tool({ verb: 'counters', who: 'guest' })).traceSeq ?? lastSeq(await readWindowsPackageTrace(win, pkg)),

@@ -30,7 +30,7 @@ import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../..
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
 import { deviceOf, SAMPLE_DEVICE } from '../../device-api/load.ts';
-import type { DeviceControl } from '../../device-api/device-module.ts';
+import { hasTool, noLabControl, type ToolControl } from '../../device-api/device-module.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { closeLabGuest, connectLabGuest, installLabGuest, labGuestControl, reconnectLabGuest, type GuestConnectors, type LabGuest } from './lab-guest.ts';
 import type { LabHost } from '../../lab/inventory.ts';
@@ -191,11 +191,11 @@ export class LabRealSide implements RealSide {
   }
 
   /** The device control of a host's device module, and where its tool is on the host. */
-  private control(host: string): { control: DeviceControl; program: string } {
+  private control(host: string): { control: ToolControl; program: string } {
     const h = this.o.hosts.get(host)!;
     const d = deviceOf(h.device?.path ?? SAMPLE_DEVICE);
     // lab-run.ts refuses such a host at load (exit 2); this is for a caller that did not.
-    if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab`, { file: h.source.file, line: h.device?.line, field: h.device?.field ?? 'device' });
+    if (!hasTool(d.control)) throw new InputError(`device ${d.name} has no control interface for a real lab${noLabControl(d)}`, { file: h.source.file, line: h.device?.line, field: h.device?.field ?? 'device' });
     return { control: d.control, program: this.o.controlTool ?? d.control.tool.program };
   }
 
