@@ -1,6 +1,7 @@
-// A VM job's drivers as the real C code: the sample VSP on each host and the Linux guest
-// driver in the VM (lab/drivers), compiled to WebAssembly, driven by real-job.ts through
-// their control interfaces exactly as a lab job drives them: the VSP's commands and
+// A VM job's drivers as the real C code: a device's C VSP on each host and its Linux
+// guest driver in the VM (the sample's lab/drivers by default, or blockq's), compiled
+// to WebAssembly, driven by real-job.ts through their control interfaces exactly as a
+// lab job drives them: the VSP's commands and
 // counters (its trace_seq marks the bench's events), the guest's debugfs `control`,
 // `counters` and `trace` files (deploy-guest.ts reads the same three over SSH). The
 // traces are collected and merged by real-job.ts's own code.
@@ -22,8 +23,11 @@
 import { CGuestLinux } from '../../../../src/devices/wasm/c-guest-linux.ts';
 import { guestLinuxRecipe } from '../../../../devices/sample/c/recipes.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
+import type { WindowsDriverOptions } from '../../../../src/devices/wasm/windows-driver.ts';
+import type { DriverRecipe } from '../../../../src/devices/wasm/build.ts';
+import type { DeviceControl } from '../../../../src/device-api/device-module.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
-import { sampleControl as control } from '../../../../devices/sample/control.ts';
+import { sampleControl } from '../../../../devices/sample/control.ts';
 import { SAMPLE_IOCTL } from '../../../../devices/sample/c/control.ts';
 import type { DriverControl, GuestControl, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
 import type { Scenario } from '../../../../src/scenario/model.ts';
@@ -46,8 +50,23 @@ export interface CVmJob {
   log: string[];
 }
 
+/**
+ * A device's C drivers for the job: its VSP (loaded on the emulated host), the IOCTL
+ * that prints its counters, its Linux guest module's recipe and its control. The
+ * sample's by default; blockq's in c-vm-job.test.ts.
+ */
+export interface CVmDevice {
+  vsp(o: WindowsDriverOptions): Pick<CVsp, 'run' | 'offered' | 'exportState' | 'importState' | 'nextTimerDue' | 'runTimers' | 'runWorkItems' | 'wdf'>;
+  countersIoctl: number;
+  guestRecipe: DriverRecipe;
+  control: DeviceControl;
+}
+
+const SAMPLE: CVmDevice = { vsp: (o) => new CVsp(o), countersIoctl: SAMPLE_IOCTL.counters, guestRecipe: guestLinuxRecipe(), control: sampleControl };
+
 /** One lab host, `host`, runs the VM. */
-export function cVmJob(s: Scenario, host: string): CVmJob {
+export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): CVmJob {
+  const { control } = device;
   const t = { now: 0 };
   const choices = { ...DEFAULT_CHOICES };
   const chs = s.channels.map((c) => c.id);
@@ -56,8 +75,8 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
   const log: string[] = [];
   // The VSP's TraceLogging events, as its ETW capture holds them.
   const vspSink = new MemorySink();
-  const theVsp = new CVsp({ choices, sink: vspSink, now: () => t.now });
-  const guestOpts = { recipe: guestLinuxRecipe(), now: () => t.now };
+  const theVsp = device.vsp({ choices, sink: vspSink, now: () => t.now });
+  const guestOpts = { recipe: device.guestRecipe, now: () => t.now };
   let guest = new CGuestLinux(guestOpts);
   /** the VM runs (not saved, not paused) */
   let running = true;
@@ -145,8 +164,13 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     guest.linux.onSleep = onSleep;
     bind();
     servers.clear();
-    each('resume');
-    connect(true);
+    // Then one channel after the other, as the emulator resumes them: offered and connected.
+    for (const ch of chs) {
+      const line = control.channel({ op: 'resume', ch });
+      log.push(`vsp: ${line}`);
+      vsp().run(line);
+      connect(true);
+    }
     running = true;
   };
 
@@ -202,8 +226,8 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
       vsp().run(text);
       connect(false);
     },
-    // IOCTL_SAMPLE_COUNTERS's text, as `sample-ctl vsp counters` prints it.
-    traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(SAMPLE_IOCTL.counters, new Uint8Array(0), 16384).output)),
+    // The counters IOCTL's text (IOCTL_SAMPLE_COUNTERS's as `sample-ctl vsp counters` prints it).
+    traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(device.countersIoctl, new Uint8Array(0), 16384).output)),
     readTrace: async () => jsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
   };
   const guestControl: GuestControl = {
@@ -233,18 +257,17 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     guest: guestControl,
     vsp: vspControl,
     prepare: async (sc: Scenario) => {
+      // One channel after the other, as the emulator opens them: offered, connected to the
+      // VM's rings, and the guest driver probed for it by the VMBus core.
       for (const c of sc.channels) {
         // (A loopback offer: no VM handle here; the partition connects it to the VM's rings.)
         const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
         log.push(`vsp: ${line}`);
         vsp().run(line);
-      }
-      // The VMBus core probes the guest driver for each offer.
-      for (const c of sc.channels) {
         const r = guest.offer(c.id, control.channelInstance(c.id), mem.guestRings(c.id), doorbell(c.id));
         if (r !== 0) throw new Error(`probe of channel ${c.id} failed with ${r}`);
+        connect(false);
       }
-      connect(false);
     },
     clock,
   };
