@@ -28,7 +28,7 @@ function run(s: Scenario, seed = 1, more: Partial<ExecuteOptions> = {}) {
   const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink, devices: 'c-linux', ...more });
   for (const e of sink.events) checker.onEvent(e);
-  return { events: sink.events, violations: checker.finish(r.hang), result: r };
+  return { events: sink.events, violations: checker.finish(r.hang, r.refusedRestores), result: r };
 }
 
 const source = (events: readonly TraceEvent[]) => new ArraySource(events.map((event, i) => ({ event, file: 'c-linux.jsonl', line: i + 1 })));

@@ -258,7 +258,7 @@ describe.skipIf(!toolchain)('D6: a guest close leaves the VSP\'s outstanding tra
     const checker = new PropertyChecker({ statusRule: statusRuleOf({}) });
     const r = executeScenario(guestClose, { seed: 1, sink, devices: 'c', ...(replace ? { cVspReplace: replace } : {}) });
     for (const e of sink.events) checker.onEvent(e);
-    return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang) };
+    return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang, r.refusedRestores) };
   };
 
   it('the unfixed VSP lets the transactions KMCL hands back go untraced: the checker finds them lost', () => {
