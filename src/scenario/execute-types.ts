@@ -159,7 +159,8 @@ export interface MigrationHandoff {
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];
-  refusedRestores: RefusedRestore[];
+  /** the run's refused restores so far (ExecuteResult.refusedRestores); absent in a hand-off written before them: none */
+  refusedRestores?: RefusedRestore[] | undefined;
 }
 
 /** The outcome of running part of a scenario: it ended, or it stopped at a migration. */

@@ -105,7 +105,7 @@ export function startScenario(scenario: Scenario, opts: ExecuteOptions): Segment
 export function resumeScenario(scenario: Scenario, opts: ExecuteOptions, h: MigrationHandoff): Segment {
   const x = new Execution(scenario, opts, h.faultsFired);
   x.stopAtMigrations = true;
-  x.refusedRestores.push(...h.refusedRestores);
+  x.refusedRestores.push(...(h.refusedRestores ?? []));
   return x.resume(h);
 }
 
