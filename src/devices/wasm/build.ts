@@ -154,7 +154,9 @@ export interface BuildOptions {
 
 function hashInputs(r: Resolved, sources: string[], flags: readonly string[], versions: string[]): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.world.shim, includes: r.includes.map((d) => relative(REPO, d)) }));
+  // Which files are compiled, not only their bytes: a file of a hashed folder that a
+  // recipe starts (or stops) compiling is another build with the same bytes.
+  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.world.shim, includes: r.includes.map((d) => relative(REPO, d)), compiled: sources.map((f) => relative(REPO, f)) }));
   const files = new Set<string>(sources);
   for (const dir of r.hashedDirs) {
     if (!existsSync(dir)) continue;

@@ -52,6 +52,15 @@ describe.skipIf(!toolchain)('building the C drivers to WebAssembly', () => {
     expect(other.cached).toBe(false);
   });
 
+  it('a recipe that compiles one file less of a folder it hashes is another build, not the cached one with that file in', () => {
+    // vsp's recipe compiles common/vsp-save-helper.c, which the hashed folder `common`
+    // holds either way: the same bytes, another set of objects.
+    const all = vspRecipe();
+    const fewer = { ...all, sources: all.sources.filter((f) => f !== 'common/vsp-save-helper.c') };
+    expect(fewer.sources.length).toBe(all.sources.length - 1);
+    expect(buildDriver(fewer, { cacheDir }).hash).not.toBe(buildDriver(all, { cacheDir }).hash);
+  });
+
   it("builds an author's KMDF driver from its own folder: its include folder and the trace library are found", () => {
     const root = mkdtempSync(join(tmpdir(), 'own-driver-'));
     mkdirSync(join(root, 'inc'));
