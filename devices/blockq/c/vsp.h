@@ -17,6 +17,7 @@
 #include <wdf.h>
 #include <vmbuskernelmodeclientlibapi.h>
 #include <vmbus_bench_trace.h>
+#include <vsp-save-helper.h>
 
 #include "blockq-protocol.h"
 #include "blockq-command.h"
