@@ -225,7 +225,7 @@ describe.skipIf(!toolchain)('devices: c, a rescind, a failing restore, FORCE_NEW
 });
 
 describe.skipIf(!toolchain)('devices: c, a driver that breaks a rule', () => {
-  const unfixedD1 = { 'vsp/vsp-driver.c': fileURLToPath(new URL('../fixtures/drivers-unfixed/d1-vsp-driver.c', import.meta.url)) };
+  const unfixedD1 = { 'vsp/vsp-driver.c': fileURLToPath(new URL('../fixtures/drivers-unfixed/d1-vsp-driver.patch', import.meta.url)) };
 
   it('ends the run as a finding: kmcl.violation in the trace, the checker\'s kmcl-misuse, not an error', () => {
     const s = suite.find((x) => x.name === 'idle-save-restore')!;
