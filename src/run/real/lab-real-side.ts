@@ -36,7 +36,7 @@ import { closeLabGuest, connectLabGuest, installLabGuest, labGuestControl, recon
 import type { LabHost } from '../../lab/inventory.ts';
 import { migrate } from '../../lab/migration.ts';
 import type { VmTemplate } from '../../lab/template.ts';
-import type { Scenario } from '../../scenario/model.ts';
+import type { ChannelSpec, Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
@@ -228,6 +228,15 @@ export class LabRealSide implements RealSide {
     const hostHv = o.hv(vm.host);
     const drivers = toolVsp(lo);
     const vsp: DriverControl = drivers.vsp;
+    // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
+    // channel into the VM from its own process (attach.ts, HandleBroker); a rescinded
+    // channel's new instance is offered the same way, with the same instance GUID.
+    const offer = async (c: ChannelSpec) => {
+      const broker = o.hosts.get(vm.host)!.handleBroker;
+      if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
+      const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', control.channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
+      if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
+    };
     return {
       vmId: r.id,
       hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
@@ -240,15 +249,9 @@ export class LabRealSide implements RealSide {
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
         await drivers.startCapture();
-        // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
-        // channel into the VM from its own process (attach.ts, HandleBroker).
-        const broker = o.hosts.get(vm.host)!.handleBroker;
-        if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
-        for (const c of s.channels) {
-          const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', control.channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
-          if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
-        }
+        for (const c of s.channels) await offer(c);
       },
+      offer,
       clock: o.clock,
     };
   }
