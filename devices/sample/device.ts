@@ -36,7 +36,7 @@ const sample: DeviceModule = {
     cGuest(os, o) {
       // The C guest driver as the VM's guest (devices/sample/c/guest-vm.ts), driven in the drivers' control language.
       if (os !== 'linux') throw new InputError('c-windows: the sample\'s C Windows guest driver does not run as an emulated VM\'s guest yet (its KMCL client channels are not saved with the VM); use c-linux', { field: 'devices' });
-      return cLinuxGuest({ now: o.now, command: sampleControl.command, replace: o.replace });
+      return cLinuxGuest({ now: o.now, control: sampleControl, replace: o.replace });
     },
   },
 };

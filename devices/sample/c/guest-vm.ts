@@ -3,6 +3,8 @@
 // TypeScript twin (devices/sample/guest.ts).
 //
 // The bench drives it as a lab job drives the real module over SSH:
+//  - the device's `control.begin` guest lines once the channels are probed (the sample's
+//    `hold auto`), as a lab job writes them before the first step;
 //  - each traffic step becomes a line of the drivers' command language, made by the
 //    device module's own `control.command` (the one a lab job sends), written to the
 //    debugfs `control` file;
@@ -27,7 +29,7 @@
 // interrupt reads every packet in the ring; its delayed work is one queue for all
 // channels, run as the first channel's timer.
 
-import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
+import type { DeviceControl, EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { EventBody } from '../../../src/trace/schema.ts';
 import { parseJsonExact } from '../../../src/trace/json-ids.ts';
@@ -45,8 +47,12 @@ const TRACE_KIB = 256;
 export interface CGuestOptions {
   /** the run's clock (ms) */
   now: () => number;
-  /** the device's control language: a traffic step as the line its guest driver's control file takes */
-  command: (step: TrafficStep) => { to: 'vsp' | 'guest'; line: string };
+  /**
+   * The device's control, the one a lab job uses: `command` makes a traffic step the line
+   * its guest driver's control file takes, and `begin`'s guest lines are written once the
+   * channels are probed, as a lab job writes them before the first step.
+   */
+  control: Pick<DeviceControl, 'command' | 'begin'>;
   replace?: Readonly<Record<string, string>> | undefined;
 }
 
@@ -88,7 +94,7 @@ export function cLinuxGuest(o: CGuestOptions): EmulatorGuest {
       return st;
     },
     guest(state, rings, sink, host) {
-      return new CLinuxVmGuest(state as CLinuxGuestState, rings, sink, host, o.command);
+      return new CLinuxVmGuest(state as CLinuxGuestState, rings, sink, host, o.control);
     },
     snapshotGuest(state, now): CLinuxGuestImage {
       const st = state as CLinuxGuestState;
@@ -118,15 +124,15 @@ class CLinuxVmGuest implements GuestDriver {
   private readonly rings: GuestRings;
   private readonly sink: TraceSink;
   private readonly host: HostDoorbell;
-  private readonly command: CGuestOptions['command'];
+  private readonly lines: CGuestOptions['control'];
   private readonly timerCh: number;
 
-  constructor(st: CLinuxGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, command: CGuestOptions['command']) {
+  constructor(st: CLinuxGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, control: CGuestOptions['control']) {
     this.st = st;
     this.rings = rings;
     this.sink = sink;
     this.host = host;
-    this.command = command;
+    this.lines = control;
     this.timerCh = st.channels[0]!;
     const drv = st.drv;
     // While the driver's thread sleeps (a full ring), the host runs; if it has nothing to
@@ -155,7 +161,11 @@ class CLinuxVmGuest implements GuestDriver {
     return (w) => (w === 'interrupt' ? this.host.interrupt(ch) : this.host.writable(ch));
   }
 
-  /** The VMBus core probes the driver for each offered channel; then `hold auto`, as a lab job starts. */
+  /**
+   * The VMBus core probes the driver for each offered channel; then the device's own
+   * guest lines before the first step (control.begin: the sample's `hold auto`), as a lab
+   * job sends them (real-job.ts). A VSP line there is the host adapter's to send.
+   */
   probe(): void {
     const drv = this.st.drv;
     for (const ch of this.st.channels) {
@@ -164,7 +174,7 @@ class CLinuxVmGuest implements GuestDriver {
       if (r !== 0) throw new Error(`the C guest driver's probe of channel ${ch} failed with ${r}`);
     }
     this.st.probed = true;
-    this.control('hold auto');
+    for (const b of this.lines.begin ?? []) if (b.to === 'guest') this.control(b.line);
   }
 
   /** One line to the control file; a refused command is an error naming it. */
@@ -194,7 +204,7 @@ class CLinuxVmGuest implements GuestDriver {
     const step: TrafficStep = kind === 'request'
       ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
       : { op: 'notify', channel: ch, dir: 'g2h', count, size };
-    this.control(this.command(step).line);
+    this.control(this.lines.command(step).line);
   }
 
   canFlush(): boolean {
