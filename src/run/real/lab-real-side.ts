@@ -41,9 +41,20 @@ import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
 import { loopbackJobLab, toolDrivers, toolVsp, vspProvider, type LoopbackLabOptions } from './loopback-lab.ts';
-import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
+import { runRealJob, type DriverControl, type GuestControl, type GuestDevices, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
+
+/** Waits for the guest to bind a channel instance's device (its probe opened the channel). */
+async function waitBound(d: GuestDevices, instance: string, clock: Clock, timeoutMs: number): Promise<void> {
+  const until = clock.now() + timeoutMs;
+  for (;;) {
+    const state = await d.state(instance);
+    if (state === 'bound') return;
+    if (clock.now() >= until) throw new InfraError(`the guest did not open channel instance ${instance} within ${Math.round(timeoutMs / 1000)} s of its offer (its device is ${state})`);
+    await clock.sleep(250);
+  }
+}
 /** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
 const LOOPBACK = Symbol('loopback');
 
@@ -249,7 +260,13 @@ export class LabRealSide implements RealSide {
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
         await drivers.startCapture();
-        for (const c of s.channels) await offer(c);
+        // Each channel opened by the guest before the next is offered, when the guest can
+        // say (its devices): the emulator opens each channel as it offers it, and a
+        // trace with every offer before the first open is another order (state-order).
+        for (const c of s.channels) {
+          await offer(c);
+          if (guest.devices) await waitBound(guest.devices, control.channelInstance(c.id), o.clock, o.realJob.opTimeoutMs);
+        }
       },
       offer,
       clock: o.clock,
