@@ -27,7 +27,8 @@ import { deviceOf } from '../device-api/load.ts';
  * step and the device, or undefined. The scenario's device module must be loaded
  * (loadScenarioPaths does it).
  * Invariant: undefined only if every step of `s` is one real-job.ts's doStep drives for
- * this device and OS (test/lab/vm-steps.test.ts runs each refused case through doStep).
+ * this device and OS (test/lab/vm-steps.test.ts: a fast-check property runs the
+ * scenarios it accepts through real-job; c-vm-rescind.test.ts runs them on the C drivers).
  */
 export function vmStepNotApplicable(s: Scenario, os: 'linux' | 'windows'): string | undefined {
   const d = deviceOf(devicePath(s));

@@ -11,6 +11,11 @@ import { makePlan } from '../../src/run/engine/plan.ts';
 import { loadScenarioFile } from '../../src/scenario/loader.ts';
 import type { Scenario } from '../../src/scenario/model.ts';
 import { deviceOf, SAMPLE_DEVICE } from '../../src/device-api/load.ts';
+import fc from 'fast-check';
+import { sampleControl } from '../../devices/sample/control.ts';
+import { runRealJob, type GuestDevices, type GuestDeviceState } from '../../src/run/real/real-job.ts';
+import { SimClock } from '../../src/run/sim/sim-clock.ts';
+import { emulate, emulatorBackedLab, recordingOps } from '../run/real/support/emulator-lab.ts';
 
 async function scenario(steps: string[], channels = '[{ id: 0 }, { id: 1 }]'): Promise<Scenario> {
   const f = join(mkdtempSync(join(tmpdir(), 'vm-steps-')), 's.yaml');
@@ -61,4 +66,43 @@ describe('vmStepNotApplicable', () => {
     expect(real.jobs[0]!.notApplicable).toMatch(/^vm-handle: channel 2 sets forceNewChannel/);
     expect(makePlan(input).jobs[0]!.notApplicable).toBeUndefined();
   });
+
+  it('Invariant: a scenario planned for a Linux guest runs every step through real-job; one with a step it refuses is planned not applicable', async () => {
+    // Blocks of steps on channel 1 whose scenario is valid in any order.
+    const blocks: Record<string, string[]> = {
+      rescind: ['{ op: rescind, channel: 1 }'],
+      held: ['{ op: rescind, channel: 1, reopen: false }', '{ op: host-send, channel: 1, count: 2, size: 64 }', '{ op: guest-open, channel: 1 }'],
+      close: ['{ op: guest-close, channel: 1 }', '{ op: save }', '{ op: restore }', '{ op: guest-open, channel: 1 }'],
+      traffic: ['{ op: guest-send, channel: 1, count: 2, size: 64 }', '{ op: host-send, channel: 0, count: 2, size: 64 }'],
+      saved: ['{ op: save }', '{ op: restore }'],
+      refused: ['{ op: save }', '{ op: restore, fail: [1] }'],
+    };
+    await fc.assert(fc.asyncProperty(fc.array(fc.constantFrom(...Object.keys(blocks)), { minLength: 1, maxLength: 5 }), async (picked) => {
+      const file = join(mkdtempSync(join(tmpdir(), 'vm-steps-prop-')), 's.yaml');
+      writeFileSync(file, ['name: vm-steps-prop', 'channels: [{ id: 0 }, { id: 1 }]', 'steps:', ...picked.flatMap((b) => blocks[b]!).map((x) => `  - ${x}`), '  - { op: settle }', ''].join('\n'));
+      const { scenario, events } = await emulate(file);
+      const why = vmStepNotApplicable(scenario, 'linux');
+      expect(why === undefined).toBe(!picked.includes('refused'));
+      if (why !== undefined) return;
+      const clock = new SimClock();
+      const lab = emulatorBackedLab(events, { vmId: 'vm', hosts: { 'hv-a': recordingOps('hv-a', []) }, clock, log: [], migrate: async () => {} });
+      // A guest OS that does what it is told at once, and a VSP whose rescind takes the device away.
+      const state = new Map<string, GuestDeviceState>([0, 1].map((c) => [sampleControl.channelInstance(c), 'bound']));
+      let auto = true;
+      const devices: GuestDevices = {
+        state: async (i) => state.get(i) ?? 'absent',
+        unbind: async (i) => { state.set(i, 'unbound'); },
+        bind: async (i) => { state.set(i, 'bound'); },
+        autoBind: async (on) => { auto = on; },
+      };
+      lab.guest.devices = devices;
+      const vspCommand = lab.vsp.command;
+      lab.vsp.command = async (t) => { await vspCommand(t); if (t === 'rescind ch=1') state.delete(sampleControl.channelInstance(1)); };
+      lab.offer = async (c) => { state.set(sampleControl.channelInstance(c.id), auto ? 'bound' : 'unbound'); };
+      const out = await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { [scenario.host]: 'hv-a' } }, lab, mkdtempSync(join(tmpdir(), 'vm-steps-job-')), new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 100, settleTimeoutMs: 1000 }));
+      expect(out, JSON.stringify(out).slice(0, 300)).toMatchObject({ kind: 'ran' });
+      // Every held instance was bound again: the guest's bus binds new devices by itself at the end.
+      expect(auto).toBe(true);
+    }), { numRuns: 25 });
+  }, 120_000);
 });
