@@ -130,6 +130,22 @@ export interface DeviceControl {
   loopbackChannels?: number | undefined;
   /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
   begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
+  /**
+   * How a VM's guest OS lets go of a channel's device and takes it back, for a scenario's
+   * `guest-close`, `guest-open` and a `rescind` with `reopen: false` on a real lab. This is
+   * the OS's way for any VMBus device, not a line of the driver's: the device is named by
+   * its instance GUID (channelInstance). Linux unbinds it from the driver and binds it
+   * again (/sys/bus/vmbus/drivers/<linuxDriver>/unbind, bind), and the vmbus core runs the
+   * driver's remove (it closes the channel) and probe (it opens it); a held new offer is
+   * the bus's drivers_autoprobe set to 0 until the bind. Windows disables and enables the
+   * PnP device (Disable-PnpDevice, Enable-PnpDevice), which unloads and starts the
+   * driver's device; `windowsPnp` also says the driver's trace outlives its device (a
+   * Windows guest's rescind removes the device too, so a rescind needs it there). A
+   * guest OS without an entry here: those steps are refused on a real lab (exit 2, before
+   * any host is contacted). On Linux a rescind the guest reopens needs nothing here: the
+   * vmbus core removes and probes the device by itself.
+   */
+  guestUnbind?: { linuxDriver?: string | undefined; windowsPnp?: boolean | undefined } | undefined;
 }
 
 /** A device's control with its tool: what a real lab's host side drives. */
