@@ -289,7 +289,7 @@ export interface GuestDriver {
 }
 
 /** The guest side of an emulator device: how its guest driver is made, saved and revived. */
-export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest'>;
+export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest' | 'discardGuest'>;
 
 export interface EmulatorDevice {
   /** the host VSP twin of one channel */
@@ -305,6 +305,12 @@ export interface EmulatorDevice {
    * (src/vmbus/saved-state.ts), so a bad blob is refused with the VM as it was.
    */
   reviveGuest(image: unknown, now: number): unknown;
+  /**
+   * Optional: the run will not use this guest state again (a restore replaced it with a
+   * revived one). Its resources may go to the next revive (a C guest's instance, reset
+   * in place rather than instantiated anew); the state itself must not be used after.
+   */
+  discardGuest?(state: unknown): void;
   /**
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.

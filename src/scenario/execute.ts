@@ -481,7 +481,10 @@ class Execution {
     if (memory.hasLayout(rec.layout)) memory.overwrite(rec.memory);
     else memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
+    const replaced = this.guest.state;
     this.guest = this.makeGuest(guestState);
+    // Nothing reads the old guest any more: a C guest's next revive may take its instance.
+    this.guestSide.discardGuest?.(replaced);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
     // A channel the guest has closed (rescinded, not opened since) is offered, not opened.

@@ -16,7 +16,7 @@ import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts
 import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
 import { tagText } from '../../../src/devices/wasm/pool.ts';
 import { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
-import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
+import { checkRuntimeImage, fitsRuntime, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
 import { checkLinuxShimImage } from '../../../src/devices/wasm/linux-shim-image.ts';
 import type { LinuxShimImage } from '../../../src/devices/wasm/linux-shim.ts';
 import { violation } from '../../../src/devices/wasm/violations.ts';
@@ -66,30 +66,53 @@ export class CGuestLinux {
   /** where the module's `jiffies` is: written before every call, and left out of the state key */
   readonly jiffiesAt: number;
 
+  /** Its instance went to a driver revived into it (`spare`): this one must not be used again. */
+  private spent = false;
+
   /**
    * Loads the module (`insmod` with its parameters, then init); with `from`, revives it
-   * from an image instead (checked first: a malformed one is a RestoreError).
+   * from an image instead (checked first: a malformed one is a RestoreError, and nothing
+   * is changed). `spare`: a driver of the same build that nobody uses any more (the
+   * state a restore replaced): the image goes into its instance, reset in place, when
+   * its memory fits, rather than into a new instance (mapping a new instance's memory
+   * was most of a restore's cost). Either way the driver is the one the image holds.
    */
-  constructor(opts: CGuestLinuxOptions, from?: unknown) {
+  constructor(opts: CGuestLinuxOptions, from?: unknown, spare?: CGuestLinux) {
+    if (from !== undefined && spare !== undefined && !spare.spent) {
+      const img = checkImage(from, spare.rt);
+      if (fitsRuntime(spare.rt, img.runtime)) {
+        spare.spent = true;
+        this.rt = spare.rt;
+        this.linux = spare.linux;
+        this.jiffiesAt = spare.jiffiesAt;
+        this.rt.reuse(opts.now);
+        this.revive(img, false);
+        return;
+      }
+    }
     const built = buildDriver(guestLinuxRecipe(), opts.replace ? { replace: opts.replace } : {});
     this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
     this.jiffiesAt = this.rt.callExport('shim_jiffies', PASSIVE_LEVEL) >>> 0;
     if (from !== undefined) {
-      const img = checkImage(from, this.rt);
-      restoreRuntime(this.rt, img.runtime);
-      // No rings yet: `bind` gives each channel the restored VM's before anything runs.
-      this.linux.restore(img.linux, () => UNBOUND);
-      for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
-      for (const id of img.pending) this.pending.add(id);
-      this.reader = img.reader;
+      this.revive(checkImage(from, this.rt), true);
       return;
     }
     if (opts.ringPages !== undefined) this.rt.mem.setU32(this.call('shim_param_ring_pages', PASSIVE_LEVEL), opts.ringPages);
     if (opts.traceKib !== undefined) this.rt.mem.setU32(this.call('shim_param_trace_kib', PASSIVE_LEVEL), opts.traceKib);
     const st = this.call('shim_linux_init', PASSIVE_LEVEL) | 0;
     if (st !== 0) throw new Error(`guest-linux: module init failed with ${st}`);
+  }
+
+  /** Puts a checked image into this driver's runtime (`fresh`: a new instance nothing ran in). */
+  private revive(img: CGuestLinuxImage, fresh: boolean): void {
+    restoreRuntime(this.rt, img.runtime, { fresh });
+    // No rings yet: `bind` gives each channel the restored VM's before anything runs.
+    this.linux.restore(img.linux, () => UNBOUND);
+    for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
+    for (const id of img.pending) this.pending.add(id);
+    this.reader = img.reader;
   }
 
   /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
@@ -113,6 +136,7 @@ export class CGuestLinux {
 
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
   private call(name: string, level: number, ...args: unknown[]): number {
+    if (this.spent) throw new Error('guest-linux: this driver\'s instance was handed to a revived one (a bench bug)');
     this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
     return this.rt.callExport(name, level, ...args);
   }
