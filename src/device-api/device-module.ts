@@ -298,8 +298,13 @@ export interface EmulatorDevice {
   newGuestState(channels: readonly number[], firstTx: readonly TxId[]): unknown;
   /** the guest driver over its state and its rings */
   guest(state: unknown, rings: GuestRings, sink: TraceSink, host: HostDoorbell): GuestDriver;
-  /** the guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable) */
-  snapshotGuest(state: unknown, now: number): unknown;
+  /**
+   * The guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable).
+   * `live`: the caller encodes it before the guest runs again (the executor's save, whose
+   * encodeSavedVm copies it into the blob), so its bytes may be live views of the guest's
+   * own memory rather than copies.
+   */
+  snapshotGuest(state: unknown, now: number, live?: boolean): unknown;
   /**
    * Back from a saved image at time `now`. A malformed image throws a RestoreError
    * (src/vmbus/saved-state.ts), so a bad blob is refused with the VM as it was.

@@ -442,7 +442,8 @@ class Execution {
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock),
+      // Live too where the guest can (a C guest's memory): nothing runs before it is encoded.
+      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock, true),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };

@@ -115,9 +115,12 @@ export class CGuestLinux {
     this.reader = img.reader;
   }
 
-  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
-  image(): CGuestLinuxImage {
-    return { runtime: runtimeImage(this.rt), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
+  /**
+   * The driver's state now, as a saved VM holds it (a copy; `live`: its memory a view of
+   * the driver's, valid until the driver next runs). Between entries only.
+   */
+  image(live = false): CGuestLinuxImage {
+    return { runtime: runtimeImage(this.rt, live), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
   }
 
   /** The VMBus core's and the bench's tables beside the shim's (as `image` holds them), for the state key. */

@@ -93,9 +93,9 @@ export function cLinuxGuest(o: CGuestOptions): EmulatorGuest {
     guest(state, rings, sink, host) {
       return new CLinuxVmGuest(state as CLinuxGuestState, rings, sink, host, o.command);
     },
-    snapshotGuest(state, now): CLinuxGuestImage {
+    snapshotGuest(state, now, live): CLinuxGuestImage {
       const st = state as CLinuxGuestState;
-      return { kind: 'c-linux', driver: st.drv.image(), guestNow: now - st.away, channels: st.channels.map((ch) => ({ ch })), probed: st.probed };
+      return { kind: 'c-linux', driver: st.drv.image(live), guestNow: now - st.away, channels: st.channels.map((ch) => ({ ch })), probed: st.probed };
     },
     reviveGuest(image, now) {
       const img = image as Partial<CLinuxGuestImage> | null;

@@ -10,8 +10,8 @@
 // at their initial values and the memory alone is the driver's state.
 //
 // What makes it cheap (explore takes one at every save point):
-//  - the memory is copied only up to the pool's top when everything above it is zero
-//    (it is, unless the driver wrote past every block it was given): the rest is a size;
+//  - the memory is held as runs of pages (memory-runs.ts): pages of one byte value (the
+//    zero above the pool's top, the poison of its quarantine) are a value and a length;
 //  - an image can be put back into a runtime nobody uses any more (DriverRuntime.reuse)
 //    instead of a new instance, whose fresh memory mapping cost more than the copy.
 //
@@ -20,54 +20,43 @@
 // instance or a reused one (test/devices/wasm/runtime-image.test.ts).
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
+import { runsOf, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
 import type { PoolImage } from './pool.ts';
 import type { DriverRuntime } from './runtime.ts';
 
 export interface RuntimeImage {
   /** the driver's name: an image is revived only into the same driver */
   driver: string;
-  /** linear memory from address 0: all of it, or as far as `size` says the rest is zero */
+  /** linear memory from address 0, as bytes: all of it, or as far as `runs` take over */
   memory: Uint8Array;
   /**
-   * The linear memory's size in bytes when `memory` holds less of it: the bytes from
-   * memory.length up to `size` are zero. Absent: `memory` is the whole of it.
+   * The linear memory's size in bytes, when `memory` holds less of it: `runs` hold the
+   * bytes past `memory`, and what neither holds up to `size` is zero. Absent (an image
+   * from before runs): `memory` is the whole of it.
    */
   size?: number;
+  /** the memory from memory.length on, as runs of bytes or of one value (memory-runs.ts) */
+  runs?: MemoryRun[];
   pool: PoolImage;
   handles: Array<[kind: number, next: number]>;
 }
 
-/** The runtime's state now (a copy). Refused while the driver is running. */
-export function runtimeImage(rt: DriverRuntime): RuntimeImage {
+/**
+ * The runtime's state now (a copy). Refused while the driver is running. `live`: its
+ * bytes are views of the runtime's own memory, for a caller that copies them before the
+ * driver runs again (a VM save encodes them into its blob at once): one copy fewer.
+ */
+export function runtimeImage(rt: DriverRuntime, live = false): RuntimeImage {
   if (rt.inDriver) throw new Error(`${rt.name}: a snapshot is taken between entries into the driver, not inside one`);
   const bytes = rt.mem.bytes;
-  const pool = rt.pool.image();
-  const used = usedLength(bytes, pool.top);
-  // Every byte is written at once, so it need not be zeroed first: allocUnsafe takes
-  // reused memory where a zeroed array maps fresh pages (several times the copy's cost).
-  const own = Buffer.allocUnsafe(used);
-  const memory = new Uint8Array(own.buffer, own.byteOffset, used);
-  memory.set(bytes.subarray(0, used));
-  return { driver: rt.name, memory, size: bytes.length, pool, handles: rt.handleCounters() };
+  const runs = runsOf(bytes, live);
+  const first = runs[0];
+  const memory = first && first[0] === 0 && first.length === 2 ? (runs.shift(), first[1]) : new Uint8Array(0);
+  return { driver: rt.name, memory, size: bytes.length, runs, pool: rt.pool.image(), handles: rt.handleCounters() };
 }
 
 /** The bench refuses a driver image whose memory is larger than this (a pool that big is a runaway driver). */
 export const MAX_IMAGE_MEMORY = 1 << 30;
-
-/** Zero bytes to compare memory with (never written). */
-let zeros = new Uint8Array(0);
-
-/**
- * How much of `bytes` an image must hold: up to the pool's `top` when all above it is
- * zero (compared natively, as memcmp), else all of it. Nothing the pool hands out lies
- * above its top, so the rest is zero unless the driver wrote where it was given nothing.
- */
-function usedLength(bytes: Uint8Array, top: number): number {
-  const tail = bytes.length - top;
-  if (tail <= 0) return bytes.length;
-  if (zeros.length < tail) zeros = new Uint8Array(Math.max(tail, zeros.length * 2));
-  return Buffer.compare(bytes.subarray(top), zeros.subarray(0, tail)) === 0 ? top : bytes.length;
-}
 
 /** The linear memory size an image gives its runtime. */
 export function imageMemorySize(img: RuntimeImage): number {
@@ -94,11 +83,13 @@ export function checkRuntimeImage(img: unknown, rt: DriverRuntime): asserts img 
   // The module's own size is the instance's before anything grew it (a reused runtime's may be larger).
   const own = rt.initialMemory;
   if (img.size === undefined) {
+    if (img.runs !== undefined) bad('has runs but no size');
     if (mem.length % 65536 !== 0 || mem.length < own) bad(`memory is ${mem.length} bytes: not whole 64 KiB pages, or smaller than the module's own ${own}`);
   } else {
     if (!isU32(img.size) || img.size % 65536 !== 0 || img.size < own) bad(`size ${String(img.size)} is not whole 64 KiB pages, or smaller than the module's own ${own}`);
-    // The module's data and stack (below the heap) are always held: a new instance's are not zero.
-    if (mem.length > img.size || mem.length < rt.pool.base) bad(`memory is ${mem.length} bytes: larger than its size ${img.size}, or smaller than the module's own data and stack (${rt.pool.base})`);
+    if (mem.length > img.size) bad(`memory is ${mem.length} bytes, larger than its size ${img.size}`);
+    const problem = runsProblem(img.runs ?? [], mem.length, img.size);
+    if (problem) bad(`runs${problem}`);
   }
   const size = img.size ?? mem.length;
   if (size > MAX_IMAGE_MEMORY) bad(`memory is ${size} bytes, more than the ${MAX_IMAGE_MEMORY} the bench revives`);
@@ -137,8 +128,9 @@ export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage, opts: { fre
   }
   const b = rt.mem.bytes;
   b.set(img.memory);
-  // Memory grown just now is zero; below that, a used runtime's may hold anything.
-  if (!opts.fresh) b.fill(0, img.memory.length, had);
+  // Memory grown just now is zero, and so is a new instance's above its data (below the
+  // heap); the rest may hold anything, and every byte of it is written.
+  writeRuns(b, img.memory.length, img.runs ?? [], had, opts.fresh ? rt.pool.base : had);
   rt.pool.restore(img.pool);
   rt.restoreHandleCounters(img.handles);
 }
