@@ -18,11 +18,14 @@ export const RUN_PAGE = 4096;
 /** Bytes as they are, or `length` bytes all equal to `fill`. */
 export type MemoryRun = [at: number, bytes: Uint8Array] | [at: number, length: number, fill: number];
 
-/** A page of each byte value, to compare pages with (never written). */
-const fillPages: Array<Uint8Array | undefined> = [];
+/** Pages of one value are looked at this many at a time once a run of them has begun. */
+const STRIDE = 16 * RUN_PAGE;
 
-function fillPage(v: number): Uint8Array {
-  return (fillPages[v] ??= new Uint8Array(RUN_PAGE).fill(v));
+/** STRIDE bytes of each byte value, to compare memory with (never written). */
+const fills: Array<Uint8Array | undefined> = [];
+
+function fillOf(v: number): Uint8Array {
+  return (fills[v] ??= new Uint8Array(STRIDE).fill(v));
 }
 
 /** The value every byte of the page at `p` has, or -1. */
@@ -30,7 +33,7 @@ function uniform(bytes: Uint8Array, p: number): number {
   const v = bytes[p]!;
   // A few bytes first: most pages of bytes differ early, before a call to compare.
   if (bytes[p + 1] !== v || bytes[p + 2048] !== v || bytes[p + RUN_PAGE - 1] !== v) return -1;
-  return Buffer.compare(bytes.subarray(p, p + RUN_PAGE), fillPage(v)) === 0 ? v : -1;
+  return Buffer.compare(bytes.subarray(p, p + RUN_PAGE), fillOf(v).subarray(0, RUN_PAGE)) === 0 ? v : -1;
 }
 
 /**
@@ -48,18 +51,27 @@ export function runsOf(bytes: Uint8Array, live: boolean): MemoryRun[] {
     else if (fillFrom >= 0) runs.push([fillFrom, end - fillFrom, fill]);
     rawFrom = fillFrom = -1;
   };
-  for (let p = 0; p < bytes.length; p += RUN_PAGE) {
+  const n = bytes.length;
+  for (let p = 0; p < n; ) {
     const v = uniform(bytes, p);
     if (v < 0) {
       if (rawFrom < 0) {
         close(p);
         rawFrom = p;
       }
-    } else if (fillFrom < 0 || fill !== v) {
+      p += RUN_PAGE;
+      continue;
+    }
+    if (fillFrom < 0 || fill !== v) {
       close(p);
       fillFrom = p;
       fill = v;
     }
+    p += RUN_PAGE;
+    // Within a run of one value (a quarantined 64 KiB block, the zero above the pool's
+    // top), whole strides at once: one compare where there were sixteen.
+    const big = fillOf(v);
+    while (p + STRIDE <= n && bytes[p] === v && bytes[p + STRIDE - 1] === v && Buffer.compare(bytes.subarray(p, p + STRIDE), big) === 0) p += STRIDE;
   }
   close(bytes.length);
   const last = runs[runs.length - 1];
