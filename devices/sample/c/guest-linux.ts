@@ -235,6 +235,10 @@ export class CGuestLinux {
       if (n < 0) throw new Error(`guest-linux: reading trace failed with ${n}`);
       if (n === 0) break;
       text += new TextDecoder().decode(this.rt.mem.view(buf, n));
+      // A short read is the end of what is there (the trace file hands out all it has, up
+      // to the count): no read for the 0 after it. Each read has the driver allocate and
+      // free a 64 KiB chunk, and the pool's quarantine keeps every one of them poisoned.
+      if (n < READ_CHUNK) break;
     }
     if (this.rt.mem.u32(pos) >= clearAfter) {
       const r = this.control('trace-clear');
