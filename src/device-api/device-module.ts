@@ -327,7 +327,7 @@ export interface GuestDriver {
 }
 
 /** The guest side of an emulator device: how its guest driver is made, saved and revived. */
-export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest'>;
+export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest' | 'discardGuest'>;
 
 export interface EmulatorDevice {
   /** the host VSP twin of one channel */
@@ -336,13 +336,24 @@ export interface EmulatorDevice {
   newGuestState(channels: readonly number[], firstTx: readonly TxId[]): unknown;
   /** the guest driver over its state and its rings */
   guest(state: unknown, rings: GuestRings, sink: TraceSink, host: HostDoorbell): GuestDriver;
-  /** the guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable) */
-  snapshotGuest(state: unknown, now: number): unknown;
+  /**
+   * The guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable).
+   * `live`: the caller encodes it before the guest runs again (the executor's save, whose
+   * encodeSavedVm copies it into the blob), so its bytes may be live views of the guest's
+   * own memory rather than copies.
+   */
+  snapshotGuest(state: unknown, now: number, live?: boolean): unknown;
   /**
    * Back from a saved image at time `now`. A malformed image throws a RestoreError
    * (src/vmbus/saved-state.ts), so a bad blob is refused with the VM as it was.
    */
   reviveGuest(image: unknown, now: number): unknown;
+  /**
+   * Optional: the run will not use this guest state again (a restore replaced it with a
+   * revived one). Its resources may go to the next revive (a C guest's instance, reset
+   * in place rather than instantiated anew); the state itself must not be used after.
+   */
+  discardGuest?(state: unknown): void;
   /**
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.

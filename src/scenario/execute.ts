@@ -447,7 +447,8 @@ class Execution {
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock),
+      // Live too where the guest can (a C guest's memory): nothing runs before it is encoded.
+      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock, true),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
@@ -494,7 +495,10 @@ class Execution {
     if (memory.hasLayout(rec.layout)) memory.overwrite(rec.memory);
     else memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
+    const replaced = this.guest.state;
     this.guest = this.makeGuest(guestState);
+    // Nothing reads the old guest any more: a C guest's next revive may take its instance.
+    this.guestSide.discardGuest?.(replaced);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
     // A channel the guest has closed (rescinded, not opened since) is offered, not opened.
