@@ -159,9 +159,10 @@ class CWindowsVmGuest implements GuestDriver {
   private readonly sink: TraceSink;
   private readonly host: HostDoorbell;
   private readonly o: CWindowsGuestOptions;
-  /** held host transactions and queued work, from the counters after the last entry into the driver */
+  /** host transactions held and Requests awaiting completion, from the counters (read again after an entry into the driver) */
   private held = 0;
   private completions = 0;
+  private countersStale = true;
 
   constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, o: CWindowsGuestOptions) {
     this.st = st;
@@ -173,7 +174,6 @@ class CWindowsVmGuest implements GuestDriver {
       const c = this.client();
       bindClientRings(c, rings.get(st.ch)!, this.doorbell());
     }
-    this.readCounters();
   }
 
   get state(): unknown {
@@ -229,10 +229,13 @@ class CWindowsVmGuest implements GuestDriver {
         this.st.traceOffset = 0;
       }
     }
-    this.readCounters();
+    this.countersStale = true;
   }
 
+  /** The counters IOCTL, once per entry into the driver (the scheduler asks nextDue often). */
   private readCounters(): void {
+    if (!this.countersStale) return;
+    this.countersStale = false;
     const row = this.st.drv.counters()[0] ?? {};
     this.held = row.held ?? 0;
     this.completions = (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
@@ -272,6 +275,7 @@ class CWindowsVmGuest implements GuestDriver {
 
   /** The driver's hold timer, while it holds a host transaction or has a work item queued. */
   nextDue(): number | null {
+    this.readCounters();
     if (this.held === 0) return null;
     const d = this.st.drv.nextTimerDue();
     return d === null ? null : d + this.st.away;
@@ -286,6 +290,7 @@ class CWindowsVmGuest implements GuestDriver {
 
   /** Requests awaiting their completion, host transactions held, and sends still in the library's queue. */
   pending(): number {
+    this.readCounters();
     const c = this.st.drv.client();
     return this.completions + this.held + (c ? fifoLength(c.queue) : 0);
   }

@@ -121,7 +121,7 @@ export function kmclClientImage(shim: KmclShim): KmclClientImage {
 }
 
 function bad(what: string): never {
-  throw new RestoreError('bad-record', `the C guest driver's image kmcl.${what}`);
+  throw new RestoreError('bad-record', `the C guest driver's image kmcl${what.startsWith('is ') ? ' ' : '.'}${what}`);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -41,7 +41,7 @@ export interface WdfShimImage {
 }
 
 function bad(what: string): never {
-  throw new RestoreError('bad-record', `the C guest driver's image wdf.${what}`);
+  throw new RestoreError('bad-record', `the C guest driver's image wdf${what.startsWith('is ') ? ' ' : '.'}${what}`);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
