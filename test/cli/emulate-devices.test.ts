@@ -139,6 +139,15 @@ describe('bench emulate --devices', () => {
     expect(doc.ranInFull).toBe(0);
   });
 
+  it.skipIf(!toolchain)('explore --devices c-windows walks with the C Windows guest keyed as its image, exit 0', async () => {
+    const r = await bench(['explore', 'bench/scenarios/02-inflight-host-transactions.yaml', '--devices', 'c-windows', '--max-schedules', '24', '--workers', '1', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ scenario: 'inflight-host-transactions', schedules: 24, truncated: true, failures: [] });
+    // The walk keys the C Windows guest (guest-windows-key.ts) and the C VSP: it decides these in place.
+    expect(doc.ranInFull).toBe(0);
+  });
+
   it.skipIf(!toolchain)('explore --devices c runs the schedules on the C VSP, exit 0', async () => {
     const r = await bench(['explore', 'bench/scenarios/06-checkpoint-apply.yaml', '--devices', 'c', '--max-schedules', '12', '--workers', '1', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);

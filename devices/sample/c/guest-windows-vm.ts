@@ -44,6 +44,8 @@ import { bindClientRings } from '../../../src/devices/wasm/kmcl-client-image.ts'
 import { replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
 import { CGuestWindows, type CGuestWindowsImage, type CGuestWindowsOptions } from './guest-windows.ts';
 import { instanceGuid } from './host-vsp.ts';
+import { keyCGuestWindows } from './guest-windows-key.ts';
+import type { StateKey } from '../../../src/scenario/state-key.ts';
 
 /** The trace buffer the bench starts the device with (its TraceKiB registry value); reads empty it long before it fills. */
 const TRACE_KIB = 256;
@@ -159,10 +161,12 @@ class CWindowsVmGuest implements GuestDriver {
   private readonly sink: TraceSink;
   private readonly host: HostDoorbell;
   private readonly o: CWindowsGuestOptions;
-  /** host transactions held and Requests awaiting completion, from the counters (read again after an entry into the driver) */
-  private held = 0;
-  private completions = 0;
-  private countersStale = true;
+  /**
+   * Host transactions held and Requests awaiting completion, from the counters IOCTL,
+   * read again after an entry into the driver: a cache of what the driver's memory says
+   * (keyed there), so explore's key leaves it out (`counters`, state-key.ts).
+   */
+  private readonly counters = { held: 0, completions: 0, stale: true };
 
   constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, o: CWindowsGuestOptions) {
     this.st = st;
@@ -178,6 +182,12 @@ class CWindowsVmGuest implements GuestDriver {
 
   get state(): unknown {
     return this.st;
+  }
+
+  /** Explore's state key: the driver as its image (guest-windows-key.ts), not field by field. */
+  keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
+    const drv = this.st.drv;
+    add(drv, (k) => keyCGuestWindows(k, drv));
   }
 
   private client(): Channel {
@@ -229,16 +239,17 @@ class CWindowsVmGuest implements GuestDriver {
         this.st.traceOffset = 0;
       }
     }
-    this.countersStale = true;
+    this.counters.stale = true;
   }
 
   /** The counters IOCTL, once per entry into the driver (the scheduler asks nextDue often). */
   private readCounters(): void {
-    if (!this.countersStale) return;
-    this.countersStale = false;
+    const c = this.counters;
+    if (!c.stale) return;
+    c.stale = false;
     const row = this.st.drv.counters()[0] ?? {};
-    this.held = row.held ?? 0;
-    this.completions = (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
+    c.held = row.held ?? 0;
+    c.completions = (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
   }
 
   signal(_ch: number, what: 'interrupt' | 'writable'): void {
@@ -276,7 +287,7 @@ class CWindowsVmGuest implements GuestDriver {
   /** The driver's hold timer, while it holds a host transaction or has a work item queued. */
   nextDue(): number | null {
     this.readCounters();
-    if (this.held === 0) return null;
+    if (this.counters.held === 0) return null;
     const d = this.st.drv.nextTimerDue();
     return d === null ? null : d + this.st.away;
   }
@@ -292,7 +303,7 @@ class CWindowsVmGuest implements GuestDriver {
   pending(): number {
     this.readCounters();
     const c = this.st.drv.client();
-    return this.completions + this.held + (c ? fifoLength(c.queue) : 0);
+    return this.counters.completions + this.counters.held + (c ? fifoLength(c.queue) : 0);
   }
 
   // Replay (bench check) runs the TypeScript twins, never the C driver.

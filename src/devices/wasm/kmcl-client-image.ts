@@ -264,10 +264,10 @@ export function restoreKmclClient(shim: KmclShim, img: KmclClientImage, choices:
 }
 
 /**
- * Binds a revived (or newly offered) client channel to its rings in guest memory, as
- * connectionOpened does, without running any callback: the guest never saw its VM
- * saved, so nothing happens in its driver. It looks at the ring once (a spurious poll
- * is harmless; a signal lost with the host's old objects is not).
+ * Binds a revived client channel to its rings in guest memory, as connectionOpened did,
+ * without running any callback: the guest never saw its VM saved, so nothing happens in
+ * its driver. Its interrupt and draining flags are as the image has them: a signal the
+ * host gave before the save is in the image, and the rings (guest memory) are as they were.
  */
 export function bindClientRings(ch: Channel, rings: { out: OutgoingRing; in: IncomingRing }, signalPeer: (what: 'interrupt' | 'writable') => void): void {
   const st: ChannelState = ch.state;
@@ -280,5 +280,4 @@ export function bindClientRings(ch: Channel, rings: { out: OutgoingRing; in: Inc
     ch.onUnacceptable?.(offset, type, flags);
   };
   rings.in.inclusiveThreshold = ch.choices.pendingSendThreshold === 'greater-or-equal';
-  ch.interrupt = true;
 }
