@@ -173,7 +173,7 @@ class CLinuxVmGuest implements GuestDriver {
     return this.st;
   }
 
-  /** Explore's state key: the driver as its image (guest-linux-key.ts), not field by field. */
+  /** Explore's state key: the driver as its image (c-linux-guest-key.ts), not field by field. */
   keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
     const drv = this.st.drv;
     add(drv, (k) => keyCGuestLinux(k, drv));

@@ -327,7 +327,14 @@ export interface GuestDriver {
 }
 
 /** The guest side of an emulator device: how its guest driver is made, saved and revived. */
-export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest' | 'discardGuest'>;
+export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest' | 'discardGuest'> & {
+  /**
+   * Optional (a C guest): what of scenario `s` this guest cannot run, as the field to name
+   * (and the step's index, for a step) and why; null when it runs all of it. The bench
+   * refuses the scenario with exit 2 before anything runs.
+   */
+  refuses?(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: boolean | undefined }>; steps: ReadonlyArray<{ op: string }> }): { field: string; step?: number; reason: string } | null;
+};
 
 export interface EmulatorDevice {
   /** the host VSP twin of one channel */
@@ -369,10 +376,11 @@ export interface EmulatorDevice {
    * Optional: the guest driver built from C for WebAssembly (`devices: c-linux`,
    * `c-windows`), in place of the twin's guest side for one run. Its state is the driver
    * itself (its linear memory and the shim's tables); `snapshotGuest` copies it whole and
-   * `reviveGuest` builds the driver again from a copy. `now`: the run's clock. A device
+   * `reviveGuest` builds the driver again from a copy. `now`: the run's clock; `choices`:
+   * the run's documented-gap choices (a guest's KMCL client follows them; absent: the defaults). A device
    * without a C guest for `os` throws an InputError naming it.
    */
-  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
 }
 
 /**
