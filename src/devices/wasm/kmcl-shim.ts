@@ -103,7 +103,11 @@ export class KmclShim {
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
   private readonly incoming = new Map<number, IncomingRec>();
-  /** (a Map, emptied as packets retire: a WeakMap's entries cost the collector much more) */
+  /**
+   * The packets the driver deferred to PASSIVE_LEVEL, which KMCL hands it again (a Map,
+   * emptied as packets retire: a WeakMap's entries cost the collector much more).
+   * Invariant: holds exactly the driver's incoming packets with pkt.deferrals > 0.
+   */
   private readonly incomingOf = new Map<IncomingPacket, IncomingRec>();
   private readonly kernelHandles = new Set<number>();
   private nextChannelId = 1;
@@ -175,12 +179,13 @@ export class KmclShim {
   }
 
   private onPacket(r: ChannelRec, pkt: IncomingPacket, payload: Uint8Array, flags: number): void {
-    let inc = this.incomingOf.get(pkt);
+    // Only a packet the driver deferred comes back (KMCL hands out each packet once
+    // otherwise): only those are looked up.
+    let inc = pkt.deferrals > 0 ? this.incomingOf.get(pkt) : undefined;
     if (!inc) {
       const buffer = this.rt.pool.alloc(payload.length, SHIM_TAG, 'shim');
       this.rt.mem.write(buffer, payload);
       inc = { handle: this.rt.handle(3), pkt, chan: r, buffer };
-      this.incomingOf.set(pkt, inc);
       this.incoming.set(inc.handle, inc);
     }
     // A redelivery after DeferToPassive runs at PASSIVE_LEVEL; a first delivery at DISPATCH.
@@ -190,7 +195,7 @@ export class KmclShim {
 
   private retireIncoming(inc: IncomingRec, call: string): void {
     this.incoming.delete(inc.handle);
-    this.incomingOf.delete(inc.pkt);
+    if (inc.pkt.deferrals > 0) this.incomingOf.delete(inc.pkt);
     this.rt.pool.free(inc.buffer, SHIM_TAG, call);
   }
 
@@ -421,6 +426,7 @@ export class KmclShim {
       VmbChannelPacketDeferToPassive: (c: number) => {
         const inc = this.completion(c, 'VmbChannelPacketDeferToPassive');
         inc.chan.ch.packetDeferToPassive(inc.pkt);
+        this.incomingOf.set(inc.pkt, inc);
       },
       VmbChannelPacketFail: (c: number) => {
         const inc = this.completion(c, 'VmbChannelPacketFail');

@@ -159,8 +159,9 @@ class EventShape {
   /** Whether the descriptors at `fields` have this shape's kinds and names (by address). */
   fits(m: Linear, fields: number, count: number): boolean {
     if (count !== this.kinds.length) return false;
-    for (let i = 0, at = fields; i < count; i++, at += FIELD_BYTES) {
-      if (m.u32(at) !== this.kinds[i] || m.u32(at + 4) !== this.nameAt[i]) return false;
+    const w = m.words;
+    for (let i = 0, word = fields >>> 2; i < count; i++, word += FIELD_BYTES / 4) {
+      if (w[word] !== this.kinds[i] || w[word + 1] !== this.nameAt[i]) return false;
     }
     return true;
   }
