@@ -60,6 +60,10 @@ interface IncomingRec {
   pkt: IncomingPacket;
   chan: ChannelRec;
   buffer: number;
+  /** completed or failed: no longer the driver's */
+  retired: boolean;
+  /** in KmclShim.incoming (kept past the ProcessPacket call it came in) */
+  kept: boolean;
 }
 
 export interface KmclHooks {
@@ -102,7 +106,15 @@ export class KmclShim {
   readonly channels = new Map<number, ChannelRec>();
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
+  /**
+   * The incoming packets in the driver's hands by VMBPACKETCOMPLETION handle, but for the
+   * one being handed to EvtVmbChannelProcessPacket now (`inHand`): most are completed
+   * inside that call, and a Map that fills and empties a packet at a time costs more than
+   * the rest of the shim's receive path. A packet still held when the call returns joins.
+   * Invariant: the driver's incoming packets are exactly `incoming`'s and an unretired `inHand`.
+   */
   private readonly incoming = new Map<number, IncomingRec>();
+  private inHand: IncomingRec | null = null;
   /**
    * The packets the driver deferred to PASSIVE_LEVEL, which KMCL hands it again (a Map,
    * emptied as packets retire: a WeakMap's entries cost the collector much more).
@@ -143,7 +155,8 @@ export class KmclShim {
   }
 
   private completion(h: number, call: string): IncomingRec {
-    const r = this.incoming.get(h >>> 0);
+    const cur = this.inHand;
+    const r = cur !== null && cur.handle === h >>> 0 && !cur.retired ? cur : this.incoming.get(h >>> 0);
     if (!r) throw violation('kmcl.bad-handle', call, `VMBPACKETCOMPLETION 0x${(h >>> 0).toString(16)}`, 'not a packet in the driver\'s hands (completed already?)');
     return r;
   }
@@ -185,16 +198,32 @@ export class KmclShim {
     if (!inc) {
       const buffer = this.rt.pool.alloc(payload.length, SHIM_TAG, 'shim');
       this.rt.mem.write(buffer, payload);
-      inc = { handle: this.rt.handle(3), pkt, chan: r, buffer };
-      this.incoming.set(inc.handle, inc);
+      inc = { handle: this.rt.handle(3), pkt, chan: r, buffer, retired: false, kept: false };
     }
+    // A packet in hand when another comes in (a nested delivery) goes into the table first.
+    const outer = this.inHand;
+    if (outer !== null) this.keep(outer);
+    this.inHand = inc;
     // A redelivery after DeferToPassive runs at PASSIVE_LEVEL; a first delivery at DISPATCH.
     const level = pkt.deferrals > 0 ? PASSIVE_LEVEL : DISPATCH_LEVEL;
-    this.rt.callback(r.processPacket, 'EvtVmbChannelProcessPacket', level, r.handle, inc.handle, inc.buffer, payload.length, flags);
+    try {
+      this.rt.callback(r.processPacket, 'EvtVmbChannelProcessPacket', level, r.handle, inc.handle, inc.buffer, payload.length, flags);
+    } finally {
+      this.inHand = outer;
+      this.keep(inc);
+    }
+  }
+
+  /** A packet the driver still holds after the call it came in: into the table of handles. */
+  private keep(inc: IncomingRec): void {
+    if (inc.retired || inc.kept) return;
+    inc.kept = true;
+    this.incoming.set(inc.handle, inc);
   }
 
   private retireIncoming(inc: IncomingRec, call: string): void {
-    this.incoming.delete(inc.handle);
+    inc.retired = true;
+    if (inc.kept) this.incoming.delete(inc.handle);
     if (inc.pkt.deferrals > 0) this.incomingOf.delete(inc.pkt);
     this.rt.pool.free(inc.buffer, SHIM_TAG, call);
   }
@@ -236,6 +265,8 @@ export class KmclShim {
 
   /** The incoming packet of a VMBPACKETCOMPLETION handle still in the driver's hands (shim-key.ts). */
   completionOf(h: number): IncomingPacket | undefined {
+    const cur = this.inHand;
+    if (cur !== null && cur.handle === h >>> 0 && !cur.retired) return cur.pkt;
     return this.incoming.get(h >>> 0)?.pkt;
   }
 
@@ -243,7 +274,8 @@ export class KmclShim {
   outstanding(): { packets: number; incoming: number; kernelHandles: number } {
     let packets = 0;
     for (const p of this.packets.values()) if (!p.freed) packets++;
-    return { packets, incoming: this.incoming.size, kernelHandles: this.kernelHandles.size };
+    const inHand = this.inHand !== null && !this.inHand.retired && !this.inHand.kept ? 1 : 0;
+    return { packets, incoming: this.incoming.size + inHand, kernelHandles: this.kernelHandles.size };
   }
 
   imports(): ImportTable {

@@ -92,7 +92,7 @@ export class TraceShim {
     if (seq === 0 || seq === this.lastSeq + 1) {
       if (seq) this.lastSeq = seq;
       this.sink.emit(body);
-      while (this.waiting.has(this.lastSeq + 1)) {
+      while (this.waiting.size > 0 && this.waiting.has(this.lastSeq + 1)) {
         const next = this.waiting.get(this.lastSeq + 1)!;
         this.waiting.delete(++this.lastSeq);
         this.sink.emit(next);
