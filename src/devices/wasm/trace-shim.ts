@@ -68,23 +68,10 @@ export class TraceShim {
     }
     let shape = this.shapes.get(eventName);
     if (shape === undefined || !shape.fits(m, fields, count)) this.shapes.set(eventName, (shape = EventShape.read(m, this.side, eventName, fields, count)));
-    // A copy of the shape's template has every key already, in the event's order: the
-    // stores below only replace values.
-    const body: Record<string, unknown> = { ...shape.template };
     const w = m.words;
-    let seq = 0;
-    for (let i = 0, word = fields >>> 2; i < count; i++, word += FIELD_BYTES / 4) {
-      let value: number | string | boolean;
-      switch (shape.kinds[i]) {
-        // Two halves rounded once: the value Number(BigInt) would give.
-        case FieldKind.UInt64: value = w[word + 3]! * 0x1_0000_0000 + w[word + 2]!; break;
-        case FieldKind.UInt32: value = w[word + 2]!; break;
-        case FieldKind.String: value = this.strings.at(m, w[word + 2]!); break;
-        default: value = m.u8(4 * word + 8) !== 0; // BOOLEAN: one byte
-      }
-      if (i === shape.seqAt) seq = value as number;
-      else body[shape.names[i]!] = value;
-    }
+    const word = fields >>> 2;
+    const body = shape.decode(w, word, m.bytes, this.strings, m);
+    const seq = shape.seqAt < 0 ? 0 : (fieldValue(shape.kinds[shape.seqAt]!, w, word + shape.seqAt * (FIELD_BYTES / 4), m.bytes, this.strings, m) as number);
     this.write(seq, body as unknown as EventBody);
   }
 
@@ -126,18 +113,15 @@ class EventShape {
   readonly names: string[];
   /** the field that is the driver's seq (not copied into the event), or -1 */
   readonly seqAt: number;
-  /** the event's keys in order, each with a placeholder value (TraceShim.event copies it) */
-  readonly template: Record<string, unknown>;
+  /** The event of this shape from its descriptors (the first one's word at `word`): see `decoder`. */
+  readonly decode: Decoder;
   private constructor(ev: string, kinds: number[], nameAt: number[], names: string[], side: 'host' | 'guest') {
     this.ev = ev;
     this.kinds = kinds;
     this.nameAt = nameAt;
     this.names = names;
     this.seqAt = names.indexOf('seq');
-    this.template = { side, ev };
-    names.forEach((n, i) => {
-      if (i !== this.seqAt) this.template[n] = 0;
-    });
+    this.decode = decoder(side, ev, kinds, names, this.seqAt);
   }
 
   static read(m: Linear, side: 'host' | 'guest', eventName: number, fields: number, count: number): EventShape {
@@ -149,9 +133,12 @@ class EventShape {
       if (kind < FieldKind.UInt64 || kind > FieldKind.Boolean) {
         throw violation('trace.misuse', '_TlgStandInWrite', `field ${i} kind ${kind}`, 'not a field kind of the stand-in TraceLoggingProvider.h');
       }
+      const name = m.cstring(m.u32(at + 4));
+      // In an object literal this name would set the event's prototype, not a field.
+      if (name === '__proto__') throw violation('trace.misuse', '_TlgStandInWrite', `field ${i} '__proto__'`, 'a field name a trace event cannot carry');
       kinds.push(kind);
       nameAt.push(m.u32(at + 4));
-      names.push(interned(m.cstring(m.u32(at + 4))));
+      names.push(name);
     }
     return new EventShape(m.cstring(eventName), kinds, nameAt, names, side);
   }
@@ -167,10 +154,40 @@ class EventShape {
   }
 }
 
+type Decoder = (w: Uint32Array, word: number, b: Uint8Array, strings: CStrings, m: Linear) => Record<string, unknown>;
+
 /**
- * The engine's own copy of a property name: a key read from memory is a new string each
- * time, and a store under one the engine has not interned first looks it up.
+ * A shape's decoder, compiled once per shape: one object literal, its keys in the event's
+ * order, each value read straight from its descriptor (as src/trace/event-columns.ts
+ * compiles its decoders). An event's object is then made at once, as a TypeScript twin's
+ * literal is, instead of key by key. The keys are the driver's literals, quoted by
+ * JSON.stringify; the side and event name are passed in, not written into the code.
+ * Invariant: decode gives, for every field but seq, fieldValue of that field under its
+ * name, in the order of the descriptors (test/devices/wasm/trace-shim.test.ts).
  */
-function interned(name: string): string {
-  return Object.keys({ [name]: 0 })[0]!;
+function decoder(side: 'host' | 'guest', ev: string, kinds: readonly number[], names: readonly string[], seqAt: number): Decoder {
+  const values: string[] = [];
+  kinds.forEach((kind, i) => {
+    if (i === seqAt) return;
+    const at = i * (FIELD_BYTES / 4);
+    const value =
+      kind === FieldKind.UInt64 ? `w[word + ${at + 3}] * 4294967296 + w[word + ${at + 2}]`
+      : kind === FieldKind.UInt32 ? `w[word + ${at + 2}]`
+      : kind === FieldKind.String ? `strings.at(m, w[word + ${at + 2}])`
+      : `b[4 * word + ${4 * at + 8}] !== 0`;
+    values.push(`${JSON.stringify(names[i])}: ${value}`);
+  });
+  const make = new Function('SIDE', 'EV', `return function (w, word, b, strings, m) { return { side: SIDE, ev: EV, ${values.join(', ')} }; };`);
+  return make(side, ev) as Decoder;
+}
+
+/** One field's value, the way the decoder reads it (for seq, which is not in the event). */
+function fieldValue(kind: number, w: Uint32Array, word: number, b: Uint8Array, strings: CStrings, m: Linear): number | string | boolean {
+  switch (kind) {
+    // Two halves rounded once: the value Number(BigInt) would give.
+    case FieldKind.UInt64: return w[word + 3]! * 0x1_0000_0000 + w[word + 2]!;
+    case FieldKind.UInt32: return w[word + 2]!;
+    case FieldKind.String: return strings.at(m, w[word + 2]!);
+    default: return b[4 * word + 8] !== 0; // BOOLEAN: one byte
+  }
 }

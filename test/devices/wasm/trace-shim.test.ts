@@ -108,11 +108,14 @@ describe('the TraceLogging shim', () => {
     expect(rule(() => d.write(0, d.str('x'), 4100, 1))).toBe('trace.misuse'); // not aligned as the struct is
     new DataView(d.mem.memory.buffer).setUint32(8192, 9, true);
     expect(rule(() => d.write(0, d.str('x'), 8192, 1))).toBe('trace.misuse');
+    // A name an event object cannot have as a field (it would set its prototype).
+    expect(rule(() => d.trace('x', [{ kind: 'u32', name: '__proto__', value: 1 }]))).toBe('trace.misuse');
     expect(d.events).toEqual([]);
   });
 
   it('gives every field the value a field-by-field decoding gives, for any fields (property)', () => {
-    const name = fc.constantFrom('a', 'tx', 'len', 'digest', 'status', 'ch'); // seq: the ordering test above
+    // seq: the ordering test above; side and ev as field names replace the shim's own.
+    const name = fc.constantFrom('a', 'tx', 'len', 'digest', 'status', 'ch', 'side', 'ev', 'a b', '"q"');
     const field: fc.Arbitrary<Field> = fc.oneof(
       fc.record({ kind: fc.constant('u64' as const), name, value: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }),
       fc.record({ kind: fc.constant('u32' as const), name, value: fc.nat({ max: 0xffff_ffff }) }),
