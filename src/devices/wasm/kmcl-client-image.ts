@@ -246,10 +246,11 @@ export function restoreKmclClient(shim: KmclShim, img: KmclClientImage, choices:
   for (const p of img.incoming) {
     const r = recs.get(p.chan)!;
     const pkt: IncomingPacket = { channel: r.ch, transId: p.transId, wantCompletion: p.wantCompletion, payload: p.payload.slice(), state: p.state, deferrals: p.deferrals };
-    const inc: IncomingRec = { handle: p.handle, pkt, chan: r, buffer: p.buffer };
+    const inc: IncomingRec = { handle: p.handle, pkt, chan: r, buffer: p.buffer, retired: false, kept: true };
     incoming.set(inc.handle, inc);
     t.incoming.set(inc.handle, inc);
-    t.incomingOf.set(pkt, inc);
+    // As the shim keeps it: only a packet the driver deferred is found by its IncomingPacket.
+    if (pkt.deferrals > 0) t.incomingOf.set(pkt, inc);
   }
   for (const c of img.channels) {
     const r = recs.get(c.handle)!;
