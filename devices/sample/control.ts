@@ -84,4 +84,10 @@ export const sampleControl: ToolControl = {
   // The guest completes each held host transaction after the time its arg0 asks for
   // (the scenario's host-send `hold`), as the twins do (PROTOCOL.md "hold").
   begin: [{ to: 'guest', line: 'hold auto' }],
+  // The Linux module registers its hv_driver as KBUILD_MODNAME (sample_guest_main.c); its
+  // remove closes the channel, its probe opens it, and its trace is the module's, so it
+  // outlives the device. The Windows guest keeps its trace in the device's memory, which
+  // EvtDeviceReleaseHardware frees along with the channel (guest-driver.c): a disabled or
+  // rescinded device would take the close's own events with it, so no windowsPnp.
+  guestUnbind: { linuxDriver: 'vmbus_sample_guest' },
 };

@@ -97,6 +97,9 @@ interface CLinuxGuestImage {
 
 export function cLinuxGuest(o: CGuestOptions): EmulatorGuest {
   const driverOpts = (st: CLinuxGuestState): CGuestLinuxOptions => ({ recipe: o.recipe, now: () => o.now() - st.away, traceKib: TRACE_KIB, ...(o.replace ? { replace: o.replace } : {}) });
+  // The driver of the last guest state a restore replaced: the next revive puts its image
+  // into that instance (CGuestLinux, `spare`). One run's, so one build's.
+  let spare: CGuestLinux | undefined;
   return {
     newGuestState(channels, firstTx) {
       const odd = firstTx.findIndex((t) => t !== 1);
@@ -108,9 +111,9 @@ export function cLinuxGuest(o: CGuestOptions): EmulatorGuest {
     guest(state, rings, sink, host) {
       return new CLinuxVmGuest(state as CLinuxGuestState, rings, sink, host, o.control);
     },
-    snapshotGuest(state, now): CLinuxGuestImage {
+    snapshotGuest(state, now, live): CLinuxGuestImage {
       const st = state as CLinuxGuestState;
-      return { kind: 'c-linux', driver: st.drv.image(), guestNow: now - st.away, channels: st.channels.map((ch) => ({ ch })), probed: st.probed };
+      return { kind: 'c-linux', driver: st.drv.image(live), guestNow: now - st.away, channels: st.channels.map((ch) => ({ ch })), probed: st.probed };
     },
     reviveGuest(image, now) {
       const img = image as Partial<CLinuxGuestImage> | null;
@@ -122,10 +125,17 @@ export function cLinuxGuest(o: CGuestOptions): EmulatorGuest {
       if (!Array.isArray(img!.channels) || img!.channels.length === 0 || !img!.channels.every((c) => Number.isSafeInteger(c?.ch))) bad('channels are not a list of channel ids');
       if (typeof img!.probed !== 'boolean') bad('probed is not a boolean');
       const st = new CLinuxGuestState(now - img!.guestNow!, img!.channels!.map((c) => c.ch), img!.probed!);
-      st.drv = new CGuestLinux(driverOpts(st), img!.driver);
+      st.drv = new CGuestLinux(driverOpts(st), img!.driver, spare);
+      spare = undefined;
       const missing = st.probed ? st.channels.find((ch) => !st.drv.linux.channels.has(ch)) : undefined;
       if (missing !== undefined) bad(`says channel ${missing} was probed, but the driver has no such channel`);
       return st;
+    },
+    discardGuest(state) {
+      const st = state as CLinuxGuestState;
+      spare = st.drv;
+      // Whatever still holds the old state fails loudly rather than drive the reused instance.
+      st.drv = undefined as unknown as CGuestLinux;
     },
   };
 }
@@ -163,7 +173,7 @@ class CLinuxVmGuest implements GuestDriver {
     return this.st;
   }
 
-  /** Explore's state key: the driver as its image (guest-linux-key.ts), not field by field. */
+  /** Explore's state key: the driver as its image (c-linux-guest-key.ts), not field by field. */
   keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
     const drv = this.st.drv;
     add(drv, (k) => keyCGuestLinux(k, drv));

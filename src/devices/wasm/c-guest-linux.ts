@@ -16,7 +16,7 @@ import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
 import { LinuxShim } from './linux-shim.ts';
 import { tagText } from './pool.ts';
 import { DriverRuntime } from './runtime.ts';
-import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from './runtime-image.ts';
+import { checkRuntimeImage, fitsRuntime, restoreRuntime, runtimeImage, type RuntimeImage } from './runtime-image.ts';
 import { checkLinuxShimImage } from './linux-shim-image.ts';
 import type { LinuxShimImage } from './linux-shim.ts';
 import { violation } from './violations.ts';
@@ -68,24 +68,37 @@ export class CGuestLinux {
   /** where the module's `jiffies` is: written before every call, and left out of the state key */
   readonly jiffiesAt: number;
 
+  /** Its instance went to a driver revived into it (`spare`): this one must not be used again. */
+  private spent = false;
+
   /**
    * Loads the module (`insmod` with its parameters, then init); with `from`, revives it
-   * from an image instead (checked first: a malformed one is a RestoreError).
+   * from an image instead (checked first: a malformed one is a RestoreError, and nothing
+   * is changed). `spare`: a driver of the same build that nobody uses any more (the
+   * state a restore replaced): the image goes into its instance, reset in place, when
+   * its memory fits, rather than into a new instance (mapping a new instance's memory
+   * was most of a restore's cost). Either way the driver is the one the image holds.
    */
-  constructor(opts: CGuestLinuxOptions, from?: unknown) {
+  constructor(opts: CGuestLinuxOptions, from?: unknown, spare?: CGuestLinux) {
+    if (from !== undefined && spare !== undefined && !spare.spent) {
+      const img = checkImage(from, spare.rt);
+      if (fitsRuntime(spare.rt, img.runtime)) {
+        spare.spent = true;
+        this.rt = spare.rt;
+        this.linux = spare.linux;
+        this.jiffiesAt = spare.jiffiesAt;
+        this.rt.reuse(opts.now);
+        this.revive(img, false);
+        return;
+      }
+    }
     const built = buildDriver(opts.recipe, opts.replace ? { replace: opts.replace } : {});
     this.rt = new DriverRuntime(opts.recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
     this.jiffiesAt = this.rt.callExport('shim_jiffies', PASSIVE_LEVEL) >>> 0;
     if (from !== undefined) {
-      const img = checkImage(from, this.rt);
-      restoreRuntime(this.rt, img.runtime);
-      // No rings yet: `bind` gives each channel the restored VM's before anything runs.
-      this.linux.restore(img.linux, () => UNBOUND);
-      for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
-      for (const id of img.pending) this.pending.add(id);
-      this.reader = img.reader;
+      this.revive(checkImage(from, this.rt), true);
       return;
     }
     if (opts.ringPages !== undefined) this.rt.mem.setU32(this.call('shim_param_ring_pages', PASSIVE_LEVEL), opts.ringPages);
@@ -94,9 +107,22 @@ export class CGuestLinux {
     if (st !== 0) throw new Error(`guest-linux: module init failed with ${st}`);
   }
 
-  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
-  image(): CGuestLinuxImage {
-    return { runtime: runtimeImage(this.rt), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
+  /** Puts a checked image into this driver's runtime (`fresh`: a new instance nothing ran in). */
+  private revive(img: CGuestLinuxImage, fresh: boolean): void {
+    restoreRuntime(this.rt, img.runtime, { fresh });
+    // No rings yet: `bind` gives each channel the restored VM's before anything runs.
+    this.linux.restore(img.linux, () => UNBOUND);
+    for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
+    for (const id of img.pending) this.pending.add(id);
+    this.reader = img.reader;
+  }
+
+  /**
+   * The driver's state now, as a saved VM holds it (a copy; `live`: its memory a view of
+   * the driver's, valid until the driver next runs). Between entries only.
+   */
+  image(live = false): CGuestLinuxImage {
+    return { runtime: runtimeImage(this.rt, live), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
   }
 
   /** The VMBus core's and the bench's tables beside the shim's (as `image` holds them), for the state key. */
@@ -124,6 +150,7 @@ export class CGuestLinux {
 
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
   private call(name: string, level: number, ...args: unknown[]): number {
+    if (this.spent) throw new Error(`${this.rt.name}: this driver's instance was handed to a revived one (a bench bug)`);
     this.tick();
     return this.rt.callExport(name, level, ...args);
   }
@@ -225,6 +252,10 @@ export class CGuestLinux {
       if (n < 0) throw new Error(`guest-linux: reading trace failed with ${n}`);
       if (n === 0) break;
       text += new TextDecoder().decode(this.rt.mem.view(buf, n));
+      // A short read is the end of what is there (the trace file hands out all it has, up
+      // to the count): no read for the 0 after it. Each read has the driver allocate and
+      // free a 64 KiB chunk, and the pool's quarantine keeps every one of them poisoned.
+      if (n < READ_CHUNK) break;
     }
     if (this.rt.mem.u32(pos) >= clearAfter) {
       const r = this.control('trace-clear');

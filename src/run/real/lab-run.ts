@@ -19,6 +19,7 @@ import { ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
 import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
 import { preflightHost } from '../../lab/preflight.ts';
+import { vmStepNotApplicable } from '../../lab/vm-steps.ts';
 import { loadTemplate, type VmTemplate } from '../../lab/template.ts';
 import { writeFileAtomic } from '../../report/atomic-file.ts';
 import { openHistory } from '../../report/history.ts';
@@ -114,6 +115,12 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
     lab: inventory.name,
     hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity, attach: h.attach ?? ['loopback'], device: hostDevice(h) })),
     templates, scenarios, matrix: { hosts: o.hosts, seeds: o.seeds },
+    // Steps this device and guest OS cannot drive on a real lab: planned, skipped with the reason.
+    vmJobNotApplicable: (s, t) => {
+      const os = templates.find((x) => x.name === t.name)?.guest.os;
+      const why = os ? vmStepNotApplicable(s, os) : undefined;
+      return why ? `vm-handle: ${why}` : undefined;
+    },
   });
   return { inventory, templates, scenarios, quarantine, plan };
 }

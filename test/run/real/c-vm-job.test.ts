@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
 import { runRealJob } from '../../../src/run/real/real-job.ts';
+import { vmStepNotApplicable } from '../../../src/lab/vm-steps.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import type { Scenario } from '../../../src/scenario/model.ts';
 import { cVmJob, type CVmDevice } from './support/c-vm.ts';
@@ -22,10 +23,11 @@ const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('w
 const OPTS = { opTimeoutMs: 30_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 };
 /**
  * Not run: a migration (the harness has one host: a lab job collects the trace of the
- * VSP the VM started on only), and a rescind, a guest close or a failing restore (real-job
- * runs them on the emulator only: the drivers have no lab command for them).
+ * VSP the VM started on only), and what a real lab plans not applicable for a Linux guest
+ * (src/lab/vm-steps.ts: a failing restore, forceNewChannel). Rescind and guest close/open
+ * have their own test (c-vm-rescind.test.ts).
  */
-const modelled = (s: Scenario) => !s.steps.some((st) => st.op === 'migrate' || st.op === 'rescind' || st.op === 'guest-open' || st.op === 'guest-close' || (st.op === 'restore' && st.fail));
+const modelled = (s: Scenario) => !s.steps.some((st) => st.op === 'migrate') && vmStepNotApplicable(s, 'linux') === undefined;
 const files = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).sort().map((f) => join('bench/scenarios', f));
 
 async function runOnC(s: Scenario, device?: CVmDevice) {

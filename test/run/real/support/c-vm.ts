@@ -18,6 +18,15 @@
 // Restore-VMSnapshot discards the running VM (`discard` of every channel) and leaves the
 // checkpoint's copy Saved, for Start-VM.
 //
+// The guest's VMBus core, as Linux's does it (vmbus_drv.c, channel_mgmt.c): a channel the
+// VSP stops offering (its `rescind`) has its device removed, which runs the driver's
+// remove; a new offer is probed, unless the bus's drivers_autoprobe is 0, when the device
+// stays unbound until a `bind`. The guest OS's unbind of a device runs the driver's remove,
+// whose close reaches the host's KMCL as the partition's close (Channel.peerClosed, then
+// retireOutstanding: the VSP's Closed callback and what KMCL hands back), and a bind its
+// probe on fresh rings. These are real-job's GuestDevices (the sysfs files a Linux lab
+// guest writes, src/run/real/lab-guest.ts).
+//
 // Not here: a migration (a lab job collects the VSP trace of the host the VM started on
 // only).
 import { CGuestLinux } from '../../../../src/devices/wasm/c-guest-linux.ts';
@@ -29,7 +38,7 @@ import type { DeviceControl } from '../../../../src/device-api/device-module.ts'
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import { sampleControl } from '../../../../devices/sample/control.ts';
 import { SAMPLE_IOCTL } from '../../../../devices/sample/c/control.ts';
-import type { DriverControl, GuestControl, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
+import type { DriverControl, GuestControl, GuestDevices, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
 import type { Scenario } from '../../../../src/scenario/model.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import type { Channel } from '../../../../src/vmbus/channel.ts';
@@ -83,6 +92,10 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
   let saved: SavedVm | null = null;
   const checkpoints = new Map<string, SavedVm>();
   const servers = new Map<number, Channel>();
+  /** offered and present in the guest, not bound to its driver (the guest closed it, or autoprobe held it) */
+  const unbound = new Set<number>();
+  /** the guest bus's drivers_autoprobe */
+  let autoprobe = true;
 
   const vsp = () => theVsp;
   const doorbell = (ch: number) => (w: 'interrupt' | 'writable') => {
@@ -95,7 +108,7 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
   const connect = (restored: boolean): void => {
     for (const ch of chs) {
       const offered = vsp().offered(ch);
-      if (!offered || offered === servers.get(ch)) continue;
+      if (!offered || offered === servers.get(ch) || unbound.has(ch)) continue;
       servers.set(ch, offered);
       const quota = s.channels.find((c) => c.id === ch)!.quota;
       if (quota) offered.setTransactionQuota(quota);
@@ -164,14 +177,15 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     guest.linux.onSleep = onSleep;
     bind();
     servers.clear();
-    // Then one channel after the other, as the emulator resumes them: offered and connected.
+    running = true;
+    // Each channel offered and, the guest having it open, connected before the next (as
+    // the emulator attaches a restored VM's channels one by one).
     for (const ch of chs) {
       const line = control.channel({ op: 'resume', ch });
       log.push(`vsp: ${line}`);
       vsp().run(line);
       connect(true);
     }
-    running = true;
   };
 
   const ops = (host: string): VmOps => ({
@@ -220,10 +234,58 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     return seq;
   };
   const jsonl = (events: ReadonlyArray<Record<string, unknown>>) => events.map((e, i) => `${JSON.stringify({ ...e, v: 1, src: 'hyperv', seq: i + 1 })}\n`).join('');
+  /** Channel `ch`'s new connection: fresh rings (the guest gives new ring memory), the driver's probe, the host side opened on them. */
+  const probe = (ch: number): void => {
+    mem.g2h(ch).initialize();
+    mem.h2g(ch).initialize();
+    const r = guest.offer(ch, control.channelInstance(ch), mem.guestRings(ch), doorbell(ch));
+    if (r !== 0) throw new Error(`probe of channel ${ch} failed with ${r}`);
+    unbound.delete(ch);
+    servers.delete(ch);
+    connect(false);
+  };
+  const chOf = (instance: string): number => {
+    const ch = chs.find((c) => control.channelInstance(c) === instance);
+    if (ch === undefined) throw new Error(`no channel has instance ${instance}`);
+    return ch;
+  };
+  const devices: GuestDevices = {
+    state: async (instance) => {
+      const ch = chOf(instance);
+      return guest.hasDevice(ch) ? 'bound' : unbound.has(ch) ? 'unbound' : 'absent';
+    },
+    unbind: async (instance) => {
+      const ch = chOf(instance);
+      log.push(`guest: unbind ${instance}`);
+      if (!guest.remove(ch)) throw new Error(`unbind: channel ${ch} has no bound device`);
+      const sv = servers.get(ch)!;
+      sv.peerClosed();
+      sv.retireOutstanding();
+      servers.delete(ch);
+      unbound.add(ch);
+      pump();
+    },
+    bind: async (instance) => {
+      const ch = chOf(instance);
+      log.push(`guest: bind ${instance}`);
+      if (!unbound.has(ch)) throw new Error(`bind: channel ${ch} has no unbound device`);
+      probe(ch);
+    },
+    autoBind: async (on) => {
+      log.push(`guest: drivers_autoprobe ${on ? 1 : 0}`);
+      autoprobe = on;
+    },
+  };
   const vspControl: DriverControl = {
     command: async (text) => {
       log.push(`vsp: ${text}`);
       vsp().run(text);
+      // A channel no longer offered (a rescind) goes from the guest: the core removes its device.
+      for (const ch of chs) {
+        if (vsp().offered(ch)) continue;
+        if (guest.hasDevice(ch)) guest.remove(ch);
+        unbound.delete(ch);
+      }
       connect(false);
     },
     // The counters IOCTL's text (IOCTL_SAMPLE_COUNTERS's as `sample-ctl vsp counters` prints it).
@@ -254,8 +316,16 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     migrate: async () => {
       throw new Error('a migration is not modelled here (see the file header)');
     },
-    guest: guestControl,
+    guest: { ...guestControl, devices },
     vsp: vspControl,
+    // A rescinded channel's new instance, as the VSP's `open` of it (same GUID) and the guest's core finds it.
+    offer: async (c) => {
+      const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
+      log.push(`vsp: ${line}`);
+      vsp().run(line);
+      if (autoprobe) probe(c.id);
+      else unbound.add(c.id);
+    },
     prepare: async (sc: Scenario) => {
       // One channel after the other, as the emulator opens them: offered, connected to the
       // VM's rings, and the guest driver probed for it by the VMBus core.
@@ -264,6 +334,9 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
         const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
         log.push(`vsp: ${line}`);
         vsp().run(line);
+        // The VMBus core probes the guest driver for the offer, which opens the channel,
+        // before the next is offered: a lab's prepare waits for each channel's device to
+        // be bound (lab-real-side.ts), as the emulator opens each channel as it offers it.
         const r = guest.offer(c.id, control.channelInstance(c.id), mem.guestRings(c.id), doorbell(c.id));
         if (r !== 0) throw new Error(`probe of channel ${c.id} failed with ${r}`);
         connect(false);
