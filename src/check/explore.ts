@@ -139,11 +139,10 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
     return tally;
   };
   // The walk compares run states by key (scenario/state-key.ts). With devices: c the C
-  // VSP is keyed by its device (EmulatorDevice.keyDriver), and with c-linux the C Linux
-  // guest too, as its image (the guest's GuestDriver.keyers); a device that cannot, and
-  // the C Windows guest (not keyed yet), have every schedule run from the start. Slower,
-  // the same verdicts.
-  const keyed = !usesCDrivers(s.devices) || ((s.devices === 'c' || s.devices === 'c-linux') && cDriversKeyed(s));
+  // VSP is keyed by its device (EmulatorDevice.keyDriver), and with c-linux or c-windows
+  // the C guest too, as its image (the guest's GuestDriver.keyers); a device that cannot
+  // has every schedule run from the start. Slower, the same verdicts.
+  const keyed = !usesCDrivers(s.devices) || cDriversKeyed(s);
   if (base.clean && !opts.plain && keyed) walk(s, opts, ops, next);
   else {
     for (let t = next(); t; t = next()) {

@@ -182,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, opts.cGuestReplace, opts.atSavePoint !== undefined);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -447,7 +447,8 @@ class Execution {
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock),
+      // Live too where the guest can (a C guest's memory): nothing runs before it is encoded.
+      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock, true),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
@@ -494,7 +495,10 @@ class Execution {
     if (memory.hasLayout(rec.layout)) memory.overwrite(rec.memory);
     else memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
+    const replaced = this.guest.state;
     this.guest = this.makeGuest(guestState);
+    // Nothing reads the old guest any more: a C guest's next revive may take its instance.
+    this.guestSide.discardGuest?.(replaced);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
     // A channel the guest has closed (rescinded, not opened since) is offered, not opened.
@@ -1006,18 +1010,21 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * The run's guest side: the device's twin guest, or (devices: c-linux, c-windows) its C
  * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
  * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
- * (the driver numbers from 1 and no control command changes that).
+ * (the driver numbers from 1 and no control command changes that), and whatever the
+ * guest itself refuses (EmulatorGuest.refuses: the C Windows guest serves one channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, replace: ExecuteOptions['cGuestReplace'], atSavePoint: boolean): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace']): EmulatorGuest {
   const os = cGuestOf(devices);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
   if (!device.cGuest) throw new InputError(`device ${name} has no C guest driver built for the emulator (its module has no emulator.cGuest)`, { file: s.source?.file, field: 'devices' });
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
-  if (atSavePoint && os !== 'linux') throw new InputError(`devices: ${devices}: explore's walk keys no C Windows guest driver's state (explore runs its schedules from the start)`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  return device.cGuest(os, { now, replace });
+  const guest = device.cGuest(os, { now, choices, replace });
+  const no = guest.refuses?.(s);
+  if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
+  return guest;
 }
 
 /** The scenario's device twins; a device without them runs on real labs only. */

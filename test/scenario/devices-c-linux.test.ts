@@ -169,9 +169,4 @@ describe.skipIf(!toolchain)('devices: c-linux, what the C guest cannot do yet (e
     });
     expect(points).toBeGreaterThan(1);
   });
-
-  it('c-windows: the Windows guest driver is not an emulated VM\'s guest yet', () => {
-    const s = scenario([{ op: 'guest-send', count: 1, size: 64 }]);
-    expect(() => run(s, 1, { devices: 'c-windows' })).toThrow(/c-windows: the sample's C Windows guest driver does not run as an emulated VM's guest yet/);
-  });
 });
