@@ -54,7 +54,8 @@ export class DriverRuntime {
   generation = 0;
   private calls = 0;
   private lastCall = '';
-  private nextHandle = new Map<number, number>();
+  /** handles made so far by kind (the kinds are small numbers: an array, not a Map, on this per-packet path) */
+  private nextHandle: number[] = [];
   /** Runs after the outermost entry into the driver returns (trace flush). */
   readonly afterEntry: Array<() => void> = [];
 
@@ -117,18 +118,21 @@ export class DriverRuntime {
 
   /** A fresh handle value of a kind (distinct ranges make a mixed-up handle visible). */
   handle(kind: number): number {
-    const n = (this.nextHandle.get(kind) ?? 0) + 1;
-    this.nextHandle.set(kind, n);
+    const n = (this.nextHandle[kind] ?? 0) + 1;
+    this.nextHandle[kind] = n;
     return kind * 0x1000_0000 + n * 8;
   }
 
-  /** The handle counters, for a snapshot (runtime-image.ts). */
+  /** The handle counters as [kind, count], kinds in order, for a snapshot (runtime-image.ts). */
   handleCounters(): Array<[number, number]> {
-    return [...this.nextHandle];
+    const out: Array<[number, number]> = [];
+    this.nextHandle.forEach((n, kind) => out.push([kind, n]));
+    return out;
   }
 
   restoreHandleCounters(counters: ReadonlyArray<readonly [number, number]>): void {
-    this.nextHandle = new Map(counters.map(([k, n]) => [k, n]));
+    this.nextHandle = [];
+    for (const [k, n] of counters) this.nextHandle[k] = n;
   }
 
   /**

@@ -14,7 +14,7 @@ import { MemorySink } from '../../../src/trace/sink.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
-import type { CLinuxGuestState } from '../../../devices/sample/c/guest-vm.ts';
+import type { CLinuxGuestState } from '../../../src/device-api/c-linux-guest.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 

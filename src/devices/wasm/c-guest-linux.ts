@@ -1,30 +1,32 @@
-// The sample Linux guest driver (lab/drivers/guest-linux) running on the emulator: built
-// to wasm32 against the stand-in kernel API, loaded as insmod loads it (module
-// parameters, then init), probed by the VMBus core for each offer, driven through its
-// debugfs control file and read through its debugfs trace and counters files, exactly
-// as the lab does over SSH. Its channels talk to the rings in guest memory directly.
+// A device's Linux guest driver (a VMBus kernel module: the sample's lab/drivers/guest-linux,
+// blockq's devices/blockq/c/guest-linux) running on the emulator: built from the device's
+// recipe (world `linux`) to wasm32 against the stand-in kernel API, loaded as insmod
+// loads it (module parameters, then init), probed by the VMBus core for each offer,
+// driven through its debugfs control file and read through its debugfs trace and
+// counters files, exactly as the lab does over SSH. Its channels talk to the rings in guest memory directly.
 //
 // Its whole state is guest memory: `image()` is the module's linear memory and the
 // shim's tables (runtime-image.ts, LinuxShim.image), and `CGuestLinux.revive` builds the
 // driver again from one, as a restored VM's kernel finds its module where it was.
 
-import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
-import { buildDriver } from '../../../src/devices/wasm/build.ts';
-import { guestLinuxRecipe } from './recipes.ts';
-import { kernelImports, mergeImports } from '../../../src/devices/wasm/kernel-shim.ts';
-import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts';
-import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
-import { tagText } from '../../../src/devices/wasm/pool.ts';
-import { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
-import { checkRuntimeImage, fitsRuntime, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
-import { checkLinuxShimImage } from '../../../src/devices/wasm/linux-shim-image.ts';
-import type { LinuxShimImage } from '../../../src/devices/wasm/linux-shim.ts';
-import { violation } from '../../../src/devices/wasm/violations.ts';
-import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import type { IncomingRing, OutgoingRing } from '../../vmbus/ring.ts';
+import { buildDriver, type DriverRecipe } from './build.ts';
+import { kernelImports, mergeImports } from './kernel-shim.ts';
+import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
+import { LinuxShim } from './linux-shim.ts';
+import { tagText } from './pool.ts';
+import { DriverRuntime } from './runtime.ts';
+import { checkRuntimeImage, fitsRuntime, restoreRuntime, runtimeImage, type RuntimeImage } from './runtime-image.ts';
+import { checkLinuxShimImage } from './linux-shim-image.ts';
+import type { LinuxShimImage } from './linux-shim.ts';
+import { violation } from './violations.ts';
+import { RestoreError } from '../../vmbus/saved-state.ts';
 
 const SHIM_TAG = 0x6d696853; // 'Shim'
 
 export interface CGuestLinuxOptions {
+  /** how the device's module builds (world `linux`); its debugfs folder holds `control`, `trace` and `counters` */
+  recipe: DriverRecipe;
   now: () => number;
   ringPages?: number;
   /** the trace buffer's size (module parameter trace_kib; the module's default is 4096) */
@@ -90,8 +92,8 @@ export class CGuestLinux {
         return;
       }
     }
-    const built = buildDriver(guestLinuxRecipe(), opts.replace ? { replace: opts.replace } : {});
-    this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
+    const built = buildDriver(opts.recipe, opts.replace ? { replace: opts.replace } : {});
+    this.rt = new DriverRuntime(opts.recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
     this.jiffiesAt = this.rt.callExport('shim_jiffies', PASSIVE_LEVEL) >>> 0;
@@ -137,10 +139,19 @@ export class CGuestLinux {
     c.signalHost = signalHost;
   }
 
+  /**
+   * Brings the module's jiffies up to the scheduler's clock: before every entry into the
+   * driver (a call, the channel callback, delayed work), as a kernel's jiffies is always
+   * current; a driver that compares due times with jiffies in its callbacks relies on it.
+   */
+  private tick(): void {
+    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
+  }
+
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
   private call(name: string, level: number, ...args: unknown[]): number {
-    if (this.spent) throw new Error('guest-linux: this driver\'s instance was handed to a revived one (a bench bug)');
-    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
+    if (this.spent) throw new Error(`${this.rt.name}: this driver's instance was handed to a revived one (a bench bug)`);
+    this.tick();
     return this.rt.callExport(name, level, ...args);
   }
 
@@ -197,7 +208,10 @@ export class CGuestLinux {
     for (const id of this.pending) {
       this.pending.delete(id);
       const c = this.linux.channels.get(id);
-      if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+      if (c?.open) {
+        this.tick();
+        this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+      }
       return true;
     }
     return false;
@@ -212,7 +226,10 @@ export class CGuestLinux {
   runInterruptOf(id: number): boolean {
     if (!this.pending.delete(id)) return false;
     const c = this.linux.channels.get(id);
-    if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    if (c?.open) {
+      this.tick();
+      this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    }
     return true;
   }
 
@@ -249,6 +266,8 @@ export class CGuestLinux {
   }
 
   runWork(now: number): number {
+    if (this.linux.nextWorkDue() === null) return 0;
+    this.tick();
     return this.linux.runWork(now);
   }
 

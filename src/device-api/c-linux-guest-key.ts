@@ -1,7 +1,7 @@
 // The C Linux guest driver's state for explore's state key (src/scenario/run-key.ts),
-// `devices: c-linux`. The guest's state is guest memory: a VM save copies the driver
-// whole (CGuestLinux.image) and a restore puts that copy back byte for byte, so the key
-// is the same image, read in place rather than copied out first:
+// `devices: c-linux`, whatever the device's module. The guest's state is guest memory: a
+// VM save copies the driver whole (CGuestLinux.image) and a restore puts that copy back
+// byte for byte, so the key is the same image, read in place rather than copied out first:
 //  - the module's linear memory, as the image's runs of pages (memory-runs.ts): bytes
 //    (compared natively, never byte by byte in JS), or a value and a length;
 //  - the pool's tables (live blocks, quarantine ring, spare lists, top), the handle
@@ -23,11 +23,11 @@
 //
 // Invariant: two drivers with equal keys, between entries, do the same on the same
 // calls (what revive(image) gives has the key of the driver it was taken from:
-// test/devices/sample/c/guest-linux-key.test.ts).
+// test/device-api/c-linux-guest-key.test.ts).
 
-import { runsOf } from '../../../src/devices/wasm/memory-runs.ts';
-import type { StateKey } from '../../../src/scenario/state-key.ts';
-import type { CGuestLinux } from './guest-linux.ts';
+import { runsOf } from '../devices/wasm/memory-runs.ts';
+import type { StateKey } from '../scenario/state-key.ts';
+import type { CGuestLinux } from '../devices/wasm/c-guest-linux.ts';
 
 /** Keys the C Linux guest driver: its memory (without jiffies) and every table beside it. */
 export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
