@@ -155,7 +155,7 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
         if (c.kind === 'byte') {
           const arrays = [img.driver.runtime.memory, ...(img.driver.runtime.runs ?? []).flatMap((r) => (r.length === 2 ? [r[1]] : []))].filter((a) => a.length > 0);
           const a = arrays[c.which % arrays.length]!;
-          a[c.at % a.length] ^= c.x;
+          a[c.at % a.length]! ^= c.x;
         } else {
           const all = places(img);
           const [parent, key] = all[c.which % all.length]!;
