@@ -42,6 +42,11 @@ export const TARGETS: Readonly<Record<string, FigureSpec>> = {
   exploreCOneThreadMs: { unit: 'ms' },
   exploreCRanInFull: { unit: '' },
   exploreCOverTwin: { unit: 'x', target: { op: '<=', value: 3 } },
+  // The same explore with the C Linux guest as the VM's guest too (devices: c-linux).
+  exploreCLinuxOneThreadMs: { unit: 'ms' },
+  exploreCLinuxSchedules: { unit: 'schedules' },
+  exploreCLinuxRanInFull: { unit: '' },
+  exploreCLinuxOverTwin: { unit: 'x', target: { op: '<=', value: 3 } },
   checkTraceEvents: { unit: 'events' },
   checkEventsPerSec: { unit: 'events/s', target: { op: '>=', value: 1_000_000 } },
   checkPeakRssMb: { unit: 'MB', target: { op: '<', value: 300 } },

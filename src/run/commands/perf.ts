@@ -143,6 +143,7 @@ export async function exploreFigures(n: number): Promise<Record<string, number>>
   const all = await exploreParallel(s, { seed: 1, ops: ['save-restore'], workers });
   return {
     ...exploreCFigures(s, one),
+    ...exploreCLinuxFigures(s, one),
     exploreSchedules: all.schedules,
     exploreMs: all.durationMs,
     exploreFreshProcessMs: exploreInFreshProcess(input),
@@ -173,6 +174,30 @@ function exploreCFigures(s: Scenario, twin: { schedules: number; durationMs: num
     // Said, and the target shows as missed (a figure that is not a number meets none).
     process.stderr.write(`perf: C VSP explore unavailable: ${(e as Error).message.split('\n')[0]}\n`);
     return { exploreCOverTwin: Number.NaN };
+  }
+}
+
+/**
+ * The same explore with the C VSP and the C Linux guest driver as the VM's guest
+ * (devices: c-linux), one thread, beside the twins' (exploreCLinuxOverTwin, target <= 3,
+ * as for the C VSP). Each save and restore carries the guest driver's whole memory
+ * (runtime-image.ts), revived into the instance it replaced. The C guest reads a whole
+ * ring per interrupt, so the run has fewer save points than the twins' (its own count is
+ * exploreCLinuxSchedules): the ratio is of the time to explore the same scenario.
+ */
+function exploreCLinuxFigures(s: Scenario, twin: { durationMs: number }): Record<string, number> {
+  try {
+    const c = explore({ ...s, devices: 'c-linux' }, { seed: 1, ops: ['save-restore'] });
+    if (c.failures.length > 0) throw new Error(`the C drivers failed ${c.failures.length} schedule(s)`);
+    return {
+      exploreCLinuxOneThreadMs: c.durationMs,
+      exploreCLinuxSchedules: c.schedules,
+      exploreCLinuxRanInFull: c.ranInFull,
+      exploreCLinuxOverTwin: Math.round((c.durationMs / twin.durationMs) * 100) / 100,
+    };
+  } catch (e) {
+    process.stderr.write(`perf: C Linux guest explore unavailable: ${(e as Error).message.split('\n')[0]}\n`);
+    return { exploreCLinuxOverTwin: Number.NaN };
   }
 }
 

@@ -125,6 +125,61 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
     );
   });
 
+  it('property: a changed byte or field of an image is refused as a RestoreError, or gives a driver that holds exactly what the image says', () => {
+    const clock = { now: 0 };
+    const g = guestOn(clock);
+    g.guest.send(0, 'request', 3, 64, 'hold', 10);
+    g.guest.send(3, 'request', 2, 200, 'deferred', 0);
+    const taken = g.side.snapshotGuest(g.state, 0) as Img;
+    /** Every place in the image that holds a value (not inside byte arrays), as a parent and a key. */
+    const places = (root: unknown): Array<[Record<string | number, unknown>, string | number]> => {
+      const out: Array<[Record<string | number, unknown>, string | number]> = [];
+      const walk = (v: unknown): void => {
+        if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return;
+        for (const k of Object.keys(v)) {
+          out.push([v as Record<string, unknown>, Array.isArray(v) ? Number(k) : k]);
+          walk((v as Record<string, unknown>)[k]);
+        }
+      };
+      walk(root);
+      return out;
+    };
+    const junk = fc.constantFrom<unknown>(-1, 0, 1, 7, 4096, 65536, 2 ** 32, 1.5, Number.NaN, null, undefined, 'x', true, [], {}, [0], [0, 0], new Uint8Array(3));
+    const change = fc.oneof(
+      fc.record({ kind: fc.constant('byte' as const), which: fc.nat(), at: fc.nat(), x: fc.integer({ min: 1, max: 255 }) }),
+      fc.record({ kind: fc.constant('field' as const), which: fc.nat(), to: junk }),
+    );
+    fc.assert(
+      fc.property(change, fc.boolean(), (c, withSpare) => {
+        const img = structuredClone(taken);
+        if (c.kind === 'byte') {
+          const arrays = [img.driver.runtime.memory, ...(img.driver.runtime.runs ?? []).flatMap((r) => (r.length === 2 ? [r[1]] : []))].filter((a) => a.length > 0);
+          const a = arrays[c.which % arrays.length]!;
+          a[c.at % a.length]! ^= c.x;
+        } else {
+          const all = places(img);
+          const [parent, key] = all[c.which % all.length]!;
+          parent[key] = c.to;
+        }
+        if (withSpare) g.side.discardGuest!(g.side.reviveGuest(structuredClone(taken), 0));
+        let st: unknown;
+        try {
+          st = g.side.reviveGuest(img, 1);
+        } catch (e) {
+          expect(e).toBeInstanceOf(RestoreError);
+          return;
+        }
+        // Accepted: a driver whose memory is the image's byte for byte, and which is its own image again.
+        const again = g.side.snapshotGuest(st, 1) as Img;
+        expect(Buffer.compare(flat(again).memory, flat(img).memory)).toBe(0);
+        const twice = g.side.snapshotGuest(g.side.reviveGuest(structuredClone(again), 1), 1) as Img;
+        expect(Buffer.compare(flat(twice).memory, flat(again).memory)).toBe(0);
+        expect(flat(twice).rest).toEqual(flat(again).rest);
+      }),
+      { numRuns: 100 },
+    );
+  }, 120_000);
+
   it('a revived driver goes on from where it was: its next Request is numbered after the last one sent before the save', () => {
     const clock = { now: 0 };
     const g = guestOn(clock);
