@@ -10,7 +10,7 @@
 //    and incoming packets with the client Channel objects' state: everything
 //    CGuestWindowsImage holds.
 //
-// Left out, and why (as for the C Linux guest, guest-linux-key.ts):
+// Left out, and why (as for the C Linux guest, src/device-api/c-linux-guest-key.ts):
 //  - a live block's allocation site and the pool's count of allocations: for leak
 //    reports and statistics, nothing decides on them;
 //  - the client Channel's counters and packet numbers (state-key.ts IGNORED_FIELDS);

@@ -60,6 +60,10 @@ export interface IncomingRec {
   pkt: IncomingPacket;
   chan: ChannelRec;
   buffer: number;
+  /** completed or failed: no longer the driver's */
+  retired: boolean;
+  /** in KmclShim.incoming (kept past the ProcessPacket call it came in) */
+  kept: boolean;
 }
 
 /** The shim's own tables and counters (KmclShim.imageTables), for kmcl-client-image.ts. */
@@ -113,8 +117,20 @@ export class KmclShim {
   readonly channels = new Map<number, ChannelRec>();
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
+  /**
+   * The incoming packets in the driver's hands by VMBPACKETCOMPLETION handle, but for the
+   * one being handed to EvtVmbChannelProcessPacket now (`inHand`): most are completed
+   * inside that call, and a Map that fills and empties a packet at a time costs more than
+   * the rest of the shim's receive path. A packet still held when the call returns joins.
+   * Invariant: the driver's incoming packets are exactly `incoming`'s and an unretired `inHand`.
+   */
   private readonly incoming = new Map<number, IncomingRec>();
-  /** (a Map, emptied as packets retire: a WeakMap's entries cost the collector much more) */
+  private inHand: IncomingRec | null = null;
+  /**
+   * The packets the driver deferred to PASSIVE_LEVEL, which KMCL hands it again (a Map,
+   * emptied as packets retire: a WeakMap's entries cost the collector much more).
+   * Invariant: holds exactly the driver's incoming packets with pkt.deferrals > 0.
+   */
   private readonly incomingOf = new Map<IncomingPacket, IncomingRec>();
   private readonly kernelHandles = new Set<number>();
   private nextChannelId = 1;
@@ -150,7 +166,8 @@ export class KmclShim {
   }
 
   private completion(h: number, call: string): IncomingRec {
-    const r = this.incoming.get(h >>> 0);
+    const cur = this.inHand;
+    const r = cur !== null && cur.handle === h >>> 0 && !cur.retired ? cur : this.incoming.get(h >>> 0);
     if (!r) throw violation('kmcl.bad-handle', call, `VMBPACKETCOMPLETION 0x${(h >>> 0).toString(16)}`, 'not a packet in the driver\'s hands (completed already?)');
     return r;
   }
@@ -186,22 +203,39 @@ export class KmclShim {
   }
 
   private onPacket(r: ChannelRec, pkt: IncomingPacket, payload: Uint8Array, flags: number): void {
-    let inc = this.incomingOf.get(pkt);
+    // Only a packet the driver deferred comes back (KMCL hands out each packet once
+    // otherwise): only those are looked up.
+    let inc = pkt.deferrals > 0 ? this.incomingOf.get(pkt) : undefined;
     if (!inc) {
       const buffer = this.rt.pool.alloc(payload.length, SHIM_TAG, 'shim');
       this.rt.mem.write(buffer, payload);
-      inc = { handle: this.rt.handle(3), pkt, chan: r, buffer };
-      this.incomingOf.set(pkt, inc);
-      this.incoming.set(inc.handle, inc);
+      inc = { handle: this.rt.handle(3), pkt, chan: r, buffer, retired: false, kept: false };
     }
+    // A packet in hand when another comes in (a nested delivery) goes into the table first.
+    const outer = this.inHand;
+    if (outer !== null) this.keep(outer);
+    this.inHand = inc;
     // A redelivery after DeferToPassive runs at PASSIVE_LEVEL; a first delivery at DISPATCH.
     const level = pkt.deferrals > 0 ? PASSIVE_LEVEL : DISPATCH_LEVEL;
-    this.rt.callback(r.processPacket, 'EvtVmbChannelProcessPacket', level, r.handle, inc.handle, inc.buffer, payload.length, flags);
+    try {
+      this.rt.callback(r.processPacket, 'EvtVmbChannelProcessPacket', level, r.handle, inc.handle, inc.buffer, payload.length, flags);
+    } finally {
+      this.inHand = outer;
+      this.keep(inc);
+    }
+  }
+
+  /** A packet the driver still holds after the call it came in: into the table of handles. */
+  private keep(inc: IncomingRec): void {
+    if (inc.retired || inc.kept) return;
+    inc.kept = true;
+    this.incoming.set(inc.handle, inc);
   }
 
   private retireIncoming(inc: IncomingRec, call: string): void {
-    this.incoming.delete(inc.handle);
-    this.incomingOf.delete(inc.pkt);
+    inc.retired = true;
+    if (inc.kept) this.incoming.delete(inc.handle);
+    if (inc.pkt.deferrals > 0) this.incomingOf.delete(inc.pkt);
     this.rt.pool.free(inc.buffer, SHIM_TAG, call);
   }
 
@@ -242,6 +276,8 @@ export class KmclShim {
 
   /** The incoming packet of a VMBPACKETCOMPLETION handle still in the driver's hands (shim-key.ts). */
   completionOf(h: number): IncomingPacket | undefined {
+    const cur = this.inHand;
+    if (cur !== null && cur.handle === h >>> 0 && !cur.retired) return cur.pkt;
     return this.incoming.get(h >>> 0)?.pkt;
   }
 
@@ -249,7 +285,8 @@ export class KmclShim {
   outstanding(): { packets: number; incoming: number; kernelHandles: number } {
     let packets = 0;
     for (const p of this.packets.values()) if (!p.freed) packets++;
-    return { packets, incoming: this.incoming.size, kernelHandles: this.kernelHandles.size };
+    const inHand = this.inHand !== null && !this.inHand.retired && !this.inHand.kept ? 1 : 0;
+    return { packets, incoming: this.incoming.size + inHand, kernelHandles: this.kernelHandles.size };
   }
 
   imports(): ImportTable {
@@ -432,6 +469,7 @@ export class KmclShim {
       VmbChannelPacketDeferToPassive: (c: number) => {
         const inc = this.completion(c, 'VmbChannelPacketDeferToPassive');
         inc.chan.ch.packetDeferToPassive(inc.pkt);
+        this.incomingOf.set(inc.pkt, inc);
       },
       VmbChannelPacketFail: (c: number) => {
         const inc = this.completion(c, 'VmbChannelPacketFail');

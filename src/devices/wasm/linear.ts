@@ -4,6 +4,8 @@
 // grown (growing detaches the old ArrayBuffer).
 
 const utf8 = new TextDecoder();
+/** The longest string cstring reads by default. */
+const CSTRING_MAX = 4096;
 const utf16 = new TextDecoder('utf-16le');
 
 export class Linear {
@@ -34,6 +36,12 @@ export class Linear {
     return this.u8view;
   }
 
+  /** The memory as 32-bit words (for aligned reads: word i is bytes 4i..4i+3). */
+  get words(): Uint32Array {
+    this.fresh();
+    return (this.u32view ??= new Uint32Array(this.buf!));
+  }
+
   get size(): number {
     return this.memory.buffer.byteLength;
   }
@@ -45,6 +53,10 @@ export class Linear {
     this.memory.grow(Math.ceil((end - have) / 65536));
   }
 
+  u8(at: number): number {
+    this.fresh();
+    return this.u8view[at >>> 0]!;
+  }
   u32(at: number): number {
     this.fresh();
     return this.dv.getUint32(at >>> 0, true);
@@ -80,7 +92,7 @@ export class Linear {
   }
 
   /** A NUL-terminated string (TraceLogging names and values, debug text). */
-  cstring(at: number, max = 4096): string {
+  cstring(at: number, max = CSTRING_MAX): string {
     this.fresh();
     const b = this.u8view;
     const start = at >>> 0;
@@ -92,9 +104,7 @@ export class Linear {
     }
     if (!ascii) return utf8.decode(b.subarray(start, end));
     // The usual case (names, hex digests): ASCII, short; no decoder call.
-    let s = '';
-    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
-    return s;
+    return latin1(b, start, end);
   }
 
   /** Whether every byte in [from, to) is `value` (word-wise where aligned). */
@@ -103,7 +113,7 @@ export class Linear {
     const b = this.u8view;
     let i = from;
     while (i < to && (i & 3) !== 0) if (b[i++] !== value) return false;
-    const words = this.u32view ??= new Uint32Array(this.buf!);
+    const words = (this.u32view ??= new Uint32Array(this.buf!));
     const w = (value * 0x01010101) >>> 0;
     for (; i + 4 <= to; i += 4) if (words[i >> 2] !== w) return false;
     for (; i < to; i++) if (b[i] !== value) return false;
@@ -135,4 +145,67 @@ export class Linear {
     const d4 = [...this.u8view.subarray(a + 8, a + 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
     return `${d1}-${d2}-${d3}-${d4.slice(0, 4)}-${d4.slice(4)}`;
   }
+}
+
+/** How many addresses a CStrings remembers before it starts over. */
+const CSTRINGS_KEPT = 4096;
+
+/**
+ * NUL-terminated strings of one driver's memory, remembered by address: a literal (a
+ * field or event name, "g2h") or a value that repeats at its address (a status) is made
+ * once, not once per event. Each read compares the bytes now at the address with the
+ * string made there last, so a buffer written since reads as its new text.
+ * Invariant: at(mem, a) === mem.cstring(a), whatever was written to the memory between
+ * reads (test/devices/wasm/linear.test.ts).
+ */
+export class CStrings {
+  /** per address: the string made there last, and its first bytes as one number */
+  private readonly byAddress = new Map<number, { s: string; head: number }>();
+
+  at(mem: Linear, address: number): string {
+    const a = address >>> 0;
+    const b = mem.bytes;
+    const known = this.byAddress.get(a);
+    // The head first: a value that changed (a digest) is told from the string made before
+    // without reading that string, whose characters may not be flat yet.
+    if (known !== undefined && known.head === head(b, a) && stillThere(b, a, known.s)) return known.s;
+    let end = a;
+    while (end < b.length && end - a < CSTRING_MAX && b[end] !== 0) {
+      // Anything but ASCII is UTF-8, decoded each time (compared byte for char it would never match).
+      if (b[end]! > 0x7f) return mem.cstring(a);
+      end++;
+    }
+    const s = latin1(b, a, end);
+    if (known !== undefined) {
+      known.s = s;
+      known.head = head(b, a);
+    } else {
+      if (this.byAddress.size >= CSTRINGS_KEPT) this.byAddress.clear();
+      this.byAddress.set(a, { s, head: head(b, a) });
+    }
+    return s;
+  }
+}
+
+/** The (up to) four bytes at `at` as one number. */
+function head(b: Uint8Array, at: number): number {
+  return at + 4 <= b.length ? b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24) : -1;
+}
+
+/** Bytes [from, to) as Latin-1 text, eight characters a call (fewer calls, no array). */
+function latin1(b: Uint8Array, from: number, to: number): string {
+  let s = '';
+  let i = from;
+  for (; i + 8 <= to; i += 8) s += String.fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!, b[i + 7]!);
+  for (; i < to; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+/** Whether cstring(at) would read `s` (ASCII) from `b` now: its bytes, then where it stops. */
+function stillThere(b: Uint8Array, at: number, s: string): boolean {
+  const n = s.length;
+  if (at + n > b.length) return false;
+  for (let i = 0; i < n; i++) if (b[at + i] !== s.charCodeAt(i)) return false;
+  // cstring stops at a NUL, the end of memory or its 4096-character limit.
+  return at + n === b.length || b[at + n] === 0 || n === CSTRING_MAX;
 }

@@ -110,10 +110,11 @@ export class Pool {
   readonly live = new Map<number, Allocation>();
   private readonly quarantine: Array<Freed | undefined> = [];
   private qNext = 0;
-  /** freed addresses still in quarantine, for a precise double-free report */
-  private readonly freed = new Map<number, Freed>();
   /** reusable blocks by rounded size */
   private readonly spare = new Map<number, number[]>();
+  /** the spare list last used, and its size (most blocks of a run are one size or two) */
+  private spareTotal = -1;
+  private spareList: number[] = [];
   allocations = 0;
 
   private readonly where: () => AllocationPlace;
@@ -150,14 +151,12 @@ export class Pool {
     this.live.clear();
     for (const [at, size, tag, owner, site] of img.live) this.live.set(at, new LiveBlock(at, size, tag, owner, null, null, site));
     this.quarantine.length = 0;
-    this.freed.clear();
     img.quarantine.forEach((q, i) => {
-      const f = q ? { at: q[0], size: q[1], tag: q[2] } : undefined;
-      this.quarantine[i] = f;
-      if (f) this.freed.set(f.at, f);
+      this.quarantine[i] = q ? { at: q[0], size: q[1], tag: q[2] } : undefined;
     });
     this.qNext = img.qNext;
     this.spare.clear();
+    this.spareTotal = -1;
     for (const [total, bases] of img.spare) this.spare.set(total, [...bases]);
     this.allocations = img.allocations;
   }
@@ -166,7 +165,7 @@ export class Pool {
   alloc(size: number, tag: number, owner: 'driver' | 'shim'): number {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
-    let base = this.spare.get(total)?.pop();
+    let base = this.spares(total)?.pop();
     if (base === undefined) {
       base = this.top;
       this.top += total;
@@ -174,9 +173,9 @@ export class Pool {
     }
     const at = base + GUARD;
     const b = this.mem.bytes;
-    b.fill(GUARD_BYTE, base, at);
+    // Guard bytes all round, then the block's own bytes zeroed: two fills, not three.
+    b.fill(GUARD_BYTE, base, base + total);
     b.fill(0, at, at + size);
-    b.fill(GUARD_BYTE, at + size, base + total);
     const driver = owner === 'driver';
     this.live.set(at, new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;
@@ -187,7 +186,8 @@ export class Pool {
   free(at: number, tag: number | null, call: string): void {
     const a = this.live.get(at);
     if (!a) {
-      const f = this.freed.get(at);
+      // Still in quarantine: freed before (the ring is searched only for this report).
+      const f = this.quarantine.find((q) => q?.at === at);
       if (f) throw violation('pool.double-free', call, `0x${at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, 'the block was already freed');
       throw violation('pool.bad-free', call, `0x${at.toString(16)}`, 'the pool never allocated this address');
     }
@@ -199,7 +199,6 @@ export class Pool {
     const body = round(Math.max(a.size, 1));
     this.mem.bytes.fill(POISON_BYTE, at, at + body);
     const f: Freed = { at, size: a.size, tag: a.tag };
-    this.freed.set(at, f);
     // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one enters.
     const old = this.quarantine[this.qNext];
     this.quarantine[this.qNext] = f;
@@ -209,11 +208,21 @@ export class Pool {
 
   private release(f: Freed, call: string): void {
     this.checkPoison(f, call);
-    this.freed.delete(f.at);
     const total = GUARD + round(Math.max(f.size, 1)) + GUARD;
-    let list = this.spare.get(total);
+    let list = this.spares(total);
     if (!list) this.spare.set(total, (list = []));
     list.push(f.at - GUARD);
+  }
+
+  /** The reusable blocks of `total` bytes (guards included), if any were ever freed. */
+  private spares(total: number): number[] | undefined {
+    if (total === this.spareTotal) return this.spareList;
+    const list = this.spare.get(total);
+    if (list) {
+      this.spareTotal = total;
+      this.spareList = list;
+    }
+    return list;
   }
 
   private checkPoison(f: Freed, call: string): void {

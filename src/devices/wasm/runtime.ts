@@ -7,7 +7,7 @@
 // emulator throws for driver misuse becomes a named violation with the driver's frames.
 
 import { KmclUsageError } from '../../vmbus/channel-types.ts';
-import { Irql } from './irql.ts';
+import { Irql, PASSIVE_LEVEL } from './irql.ts';
 import { Linear } from './linear.ts';
 import { Pool } from './pool.ts';
 import { DriverViolation, violation, type ViolationRule } from './violations.ts';
@@ -43,6 +43,8 @@ export class DriverRuntime {
   pool!: Pool;
   table!: WebAssembly.Table;
   exports!: Record<string, unknown>;
+  /** the linear memory's size as the module declares it (before anything grew it) */
+  initialMemory = 0;
   private depth = 0;
   /** the entries into the driver now (callbacks, exports), outermost first: `depth` of them */
   private readonly entries: string[] = [];
@@ -52,7 +54,8 @@ export class DriverRuntime {
   generation = 0;
   private calls = 0;
   private lastCall = '';
-  private nextHandle = new Map<number, number>();
+  /** handles made so far by kind (the kinds are small numbers: an array, not a Map, on this per-packet path) */
+  private nextHandle: number[] = [];
   /** Runs after the outermost entry into the driver returns (trace flush). */
   readonly afterEntry: Array<() => void> = [];
 
@@ -71,6 +74,7 @@ export class DriverRuntime {
     const inst = new WebAssembly.Instance(compiled(wasm), wrapped);
     this.exports = inst.exports as Record<string, unknown>;
     this.mem = new Linear(this.exports.memory as WebAssembly.Memory);
+    this.initialMemory = this.mem.size;
     this.table = this.exports.__indirect_function_table as WebAssembly.Table;
     const heapBase = (this.exports.__heap_base as WebAssembly.Global).value as number;
     this.pool = new Pool(this.mem, heapBase, () => ({ call: this.lastCall, entries: this.entries.slice(0, this.depth) }), this.opts.allocationStacks ?? false);
@@ -94,20 +98,41 @@ export class DriverRuntime {
     };
   }
 
+  /**
+   * Readies a runtime nobody uses any more to be revived into (runtime-image.ts
+   * restoreRuntime then puts back memory, pool and handles), in place of a new instance:
+   * a new WebAssembly.Instance maps fresh memory, which cost most of a C guest's restore.
+   * It forgets what only its last user knew (the last kernel call, the call count), and
+   * reads the clock through `now` from here on.
+   * Invariant: reuse, then restoreRuntime(image), gives what a new instance of the same
+   * module revived from that image gives (test/devices/wasm/runtime-image.test.ts).
+   */
+  reuse(now: () => number): void {
+    if (this.depth > 0) throw new Error(`${this.name}: a runtime is reused between entries into the driver, not inside one`);
+    this.opts.now = now;
+    this.calls = 0;
+    this.lastCall = '';
+    this.generation++;
+    this.irql.level = PASSIVE_LEVEL;
+  }
+
   /** A fresh handle value of a kind (distinct ranges make a mixed-up handle visible). */
   handle(kind: number): number {
-    const n = (this.nextHandle.get(kind) ?? 0) + 1;
-    this.nextHandle.set(kind, n);
+    const n = (this.nextHandle[kind] ?? 0) + 1;
+    this.nextHandle[kind] = n;
     return kind * 0x1000_0000 + n * 8;
   }
 
-  /** The handle counters, for a snapshot (runtime-image.ts). */
+  /** The handle counters as [kind, count], kinds in order, for a snapshot (runtime-image.ts). */
   handleCounters(): Array<[number, number]> {
-    return [...this.nextHandle];
+    const out: Array<[number, number]> = [];
+    this.nextHandle.forEach((n, kind) => out.push([kind, n]));
+    return out;
   }
 
   restoreHandleCounters(counters: ReadonlyArray<readonly [number, number]>): void {
-    this.nextHandle = new Map(counters.map(([k, n]) => [k, n]));
+    this.nextHandle = [];
+    for (const [k, n] of counters) this.nextHandle[k] = n;
   }
 
   /**

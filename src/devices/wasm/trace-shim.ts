@@ -1,7 +1,8 @@
 // TraceLogging for a C driver on the emulator: each TraceLoggingWrite becomes one event
 // of the run's trace. The stand-in TraceLoggingProvider.h turns every field macro into a
-// call (_TlgStandInUInt64(value, "name"), ...) evaluated as an argument of the write, so
-// the fields arrive here first and the write takes them.
+// descriptor (kind, name, value), as the real macros do, and the write hands the array
+// of them to one call, _TlgStandInWrite, as the real one makes one EtwWriteTransfer: one
+// crossing from the driver per event, not one per field.
 //
 // The driver numbers its events itself (`seq`, so a pkt.send can reserve its place
 // before VmbPacketSend, whose completion may be traced first). The run's trace has one
@@ -13,15 +14,19 @@
 import type { EventBody } from '../../trace/schema.ts';
 import type { TraceSink } from '../../trace/sink.ts';
 import type { DriverRuntime, ImportTable } from './runtime.ts';
+import { CStrings, type Linear } from './linear.ts';
+import { violation } from './violations.ts';
+
+/** struct _TlgStandInField in wasm32 (the stand-in header asserts it): Kind, Name, then an 8-byte Value. */
+export const FIELD_BYTES = 16;
+export const FieldKind = { UInt64: 1, UInt32: 2, String: 3, Boolean: 4 } as const;
 
 export class TraceShim {
   private readonly rt: DriverRuntime;
   private readonly sink: TraceSink;
   private readonly side: 'host' | 'guest';
-  /** The fields of the write being made, as names and values side by side (no array per field). */
-  private readonly names: string[] = [];
-  private readonly values: Array<number | string | boolean> = [];
-  private count = 0;
+  /** names, literals and repeated values (linear.ts CStrings) */
+  private readonly strings = new CStrings();
   private readonly waiting = new Map<number, EventBody>();
   private lastSeq = 0;
   registered = 0;
@@ -34,19 +39,6 @@ export class TraceShim {
   }
 
   imports(): ImportTable {
-    const m = () => this.rt.mem;
-    // Field and event names are string literals: read once per address.
-    const names = new Map<number, string>();
-    const literal = (at: number): string => {
-      let s = names.get(at);
-      if (s === undefined) names.set(at, (s = m().cstring(at)));
-      return s;
-    };
-    const field = (name: number, value: number | string | boolean): number => {
-      this.names[this.count] = literal(name);
-      this.values[this.count++] = value;
-      return 0;
-    };
     return {
       env: {
         TraceLoggingRegister: () => {
@@ -54,31 +46,40 @@ export class TraceShim {
           return 0;
         },
         TraceLoggingUnregister: () => void this.registered--,
-        _TlgStandInUInt64: (v: bigint, name: number) => field(name, Number(BigInt.asUintN(64, v))),
-        _TlgStandInUInt32: (v: number, name: number) => field(name, v >>> 0),
-        _TlgStandInString: (v: number, name: number) => field(name, m().cstring(v)),
-        _TlgStandInBoolean: (v: number, name: number) => field(name, (v & 0xff) !== 0),
-        _TlgStandInWrite: (_provider: number, eventName: number) => {
-          const n = this.count;
-          this.count = 0;
-          let seq = 0;
-          const body: Record<string, unknown> = { side: this.side, ev: literal(eventName) };
-          for (let i = 0; i < n; i++) {
-            const k = this.names[i]!;
-            if (k === 'seq') seq = this.values[i] as number;
-            else body[k] = this.values[i];
-          }
-          this.write(seq, body as unknown as EventBody);
-        },
+        _TlgStandInWrite: (_provider: number, eventName: number, fields: number, count: number) => this.event(eventName, fields >>> 0, count >>> 0),
       },
     };
+  }
+
+  /**
+   * The event at an event name's address as last written: its name and its fields'
+   * kinds and names. Names are string literals (the macros append "" to them), and as in
+   * real TraceLogging, which compiles them into the provider's metadata, they do not
+   * change while the driver runs: each is read from memory once. A write whose fields
+   * differ from the shape kept (another call site with the same name) replaces it.
+   */
+  private readonly shapes = new Map<number, EventShape>();
+
+  /** One TraceLoggingWrite: the event's name and its `count` field descriptors at `fields`. */
+  private event(eventName: number, fields: number, count: number): void {
+    const m = this.rt.mem;
+    if ((fields & 7) !== 0 || fields + count * FIELD_BYTES > m.bytes.length) {
+      throw violation('trace.misuse', '_TlgStandInWrite', `${count} fields at 0x${fields.toString(16)}`, 'the field descriptors are not an array of struct _TlgStandInField in the driver\'s memory');
+    }
+    let shape = this.shapes.get(eventName);
+    if (shape === undefined || !shape.fits(m, fields, count)) this.shapes.set(eventName, (shape = EventShape.read(m, this.side, eventName, fields, count)));
+    const w = m.words;
+    const word = fields >>> 2;
+    const body = shape.decode(w, word, m.bytes, this.strings, m);
+    const seq = shape.seqAt < 0 ? 0 : (fieldValue(shape.kinds[shape.seqAt]!, w, word + shape.seqAt * (FIELD_BYTES / 4), m.bytes, this.strings, m) as number);
+    this.write(seq, body as unknown as EventBody);
   }
 
   private write(seq: number, body: EventBody): void {
     if (seq === 0 || seq === this.lastSeq + 1) {
       if (seq) this.lastSeq = seq;
       this.sink.emit(body);
-      while (this.waiting.has(this.lastSeq + 1)) {
+      while (this.waiting.size > 0 && this.waiting.has(this.lastSeq + 1)) {
         const next = this.waiting.get(this.lastSeq + 1)!;
         this.waiting.delete(++this.lastSeq);
         this.sink.emit(next);
@@ -101,5 +102,92 @@ export class TraceShim {
       this.lastSeq = seq;
     }
     this.waiting.clear();
+  }
+}
+
+/** What TraceShim keeps of an event name's fields (TraceShim.shapes). */
+class EventShape {
+  readonly ev: string;
+  readonly kinds: number[];
+  readonly nameAt: number[];
+  readonly names: string[];
+  /** the field that is the driver's seq (not copied into the event), or -1 */
+  readonly seqAt: number;
+  /** The event of this shape from its descriptors (the first one's word at `word`): see `decoder`. */
+  readonly decode: Decoder;
+  private constructor(ev: string, kinds: number[], nameAt: number[], names: string[], side: 'host' | 'guest') {
+    this.ev = ev;
+    this.kinds = kinds;
+    this.nameAt = nameAt;
+    this.names = names;
+    this.seqAt = names.indexOf('seq');
+    this.decode = decoder(side, ev, kinds, names, this.seqAt);
+  }
+
+  static read(m: Linear, side: 'host' | 'guest', eventName: number, fields: number, count: number): EventShape {
+    const kinds: number[] = [];
+    const nameAt: number[] = [];
+    const names: string[] = [];
+    for (let i = 0, at = fields; i < count; i++, at += FIELD_BYTES) {
+      const kind = m.u32(at);
+      if (kind < FieldKind.UInt64 || kind > FieldKind.Boolean) {
+        throw violation('trace.misuse', '_TlgStandInWrite', `field ${i} kind ${kind}`, 'not a field kind of the stand-in TraceLoggingProvider.h');
+      }
+      const name = m.cstring(m.u32(at + 4));
+      // In an object literal this name would set the event's prototype, not a field.
+      if (name === '__proto__') throw violation('trace.misuse', '_TlgStandInWrite', `field ${i} '__proto__'`, 'a field name a trace event cannot carry');
+      kinds.push(kind);
+      nameAt.push(m.u32(at + 4));
+      names.push(name);
+    }
+    return new EventShape(m.cstring(eventName), kinds, nameAt, names, side);
+  }
+
+  /** Whether the descriptors at `fields` have this shape's kinds and names (by address). */
+  fits(m: Linear, fields: number, count: number): boolean {
+    if (count !== this.kinds.length) return false;
+    const w = m.words;
+    for (let i = 0, word = fields >>> 2; i < count; i++, word += FIELD_BYTES / 4) {
+      if (w[word] !== this.kinds[i] || w[word + 1] !== this.nameAt[i]) return false;
+    }
+    return true;
+  }
+}
+
+type Decoder = (w: Uint32Array, word: number, b: Uint8Array, strings: CStrings, m: Linear) => Record<string, unknown>;
+
+/**
+ * A shape's decoder, compiled once per shape: one object literal, its keys in the event's
+ * order, each value read straight from its descriptor (as src/trace/event-columns.ts
+ * compiles its decoders). An event's object is then made at once, as a TypeScript twin's
+ * literal is, instead of key by key. The keys are the driver's literals, quoted by
+ * JSON.stringify; the side and event name are passed in, not written into the code.
+ * Invariant: decode gives, for every field but seq, fieldValue of that field under its
+ * name, in the order of the descriptors (test/devices/wasm/trace-shim.test.ts).
+ */
+function decoder(side: 'host' | 'guest', ev: string, kinds: readonly number[], names: readonly string[], seqAt: number): Decoder {
+  const values: string[] = [];
+  kinds.forEach((kind, i) => {
+    if (i === seqAt) return;
+    const at = i * (FIELD_BYTES / 4);
+    const value =
+      kind === FieldKind.UInt64 ? `w[word + ${at + 3}] * 4294967296 + w[word + ${at + 2}]`
+      : kind === FieldKind.UInt32 ? `w[word + ${at + 2}]`
+      : kind === FieldKind.String ? `strings.at(m, w[word + ${at + 2}])`
+      : `b[4 * word + ${4 * at + 8}] !== 0`;
+    values.push(`${JSON.stringify(names[i])}: ${value}`);
+  });
+  const make = new Function('SIDE', 'EV', `return function (w, word, b, strings, m) { return { side: SIDE, ev: EV, ${values.join(', ')} }; };`);
+  return make(side, ev) as Decoder;
+}
+
+/** One field's value, the way the decoder reads it (for seq, which is not in the event). */
+function fieldValue(kind: number, w: Uint32Array, word: number, b: Uint8Array, strings: CStrings, m: Linear): number | string | boolean {
+  switch (kind) {
+    // Two halves rounded once: the value Number(BigInt) would give.
+    case FieldKind.UInt64: return w[word + 3]! * 0x1_0000_0000 + w[word + 2]!;
+    case FieldKind.UInt32: return w[word + 2]!;
+    case FieldKind.String: return strings.at(m, w[word + 2]!);
+    default: return b[4 * word + 8] !== 0; // BOOLEAN: one byte
   }
 }

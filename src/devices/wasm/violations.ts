@@ -22,6 +22,7 @@ export type ViolationRule =
   | 'kmcl.channel-leak' // channels allocated and never cleaned up
   | 'kmcl.bad-handle' // a handle that is not (or no longer) a live KMCL object
   | 'wdf.misuse'
+  | 'trace.misuse' // a TraceLoggingWrite whose field descriptors are not the stand-in header's
   | 'hang'; // a driver loop that makes no progress
 
 export interface ViolationReport {

@@ -19,16 +19,41 @@ typedef const struct _TlgProvider_t *TraceLoggingHProvider;
 NTSTATUS TraceLoggingRegister(TraceLoggingHProvider hProvider);
 VOID TraceLoggingUnregister(TraceLoggingHProvider hProvider);
 
-/* Field macros: each takes (value, "fieldName") like the real ones. */
-int _TlgStandInUInt64(ULONGLONG value, const char *name);
-int _TlgStandInUInt32(ULONG value, const char *name);
-int _TlgStandInString(const char *value, const char *name);
-int _TlgStandInBoolean(BOOLEAN value, const char *name);
-#define TraceLoggingUInt64(value, name) _TlgStandInUInt64((value), name "")
-#define TraceLoggingUInt32(value, name) _TlgStandInUInt32((value), name "")
-#define TraceLoggingString(value, name) _TlgStandInString((value), name "")
-#define TraceLoggingBoolean(value, name) _TlgStandInBoolean((value), name "")
+/*
+ * Field macros: each takes (value, "fieldName") like the real ones, and, as the real
+ * ones do (they become EVENT_DATA_DESCRIPTORs), stands for a descriptor of the field
+ * rather than a call: TraceLoggingWrite gathers them into an array and makes one call,
+ * as the real macro makes one EtwWriteTransfer. The value is assigned to the member of
+ * its form, so clang checks its type as it would an argument's.
+ */
+#define _TLG_STANDIN_UINT64 1
+#define _TLG_STANDIN_UINT32 2
+#define _TLG_STANDIN_STRING 3
+#define _TLG_STANDIN_BOOLEAN 4
+struct _TlgStandInField {
+	ULONG Kind; /* _TLG_STANDIN_* */
+	const char *Name;
+	union {
+		ULONGLONG UInt64;
+		ULONG UInt32;
+		const char *String;
+		BOOLEAN Boolean;
+	} Value;
+};
+#ifdef __wasm32__
+/* The emulator's shim (src/devices/wasm/trace-shim.ts) reads this layout. */
+_Static_assert(sizeof(struct _TlgStandInField) == 16, "trace-shim.ts reads 16-byte fields");
+#endif
+#define TraceLoggingUInt64(value, name) { _TLG_STANDIN_UINT64, name "", { .UInt64 = (value) } }
+#define TraceLoggingUInt32(value, name) { _TLG_STANDIN_UINT32, name "", { .UInt32 = (value) } }
+#define TraceLoggingString(value, name) { _TLG_STANDIN_STRING, name "", { .String = (value) } }
+#define TraceLoggingBoolean(value, name) { _TLG_STANDIN_BOOLEAN, name "", { .Boolean = (value) } }
 
-void _TlgStandInWrite(TraceLoggingHProvider hProvider, const char *eventName, int first, ...);
-#define TraceLoggingWrite(hProvider, eventName, ...) \
-	_TlgStandInWrite((hProvider), eventName "", __VA_ARGS__)
+void _TlgStandInWrite(TraceLoggingHProvider hProvider, const char *eventName,
+		      const struct _TlgStandInField *Fields, ULONG Count);
+#define TraceLoggingWrite(hProvider, eventName, ...)					\
+	do {										\
+		const struct _TlgStandInField _tlgFields[] = { __VA_ARGS__ };		\
+		_TlgStandInWrite((hProvider), eventName "", _tlgFields,			\
+				 sizeof(_tlgFields) / sizeof(_tlgFields[0]));		\
+	} while (0)

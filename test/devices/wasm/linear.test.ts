@@ -1,0 +1,61 @@
+// A driver's memory as the shim reads it: C strings, and the strings remembered by
+// address (CStrings), which must read exactly what cstring reads whatever the driver
+// wrote in between.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CStrings, Linear } from '../../../src/devices/wasm/linear.ts';
+
+const fresh = (pages = 1) => new Linear(new WebAssembly.Memory({ initial: pages }));
+const put = (m: Linear, at: number, bytes: number[]) => m.write(at, Uint8Array.from(bytes));
+
+describe('a driver memory', () => {
+  it('reads ASCII and UTF-8 C strings up to their NUL', () => {
+    const m = fresh();
+    put(m, 100, [...Buffer.from('seq-0123456789abcdef-long enough for two chunks'), 0]);
+    expect(m.cstring(100)).toBe('seq-0123456789abcdef-long enough for two chunks');
+    put(m, 300, [...Buffer.from('größe'), 0]);
+    expect(m.cstring(300)).toBe('größe');
+  });
+
+  it('reads a string that runs to the end of memory without a NUL', () => {
+    const m = fresh();
+    const end = m.bytes.length;
+    put(m, end - 3, [0x61, 0x62, 0x63]);
+    expect(m.cstring(end - 3)).toBe('abc');
+    expect(new CStrings().at(m, end - 3)).toBe('abc');
+  });
+
+  it('remembers a string by address but reads what was written there since', () => {
+    const m = fresh();
+    const s = new CStrings();
+    put(m, 64, [...Buffer.from('00000000'), 0]);
+    expect(s.at(m, 64)).toBe('00000000');
+    put(m, 64, [...Buffer.from('c0000001'), 0]);
+    expect(s.at(m, 64)).toBe('c0000001');
+    put(m, 68, [0]); // shorter now
+    expect(s.at(m, 64)).toBe('c000');
+    put(m, 68, [0x30, 0x30, 0x30, 0x31, 0x78, 0]); // longer now
+    expect(s.at(m, 64)).toBe('c0000001x');
+  });
+
+  // Invariant (linear.ts, CStrings): at(mem, a) === mem.cstring(a), whatever the writes between reads.
+  it('reads through CStrings exactly what cstring reads, over any writes (property)', () => {
+    const byte = fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(0), fc.integer({ min: 0x80, max: 0xff }));
+    const step = fc.oneof(
+      fc.record({ read: fc.integer({ min: 0, max: 63 }) }),
+      fc.record({ at: fc.integer({ min: 0, max: 63 }), bytes: fc.array(byte, { minLength: 1, maxLength: 24 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const m = fresh();
+        const s = new CStrings();
+        const base = 4096;
+        for (const st of steps) {
+          if ('read' in st) expect(s.at(m, base + st.read)).toBe(m.cstring(base + st.read));
+          else put(m, base + st.at, st.bytes);
+        }
+      }),
+    );
+  });
+});
