@@ -150,7 +150,7 @@ function refuses(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: bo
   const f = s.channels.findIndex((c) => c.forceNewChannel);
   if (f >= 0) return { field: `channels[${f}].forceNewChannel`, reason: 'the C Windows guest does not run a re-offer yet (forceNewChannel falls back to a rescind: the device is removed and a new one started for the new offer)' };
   const i = s.steps.findIndex((st) => st.op === 'rescind' || st.op === 'guest-close' || st.op === 'guest-open');
-  if (i >= 0) return { field: `steps[${i}].op`, step: i, reason: `the C Windows guest does not run step ${i + 1} (${s.steps[i]!.op}) yet: on Windows the device is removed and a new offer starts a new device, which the emulator's guest does not model yet` };
+  if (i >= 0) return { field: `steps[${i}].op`, step: i, reason: `the C Windows guest does not run step ${i + 1} (${s.steps[i]!.op}) yet: on Windows the device is removed and a new offer starts a new device, and the sample's driver frees its trace with its device (a real lab plans this not applicable too)` };
   return null;
 }
 
