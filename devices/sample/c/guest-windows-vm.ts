@@ -49,6 +49,8 @@ import type { StateKey } from '../../../src/scenario/state-key.ts';
 
 /** The trace buffer the bench starts the device with (its TraceKiB registry value); reads empty it long before it fills. */
 const TRACE_KIB = 256;
+/** The WDF shim's kind number of a work item (wdf-shim.ts KIND). */
+const WDF_WORKITEM = 4;
 /** Bytes read before the bench clears the driver's trace buffer (trace-clear), as the Linux guest's reader does. */
 const CLEAR_AFTER = 64 * 1024;
 
@@ -284,11 +286,15 @@ class CWindowsVmGuest implements GuestDriver {
     this.drain();
   }
 
-  /** The driver's hold timer, while it holds a host transaction or has a work item queued. */
+  /** The driver's hold timer while it holds a host transaction, or now when a work item is queued. */
   nextDue(): number | null {
+    const drv = this.st.drv;
+    // A queued work item runs at once (PASSIVE_LEVEL, from the scheduler's timer task).
+    for (const o of drv.wdf.liveObjects()) if (o.kind === WDF_WORKITEM && o.queued) return drv.rt.opts.now() + this.st.away;
+    // The hold timer is periodic for the channel's life: it is only due work while it holds something.
     this.readCounters();
     if (this.counters.held === 0) return null;
-    const d = this.st.drv.nextTimerDue();
+    const d = drv.nextTimerDue();
     return d === null ? null : d + this.st.away;
   }
 
