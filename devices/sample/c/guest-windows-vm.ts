@@ -119,9 +119,9 @@ export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuse
     guest(state, rings, sink, host) {
       return new CWindowsVmGuest(state as CWindowsGuestState, rings, sink, host, o);
     },
-    snapshotGuest(state, now): CWindowsGuestImage {
+    snapshotGuest(state, now, live): CWindowsGuestImage {
       const st = state as CWindowsGuestState;
-      return { kind: 'c-windows', driver: st.drv.image(), guestNow: now - st.away, channels: [{ ch: st.ch }], probed: st.probed, traceOffset: st.traceOffset };
+      return { kind: 'c-windows', driver: st.drv.image(live), guestNow: now - st.away, channels: [{ ch: st.ch }], probed: st.probed, traceOffset: st.traceOffset };
     },
     reviveGuest(image, now) {
       const img = image as Partial<CWindowsGuestImage> | null;

@@ -54,9 +54,12 @@ export class CGuestWindows extends WindowsDriver {
     this.load();
   }
 
-  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
-  image(): CGuestWindowsImage {
-    return { runtime: runtimeImage(this.rt), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
+  /**
+   * The driver's state now, as a saved VM holds it (a copy; with `live`, its memory as
+   * views of the driver's own, for a caller that copies them at once). Between entries only.
+   */
+  image(live = false): CGuestWindowsImage {
+    return { runtime: runtimeImage(this.rt, live), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
   }
 
   /** The client channel the device allocated (one per device), or null once cleaned up. */
