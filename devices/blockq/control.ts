@@ -1,9 +1,18 @@
 // blockq's control language (PROTOCOL.md, "Control interfaces"): the lines its drivers'
-// control interfaces take, made in one place for the emulator's C VSP adapter
-// (c/host-vsp.ts) and for a real lab, once blockq has a control tool (it has none yet,
-// so it is not the module's `control`). The shapes are DeviceControl's.
+// control interfaces take, the instance GUID of each channel and the counters they
+// print: blockq's DeviceControl (`blockqControl`, the module's `control`), used by the
+// emulator's C adapters (c/host-vsp.ts for the VSP; the C Linux guest,
+// src/device-api/c-linux-guest.ts) and by a lab job.
+//
+// It has no `tool`: a real lab's host side reaches the VSP through a Windows control
+// tool (the sample's is sample-ctl.exe, lab/drivers/vsp/tool), and blockq has none, so a
+// real lab refuses blockq (exit 2, saying so). The guest side is complete: the Linux
+// guest driver (c/guest-linux) takes `command`'s guest lines through its debugfs
+// control file (`linuxGuest`), as the emulator's `devices: c-linux` sends them, and a VM
+// job whose host side is reached otherwise (the emulated one of
+// test/run/real/support/c-vm.ts) runs with it.
 
-import type { ChannelOp, TrafficStep } from '../../src/device-api/device-module.ts';
+import type { ChannelOp, DeviceControl, DriverCounters, TrafficStep } from '../../src/device-api/device-module.ts';
 
 /** A Request's mode as the guest's `request` command numbers it (PROTOCOL.md). */
 const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
@@ -38,3 +47,36 @@ export function channel(op: ChannelOp): string {
   if (op.op === 'rescind' || op.op === 'pause') throw new Error(`blockq: the VSP has no \`${op.op}\` command`);
   return `${op.op} ch=${op.ch}`;
 }
+
+/**
+ * `trace_seq=N` (the first line of both drivers' counters) and one `ch=N name=value ...`
+ * line per channel. What wants a reply: the VSP's Events (`events_sent`, answered:
+ * `replies`), the guest's Requests (`requests_sent`, answered: `completions`).
+ */
+export function counters(who: 'vsp' | 'guest', lines: readonly string[]): DriverCounters {
+  let traceSeq: number | undefined;
+  const channels = new Map<number, { sent: number; completed: number }>();
+  for (const l of lines) {
+    const kv: Record<string, number> = {};
+    for (const m of l.matchAll(/(\w+)=(\d+)/g)) kv[m[1]!] = Number(m[2]);
+    if (kv.trace_seq !== undefined && traceSeq === undefined) traceSeq = kv.trace_seq;
+    if (kv.ch !== undefined) {
+      channels.set(kv.ch, who === 'vsp'
+        ? { sent: kv.events_sent ?? 0, completed: kv.replies ?? 0 }
+        : { sent: kv.requests_sent ?? 0, completed: kv.completions ?? 0 });
+    }
+  }
+  return { traceSeq, channels };
+}
+
+/** blockq's control: everything of a DeviceControl but the Windows tool, which it lacks (see the top of this file). */
+export const blockqControl: DeviceControl = {
+  command,
+  channelInstance,
+  channel,
+  counters,
+  // c/guest-linux/bq_guest_ctl.c: one command per write.
+  linuxGuest: { controlFile: '/sys/kernel/debug/vmbus_blockq_guest/control' },
+  // The guest answers each Event by the protocol's own rule (hold + d(tx)): nothing to set first.
+  begin: [],
+};

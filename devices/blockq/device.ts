@@ -4,10 +4,12 @@
 // SaveBuf record whose size varies by packet. PROTOCOL.md beside this file specifies it.
 //
 // Its host side exists twice: the TypeScript twin (vsp.ts) and a C VSP (c/, KMDF + KMCL,
-// built to wasm32 for the emulator: `emulator.cHost`, `devices: c`). Its guest side is a
-// twin only (guest.ts). `command` (control.ts) gives the command lines of its control
-// interfaces (PROTOCOL.md, "Control interfaces"); it is not yet the module's `control`, which a real
-// lab also needs a control tool for, and blockq has none: a real lab refuses it (exit 2).
+// built to wasm32 for the emulator: `emulator.cHost`, `devices: c`); its guest side too:
+// the twin (guest.ts) and a C Linux guest driver (c/guest-linux, built to wasm32 for the
+// emulator: `emulator.cGuest`, `devices: c-linux`). Its `control` (control.ts) gives the
+// lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces"), but no
+// Windows control tool, which a real lab's host side needs and blockq lacks: a real lab
+// refuses it (exit 2).
 
 import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
@@ -16,6 +18,10 @@ import { keyBlockqCVsp } from './c/vsp-key.ts';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, statusFor, statusHex } from './protocol.ts';
 import { BlockqVsp } from './vsp.ts';
 import { BlockqGuest, newBlockqState, reviveBlockq, snapshotBlockq, type BlockqGuestState } from './guest.ts';
+import { blockqControl } from './control.ts';
+import { blockqGuestLinuxRecipe } from './c/recipe.ts';
+import { cLinuxGuest } from '../../src/device-api/c-linux-guest.ts';
+import { InputError } from '../../src/errors.ts';
 
 export { command } from './control.ts';
 
@@ -24,6 +30,7 @@ const blockq: DeviceModule = {
   messageSize: { min: HEADER_SIZE, max: MAX_MESSAGE_SIZE },
   completions: { guestSend: true, hostSend: true },
   statusRule: (tx, intact) => statusHex(statusFor(tx, intact)),
+  control: blockqControl,
   emulator: {
     hostVsp: (o): HostVsp => new BlockqVsp(o),
     newGuestState: (channels, firstTx) => newBlockqState(channels, firstTx),
@@ -37,6 +44,11 @@ const blockq: DeviceModule = {
       return new BlockqCHostVsp(driver, o.ch, o.h2gPages, o.quota ?? 0, o.faults);
     },
     keyDriver: (k, driver) => keyBlockqCVsp(k, driver as BlockqCVsp),
+    cGuest(os, o) {
+      // The C Linux guest driver (c/guest-linux) as the VM's guest, driven in blockq's control language.
+      if (os !== 'linux') throw new InputError('c-windows: blockq has no C Windows guest driver; use c-linux', { field: 'devices' });
+      return cLinuxGuest({ now: o.now, recipe: blockqGuestLinuxRecipe(), control: blockqControl, replace: o.replace });
+    },
   },
 };
 

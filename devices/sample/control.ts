@@ -11,7 +11,7 @@
 //
 // The Linux guest driver takes the same lines through its debugfs control file.
 
-import type { ChannelOp, DeviceControl, DriverCounters, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
+import type { ChannelOp, DriverCounters, ToolControl, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
 
 /** The guest driver's completion modes as its `send` command numbers them (PROTOCOL.md). */
 const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
@@ -69,7 +69,7 @@ function args(v: ToolVerb): string[] {
   }
 }
 
-export const sampleControl: DeviceControl = {
+export const sampleControl: ToolControl = {
   command,
   channelInstance,
   channel,
@@ -84,4 +84,10 @@ export const sampleControl: DeviceControl = {
   // The guest completes each held host transaction after the time its arg0 asks for
   // (the scenario's host-send `hold`), as the twins do (PROTOCOL.md "hold").
   begin: [{ to: 'guest', line: 'hold auto' }],
+  // The Linux module registers its hv_driver as KBUILD_MODNAME (sample_guest_main.c); its
+  // remove closes the channel, its probe opens it, and its trace is the module's, so it
+  // outlives the device. The Windows guest keeps its trace in the device's memory, which
+  // EvtDeviceReleaseHardware frees along with the channel (guest-driver.c): a disabled or
+  // rescinded device would take the close's own events with it, so no windowsPnp.
+  guestUnbind: { linuxDriver: 'vmbus_sample_guest' },
 };

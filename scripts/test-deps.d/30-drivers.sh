@@ -23,6 +23,8 @@ dpkg -s linux-headers-amd64 >/dev/null 2>&1 || need+=(linux-headers-amd64)
 command -v clang >/dev/null || need+=(clang)
 # wasm-ld (lld): links the C drivers to WebAssembly for the emulator (src/devices/wasm/build.ts).
 command -v wasm-ld >/dev/null || need+=(lld)
+# patch: the tests' unfixed-driver fixtures are diffs of the fixed sources (build.ts).
+command -v patch >/dev/null || need+=(patch)
 command -v make >/dev/null || need+=(make)
 command -v gcc >/dev/null || need+=(gcc)
 # checkpatch.pl needs more of Perl than perl-base (Term::ANSIColor, Encode).

@@ -80,7 +80,7 @@ export interface ExploreBase {
 export function exploreBase(s: Scenario, opts: Pick<ExploreOptions, 'seed' | 'choices' | 'faults'>): ExploreBase {
   const checker = new PropertyChecker({ maxViolations: MAX_VIOLATIONS, statusRule: statusRuleOf(s) });
   const base = executeScenario(s, { seed: opts.seed, sink: checkedSink(checker), choices: opts.choices, faults: opts.faults });
-  return { points: base.steps + 1, clean: checker.finish(base.hang).length === 0 };
+  return { points: base.steps + 1, clean: checker.finish(base.hang, base.refusedRestores).length === 0 };
 }
 
 /** A range of save points, [from, to). */
@@ -139,11 +139,10 @@ export function exploreRanges(s: Scenario, opts: ExploreOptions, base: ExploreBa
     return tally;
   };
   // The walk compares run states by key (scenario/state-key.ts). With devices: c the C
-  // VSP is keyed by its device (EmulatorDevice.keyDriver), and with c-linux the C Linux
-  // guest too, as its image (the guest's GuestDriver.keyers); a device that cannot, and
-  // the C Windows guest (not keyed yet), have every schedule run from the start. Slower,
-  // the same verdicts.
-  const keyed = !usesCDrivers(s.devices) || ((s.devices === 'c' || s.devices === 'c-linux') && cDriversKeyed(s));
+  // VSP is keyed by its device (EmulatorDevice.keyDriver), and with c-linux or c-windows
+  // the C guest too, as its image (the guest's GuestDriver.keyers); a device that cannot
+  // has every schedule run from the start. Slower, the same verdicts.
+  const keyed = !usesCDrivers(s.devices) || cDriversKeyed(s);
   if (base.clean && !opts.plain && keyed) walk(s, opts, ops, next);
   else {
     for (let t = next(); t; t = next()) {
@@ -203,7 +202,7 @@ class Tally {
       this.skipped++;
       return;
     }
-    this.ranAsSchedule(at, op, checker.finish(r.hang));
+    this.ranAsSchedule(at, op, checker.finish(r.hang, r.refusedRestores));
   }
 
   /** A schedule that ran from the start (on its own, or as a walk that turned into it). */
@@ -279,7 +278,7 @@ function walk(s: Scenario, opts: ExploreOptions, ops: readonly InjectedOp[], nex
       return;
     }
     const b: { at: number; op: number } = became;
-    range!.ranAsSchedule(b.at, ops[b.op]!, checker.finish(r.hang));
+    range!.ranAsSchedule(b.at, ops[b.op]!, checker.finish(r.hang, r.refusedRestores));
     next = b.op + 1 < ops.length ? { at: b.at, op: b.op + 1 } : { at: b.at + 1, op: 0 };
   }
 }

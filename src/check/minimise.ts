@@ -28,7 +28,7 @@ export function reproduces(s: Scenario, r: Reproduction): boolean {
   const checker = new PropertyChecker({ maxViolations: 20, statusRule: statusRuleOf(s) });
   const res = executeScenario(s, { seed: r.seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)), faults: [r.fault], choices: r.choices, maxSteps: 200_000 });
   if (!res.faultsFired.includes(r.fault)) return false;
-  return checker.finish(res.hang).some((v) => v.class === r.class);
+  return checker.finish(res.hang, res.refusedRestores).some((v) => v.class === r.class);
 }
 
 /** Tries each fault mode and a few seeds; the first that reproduces the class (none once past `deadline`, a performance.now() time). */

@@ -31,6 +31,7 @@ import type { TraceEvent, Dir } from '../trace/schema.ts';
 import type { StatusRule } from '../device-api/device-module.ts';
 import { deviceOf } from '../device-api/load.ts';
 import { devicePath, type Scenario } from '../scenario/model.ts';
+import type { RefusedRestore } from '../scenario/execute-types.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 
 export type DivergenceClass =
@@ -622,8 +623,17 @@ export class PropertyChecker {
   }
 
   /** End of the run: everything sent was received, every transaction completed. */
-  finish(hang: { reason: string } | null): Violation[] {
+  /**
+   * `refused`: restores the run saw refused that its scenario did not ask to fail
+   * (ExecuteResult.refusedRestores). Their trace is a legal rescind that abandons what
+   * was saved; only the run knows the restore was expected to succeed, so it says so here,
+   * as the model says not-restored of the same trace.
+   */
+  finish(hang: { reason: string } | null, refused: readonly RefusedRestore[] = []): Violation[] {
     if (hang) this.fail('progress', 'hang', null, `the run hung: ${hang.reason}`);
+    for (const r of refused) {
+      this.fail('saved-and-restored', 'not-restored', null, `channel ${r.ch}'s saved state was refused at a ${r.op} (save point ${r.atStep}) that the scenario did not ask to fail: the channel was rescinded and offered anew, and what it had saved was not restored`);
+    }
     for (const { lane, r } of this.openRecords()) {
       const key = keyOf(lane.ch, lane.dir, r.tx);
       if (r.orphaned) {

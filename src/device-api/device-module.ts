@@ -50,7 +50,11 @@ export interface DeviceModule {
   statusRule: StatusRule | 'opaque';
   /** the emulator's side: the TypeScript twins (absent: the device runs on real labs only) */
   emulator?: EmulatorDevice | undefined;
-  /** the real lab's side: traffic steps, channel operations and counters through the drivers' control interfaces */
+  /**
+   * the real lab's side: traffic steps, channel operations and counters through the
+   * drivers' control interfaces. A real lab refuses a device without it, or whose
+   * control has no `tool` (exit 2: `noLabControl`).
+   */
   control?: DeviceControl | undefined;
 }
 
@@ -115,14 +119,48 @@ export interface DeviceControl {
    * The control tool on Windows: `program` is where the lab installs it (the CLI's
    * BENCH_CONTROL_TOOL overrides it), `args` the arguments of each verb. Values reach
    * the host as data (one quoting function), never spliced into a command line.
+   * Absent: the device has no such tool yet (blockq), so a real lab, whose host side
+   * reaches the VSP only through it, refuses the device (exit 2); the emulator's C
+   * drivers and a Linux guest's control file need none.
    */
-  tool: { program: string; args(v: ToolVerb): string[] };
+  tool?: { program: string; args(v: ToolVerb): string[] } | undefined;
   /** A Linux guest driver's control file (debugfs): each line is one write to it, as root when its package says sudo */
   linuxGuest?: { controlFile: string } | undefined;
   /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
   loopbackChannels?: number | undefined;
   /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
   begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
+  /**
+   * How a VM's guest OS lets go of a channel's device and takes it back, for a scenario's
+   * `guest-close`, `guest-open` and a `rescind` with `reopen: false` on a real lab. This is
+   * the OS's way for any VMBus device, not a line of the driver's: the device is named by
+   * its instance GUID (channelInstance). Linux unbinds it from the driver and binds it
+   * again (/sys/bus/vmbus/drivers/<linuxDriver>/unbind, bind), and the vmbus core runs the
+   * driver's remove (it closes the channel) and probe (it opens it); a held new offer is
+   * the bus's drivers_autoprobe set to 0 until the bind. Windows disables and enables the
+   * PnP device (Disable-PnpDevice, Enable-PnpDevice), which unloads and starts the
+   * driver's device; `windowsPnp` also says the driver's trace outlives its device (a
+   * Windows guest's rescind removes the device too, so a rescind needs it there). A
+   * guest OS without an entry here: those steps are refused on a real lab (exit 2, before
+   * any host is contacted). On Linux a rescind the guest reopens needs nothing here: the
+   * vmbus core removes and probes the device by itself.
+   */
+  guestUnbind?: { linuxDriver?: string | undefined; windowsPnp?: boolean | undefined } | undefined;
+}
+
+/** A device's control with its tool: what a real lab's host side drives. */
+export type ToolControl = DeviceControl & { tool: NonNullable<DeviceControl['tool']> };
+
+/** Whether a real lab can drive the device's host side: it has a control, and the control a tool. */
+export function hasTool(c: DeviceControl | undefined): c is ToolControl {
+  return c?.tool !== undefined;
+}
+
+/** Why a real lab cannot drive the device, in parentheses after "has no control interface ...", or null when it can. */
+export function noLabControl(m: Pick<DeviceModule, 'control'>): string | null {
+  if (!m.control) return ' (its module has no "control")';
+  if (!m.control.tool) return ' (its control has no "tool": no program reaches its VSP from user mode on a host)';
+  return null;
 }
 
 // ------------------------------------------------------------------ the emulator's side
@@ -289,7 +327,14 @@ export interface GuestDriver {
 }
 
 /** The guest side of an emulator device: how its guest driver is made, saved and revived. */
-export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest'>;
+export type EmulatorGuest = Pick<EmulatorDevice, 'newGuestState' | 'guest' | 'snapshotGuest' | 'reviveGuest' | 'discardGuest'> & {
+  /**
+   * Optional (a C guest): what of scenario `s` this guest cannot run, as the field to name
+   * (and the step's index, for a step) and why; null when it runs all of it. The bench
+   * refuses the scenario with exit 2 before anything runs.
+   */
+  refuses?(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: boolean | undefined }>; steps: ReadonlyArray<{ op: string }> }): { field: string; step?: number; reason: string } | null;
+};
 
 export interface EmulatorDevice {
   /** the host VSP twin of one channel */
@@ -298,13 +343,24 @@ export interface EmulatorDevice {
   newGuestState(channels: readonly number[], firstTx: readonly TxId[]): unknown;
   /** the guest driver over its state and its rings */
   guest(state: unknown, rings: GuestRings, sink: TraceSink, host: HostDoorbell): GuestDriver;
-  /** the guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable) */
-  snapshotGuest(state: unknown, now: number): unknown;
+  /**
+   * The guest's state as a saved VM holds it, at time `now` (plain data, structured-clonable).
+   * `live`: the caller encodes it before the guest runs again (the executor's save, whose
+   * encodeSavedVm copies it into the blob), so its bytes may be live views of the guest's
+   * own memory rather than copies.
+   */
+  snapshotGuest(state: unknown, now: number, live?: boolean): unknown;
   /**
    * Back from a saved image at time `now`. A malformed image throws a RestoreError
    * (src/vmbus/saved-state.ts), so a bad blob is refused with the VM as it was.
    */
   reviveGuest(image: unknown, now: number): unknown;
+  /**
+   * Optional: the run will not use this guest state again (a restore replaced it with a
+   * revived one). Its resources may go to the next revive (a C guest's instance, reset
+   * in place rather than instantiated anew); the state itself must not be used after.
+   */
+  discardGuest?(state: unknown): void;
   /**
    * Optional: the host VSP built from C for WebAssembly (`devices: c`), one driver per host
    * name that outlives the VM's host objects. Returns the VSP of one channel.
@@ -320,10 +376,11 @@ export interface EmulatorDevice {
    * Optional: the guest driver built from C for WebAssembly (`devices: c-linux`,
    * `c-windows`), in place of the twin's guest side for one run. Its state is the driver
    * itself (its linear memory and the shim's tables); `snapshotGuest` copies it whole and
-   * `reviveGuest` builds the driver again from a copy. `now`: the run's clock. A device
+   * `reviveGuest` builds the driver again from a copy. `now`: the run's clock; `choices`:
+   * the run's documented-gap choices (a guest's KMCL client follows them; absent: the defaults). A device
    * without a C guest for `os` throws an InputError naming it.
    */
-  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
 }
 
 /**

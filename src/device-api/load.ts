@@ -106,8 +106,9 @@ export function checkDeviceModule(m: unknown): string | null {
     for (const f of ['command', 'channelInstance', 'channel', 'counters'] as const) {
       if (typeof c[f] !== 'function') return `field "control.${f}": a function`;
     }
+    // No tool is allowed (a real lab then refuses the device), a malformed one is not.
     const tool = c['tool'] as Record<string, unknown> | undefined;
-    if (typeof tool !== 'object' || tool === null || typeof tool['program'] !== 'string' || tool['program'] === '' || typeof tool['args'] !== 'function') {
+    if (tool !== undefined && (typeof tool !== 'object' || tool === null || typeof tool['program'] !== 'string' || tool['program'] === '' || typeof tool['args'] !== 'function')) {
       return 'field "control.tool": { program: the control tool\'s path on Windows, args: (verb) => string[] }';
     }
     const begin = c['begin'];

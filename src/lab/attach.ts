@@ -91,7 +91,7 @@ export function loopbackNotApplicable(s: Scenario): string | undefined {
 export const ATTACH_SCOPE: Readonly<Record<AttachMode, { can: string; cannot: string }>> = {
   loopback: {
     can: 'the VSP and the real vmbkmcl.sys with the Windows client driver in the host: traffic both ways, channel save, restore onto a new server channel with the client open, channel pause and resume, in-flight packets through SavePacket/RestorePacket',
-    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; more channels than the device\'s client serves (the sample\'s: one)',
+    cannot: 'anything of a VM: Save-VM, Suspend-VM, checkpoint apply, live migration, a host sending into a paused guest, the Linux guest driver; a rescind or a guest close (the sample client\'s trace goes with its device); more channels than the device\'s client serves (the sample\'s: one)',
   },
   'vm-handle': {
     can: 'the VSP attached to a real VM, the guest driver in it, and every VM-level operation (Save-VM, Suspend-VM, checkpoints, Move-VM)',

@@ -9,7 +9,8 @@
 // with $PackageDir set to the package folder, as a host package's does (deploy-drivers.ts).
 //
 // Cmdlets used, all in Microsoft's PowerShell reference: New-Item -ItemType Directory
-// -Force, Get-FileHash -Algorithm SHA256, Get-CimInstance -ClassName Win32_OperatingSystem; files are written and read with
+// -Force, Get-FileHash -Algorithm SHA256, Get-CimInstance -ClassName Win32_OperatingSystem,
+// Get-PnpDevice -PresentOnly, Disable-PnpDevice, Enable-PnpDevice; files are written and read with
 // System.IO.File's WriteAllBytes / ReadAllBytes / Exists.
 
 import { readFile } from 'node:fs/promises';
@@ -20,7 +21,7 @@ import { listPackageFiles } from './deploy-guest.ts';
 import type { InstalledPackage } from './deploy-guest-package.ts';
 import { runNative } from './deploy-vsp.ts';
 import type { GuestDriverPackage } from './driver-package.ts';
-import { assign, authorScript, base64, emit, pipe, project, ps, staticCall, type PsValue } from './host-shell/command.ts';
+import { assign, authorScript, base64, emit, pipe, project, ps, staticCall, where, type PsValue } from './host-shell/command.ts';
 import { expectOk } from './host-shell/errors.ts';
 import { cmd, hostContext, type HostContext } from './hyperv-vm.ts';
 import { SshPwshShell, type SshAuth } from './host-shell/ssh-pwsh.ts';
@@ -108,6 +109,36 @@ export async function runGuestTool(g: WindowsGuest, program: string, args: reado
   const x = await runNative(g, program, [...args]);
   if (x.exitCode !== 0) throw new InfraError(`${program} ${args.map(String).join(' ')} exited with ${x.exitCode} on ${g.name}: ${x.output.slice(-2).join(' ')}`, { host: g.name });
   return x.output;
+}
+
+/**
+ * The PnP device of a VMBus channel instance in a Windows guest: its instance id, the
+ * bus's `VMBUS\{interface type}\{instance GUID}` (inferred from how Windows names
+ * VMBus children; the type is the device's, so it is matched by wildcard), and whether it
+ * is started (`Status` OK) or not (disabled, or failed). Present devices only: a rescinded
+ * one is gone. Get-PnpDevice -PresentOnly, Where-Object -Like (case-insensitive).
+ */
+export async function windowsVmbusDevice(g: WindowsGuest, instance: string): Promise<{ instanceId: string; started: boolean } | undefined> {
+  const r = await run(g, [pipe(ps('Get-PnpDevice', { PresentOnly: true }), where('InstanceId', 'like', vmbusPattern(instance)), project({ InstanceId: 'string', Status: 'string' }))], `find the VMBus device of ${instance}`, 60_000);
+  const d = r.items[0] as { InstanceId?: unknown; Status?: unknown } | undefined;
+  if (!d || typeof d.InstanceId !== 'string') return undefined;
+  return { instanceId: d.InstanceId, started: d.Status === 'OK' };
+}
+
+/**
+ * Disables or enables the PnP device of a VMBus channel instance (Disable-PnpDevice /
+ * Enable-PnpDevice, -Confirm:$false): a disabled device's driver lets it go, as its
+ * EvtDeviceReleaseHardware runs; an enabled one is started again.
+ */
+export async function setWindowsVmbusDevice(g: WindowsGuest, instance: string, enabled: boolean): Promise<void> {
+  const verb = enabled ? 'Enable-PnpDevice' : 'Disable-PnpDevice';
+  await run(g, [pipe(ps('Get-PnpDevice', { PresentOnly: true }), where('InstanceId', 'like', vmbusPattern(instance)), ps(verb, { Confirm: false }))], `${enabled ? 'enable' : 'disable'} the VMBus device of ${instance}`, 120_000);
+}
+
+/** The -Like pattern of a channel instance's VMBus device id; a GUID holds no wildcard character. */
+function vmbusPattern(instance: string): string {
+  if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(instance)) throw new InfraError(`${JSON.stringify(instance)} is not a channel instance GUID`);
+  return `VMBUS\\*\\{${instance}}`;
 }
 
 /** Upper-case SHA-256 of a guest file (Get-FileHash). */

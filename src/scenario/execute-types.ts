@@ -93,6 +93,23 @@ export interface ExecuteResult {
    * Verifier stops the machine; the trace has it as kmcl.violation (a kmcl-misuse finding).
    */
   driverViolation?: string | undefined;
+  /**
+   * Channels whose saved state was refused at a restore the scenario did not ask to fail
+   * (not in its `fail`, no FORCE_NEW_CHANNEL): the VSP or KMCL refused it, the channel fell
+   * back to a rescind and re-offer, and what it had saved was abandoned. The trace shows a
+   * legal rescind; only the run knows it was not asked for. The checker's not-restored
+   * (PropertyChecker.finish), as the model says of the same trace.
+   */
+  refusedRestores: RefusedRestore[];
+}
+
+/** A restore the scenario did not ask to fail, refused for one channel (ExecuteResult.refusedRestores). */
+export interface RefusedRestore {
+  ch: number;
+  /** the VM operation: a restore, a migration, a checkpoint (pulse) or a checkpoint apply */
+  op: 'restore' | 'migration' | 'checkpoint' | 'checkpoint apply';
+  /** the scheduler steps taken when it was refused (the save point) */
+  atStep: number;
 }
 
 /** A task the scheduler could run, with the first event it would write (replay mode). */
@@ -142,6 +159,8 @@ export interface MigrationHandoff {
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];
+  /** the run's refused restores so far (ExecuteResult.refusedRestores); absent in a hand-off written before them: none */
+  refusedRestores?: RefusedRestore[] | undefined;
 }
 
 /** The outcome of running part of a scenario: it ended, or it stopped at a migration. */

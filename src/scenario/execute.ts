@@ -52,6 +52,7 @@ import type {
   ExecuteResult,
   InjectedOp,
   MigrationHandoff,
+  RefusedRestore,
   ReplayModel,
   SavePoint,
   Segment,
@@ -104,6 +105,7 @@ export function startScenario(scenario: Scenario, opts: ExecuteOptions): Segment
 export function resumeScenario(scenario: Scenario, opts: ExecuteOptions, h: MigrationHandoff): Segment {
   const x = new Execution(scenario, opts, h.faultsFired);
   x.stopAtMigrations = true;
+  x.refusedRestores.push(...(h.refusedRestores ?? []));
   return x.resume(h);
 }
 
@@ -161,6 +163,8 @@ class Execution {
   private activeCh = -1;
   /** a C driver's violation ended the run (its message) */
   private violation: string | undefined;
+  /** restores refused that the scenario did not ask to fail (ExecuteResult.refusedRestores) */
+  readonly refusedRestores: RefusedRestore[] = [];
 
   constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
     this.s = s;
@@ -178,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, opts.cGuestReplace, opts.atSavePoint !== undefined);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -222,7 +226,7 @@ class Execution {
     this.nextHostTx = { ...h.nextHostTx };
     for (const [name, blob] of h.checkpoints) this.checkpoints.set(name, blob);
     this.schedule.restoreState(h.schedule);
-    this.restoreVm(h.blob, h.to);
+    this.restoreVm(h.blob, h.to, 'migration');
     this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from: h.from, to: h.to });
     return this.runFrom(h.next);
   }
@@ -240,7 +244,7 @@ class Execution {
           handoff: {
             next: i + 1, from, to: step.to, blob, clock: this.clock, steps: this.steps, migrations: this.migrations,
             nextHostTx: { ...this.nextHostTx }, checkpoints: [...this.checkpoints], schedule: this.schedule.state(),
-            faultsFired: [...this.faults.fired],
+            faultsFired: [...this.faults.fired], refusedRestores: [...this.refusedRestores],
           },
         };
       }
@@ -287,6 +291,7 @@ class Execution {
       pendingAtEnd: this.vm === 'running' && !this.violation ? this.guest.pending() + (this.host?.pending() ?? 0) : 0,
       stopped: this.stopped,
       driverViolation: this.violation,
+      refusedRestores: [...this.refusedRestores],
     };
   }
 
@@ -378,7 +383,7 @@ class Execution {
       case 'restore':
         this.sink.emit({ side: 'bench', ev: 'vm.restore.begin' });
         if (this.loopback) this.restoreChannels(this.savedBlob!);
-        else this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host, step.fail);
+        else this.restoreVm(this.savedBlob!, this.host?.name ?? this.s.host, 'restore', step.fail);
         this.savedBlob = null;
         this.sink.emit({ side: 'bench', ev: 'vm.restore.end' });
         return;
@@ -442,7 +447,8 @@ class Execution {
       layout: this.s.channels.map((c) => ({ ch: c.id, g2hPages: c.g2hPages, h2gPages: c.h2gPages })),
       // A live view: encodeSavedVm below copies it into the blob (saves one image copy).
       memory: this.memory.live(),
-      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock),
+      // Live too where the guest can (a C guest's memory): nothing runs before it is encoded.
+      guest: this.guestSide.snapshotGuest(this.guest.state, this.clock, true),
       channels,
       bench: { nextHostTx: { ...this.nextHostTx } },
     };
@@ -457,9 +463,10 @@ class Execution {
    * Builds guest memory, the guest and a new host from a blob; nothing is built if it is
    * bad. A channel that is not restored (its VSP refuses its saved state, `fail`, or it
    * sets FORCE_NEW_CHANNEL) is rescinded and offered anew once the VM runs again, as
-   * openvmm's vmbus server revokes a channel nobody restores (REVIEW section 2).
+   * openvmm's vmbus server revokes a channel nobody restores (REVIEW section 2). A
+   * channel refused without `fail` or FORCE_NEW_CHANNEL is a finding (refusedRestores).
    */
-  private restoreVm(blob: Uint8Array, hostName: string, fail: readonly number[] = []): void {
+  private restoreVm(blob: Uint8Array, hostName: string, op: RefusedRestore['op'], fail: readonly number[] = []): void {
     const t0 = performance.now();
     const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
     // Before anything is replaced: a bad guest image is refused with the VM as it was.
@@ -470,18 +477,28 @@ class Execution {
     const host = this.newHost(hostName);
     const failing = new Set(fail);
     let reoffer: Set<number> | null = null;
+    const refused: RefusedRestore[] = [];
     for (const c of rec.channels) {
       if (restoreVsp(host, c, this.s.name, failing.has(c.ch))) continue;
       (reoffer ??= new Set()).add(c.ch);
+      // Invariant: a channel the scenario asked to fail, or one that sets FORCE_NEW_CHANNEL,
+      // is re-offered as the model expects; any other that is not restored lost its saved
+      // transactions to something that refused them (a damaged record: --fault corrupt-savebuf
+      // under a C VSP that checks its record), which the trace alone shows as a legal rescind.
+      if (!failing.has(c.ch) && !this.forceNewChannel(c.ch)) refused.push({ ch: c.ch, op, atStep: this.steps });
     }
     if (rec.channels.length !== host.vsps.size) throw new RestoreError('bad-record', `the saved VM holds ${rec.channels.length} channel(s); scenario ${this.s.name} has ${host.vsps.size}`);
+    this.refusedRestores.push(...refused);
     // The VM's old memory is replaced whole and nothing reads it any more (its guest and
     // host objects are discarded below): reuse it when the layout matches.
     let memory = this.memory;
     if (memory.hasLayout(rec.layout)) memory.overwrite(rec.memory);
     else memory = new GuestMemory(rec.layout, rec.memory);
     this.memory = memory;
+    const replaced = this.guest.state;
     this.guest = this.makeGuest(guestState);
+    // Nothing reads the old guest any more: a C guest's next revive may take its instance.
+    this.guestSide.discardGuest?.(replaced);
     this.nextHostTx = { ...rec.bench.nextHostTx };
     this.host = host;
     // A channel the guest has closed (rescinded, not opened since) is offered, not opened.
@@ -513,6 +530,10 @@ class Execution {
     this.opts.onVmOpTimed?.('restore', performance.now() - t0);
   }
 
+  private forceNewChannel(ch: number): boolean {
+    return this.s.channels.some((c) => c.id === ch && c.forceNewChannel === true);
+  }
+
   /** Whether the guest (or loopback client) can run now. */
   private guestRuns(): boolean {
     return this.vm === 'running' || this.loopback;
@@ -520,7 +541,7 @@ class Execution {
 
   private migrate(to: string): void {
     const { from, blob } = this.leaveHost(to);
-    this.restoreVm(blob, to);
+    this.restoreVm(blob, to, 'migration');
     this.sink.emit({ side: 'bench', ev: 'vm.migrate.end', from, to });
   }
 
@@ -622,7 +643,7 @@ class Execution {
     if (this.choices.runningCheckpoint === 'pulse' && !this.loopback) {
       const blob = this.saveVm(label);
       this.checkpoints.set(name, blob);
-      this.restoreVm(blob, hostName);
+      this.restoreVm(blob, hostName, 'checkpoint');
     } else {
       this.checkpoints.set(name, this.saveVm(label, true));
       for (const v of this.host!.vsps.values()) v.resume();
@@ -638,7 +659,7 @@ class Execution {
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name });
     const hostName = this.host?.name ?? this.s.host;
     this.host = null;
-    this.restoreVm(this.checkpoints.get(name)!, hostName);
+    this.restoreVm(this.checkpoints.get(name)!, hostName, 'checkpoint apply');
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name });
   }
 
@@ -829,6 +850,7 @@ class Execution {
         bench: {
           clock: this.clock, steps: this.steps, vm: this.vm, hang: this.hang, schedule: this.schedule.state(),
           nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired],
+          refusedRestores: this.refusedRestores.length,
         },
         checkpoints: this.checkpoints,
         scenarioUsesExploreCheckpoint: this.usesExploreCheckpoint,
@@ -988,18 +1010,21 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * The run's guest side: the device's twin guest, or (devices: c-linux, c-windows) its C
  * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
  * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
- * (the driver numbers from 1 and no control command changes that).
+ * (the driver numbers from 1 and no control command changes that), and whatever the
+ * guest itself refuses (EmulatorGuest.refuses: the C Windows guest serves one channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, replace: ExecuteOptions['cGuestReplace'], atSavePoint: boolean): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace']): EmulatorGuest {
   const os = cGuestOf(devices);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
   if (!device.cGuest) throw new InputError(`device ${name} has no C guest driver built for the emulator (its module has no emulator.cGuest)`, { file: s.source?.file, field: 'devices' });
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
-  if (atSavePoint && os !== 'linux') throw new InputError(`devices: ${devices}: explore's walk keys no C Windows guest driver's state (explore runs its schedules from the start)`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  return device.cGuest(os, { now, replace });
+  const guest = device.cGuest(os, { now, choices, replace });
+  const no = guest.refuses?.(s);
+  if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
+  return guest;
 }
 
 /** The scenario's device twins; a device without them runs on real labs only. */

@@ -183,8 +183,11 @@ export class StateKey {
   data(b: Uint8Array): void {
     this.put2(TAG.bytes, b.length);
     // set() into an array of our own: slice() of shared memory copies byte by byte, 4x slower.
+    // In the buffer of the spare copy at this place when it is large enough: the C guest's
+    // memory runs change length from one save point to the next, and a new array maps
+    // fresh pages, dearer than the copy.
     const old = this.spare[this.copies.length];
-    const copy = old !== undefined && old.length === b.length ? old : new Uint8Array(b.length);
+    const copy = old !== undefined && old.buffer.byteLength >= b.length ? new Uint8Array(old.buffer, 0, b.length) : new Uint8Array(b.length);
     copy.set(b);
     this.copies.push(copy);
     this.putBytes(copy);

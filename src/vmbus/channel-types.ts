@@ -81,3 +81,14 @@ export interface ChannelConfig {
 export type QueuedSend =
   | { kind: 'packet'; packet: VmbPacket }
   | { kind: 'completion'; transId: TxId; payload: Uint8Array };
+
+/** A client endpoint's private state (Channel.clientInternals), as a guest-memory image holds it. */
+export interface ClientInternals {
+  state: ChannelState;
+  startRequested: boolean;
+  nextPacketId: number;
+  draining: boolean;
+  batch: number;
+  suspended: boolean;
+  pausing: boolean;
+}

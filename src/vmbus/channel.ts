@@ -35,6 +35,7 @@ import {
   stateChangeCallbacksInit,
   type ChannelConfig,
   type ChannelState,
+  type ClientInternals,
   type ProcessingCompleteCallback,
   type ProcessPacketCallback,
   type QueuedSend,
@@ -512,6 +513,28 @@ export class Channel {
   /** Between the first and the last packet of a drain (interrupts masked meanwhile). */
   get isDraining(): boolean {
     return this.draining;
+  }
+
+  /**
+   * The private part of a client endpoint's state, for a guest-memory image of its driver
+   * (src/devices/wasm/kmcl-client-image.ts): a VM's guest KMCL objects are guest memory,
+   * saved with the VM and found where they were on restore. Between calls only (no
+   * callback running), so the in-callback markers are not part of it.
+   */
+  clientInternals(): ClientInternals {
+    return { state: this.st, startRequested: this.startRequested, nextPacketId: this.nextPacketId, draining: this.draining, batch: this.batch, suspended: this.suspended, pausing: this.pausing };
+  }
+
+  /** Puts back what clientInternals took (a revived client endpoint). */
+  setClientInternals(s: ClientInternals): void {
+    if (this.isServer) throw new KmclUsageError('revive', 'a server endpoint is restored from its saved stream, not from a guest image');
+    this.state = s.state;
+    this.startRequested = s.startRequested;
+    this.nextPacketId = s.nextPacketId;
+    this.draining = s.draining;
+    this.batch = s.batch;
+    this.suspended = s.suspended;
+    this.pausing = s.pausing;
   }
 
   // ---------------------------------------------------------------- send side

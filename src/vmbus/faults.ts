@@ -6,7 +6,7 @@
 // |------------------------------|-------------------------------------------------|-------------------------|
 // | drop-saved-packet            | SaveContinue drops one saved packet's chunk       | not-restored            |
 // | restore-twice                | RestoreFromBuffer restores one packet twice       | duplicated              |
-// | corrupt-savebuf              | SaveContinue flips a byte of one SaveBuf          | savebuf-mismatch        |
+// | corrupt-savebuf              | SaveContinue flips a byte of one SaveBuf          | savebuf-mismatch; not-restored under a VSP that checks its record and refuses the damaged one (the sample's C VSP: its restore fails, the channel is rescinded and re-offered) |
 // | forget-queued-at-save        | SaveContinue skips packets queued in the library  | not-saved               |
 // | wrong-status                 | the host's completion carries a changed status    | status                  |
 // | reorder-completions          | a completion reaches the wrong waiting packet     | lost (the right packet's completion never shows; the receiver's complete of the wrong one is not there yet), spurious, or payload when the peer had completed that packet too |
@@ -31,7 +31,9 @@ export type FaultMode = (typeof FAULT_MODES)[number];
 export const FAULT_CLASS: Readonly<Record<FaultMode, readonly string[]>> = {
   'drop-saved-packet': ['not-restored'],
   'restore-twice': ['duplicated'],
-  'corrupt-savebuf': ['savebuf-mismatch'],
+  // A VSP that restores the damaged record shows it (savebuf-mismatch); one that checks it
+  // refuses it, and its restore, which the scenario did not ask to fail, fails (not-restored).
+  'corrupt-savebuf': ['savebuf-mismatch', 'not-restored'],
   'forget-queued-at-save': ['not-saved'],
   'wrong-status': ['status'],
   'reorder-completions': ['lost', 'spurious', 'payload'],

@@ -1,5 +1,5 @@
 // `bench explore` with the C Linux guest driver as the VM's guest (devices: c-linux): the
-// walk keys the guest as its image (devices/sample/c/guest-linux-key.ts) beside the C
+// walk keys the guest as its image (src/device-api/c-linux-guest-key.ts) beside the C
 // VSP, so it decides schedules without running them, and must give exactly what running
 // every schedule from the start gives.
 

@@ -17,7 +17,7 @@ const seeds = [1, 2, 3, 4];
 function run(s: (typeof suite)[number], seed: number, faults: FaultMode[]) {
   const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => c.onEvent(e)), faults });
-  return { fired: r.faultsFired, classes: [...new Set(c.finish(r.hang).map((v) => v.class))] };
+  return { fired: r.faultsFired, classes: [...new Set(c.finish(r.hang, r.refusedRestores).map((v) => v.class))] };
 }
 
 describe('fault modes against the property checker', () => {

@@ -155,6 +155,16 @@ describe('property checker', () => {
     const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     expect(c.finish({ reason: 'stuck' }).map((v) => v.class)).toEqual(['hang']);
   });
+
+  it('reports a restore the run saw refused, unasked, as not-restored, naming the channel and the operation', () => {
+    // The trace of a refused restore is a legal rescind (the checker passes it on its own);
+    // the run hands over what it knows: the scenario did not ask that restore to fail.
+    const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
+    for (const e of inflight) c.onEvent(e);
+    const v = c.finish(null, [{ ch: 3, op: 'migration', atStep: 17 }]);
+    expect(v.map((x) => x.class)).toEqual(['not-restored']);
+    expect(v[0]!.message).toContain("channel 3's saved state was refused at a migration (save point 17)");
+  });
 });
 
 describe('property checker: the mark explore compares around a VM operation', () => {

@@ -81,6 +81,27 @@ describe('trace validation', () => {
     expect(res.expected[0]).toMatch(/^host pkt.restore ch=0 dir=h2g tx=\d+ saveDigest=/);
   });
 
+  it('explains a KMCL client guest\'s own Enabled before Opened and Started before Active, and no other extra state', () => {
+    const s = byName('inflight-host-transactions');
+    const { events } = observe(s, 1);
+    // As the C Windows guest writes them (devices: c-windows): its Enable, and its Start between Opened and Active.
+    const client = events.flatMap((e) => {
+      if (e.ev !== 'ch.state' || e.side !== 'guest') return [e];
+      if (e.state === 'Opened') return [{ ...e, state: 'Enabled' } as TraceEvent, e];
+      if (e.state === 'Active') return [{ ...e, state: 'Started' } as TraceEvent, e];
+      return [e];
+    });
+    expect(client.length).toBe(events.length + 2);
+    expect(checkTrace(s, source(client)).verdict).toBe('pass');
+    // Only there: an Enabled in place of Active, or on another channel, is not the client's own.
+    const active = events.findIndex((e) => e.ev === 'ch.state' && e.side === 'guest' && e.state === 'Active');
+    const wrongPlace = [...events.slice(0, active), { ...events[active]!, state: 'Enabled' } as TraceEvent, ...events.slice(active)];
+    expect(checkTrace(s, source(wrongPlace))).toMatchObject({ verdict: 'diverge', class: 'state-order' });
+    const opened = events.findIndex((e) => e.ev === 'ch.state' && e.side === 'guest' && e.state === 'Opened');
+    const otherCh = [...events.slice(0, opened), { ...events[opened]!, state: 'Enabled', ch: 5 } as TraceEvent, ...events.slice(opened)];
+    expect(checkTrace(s, source(otherCh)).verdict).toBe('diverge');
+  });
+
   it('reports a trace that stops before scenario.end as a hang', () => {
     const { events } = observe(byName('inflight-host-transactions'), 1);
     const cut = events.findIndex((e) => e.ev === 'vm.restore.end');

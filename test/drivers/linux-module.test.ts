@@ -2,42 +2,22 @@
 // against Debian's kernel headers without a single warning, matches the protocol's
 // interface type GUID, and keeps the kernel's checkpatch style.
 //
-// The machine's running kernel is not Debian's, so the headers are found by name:
-// scripts/test-deps.d/30-drivers.sh installs linux-headers-amd64, whose build tree is
-// /usr/src/linux-headers-<version>-amd64 (also linked from /lib/modules/<version>/build).
+// The machine's running kernel is not Debian's, so the headers are found by name
+// (support/debian-headers.ts): scripts/test-deps.d/30-drivers.sh installs
+// linux-headers-amd64, whose build tree is /usr/src/linux-headers-<version>-amd64.
 // The module is built once, in a copy of lab/drivers, so the work tree stays clean.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INTERFACE_TYPE_GUID } from '../../devices/sample/protocol.ts';
+import { findDebianHeaders } from './support/debian-headers.ts';
 
 const drivers = fileURLToPath(new URL('../../lab/drivers', import.meta.url));
 const CHECKPATCH = '/var/cache/vmbus-bench/checkpatch/scripts/checkpatch.pl';
-
-/** The newest installed Debian amd64 kernel build tree, or null. */
-export function findDebianHeaders(): string | null {
-  const candidates: string[] = [];
-  if (existsSync('/usr/src')) {
-    for (const name of readdirSync('/usr/src')) {
-      if (/^linux-headers-\d.*-amd64$/.test(name) && existsSync(join('/usr/src', name, 'Makefile'))) {
-        candidates.push(join('/usr/src', name));
-      }
-    }
-  }
-  // Without /usr/src, the build links Debian installs under /lib/modules.
-  if (candidates.length === 0 && existsSync('/lib/modules')) {
-    for (const version of readdirSync('/lib/modules')) {
-      const build = join('/lib/modules', version, 'build');
-      if (version.endsWith('-amd64') && existsSync(join(build, 'Makefile'))) candidates.push(build);
-    }
-  }
-  candidates.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  return candidates.at(-1) ?? null;
-}
 
 const headers = findDebianHeaders();
 const make = spawnSync('make', ['--version']).status === 0;

@@ -36,7 +36,7 @@ describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${
   it('the VSP (kernel mode, KMCL server interface)', () => {
     const files = cFiles('vsp');
     expect(files.length).toBeGreaterThanOrEqual(5);
-    const r = typecheck('km', [...files, ...common]);
+    const r = typecheck('km', [...files, ...common, 'common/vsp-save-helper.c']);
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
   });
@@ -53,7 +53,7 @@ describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${
     const dir = join(drivers, '..', '..', 'devices', 'blockq', 'c');
     const files = readdirSync(dir).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
     expect(files.length).toBeGreaterThanOrEqual(8);
-    const r = typecheck('km', ['-I', join(drivers, 'trace-lib'), ...files]);
+    const r = typecheck('km', ['-I', join(drivers, 'trace-lib'), '-I', join(drivers, 'common'), ...files, 'common/vsp-save-helper.c']);
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
   });

@@ -17,7 +17,7 @@ export function run(s: Scenario, seed = 1): { events: TraceEvent[]; violations: 
   const r = executeScenario(s, { seed, sink });
   const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   for (const e of sink.events) c.onEvent(e);
-  return { events: sink.events, violations: c.finish(r.hang).map((v) => `${v.class}: ${v.message}`), hang: r.hang?.reason ?? null };
+  return { events: sink.events, violations: c.finish(r.hang, r.refusedRestores).map((v) => `${v.class}: ${v.message}`), hang: r.hang?.reason ?? null };
 }
 
 export type Pkt = TraceEvent & { ch: number; tx: number; dir: string; state?: string };

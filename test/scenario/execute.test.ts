@@ -22,7 +22,7 @@ function traceText(s: (typeof suite)[number], seed: number): string {
 function check(s: (typeof suite)[number], seed: number, inject?: { at: number; op: InjectedOp }) {
   const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)), inject });
-  return { r, violations: checker.finish(r.hang) };
+  return { r, violations: checker.finish(r.hang, r.refusedRestores) };
 }
 
 describe('executing scenarios on the emulator', () => {

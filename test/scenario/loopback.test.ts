@@ -30,7 +30,7 @@ const block = fc.oneof(
 function run(s: Scenario, seed: number) {
   const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
   const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)) });
-  return { r, violations: checker.finish(r.hang) };
+  return { r, violations: checker.finish(r.hang, r.refusedRestores) };
 }
 
 describe('the loopback topology', () => {

@@ -6,6 +6,7 @@
 #include "blockq-command.h"
 
 #define MAX_TOKENS 6
+#define MAX_NUMBERS 4
 
 struct token {
 	const char *p;
@@ -24,6 +25,7 @@ static const struct {
 	{ "detach", BQ_CMD_DETACH, 0, 1 }, { "discard", BQ_CMD_DISCARD, 0, 1 },
 	{ "restore", BQ_CMD_RESTORE, 0, 1 }, { "resume", BQ_CMD_RESUME, 0, 1 },
 	{ "close", BQ_CMD_CLOSE, 0, 1 },
+	{ "request", BQ_CMD_REQUEST, 4, 1 }, { "trace-clear", BQ_CMD_TRACE_CLEAR, 0, 0 },
 };
 
 static int token_is(const struct token *t, const char *word)
@@ -154,7 +156,7 @@ static int parse_open(const struct token *tok, bq_u32 n, struct bq_command *out)
 int bq_parse_command(const char *text, bq_u32 len, struct bq_command *out)
 {
 	struct token tok[MAX_TOKENS], rest;
-	bq_u32 *numbers[3];
+	bq_u32 *numbers[MAX_NUMBERS];
 	bq_u32 n, i, v;
 
 	n = tokenize(text, len, tok);
@@ -163,6 +165,7 @@ int bq_parse_command(const char *text, bq_u32 len, struct bq_command *out)
 	out->count = 0;
 	out->length = 0;
 	out->hold_ms = 0;
+	out->mode = 0;
 	out->has_ch = 0;
 	out->ch = 0;
 	out->ring_pages = 4;
@@ -186,14 +189,18 @@ int bq_parse_command(const char *text, bq_u32 len, struct bq_command *out)
 	    (verbs[v].ch_required && !out->has_ch))
 		return -1;
 	out->verb = verbs[v].verb;
+	/* request: COUNT LEN MODE HOLD; event: COUNT LEN HOLD; note: COUNT LEN */
 	numbers[0] = &out->count;
 	numbers[1] = &out->length;
-	numbers[2] = &out->hold_ms;
+	numbers[2] = verbs[v].verb == BQ_CMD_REQUEST ? &out->mode : &out->hold_ms;
+	numbers[3] = &out->hold_ms;
 	for (i = 0; i < verbs[v].numbers; i++)
 		if (parse_u32(&tok[1 + i], numbers[i]))
 			return -1;
 	if (verbs[v].numbers > 0 &&
 	    (out->length < BQ_HEADER_SIZE || out->length > BQ_MAX_MESSAGE_SIZE))
+		return -1;
+	if (out->mode > BQ_MODE_HOLD)
 		return -1;
 	return 0;
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The blockq VSP's command language, one command per IOCTL_BLOCKQ_COMMAND. Tokens
- * separated by spaces; numbers decimal or 0x-hex.
+ * blockq's command language: the VSP's, one command per IOCTL_BLOCKQ_COMMAND, and the
+ * guest driver's, one command per write to its debugfs control file. Tokens separated
+ * by spaces; numbers decimal or 0x-hex. Each driver runs its own verbs and refuses
+ * the other's.
  *
+ * The VSP's:
  *   open N GUID loopback [ring-pages=P]  offer channel N, instance GUID (loopback only)
  *   event COUNT LEN HOLD ch=N            Events the guest answers HOLD ms or more later
  *   note COUNT LEN ch=N                  Notes, no reply
@@ -13,6 +16,13 @@
  *   restore ch=N                         a new channel object from the saved state
  *   resume ch=N                          offer a restored object, or start a paused one
  *   close ch=N                           disable and clean up
+ *
+ * The guest driver's (guest-linux/):
+ *   request COUNT LEN MODE HOLD ch=N     Requests; MODE 0 inline, 1 deferred, 2 hold
+ *                                        (the VSP answers HOLD ms or more later)
+ *   note COUNT LEN ch=N                  Notes, no reply
+ *   answer [ch=N]                        answer every held Event now
+ *   trace-clear                          empty the trace buffer (seq goes on)
  */
 #ifndef BLOCKQ_COMMAND_H
 #define BLOCKQ_COMMAND_H
@@ -29,7 +39,9 @@ enum bq_verb {
 	BQ_CMD_DISCARD,
 	BQ_CMD_RESTORE,
 	BQ_CMD_RESUME,
-	BQ_CMD_CLOSE
+	BQ_CMD_CLOSE,
+	BQ_CMD_REQUEST,
+	BQ_CMD_TRACE_CLEAR
 };
 
 struct bq_command {
@@ -37,6 +49,7 @@ struct bq_command {
 	bq_u32 count;
 	bq_u32 length;
 	bq_u32 hold_ms;
+	bq_u32 mode;		/* request: BQ_MODE_* */
 	int has_ch;
 	bq_u32 ch;
 	bq_u8 instance[16];	/* open: the GUID in memory layout */

@@ -1,14 +1,39 @@
-// How blockq's C VSP builds for the emulator: the recipe src/devices/wasm/build.ts takes.
-// Every .c of this folder; the build adds the stand-in WDK headers, the trace library
-// and the shim's C. A device author's own driver needs no more than this.
+// How blockq's C drivers build for the emulator: the recipes src/devices/wasm/build.ts
+// takes. The VSP also compiles the save helper any VSP may use
+// (lab/drivers/common/vsp-save-helper.c, its header found by <...>). The build adds the
+// world (stand-in WDK or Linux headers), the trace library and the shim's C. A device
+// author's own drivers need no more than this.
 
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cSourcesIn, type DriverRecipe } from '../../../src/devices/wasm/build.ts';
+import { DRIVERS_DIR, cSourcesIn, type DriverRecipe } from '../../../src/devices/wasm/build.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** lab/drivers/common: the save helper's source and header. */
+const SAVE_HELPER_DIR = join(DRIVERS_DIR, 'common');
 
+/** The VSP: every .c of this folder (KMDF + KMCL). */
 export function blockqVspRecipe(): DriverRecipe {
-  return { name: 'blockq-vsp', world: 'kmdf', root: HERE, sources: cSourcesIn(HERE, '.'), headerDirs: ['.'] };
+  return {
+    name: 'blockq-vsp', world: 'kmdf', root: HERE,
+    sources: [...cSourcesIn(HERE, '.'), join(SAVE_HELPER_DIR, 'vsp-save-helper.c')],
+    headerDirs: ['.'], includeDirs: [SAVE_HELPER_DIR],
+  };
+}
+
+/** The Linux guest module (guest-linux/), with the VSP's protocol and command parser as its Kbuild compiles them in. */
+export function blockqGuestLinuxRecipe(): DriverRecipe {
+  return {
+    name: 'blockq-guest-linux',
+    world: 'linux',
+    root: HERE,
+    // The two one-line wrappers only exist for Kbuild; the shared files go in directly.
+    sources: [...cSourcesIn(HERE, 'guest-linux').filter((f) => !/bq_(protocol|command)\.c$/.test(f)), 'blockq-protocol.c', 'blockq-command.c'],
+    headerDirs: ['guest-linux'],
+    includeDirs: ['.'],
+    // What Kbuild passes (the module's name) and what its W=1 turns off again after -Wextra.
+    cflags: ['-DKBUILD_MODNAME="vmbus_blockq_guest"', '-Wno-unused-parameter', '-Wno-sign-compare'],
+  };
 }
 
 /** CTL_CODE(0x8B51, function, METHOD_BUFFERED, access): blockq-control.h. */

@@ -2,17 +2,12 @@
  * Save and restore. Per packet, KMCL saves its own part and asks the VSP for its
  * SaveBuf record with the two-call sizing protocol: blockq's record is 32, 40 or 48
  * bytes by tx, so the size asked changes from one packet to the next. Per channel,
- * BqChannelSave drives SaveBegin / SaveContinue / SaveEnd into memory, one segment
- * (a ULONG length, then the bytes) per SaveContinue output, and BqChannelRestore
- * feeds those segments, whole, to RestoreFromBuffer on a new channel object.
- *
- * STATUS_BUFFER_OVERFLOW (SaveContinue made progress, call again) and
- * STATUS_MORE_PROCESSING_REQUIRED (RestoreFromBuffer wants the next chunk) are not
- * NT_SUCCESS: they are tested first, every time.
+ * BqChannelSave pauses the channel and saves it into memory, and BqChannelRestore
+ * restores a new channel object from there, both through the save helper every VSP
+ * may use (lab/drivers/common/vsp-save-helper.h: SaveBegin / SaveContinue / SaveEnd,
+ * the RestoreFromBuffer loop, their partial-progress codes).
  */
 #include "vsp.h"
-
-#define BQ_SAVE_CHUNK 4096
 
 NTSTATUS BqEvtSavePacket(VMBCHANNEL Channel, VMBPACKET Packet, PVOID SaveBuf,
 			 UINT32 SaveBufSize, PUINT32 BytesNeeded)
@@ -105,97 +100,28 @@ NTSTATUS BqEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize,
 	return STATUS_SUCCESS;
 }
 
-/* Makes room for Need more bytes at the end of the blob. */
-static NTSTATUS BqBlobReserve(PUCHAR *Blob, ULONG *Capacity, ULONG Used, ULONG Need)
-{
-	ULONG capacity = *Capacity;
-	PUCHAR bigger;
-
-	if (capacity - Used >= Need)
-		return STATUS_SUCCESS;
-	while (capacity - Used < Need) {
-		if (capacity > 0x7fffffffu / 2)
-			return STATUS_INSUFFICIENT_RESOURCES;
-		capacity = capacity ? capacity * 2 : BQ_SAVE_CHUNK;
-	}
-	bigger = (PUCHAR)ExAllocatePool2(POOL_FLAG_NON_PAGED, capacity, BQ_POOL_TAG);
-	if (bigger == NULL)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	if (*Blob != NULL) {
-		RtlCopyMemory(bigger, *Blob, Used);
-		ExFreePoolWithTag(*Blob, BQ_POOL_TAG);
-	}
-	*Blob = bigger;
-	*Capacity = capacity;
-	return STATUS_SUCCESS;
-}
-
-/* The SaveContinue loop; SaveEnd is the caller's. */
-static NTSTATUS BqSaveLoop(BQ_CHANNEL *Vc, PUCHAR *Blob, ULONG *Used)
-{
-	ULONG capacity = 0, room = BQ_SAVE_CHUNK;
-	NTSTATUS status;
-
-	for (;;) {
-		ULONG filled = 0, required = 0;
-
-		status = BqBlobReserve(Blob, &capacity, *Used, sizeof(ULONG) + room);
-		if (!NT_SUCCESS(status))
-			return status;
-		status = BqKmcl->VmbChannelSaveContinue(Vc->Channel, *Blob + *Used + sizeof(ULONG),
-							capacity - *Used - sizeof(ULONG), &filled,
-							&required);
-		if (status == STATUS_BUFFER_OVERFLOW || NT_SUCCESS(status)) {
-			if (filled > 0) {
-				RtlCopyMemory(*Blob + *Used, &filled, sizeof(ULONG));
-				*Used += sizeof(ULONG) + filled;
-			}
-			if (status != STATUS_BUFFER_OVERFLOW)
-				return STATUS_SUCCESS;
-			if (filled > 0)
-				continue;
-			/* "More to come" with nothing written: only a larger buffer can help. */
-			if (required > room) {
-				room = required;
-				continue;
-			}
-			return STATUS_UNSUCCESSFUL;
-		}
-		if (status == STATUS_BUFFER_TOO_SMALL && required > room) {
-			room = required;
-			continue;
-		}
-		return status;
-	}
-}
-
-/* `save ch=N`: pause (Suspend answers what is outstanding), then save into memory. */
+/*
+ * `save ch=N`: pause (Suspend answers what is outstanding), then save into memory
+ * (vsp-save-helper.h: SaveBegin, the SaveContinue loop, SaveEnd).
+ */
 NTSTATUS BqChannelSave(BQ_CHANNEL *Vc)
 {
-	PUCHAR blob = NULL;
-	ULONG used = 0;
+	PUCHAR blob;
+	ULONG size;
 	NTSTATUS status;
 
 	if (Vc->Channel == NULL || Vc->Unoffered)
 		return STATUS_INVALID_DEVICE_STATE;
 	BqKmcl->VmbChannelPause(Vc->Channel);
-	status = BqKmcl->VmbChannelSaveBegin(Vc->Channel);
+	status = VshSaveChannel(BqKmcl, Vc->Channel, BQ_POOL_TAG, &blob, &size);
 	if (!NT_SUCCESS(status)) {
-		BqKmcl->VmbChannelStart(Vc->Channel); /* no save happened: carry on */
-		return status;
-	}
-	status = BqSaveLoop(Vc, &blob, &used);
-	BqKmcl->VmbChannelSaveEnd(Vc->Channel);
-	if (!NT_SUCCESS(status)) {
-		if (blob != NULL)
-			ExFreePoolWithTag(blob, BQ_POOL_TAG);
-		BqKmcl->VmbChannelStart(Vc->Channel);
+		BqKmcl->VmbChannelStart(Vc->Channel); /* no save, or a failed one: carry on */
 		return status;
 	}
 	if (Vc->SaveBlob != NULL)
 		ExFreePoolWithTag(Vc->SaveBlob, BQ_POOL_TAG);
 	Vc->SaveBlob = blob;
-	Vc->SaveBlobSize = used;
+	Vc->SaveBlobSize = size;
 	return STATUS_SUCCESS;
 }
 
@@ -226,7 +152,6 @@ static VOID BqFreeRestored(BQ_CHANNEL *Vc)
  */
 NTSTATUS BqChannelRestore(BQ_CHANNEL *Vc)
 {
-	ULONG at = 0, length;
 	NTSTATUS status;
 
 	status = BqChannelGiveUp(Vc, FALSE);
@@ -235,22 +160,7 @@ NTSTATUS BqChannelRestore(BQ_CHANNEL *Vc)
 	status = BqChannelConfigure(Vc);
 	if (!NT_SUCCESS(status))
 		return status;
-	for (;;) {
-		if (Vc->SaveBlobSize - at < sizeof(ULONG)) {
-			status = STATUS_INVALID_PARAMETER; /* KMCL wants more than was saved */
-			break;
-		}
-		RtlCopyMemory(&length, Vc->SaveBlob + at, sizeof(ULONG));
-		at += sizeof(ULONG);
-		if (length > Vc->SaveBlobSize - at) {
-			status = STATUS_INVALID_PARAMETER;
-			break;
-		}
-		status = BqKmcl->VmbChannelRestoreFromBuffer(Vc->Channel, Vc->SaveBlob + at, length);
-		at += length;
-		if (status != STATUS_MORE_PROCESSING_REQUIRED)
-			break;
-	}
+	status = VshRestoreChannel(BqKmcl, Vc->Channel, Vc->SaveBlob, Vc->SaveBlobSize);
 	if (!NT_SUCCESS(status)) {
 		/* KMCL took back what it restored; the packets our callback made are ours. */
 		BqFreeRestored(Vc);

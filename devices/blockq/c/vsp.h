@@ -2,7 +2,8 @@
  * blockq VSP: the host side of ../PROTOCOL.md as a KMDF driver using the KMCL server
  * interface (vmbkmclr.sys). A second device for the bench, written like a device
  * author's own driver: it shares no code with the sample's (lab/drivers), only the
- * stand-in WDK headers and the trace library.
+ * stand-in WDK headers, the trace library and the save helper any VSP may use
+ * (lab/drivers/common/vsp-save-helper.h).
  *
  * One BQ_DEVICE owns any number of BQ_CHANNELs, one per offered channel, created and
  * torn down by control commands that a sequential queue runs one at a time at
@@ -17,6 +18,7 @@
 #include <wdf.h>
 #include <vmbuskernelmodeclientlibapi.h>
 #include <vmbus_bench_trace.h>
+#include <vsp-save-helper.h>
 
 #include "blockq-protocol.h"
 #include "blockq-command.h"

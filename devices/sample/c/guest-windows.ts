@@ -3,37 +3,94 @@
 // starts; `enabled` hands the client Channel to whoever plays the host, to connect it
 // to an offer. Its trace is its own JSON Lines buffer, read with IOCTL_SAMPLE_READ_TRACE
 // exactly as sample-ctl reads it on a real guest.
+//
+// Its whole state is guest memory: `image()` is the driver's linear memory and pool
+// (runtime-image.ts), the WDF shim's objects (wdf-shim-image.ts) and the KMCL shim's
+// client channels and packets (kmcl-client-image.ts); constructed `from` an image, the
+// driver is built again as it was, as a restored VM's kernel finds it where it was.
 
 import type { Channel } from '../../../src/vmbus/channel.ts';
 import { SAMPLE_IOCTL } from './control.ts';
 import { guestWindowsRecipe } from './recipes.ts';
 import { WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
+import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
+import { checkWdfShimImage, type WdfShimImage } from '../../../src/devices/wasm/wdf-shim-image.ts';
+import { checkKmclClientImage, kmclClientImage, restoreKmclClient, type KmclClientImage } from '../../../src/devices/wasm/kmcl-client-image.ts';
+import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 
 export interface CGuestWindowsOptions extends WindowsDriverOptions {
   /** a client channel was enabled and waits for an offer */
   onEnabled: (client: Channel) => void;
+  /** the device's TraceKiB registry value (the INF's default is 4096), set before the device starts */
+  traceKib?: number;
+}
+
+/** The driver as a saved VM holds it (plain data). */
+export interface CGuestWindowsImage {
+  runtime: RuntimeImage;
+  wdf: WdfShimImage;
+  kmcl: KmclClientImage;
 }
 
 export class CGuestWindows extends WindowsDriver {
-  constructor(opts: CGuestWindowsOptions) {
+  /**
+   * Loads the driver (DriverEntry, then PnP adds and starts its device); with `from`,
+   * revives it from an image instead (checked first: a malformed one is a RestoreError
+   * naming the field, and nothing runs).
+   */
+  constructor(opts: CGuestWindowsOptions, from?: unknown) {
     super(guestWindowsRecipe(), 'guest', opts, { enabled: (r) => opts.onEnabled(r.ch) }, SAMPLE_IOCTL);
+    if (from !== undefined) {
+      const img = checkImage(from, this);
+      restoreRuntime(this.rt, img.runtime);
+      this.wdf.restoreImage(img.wdf);
+      restoreKmclClient(this.kmcl, img.kmcl, opts.choices);
+      return;
+    }
+    if (opts.traceKib !== undefined) this.wdf.registry.set('TraceKiB', opts.traceKib);
     this.load();
   }
 
-  /** The driver's trace: every JSON Lines event it has written, parsed. */
-  readTrace(): Array<Record<string, unknown>> {
+  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
+  image(): CGuestWindowsImage {
+    return { runtime: runtimeImage(this.rt), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
+  }
+
+  /** The client channel the device allocated (one per device), or null once cleaned up. */
+  client(): Channel | null {
+    for (const r of this.kmcl.channels.values()) return r.ch;
+    return null;
+  }
+
+  /** The trace bytes from `offset` on (IOCTL_SAMPLE_READ_TRACE in 64 KiB reads, as sample-ctl reads). */
+  readTraceFrom(offset: number): Uint8Array {
     const chunks: Uint8Array[] = [];
-    let offset = 0n;
+    let at = BigInt(offset);
     for (;;) {
       const req = new Uint8Array(8);
-      new DataView(req.buffer).setBigUint64(0, offset, true);
+      new DataView(req.buffer).setBigUint64(0, at, true);
       const r = this.wdf.ioctl(SAMPLE_IOCTL.readTrace, req, 65536);
       if (r.status !== 0) throw new Error(`guest-windows: reading the trace failed with 0x${r.status.toString(16)}`);
       if (r.output.length === 0) break;
       chunks.push(r.output);
-      offset += BigInt(r.output.length);
+      at += BigInt(r.output.length);
     }
-    const text = new TextDecoder().decode(Buffer.concat(chunks));
+    return Buffer.concat(chunks);
+  }
+
+  /** The driver's trace: every JSON Lines event it has written, parsed. */
+  readTrace(): Array<Record<string, unknown>> {
+    const text = new TextDecoder().decode(this.readTraceFrom(0));
     return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
   }
+}
+
+/** Checks every part of a decoded image against the driver it is revived into. */
+function checkImage(image: unknown, drv: WindowsDriver): CGuestWindowsImage {
+  if (typeof image !== 'object' || image === null || Array.isArray(image)) throw new RestoreError('bad-record', 'the C guest driver\'s image is not a record');
+  const img = image as Record<string, unknown>;
+  checkRuntimeImage(img.runtime, drv.rt);
+  checkWdfShimImage(img.wdf);
+  checkKmclClientImage(img.kmcl);
+  return img as unknown as CGuestWindowsImage;
 }

@@ -12,7 +12,7 @@ const COMMON = ['common/sample-protocol.c', 'common/sample-command.c'];
 
 /** The KMDF + KMCL server driver: lab/drivers/vsp. */
 export function vspRecipe(): DriverRecipe {
-  return { name: 'vsp', world: 'kmdf', root: DRIVERS, sources: [...cSourcesIn(DRIVERS, 'vsp'), ...COMMON], headerDirs: ['common', 'vsp'] };
+  return { name: 'vsp', world: 'kmdf', root: DRIVERS, sources: [...cSourcesIn(DRIVERS, 'vsp'), ...COMMON, 'common/vsp-save-helper.c'], headerDirs: ['common', 'vsp'] };
 }
 
 /** The KMDF + KMCL client driver: lab/drivers/guest-windows. */

@@ -78,7 +78,12 @@ NTSTATUS GuestChannelCreate(GUEST_DEVICE *Dev)
 		Dev->Channel = NULL;
 		return status;
 	}
-	GuestTraceState(Dev, "Enabled");
+	/*
+	 * Traced at Opened: until an offer binds the channel, the instance GUID that
+	 * numbers it (Dev->Ch) is unknown, and "Enabled" on channel 0 would name the
+	 * wrong channel on any other.
+	 */
+	Dev->EnabledUntraced = TRUE;
 	return STATUS_SUCCESS;
 }
 
@@ -106,6 +111,10 @@ static NTSTATUS GuestEvtOpened(VMBCHANNEL Channel)
 
 	GuestKmcl.VmbChannelGetInterfaceInstance(Channel, &instance);
 	dev->Ch = vbt_channel_number((const sp_u8 *)&instance);
+	if (dev->EnabledUntraced) {
+		dev->EnabledUntraced = FALSE;
+		GuestTraceState(dev, "Enabled");
+	}
 	GuestTraceState(dev, "Opened");
 	WdfTimerStart(dev->HoldTimer, WDF_REL_TIMEOUT_IN_MS(GUEST_HOLD_TICK_MS));
 	return STATUS_SUCCESS;

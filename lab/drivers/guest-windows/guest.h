@@ -46,6 +46,7 @@ typedef struct _GUEST_DEVICE {
 	UINT32 RingPages;		/* registry RingPages, default 4 */
 	BOOLEAN Stopping;		/* ReleaseHardware began: do not re-enable */
 	BOOLEAN Suspended;		/* EvtVmbChannelSuspend ran, Started not since: no sends */
+	BOOLEAN EnabledUntraced;	/* enabled before its channel number was known: traced at Opened */
 
 	WDFSPINLOCK Lock;		/* guards Held, the tx handshake flags, Hold* */
 	LIST_ENTRY Held;		/* GUEST_HELD: host transactions being held */

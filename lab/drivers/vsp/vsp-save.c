@@ -7,18 +7,14 @@
  * VMBPACKET, hands KMCL's bytes to VmbPacketRestore and rebuilds the VSP_TX from
  * the record.
  *
- * Per channel, VspChannelSave drives VmbChannelSaveBegin / SaveContinue /
- * SaveEnd into memory, and VspChannelRestore builds a new channel object and
- * feeds the saved chunks to VmbChannelRestoreFromBuffer. Two of the "continue"
- * codes are not NT_SUCCESS: STATUS_BUFFER_OVERFLOW (0x80000005, SaveContinue
- * made progress, call again) and STATUS_MORE_PROCESSING_REQUIRED (0xC0000016,
- * RestoreFromBuffer wants the next chunk). They are tested first, every time,
- * before NT_SUCCESS could mistake them for failures.
+ * Per channel, VspChannelSave pauses the channel and saves it into memory, and
+ * VspChannelRestore builds a new channel object and restores it from there, both
+ * through ../common/vsp-save-helper.h (SaveBegin / SaveContinue / SaveEnd, the
+ * RestoreFromBuffer loop, their partial-progress codes); what is the VSP's own
+ * (pausing, starting again after a failed save, what a failed restore leaves it)
+ * stays here.
  */
 #include "vsp.h"
-
-/* SaveContinue's first buffer; it grows to what BytesRequired asks for. */
-#define VSP_SAVE_CHUNK 4096
 
 /* ---- Per packet ---------------------------------------------------------- */
 
@@ -126,40 +122,14 @@ NTSTATUS VspEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize
 
 /* ---- Per channel --------------------------------------------------------- */
 
-/* Makes room for at least Need more bytes at the end of the blob. */
-static NTSTATUS VspBlobReserve(PUCHAR *Blob, ULONG *Capacity, ULONG Used, ULONG Need)
-{
-	ULONG capacity = *Capacity;
-	PUCHAR bigger;
-
-	if (capacity - Used >= Need)
-		return STATUS_SUCCESS;
-	while (capacity - Used < Need) {
-		if (capacity > 0x7fffffffu / 2)
-			return STATUS_INSUFFICIENT_RESOURCES;
-		capacity = capacity ? capacity * 2 : VSP_SAVE_CHUNK;
-	}
-	bigger = (PUCHAR)ExAllocatePool2(POOL_FLAG_NON_PAGED, capacity, VSP_POOL_TAG);
-	if (bigger == NULL)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	if (*Blob != NULL) {
-		RtlCopyMemory(bigger, *Blob, Used);
-		ExFreePoolWithTag(*Blob, VSP_POOL_TAG);
-	}
-	*Blob = bigger;
-	*Capacity = capacity;
-	return STATUS_SUCCESS;
-}
-
 /*
- * Pauses the channel and saves it. The blob is a list of segments, one per
- * SaveContinue call that produced bytes: a ULONG length, then the bytes.
+ * Pauses the channel and saves it into memory (vsp-save-helper.h: SaveBegin, the
+ * SaveContinue loop, SaveEnd; the blob's segments go back to RestoreFromBuffer whole).
  */
 NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 {
-	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
-	ULONG capacity = 0, used = 0, room = VSP_SAVE_CHUNK;
-	PUCHAR blob = NULL;
+	PUCHAR blob;
+	ULONG size;
 	NTSTATUS status;
 
 	/* A restored object not offered yet holds exactly the state it came from. */
@@ -171,62 +141,14 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	 * Sends stop here even on a channel its guest closed, where no Suspend
 	 * runs: what is sent now would miss the save.
 	 */
-	kmcl->VmbChannelPause(Vc->Channel);
+	VspKmcl->VmbChannelPause(Vc->Channel);
 	Vc->Paused = TRUE;
 	Vc->Suspended = TRUE;
 
-	status = kmcl->VmbChannelSaveBegin(Vc->Channel);
+	status = VshSaveChannel(VspKmcl, Vc->Channel, VSP_POOL_TAG, &blob, &size);
 	if (!NT_SUCCESS(status)) {
-		/* No save happened: the channel goes on as before. */
-		kmcl->VmbChannelStart(Vc->Channel);
-		Vc->Paused = FALSE;
-		Vc->Suspended = FALSE;
-		return status;
-	}
-	for (;;) {
-		ULONG filled = 0, required = 0;
-
-		status = VspBlobReserve(&blob, &capacity, used, sizeof(ULONG) + room);
-		if (!NT_SUCCESS(status))
-			break;
-		status = kmcl->VmbChannelSaveContinue(Vc->Channel, blob + used + sizeof(ULONG),
-						      capacity - used - sizeof(ULONG),
-						      &filled, &required);
-		if (status == STATUS_BUFFER_OVERFLOW || NT_SUCCESS(status)) {
-			/* Progress: keep what was written as one whole segment. */
-			if (filled > 0) {
-				RtlCopyMemory(blob + used, &filled, sizeof(ULONG));
-				used += sizeof(ULONG) + filled;
-			}
-			if (status != STATUS_BUFFER_OVERFLOW)
-				break;    /* STATUS_SUCCESS: everything saved */
-			if (filled > 0)
-				continue; /* more to come: partial progress, not an error */
-			/*
-			 * "More to come" with nothing written: calling again with the
-			 * same buffer would spin for ever. Only a larger one can help.
-			 */
-			if (required > room) {
-				room = required;
-				continue;
-			}
-			status = STATUS_UNSUCCESSFUL;
-			break;
-		}
-		if (status == STATUS_BUFFER_TOO_SMALL && required > room) {
-			/* Nothing written; BytesRequired is the least that makes progress. */
-			room = required;
-			continue;
-		}
-		break; /* a real failure (or a too-small answer that asks for nothing more) */
-	}
-	/* SaveEnd after every successful SaveBegin, failed Continue included. */
-	kmcl->VmbChannelSaveEnd(Vc->Channel);
-
-	if (!NT_SUCCESS(status)) {
-		if (blob != NULL)
-			ExFreePoolWithTag(blob, VSP_POOL_TAG);
-		kmcl->VmbChannelStart(Vc->Channel); /* the save failed: carry on */
+		/* No save (SaveBegin failed), or a failed one: the channel goes on as before. */
+		VspKmcl->VmbChannelStart(Vc->Channel);
 		Vc->Paused = FALSE;
 		Vc->Suspended = FALSE;
 		return status;
@@ -234,7 +156,7 @@ NTSTATUS VspChannelSave(VSP_CHANNEL *Vc)
 	if (Vc->SaveBlob != NULL)
 		ExFreePoolWithTag(Vc->SaveBlob, VSP_POOL_TAG);
 	Vc->SaveBlob = blob;
-	Vc->SaveBlobSize = used;
+	Vc->SaveBlobSize = size;
 	return STATUS_SUCCESS;
 }
 
@@ -275,7 +197,6 @@ static VOID VspAbandonRestored(VSP_CHANNEL *Vc)
 NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 {
 	PKMCL_SERVER_INTERFACE_V1 kmcl = VspKmcl;
-	ULONG at = 0, length;
 	NTSTATUS status;
 
 	if (Vc->SaveBlob == NULL)
@@ -294,23 +215,7 @@ NTSTATUS VspChannelRestore(VSP_CHANNEL *Vc)
 	status = VspChannelConfigure(Vc);
 	if (!NT_SUCCESS(status))
 		return status;
-	for (;;) {
-		if (Vc->SaveBlobSize - at < sizeof(ULONG)) {
-			status = STATUS_INVALID_PARAMETER; /* KMCL wants more than was saved */
-			break;
-		}
-		RtlCopyMemory(&length, Vc->SaveBlob + at, sizeof(ULONG));
-		at += sizeof(ULONG);
-		if (length > Vc->SaveBlobSize - at) {
-			status = STATUS_INVALID_PARAMETER; /* our own blob, damaged */
-			break;
-		}
-		status = kmcl->VmbChannelRestoreFromBuffer(Vc->Channel, Vc->SaveBlob + at, length);
-		at += length;
-		if (status == STATUS_MORE_PROCESSING_REQUIRED)
-			continue; /* chunk taken, the next one is wanted: not an error */
-		break;            /* STATUS_SUCCESS, or a real failure */
-	}
+	status = VshRestoreChannel(kmcl, Vc->Channel, Vc->SaveBlob, Vc->SaveBlobSize);
 	if (!NT_SUCCESS(status)) {
 		/*
 		 * KMCL took back what it had restored, but the packets our restore

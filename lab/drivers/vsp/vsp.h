@@ -19,6 +19,7 @@
 #include "../common/sample-protocol.h"
 #include "../common/sample-command.h"
 #include "../common/sample-control.h"
+#include "../common/vsp-save-helper.h"
 #include "../trace-lib/vmbus_bench_trace.h"
 
 /* A GUID initialiser from the eleven fields of sample-protocol.h. */

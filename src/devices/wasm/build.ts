@@ -20,7 +20,8 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
 import { InputError } from '../../errors.ts';
@@ -145,17 +146,35 @@ export interface BuildOptions {
   /** extra -D switches */
   defines?: readonly string[];
   /**
-   * Sources to replace, by their path as the recipe gives it, with another file: a test
-   * builds the driver with the unfixed version of one file kept as a fixture.
+   * Sources to replace, by their path as the recipe gives it, with another file, or
+   * changed by a unified diff of that one source (a file ending in `.patch`, applied with
+   * GNU patch to the source as it is now): a test builds the driver with a defect put
+   * back, kept as the few lines that differ, so the fixture cannot drift from the fixed
+   * source unnoticed. A patch that does not apply exactly (no fuzz), or is for another
+   * file, is an InputError naming the patch.
    */
   replace?: Readonly<Record<string, string>>;
   cacheDir?: string;
 }
 
-function hashInputs(r: Resolved, sources: string[], flags: readonly string[], versions: string[]): string {
+/** A source to compile: its file, and its name in the hash (a patched source's is its own and its patch's). */
+interface CompiledSource {
+  file: string;
+  /** the folder its "..." includes are relative to (a replacement keeps the folder of the file it replaces) */
+  dir: string;
+  name: string;
+}
+
+function hashInputs(r: Resolved, sources: readonly CompiledSource[], flags: readonly string[], versions: string[]): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.world.shim, includes: r.includes.map((d) => relative(REPO, d)) }));
-  const files = new Set<string>(sources);
+  // Which files are compiled, not only their bytes: a file of a hashed folder that a
+  // recipe starts (or stops) compiling is another build with the same bytes.
+  h.update(JSON.stringify({ flags, versions, exports: r.exports, shim: r.world.shim, includes: r.includes.map((d) => relative(REPO, d)), compiled: sources.map((x) => x.name) }));
+  const files = new Set<string>();
+  for (const x of sources) {
+    h.update(x.name);
+    h.update(readFileSync(x.file));
+  }
   for (const dir of r.hashedDirs) {
     if (!existsSync(dir)) continue;
     for (const f of walk(dir)) if (/\.[ch]$/.test(f)) files.add(f);
@@ -222,19 +241,36 @@ function inputStamp(files: readonly string[]): string {
 }
 
 function buildFresh(recipe: DriverRecipe, r: Resolved, opts: BuildOptions): BuiltDriver {
+  // Patched sources are written to a folder of their own, gone once the build is.
+  const patched = Object.values(opts.replace ?? {}).some(isPatch) ? mkdtempSync(join(tmpdir(), `vmbus-bench-${r.name}-patched-`)) : null;
+  try {
+    return buildSources(recipe, r, opts, patched);
+  } finally {
+    if (patched) rmSync(patched, { recursive: true, force: true });
+  }
+}
+
+const isPatch = (file: string): boolean => file.endsWith('.patch');
+
+function buildSources(recipe: DriverRecipe, r: Resolved, opts: BuildOptions, patchDir: string | null): BuiltDriver {
   const name = r.name;
-  // Each source with the folder its "..." includes are relative to (a replacement keeps
-  // the folder of the file it replaces).
-  const sources = r.sources.map((f) => ({ file: f, dir: dirname(f) }));
+  const sources: CompiledSource[] = r.sources.map((f) => ({ file: f, dir: dirname(f), name: relative(REPO, f) }));
   for (const [from, to] of Object.entries(opts.replace ?? {})) {
     const i = recipe.sources.indexOf(from);
     if (i < 0) throw new InputError(`${name}: no source ${from} to replace`);
-    sources[i]!.file = resolve(to);
+    const x = sources[i]!;
+    if (isPatch(to)) {
+      x.file = applyPatch(name, from, x.file, resolve(to), join(patchDir!, `${i}-${basename(from)}`));
+      x.name = `${x.name} + ${relative(REPO, resolve(to))}`;
+    } else {
+      x.file = resolve(to);
+      x.name = relative(REPO, x.file);
+    }
   }
   const defines = (opts.defines ?? []).map((d) => `-D${d}`);
   const flags = [...COMPILE_FLAGS, ...r.cflags, ...defines];
   const versions = [requireTool('clang'), requireTool('wasm-ld')];
-  const hash = hashInputs(r, sources.map((x) => x.file), flags, versions);
+  const hash = hashInputs(r, sources, flags, versions);
   const dir = opts.cacheDir ?? defaultCacheDir();
   const out = join(dir, `${name}-${hash}.wasm`);
   if (existsSync(out)) return { name, wasm: readFileSync(out), hash, path: out, cached: true };
@@ -271,4 +307,25 @@ function buildFresh(recipe: DriverRecipe, r: Resolved, opts: BuildOptions): Buil
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Applies `patch`, a unified diff of the one source `from` (the recipe's path: its `+++`
+ * line names it, with git's `b/` or not), to `original` as it is now, into `out`, with
+ * GNU patch: exactly (no fuzz; a hunk may only have moved), or an InputError naming the
+ * patch and what patch said. Returns `out`.
+ */
+function applyPatch(driver: string, from: string, original: string, patch: string, out: string): string {
+  if (!existsSync(patch)) throw new InputError(`${driver}: patch for ${from} not found`, { file: shown(patch) });
+  const targets = [...readFileSync(patch, 'utf8').matchAll(/^\+\+\+ (?:b\/)?(\S+)/gm)].map((m) => m[1]!);
+  if (targets.length !== 1 || targets[0] !== from) {
+    throw new InputError(`${driver}: the patch must change ${from} alone; it changes ${targets.join(', ') || 'nothing'}`, { file: shown(patch) });
+  }
+  requireTool('patch');
+  const res = execaSync('patch', ['--batch', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '--reject-file=-', '--quiet', '-o', out, original, patch], { reject: false });
+  if (res.exitCode !== 0) {
+    const said = `${String(res.stdout)}${String(res.stderr)}`.trim();
+    throw new InputError(`${driver}: the patch does not apply to ${from} as it is now (the source changed since the patch was made: make it again against the current source)${said ? `:\n${said}` : ''}`, { file: shown(patch) });
+  }
+  return out;
 }

@@ -55,7 +55,7 @@ export interface PacketRec {
   freed: boolean;
 }
 
-interface IncomingRec {
+export interface IncomingRec {
   handle: number;
   pkt: IncomingPacket;
   chan: ChannelRec;
@@ -64,6 +64,17 @@ interface IncomingRec {
   retired: boolean;
   /** in KmclShim.incoming (kept past the ProcessPacket call it came in) */
   kept: boolean;
+}
+
+/** The shim's own tables and counters (KmclShim.imageTables), for kmcl-client-image.ts. */
+export interface KmclImageTables {
+  channels: Map<number, ChannelRec>;
+  byChannel: Map<Channel, ChannelRec>;
+  packets: Map<number, PacketRec>;
+  incoming: Map<number, IncomingRec>;
+  incomingOf: Map<IncomingPacket, IncomingRec>;
+  kernelHandles: Set<number>;
+  counters: { nextChannelId: number; neededWord: number; packetRestores: number; interfaceRefs: number };
 }
 
 export interface KmclHooks {
@@ -491,6 +502,38 @@ export class KmclShim {
     this.rt.irql.requirePassive('ZwClose', `handle 0x${(h >>> 0).toString(16)}`);
     if (!this.kernelHandles.delete(h >>> 0)) throw violation('kmcl.bad-handle', 'ZwClose', `handle 0x${(h >>> 0).toString(16)}`, 'not an open kernel handle (closed twice?)');
     return STATUS.SUCCESS;
+  }
+
+  /**
+   * The shim's tables and counters, for a guest driver's memory image
+   * (kmcl-client-image.ts reads and refills them; nothing else should).
+   */
+  imageTables(): KmclImageTables {
+    return {
+      channels: this.channels, byChannel: this.byChannel, packets: this.packets, incoming: this.incoming, incomingOf: this.incomingOf, kernelHandles: this.kernelHandles,
+      counters: { nextChannelId: this.nextChannelId, neededWord: this.neededWord, packetRestores: this.packetRestores, interfaceRefs: this.interfaceRefs },
+    };
+  }
+
+  /** Puts back the counters imageTables gave (a revived guest driver). */
+  setImageCounters(c: KmclImageTables['counters']): void {
+    this.nextChannelId = c.nextChannelId;
+    this.neededWord = c.neededWord;
+    this.packetRestores = c.packetRestores;
+    this.interfaceRefs = c.interfaceRefs;
+  }
+
+  /**
+   * A revived channel's and its packets' links to the driver's functions: the same
+   * closures VmbChannelInitSet*Callbacks, VmbChannelEnable and VmbPacketAllocate made.
+   */
+  rewire(r: ChannelRec): void {
+    if (r.states.opened || r.states.closed || r.states.suspend || r.states.started || r.states.postStarted) this.wireCallbacks(r);
+    const pc = r.processingComplete;
+    if (r.processPacket) r.ch.processPacket = (_c, pkt, buf, flags) => this.onPacket(r, pkt, buf, flags);
+    r.ch.processingComplete = pc ? (_c, n) => void this.rt.callback(pc, 'EvtVmbChannelProcessingComplete', DISPATCH_LEVEL, r.handle, n) : null;
+    if (this.opts.platformFaults) r.ch.faults = this.opts.platformFaults;
+    for (const pr of this.packets.values()) if (pr.chan === r) pr.p.completionRoutine = (_p, st, resp) => this.onCompletion(pr, st, resp);
   }
 
   /** At unload: channels never cleaned up, packets never freed, the interface still referenced. */

@@ -92,6 +92,9 @@ export class LinuxShim {
    * restored VM's rings, which the channel reads and writes from now on.
    */
   restore(img: LinuxShimImage, bind: (id: number) => Pick<LinuxChannel, 'out' | 'in' | 'signalHost'>): void {
+    // A reused shim (DriverRuntime.reuse) starts as a new one would: no log, nobody to run while asleep.
+    this.log.length = 0;
+    this.onSleep = () => {};
     this.driver = img.driver;
     this.channels.clear();
     for (const c of img.channels) this.channels.set(c.id, { ...c, ...bind(c.id), current: null });

@@ -9,25 +9,58 @@
 // driver, when no driver frame is live, so the module's globals (the stack pointer) are
 // at their initial values and the memory alone is the driver's state.
 //
+// What makes it cheap (explore takes one at every save point):
+//  - the memory is held as runs of pages (memory-runs.ts): pages of one byte value (the
+//    zero above the pool's top, the poison of its quarantine) are a value and a length;
+//  - an image can be put back into a runtime nobody uses any more (DriverRuntime.reuse)
+//    instead of a new instance, whose fresh memory mapping cost more than the copy.
+//
 // Invariant: revive(image(rt)) gives a runtime whose memory and pool equal rt's at the
-// snapshot, and the same calls into both do the same (test/devices/wasm/runtime-image.test.ts).
+// snapshot, and the same calls into both do the same, whether revived into a new
+// instance or a reused one (test/devices/wasm/runtime-image.test.ts).
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
+import { runsOf, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
 import type { PoolImage } from './pool.ts';
 import type { DriverRuntime } from './runtime.ts';
 
 export interface RuntimeImage {
   /** the driver's name: an image is revived only into the same driver */
   driver: string;
+  /** linear memory from address 0, as bytes: all of it, or as far as `runs` take over */
   memory: Uint8Array;
+  /**
+   * The linear memory's size in bytes, when `memory` holds less of it: `runs` hold the
+   * bytes past `memory`, and what neither holds up to `size` is zero. Absent (an image
+   * from before runs): `memory` is the whole of it.
+   */
+  size?: number;
+  /** the memory from memory.length on, as runs of bytes or of one value (memory-runs.ts) */
+  runs?: MemoryRun[];
   pool: PoolImage;
   handles: Array<[kind: number, next: number]>;
 }
 
-/** The runtime's state now (a copy). Refused while the driver is running. */
-export function runtimeImage(rt: DriverRuntime): RuntimeImage {
+/**
+ * The runtime's state now (a copy). Refused while the driver is running. `live`: its
+ * bytes are views of the runtime's own memory, for a caller that copies them before the
+ * driver runs again (a VM save encodes them into its blob at once): one copy fewer.
+ */
+export function runtimeImage(rt: DriverRuntime, live = false): RuntimeImage {
   if (rt.inDriver) throw new Error(`${rt.name}: a snapshot is taken between entries into the driver, not inside one`);
-  return { driver: rt.name, memory: rt.mem.bytes.slice(), pool: rt.pool.image(), handles: rt.handleCounters() };
+  const bytes = rt.mem.bytes;
+  const runs = runsOf(bytes, live);
+  const first = runs[0];
+  const memory = first && first[0] === 0 && first.length === 2 ? (runs.shift(), first[1]) : new Uint8Array(0);
+  return { driver: rt.name, memory, size: bytes.length, runs, pool: rt.pool.image(), handles: rt.handleCounters() };
+}
+
+/** The bench refuses a driver image whose memory is larger than this (a pool that big is a runaway driver). */
+export const MAX_IMAGE_MEMORY = 1 << 30;
+
+/** The linear memory size an image gives its runtime. */
+export function imageMemorySize(img: RuntimeImage): number {
+  return img.size ?? img.memory.length;
 }
 
 function bad(what: string): never {
@@ -47,11 +80,23 @@ export function checkRuntimeImage(img: unknown, rt: DriverRuntime): asserts img 
   if (img.driver !== rt.name) bad(`is of driver ${JSON.stringify(img.driver)}, not ${rt.name}`);
   const mem = img.memory;
   if (!(mem instanceof Uint8Array)) bad('memory is not bytes');
-  if (mem.length % 65536 !== 0 || mem.length < rt.mem.size) bad(`memory is ${mem.length} bytes: not whole 64 KiB pages, or smaller than the module's own ${rt.mem.size}`);
+  // The module's own size is the instance's before anything grew it (a reused runtime's may be larger).
+  const own = rt.initialMemory;
+  if (img.size === undefined) {
+    if (img.runs !== undefined) bad('has runs but no size');
+    if (mem.length % 65536 !== 0 || mem.length < own) bad(`memory is ${mem.length} bytes: not whole 64 KiB pages, or smaller than the module's own ${own}`);
+  } else {
+    if (!isU32(img.size) || img.size % 65536 !== 0 || img.size < own) bad(`size ${String(img.size)} is not whole 64 KiB pages, or smaller than the module's own ${own}`);
+    if (mem.length > img.size) bad(`memory is ${mem.length} bytes, larger than its size ${img.size}`);
+    const problem = runsProblem(img.runs ?? [], mem.length, img.size);
+    if (problem) bad(`runs${problem}`);
+  }
+  const size = img.size ?? mem.length;
+  if (size > MAX_IMAGE_MEMORY) bad(`memory is ${size} bytes, more than the ${MAX_IMAGE_MEMORY} the bench revives`);
   const p = img.pool;
   if (!isObject(p)) bad('pool is not a record');
-  const inside = (at: unknown, size: unknown): boolean => isU32(at) && isU32(size) && (at as number) >= rt.pool.base && (at as number) + (size as number) <= mem.length;
-  if (!isU32(p.top) || p.top < rt.pool.base || p.top > mem.length) bad(`pool.top ${String(p.top)} is outside the heap`);
+  const inside = (at: unknown, n: unknown): boolean => isU32(at) && isU32(n) && (at as number) >= rt.pool.base && (at as number) + (n as number) <= size;
+  if (!isU32(p.top) || p.top < rt.pool.base || p.top > size) bad(`pool.top ${String(p.top)} is outside the heap`);
   if (!Array.isArray(p.live) || !p.live.every((b) => Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2]) && (b[3] === 'driver' || b[3] === 'shim') && (b[4] === null || (Array.isArray(b[4]) && b[4].every((f) => typeof f === 'string'))))) bad('pool.live is not a list of blocks inside the heap');
   if (!Array.isArray(p.quarantine) || !p.quarantine.every((b) => b === null || (Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2])))) bad('pool.quarantine is not a list of freed blocks inside the heap');
   if (!isU32(p.qNext) || (p.quarantine.length > 0 && p.qNext >= Math.max(p.quarantine.length, 256))) bad('pool.qNext is not a quarantine slot');
@@ -60,10 +105,32 @@ export function checkRuntimeImage(img: unknown, rt: DriverRuntime): asserts img 
   if (!Array.isArray(img.handles) || !img.handles.every((h) => Array.isArray(h) && isU32(h[0]) && isU32(h[1]))) bad('handles is not a list of counters');
 }
 
-/** Puts a checked image into a freshly instantiated runtime of the same driver. */
-export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage): void {
-  rt.mem.ensure(img.memory.length);
-  rt.mem.bytes.set(img.memory);
+/** Whether `rt` (a reused runtime) can take the image: wasm memory grows, it never shrinks. */
+export function fitsRuntime(rt: DriverRuntime, img: RuntimeImage): boolean {
+  return rt.mem.size <= imageMemorySize(img);
+}
+
+/**
+ * Puts a checked image into a runtime of the same driver: a fresh instance (`fresh`:
+ * nothing has run in it, so its memory above the module's data is zero already), or
+ * one nobody uses any more, readied with DriverRuntime.reuse, whose memory must fit
+ * (fitsRuntime).
+ */
+export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage, opts: { fresh?: boolean } = { fresh: true }): void {
+  const size = imageMemorySize(img);
+  const had = rt.mem.size;
+  if (had > size) throw new Error(`${rt.name}: a memory of ${had} bytes cannot take an image of ${size} (wasm memory never shrinks)`);
+  try {
+    rt.mem.ensure(size);
+  } catch (e) {
+    if (e instanceof RangeError) bad(`memory of ${size} bytes could not be had: ${e.message}`);
+    throw e;
+  }
+  const b = rt.mem.bytes;
+  b.set(img.memory);
+  // Memory grown just now is zero, and so is a new instance's above its data (below the
+  // heap); the rest may hold anything, and every byte of it is written.
+  writeRuns(b, img.memory.length, img.runs ?? [], had, opts.fresh ? rt.pool.base : had);
   rt.pool.restore(img.pool);
   rt.restoreHandleCounters(img.handles);
 }

@@ -7,7 +7,7 @@
 // emulator throws for driver misuse becomes a named violation with the driver's frames.
 
 import { KmclUsageError } from '../../vmbus/channel-types.ts';
-import { Irql } from './irql.ts';
+import { Irql, PASSIVE_LEVEL } from './irql.ts';
 import { Linear } from './linear.ts';
 import { Pool } from './pool.ts';
 import { DriverViolation, violation, type ViolationRule } from './violations.ts';
@@ -43,6 +43,8 @@ export class DriverRuntime {
   pool!: Pool;
   table!: WebAssembly.Table;
   exports!: Record<string, unknown>;
+  /** the linear memory's size as the module declares it (before anything grew it) */
+  initialMemory = 0;
   private depth = 0;
   /** the entries into the driver now (callbacks, exports), outermost first: `depth` of them */
   private readonly entries: string[] = [];
@@ -72,6 +74,7 @@ export class DriverRuntime {
     const inst = new WebAssembly.Instance(compiled(wasm), wrapped);
     this.exports = inst.exports as Record<string, unknown>;
     this.mem = new Linear(this.exports.memory as WebAssembly.Memory);
+    this.initialMemory = this.mem.size;
     this.table = this.exports.__indirect_function_table as WebAssembly.Table;
     const heapBase = (this.exports.__heap_base as WebAssembly.Global).value as number;
     this.pool = new Pool(this.mem, heapBase, () => ({ call: this.lastCall, entries: this.entries.slice(0, this.depth) }), this.opts.allocationStacks ?? false);
@@ -93,6 +96,24 @@ export class DriverRuntime {
         throw err;
       }
     };
+  }
+
+  /**
+   * Readies a runtime nobody uses any more to be revived into (runtime-image.ts
+   * restoreRuntime then puts back memory, pool and handles), in place of a new instance:
+   * a new WebAssembly.Instance maps fresh memory, which cost most of a C guest's restore.
+   * It forgets what only its last user knew (the last kernel call, the call count), and
+   * reads the clock through `now` from here on.
+   * Invariant: reuse, then restoreRuntime(image), gives what a new instance of the same
+   * module revived from that image gives (test/devices/wasm/runtime-image.test.ts).
+   */
+  reuse(now: () => number): void {
+    if (this.depth > 0) throw new Error(`${this.name}: a runtime is reused between entries into the driver, not inside one`);
+    this.opts.now = now;
+    this.calls = 0;
+    this.lastCall = '';
+    this.generation++;
+    this.irql.level = PASSIVE_LEVEL;
   }
 
   /** A fresh handle value of a kind (distinct ranges make a mixed-up handle visible). */

@@ -17,8 +17,11 @@ export function defaultCacheDir(): string {
   return process.env.VMBUS_BENCH_WASM_CACHE ?? join(REPO, 'node_modules', '.cache', 'vmbus-bench-wasm');
 }
 
-/** The Debian package that provides each tool (a missing one is the user's to install). */
-const TOOL_PACKAGE = { clang: 'clang', 'wasm-ld': 'lld' } as const;
+/**
+ * The Debian package that provides each tool (a missing one is the user's to install).
+ * GNU patch applies a test's unfixed-driver fixtures (build.ts, `replace` with a .patch).
+ */
+const TOOL_PACKAGE = { clang: 'clang', 'wasm-ld': 'lld', patch: 'patch' } as const;
 
 /** Each tool's version line, asked once per process (a spawn costs more than a cached build). */
 const toolVersions = new Map<string, string>();
@@ -84,6 +87,6 @@ function findTool(tool: keyof typeof TOOL_PACKAGE): string {
     // not on PATH: the error below says what to install
   }
   throw new InputError(`${tool} is not installed: the C drivers cannot be built to WebAssembly`, {}, {
-    hint: `install the Debian package '${TOOL_PACKAGE[tool]}' (apt-get install -y clang lld)`,
+    hint: `install the Debian package '${TOOL_PACKAGE[tool]}' (apt-get install -y ${tool === 'patch' ? 'patch' : 'clang lld'})`,
   });
 }

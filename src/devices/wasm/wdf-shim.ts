@@ -12,6 +12,7 @@ import type { DriverRuntime, ImportTable } from './runtime.ts';
 import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
 import { violation } from './violations.ts';
 import { STATUS } from '../../vmbus/status.ts';
+import type { WdfShimImage } from './wdf-shim-image.ts';
 
 const KIND = { device: 1, queue: 2, timer: 3, workitem: 4, spinlock: 5, request: 6, driver: 7, key: 8, init: 9 } as const;
 const LEVEL_PASSIVE = 2;
@@ -361,6 +362,41 @@ export class WdfShim {
       n++;
     }
     return n;
+  }
+
+  /**
+   * The shim's tables as plain data (wdf-shim-image.ts), for a guest driver's memory
+   * image. Between entries into the driver only: nothing is being dispatched then.
+   */
+  image(): WdfShimImage {
+    if (this.dispatching || this.backlog.length > 0 || this.pendingInit) throw new Error(`${this.rt.name}: a WDF image is taken between entries into the driver, not inside one`);
+    const objects = [...this.objects.values()].map((o) => ({
+      handle: o.handle, kind: o.kind, parent: o.parent?.handle ?? 0, callback: o.callback, period: o.period, level: o.level,
+      contexts: [...o.contexts], due: o.due, held: o.held, savedIrql: o.savedIrql, queued: o.queued,
+      request: o.request ? { ...o.request } : null, pnp: o.pnp ? { ...o.pnp } : null, queue: o.queue?.handle ?? 0,
+    }));
+    return { objects, driver: this.driver ? { ...this.driver } : null, device: this.device?.handle ?? 0, registry: [...this.registry] };
+  }
+
+  /** Fills a fresh shim (nothing created yet) from a checked image (checkWdfShimImage). */
+  restoreImage(img: WdfShimImage): void {
+    if (this.objects.size > 0 || this.driver) throw new Error(`${this.rt.name}: a WDF image is restored into a fresh shim only`);
+    for (const i of img.objects) {
+      const parent = i.parent ? this.objects.get(i.parent)! : null;
+      const o: WdfObject = {
+        handle: i.handle, kind: i.kind, parent, callback: i.callback, period: i.period, level: i.level, contexts: new Map(i.contexts), children: [],
+        due: i.due, held: i.held, savedIrql: i.savedIrql, queued: i.queued,
+      };
+      if (i.request) o.request = { ...i.request };
+      if (i.pnp) o.pnp = { ...i.pnp };
+      this.objects.set(o.handle, o);
+      parent?.children.push(o);
+    }
+    for (const i of img.objects) if (i.queue) this.objects.get(i.handle)!.queue = this.objects.get(i.queue)!;
+    this.driver = img.driver ? { ...img.driver } : null;
+    this.device = img.device ? this.objects.get(img.device)! : null;
+    this.registry.clear();
+    for (const [k, v] of img.registry) this.registry.set(k, v);
   }
 
   /** PnP removal and driver unload: ReleaseHardware, the device's objects deleted, EvtDriverUnload. */

@@ -82,7 +82,7 @@ export async function emulateScenarios(scenarios: readonly Scenario[], opts: Emu
       events = sink.lastSeq;
       return r;
     });
-    const violations = checker.finish(result.hang);
+    const violations = checker.finish(result.hang, result.refusedRestores);
     const outcome: ScenarioOutcome = {
       name: s.name,
       seed,

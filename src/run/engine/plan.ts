@@ -68,6 +68,12 @@ export interface PlanInput {
   templates: readonly PlanTemplate[];
   scenarios: readonly Scenario[];
   matrix?: Matrix | undefined;
+  /**
+   * A real lab's reason a VM job of scenario `s` with template `t` cannot run (the steps
+   * its device and guest OS cannot drive: src/lab/vm-steps.ts), or undefined; such a job
+   * is planned not applicable. Emulated labs run every step and pass none.
+   */
+  vmJobNotApplicable?: ((s: Scenario, t: PlanTemplate) => string | undefined) | undefined;
 }
 
 export interface PlannedJob extends JobSpec {
@@ -190,6 +196,7 @@ export function makePlan(input: PlanInput): Plan {
           : undefined;
         const other = otherDevice(h);
         if (other) { skip(other); continue; }
+        const stepNa = vmNa ?? input.vmJobNotApplicable?.(s, t);
         if (pair) {
           const p = h.migrationPartner === undefined ? undefined : byName.get(h.migrationPartner);
           const otherPartner = p ? otherDevice(p) : undefined;
@@ -216,14 +223,14 @@ export function makePlan(input: PlanInput): Plan {
             scenario: s.name,
             seed,
             attach: 'vm-handle',
-            ...(vmNa ? { notApplicable: vmNa } : {}),
+            ...(stepNa ? { notApplicable: stepNa } : {}),
             partner: partner?.name,
             partnerBuild: partner ? (partner.build ?? 'unknown') : undefined,
             hostMap,
             memoryMB: t.memoryMB,
             locks: [`host:${h.name}`, ...(partner ? [`host:${partner.name}`] : []), `disk:${t.parentDisk}`],
             affinity: partner ? undefined : `${h.name}|${t.name}`,
-            estimateS: vmNa ? 0 : estimateSeconds(s),
+            estimateS: stepNa ? 0 : estimateSeconds(s),
             scenarioDigest: digest,
           });
         }

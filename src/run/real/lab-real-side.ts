@@ -30,20 +30,31 @@ import { startSerialCapture, stopSerialCapture, type SerialCapture } from '../..
 import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
 import { deviceOf, SAMPLE_DEVICE } from '../../device-api/load.ts';
-import type { DeviceControl } from '../../device-api/device-module.ts';
+import { hasTool, noLabControl, type ToolControl } from '../../device-api/device-module.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
 import { closeLabGuest, connectLabGuest, installLabGuest, labGuestControl, reconnectLabGuest, type GuestConnectors, type LabGuest } from './lab-guest.ts';
 import type { LabHost } from '../../lab/inventory.ts';
 import { migrate } from '../../lab/migration.ts';
 import type { VmTemplate } from '../../lab/template.ts';
-import type { Scenario } from '../../scenario/model.ts';
+import type { ChannelSpec, Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
 import { loopbackJobLab, toolDrivers, toolVsp, vspProvider, type LoopbackLabOptions } from './loopback-lab.ts';
-import { runRealJob, type DriverControl, type GuestControl, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
+import { runRealJob, type DriverControl, type GuestControl, type GuestDevices, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
+
+/** Waits for the guest to bind a channel instance's device (its probe opened the channel). */
+async function waitBound(d: GuestDevices, instance: string, clock: Clock, timeoutMs: number): Promise<void> {
+  const until = clock.now() + timeoutMs;
+  for (;;) {
+    const state = await d.state(instance);
+    if (state === 'bound') return;
+    if (clock.now() >= until) throw new InfraError(`the guest did not open channel instance ${instance} within ${Math.round(timeoutMs / 1000)} s of its offer (its device is ${state})`);
+    await clock.sleep(250);
+  }
+}
 /** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
 const LOOPBACK = Symbol('loopback');
 
@@ -191,11 +202,11 @@ export class LabRealSide implements RealSide {
   }
 
   /** The device control of a host's device module, and where its tool is on the host. */
-  private control(host: string): { control: DeviceControl; program: string } {
+  private control(host: string): { control: ToolControl; program: string } {
     const h = this.o.hosts.get(host)!;
     const d = deviceOf(h.device?.path ?? SAMPLE_DEVICE);
     // lab-run.ts refuses such a host at load (exit 2); this is for a caller that did not.
-    if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab`, { file: h.source.file, line: h.device?.line, field: h.device?.field ?? 'device' });
+    if (!hasTool(d.control)) throw new InputError(`device ${d.name} has no control interface for a real lab${noLabControl(d)}`, { file: h.source.file, line: h.device?.line, field: h.device?.field ?? 'device' });
     return { control: d.control, program: this.o.controlTool ?? d.control.tool.program };
   }
 
@@ -228,6 +239,15 @@ export class LabRealSide implements RealSide {
     const hostHv = o.hv(vm.host);
     const drivers = toolVsp(lo);
     const vsp: DriverControl = drivers.vsp;
+    // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
+    // channel into the VM from its own process (attach.ts, HandleBroker); a rescinded
+    // channel's new instance is offered the same way, with the same instance GUID.
+    const offer = async (c: ChannelSpec) => {
+      const broker = o.hosts.get(vm.host)!.handleBroker;
+      if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
+      const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', control.channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
+      if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
+    };
     return {
       vmId: r.id,
       hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
@@ -240,15 +260,15 @@ export class LabRealSide implements RealSide {
       prepare: async (s) => {
         // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
         await drivers.startCapture();
-        // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
-        // channel into the VM from its own process (attach.ts, HandleBroker).
-        const broker = o.hosts.get(vm.host)!.handleBroker;
-        if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
+        // Each channel opened by the guest before the next is offered, when the guest can
+        // say (its devices): the emulator opens each channel as it offers it, and a
+        // trace with every offer before the first open is another order (state-order).
         for (const c of s.channels) {
-          const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', control.channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
-          if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
+          await offer(c);
+          if (guest.devices) await waitBound(guest.devices, control.channelInstance(c.id), o.clock, o.realJob.opTimeoutMs);
         }
       },
+      offer,
       clock: o.clock,
     };
   }

@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { InputError } from '../../errors.ts';
+import { hasTool, noLabControl } from '../../device-api/device-module.ts';
 import { openHyperV, type ConnectConfig } from '../../lab/host-connect.ts';
 import { runTag, type HyperV } from '../../lab/hyperv.ts';
 import { loadInventory, type Inventory, type LabHost } from '../../lab/inventory.ts';
@@ -18,6 +19,7 @@ import { ensureHostDrivers, hostPackages } from '../../lab/deploy-drivers.ts';
 import { loadHostDrivers } from '../../lab/driver-package.ts';
 import { buildMismatch, readHostFacts } from '../../lab/host-facts.ts';
 import { preflightHost } from '../../lab/preflight.ts';
+import { vmStepNotApplicable } from '../../lab/vm-steps.ts';
 import { loadTemplate, type VmTemplate } from '../../lab/template.ts';
 import { writeFileAtomic } from '../../report/atomic-file.ts';
 import { openHistory } from '../../report/history.ts';
@@ -102,7 +104,7 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
   await loadHostDevices(inventory, templates);
   for (const s of scenarios) {
     const d = deviceOf(devicePath(s));
-    if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab (its module has no "control"); run it with bench emulate`, { file: s.source?.file, field: 'device' });
+    if (!hasTool(d.control)) throw new InputError(`device ${d.name} has no control interface for a real lab${noLabControl(d)}; run it with bench emulate`, { file: s.source?.file, field: 'device' });
   }
   for (const h of o.hosts ?? []) {
     if (!inventory.hosts.some((x) => x.name === h)) throw new InputError(`no host named ${h} in ${inventory.file}`, { field: '--host' }, { hint: `hosts: ${inventory.hosts.map((x) => x.name).join(', ')}` });
@@ -113,6 +115,12 @@ export async function loadLab(o: Pick<LabRunOptions, 'lab' | 'templates' | 'scen
     lab: inventory.name,
     hosts: inventory.hosts.map((h) => ({ name: h.name, build: h.build, migrationPartner: h.migrationPartner, capacity: h.capacity, attach: h.attach ?? ['loopback'], device: hostDevice(h) })),
     templates, scenarios, matrix: { hosts: o.hosts, seeds: o.seeds },
+    // Steps this device and guest OS cannot drive on a real lab: planned, skipped with the reason.
+    vmJobNotApplicable: (s, t) => {
+      const os = templates.find((x) => x.name === t.name)?.guest.os;
+      const why = os ? vmStepNotApplicable(s, os) : undefined;
+      return why ? `vm-handle: ${why}` : undefined;
+    },
   });
   return { inventory, templates, scenarios, quarantine, plan };
 }
@@ -228,8 +236,8 @@ export async function loadHostDevices(inventory: Inventory, templates: readonly 
   for (const h of inventory.hosts) {
     const where = h.device ? { file: inventory.file, line: h.device.line, field: h.device.field } : { file: inventory.file, line: h.source.line };
     const d = await loadDevice(hostDevice(h), where);
-    if (!d.control) {
-      throw new InputError(`device ${d.name} (${hostDevice(h)}) has no control interface for a real lab (its module has no "control"), so host ${h.name} cannot run it`, where, {
+    if (!hasTool(d.control)) {
+      throw new InputError(`device ${d.name} (${hostDevice(h)}) has no control interface for a real lab${noLabControl(d)}, so host ${h.name} cannot run it`, where, {
         hint: 'give the module a control (src/device-api/device-module.ts DeviceControl), or run the device with bench emulate',
       });
     }
@@ -240,7 +248,7 @@ export async function loadHostDevices(inventory: Inventory, templates: readonly 
       });
     }
     const linux = templates.find((t) => t.guest.os === 'linux');
-    if (linux && !d.control.linuxGuest) {
+    if (linux && !d.control?.linuxGuest) {
       throw new InputError(`device ${d.name} (${hostDevice(h)}) names no control file for a Linux guest driver (control.linuxGuest), so host ${h.name} cannot run template ${linux.name}`, { file: linux.file, field: 'guest.os' }, {
         hint: 'give the module control.linuxGuest, or leave Linux templates out (--template)',
       });

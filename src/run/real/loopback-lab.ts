@@ -24,7 +24,7 @@
 // trace is ETW (logman, the VSP package's provider) converted by the tool, the client's
 // is the tool's `trace` verb.
 
-import type { DeviceControl, ToolVerb } from '../../device-api/device-module.ts';
+import type { ToolControl, ToolVerb } from '../../device-api/device-module.ts';
 import { InfraError } from '../../errors.ts';
 import { readHostFile } from '../../lab/artefacts.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
@@ -41,7 +41,7 @@ const BIND_TIMEOUT_MS = 30_000;
 export interface HostTool {
   hv: HyperV;
   host: string;
-  control: DeviceControl;
+  control: ToolControl;
   /** The tool's path on the host: the module's `control.tool.program` unless the lab overrides it. */
   program: string;
 }

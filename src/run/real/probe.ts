@@ -48,7 +48,7 @@ import type { Clock } from '../engine/job-pipeline.ts';
 import { loopbackJobLab, runTool, toolDrivers, vspProvider, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
 import { hostDevice } from './lab-run.ts';
 import { loadDevice } from '../../device-api/load.ts';
-import type { DeviceControl } from '../../device-api/device-module.ts';
+import { hasTool, noLabControl, type DeviceControl, type ToolControl } from '../../device-api/device-module.ts';
 import { runRealJob } from './real-job.ts';
 
 export type ProbeStatus = 'pass' | 'fail' | 'unsupported';
@@ -75,7 +75,7 @@ export interface ProbeOptions {
   hv: HyperV;
   host: LabHost;
   /** The control of the device the host runs (its module's), and where its tool is on the host. */
-  control: DeviceControl;
+  control: ToolControl;
   program: string;
   clock: Clock;
   /** Scenarios run as loopback jobs for the documented-gap choices (the inapplicable are left out). */
@@ -350,8 +350,8 @@ export async function runProbe(o: ProbeRunOptions): Promise<{ report: ProbeRepor
   const host = o.host === undefined ? inventory.hosts[0]! : inventory.hosts.find((h) => h.name === o.host);
   if (!host) throw new InputError(`no host named ${o.host} in ${inventory.file}`, { field: '--host' }, { hint: `hosts: ${inventory.hosts.map((h) => h.name).join(', ')}` });
   const device = await loadDevice(hostDevice(host), host.device ? { file: inventory.file, line: host.device.line, field: host.device.field } : { file: inventory.file, line: host.source.line });
-  if (!device.control) {
-    throw new InputError(`device ${device.name} has no control interface (its module has no "control"), so the probe cannot drive host ${host.name}'s drivers`, { file: inventory.file, line: host.device?.line, field: host.device?.field });
+  if (!hasTool(device.control)) {
+    throw new InputError(`device ${device.name} has no control interface${noLabControl(device)}, so the probe cannot drive host ${host.name}'s drivers`, { file: inventory.file, line: host.device?.line, field: host.device?.field });
   }
   const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios'], inventory.device ? { defaultDevice: inventory.device.path, from: { file: inventory.file, field: 'device' } } : {});
   const hv = await openHyperV(host, o.connect);

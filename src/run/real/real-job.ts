@@ -5,6 +5,8 @@
 //   guest traffic and holds  -> the guest driver's control (file or tool, lab-guest.ts), over SSH
 //   host traffic             -> the VSP's control tool (the device module's control), over the host shell
 //   save, restore, pause, resume, checkpoint, apply, migrate -> Hyper-V operations
+//   rescind, guest-close, guest-open -> the VSP's `rescind` and new offer, the guest OS's
+//                              unbind and bind of the channel's device (channel-steps.ts)
 //
 // The bench's events (`scenario.begin`, `vm.save.begin`, ...) go to `bench.jsonl`. The
 // drivers keep their own `seq` clocks, so each bench event carries `at: { host, guest }`:
@@ -17,6 +19,8 @@
 // A checkpoint applied puts the guest's older trace buffer back with its memory: the
 // guest's trace is read just before each apply, and what it wrote since is kept
 // (guest-trace-rewinds.ts), so the discarded future's guest events are not lost.
+// The host's `ch.rescind` and `ch.offer` are the job's own doing: it writes them into the
+// host's trace where the VSP was when it asked (host-inserts.ts).
 //
 // Written against small interfaces (JobLab) so it runs with fakes in tests; lab-run.ts
 // adapts the src/lab classes (HyperV, migrate, GuestSsh + deploy-guest, runNative).
@@ -24,12 +28,14 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, isBenchError } from '../../errors.ts';
-import { devicePath, type Scenario, type Step } from '../../scenario/model.ts';
+import { devicePath, type ChannelSpec, type Scenario, type Step } from '../../scenario/model.ts';
 import { deviceOf } from '../../device-api/load.ts';
 import { fileSource, normaliseToArray, type TraceSource } from '../../trace/normalise.ts';
 import type { Clock, RealOutcome } from '../engine/job-pipeline.ts';
 import { stringifyWithIds } from '../../trace/json-ids.ts';
 import { GuestTraceRewinds } from './guest-trace-rewinds.ts';
+import { HostInserts } from './host-inserts.ts';
+import { doChannelStep } from './channel-steps.ts';
 
 /** Hyper-V operations on one host (src/lab/hyperv.ts HyperV has these). */
 export interface VmOps {
@@ -55,6 +61,26 @@ export interface DriverControl {
 export interface GuestControl extends DriverControl {
   /** SSH again after the VM was saved, restored or moved (the old link is dead). */
   reconnect(): Promise<void>;
+  /** The guest OS's hold on the channels' devices (the device's control.guestUnbind for its OS); absent: none */
+  devices?: GuestDevices | undefined;
+}
+
+/** What the guest OS has made of a channel instance's VMBus device. */
+export type GuestDeviceState = 'bound' | 'unbound' | 'absent';
+
+/**
+ * A channel instance's device in the guest OS, named by its instance GUID
+ * (DeviceControl.guestUnbind): what a guest-close, a guest-open and a rescind do and wait on.
+ */
+export interface GuestDevices {
+  /** bound to its driver (the channel open), present but unbound, or not there (rescinded) */
+  state(instance: string): Promise<GuestDeviceState>;
+  /** the OS takes the device from its driver: the driver's remove closes the channel */
+  unbind(instance: string): Promise<void>;
+  /** the OS gives the device to its driver: the driver's probe opens the channel */
+  bind(instance: string): Promise<void>;
+  /** new devices bind to their driver by themselves (true: the OS's default), or wait for `bind` */
+  autoBind(on: boolean): Promise<void>;
 }
 
 export interface JobLab {
@@ -66,6 +92,8 @@ export interface JobLab {
   vsp: DriverControl;
   /** Opens the scenario's channels (VSP `open`, guest binding); before scenario.begin. */
   prepare(scenario: Scenario): Promise<void>;
+  /** Offers a rescinded channel's new instance (the VSP's `open`, into the VM as prepare does); absent: the lab cannot */
+  offer?(channel: ChannelSpec): Promise<void>;
   /**
    * The peer is never frozen (a loopback job's client in the host): its mark is read at
    * every bench event, saves and pauses included, since it may write events then.
@@ -105,6 +133,7 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
   let where = startHost;
   let started = false;
   const bench = new BenchEvents(options.src ?? 'hyperv');
+  const held = new Set<number>();
   const marks = async () => ({ host: await lab.vsp.traceSeq(), guest: await lab.guest.traceSeq() });
   // While the VM is saved or paused the guest writes nothing and cannot be asked: its
   // mark stays where it was, and only the host's is read again.
@@ -123,11 +152,11 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
     started = true;
     for (const step of s.steps) {
       if (signal.aborted) throw signal.reason;
-      where = await doStep(step, { lab, spec, where, bench, marks, hostMarks, op, options, signal });
+      where = await doStep(step, { lab, spec, where, bench, marks, hostMarks, op, options, signal, held });
     }
     // The emulator settles at the end of every scenario (execute.ts finish): so does the
     // lab, or the last steps' deliveries would land after scenario.end.
-    await settle({ lab, spec, where, bench, marks, hostMarks, op, options, signal });
+    await settle({ lab, spec, where, bench, marks, hostMarks, op, options, signal, held });
     bench.emit({ ev: 'scenario.end', name: s.name, seed: spec.seed }, await marks());
   } catch (e) {
     if (signal.aborted) throw e;
@@ -155,6 +184,8 @@ interface StepCtx {
   op: <T>(what: string, p: Promise<T>) => Promise<T>;
   options: RealJobOptions;
   signal: AbortSignal;
+  /** channels whose new instance the guest holds unbound until a guest-open (channel-steps.ts) */
+  held: Set<number>;
 }
 
 /** One step; returns the lab host the VM is on afterwards. */
@@ -186,9 +217,17 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
       break;
     case 'rescind':
     case 'guest-open':
-    case 'guest-close':
-      // The device control (ChannelOp) has no rescind-and-re-offer nor guest close yet: emulator only (issue 13 item 3).
-      throw new InputError(`"${step.op}" runs on the emulator only: a real lab has no channel operation to rescind, close or re-open a channel yet`);
+    case 'guest-close': {
+      // The VSP's rescind and new offer, the guest OS's unbind and bind (channel-steps.ts);
+      // which a device and guest can run is planned (src/lab/vm-steps.ts).
+      const d = deviceOf(devicePath(c.spec.scenario));
+      if (!d.control) throw new InputError(`device ${d.name} has no control interface for a real lab (its module has no "control")`, { file: c.spec.scenario.source?.file, field: 'device' });
+      await doChannelStep(step, {
+        lab, scenario: c.spec.scenario, control: d.control, inserts: bench.hostInserts, clock: lab.clock, signal: c.signal,
+        timeoutMs: c.options.opTimeoutMs, hang: (m) => new OpTimeout(m), held: c.held,
+      });
+      break;
+    }
     case 'restore':
       if (step.fail) throw new InputError('"restore" with "fail" runs on the emulator only: a real VSP cannot be told to refuse its saved state');
       bench.emit({ ev: 'vm.restore.begin' }, await hostMarks());
@@ -263,14 +302,17 @@ class BenchEvents {
   lastMarks: { host: number; guest: number } = { host: 0, guest: 0 };
   /** the guest's trace across checkpoint applies: its marks are written on the stitched numbering */
   readonly rewinds = new GuestTraceRewinds();
+  /** the host's ch.rescind and ch.offer, which the job writes into the host's trace: its marks are written on that numbering */
+  readonly hostInserts: HostInserts;
   private seq = 0;
   private readonly src: string;
   constructor(src: string) {
     this.src = src;
+    this.hostInserts = new HostInserts(src);
   }
   emit(body: Record<string, unknown>, at: { host: number; guest: number }): void {
     this.lastMarks = at;
-    const marks = { host: at.host, guest: this.rewinds.shift(at.guest) };
+    const marks = { host: this.hostInserts.shift(at.host), guest: this.rewinds.shift(at.guest) };
     this.lines.push(JSON.stringify({ v: 1, seq: ++this.seq, src: this.src, side: 'bench', ...body, at: marks }));
   }
 }
@@ -284,7 +326,7 @@ async function collect(lab: JobLab, dir: string, bench: BenchEvents, merge: bool
     return path;
   };
   const benchTrace = write('bench.jsonl', bench.lines.map((l) => `${l}\n`).join(''));
-  const hostTrace = await lab.vsp.readTrace().then((t) => write('host.trace.jsonl', t), () => undefined);
+  const hostTrace = await lab.vsp.readTrace().then((t) => write('host.trace.jsonl', bench.hostInserts.stitch(t)), () => undefined);
   const guestTrace = await lab.guest.readTrace().then((t) => write('guest.trace.jsonl', bench.rewinds.stitch(t)), () => undefined);
   const out = { hostTrace, guestTrace, artefacts: [benchTrace] };
   if (!merge || !hostTrace || !guestTrace) return out;

@@ -41,7 +41,7 @@ export function runEmulatedJob(task: EmulatedJobTask, hooks: JobHooks = {}): Emu
     return r;
   });
   const emulatorMs = round(performance.now() - started);
-  const violations = checker.finish(result.hang);
+  const violations = checker.finish(result.hang, result.refusedRestores);
   const base = { events: lastSeq, steps: result.steps, emulatorMs };
   const first = violations[0];
   if (!first) return { verdict: 'pass', ...base };

@@ -40,7 +40,7 @@ function run(s: Scenario, devices: 'twin' | 'c', seed = 1, cVspReplace?: Record<
   const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
   const r = executeScenario(s, { seed, sink, devices, cVspReplace });
   for (const e of sink.events) checker.onEvent(e);
-  return { events: sink.events as unknown as Ev[], violations: checker.finish(r.hang), result: r };
+  return { events: sink.events as unknown as Ev[], violations: checker.finish(r.hang, r.refusedRestores), result: r };
 }
 
 /**

@@ -40,7 +40,7 @@ describe('blockq on the emulator', () => {
       const sink = new MemorySink('emulator');
       const r = executeScenario(s, { seed, sink });
       for (const e of sink.events) checker.onEvent(e);
-      expect(checker.finish(r.hang), `${s.name} seed ${seed}`).toEqual([]);
+      expect(checker.finish(r.hang, r.refusedRestores), `${s.name} seed ${seed}`).toEqual([]);
     }
   });
 

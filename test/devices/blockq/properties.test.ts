@@ -36,7 +36,7 @@ describe('blockq properties', () => {
           s.device = BLOCKQ;
           const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
           const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)) });
-          expect(checker.finish(r.hang)).toEqual([]);
+          expect(checker.finish(r.hang, r.refusedRestores)).toEqual([]);
         },
       ),
       { numRuns: 60 },

@@ -6,7 +6,8 @@
 // that names the Debian package.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,6 +51,53 @@ describe.skipIf(!toolchain)('building the C drivers to WebAssembly', () => {
     const other = buildDriver(vspRecipe(), { cacheDir, defines: ['SHIM_BUILD_TEST=1'] });
     expect(other.hash).not.toBe(first.hash);
     expect(other.cached).toBe(false);
+  });
+
+  it('a recipe that compiles one file less of a folder it hashes is another build, not the cached one with that file in', () => {
+    // vsp's recipe compiles common/vsp-save-helper.c, which the hashed folder `common`
+    // holds either way: the same bytes, another set of objects.
+    const all = vspRecipe();
+    const fewer = { ...all, sources: all.sources.filter((f) => f !== 'common/vsp-save-helper.c') };
+    expect(fewer.sources.length).toBe(all.sources.length - 1);
+    expect(buildDriver(fewer, { cacheDir }).hash).not.toBe(buildDriver(all, { cacheDir }).hash);
+  });
+
+  describe('a replacement that is a patch (a test\'s unfixed driver, test/fixtures/drivers-unfixed)', () => {
+    const fixture = (f: string) => fileURLToPath(new URL(`../../fixtures/drivers-unfixed/${f}`, import.meta.url));
+    const d1 = { 'vsp/vsp-driver.c': fixture('d1-vsp-driver.patch') };
+
+    it('is applied to the source as it is now: another build, cached like any other', () => {
+      const fixed = buildDriver(vspRecipe(), { cacheDir });
+      const unfixedBuild = buildDriver(vspRecipe(), { cacheDir, replace: d1 });
+      expect(unfixedBuild.hash).not.toBe(fixed.hash);
+      expect(buildDriver(vspRecipe(), { cacheDir, replace: d1 }).hash).toBe(unfixedBuild.hash);
+    });
+
+    it('that no longer applies (the source changed under it) is an InputError naming the patch', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'stale-patch-'));
+      const stale = join(dir, 'stale.patch');
+      // d1's hunk with a context line the source no longer has.
+      writeFileSync(stale, readFileSync(d1['vsp/vsp-driver.c'], 'utf8').replace('queueConfig.EvtIoDeviceControl = VspEvtIoDeviceControl;', 'queueConfig.EvtIoDeviceControl = VspOldName;'));
+      try {
+        const e = (() => {
+          try {
+            buildDriver(vspRecipe(), { cacheDir, replace: { 'vsp/vsp-driver.c': stale } });
+          } catch (x) {
+            return x;
+          }
+          return null;
+        })();
+        expect(e).toBeInstanceOf(InputError);
+        expect((e as InputError).message).toMatch(/the patch does not apply to vsp\/vsp-driver\.c as it is now/);
+        expect((e as InputError).location.file).toBe(stale);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('for another source than the one it replaces is refused, naming both', () => {
+      expect(() => buildDriver(vspRecipe(), { cacheDir, replace: { 'vsp/vsp-send.c': d1['vsp/vsp-driver.c'] } })).toThrow(/the patch must change vsp\/vsp-send\.c alone; it changes vsp\/vsp-driver\.c/);
+    });
   });
 
   it("builds an author's KMDF driver from its own folder: its include folder and the trace library are found", () => {

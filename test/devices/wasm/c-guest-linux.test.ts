@@ -8,7 +8,8 @@ import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import { CVsp } from '../../../devices/sample/c/vsp.ts';
-import { CGuestLinux } from '../../../devices/sample/c/guest-linux.ts';
+import { CGuestLinux } from '../../../src/devices/wasm/c-guest-linux.ts';
+import { guestLinuxRecipe } from '../../../devices/sample/c/recipes.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 42;
@@ -18,7 +19,7 @@ function pair() {
   const clock = { now: 0 };
   const sink = new MemorySink();
   const vsp = new CVsp({ choices: DEFAULT_CHOICES, sink, now: () => clock.now });
-  const guest = new CGuestLinux({ now: () => clock.now, ringPages: 4 });
+  const guest = new CGuestLinux({ recipe: guestLinuxRecipe(), now: () => clock.now, ringPages: 4 });
   const mem = new GuestMemory([{ ch: CH, g2hPages: 4, h2gPages: 4 }]);
   vsp.run(`open ${CH} ${INSTANCE} loopback ring-pages=4`);
   const server = vsp.offered(CH)!;

@@ -29,7 +29,7 @@ function violationOf(fn: () => void): DriverViolation {
 
 describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may run at DISPATCH_LEVEL', () => {
   it('the unfixed VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {
-    const h = makeHarness({ replace: { 'vsp/vsp-driver.c': unfixed('d1-vsp-driver.c') } });
+    const h = makeHarness({ replace: { 'vsp/vsp-driver.c': unfixed('d1-vsp-driver.patch') } });
     const v = violationOf(() => h.open());
     expect(v.report.rule).toBe('irql.passive-only');
     expect(v.report.call).toBe('VmbChannelAllocate');
@@ -49,7 +49,7 @@ describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may r
 
 describe.skipIf(!toolchain)('D2: sends after Suspend (VSP)', () => {
   it('the unfixed VSP sends a HostTransaction on a channel it paused for a save', () => {
-    const h = makeHarness({ replace: { 'vsp/vsp-send.c': unfixed('d2-vsp-send.c') } });
+    const h = makeHarness({ replace: { 'vsp/vsp-send.c': unfixed('d2-vsp-send.patch') } });
     h.open();
     h.vsp.run('save ch=42');
     const v = violationOf(() => h.vsp.command('transact 1 64 0 ch=42'));
@@ -72,7 +72,7 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (VSP)', () => {
 
 describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
   it('the unfixed VSP cleans up the channel with the packets it already restored still allocated', () => {
-    const h = makeHarness({ faults: ['second-packet-restore-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    const h = makeHarness({ faults: ['second-packet-restore-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-vsp-save.patch') } });
     h.open();
     h.vsp.run('transact 2 64 0 ch=42');
     h.vsp.run('save ch=42');
@@ -98,7 +98,8 @@ describe.skipIf(!toolchain)('D3: leaks on a failed restore', () => {
 
 describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
   it('the unfixed VSP calls SaveContinue again and again when STATUS_BUFFER_OVERFLOW comes back with nothing written', () => {
-    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000, replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    // The loop is the save helper's (lab/drivers/common/vsp-save-helper.c), shared with blockq's VSP.
+    const h = makeHarness({ faults: ['save-continue-no-progress'], hangCalls: 20_000, replace: { 'common/vsp-save-helper.c': unfixed('d8-vsp-save-helper.patch') } });
     h.open();
     h.vsp.run('transact 1 64 0 ch=42');
     const v = violationOf(() => h.vsp.command('save ch=42'));
@@ -119,7 +120,7 @@ describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
 
   // The second half of D8 breaks no KMCL rule the shim could name: the channel's state shows it.
   it('a failed SaveBegin leaves the unfixed VSP\'s channel paused; the fixed one starts it again', () => {
-    const before = makeHarness({ faults: ['save-begin-fails'], replace: { 'vsp/vsp-save.c': unfixed('d3-d8-vsp-save.c') } });
+    const before = makeHarness({ faults: ['save-begin-fails'], replace: { 'vsp/vsp-save.c': unfixed('d8-vsp-save.patch') } });
     before.open();
     expect(before.vsp.command('save ch=42')).toBe(0xc000009a);
     expect(before.vsp.offered(42)!.isActive).toBe(false);
@@ -132,7 +133,7 @@ describe.skipIf(!toolchain)('D8: a save loop that can spin for ever', () => {
 
 describe.skipIf(!toolchain)('D5: use after free in the Windows guest\'s completion path', () => {
   it('the unfixed guest\'s completion routine frees the request before VmbPacketSend returns, and the sender writes into it', () => {
-    const h = makeGuestHarness({ faults: ['cancel-in-send'], replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.c') } });
+    const h = makeGuestHarness({ faults: ['cancel-in-send'], replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.patch') } });
     h.pump();
     const v = violationOf(() => {
       h.guest.command('send 1 64 0 0');
@@ -156,7 +157,7 @@ describe.skipIf(!toolchain)('D5: use after free in the Windows guest\'s completi
 
 describe.skipIf(!toolchain)('D7: VmbChannelPacketFail from a client', () => {
   it('the unfixed guest fails a packet it cannot decode with a server-only call', () => {
-    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.c') } });
+    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.patch') } });
     h.pump();
     h.hostSend(new Uint8Array(8), true);
     const v = violationOf(() => h.pump());
@@ -185,7 +186,7 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
   };
 
   it('the unfixed client sends a Request on the channel KMCL suspended for the host\'s rescind', () => {
-    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d2-guest-io.c') } });
+    const h = makeGuestHarness({ replace: { 'guest-windows/guest-io.c': unfixed('d2-guest-io.patch') } });
     h.pump();
     rescind(h);
     const v = violationOf(() => h.guest.command('send 1 64 0 0'));
@@ -210,7 +211,7 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
 // D4 breaks no KMCL rule the shim could name either: what the client is left with shows it.
 describe.skipIf(!toolchain)('D4: `restore` disables a channel object its client still has open', () => {
   it('the unfixed VSP revokes the live offer at `restore`: its own Closed under an open client, and what it restored never completes', () => {
-    const h = makeHarness({ replace: { 'vsp/vsp-save.c': unfixed('d4-vsp-save.c') } });
+    const h = makeHarness({ replace: { 'vsp/vsp-save.c': unfixed('d4-vsp-save.patch') } });
     h.open();
     h.vsp.run('transact 3 64 0 ch=42');
     h.vsp.run('save ch=42');
@@ -258,11 +259,11 @@ describe.skipIf(!toolchain)('D6: a guest close leaves the VSP\'s outstanding tra
     const checker = new PropertyChecker({ statusRule: statusRuleOf({}) });
     const r = executeScenario(guestClose, { seed: 1, sink, devices: 'c', ...(replace ? { cVspReplace: replace } : {}) });
     for (const e of sink.events) checker.onEvent(e);
-    return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang) };
+    return { events: sink.events as unknown as Array<Record<string, unknown>>, violations: checker.finish(r.hang, r.refusedRestores) };
   };
 
   it('the unfixed VSP lets the transactions KMCL hands back go untraced: the checker finds them lost', () => {
-    const { violations } = run({ 'vsp/vsp-channel.c': unfixed('d6-vsp-channel.c') });
+    const { violations } = run({ 'vsp/vsp-channel.c': unfixed('d6-vsp-channel.patch') });
     expect(violations.length).toBeGreaterThan(0);
     expect(violations[0]).toMatchObject({ property: 'exactly-once-completion', class: 'lost' });
     expect(violations[0]!.message).toMatch(/rescinded or closed, and its sender never ended it/);

@@ -1,7 +1,9 @@
 // A C guest driver's snapshot (runtime-image.ts with the Linux shim's tables) is an exact
 // copy: revived and snapshotted again it is the same image, byte for byte and table for
-// table, wherever in a run it was taken; and a malformed image is refused as a
-// RestoreError naming what is wrong, before anything is built.
+// table, wherever in a run it was taken; revived into the instance of a driver a restore
+// replaced (reused in place) it does what a new instance and the original do; and a
+// malformed image is refused as a RestoreError naming what is wrong, before anything is
+// built, while any other change to it gives a driver that holds exactly what it says.
 
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
@@ -11,12 +13,13 @@ import type { EmulatorGuest, GuestDriver } from '../../../src/device-api/device-
 import { MemorySink } from '../../../src/trace/sink.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import { writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
+import type { CLinuxGuestState } from '../../../src/device-api/c-linux-guest.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 /** A C Linux guest on two channels whose host side only swallows what it is sent (no host runs here). */
-function guestOn(clock: { now: number }): { side: EmulatorGuest; state: unknown; guest: GuestDriver; mem: GuestMemory } {
-  const side = sample.emulator!.cGuest!('linux', { now: () => clock.now });
+function guestOn(clock: { now: number }, side = sample.emulator!.cGuest!('linux', { now: () => clock.now })): { side: EmulatorGuest; state: unknown; guest: GuestDriver; mem: GuestMemory } {
   const mem = new GuestMemory([{ ch: 0, g2hPages: 8, h2gPages: 4 }, { ch: 3, g2hPages: 8, h2gPages: 4 }]);
   const rings = new Map([0, 3].map((ch) => [ch, mem.guestRings(ch)]));
   const state = side.newGuestState([0, 3], [1, 1]);
@@ -25,7 +28,34 @@ function guestOn(clock: { now: number }): { side: EmulatorGuest; state: unknown;
   return { side, state, guest, mem };
 }
 
-type Img = { driver: { runtime: { memory: Uint8Array; pool: { live: unknown[] } }; linux: Record<string, unknown>; devices: unknown }; guestNow: number; kind: string };
+type Img = { driver: { runtime: { memory: Uint8Array; size?: number; runs?: MemoryRun[]; pool: { live: unknown[] } }; linux: Record<string, unknown>; devices: unknown }; guestNow: number; kind: string };
+
+/** An image's whole memory as bytes, and everything else beside it: two images hold the same driver when these are equal. */
+function flat(img: Img): { memory: Buffer; rest: unknown } {
+  const r = img.driver.runtime;
+  const bytes = new Uint8Array(r.size ?? r.memory.length);
+  bytes.set(r.memory);
+  writeRuns(bytes, r.memory.length, r.runs ?? [], bytes.length, bytes.length);
+  const { memory: _m, runs: _r, ...tables } = r;
+  return { memory: Buffer.from(bytes), rest: { ...img, driver: { ...img.driver, runtime: tables } } };
+}
+
+const sendStep = fc.record({ ch: fc.constantFrom(0, 3), count: fc.integer({ min: 1, max: 4 }), size: fc.integer({ min: 24, max: 600 }), mode: fc.constantFrom('inline', 'deferred', 'hold') as fc.Arbitrary<'inline' | 'deferred' | 'hold'>, ms: fc.integer({ min: 0, max: 20 }) });
+type SendStep = typeof sendStep extends fc.Arbitrary<infer T> ? T : never;
+
+function drive(g: { guest: GuestDriver }, clock: { now: number }, steps: readonly SendStep[]): void {
+  for (const st of steps) {
+    g.guest.send(st.ch, 'request', st.count, st.size, st.mode, st.ms);
+    clock.now += st.ms;
+  }
+}
+
+/** A guest driver over a copy of `mem` (the restored VM's rings) writing into `sink`. */
+function attach(side: EmulatorGuest, state: unknown, mem: GuestMemory, sink: MemorySink): { guest: GuestDriver; mem: GuestMemory } {
+  const copy = new GuestMemory([{ ch: 0, g2hPages: 8, h2gPages: 4 }, { ch: 3, g2hPages: 8, h2gPages: 4 }], mem.image());
+  const rings = new Map([0, 3].map((ch) => [ch, copy.guestRings(ch)]));
+  return { guest: side.guest(state, rings, sink, { interrupt: () => {}, writable: () => {} }), mem: copy };
+}
 
 describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
   it('revived and taken again is the same image, wherever it was taken (property)', () => {
@@ -55,6 +85,46 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
     );
   });
 
+  it('property: revived into the instance of a driver a restore replaced, it does what a new instance and the original do', () => {
+    fc.assert(
+      fc.property(fc.array(sendStep, { maxLength: 4 }), fc.array(sendStep, { maxLength: 6 }), fc.array(sendStep, { minLength: 1, maxLength: 4 }), (before, other, after) => {
+        const clock = { now: 0 };
+        const g = guestOn(clock);
+        drive(g, clock, before);
+        const image = structuredClone(g.side.snapshotGuest(g.state, clock.now));
+        // Another guest of the same run goes its own way, then a restore replaces it: its instance is the spare.
+        const o = guestOn(clock, g.side);
+        drive(o, { now: 0 }, other); // (the run's clock stays where the image was taken, for the original to compare with)
+        const spareRt = (o.state as CLinuxGuestState).drv.rt;
+        g.side.discardGuest!(o.state);
+        const reused = g.side.reviveGuest(image, clock.now) as CLinuxGuestState;
+        expect(reused.drv.rt).toBe(spareRt);
+        const fresh = sample.emulator!.cGuest!('linux', { now: () => clock.now });
+        const anew = fresh.reviveGuest(image, clock.now) as CLinuxGuestState;
+        expect(anew.drv.rt).not.toBe(spareRt);
+        // The same steps on the original, the reused and the new instance: the same trace and the same driver after.
+        const runs = [
+          { side: g.side, state: g.state, sink: new MemorySink() },
+          { side: g.side, state: reused, sink: new MemorySink() },
+          { side: fresh, state: anew, sink: new MemorySink() },
+        ].map((x) => {
+          const a = attach(x.side, x.state, g.mem, x.sink);
+          drive(a, { now: clock.now }, after);
+          return { events: x.sink.events, image: flat(x.side.snapshotGuest(x.state, clock.now) as Img) };
+        });
+        expect(runs[0]!.events.length).toBeGreaterThan(0);
+        for (const r of runs.slice(1)) {
+          expect(r.events).toEqual(runs[0]!.events);
+          expect(Buffer.compare(r.image.memory, runs[0]!.image.memory)).toBe(0);
+          expect(r.image.rest).toEqual(runs[0]!.image.rest);
+        }
+        // The replaced guest's state no longer drives anything.
+        expect(() => (o.state as CLinuxGuestState).drv.rt).toThrow(TypeError);
+      }),
+      { numRuns: 8 },
+    );
+  });
+
   it('a revived driver goes on from where it was: its next Request is numbered after the last one sent before the save', () => {
     const clock = { now: 0 };
     const g = guestOn(clock);
@@ -73,7 +143,7 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
     ['another kind', (i) => void (i.kind = 'twin'), /is not a C Linux guest driver's/],
     ['a clock in the future', (i) => void (i.guestNow = 1e12), /clock 1000000000000 is not a time before now/],
     ['memory that is not bytes', (i) => void ((i.driver.runtime as Record<string, unknown>).memory = [1, 2, 3]), /memory is not bytes/],
-    ['memory smaller than the module\'s', (i) => void (i.driver.runtime.memory = new Uint8Array(65536)), /smaller than the module's own/],
+    ['memory smaller than the module\'s', (i) => void ((i.driver.runtime as { size?: number }).size = 65536), /smaller than the module's own/],
     ['a pool block outside the heap', (i) => void i.driver.runtime.pool.live.push([8, 16, 0, 'driver', null]), /pool\.live is not a list of blocks inside the heap/],
     ['delayed work due at NaN', (i) => void ((i.driver.linux as { works: unknown[] }).works = [[64, 1, Number.NaN]]), /linux\.works is not a list/],
     ['a channel twice', (i) => void (i.driver.linux as { channels: unknown[] }).channels.push({ ...(i.driver.linux as { channels: object[] }).channels[0] }), /linux\.channels\[2\]\.id 0 is there twice/],

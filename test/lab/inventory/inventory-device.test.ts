@@ -60,6 +60,8 @@ describe('the inventory\'s device', () => {
     expect(e).toBeInstanceOf(InputError);
     expect((e as InputError).exitCode).toBe(2);
     expect((e as Error).message).toContain('device blockq');
+    // blockq has a control (its Linux guest's control file among it) but no control tool for a host.
+    expect((e as Error).message).toContain('its control has no "tool"');
     expect((e as Error).message).toContain('host hv-b');
     expect((e as Error).message).toMatch(/lab\.yaml:4/);
   });

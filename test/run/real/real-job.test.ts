@@ -5,13 +5,14 @@
 // host's and the guest's files the way a lab run writes them merges back into a trace
 // the checker passes.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
 import { emulate, emulatorBackedLab, recordingOps } from './support/emulator-lab.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
-import { runRealJob, type JobLab, type VmOps } from '../../../src/run/real/real-job.ts';
+import { runRealJob, type GuestDevices, type GuestDeviceState, type JobLab, type VmOps } from '../../../src/run/real/real-job.ts';
+import { sampleControl } from '../../../devices/sample/control.ts';
 import { SimClock } from '../../../src/run/sim/sim-clock.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'real-job-'));
@@ -85,5 +86,69 @@ describe('runRealJob', () => {
     const late = emulatorLab(events, clock, []);
     (late.hosts['hv-a'] as { start: VmOps['start'] }).start = async () => { throw new Error('WMI job failed'); };
     expect(await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a' } }, late, dir(), new AbortController().signal))).toMatchObject({ kind: 'infra', started: true, host: 'hv-a' });
+  });
+
+  describe('rescind and guest close/open (channel-steps.ts)', () => {
+    const scenarioFile = (steps: string[]) => {
+      const f = join(dir(), 's.yaml');
+      writeFileSync(f, ['name: channel-steps', 'channels: [{ id: 0 }, { id: 1 }]', 'steps:', ...steps.map((x) => `  - ${x}`), ''].join('\n'));
+      return f;
+    };
+    const inst1 = sampleControl.channelInstance(1);
+    /** A guest OS whose devices do what they are told at once; `stuck`: a device that never leaves its state. */
+    const fakeDevices = (log: string[], stuck = false): GuestDevices => {
+      const state = new Map<string, GuestDeviceState>([[sampleControl.channelInstance(0), 'bound'], [inst1, 'bound']]);
+      let auto = true;
+      return {
+        state: async (i) => state.get(i) ?? 'absent',
+        unbind: async (i) => { log.push(`unbind ${i}`); if (!stuck) state.set(i, 'unbound'); },
+        bind: async (i) => { log.push(`bind ${i}`); if (!stuck) state.set(i, 'bound'); },
+        autoBind: async (on) => { log.push(`autoprobe ${on}`); auto = on; },
+        // (The lab's offer and the VSP's rescind move the device through the fake's map.)
+        ...{ rescinded: (i: string) => { if (!stuck) state.delete(i); }, offered: (i: string) => state.set(i, auto ? 'bound' : 'unbound') },
+      } as GuestDevices;
+    };
+
+    it('rescinds, offers the same instance again with the lab\'s offer, holds it unbound for reopen false, and closes and opens a channel through the guest OS, in that order', async () => {
+      const { scenario, events } = await emulate(scenarioFile(['{ op: rescind, channel: 1 }', '{ op: rescind, channel: 1, reopen: false }', '{ op: guest-open, channel: 1 }', '{ op: guest-close, channel: 1 }', '{ op: guest-open, channel: 1 }']));
+      const log: string[] = [];
+      const clock = new SimClock();
+      const lab = emulatorLab(events, clock, log);
+      const devices = fakeDevices(log) as GuestDevices & { rescinded(i: string): void; offered(i: string): void };
+      lab.guest.devices = devices;
+      const vspCommand = lab.vsp.command;
+      lab.vsp.command = async (t) => { await vspCommand(t); if (t === 'rescind ch=1') devices.rescinded(inst1); };
+      lab.offer = async (c) => { log.push(`offer ${c.id}`); devices.offered(sampleControl.channelInstance(c.id)); };
+      const out = await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a' } }, lab, dir(), new AbortController().signal));
+      expect(out, JSON.stringify(out)).toMatchObject({ kind: 'ran' });
+      expect(log.filter((l) => !l.startsWith('prepare') && l !== 'guest: hold auto')).toEqual([
+        'vsp: rescind ch=1', 'offer 1',
+        'vsp: rescind ch=1', 'autoprobe false', 'offer 1', `bind ${inst1}`, 'autoprobe true',
+        `unbind ${inst1}`, `bind ${inst1}`,
+      ]);
+    });
+
+    it('a guest that never lets the device go makes the job a hang, with the VM turned off', async () => {
+      const { scenario, events } = await emulate(scenarioFile(['{ op: guest-close, channel: 1 }', '{ op: guest-open, channel: 1 }']));
+      const log: string[] = [];
+      const clock = new SimClock();
+      const lab = emulatorLab(events, clock, log);
+      lab.guest.devices = fakeDevices(log, true);
+      const out = await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a' } }, lab, dir(), new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 100, settleTimeoutMs: 1000 }));
+      expect(out).toMatchObject({ kind: 'hang', message: expect.stringMatching(/waited 60 s for the guest to close channel 1; its device is bound/) });
+      expect(log).toContain('hv-a turn-off vm-1');
+    });
+
+    it('a lab whose guest has no devices, or that cannot offer a new instance, refuses the step by name', async () => {
+      const close = await emulate(scenarioFile(['{ op: guest-close, channel: 1 }', '{ op: guest-open, channel: 1 }']));
+      const clock = new SimClock();
+      expect(await clock.drive(runRealJob({ scenario: close.scenario, seed: 1, hostMap: { 'host-a': 'hv-a' } }, emulatorLab(close.events, clock, []), dir(), new AbortController().signal)))
+        .toMatchObject({ kind: 'infra', message: expect.stringMatching(/"guest-close" of channel 1: this job's guest cannot close, open or wait for a channel's device/) });
+      const rescind = await emulate(scenarioFile(['{ op: rescind, channel: 1 }']));
+      const lab = emulatorLab(rescind.events, clock, []);
+      lab.guest.devices = fakeDevices([]);
+      expect(await clock.drive(runRealJob({ scenario: rescind.scenario, seed: 1, hostMap: { 'host-a': 'hv-a' } }, lab, dir(), new AbortController().signal)))
+        .toMatchObject({ kind: 'infra', message: expect.stringMatching(/"rescind" of channel 1: this lab cannot offer a channel's new instance/) });
+    });
   });
 });

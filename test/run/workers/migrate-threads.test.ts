@@ -29,7 +29,7 @@ describe('migration to an emulator instance on another thread', () => {
       expect(two.events.map(formatEvent)).toEqual(one.events.map(formatEvent));
       const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
       for (const e of two.events) c.onEvent(e);
-      expect(c.finish(r.hang)).toEqual([]);
+      expect(c.finish(r.hang, r.refusedRestores)).toEqual([]);
     }
   });
 
@@ -40,6 +40,6 @@ describe('migration to an emulator instance on another thread', () => {
     expect(r.faultsFired).toContain('lose-ring-tail-at-migration');
     const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
     for (const e of sink.events) c.onEvent(e);
-    expect(c.finish(r.hang).map((v) => v.class)).toContain('lost');
+    expect(c.finish(r.hang, r.refusedRestores).map((v) => v.class)).toContain('lost');
   });
 });

@@ -40,7 +40,9 @@ typedef unsigned int gfp_t;
 #define min3(a, b, c) min(min(a, b), c)
 #define min_t(t, a, b) min((t)(a), (t)(b))
 #define max_t(t, a, b) max((t)(a), (t)(b))
+#ifndef KBUILD_MODNAME /* Kbuild passes it; a recipe may (-DKBUILD_MODNAME=...) */
 #define KBUILD_MODNAME "vmbus_sample_guest"
+#endif
 
 #define EPERM 1
 #define ENOENT 2

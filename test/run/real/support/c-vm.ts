@@ -1,6 +1,7 @@
-// A VM job's drivers as the real C code: the sample VSP on each host and the Linux guest
-// driver in the VM (lab/drivers), compiled to WebAssembly, driven by real-job.ts through
-// their control interfaces exactly as a lab job drives them: the VSP's commands and
+// A VM job's drivers as the real C code: a device's C VSP on each host and its Linux
+// guest driver in the VM (the sample's lab/drivers by default, or blockq's), compiled
+// to WebAssembly, driven by real-job.ts through their control interfaces exactly as a
+// lab job drives them: the VSP's commands and
 // counters (its trace_seq marks the bench's events), the guest's debugfs `control`,
 // `counters` and `trace` files (deploy-guest.ts reads the same three over SSH). The
 // traces are collected and merged by real-job.ts's own code.
@@ -17,14 +18,27 @@
 // Restore-VMSnapshot discards the running VM (`discard` of every channel) and leaves the
 // checkpoint's copy Saved, for Start-VM.
 //
+// The guest's VMBus core, as Linux's does it (vmbus_drv.c, channel_mgmt.c): a channel the
+// VSP stops offering (its `rescind`) has its device removed, which runs the driver's
+// remove; a new offer is probed, unless the bus's drivers_autoprobe is 0, when the device
+// stays unbound until a `bind`. The guest OS's unbind of a device runs the driver's remove,
+// whose close reaches the host's KMCL as the partition's close (Channel.peerClosed, then
+// retireOutstanding: the VSP's Closed callback and what KMCL hands back), and a bind its
+// probe on fresh rings. These are real-job's GuestDevices (the sysfs files a Linux lab
+// guest writes, src/run/real/lab-guest.ts).
+//
 // Not here: a migration (a lab job collects the VSP trace of the host the VM started on
 // only).
-import { CGuestLinux } from '../../../../devices/sample/c/guest-linux.ts';
+import { CGuestLinux } from '../../../../src/devices/wasm/c-guest-linux.ts';
+import { guestLinuxRecipe } from '../../../../devices/sample/c/recipes.ts';
 import { CVsp } from '../../../../devices/sample/c/vsp.ts';
+import type { WindowsDriverOptions } from '../../../../src/devices/wasm/windows-driver.ts';
+import type { DriverRecipe } from '../../../../src/devices/wasm/build.ts';
+import type { DeviceControl } from '../../../../src/device-api/device-module.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
-import { sampleControl as control } from '../../../../devices/sample/control.ts';
+import { sampleControl } from '../../../../devices/sample/control.ts';
 import { SAMPLE_IOCTL } from '../../../../devices/sample/c/control.ts';
-import type { DriverControl, GuestControl, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
+import type { DriverControl, GuestControl, GuestDevices, JobLab, VmOps } from '../../../../src/run/real/real-job.ts';
 import type { Scenario } from '../../../../src/scenario/model.ts';
 import { MemorySink } from '../../../../src/trace/sink.ts';
 import type { Channel } from '../../../../src/vmbus/channel.ts';
@@ -45,8 +59,23 @@ export interface CVmJob {
   log: string[];
 }
 
+/**
+ * A device's C drivers for the job: its VSP (loaded on the emulated host), the IOCTL
+ * that prints its counters, its Linux guest module's recipe and its control. The
+ * sample's by default; blockq's in c-vm-job.test.ts.
+ */
+export interface CVmDevice {
+  vsp(o: WindowsDriverOptions): Pick<CVsp, 'run' | 'offered' | 'exportState' | 'importState' | 'nextTimerDue' | 'runTimers' | 'runWorkItems' | 'wdf'>;
+  countersIoctl: number;
+  guestRecipe: DriverRecipe;
+  control: DeviceControl;
+}
+
+const SAMPLE: CVmDevice = { vsp: (o) => new CVsp(o), countersIoctl: SAMPLE_IOCTL.counters, guestRecipe: guestLinuxRecipe(), control: sampleControl };
+
 /** One lab host, `host`, runs the VM. */
-export function cVmJob(s: Scenario, host: string): CVmJob {
+export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): CVmJob {
+  const { control } = device;
   const t = { now: 0 };
   const choices = { ...DEFAULT_CHOICES };
   const chs = s.channels.map((c) => c.id);
@@ -55,14 +84,18 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
   const log: string[] = [];
   // The VSP's TraceLogging events, as its ETW capture holds them.
   const vspSink = new MemorySink();
-  const theVsp = new CVsp({ choices, sink: vspSink, now: () => t.now });
-  const guestOpts = { now: () => t.now };
+  const theVsp = device.vsp({ choices, sink: vspSink, now: () => t.now });
+  const guestOpts = { recipe: device.guestRecipe, now: () => t.now };
   let guest = new CGuestLinux(guestOpts);
   /** the VM runs (not saved, not paused) */
   let running = true;
   let saved: SavedVm | null = null;
   const checkpoints = new Map<string, SavedVm>();
   const servers = new Map<number, Channel>();
+  /** offered and present in the guest, not bound to its driver (the guest closed it, or autoprobe held it) */
+  const unbound = new Set<number>();
+  /** the guest bus's drivers_autoprobe */
+  let autoprobe = true;
 
   const vsp = () => theVsp;
   const doorbell = (ch: number) => (w: 'interrupt' | 'writable') => {
@@ -75,7 +108,7 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
   const connect = (restored: boolean): void => {
     for (const ch of chs) {
       const offered = vsp().offered(ch);
-      if (!offered || offered === servers.get(ch)) continue;
+      if (!offered || offered === servers.get(ch) || unbound.has(ch)) continue;
       servers.set(ch, offered);
       const quota = s.channels.find((c) => c.id === ch)!.quota;
       if (quota) offered.setTransactionQuota(quota);
@@ -144,9 +177,15 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     guest.linux.onSleep = onSleep;
     bind();
     servers.clear();
-    each('resume');
-    connect(true);
     running = true;
+    // Each channel offered and, the guest having it open, connected before the next (as
+    // the emulator attaches a restored VM's channels one by one).
+    for (const ch of chs) {
+      const line = control.channel({ op: 'resume', ch });
+      log.push(`vsp: ${line}`);
+      vsp().run(line);
+      connect(true);
+    }
   };
 
   const ops = (host: string): VmOps => ({
@@ -195,14 +234,62 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     return seq;
   };
   const jsonl = (events: ReadonlyArray<Record<string, unknown>>) => events.map((e, i) => `${JSON.stringify({ ...e, v: 1, src: 'hyperv', seq: i + 1 })}\n`).join('');
+  /** Channel `ch`'s new connection: fresh rings (the guest gives new ring memory), the driver's probe, the host side opened on them. */
+  const probe = (ch: number): void => {
+    mem.g2h(ch).initialize();
+    mem.h2g(ch).initialize();
+    const r = guest.offer(ch, control.channelInstance(ch), mem.guestRings(ch), doorbell(ch));
+    if (r !== 0) throw new Error(`probe of channel ${ch} failed with ${r}`);
+    unbound.delete(ch);
+    servers.delete(ch);
+    connect(false);
+  };
+  const chOf = (instance: string): number => {
+    const ch = chs.find((c) => control.channelInstance(c) === instance);
+    if (ch === undefined) throw new Error(`no channel has instance ${instance}`);
+    return ch;
+  };
+  const devices: GuestDevices = {
+    state: async (instance) => {
+      const ch = chOf(instance);
+      return guest.hasDevice(ch) ? 'bound' : unbound.has(ch) ? 'unbound' : 'absent';
+    },
+    unbind: async (instance) => {
+      const ch = chOf(instance);
+      log.push(`guest: unbind ${instance}`);
+      if (!guest.remove(ch)) throw new Error(`unbind: channel ${ch} has no bound device`);
+      const sv = servers.get(ch)!;
+      sv.peerClosed();
+      sv.retireOutstanding();
+      servers.delete(ch);
+      unbound.add(ch);
+      pump();
+    },
+    bind: async (instance) => {
+      const ch = chOf(instance);
+      log.push(`guest: bind ${instance}`);
+      if (!unbound.has(ch)) throw new Error(`bind: channel ${ch} has no unbound device`);
+      probe(ch);
+    },
+    autoBind: async (on) => {
+      log.push(`guest: drivers_autoprobe ${on ? 1 : 0}`);
+      autoprobe = on;
+    },
+  };
   const vspControl: DriverControl = {
     command: async (text) => {
       log.push(`vsp: ${text}`);
       vsp().run(text);
+      // A channel no longer offered (a rescind) goes from the guest: the core removes its device.
+      for (const ch of chs) {
+        if (vsp().offered(ch)) continue;
+        if (guest.hasDevice(ch)) guest.remove(ch);
+        unbound.delete(ch);
+      }
       connect(false);
     },
-    // IOCTL_SAMPLE_COUNTERS's text, as `sample-ctl vsp counters` prints it.
-    traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(SAMPLE_IOCTL.counters, new Uint8Array(0), 16384).output)),
+    // The counters IOCTL's text (IOCTL_SAMPLE_COUNTERS's as `sample-ctl vsp counters` prints it).
+    traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(device.countersIoctl, new Uint8Array(0), 16384).output)),
     readTrace: async () => jsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
   };
   const guestControl: GuestControl = {
@@ -229,21 +316,31 @@ export function cVmJob(s: Scenario, host: string): CVmJob {
     migrate: async () => {
       throw new Error('a migration is not modelled here (see the file header)');
     },
-    guest: guestControl,
+    guest: { ...guestControl, devices },
     vsp: vspControl,
+    // A rescinded channel's new instance, as the VSP's `open` of it (same GUID) and the guest's core finds it.
+    offer: async (c) => {
+      const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
+      log.push(`vsp: ${line}`);
+      vsp().run(line);
+      if (autoprobe) probe(c.id);
+      else unbound.add(c.id);
+    },
     prepare: async (sc: Scenario) => {
+      // One channel after the other, as the emulator opens them: offered, connected to the
+      // VM's rings, and the guest driver probed for it by the VMBus core.
       for (const c of sc.channels) {
         // (A loopback offer: no VM handle here; the partition connects it to the VM's rings.)
         const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
         log.push(`vsp: ${line}`);
         vsp().run(line);
-      }
-      // The VMBus core probes the guest driver for each offer.
-      for (const c of sc.channels) {
+        // The VMBus core probes the guest driver for the offer, which opens the channel,
+        // before the next is offered: a lab's prepare waits for each channel's device to
+        // be bound (lab-real-side.ts), as the emulator opens each channel as it offers it.
         const r = guest.offer(c.id, control.channelInstance(c.id), mem.guestRings(c.id), doorbell(c.id));
         if (r !== 0) throw new Error(`probe of channel ${c.id} failed with ${r}`);
+        connect(false);
       }
-      connect(false);
     },
     clock,
   };

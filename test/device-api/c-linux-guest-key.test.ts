@@ -1,4 +1,4 @@
-// The C Linux guest driver's state key (devices/sample/c/guest-linux-key.ts): a driver
+// The C Linux guest driver's state key (src/device-api/c-linux-guest-key.ts), on the sample's driver: a driver
 // revived from its own image keys equal to it (a VM save and restore changes nothing),
 // while any byte of its memory but `jiffies`, and the tables beside the memory, are in
 // the key.
@@ -6,10 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { GuestMemory } from '../../../../src/vmbus/partition.ts';
-import { StateKey } from '../../../../src/scenario/state-key.ts';
-import { CGuestLinux } from '../../../../devices/sample/c/guest-linux.ts';
-import { keyCGuestLinux } from '../../../../devices/sample/c/guest-linux-key.ts';
+import { GuestMemory } from '../../src/vmbus/partition.ts';
+import { StateKey } from '../../src/scenario/state-key.ts';
+import { CGuestLinux } from '../../src/devices/wasm/c-guest-linux.ts';
+import { guestLinuxRecipe } from '../../devices/sample/c/recipes.ts';
+import { keyCGuestLinux } from '../../src/device-api/c-linux-guest-key.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 7;
@@ -18,7 +19,7 @@ const INSTANCE = '8d2f5c3a-71b4-4e0e-9a6d-2c1f00000007';
 /** A driver probed for one channel, with two requests in its ring the host never reads. */
 function loaded(): { drv: CGuestLinux; mem: GuestMemory; clock: { now: number } } {
   const clock = { now: 5 };
-  const drv = new CGuestLinux({ now: () => clock.now, ringPages: 4, traceKib: 256 });
+  const drv = new CGuestLinux({ recipe: guestLinuxRecipe(), now: () => clock.now, ringPages: 4, traceKib: 256 });
   const mem = new GuestMemory([{ ch: CH, g2hPages: 4, h2gPages: 4 }]);
   expect(drv.offer(CH, INSTANCE, mem.guestRings(CH), () => {})).toBe(0);
   expect(drv.control('send 2 64 0 0')).toBeGreaterThan(0);
@@ -35,7 +36,7 @@ function keyOf(drv: CGuestLinux): StateKey {
 describe.skipIf(!toolchain)('the C Linux guest driver\'s state key', () => {
   it('a driver revived from its image (a VM save and restore) keys equal to the one it was taken from', () => {
     const { drv, mem, clock } = loaded();
-    const revived = new CGuestLinux({ now: () => clock.now, ringPages: 4, traceKib: 256 }, structuredClone(drv.image()));
+    const revived = new CGuestLinux({ recipe: guestLinuxRecipe(), now: () => clock.now, ringPages: 4, traceKib: 256 }, structuredClone(drv.image()));
     revived.bind(CH, mem.guestRings(CH), () => {});
     expect(keyOf(revived).firstDifference(keyOf(drv))).toBeNull();
     expect(keyOf(revived).equals(keyOf(drv))).toBe(true);

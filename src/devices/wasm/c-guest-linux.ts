@@ -1,30 +1,32 @@
-// The sample Linux guest driver (lab/drivers/guest-linux) running on the emulator: built
-// to wasm32 against the stand-in kernel API, loaded as insmod loads it (module
-// parameters, then init), probed by the VMBus core for each offer, driven through its
-// debugfs control file and read through its debugfs trace and counters files, exactly
-// as the lab does over SSH. Its channels talk to the rings in guest memory directly.
+// A device's Linux guest driver (a VMBus kernel module: the sample's lab/drivers/guest-linux,
+// blockq's devices/blockq/c/guest-linux) running on the emulator: built from the device's
+// recipe (world `linux`) to wasm32 against the stand-in kernel API, loaded as insmod
+// loads it (module parameters, then init), probed by the VMBus core for each offer,
+// driven through its debugfs control file and read through its debugfs trace and
+// counters files, exactly as the lab does over SSH. Its channels talk to the rings in guest memory directly.
 //
 // Its whole state is guest memory: `image()` is the module's linear memory and the
 // shim's tables (runtime-image.ts, LinuxShim.image), and `CGuestLinux.revive` builds the
 // driver again from one, as a restored VM's kernel finds its module where it was.
 
-import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
-import { buildDriver } from '../../../src/devices/wasm/build.ts';
-import { guestLinuxRecipe } from './recipes.ts';
-import { kernelImports, mergeImports } from '../../../src/devices/wasm/kernel-shim.ts';
-import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../../../src/devices/wasm/irql.ts';
-import { LinuxShim } from '../../../src/devices/wasm/linux-shim.ts';
-import { tagText } from '../../../src/devices/wasm/pool.ts';
-import { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
-import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
-import { checkLinuxShimImage } from '../../../src/devices/wasm/linux-shim-image.ts';
-import type { LinuxShimImage } from '../../../src/devices/wasm/linux-shim.ts';
-import { violation } from '../../../src/devices/wasm/violations.ts';
-import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import type { IncomingRing, OutgoingRing } from '../../vmbus/ring.ts';
+import { buildDriver, type DriverRecipe } from './build.ts';
+import { kernelImports, mergeImports } from './kernel-shim.ts';
+import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
+import { LinuxShim } from './linux-shim.ts';
+import { tagText } from './pool.ts';
+import { DriverRuntime } from './runtime.ts';
+import { checkRuntimeImage, fitsRuntime, restoreRuntime, runtimeImage, type RuntimeImage } from './runtime-image.ts';
+import { checkLinuxShimImage } from './linux-shim-image.ts';
+import type { LinuxShimImage } from './linux-shim.ts';
+import { violation } from './violations.ts';
+import { RestoreError } from '../../vmbus/saved-state.ts';
 
 const SHIM_TAG = 0x6d696853; // 'Shim'
 
 export interface CGuestLinuxOptions {
+  /** how the device's module builds (world `linux`); its debugfs folder holds `control`, `trace` and `counters` */
+  recipe: DriverRecipe;
   now: () => number;
   ringPages?: number;
   /** the trace buffer's size (module parameter trace_kib; the module's default is 4096) */
@@ -66,24 +68,37 @@ export class CGuestLinux {
   /** where the module's `jiffies` is: written before every call, and left out of the state key */
   readonly jiffiesAt: number;
 
+  /** Its instance went to a driver revived into it (`spare`): this one must not be used again. */
+  private spent = false;
+
   /**
    * Loads the module (`insmod` with its parameters, then init); with `from`, revives it
-   * from an image instead (checked first: a malformed one is a RestoreError).
+   * from an image instead (checked first: a malformed one is a RestoreError, and nothing
+   * is changed). `spare`: a driver of the same build that nobody uses any more (the
+   * state a restore replaced): the image goes into its instance, reset in place, when
+   * its memory fits, rather than into a new instance (mapping a new instance's memory
+   * was most of a restore's cost). Either way the driver is the one the image holds.
    */
-  constructor(opts: CGuestLinuxOptions, from?: unknown) {
-    const built = buildDriver(guestLinuxRecipe(), opts.replace ? { replace: opts.replace } : {});
-    this.rt = new DriverRuntime('guest-linux', { now: opts.now, hangCalls: opts.hangCalls });
+  constructor(opts: CGuestLinuxOptions, from?: unknown, spare?: CGuestLinux) {
+    if (from !== undefined && spare !== undefined && !spare.spent) {
+      const img = checkImage(from, spare.rt);
+      if (fitsRuntime(spare.rt, img.runtime)) {
+        spare.spent = true;
+        this.rt = spare.rt;
+        this.linux = spare.linux;
+        this.jiffiesAt = spare.jiffiesAt;
+        this.rt.reuse(opts.now);
+        this.revive(img, false);
+        return;
+      }
+    }
+    const built = buildDriver(opts.recipe, opts.replace ? { replace: opts.replace } : {});
+    this.rt = new DriverRuntime(opts.recipe.name, { now: opts.now, hangCalls: opts.hangCalls });
     this.linux = new LinuxShim(this.rt);
     this.rt.instantiate(built.wasm, mergeImports(this.linux.imports(), kernelImports(this.rt)));
     this.jiffiesAt = this.rt.callExport('shim_jiffies', PASSIVE_LEVEL) >>> 0;
     if (from !== undefined) {
-      const img = checkImage(from, this.rt);
-      restoreRuntime(this.rt, img.runtime);
-      // No rings yet: `bind` gives each channel the restored VM's before anything runs.
-      this.linux.restore(img.linux, () => UNBOUND);
-      for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
-      for (const id of img.pending) this.pending.add(id);
-      this.reader = img.reader;
+      this.revive(checkImage(from, this.rt), true);
       return;
     }
     if (opts.ringPages !== undefined) this.rt.mem.setU32(this.call('shim_param_ring_pages', PASSIVE_LEVEL), opts.ringPages);
@@ -92,9 +107,22 @@ export class CGuestLinux {
     if (st !== 0) throw new Error(`guest-linux: module init failed with ${st}`);
   }
 
-  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
-  image(): CGuestLinuxImage {
-    return { runtime: runtimeImage(this.rt), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
+  /** Puts a checked image into this driver's runtime (`fresh`: a new instance nothing ran in). */
+  private revive(img: CGuestLinuxImage, fresh: boolean): void {
+    restoreRuntime(this.rt, img.runtime, { fresh });
+    // No rings yet: `bind` gives each channel the restored VM's before anything runs.
+    this.linux.restore(img.linux, () => UNBOUND);
+    for (const [id, hdev] of img.devices) this.devices.set(id, hdev);
+    for (const id of img.pending) this.pending.add(id);
+    this.reader = img.reader;
+  }
+
+  /**
+   * The driver's state now, as a saved VM holds it (a copy; `live`: its memory a view of
+   * the driver's, valid until the driver next runs). Between entries only.
+   */
+  image(live = false): CGuestLinuxImage {
+    return { runtime: runtimeImage(this.rt, live), linux: this.linux.image(), devices: [...this.devices], pending: [...this.pending], reader: this.reader };
   }
 
   /** The VMBus core's and the bench's tables beside the shim's (as `image` holds them), for the state key. */
@@ -111,9 +139,19 @@ export class CGuestLinux {
     c.signalHost = signalHost;
   }
 
+  /**
+   * Brings the module's jiffies up to the scheduler's clock: before every entry into the
+   * driver (a call, the channel callback, delayed work), as a kernel's jiffies is always
+   * current; a driver that compares due times with jiffies in its callbacks relies on it.
+   */
+  private tick(): void {
+    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
+  }
+
   /** Calls into the module with jiffies brought up to the scheduler's clock. */
   private call(name: string, level: number, ...args: unknown[]): number {
-    this.rt.mem.setU32(this.jiffiesAt, Math.floor(this.rt.opts.now()));
+    if (this.spent) throw new Error(`${this.rt.name}: this driver's instance was handed to a revived one (a bench bug)`);
+    this.tick();
     return this.rt.callExport(name, level, ...args);
   }
 
@@ -170,7 +208,10 @@ export class CGuestLinux {
     for (const id of this.pending) {
       this.pending.delete(id);
       const c = this.linux.channels.get(id);
-      if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+      if (c?.open) {
+        this.tick();
+        this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+      }
       return true;
     }
     return false;
@@ -185,7 +226,10 @@ export class CGuestLinux {
   runInterruptOf(id: number): boolean {
     if (!this.pending.delete(id)) return false;
     const c = this.linux.channels.get(id);
-    if (c?.open) this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    if (c?.open) {
+      this.tick();
+      this.rt.callback(c.callback, 'onchannel_callback', DISPATCH_LEVEL, c.context);
+    }
     return true;
   }
 
@@ -208,6 +252,10 @@ export class CGuestLinux {
       if (n < 0) throw new Error(`guest-linux: reading trace failed with ${n}`);
       if (n === 0) break;
       text += new TextDecoder().decode(this.rt.mem.view(buf, n));
+      // A short read is the end of what is there (the trace file hands out all it has, up
+      // to the count): no read for the 0 after it. Each read has the driver allocate and
+      // free a 64 KiB chunk, and the pool's quarantine keeps every one of them poisoned.
+      if (n < READ_CHUNK) break;
     }
     if (this.rt.mem.u32(pos) >= clearAfter) {
       const r = this.control('trace-clear');
@@ -218,6 +266,8 @@ export class CGuestLinux {
   }
 
   runWork(now: number): number {
+    if (this.linux.nextWorkDue() === null) return 0;
+    this.tick();
     return this.linux.runWork(now);
   }
 

@@ -1,8 +1,9 @@
 // The C Linux guest driver's state for explore's state key (src/scenario/run-key.ts),
-// `devices: c-linux`. The guest's state is guest memory: a VM save copies the driver
-// whole (CGuestLinux.image) and a restore puts that copy back byte for byte, so the key
-// is the same image, read in place rather than copied out first:
-//  - the module's linear memory, as bytes (compared natively, never byte by byte in JS);
+// `devices: c-linux`, whatever the device's module. The guest's state is guest memory: a
+// VM save copies the driver whole (CGuestLinux.image) and a restore puts that copy back
+// byte for byte, so the key is the same image, read in place rather than copied out first:
+//  - the module's linear memory, as the image's runs of pages (memory-runs.ts): bytes
+//    (compared natively, never byte by byte in JS), or a value and a length;
 //  - the pool's tables (live blocks, quarantine ring, spare lists, top), the handle
 //    counters, and the shim's tables (channels, debugfs files, locks, mutexes, delayed
 //    work, xarrays), the VMBus core's probed devices, raised interrupts and the bench's
@@ -22,19 +23,40 @@
 //
 // Invariant: two drivers with equal keys, between entries, do the same on the same
 // calls (what revive(image) gives has the key of the driver it was taken from:
-// test/devices/sample/c/guest-linux-key.test.ts).
+// test/device-api/c-linux-guest-key.test.ts).
 
-import type { StateKey } from '../../../src/scenario/state-key.ts';
-import type { CGuestLinux } from './guest-linux.ts';
+import { runsOf } from '../devices/wasm/memory-runs.ts';
+import type { StateKey } from '../scenario/state-key.ts';
+import type { CGuestLinux } from '../devices/wasm/c-guest-linux.ts';
 
 /** Keys the C Linux guest driver: its memory (without jiffies) and every table beside it. */
 export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
   const rt = drv.rt;
-  const bytes = rt.mem.bytes;
   const j = drv.jiffiesAt;
-  // Copied (data, not dataRef): the key outlives the driver's next entry.
-  k.data(bytes.subarray(0, j));
-  k.data(bytes.subarray(j + 4));
+  // As the image holds it: runs of pages, those of one value (the pool's poisoned
+  // quarantine, zero) as a value and a length, so that megabytes of poison are compared
+  // as numbers rather than copied. The runs tile memory exactly, so equal runs are equal
+  // memory. Bytes are copied (data, not dataRef): the key outlives the driver's next entry.
+  const runs = runsOf(rt.mem.bytes, true);
+  k.num(rt.mem.size);
+  k.num(runs.length);
+  for (const r of runs) {
+    k.num(r[0]);
+    if (r.length === 3) {
+      k.num(r[1]);
+      k.num(r[2]);
+      continue;
+    }
+    const b = r[1];
+    k.num(-1);
+    // (A page that is all one value but for jiffies is a run of bytes or a fill as
+    // jiffies has it: keys that differ there only cost a schedule run in full.)
+    const off = j - r[0];
+    if (off >= 0 && off + 4 <= b.length) {
+      k.data(b.subarray(0, off));
+      k.data(b.subarray(off + 4));
+    } else k.data(b);
+  }
   const pool = rt.pool.image();
   k.num(pool.top);
   k.num(pool.live.length);

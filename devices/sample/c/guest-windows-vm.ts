@@ -1,0 +1,321 @@
+// The sample's C Windows guest driver (guest-windows.ts) as the guest of an emulated VM
+// (`devices: c-windows`): the guest side the scenario executor drives, in place of the
+// TypeScript twin (devices/sample/guest.ts).
+//
+// The bench drives it as a lab job drives the real driver through the control tool:
+//  - each traffic step becomes a line of the drivers' command language, made by the
+//    device module's own `control.command` (the one a lab job sends), sent with
+//    IOCTL_SAMPLE_COMMAND; the lines of `control.begin` for the guest go first;
+//  - the trace is the driver's own, read with IOCTL_SAMPLE_READ_TRACE after every entry
+//    into the driver (from where the last read stopped) and written into the run's trace
+//    in the order the driver wrote it;
+//  - what is still in flight is read with IOCTL_SAMPLE_COUNTERS.
+// VMBus's and KMCL's part is the emulator's: PnP binds the device's client channel to the
+// channel's offer (its instance GUID, the Opened/Started/PostStarted callbacks), the client
+// Channel (src/vmbus/channel.ts) reads and writes the rings in guest memory, and the
+// scheduler runs its deliveries, its library queue and the driver's timer and work items.
+//
+// Guest memory: the state is the driver itself (linear memory, the WDF and KMCL shims'
+// tables and client channel objects; CGuestWindows.image). A Windows guest sees no
+// callback for a VM save or restore: a restore builds the driver again from the copy and
+// binds its client channel to the restored rings (kmcl-client-image.ts bindClientRings).
+// Time the VM spends saved does not pass for the guest, as for the twin (guest-image.ts).
+//
+// What it cannot run (refused with exit 2, `refuses`): more than one channel (the driver
+// has one device per offer and one control device name per VM, \\.\VmbusSampleGuest, so a
+// second device fails to start on a real guest too); a rescind, a guest close and
+// forceNewChannel (the driver would be removed and a new device started for the new offer,
+// which this adapter does not model yet).
+//
+// Intended differences from the twin (test/devices/wasm/c-windows-vs-twin.test.ts lists
+// them): it traces its client's own Enabled and Started; no `pkt.queued` (KMCL queues a
+// send inside the library and VmbPacketSend says nothing of it); a held host transaction
+// completes at the driver's next 5 ms hold-timer tick after it is due.
+
+import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
+import type { TraceSink } from '../../../src/trace/sink.ts';
+import type { EventBody } from '../../../src/trace/schema.ts';
+import { parseJsonExact } from '../../../src/trace/json-ids.ts';
+import type { GapChoices } from '../../../src/vmbus/choices.ts';
+import type { Channel } from '../../../src/vmbus/channel.ts';
+import { fifoLength } from '../../../src/vmbus/fifo.ts';
+import { RestoreError } from '../../../src/vmbus/saved-state.ts';
+import { bindClientRings } from '../../../src/devices/wasm/kmcl-client-image.ts';
+import { replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
+import { CGuestWindows, type CGuestWindowsImage, type CGuestWindowsOptions } from './guest-windows.ts';
+import { instanceGuid } from './host-vsp.ts';
+import { keyCGuestWindows } from './guest-windows-key.ts';
+import type { StateKey } from '../../../src/scenario/state-key.ts';
+
+/** The trace buffer the bench starts the device with (its TraceKiB registry value); reads empty it long before it fills. */
+const TRACE_KIB = 256;
+/** Bytes read before the bench clears the driver's trace buffer (trace-clear), as the Linux guest's reader does. */
+const CLEAR_AFTER = 64 * 1024;
+
+export interface CWindowsGuestOptions {
+  /** the run's clock (ms) */
+  now: () => number;
+  /** the run's documented-gap choices: the guest's KMCL client channel follows them too */
+  choices: GapChoices;
+  /** the device's control language: a traffic step as the line its guest driver's command IOCTL takes */
+  command: (step: TrafficStep) => { to: 'vsp' | 'guest'; line: string };
+  /** the control's lines before the first step (DeviceControl.begin); the guest's are sent after the probe */
+  begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
+  replace?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A C Windows guest's state: the loaded driver, how far its clock is behind the run's, and the bench's trace reader. */
+export class CWindowsGuestState {
+  /** set once, right after the state is made (the driver reads its clock through the state) */
+  drv!: CGuestWindows;
+  away: number;
+  readonly ch: number;
+  /** PnP has bound the device's client channel to the offer */
+  probed: boolean;
+  /** how far the bench has read the driver's trace buffer (the control tool's offset) */
+  traceOffset: number;
+
+  constructor(away: number, ch: number, probed: boolean, traceOffset: number) {
+    this.away = away;
+    this.ch = ch;
+    this.probed = probed;
+    this.traceOffset = traceOffset;
+  }
+}
+
+/** A saved VM's copy of the guest (plain data). */
+interface CWindowsGuestImage {
+  kind: 'c-windows';
+  driver: CGuestWindowsImage;
+  guestNow: number;
+  channels: Array<{ ch: number }>;
+  probed: boolean;
+  traceOffset: number;
+}
+
+/** The Windows guest writes its trace to its own buffer; a TraceLogging event from it would be a bench bug. */
+const NO_TRACELOGGING: TraceSink = {
+  emit: () => {
+    throw new Error('guest-windows wrote a TraceLogging event: its trace is its own buffer (guest-trace.c)');
+  },
+} as unknown as TraceSink;
+
+export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
+  const driverOpts = (st: CWindowsGuestState): CGuestWindowsOptions => ({
+    choices: o.choices, sink: NO_TRACELOGGING, now: () => o.now() - st.away, traceKib: TRACE_KIB, onEnabled: () => {},
+    ...(o.replace ? { replace: o.replace } : {}),
+  });
+  return {
+    refuses,
+    newGuestState(channels, firstTx) {
+      if (channels.length !== 1) throw new Error(`the C Windows guest serves one channel; ${channels.length} given (refuses() says so first)`);
+      if (firstTx[0] !== 1) throw new Error(`the C guest driver numbers transactions from 1; channel ${channels[0]} starts at ${String(firstTx[0])}`);
+      const st = new CWindowsGuestState(0, channels[0]!, false, 0);
+      st.drv = new CGuestWindows(driverOpts(st));
+      return st;
+    },
+    guest(state, rings, sink, host) {
+      return new CWindowsVmGuest(state as CWindowsGuestState, rings, sink, host, o);
+    },
+    snapshotGuest(state, now): CWindowsGuestImage {
+      const st = state as CWindowsGuestState;
+      return { kind: 'c-windows', driver: st.drv.image(), guestNow: now - st.away, channels: [{ ch: st.ch }], probed: st.probed, traceOffset: st.traceOffset };
+    },
+    reviveGuest(image, now) {
+      const img = image as Partial<CWindowsGuestImage> | null;
+      const bad = (what: string): never => {
+        throw new RestoreError('bad-record', `the guest image ${what}`);
+      };
+      if (typeof img !== 'object' || img === null || img.kind !== 'c-windows') bad('is not a C Windows guest driver\'s (kind c-windows)');
+      if (typeof img!.guestNow !== 'number' || !Number.isFinite(img!.guestNow) || img!.guestNow < 0 || img!.guestNow > now) bad(`clock ${String(img!.guestNow)} is not a time before now (${now})`);
+      if (!Array.isArray(img!.channels) || img!.channels.length !== 1 || !Number.isSafeInteger(img!.channels[0]?.ch)) bad('channels is not a list of one channel id');
+      if (typeof img!.probed !== 'boolean') bad('probed is not a boolean');
+      if (!Number.isSafeInteger(img!.traceOffset) || img!.traceOffset! < 0) bad('traceOffset is not a byte offset');
+      const st = new CWindowsGuestState(now - img!.guestNow!, img!.channels![0]!.ch, img!.probed!, img!.traceOffset!);
+      st.drv = new CGuestWindows(driverOpts(st), img!.driver);
+      if (st.probed && st.drv.client() === null) bad('says the device was bound to its offer, but the driver has no client channel');
+      return st;
+    },
+  };
+}
+
+/**
+ * What the C Windows guest cannot run in scenario `s`, as the place to name (exit 2), or
+ * null. See the top of this file for why.
+ */
+function refuses(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: boolean | undefined }>; steps: ReadonlyArray<{ op: string }> }): { field: string; step?: number; reason: string } | null {
+  if (s.channels.length !== 1) {
+    return { field: 'channels', reason: `the sample's C Windows guest driver serves one channel per VM (one device per offer, and one control device name, \\\\.\\VmbusSampleGuest, per VM: a second device fails to start); this scenario has ${s.channels.length}` };
+  }
+  const f = s.channels.findIndex((c) => c.forceNewChannel);
+  if (f >= 0) return { field: `channels[${f}].forceNewChannel`, reason: 'the C Windows guest does not run a re-offer yet (forceNewChannel falls back to a rescind: the device is removed and a new one started for the new offer)' };
+  const i = s.steps.findIndex((st) => st.op === 'rescind' || st.op === 'guest-close' || st.op === 'guest-open');
+  if (i >= 0) return { field: `steps[${i}].op`, step: i, reason: `the C Windows guest does not run step ${i + 1} (${s.steps[i]!.op}) yet: on Windows the device is removed and a new offer starts a new device, which the emulator's guest does not model yet` };
+  return null;
+}
+
+/** The GuestDriver face of the C Windows driver over one run's rings. */
+class CWindowsVmGuest implements GuestDriver {
+  private readonly st: CWindowsGuestState;
+  private readonly rings: GuestRings;
+  private readonly sink: TraceSink;
+  private readonly host: HostDoorbell;
+  private readonly o: CWindowsGuestOptions;
+  /**
+   * Host transactions held and Requests awaiting completion, from the counters IOCTL,
+   * read again after an entry into the driver: a cache of what the driver's memory says
+   * (keyed there), so explore's key leaves it out (`counters`, state-key.ts).
+   */
+  private readonly counters = { held: 0, completions: 0, stale: true };
+
+  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, o: CWindowsGuestOptions) {
+    this.st = st;
+    this.rings = rings;
+    this.sink = sink;
+    this.host = host;
+    this.o = o;
+    if (st.probed) {
+      const c = this.client();
+      bindClientRings(c, rings.get(st.ch)!, this.doorbell());
+    }
+  }
+
+  get state(): unknown {
+    return this.st;
+  }
+
+  /** Explore's state key: the driver as its image (guest-windows-key.ts), not field by field. */
+  keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
+    const drv = this.st.drv;
+    add(drv, (k) => keyCGuestWindows(k, drv));
+  }
+
+  private client(): Channel {
+    const c = this.st.drv.client();
+    if (!c) throw new Error('the C Windows guest driver has no client channel');
+    return c;
+  }
+
+  private doorbell(): (w: 'interrupt' | 'writable') => void {
+    const ch = this.st.ch;
+    return (w) => (w === 'interrupt' ? this.host.interrupt(ch) : this.host.writable(ch));
+  }
+
+  /** PnP binds the device's client channel to the offer: Opened, Started, PostStarted run in the driver; then the control's begin lines. */
+  probe(): void {
+    const ch = this.st.ch;
+    const c = this.client();
+    c.config.interfaceInstance = instanceGuid(ch);
+    c.signalPeer = this.doorbell();
+    const r = this.rings.get(ch)!;
+    const status = c.connectionOpened(r.out, r.in, { restored: false });
+    this.drain();
+    if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened failed with 0x${(status >>> 0).toString(16)}`);
+    this.st.probed = true;
+    for (const b of this.o.begin ?? []) if (b.to === 'guest') this.command(b.line);
+  }
+
+  /** One line through the command IOCTL; a refused command is an error naming it. */
+  private command(line: string): void {
+    const st = this.st.drv.command(line);
+    this.drain();
+    if (st !== 0) throw new Error(`the C Windows guest driver refused '${line}' with status 0x${(st >>> 0).toString(16)}`);
+  }
+
+  /** The trace lines the driver wrote since the last read, into the run's trace in order; then its counters. */
+  private drain(): void {
+    const drv = this.st.drv;
+    const bytes = drv.readTraceFrom(this.st.traceOffset);
+    if (bytes.length > 0) {
+      this.st.traceOffset += bytes.length;
+      for (const line of new TextDecoder().decode(bytes).split('\n')) {
+        if (!line) continue;
+        const { v: _v, seq: _seq, src: _src, ...body } = parseJsonExact(line) as Record<string, unknown>;
+        this.sink.emit(body as unknown as EventBody);
+      }
+      if (this.st.traceOffset >= CLEAR_AFTER) {
+        const r = drv.command('trace-clear');
+        if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
+        this.st.traceOffset = 0;
+      }
+    }
+    this.counters.stale = true;
+  }
+
+  /** The counters IOCTL, once per entry into the driver (the scheduler asks nextDue often). */
+  private readCounters(): void {
+    const c = this.counters;
+    if (!c.stale) return;
+    c.stale = false;
+    const row = this.st.drv.counters()[0] ?? {};
+    c.held = row.held ?? 0;
+    c.completions = (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
+  }
+
+  signal(_ch: number, what: 'interrupt' | 'writable'): void {
+    const c = this.st.drv.client();
+    if (!c) return;
+    if (what === 'interrupt') c.interrupt = true;
+    else c.writable = true;
+  }
+
+  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
+    const step: TrafficStep = kind === 'request'
+      ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
+      : { op: 'notify', channel: ch, dir: 'g2h', count, size };
+    this.command(this.o.command(step).line);
+  }
+
+  canFlush(): boolean {
+    return this.st.drv.client()?.canFlush() ?? false;
+  }
+
+  flushOne(): void {
+    this.client().flushOne();
+    this.drain();
+  }
+
+  canDeliver(): boolean {
+    return this.st.drv.client()?.canDeliver() ?? false;
+  }
+
+  deliverOne(): void {
+    this.client().deliverOne();
+    this.drain();
+  }
+
+  /** The driver's hold timer, while it holds a host transaction or has a work item queued. */
+  nextDue(): number | null {
+    this.readCounters();
+    if (this.counters.held === 0) return null;
+    const d = this.st.drv.nextTimerDue();
+    return d === null ? null : d + this.st.away;
+  }
+
+  completeDue(_ch: number, now: number): boolean {
+    const drv = this.st.drv;
+    const n = drv.runTimers(now - this.st.away) + drv.runWorkItems();
+    this.drain();
+    return n > 0;
+  }
+
+  /** Requests awaiting their completion, host transactions held, and sends still in the library's queue. */
+  pending(): number {
+    this.readCounters();
+    const c = this.st.drv.client();
+    return this.counters.completions + this.counters.held + (c ? fifoLength(c.queue) : 0);
+  }
+
+  // Replay (bench check) runs the TypeScript twins, never the C driver.
+  isHeld(): boolean {
+    return replayRunsTwins();
+  }
+
+  completeHeld(): boolean {
+    return replayRunsTwins();
+  }
+
+  peekDelivery(): null {
+    return replayRunsTwins();
+  }
+}
