@@ -100,6 +100,10 @@ describe('trace validation', () => {
     const opened = events.findIndex((e) => e.ev === 'ch.state' && e.side === 'guest' && e.state === 'Opened');
     const otherCh = [...events.slice(0, opened), { ...events[opened]!, state: 'Enabled', ch: 5 } as TraceEvent, ...events.slice(opened)];
     expect(checkTrace(s, source(otherCh)).verdict).toBe('diverge');
+    // A Started with no Enabled of its own before it is no client's: a guest that opens
+    // an offered channel (a Linux driver) must not trace it.
+    const startedOnly = events.flatMap((e) => (e.ev === 'ch.state' && e.side === 'guest' && e.state === 'Active' ? [{ ...e, state: 'Started' } as TraceEvent, e] : [e]));
+    expect(checkTrace(s, source(startedOnly))).toMatchObject({ verdict: 'diverge', class: 'state-order' });
   });
 
   it('reports a trace that stops before scenario.end as a hang', () => {
