@@ -15,6 +15,11 @@ type HeldTransaction = GuestChannelState['held']['items'][number];
 
 /** The VSP's per-transaction context (VmbPacketGetPointer). */
 export const HOST_TX_FIELDS = ['tx', 'type', 'length', 'hold', 'digestHi', 'digestLo'] as const;
+/**
+ * Its fields left out of the key, each a function of the keyed ones: keying them would only
+ * make equal states differ (saveDigest is null until the record is first saved or restored).
+ */
+export const HOST_TX_UNKEYED_FIELDS = ['saveDigest'] as const;
 export const QUEUED_WRITE_FIELDS = ['flags', 'type', 'transId', 'payload'] as const;
 export const HELD_TRANSACTION_FIELDS = ['transId', 'tx', 'due', 'response', 'status'] as const;
 

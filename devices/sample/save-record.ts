@@ -27,6 +27,12 @@ export interface HostTxState extends HostTxFields {
 export interface SavedHostTx extends HostTxFields {
   digestHi: number;
   digestLo: number;
+  /**
+   * The record's own digest (FNV-1a 64 of its SAVEBUF_SIZE bytes, the trace's saveDigest)
+   * once known, else null. Not part of the record: a memo, valid because the record is a
+   * function of the fields above, which never change once the object is built.
+   */
+  saveDigest: string | null;
 }
 
 export function encodeSaveRecord(s: HostTxState): Uint8Array {
@@ -59,6 +65,9 @@ export function decodeSaveRecord(b: Uint8Array): HostTxState | null {
  * very object, so its fields are in the order the VSP builds them on send (one object
  * shape either way), and the digest stays numbers: a hex string per packet restored was
  * a tenth of what restoring allocated.
+ * Invariant: writeSaveRecord of what this returns writes `b` back byte for byte (every
+ * field is read whole; magic and version are checked), so the digest of `b` is that of
+ * every record later written from it (the VSP's saveDigest memo relies on it).
  */
 export function readSaveRecord(b: Uint8Array): SavedHostTx | null {
   if (b.length !== SAVEBUF_SIZE) return null;
@@ -70,6 +79,7 @@ export function readSaveRecord(b: Uint8Array): SavedHostTx | null {
     hold: getU32(b, 20),
     digestHi: getU32(b, 28),
     digestLo: getU32(b, 24),
+    saveDigest: null,
   };
 }
 

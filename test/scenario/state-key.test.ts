@@ -7,7 +7,7 @@ import { ScenarioSchema, toScenario } from '../../src/scenario/model.ts';
 import { StateKey, IGNORED_FIELDS } from '../../src/scenario/state-key.ts';
 import { PACKET_FIELDS } from '../../src/scenario/run-key.ts';
 import type { GuestState } from '../../devices/sample/guest.ts';
-import { HELD_TRANSACTION_FIELDS, HOST_TX_FIELDS, QUEUED_WRITE_FIELDS } from '../../devices/sample/guest-keys.ts';
+import { HELD_TRANSACTION_FIELDS, HOST_TX_FIELDS, HOST_TX_UNKEYED_FIELDS, QUEUED_WRITE_FIELDS } from '../../devices/sample/guest-keys.ts';
 import { StampingSink } from '../../src/trace/sink.ts';
 import { createPacket } from '../../src/vmbus/packet.ts';
 import { Channel } from '../../src/vmbus/channel.ts';
@@ -177,7 +177,7 @@ describe('record kinds keyed by run-key.ts: every field is listed (so none drops
     atBusyPoint((p) => {
       const live = p.live;
       const pkt = [...live.host!.vsps.get(0)!.channel.awaiting.values()][0]!;
-      expect(Object.keys(pkt.pointer as object).sort()).toEqual([...HOST_TX_FIELDS].sort());
+      expect(Object.keys(pkt.pointer as object).sort()).toEqual([...HOST_TX_FIELDS, ...HOST_TX_UNKEYED_FIELDS].sort());
       const g = (live.guest.state as GuestState).channels[0]!;
       const queued = g.queue.items[g.queue.head];
       const held = g.held.items[g.held.head];
