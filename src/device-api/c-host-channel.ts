@@ -1,12 +1,11 @@
-// A device's C VSP on an emulated host, for any device (beside server-channel.ts, which
+// One channel of a device's C VSP on an emulated host, for any device, with the face the
+// scenario executor gives a host VSP (CHostChannel, HostVsp), so `devices: c` runs a
+// scenario on the C driver (CVspDriver, c-vsp-driver.ts). Beside server-channel.ts, which
 // does the same for a TypeScript twin VSP; here because the HostVsp face is the device
-// interface's, which src/devices/wasm, below it, cannot import): the driver (CVspDriver: the
-// channels it offers, and the export and import of a channel's saved state through the
-// device's IOCTLs) and one channel of it with the face the scenario executor gives a host
-// VSP (CHostChannel, HostVsp), so `devices: c` runs a scenario on the C driver. A device
-// author's C VSP gets both by naming its control (DeviceControl's command, channel and
-// channelInstance: the lines a lab job sends), its IOCTL codes and a few counters; the
-// device folder keeps only what differs (devices/sample/c/host-vsp.ts, devices/blockq/c/host-vsp.ts).
+// interface's, which src/devices/wasm, below it, cannot import. A device author's C VSP
+// gets it by naming its control (DeviceControl's command, channel and channelInstance: the
+// lines a lab job sends) and a few counters; the device folder keeps only what differs
+// (devices/sample/c/host-vsp.ts, devices/blockq/c/host-vsp.ts).
 //
 // Everything goes through the VSP's control interface, as a lab job uses it: `open`, the
 // traffic commands, `save`, `detach`, `discard`, `restore`, `resume` and, for a VSP that
@@ -27,60 +26,9 @@ import { RestoreError } from '../vmbus/saved-state.ts';
 import { ntStatusHex } from '../vmbus/status.ts';
 import { DeviceError, type ChannelOp, type DeviceControl, type HostVsp } from './device-module.ts';
 import type { StateKey } from '../scenario/state-key.ts';
-import type { DriverRecipe } from '../devices/wasm/build.ts';
-import type { ChannelRec, PacketRec } from '../devices/wasm/kmcl-shim.ts';
+import type { PacketRec } from '../devices/wasm/kmcl-shim.ts';
 import { namingChannel, replayRunsTwins } from '../devices/wasm/violations.ts';
-import { DriverCommandError, WindowsDriver, type TextControlCodes, type WindowsDriverOptions } from '../devices/wasm/windows-driver.ts';
-
-/** A C VSP's saved-state IOCTLs: export after `save ch=N` (input: the channel number, u32), import before `restore`. */
-export interface SavedStateIoctls {
-  export: number;
-  import: number;
-  /** bytes of the exported state before the saved blob (the device's state header) */
-  header: number;
-}
-
-/**
- * A C VSP (KMDF + KMCL) loaded on the emulator. The channels it offers are the emulator's
- * own server Channels, found by channel number: the last 8 hex digits of the instance GUID
- * (PROTOCOL.md "Channel numbers").
- */
-export class CVspDriver extends WindowsDriver {
-  /** offered server channels by channel number */
-  protected readonly offers: Map<number, ChannelRec>;
-  private readonly saved: SavedStateIoctls;
-
-  constructor(recipe: DriverRecipe, opts: WindowsDriverOptions, control: TextControlCodes, saved: SavedStateIoctls) {
-    const offers = new Map<number, ChannelRec>();
-    super(recipe, 'host', opts, {
-      enabled: (r) => offers.set(Number.parseInt((r.ch.config.interfaceInstance ?? '').slice(-8), 16), r),
-    }, control);
-    this.offers = offers;
-    this.saved = saved;
-    this.load();
-  }
-
-  /** Channel `ch`'s saved state as the VSP writes it for the VM's saved state (after `save ch=N`), opaque to the bench. */
-  exportState(ch: number): Uint8Array {
-    const size = this.counters().find((c) => c.ch === ch)?.save_blob_bytes ?? 0;
-    const ref = new Uint8Array(4);
-    new DataView(ref.buffer).setUint32(0, ch, true);
-    const r = this.ioctl(this.saved.export, ref, this.saved.header + size);
-    if (r.status !== 0) throw new DriverCommandError(this.rt.name, `export ch=${ch}`, r.status);
-    return r.output;
-  }
-
-  /** The import's NTSTATUS; 0 when the saved state is now the driver's. */
-  importState(state: Uint8Array): number {
-    return this.ioctl(this.saved.import, state, 0).status;
-  }
-
-  /** The server channel offered as channel number `ch`, or null. */
-  offered(ch: number): Channel | null {
-    const r = this.offers.get(ch);
-    return r && this.kmcl.channels.has(r.handle) ? r.ch : null;
-  }
-}
+import type { CVspDriver } from './c-vsp-driver.ts';
 
 /** What one device's C VSP needs said for CHostChannel to drive it. */
 export interface CHostChannelSpec<V extends CVspDriver> {

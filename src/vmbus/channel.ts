@@ -599,7 +599,9 @@ export class Channel {
   /** Sends a completion for the peer's transaction `transId`: to the ring if it can, else queued. */
   private sendCompletion(transId: TxId, payload: Uint8Array): void {
     if ((this.canWriteNow() || this.canCompleteInSuspend()) && this.writeCompletion(transId, payload)) return;
-    this.queueEntry({ kind: 'completion', transId, payload });
+    // Copied when it waits: the caller's buffer is its own again once this returns (the
+    // C drivers' shim hands a view of the driver's memory).
+    this.queueEntry({ kind: 'completion', transId, payload: payload.slice() });
   }
 
   /** Queues an entry in the library (the ring is full, or earlier entries wait). */

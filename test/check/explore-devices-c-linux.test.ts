@@ -5,21 +5,12 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { EXPLORE_OPS, explore, type ExploreResult } from '../../src/check/explore.ts';
+import { EXPLORE_OPS, explore } from '../../src/check/explore.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
-import fc from 'fast-check';
-import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
-import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
-import { trafficStep } from '../scenario/arbitraries.ts';
+import { assertWalkGivesPlain, verdicts } from './support/explore-walk.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const suite = await loadScenarioPaths(['bench/scenarios']);
-
-/** The result without what may differ: time taken, and how many schedules ran in full. */
-function verdicts(r: ExploreResult): Omit<ExploreResult, 'durationMs' | 'ranInFull'> {
-  const { durationMs: _d, ranInFull: _r, ...rest } = r;
-  return rest;
-}
 
 describe.skipIf(!toolchain)('explore with devices: c-linux', () => {
   it.each(['idle-save-restore', 'inflight-host-transactions', 'checkpoint-apply', 'quota-and-deferral'])(
@@ -54,30 +45,6 @@ describe.skipIf(!toolchain)('explore with devices: c-linux', () => {
   }, 300_000);
 
   it('property: random scenarios, seeds, operations and faults give the plain result with the C guest', () => {
-    const step = fc.oneof(
-      trafficStep({ guestCount: 6, hostCount: 10, maxSize: 2000, hold: 4 }),
-      fc.constant({ op: 'pause' as const }),
-      fc.constant({ op: 'resume' as const }),
-    );
-    fc.assert(
-      fc.property(
-        fc.array(step, { minLength: 1, maxLength: 4 }),
-        fc.integer({ min: 1, max: 2 }),
-        fc.integer({ min: 0, max: 1 << 30 }),
-        fc.subarray([...EXPLORE_OPS], { minLength: 1 }),
-        fc.option(fc.constantFrom<FaultMode>(...FAULT_MODES), { nil: undefined }),
-        (steps, pages, seed, ops, fault) => {
-          // A pause without a resume (or the other way round) is not a valid scenario.
-          const balanced: ScenarioInput['steps'] = steps.filter((st) => st.op !== 'pause' && st.op !== 'resume');
-          if (steps.some((st) => st.op === 'pause')) balanced.push({ op: 'pause' }, { op: 'run', ms: 1 }, { op: 'resume' });
-          if (balanced.length === 0) balanced.push({ op: 'run', ms: 1 });
-          const input: ScenarioInput = { name: 'prop', devices: 'c-linux', channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps: balanced };
-          const s = toScenario(ScenarioSchema.parse(input));
-          const faults = fault ? [fault] : undefined;
-          expect(verdicts(explore(s, { seed, ops, faults }))).toEqual(verdicts(explore(s, { seed, ops, faults, plain: true })));
-        },
-      ),
-      { numRuns: 15 },
-    );
+    assertWalkGivesPlain({ devices: 'c-linux', guestCount: 6, hostCount: 10, maxSteps: 4, numRuns: 15 });
   }, 900_000);
 });

@@ -6,24 +6,15 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { EXPLORE_OPS, explore, type ExploreResult } from '../../src/check/explore.ts';
+import { EXPLORE_OPS, explore } from '../../src/check/explore.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import { InputError } from '../../src/errors.ts';
-import fc from 'fast-check';
-import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
-import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
-import { trafficStep } from '../scenario/arbitraries.ts';
+import { assertWalkGivesPlain, verdicts } from './support/explore-walk.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const suite = await loadScenarioPaths(['bench/scenarios']);
-
-/** The result without what may differ: time taken, and how many schedules ran in full. */
-function verdicts(r: ExploreResult): Omit<ExploreResult, 'durationMs' | 'ranInFull'> {
-  const { durationMs: _d, ranInFull: _r, ...rest } = r;
-  return rest;
-}
 
 describe.skipIf(!toolchain)('explore with devices: c', () => {
   it('covers every save point with every operation and finds what the twins\' explore finds', async () => {
@@ -52,31 +43,7 @@ describe.skipIf(!toolchain)('explore with devices: c', () => {
   );
 
   it('property: random scenarios, seeds, operations and faults give the plain result on the C VSP', () => {
-    const step = fc.oneof(
-      trafficStep({ guestCount: 6, hostCount: 10, maxSize: 2000, hold: 4 }),
-      fc.constant({ op: 'pause' as const }),
-      fc.constant({ op: 'resume' as const }),
-    );
-    fc.assert(
-      fc.property(
-        fc.array(step, { minLength: 1, maxLength: 4 }),
-        fc.integer({ min: 1, max: 2 }),
-        fc.integer({ min: 0, max: 1 << 30 }),
-        fc.subarray([...EXPLORE_OPS], { minLength: 1 }),
-        fc.option(fc.constantFrom<FaultMode>(...FAULT_MODES), { nil: undefined }),
-        (steps, pages, seed, ops, fault) => {
-          // A pause without a resume (or the other way round) is not a valid scenario.
-          const balanced: ScenarioInput['steps'] = steps.filter((st) => st.op !== 'pause' && st.op !== 'resume');
-          if (steps.some((st) => st.op === 'pause')) balanced.push({ op: 'pause' }, { op: 'run', ms: 1 }, { op: 'resume' });
-          if (balanced.length === 0) balanced.push({ op: 'run', ms: 1 });
-          const input: ScenarioInput = { name: 'prop', devices: 'c', channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps: balanced };
-          const s = toScenario(ScenarioSchema.parse(input));
-          const faults = fault ? [fault] : undefined;
-          expect(verdicts(explore(s, { seed, ops, faults }))).toEqual(verdicts(explore(s, { seed, ops, faults, plain: true })));
-        },
-      ),
-      { numRuns: 12 },
-    );
+    assertWalkGivesPlain({ devices: 'c', guestCount: 6, hostCount: 10, maxSteps: 4, numRuns: 12 });
   }, 600_000);
 
   it('a platform bug is caught on the C VSP at the save points where the twins catch it', async () => {

@@ -2,23 +2,15 @@
 // the same schedules, skipped points and failures, violations and their seqs included.
 // The plain method is the oracle; the walk is only allowed to be faster.
 import { describe, expect, it } from 'vitest';
-import fc from 'fast-check';
-import { explore, exploreBase, exploreRanges, EXPLORE_OPS, type ExploreResult } from '../../src/check/explore.ts';
+import { explore, exploreBase, exploreRanges, EXPLORE_OPS } from '../../src/check/explore.ts';
 import { chunkRanges } from '../../src/run/commands/explore-parallel.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
-import { ScenarioSchema, toScenario, type ScenarioInput } from '../../src/scenario/model.ts';
-import { FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
-import type { GapChoices } from '../../src/vmbus/choices.ts';
-import { trafficStep } from '../scenario/arbitraries.ts';
+import { ScenarioSchema, toScenario } from '../../src/scenario/model.ts';
+import { FAULT_MODES } from '../../src/vmbus/faults.ts';
+import { assertWalkGivesPlain, verdicts } from './support/explore-walk.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 const byName = (n: string) => suite.find((s) => s.name === n)!;
-
-/** The result without what may differ: time taken, and how many schedules ran in full. */
-function verdicts(r: ExploreResult): Omit<ExploreResult, 'durationMs' | 'ranInFull'> {
-  const { durationMs: _d, ranInFull: _r, ...rest } = r;
-  return rest;
-}
 
 describe('explore: the walk against the plain method', () => {
   it.each(['idle-save-restore', 'inflight-host-transactions', 'checkpoint-apply', 'pause-resume', 'quota-and-deferral'])(
@@ -80,34 +72,7 @@ describe('explore: the walk against the plain method', () => {
   });
 
   it('property: random scenarios, seeds, operations and faults give the plain result', () => {
-    const step = fc.oneof(
-      trafficStep({ guestCount: 8, hostCount: 16, maxSize: 2000, hold: 4 }),
-      fc.constant({ op: 'pause' as const }),
-      fc.constant({ op: 'resume' as const }),
-    );
-    fc.assert(
-      fc.property(
-        fc.array(step, { minLength: 1, maxLength: 5 }),
-        fc.integer({ min: 1, max: 2 }),
-        fc.integer({ min: 0, max: 1 << 30 }),
-        fc.subarray([...EXPLORE_OPS], { minLength: 1 }),
-        fc.option(fc.constantFrom<FaultMode>(...FAULT_MODES), { nil: undefined }),
-        fc.integer({ min: 0, max: 1 }),
-        fc.constantFrom<GapChoices['runningCheckpoint']>('save-and-continue', 'pulse'),
-        (steps, pages, seed, ops, fault, quota, runningCheckpoint) => {
-          // A pause without a resume (or the other way round) is not a valid scenario.
-          const balanced: ScenarioInput['steps'] = steps.filter((st) => st.op !== 'pause' && st.op !== 'resume');
-          if (steps.some((st) => st.op === 'pause')) balanced.push({ op: 'pause' }, { op: 'run', ms: 1 }, { op: 'resume' });
-          if (balanced.length === 0) balanced.push({ op: 'run', ms: 1 });
-          const input: ScenarioInput = { name: 'prop', channels: [{ id: 0, g2hPages: pages, h2gPages: pages, quota }], steps: balanced };
-          const s = toScenario(ScenarioSchema.parse(input));
-          const faults = fault ? [fault] : undefined;
-          const choices = { runningCheckpoint };
-          expect(verdicts(explore(s, { seed, ops, faults, choices }))).toEqual(verdicts(explore(s, { seed, ops, faults, choices, plain: true })));
-        },
-      ),
-      { numRuns: 60 },
-    );
+    assertWalkGivesPlain({ guestCount: 8, hostCount: 16, maxSteps: 5, quotaAndCheckpoint: true, numRuns: 60 });
   });
 });
 

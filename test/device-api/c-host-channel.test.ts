@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CHostChannel, ReofferingCHostChannel, type CVspDriver } from '../../src/device-api/c-host-channel.ts';
+import { CHostChannel, ReofferingCHostChannel } from '../../src/device-api/c-host-channel.ts';
+import type { CVspDriver } from '../../src/device-api/c-vsp-driver.ts';
 import { DeviceError, type ChannelOp, type HostVsp } from '../../src/device-api/device-module.ts';
 import { RestoreError } from '../../src/vmbus/saved-state.ts';
 import { Faults } from '../../src/vmbus/faults.ts';

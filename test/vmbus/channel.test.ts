@@ -262,6 +262,29 @@ describe('pause', () => {
     expect(clientLog).toEqual(['done:1:ok:66']);
   });
 
+  it('keeps what a waiting completion carried, whatever the driver writes to its buffer after PacketComplete returns', () => {
+    const clientLog: string[] = [];
+    const buffer = payload(0x42);
+    const pair = makePair({
+      choices: { suspendCompletions: 'queue-and-save' },
+      serverProcess: holdIt,
+      serverCallbacks: (side) => ({
+        suspend: () => {
+          side.held.splice(0).forEach((p) => side.ch.packetComplete(p, buffer));
+          buffer.fill(0x13); // the buffer is the driver's again (the C drivers' shim passes a view of its memory)
+        },
+      }),
+    });
+    send(pair.client, 1, { wait: true, log: clientLog });
+    pair.pump();
+    pair.server.ch.pause();
+    pair.pump();
+    expect(fifoLength(pair.server.ch.queue)).toBe(1);
+    pair.server.ch.start();
+    pair.pump();
+    expect(clientLog).toEqual(['done:1:ok:66']);
+  });
+
   it('defaults to writing completions made inside Suspend to the ring (REVIEW E4)', () => {
     expect(DEFAULT_CHOICES.suspendCompletions).toBe('write-to-ring');
   });

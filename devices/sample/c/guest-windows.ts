@@ -25,6 +25,9 @@ export interface CGuestWindowsOptions extends WindowsDriverOptions {
   traceKib?: number;
 }
 
+/** Bytes per IOCTL_SAMPLE_READ_TRACE call. */
+const READ_CHUNK = 65536;
+
 /** The driver as a saved VM holds it (plain data). */
 export interface CGuestWindowsImage {
   runtime: RuntimeImage;
@@ -51,9 +54,12 @@ export class CGuestWindows extends WindowsDriver {
     this.load();
   }
 
-  /** The driver's state now, as a saved VM holds it (a copy). Between entries only. */
-  image(): CGuestWindowsImage {
-    return { runtime: runtimeImage(this.rt), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
+  /**
+   * The driver's state now, as a saved VM holds it (a copy; with `live`, its memory as
+   * views of the driver's own, for a caller that copies them at once). Between entries only.
+   */
+  image(live = false): CGuestWindowsImage {
+    return { runtime: runtimeImage(this.rt, live), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
   }
 
   /** The client channel the device allocated (one per device), or null once cleaned up. */
@@ -62,20 +68,24 @@ export class CGuestWindows extends WindowsDriver {
     return null;
   }
 
-  /** The trace bytes from `offset` on (IOCTL_SAMPLE_READ_TRACE in 64 KiB reads, as sample-ctl reads). */
+  /**
+   * The trace bytes from `offset` on (IOCTL_SAMPLE_READ_TRACE in 64 KiB reads, as sample-ctl
+   * reads). A short read handed out all there was: no second call to learn that (each call's
+   * output buffer is a pool block, poisoned into the quarantine when freed).
+   */
   readTraceFrom(offset: number): Uint8Array {
     const chunks: Uint8Array[] = [];
     let at = BigInt(offset);
     for (;;) {
       const req = new Uint8Array(8);
       new DataView(req.buffer).setBigUint64(0, at, true);
-      const r = this.wdf.ioctl(SAMPLE_IOCTL.readTrace, req, 65536);
+      const r = this.wdf.ioctl(SAMPLE_IOCTL.readTrace, req, READ_CHUNK);
       if (r.status !== 0) throw new Error(`guest-windows: reading the trace failed with 0x${r.status.toString(16)}`);
-      if (r.output.length === 0) break;
-      chunks.push(r.output);
+      if (r.output.length > 0) chunks.push(r.output);
       at += BigInt(r.output.length);
+      if (r.output.length < READ_CHUNK) break;
     }
-    return Buffer.concat(chunks);
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   /** The driver's trace: every JSON Lines event it has written, parsed. */

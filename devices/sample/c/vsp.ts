@@ -1,9 +1,9 @@
 // The sample C VSP (lab/drivers/vsp) running on the emulator (windows-driver.ts says
-// how; CVspDriver, src/device-api/c-host-channel.ts, what every C VSP shares). The
+// how; CVspDriver, src/device-api/c-vsp-driver.ts, what every C VSP shares). The
 // channels it offers are the emulator's own server Channels; whoever plays the guest
 // connects to them (`offered`), exactly as to a TypeScript twin's channel.
 
-import { CVspDriver } from '../../../src/device-api/c-host-channel.ts';
+import { CVspDriver } from '../../../src/device-api/c-vsp-driver.ts';
 import type { WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
 import { SAMPLE_IOCTL } from './control.ts';
 import { vspRecipe } from './recipes.ts';

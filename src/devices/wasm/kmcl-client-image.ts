@@ -246,10 +246,11 @@ export function restoreKmclClient(shim: KmclShim, img: KmclClientImage, choices:
   for (const p of img.incoming) {
     const r = recs.get(p.chan)!;
     const pkt: IncomingPacket = { channel: r.ch, transId: p.transId, wantCompletion: p.wantCompletion, payload: p.payload.slice(), state: p.state, deferrals: p.deferrals };
+    // Between entries every packet in the driver's hands is in the table (kept); only a
+    // deferred one is found again by its packet, when KMCL hands it over once more.
     const inc: IncomingRec = { handle: p.handle, pkt, chan: r, buffer: p.buffer, retired: false, kept: true };
     incoming.set(inc.handle, inc);
     t.incoming.set(inc.handle, inc);
-    // As the shim keeps it: only a packet the driver deferred is found by its IncomingPacket.
     if (pkt.deferrals > 0) t.incomingOf.set(pkt, inc);
   }
   for (const c of img.channels) {

@@ -463,7 +463,8 @@ export class KmclShim {
       },
       VmbChannelPacketComplete: (c: number, buf: number, len: number) => {
         const inc = this.completion(c, 'VmbChannelPacketComplete');
-        inc.chan.ch.packetComplete(inc.pkt, buf && len ? m().read(buf, len) : null);
+        // A view, not a copy: the channel writes it into the ring now or copies it to wait.
+        inc.chan.ch.packetComplete(inc.pkt, buf && len ? m().view(buf, len) : null);
         this.retireIncoming(inc, 'VmbChannelPacketComplete');
       },
       VmbChannelPacketDeferToPassive: (c: number) => {

@@ -160,31 +160,62 @@ const CSTRINGS_KEPT = 4096;
  */
 export class CStrings {
   /** per address: the string made there last, and its first bytes as one number */
-  private readonly byAddress = new Map<number, { s: string; head: number }>();
+  private readonly byAddress = new Map<number, StringSlot>();
 
   at(mem: Linear, address: number): string {
     const a = address >>> 0;
+    let slot = this.byAddress.get(a);
+    if (slot === undefined) {
+      if (this.byAddress.size >= CSTRINGS_KEPT) this.byAddress.clear();
+      this.byAddress.set(a, (slot = newSlot()));
+    }
+    return this.read(mem, a, slot);
+  }
+
+  /**
+   * `at` for a reader of mostly one address (a trace field): its own slot is looked at
+   * before the table. Invariant: read(mem, a, slot) === mem.cstring(a), whatever the slot
+   * held (test/devices/wasm/linear.test.ts).
+   */
+  read(mem: Linear, address: number, slot: StringSlot): string {
+    const a = address >>> 0;
     const b = mem.bytes;
-    const known = this.byAddress.get(a);
     // The head first: a value that changed (a digest) is told from the string made before
     // without reading that string, whose characters may not be flat yet.
-    if (known !== undefined && known.head === head(b, a) && stillThere(b, a, known.s)) return known.s;
+    if (slot.at === a && slot.head === head(b, a) && stillThere(b, a, slot.s)) return slot.s;
+    if (slot.at !== a && this.byAddress.size > 0) {
+      const known = this.byAddress.get(a);
+      if (known !== undefined && known !== slot && known.head === head(b, a) && stillThere(b, a, known.s)) return remember(slot, a, known.s, known.head);
+    }
     let end = a;
-    while (end < b.length && end - a < CSTRING_MAX && b[end] !== 0) {
+    const last = Math.min(b.length, a + CSTRING_MAX);
+    while (end < last) {
+      const c = b[end]!;
+      if (c === 0) break;
       // Anything but ASCII is UTF-8, decoded each time (compared byte for char it would never match).
-      if (b[end]! > 0x7f) return mem.cstring(a);
+      if (c > 0x7f) return mem.cstring(a);
       end++;
     }
-    const s = latin1(b, a, end);
-    if (known !== undefined) {
-      known.s = s;
-      known.head = head(b, a);
-    } else {
-      if (this.byAddress.size >= CSTRINGS_KEPT) this.byAddress.clear();
-      this.byAddress.set(a, { s, head: head(b, a) });
-    }
-    return s;
+    return remember(slot, a, latin1(b, a, end), head(b, a));
   }
+}
+
+/** The string last read at an address, and the address's first bytes as one number then. */
+export interface StringSlot {
+  at: number;
+  s: string;
+  head: number;
+}
+
+export function newSlot(): StringSlot {
+  return { at: -1, s: '', head: 0 };
+}
+
+function remember(slot: StringSlot, at: number, s: string, h: number): string {
+  slot.at = at;
+  slot.s = s;
+  slot.head = h;
+  return s;
 }
 
 /** The (up to) four bytes at `at` as one number. */

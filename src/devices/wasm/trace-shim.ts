@@ -14,7 +14,7 @@
 import type { EventBody } from '../../trace/schema.ts';
 import type { TraceSink } from '../../trace/sink.ts';
 import type { DriverRuntime, ImportTable } from './runtime.ts';
-import { CStrings, type Linear } from './linear.ts';
+import { CStrings, newSlot, type Linear, type StringSlot } from './linear.ts';
 import { violation } from './violations.ts';
 
 /** struct _TlgStandInField in wasm32 (the stand-in header asserts it): Kind, Name, then an 8-byte Value. */
@@ -167,18 +167,20 @@ type Decoder = (w: Uint32Array, word: number, b: Uint8Array, strings: CStrings, 
  */
 function decoder(side: 'host' | 'guest', ev: string, kinds: readonly number[], names: readonly string[], seqAt: number): Decoder {
   const values: string[] = [];
+  // A string field's value is read at one address or few: each field keeps its own slot.
+  const slots: StringSlot[] = [];
   kinds.forEach((kind, i) => {
     if (i === seqAt) return;
     const at = i * (FIELD_BYTES / 4);
     const value =
       kind === FieldKind.UInt64 ? `w[word + ${at + 3}] * 4294967296 + w[word + ${at + 2}]`
       : kind === FieldKind.UInt32 ? `w[word + ${at + 2}]`
-      : kind === FieldKind.String ? `strings.at(m, w[word + ${at + 2}])`
+      : kind === FieldKind.String ? `strings.read(m, w[word + ${at + 2}], SLOTS[${slots.push(newSlot()) - 1}])`
       : `b[4 * word + ${4 * at + 8}] !== 0`;
     values.push(`${JSON.stringify(names[i])}: ${value}`);
   });
-  const make = new Function('SIDE', 'EV', `return function (w, word, b, strings, m) { return { side: SIDE, ev: EV, ${values.join(', ')} }; };`);
-  return make(side, ev) as Decoder;
+  const make = new Function('SIDE', 'EV', 'SLOTS', `return function (w, word, b, strings, m) { return { side: SIDE, ev: EV, ${values.join(', ')} }; };`);
+  return make(side, ev, slots) as Decoder;
 }
 
 /** One field's value, the way the decoder reads it (for seq, which is not in the event). */

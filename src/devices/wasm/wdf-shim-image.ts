@@ -7,7 +7,8 @@
 // returned holding it; the image keeps what it finds, and the shim's checks see it).
 //
 // Invariant: restoring an image into a fresh shim of the same driver and taking its
-// image again gives an equal image (test/devices/wasm/wdf-shim-image.test.ts).
+// image again gives an equal image (test/devices/wasm/wdf-shim-image.test.ts; as part of
+// the whole guest image, a fast-check property in kmcl-client-image.test.ts).
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
 

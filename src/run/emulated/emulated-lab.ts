@@ -17,7 +17,7 @@
 //     - { name: emu-defaults, build: emu-ws2022-like }
 //     - { name: emu-ring-first, build: emu-ws2025-like, choices: { sendOrdering: ring-first } }
 //   guests: [linux-twin]                 # labels; the emulator's guest is the Linux driver twin
-//   devices: c                           # optional: the C VSP in WebAssembly as every host's VSP (c-linux: and the C Linux guest driver as the guest; default twin)
+//   devices: c                           # optional: the C VSP in WebAssembly as every host's VSP (c-linux / c-windows: and the C Linux / Windows guest driver as the guest; default twin)
 //
 // Every problem is an InputError (exit 2) naming the file, the line and the field.
 import { stat } from 'node:fs/promises';

@@ -13,7 +13,7 @@ const STRUCT = { device: 'BQ_DEVICE', channel: 'BQ_CHANNEL', request: 'BQ_REQUES
 function compile(layout: Record<string, Record<string, number>>) {
   const asserts = Object.entries(layout).flatMap(([s, fields]) => Object.entries(fields).map(([f, at]) =>
     `_Static_assert(offsetof(${STRUCT[s as keyof typeof STRUCT]}, ${f}) == ${at}, "${s}.${f}");`));
-  return spawnSync('clang', [...COMPILE_FLAGS, '-isystem', 'lab/drivers/wdk-standin/km', '-I', 'lab/drivers/trace-lib', '-I', 'devices/blockq/c', '-fsyntax-only', '-x', 'c', '-'], {
+  return spawnSync('clang', [...COMPILE_FLAGS, '-isystem', 'lab/drivers/wdk-standin/km', '-I', 'lab/drivers/trace-lib', '-I', 'lab/drivers/common', '-I', 'devices/blockq/c', '-fsyntax-only', '-x', 'c', '-'], {
     input: `#include "vsp.h"\n${asserts.join('\n')}\n`, encoding: 'utf8',
   });
 }

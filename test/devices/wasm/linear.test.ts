@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CStrings, Linear } from '../../../src/devices/wasm/linear.ts';
+import { CStrings, Linear, newSlot } from '../../../src/devices/wasm/linear.ts';
 
 const fresh = (pages = 1) => new Linear(new WebAssembly.Memory({ initial: pages }));
 const put = (m: Linear, at: number, bytes: number[]) => m.write(at, Uint8Array.from(bytes));
@@ -39,8 +39,8 @@ describe('a driver memory', () => {
     expect(s.at(m, 64)).toBe('c0000001x');
   });
 
-  // Invariant (linear.ts, CStrings): at(mem, a) === mem.cstring(a), whatever the writes between reads.
-  it('reads through CStrings exactly what cstring reads, over any writes (property)', () => {
+  // Invariants (linear.ts, CStrings): at(mem, a) and read(mem, a, slot) === mem.cstring(a), whatever the writes between reads.
+  it('reads through CStrings (by address, or through a reader\'s slot) exactly what cstring reads, over any writes (property)', () => {
     const byte = fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(0), fc.integer({ min: 0x80, max: 0xff }));
     const step = fc.oneof(
       fc.record({ read: fc.integer({ min: 0, max: 63 }) }),
@@ -50,11 +50,15 @@ describe('a driver memory', () => {
       fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
         const m = fresh();
         const s = new CStrings();
+        // Two readers with their own slots beside plain reads (as trace fields read).
+        const slots = [newSlot(), newSlot()];
         const base = 4096;
-        for (const st of steps) {
-          if ('read' in st) expect(s.at(m, base + st.read)).toBe(m.cstring(base + st.read));
-          else put(m, base + st.at, st.bytes);
-        }
+        steps.forEach((st, i) => {
+          const a = 'read' in st ? base + st.read : -1;
+          if (a < 0) put(m, base + (st as { at: number }).at, (st as { bytes: number[] }).bytes);
+          else if (i % 3 === 0) expect(s.at(m, a)).toBe(m.cstring(a));
+          else expect(s.read(m, a, slots[i % 3 - 1]!)).toBe(m.cstring(a));
+        });
       }),
     );
   });

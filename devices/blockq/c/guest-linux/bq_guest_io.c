@@ -117,7 +117,7 @@ static void bqg_on_reply(struct bqg_channel *c, u64 trans_id, const u8 *data, u3
 	bqg_trace(&ev);
 	spin_unlock(&c->lock);
 	atomic64_inc(&c->counters.completions);
-	/* The reply names our tx and carries the digest of the Request as sent (after its status). */
+	/* The reply names our tx; after its status, the digest of the Request as sent. */
 	if (bq_decode_header(data, len, &h) || h.tx != trans_id || len < BQ_HEADER_SIZE + 12 ||
 	    bqg_le64(data + BQ_HEADER_SIZE + 4) != o->digest)
 		atomic64_inc(&c->counters.completion_mismatch);

@@ -25,6 +25,7 @@ import type { Channel } from '../../../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../../src/vmbus/partition.ts';
 import { stepSide } from '../../../vmbus/support/channel-pair.ts';
+import { traceJsonl, virtualClock } from './virtual-time.ts';
 
 export interface CLoopback {
   drivers: LoopbackDrivers;
@@ -82,20 +83,6 @@ export function cLoopbackDrivers(s: Scenario): CLoopback {
       if (!((live !== null && stepSide(live)) || (clientCh !== null && stepSide(clientCh)) || vsp.runWorkItems() > 0 || client.runWorkItems() > 0)) return;
     }
   };
-  const advance = (ms: number): void => {
-    const end = t.now + ms;
-    for (;;) {
-      pump();
-      const due = [vsp.nextTimerDue(), client.nextTimerDue()].filter((d): d is number => d !== null && d <= end);
-      if (due.length === 0) break;
-      t.now = Math.max(t.now, Math.min(...due));
-      vsp.runTimers(t.now);
-      client.runTimers(t.now);
-    }
-    t.now = end;
-    pump();
-  };
-  const jsonl = (events: Array<Record<string, unknown>>) => events.map((e, i) => `${JSON.stringify({ ...e, v: 1, src: 'hyperv', seq: i + 1 })}\n`).join('');
   const seqOf = (rows: Array<Record<string, number>>) => {
     const seq = rows.find((r) => r.trace_seq !== undefined)?.trace_seq;
     if (seq === undefined) throw new Error('the counters have no trace_seq');
@@ -110,7 +97,7 @@ export function cLoopbackDrivers(s: Scenario): CLoopback {
         connect(server !== null);
       },
       traceSeq: async () => seqOf(vsp.counters()),
-      readTrace: async () => jsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
+      readTrace: async () => traceJsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
     },
     client: {
       command: async (text) => {
@@ -118,19 +105,17 @@ export function cLoopbackDrivers(s: Scenario): CLoopback {
         client.run(text);
       },
       traceSeq: async () => seqOf(client.counters()),
-      readTrace: async () => jsonl(client.readTrace()),
+      readTrace: async () => traceJsonl(client.readTrace()),
     },
     startCapture: async () => { log.push('capture'); },
   };
-  // A sleep first lets real time pass (a macrotask), so that whatever it races (real-job's
-  // operation deadlines) finishes first and aborts it; an aborted sleep moves no time.
-  const clock: Clock = {
-    now: () => t.now,
-    sleep: async (ms, signal) => {
-      await new Promise((r) => setImmediate(r));
-      if (signal?.aborted) throw signal.reason;
-      advance(ms);
+  const clock = virtualClock(t, {
+    pump,
+    dues: () => [vsp.nextTimerDue(), client.nextTimerDue()],
+    fire: (now) => {
+      vsp.runTimers(now);
+      client.runTimers(now);
     },
-  };
+  });
   return { drivers, clock, log };
 }

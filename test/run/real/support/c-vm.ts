@@ -45,6 +45,7 @@ import type { Channel } from '../../../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../../src/vmbus/partition.ts';
 import { stepSide } from '../../../vmbus/support/channel-pair.ts';
+import { traceJsonl, virtualClock } from './virtual-time.ts';
 
 interface SavedVm {
   vsp: Uint8Array[];
@@ -129,19 +130,6 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
       if (!did) did = vsp().runWorkItems() > 0;
       if (!did) return;
     }
-  };
-  const advance = (ms: number): void => {
-    const end = t.now + ms;
-    for (;;) {
-      pump();
-      const due = [vsp().nextTimerDue(), running ? guest.nextWorkDue() : null].filter((d): d is number => d !== null && d <= end);
-      if (due.length === 0) break;
-      t.now = Math.max(t.now, Math.min(...due));
-      vsp().runTimers(t.now);
-      if (running) guest.runWork(t.now);
-    }
-    t.now = end;
-    pump();
   };
   const bind = (): void => {
     for (const ch of chs) guest.bind(ch, mem.guestRings(ch), doorbell(ch));
@@ -233,7 +221,6 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     if (seq === undefined) throw new Error(`the ${who}'s counters have no trace_seq`);
     return seq;
   };
-  const jsonl = (events: ReadonlyArray<Record<string, unknown>>) => events.map((e, i) => `${JSON.stringify({ ...e, v: 1, src: 'hyperv', seq: i + 1 })}\n`).join('');
   /** Channel `ch`'s new connection: fresh rings (the guest gives new ring memory), the driver's probe, the host side opened on them. */
   const probe = (ch: number): void => {
     mem.g2h(ch).initialize();
@@ -290,7 +277,7 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     },
     // The counters IOCTL's text (IOCTL_SAMPLE_COUNTERS's as `sample-ctl vsp counters` prints it).
     traceSeq: async () => seqOf('vsp', new TextDecoder().decode(vsp().wdf.ioctl(device.countersIoctl, new Uint8Array(0), 16384).output)),
-    readTrace: async () => jsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
+    readTrace: async () => traceJsonl(vspSink.events as unknown as Array<Record<string, unknown>>),
   };
   const guestControl: GuestControl = {
     command: async (text) => {
@@ -302,14 +289,14 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     readTrace: async () => guest.read('trace'),
     reconnect: async () => undefined,
   };
-  const clock: Clock = {
-    now: () => t.now,
-    sleep: async (ms, signal) => {
-      await new Promise((r) => setImmediate(r));
-      if (signal?.aborted) throw signal.reason;
-      advance(ms);
+  const clock = virtualClock(t, {
+    pump,
+    dues: () => [vsp().nextTimerDue(), running ? guest.nextWorkDue() : null],
+    fire: (now) => {
+      vsp().runTimers(now);
+      if (running) guest.runWork(now);
     },
-  };
+  });
   const lab: JobLab = {
     vmId: 'c-vm',
     hosts: { [host]: ops(host) },

@@ -1,0 +1,43 @@
+// `bench explore` with the C Windows guest driver as the VM's guest (devices: c-windows):
+// the walk keys the guest as its image (devices/sample/c/guest-windows-key.ts) beside the
+// C VSP, so it decides schedules without running them, and must give exactly what running
+// every schedule from the start gives, a planted platform bug included.
+
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { EXPLORE_OPS, explore, type ExploreResult } from '../../src/check/explore.ts';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
+
+const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+const suite = await loadScenarioPaths(['bench/scenarios']);
+
+/** The result without what may differ: time taken, and how many schedules ran in full. */
+function verdicts(r: ExploreResult): Omit<ExploreResult, 'durationMs' | 'ranInFull'> {
+  const { durationMs: _d, ranInFull: _r, ...rest } = r;
+  return rest;
+}
+
+describe.skipIf(!toolchain)('explore with devices: c-windows', () => {
+  it.each(['idle-save-restore', 'checkpoint-apply'])(
+    'the walk gives what the plain method gives on bench scenario %s (all operations), deciding every schedule itself',
+    (name) => {
+      const s = { ...suite.find((x) => x.name === name)!, devices: 'c-windows' as const };
+      const walked = explore(s, { seed: 1 });
+      const plain = explore(s, { seed: 1, plain: true });
+      expect(verdicts(walked)).toEqual(verdicts(plain));
+      expect(walked.failures).toEqual([]);
+      expect(walked.schedules + walked.skipped).toBe(walked.savePoints * EXPLORE_OPS.length);
+      expect(plain.ranInFull).toBe(plain.schedules);
+      expect(walked.ranInFull).toBe(0);
+    },
+    300_000,
+  );
+
+  it('a platform bug is caught with the C Windows guest by the walk as by the plain method', () => {
+    const s = { ...suite.find((x) => x.name === 'inflight-host-transactions')!, devices: 'c-windows' as const };
+    const opts = { seed: 1, ops: ['save-restore' as const], faults: ['drop-saved-packet' as const] };
+    const walked = explore(s, opts);
+    expect(walked.failures.length).toBeGreaterThan(0);
+    expect(verdicts(walked)).toEqual(verdicts(explore(s, { ...opts, plain: true })));
+  }, 300_000);
+});
