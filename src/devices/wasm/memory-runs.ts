@@ -69,9 +69,13 @@ export function runsOf(bytes: Uint8Array, live: boolean): MemoryRun[] {
     }
     p += RUN_PAGE;
     // Within a run of one value (a quarantined 64 KiB block, the zero above the pool's
-    // top), whole strides at once: one compare where there were sixteen.
+    // top), many pages at once: a stride, halved each time it reaches past the run (its
+    // last byte, looked at first, mostly says so), down to single pages.
     const big = fillOf(v);
-    while (p + STRIDE <= n && bytes[p] === v && bytes[p + STRIDE - 1] === v && Buffer.compare(bytes.subarray(p, p + STRIDE), big) === 0) p += STRIDE;
+    for (let step = STRIDE; step > RUN_PAGE; ) {
+      if (p + step <= n && bytes[p] === v && bytes[p + step - 1] === v && Buffer.compare(bytes.subarray(p, p + step), big.subarray(0, step)) === 0) p += step;
+      else step >>= 1;
+    }
   }
   close(bytes.length);
   const last = runs[runs.length - 1];
