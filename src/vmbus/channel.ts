@@ -495,8 +495,9 @@ export class Channel {
     const cancelled: VmbPacket[] = [];
     for (const q of fifoItems(this.queue)) if (q.kind === 'packet') cancelled.push(q.packet);
     fifoClear(this.queue);
-    // By ascending id: the order they were sent in.
-    for (const p of this.awaiting.values()) cancelled.push(p);
+    // By ascending id: the order they were sent in. Pushed straight from the table (not
+    // through values(), a second copy): every save point of explore tears a host down.
+    this.awaiting.forEach((p) => cancelled.push(p));
     this.awaiting.clear();
     for (const p of cancelled) this.finishPacket(p, status, null);
   }
