@@ -223,6 +223,9 @@ export function channelRestoreFromBuffer(ch: Channel, buffer: Uint8Array): NtSta
   // Room for every packet these chunks could bring back (a bound the buffer itself sets,
   // so a damaged header cannot ask for a huge table).
   ch.awaiting.reserve(ch.awaiting.size + cur.count);
+  // And in the table of live packets, which each restored packet joins when its VSP
+  // allocates it (regrowing it step by step was a hundredth of explore's walk).
+  ch.livePackets.reserve(ch.livePackets.size + cur.count);
   cur.rewind();
   while (cur.next()) {
     // Invariant: chunks are restored in the order they were saved (version-2 chunks say
