@@ -81,6 +81,8 @@ export const sampleControl: ToolControl = {
   // The Windows client makes one device per channel offer, all behind the one control
   // name \\.\VmbusSampleGuest (guest-driver.c): a second channel's device cannot start.
   loopbackChannels: 1,
+  // One control device name per VM (\\.\VmbusSampleGuest): a second device would fail to start.
+  windowsGuestChannels: 1,
   // The guest completes each held host transaction after the time its arg0 asks for
   // (the scenario's host-send `hold`), as the twins do (PROTOCOL.md "hold").
   begin: [{ to: 'guest', line: 'hold auto' }],

@@ -128,6 +128,12 @@ export interface DeviceControl {
   linuxGuest?: { controlFile: string } | undefined;
   /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
   loopbackChannels?: number | undefined;
+  /**
+   * How many channels the device's Windows guest driver serves in one VM; absent: any
+   * number. A real lab plans a VM job with a Windows guest and more channels not
+   * applicable (src/lab/vm-steps.ts), as the emulator's C Windows guest refuses them.
+   */
+  windowsGuestChannels?: number | undefined;
   /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
   begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
   /**

@@ -15,6 +15,9 @@
 //   guest-close  the guest OS unbinds the device from its driver (Linux sysfs unbind; Windows
 //   guest-open   Disable-PnpDevice) and binds it again (bind; Enable-PnpDevice).
 //
+// A Windows guest driver that serves fewer channels than the scenario has (the device
+// control's windowsGuestChannels) cannot run it either.
+//
 // Not drivable at all on a real lab: a `restore` with `fail` (a real VSP cannot be told to
 // refuse its saved state) and a channel with forceNewChannel (the handle broker's offer has
 // no flag for it: lab/SETUP.md "Handle broker").
@@ -57,5 +60,7 @@ export function vmStepNotApplicable(s: Scenario, os: 'linux' | 'windows'): strin
         break;
     }
   }
+  const max = os === 'windows' ? d.control?.windowsGuestChannels : undefined;
+  if (max !== undefined && s.channels.length > max) return `${s.channels.length} channels: the ${d.name} device's Windows guest driver serves ${max} in one VM (its control's windowsGuestChannels)`;
   return undefined;
 }

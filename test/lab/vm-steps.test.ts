@@ -49,6 +49,12 @@ describe('vmStepNotApplicable', () => {
     }
   });
 
+  it('a Windows guest of the sample serves one channel: a two-channel scenario is not applicable, a one-channel one is', async () => {
+    expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }']), 'windows')).toBe('2 channels: the sample device\'s Windows guest driver serves 1 in one VM (its control\'s windowsGuestChannels)');
+    expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }'], '[{ id: 3 }]'), 'windows')).toBeUndefined();
+    expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }']), 'linux')).toBeUndefined();
+  });
+
   it('no real lab drives a failing restore or forceNewChannel', async () => {
     expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore, fail: [1] }']), 'linux')).toMatch(/step 2 "restore" with "fail"/);
     expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }'], '[{ id: 0, forceNewChannel: true }]'), 'linux')).toMatch(/channel 0 sets forceNewChannel/);

@@ -1,5 +1,6 @@
 // README, "Test your own device": its commands work as written (blockq on its twins, then on
-// its C VSP with --devices c, which needs clang and lld as the README says). Each `npx bench` line of
+// its C VSP with --devices c, then with its C Linux guest too, --devices c-linux, which need
+// clang and lld as the README says). Each `npx bench` line of
 // the section's shell block is run (as `node bin/bench.js`, which `npx bench` starts) from
 // the repository root and must exit 0; `npm start` is the emulated nightly, which
 // test/run/emulated/nightly-command.test.ts runs. The section's claim about
@@ -19,9 +20,10 @@ const commands = block
 const run = (line: string) => execa('node', ['bin/bench.js', ...line.slice('npx bench '.length).split(/\s+/)], { reject: false });
 
 describe('README: Test your own device', () => {
-  it('has the walk-through: emulate, check, explore, check --properties-only on blockq, then emulate and check on its C VSP', () => {
-    expect(commands.map((c) => c.split(' ')[2])).toEqual(['emulate', 'check', 'explore', 'check', 'emulate', 'check']);
-    expect(commands[4]).toContain('--devices c');
+  it('has the walk-through: emulate, check, explore, check --properties-only on blockq, then emulate and check on its C VSP, then on its C Linux guest', () => {
+    expect(commands.map((c) => c.split(' ')[2])).toEqual(['emulate', 'check', 'explore', 'check', 'emulate', 'check', 'emulate', 'check']);
+    expect(commands[4]).toMatch(/--devices c(\s|$)/);
+    expect(commands[6]).toContain('--devices c-linux');
     expect(block).toContain('npm start');
   });
 
@@ -30,7 +32,7 @@ describe('README: Test your own device', () => {
       const r = await run(c);
       expect(r.exitCode, `${c}\n${r.stderr}`).toBe(0);
     }
-  }, 240_000); // seven CLI runs, an explore and a C driver build among them, on a loaded machine
+  }, 300_000); // nine CLI runs, an explore and two C driver builds among them, on a loaded machine
 
   it('the first with --fault restore-twice fails each scenario with duplicated, exit 1', async () => {
     const r = await run(`${commands[0]!} --fault restore-twice`);

@@ -32,7 +32,7 @@
 // send inside the library and VmbPacketSend says nothing of it); a held host transaction
 // completes at the driver's next 5 ms hold-timer tick after it is due.
 
-import type { EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
+import type { DeviceControl, EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { EventBody } from '../../../src/trace/schema.ts';
 import { parseJsonExact } from '../../../src/trace/json-ids.ts';
@@ -43,7 +43,6 @@ import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { bindClientRings } from '../../../src/devices/wasm/kmcl-client-image.ts';
 import { replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
 import { CGuestWindows, type CGuestWindowsImage, type CGuestWindowsOptions } from './guest-windows.ts';
-import { instanceGuid } from './host-vsp.ts';
 import { keyCGuestWindows } from './guest-windows-key.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 
@@ -59,10 +58,12 @@ export interface CWindowsGuestOptions {
   now: () => number;
   /** the run's documented-gap choices: the guest's KMCL client channel follows them too */
   choices: GapChoices;
-  /** the device's control language: a traffic step as the line its guest driver's command IOCTL takes */
-  command: (step: TrafficStep) => { to: 'vsp' | 'guest'; line: string };
-  /** the control's lines before the first step (DeviceControl.begin); the guest's are sent after the probe */
-  begin?: ReadonlyArray<{ to: 'vsp' | 'guest'; line: string }> | undefined;
+  /**
+   * the device's control language, as a lab job's: `command`, a traffic step as the line its
+   * guest driver's command IOCTL takes; `channelInstance`, the instance GUID each channel is
+   * offered with; `begin`, the lines before the first step (the guest's are sent after the probe)
+   */
+  control: Pick<DeviceControl, 'command' | 'channelInstance' | 'begin'>;
   replace?: Readonly<Record<string, string>> | undefined;
 }
 
@@ -207,14 +208,14 @@ class CWindowsVmGuest implements GuestDriver {
   probe(): void {
     const ch = this.st.ch;
     const c = this.client();
-    c.config.interfaceInstance = instanceGuid(ch);
+    c.config.interfaceInstance = this.o.control.channelInstance(ch);
     c.signalPeer = this.doorbell();
     const r = this.rings.get(ch)!;
     const status = c.connectionOpened(r.out, r.in, { restored: false });
     this.drain();
     if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened failed with 0x${(status >>> 0).toString(16)}`);
     this.st.probed = true;
-    for (const b of this.o.begin ?? []) if (b.to === 'guest') this.command(b.line);
+    for (const b of this.o.control.begin ?? []) if (b.to === 'guest') this.command(b.line);
   }
 
   /** One line through the command IOCTL; a refused command is an error naming it. */
@@ -265,7 +266,7 @@ class CWindowsVmGuest implements GuestDriver {
     const step: TrafficStep = kind === 'request'
       ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
       : { op: 'notify', channel: ch, dir: 'g2h', count, size };
-    this.command(this.o.command(step).line);
+    this.command(this.o.control.command(step).line);
   }
 
   canFlush(): boolean {

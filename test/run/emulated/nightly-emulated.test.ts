@@ -75,6 +75,22 @@ describe('runEmulatedNightly', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
+  it('devices: c-windows in the lab file runs every job with the C VSP and the C Windows guest driver, and every job passes', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'nightly-c-windows-'));
+    const l = await lab('small-c-windows');
+    expect(l.devices).toBe('c-windows');
+    const r = await runEmulatedNightly({ lab: l, outRoot: out, ...quiet });
+    const summary = await loadSummary(runDirLayout(r.runDir).summary);
+    expect(summary.jobs.map((j) => j.verdict)).toEqual(['pass', 'pass']);
+    for (const j of summary.jobs) {
+      const guest = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Record<string, unknown>).filter((e) => e.side === 'guest');
+      // The guest's events are the driver's: a KMCL client's own Enabled and Started around the offer.
+      expect(guest.filter((e) => e.ev === 'ch.state').slice(0, 4).map((e) => e.state), j.jobId).toEqual(['Enabled', 'Opened', 'Started', 'Active']);
+      expect(guest.some((e) => e.ev === 'pkt.send'), j.jobId).toBe(true);
+    }
+    rmSync(out, { recursive: true, force: true });
+  });
+
   it('plans hosts x guests x scenarios x seeds and leaves a complete run directory', async () => {
     const out = mkdtempSync(join(tmpdir(), 'nightly-'));
     const r = await runEmulatedNightly({ lab: await lab('small'), outRoot: out, ...quiet });
