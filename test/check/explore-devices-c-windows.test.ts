@@ -5,17 +5,12 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { EXPLORE_OPS, explore, type ExploreResult } from '../../src/check/explore.ts';
+import { EXPLORE_OPS, explore } from '../../src/check/explore.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
+import { verdicts } from './support/explore-walk.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const suite = await loadScenarioPaths(['bench/scenarios']);
-
-/** The result without what may differ: time taken, and how many schedules ran in full. */
-function verdicts(r: ExploreResult): Omit<ExploreResult, 'durationMs' | 'ranInFull'> {
-  const { durationMs: _d, ranInFull: _r, ...rest } = r;
-  return rest;
-}
 
 describe.skipIf(!toolchain)('explore with devices: c-windows', () => {
   it.each(['idle-save-restore', 'checkpoint-apply'])(

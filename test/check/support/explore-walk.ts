@@ -1,5 +1,6 @@
 // What the explore tests share, on the twins (explore.test.ts), the C VSP
-// (explore-devices-c.test.ts) and the C Linux guest (explore-devices-c-linux.test.ts):
+// (explore-devices-c.test.ts), the C Linux guest (explore-devices-c-linux.test.ts) and the
+// C Windows guest (explore-devices-c-windows.test.ts):
 // a result without what may differ between the walk and the plain method, and the
 // property that on random scenarios the walk gives exactly what the plain method gives.
 
