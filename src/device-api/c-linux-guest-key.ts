@@ -28,6 +28,7 @@
 import { runsOf } from '../devices/wasm/memory-runs.ts';
 import type { StateKey } from '../scenario/state-key.ts';
 import type { CGuestLinux } from '../devices/wasm/c-guest-linux.ts';
+import { keyRuntimeTables } from '../devices/wasm/shim-key.ts';
 
 /** Keys the C Linux guest driver: its memory (without jiffies) and every table beside it. */
 export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
@@ -57,23 +58,7 @@ export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
       k.data(b.subarray(off + 4));
     } else k.data(b);
   }
-  const pool = rt.pool.image();
-  k.num(pool.top);
-  k.num(pool.live.length);
-  for (const [at, size, tag, owner] of pool.live) {
-    k.num(at);
-    k.num(size);
-    k.num(tag);
-    k.num(owner === 'driver' ? 1 : 0);
-  }
-  k.num(pool.qNext);
-  k.num(pool.quarantine.length);
-  for (const q of pool.quarantine) {
-    if (q === null) k.num(-1);
-    else for (const x of q) k.num(x);
-  }
-  k.value(pool.spare);
-  k.value(rt.handleCounters());
+  keyRuntimeTables(k, rt);
   const linux = drv.linux.image();
   k.value({ ...linux, channels: linux.channels.map((c) => [c.id, c.open ? 1 : 0, c.callback, c.context, c.scratch]) });
   k.value(drv.tables());

@@ -26,29 +26,14 @@
 
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 import type { CGuestWindows } from './guest-windows.ts';
+import { keyRuntimeTables } from '../../../src/devices/wasm/shim-key.ts';
 
 /** Keys the C Windows guest driver: its memory and every table beside it. */
 export function keyCGuestWindows(k: StateKey, drv: CGuestWindows): void {
   const rt = drv.rt;
   // Copied (data, not dataRef): the key outlives the driver's next entry.
   k.data(rt.mem.bytes);
-  const pool = rt.pool.image();
-  k.num(pool.top);
-  k.num(pool.live.length);
-  for (const [at, size, tag, owner] of pool.live) {
-    k.num(at);
-    k.num(size);
-    k.num(tag);
-    k.num(owner === 'driver' ? 1 : 0);
-  }
-  k.num(pool.qNext);
-  k.num(pool.quarantine.length);
-  for (const q of pool.quarantine) {
-    if (q === null) k.num(-1);
-    else for (const x of q) k.num(x);
-  }
-  k.value(pool.spare);
-  k.value(rt.handleCounters());
+  keyRuntimeTables(k, rt);
   const img = drv.image();
   k.value(img.wdf);
   k.value(img.kmcl);

@@ -32,6 +32,7 @@
 import type { WindowsDriver } from './windows-driver.ts';
 import type { WdfShim } from './wdf-shim.ts';
 import type { Linear } from './linear.ts';
+import type { DriverRuntime } from './runtime.ts';
 
 /**
  * What the keyers write into: explore's StateKey (src/scenario/state-key.ts), by shape
@@ -142,4 +143,30 @@ export function eachListEntry(mem: Linear, head: number, f: (entry: number) => v
 export function keyU64(k: KeyWriter, mem: Linear, at: number): void {
   k.num(mem.u32(at));
   k.num(mem.u32(at + 4));
+}
+
+/**
+ * The runtime's tables beside its memory, as a C guest's image holds them: the pool's
+ * live blocks (address, size, tag, owner), its quarantine ring and spare lists, its top,
+ * and the handle counters. Addresses are keyed as they are: a guest's memory comes back
+ * byte for byte, so its blocks do too.
+ */
+export function keyRuntimeTables(k: KeyWriter, rt: DriverRuntime): void {
+  const pool = rt.pool.image();
+  k.num(pool.top);
+  k.num(pool.live.length);
+  for (const [at, size, tag, owner] of pool.live) {
+    k.num(at);
+    k.num(size);
+    k.num(tag);
+    k.num(owner === 'driver' ? 1 : 0);
+  }
+  k.num(pool.qNext);
+  k.num(pool.quarantine.length);
+  for (const q of pool.quarantine) {
+    if (q === null) k.num(-1);
+    else for (const x of q) k.num(x);
+  }
+  k.value(pool.spare);
+  k.value(rt.handleCounters());
 }
