@@ -9,10 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
-import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
-import { CGuestLinux } from '../../../src/devices/wasm/c-guest-linux.ts';
 import { executeScenario } from '../../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../../src/scenario/loader.ts';
 import { ScenarioSchema, toScenario, type Scenario } from '../../../src/scenario/model.ts';
@@ -31,51 +29,23 @@ import { BlockqCVsp } from '../../../devices/blockq/c/vsp.ts';
 import { blockqGuestLinuxRecipe } from '../../../devices/blockq/c/recipe.ts';
 import { blockqControl } from '../../../devices/blockq/control.ts';
 import { answerDelay } from '../../../devices/blockq/protocol.ts';
+import { cLinuxPair } from '../wasm/support/c-linux-pair.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 5;
 const INSTANCE = blockqControl.channelInstance(CH);
 
-/** The guest driver loaded and probed for one channel of blockq's C VSP, on one clock. */
+/** The guest driver loaded and probed for one channel of blockq's C VSP, on one clock; and the guest's counters file, parsed. */
 function pair() {
-  const clock = { now: 0 };
-  const sink = new MemorySink();
-  const vsp = new BlockqCVsp({ choices: DEFAULT_CHOICES, sink, now: () => clock.now });
-  const guest = new CGuestLinux({ recipe: blockqGuestLinuxRecipe(), now: () => clock.now, ringPages: 4 });
-  const mem = new GuestMemory([{ ch: CH, g2hPages: 4, h2gPages: 4 }]);
-  vsp.run(blockqControl.channel({ op: 'open', ch: CH, instance: INSTANCE, ringPages: 4, loopback: true }));
-  const server = vsp.offered(CH)!;
-  server.signalPeer = (w) => {
-    if (w === 'interrupt') guest.signal(CH);
-  };
-  const pump = (): void => {
-    for (let n = 0; n < 100_000; n++) {
-      if (server.canDeliver()) server.deliverOne();
-      else if (server.canFlush()) server.flushOne();
-      else if (!guest.runInterrupt() && vsp.runWorkItems() === 0) return;
-    }
-    throw new Error('pump did not settle');
-  };
-  guest.linux.onSleep = () => pump();
-  expect(guest.offer(CH, INSTANCE, mem.guestRings(CH), (w) => (w === 'interrupt' ? (server.interrupt = true) : (server.writable = true)))).toBe(0);
-  const hr = mem.hostRings(CH);
-  server.connectionOpened(hr.out, hr.in, { restored: false });
-  const advance = (ms: number): void => {
-    const end = clock.now + ms;
-    pump(); // what was just written arms its timers first
-    for (;;) {
-      const due = [vsp.nextTimerDue(), guest.nextWorkDue()].filter((d): d is number => d !== null && d <= end).sort((a, b) => a - b)[0];
-      if (due === undefined) break;
-      clock.now = Math.max(clock.now, due);
-      vsp.runTimers(clock.now);
-      guest.runWork(clock.now);
-      pump();
-    }
-    clock.now = end;
-    pump();
-  };
-  const counters = () => blockqControl.counters('guest', guest.read('counters').split('\n'));
-  return { vsp, guest, sink, clock, pump, advance, counters };
+  const p = cLinuxPair({
+    vsp: (sink, now) => new BlockqCVsp({ choices: DEFAULT_CHOICES, sink, now }),
+    recipe: blockqGuestLinuxRecipe(),
+    ch: CH,
+    instance: INSTANCE,
+    open: blockqControl.channel({ op: 'open', ch: CH, instance: INSTANCE, ringPages: 4, loopback: true }),
+  });
+  const counters = () => blockqControl.counters('guest', p.guest.read('counters').split('\n'));
+  return { ...p, counters };
 }
 
 const line = (step: Parameters<typeof blockqControl.command>[0]) => blockqControl.command(step).line;
