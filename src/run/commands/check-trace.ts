@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { InputError } from '../../errors.ts';
 import { devicePath, type Scenario } from '../../scenario/model.ts';
 import { deviceOf } from '../../device-api/load.ts';
-import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../../check/replay.ts';
+import { checkReplayFirst, checkTrace, describeEvent, guestSendsOf, type CheckResult, type GuestSends } from '../../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../../check/observed.ts';
 import { findReproduction, minimise, scenarioToYaml, type MinimiseProgress } from '../../check/minimise.ts';
 import { normaliseToArray, fileSource } from '../../trace/normalise.ts';
@@ -41,6 +41,8 @@ export interface CheckOptions {
    * (check/properties-only.ts). A scenario whose device is opaque is checked so anyway.
    */
   propertiesOnly?: boolean | undefined;
+  /** What the traced guest's send does on a full ring (replay.ts GuestSends); absent: from the scenario's devices. */
+  guestSends?: GuestSends | undefined;
   /** Traces without bench events, cut at the bench events' `at[markKey]` (normalise.ts), by file. */
   align?: ReadonlyMap<string, string> | undefined;
   /** Time for finding and shrinking a reproduction, ms (default: no limit). */
@@ -68,7 +70,8 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
   const open = await opener(traces, opts.align);
   // The traces are read a second time only if they diverge (checkReplayFirst).
   let last: ReturnType<typeof open> | undefined;
-  const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices });
+  const guestSends = opts.guestSends ?? guestSendsOf(s);
+  const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices, guestSends });
   const report: CheckReport = {
     scenario: s.name,
     traces: [...traces],
@@ -86,7 +89,7 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
       if (value === current) continue;
       const alt = { ...(opts.choices ?? {}), [c.key]: value } as Partial<GapChoices>;
       // The verdict alone: without the properties it is the same (checkReplayFirst).
-      if (checkTrace(s, open().source, { choices: alt, properties: false }).verdict === 'pass') report.fitsChoices.push({ key: c.key, value });
+      if (checkTrace(s, open().source, { choices: alt, properties: false, guestSends }).verdict === 'pass') report.fitsChoices.push({ key: c.key, value });
     }
   }
 
