@@ -77,9 +77,13 @@ export interface CheckTraceOptions {
  */
 export type GuestSends = 'queue' | 'wait';
 
-/** The guest's ring-full behaviour a run with these devices had (CheckTraceOptions.guestSends). */
-export function guestSendsOf(s: Pick<Scenario, 'devices'>): GuestSends {
-  return cGuestOf(s.devices) === 'linux' ? 'wait' : 'queue';
+/**
+ * The guest's ring-full behaviour a run of `s` had (CheckTraceOptions.guestSends): the C
+ * Linux guest's waits; the twin, the C Windows guest and a loopback job's client (a KMCL
+ * client in the host) queue.
+ */
+export function guestSendsOf(s: Pick<Scenario, 'devices' | 'topology'>): GuestSends {
+  return s.topology !== 'loopback' && cGuestOf(s.devices) === 'linux' ? 'wait' : 'queue';
 }
 
 export function checkTrace(scenario: Scenario, source: ObservedSource, opts: CheckTraceOptions = {}): CheckResult {

@@ -45,9 +45,11 @@ function check(s: Scenario, events: readonly TraceEvent[], guestSends?: GuestSen
 const isGuestSend = (e: TraceEvent, tx: number) => e.side === 'guest' && e.ev === 'pkt.send' && e.tx === tx;
 
 describe('which guest wrote the trace', () => {
-  it('a run with the C Linux guest has a guest whose send waits; the twin and the C Windows guest queue', () => {
+  it('a run with the C Linux guest has a guest whose send waits; the twin, the C Windows guest and a loopback client queue', () => {
     expect(guestSendsOf({ devices: 'c-linux' })).toBe('wait');
     for (const devices of ['twin', 'c', 'c-windows'] as const) expect(guestSendsOf({ devices })).toBe('queue');
+    // A loopback job's client is a KMCL client in the host, whatever the devices say.
+    expect(guestSendsOf({ devices: 'c-linux', topology: 'loopback' })).toBe('queue');
   });
 });
 
