@@ -39,6 +39,8 @@ describe('bench check --guest-sends', () => {
     const queue = await check(['--guest-sends', 'queue']);
     expect(queue.exitCode, queue.stdout + queue.stderr).toBe(1);
     expect(queue.stdout).toMatch(/DIVERGE/);
+    // The report says which guest the model took the trace for.
+    expect(queue.stdout).toMatch(/checked as a guest whose send queues .*: --guest-sends queue/);
     // Without the flag the scenario's devices (none: the twin, which queues) say.
     expect((await check([])).exitCode).toBe(1);
 

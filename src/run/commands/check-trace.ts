@@ -30,6 +30,8 @@ export interface CheckReport {
   minimiseTimedOut?: boolean | undefined;
   /** set when the check left things out (propertiesOnly): what it did not check, one sentence each */
   notChecked?: string[] | undefined;
+  /** what the model took the traced guest's send to do on a full ring (absent: not replayed) */
+  guestSends?: GuestSends | undefined;
 }
 
 export interface CheckOptions {
@@ -79,6 +81,7 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
     truncatedAt: last!.truncatedAt(),
     fitsChoices: [],
     minimal: null,
+    guestSends,
   };
   if (result.verdict === 'pass') return report;
 
@@ -184,6 +187,7 @@ export function formatCheckReport(r: CheckReport): string {
     for (const e of res.expected.slice(0, 8)) lines.push(`    ${e}`);
   }
   if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
+  if (r.guestSends) lines.push(`  checked as a guest whose send ${r.guestSends === 'wait' ? 'waits for room in a full ring (a Linux driver)' : 'queues in the library when its ring is full (KMCL)'}: --guest-sends ${r.guestSends}`);
   for (const f of r.fitsChoices) lines.push(`  the trace fits the emulator with ${f.key}: ${String(f.value)} (a documented-gap choice; this host behaves that way)`);
   if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}${r.minimal.timedOut ? '; stopped at the --minimise-time limit, so not the smallest' : ''}): ${r.minimal.file}`);
   if (r.minimiseTimedOut) lines.push('  no minimal scenario: the --minimise-time limit came before a reproduction on the emulator was found');
