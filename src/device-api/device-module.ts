@@ -296,6 +296,12 @@ export interface GuestDriver {
   send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void;
   canFlush(ch: number): boolean;
   flushOne(ch: number): void;
+  /**
+   * Optional: how many of channel `ch`'s sends wait in the driver's queue behind a full
+   * ring. bench check's model of a guest whose send waits for room (a Linux driver's) runs
+   * a send step until none does; without it, such a check is refused.
+   */
+  queued?(ch: number): number;
   canDeliver(ch: number): boolean;
   deliverOne(ch: number, now: number): void;
   nextDue(ch: number): number | null;

@@ -360,13 +360,16 @@ class Execution {
     switch (step.op) {
       case 'guest-send':
         this.guest.send(step.channel, 'request', step.count, step.size, step.mode, step.hold);
+        this.waitForRoom(step.channel);
         return;
       case 'host-send':
         this.hostSend(step.channel, 'transaction', step.count, step.size, step.hold);
         return;
       case 'notify':
-        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
-        else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
+        if (step.dir === 'g2h') {
+          this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
+          this.waitForRoom(step.channel);
+        } else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
         return;
       case 'run':
         this.runFor(step.ms);
@@ -417,6 +420,24 @@ class Execution {
         this.guestCloseChannel(step.channel);
         return;
     }
+  }
+
+  /**
+   * Replay of a guest whose send waits for ring space (guestSendWaits): the step is not
+   * over while any of its packets wait behind the full ring. The scheduler runs meanwhile
+   * (the trace choosing, as ever), as the host goes on reading while the guest's thread
+   * sleeps; when the trace frees no more room, the replay is told (a divergence).
+   * Invariant: a waiting send step ends with the guest's queue on `ch` empty, or the
+   * replay diverges.
+   */
+  private waitForRoom(ch: number): void {
+    const chooser = this.opts.chooser;
+    if (!chooser || !this.opts.guestSendWaits) return;
+    const guest = this.guest;
+    if (!guest.queued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest whose send waits for ring space: its guest twin does not say what it has queued (GuestDriver.queued)`);
+    while (guest.queued(ch) > 0 && !this.hang && this.tick());
+    const left = guest.queued(ch);
+    if (left > 0) chooser.sendBlocked?.(this.replayModel, ch, left);
   }
 
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
@@ -779,6 +800,7 @@ class Execution {
       if (!this.guestRuns() || !this.guest.isHeld(ch, tx)) return null;
       return { task: GUEST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'h2g' };
     },
+    guestQueued: (ch) => this.guest.queued?.(ch) ?? 0,
   };
 
   /** replayOptions' list, and every option object made so far (refilled, not made anew) */
