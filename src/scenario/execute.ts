@@ -215,6 +215,9 @@ class Execution {
     } else {
       for (const ch of this.chIds) for (const state of opened) this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state });
     }
+    // The channels are open: a C VSP takes its control's begin lines now, as a lab job
+    // sends them (its face sends them once per driver; HostVsp.begin).
+    if (!this.guarded(() => { for (const v of host.vsps.values()) v.begin?.(); }, -1)) return { kind: 'done', result: this.finish() };
     return this.runFrom(0);
   }
 
