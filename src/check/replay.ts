@@ -560,10 +560,34 @@ class Replay implements TraceSink {
     return o.ev === 'ch.state' ? 'state-order' : 'spurious';
   }
 
-  private diverge(o: ObservedEvent, expected: string[], why: string, fallback: DivergenceClass = 'spurious'): Diverged {
+  /**
+   * The first unexplained event of the other side than `o`'s that comes before `o` in the
+   * file and breaks a property, fed to the property checker in file order; undefined when
+   * there is none (or the checker is not fed: checkReplayFirst's first pass).
+   */
+  private earlierBreak(o: ObservedEvent): ObservedEvent | undefined {
+    if (!this.properties || (o.event.side !== 'host' && o.event.side !== 'guest')) return undefined;
+    const q = o.event.side === 'host' ? this.guest : this.host;
+    for (let i = q.head; i < q.items.length; i++) {
+      const e = q.items[i]!;
+      if (e.line >= o.line) return undefined;
+      this.checker.onEvent(e.event);
+      if (this.checker.violations.some((x) => x.seq === e.event.seq)) return e;
+    }
+    return undefined;
+  }
+
+  private diverge(at: ObservedEvent, expected: string[], why: string, fallback: DivergenceClass = 'spurious'): Diverged {
+    // An event of the other side, earlier in the file and not yet explained, that itself
+    // breaks a property (a receive of what was never sent, a second one) is where the trace
+    // went wrong: the model, unable to explain it, went on without that side, and parted
+    // from the trace only later (test/check/divergence-classes.test.ts).
+    const early = this.earlierBreak(at);
+    const o = early ?? at;
     // The properties, run on the observed trace so far, name the class when the trace
     // itself breaks one at this event.
     const v = this.checker.violations.find((x) => x.seq === o.event.seq);
+    if (early) why = 'the model cannot explain it, and went on without it';
     const alternatives = expected.length > 0 ? expected : this.lastOptions.filter((x) => x.ev !== null).map(describeOption);
     return new Diverged({
       verdict: 'diverge',

@@ -226,6 +226,13 @@ export interface HostVsp {
   /** Disable + Cleanup; `discard`: the VM goes with it, nothing completed now is traced */
   teardown(opts: { discard: boolean }): void;
   /**
+   * Optional: the device control's `begin` lines to the VSP (DeviceControl.begin, `to:
+   * 'vsp'`), once per VSP driver, as a lab job sends them: the executor calls it on every
+   * channel's face once the scenario's channels are open, before the first step. A C VSP's
+   * face has it (c-host-channel.ts); a twin takes no control lines.
+   */
+  begin?(): void;
+  /**
    * Optional: the host rescinds this channel instance (the bench has written `ch.rescind`;
    * lab/drivers/PROTOCOL.md "Rescind and re-offer"). The VSP ends what it still owns: the
    * packets a failed restore left it (freed), and through VmbChannelDisable every
@@ -404,4 +411,13 @@ export class DeviceError extends Error {
     super(message);
     this.name = 'DeviceError';
   }
+}
+
+/**
+ * The control's `begin` lines to one driver, in their order: what a lab job sends it once
+ * the channels are open (src/run/real/real-job.ts), and what the emulator's C VSP gets at
+ * the same point (its host face, c-host-channel.ts).
+ */
+export function beginLines(control: Pick<DeviceControl, 'begin'>, to: 'vsp' | 'guest'): string[] {
+  return (control.begin ?? []).filter((b) => b.to === to).map((b) => b.line);
 }

@@ -22,7 +22,7 @@ const scenario = scenarioOn('c-linux');
 
 describe.skipIf(!toolchain)('devices: c-linux', () => {
   it('every bench scenario (the rescind included), seeds 1-3: every property holds and the model explains the trace', () => {
-    expect(suite.length).toBe(11);
+    expect(suite.length).toBe(12);
     for (const s of suite) {
       for (const seed of [1, 2, 3]) {
         const c = run(s, seed);

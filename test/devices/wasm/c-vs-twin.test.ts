@@ -224,7 +224,7 @@ function lives(events: Array<Record<string, unknown>>): Map<string, string[]> {
 
 describe.skipIf(!toolchain)('the C Linux guest driver and the twin guest', () => {
   it('write the same events on every bench scenario, each transaction\'s in the same order, but for the listed differences', () => {
-    expect(benchSuite).toHaveLength(11);
+    expect(benchSuite).toHaveLength(12);
     let reordered = 0;
     let twinQueued = 0;
     for (const s of guestSuite) {
