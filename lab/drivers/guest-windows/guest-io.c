@@ -154,6 +154,21 @@ static VOID GuestTraceCompletion(GUEST_DEVICE *Dev, struct vbt_event *Event,
 		InterlockedIncrement64(&Dev->Counters.CompletionMismatch);
 }
 
+/* A Request KMCL cancelled (its channel closed under it): it ends here, never resent. */
+static VOID GuestTraceCancel(GUEST_DEVICE *Dev, ULONGLONG Tx)
+{
+	struct vbt_event ev;
+
+	RtlZeroMemory(&ev, sizeof(ev));
+	ev.kind = VBT_PKT_CANCEL;
+	ev.ch = Dev->Ch;
+	ev.tx = Tx;
+	ev.dir = VBT_G2H;
+	ev.status = SP_STATUS_CANCELLED;
+	GuestTrace(Dev, &ev);
+	InterlockedIncrement64(&Dev->Counters.Cancelled);
+}
+
 static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 				     UINT32 BufferLength)
 {
@@ -192,7 +207,7 @@ static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Bu
 		if (completed)
 			GuestTraceCompletion(dev, &t->Parked, t->ParkedMismatch);
 		else
-			InterlockedIncrement64(&dev->Counters.Cancelled);
+			GuestTraceCancel(dev, t->Tx);
 	}
 	ExFreePoolWithTag(t, GUEST_POOL_TAG);
 	GuestKmcl.VmbPacketFree(Packet);
@@ -261,7 +276,7 @@ static NTSTATUS GuestSendOne(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Length, UINT
 	if (parked) {
 		/* The completion came first; write it now, after its send, and finish. */
 		if (t->ParkedCancelled)
-			InterlockedIncrement64(&Dev->Counters.Cancelled);
+			GuestTraceCancel(Dev, t->Tx);
 		else
 			GuestTraceCompletion(Dev, &t->Parked, t->ParkedMismatch);
 		ExFreePoolWithTag(t, GUEST_POOL_TAG);
