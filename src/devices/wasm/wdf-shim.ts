@@ -67,6 +67,17 @@ interface DeviceInit {
   name: string | null;
 }
 
+/**
+ * A UNICODE_STRING's text. The driver's L"..." literals are wasm32's wchar_t, 32 bits
+ * (clang's wasm32 target has no 16-bit one), so its bytes are UTF-32 here, where a
+ * Windows build's are UTF-16; Length counts bytes either way.
+ */
+function wide(mem: DriverRuntime['mem'], at: number, bytes: number): string {
+  let s = '';
+  for (let i = 0; i + 4 <= bytes; i += 4) s += String.fromCodePoint(mem.u32(at + i));
+  return s;
+}
+
 export interface IoctlResult {
   status: number;
   info: number;
@@ -195,13 +206,13 @@ export class WdfShim {
         },
         DeviceInitAssignName: (init: number, name: number, bytes: number) => {
           rt.irql.requirePassive('WdfDeviceInitAssignName', 'device init');
-          this.init(init, 'WdfDeviceInitAssignName').name = m().utf16(name, bytes);
+          this.init(init, 'WdfDeviceInitAssignName').name = wide(m(), name, bytes);
           return STATUS.SUCCESS;
         },
         CreateSymbolicLink: (h: number, name: number, bytes: number) => {
           rt.irql.requirePassive('WdfDeviceCreateSymbolicLink', 'device');
           const d = this.obj(h, 'WdfDeviceCreateSymbolicLink', KIND.device);
-          const link = m().utf16(name, bytes);
+          const link = wide(m(), name, bytes);
           // One name, one device: the object manager refuses a second link of the same name.
           if (this.devices.some((o) => o.link?.toLowerCase() === link.toLowerCase())) return STATUS_OBJECT_NAME_COLLISION;
           d.link = link;
@@ -209,7 +220,7 @@ export class WdfShim {
         },
         RegistryQueryULong: (key: number, name: number, bytes: number, out: number) => {
           rt.irql.requirePassive('WdfRegistryQueryULong', `key 0x${(key >>> 0).toString(16)}`);
-          const v = this.registry.get(m().utf16(name, bytes));
+          const v = this.registry.get(wide(m(), name, bytes));
           if (v === undefined) return 0xc0000034; // STATUS_OBJECT_NAME_NOT_FOUND
           m().setU32(out, v);
           return STATUS.SUCCESS;

@@ -31,6 +31,19 @@ describe.skipIf(!toolchain)('the C Windows guest driver on the emulator', () => 
     expect(h.guest.counters()[0]).toMatchObject({ ch: 42, requests_sent: 3, completions: 3, completion_mismatch: 0 });
   });
 
+  it('reads the size of its trace buffer from its Parameters key (TraceKiB): a full buffer drops lines and counts them', () => {
+    const small = makeGuestHarness({ traceKib: 1 });
+    small.pump();
+    small.guest.run('send 20 64 0 0');
+    small.pump();
+    expect(small.guest.counters()[0]!.trace_dropped).toBeGreaterThan(0);
+    const big = makeGuestHarness({ traceKib: 64 });
+    big.pump();
+    big.guest.run('send 20 64 0 0');
+    big.pump();
+    expect(big.guest.counters()[0]!.trace_dropped).toBe(0);
+  });
+
   it('holds a HostTransaction for its time, then completes it', () => {
     const h = makeGuestHarness();
     h.pump();
