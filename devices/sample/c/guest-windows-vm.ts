@@ -20,6 +20,9 @@
 // callback for a VM save or restore: a restore builds the driver again from the copy and
 // binds its client channel to the restored rings (kmcl-client-image.ts bindClientRings).
 // Time the VM spends saved does not pass for the guest, as for the twin (guest-image.ts).
+// The state, the image's checks, the guest's clock and the trace drain are the C guest
+// base's (src/device-api/c-guest-base.ts); what is here is how the driver is driven
+// (IOCTLs, PnP's binding) and read (the trace from an offset the bench keeps).
 //
 // What it cannot run (refused with exit 2, `refuses`): more than one channel (the driver
 // has one device per offer and one control device name per VM, \\.\VmbusSampleGuest, so a
@@ -32,16 +35,13 @@
 // send inside the library and VmbPacketSend says nothing of it); a held host transaction
 // completes at the driver's next 5 ms hold-timer tick after it is due.
 
-import type { DeviceControl, EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
+import type { EmulatorGuest, GuestRings, HostDoorbell } from '../../../src/device-api/device-module.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
-import type { EventBody } from '../../../src/trace/schema.ts';
-import { parseJsonExact } from '../../../src/trace/json-ids.ts';
 import type { GapChoices } from '../../../src/vmbus/choices.ts';
 import type { Channel } from '../../../src/vmbus/channel.ts';
 import { fifoLength } from '../../../src/vmbus/fifo.ts';
-import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { bindClientRings } from '../../../src/devices/wasm/kmcl-client-image.ts';
-import { replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
+import { CGuestState, CVmGuestBase, cGuestSide, type CGuestControl } from '../../../src/device-api/c-guest-base.ts';
 import { CGuestWindows, type CGuestWindowsImage, type CGuestWindowsOptions } from './guest-windows.ts';
 import { keyCGuestWindows } from './guest-windows-key.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
@@ -52,6 +52,7 @@ const TRACE_KIB = 256;
 const WDF_WORKITEM = 4;
 /** Bytes read before the bench clears the driver's trace buffer (trace-clear), as the Linux guest's reader does. */
 const CLEAR_AFTER = 64 * 1024;
+const decoder = new TextDecoder();
 
 export interface CWindowsGuestOptions {
   /** the run's clock (ms) */
@@ -63,37 +64,24 @@ export interface CWindowsGuestOptions {
    * guest driver's command IOCTL takes; `channelInstance`, the instance GUID each channel is
    * offered with; `begin`, the lines before the first step (the guest's are sent after the probe)
    */
-  control: Pick<DeviceControl, 'command' | 'channelInstance' | 'begin'>;
+  control: CGuestControl;
   replace?: Readonly<Record<string, string>> | undefined;
 }
 
-/** A C Windows guest's state: the loaded driver, how far its clock is behind the run's, and the bench's trace reader. */
-export class CWindowsGuestState {
-  /** set once, right after the state is made (the driver reads its clock through the state) */
-  drv!: CGuestWindows;
-  away: number;
-  readonly ch: number;
-  /** PnP has bound the device's client channel to the offer */
-  probed: boolean;
+/** A C Windows guest's state: the base's, and how far the bench has read the driver's trace buffer. */
+export class CWindowsGuestState extends CGuestState<CGuestWindows> {
   /** how far the bench has read the driver's trace buffer (the control tool's offset) */
   traceOffset: number;
 
-  constructor(away: number, ch: number, probed: boolean, traceOffset: number) {
-    this.away = away;
-    this.ch = ch;
-    this.probed = probed;
+  constructor(away: number, channels: readonly number[], probed: boolean, traceOffset: number) {
+    super(away, channels, probed);
     this.traceOffset = traceOffset;
   }
-}
 
-/** A saved VM's copy of the guest (plain data). */
-interface CWindowsGuestImage {
-  kind: 'c-windows';
-  driver: CGuestWindowsImage;
-  guestNow: number;
-  channels: Array<{ ch: number }>;
-  probed: boolean;
-  traceOffset: number;
+  /** the one channel the driver serves */
+  get ch(): number {
+    return this.channels[0]!;
+  }
 }
 
 /** The Windows guest writes its trace to its own buffer; a TraceLogging event from it would be a bench bug. */
@@ -104,42 +92,29 @@ const NO_TRACELOGGING: TraceSink = {
 } as unknown as TraceSink;
 
 export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
-  const driverOpts = (st: CWindowsGuestState): CGuestWindowsOptions => ({
-    choices: o.choices, sink: NO_TRACELOGGING, now: () => o.now() - st.away, traceKib: TRACE_KIB, onEnabled: () => {},
+  const driverOpts = (now: () => number): CGuestWindowsOptions => ({
+    choices: o.choices, sink: NO_TRACELOGGING, now, traceKib: TRACE_KIB, onEnabled: () => {},
     ...(o.replace ? { replace: o.replace } : {}),
   });
-  return {
-    refuses,
-    newGuestState(channels, firstTx) {
-      if (channels.length !== 1) throw new Error(`the C Windows guest serves one channel; ${channels.length} given (refuses() says so first)`);
-      if (firstTx[0] !== 1) throw new Error(`the C guest driver numbers transactions from 1; channel ${channels[0]} starts at ${String(firstTx[0])}`);
-      const st = new CWindowsGuestState(0, channels[0]!, false, 0);
-      st.drv = new CGuestWindows(driverOpts(st));
-      return st;
+  const side = cGuestSide<CGuestWindows, CWindowsGuestState, CGuestWindowsImage>({
+    kind: 'c-windows',
+    title: 'C Windows guest driver',
+    now: o.now,
+    maxChannels: 1,
+    state: (away, channels, probed, img) => new CWindowsGuestState(away, channels, probed, (img?.traceOffset as number | undefined) ?? 0),
+    load: (now) => new CGuestWindows(driverOpts(now)),
+    revive: (now, image) => new CGuestWindows(driverOpts(now), image),
+    image: (drv, live) => drv.image(live),
+    extra: (st) => ({ traceOffset: st.traceOffset }),
+    check(img, bad) {
+      if (!Number.isSafeInteger(img.traceOffset) || (img.traceOffset as number) < 0) bad('traceOffset is not a byte offset');
     },
-    guest(state, rings, sink, host) {
-      return new CWindowsVmGuest(state as CWindowsGuestState, rings, sink, host, o);
-    },
-    snapshotGuest(state, now, live): CWindowsGuestImage {
-      const st = state as CWindowsGuestState;
-      return { kind: 'c-windows', driver: st.drv.image(live), guestNow: now - st.away, channels: [{ ch: st.ch }], probed: st.probed, traceOffset: st.traceOffset };
-    },
-    reviveGuest(image, now) {
-      const img = image as Partial<CWindowsGuestImage> | null;
-      const bad = (what: string): never => {
-        throw new RestoreError('bad-record', `the guest image ${what}`);
-      };
-      if (typeof img !== 'object' || img === null || img.kind !== 'c-windows') bad('is not a C Windows guest driver\'s (kind c-windows)');
-      if (typeof img!.guestNow !== 'number' || !Number.isFinite(img!.guestNow) || img!.guestNow < 0 || img!.guestNow > now) bad(`clock ${String(img!.guestNow)} is not a time before now (${now})`);
-      if (!Array.isArray(img!.channels) || img!.channels.length !== 1 || !Number.isSafeInteger(img!.channels[0]?.ch)) bad('channels is not a list of one channel id');
-      if (typeof img!.probed !== 'boolean') bad('probed is not a boolean');
-      if (!Number.isSafeInteger(img!.traceOffset) || img!.traceOffset! < 0) bad('traceOffset is not a byte offset');
-      const st = new CWindowsGuestState(now - img!.guestNow!, img!.channels![0]!.ch, img!.probed!, img!.traceOffset!);
-      st.drv = new CGuestWindows(driverOpts(st), img!.driver);
+    checkRevived(st, bad) {
       if (st.probed && st.drv.client() === null) bad('says the device was bound to its offer, but the driver has no client channel');
-      return st;
     },
-  };
+    face: (st, rings, sink, host) => new CWindowsVmGuest(st, rings, sink, host, o.control),
+  });
+  return { ...side, refuses };
 }
 
 /**
@@ -158,12 +133,7 @@ function refuses(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: bo
 }
 
 /** The GuestDriver face of the C Windows driver over one run's rings. */
-class CWindowsVmGuest implements GuestDriver {
-  private readonly st: CWindowsGuestState;
-  private readonly rings: GuestRings;
-  private readonly sink: TraceSink;
-  private readonly host: HostDoorbell;
-  private readonly o: CWindowsGuestOptions;
+class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   /**
    * Host transactions held and Requests awaiting completion, from the counters IOCTL,
    * read again after an entry into the driver: a cache of what the driver's memory says
@@ -171,20 +141,12 @@ class CWindowsVmGuest implements GuestDriver {
    */
   private readonly counters = { held: 0, completions: 0, stale: true };
 
-  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, o: CWindowsGuestOptions) {
-    this.st = st;
-    this.rings = rings;
-    this.sink = sink;
-    this.host = host;
-    this.o = o;
+  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
+    super(st, rings, sink, host, ctl);
     if (st.probed) {
       const c = this.client();
-      bindClientRings(c, rings.get(st.ch)!, this.doorbell());
+      bindClientRings(c, rings.get(st.ch)!, this.doorbell(st.ch));
     }
-  }
-
-  get state(): unknown {
-    return this.st;
   }
 
   /** Explore's state key: the driver as its image (guest-windows-key.ts), not field by field. */
@@ -199,48 +161,39 @@ class CWindowsVmGuest implements GuestDriver {
     return c;
   }
 
-  private doorbell(): (w: 'interrupt' | 'writable') => void {
-    const ch = this.st.ch;
-    return (w) => (w === 'interrupt' ? this.host.interrupt(ch) : this.host.writable(ch));
-  }
-
   /** PnP binds the device's client channel to the offer: Opened, Started, PostStarted run in the driver; then the control's begin lines. */
   probe(): void {
     const ch = this.st.ch;
     const c = this.client();
-    c.config.interfaceInstance = this.o.control.channelInstance(ch);
-    c.signalPeer = this.doorbell();
+    c.config.interfaceInstance = this.ctl.channelInstance(ch);
+    c.signalPeer = this.doorbell(ch);
     const r = this.rings.get(ch)!;
     const status = c.connectionOpened(r.out, r.in, { restored: false });
     this.drain();
     if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened failed with 0x${(status >>> 0).toString(16)}`);
-    this.st.probed = true;
-    for (const b of this.o.control.begin ?? []) if (b.to === 'guest') this.command(b.line);
+    this.begin();
   }
 
-  /** One line through the command IOCTL; a refused command is an error naming it. */
-  private command(line: string): void {
+  /** One line through the command IOCTL: the NTSTATUS it completed with. */
+  protected runLine(line: string): string | null {
     const st = this.st.drv.command(line);
-    this.drain();
-    if (st !== 0) throw new Error(`the C Windows guest driver refused '${line}' with status 0x${(st >>> 0).toString(16)}`);
+    return st !== 0 ? `status 0x${(st >>> 0).toString(16)}` : null;
   }
 
-  /** The trace lines the driver wrote since the last read, into the run's trace in order; then its counters. */
-  private drain(): void {
-    const drv = this.st.drv;
-    const bytes = drv.readTraceFrom(this.st.traceOffset);
-    if (bytes.length > 0) {
-      this.st.traceOffset += bytes.length;
-      for (const line of new TextDecoder().decode(bytes).split('\n')) {
-        if (!line) continue;
-        const { v: _v, seq: _seq, src: _src, ...body } = parseJsonExact(line) as Record<string, unknown>;
-        this.sink.emit(body as unknown as EventBody);
-      }
-      if (this.st.traceOffset >= CLEAR_AFTER) {
-        const r = drv.command('trace-clear');
-        if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
-        this.st.traceOffset = 0;
-      }
+  /** The trace from the bench's offset on (IOCTL_SAMPLE_READ_TRACE); past CLEAR_AFTER bytes the bench empties the buffer. */
+  protected readTrace(): string {
+    const bytes = this.st.drv.readTraceFrom(this.st.traceOffset);
+    if (bytes.length === 0) return '';
+    this.st.traceOffset += bytes.length;
+    return decoder.decode(bytes);
+  }
+
+  /** Once the lines are in the run's trace: the buffer cleared when read far enough, and the counters to read again. */
+  protected override afterDrain(): void {
+    if (this.st.traceOffset >= CLEAR_AFTER) {
+      const r = this.st.drv.command('trace-clear');
+      if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
+      this.st.traceOffset = 0;
     }
     this.counters.stale = true;
   }
@@ -260,13 +213,6 @@ class CWindowsVmGuest implements GuestDriver {
     if (!c) return;
     if (what === 'interrupt') c.interrupt = true;
     else c.writable = true;
-  }
-
-  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
-    const step: TrafficStep = kind === 'request'
-      ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
-      : { op: 'notify', channel: ch, dir: 'g2h', count, size };
-    this.command(this.o.control.command(step).line);
   }
 
   canFlush(): boolean {
@@ -311,18 +257,5 @@ class CWindowsVmGuest implements GuestDriver {
     this.readCounters();
     const c = this.st.drv.client();
     return this.counters.completions + this.counters.held + (c ? fifoLength(c.queue) : 0);
-  }
-
-  // Replay (bench check) runs the TypeScript twins, never the C driver.
-  isHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  completeHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  peekDelivery(): null {
-    return replayRunsTwins();
   }
 }
