@@ -3,7 +3,9 @@
  * interface type, and its state callbacks. Traffic is in guest-io.c.
  *
  * EvtVmbChannelSuspend completes every held host transaction at once, since
- * KMCL will not finish suspending while we hold incoming packets.
+ * KMCL will not finish suspending while we hold incoming packets. A Windows
+ * guest sees no VM save, so a client is suspended only on its way to Closed:
+ * the host ends those transactions itself, and they are dropped (GuestDropHeld).
  *
  * Rescind and re-offer: on Windows a rescinded offer's PnP device is removed
  * (EvtDeviceReleaseHardware, guest-driver.c, ends the channel here) and a new
@@ -13,7 +15,7 @@
  * unless the device itself is being removed.
  *
  * Removal ends what the channel had in flight: VmbChannelDisable suspends it (the
- * held host transactions are completed), closes it and cancels each Request still
+ * held host transactions are dropped), closes it and cancels each Request still
  * awaiting its completion, which the completion routine traces as pkt.cancel.
  */
 #include "guest.h"
@@ -159,7 +161,7 @@ static VOID GuestEvtSuspend(VMBCHANNEL Channel)
 	dev->Suspended = TRUE;
 	WdfSpinLockRelease(dev->Lock);
 	GuestTraceState(dev, "Paused");
-	GuestReleaseHeld(dev);
+	GuestDropHeld(dev);
 }
 
 static VOID GuestEvtClosed(VMBCHANNEL Channel)

@@ -200,7 +200,7 @@ static NTSTATUS GuestWriteCounters(char *Out, size_t Size, size_t *Written)
 	static const char *const names[] = {
 		"ch", "requests_sent", "notifies_sent", "completions", "completion_mismatch",
 		"cancelled", "received", "completed", "damaged", "failed", "held",
-		"trace_dropped", "trace_seq", "next_tx",
+		"trace_dropped", "trace_seq", "next_tx", "dropped_on_close",
 	};
 	size_t at = 0;
 	PLIST_ENTRY e;
@@ -227,6 +227,7 @@ static NTSTATUS GuestWriteCounters(char *Out, size_t Size, size_t *Written)
 		values[11] = (sp_u64)GuestDriver.TraceDropped;
 		values[12] = GuestDriver.Trace.seq;
 		values[13] = dev->NextTx;
+		values[14] = (sp_u64)c->DroppedOnClose;
 		n = sample_format_counters(Out + at, (sp_u32)(Size - at), names, values,
 					   ARRAYSIZE(names));
 		if (n == 0)

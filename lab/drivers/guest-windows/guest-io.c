@@ -59,6 +59,33 @@ VOID GuestReleaseHeld(GUEST_DEVICE *Dev)
 	GuestCompleteHeld(Dev, TRUE);
 }
 
+/*
+ * The channel is closing (a client is only suspended on its way to Closed: a
+ * rescind, the guest's own close, the device's removal). KMCL will not finish
+ * suspending while we hold packets, so each is completed; but the host ends them
+ * itself (a rescind cancels them, a guest close has the VSP retire them), so the
+ * completion never reaches it: counted as dropped, not traced as pkt.complete,
+ * as the Linux guest drops what it holds at its close.
+ */
+VOID GuestDropHeld(GUEST_DEVICE *Dev)
+{
+	LIST_ENTRY all;
+
+	InitializeListHead(&all);
+	WdfSpinLockAcquire(Dev->Lock);
+	while (!IsListEmpty(&Dev->Held))
+		InsertTailList(&all, RemoveHeadList(&Dev->Held));
+	WdfSpinLockRelease(Dev->Lock);
+	while (!IsListEmpty(&all)) {
+		GUEST_HELD *h = CONTAINING_RECORD(RemoveHeadList(&all), GUEST_HELD, Link);
+
+		GuestKmcl.VmbChannelPacketComplete(h->Packet, h->Completion, SP_COMPLETION_SIZE);
+		InterlockedExchangeAdd64(&Dev->Counters.HeldNow, -1);
+		InterlockedIncrement64(&Dev->Counters.DroppedOnClose);
+		ExFreePoolWithTag(h, GUEST_POOL_TAG);
+	}
+}
+
 VOID GuestEvtHoldTimer(WDFTIMER Timer)
 {
 	GuestCompleteHeld(GuestGetObjectContext(Timer)->Dev, FALSE);

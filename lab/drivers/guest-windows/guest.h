@@ -43,6 +43,7 @@ typedef struct _GUEST_COUNTERS {
 	LONG64 Damaged;
 	LONG64 Failed;
 	LONG64 HeldNow;
+	LONG64 DroppedOnClose;	/* held when the channel closed: the host ended them */
 } GUEST_COUNTERS;
 
 typedef struct _GUEST_DEVICE {
@@ -143,6 +144,7 @@ EVT_WDF_WORKITEM GuestEvtReenable;
 EVT_VMB_CHANNEL_PROCESS_PACKET GuestEvtProcessPacket;
 EVT_WDF_TIMER GuestEvtHoldTimer;
 VOID GuestReleaseHeld(GUEST_DEVICE *Dev);
+VOID GuestDropHeld(GUEST_DEVICE *Dev);
 NTSTATUS GuestSendMany(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Count, UINT32 Length,
 		       UINT32 Mode, UINT32 HoldMs);
 
