@@ -36,7 +36,8 @@
 // channel closed) nothing can open the control device, and the bench reads the trace
 // once one is back, as a lab job would. A real Windows guest starts the new instance's
 // device at once: the held instance of a `rescind` with `reopen: false` is the bench's
-// (a real lab plans it not applicable, src/lab/vm-steps.ts).
+// (a real lab plans it not applicable, src/lab/vm-steps.ts). Refused (exit 2, `refuses`):
+// a step that leaves every channel closed.
 // The driver's hold timers and work items run as the first channel's timer work.
 //
 // Intended differences from the twin (test/devices/wasm/c-vs-twin.test.ts lists them): it
@@ -106,12 +107,34 @@ function deviceOf(drv: CGuestWindows, instance: string): { device: number; clien
   return null;
 }
 
-export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest {
+/**
+ * What the C Windows guest cannot run in scenario `s`, as the place to name (exit 2), or
+ * null: a step that leaves every channel closed (`guest-close`, or a `rescind` with
+ * `reopen: false`). The driver's control device goes with its last device (KMDF's
+ * ControlDeviceDeleted rule), so nothing can read the driver until a channel opens again,
+ * and the close's own events would reach the run's trace after the steps between (a real
+ * lab plans it not applicable too, src/lab/vm-steps.ts). A rescind reopened in the same
+ * step is read once its new device is there, before anything else runs.
+ */
+function refuses(s: { channels: ReadonlyArray<{ id: number }>; steps: ReadonlyArray<{ op: string; channel?: number; reopen?: boolean }> }): { field: string; step?: number; reason: string } | null {
+  const closed = new Set<number>();
+  for (const [i, st] of s.steps.entries()) {
+    if (st.channel === undefined) continue;
+    if (st.op === 'guest-close' || (st.op === 'rescind' && st.reopen === false)) closed.add(st.channel);
+    else if (st.op === 'guest-open') closed.delete(st.channel);
+    if (closed.size === s.channels.length) {
+      return { field: `steps[${i}].op`, step: i, reason: `step ${i + 1} (${st.op}) leaves every channel closed: the C Windows guest driver's control device goes with its last device, so the bench could not read the driver until a channel opens again (a real lab plans this not applicable too)` };
+    }
+  }
+  return null;
+}
+
+export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
   const driverOpts = (now: () => number): CGuestWindowsOptions => ({
     choices: o.choices, sink: NO_TRACELOGGING, now, traceKib: TRACE_KIB, onEnabled: () => {}, devicesAtLoad: 0,
     ...(o.replace ? { replace: o.replace } : {}),
   });
-  return cGuestSide<CGuestWindows, CWindowsGuestState, CGuestWindowsImage>({
+  const side = cGuestSide<CGuestWindows, CWindowsGuestState, CGuestWindowsImage>({
     kind: 'c-windows',
     title: 'C Windows guest driver',
     now: o.now,
@@ -133,6 +156,7 @@ export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest {
     },
     face: (st, rings, sink, host) => new CWindowsVmGuest(st, rings, sink, host, o.control),
   });
+  return { ...side, refuses };
 }
 
 /** The GuestDriver face of the C Windows driver over one run's rings. */
