@@ -46,7 +46,7 @@
 // the driver's next 5 ms hold-timer tick after it is due; at a removal, its client's
 // Suspend (`Paused`) completes the host transactions it held, where the twin drops them.
 
-import type { EmulatorGuest, GuestRings, HostDoorbell } from '../../../src/device-api/device-module.ts';
+import type { EmulatorGuest, GuestRings, HostDoorbell, KmclFaults } from '../../../src/device-api/device-module.ts';
 import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { GapChoices } from '../../../src/vmbus/choices.ts';
@@ -78,6 +78,8 @@ export interface CWindowsGuestOptions {
    */
   control: CGuestControl;
   replace?: Readonly<Record<string, string>> | undefined;
+  /** answers its KMCL client gives as a Driver-Verifier-style run injects them (a test's) */
+  kmclFaults?: KmclFaults | undefined;
 }
 
 /** A C Windows guest's state: the base's, and how far the bench has read the driver's trace buffer. */
@@ -132,7 +134,7 @@ function refuses(s: { channels: ReadonlyArray<{ id: number }>; steps: ReadonlyAr
 export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
   const driverOpts = (now: () => number): CGuestWindowsOptions => ({
     choices: o.choices, sink: NO_TRACELOGGING, now, traceKib: TRACE_KIB, onEnabled: () => {}, devicesAtLoad: 0,
-    ...(o.replace ? { replace: o.replace } : {}),
+    ...(o.replace ? { replace: o.replace } : {}), ...(o.kmclFaults ? { faults: o.kmclFaults } : {}),
   });
   const side = cGuestSide<CGuestWindows, CWindowsGuestState, CGuestWindowsImage>({
     kind: 'c-windows',
