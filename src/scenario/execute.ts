@@ -1011,7 +1011,7 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
  * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
  * (the driver numbers from 1 and no control command changes that), and whatever the
- * guest itself refuses (EmulatorGuest.refuses: the C Windows guest serves one channel).
+ * guest itself refuses (EmulatorGuest.refuses: the C Windows guest, a step that closes every channel).
  */
 function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace'], kmclFaults: ExecuteOptions['cGuestKmclFaults']): EmulatorGuest {
   const os = cGuestOf(devices);

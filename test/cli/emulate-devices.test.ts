@@ -1,6 +1,6 @@
 // `bench emulate --devices c`: the scenario runs on the C VSP compiled to WebAssembly;
 // `--devices c-linux` adds the C Linux guest driver as the VM's guest, `c-windows` the C
-// Windows guest driver (one channel per VM). Every bench scenario they can run passes
+// Windows guest driver (one PnP device per channel). Every bench scenario passes on each
 // and its traces pass bench check; a bad value, or what a guest cannot run, is bad input (exit 2).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
