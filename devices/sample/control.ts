@@ -60,18 +60,19 @@ export const sampleControl: ToolControl = {
   tool: { program: 'C:\\bench\\bin\\sample-ctl.exe', args },
   // sample_guest_ctl.c: one command per write.
   linuxGuest: { controlFile: '/sys/kernel/debug/vmbus_sample_guest/control' },
-  // The Windows client makes one device per channel offer, all behind the one control
-  // name \\.\VmbusSampleGuest (guest-driver.c): a second channel's device cannot start.
+  // A loopback job's client is the Windows guest driver in the host. It serves several
+  // channels now (one device per offer behind one control device, guest-control.c), but no
+  // loopback job has been run with more than one yet.
   loopbackChannels: 1,
-  // One control device name per VM (\\.\VmbusSampleGuest): a second device would fail to start.
-  windowsGuestChannels: 1,
+  // The Windows guest driver serves any number of channels in a VM: one PnP device per
+  // offer, all behind its one control device (guest-control.c), so no windowsGuestChannels.
   // The guest completes each held host transaction after the time its arg0 asks for
   // (the scenario's host-send `hold`), as the twins do (PROTOCOL.md "hold").
   begin: [{ to: 'guest', line: 'hold auto' }],
   // The Linux module registers its hv_driver as KBUILD_MODNAME (sample_guest_main.c); its
   // remove closes the channel, its probe opens it, and its trace is the module's, so it
-  // outlives the device. The Windows guest keeps its trace in the device's memory, which
-  // EvtDeviceReleaseHardware frees along with the channel (guest-driver.c): a disabled or
-  // rescinded device would take the close's own events with it, so no windowsPnp.
-  guestUnbind: { linuxDriver: 'vmbus_sample_guest' },
+  // outlives the device. The Windows driver's trace is the driver's too (allocated in
+  // DriverEntry, guest-trace.c): a disabled or rescinded device's end is traced and read
+  // after, so windowsPnp.
+  guestUnbind: { linuxDriver: 'vmbus_sample_guest', windowsPnp: true },
 };

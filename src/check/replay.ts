@@ -109,13 +109,15 @@ export function checkReplayFirst(scenario: Scenario, open: () => ObservedSource,
 
 /**
  * A KMCL client guest's own state before the model's next one: Enabled before Opened, and
- * Started before Active on a channel whose guest traced its own Enabled (`clients`): a
- * guest that opens an offered channel (a Linux driver) never enables it, so a Started of
- * its own is still a wrong state.
+ * on a channel whose guest traced its own Enabled (`clients`), Started before Active and
+ * Paused before Closed (KMCL suspends a client on its way to Closed): a guest that opens
+ * an offered channel (a Linux driver) never enables it, so a Started or Paused of its own
+ * is still a wrong state.
  */
 function isClientOwnState(o: TraceEvent, m: EventBody, clients: ReadonlySet<number>): boolean {
   if (o.ev !== 'ch.state' || m.ev !== 'ch.state' || o.ch !== m.ch) return false;
-  return (o.state === 'Enabled' && m.state === 'Opened') || (o.state === 'Started' && m.state === 'Active' && clients.has(o.ch));
+  if (o.state === 'Enabled' && m.state === 'Opened') return true;
+  return clients.has(o.ch) && ((o.state === 'Started' && m.state === 'Active') || (o.state === 'Paused' && m.state === 'Closed'));
 }
 
 /** One line per event, for messages and the `expected` list. */
@@ -414,8 +416,9 @@ class Replay implements TraceSink {
     const side = m.side;
     let o = this.head(side);
     // A KMCL client as the VM's guest (lab/drivers/guest-windows) traces its own Enable
-    // before the Opened the model writes, and its own Start before Active: states a guest
-    // that opens an offered channel (the model's, the Linux driver's) does not write.
+    // before the Opened the model writes, its own Start before Active and its Suspend before
+    // Closed: states a guest that opens an offered channel (the model's, the Linux
+    // driver's) does not write.
     // They are the client's own, explained here; the properties still check their order.
     while (o !== undefined && side === 'guest' && m.ev === 'ch.state' && isClientOwnState(o.event, m, this.clientChannels)) {
       if (o.event.ev === 'ch.state' && o.event.state === 'Enabled') this.clientChannels.add(o.event.ch);

@@ -7,7 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { GuestDriver } from '../device-api/device-module.ts';
+import type { GuestDriver, KmclFaults } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 import type { DevicesMode } from './model.ts';
 
@@ -51,6 +51,12 @@ export interface ExecuteOptions {
   cVspReplace?: Readonly<Record<string, string>> | undefined;
   /** devices: c-linux: the C guest driver built with some of its sources replaced (as cVspReplace) */
   cGuestReplace?: Readonly<Record<string, string>> | undefined;
+  /**
+   * devices: c-windows: answers the guest's KMCL client gives as a Driver-Verifier-style
+   * run injects them (KmclShimOptions.faults, e.g. 'cancel-in-send'), for a test that shows
+   * a driver defect only such an answer reaches
+   */
+  cGuestKmclFaults?: KmclFaults | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**

@@ -182,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace, opts.cGuestKmclFaults);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -1038,9 +1038,9 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
  * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
  * (the driver numbers from 1 and no control command changes that), and whatever the
- * guest itself refuses (EmulatorGuest.refuses: the C Windows guest serves one channel).
+ * guest itself refuses (EmulatorGuest.refuses: the C Windows guest, a step that closes every channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace']): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace'], kmclFaults: ExecuteOptions['cGuestKmclFaults']): EmulatorGuest {
   const os = cGuestOf(devices);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
@@ -1048,7 +1048,7 @@ function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorD
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  const guest = device.cGuest(os, { now, choices, replace });
+  const guest = device.cGuest(os, { now, choices, replace, kmclFaults });
   const no = guest.refuses?.(s);
   if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
   return guest;

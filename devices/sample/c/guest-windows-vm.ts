@@ -25,18 +25,30 @@
 // base's (src/device-api/c-guest-base.ts); what is here is how the driver is driven
 // (IOCTLs, PnP's binding) and read (the trace from an offset the bench keeps).
 //
-// What it cannot run (refused with exit 2, `refuses`): more than one channel (the driver
-// has one device per offer and one control device name per VM, \\.\VmbusSampleGuest, so a
-// second device fails to start on a real guest too); a rescind, a guest close and
-// forceNewChannel (the driver would be removed and a new device started for the new offer,
-// which this adapter does not model yet).
+// Channels: on Windows each VMBus channel offer is a PnP device of its own. The probe adds
+// one device per channel (EvtDriverDeviceAdd, EvtDevicePrepareHardware: its client channel
+// enabled) and binds its client to the offer; all are driven through the driver's one
+// control device, each command naming its channel (`ch=N`). A rescind, or the guest's own
+// close (`guest-close`, Disable-PnpDevice on a real guest), is PnP removing the channel's
+// device (EvtDeviceReleaseHardware: KMCL's Disable suspends the client, which completes
+// what it holds, closes it and cancels its requests in flight, pkt.cancel); the new
+// instance (`reopen`, `guest-open`, a re-offer after a restore that abandoned a channel)
+// is a new device. The driver's trace outlives its devices; while none is there (every
+// channel closed) nothing can open the control device, and the bench reads the trace
+// once one is back, as a lab job would. A real Windows guest starts the new instance's
+// device at once: the held instance of a `rescind` with `reopen: false` is the bench's
+// (a real lab plans it not applicable, src/lab/vm-steps.ts). Refused (exit 2, `refuses`):
+// a step that leaves every channel closed.
+// The driver's hold timers and work items run as the first channel's timer work.
 //
-// Intended differences from the twin (test/devices/wasm/c-windows-vs-twin.test.ts lists
-// them): it traces its client's own Enabled and Started; no `pkt.queued` (KMCL queues a
-// send inside the library and VmbPacketSend says nothing of it); a held host transaction
-// completes at the driver's next 5 ms hold-timer tick after it is due.
+// Intended differences from the twin (test/devices/wasm/c-vs-twin.test.ts lists them): it
+// traces its client's own Enabled and Started; no `pkt.queued` (KMCL queues a send inside
+// the library and VmbPacketSend says nothing of it); a held host transaction completes at
+// the driver's next 5 ms hold-timer tick after it is due; at a removal, its client's
+// Suspend (`Paused`) completes the host transactions it held, where the twin drops them.
 
-import type { EmulatorGuest, GuestRings, HostDoorbell } from '../../../src/device-api/device-module.ts';
+import type { EmulatorGuest, GuestRings, HostDoorbell, KmclFaults } from '../../../src/device-api/device-module.ts';
+import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { GapChoices } from '../../../src/vmbus/choices.ts';
 import type { Channel } from '../../../src/vmbus/channel.ts';
@@ -67,6 +79,8 @@ export interface CWindowsGuestOptions {
    */
   control: CGuestControl;
   replace?: Readonly<Record<string, string>> | undefined;
+  /** answers its KMCL client gives as a Driver-Verifier-style run injects them (a test's) */
+  kmclFaults?: KmclFaults | undefined;
 }
 
 /** A C Windows guest's state: the base's, and how far the bench has read the driver's trace buffer. */
@@ -78,11 +92,6 @@ export class CWindowsGuestState extends CGuestState<CGuestWindows> {
     super(away, channels, probed);
     this.traceOffset = traceOffset;
   }
-
-  /** the one channel the driver serves */
-  get ch(): number {
-    return this.channels[0]!;
-  }
 }
 
 /** The Windows guest writes its trace to its own buffer; a TraceLogging event from it would be a bench bug. */
@@ -92,16 +101,46 @@ const NO_TRACELOGGING: TraceSink = {
   },
 } as unknown as TraceSink;
 
+/** Channel `ch`'s device and its client channel (bound to the offer of `instance`), or null: no device (removed, or not added yet). */
+function deviceOf(drv: CGuestWindows, instance: string): { device: number; client: Channel } | null {
+  for (const device of drv.devices()) {
+    const client = drv.clientOf(device);
+    if (client?.config.interfaceInstance === instance) return { device, client };
+  }
+  return null;
+}
+
+/**
+ * What the C Windows guest cannot run in scenario `s`, as the place to name (exit 2), or
+ * null: a step that leaves every channel closed (`guest-close`, or a `rescind` with
+ * `reopen: false`). The driver's control device goes with its last device (KMDF's
+ * ControlDeviceDeleted rule), so nothing can read the driver until a channel opens again,
+ * and the close's own events would reach the run's trace after the steps between (a real
+ * lab plans it not applicable too, src/lab/vm-steps.ts). A rescind reopened in the same
+ * step is read once its new device is there, before anything else runs.
+ */
+function refuses(s: { channels: ReadonlyArray<{ id: number }>; steps: ReadonlyArray<{ op: string; channel?: number; reopen?: boolean }> }): { field: string; step?: number; reason: string } | null {
+  const closed = new Set<number>();
+  for (const [i, st] of s.steps.entries()) {
+    if (st.channel === undefined) continue;
+    if (st.op === 'guest-close' || (st.op === 'rescind' && st.reopen === false)) closed.add(st.channel);
+    else if (st.op === 'guest-open') closed.delete(st.channel);
+    if (closed.size === s.channels.length) {
+      return { field: `steps[${i}].op`, step: i, reason: `step ${i + 1} (${st.op}) leaves every channel closed: the C Windows guest driver's control device goes with its last device, so the bench could not read the driver until a channel opens again (a real lab plans this not applicable too)` };
+    }
+  }
+  return null;
+}
+
 export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
   const driverOpts = (now: () => number): CGuestWindowsOptions => ({
-    choices: o.choices, sink: NO_TRACELOGGING, now, traceKib: TRACE_KIB, onEnabled: () => {},
-    ...(o.replace ? { replace: o.replace } : {}),
+    choices: o.choices, sink: NO_TRACELOGGING, now, traceKib: TRACE_KIB, onEnabled: () => {}, devicesAtLoad: 0,
+    ...(o.replace ? { replace: o.replace } : {}), ...(o.kmclFaults ? { faults: o.kmclFaults } : {}),
   });
   const side = cGuestSide<CGuestWindows, CWindowsGuestState, CGuestWindowsImage>({
     kind: 'c-windows',
     title: 'C Windows guest driver',
     now: o.now,
-    maxChannels: 1,
     state: (away, channels, probed, img) => new CWindowsGuestState(away, channels, probed, (img?.traceOffset as number | undefined) ?? 0),
     load: (now) => new CGuestWindows(driverOpts(now)),
     // The image goes into the replaced guest's instance when it fits (CGuestWindows, `spare`).
@@ -112,42 +151,39 @@ export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuse
       if (!Number.isSafeInteger(img.traceOffset) || (img.traceOffset as number) < 0) bad('traceOffset is not a byte offset');
     },
     checkRevived(st, bad) {
-      if (st.probed && st.drv.client() === null) bad('says the device was bound to its offer, but the driver has no client channel');
+      // Every device the driver has serves one of the VM's channels.
+      const instances = new Set(st.channels.map((ch) => o.control.channelInstance(ch)));
+      for (const d of st.drv.devices()) {
+        const i = st.drv.clientOf(d)?.config.interfaceInstance;
+        if (i === undefined || i === null || !instances.has(i)) bad(`says the driver's device 0x${d.toString(16)} serves ${i ?? 'no channel'}, which is none of the VM's channels`);
+      }
     },
     face: (st, rings, sink, host) => new CWindowsVmGuest(st, rings, sink, host, o.control),
   });
   return { ...side, refuses };
 }
 
-/**
- * What the C Windows guest cannot run in scenario `s`, as the place to name (exit 2), or
- * null. See the top of this file for why.
- */
-function refuses(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: boolean | undefined }>; steps: ReadonlyArray<{ op: string }> }): { field: string; step?: number; reason: string } | null {
-  if (s.channels.length !== 1) {
-    return { field: 'channels', reason: `the sample's C Windows guest driver serves one channel per VM (one device per offer, and one control device name, \\\\.\\VmbusSampleGuest, per VM: a second device fails to start); this scenario has ${s.channels.length}` };
-  }
-  const f = s.channels.findIndex((c) => c.forceNewChannel);
-  if (f >= 0) return { field: `channels[${f}].forceNewChannel`, reason: 'the C Windows guest does not run a re-offer yet (forceNewChannel falls back to a rescind: the device is removed and a new one started for the new offer)' };
-  const i = s.steps.findIndex((st) => st.op === 'rescind' || st.op === 'guest-close' || st.op === 'guest-open');
-  if (i >= 0) return { field: `steps[${i}].op`, step: i, reason: `the C Windows guest does not run step ${i + 1} (${s.steps[i]!.op}) yet: on Windows the device is removed and a new offer starts a new device, and the sample's driver frees its trace with its device (a real lab plans this not applicable too)` };
-  return null;
-}
-
 /** The GuestDriver face of the C Windows driver over one run's rings. */
 class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   /**
-   * Host transactions held and Requests awaiting completion, from the counters IOCTL,
-   * read again after an entry into the driver: a cache of what the driver's memory says
-   * (keyed there), so explore's key leaves it out (`counters`, state-key.ts).
+   * Host transactions held and Requests awaiting completion on all channels, from the
+   * counters IOCTL, read again after an entry into the driver: a cache of what the
+   * driver's memory says (keyed there), so explore's key leaves it out (`counters`,
+   * state-key.ts).
    */
   private readonly counters = { held: 0, completions: 0, stale: true };
+  /** the channel whose timer work runs the driver's timers and work items (as the C Linux guest's) */
+  private readonly timerCh: number;
 
   constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
     super(st, rings, sink, host, ctl);
+    this.timerCh = st.channels[0]!;
+    // A restored VM's driver finds its clients bound to the restored rings, as they were.
     if (st.probed) {
-      const c = this.client();
-      bindClientRings(c, rings.get(st.ch)!, this.doorbell(st.ch));
+      for (const ch of st.channels) {
+        const d = this.device(ch);
+        if (d) bindClientRings(d.client, rings.get(ch)!, this.doorbell(ch));
+      }
     }
   }
 
@@ -157,23 +193,64 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     add(drv, (k) => keyCGuestWindows(k, drv));
   }
 
-  private client(): Channel {
-    const c = this.st.drv.client();
-    if (!c) throw new Error('the C Windows guest driver has no client channel');
-    return c;
+  private device(ch: number): { device: number; client: Channel } | null {
+    return deviceOf(this.st.drv, this.ctl.channelInstance(ch));
   }
 
-  /** PnP binds the device's client channel to the offer: Opened, Started, PostStarted run in the driver; then the control's begin lines. */
-  probe(): void {
-    const ch = this.st.ch;
-    const c = this.client();
+  private client(ch: number): Channel {
+    const d = this.device(ch);
+    if (!d) throw new Error(`the C Windows guest driver has no device for channel ${ch}`);
+    return d.client;
+  }
+
+  /**
+   * PnP adds channel `ch`'s device (its client channel enabled, waiting) and the offer
+   * binds it on `rings`: Opened, Started, PostStarted run in the driver.
+   */
+  private offer(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    const drv = this.st.drv;
+    const device = drv.addDevice();
+    this.drain();
+    const c = drv.clientOf(device);
+    if (!c) throw new Error(`the C Windows guest driver's device for channel ${ch} enabled no client channel`);
     c.config.interfaceInstance = this.ctl.channelInstance(ch);
     c.signalPeer = this.doorbell(ch);
-    const r = this.rings.get(ch)!;
-    const status = c.connectionOpened(r.out, r.in, { restored: false });
+    const status = c.connectionOpened(rings.out, rings.in, { restored: false });
     this.drain();
-    if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened failed with 0x${(status >>> 0).toString(16)}`);
+    if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened on channel ${ch} failed with 0x${(status >>> 0).toString(16)}`);
+  }
+
+  /** PnP adds a device per channel and each offer binds its client; then the control's begin lines. */
+  probe(): void {
+    for (const ch of this.st.channels) this.offer(ch, this.rings.get(ch)!);
     this.begin();
+  }
+
+  /**
+   * The host rescinded channel `ch`, or the guest closes it (`guest-close`): PnP removes its
+   * device. EvtDeviceReleaseHardware disables the client (Suspend: the held host
+   * transactions completed; Closed; its requests in flight cancelled, pkt.cancel) and
+   * cleans it up. No device (closed already): nothing.
+   */
+  rescind(ch: number): void {
+    const d = this.device(ch);
+    if (!d) return;
+    // The host's end has gone (or closed first, at a guest close): what the client writes
+    // while it closes (its Suspend's completions) signals nobody.
+    d.client.signalPeer = () => {};
+    this.st.drv.removeDevice(d.device);
+    this.drain();
+  }
+
+  /** The channel's new instance is offered on fresh rings: PnP adds a new device for it, which numbers on. */
+  reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    this.rings.set(ch, rings);
+    this.offer(ch, rings);
+  }
+
+  /** The driver has no device for channel `ch`: removed, not added again (its memory says). */
+  isClosed(ch: number): boolean {
+    return this.st.probed && this.device(ch) === null;
   }
 
   /** One line through the command IOCTL: the NTSTATUS it completed with. */
@@ -182,9 +259,15 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     return st !== 0 ? `status 0x${(st >>> 0).toString(16)}` : null;
   }
 
-  /** The trace from the bench's offset on (IOCTL_SAMPLE_READ_TRACE); past CLEAR_AFTER bytes the bench empties the buffer. */
+  /**
+   * The trace from the bench's offset on (IOCTL_SAMPLE_READ_TRACE); past CLEAR_AFTER bytes
+   * the bench empties the buffer. With no device there is no control device to open: the
+   * lines wait in the driver's buffer for the next read.
+   */
   protected readTrace(): string {
-    const bytes = this.st.drv.readTraceFrom(this.st.traceOffset);
+    const drv = this.st.drv;
+    if (drv.devices().length === 0) return '';
+    const bytes = drv.readTraceFrom(this.st.traceOffset);
     if (bytes.length === 0) return '';
     this.st.traceOffset += bytes.length;
     return decoder.decode(bytes);
@@ -192,7 +275,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
 
   /** Once the lines are in the run's trace: the buffer cleared when read far enough, and the counters to read again. */
   protected override afterDrain(): void {
-    if (this.st.traceOffset >= CLEAR_AFTER) {
+    if (this.st.traceOffset >= CLEAR_AFTER && this.st.drv.devices().length > 0) {
       const r = this.st.drv.command('trace-clear');
       if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
       this.st.traceOffset = 0;
@@ -200,64 +283,74 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     this.counters.stale = true;
   }
 
-  /** The counters IOCTL, once per entry into the driver (the scheduler asks nextDue often). */
+  /** The counters IOCTL (one line per device), once per entry into the driver (the scheduler asks nextDue often). */
   private readCounters(): void {
     const c = this.counters;
     if (!c.stale) return;
     c.stale = false;
-    const row = this.st.drv.counters()[0] ?? {};
-    c.held = row.held ?? 0;
-    c.completions = (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
+    c.held = 0;
+    c.completions = 0;
+    if (this.st.drv.devices().length === 0) return;
+    for (const row of this.st.drv.counters()) {
+      c.held += row.held ?? 0;
+      c.completions += (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
+    }
   }
 
-  signal(_ch: number, what: 'interrupt' | 'writable'): void {
-    const c = this.st.drv.client();
+  signal(ch: number, what: 'interrupt' | 'writable'): void {
+    const c = this.device(ch)?.client;
     if (!c) return;
     if (what === 'interrupt') c.interrupt = true;
     else c.writable = true;
   }
 
-  canFlush(): boolean {
-    return this.st.drv.client()?.canFlush() ?? false;
+  canFlush(ch: number): boolean {
+    return this.device(ch)?.client.canFlush() ?? false;
   }
 
-  flushOne(): void {
-    this.client().flushOne();
+  flushOne(ch: number): void {
+    this.client(ch).flushOne();
     this.drain();
   }
 
-  canDeliver(): boolean {
-    return this.st.drv.client()?.canDeliver() ?? false;
+  canDeliver(ch: number): boolean {
+    return this.device(ch)?.client.canDeliver() ?? false;
   }
 
-  deliverOne(): void {
-    this.client().deliverOne();
+  deliverOne(ch: number): void {
+    this.client(ch).deliverOne();
     this.drain();
   }
 
-  /** The driver's hold timer while it holds a host transaction, or now when a work item is queued. */
-  nextDue(): number | null {
+  /** The driver's hold timers while it holds a host transaction, or now when a work item is queued (the first channel's timer work). */
+  nextDue(ch: number): number | null {
+    if (ch !== this.timerCh) return null;
     const drv = this.st.drv;
     // A queued work item runs at once (PASSIVE_LEVEL, from the scheduler's timer task).
     for (const o of drv.wdf.liveObjects()) if (o.kind === WDF_WORKITEM && o.queued) return drv.rt.opts.now() + this.st.away;
-    // The hold timer is periodic for the channel's life: it is only due work while it holds something.
+    // The hold timers are periodic for each channel's life: only due work while something is held.
     this.readCounters();
     if (this.counters.held === 0) return null;
     const d = drv.nextTimerDue();
     return d === null ? null : d + this.st.away;
   }
 
-  completeDue(_ch: number, now: number): boolean {
+  completeDue(ch: number, now: number): boolean {
+    if (ch !== this.timerCh) return false;
     const drv = this.st.drv;
     const n = drv.runTimers(now - this.st.away) + drv.runWorkItems();
     this.drain();
     return n > 0;
   }
 
-  /** Requests awaiting their completion, host transactions held, and sends still in the library's queue. */
+  /** Requests awaiting their completion, host transactions held, and sends still in the library's queues. */
   pending(): number {
     this.readCounters();
-    const c = this.st.drv.client();
-    return this.counters.completions + this.counters.held + (c ? fifoLength(c.queue) : 0);
+    let queued = 0;
+    for (const ch of this.st.channels) {
+      const c = this.device(ch)?.client;
+      if (c) queued += fifoLength(c.queue);
+    }
+    return this.counters.completions + this.counters.held + queued;
   }
 }

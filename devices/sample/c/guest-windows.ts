@@ -22,8 +22,10 @@ import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 export interface CGuestWindowsOptions extends WindowsDriverOptions {
   /** a client channel was enabled and waits for an offer */
   onEnabled: (client: Channel) => void;
-  /** the device's TraceKiB registry value (the INF's default is 4096), set before the device starts */
+  /** the driver's TraceKiB registry value (the INF's default is 4096), set before DriverEntry */
   traceKib?: number;
+  /** PnP adds one device at load (the default: one channel offered), or none (`addDevice` per offer) */
+  devicesAtLoad?: 0 | 1;
 }
 
 /** Bytes per IOCTL_SAMPLE_READ_TRACE call. */
@@ -59,7 +61,36 @@ export class CGuestWindows extends WindowsDriver {
       return;
     }
     if (opts.traceKib !== undefined) this.wdf.registry.set('TraceKiB', opts.traceKib);
-    this.load();
+    if (opts.devicesAtLoad === 0) this.driverEntry();
+    else this.load();
+  }
+
+  /**
+   * PnP adds a device for a channel offer (EvtDriverDeviceAdd, EvtDevicePrepareHardware):
+   * its client channel is enabled and waits for the offer (onEnabled). Returns the
+   * device's handle; a failed start is an error naming its status.
+   */
+  addDevice(): number {
+    const r = this.wdf.addPnpDevice();
+    if (r.status !== 0 || r.device === 0) throw new Error(`${this.rt.name}: device start failed with 0x${r.status.toString(16)}`);
+    return r.device;
+  }
+
+  /** PnP removes device `h` (its offer was rescinded, or the guest disabled it). */
+  removeDevice(h: number): void {
+    this.wdf.removeDevice(h);
+  }
+
+  /** The live devices, in the order PnP added them. */
+  devices(): number[] {
+    return this.wdf.pnpDevices();
+  }
+
+  /** The client channel device `h` allocated (its VmbChannelSetPointer is the device's context), or null. */
+  clientOf(h: number): Channel | null {
+    const ctx = this.wdf.deviceContext(h);
+    for (const r of this.kmcl.channels.values()) if (r.pointer === ctx) return r.ch;
+    return null;
   }
 
   /**
@@ -70,7 +101,7 @@ export class CGuestWindows extends WindowsDriver {
     return { runtime: runtimeImage(this.rt, live), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
   }
 
-  /** The client channel the device allocated (one per device), or null once cleaned up. */
+  /** The first client channel (a driver with one device), or null once cleaned up. */
   client(): Channel | null {
     for (const r of this.kmcl.channels.values()) return r.ch;
     return null;

@@ -93,10 +93,15 @@ export class WindowsDriver {
     this.rt.instantiate(built.wasm, mergeImports(this.kmcl.imports(), this.wdf.imports(), this.trace.imports(), kernelImports(this.rt)));
   }
 
-  /** DriverEntry, then the device is added and its hardware prepared. */
-  protected load(): void {
+  /** DriverEntry alone: PnP adds no device yet (a guest driver's devices come with the channels' offers). */
+  protected driverEntry(): void {
     const st = this.rt.callExport('DriverEntry', PASSIVE_LEVEL, this.rt.handle(0xd), 0) >>> 0;
     if (st !== 0) throw new Error(`${this.rt.name}: DriverEntry failed with 0x${st.toString(16)}`);
+  }
+
+  /** DriverEntry, then the device is added and its hardware prepared. */
+  protected load(): void {
+    this.driverEntry();
     const add = this.wdf.addDevice();
     if (add !== 0) throw new Error(`${this.rt.name}: device start failed with 0x${add.toString(16)}`);
   }
