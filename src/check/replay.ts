@@ -21,7 +21,9 @@
 
 import type { TxId } from '../vmbus/tx-id.ts';
 import { executeScenario, type ReplayModel, type TaskOption } from '../scenario/execute.ts';
-import { cGuestOf, type Scenario } from '../scenario/model.ts';
+import { cGuestOf, devicePath, type Scenario } from '../scenario/model.ts';
+import { deviceOf } from '../device-api/load.ts';
+import type { DeviceControl } from '../device-api/device-module.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
@@ -79,11 +81,16 @@ export type GuestSends = 'queue' | 'wait';
 
 /**
  * The guest's ring-full behaviour a run of `s` had (CheckTraceOptions.guestSends): the C
- * Linux guest's waits; the twin, the C Windows guest and a loopback job's client (a KMCL
- * client in the host) queue.
+ * Linux guest's is its device's (linuxGuestSends); the twin, the C Windows guest and a
+ * loopback job's client (a KMCL client in the host) queue.
  */
-export function guestSendsOf(s: Pick<Scenario, 'devices' | 'topology'>): GuestSends {
-  return s.topology !== 'loopback' && cGuestOf(s.devices) === 'linux' ? 'wait' : 'queue';
+export function guestSendsOf(s: Pick<Scenario, 'devices' | 'topology' | 'device'>): GuestSends {
+  return s.topology !== 'loopback' && cGuestOf(s.devices) === 'linux' ? linuxGuestSends(deviceOf(devicePath(s)).control) : 'queue';
+}
+
+/** What a device's Linux guest driver's send does on a full ring: its control's `linuxGuest.fullRing`, else `wait`. */
+export function linuxGuestSends(control: Pick<DeviceControl, 'linuxGuest'> | undefined): GuestSends {
+  return control?.linuxGuest?.fullRing ?? 'wait';
 }
 
 export function checkTrace(scenario: Scenario, source: ObservedSource, opts: CheckTraceOptions = {}): CheckResult {

@@ -128,8 +128,15 @@ export interface DeviceControl {
    * drivers and a Linux guest's control file need none.
    */
   tool?: { program: string; args(v: ToolVerb): string[] } | undefined;
-  /** A Linux guest driver's control file (debugfs): each line is one write to it, as root when its package says sudo */
-  linuxGuest?: { controlFile: string } | undefined;
+  /**
+   * A Linux guest driver's control file (debugfs): each line is one write to it, as root
+   * when its package says sudo. `fullRing`: what the driver's send does when the ring has no
+   * room, as bench check must model it (src/check/replay.ts GuestSends): `wait` (the
+   * default: vmbus_sendpacket fails with -EAGAIN and has no queue, so the driver sleeps
+   * until the host reads, as the sample's and blockq's do) or `queue` (a driver that keeps
+   * its own queue and returns).
+   */
+  linuxGuest?: { controlFile: string; fullRing?: 'wait' | 'queue' | undefined } | undefined;
   /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
   loopbackChannels?: number | undefined;
   /**

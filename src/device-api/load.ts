@@ -121,6 +121,9 @@ export function checkDeviceModule(m: unknown): string | null {
     if (lg !== undefined && (typeof lg !== 'object' || lg === null || typeof lg['controlFile'] !== 'string' || !lg['controlFile'].startsWith('/'))) {
       return 'field "control.linuxGuest.controlFile": an absolute path in the guest';
     }
+    if (lg !== undefined && lg['fullRing'] !== undefined && lg['fullRing'] !== 'wait' && lg['fullRing'] !== 'queue') {
+      return 'field "control.linuxGuest.fullRing": "wait" or "queue"';
+    }
   }
   return null;
 }

@@ -10,7 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { executeScenario } from '../../src/scenario/execute.ts';
-import { checkTrace, guestSendsOf, type CheckResult, type GuestSends } from '../../src/check/replay.ts';
+import { checkTrace, guestSendsOf, linuxGuestSends, type CheckResult, type GuestSends } from '../../src/check/replay.ts';
+import { sampleControl } from '../../devices/sample/control.ts';
+import { blockqControl } from '../../devices/blockq/control.ts';
 import { ArraySource } from '../../src/check/observed.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
@@ -50,6 +52,13 @@ describe('which guest wrote the trace', () => {
     for (const devices of ['twin', 'c', 'c-windows'] as const) expect(guestSendsOf({ devices })).toBe('queue');
     // A loopback job's client is a KMCL client in the host, whatever the devices say.
     expect(guestSendsOf({ devices: 'c-linux', topology: 'loopback' })).toBe('queue');
+  });
+
+  it('a Linux guest driver waits unless its device says it keeps its own queue (control.linuxGuest.fullRing)', () => {
+    expect(linuxGuestSends(sampleControl)).toBe('wait');
+    expect(linuxGuestSends(blockqControl)).toBe('wait');
+    expect(linuxGuestSends(undefined)).toBe('wait');
+    expect(linuxGuestSends({ linuxGuest: { controlFile: '/sys/kernel/debug/x/control', fullRing: 'queue' } })).toBe('queue');
   });
 });
 

@@ -82,6 +82,12 @@ describe('device modules', () => {
     );
   });
 
+  it('a Linux guest\'s fullRing is wait or queue, or absent; anything else is refused naming the field', () => {
+    const withFullRing = (fullRing: unknown) => ({ ...sample, control: { ...sample.control!, linuxGuest: { controlFile: '/sys/kernel/debug/x/control', fullRing } } });
+    for (const ok of [undefined, 'wait', 'queue']) expect(checkDeviceModule(withFullRing(ok)), String(ok)).toBeNull();
+    for (const bad of ['sleep', 7, null]) expect(checkDeviceModule(withFullRing(bad))).toContain('"control.linuxGuest.fullRing"');
+  });
+
   it('a device field naming no file: exit 2 naming the scenario file, line and field', async () => {
     const file = scenarioWith('no-such-device.ts');
     const e = await inputErrorOf(loadScenarioPaths([file]));

@@ -40,6 +40,7 @@ import { makePlan, type Plan, type PlannedJob } from '../engine/plan.ts';
 import { loadQuarantine, NO_QUARANTINE, quarantineWarnings, type QuarantineList } from '../engine/quarantine.ts';
 import { DEFAULT_REAL_JOB } from './real-job.ts';
 import { deviceOf, loadDevice, SAMPLE_DEVICE } from '../../device-api/load.ts';
+import { linuxGuestSends } from '../../check/replay.ts';
 import { acquireRunLock } from '../engine/run-lock.ts';
 import type { SchedHost } from '../engine/scheduler.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
@@ -283,9 +284,11 @@ function emulatorSide(pool: WorkerPool): EmulatorSide {
 export function traceChecker(runDir: string, opts: { propertiesOnly?: boolean; guestOs?: ReadonlyMap<string, 'linux' | 'windows'> } = {}): TraceChecker {
   return {
     async check(job, scenario, traces, dir): Promise<CheckOutcome> {
-      // A VM's Linux guest driver waits for room where a full ring would have KMCL queue
-      // (replay.ts GuestSends); a loopback job's client, and a Windows guest's, are KMCL's.
-      const guestSends = job.attach !== 'loopback' && opts.guestOs?.get(job.template) === 'linux' ? 'wait' : 'queue';
+      // A VM's Linux guest driver waits for room where a full ring would have KMCL queue,
+      // unless its device says it queues (replay.ts GuestSends, linuxGuestSends); a
+      // loopback job's client, and a Windows guest's, are KMCL's.
+      const linux = job.attach !== 'loopback' && opts.guestOs?.get(job.template) === 'linux';
+      const guestSends = linux ? linuxGuestSends(deviceOf(devicePath(scenario)).control) : 'queue';
       const report = await checkTraces(inTopology(job, scenario), traces, { minimise: true, outDir: dir, propertiesOnly: opts.propertiesOnly, guestSends });
       const r = report.result;
       const notChecked = report.notChecked;
