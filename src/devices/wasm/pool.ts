@@ -178,10 +178,9 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    const b = this.mem.bytes;
     // Guard bytes all round, then the block's own bytes zeroed: two fills, not three.
-    b.fill(GUARD_BYTE, base, base + total);
-    b.fill(0, at, at + size);
+    this.mem.fill(GUARD_BYTE, base, base + total);
+    this.mem.fill(0, at, at + size);
     const driver = owner === 'driver';
     this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;
@@ -203,7 +202,7 @@ export class Pool {
     this.checkGuards(a, call);
     this.live.delete(at);
     const body = round(Math.max(a.size, 1));
-    this.mem.bytes.fill(POISON_BYTE, at, at + body);
+    this.mem.fill(POISON_BYTE, at, at + body);
     const f: Freed = { at, size: a.size, tag: a.tag };
     // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one enters.
     const old = this.quarantine[this.qNext];
