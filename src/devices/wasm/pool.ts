@@ -135,11 +135,14 @@ export class Pool {
     this.live = new LiveBlocks(this.base);
   }
 
-  /** The pool's tables now (the blocks themselves are in linear memory). */
-  image(): PoolImage {
+  /**
+   * The pool's tables now (the blocks themselves are in linear memory). `sites` false:
+   * without the driver blocks' allocation sites (a state key, which leaves them out).
+   */
+  image(sites = true): PoolImage {
     return {
       top: this.top,
-      live: [...this.live.values()].map((a) => [a.at, a.size, a.tag, a.owner, a.owner === 'driver' ? a.site : null]),
+      live: this.live.values().map((a) => [a.at, a.size, a.tag, a.owner, sites && a.owner === 'driver' ? a.site : null]),
       quarantine: Array.from(this.quarantine, (f) => (f ? [f.at, f.size, f.tag] : null)),
       qNext: this.qNext,
       spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
