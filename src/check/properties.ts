@@ -122,7 +122,8 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
     Started: ['Active'],
     Active: ['Paused', 'Closed'],
     Paused: ['Active', 'Closed'],
-    Closed: ['Opened'],
+    // (Closed -> Enabled: a Windows client's channel reoffered is a new device, which enables its new client.)
+    Closed: ['Opened', 'Enabled'],
   },
 };
 

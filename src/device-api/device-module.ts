@@ -23,6 +23,10 @@ import type { Faults } from '../vmbus/faults.ts';
 import type { IncomingRing, OutgoingRing } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { StateKey } from '../scenario/state-key.ts';
+import type { KmclShimOptions } from '../devices/wasm/kmcl-shim.ts';
+
+/** Answers a C Windows driver's KMCL gives as a Driver-Verifier-style run injects them (KmclShimOptions.faults). */
+export type KmclFaults = NonNullable<KmclShimOptions['faults']>;
 
 /** A traffic step of a scenario, as a device receives it (scenario/model.ts, StepSchema). */
 export type TrafficStep =
@@ -303,6 +307,12 @@ export interface GuestDriver {
   send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void;
   canFlush(ch: number): boolean;
   flushOne(ch: number): void;
+  /**
+   * Optional: how many of channel `ch`'s sends wait in the driver's queue behind a full
+   * ring. bench check's model of a guest whose send waits for room (a Linux driver's) runs
+   * a send step until none does; without it, such a check is refused.
+   */
+  queued?(ch: number): number;
   canDeliver(ch: number): boolean;
   deliverOne(ch: number, now: number): void;
   nextDue(ch: number): number | null;
@@ -393,7 +403,7 @@ export interface EmulatorDevice {
    * the run's documented-gap choices (a guest's KMCL client follows them; absent: the defaults). A device
    * without a C guest for `os` throws an InputError naming it.
    */
-  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined; kmclFaults?: KmclFaults | undefined }): EmulatorGuest;
 }
 
 /**

@@ -182,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace, opts.cGuestKmclFaults);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -363,13 +363,16 @@ class Execution {
     switch (step.op) {
       case 'guest-send':
         this.guest.send(step.channel, 'request', step.count, step.size, step.mode, step.hold);
+        this.waitForRoom(step.channel);
         return;
       case 'host-send':
         this.hostSend(step.channel, 'transaction', step.count, step.size, step.hold);
         return;
       case 'notify':
-        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
-        else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
+        if (step.dir === 'g2h') {
+          this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
+          this.waitForRoom(step.channel);
+        } else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
         return;
       case 'run':
         this.runFor(step.ms);
@@ -420,6 +423,24 @@ class Execution {
         this.guestCloseChannel(step.channel);
         return;
     }
+  }
+
+  /**
+   * Replay of a guest whose send waits for ring space (guestSendWaits): the step is not
+   * over while any of its packets wait behind the full ring. The scheduler runs meanwhile
+   * (the trace choosing, as ever), as the host goes on reading while the guest's thread
+   * sleeps; when the trace frees no more room, the replay is told (a divergence).
+   * Invariant: a waiting send step ends with the guest's queue on `ch` empty, or the
+   * replay diverges.
+   */
+  private waitForRoom(ch: number): void {
+    const chooser = this.opts.chooser;
+    if (!chooser || !this.opts.guestSendWaits) return;
+    const guest = this.guest;
+    if (!guest.queued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest whose send waits for ring space: its guest twin does not say what it has queued (GuestDriver.queued)`);
+    while (guest.queued(ch) > 0 && !this.hang && this.tick());
+    const left = guest.queued(ch);
+    if (left > 0) chooser.sendBlocked?.(this.replayModel, ch, left);
   }
 
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
@@ -784,6 +805,7 @@ class Execution {
       if (!this.guestRuns() || !this.guest.isHeld(ch, tx)) return null;
       return { task: GUEST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'h2g' };
     },
+    guestQueued: (ch) => this.guest.queued?.(ch) ?? 0,
   };
 
   /** replayOptions' list, and every option object made so far (refilled, not made anew) */
@@ -1016,9 +1038,9 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
  * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
  * (the driver numbers from 1 and no control command changes that), and whatever the
- * guest itself refuses (EmulatorGuest.refuses: the C Windows guest serves one channel).
+ * guest itself refuses (EmulatorGuest.refuses: the C Windows guest, a step that closes every channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace']): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace'], kmclFaults: ExecuteOptions['cGuestKmclFaults']): EmulatorGuest {
   const os = cGuestOf(devices);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
@@ -1026,7 +1048,7 @@ function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorD
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  const guest = device.cGuest(os, { now, choices, replace });
+  const guest = device.cGuest(os, { now, choices, replace, kmclFaults });
   const no = guest.refuses?.(s);
   if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
   return guest;

@@ -147,8 +147,8 @@ export const ScenarioSchema = z.strictObject({
    * Which drivers run (DEVICES_MODES): the TypeScript twins, or the device's C drivers
    * compiled to WebAssembly: `c` the C VSP with the twin guest, `c-linux` / `c-windows`
    * the C VSP with the C Linux / Windows guest driver as the VM's guest (a C guest may
-   * refuse what it cannot run, exit 2: the sample's Windows guest serves one channel and
-   * no rescind, guest close or forceNewChannel yet)
+   * refuse what it cannot run, exit 2: the sample's Windows guest, a step that leaves every
+   * channel closed)
    */
   devices: z.enum(DEVICES_MODES).default('twin'),
   /**
