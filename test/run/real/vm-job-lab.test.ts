@@ -8,10 +8,12 @@
 // and C Linux guest driver on the emulator (support/c-vm.ts), over HTTP. Each Hyper-V
 // operation runs on the stand-in (its VM state machine) and on the C VM.
 //
-// The guest side is the C VM's own (its core's probe and remove, drivers_autoprobe); the
-// sysfs writes a Linux lab guest gets over SSH for the same steps are in lab-guest.test.ts.
+// The guest OS's side goes over a real sshd: the job's sysfs writes (unbind, bind,
+// drivers_autoprobe, by lab-guest.ts) land in a folder laid out as /sys/bus/vmbus, and
+// what was written there is what the C VM's core then does (its remove, its probe, its
+// autoprobe); the folder shows the C VM's devices before each read the job makes.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +32,12 @@ import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type St
 import type { HostContext, VmInfo } from '../../../src/lab/hyperv-vm.ts';
 import type { Clock } from '../../../src/run/engine/job-pipeline.ts';
 import { cVmJob, type CVmJob } from './support/c-vm.ts';
+import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
+import type { GuestDriverPackage } from '../../../src/lab/driver-package.ts';
+import type { VmTemplate } from '../../../src/lab/template.ts';
+import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
+import type { GuestDevices } from '../../../src/run/real/real-job.ts';
+import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const VSP_INF = 'C:\\bench\\drivers\\vmbus_sample_vsp.inf';
@@ -111,19 +119,84 @@ function bridge(c: () => CVmJob, calls: string[][]): Promise<{ server: Server; u
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })));
 }
 
-describe.skipIf(!pwsh || !toolchain)(`a VM job's rescinds, broker offers and guest close/open on the stand-in ${pwshLabel}`, { timeout: 600_000 }, () => {
+/**
+ * The guest's VMBus devices over SSH (lab-guest.ts, the sysfs files of a Linux guest) in
+ * a folder standing for /sys/bus/vmbus, kept by this "kernel": each value the job writes
+ * is read back from its file and handed to the C VM's core, and the folder is made to
+ * show the C VM's devices (present; bound: a `driver` link) before each state read.
+ */
+function sysfsOverSsh(ssh: GuestSsh, c: CVmJob, channels: readonly number[], writes: string[]): GuestDevices {
+  const root = mkdtempSync(join(tmpdir(), "vmbus 'sysfs' "));
+  const drv = join(root, 'drivers', 'vmbus_sample_guest');
+  mkdirSync(drv, { recursive: true });
+  mkdirSync(join(root, 'devices'));
+  const pkg = { files: root, include: undefined, remoteDir: root, install: '', uninstall: '', sudo: false, binary: undefined, installTimeoutMs: 60_000, trace: { format: 'jsonl', path: join(root, 'trace') } } as GuestDriverPackage;
+  const overSsh = labGuestControl({ os: 'linux', ssh }, { guest: { os: 'linux', driver: pkg } } as unknown as VmTemplate, sampleControl, { vmbusSysfs: root }).devices!;
+  const core = c.lab.guest.devices!;
+  const instances = channels.map((ch) => sampleControl.channelInstance(ch));
+  const written = (file: string): string => {
+    const v = readFileSync(file, 'utf8');
+    rmSync(file);
+    writes.push(`${file.slice(root.length + 1)} ${v}`);
+    return v;
+  };
+  const named = (name: string): string => {
+    const i = instances.find((x) => x.toLowerCase() === name);
+    if (!i) throw new Error(`no VMBus device is named ${name}`);
+    return i;
+  };
+  return {
+    state: async (instance) => {
+      for (const i of instances) {
+        const dev = join(root, 'devices', i.toLowerCase());
+        const st = await core.state(i);
+        rmSync(dev, { recursive: true, force: true });
+        if (st !== 'absent') mkdirSync(dev);
+        if (st === 'bound') writeFileSync(join(dev, 'driver'), '');
+      }
+      return overSsh.state(instance);
+    },
+    unbind: async (instance) => {
+      await overSsh.unbind(instance);
+      await core.unbind(named(written(join(drv, 'unbind'))));
+    },
+    bind: async (instance) => {
+      await overSsh.bind(instance);
+      await core.bind(named(written(join(drv, 'bind'))));
+    },
+    autoBind: async (on) => {
+      await overSsh.autoBind(on);
+      const v = written(join(root, 'drivers_autoprobe'));
+      if (v !== '0' && v !== '1') throw new Error(`drivers_autoprobe takes 0 or 1, not ${JSON.stringify(v)}`);
+      await core.autoBind(v === '1');
+    },
+  };
+}
+
+const sshReason = sshdUnavailable();
+
+describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker offers and guest close/open on the stand-in ${pwshLabel}, the guest's sysfs over sshd`, { timeout: 600_000 }, () => {
   let host: StandinHost;
   let server: Server;
   let url: string;
   let c: CVmJob;
+  let sshd: Sshd;
+  let ssh: GuestSsh;
   const calls: string[][] = [];
   beforeAll(async () => {
     host = newStandinHost('hv-a');
     await initHost(host, { files: [VSP_INF] });
     ({ server, url } = await bridge(() => c, calls));
+    sshd = await startSshd();
+    ssh = await GuestSsh.connect({
+      name: 'linux-guest', host: sshd.host, port: sshd.port, user: sshd.user,
+      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
+    });
   });
   afterAll(async () => {
     server?.close();
+    ssh?.close();
+    await sshd?.stop();
     await disposeHost(host);
   });
 
@@ -139,6 +212,7 @@ describe.skipIf(!pwsh || !toolchain)(`a VM job's rescinds, broker offers and gue
     });
     c = cVmJob(s, 'hv-a');
     hv.c = c.lab.hosts['hv-a']!;
+    const writes: string[] = [];
     const work = mkdtempSync(join(tmpdir(), 'vm-job-lab-'));
     const clock = stillWhileBusy(c.clock, hv);
     const lab = vmJobLab({
@@ -146,7 +220,7 @@ describe.skipIf(!pwsh || !toolchain)(`a VM job's rescinds, broker offers and gue
       hv: () => hv,
       tool: { hv, host: 'hv-a', control: sampleControl, program: 'sample-ctl', clock, workDir: work, session: 'bench-vjl', vspProvider: 'VmbusSampleVsp' },
       vm: { id: vm.id, name: vm.name, host: 'hv-a' }, jobHosts: ['hv-a'],
-      guest: c.lab.guest, clock, openTimeoutMs: 30_000,
+      guest: { ...c.lab.guest, devices: sysfsOverSsh(ssh, c, s.channels.map((x) => x.id), writes) }, clock, openTimeoutMs: 30_000,
     });
     const dir = mkdtempSync(join(tmpdir(), 'vm-job-lab-out-'));
     const out = await runRealJob({ scenario: s, seed: 1, hostMap: { [s.host]: 'hv-a' } }, lab, dir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 });
@@ -171,7 +245,12 @@ describe.skipIf(!pwsh || !toolchain)(`a VM job's rescinds, broker offers and gue
     ]);
     // Each Hyper-V operation ran on the stand-in: the VM ends Running, saved and started twice.
     expect((await hv.getVm(vm.id))?.state).toBe('Running');
-    // The guest OS closed channel 2 and opened it again; it held channel 1's second new instance until the guest-open.
+    // The guest OS closed channel 2 and opened it again; it held channel 1's second new
+    // instance until the guest-open: the sysfs writes over SSH, as the files got them.
+    expect(writes).toEqual([
+      `drivers/vmbus_sample_guest/unbind ${g(2)}`, `drivers/vmbus_sample_guest/bind ${g(2)}`,
+      'drivers_autoprobe 0', `drivers/vmbus_sample_guest/bind ${g(1)}`, 'drivers_autoprobe 1',
+    ]);
     expect(c.log.filter((l) => /^guest: (bind|unbind|drivers_autoprobe)/.test(l))).toEqual([
       `guest: unbind ${g(2)}`, `guest: bind ${g(2)}`, 'guest: drivers_autoprobe 0', `guest: bind ${g(1)}`, 'guest: drivers_autoprobe 1',
     ]);
