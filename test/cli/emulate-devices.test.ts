@@ -32,12 +32,12 @@ describe('bench emulate --devices', () => {
     expect(r.stderr).toMatch(/--devices must be one of twin, c, c-linux, c-windows, not 'cobol'/);
   });
 
-  it.skipIf(!toolchain)('c: all eleven bench scenarios pass (migration, checkpoint apply, rescind, failing restore, FORCE_NEW_CHANNEL included), and bench check explains them', async () => {
+  it.skipIf(!toolchain)('c: all twelve bench scenarios pass (migration, checkpoint apply, rescind, failing restore, FORCE_NEW_CHANNEL, guest close included), and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-all-'));
     const r = await bench(['emulate', 'bench/scenarios', '--devices', 'c', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 11, failed: 0 });
-    for (const [file, name] of [['05-migrate-and-back', 'migrate-and-back'], ['11-rescind-and-reoffer', 'rescind-and-reoffer']]) {
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 12, failed: 0 });
+    for (const [file, name] of [['05-migrate-and-back', 'migrate-and-back'], ['11-rescind-and-reoffer', 'rescind-and-reoffer'], ['12-rescind-and-guest-reopen', 'rescind-and-guest-reopen']]) {
       const check = await bench(['check', '--scenario', `bench/scenarios/${file}.yaml`, '--trace', join(out, `${name}.jsonl`), '--no-minimise']);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
       expect(check.stdout).toMatch(new RegExp(`^pass {2}${name}: all \\d+ events explained by the emulator`, 'm'));
@@ -76,14 +76,14 @@ describe('bench emulate --devices', () => {
     }
   }, 180_000);
 
-  it.skipIf(!toolchain)('c-linux: all eleven bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
+  it.skipIf(!toolchain)('c-linux: all twelve bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-linux-'));
-    const eleven = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => join('bench/scenarios', f));
-    expect(eleven).toHaveLength(11);
-    const r = await bench(['emulate', ...eleven, '--devices', 'c-linux', '--out', out, '--json']);
+    const twelve = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => join('bench/scenarios', f));
+    expect(twelve).toHaveLength(12);
+    const r = await bench(['emulate', ...twelve, '--devices', 'c-linux', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 11, failed: 0 });
-    for (const f of eleven) {
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 12, failed: 0 });
+    for (const f of twelve) {
       const name = /^name: (\S+)/m.exec(readFileSync(f, 'utf8'))![1]!;
       const trace = join(out, `${name}.jsonl`);
       // The guest's events are the driver's: it traces no Started, and never queues.
@@ -96,7 +96,7 @@ describe('bench emulate --devices', () => {
 
   it.skipIf(!toolchain)('c-windows: every bench scenario passes with the C Windows guest driver as the guest (one device per channel), and bench check explains them on seeds 1 to 3', async () => {
     const all = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => join('bench/scenarios', f));
-    expect(all).toHaveLength(11);
+    expect(all).toHaveLength(12);
     for (const seed of ['1', '2', '3']) {
       const out = mkdtempSync(join(tmpdir(), `emu-c-windows-${seed}-`));
       const r = await bench(['emulate', ...all, '--devices', 'c-windows', '--seed', seed, '--out', out, '--json']);

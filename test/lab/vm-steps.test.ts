@@ -97,6 +97,13 @@ describe('vmStepNotApplicable', () => {
     expect(makePlan(input).jobs[0]!.notApplicable).toBeUndefined();
   });
 
+  it('12-rescind-and-guest-reopen is planned for a Linux guest as written; the sample\'s Windows guest is refused it, with the reason', async () => {
+    const s = await loadScenarioFile('bench/scenarios/12-rescind-and-guest-reopen.yaml');
+    expect(s.steps.map((st) => st.op)).toEqual(expect.arrayContaining(['rescind', 'guest-close', 'guest-open', 'save', 'restore']));
+    expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
+    expect(vmStepNotApplicable(s, 'windows')).toMatch(/^step \d+ "rescind": a Windows guest's PnP removes the device/);
+  });
+
   it('Invariant: a scenario planned for a Linux guest runs every step through real-job; one with a step it refuses is planned not applicable', async () => {
     // Blocks of steps on channel 1 whose scenario is valid in any order.
     const blocks: Record<string, string[]> = {

@@ -7,30 +7,15 @@
 // (The CLI test runs the bench scenarios on seeds 1-3; test/devices/wasm/c-vs-twin.test.ts
 // holds the C guest's events to the twin guest's.)
 
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { executeScenario } from '../../src/scenario/execute.ts';
-import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
-import { ArraySource } from '../../src/check/observed.ts';
-import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
-import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
-import type { ExecuteOptions } from '../../src/scenario/execute-types.ts';
-import { InputError } from '../../src/errors.ts';
+import type { Scenario } from '../../src/scenario/model.ts';
+import { assertCheckpointApplyPutsGuestBack, assertFirstTxAndLoopbackRefused, assertRefused, runOn, scenarioOn, sourceOf, toolchain } from './c-guest-run.ts';
 
-const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
-
-function run(s: Scenario, seed = 1, more: Partial<ExecuteOptions> = {}) {
-  const sink = new MemorySink('hyperv');
-  const checker = new PropertyChecker({ statusRule: statusRuleOf({}) });
-  const r = executeScenario(s, { seed, sink, devices: 'c-windows', ...more });
-  for (const e of sink.events) checker.onEvent(e);
-  return { events: sink.events, violations: checker.finish(r.hang), result: r };
-}
-
-const source = (events: readonly TraceEvent[]) => new ArraySource(events.map((event, i) => ({ event, file: 'c-windows.jsonl', line: i + 1 })));
-const scenario = (steps: unknown[], more: Record<string, unknown> = {}) => toScenario(ScenarioSchema.parse({ name: 'c-windows', steps, ...more }));
+const run = (s: Scenario, seed = 1) => runOn('c-windows', s, seed);
+const source = (events: readonly TraceEvent[]) => sourceOf('c-windows', events);
+const scenario = scenarioOn('c-windows');
 const guestStates = (events: readonly TraceEvent[]) => events.filter((e) => e.side === 'guest' && e.ev === 'ch.state').map((e) => `${(e as { ch: number }).ch}:${(e as { state: string }).state}`);
 
 describe.skipIf(!toolchain)('devices: c-windows', () => {
@@ -59,23 +44,7 @@ describe.skipIf(!toolchain)('devices: c-windows', () => {
   });
 
   it('a checkpoint applied puts the guest driver back as it was: what it held then completes once, its later sends are not remembered', () => {
-    const s = scenario([
-      { op: 'host-send', count: 4, size: 128, hold: 30 },
-      { op: 'run', ms: 1 },
-      { op: 'checkpoint', name: 'cp' },
-      { op: 'guest-send', count: 3, size: 64 },
-      { op: 'settle' },
-      { op: 'apply-checkpoint', name: 'cp' },
-      { op: 'guest-send', count: 2, size: 64 },
-      { op: 'settle' },
-    ]);
-    const c = run(s);
-    expect(c.violations).toEqual([]);
-    expect(checkTrace(s, source(c.events))).toMatchObject({ verdict: 'pass' });
-    const at = c.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.end');
-    const after = (ev: string) => c.events.slice(at).filter((e) => e.side === 'guest' && e.ev === ev).map((e) => (e as { tx: number }).tx);
-    expect(after('pkt.send')).toEqual([1, 2]);
-    expect(after('pkt.complete').sort()).toEqual([1, 2, 3, 4]);
+    assertCheckpointApplyPutsGuestBack('c-windows');
   });
 
   it('a guest send that fills its ring: KMCL queues the rest in the library, and every Request completes', () => {
@@ -124,17 +93,7 @@ describe.skipIf(!toolchain)('devices: c-windows, several channels and their devi
 });
 
 describe.skipIf(!toolchain)('devices: c-windows, what the driver cannot run (exit 2)', () => {
-  const refused = (s: Scenario, message: RegExp, field: string) => {
-    let err: unknown;
-    try {
-      run(s);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(message);
-    expect((err as InputError).location.field).toBe(field);
-  };
+  const refused = (s: Scenario, message: RegExp, field: string) => assertRefused('c-windows', s, message, field);
 
   it('a step that leaves every channel closed: the driver\'s control device goes with its last device', () => {
     refused(scenario([{ op: 'guest-send', count: 1, size: 64 }, { op: 'guest-close', channel: 0 }, { op: 'guest-open', channel: 0 }]), /step 2 \(guest-close\) leaves every channel closed/, 'steps[1].op');
@@ -142,7 +101,6 @@ describe.skipIf(!toolchain)('devices: c-windows, what the driver cannot run (exi
   });
 
   it('a first tx other than 1, a loopback job', () => {
-    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }], { channels: [{ id: 0, firstTx: 5 }] }), /cannot set firstTx/, 'channels[0].firstTx');
-    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }], { topology: 'loopback' }), /has no loopback form/, 'devices');
+    assertFirstTxAndLoopbackRefused('c-windows');
   });
 });

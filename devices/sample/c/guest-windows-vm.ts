@@ -17,8 +17,9 @@
 //
 // Guest memory: the state is the driver itself (linear memory, the WDF and KMCL shims'
 // tables and client channel objects; CGuestWindows.image). A Windows guest sees no
-// callback for a VM save or restore: a restore builds the driver again from the copy and
-// binds its client channel to the restored rings (kmcl-client-image.ts bindClientRings).
+// callback for a VM save or restore: a restore builds the driver again from the copy, in
+// the instance of the guest it replaces (as the C Linux guest does), and binds its client
+// channel to the restored rings (kmcl-client-image.ts bindClientRings).
 // Time the VM spends saved does not pass for the guest, as for the twin (guest-image.ts).
 // The state, the image's checks, the guest's clock and the trace drain are the C guest
 // base's (src/device-api/c-guest-base.ts); what is here is how the driver is driven
@@ -142,7 +143,8 @@ export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuse
     now: o.now,
     state: (away, channels, probed, img) => new CWindowsGuestState(away, channels, probed, (img?.traceOffset as number | undefined) ?? 0),
     load: (now) => new CGuestWindows(driverOpts(now)),
-    revive: (now, image) => new CGuestWindows(driverOpts(now), image),
+    // The image goes into the replaced guest's instance when it fits (CGuestWindows, `spare`).
+    revive: (now, image, spare) => new CGuestWindows(driverOpts(now), image, spare),
     image: (drv, live) => drv.image(live),
     extra: (st) => ({ traceOffset: st.traceOffset }),
     check(img, bad) {

@@ -14,6 +14,7 @@
 // the same guards protect them; they are not the driver's leaks.
 
 import type { Linear } from './linear.ts';
+import { LiveBlocks } from './live-blocks.ts';
 import { captureStack, framesOf, violation } from './violations.ts';
 
 export const GUARD = 16;
@@ -51,6 +52,9 @@ class LiveBlock implements Allocation {
   private readonly place: AllocationPlace | null;
   /** a revived block's site, as the snapshot had it (PoolImage) */
   private readonly revived: string[] | null;
+  /** neighbours in allocation order (live-blocks.ts) */
+  prev: LiveBlock | null = null;
+  next: LiveBlock | null = null;
   constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', place: AllocationPlace | null, stack: { stack?: string } | null, revived: string[] | null = null) {
     this.at = at;
     this.size = size;
@@ -107,7 +111,8 @@ export class Pool {
   private top: number;
   /** the first address the pool may hand out (above the module's data and stack) */
   readonly base: number;
-  readonly live = new Map<number, Allocation>();
+  /** the blocks allocated and not freed, by address, oldest first (live-blocks.ts) */
+  readonly live: LiveBlocks<LiveBlock>;
   private readonly quarantine: Array<Freed | undefined> = [];
   private qNext = 0;
   /** reusable blocks by rounded size */
@@ -127,6 +132,7 @@ export class Pool {
     this.where = where;
     this.stacks = stacks;
     this.base = this.top;
+    this.live = new LiveBlocks(this.base);
   }
 
   /** The pool's tables now (the blocks themselves are in linear memory). */
@@ -149,7 +155,7 @@ export class Pool {
   restore(img: PoolImage): void {
     this.top = img.top;
     this.live.clear();
-    for (const [at, size, tag, owner, site] of img.live) this.live.set(at, new LiveBlock(at, size, tag, owner, null, null, site));
+    for (const [at, size, tag, owner, site] of img.live) this.live.add(new LiveBlock(at, size, tag, owner, null, null, site));
     this.quarantine.length = 0;
     img.quarantine.forEach((q, i) => {
       this.quarantine[i] = q ? { at: q[0], size: q[1], tag: q[2] } : undefined;
@@ -177,7 +183,7 @@ export class Pool {
     b.fill(GUARD_BYTE, base, base + total);
     b.fill(0, at, at + size);
     const driver = owner === 'driver';
-    this.live.set(at, new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
+    this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;
     return at;
   }

@@ -98,6 +98,8 @@ export function checkRuntimeImage(img: unknown, rt: DriverRuntime): asserts img 
   const inside = (at: unknown, n: unknown): boolean => isU32(at) && isU32(n) && (at as number) >= rt.pool.base && (at as number) + (n as number) <= size;
   if (!isU32(p.top) || p.top < rt.pool.base || p.top > size) bad(`pool.top ${String(p.top)} is outside the heap`);
   if (!Array.isArray(p.live) || !p.live.every((b) => Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2]) && (b[3] === 'driver' || b[3] === 'shim') && (b[4] === null || (Array.isArray(b[4]) && b[4].every((f) => typeof f === 'string'))))) bad('pool.live is not a list of blocks inside the heap');
+  // The pool finds a block by its 16-byte slot above its base (live-blocks.ts).
+  if (!p.live.every((b) => ((b[0] as number) - rt.pool.base) % 16 === 0) || new Set(p.live.map((b) => b[0])).size !== p.live.length) bad('pool.live has a block off its 16-byte slots, or one address twice');
   if (!Array.isArray(p.quarantine) || !p.quarantine.every((b) => b === null || (Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2])))) bad('pool.quarantine is not a list of freed blocks inside the heap');
   if (!isU32(p.qNext) || (p.quarantine.length > 0 && p.qNext >= Math.max(p.quarantine.length, 256))) bad('pool.qNext is not a quarantine slot');
   if (!Array.isArray(p.spare) || !p.spare.every((e) => Array.isArray(e) && isU32(e[0]) && Array.isArray(e[1]) && (e[1] as unknown[]).every((b) => inside(b, e[0])))) bad('pool.spare is not a list of free blocks inside the heap');

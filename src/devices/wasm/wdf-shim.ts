@@ -528,6 +528,20 @@ export class WdfShim {
     return { objects, driver: this.driver ? { ...this.driver } : null, devices: this.devices.map((d) => d.handle), registry: [...this.registry] };
   }
 
+  /**
+   * Empties the shim as a new one is (a reused runtime, DriverRuntime.reuse), for
+   * restoreImage to fill. Between entries into the driver only.
+   */
+  reset(): void {
+    if (this.dispatching) throw new Error(`${this.rt.name}: a WDF shim is reset between entries into the driver, not inside one`);
+    this.objects.clear();
+    this.driver = null;
+    this.device = null;
+    this.pendingInit = null;
+    this.registry.clear();
+    this.backlog.length = 0;
+  }
+
   /** Fills a fresh shim (nothing created yet) from a checked image (checkWdfShimImage). */
   restoreImage(img: WdfShimImage): void {
     if (this.objects.size > 0 || this.driver) throw new Error(`${this.rt.name}: a WDF image is restored into a fresh shim only`);
