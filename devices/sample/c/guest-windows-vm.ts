@@ -177,9 +177,10 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   /**
    * Each channel's device and client as last found (null: none), asked on every scheduler
    * turn. Only this face adds and removes devices (offer, rescind), and it sets the entry
-   * when it does; a revived guest gets a new face.
+   * when it does; a revived guest gets a new face. What the driver's memory says (keyed
+   * there), so a private field explore's key does not walk.
    */
-  private readonly found = new Map<number, { device: number; client: Channel } | null>();
+  readonly #found = new Map<number, { device: number; client: Channel } | null>();
 
   constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
     super(st, rings, sink, host, ctl);
@@ -200,8 +201,8 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   }
 
   private device(ch: number): { device: number; client: Channel } | null {
-    let d = this.found.get(ch);
-    if (d === undefined) this.found.set(ch, (d = deviceOf(this.st.drv, this.ctl.channelInstance(ch))));
+    let d = this.#found.get(ch);
+    if (d === undefined) this.#found.set(ch, (d = deviceOf(this.st.drv, this.ctl.channelInstance(ch))));
     return d;
   }
 
@@ -225,7 +226,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     const device = drv.addDevice();
     const c = drv.clientOf(device);
     if (!c) throw new Error(`the C Windows guest driver's device for channel ${ch} enabled no client channel`);
-    this.found.set(ch, { device, client: c });
+    this.#found.set(ch, { device, client: c });
     this.drain();
     c.config.interfaceInstance = this.ctl.channelInstance(ch);
     c.signalPeer = this.doorbell(ch);
@@ -252,7 +253,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     // The host's end has gone (or closed first, at a guest close): what the client writes
     // while it closes (its Suspend's completions) signals nobody.
     d.client.signalPeer = () => {};
-    this.found.set(ch, null);
+    this.#found.set(ch, null);
     this.st.drv.removeDevice(d.device);
     this.drain();
   }

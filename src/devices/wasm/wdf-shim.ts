@@ -536,8 +536,8 @@ export class WdfShim {
     if (this.dispatching) throw new Error(`${this.rt.name}: a WDF shim is reset between entries into the driver, not inside one`);
     this.objects.clear();
     this.driver = null;
-    this.device = null;
-    this.pendingInit = null;
+    this.devices = [];
+    this.inits.clear();
     this.registry.clear();
     this.backlog.length = 0;
   }
