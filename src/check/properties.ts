@@ -30,7 +30,8 @@ import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import type { StatusRule } from '../device-api/device-module.ts';
 import { deviceOf } from '../device-api/load.ts';
-import { devicePath, type Scenario } from '../scenario/model.ts';
+import type { Scenario } from '../scenario/model.ts';
+import { devicePath } from '../scenario/devices-mode.ts';
 import type { RefusedRestore } from '../scenario/execute-types.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 

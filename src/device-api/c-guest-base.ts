@@ -111,6 +111,11 @@ export interface CGuestSpec<D, S extends CGuestState<D>, I> {
   face(st: S, rings: GuestRings, sink: TraceSink, host: HostDoorbell): GuestDriver;
 }
 
+/** A channel id as a scenario's (src/scenario/model.ts: 0 to 255), which the device's instance GUIDs are made from. */
+function isChannelId(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255;
+}
+
 /** The RestoreError of a malformed guest image: the VM stays as it was. */
 function bad(what: string): never {
   throw new RestoreError('bad-record', `the guest image ${what}`);
@@ -145,8 +150,8 @@ export function cGuestSide<D, S extends CGuestState<D>, I>(spec: CGuestSpec<D, S
       const img = image as (Partial<CGuestImage<I>> & Record<string, unknown>) | null;
       if (typeof img !== 'object' || img === null || img.kind !== spec.kind) return bad(`is not a ${spec.title}'s (kind ${spec.kind})`);
       if (typeof img.guestNow !== 'number' || !Number.isFinite(img.guestNow) || img.guestNow < 0 || img.guestNow > now) return bad(`clock ${String(img.guestNow)} is not a time before now (${now})`);
-      if (!Array.isArray(img.channels) || img.channels.length === 0 || img.channels.length > max || !img.channels.every((c) => Number.isSafeInteger(c?.ch))) {
-        return bad(max === Infinity ? 'channels are not a list of channel ids' : `channels are not a list of 1 to ${max} channel ids`);
+      if (!Array.isArray(img.channels) || img.channels.length === 0 || img.channels.length > max || !img.channels.every((c) => isChannelId(c?.ch)) || new Set(img.channels.map((c) => c.ch)).size !== img.channels.length) {
+        return bad(max === Infinity ? 'channels are not a list of distinct channel ids' : `channels are not a list of 1 to ${max} distinct channel ids`);
       }
       if (typeof img.probed !== 'boolean') return bad('probed is not a boolean');
       spec.check?.(img, bad);

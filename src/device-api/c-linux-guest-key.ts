@@ -25,39 +25,15 @@
 // calls (what revive(image) gives has the key of the driver it was taken from:
 // test/device-api/c-linux-guest-key.test.ts).
 
-import { runsOf } from '../devices/wasm/memory-runs.ts';
 import type { StateKey } from '../scenario/state-key.ts';
 import type { CGuestLinux } from '../devices/wasm/c-guest-linux.ts';
-import { keyRuntimeTables } from '../devices/wasm/shim-key.ts';
+import { keyMemoryRuns, keyRuntimeTables } from '../devices/wasm/shim-key.ts';
 
 /** Keys the C Linux guest driver: its memory (without jiffies) and every table beside it. */
 export function keyCGuestLinux(k: StateKey, drv: CGuestLinux): void {
   const rt = drv.rt;
-  const j = drv.jiffiesAt;
-  // As the image holds it: runs of pages, those of one value (the pool's poisoned
-  // quarantine, zero) as a value and a length, so that megabytes of poison are compared
-  // as numbers rather than copied. The runs tile memory exactly, so equal runs are equal
-  // memory. Bytes are copied (data, not dataRef): the key outlives the driver's next entry.
-  const runs = runsOf(rt.mem.bytes, true);
-  k.num(rt.mem.size);
-  k.num(runs.length);
-  for (const r of runs) {
-    k.num(r[0]);
-    if (r.length === 3) {
-      k.num(r[1]);
-      k.num(r[2]);
-      continue;
-    }
-    const b = r[1];
-    k.num(-1);
-    // (A page that is all one value but for jiffies is a run of bytes or a fill as
-    // jiffies has it: keys that differ there only cost a schedule run in full.)
-    const off = j - r[0];
-    if (off >= 0 && off + 4 <= b.length) {
-      k.data(b.subarray(0, off));
-      k.data(b.subarray(off + 4));
-    } else k.data(b);
-  }
+  // As the image holds it (runs of pages: shim-key.ts keyMemoryRuns), jiffies left out.
+  keyMemoryRuns(k, rt.mem, drv.jiffiesAt);
   keyRuntimeTables(k, rt);
   const linux = drv.linux.image();
   k.value({ ...linux, channels: linux.channels.map((c) => [c.id, c.open ? 1 : 0, c.callback, c.context, c.scratch]) });

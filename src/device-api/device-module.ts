@@ -141,8 +141,8 @@ export interface DeviceControl {
   loopbackChannels?: number | undefined;
   /**
    * How many channels the device's Windows guest driver serves in one VM; absent: any
-   * number. A real lab plans a VM job with a Windows guest and more channels not
-   * applicable (src/lab/vm-steps.ts), as the emulator's C Windows guest refuses them.
+   * number (the sample's: one PnP device per channel offer). A real lab plans a VM job
+   * with a Windows guest and more channels not applicable (src/lab/vm-steps.ts).
    */
   windowsGuestChannels?: number | undefined;
   /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */

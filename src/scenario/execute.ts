@@ -36,7 +36,7 @@ import { EmulatedHost, type HostVsp } from './host.ts';
 import { DriverViolation } from '../devices/wasm/violations.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { cGuestOf, devicePath, usesCDrivers } from './model.ts';
+import { cGuestOf, devicePath, usesCDrivers } from './devices-mode.ts';
 import { DeviceError, type EmulatorDevice, type EmulatorGuest, type GuestDriver } from '../device-api/device-module.ts';
 import { deviceOf } from '../device-api/load.ts';
 import { GuestMemory } from '../vmbus/partition.ts';

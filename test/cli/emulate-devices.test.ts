@@ -101,7 +101,7 @@ describe('bench emulate --devices', () => {
       const out = mkdtempSync(join(tmpdir(), `emu-c-windows-${seed}-`));
       const r = await bench(['emulate', ...all, '--devices', 'c-windows', '--seed', seed, '--out', out, '--json']);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ passed: 11, failed: 0 });
+      expect(JSON.parse(r.stdout)).toMatchObject({ passed: 12, failed: 0 });
       for (const f of all) {
         const name = /^name: (\S+)/m.exec(readFileSync(f, 'utf8'))![1]!;
         const trace = join(out, `${name}.jsonl`);

@@ -131,7 +131,7 @@ describe('the C guest base', () => {
   });
 
   it('property: an image with a field wrong is a RestoreError before anything is built, and the replaced guest\'s driver waits for the next revive', () => {
-    const wrong = fc.constantFrom<unknown>(undefined, null, -1, 1e9, Number.NaN, 1.5, 'x', [], {}, [{ ch: 'x' }], [{ ch: 0 }, { ch: 1 }], true);
+    const wrong = fc.constantFrom<unknown>(undefined, null, -1, 1e9, Number.NaN, 1.5, 'x', [], {}, [{ ch: 'x' }], [{ ch: -1 }], [{ ch: 256 }], [{ ch: 0 }, { ch: 1 }], true);
     fc.assert(fc.property(fc.constantFrom('kind', 'guestNow', 'channels', 'probed', 'driver'), wrong, (field, value) => {
       const clock = { now: 100 };
       const { s, built } = side(clock, 1);
@@ -153,6 +153,15 @@ describe('the C guest base', () => {
       const b = s.reviveGuest(image, clock.now) as CGuestState<FakeDriver>;
       expect(b.drv.revivedInto).toBeUndefined();
     }));
+  });
+
+  it('an image whose channels repeat one, or name one no scenario has (0 to 255), is a RestoreError', () => {
+    const { s } = side({ now: 10 });
+    const image = s.snapshotGuest(s.newGuestState([2, 5], [1, 1].map(toTxId)), 10) as Record<string, unknown>;
+    for (const channels of [[{ ch: 2 }, { ch: 2 }], [{ ch: 2 }, { ch: 256 }], [{ ch: -1 }]]) {
+      expect(() => s.reviveGuest({ ...image, channels }, 10), JSON.stringify(channels)).toThrow(/channels are not a list of distinct channel ids/);
+    }
+    expect(s.reviveGuest(image, 10)).toBeInstanceOf(CGuestState);
   });
 
   it('the VM face puts the driver\'s trace into the run\'s trace after every entry (without its v, seq, src), sends the guest\'s begin lines after the probe, and names a refused line', () => {

@@ -2,7 +2,7 @@
 // `devices: c-windows`. The guest's state is guest memory: a VM save copies the driver
 // whole (CGuestWindows.image) and a restore puts that copy back, so the key is that
 // image, read in place:
-//  - the driver's linear memory, as bytes (compared natively);
+//  - the driver's linear memory, as the image's runs of pages (shim-key.ts keyMemoryRuns);
 //  - the pool's tables (live blocks, quarantine ring, spare lists, top) and the handle
 //    counters;
 //  - the WDF shim's objects (device, queue, timers with their due times, work items,
@@ -26,15 +26,17 @@
 
 import type { StateKey } from '../../../src/scenario/state-key.ts';
 import type { CGuestWindows } from './guest-windows.ts';
-import { keyRuntimeTables } from '../../../src/devices/wasm/shim-key.ts';
+import { keyMemoryRuns, keyRuntimeTables } from '../../../src/devices/wasm/shim-key.ts';
+import { kmclClientImage } from '../../../src/devices/wasm/kmcl-client-image.ts';
 
 /** Keys the C Windows guest driver: its memory and every table beside it. */
 export function keyCGuestWindows(k: StateKey, drv: CGuestWindows): void {
   const rt = drv.rt;
-  // Copied (data, not dataRef): the key outlives the driver's next entry.
-  k.data(rt.mem.bytes);
+  // As the image holds it: runs of pages, a page of one value as a value and a length.
+  keyMemoryRuns(k, rt.mem);
   keyRuntimeTables(k, rt);
-  const img = drv.image();
-  k.value(img.wdf);
-  k.value(img.kmcl);
+  // The WDF and KMCL parts of the image, made directly: drv.image() would copy the
+  // memory once more only for them to be read.
+  k.value(drv.wdf.image());
+  k.value(kmclClientImage(drv.kmcl));
 }

@@ -174,6 +174,13 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   private readonly counters = { held: 0, completions: 0, stale: true };
   /** the channel whose timer work runs the driver's timers and work items (as the C Linux guest's) */
   private readonly timerCh: number;
+  /**
+   * Each channel's device and client as last found (null: none), asked on every scheduler
+   * turn. Only this face adds and removes devices (offer, rescind), and it sets the entry
+   * when it does; a revived guest gets a new face. What the driver's memory says (keyed
+   * there), so a private field explore's key does not walk.
+   */
+  readonly #found = new Map<number, { device: number; client: Channel } | null>();
 
   constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
     super(st, rings, sink, host, ctl);
@@ -194,7 +201,14 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   }
 
   private device(ch: number): { device: number; client: Channel } | null {
-    return deviceOf(this.st.drv, this.ctl.channelInstance(ch));
+    let d = this.#found.get(ch);
+    if (d === undefined) this.#found.set(ch, (d = deviceOf(this.st.drv, this.ctl.channelInstance(ch))));
+    return d;
+  }
+
+  /** Whether any channel has its device (and so the driver its control device). */
+  private anyDevice(): boolean {
+    return this.st.channels.some((ch) => this.device(ch) !== null);
   }
 
   private client(ch: number): Channel {
@@ -210,9 +224,10 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   private offer(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
     const drv = this.st.drv;
     const device = drv.addDevice();
-    this.drain();
     const c = drv.clientOf(device);
     if (!c) throw new Error(`the C Windows guest driver's device for channel ${ch} enabled no client channel`);
+    this.#found.set(ch, { device, client: c });
+    this.drain();
     c.config.interfaceInstance = this.ctl.channelInstance(ch);
     c.signalPeer = this.doorbell(ch);
     const status = c.connectionOpened(rings.out, rings.in, { restored: false });
@@ -238,6 +253,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     // The host's end has gone (or closed first, at a guest close): what the client writes
     // while it closes (its Suspend's completions) signals nobody.
     d.client.signalPeer = () => {};
+    this.#found.set(ch, null);
     this.st.drv.removeDevice(d.device);
     this.drain();
   }
@@ -266,7 +282,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
    */
   protected readTrace(): string {
     const drv = this.st.drv;
-    if (drv.devices().length === 0) return '';
+    if (!this.anyDevice()) return '';
     const bytes = drv.readTraceFrom(this.st.traceOffset);
     if (bytes.length === 0) return '';
     this.st.traceOffset += bytes.length;
@@ -275,7 +291,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
 
   /** Once the lines are in the run's trace: the buffer cleared when read far enough, and the counters to read again. */
   protected override afterDrain(): void {
-    if (this.st.traceOffset >= CLEAR_AFTER && this.st.drv.devices().length > 0) {
+    if (this.st.traceOffset >= CLEAR_AFTER && this.anyDevice()) {
       const r = this.st.drv.command('trace-clear');
       if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
       this.st.traceOffset = 0;
@@ -290,7 +306,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     c.stale = false;
     c.held = 0;
     c.completions = 0;
-    if (this.st.drv.devices().length === 0) return;
+    if (!this.anyDevice()) return;
     for (const row of this.st.drv.counters()) {
       c.held += row.held ?? 0;
       c.completions += (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);

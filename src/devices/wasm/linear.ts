@@ -13,7 +13,7 @@ export class Linear {
   private buf: ArrayBuffer | null = null;
   private u8view = new Uint8Array(0);
   private dv = new DataView(new ArrayBuffer(0));
-  private u32view: Uint32Array | null = null;
+  private u32view = new Uint32Array(0);
 
   constructor(memory: WebAssembly.Memory) {
     this.memory = memory;
@@ -27,7 +27,7 @@ export class Linear {
       this.buf = this.memory.buffer as ArrayBuffer;
       this.u8view = new Uint8Array(this.buf);
       this.dv = new DataView(this.buf);
-      this.u32view = null;
+      this.u32view = new Uint32Array(this.buf);
     }
   }
 
@@ -39,7 +39,7 @@ export class Linear {
   /** The memory as 32-bit words (for aligned reads: word i is bytes 4i..4i+3). */
   get words(): Uint32Array {
     this.fresh();
-    return (this.u32view ??= new Uint32Array(this.buf!));
+    return this.u32view;
   }
 
   get size(): number {
@@ -107,17 +107,39 @@ export class Linear {
     return latin1(b, start, end);
   }
 
-  /** Whether every byte in [from, to) is `value` (word-wise where aligned). */
+  /**
+   * Whether every byte in [from, to) is `value` (word-wise where aligned): the pool's
+   * guard and poison checks, several per packet, so the views are taken once.
+   */
   allBytes(from: number, to: number, value: number): boolean {
     this.fresh();
     const b = this.u8view;
+    const words = this.u32view;
     let i = from;
-    while (i < to && (i & 3) !== 0) if (b[i++] !== value) return false;
-    const words = (this.u32view ??= new Uint32Array(this.buf!));
-    const w = (value * 0x01010101) >>> 0;
-    for (; i + 4 <= to; i += 4) if (words[i >> 2] !== w) return false;
+    for (; i < to && (i & 3) !== 0; i++) if (b[i] !== value) return false;
+    const w = (value * 0x01010101) | 0;
+    for (const end = to - 3; i < end; i += 4) if ((words[i >>> 2]! | 0) !== w) return false;
     for (; i < to; i++) if (b[i] !== value) return false;
     return true;
+  }
+
+  /**
+   * Bytes [from, to) set to `value` (the pool's guards, zeroes and poison): word-wise when
+   * short, as a call to TypedArray fill costs more than a packet-sized block's stores.
+   */
+  fill(value: number, from: number, to: number): void {
+    this.fresh();
+    const b = this.u8view;
+    if (to - from > 512) {
+      b.fill(value, from, to);
+      return;
+    }
+    const words = this.u32view;
+    let i = from;
+    for (; i < to && (i & 3) !== 0; i++) b[i] = value;
+    const w = (value * 0x01010101) | 0;
+    for (const end = to - 3; i < end; i += 4) words[i >>> 2] = w;
+    for (; i < to; i++) b[i] = value;
   }
 
   /** `len` bytes of UTF-16LE (a UNICODE_STRING's buffer). */

@@ -15,16 +15,16 @@
 // (test/devices/wasm/live-blocks.test.ts).
 
 /** What the table needs of a block: where it starts, and its links in allocation order. */
-export interface Linked {
+export interface Linked<B> {
   readonly at: number;
-  prev: this | null;
-  next: this | null;
+  prev: B | null;
+  next: B | null;
 }
 
 /** Slots the array gains at once when a block lands past its end (it stays a packed array, never a dictionary). */
 const GROW = 1024;
 
-export class LiveBlocks<B extends Linked> {
+export class LiveBlocks<B extends Linked<B>> {
   private readonly base: number;
   /** live blocks by slot; undefined where none starts */
   private slots: Array<B | undefined> = [];
@@ -88,7 +88,10 @@ export class LiveBlocks<B extends Linked> {
   }
 
   clear(): void {
-    this.slots = [];
+    // Only the live blocks' slots are emptied: the array keeps its length. Dropping it made
+    // every restore of a C guest's pool grow it again a slot at a time up to its highest
+    // block (60% of a c-linux explore's CPU, 3.5x the time of the walk before this array).
+    for (let b = this.first; b !== null; b = b.next) this.slots[this.slot(b.at)] = undefined;
     this.first = this.last = null;
     this.count = 0;
   }

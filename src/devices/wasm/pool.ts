@@ -135,11 +135,14 @@ export class Pool {
     this.live = new LiveBlocks(this.base);
   }
 
-  /** The pool's tables now (the blocks themselves are in linear memory). */
-  image(): PoolImage {
+  /**
+   * The pool's tables now (the blocks themselves are in linear memory). `sites` false:
+   * without the driver blocks' allocation sites (a state key, which leaves them out).
+   */
+  image(sites = true): PoolImage {
     return {
       top: this.top,
-      live: [...this.live.values()].map((a) => [a.at, a.size, a.tag, a.owner, a.owner === 'driver' ? a.site : null]),
+      live: this.live.values().map((a) => [a.at, a.size, a.tag, a.owner, sites && a.owner === 'driver' ? a.site : null]),
       quarantine: Array.from(this.quarantine, (f) => (f ? [f.at, f.size, f.tag] : null)),
       qNext: this.qNext,
       spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
@@ -178,10 +181,9 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    const b = this.mem.bytes;
     // Guard bytes all round, then the block's own bytes zeroed: two fills, not three.
-    b.fill(GUARD_BYTE, base, base + total);
-    b.fill(0, at, at + size);
+    this.mem.fill(GUARD_BYTE, base, base + total);
+    this.mem.fill(0, at, at + size);
     const driver = owner === 'driver';
     this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;
@@ -203,7 +205,7 @@ export class Pool {
     this.checkGuards(a, call);
     this.live.delete(at);
     const body = round(Math.max(a.size, 1));
-    this.mem.bytes.fill(POISON_BYTE, at, at + body);
+    this.mem.fill(POISON_BYTE, at, at + body);
     const f: Freed = { at, size: a.size, tag: a.tag };
     // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one enters.
     const old = this.quarantine[this.qNext];

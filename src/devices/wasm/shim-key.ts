@@ -33,6 +33,7 @@ import type { WindowsDriver } from './windows-driver.ts';
 import type { WdfShim } from './wdf-shim.ts';
 import type { Linear } from './linear.ts';
 import type { DriverRuntime } from './runtime.ts';
+import { runsOf } from './memory-runs.ts';
 
 /**
  * What the keyers write into: explore's StateKey (src/scenario/state-key.ts), by shape
@@ -43,6 +44,8 @@ export interface KeyWriter {
   str(s: string): void;
   /** any value, by the state key's generic walk (emulator objects: channels, packets) */
   value(v: unknown): void;
+  /** bytes by content, copied (the key outlives the driver's next entry) */
+  data(b: Uint8Array): void;
 }
 
 const KIND_TIMER = 3;
@@ -152,7 +155,8 @@ export function keyU64(k: KeyWriter, mem: Linear, at: number): void {
  * byte for byte, so its blocks do too.
  */
 export function keyRuntimeTables(k: KeyWriter, rt: DriverRuntime): void {
-  const pool = rt.pool.image();
+  // Without the blocks' allocation sites: for leak reports, and dear to work out.
+  const pool = rt.pool.image(false);
   k.num(pool.top);
   k.num(pool.live.length);
   for (const [at, size, tag, owner] of pool.live) {
@@ -169,4 +173,35 @@ export function keyRuntimeTables(k: KeyWriter, rt: DriverRuntime): void {
   }
   k.value(pool.spare);
   k.value(rt.handleCounters());
+}
+
+/**
+ * A C guest driver's linear memory as its image holds it: runs of pages (memory-runs.ts),
+ * bytes (compared natively, never byte by byte in JS) or, for pages of one value (the
+ * pool's poisoned quarantine, the zero above its top), a value and a length, so that
+ * megabytes of poison are compared as numbers rather than copied. The runs tile memory
+ * exactly, so equal runs are equal memory. `skip`: the address of a 4-byte word left out
+ * (the Linux shim's jiffies), or -1.
+ */
+export function keyMemoryRuns(k: KeyWriter, mem: Linear, skip = -1): void {
+  const runs = runsOf(mem.bytes, true);
+  k.num(mem.size);
+  k.num(runs.length);
+  for (const r of runs) {
+    k.num(r[0]);
+    if (r.length === 3) {
+      k.num(r[1]);
+      k.num(r[2]);
+      continue;
+    }
+    const b = r[1];
+    k.num(-1);
+    // (A page that is all one value but for the skipped word is a run of bytes or a fill
+    // as that word has it: keys that differ there only cost a schedule run in full.)
+    const off = skip - r[0];
+    if (skip >= 0 && off >= 0 && off + 4 <= b.length) {
+      k.data(b.subarray(0, off));
+      k.data(b.subarray(off + 4));
+    } else k.data(b);
+  }
 }

@@ -62,4 +62,28 @@ describe('a driver memory', () => {
       }),
     );
   });
+
+  // fill and allBytes go word by word in the middle and byte by byte at the ends: any
+  // range, aligned or not, short or long, must read as a byte loop would.
+  it('fills exactly [from, to) and tells whether a range is all one byte, for any range (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 700 }), fc.integer({ min: 0, max: 700 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 700 }), (from0, len, value, probe) => {
+        const m = fresh();
+        const from = 64 + from0;
+        const to = from + len;
+        m.bytes.fill(0xa5, 0, 2048);
+        m.fill(value, from, to);
+        const b = m.bytes;
+        for (let i = 0; i < 2048; i++) expect(b[i]).toBe(i >= from && i < to ? value : 0xa5);
+        expect(m.allBytes(from, to, value)).toBe(true);
+        // One byte changed inside the range is seen, wherever it is.
+        if (len > 0) {
+          const at = from + (probe % len);
+          b[at] = value ^ 1;
+          expect(m.allBytes(from, to, value)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });

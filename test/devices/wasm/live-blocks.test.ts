@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LiveBlocks, type Linked } from '../../../src/devices/wasm/live-blocks.ts';
 
-interface Block extends Linked {
+interface Block extends Linked<Block> {
   readonly at: number;
   prev: Block | null;
   next: Block | null;

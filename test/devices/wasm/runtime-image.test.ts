@@ -21,18 +21,18 @@ import type { CGuestState } from '../../../src/device-api/c-guest-base.ts';
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 type Os = 'linux' | 'windows';
-/** The channels of a guest: the sample's Windows guest driver serves one. */
-const CHANNELS: Record<Os, number[]> = { linux: [0, 3], windows: [0] };
-const layout = (os: Os) => CHANNELS[os].map((ch) => ({ ch, g2hPages: 8, h2gPages: 4 }));
+/** The guest's channels (the Windows guest: one PnP device each). */
+const CHANNELS = [0, 3];
+const layout = () => CHANNELS.map((ch) => ({ ch, g2hPages: 8, h2gPages: 4 }));
 
-/** A C guest of the sample (Linux on two channels, Windows on one) whose host side only swallows what it is sent (no host runs here). */
-function guestOn(clock: { now: number }, os: Os = 'linux', side = sample.emulator!.cGuest!(os, { now: () => clock.now })): { side: EmulatorGuest; state: unknown; guest: GuestDriver; mem: GuestMemory; os: Os } {
-  const mem = new GuestMemory(layout(os));
-  const rings = new Map(CHANNELS[os].map((ch) => [ch, mem.guestRings(ch)]));
-  const state = side.newGuestState(CHANNELS[os], CHANNELS[os].map(() => 1));
+/** A C guest of the sample on two channels, whose host side only swallows what it is sent (no host runs here). */
+function guestOn(clock: { now: number }, os: Os = 'linux', side = sample.emulator!.cGuest!(os, { now: () => clock.now })): { side: EmulatorGuest; state: unknown; guest: GuestDriver; mem: GuestMemory } {
+  const mem = new GuestMemory(layout());
+  const rings = new Map(CHANNELS.map((ch) => [ch, mem.guestRings(ch)]));
+  const state = side.newGuestState(CHANNELS, CHANNELS.map(() => 1));
   const guest = side.guest(state, rings, new MemorySink(), { interrupt: () => {}, writable: () => {} });
   guest.probe!();
-  return { side, state, guest, mem, os };
+  return { side, state, guest, mem };
 }
 
 /** A guest state's driver instance (c-guest-base.ts: the base's state holds it). */
@@ -53,20 +53,18 @@ function flat(img: Img): { memory: Buffer; rest: unknown } {
 const sendStep = fc.record({ ch: fc.constantFrom(0, 3), count: fc.integer({ min: 1, max: 4 }), size: fc.integer({ min: 24, max: 600 }), mode: fc.constantFrom('inline', 'deferred', 'hold') as fc.Arbitrary<'inline' | 'deferred' | 'hold'>, ms: fc.integer({ min: 0, max: 20 }) });
 type SendStep = typeof sendStep extends fc.Arbitrary<infer T> ? T : never;
 
-/** The steps on the guest's channels (a channel it does not have: its first). */
-function drive(g: { guest: GuestDriver; os: Os }, clock: { now: number }, steps: readonly SendStep[]): void {
+function drive(g: { guest: GuestDriver }, clock: { now: number }, steps: readonly SendStep[]): void {
   for (const st of steps) {
-    const ch = CHANNELS[g.os].includes(st.ch) ? st.ch : CHANNELS[g.os][0]!;
-    g.guest.send(ch, 'request', st.count, st.size, st.mode, st.ms);
+    g.guest.send(st.ch, 'request', st.count, st.size, st.mode, st.ms);
     clock.now += st.ms;
   }
 }
 
 /** A guest driver over a copy of `mem` (the restored VM's rings) writing into `sink`. */
-function attach(os: Os, side: EmulatorGuest, state: unknown, mem: GuestMemory, sink: MemorySink): { guest: GuestDriver; mem: GuestMemory; os: Os } {
-  const copy = new GuestMemory(layout(os), mem.image());
-  const rings = new Map(CHANNELS[os].map((ch) => [ch, copy.guestRings(ch)]));
-  return { guest: side.guest(state, rings, sink, { interrupt: () => {}, writable: () => {} }), mem: copy, os };
+function attach(side: EmulatorGuest, state: unknown, mem: GuestMemory, sink: MemorySink): { guest: GuestDriver; mem: GuestMemory } {
+  const copy = new GuestMemory(layout(), mem.image());
+  const rings = new Map(CHANNELS.map((ch) => [ch, copy.guestRings(ch)]));
+  return { guest: side.guest(state, rings, sink, { interrupt: () => {}, writable: () => {} }), mem: copy };
 }
 
 describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
@@ -126,7 +124,7 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
             { side: g.side, state: reused, sink: new MemorySink() },
             { side: fresh, state: anew, sink: new MemorySink() },
           ].map((x) => {
-            const a = attach(os, x.side, x.state, g.mem, x.sink);
+            const a = attach(x.side, x.state, g.mem, x.sink);
             drive(a, { now: clock.now }, after);
             return { events: x.sink.events, image: flat(x.side.snapshotGuest(x.state, clock.now) as Img) };
           });
@@ -150,7 +148,7 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
       const clock = { now: 0 };
       const g = guestOn(clock, os);
       g.guest.send(0, 'request', 3, 64, 'hold', 10);
-      g.guest.send(CHANNELS[os].at(-1)!, 'request', 2, 200, 'deferred', 0);
+      g.guest.send(3, 'request', 2, 200, 'deferred', 0);
       const taken = g.side.snapshotGuest(g.state, 0) as Img;
       /** Every place in the image that holds a value (not inside byte arrays), as a parent and a key. */
       const places = (root: unknown): Array<[Record<string | number, unknown>, string | number]> => {
