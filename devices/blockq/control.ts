@@ -13,25 +13,16 @@
 // test/run/real/support/c-vm.ts) runs with it.
 
 import type { ChannelOp, DeviceControl, DriverCounters, TrafficStep } from '../../src/device-api/device-module.ts';
+import { channelCommand, instanceGuid, parseCounters, trafficCommand } from '../../src/device-api/control-lines.ts';
 
-/** A Request's mode as the guest's `request` command numbers it (PROTOCOL.md). */
-const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
-
-/** A traffic step as a line of blockq's control language (PROTOCOL.md, "Control interfaces"). */
+/** A traffic step as a line of blockq's control language (PROTOCOL.md, "Control interfaces"): request, event, note. */
 export function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string } {
-  switch (step.op) {
-    case 'guest-send':
-      return { to: 'guest', line: `request ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}` };
-    case 'host-send':
-      return { to: 'vsp', line: `event ${step.count} ${step.size} ${step.hold} ch=${step.channel}` };
-    case 'notify':
-      return { to: step.dir === 'g2h' ? 'guest' : 'vsp', line: `note ${step.count} ${step.size} ch=${step.channel}` };
-  }
+  return trafficCommand(step, { request: 'request', transaction: 'event', notify: 'note' });
 }
 
 /** The instance GUID blockq's VSP offers channel `ch` with: its last 8 hex digits are `ch`. */
 export function channelInstance(ch: number): string {
-  return `5b1e7a20-3c9d-4f61-8a0b-7e44${ch.toString(16).padStart(8, '0')}`;
+  return instanceGuid('5b1e7a20-3c9d-4f61-8a0b-7e44', ch);
 }
 
 /**
@@ -40,12 +31,9 @@ export function channelInstance(ch: number): string {
  * error, said here rather than as a line the VSP would refuse.
  */
 export function channel(op: ChannelOp): string {
-  if (op.op === 'open') {
-    if (op.forceNewChannel) throw new Error('blockq: the VSP\'s open has no force-new-channel');
-    return `open ${op.ch} ${op.instance}${op.loopback ? ' loopback' : ''} ring-pages=${op.ringPages}`;
-  }
+  if (op.op === 'open' && op.forceNewChannel) throw new Error('blockq: the VSP\'s open has no force-new-channel');
   if (op.op === 'rescind' || op.op === 'pause') throw new Error(`blockq: the VSP has no \`${op.op}\` command`);
-  return `${op.op} ch=${op.ch}`;
+  return channelCommand(op);
 }
 
 /**
@@ -54,19 +42,7 @@ export function channel(op: ChannelOp): string {
  * `replies`), the guest's Requests (`requests_sent`, answered: `completions`).
  */
 export function counters(who: 'vsp' | 'guest', lines: readonly string[]): DriverCounters {
-  let traceSeq: number | undefined;
-  const channels = new Map<number, { sent: number; completed: number }>();
-  for (const l of lines) {
-    const kv: Record<string, number> = {};
-    for (const m of l.matchAll(/(\w+)=(\d+)/g)) kv[m[1]!] = Number(m[2]);
-    if (kv.trace_seq !== undefined && traceSeq === undefined) traceSeq = kv.trace_seq;
-    if (kv.ch !== undefined) {
-      channels.set(kv.ch, who === 'vsp'
-        ? { sent: kv.events_sent ?? 0, completed: kv.replies ?? 0 }
-        : { sent: kv.requests_sent ?? 0, completed: kv.completions ?? 0 });
-    }
-  }
-  return { traceSeq, channels };
+  return parseCounters(lines, who === 'vsp' ? { sent: 'events_sent', completed: 'replies' } : { sent: 'requests_sent', completed: 'completions' });
 }
 
 /** blockq's control: everything of a DeviceControl but the Windows tool, which it lacks (see the top of this file). */

@@ -13,7 +13,7 @@ import type { TraceSink } from '../../src/trace/sink.ts';
 import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import type { DeliveryPeek, GuestDriver, GuestRings, HostDoorbell } from '../../src/device-api/device-module.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, queuedWrites, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 import {
   Mode, MsgType, Status, answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
@@ -160,6 +160,10 @@ export class BlockqGuest implements GuestDriver {
 
   canFlush(ch: number): boolean {
     return canFlush(this.chan(ch));
+  }
+
+  queued(ch: number): number {
+    return queuedWrites(this.chan(ch));
   }
 
   flushOne(ch: number): void {

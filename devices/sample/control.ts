@@ -12,20 +12,11 @@
 // The Linux guest driver takes the same lines through its debugfs control file.
 
 import type { ChannelOp, DriverCounters, ToolControl, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
+import { channelCommand, instanceGuid, parseCounters, trafficCommand } from '../../src/device-api/control-lines.ts';
 
-/** The guest driver's completion modes as its `send` command numbers them (PROTOCOL.md). */
-const MODE = { inline: 0, deferred: 1, hold: 2 } as const;
-
-/** A traffic step as a line of the drivers' control language (lab/drivers/README.md). */
+/** A traffic step as a line of the drivers' control language (lab/drivers/README.md): send, transact, notify. */
 export function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string } {
-  switch (step.op) {
-    case 'guest-send':
-      return { to: 'guest', line: `send ${step.count} ${step.size} ${MODE[step.mode]} ${step.mode === 'hold' ? step.hold : 0} ch=${step.channel}` };
-    case 'host-send':
-      return { to: 'vsp', line: `transact ${step.count} ${step.size} ${step.hold} ch=${step.channel}` };
-    case 'notify':
-      return { to: step.dir === 'g2h' ? 'guest' : 'vsp', line: `notify ${step.count} ${step.size} ch=${step.channel}` };
-  }
+  return trafficCommand(step, { request: 'send', transaction: 'transact', notify: 'notify' });
 }
 
 /**
@@ -33,13 +24,12 @@ export function command(step: TrafficStep): { to: 'vsp' | 'guest'; line: string 
  * drivers find a channel's number in the id they bind.
  */
 export function channelInstance(ch: number): string {
-  return `8d2f5c3a-71b4-4e0e-9a6d-${ch.toString(16).padStart(12, '0')}`;
+  return instanceGuid('8d2f5c3a-71b4-4e0e-9a6d-', ch);
 }
 
-/** A channel operation as the VSP's command (vsp-driver.c VspRunCommand, vsp-save.c). */
+/** A channel operation as the VSP's command (vsp-driver.c VspRunCommand, vsp-save.c): every one the shared shape has. */
 export function channel(op: ChannelOp): string {
-  if (op.op !== 'open') return `${op.op} ch=${op.ch}`;
-  return `open ${op.ch} ${op.instance}${op.loopback ? ' loopback' : ''} ring-pages=${op.ringPages}${op.forceNewChannel ? ' force-new-channel' : ''}`;
+  return channelCommand(op);
 }
 
 /**
@@ -49,15 +39,7 @@ export function channel(op: ChannelOp): string {
  * completions they got as `completions`.
  */
 export function counters(who: 'vsp' | 'guest', lines: readonly string[]): DriverCounters {
-  let traceSeq: number | undefined;
-  const channels = new Map<number, { sent: number; completed: number }>();
-  for (const l of lines) {
-    const kv: Record<string, number> = {};
-    for (const m of l.matchAll(/(\w+)=(\d+)/g)) kv[m[1]!] = Number(m[2]);
-    if (kv.trace_seq !== undefined && traceSeq === undefined) traceSeq = kv.trace_seq;
-    if (kv.ch !== undefined) channels.set(kv.ch, { sent: kv[who === 'vsp' ? 'transactions_sent' : 'requests_sent'] ?? 0, completed: kv.completions ?? 0 });
-  }
-  return { traceSeq, channels };
+  return parseCounters(lines, { sent: who === 'vsp' ? 'transactions_sent' : 'requests_sent', completed: 'completions' });
 }
 
 function args(v: ToolVerb): string[] {
@@ -78,18 +60,19 @@ export const sampleControl: ToolControl = {
   tool: { program: 'C:\\bench\\bin\\sample-ctl.exe', args },
   // sample_guest_ctl.c: one command per write.
   linuxGuest: { controlFile: '/sys/kernel/debug/vmbus_sample_guest/control' },
-  // The Windows client makes one device per channel offer, all behind the one control
-  // name \\.\VmbusSampleGuest (guest-driver.c): a second channel's device cannot start.
+  // A loopback job's client is the Windows guest driver in the host. It serves several
+  // channels now (one device per offer behind one control device, guest-control.c), but no
+  // loopback job has been run with more than one yet.
   loopbackChannels: 1,
-  // One control device name per VM (\\.\VmbusSampleGuest): a second device would fail to start.
-  windowsGuestChannels: 1,
+  // The Windows guest driver serves any number of channels in a VM: one PnP device per
+  // offer, all behind its one control device (guest-control.c), so no windowsGuestChannels.
   // The guest completes each held host transaction after the time its arg0 asks for
   // (the scenario's host-send `hold`), as the twins do (PROTOCOL.md "hold").
   begin: [{ to: 'guest', line: 'hold auto' }],
   // The Linux module registers its hv_driver as KBUILD_MODNAME (sample_guest_main.c); its
   // remove closes the channel, its probe opens it, and its trace is the module's, so it
-  // outlives the device. The Windows guest keeps its trace in the device's memory, which
-  // EvtDeviceReleaseHardware frees along with the channel (guest-driver.c): a disabled or
-  // rescinded device would take the close's own events with it, so no windowsPnp.
-  guestUnbind: { linuxDriver: 'vmbus_sample_guest' },
+  // outlives the device. The Windows driver's trace is the driver's too (allocated in
+  // DriverEntry, guest-trace.c): a disabled or rescinded device's end is traced and read
+  // after, so windowsPnp.
+  guestUnbind: { linuxDriver: 'vmbus_sample_guest', windowsPnp: true },
 };

@@ -28,7 +28,7 @@ import {
 } from './protocol.ts';
 import type { GuestDriver } from '../../src/device-api/device-module.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, queuedWrites, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 import type { StateKey } from '../../src/scenario/state-key.ts';
 
@@ -161,6 +161,10 @@ export class SampleGuest implements GuestDriver {
 
   canFlush(ch: number): boolean {
     return canFlush(this.chan(ch));
+  }
+
+  queued(ch: number): number {
+    return queuedWrites(this.chan(ch));
   }
 
   flushOne(ch: number): void {

@@ -26,7 +26,8 @@
 
 import { cDriversKeyed, executeScenario, type InjectedOp, type SavePoint } from '../scenario/execute.ts';
 import type { StateKey } from '../scenario/state-key.ts';
-import { usesCDrivers, type Scenario } from '../scenario/model.ts';
+import type { Scenario } from '../scenario/model.ts';
+import { usesCDrivers } from '../scenario/devices-mode.ts';
 import { StampingSink, type TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import { PropertyChecker, statusRuleOf, sameVerdicts, type Violation } from './properties.ts';

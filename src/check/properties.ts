@@ -30,7 +30,8 @@ import { nextTxId, type TxId } from '../vmbus/tx-id.ts';
 import type { TraceEvent, Dir } from '../trace/schema.ts';
 import type { StatusRule } from '../device-api/device-module.ts';
 import { deviceOf } from '../device-api/load.ts';
-import { devicePath, type Scenario } from '../scenario/model.ts';
+import type { Scenario } from '../scenario/model.ts';
+import { devicePath } from '../scenario/devices-mode.ts';
 import type { RefusedRestore } from '../scenario/execute-types.ts';
 import { TransactionTable } from '../vmbus/trans-table.ts';
 
@@ -122,7 +123,8 @@ const TRANSITIONS: Record<'host' | 'guest', Record<string, readonly string[]>> =
     Started: ['Active'],
     Active: ['Paused', 'Closed'],
     Paused: ['Active', 'Closed'],
-    Closed: ['Opened'],
+    // (Closed -> Enabled: a Windows client's channel reoffered is a new device, which enables its new client.)
+    Closed: ['Opened', 'Enabled'],
   },
 };
 

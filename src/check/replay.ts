@@ -21,7 +21,7 @@
 
 import type { TxId } from '../vmbus/tx-id.ts';
 import { executeScenario, type ReplayModel, type TaskOption } from '../scenario/execute.ts';
-import type { Scenario } from '../scenario/model.ts';
+import { cGuestOf, type Scenario } from '../scenario/model.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { EventBody, TraceEvent } from '../trace/schema.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
@@ -60,10 +60,34 @@ export interface CheckTraceOptions {
    * are not worked out.
    */
   properties?: boolean | undefined;
+  /**
+   * What the traced guest's send does when its ring is full (GuestSends). Absent: from the
+   * scenario's `devices` (c-linux: `wait`), else `queue`.
+   */
+  guestSends?: GuestSends | undefined;
+}
+
+/**
+ * What a guest's send does when the guest-to-host ring has no room: `queue`, as KMCL's
+ * VmbPacketSend does (the packet waits in the library and the call returns: the twins,
+ * a Windows guest driver), or `wait`, as a Linux guest driver's does (vmbus_sendpacket
+ * fails with -EAGAIN on a full ring, and the driver sleeps and tries again until the host
+ * has read enough: its send step ends only once every packet is in the ring, and it
+ * traces each send as its packet enters the ring).
+ */
+export type GuestSends = 'queue' | 'wait';
+
+/**
+ * The guest's ring-full behaviour a run of `s` had (CheckTraceOptions.guestSends): the C
+ * Linux guest's waits; the twin, the C Windows guest and a loopback job's client (a KMCL
+ * client in the host) queue.
+ */
+export function guestSendsOf(s: Pick<Scenario, 'devices' | 'topology'>): GuestSends {
+  return s.topology !== 'loopback' && cGuestOf(s.devices) === 'linux' ? 'wait' : 'queue';
 }
 
 export function checkTrace(scenario: Scenario, source: ObservedSource, opts: CheckTraceOptions = {}): CheckResult {
-  return new Replay(scenario, source, opts.properties ?? true).run(opts.choices);
+  return new Replay(scenario, source, opts.properties ?? true, opts.guestSends ?? guestSendsOf(scenario)).run(opts.choices);
 }
 
 /**
@@ -85,13 +109,15 @@ export function checkReplayFirst(scenario: Scenario, open: () => ObservedSource,
 
 /**
  * A KMCL client guest's own state before the model's next one: Enabled before Opened, and
- * Started before Active on a channel whose guest traced its own Enabled (`clients`): a
- * guest that opens an offered channel (a Linux driver) never enables it, so a Started of
- * its own is still a wrong state.
+ * on a channel whose guest traced its own Enabled (`clients`), Started before Active and
+ * Paused before Closed (KMCL suspends a client on its way to Closed): a guest that opens
+ * an offered channel (a Linux driver) never enables it, so a Started or Paused of its own
+ * is still a wrong state.
  */
 function isClientOwnState(o: TraceEvent, m: EventBody, clients: ReadonlySet<number>): boolean {
   if (o.ev !== 'ch.state' || m.ev !== 'ch.state' || o.ch !== m.ch) return false;
-  return (o.state === 'Enabled' && m.state === 'Opened') || (o.state === 'Started' && m.state === 'Active' && clients.has(o.ch));
+  if (o.state === 'Enabled' && m.state === 'Opened') return true;
+  return clients.has(o.ch) && ((o.state === 'Started' && m.state === 'Active') || (o.state === 'Paused' && m.state === 'Closed'));
 }
 
 /** One line per event, for messages and the `expected` list. */
@@ -207,15 +233,20 @@ class Replay implements TraceSink {
   /** Packets read as sent and not yet as received: what a pkt.queued may name. */
   private readonly inFlight = new InFlight();
   private lastOptions: readonly TaskOption[] = [];
+  /** the model as the last scheduling point saw it (what WaitingSends asks between them) */
+  private lastModel: ReplayModel | null = null;
   private sawScenarioEnd = false;
   /** channels whose guest traced its own Enabled: a KMCL client (the C Windows guest driver), which also traces its own Started */
   private readonly clientChannels = new Set<number>();
+  /** guestSends 'wait': the model's sends are matched as their packets enter the ring (WaitingSends) */
+  private readonly waits: WaitingSends | null;
 
-  constructor(s: Scenario, source: ObservedSource, properties: boolean) {
+  constructor(s: Scenario, source: ObservedSource, properties: boolean, guestSends: GuestSends) {
     this.s = s;
     this.source = source;
     this.properties = properties;
     this.checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
+    this.waits = guestSends === 'wait' ? new WaitingSends() : null;
   }
 
   run(choices?: Partial<GapChoices>): CheckResult {
@@ -226,8 +257,13 @@ class Replay implements TraceSink {
         seed,
         sink: this,
         choices,
-        chooser: { choose: (model) => this.choose(model) },
+        // The model is the twins whatever drivers the traced run had; `devices` says only
+        // which guest wrote the trace (guestSends).
+        devices: 'twin',
+        guestSendWaits: this.waits !== null,
+        chooser: { choose: (model) => this.choose(model), sendBlocked: (model, ch, n) => this.sendBlocked(model, ch, n) },
       });
+      this.waits?.settle(this.lastModel, (m) => this.explainModel(m));
       const extra = this.earliestUnexplained() ?? this.readBoundary() ?? this.source.next();
       if (extra) {
         this.feed(extra);
@@ -332,6 +368,20 @@ class Replay implements TraceSink {
 
   /** TraceSink: the model wrote `m` (not stamped with v, seq and src, which are not compared). */
   emit(m: EventBody): void {
+    const w = this.waits;
+    if (w !== null) {
+      // A waiting guest traces a send once its packet is in the ring: the model's send is
+      // held until the model says whether it queued it (WaitingSends).
+      // (First the sends a flush has since put in the ring: they come before `m`.)
+      const explain = (x: EventBody): void => this.explainModel(x);
+      w.written(this.lastModel, explain);
+      if (w.model(m, explain)) return;
+    }
+    this.explainModel(m);
+  }
+
+  /** Explains the model's event `m` by the next observed event of its side. */
+  private explainModel(m: EventBody): void {
     if (m.ev === 'pkt.queued') return;
     if (m.side === 'bench') {
       const left = this.earliestUnexplained();
@@ -366,8 +416,9 @@ class Replay implements TraceSink {
     const side = m.side;
     let o = this.head(side);
     // A KMCL client as the VM's guest (lab/drivers/guest-windows) traces its own Enable
-    // before the Opened the model writes, and its own Start before Active: states a guest
-    // that opens an offered channel (the model's, the Linux driver's) does not write.
+    // before the Opened the model writes, its own Start before Active and its Suspend before
+    // Closed: states a guest that opens an offered channel (the model's, the Linux
+    // driver's) does not write.
     // They are the client's own, explained here; the properties still check their order.
     while (o !== undefined && side === 'guest' && m.ev === 'ch.state' && isClientOwnState(o.event, m, this.clientChannels)) {
       if (o.event.ev === 'ch.state' && o.event.state === 'Enabled') this.clientChannels.add(o.event.ch);
@@ -393,6 +444,8 @@ class Replay implements TraceSink {
 
   /** The replay's scheduling decision: the task that explains the next observed event. */
   private choose(model: ReplayModel): TaskOption | null {
+    this.lastModel = model;
+    this.waits?.settle(model, (m) => this.explainModel(m));
     const options = model.options();
     this.lastOptions = options;
     // The side whose next event comes first in the file is tried first; if nothing
@@ -421,11 +474,38 @@ class Replay implements TraceSink {
       const held = model.heldOption(side, e.ch, e.tx);
       if (held) return held;
     }
+    // A waiting guest's send is written when the flush puts its packet in the ring.
+    if (e.ev === 'pkt.send' && this.waits?.next(e.ch)?.tx === e.tx) {
+      for (const opt of options) if (opt.ev === null && opt.side === 'guest' && opt.ch === e.ch) return opt;
+    }
     for (let i = 0; i < options.length; i++) {
       const opt = options[i]!;
       if (opt.side === side && opt.ev === e.ev && opt.ch === e.ch && opt.dir === e.dir && opt.tx === e.tx) return opt;
     }
     return null;
+  }
+
+  /** The model's send step cannot end: `queued` packets wait for room the trace never frees. */
+  private sendBlocked(model: ReplayModel, ch: number, queued: number): void {
+    this.waits?.settle(model, (m) => this.explainModel(m));
+    const waiting = this.waits?.next(ch);
+    const g = this.head('guest');
+    const why = `the guest's send step on channel ${ch} still has ${queued} packet(s) waiting for room in its ring, and the trace shows the host freeing none: a send that waits for room resumes only once the host has read enough`;
+    const h = this.head('host');
+    const hostReads = h !== undefined && h.event.ev === 'pkt.recv' && h.event.ch === ch && h.event.dir === 'g2h';
+    if (waiting && !hostReads && g && g.event.ev === 'pkt.send' && g.event.ch === ch && g.event.tx === waiting.tx) {
+      // The guest traced the send anyway, and the host reads nothing more of its ring
+      // here: the packet went in without room for it. (Were the host reading on, one it
+      // skipped would be the trace's fault: lost, below.)
+      this.feed(g);
+      throw this.diverge(g, [], `${why}, yet it traced sending ${ch}/g2h/${String(waiting.tx)}`, 'spurious');
+    }
+    const left = this.earliestUnexplained() ?? this.readBoundary();
+    if (left) {
+      this.feed(left);
+      throw this.diverge(left, [], why, this.classOfStall());
+    }
+    throw new Diverged({ verdict: 'diverge', class: 'hang', message: `${why} before the trace ends`, firstUnexplained: null, expected: [], failedProperties: ['progress'], events: this.consumed });
   }
 
   private earliestUnexplained(): ObservedEvent | undefined {
@@ -483,10 +563,34 @@ class Replay implements TraceSink {
     return o.ev === 'ch.state' ? 'state-order' : 'spurious';
   }
 
-  private diverge(o: ObservedEvent, expected: string[], why: string, fallback: DivergenceClass = 'spurious'): Diverged {
+  /**
+   * The first unexplained event of the other side than `o`'s that comes before `o` in the
+   * file and breaks a property, fed to the property checker in file order; undefined when
+   * there is none (or the checker is not fed: checkReplayFirst's first pass).
+   */
+  private earlierBreak(o: ObservedEvent): ObservedEvent | undefined {
+    if (!this.properties || (o.event.side !== 'host' && o.event.side !== 'guest')) return undefined;
+    const q = o.event.side === 'host' ? this.guest : this.host;
+    for (let i = q.head; i < q.items.length; i++) {
+      const e = q.items[i]!;
+      if (e.line >= o.line) return undefined;
+      this.checker.onEvent(e.event);
+      if (this.checker.violations.some((x) => x.seq === e.event.seq)) return e;
+    }
+    return undefined;
+  }
+
+  private diverge(at: ObservedEvent, expected: string[], why: string, fallback: DivergenceClass = 'spurious'): Diverged {
+    // An event of the other side, earlier in the file and not yet explained, that itself
+    // breaks a property (a receive of what was never sent, a second one) is where the trace
+    // went wrong: the model, unable to explain it, went on without that side, and parted
+    // from the trace only later (test/check/divergence-classes.test.ts).
+    const early = this.earlierBreak(at);
+    const o = early ?? at;
     // The properties, run on the observed trace so far, name the class when the trace
     // itself breaks one at this event.
     const v = this.checker.violations.find((x) => x.seq === o.event.seq);
+    if (early) why = 'the model cannot explain it, and went on without it';
     const alternatives = expected.length > 0 ? expected : this.lastOptions.filter((x) => x.ev !== null).map(describeOption);
     return new Diverged({
       verdict: 'diverge',
@@ -555,5 +659,62 @@ class InFlight {
   }
   has(ch: unknown, dir: unknown, tx: unknown): boolean {
     return this.open.has(`${String(ch)}/${String(dir)}/${String(tx)}`);
+  }
+}
+
+/**
+ * guestSends 'wait': the model's guest sends, each matched against the trace when its
+ * packet enters the ring, as a Linux guest driver traces it. The twin model traces a send
+ * at the call and then, if the ring had no room, pkt.queued: so the latest send is held
+ * until the model's next event says which; a queued one waits here until the model's queue
+ * on its channel is shorter than this list (a flush wrote it). Invariant: per channel,
+ * `waiting` lists exactly the model's queued sends, oldest first, once `settle` has run.
+ */
+class WaitingSends {
+  private held: EventBody | null = null;
+  private readonly waiting = new Map<number, Fifo<Extract<EventBody, { ev: 'pkt.send' }>>>();
+
+  /** Takes the model's guest event `m` if it is a send or says a send was queued; false when `m` is for the caller. */
+  model(m: EventBody, explain: (m: EventBody) => void): boolean {
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      if (m.ev === 'pkt.queued' && held.ev === 'pkt.send' && m.ch === held.ch && m.tx === held.tx && m.dir === held.dir) {
+        let q = this.waiting.get(m.ch);
+        if (!q) this.waiting.set(m.ch, (q = fifo()));
+        fifoPush(q, held);
+        return true;
+      }
+      explain(held);
+    }
+    if (m.ev === 'pkt.send' && m.side === 'guest') {
+      this.held = m;
+      return true;
+    }
+    return false;
+  }
+
+  /** Explains the held send (not queued: nothing said so) and each queued send the model has since written to its ring. */
+  settle(model: ReplayModel | null, explain: (m: EventBody) => void): void {
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      explain(held);
+    }
+    this.written(model, explain);
+  }
+
+  /** Explains each queued send the model has since written to its ring. */
+  written(model: ReplayModel | null, explain: (m: EventBody) => void): void {
+    if (model === null || this.waiting.size === 0) return;
+    for (const [ch, q] of this.waiting) {
+      for (let written = fifoLength(q) - model.guestQueued(ch); written > 0; written--) explain(fifoShift(q)!);
+    }
+  }
+
+  /** The oldest send of `ch` still waiting for room. */
+  next(ch: number): { tx: TxId } | undefined {
+    const q = this.waiting.get(ch);
+    return q ? fifoPeek(q) : undefined;
   }
 }

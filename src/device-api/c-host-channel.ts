@@ -8,7 +8,7 @@
 // (devices/sample/c/host-vsp.ts, devices/blockq/c/host-vsp.ts).
 //
 // Everything goes through the VSP's control interface, as a lab job uses it: `open`, the
-// traffic commands, `save`, `detach`, `discard`, `restore`, `resume` and, for a VSP that
+// control's `begin` lines to the VSP once the channels are open, the traffic commands, `save`, `detach`, `discard`, `restore`, `resume` and, for a VSP that
 // has them, `rescind` and the `open ... force-new-channel` of a FORCE_NEW_CHANNEL channel.
 //
 // One C VSP driver serves every channel of a host and lives as long as the host does, as a
@@ -22,9 +22,10 @@
 
 import type { Channel } from '../vmbus/channel.ts';
 import type { Faults } from '../vmbus/faults.ts';
+import { InputError } from '../errors.ts';
 import { RestoreError } from '../vmbus/saved-state.ts';
 import { ntStatusHex } from '../vmbus/status.ts';
-import { DeviceError, type ChannelOp, type DeviceControl, type HostVsp } from './device-module.ts';
+import { beginLines, DeviceError, type ChannelOp, type DeviceControl, type HostVsp } from './device-module.ts';
 import type { StateKey } from '../scenario/state-key.ts';
 import type { PacketRec } from '../devices/wasm/kmcl-shim.ts';
 import { namingChannel, replayRunsTwins } from '../devices/wasm/violations.ts';
@@ -35,7 +36,7 @@ export interface CHostChannelSpec<V extends CVspDriver> {
   /** names the VSP in errors: "C VSP", "blockq C VSP" */
   name: string;
   /** the device's control: the one place a lab job's lines come from too */
-  control: Pick<DeviceControl, 'command' | 'channel' | 'channelInstance'>;
+  control: Pick<DeviceControl, 'command' | 'channel' | 'channelInstance' | 'begin'>;
   /** the counter (of the VSP's `counters`) that is not 0 while its timer has work: the sample's `held`, blockq's `outstanding` */
   timerCounter: string;
   /** keys a packet's context (the shim's packet record of the VSP's per-transaction state) for explore */
@@ -120,6 +121,20 @@ export class CHostChannel<V extends CVspDriver> implements HostVsp {
       c.faults = this.faults;
       if (this.quota) c.setTransactionQuota(this.quota);
     });
+  }
+
+  /**
+   * The control's begin lines to the VSP (HostVsp.begin), once per driver: the executor
+   * calls this on every channel's face once the channels are open, as a lab job sends
+   * them to its VSP then. A line the VSP refuses is bad input (the device module's), naming it.
+   */
+  begin(): void {
+    if (this.vsp.begun) return;
+    this.vsp.begun = true;
+    for (const line of beginLines(this.spec.control, 'vsp')) {
+      const st = this.vsp.command(line);
+      if (st !== 0) throw new InputError(`the ${this.spec.name} refused its device control's begin line '${line}': status ${ntStatusHex(st)}`, { field: 'device' });
+    }
   }
 
   send(kind: 'transaction' | 'notify', firstTx: number, count: number, size: number, guestHold: number): void {

@@ -27,9 +27,10 @@
 //
 // Guest memory: the state is the driver itself (module memory and the shim's tables).
 // A save copies it whole (CGuestLinux.image), a restore builds the driver again from the
-// copy and binds its channels to the restored rings. Time the VM spends saved does not
-// pass for the guest: its clock is the run's minus the time away, as the twins shift
-// their holds.
+// copy, in the instance of the guest it replaces (c-guest-base.ts), and binds its channels
+// to the restored rings. The state, the image's checks, the guest's clock and the trace
+// drain are the C guest base's (c-guest-base.ts); what is here is how the module is
+// driven and read.
 //
 // Intended differences from a twin (test/devices/wasm/c-vs-twin.test.ts lists the
 // sample's, test/devices/blockq/c-guest.test.ts blockq's): it never queues a send (a full
@@ -38,17 +39,14 @@
 // in the ring; its delayed work is one queue for all channels, run as the first
 // channel's timer.
 
-import type { DeviceControl, EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from './device-module.ts';
+import type { EmulatorGuest, GuestRings, HostDoorbell } from './device-module.ts';
 import type { TraceSink } from '../trace/sink.ts';
-import type { EventBody } from '../trace/schema.ts';
-import { parseJsonExact } from '../trace/json-ids.ts';
-import { RestoreError } from '../vmbus/saved-state.ts';
-import { replayRunsTwins } from '../devices/wasm/violations.ts';
 import type { IncomingRing, OutgoingRing } from '../vmbus/ring.ts';
-import { CGuestLinux, type CGuestLinuxImage, type CGuestLinuxOptions } from '../devices/wasm/c-guest-linux.ts';
+import { CGuestLinux, type CGuestLinuxImage } from '../devices/wasm/c-guest-linux.ts';
 import type { DriverRecipe } from '../devices/wasm/build.ts';
 import { keyCGuestLinux } from './c-linux-guest-key.ts';
 import type { StateKey } from '../scenario/state-key.ts';
+import { CGuestState, CVmGuestBase, cGuestSide, type CGuestControl } from './c-guest-base.ts';
 
 /** The trace buffer the bench loads the module with (insmod trace_kib=...); readNew empties it long before it fills. */
 const TRACE_KIB = 256;
@@ -64,97 +62,38 @@ export interface CGuestOptions {
    * offered with; `begin`, the lines a lab job sends first (those to the guest go to the
    * control file once the channels are probed)
    */
-  control: Pick<DeviceControl, 'command' | 'channelInstance' | 'begin'>;
+  control: CGuestControl;
   replace?: Readonly<Record<string, string>> | undefined;
 }
 
-/** A C guest's state: the loaded driver, and how far its clock is behind the run's. */
-export class CLinuxGuestState {
-  /** set once, right after the state is made (the driver reads its clock through the state) */
-  drv!: CGuestLinux;
-  /** ms the VM spent saved: the guest's clock is the run's minus this */
-  away: number;
-  /** the channels' ids, ascending */
-  readonly channels: readonly number[];
-  probed: boolean;
-
-  constructor(away: number, channels: readonly number[], probed: boolean) {
-    this.away = away;
-    this.channels = [...channels].sort((a, b) => a - b);
-    this.probed = probed;
-  }
-}
-
-/** A saved VM's copy of the guest (plain data). `channels` as the twin's image has them: the layout's. */
-interface CLinuxGuestImage {
-  kind: 'c-linux';
-  driver: CGuestLinuxImage;
-  /** the guest's clock when the copy was taken */
-  guestNow: number;
-  channels: Array<{ ch: number }>;
-  probed: boolean;
-}
+/** A C Linux guest's state: the base's (the loaded module, its clock, its channels). */
+export type CLinuxGuestState = CGuestState<CGuestLinux>;
 
 export function cLinuxGuest(o: CGuestOptions): EmulatorGuest {
-  const driverOpts = (st: CLinuxGuestState): CGuestLinuxOptions => ({ recipe: o.recipe, now: () => o.now() - st.away, traceKib: TRACE_KIB, ...(o.replace ? { replace: o.replace } : {}) });
-  // The driver of the last guest state a restore replaced: the next revive puts its image
-  // into that instance (CGuestLinux, `spare`). One run's, so one build's.
-  let spare: CGuestLinux | undefined;
-  return {
-    newGuestState(channels, firstTx) {
-      const odd = firstTx.findIndex((t) => t !== 1);
-      if (odd >= 0) throw new Error(`the C guest driver numbers transactions from 1; channel ${channels[odd]} starts at ${String(firstTx[odd])}`);
-      const st = new CLinuxGuestState(0, channels, false);
-      st.drv = new CGuestLinux(driverOpts(st));
-      return st;
-    },
-    guest(state, rings, sink, host) {
-      return new CLinuxVmGuest(state as CLinuxGuestState, rings, sink, host, o.control);
-    },
-    snapshotGuest(state, now, live): CLinuxGuestImage {
-      const st = state as CLinuxGuestState;
-      return { kind: 'c-linux', driver: st.drv.image(live), guestNow: now - st.away, channels: st.channels.map((ch) => ({ ch })), probed: st.probed };
-    },
-    reviveGuest(image, now) {
-      const img = image as Partial<CLinuxGuestImage> | null;
-      const bad = (what: string): never => {
-        throw new RestoreError('bad-record', `the guest image ${what}`);
-      };
-      if (typeof img !== 'object' || img === null || img.kind !== 'c-linux') bad('is not a C Linux guest driver\'s (kind c-linux)');
-      if (typeof img!.guestNow !== 'number' || !Number.isFinite(img!.guestNow) || img!.guestNow < 0 || img!.guestNow > now) bad(`clock ${String(img!.guestNow)} is not a time before now (${now})`);
-      if (!Array.isArray(img!.channels) || img!.channels.length === 0 || !img!.channels.every((c) => Number.isSafeInteger(c?.ch))) bad('channels are not a list of channel ids');
-      if (typeof img!.probed !== 'boolean') bad('probed is not a boolean');
-      const st = new CLinuxGuestState(now - img!.guestNow!, img!.channels!.map((c) => c.ch), img!.probed!);
-      st.drv = new CGuestLinux(driverOpts(st), img!.driver, spare);
-      spare = undefined;
+  const driverOpts = (now: () => number) => ({ recipe: o.recipe, now, traceKib: TRACE_KIB, ...(o.replace ? { replace: o.replace } : {}) });
+  return cGuestSide<CGuestLinux, CLinuxGuestState, CGuestLinuxImage>({
+    kind: 'c-linux',
+    title: 'C Linux guest driver',
+    now: o.now,
+    state: (away, channels, probed) => new CGuestState(away, channels, probed),
+    load: (now) => new CGuestLinux(driverOpts(now)),
+    // The image goes into the replaced guest's instance when it fits (CGuestLinux, `spare`).
+    revive: (now, image, spare) => new CGuestLinux(driverOpts(now), image, spare),
+    image: (drv, live) => drv.image(live),
+    checkRevived(st, bad) {
       const missing = st.probed ? st.channels.find((ch) => !st.drv.linux.channels.has(ch)) : undefined;
       if (missing !== undefined) bad(`says channel ${missing} was probed, but the driver has no such channel`);
-      return st;
     },
-    discardGuest(state) {
-      const st = state as CLinuxGuestState;
-      spare = st.drv;
-      // Whatever still holds the old state fails loudly rather than drive the reused instance.
-      st.drv = undefined as unknown as CGuestLinux;
-    },
-  };
+    face: (st, rings, sink, host) => new CLinuxVmGuest(st, rings, sink, host, o.control),
+  });
 }
 
 /** The GuestDriver face of the C Linux driver over one run's rings. */
-class CLinuxVmGuest implements GuestDriver {
-  private readonly st: CLinuxGuestState;
-  private readonly rings: GuestRings;
-  private readonly sink: TraceSink;
-  private readonly host: HostDoorbell;
-  private readonly ctl: CGuestOptions['control'];
+class CLinuxVmGuest extends CVmGuestBase<CGuestLinux, CLinuxGuestState> {
   private readonly timerCh: number;
 
-  constructor(st: CLinuxGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestOptions['control']) {
-    this.st = st;
-    this.rings = rings;
-    this.sink = sink;
-    this.host = host;
-    this.ctl = ctl;
+  constructor(st: CLinuxGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
+    super(st, rings, sink, host, ctl);
     this.timerCh = st.channels[0]!;
     const drv = st.drv;
     // While the driver's thread sleeps (a full ring), the host runs; if it has nothing to
@@ -169,60 +108,39 @@ class CLinuxVmGuest implements GuestDriver {
     if (st.probed) for (const ch of st.channels) drv.bind(ch, rings.get(ch)!, this.doorbell(ch));
   }
 
-  get state(): unknown {
-    return this.st;
-  }
-
   /** Explore's state key: the driver as its image (c-linux-guest-key.ts), not field by field. */
   keyers(add: (object: object, key: (k: StateKey) => void) => void): void {
     const drv = this.st.drv;
     add(drv, (k) => keyCGuestLinux(k, drv));
   }
 
-  private doorbell(ch: number): (w: 'interrupt' | 'writable') => void {
-    return (w) => (w === 'interrupt' ? this.host.interrupt(ch) : this.host.writable(ch));
-  }
-
   /** The VMBus core probes the driver for each offered channel; then the control's `begin` lines to the guest, as a lab job starts. */
   probe(): void {
-    const drv = this.st.drv;
-    for (const ch of this.st.channels) {
-      const r = drv.offer(ch, this.ctl.channelInstance(ch), this.rings.get(ch)!, this.doorbell(ch));
-      this.drain();
-      if (r !== 0) throw new Error(`the C guest driver's probe of channel ${ch} failed with ${r}`);
-    }
-    this.st.probed = true;
-    for (const b of this.ctl.begin ?? []) if (b.to === 'guest') this.control(b.line);
+    for (const ch of this.st.channels) this.offer(ch, this.rings.get(ch)!);
+    this.begin();
   }
 
-  /** One line to the control file; a refused command is an error naming it. */
-  private control(line: string): void {
-    const r = this.st.drv.control(line);
+  /** The VMBus core's probe of channel `ch` on these rings. */
+  private offer(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    const r = this.st.drv.offer(ch, this.ctl.channelInstance(ch), rings, this.doorbell(ch));
     this.drain();
-    if (r < 0) throw new Error(`the C guest driver refused '${line}' with errno ${-r}`);
+    if (r !== 0) throw new Error(`the C guest driver's probe of channel ${ch} failed with ${r}`);
   }
 
-  /** The trace lines the driver wrote since the last read, into the run's trace in order. */
-  private drain(): void {
-    const text = this.st.drv.readNew();
-    if (!text) return;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      const { v: _v, seq: _seq, src: _src, ...body } = parseJsonExact(line) as Record<string, unknown>;
-      this.sink.emit(body as unknown as EventBody);
-    }
+  /** One line to the debugfs control file: -errno when refused. */
+  protected runLine(line: string): string | null {
+    const r = this.st.drv.control(line);
+    return r < 0 ? `errno ${-r}` : null;
+  }
+
+  /** The trace file, read on from where the bench's open file stopped. */
+  protected readTrace(): string {
+    return this.st.drv.readNew();
   }
 
   signal(ch: number, what: 'interrupt' | 'writable'): void {
     // The Linux driver does not wait for room to be signalled: it retries (sleeping).
     if (what === 'interrupt') this.st.drv.signal(ch);
-  }
-
-  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
-    const step: TrafficStep = kind === 'request'
-      ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
-      : { op: 'notify', channel: ch, dir: 'g2h', count, size };
-    this.control(this.ctl.command(step).line);
   }
 
   canFlush(): boolean {
@@ -266,9 +184,7 @@ class CLinuxVmGuest implements GuestDriver {
   /** The new instance of channel `ch` is offered on fresh rings: the VMBus core probes the driver for it. */
   reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
     this.rings.set(ch, rings);
-    const r = this.st.drv.offer(ch, this.ctl.channelInstance(ch), rings, this.doorbell(ch));
-    this.drain();
-    if (r !== 0) throw new Error(`the C guest driver's probe of channel ${ch} failed with ${r}`);
+    this.offer(ch, rings);
   }
 
   /** The driver has no device for channel `ch`: removed, not probed again (its memory says). */
@@ -285,18 +201,5 @@ class CLinuxVmGuest implements GuestDriver {
       n += (f.requests_sent ?? 0) - (f.completions ?? 0) + (f.held ?? 0);
     }
     return n;
-  }
-
-  // Replay (bench check) runs the TypeScript twins, never the C driver.
-  isHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  completeHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  peekDelivery(): null {
-    return replayRunsTwins();
   }
 }

@@ -25,6 +25,8 @@ export interface SavedStateIoctls {
 export class CVspDriver extends WindowsDriver {
   /** offered server channels by channel number */
   protected readonly offers: Map<number, ChannelRec>;
+  /** the device control's begin lines were sent (CHostChannel.begin): once per driver, as a lab job sends them once per VSP */
+  begun = false;
   private readonly saved: SavedStateIoctls;
 
   constructor(recipe: DriverRecipe, opts: WindowsDriverOptions, control: TextControlCodes, saved: SavedStateIoctls) {

@@ -23,6 +23,10 @@ import type { Faults } from '../vmbus/faults.ts';
 import type { IncomingRing, OutgoingRing } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { StateKey } from '../scenario/state-key.ts';
+import type { KmclShimOptions } from '../devices/wasm/kmcl-shim.ts';
+
+/** Answers a C Windows driver's KMCL gives as a Driver-Verifier-style run injects them (KmclShimOptions.faults). */
+export type KmclFaults = NonNullable<KmclShimOptions['faults']>;
 
 /** A traffic step of a scenario, as a device receives it (scenario/model.ts, StepSchema). */
 export type TrafficStep =
@@ -130,8 +134,8 @@ export interface DeviceControl {
   loopbackChannels?: number | undefined;
   /**
    * How many channels the device's Windows guest driver serves in one VM; absent: any
-   * number. A real lab plans a VM job with a Windows guest and more channels not
-   * applicable (src/lab/vm-steps.ts), as the emulator's C Windows guest refuses them.
+   * number (the sample's: one PnP device per channel offer). A real lab plans a VM job
+   * with a Windows guest and more channels not applicable (src/lab/vm-steps.ts).
    */
   windowsGuestChannels?: number | undefined;
   /** Lines sent once the channels are open, before the first step (settings the scenario's steps rely on) */
@@ -226,6 +230,13 @@ export interface HostVsp {
   /** Disable + Cleanup; `discard`: the VM goes with it, nothing completed now is traced */
   teardown(opts: { discard: boolean }): void;
   /**
+   * Optional: the device control's `begin` lines to the VSP (DeviceControl.begin, `to:
+   * 'vsp'`), once per VSP driver, as a lab job sends them: the executor calls it on every
+   * channel's face once the scenario's channels are open, before the first step. A C VSP's
+   * face has it (c-host-channel.ts); a twin takes no control lines.
+   */
+  begin?(): void;
+  /**
    * Optional: the host rescinds this channel instance (the bench has written `ch.rescind`;
    * lab/drivers/PROTOCOL.md "Rescind and re-offer"). The VSP ends what it still owns: the
    * packets a failed restore left it (freed), and through VmbChannelDisable every
@@ -296,6 +307,12 @@ export interface GuestDriver {
   send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void;
   canFlush(ch: number): boolean;
   flushOne(ch: number): void;
+  /**
+   * Optional: how many of channel `ch`'s sends wait in the driver's queue behind a full
+   * ring. bench check's model of a guest whose send waits for room (a Linux driver's) runs
+   * a send step until none does; without it, such a check is refused.
+   */
+  queued?(ch: number): number;
   canDeliver(ch: number): boolean;
   deliverOne(ch: number, now: number): void;
   nextDue(ch: number): number | null;
@@ -386,7 +403,7 @@ export interface EmulatorDevice {
    * the run's documented-gap choices (a guest's KMCL client follows them; absent: the defaults). A device
    * without a C guest for `os` throws an InputError naming it.
    */
-  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined }): EmulatorGuest;
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined; kmclFaults?: KmclFaults | undefined }): EmulatorGuest;
 }
 
 /**
@@ -398,4 +415,13 @@ export class DeviceError extends Error {
     super(message);
     this.name = 'DeviceError';
   }
+}
+
+/**
+ * The control's `begin` lines to one driver, in their order: what a lab job sends it once
+ * the channels are open (src/run/real/real-job.ts), and what the emulator's C VSP gets at
+ * the same point (its host face, c-host-channel.ts).
+ */
+export function beginLines(control: Pick<DeviceControl, 'begin'>, to: 'vsp' | 'guest'): string[] {
+  return (control.begin ?? []).filter((b) => b.to === to).map((b) => b.line);
 }

@@ -91,6 +91,11 @@ export function canFlush(c: GuestChannelIo): boolean {
   return c.writable && fifoLength(c.queue) > 0;
 }
 
+/** How many writes wait in the queue behind a full ring (GuestDriver.queued). */
+export function queuedWrites(c: GuestChannelIo): number {
+  return fifoLength(c.queue);
+}
+
 /** Writes the queue's head if it fits now; else advertises its need again. */
 export function flushOne(c: GuestChannelIo, out: OutgoingRing, host: HostDoorbell): void {
   const head = fifoPeek(c.queue);

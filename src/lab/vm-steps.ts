@@ -16,7 +16,11 @@
 //   guest-open   Disable-PnpDevice) and binds it again (bind; Enable-PnpDevice).
 //
 // A Windows guest driver that serves fewer channels than the scenario has (the device
-// control's windowsGuestChannels) cannot run it either.
+// control's windowsGuestChannels, when it says) cannot run it either. Nor can a Windows
+// guest whose every channel is closed at once (guest-close): a KMDF driver's control
+// device, through which the bench reads it, goes with its last PnP device (KMDF's
+// ControlDeviceDeleted rule), so nothing could read its counters or trace until a
+// channel opens again.
 //
 // Not drivable at all on a real lab: a `restore` with `fail` (a real VSP cannot be told to
 // refuse its saved state) and a channel with forceNewChannel (the handle broker's offer has
@@ -39,6 +43,7 @@ export function vmStepNotApplicable(s: Scenario, os: 'linux' | 'windows'): strin
   const can = os === 'linux' ? unbind?.linuxDriver !== undefined : unbind?.windowsPnp === true;
   const how = os === 'linux' ? 'control.guestUnbind.linuxDriver, the driver\'s name under /sys/bus/vmbus/drivers' : 'control.guestUnbind.windowsPnp: its Windows driver\'s trace outlives a disabled or removed device';
   const forced = s.channels.find((c) => c.forceNewChannel);
+  const closed = new Set<number>();
   if (forced) return `channel ${forced.id} sets forceNewChannel, which the handle broker's offer cannot ask for on a real lab`;
   for (let i = 0; i < s.steps.length; i++) {
     const st = s.steps[i]!;
@@ -55,6 +60,9 @@ export function vmStepNotApplicable(s: Scenario, os: 'linux' | 'windows'): strin
       case 'guest-close':
       case 'guest-open':
         if (!can) return `${at}: the ${d.name} device names no way for a ${os} guest to close and reopen its channel (${how})`;
+        if (st.op === 'guest-close') closed.add(st.channel);
+        else closed.delete(st.channel);
+        if (os === 'windows' && closed.size === s.channels.length) return `${at} closes the last open channel: a Windows guest driver's control device goes with its last device, so the bench could not read the driver until a channel opens again`;
         break;
       default:
         break;

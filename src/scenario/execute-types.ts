@@ -7,7 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { GuestDriver } from '../device-api/device-module.ts';
+import type { GuestDriver, KmclFaults } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 import type { DevicesMode } from './model.ts';
 
@@ -33,6 +33,15 @@ export interface ExecuteOptions {
    * (a real trace's timing decides, not the emulator's clock).
    */
   chooser?: Chooser | undefined;
+  /**
+   * Replay mode: the traced guest's send waits for ring space instead of queueing (a Linux
+   * driver: vmbus_sendpacket fails with -EAGAIN on a full ring and the driver sleeps and
+   * tries again; KMCL's VmbPacketSend queues in the library and returns). A guest-send or
+   * g2h notify step then ends only once every packet is in the ring, the scheduler running
+   * meanwhile, and each send is written to the trace when its packet enters the ring
+   * (src/check/replay.ts). Needs a guest twin with `queued` (device-module.ts).
+   */
+  guestSendWaits?: boolean | undefined;
   /** overrides the scenario's `devices` (`--devices c`): twins, the C VSP, or the C VSP and a C guest (model.ts DEVICES_MODES) */
   devices?: DevicesMode | undefined;
   /**
@@ -42,6 +51,12 @@ export interface ExecuteOptions {
   cVspReplace?: Readonly<Record<string, string>> | undefined;
   /** devices: c-linux: the C guest driver built with some of its sources replaced (as cVspReplace) */
   cGuestReplace?: Readonly<Record<string, string>> | undefined;
+  /**
+   * devices: c-windows: answers the guest's KMCL client gives as a Driver-Verifier-style
+   * run injects them (KmclShimOptions.faults, e.g. 'cancel-in-send'), for a test that shows
+   * a driver defect only such an answer reaches
+   */
+  cGuestKmclFaults?: KmclFaults | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**
@@ -134,11 +149,18 @@ export interface ReplayModel {
   options(): readonly TaskOption[];
   /** the task that ends the hold of transaction `tx` on that side, if it is held there */
   heldOption(side: 'host' | 'guest', ch: number, tx: TxId): TaskOption | null;
+  /** how many of the guest's sends on `ch` wait in its queue behind a full ring */
+  guestQueued(ch: number): number;
 }
 
 export interface Chooser {
   /** The option to run next, or null to stop and go on with the scenario's next step. */
   choose(model: ReplayModel): TaskOption | null;
+  /**
+   * Optional (guestSendWaits): the guest's send step on `ch` cannot end, `queued` of its
+   * packets still waiting for room that nothing in the trace frees. The replay diverges.
+   */
+  sendBlocked?(model: ReplayModel, ch: number, queued: number): void;
 }
 
 /**

@@ -36,14 +36,14 @@ import { EmulatedHost, type HostVsp } from './host.ts';
 import { DriverViolation } from '../devices/wasm/violations.ts';
 import { InputError } from '../errors.ts';
 import type { Scenario, Step } from './model.ts';
-import { cGuestOf, devicePath, usesCDrivers } from './model.ts';
+import { cGuestOf, devicePath, usesCDrivers } from './devices-mode.ts';
 import { DeviceError, type EmulatorDevice, type EmulatorGuest, type GuestDriver } from '../device-api/device-module.ts';
 import { deviceOf } from '../device-api/load.ts';
 import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
 import { decodeSavedVm, encodeSavedVm, RestoreError, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
-import type { OutgoingRing, IncomingRing } from '../vmbus/ring.ts';
+import { IncomingRing, type OutgoingRing, type RingMemory } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { Faults, type FaultMode } from '../vmbus/faults.ts';
 import type {
@@ -63,7 +63,7 @@ import { runKey, type RunParts } from './run-key.ts';
 import { loopbackStepProblem } from './loopback.ts';
 
 export type * from './execute-types.ts';
-import { ControlWord } from '../vmbus/ring-layout.ts';
+import { ControlWord, PacketType } from '../vmbus/ring-layout.ts';
 import { SERVER_INIT_FLAG_FORCE_NEW_CHANNEL } from '../vmbus/channel-types.ts';
 import type { Channel } from '../vmbus/channel.ts';
 import { STATUS } from '../vmbus/status.ts';
@@ -182,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace, opts.cGuestKmclFaults);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -215,6 +215,9 @@ class Execution {
     } else {
       for (const ch of this.chIds) for (const state of opened) this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state });
     }
+    // The channels are open: a C VSP takes its control's begin lines now, as a lab job
+    // sends them (its face sends them once per driver; HostVsp.begin).
+    if (!this.guarded(() => { for (const v of host.vsps.values()) v.begin?.(); }, -1)) return { kind: 'done', result: this.finish() };
     return this.runFrom(0);
   }
 
@@ -360,13 +363,16 @@ class Execution {
     switch (step.op) {
       case 'guest-send':
         this.guest.send(step.channel, 'request', step.count, step.size, step.mode, step.hold);
+        this.waitForRoom(step.channel);
         return;
       case 'host-send':
         this.hostSend(step.channel, 'transaction', step.count, step.size, step.hold);
         return;
       case 'notify':
-        if (step.dir === 'g2h') this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
-        else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
+        if (step.dir === 'g2h') {
+          this.guest.send(step.channel, 'notify', step.count, step.size, 'inline', 0);
+          this.waitForRoom(step.channel);
+        } else this.hostSend(step.channel, 'notify', step.count, step.size, 0);
         return;
       case 'run':
         this.runFor(step.ms);
@@ -417,6 +423,24 @@ class Execution {
         this.guestCloseChannel(step.channel);
         return;
     }
+  }
+
+  /**
+   * Replay of a guest whose send waits for ring space (guestSendWaits): the step is not
+   * over while any of its packets wait behind the full ring. The scheduler runs meanwhile
+   * (the trace choosing, as ever), as the host goes on reading while the guest's thread
+   * sleeps; when the trace frees no more room, the replay is told (a divergence).
+   * Invariant: a waiting send step ends with the guest's queue on `ch` empty, or the
+   * replay diverges.
+   */
+  private waitForRoom(ch: number): void {
+    const chooser = this.opts.chooser;
+    if (!chooser || !this.opts.guestSendWaits) return;
+    const guest = this.guest;
+    if (!guest.queued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest whose send waits for ring space: its guest twin does not say what it has queued (GuestDriver.queued)`);
+    while (guest.queued(ch) > 0 && !this.hang && this.tick());
+    const left = guest.queued(ch);
+    if (left > 0) chooser.sendBlocked?.(this.replayModel, ch, left);
   }
 
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
@@ -614,8 +638,10 @@ class Execution {
     const host = this.host!;
     const rings = [this.memory.g2h(ch), this.memory.h2g(ch)];
     // Fault: the new instance keeps the old rings, with whatever they still held unread.
-    const unread = rings.some((r) => r.index(ControlWord.writeIndex) !== r.index(ControlWord.readIndex));
-    if (unread && this.faults.armed('stale-rings-at-reoffer')) this.faults.fire('stale-rings-at-reoffer');
+    // It acts only where that is work the new instance takes up again; a stale completion
+    // (of a request its sender ended at the rescind or close) is dropped unseen, as one
+    // for a transaction nobody awaits.
+    if (rings.some(holdsUnreadWork) && this.faults.armed('stale-rings-at-reoffer')) this.faults.fire('stale-rings-at-reoffer');
     else for (const r of rings) r.initialize();
     const signal = (c: number, what: 'interrupt' | 'writable'): void => this.signalGuest(c, what);
     host.open(ch, this.memory, signal);
@@ -779,6 +805,7 @@ class Execution {
       if (!this.guestRuns() || !this.guest.isHeld(ch, tx)) return null;
       return { task: GUEST_TIMER + i * 8, tx, side, ev: 'pkt.complete', ch, dir: 'h2g' };
     },
+    guestQueued: (ch) => this.guest.queued?.(ch) ?? 0,
   };
 
   /** replayOptions' list, and every option object made so far (refilled, not made anew) */
@@ -1011,9 +1038,9 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * guest driver, which has the run's clock. Refused (exit 2) where a C guest cannot be the
  * guest: a loopback job (its client is a KMCL client in the host), a first tx other than 1
  * (the driver numbers from 1 and no control command changes that), and whatever the
- * guest itself refuses (EmulatorGuest.refuses: the C Windows guest serves one channel).
+ * guest itself refuses (EmulatorGuest.refuses: the C Windows guest, a step that closes every channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace']): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace'], kmclFaults: ExecuteOptions['cGuestKmclFaults']): EmulatorGuest {
   const os = cGuestOf(devices);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
@@ -1021,7 +1048,7 @@ function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorD
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  const guest = device.cGuest(os, { now, choices, replace });
+  const guest = device.cGuest(os, { now, choices, replace, kmclFaults });
   const no = guest.refuses?.(s);
   if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
   return guest;
@@ -1078,4 +1105,15 @@ function refuseSecondPacket(ch: Channel): void {
   if (!callback) return;
   let calls = 0;
   ch.restorePacket = (c, lib, save) => (++calls >= 2 ? STATUS.INVALID_PARAMETER : callback(c, lib, save));
+}
+
+/** Whether a ring holds an unread packet other than a completion: work its next reader would take up. */
+function holdsUnreadWork(mem: RingMemory): boolean {
+  if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
+  const r = new IncomingRing(mem);
+  for (let v = r.peek(); v; v = r.peek()) {
+    if (v.type !== PacketType.completion) return true;
+    r.advance(v);
+  }
+  return false;
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { GAP_CHOICES } from '../vmbus/choices.ts';
 import { U64_MAX } from '../vmbus/tx-id.ts';
-import { SAMPLE_DEVICE, resolveDevicePath } from '../device-api/load.ts';
+import { resolveDevicePath } from '../device-api/load.ts';
 
 const count = z.number().int().min(1).max(100_000);
 // The device's own bounds (its module's messageSize) are checked once the module is
@@ -15,23 +15,10 @@ const ms = z.number().int().min(0).max(3_600_000);
 const channelRef = z.number().int().min(0).default(0);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, dot, dash or underscore');
 
-/**
- * What a run's drivers are (scenario `devices`, `--devices`): `twin` the TypeScript twins
- * on both sides; `c` the device's C VSP (WebAssembly) with the twin guest; `c-linux` and
- * `c-windows` the C VSP with the device's C Linux or Windows guest driver as the guest.
- */
-export const DEVICES_MODES = ['twin', 'c', 'c-linux', 'c-windows'] as const;
-export type DevicesMode = (typeof DEVICES_MODES)[number];
-
-/** Whether a run with these devices has the C VSP on its hosts (every mode but twin). */
-export function usesCDrivers(d: DevicesMode | undefined): boolean {
-  return d !== undefined && d !== 'twin';
-}
-
-/** The C guest driver a run's devices name, or null (the twin guest). */
-export function cGuestOf(d: DevicesMode | undefined): 'linux' | 'windows' | null {
-  return d === 'c-linux' ? 'linux' : d === 'c-windows' ? 'windows' : null;
-}
+// The drivers a run uses, and its device module's path, live in devices-mode.ts (no zod there,
+// so the emulator's worker threads need not load it); re-exported for everyone else.
+import { DEVICES_MODES, type DevicesMode } from './devices-mode.ts';
+export { DEVICES_MODES, cGuestOf, devicePath, usesCDrivers, type DevicesMode } from './devices-mode.ts';
 
 export const StepSchema = z.discriminatedUnion('op', [
   z.strictObject({
@@ -147,8 +134,8 @@ export const ScenarioSchema = z.strictObject({
    * Which drivers run (DEVICES_MODES): the TypeScript twins, or the device's C drivers
    * compiled to WebAssembly: `c` the C VSP with the twin guest, `c-linux` / `c-windows`
    * the C VSP with the C Linux / Windows guest driver as the VM's guest (a C guest may
-   * refuse what it cannot run, exit 2: the sample's Windows guest serves one channel and
-   * no rescind, guest close or forceNewChannel yet)
+   * refuse what it cannot run, exit 2: the sample's Windows guest, a step that leaves every
+   * channel closed)
    */
   devices: z.enum(DEVICES_MODES).default('twin'),
   /**
@@ -201,9 +188,4 @@ export function toScenario(parsed: z.infer<typeof ScenarioSchema>, source?: Scen
     steps: parsed.steps,
     source,
   };
-}
-
-/** The path of a scenario's device module: its own, or the sample device. */
-export function devicePath(s: Pick<Scenario, 'device'>): string {
-  return s.device ?? SAMPLE_DEVICE;
 }

@@ -12,7 +12,7 @@
 // | reorder-completions          | a completion reaches the wrong waiting packet     | lost (the right packet's completion never shows; the receiver's complete of the wrong one is not there yet), spurious, or payload when the peer had completed that packet too |
 // | lose-ring-tail-at-migration  | migration loses the last packet of a ring         | lost                    |
 // | unknown-packet-type          | the host writes a packet of type 0xA (cancel) ahead of one it sends | ring-format |
-// | stale-rings-at-reoffer       | a channel offered anew after a rescind gets the old instance's rings, unread packets and all | duplicated (an old transaction received, or completed, again after it ended) |
+// | stale-rings-at-reoffer       | a channel offered anew after a rescind gets the old instance's rings, unread packets and all (it acts only when they hold a packet other than a completion: a stale completion is dropped unseen) | duplicated (an old transaction received, or completed, again after it ended) |
 
 export const FAULT_MODES = [
   'drop-saved-packet',

@@ -28,6 +28,19 @@ describe.skipIf(!toolchain)('explore with devices: c-windows', () => {
     300_000,
   );
 
+  it.each(['many-channels', 'rescind-and-reoffer'])(
+    'the walk gives what the plain method gives on bench scenario %s (one device per channel; rescinds, a failing restore and forceNewChannel in 11), save and restore at the first 30 save points',
+    (name) => {
+      const s = { ...suite.find((x) => x.name === name)!, devices: 'c-windows' as const };
+      const opts = { seed: 1, ops: ['save-restore' as const], maxSchedules: 30 };
+      const walked = explore(s, opts);
+      expect(verdicts(walked)).toEqual(verdicts(explore(s, { ...opts, plain: true })));
+      expect(walked.failures).toEqual([]);
+      expect(walked.schedules).toBe(30);
+    },
+    300_000,
+  );
+
   it('a platform bug is caught with the C Windows guest by the walk as by the plain method', () => {
     const s = { ...suite.find((x) => x.name === 'inflight-host-transactions')!, devices: 'c-windows' as const };
     const opts = { seed: 1, ops: ['save-restore' as const], faults: ['drop-saved-packet' as const] };

@@ -1,9 +1,9 @@
 // `bench emulate --devices c`: the scenario runs on the C VSP compiled to WebAssembly;
 // `--devices c-linux` adds the C Linux guest driver as the VM's guest, `c-windows` the C
-// Windows guest driver (one channel per VM). Every bench scenario they can run passes
+// Windows guest driver (one PnP device per channel). Every bench scenario passes on each
 // and its traces pass bench check; a bad value, or what a guest cannot run, is bad input (exit 2).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -32,12 +32,12 @@ describe('bench emulate --devices', () => {
     expect(r.stderr).toMatch(/--devices must be one of twin, c, c-linux, c-windows, not 'cobol'/);
   });
 
-  it.skipIf(!toolchain)('c: all eleven bench scenarios pass (migration, checkpoint apply, rescind, failing restore, FORCE_NEW_CHANNEL included), and bench check explains them', async () => {
+  it.skipIf(!toolchain)('c: all twelve bench scenarios pass (migration, checkpoint apply, rescind, failing restore, FORCE_NEW_CHANNEL, guest close included), and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-all-'));
     const r = await bench(['emulate', 'bench/scenarios', '--devices', 'c', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 11, failed: 0 });
-    for (const [file, name] of [['05-migrate-and-back', 'migrate-and-back'], ['11-rescind-and-reoffer', 'rescind-and-reoffer']]) {
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 12, failed: 0 });
+    for (const [file, name] of [['05-migrate-and-back', 'migrate-and-back'], ['11-rescind-and-reoffer', 'rescind-and-reoffer'], ['12-rescind-and-guest-reopen', 'rescind-and-guest-reopen']]) {
       const check = await bench(['check', '--scenario', `bench/scenarios/${file}.yaml`, '--trace', join(out, `${name}.jsonl`), '--no-minimise']);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
       expect(check.stdout).toMatch(new RegExp(`^pass {2}${name}: all \\d+ events explained by the emulator`, 'm'));
@@ -76,14 +76,14 @@ describe('bench emulate --devices', () => {
     }
   }, 180_000);
 
-  it.skipIf(!toolchain)('c-linux: all eleven bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
+  it.skipIf(!toolchain)('c-linux: all twelve bench scenarios pass with the C Linux guest driver as the guest, and bench check explains them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'emu-c-linux-'));
-    const eleven = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => join('bench/scenarios', f));
-    expect(eleven).toHaveLength(11);
-    const r = await bench(['emulate', ...eleven, '--devices', 'c-linux', '--out', out, '--json']);
+    const twelve = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => join('bench/scenarios', f));
+    expect(twelve).toHaveLength(12);
+    const r = await bench(['emulate', ...twelve, '--devices', 'c-linux', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 11, failed: 0 });
-    for (const f of eleven) {
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 12, failed: 0 });
+    for (const f of twelve) {
       const name = /^name: (\S+)/m.exec(readFileSync(f, 'utf8'))![1]!;
       const trace = join(out, `${name}.jsonl`);
       // The guest's events are the driver's: it traces no Started, and never queues.
@@ -94,40 +94,53 @@ describe('bench emulate --devices', () => {
     }
   }, 240_000);
 
-  it.skipIf(!toolchain)('c-windows: every one-channel bench scenario passes with the C Windows guest driver as the guest, and bench check explains them on seeds 1 to 3', async () => {
+  it.skipIf(!toolchain)('c-windows: every bench scenario passes with the C Windows guest driver as the guest (one device per channel), and bench check explains them on seeds 1 to 3', async () => {
     const all = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => join('bench/scenarios', f));
-    // The driver serves one channel per VM: 09 (eight channels) and 11 (three) are refused, below.
-    const one = all.filter((f) => !/09-many-channels|11-rescind/.test(f));
-    expect(one).toHaveLength(9);
+    expect(all).toHaveLength(12);
     for (const seed of ['1', '2', '3']) {
       const out = mkdtempSync(join(tmpdir(), `emu-c-windows-${seed}-`));
-      const r = await bench(['emulate', ...one, '--devices', 'c-windows', '--seed', seed, '--out', out, '--json']);
+      const r = await bench(['emulate', ...all, '--devices', 'c-windows', '--seed', seed, '--out', out, '--json']);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ passed: 9, failed: 0 });
-      for (const f of one) {
+      expect(JSON.parse(r.stdout)).toMatchObject({ passed: 12, failed: 0 });
+      for (const f of all) {
         const name = /^name: (\S+)/m.exec(readFileSync(f, 'utf8'))![1]!;
         const trace = join(out, `${name}.jsonl`);
         // The guest's events are the driver's: a KMCL client traces its own Enabled and Started, and never pkt.queued.
         const guest = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.side === 'guest');
         expect(guest.filter((e) => e.ev === 'ch.state').slice(0, 4).map((e) => e.state), name).toEqual(['Enabled', 'Opened', 'Started', 'Active']);
         expect(guest.some((e) => e.ev === 'pkt.queued'), name).toBe(false);
+        if (name === 'rescind-and-reoffer') {
+          // Each rescinded instance's device is removed (its client suspended, then closed) and the new one is a new device.
+          const states = guest.filter((e) => e.ev === 'ch.state' && e.ch === 1).map((e) => e.state).join(' ');
+          expect(states).toContain('Active Paused Closed Enabled Opened Started Active');
+        }
         const check = await bench(['check', '--scenario', f, '--trace', trace, '--no-minimise']);
         expect(check.exitCode, check.stdout + check.stderr).toBe(0);
       }
     }
-  }, 300_000);
+  }, 400_000);
 
-  it.skipIf(!toolchain)('c-windows refuses what its one-channel driver cannot run, as bad input naming the file and field or step (exit 2)', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'emu-c-windows-refused-'));
-    const many = await bench(['emulate', 'bench/scenarios/09-many-channels.yaml', '--devices', 'c-windows', '--out', out]);
-    expect(many.exitCode).toBe(2);
-    expect(many.stderr).toMatch(/09-many-channels\.yaml.*channels.*serves one channel per VM.*this scenario has 8/s);
-    const scenario = join(out, 'one-rescind.yaml');
-    writeFileSync(scenario, ['name: one-rescind', 'channels: [{ id: 0 }]', 'steps:', '  - { op: guest-send, count: 2, size: 64 }', '  - { op: rescind, channel: 0 }', ''].join('\n'));
-    const rescind = await bench(['emulate', scenario, '--devices', 'c-windows', '--out', join(out, 'r')]);
-    expect(rescind.exitCode).toBe(2);
-    expect(rescind.stderr).toMatch(/one-rescind\.yaml:5.*steps\[1\]\.op.*does not run step 2 \(rescind\)/s);
-    expect(readdirSync(out).filter((f) => f.endsWith('.jsonl'))).toEqual([]);
+  it.skipIf(!toolchain)('c-windows: a rescind of a VM\'s only channel runs (its device removed, the new one added in the same step); closing it is refused (exit 2): the driver\'s control device goes with its last device', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'emu-c-windows-one-'));
+    const rescind = join(out, 'one-rescind.yaml');
+    writeFileSync(rescind, ['name: one-rescind', 'channels: [{ id: 0 }]', 'steps:', '  - { op: guest-send, count: 2, size: 64, mode: hold, hold: 50 }',
+      '  - { op: rescind, channel: 0 }', '  - { op: save }', '  - { op: restore }', '  - { op: guest-send, count: 1, size: 64 }', '  - { op: settle }', ''].join('\n'));
+    const r = await bench(['emulate', rescind, '--devices', 'c-windows', '--out', join(out, 'r'), '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const trace = join(out, 'r', 'one-rescind.jsonl');
+    const guest = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.side === 'guest');
+    // The two held requests end cancelled at the rescind; the new device numbers on from 3.
+    expect(guest.filter((e) => e.ev === 'pkt.cancel').map((e) => e.tx)).toEqual([1, 2]);
+    expect(guest.filter((e) => e.ev === 'pkt.send').map((e) => e.tx)).toEqual([1, 2, 3]);
+    const check = await bench(['check', '--scenario', rescind, '--trace', trace, '--no-minimise']);
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+
+    const close = join(out, 'one-close.yaml');
+    writeFileSync(close, ['name: one-close', 'channels: [{ id: 0 }]', 'steps:', '  - { op: guest-send, count: 2, size: 64 }', '  - { op: guest-close, channel: 0 }', '  - { op: guest-open, channel: 0 }', ''].join('\n'));
+    const refused = await bench(['emulate', close, '--devices', 'c-windows', '--out', join(out, 'c')]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/one-close\.yaml:5.*steps\[1\]\.op.*step 2 \(guest-close\) leaves every channel closed/s);
+    expect(existsSync(join(out, 'c', 'one-close.jsonl'))).toBe(false);
   });
 
   it.skipIf(!toolchain)('explore --devices c-linux runs the schedules with the C guest driver too, exit 0', async () => {

@@ -92,9 +92,10 @@ const checkpatch = existsSync(CHECKPATCH) && spawnSync('perl', ['-v']).status ==
 describe.skipIf(!checkpatch)(`checkpatch.pl --strict${checkpatch ? '' : ' (skipped: checkpatch.pl not extracted from linux-source-6.1; see scripts/test-deps.d/30-drivers.sh)'}`, () => {
   it('reports nothing but the accepted, explained exceptions', () => {
     const files = ['guest-linux/sample_guest_main.c', 'guest-linux/sample_guest_io.c', 'guest-linux/sample_guest_ctl.c', 'guest-linux/sample_guest.h',
-      'guest-linux/sample_protocol.c', 'guest-linux/sample_command.c', 'guest-linux/Kbuild',
+      'guest-linux/sample_protocol.c', 'guest-linux/sample_command.c', 'guest-linux/sample_guest_debugfs.c', 'guest-linux/Kbuild',
       'guest-linux/Makefile', 'common/sample-protocol.c', 'common/sample-protocol.h',
-      'common/sample-command.c', 'common/sample-command.h', 'trace-lib/vmbus_bench_trace.h'];
+      'common/sample-command.c', 'common/sample-command.h', 'common/guest-debugfs.c', 'common/guest-debugfs.h',
+      'trace-lib/vmbus_bench_trace.h'];
     const r = spawnSync('perl', [CHECKPATCH, '--strict', '--no-tree', '--terse', '-f', ...files], {
       cwd: drivers, encoding: 'utf8',
     });

@@ -29,11 +29,27 @@ describe('vmStepNotApplicable', () => {
     expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
   });
 
-  it('a Windows guest of the sample runs none of them: its driver\'s trace goes with its device; and none holds a new instance', async () => {
-    expect(vmStepNotApplicable(await scenario(['{ op: guest-close, channel: 0 }', '{ op: guest-open, channel: 0 }']), 'windows'))
-      .toMatch(/^step 1 "guest-close": the sample device names no way for a windows guest to close and reopen its channel \(control\.guestUnbind\.windowsPnp/);
-    expect(vmStepNotApplicable(await scenario(['{ op: rescind, channel: 1 }']), 'windows')).toMatch(/^step 1 "rescind": a Windows guest's PnP removes the device/);
+  it('a Windows guest of the sample runs a rescind, guest close and guest open (its driver\'s trace outlives its devices); not a held new instance, nor every channel closed at once', async () => {
+    expect(vmStepNotApplicable(await scenario(['{ op: guest-close, channel: 0 }', '{ op: guest-open, channel: 0 }', '{ op: rescind, channel: 1 }']), 'windows')).toBeUndefined();
     expect(vmStepNotApplicable(await scenario(['{ op: rescind, channel: 1, reopen: false }', '{ op: guest-open, channel: 1 }']), 'windows')).toMatch(/reopen: false: a Windows guest has no way to keep/);
+    // The driver's control device goes with its last device: nothing could read it meanwhile.
+    expect(vmStepNotApplicable(await scenario(['{ op: guest-close, channel: 0 }', '{ op: guest-close, channel: 1 }', '{ op: guest-open, channel: 0 }', '{ op: guest-open, channel: 1 }']), 'windows'))
+      .toBe('step 2 "guest-close" closes the last open channel: a Windows guest driver\'s control device goes with its last device, so the bench could not read the driver until a channel opens again');
+    expect(vmStepNotApplicable(await scenario(['{ op: guest-close, channel: 0 }', '{ op: guest-open, channel: 0 }', '{ op: guest-close, channel: 1 }', '{ op: guest-open, channel: 1 }']), 'windows')).toBeUndefined();
+    expect(vmStepNotApplicable(await scenario(['{ op: guest-close, channel: 0 }', '{ op: guest-close, channel: 1 }', '{ op: guest-open, channel: 0 }', '{ op: guest-open, channel: 1 }']), 'linux')).toBeUndefined();
+  });
+
+  it('a device whose control does not say its Windows driver\'s trace outlives a device runs none of them on a Windows guest', async () => {
+    const control = deviceOf(SAMPLE_DEVICE).control!;
+    const saved = control.guestUnbind;
+    try {
+      (control as { guestUnbind?: unknown }).guestUnbind = { linuxDriver: 'vmbus_sample_guest' };
+      expect(vmStepNotApplicable(await scenario(['{ op: guest-close, channel: 0 }', '{ op: guest-open, channel: 0 }']), 'windows'))
+        .toMatch(/^step 1 "guest-close": the sample device names no way for a windows guest to close and reopen its channel \(control\.guestUnbind\.windowsPnp/);
+      expect(vmStepNotApplicable(await scenario(['{ op: rescind, channel: 1 }']), 'windows')).toMatch(/^step 1 "rescind": a Windows guest's PnP removes the device/);
+    } finally {
+      (control as { guestUnbind?: unknown }).guestUnbind = saved;
+    }
   });
 
   it('a device whose control has no Linux driver name cannot close a Linux guest\'s channel, nor hold a new instance; a plain rescind needs none', async () => {
@@ -49,10 +65,18 @@ describe('vmStepNotApplicable', () => {
     }
   });
 
-  it('a Windows guest of the sample serves one channel: a two-channel scenario is not applicable, a one-channel one is', async () => {
-    expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }']), 'windows')).toBe('2 channels: the sample device\'s Windows guest driver serves 1 in one VM (its control\'s windowsGuestChannels)');
-    expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }'], '[{ id: 3 }]'), 'windows')).toBeUndefined();
-    expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }']), 'linux')).toBeUndefined();
+  it('a Windows guest of the sample serves any number of channels; a device whose control says how many has more refused', async () => {
+    const many = await scenario(['{ op: save }', '{ op: restore }'], '[{ id: 0 }, { id: 1 }, { id: 2 }, { id: 3 }]');
+    expect(vmStepNotApplicable(many, 'windows')).toBeUndefined();
+    const control = deviceOf(SAMPLE_DEVICE).control!;
+    try {
+      (control as { windowsGuestChannels?: number }).windowsGuestChannels = 2;
+      expect(vmStepNotApplicable(many, 'windows')).toBe('4 channels: the sample device\'s Windows guest driver serves 2 in one VM (its control\'s windowsGuestChannels)');
+      expect(vmStepNotApplicable(await scenario(['{ op: save }', '{ op: restore }']), 'windows')).toBeUndefined();
+      expect(vmStepNotApplicable(many, 'linux')).toBeUndefined();
+    } finally {
+      delete (control as { windowsGuestChannels?: number }).windowsGuestChannels;
+    }
   });
 
   it('no real lab drives a failing restore or forceNewChannel', async () => {
@@ -71,6 +95,14 @@ describe('vmStepNotApplicable', () => {
     expect(real.jobs).toHaveLength(1);
     expect(real.jobs[0]!.notApplicable).toMatch(/^vm-handle: channel 2 sets forceNewChannel/);
     expect(makePlan(input).jobs[0]!.notApplicable).toBeUndefined();
+  });
+
+  it('12-rescind-and-guest-reopen is planned for a Linux guest as written; the sample\'s Windows guest is refused its held new instance, with the reason', async () => {
+    const s = await loadScenarioFile('bench/scenarios/12-rescind-and-guest-reopen.yaml');
+    expect(s.steps.map((st) => st.op)).toEqual(expect.arrayContaining(['rescind', 'guest-close', 'guest-open', 'save', 'restore']));
+    expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
+    // Its rescinds and guest close a Windows guest runs; not the new instance held unopened.
+    expect(vmStepNotApplicable(s, 'windows')).toMatch(/^step 21 "rescind" with reopen: false: a Windows guest has no way to keep/);
   });
 
   it('Invariant: a scenario planned for a Linux guest runs every step through real-job; one with a step it refuses is planned not applicable', async () => {

@@ -40,6 +40,13 @@ describe('bench perf table', () => {
     expect(doc.figures[1]).toEqual({ figure: 'saveRestore1000InFlightMs', value: 7.25, unit: 'ms', target: '< 5 ms', status: 'missed' });
   });
 
+  it('prints the spread of a ratio as "min to max" with no target, and keeps it as {min, max} in JSON', () => {
+    const rows = perfRows({ exploreCOverTwin: 2.6, exploreCOverTwinSpread: { min: 2.31, max: 3.2 } });
+    expect(rows[1]).toEqual({ figure: 'exploreCOverTwinSpread', value: { min: 2.31, max: 3.2 }, unit: 'x, CPU time', target: null, status: 'no target' });
+    expect(formatPerfTable(rows).split('\n')[2]).toMatch(/^exploreCOverTwinSpread\s+2\.31 to 3\.2\s+x, CPU time\s+–\s+–$/);
+    expect(JSON.parse(JSON.stringify(perfJson(rows))).figures[1].value).toEqual({ min: 2.31, max: 3.2 });
+  });
+
   it('counts a benchmark that produced no number as missing its target', () => {
     expect(perfRows({ checkEventsPerSec: Number.NaN })[0]!.status).toBe('missed');
   });

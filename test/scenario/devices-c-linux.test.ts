@@ -5,39 +5,24 @@
 // refused as bad input. (test/devices/wasm/c-vs-twin.test.ts holds the C guest's events
 // to the twin guest's.)
 
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { executeScenario } from '../../src/scenario/execute.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
-import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
-import { ArraySource } from '../../src/check/observed.ts';
-import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
-import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
+import type { Scenario } from '../../src/scenario/model.ts';
 import type { ExecuteOptions } from '../../src/scenario/execute-types.ts';
-
-const SAMPLE_STATUS_RULE = statusRuleOf({});
-const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+import { assertCheckpointApplyPutsGuestBack, assertFirstTxAndLoopbackRefused, assertSaveRestoreKeepsKey, runOn, scenarioOn, sourceOf, toolchain } from './c-guest-run.ts';
 
 const suite = await loadScenarioPaths(['bench/scenarios']);
 
-function run(s: Scenario, seed = 1, more: Partial<ExecuteOptions> = {}) {
-  const sink = new MemorySink('hyperv');
-  const checker = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
-  const r = executeScenario(s, { seed, sink, devices: 'c-linux', ...more });
-  for (const e of sink.events) checker.onEvent(e);
-  return { events: sink.events, violations: checker.finish(r.hang, r.refusedRestores), result: r };
-}
-
-const source = (events: readonly TraceEvent[]) => new ArraySource(events.map((event, i) => ({ event, file: 'c-linux.jsonl', line: i + 1 })));
-
-const scenario = (steps: unknown[], more: Record<string, unknown> = {}) => toScenario(ScenarioSchema.parse({ name: 'c-linux', steps, ...more }));
+const run = (s: Scenario, seed = 1, more: Partial<ExecuteOptions> = {}) => runOn('c-linux', s, seed, more);
+const source = (events: readonly TraceEvent[]) => sourceOf('c-linux', events);
+const scenario = scenarioOn('c-linux');
 
 describe.skipIf(!toolchain)('devices: c-linux', () => {
   it('every bench scenario (the rescind included), seeds 1-3: every property holds and the model explains the trace', () => {
-    expect(suite.length).toBe(11);
+    expect(suite.length).toBe(12);
     for (const s of suite) {
       for (const seed of [1, 2, 3]) {
         const c = run(s, seed);
@@ -64,26 +49,7 @@ describe.skipIf(!toolchain)('devices: c-linux', () => {
   });
 
   it('a checkpoint applied puts the guest driver back as it was: what it held then completes once, its later sends are not remembered', () => {
-    const s = scenario([
-      { op: 'host-send', count: 4, size: 128, hold: 30 },
-      { op: 'run', ms: 1 },
-      { op: 'checkpoint', name: 'cp' },
-      { op: 'guest-send', count: 3, size: 64 },
-      { op: 'settle' },
-      { op: 'apply-checkpoint', name: 'cp' },
-      { op: 'guest-send', count: 2, size: 64 },
-      { op: 'settle' },
-    ]);
-    const c = run(s);
-    expect(c.violations).toEqual([]);
-    expect(checkTrace(s, source(c.events))).toMatchObject({ verdict: 'pass' });
-    const at = c.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.end');
-    // After the apply the driver numbers its Requests from where it was at the checkpoint.
-    const sentAfter = c.events.slice(at).filter((e) => e.side === 'guest' && e.ev === 'pkt.send').map((e) => (e as { tx: number }).tx);
-    expect(sentAfter).toEqual([1, 2]);
-    // Each held HostTransaction is completed once after the apply (the guest's older copy holds them).
-    const completedAfter = c.events.slice(at).filter((e) => e.side === 'guest' && e.ev === 'pkt.complete').map((e) => (e as { tx: number }).tx);
-    expect(completedAfter.sort()).toEqual([1, 2, 3, 4]);
+    assertCheckpointApplyPutsGuestBack('c-linux');
   });
 
   it('a guest send that fills its ring sleeps while the host drains it, and every Request completes', () => {
@@ -145,28 +111,11 @@ describe.skipIf(!toolchain)('devices: c-linux, a rescind and a guest close', () 
 });
 
 describe.skipIf(!toolchain)('devices: c-linux, what the C guest cannot do yet (exit 2)', () => {
-  it('a first tx other than 1: the driver numbers from 1', () => {
-    const s = scenario([{ op: 'guest-send', count: 1, size: 64 }], { channels: [{ id: 0, firstTx: 5 }] });
-    expect(() => run(s)).toThrow(/channels\[0\]\.firstTx: devices: c-linux cannot set firstTx/);
-  });
-
-  it('a loopback job: its client is a KMCL client in the host', () => {
-    const s = scenario([{ op: 'guest-send', count: 1, size: 64 }], { topology: 'loopback' });
-    expect(() => run(s)).toThrow(/devices: c-linux has no loopback form/);
+  it('a first tx other than 1 (the driver numbers from 1), a loopback job (its client is a KMCL client in the host)', () => {
+    assertFirstTxAndLoopbackRefused('c-linux');
   });
 
   it('explore\'s walk: the run is shown its save points, and a save and restore there leaves the key (the guest\'s image included) as it was', () => {
-    const s = scenario([{ op: 'guest-send', count: 2, size: 64 }, { op: 'run', ms: 5 }]);
-    let points = 0;
-    run(s, 1, {
-      atSavePoint: (_at, p) => {
-        points++;
-        const before = p.key();
-        p.run('save-restore');
-        expect(p.key().firstDifference(before)).toBeNull();
-        return 'go-on';
-      },
-    });
-    expect(points).toBeGreaterThan(1);
+    assertSaveRestoreKeepsKey('c-linux', [{ op: 'guest-send', count: 2, size: 64 }, { op: 'run', ms: 5 }], 1);
   });
 });

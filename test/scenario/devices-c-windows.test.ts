@@ -2,34 +2,20 @@
 // Windows guest driver (KMDF + KMCL client, both compiled to WebAssembly) as the VM's
 // guest, each driven through its own control interface. Saves, checkpoints and
 // migrations carry the guest as guest memory; every property holds and the model
-// explains the trace; what the one-channel driver cannot run is refused as bad input.
+// explains the trace, with several channels (one PnP device each), rescinds, guest closes and
+// re-offers; a step that leaves every channel closed is refused as bad input.
 // (The CLI test runs the bench scenarios on seeds 1-3; test/devices/wasm/c-vs-twin.test.ts
 // holds the C guest's events to the twin guest's.)
 
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { executeScenario } from '../../src/scenario/execute.ts';
-import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { checkTrace } from '../../src/check/replay.ts';
-import { ArraySource } from '../../src/check/observed.ts';
-import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
-import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
-import type { ExecuteOptions } from '../../src/scenario/execute-types.ts';
-import { InputError } from '../../src/errors.ts';
+import type { Scenario } from '../../src/scenario/model.ts';
+import { assertCheckpointApplyPutsGuestBack, assertFirstTxAndLoopbackRefused, assertRefused, runOn, scenarioOn, sourceOf, toolchain } from './c-guest-run.ts';
 
-const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
-
-function run(s: Scenario, seed = 1, more: Partial<ExecuteOptions> = {}) {
-  const sink = new MemorySink('hyperv');
-  const checker = new PropertyChecker({ statusRule: statusRuleOf({}) });
-  const r = executeScenario(s, { seed, sink, devices: 'c-windows', ...more });
-  for (const e of sink.events) checker.onEvent(e);
-  return { events: sink.events, violations: checker.finish(r.hang), result: r };
-}
-
-const source = (events: readonly TraceEvent[]) => new ArraySource(events.map((event, i) => ({ event, file: 'c-windows.jsonl', line: i + 1 })));
-const scenario = (steps: unknown[], more: Record<string, unknown> = {}) => toScenario(ScenarioSchema.parse({ name: 'c-windows', steps, ...more }));
+const run = (s: Scenario, seed = 1) => runOn('c-windows', s, seed);
+const source = (events: readonly TraceEvent[]) => sourceOf('c-windows', events);
+const scenario = scenarioOn('c-windows');
 const guestStates = (events: readonly TraceEvent[]) => events.filter((e) => e.side === 'guest' && e.ev === 'ch.state').map((e) => `${(e as { ch: number }).ch}:${(e as { state: string }).state}`);
 
 describe.skipIf(!toolchain)('devices: c-windows', () => {
@@ -58,23 +44,7 @@ describe.skipIf(!toolchain)('devices: c-windows', () => {
   });
 
   it('a checkpoint applied puts the guest driver back as it was: what it held then completes once, its later sends are not remembered', () => {
-    const s = scenario([
-      { op: 'host-send', count: 4, size: 128, hold: 30 },
-      { op: 'run', ms: 1 },
-      { op: 'checkpoint', name: 'cp' },
-      { op: 'guest-send', count: 3, size: 64 },
-      { op: 'settle' },
-      { op: 'apply-checkpoint', name: 'cp' },
-      { op: 'guest-send', count: 2, size: 64 },
-      { op: 'settle' },
-    ]);
-    const c = run(s);
-    expect(c.violations).toEqual([]);
-    expect(checkTrace(s, source(c.events))).toMatchObject({ verdict: 'pass' });
-    const at = c.events.findIndex((e) => e.ev === 'vm.checkpoint.apply.end');
-    const after = (ev: string) => c.events.slice(at).filter((e) => e.side === 'guest' && e.ev === ev).map((e) => (e as { tx: number }).tx);
-    expect(after('pkt.send')).toEqual([1, 2]);
-    expect(after('pkt.complete').sort()).toEqual([1, 2, 3, 4]);
+    assertCheckpointApplyPutsGuestBack('c-windows');
   });
 
   it('a guest send that fills its ring: KMCL queues the rest in the library, and every Request completes', () => {
@@ -87,31 +57,50 @@ describe.skipIf(!toolchain)('devices: c-windows', () => {
   });
 });
 
-describe.skipIf(!toolchain)('devices: c-windows, what the one-channel driver cannot run (exit 2)', () => {
-  const refused = (s: Scenario, message: RegExp, field: string) => {
-    let err: unknown;
-    try {
-      run(s);
-    } catch (e) {
-      err = e;
+describe.skipIf(!toolchain)('devices: c-windows, several channels and their devices\' removal', () => {
+  it('a guest close and open of one channel among three, across a save while it is closed, and a channel with forceNewChannel: each a device removed and a new one added; every property holds and the model explains the run', () => {
+    const s = scenario([
+      { op: 'guest-send', channel: 1, count: 3, size: 96, mode: 'hold', hold: 40 },
+      { op: 'host-send', channel: 1, count: 2, size: 96, hold: 40 },
+      { op: 'guest-send', channel: 0, count: 2, size: 64 },
+      { op: 'run', ms: 2 },
+      { op: 'guest-close', channel: 1 },
+      { op: 'host-send', channel: 2, count: 2, size: 64, hold: 3 },
+      { op: 'save' },
+      { op: 'restore' },
+      { op: 'guest-open', channel: 1 },
+      { op: 'guest-send', channel: 1, count: 1, size: 64 },
+      { op: 'settle' },
+    ], { channels: [{ id: 0 }, { id: 1 }, { id: 2, forceNewChannel: true }] });
+    for (const seed of [1, 2]) {
+      const c = run(s, seed);
+      expect(c.result.hang).toBeNull();
+      expect(c.violations).toEqual([]);
+      expect(checkTrace(s, source(c.events)), `seed ${seed}`).toMatchObject({ verdict: 'pass' });
+      const states = guestStates(c.events);
+      const of = (ch: number) => states.filter((x) => x.startsWith(`${ch}:`)).map((x) => x.slice(2)).join(' ');
+      expect(of(0)).toBe('Enabled Opened Started Active');
+      // Closed by the guest, its device removed; opened again after the restore, a new device.
+      expect(of(1)).toBe('Enabled Opened Started Active Paused Closed Enabled Opened Started Active');
+      // FORCE_NEW_CHANNEL: the restore re-offers it, so its device is removed and a new one added.
+      expect(of(2)).toBe('Enabled Opened Started Active Paused Closed Enabled Opened Started Active');
+      // The held requests end cancelled at the close; the new device numbers on.
+      const g1 = (ev: string) => c.events.filter((e) => e.side === 'guest' && e.ev === ev && (e as { ch: number }).ch === 1).map((e) => (e as { tx: number }).tx);
+      expect(g1('pkt.cancel')).toEqual([1, 2, 3]);
+      expect(g1('pkt.send')).toEqual([1, 2, 3, 4]);
     }
-    expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(message);
-    expect((err as InputError).location.field).toBe(field);
-  };
-
-  it('more than one channel: one device per offer, one control device name per VM', () => {
-    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }], { channels: 2 }), /serves one channel per VM .* this scenario has 2/, 'channels');
   });
+});
 
-  it('a rescind, a guest close, forceNewChannel: the removed device and the new one are not modelled yet', () => {
-    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }, { op: 'rescind', channel: 0 }]), /does not run step 2 \(rescind\)/, 'steps[1].op');
-    refused(scenario([{ op: 'guest-close', channel: 0 }]), /does not run step 1 \(guest-close\)/, 'steps[0].op');
-    refused(scenario([{ op: 'save' }, { op: 'restore' }], { channels: [{ id: 0, forceNewChannel: true }] }), /does not run a re-offer/, 'channels[0].forceNewChannel');
+describe.skipIf(!toolchain)('devices: c-windows, what the driver cannot run (exit 2)', () => {
+  const refused = (s: Scenario, message: RegExp, field: string) => assertRefused('c-windows', s, message, field);
+
+  it('a step that leaves every channel closed: the driver\'s control device goes with its last device', () => {
+    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }, { op: 'guest-close', channel: 0 }, { op: 'guest-open', channel: 0 }]), /step 2 \(guest-close\) leaves every channel closed/, 'steps[1].op');
+    refused(scenario([{ op: 'guest-close', channel: 0 }, { op: 'rescind', channel: 1, reopen: false }, { op: 'guest-open', channel: 0 }, { op: 'guest-open', channel: 1 }], { channels: 2 }), /step 2 \(rescind\) leaves every channel closed/, 'steps[1].op');
   });
 
   it('a first tx other than 1, a loopback job', () => {
-    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }], { channels: [{ id: 0, firstTx: 5 }] }), /cannot set firstTx/, 'channels[0].firstTx');
-    refused(scenario([{ op: 'guest-send', count: 1, size: 64 }], { topology: 'loopback' }), /has no loopback form/, 'devices');
+    assertFirstTxAndLoopbackRefused('c-windows');
   });
 });

@@ -69,8 +69,8 @@ const source = (events: unknown[]) => new ArraySource((events as TraceEvent[]).m
 
 describe.skipIf(!toolchain)('devices: c', () => {
   it('every bench scenario: the C VSP\'s trace is the twins\' but for the listed differences, every property holds, and the model explains it', () => {
-    // All eleven, the rescind-and-reoffer one (a rescind, a failing restore, FORCE_NEW_CHANNEL) too.
-    expect(suite.length).toBe(11);
+    // All twelve, the rescind ones (rescinds, a failing restore, FORCE_NEW_CHANNEL, a guest close) too.
+    expect(suite.length).toBe(12);
     for (const s of suite) {
       const twin = run(s, 'twin');
       const c = run(s, 'c');

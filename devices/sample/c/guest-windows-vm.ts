@@ -17,31 +17,44 @@
 //
 // Guest memory: the state is the driver itself (linear memory, the WDF and KMCL shims'
 // tables and client channel objects; CGuestWindows.image). A Windows guest sees no
-// callback for a VM save or restore: a restore builds the driver again from the copy and
-// binds its client channel to the restored rings (kmcl-client-image.ts bindClientRings).
+// callback for a VM save or restore: a restore builds the driver again from the copy, in
+// the instance of the guest it replaces (as the C Linux guest does), and binds its client
+// channel to the restored rings (kmcl-client-image.ts bindClientRings).
 // Time the VM spends saved does not pass for the guest, as for the twin (guest-image.ts).
+// The state, the image's checks, the guest's clock and the trace drain are the C guest
+// base's (src/device-api/c-guest-base.ts); what is here is how the driver is driven
+// (IOCTLs, PnP's binding) and read (the trace from an offset the bench keeps).
 //
-// What it cannot run (refused with exit 2, `refuses`): more than one channel (the driver
-// has one device per offer and one control device name per VM, \\.\VmbusSampleGuest, so a
-// second device fails to start on a real guest too); a rescind, a guest close and
-// forceNewChannel (the driver would be removed and a new device started for the new offer,
-// which this adapter does not model yet).
+// Channels: on Windows each VMBus channel offer is a PnP device of its own. The probe adds
+// one device per channel (EvtDriverDeviceAdd, EvtDevicePrepareHardware: its client channel
+// enabled) and binds its client to the offer; all are driven through the driver's one
+// control device, each command naming its channel (`ch=N`). A rescind, or the guest's own
+// close (`guest-close`, Disable-PnpDevice on a real guest), is PnP removing the channel's
+// device (EvtDeviceReleaseHardware: KMCL's Disable suspends the client, which completes
+// what it holds, closes it and cancels its requests in flight, pkt.cancel); the new
+// instance (`reopen`, `guest-open`, a re-offer after a restore that abandoned a channel)
+// is a new device. The driver's trace outlives its devices; while none is there (every
+// channel closed) nothing can open the control device, and the bench reads the trace
+// once one is back, as a lab job would. A real Windows guest starts the new instance's
+// device at once: the held instance of a `rescind` with `reopen: false` is the bench's
+// (a real lab plans it not applicable, src/lab/vm-steps.ts). Refused (exit 2, `refuses`):
+// a step that leaves every channel closed.
+// The driver's hold timers and work items run as the first channel's timer work.
 //
-// Intended differences from the twin (test/devices/wasm/c-windows-vs-twin.test.ts lists
-// them): it traces its client's own Enabled and Started; no `pkt.queued` (KMCL queues a
-// send inside the library and VmbPacketSend says nothing of it); a held host transaction
-// completes at the driver's next 5 ms hold-timer tick after it is due.
+// Intended differences from the twin (test/devices/wasm/c-vs-twin.test.ts lists them): it
+// traces its client's own Enabled and Started; no `pkt.queued` (KMCL queues a send inside
+// the library and VmbPacketSend says nothing of it); a held host transaction completes at
+// the driver's next 5 ms hold-timer tick after it is due; at a removal, its client's
+// Suspend (`Paused`) completes the host transactions it held, where the twin drops them.
 
-import type { DeviceControl, EmulatorGuest, GuestDriver, GuestRings, HostDoorbell, TrafficStep } from '../../../src/device-api/device-module.ts';
+import type { EmulatorGuest, GuestRings, HostDoorbell, KmclFaults } from '../../../src/device-api/device-module.ts';
+import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
-import type { EventBody } from '../../../src/trace/schema.ts';
-import { parseJsonExact } from '../../../src/trace/json-ids.ts';
 import type { GapChoices } from '../../../src/vmbus/choices.ts';
 import type { Channel } from '../../../src/vmbus/channel.ts';
 import { fifoLength } from '../../../src/vmbus/fifo.ts';
-import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { bindClientRings } from '../../../src/devices/wasm/kmcl-client-image.ts';
-import { replayRunsTwins } from '../../../src/devices/wasm/violations.ts';
+import { CGuestState, CVmGuestBase, cGuestSide, type CGuestControl } from '../../../src/device-api/c-guest-base.ts';
 import { CGuestWindows, type CGuestWindowsImage, type CGuestWindowsOptions } from './guest-windows.ts';
 import { keyCGuestWindows } from './guest-windows-key.ts';
 import type { StateKey } from '../../../src/scenario/state-key.ts';
@@ -52,6 +65,7 @@ const TRACE_KIB = 256;
 const WDF_WORKITEM = 4;
 /** Bytes read before the bench clears the driver's trace buffer (trace-clear), as the Linux guest's reader does. */
 const CLEAR_AFTER = 64 * 1024;
+const decoder = new TextDecoder();
 
 export interface CWindowsGuestOptions {
   /** the run's clock (ms) */
@@ -63,37 +77,21 @@ export interface CWindowsGuestOptions {
    * guest driver's command IOCTL takes; `channelInstance`, the instance GUID each channel is
    * offered with; `begin`, the lines before the first step (the guest's are sent after the probe)
    */
-  control: Pick<DeviceControl, 'command' | 'channelInstance' | 'begin'>;
+  control: CGuestControl;
   replace?: Readonly<Record<string, string>> | undefined;
+  /** answers its KMCL client gives as a Driver-Verifier-style run injects them (a test's) */
+  kmclFaults?: KmclFaults | undefined;
 }
 
-/** A C Windows guest's state: the loaded driver, how far its clock is behind the run's, and the bench's trace reader. */
-export class CWindowsGuestState {
-  /** set once, right after the state is made (the driver reads its clock through the state) */
-  drv!: CGuestWindows;
-  away: number;
-  readonly ch: number;
-  /** PnP has bound the device's client channel to the offer */
-  probed: boolean;
+/** A C Windows guest's state: the base's, and how far the bench has read the driver's trace buffer. */
+export class CWindowsGuestState extends CGuestState<CGuestWindows> {
   /** how far the bench has read the driver's trace buffer (the control tool's offset) */
   traceOffset: number;
 
-  constructor(away: number, ch: number, probed: boolean, traceOffset: number) {
-    this.away = away;
-    this.ch = ch;
-    this.probed = probed;
+  constructor(away: number, channels: readonly number[], probed: boolean, traceOffset: number) {
+    super(away, channels, probed);
     this.traceOffset = traceOffset;
   }
-}
-
-/** A saved VM's copy of the guest (plain data). */
-interface CWindowsGuestImage {
-  kind: 'c-windows';
-  driver: CGuestWindowsImage;
-  guestNow: number;
-  channels: Array<{ ch: number }>;
-  probed: boolean;
-  traceOffset: number;
 }
 
 /** The Windows guest writes its trace to its own buffer; a TraceLogging event from it would be a bench bug. */
@@ -103,88 +101,97 @@ const NO_TRACELOGGING: TraceSink = {
   },
 } as unknown as TraceSink;
 
-export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
-  const driverOpts = (st: CWindowsGuestState): CGuestWindowsOptions => ({
-    choices: o.choices, sink: NO_TRACELOGGING, now: () => o.now() - st.away, traceKib: TRACE_KIB, onEnabled: () => {},
-    ...(o.replace ? { replace: o.replace } : {}),
-  });
-  return {
-    refuses,
-    newGuestState(channels, firstTx) {
-      if (channels.length !== 1) throw new Error(`the C Windows guest serves one channel; ${channels.length} given (refuses() says so first)`);
-      if (firstTx[0] !== 1) throw new Error(`the C guest driver numbers transactions from 1; channel ${channels[0]} starts at ${String(firstTx[0])}`);
-      const st = new CWindowsGuestState(0, channels[0]!, false, 0);
-      st.drv = new CGuestWindows(driverOpts(st));
-      return st;
-    },
-    guest(state, rings, sink, host) {
-      return new CWindowsVmGuest(state as CWindowsGuestState, rings, sink, host, o);
-    },
-    snapshotGuest(state, now, live): CWindowsGuestImage {
-      const st = state as CWindowsGuestState;
-      return { kind: 'c-windows', driver: st.drv.image(live), guestNow: now - st.away, channels: [{ ch: st.ch }], probed: st.probed, traceOffset: st.traceOffset };
-    },
-    reviveGuest(image, now) {
-      const img = image as Partial<CWindowsGuestImage> | null;
-      const bad = (what: string): never => {
-        throw new RestoreError('bad-record', `the guest image ${what}`);
-      };
-      if (typeof img !== 'object' || img === null || img.kind !== 'c-windows') bad('is not a C Windows guest driver\'s (kind c-windows)');
-      if (typeof img!.guestNow !== 'number' || !Number.isFinite(img!.guestNow) || img!.guestNow < 0 || img!.guestNow > now) bad(`clock ${String(img!.guestNow)} is not a time before now (${now})`);
-      if (!Array.isArray(img!.channels) || img!.channels.length !== 1 || !Number.isSafeInteger(img!.channels[0]?.ch)) bad('channels is not a list of one channel id');
-      if (typeof img!.probed !== 'boolean') bad('probed is not a boolean');
-      if (!Number.isSafeInteger(img!.traceOffset) || img!.traceOffset! < 0) bad('traceOffset is not a byte offset');
-      const st = new CWindowsGuestState(now - img!.guestNow!, img!.channels![0]!.ch, img!.probed!, img!.traceOffset!);
-      st.drv = new CGuestWindows(driverOpts(st), img!.driver);
-      if (st.probed && st.drv.client() === null) bad('says the device was bound to its offer, but the driver has no client channel');
-      return st;
-    },
-  };
+/** Channel `ch`'s device and its client channel (bound to the offer of `instance`), or null: no device (removed, or not added yet). */
+function deviceOf(drv: CGuestWindows, instance: string): { device: number; client: Channel } | null {
+  for (const device of drv.devices()) {
+    const client = drv.clientOf(device);
+    if (client?.config.interfaceInstance === instance) return { device, client };
+  }
+  return null;
 }
 
 /**
  * What the C Windows guest cannot run in scenario `s`, as the place to name (exit 2), or
- * null. See the top of this file for why.
+ * null: a step that leaves every channel closed (`guest-close`, or a `rescind` with
+ * `reopen: false`). The driver's control device goes with its last device (KMDF's
+ * ControlDeviceDeleted rule), so nothing can read the driver until a channel opens again,
+ * and the close's own events would reach the run's trace after the steps between (a real
+ * lab plans it not applicable too, src/lab/vm-steps.ts). A rescind reopened in the same
+ * step is read once its new device is there, before anything else runs.
  */
-function refuses(s: { channels: ReadonlyArray<{ id: number; forceNewChannel?: boolean | undefined }>; steps: ReadonlyArray<{ op: string }> }): { field: string; step?: number; reason: string } | null {
-  if (s.channels.length !== 1) {
-    return { field: 'channels', reason: `the sample's C Windows guest driver serves one channel per VM (one device per offer, and one control device name, \\\\.\\VmbusSampleGuest, per VM: a second device fails to start); this scenario has ${s.channels.length}` };
+function refuses(s: { channels: ReadonlyArray<{ id: number }>; steps: ReadonlyArray<{ op: string; channel?: number; reopen?: boolean }> }): { field: string; step?: number; reason: string } | null {
+  const closed = new Set<number>();
+  for (const [i, st] of s.steps.entries()) {
+    if (st.channel === undefined) continue;
+    if (st.op === 'guest-close' || (st.op === 'rescind' && st.reopen === false)) closed.add(st.channel);
+    else if (st.op === 'guest-open') closed.delete(st.channel);
+    if (closed.size === s.channels.length) {
+      return { field: `steps[${i}].op`, step: i, reason: `step ${i + 1} (${st.op}) leaves every channel closed: the C Windows guest driver's control device goes with its last device, so the bench could not read the driver until a channel opens again (a real lab plans this not applicable too)` };
+    }
   }
-  const f = s.channels.findIndex((c) => c.forceNewChannel);
-  if (f >= 0) return { field: `channels[${f}].forceNewChannel`, reason: 'the C Windows guest does not run a re-offer yet (forceNewChannel falls back to a rescind: the device is removed and a new one started for the new offer)' };
-  const i = s.steps.findIndex((st) => st.op === 'rescind' || st.op === 'guest-close' || st.op === 'guest-open');
-  if (i >= 0) return { field: `steps[${i}].op`, step: i, reason: `the C Windows guest does not run step ${i + 1} (${s.steps[i]!.op}) yet: on Windows the device is removed and a new offer starts a new device, and the sample's driver frees its trace with its device (a real lab plans this not applicable too)` };
   return null;
 }
 
+export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuses: typeof refuses } {
+  const driverOpts = (now: () => number): CGuestWindowsOptions => ({
+    choices: o.choices, sink: NO_TRACELOGGING, now, traceKib: TRACE_KIB, onEnabled: () => {}, devicesAtLoad: 0,
+    ...(o.replace ? { replace: o.replace } : {}), ...(o.kmclFaults ? { faults: o.kmclFaults } : {}),
+  });
+  const side = cGuestSide<CGuestWindows, CWindowsGuestState, CGuestWindowsImage>({
+    kind: 'c-windows',
+    title: 'C Windows guest driver',
+    now: o.now,
+    state: (away, channels, probed, img) => new CWindowsGuestState(away, channels, probed, (img?.traceOffset as number | undefined) ?? 0),
+    load: (now) => new CGuestWindows(driverOpts(now)),
+    // The image goes into the replaced guest's instance when it fits (CGuestWindows, `spare`).
+    revive: (now, image, spare) => new CGuestWindows(driverOpts(now), image, spare),
+    image: (drv, live) => drv.image(live),
+    extra: (st) => ({ traceOffset: st.traceOffset }),
+    check(img, bad) {
+      if (!Number.isSafeInteger(img.traceOffset) || (img.traceOffset as number) < 0) bad('traceOffset is not a byte offset');
+    },
+    checkRevived(st, bad) {
+      // Every device the driver has serves one of the VM's channels.
+      const instances = new Set(st.channels.map((ch) => o.control.channelInstance(ch)));
+      for (const d of st.drv.devices()) {
+        const i = st.drv.clientOf(d)?.config.interfaceInstance;
+        if (i === undefined || i === null || !instances.has(i)) bad(`says the driver's device 0x${d.toString(16)} serves ${i ?? 'no channel'}, which is none of the VM's channels`);
+      }
+    },
+    face: (st, rings, sink, host) => new CWindowsVmGuest(st, rings, sink, host, o.control),
+  });
+  return { ...side, refuses };
+}
+
 /** The GuestDriver face of the C Windows driver over one run's rings. */
-class CWindowsVmGuest implements GuestDriver {
-  private readonly st: CWindowsGuestState;
-  private readonly rings: GuestRings;
-  private readonly sink: TraceSink;
-  private readonly host: HostDoorbell;
-  private readonly o: CWindowsGuestOptions;
+class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
   /**
-   * Host transactions held and Requests awaiting completion, from the counters IOCTL,
-   * read again after an entry into the driver: a cache of what the driver's memory says
-   * (keyed there), so explore's key leaves it out (`counters`, state-key.ts).
+   * Host transactions held and Requests awaiting completion on all channels, from the
+   * counters IOCTL, read again after an entry into the driver: a cache of what the
+   * driver's memory says (keyed there), so explore's key leaves it out (`counters`,
+   * state-key.ts).
    */
   private readonly counters = { held: 0, completions: 0, stale: true };
+  /** the channel whose timer work runs the driver's timers and work items (as the C Linux guest's) */
+  private readonly timerCh: number;
+  /**
+   * Each channel's device and client as last found (null: none), asked on every scheduler
+   * turn. Only this face adds and removes devices (offer, rescind), and it sets the entry
+   * when it does; a revived guest gets a new face. What the driver's memory says (keyed
+   * there), so a private field explore's key does not walk.
+   */
+  readonly #found = new Map<number, { device: number; client: Channel } | null>();
 
-  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, o: CWindowsGuestOptions) {
-    this.st = st;
-    this.rings = rings;
-    this.sink = sink;
-    this.host = host;
-    this.o = o;
+  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
+    super(st, rings, sink, host, ctl);
+    this.timerCh = st.channels[0]!;
+    // A restored VM's driver finds its clients bound to the restored rings, as they were.
     if (st.probed) {
-      const c = this.client();
-      bindClientRings(c, rings.get(st.ch)!, this.doorbell());
+      for (const ch of st.channels) {
+        const d = this.device(ch);
+        if (d) bindClientRings(d.client, rings.get(ch)!, this.doorbell(ch));
+      }
     }
-  }
-
-  get state(): unknown {
-    return this.st;
   }
 
   /** Explore's state key: the driver as its image (guest-windows-key.ts), not field by field. */
@@ -193,136 +200,173 @@ class CWindowsVmGuest implements GuestDriver {
     add(drv, (k) => keyCGuestWindows(k, drv));
   }
 
-  private client(): Channel {
-    const c = this.st.drv.client();
-    if (!c) throw new Error('the C Windows guest driver has no client channel');
-    return c;
+  private device(ch: number): { device: number; client: Channel } | null {
+    let d = this.#found.get(ch);
+    if (d === undefined) this.#found.set(ch, (d = deviceOf(this.st.drv, this.ctl.channelInstance(ch))));
+    return d;
   }
 
-  private doorbell(): (w: 'interrupt' | 'writable') => void {
-    const ch = this.st.ch;
-    return (w) => (w === 'interrupt' ? this.host.interrupt(ch) : this.host.writable(ch));
+  /** Whether any channel has its device (and so the driver its control device). */
+  private anyDevice(): boolean {
+    return this.st.channels.some((ch) => this.device(ch) !== null);
   }
 
-  /** PnP binds the device's client channel to the offer: Opened, Started, PostStarted run in the driver; then the control's begin lines. */
-  probe(): void {
-    const ch = this.st.ch;
-    const c = this.client();
-    c.config.interfaceInstance = this.o.control.channelInstance(ch);
-    c.signalPeer = this.doorbell();
-    const r = this.rings.get(ch)!;
-    const status = c.connectionOpened(r.out, r.in, { restored: false });
-    this.drain();
-    if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened failed with 0x${(status >>> 0).toString(16)}`);
-    this.st.probed = true;
-    for (const b of this.o.control.begin ?? []) if (b.to === 'guest') this.command(b.line);
+  private client(ch: number): Channel {
+    const d = this.device(ch);
+    if (!d) throw new Error(`the C Windows guest driver has no device for channel ${ch}`);
+    return d.client;
   }
 
-  /** One line through the command IOCTL; a refused command is an error naming it. */
-  private command(line: string): void {
-    const st = this.st.drv.command(line);
-    this.drain();
-    if (st !== 0) throw new Error(`the C Windows guest driver refused '${line}' with status 0x${(st >>> 0).toString(16)}`);
-  }
-
-  /** The trace lines the driver wrote since the last read, into the run's trace in order; then its counters. */
-  private drain(): void {
+  /**
+   * PnP adds channel `ch`'s device (its client channel enabled, waiting) and the offer
+   * binds it on `rings`: Opened, Started, PostStarted run in the driver.
+   */
+  private offer(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
     const drv = this.st.drv;
+    const device = drv.addDevice();
+    const c = drv.clientOf(device);
+    if (!c) throw new Error(`the C Windows guest driver's device for channel ${ch} enabled no client channel`);
+    this.#found.set(ch, { device, client: c });
+    this.drain();
+    c.config.interfaceInstance = this.ctl.channelInstance(ch);
+    c.signalPeer = this.doorbell(ch);
+    const status = c.connectionOpened(rings.out, rings.in, { restored: false });
+    this.drain();
+    if (status !== 0) throw new Error(`the C Windows guest driver's EvtVmbChannelOpened on channel ${ch} failed with 0x${(status >>> 0).toString(16)}`);
+  }
+
+  /** PnP adds a device per channel and each offer binds its client; then the control's begin lines. */
+  probe(): void {
+    for (const ch of this.st.channels) this.offer(ch, this.rings.get(ch)!);
+    this.begin();
+  }
+
+  /**
+   * The host rescinded channel `ch`, or the guest closes it (`guest-close`): PnP removes its
+   * device. EvtDeviceReleaseHardware disables the client (Suspend: the held host
+   * transactions completed; Closed; its requests in flight cancelled, pkt.cancel) and
+   * cleans it up. No device (closed already): nothing.
+   */
+  rescind(ch: number): void {
+    const d = this.device(ch);
+    if (!d) return;
+    // The host's end has gone (or closed first, at a guest close): what the client writes
+    // while it closes (its Suspend's completions) signals nobody.
+    d.client.signalPeer = () => {};
+    this.#found.set(ch, null);
+    this.st.drv.removeDevice(d.device);
+    this.drain();
+  }
+
+  /** The channel's new instance is offered on fresh rings: PnP adds a new device for it, which numbers on. */
+  reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    this.rings.set(ch, rings);
+    this.offer(ch, rings);
+  }
+
+  /** The driver has no device for channel `ch`: removed, not added again (its memory says). */
+  isClosed(ch: number): boolean {
+    return this.st.probed && this.device(ch) === null;
+  }
+
+  /** One line through the command IOCTL: the NTSTATUS it completed with. */
+  protected runLine(line: string): string | null {
+    const st = this.st.drv.command(line);
+    return st !== 0 ? `status 0x${(st >>> 0).toString(16)}` : null;
+  }
+
+  /**
+   * The trace from the bench's offset on (IOCTL_SAMPLE_READ_TRACE); past CLEAR_AFTER bytes
+   * the bench empties the buffer. With no device there is no control device to open: the
+   * lines wait in the driver's buffer for the next read.
+   */
+  protected readTrace(): string {
+    const drv = this.st.drv;
+    if (!this.anyDevice()) return '';
     const bytes = drv.readTraceFrom(this.st.traceOffset);
-    if (bytes.length > 0) {
-      this.st.traceOffset += bytes.length;
-      for (const line of new TextDecoder().decode(bytes).split('\n')) {
-        if (!line) continue;
-        const { v: _v, seq: _seq, src: _src, ...body } = parseJsonExact(line) as Record<string, unknown>;
-        this.sink.emit(body as unknown as EventBody);
-      }
-      if (this.st.traceOffset >= CLEAR_AFTER) {
-        const r = drv.command('trace-clear');
-        if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
-        this.st.traceOffset = 0;
-      }
+    if (bytes.length === 0) return '';
+    this.st.traceOffset += bytes.length;
+    return decoder.decode(bytes);
+  }
+
+  /** Once the lines are in the run's trace: the buffer cleared when read far enough, and the counters to read again. */
+  protected override afterDrain(): void {
+    if (this.st.traceOffset >= CLEAR_AFTER && this.anyDevice()) {
+      const r = this.st.drv.command('trace-clear');
+      if (r !== 0) throw new Error(`the C Windows guest driver refused trace-clear with 0x${(r >>> 0).toString(16)}`);
+      this.st.traceOffset = 0;
     }
     this.counters.stale = true;
   }
 
-  /** The counters IOCTL, once per entry into the driver (the scheduler asks nextDue often). */
+  /** The counters IOCTL (one line per device), once per entry into the driver (the scheduler asks nextDue often). */
   private readCounters(): void {
     const c = this.counters;
     if (!c.stale) return;
     c.stale = false;
-    const row = this.st.drv.counters()[0] ?? {};
-    c.held = row.held ?? 0;
-    c.completions = (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
+    c.held = 0;
+    c.completions = 0;
+    if (!this.anyDevice()) return;
+    for (const row of this.st.drv.counters()) {
+      c.held += row.held ?? 0;
+      c.completions += (row.requests_sent ?? 0) - (row.completions ?? 0) - (row.cancelled ?? 0);
+    }
   }
 
-  signal(_ch: number, what: 'interrupt' | 'writable'): void {
-    const c = this.st.drv.client();
+  signal(ch: number, what: 'interrupt' | 'writable'): void {
+    const c = this.device(ch)?.client;
     if (!c) return;
     if (what === 'interrupt') c.interrupt = true;
     else c.writable = true;
   }
 
-  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
-    const step: TrafficStep = kind === 'request'
-      ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
-      : { op: 'notify', channel: ch, dir: 'g2h', count, size };
-    this.command(this.o.control.command(step).line);
+  canFlush(ch: number): boolean {
+    return this.device(ch)?.client.canFlush() ?? false;
   }
 
-  canFlush(): boolean {
-    return this.st.drv.client()?.canFlush() ?? false;
-  }
-
-  flushOne(): void {
-    this.client().flushOne();
+  flushOne(ch: number): void {
+    this.client(ch).flushOne();
     this.drain();
   }
 
-  canDeliver(): boolean {
-    return this.st.drv.client()?.canDeliver() ?? false;
+  canDeliver(ch: number): boolean {
+    return this.device(ch)?.client.canDeliver() ?? false;
   }
 
-  deliverOne(): void {
-    this.client().deliverOne();
+  deliverOne(ch: number): void {
+    this.client(ch).deliverOne();
     this.drain();
   }
 
-  /** The driver's hold timer while it holds a host transaction, or now when a work item is queued. */
-  nextDue(): number | null {
+  /** The driver's hold timers while it holds a host transaction, or now when a work item is queued (the first channel's timer work). */
+  nextDue(ch: number): number | null {
+    if (ch !== this.timerCh) return null;
     const drv = this.st.drv;
     // A queued work item runs at once (PASSIVE_LEVEL, from the scheduler's timer task).
     for (const o of drv.wdf.liveObjects()) if (o.kind === WDF_WORKITEM && o.queued) return drv.rt.opts.now() + this.st.away;
-    // The hold timer is periodic for the channel's life: it is only due work while it holds something.
+    // The hold timers are periodic for each channel's life: only due work while something is held.
     this.readCounters();
     if (this.counters.held === 0) return null;
     const d = drv.nextTimerDue();
     return d === null ? null : d + this.st.away;
   }
 
-  completeDue(_ch: number, now: number): boolean {
+  completeDue(ch: number, now: number): boolean {
+    if (ch !== this.timerCh) return false;
     const drv = this.st.drv;
     const n = drv.runTimers(now - this.st.away) + drv.runWorkItems();
     this.drain();
     return n > 0;
   }
 
-  /** Requests awaiting their completion, host transactions held, and sends still in the library's queue. */
+  /** Requests awaiting their completion, host transactions held, and sends still in the library's queues. */
   pending(): number {
     this.readCounters();
-    const c = this.st.drv.client();
-    return this.counters.completions + this.counters.held + (c ? fifoLength(c.queue) : 0);
-  }
-
-  // Replay (bench check) runs the TypeScript twins, never the C driver.
-  isHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  completeHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  peekDelivery(): null {
-    return replayRunsTwins();
+    let queued = 0;
+    for (const ch of this.st.channels) {
+      const c = this.device(ch)?.client;
+      if (c) queued += fifoLength(c.queue);
+    }
+    return this.counters.completions + this.counters.held + queued;
   }
 }

@@ -7,13 +7,14 @@
 // Its whole state is guest memory: `image()` is the driver's linear memory and pool
 // (runtime-image.ts), the WDF shim's objects (wdf-shim-image.ts) and the KMCL shim's
 // client channels and packets (kmcl-client-image.ts); constructed `from` an image, the
-// driver is built again as it was, as a restored VM's kernel finds it where it was.
+// driver is built again as it was, as a restored VM's kernel finds it where it was (in
+// the instance of a driver nobody uses any more, when given one: WindowsDriver's `reuse`).
 
 import type { Channel } from '../../../src/vmbus/channel.ts';
 import { SAMPLE_IOCTL } from './control.ts';
 import { guestWindowsRecipe } from './recipes.ts';
 import { WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
-import { checkRuntimeImage, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
+import { checkRuntimeImage, fitsRuntime, restoreRuntime, runtimeImage, type RuntimeImage } from '../../../src/devices/wasm/runtime-image.ts';
 import { checkWdfShimImage, type WdfShimImage } from '../../../src/devices/wasm/wdf-shim-image.ts';
 import { checkKmclClientImage, kmclClientImage, restoreKmclClient, type KmclClientImage } from '../../../src/devices/wasm/kmcl-client-image.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
@@ -21,8 +22,10 @@ import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 export interface CGuestWindowsOptions extends WindowsDriverOptions {
   /** a client channel was enabled and waits for an offer */
   onEnabled: (client: Channel) => void;
-  /** the device's TraceKiB registry value (the INF's default is 4096), set before the device starts */
+  /** the driver's TraceKiB registry value (the INF's default is 4096), set before DriverEntry */
   traceKib?: number;
+  /** PnP adds one device at load (the default: one channel offered), or none (`addDevice` per offer) */
+  devicesAtLoad?: 0 | 1;
 }
 
 /** Bytes per IOCTL_SAMPLE_READ_TRACE call. */
@@ -39,19 +42,55 @@ export class CGuestWindows extends WindowsDriver {
   /**
    * Loads the driver (DriverEntry, then PnP adds and starts its device); with `from`,
    * revives it from an image instead (checked first: a malformed one is a RestoreError
-   * naming the field, and nothing runs).
+   * naming the field, and nothing runs). `spare`: a driver of the same build and options
+   * that nobody uses any more (the guest state a restore replaced): the image goes into
+   * its instance, emptied in place, when its memory fits, rather than into a new instance
+   * (mapping a new instance's memory was most of a restore's cost). Either way the driver
+   * is the one the image holds.
    */
-  constructor(opts: CGuestWindowsOptions, from?: unknown) {
-    super(guestWindowsRecipe(), 'guest', opts, { enabled: (r) => opts.onEnabled(r.ch) }, SAMPLE_IOCTL);
+  constructor(opts: CGuestWindowsOptions, from?: unknown, spare?: CGuestWindows) {
+    // The image is checked against the spare's build before the spare is touched.
+    const checked = from !== undefined && spare !== undefined ? checkImage(from, spare) : undefined;
+    const reuse = checked !== undefined && fitsRuntime(spare!.rt, checked.runtime) ? spare : undefined;
+    super(guestWindowsRecipe(), 'guest', opts, { enabled: (r) => opts.onEnabled(r.ch) }, SAMPLE_IOCTL, reuse);
     if (from !== undefined) {
-      const img = checkImage(from, this);
-      restoreRuntime(this.rt, img.runtime);
+      const img = checked ?? checkImage(from, this);
+      restoreRuntime(this.rt, img.runtime, { fresh: reuse === undefined });
       this.wdf.restoreImage(img.wdf);
       restoreKmclClient(this.kmcl, img.kmcl, opts.choices);
       return;
     }
     if (opts.traceKib !== undefined) this.wdf.registry.set('TraceKiB', opts.traceKib);
-    this.load();
+    if (opts.devicesAtLoad === 0) this.driverEntry();
+    else this.load();
+  }
+
+  /**
+   * PnP adds a device for a channel offer (EvtDriverDeviceAdd, EvtDevicePrepareHardware):
+   * its client channel is enabled and waits for the offer (onEnabled). Returns the
+   * device's handle; a failed start is an error naming its status.
+   */
+  addDevice(): number {
+    const r = this.wdf.addPnpDevice();
+    if (r.status !== 0 || r.device === 0) throw new Error(`${this.rt.name}: device start failed with 0x${r.status.toString(16)}`);
+    return r.device;
+  }
+
+  /** PnP removes device `h` (its offer was rescinded, or the guest disabled it). */
+  removeDevice(h: number): void {
+    this.wdf.removeDevice(h);
+  }
+
+  /** The live devices, in the order PnP added them. */
+  devices(): number[] {
+    return this.wdf.pnpDevices();
+  }
+
+  /** The client channel device `h` allocated (its VmbChannelSetPointer is the device's context), or null. */
+  clientOf(h: number): Channel | null {
+    const ctx = this.wdf.deviceContext(h);
+    for (const r of this.kmcl.channels.values()) if (r.pointer === ctx) return r.ch;
+    return null;
   }
 
   /**
@@ -62,7 +101,7 @@ export class CGuestWindows extends WindowsDriver {
     return { runtime: runtimeImage(this.rt, live), wdf: this.wdf.image(), kmcl: kmclClientImage(this.kmcl) };
   }
 
-  /** The client channel the device allocated (one per device), or null once cleaned up. */
+  /** The first client channel (a driver with one device), or null once cleaned up. */
   client(): Channel | null {
     for (const r of this.kmcl.channels.values()) return r.ch;
     return null;

@@ -26,8 +26,8 @@ export function guestLinuxRecipe(): DriverRecipe {
     name: 'guest-linux',
     world: 'linux',
     root: DRIVERS,
-    // The two one-line wrappers only exist for Kbuild; the common files go in directly.
-    sources: [...cSourcesIn(DRIVERS, 'guest-linux').filter((f) => !/sample_(protocol|command)\.c$/.test(f)), ...COMMON],
+    // The three one-line wrappers only exist for Kbuild; the common files go in directly.
+    sources: [...cSourcesIn(DRIVERS, 'guest-linux').filter((f) => !/sample_(protocol|command|guest_debugfs)\.c$/.test(f)), ...COMMON, 'common/guest-debugfs.c'],
     headerDirs: ['guest-linux'],
     includeDirs: ['common'],
     // What Kbuild's W=1 turns off again after -Wextra.

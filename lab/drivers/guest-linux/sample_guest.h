@@ -20,6 +20,7 @@
 
 #include "sample-protocol.h"
 #include "../trace-lib/vmbus_bench_trace.h"
+#include "guest-debugfs.h"
 
 /* What each channel counts; the bench reads these through debugfs "counters". */
 struct sg_counters {
@@ -83,8 +84,7 @@ int sg_send_notifies(u32 count, u32 length, long only_ch);
 void sg_release_held(long only_ch);
 void sg_set_hold_override(long hold_ms);
 
-/* sample_guest_ctl.c: control interface and trace. */
-void sg_trace(struct vbt_event *ev);
+/* sample_guest_ctl.c: control commands; the trace is vgd_trace (common/guest-debugfs.h). */
 void sg_trace_state(struct sg_channel *sgc, const char *state);
 int sg_ctl_init(void);
 void sg_ctl_exit(void);

@@ -39,7 +39,7 @@ static int sg_complete(struct sg_channel *sgc, u64 trans_id, u64 tx,
 	sp_decode_completion(completion, SP_COMPLETION_SIZE, &c);
 	ev.status = c.status;
 	ev.digest = sp_fnv1a64(completion, SP_COMPLETION_SIZE);
-	sg_trace(&ev);
+	vgd_trace(&ev);
 	atomic64_inc(&sgc->counters.completed);
 	return 0;
 }
@@ -88,7 +88,7 @@ static void sg_on_completion(struct sg_channel *sgc, const u8 *data, u32 len)
 	ev.status = c.status;
 	ev.digest = sp_fnv1a64(data, SP_COMPLETION_SIZE);
 	spin_lock(&sgc->lock);
-	sg_trace(&ev);
+	vgd_trace(&ev);
 	spin_unlock(&sgc->lock);
 	atomic64_inc(&sgc->counters.completions);
 	if (!o || o->digest != c.request_digest)
@@ -122,7 +122,7 @@ static void sg_on_message(struct sg_channel *sgc, u64 trans_id, bool want_comple
 	ev.tx = h.tx;
 	ev.len = h.length;
 	ev.digest = sp_message_digest(data, len, &h);
-	sg_trace(&ev);
+	vgd_trace(&ev);
 
 	if (!want_completion)
 		return; /* a Notify: checked, nothing goes back */
@@ -234,7 +234,7 @@ static int sg_send_one(struct sg_channel *sgc, u16 type, u32 length, u32 arg0,
 					       VM_PKT_DATA_INBAND, flags);
 		if (ret == 0) {
 			sgc->next_tx = tx;
-			sg_trace(&ev);
+			vgd_trace(&ev);
 		}
 		spin_unlock_bh(&sgc->lock);
 		if (ret != -EAGAIN || time_after(jiffies, deadline))

@@ -163,7 +163,7 @@ static void sg_close(struct sg_channel *sgc)
 			.dir = VBT_G2H, .status = SP_STATUS_CANCELLED,
 		};
 
-		sg_trace(&ev);
+		vgd_trace(&ev);
 		xa_erase_bh(&sgc->outstanding, tx);
 		kfree(o);
 	}

@@ -3,12 +3,20 @@
  * interface type, and its state callbacks. Traffic is in guest-io.c.
  *
  * EvtVmbChannelSuspend completes every held host transaction at once, since
- * KMCL will not finish suspending while we hold incoming packets.
+ * KMCL will not finish suspending while we hold incoming packets. A Windows
+ * guest sees no VM save, so a client is suspended only on its way to Closed:
+ * the host ends those transactions itself, and they are dropped (GuestDropHeld).
  *
- * Rescind and re-offer: a client endpoint whose host side goes away ends up
- * Disabled and must be enabled again to take the next offer (SPEC-NOTES 2.5).
- * EvtVmbChannelClosed therefore queues a work item that enables it again, unless
- * the device itself is being removed.
+ * Rescind and re-offer: on Windows a rescinded offer's PnP device is removed
+ * (EvtDeviceReleaseHardware, guest-driver.c, ends the channel here) and a new
+ * offer is a new device. A client endpoint whose host side goes away while its
+ * device stays ends up Disabled and must be enabled again to take the next offer
+ * (SPEC-NOTES 2.5): EvtVmbChannelClosed queues a work item that enables it again,
+ * unless the device itself is being removed.
+ *
+ * Removal ends what the channel had in flight: VmbChannelDisable suspends it (the
+ * held host transactions are dropped), closes it and cancels each Request still
+ * awaiting its completion, which the completion routine traces as pkt.cancel.
  */
 #include "guest.h"
 
@@ -94,8 +102,8 @@ VOID GuestChannelDestroy(GUEST_DEVICE *Dev)
 	WdfSpinLockRelease(Dev->Lock);
 	WdfWorkItemFlush(Dev->ReenableWork);
 	if (Dev->Channel != NULL) {
+		/* Closed is the channel's last state traced: the device goes with it. */
 		GuestKmcl.VmbChannelDisable(Dev->Channel);
-		GuestTraceState(Dev, "Disabled");
 		GuestKmcl.VmbChannelCleanup(Dev->Channel);
 		Dev->Channel = NULL;
 	}
@@ -110,7 +118,13 @@ static NTSTATUS GuestEvtOpened(VMBCHANNEL Channel)
 	GUID instance;
 
 	GuestKmcl.VmbChannelGetInterfaceInstance(Channel, &instance);
+	/* Commands reach the device from here; a re-offer numbers on from its last device. */
+	WdfWaitLockAcquire(GuestDriver.DevicesLock, NULL);
 	dev->Ch = vbt_channel_number((const sp_u8 *)&instance);
+	if (!dev->ChKnown)
+		dev->NextTx = GuestMarkedTx(dev->Ch);
+	dev->ChKnown = TRUE;
+	WdfWaitLockRelease(GuestDriver.DevicesLock);
 	if (dev->EnabledUntraced) {
 		dev->EnabledUntraced = FALSE;
 		GuestTraceState(dev, "Enabled");
@@ -147,7 +161,7 @@ static VOID GuestEvtSuspend(VMBCHANNEL Channel)
 	dev->Suspended = TRUE;
 	WdfSpinLockRelease(dev->Lock);
 	GuestTraceState(dev, "Paused");
-	GuestReleaseHeld(dev);
+	GuestDropHeld(dev);
 }
 
 static VOID GuestEvtClosed(VMBCHANNEL Channel)

@@ -59,6 +59,33 @@ VOID GuestReleaseHeld(GUEST_DEVICE *Dev)
 	GuestCompleteHeld(Dev, TRUE);
 }
 
+/*
+ * The channel is closing (a client is only suspended on its way to Closed: a
+ * rescind, the guest's own close, the device's removal). KMCL will not finish
+ * suspending while we hold packets, so each is completed; but the host ends them
+ * itself (a rescind cancels them, a guest close has the VSP retire them), so the
+ * completion never reaches it: counted as dropped, not traced as pkt.complete,
+ * as the Linux guest drops what it holds at its close.
+ */
+VOID GuestDropHeld(GUEST_DEVICE *Dev)
+{
+	LIST_ENTRY all;
+
+	InitializeListHead(&all);
+	WdfSpinLockAcquire(Dev->Lock);
+	while (!IsListEmpty(&Dev->Held))
+		InsertTailList(&all, RemoveHeadList(&Dev->Held));
+	WdfSpinLockRelease(Dev->Lock);
+	while (!IsListEmpty(&all)) {
+		GUEST_HELD *h = CONTAINING_RECORD(RemoveHeadList(&all), GUEST_HELD, Link);
+
+		GuestKmcl.VmbChannelPacketComplete(h->Packet, h->Completion, SP_COMPLETION_SIZE);
+		InterlockedExchangeAdd64(&Dev->Counters.HeldNow, -1);
+		InterlockedIncrement64(&Dev->Counters.DroppedOnClose);
+		ExFreePoolWithTag(h, GUEST_POOL_TAG);
+	}
+}
+
 VOID GuestEvtHoldTimer(WDFTIMER Timer)
 {
 	GuestCompleteHeld(GuestGetObjectContext(Timer)->Dev, FALSE);
@@ -154,6 +181,21 @@ static VOID GuestTraceCompletion(GUEST_DEVICE *Dev, struct vbt_event *Event,
 		InterlockedIncrement64(&Dev->Counters.CompletionMismatch);
 }
 
+/* A Request KMCL cancelled (its channel closed under it): it ends here, never resent. */
+static VOID GuestTraceCancel(GUEST_DEVICE *Dev, ULONGLONG Tx)
+{
+	struct vbt_event ev;
+
+	RtlZeroMemory(&ev, sizeof(ev));
+	ev.kind = VBT_PKT_CANCEL;
+	ev.ch = Dev->Ch;
+	ev.tx = Tx;
+	ev.dir = VBT_G2H;
+	ev.status = SP_STATUS_CANCELLED;
+	GuestTrace(Dev, &ev);
+	InterlockedIncrement64(&Dev->Counters.Cancelled);
+}
+
 static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 				     UINT32 BufferLength)
 {
@@ -192,7 +234,7 @@ static VOID GuestEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Bu
 		if (completed)
 			GuestTraceCompletion(dev, &t->Parked, t->ParkedMismatch);
 		else
-			InterlockedIncrement64(&dev->Counters.Cancelled);
+			GuestTraceCancel(dev, t->Tx);
 	}
 	ExFreePoolWithTag(t, GUEST_POOL_TAG);
 	GuestKmcl.VmbPacketFree(Packet);
@@ -261,7 +303,7 @@ static NTSTATUS GuestSendOne(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Length, UINT
 	if (parked) {
 		/* The completion came first; write it now, after its send, and finish. */
 		if (t->ParkedCancelled)
-			InterlockedIncrement64(&Dev->Counters.Cancelled);
+			GuestTraceCancel(Dev, t->Tx);
 		else
 			GuestTraceCompletion(Dev, &t->Parked, t->ParkedMismatch);
 		ExFreePoolWithTag(t, GUEST_POOL_TAG);

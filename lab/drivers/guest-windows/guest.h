@@ -3,15 +3,22 @@
  * KMDF function driver for the VMBus child device of the protocol's interface type,
  * using the KMCL client interface.
  *
- * One device per offered channel. The channel's packets, held transactions and
- * the trace are in GUEST_DEVICE. Control (\\.\VmbusSampleGuest) takes the same
- * commands as the Linux guest's debugfs file and returns the trace as the same
- * JSON Lines, written by the same trace library (trace-lib/vmbus_bench_trace.h).
+ * One WDFDEVICE per offered channel (on Windows each VMBus channel offer is a
+ * PnP device of its own): the channel's packets and held transactions are in its
+ * GUEST_DEVICE. What outlives a device is the driver's (GUEST_DRIVER, GuestDriver):
+ * the trace buffer (allocated in DriverEntry, freed in EvtDriverUnload), so a
+ * device's removal (a rescind, the guest's own close) is traced and read after;
+ * the next tx of each channel, so a re-offer's device goes on numbering; and one
+ * control device (\\.\VmbusSampleGuest), which takes the same commands as the
+ * Linux guest's debugfs file, `ch=N` naming the channel's device, and returns the
+ * trace as the same JSON Lines, written by the same trace library
+ * (trace-lib/vmbus_bench_trace.h).
  */
 #pragma once
 
 #include <ntddk.h>
 #include <wdf.h>
+#include <wdmsec.h>
 #include <vmbuskernelmodeclientlibapi.h>
 
 #include "../common/sample-protocol.h"
@@ -22,6 +29,8 @@
 #define GUEST_POOL_TAG 'gSmV'
 #define GUEST_HOLD_TICK_MS 5
 #define GUEST_DEFAULT_TRACE_KIB 4096
+/* The control device's name; its symbolic link is SAMPLE_GUEST_DOS_NAME. */
+#define SAMPLE_GUEST_NT_NAME L"\\Device\\VmbusSampleGuest"
 
 typedef struct _GUEST_COUNTERS {
 	LONG64 RequestsSent;
@@ -34,10 +43,13 @@ typedef struct _GUEST_COUNTERS {
 	LONG64 Damaged;
 	LONG64 Failed;
 	LONG64 HeldNow;
-	LONG64 TraceDropped;
+	LONG64 DroppedOnClose;	/* held when the channel closed: the host ended them */
 } GUEST_COUNTERS;
 
 typedef struct _GUEST_DEVICE {
+	LIST_ENTRY Link;		/* in GuestDriver.Devices, under DevicesLock */
+	BOOLEAN Linked;
+	BOOLEAN ChKnown;		/* Opened ran: Ch names the channel, commands reach it */
 	WDFDEVICE Device;
 	KMCL_CLIENT_INTERFACE_V1 Kmcl;
 	BOOLEAN KmclValid;
@@ -55,13 +67,37 @@ typedef struct _GUEST_DEVICE {
 	WDFTIMER HoldTimer;
 	WDFWORKITEM ReenableWork;	/* after a rescind: wait for the next offer */
 
-	WDFSPINLOCK TraceLock;		/* guards Trace */
-	char *TraceMemory;		/* Trace's storage, from nonpaged pool */
-	struct vbt_buffer Trace;
-
 	GUEST_COUNTERS Counters;
 } GUEST_DEVICE;
 WDF_DECLARE_CONTEXT_TYPE_WITH_NAME(GUEST_DEVICE, GuestGetDevice)
+
+/* The tx a removed channel's device reached: its next device goes on from there. */
+typedef struct _GUEST_TX_MARK {
+	LIST_ENTRY Link;
+	UINT32 Ch;
+	ULONGLONG NextTx;
+} GUEST_TX_MARK;
+
+/*
+ * What the driver holds beside its devices, from DriverEntry to EvtDriverUnload.
+ * DevicesLock (PASSIVE_LEVEL) serialises the control device's commands with the
+ * devices' arrival and removal: a command never reaches a device being removed.
+ */
+typedef struct _GUEST_DRIVER {
+	WDFWAITLOCK DevicesLock;	/* guards Devices, DeviceCount, Marks, ControlDevice */
+	LIST_ENTRY Devices;		/* GUEST_DEVICE, in the order they were added */
+	ULONG DeviceCount;		/* PnP devices not yet cleaned up */
+	LIST_ENTRY Marks;		/* GUEST_TX_MARK */
+	WDFDEVICE ControlDevice;	/* \\.\VmbusSampleGuest while any device exists */
+	LONG HoldOverrideMs;		/* the `hold` command's, for devices to come too */
+
+	WDFSPINLOCK TraceLock;		/* guards Trace */
+	char *TraceMemory;		/* Trace's storage, from nonpaged pool */
+	struct vbt_buffer Trace;
+	LONG64 TraceDropped;
+} GUEST_DRIVER;
+
+extern GUEST_DRIVER GuestDriver;
 
 typedef struct _GUEST_OBJECT_CONTEXT {
 	GUEST_DEVICE *Dev;
@@ -108,13 +144,21 @@ EVT_WDF_WORKITEM GuestEvtReenable;
 EVT_VMB_CHANNEL_PROCESS_PACKET GuestEvtProcessPacket;
 EVT_WDF_TIMER GuestEvtHoldTimer;
 VOID GuestReleaseHeld(GUEST_DEVICE *Dev);
+VOID GuestDropHeld(GUEST_DEVICE *Dev);
 NTSTATUS GuestSendMany(GUEST_DEVICE *Dev, UINT16 Type, UINT32 Count, UINT32 Length,
 		       UINT32 Mode, UINT32 HoldMs);
 
-/* guest-trace.c */
-NTSTATUS GuestTraceInit(GUEST_DEVICE *Dev, ULONG Kib);
-VOID GuestTraceFree(GUEST_DEVICE *Dev);
+/* guest-control.c: the control device and the command routing */
+NTSTATUS GuestControlCreate(WDFDRIVER Driver);
+VOID GuestControlDelete(VOID);
+VOID GuestMarkTx(GUEST_DEVICE *Dev);
+ULONGLONG GuestMarkedTx(UINT32 Ch);
+VOID GuestFreeMarks(VOID);
+
+/* guest-trace.c: the driver-wide trace */
+NTSTATUS GuestTraceInit(WDFDRIVER Driver, ULONG Kib);
+VOID GuestTraceFree(VOID);
 VOID GuestTrace(GUEST_DEVICE *Dev, struct vbt_event *Event);
 VOID GuestTraceState(GUEST_DEVICE *Dev, const char *State);
-VOID GuestTraceClear(GUEST_DEVICE *Dev);
-ULONG GuestTraceRead(GUEST_DEVICE *Dev, ULONGLONG Offset, char *Out, ULONG Size);
+VOID GuestTraceClear(VOID);
+ULONG GuestTraceRead(ULONGLONG Offset, char *Out, ULONG Size);

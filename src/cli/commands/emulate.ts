@@ -16,7 +16,7 @@ export function registerEmulate(program: Command): void {
     .option('--migrate-threads', 'run each migration\'s destination host on another worker thread')
     .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--choice <key=value>', `${CHOICE_HELP}; overrides each scenario's choices`, collectChoice, [] as string[])
-    .option('--devices <mode>', 'twin (the TypeScript twins), c (the C VSP compiled to WebAssembly, twin guest), c-linux (the C VSP and the C Linux guest driver), c-windows (the C VSP and the C Windows guest driver, one channel); overrides each scenario\'s devices')
+    .option('--devices <mode>', 'twin (the TypeScript twins), c (the C VSP compiled to WebAssembly, twin guest), c-linux (the C VSP and the C Linux guest driver), c-windows (the C VSP and the C Windows guest driver, one PnP device per channel); overrides each scenario\'s devices')
     .option('--json', 'print one JSON document on stdout')
     .action(async (paths: string[], o: { seed: string; out: string; dumpRings?: string; migrateThreads?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
       const devices = parseDevices(o.devices);

@@ -21,7 +21,7 @@ export function registerExplore(program: Command): void {
     .option('--plain', 'run every schedule from the start instead of walking the base run (slower; the same result)')
     .option('--fault <name>', FAULT_HELP, collectFaults)
     .option('--choice <key=value>', `${CHOICE_HELP}; overrides the scenario's choices`, collectChoice, [] as string[])
-    .option('--devices <mode>', 'twin (the TypeScript twins), c (the C VSP compiled to WebAssembly, twin guest), c-linux (the C VSP and the C Linux guest driver), c-windows (the C VSP and the C Windows guest driver, one channel); overrides the scenario\'s devices (the walk keys the C drivers\' state: the C VSP by its device, a C guest as its image)')
+    .option('--devices <mode>', 'twin (the TypeScript twins), c (the C VSP compiled to WebAssembly, twin guest), c-linux (the C VSP and the C Linux guest driver), c-windows (the C VSP and the C Windows guest driver, one PnP device per channel); overrides the scenario\'s devices (the walk keys the C drivers\' state: the C VSP by its device, a C guest as its image)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (path: string, o: { seed: string; maxSchedules?: string; ops: string; workers: string; plain?: boolean; fault?: FaultMode[]; choice: string[]; devices?: string; json?: boolean }) => {
       const choices = parseChoices(o.choice);

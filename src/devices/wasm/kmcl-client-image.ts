@@ -176,7 +176,8 @@ export function checkKmclClientImage(img: unknown): asserts img is KmclClientIma
     if (!Array.isArray(ch.awaiting) || !ch.awaiting.every((a) => Array.isArray(a) && a.length === 2 && isTxId(a[0]) && isU32(a[1]))) bad(`${at}.awaiting is not a list of [trans id, packet]`);
     if (!Array.isArray(ch.deferred) || !ch.deferred.every(isU32)) bad(`${at}.deferred is not a list of packets`);
   });
-  const packets = new Set<number>();
+  /** packet handle -> its trans id */
+  const packets = new Map<number, unknown>();
   img.packets.forEach((p: unknown, i: number) => {
     const at = `packets[${i}]`;
     if (!isObject(p)) bad(`${at} is not a record`);
@@ -184,7 +185,7 @@ export function checkKmclClientImage(img: unknown): asserts img is KmclClientIma
     if (!chans.has(p.chan as number)) bad(`${at}.chan names no channel of the image`);
     if (!isCount(p.id) || !isBool(p.freed) || !isBool(p.wantCompletion) || !PACKET_STATES.includes(p.state as string) || !isTxId(p.transId)) bad(`${at} has a malformed id, freed, state, transId or wantCompletion`);
     if (p.payload !== null && !(p.payload instanceof Uint8Array)) bad(`${at}.payload is not bytes or null`);
-    packets.add(p.handle as number);
+    packets.set(p.handle as number, p.transId);
   });
   const incoming = new Set<number>();
   img.incoming.forEach((p: unknown, i: number) => {
@@ -197,7 +198,11 @@ export function checkKmclClientImage(img: unknown): asserts img is KmclClientIma
   });
   img.channels.forEach((ch: ClientChannelImage, i: number) => {
     for (const q of ch.queue) if ('packet' in q && !packets.has(q.packet)) bad(`channels[${i}].queue names packet 0x${q.packet.toString(16)}, which the image does not hold`);
-    for (const [, h] of ch.awaiting) if (!packets.has(h)) bad(`channels[${i}].awaiting names packet 0x${h.toString(16)}, which the image does not hold`);
+    for (const [tx, h] of ch.awaiting) {
+      if (!packets.has(h)) bad(`channels[${i}].awaiting names packet 0x${h.toString(16)}, which the image does not hold`);
+      // Invariant: a packet awaits its completion under its own trans id (an image lists it so); else the revived table would not be the image's.
+      if (packets.get(h) !== tx) bad(`channels[${i}].awaiting holds packet 0x${h.toString(16)} under trans id ${String(tx)}, but the packet's is ${String(packets.get(h))}`);
+    }
     for (const h of ch.deferred) if (!incoming.has(h)) bad(`channels[${i}].deferred names packet 0x${h.toString(16)}, which the image does not hold`);
   });
 }

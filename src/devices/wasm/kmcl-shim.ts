@@ -112,8 +112,8 @@ export interface KmclShimOptions {
 export class KmclShim {
   /** (read by kmcl-save.ts too) */
   readonly rt: DriverRuntime;
-  /** (read by kmcl-save.ts too) */
-  readonly opts: KmclShimOptions;
+  /** (read by kmcl-save.ts too; set anew by `reset`) */
+  opts: KmclShimOptions;
   readonly channels = new Map<number, ChannelRec>();
   private readonly byChannel = new Map<Channel, ChannelRec>();
   private readonly packets = new Map<number, PacketRec>();
@@ -512,6 +512,23 @@ export class KmclShim {
       channels: this.channels, byChannel: this.byChannel, packets: this.packets, incoming: this.incoming, incomingOf: this.incomingOf, kernelHandles: this.kernelHandles,
       counters: { nextChannelId: this.nextChannelId, neededWord: this.neededWord, packetRestores: this.packetRestores, interfaceRefs: this.interfaceRefs },
     };
+  }
+
+  /**
+   * Empties the tables and counters as a new shim's are, with `opts` from here on (a
+   * reused runtime, DriverRuntime.reuse), for restoreKmclClient to fill. Between entries only.
+   */
+  reset(opts: KmclShimOptions): void {
+    this.opts = opts;
+    this.channels.clear();
+    this.byChannel.clear();
+    this.packets.clear();
+    this.incoming.clear();
+    this.inHand = null;
+    this.incomingOf.clear();
+    this.kernelHandles.clear();
+    this.restoreRefusals.clear();
+    this.setImageCounters({ nextChannelId: 1, neededWord: 0, packetRestores: 0, interfaceRefs: 0 });
   }
 
   /** Puts back the counters imageTables gave (a revived guest driver). */

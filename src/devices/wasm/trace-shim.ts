@@ -23,7 +23,7 @@ export const FieldKind = { UInt64: 1, UInt32: 2, String: 3, Boolean: 4 } as cons
 
 export class TraceShim {
   private readonly rt: DriverRuntime;
-  private readonly sink: TraceSink;
+  private sink: TraceSink;
   private readonly side: 'host' | 'guest';
   /** names, literals and repeated values (linear.ts CStrings) */
   private readonly strings = new CStrings();
@@ -92,6 +92,14 @@ export class TraceShim {
   /** Events waiting for a lower seq (none once the driver has returned: flush). */
   get waitingEvents(): number {
     return this.waiting.size;
+  }
+
+  /** As a new shim, writing to `sink` (a reused runtime, DriverRuntime.reuse). */
+  reset(sink: TraceSink): void {
+    this.sink = sink;
+    this.waiting.clear();
+    this.lastSeq = 0;
+    this.registered = 0;
   }
 
   /** Passes on what waits for a seq that will not come (see the top of the file). */

@@ -1,12 +1,19 @@
-// The KMDF subset KMCL drivers use, over the emulator: driver, device, default I/O
-// queue, requests, timers, work items, spin locks, registry values and typed object
-// contexts. Nothing runs on its own: a device's adapter (devices/sample/c/vsp.ts,
-// devices/blockq/c/vsp.ts) calls `ioctl`, `runTimers` and `runWorkItems` from the
-// scenario's seeded scheduler, so runs stay deterministic. `ioctl` hands any control
-// code to the driver's queue: the codes are the device's own, the shim knows none.
+// The KMDF subset KMCL drivers use, over the emulator: driver, PnP devices (any number:
+// PnP adds one per `addDevice` and removes it with `removeDevice`), control devices,
+// default I/O queues, requests, timers, work items, spin and wait locks, registry values,
+// typed object contexts and cleanup callbacks. Nothing runs on its own: a device's
+// adapter (devices/sample/c/vsp.ts, devices/blockq/c/vsp.ts) calls `ioctl`, `runTimers`
+// and `runWorkItems` from the scenario's seeded scheduler, so runs stay deterministic.
+// `ioctl` opens the device a symbolic link names (the one the driver created) and hands
+// any control code to its queue: the codes are the device's own, the shim knows none.
 //
 // What it checks (beside irql.ts and pool.ts): a request completed twice or never, a
-// spin lock acquired twice or released unheld, a timer stopped with Wait at DISPATCH.
+// spin lock acquired twice or released unheld, a wait lock likewise or taken above
+// PASSIVE_LEVEL, a timer stopped with Wait at DISPATCH, a symbolic link name taken twice
+// (STATUS_OBJECT_NAME_COLLISION, as the object manager answers), a PnP device deleted
+// by its driver (the framework deletes it at removal), and a control device still there
+// when the driver unloads (a PnP driver must delete it from a cleanup callback: KMDF's
+// ControlDeviceDeleted rule; the system would never unload the driver).
 
 import type { DriverRuntime, ImportTable } from './runtime.ts';
 import { DISPATCH_LEVEL, PASSIVE_LEVEL } from './irql.ts';
@@ -14,12 +21,14 @@ import { violation } from './violations.ts';
 import { STATUS } from '../../vmbus/status.ts';
 import type { WdfShimImage } from './wdf-shim-image.ts';
 
-const KIND = { device: 1, queue: 2, timer: 3, workitem: 4, spinlock: 5, request: 6, driver: 7, key: 8, init: 9 } as const;
+const KIND = { device: 1, queue: 2, timer: 3, workitem: 4, spinlock: 5, request: 6, driver: 7, key: 8, init: 9, waitlock: 10 } as const;
 const LEVEL_PASSIVE = 2;
 const LEVEL_DISPATCH = 3;
 const SHIM_TAG = 0x43666457; // 'WdfC'
 const STATUS_BUFFER_TOO_SMALL = 0xc0000023;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc0000010;
+const STATUS_OBJECT_NAME_NOT_FOUND = 0xc0000034;
+const STATUS_OBJECT_NAME_COLLISION = 0xc0000035;
 
 interface WdfObject {
   handle: number;
@@ -43,6 +52,30 @@ interface WdfObject {
   // device
   pnp?: { prepare: number; release: number; ioInCallerContext: number };
   queue?: WdfObject;
+  /** a control device (WdfControlDeviceInitAllocate): no PnP; I/O once finished initializing */
+  control?: { name: string | null; finished: boolean };
+  /** the symbolic link the driver created for the device */
+  link?: string;
+  /** EvtCleanupCallback, run when the object is deleted */
+  cleanup?: number;
+}
+
+/** A WDFDEVICE_INIT not yet taken by WdfDeviceCreate. */
+interface DeviceInit {
+  pnp: { prepare: number; release: number; ioInCallerContext: number };
+  control: boolean;
+  name: string | null;
+}
+
+/**
+ * A UNICODE_STRING's text. The driver's L"..." literals are wasm32's wchar_t, 32 bits
+ * (clang's wasm32 target has no 16-bit one), so its bytes are UTF-32 here, where a
+ * Windows build's are UTF-16; Length counts bytes either way.
+ */
+function wide(mem: DriverRuntime['mem'], at: number, bytes: number): string {
+  let s = '';
+  for (let i = 0; i + 4 <= bytes; i += 4) s += String.fromCodePoint(mem.u32(at + i));
+  return s;
 }
 
 export interface IoctlResult {
@@ -55,8 +88,10 @@ export class WdfShim {
   private readonly rt: DriverRuntime;
   private readonly objects = new Map<number, WdfObject>();
   private driver: { handle: number; add: number; unload: number } | null = null;
-  device: WdfObject | null = null;
-  private pendingInit: { pnp: { prepare: number; release: number; ioInCallerContext: number } } | null = null;
+  /** live devices, PnP and control, in creation order */
+  private devices: WdfObject[] = [];
+  /** init structures handed out and not yet taken or freed (WDFDEVICE_INIT handles) */
+  private readonly inits = new Map<number, DeviceInit>();
   readonly registry = new Map<string, number>();
   private readonly deviceObject: number;
   /** requests queued behind one being dispatched (a sequential queue) */
@@ -93,6 +128,9 @@ export class WdfShim {
 
   private destroy(o: WdfObject): void {
     for (const c of [...o.children]) this.destroy(c);
+    // Children first, then the object's own cleanup, while its context is still there.
+    if (o.cleanup) this.rt.callback(o.cleanup, 'EvtCleanupCallback', o.kind === KIND.device ? PASSIVE_LEVEL : this.levelOf(o), o.handle);
+    if (o.kind === KIND.device) this.devices = this.devices.filter((d) => d !== o);
     for (const at of o.contexts.values()) this.rt.pool.free(at, SHIM_TAG, 'WdfObjectDelete');
     if (o.request) {
       if (o.request.input) this.rt.pool.free(o.request.input, SHIM_TAG, 'WdfRequest');
@@ -124,19 +162,25 @@ export class WdfShim {
           if (out) m().setU32(out, this.driver.handle);
           return STATUS.SUCCESS;
         },
-        SetPnpPower: (_init: number, prepare: number, release: number) => {
-          if (this.pendingInit) Object.assign(this.pendingInit.pnp, { prepare: prepare >>> 0, release: release >>> 0 });
+        SetPnpPower: (init: number, prepare: number, release: number) => {
+          const i = this.init(init, 'WdfDeviceInitSetPnpPowerEventCallbacks');
+          Object.assign(i.pnp, { prepare: prepare >>> 0, release: release >>> 0 });
         },
-        ObjectCreate: (kind: number, parent: number, callback: number, period: number, level: number, type: number, size: number, _init: number, out: number) => {
+        ObjectCreate: (kind: number, parent: number, callback: number, period: number, level: number, type: number, size: number, initAt: number, out: number) => {
           if (kind === KIND.device) {
+            rt.irql.requirePassive('WdfDeviceCreate', 'device');
+            const init = this.init(initAt, 'WdfDeviceCreate');
             const o = this.create(kind, null, 0, 0, level);
-            o.pnp = this.pendingInit?.pnp ?? { prepare: 0, release: 0, ioInCallerContext: 0 };
-            this.device = o;
+            if (init.control) o.control = { name: init.name, finished: false };
+            else o.pnp = init.pnp;
+            this.inits.delete(initAt >>> 0);
+            this.devices.push(o);
             this.addContext(o, type, size);
             m().setU32(out, o.handle);
             return STATUS.SUCCESS;
           }
-          const p = parent ? this.obj(parent, 'WdfObjectCreate') : kind === KIND.queue ? this.device : null;
+          // The driver parents what names no parent (or names it): deleted after EvtDriverUnload.
+          const p = parent && (parent >>> 0) !== this.driver?.handle ? this.obj(parent, 'WdfObjectCreate') : null;
           const o = this.create(kind, p, callback, period, level);
           if (kind === KIND.queue && p) p.queue = o;
           this.addContext(o, type, size);
@@ -157,25 +201,78 @@ export class WdfShim {
           m().setU32(inLenAt, r.inputLen);
           m().setU32(codeAt, r.code);
         },
+        ObjectSetCleanup: (h: number, fn: number) => {
+          this.obj(h, 'WdfObjectCreate').cleanup = fn >>> 0;
+        },
+        DeviceInitAssignName: (init: number, name: number, bytes: number) => {
+          rt.irql.requirePassive('WdfDeviceInitAssignName', 'device init');
+          this.init(init, 'WdfDeviceInitAssignName').name = wide(m(), name, bytes);
+          return STATUS.SUCCESS;
+        },
+        CreateSymbolicLink: (h: number, name: number, bytes: number) => {
+          rt.irql.requirePassive('WdfDeviceCreateSymbolicLink', 'device');
+          const d = this.obj(h, 'WdfDeviceCreateSymbolicLink', KIND.device);
+          const link = wide(m(), name, bytes);
+          // One name, one device: the object manager refuses a second link of the same name.
+          if (this.devices.some((o) => o.link?.toLowerCase() === link.toLowerCase())) return STATUS_OBJECT_NAME_COLLISION;
+          d.link = link;
+          return STATUS.SUCCESS;
+        },
         RegistryQueryULong: (key: number, name: number, bytes: number, out: number) => {
           rt.irql.requirePassive('WdfRegistryQueryULong', `key 0x${(key >>> 0).toString(16)}`);
-          const v = this.registry.get(m().utf16(name, bytes));
+          const v = this.registry.get(wide(m(), name, bytes));
           if (v === undefined) return 0xc0000034; // STATUS_OBJECT_NAME_NOT_FOUND
           m().setU32(out, v);
           return STATUS.SUCCESS;
         },
       },
       env: {
-        WdfDeviceInitSetIoInCallerContextCallback: (_init: number, fn: number) => {
-          if (this.pendingInit) this.pendingInit.pnp.ioInCallerContext = fn >>> 0;
+        WdfDeviceInitSetIoInCallerContextCallback: (init: number, fn: number) => {
+          this.init(init, 'WdfDeviceInitSetIoInCallerContextCallback').pnp.ioInCallerContext = fn >>> 0;
+        },
+        WdfControlDeviceInitAllocate: (driver: number, _sddl: number) => {
+          rt.irql.requirePassive('WdfControlDeviceInitAllocate', 'driver');
+          if (!this.driver || (driver >>> 0) !== this.driver.handle) throw violation('wdf.misuse', 'WdfControlDeviceInitAllocate', `driver 0x${(driver >>> 0).toString(16)}`, 'not the driver WdfDriverCreate made');
+          const h = this.rt.handle(KIND.init);
+          this.inits.set(h, { pnp: { prepare: 0, release: 0, ioInCallerContext: 0 }, control: true, name: null });
+          return h;
+        },
+        WdfDeviceInitFree: (init: number) => {
+          if (!this.init(init, 'WdfDeviceInitFree').control) throw violation('wdf.misuse', 'WdfDeviceInitFree', `init 0x${(init >>> 0).toString(16)}`, 'a PnP device\'s init structure is the framework\'s to free');
+          this.inits.delete(init >>> 0);
+        },
+        WdfControlFinishInitializing: (h: number) => {
+          const d = this.obj(h, 'WdfControlFinishInitializing', KIND.device);
+          if (!d.control) throw violation('wdf.misuse', 'WdfControlFinishInitializing', `device 0x${d.handle.toString(16)}`, 'not a control device');
+          d.control.finished = true;
+        },
+        WdfDriverOpenParametersRegistryKey: (_d: number, _a: number, _attrs: number, out: number) => {
+          rt.irql.requirePassive('WdfDriverOpenParametersRegistryKey', 'driver');
+          m().setU32(out, this.create(KIND.key, null).handle);
+          return STATUS.SUCCESS;
+        },
+        WdfWaitLockAcquire: (h: number, timeout: number) => {
+          const l = this.obj(h, 'WdfWaitLockAcquire', KIND.waitlock);
+          if (!timeout) rt.irql.requirePassive('WdfWaitLockAcquire', `wait lock 0x${l.handle.toString(16)}`);
+          if (l.held) throw violation('wdf.misuse', 'WdfWaitLockAcquire', `wait lock 0x${l.handle.toString(16)}`, 'acquired while already held: the thread waits for itself for ever');
+          l.held = true;
+          return STATUS.SUCCESS;
+        },
+        WdfWaitLockRelease: (h: number) => {
+          const l = this.obj(h, 'WdfWaitLockRelease', KIND.waitlock);
+          if (!l.held) throw violation('wdf.misuse', 'WdfWaitLockRelease', `wait lock 0x${l.handle.toString(16)}`, 'released while not held');
+          l.held = false;
         },
         WdfDeviceWdmGetDeviceObject: () => this.deviceObject,
-        WdfDeviceCreateSymbolicLink: () => STATUS.SUCCESS,
         WdfObjectGetTypedContextWorker: (h: number, type: number) => this.obj(h, 'WdfObjectGetTypedContextWorker').contexts.get(type >>> 0) ?? 0,
-        WdfObjectDelete: (h: number) => this.destroy(this.obj(h, 'WdfObjectDelete')),
+        WdfObjectDelete: (h: number) => {
+          const o = this.obj(h, 'WdfObjectDelete');
+          if (o.kind === KIND.device && !o.control) throw violation('wdf.misuse', 'WdfObjectDelete', `device 0x${o.handle.toString(16)}`, 'a PnP device is the framework\'s to delete, when PnP removes it');
+          this.destroy(o);
+        },
         WdfIoQueueGetDevice: (q: number) => this.obj(q, 'WdfIoQueueGetDevice', KIND.queue).parent?.handle ?? 0,
-        WdfDeviceEnqueueRequest: (_d: number, h: number) => {
-          this.dispatch(this.obj(h, 'WdfDeviceEnqueueRequest', KIND.request));
+        WdfDeviceEnqueueRequest: (d: number, h: number) => {
+          this.dispatch(this.obj(h, 'WdfDeviceEnqueueRequest', KIND.request), this.obj(d, 'WdfDeviceEnqueueRequest', KIND.device));
           return STATUS.SUCCESS;
         },
         WdfRequestRetrieveInputBuffer: (h: number, min: number, bufAt: number, lenAt: number) => {
@@ -241,6 +338,12 @@ export class WdfShim {
     };
   }
 
+  private init(h: number, call: string): DeviceInit {
+    const i = this.inits.get(h >>> 0);
+    if (!i) throw violation('wdf.misuse', call, `init 0x${(h >>> 0).toString(16)}`, 'not a WDFDEVICE_INIT the framework handed out (taken by WdfDeviceCreate, or freed, already?)');
+    return i;
+  }
+
   private complete(h: number, status: number, info: number, call: string): void {
     const o = this.obj(h, call, KIND.request);
     const r = o.request!;
@@ -249,8 +352,8 @@ export class WdfShim {
     r.info = info;
   }
 
-  private dispatch(req: WdfObject): void {
-    const queue = this.device?.queue;
+  private dispatch(req: WdfObject, dev: WdfObject | null = this.opened): void {
+    const queue = dev?.queue;
     if (!queue) {
       req.request!.status = STATUS_INVALID_DEVICE_REQUEST;
       return;
@@ -271,23 +374,69 @@ export class WdfShim {
 
   // ------------------------------------------------------------ the harness's side
 
-  /** PnP: DriverEntry has run; add the device and prepare its hardware. */
-  addDevice(): number {
-    if (!this.driver) throw new Error(`${this.rt.name}: DriverEntry did not create a WDF driver`);
-    const init = this.rt.handle(KIND.init);
-    this.pendingInit = { pnp: { prepare: 0, release: 0, ioInCallerContext: 0 } };
-    let st = this.rt.callback(this.driver.add, 'EvtDriverDeviceAdd', PASSIVE_LEVEL, this.driver.handle, init) >>> 0;
-    this.pendingInit = null;
-    if (st !== 0 || !this.device) return st;
-    const prepare = this.device.pnp!.prepare;
-    if (prepare) st = this.rt.callback(prepare, 'EvtDevicePrepareHardware', PASSIVE_LEVEL, this.device.handle, 0, 0) >>> 0;
-    return st;
+  /** The first PnP device (a VSP's one device), or null. */
+  get device(): WdfObject | null {
+    return this.devices.find((d) => !d.control) ?? null;
   }
 
-  /** One DeviceIoControl from user mode: through EvtIoInCallerContext (if any) into the queue. */
+  /** The device `ioctl` opens: the one a symbolic link names, else the only PnP device. */
+  private get opened(): WdfObject | null {
+    return this.devices.find((d) => d.link !== undefined) ?? null;
+  }
+
+  /** The live PnP devices' handles, in the order PnP added them. */
+  pnpDevices(): number[] {
+    return this.devices.filter((d) => !d.control).map((d) => d.handle);
+  }
+
+  /**
+   * PnP: DriverEntry has run; a device arrives: EvtDriverDeviceAdd, then its hardware is
+   * prepared. Returns the NTSTATUS and the new device (0 when none was made). A failed
+   * add deletes what it made (its cleanup runs); a failed prepare releases it first.
+   */
+  addPnpDevice(): { status: number; device: number } {
+    if (!this.driver) throw new Error(`${this.rt.name}: DriverEntry did not create a WDF driver`);
+    const initAt = this.rt.handle(KIND.init);
+    this.inits.set(initAt, { pnp: { prepare: 0, release: 0, ioInCallerContext: 0 }, control: false, name: null });
+    const before = new Set(this.devices);
+    let st = this.rt.callback(this.driver.add, 'EvtDriverDeviceAdd', PASSIVE_LEVEL, this.driver.handle, initAt) >>> 0;
+    this.inits.delete(initAt);
+    const dev = this.devices.find((d) => !before.has(d) && !d.control) ?? null;
+    if (st !== 0 || !dev) {
+      if (dev) this.destroy(dev);
+      return { status: st, device: 0 };
+    }
+    const prepare = dev.pnp!.prepare;
+    if (prepare) st = this.rt.callback(prepare, 'EvtDevicePrepareHardware', PASSIVE_LEVEL, dev.handle, 0, 0) >>> 0;
+    if (st !== 0) {
+      this.removeDevice(dev.handle);
+      return { status: st, device: 0 };
+    }
+    return { status: st, device: dev.handle };
+  }
+
+  /** addPnpDevice's status alone (a driver with one device, a VSP). */
+  addDevice(): number {
+    return this.addPnpDevice().status;
+  }
+
+  /** PnP removes a device (its offer was rescinded, or the OS disabled it): EvtDeviceReleaseHardware, then the framework deletes it. */
+  removeDevice(h: number): void {
+    const dev = this.obj(h, 'PnP removal', KIND.device);
+    if (dev.control) throw new Error(`${this.rt.name}: a control device is not removed by PnP`);
+    if (dev.pnp?.release) this.rt.callback(dev.pnp.release, 'EvtDeviceReleaseHardware', PASSIVE_LEVEL, dev.handle, 0);
+    this.destroy(dev);
+  }
+
+  /**
+   * One DeviceIoControl from user mode on the device a symbolic link names (CreateFile
+   * on it, then the IOCTL): through EvtIoInCallerContext (if any) into its queue. No
+   * such device, or a control device not finished initializing: the open fails
+   * (STATUS_OBJECT_NAME_NOT_FOUND) and the driver sees nothing.
+   */
   ioctl(code: number, input: Uint8Array, outputSize: number): IoctlResult {
-    const dev = this.device;
-    if (!dev) throw new Error(`${this.rt.name}: no device`);
+    const dev = this.opened;
+    if (!dev || (dev.control && !dev.control.finished)) return { status: STATUS_OBJECT_NAME_NOT_FOUND, info: 0, output: new Uint8Array(0) };
     const pool = this.rt.pool;
     const inAt = input.length ? pool.alloc(input.length, SHIM_TAG, 'shim') : 0;
     if (inAt) this.rt.mem.write(inAt, input);
@@ -296,7 +445,7 @@ export class WdfShim {
     o.request = { input: inAt, inputLen: input.length, output: outAt, outputLen: outputSize, code: code >>> 0, status: null, info: 0 };
     const ioCaller = dev.pnp?.ioInCallerContext ?? 0;
     if (ioCaller) this.rt.callback(ioCaller, 'EvtIoInCallerContext', PASSIVE_LEVEL, dev.handle, o.handle);
-    else this.dispatch(o);
+    else this.dispatch(o, dev);
     const r = o.request;
     if (r.status === null) throw violation('wdf.misuse', 'EvtIoDeviceControl', `request 0x${o.handle.toString(16)}`, 'returned without completing the request (the caller would wait for ever)');
     const output = outAt ? this.rt.mem.read(outAt, Math.min(r.info, outputSize)) : new Uint8Array(0);
@@ -306,8 +455,8 @@ export class WdfShim {
   }
 
   /** The object context of the device (its first), e.g. a VSP's VSP_DEVICE; 0 when none. */
-  deviceContext(): number {
-    for (const at of this.device?.contexts.values() ?? []) return at;
+  deviceContext(h = this.device?.handle ?? 0): number {
+    for (const at of this.objects.get(h >>> 0)?.contexts.values() ?? []) return at;
     return 0;
   }
 
@@ -369,13 +518,28 @@ export class WdfShim {
    * image. Between entries into the driver only: nothing is being dispatched then.
    */
   image(): WdfShimImage {
-    if (this.dispatching || this.backlog.length > 0 || this.pendingInit) throw new Error(`${this.rt.name}: a WDF image is taken between entries into the driver, not inside one`);
+    if (this.dispatching || this.backlog.length > 0 || this.inits.size > 0) throw new Error(`${this.rt.name}: a WDF image is taken between entries into the driver, not inside one`);
     const objects = [...this.objects.values()].map((o) => ({
       handle: o.handle, kind: o.kind, parent: o.parent?.handle ?? 0, callback: o.callback, period: o.period, level: o.level,
       contexts: [...o.contexts], due: o.due, held: o.held, savedIrql: o.savedIrql, queued: o.queued,
       request: o.request ? { ...o.request } : null, pnp: o.pnp ? { ...o.pnp } : null, queue: o.queue?.handle ?? 0,
+      control: o.control ? { ...o.control } : null, link: o.link ?? null, cleanup: o.cleanup ?? 0,
     }));
-    return { objects, driver: this.driver ? { ...this.driver } : null, device: this.device?.handle ?? 0, registry: [...this.registry] };
+    return { objects, driver: this.driver ? { ...this.driver } : null, devices: this.devices.map((d) => d.handle), registry: [...this.registry] };
+  }
+
+  /**
+   * Empties the shim as a new one is (a reused runtime, DriverRuntime.reuse), for
+   * restoreImage to fill. Between entries into the driver only.
+   */
+  reset(): void {
+    if (this.dispatching) throw new Error(`${this.rt.name}: a WDF shim is reset between entries into the driver, not inside one`);
+    this.objects.clear();
+    this.driver = null;
+    this.devices = [];
+    this.inits.clear();
+    this.registry.clear();
+    this.backlog.length = 0;
   }
 
   /** Fills a fresh shim (nothing created yet) from a checked image (checkWdfShimImage). */
@@ -389,23 +553,30 @@ export class WdfShim {
       };
       if (i.request) o.request = { ...i.request };
       if (i.pnp) o.pnp = { ...i.pnp };
+      if (i.control) o.control = { ...i.control };
+      if (i.link !== null) o.link = i.link;
+      if (i.cleanup) o.cleanup = i.cleanup;
       this.objects.set(o.handle, o);
       parent?.children.push(o);
     }
     for (const i of img.objects) if (i.queue) this.objects.get(i.handle)!.queue = this.objects.get(i.queue)!;
     this.driver = img.driver ? { ...img.driver } : null;
-    this.device = img.device ? this.objects.get(img.device)! : null;
+    this.devices = img.devices.map((h) => this.objects.get(h)!);
     this.registry.clear();
     for (const [k, v] of img.registry) this.registry.set(k, v);
   }
 
-  /** PnP removal and driver unload: ReleaseHardware, the device's objects deleted, EvtDriverUnload. */
+  /**
+   * PnP removes every device (ReleaseHardware, deleted), then the driver unloads
+   * (EvtDriverUnload), then the framework deletes the objects left (the driver's own).
+   * A control device still there then is a violation: the system never unloads a PnP
+   * driver whose control device exists (KMDF's ControlDeviceDeleted rule).
+   */
   unload(): void {
-    const dev = this.device;
-    if (dev?.pnp?.release) this.rt.callback(dev.pnp.release, 'EvtDeviceReleaseHardware', PASSIVE_LEVEL, dev.handle, 0);
-    if (dev) this.destroy(dev);
-    this.device = null;
-    for (const o of [...this.objects.values()]) if (o.kind !== KIND.driver) this.destroy(o);
+    for (const h of this.pnpDevices()) this.removeDevice(h);
+    const control = this.devices.find((d) => d.control);
+    if (control) throw violation('wdf.misuse', 'EvtDriverUnload', `device 0x${control.handle.toString(16)}`, 'a control device is still there after the last PnP device went: a PnP driver deletes it from a cleanup callback (KMDF rule ControlDeviceDeleted), or the system never unloads the driver');
     if (this.driver?.unload) this.rt.callback(this.driver.unload, 'EvtDriverUnload', PASSIVE_LEVEL, this.driver.handle);
+    for (const o of [...this.objects.values()]) if (o.kind !== KIND.driver && this.objects.has(o.handle)) this.destroy(o);
   }
 }

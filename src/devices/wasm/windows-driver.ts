@@ -61,9 +61,31 @@ export class WindowsDriver {
   readonly trace: TraceShim;
   private readonly control: TextControlCodes | null;
 
-  constructor(recipe: DriverRecipe, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks, control: TextControlCodes | null = null) {
-    const built = buildDriver(recipe, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
+  /** Its instance went to a driver built into it (`reuse`): this one must not be used again. */
+  private spent = false;
+
+  /**
+   * `reuse`: a driver of the same build and options that nobody uses any more (a guest
+   * state a restore replaced), whose instance and shims this one takes, emptied as new
+   * ones are, for a revive to fill (runtime-image.ts restoreRuntime, not fresh): mapping a
+   * new instance's memory is most of a restore's cost. Nothing is loaded then.
+   */
+  constructor(recipe: DriverRecipe, side: 'host' | 'guest', opts: WindowsDriverOptions, hooks: KmclHooks, control: TextControlCodes | null = null, reuse?: WindowsDriver) {
     this.control = control;
+    if (reuse) {
+      if (reuse.spent) throw new Error(`${reuse.rt.name}: a driver's instance is reused once`);
+      reuse.spent = true;
+      this.rt = reuse.rt;
+      this.wdf = reuse.wdf;
+      this.kmcl = reuse.kmcl;
+      this.trace = reuse.trace;
+      this.rt.reuse(opts.now);
+      this.wdf.reset();
+      this.kmcl.reset({ ...this.kmcl.opts, hooks });
+      this.trace.reset(opts.sink);
+      return;
+    }
+    const built = buildDriver(recipe, { defines: opts.defines ?? [], ...(opts.replace ? { replace: opts.replace } : {}) });
     this.rt = new DriverRuntime(recipe.name, { now: opts.now, hangCalls: opts.hangCalls, allocationStacks: opts.allocationStacks });
     this.wdf = new WdfShim(this.rt);
     this.kmcl = new KmclShim(this.rt, { choices: opts.choices, faults: opts.faults, platformFaults: opts.platformFaults, hooks });
@@ -71,10 +93,15 @@ export class WindowsDriver {
     this.rt.instantiate(built.wasm, mergeImports(this.kmcl.imports(), this.wdf.imports(), this.trace.imports(), kernelImports(this.rt)));
   }
 
-  /** DriverEntry, then the device is added and its hardware prepared. */
-  protected load(): void {
+  /** DriverEntry alone: PnP adds no device yet (a guest driver's devices come with the channels' offers). */
+  protected driverEntry(): void {
     const st = this.rt.callExport('DriverEntry', PASSIVE_LEVEL, this.rt.handle(0xd), 0) >>> 0;
     if (st !== 0) throw new Error(`${this.rt.name}: DriverEntry failed with 0x${st.toString(16)}`);
+  }
+
+  /** DriverEntry, then the device is added and its hardware prepared. */
+  protected load(): void {
+    this.driverEntry();
     const add = this.wdf.addDevice();
     if (add !== 0) throw new Error(`${this.rt.name}: device start failed with 0x${add.toString(16)}`);
   }

@@ -5,9 +5,9 @@
 // sent, and `display`, the same with each secret replaced by '[redacted]', which is what
 // results, errors and logs keep.
 //
-// The envelope around the statements makes the output machine-readable whatever the
-// transport does to stdout: the result goes out as one line `<nonce>:ok:<json>`, an error
-// as `<nonce>:error:<json>`. The nonce is random per command, so a command that prints
+// The envelope around the statements (ENVELOPE_SCRIPT) makes the output machine-readable
+// whatever the transport does to stdout: the result goes out as one line
+// `<nonce>:ok:<json>`, an error as `<nonce>:error:<json>`. The nonce is random per command, so a command that prints
 // text of its own cannot forge a result line. The envelope never calls `exit`: in a
 // persistent session that would end the session.
 
@@ -136,35 +136,54 @@ export function display(cmd: PsCommand): string {
   return redact(renderBody(toScript(cmd), 'display').join('; '));
 }
 
+/**
+ * The envelope: the same text for every command, run with the nonce, the JSON depth and
+ * the command's statements (a script block) as its arguments.
+ *
+ * Why one text: PowerShell keeps the compiled form of a script block made from text it
+ * has seen before in the session (ScriptBlock.Create caches by text), and compiling is
+ * most of the cost of a trivial command. With the nonce written into the envelope, every
+ * command was new text: pwsh 7.6 took ~5 ms to compile and run it against ~1.7 ms for
+ * text it had seen, on the development machine. Now only the short outer line and the
+ * statements are new.
+ *
+ * The result line is made pure ASCII (\uXXXX for the rest, which JSON allows), so a
+ * console code page on the far side (Windows PowerShell over SSH) cannot mangle it. The
+ * replacement runs only when there is something to replace: calling Regex.Replace with
+ * a script block as its evaluator cost ~1.5 ms even on text with nothing to replace.
+ *
+ * Invariant: Windows PowerShell 5.1 syntax (test/lab/host/ps51-syntax.test.ts parses it).
+ */
+export const ENVELOPE_SCRIPT = [
+  `param([string]$__benchNonce, [int]$__benchDepth, [scriptblock]$__benchBody)`,
+  `$ErrorActionPreference = 'Stop'`,
+  `$ProgressPreference = 'SilentlyContinue'`,
+  String.raw`$__benchAscii = { param($t) $t = [string]$t; if ($t -match '[^\x20-\x7E]') { [regex]::Replace($t, '[^\x20-\x7E]', { param($m) '\u{0:x4}' -f [int][char]$m.Value }) } else { $t } }`,
+  `try {`,
+  `  $__benchOut = @(& $__benchBody)`,
+  `  $__benchJson = if ($__benchOut.Count -gt 0) { $__benchOut | ConvertTo-Json -Depth $__benchDepth -Compress } else { '' }`,
+  `  [Console]::Out.WriteLine($__benchNonce + ':ok:' + (& $__benchAscii $__benchJson))`,
+  `} catch {`,
+  `  $__benchErr = $_`,
+  `  $__benchRec = [ordered]@{`,
+  `    cmdlet = [string]$__benchErr.InvocationInfo.MyCommand.Name`,
+  `    message = [string]$__benchErr.Exception.Message`,
+  `    category = [string]$__benchErr.CategoryInfo.Category`,
+  `    fullyQualifiedErrorId = [string]$__benchErr.FullyQualifiedErrorId`,
+  `    exceptionType = [string]$__benchErr.Exception.GetType().FullName`,
+  `    targetObject = [string]$__benchErr.TargetObject`,
+  `  }`,
+  `  [Console]::Out.WriteLine($__benchNonce + ':error:' + (& $__benchAscii (ConvertTo-Json -InputObject $__benchRec -Compress)))`,
+  `}`,
+].join('\n');
+
 export function render(cmd: PsCommand, nonce: string): Rendered {
   if (!/^[A-Za-z0-9]{8,64}$/.test(nonce)) throw new TypeError('nonce must be 8-64 letters or digits');
   const s = toScript(cmd);
   const body = renderBody(s, 'send').map((line) => `    ${line}`).join('\n');
-  const script = [
-    `$ErrorActionPreference = 'Stop'`,
-    `$ProgressPreference = 'SilentlyContinue'`,
-    // The result line is made pure ASCII (\uXXXX for the rest, which JSON allows), so a
-    // console code page on the far side (Windows PowerShell over SSH) cannot mangle it.
-    String.raw`$__benchAscii = { param($t) [regex]::Replace([string]$t, '[^\x20-\x7E]', { param($m) '\u{0:x4}' -f [int][char]$m.Value }) }`,
-    `try {`,
-    `  $__benchOut = @(`,
-    body,
-    `  )`,
-    `  $__benchJson = if ($__benchOut.Count -gt 0) { $__benchOut | ConvertTo-Json -Depth ${s.depth} -Compress } else { '' }`,
-    `  [Console]::Out.WriteLine('${nonce}:ok:' + (& $__benchAscii $__benchJson))`,
-    `} catch {`,
-    `  $__benchErr = $_`,
-    `  $__benchRec = [ordered]@{`,
-    `    cmdlet = [string]$__benchErr.InvocationInfo.MyCommand.Name`,
-    `    message = [string]$__benchErr.Exception.Message`,
-    `    category = [string]$__benchErr.CategoryInfo.Category`,
-    `    fullyQualifiedErrorId = [string]$__benchErr.FullyQualifiedErrorId`,
-    `    exceptionType = [string]$__benchErr.Exception.GetType().FullName`,
-    `    targetObject = [string]$__benchErr.TargetObject`,
-    `  }`,
-    `  [Console]::Out.WriteLine('${nonce}:error:' + (& $__benchAscii (ConvertTo-Json -InputObject $__benchRec -Compress)))`,
-    `}`,
-  ].join('\n');
+  // The statements run inside the envelope's try, as a script block: a terminating error
+  // in them (every error, under ErrorActionPreference Stop) reaches its catch.
+  const script = `& ([scriptblock]::Create(${quote(ENVELOPE_SCRIPT)})) ${quote(nonce)} ${s.depth} {\n${body}\n}`;
   return { script, display: display(s), nonce };
 }
 

@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { InputError } from '../../errors.ts';
 import { devicePath, type Scenario } from '../../scenario/model.ts';
 import { deviceOf } from '../../device-api/load.ts';
-import { checkReplayFirst, checkTrace, describeEvent, type CheckResult } from '../../check/replay.ts';
+import { checkReplayFirst, checkTrace, describeEvent, guestSendsOf, type CheckResult, type GuestSends } from '../../check/replay.ts';
 import { ArraySource, FileSource, type ObservedEvent, type ObservedSource } from '../../check/observed.ts';
 import { findReproduction, minimise, scenarioToYaml, type MinimiseProgress } from '../../check/minimise.ts';
 import { normaliseToArray, fileSource } from '../../trace/normalise.ts';
@@ -30,6 +30,8 @@ export interface CheckReport {
   minimiseTimedOut?: boolean | undefined;
   /** set when the check left things out (propertiesOnly): what it did not check, one sentence each */
   notChecked?: string[] | undefined;
+  /** what the model took the traced guest's send to do on a full ring (absent: not replayed) */
+  guestSends?: GuestSends | undefined;
 }
 
 export interface CheckOptions {
@@ -41,6 +43,8 @@ export interface CheckOptions {
    * (check/properties-only.ts). A scenario whose device is opaque is checked so anyway.
    */
   propertiesOnly?: boolean | undefined;
+  /** What the traced guest's send does on a full ring (replay.ts GuestSends); absent: from the scenario's devices. */
+  guestSends?: GuestSends | undefined;
   /** Traces without bench events, cut at the bench events' `at[markKey]` (normalise.ts), by file. */
   align?: ReadonlyMap<string, string> | undefined;
   /** Time for finding and shrinking a reproduction, ms (default: no limit). */
@@ -68,7 +72,8 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
   const open = await opener(traces, opts.align);
   // The traces are read a second time only if they diverge (checkReplayFirst).
   let last: ReturnType<typeof open> | undefined;
-  const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices });
+  const guestSends = opts.guestSends ?? guestSendsOf(s);
+  const result = checkReplayFirst(s, () => (last = open()).source, { choices: opts.choices, guestSends });
   const report: CheckReport = {
     scenario: s.name,
     traces: [...traces],
@@ -76,6 +81,7 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
     truncatedAt: last!.truncatedAt(),
     fitsChoices: [],
     minimal: null,
+    guestSends,
   };
   if (result.verdict === 'pass') return report;
 
@@ -86,7 +92,7 @@ async function check(s: Scenario, traces: readonly string[], opts: CheckOptions)
       if (value === current) continue;
       const alt = { ...(opts.choices ?? {}), [c.key]: value } as Partial<GapChoices>;
       // The verdict alone: without the properties it is the same (checkReplayFirst).
-      if (checkTrace(s, open().source, { choices: alt, properties: false }).verdict === 'pass') report.fitsChoices.push({ key: c.key, value });
+      if (checkTrace(s, open().source, { choices: alt, properties: false, guestSends }).verdict === 'pass') report.fitsChoices.push({ key: c.key, value });
     }
   }
 
@@ -181,6 +187,7 @@ export function formatCheckReport(r: CheckReport): string {
     for (const e of res.expected.slice(0, 8)) lines.push(`    ${e}`);
   }
   if (res.failedProperties.length > 0) lines.push(`  properties broken by the trace: ${res.failedProperties.join(', ')}`);
+  if (r.guestSends) lines.push(`  checked as a guest whose send ${r.guestSends === 'wait' ? 'waits for room in a full ring (a Linux driver)' : 'queues in the library when its ring is full (KMCL)'}: --guest-sends ${r.guestSends}`);
   for (const f of r.fitsChoices) lines.push(`  the trace fits the emulator with ${f.key}: ${String(f.value)} (a documented-gap choice; this host behaves that way)`);
   if (r.minimal) lines.push(`  minimal scenario (fault ${r.minimal.fault}, seed ${r.minimal.seed}${r.minimal.timedOut ? '; stopped at the --minimise-time limit, so not the smallest' : ''}): ${r.minimal.file}`);
   if (r.minimiseTimedOut) lines.push('  no minimal scenario: the --minimise-time limit came before a reproduction on the emulator was found');

@@ -1,13 +1,17 @@
 // `bench perf`: the performance figures of the issues, measured here and printed as
-// numbers (never asserted in tests). Each figure is the best of a few repeats, because
-// on a shared 2-core machine the slowest repeat measures the neighbours.
+// numbers (never asserted in tests). Each absolute figure is the best of a few repeats,
+// because on a shared 2-core machine the slowest repeat measures the neighbours. Each
+// ratio figure ("X over Y") is the median over interleaved pairs, in CPU time, with its
+// spread beside it (perf-pairs.ts says why).
 
 import { RingMemory, OutgoingRing, IncomingRing } from '../../vmbus/ring.ts';
 import { PacketType, ringBytes } from '../../vmbus/ring-layout.ts';
 import { executeScenario } from '../../scenario/execute.ts';
 import { toScenario, ScenarioSchema, type Scenario, type ScenarioInput } from '../../scenario/model.ts';
 import { StampingSink } from '../../trace/sink.ts';
-import { explore } from '../../check/explore.ts';
+import { explore, type ExploreResult } from '../../check/explore.ts';
+import type { FigureValue, PairSpread } from '../../report/perf-table.ts';
+import { interleavedPairs, interleavedTriples, pairRatios, round2, timed, type Timed } from './perf-pairs.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -86,6 +90,9 @@ export function saveRestoreMs(n: number): number {
   return bestMs;
 }
 
+/** Pairs behind vspTwinOverCRoundTrips (each pair ~0.2 s idle). */
+const VSP_PAIRS = 5;
+
 /** Untimed runs of the save + restore benchmark before the timed ones. */
 const SAVE_RESTORE_WARM_UP = 8;
 
@@ -132,12 +139,71 @@ export function kmclRoundTripsPerSec(n: number): number {
   return done / (dt / 1000);
 }
 
+/** Rounds behind the explore ratios (each: the C VSP, the twins, the C drivers). */
+const EXPLORE_ROUNDS = 3;
+
+type ExploreDevices = 'twin' | 'c' | 'c-linux';
+
+/** A timed one-thread explore, or why that kind could not run (the C builds need clang). */
+type ExploreSample = Timed<ExploreResult> | Error;
+
 /**
  * Explore every save point of a scenario with `n` transactions (save + restore at each):
  * as `bench explore` runs by default (a worker thread per core), and in one thread.
+ *
+ * The one-thread walk runs in rounds beside the same walk on the C VSP (devices: c) and
+ * on the C VSP with the C Linux guest (devices: c-linux), for their ratios to the twins
+ * (perf-pairs.ts, interleavedTriples): exploreOneThreadMs is the fastest twins' run's wall
+ * time. A small explore of each kind first, untimed, is the engine's warm-up: the first
+ * walk in a process is about a third slower than the next.
  */
-export async function exploreFigures(n: number): Promise<Record<string, number>> {
-  const input: ScenarioInput = {
+export async function exploreFigures(n: number): Promise<Record<string, FigureValue>> {
+  const input = exploreInput(n);
+  const s = scenario(input);
+  const warm = scenario(exploreInput(200));
+  const run = (devices: ExploreDevices, on: Scenario) => explore(devices === 'twin' ? on : { ...on, devices }, { seed: 1, ops: ['save-restore'] });
+  const sample = (devices: ExploreDevices): (() => ExploreSample) => {
+    let broken: Error | undefined;
+    try {
+      run(devices, warm);
+    } catch (e) {
+      broken = e as Error;
+    }
+    return () => {
+      if (broken) return broken;
+      try {
+        return timed(() => run(devices, s));
+      } catch (e) {
+        return (broken = e as Error);
+      }
+    };
+  };
+  const rounds = interleavedTriples(EXPLORE_ROUNDS, sample('c'), sample('twin'), sample('c-linux'));
+  // The twins' walk failing is a bench bug, not a missing toolchain: it is thrown.
+  const twinRuns = rounds.map(([, t]) => {
+    if (t instanceof Error) throw t;
+    return t;
+  });
+  const firstTwin = twinRuns[0]!;
+  const { exploreParallel } = await import('./explore-parallel.ts');
+  const workers = availableParallelism();
+  const all = await exploreParallel(s, { seed: 1, ops: ['save-restore'], workers });
+  return {
+    ...exploreCFigures(rounds.map(([c], i) => [c, twinRuns[i]!])),
+    ...exploreCLinuxFigures(rounds.map(([, , c], i) => [c, twinRuns[i]!])),
+    exploreSchedules: all.schedules,
+    exploreMs: all.durationMs,
+    exploreFreshProcessMs: exploreInFreshProcess(input),
+    exploreWorkers: workers,
+    exploreSchedulesPerSec: Math.round(all.schedules / (all.durationMs / 1000)),
+    exploreOneThreadMs: Math.round(Math.min(...twinRuns.map((t) => t.wallMs))),
+    exploreRanInFull: firstTwin.value.ranInFull,
+  };
+}
+
+/** The explore benchmark's scenario: `n` transactions, half from the guest, half from the host. */
+function exploreInput(n: number): ScenarioInput {
+  return {
     name: 'perf-explore',
     channels: [{ id: 0, g2hPages: 16, h2gPages: 16 }],
     steps: [
@@ -145,39 +211,44 @@ export async function exploreFigures(n: number): Promise<Record<string, number>>
       { op: 'host-send', count: n / 2, size: 64 },
     ],
   };
-  const s = scenario(input);
-  const one = explore(s, { seed: 1, ops: ['save-restore'] });
-  const { exploreParallel } = await import('./explore-parallel.ts');
-  const workers = availableParallelism();
-  const all = await exploreParallel(s, { seed: 1, ops: ['save-restore'], workers });
-  return {
-    ...exploreCFigures(s, one),
-    ...exploreCLinuxFigures(s, one),
-    exploreSchedules: all.schedules,
-    exploreMs: all.durationMs,
-    exploreFreshProcessMs: exploreInFreshProcess(input),
-    exploreWorkers: workers,
-    exploreSchedulesPerSec: Math.round(all.schedules / (all.durationMs / 1000)),
-    exploreOneThreadMs: one.durationMs,
-    exploreRanInFull: one.ranInFull,
-  };
+}
+
+/** The C side's samples, or the first reason it could not run; each is checked by `check`. */
+function cSamples(pairs: readonly [ExploreSample, Timed<ExploreResult>][], check: (c: ExploreResult, twin: ExploreResult) => void): [Timed<ExploreResult>, Timed<ExploreResult>][] {
+  const out: [Timed<ExploreResult>, Timed<ExploreResult>][] = [];
+  for (const [c, t] of pairs) {
+    if (c instanceof Error) throw c;
+    check(c.value, t.value);
+    out.push([c, t]);
+  }
+  return out;
+}
+
+/** The median over the rounds of the C side's CPU time over the twins', and its spread. */
+function cpuRatio(pairs: readonly [{ cpuMs: number }, { cpuMs: number }][]): { median: number; spread: PairSpread } {
+  const r = pairRatios(pairs.map(([c, t]) => [c.cpuMs, t.cpuMs]));
+  return { median: round2(r.median), spread: { min: round2(r.spread.min), max: round2(r.spread.max) } };
 }
 
 /**
- * The same explore with the C VSP (devices: c), one thread, beside the twins' one-thread
- * explore of the same run (exploreCOverTwin, target <= 3). The walk keys the C VSP's
- * state (devices/sample/c/vsp-key.ts), so its schedules are decided in place as the
- * twins' are; exploreCRanInFull says how many were not.
+ * The explore on the C VSP (devices: c), one thread, beside the twins' one-thread explore
+ * of the same run (exploreCOverTwin, target <= 3): the median over the rounds of the CPU
+ * times' ratio, and its spread. The walk keys the C VSP's state
+ * (devices/sample/c/vsp-key.ts), so its schedules are decided in place as the twins' are;
+ * exploreCRanInFull says how many were not.
  */
-function exploreCFigures(s: Scenario, twin: { schedules: number; durationMs: number }): Record<string, number> {
+function exploreCFigures(pairs: readonly [ExploreSample, Timed<ExploreResult>][]): Record<string, FigureValue> {
   try {
-    const c = explore({ ...s, devices: 'c' }, { seed: 1, ops: ['save-restore'] });
-    if (c.failures.length > 0) throw new Error(`the C VSP failed ${c.failures.length} schedule(s)`);
-    if (c.schedules !== twin.schedules) throw new Error(`the C VSP's explore has ${c.schedules} schedules, the twins' ${twin.schedules}`);
+    const runs = cSamples(pairs, (c, twin) => {
+      if (c.failures.length > 0) throw new Error(`the C VSP failed ${c.failures.length} schedule(s)`);
+      if (c.schedules !== twin.schedules) throw new Error(`the C VSP's explore has ${c.schedules} schedules, the twins' ${twin.schedules}`);
+    });
+    const ratio = cpuRatio(runs);
     return {
-      exploreCOneThreadMs: c.durationMs,
-      exploreCRanInFull: c.ranInFull,
-      exploreCOverTwin: Math.round((c.durationMs / twin.durationMs) * 100) / 100,
+      exploreCOneThreadMs: Math.round(Math.min(...runs.map(([c]) => c.wallMs))),
+      exploreCRanInFull: runs[0]![0].value.ranInFull,
+      exploreCOverTwin: ratio.median,
+      exploreCOverTwinSpread: ratio.spread,
     };
   } catch (e) {
     // Said, and the target shows as missed (a figure that is not a number meets none).
@@ -189,20 +260,25 @@ function exploreCFigures(s: Scenario, twin: { schedules: number; durationMs: num
 /**
  * The same explore with the C VSP and the C Linux guest driver as the VM's guest
  * (devices: c-linux), one thread, beside the twins' (exploreCLinuxOverTwin, target <= 3,
- * as for the C VSP). Each save and restore carries the guest driver's whole memory
- * (runtime-image.ts), revived into the instance it replaced. The C guest reads a whole
- * ring per interrupt, so the run has fewer save points than the twins' (its own count is
- * exploreCLinuxSchedules): the ratio is of the time to explore the same scenario.
+ * as for the C VSP, and measured the same way). Each save and restore carries the guest
+ * driver's whole memory (runtime-image.ts), revived into the instance it replaced. The C
+ * guest reads a whole ring per interrupt, so the run has fewer save points than the
+ * twins' (its own count is exploreCLinuxSchedules): the ratio is of the time to explore
+ * the same scenario.
  */
-function exploreCLinuxFigures(s: Scenario, twin: { durationMs: number }): Record<string, number> {
+function exploreCLinuxFigures(pairs: readonly [ExploreSample, Timed<ExploreResult>][]): Record<string, FigureValue> {
   try {
-    const c = explore({ ...s, devices: 'c-linux' }, { seed: 1, ops: ['save-restore'] });
-    if (c.failures.length > 0) throw new Error(`the C drivers failed ${c.failures.length} schedule(s)`);
+    const runs = cSamples(pairs, (c) => {
+      if (c.failures.length > 0) throw new Error(`the C drivers failed ${c.failures.length} schedule(s)`);
+    });
+    const ratio = cpuRatio(runs);
+    const c = runs[0]![0].value;
     return {
-      exploreCLinuxOneThreadMs: c.durationMs,
+      exploreCLinuxOneThreadMs: Math.round(Math.min(...runs.map(([x]) => x.wallMs))),
       exploreCLinuxSchedules: c.schedules,
       exploreCLinuxRanInFull: c.ranInFull,
-      exploreCLinuxOverTwin: Math.round((c.durationMs / twin.durationMs) * 100) / 100,
+      exploreCLinuxOverTwin: ratio.median,
+      exploreCLinuxOverTwinSpread: ratio.spread,
     };
   } catch (e) {
     process.stderr.write(`perf: C Linux guest explore unavailable: ${(e as Error).message.split('\n')[0]}\n`);
@@ -228,8 +304,8 @@ function exploreInFreshProcess(input: ScenarioInput): number {
   }
 }
 
-export async function measureAll(progress: (what: string) => void, opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
-  const fig: Record<string, number> = {};
+export async function measureAll(progress: (what: string) => void, opts: { quick?: boolean } = {}): Promise<Record<string, FigureValue>> {
+  const fig: Record<string, FigureValue> = {};
   // The round trips and explore below run the sample device.
   await loadDevice(SAMPLE_DEVICE);
   progress('ring');
@@ -244,13 +320,25 @@ export async function measureAll(progress: (what: string) => void, opts: { quick
   // (target: the C VSP within 2x of the twin). Needs clang and lld for the build.
   try {
     // The sample device's own benchmark, beside its module (loaded by path, as the module is).
-    const { vspRoundTripsPerSec } = (await import(pathToFileURL(join(dirname(SAMPLE_DEVICE), 'perf.ts')).href)) as {
-      vspRoundTripsPerSec(vsp: 'twin' | 'c', n: number): number;
+    const { vspRoundTrips } = (await import(pathToFileURL(join(dirname(SAMPLE_DEVICE), 'perf.ts')).href)) as {
+      vspRoundTrips(vsp: 'twin' | 'c', n: number): { roundTrips: number; wallMs: number; cpuMs: number };
     };
     progress('round trips, twin VSP and C VSP');
-    fig.vspTwinRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('twin', 50_000), (x) => x));
-    fig.vspCRoundTripsPerSec = Math.round(best(3, () => vspRoundTripsPerSec('c', 50_000), (x) => x));
-    fig.vspTwinOverCRoundTrips = Math.round((fig.vspTwinRoundTripsPerSec / fig.vspCRoundTripsPerSec) * 100) / 100;
+    // Interleaved pairs (perf-pairs.ts): the throughputs are the best wall-clock rate of
+    // each side, the ratio the median of the pairs' ratios in CPU time.
+    // Untimed first, the engine's warm-up of both sides: their first two runs each took
+    // 1.5 to 4 times as long as later ones (the C VSP's WebAssembly is tiered up as it runs).
+    for (let i = 0; i < 2; i++) {
+      vspRoundTrips('twin', 50_000);
+      vspRoundTrips('c', 50_000);
+    }
+    const pairs = interleavedPairs(VSP_PAIRS, () => vspRoundTrips('twin', 50_000), () => vspRoundTrips('c', 50_000));
+    fig.vspTwinRoundTripsPerSec = Math.round(Math.max(...pairs.map(([t]) => t.roundTrips / (t.wallMs / 1000))));
+    fig.vspCRoundTripsPerSec = Math.round(Math.max(...pairs.map(([, c]) => c.roundTrips / (c.wallMs / 1000))));
+    // Twin over C in round trips per CPU second: the C VSP's CPU time per round trip over the twin's.
+    const ratio = cpuRatio(pairs.map(([t, c]) => [{ cpuMs: c.cpuMs / c.roundTrips }, { cpuMs: t.cpuMs / t.roundTrips }]));
+    fig.vspTwinOverCRoundTrips = ratio.median;
+    fig.vspTwinOverCRoundTripsSpread = ratio.spread;
   } catch (e) {
     progress(`C VSP round trips unavailable: ${(e as Error).message.split('\n')[0]}`);
   }

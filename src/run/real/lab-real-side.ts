@@ -11,9 +11,9 @@
 //              read from COM1 by the host (lab/serial-log.ts); never the key the first
 //              SSH connection happens to present.
 //   reset      Restore-VMSnapshot bench-base, start if it came back Saved, SSH again
-//   execute    runRealJob with the VSP's ETW capture started before and converted after;
-//              each channel is offered into the VM by the host's handle broker (attach
-//              vm-handle). A loopback job has no VM at all: provision, reset and removal
+//   execute    runRealJob on the VM's JobLab (vm-job-lab.ts: the VSP's ETW capture started
+//              before and converted after; each channel offered into the VM by the host's
+//              handle broker, attach vm-handle). A loopback job has no VM at all: provision, reset and removal
 //              do nothing, and execute runs it on loopback-lab.ts.
 //   turnOff    artefacts first (event log, VM snapshot, checkpoints), then Stop-VM -TurnOff
 //   keep       a checkpoint named after the failed job; the VM stays for debugging
@@ -31,30 +31,19 @@ import { pinFromConsole } from './console-host-key.ts';
 import { listVms } from '../../lab/hyperv-vm.ts';
 import { deviceOf, SAMPLE_DEVICE } from '../../device-api/load.ts';
 import { hasTool, noLabControl, type ToolControl } from '../../device-api/device-module.ts';
-import { runNative } from '../../lab/deploy-vsp.ts';
 import { closeLabGuest, connectLabGuest, installLabGuest, labGuestControl, reconnectLabGuest, type GuestConnectors, type LabGuest } from './lab-guest.ts';
 import type { LabHost } from '../../lab/inventory.ts';
-import { migrate } from '../../lab/migration.ts';
 import type { VmTemplate } from '../../lab/template.ts';
-import type { ChannelSpec, Scenario } from '../../scenario/model.ts';
+import type { Scenario } from '../../scenario/model.ts';
 import type { Evidence, JobResult } from '../../report/summary.ts';
 import type { Clock, RealOutcome, RealSide, VmHandle } from '../engine/job-pipeline.ts';
 import type { PlannedJob } from '../engine/plan.ts';
-import { loopbackJobLab, toolDrivers, toolVsp, vspProvider, type LoopbackLabOptions } from './loopback-lab.ts';
-import { runRealJob, type DriverControl, type GuestControl, type GuestDevices, type JobLab, type RealJobOptions, type VmOps } from './real-job.ts';
+import { loopbackJobLab, toolDrivers, vspProvider, type LoopbackLabOptions } from './loopback-lab.ts';
+import { runRealJob, type JobLab, type RealJobOptions } from './real-job.ts';
+import { vmJobLab } from './vm-job-lab.ts';
 
 export const BASE_CHECKPOINT = 'bench-base';
 
-/** Waits for the guest to bind a channel instance's device (its probe opened the channel). */
-async function waitBound(d: GuestDevices, instance: string, clock: Clock, timeoutMs: number): Promise<void> {
-  const until = clock.now() + timeoutMs;
-  for (;;) {
-    const state = await d.state(instance);
-    if (state === 'bound') return;
-    if (clock.now() >= until) throw new InfraError(`the guest did not open channel instance ${instance} within ${Math.round(timeoutMs / 1000)} s of its offer (its device is ${state})`);
-    await clock.sleep(250);
-  }
-}
 /** The VmHandle ref of a loopback job: nothing to provision, reset or remove. */
 const LOOPBACK = Symbol('loopback');
 
@@ -154,7 +143,7 @@ export class LabRealSide implements RealSide {
       return runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     }
     const r = vm.ref as LabVm;
-    const lab = this.jobLab(job, vm, hosts, dir);
+    const lab = this.jobLab(vm, hosts);
     const out = await runRealJob({ scenario, seed: job.seed, hostMap: job.hostMap }, lab, dir, signal, this.o.realJob);
     const where = out.kind === 'infra' ? out.host ?? vm.host : vm.host;
     const artefacts = await collectArtefacts(this.o.hv(where), r.id, join(dir, 'host'), { since: new Date(Date.now() - (out.kind === 'infra' ? 3_600_000 : out.realMs + 60_000)), serialLogPath: r.serial?.logPath }).catch(() => undefined);
@@ -220,56 +209,13 @@ export class LabRealSide implements RealSide {
     };
   }
 
-  private jobLab(job: PlannedJob, vm: VmHandle, hosts: string[], dir: string): JobLab {
+  private jobLab(vm: VmHandle, hosts: string[]): JobLab {
     const { o } = this;
     const r = vm.ref as LabVm;
-    const lo = this.toolOptions(vm);
-    const { control } = lo;
-    const ops = (name: string): VmOps => {
-      const hv = o.hv(name);
-      return {
-        host: name,
-        save: (id) => hv.save(id), start: (id) => hv.start(id), suspend: (id) => hv.suspend(id), resume: (id) => hv.resume(id),
-        checkpoint: (id, n) => hv.checkpoint(id, n), restoreCheckpoint: (id, n) => hv.restoreCheckpoint(id, n), turnOff: (id) => hv.turnOff(id),
-      };
-    };
-    const guest: GuestControl = labGuestControl(r.guest, r.template, control);
-    // The VSP through the control tool, as a loopback job's: its counters' trace seq marks
-    // the bench's events, and readTrace stops the ETW capture and converts it.
-    const hostHv = o.hv(vm.host);
-    const drivers = toolVsp(lo);
-    const vsp: DriverControl = drivers.vsp;
-    // attach vm-handle: the lab's broker holds the VM's VMBus handle and offers each
-    // channel into the VM from its own process (attach.ts, HandleBroker); a rescinded
-    // channel's new instance is offered the same way, with the same instance GUID.
-    const offer = async (c: ChannelSpec) => {
-      const broker = o.hosts.get(vm.host)!.handleBroker;
-      if (!broker) throw new InfraError(`${vm.host} has no handleBroker, so the VSP cannot reach VM ${r.id} (attach vm-handle)`, { host: vm.host });
-      const x = await runNative(hostHv, broker.command, [...broker.args, '-VmId', r.id, '-Channel', String(c.id), '-InstanceId', control.channelInstance(c.id), '-RingPages', String(c.h2gPages)]);
-      if (x.exitCode !== 0) throw new InfraError(`the handle broker ${broker.command} could not offer channel ${c.id} into VM ${r.id} (exit ${x.exitCode}): ${x.output.slice(-2).join(' ')}`, { host: vm.host });
-    };
-    return {
-      vmId: r.id,
-      hosts: Object.fromEntries(hosts.map((h) => [h, ops(h)])),
-      migrate: async (from, to, id) => {
-        const dst = o.hosts.get(to.host)!;
-        await migrate(o.hv(from.host), o.hv(to.host), id, { destinationStoragePath: `${dst.vmRoot}\\${vm.name}` });
-      },
-      guest,
-      vsp,
-      prepare: async (s) => {
-        // The VSP's ETW capture runs for the whole job; `readTrace` stops and converts it.
-        await drivers.startCapture();
-        // Each channel opened by the guest before the next is offered, when the guest can
-        // say (its devices): the emulator opens each channel as it offers it, and a
-        // trace with every offer before the first open is another order (state-order).
-        for (const c of s.channels) {
-          await offer(c);
-          if (guest.devices) await waitBound(guest.devices, control.channelInstance(c.id), o.clock, o.realJob.opTimeoutMs);
-        }
-      },
-      offer,
-      clock: o.clock,
-    };
+    const tool = this.toolOptions(vm);
+    return vmJobLab({
+      hosts: o.hosts, hv: o.hv, tool, vm: { id: r.id, name: vm.name, host: vm.host }, jobHosts: hosts,
+      guest: labGuestControl(r.guest, r.template, tool.control), clock: o.clock, openTimeoutMs: o.realJob.opTimeoutMs,
+    });
   }
 }

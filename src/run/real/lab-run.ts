@@ -197,7 +197,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult> {
         },
       },
       executor: (journal) => new JobPipeline({
-        runId, runDir, journal, clock: realClock, real, emulator: emulatorSide(pool), checker: traceChecker(runDir),
+        runId, runDir, journal, clock: realClock, real, emulator: emulatorSide(pool), checker: traceChecker(runDir, { guestOs: new Map(loaded.templates.map((t) => [t.name, t.guest.os])) }),
         scenarios: new Map(loaded.scenarios.map((s) => [s.name, s])), jobTimeoutMs: o.jobTimeoutMs, keepFailed: o.keepFailed,
         hostFacts: (host) => facts.get(host), hostDrivers: (host) => drivers.get(host),
       }),
@@ -280,10 +280,13 @@ function emulatorSide(pool: WorkerPool): EmulatorSide {
  * `propertiesOnly`: the device-independent properties alone (a device the model does not
  * know); every job's result then says what was not checked (`notChecked`).
  */
-export function traceChecker(runDir: string, opts: { propertiesOnly?: boolean } = {}): TraceChecker {
+export function traceChecker(runDir: string, opts: { propertiesOnly?: boolean; guestOs?: ReadonlyMap<string, 'linux' | 'windows'> } = {}): TraceChecker {
   return {
     async check(job, scenario, traces, dir): Promise<CheckOutcome> {
-      const report = await checkTraces(inTopology(job, scenario), traces, { minimise: true, outDir: dir, propertiesOnly: opts.propertiesOnly });
+      // A VM's Linux guest driver waits for room where a full ring would have KMCL queue
+      // (replay.ts GuestSends); a loopback job's client, and a Windows guest's, are KMCL's.
+      const guestSends = job.attach !== 'loopback' && opts.guestOs?.get(job.template) === 'linux' ? 'wait' : 'queue';
+      const report = await checkTraces(inTopology(job, scenario), traces, { minimise: true, outDir: dir, propertiesOnly: opts.propertiesOnly, guestSends });
       const r = report.result;
       const notChecked = report.notChecked;
       if (r.verdict === 'pass') return { verdict: 'pass', failedProperties: r.failedProperties.length ? r.failedProperties : undefined, notChecked };

@@ -7,7 +7,7 @@ import type { TraceEvent } from '../../trace/schema.ts';
 import { StampingSink } from '../../trace/sink.ts';
 import type { ResumeReply, ResumeRequest } from './migrate-threads.ts';
 import { loadDevice } from '../../device-api/load.ts';
-import { devicePath } from '../../scenario/model.ts';
+import { devicePath } from '../../scenario/devices-mode.ts';
 
 const req = workerData as ResumeRequest;
 const events: TraceEvent[] = [];

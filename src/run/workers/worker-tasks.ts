@@ -7,7 +7,7 @@ import { runEmulatedJob } from './emulated-job.ts';
 import { exploreShare } from './explore-share.ts';
 import type { TaskMessage, TaskResults, WorkerReply, WorkerTask } from './worker-protocol.ts';
 import { loadDevice } from '../../device-api/load.ts';
-import { devicePath } from '../../scenario/model.ts';
+import { devicePath } from '../../scenario/devices-mode.ts';
 
 export type TaskHandler = (task: WorkerTask) => TaskResults[keyof TaskResults];
 

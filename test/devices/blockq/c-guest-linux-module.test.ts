@@ -5,8 +5,8 @@
 // the same warnings as errors. Two builds of one source: the stand-in cannot drift from
 // the real API unnoticed.
 //
-// The Kbuild build runs once, in a copy of the folders it reads (devices/blockq/c and
-// the trace library), so the work tree stays clean.
+// The Kbuild build runs once, in a copy of the folders it reads (devices/blockq/c, the
+// trace library and lab/drivers/common's debugfs helper), so the work tree stays clean.
 
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,7 +37,7 @@ const module = () => join(work, 'devices/blockq/c/guest-linux');
 beforeAll(() => {
   if (skipBuild) return;
   work = mkdtempSync(join(tmpdir(), 'blockq-guest-'));
-  for (const dir of ['devices/blockq/c', 'lab/drivers/trace-lib']) {
+  for (const dir of ['devices/blockq/c', 'lab/drivers/trace-lib', 'lab/drivers/common']) {
     mkdirSync(join(work, dir, '..'), { recursive: true });
     cpSync(join(repo, dir), join(work, dir), { recursive: true });
   }
@@ -89,7 +89,7 @@ const ACCEPTED: Array<[RegExp, string]> = [
 const checkpatch = existsSync(CHECKPATCH) && spawnSync('perl', ['-v']).status === 0;
 describe.skipIf(!checkpatch)(`checkpatch.pl --strict${checkpatch ? '' : ' (skipped: checkpatch.pl not extracted from linux-source-6.1; see scripts/test-deps.d/30-drivers.sh)'}`, () => {
   it('reports nothing on the module\'s own files but the accepted, explained exceptions', () => {
-    const files = ['bq_guest_main.c', 'bq_guest_io.c', 'bq_guest_ctl.c', 'bq_guest.h', 'bq_protocol.c', 'bq_command.c', 'Kbuild', 'Makefile'];
+    const files = ['bq_guest_main.c', 'bq_guest_io.c', 'bq_guest_ctl.c', 'bq_guest.h', 'bq_protocol.c', 'bq_command.c', 'bq_guest_debugfs.c', 'Kbuild', 'Makefile'];
     const r = spawnSync('perl', [CHECKPATCH, '--strict', '--no-tree', '--terse', '-f', ...files], {
       cwd: join(repo, 'devices/blockq/c/guest-linux'), encoding: 'utf8',
     });

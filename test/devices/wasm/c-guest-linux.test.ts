@@ -5,54 +5,21 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
-import { GuestMemory } from '../../../src/vmbus/partition.ts';
-import { MemorySink } from '../../../src/trace/sink.ts';
 import { CVsp } from '../../../devices/sample/c/vsp.ts';
-import { CGuestLinux } from '../../../src/devices/wasm/c-guest-linux.ts';
 import { guestLinuxRecipe } from '../../../devices/sample/c/recipes.ts';
+import { cLinuxPair } from './support/c-linux-pair.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const CH = 42;
 const INSTANCE = '8d2f5c3a-71b4-4e0e-9a6d-2c1f0000002a';
 
-function pair() {
-  const clock = { now: 0 };
-  const sink = new MemorySink();
-  const vsp = new CVsp({ choices: DEFAULT_CHOICES, sink, now: () => clock.now });
-  const guest = new CGuestLinux({ recipe: guestLinuxRecipe(), now: () => clock.now, ringPages: 4 });
-  const mem = new GuestMemory([{ ch: CH, g2hPages: 4, h2gPages: 4 }]);
-  vsp.run(`open ${CH} ${INSTANCE} loopback ring-pages=4`);
-  const server = vsp.offered(CH)!;
-  server.signalPeer = (w) => {
-    if (w === 'interrupt') guest.signal(CH);
-  };
-  const pump = (): void => {
-    for (let n = 0; n < 100_000; n++) {
-      if (server.canDeliver()) server.deliverOne();
-      else if (server.canFlush()) server.flushOne();
-      else if (!guest.runInterrupt()) return;
-    }
-    throw new Error('pump did not settle');
-  };
-  guest.linux.onSleep = () => pump(); // while the guest's thread sleeps, the host runs
-  expect(guest.offer(CH, INSTANCE, mem.guestRings(CH), (w) => (w === 'interrupt' ? (server.interrupt = true) : (server.writable = true)))).toBe(0);
-  const hr = mem.hostRings(CH);
-  server.connectionOpened(hr.out, hr.in, { restored: false });
-  const advance = (ms: number): void => {
-    const end = clock.now + ms;
-    for (;;) {
-      const due = [vsp.nextTimerDue(), guest.nextWorkDue()].filter((d): d is number => d !== null && d <= end).sort((a, b) => a - b)[0];
-      if (due === undefined) break;
-      clock.now = Math.max(clock.now, due);
-      vsp.runTimers(clock.now);
-      guest.runWork(clock.now);
-      pump();
-    }
-    clock.now = end;
-    pump();
-  };
-  return { vsp, guest, sink, pump, advance };
-}
+const pair = () => cLinuxPair({
+  vsp: (sink, now) => new CVsp({ choices: DEFAULT_CHOICES, sink, now }),
+  recipe: guestLinuxRecipe(),
+  ch: CH,
+  instance: INSTANCE,
+  open: `open ${CH} ${INSTANCE} loopback ring-pages=4`,
+});
 
 describe.skipIf(!toolchain)('the C Linux guest driver on the emulator, against the C VSP', () => {
   it('is probed for the offer, sends Requests the VSP completes, and traces them', () => {

@@ -178,6 +178,56 @@ describe.skipIf(!toolchain)('D7: VmbChannelPacketFail from a client', () => {
   });
 });
 
+describe.skipIf(!toolchain)('D5 with the Windows guest as a VM\'s guest (devices: c-windows)', () => {
+  // The guest's KMCL cancels each request inside VmbPacketSend, as a Driver-Verifier-style run may.
+  const s = toScenario(ScenarioSchema.parse({ name: 'd5-vm', steps: [{ op: 'guest-send', count: 2, size: 64 }, { op: 'settle' }] }));
+  const run = (guest?: Record<string, string>) => {
+    const sink = new MemorySink();
+    const r = executeScenario(s, { seed: 1, sink, devices: 'c-windows', cGuestKmclFaults: ['cancel-in-send'], ...(guest ? { cGuestReplace: guest } : {}) });
+    return { r, events: sink.events as unknown as Array<Record<string, unknown>> };
+  };
+
+  it('the unfixed guest\'s sender writes into the request its completion routine freed: the pool stops it, a kmcl-misuse finding', () => {
+    const { r, events } = run({ 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.patch') });
+    expect(r.driverViolation).toMatch(/pool\.double-free/);
+    const v = events.find((e) => e.ev === 'kmcl.violation')!;
+    expect(v).toMatchObject({ rule: 'pool.double-free' });
+    expect(String(v.message)).toMatch(/at GuestSendOne/);
+  });
+
+  it('fixed: the sender finishes each request cancelled under it, traced pkt.cancel after its pkt.send; the run goes on', () => {
+    const { r, events } = run();
+    expect(r.driverViolation).toBeUndefined();
+    const guest = events.filter((e) => e.side === 'guest' && (e.ev === 'pkt.send' || e.ev === 'pkt.cancel')).map((e) => `${String(e.ev)} ${String(e.tx)}`);
+    expect(guest).toEqual(['pkt.send 1', 'pkt.cancel 1', 'pkt.send 2', 'pkt.cancel 2']);
+  });
+});
+
+describe.skipIf(!toolchain)('D7 with the Windows guest as a VM\'s guest (devices: c-windows)', () => {
+  // A host whose VSP sends each HostTransaction as 8 bytes, no message (a test build of the C VSP).
+  const noMessage = { 'vsp/vsp-send.c': fileURLToPath(new URL('../../fixtures/drivers-test/vsp-send-no-message.patch', import.meta.url)) };
+  const s = toScenario(ScenarioSchema.parse({ name: 'd7-vm', steps: [{ op: 'guest-send', count: 2, size: 64 }, { op: 'host-send', count: 1, size: 64 }, { op: 'settle' }] }));
+  const run = (guest?: Record<string, string>) => {
+    const sink = new MemorySink();
+    const r = executeScenario(s, { seed: 1, sink, devices: 'c-windows', cVspReplace: noMessage, ...(guest ? { cGuestReplace: guest } : {}) });
+    return { r, events: sink.events as unknown as Array<Record<string, unknown>> };
+  };
+
+  it('the unfixed guest fails the packet with a server-only call: the run ends on it, a kmcl-misuse finding', () => {
+    const { r, events } = run({ 'guest-windows/guest-io.c': unfixed('d5-d7-guest-io.patch') });
+    expect(r.driverViolation).toMatch(/kmcl\.server-only/);
+    expect(events.filter((e) => e.ev === 'kmcl.violation')).toMatchObject([{ rule: 'kmcl.server-only', call: 'VmbChannelPacketFail' }]);
+    expect(String(events.find((e) => e.ev === 'kmcl.violation')!.message)).toContain('GuestEvtProcessPacket');
+  });
+
+  it('fixed: the guest completes it with no data and traces pkt.fail; the run goes on', () => {
+    const { r, events } = run();
+    expect(r.driverViolation).toBeUndefined();
+    expect(events.filter((e) => e.side === 'guest' && e.ev === 'pkt.fail')).toHaveLength(1);
+    expect(events.filter((e) => e.side === 'guest' && e.ev === 'pkt.completion').map((e) => e.tx)).toEqual([1, 2]);
+  });
+});
+
 describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
   /** The host rescinds the offer: the client's channel is suspended, then closed (KMCL's peer close). */
   const rescind = (h: ReturnType<typeof makeGuestHarness>) => {

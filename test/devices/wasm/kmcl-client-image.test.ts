@@ -67,6 +67,7 @@ describe.skipIf(!toolchain)('a C Windows guest driver\'s KMCL client image', () 
     const good = g.side.snapshotGuest(g.state, clock.now) as WinImg;
     const cases: Array<[string, (i: WinImg) => void, RegExp]> = [
       ['an awaiting packet the image lacks', (i) => void ((i.driver.kmcl.channels[0]!.awaiting as Array<[number, number]>)[0]![1] = 0x7fff_0000), /kmcl\.channels\[0\]\.awaiting names packet/],
+      ['an awaiting packet under another trans id than its own', (i) => void ((i.driver.kmcl.channels[0]!.awaiting as Array<[number, number]>)[0]![0] = 7000), /kmcl\.channels\[0\]\.awaiting holds packet 0x[0-9a-f]+ under trans id 7000, but the packet's is 1/],
       ['a packet in no known state', (i) => void (i.driver.kmcl.packets[0]!.state = 'lost'), /kmcl\.packets\[0\]/],
       ['a channel state that is none', (i) => void ((i.driver.kmcl.channels[0]!.internals as Record<string, unknown>).state = { conn: 'ajar' }), /kmcl\.channels\[0\]\.internals\.state/],
       ['a queued send that is neither packet nor completion', (i) => void ((i.driver.kmcl.channels[0]!.queue as unknown[])[0] = { what: 1 }), /kmcl\.channels\[0\]\.queue/],

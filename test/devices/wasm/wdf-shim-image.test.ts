@@ -19,8 +19,10 @@ describe.skipIf(!toolchain)('a C Windows guest driver\'s WDF image', () => {
     clock.now = 3;
     const img = g.side.snapshotGuest(g.state, clock.now) as WinImg;
     const kinds = img.driver.wdf.objects.map((o) => o.kind);
-    // device, its spin locks, the hold timer, the re-enable work item, the default queue
-    for (const k of [1, 2, 3, 4, 5]) expect(kinds).toContain(k);
+    // devices (the channel's, the control device), spin locks, the hold timer, the
+    // re-enable work item, the control device's queue, the driver's wait lock
+    for (const k of [1, 2, 3, 4, 5, 10]) expect(kinds).toContain(k);
+    expect(img.driver.wdf.objects.filter((o) => o.control !== null).map((o) => [o.control, o.link])).toEqual([[{ name: '\\Device\\VmbusSampleGuest', finished: true }, '\\DosDevices\\VmbusSampleGuest']]);
     const due = img.driver.wdf.objects.find((o) => o.kind === TIMER)!.due as number;
     expect(due).toBeGreaterThan(0);
     const back = revived(g, img, clock.now + 50);
@@ -36,7 +38,8 @@ describe.skipIf(!toolchain)('a C Windows guest driver\'s WDF image', () => {
     const cases: Array<[string, (i: WinImg) => void, RegExp]> = [
       ['a child before its parent', (i) => void i.driver.wdf.objects.reverse(), /wdf\.objects\[0\]\.parent .* is not an earlier object/],
       ['a timer due at no time', (i) => void (i.driver.wdf.objects.find((o) => o.kind === TIMER)!.due = 'soon'), /wdf\.objects\[\d+\]\.due is not a time or null/],
-      ['a device that is not there', (i) => void (i.driver.wdf.device = 0x7fff_ffff), /wdf\.device names no object/],
+      ['a device that is not there', (i) => void (i.driver.wdf.devices = [0x7fff_ffff]), /wdf\.devices is not a list of the image's objects/],
+      ['a control device whose state is no record', (i) => void (i.driver.wdf.objects.find((o) => o.control !== null)!.control = 'yes'), /wdf\.objects\[\d+\]\.control is not null or \{name, finished\}/],
       ['a registry value that is no number', (i) => void (i.driver.wdf.registry = [['TraceKiB', 'lots']]), /wdf\.registry is not a list/],
       ['no wdf record', (i) => void ((i.driver as Record<string, unknown>).wdf = null), /wdf is not a record/],
     ];

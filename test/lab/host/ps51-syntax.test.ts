@@ -3,14 +3,14 @@
 // against the stand-in host through a shell that records each command; each recorded
 // command is rendered (envelope included) and parsed by the real pwsh parser, whose AST is
 // walked for constructs 5.1 lacks (test/lab/host/fixtures/Ps51Syntax.psm1). A failure names
-// the operation that built the command. The SSH read loop and the serial reader's script,
-// which are not PsCommands, are parsed too.
+// the operation that built the command. The SSH read loop, the envelope (a string in each
+// command) and the serial reader's script, which are not PsCommands, are parsed too.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ps, script, type PsCommand } from '../../../src/lab/host-shell/command.ts';
 import { expectOk } from '../../../src/lab/host-shell/errors.ts';
 import { LOOP_SCRIPT } from '../../../src/lab/host-shell/remote-loop.ts';
-import { render } from '../../../src/lab/host-shell/render.ts';
+import { ENVELOPE_SCRIPT, render } from '../../../src/lab/host-shell/render.ts';
 import type { HostShell, RunOptions, ShellResult } from '../../../src/lab/host-shell/types.ts';
 import * as artefacts from '../../../src/lab/artefacts.ts';
 import * as cleanup from '../../../src/lab/cleanup.ts';
@@ -172,6 +172,8 @@ describe.skipIf(!pwsh)(`every script the bench renders parses as Windows PowerSh
 
     const scripts = rec.commands.map((c) => ({ label: c.label, text: render(c.cmd, NONCE).script }));
     scripts.push({ label: 'remote-loop LOOP_SCRIPT', text: LOOP_SCRIPT });
+    // The envelope travels as a quoted string in every command, so it is parsed on its own too.
+    scripts.push({ label: 'render ENVELOPE_SCRIPT', text: ENVELOPE_SCRIPT });
     scripts.push({ label: 'serial-log readerScript', text: serialLog.readerScript("pipe'1", 'D:\\l.log', 'D:\\l.stop', 5) });
     const texts = [...new Map(scripts.map((s) => [s.text, s])).values()];
     const found = await violations(texts.map((s) => s.text));

@@ -24,8 +24,9 @@ const OPTS = { opTimeoutMs: 30_000, settleQuietMs: 2_000, settleTimeoutMs: 120_0
 /**
  * Not run: a migration (the harness has one host: a lab job collects the trace of the
  * VSP the VM started on only), and what a real lab plans not applicable for a Linux guest
- * (src/lab/vm-steps.ts: a failing restore, forceNewChannel). Rescind and guest close/open
- * have their own test (c-vm-rescind.test.ts).
+ * (src/lab/vm-steps.ts: a failing restore, forceNewChannel). 12-rescind-and-guest-reopen
+ * runs here as written; rescind and guest close/open have their own tests too
+ * (c-vm-rescind.test.ts).
  */
 const modelled = (s: Scenario) => !s.steps.some((st) => st.op === 'migrate') && vmStepNotApplicable(s, 'linux') === undefined;
 const files = readdirSync('bench/scenarios').filter((f) => f.endsWith('.yaml')).sort().map((f) => join('bench/scenarios', f));
@@ -54,7 +55,7 @@ describe.skipIf(!toolchain)('VM jobs on the C VSP and the C Linux guest driver',
       expect(guestTrace, f).toMatch(/"side":"guest","ev":"ch.state","ch":\d+,"state":"Opened"/);
       ran++;
     }
-    expect(ran).toBe(8);
+    expect(ran).toBe(9);
   }, 300_000);
 
   it('a checkpoint applied: the guest\'s trace buffer goes back with its memory, and the job keeps what the guest wrote since (read before the apply), so nothing is lost', async () => {

@@ -1,6 +1,8 @@
 // The lab run's trace checker with propertiesOnly (what a device the model does not know
 // will use): a job's result says what was not checked, passing or failing, and the
-// properties still fail a broken trace.
+// properties still fail a broken trace. And which guest wrote a job's trace: a Linux
+// template's guest driver waits for ring room, a Windows one's (KMCL) queues.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,9 @@ import type { TraceEvent } from '../../../src/trace/schema.ts';
 import { traceChecker } from '../../../src/run/real/lab-run.ts';
 import { NOT_CHECKED } from '../../../src/check/properties-only.ts';
 import { asForeignDevice } from '../../check/support/foreign-device.ts';
+import { ScenarioSchema, toScenario } from '../../../src/scenario/model.ts';
+
+const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 const [scenario] = await loadScenarioPaths(['bench/scenarios/02-inflight-host-transactions.yaml']);
 const sink = new MemorySink();
@@ -42,4 +47,19 @@ describe('traceChecker', () => {
     expect(out).toMatchObject({ verdict: 'diverge', divergenceClass: 'lost', notChecked: NOT_CHECKED, minimizedScenario: undefined });
     expect(out.failedProperties).toContain('exactly-once-completion');
   });
+
+  it.skipIf(!toolchain)('checks a job\'s trace as its template\'s guest wrote it: a Linux guest\'s ring-full send waits for room, a Windows guest\'s queues', async () => {
+    const ringFull = toScenario(ScenarioSchema.parse({
+      name: 'guest-ring-full-then-host',
+      channels: [{ id: 0, g2hPages: 1, h2gPages: 1 }],
+      steps: [{ op: 'guest-send', count: 60, size: 256, mode: 'deferred' }, { op: 'host-send', count: 20, size: 200, hold: 1 }, { op: 'settle' }],
+    }));
+    const linuxRun = new MemorySink();
+    executeScenario(ringFull, { seed: 1, sink: linuxRun, devices: 'c-linux' });
+    const { dir, file } = traceFile(linuxRun.events);
+    const checker = traceChecker(dir, { guestOs: new Map([['ubuntu', 'linux'], ['windows', 'windows']]) });
+    const job = (template: string) => ({ attach: 'vm-handle', template }) as never;
+    expect(await checker.check(job('ubuntu'), ringFull, [file], dir)).toMatchObject({ verdict: 'pass' });
+    expect(await checker.check(job('windows'), ringFull, [file], dir)).toMatchObject({ verdict: 'diverge' });
+  }, 60_000);
 });

@@ -20,6 +20,7 @@
 
 #include "blockq-protocol.h"
 #include <vmbus_bench_trace.h>
+#include <guest-debugfs.h>
 
 /* What a Request still outstanding when its channel closes ends with (STATUS_CANCELLED). */
 #define BQG_STATUS_CANCELLED 0xC0000120u
@@ -95,8 +96,7 @@ int bqg_send_requests(u32 count, u32 length, u32 mode, u32 hold_ms, long only_ch
 int bqg_send_notes(u32 count, u32 length, long only_ch);
 void bqg_answer_now(long only_ch);
 
-/* bq_guest_ctl.c: control interface and trace. */
-void bqg_trace(struct vbt_event *ev);
+/* bq_guest_ctl.c: control commands; the trace is vgd_trace (lab/drivers/common/guest-debugfs.h). */
 void bqg_trace_state(struct bqg_channel *c, const char *state);
 int bqg_ctl_init(void);
 void bqg_ctl_exit(void);

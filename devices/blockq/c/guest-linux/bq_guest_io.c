@@ -43,7 +43,7 @@ static int bqg_send_answer(struct bqg_channel *c, const struct bqg_held *h)
 	ret = vmbus_sendpacket(c->chan, (void *)h->reply, h->reply_len, h->vmbus_trans_id,
 			       VM_PKT_COMP, 0);
 	if (ret == 0) {
-		bqg_trace(&ev);
+		vgd_trace(&ev);
 		atomic64_inc(&c->counters.completed);
 	}
 	return ret;
@@ -114,7 +114,7 @@ static void bqg_on_reply(struct bqg_channel *c, u64 trans_id, const u8 *data, u3
 		return;
 	}
 	spin_lock(&c->lock);
-	bqg_trace(&ev);
+	vgd_trace(&ev);
 	spin_unlock(&c->lock);
 	atomic64_inc(&c->counters.completions);
 	/* The reply names our tx; after its status, the digest of the Request as sent. */
@@ -161,7 +161,7 @@ static void bqg_on_message(struct bqg_channel *c, u64 trans_id, bool want_reply,
 	ev.tx = h.tx;
 	ev.len = header && h.length < len ? h.length : len;
 	ev.digest = bq_fnv1a64(data, ev.len);
-	bqg_trace(&ev);
+	vgd_trace(&ev);
 
 	if (!want_reply)
 		return; /* a Note: checked, nothing goes back */
@@ -263,7 +263,7 @@ static int bqg_send_one(struct bqg_channel *c, u16 type, u32 length, u16 mode, u
 			ret = vmbus_sendpacket(c->chan, buf, length, tx, VM_PKT_DATA_INBAND, flags);
 		if (ret == 0) {
 			c->next_tx = tx;
-			bqg_trace(&ev);
+			vgd_trace(&ev);
 		}
 		spin_unlock_bh(&c->lock);
 		if (ret != -EAGAIN || time_after(jiffies, deadline))

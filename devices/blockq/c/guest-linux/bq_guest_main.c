@@ -150,7 +150,7 @@ static void bqg_close(struct bqg_channel *c)
 			.dir = VBT_G2H, .status = BQG_STATUS_CANCELLED,
 		};
 
-		bqg_trace(&ev);
+		vgd_trace(&ev);
 		xa_erase_bh(&c->outstanding, tx);
 		kfree(o);
 	}

@@ -24,7 +24,7 @@ typedef int INT, LONG32;
 typedef long LONG, *PLONG;
 typedef unsigned long ULONG, *PULONG;
 typedef unsigned int UINT32, *PUINT32, UINT;
-typedef __int64 LONGLONG, LONG64, INT64, *PLONG64;
+typedef __int64 LONGLONG, LONG64, INT64, *PLONG64, *PLONGLONG;
 typedef unsigned __int64 ULONGLONG, ULONG64, UINT64, *PULONG64, *PUINT64, DWORD64;
 typedef unsigned __int64 ULONG_PTR, SIZE_T, *PSIZE_T, *PULONG_PTR;
 typedef __int64 LONG_PTR;

@@ -17,6 +17,7 @@ typedef struct WDFQUEUE__ *WDFQUEUE;
 typedef struct WDFREQUEST__ *WDFREQUEST;
 typedef struct WDFTIMER__ *WDFTIMER;
 typedef struct WDFSPINLOCK__ *WDFSPINLOCK;
+typedef struct WDFWAITLOCK__ *WDFWAITLOCK;
 typedef struct WDFWORKITEM__ *WDFWORKITEM;
 typedef struct WDFKEY__ *WDFKEY;
 typedef struct WDFCMRESLIST__ *WDFCMRESLIST;
@@ -132,6 +133,8 @@ FORCEINLINE VOID WDF_DRIVER_CONFIG_INIT(PWDF_DRIVER_CONFIG Config,
 NTSTATUS WdfDriverCreate(PDRIVER_OBJECT DriverObject, PCUNICODE_STRING RegistryPath,
 			 PWDF_OBJECT_ATTRIBUTES DriverAttributes,
 			 PWDF_DRIVER_CONFIG DriverConfig, WDFDRIVER *Driver);
+NTSTATUS WdfDriverOpenParametersRegistryKey(WDFDRIVER Driver, ACCESS_MASK DesiredAccess,
+					   PWDF_OBJECT_ATTRIBUTES KeyAttributes, WDFKEY *Key);
 
 /* ---- Device --------------------------------------------------------------- */
 typedef NTSTATUS EVT_WDF_DEVICE_PREPARE_HARDWARE(WDFDEVICE Device,
@@ -165,6 +168,16 @@ VOID WdfDeviceInitSetIoInCallerContextCallback(PWDFDEVICE_INIT DeviceInit,
 NTSTATUS WdfDeviceCreate(PWDFDEVICE_INIT *DeviceInit,
 			 PWDF_OBJECT_ATTRIBUTES DeviceAttributes, WDFDEVICE *Device);
 NTSTATUS WdfDeviceCreateSymbolicLink(WDFDEVICE Device, PCUNICODE_STRING SymbolicLinkName);
+
+/*
+ * A control device: no PnP, no power; named (WdfDeviceInitAssignName), and not
+ * sent I/O before WdfControlFinishInitializing. WdfDeviceInitFree gives back an
+ * init structure WdfDeviceCreate did not take (it failed, or was never called).
+ */
+PWDFDEVICE_INIT WdfControlDeviceInitAllocate(WDFDRIVER Driver, const UNICODE_STRING *SDDLString);
+NTSTATUS WdfDeviceInitAssignName(PWDFDEVICE_INIT DeviceInit, PCUNICODE_STRING DeviceName);
+VOID WdfDeviceInitFree(PWDFDEVICE_INIT DeviceInit);
+VOID WdfControlFinishInitializing(WDFDEVICE Device);
 PDEVICE_OBJECT WdfDeviceWdmGetDeviceObject(WDFDEVICE Device);
 NTSTATUS WdfDeviceEnqueueRequest(WDFDEVICE Device, WDFREQUEST Request);
 NTSTATUS WdfFdoQueryForInterface(WDFDEVICE Fdo, LPCGUID InterfaceType,
@@ -319,3 +332,8 @@ NTSTATUS WdfSpinLockCreate(PWDF_OBJECT_ATTRIBUTES SpinLockAttributes,
 			   WDFSPINLOCK *SpinLock);
 VOID WdfSpinLockAcquire(WDFSPINLOCK SpinLock);
 VOID WdfSpinLockRelease(WDFSPINLOCK SpinLock);
+
+/* A wait lock: acquired at PASSIVE_LEVEL (Timeout NULL: waits as long as it takes). */
+NTSTATUS WdfWaitLockCreate(PWDF_OBJECT_ATTRIBUTES LockAttributes, WDFWAITLOCK *Lock);
+NTSTATUS WdfWaitLockAcquire(WDFWAITLOCK Lock, PLONGLONG Timeout);
+VOID WdfWaitLockRelease(WDFWAITLOCK Lock);

@@ -6,6 +6,10 @@
  * directly as imports. Not a driver source; linked beside one.
  */
 #include <wdf.h>
+#include <wdmsec.h>
+
+/* wdmsec.lib's definition, which a control device's WdfControlDeviceInitAllocate takes. */
+const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL_ADM_ALL = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
 
 #define SHIM(name) __attribute__((import_module("wdf"), import_name(#name)))
 
@@ -25,6 +29,9 @@ SHIM(RequestGetParameters) VOID shim_request_parameters(WDFREQUEST Request, PVOI
 							PVOID IoControlCode);
 SHIM(RegistryQueryULong) NTSTATUS shim_registry_query(WDFKEY Key, PCWSTR Name, UINT32 Bytes,
 						      PULONG Value);
+SHIM(ObjectSetCleanup) VOID shim_set_cleanup(WDFOBJECT Object, PFN_WDF_OBJECT_CONTEXT_CLEANUP Cleanup);
+SHIM(DeviceInitAssignName) NTSTATUS shim_assign_name(PWDFDEVICE_INIT Init, PCWSTR Name, UINT32 Bytes);
+SHIM(CreateSymbolicLink) NTSTATUS shim_symbolic_link(WDFDEVICE Device, PCWSTR Name, UINT32 Bytes);
 
 /* Object kinds, as wdf-shim.ts numbers them. */
 #define KIND_DEVICE 1
@@ -32,6 +39,7 @@ SHIM(RegistryQueryULong) NTSTATUS shim_registry_query(WDFKEY Key, PCWSTR Name, U
 #define KIND_TIMER 3
 #define KIND_WORKITEM 4
 #define KIND_SPINLOCK 5
+#define KIND_WAITLOCK 10
 
 static PCWDF_OBJECT_CONTEXT_TYPE_INFO TypeOf(PWDF_OBJECT_ATTRIBUTES A)
 {
@@ -54,6 +62,14 @@ static UINT32 LevelOf(PWDF_OBJECT_ATTRIBUTES A)
 static WDFOBJECT ParentOf(PWDF_OBJECT_ATTRIBUTES A)
 {
 	return A != NULL ? A->ParentObject : NULL;
+}
+
+/* An object just created: its EvtCleanupCallback, if the attributes name one. */
+static NTSTATUS Created(NTSTATUS Status, WDFOBJECT Object, PWDF_OBJECT_ATTRIBUTES A)
+{
+	if (NT_SUCCESS(Status) && A != NULL && A->EvtCleanupCallback != NULL)
+		shim_set_cleanup(Object, A->EvtCleanupCallback);
+	return Status;
 }
 
 NTSTATUS WdfDriverCreate(PDRIVER_OBJECT DriverObject, PCUNICODE_STRING RegistryPath,
@@ -83,7 +99,7 @@ NTSTATUS WdfDeviceCreate(PWDFDEVICE_INIT *DeviceInit, PWDF_OBJECT_ATTRIBUTES Dev
 
 	if (NT_SUCCESS(status))
 		*DeviceInit = NULL; /* WDF owns the init structure from here on */
-	return status;
+	return Created(status, *Device, DeviceAttributes);
 }
 
 NTSTATUS WdfIoQueueCreate(WDFDEVICE Device, PWDF_IO_QUEUE_CONFIG Config,
@@ -97,30 +113,57 @@ NTSTATUS WdfIoQueueCreate(WDFDEVICE Device, PWDF_IO_QUEUE_CONFIG Config,
 
 	if (NT_SUCCESS(status) && Queue != NULL)
 		*Queue = (WDFQUEUE)q;
-	return status;
+	return Created(status, q, QueueAttributes);
 }
 
 NTSTATUS WdfTimerCreate(PWDF_TIMER_CONFIG Config, PWDF_OBJECT_ATTRIBUTES Attributes,
 			WDFTIMER *Timer)
 {
-	return shim_object_create(KIND_TIMER, ParentOf(Attributes), Config->EvtTimerFunc,
-				  Config->Period, LevelOf(Attributes), TypeOf(Attributes),
-				  SizeOf(Attributes), NULL, (WDFOBJECT *)Timer);
+	NTSTATUS status = shim_object_create(KIND_TIMER, ParentOf(Attributes), Config->EvtTimerFunc,
+					     Config->Period, LevelOf(Attributes), TypeOf(Attributes),
+					     SizeOf(Attributes), NULL, (WDFOBJECT *)Timer);
+
+	return Created(status, *Timer, Attributes);
 }
 
 NTSTATUS WdfWorkItemCreate(PWDF_WORKITEM_CONFIG Config, PWDF_OBJECT_ATTRIBUTES Attributes,
 			   WDFWORKITEM *WorkItem)
 {
-	return shim_object_create(KIND_WORKITEM, ParentOf(Attributes), Config->EvtWorkItemFunc,
-				  0, LevelOf(Attributes), TypeOf(Attributes), SizeOf(Attributes),
-				  NULL, (WDFOBJECT *)WorkItem);
+	NTSTATUS status = shim_object_create(KIND_WORKITEM, ParentOf(Attributes),
+					     Config->EvtWorkItemFunc, 0, LevelOf(Attributes),
+					     TypeOf(Attributes), SizeOf(Attributes), NULL,
+					     (WDFOBJECT *)WorkItem);
+
+	return Created(status, *WorkItem, Attributes);
 }
 
 NTSTATUS WdfSpinLockCreate(PWDF_OBJECT_ATTRIBUTES SpinLockAttributes, WDFSPINLOCK *SpinLock)
 {
-	return shim_object_create(KIND_SPINLOCK, ParentOf(SpinLockAttributes), NULL, 0,
-				  LevelOf(SpinLockAttributes), TypeOf(SpinLockAttributes),
-				  SizeOf(SpinLockAttributes), NULL, (WDFOBJECT *)SpinLock);
+	NTSTATUS status = shim_object_create(KIND_SPINLOCK, ParentOf(SpinLockAttributes), NULL, 0,
+					     LevelOf(SpinLockAttributes),
+					     TypeOf(SpinLockAttributes),
+					     SizeOf(SpinLockAttributes), NULL, (WDFOBJECT *)SpinLock);
+
+	return Created(status, *SpinLock, SpinLockAttributes);
+}
+
+NTSTATUS WdfWaitLockCreate(PWDF_OBJECT_ATTRIBUTES LockAttributes, WDFWAITLOCK *Lock)
+{
+	NTSTATUS status = shim_object_create(KIND_WAITLOCK, ParentOf(LockAttributes), NULL, 0,
+					     LevelOf(LockAttributes), TypeOf(LockAttributes),
+					     SizeOf(LockAttributes), NULL, (WDFOBJECT *)Lock);
+
+	return Created(status, *Lock, LockAttributes);
+}
+
+NTSTATUS WdfDeviceInitAssignName(PWDFDEVICE_INIT DeviceInit, PCUNICODE_STRING DeviceName)
+{
+	return shim_assign_name(DeviceInit, DeviceName->Buffer, DeviceName->Length);
+}
+
+NTSTATUS WdfDeviceCreateSymbolicLink(WDFDEVICE Device, PCUNICODE_STRING SymbolicLinkName)
+{
+	return shim_symbolic_link(Device, SymbolicLinkName->Buffer, SymbolicLinkName->Length);
 }
 
 NTSTATUS WdfObjectAllocateContext(WDFOBJECT Handle, PWDF_OBJECT_ATTRIBUTES ContextAttributes,

@@ -8,12 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { StateKey } from '../../../../src/scenario/state-key.ts';
-import { executeScenario } from '../../../../src/scenario/execute.ts';
-import { ScenarioSchema, toScenario } from '../../../../src/scenario/model.ts';
-import { MemorySink } from '../../../../src/trace/sink.ts';
 import { keyCGuestWindows } from '../../../../devices/sample/c/guest-windows-key.ts';
 import type { CWindowsGuestState } from '../../../../devices/sample/c/guest-windows-vm.ts';
 import { CH, revived, windowsGuestOn } from '../../wasm/support/windows-vm-guest.ts';
+import { assertSaveRestoreKeepsKey } from '../../../scenario/c-guest-run.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -73,21 +71,6 @@ describe.skipIf(!toolchain)('the C Windows guest driver\'s state key', () => {
   });
 
   it('explore\'s walk: at every save point a save and restore leaves the run\'s key (the guest\'s image included) as it was', () => {
-    const s = toScenario(ScenarioSchema.parse({
-      name: 'walk',
-      steps: [{ op: 'host-send', count: 3, size: 96, hold: 6 }, { op: 'guest-send', count: 2, size: 64 }, { op: 'run', ms: 12 }],
-    }));
-    let points = 0;
-    executeScenario(s, {
-      seed: 1, sink: new MemorySink(), devices: 'c-windows',
-      atSavePoint: (_at, p) => {
-        points++;
-        const before = p.key({ explain: true });
-        p.run('save-restore');
-        expect(p.key({ explain: true }).firstDifference(before)).toBeNull();
-        return 'go-on';
-      },
-    });
-    expect(points).toBeGreaterThan(10);
+    assertSaveRestoreKeepsKey('c-windows', [{ op: 'host-send', count: 3, size: 96, hold: 6 }, { op: 'guest-send', count: 2, size: 64 }, { op: 'run', ms: 12 }], 10);
   });
 });

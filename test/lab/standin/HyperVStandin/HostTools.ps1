@@ -278,5 +278,6 @@ function Get-StandinState {
         Files = @((Get-Files).Keys)
         Drivers = @($c.Drivers | ForEach-Object { $_.Published })
         Unreachable = [bool]$c.Unreachable
+        SampleDriversLog = @(if ($c.SampleDrivers) { $c.SampleDrivers.Log })
     }
 }

@@ -20,13 +20,28 @@
 #
 # Traffic completes at once while a channel is active and bound. Exit codes as sample-ctl's:
 # 0 done, 2 a refused or malformed command, 3 the driver could not be reached.
+#
+# -Bridge URL: the drivers are a test's own (the C drivers on the emulator), not this
+# model: each sample-ctl call, its arguments as the program received them, is POSTed to URL
+# as JSON ({ args }) and the answer ({ output, exitCode, stderr?, file?, content? }) is
+# printed, its exit code set, and `content` written to `file` (etl2jsonl's JSON Lines).
+#
+# `handle-broker` is the lab's handle broker (lab/SETUP.md "Handle broker": our contract,
+# not Microsoft's), called like the program a lab names: its arguments are argv, not
+# PowerShell parameters, `-VmId <guid> -Channel <n> -InstanceId <guid> -RingPages <p>`.
+# It asks Get-VM for the VM (an unknown id or a VM not Running: exit 3 and why on stderr,
+# as the contract says for "no handle could be had"), then has the VSP offer the channel
+# with a handle, as a real broker does from its own process: `sample-ctl vsp command
+# "open N GUID handle=H ring-pages=P"`, H standing for the handle (a stand-in number). Its
+# exit code is sample-ctl's. Each call is logged beside sample-ctl's (Get-StandinState's
+# SampleDriversLog).
 
 function Set-StandinSampleDrivers {
     [CmdletBinding()]
     param([ValidateSet('ok', 'refused')][string]$LoopbackOffer = 'ok', [bool]$ClientBinds = $true, [ValidateSet('ok', 'fail')][string]$RestoreWithClientOpen = 'ok',
-          [ValidateSet('keeps', 'new-channel', 'refused')][string]$ForceNewChannel = 'keeps')
+          [ValidateSet('keeps', 'new-channel', 'refused')][string]$ForceNewChannel = 'keeps', [string]$Bridge = '')
     $c = Get-Config
-    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; ForceNewChannel = $ForceNewChannel; Channels = @{}; Log = @(); TraceSeq = 0 }
+    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; ForceNewChannel = $ForceNewChannel; Channels = @{}; Log = @(); TraceSeq = 0; Bridge = $Bridge }
     Save-Config $c
 }
 
@@ -43,6 +58,16 @@ function sample-ctl {
     $d.Log = @($d.Log) + "$who $verb $text"
     $loaded = @($c.Drivers | Where-Object { $_.Original -eq 'vmbus_sample_vsp.inf' }).Count -gt 0
     if (-not $loaded) { Save-Config $c; & $fail 3 'the VSP could not be reached (is it installed?)'; return }
+    if ($d.Bridge) {
+        Save-Config $c
+        $body = ConvertTo-Json -Compress -InputObject @{ args = @($args | ForEach-Object { [string]$_ }) }
+        $r = Invoke-RestMethod -Uri $d.Bridge -Method Post -Body $body -ContentType 'application/json'
+        if ($r.file) { [System.IO.File]::WriteAllText([string]$r.file, [string]$r.content) }
+        foreach ($l in @($r.stderr)) { if ($l) { [Console]::Error.WriteLine("sample-ctl: $l") } }
+        @($r.output) | ForEach-Object { [string]$_ }
+        $global:LASTEXITCODE = [int]$r.exitCode
+        return
+    }
     if ($verb -eq 'counters') {
         if ($who -eq 'vsp') { "trace_seq=$([int]$d.TraceSeq)" }
         foreach ($k in @($d.Channels.Keys | Sort-Object)) {
@@ -99,3 +124,23 @@ function sample-ctl {
 }
 
 function logman { $global:LASTEXITCODE = 0; 'The command completed successfully.' }
+
+function handle-broker {
+    $c = Get-Config
+    $d = Get-SampleDrivers $c
+    $argv = @($args | ForEach-Object { [string]$_ })
+    $d.Log = @($d.Log) + "handle-broker $($argv -join ' ')"
+    Save-Config $c
+    $opt = @{}
+    for ($i = 0; $i -lt $argv.Count; $i++) {
+        if ($argv[$i] -in '-VmId', '-Channel', '-InstanceId', '-RingPages' -and $i + 1 -lt $argv.Count) { $opt[$argv[$i].Substring(1)] = $argv[$i + 1]; $i++ }
+    }
+    foreach ($k in 'VmId', 'Channel', 'InstanceId', 'RingPages') {
+        if (-not $opt.ContainsKey($k)) { [Console]::Error.WriteLine("handle-broker: missing -$k"); $global:LASTEXITCODE = 2; return }
+    }
+    try { $vm = Get-VM -Id $opt.VmId -ErrorAction Stop }
+    catch { [Console]::Error.WriteLine("handle-broker: no VM has id $($opt.VmId): $($_.Exception.Message)"); $global:LASTEXITCODE = 3; return }
+    if ([string]$vm.State -ne 'Running') { [Console]::Error.WriteLine("handle-broker: VM $($opt.VmId) is $($vm.State): its VMBus handle can be had only while it runs"); $global:LASTEXITCODE = 3; return }
+    $handle = 0x400 + 4 * [int]$opt.Channel
+    sample-ctl vsp command "open $([int]$opt.Channel) $($opt.InstanceId) handle=$handle ring-pages=$([int]$opt.RingPages)"
+}

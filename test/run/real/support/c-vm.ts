@@ -21,7 +21,9 @@
 // The guest's VMBus core, as Linux's does it (vmbus_drv.c, channel_mgmt.c): a channel the
 // VSP stops offering (its `rescind`) has its device removed, which runs the driver's
 // remove; a new offer is probed, unless the bus's drivers_autoprobe is 0, when the device
-// stays unbound until a `bind`. The guest OS's unbind of a device runs the driver's remove,
+// stays unbound until a `bind`. An offer is an offer whoever asked the VSP for it: its
+// `open` sent as a command (a lab's handle broker, through the control tool) reaches the
+// guest's core as JobLab.offer's does. The guest OS's unbind of a device runs the driver's remove,
 // whose close reaches the host's KMCL as the partition's close (Channel.peerClosed, then
 // retireOutstanding: the VSP's Closed callback and what KMCL hands back), and a bind its
 // probe on fresh rings. These are real-job's GuestDevices (the sysfs files a Linux lab
@@ -263,9 +265,15 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
       autoprobe = on;
     },
   };
+  /** The guest's VMBus core sees a new offer of channel `ch`: it probes the driver for it, unless the bus leaves new devices unbound. */
+  const newOffer = (ch: number): void => {
+    if (autoprobe) probe(ch);
+    else unbound.add(ch);
+  };
   const vspControl: DriverControl = {
     command: async (text) => {
       log.push(`vsp: ${text}`);
+      const before = chs.map((ch) => vsp().offered(ch));
       vsp().run(text);
       // A channel no longer offered (a rescind) goes from the guest: the core removes its device.
       for (const ch of chs) {
@@ -273,6 +281,11 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
         if (guest.hasDevice(ch)) guest.remove(ch);
         unbound.delete(ch);
       }
+      // An offer the VSP made (its `open`, from a lab's handle broker) reaches the guest's core.
+      chs.forEach((ch, i) => {
+        const now = vsp().offered(ch);
+        if (now && now !== before[i] && !guest.hasDevice(ch) && !unbound.has(ch)) newOffer(ch);
+      });
       connect(false);
     },
     // The counters IOCTL's text (IOCTL_SAMPLE_COUNTERS's as `sample-ctl vsp counters` prints it).
@@ -310,8 +323,7 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
       const line = control.channel({ op: 'open', ch: c.id, instance: control.channelInstance(c.id), ringPages: c.h2gPages, loopback: true });
       log.push(`vsp: ${line}`);
       vsp().run(line);
-      if (autoprobe) probe(c.id);
-      else unbound.add(c.id);
+      newOffer(c.id);
     },
     prepare: async (sc: Scenario) => {
       // One channel after the other, as the emulator opens them: offered, connected to the

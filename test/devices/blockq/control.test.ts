@@ -1,0 +1,38 @@
+// blockq's control (devices/blockq/control.ts): its own verbs, counter names and instance
+// GUID on the shared shape (src/device-api/control-lines.ts), and what its VSP cannot do
+// refused before a line is sent.
+import { describe, expect, it } from 'vitest';
+import blockq from '../../../devices/blockq/device.ts';
+import { blockqControl, channel, channelInstance, command, counters } from '../../../devices/blockq/control.ts';
+import { checkDeviceModule } from '../../../src/device-api/load.ts';
+
+describe('blockq\'s control', () => {
+  it('is the module\'s control, with no Windows tool', () => {
+    expect(blockq.control).toBe(blockqControl);
+    expect(checkDeviceModule(blockq)).toBeNull();
+    expect(blockqControl.tool).toBeUndefined();
+  });
+
+  it('sends its traffic verbs (request, event, note) to the driver that sends', () => {
+    expect(command({ op: 'guest-send', channel: 2, count: 3, size: 64, mode: 'hold', hold: 7 })).toEqual({ to: 'guest', line: 'request 3 64 2 7 ch=2' });
+    expect(command({ op: 'host-send', channel: 0, count: 5, size: 200, hold: 1 })).toEqual({ to: 'vsp', line: 'event 5 200 1 ch=0' });
+    expect(command({ op: 'notify', channel: 1, dir: 'g2h', count: 1, size: 32 })).toEqual({ to: 'guest', line: 'note 1 32 ch=1' });
+  });
+
+  it('reads the VSP\'s Events and replies, and the guest\'s Requests and completions', () => {
+    const lines = ['trace_seq=9 trace_dropped=0', 'ch=4 events_sent=6 replies=5 requests_sent=2 completions=1'];
+    expect(counters('vsp', lines)).toEqual({ traceSeq: 9, channels: new Map([[4, { sent: 6, completed: 5 }]]) });
+    expect(counters('guest', lines)).toEqual({ traceSeq: 9, channels: new Map([[4, { sent: 2, completed: 1 }]]) });
+  });
+
+  it('offers each channel with an id whose last 8 hex digits are its number', () => {
+    expect(channelInstance(0x1f)).toBe('5b1e7a20-3c9d-4f61-8a0b-7e440000001f');
+  });
+
+  it('writes its VSP\'s channel commands and refuses the ones it lacks (rescind, pause, a FORCE_NEW_CHANNEL open)', () => {
+    expect(channel({ op: 'open', ch: 1, instance: channelInstance(1), ringPages: 4, loopback: true })).toBe('open 1 5b1e7a20-3c9d-4f61-8a0b-7e4400000001 loopback ring-pages=4');
+    expect(channel({ op: 'save', ch: 1 })).toBe('save ch=1');
+    expect(() => channel({ op: 'open', ch: 1, instance: 'x', ringPages: 4, loopback: false, forceNewChannel: true })).toThrow(/no force-new-channel/);
+    for (const op of ['rescind', 'pause'] as const) expect(() => channel({ op, ch: 1 })).toThrow(new RegExp(`no \`${op}\` command`));
+  });
+});
