@@ -88,7 +88,10 @@ export class LiveBlocks<B extends Linked<B>> {
   }
 
   clear(): void {
-    this.slots = [];
+    // Only the live blocks' slots are emptied: the array keeps its length. Dropping it made
+    // every restore of a C guest's pool grow it again a slot at a time up to its highest
+    // block (60% of a c-linux explore's CPU, 3.5x the time of the walk before this array).
+    for (let b = this.first; b !== null; b = b.next) this.slots[this.slot(b.at)] = undefined;
     this.first = this.last = null;
     this.count = 0;
   }
