@@ -36,10 +36,8 @@ export function restorePacket(shim: KmclShim, r: ChannelRec, lib: Uint8Array, sa
   const from = shim.restoreRefusals.get((r.ch.config.interfaceInstance ?? '').toLowerCase());
   if (from !== undefined && ++r.restorePacketCalls >= from) return STATUS.INVALID_PARAMETER;
   const pool = shim.rt.pool;
-  const libAt = pool.alloc(lib.length, SHIM_TAG, 'shim');
-  const saveAt = pool.alloc(save.length, SHIM_TAG, 'shim');
-  shim.rt.mem.write(libAt, lib);
-  shim.rt.mem.write(saveAt, save);
+  const libAt = pool.allocCopy(lib, SHIM_TAG);
+  const saveAt = pool.allocCopy(save, SHIM_TAG);
   const st = shim.rt.callback(r.restore, 'EvtVmbChannelRestorePacket', PASSIVE_LEVEL, r.handle, libAt, lib.length, saveAt, save.length) >>> 0;
   pool.free(libAt, SHIM_TAG, 'EvtVmbChannelRestorePacket');
   pool.free(saveAt, SHIM_TAG, 'EvtVmbChannelRestorePacket');

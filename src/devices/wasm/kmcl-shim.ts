@@ -207,8 +207,7 @@ export class KmclShim {
     // otherwise): only those are looked up.
     let inc = pkt.deferrals > 0 ? this.incomingOf.get(pkt) : undefined;
     if (!inc) {
-      const buffer = this.rt.pool.alloc(payload.length, SHIM_TAG, 'shim');
-      this.rt.mem.write(buffer, payload);
+      const buffer = this.rt.pool.allocCopy(payload, SHIM_TAG);
       inc = { handle: this.rt.handle(3), pkt, chan: r, buffer, retired: false, kept: false };
     }
     // A packet in hand when another comes in (a nested delivery) goes into the table first.
@@ -247,8 +246,7 @@ export class KmclShim {
       return;
     }
     const len = response?.length ?? 0;
-    const buf = len > 0 ? this.rt.pool.alloc(len, SHIM_TAG, 'shim') : 0;
-    if (buf) this.rt.mem.write(buf, response!);
+    const buf = len > 0 ? this.rt.pool.allocCopy(response!, SHIM_TAG) : 0;
     this.rt.callback(pr.routine, 'EvtVmbPacketCompletionRoutine', DISPATCH_LEVEL, pr.handle, status, buf, len);
     if (buf) this.rt.pool.free(buf, SHIM_TAG, 'EvtVmbPacketCompletionRoutine');
   }

@@ -172,6 +172,23 @@ export class Pool {
 
   /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */
   alloc(size: number, tag: number, owner: 'driver' | 'shim'): number {
+    const at = this.place(size, tag, owner);
+    this.mem.fill(0, at, at + size);
+    return at;
+  }
+
+  /**
+   * A shim block holding a copy of `src` (a packet handed to the driver, a buffer KMCL
+   * lends): as alloc then a write of every byte, without zeroing bytes about to be written.
+   */
+  allocCopy(src: Uint8Array, tag: number): number {
+    const at = this.place(src.length, tag, 'shim');
+    this.mem.write(at, src);
+    return at;
+  }
+
+  /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill). */
+  private place(size: number, tag: number, owner: 'driver' | 'shim'): number {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
     let base = this.spares(total)?.pop();
@@ -181,9 +198,8 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    // Guard bytes all round, then the block's own bytes zeroed: two fills, not three.
+    // Guard bytes all round (the block's own bytes are then set by the caller): two fills, not three.
     this.mem.fill(GUARD_BYTE, base, base + total);
-    this.mem.fill(0, at, at + size);
     const driver = owner === 'driver';
     this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;

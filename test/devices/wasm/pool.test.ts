@@ -36,6 +36,16 @@ describe('the checked pool', () => {
     expect(pool.driverLeaks()).toEqual([]);
   });
 
+  it('hands out a shim block holding a copy, its guards checked as any block\'s', () => {
+    const { mem, pool } = fresh();
+    const src = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    const a = pool.allocCopy(src, TAG);
+    expect([...mem.view(a, src.length)]).toEqual([...src]);
+    expect(pool.live.get(a)?.owner).toBe('shim');
+    mem.bytes[a + src.length] = 0;
+    expect(rule(() => pool.free(a, TAG, 'shim'))).toBe('pool.overrun');
+  });
+
   it('names a double free, a bad free and a wrong tag', () => {
     const { pool } = fresh();
     const a = pool.alloc(16, TAG, 'driver');
