@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { makeHarness } from './support/vsp-harness.ts';
 import { makeGuestHarness } from './support/guest-harness.ts';
+import { violationOf } from './support/violation.ts';
 import { executeScenario } from '../../../src/scenario/execute.ts';
 import { ScenarioSchema, toScenario } from '../../../src/scenario/model.ts';
 import { PropertyChecker, statusRuleOf } from '../../../src/check/properties.ts';
@@ -16,16 +16,6 @@ import { MemorySink } from '../../../src/trace/sink.ts';
 const unfixed = (file: string) => fileURLToPath(new URL(`../../fixtures/drivers-unfixed/${file}`, import.meta.url));
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
-
-function violationOf(fn: () => void): DriverViolation {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof DriverViolation) return e;
-    throw e;
-  }
-  throw new Error('expected a driver violation, the driver ran clean');
-}
 
 describe.skipIf(!toolchain)('D1: PASSIVE-only calls from an I/O queue that may run at DISPATCH_LEVEL', () => {
   it('the unfixed VSP\'s control queue calls VmbChannelAllocate at DISPATCH_LEVEL', () => {

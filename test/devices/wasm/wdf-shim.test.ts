@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WindowsDriver, type WindowsDriverOptions } from '../../../src/devices/wasm/windows-driver.ts';
-import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 import { DEFAULT_CHOICES } from '../../../src/vmbus/choices.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
+import { violationOf } from './support/violation.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -137,16 +137,6 @@ class TestDriver extends WindowsDriver {
     super({ name: 'wdf-shim-test', world: 'kmdf', root, sources: ['driver.c'] }, 'guest', opts, {});
     this.driverEntry();
   }
-}
-
-function violationOf(fn: () => void): DriverViolation {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof DriverViolation) return e;
-    throw e;
-  }
-  throw new Error('expected a driver violation, the driver ran clean');
 }
 
 const STATUS_OBJECT_NAME_NOT_FOUND = 0xc0000034;
