@@ -151,6 +151,8 @@ export function display(cmd: PsCommand): string {
  * console code page on the far side (Windows PowerShell over SSH) cannot mangle it. The
  * replacement runs only when there is something to replace: calling Regex.Replace with
  * a script block as its evaluator cost ~1.5 ms even on text with nothing to replace.
+ * The test is `-cmatch`, case-sensitive as Regex.Replace is: `-match` folds case, and
+ * would let the Kelvin sign (U+212A, folded to 'k') through unescaped.
  *
  * Invariant: Windows PowerShell 5.1 syntax (test/lab/host/ps51-syntax.test.ts parses it).
  */
@@ -158,7 +160,7 @@ export const ENVELOPE_SCRIPT = [
   `param([string]$__benchNonce, [int]$__benchDepth, [scriptblock]$__benchBody)`,
   `$ErrorActionPreference = 'Stop'`,
   `$ProgressPreference = 'SilentlyContinue'`,
-  String.raw`$__benchAscii = { param($t) $t = [string]$t; if ($t -match '[^\x20-\x7E]') { [regex]::Replace($t, '[^\x20-\x7E]', { param($m) '\u{0:x4}' -f [int][char]$m.Value }) } else { $t } }`,
+  String.raw`$__benchAscii = { param($t) $t = [string]$t; if ($t -cmatch '[^\x20-\x7E]') { [regex]::Replace($t, '[^\x20-\x7E]', { param($m) '\u{0:x4}' -f [int][char]$m.Value }) } else { $t } }`,
   `try {`,
   `  $__benchOut = @(& $__benchBody)`,
   `  $__benchJson = if ($__benchOut.Count -gt 0) { $__benchOut | ConvertTo-Json -Depth $__benchDepth -Compress } else { '' }`,

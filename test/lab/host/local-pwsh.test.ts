@@ -66,6 +66,10 @@ describe.skipIf(!pwsh)(`LocalPwshShell ${pwshLabel}`, { timeout: 120_000 }, () =
     const r = expectOk(await shell.run(ps('Write-Output', { InputObject: values }), { timeoutMs: 10_000 }));
     expect(r.items).toEqual(values);
     expect(r.stdout).toMatch(/^[\x20-\x7E\r\n]*$/);
+    // Alone on its line: the Kelvin sign, which a case-insensitive match folds to an ASCII 'k'.
+    const kelvin = expectOk(await shell.run(ps('Write-Output', { InputObject: 'K\u212A' }), { timeoutMs: 10_000 }));
+    expect(kelvin.value).toBe('K\u212A');
+    expect(kelvin.stdout).toMatch(/^[\x20-\x7E\r\n]*$/);
   });
 
   it('keeps secrets out of the recorded command and output', async () => {
