@@ -13,6 +13,8 @@
 // Invariant: writeRuns(m, runsOf(m)) into any memory of the same size gives m again,
 // byte for byte (test/devices/wasm/memory-runs.test.ts).
 
+import type { Linear } from './linear.ts';
+
 export const RUN_PAGE = 4096;
 
 /** Bytes as they are, or `length` bytes all equal to `fill`. */
@@ -80,7 +82,11 @@ export function runsOf(bytes: Uint8Array, live: boolean): MemoryRun[] {
   close(bytes.length);
   const last = runs[runs.length - 1];
   if (last && last.length === 3 && last[2] === 0) runs.pop();
-  if (live) return runs;
+  return live ? runs : copyRuns(runs);
+}
+
+/** The runs with their bytes copied out, into one buffer of their own. */
+export function copyRuns(runs: readonly MemoryRun[]): MemoryRun[] {
   // Copied into one buffer: every byte is written, so it need not be zeroed first
   // (allocUnsafe reuses memory; a zeroed array maps fresh pages, dearer than the copy).
   let total = 0;
@@ -145,4 +151,31 @@ export function writeRuns(bytes: Uint8Array, from: number, runs: readonly Memory
     }
   }
   zero(at, zeroTo);
+}
+
+/**
+ * A driver's memory as runs (runsOf, live), worked out once per version of the memory
+ * (linear.ts): a save point keys the memory before and after its operation, and the save
+ * images it, and nothing changes it in between unless the driver runs. The runs' bytes
+ * are views of the memory, or copies equal to it (rememberRuns); either way they are
+ * only read, and only until the memory's next version.
+ */
+export function liveRuns(mem: Linear): readonly MemoryRun[] {
+  if (mem.derivedAt === mem.version) return mem.derived as MemoryRun[];
+  const runs = runsOf(mem.peek(), true);
+  mem.derived = runs;
+  mem.derivedAt = mem.version;
+  return runs;
+}
+
+/**
+ * Tells liveRuns what the memory holds now, as runs that tile it exactly (a restore has
+ * just written them into it: runtime-image.ts restoreRuntime), so that it need not scan
+ * the memory again. Runs in another shape than runsOf gives (a page of one value held as
+ * bytes) describe the same memory: keyed, they only differ from runsOf's, never match a
+ * memory they do not describe.
+ */
+export function rememberRuns(mem: Linear, runs: readonly MemoryRun[]): void {
+  mem.derived = runs;
+  mem.derivedAt = mem.version;
 }
