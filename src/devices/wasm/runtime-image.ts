@@ -24,7 +24,7 @@
 // instance or a reused one (test/devices/wasm/runtime-image.test.ts).
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
-import { copyRuns, liveRuns, rememberRuns, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
+import { copyRuns, knownRuns, liveRuns, rememberRuns, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
 import type { PoolImage } from './pool.ts';
 import type { DriverRuntime } from './runtime.ts';
 
@@ -126,6 +126,9 @@ export function fitsRuntime(rt: DriverRuntime, img: RuntimeImage): boolean {
 export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage, opts: { fresh?: boolean } = { fresh: true }): void {
   const size = imageMemorySize(img);
   const had = rt.mem.size;
+  // What a reused instance's memory holds now, when its runs are known (liveRuns, taken
+  // before growing moves the version): fills it holds already are not written again.
+  const known = opts.fresh ? null : knownRuns(rt.mem);
   if (had > size) throw new Error(`${rt.name}: a memory of ${had} bytes cannot take an image of ${size} (wasm memory never shrinks)`);
   try {
     rt.mem.ensure(size);
@@ -137,7 +140,7 @@ export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage, opts: { fre
   b.set(img.memory);
   // Memory grown just now is zero, and so is a new instance's above its data (below the
   // heap); the rest may hold anything, and every byte of it is written.
-  writeRuns(b, img.memory.length, img.runs ?? [], had, opts.fresh ? rt.pool.base : had);
+  writeRuns(b, img.memory.length, img.runs ?? [], had, opts.fresh ? rt.pool.base : had, known);
   // The memory is now what the image's runs say: the next key or save need not scan it.
   // (An image from before runs holds one run of bytes: left for liveRuns to work out.)
   if (img.runs) rememberRuns(rt.mem, img.memory.length > 0 ? [[0, img.memory], ...img.runs] : [...img.runs]);

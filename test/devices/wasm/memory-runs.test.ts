@@ -52,6 +52,22 @@ describe('memory as runs of pages', () => {
     );
   });
 
+  it('property: told what the memory holds now (its runs), writing skips the fills it holds already and gives the same memory', () => {
+    fc.assert(
+      fc.property(memory, memory, fc.nat(), (m, held, split) => {
+        // The memory written into: another memory's pages, as long as m (what a reused instance held).
+        const target = new Uint8Array(m.length);
+        target.set(held.subarray(0, Math.min(held.length, m.length)));
+        const known = runsOf(target, true);
+        // An image whose first bytes are held apart (RuntimeImage.memory), the rest as runs.
+        const from = (split % (m.length / RUN_PAGE + 1)) * RUN_PAGE;
+        target.set(m.subarray(0, from));
+        writeRuns(target, from, runsOf(m.subarray(from), false).map((r) => (r.length === 2 ? [r[0] + from, r[1]] : [r[0] + from, r[1], r[2]]) as MemoryRun), m.length, m.length, known);
+        expect(Buffer.compare(target, m)).toBe(0);
+      }),
+    );
+  });
+
   it('a copy does not change with the memory it was taken of; a live view does', () => {
     const m = new Uint8Array(4 * RUN_PAGE);
     m.fill(7, RUN_PAGE, 2 * RUN_PAGE);
