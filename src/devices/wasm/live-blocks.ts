@@ -44,7 +44,10 @@ export class LiveBlocks<B extends Linked<B>> {
   /** The slot of an address, or -1 for one no block can start at. */
   private slot(at: number): number {
     const off = at - this.base;
-    return off >= 0 && (off & 15) === 0 ? off / 16 : -1;
+    // A shift, not a division (an index that is a small integer, not a float, on this
+    // per-packet path); it gives back `off` only for a whole multiple of 16 in [0, 2^32).
+    const i = off >>> 4;
+    return i * 16 === off ? i : -1;
   }
 
   get(at: number): B | undefined {

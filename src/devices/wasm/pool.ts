@@ -34,8 +34,8 @@ export interface Allocation {
 
 /** Where the driver was when it allocated: the kernel call, in which entries, outermost first (runtime.ts). */
 export interface AllocationPlace {
-  call: string;
-  entries: readonly string[];
+  readonly call: string;
+  readonly entries: readonly string[];
 }
 
 /**
@@ -50,8 +50,8 @@ class LiveBlock implements Allocation {
   readonly owner: 'driver' | 'shim';
   private readonly stack: { stack?: string } | null;
   private readonly place: AllocationPlace | null;
-  /** a revived block's site, as the snapshot had it (PoolImage) */
-  private readonly revived: string[] | null;
+  /** its site once worked out, or as the snapshot it was revived from had it (PoolImage) */
+  private known: string[] | null;
   /** neighbours in allocation order (live-blocks.ts) */
   prev: LiveBlock | null = null;
   next: LiveBlock | null = null;
@@ -62,15 +62,23 @@ class LiveBlock implements Allocation {
     this.owner = owner;
     this.place = place;
     this.stack = stack;
-    this.revived = revived;
+    this.known = revived;
   }
+  /**
+   * Worked out once: every image of the pool (each VM save of a C guest) holds the site
+   * of every live driver block, and a block's site never changes. The same array each
+   * time, which the image's readers only read.
+   */
   get site(): string[] {
-    if (this.revived) return this.revived;
-    if (this.stack) return framesOf(this.stack.stack ?? '', 6);
-    if (!this.place) return [];
-    const out = [this.place.call];
-    for (let i = this.place.entries.length - 1; i >= 0 && out.length < 6; i--) out.push(this.place.entries[i]!);
-    return out;
+    if (this.known) return this.known;
+    let out: string[];
+    if (this.stack) out = framesOf(this.stack.stack ?? '', 6);
+    else if (!this.place) out = [];
+    else {
+      out = [this.place.call];
+      for (let i = this.place.entries.length - 1; i >= 0 && out.length < 6; i--) out.push(this.place.entries[i]!);
+    }
+    return (this.known = out);
   }
 }
 
@@ -148,6 +156,38 @@ export class Pool {
       spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
       allocations: this.allocations,
     };
+  }
+
+  /**
+   * The tables as image(false) holds them, as numbers, each list after its length, for a
+   * state key (shim-key.ts keyRuntimeTables): equal numbers, equal tables. Read in place:
+   * an image built for each key was a new array per live block, twice per save point.
+   */
+  keyNumbers(num: (n: number) => void): void {
+    num(this.top);
+    num(this.live.size);
+    for (const a of this.live.values()) {
+      num(a.at);
+      num(a.size);
+      num(a.tag);
+      num(a.owner === 'driver' ? 1 : 0);
+    }
+    num(this.qNext);
+    num(this.quarantine.length);
+    for (const q of this.quarantine) {
+      if (q === undefined) num(-1);
+      else {
+        num(q.at);
+        num(q.size);
+        num(q.tag);
+      }
+    }
+    num(this.spare.size);
+    for (const [total, bases] of this.spare) {
+      num(total);
+      num(bases.length);
+      for (const b of bases) num(b);
+    }
   }
 
   /**

@@ -9,7 +9,7 @@
 import { KmclUsageError } from '../../vmbus/channel-types.ts';
 import { Irql, PASSIVE_LEVEL } from './irql.ts';
 import { Linear } from './linear.ts';
-import { Pool } from './pool.ts';
+import { Pool, type AllocationPlace } from './pool.ts';
 import { DriverViolation, violation, type ViolationRule } from './violations.ts';
 
 /** Calls from the driver into the kernel within one entry before it counts as a hang. */
@@ -77,7 +77,24 @@ export class DriverRuntime {
     this.initialMemory = this.mem.size;
     this.table = this.exports.__indirect_function_table as WebAssembly.Table;
     const heapBase = (this.exports.__heap_base as WebAssembly.Global).value as number;
-    this.pool = new Pool(this.mem, heapBase, () => ({ call: this.lastCall, entries: this.entries.slice(0, this.depth) }), this.opts.allocationStacks ?? false);
+    this.pool = new Pool(this.mem, heapBase, () => this.place(), this.opts.allocationStacks ?? false);
+  }
+
+  /** the place `place` gave last: allocations made from the same place share it */
+  private lastPlace: AllocationPlace = { call: '', entries: [] };
+
+  /**
+   * Where the driver is now, for a block it allocates: the kernel call and the entries it
+   * was made in. The same object as last time while neither changed (a restore allocates
+   * hundreds of blocks from one place; a new object and array for each was garbage the
+   * collector spent on). Places are only read (for a leak report), never changed.
+   */
+  private place(): AllocationPlace {
+    const p = this.lastPlace;
+    const e = p.entries;
+    let same = p.call === this.lastCall && e.length === this.depth;
+    for (let i = 0; same && i < e.length; i++) same = e[i] === this.entries[i];
+    return same ? p : (this.lastPlace = { call: this.lastCall, entries: this.entries.slice(0, this.depth) });
   }
 
   private wrap(name: string, fn: ImportFn): ImportFn {

@@ -155,23 +155,8 @@ export function keyU64(k: KeyWriter, mem: Linear, at: number): void {
  * byte for byte, so its blocks do too.
  */
 export function keyRuntimeTables(k: KeyWriter, rt: DriverRuntime): void {
-  // Without the blocks' allocation sites: for leak reports, and dear to work out.
-  const pool = rt.pool.image(false);
-  k.num(pool.top);
-  k.num(pool.live.length);
-  for (const [at, size, tag, owner] of pool.live) {
-    k.num(at);
-    k.num(size);
-    k.num(tag);
-    k.num(owner === 'driver' ? 1 : 0);
-  }
-  k.num(pool.qNext);
-  k.num(pool.quarantine.length);
-  for (const q of pool.quarantine) {
-    if (q === null) k.num(-1);
-    else for (const x of q) k.num(x);
-  }
-  k.value(pool.spare);
+  // Without the blocks' allocation sites (for leak reports) and the allocation count (a statistic).
+  rt.pool.keyNumbers((n) => k.num(n));
   k.value(rt.handleCounters());
 }
 
