@@ -75,12 +75,22 @@ class LiveBlock implements Allocation {
     if (this.stack) out = framesOf(this.stack.stack ?? '', 6);
     else if (!this.place) out = [];
     else {
-      out = [this.place.call];
-      for (let i = this.place.entries.length - 1; i >= 0 && out.length < 6; i--) out.push(this.place.entries[i]!);
+      // One array per place: an image holds each site once (PoolImage.sites).
+      const place = this.place;
+      let site = placeSites.get(place);
+      if (!site) {
+        site = [place.call];
+        for (let i = place.entries.length - 1; i >= 0 && site.length < 6; i--) site.push(place.entries[i]!);
+        placeSites.set(place, site);
+      }
+      out = site;
     }
     return (this.known = out);
   }
 }
+
+/** The site of each place blocks were allocated from (runtime.ts shares a place between allocations). */
+const placeSites = new WeakMap<AllocationPlace, string[]>();
 
 interface Freed {
   at: number;
@@ -104,15 +114,26 @@ const round = (n: number): number => (n + 15) & ~15;
  * The pool's own tables as plain data (structured-clonable), for a snapshot of the driver
  * (runtime-image.ts): with the linear memory they are the whole pool. A live block keeps
  * where it was allocated, so a leak found after a restore still names its site.
+ *
+ * In columns of numbers, not a list per block: a C guest's VM save holds a few hundred
+ * live blocks and a full quarantine, and serialising and reading back a small array per
+ * block (and the strings of its site) cost several times the typed arrays' copy.
  */
 export interface PoolImage {
   top: number;
-  live: Array<[at: number, size: number, tag: number, owner: 'driver' | 'shim', site: string[] | null]>;
-  quarantine: Array<[at: number, size: number, tag: number] | null>;
+  /** the live blocks, oldest first, LIVE_FIELDS numbers each: at, size, tag, owner (1: the driver's, 0: the shim's), site (1 + its index in `sites`, 0: none) */
+  live: Uint32Array;
+  /** the driver blocks' allocation sites, each once */
+  sites: string[][];
+  /** the quarantine ring's slots, QUARANTINE_FIELDS numbers each: 1 (a freed block) or 0 (empty), at, size, tag */
+  quarantine: Uint32Array;
   qNext: number;
-  spare: Array<[total: number, bases: number[]]>;
+  spare: Array<[total: number, bases: Uint32Array]>;
   allocations: number;
 }
+
+export const LIVE_FIELDS = 5;
+export const QUARANTINE_FIELDS = 4;
 
 export class Pool {
   private readonly mem: Linear;
@@ -148,12 +169,46 @@ export class Pool {
    * without the driver blocks' allocation sites (a state key, which leaves them out).
    */
   image(sites = true): PoolImage {
+    const blocks = this.live.values();
+    const live = new Uint32Array(blocks.length * LIVE_FIELDS);
+    const siteList: string[][] = [];
+    // Each site once, by content (blocks from one place share its array: looked up by it first).
+    const siteIndex = new Map<string[], number>();
+    const siteByText = new Map<string, number>();
+    blocks.forEach((a, i) => {
+      const o = i * LIVE_FIELDS;
+      live[o] = a.at;
+      live[o + 1] = a.size;
+      live[o + 2] = a.tag;
+      live[o + 3] = a.owner === 'driver' ? 1 : 0;
+      if (sites && a.owner === 'driver') {
+        const site = a.site;
+        let n = siteIndex.get(site);
+        if (n === undefined) {
+          const text = site.join('\n');
+          n = siteByText.get(text);
+          if (n === undefined) siteByText.set(text, (n = siteList.push(site) - 1));
+          siteIndex.set(site, n);
+        }
+        live[o + 4] = n + 1;
+      }
+    });
+    const quarantine = new Uint32Array(this.quarantine.length * QUARANTINE_FIELDS);
+    this.quarantine.forEach((f, i) => {
+      if (!f) return;
+      const o = i * QUARANTINE_FIELDS;
+      quarantine[o] = 1;
+      quarantine[o + 1] = f.at;
+      quarantine[o + 2] = f.size;
+      quarantine[o + 3] = f.tag;
+    });
     return {
       top: this.top,
-      live: this.live.values().map((a) => [a.at, a.size, a.tag, a.owner, sites && a.owner === 'driver' ? a.site : null]),
-      quarantine: Array.from(this.quarantine, (f) => (f ? [f.at, f.size, f.tag] : null)),
+      live,
+      sites: siteList,
+      quarantine,
       qNext: this.qNext,
-      spare: [...this.spare].map(([total, bases]) => [total, [...bases]]),
+      spare: [...this.spare].map(([total, bases]) => [total, Uint32Array.from(bases)]),
       allocations: this.allocations,
     };
   }
@@ -198,15 +253,18 @@ export class Pool {
   restore(img: PoolImage): void {
     this.top = img.top;
     this.live.clear();
-    for (const [at, size, tag, owner, site] of img.live) this.live.add(new LiveBlock(at, size, tag, owner, null, null, site));
+    const live = img.live;
+    for (let o = 0; o < live.length; o += LIVE_FIELDS) {
+      const site = live[o + 4]! === 0 ? null : img.sites[live[o + 4]! - 1]!;
+      this.live.add(new LiveBlock(live[o]!, live[o + 1]!, live[o + 2]!, live[o + 3] === 1 ? 'driver' : 'shim', null, null, site));
+    }
     this.quarantine.length = 0;
-    img.quarantine.forEach((q, i) => {
-      this.quarantine[i] = q ? { at: q[0], size: q[1], tag: q[2] } : undefined;
-    });
+    const q = img.quarantine;
+    for (let o = 0, i = 0; o < q.length; o += QUARANTINE_FIELDS, i++) this.quarantine[i] = q[o] === 1 ? { at: q[o + 1]!, size: q[o + 2]!, tag: q[o + 3]! } : undefined;
     this.qNext = img.qNext;
     this.spare.clear();
     this.spareTotal = -1;
-    for (const [total, bases] of img.spare) this.spare.set(total, [...bases]);
+    for (const [total, bases] of img.spare) this.spare.set(total, Array.from(bases));
     this.allocations = img.allocations;
   }
 

@@ -25,7 +25,7 @@
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
 import { copyRuns, knownRuns, liveRuns, rememberRuns, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
-import type { PoolImage } from './pool.ts';
+import { LIVE_FIELDS, QUARANTINE_FIELDS, type PoolImage } from './pool.ts';
 import type { DriverRuntime } from './runtime.ts';
 
 export interface RuntimeImage {
@@ -98,18 +98,59 @@ export function checkRuntimeImage(img: unknown, rt: DriverRuntime): asserts img 
   }
   const size = img.size ?? mem.length;
   if (size > MAX_IMAGE_MEMORY) bad(`memory is ${size} bytes, more than the ${MAX_IMAGE_MEMORY} the bench revives`);
-  const p = img.pool;
-  if (!isObject(p)) bad('pool is not a record');
-  const inside = (at: unknown, n: unknown): boolean => isU32(at) && isU32(n) && (at as number) >= rt.pool.base && (at as number) + (n as number) <= size;
-  if (!isU32(p.top) || p.top < rt.pool.base || p.top > size) bad(`pool.top ${String(p.top)} is outside the heap`);
-  if (!Array.isArray(p.live) || !p.live.every((b) => Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2]) && (b[3] === 'driver' || b[3] === 'shim') && (b[4] === null || (Array.isArray(b[4]) && b[4].every((f) => typeof f === 'string'))))) bad('pool.live is not a list of blocks inside the heap');
-  // The pool finds a block by its 16-byte slot above its base (live-blocks.ts).
-  if (!p.live.every((b) => ((b[0] as number) - rt.pool.base) % 16 === 0) || new Set(p.live.map((b) => b[0])).size !== p.live.length) bad('pool.live has a block off its 16-byte slots, or one address twice');
-  if (!Array.isArray(p.quarantine) || !p.quarantine.every((b) => b === null || (Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2])))) bad('pool.quarantine is not a list of freed blocks inside the heap');
-  if (!isU32(p.qNext) || (p.quarantine.length > 0 && p.qNext >= Math.max(p.quarantine.length, 256))) bad('pool.qNext is not a quarantine slot');
-  if (!Array.isArray(p.spare) || !p.spare.every((e) => Array.isArray(e) && isU32(e[0]) && Array.isArray(e[1]) && (e[1] as unknown[]).every((b) => inside(b, e[0])))) bad('pool.spare is not a list of free blocks inside the heap');
-  if (!isU32(p.allocations)) bad('pool.allocations is not a count');
+  img.pool = checkPoolImage(img.pool, rt.pool.base, size);
   if (!Array.isArray(img.handles) || !img.handles.every((h) => Array.isArray(h) && isU32(h[0]) && isU32(h[1]))) bad('handles is not a list of counters');
+}
+
+/**
+ * The pool's tables of an image, checked against the heap [base, size): every field, and
+ * every block inside the heap. An image from before the tables were columns (a list per
+ * block) is read too, and given back as columns.
+ */
+function checkPoolImage(p: unknown, base: number, size: number): PoolImage {
+  if (!isObject(p)) bad('pool is not a record');
+  const inside = (at: unknown, n: unknown): boolean => isU32(at) && isU32(n) && (at as number) >= base && (at as number) + (n as number) <= size;
+  if (!isU32(p.top) || p.top < base || p.top > size) bad(`pool.top ${String(p.top)} is outside the heap`);
+  if (!isU32(p.allocations)) bad('pool.allocations is not a count');
+  const pool = Array.isArray(p.live) ? columnsOf(p, inside) : (p as unknown as PoolImage);
+  const { live, sites, quarantine, spare } = pool;
+  if (!Array.isArray(sites) || !sites.every((x) => Array.isArray(x) && x.every((f) => typeof f === 'string'))) bad('pool.sites is not a list of allocation sites');
+  if (!(live instanceof Uint32Array) || live.length % LIVE_FIELDS !== 0) bad(`pool.live is not ${LIVE_FIELDS} numbers per block`);
+  const seen = new Set<number>();
+  for (let o = 0; o < live.length; o += LIVE_FIELDS) {
+    const at = live[o]!;
+    if (!inside(at, live[o + 1]) || live[o + 3]! > 1 || live[o + 4]! > sites.length) bad('pool.live is not a list of blocks inside the heap');
+    // The pool finds a block by its 16-byte slot above its base (live-blocks.ts).
+    if ((at - base) % 16 !== 0 || seen.has(at)) bad('pool.live has a block off its 16-byte slots, or one address twice');
+    seen.add(at);
+  }
+  if (!(quarantine instanceof Uint32Array) || quarantine.length % QUARANTINE_FIELDS !== 0) bad(`pool.quarantine is not ${QUARANTINE_FIELDS} numbers per slot`);
+  for (let o = 0; o < quarantine.length; o += QUARANTINE_FIELDS) {
+    if (quarantine[o]! > 1 || (quarantine[o] === 1 && !inside(quarantine[o + 1], quarantine[o + 2]))) bad('pool.quarantine is not a list of freed blocks inside the heap');
+  }
+  const slots = quarantine.length / QUARANTINE_FIELDS;
+  if (!isU32(pool.qNext) || (slots > 0 && pool.qNext >= Math.max(slots, 256))) bad('pool.qNext is not a quarantine slot');
+  if (!Array.isArray(spare) || !spare.every((e) => Array.isArray(e) && isU32(e[0]) && e[1] instanceof Uint32Array && e[1].every((b) => inside(b, e[0])))) bad('pool.spare is not a list of free blocks inside the heap');
+  return pool;
+}
+
+/** An image's pool tables as lists (a block per list, as images held them before columns), as columns; malformed lists are refused. */
+function columnsOf(p: Record<string, unknown>, inside: (at: unknown, n: unknown) => boolean): PoolImage {
+  const live = p.live as unknown[];
+  if (!live.every((b) => Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2]) && (b[3] === 'driver' || b[3] === 'shim') && (b[4] === null || (Array.isArray(b[4]) && b[4].every((f) => typeof f === 'string'))))) bad('pool.live is not a list of blocks inside the heap');
+  if (!Array.isArray(p.quarantine) || !p.quarantine.every((b) => b === null || (Array.isArray(b) && inside(b[0], b[1]) && isU32(b[2])))) bad('pool.quarantine is not a list of freed blocks inside the heap');
+  if (!Array.isArray(p.spare) || !p.spare.every((e) => Array.isArray(e) && isU32(e[0]) && Array.isArray(e[1]) && (e[1] as unknown[]).every((b) => isU32(b)))) bad('pool.spare is not a list of free blocks inside the heap');
+  const sites: string[][] = [];
+  const cols = new Uint32Array(live.length * LIVE_FIELDS);
+  (live as Array<[number, number, number, string, string[] | null]>).forEach(([at, n, tag, owner, site], i) => {
+    cols.set([at, n, tag, owner === 'driver' ? 1 : 0, site ? sites.push(site) : 0], i * LIVE_FIELDS);
+  });
+  const q = new Uint32Array(p.quarantine.length * QUARANTINE_FIELDS);
+  (p.quarantine as Array<[number, number, number] | null>).forEach((b, i) => {
+    if (b) q.set([1, b[0], b[1], b[2]], i * QUARANTINE_FIELDS);
+  });
+  const spare = (p.spare as Array<[number, number[]]>).map(([total, bases]): [number, Uint32Array] => [total, Uint32Array.from(bases)]);
+  return { top: p.top as number, live: cols, sites, quarantine: q, qNext: p.qNext as number, spare, allocations: p.allocations as number };
 }
 
 /** Whether `rt` (a reused runtime) can take the image: wasm memory grows, it never shrinks. */

@@ -126,8 +126,8 @@ describe('the pool\'s tables as a state key reads them', () => {
     return out;
   };
   const tables = (p: Pool): unknown => {
-    const { allocations: _a, live, ...rest } = p.image(false);
-    return { ...rest, live: live.map(([at, size, tag, owner]) => [at, size, tag, owner]) };
+    const { allocations: _a, live, quarantine, spare, ...rest } = p.image(false);
+    return { ...rest, live: [...live], quarantine: [...quarantine], spare: spare.map(([total, bases]) => [total, [...bases]]) };
   };
   const opsArb = fc.array(fc.oneof(fc.integer({ min: 1, max: 80 }), fc.constant(-1)), { maxLength: 300 });
 

@@ -17,6 +17,7 @@ import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
 import { liveRuns, runsOf, writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
 import type { Linear } from '../../../src/devices/wasm/linear.ts';
+import type { PoolImage } from '../../../src/devices/wasm/pool.ts';
 import type { CGuestState } from '../../../src/device-api/c-guest-base.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
@@ -39,7 +40,7 @@ function guestOn(clock: { now: number }, os: Os = 'linux', side = sample.emulato
 /** A guest state's driver instance (c-guest-base.ts: the base's state holds it). */
 const runtimeOf = (state: unknown): unknown => (state as CGuestState<{ rt: unknown }>).drv.rt;
 
-type Img = { driver: { runtime: { memory: Uint8Array; size?: number; runs?: MemoryRun[]; pool: { live: unknown[] } }; linux: Record<string, unknown>; devices: unknown }; guestNow: number; kind: string };
+type Img = { driver: { runtime: { memory: Uint8Array; size?: number; runs?: MemoryRun[]; pool: { live: unknown } }; linux: Record<string, unknown>; devices: unknown }; guestNow: number; kind: string };
 
 /** An image's whole memory as bytes, and everything else beside it: two images hold the same driver when these are equal. */
 function flat(img: Img): { memory: Buffer; rest: unknown } {
@@ -121,6 +122,28 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
       }),
       { numRuns: 8 },
     );
+  });
+
+  it('reads an image whose pool tables are lists (a block per list), as images held them before columns', () => {
+    const clock = { now: 0 };
+    const g = guestOn(clock);
+    drive(g, clock, [{ ch: 0, count: 3, size: 64, mode: 'hold', ms: 5 }, { ch: 3, count: 1, size: 200, mode: 'deferred', ms: 1 }]);
+    const image = structuredClone(g.side.snapshotGuest(g.state, clock.now)) as Img;
+    const pool = image.driver.runtime.pool as unknown as PoolImage;
+    const rows = (a: Uint32Array, n: number): number[][] => Array.from({ length: a.length / n }, (_, i) => [...a.subarray(i * n, (i + 1) * n)]);
+    expect(pool.live.length).toBeGreaterThan(0);
+    const { sites: _s, ...rest } = pool;
+    const lists = {
+      ...rest,
+      live: rows(pool.live, 5).map(([at, size, tag, owner, site]) => [at, size, tag, owner ? 'driver' : 'shim', site ? pool.sites[site - 1] : null]),
+      quarantine: rows(pool.quarantine, 4).map(([used, at, size, tag]) => (used ? [at, size, tag] : null)),
+      spare: pool.spare.map(([total, bases]) => [total, [...bases]]),
+    };
+    const old = structuredClone(image);
+    (old.driver.runtime as { pool: unknown }).pool = lists;
+    const again = g.side.snapshotGuest(g.side.reviveGuest(old, clock.now), clock.now) as Img;
+    expect(flat(again).rest).toEqual(flat(image).rest);
+    expect(Buffer.compare(flat(again).memory, flat(image).memory)).toBe(0);
   });
 
   // The C Linux and the C Windows guest revive alike (src/device-api/c-guest-base.ts).
@@ -247,7 +270,7 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
     ['a clock in the future', (i) => void (i.guestNow = 1e12), /clock 1000000000000 is not a time before now/],
     ['memory that is not bytes', (i) => void ((i.driver.runtime as Record<string, unknown>).memory = [1, 2, 3]), /memory is not bytes/],
     ['memory smaller than the module\'s', (i) => void ((i.driver.runtime as { size?: number }).size = 65536), /smaller than the module's own/],
-    ['a pool block outside the heap', (i) => void i.driver.runtime.pool.live.push([8, 16, 0, 'driver', null]), /pool\.live is not a list of blocks inside the heap/],
+    ['a pool block outside the heap', (i) => void (i.driver.runtime.pool.live = Uint32Array.of(...(i.driver.runtime.pool.live as Uint32Array), 8, 16, 0, 1, 0)), /pool\.live is not a list of blocks inside the heap/],
     ['delayed work due at NaN', (i) => void ((i.driver.linux as { works: unknown[] }).works = [[64, 1, Number.NaN]]), /linux\.works is not a list/],
     ['a channel twice', (i) => void (i.driver.linux as { channels: unknown[] }).channels.push({ ...(i.driver.linux as { channels: object[] }).channels[0] }), /linux\.channels\[2\]\.id 0 is there twice/],
     ['a device of a channel it does not have', (i) => void (i.driver.devices = [[9, 64]]), /names channel 9/],
