@@ -234,11 +234,16 @@ export abstract class CVmGuestBase<D, S extends CGuestState<D>> implements Guest
     for (const b of this.ctl.begin ?? []) if (b.to === 'guest') this.command(b.line);
   }
 
-  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
+  /** The command language's line for a guest send, as the lab's control tool sends it. */
+  protected sendLine(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): string {
     const step: TrafficStep = kind === 'request'
       ? { op: 'guest-send', channel: ch, count, size, mode, hold: vspHold }
       : { op: 'notify', channel: ch, dir: 'g2h', count, size };
-    this.command(this.ctl.command(step).line);
+    return this.ctl.command(step).line;
+  }
+
+  send(ch: number, kind: 'request' | 'notify', count: number, size: number, mode: 'inline' | 'deferred' | 'hold', vspHold: number): void {
+    this.command(this.sendLine(ch, kind, count, size, mode, vspHold));
   }
 
   abstract signal(ch: number, what: 'interrupt' | 'writable'): void;

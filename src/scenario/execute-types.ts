@@ -7,7 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { GuestDriver, KmclFaults } from '../device-api/device-module.ts';
+import type { GuestDriver, KmclFaults, RemovalRace } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 import type { DevicesMode } from './model.ts';
 
@@ -57,6 +57,16 @@ export interface ExecuteOptions {
    * a driver defect only such an answer reaches
    */
   cGuestKmclFaults?: KmclFaults | undefined;
+  /**
+   * devices: c-windows, test-only: at each host rescind, a control command (a guest-send
+   * through the command IOCTL) reaches the rescinded channel's device after the guest's KMCL
+   * has suspended and closed its client and before PnP removes the device, as on a real
+   * guest where the two are separate threads (devices/sample/c/guest-windows-vm.ts says what
+   * is documented and what inferred). By default the removal runs as one: KMCL's part from
+   * the driver's own VmbChannelDisable. For a test that shows a driver defect only that
+   * order reaches (REVIEW D2); any other devices mode refuses it.
+   */
+  cGuestRemovalRace?: RemovalRace | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**

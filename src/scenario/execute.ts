@@ -182,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace, opts.cGuestKmclFaults);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -609,7 +609,7 @@ class Execution {
     host.rescind(ch);
     // The step cache holds the host's VSPs by index: one of them is a new object now.
     stepHost = null;
-    this.guest.rescind!(ch);
+    this.guest.rescind!(ch, 'host');
     host.offer(ch);
     if (reopen) this.openChannel(ch);
   }
@@ -626,7 +626,7 @@ class Execution {
     const vsp = this.host!.vsps.get(ch)!;
     if (!vsp.guestClosed || !vsp.retireClosed) throw new InputError(`channel ${ch}: the device's VSP twin has no guestClosed and retireClosed, so the guest cannot close it`, { field: 'device' });
     vsp.guestClosed();
-    this.guest.rescind!(ch);
+    this.guest.rescind!(ch, 'guest');
     vsp.retireClosed();
   }
 
@@ -1040,15 +1040,17 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * (the driver numbers from 1 and no control command changes that), and whatever the
  * guest itself refuses (EmulatorGuest.refuses: the C Windows guest, a step that closes every channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace'], kmclFaults: ExecuteOptions['cGuestKmclFaults']): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, opts: ExecuteOptions): EmulatorGuest {
   const os = cGuestOf(devices);
+  // A test's option, never a user's: silently ignored, the test would show nothing.
+  if (opts.cGuestRemovalRace && os !== 'windows') throw new Error(`cGuestRemovalRace needs devices: c-windows (the run's devices are ${devices})`);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
   if (!device.cGuest) throw new InputError(`device ${name} has no C guest driver built for the emulator (its module has no emulator.cGuest)`, { file: s.source?.file, field: 'devices' });
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  const guest = device.cGuest(os, { now, choices, replace, kmclFaults });
+  const guest = device.cGuest(os, { now, choices, replace: opts.cGuestReplace, kmclFaults: opts.cGuestKmclFaults, removalRace: opts.cGuestRemovalRace });
   const no = guest.refuses?.(s);
   if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
   return guest;

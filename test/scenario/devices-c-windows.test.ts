@@ -92,6 +92,40 @@ describe.skipIf(!toolchain)('devices: c-windows, several channels and their devi
   });
 });
 
+describe.skipIf(!toolchain)('devices: c-windows, the test-only removal race (cGuestRemovalRace)', () => {
+  it('a host rescind only: KMCL closes the client, the command reaches its device and is refused, then PnP removes it; every property holds and the model explains the run', () => {
+    const s = scenario([
+      { op: 'guest-send', channel: 1, count: 3, size: 96, mode: 'hold', hold: 40 },
+      { op: 'host-send', channel: 1, count: 2, size: 96, hold: 40 },
+      { op: 'run', ms: 2 },
+      { op: 'rescind', channel: 1 },
+      { op: 'guest-close', channel: 0 },
+      { op: 'guest-open', channel: 0 },
+      { op: 'guest-send', channel: 1, count: 1, size: 64 },
+      { op: 'settle' },
+    ], { channels: 2 });
+    for (const seed of [1, 2]) {
+      const answers: Array<{ ch: number; status: number }> = [];
+      const c = runOn('c-windows', s, seed, { cGuestRemovalRace: { count: 1, size: 64, answered: (ch, _line, status) => answers.push({ ch, status }) } });
+      expect(c.result.driverViolation).toBeUndefined();
+      expect(c.result.hang).toBeNull();
+      expect(c.violations).toEqual([]);
+      expect(checkTrace(s, source(c.events)), `seed ${seed}`).toMatchObject({ verdict: 'pass' });
+      // The guest's own close is PnP's from the start: no race there.
+      expect(answers).toEqual([{ ch: 1, status: 0xc0000184 }]);
+      const g1 = (ev: string) => c.events.filter((e) => e.side === 'guest' && e.ev === ev && (e as { ch: number }).ch === 1).map((e) => (e as { tx: number }).tx);
+      // KMCL cancelled the Requests in flight at the rescind; nothing was sent until the new instance.
+      expect(g1('pkt.cancel')).toEqual([1, 2, 3]);
+      expect(g1('pkt.send')).toEqual([1, 2, 3, 4]);
+    }
+  });
+
+  it('is refused for any guest but the C Windows driver (a test-only option that would otherwise show nothing)', () => {
+    const s = scenario([{ op: 'rescind', channel: 0 }]);
+    expect(() => runOn('c-linux', s, 1, { cGuestRemovalRace: { count: 1, size: 64 } })).toThrow(/cGuestRemovalRace needs devices: c-windows/);
+  });
+});
+
 describe.skipIf(!toolchain)('devices: c-windows, what the driver cannot run (exit 2)', () => {
   const refused = (s: Scenario, message: RegExp, field: string) => assertRefused('c-windows', s, message, field);
 
