@@ -8,6 +8,8 @@
 // holds the C guest's events to the twin guest's.)
 
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { trafficStep } from './arbitraries.ts';
 import { checkTrace } from '../../src/check/replay.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import type { Scenario } from '../../src/scenario/model.ts';
@@ -118,6 +120,27 @@ describe.skipIf(!toolchain)('devices: c-windows, the test-only removal race (cGu
       expect(g1('pkt.cancel')).toEqual([1, 2, 3]);
       expect(g1('pkt.send')).toEqual([1, 2, 3, 4]);
     }
+  });
+
+  it('property: the fixed driver refuses the raced command, and each side\'s events are those of the run without the race, whatever runs around the rescind', () => {
+    // Invariant: a correct driver stops sending at its client's Suspend, so the race only
+    // moves when the bench reads the guest's trace, never what either side does.
+    const limits = { guestCount: 4, hostCount: 4, maxSize: 512, hold: 8 };
+    const side = (events: readonly TraceEvent[], name: string) => events.filter((e) => e.side === name).map(({ seq: _seq, ...e }) => e);
+    fc.assert(fc.property(
+      fc.array(trafficStep(limits), { minLength: 1, maxLength: 4 }), fc.array(trafficStep(limits), { maxLength: 3 }), fc.integer({ min: 1, max: 1000 }),
+      (before, after, seed) => {
+        const s = scenario([...before, { op: 'rescind', channel: 0 }, ...after, { op: 'settle' }]);
+        const statuses: number[] = [];
+        const raced = runOn('c-windows', s, seed, { cGuestRemovalRace: { count: 2, size: 64, answered: (_ch, _line, status) => statuses.push(status) } });
+        const plain = run(s, seed);
+        expect(raced.result.driverViolation).toBeUndefined();
+        expect(raced.violations).toEqual([]);
+        expect(plain.violations).toEqual([]);
+        expect(statuses).toEqual([0xc0000184]);
+        for (const name of ['host', 'guest']) expect(side(raced.events, name)).toEqual(side(plain.events, name));
+      },
+    ), { numRuns: 25 });
   });
 
   it('is refused for any guest but the C Windows driver (a test-only option that would otherwise show nothing)', () => {
