@@ -11,7 +11,8 @@
  * of its PnP devices before it unloads (KMDF's ControlDeviceDeleted rule: the
  * system does not unload a driver whose control device still exists). So it is
  * created with the first device and deleted in the last device's cleanup, as the
- * WDK's filter samples do. The trace is not the control device's but the
+ * WDK's filter samples do. Kept past the last device it would pin the driver:
+ * no PnP device would be left whose cleanup could delete it. The trace is not the control device's but the
  * driver's (guest-trace.c): a device removed meanwhile is read once a device (and
  * so the control device) is there again.
  *
