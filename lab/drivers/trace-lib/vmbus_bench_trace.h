@@ -433,8 +433,10 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 
 #ifdef VBT_WITH_TRACELOGGING
 /* One field in each form (see VBT_EVENTS) as a TraceLogging field macro. The
- * hex forms are written as text made before the switch, in a local named
- * after the member (member##_hex); a new hex field needs its local there.
+ * hex forms are written as text, in a local named after the member
+ * (member##_hex), filled before the write only for the kinds that list the
+ * field (VBT_TL_HEX_CASE). A new hex field needs its local declared in
+ * vbt_tracelogging_write.
  */
 #define VBT_TL_str(member, name) TraceLoggingString(ev->member, name)
 #define VBT_TL_u64(member, name) TraceLoggingUInt64(ev->member, name)
@@ -446,6 +448,20 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 	TraceLoggingBoolean((BOOLEAN)(ev->member != 0), name)
 #define VBT_TL_flag(member, name) VBT_TL_bool(member, name)
 #define VBT_TL_FIELD(form, member, name) , VBT_TL_##form(member, name)
+/* The text of a hex field, made for the kinds that list it; nothing for the others. */
+#define VBT_TL_HEX_str(member)
+#define VBT_TL_HEX_u64(member)
+#define VBT_TL_HEX_u32(member)
+#define VBT_TL_HEX_dir(member)
+#define VBT_TL_HEX_hex8(member) vbt_status_hex(ev->member, member##_hex);
+#define VBT_TL_HEX_hex16(member) vbt_digest_hex(ev->member, member##_hex);
+#define VBT_TL_HEX_bool(member)
+#define VBT_TL_HEX_flag(member)
+#define VBT_TL_HEX(form, member, name) VBT_TL_HEX_##form(member)
+#define VBT_TL_HEX_CASE(kind, ename, fields)				\
+	case kind:							\
+		fields(VBT_TL_HEX)					\
+		break;
 /* The event name is a string literal from VBT_EVENTS, as TraceLoggingWrite needs. */
 #define VBT_TL_CASE(kind, ename, fields)				\
 	case kind:							\
@@ -467,10 +483,10 @@ static inline void vbt_tracelogging_write(TraceLoggingHProvider provider,
 	const char *dir = ev->dir == VBT_H2G ? "h2g" : "g2h";
 	char digest_hex[17], save_digest_hex[17], status_hex[9];
 
-	vbt_digest_hex(ev->digest, digest_hex);
-	vbt_digest_hex(ev->save_digest, save_digest_hex);
-	vbt_status_hex(ev->status, status_hex);
-
+	/* Only the hex fields of this kind: a pkt.recv formats one, a ch.state none. */
+	switch (ev->kind) {
+	VBT_EVENTS(VBT_TL_HEX_CASE)
+	}
 	switch (ev->kind) {
 	VBT_EVENTS(VBT_TL_CASE)
 	}
