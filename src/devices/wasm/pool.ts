@@ -182,13 +182,13 @@ export class Pool {
    * lends): as alloc then a write of every byte, without zeroing bytes about to be written.
    */
   allocCopy(src: Uint8Array, tag: number): number {
-    const at = this.place(src.length, tag, 'shim');
+    const at = this.place(src.length, tag, 'shim', false);
     this.mem.write(at, src);
     return at;
   }
 
   /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill). */
-  private place(size: number, tag: number, owner: 'driver' | 'shim'): number {
+  private place(size: number, tag: number, owner: 'driver' | 'shim', whole = true): number {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
     let base = this.spares(total)?.pop();
@@ -198,8 +198,14 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    // Guard bytes all round (the block's own bytes are then set by the caller): two fills, not three.
-    this.mem.fill(GUARD_BYTE, base, base + total);
+    if (whole) {
+      // Guard bytes all round (the block's own bytes are then set by the caller): two fills, not three.
+      this.mem.fill(GUARD_BYTE, base, base + total);
+    } else {
+      // Every byte of the block is written at once (allocCopy): only the guards.
+      this.mem.fill(GUARD_BYTE, base, base + GUARD);
+      this.mem.fill(GUARD_BYTE, base + GUARD + size, base + total);
+    }
     const driver = owner === 'driver';
     this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;

@@ -46,6 +46,20 @@ describe('the checked pool', () => {
     expect(rule(() => pool.free(a, TAG, 'shim'))).toBe('pool.overrun');
   });
 
+  it('sets both guards of a copy in a reused block, which held poison: a write just before it or just past it is an overrun', () => {
+    const { mem, pool } = fresh();
+    const src = Uint8Array.from({ length: 11 }, (_, i) => i + 1);
+    // Enough frees of one size that blocks leave quarantine and are handed out again.
+    for (let i = 0; i < 300; i++) pool.free(pool.alloc(src.length, TAG, 'shim'), TAG, 'shim');
+    for (const off of [-1, src.length, 15]) {
+      const a = pool.allocCopy(src, TAG);
+      expect([...mem.view(a - GUARD, GUARD)].every((b) => b === 0xfd)).toBe(true);
+      expect([...mem.view(a + src.length, 16 - src.length + GUARD)].every((b) => b === 0xfd)).toBe(true);
+      mem.bytes[a + off] = 0;
+      expect(rule(() => pool.free(a, TAG, 'shim'))).toBe('pool.overrun');
+    }
+  });
+
   it('names a double free, a bad free and a wrong tag', () => {
     const { pool } = fresh();
     const a = pool.alloc(16, TAG, 'driver');
