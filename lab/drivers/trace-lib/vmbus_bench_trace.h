@@ -433,35 +433,20 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 
 #ifdef VBT_WITH_TRACELOGGING
 /* One field in each form (see VBT_EVENTS) as a TraceLogging field macro. The
- * hex forms are written as text, in a local named after the member
- * (member##_hex), filled before the write only for the kinds that list the
- * field (VBT_TL_HEX_CASE). A new hex field needs its local declared in
- * vbt_tracelogging_write.
+ * hex forms go as numbers with ETW's hex out-type (TraceLoggingHexUInt64 and
+ * TraceLoggingHexUInt32): the event carries the 8 or 4 bytes, no text is made
+ * in the driver, and the converter writes them as 16 or 8 lowercase digits.
  */
 #define VBT_TL_str(member, name) TraceLoggingString(ev->member, name)
 #define VBT_TL_u64(member, name) TraceLoggingUInt64(ev->member, name)
 #define VBT_TL_u32(member, name) TraceLoggingUInt32(ev->member, name)
 #define VBT_TL_dir(member, name) TraceLoggingString(dir, name)
-#define VBT_TL_hex8(member, name) TraceLoggingString(member##_hex, name)
-#define VBT_TL_hex16(member, name) TraceLoggingString(member##_hex, name)
+#define VBT_TL_hex8(member, name) TraceLoggingHexUInt32(ev->member, name)
+#define VBT_TL_hex16(member, name) TraceLoggingHexUInt64(ev->member, name)
 #define VBT_TL_bool(member, name)					\
 	TraceLoggingBoolean((BOOLEAN)(ev->member != 0), name)
 #define VBT_TL_flag(member, name) VBT_TL_bool(member, name)
 #define VBT_TL_FIELD(form, member, name) , VBT_TL_##form(member, name)
-/* The text of a hex field, made for the kinds that list it; nothing for the others. */
-#define VBT_TL_HEX_str(member)
-#define VBT_TL_HEX_u64(member)
-#define VBT_TL_HEX_u32(member)
-#define VBT_TL_HEX_dir(member)
-#define VBT_TL_HEX_hex8(member) vbt_status_hex(ev->member, member##_hex);
-#define VBT_TL_HEX_hex16(member) vbt_digest_hex(ev->member, member##_hex);
-#define VBT_TL_HEX_bool(member)
-#define VBT_TL_HEX_flag(member)
-#define VBT_TL_HEX(form, member, name) VBT_TL_HEX_##form(member)
-#define VBT_TL_HEX_CASE(kind, ename, fields)				\
-	case kind:							\
-		fields(VBT_TL_HEX)					\
-		break;
 /* The event name is a string literal from VBT_EVENTS, as TraceLoggingWrite needs. */
 #define VBT_TL_CASE(kind, ename, fields)				\
 	case kind:							\
@@ -472,21 +457,17 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 		break;
 
 /* Writes one event through TraceLogging. The ETW event name is the schema's
- * "ev" and every field has the schema's name and form (hex text for digests and
- * statuses), so a converter from ETW to JSON Lines copies field by field and
- * adds "v", "src" and "side". seq must be set by the caller (ETW delivers events
- * from several CPUs out of order; the converter sorts by it).
+ * "ev" and every field has the schema's name (digests and statuses as hex
+ * numbers, above), so a converter from ETW to JSON Lines copies field by field,
+ * writes the hex numbers as the schema's text, and adds "v", "src" and "side".
+ * seq must be set by the caller (ETW delivers events from several CPUs out of
+ * order; the converter sorts by it).
  */
 static inline void vbt_tracelogging_write(TraceLoggingHProvider provider,
 					  const struct vbt_event *ev)
 {
 	const char *dir = ev->dir == VBT_H2G ? "h2g" : "g2h";
-	char digest_hex[17], save_digest_hex[17], status_hex[9];
 
-	/* Only the hex fields of this kind: a pkt.recv formats one, a ch.state none. */
-	switch (ev->kind) {
-	VBT_EVENTS(VBT_TL_HEX_CASE)
-	}
 	switch (ev->kind) {
 	VBT_EVENTS(VBT_TL_CASE)
 	}
