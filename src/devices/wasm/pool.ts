@@ -172,6 +172,8 @@ export class Pool {
 
   /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */
   alloc(size: number, tag: number, owner: 'driver' | 'shim'): number {
+    // The guards (and the padding after the block) once, then the block's own bytes zeroed:
+    // each byte is written once.
     const at = this.place(size, tag, owner);
     this.mem.fill(0, at, at + size);
     return at;
@@ -182,13 +184,13 @@ export class Pool {
    * lends): as alloc then a write of every byte, without zeroing bytes about to be written.
    */
   allocCopy(src: Uint8Array, tag: number): number {
-    const at = this.place(src.length, tag, 'shim', false);
+    const at = this.place(src.length, tag, 'shim');
     this.mem.write(at, src);
     return at;
   }
 
-  /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill). */
-  private place(size: number, tag: number, owner: 'driver' | 'shim', whole = true): number {
+  /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill, every one). */
+  private place(size: number, tag: number, owner: 'driver' | 'shim'): number {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
     let base = this.spares(total)?.pop();
@@ -198,14 +200,10 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    if (whole) {
-      // Guard bytes all round (the block's own bytes are then set by the caller): two fills, not three.
-      this.mem.fill(GUARD_BYTE, base, base + total);
-    } else {
-      // Every byte of the block is written at once (allocCopy): only the guards.
-      this.mem.fill(GUARD_BYTE, base, base + GUARD);
-      this.mem.fill(GUARD_BYTE, base + GUARD + size, base + total);
-    }
+    // Only the guards, and the padding after the block up to its 16-byte end: every caller
+    // writes each of the block's own bytes at once (alloc zeroes them, allocCopy copies).
+    this.mem.fill(GUARD_BYTE, base, base + GUARD);
+    this.mem.fill(GUARD_BYTE, base + GUARD + size, base + total);
     const driver = owner === 'driver';
     this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
     this.allocations++;

@@ -46,13 +46,14 @@ describe('the checked pool', () => {
     expect(rule(() => pool.free(a, TAG, 'shim'))).toBe('pool.overrun');
   });
 
-  it('sets both guards of a copy in a reused block, which held poison: a write just before it or just past it is an overrun', () => {
+  it('sets both guards of a block in a reused block, which held poison, and its bytes (zeroed, or the copy): a write just before it or just past it is an overrun', () => {
     const { mem, pool } = fresh();
     const src = Uint8Array.from({ length: 11 }, (_, i) => i + 1);
     // Enough frees of one size that blocks leave quarantine and are handed out again.
     for (let i = 0; i < 300; i++) pool.free(pool.alloc(src.length, TAG, 'shim'), TAG, 'shim');
-    for (const off of [-1, src.length, 15]) {
-      const a = pool.allocCopy(src, TAG);
+    for (const [off, copy] of [[-1, true], [src.length, true], [15, true], [-16, false], [src.length, false], [15, false]] as const) {
+      const a = copy ? pool.allocCopy(src, TAG) : pool.alloc(src.length, TAG, 'driver');
+      expect([...mem.view(a, src.length)]).toEqual(copy ? [...src] : Array(src.length).fill(0));
       expect([...mem.view(a - GUARD, GUARD)].every((b) => b === 0xfd)).toBe(true);
       expect([...mem.view(a + src.length, 16 - src.length + GUARD)].every((b) => b === 0xfd)).toBe(true);
       mem.bytes[a + off] = 0;
