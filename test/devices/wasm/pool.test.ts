@@ -134,6 +134,24 @@ describe('where a leaked block was allocated', () => {
     expect(pool.driverLeaks().map((a) => a.site)).toEqual([['ExAllocatePool2', 'EvtTimerFunc', 'EvtIoDeviceControl'], ['kmalloc', 'probe']]);
   });
 
+  it('is the block\'s own, and so are its size, tag and owner, when the pool reuses a freed block\'s record for it', () => {
+    const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
+    let place: AllocationPlace = { call: 'ExAllocatePool2', entries: ['EvtVmbChannelRestorePacket'] };
+    const pool = new Pool(mem, 1024, () => place);
+    const TAG2 = 0x32676154; // 'Tag2'
+    // Freed records of both owners, then blocks made in them (the freed ones stay in quarantine).
+    for (const owner of ['driver', 'shim', 'driver'] as const) pool.free(pool.alloc(24, TAG, owner), TAG, 'free');
+    place = { call: 'kmalloc', entries: ['probe', 'work'] };
+    const a = pool.alloc(40, TAG2, 'driver');
+    pool.allocCopy(Uint8Array.of(1, 2, 3), TAG);
+    const b = pool.alloc(8, TAG, 'driver');
+    expect(pool.driverLeaks().map((x) => [x.at, x.size, x.tag, x.owner, x.site])).toEqual([
+      [a, 40, TAG2, 'driver', ['kmalloc', 'work', 'probe']],
+      [b, 8, TAG, 'driver', ['kmalloc', 'work', 'probe']],
+    ]);
+    expect(pool.live.values().map((x) => x.owner)).toEqual(['driver', 'shim', 'driver']);
+  });
+
   const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
   it.skipIf(!toolchain)('on the C VSP: the entries by default, the driver\'s own functions with allocationStacks', () => {
     const sites = (allocationStacks: boolean): string[][] => {
