@@ -64,8 +64,6 @@ import type { StateKey } from '../../../src/scenario/state-key.ts';
 
 /** The trace buffer the bench starts the device with (its TraceKiB registry value); reads empty it long before it fills. */
 const TRACE_KIB = 256;
-/** The WDF shim's kind number of a work item (wdf-shim.ts KIND). */
-const WDF_WORKITEM = 4;
 /** Bytes read before the bench clears the driver's trace buffer (trace-clear), as the Linux guest's reader does. */
 const CLEAR_AFTER = 64 * 1024;
 const decoder = new TextDecoder();
@@ -383,7 +381,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     if (ch !== this.timerCh) return null;
     const drv = this.st.drv;
     // A queued work item runs at once (PASSIVE_LEVEL, from the scheduler's timer task).
-    for (const o of drv.wdf.liveObjects()) if (o.kind === WDF_WORKITEM && o.queued) return drv.rt.opts.now() + this.st.away;
+    if (drv.wdf.workItemQueued) return drv.rt.opts.now() + this.st.away;
     // The hold timers are periodic for each channel's life: only due work while something is held.
     this.readCounters();
     if (this.counters.held === 0) return null;

@@ -433,15 +433,16 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 
 #ifdef VBT_WITH_TRACELOGGING
 /* One field in each form (see VBT_EVENTS) as a TraceLogging field macro. The
- * hex forms are written as text made before the switch, in a local named
- * after the member (member##_hex); a new hex field needs its local there.
+ * hex forms go as numbers with ETW's hex out-type (TraceLoggingHexUInt64 and
+ * TraceLoggingHexUInt32): the event carries the 8 or 4 bytes, no text is made
+ * in the driver, and the converter writes them as 16 or 8 lowercase digits.
  */
 #define VBT_TL_str(member, name) TraceLoggingString(ev->member, name)
 #define VBT_TL_u64(member, name) TraceLoggingUInt64(ev->member, name)
 #define VBT_TL_u32(member, name) TraceLoggingUInt32(ev->member, name)
 #define VBT_TL_dir(member, name) TraceLoggingString(dir, name)
-#define VBT_TL_hex8(member, name) TraceLoggingString(member##_hex, name)
-#define VBT_TL_hex16(member, name) TraceLoggingString(member##_hex, name)
+#define VBT_TL_hex8(member, name) TraceLoggingHexUInt32(ev->member, name)
+#define VBT_TL_hex16(member, name) TraceLoggingHexUInt64(ev->member, name)
 #define VBT_TL_bool(member, name)					\
 	TraceLoggingBoolean((BOOLEAN)(ev->member != 0), name)
 #define VBT_TL_flag(member, name) VBT_TL_bool(member, name)
@@ -456,20 +457,16 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 		break;
 
 /* Writes one event through TraceLogging. The ETW event name is the schema's
- * "ev" and every field has the schema's name and form (hex text for digests and
- * statuses), so a converter from ETW to JSON Lines copies field by field and
- * adds "v", "src" and "side". seq must be set by the caller (ETW delivers events
- * from several CPUs out of order; the converter sorts by it).
+ * "ev" and every field has the schema's name (digests and statuses as hex
+ * numbers, above), so a converter from ETW to JSON Lines copies field by field,
+ * writes the hex numbers as the schema's text, and adds "v", "src" and "side".
+ * seq must be set by the caller (ETW delivers events from several CPUs out of
+ * order; the converter sorts by it).
  */
 static inline void vbt_tracelogging_write(TraceLoggingHProvider provider,
 					  const struct vbt_event *ev)
 {
 	const char *dir = ev->dir == VBT_H2G ? "h2g" : "g2h";
-	char digest_hex[17], save_digest_hex[17], status_hex[9];
-
-	vbt_digest_hex(ev->digest, digest_hex);
-	vbt_digest_hex(ev->save_digest, save_digest_hex);
-	vbt_status_hex(ev->status, status_hex);
 
 	switch (ev->kind) {
 	VBT_EVENTS(VBT_TL_CASE)
