@@ -10,6 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { blockqVspRecipe } from '../../devices/blockq/c/recipe.ts';
+import { loadHostDrivers } from '../../src/lab/driver-package.ts';
 
 const drivers = fileURLToPath(new URL('../../lab/drivers', import.meta.url));
 const clang = spawnSync('clang', ['--version'], { encoding: 'utf8' });
@@ -57,6 +59,22 @@ describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${
     const r = typecheck('km', ['-I', join(drivers, 'trace-lib'), '-I', join(drivers, 'common'), ...files, 'common/vsp-save-helper.c']);
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('blockq\'s VSP project compiles what its emulator recipe does, and its package names the provider its control header defines', () => {
+    const dir = join(drivers, '..', '..', 'devices', 'blockq', 'c');
+    const project = readFileSync(join(dir, 'vmbus_blockq_vsp.vcxproj'), 'utf8');
+    const compiled = [...project.matchAll(/<ClCompile Include="([^"]+)"/g)].map((m) => resolve(dir, m[1]!.replace(/\\/g, '/')));
+    const recipe = blockqVspRecipe();
+    expect(compiled.sort()).toEqual(recipe.sources.map((f) => resolve(dir, f)).sort());
+    const includes = /<AdditionalIncludeDirectories>([^<]+)/.exec(project)![1]!.split(';').filter((x) => !x.startsWith('%')).map((x) => resolve(dir, x.replace(/\\/g, '/')));
+    expect(includes.sort()).toEqual([join(drivers, 'common'), join(drivers, 'trace-lib')]);
+    expect(project).toContain('<Inf Include="vmbus_blockq_vsp.inf" />');
+    // The provider GUID: blockq-control.h's fields, as packages.yaml gives it to logman.
+    const fields = /BLOCKQ_VSP_PROVIDER_GUID_FIELDS \\\s*([^\n]+)\\\s*([^\n]+)/.exec(readFileSync(join(dir, 'blockq-control.h'), 'utf8'))!;
+    const hex = `${fields[1]}, ${fields[2]}`.split(',').map((x) => x.trim()).filter(Boolean).map((x) => x.replace(/^0x/, ''));
+    const guid = `{${hex[0]}-${hex[1]}-${hex[2]}-${hex.slice(3, 5).join('')}-${hex.slice(5).join('')}}`;
+    expect(loadHostDrivers(join(dir, 'packages.yaml')).vsp.trace).toEqual({ format: 'etw', provider: guid });
   });
 
   const toolLib = cFiles('tool-lib');
