@@ -1,7 +1,7 @@
 // A VM job's lab (src/run/real/vm-job-lab.ts) on a real pwsh with the Hyper-V stand-in,
 // running 12-rescind-and-guest-reopen as written: every command the job sends the host
 // is PowerShell through the one quoting function, run by the real engine. The host's
-// tools are the stand-in's (test/lab/standin/HyperVStandin/SampleDrivers.ps1): its
+// tools are the stand-in's (test/lab/standin/HyperVStandin/ControlTools.ps1): its
 // `handle-broker` (the lab/SETUP.md contract, argv as a lab's program gets them) asks Get-VM
 // for the VM and has the VSP offer the channel with a handle; its `sample-ctl` passes each
 // call (arguments as the program received them) to the drivers behind it, here the C VSP
@@ -12,26 +12,22 @@
 // drivers_autoprobe, by lab-guest.ts) land in a folder laid out as /sys/bus/vmbus, and
 // what was written there is what the C VM's core then does (its remove, its probe, its
 // autoprobe); the folder shows the C VM's devices before each read the job makes.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleControl } from '../../../devices/sample/control.ts';
-import { HyperV } from '../../../src/lab/hyperv.ts';
 import { vmStepNotApplicable } from '../../../src/lab/vm-steps.ts';
 import { deployVsp } from '../../../src/lab/deploy-vsp.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
-import { runRealJob, type VmOps } from '../../../src/run/real/real-job.ts';
+import { runRealJob } from '../../../src/run/real/real-job.ts';
 import { vmJobLab } from '../../../src/run/real/vm-job-lab.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
 import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
-import type { HostContext, VmInfo } from '../../../src/lab/hyperv-vm.ts';
-import type { Clock } from '../../../src/run/engine/job-pipeline.ts';
 import { cVmJob, type CVmJob } from './support/c-vm.ts';
+import { bridge, stillWhileBusy, TeeHyperV, toolchain } from './support/vm-job-harness.ts';
 import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import type { GuestDriverPackage } from '../../../src/lab/driver-package.ts';
 import type { VmTemplate } from '../../../src/lab/template.ts';
@@ -39,85 +35,7 @@ import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
 import type { GuestDevices } from '../../../src/run/real/real-job.ts';
 import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
 
-const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const VSP_INF = 'C:\\bench\\drivers\\vmbus_sample_vsp.inf';
-const T = { startMs: 30_000, saveMs: 30_000, stopMs: 30_000, guestReadyMs: 30_000, provisionMs: 30_000 };
-
-/** The stand-in's Hyper-V, and then the C VM: each operation the VM's drivers live through. */
-class TeeHyperV extends HyperV {
-  c: VmOps | undefined;
-  /** Hyper-V operations running on the stand-in now */
-  busy = 0;
-  constructor(ctx: HostContext) {
-    super(ctx, T);
-  }
-  private async both(real: () => Promise<VmInfo>, onC: ((c: VmOps) => Promise<unknown>) | undefined): Promise<VmInfo> {
-    this.busy++;
-    try {
-      const r = await real();
-      if (this.c && onC) await onC(this.c);
-      return r;
-    } finally {
-      this.busy--;
-    }
-  }
-  override save(id: string): Promise<VmInfo> {
-    return this.both(() => super.save(id), (c) => c.save(id));
-  }
-  override start(id: string): Promise<VmInfo> {
-    return this.both(() => super.start(id), (c) => c.start(id));
-  }
-  override turnOff(id: string): Promise<VmInfo> {
-    return this.both(() => super.turnOff(id), (c) => c.turnOff(id));
-  }
-}
-
-/**
- * The C VM's virtual clock, standing still while a Hyper-V operation runs on the stand-in
- * (the VM is frozen then): real-job races each operation against a sleep as long as its
- * deadline, which virtual time would otherwise win at once.
- */
-function stillWhileBusy(inner: Clock, hv: TeeHyperV): Clock {
-  return {
-    now: () => inner.now(),
-    sleep: async (ms, signal) => {
-      while (hv.busy > 0) {
-        if (signal?.aborted) throw signal.reason;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return inner.sleep(ms, signal);
-    },
-  };
-}
-
-/** sample-ctl's calls, answered by the C VM's VSP (counters' trace seq, commands, the converted trace). */
-function bridge(c: () => CVmJob, calls: string[][]): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
-    req.on('end', () => {
-      void (async () => {
-        const args = (JSON.parse(body) as { args: string[] }).args;
-        calls.push(args);
-        const lab = c().lab;
-        let answer: { output: string[]; exitCode: number; stderr?: string[]; file?: string; content?: string };
-        try {
-          if (args[0] === 'vsp' && args[1] === 'command') {
-            await lab.vsp.command(args[2]!);
-            answer = { output: [], exitCode: 0 };
-          } else if (args[0] === 'vsp' && args[1] === 'counters') answer = { output: [`trace_seq=${await lab.vsp.traceSeq()}`], exitCode: 0 };
-          else if (args[0] === 'etl2jsonl') answer = { output: [], exitCode: 0, file: args[2]!, content: await lab.vsp.readTrace() };
-          else answer = { output: [], exitCode: 2, stderr: [`not a verb of the sample's VSP: ${args.join(' ')}`] };
-        } catch (e) {
-          answer = { output: [], exitCode: 2, stderr: [(e as Error).message] };
-        }
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(answer));
-      })();
-    });
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })));
-}
 
 /**
  * The guest's VMBus devices over SSH (lab-guest.ts, the sysfs files of a Linux guest) in

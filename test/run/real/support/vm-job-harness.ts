@@ -1,0 +1,117 @@
+// What a VM job's lab test on the Hyper-V stand-in needs beside the C VM (c-vm.ts): the
+// stand-in's Hyper-V teed into the C VM (each operation runs on both), the C VM's clock
+// standing still while the stand-in works, and the HTTP bridge the stand-in's control
+// tools (test/lab/standin/HyperVStandin/ControlTools.ps1, -Bridge) pass their calls
+// through to the C VM's VSP. Any device's: the tools' verbs are the same shape
+// (DeviceControl.tool: `vsp command LINE`, `vsp counters`, `etl2jsonl IN OUT`).
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HyperV } from '../../../../src/lab/hyperv.ts';
+import type { HostContext, VmInfo } from '../../../../src/lab/hyperv-vm.ts';
+import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
+import type { VmOps } from '../../../../src/run/real/real-job.ts';
+import type { CVmJob } from './c-vm.ts';
+
+export const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+export const T = { startMs: 30_000, saveMs: 30_000, stopMs: 30_000, guestReadyMs: 30_000, provisionMs: 30_000 };
+
+/** The stand-in's Hyper-V, and then the C VM: each operation the VM's drivers live through. */
+export class TeeHyperV extends HyperV {
+  c: VmOps | undefined;
+  /** Hyper-V operations running on the stand-in now */
+  busy = 0;
+  constructor(ctx: HostContext) {
+    super(ctx, T);
+  }
+  /** Real work the C VM's clock must wait for (an SSH reconnect): counted as an operation running. */
+  async busyWith<T>(f: () => Promise<T>): Promise<T> {
+    this.busy++;
+    try {
+      return await f();
+    } finally {
+      this.busy--;
+    }
+  }
+  private async both<T>(real: () => Promise<T>, onC: ((c: VmOps) => Promise<unknown>) | undefined): Promise<T> {
+    this.busy++;
+    try {
+      const r = await real();
+      if (this.c && onC) await onC(this.c);
+      return r;
+    } finally {
+      this.busy--;
+    }
+  }
+  override save(id: string): Promise<VmInfo> {
+    return this.both(() => super.save(id), (c) => c.save(id));
+  }
+  override start(id: string): Promise<VmInfo> {
+    return this.both(() => super.start(id), (c) => c.start(id));
+  }
+  override turnOff(id: string): Promise<VmInfo> {
+    return this.both(() => super.turnOff(id), (c) => c.turnOff(id));
+  }
+  override suspend(id: string): Promise<VmInfo> {
+    return this.both(() => super.suspend(id), (c) => c.suspend(id));
+  }
+  override resume(id: string): Promise<VmInfo> {
+    return this.both(() => super.resume(id), (c) => c.resume(id));
+  }
+  override checkpoint(id: string, name: string): Promise<void> {
+    return this.both(() => super.checkpoint(id, name), (c) => c.checkpoint(id, name));
+  }
+  /** The stand-in's VM comes back as Hyper-V leaves it; the C VM's copy is what the next Start-VM restores. */
+  override restoreCheckpoint(id: string, name: string): Promise<VmInfo> {
+    return this.both(() => super.restoreCheckpoint(id, name), (c) => c.restoreCheckpoint(id, name));
+  }
+}
+
+/**
+ * The C VM's virtual clock, standing still while a Hyper-V operation runs on the stand-in
+ * (the VM is frozen then): real-job races each operation against a sleep as long as its
+ * deadline, which virtual time would otherwise win at once.
+ */
+export function stillWhileBusy(inner: Clock, hv: TeeHyperV): Clock {
+  return {
+    now: () => inner.now(),
+    sleep: async (ms, signal) => {
+      while (hv.busy > 0) {
+        if (signal?.aborted) throw signal.reason;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return inner.sleep(ms, signal);
+    },
+  };
+}
+
+/** A control tool's calls, answered by the C VM's VSP (counters' trace seq, commands, the converted trace); `calls` gets each call's tool and arguments. */
+export function bridge(c: () => CVmJob, calls: string[][], tools: Array<{ tool: string; args: string[] }> = []): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      void (async () => {
+        const { tool, args } = JSON.parse(body) as { tool: string; args: string[] };
+        calls.push(args);
+        tools.push({ tool, args });
+        const lab = c().lab;
+        let answer: { output: string[]; exitCode: number; stderr?: string[]; file?: string; content?: string };
+        try {
+          if (args[0] === 'vsp' && args[1] === 'command') {
+            await lab.vsp.command(args[2]!);
+            answer = { output: [], exitCode: 0 };
+          } else if (args[0] === 'vsp' && args[1] === 'counters') answer = { output: [`trace_seq=${await lab.vsp.traceSeq()}`], exitCode: 0 };
+          else if (args[0] === 'etl2jsonl') answer = { output: [], exitCode: 0, file: args[2]!, content: await lab.vsp.readTrace() };
+          else answer = { output: [], exitCode: 2, stderr: [`not a verb of ${tool}'s VSP: ${args.join(' ')}`] };
+        } catch (e) {
+          answer = { output: [], exitCode: 2, stderr: [(e as Error).message] };
+        }
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(answer));
+      })();
+    });
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })));
+}
+
