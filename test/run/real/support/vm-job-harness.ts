@@ -61,9 +61,17 @@ export class TeeHyperV extends HyperV {
   override checkpoint(id: string, name: string): Promise<void> {
     return this.both(() => super.checkpoint(id, name), (c) => c.checkpoint(id, name));
   }
-  /** The stand-in's VM comes back as Hyper-V leaves it; the C VM's copy is what the next Start-VM restores. */
+  /**
+   * The C VM follows the state the stand-in's VM comes back in: the C VM leaves the
+   * checkpoint's copy Saved for a Start-VM, so a VM the stand-in brings back Running
+   * (its model of a running VM's standard checkpoint) is started on the C VM at once.
+   */
   override restoreCheckpoint(id: string, name: string): Promise<VmInfo> {
-    return this.both(() => super.restoreCheckpoint(id, name), (c) => c.restoreCheckpoint(id, name));
+    return this.both(() => super.restoreCheckpoint(id, name), async (c) => {
+      await c.restoreCheckpoint(id, name);
+      const now = await super.getVm(id);
+      if (now?.state === 'Running') await c.start(id);
+    });
   }
 }
 
