@@ -69,13 +69,15 @@ int ctl_counters(HANDLE h, DWORD ioctl)
 	return EXIT_OK;
 }
 
-int ctl_channel_number(const char *text, unsigned int *ch)
+/* A decimal channel number into *ch; EXIT_INPUT and a message when `text` is not one. */
+static int channel_number(const char *text, unsigned int *ch)
 {
 	char *end = NULL;
 	unsigned long n = strtoul(text, &end, 10);
 
 	if (*text < '0' || *text > '9' || end == NULL || *end != '\0' || n > 0xffffffffu) {
-		fprintf(stderr, "%s: wants a channel number, not \"%s\"\n", ctl_tool_name, text);
+		fprintf(stderr, "%s: export wants a channel number, not \"%s\"\n", ctl_tool_name,
+			text);
 		return EXIT_INPUT;
 	}
 	*ch = (unsigned int)n;
@@ -90,13 +92,16 @@ static int refused(const char *what, DWORD error)
 									     EXIT_INFRA;
 }
 
-int ctl_export_state(HANDLE h, DWORD ioctl, const void *ref, DWORD ref_size, const char *path)
+int ctl_export_state(HANDLE h, DWORD ioctl, const char *ch_text, const char *path)
 {
 	DWORD size = 1u << 16, returned = 0;
+	unsigned int ch;
 	void *buffer = NULL;
 	FILE *out;
-	int rc;
+	int rc = channel_number(ch_text, &ch);
 
+	if (rc != EXIT_OK)
+		return rc;
 	for (;;) {
 		void *bigger = realloc(buffer, size);
 
@@ -106,8 +111,7 @@ int ctl_export_state(HANDLE h, DWORD ioctl, const void *ref, DWORD ref_size, con
 			return EXIT_INFRA;
 		}
 		buffer = bigger;
-		if (DeviceIoControl(h, ioctl, (LPVOID)ref, ref_size, buffer, size, &returned,
-				    NULL))
+		if (DeviceIoControl(h, ioctl, &ch, sizeof(ch), buffer, size, &returned, NULL))
 			break;
 		if (GetLastError() != ERROR_INSUFFICIENT_BUFFER || size >= CTL_STATE_MAX) {
 			rc = refused("the export (is the channel saved?)", GetLastError());

@@ -52,15 +52,17 @@ int ctl_command(HANDLE h, DWORD ioctl, const char *text, unsigned int max);
 /* The counters `ioctl` returns, as text on standard output. */
 int ctl_counters(HANDLE h, DWORD ioctl);
 
-/* A decimal channel number into *ch; EXIT_INPUT and a message when `text` is not one. */
-int ctl_channel_number(const char *text, unsigned int *ch);
-
 /*
- * A channel's saved state, exported by `ioctl` with `ref` (the device's state
- * reference, naming the channel) as input, into the file `path`. The output grows
- * until the state fits (the VSP answers ERROR_INSUFFICIENT_BUFFER until then).
+ * Channel `ch_text`'s saved state, exported by `ioctl` into the file `path`. The
+ * IOCTL's input is the channel number as one unsigned int: the device's state reference
+ * must be exactly that (each tool checks its own: CTL_STATE_REF_IS_CHANNEL). The output
+ * grows until the state fits (the VSP answers ERROR_INSUFFICIENT_BUFFER until then).
  */
-int ctl_export_state(HANDLE h, DWORD ioctl, const void *ref, DWORD ref_size, const char *path);
+int ctl_export_state(HANDLE h, DWORD ioctl, const char *ch_text, const char *path);
+
+/* Fails to compile unless a device's state reference is one unsigned int, the channel. */
+#define CTL_STATE_REF_IS_CHANNEL(ref_type) \
+	typedef char ctl_state_ref_is_channel[sizeof(ref_type) == sizeof(unsigned int) ? 1 : -1]
 
 /*
  * The file `path` handed to the VSP by `ioctl`; a file shorter than `min_size` (the

@@ -17,16 +17,15 @@
 // file got is what the C guest module runs; the files show the module's own counters and
 // trace before each read.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { blockqControl } from '../../../devices/blockq/control.ts';
 import { BlockqCVsp } from '../../../devices/blockq/c/vsp.ts';
 import { BLOCKQ_IOCTL, blockqGuestLinuxRecipe } from '../../../devices/blockq/c/recipe.ts';
 import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { deployVsp } from '../../../src/lab/deploy-vsp.ts';
-import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
+import type { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import { loadTemplate } from '../../../src/lab/template.ts';
 import { vmStepNotApplicable } from '../../../src/lab/vm-steps.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
@@ -35,10 +34,10 @@ import { runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts
 import { vmJobLab } from '../../../src/run/real/vm-job-lab.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
-import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
-import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
+import { PARENT, SWITCH, VM_ROOT } from '../../lab/host/standin.ts';
+import { sshdUnavailable } from '../../lab/support/sshd.ts';
 import { cVmJob, type CVmDevice, type CVmJob } from './support/c-vm.ts';
-import { bridge, stillWhileBusy, TeeHyperV, toolchain } from './support/vm-job-harness.ts';
+import { stillWhileBusy, TeeHyperV, toolchain, useStandinLab } from './support/vm-job-harness.ts';
 
 const PACKAGES = loadHostDrivers('devices/blockq/c/packages.yaml');
 const INF = `${PACKAGES.vsp.files}\\vmbus_blockq_vsp.inf`;
@@ -84,34 +83,13 @@ async function guestOverSsh(ssh: GuestSsh, c: () => CVmJob, hv: TeeHyperV, dir: 
 const sshReason = sshdUnavailable();
 
 describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through blockq-ctl on the stand-in ${pwshLabel}, its guest driven over sshd`, { timeout: 600_000 }, () => {
-  let host: StandinHost;
-  let server: Server;
-  let url: string;
   let c: CVmJob;
-  let sshd: Sshd;
-  let ssh: GuestSsh;
-  const calls: string[][] = [];
-  const tools: Array<{ tool: string; args: string[] }> = [];
-  beforeAll(async () => {
-    host = newStandinHost('hv-bq');
-    await initHost(host, { files: [INF] });
-    ({ server, url } = await bridge(() => c, calls, tools));
-    sshd = await startSshd();
-    ssh = await GuestSsh.connect({
-      name: 'blockq-guest', host: sshd.host, port: sshd.port, user: sshd.user,
-      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
-    });
-  });
-  afterAll(async () => {
-    server?.close();
-    ssh?.close();
-    await sshd?.stop();
-    await disposeHost(host);
-  });
+  const standin = useStandinLab('hv-bq', [INF], () => c);
+  const { calls, tools } = standin;
 
   it('before blockq\'s VSP package is installed, blockq-ctl cannot reach it: exit 3, naming its INF', async () => {
-    const hv = new TeeHyperV(host.ctx);
-    await host.setup('Set-StandinSampleDrivers', { Bridge: url, Tool: 'blockq-ctl' });
+    const hv = new TeeHyperV(standin.host.ctx);
+    await standin.host.setup('Set-StandinSampleDrivers', { Bridge: standin.url, Tool: 'blockq-ctl' });
     const { runNative } = await import('../../../src/lab/deploy-vsp.ts');
     const r = await runNative(hv, 'blockq-ctl', ['vsp', 'counters']);
     expect(r.exitCode).toBe(3);
@@ -123,9 +101,9 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
     it(`${file}: the broker offers each channel through blockq-ctl, traffic goes in blockq's language both ways, and the merged trace passes bench check`, async () => {
       const s = await loadScenarioFile(file);
       expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
-      const hv = new TeeHyperV(host.ctx);
+      const hv = new TeeHyperV(standin.host.ctx);
       await deployVsp(hv, INF);
-      await host.setup('Set-StandinSampleDrivers', { Bridge: url, Tool: 'blockq-ctl' });
+      await standin.host.setup('Set-StandinSampleDrivers', { Bridge: standin.url, Tool: 'blockq-ctl' });
       calls.length = 0;
       tools.length = 0;
       const vm = await hv.provision({
@@ -142,7 +120,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
         hv: () => hv,
         tool: { hv, host: 'hv-bq', control: blockqControl, program: 'blockq-ctl', clock, workDir: work, session: 'bench-bq', vspProvider: (PACKAGES.vsp.trace as { provider: string }).provider },
         vm: { id: vm.id, name: vm.name, host: 'hv-bq' }, jobHosts: ['hv-bq'],
-        guest: await guestOverSsh(ssh, () => c, hv, mkdtempSync(join(tmpdir(), "vmbus_blockq_guest 'debugfs' ")), writes), clock, openTimeoutMs: 30_000,
+        guest: await guestOverSsh(standin.ssh, () => c, hv, mkdtempSync(join(tmpdir(), "vmbus_blockq_guest 'debugfs' ")), writes), clock, openTimeoutMs: 30_000,
       });
       const dir = mkdtempSync(join(tmpdir(), 'vm-job-lab-bq-out-'));
       const out = await runRealJob({ scenario: s, seed: 1, hostMap: { [s.host]: 'hv-bq' } }, lab, dir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 });
@@ -156,7 +134,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
       expect(calls.filter((a) => a[1] === 'command').every((a) => a.length === 3 && a[0] === 'vsp')).toBe(true);
       expect(calls.at(-1)).toEqual(['etl2jsonl', `${work}\\vsp.etl`, `${work}\\vsp.etl.jsonl`]);
       // The broker offered each channel into the VM by its handle, in blockq's open, through blockq-ctl.
-      const log = ((await host.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
+      const log = ((await standin.host.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
       const g = (ch: number) => blockqControl.channelInstance(ch);
       const offers = s.channels.flatMap((ch) => [
         `handle-broker -VmId ${vm.id} -Channel ${ch.id} -InstanceId ${g(ch.id)} -RingPages ${ch.h2gPages}`,

@@ -13,10 +13,9 @@
 // what was written there is what the C VM's core then does (its remove, its probe, its
 // autoprobe); the folder shows the C VM's devices before each read the job makes.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sampleControl } from '../../../devices/sample/control.ts';
 import { vmStepNotApplicable } from '../../../src/lab/vm-steps.ts';
 import { deployVsp } from '../../../src/lab/deploy-vsp.ts';
@@ -25,15 +24,15 @@ import { runRealJob } from '../../../src/run/real/real-job.ts';
 import { vmJobLab } from '../../../src/run/real/vm-job-lab.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
-import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
+import { PARENT, SWITCH, VM_ROOT } from '../../lab/host/standin.ts';
 import { cVmJob, type CVmJob } from './support/c-vm.ts';
-import { bridge, stillWhileBusy, TeeHyperV, toolchain } from './support/vm-job-harness.ts';
-import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
+import { stillWhileBusy, TeeHyperV, toolchain, useStandinLab } from './support/vm-job-harness.ts';
+import type { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import type { GuestDriverPackage } from '../../../src/lab/driver-package.ts';
 import type { VmTemplate } from '../../../src/lab/template.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
 import type { GuestDevices } from '../../../src/run/real/real-job.ts';
-import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
+import { sshdUnavailable } from '../../lab/support/sshd.ts';
 
 const VSP_INF = 'C:\\bench\\drivers\\vmbus_sample_vsp.inf';
 
@@ -94,36 +93,16 @@ function sysfsOverSsh(ssh: GuestSsh, c: CVmJob, channels: readonly number[], wri
 const sshReason = sshdUnavailable();
 
 describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker offers and guest close/open on the stand-in ${pwshLabel}, the guest's sysfs over sshd`, { timeout: 600_000 }, () => {
-  let host: StandinHost;
-  let server: Server;
-  let url: string;
   let c: CVmJob;
-  let sshd: Sshd;
-  let ssh: GuestSsh;
-  const calls: string[][] = [];
-  beforeAll(async () => {
-    host = newStandinHost('hv-a');
-    await initHost(host, { files: [VSP_INF] });
-    ({ server, url } = await bridge(() => c, calls));
-    sshd = await startSshd();
-    ssh = await GuestSsh.connect({
-      name: 'linux-guest', host: sshd.host, port: sshd.port, user: sshd.user,
-      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
-    });
-  });
-  afterAll(async () => {
-    server?.close();
-    ssh?.close();
-    await sshd?.stop();
-    await disposeHost(host);
-  });
+  const standin = useStandinLab('hv-a', [VSP_INF], () => c);
+  const { calls } = standin;
 
   it('12-rescind-and-guest-reopen: the broker offers each channel and each new instance, the VSP gets its rescinds, and the merged trace passes bench check', async () => {
     const s = await loadScenarioFile('bench/scenarios/12-rescind-and-guest-reopen.yaml');
     expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
-    const hv = new TeeHyperV(host.ctx);
+    const hv = new TeeHyperV(standin.host.ctx);
     await deployVsp(hv, VSP_INF);
-    await host.setup('Set-StandinSampleDrivers', { Bridge: url });
+    await standin.host.setup('Set-StandinSampleDrivers', { Bridge: standin.url });
     const vm = await hv.provision({
       name: 'bench-rescind', runId: 'vjl', parentVhd: PARENT, vmRoot: VM_ROOT, switchName: SWITCH, generation: 2, memoryMB: 2048,
       processors: 2, secureBoot: { enabled: false }, integrationServices: ['Heartbeat'], waitForGuest: false,
@@ -138,7 +117,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker o
       hv: () => hv,
       tool: { hv, host: 'hv-a', control: sampleControl, program: 'sample-ctl', clock, workDir: work, session: 'bench-vjl', vspProvider: 'VmbusSampleVsp' },
       vm: { id: vm.id, name: vm.name, host: 'hv-a' }, jobHosts: ['hv-a'],
-      guest: { ...c.lab.guest, devices: sysfsOverSsh(ssh, c, s.channels.map((x) => x.id), writes) }, clock, openTimeoutMs: 30_000,
+      guest: { ...c.lab.guest, devices: sysfsOverSsh(standin.ssh, c, s.channels.map((x) => x.id), writes) }, clock, openTimeoutMs: 30_000,
     });
     const dir = mkdtempSync(join(tmpdir(), 'vm-job-lab-out-'));
     const out = await runRealJob({ scenario: s, seed: 1, hostMap: { [s.host]: 'hv-a' } }, lab, dir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 });
@@ -151,7 +130,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker o
     const g = (ch: number) => sampleControl.channelInstance(ch);
     const broker = (ch: number) => `handle-broker -VmId ${vm.id} -Channel ${ch} -InstanceId ${g(ch)} -RingPages 4`;
     const open = (ch: number) => `vsp command open ${ch} ${g(ch)} handle=${0x400 + 4 * ch} ring-pages=4`;
-    const log = ((await host.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
+    const log = ((await standin.host.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
     const channelOps = log.filter((l) => /^(handle-broker|vsp command (open|rescind|save|detach|restore|resume))/.test(l));
     // Save-VM and Start-VM go to Hyper-V, not to the tool: the C VM stands for what they do to the VSP.
     const cSave = [0, 1, 2].flatMap((ch) => [`vsp: save ch=${ch}`]);
@@ -183,7 +162,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker o
 
   it('a broker asked for a VM that is not running cannot get its handle: exit 3, the job\'s error names the broker and the VM', async () => {
     const s = await loadScenarioFile('bench/scenarios/12-rescind-and-guest-reopen.yaml');
-    const hv = new TeeHyperV(host.ctx);
+    const hv = new TeeHyperV(standin.host.ctx);
     const vm = await hv.provision({
       name: 'bench-off', runId: 'vjl', parentVhd: PARENT, vmRoot: VM_ROOT, switchName: SWITCH, generation: 2, memoryMB: 2048,
       processors: 2, secureBoot: { enabled: false }, integrationServices: ['Heartbeat'], waitForGuest: false,

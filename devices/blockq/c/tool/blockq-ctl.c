@@ -35,14 +35,7 @@ static int usage(void)
 	return EXIT_INPUT;
 }
 
-static int export_state(HANDLE h, const char *ch, const char *path)
-{
-	struct blockq_state_ref ref;
-	int rc = ctl_channel_number(ch, &ref.ch);
-
-	return rc != EXIT_OK ? rc :
-	       ctl_export_state(h, IOCTL_BLOCKQ_EXPORT, &ref, sizeof(ref), path);
-}
+CTL_STATE_REF_IS_CHANNEL(struct blockq_state_ref);
 
 int main(int argc, char **argv)
 {
@@ -69,7 +62,7 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[2], "counters") == 0 && argc == 3)
 		rc = ctl_counters(h, IOCTL_BLOCKQ_COUNTERS);
 	else if (strcmp(argv[2], "export") == 0 && argc == 5)
-		rc = export_state(h, argv[3], argv[4]);
+		rc = ctl_export_state(h, IOCTL_BLOCKQ_EXPORT, argv[3], argv[4]);
 	else if (strcmp(argv[2], "import") == 0 && argc == 4)
 		rc = ctl_import_state(h, IOCTL_BLOCKQ_IMPORT, argv[3], sizeof(struct blockq_state));
 	else

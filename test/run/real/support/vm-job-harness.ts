@@ -3,7 +3,8 @@
 // standing still while the stand-in works, and the HTTP bridge the stand-in's control
 // tools (test/lab/standin/HyperVStandin/ControlTools.ps1, -Bridge) pass their calls
 // through to the C VM's VSP. Any device's: the tools' verbs are the same shape
-// (DeviceControl.tool: `vsp command LINE`, `vsp counters`, `etl2jsonl IN OUT`).
+// (DeviceControl.tool: `vsp command LINE`, `vsp counters`, `etl2jsonl IN OUT`). And a
+// test's lab around them: the stand-in host, the bridge, a real sshd and a session to it.
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,10 @@ import type { HostContext, VmInfo } from '../../../../src/lab/hyperv-vm.ts';
 import type { Clock } from '../../../../src/run/engine/job-pipeline.ts';
 import type { VmOps } from '../../../../src/run/real/real-job.ts';
 import type { CVmJob } from './c-vm.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { GuestSsh } from '../../../../src/lab/guest-ssh.ts';
+import { disposeHost, initHost, newStandinHost, type StandinHost } from '../../../lab/host/standin.ts';
+import { startSshd, type Sshd } from '../../../lab/support/sshd.ts';
 
 export const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 export const T = { startMs: 30_000, saveMs: 30_000, stopMs: 30_000, guestReadyMs: 30_000, provisionMs: 30_000 };
@@ -123,3 +128,45 @@ export function bridge(c: () => CVmJob, calls: string[][], tools: Array<{ tool: 
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })));
 }
 
+
+/** A describe block's stand-in host, bridge and SSH session (useStandinLab); set in its beforeAll. */
+export interface StandinLab {
+  host: StandinHost;
+  /** the bridge the stand-in's control tools post to (Set-StandinSampleDrivers -Bridge) */
+  url: string;
+  /** a session to a real sshd: the VM's guest OS as a lab reaches it */
+  ssh: GuestSsh;
+  /** every tool call's arguments, and with the tool's name, in order */
+  calls: string[][];
+  tools: Array<{ tool: string; args: string[] }>;
+}
+
+/**
+ * Registers the describe block's beforeAll and afterAll: a stand-in host named `name` with
+ * the files `staged` (a VSP package's INF), the bridge to the VSP of the C VM `c()` runs
+ * now, a real sshd and an SSH session to it; all torn down after.
+ */
+export function useStandinLab(name: string, staged: string[], c: () => CVmJob): StandinLab {
+  const lab = { calls: [], tools: [] } as unknown as StandinLab;
+  let server: Server | undefined;
+  let sshd: Sshd | undefined;
+  beforeAll(async () => {
+    lab.host = newStandinHost(name);
+    await initHost(lab.host, { files: staged });
+    let url: string;
+    ({ server, url } = await bridge(c, lab.calls, lab.tools));
+    lab.url = url;
+    sshd = await startSshd();
+    lab.ssh = await GuestSsh.connect({
+      name: 'linux-guest', host: sshd.host, port: sshd.port, user: sshd.user,
+      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
+    });
+  });
+  afterAll(async () => {
+    server?.close();
+    lab.ssh?.close();
+    await sshd?.stop();
+    await disposeHost(lab.host);
+  });
+  return lab;
+}
