@@ -135,9 +135,9 @@ export interface DeviceControl {
    * The control tool on Windows: `program` is where the lab installs it (the CLI's
    * BENCH_CONTROL_TOOL overrides it), `args` the arguments of each verb. Values reach
    * the host as data (one quoting function), never spliced into a command line.
-   * Absent: the device has no such tool yet (blockq), so a real lab, whose host side
-   * reaches the VSP only through it, refuses the device (exit 2); the emulator's C
-   * drivers and a Linux guest's control file need none.
+   * Absent: the device has no such tool (a device for the emulator only), so a real
+   * lab, whose host side reaches the VSP only through it, refuses the device (exit 2);
+   * the emulator's C drivers and a Linux guest's control file need none.
    */
   tool?: { program: string; args(v: ToolVerb): string[] } | undefined;
   /**
@@ -149,7 +149,7 @@ export interface DeviceControl {
    * its own queue and returns).
    */
   linuxGuest?: { controlFile: string; fullRing?: 'wait' | 'queue' | undefined } | undefined;
-  /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
+  /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number; 0: the device has no loopback client */
   loopbackChannels?: number | undefined;
   /**
    * How many channels the device's Windows guest driver serves in one VM; absent: any

@@ -1,5 +1,5 @@
 // `bench lab probe` (src/run/real/probe.ts) against the Hyper-V stand-in and its model of
-// the sample drivers (test/lab/standin/HyperVStandin/SampleDrivers.ps1): every question gets
+// the sample drivers (test/lab/standin/HyperVStandin/ControlTools.ps1): every question gets
 // an answer with what it means, each answer follows what the host does, the documented-gap
 // choices are read from loopback jobs' traces through the checker's search, and the
 // command writes probe.json and probe.md.

@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * sample-ctl etl2jsonl: the VSP's ETW capture as trace-schema JSON Lines.
+ * A control tool's etl2jsonl (sample-ctl's, blockq-ctl's): a VSP's ETW capture as
+ * trace-schema JSON Lines.
  *
- * Reads the events of the VSP's TraceLogging provider with TDH, by field name
- * (the VSP names every field as the schema does, vsp-trace.c), and writes each
- * through the formatter the drivers use (common/sample-protocol.c), sorted by the
- * seq the VSP assigned. It refuses, rather than write a trace with holes, a
+ * Reads the events of the VSP's TraceLogging provider (the tool names it) with TDH,
+ * by field name (a VSP writing through the trace library names every field as the
+ * schema does: vbt_tracelogging_write), and writes each through the trace library's
+ * formatter (vbt_format_line), sorted by the seq the VSP assigned. It refuses, rather than write a trace with holes, a
  * capture with events it cannot decode or with a repeated seq.
  *
  * UNVERIFIED (no .etl from the real VSP exists yet): that TDH reports a
@@ -18,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/sample-protocol.h"
-#include "../../trace-lib/vmbus_bench_trace.h"
-#include "../../common/sample-control.h"
-#include "sample-ctl.h"
+#include "../trace-lib/vmbus_bench_trace.h"
+#include "control-tool.h"
 
 /* ---- etl2jsonl ------------------------------------------------------------ */
 
@@ -58,7 +58,7 @@ static int read_property(PEVENT_RECORD rec, const WCHAR *name, void *out, ULONG 
 	return 0;
 }
 
-static int read_u64(PEVENT_RECORD rec, const WCHAR *name, sp_u64 *out)
+static int read_u64(PEVENT_RECORD rec, const WCHAR *name, vbt_u64 *out)
 {
 	ULONG got = 0;
 
@@ -66,7 +66,7 @@ static int read_u64(PEVENT_RECORD rec, const WCHAR *name, sp_u64 *out)
 	return read_property(rec, name, out, sizeof(*out), &got) == 0 && got == 8 ? 0 : -1;
 }
 
-static int read_u32(PEVENT_RECORD rec, const WCHAR *name, sp_u32 *out)
+static int read_u32(PEVENT_RECORD rec, const WCHAR *name, vbt_u32 *out)
 {
 	ULONG got = 0;
 
@@ -177,7 +177,7 @@ static void WINAPI on_event(PEVENT_RECORD rec)
 {
 	struct vbt_event ev;
 	char state[64], text[VBT_LINE_MAX];
-	sp_u32 n;
+	vbt_u32 n;
 
 	if (memcmp(&rec->EventHeader.ProviderId, &conv.provider, sizeof(GUID)) != 0)
 		return;
@@ -218,51 +218,47 @@ static int by_seq(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-#define TOOL_GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
-	{ d1, d2, d3, { b0, b1, b2, b3, b4, b5, b6, b7 } }
-
-int etl_to_jsonl(const char *etl, FILE *out)
+int ctl_etl_to_jsonl(const char *etl, FILE *out, const GUID *provider, const char *provider_name)
 {
-	static const GUID provider = SP_APPLY(TOOL_GUID_INIT, SAMPLE_VSP_PROVIDER_GUID_FIELDS);
 	EVENT_TRACE_LOGFILEA logfile;
 	PROCESSTRACE_HANDLE trace;
 	ULONG status;
 	size_t i;
 
 	memset(&conv, 0, sizeof(conv));
-	conv.provider = provider;
+	conv.provider = *provider;
 	memset(&logfile, 0, sizeof(logfile));
 	logfile.LogFileName = (char *)etl;
 	logfile.ProcessTraceMode = PROCESS_TRACE_MODE_EVENT_RECORD;
 	logfile.EventRecordCallback = on_event;
 	trace = OpenTraceA(&logfile);
 	if (trace == INVALID_PROCESSTRACE_HANDLE) {
-		fprintf(stderr, "sample-ctl: cannot open %s as an ETW trace (error %lu)\n", etl,
+		fprintf(stderr, "%s: cannot open %s as an ETW trace (error %lu)\n", ctl_tool_name, etl,
 			GetLastError());
 		return EXIT_INPUT;
 	}
 	status = ProcessTrace(&trace, 1, NULL, NULL);
 	CloseTrace(trace);
 	if (status != ERROR_SUCCESS) {
-		fprintf(stderr, "sample-ctl: reading %s failed (error %lu)\n", etl, status);
+		fprintf(stderr, "%s: reading %s failed (error %lu)\n", ctl_tool_name, etl, status);
 		return EXIT_INPUT;
 	}
 	if (conv.out_of_memory) {
-		fprintf(stderr, "sample-ctl: out of memory converting %s\n", etl);
+		fprintf(stderr, "%s: out of memory converting %s\n", ctl_tool_name, etl);
 		return EXIT_INFRA;
 	}
 	qsort(conv.lines, conv.count, sizeof(*conv.lines), by_seq);
 	for (i = 1; i < conv.count; i++) {
 		if (conv.lines[i].seq == conv.lines[i - 1].seq) {
-			fprintf(stderr, "sample-ctl: %s has seq %llu twice: two VSP sessions in one "
-				"capture?\n", etl, conv.lines[i].seq);
+			fprintf(stderr, "%s: %s has seq %llu twice: two VSP sessions in one "
+				"capture?\n", ctl_tool_name, etl, conv.lines[i].seq);
 			return EXIT_INPUT;
 		}
 	}
 	if (conv.undecodable != 0) {
 		/* Never a silent hole: the trace would look complete without them. */
-		fprintf(stderr, "sample-ctl: %lu events of %s could not be decoded\n",
-			conv.undecodable, SAMPLE_VSP_PROVIDER_NAME);
+		fprintf(stderr, "%s: %lu events of %s could not be decoded\n",
+			ctl_tool_name, conv.undecodable, provider_name);
 		return EXIT_INPUT;
 	}
 	for (i = 0; i < conv.count; i++) {
@@ -273,3 +269,17 @@ int etl_to_jsonl(const char *etl, FILE *out)
 	return EXIT_OK;
 }
 
+
+int ctl_etl2jsonl(const char *etl, const char *out_path, const GUID *provider,
+		  const char *provider_name)
+{
+	FILE *out = ctl_open_output(out_path);
+	int rc;
+
+	if (out == NULL)
+		return EXIT_INPUT;
+	rc = ctl_etl_to_jsonl(etl, out, provider, provider_name);
+	if (out != stdout)
+		fclose(out);
+	return rc;
+}
