@@ -181,6 +181,8 @@ export interface MigrationHandoff {
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];
+  /** the faults used so far, acted or not (Faults.used); absent in a hand-off written before it: faultsFired */
+  faultsUsed?: FaultMode[] | undefined;
   /** the run's refused restores so far (ExecuteResult.refusedRestores); absent in a hand-off written before them: none */
   refusedRestores?: RefusedRestore[] | undefined;
 }

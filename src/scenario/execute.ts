@@ -103,7 +103,7 @@ export function startScenario(scenario: Scenario, opts: ExecuteOptions): Segment
 }
 
 export function resumeScenario(scenario: Scenario, opts: ExecuteOptions, h: MigrationHandoff): Segment {
-  const x = new Execution(scenario, opts, h.faultsFired);
+  const x = new Execution(scenario, opts, h);
   x.stopAtMigrations = true;
   x.refusedRestores.push(...(h.refusedRestores ?? []));
   return x.resume(h);
@@ -166,14 +166,14 @@ class Execution {
   /** restores refused that the scenario did not ask to fail (ExecuteResult.refusedRestores) */
   readonly refusedRestores: RefusedRestore[] = [];
 
-  constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
+  constructor(s: Scenario, opts: ExecuteOptions, carried?: Pick<MigrationHandoff, 'faultsFired' | 'faultsUsed'>) {
     this.s = s;
     this.opts = opts;
     this.sink = opts.sink;
     this.choices = resolveChoices({ ...(s.choices as Partial<GapChoices>), ...(opts.choices ?? {}) });
     this.schedule = new Schedule(opts.seed);
     this.faults = new Faults(opts.faults ?? []);
-    for (const f of faultsFired) this.faults.fire(f);
+    if (carried) this.faults.carryOver(carried.faultsFired, carried.faultsUsed);
     // A livelock guard, not a deadline: real hangs (nothing ready, work outstanding) are
     // found at once. The limit grows with the scenario, so a long one is never cut short.
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
@@ -247,7 +247,7 @@ class Execution {
           handoff: {
             next: i + 1, from, to: step.to, blob, clock: this.clock, steps: this.steps, migrations: this.migrations,
             nextHostTx: { ...this.nextHostTx }, checkpoints: [...this.checkpoints], schedule: this.schedule.state(),
-            faultsFired: [...this.faults.fired], refusedRestores: [...this.refusedRestores],
+            faultsFired: [...this.faults.fired], faultsUsed: this.faults.used, refusedRestores: [...this.refusedRestores],
           },
         };
       }
@@ -609,6 +609,7 @@ class Execution {
     host.rescind(ch);
     // The step cache holds the host's VSPs by index: one of them is a new object now.
     stepHost = null;
+    this.guestStopsReading(ch);
     this.guest.rescind!(ch);
     host.offer(ch);
     if (reopen) this.openChannel(ch);
@@ -626,8 +627,21 @@ class Execution {
     const vsp = this.host!.vsps.get(ch)!;
     if (!vsp.guestClosed || !vsp.retireClosed) throw new InputError(`channel ${ch}: the device's VSP twin has no guestClosed and retireClosed, so the guest cannot close it`, { field: 'device' });
     vsp.guestClosed();
+    this.guestStopsReading(ch);
     this.guest.rescind!(ch);
     vsp.retireClosed();
+  }
+
+  /**
+   * The guest closes channel `ch`'s instance and never reads its ring again (it ends its
+   * requests in flight instead). A completion the wrong-status fault changed that is still
+   * unread there reaches nobody: the fault changed nothing observable (Faults.unseen).
+   */
+  private guestStopsReading(ch: number): void {
+    const changed = this.faults.changedCompletion;
+    if (changed === null || !this.faults.fired.has('wrong-status')) return;
+    const ring = this.memory.h2g(ch);
+    if (ring.byteOffset === changed.ringAt && holdsCompletion(ring, changed.transId)) this.faults.unseen('wrong-status');
   }
 
   /**
@@ -876,7 +890,7 @@ class Execution {
       {
         bench: {
           clock: this.clock, steps: this.steps, vm: this.vm, hang: this.hang, schedule: this.schedule.state(),
-          nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired],
+          nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired], faultsUsed: this.faults.used,
           refusedRestores: this.refusedRestores.length,
         },
         checkpoints: this.checkpoints,
@@ -1108,6 +1122,17 @@ function refuseSecondPacket(ch: Channel): void {
 }
 
 /** Whether a ring holds an unread packet other than a completion: work its next reader would take up. */
+/** Whether the ring holds, unread, a completion of transaction `transId`. */
+function holdsCompletion(mem: RingMemory, transId: TxId): boolean {
+  if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
+  const r = new IncomingRing(mem);
+  for (let v = r.peek(); v; v = r.peek()) {
+    if (v.type === PacketType.completion && v.transId === transId) return true;
+    r.advance(v);
+  }
+  return false;
+}
+
 function holdsUnreadWork(mem: RingMemory): boolean {
   if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
   const r = new IncomingRing(mem);
