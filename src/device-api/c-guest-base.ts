@@ -21,7 +21,7 @@ import type { EventBody } from '../trace/schema.ts';
 import type { TxId } from '../vmbus/tx-id.ts';
 import { parseJsonExact } from '../trace/json-ids.ts';
 import { RestoreError } from '../vmbus/saved-state.ts';
-import { replayRunsTwins } from '../devices/wasm/violations.ts';
+import { CDriverFace } from './c-driver-face.ts';
 
 /**
  * Where a guest state's driver is: being built (the driver reads its clock through the
@@ -181,7 +181,7 @@ export function emitDriverTrace(sink: TraceSink, text: string): void {
  * Invariant: the driver's trace reaches the run's trace after every entry into the driver
  * (`drain`), before the scheduler does anything else, so events are in the order they happened.
  */
-export abstract class CVmGuestBase<D, S extends CGuestState<D>> implements GuestDriver {
+export abstract class CVmGuestBase<D, S extends CGuestState<D>> extends CDriverFace implements GuestDriver {
   protected readonly st: S;
   protected readonly rings: GuestRings;
   protected readonly sink: TraceSink;
@@ -189,6 +189,7 @@ export abstract class CVmGuestBase<D, S extends CGuestState<D>> implements Guest
   protected readonly ctl: CGuestControl;
 
   constructor(st: S, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
+    super();
     this.st = st;
     this.rings = rings;
     this.sink = sink;
@@ -249,17 +250,4 @@ export abstract class CVmGuestBase<D, S extends CGuestState<D>> implements Guest
   abstract nextDue(ch: number): number | null;
   abstract completeDue(ch: number, now: number): boolean;
   abstract pending(): number;
-
-  // Replay (bench check) runs the TypeScript twins, never the C driver.
-  isHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  completeHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  peekDelivery(): null {
-    return replayRunsTwins();
-  }
 }
