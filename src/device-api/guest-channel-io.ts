@@ -109,6 +109,22 @@ export function flushOne(c: GuestChannelIo, out: OutgoingRing, host: HostDoorbel
   if (fifoLength(c.queue) === 0) out.setPendingSendSize(0);
 }
 
+/**
+ * Takes the packets a send put in the queue out of it (GuestDriver.abandonQueued): the
+ * data packets (the sends), oldest first; what the guest owes the host (completions)
+ * stays queued. Returns them, so the twin can forget their transactions and ids.
+ */
+export function abandonQueuedSends(c: GuestChannelIo, out: OutgoingRing): QueuedWrite[] {
+  const kept: QueuedWrite[] = [];
+  const gone: QueuedWrite[] = [];
+  for (let w = fifoShift(c.queue); w !== undefined; w = fifoShift(c.queue)) (w.type === PacketType.dataInBand ? gone : kept).push(w);
+  for (const w of kept) fifoPush(c.queue, w);
+  const head = fifoPeek(c.queue);
+  if (head) advertiseBlocked(c, out, head);
+  else out.setPendingSendSize(0);
+  return gone;
+}
+
 // ------------------------------------------------------------------ receiving
 
 /** Whether the receive loop has a packet to take: it was signalled (or is draining) and the ring is not empty. */

@@ -158,9 +158,12 @@ export interface Chooser {
   choose(model: ReplayModel): TaskOption | null;
   /**
    * Optional (guestSendWaits): the guest's send step on `ch` cannot end, `queued` of its
-   * packets still waiting for room that nothing in the trace frees. The replay diverges.
+   * packets still waiting for room that nothing in the trace frees. Either the trace shows
+   * the guest giving up the first of them there (`pkt.timeout`, a Linux driver's send
+   * timeout): 'gave-up', and the step ends with the waiting sends never sent
+   * (GuestDriver.abandonQueued); or the replay diverges (throws).
    */
-  sendBlocked?(model: ReplayModel, ch: number, queued: number): void;
+  sendBlocked?(model: ReplayModel, ch: number, queued: number): 'gave-up';
 }
 
 /**

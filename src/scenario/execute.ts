@@ -429,8 +429,9 @@ class Execution {
    * Replay of a guest whose send waits for ring space (guestSendWaits): the step is not
    * over while any of its packets wait behind the full ring. The scheduler runs meanwhile
    * (the trace choosing, as ever), as the host goes on reading while the guest's thread
-   * sleeps; when the trace frees no more room, the replay is told (a divergence).
-   * Invariant: a waiting send step ends with the guest's queue on `ch` empty, or the
+   * sleeps; when the trace frees no more room, the replay is told: the trace shows the
+   * guest giving up there (its sends still queued are dropped), or it diverges.
+   * Invariant: a waiting send step ends with no send of the guest's queued on `ch`, or the
    * replay diverges.
    */
   private waitForRoom(ch: number): void {
@@ -440,7 +441,10 @@ class Execution {
     if (!guest.queued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest whose send waits for ring space: its guest twin does not say what it has queued (GuestDriver.queued)`);
     while (guest.queued(ch) > 0 && !this.hang && this.tick());
     const left = guest.queued(ch);
-    if (left > 0) chooser.sendBlocked?.(this.replayModel, ch, left);
+    if (left > 0 && chooser.sendBlocked?.(this.replayModel, ch, left) === 'gave-up') {
+      if (!guest.abandonQueued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest that gives up a send (pkt.timeout): its guest twin cannot drop what it queued (GuestDriver.abandonQueued)`);
+      guest.abandonQueued(ch);
+    }
   }
 
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
