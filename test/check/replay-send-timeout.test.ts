@@ -91,11 +91,13 @@ describe.skipIf(!toolchain)('bench check on a C Linux guest whose send times out
     expect(r).toMatchObject({ verdict: 'diverge', class: 'spurious' });
   });
 
-  it('a give-up naming another packet than the one waiting: payload, or spurious for another id', () => {
-    const other = { ...good[giveUp]!, digest: '0123456789abcdef' } as TraceEvent;
-    expect(check(stalled, renumber([...good.slice(0, giveUp), other, ...good.slice(giveUp + 1)]))).toMatchObject({ verdict: 'diverge', class: 'payload' });
-    const later = { ...good[giveUp]!, tx: 20 } as TraceEvent;
-    expect(check(stalled, renumber([...good.slice(0, giveUp), later, ...good.slice(giveUp + 1)]))).toMatchObject({ verdict: 'diverge', class: 'spurious' });
+  it('a give-up naming another packet than the one waiting (each of its fields changed in turn): diverges, payload for its bytes', () => {
+    const changed = (f: Record<string, unknown>) => renumber([...good.slice(0, giveUp), { ...good[giveUp]!, ...f } as TraceEvent, ...good.slice(giveUp + 1)]);
+    expect(check(stalled, changed({ digest: '0123456789abcdef' }))).toMatchObject({ verdict: 'diverge', class: 'payload' });
+    expect(check(stalled, changed({ len: 255 }))).toMatchObject({ verdict: 'diverge', class: 'payload' });
+    expect(check(stalled, changed({ tx: 20 }))).toMatchObject({ verdict: 'diverge', class: 'spurious' });
+    expect(check(stalled, changed({ dir: 'h2g' }))).toMatchObject({ verdict: 'diverge' });
+    expect(check(stalled, changed({ side: 'host' }))).toMatchObject({ verdict: 'diverge' });
   });
 
   it('the same give-up without its pkt.timeout (a driver that gives up silently) diverges', () => {
