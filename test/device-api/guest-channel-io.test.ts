@@ -11,7 +11,7 @@ import { ControlWord, PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootpr
 import { IncomingRing, OutgoingRing, RingMemory } from '../../src/vmbus/ring.ts';
 import type { EventBody } from '../../src/trace/schema.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  abandonQueuedSends, canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 
 /** One ring: its memory, the writer's end and the reader's end. */
@@ -189,5 +189,24 @@ describe('receiving: canDeliver and deliverOne', () => {
     expect(events[0]).toEqual({ side: 'guest', ev: 'ring.format', ch: 3, dir: 'h2g', offset: 0, type: 0x99, flags: 0 });
     expect(rung.writable).toBe(1);
     expect(c.draining).toBe(false);
+  });
+});
+
+describe('giving up queued sends: abandonQueuedSends', () => {
+  it('property: takes out exactly the queued sends, oldest first, keeps the queued completions in order, and advertises the room the new head needs (none when empty)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ completion: fc.boolean(), size: fc.integer({ min: 1, max: 3000 }) }), { maxLength: 40 }), (writes) => {
+        const g2h = ring(1);
+        const c = channel();
+        const { host } = doorbell();
+        writes.forEach((w, n) => writeOrQueue(c, g2h.out, host, w.completion ? 0 : PACKET_FLAG_COMPLETION_REQUESTED, w.completion ? PacketType.completion : PacketType.dataInBand, n + 1, numbered(n, w.size)));
+        const queued = c.queue.items.slice(c.queue.head);
+        const gone = abandonQueuedSends(c, g2h.out);
+        expect(gone).toEqual(queued.filter((q) => q.type === PacketType.dataInBand));
+        const kept = c.queue.items.slice(c.queue.head);
+        expect(kept).toEqual(queued.filter((q) => q.type === PacketType.completion));
+        expect(g2h.mem.load(ControlWord.pendingSendSize)).toBe(kept.length > 0 ? inBandFootprint(kept[0]!.payload.length) : 0);
+      }),
+    );
   });
 });
