@@ -5,7 +5,7 @@
 // is guest memory: a saved VM, a checkpoint or a migration carries it as it carries the
 // rings, and applying a checkpoint puts an older copy back.
 
-import { nextTxId, txAdd, type TxId } from '../../src/vmbus/tx-id.ts';
+import { nextTxId, type TxId } from '../../src/vmbus/tx-id.ts';
 import type { OutgoingRing, IncomingRing } from '../../src/vmbus/ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType } from '../../src/vmbus/ring-layout.ts';
 import type { TraceSink } from '../../src/trace/sink.ts';
@@ -167,20 +167,9 @@ export class SampleGuest implements GuestDriver {
     return queuedWrites(this.chan(ch));
   }
 
-  /**
-   * Gives up the sends queued on `ch` (GuestDriver.abandonQueued; a Linux driver's send
-   * timeout): they are not awaited, and their tx and transaction ids go back, so the next
-   * send reuses the first (the Linux driver moves next_tx only when a send went in).
-   * Invariant: the queued sends are the channel's latest, in order (each step's sends are
-   * in the ring before the next step's, under bench check's waiting model).
-   */
+  /** Gives up the sends queued on `ch` (GuestDriver.abandonQueued: a Linux driver's send timeout). */
   abandonQueued(ch: number): void {
-    const c = this.chan(ch);
-    const gone = abandonQueuedSends(c, this.ringsOf(ch).out);
-    if (gone.length === 0) return;
-    for (const w of gone) c.awaiting.delete(w.transId);
-    c.nextTx = txAdd(c.nextTx, -gone.length);
-    c.nextTransId = txAdd(c.nextTransId, -gone.length);
+    abandonQueuedSends(this.chan(ch), this.ringsOf(ch).out);
   }
 
   flushOne(ch: number): void {
