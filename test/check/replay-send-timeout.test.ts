@@ -14,6 +14,7 @@ import { ArraySource } from '../../src/check/observed.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
+import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
@@ -22,8 +23,9 @@ const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('w
  * guest's 30 Requests fill the ring 18 in (4 taken, 14 in the ring), and the host reads
  * nothing more for longer than the driver's 5 s send timeout. Then two more Requests.
  */
-const stalled: Scenario = toScenario(ScenarioSchema.parse({
+const stalledOn = (device?: string): Scenario => toScenario(ScenarioSchema.parse({
   name: 'guest-send-times-out',
+  ...(device ? { device } : {}),
   devices: 'c-linux',
   channels: [{ id: 0, g2hPages: 1, h2gPages: 1, quota: 4 }],
   steps: [
@@ -33,6 +35,10 @@ const stalled: Scenario = toScenario(ScenarioSchema.parse({
     { op: 'settle' },
   ],
 }));
+const stalled = stalledOn();
+
+// blockq's device module, loaded as its scenarios load it.
+await loadScenarioPaths(['devices/blockq/scenarios/01-save-restore.yaml']);
 
 function check(s: Scenario, events: readonly TraceEvent[], guestSends?: GuestSends): CheckResult {
   const source = new ArraySource(events.map((event, i) => ({ event, file: 'send-timeout.jsonl', line: i + 1 })));
@@ -104,4 +110,15 @@ describe.skipIf(!toolchain)('bench check on a C Linux guest whose send times out
     const silent = renumber(good.filter((e) => !isTimeout(e)));
     expect(check(stalled, silent)).toMatchObject({ verdict: 'diverge' });
   });
+});
+
+describe.skipIf(!toolchain)('blockq\'s C Linux guest, whose send times out the same way', () => {
+  it('traces the give-up, and bench check explains the trace with blockq\'s twins', () => {
+    const s = stalledOn('devices/blockq/device.ts');
+    const sink = new MemorySink();
+    expect(executeScenario(s, { seed: 1, sink }).hang).toBeNull();
+    const events = sink.events as TraceEvent[];
+    expect(events.filter(isTimeout)).toEqual([expect.objectContaining({ side: 'guest', ch: 0, dir: 'g2h', tx: 19 })]);
+    expect(check(s, events)).toMatchObject({ verdict: 'pass' });
+  }, 120_000);
 });
