@@ -332,6 +332,14 @@ export interface GuestDriver {
    * a send step until none does; without it, such a check is refused.
    */
   queued?(ch: number): number;
+  /**
+   * Optional: the driver gives up the sends waiting in its queue on channel `ch` (bench
+   * check's model of a Linux driver whose send timed out: it traced `pkt.timeout` for the
+   * first and never tried the rest). They never reach the ring, their transactions are not
+   * awaited, and their ids are not used: the channel's next send takes the first of them,
+   * as the Linux driver's does. Without it, a traced give-up is refused.
+   */
+  abandonQueued?(ch: number): void;
   canDeliver(ch: number): boolean;
   deliverOne(ch: number, now: number): void;
   nextDue(ch: number): number | null;

@@ -168,9 +168,12 @@ export interface Chooser {
   choose(model: ReplayModel): TaskOption | null;
   /**
    * Optional (guestSendWaits): the guest's send step on `ch` cannot end, `queued` of its
-   * packets still waiting for room that nothing in the trace frees. The replay diverges.
+   * packets still waiting for room that nothing in the trace frees. Either the trace shows
+   * the guest giving up the first of them there (`pkt.timeout`, a Linux driver's send
+   * timeout): 'gave-up', and the step ends with the waiting sends never sent
+   * (GuestDriver.abandonQueued); or the replay diverges (throws).
    */
-  sendBlocked?(model: ReplayModel, ch: number, queued: number): void;
+  sendBlocked?(model: ReplayModel, ch: number, queued: number): 'gave-up';
 }
 
 /**
@@ -191,6 +194,8 @@ export interface MigrationHandoff {
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];
+  /** the faults used so far, acted or not (Faults.used); absent in a hand-off written before it: faultsFired */
+  faultsUsed?: FaultMode[] | undefined;
   /** the run's refused restores so far (ExecuteResult.refusedRestores); absent in a hand-off written before them: none */
   refusedRestores?: RefusedRestore[] | undefined;
 }

@@ -248,6 +248,16 @@ static int sg_send_one(struct sg_channel *sgc, u16 type, u32 length, u32 arg0,
 		atomic64_inc(&sgc->counters.send_retries);
 		usleep_range(500, 1000);
 	}
+	if (ret == -EAGAIN) {
+		/*
+		 * Given up: the ring stayed full for the whole timeout. Traced, so a
+		 * reader can tell it from a send that was lost; tx stays unused.
+		 */
+		ev.kind = VBT_PKT_TIMEOUT;
+		spin_lock_bh(&sgc->lock);
+		vgd_trace(&ev);
+		spin_unlock_bh(&sgc->lock);
+	}
 	if (ret && o) {
 		xa_erase_bh(&sgc->outstanding, tx);
 		kfree(o);

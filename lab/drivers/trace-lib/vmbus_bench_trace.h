@@ -72,6 +72,8 @@ extern char vbt_check_sizes[sizeof(vbt_u32) == 4 && sizeof(vbt_u64) == 8 ? 1 : -
 #define VBT_PKT_RESTORE_FIELDS(F) VBT_PACKET_FIELDS(F)				\
 	F(hex16, save_digest, "saveDigest")
 #define VBT_PKT_STATUS_FIELDS(F) VBT_PACKET_FIELDS(F) F(hex8, status, "status")
+#define VBT_PKT_TIMEOUT_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(u32, len, "len") F(hex16, digest, "digest")
 #define VBT_KMCL_VIOLATION_FIELDS(F)						\
 	F(str, rule, "rule") F(str, call, "call") F(u64, packet, "packet")	\
 	F(str, message, "message")
@@ -94,7 +96,8 @@ extern char vbt_check_sizes[sizeof(vbt_u32) == 4 && sizeof(vbt_u64) == 8 ? 1 : -
 	X(VBT_RING_FORMAT, "ring.format", VBT_RING_FORMAT_FIELDS)		\
 	X(VBT_CH_RESCIND, "ch.rescind", VBT_NO_FIELDS) /* host only */		\
 	X(VBT_CH_OFFER, "ch.offer", VBT_NO_FIELDS) /* host only */		\
-	X(VBT_PKT_CANCEL, "pkt.cancel", VBT_PKT_STATUS_FIELDS)
+	X(VBT_PKT_CANCEL, "pkt.cancel", VBT_PKT_STATUS_FIELDS)			\
+	X(VBT_PKT_TIMEOUT, "pkt.timeout", VBT_PKT_TIMEOUT_FIELDS) /* sender */
 
 #define VBT_KIND_ENUMERATOR(kind, name, fields) kind,
 enum vbt_kind {
