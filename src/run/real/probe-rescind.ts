@@ -5,7 +5,8 @@
 // `raceRemoval`) assumes instead that vmbus and KMCL suspend and close the client on the
 // rescind itself, before PnP's removal reaches the driver, so that a control command can
 // reach the device in between. That order is inferred from the documentation; this asks
-// the host.
+// the host, for the client as it runs there (in the host, on a loopback offer: a VM guest's
+// VMBus may still order it otherwise).
 //
 // In loopback: a keeper channel holds the client driver's control device up (it goes with
 // the driver's last device), a second channel carries traffic both ways, the VSP rescinds
