@@ -145,7 +145,7 @@ export async function rescindOrder(o: RescindOrderOptions, control: DeviceContro
   }
 }
 
-interface Seen {
+export interface Seen {
   rc: number;
   line: string;
   fate: CommandFate;
@@ -157,8 +157,14 @@ interface Seen {
   host: Array<Record<string, unknown>>;
 }
 
-/** What the traces, the counter and the command say of the order. */
-function judge(x: Seen, fail: (detail: string) => RescindOrderFinding): RescindOrderFinding {
+/**
+ * What the traces, the counter and the command say of the order.
+ * Invariant (a property in probe-rescind.test.ts): with both drivers' traces ending the
+ * channel, the race is called possible exactly when the counter rose or the command was
+ * refused with STATUS_INVALID_DEVICE_STATE; not seen exactly when the counter was read
+ * both times, stayed, and the command was not so refused; unanswered otherwise.
+ */
+export function judge(x: Seen, fail: (detail: string) => RescindOrderFinding): RescindOrderFinding {
   const { rc, fate, before, after } = x;
   // The VSP traces no ch.rescind of its own (the bench inserts it in a job): its object's end (Closed, or Disabled) is what it writes.
   const hostEnd = x.host.filter((e) => e.ev === 'ch.state').at(-1);

@@ -14,7 +14,8 @@ import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { HyperV } from '../../../src/lab/hyperv.ts';
 import type { LabHost } from '../../../src/lab/inventory.ts';
 import { realClock } from '../../../src/run/engine/job-pipeline.ts';
-import { closedOutsideRemoval, commandFate } from '../../../src/run/real/probe-rescind.ts';
+import fc from 'fast-check';
+import { closedOutsideRemoval, commandFate, judge, type CommandFate } from '../../../src/run/real/probe-rescind.ts';
 import { probeHost, type ProbeReport } from '../../../src/run/real/probe.ts';
 import { sampleControl } from '../../../devices/sample/control.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
@@ -35,8 +36,46 @@ describe('reading the rescind experiment\'s evidence', () => {
     expect(commandFate(3, ['sample-ctl: the driver refused "send 1 64 inline 0 ch=3" (error 1168)'])).toEqual({ kind: 'no-device' });
     // error 220 is not error 22
     expect(commandFate(3, ['sample-ctl: the driver refused "x" (error 220)'])).toMatchObject({ kind: 'refused' });
+    // Only the two errors are named; any other number is a plain refusal, and exit 0 is taken whatever was printed.
+    fc.assert(fc.property(fc.integer({ min: 1, max: 255 }), fc.nat(100_000).filter((n) => n !== 22 && n !== 1168), fc.string(), (exit, n, noise) => {
+      expect(commandFate(exit, [`sample-ctl: the driver refused "send" (error ${n})`]).kind).toBe('refused');
+      expect(commandFate(0, [noise, '(error 22)']).kind).toBe('taken');
+    }));
     expect(closedOutsideRemoval(['ch=1 requests_sent=4 closed_outside_removal=2', 'ch=2 closed_outside_removal=2'])).toBe(2);
     expect(closedOutsideRemoval(['ch=1 requests_sent=4 xclosed_outside_removal=2'])).toBeUndefined();
+  });
+});
+
+describe('deciding the order', () => {
+  const fate: fc.Arbitrary<CommandFate> = fc.oneof(
+    fc.constant({ kind: 'taken' as const }), fc.constant({ kind: 'invalid-state' as const }), fc.constant({ kind: 'no-device' as const }),
+    fc.string().map((why) => ({ kind: 'refused' as const, why })),
+  );
+  const count = fc.option(fc.nat(5), { nil: undefined });
+  const fail = (detail: string) => ({ status: 'fail' as const, detail, meaning: 'broken' });
+
+  it('calls the race possible exactly when the counter rose or the command met a suspended client, and not seen only on a read counter that stayed', () => {
+    fc.assert(fc.property(fate, count, fc.nat(3), (f, before, rise) => {
+      const after = before === undefined ? undefined : before + rise;
+      const r = judge({
+        rc: 7, line: 'send 1 64 0 0 ch=7', fate: f, before, after,
+        client: [{ ev: 'ch.state', ch: 7, state: 'Paused', seq: 3 }, { ev: 'ch.state', ch: 7, state: 'Closed', seq: 4 }],
+        host: [{ ev: 'ch.state', ch: 7, state: 'Closed', seq: 9 }],
+      }, fail);
+      const possible = f.kind === 'invalid-state' || (before !== undefined && rise > 0);
+      const notSeen = !possible && before !== undefined && rise === 0;
+      expect(r.status).toBe(possible || notSeen ? 'pass' : 'unsupported');
+      expect(/is possible here/.test(r.meaning)).toBe(possible);
+      expect(/was not seen here/.test(r.meaning)).toBe(notSeen);
+    }));
+  });
+
+  it('fails, whatever the counter and command say, when a trace does not end the channel', () => {
+    fc.assert(fc.property(fate, count, (f, before) => {
+      const seen = { rc: 7, line: 'x', fate: f, before, after: before, client: [{ ev: 'ch.state', ch: 7, state: 'Closed', seq: 4 }], host: [{ ev: 'ch.state', ch: 7, state: 'Closed', seq: 9 }] };
+      expect(judge({ ...seen, host: [{ ev: 'ch.state', ch: 7, state: 'Active', seq: 2 }] }, fail).status).toBe('fail');
+      expect(judge({ ...seen, client: [{ ev: 'ch.state', ch: 7, state: 'Paused', seq: 3 }] }, fail).status).toBe('fail');
+    }));
   });
 });
 
