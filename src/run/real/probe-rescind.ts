@@ -19,8 +19,11 @@
 //   - the command's refusal: STATUS_INVALID_DEVICE_STATE comes only from a device still
 //     linked whose client is suspended (the driver unlinks a device before it disables its
 //     client), so it shows the window itself; STATUS_NOT_FOUND, the device was gone;
-//   - the traces, for the record: the VSP's end of the channel closed and its cancels,
-//     the client's Paused and Closed.
+//   - the client's trace against its counters: the driver writes its counters and unlinks a
+//     removed device under one lock, and traces the close of a client it removes while
+//     holding it, so a counters read that still lists the device with a trace_seq at or past
+//     the client's Closed shows the close came first;
+//   - the traces, for the record: the VSP's end of the channel closed and its cancels.
 //
 // sample-ctl prints a refusal's Win32 error on stderr (GetLastError after DeviceIoControl):
 // the I/O manager maps STATUS_INVALID_DEVICE_STATE to ERROR_BAD_COMMAND (22) and
@@ -98,7 +101,8 @@ export async function rescindOrder(o: RescindOrderOptions, control: DeviceContro
   const fail = (detail: string): RescindOrderFinding => ({ status: 'fail', detail, meaning: 'the rescind did not run as the experiment needs: see both drivers\' traces; the removal order stays unanswered' });
   const vsp = (line: string) => runTool(tool, { verb: 'command', who: 'vsp', line });
   const guestLines = () => runTool(tool, { verb: 'counters', who: 'guest' });
-  const listed = async () => control.counters('guest', await guestLines().catch(() => [])).channels;
+  const read = async () => control.counters('guest', await guestLines().catch(() => []));
+  const listed = async () => (await read()).channels;
 
   expectOk(await tool.hv.ctx.shell.run(cmd(tool.hv.ctx, [assign('probeDir', ps('New-Item', { ItemType: 'Directory', Force: true, Path: o.workDir }))]), { timeoutMs: tool.hv.ctx.queryTimeoutMs }));
   await o.drivers.startCapture();
@@ -130,14 +134,18 @@ export async function rescindOrder(o: RescindOrderOptions, control: DeviceContro
 
     // PnP removes the device in its own time: the keeper's counters still answer.
     const goneUntil = o.clock.now() + o.waitMs;
-    while ((await listed()).has(rc)) {
+    let listedSeq: number | undefined;
+    for (;;) {
+      const c = await read();
+      if (!c.channels.has(rc)) break;
+      listedSeq = c.traceSeq;
       if (o.clock.now() >= goneUntil) return fail(`the client's device for channel ${rc} was still there ${o.waitMs} ms after the rescind`);
       await o.clock.sleep(100);
     }
     const after = closedOutsideRemoval(await guestLines());
     const client = events(await o.drivers.client.readTrace()).filter((e) => e.ch === rc);
     hostTrace = await o.drivers.vsp.readTrace();
-    return judge({ rc, line, fate, before, after, client, host: events(hostTrace).filter((e) => e.ch === rc) }, fail);
+    return judge({ rc, line, fate, before, after, listedSeq, client, host: events(hostTrace).filter((e) => e.ch === rc) }, fail);
   } finally {
     // The capture stopped (its read stops it) and both channels given back, whatever happened.
     if (hostTrace === undefined) await o.drivers.vsp.readTrace().catch(() => undefined);
@@ -152,6 +160,8 @@ export interface Seen {
   /** closed_outside_removal before the rescind and after the removal */
   before: number | undefined;
   after: number | undefined;
+  /** the client's trace_seq at the last counters read after the rescind that still listed the device, or undefined: none did */
+  listedSeq: number | undefined;
   /** the rescinded channel's events in the client's and the VSP's traces */
   client: Array<Record<string, unknown>>;
   host: Array<Record<string, unknown>>;
@@ -160,9 +170,10 @@ export interface Seen {
 /**
  * What the traces, the counter and the command say of the order.
  * Invariant (a property in probe-rescind.test.ts): with both drivers' traces ending the
- * channel, the race is called possible exactly when the counter rose or the command was
- * refused with STATUS_INVALID_DEVICE_STATE; not seen exactly when the counter was read
- * both times, stayed, and the command was not so refused; unanswered otherwise.
+ * channel, the race is called possible exactly when the counter rose, the command was
+ * refused with STATUS_INVALID_DEVICE_STATE, or the device was listed at or past the
+ * client's Closed; not seen exactly when none of these and the counter was read both
+ * times and stayed; unanswered otherwise.
  */
 export function judge(x: Seen, fail: (detail: string) => RescindOrderFinding): RescindOrderFinding {
   const { rc, fate, before, after } = x;
@@ -181,12 +192,15 @@ export function judge(x: Seen, fail: (detail: string) => RescindOrderFinding): R
     refused: `refused (${fate.kind === 'refused' ? fate.why : ''})`,
   }[fate.kind];
   const delta = before !== undefined && after !== undefined ? after - before : undefined;
+  const listedAfterClose = x.listedSeq !== undefined && x.listedSeq >= Number(closed);
+  const listing = x.listedSeq === undefined ? 'no counters read after the rescind listed its device'
+    : `its device was last listed at trace seq ${x.listedSeq}, ${listedAfterClose ? 'after' : 'before'} its Closed`;
   const order = delta === undefined
     ? 'the client driver prints no closed_outside_removal, so the close is not placed against the removal'
     : delta > 0 ? `KMCL closed the client before PnP removed its device (closed_outside_removal ${before} -> ${after})`
       : `the client was closed inside its device's removal (closed_outside_removal stayed ${before})`;
-  const detail = `after "rescind" of channel ${rc} (the VSP traced its end ${String(hostEnd.state)}, seq ${String(hostEnd.seq)}, and ${cancels} host transactions cancelled), the client traced ${paused !== undefined ? `Paused (seq ${String(paused)}), ` : ''}Closed (seq ${String(closed)}): ${order}; "${x.line}" sent right after the rescind was ${fateText}`;
-  if (fate.kind === 'invalid-state' || (delta !== undefined && delta > 0)) {
+  const detail = `after "rescind" of channel ${rc} (the VSP traced its end ${String(hostEnd.state)}, seq ${String(hostEnd.seq)}, and ${cancels} host transactions cancelled), the client traced ${paused !== undefined ? `Paused (seq ${String(paused)}), ` : ''}Closed (seq ${String(closed)}): ${order}; ${listing}; "${x.line}" sent right after the rescind was ${fateText}`;
+  if (fate.kind === 'invalid-state' || (delta !== undefined && delta > 0) || listedAfterClose) {
     return { status: 'pass', detail, meaning: 'the removal race modelled by cGuestRemovalRace is possible here: a control command can reach the device after KMCL suspended its client and before PnP removed it, so the guest driver must refuse sends once suspended (REVIEW D2)' };
   }
   if (delta === 0) {

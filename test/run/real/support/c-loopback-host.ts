@@ -13,9 +13,9 @@
 //   removal-first  PnP removes the device at once; the driver's own VmbChannelDisable
 //                  suspends and closes the client inside the removal (the bench's default)
 //   kmcl-first     KMCL suspends and closes the client on the rescind itself (peerClosed,
-//                  as cGuestRemovalRace does); PnP removes the device later, at the next
-//                  read of the client's counters, so a command sent at once reaches the
-//                  device in between
+//                  as cGuestRemovalRace does); PnP removes the device later, at the second
+//                  read of the client's counters, so a command sent at once, and one read,
+//                  reach the device in between
 //
 // A refusal prints "the driver refused "LINE" (error N)" with N the Win32 error the I/O
 // manager gives the NTSTATUS (the few the drivers return here; others as ERROR_MR_MID_NOT_FOUND,
@@ -71,8 +71,8 @@ export async function cLoopbackHost(order: RemovalOrder): Promise<CLoopbackHost>
   const vsp = new CVsp({ choices, sink: vspSink, now });
   const guest = new CGuestWindows({ choices, sink: new MemorySink(), now, onEnabled: () => {}, devicesAtLoad: 0 });
   const offers = new Map<number, Offer>();
-  /** rescinded channels whose devices PnP has yet to remove (kmcl-first) */
-  const pending: number[] = [];
+  /** rescinded channels whose devices PnP has yet to remove (kmcl-first), with the counters reads left before it does */
+  const pending: Array<{ ch: number; reads: number }> = [];
   const calls: string[][] = [];
   const removals: CLoopbackHost['removals'] = [];
 
@@ -139,7 +139,7 @@ export async function cLoopbackHost(order: RemovalOrder): Promise<CLoopbackHost>
     if (how === 'removal-first') return remove(ch, how);
     o.client.peerClosed();
     pump();
-    pending.push(ch);
+    pending.push({ ch, reads: 1 });
   };
 
   const refused = (text: string, status: number): Answer => {
@@ -171,7 +171,10 @@ export async function cLoopbackHost(order: RemovalOrder): Promise<CLoopbackHost>
     }
     if (who === 'guest') {
       // PnP's removal of a rescinded client's device, in its own time: before this read.
-      if (verb === 'counters') for (const ch of pending.splice(0)) remove(ch, 'kmcl-first');
+      if (verb === 'counters') {
+        for (const p of pending) if (p.reads-- === 0) remove(p.ch, 'kmcl-first');
+        pending.splice(0, pending.length, ...pending.filter((p) => p.reads >= 0));
+      }
       if (guest.devices().length === 0) return noGuest;
       if (verb === 'counters') return { output: lines(guest.counters()), exitCode: 0 };
       if (verb === 'command') {
