@@ -202,6 +202,7 @@ static NTSTATUS GuestWriteCounters(char *Out, size_t Size, size_t *Written)
 		"ch", "requests_sent", "notifies_sent", "completions", "completion_mismatch",
 		"cancelled", "received", "completed", "damaged", "failed", "held",
 		"trace_dropped", "trace_seq", "next_tx", "dropped_on_close",
+		"closed_outside_removal",
 	};
 	size_t at = 0;
 	PLIST_ENTRY e;
@@ -229,6 +230,7 @@ static NTSTATUS GuestWriteCounters(char *Out, size_t Size, size_t *Written)
 		values[12] = GuestDriver.Trace.seq;
 		values[13] = dev->NextTx;
 		values[14] = (sp_u64)c->DroppedOnClose;
+		values[15] = (sp_u64)GuestDriver.ClosedOutsideRemoval;
 		n = sample_format_counters(Out + at, (sp_u32)(Size - at), names, values,
 					   ARRAYSIZE(names));
 		if (n == 0)
