@@ -32,11 +32,8 @@
 
 import type { DeviceControl } from '../../device-api/device-module.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
-import { assign, ps } from '../../lab/host-shell/command.ts';
-import { expectOk } from '../../lab/host-shell/errors.ts';
-import { cmd } from '../../lab/hyperv-vm.ts';
 import type { Clock } from '../engine/job-pipeline.ts';
-import { runTool, type HostTool, type LoopbackDrivers } from './loopback-lab.ts';
+import { makeWorkDir, runTool, type HostTool, type LoopbackDrivers } from './loopback-lab.ts';
 
 export interface RescindOrderFinding {
   status: 'pass' | 'fail' | 'unsupported';
@@ -104,7 +101,7 @@ export async function rescindOrder(o: RescindOrderOptions, control: DeviceContro
   const read = async () => control.counters('guest', await guestLines().catch(() => []));
   const listed = async () => (await read()).channels;
 
-  expectOk(await tool.hv.ctx.shell.run(cmd(tool.hv.ctx, [assign('probeDir', ps('New-Item', { ItemType: 'Directory', Force: true, Path: o.workDir }))]), { timeoutMs: tool.hv.ctx.queryTimeoutMs }));
+  await makeWorkDir(tool.hv, o.workDir);
   await o.drivers.startCapture();
   let hostTrace: string | undefined;
   try {

@@ -49,7 +49,7 @@ import type { Scenario } from '../../scenario/model.ts';
 import { GAP_CHOICES } from '../../vmbus/choices.ts';
 import { fittingChoices } from '../commands/check-trace.ts';
 import type { Clock } from '../engine/job-pipeline.ts';
-import { loopbackJobLab, runTool, toolDrivers, vspProvider, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
+import { loopbackJobLab, makeWorkDir, runTool, toolDrivers, vspProvider, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
 import { hostDevice } from './lab-run.ts';
 import { loadDevice } from '../../device-api/load.ts';
 import { hasTool, noLabControl, type DeviceControl, type ToolControl } from '../../device-api/device-module.ts';
@@ -302,6 +302,8 @@ async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, t
         hv: o.hv, host: o.host.name, control: o.control, program: o.program, clock: o.clock,
         workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60), vspProvider: vspProvider(o.host),
       };
+      const made = await makeWorkDir(o.hv, lo.workDir).then(() => true, (e: Error) => { broken.push(`${s.name}: its work folder ${lo.workDir}: ${e.message.split('\n')[0]}`); return false; });
+      if (!made) continue;
       const d: LoopbackDrivers & { clock?: Clock } = (o.drivers ?? ((x) => toolDrivers(x)))(lo, s);
       // Drivers that keep their own time (the C drivers on the emulator) bring their clock.
       const lab = loopbackJobLab(d.clock ? { ...lo, clock: d.clock } : lo, d);
