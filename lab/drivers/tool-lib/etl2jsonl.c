@@ -85,25 +85,6 @@ static int read_text(PEVENT_RECORD rec, const WCHAR *name, char *out, ULONG size
 	return 0;
 }
 
-static int parse_hex(const char *text, int digits, vbt_u64 *out)
-{
-	vbt_u64 v = 0;
-	int i;
-
-	for (i = 0; i < digits; i++) {
-		char c = text[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (d < 0)
-			return -1;
-		v = v << 4 | (vbt_u64)d;
-	}
-	if (text[digits] != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* The schema event name of a TraceLogging event (its name is the TDH task name). */
 static int event_kind(PEVENT_RECORD rec, enum vbt_kind *kind)
 {
@@ -134,7 +115,7 @@ static int event_kind(PEVENT_RECORD rec, enum vbt_kind *kind)
 
 static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, ULONG state_size)
 {
-	char dir[8], hex[20];
+	char dir[8];
 	int bad = 0;
 
 	memset(ev, 0, sizeof(*ev));
@@ -163,15 +144,11 @@ static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, UL
 	}
 	if (ev->kind == VBT_PKT_SEND || ev->kind == VBT_PKT_RECV ||
 	    ev->kind == VBT_PKT_COMPLETE || ev->kind == VBT_PKT_COMPLETION) {
-		bad |= read_text(rec, L"digest", hex, sizeof(hex)) ||
-		       parse_hex(hex, 16, &ev->digest);
+		bad |= read_u64(rec, L"digest", &ev->digest); /* TraceLoggingHexUInt64 */
 	}
 	if (ev->kind == VBT_PKT_COMPLETE || ev->kind == VBT_PKT_COMPLETION ||
 	    ev->kind == VBT_PKT_FAIL) {
-		vbt_u64 status = 0;
-
-		bad |= read_text(rec, L"status", hex, sizeof(hex)) || parse_hex(hex, 8, &status);
-		ev->status = (vbt_u32)status;
+		bad |= read_u32(rec, L"status", &ev->status); /* TraceLoggingHexUInt32 */
 	}
 	if (ev->kind == VBT_PKT_SEND) {
 		unsigned char want = 0;
@@ -191,8 +168,7 @@ static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, UL
 		bad |= read_u32(rec, L"saveLen", &ev->save_len);
 	}
 	if (ev->kind == VBT_PKT_SAVE || ev->kind == VBT_PKT_RESTORE) {
-		bad |= read_text(rec, L"saveDigest", hex, sizeof(hex)) ||
-		       parse_hex(hex, 16, &ev->save_digest);
+		bad |= read_u64(rec, L"saveDigest", &ev->save_digest);
 	}
 	return bad ? -1 : 0;
 }

@@ -23,9 +23,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execaSync } from 'execa';
 import { InputError } from '../../errors.ts';
-import { defaultCacheDir, requireTool } from './toolchain.ts';
+import { defaultCacheDir, execaSync, requireTool } from './toolchain.ts';
 
 export { defaultCacheDir };
 
@@ -283,7 +282,7 @@ function buildSources(recipe: DriverRecipe, r: Resolved, opts: BuildOptions, pat
     const objects: string[] = [];
     const compile = (src: string, extra: string[]): void => {
       const obj = join(work, `${objects.length}.o`);
-      const res = execaSync('clang', [...flags, ...extra, '-c', src, '-o', obj], { reject: false, cwd: recipe.root });
+      const res = execaSync()('clang', [...flags, ...extra, '-c', src, '-o', obj], { reject: false, cwd: recipe.root });
       if (res.exitCode !== 0) {
         throw new InputError(`does not compile to wasm32:\n${String(res.stderr)}`, { file: shown(src) });
       }
@@ -292,7 +291,7 @@ function buildSources(recipe: DriverRecipe, r: Resolved, opts: BuildOptions, pat
     for (const s of sources) compile(s.file, [...r.includes, '-iquote', s.dir]);
     for (const s of r.world.shim) compile(join(SHIM_C_DIR, s), [...r.includes, '-I', SHIM_C_DIR]);
     const tmpWasm = join(work, 'out.wasm');
-    const link = execaSync('wasm-ld', [
+    const link = execaSync()('wasm-ld', [
       '--no-entry', '--allow-undefined', '--export-table', '--growable-table',
       '--export=__heap_base',
       ...r.exports.map((e) => `--export=${e}`),
@@ -322,7 +321,7 @@ function applyPatch(driver: string, from: string, original: string, patch: strin
     throw new InputError(`${driver}: the patch must change ${from} alone; it changes ${targets.join(', ') || 'nothing'}`, { file: shown(patch) });
   }
   requireTool('patch');
-  const res = execaSync('patch', ['--batch', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '--reject-file=-', '--quiet', '-o', out, original, patch], { reject: false });
+  const res = execaSync()('patch', ['--batch', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '--reject-file=-', '--quiet', '-o', out, original, patch], { reject: false });
   if (res.exitCode !== 0) {
     const said = `${String(res.stdout)}${String(res.stderr)}`.trim();
     throw new InputError(`${driver}: the patch does not apply to ${from} as it is now (the source changed since the patch was made: make it again against the current source)${said ? `:\n${said}` : ''}`, { file: shown(patch) });

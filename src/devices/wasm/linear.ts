@@ -2,6 +2,17 @@
 // scalars at addresses the driver passes, and copies between the rings' shared memory
 // (Uint8Arrays) and the driver's buffers. Views are made again whenever the memory has
 // grown (growing detaches the old ArrayBuffer).
+//
+// `version` says when the memory may have changed, so that what is worked out from all
+// of it (its runs of pages, memory-runs.ts liveRuns: a scan of megabytes that explore
+// needed three times per save point) is worked out once per change. It moves on every
+// write through this class, on every raw view handed out (`bytes`, `words`, `view`: the
+// holder may write through it, and must not keep it past the call that took it), on
+// growth, and on every entry into the driver (DriverRuntime: wasm code writes its memory
+// without this class seeing it). Only `peek` hands out a view that does not move it, to
+// readers of the whole memory that write nothing.
+// Invariant: two reads of the memory at the same version read the same bytes
+// (test/devices/wasm/linear.test.ts).
 
 const utf8 = new TextDecoder();
 /** The longest string cstring reads by default. */
@@ -14,6 +25,11 @@ export class Linear {
   private u8view = new Uint8Array(0);
   private dv = new DataView(new ArrayBuffer(0));
   private u32view = new Uint32Array(0);
+  /** moves whenever the memory may have changed (see the top of the file) */
+  version = 0;
+  /** what was worked out from the memory at `derivedAt` (memory-runs.ts liveRuns) */
+  derived: unknown = null;
+  derivedAt = -1;
 
   constructor(memory: WebAssembly.Memory) {
     this.memory = memory;
@@ -33,13 +49,26 @@ export class Linear {
 
   get bytes(): Uint8Array {
     this.fresh();
+    this.version++;
     return this.u8view;
   }
 
   /** The memory as 32-bit words (for aligned reads: word i is bytes 4i..4i+3). */
   get words(): Uint32Array {
     this.fresh();
+    this.version++;
     return this.u32view;
+  }
+
+  /** The memory's bytes for a reader that writes nothing through them (the version stays). */
+  peek(): Uint8Array {
+    this.fresh();
+    return this.u8view;
+  }
+
+  /** Says the memory may have changed where this class could not see it (the driver ran). */
+  touched(): void {
+    this.version++;
   }
 
   get size(): number {
@@ -50,6 +79,7 @@ export class Linear {
   ensure(end: number): void {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
+    this.version++;
     this.memory.grow(Math.ceil((end - have) / 65536));
   }
 
@@ -63,14 +93,17 @@ export class Linear {
   }
   setU32(at: number, v: number): void {
     this.fresh();
+    this.version++;
     this.dv.setUint32(at >>> 0, v >>> 0, true);
   }
   setU16(at: number, v: number): void {
     this.fresh();
+    this.version++;
     this.dv.setUint16(at >>> 0, v & 0xffff, true);
   }
   setU64(at: number, v: bigint): void {
     this.fresh();
+    this.version++;
     this.dv.setBigUint64(at >>> 0, BigInt.asUintN(64, v), true);
   }
 
@@ -83,11 +116,13 @@ export class Linear {
   /** A live view; valid until the next call into the driver or the pool. */
   view(at: number, len: number): Uint8Array {
     this.fresh();
+    this.version++;
     return this.u8view.subarray(at >>> 0, (at >>> 0) + (len >>> 0));
   }
 
   write(at: number, src: Uint8Array): void {
     this.fresh();
+    this.version++;
     this.u8view.set(src, at >>> 0);
   }
 
@@ -129,6 +164,7 @@ export class Linear {
    */
   fill(value: number, from: number, to: number): void {
     this.fresh();
+    this.version++;
     const b = this.u8view;
     if (to - from > 512) {
       b.fill(value, from, to);

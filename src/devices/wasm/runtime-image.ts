@@ -13,14 +13,18 @@
 //  - the memory is held as runs of pages (memory-runs.ts): pages of one byte value (the
 //    zero above the pool's top, the poison of its quarantine) are a value and a length;
 //  - an image can be put back into a runtime nobody uses any more (DriverRuntime.reuse)
-//    instead of a new instance, whose fresh memory mapping cost more than the copy.
+//    instead of a new instance, whose fresh memory mapping cost more than the copy;
+//  - the runs are worked out once per version of the memory (memory-runs.ts liveRuns):
+//    explore keys the memory before a save point's operation, saves it, restores it and
+//    keys it again; the save takes the first key's runs and the second key the restored
+//    image's, so the megabytes are scanned once per save point, not three times.
 //
 // Invariant: revive(image(rt)) gives a runtime whose memory and pool equal rt's at the
 // snapshot, and the same calls into both do the same, whether revived into a new
 // instance or a reused one (test/devices/wasm/runtime-image.test.ts).
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
-import { runsOf, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
+import { copyRuns, knownRuns, liveRuns, rememberRuns, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
 import type { PoolImage } from './pool.ts';
 import type { DriverRuntime } from './runtime.ts';
 
@@ -48,11 +52,12 @@ export interface RuntimeImage {
  */
 export function runtimeImage(rt: DriverRuntime, live = false): RuntimeImage {
   if (rt.inDriver) throw new Error(`${rt.name}: a snapshot is taken between entries into the driver, not inside one`);
-  const bytes = rt.mem.bytes;
-  const runs = runsOf(bytes, live);
+  // The runs a state key of this very memory worked out, if it has not changed since (memory-runs.ts liveRuns).
+  const found = liveRuns(rt.mem);
+  const runs = live ? [...found] : copyRuns(found);
   const first = runs[0];
   const memory = first && first[0] === 0 && first.length === 2 ? (runs.shift(), first[1]) : new Uint8Array(0);
-  return { driver: rt.name, memory, size: bytes.length, runs, pool: rt.pool.image(), handles: rt.handleCounters() };
+  return { driver: rt.name, memory, size: rt.mem.size, runs, pool: rt.pool.image(), handles: rt.handleCounters() };
 }
 
 /** The bench refuses a driver image whose memory is larger than this (a pool that big is a runaway driver). */
@@ -121,6 +126,9 @@ export function fitsRuntime(rt: DriverRuntime, img: RuntimeImage): boolean {
 export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage, opts: { fresh?: boolean } = { fresh: true }): void {
   const size = imageMemorySize(img);
   const had = rt.mem.size;
+  // What a reused instance's memory holds now, when its runs are known (liveRuns, taken
+  // before growing moves the version): fills it holds already are not written again.
+  const known = opts.fresh ? null : knownRuns(rt.mem);
   if (had > size) throw new Error(`${rt.name}: a memory of ${had} bytes cannot take an image of ${size} (wasm memory never shrinks)`);
   try {
     rt.mem.ensure(size);
@@ -132,7 +140,10 @@ export function restoreRuntime(rt: DriverRuntime, img: RuntimeImage, opts: { fre
   b.set(img.memory);
   // Memory grown just now is zero, and so is a new instance's above its data (below the
   // heap); the rest may hold anything, and every byte of it is written.
-  writeRuns(b, img.memory.length, img.runs ?? [], had, opts.fresh ? rt.pool.base : had);
+  writeRuns(b, img.memory.length, img.runs ?? [], had, opts.fresh ? rt.pool.base : had, known);
+  // The memory is now what the image's runs say: the next key or save need not scan it.
+  // (An image from before runs holds one run of bytes: left for liveRuns to work out.)
+  if (img.runs) rememberRuns(rt.mem, img.memory.length > 0 ? [[0, img.memory], ...img.runs] : [...img.runs]);
   rt.pool.restore(img.pool);
   rt.restoreHandleCounters(img.handles);
 }

@@ -86,6 +86,8 @@ export class DriverRuntime {
     // No import takes more than nine; the extra ones arrive undefined and are ignored.
     return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown) => {
       this.lastCall = name;
+      // The driver's code wrote its memory since it was entered or last called out.
+      this.mem.version++;
       if (++this.calls > limit) {
         throw violation('hang', name, `${this.calls} kernel calls`, `the driver made ${this.calls} kernel calls without returning from one entry; the last was ${name} (a loop that makes no progress)`);
       }
@@ -147,6 +149,8 @@ export class DriverRuntime {
     try {
       return this.irql.run(level, what, fn);
     } finally {
+      // The driver's code may have written its memory since its last call out (linear.ts version).
+      this.mem.version++;
       this.depth--;
       if (outer) for (const f of this.afterEntry) f();
     }
@@ -187,6 +191,8 @@ export class DriverRuntime {
       irql.level = saved;
       return r;
     } finally {
+      // The driver's code may have written its memory since its last call out (linear.ts version).
+      this.mem.version++;
       this.depth--;
       if (outer) for (const x of this.afterEntry) x();
     }

@@ -33,7 +33,7 @@ import type { WindowsDriver } from './windows-driver.ts';
 import type { WdfShim } from './wdf-shim.ts';
 import type { Linear } from './linear.ts';
 import type { DriverRuntime } from './runtime.ts';
-import { runsOf } from './memory-runs.ts';
+import { liveRuns } from './memory-runs.ts';
 
 /**
  * What the keyers write into: explore's StateKey (src/scenario/state-key.ts), by shape
@@ -184,7 +184,7 @@ export function keyRuntimeTables(k: KeyWriter, rt: DriverRuntime): void {
  * (the Linux shim's jiffies), or -1.
  */
 export function keyMemoryRuns(k: KeyWriter, mem: Linear, skip = -1): void {
-  const runs = runsOf(mem.bytes, true);
+  const runs = liveRuns(mem);
   k.num(mem.size);
   k.num(runs.length);
   for (const r of runs) {

@@ -7,8 +7,19 @@ import { threadId } from 'node:worker_threads';
 import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execaSync } from 'execa';
+import { createRequire } from 'node:module';
 import { InputError } from '../../errors.ts';
+
+/**
+ * execa's execaSync, loaded on first use: only a build (a cache miss) or a tool's first
+ * version check runs a program, and loading execa cost every explore worker ~70 ms of
+ * CPU at its start while the drivers came from the cache. (execa is ES modules without
+ * top-level await, which Node's require loads synchronously, as these callers need.)
+ */
+let execa: typeof import('execa').execaSync | undefined;
+export function execaSync(): typeof import('execa').execaSync {
+  return (execa ??= (createRequire(import.meta.url)('execa') as typeof import('execa')).execaSync);
+}
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -81,7 +92,7 @@ function onPath(tool: string): string | null {
 
 function findTool(tool: keyof typeof TOOL_PACKAGE): string {
   try {
-    const r = execaSync(tool, ['--version'], { reject: false });
+    const r = execaSync()(tool, ['--version'], { reject: false });
     if (r.exitCode === 0) return String(r.stdout).split('\n')[0] ?? tool;
   } catch {
     // not on PATH: the error below says what to install

@@ -14,6 +14,10 @@
 //   force-new-channel  the same with an `open` asking for FORCE_NEW_CHANNEL (the flag 0x8): is the
 //                  offer taken, and does the client keep its channel or get a new one
 //                  (its counters start again) when the server channel is restored
+//   rescind-order  a loopback channel with traffic in flight is rescinded and the control tool
+//                  sends on it at once: did KMCL suspend and close the client before PnP removed
+//                  its device (the order the test-only removal race cGuestRemovalRace assumes),
+//                  and was the command refused with STATUS_INVALID_DEVICE_STATE
 //   choice:<key>   for each documented-gap choice, which option the host's traces fit
 //
 // An experiment whose prerequisite failed is `unsupported` ("not tried: ...") so that the
@@ -50,6 +54,7 @@ import { hostDevice } from './lab-run.ts';
 import { loadDevice } from '../../device-api/load.ts';
 import { hasTool, noLabControl, type DeviceControl, type ToolControl } from '../../device-api/device-module.ts';
 import { runRealJob } from './real-job.ts';
+import { rescindOrder } from './probe-rescind.ts';
 
 export type ProbeStatus = 'pass' | 'fail' | 'unsupported';
 
@@ -268,7 +273,19 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     await vspSays({ op: 'close', ch: fc }).catch(() => undefined);
   }
 
-  // 10. documented-gap choices, from loopback jobs of targeted scenarios
+  // 10. how a rescinded client is torn down, on channels of its own (probe-rescind.ts)
+  const rescindTitle = 'the order of a rescinded client\'s close and its removal';
+  if (!flows) notTried('rescind-order', rescindTitle, 'traffic');
+  else {
+    const workDir = `${o.host.vmRoot}\\probe-rescind-order`;
+    const r = await (async () => {
+      const drivers = toolDrivers({ ...tool, clock: o.clock, workDir, session: 'bench-probe-rescind-order', vspProvider: vspProvider(o.host) });
+      return rescindOrder({ tool, clock: o.clock, waitMs, workDir, drivers, keep: ch + 2, rescinded: ch + 3 }, control);
+    })().catch((e: Error) => ({ status: 'fail' as const, detail: e.message.split('\n')[0]!, meaning: 'the experiment broke off: the removal order stays unanswered' }));
+    add('rescind-order', rescindTitle, r.status, r.detail, r.meaning);
+  }
+
+  // 11. documented-gap choices, from loopback jobs of targeted scenarios
   await probeChoices(o, flows, add);
   return { version: 1, host: o.host.name, at: new Date(o.clock.now()).toISOString(), facts, findings };
 }

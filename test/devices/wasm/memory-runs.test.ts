@@ -1,11 +1,13 @@
 // A driver's memory held as runs of pages (memory-runs.ts) is exact: written back over
 // any memory of the same size it gives the original byte for byte, copied or as live
 // views, into a used memory or a new one; and runs that do not tile the memory are
-// named, never written.
+// named, never written. The runs worked out once per version of a driver's memory
+// (liveRuns) always describe the memory as it is, whatever wrote it since.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RUN_PAGE, runsOf, runsProblem, writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
+import { liveRuns, rememberRuns, RUN_PAGE, runsOf, runsProblem, writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
+import { Linear } from '../../../src/devices/wasm/linear.ts';
 
 /** A memory of whole pages, each zero, one value (a fill) throughout, or random bytes, with a few bytes changed anywhere. */
 const memory = fc
@@ -50,6 +52,22 @@ describe('memory as runs of pages', () => {
     );
   });
 
+  it('property: told what the memory holds now (its runs), writing skips the fills it holds already and gives the same memory', () => {
+    fc.assert(
+      fc.property(memory, memory, fc.nat(), (m, held, split) => {
+        // The memory written into: another memory's pages, as long as m (what a reused instance held).
+        const target = new Uint8Array(m.length);
+        target.set(held.subarray(0, Math.min(held.length, m.length)));
+        const known = runsOf(target, true);
+        // An image whose first bytes are held apart (RuntimeImage.memory), the rest as runs.
+        const from = (split % (m.length / RUN_PAGE + 1)) * RUN_PAGE;
+        target.set(m.subarray(0, from));
+        writeRuns(target, from, runsOf(m.subarray(from), false).map((r) => (r.length === 2 ? [r[0] + from, r[1]] : [r[0] + from, r[1], r[2]]) as MemoryRun), m.length, m.length, known);
+        expect(Buffer.compare(target, m)).toBe(0);
+      }),
+    );
+  });
+
   it('a copy does not change with the memory it was taken of; a live view does', () => {
     const m = new Uint8Array(4 * RUN_PAGE);
     m.fill(7, RUN_PAGE, 2 * RUN_PAGE);
@@ -88,5 +106,79 @@ describe('memory as runs of pages', () => {
   ];
   it.each(bad)('names what is wrong with runs that do not tile the memory: %s', (_what, runs, message) => {
     expect(runsProblem(runs, 0, 2 * 4096)).toMatch(message);
+  });
+});
+
+/** What can write a driver's memory: each way through Linear, a raw view it hands out, the driver's code (entries), growth, a restore. */
+const write = fc.oneof(
+  fc.record({ how: fc.constantFrom('setU32', 'setU16', 'setU64', 'fill', 'write', 'bytes', 'words', 'view', 'driver'), at: fc.nat(), v: fc.integer({ min: 0, max: 255 }), n: fc.integer({ min: 1, max: 3 * RUN_PAGE }) }),
+  fc.record({ how: fc.constant('grow'), at: fc.constant(0), v: fc.constant(0), n: fc.constant(1) }),
+  fc.record({ how: fc.constant('restore'), at: fc.nat(), v: fc.integer({ min: 0, max: 255 }), n: fc.integer({ min: 1, max: 3 * RUN_PAGE }) }),
+);
+
+/** Applies one write; `n` bytes of value `v` at `at` (kept inside the memory). */
+function apply(m: Linear, w: { how: string; at: number; v: number; n: number }): void {
+  const size = m.size;
+  const n = Math.min(w.n, size);
+  const at = w.at % (size - n + 1);
+  switch (w.how) {
+    case 'setU32': return m.setU32(at & ~3, w.v * 0x01010101);
+    case 'setU16': return m.setU16(at & ~1, w.v * 0x0101);
+    case 'setU64': return m.setU64(at & ~7 & 0xfff8, BigInt(w.v) << 40n);
+    case 'fill': return m.fill(w.v, at, at + n);
+    case 'write': return m.write(at, new Uint8Array(n).fill(w.v));
+    case 'bytes': m.bytes.fill(w.v, at, at + n); return;
+    case 'words': m.words[at >>> 2] = w.v; return;
+    case 'view': m.view(at, n).fill(w.v); return;
+    case 'driver':
+      // Wasm code writes without Linear seeing it; the runtime says so on every entry and call out (runtime.ts).
+      new Uint8Array(m.memory.buffer).fill(w.v, at, at + n);
+      m.touched();
+      return;
+    case 'grow': return m.ensure(size + 65536);
+    case 'restore': {
+      // A restore writes an image's runs into the memory and tells liveRuns so (runtime-image.ts restoreRuntime).
+      const other = new Uint8Array(size);
+      other.fill(w.v, at, at + n);
+      other[(at * 7) % size] = 1;
+      const runs = runsOf(other, false);
+      writeRuns(m.bytes, 0, runs, size, size);
+      rememberRuns(m, runs);
+      return;
+    }
+  }
+}
+
+describe('the runs of a driver memory, worked out once per version', () => {
+  it('property: after any writes, liveRuns describes the memory byte for byte, and equals a scan when nothing was restored', () => {
+    fc.assert(
+      fc.property(fc.array(write, { maxLength: 12 }), fc.array(fc.boolean(), { maxLength: 12 }), (writes, reads) => {
+        const m = new Linear(new WebAssembly.Memory({ initial: 1, maximum: 4 }));
+        let restored = false;
+        writes.forEach((w, i) => {
+          // Read (and so remembered) before some writes, so that a stale answer would show.
+          if (reads[i]) liveRuns(m);
+          if (w.how === 'grow' && m.size >= 4 * 65536) return;
+          apply(m, w);
+          restored ||= w.how === 'restore';
+          const runs = liveRuns(m);
+          const back = new Uint8Array(m.size).fill(0x5a);
+          writeRuns(back, 0, runs, back.length, back.length);
+          expect(Buffer.compare(back, new Uint8Array(m.memory.buffer))).toBe(0);
+          if (!restored) expect(runs).toEqual(runsOf(new Uint8Array(m.memory.buffer), false));
+        });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('scans the memory once while nothing writes it, and again after a write', () => {
+    const m = new Linear(new WebAssembly.Memory({ initial: 1 }));
+    const first = liveRuns(m);
+    m.peek();
+    m.u32(8);
+    expect(liveRuns(m)).toBe(first);
+    m.setU32(8, 1);
+    expect(liveRuns(m)).not.toBe(first);
   });
 });

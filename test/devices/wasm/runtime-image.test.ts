@@ -15,7 +15,8 @@ import type { EmulatorGuest, GuestDriver } from '../../../src/device-api/device-
 import { MemorySink } from '../../../src/trace/sink.ts';
 import { GuestMemory } from '../../../src/vmbus/partition.ts';
 import { RestoreError } from '../../../src/vmbus/saved-state.ts';
-import { writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
+import { liveRuns, runsOf, writeRuns, type MemoryRun } from '../../../src/devices/wasm/memory-runs.ts';
+import type { Linear } from '../../../src/devices/wasm/linear.ts';
 import type { CGuestState } from '../../../src/device-api/c-guest-base.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
@@ -92,6 +93,33 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
         },
       ),
       { numRuns: 12 },
+    );
+  });
+
+  it('property: the runs a key or a snapshot takes without scanning the memory again are the memory, after a revive and after the driver ran', () => {
+    const same = (mem: Linear): void => {
+      const back = new Uint8Array(mem.size).fill(0x5a);
+      writeRuns(back, 0, liveRuns(mem), back.length, back.length);
+      expect(Buffer.compare(back, new Uint8Array(mem.memory.buffer))).toBe(0);
+    };
+    fc.assert(
+      fc.property(fc.array(sendStep, { maxLength: 4 }), fc.array(sendStep, { minLength: 1, maxLength: 4 }), (before, after) => {
+        const clock = { now: 0 };
+        const g = guestOn(clock);
+        drive(g, clock, before);
+        const mem = (runtimeOf(g.state) as { mem: Linear }).mem;
+        same(mem);
+        const image = g.side.snapshotGuest(g.state, clock.now);
+        const back = g.side.reviveGuest(image, clock.now);
+        const revived = (runtimeOf(back) as { mem: Linear }).mem;
+        // Revived: the image's own runs, not a scan; then the driver runs and they are worked out again.
+        same(revived);
+        const a = attach(g.side, back, g.mem, new MemorySink());
+        drive(a, clock, after);
+        same(revived);
+        expect(liveRuns(revived)).toEqual(runsOf(new Uint8Array(revived.memory.buffer), true));
+      }),
+      { numRuns: 8 },
     );
   });
 

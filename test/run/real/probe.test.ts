@@ -95,7 +95,7 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
   it('says so when the client does not bind, and does not try what depends on it', async () => {
     await init(true, { ClientBinds: false });
     const r = await probe();
-    expect(status(r)).toMatchObject({ 'loopback-offer': 'pass', 'client-binds': 'fail', traffic: 'unsupported', 'restore-open': 'unsupported' });
+    expect(status(r)).toMatchObject({ 'loopback-offer': 'pass', 'client-binds': 'fail', traffic: 'unsupported', 'restore-open': 'unsupported', 'rescind-order': 'unsupported' });
     expect(r.findings.find((f) => f.id === 'client-binds')!.meaning).toMatch(/loopback jobs cannot run here/);
   });
 
