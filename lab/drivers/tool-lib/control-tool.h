@@ -71,15 +71,13 @@ int ctl_export_state(HANDLE h, DWORD ioctl, const char *ch_text, const char *pat
 int ctl_import_state(HANDLE h, DWORD ioctl, const char *path, size_t min_size);
 
 /*
- * The events of `provider` (named provider_name in messages) in the ETW capture
- * `etl`, as JSON Lines sorted by the seq the VSP gave them. The VSP must write them
- * through the trace library (vbt_tracelogging_write: the event name is the schema's
- * "ev", each field the schema's name), as both bench VSPs do. A capture with an event
- * of the provider it cannot decode, or a seq twice, is refused (exit 2), never
- * written with a hole.
+ * The verb `etl2jsonl IN.etl [OUT]`: the events of `provider` (named provider_name in
+ * messages) in the ETW capture `etl`, as JSON Lines sorted by the seq the VSP gave them,
+ * into OUT or standard output. The VSP must write them through the trace library
+ * (vbt_tracelogging_write: the event name is the schema's "ev", each field the schema's
+ * name), as both bench VSPs do. A capture with an event of the provider it cannot
+ * decode, or a seq twice, is refused (exit 2) and OUT not written: never a trace with
+ * a hole.
  */
-int ctl_etl_to_jsonl(const char *etl, FILE *out, const GUID *provider, const char *provider_name);
-
-/* The verb `etl2jsonl IN.etl [OUT]`: ctl_etl_to_jsonl into OUT, or standard output. */
 int ctl_etl2jsonl(const char *etl, const char *out_path, const GUID *provider,
 		  const char *provider_name);

@@ -218,7 +218,18 @@ static int by_seq(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int ctl_etl_to_jsonl(const char *etl, FILE *out, const GUID *provider, const char *provider_name)
+static void free_lines(void)
+{
+	size_t i;
+
+	for (i = 0; i < conv.count; i++)
+		free(conv.lines[i].text);
+	free(conv.lines);
+	memset(&conv, 0, sizeof(conv));
+}
+
+/* Reads the capture into conv, sorted by seq; EXIT_OK only when every event is there once. */
+static int collect(const char *etl, const GUID *provider, const char *provider_name)
 {
 	EVENT_TRACE_LOGFILEA logfile;
 	PROCESSTRACE_HANDLE trace;
@@ -233,8 +244,8 @@ int ctl_etl_to_jsonl(const char *etl, FILE *out, const GUID *provider, const cha
 	logfile.EventRecordCallback = on_event;
 	trace = OpenTraceA(&logfile);
 	if (trace == INVALID_PROCESSTRACE_HANDLE) {
-		fprintf(stderr, "%s: cannot open %s as an ETW trace (error %lu)\n", ctl_tool_name, etl,
-			GetLastError());
+		fprintf(stderr, "%s: cannot open %s as an ETW trace (error %lu)\n", ctl_tool_name,
+			etl, GetLastError());
 		return EXIT_INPUT;
 	}
 	status = ProcessTrace(&trace, 1, NULL, NULL);
@@ -261,25 +272,28 @@ int ctl_etl_to_jsonl(const char *etl, FILE *out, const GUID *provider, const cha
 			ctl_tool_name, conv.undecodable, provider_name);
 		return EXIT_INPUT;
 	}
-	for (i = 0; i < conv.count; i++) {
-		fputs(conv.lines[i].text, out);
-		free(conv.lines[i].text);
-	}
-	free(conv.lines);
 	return EXIT_OK;
 }
-
 
 int ctl_etl2jsonl(const char *etl, const char *out_path, const GUID *provider,
 		  const char *provider_name)
 {
-	FILE *out = ctl_open_output(out_path);
-	int rc;
+	int rc = collect(etl, provider, provider_name);
+	FILE *out;
+	size_t i;
 
-	if (out == NULL)
-		return EXIT_INPUT;
-	rc = ctl_etl_to_jsonl(etl, out, provider, provider_name);
-	if (out != stdout)
-		fclose(out);
+	/* OUT is opened only for a whole trace: a refused capture leaves no file behind. */
+	if (rc == EXIT_OK) {
+		out = ctl_open_output(out_path);
+		if (out == NULL) {
+			rc = EXIT_INPUT;
+		} else {
+			for (i = 0; i < conv.count; i++)
+				fputs(conv.lines[i].text, out);
+			if (out != stdout)
+				fclose(out);
+		}
+	}
+	free_lines();
 	return rc;
 }

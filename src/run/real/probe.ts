@@ -372,6 +372,12 @@ export async function runProbe(o: ProbeRunOptions): Promise<{ report: ProbeRepor
   if (!hasTool(device.control)) {
     throw new InputError(`device ${device.name} has no control interface${noLabControl(device)}, so the probe cannot drive host ${host.name}'s drivers`, { file: inventory.file, line: host.device?.line, field: host.device?.field });
   }
+  // The probe's questions are asked of a loopback client in the host (its offers, binds, restores).
+  if (device.control.loopbackChannels === 0) {
+    throw new InputError(`device ${device.name} has no loopback client (its control's loopbackChannels is 0), and the probe asks its questions of one, so it cannot probe host ${host.name}`, { file: inventory.file, line: host.device?.line, field: host.device?.field }, {
+      hint: 'probe the host with the sample device (a host entry without device:), whose client answers them',
+    });
+  }
   const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios'], inventory.device ? { defaultDevice: inventory.device.path, from: { file: inventory.file, field: 'device' } } : {});
   const hv = await openHyperV(host, o.connect);
   try {

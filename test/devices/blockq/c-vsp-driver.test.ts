@@ -158,6 +158,26 @@ describe.skipIf(!toolchain)('blockq\'s C VSP, driven through its control interfa
     expect(() => h.vsp.unload()).not.toThrow();
   });
 
+  // Invariant (blockq-command.c parse_open): `handle=H` takes any H from 1 to 2^64 - 1,
+  // decimal or 0x-hex, and nothing else; a refused open offers nothing.
+  it('property: open by handle takes exactly the handles from 1 to 2^64 - 1, decimal or hex', () => {
+    const h = harness();
+    const max = (1n << 64n) - 1n;
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: max + 2n }), fc.boolean(), (n, hex) => {
+      const text = hex ? `0x${n.toString(16)}` : n.toString();
+      const st = h.vsp.command(`open ${CH} ${instanceGuid(CH)} handle=${text} ring-pages=4`) >>> 0;
+      if (n >= 1n && n <= max) {
+        expect(st, text).toBe(0);
+        expect(h.vsp.offered(CH)!.config.vmbusHandle).not.toBeNull();
+        h.vsp.run(`close ch=${CH}`);
+      } else {
+        expect(st, text).toBe(STATUS_INVALID_PARAMETER);
+      }
+      expect(h.vsp.offered(CH)).toBeNull();
+    }), { numRuns: 200 });
+    expect(() => h.vsp.unload()).not.toThrow();
+  });
+
   it('refuses to import a VM channel\'s state where it has no channel (its handle comes only with open), or into a channel offered the other way', () => {
     const h = harness();
     h.open('handle=0x400');

@@ -138,6 +138,15 @@ describe('the inventory\'s device', () => {
     expect(loaded.inventory.hosts[0]!.drivers?.client).toBeUndefined();
   });
 
+  it('refuses to probe a blockq host, whose device has no loopback client to ask, before connecting (exit 2)', async () => {
+    const { file } = lab(['version: 1', 'hosts:', host('hv-a', `, attach: vm-handle, handleBroker: { command: broker.exe }, device: ${JSON.stringify(resolve('devices/blockq/device.ts'))}, driversFile: ${JSON.stringify(resolve('devices/blockq/c/packages.yaml'))}`)]);
+    const e = await runProbe({ lab: file, out: join(tmpdir(), 'no-probe'), scenarios: [], connect: { modules: [], localPwsh: '/nonexistent/pwsh' }, clock: realClock }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as InputError).exitCode).toBe(2);
+    expect((e as Error).message).toMatch(/device blockq has no loopback client .* cannot probe host hv-a/);
+    expect((e as Error).message).toMatch(/lab\.yaml:3/);
+  });
+
   it('a blockq scenario is never a loopback job: blockq has no loopback client', async () => {
     const s = await loadScenarioFile('devices/blockq/scenarios/01-save-restore.yaml');
     expect(loopbackNotApplicable(s)).toBe('loopback: the blockq device has no loopback client (its module\'s control.loopbackChannels is 0)');

@@ -95,6 +95,8 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
     expect(r.exitCode).toBe(3);
     expect(r.output.join(' ')).toContain('is vmbus_blockq_vsp.inf installed?');
     expect(tools).toEqual([]); // nothing reached the drivers
+    // A tool the stand-in does not know is refused by name, not taken for the sample's.
+    await expect(standin.host.setup('Set-StandinSampleDrivers', { Bridge: standin.url, Tool: 'nope-ctl' })).rejects.toThrow(/no control tool nope-ctl in the stand-in/);
   });
 
   for (const file of ['devices/blockq/scenarios/01-save-restore.yaml', 'devices/blockq/scenarios/03-checkpoint.yaml']) {

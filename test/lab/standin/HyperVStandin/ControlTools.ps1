@@ -45,7 +45,8 @@ function Set-StandinSampleDrivers {
     [CmdletBinding()]
     param([ValidateSet('ok', 'refused')][string]$LoopbackOffer = 'ok', [bool]$ClientBinds = $true, [ValidateSet('ok', 'fail')][string]$RestoreWithClientOpen = 'ok',
           [ValidateSet('keeps', 'new-channel', 'refused')][string]$ForceNewChannel = 'keeps', [string]$Bridge = '',
-          [ValidateSet('sample-ctl', 'blockq-ctl')][string]$Tool = 'sample-ctl')
+          [string]$Tool = 'sample-ctl')
+    if (-not $script:StandinTools.ContainsKey($Tool)) { throw "no control tool $Tool in the stand-in (StandinTools): $($script:StandinTools.Keys -join ', ')" }
     $c = Get-Config
     $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; ForceNewChannel = $ForceNewChannel; Channels = @{}; Log = @(); TraceSeq = 0; Bridge = $Bridge; Tool = $Tool }
     Save-Config $c
@@ -57,7 +58,9 @@ function script:Get-SampleDrivers($c) {
 }
 
 # Each tool: the INF of its VSP package (lab/drivers/packages.yaml, devices/blockq/c/packages.yaml),
-# without which its VSP cannot be reached, and whether the model below answers it.
+# without which its VSP cannot be reached, and whether the model below answers it. Another
+# device's tool is an entry here, a function of its name below, and the name in the
+# module's FunctionsToExport (HyperVStandin.psd1).
 $script:StandinTools = @{
     'sample-ctl' = @{ Inf = 'vmbus_sample_vsp.inf'; Model = $true }
     'blockq-ctl' = @{ Inf = 'vmbus_blockq_vsp.inf'; Model = $false }
