@@ -8,6 +8,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { executeScenario } from '../../src/scenario/execute.ts';
 import { checkTrace, type CheckResult, type GuestSends } from '../../src/check/replay.ts';
 import { ArraySource } from '../../src/check/observed.ts';
@@ -104,6 +105,22 @@ describe.skipIf(!toolchain)('bench check on a C Linux guest whose send times out
     expect(check(stalled, changed({ tx: 20 }))).toMatchObject({ verdict: 'diverge', class: 'spurious' });
     expect(check(stalled, changed({ dir: 'h2g' }))).toMatchObject({ verdict: 'diverge' });
     expect(check(stalled, changed({ side: 'host' }))).toMatchObject({ verdict: 'diverge' });
+  });
+
+  it('property: wherever the give-up is moved, the trace passes exactly when it comes after the last send and before the host reads the ring again', () => {
+    const lastSend = good.findIndex((e) => e.ev === 'pkt.send' && e.side === 'guest' && e.tx === 18);
+    const nextStep = good.findIndex((e, i) => i > giveUp && e.ev === 'pkt.send' && e.side === 'guest');
+    const without = good.filter((_, i) => i !== giveUp);
+    fc.assert(fc.property(fc.integer({ min: lastSend - 2, max: nextStep - 1 }), (at) => {
+      // `at`: the give-up's index among the other events (it goes before without[at]).
+      const moved = renumber([...without.slice(0, at), good[giveUp]!, ...without.slice(at)]);
+      const afterLastSend = at > lastSend;
+      const hostReadBefore = without.slice(lastSend + 1, at).some((e) => e.side === 'host' && e.ev === 'pkt.recv' && e.dir === 'g2h');
+      const r = check(stalled, moved);
+      if (afterLastSend && !hostReadBefore) expect(r, `at ${at}`).toMatchObject({ verdict: 'pass' });
+      else if (afterLastSend) expect(r, `at ${at}`).toMatchObject({ verdict: 'diverge', class: 'spurious' });
+      else expect(r, `at ${at}`).toMatchObject({ verdict: 'diverge' });
+    }), { numRuns: 30 });
   });
 
   it('the same give-up without its pkt.timeout (a driver that gives up silently) diverges', () => {
