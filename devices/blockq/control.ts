@@ -4,15 +4,20 @@
 // emulator's C adapters (c/host-vsp.ts for the VSP; the C Linux guest,
 // src/device-api/c-linux-guest.ts) and by a lab job.
 //
-// It has no `tool`: a real lab's host side reaches the VSP through a Windows control
-// tool (the sample's is sample-ctl.exe, lab/drivers/vsp/tool), and blockq has none, so a
-// real lab refuses blockq (exit 2, saying so). The guest side is complete: the Linux
-// guest driver (c/guest-linux) takes `command`'s guest lines through its debugfs
-// control file (`linuxGuest`), as the emulator's `devices: c-linux` sends them, and a VM
-// job whose host side is reached otherwise (the emulated one of
-// test/run/real/support/c-vm.ts) runs with it.
+// A real lab's host side reaches the VSP through blockq-ctl.exe (c/tool/blockq-ctl.c,
+// on the bench's tool library as sample-ctl is):
+//
+//   blockq-ctl vsp command "TEXT"       one control line
+//   blockq-ctl vsp counters             trace_seq=N, then "ch=N name=value ..." per channel
+//   blockq-ctl etl2jsonl IN.etl OUT     the VSP's ETW capture (VmbusBench.BlockqVsp) as JSON Lines
+//
+// The guest side is the Linux guest driver (c/guest-linux): it takes `command`'s guest
+// lines through its debugfs control file (`linuxGuest`). blockq has no Windows guest
+// driver nor a loopback client, so the tool has no `guest` verbs, and a loopback job or
+// a VM job with a Windows guest is planned not applicable (loopbackChannels and
+// windowsGuestChannels 0).
 
-import type { ChannelOp, DeviceControl, DriverCounters, TrafficStep } from '../../src/device-api/device-module.ts';
+import type { ChannelOp, DriverCounters, ToolControl, ToolVerb, TrafficStep } from '../../src/device-api/device-module.ts';
 import { channelCommand, instanceGuid, parseCounters, trafficCommand } from '../../src/device-api/control-lines.ts';
 
 /** A traffic step as a line of blockq's control language (PROTOCOL.md, "Control interfaces"): request, event, note. */
@@ -45,14 +50,38 @@ export function counters(who: 'vsp' | 'guest', lines: readonly string[]): Driver
   return parseCounters(lines, who === 'vsp' ? { sent: 'events_sent', completed: 'replies' } : { sent: 'requests_sent', completed: 'completions' });
 }
 
-/** blockq's control: everything of a DeviceControl but the Windows tool, which it lacks (see the top of this file). */
-export const blockqControl: DeviceControl = {
+/**
+ * blockq-ctl's argument vectors: the VSP's verbs and the ETW conversion. A guest verb
+ * (a Windows guest's or a loopback client's) is the caller's error: blockq has neither
+ * driver, and a lab plans no job that asks for one.
+ */
+export function toolArgs(v: ToolVerb): string[] {
+  switch (v.verb) {
+    case 'command':
+    case 'counters':
+      if (v.who !== 'vsp') break;
+      return v.verb === 'command' ? ['vsp', 'command', v.line] : ['vsp', 'counters'];
+    case 'convert-etl': return ['etl2jsonl', v.etl, v.jsonl];
+    case 'trace': break;
+  }
+  throw new Error(`blockq: no Windows guest driver answers \`${v.verb}\` (its guest is the Linux module)`);
+}
+
+/** blockq's control: its lines, counters and instance GUIDs, blockq-ctl on a host, the Linux guest's control file. */
+export const blockqControl: ToolControl = {
   command,
   channelInstance,
   channel,
   counters,
+  // Where lab/SETUP.md "Drivers" has the lab put it, as sample-ctl.exe.
+  tool: { program: 'C:\\bench\\bin\\blockq-ctl.exe', args: toolArgs },
   // c/guest-linux/bq_guest_ctl.c: one command per write.
   linuxGuest: { controlFile: '/sys/kernel/debug/vmbus_blockq_guest/control' },
+  // No loopback client and no Windows guest driver: a loopback job, and a VM job with a
+  // Windows guest, are planned not applicable, with these as the reason (src/lab/attach.ts,
+  // src/lab/vm-steps.ts).
+  loopbackChannels: 0,
+  windowsGuestChannels: 0,
   // The guest answers each Event by the protocol's own rule (hold + d(tx)): nothing to set first.
   begin: [],
 };

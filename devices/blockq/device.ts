@@ -7,9 +7,10 @@
 // built to wasm32 for the emulator: `emulator.cHost`, `devices: c`); its guest side too:
 // the twin (guest.ts) and a C Linux guest driver (c/guest-linux, built to wasm32 for the
 // emulator: `emulator.cGuest`, `devices: c-linux`). Its `control` (control.ts) gives the
-// lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces"), but no
-// Windows control tool, which a real lab's host side needs and blockq lacks: a real lab
-// refuses it (exit 2).
+// lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces") and its
+// Windows control tool (c/tool/blockq-ctl.c), through which a real lab's host side
+// reaches the VSP: a real lab plans and runs its VM jobs with a Linux guest (never run on
+// a real Hyper-V host).
 
 import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';

@@ -13,7 +13,7 @@ import type { TraceSink } from '../../src/trace/sink.ts';
 import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import type { DeliveryPeek, GuestDriver, GuestRings, HostDoorbell } from '../../src/device-api/device-module.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, queuedWrites, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  abandonQueuedSends, canDeliver, canFlush, deliverOne, flushOne, hostSignalled, queuedWrites, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 import {
   Mode, MsgType, Status, answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
@@ -164,6 +164,11 @@ export class BlockqGuest implements GuestDriver {
 
   queued(ch: number): number {
     return queuedWrites(this.chan(ch));
+  }
+
+  /** Gives up the sends queued on `ch` (GuestDriver.abandonQueued: a Linux driver's send timeout). */
+  abandonQueued(ch: number): void {
+    abandonQueuedSends(this.chan(ch), this.rings.get(ch)!.out);
   }
 
   flushOne(ch: number): void {

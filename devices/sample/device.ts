@@ -38,7 +38,7 @@ const sample: DeviceModule = {
     cGuest(os, o) {
       // The C guest driver as the VM's guest: the Windows KMCL client (devices/sample/c/guest-windows-vm.ts)
       // or the Linux module (src/device-api/c-linux-guest.ts), driven in the drivers' control language.
-      if (os === 'windows') return cWindowsGuest({ now: o.now, choices: o.choices ?? DEFAULT_CHOICES, control: sampleControl, replace: o.replace, kmclFaults: o.kmclFaults });
+      if (os === 'windows') return cWindowsGuest({ now: o.now, choices: o.choices ?? DEFAULT_CHOICES, control: sampleControl, replace: o.replace, kmclFaults: o.kmclFaults, removalRace: o.removalRace });
       return cLinuxGuest({ now: o.now, recipe: guestLinuxRecipe(), control: sampleControl, replace: o.replace });
     },
   },

@@ -28,7 +28,7 @@ import {
 } from './protocol.ts';
 import type { GuestDriver } from '../../src/device-api/device-module.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, queuedWrites, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  abandonQueuedSends, canDeliver, canFlush, deliverOne, flushOne, hostSignalled, queuedWrites, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 import type { StateKey } from '../../src/scenario/state-key.ts';
 
@@ -165,6 +165,11 @@ export class SampleGuest implements GuestDriver {
 
   queued(ch: number): number {
     return queuedWrites(this.chan(ch));
+  }
+
+  /** Gives up the sends queued on `ch` (GuestDriver.abandonQueued: a Linux driver's send timeout). */
+  abandonQueued(ch: number): void {
+    abandonQueuedSends(this.chan(ch), this.ringsOf(ch).out);
   }
 
   flushOne(ch: number): void {

@@ -428,6 +428,13 @@ export class PropertyChecker {
         this.maybeFinish(l, r);
         return;
       }
+      case 'pkt.timeout': {
+        // A give-up: the packet never entered the ring, so its id must not be in flight
+        // (sent and not ended). A receive of it after this is one of a packet never sent.
+        const l = this.lane(e.ch, e.dir);
+        if (l.open.has(e.tx)) return this.fail('exactly-once-delivery', 'spurious', e.seq, `${keyOf(e.ch, e.dir, e.tx)} given up (pkt.timeout) after it was sent`);
+        return;
+      }
       case 'kmcl.violation':
         this.fail('kmcl-rules', 'kmcl-misuse', e.seq,
           `${e.side} ch ${e.ch}: ${e.call}${e.packet ? ` (packet ${e.packet})` : ''} broke KMCL rule ${e.rule}: ${e.message}`);

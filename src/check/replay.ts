@@ -460,6 +460,15 @@ class Replay implements TraceSink {
     const h = this.head('host');
     const g = this.head('guest');
     const hostFirst = h !== undefined && (g === undefined || h.line < g.line);
+    // The guest gave up a send waiting for room: what the trace shows after the give-up
+    // came after it, so the model may not run it first (a host read would free the room
+    // the driver no longer waits for). The send step stops here (sendBlocked), unless
+    // the host has freed room already: then the model writes the packet, as the retrying
+    // driver would have, and the give-up is not explained.
+    if (g !== undefined && g.event.ev === 'pkt.timeout' && this.waits?.next(g.event.ch)?.tx === g.event.tx) {
+      const ch = g.event.ch;
+      return options.find((o) => o.ev === null && o.side === 'guest' && o.ch === ch) ?? (hostFirst ? this.explain(model, options, 'host', h) : null);
+    }
     const found = hostFirst ? (this.explain(model, options, 'host', h) ?? this.explain(model, options, 'guest', g)) : (this.explain(model, options, 'guest', g) ?? this.explain(model, options, 'host', h));
     if (found) return found;
     // Nothing explains the next events yet: perhaps a packet the trace shows arriving is
@@ -492,11 +501,26 @@ class Replay implements TraceSink {
     return null;
   }
 
-  /** The model's send step cannot end: `queued` packets wait for room the trace never frees. */
-  private sendBlocked(model: ReplayModel, ch: number, queued: number): void {
+  /**
+   * The model's send step cannot end: `queued` packets wait for room the trace never frees.
+   * A Linux driver gives up there once its send timeout passes (pkt.timeout): the trace's
+   * give-up of the first waiting packet, with that packet's fields, ends the step (the rest
+   * are never sent, and their ids go back: 'gave-up'). The trace has no clock, so that the
+   * ring stayed full is what check can know, not for how long: the driver's own timeout
+   * is trusted for that. Anything else diverges.
+   */
+  private sendBlocked(model: ReplayModel, ch: number, queued: number): 'gave-up' {
     this.waits?.settle(model, (m) => this.explainModel(m));
     const waiting = this.waits?.next(ch);
     const g = this.head('guest');
+    if (waiting && g && g.event.ev === 'pkt.timeout' && g.event.ch === ch && g.event.dir === 'g2h' && g.event.tx === waiting.tx) {
+      this.take('guest');
+      if (g.event.len !== waiting.len || g.event.digest !== waiting.digest) {
+        throw this.diverge(g, [`guest pkt.timeout ch=${ch} dir=g2h tx=${String(waiting.tx)} len=${waiting.len} digest=${waiting.digest}`], `the guest gave up a packet other than the one its send waits with`, 'payload');
+      }
+      this.waits!.abandon(ch);
+      return 'gave-up';
+    }
     const why = `the guest's send step on channel ${ch} still has ${queued} packet(s) waiting for room in its ring, and the trace shows the host freeing none: a send that waits for room resumes only once the host has read enough`;
     const h = this.head('host');
     const hostReads = h !== undefined && h.event.ev === 'pkt.recv' && h.event.ch === ch && h.event.dir === 'g2h';
@@ -556,6 +580,9 @@ class Replay implements TraceSink {
 
   /** The model writes `m` where the trace has `o`. */
   private classOfMismatch(o: TraceEvent, m: EventBody): DivergenceClass {
+    // A give-up where the model's send went in (the host had freed room, or nothing of
+    // the guest's waited): one the model does not write.
+    if (o.ev === 'pkt.timeout') return 'spurious';
     const same = classOfFieldMismatch(o, m);
     if (same !== null) return same;
     const k = m as unknown as { side: 'host' | 'guest'; ev: string; ch?: number; dir?: string; tx?: TxId };
@@ -720,8 +747,13 @@ class WaitingSends {
   }
 
   /** The oldest send of `ch` still waiting for room. */
-  next(ch: number): { tx: TxId } | undefined {
+  next(ch: number): { tx: TxId; len: number; digest: string } | undefined {
     const q = this.waiting.get(ch);
     return q ? fifoPeek(q) : undefined;
+  }
+
+  /** The guest gave up its waiting sends on `ch` (a send timeout): they will never be written. */
+  abandon(ch: number): void {
+    this.waiting.delete(ch);
   }
 }

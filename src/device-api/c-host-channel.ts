@@ -28,7 +28,8 @@ import { ntStatusHex } from '../vmbus/status.ts';
 import { beginLines, DeviceError, type ChannelOp, type DeviceControl, type HostVsp } from './device-module.ts';
 import type { StateKey } from '../scenario/state-key.ts';
 import type { PacketRec } from '../devices/wasm/kmcl-shim.ts';
-import { namingChannel, replayRunsTwins } from '../devices/wasm/violations.ts';
+import { namingChannel } from '../devices/wasm/violations.ts';
+import { CDriverFace } from './c-driver-face.ts';
 import type { CVspDriver } from './c-vsp-driver.ts';
 
 /** What one device's C VSP needs said for CHostChannel to drive it. */
@@ -60,7 +61,7 @@ export interface CHostChannelOptions {
  * or sets FORCE_NEW_CHANNEL is refused up front (exit 2), and a restore the VSP refuses is
  * a bad saved VM (RestoreError). ReofferingCHostChannel adds those.
  */
-export class CHostChannel<V extends CVspDriver> implements HostVsp {
+export class CHostChannel<V extends CVspDriver> extends CDriverFace implements HostVsp {
   protected readonly vsp: V;
   private readonly spec: CHostChannelSpec<V>;
   readonly ch: number;
@@ -79,6 +80,7 @@ export class CHostChannel<V extends CVspDriver> implements HostVsp {
   protected refuseNextRestore = false;
 
   constructor(vsp: V, spec: CHostChannelSpec<V>, o: CHostChannelOptions) {
+    super();
     this.vsp = vsp;
     this.spec = spec;
     this.ch = o.ch;
@@ -243,19 +245,6 @@ export class CHostChannel<V extends CVspDriver> implements HostVsp {
   /** A packet's context (a PacketRec of the shim) by the transaction it stands for. */
   keyContext(k: StateKey, pointer: unknown): void {
     this.spec.keyTxContext(k, this.vsp, pointer as PacketRec | null);
-  }
-
-  // Replay (bench check) runs the TypeScript twins, never the C driver.
-  isHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  completeHeld(): boolean {
-    return replayRunsTwins();
-  }
-
-  peekDelivery(): null {
-    return replayRunsTwins();
   }
 }
 

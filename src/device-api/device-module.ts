@@ -28,6 +28,18 @@ import type { KmclShimOptions } from '../devices/wasm/kmcl-shim.ts';
 /** Answers a C Windows driver's KMCL gives as a Driver-Verifier-style run injects them (KmclShimOptions.faults). */
 export type KmclFaults = NonNullable<KmclShimOptions['faults']>;
 
+/**
+ * A test's removal race for a C Windows guest (ExecuteOptions.cGuestRemovalRace): at each
+ * host rescind, KMCL suspends and closes the rescinded client first, then the control tool's
+ * guest-send of `count` Requests of `size` bytes reaches the channel's device, then PnP
+ * removes the device. `answered` is told the line and the NTSTATUS the command completed with.
+ */
+export interface RemovalRace {
+  count: number;
+  size: number;
+  answered?: ((ch: number, line: string, status: number) => void) | undefined;
+}
+
 /** A traffic step of a scenario, as a device receives it (scenario/model.ts, StepSchema). */
 export type TrafficStep =
   | { op: 'guest-send'; channel: number; count: number; size: number; mode: 'inline' | 'deferred' | 'hold'; hold: number }
@@ -123,9 +135,9 @@ export interface DeviceControl {
    * The control tool on Windows: `program` is where the lab installs it (the CLI's
    * BENCH_CONTROL_TOOL overrides it), `args` the arguments of each verb. Values reach
    * the host as data (one quoting function), never spliced into a command line.
-   * Absent: the device has no such tool yet (blockq), so a real lab, whose host side
-   * reaches the VSP only through it, refuses the device (exit 2); the emulator's C
-   * drivers and a Linux guest's control file need none.
+   * Absent: the device has no such tool (a device for the emulator only), so a real
+   * lab, whose host side reaches the VSP only through it, refuses the device (exit 2);
+   * the emulator's C drivers and a Linux guest's control file need none.
    */
   tool?: { program: string; args(v: ToolVerb): string[] } | undefined;
   /**
@@ -137,7 +149,7 @@ export interface DeviceControl {
    * its own queue and returns).
    */
   linuxGuest?: { controlFile: string; fullRing?: 'wait' | 'queue' | undefined } | undefined;
-  /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number */
+  /** How many channels one loopback job's client (the guest driver in the host) serves; absent: any number; 0: the device has no loopback client */
   loopbackChannels?: number | undefined;
   /**
    * How many channels the device's Windows guest driver serves in one VM; absent: any
@@ -320,6 +332,14 @@ export interface GuestDriver {
    * a send step until none does; without it, such a check is refused.
    */
   queued?(ch: number): number;
+  /**
+   * Optional: the driver gives up the sends waiting in its queue on channel `ch` (bench
+   * check's model of a Linux driver whose send timed out: it traced `pkt.timeout` for the
+   * first and never tried the rest). They never reach the ring, their transactions are not
+   * awaited, and their ids are not used: the channel's next send takes the first of them,
+   * as the Linux driver's does. Without it, a traced give-up is refused.
+   */
+  abandonQueued?(ch: number): void;
   canDeliver(ch: number): boolean;
   deliverOne(ch: number, now: number): void;
   nextDue(ch: number): number | null;
@@ -334,9 +354,11 @@ export interface GuestDriver {
    * `ch.state` Closed), reads nothing more from its rings, and ends what it had in flight
    * under its protocol's rule (each request that wanted a completion and got none:
    * `pkt.cancel`, never resent). The bench calls it for the guest's own close too (scenario
-   * op `guest-close`, after the host channel's Closed), which asks the same of the driver.
+   * op `guest-close`, after the host channel's Closed), which asks the same of the driver;
+   * `cause` says which (absent: the host's rescind), for a guest whose OS ends the two
+   * differently (the C Windows guest's removal race, RemovalRace).
    */
-  rescind?(ch: number): void;
+  rescind?(ch: number, cause?: 'host' | 'guest'): void;
   /** Optional (with rescind): the driver opens the channel's new instance on `rings` (Opened, Active). */
   reopen?(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void;
   /** Optional (with rescind): the driver has channel `ch` closed, no new instance opened (its state says, as guest memory does) */
@@ -410,7 +432,7 @@ export interface EmulatorDevice {
    * the run's documented-gap choices (a guest's KMCL client follows them; absent: the defaults). A device
    * without a C guest for `os` throws an InputError naming it.
    */
-  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined; kmclFaults?: KmclFaults | undefined }): EmulatorGuest;
+  cGuest?(os: 'linux' | 'windows', opts: { now: () => number; choices?: GapChoices | undefined; replace?: Readonly<Record<string, string>> | undefined; kmclFaults?: KmclFaults | undefined; removalRace?: RemovalRace | undefined }): EmulatorGuest;
 }
 
 /**

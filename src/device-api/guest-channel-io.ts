@@ -9,7 +9,7 @@
 // ring views and the doorbell as arguments and keep nothing of their own. They are on the
 // hot path of every emulated packet: no allocation and no closure per packet.
 
-import type { TxId } from '../vmbus/tx-id.ts';
+import { txAdd, type TxId } from '../vmbus/tx-id.ts';
 import type { IncomingRing, OutgoingRing } from '../vmbus/ring.ts';
 import { PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootprint } from '../vmbus/ring-layout.ts';
 import { fifoLength, fifoPeek, fifoPush, fifoShift, type Fifo } from '../vmbus/fifo.ts';
@@ -107,6 +107,42 @@ export function flushOne(c: GuestChannelIo, out: OutgoingRing, host: HostDoorbel
   if (out.commit()) host.interrupt(c.ch);
   fifoShift(c.queue);
   if (fifoLength(c.queue) === 0) out.setPendingSendSize(0);
+}
+
+/** A guest twin's channel that numbers its sends (tx, and the descriptor's transaction id) and awaits its requests' completions. */
+export interface SendingChannel extends GuestChannelIo {
+  nextTx: TxId;
+  nextTransId: TxId;
+  /** requests awaiting their completion: descriptor transaction id -> tx */
+  awaiting: Map<TxId, TxId>;
+}
+
+/**
+ * Gives up the sends waiting in the queue (GuestDriver.abandonQueued; a Linux driver's
+ * send timeout): the data packets leave the queue, oldest first, and are not awaited; the
+ * channel's tx and transaction ids go back by as many, so its next send reuses the first
+ * (the Linux driver moves next_tx only when a send went in). What the guest owes the host
+ * (completions) stays queued. Returns how many were given up.
+ * Invariant: the queued sends are the channel's latest, in order (under bench check's
+ * waiting model every step's sends are in the ring before the next step sends).
+ */
+export function abandonQueuedSends(c: SendingChannel, out: OutgoingRing): number {
+  const kept: QueuedWrite[] = [];
+  let gone = 0;
+  for (let w = fifoShift(c.queue); w !== undefined; w = fifoShift(c.queue)) {
+    if (w.type !== PacketType.dataInBand) kept.push(w);
+    else {
+      gone++;
+      c.awaiting.delete(w.transId);
+    }
+  }
+  for (const w of kept) fifoPush(c.queue, w);
+  const head = fifoPeek(c.queue);
+  if (head) advertiseBlocked(c, out, head);
+  else out.setPendingSendSize(0);
+  c.nextTx = txAdd(c.nextTx, -gone);
+  c.nextTransId = txAdd(c.nextTransId, -gone);
+  return gone;
 }
 
 // ------------------------------------------------------------------ receiving

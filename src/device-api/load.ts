@@ -106,7 +106,7 @@ export function checkDeviceModule(m: unknown): string | null {
     for (const f of ['command', 'channelInstance', 'channel', 'counters'] as const) {
       if (typeof c[f] !== 'function') return `field "control.${f}": a function`;
     }
-    // No tool is allowed (a real lab then refuses the device), a malformed one is not.
+    // No tool is allowed (a device for the emulator only: a real lab then refuses it), a malformed one is not.
     const tool = c['tool'] as Record<string, unknown> | undefined;
     if (tool !== undefined && (typeof tool !== 'object' || tool === null || typeof tool['program'] !== 'string' || tool['program'] === '' || typeof tool['args'] !== 'function')) {
       return 'field "control.tool": { program: the control tool\'s path on Windows, args: (verb) => string[] }';
@@ -116,7 +116,8 @@ export function checkDeviceModule(m: unknown): string | null {
       return 'field "control.begin": a list of { to: "vsp" | "guest", line: string }';
     }
     const lc = c['loopbackChannels'];
-    if (lc !== undefined && (typeof lc !== 'number' || !Number.isInteger(lc) || lc < 1)) return 'field "control.loopbackChannels": a whole number from 1';
+    // 0: the device has no loopback client (blockq), so no loopback job is applicable.
+    if (lc !== undefined && (typeof lc !== 'number' || !Number.isInteger(lc) || lc < 0)) return 'field "control.loopbackChannels": a whole number from 0 (0: no loopback client)';
     const lg = c['linuxGuest'] as Record<string, unknown> | undefined;
     if (lg !== undefined && (typeof lg !== 'object' || lg === null || typeof lg['controlFile'] !== 'string' || !lg['controlFile'].startsWith('/'))) {
       return 'field "control.linuxGuest.controlFile": an absolute path in the guest';

@@ -83,6 +83,7 @@ export function loopbackNotApplicable(s: Scenario): string | undefined {
   if (s.channels.some((c) => c.forceNewChannel)) return 'loopback: forceNewChannel: its restore falls back to a rescind and re-offer, which a loopback job does not drive';
   const d = deviceOf(devicePath(s));
   const max = d.control?.loopbackChannels;
+  if (max === 0) return `loopback: the ${d.name} device has no loopback client (its module's control.loopbackChannels is 0)`;
   if (max !== undefined && s.channels.length > max) return `loopback: ${s.channels.length} channels; the ${d.name} device's loopback client serves ${max} (its module's control.loopbackChannels)`;
   return undefined;
 }

@@ -15,6 +15,8 @@ import { cmd } from './hyperv-vm.ts';
 export interface NativeResult {
   output: string[];
   exitCode: number;
+  /** What the program wrote to stderr, by line (a tool's reason for a refusal: sample-ctl's "error N"). */
+  stderr: string[];
 }
 
 /** A native program on the host (or a Windows guest's shell: anything with a HostContext). */
@@ -22,7 +24,7 @@ export async function runNative(hv: Pick<HyperV, 'ctx'>, program: string, args: 
   const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [native(program, args)]), { timeoutMs }));
   const o = (r.items[0] ?? {}) as { output?: unknown; exitCode?: unknown };
   const lines = Array.isArray(o.output) ? o.output.map(String) : typeof o.output === 'string' ? [o.output] : [];
-  return { output: lines, exitCode: typeof o.exitCode === 'number' ? o.exitCode : -1 };
+  return { output: lines, exitCode: typeof o.exitCode === 'number' ? o.exitCode : -1, stderr: r.stderr.split(/\r?\n/).filter((l) => l.trim() !== '') };
 }
 
 export type TestSigning = { enabled: true } | { enabled: false; reason: string };

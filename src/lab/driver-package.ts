@@ -194,6 +194,20 @@ export function resolveHostDrivers(raw: z.infer<typeof hostDriversSchema>, at: r
 }
 
 /**
+ * A packages file named by an inventory (`driversFile`, relative to it), as a device
+ * ships its own (devices/blockq/c/packages.yaml). A missing file is a problem at `at`;
+ * a wrong one an InputError naming its own file and line.
+ */
+export function resolveHostDriversFile(path: string, baseDir: string, at: readonly PropertyKey[], problems: Problem[]): HostDrivers | undefined {
+  const file = resolve(baseDir, path);
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    problems.push({ path: at, message: `packages file not found: ${file}`, hint: 'paths are relative to the inventory, e.g. ../devices/blockq/c/packages.yaml' });
+    return undefined;
+  }
+  return loadHostDrivers(file);
+}
+
+/**
  * The packages of a host whose inventory names none: the sample VSP and client, described
  * in lab/drivers/packages.yaml like any author's (lab/SETUP.md "Driver packages").
  */

@@ -8,7 +8,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ATTACH_MODES, type AttachMode, type HandleBroker } from './attach.ts';
-import { hostDriversSchema, resolveHostDrivers, type HostDrivers } from './driver-package.ts';
+import { hostDriversSchema, resolveHostDrivers, resolveHostDriversFile, type HostDrivers } from './driver-package.ts';
 import { expandHome, looksLikeInlineSecret, type SecretRef } from './secrets.ts';
 import { resolveDevicePath } from '../device-api/load.ts';
 import { lineOf, problemsToError, readYamlFile, validate, type Problem, type YamlSource } from './yaml-input.ts';
@@ -66,6 +66,8 @@ const hostFields = {
   handleBroker: z.strictObject({ command: pathString, args: z.array(z.string()).optional() }).optional(),
   /** The host's driver packages, VSP and loopback client (driver-package.ts, deploy-drivers.ts). */
   drivers: hostDriversSchema.optional(),
+  /** Or a file holding them (relative to the inventory), as a device ships its own: devices/blockq/c/packages.yaml. */
+  driversFile: z.string().min(1).optional(),
 };
 
 const hostSchema = z.strictObject({
@@ -153,7 +155,16 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     problems.push({ path: ['defaults', 'hostKey', 'fingerprint'], message: 'a host key fingerprint belongs to one host', hint: 'move it to the host, or use defaults.hostKey.knownHosts' });
   }
   const labDevice = raw.device === undefined ? undefined : { path: resolveDevicePath(raw.device, src.file), line: lineOf(src, ['device']), field: 'device' };
-  const defaultDrivers = defaults.drivers !== undefined ? resolveHostDrivers(defaults.drivers, ['defaults', 'drivers'], problems) : undefined;
+  /** A host's (or the defaults') packages: written in `drivers`, or in the file `driversFile` names; not both. */
+  const packagesOf = (o: { drivers?: z.infer<typeof hostDriversSchema> | undefined; driversFile?: string | undefined }, at: PropertyKey[]): HostDrivers | undefined => {
+    if (o.drivers !== undefined && o.driversFile !== undefined) {
+      problems.push({ path: [...at, 'driversFile'], message: 'give drivers or driversFile, not both' });
+      return undefined;
+    }
+    if (o.driversFile !== undefined) return resolveHostDriversFile(o.driversFile, baseDir, [...at, 'driversFile'], problems);
+    return o.drivers !== undefined ? resolveHostDrivers(o.drivers, [...at, 'drivers'], problems) : undefined;
+  };
+  const defaultDrivers = packagesOf(defaults, ['defaults']);
   const seen = new Map<string, number>();
   const hosts: LabHost[] = [];
   raw.hosts.forEach((h, i) => {
@@ -173,9 +184,10 @@ export function inventoryFromSource(src: YamlSource): Inventory {
     if (h.migrationPartner === h.name) problems.push({ path: at('migrationPartner'), message: 'a host cannot migrate to itself' });
     const attach = resolveAttach(merged, h, at, problems);
     // Packages written in defaults are resolved (and their problems reported) once, there.
-    const driversAt = h.drivers !== undefined ? at('drivers') : ['defaults', 'drivers'];
-    const drivers = h.drivers !== undefined ? resolveHostDrivers(h.drivers, driversAt, problems) : defaultDrivers;
-    if (merged.drivers !== undefined && drivers && !drivers.client && (attach?.attach ?? ['loopback']).includes('loopback')) {
+    const own = h.drivers !== undefined || h.driversFile !== undefined;
+    const driversAt = own ? at(h.drivers !== undefined ? 'drivers' : 'driversFile') : ['defaults', defaults.drivers !== undefined ? 'drivers' : 'driversFile'];
+    const drivers = own ? packagesOf(h, at()) : defaultDrivers;
+    if ((merged.drivers !== undefined || merged.driversFile !== undefined) && drivers && !drivers.client && (attach?.attach ?? ['loopback']).includes('loopback')) {
       problems.push({ path: driversAt, message: `host ${h.name} offers loopback, so it runs the client driver too: describe it in drivers.client` });
     }
     if (vmRoot && switchName && capacity && transport && attach) {

@@ -16,7 +16,7 @@
 //   guest-open   Disable-PnpDevice) and binds it again (bind; Enable-PnpDevice).
 //
 // A Windows guest driver that serves fewer channels than the scenario has (the device
-// control's windowsGuestChannels, when it says) cannot run it either. Nor can a Windows
+// control's windowsGuestChannels, when it says; 0: the device has none) cannot run it either. Nor can a Windows
 // guest whose every channel is closed at once (guest-close): a KMDF driver's control
 // device, through which the bench reads it, goes with its last PnP device (KMDF's
 // ControlDeviceDeleted rule), so nothing could read its counters or trace until a
@@ -39,6 +39,7 @@ import { deviceOf } from '../device-api/load.ts';
  */
 export function vmStepNotApplicable(s: Scenario, os: 'linux' | 'windows'): string | undefined {
   const d = deviceOf(devicePath(s));
+  if (os === 'windows' && d.control?.windowsGuestChannels === 0) return `the ${d.name} device has no Windows guest driver (its control's windowsGuestChannels is 0)`;
   const unbind = d.control?.guestUnbind;
   const can = os === 'linux' ? unbind?.linuxDriver !== undefined : unbind?.windowsPnp === true;
   const how = os === 'linux' ? 'control.guestUnbind.linuxDriver, the driver\'s name under /sys/bus/vmbus/drivers' : 'control.guestUnbind.windowsPnp: its Windows driver\'s trace outlives a disabled or removed device';

@@ -17,11 +17,12 @@ const STATE_AFTER: Readonly<Record<string, string>> = {
   'pkt.complete': 'completed by receiver',
   'pkt.completion': 'done',
   'pkt.fail': 'failed',
+  'pkt.timeout': 'given up (never sent)',
 };
 
 const SHORT: Readonly<Record<string, string>> = {
   'pkt.send': 'send', 'pkt.queued': 'queue', 'pkt.recv': 'recv', 'pkt.save': 'save', 'pkt.restore': 'restore',
-  'pkt.complete': 'complete', 'pkt.completion': 'done', 'pkt.fail': 'fail', 'ch.state': 'state',
+  'pkt.complete': 'complete', 'pkt.completion': 'done', 'pkt.fail': 'fail', 'pkt.timeout': 'timeout', 'ch.state': 'state',
 };
 
 type AnyEvent = TraceEvent & Record<string, unknown>;

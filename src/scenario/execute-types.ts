@@ -7,7 +7,7 @@ import type { GapChoices } from '../vmbus/choices.ts';
 import type { FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
-import type { GuestDriver, KmclFaults } from '../device-api/device-module.ts';
+import type { GuestDriver, KmclFaults, RemovalRace } from '../device-api/device-module.ts';
 import type { GuestMemory } from '../vmbus/partition.ts';
 import type { DevicesMode } from './model.ts';
 
@@ -57,6 +57,16 @@ export interface ExecuteOptions {
    * a driver defect only such an answer reaches
    */
   cGuestKmclFaults?: KmclFaults | undefined;
+  /**
+   * devices: c-windows, test-only: at each host rescind, a control command (a guest-send
+   * through the command IOCTL) reaches the rescinded channel's device after the guest's KMCL
+   * has suspended and closed its client and before PnP removes the device, as on a real
+   * guest where the two are separate threads (devices/sample/c/guest-windows-vm.ts says what
+   * is documented and what inferred). By default the removal runs as one: KMCL's part from
+   * the driver's own VmbChannelDisable. For a test that shows a driver defect only that
+   * order reaches (REVIEW D2); any other devices mode refuses it.
+   */
+  cGuestRemovalRace?: RemovalRace | undefined;
   /** platform bugs to imitate in this run (faults.ts) */
   faults?: readonly FaultMode[] | undefined;
   /**
@@ -158,9 +168,12 @@ export interface Chooser {
   choose(model: ReplayModel): TaskOption | null;
   /**
    * Optional (guestSendWaits): the guest's send step on `ch` cannot end, `queued` of its
-   * packets still waiting for room that nothing in the trace frees. The replay diverges.
+   * packets still waiting for room that nothing in the trace frees. Either the trace shows
+   * the guest giving up the first of them there (`pkt.timeout`, a Linux driver's send
+   * timeout): 'gave-up', and the step ends with the waiting sends never sent
+   * (GuestDriver.abandonQueued); or the replay diverges (throws).
    */
-  sendBlocked?(model: ReplayModel, ch: number, queued: number): void;
+  sendBlocked?(model: ReplayModel, ch: number, queued: number): 'gave-up';
 }
 
 /**
@@ -181,6 +194,8 @@ export interface MigrationHandoff {
   checkpoints: Array<[string, Uint8Array]>;
   schedule: number[];
   faultsFired: FaultMode[];
+  /** the faults used so far, acted or not (Faults.used); absent in a hand-off written before it: faultsFired */
+  faultsUsed?: FaultMode[] | undefined;
   /** the run's refused restores so far (ExecuteResult.refusedRestores); absent in a hand-off written before them: none */
   refusedRestores?: RefusedRestore[] | undefined;
 }

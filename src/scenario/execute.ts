@@ -103,7 +103,7 @@ export function startScenario(scenario: Scenario, opts: ExecuteOptions): Segment
 }
 
 export function resumeScenario(scenario: Scenario, opts: ExecuteOptions, h: MigrationHandoff): Segment {
-  const x = new Execution(scenario, opts, h.faultsFired);
+  const x = new Execution(scenario, opts, h);
   x.stopAtMigrations = true;
   x.refusedRestores.push(...(h.refusedRestores ?? []));
   return x.resume(h);
@@ -166,14 +166,14 @@ class Execution {
   /** restores refused that the scenario did not ask to fail (ExecuteResult.refusedRestores) */
   readonly refusedRestores: RefusedRestore[] = [];
 
-  constructor(s: Scenario, opts: ExecuteOptions, faultsFired: readonly FaultMode[] = []) {
+  constructor(s: Scenario, opts: ExecuteOptions, carried?: Pick<MigrationHandoff, 'faultsFired' | 'faultsUsed'>) {
     this.s = s;
     this.opts = opts;
     this.sink = opts.sink;
     this.choices = resolveChoices({ ...(s.choices as Partial<GapChoices>), ...(opts.choices ?? {}) });
     this.schedule = new Schedule(opts.seed);
     this.faults = new Faults(opts.faults ?? []);
-    for (const f of faultsFired) this.faults.fire(f);
+    if (carried) this.faults.carryOver(carried.faultsFired, carried.faultsUsed);
     // A livelock guard, not a deadline: real hangs (nothing ready, work outstanding) are
     // found at once. The limit grows with the scenario, so a long one is never cut short.
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
@@ -182,7 +182,7 @@ class Execution {
     this.device = emulatorOf(s);
     const devices = opts.devices ?? s.devices;
     this.cDrivers = usesCDrivers(devices) ? cDeviceDrivers(s, opts, this.device) : undefined;
-    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts.cGuestReplace, opts.cGuestKmclFaults);
+    this.guestSide = cGuestSide(s, devices, this.device, () => this.clock, this.choices, opts);
     this.migrationTargets = new Set(s.steps.flatMap((st) => (st.op === 'migrate' ? [st.to] : [])));
     this.loopback = s.topology === 'loopback';
     if (this.loopback) refuseVmOnlySteps(s, opts);
@@ -247,7 +247,7 @@ class Execution {
           handoff: {
             next: i + 1, from, to: step.to, blob, clock: this.clock, steps: this.steps, migrations: this.migrations,
             nextHostTx: { ...this.nextHostTx }, checkpoints: [...this.checkpoints], schedule: this.schedule.state(),
-            faultsFired: [...this.faults.fired], refusedRestores: [...this.refusedRestores],
+            faultsFired: [...this.faults.fired], faultsUsed: this.faults.used, refusedRestores: [...this.refusedRestores],
           },
         };
       }
@@ -429,8 +429,9 @@ class Execution {
    * Replay of a guest whose send waits for ring space (guestSendWaits): the step is not
    * over while any of its packets wait behind the full ring. The scheduler runs meanwhile
    * (the trace choosing, as ever), as the host goes on reading while the guest's thread
-   * sleeps; when the trace frees no more room, the replay is told (a divergence).
-   * Invariant: a waiting send step ends with the guest's queue on `ch` empty, or the
+   * sleeps; when the trace frees no more room, the replay is told: the trace shows the
+   * guest giving up there (its sends still queued are dropped), or it diverges.
+   * Invariant: a waiting send step ends with no send of the guest's queued on `ch`, or the
    * replay diverges.
    */
   private waitForRoom(ch: number): void {
@@ -440,7 +441,10 @@ class Execution {
     if (!guest.queued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest whose send waits for ring space: its guest twin does not say what it has queued (GuestDriver.queued)`);
     while (guest.queued(ch) > 0 && !this.hang && this.tick());
     const left = guest.queued(ch);
-    if (left > 0) chooser.sendBlocked?.(this.replayModel, ch, left);
+    if (left > 0 && chooser.sendBlocked?.(this.replayModel, ch, left) === 'gave-up') {
+      if (!guest.abandonQueued) throw new InputError(`device ${deviceOf(devicePath(this.s)).name}: bench check cannot model a guest that gives up a send (pkt.timeout): its guest twin cannot drop what it queued (GuestDriver.abandonQueued)`);
+      guest.abandonQueued(ch);
+    }
   }
 
   private hostSend(ch: number, kind: 'transaction' | 'notify', count: number, size: number, hold: number): void {
@@ -609,7 +613,8 @@ class Execution {
     host.rescind(ch);
     // The step cache holds the host's VSPs by index: one of them is a new object now.
     stepHost = null;
-    this.guest.rescind!(ch);
+    this.guestStopsReading(ch);
+    this.guest.rescind!(ch, 'host');
     host.offer(ch);
     if (reopen) this.openChannel(ch);
   }
@@ -626,8 +631,21 @@ class Execution {
     const vsp = this.host!.vsps.get(ch)!;
     if (!vsp.guestClosed || !vsp.retireClosed) throw new InputError(`channel ${ch}: the device's VSP twin has no guestClosed and retireClosed, so the guest cannot close it`, { field: 'device' });
     vsp.guestClosed();
-    this.guest.rescind!(ch);
+    this.guestStopsReading(ch);
+    this.guest.rescind!(ch, 'guest');
     vsp.retireClosed();
+  }
+
+  /**
+   * The guest closes channel `ch`'s instance and never reads its ring again (it ends its
+   * requests in flight instead). A completion the wrong-status fault changed that is still
+   * unread there reaches nobody: the fault changed nothing observable (Faults.unseen).
+   */
+  private guestStopsReading(ch: number): void {
+    const changed = this.faults.changedCompletion;
+    if (changed === null || !this.faults.fired.has('wrong-status')) return;
+    const ring = this.memory.h2g(ch);
+    if (ring.byteOffset === changed.ringAt && holdsCompletion(ring, changed.transId)) this.faults.unseen('wrong-status');
   }
 
   /**
@@ -876,7 +894,7 @@ class Execution {
       {
         bench: {
           clock: this.clock, steps: this.steps, vm: this.vm, hang: this.hang, schedule: this.schedule.state(),
-          nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired],
+          nextHostTx: this.nextHostTx, savedBlob: this.savedBlob, faultsFired: [...this.faults.fired], faultsUsed: this.faults.used,
           refusedRestores: this.refusedRestores.length,
         },
         checkpoints: this.checkpoints,
@@ -1040,15 +1058,17 @@ function refuseRescindsWithout(s: Scenario, guest: GuestDriver): void {
  * (the driver numbers from 1 and no control command changes that), and whatever the
  * guest itself refuses (EmulatorGuest.refuses: the C Windows guest, a step that closes every channel).
  */
-function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, replace: ExecuteOptions['cGuestReplace'], kmclFaults: ExecuteOptions['cGuestKmclFaults']): EmulatorGuest {
+function cGuestSide(s: Scenario, devices: Scenario['devices'], device: EmulatorDevice, now: () => number, choices: GapChoices, opts: ExecuteOptions): EmulatorGuest {
   const os = cGuestOf(devices);
+  // A test's option, never a user's: silently ignored, the test would show nothing.
+  if (opts.cGuestRemovalRace && os !== 'windows') throw new Error(`cGuestRemovalRace needs devices: c-windows (the run's devices are ${devices})`);
   if (!os) return device;
   const name = deviceOf(devicePath(s)).name;
   if (!device.cGuest) throw new InputError(`device ${name} has no C guest driver built for the emulator (its module has no emulator.cGuest)`, { file: s.source?.file, field: 'devices' });
   if (s.topology === 'loopback') throw new InputError(`devices: ${devices} has no loopback form: a loopback job's client is a KMCL client in the host, not the guest driver`, { file: s.source?.file, field: 'devices' });
   const odd = s.channels.findIndex((c) => c.firstTx !== undefined && String(c.firstTx) !== '1');
   if (odd >= 0) throw new InputError(`devices: ${devices} cannot set firstTx: the C guest driver numbers its transactions from 1`, { file: s.source?.file, field: `channels[${odd}].firstTx` });
-  const guest = device.cGuest(os, { now, choices, replace, kmclFaults });
+  const guest = device.cGuest(os, { now, choices, replace: opts.cGuestReplace, kmclFaults: opts.cGuestKmclFaults, removalRace: opts.cGuestRemovalRace });
   const no = guest.refuses?.(s);
   if (no) throw new InputError(`devices: ${devices}: ${no.reason}`, { file: s.source?.file, line: no.step === undefined ? undefined : s.source?.stepLines[no.step], field: no.field });
   return guest;
@@ -1108,6 +1128,17 @@ function refuseSecondPacket(ch: Channel): void {
 }
 
 /** Whether a ring holds an unread packet other than a completion: work its next reader would take up. */
+/** Whether the ring holds, unread, a completion of transaction `transId`. */
+function holdsCompletion(mem: RingMemory, transId: TxId): boolean {
+  if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
+  const r = new IncomingRing(mem);
+  for (let v = r.peek(); v; v = r.peek()) {
+    if (v.type === PacketType.completion && v.transId === transId) return true;
+    r.advance(v);
+  }
+  return false;
+}
+
 function holdsUnreadWork(mem: RingMemory): boolean {
   if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
   const r = new IncomingRing(mem);

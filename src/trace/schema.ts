@@ -59,6 +59,12 @@ export type PktSave = PacketBase & { ev: 'pkt.save'; libLen: number; saveLen: nu
 export type PktRestore = PacketBase & { ev: 'pkt.restore'; saveDigest: string };
 export type PktFail = PacketBase & { ev: 'pkt.fail'; status: string };
 /**
+ * The sender gave up sending a packet (a Linux guest driver whose ring stayed full for its
+ * send timeout): the packet never entered the ring, and its `tx` was not used (the next
+ * send may take it). `len` and `digest` are the packet's, as its `pkt.send` would have had.
+ */
+export type PktTimeout = PacketBase & { ev: 'pkt.timeout'; len: number; digest: string };
+/**
  * The reader of ring `dir` stepped over a well-framed packet it cannot accept (a type
  * outside 6, 7, 9, 0xB or a flag other than bit 0; vmbus/ring.ts): where it started in
  * the ring's data area, its type and flags. A correct peer never writes one; the checker
@@ -101,13 +107,14 @@ export type TraceEvent =
   | PktSave
   | PktRestore
   | PktFail
+  | PktTimeout
   | RingFormat
   | KmclViolationEvent
   | ChannelRescindEvent
   | PktCancel;
 
 export type EventName = TraceEvent['ev'];
-export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail | PktCancel;
+export type PacketEvent = PktSend | PktQueued | PktRecv | PktComplete | PktCompletion | PktSave | PktRestore | PktFail | PktCancel | PktTimeout;
 
 /** Distributes Omit over the union, so each member keeps its own fields. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -145,4 +152,5 @@ export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
   'ch.rescind': ['host'],
   'ch.offer': ['host'],
   'pkt.cancel': ['host', 'guest'],
+  'pkt.timeout': ['host', 'guest'],
 };

@@ -86,6 +86,7 @@ export const EVENT_FIELDS: Readonly<Record<EventName, FieldTable>> = {
   'ch.rescind': [...CHANNEL],
   'ch.offer': [...CHANNEL],
   'pkt.cancel': [...PACKET, ['status', 'status']],
+  'pkt.timeout': [...PACKET, ['len', 'uint'], ['digest', 'digest']],
 };
 
 export interface CheckOptions {

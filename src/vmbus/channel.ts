@@ -816,14 +816,29 @@ export class Channel {
     pkt.state = 'completed';
     this.retire();
     if (!pkt.wantCompletion) return this.endPauseIfDone();
-    let payload = response ?? new Uint8Array(0);
-    if (this.isServer && payload.length >= 20 && this.faults.armed('wrong-status')) {
-      this.faults.fire('wrong-status');
-      payload = payload.slice();
-      payload[16] = payload[16]! ^ 0x01;
+    const payload = response ?? new Uint8Array(0);
+    if (!(this.isServer && payload.length >= 20 && this.faults.armed('wrong-status') && this.writeWrongStatus(pkt.transId, payload))) {
+      this.sendCompletion(pkt.transId, payload);
     }
-    this.sendCompletion(pkt.transId, payload);
     this.endPauseIfDone();
+  }
+
+  /**
+   * Fault wrong-status: the completion goes to the ring now with its status changed
+   * (payload byte 16, the sample protocol's status). Only into the ring of an open
+   * channel: a completion that waits in the library (a full ring, a closed or rescinded
+   * channel) may never reach the guest, and then the fault would have changed nothing.
+   * False (nothing written, the fault still armed) when it cannot go to the ring now. One
+   * written and then thrown away unread is the executor's to report (Faults.unseen).
+   */
+  private writeWrongStatus(transId: TxId, payload: Uint8Array): boolean {
+    if (!(this.canWriteNow() || this.canCompleteInSuspend())) return false;
+    const changed = payload.slice();
+    changed[16] = changed[16]! ^ 0x01;
+    if (!this.writeCompletion(transId, changed)) return false;
+    this.faults.fire('wrong-status');
+    this.faults.changedCompletion = { ringAt: this.outgoing!.mem.byteOffset, transId };
+    return true;
   }
 
   /** The last packet held after Suspend is retired: the waiting Pause returns (E1). */

@@ -8,11 +8,13 @@
 // | restore-twice                | RestoreFromBuffer restores one packet twice       | duplicated              |
 // | corrupt-savebuf              | SaveContinue flips a byte of one SaveBuf          | savebuf-mismatch; not-restored under a VSP that checks its record and refuses the damaged one (the sample's C VSP: its restore fails, the channel is rescinded and re-offered) |
 // | forget-queued-at-save        | SaveContinue skips packets queued in the library  | not-saved               |
-// | wrong-status                 | the host's completion carries a changed status    | status                  |
+// | wrong-status                 | the host's completion carries a changed status (it acts only on one written to the ring of an open channel and then read: one left unread in a rescinded or closed ring, or never written, changed nothing) | status |
 // | reorder-completions          | a completion reaches the wrong waiting packet     | lost (the right packet's completion never shows; the receiver's complete of the wrong one is not there yet), spurious, or payload when the peer had completed that packet too |
 // | lose-ring-tail-at-migration  | migration loses the last packet of a ring         | lost                    |
 // | unknown-packet-type          | the host writes a packet of type 0xA (cancel) ahead of one it sends | ring-format |
 // | stale-rings-at-reoffer       | a channel offered anew after a rescind gets the old instance's rings, unread packets and all (it acts only when they hold a packet other than a completion: a stale completion is dropped unseen) | duplicated (an old transaction received, or completed, again after it ended) |
+
+import type { TxId } from './tx-id.ts';
 
 export const FAULT_MODES = [
   'drop-saved-packet',
@@ -44,16 +46,44 @@ export const FAULT_CLASS: Readonly<Record<FaultMode, readonly string[]>> = {
 
 export class Faults {
   private readonly enabled: ReadonlySet<FaultMode>;
+  /** the faults that acted: changed something the run's trace can show */
   readonly fired = new Set<FaultMode>();
+  /** the faults that used their one action, whether or not it showed (a superset of fired) */
+  private readonly spent = new Set<FaultMode>();
+  /**
+   * wrong-status: where the completion it changed went (the ring, by its byte offset in
+   * guest memory, which names the channel's slot whatever host object wrote it, and the
+   * transaction it completes), so that a rescind or close that throws it away unread can
+   * say the fault changed nothing (unseen). Null before it acts.
+   */
+  changedCompletion: { ringAt: number; transId: TxId } | null = null;
   constructor(modes: Iterable<FaultMode> = []) {
     this.enabled = new Set(modes);
   }
-  /** Whether the fault is on and has not fired yet: each acts once per run. */
+  /** Whether the fault is on and has not been used yet: each acts once per run. */
   armed(m: FaultMode): boolean {
-    return this.enabled.has(m) && !this.fired.has(m);
+    return this.enabled.has(m) && !this.spent.has(m);
   }
   fire(m: FaultMode): void {
     this.fired.add(m);
+    this.spent.add(m);
+  }
+  /**
+   * What fault `m` changed was thrown away before anyone saw it: it did not act after all
+   * (a checker cannot be asked to flag it). It stays used: each acts once per run.
+   * Invariant: fired holds only faults whose change can still show in the trace.
+   */
+  unseen(m: FaultMode): void {
+    this.fired.delete(m);
+  }
+  /** The faults used so far (fired, and those whose change went unseen): what a run handed on must not arm again. */
+  get used(): FaultMode[] {
+    return [...this.spent];
+  }
+  /** A run handed on (a migration to another thread): `fired` acted, `used` (absent: the same) may not act again. */
+  carryOver(fired: readonly FaultMode[], used: readonly FaultMode[] = fired): void {
+    for (const m of used) this.spent.add(m);
+    for (const m of fired) this.fire(m);
   }
   get any(): boolean {
     return this.enabled.size > 0;

@@ -7,6 +7,7 @@ import { executeScenario } from '../../src/scenario/execute.ts';
 import { StampingSink } from '../../src/trace/sink.ts';
 import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
+import { ScenarioSchema, toScenario } from '../../src/scenario/model.ts';
 
 /** The default device's (the sample's) status rule, as the bench gives its checker. */
 const SAMPLE_STATUS_RULE = statusRuleOf({});
@@ -41,5 +42,34 @@ describe('fault modes against the property checker', () => {
     }
     // Each fault has at least one scenario in the suite where it acts.
     expect(firedRuns).toBeGreaterThan(0);
+  });
+});
+
+describe('wrong-status acts only where the guest reads the completion it changed', () => {
+  // One request the VSP holds for 20 ms; 2 ms in, the channel goes away (`then`) with the
+  // request still held, so the VSP completes it on an instance whose guest reads no more.
+  const heldThen = (then: unknown[]) => toScenario(ScenarioSchema.parse({
+    name: 'held-request-then',
+    channels: 1,
+    steps: [{ op: 'guest-send', count: 1, size: 64, mode: 'hold', hold: 20 }, { op: 'run', ms: 2 }, ...then],
+  }));
+
+  it.each([
+    ['the host rescinds the channel', [{ op: 'rescind', channel: 0 }, { op: 'settle' }]],
+    ['the guest closes the channel', [{ op: 'guest-close', channel: 0 }, { op: 'settle' }]],
+    ['the guest closes and reopens the channel and sends again', [{ op: 'guest-close', channel: 0 }, { op: 'guest-open', channel: 0 }, { op: 'guest-send', count: 1, size: 64 }, { op: 'settle' }]],
+  ])('%s: the changed completion is never read, so the fault did not act and nothing is flagged', (_n, then) => {
+    for (const seed of seeds) {
+      const r = run(heldThen(then), seed, ['wrong-status']);
+      expect(r, `seed ${seed}`).toEqual({ fired: [], classes: [] });
+    }
+  });
+
+  it('the same held request completed on an open channel: the fault acts and the checker names status', () => {
+    for (const seed of seeds) {
+      const r = run(heldThen([{ op: 'settle' }]), seed, ['wrong-status']);
+      expect(r.fired, `seed ${seed}`).toEqual(['wrong-status']);
+      expect(r.classes, `seed ${seed}`).toContain('status');
+    }
   });
 });

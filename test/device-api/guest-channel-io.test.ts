@@ -11,7 +11,7 @@ import { ControlWord, PACKET_FLAG_COMPLETION_REQUESTED, PacketType, inBandFootpr
 import { IncomingRing, OutgoingRing, RingMemory } from '../../src/vmbus/ring.ts';
 import type { EventBody } from '../../src/trace/schema.ts';
 import {
-  canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
+  abandonQueuedSends, canDeliver, canFlush, deliverOne, flushOne, hostSignalled, traceUnacceptable, writeOrQueue, type GuestChannelIo, type GuestReceiver, type QueuedWrite,
 } from '../../src/device-api/guest-channel-io.ts';
 
 /** One ring: its memory, the writer's end and the reader's end. */
@@ -189,5 +189,39 @@ describe('receiving: canDeliver and deliverOne', () => {
     expect(events[0]).toEqual({ side: 'guest', ev: 'ring.format', ch: 3, dir: 'h2g', offset: 0, type: 0x99, flags: 0 });
     expect(rung.writable).toBe(1);
     expect(c.draining).toBe(false);
+  });
+});
+
+describe('giving up queued sends: abandonQueuedSends', () => {
+  it('property: takes out exactly the queued sends, gives back their ids and forgets them, keeps the queued completions in order, and advertises the room the new head needs (none when empty)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ completion: fc.boolean(), size: fc.integer({ min: 1, max: 3000 }) }), { maxLength: 40 }), (writes) => {
+        const g2h = ring(1);
+        const c = { ...channel(), nextTx: 1, nextTransId: 1, awaiting: new Map<number | bigint, number | bigint>() };
+        const { host } = doorbell();
+        for (const [n, w] of writes.entries()) {
+          // A send takes the next ids and awaits its completion; a completion answers the host's transaction 1000 + n.
+          const transId = w.completion ? 1000 + n : c.nextTransId;
+          if (!w.completion) {
+            c.awaiting.set(transId, c.nextTx);
+            c.nextTx++;
+            c.nextTransId++;
+          }
+          writeOrQueue(c, g2h.out, host, w.completion ? 0 : PACKET_FLAG_COMPLETION_REQUESTED, w.completion ? PacketType.completion : PacketType.dataInBand, transId, numbered(n, w.size));
+        }
+        const queued = c.queue.items.slice(c.queue.head);
+        const sends = queued.filter((q) => q.type === PacketType.dataInBand);
+        const before = { nextTx: c.nextTx, awaiting: c.awaiting.size };
+        expect(abandonQueuedSends(c, g2h.out)).toBe(sends.length);
+        // Their ids go back (the next send reuses the first given up), and none is awaited.
+        expect(c.nextTx).toBe(before.nextTx - sends.length);
+        expect(c.nextTransId).toBe(c.nextTx);
+        expect(c.awaiting.size).toBe(before.awaiting - sends.length);
+        for (const q of sends) expect(c.awaiting.has(q.transId)).toBe(false);
+        const kept = c.queue.items.slice(c.queue.head);
+        expect(kept).toEqual(queued.filter((q) => q.type === PacketType.completion));
+        expect(g2h.mem.load(ControlWord.pendingSendSize)).toBe(kept.length > 0 ? inBandFootprint(kept[0]!.payload.length) : 0);
+      }),
+    );
   });
 });

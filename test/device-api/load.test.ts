@@ -69,7 +69,7 @@ describe('device modules', () => {
 
   it('property: a control missing any of its functions, or with a field of the wrong kind, is refused naming that field', () => {
     const fields = ['command', 'channelInstance', 'channel', 'counters', 'tool', 'linuxGuest', 'loopbackChannels', 'begin'] as const;
-    // No tool is allowed (blockq's control has none: a real lab refuses it, test/lab/inventory/inventory-device.test.ts).
+    // No tool is allowed (a device for the emulator only: a real lab refuses it, test/lab/inventory/inventory-device.test.ts).
     const optional = new Set(['tool', 'linuxGuest', 'loopbackChannels', 'begin']);
     fc.assert(
       fc.property(fc.constantFrom(...fields), fc.constantFrom<unknown>(undefined, 7, null, [7], '', 'relative/control'), (field, value) => {

@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 	packet(VBT_PKT_COMPLETION, 18446744073709551615ull, VBT_H2G);
 	packet(VBT_PKT_FAIL, 2, VBT_G2H);
 	packet(VBT_PKT_CANCEL, 3, VBT_H2G);
+	packet(VBT_PKT_TIMEOUT, 4, VBT_H2G);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = VBT_CH_RESCIND;

@@ -56,7 +56,7 @@ describe.skipIf(!haveGcc)(`a trace written through vmbus_bench_trace.h${gccSkipN
     expect(events.find((e) => e.ev === 'pkt.queued')).toMatchObject({ inferred: true });
     expect(events.find((e) => e.ev === 'pkt.fail')).toMatchObject({ status: 'c0000184' });
     expect(events.find((e) => e.ev === 'kmcl.violation')).toEqual({
-      v: 1, seq: 16, src: 'hyperv', side: 'host', ev: 'kmcl.violation', ch: 7,
+      v: 1, seq: 17, src: 'hyperv', side: 'host', ev: 'kmcl.violation', ch: 7,
       rule: 'free-twice', call: 'VmbPacketFree', packet: 42, message: 'packet "42" freed twice\n\tsecond call\\here',
     });
     expect(events.find((e) => e.ev === 'ring.format')).toMatchObject({ dir: 'g2h', offset: 4088, type: 3, flags: 2 });
@@ -81,8 +81,8 @@ describe.skipIf(!haveGcc)(`a trace written through vmbus_bench_trace.h${gccSkipN
 
   it('a clear empties the buffer but seq keeps counting', () => {
     const { lines, seq } = write(1 << 20, 4);
-    expect(seq).toBe(17);
-    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
+    expect(seq).toBe(18);
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
   });
 });
 

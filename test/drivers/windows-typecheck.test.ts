@@ -1,14 +1,17 @@
-// The Windows drivers (lab/drivers/vsp, lab/drivers/guest-windows, blockq's devices/blockq/c) and the user-mode tool
+// The Windows drivers (lab/drivers/vsp, lab/drivers/guest-windows, blockq's devices/blockq/c) and the user-mode tools
+// (sample-ctl, blockq-ctl, on lab/drivers/tool-lib)
 // type-check with clang for a Windows target, -Wall -Wextra -Werror, against the stand-in
 // declarations in lab/drivers/wdk-standin (NOT the WDK: see its README). This checks call
 // shapes, types and flag values on every change; it does not show that the drivers build
 // with the real WDK, and nothing here claims that.
 
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { blockqVspRecipe } from '../../devices/blockq/c/recipe.ts';
+import { loadHostDrivers } from '../../src/lab/driver-package.ts';
 
 const drivers = fileURLToPath(new URL('../../lab/drivers', import.meta.url));
 const clang = spawnSync('clang', ['--version'], { encoding: 'utf8' });
@@ -58,12 +61,56 @@ describe.skipIf(!haveClang)(`Windows code type-checks against the WDK stand-in${
     expect(r.status).toBe(0);
   });
 
-  it('the user-mode tool (Win32, ETW consumer, TDH)', () => {
-    const files = cFiles('vsp/tool');
-    expect(files.length).toBeGreaterThanOrEqual(2);
-    const r = typecheck('um', [...files, 'common/sample-protocol.c']);
+  it('blockq\'s VSP project compiles what its emulator recipe does, and its package names the provider its control header defines', () => {
+    const dir = join(drivers, '..', '..', 'devices', 'blockq', 'c');
+    const project = readFileSync(join(dir, 'vmbus_blockq_vsp.vcxproj'), 'utf8');
+    const compiled = [...project.matchAll(/<ClCompile Include="([^"]+)"/g)].map((m) => resolve(dir, m[1]!.replace(/\\/g, '/')));
+    const recipe = blockqVspRecipe();
+    expect(compiled.sort()).toEqual(recipe.sources.map((f) => resolve(dir, f)).sort());
+    const includes = /<AdditionalIncludeDirectories>([^<]+)/.exec(project)![1]!.split(';').filter((x) => !x.startsWith('%')).map((x) => resolve(dir, x.replace(/\\/g, '/')));
+    expect(includes.sort()).toEqual([join(drivers, 'common'), join(drivers, 'trace-lib')]);
+    expect(project).toContain('<Inf Include="vmbus_blockq_vsp.inf" />');
+    // The provider GUID: blockq-control.h's fields, as packages.yaml gives it to logman.
+    const fields = /BLOCKQ_VSP_PROVIDER_GUID_FIELDS \\\s*([^\n]+)\\\s*([^\n]+)/.exec(readFileSync(join(dir, 'blockq-control.h'), 'utf8'))!;
+    const hex = `${fields[1]}, ${fields[2]}`.split(',').map((x) => x.trim()).filter(Boolean).map((x) => x.replace(/^0x/, ''));
+    const guid = `{${hex[0]}-${hex[1]}-${hex[2]}-${hex.slice(3, 5).join('')}-${hex.slice(5).join('')}}`;
+    expect(loadHostDrivers(join(dir, 'packages.yaml')).vsp.trace).toEqual({ format: 'etw', provider: guid });
+  });
+
+  const toolLib = cFiles('tool-lib');
+
+  it('the tool library both control tools are built on (Win32, ETW consumer, TDH)', () => {
+    expect(toolLib.map((f) => f.split('/').pop()).sort()).toEqual(['control-tool.c', 'etl2jsonl.c']);
+    const r = typecheck('um', toolLib);
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('the sample\'s user-mode tool, sample-ctl, with the tool library', () => {
+    const r = typecheck('um', [...cFiles('vsp/tool'), ...toolLib]);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('blockq\'s user-mode tool, blockq-ctl (devices/blockq/c/tool), with the tool library by <...> as its project names it', () => {
+    const tool = join(drivers, '..', '..', 'devices', 'blockq', 'c', 'tool');
+    const r = typecheck('um', ['-I', join(drivers, 'tool-lib'), join(tool, 'blockq-ctl.c'), ...toolLib]);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+    // Its project compiles the same three files with the same include folder.
+    const project = readFileSync(join(tool, 'blockq-ctl.vcxproj'), 'utf8');
+    const compiled = [...project.matchAll(/<ClCompile Include="([^"]+)"/g)].map((m) => resolve(tool, m[1]!.replace(/\\/g, '/')));
+    expect(compiled.sort()).toEqual([join(tool, 'blockq-ctl.c'), ...toolLib.map((f) => join(drivers, f))].sort());
+    const includes = /<AdditionalIncludeDirectories>([^;<]+)/.exec(project)?.[1];
+    expect(resolve(tool, includes!.replace(/\\/g, '/'))).toBe(join(drivers, 'tool-lib'));
+  });
+
+  it('a tool calling the library with a wrong argument type does not type-check', () => {
+    const r = spawnSync('clang', [...clangFor('um'), '-I', join(drivers, 'tool-lib'), '-x', 'c', '-'], {
+      input: '#include <control-tool.h>\nint f(HANDLE h) { return ctl_command(h, 1u, 7, 256u); }\n', encoding: 'utf8',
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/incompatible integer to pointer conversion/);
   });
 
   // The check is only worth something if the stand-in rejects what the WDK would.

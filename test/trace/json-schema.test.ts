@@ -99,6 +99,7 @@ describe('trace-v1.schema.json', () => {
     sink.emit({ side: 'guest', ev: 'pkt.completion', ch: 1, tx: 1, dir: 'g2h', status: '00000000', digest: d });
     sink.emit({ side: 'host', ev: 'ch.rescind', ch: 1 });
     sink.emit({ side: 'guest', ev: 'pkt.cancel', ch: 1, tx: 2, dir: 'g2h', status: 'c0000120' });
+    sink.emit({ side: 'guest', ev: 'pkt.timeout', ch: 1, tx: 3, dir: 'g2h', len: 256, digest: '00000000000000ff' });
     sink.emit({ side: 'host', ev: 'ch.offer', ch: 1 });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name: 'cp1' });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name: 'cp1' });

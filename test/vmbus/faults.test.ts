@@ -24,6 +24,23 @@ describe('Faults', () => {
     expect([...f.fired]).toEqual(['restore-twice']);
   });
 
+  it('a fault whose change went unseen did not act, and stays used; a run handed on keeps both', () => {
+    const f = new Faults(['wrong-status']);
+    f.fire('wrong-status');
+    f.unseen('wrong-status');
+    expect([...f.fired]).toEqual([]);
+    expect(f.armed('wrong-status')).toBe(false);
+    expect(f.used).toEqual(['wrong-status']);
+    const next = new Faults(['wrong-status']);
+    next.carryOver([...f.fired], f.used);
+    expect(next.armed('wrong-status')).toBe(false);
+    expect([...next.fired]).toEqual([]);
+    // A hand-off written before `used`: what fired is what was used.
+    const old = new Faults(['wrong-status']);
+    old.carryOver(['wrong-status']);
+    expect([old.armed('wrong-status'), [...old.fired]]).toEqual([false, ['wrong-status']]);
+  });
+
   it('names at least one divergence class for every mode', () => {
     for (const m of FAULT_MODES) expect(FAULT_CLASS[m].length).toBeGreaterThan(0);
   });

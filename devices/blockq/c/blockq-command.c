@@ -62,8 +62,8 @@ static int hex_value(char c)
 	return -1;
 }
 
-/* A decimal or 0x-hex u32; -1 when not one or out of range. */
-static int parse_u32(const struct token *t, bq_u32 *out)
+/* A decimal or 0x-hex number up to max; -1 when not one or out of range. */
+static int parse_number(const struct token *t, bq_u64 max, bq_u64 *out)
 {
 	bq_u64 v = 0;
 	bq_u32 i = 0, base = 10;
@@ -77,12 +77,20 @@ static int parse_u32(const struct token *t, bq_u32 *out)
 	for (; i < t->n; i++) {
 		int d = hex_value(t->p[i]);
 
-		if (d < 0 || (bq_u32)d >= base)
+		if (d < 0 || (bq_u32)d >= base || v > (max - (bq_u32)d) / base)
 			return -1;
 		v = v * base + (bq_u32)d;
-		if (v > 0xffffffffull)
-			return -1;
 	}
+	*out = v;
+	return 0;
+}
+
+static int parse_u32(const struct token *t, bq_u32 *out)
+{
+	bq_u64 v;
+
+	if (parse_number(t, 0xffffffffull, &v))
+		return -1;
 	*out = (bq_u32)v;
 	return 0;
 }
@@ -143,8 +151,12 @@ static int parse_open(const struct token *tok, bq_u32 n, struct bq_command *out)
 {
 	struct token rest;
 
-	if (n < 4 || n > 5 || parse_u32(&tok[1], &out->ch) ||
-	    parse_guid(&tok[2], out->instance) || !token_is(&tok[3], "loopback"))
+	if (n < 4 || n > 5 || parse_u32(&tok[1], &out->ch) || parse_guid(&tok[2], out->instance))
+		return -1;
+	if (token_is(&tok[3], "loopback"))
+		out->loopback = 1;
+	else if (!token_prefix(&tok[3], "handle=", &rest) ||
+		 parse_number(&rest, ~0ull, &out->handle) || out->handle == 0)
 		return -1;
 	out->has_ch = 1;
 	if (n == 5 && (!token_prefix(&tok[4], "ring-pages=", &rest) ||
@@ -169,6 +181,8 @@ int bq_parse_command(const char *text, bq_u32 len, struct bq_command *out)
 	out->has_ch = 0;
 	out->ch = 0;
 	out->ring_pages = 4;
+	out->loopback = 0;
+	out->handle = 0;
 	for (i = 0; i < 16; i++)
 		out->instance[i] = 0;
 	if (token_is(&tok[0], "open")) {

@@ -6,7 +6,10 @@
  * the other's.
  *
  * The VSP's:
- *   open N GUID loopback [ring-pages=P]  offer channel N, instance GUID (loopback only)
+ *   open N GUID loopback|handle=H [ring-pages=P]
+ *                                        offer channel N, instance GUID: a loopback
+ *                                        offer, or into the VM whose VMBus handle H the
+ *                                        caller holds (a lab's handle broker, lab/SETUP.md)
  *   event COUNT LEN HOLD ch=N            Events the guest answers HOLD ms or more later
  *   note COUNT LEN ch=N                  Notes, no reply
  *   answer [ch=N]                        answer every outstanding request now
@@ -54,6 +57,8 @@ struct bq_command {
 	bq_u32 ch;
 	bq_u8 instance[16];	/* open: the GUID in memory layout */
 	bq_u32 ring_pages;	/* open: default 4 */
+	int loopback;		/* open: 1 a loopback offer, 0 by `handle` */
+	bq_u64 handle;		/* open: the caller's VMBus handle (not 0), when not loopback */
 };
 
 /* 0, or -1 when the text is not a valid command (then nothing may be done). */

@@ -32,7 +32,7 @@
 	CTL_CODE(BLOCKQ_IOCTL_DEVICE, 0x805, METHOD_BUFFERED, FILE_WRITE_ACCESS)
 
 #define BLOCKQ_STATE_MAGIC 0x53514B42u	/* "BKQS" little-endian */
-#define BLOCKQ_STATE_VERSION 1u
+#define BLOCKQ_STATE_VERSION 2u	/* 2: `loopback` where 1 had a reserved 0 */
 #define BLOCKQ_COMMAND_MAX 256u
 
 struct blockq_state_ref {
@@ -47,7 +47,7 @@ struct blockq_state {
 	unsigned long long next_tx;	/* the last host-to-guest tx the VSP numbered */
 	unsigned char instance[16];	/* the interface instance GUID, memory layout */
 	unsigned int blob_bytes;	/* the saved segments that follow */
-	unsigned int reserved;
+	unsigned int loopback;		/* 1: a loopback offer; 0: into a VM by its handle */
 };
 
 /* The VSP's TraceLogging provider, "VmbusBench.BlockqVsp". */

@@ -92,10 +92,12 @@ NTSTATUS BqChannelConfigure(BQ_CHANNEL *Vc)
 	if (!NT_SUCCESS(status))
 		return status;
 	status = kmcl->VmbServerChannelInitSetTargetInterfaceId(channel, type, Vc->Instance);
-	/* The bench's channels are loopback offers: the client end is in the host too. */
+	/* Which VM: a loopback offer's client end is in the host, else the handle's VM. */
 	if (NT_SUCCESS(status))
-		status = kmcl->VmbServerChannelInitSetFlags(
-			channel, VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER);
+		status = Vc->Loopback ?
+			 kmcl->VmbServerChannelInitSetFlags(
+				 channel, VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER) :
+			 kmcl->VmbServerChannelInitSetVmbusHandle(channel, Vc->VmbusHandle);
 	if (NT_SUCCESS(status))
 		status = kmcl->VmbChannelInitSetMaximumPacketSize(channel, BQ_MAX_MESSAGE_SIZE);
 	if (NT_SUCCESS(status))
@@ -136,19 +138,25 @@ static NTSTATUS BqChannelEnableAndStart(BQ_CHANNEL *Vc)
 	return STATUS_SUCCESS;
 }
 
-NTSTATUS BqChannelOpen(BQ_DEVICE *Dev, const struct bq_command *Cmd)
+/* The kernel handle (NULL for a loopback offer) is ours: kept by the channel or closed. */
+NTSTATUS BqChannelOpen(BQ_DEVICE *Dev, const struct bq_command *Cmd, HANDLE KernelHandle)
 {
 	BQ_CHANNEL *vc;
 	NTSTATUS status;
 
 	status = BqChannelCreate(Dev, Cmd->ch, Cmd->instance, Cmd->ring_pages, &vc);
-	if (!NT_SUCCESS(status))
+	if (!NT_SUCCESS(status)) {
+		if (KernelHandle != NULL)
+			ZwClose(KernelHandle);
 		return status;
+	}
+	vc->Loopback = (BOOLEAN)Cmd->loopback;
+	vc->VmbusHandle = KernelHandle;
 	status = BqChannelConfigure(vc);
 	if (NT_SUCCESS(status))
 		status = BqChannelEnableAndStart(vc);
 	if (!NT_SUCCESS(status))
-		BqChannelClose(vc); /* unlinks and frees it */
+		BqChannelClose(vc); /* unlinks and frees it, and closes the handle */
 	return status;
 }
 
@@ -176,6 +184,8 @@ VOID BqChannelClose(BQ_CHANNEL *Vc)
 	RemoveEntryList(&Vc->Link);
 	if (Vc->SaveBlob != NULL)
 		ExFreePoolWithTag(Vc->SaveBlob, BQ_POOL_TAG);
+	if (Vc->VmbusHandle != NULL)
+		ZwClose(Vc->VmbusHandle);
 	while (!IsListEmpty(&Vc->Deferred))
 		ExFreePoolWithTag(CONTAINING_RECORD(RemoveHeadList(&Vc->Deferred), BQ_DEFERRED, Link),
 				  BQ_POOL_TAG);

@@ -3,7 +3,9 @@
  * (queried in EvtDevicePrepareHardware from the lower stack, as the sample VSP does)
  * and the control interface (\\.\BlockqVsp, blockq-control.h). Commands run on a
  * sequential queue at PASSIVE_LEVEL, one at a time: that queue serialises the channel
- * list and each channel's send counter.
+ * list and each channel's send counter. The one thing done before the queue is an
+ * `open ... handle=H`'s conversion of H, which means something only in the process
+ * that sent it (a lab's handle broker holding the VM's VMBus handle).
  */
 #include <TraceLoggingProvider.h>
 
@@ -14,6 +16,7 @@ static EVT_WDF_DRIVER_DEVICE_ADD BqEvtDeviceAdd;
 static EVT_WDF_DRIVER_UNLOAD BqEvtDriverUnload;
 static EVT_WDF_DEVICE_PREPARE_HARDWARE BqEvtPrepareHardware;
 static EVT_WDF_DEVICE_RELEASE_HARDWARE BqEvtReleaseHardware;
+static EVT_WDF_IO_IN_CALLER_CONTEXT BqEvtIoInCallerContext;
 static EVT_WDF_IO_QUEUE_IO_DEVICE_CONTROL BqEvtIoDeviceControl;
 
 PKMCL_SERVER_INTERFACE_V1 BqKmcl;
@@ -56,6 +59,7 @@ static NTSTATUS BqEvtDeviceAdd(WDFDRIVER Driver, PWDFDEVICE_INIT DeviceInit)
 	pnp.EvtDevicePrepareHardware = BqEvtPrepareHardware;
 	pnp.EvtDeviceReleaseHardware = BqEvtReleaseHardware;
 	WdfDeviceInitSetPnpPowerEventCallbacks(DeviceInit, &pnp);
+	WdfDeviceInitSetIoInCallerContextCallback(DeviceInit, BqEvtIoInCallerContext);
 
 	WDF_OBJECT_ATTRIBUTES_INIT_CONTEXT_TYPE(&attributes, BQ_DEVICE);
 	status = WdfDeviceCreate(&DeviceInit, &attributes, &device);
@@ -147,10 +151,9 @@ static NTSTATUS BqWriteCounters(BQ_DEVICE *Dev, char *Out, size_t Size, size_t *
 	return STATUS_SUCCESS;
 }
 
-static NTSTATUS BqRunCommand(BQ_DEVICE *Dev, WDFREQUEST Request)
+/* The request's command line, parsed: STATUS_INVALID_PARAMETER when it is not one. */
+static NTSTATUS BqReadCommand(WDFREQUEST Request, struct bq_command *Cmd)
 {
-	struct bq_command cmd;
-	BQ_CHANNEL *vc = NULL;
 	PVOID text;
 	size_t length;
 	NTSTATUS status;
@@ -159,12 +162,70 @@ static NTSTATUS BqRunCommand(BQ_DEVICE *Dev, WDFREQUEST Request)
 	if (!NT_SUCCESS(status))
 		return status;
 	if (length > BLOCKQ_COMMAND_MAX ||
-	    bq_parse_command((const char *)text, (bq_u32)length, &cmd) != 0)
+	    bq_parse_command((const char *)text, (bq_u32)length, Cmd) != 0)
 		return STATUS_INVALID_PARAMETER;
-	if (BqKmcl == NULL)
-		return STATUS_DEVICE_NOT_READY;
-	if (cmd.verb == BQ_CMD_OPEN)
-		return BqChannelOpen(Dev, &cmd);
+	return STATUS_SUCCESS;
+}
+
+/*
+ * Runs in the thread of the process that sent the request: for `open ... handle=H`,
+ * converts H to a kernel handle into the request's context, then queues the request.
+ */
+static VOID BqEvtIoInCallerContext(WDFDEVICE Device, WDFREQUEST Request)
+{
+	WDF_REQUEST_PARAMETERS params;
+	WDF_OBJECT_ATTRIBUTES attributes;
+	struct bq_command cmd;
+	BQ_REQUEST_CONTEXT *ctx;
+	NTSTATUS status;
+
+	WDF_REQUEST_PARAMETERS_INIT(&params);
+	WdfRequestGetParameters(Request, &params);
+	if (params.Type == WdfRequestTypeDeviceControl &&
+	    params.Parameters.DeviceIoControl.IoControlCode == IOCTL_BLOCKQ_COMMAND &&
+	    NT_SUCCESS(BqReadCommand(Request, &cmd)) && cmd.verb == BQ_CMD_OPEN &&
+	    !cmd.loopback) {
+		if (BqKmcl == NULL) {
+			WdfRequestComplete(Request, STATUS_DEVICE_NOT_READY);
+			return;
+		}
+		WDF_OBJECT_ATTRIBUTES_INIT_CONTEXT_TYPE(&attributes, BQ_REQUEST_CONTEXT);
+		status = WdfObjectAllocateContext(Request, &attributes, (PVOID *)&ctx);
+		if (NT_SUCCESS(status))
+			status = BqKmcl->VmbConvertVmbusHandleToKernelHandle(
+				(HANDLE)(ULONG_PTR)cmd.handle, &ctx->KernelHandle);
+		if (!NT_SUCCESS(status)) {
+			WdfRequestComplete(Request, status);
+			return;
+		}
+	}
+	status = WdfDeviceEnqueueRequest(Device, Request);
+	if (!NT_SUCCESS(status))
+		WdfRequestComplete(Request, status);
+}
+
+static NTSTATUS BqRunCommand(BQ_DEVICE *Dev, WDFREQUEST Request)
+{
+	BQ_REQUEST_CONTEXT *ctx = BqGetRequestContext(Request);
+	struct bq_command cmd;
+	BQ_CHANNEL *vc = NULL;
+	HANDLE handle = NULL;
+	NTSTATUS status;
+
+	/* A handle converted in the caller's context is ours: used or closed here. */
+	if (ctx != NULL) {
+		handle = ctx->KernelHandle;
+		ctx->KernelHandle = NULL;
+	}
+	status = BqReadCommand(Request, &cmd);
+	if (NT_SUCCESS(status) && BqKmcl == NULL)
+		status = STATUS_DEVICE_NOT_READY;
+	if (NT_SUCCESS(status) && cmd.verb == BQ_CMD_OPEN)
+		return BqChannelOpen(Dev, &cmd, handle); /* takes the handle */
+	if (handle != NULL)
+		ZwClose(handle);
+	if (!NT_SUCCESS(status))
+		return status;
 	if (cmd.has_ch) {
 		vc = BqChannelFind(Dev, cmd.ch);
 		if (vc == NULL)

@@ -34,6 +34,7 @@ NTSTATUS BqStateExport(BQ_DEVICE *Dev, WDFREQUEST Request, size_t *Written)
 	out->next_tx = vc->NextTx;
 	RtlCopyMemory(out->instance, &vc->Instance, sizeof(out->instance));
 	out->blob_bytes = vc->SaveBlobSize;
+	out->loopback = vc->Loopback;
 	RtlCopyMemory(out + 1, vc->SaveBlob, vc->SaveBlobSize);
 	*Written = sizeof(*out) + vc->SaveBlobSize;
 	return STATUS_SUCCESS;
@@ -51,11 +52,20 @@ NTSTATUS BqStateImport(BQ_DEVICE *Dev, WDFREQUEST Request)
 	if (!NT_SUCCESS(status))
 		return status;
 	if (s->magic != BLOCKQ_STATE_MAGIC || s->version != BLOCKQ_STATE_VERSION ||
-	    s->blob_bytes == 0 || s->blob_bytes != length - sizeof(*s) || s->ring_pages == 0)
+	    s->blob_bytes == 0 || s->blob_bytes != length - sizeof(*s) || s->ring_pages == 0 ||
+	    s->loopback > 1)
 		return STATUS_INVALID_PARAMETER;
 	vc = BqChannelFind(Dev, s->ch);
 	if (vc != NULL &&
-	    (vc->Channel != NULL || !RtlEqualMemory(&vc->Instance, s->instance, sizeof(GUID))))
+	    (vc->Channel != NULL || !RtlEqualMemory(&vc->Instance, s->instance, sizeof(GUID)) ||
+	     vc->Loopback != (BOOLEAN)s->loopback))
+		return STATUS_INVALID_DEVICE_STATE;
+	/*
+	 * A channel offered into a VM needs that VM's handle, which only `open ... handle=H`
+	 * brings: one this VSP does not have yet (a migration's destination) cannot be
+	 * restored from a state alone. Refused rather than fail at `restore`.
+	 */
+	if (vc == NULL && !s->loopback)
 		return STATUS_INVALID_DEVICE_STATE;
 	blob = (PUCHAR)ExAllocatePool2(POOL_FLAG_NON_PAGED, s->blob_bytes, BQ_POOL_TAG);
 	if (blob == NULL)
@@ -66,6 +76,7 @@ NTSTATUS BqStateImport(BQ_DEVICE *Dev, WDFREQUEST Request)
 			ExFreePoolWithTag(blob, BQ_POOL_TAG);
 			return status;
 		}
+		vc->Loopback = TRUE;
 	}
 	RtlCopyMemory(blob, s + 1, s->blob_bytes);
 	if (vc->SaveBlob != NULL)

@@ -77,6 +77,14 @@ typedef struct _BQ_CHANNEL {
 	PUCHAR SaveBlob;		/* SaveContinue outputs, each a ULONG length and bytes */
 	ULONG SaveBlobSize;
 	BQ_COUNTERS Counters;
+	/*
+	 * How it is offered: loopback (the client end in the host), or into the VM whose
+	 * VMBus handle `open ... handle=H` brought (converted in the caller's context,
+	 * vsp-driver.c; closed with the channel). Last, so explore's key offsets of the
+	 * fields above (vsp-key.ts) stay; neither is keyed: both are fixed at `open`.
+	 */
+	BOOLEAN Loopback;
+	HANDLE VmbusHandle;
 } BQ_CHANNEL;
 
 /* A guest Request waiting for its answer; its reply is made on arrival. */
@@ -119,11 +127,17 @@ typedef struct _BQ_TIMER_CONTEXT {
 } BQ_TIMER_CONTEXT;
 WDF_DECLARE_CONTEXT_TYPE_WITH_NAME(BQ_TIMER_CONTEXT, BqGetTimerContext)
 
+/* An `open ... handle=H` request: H as a kernel handle, converted in the caller's context. */
+typedef struct _BQ_REQUEST_CONTEXT {
+	HANDLE KernelHandle;
+} BQ_REQUEST_CONTEXT;
+WDF_DECLARE_CONTEXT_TYPE_WITH_NAME(BQ_REQUEST_CONTEXT, BqGetRequestContext)
+
 /* The KMCL server table, for callbacks (they receive only a VMBCHANNEL or VMBPACKET). */
 extern PKMCL_SERVER_INTERFACE_V1 BqKmcl;
 
 /* vsp-channel.c */
-NTSTATUS BqChannelOpen(BQ_DEVICE *Dev, const struct bq_command *Cmd);
+NTSTATUS BqChannelOpen(BQ_DEVICE *Dev, const struct bq_command *Cmd, HANDLE KernelHandle);
 NTSTATUS BqChannelCreate(BQ_DEVICE *Dev, UINT32 Ch, const UCHAR Instance[16], UINT32 RingPages,
 			 BQ_CHANNEL **Out);
 NTSTATUS BqChannelConfigure(BQ_CHANNEL *Vc);

@@ -39,6 +39,9 @@
 // device at once: the held instance of a `rescind` with `reopen: false` is the bench's
 // (a real lab plans it not applicable, src/lab/vm-steps.ts). Refused (exit 2, `refuses`):
 // a step that leaves every channel closed.
+// A test's removal race (ExecuteOptions.cGuestRemovalRace, never the default) splits a host
+// rescind as a real guest's threads may: KMCL suspends and closes the client, a control
+// command reaches the device, then PnP removes it (raceRemoval says what is documented).
 // The driver's hold timers and work items run as the first channel's timer work.
 //
 // Intended differences from the twin (test/devices/wasm/c-vs-twin.test.ts lists them): it
@@ -47,7 +50,7 @@
 // the driver's next 5 ms hold-timer tick after it is due; at a removal, its client's
 // Suspend (`Paused`) completes the host transactions it held, where the twin drops them.
 
-import type { EmulatorGuest, GuestRings, HostDoorbell, KmclFaults } from '../../../src/device-api/device-module.ts';
+import type { EmulatorGuest, GuestRings, HostDoorbell, KmclFaults, RemovalRace } from '../../../src/device-api/device-module.ts';
 import type { IncomingRing, OutgoingRing } from '../../../src/vmbus/ring.ts';
 import type { TraceSink } from '../../../src/trace/sink.ts';
 import type { GapChoices } from '../../../src/vmbus/choices.ts';
@@ -61,8 +64,6 @@ import type { StateKey } from '../../../src/scenario/state-key.ts';
 
 /** The trace buffer the bench starts the device with (its TraceKiB registry value); reads empty it long before it fills. */
 const TRACE_KIB = 256;
-/** The WDF shim's kind number of a work item (wdf-shim.ts KIND). */
-const WDF_WORKITEM = 4;
 /** Bytes read before the bench clears the driver's trace buffer (trace-clear), as the Linux guest's reader does. */
 const CLEAR_AFTER = 64 * 1024;
 const decoder = new TextDecoder();
@@ -81,6 +82,8 @@ export interface CWindowsGuestOptions {
   replace?: Readonly<Record<string, string>> | undefined;
   /** answers its KMCL client gives as a Driver-Verifier-style run injects them (a test's) */
   kmclFaults?: KmclFaults | undefined;
+  /** a test's removal race (ExecuteOptions.cGuestRemovalRace; CWindowsVmGuest.raceRemoval says what is documented) */
+  removalRace?: RemovalRace | undefined;
 }
 
 /** A C Windows guest's state: the base's, and how far the bench has read the driver's trace buffer. */
@@ -158,7 +161,7 @@ export function cWindowsGuest(o: CWindowsGuestOptions): EmulatorGuest & { refuse
         if (i === undefined || i === null || !instances.has(i)) bad(`says the driver's device 0x${d.toString(16)} serves ${i ?? 'no channel'}, which is none of the VM's channels`);
       }
     },
-    face: (st, rings, sink, host) => new CWindowsVmGuest(st, rings, sink, host, o.control),
+    face: (st, rings, sink, host) => new CWindowsVmGuest(st, rings, sink, host, o.control, o.removalRace),
   });
   return { ...side, refuses };
 }
@@ -181,9 +184,12 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
    * there), so a private field explore's key does not walk.
    */
   readonly #found = new Map<number, { device: number; client: Channel } | null>();
+  /** a test's removal race at each host rescind (raceRemoval), or none: the removal runs as one */
+  readonly #race: RemovalRace | undefined;
 
-  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl) {
+  constructor(st: CWindowsGuestState, rings: GuestRings, sink: TraceSink, host: HostDoorbell, ctl: CGuestControl, race?: RemovalRace) {
     super(st, rings, sink, host, ctl);
+    this.#race = race;
     this.timerCh = st.channels[0]!;
     // A restored VM's driver finds its clients bound to the restored rings, as they were.
     if (st.probed) {
@@ -245,17 +251,49 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
    * The host rescinded channel `ch`, or the guest closes it (`guest-close`): PnP removes its
    * device. EvtDeviceReleaseHardware disables the client (Suspend: the held host
    * transactions completed; Closed; its requests in flight cancelled, pkt.cancel) and
-   * cleans it up. No device (closed already): nothing.
+   * cleans it up. No device (closed already): nothing. With a test's removal race, a host
+   * rescind reaches the client first (raceRemoval).
    */
-  rescind(ch: number): void {
+  rescind(ch: number, cause: 'host' | 'guest' = 'host'): void {
     const d = this.device(ch);
     if (!d) return;
     // The host's end has gone (or closed first, at a guest close): what the client writes
     // while it closes (its Suspend's completions) signals nobody.
     d.client.signalPeer = () => {};
+    if (cause === 'host' && this.#race) this.raceRemoval(ch, d.client, this.#race);
     this.#found.set(ch, null);
     this.st.drv.removeDevice(d.device);
     this.drain();
+  }
+
+  /**
+   * A test's removal race (ExecuteOptions.cGuestRemovalRace), before PnP removes the
+   * rescinded channel's device: KMCL suspends and closes the client on the host's rescind
+   * (Paused, the held host transactions dropped, Closed, the Requests in flight cancelled),
+   * then a guest-send from the control tool reaches the device.
+   *
+   * Documented: a KMCL client whose host rescinds the offer is suspended (it must stop
+   * calling VmbPacketSend) and closed, and ends Disabled (EvtVmbChannelSuspend,
+   * EvtVmbChannelClosed; SPEC-NOTES 2.4, 2.5). A bus driver reports a vanished child with
+   * IoInvalidateDeviceRelations; the PnP manager then asks for the bus relations and sends
+   * IRP_MN_SURPRISE_REMOVAL and IRP_MN_REMOVE_DEVICE from a system thread of its own, and
+   * the bus driver goes on handling the child's IRPs until that remove: the device outlives
+   * the bus's news for a while. A control device object is in no device stack and has no PnP
+   * or power state (KMDF, "Using Control Device Objects"), so nothing in a PnP device's
+   * removal stops its queue; this driver unlinks a device from the commands only in
+   * EvtDeviceReleaseHardware.
+   * Inferred, not documented: that vmbus and KMCL suspend and close the client on the
+   * rescind message itself, before PnP's removal reaches the driver, rather than through the
+   * driver's VmbChannelDisable at EvtDeviceReleaseHardware (the bench's default order). Not
+   * seen on a real guest (lab/drivers/README.md).
+   */
+  private raceRemoval(ch: number, client: Channel, race: RemovalRace): void {
+    client.peerClosed();
+    this.drain();
+    const line = this.sendLine(ch, 'request', race.count, race.size, 'inline', 0);
+    const status = this.st.drv.command(line) >>> 0;
+    this.drain();
+    race.answered?.(ch, line, status);
   }
 
   /** The channel's new instance is offered on fresh rings: PnP adds a new device for it, which numbers on. */
@@ -343,7 +381,7 @@ class CWindowsVmGuest extends CVmGuestBase<CGuestWindows, CWindowsGuestState> {
     if (ch !== this.timerCh) return null;
     const drv = this.st.drv;
     // A queued work item runs at once (PASSIVE_LEVEL, from the scheduler's timer task).
-    for (const o of drv.wdf.liveObjects()) if (o.kind === WDF_WORKITEM && o.queued) return drv.rt.opts.now() + this.st.away;
+    if (drv.wdf.workItemQueued) return drv.rt.opts.now() + this.st.away;
     // The hold timers are periodic for each channel's life: only due work while something is held.
     this.readCounters();
     if (this.counters.held === 0) return null;

@@ -139,9 +139,9 @@ sp_u64 sp_message_digest(const sp_u8 *buf, sp_u32 delivered,
 	return sp_fnv1a64(buf, h->length < delivered ? h->length : delivered);
 }
 
-void sp_encode_completion(sp_u8 out[SP_COMPLETION_SIZE], const sp_u8 *received,
-			  sp_u32 delivered, const struct sp_header *h,
-			  sp_u32 status)
+void sp_encode_completion_digest(sp_u8 out[SP_COMPLETION_SIZE],
+				 const struct sp_header *h, sp_u32 status,
+				 sp_u64 request_digest)
 {
 	put16(out + 0x00, (sp_u16)(SP_MSG_COMPLETION_FLAG | h->type));
 	put16(out + 0x02, (sp_u16)SP_PROTOCOL_VERSION);
@@ -149,7 +149,15 @@ void sp_encode_completion(sp_u8 out[SP_COMPLETION_SIZE], const sp_u8 *received,
 	put64(out + 0x08, h->tx);
 	put32(out + 0x10, status);
 	put32(out + 0x14, 0);
-	put64(out + 0x18, sp_message_digest(received, delivered, h));
+	put64(out + 0x18, request_digest);
+}
+
+void sp_encode_completion(sp_u8 out[SP_COMPLETION_SIZE], const sp_u8 *received,
+			  sp_u32 delivered, const struct sp_header *h,
+			  sp_u32 status)
+{
+	sp_encode_completion_digest(out, h, status,
+				    sp_message_digest(received, delivered, h));
 }
 
 int sp_decode_completion(const sp_u8 *buf, sp_u32 len, struct sp_completion *c)

@@ -162,6 +162,14 @@ void sp_encode_completion(sp_u8 out[SP_COMPLETION_SIZE], const sp_u8 *received,
 			  sp_u32 delivered, const struct sp_header *h,
 			  sp_u32 status);
 
+/* The same, given the message's sp_message_digest: a driver that has already
+ * digested the message for its trace passes that value, so the bytes are hashed
+ * once per delivery, not twice.
+ */
+void sp_encode_completion_digest(sp_u8 out[SP_COMPLETION_SIZE],
+				 const struct sp_header *h, sp_u32 status,
+				 sp_u64 request_digest);
+
 /* Reads a completion payload; returns 0, or -1 when it is not one. */
 int sp_decode_completion(const sp_u8 *buf, sp_u32 len, struct sp_completion *c);
 

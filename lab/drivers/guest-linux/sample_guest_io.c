@@ -107,6 +107,7 @@ static void sg_on_message(struct sg_channel *sgc, u64 trans_id, bool want_comple
 	struct sg_held *held;
 	long hold_ms;
 	int intact = 0;
+	u64 digest;
 
 	if (sp_decode_header(data, len, &h) == 0)
 		intact = sp_is_intact(data, len, &h);
@@ -121,7 +122,9 @@ static void sg_on_message(struct sg_channel *sgc, u64 trans_id, bool want_comple
 
 	ev.tx = h.tx;
 	ev.len = h.length;
-	ev.digest = sp_message_digest(data, len, &h);
+	/* Hashed once: the completion below carries the same digest. */
+	digest = sp_message_digest(data, len, &h);
+	ev.digest = digest;
 	vgd_trace(&ev);
 
 	if (!want_completion)
@@ -132,7 +135,8 @@ static void sg_on_message(struct sg_channel *sgc, u64 trans_id, bool want_comple
 		/* Without memory we cannot hold it: complete it right away. */
 		u8 completion[SP_COMPLETION_SIZE];
 
-		sp_encode_completion(completion, data, len, &h, sp_status_for(h.tx, intact));
+		sp_encode_completion_digest(completion, &h, sp_status_for(h.tx, intact),
+					    digest);
 		sg_complete(sgc, trans_id, h.tx, completion);
 		return;
 	}
@@ -140,7 +144,8 @@ static void sg_on_message(struct sg_channel *sgc, u64 trans_id, bool want_comple
 	held->vmbus_trans_id = trans_id;
 	held->tx = h.tx;
 	INIT_DELAYED_WORK(&held->work, sg_held_work);
-	sp_encode_completion(held->completion, data, len, &h, sp_status_for(h.tx, intact));
+	sp_encode_completion_digest(held->completion, &h, sp_status_for(h.tx, intact),
+				    digest);
 
 	hold_ms = atomic_long_read(&sg_hold_override);
 	if (hold_ms < 0)
@@ -242,6 +247,16 @@ static int sg_send_one(struct sg_channel *sgc, u16 type, u32 length, u32 arg0,
 		/* Ring full: the host is holding. Unlike KMCL, Linux does not queue. */
 		atomic64_inc(&sgc->counters.send_retries);
 		usleep_range(500, 1000);
+	}
+	if (ret == -EAGAIN) {
+		/*
+		 * Given up: the ring stayed full for the whole timeout. Traced, so a
+		 * reader can tell it from a send that was lost; tx stays unused.
+		 */
+		ev.kind = VBT_PKT_TIMEOUT;
+		spin_lock_bh(&sgc->lock);
+		vgd_trace(&ev);
+		spin_unlock_bh(&sgc->lock);
 	}
 	if (ret && o) {
 		xa_erase_bh(&sgc->outstanding, tx);

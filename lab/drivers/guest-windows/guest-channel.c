@@ -174,8 +174,10 @@ static VOID GuestEvtClosed(VMBCHANNEL Channel)
 	stopping = dev->Stopping;
 	WdfSpinLockRelease(dev->Lock);
 	/* Not from inside a state callback: a work item enables it again. */
-	if (!stopping)
+	if (!stopping) {
+		InterlockedIncrement64(&GuestDriver.ClosedOutsideRemoval);
 		WdfWorkItemEnqueue(dev->ReenableWork);
+	}
 }
 
 VOID GuestEvtReenable(WDFWORKITEM WorkItem)

@@ -11,7 +11,8 @@
  * of its PnP devices before it unloads (KMDF's ControlDeviceDeleted rule: the
  * system does not unload a driver whose control device still exists). So it is
  * created with the first device and deleted in the last device's cleanup, as the
- * WDK's filter samples do. The trace is not the control device's but the
+ * WDK's filter samples do. Kept past the last device it would pin the driver:
+ * no PnP device would be left whose cleanup could delete it. The trace is not the control device's but the
  * driver's (guest-trace.c): a device removed meanwhile is read once a device (and
  * so the control device) is there again.
  *
@@ -201,6 +202,7 @@ static NTSTATUS GuestWriteCounters(char *Out, size_t Size, size_t *Written)
 		"ch", "requests_sent", "notifies_sent", "completions", "completion_mismatch",
 		"cancelled", "received", "completed", "damaged", "failed", "held",
 		"trace_dropped", "trace_seq", "next_tx", "dropped_on_close",
+		"closed_outside_removal",
 	};
 	size_t at = 0;
 	PLIST_ENTRY e;
@@ -228,6 +230,7 @@ static NTSTATUS GuestWriteCounters(char *Out, size_t Size, size_t *Written)
 		values[12] = GuestDriver.Trace.seq;
 		values[13] = dev->NextTx;
 		values[14] = (sp_u64)c->DroppedOnClose;
+		values[15] = (sp_u64)GuestDriver.ClosedOutsideRemoval;
 		n = sample_format_counters(Out + at, (sp_u32)(Size - at), names, values,
 					   ARRAYSIZE(names));
 		if (n == 0)

@@ -95,6 +95,12 @@ typedef struct _GUEST_DRIVER {
 	char *TraceMemory;		/* Trace's storage, from nonpaged pool */
 	struct vbt_buffer Trace;
 	LONG64 TraceDropped;
+	/*
+	 * EvtVmbChannelClosed calls that came while the channel's device was not being
+	 * removed (the host's end went first: a rescind KMCL acts on before PnP removes
+	 * the device). Driver-wide, so it outlives the device it counts.
+	 */
+	LONG64 ClosedOutsideRemoval;
 } GUEST_DRIVER;
 
 extern GUEST_DRIVER GuestDriver;

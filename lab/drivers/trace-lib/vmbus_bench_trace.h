@@ -72,6 +72,8 @@ extern char vbt_check_sizes[sizeof(vbt_u32) == 4 && sizeof(vbt_u64) == 8 ? 1 : -
 #define VBT_PKT_RESTORE_FIELDS(F) VBT_PACKET_FIELDS(F)				\
 	F(hex16, save_digest, "saveDigest")
 #define VBT_PKT_STATUS_FIELDS(F) VBT_PACKET_FIELDS(F) F(hex8, status, "status")
+#define VBT_PKT_TIMEOUT_FIELDS(F) VBT_PACKET_FIELDS(F)				\
+	F(u32, len, "len") F(hex16, digest, "digest")
 #define VBT_KMCL_VIOLATION_FIELDS(F)						\
 	F(str, rule, "rule") F(str, call, "call") F(u64, packet, "packet")	\
 	F(str, message, "message")
@@ -94,7 +96,8 @@ extern char vbt_check_sizes[sizeof(vbt_u32) == 4 && sizeof(vbt_u64) == 8 ? 1 : -
 	X(VBT_RING_FORMAT, "ring.format", VBT_RING_FORMAT_FIELDS)		\
 	X(VBT_CH_RESCIND, "ch.rescind", VBT_NO_FIELDS) /* host only */		\
 	X(VBT_CH_OFFER, "ch.offer", VBT_NO_FIELDS) /* host only */		\
-	X(VBT_PKT_CANCEL, "pkt.cancel", VBT_PKT_STATUS_FIELDS)
+	X(VBT_PKT_CANCEL, "pkt.cancel", VBT_PKT_STATUS_FIELDS)			\
+	X(VBT_PKT_TIMEOUT, "pkt.timeout", VBT_PKT_TIMEOUT_FIELDS) /* sender */
 
 #define VBT_KIND_ENUMERATOR(kind, name, fields) kind,
 enum vbt_kind {
@@ -433,15 +436,16 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 
 #ifdef VBT_WITH_TRACELOGGING
 /* One field in each form (see VBT_EVENTS) as a TraceLogging field macro. The
- * hex forms are written as text made before the switch, in a local named
- * after the member (member##_hex); a new hex field needs its local there.
+ * hex forms go as numbers with ETW's hex out-type (TraceLoggingHexUInt64 and
+ * TraceLoggingHexUInt32): the event carries the 8 or 4 bytes, no text is made
+ * in the driver, and the converter writes them as 16 or 8 lowercase digits.
  */
 #define VBT_TL_str(member, name) TraceLoggingString(ev->member, name)
 #define VBT_TL_u64(member, name) TraceLoggingUInt64(ev->member, name)
 #define VBT_TL_u32(member, name) TraceLoggingUInt32(ev->member, name)
 #define VBT_TL_dir(member, name) TraceLoggingString(dir, name)
-#define VBT_TL_hex8(member, name) TraceLoggingString(member##_hex, name)
-#define VBT_TL_hex16(member, name) TraceLoggingString(member##_hex, name)
+#define VBT_TL_hex8(member, name) TraceLoggingHexUInt32(ev->member, name)
+#define VBT_TL_hex16(member, name) TraceLoggingHexUInt64(ev->member, name)
 #define VBT_TL_bool(member, name)					\
 	TraceLoggingBoolean((BOOLEAN)(ev->member != 0), name)
 #define VBT_TL_flag(member, name) VBT_TL_bool(member, name)
@@ -456,20 +460,16 @@ static inline void vbt_buffer_clear(struct vbt_buffer *b)
 		break;
 
 /* Writes one event through TraceLogging. The ETW event name is the schema's
- * "ev" and every field has the schema's name and form (hex text for digests and
- * statuses), so a converter from ETW to JSON Lines copies field by field and
- * adds "v", "src" and "side". seq must be set by the caller (ETW delivers events
- * from several CPUs out of order; the converter sorts by it).
+ * "ev" and every field has the schema's name (digests and statuses as hex
+ * numbers, above), so a converter from ETW to JSON Lines copies field by field,
+ * writes the hex numbers as the schema's text, and adds "v", "src" and "side".
+ * seq must be set by the caller (ETW delivers events from several CPUs out of
+ * order; the converter sorts by it).
  */
 static inline void vbt_tracelogging_write(TraceLoggingHProvider provider,
 					  const struct vbt_event *ev)
 {
 	const char *dir = ev->dir == VBT_H2G ? "h2g" : "g2h";
-	char digest_hex[17], save_digest_hex[17], status_hex[9];
-
-	vbt_digest_hex(ev->digest, digest_hex);
-	vbt_digest_hex(ev->save_digest, save_digest_hex);
-	vbt_status_hex(ev->status, status_hex);
 
 	switch (ev->kind) {
 	VBT_EVENTS(VBT_TL_CASE)

@@ -112,7 +112,7 @@ static BOOLEAN VspTakeDeferred(VSP_CHANNEL *Vc, ULONGLONG Tx)
 }
 
 static VOID VspTraceReceived(VSP_CHANNEL *Vc, const struct sp_header *H,
-			     const UCHAR *Buffer, UINT32 Length)
+			     ULONGLONG Digest)
 {
 	struct vbt_event ev;
 
@@ -122,7 +122,7 @@ static VOID VspTraceReceived(VSP_CHANNEL *Vc, const struct sp_header *H,
 	ev.tx = H->tx;
 	ev.dir = VBT_G2H;
 	ev.len = H->length;
-	ev.digest = sp_message_digest(Buffer, Length, H);
+	ev.digest = Digest;
 	VspTrace(&ev);
 }
 
@@ -139,6 +139,7 @@ VOID VspEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 	struct vbt_event ev;
 	struct sp_header h;
 	VSP_HELD_REQUEST *held;
+	ULONGLONG digest;
 	UINT32 mode;
 	int intact;
 
@@ -160,9 +161,11 @@ VOID VspEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 		return;
 	}
 	intact = sp_is_intact(bytes, BufferLength, &h);
+	/* Hashed once per delivery: the trace's digest and the completion's are one value. */
+	digest = sp_message_digest(bytes, BufferLength, &h);
 
 	if (h.type == SP_MSG_NOTIFY) {
-		VspTraceReceived(vc, &h, bytes, BufferLength);
+		VspTraceReceived(vc, &h, digest);
 		InterlockedIncrement64(&vc->Counters.NotifiesReceived);
 		if (!intact)
 			InterlockedIncrement64(&vc->Counters.Damaged);
@@ -181,7 +184,7 @@ VOID VspEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 
 	/* A deferred packet comes back once more; it was already received. */
 	if (mode != SP_MODE_DEFERRED || !VspTakeDeferred(vc, h.tx)) {
-		VspTraceReceived(vc, &h, bytes, BufferLength);
+		VspTraceReceived(vc, &h, digest);
 		InterlockedIncrement64(&vc->Counters.RequestsReceived);
 		if (!intact)
 			InterlockedIncrement64(&vc->Counters.Damaged);
@@ -193,8 +196,8 @@ VOID VspEvtProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet,
 		/* Without memory to remember the deferral, complete it right here. */
 	}
 
-	sp_encode_completion(completion, bytes, BufferLength, &h,
-			     sp_status_for(h.tx, intact));
+	sp_encode_completion_digest(completion, &h, sp_status_for(h.tx, intact),
+				    digest);
 	if (mode == SP_MODE_HOLD) {
 		held = (VSP_HELD_REQUEST *)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*held),
 							   VSP_POOL_TAG);

@@ -22,6 +22,8 @@ const GUARD_BYTE = 0xfd;
 const POISON_BYTE = 0xdd;
 /** How many freed blocks wait in quarantine before their memory is reused. */
 const QUARANTINE = 256;
+/** How many freed blocks' records Pool keeps for reuse (Pool.idle). */
+const IDLE_RECORDS = 1024;
 
 export interface Allocation {
   at: number;
@@ -41,15 +43,16 @@ export interface AllocationPlace {
 /**
  * An allocation whose site is worked out when first read: from its captured stack (the
  * driver's own frames), or else from where the driver was (the kernel call and the
- * driver entries it was made in, innermost first).
+ * driver entries it was made in, innermost first). Once freed it may be reused for a
+ * later block (Pool.idle): nothing keeps one past its free.
  */
 class LiveBlock implements Allocation {
-  readonly at: number;
-  readonly size: number;
-  readonly tag: number;
-  readonly owner: 'driver' | 'shim';
-  private readonly stack: { stack?: string } | null;
-  private readonly place: AllocationPlace | null;
+  at: number;
+  size: number;
+  tag: number;
+  owner: 'driver' | 'shim';
+  private stack: { stack?: string } | null;
+  private place: AllocationPlace | null;
   /** its site once worked out, or as the snapshot it was revived from had it (PoolImage) */
   private known: string[] | null;
   /** neighbours in allocation order (live-blocks.ts) */
@@ -64,10 +67,21 @@ class LiveBlock implements Allocation {
     this.stack = stack;
     this.known = revived;
   }
+  /** This object as a new block's (a freed one reused: Pool.place). */
+  reuse(at: number, size: number, tag: number, owner: 'driver' | 'shim', place: AllocationPlace | null, stack: { stack?: string } | null): LiveBlock {
+    this.at = at;
+    this.size = size;
+    this.tag = tag;
+    this.owner = owner;
+    this.place = place;
+    this.stack = stack;
+    this.known = null;
+    return this;
+  }
   /**
-   * Worked out once: every image of the pool (each VM save of a C guest) holds the site
-   * of every live driver block, and a block's site never changes. The same array each
-   * time, which the image's readers only read.
+   * Worked out once per block: every image of the pool (each VM save of a C guest) holds
+   * the site of every live driver block, and a block's site never changes while it lives.
+   * The same array each time, which the image's readers only read.
    */
   get site(): string[] {
     if (this.known) return this.known;
@@ -150,6 +164,15 @@ export class Pool {
   private spareTotal = -1;
   private spareList: number[] = [];
   allocations = 0;
+  /**
+   * Records of freed blocks, and the one a block leaving quarantine is copied into: a
+   * block's LiveBlock and its quarantine entry are reused rather than made anew. The pool
+   * makes and drops several per packet (the shim's copy of it, a SavePacket buffer, the
+   * driver's own blocks), and so many short-lived objects linked into the long-lived
+   * tables cost the garbage collector more than the pool's own work.
+   */
+  private readonly idle: LiveBlock[] = [];
+  private readonly leaving: Freed = { at: 0, size: 0, tag: 0 };
 
   private readonly where: () => AllocationPlace;
   private readonly stacks: boolean;
@@ -270,6 +293,8 @@ export class Pool {
 
   /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */
   alloc(size: number, tag: number, owner: 'driver' | 'shim'): number {
+    // The guards (and the padding after the block) once, then the block's own bytes zeroed:
+    // each byte is written once.
     const at = this.place(size, tag, owner);
     this.mem.fill(0, at, at + size);
     return at;
@@ -285,7 +310,7 @@ export class Pool {
     return at;
   }
 
-  /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill). */
+  /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill, every one). */
   private place(size: number, tag: number, owner: 'driver' | 'shim'): number {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
@@ -296,10 +321,15 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    // Guard bytes all round (the block's own bytes are then set by the caller): two fills, not three.
-    this.mem.fill(GUARD_BYTE, base, base + total);
+    // Only the guards, and the padding after the block up to its 16-byte end: every caller
+    // writes each of the block's own bytes at once (alloc zeroes them, allocCopy copies).
+    this.mem.fill(GUARD_BYTE, base, base + GUARD);
+    this.mem.fill(GUARD_BYTE, base + GUARD + size, base + total);
     const driver = owner === 'driver';
-    this.live.add(new LiveBlock(at, size, tag, owner, driver ? this.where() : null, driver && this.stacks ? captureStack() : null));
+    const place = driver ? this.where() : null;
+    const stack = driver && this.stacks ? captureStack() : null;
+    const idle = this.idle.pop();
+    this.live.add(idle !== undefined ? idle.reuse(at, size, tag, owner, place, stack) : new LiveBlock(at, size, tag, owner, place, stack));
     this.allocations++;
     return at;
   }
@@ -318,14 +348,27 @@ export class Pool {
     }
     this.checkGuards(a, call);
     this.live.delete(at);
-    const body = round(Math.max(a.size, 1));
-    this.mem.fill(POISON_BYTE, at, at + body);
-    const f: Freed = { at, size: a.size, tag: a.tag };
-    // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one enters.
-    const old = this.quarantine[this.qNext];
-    this.quarantine[this.qNext] = f;
-    this.qNext = (this.qNext + 1) % QUARANTINE;
-    if (old !== undefined) this.release(old, call);
+    const size = a.size;
+    const blockTag = a.tag;
+    if (this.idle.length < IDLE_RECORDS) this.idle.push(a);
+    this.mem.fill(POISON_BYTE, at, at + round(Math.max(size, 1)));
+    // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one
+    // enters, in the same record.
+    const q = this.qNext;
+    this.qNext = (q + 1) % QUARANTINE;
+    const old = this.quarantine[q];
+    if (old === undefined) {
+      this.quarantine[q] = { at, size, tag: blockTag };
+      return;
+    }
+    const leaving = this.leaving;
+    leaving.at = old.at;
+    leaving.size = old.size;
+    leaving.tag = old.tag;
+    old.at = at;
+    old.size = size;
+    old.tag = blockTag;
+    this.release(leaving, call);
   }
 
   private release(f: Freed, call: string): void {

@@ -2,7 +2,10 @@
 // of the run's trace. The stand-in TraceLoggingProvider.h turns every field macro into a
 // descriptor (kind, name, value), as the real macros do, and the write hands the array
 // of them to one call, _TlgStandInWrite, as the real one makes one EtwWriteTransfer: one
-// crossing from the driver per event, not one per field.
+// crossing from the driver per event, not one per field. A digest or a status comes as
+// its number (TraceLoggingHexUInt64 / HexUInt32, ETW's hex out-type) and is written as the
+// ETW converter writes it, 16 or 8 lowercase hex digits: no text is made in the driver
+// nor read back from its memory.
 //
 // The driver numbers its events itself (`seq`, so a pkt.send can reserve its place
 // before VmbPacketSend, whose completion may be traced first). The run's trace has one
@@ -16,10 +19,11 @@ import type { TraceSink } from '../../trace/sink.ts';
 import type { DriverRuntime, ImportTable } from './runtime.ts';
 import { CStrings, newSlot, type Linear, type StringSlot } from './linear.ts';
 import { violation } from './violations.ts';
+import { hexOfHalves } from '../digest.ts';
 
 /** struct _TlgStandInField in wasm32 (the stand-in header asserts it): Kind, Name, then an 8-byte Value. */
 export const FIELD_BYTES = 16;
-export const FieldKind = { UInt64: 1, UInt32: 2, String: 3, Boolean: 4 } as const;
+export const FieldKind = { UInt64: 1, UInt32: 2, String: 3, Boolean: 4, HexUInt64: 5, HexUInt32: 6 } as const;
 
 export class TraceShim {
   private readonly rt: DriverRuntime;
@@ -138,7 +142,7 @@ class EventShape {
     const names: string[] = [];
     for (let i = 0, at = fields; i < count; i++, at += FIELD_BYTES) {
       const kind = m.u32(at);
-      if (kind < FieldKind.UInt64 || kind > FieldKind.Boolean) {
+      if (kind < FieldKind.UInt64 || kind > FieldKind.HexUInt32) {
         throw violation('trace.misuse', '_TlgStandInWrite', `field ${i} kind ${kind}`, 'not a field kind of the stand-in TraceLoggingProvider.h');
       }
       const name = m.cstring(m.u32(at + 4));
@@ -177,6 +181,8 @@ function decoder(side: 'host' | 'guest', ev: string, kinds: readonly number[], n
   const values: string[] = [];
   // A string field's value is read at one address or few: each field keeps its own slot.
   const slots: StringSlot[] = [];
+  // A hex UInt32 (a status) is one of few values: each field keeps its last value's text.
+  const hex32: Hex32Slot[] = [];
   kinds.forEach((kind, i) => {
     if (i === seqAt) return;
     const at = i * (FIELD_BYTES / 4);
@@ -184,11 +190,31 @@ function decoder(side: 'host' | 'guest', ev: string, kinds: readonly number[], n
       kind === FieldKind.UInt64 ? `w[word + ${at + 3}] * 4294967296 + w[word + ${at + 2}]`
       : kind === FieldKind.UInt32 ? `w[word + ${at + 2}]`
       : kind === FieldKind.String ? `strings.read(m, w[word + ${at + 2}], SLOTS[${slots.push(newSlot()) - 1}])`
+      : kind === FieldKind.HexUInt64 ? `HEX64(w[word + ${at + 3}], w[word + ${at + 2}])`
+      : kind === FieldKind.HexUInt32 ? `HEX32(w[word + ${at + 2}], HEX32SLOTS[${hex32.push({ v: -1, s: '' }) - 1}])`
       : `b[4 * word + ${4 * at + 8}] !== 0`;
     values.push(`${JSON.stringify(names[i])}: ${value}`);
   });
-  const make = new Function('SIDE', 'EV', 'SLOTS', `return function (w, word, b, strings, m) { return { side: SIDE, ev: EV, ${values.join(', ')} }; };`);
-  return make(side, ev, slots) as Decoder;
+  const make = new Function('SIDE', 'EV', 'SLOTS', 'HEX64', 'HEX32', 'HEX32SLOTS', `return function (w, word, b, strings, m) { return { side: SIDE, ev: EV, ${values.join(', ')} }; };`);
+  return make(side, ev, slots, hexOfHalves, hexOfU32, hex32) as Decoder;
+}
+
+/** The last value a hex UInt32 field had, and its text. */
+interface Hex32Slot {
+  v: number;
+  s: string;
+}
+
+/**
+ * A TraceLoggingHexUInt32 as the trace writes it (8 lowercase digits, as the converter
+ * does); a field's value repeats (a status), so the text of the last one is kept.
+ */
+function hexOfU32(v: number, slot: Hex32Slot): string {
+  if (v !== slot.v) {
+    slot.v = v;
+    slot.s = v.toString(16).padStart(8, '0');
+  }
+  return slot.s;
 }
 
 /** One field's value, the way the decoder reads it (for seq, which is not in the event). */
@@ -198,6 +224,8 @@ function fieldValue(kind: number, w: Uint32Array, word: number, b: Uint8Array, s
     case FieldKind.UInt64: return w[word + 3]! * 0x1_0000_0000 + w[word + 2]!;
     case FieldKind.UInt32: return w[word + 2]!;
     case FieldKind.String: return strings.at(m, w[word + 2]!);
+    case FieldKind.HexUInt64: return hexOfHalves(w[word + 3]!, w[word + 2]!);
+    case FieldKind.HexUInt32: return w[word + 2]!.toString(16).padStart(8, '0');
     default: return b[4 * word + 8] !== 0; // BOOLEAN: one byte
   }
 }

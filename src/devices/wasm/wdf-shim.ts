@@ -97,6 +97,18 @@ export class WdfShim {
   /** requests queued behind one being dispatched (a sequential queue) */
   private readonly backlog: WdfObject[] = [];
   private dispatching = false;
+  /**
+   * The timers that are started (due not null) and the work items that are queued, kept
+   * as those fields change (setDue, setQueued): the scheduler asks when work is next due
+   * at every step, and a scan of every WDF object for it cost each step as much as the
+   * driver has objects. Sets keep insertion order, not creation order, so what runs
+   * first is still decided by creation order (the handle, which grows with it).
+   * Invariant: armed holds exactly the live timers whose due is not null, and queued
+   * exactly the live work items whose queued is true, as a scan of `objects` finds them
+   * (test/devices/wasm/wdf-shim.test.ts).
+   */
+  private readonly armed = new Set<WdfObject>();
+  private readonly queued = new Set<WdfObject>();
 
   constructor(rt: DriverRuntime) {
     this.rt = rt;
@@ -137,10 +149,22 @@ export class WdfShim {
       if (o.request.output) this.rt.pool.free(o.request.output, SHIM_TAG, 'WdfRequest');
     }
     o.contexts.clear();
-    o.due = null;
-    o.queued = false;
+    this.setDue(o, null);
+    this.setQueued(o, false);
     if (o.parent) o.parent.children = o.parent.children.filter((c) => c !== o);
     this.objects.delete(o.handle);
+  }
+
+  private setDue(t: WdfObject, due: number | null): void {
+    t.due = due;
+    if (due === null) this.armed.delete(t);
+    else this.armed.add(t);
+  }
+
+  private setQueued(w: WdfObject, queued: boolean): void {
+    w.queued = queued;
+    if (queued) this.queued.add(w);
+    else this.queued.delete(w);
   }
 
   /** The IRQL a queue's or timer's callbacks run at: DISPATCH unless it or a parent asks for PASSIVE. */
@@ -308,19 +332,19 @@ export class WdfShim {
           const t = this.obj(h, 'WdfTimerStart', KIND.timer);
           const was = t.due !== null;
           // Negative: relative, in 100 ns units; positive: an absolute interrupt time.
-          t.due = due < 0n ? this.rt.opts.now() + Number(-due) / 10_000 : Number(due) / 10_000;
+          this.setDue(t, due < 0n ? this.rt.opts.now() + Number(-due) / 10_000 : Number(due) / 10_000);
           return was ? 1 : 0;
         },
         WdfTimerStop: (h: number, wait: number) => {
           const t = this.obj(h, 'WdfTimerStop', KIND.timer);
           if (wait & 0xff) rt.irql.requirePassive('WdfTimerStop(Wait=TRUE)', `timer 0x${t.handle.toString(16)}`);
           const was = t.due !== null;
-          t.due = null;
+          this.setDue(t, null);
           return was ? 1 : 0;
         },
         WdfTimerGetParentObject: (h: number) => this.obj(h, 'WdfTimerGetParentObject', KIND.timer).parent?.handle ?? 0,
         WdfWorkItemEnqueue: (h: number) => {
-          this.obj(h, 'WdfWorkItemEnqueue', KIND.workitem).queued = true;
+          this.setQueued(this.obj(h, 'WdfWorkItemEnqueue', KIND.workitem), true);
         },
         WdfWorkItemFlush: (h: number) => {
           rt.irql.requirePassive('WdfWorkItemFlush', `work item 0x${(h >>> 0).toString(16)}`);
@@ -481,31 +505,50 @@ export class WdfShim {
   /** When the next timer is due (ms), or null. */
   nextTimerDue(): number | null {
     let best: number | null = null;
-    for (const o of this.objects.values()) if (o.kind === KIND.timer && o.due !== null && (best === null || o.due < best)) best = o.due;
+    for (const o of this.armed) if (best === null || o.due! < best) best = o.due;
     return best;
   }
 
-  /** Fires every timer due at `now`, soonest first; periodic ones are due again after their period. */
+  /** Whether a work item is queued (runWorkItems would run one). */
+  get workItemQueued(): boolean {
+    return this.queued.size > 0;
+  }
+
+  /**
+   * The timers started and the work items queued, each in creation order, as the shim
+   * keeps them (for the invariant's test: the same as a scan of liveObjects).
+   */
+  pendingWork(): { timers: number[]; workItems: number[] } {
+    const byHandle = (a: number, b: number): number => a - b;
+    return { timers: [...this.armed].map((o) => o.handle).sort(byHandle), workItems: [...this.queued].map((o) => o.handle).sort(byHandle) };
+  }
+
+  /**
+   * Fires every timer due at `now`, soonest first (two due at once: the one created first);
+   * periodic ones are due again after their period.
+   */
   runTimers(now: number): number {
     let fired = 0;
     for (;;) {
       let t: WdfObject | null = null;
-      for (const o of this.objects.values()) if (o.kind === KIND.timer && o.due !== null && o.due <= now && (t === null || o.due < t.due!)) t = o;
+      for (const o of this.armed) if (o.due! <= now && (t === null || o.due! < t.due! || (o.due === t.due && o.handle < t.handle))) t = o;
       if (!t) return fired;
-      t.due = t.period > 0 ? t.due! + t.period : null;
+      this.setDue(t, t.period > 0 ? t.due! + t.period : null);
       this.rt.callback(t.callback, 'EvtTimerFunc', this.levelOf(t), t.handle);
       fired++;
     }
   }
 
   private runWorkItem(w: WdfObject): void {
-    w.queued = false;
+    this.setQueued(w, false);
     this.rt.callback(w.callback, 'EvtWorkItemFunc', PASSIVE_LEVEL, w.handle);
   }
 
   /** Runs every queued work item at PASSIVE_LEVEL. */
   runWorkItems(): number {
+    if (this.queued.size === 0) return 0;
     let n = 0;
+    // In creation order, as the objects are kept; one the last run queued again waits for the next.
     for (const o of [...this.objects.values()]) if (o.kind === KIND.workitem && o.queued) {
       this.runWorkItem(o);
       n++;
@@ -540,6 +583,8 @@ export class WdfShim {
     this.inits.clear();
     this.registry.clear();
     this.backlog.length = 0;
+    this.armed.clear();
+    this.queued.clear();
   }
 
   /** Fills a fresh shim (nothing created yet) from a checked image (checkWdfShimImage). */
@@ -558,6 +603,8 @@ export class WdfShim {
       if (i.cleanup) o.cleanup = i.cleanup;
       this.objects.set(o.handle, o);
       parent?.children.push(o);
+      if (o.due !== null) this.armed.add(o);
+      if (o.queued) this.queued.add(o);
     }
     for (const i of img.objects) if (i.queue) this.objects.get(i.handle)!.queue = this.objects.get(i.queue)!;
     this.driver = img.driver ? { ...img.driver } : null;

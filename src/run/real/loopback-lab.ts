@@ -28,6 +28,9 @@ import type { ToolControl, ToolVerb } from '../../device-api/device-module.ts';
 import { InfraError } from '../../errors.ts';
 import { readHostFile } from '../../lab/artefacts.ts';
 import { runNative } from '../../lab/deploy-vsp.ts';
+import { assign, ps } from '../../lab/host-shell/command.ts';
+import { expectOk } from '../../lab/host-shell/errors.ts';
+import { cmd } from '../../lab/hyperv-vm.ts';
 import { loadHostDrivers } from '../../lab/driver-package.ts';
 import type { LabHost } from '../../lab/inventory.ts';
 import type { HyperV } from '../../lab/hyperv.ts';
@@ -101,6 +104,15 @@ export function toolVsp(o: LoopbackLabOptions): { vsp: DriverControl; startCaptu
       if (started.exitCode !== 0) throw new InfraError(`logman start ${o.session} exited with ${started.exitCode}: ${started.output.slice(-2).join(' ')}`, { host: o.host });
     },
   };
+}
+
+/**
+ * Creates a job's work folder on the host. A VM job's folder is the VM's own (New-VM made
+ * it); a loopback job of the probe has none until this: logman's capture and the tool's
+ * trace files are opened in it, and CreateFile does not create missing folders.
+ */
+export async function makeWorkDir(hv: HyperV, workDir: string): Promise<void> {
+  expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [assign('workDir', ps('New-Item', { ItemType: 'Directory', Force: true, Path: workDir }))]), { timeoutMs: hv.ctx.queryTimeoutMs }));
 }
 
 /** The drivers through the device's control tool and logman on the host. */

@@ -14,6 +14,10 @@
 //   force-new-channel  the same with an `open` asking for FORCE_NEW_CHANNEL (the flag 0x8): is the
 //                  offer taken, and does the client keep its channel or get a new one
 //                  (its counters start again) when the server channel is restored
+//   rescind-order  a loopback channel with traffic in flight is rescinded and the control tool
+//                  sends on it at once: did KMCL suspend and close the client before PnP removed
+//                  its device (the order the test-only removal race cGuestRemovalRace assumes),
+//                  and was the command refused with STATUS_INVALID_DEVICE_STATE
 //   choice:<key>   for each documented-gap choice, which option the host's traces fit
 //
 // An experiment whose prerequisite failed is `unsupported` ("not tried: ...") so that the
@@ -45,11 +49,12 @@ import type { Scenario } from '../../scenario/model.ts';
 import { GAP_CHOICES } from '../../vmbus/choices.ts';
 import { fittingChoices } from '../commands/check-trace.ts';
 import type { Clock } from '../engine/job-pipeline.ts';
-import { loopbackJobLab, runTool, toolDrivers, vspProvider, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
+import { loopbackJobLab, makeWorkDir, runTool, toolDrivers, vspProvider, type LoopbackDrivers, type LoopbackLabOptions } from './loopback-lab.ts';
 import { hostDevice } from './lab-run.ts';
 import { loadDevice } from '../../device-api/load.ts';
 import { hasTool, noLabControl, type DeviceControl, type ToolControl } from '../../device-api/device-module.ts';
 import { runRealJob } from './real-job.ts';
+import { rescindOrder } from './probe-rescind.ts';
 
 export type ProbeStatus = 'pass' | 'fail' | 'unsupported';
 
@@ -268,7 +273,19 @@ export async function probeHost(o: ProbeOptions): Promise<ProbeReport> {
     await vspSays({ op: 'close', ch: fc }).catch(() => undefined);
   }
 
-  // 10. documented-gap choices, from loopback jobs of targeted scenarios
+  // 10. how a rescinded client is torn down, on channels of its own (probe-rescind.ts)
+  const rescindTitle = 'the order of a rescinded client\'s close and its removal';
+  if (!flows) notTried('rescind-order', rescindTitle, 'traffic');
+  else {
+    const workDir = `${o.host.vmRoot}\\probe-rescind-order`;
+    const r = await (async () => {
+      const drivers = toolDrivers({ ...tool, clock: o.clock, workDir, session: 'bench-probe-rescind-order', vspProvider: vspProvider(o.host) });
+      return rescindOrder({ tool, clock: o.clock, waitMs, workDir, drivers, keep: ch + 2, rescinded: ch + 3 }, control);
+    })().catch((e: Error) => ({ status: 'fail' as const, detail: e.message.split('\n')[0]!, meaning: 'the experiment broke off: the removal order stays unanswered' }));
+    add('rescind-order', rescindTitle, r.status, r.detail, r.meaning);
+  }
+
+  // 11. documented-gap choices, from loopback jobs of targeted scenarios
   await probeChoices(o, flows, add);
   return { version: 1, host: o.host.name, at: new Date(o.clock.now()).toISOString(), facts, findings };
 }
@@ -285,6 +302,8 @@ async function probeChoices(o: ProbeOptions, flows: boolean, add: (id: string, t
         hv: o.hv, host: o.host.name, control: o.control, program: o.program, clock: o.clock,
         workDir: `${o.host.vmRoot}\\probe-${s.name}`, session: `bench-probe-${s.name}`.slice(0, 60), vspProvider: vspProvider(o.host),
       };
+      const made = await makeWorkDir(o.hv, lo.workDir).then(() => true, (e: Error) => { broken.push(`${s.name}: its work folder ${lo.workDir}: ${e.message.split('\n')[0]}`); return false; });
+      if (!made) continue;
       const d: LoopbackDrivers & { clock?: Clock } = (o.drivers ?? ((x) => toolDrivers(x)))(lo, s);
       // Drivers that keep their own time (the C drivers on the emulator) bring their clock.
       const lab = loopbackJobLab(d.clock ? { ...lo, clock: d.clock } : lo, d);
@@ -352,6 +371,12 @@ export async function runProbe(o: ProbeRunOptions): Promise<{ report: ProbeRepor
   const device = await loadDevice(hostDevice(host), host.device ? { file: inventory.file, line: host.device.line, field: host.device.field } : { file: inventory.file, line: host.source.line });
   if (!hasTool(device.control)) {
     throw new InputError(`device ${device.name} has no control interface${noLabControl(device)}, so the probe cannot drive host ${host.name}'s drivers`, { file: inventory.file, line: host.device?.line, field: host.device?.field });
+  }
+  // The probe's questions are asked of a loopback client in the host (its offers, binds, restores).
+  if (device.control.loopbackChannels === 0) {
+    throw new InputError(`device ${device.name} has no loopback client (its control's loopbackChannels is 0), and the probe asks its questions of one, so it cannot probe host ${host.name}`, { file: inventory.file, line: host.device?.line, field: host.device?.field }, {
+      hint: 'probe the host with the sample device (a host entry without device:), whose client answers them',
+    });
   }
   const scenarios = await loadScenarioPaths(o.scenarios.length ? o.scenarios : ['bench/scenarios'], inventory.device ? { defaultDevice: inventory.device.path, from: { file: inventory.file, field: 'device' } } : {});
   const hv = await openHyperV(host, o.connect);

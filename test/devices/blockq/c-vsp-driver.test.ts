@@ -53,8 +53,9 @@ function harness() {
   };
   const h = {
     vsp, sink, clock, answers,
-    open() {
-      vsp.run(`open ${CH} ${instanceGuid(CH)} loopback ring-pages=4`);
+    /** `how`: a loopback offer, or into a VM by the handle a lab's broker holds (handle=H) */
+    open(how = 'loopback') {
+      vsp.run(`open ${CH} ${instanceGuid(CH)} ${how} ring-pages=4`);
       connect();
     },
     pump() {
@@ -128,6 +129,70 @@ describe.skipIf(!toolchain)('blockq\'s C VSP, driven through its control interfa
     h.vsp.run(`save ch=${CH}`);
     expect(h.vsp.command(`event 1 64 0 ch=${CH}`) >>> 0).toBe(STATUS_INVALID_DEVICE_STATE);
     expect(h.counters()).toMatchObject({ events_sent: 0, notes_sent: 0 });
+  });
+
+  it('offers a channel into a VM by the handle its open brings (a lab\'s handle broker), serves it as a loopback one, and closes the handle with the channel', () => {
+    const h = harness();
+    for (const bad of ['handle=0', 'handle=', 'handle=x1', 'handle=0x1ffffffffffffffff', 'handle=1 loopback']) {
+      expect(h.vsp.command(`open ${CH} ${instanceGuid(CH)} ${bad}`) >>> 0, bad).toBe(STATUS_INVALID_PARAMETER);
+    }
+    expect(h.vsp.offered(CH)).toBeNull();
+    h.open('handle=0x400');
+    const server = h.vsp.offered(CH)!;
+    expect(server.config.vmbusHandle, 'the KMCL channel is bound to a VM handle, not a loopback offer').not.toBeNull();
+    expect(server.config.flags & 0x1 /* VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER */).toBe(0);
+    for (const tx of [1, 2]) h.request(tx, 64, 'inline');
+    h.pump();
+    h.advance(10);
+    expect(h.answers.map((a) => a.tx).sort()).toEqual([1, 2]);
+    // A save, detach, import and restore on this host keep the VM's handle: the restored object is offered into it again.
+    h.vsp.run(`save ch=${CH}`);
+    const state = h.vsp.exportState(CH);
+    h.vsp.run(`detach ch=${CH}`);
+    expect(h.vsp.importState(state)).toBe(0);
+    h.vsp.run(`restore ch=${CH}`);
+    h.vsp.run(`resume ch=${CH}`);
+    expect(h.vsp.offered(CH)!.config.vmbusHandle).not.toBeNull();
+    h.vsp.run(`close ch=${CH}`);
+    // The converted kernel handle is closed with the channel: unloading finds nothing open.
+    expect(() => h.vsp.unload()).not.toThrow();
+  });
+
+  // Invariant (blockq-command.c parse_open): `handle=H` takes any H from 1 to 2^64 - 1,
+  // decimal or 0x-hex, and nothing else; a refused open offers nothing.
+  it('property: open by handle takes exactly the handles from 1 to 2^64 - 1, decimal or hex', () => {
+    const h = harness();
+    const max = (1n << 64n) - 1n;
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: max + 2n }), fc.boolean(), (n, hex) => {
+      const text = hex ? `0x${n.toString(16)}` : n.toString();
+      const st = h.vsp.command(`open ${CH} ${instanceGuid(CH)} handle=${text} ring-pages=4`) >>> 0;
+      if (n >= 1n && n <= max) {
+        expect(st, text).toBe(0);
+        expect(h.vsp.offered(CH)!.config.vmbusHandle).not.toBeNull();
+        h.vsp.run(`close ch=${CH}`);
+      } else {
+        expect(st, text).toBe(STATUS_INVALID_PARAMETER);
+      }
+      expect(h.vsp.offered(CH)).toBeNull();
+    }), { numRuns: 200 });
+    expect(() => h.vsp.unload()).not.toThrow();
+  });
+
+  it('refuses to import a VM channel\'s state where it has no channel (its handle comes only with open), or into a channel offered the other way', () => {
+    const h = harness();
+    h.open('handle=0x400');
+    h.vsp.run(`save ch=${CH}`);
+    const state = h.vsp.exportState(CH);
+    h.vsp.run(`detach ch=${CH}`);
+    const other = harness();
+    expect(other.vsp.importState(state) >>> 0).toBe(STATUS_INVALID_DEVICE_STATE);
+    other.open();
+    other.vsp.run(`save ch=${CH}`);
+    other.vsp.run(`detach ch=${CH}`);
+    expect(other.vsp.importState(state) >>> 0, 'a loopback channel takes no VM channel\'s state').toBe(STATUS_INVALID_DEVICE_STATE);
+    const bad = state.slice();
+    bad[44] = 2; // loopback: neither 0 nor 1
+    expect(h.vsp.importState(bad) >>> 0).toBe(STATUS_INVALID_PARAMETER);
   });
 
   it('refuses a saved state it did not write, and one for a channel in use', () => {

@@ -1,16 +1,44 @@
 // blockq's control (devices/blockq/control.ts): its own verbs, counter names and instance
 // GUID on the shared shape (src/device-api/control-lines.ts), and what its VSP cannot do
-// refused before a line is sent.
+// refused before a line is sent; blockq-ctl's argument vectors, as the host's PowerShell
+// runs them (through the one quoting function).
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import blockq from '../../../devices/blockq/device.ts';
 import { blockqControl, channel, channelInstance, command, counters } from '../../../devices/blockq/control.ts';
 import { checkDeviceModule } from '../../../src/device-api/load.ts';
+import { native, script } from '../../../src/lab/host-shell/command.ts';
+import { quote } from '../../../src/lab/host-shell/quote.ts';
+import { display } from '../../../src/lab/host-shell/render.ts';
 
 describe('blockq\'s control', () => {
-  it('is the module\'s control, with no Windows tool', () => {
+  it('is the module\'s control, with blockq-ctl.exe as its Windows tool', () => {
     expect(blockq.control).toBe(blockqControl);
     expect(checkDeviceModule(blockq)).toBeNull();
-    expect(blockqControl.tool).toBeUndefined();
+    expect(blockqControl.tool.program).toBe('C:\\bench\\bin\\blockq-ctl.exe');
+  });
+
+  it('gives blockq-ctl\'s argument vectors (c/tool/blockq-ctl.c\'s usage), the line as one argument', () => {
+    const { args } = blockqControl.tool;
+    expect(args({ verb: 'command', who: 'vsp', line: 'event 5 200 1 ch=0' })).toEqual(['vsp', 'command', 'event 5 200 1 ch=0']);
+    expect(args({ verb: 'counters', who: 'vsp' })).toEqual(['vsp', 'counters']);
+    expect(args({ verb: 'convert-etl', etl: 'C:\\w\\vsp.etl', jsonl: 'C:\\w\\vsp.etl.jsonl' })).toEqual(['etl2jsonl', 'C:\\w\\vsp.etl', 'C:\\w\\vsp.etl.jsonl']);
+  });
+
+  it('refuses the verbs of a Windows guest driver or loopback client, which blockq has not', () => {
+    const { args } = blockqControl.tool;
+    expect(() => args({ verb: 'command', who: 'guest', line: 'request 1 64 0 0 ch=0' })).toThrow(/no Windows guest driver answers `command`/);
+    expect(() => args({ verb: 'counters', who: 'guest' })).toThrow(/no Windows guest driver/);
+    expect(() => args({ verb: 'trace', who: 'guest', file: 'C:\\w\\t.jsonl' })).toThrow(/no Windows guest driver answers `trace`/);
+  });
+
+  it('property: a command line reaches the host\'s PowerShell as one quoted argument of the tool, whatever it holds', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (line) => {
+      const argv = blockqControl.tool.args({ verb: 'command', who: 'vsp', line });
+      expect(argv).toEqual(['vsp', 'command', line]);
+      const text = display(script([native(blockqControl.tool.program, argv)]));
+      expect(text).toContain(`& ${quote('C:\\bench\\bin\\blockq-ctl.exe')} ${quote('vsp')} ${quote('command')} ${quote(line)} |`);
+    }));
   });
 
   it('sends its traffic verbs (request, event, note) to the driver that sends', () => {

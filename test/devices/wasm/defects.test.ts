@@ -248,6 +248,60 @@ describe.skipIf(!toolchain)('D2: sends after Suspend (Windows guest)', () => {
   });
 });
 
+describe.skipIf(!toolchain)('D2 with the Windows guest as a VM\'s guest (devices: c-windows)', () => {
+  // The host rescinds channel 0 with Requests done and one more to send after the new instance
+  // opens. The test's removal race: KMCL suspends and closes the rescinded client, then the
+  // control tool's `send` reaches its device, then PnP removes the device (as a real guest's
+  // separate threads may order them).
+  const s = toScenario(ScenarioSchema.parse({
+    name: 'd2-vm',
+    steps: [{ op: 'guest-send', count: 2, size: 64 }, { op: 'settle' }, { op: 'rescind', channel: 0 }, { op: 'guest-send', count: 1, size: 64 }, { op: 'settle' }],
+  }));
+  const run = (race: boolean, guest?: Record<string, string>) => {
+    const sink = new MemorySink();
+    const answers: Array<{ ch: number; line: string; status: number }> = [];
+    const r = executeScenario(s, {
+      seed: 1, sink, devices: 'c-windows', ...(guest ? { cGuestReplace: guest } : {}),
+      ...(race ? { cGuestRemovalRace: { count: 1, size: 64, answered: (ch, line, status) => answers.push({ ch, line, status }) } } : {}),
+    });
+    const checker = new PropertyChecker({ statusRule: statusRuleOf({}) });
+    for (const e of sink.events) checker.onEvent(e);
+    return { r, answers, events: sink.events as unknown as Array<Record<string, unknown>>, violations: r.driverViolation ? [] : checker.finish(r.hang, r.refusedRestores) };
+  };
+
+  it('the unfixed guest sends on the client KMCL suspended for the rescind: the run ends on it, a kmcl-misuse finding', () => {
+    const { r, events } = run(true, { 'guest-windows/guest-io.c': unfixed('d2-guest-io.patch') });
+    expect(r.driverViolation).toMatch(/kmcl\.send-after-suspend/);
+    const v = events.filter((e) => e.ev === 'kmcl.violation');
+    expect(v).toMatchObject([{ rule: 'kmcl.send-after-suspend', call: 'VmbPacketSend', ch: 0 }]);
+    expect(String(v[0]!.message)).toContain('GuestSendOne');
+    // It came after KMCL's Suspend and Closed of the rescinded client, before the new instance.
+    const states = events.filter((e) => e.side === 'guest' && e.ev === 'ch.state').map((e) => e.state);
+    expect(states.slice(-2)).toEqual(['Paused', 'Closed']);
+  });
+
+  it('the unfixed guest runs clean without the race: the removal as one step never lets the command in', () => {
+    const { r, violations } = run(false, { 'guest-windows/guest-io.c': unfixed('d2-guest-io.patch') });
+    expect(r.driverViolation).toBeUndefined();
+    expect(violations).toEqual([]);
+  });
+
+  it('fixed: the device refuses the command (STATUS_INVALID_DEVICE_STATE), nothing is sent, and each side does what it does without the race', () => {
+    const raced = run(true);
+    expect(raced.r.driverViolation).toBeUndefined();
+    expect(raced.r.hang).toBeNull();
+    expect(raced.violations).toEqual([]);
+    expect(raced.answers).toEqual([{ ch: 0, line: expect.stringMatching(/^send 1 64 .*ch=0/), status: 0xc0000184 }]);
+    // Only when the bench reads the guest's trace differs: without the race the removed
+    // device took the control device with it, so its Paused and Closed are read once the
+    // new instance's device is there; with it they are read while the device is still there.
+    const plain = run(false);
+    const side = (events: Array<Record<string, unknown>>, name: string) => events.filter((e) => e.side === name).map(({ seq: _seq, ...e }) => e);
+    for (const name of ['host', 'guest']) expect(side(raced.events, name)).toEqual(side(plain.events, name));
+    expect(side(raced.events, 'guest').filter((e) => e.ev === 'pkt.send').map((e) => e.tx)).toEqual([1, 2, 3]);
+  });
+});
+
 // D4 breaks no KMCL rule the shim could name either: what the client is left with shows it.
 describe.skipIf(!toolchain)('D4: `restore` disables a channel object its client still has open', () => {
   it('the unfixed VSP revokes the live offer at `restore`: its own Closed under an open client, and what it restored never completes', () => {

@@ -46,6 +46,21 @@ describe('the checked pool', () => {
     expect(rule(() => pool.free(a, TAG, 'shim'))).toBe('pool.overrun');
   });
 
+  it('sets both guards of a block in a reused block, which held poison, and its bytes (zeroed, or the copy): a write just before it or just past it is an overrun', () => {
+    const { mem, pool } = fresh();
+    const src = Uint8Array.from({ length: 11 }, (_, i) => i + 1);
+    // Enough frees of one size that blocks leave quarantine and are handed out again.
+    for (let i = 0; i < 300; i++) pool.free(pool.alloc(src.length, TAG, 'shim'), TAG, 'shim');
+    for (const [off, copy] of [[-1, true], [src.length, true], [15, true], [-16, false], [src.length, false], [15, false]] as const) {
+      const a = copy ? pool.allocCopy(src, TAG) : pool.alloc(src.length, TAG, 'driver');
+      expect([...mem.view(a, src.length)]).toEqual(copy ? [...src] : Array(src.length).fill(0));
+      expect([...mem.view(a - GUARD, GUARD)].every((b) => b === 0xfd)).toBe(true);
+      expect([...mem.view(a + src.length, 16 - src.length + GUARD)].every((b) => b === 0xfd)).toBe(true);
+      mem.bytes[a + off] = 0;
+      expect(rule(() => pool.free(a, TAG, 'shim'))).toBe('pool.overrun');
+    }
+  });
+
   it('names a double free, a bad free and a wrong tag', () => {
     const { pool } = fresh();
     const a = pool.alloc(16, TAG, 'driver');
@@ -160,6 +175,24 @@ describe('where a leaked block was allocated', () => {
     pool.alloc(8, TAG, 'driver');
     pool.alloc(8, TAG, 'shim');
     expect(pool.driverLeaks().map((a) => a.site)).toEqual([['ExAllocatePool2', 'EvtTimerFunc', 'EvtIoDeviceControl'], ['kmalloc', 'probe']]);
+  });
+
+  it('is the block\'s own, and so are its size, tag and owner, when the pool reuses a freed block\'s record for it', () => {
+    const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
+    let place: AllocationPlace = { call: 'ExAllocatePool2', entries: ['EvtVmbChannelRestorePacket'] };
+    const pool = new Pool(mem, 1024, () => place);
+    const TAG2 = 0x32676154; // 'Tag2'
+    // Freed records of both owners, then blocks made in them (the freed ones stay in quarantine).
+    for (const owner of ['driver', 'shim', 'driver'] as const) pool.free(pool.alloc(24, TAG, owner), TAG, 'free');
+    place = { call: 'kmalloc', entries: ['probe', 'work'] };
+    const a = pool.alloc(40, TAG2, 'driver');
+    pool.allocCopy(Uint8Array.of(1, 2, 3), TAG);
+    const b = pool.alloc(8, TAG, 'driver');
+    expect(pool.driverLeaks().map((x) => [x.at, x.size, x.tag, x.owner, x.site])).toEqual([
+      [a, 40, TAG2, 'driver', ['kmalloc', 'work', 'probe']],
+      [b, 8, TAG, 'driver', ['kmalloc', 'work', 'probe']],
+    ]);
+    expect(pool.live.values().map((x) => x.owner)).toEqual(['driver', 'shim', 'driver']);
   });
 
   const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;

@@ -1,7 +1,7 @@
 // TraceLogging on the emulator: a TraceLoggingWrite's field descriptors (the stand-in
 // TraceLoggingProvider.h's struct _TlgStandInField array) become one event of the run's
-// trace with the fields' names, values and order; the driver's seq orders events and is
-// not copied. Driven here through the import itself over a memory laid out as the
+// trace with the fields' names, values and order (a hex field as 16 or 8 lowercase
+// digits); the driver's seq orders events and is not copied. Driven here through the import itself over a memory laid out as the
 // driver's; test/devices/wasm/c-vsp.test.ts and c-vs-twin.test.ts run the real drivers.
 
 import fc from 'fast-check';
@@ -11,7 +11,11 @@ import type { DriverRuntime } from '../../../src/devices/wasm/runtime.ts';
 import { FIELD_BYTES, FieldKind, TraceShim } from '../../../src/devices/wasm/trace-shim.ts';
 import { DriverViolation } from '../../../src/devices/wasm/violations.ts';
 
-type Field = { kind: 'u64'; name: string; value: bigint } | { kind: 'u32'; name: string; value: number } | { kind: 'str'; name: string; value: string } | { kind: 'bool'; name: string; value: number };
+type Field =
+  | { kind: 'u64' | 'hex64'; name: string; value: bigint }
+  | { kind: 'u32' | 'hex32'; name: string; value: number }
+  | { kind: 'str'; name: string; value: string }
+  | { kind: 'bool'; name: string; value: number };
 
 /** A driver memory with a bump allocator for strings and descriptor arrays. */
 function driver() {
@@ -37,14 +41,14 @@ function driver() {
     const dv = new DataView(mem.memory.buffer);
     fields.forEach((f, i) => {
       const d = base + i * FIELD_BYTES;
-      const kind = { u64: FieldKind.UInt64, u32: FieldKind.UInt32, str: FieldKind.String, bool: FieldKind.Boolean }[f.kind];
+      const kind = { u64: FieldKind.UInt64, u32: FieldKind.UInt32, str: FieldKind.String, bool: FieldKind.Boolean, hex64: FieldKind.HexUInt64, hex32: FieldKind.HexUInt32 }[f.kind];
       dv.setUint32(d, kind, true);
       dv.setUint32(d + 4, str(f.name), true);
       dv.setBigUint64(d + 8, 0xa5a5a5a5a5a5a5a5n, true); // what the union's other bytes may hold
-      if (f.kind === 'u64') dv.setBigUint64(d + 8, f.value, true);
-      else if (f.kind === 'u32') dv.setUint32(d + 8, f.value, true);
-      else if (f.kind === 'str') dv.setUint32(d + 8, str(f.value, true), true);
-      else dv.setUint8(d + 8, f.value);
+      if (typeof f.value === 'bigint') dv.setBigUint64(d + 8, f.value, true);
+      else if (typeof f.value === 'string') dv.setUint32(d + 8, str(f.value, true), true);
+      else if (f.kind === 'bool') dv.setUint8(d + 8, f.value);
+      else dv.setUint32(d + 8, f.value, true);
     });
     write(0, str(ev), base, fields.length);
   };
@@ -74,6 +78,22 @@ describe('the TraceLogging shim', () => {
     ]);
     expect(d.events).toEqual([{ side: 'host', ev: 'pkt.recv', ch: 7, tx: Number(0xffff_ffff_ffff_ffffn), dir: 'g2h', wantCompletion: true, digest: '0123456789abcdef' }]);
     expect(Object.keys(d.events[0]!)).toEqual(['side', 'ev', 'ch', 'tx', 'dir', 'wantCompletion', 'digest']);
+  });
+
+  it('writes a hex field (TraceLoggingHexUInt64 / HexUInt32: a digest, a status) as the converter does, 16 or 8 lowercase digits', () => {
+    const d = driver();
+    const complete = (digest: bigint, status: number) => d.trace('pkt.complete', [
+      { kind: 'hex32', name: 'status', value: status },
+      { kind: 'hex64', name: 'digest', value: digest },
+    ]);
+    complete(0x0123456789abcdefn, 0);
+    complete(0xfedcba9876543210n, 0xc0000001);
+    complete(0x5n, 0xc0000001);
+    expect(d.events.map((e) => [e.status, e.digest])).toEqual([
+      ['00000000', '0123456789abcdef'],
+      ['c0000001', 'fedcba9876543210'],
+      ['c0000001', '0000000000000005'],
+    ]);
   });
 
   it('holds an event until every lower seq is written, and passes on the rest when the driver returns', () => {
@@ -121,6 +141,8 @@ describe('the TraceLogging shim', () => {
       fc.record({ kind: fc.constant('u32' as const), name, value: fc.nat({ max: 0xffff_ffff }) }),
       fc.record({ kind: fc.constant('str' as const), name, value: fc.string({ maxLength: 20 }) }),
       fc.record({ kind: fc.constant('bool' as const), name, value: fc.nat({ max: 255 }) }),
+      fc.record({ kind: fc.constant('hex64' as const), name, value: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }),
+      fc.record({ kind: fc.constant('hex32' as const), name, value: fc.nat({ max: 0xffff_ffff }) }),
     );
     fc.assert(
       fc.property(fc.array(fc.array(field, { maxLength: 6 }), { minLength: 1, maxLength: 5 }), (writes) => {
@@ -129,7 +151,12 @@ describe('the TraceLogging shim', () => {
         const expected = writes.map((fields) => {
           const e: Record<string, unknown> = { side: 'host', ev: 'e' };
           for (const f of fields) {
-            e[f.name] = f.kind === 'u64' ? Number(f.value) : f.kind === 'bool' ? f.value !== 0 : f.value;
+            e[f.name] =
+              f.kind === 'u64' ? Number(f.value)
+              : f.kind === 'bool' ? f.value !== 0
+              : f.kind === 'hex64' ? f.value.toString(16).padStart(16, '0')
+              : f.kind === 'hex32' ? f.value.toString(16).padStart(8, '0')
+              : f.value;
           }
           return e;
         });

@@ -76,8 +76,8 @@ describe.skipIf(!toolchain)('VM jobs on the C VSP and the C Linux guest driver',
   }, 120_000);
 
   it('blockq\'s C VSP and C Linux guest driver: its scenarios it models run as a lab job runs them, the guest driven in blockq\'s language, and bench check explains each merged trace', async () => {
-    // blockq has no control tool, so a real lab refuses it (its host side needs one); this
-    // job's host side is the emulated one, and its guest side is what a lab job sends.
+    // This job's host side is the emulated one, and its guest side is what a lab job sends;
+    // vm-job-lab-blockq.test.ts runs the host side through blockq-ctl on the stand-in.
     const blockq: CVmDevice = { vsp: (o) => new BlockqCVsp(o), countersIoctl: BLOCKQ_IOCTL.counters, guestRecipe: blockqGuestLinuxRecipe(), control: blockqControl };
     let ran = 0;
     for (const f of readdirSync('devices/blockq/scenarios').filter((x) => x.endsWith('.yaml')).sort().map((x) => join('devices/blockq/scenarios', x))) {

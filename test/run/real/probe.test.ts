@@ -1,5 +1,5 @@
 // `bench lab probe` (src/run/real/probe.ts) against the Hyper-V stand-in and its model of
-// the sample drivers (test/lab/standin/HyperVStandin/SampleDrivers.ps1): every question gets
+// the sample drivers (test/lab/standin/HyperVStandin/ControlTools.ps1): every question gets
 // an answer with what it means, each answer follows what the host does, the documented-gap
 // choices are read from loopback jobs' traces through the checker's search, and the
 // command writes probe.json and probe.md.
@@ -28,7 +28,10 @@ import { cLoopbackDrivers } from './support/c-loopback.ts';
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
 const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
-const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: VM_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
+// The probe makes each loopback job's work folder under vmRoot (New-Item), and the tools
+// write their traces there: a real local folder, as the stand-in has no D: drive.
+const PROBE_ROOT = mkdtempSync(join(tmpdir(), 'probe-root-'));
+const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: PROBE_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
 const status = (r: ProbeReport) => Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
 
 describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout: 180_000 }, () => {
@@ -95,7 +98,7 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
   it('says so when the client does not bind, and does not try what depends on it', async () => {
     await init(true, { ClientBinds: false });
     const r = await probe();
-    expect(status(r)).toMatchObject({ 'loopback-offer': 'pass', 'client-binds': 'fail', traffic: 'unsupported', 'restore-open': 'unsupported' });
+    expect(status(r)).toMatchObject({ 'loopback-offer': 'pass', 'client-binds': 'fail', traffic: 'unsupported', 'restore-open': 'unsupported', 'rescind-order': 'unsupported' });
     expect(r.findings.find((f) => f.id === 'client-binds')!.meaning).toMatch(/loopback jobs cannot run here/);
   });
 
@@ -131,10 +134,13 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     await init();
     const work = mkdtempSync(join(tmpdir(), 'probe-cli-'));
     const lab = join(work, 'lab.yaml');
+    // An inventory's vmRoot must be a Windows path (the loader refuses others): on the
+    // stand-in, which has no D: drive, the probe's own work folders cannot be made, so
+    // only the questions before them are asserted here.
     writeFileSync(lab, ['version: 1', 'name: standin-lab', 'hosts:', `  - { name: hv-a, transport: local, vmRoot: '${VM_ROOT}', switch: ${SWITCH}, capacity: { vmSlots: 2, memoryMB: 8192 } }`, ''].join('\n'));
     const out = join(work, 'probe');
     const env = { ...process.env, BENCH_PWSH: pwsh!.path, BENCH_HYPERV_MODULE: standinModule, BENCH_HYPERV_STATE: a.dir, BENCH_CONTROL_TOOL: 'sample-ctl', TERM: 'dumb' };
-    const r = await promisify(execFile)(process.execPath, [resolve('bin/bench.js'), 'lab', 'probe', '--lab', lab, '--out', out, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--json'], { env, timeout: 120_000 });
+    const r = await promisify(execFile)(process.execPath, [resolve('bin/bench.js'), 'lab', 'probe', '--lab', lab, '--out', out, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--json'], { env, timeout: 120_000 }).catch((e: Error & { stderr?: string; stdout?: string }) => { throw new Error(`${e.message}\n${e.stderr ?? ''}\n${(e.stdout ?? '').slice(0, 2000)}`); });
     const doc = JSON.parse(r.stdout) as ProbeReport & { files: { json: string; markdown: string } };
     expect(status(doc)).toMatchObject({ shell: 'pass', 'client-binds': 'pass', 'restore-open': 'pass' });
     expect(JSON.parse(readFileSync(doc.files.json, 'utf8'))).toEqual({ version: 1, host: doc.host, at: doc.at, facts: doc.facts, findings: doc.findings });

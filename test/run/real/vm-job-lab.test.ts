@@ -1,7 +1,7 @@
 // A VM job's lab (src/run/real/vm-job-lab.ts) on a real pwsh with the Hyper-V stand-in,
 // running 12-rescind-and-guest-reopen as written: every command the job sends the host
 // is PowerShell through the one quoting function, run by the real engine. The host's
-// tools are the stand-in's (test/lab/standin/HyperVStandin/SampleDrivers.ps1): its
+// tools are the stand-in's (test/lab/standin/HyperVStandin/ControlTools.ps1): its
 // `handle-broker` (the lab/SETUP.md contract, argv as a lab's program gets them) asks Get-VM
 // for the VM and has the VSP offer the channel with a handle; its `sample-ctl` passes each
 // call (arguments as the program received them) to the drivers behind it, here the C VSP
@@ -12,112 +12,29 @@
 // drivers_autoprobe, by lab-guest.ts) land in a folder laid out as /sys/bus/vmbus, and
 // what was written there is what the C VM's core then does (its remove, its probe, its
 // autoprobe); the folder shows the C VM's devices before each read the job makes.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sampleControl } from '../../../devices/sample/control.ts';
-import { HyperV } from '../../../src/lab/hyperv.ts';
 import { vmStepNotApplicable } from '../../../src/lab/vm-steps.ts';
 import { deployVsp } from '../../../src/lab/deploy-vsp.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
-import { runRealJob, type VmOps } from '../../../src/run/real/real-job.ts';
+import { runRealJob } from '../../../src/run/real/real-job.ts';
 import { vmJobLab } from '../../../src/run/real/vm-job-lab.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
-import { disposeHost, initHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
-import type { HostContext, VmInfo } from '../../../src/lab/hyperv-vm.ts';
-import type { Clock } from '../../../src/run/engine/job-pipeline.ts';
+import { PARENT, SWITCH, VM_ROOT } from '../../lab/host/standin.ts';
 import { cVmJob, type CVmJob } from './support/c-vm.ts';
-import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
+import { stillWhileBusy, TeeHyperV, toolchain, useStandinLab } from './support/vm-job-harness.ts';
+import type { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import type { GuestDriverPackage } from '../../../src/lab/driver-package.ts';
 import type { VmTemplate } from '../../../src/lab/template.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
 import type { GuestDevices } from '../../../src/run/real/real-job.ts';
-import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
+import { sshdUnavailable } from '../../lab/support/sshd.ts';
 
-const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const VSP_INF = 'C:\\bench\\drivers\\vmbus_sample_vsp.inf';
-const T = { startMs: 30_000, saveMs: 30_000, stopMs: 30_000, guestReadyMs: 30_000, provisionMs: 30_000 };
-
-/** The stand-in's Hyper-V, and then the C VM: each operation the VM's drivers live through. */
-class TeeHyperV extends HyperV {
-  c: VmOps | undefined;
-  /** Hyper-V operations running on the stand-in now */
-  busy = 0;
-  constructor(ctx: HostContext) {
-    super(ctx, T);
-  }
-  private async both(real: () => Promise<VmInfo>, onC: ((c: VmOps) => Promise<unknown>) | undefined): Promise<VmInfo> {
-    this.busy++;
-    try {
-      const r = await real();
-      if (this.c && onC) await onC(this.c);
-      return r;
-    } finally {
-      this.busy--;
-    }
-  }
-  override save(id: string): Promise<VmInfo> {
-    return this.both(() => super.save(id), (c) => c.save(id));
-  }
-  override start(id: string): Promise<VmInfo> {
-    return this.both(() => super.start(id), (c) => c.start(id));
-  }
-  override turnOff(id: string): Promise<VmInfo> {
-    return this.both(() => super.turnOff(id), (c) => c.turnOff(id));
-  }
-}
-
-/**
- * The C VM's virtual clock, standing still while a Hyper-V operation runs on the stand-in
- * (the VM is frozen then): real-job races each operation against a sleep as long as its
- * deadline, which virtual time would otherwise win at once.
- */
-function stillWhileBusy(inner: Clock, hv: TeeHyperV): Clock {
-  return {
-    now: () => inner.now(),
-    sleep: async (ms, signal) => {
-      while (hv.busy > 0) {
-        if (signal?.aborted) throw signal.reason;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return inner.sleep(ms, signal);
-    },
-  };
-}
-
-/** sample-ctl's calls, answered by the C VM's VSP (counters' trace seq, commands, the converted trace). */
-function bridge(c: () => CVmJob, calls: string[][]): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
-    req.on('end', () => {
-      void (async () => {
-        const args = (JSON.parse(body) as { args: string[] }).args;
-        calls.push(args);
-        const lab = c().lab;
-        let answer: { output: string[]; exitCode: number; stderr?: string[]; file?: string; content?: string };
-        try {
-          if (args[0] === 'vsp' && args[1] === 'command') {
-            await lab.vsp.command(args[2]!);
-            answer = { output: [], exitCode: 0 };
-          } else if (args[0] === 'vsp' && args[1] === 'counters') answer = { output: [`trace_seq=${await lab.vsp.traceSeq()}`], exitCode: 0 };
-          else if (args[0] === 'etl2jsonl') answer = { output: [], exitCode: 0, file: args[2]!, content: await lab.vsp.readTrace() };
-          else answer = { output: [], exitCode: 2, stderr: [`not a verb of the sample's VSP: ${args.join(' ')}`] };
-        } catch (e) {
-          answer = { output: [], exitCode: 2, stderr: [(e as Error).message] };
-        }
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(answer));
-      })();
-    });
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })));
-}
 
 /**
  * The guest's VMBus devices over SSH (lab-guest.ts, the sysfs files of a Linux guest) in
@@ -176,36 +93,16 @@ function sysfsOverSsh(ssh: GuestSsh, c: CVmJob, channels: readonly number[], wri
 const sshReason = sshdUnavailable();
 
 describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker offers and guest close/open on the stand-in ${pwshLabel}, the guest's sysfs over sshd`, { timeout: 600_000 }, () => {
-  let host: StandinHost;
-  let server: Server;
-  let url: string;
   let c: CVmJob;
-  let sshd: Sshd;
-  let ssh: GuestSsh;
-  const calls: string[][] = [];
-  beforeAll(async () => {
-    host = newStandinHost('hv-a');
-    await initHost(host, { files: [VSP_INF] });
-    ({ server, url } = await bridge(() => c, calls));
-    sshd = await startSshd();
-    ssh = await GuestSsh.connect({
-      name: 'linux-guest', host: sshd.host, port: sshd.port, user: sshd.user,
-      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
-    });
-  });
-  afterAll(async () => {
-    server?.close();
-    ssh?.close();
-    await sshd?.stop();
-    await disposeHost(host);
-  });
+  const standin = useStandinLab('hv-a', [VSP_INF], () => c);
+  const { calls } = standin;
 
   it('12-rescind-and-guest-reopen: the broker offers each channel and each new instance, the VSP gets its rescinds, and the merged trace passes bench check', async () => {
     const s = await loadScenarioFile('bench/scenarios/12-rescind-and-guest-reopen.yaml');
     expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
-    const hv = new TeeHyperV(host.ctx);
+    const hv = new TeeHyperV(standin.host.ctx);
     await deployVsp(hv, VSP_INF);
-    await host.setup('Set-StandinSampleDrivers', { Bridge: url });
+    await standin.host.setup('Set-StandinSampleDrivers', { Bridge: standin.url });
     const vm = await hv.provision({
       name: 'bench-rescind', runId: 'vjl', parentVhd: PARENT, vmRoot: VM_ROOT, switchName: SWITCH, generation: 2, memoryMB: 2048,
       processors: 2, secureBoot: { enabled: false }, integrationServices: ['Heartbeat'], waitForGuest: false,
@@ -220,7 +117,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker o
       hv: () => hv,
       tool: { hv, host: 'hv-a', control: sampleControl, program: 'sample-ctl', clock, workDir: work, session: 'bench-vjl', vspProvider: 'VmbusSampleVsp' },
       vm: { id: vm.id, name: vm.name, host: 'hv-a' }, jobHosts: ['hv-a'],
-      guest: { ...c.lab.guest, devices: sysfsOverSsh(ssh, c, s.channels.map((x) => x.id), writes) }, clock, openTimeoutMs: 30_000,
+      guest: { ...c.lab.guest, devices: sysfsOverSsh(standin.ssh, c, s.channels.map((x) => x.id), writes) }, clock, openTimeoutMs: 30_000,
     });
     const dir = mkdtempSync(join(tmpdir(), 'vm-job-lab-out-'));
     const out = await runRealJob({ scenario: s, seed: 1, hostMap: { [s.host]: 'hv-a' } }, lab, dir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 });
@@ -233,7 +130,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker o
     const g = (ch: number) => sampleControl.channelInstance(ch);
     const broker = (ch: number) => `handle-broker -VmId ${vm.id} -Channel ${ch} -InstanceId ${g(ch)} -RingPages 4`;
     const open = (ch: number) => `vsp command open ${ch} ${g(ch)} handle=${0x400 + 4 * ch} ring-pages=4`;
-    const log = ((await host.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
+    const log = ((await standin.host.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
     const channelOps = log.filter((l) => /^(handle-broker|vsp command (open|rescind|save|detach|restore|resume))/.test(l));
     // Save-VM and Start-VM go to Hyper-V, not to the tool: the C VM stands for what they do to the VSP.
     const cSave = [0, 1, 2].flatMap((ch) => [`vsp: save ch=${ch}`]);
@@ -265,7 +162,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`a VM job's rescinds, broker o
 
   it('a broker asked for a VM that is not running cannot get its handle: exit 3, the job\'s error names the broker and the VM', async () => {
     const s = await loadScenarioFile('bench/scenarios/12-rescind-and-guest-reopen.yaml');
-    const hv = new TeeHyperV(host.ctx);
+    const hv = new TeeHyperV(standin.host.ctx);
     const vm = await hv.provision({
       name: 'bench-off', runId: 'vjl', parentVhd: PARENT, vmRoot: VM_ROOT, switchName: SWITCH, generation: 2, memoryMB: 2048,
       processors: 2, secureBoot: { enabled: false }, integrationServices: ['Heartbeat'], waitForGuest: false,

@@ -272,6 +272,16 @@ static int bqg_send_one(struct bqg_channel *c, u16 type, u32 length, u16 mode, u
 		atomic64_inc(&c->counters.send_retries);
 		usleep_range(500, 1000);
 	}
+	if (ret == -EAGAIN) {
+		/*
+		 * Given up: the ring stayed full for the whole timeout. Traced, so a
+		 * reader can tell it from a send that was lost; tx stays unused.
+		 */
+		ev.kind = VBT_PKT_TIMEOUT;
+		spin_lock_bh(&c->lock);
+		vgd_trace(&ev);
+		spin_unlock_bh(&c->lock);
+	}
 	if (ret && o) {
 		xa_erase_bh(&c->outstanding, tx);
 		kfree(o);

@@ -30,12 +30,15 @@ VOID TraceLoggingUnregister(TraceLoggingHProvider hProvider);
 #define _TLG_STANDIN_UINT32 2
 #define _TLG_STANDIN_STRING 3
 #define _TLG_STANDIN_BOOLEAN 4
+/* The real header's hex ones: the same numbers, with ETW's hex out-type. */
+#define _TLG_STANDIN_HEXUINT64 5
+#define _TLG_STANDIN_HEXUINT32 6
 struct _TlgStandInField {
 	ULONG Kind; /* _TLG_STANDIN_* */
 	const char *Name;
 	union {
-		ULONGLONG UInt64;
-		ULONG UInt32;
+		ULONGLONG UInt64;	/* also HexUInt64 */
+		ULONG UInt32;		/* also HexUInt32 */
 		const char *String;
 		BOOLEAN Boolean;
 	} Value;
@@ -48,6 +51,8 @@ _Static_assert(sizeof(struct _TlgStandInField) == 16, "trace-shim.ts reads 16-by
 #define TraceLoggingUInt32(value, name) { _TLG_STANDIN_UINT32, name "", { .UInt32 = (value) } }
 #define TraceLoggingString(value, name) { _TLG_STANDIN_STRING, name "", { .String = (value) } }
 #define TraceLoggingBoolean(value, name) { _TLG_STANDIN_BOOLEAN, name "", { .Boolean = (value) } }
+#define TraceLoggingHexUInt64(value, name) { _TLG_STANDIN_HEXUINT64, name "", { .UInt64 = (value) } }
+#define TraceLoggingHexUInt32(value, name) { _TLG_STANDIN_HEXUINT32, name "", { .UInt32 = (value) } }
 
 void _TlgStandInWrite(TraceLoggingHProvider hProvider, const char *eventName,
 		      const struct _TlgStandInField *Fields, ULONG Count);

@@ -62,6 +62,18 @@ static inline int tlr_uint32(unsigned int v, const char *name)
 	return 0;
 }
 
+/*
+ * A hex field (TraceLoggingHexUInt64/HexUInt32) as the converter writes it:
+ * the number as 16 or 8 lowercase hex digits, a JSON string, so it compares
+ * with the JSON line's digest or status.
+ */
+static inline int tlr_hex(unsigned long long v, int digits, const char *name)
+{
+	tlr_name(name);
+	printf("\"%0*llx\"", digits, v);
+	return 0;
+}
+
 static inline int tlr_text(const char *v, const char *name)
 {
 	tlr_name(name);
@@ -87,6 +99,8 @@ static inline int tlr_end(void)
 #define TraceLoggingUInt32(value, name) tlr_uint32((value), name "")
 #define TraceLoggingString(value, name) tlr_text((value), name "")
 #define TraceLoggingBoolean(value, name) tlr_boolean((value), name "")
+#define TraceLoggingHexUInt64(value, name) tlr_hex((unsigned long long)(value), 16, name "")
+#define TraceLoggingHexUInt32(value, name) tlr_hex((unsigned int)(value), 8, name "")
 
 /* The comma operator writes the fields in order, left to right. */
 #define TraceLoggingWrite(provider, eventName, ...) \

@@ -15,7 +15,7 @@
         'Compare-VM', 'Move-VM', 'Get-VMHost', 'Get-VMSwitch', 'New-VHD', 'Get-VHD', 'Remove-Item',
         'Get-WinEvent', 'Get-CimInstance', 'Stop-Process', 'bcdedit', 'pnputil',
         'Add-StandinFile',
-        'sample-ctl', 'logman', 'handle-broker', 'Set-StandinSampleDrivers',
+        'sample-ctl', 'blockq-ctl', 'logman', 'handle-broker', 'Set-StandinSampleDrivers',
         'Initialize-StandinHost', 'Set-StandinFault', 'Set-StandinDelay', 'Set-StandinVmState', 'Get-StandinState'
     )
 }

@@ -3,6 +3,6 @@
 # Update-TypeData alone, DriverFiles.ps1), so the module needs nothing beyond what pwsh ships;
 # it runs on pwsh 7 (File.Move with overwrite is .NET Core, PersistedAssemblyBuilder .NET 9).
 $ErrorActionPreference = 'Stop'
-foreach ($part in 'State', 'Vm', 'VmSettings', 'Checkpoints', 'Migration', 'HostTools', 'DriverFiles', 'SampleDrivers') {
+foreach ($part in 'State', 'Vm', 'VmSettings', 'Checkpoints', 'Migration', 'HostTools', 'DriverFiles', 'ControlTools') {
     . ([System.IO.Path]::Combine($PSScriptRoot, "$part.ps1"))
 }

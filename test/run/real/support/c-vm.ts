@@ -60,6 +60,8 @@ export interface CVmJob {
   clock: Clock;
   /** every command and operation, in order */
   log: string[];
+  /** the guest driver's debugfs `counters` or `trace` file as it reads now (what a lab reads over SSH) */
+  guestFile(name: 'counters' | 'trace'): string;
 }
 
 /**
@@ -343,5 +345,5 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     },
     clock,
   };
-  return { lab, clock, log };
+  return { lab, clock, log, guestFile: (name) => guest.read(name) };
 }

@@ -1,8 +1,12 @@
-# The sample drivers' control tool on a host without them: `sample-ctl` (vsp|guest command,
-# counters) and `logman` as functions, over a model of one host's VSP and its loopback
-# clients kept in the stand-in's config. This stands in for our own drivers, not for
-# Windows: it answers the probe's open questions the way a test sets them
-# (Set-StandinSampleDrivers), so that `bench lab probe` can be run end to end.
+# The devices' control tools on a host without their drivers, as functions named like the
+# programs: `sample-ctl` (the sample's) and `blockq-ctl` (blockq's), and `logman`. One
+# function, Invoke-StandinControlTool, is every tool: it logs the call, answers exit 3
+# while the tool's VSP package (its INF) is not installed, and passes the call to a
+# test's drivers when a bridge is set (below). Only the sample has a model here, of one
+# host's VSP and its loopback clients kept in the stand-in's config: it stands in for our
+# own drivers, not for Windows, and answers the probe's open questions the way a test sets
+# them (Set-StandinSampleDrivers), so that `bench lab probe` can be run end to end. A tool
+# without a model (blockq-ctl) answers only through a bridge.
 #
 #   -LoopbackOffer ok|refused        does `open N GUID loopback` succeed
 #   -ClientBinds $true|$false        does the client driver open a loopback channel in the host
@@ -22,8 +26,8 @@
 # 0 done, 2 a refused or malformed command, 3 the driver could not be reached.
 #
 # -Bridge URL: the drivers are a test's own (the C drivers on the emulator), not this
-# model: each sample-ctl call, its arguments as the program received them, is POSTed to URL
-# as JSON ({ args }) and the answer ({ output, exitCode, stderr?, file?, content? }) is
+# model: each tool call, its arguments as the program received them, is POSTed to URL
+# as JSON ({ tool, args }) and the answer ({ output, exitCode, stderr?, file?, content? }) is
 # printed, its exit code set, and `content` written to `file` (etl2jsonl's JSON Lines).
 #
 # `handle-broker` is the lab's handle broker (lab/SETUP.md "Handle broker": our contract,
@@ -31,43 +35,61 @@
 # PowerShell parameters, `-VmId <guid> -Channel <n> -InstanceId <guid> -RingPages <p>`.
 # It asks Get-VM for the VM (an unknown id or a VM not Running: exit 3 and why on stderr,
 # as the contract says for "no handle could be had"), then has the VSP offer the channel
-# with a handle, as a real broker does from its own process: `sample-ctl vsp command
-# "open N GUID handle=H ring-pages=P"`, H standing for the handle (a stand-in number). Its
-# exit code is sample-ctl's. Each call is logged beside sample-ctl's (Get-StandinState's
+# with a handle, as a real broker does from its own process: `<tool> vsp command
+# "open N GUID handle=H ring-pages=P"`, H standing for the handle (a stand-in number), the
+# tool being the host's device's (Set-StandinSampleDrivers -Tool, default sample-ctl). Its
+# exit code is the tool's. Each call is logged beside the tools' (Get-StandinState's
 # SampleDriversLog).
 
 function Set-StandinSampleDrivers {
     [CmdletBinding()]
     param([ValidateSet('ok', 'refused')][string]$LoopbackOffer = 'ok', [bool]$ClientBinds = $true, [ValidateSet('ok', 'fail')][string]$RestoreWithClientOpen = 'ok',
-          [ValidateSet('keeps', 'new-channel', 'refused')][string]$ForceNewChannel = 'keeps', [string]$Bridge = '')
+          [ValidateSet('keeps', 'new-channel', 'refused')][string]$ForceNewChannel = 'keeps', [string]$Bridge = '',
+          [string]$Tool = 'sample-ctl')
+    if (-not $script:StandinTools.ContainsKey($Tool)) { throw "no control tool $Tool in the stand-in (StandinTools): $($script:StandinTools.Keys -join ', ')" }
     $c = Get-Config
-    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; ForceNewChannel = $ForceNewChannel; Channels = @{}; Log = @(); TraceSeq = 0; Bridge = $Bridge }
+    $c.SampleDrivers = @{ LoopbackOffer = $LoopbackOffer; ClientBinds = $ClientBinds; RestoreWithClientOpen = $RestoreWithClientOpen; ForceNewChannel = $ForceNewChannel; Channels = @{}; Log = @(); TraceSeq = 0; Bridge = $Bridge; Tool = $Tool }
     Save-Config $c
 }
 
 function script:Get-SampleDrivers($c) {
-    if (-not $c.SampleDrivers) { $c.SampleDrivers = @{ LoopbackOffer = 'ok'; ClientBinds = $true; RestoreWithClientOpen = 'ok'; ForceNewChannel = 'keeps'; Channels = @{}; Log = @(); TraceSeq = 0 } }
+    if (-not $c.SampleDrivers) { $c.SampleDrivers = @{ LoopbackOffer = 'ok'; ClientBinds = $true; RestoreWithClientOpen = 'ok'; ForceNewChannel = 'keeps'; Channels = @{}; Log = @(); TraceSeq = 0; Tool = 'sample-ctl' } }
     $c.SampleDrivers
 }
 
-function sample-ctl {
+# Each tool: the INF of its VSP package (lab/drivers/packages.yaml, devices/blockq/c/packages.yaml),
+# without which its VSP cannot be reached, and whether the model below answers it. Another
+# device's tool is an entry here, a function of its name below, and the name in the
+# module's FunctionsToExport (HyperVStandin.psd1).
+$script:StandinTools = @{
+    'sample-ctl' = @{ Inf = 'vmbus_sample_vsp.inf'; Model = $true }
+    'blockq-ctl' = @{ Inf = 'vmbus_blockq_vsp.inf'; Model = $false }
+}
+
+function sample-ctl { Invoke-StandinControlTool -Tool 'sample-ctl' -ToolArgs $args }
+function blockq-ctl { Invoke-StandinControlTool -Tool 'blockq-ctl' -ToolArgs $args }
+
+function script:Invoke-StandinControlTool([string]$Tool, [object[]]$ToolArgs) {
     $c = Get-Config
     $d = Get-SampleDrivers $c
-    $who = [string]$args[0]; $verb = [string]$args[1]; $text = [string]$args[2]
-    $fail = { param($code, $msg) [Console]::Error.WriteLine("sample-ctl: $msg"); $msg; $global:LASTEXITCODE = $code }
+    $argv = @($ToolArgs | ForEach-Object { [string]$_ })
+    $who = [string]$argv[0]; $verb = [string]$argv[1]; $text = [string]$argv[2]
+    $fail = { param($code, $msg) [Console]::Error.WriteLine("${Tool}: $msg"); $msg; $global:LASTEXITCODE = $code }
     $d.Log = @($d.Log) + "$who $verb $text"
-    $loaded = @($c.Drivers | Where-Object { $_.Original -eq 'vmbus_sample_vsp.inf' }).Count -gt 0
-    if (-not $loaded) { Save-Config $c; & $fail 3 'the VSP could not be reached (is it installed?)'; return }
+    $inf = $script:StandinTools[$Tool].Inf
+    $loaded = @($c.Drivers | Where-Object { $_.Original -eq $inf }).Count -gt 0
+    if (-not $loaded) { Save-Config $c; & $fail 3 "the VSP could not be reached (is $inf installed?)"; return }
     if ($d.Bridge) {
         Save-Config $c
-        $body = ConvertTo-Json -Compress -InputObject @{ args = @($args | ForEach-Object { [string]$_ }) }
+        $body = ConvertTo-Json -Compress -InputObject @{ tool = $Tool; args = $argv }
         $r = Invoke-RestMethod -Uri $d.Bridge -Method Post -Body $body -ContentType 'application/json'
         if ($r.file) { [System.IO.File]::WriteAllText([string]$r.file, [string]$r.content) }
-        foreach ($l in @($r.stderr)) { if ($l) { [Console]::Error.WriteLine("sample-ctl: $l") } }
+        foreach ($l in @($r.stderr)) { if ($l) { [Console]::Error.WriteLine("${Tool}: $l") } }
         @($r.output) | ForEach-Object { [string]$_ }
         $global:LASTEXITCODE = [int]$r.exitCode
         return
     }
+    if (-not $script:StandinTools[$Tool].Model) { Save-Config $c; & $fail 3 "the stand-in has no model of this tool's drivers: set a bridge (Set-StandinSampleDrivers -Bridge)"; return }
     if ($verb -eq 'counters') {
         if ($who -eq 'vsp') { "trace_seq=$([int]$d.TraceSeq)" }
         foreach ($k in @($d.Channels.Keys | Sort-Object)) {
@@ -142,5 +164,5 @@ function handle-broker {
     catch { [Console]::Error.WriteLine("handle-broker: no VM has id $($opt.VmId): $($_.Exception.Message)"); $global:LASTEXITCODE = 3; return }
     if ([string]$vm.State -ne 'Running') { [Console]::Error.WriteLine("handle-broker: VM $($opt.VmId) is $($vm.State): its VMBus handle can be had only while it runs"); $global:LASTEXITCODE = 3; return }
     $handle = 0x400 + 4 * [int]$opt.Channel
-    sample-ctl vsp command "open $([int]$opt.Channel) $($opt.InstanceId) handle=$handle ring-pages=$([int]$opt.RingPages)"
+    & ([string]$(if ($d.Tool) { $d.Tool } else { 'sample-ctl' })) vsp command "open $([int]$opt.Channel) $($opt.InstanceId) handle=$handle ring-pages=$([int]$opt.RingPages)"
 }

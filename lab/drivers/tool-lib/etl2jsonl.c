@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * sample-ctl etl2jsonl: the VSP's ETW capture as trace-schema JSON Lines.
+ * A control tool's etl2jsonl (sample-ctl's, blockq-ctl's): a VSP's ETW capture as
+ * trace-schema JSON Lines.
  *
- * Reads the events of the VSP's TraceLogging provider with TDH, by field name
- * (the VSP names every field as the schema does, vsp-trace.c), and writes each
- * through the formatter the drivers use (common/sample-protocol.c), sorted by the
- * seq the VSP assigned. It refuses, rather than write a trace with holes, a
+ * Reads the events of the VSP's TraceLogging provider (the tool names it) with TDH,
+ * by field name (a VSP writing through the trace library names every field as the
+ * schema does: vbt_tracelogging_write), and writes each through the trace library's
+ * formatter (vbt_format_line), sorted by the seq the VSP assigned. It refuses, rather than write a trace with holes, a
  * capture with events it cannot decode or with a repeated seq.
  *
  * UNVERIFIED (no .etl from the real VSP exists yet): that TDH reports a
@@ -18,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/sample-protocol.h"
-#include "../../trace-lib/vmbus_bench_trace.h"
-#include "../../common/sample-control.h"
-#include "sample-ctl.h"
+#include "../trace-lib/vmbus_bench_trace.h"
+#include "control-tool.h"
 
 /* ---- etl2jsonl ------------------------------------------------------------ */
 
@@ -58,7 +58,7 @@ static int read_property(PEVENT_RECORD rec, const WCHAR *name, void *out, ULONG 
 	return 0;
 }
 
-static int read_u64(PEVENT_RECORD rec, const WCHAR *name, sp_u64 *out)
+static int read_u64(PEVENT_RECORD rec, const WCHAR *name, vbt_u64 *out)
 {
 	ULONG got = 0;
 
@@ -66,7 +66,7 @@ static int read_u64(PEVENT_RECORD rec, const WCHAR *name, sp_u64 *out)
 	return read_property(rec, name, out, sizeof(*out), &got) == 0 && got == 8 ? 0 : -1;
 }
 
-static int read_u32(PEVENT_RECORD rec, const WCHAR *name, sp_u32 *out)
+static int read_u32(PEVENT_RECORD rec, const WCHAR *name, vbt_u32 *out)
 {
 	ULONG got = 0;
 
@@ -82,25 +82,6 @@ static int read_text(PEVENT_RECORD rec, const WCHAR *name, char *out, ULONG size
 	if (read_property(rec, name, out, size - 1, &got) != 0)
 		return -1;
 	out[got] = '\0';
-	return 0;
-}
-
-static int parse_hex(const char *text, int digits, sp_u64 *out)
-{
-	sp_u64 v = 0;
-	int i;
-
-	for (i = 0; i < digits; i++) {
-		char c = text[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (d < 0)
-			return -1;
-		v = v << 4 | (sp_u64)d;
-	}
-	if (text[digits] != '\0')
-		return -1;
-	*out = v;
 	return 0;
 }
 
@@ -134,7 +115,7 @@ static int event_kind(PEVENT_RECORD rec, enum vbt_kind *kind)
 
 static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, ULONG state_size)
 {
-	char dir[8], hex[20];
+	char dir[8];
 	int bad = 0;
 
 	memset(ev, 0, sizeof(*ev));
@@ -163,15 +144,11 @@ static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, UL
 	}
 	if (ev->kind == VBT_PKT_SEND || ev->kind == VBT_PKT_RECV ||
 	    ev->kind == VBT_PKT_COMPLETE || ev->kind == VBT_PKT_COMPLETION) {
-		bad |= read_text(rec, L"digest", hex, sizeof(hex)) ||
-		       parse_hex(hex, 16, &ev->digest);
+		bad |= read_u64(rec, L"digest", &ev->digest); /* TraceLoggingHexUInt64 */
 	}
 	if (ev->kind == VBT_PKT_COMPLETE || ev->kind == VBT_PKT_COMPLETION ||
 	    ev->kind == VBT_PKT_FAIL) {
-		sp_u64 status = 0;
-
-		bad |= read_text(rec, L"status", hex, sizeof(hex)) || parse_hex(hex, 8, &status);
-		ev->status = (sp_u32)status;
+		bad |= read_u32(rec, L"status", &ev->status); /* TraceLoggingHexUInt32 */
 	}
 	if (ev->kind == VBT_PKT_SEND) {
 		unsigned char want = 0;
@@ -191,8 +168,7 @@ static int decode_event(PEVENT_RECORD rec, struct vbt_event *ev, char *state, UL
 		bad |= read_u32(rec, L"saveLen", &ev->save_len);
 	}
 	if (ev->kind == VBT_PKT_SAVE || ev->kind == VBT_PKT_RESTORE) {
-		bad |= read_text(rec, L"saveDigest", hex, sizeof(hex)) ||
-		       parse_hex(hex, 16, &ev->save_digest);
+		bad |= read_u64(rec, L"saveDigest", &ev->save_digest);
 	}
 	return bad ? -1 : 0;
 }
@@ -201,7 +177,7 @@ static void WINAPI on_event(PEVENT_RECORD rec)
 {
 	struct vbt_event ev;
 	char state[64], text[VBT_LINE_MAX];
-	sp_u32 n;
+	vbt_u32 n;
 
 	if (memcmp(&rec->EventHeader.ProviderId, &conv.provider, sizeof(GUID)) != 0)
 		return;
@@ -242,58 +218,82 @@ static int by_seq(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-#define TOOL_GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
-	{ d1, d2, d3, { b0, b1, b2, b3, b4, b5, b6, b7 } }
-
-int etl_to_jsonl(const char *etl, FILE *out)
+static void free_lines(void)
 {
-	static const GUID provider = SP_APPLY(TOOL_GUID_INIT, SAMPLE_VSP_PROVIDER_GUID_FIELDS);
+	size_t i;
+
+	for (i = 0; i < conv.count; i++)
+		free(conv.lines[i].text);
+	free(conv.lines);
+	memset(&conv, 0, sizeof(conv));
+}
+
+/* Reads the capture into conv, sorted by seq; EXIT_OK only when every event is there once. */
+static int collect(const char *etl, const GUID *provider, const char *provider_name)
+{
 	EVENT_TRACE_LOGFILEA logfile;
 	PROCESSTRACE_HANDLE trace;
 	ULONG status;
 	size_t i;
 
 	memset(&conv, 0, sizeof(conv));
-	conv.provider = provider;
+	conv.provider = *provider;
 	memset(&logfile, 0, sizeof(logfile));
 	logfile.LogFileName = (char *)etl;
 	logfile.ProcessTraceMode = PROCESS_TRACE_MODE_EVENT_RECORD;
 	logfile.EventRecordCallback = on_event;
 	trace = OpenTraceA(&logfile);
 	if (trace == INVALID_PROCESSTRACE_HANDLE) {
-		fprintf(stderr, "sample-ctl: cannot open %s as an ETW trace (error %lu)\n", etl,
-			GetLastError());
+		fprintf(stderr, "%s: cannot open %s as an ETW trace (error %lu)\n", ctl_tool_name,
+			etl, GetLastError());
 		return EXIT_INPUT;
 	}
 	status = ProcessTrace(&trace, 1, NULL, NULL);
 	CloseTrace(trace);
 	if (status != ERROR_SUCCESS) {
-		fprintf(stderr, "sample-ctl: reading %s failed (error %lu)\n", etl, status);
+		fprintf(stderr, "%s: reading %s failed (error %lu)\n", ctl_tool_name, etl, status);
 		return EXIT_INPUT;
 	}
 	if (conv.out_of_memory) {
-		fprintf(stderr, "sample-ctl: out of memory converting %s\n", etl);
+		fprintf(stderr, "%s: out of memory converting %s\n", ctl_tool_name, etl);
 		return EXIT_INFRA;
 	}
 	qsort(conv.lines, conv.count, sizeof(*conv.lines), by_seq);
 	for (i = 1; i < conv.count; i++) {
 		if (conv.lines[i].seq == conv.lines[i - 1].seq) {
-			fprintf(stderr, "sample-ctl: %s has seq %llu twice: two VSP sessions in one "
-				"capture?\n", etl, conv.lines[i].seq);
+			fprintf(stderr, "%s: %s has seq %llu twice: two VSP sessions in one "
+				"capture?\n", ctl_tool_name, etl, conv.lines[i].seq);
 			return EXIT_INPUT;
 		}
 	}
 	if (conv.undecodable != 0) {
 		/* Never a silent hole: the trace would look complete without them. */
-		fprintf(stderr, "sample-ctl: %lu events of %s could not be decoded\n",
-			conv.undecodable, SAMPLE_VSP_PROVIDER_NAME);
+		fprintf(stderr, "%s: %lu events of %s could not be decoded\n",
+			ctl_tool_name, conv.undecodable, provider_name);
 		return EXIT_INPUT;
 	}
-	for (i = 0; i < conv.count; i++) {
-		fputs(conv.lines[i].text, out);
-		free(conv.lines[i].text);
-	}
-	free(conv.lines);
 	return EXIT_OK;
 }
 
+int ctl_etl2jsonl(const char *etl, const char *out_path, const GUID *provider,
+		  const char *provider_name)
+{
+	int rc = collect(etl, provider, provider_name);
+	FILE *out;
+	size_t i;
+
+	/* OUT is opened only for a whole trace: a refused capture leaves no file behind. */
+	if (rc == EXIT_OK) {
+		out = ctl_open_output(out_path);
+		if (out == NULL) {
+			rc = EXIT_INPUT;
+		} else {
+			for (i = 0; i < conv.count; i++)
+				fputs(conv.lines[i].text, out);
+			if (out != stdout)
+				fclose(out);
+		}
+	}
+	free_lines();
+	return rc;
+}
