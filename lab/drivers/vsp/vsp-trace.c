@@ -2,11 +2,12 @@
  * The VSP's trace: one TraceLogging (ETW) event per trace-schema event, written
  * by the trace library (trace-lib/vmbus_bench_trace.h, vbt_tracelogging_write).
  *
- * The event name is the schema's "ev" and every field carries the schema's name
- * and representation, so converting a captured .etl to JSON Lines (vsp/tool:
- * sample-ctl etl2jsonl) is a field-for-field copy plus the constant "v", "src"
- * and "side". seq is assigned here, not by ETW: events from several CPUs may
- * reach the .etl out of order, and the tool sorts by seq.
+ * The event name is the schema's "ev" and every field carries the schema's name,
+ * digests and statuses as hex numbers (TraceLoggingHexUInt64/HexUInt32), so
+ * converting a captured .etl to JSON Lines (vsp/tool: sample-ctl etl2jsonl) is a
+ * field-for-field copy, those written as the schema's hex digits, plus the
+ * constant "v", "src" and "side". seq is assigned here, not by ETW: events from
+ * several CPUs may reach the .etl out of order, and the tool sorts by seq.
  */
 #include <TraceLoggingProvider.h>
 

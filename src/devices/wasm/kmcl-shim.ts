@@ -254,6 +254,14 @@ export class KmclShim {
   private neededWord = 0;
 
   /**
+   * Every packet object's completion routine: one function, its packet object found
+   * through the packet's pointer (set with it, here and by a revive), rather than a
+   * closure made per packet (VmbPacketAllocate runs for every packet restored at every
+   * save point of an explore).
+   */
+  private readonly routine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onCompletion(p.pointer as PacketRec, st, resp);
+
+  /**
    * The ULONG EvtVmbChannelSavePacket writes BytesNeeded into: one pool block kept for
    * the driver's life rather than two allocations per saved packet, its guards checked
    * after each call (kmcl-save.ts).
@@ -430,7 +438,7 @@ export class KmclShim {
         const p = r.ch.packetAllocate();
         const pr: PacketRec = { handle: rt.handle(2), p, chan: r, pointer: 0, routine: 0, freed: false };
         p.pointer = pr;
-        p.completionRoutine = (_p, st, resp) => this.onCompletion(pr, st, resp);
+        p.completionRoutine = this.routine;
         this.packets.set(pr.handle, pr);
         return pr.handle;
       },
@@ -549,7 +557,7 @@ export class KmclShim {
     if (r.processPacket) r.ch.processPacket = (_c, pkt, buf, flags) => this.onPacket(r, pkt, buf, flags);
     r.ch.processingComplete = pc ? (_c, n) => void this.rt.callback(pc, 'EvtVmbChannelProcessingComplete', DISPATCH_LEVEL, r.handle, n) : null;
     if (this.opts.platformFaults) r.ch.faults = this.opts.platformFaults;
-    for (const pr of this.packets.values()) if (pr.chan === r) pr.p.completionRoutine = (_p, st, resp) => this.onCompletion(pr, st, resp);
+    for (const pr of this.packets.values()) if (pr.chan === r) pr.p.completionRoutine = this.routine;
   }
 
   /** At unload: channels never cleaned up, packets never freed, the interface still referenced. */
