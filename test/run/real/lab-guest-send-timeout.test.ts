@@ -23,8 +23,9 @@ import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import type { VmTemplate } from '../../../src/lab/template.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
 import { runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts';
-import { ScenarioSchema, toScenario } from '../../../src/scenario/model.ts';
+import { stalledOn } from '../../check/support/send-timeout-scenario.ts';
 import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
+import { connectToSshd } from '../../lab/support/sshd-guest.ts';
 import { cVmJob, type CVmJob } from './support/c-vm.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
@@ -32,22 +33,8 @@ const strace = spawnSync('strace', ['-V']).status === 0;
 const sshReason = sshdUnavailable();
 const template = (driver: GuestDriverPackage) => ({ guest: { os: 'linux', driver } }) as unknown as VmTemplate;
 
-/**
- * One 1-page channel whose VSP takes 4 transactions at a time and holds each 10 s (as
- * test/check/replay-send-timeout.test.ts): the guest's 30 Requests fill the ring 18 in and
- * the host reads nothing more for longer than the driver's 5 s send timeout. Then two more.
- */
-const stalled = toScenario(ScenarioSchema.parse({
-  name: 'lab-guest-send-times-out',
-  devices: 'c-linux',
-  channels: [{ id: 0, g2hPages: 1, h2gPages: 1, quota: 4 }],
-  steps: [
-    { op: 'guest-send', count: 30, size: 256, mode: 'hold', hold: 10_000 },
-    { op: 'settle' },
-    { op: 'guest-send', count: 2, size: 64 },
-    { op: 'settle' },
-  ],
-}));
+/** The check's own give-up scenario (test/check/replay-send-timeout.test.ts). */
+const stalled = stalledOn();
 
 describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails ${sshReason ? `(skipped: ${sshReason})` : strace ? '' : '(skipped: no strace)'}`, { timeout: 600_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'lab-guest-eagain-'));
@@ -70,10 +57,7 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
     ].join('\n'));
     chmodSync(join(bin, 'sudo'), 0o755);
     sshd = await startSshd({ extraConfig: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
-    ssh = await GuestSsh.connect({
-      name: 'linux-guest', host: sshd.host, port: sshd.port, user: sshd.user,
-      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
-    });
+    ssh = await connectToSshd(sshd);
   });
   afterAll(async () => {
     ssh?.close();
