@@ -13,6 +13,7 @@ import { join, posix, relative } from 'node:path';
 import { InfraError, InputError } from '../errors.ts';
 import { listPackageFiles } from './deploy-guest.ts';
 import type { GuestDriverPackage } from './driver-package.ts';
+import { ControlWriteAgain, isEagainWrite } from './guest/control-write.ts';
 import { sh, type ShellCommand } from './guest/posix-quote.ts';
 import type { ExecResult, GuestSsh } from './guest-ssh.ts';
 
@@ -78,7 +79,13 @@ export async function readPackageCounters(guest: GuestSsh, pkg: GuestDriverPacka
  * root when the package says sudo. Both reach the guest's shell quoted by `sh`.
  */
 export async function writeControlLine(guest: GuestSsh, pkg: GuestDriverPackage, file: string, line: string): Promise<void> {
-  await exec(guest, privileged(pkg, sh`sh -c ${sh`printf '%s' ${line} > ${file}`.script}`), `send "${line}" to ${file}`, 60_000);
+  // coreutils' printf (through env), not the shell's: it names the write's errno (guest/control-write.ts).
+  const command = privileged(pkg, sh`sh -c ${sh`env printf '%s' ${line} > ${file}`.script}`);
+  const r = await guest.exec(command, { timeoutMs: 60_000, maxOutputBytes: 1024 * 1024 });
+  if (r.exitCode === 0) return;
+  const e = failure(guest, `could not send "${line}" to ${file}`, r);
+  if (isEagainWrite(r)) throw new ControlWriteAgain(`the driver refused "${line}" at ${file} with EAGAIN (a send given up on a full ring): ${e.message}`, { host: guest.endpoint.host, command: r.command });
+  throw e;
 }
 
 /** Runs one of the package's commands with `sh -c`, in its folder, as root when it asks. */

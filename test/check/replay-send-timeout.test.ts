@@ -15,27 +15,11 @@ import { ArraySource } from '../../src/check/observed.ts';
 import { MemorySink } from '../../src/trace/sink.ts';
 import type { TraceEvent } from '../../src/trace/schema.ts';
 import { ScenarioSchema, toScenario, type Scenario } from '../../src/scenario/model.ts';
+import { stalledOn } from './support/send-timeout-scenario.ts';
 import { loadScenarioPaths } from '../../src/scenario/loader.ts';
 
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 
-/**
- * One 1-page channel whose VSP takes 4 transactions at a time and holds each 10 s: the
- * guest's 30 Requests fill the ring 18 in (4 taken, 14 in the ring), and the host reads
- * nothing more for longer than the driver's 5 s send timeout. Then two more Requests.
- */
-const stalledOn = (device?: string): Scenario => toScenario(ScenarioSchema.parse({
-  name: 'guest-send-times-out',
-  ...(device ? { device } : {}),
-  devices: 'c-linux',
-  channels: [{ id: 0, g2hPages: 1, h2gPages: 1, quota: 4 }],
-  steps: [
-    { op: 'guest-send', count: 30, size: 256, mode: 'hold', hold: 10_000 },
-    { op: 'settle' },
-    { op: 'guest-send', count: 2, size: 64 },
-    { op: 'settle' },
-  ],
-}));
 const stalled = stalledOn();
 
 // blockq's device module, loaded as its scenarios load it.

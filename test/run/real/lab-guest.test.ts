@@ -17,6 +17,7 @@ import type { VmTemplate } from '../../../src/lab/template.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
 import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
+import { connectToSshd } from '../../lab/support/sshd-guest.ts';
 
 const LINE = "send 4 64 2 30 ch=0; rm -rf '$HOME' `id`";
 const template = (os: 'linux' | 'windows', driver: GuestDriverPackage) => ({ guest: { os, driver } }) as unknown as VmTemplate;
@@ -121,10 +122,7 @@ describe.skipIf(sshReason)(`a Linux guest driver's control ${sshReason ? `(skipp
   let ssh: GuestSsh;
   beforeAll(async () => {
     sshd = await startSshd();
-    ssh = await GuestSsh.connect({
-      name: 'linux-guest', host: sshd.host, port: sshd.port, user: sshd.user,
-      credential: { kind: 'key', key: { kind: 'file', path: sshd.clientKeyPath } }, hostKey: { kind: 'fingerprint', sha256: sshd.hostKeyFingerprint },
-    });
+    ssh = await connectToSshd(sshd);
   });
   afterAll(async () => {
     ssh?.close();

@@ -14,6 +14,7 @@ import { checkTraces } from '../../../src/run/commands/check-trace.ts';
 import { runRealJob, type GuestDevices, type GuestDeviceState, type JobLab, type VmOps } from '../../../src/run/real/real-job.ts';
 import { sampleControl } from '../../../devices/sample/control.ts';
 import { SimClock } from '../../../src/run/sim/sim-clock.ts';
+import { ControlWriteAgain } from '../../../src/lab/guest/control-write.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'real-job-'));
 
@@ -149,6 +150,39 @@ describe('runRealJob', () => {
       lab.guest.devices = fakeDevices([]);
       expect(await clock.drive(runRealJob({ scenario: rescind.scenario, seed: 1, hostMap: { 'host-a': 'hv-a' } }, lab, dir(), new AbortController().signal)))
         .toMatchObject({ kind: 'infra', message: expect.stringMatching(/"rescind" of channel 1: this lab cannot offer a channel's new instance/) });
+    });
+  });
+
+  describe('a guest control write refused with EAGAIN (src/lab/guest/control-write.ts)', () => {
+    /** The lab whose guest refuses each line `refuse` picks with EAGAIN, the rest as it would. */
+    const refusing = (events: TraceEvent[], clock: SimClock, log: string[], refuse: (line: string) => boolean): JobLab => {
+      const lab = emulatorLab(events, clock, log);
+      const inner = lab.guest.command.bind(lab.guest);
+      lab.guest.command = async (line) => {
+        if (refuse(line)) {
+          log.push(`guest refused: ${line}`);
+          throw new ControlWriteAgain(`the driver refused "${line}" with EAGAIN`, {});
+        }
+        return inner(line);
+      };
+      return lab;
+    };
+
+    it('on a guest send line ends that step as a give-up: the job goes on to its next steps and runs', async () => {
+      const { scenario, events } = await emulate('bench/scenarios/05-migrate-and-back.yaml');
+      const log: string[] = [];
+      const clock = new SimClock();
+      const out = await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a', 'host-b': 'hv-b' } }, refusing(events, clock, log, (l) => l.startsWith('send ')), dir(), new AbortController().signal));
+      expect(out.kind).toBe('ran');
+      expect(log).toContain('guest refused: send 10 80 2 6 ch=0');
+      expect(log.slice(log.indexOf('guest refused: send 10 80 2 6 ch=0'))).toContain('move vm-1 hv-a->hv-b');
+    });
+
+    it('on a line that is no send step (the device\'s begin line) is an infrastructure error naming it', async () => {
+      const { scenario, events } = await emulate('bench/scenarios/05-migrate-and-back.yaml');
+      const clock = new SimClock();
+      const out = await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a', 'host-b': 'hv-b' } }, refusing(events, clock, [], (l) => l === 'hold auto'), dir(), new AbortController().signal));
+      expect(out).toMatchObject({ kind: 'infra', message: expect.stringContaining('refused "hold auto" with EAGAIN') });
     });
   });
 });

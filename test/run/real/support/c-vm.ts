@@ -48,6 +48,10 @@ import { DEFAULT_CHOICES } from '../../../../src/vmbus/choices.ts';
 import { GuestMemory } from '../../../../src/vmbus/partition.ts';
 import { stepSide } from '../../../vmbus/support/channel-pair.ts';
 import { traceJsonl, virtualClock } from './virtual-time.ts';
+import { ControlWriteAgain } from '../../../../src/lab/guest/control-write.ts';
+
+/** Linux's EAGAIN (the guest driver's control write after a send given up). */
+const EAGAIN = 11;
 
 interface SavedVm {
   vsp: Uint8Array[];
@@ -122,7 +126,8 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
       offered.connectionOpened(hr.out, hr.in, { restored });
     }
   };
-  const pump = (): void => {
+  /** Runs what is ready until nothing is; true when anything ran. */
+  const pump = (): boolean => {
     for (let n = 0; ; n++) {
       if (n > 1_000_000) throw new Error('the C VM did not settle');
       let did = false;
@@ -132,14 +137,24 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
       }
       if (!did && running) did = guest.runInterrupt();
       if (!did) did = vsp().runWorkItems() > 0;
-      if (!did) return;
+      if (!did) return n > 0;
     }
   };
   const bind = (): void => {
     for (const ch of chs) guest.bind(ch, mem.guestRings(ch), doorbell(ch));
   };
-  // The guest's thread sleeps on a full ring: the host runs meanwhile.
-  const onSleep = (): void => pump();
+  // The guest's thread sleeps on a full ring: the host runs meanwhile. With nothing ready
+  // the sleep's time passes (at least a jiffy, as execute.ts's runHostTask), firing the
+  // VSP's timers, so held requests come due and the driver's own send timeout can pass:
+  // time moves inside a guest command only while its thread sleeps.
+  const onSleep = (us: number): void => {
+    if (pump()) return;
+    t.now += Math.max(1, Math.ceil(us / 1000));
+    // The kernel's jiffies runs on while a thread sleeps (the shim sets it only on entry).
+    guest.rt.mem.setU32(guest.jiffiesAt, Math.floor(t.now));
+    const due = vsp().nextTimerDue();
+    if (due !== null && due <= t.now) vsp().runTimers(t.now);
+  };
   guest.linux.onSleep = onSleep;
 
   // The VSP's channel operations in the device's own words (DeviceControl.channel), as a loopback job sends them.
@@ -298,6 +313,8 @@ export function cVmJob(s: Scenario, host: string, device: CVmDevice = SAMPLE): C
     command: async (text) => {
       log.push(`guest: ${text}`);
       const r = guest.control(text);
+      // The debugfs write fails with the driver's errno; EAGAIN is a send given up (as lab-guest.ts's write reports it).
+      if (r === -EAGAIN) throw new ControlWriteAgain(`the guest driver refused '${text}' with EAGAIN`, {});
       if (r < 0) throw new Error(`the guest refused '${text}' with errno ${-r}`);
     },
     traceSeq: async () => seqOf('guest', guest.read('counters')),
