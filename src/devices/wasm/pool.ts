@@ -47,24 +47,20 @@ export interface AllocationPlace {
  * later block (Pool.idle): nothing keeps one past its free.
  */
 class LiveBlock implements Allocation {
-  at: number;
-  size: number;
-  tag: number;
-  owner: 'driver' | 'shim';
-  private stack: { stack?: string } | null;
-  private place: AllocationPlace | null;
+  // Set by reuse(), which the constructor calls: a new block and a reused one are filled alike.
+  at!: number;
+  size!: number;
+  tag!: number;
+  owner!: 'driver' | 'shim';
+  private stack!: { stack?: string } | null;
+  private place!: AllocationPlace | null;
   /** its site once worked out, or as the snapshot it was revived from had it (PoolImage) */
   private known: string[] | null;
   /** neighbours in allocation order (live-blocks.ts) */
   prev: LiveBlock | null = null;
   next: LiveBlock | null = null;
   constructor(at: number, size: number, tag: number, owner: 'driver' | 'shim', place: AllocationPlace | null, stack: { stack?: string } | null, revived: string[] | null = null) {
-    this.at = at;
-    this.size = size;
-    this.tag = tag;
-    this.owner = owner;
-    this.place = place;
-    this.stack = stack;
+    this.reuse(at, size, tag, owner, place, stack);
     this.known = revived;
   }
   /** This object as a new block's (a freed one reused: Pool.place). */
