@@ -43,7 +43,7 @@ import { GuestMemory } from '../vmbus/partition.ts';
 import { Schedule } from '../vmbus/schedule.ts';
 import { resolveChoices, type GapChoices } from '../vmbus/choices.ts';
 import { decodeSavedVm, encodeSavedVm, RestoreError, sealSavedVm, type SavedVmV1 } from '../vmbus/saved-state.ts';
-import { IncomingRing, type OutgoingRing, type RingMemory } from '../vmbus/ring.ts';
+import { IncomingRing, type OutgoingRing, type PacketView, type RingMemory } from '../vmbus/ring.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import { Faults, type FaultMode } from '../vmbus/faults.ts';
 import type {
@@ -1127,23 +1127,22 @@ function refuseSecondPacket(ch: Channel): void {
   ch.restorePacket = (c, lib, save) => (++calls >= 2 ? STATUS.INVALID_PARAMETER : callback(c, lib, save));
 }
 
-/** Whether a ring holds an unread packet other than a completion: work its next reader would take up. */
 /** Whether the ring holds, unread, a completion of transaction `transId`. */
 function holdsCompletion(mem: RingMemory, transId: TxId): boolean {
-  if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
-  const r = new IncomingRing(mem);
-  for (let v = r.peek(); v; v = r.peek()) {
-    if (v.type === PacketType.completion && v.transId === transId) return true;
-    r.advance(v);
-  }
-  return false;
+  return holdsUnread(mem, (v) => v.type === PacketType.completion && v.transId === transId);
 }
 
+/** Whether a ring holds an unread packet other than a completion: work its next reader would take up. */
 function holdsUnreadWork(mem: RingMemory): boolean {
+  return holdsUnread(mem, (v) => v.type !== PacketType.completion);
+}
+
+/** Whether the ring holds an unread packet that `match` takes; the ring's indices are left as they were. */
+function holdsUnread(mem: RingMemory, match: (v: PacketView) => boolean): boolean {
   if (mem.index(ControlWord.writeIndex) === mem.index(ControlWord.readIndex)) return false;
   const r = new IncomingRing(mem);
   for (let v = r.peek(); v; v = r.peek()) {
-    if (v.type !== PacketType.completion) return true;
+    if (match(v)) return true;
     r.advance(v);
   }
   return false;
