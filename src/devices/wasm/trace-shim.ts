@@ -212,9 +212,14 @@ interface Hex32Slot {
 function hexOfU32(v: number, slot: Hex32Slot): string {
   if (v !== slot.v) {
     slot.v = v;
-    slot.s = v.toString(16).padStart(8, '0');
+    slot.s = hex8(v);
   }
   return slot.s;
+}
+
+/** A 32-bit value as 8 lowercase hex digits. */
+function hex8(v: number): string {
+  return v.toString(16).padStart(8, '0');
 }
 
 /** One field's value, the way the decoder reads it (for seq, which is not in the event). */
@@ -225,7 +230,7 @@ function fieldValue(kind: number, w: Uint32Array, word: number, b: Uint8Array, s
     case FieldKind.UInt32: return w[word + 2]!;
     case FieldKind.String: return strings.at(m, w[word + 2]!);
     case FieldKind.HexUInt64: return hexOfHalves(w[word + 3]!, w[word + 2]!);
-    case FieldKind.HexUInt32: return w[word + 2]!.toString(16).padStart(8, '0');
+    case FieldKind.HexUInt32: return hex8(w[word + 2]!);
     default: return b[4 * word + 8] !== 0; // BOOLEAN: one byte
   }
 }
