@@ -1,5 +1,6 @@
 // `bench lab probe` (src/run/real/probe.ts) against the Hyper-V stand-in and its model of
-// the sample drivers (test/lab/standin/HyperVStandin/ControlTools.ps1): every question gets
+// the sample drivers (test/lab/standin/HyperVStandin/ControlTools.ps1, its rescind teardown
+// order one of the settings a test gives, as the others): every question gets
 // an answer with what it means, each answer follows what the host does, the documented-gap
 // choices are read from loopback jobs' traces through the checker's search, and the
 // command writes probe.json and probe.md.
@@ -61,9 +62,11 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     });
     expect(status(report)).toMatchObject({
       shell: 'pass', 'test-signing': 'pass', 'vsp-loads': 'pass', 'loopback-offer': 'pass', 'client-binds': 'pass',
-      traffic: 'pass', 'save-continue': 'pass', 'restore-open': 'pass', 'force-new-channel': 'pass',
+      traffic: 'pass', 'save-continue': 'pass', 'restore-open': 'pass', 'force-new-channel': 'pass', 'rescind-order': 'pass',
     });
     expect(report.findings.find((f) => f.id === 'force-new-channel')!.detail).toMatch(/the client kept its channel across the restore/);
+    // The model's default teardown is the bench's own order: the race is not seen.
+    expect(report.findings.find((f) => f.id === 'rescind-order')!.meaning).toMatch(/^the removal race modelled by cGuestRemovalRace was not seen here/);
     expect(report.facts).toEqual({ osBuild: '26100.2314', hypervVersion: '10.0.26100.2314', kmclVersion: '10.0.26100.2314' });
     const choices = report.findings.filter((f) => f.id.startsWith('choice:'));
     expect(choices.map((f) => f.id)).toEqual(GAP_CHOICES.map((c) => `choice:${c.key}`));
@@ -128,6 +131,29 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     // Without traffic, the experiment is not tried.
     await init(true, { ClientBinds: false });
     expect(status(await probe())).toMatchObject({ 'force-new-channel': 'unsupported' });
+  });
+
+  it('reads the rescind teardown order from the model\'s drivers: KMCL closing the client first makes the race possible, PnP removing it first does not show it', async () => {
+    const rescind = async (order: 'kmcl-first' | 'removal-first') => {
+      await init(true, { RescindTeardown: order });
+      return (await probe()).findings.find((f) => f.id === 'rescind-order')!;
+    };
+    let f = await rescind('kmcl-first');
+    expect(f.status, f.detail).toBe('pass');
+    // The four host transactions the client held when the offer went are cancelled by the VSP's disable.
+    expect(f.detail).toMatch(/the VSP traced its end Closed, seq \d+, and 4 host transactions cancelled\), the client traced Paused \(seq \d+\), Closed \(seq \d+\)/);
+    expect(f.detail).toMatch(/KMCL closed the client before PnP removed its device \(closed_outside_removal 0 -> 1\)/);
+    expect(f.detail).toMatch(/its device was last listed at trace seq \d+, after its Closed/);
+    expect(f.detail).toMatch(/"send 1 64 0 0 ch=32259" sent right after the rescind was refused with STATUS_INVALID_DEVICE_STATE/);
+    expect(f.meaning).toMatch(/^the removal race modelled by cGuestRemovalRace is possible here/);
+    f = await rescind('removal-first');
+    expect(f.status, f.detail).toBe('pass');
+    expect(f.detail).toMatch(/the client was closed inside its device's removal \(closed_outside_removal stayed 0\); no counters read after the rescind listed its device/);
+    expect(f.detail).toMatch(/was refused with STATUS_NOT_FOUND: the device was gone already/);
+    expect(f.meaning).toMatch(/^the removal race modelled by cGuestRemovalRace was not seen here/);
+    // The channels the experiment opened are given back: the client's control device went with its last device.
+    const log = ((await a.state()) as unknown as { SampleDriversLog: string[] }).SampleDriversLog;
+    expect(log.slice(-2)).toEqual(['vsp command close ch=32259', 'vsp command close ch=32258']);
   });
 
   it('`bench lab probe` writes probe.json and probe.md', async () => {
