@@ -118,7 +118,9 @@ function script:Invoke-StandinControlTool([string]$Tool, [object[]]$ToolArgs) {
         return
     }
     if (-not $script:StandinTools[$Tool].Model) { Save-Config $c; & $fail 3 "the stand-in has no model of this tool's drivers: set a bridge (Set-StandinSampleDrivers -Bridge)"; return }
-    # A file the tool is given is opened as sample-ctl opens it (CreateFile, no folder made).
+    # A file the tool is given is opened as sample-ctl opens it (CreateFile, no folder made),
+    # with .NET and the path as given, as the bench reads it back (readHostFile) and as the
+    # bridge writes it: the stand-in maps no D: drive for .NET, so tests use local folders.
     $writeFile = { param($path, $lines)
         try { [System.IO.File]::WriteAllText($path, ((@($lines) | ForEach-Object { "$_`n" }) -join '')); $global:LASTEXITCODE = 0 }
         catch { & $fail 3 "cannot create $path (error 3)" }
