@@ -5,11 +5,12 @@
 // the drivers say (the client's closed_outside_removal, the command's refusal, the traces)
 // and say whether the removal race cGuestRemovalRace models is possible.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { hostPackages } from '../../../src/lab/deploy-drivers.ts';
+import { ensureHostDrivers, hostPackages } from '../../../src/lab/deploy-drivers.ts';
+import { runNative } from '../../../src/lab/deploy-vsp.ts';
 import { loadHostDrivers } from '../../../src/lab/driver-package.ts';
 import { HyperV } from '../../../src/lab/hyperv.ts';
 import type { LabHost } from '../../../src/lab/inventory.ts';
@@ -133,5 +134,115 @@ describe.skipIf(!pwsh || !toolchain)(`bench lab probe's rescind-order on the sta
     expect(f.detail).toMatch(/was refused with STATUS_NOT_FOUND: the device was gone already/);
     expect(f.meaning).toMatch(/^the removal race modelled by cGuestRemovalRace was not seen here/);
     expect(host!.removals.filter((x) => x.ch === 32259)).toEqual([{ ch: 32259, order: 'removal-first' }]);
+  });
+});
+
+// The stand-in's own model of the sample drivers (ControlTools.ps1), which the probe runs on
+// when no C drivers are behind sample-ctl (probe.test.ts): it must keep the drivers' rules
+// the experiment reads, whatever was done before, not only on the probe's own sequence.
+describe.skipIf(!pwsh)(`the stand-in's model of the sample drivers' rescind ${pwshLabel}`, { timeout: 600_000 }, () => {
+  let m: StandinHost;
+  let hv: HyperV;
+  const work = mkdtempSync(join(tmpdir(), 'standin-model-'));
+  beforeAll(async () => {
+    m = newStandinHost('hv-m');
+    hv = new HyperV(m.ctx);
+    await m.setup('Initialize-StandinHost', { Name: 'hv-m', Switches: [SWITCH], TestSigning: true, Files: [PARENT, ...pkgs.map((p) => p.sys.replace(/\.sys$/, '.inf'))] });
+    for (const [i, p] of pkgs.entries()) await m.setup('Add-StandinFile', { Path: p.sys, Version: '1.0.0.1', Build: String(i + 1) });
+    const d = await ensureHostDrivers(hv, pkgs);
+    if (!d.ok) throw new Error(d.reason);
+  });
+  afterAll(async () => disposeHost(m));
+  const tool = (args: string[]) => runNative(hv, 'sample-ctl', args);
+  const trace = async (args: string[], file: string) => {
+    expect((await tool([...args, file])).exitCode).toBe(0);
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number; ev: string; ch: number; state?: string });
+  };
+  type Op = { op: 'open' | 'rescind' | 'close' | 'send' | 'counters'; ch: number };
+  // Both channels are offered first; rescinds and sends weigh more, so that sends meet rescinded clients.
+  const ops = fc.array(fc.record({ op: fc.constantFrom<Op['op']>('rescind', 'send', 'send', 'counters', 'close', 'open'), ch: fc.constantFrom(1, 2) }), { minLength: 1, maxLength: 9 })
+    .map((rest): Op[] => [{ op: 'open', ch: 1 }, { op: 'open', ch: 2 }, ...rest]);
+  // The probe's own sequence, in either order: a send right after the rescind, then reads until the device goes.
+  const probeLike: Op[] = [{ op: 'open', ch: 1 }, { op: 'open', ch: 2 }, { op: 'rescind', ch: 2 }, { op: 'send', ch: 2 }, { op: 'counters', ch: 1 }, { op: 'send', ch: 2 }, { op: 'counters', ch: 1 }, { op: 'send', ch: 2 }];
+
+  /**
+   * Invariant (the C client driver's, guest-control.c, guest-channel.c, guest-io.c): a `send`
+   * exits 3 "cannot open" once no device is left (the control device goes with the last),
+   * is refused STATUS_NOT_FOUND (1168) on a channel no device has and
+   * STATUS_INVALID_DEVICE_STATE (22) on a device whose client KMCL closed; `guest counters`
+   * lists exactly the devices PnP has not removed, each line with closed_outside_removal,
+   * which counts the clients closed outside their removal: each rescind of an open client
+   * under kmcl-first, never under removal-first. Both traces number their events 1..n, and
+   * a client's Closed comes after a Paused of that channel since its Opened.
+   */
+  it('property: refusals, counters and traces follow the client driver\'s rules for either teardown order, whatever channel operations came before', async () => {
+    let run = 0;
+    await fc.assert(fc.asyncProperty(fc.constantFrom('removal-first', 'kmcl-first'), ops, async (order, seq) => {
+      await m.setup('Set-StandinSampleDrivers', { RescindTeardown: order });
+      const etl = join(work, `vsp-${run}.etl`);
+      expect((await runNative(hv, 'logman', ['start', `model-${run}`, '-p', 'VmbusSampleVsp', '-o', etl, '-ets'])).exitCode).toBe(0);
+      const offered = new Set<number>();
+      const dev = new Map<number, { closed: boolean; removalIn?: number }>();
+      let outside = 0;
+      for (const o of seq) {
+        if (o.op === 'open') {
+          if (offered.has(o.ch)) continue;
+          expect((await tool(['vsp', 'command', sampleControl.channel({ op: 'open', ch: o.ch, instance: sampleControl.channelInstance(o.ch), ringPages: 4, loopback: true })])).exitCode).toBe(0);
+          offered.add(o.ch);
+          dev.set(o.ch, { closed: false });
+        } else if (o.op === 'rescind') {
+          const r = await tool(['vsp', 'command', `rescind ch=${o.ch}`]);
+          expect(r.exitCode).toBe(offered.has(o.ch) ? 0 : 2);
+          const d = dev.get(o.ch);
+          if (r.exitCode !== 0 || !d || d.closed) continue;
+          if (order === 'kmcl-first') {
+            outside++;
+            dev.set(o.ch, { closed: true, removalIn: 1 });
+          } else dev.delete(o.ch);
+        } else if (o.op === 'close') {
+          expect((await tool(['vsp', 'command', `close ch=${o.ch}`])).exitCode).toBe(0);
+          offered.delete(o.ch);
+          dev.delete(o.ch);
+        } else if (o.op === 'send') {
+          const r = await tool(['guest', 'command', `send 1 64 0 0 ch=${o.ch}`]);
+          const text = [...r.stderr, ...r.output].join(' ');
+          const d = dev.get(o.ch);
+          if (dev.size === 0) expect([r.exitCode, text]).toEqual([3, expect.stringMatching(/cannot open/)]);
+          else if (!d) expect([r.exitCode, commandFate(r.exitCode, [text])]).toEqual([3, { kind: 'no-device' }]);
+          else if (d.closed) expect([r.exitCode, commandFate(r.exitCode, [text])]).toEqual([3, { kind: 'invalid-state' }]);
+          else expect(r.exitCode).toBe(0);
+        } else {
+          // PnP removes a device KMCL closed before the second counters read after the rescind.
+          for (const [ch, d] of dev) {
+            if (d.removalIn === undefined) continue;
+            if (d.removalIn === 0) dev.delete(ch);
+            else d.removalIn--;
+          }
+          const r = await tool(['guest', 'counters']);
+          if (dev.size === 0) {
+            expect(r.exitCode).toBe(3);
+            continue;
+          }
+          expect(r.exitCode).toBe(0);
+          expect([...sampleControl.counters('guest', r.output).channels.keys()].sort()).toEqual([...dev.keys()].sort());
+          for (const l of r.output) expect(closedOutsideRemoval([l])).toBe(outside);
+        }
+      }
+      expect((await runNative(hv, 'logman', ['stop', `model-${run}`, '-ets'])).exitCode).toBe(0);
+      const host = await trace(['etl2jsonl', etl], join(work, `vsp-${run}.jsonl`));
+      // A keeper device, so that the client's control device is there to read its trace.
+      await tool(['vsp', 'command', sampleControl.channel({ op: 'open', ch: 9, instance: sampleControl.channelInstance(9), ringPages: 4, loopback: true })]);
+      const client = await trace(['guest', 'trace'], join(work, `client-${run}.jsonl`));
+      run++;
+      for (const t of [host, client]) expect(t.map((e) => e.seq)).toEqual(t.map((_, i) => i + 1));
+      for (const [i, e] of client.entries()) {
+        if (e.state !== 'Closed') continue;
+        const before = client.slice(0, i).filter((x) => x.ch === e.ch && x.ev === 'ch.state');
+        const opened = before.map((x) => x.state).lastIndexOf('Opened');
+        expect(before.slice(opened).map((x) => x.state)).toContain('Paused');
+      }
+      // Each client closed outside its removal left its Closed in the trace.
+      expect(client.filter((e) => e.state === 'Closed').length).toBeGreaterThanOrEqual(outside);
+    }), { numRuns: 12, examples: [['kmcl-first', probeLike], ['removal-first', probeLike]] });
   });
 });
