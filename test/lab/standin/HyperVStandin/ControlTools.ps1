@@ -118,11 +118,19 @@ function script:Invoke-StandinControlTool([string]$Tool, [object[]]$ToolArgs) {
         return
     }
     if (-not $script:StandinTools[$Tool].Model) { Save-Config $c; & $fail 3 "the stand-in has no model of this tool's drivers: set a bridge (Set-StandinSampleDrivers -Bridge)"; return }
-    # A file the tool is given is opened as sample-ctl opens it (CreateFile, no folder made),
-    # with .NET and the path as given, as the bench reads it back (readHostFile) and as the
-    # bridge writes it: the stand-in maps no D: drive for .NET, so tests use local folders.
+    # A file the tool is given is opened as sample-ctl opens it (CreateFile: no folder made,
+    # ERROR_PATH_NOT_FOUND (3) for a missing one). A drive path is a file of the stand-in's
+    # drives (DriverFiles.ps1: C: only; the stand-in has no D:), any other path the local
+    # file as .NET names it, as the bench reads it back with .NET (readHostFile) and as the
+    # bridge writes it: so tests give a local folder for the probe's work folders.
     $writeFile = { param($path, $lines)
-        try { [System.IO.File]::WriteAllText($path, ((@($lines) | ForEach-Object { "$_`n" }) -join '')); $global:LASTEXITCODE = 0 }
+        try {
+            $real = if ($path -match '^([A-Za-z]):\\') {
+                if (-not [System.IO.Directory]::Exists([System.IO.Path]::Combine((StateDir), $Matches[1].ToUpperInvariant()))) { throw [System.IO.DirectoryNotFoundException]::new($path) }
+                Resolve-HostPath $path
+            } else { $path }
+            [System.IO.File]::WriteAllText($real, ((@($lines) | ForEach-Object { "$_`n" }) -join '')); $global:LASTEXITCODE = 0
+        }
         catch { & $fail 3 "cannot create $path (error 3)" }
     }
     if ($who -eq 'etl2jsonl') {
