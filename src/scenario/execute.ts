@@ -1149,13 +1149,13 @@ function refuseSecondPacket(ch: Channel): void {
   ch.restorePacket = (c, lib, save) => (++calls >= 2 ? STATUS.INVALID_PARAMETER : callback(c, lib, save));
 }
 
-/** Whether the ring holds, unread, a completion of transaction `transId`. */
 /** Whether `mem` holds the completion wrong-status changed, unread in the ring it was written to. */
 function changeUnreadIn(mem: GuestMemory, c: { ringAt: number; transId: TxId }): boolean {
   const slot = mem.slots.find((x) => x.h2gOffset === c.ringAt);
   return slot !== undefined && holdsCompletion(mem.h2g(slot.ch), c.transId);
 }
 
+/** Whether the ring holds, unread, a completion of transaction `transId`. */
 function holdsCompletion(mem: RingMemory, transId: TxId): boolean {
   return holdsUnread(mem, (v) => v.type === PacketType.completion && v.transId === transId);
 }
