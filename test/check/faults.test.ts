@@ -10,6 +10,7 @@ import { statusRuleOf, PropertyChecker } from '../../src/check/properties.ts';
 import { FAULT_CLASS, FAULT_MODES, type FaultMode } from '../../src/vmbus/faults.ts';
 import { ScenarioSchema, toScenario } from '../../src/scenario/model.ts';
 import { checkRules } from '../../src/scenario/validate.ts';
+import { executeAcrossThreads } from '../../src/run/workers/migrate-threads.ts';
 
 /** The default device's (the sample's) status rule, as the bench gives its checker. */
 const SAMPLE_STATUS_RULE = statusRuleOf({});
@@ -106,6 +107,27 @@ describe('wrong-status across a checkpoint: it acts only if the guest reads the 
       ]), seed, ['wrong-status']);
       expect(r.fired, `seed ${seed}`).toEqual(['wrong-status']);
       expect(r.classes, `seed ${seed}`).toContain('status');
+    }
+  });
+});
+
+describe('wrong-status across a migration to another thread', () => {
+  it('the hand-off says where the change is: a checkpoint from before it, applied on the new thread, still rolls it away', async () => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'change-handed-on', channels: 1,
+      steps: [
+        { op: 'checkpoint', name: 'a' }, { op: 'guest-send', count: 1, size: 64, mode: 'hold', hold: 20 }, { op: 'run', ms: 2 },
+        { op: 'pause' }, { op: 'run', ms: 30 }, { op: 'resume' }, { op: 'migrate', to: 'far' }, { op: 'apply-checkpoint', name: 'a' }, { op: 'settle' },
+      ],
+    }));
+    // (Two seeds: each run starts a thread.)
+    for (const seed of seeds.slice(0, 2)) {
+      const c = new PropertyChecker({ statusRule: SAMPLE_STATUS_RULE });
+      const r = await executeAcrossThreads(s, { seed, sink: new StampingSink('emulator', (e) => c.onEvent(e)), faults: ['wrong-status'] });
+      expect(r.threads.length, `seed ${seed}: the run moved thread`).toBe(2);
+      expect({ fired: r.faultsFired, classes: c.finish(r.hang, r.refusedRestores).map((v) => v.class) }, `seed ${seed}`).toEqual({ fired: [], classes: [] });
+      // The same as in one thread.
+      expect(run(s, seed, ['wrong-status']), `seed ${seed}`).toEqual({ fired: [], classes: [] });
     }
   });
 });
