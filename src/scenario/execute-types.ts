@@ -4,7 +4,7 @@
 import type { TxId } from '../vmbus/tx-id.ts';
 import type { TraceSink } from '../trace/sink.ts';
 import type { GapChoices } from '../vmbus/choices.ts';
-import type { FaultMode } from '../vmbus/faults.ts';
+import type { ChangedCompletion, FaultMode } from '../vmbus/faults.ts';
 import type { StateKey } from './state-key.ts';
 import type { EmulatedHost } from './host.ts';
 import type { GuestDriver, KmclFaults, RemovalRace } from '../device-api/device-module.ts';
@@ -196,6 +196,8 @@ export interface MigrationHandoff {
   faultsFired: FaultMode[];
   /** the faults used so far, acted or not (Faults.used); absent in a hand-off written before it: faultsFired */
   faultsUsed?: FaultMode[] | undefined;
+  /** where wrong-status's changed completion is (Faults.changedCompletion); absent in a hand-off written before it: unknown */
+  faultChange?: ChangedCompletion | null | undefined;
   /** the run's refused restores so far (ExecuteResult.refusedRestores); absent in a hand-off written before them: none */
   refusedRestores?: RefusedRestore[] | undefined;
 }

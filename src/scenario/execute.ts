@@ -166,14 +166,14 @@ class Execution {
   /** restores refused that the scenario did not ask to fail (ExecuteResult.refusedRestores) */
   readonly refusedRestores: RefusedRestore[] = [];
 
-  constructor(s: Scenario, opts: ExecuteOptions, carried?: Pick<MigrationHandoff, 'faultsFired' | 'faultsUsed'>) {
+  constructor(s: Scenario, opts: ExecuteOptions, carried?: Pick<MigrationHandoff, 'faultsFired' | 'faultsUsed' | 'faultChange'>) {
     this.s = s;
     this.opts = opts;
     this.sink = opts.sink;
     this.choices = resolveChoices({ ...(s.choices as Partial<GapChoices>), ...(opts.choices ?? {}) });
     this.schedule = new Schedule(opts.seed);
     this.faults = new Faults(opts.faults ?? []);
-    if (carried) this.faults.carryOver(carried.faultsFired, carried.faultsUsed);
+    if (carried) this.faults.carryOver(carried.faultsFired, carried.faultsUsed, carried.faultChange);
     // A livelock guard, not a deadline: real hangs (nothing ready, work outstanding) are
     // found at once. The limit grows with the scenario, so a long one is never cut short.
     this.maxSteps = opts.maxSteps ?? 1_000_000 + 64 * s.steps.reduce((n, st) => n + ('count' in st ? st.count : 1), 0) * s.channels.length;
@@ -247,7 +247,8 @@ class Execution {
           handoff: {
             next: i + 1, from, to: step.to, blob, clock: this.clock, steps: this.steps, migrations: this.migrations,
             nextHostTx: { ...this.nextHostTx }, checkpoints: [...this.checkpoints], schedule: this.schedule.state(),
-            faultsFired: [...this.faults.fired], faultsUsed: this.faults.used, refusedRestores: [...this.refusedRestores],
+            faultsFired: [...this.faults.fired], faultsUsed: this.faults.used, faultChange: this.faults.changedCompletion,
+            refusedRestores: [...this.refusedRestores],
           },
         };
       }
@@ -639,13 +640,32 @@ class Execution {
   /**
    * The guest closes channel `ch`'s instance and never reads its ring again (it ends its
    * requests in flight instead). A completion the wrong-status fault changed that is still
-   * unread there reaches nobody: the fault changed nothing observable (Faults.unseen).
+   * unread there reaches nobody: the fault changed nothing observable (Faults.changeGone).
    */
   private guestStopsReading(ch: number): void {
-    const changed = this.faults.changedCompletion;
-    if (changed === null || !this.faults.fired.has('wrong-status')) return;
-    const ring = this.memory.h2g(ch);
-    if (ring.byteOffset === changed.ringAt && holdsCompletion(ring, changed.transId)) this.faults.unseen('wrong-status');
+    const c = this.faults.changedCompletion;
+    if (c?.at !== 'ring' || this.memory.h2g(ch).byteOffset !== c.ringAt) return;
+    // The ring's last chance to be read has passed. (Inferred from the ring, not asked of
+    // the guest: one the guest has consumed is behind the ring's read index.)
+    if (changeUnreadIn(this.memory, c)) this.faults.changeGone();
+    else this.faults.changeRead();
+  }
+
+  /**
+   * wrong-status across a checkpoint apply: the checkpoint's memory replaces the rings. A
+   * changed completion the guest has read stays read; one still unread, or thrown away
+   * before, lies unread in the ring afterwards exactly when the checkpoint's memory holds
+   * it (it was taken while the completion lay unread), and else is rolled away: the fault
+   * did not act (it stays used: each acts once per run).
+   */
+  private changeAcrossApply(blob: Uint8Array): void {
+    const c = this.faults.changedCompletion;
+    if (c === null || c.at === 'read') return;
+    if (c.at === 'ring' && !changeUnreadIn(this.memory, c)) return this.faults.changeRead();
+    // Only a run whose fault has written its change gets here: decoding the blob twice is its cost alone.
+    const rec = decodeSavedVm(blob, { ownBlob: this.ownBlobs.has(blob) });
+    if (changeUnreadIn(new GuestMemory(rec.layout, rec.memory), c)) this.faults.changeBack();
+    else this.faults.changeGone();
   }
 
   /**
@@ -699,11 +719,13 @@ class Execution {
     // The current host objects and guest are discarded: nothing from that future completes.
     // The host objects are torn down first (Disable + Cleanup; their channel states end
     // before the checkpoint's objects begin).
+    const blob = this.checkpoints.get(name)!;
+    this.changeAcrossApply(blob);
     if (this.host) for (const v of this.host.vsps.values()) v.teardown({ discard: true });
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name });
     const hostName = this.host?.name ?? this.s.host;
     this.host = null;
-    this.restoreVm(this.checkpoints.get(name)!, hostName, 'checkpoint apply');
+    this.restoreVm(blob, hostName, 'checkpoint apply');
     this.sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name });
   }
 
@@ -1125,6 +1147,12 @@ function refuseSecondPacket(ch: Channel): void {
   if (!callback) return;
   let calls = 0;
   ch.restorePacket = (c, lib, save) => (++calls >= 2 ? STATUS.INVALID_PARAMETER : callback(c, lib, save));
+}
+
+/** Whether `mem` holds the completion wrong-status changed, unread in the ring it was written to. */
+function changeUnreadIn(mem: GuestMemory, c: { ringAt: number; transId: TxId }): boolean {
+  const slot = mem.slots.find((x) => x.h2gOffset === c.ringAt);
+  return slot !== undefined && holdsCompletion(mem.h2g(slot.ch), c.transId);
 }
 
 /** Whether the ring holds, unread, a completion of transaction `transId`. */

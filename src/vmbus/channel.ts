@@ -829,15 +829,14 @@ export class Channel {
    * channel: a completion that waits in the library (a full ring, a closed or rescinded
    * channel) may never reach the guest, and then the fault would have changed nothing.
    * False (nothing written, the fault still armed) when it cannot go to the ring now. One
-   * written and then thrown away unread is the executor's to report (Faults.unseen).
+   * written and then thrown away unread is the executor's to report (Faults.changeGone).
    */
   private writeWrongStatus(transId: TxId, payload: Uint8Array): boolean {
     if (!(this.canWriteNow() || this.canCompleteInSuspend())) return false;
     const changed = payload.slice();
     changed[16] = changed[16]! ^ 0x01;
     if (!this.writeCompletion(transId, changed)) return false;
-    this.faults.fire('wrong-status');
-    this.faults.changedCompletion = { ringAt: this.outgoing!.mem.byteOffset, transId };
+    this.faults.changeWritten(this.outgoing!.mem.byteOffset, transId);
     return true;
   }
 

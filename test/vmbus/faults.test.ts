@@ -3,10 +3,12 @@
 // run where a fault acted from one where it had nothing to act on.
 
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, packetRestore } from '../../src/vmbus/channel-save.ts';
 import { Channel } from '../../src/vmbus/channel.ts';
 import { DEFAULT_CHOICES } from '../../src/vmbus/choices.ts';
 import { Faults, FAULT_CLASS, FAULT_MODES, NO_FAULTS, type FaultMode } from '../../src/vmbus/faults.ts';
+import { toTxId } from '../../src/vmbus/tx-id.ts';
 import { fifoLength } from '../../src/vmbus/fifo.ts';
 import { STATUS } from '../../src/vmbus/status.ts';
 import { IFACE_INSTANCE, IFACE_TYPE, fillRing, holdIt, makePair, payload } from './support/channel-pair.ts';
@@ -39,6 +41,31 @@ describe('Faults', () => {
     const old = new Faults(['wrong-status']);
     old.carryOver(['wrong-status']);
     expect([old.armed('wrong-status'), [...old.fired]]).toEqual([false, ['wrong-status']]);
+  });
+
+  it('wrong-status counts as acted exactly while its change lies unread in a ring or has been read, whatever happens to it, and a hand-off keeps where it is', () => {
+    const moves = fc.array(fc.constantFrom('read', 'gone', 'back'), { maxLength: 12 });
+    fc.assert(
+      fc.property(fc.boolean(), moves, (written, ms) => {
+        const f = new Faults(['wrong-status']);
+        if (written) f.changeWritten(4096, toTxId(7));
+        let everRead = false;
+        for (const m of ms) {
+          if (m === 'read') { everRead ||= f.changedCompletion?.at === 'ring'; f.changeRead(); }
+          else if (m === 'gone') f.changeGone();
+          else f.changeBack();
+          const at = f.changedCompletion?.at;
+          expect(f.fired.has('wrong-status')).toBe(at === 'ring' || at === 'read');
+          // Read is for good: nothing takes back a change the guest saw.
+          if (everRead) expect(at).toBe('read');
+        }
+        expect(f.armed('wrong-status')).toBe(!written);
+        const next = new Faults(['wrong-status']);
+        next.carryOver([...f.fired], f.used, f.changedCompletion);
+        expect([next.armed('wrong-status'), [...next.fired], next.changedCompletion]).toEqual([f.armed('wrong-status'), [...f.fired], f.changedCompletion]);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('names at least one divergence class for every mode', () => {
