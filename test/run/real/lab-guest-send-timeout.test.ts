@@ -3,6 +3,8 @@
 // write fails with EAGAIN. Over a real sshd and the guest's real shell and coreutils, the
 // lab recognises that failure from what the write tool prints, and the job's send step
 // ends there, as the emulator's C guest does; any other write failure stays an error.
+// The job then cuts the drivers' files with a bench.mark, and bench check passes its
+// merged trace (without the mark, the same files are refused as spurious).
 //
 // A plain file cannot fail a write with the driver's errno, so the guest's `sudo -n` (the
 // package asks for root, as blockq's and the sample's do) is a stand-in put first on the
