@@ -145,13 +145,18 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
     const check = (trace: string) => checkTraces(stalled, [trace], { guestSends: linuxGuestSends(sampleControl), minimise: false });
     const marked = await check(out.traces[0]!);
     expect(marked.result, JSON.stringify(marked.result).slice(0, 800)).toMatchObject({ verdict: 'pass', failedProperties: [] });
+    // And the job's three files as `bench check --trace ... --align FILE=KEY` takes them:
+    // merged by check itself, host against guest ordered by the merge, not by their lines.
+    const [hostFile, guestFile] = [out.evidence.hostTrace!, out.evidence.guestTrace!];
+    const files = await checkTraces(stalled, [join(outDir, 'bench.jsonl'), hostFile, guestFile], { guestSends: linuxGuestSends(sampleControl), minimise: false, align: new Map([[hostFile, 'host'], [guestFile, 'guest']]) });
+    expect(files.result, JSON.stringify(files.result).slice(0, 800)).toMatchObject({ verdict: 'pass', failedProperties: [] });
     // The same job's files merged without the mark: the merge puts the host's later reads
     // before the give-up, and check calls it spurious, as it did before the job wrote the
     // mark. (So the pass above is the mark's doing.)
     const benchFile = join(outDir, 'bench.jsonl');
     const unmarked = join(outDir, 'bench-unmarked.jsonl');
     writeFileSync(unmarked, readFileSync(benchFile, 'utf8').split('\n').filter((l) => !l.includes('"bench.mark"')).join('\n'));
-    const merged = await mergeTraces(unmarked, out.evidence.hostTrace!, out.evidence.guestTrace!, join(outDir, 'trace-unmarked.jsonl'));
+    const merged = await mergeTraces(unmarked, hostFile, guestFile, join(outDir, 'trace-unmarked.jsonl'));
     const withoutMark = await check(merged);
     expect(withoutMark.result).toMatchObject({ verdict: 'diverge', class: 'spurious', firstUnexplained: { event: expect.objectContaining({ ev: 'pkt.timeout' }) } });
   });
