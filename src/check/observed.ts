@@ -16,6 +16,11 @@ export interface ObservedEvent {
   event: TraceEvent;
   file: string;
   line: number;
+  /**
+   * Its place in a stream merged from several files (check-trace.ts), where lines of two
+   * files say nothing about which came first; absent in one file, whose line is its place.
+   */
+  order?: number;
 }
 
 export interface ObservedSource {

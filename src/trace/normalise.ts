@@ -165,6 +165,8 @@ class Cursor {
   private at = 0;
   private ahead: NormalisedEvent | undefined;
   private ended = false;
+  /** the previous bench event's mark for this source, and where it was (marks never go back) */
+  private lastMark: { seq: number; ref: LineRef } | undefined;
 
   constructor(source: TraceSource, ids: IdMapper) {
     this.file = source.file;
@@ -218,14 +220,24 @@ class Cursor {
     if (boundary !== undefined) {
       const at = (boundary.event as { at?: unknown }).at;
       const mark = typeof at === 'object' && at !== null ? (at as Record<string, unknown>)[this.markKey!] : undefined;
-      if (typeof mark !== 'number' || !Number.isSafeInteger(mark)) {
-        const ref = boundary.refs[0]!;
+      const ref = boundary.refs[0]!;
+      if (typeof mark !== 'number' || !Number.isSafeInteger(mark) || mark < 0) {
         throw new InputError(`bench event has no at.${this.markKey} mark to place ${this.file}'s events by`, {
           file: ref.file,
           line: ref.line,
           field: `at.${this.markKey}`,
         });
       }
+      // A file's seq only grows, so its marks do too: one that goes back would cut the
+      // file before events already placed, and put none of them after this bench event.
+      if (this.lastMark !== undefined && mark < this.lastMark.seq) {
+        throw new InputError(`at.${this.markKey} ${mark} goes back from ${this.lastMark.seq} at ${formatRef(this.lastMark.ref)}: ${this.file}'s marks must not decrease`, {
+          file: ref.file,
+          line: ref.line,
+          field: `at.${this.markKey}`,
+        }, { hint: 'a mark is the last seq the file had written when the bench event happened' });
+      }
+      this.lastMark = { seq: mark, ref };
       last = mark;
     }
     const events: NormalisedEvent[] = [];

@@ -49,6 +49,14 @@ export type VmCheckpointEvent = BenchBase & {
   ev: 'vm.checkpoint.begin' | 'vm.checkpoint.end' | 'vm.checkpoint.apply.begin' | 'vm.checkpoint.apply.end';
   name: string;
 };
+/**
+ * A cut the bench wrote between two VM operations, with no VM operation of its own: its
+ * `at` gives each driver file's last seq at that moment, so a merge puts what each file
+ * wrote after it after it (a real job writes one right after a Linux guest's control
+ * write failed with EAGAIN, TRACE-SCHEMA.md "Merging a run's files"). The model writes
+ * none; the checker takes it as an order only.
+ */
+export type BenchMarkEvent = BenchBase & { ev: 'bench.mark' };
 export type ChannelStateEvent = ChannelBase & { ev: 'ch.state'; state: string };
 export type PktSend = PacketBase & { ev: 'pkt.send'; len: number; digest: string; wantCompletion: boolean };
 export type PktQueued = PacketBase & { ev: 'pkt.queued' };
@@ -98,6 +106,7 @@ export type TraceEvent =
   | VmEvent
   | VmMigrateEvent
   | VmCheckpointEvent
+  | BenchMarkEvent
   | ChannelStateEvent
   | PktSend
   | PktQueued
@@ -138,6 +147,7 @@ export const EVENT_SIDES: Readonly<Record<EventName, readonly Side[]>> = {
   'vm.checkpoint.end': ['bench'],
   'vm.checkpoint.apply.begin': ['bench'],
   'vm.checkpoint.apply.end': ['bench'],
+  'bench.mark': ['bench'],
   'ch.state': ['host', 'guest'],
   'pkt.send': ['host', 'guest'],
   'pkt.queued': ['host', 'guest'],

@@ -72,6 +72,7 @@ export const EVENT_FIELDS: Readonly<Record<EventName, FieldTable>> = {
   'vm.checkpoint.end': [['name', 'name']],
   'vm.checkpoint.apply.begin': [['name', 'name']],
   'vm.checkpoint.apply.end': [['name', 'name']],
+  'bench.mark': [],
   'ch.state': [...CHANNEL, ['state', 'name']],
   'pkt.send': [...PACKET, ['len', 'uint'], ['digest', 'digest'], ['wantCompletion', 'bool']],
   'pkt.queued': [...PACKET],
@@ -122,9 +123,10 @@ function compileFastChecks(sourceIds: boolean): Map<unknown, (o: object) => bool
     const sides = EVENT_SIDES[ev].map((side) => `o.side === ${JSON.stringify(side)}`).join(' || ');
     const fields = [...COMMON_FIELDS, ...EVENT_FIELDS[ev]].filter(([, kind]) => kind !== 'side' && kind !== 'ev');
     const body = [`(${sides})`, ...fields.map(([field, kind]) => fastCondition(`o[${JSON.stringify(field)}]`, kind, sourceIds))];
+    if (isBenchEvent(ev)) body.push('(o.at === undefined || MARKS_OK(o.at))');
     // The source is built only from the constant tables above, never from input.
-    const make = new Function('STATUS_RE', 'DIGEST_RE', `return function (o) { return ${body.join(' && ')}; };`);
-    out.set(ev, make(STATUS_RE, sourceIds ? DIGEST_ANY_CASE_RE : DIGEST_RE) as (o: object) => boolean);
+    const make = new Function('STATUS_RE', 'DIGEST_RE', 'MARKS_OK', `return function (o) { return ${body.join(' && ')}; };`);
+    out.set(ev, make(STATUS_RE, sourceIds ? DIGEST_ANY_CASE_RE : DIGEST_RE, (at: unknown) => checkMarks(at) === undefined) as (o: object) => boolean);
   }
   return out;
 }
@@ -192,7 +194,28 @@ export function explainEvent(value: unknown, options: CheckOptions = {}): FieldP
   if (!EVENT_SIDES[ev].includes(side)) {
     return { field: 'side', message: `${ev} is written by ${EVENT_SIDES[ev].join(' or ')}, not ${side}` };
   }
-  return checkFields(o, EVENT_FIELDS[ev], sourceIds);
+  return checkFields(o, EVENT_FIELDS[ev], sourceIds) ?? (side === 'bench' && o.at !== undefined ? checkMarks(o.at) : undefined);
+}
+
+/** Events only the bench writes (the ones that may carry `at`). */
+function isBenchEvent(ev: EventName): boolean {
+  return EVENT_SIDES[ev].length === 1 && EVENT_SIDES[ev][0] === 'bench';
+}
+
+/**
+ * A bench event's optional `at` (TRACE-SCHEMA.md, "Merging"): an object from a file's mark
+ * key to the last seq that file had written, each a non-negative integer like a seq.
+ * Checked on reading, so a malformed mark is named by its line and field wherever the
+ * file is used; that a file's marks do not go back is the merge's to check (normalise.ts),
+ * as it needs the bench event before.
+ */
+export function checkMarks(at: unknown): FieldProblem | undefined {
+  if (typeof at !== 'object' || at === null || Array.isArray(at)) return { field: 'at', message: `must be an object from a file's mark key to its last seq, got ${describe(at)}` };
+  for (const key in at) {
+    const seq = (at as Record<string, unknown>)[key];
+    if (!fits(seq, 'uint', false)) return { field: `at.${key}`, message: `a mark is the last seq a file had written: ${expected('uint', false)}, got ${describe(seq)}` };
+  }
+  return undefined;
 }
 
 function checkFields(o: Record<string, unknown>, table: FieldTable, sourceIds: boolean): FieldProblem | undefined {

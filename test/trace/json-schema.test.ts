@@ -103,6 +103,7 @@ describe('trace-v1.schema.json', () => {
     sink.emit({ side: 'host', ev: 'ch.offer', ch: 1 });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.begin', name: 'cp1' });
     sink.emit({ side: 'bench', ev: 'vm.checkpoint.apply.end', name: 'cp1' });
+    sink.emit({ side: 'bench', ev: 'bench.mark' });
     sink.emit({ side: 'bench', ev: 'scenario.end', name: 'all-events', seed: 9 });
     expect(new Set(sink.events.map((e) => e.ev))).toEqual(new Set(Object.keys(EVENT_FIELDS)));
     const f = join(dir, 'all-events.jsonl');
@@ -157,6 +158,27 @@ describe('trace-v1.schema.json', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  // A bench event's `at` (TRACE-SCHEMA.md "Merging"): the one optional field both check.
+  it('accepts a bench event\'s at-marks of seqs and refuses any other, as the runtime validator does, on the field at', () => {
+    const mark = fc.oneof(fc.nat(), fc.constantFrom(-1, 0.5, 2 ** 53, '3', null, true, [1], { seq: 1 }));
+    const marks = fc.oneof(fc.dictionary(fc.constantFrom('host', 'guest', 'vsp-2'), mark), fc.constantFrom(null, 7, 'host', [3]));
+    fc.assert(
+      fc.property(fc.constantFrom('bench.mark', 'vm.pause', 'scenario.end'), marks, (ev, at) => {
+        const e = { v: 1, seq: 2, src: 'hyperv', side: 'bench', ev, ...(ev === 'scenario.end' ? { name: 's', seed: 1 } : {}), at };
+        const ok = validate(e);
+        const problem = checkEvent(e);
+        expect(ok, ajv.errorsText(validate.errors)).toBe(problem === undefined);
+        if (!ok) {
+          expect(blamed(validate.errors)).toEqual(['at']);
+          expect(problem!.field).toMatch(/^at(\.|$)/);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(checkEvent({ v: 1, seq: 2, src: 'hyperv', side: 'bench', ev: 'bench.mark', at: { host: 8, guest: -1 } })).toMatchObject({ field: 'at.guest' });
+    expect(checkEvent({ v: 1, seq: 2, src: 'hyperv', side: 'bench', ev: 'bench.mark', at: 8 })).toMatchObject({ field: 'at' });
   });
 
   describe('malformed fixtures fail both validators on the same field', () => {

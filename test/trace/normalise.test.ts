@@ -213,6 +213,47 @@ describe('normaliseTraces', () => {
     expect((e as InputError).location).toMatchObject({ file: at('host-with-bench-events.jsonl'), line: 1, field: 'at.guest' });
   });
 
+  describe('a bench.mark (a cut without a VM operation)', () => {
+    // A guest that gave a send up, and a host that read its ring again only later (the
+    // real job's files after a Linux guest's EAGAIN, real-job.ts).
+    const bench = (marks: Array<[ev: string, host: number, guest: number]>) =>
+      memory('bench.jsonl', marks.map(([ev, host, guest], i) => ({ v: 1, seq: i + 1, src: 'hyperv', side: 'bench', ev, ...(ev.startsWith('scenario') ? { name: 's', seed: 1 } : {}), at: { host, guest } })));
+    const host = memory('host.jsonl', [
+      { ...sampleOf('pkt.recv', 1), side: 'host', tx: 1 },
+      { ...sampleOf('pkt.recv', 2), side: 'host', tx: 2 },
+    ]);
+    const guest = memory('guest.jsonl', [
+      { ...sampleOf('pkt.send', 1), side: 'guest', tx: 1 },
+      { ...sampleOf('pkt.send', 2), side: 'guest', tx: 2 },
+      { ...sampleOf('pkt.timeout', 3), side: 'guest', tx: 3 },
+    ]);
+    const merged = async (marks: Array<[string, number, number]>) =>
+      (await normaliseToArray([bench(marks), { ...host, align: { markKey: 'host' } }, { ...guest, align: { markKey: 'guest' } }])).map(
+        ({ event: e }) => `${e.side} ${e.ev}${'tx' in e ? ` ${String(e.tx)}` : ''}`,
+      );
+
+    it('puts what each file wrote after its mark after it, and what it wrote before before it', async () => {
+      const cut = await merged([['scenario.begin', 0, 0], ['bench.mark', 1, 3], ['scenario.end', 2, 3]]);
+      expect(cut).toEqual(['bench scenario.begin', 'guest pkt.send 1', 'host pkt.recv 1', 'guest pkt.send 2', 'guest pkt.timeout 3', 'bench bench.mark', 'host pkt.recv 2', 'bench scenario.end']);
+      // Without it the host's later read may come before the give-up: nothing says otherwise.
+      const uncut = await merged([['scenario.begin', 0, 0], ['scenario.end', 2, 3]]);
+      expect(uncut.indexOf('host pkt.recv 2')).toBeLessThan(uncut.indexOf('guest pkt.timeout 3'));
+    });
+
+    it('refuses a mark that goes back, naming the bench file\'s line and at.<key>', async () => {
+      const e = await merged([['scenario.begin', 0, 0], ['bench.mark', 2, 3], ['scenario.end', 1, 3]]).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(InputError);
+      expect((e as InputError).location).toMatchObject({ file: 'bench.jsonl', line: 3, field: 'at.host' });
+      expect((e as InputError).message).toMatch(/at\.host 1 goes back from 2 at bench\.jsonl:2/);
+      expect((e as InputError).exitCode).toBe(2);
+    });
+
+    it('refuses a negative mark as one that is missing (a source not read through the validator)', async () => {
+      const e = await merged([['scenario.begin', 0, 0], ['bench.mark', 1, -1], ['scenario.end', 2, 3]]).catch((x: unknown) => x);
+      expect((e as InputError).location).toMatchObject({ file: 'bench.jsonl', line: 2, field: 'at.guest' });
+    });
+  });
+
   it('keeps the order of a single file that holds every side (the emulator)', async () => {
     const events = [
       sampleOf('scenario.begin', 1),

@@ -71,6 +71,21 @@ describe('checkEvent', () => {
     expect(checkEvent({ ...e, tx: '' }, { sourceIds: true })).toMatchObject({ field: 'tx' });
   });
 
+  it('fast path and table walker agree on a bench event\'s at-marks, and name the mark at fault', () => {
+    const mark = fc.oneof(fc.nat(), fc.constantFrom(-1, 0.5, 2 ** 53, '3', null, true));
+    const at = fc.oneof(fc.constant(undefined), fc.dictionary(fc.constantFrom('host', 'guest'), mark), fc.constantFrom(null, 7, [3]));
+    fc.assert(
+      fc.property(fc.constantFrom('bench.mark', 'vm.save.begin', 'pkt.recv') as fc.Arbitrary<EventName>, at, (ev, marks) => {
+        const e: Record<string, unknown> = { ...sampleOf(ev), ...(marks === undefined ? {} : { at: marks }) };
+        for (const sourceIds of [false, true]) expect(checkEvent(e, { sourceIds })).toEqual(explainEvent(e, { sourceIds }));
+        // Only the bench's events carry marks; on another event `at` is a field it does not know.
+        if (ev === 'pkt.recv') expect(checkEvent(e)).toBeUndefined();
+      }),
+      { numRuns: 500 },
+    );
+    expect(explainEvent({ ...sampleOf('bench.mark'), at: { host: 3, guest: '4' } })).toMatchObject({ field: 'at.guest' });
+  });
+
   it('fast path and table walker agree on random valid and damaged events, in both modes', () => {
     const damage = fc.oneof(
       fc.constant(undefined),

@@ -166,7 +166,9 @@ async function opener(traces: readonly string[], align?: ReadonlyMap<string, str
       file: traces[0]!,
     }, { hint: 'check them with the bench\'s own trace as well (one more --trace), or with --align FILE=KEY for a file cut at the at-marks of the bench events' });
   }
-  const events: ObservedEvent[] = merged.map((n) => ({ event: n.event, file: n.refs[0]!.file, line: n.refs[0]!.line }));
+  // Each event's place in the merged stream: the replay orders host against guest by it
+  // (the merge's cuts, a bench.mark's among them), not by lines of two different files.
+  const events: ObservedEvent[] = merged.map((n, order) => ({ event: n.event, file: n.refs[0]!.file, line: n.refs[0]!.line, order }));
   return () => ({ source: new ArraySource(events), truncatedAt: () => null });
 }
 

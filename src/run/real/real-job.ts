@@ -8,7 +8,8 @@
 //   rescind, guest-close, guest-open -> the VSP's `rescind` and new offer, the guest OS's
 //                              unbind and bind of the channel's device (channel-steps.ts)
 //
-// The bench's events (`scenario.begin`, `vm.save.begin`, ...) go to `bench.jsonl`. The
+// The bench's events (`scenario.begin`, `vm.save.begin`, ..., and a `bench.mark` right
+// after a guest's send given up, which cuts the files without a VM operation) go to `bench.jsonl`. The
 // drivers keep their own `seq` clocks, so each bench event carries `at: { host, guest }`:
 // the last seq each driver had written when the event happened (read from the drivers'
 // counters just before a VM operation starts, and just after it ends). The normaliser
@@ -211,6 +212,13 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
         // (c-guest-base.ts send); bench check judges the give-up from the trace. Any other
         // failure, and EAGAIN from anything but a guest's traffic line, stays an error.
         if (!(cmd.to === 'guest' && e instanceof ControlWriteAgain)) throw e;
+        // The files share no clock: without a cut here the merge may put the host's later
+        // reads of the ring (the ones that free the room the driver stopped waiting for)
+        // before the guest's pkt.timeout, and check would call the give-up spurious. The
+        // host's seq is read first, as close to the failed write as can be: a host event
+        // written between the give-up and that read still lands before the give-up, which
+        // shows as a divergence, never hides one.
+        bench.emit({ ev: 'bench.mark' }, await marks());
       }
       break;
     }

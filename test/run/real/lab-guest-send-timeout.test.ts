@@ -3,6 +3,8 @@
 // write fails with EAGAIN. Over a real sshd and the guest's real shell and coreutils, the
 // lab recognises that failure from what the write tool prints, and the job's send step
 // ends there, as the emulator's C guest does; any other write failure stays an error.
+// The job then cuts the drivers' files with a bench.mark, and bench check passes its
+// merged trace (without the mark, the same files are refused as spurious).
 //
 // A plain file cannot fail a write with the driver's errno, so the guest's `sudo -n` (the
 // package asks for root, as blockq's and the sample's do) is a stand-in put first on the
@@ -22,7 +24,9 @@ import { ControlWriteAgain } from '../../../src/lab/guest/control-write.ts';
 import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import type { VmTemplate } from '../../../src/lab/template.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
-import { runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts';
+import { mergeTraces, runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts';
+import { checkTraces } from '../../../src/run/commands/check-trace.ts';
+import { linuxGuestSends } from '../../../src/check/replay.ts';
 import { stalledOn } from '../../check/support/send-timeout-scenario.ts';
 import { sshdUnavailable, startSshd, type Sshd } from '../../lab/support/sshd.ts';
 import { connectToSshd } from '../../lab/support/sshd-guest.ts';
@@ -105,17 +109,23 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
         writes.push(readFileSync(control, 'utf8'));
         rmSync(control);
       },
-      traceSeq: async () => {
-        writeFileSync(join(dir, 'counters'), c.guestFile('counters'));
-        return overSsh.traceSeq();
-      },
+      // The counters straight from the C guest: the job's settle polls them every 500 ms
+      // of the VSP's 10-s holds, and a round trip to this sshd costs a second or two on a
+      // loaded machine (lab-guest.test.ts reads them over SSH). The write and the trace
+      // still go over SSH.
+      traceSeq: () => c.lab.guest.traceSeq(),
       readTrace: async () => {
         writeFileSync(join(dir, 'trace'), c.guestFile('trace'));
         return overSsh.readTrace();
       },
       reconnect: () => overSsh.reconnect(),
     };
-    const out = await runRealJob({ scenario: stalled, seed: 1, hostMap: { [stalled.host]: 'hv' } }, { ...c.lab, guest: viaSsh }, mkdtempSync(join(tmpdir(), 'lab-guest-eagain-out-')), new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 });
+    const outDir = mkdtempSync(join(tmpdir(), 'lab-guest-eagain-out-'));
+    // The job's settle waits for the drivers to be quiet longer than the VSP holds a
+    // request (10 s), so that it ends where the model's does: with nothing held. (A
+    // shorter one ends inside the hold; the next step's sends then race the host's reads
+    // with no cut between them, and the merge cannot order those: README, "Not yet".)
+    const out = await runRealJob({ scenario: stalled, seed: 1, hostMap: { [stalled.host]: 'hv' } }, { ...c.lab, guest: viaSsh }, outDir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 12_000, settleTimeoutMs: 120_000 });
     expect(out, JSON.stringify(out).slice(0, 600)).toMatchObject({ kind: 'ran' });
     if (out.kind !== 'ran') return;
     // The first send step was refused (and its write really failed over SSH); the second went through.
@@ -125,9 +135,29 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
     const events = readFileSync(out.traces[0]!, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.filter((e) => e.ev === 'pkt.timeout')).toEqual([expect.objectContaining({ side: 'guest', ch: 0, tx: 19, len: 256 })]);
     expect(events.filter((e) => e.ev === 'pkt.send' && e.side === 'guest')).toHaveLength(20);
-    // Not shown here: bench check on this merged trace. The files share no clock, and the
-    // merge puts the host's reads of the ring (really 10 s after the give-up) before the
-    // guest's pkt.timeout, which the model then calls spurious; the job would need a bench
-    // event marking both drivers' seqs when the write failed.
+    // The job cut the files right after the failed write (a bench.mark with both drivers'
+    // seqs), so the merged trace has the host's later reads of the ring (10 s after the
+    // give-up) after the guest's pkt.timeout, and bench check, as the lab's checker runs
+    // it (the Linux guest's sends wait for room), passes it.
+    const mark = events.findIndex((e) => e.ev === 'bench.mark');
+    expect(events.filter((e) => e.ev === 'bench.mark')).toHaveLength(1);
+    expect(mark).toBeGreaterThan(events.findIndex((e) => e.ev === 'pkt.timeout'));
+    const check = (trace: string) => checkTraces(stalled, [trace], { guestSends: linuxGuestSends(sampleControl), minimise: false });
+    const marked = await check(out.traces[0]!);
+    expect(marked.result, JSON.stringify(marked.result).slice(0, 800)).toMatchObject({ verdict: 'pass', failedProperties: [] });
+    // And the job's three files as `bench check --trace ... --align FILE=KEY` takes them:
+    // merged by check itself, host against guest ordered by the merge, not by their lines.
+    const [hostFile, guestFile] = [out.evidence.hostTrace!, out.evidence.guestTrace!];
+    const files = await checkTraces(stalled, [join(outDir, 'bench.jsonl'), hostFile, guestFile], { guestSends: linuxGuestSends(sampleControl), minimise: false, align: new Map([[hostFile, 'host'], [guestFile, 'guest']]) });
+    expect(files.result, JSON.stringify(files.result).slice(0, 800)).toMatchObject({ verdict: 'pass', failedProperties: [] });
+    // The same job's files merged without the mark: the merge puts the host's later reads
+    // before the give-up, and check calls it spurious, as it did before the job wrote the
+    // mark. (So the pass above is the mark's doing.)
+    const benchFile = join(outDir, 'bench.jsonl');
+    const unmarked = join(outDir, 'bench-unmarked.jsonl');
+    writeFileSync(unmarked, readFileSync(benchFile, 'utf8').split('\n').filter((l) => !l.includes('"bench.mark"')).join('\n'));
+    const merged = await mergeTraces(unmarked, hostFile, guestFile, join(outDir, 'trace-unmarked.jsonl'));
+    const withoutMark = await check(merged);
+    expect(withoutMark.result).toMatchObject({ verdict: 'diverge', class: 'spurious', firstUnexplained: { event: expect.objectContaining({ ev: 'pkt.timeout' }) } });
   });
 });
