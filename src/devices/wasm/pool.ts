@@ -35,7 +35,7 @@ const POISON_WORD = (POISON_BYTE * 0x01010101) | 0;
  */
 const SMALL = 512;
 /** How many freed blocks wait in quarantine before their memory is reused. */
-const QUARANTINE = 256;
+export const QUARANTINE = 256;
 /** How many freed blocks' records Pool keeps for reuse (Pool.idle). */
 const IDLE_RECORDS = 1024;
 
@@ -116,12 +116,6 @@ class LiveBlock implements Allocation {
 /** The site of each place blocks were allocated from (runtime.ts shares a place between allocations). */
 const placeSites = new WeakMap<AllocationPlace, string[]>();
 
-interface Freed {
-  at: number;
-  size: number;
-  tag: number;
-}
-
 export function tagText(tag: number): string {
   // Pool tags are four characters stored little-endian ('pSmV' reads "VmSp").
   let s = '';
@@ -166,7 +160,14 @@ export class Pool {
   readonly base: number;
   /** the blocks allocated and not freed, by address, oldest first (live-blocks.ts) */
   readonly live: LiveBlocks<LiveBlock>;
-  private readonly quarantine: Array<Freed | undefined> = [];
+  /**
+   * The quarantine ring: QUARANTINE slots of QUARANTINE_FIELDS numbers, as an image holds
+   * them (PoolImage.quarantine), of which the first `qSlots` have been used. One typed
+   * array rather than a record per slot: every free reads the slot a block left 256 frees
+   * earlier, and 256 records scattered in the heap were a cache miss each time.
+   */
+  private readonly ring = new Uint32Array(QUARANTINE * QUARANTINE_FIELDS);
+  private qSlots = 0;
   private qNext = 0;
   /** reusable blocks by rounded size */
   private readonly spare = new Map<number, number[]>();
@@ -175,14 +176,12 @@ export class Pool {
   private spareList: number[] = [];
   allocations = 0;
   /**
-   * Records of freed blocks, and the one a block leaving quarantine is copied into: a
-   * block's LiveBlock and its quarantine entry are reused rather than made anew. The pool
+   * Records of freed blocks: a block's LiveBlock is reused rather than made anew. The pool
    * makes and drops several per packet (the shim's copy of it, a SavePacket buffer, the
    * driver's own blocks), and so many short-lived objects linked into the long-lived
    * tables cost the garbage collector more than the pool's own work.
    */
   private readonly idle: LiveBlock[] = [];
-  private readonly leaving: Freed = { at: 0, size: 0, tag: 0 };
 
   private readonly where: () => AllocationPlace;
   private readonly stacks: boolean;
@@ -226,15 +225,7 @@ export class Pool {
         live[o + 4] = n + 1;
       }
     });
-    const quarantine = new Uint32Array(this.quarantine.length * QUARANTINE_FIELDS);
-    this.quarantine.forEach((f, i) => {
-      if (!f) return;
-      const o = i * QUARANTINE_FIELDS;
-      quarantine[o] = 1;
-      quarantine[o + 1] = f.at;
-      quarantine[o + 2] = f.size;
-      quarantine[o + 3] = f.tag;
-    });
+    const quarantine = this.ring.slice(0, this.qSlots * QUARANTINE_FIELDS);
     return {
       top: this.top,
       live,
@@ -261,13 +252,14 @@ export class Pool {
       num(a.owner === 'driver' ? 1 : 0);
     }
     num(this.qNext);
-    num(this.quarantine.length);
-    for (const q of this.quarantine) {
-      if (q === undefined) num(-1);
+    num(this.qSlots);
+    const ring = this.ring;
+    for (let o = 0; o < this.qSlots * QUARANTINE_FIELDS; o += QUARANTINE_FIELDS) {
+      if (ring[o] === 0) num(-1);
       else {
-        num(q.at);
-        num(q.size);
-        num(q.tag);
+        num(ring[o + 1]!);
+        num(ring[o + 2]!);
+        num(ring[o + 3]!);
       }
     }
     num(this.spare.size);
@@ -291,9 +283,10 @@ export class Pool {
       const site = live[o + 4]! === 0 ? null : img.sites[live[o + 4]! - 1]!;
       this.live.add(new LiveBlock(live[o]!, live[o + 1]!, live[o + 2]!, live[o + 3] === 1 ? 'driver' : 'shim', null, null, site));
     }
-    this.quarantine.length = 0;
-    const q = img.quarantine;
-    for (let o = 0, i = 0; o < q.length; o += QUARANTINE_FIELDS, i++) this.quarantine[i] = q[o] === 1 ? { at: q[o + 1]!, size: q[o + 2]!, tag: q[o + 3]! } : undefined;
+    // (An image holds at most QUARANTINE slots: runtime-image.ts checks it.)
+    this.ring.fill(0);
+    this.ring.set(img.quarantine);
+    this.qSlots = img.quarantine.length / QUARANTINE_FIELDS;
     this.qNext = img.qNext;
     this.spare.clear();
     this.spareTotal = -1;
@@ -404,8 +397,10 @@ export class Pool {
     const a = this.live.get(at);
     if (!a) {
       // Still in quarantine: freed before (the ring is searched only for this report).
-      const f = this.quarantine.find((q) => q?.at === at);
-      if (f) throw violation('pool.double-free', call, `0x${at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, 'the block was already freed');
+      const ring = this.ring;
+      for (let o = 0; o < this.qSlots * QUARANTINE_FIELDS; o += QUARANTINE_FIELDS) {
+        if (ring[o] === 1 && ring[o + 1] === at) throw violation('pool.double-free', call, `0x${at.toString(16)} tag '${tagText(ring[o + 3]!)}' size ${ring[o + 2]!}`, 'the block was already freed');
+      }
       throw violation('pool.bad-free', call, `0x${at.toString(16)}`, 'the pool never allocated this address');
     }
     if (tag !== null && tag !== a.tag) {
@@ -418,30 +413,30 @@ export class Pool {
     if (this.idle.length < IDLE_RECORDS) this.idle.push(a);
     this.poison(at, round(Math.max(size, 1)));
     // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one
-    // enters, in the same record.
+    // enters, in the same slot.
     const q = this.qNext;
     this.qNext = (q + 1) % QUARANTINE;
-    const old = this.quarantine[q];
-    if (old === undefined) {
-      this.quarantine[q] = { at, size, tag: blockTag };
-      return;
-    }
-    const leaving = this.leaving;
-    leaving.at = old.at;
-    leaving.size = old.size;
-    leaving.tag = old.tag;
-    old.at = at;
-    old.size = size;
-    old.tag = blockTag;
-    this.release(leaving, call);
+    if (q >= this.qSlots) this.qSlots = q + 1;
+    const ring = this.ring;
+    const o = q * QUARANTINE_FIELDS;
+    const held = ring[o] === 1;
+    const oldAt = ring[o + 1]!;
+    const oldSize = ring[o + 2]!;
+    const oldTag = ring[o + 3]!;
+    ring[o] = 1;
+    ring[o + 1] = at;
+    ring[o + 2] = size;
+    ring[o + 3] = blockTag;
+    if (held) this.release(oldAt, oldSize, oldTag, call);
   }
 
-  private release(f: Freed, call: string): void {
-    this.checkPoison(f, call);
-    const total = GUARD + round(Math.max(f.size, 1)) + GUARD;
+  /** A block leaves quarantine: its poison is checked, and its memory may be handed out again. */
+  private release(at: number, size: number, tag: number, call: string): void {
+    this.checkPoison(at, size, tag, call);
+    const total = GUARD + round(Math.max(size, 1)) + GUARD;
     let list = this.spares(total);
     if (!list) this.spare.set(total, (list = []));
-    list.push(f.at - GUARD);
+    list.push(at - GUARD);
   }
 
   /** The reusable blocks of `total` bytes (guards included), if any were ever freed. */
@@ -455,13 +450,13 @@ export class Pool {
     return list;
   }
 
-  private checkPoison(f: Freed, call: string): void {
-    const end = f.at + round(Math.max(f.size, 1));
-    if (this.poisoned(f.at, end - f.at)) return;
+  private checkPoison(at: number, size: number, tag: number, call: string): void {
+    const end = at + round(Math.max(size, 1));
+    if (this.poisoned(at, end - at)) return;
     const b = this.mem.bytes;
-    for (let i = f.at; i < end; i++) {
+    for (let i = at; i < end; i++) {
       if (b[i] !== POISON_BYTE) {
-        throw violation('pool.write-after-free', call, `0x${f.at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, `byte ${i - f.at} of a freed block was written after the free`);
+        throw violation('pool.write-after-free', call, `0x${at.toString(16)} tag '${tagText(tag)}' size ${size}`, `byte ${i - at} of a freed block was written after the free`);
       }
     }
   }
@@ -481,7 +476,8 @@ export class Pool {
   /** Every check Driver Verifier would make when the driver unloads: guards, poison. */
   verifyAll(call: string): void {
     for (const a of this.live.values()) this.checkGuards(a, call);
-    for (const f of this.quarantine) if (f) this.checkPoison(f, call);
+    const ring = this.ring;
+    for (let o = 0; o < this.qSlots * QUARANTINE_FIELDS; o += QUARANTINE_FIELDS) if (ring[o] === 1) this.checkPoison(ring[o + 1]!, ring[o + 2]!, ring[o + 3]!, call);
   }
 
   /** The driver's allocations still live (shim allocations are the shim's business). */
