@@ -341,7 +341,7 @@ export class Pool {
     const at = base + GUARD;
     const last = at + size;
     const whole = last >>> 2; // the word holding the block's last bytes when its size is not whole words, else the guard's first
-    if (zero && size > SMALL) this.mem.fill(0, at, whole << 2);
+    if (zero && size > SMALL) this.mem.fill(0, at, whole * 4);
     const w = this.mem.words;
     const g = GUARD_WORD;
     let i = base >>> 2;
