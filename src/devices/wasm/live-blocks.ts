@@ -63,11 +63,16 @@ export class LiveBlocks<B extends Linked<B>> {
   add(b: B): void {
     const i = this.slot(b.at);
     if (i < 0) throw new Error(`pool: a block at 0x${b.at.toString(16)} is not on a 16-byte boundary above 0x${this.base.toString(16)}`);
-    if (this.get(b.at) !== undefined) throw new Error(`pool: a block at 0x${b.at.toString(16)} is live already`);
-    // Grown a stretch at a time with holes filled: an index far past the end would turn
-    // the array into a dictionary.
-    while (i >= this.slots.length) for (let k = 0; k < GROW; k++) this.slots.push(undefined);
-    this.slots[i] = b;
+    // The slot is looked at once (not through get, which works it out again): two per packet.
+    const slots = this.slots;
+    if (i < slots.length) {
+      if (slots[i] !== undefined) throw new Error(`pool: a block at 0x${b.at.toString(16)} is live already`);
+    } else {
+      // Grown a stretch at a time with holes filled: an index far past the end would turn
+      // the array into a dictionary.
+      while (i >= slots.length) for (let k = 0; k < GROW; k++) slots.push(undefined);
+    }
+    slots[i] = b;
     b.prev = this.last;
     b.next = null;
     if (this.last) this.last.next = b;
@@ -78,9 +83,10 @@ export class LiveBlocks<B extends Linked<B>> {
 
   /** Removes the live block at `at`; returns it, or undefined when none is live there. */
   delete(at: number): B | undefined {
-    const b = this.get(at);
+    const i = this.slot(at);
+    const b = i >= 0 && i < this.slots.length ? this.slots[i] : undefined;
     if (b === undefined) return undefined;
-    this.slots[this.slot(at)] = undefined;
+    this.slots[i] = undefined;
     if (b.prev) b.prev.next = b.next;
     else this.first = b.next;
     if (b.next) b.next.prev = b.prev;

@@ -17,22 +17,15 @@
 // Invariant: writeRuns(m, runsOf(m)) into any memory of the same size gives m again,
 // byte for byte (test/devices/wasm/memory-runs.test.ts).
 
-import type { Linear } from './linear.ts';
+import { FILLED, filledWith as fillOf, type Linear } from './linear.ts';
 
 export const RUN_PAGE = 1024;
 
 /** Bytes as they are, or `length` bytes all equal to `fill`. */
 export type MemoryRun = [at: number, bytes: Uint8Array] | [at: number, length: number, fill: number];
 
-/** Pages of one value are looked at this many at a time once a run of them has begun. */
-const STRIDE = 64 * 1024;
-
-/** STRIDE bytes of each byte value, to compare memory with (never written). */
-const fills: Array<Uint8Array | undefined> = [];
-
-function fillOf(v: number): Uint8Array {
-  return (fills[v] ??= new Uint8Array(STRIDE).fill(v));
-}
+/** Pages of one value are looked at this many at a time once a run of them has begun (the length of fillOf's arrays). */
+const STRIDE = FILLED;
 
 /** The value every byte of the page at `p` has, or -1. */
 function uniform(bytes: Uint8Array, p: number): number {

@@ -20,8 +20,22 @@ import { captureStack, framesOf, violation } from './violations.ts';
 export const GUARD = 16;
 const GUARD_BYTE = 0xfd;
 const POISON_BYTE = 0xdd;
+// The same bytes four at a time, as int32 (what `word | 0` reads them as). Every block's
+// base, and so its guard before it and its first byte, is on a 16-byte boundary above the
+// pool's base (which round() puts on one), and a block's end is one too: the guards and
+// the poison are whole words but where a block's size is not a multiple of four.
+const GUARD_WORD = (GUARD_BYTE * 0x01010101) | 0;
+const POISON_WORD = (POISON_BYTE * 0x01010101) | 0;
+/**
+ * Blocks this long or shorter are zeroed, poisoned and checked here a word at a time in
+ * one pass over one view; longer ones through Linear's native fill and compare. Most
+ * blocks are a packet's few dozen bytes (several per saved packet, ~1,600 per save point
+ * of the 1,000-transaction explore), for which each Linear call's own work cost more
+ * than the bytes.
+ */
+const SMALL = 512;
 /** How many freed blocks wait in quarantine before their memory is reused. */
-const QUARANTINE = 256;
+export const QUARANTINE = 256;
 /** How many freed blocks' records Pool keeps for reuse (Pool.idle). */
 const IDLE_RECORDS = 1024;
 
@@ -102,12 +116,6 @@ class LiveBlock implements Allocation {
 /** The site of each place blocks were allocated from (runtime.ts shares a place between allocations). */
 const placeSites = new WeakMap<AllocationPlace, string[]>();
 
-interface Freed {
-  at: number;
-  size: number;
-  tag: number;
-}
-
 export function tagText(tag: number): string {
   // Pool tags are four characters stored little-endian ('pSmV' reads "VmSp").
   let s = '';
@@ -152,7 +160,14 @@ export class Pool {
   readonly base: number;
   /** the blocks allocated and not freed, by address, oldest first (live-blocks.ts) */
   readonly live: LiveBlocks<LiveBlock>;
-  private readonly quarantine: Array<Freed | undefined> = [];
+  /**
+   * The quarantine ring: QUARANTINE slots of QUARANTINE_FIELDS numbers, as an image holds
+   * them (PoolImage.quarantine), of which the first `qSlots` have been used. One typed
+   * array rather than a record per slot: every free reads the slot a block left 256 frees
+   * earlier, and 256 records scattered in the heap were a cache miss each time.
+   */
+  private readonly ring = new Uint32Array(QUARANTINE * QUARANTINE_FIELDS);
+  private qSlots = 0;
   private qNext = 0;
   /** reusable blocks by rounded size */
   private readonly spare = new Map<number, number[]>();
@@ -161,14 +176,12 @@ export class Pool {
   private spareList: number[] = [];
   allocations = 0;
   /**
-   * Records of freed blocks, and the one a block leaving quarantine is copied into: a
-   * block's LiveBlock and its quarantine entry are reused rather than made anew. The pool
+   * Records of freed blocks: a block's LiveBlock is reused rather than made anew. The pool
    * makes and drops several per packet (the shim's copy of it, a SavePacket buffer, the
    * driver's own blocks), and so many short-lived objects linked into the long-lived
    * tables cost the garbage collector more than the pool's own work.
    */
   private readonly idle: LiveBlock[] = [];
-  private readonly leaving: Freed = { at: 0, size: 0, tag: 0 };
 
   private readonly where: () => AllocationPlace;
   private readonly stacks: boolean;
@@ -212,15 +225,7 @@ export class Pool {
         live[o + 4] = n + 1;
       }
     });
-    const quarantine = new Uint32Array(this.quarantine.length * QUARANTINE_FIELDS);
-    this.quarantine.forEach((f, i) => {
-      if (!f) return;
-      const o = i * QUARANTINE_FIELDS;
-      quarantine[o] = 1;
-      quarantine[o + 1] = f.at;
-      quarantine[o + 2] = f.size;
-      quarantine[o + 3] = f.tag;
-    });
+    const quarantine = this.ring.slice(0, this.qSlots * QUARANTINE_FIELDS);
     return {
       top: this.top,
       live,
@@ -247,13 +252,14 @@ export class Pool {
       num(a.owner === 'driver' ? 1 : 0);
     }
     num(this.qNext);
-    num(this.quarantine.length);
-    for (const q of this.quarantine) {
-      if (q === undefined) num(-1);
+    num(this.qSlots);
+    const ring = this.ring;
+    for (let o = 0; o < this.qSlots * QUARANTINE_FIELDS; o += QUARANTINE_FIELDS) {
+      if (ring[o] === 0) num(-1);
       else {
-        num(q.at);
-        num(q.size);
-        num(q.tag);
+        num(ring[o + 1]!);
+        num(ring[o + 2]!);
+        num(ring[o + 3]!);
       }
     }
     num(this.spare.size);
@@ -277,9 +283,10 @@ export class Pool {
       const site = live[o + 4]! === 0 ? null : img.sites[live[o + 4]! - 1]!;
       this.live.add(new LiveBlock(live[o]!, live[o + 1]!, live[o + 2]!, live[o + 3] === 1 ? 'driver' : 'shim', null, null, site));
     }
-    this.quarantine.length = 0;
-    const q = img.quarantine;
-    for (let o = 0, i = 0; o < q.length; o += QUARANTINE_FIELDS, i++) this.quarantine[i] = q[o] === 1 ? { at: q[o + 1]!, size: q[o + 2]!, tag: q[o + 3]! } : undefined;
+    // (An image holds at most QUARANTINE slots: runtime-image.ts checks it.)
+    this.ring.fill(0);
+    this.ring.set(img.quarantine);
+    this.qSlots = img.quarantine.length / QUARANTINE_FIELDS;
     this.qNext = img.qNext;
     this.spare.clear();
     this.spareTotal = -1;
@@ -289,11 +296,8 @@ export class Pool {
 
   /** ExAllocatePool2 / kmalloc: zeroed memory (ExAllocatePool2 zeroes unless told not to). */
   alloc(size: number, tag: number, owner: 'driver' | 'shim'): number {
-    // The guards (and the padding after the block) once, then the block's own bytes zeroed:
-    // each byte is written once.
-    const at = this.place(size, tag, owner);
-    this.mem.fill(0, at, at + size);
-    return at;
+    // The guards, the padding after the block and its own bytes zeroed: each byte written once.
+    return this.place(size, tag, owner, true);
   }
 
   /**
@@ -301,13 +305,13 @@ export class Pool {
    * lends): as alloc then a write of every byte, without zeroing bytes about to be written.
    */
   allocCopy(src: Uint8Array, tag: number): number {
-    const at = this.place(src.length, tag, 'shim');
+    const at = this.place(src.length, tag, 'shim', false);
     this.mem.write(at, src);
     return at;
   }
 
-  /** A block of `size` bytes with its guards set (its own bytes are the caller's to fill, every one). */
-  private place(size: number, tag: number, owner: 'driver' | 'shim'): number {
+  /** A block of `size` bytes with its guards set, and its own bytes zeroed (`zero`) or left for the caller to fill, every one. */
+  private place(size: number, tag: number, owner: 'driver' | 'shim', zero: boolean): number {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
     let base = this.spares(total)?.pop();
@@ -317,10 +321,7 @@ export class Pool {
       this.mem.ensure(this.top);
     }
     const at = base + GUARD;
-    // Only the guards, and the padding after the block up to its 16-byte end: every caller
-    // writes each of the block's own bytes at once (alloc zeroes them, allocCopy copies).
-    this.mem.fill(GUARD_BYTE, base, base + GUARD);
-    this.mem.fill(GUARD_BYTE, base + GUARD + size, base + total);
+    this.frame(base, size, base + total, zero);
     const driver = owner === 'driver';
     const place = driver ? this.where() : null;
     const stack = driver && this.stacks ? captureStack() : null;
@@ -330,13 +331,76 @@ export class Pool {
     return at;
   }
 
+  /**
+   * Writes the block at `base` (ending at `end`, both on 16-byte boundaries): its guard
+   * before it, its `size` bytes zeroed when `zero` (else left: allocCopy writes every one
+   * of them next), and the guard from its last byte to `end` (the padding to its 16-byte
+   * end included), a word at a time; a long block's bytes are zeroed natively.
+   */
+  private frame(base: number, size: number, end: number, zero: boolean): void {
+    const at = base + GUARD;
+    const last = at + size;
+    const whole = last >>> 2; // the word holding the block's last bytes when its size is not whole words, else the guard's first
+    if (zero && size > SMALL) this.mem.fill(0, at, whole * 4);
+    const w = this.mem.words;
+    const g = GUARD_WORD;
+    let i = base >>> 2;
+    w[i] = g;
+    w[i + 1] = g;
+    w[i + 2] = g;
+    w[i + 3] = g;
+    i += 4;
+    if (zero && size <= SMALL) for (; i < whole; i++) w[i] = 0;
+    i = whole;
+    // A word shared by the block's last bytes (zero, or the copy's, written after this) and the guard: little-endian, the block's bytes are its low ones.
+    const r = last & 3;
+    if (r !== 0) w[i++] = g << (8 * r);
+    for (const e = end >>> 2; i < e; i++) w[i] = g;
+  }
+
+  /** Whether the block at `at` of `size` bytes has both its guards intact (frame wrote them). */
+  private framed(at: number, size: number): boolean {
+    const w = this.mem.peekWords();
+    const g = GUARD_WORD;
+    let i = (at >>> 2) - 4;
+    if ((w[i]! | 0) !== g || (w[i + 1]! | 0) !== g || (w[i + 2]! | 0) !== g || (w[i + 3]! | 0) !== g) return false;
+    const last = at + size;
+    i = last >>> 2;
+    const r = last & 3;
+    if (r !== 0 && w[i++]! >>> (8 * r) !== g >>> (8 * r)) return false;
+    for (const e = (at + round(Math.max(size, 1)) + GUARD) >>> 2; i < e; i++) if ((w[i]! | 0) !== g) return false;
+    return true;
+  }
+
+  /** The `n` bytes at `at` (a freed block's, whole words) poisoned. */
+  private poison(at: number, n: number): void {
+    if (n > SMALL) {
+      this.mem.fill(POISON_BYTE, at, at + n);
+      return;
+    }
+    const w = this.mem.words;
+    const p = POISON_WORD;
+    for (let i = at >>> 2, e = (at + n) >>> 2; i < e; i++) w[i] = p;
+  }
+
+  /** Whether the `n` bytes at `at` (a freed block's, whole words) are all poison still. */
+  private poisoned(at: number, n: number): boolean {
+    if (n > SMALL) return this.mem.allBytes(at, at + n, POISON_BYTE);
+    const w = this.mem.peekWords();
+    const p = POISON_WORD;
+    for (let i = at >>> 2, e = (at + n) >>> 2; i < e; i++) if ((w[i]! | 0) !== p) return false;
+    return true;
+  }
+
   /** ExFreePoolWithTag / kfree. `tag` null: the API takes none (kfree). */
   free(at: number, tag: number | null, call: string): void {
     const a = this.live.get(at);
     if (!a) {
       // Still in quarantine: freed before (the ring is searched only for this report).
-      const f = this.quarantine.find((q) => q?.at === at);
-      if (f) throw violation('pool.double-free', call, `0x${at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, 'the block was already freed');
+      const ring = this.ring;
+      for (let o = 0; o < this.qSlots * QUARANTINE_FIELDS; o += QUARANTINE_FIELDS) {
+        if (ring[o] === 1 && ring[o + 1] === at) throw violation('pool.double-free', call, `0x${at.toString(16)} tag '${tagText(ring[o + 3]!)}' size ${ring[o + 2]!}`, 'the block was already freed');
+      }
       throw violation('pool.bad-free', call, `0x${at.toString(16)}`, 'the pool never allocated this address');
     }
     if (tag !== null && tag !== a.tag) {
@@ -347,32 +411,32 @@ export class Pool {
     const size = a.size;
     const blockTag = a.tag;
     if (this.idle.length < IDLE_RECORDS) this.idle.push(a);
-    this.mem.fill(POISON_BYTE, at, at + round(Math.max(size, 1)));
+    this.poison(at, round(Math.max(size, 1)));
     // The quarantine is a ring of QUARANTINE slots: the oldest block leaves as a new one
-    // enters, in the same record.
+    // enters, in the same slot.
     const q = this.qNext;
     this.qNext = (q + 1) % QUARANTINE;
-    const old = this.quarantine[q];
-    if (old === undefined) {
-      this.quarantine[q] = { at, size, tag: blockTag };
-      return;
-    }
-    const leaving = this.leaving;
-    leaving.at = old.at;
-    leaving.size = old.size;
-    leaving.tag = old.tag;
-    old.at = at;
-    old.size = size;
-    old.tag = blockTag;
-    this.release(leaving, call);
+    if (q >= this.qSlots) this.qSlots = q + 1;
+    const ring = this.ring;
+    const o = q * QUARANTINE_FIELDS;
+    const held = ring[o] === 1;
+    const oldAt = ring[o + 1]!;
+    const oldSize = ring[o + 2]!;
+    const oldTag = ring[o + 3]!;
+    ring[o] = 1;
+    ring[o + 1] = at;
+    ring[o + 2] = size;
+    ring[o + 3] = blockTag;
+    if (held) this.release(oldAt, oldSize, oldTag, call);
   }
 
-  private release(f: Freed, call: string): void {
-    this.checkPoison(f, call);
-    const total = GUARD + round(Math.max(f.size, 1)) + GUARD;
+  /** A block leaves quarantine: its poison is checked, and its memory may be handed out again. */
+  private release(at: number, size: number, tag: number, call: string): void {
+    this.checkPoison(at, size, tag, call);
+    const total = GUARD + round(Math.max(size, 1)) + GUARD;
     let list = this.spares(total);
     if (!list) this.spare.set(total, (list = []));
-    list.push(f.at - GUARD);
+    list.push(at - GUARD);
   }
 
   /** The reusable blocks of `total` bytes (guards included), if any were ever freed. */
@@ -386,20 +450,20 @@ export class Pool {
     return list;
   }
 
-  private checkPoison(f: Freed, call: string): void {
-    const end = f.at + round(Math.max(f.size, 1));
-    if (this.mem.allBytes(f.at, end, POISON_BYTE)) return;
+  private checkPoison(at: number, size: number, tag: number, call: string): void {
+    const end = at + round(Math.max(size, 1));
+    if (this.poisoned(at, end - at)) return;
     const b = this.mem.bytes;
-    for (let i = f.at; i < end; i++) {
+    for (let i = at; i < end; i++) {
       if (b[i] !== POISON_BYTE) {
-        throw violation('pool.write-after-free', call, `0x${f.at.toString(16)} tag '${tagText(f.tag)}' size ${f.size}`, `byte ${i - f.at} of a freed block was written after the free`);
+        throw violation('pool.write-after-free', call, `0x${at.toString(16)} tag '${tagText(tag)}' size ${size}`, `byte ${i - at} of a freed block was written after the free`);
       }
     }
   }
 
   checkGuards(a: Allocation, call: string): void {
+    if (this.framed(a.at, a.size)) return;
     const body = round(Math.max(a.size, 1));
-    if (this.mem.allBytes(a.at - GUARD, a.at, GUARD_BYTE) && this.mem.allBytes(a.at + a.size, a.at + body + GUARD, GUARD_BYTE)) return;
     const b = this.mem.bytes;
     for (let i = a.at - GUARD; i < a.at; i++) {
       if (b[i] !== GUARD_BYTE) throw violation('pool.overrun', call, `0x${a.at.toString(16)} tag '${tagText(a.tag)}' size ${a.size}`, `the guard before the block was overwritten (${a.at - i} bytes before it)`);
@@ -412,7 +476,8 @@ export class Pool {
   /** Every check Driver Verifier would make when the driver unloads: guards, poison. */
   verifyAll(call: string): void {
     for (const a of this.live.values()) this.checkGuards(a, call);
-    for (const f of this.quarantine) if (f) this.checkPoison(f, call);
+    const ring = this.ring;
+    for (let o = 0; o < this.qSlots * QUARANTINE_FIELDS; o += QUARANTINE_FIELDS) if (ring[o] === 1) this.checkPoison(ring[o + 1]!, ring[o + 2]!, ring[o + 3]!, call);
   }
 
   /** The driver's allocations still live (shim allocations are the shim's business). */

@@ -25,7 +25,7 @@
 
 import { RestoreError } from '../../vmbus/saved-state.ts';
 import { copyRuns, knownRuns, liveRuns, rememberRuns, runsProblem, writeRuns, type MemoryRun } from './memory-runs.ts';
-import { LIVE_FIELDS, QUARANTINE_FIELDS, type PoolImage } from './pool.ts';
+import { LIVE_FIELDS, QUARANTINE, QUARANTINE_FIELDS, type PoolImage } from './pool.ts';
 import type { DriverRuntime } from './runtime.ts';
 
 export interface RuntimeImage {
@@ -111,6 +111,8 @@ function checkPoolImage(p: unknown, base: number, size: number): PoolImage {
   if (!isObject(p)) bad('pool is not a record');
   const inside = (at: unknown, n: unknown): boolean => isU32(at) && isU32(n) && (at as number) >= base && (at as number) + (n as number) <= size;
   if (!isU32(p.top) || p.top < base || p.top > size) bad(`pool.top ${String(p.top)} is outside the heap`);
+  // The pool writes a block's guards and poison a word at a time from its 16-byte slot (pool.ts frame).
+  if ((p.top - base) % 16 !== 0) bad(`pool.top ${p.top} is off the heap's 16-byte slots`);
   if (!isU32(p.allocations)) bad('pool.allocations is not a count');
   const pool = Array.isArray(p.live) ? columnsOf(p, inside) : (p as unknown as PoolImage);
   const { live, sites, quarantine, spare } = pool;
@@ -129,8 +131,9 @@ function checkPoolImage(p: unknown, base: number, size: number): PoolImage {
     if (quarantine[o]! > 1 || (quarantine[o] === 1 && !inside(quarantine[o + 1], quarantine[o + 2]))) bad('pool.quarantine is not a list of freed blocks inside the heap');
   }
   const slots = quarantine.length / QUARANTINE_FIELDS;
-  if (!isU32(pool.qNext) || (slots > 0 && pool.qNext >= Math.max(slots, 256))) bad('pool.qNext is not a quarantine slot');
-  if (!Array.isArray(spare) || !spare.every((e) => Array.isArray(e) && isU32(e[0]) && e[1] instanceof Uint32Array && e[1].every((b) => inside(b, e[0])))) bad('pool.spare is not a list of free blocks inside the heap');
+  if (slots > QUARANTINE) bad(`pool.quarantine has ${slots} slots, more than the pool's ${QUARANTINE}`);
+  if (!isU32(pool.qNext) || pool.qNext >= QUARANTINE) bad('pool.qNext is not a quarantine slot');
+  if (!Array.isArray(spare) || !spare.every((e) => Array.isArray(e) && isU32(e[0]) && e[1] instanceof Uint32Array && e[1].every((b) => inside(b, e[0]) && (b - base) % 16 === 0))) bad('pool.spare is not a list of free blocks inside the heap, on its 16-byte slots');
   return pool;
 }
 

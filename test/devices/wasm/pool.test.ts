@@ -61,6 +61,41 @@ describe('the checked pool', () => {
     }
   });
 
+  // Invariant: whatever a block's size (short blocks are written and checked a word at a
+  // time, long ones natively: pool.ts SMALL), a new or reused block holds zeroes or its
+  // copy, every byte of its writable bytes may be written, any one byte written in its
+  // guards (the padding to its 16-byte end included) is an overrun at its free, and any
+  // one byte of it written after its free is a write after free.
+  it('property: guards and poison are checked to the byte for blocks of any size, new or reused', () => {
+    const size = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 480, max: 560 }), fc.integer({ min: 0, max: 3000 }));
+    fc.assert(fc.property(size, fc.boolean(), fc.boolean(), fc.nat(), fc.nat(), (n, copy, reused, probe, probe2) => {
+      const mem = new Linear(new WebAssembly.Memory({ initial: 1 }));
+      const pool = new Pool(mem, 1024);
+      // A block of the same size freed and out of quarantine: the next one of that size is
+      // made in its poisoned memory.
+      if (reused) for (let i = 0; i < 258; i++) pool.free(pool.alloc(n, TAG, 'shim'), TAG, 'shim');
+      const src = Uint8Array.from({ length: n }, (_, i) => (i % 251) + 1);
+      const make = (): number => (copy ? pool.allocCopy(src, TAG) : pool.alloc(n, TAG, 'driver'));
+      const a = make();
+      expect(Buffer.from(mem.view(a, n)).equals(copy ? src : new Uint8Array(n))).toBe(true);
+      mem.bytes.fill(0x5a, a, a + n); // every byte of the block is the driver's to write
+      pool.free(a, TAG, 'ExFreePoolWithTag');
+      const padded = ((Math.max(n, 1) + 15) & ~15) - n;
+      const guardBytes = GUARD + padded + GUARD; // before it, then from its end
+      const b = make();
+      const off = probe % guardBytes;
+      const hit = off < GUARD ? b - GUARD + off : b + n + (off - GUARD);
+      mem.bytes[hit]! ^= 0x40;
+      expect(rule(() => pool.free(b, TAG, 'ExFreePoolWithTag'))).toBe('pool.overrun');
+      mem.bytes[hit]! ^= 0x40; // put back, the block is freed as any other
+      pool.free(b, TAG, 'ExFreePoolWithTag');
+      const c = make();
+      pool.free(c, TAG, 'ExFreePoolWithTag');
+      mem.bytes[c + (probe2 % (n + padded))]! ^= 0x40;
+      expect(rule(() => pool.verifyAll('EvtDriverUnload'))).toBe('pool.write-after-free');
+    }), { numRuns: 300 });
+  });
+
   it('names a double free, a bad free and a wrong tag', () => {
     const { pool } = fresh();
     const a = pool.alloc(16, TAG, 'driver');

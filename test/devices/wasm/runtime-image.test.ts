@@ -40,7 +40,7 @@ function guestOn(clock: { now: number }, os: Os = 'linux', side = sample.emulato
 /** A guest state's driver instance (c-guest-base.ts: the base's state holds it). */
 const runtimeOf = (state: unknown): unknown => (state as CGuestState<{ rt: unknown }>).drv.rt;
 
-type Img = { driver: { runtime: { memory: Uint8Array; size?: number; runs?: MemoryRun[]; pool: { live: unknown } }; linux: Record<string, unknown>; devices: unknown }; guestNow: number; kind: string };
+type Img = { driver: { runtime: { memory: Uint8Array; size?: number; runs?: MemoryRun[]; pool: { live: unknown; top: number; spare: unknown; quarantine: unknown; qNext: unknown } }; linux: Record<string, unknown>; devices: unknown }; guestNow: number; kind: string };
 
 /** An image's whole memory as bytes, and everything else beside it: two images hold the same driver when these are equal. */
 function flat(img: Img): { memory: Buffer; rest: unknown } {
@@ -271,6 +271,10 @@ describe.skipIf(!toolchain)('a C guest driver\'s image', () => {
     ['memory that is not bytes', (i) => void ((i.driver.runtime as Record<string, unknown>).memory = [1, 2, 3]), /memory is not bytes/],
     ['memory smaller than the module\'s', (i) => void ((i.driver.runtime as { size?: number }).size = 65536), /smaller than the module's own/],
     ['a pool block outside the heap', (i) => void (i.driver.runtime.pool.live = Uint32Array.of(...(i.driver.runtime.pool.live as Uint32Array), 8, 16, 0, 1, 0)), /pool\.live is not a list of blocks inside the heap/],
+    ['a pool top off its 16-byte slots', (i) => void (i.driver.runtime.pool.top += 4), /pool\.top \d+ is off the heap's 16-byte slots/],
+    ['a free block off its 16-byte slots', (i) => void (i.driver.runtime.pool.spare = [[48, Uint32Array.of(i.driver.runtime.pool.top - 52)]]), /pool\.spare is not a list of free blocks inside the heap, on its 16-byte slots/],
+    ['a quarantine longer than the pool\'s ring', (i) => void (i.driver.runtime.pool.quarantine = new Uint32Array(257 * 4)), /pool\.quarantine has 257 slots, more than the pool's 256/],
+    ['a quarantine slot past the ring', (i) => void (i.driver.runtime.pool.qNext = 256), /pool\.qNext is not a quarantine slot/],
     ['delayed work due at NaN', (i) => void ((i.driver.linux as { works: unknown[] }).works = [[64, 1, Number.NaN]]), /linux\.works is not a list/],
     ['a channel twice', (i) => void (i.driver.linux as { channels: unknown[] }).channels.push({ ...(i.driver.linux as { channels: object[] }).channels[0] }), /linux\.channels\[2\]\.id 0 is there twice/],
     ['a device of a channel it does not have', (i) => void (i.driver.devices = [[9, 64]]), /names channel 9/],
