@@ -4,7 +4,7 @@
 // callbacks. What SaveContinue hands out is kept per channel (the VM's saved state for
 // `devices: c`), and two of the shim's injected faults act here.
 
-import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, packetRestore } from '../../vmbus/channel-save.ts';
+import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinueView, channelSaveEnd, packetRestore } from '../../vmbus/channel-save.ts';
 import type { VmbPacket } from '../../vmbus/packet.ts';
 import { STATUS, type NtStatus } from '../../vmbus/status.ts';
 import { PASSIVE_LEVEL } from './irql.ts';
@@ -77,12 +77,14 @@ export function saveImports(shim: KmclShim): Record<string, ImportFn> {
         shim.rt.mem.setU32(requiredAt, 0);
         return STATUS.BUFFER_OVERFLOW;
       }
-      // Through a copy: the SavePacket callbacks run inside and may grow the memory.
-      const tmp = new Uint8Array(size >>> 0);
-      const res = channelSaveContinue(r.ch, tmp);
-      if (res.bytesFilled > 0) {
-        shim.rt.mem.write(buf, tmp.subarray(0, res.bytesFilled));
-        r.saveOutputs.push(tmp.slice(0, res.bytesFilled));
+      // No view of the driver's buffer is held while the stream is built: the SavePacket
+      // callbacks run inside and may grow the memory. The bytes are written once they are
+      // known, and kept as they came (a view of the save's stream, which nothing writes
+      // again), rather than through a buffer of the driver's size and two copies.
+      const res = channelSaveContinueView(r.ch, size >>> 0);
+      if (res.bytes !== null) {
+        shim.rt.mem.write(buf, res.bytes);
+        r.saveOutputs.push(res.bytes);
       }
       shim.rt.mem.setU32(filledAt, res.bytesFilled);
       shim.rt.mem.setU32(requiredAt, res.bytesRequired);
