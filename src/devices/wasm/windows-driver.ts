@@ -200,13 +200,31 @@ export function parseCounters(text: string): Array<Record<string, number>> {
     }
     if (row === null) rows.push((row = {}));
     const key = eq < 0 ? text.slice(i, end) : text.slice(i, eq);
-    const value = eq < 0 ? Number.NaN : Number(text.slice(eq + 1, eq2 < 0 ? end : eq2));
+    const value = eq < 0 ? Number.NaN : numberAt(text, eq + 1, eq2 < 0 ? end : eq2);
     // Defined, not assigned, as Object.fromEntries does: '__proto__' is then a key like any other.
     if (key === '__proto__') Object.defineProperty(row, key, { value, writable: true, enumerable: true, configurable: true });
     else row[key] = value;
     i = end;
   }
   return rows;
+}
+
+/**
+ * Number(text.slice(from, to)): a counter is a run of at most 15 decimal digits (exact as
+ * it is summed), read without making its text; anything else goes through Number.
+ */
+function numberAt(text: string, from: number, to: number): number {
+  if (to > from && to - from <= 15) {
+    let v = 0;
+    let i = from;
+    for (; i < to; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i === to) return v;
+  }
+  return Number(text.slice(from, to));
 }
 
 /** What \s matches in a regular expression (line terminators and Unicode spaces included). */
