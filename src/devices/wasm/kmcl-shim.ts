@@ -162,7 +162,7 @@ export class KmclShim {
    * The packet object `packet` found last. A packet's calls come in runs (a restore:
    * Allocate, Restore, SetPointer, SetCompletionRoutine; a save: GetPointer twice), so
    * most lookups are answered here rather than by the table, a Map of every packet object
-   * the channels made (a tenth of the shim's time per restored packet).
+   * the channels made, freed ones included.
    * Invariant: null, or the entry of `packets` under its own handle: it is cleared
    * wherever entries leave the table or the table is handed out (imageTables).
    */
