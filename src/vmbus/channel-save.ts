@@ -68,26 +68,43 @@ export function channelSaveBegin(ch: Channel): NtStatus {
 
 /** VmbChannelSaveContinue: hands out whole chunks that fit in `buffer`. */
 export function channelSaveContinue(ch: Channel, buffer: Uint8Array): SaveContinueResult {
+  const r = channelSaveContinueView(ch, buffer.length);
+  if (r.bytes !== null) buffer.set(r.bytes, 0);
+  return { status: r.status, bytesFilled: r.bytesFilled, bytesRequired: r.bytesRequired };
+}
+
+/** What SaveContinue hands out, as a view of the save's stream: null when nothing fits. */
+export interface SaveContinueView extends SaveContinueResult {
+  bytes: Uint8Array | null;
+}
+
+/**
+ * channelSaveContinue for a caller whose buffer is `room` bytes somewhere it writes itself
+ * (the KMCL shim: the driver's memory, which the SavePacket callbacks run while the stream
+ * is built may grow and so move). The bytes are a view of the stream, which no later call
+ * writes (each save builds its own): the caller may keep it.
+ */
+export function channelSaveContinueView(ch: Channel, room: number): SaveContinueView {
   const ctx = saving.get(ch);
-  if (!ctx) return { status: STATUS.INVALID_DEVICE_STATE, bytesFilled: 0, bytesRequired: 0 };
+  if (!ctx) return { status: STATUS.INVALID_DEVICE_STATE, bytesFilled: 0, bytesRequired: 0, bytes: null };
   if (ctx.stream === null) {
     const built = buildStream(ch, ctx);
-    if (typeof built === 'number') return { status: built, bytesFilled: 0, bytesRequired: 0 };
+    if (typeof built === 'number') return { status: built, bytesFilled: 0, bytesRequired: 0, bytes: null };
     ctx.stream = built;
   }
   const { bytes, ends } = ctx.stream;
-  // Hand out as many whole units as fit, in one copy.
+  // Hand out as many whole units as fit, in one piece.
   const start = ctx.next === 0 ? 0 : ends[ctx.next - 1]!;
   let k = ctx.next;
-  while (k < ends.length && ends[k]! - start <= buffer.length) k++;
+  while (k < ends.length && ends[k]! - start <= room) k++;
   const filled = k === ctx.next ? 0 : ends[k - 1]! - start;
-  if (filled > 0) buffer.set(bytes.subarray(start, start + filled), 0);
+  const out = filled > 0 ? bytes.subarray(start, start + filled) : null;
   ctx.next = k;
-  if (k === ends.length) return { status: STATUS.SUCCESS, bytesFilled: filled, bytesRequired: 0 };
-  if (filled === 0) return { status: STATUS.BUFFER_TOO_SMALL, bytesFilled: 0, bytesRequired: ends[k]! - start };
+  if (k === ends.length) return { status: STATUS.SUCCESS, bytesFilled: filled, bytesRequired: 0, bytes: out };
+  if (filled === 0) return { status: STATUS.BUFFER_TOO_SMALL, bytesFilled: 0, bytesRequired: ends[k]! - start, bytes: null };
   // BytesRequired is the size the next call needs (the SaveContinue page; REVIEW E6): the
   // next unit's, which is all a call must be able to take to make progress.
-  return { status: STATUS.BUFFER_OVERFLOW, bytesFilled: filled, bytesRequired: ends[k]! - ends[k - 1]! };
+  return { status: STATUS.BUFFER_OVERFLOW, bytesFilled: filled, bytesRequired: ends[k]! - ends[k - 1]!, bytes: out };
 }
 
 /** VmbChannelSaveEnd: frees the save context (also after a failed SaveContinue). */

@@ -153,7 +153,7 @@ function keyChannel(k: KeyWriter, v: CVsp, vc: number): void {
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
   });
   k.num(abandoned);
-  for (const flag of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Paused, c.Disabling, c.Retiring, c.Rescinded, c.Unopened]) k.num(u8(mem, vc + flag));
+  for (const flag of FLAGS) k.num(u8(mem, vc + flag));
   keyU64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.HoldTimer), now);
   keyU64(k, mem, vc + c['Counters.HeldNow']);
@@ -178,6 +178,10 @@ function txOrder(mem: Linear, a: number, b: number): number {
   return mem.u32(at + 4) - mem.u32(bt + 4) || mem.u32(at) - mem.u32(bt);
 }
 
+/** The VSP_CHANNEL's BOOLEAN flags keyed after its lists, in this order. */
+const FLAGS = [LAYOUT.channel.Abandoning, LAYOUT.channel.Discarding, LAYOUT.channel.Unoffered, LAYOUT.channel.Suspended, LAYOUT.channel.Paused, LAYOUT.channel.Disabling, LAYOUT.channel.Retiring, LAYOUT.channel.Rescinded, LAYOUT.channel.Unopened] as const;
+
+/** A byte, read as a reader that writes nothing (the memory's version stays: Linear.bytes would move it). */
 function u8(mem: Linear, at: number): number {
-  return mem.bytes[at]!;
+  return mem.u8(at);
 }

@@ -4,7 +4,7 @@
 // callbacks. What SaveContinue hands out is kept per channel (the VM's saved state for
 // `devices: c`), and two of the shim's injected faults act here.
 
-import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinue, channelSaveEnd, packetRestore } from '../../vmbus/channel-save.ts';
+import { channelRestoreFromBuffer, channelSaveBegin, channelSaveContinueView, channelSaveEnd, packetRestore } from '../../vmbus/channel-save.ts';
 import type { VmbPacket } from '../../vmbus/packet.ts';
 import { STATUS, type NtStatus } from '../../vmbus/status.ts';
 import { PASSIVE_LEVEL } from './irql.ts';
@@ -32,9 +32,13 @@ export function savePacket(shim: KmclShim, r: ChannelRec, p: VmbPacket, saveBuf:
 
 /** EvtVmbChannelRestorePacket: KMCL lends LibBuf and SaveBuf for the call, copied into the driver's memory. */
 export function restorePacket(shim: KmclShim, r: ChannelRec, lib: Uint8Array, save: Uint8Array): NtStatus {
-  // The bench's refusal (KmclShim.refuseRestorePackets): the driver's callback is not called.
-  const from = shim.restoreRefusals.get((r.ch.config.interfaceInstance ?? '').toLowerCase());
-  if (from !== undefined && ++r.restorePacketCalls >= from) return STATUS.INVALID_PARAMETER;
+  // The bench's refusal (KmclShim.restoreRefusals): the driver's callback is not called.
+  // Looked up only when one is armed: the instance's lower-case text is a string made per
+  // packet restored, at every save point of an explore.
+  if (shim.restoreRefusals.size > 0) {
+    const from = shim.restoreRefusals.get((r.ch.config.interfaceInstance ?? '').toLowerCase());
+    if (from !== undefined && ++r.restorePacketCalls >= from) return STATUS.INVALID_PARAMETER;
+  }
   const pool = shim.rt.pool;
   const libAt = pool.allocCopy(lib, SHIM_TAG);
   const saveAt = pool.allocCopy(save, SHIM_TAG);
@@ -52,7 +56,10 @@ export function saveImports(shim: KmclShim): Record<string, ImportFn> {
       shim.serverOnly(pr.chan, 'VmbPacketRestore');
       // (fault second-packet-restore-fails: the restore fails after one packet came back)
       if (++shim.packetRestores === 2 && shim.opts.faults?.includes('second-packet-restore-fails')) return 0xc000009a;
-      return packetRestore(pr.p, shim.rt.mem.read(buf, size));
+      // A view, not a copy: packetRestore decodes the LibBuf at once and keeps a copy of
+      // its payload only (save-chunks.ts decodeLibInto), and calls nothing that could grow
+      // the driver's memory under the view.
+      return packetRestore(pr.p, shim.rt.mem.view(buf, size));
     },
     VmbChannelSaveBegin: (h: number) => {
       const r = shim.chan(h, 'VmbChannelSaveBegin');
@@ -70,12 +77,14 @@ export function saveImports(shim: KmclShim): Record<string, ImportFn> {
         shim.rt.mem.setU32(requiredAt, 0);
         return STATUS.BUFFER_OVERFLOW;
       }
-      // Through a copy: the SavePacket callbacks run inside and may grow the memory.
-      const tmp = new Uint8Array(size >>> 0);
-      const res = channelSaveContinue(r.ch, tmp);
-      if (res.bytesFilled > 0) {
-        shim.rt.mem.write(buf, tmp.subarray(0, res.bytesFilled));
-        r.saveOutputs.push(tmp.slice(0, res.bytesFilled));
+      // No view of the driver's buffer is held while the stream is built: the SavePacket
+      // callbacks run inside and may grow the memory. The bytes are written once they are
+      // known, and kept as they came (a view of the save's stream, which nothing writes
+      // again), rather than through a buffer of the driver's size and two copies.
+      const res = channelSaveContinueView(r.ch, size >>> 0);
+      if (res.bytes !== null) {
+        shim.rt.mem.write(buf, res.bytes);
+        r.saveOutputs.push(res.bytes);
       }
       shim.rt.mem.setU32(filledAt, res.bytesFilled);
       shim.rt.mem.setU32(requiredAt, res.bytesRequired);

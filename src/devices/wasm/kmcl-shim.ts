@@ -158,8 +158,19 @@ export class KmclShim {
     return r;
   }
 
+  /**
+   * The packet object `packet` found last. A packet's calls come in runs (a restore:
+   * Allocate, Restore, SetPointer, SetCompletionRoutine; a save: GetPointer twice), so
+   * most lookups are answered here rather than by the table, a Map of every packet object
+   * the channels made, freed ones included.
+   * Invariant: null, or the entry of `packets` under its own handle: it is cleared
+   * wherever entries leave the table or the table is handed out (imageTables).
+   */
+  private lastPacket: PacketRec | null = null;
+
   packet(h: number, call: string): PacketRec {
-    const r = this.packets.get(h >>> 0);
+    const last = this.lastPacket;
+    const r = last !== null && last.handle === h >>> 0 ? last : (this.lastPacket = this.packets.get(h >>> 0) ?? null);
     if (!r) throw violation('kmcl.bad-handle', call, `VMBPACKET 0x${(h >>> 0).toString(16)}`, 'not a packet object');
     if (r.freed) throw violation('pool.double-free', call, `VMBPACKET 0x${r.handle.toString(16)}`, 'the packet was already freed (use after VmbPacketFree)');
     return r;
@@ -300,9 +311,12 @@ export class KmclShim {
     const m = () => rt.mem;
     const passive = (name: string, fn: ImportFn): ImportFn => {
       if (!KMCL_PASSIVE_ONLY.has(name)) return fn;
-      return (...a: unknown[]) => {
-        rt.irql.requirePassive(name, `VMBCHANNEL 0x${((a[0] as number) >>> 0).toString(16)}`);
-        return fn(...a);
+      // Fixed parameters, not a rest array, and the object's text made only for a report:
+      // SaveContinue, RestoreFromBuffer and the rest run at every save point of an explore.
+      // No PASSIVE-only entry the shim models takes more than five.
+      return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => {
+        if (rt.irql.level > PASSIVE_LEVEL) rt.irql.requirePassive(name, `VMBCHANNEL 0x${((a as number) >>> 0).toString(16)}`);
+        return fn(a, b, c, d, e);
       };
     };
     const t: Record<string, ImportFn> = {
@@ -330,11 +344,16 @@ export class KmclShim {
       VmbChannelCleanup: (h: number) => {
         const r = this.chan(h, 'VmbChannelCleanup');
         r.ch.cleanup();
-        const left = [...this.packets.values()].filter((p) => p.chan === r && !p.freed);
-        if (left.length > 0) {
+        // The table holds every packet object of the run (freed ones too, for the
+        // double-free check) and is walked at every save point's teardown: no array made
+        // of it unless one leaked. A leak leaves the table as it was, for the report.
+        let left: PacketRec[] | null = null;
+        for (const p of this.packets.values()) if (p.chan === r && !p.freed) (left ??= []).push(p);
+        if (left !== null) {
           throw violation('kmcl.packet-leak', 'VmbChannelCleanup', `VMBCHANNEL 0x${r.handle.toString(16)}`, `${left.length} packet object(s) allocated on this channel were never freed (VmbPacketFree): ${left.map((p) => `0x${p.handle.toString(16)}`).join(', ')}`);
         }
         for (const [k, p] of this.packets) if (p.chan === r) this.packets.delete(k);
+        this.lastPacket = null;
         r.cleaned = true;
         this.channels.delete(r.handle);
         this.byChannel.delete(r.ch);
@@ -440,6 +459,7 @@ export class KmclShim {
         p.pointer = pr;
         p.completionRoutine = this.routine;
         this.packets.set(pr.handle, pr);
+        this.lastPacket = pr;
         return pr.handle;
       },
       VmbPacketFree: (h: number) => {
@@ -516,6 +536,7 @@ export class KmclShim {
    * (kmcl-client-image.ts reads and refills them; nothing else should).
    */
   imageTables(): KmclImageTables {
+    this.lastPacket = null;
     return {
       channels: this.channels, byChannel: this.byChannel, packets: this.packets, incoming: this.incoming, incomingOf: this.incomingOf, kernelHandles: this.kernelHandles,
       counters: { nextChannelId: this.nextChannelId, neededWord: this.neededWord, packetRestores: this.packetRestores, interfaceRefs: this.interfaceRefs },
@@ -531,6 +552,7 @@ export class KmclShim {
     this.channels.clear();
     this.byChannel.clear();
     this.packets.clear();
+    this.lastPacket = null;
     this.incoming.clear();
     this.inHand = null;
     this.incomingOf.clear();

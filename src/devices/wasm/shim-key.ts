@@ -135,8 +135,9 @@ export function neverEqual(): number {
  */
 export function eachListEntry(mem: Linear, head: number, f: (entry: number) => void): number {
   let n = 0;
+  // The memory's length from its view, not Linear.size (the engine's Memory.buffer getter, per entry).
   for (let e = mem.u32(head); e !== head; e = mem.u32(e)) {
-    if (++n > MAX_LIST || e === 0 || e + 8 > mem.size) return neverEqual();
+    if (++n > MAX_LIST || e === 0 || e + 8 > mem.peek().length) return neverEqual();
     f(e);
   }
   return n;

@@ -98,3 +98,42 @@ describe.skipIf(!toolchain)('the KMCL shim\'s incoming packets', () => {
     expect(ruleOf(() => complete(h, handles[0]!))).toBe('kmcl.bad-handle');
   });
 });
+
+describe.skipIf(!toolchain)('the KMCL shim\'s packet objects', () => {
+  // The shim answers a packet's handle from the object it found last before its table
+  // (KmclShim.packet): whichever handle it found last, a freed packet's handle is a
+  // double free and a cleaned-up channel's packet handle is no packet at all.
+  it('finds a freed packet freed, and a cleaned-up channel\'s packets gone, right after looking them up', () => {
+    const h = makeHarness();
+    const kmcl = h.vsp.kmcl.imports().kmcl!;
+    const out = h.vsp.rt.pool.alloc(4, 0x74736554, 'shim');
+    expect(kmcl.VmbChannelAllocate!(0, 1, out)).toBe(0);
+    const ch = h.vsp.rt.mem.u32(out);
+    const a = kmcl.VmbPacketAllocate!(ch) as number;
+    const b = kmcl.VmbPacketAllocate!(ch) as number;
+    kmcl.VmbPacketSetPointer!(a, 0x1234);
+    expect(kmcl.VmbPacketGetPointer!(a)).toBe(0x1234);
+    kmcl.VmbPacketFree!(a);
+    expect(ruleOf(() => kmcl.VmbPacketGetPointer!(a))).toBe('pool.double-free');
+    expect(kmcl.VmbPacketGetPointer!(b)).toBe(0);
+    expect(ruleOf(() => kmcl.VmbPacketGetPointer!(b + 8))).toBe('kmcl.bad-handle');
+    kmcl.VmbPacketFree!(b);
+    expect(ruleOf(() => kmcl.VmbPacketFree!(b))).toBe('pool.double-free');
+    kmcl.VmbChannelCleanup!(ch);
+    expect(ruleOf(() => kmcl.VmbPacketGetPointer!(b))).toBe('kmcl.bad-handle');
+    expect(ruleOf(() => kmcl.VmbPacketGetPointer!(a))).toBe('kmcl.bad-handle');
+  });
+
+  it('names every packet a channel still holds at its cleanup, and keeps them for the report', () => {
+    const h = makeHarness();
+    const kmcl = h.vsp.kmcl.imports().kmcl!;
+    const out = h.vsp.rt.pool.alloc(4, 0x74736554, 'shim');
+    kmcl.VmbChannelAllocate!(0, 1, out);
+    const ch = h.vsp.rt.mem.u32(out);
+    const kept = [kmcl.VmbPacketAllocate!(ch) as number, kmcl.VmbPacketAllocate!(ch) as number];
+    kmcl.VmbPacketFree!(kmcl.VmbPacketAllocate!(ch));
+    // (the emulator's channel names the leak first; the driver's runtime reports it as kmcl.packet-leak)
+    expect(() => kmcl.VmbChannelCleanup!(ch)).toThrow(/packet-leak/);
+    for (const p of kept) expect(h.vsp.kmcl.packetOf(p)?.freed).toBe(false);
+  });
+});
