@@ -4,10 +4,15 @@
 // so a crash never leaves half a file. Reading the serial log goes through .NET
 // (File.ReadAllBytes) and base64, which is the same on every PowerShell and keeps bytes
 // exact.
+//
+// Host paths (a trace under vmRoot, the serial log) reach .NET resolved by the session
+// first (hostPath, command.ts): .NET sees no PowerShell drive and reads a relative path
+// against the process's directory, not $PWD, so without it the bench could read another
+// file than the one New-Item made or a tool wrote (issue 14).
 
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { emit, pipe, project, ps, staticCall } from './host-shell/command.ts';
+import { emit, hostPath, pipe, project, ps, staticCall } from './host-shell/command.ts';
 import { expectOk } from './host-shell/errors.ts';
 import type { HyperV } from './hyperv.ts';
 import { byId, cmd, vmEvents, type HostEvent } from './hyperv-vm.ts';
@@ -30,13 +35,18 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, path);
 }
 
+/**
+ * The bytes of a file on the host, or undefined when there is none. `path` is a path as
+ * the host's cmdlets see it (drive, PSDrive, or relative to the session's location). A
+ * drive the host does not have is not "no file": it fails, naming the path.
+ */
 export async function readHostFile(hv: Pick<HyperV, 'ctx'>, path: string): Promise<Buffer | undefined> {
   const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
-    emit(staticCall('System.IO.File', 'Exists', path)),
+    emit(staticCall('System.IO.File', 'Exists', hostPath(path))),
   ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
   if (r.value !== true) return undefined;
   const data = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
-    emit(staticCall('System.Convert', 'ToBase64String', staticCall('System.IO.File', 'ReadAllBytes', path))),
+    emit(staticCall('System.Convert', 'ToBase64String', staticCall('System.IO.File', 'ReadAllBytes', hostPath(path)))),
   ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
   return Buffer.from(String(data.value ?? ''), 'base64');
 }

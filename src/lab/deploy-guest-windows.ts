@@ -21,7 +21,7 @@ import { listPackageFiles } from './deploy-guest.ts';
 import type { InstalledPackage } from './deploy-guest-package.ts';
 import { runNative } from './deploy-vsp.ts';
 import type { GuestDriverPackage } from './driver-package.ts';
-import { assign, authorScript, base64, emit, pipe, project, ps, staticCall, where, type PsValue } from './host-shell/command.ts';
+import { assign, authorScript, base64, emit, hostPath, pipe, project, ps, staticCall, where, type PsValue } from './host-shell/command.ts';
 import { expectOk } from './host-shell/errors.ts';
 import { cmd, hostContext, type HostContext } from './hyperv-vm.ts';
 import { SshPwshShell, type SshAuth } from './host-shell/ssh-pwsh.ts';
@@ -64,7 +64,7 @@ export async function uploadWindowsPackage(g: WindowsGuest, pkg: GuestDriverPack
         made.add(dir);
       }
       const remote = guestPath(pkg.remoteDir, ...parts);
-      await run(g, [emit(staticCall('System.IO.File', 'WriteAllBytes', remote, base64(new Uint8Array(await readFile(file)))))], `copy ${remote}`, 120_000);
+      await run(g, [emit(staticCall('System.IO.File', 'WriteAllBytes', hostPath(remote), base64(new Uint8Array(await readFile(file)))))], `copy ${remote}`, 120_000);
     }
   }
 }

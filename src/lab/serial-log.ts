@@ -9,8 +9,11 @@
 // OpenSSH session's job object may still end it with the session; the bench restarts
 // capture after reconnecting). It appends to the log file and stops when the stop file
 // appears or after `giveUpAfterS` seconds without a pipe. artefacts.ts reads the file.
+// The reader is another process, with no PowerShell drives and its own current directory:
+// it is given the log and stop paths as the session resolves them (hostPath), so it writes
+// the file that readHostFile and the stop request name.
 
-import { emit, member, pipe, ps, staticCall } from './host-shell/command.ts';
+import { emit, hostPath, member, pipe, ps, staticCall } from './host-shell/command.ts';
 import { expectOk } from './host-shell/errors.ts';
 import { quote } from './host-shell/quote.ts';
 import type { HyperV } from './hyperv.ts';
@@ -62,13 +65,15 @@ export function selfLaunch(image: string, commandLine: readonly string[]): { pro
 export async function startSerialCapture(hv: HyperV, vmId: string, logPath: string, options: { giveUpAfterS?: number; pipeName?: string } = {}): Promise<SerialCapture> {
   const pipeName = options.pipeName ?? `${vmId}-com1`;
   const stopPath = `${logPath}.stop`;
-  const args = `-NoProfile -NonInteractive -EncodedCommand ${encodedCommand(readerScript(pipeName, logPath, stopPath, options.giveUpAfterS ?? 600))}`;
   const who = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
     emit(member(staticCall('System.Diagnostics.Process', 'GetCurrentProcess'), 'MainModule', 'FileName')),
     emit(staticCall('System.Environment', 'GetCommandLineArgs')),
+    emit(hostPath(logPath)),
+    emit(hostPath(stopPath)),
   ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
-  const [image, commandLine] = who.items as [string, string[] | string];
+  const [image, commandLine, logFile, stopFile] = who.items as [string, string[] | string, string, string];
   const self = selfLaunch(String(image), Array.isArray(commandLine) ? commandLine : [String(commandLine)]);
+  const args = `-NoProfile -NonInteractive -EncodedCommand ${encodedCommand(readerScript(pipeName, String(logFile), String(stopFile), options.giveUpAfterS ?? 600))}`;
   const r = expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [
     emit(member(staticCall('System.Diagnostics.Process', 'Start', self.program, `${self.leading}${args}`), 'Id')),
   ]), { timeoutMs: hv.ctx.queryTimeoutMs }));
@@ -82,7 +87,7 @@ export async function startSerialCapture(hv: HyperV, vmId: string, logPath: stri
  * be blocked reading a pipe whose VM is still running. A reader already gone is fine.
  */
 export async function stopSerialCapture(hv: HyperV, c: SerialCapture): Promise<void> {
-  expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [emit(staticCall('System.IO.File', 'WriteAllText', c.stopPath, 'stop'))]), { timeoutMs: hv.ctx.queryTimeoutMs }));
+  expectOk(await hv.ctx.shell.run(cmd(hv.ctx, [emit(staticCall('System.IO.File', 'WriteAllText', hostPath(c.stopPath), 'stop'))]), { timeoutMs: hv.ctx.queryTimeoutMs }));
   await new Promise((r) => setTimeout(r, 800));
   // GetProcessById fails when the process has ended: that is the outcome we want anyway.
   await hv.ctx.shell.run(cmd(hv.ctx, [pipe({ input: staticCall('System.Diagnostics.Process', 'GetProcessById', c.pid) }, ps('ForEach-Object', { MemberName: 'Kill' }))]), { timeoutMs: hv.ctx.queryTimeoutMs });

@@ -19,7 +19,8 @@ export type PsValue =
   | PsVariable
   | PsHashtable
   | PsDate
-  | PsStatic;
+  | PsStatic
+  | PsHostPath;
 
 /** A secret: rendered as a quoted literal into the script, as [redacted] into logs. */
 export interface PsSecret { readonly kind: 'secret'; readonly value: string }
@@ -31,6 +32,17 @@ export interface PsVariable { readonly kind: 'variable'; readonly name: string; 
 export interface PsHashtable { readonly kind: 'hashtable'; readonly entries: Readonly<Record<string, PsValue>> }
 /** A point in time, sent as an ISO 8601 round-trip string and parsed on the host. */
 export interface PsDate { readonly kind: 'date'; readonly iso: string }
+
+/**
+ * A path as the file system path PowerShell's own cmdlets would use for it, for the .NET
+ * calls the bench makes on host files (File.ReadAllBytes, File.Open, ...). .NET knows no
+ * PowerShell drive (New-PSDrive) and resolves a relative path against the process's
+ * current directory, not the session's location ($PWD); this resolves it the way
+ * New-Item and Get-Item do, through the session's provider paths, so both name the same
+ * file. The file need not exist; a drive that does not exist, or a path that is not on the
+ * FileSystem provider (HKLM:\...), is an error that names the path.
+ */
+export interface PsHostPath { readonly kind: 'host-path'; readonly path: string }
 
 /**
  * A call to a static .NET method, `[System.IO.File]::ReadAllBytes('...')`: for the few
@@ -193,6 +205,12 @@ export function script(statements: Array<PsStatement | PsInvocation>, options: {
     depth,
     imports: options.imports ?? [],
   };
+}
+
+/** `path` as the file system path the session's cmdlets see (PsHostPath). */
+export function hostPath(path: string): PsHostPath {
+  if (path === '') throw new TypeError('a host path must not be empty');
+  return { kind: 'host-path', path };
 }
 
 export function secret(value: string): PsSecret {

@@ -49,6 +49,15 @@ export function renderValue(v: PsValue, mode: Mode = 'send'): string {
       return `@{${Object.entries(o.entries).map(([k, x]) => `${quote(k)}=${renderValue(x, mode)}`).join(';')}}`;
     case 'date':
       return `([datetime]::Parse(${quote(o.iso)}, [cultureinfo]::InvariantCulture, [System.Globalization.DateTimeStyles]::RoundtripKind))`;
+    case 'host-path':
+      // The three-argument overload says which provider the path is on: only FileSystem
+      // paths are files .NET can open. A missing drive fails here, with a message that
+      // names the path (the method's own names only the drive). The path is the block's
+      // argument, quoted data.
+      return `(& { param($p) $pr = $null; $dr = $null; `
+        + `try { $r = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($p, [ref]$pr, [ref]$dr) } `
+        + `catch { throw [System.ArgumentException]::new("cannot resolve the host path $($p): $($_.Exception.GetBaseException().Message)") }; `
+        + `if ($pr.Name -ne 'FileSystem') { throw [System.ArgumentException]::new("the host path $($p) is not a file system path (provider $($pr.Name))") }; $r } ${quote(o.path)})`;
     case 'static':
       return `([${o.type}]::${o.method}(${o.args.map((a) => renderValue(a, mode)).join(', ')}))${(o.member ?? []).map((m) => `.${m}`).join('')}`;
   }

@@ -2,7 +2,7 @@
 // value ever reaches the script except through quote() or base64.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assign, authorScript, base64, date, emit, expand, hashtable, native, pipe, project, ps, script, secret, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
+import { assign, authorScript, base64, date, emit, expand, hashtable, hostPath, native, pipe, project, ps, script, secret, staticCall, variable } from '../../../src/lab/host-shell/command.ts';
 import { clixmlErrors, parseJsonResult, parseOutput, plainText } from '../../../src/lab/host-shell/output.ts';
 import { display, render, renderValue } from '../../../src/lab/host-shell/render.ts';
 
@@ -51,6 +51,19 @@ describe('render', () => {
       const inner = text.slice(1, -1).replace(/(['\u2018-\u201B])\1/g, '');
       expect(inner).not.toMatch(/['\u2018-\u201B]/);
     }), { numRuns: 500 });
+  });
+
+  // Invariant: a host path (issue 14) reaches the script only as the quoted argument of one
+  // fixed resolving block: whatever the path, the text before it is the same and the rest
+  // is exactly quote(path) and the closing parenthesis.
+  it('sends a host path only as the quoted argument of the same resolving block (property)', () => {
+    const head = (t: string) => t.slice(0, t.lastIndexOf(' } ') + 3);
+    const fixed = head(renderValue(hostPath('D:\\x')));
+    expect(fixed).toContain('GetUnresolvedProviderPathFromPSPath($p, [ref]$pr, [ref]$dr)');
+    fc.assert(fc.property(fc.string({ unit: 'binary', minLength: 1 }).filter((s) => s.isWellFormed()), (s) => {
+      expect(renderValue(hostPath(s))).toBe(`${fixed}${renderValue(s)})`);
+    }), { numRuns: 300 });
+    expect(() => hostPath('')).toThrow(/must not be empty/);
   });
 
   // Invariant: an author's script (a driver package's install command) reaches the host

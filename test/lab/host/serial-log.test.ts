@@ -6,8 +6,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readHostFile } from '../../../src/lab/artefacts.ts';
+import { assign, ps } from '../../../src/lab/host-shell/command.ts';
+import { expectOk } from '../../../src/lab/host-shell/errors.ts';
 import { HyperV } from '../../../src/lab/hyperv.ts';
-import { hostContext } from '../../../src/lab/hyperv-vm.ts';
+import { cmd, hostContext } from '../../../src/lab/hyperv-vm.ts';
 import { LocalPwshShell } from '../../../src/lab/host-shell/local-pwsh.ts';
 import { readerScript, startSerialCapture, stopSerialCapture } from '../../../src/lab/serial-log.ts';
 import { pwsh, pwshLabel } from './find-pwsh.ts';
@@ -68,4 +71,28 @@ describe.skipIf(!pwsh || !onLinux)(`serial console capture ${pwshLabel}`, { time
       pipe.server.close();
     }
   });
+  // Issue 14: the reader is another process, without the session's PowerShell drives. It
+  // is handed the path the session resolves, so it writes the file readHostFile reads and
+  // the stop request reaches it.
+  it('writes a log named on a PowerShell drive where the session and readHostFile see it', async () => {
+    const hv = new HyperV(hostContext(shell));
+    expectOk(await shell.run(cmd(hv.ctx, [assign('drive', ps('New-PSDrive', { Name: 'BenchSerial', PSProvider: 'FileSystem', Root: dir, Scope: 'Global' }))]), { timeoutMs: 30_000 }));
+    const name = `bench-serial-drive-${process.pid}-${Date.now()}`;
+    const pipe = pipeServer(name);
+    try {
+      const capture = await startSerialCapture(hv, 'unused', 'BenchSerial:\\vm\\..\\com1-drive.log', { pipeName: name, giveUpAfterS: 30 });
+      const s = await pipe.next();
+      s.write('on the drive\n');
+      const real = join(dir, 'com1-drive.log');
+      await until(() => existsSync(real) && readFileSync(real, 'utf8') === 'on the drive\n');
+      expect(readFileSync(real, 'utf8')).toBe('on the drive\n');
+      expect((await readHostFile(hv, capture.logPath))?.toString()).toBe('on the drive\n');
+      await stopSerialCapture(hv, capture);
+      expect(existsSync(join(dir, 'com1-drive.log.stop'))).toBe(true);
+      s.destroy();
+    } finally {
+      pipe.server.close();
+    }
+  });
 });
+

@@ -26,7 +26,7 @@ import { cLoopbackHost, type CLoopbackHost, type RemovalOrder } from './support/
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
 const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
 // The probe makes its trace folder under vmRoot with New-Item, and the tool writes the traces
-// there with .NET: a local folder (the stand-in has no D: drive).
+// there with .NET: here a local folder (probe.test.ts's command-line test uses the stand-in's D:).
 const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: mkdtempSync(join(tmpdir(), 'probe-rescind-')), switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
 const finding = (r: ProbeReport, id: string) => r.findings.find((f) => f.id === id)!;
 

@@ -22,7 +22,7 @@ import { executeScenario } from '../../../src/scenario/execute.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import { DEFAULT_CHOICES, GAP_CHOICES } from '../../../src/vmbus/choices.ts';
 import { pwsh, pwshLabel, standinModule } from '../../lab/host/find-pwsh.ts';
-import { disposeHost, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
+import { disposeHost, hostFile, newStandinHost, PARENT, SWITCH, VM_ROOT, type StandinHost } from '../../lab/host/standin.ts';
 import { emulatorLoopbackDrivers } from './support/emulator-lab.ts';
 import { cLoopbackDrivers } from './support/c-loopback.ts';
 
@@ -30,7 +30,8 @@ const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('w
 
 const pkgs = hostPackages(loadHostDrivers(), ['loopback']);
 // The probe makes each loopback job's work folder under vmRoot (New-Item), and the tools
-// write their traces there: a real local folder, as the stand-in has no D: drive.
+// write their traces there. Here a local folder (a path on no drive); the command-line
+// test below uses the inventory's D:\bench\vms, the stand-in's D: drive.
 const PROBE_ROOT = mkdtempSync(join(tmpdir(), 'probe-root-'));
 const labHost: LabHost = { name: 'hv-a', transport: { kind: 'local' }, shell: 'pwsh', vmRoot: PROBE_ROOT, switchName: SWITCH, migrationPartner: undefined, capacity: { vmSlots: 2, memoryMB: 8192 }, build: '26100', attach: ['loopback'], source: { file: 'lab.yaml', line: 1 } };
 const status = (r: ProbeReport) => Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
@@ -160,15 +161,22 @@ describe.skipIf(!pwsh)(`bench lab probe on the stand-in ${pwshLabel}`, { timeout
     await init();
     const work = mkdtempSync(join(tmpdir(), 'probe-cli-'));
     const lab = join(work, 'lab.yaml');
-    // An inventory's vmRoot must be a Windows path (the loader refuses others): on the
-    // stand-in, which has no D: drive, the probe's own work folders cannot be made, so
-    // only the questions before them are asserted here.
+    // An inventory's vmRoot must be a Windows path (the loader refuses others): D:\bench\vms,
+    // on the stand-in's D: drive (a PSDrive over a folder of its state). The probe makes its
+    // work folders there with New-Item, the tool writes its traces there, and the bench
+    // reads them back through .NET with the path resolved by the session (readHostFile).
     writeFileSync(lab, ['version: 1', 'name: standin-lab', 'hosts:', `  - { name: hv-a, transport: local, vmRoot: '${VM_ROOT}', switch: ${SWITCH}, capacity: { vmSlots: 2, memoryMB: 8192 } }`, ''].join('\n'));
     const out = join(work, 'probe');
     const env = { ...process.env, BENCH_PWSH: pwsh!.path, BENCH_HYPERV_MODULE: standinModule, BENCH_HYPERV_STATE: a.dir, BENCH_CONTROL_TOOL: 'sample-ctl', TERM: 'dumb' };
     const r = await promisify(execFile)(process.execPath, [resolve('bin/bench.js'), 'lab', 'probe', '--lab', lab, '--out', out, '--scenario', 'bench/scenarios/01-idle-save-restore.yaml', '--json'], { env, timeout: 120_000 }).catch((e: Error & { stderr?: string; stdout?: string }) => { throw new Error(`${e.message}\n${e.stderr ?? ''}\n${(e.stdout ?? '').slice(0, 2000)}`); });
     const doc = JSON.parse(r.stdout) as ProbeReport & { files: { json: string; markdown: string } };
-    expect(status(doc)).toMatchObject({ shell: 'pass', 'client-binds': 'pass', 'restore-open': 'pass' });
+    expect(status(doc)).toMatchObject({ shell: 'pass', 'client-binds': 'pass', 'restore-open': 'pass', 'rescind-order': 'pass' });
+    // The experiment's verdict, from the traces read back from D: (not "Cannot find drive D").
+    const rescind = doc.findings.find((f) => f.id === 'rescind-order')!;
+    expect(rescind.meaning).toMatch(/^the removal race modelled by cGuestRemovalRace was not seen here/);
+    expect(rescind.detail).toMatch(/the client was closed inside its device's removal/);
+    // The traces are where the inventory put them: under vmRoot on the host's D:.
+    expect(existsSync(hostFile(a, `${VM_ROOT}\\probe-rescind-order\\client.jsonl`))).toBe(true);
     expect(JSON.parse(readFileSync(doc.files.json, 'utf8'))).toEqual({ version: 1, host: doc.host, at: doc.at, facts: doc.facts, findings: doc.findings });
     expect(existsSync(join(out, 'probe.md'))).toBe(true);
   });

@@ -97,6 +97,21 @@ $script:StandinTools = @{
 function sample-ctl { Invoke-StandinControlTool -Tool 'sample-ctl' -ToolArgs $args }
 function blockq-ctl { Invoke-StandinControlTool -Tool 'blockq-ctl' -ToolArgs $args }
 
+# The file a native tool opens for a path it is given, as on a host: a drive path is on
+# the host's drive, here a folder of the stand-in's drives (DriverFiles.ps1: C:, D:), and a
+# drive the host lacks is ERROR_PATH_NOT_FOUND; any other path is relative to the folder
+# the tool was started in, which PowerShell makes the session's location ($PWD), not the
+# process's .NET current directory. The bench reads the file back through the session
+# (readHostFile resolves the path with the session's drives and location): both name the
+# same file, as on a real host where D: is one volume for everyone.
+function script:Resolve-ToolPath([string]$Path) {
+    if ($Path -match '^([A-Za-z]):\\') {
+        if (-not [System.IO.Directory]::Exists([System.IO.Path]::Combine((StateDir), $Matches[1].ToUpperInvariant()))) { throw [System.IO.DirectoryNotFoundException]::new($Path) }
+        return Resolve-HostPath $Path
+    }
+    $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
+}
+
 function script:Invoke-StandinControlTool([string]$Tool, [object[]]$ToolArgs) {
     $c = Get-Config
     $d = Get-SampleDrivers $c
@@ -111,7 +126,7 @@ function script:Invoke-StandinControlTool([string]$Tool, [object[]]$ToolArgs) {
         Save-Config $c
         $body = ConvertTo-Json -Compress -InputObject @{ tool = $Tool; args = $argv }
         $r = Invoke-RestMethod -Uri $d.Bridge -Method Post -Body $body -ContentType 'application/json'
-        if ($r.file) { [System.IO.File]::WriteAllText([string]$r.file, [string]$r.content) }
+        if ($r.file) { [System.IO.File]::WriteAllText((Resolve-ToolPath ([string]$r.file)), [string]$r.content) }
         foreach ($l in @($r.stderr)) { if ($l) { [Console]::Error.WriteLine("${Tool}: $l") } }
         @($r.output) | ForEach-Object { [string]$_ }
         $global:LASTEXITCODE = [int]$r.exitCode
@@ -119,18 +134,9 @@ function script:Invoke-StandinControlTool([string]$Tool, [object[]]$ToolArgs) {
     }
     if (-not $script:StandinTools[$Tool].Model) { Save-Config $c; & $fail 3 "the stand-in has no model of this tool's drivers: set a bridge (Set-StandinSampleDrivers -Bridge)"; return }
     # A file the tool is given is opened as sample-ctl opens it (CreateFile: no folder made,
-    # ERROR_PATH_NOT_FOUND (3) for a missing one). A drive path is a file of the stand-in's
-    # drives (DriverFiles.ps1: C: only; the stand-in has no D:), any other path the local
-    # file as .NET names it, as the bench reads it back with .NET (readHostFile) and as the
-    # bridge writes it: so tests give a local folder for the probe's work folders.
+    # ERROR_PATH_NOT_FOUND (3) for a missing one), at Resolve-ToolPath's file.
     $writeFile = { param($path, $lines)
-        try {
-            $real = if ($path -match '^([A-Za-z]):\\') {
-                if (-not [System.IO.Directory]::Exists([System.IO.Path]::Combine((StateDir), $Matches[1].ToUpperInvariant()))) { throw [System.IO.DirectoryNotFoundException]::new($path) }
-                Resolve-HostPath $path
-            } else { $path }
-            [System.IO.File]::WriteAllText($real, ((@($lines) | ForEach-Object { "$_`n" }) -join '')); $global:LASTEXITCODE = 0
-        }
+        try { [System.IO.File]::WriteAllText((Resolve-ToolPath $path), ((@($lines) | ForEach-Object { "$_`n" }) -join '')); $global:LASTEXITCODE = 0 }
         catch { & $fail 3 "cannot create $path (error 3)" }
     }
     if ($who -eq 'etl2jsonl') {

@@ -6,6 +6,13 @@
 #   C:\...    a global PSDrive `C` over <state dir>/C (FileSystem provider), so a Windows
 #             path the bench sends names a real file: C:\Windows\System32\drivers\x.sys is
 #             <state dir>/C/Windows/System32/drivers/x.sys.
+#   D:\...    the same over <state dir>/D: the host's data volume, where an inventory's
+#             vmRoot (D:\bench\vms) is. The bench makes folders there with New-Item, the
+#             tools (ControlTools.ps1) write traces there, and the bench reads them back
+#             through .NET with the path resolved by the session (readHostFile): all three
+#             see one file, as on a host. Ours: a host's D: is a real volume, not a PSDrive;
+#             only the session's view of it is modelled. Disks and parents under D: stay a
+#             registry (files.clixml), not files.
 #   versions  a binary is a small PE file: a .NET assembly whose AssemblyFileVersion is the
 #             file version, since FileVersionInfo reads no native version resource off
 #             Windows but does read a managed one. Bytes after it (a build tag) make each
@@ -29,12 +36,12 @@ function script:Resolve-HostPath([string]$Path, [string]$Dir = (StateDir)) {
     [System.IO.Path]::Combine([string[]](@($Dir, $Matches[1].ToUpperInvariant()) + @($Matches[2] -split '\\' | Where-Object { $_ })))
 }
 
-# The C: and HKLM: drives of this session, over the current state directory (made again
+# The C:, D: and HKLM: drives of this session, over the current state directory (made again
 # when another directory is named: each directory is another host).
 function script:Use-HostDrives {
     $dir = StateDir
     $fs = $ExecutionContext.SessionState.Provider.GetOne('FileSystem')
-    foreach ($name in 'C', 'HKLM') {
+    foreach ($name in 'C', 'D', 'HKLM') {
         $root = [System.IO.Path]::Combine($dir, $name)
         [void][System.IO.Directory]::CreateDirectory($root)
         $have = $ExecutionContext.SessionState.Drive.GetAllForProvider('FileSystem') | Where-Object { $_.Name -eq $name }
