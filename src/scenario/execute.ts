@@ -380,6 +380,7 @@ class Execution {
         return;
       case 'settle':
         this.settle();
+        this.opts.chooser?.settled?.();
         return;
       case 'save':
         this.sink.emit({ side: 'bench', ev: 'vm.save.begin' });
