@@ -39,6 +39,7 @@ import { GuestTraceRewinds } from './guest-trace-rewinds.ts';
 import { HostInserts } from './host-inserts.ts';
 import { doChannelStep } from './channel-steps.ts';
 import { ControlWriteAgain } from '../../lab/guest/control-write.ts';
+import type { DriverCounters } from '../../device-api/device-module.ts';
 
 /** Hyper-V operations on one host (src/lab/hyperv.ts HyperV has these). */
 export interface VmOps {
@@ -59,6 +60,21 @@ export interface DriverControl {
   /** The last seq the driver wrote (its counters). */
   traceSeq(): Promise<number>;
   readTrace(): Promise<string>;
+  /**
+   * Optional: what the driver still waits on, one line each (its counters' transactions
+   * sent without a completion yet: outstandingOf); empty when nothing. The scenario's
+   * last settle waits for both drivers' to be empty; absent, it cannot, and ends on quiet.
+   */
+  outstanding?(): Promise<string[]>;
+}
+
+/** A driver's counters as `outstanding` lines: per channel, the transactions sent that have no completion yet. */
+export function outstandingOf(counters: DriverCounters): string[] {
+  const out: string[] = [];
+  for (const [ch, { sent, completed }] of counters.channels) {
+    if (sent > completed) out.push(`ch=${ch}: ${sent - completed} of ${sent} transaction(s) sent without a completion`);
+  }
+  return out;
 }
 
 export interface GuestControl extends DriverControl {
@@ -158,8 +174,11 @@ export async function runRealJob(spec: RealJobSpec, lab: JobLab, dir: string, si
       where = await doStep(step, { lab, spec, where, bench, marks, hostMarks, op, options, signal, held });
     }
     // The emulator settles at the end of every scenario (execute.ts finish): so does the
-    // lab, or the last steps' deliveries would land after scenario.end.
-    await settle({ lab, spec, where, bench, marks, hostMarks, op, options, signal, held });
+    // lab, or the last steps' deliveries would land after scenario.end. This one has no
+    // next step to carry what is outstanding into (a settle step's cut does that): the
+    // model ends with everything done, so the job waits, where its drivers say, for them
+    // to have nothing outstanding too, not only to be quiet.
+    await settle({ lab, spec, where, bench, marks, hostMarks, op, options, signal, held }, 'done');
     bench.emit({ ev: 'scenario.end', name: s.name, seed: spec.seed }, await marks());
   } catch (e) {
     if (signal.aborted) throw e;
@@ -308,17 +327,31 @@ async function doStep(step: Step, c: StepCtx): Promise<string> {
   return c.where;
 }
 
-/** Waits until neither driver writes for settleQuietMs; a run that never quiets is a hang. */
-async function settle(c: StepCtx): Promise<void> {
+/**
+ * Waits until neither driver writes for settleQuietMs ('quiet'), and with 'done' also until
+ * neither says it waits on anything (DriverControl.outstanding, where it can say); a run
+ * that never gets there within settleTimeoutMs is a hang, named by what was outstanding.
+ */
+async function settle(c: StepCtx, until: 'quiet' | 'done' = 'quiet'): Promise<void> {
   const { lab, options } = c;
-  const until = lab.clock.now() + options.settleTimeoutMs;
+  const deadline = lab.clock.now() + options.settleTimeoutMs;
+  const outstanding = async (): Promise<string[]> => until === 'quiet' ? [] : [
+    ...(await lab.vsp.outstanding?.() ?? []).map((l) => `host ${l}`),
+    ...(await lab.guest.outstanding?.() ?? []).map((l) => `guest ${l}`),
+  ];
   let last = await c.marks();
   let quietSince = lab.clock.now();
-  while (lab.clock.now() - quietSince < options.settleQuietMs) {
-    if (lab.clock.now() >= until) throw new OpTimeout(`the drivers were still writing ${options.settleTimeoutMs} ms into settle`);
-    await lab.clock.sleep(Math.min(500, options.settleQuietMs), c.signal);
+  let waiting = await outstanding();
+  while (lab.clock.now() - quietSince < options.settleQuietMs || waiting.length > 0) {
+    if (lab.clock.now() >= deadline) {
+      throw new OpTimeout(waiting.length > 0
+        ? `the drivers still had work outstanding ${options.settleTimeoutMs} ms into the scenario's last settle: ${waiting.join('; ')}`
+        : `the drivers were still writing ${options.settleTimeoutMs} ms into settle`);
+    }
+    await lab.clock.sleep(Math.max(1, Math.min(500, options.settleQuietMs)), c.signal);
     const now = await c.marks();
     if (now.host !== last.host || now.guest !== last.guest) { last = now; quietSince = lab.clock.now(); }
+    waiting = await outstanding();
   }
 }
 
