@@ -705,7 +705,9 @@ function classOfFieldMismatch(o: TraceEvent, m: EventBody): DivergenceClass | nu
  * a request longer leaves it outstanding, and the next step's events then race it in
  * files with no shared clock. The emulator's settle runs to quiescence; in the replay it
  * runs only as far as the trace shows before the settle's cut, and what came after the
- * cut is carried into the next steps, which may take it (as the real ones did).
+ * cut is carried into the next steps, which may take it (as the real ones did); unless
+ * the next step is a VM operation, whose bench event comes first: then the settle goes on
+ * up to that event (execute.ts, settle), as only it can explain what lies before it.
  * Invariant: the model chooses no event placed after the first cut not passed (a task
  * once chosen still writes its events where the trace has them), and a cut is passed when
  * the model's step that made it ends (the give-up; `settled`), a step's end whose cut is

@@ -64,6 +64,9 @@ export interface DriverControl {
    * Optional: what the driver still waits on, one line each (its counters' transactions
    * sent without a completion yet: outstandingOf); empty when nothing. The scenario's
    * last settle waits for both drivers' to be empty; absent, it cannot, and ends on quiet.
+   * (Not yet given by the lab's own controls: a rescinded channel's transactions end
+   * cancelled, not completed, and a restored VSP's counters start again, which these
+   * lines must allow for before a real lab can wait on them.)
    */
   outstanding?(): Promise<string[]>;
 }
