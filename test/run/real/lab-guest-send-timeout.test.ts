@@ -4,7 +4,11 @@
 // lab recognises that failure from what the write tool prints, and the job's send step
 // ends there, as the emulator's C guest does; any other write failure stays an error.
 // The job then cuts the drivers' files with a bench.mark, and bench check passes its
-// merged trace (without the mark, the same files are refused as spurious).
+// merged trace (without the mark, the same files are refused as spurious). The job's
+// settles are the default 2-s quiet, shorter than the VSP's 10-s holds: each settle step
+// ends with a cut, where check's replay ends its settle (without those cuts the files
+// diverge as lost), and the scenario's last settle waits for the guest's counters to show
+// no request without its completion.
 //
 // A plain file cannot fail a write with the driver's errno, so the guest's `sudo -n` (the
 // package asks for root, as blockq's and the sample's do) is a stand-in put first on the
