@@ -252,6 +252,8 @@ class Replay implements TraceSink {
   private readonly clientChannels = new Set<number>();
   /** guestSends 'wait': the model's sends are matched as their packets enter the ring (WaitingSends) */
   private readonly waits: WaitingSends | null;
+  /** the trace's bench.marks the model's steps have not yet ended at */
+  private readonly cuts = new SettleCuts();
 
   constructor(s: Scenario, source: ObservedSource, properties: boolean, guestSends: GuestSends) {
     this.s = s;
@@ -273,7 +275,7 @@ class Replay implements TraceSink {
         // which guest wrote the trace (guestSends).
         devices: 'twin',
         guestSendWaits: this.waits !== null,
-        chooser: { choose: (model) => this.choose(model), sendBlocked: (model, ch, n) => this.sendBlocked(model, ch, n) },
+        chooser: { choose: (model) => this.choose(model), sendBlocked: (model, ch, n) => this.sendBlocked(model, ch, n), settled: () => this.cuts.pass() },
       });
       this.waits?.settle(this.lastModel, (m) => this.explainModel(m));
       const extra = this.earliestUnexplained() ?? this.readBoundary() ?? this.source.next();
@@ -307,6 +309,7 @@ class Replay implements TraceSink {
 
   /** Starts the next segment; its events are read on demand. */
   private loadSegment(): void {
+    this.cuts.clear();
     fifoClear(this.host);
     fifoClear(this.guest);
     this.boundary = null;
@@ -319,11 +322,12 @@ class Replay implements TraceSink {
     for (let o = this.source.next(); o !== null; o = this.source.next()) {
       const side = o.event.side;
       if (side === 'bench') {
-        // A bench.mark is no VM operation, and the model writes none: it only cut the
-        // files when they were merged, and the order it made is the trace's, which
-        // choose() follows (placeOf).
+        // A bench.mark is no VM operation, and the model writes none: it cut the files
+        // when they were merged, at the end of a step (SettleCuts), and the order it made
+        // is the trace's, which choose() follows (placeOf).
         if (o.event.ev === 'bench.mark') {
           this.feed(o);
+          this.cuts.read(placeOf(o));
           continue;
         }
         this.boundary = o;
@@ -468,9 +472,12 @@ class Replay implements TraceSink {
     const options = model.options();
     this.lastOptions = options;
     // The side whose next event comes first in the file is tried first; if nothing
-    // explains it, the other side's.
-    const h = this.head('host');
-    const g = this.head('guest');
+    // explains it, the other side's. What lies past a cut the model's step has not reached
+    // the end of happened after that step: not yet (SettleCuts).
+    const nextHost = this.head('host');
+    const nextGuest = this.head('guest');
+    const h = this.cuts.before(nextHost);
+    const g = this.cuts.before(nextGuest);
     const hostFirst = h !== undefined && (g === undefined || placeOf(h) < placeOf(g));
     // The guest gave up a send waiting for room: what the trace shows after the give-up
     // came after it, so the model may not run it first (a host read would free the room
@@ -483,6 +490,9 @@ class Replay implements TraceSink {
     }
     const found = hostFirst ? (this.explain(model, options, 'host', h) ?? this.explain(model, options, 'guest', g)) : (this.explain(model, options, 'guest', g) ?? this.explain(model, options, 'host', h));
     if (found) return found;
+    // All that is left came after the step's cut: the step ends here (no flush is wanted
+    // for events the model may not take yet).
+    if (h === undefined && g === undefined && (nextHost !== undefined || nextGuest !== undefined)) return null;
     // Nothing explains the next events yet: perhaps a packet the trace shows arriving is
     // still in the sender's library queue. A flush writes nothing to the trace.
     for (const opt of options) {
@@ -531,6 +541,8 @@ class Replay implements TraceSink {
         throw this.diverge(g, [`guest pkt.timeout ch=${ch} dir=g2h tx=${String(waiting.tx)} len=${waiting.len} digest=${waiting.digest}`], `the guest gave up a packet other than the one its send waits with`, 'payload');
       }
       this.waits!.abandon(ch);
+      // The job cut the files right after the failed write: the step ends at that cut.
+      this.cuts.pass();
       return 'gave-up';
     }
     const why = `the guest's send step on channel ${ch} still has ${queued} packet(s) waiting for room in its ring, and the trace shows the host freeing none: a send that waits for room resumes only once the host has read enough`;
@@ -683,6 +695,49 @@ function classOfFieldMismatch(o: TraceEvent, m: EventBody): DivergenceClass | nu
     if (o.ev === 'pkt.save') return 'not-saved';
   }
   return null;
+}
+
+/**
+ * The trace's cuts (bench.mark) the model has not passed, by place. A real job writes one
+ * at the end of a step that the model's own step may end elsewhere: a Linux guest's send
+ * given up (the host's later reads of the ring came after the give-up), and a `settle`,
+ * which on a real VM is the drivers quiet for a while, not everything done: a VSP holding
+ * a request longer leaves it outstanding, and the next step's events then race it in
+ * files with no shared clock. The emulator's settle runs to quiescence; in the replay it
+ * runs only as far as the trace shows before the settle's cut, and what came after the
+ * cut is carried into the next steps, which may take it (as the real ones did); unless
+ * the next step is a VM operation, whose bench event comes first: then the settle goes on
+ * up to that event (execute.ts, settle), as only it can explain what lies before it.
+ * Invariant: the model chooses no event placed after the first cut not passed (a task
+ * once chosen still writes its events where the trace has them), and a cut is passed when
+ * the model's step that made it ends (the give-up; `settled`), a step's end whose cut is
+ * not read yet passing the next one read. Nothing is dropped: what the model does not take
+ * before a cut it must still explain later, up to the next bench event and scenario.end,
+ * as ever (test/check/replay-settle-cut.test.ts). A trace without marks (the emulator's)
+ * has no cut, and its settles run as far as the trace explains.
+ */
+class SettleCuts {
+  private readonly places: Fifo<number> = fifo();
+  /** steps that ended at a cut not read yet */
+  private owed = 0;
+  read(place: number): void {
+    if (this.owed > 0) this.owed--;
+    else fifoPush(this.places, place);
+  }
+  pass(): void {
+    if (fifoLength(this.places) > 0) fifoShift(this.places);
+    else this.owed++;
+  }
+  /** `o` if it lies before the first cut not passed, else undefined */
+  before(o: ObservedEvent | undefined): ObservedEvent | undefined {
+    const cut = fifoPeek(this.places);
+    return o === undefined || cut === undefined || placeOf(o) < cut ? o : undefined;
+  }
+  /** a bench event ends the segment: every cut was in it */
+  clear(): void {
+    fifoClear(this.places);
+    this.owed = 0;
+  }
 }
 
 /**

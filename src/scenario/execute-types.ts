@@ -174,6 +174,12 @@ export interface Chooser {
    * (GuestDriver.abandonQueued); or the replay diverges (throws).
    */
   sendBlocked?(model: ReplayModel, ch: number, queued: number): 'gave-up';
+  /**
+   * Optional: a `settle` step of the scenario ended (not the one at its end). The replay
+   * ends it where the trace's settle ended (a real job's settle is its drivers quiet for a
+   * while, not everything done: src/check/replay.ts, SettleCuts).
+   */
+  settled?(): void;
 }
 
 /**

@@ -73,6 +73,9 @@ type VmState = 'running' | 'paused' | 'saved';
 /** The checkpoint an explored checkpoint-apply takes and applies at once. */
 const EXPLORE_CHECKPOINT = 'explore';
 
+/** The steps whose first event is the bench's (a VM operation's): nothing of the drivers' comes before it. */
+const STARTS_WITH_BENCH_EVENT: ReadonlySet<Step['op']> = new Set(['save', 'restore', 'pause', 'resume', 'checkpoint', 'apply-checkpoint', 'migrate']);
+
 // Task kinds, packed with the channel index into one number (no allocation per step).
 const HOST_DELIVER = 0;
 const HOST_FLUSH = 1;
@@ -252,6 +255,7 @@ class Execution {
           },
         };
       }
+      this.nextStep = this.s.steps[i + 1];
       if (!this.guarded(() => this.step(step), 'channel' in step ? step.channel : -1)) break;
     }
     return { kind: 'done', result: this.finish() };
@@ -360,6 +364,9 @@ class Execution {
 
   // ------------------------------------------------------------------ steps
 
+  /** the scenario's step after the one running (undefined: none), for the replay's settle */
+  private nextStep: Step | undefined = undefined;
+
   private step(step: Step): void {
     switch (step.op) {
       case 'guest-send':
@@ -380,6 +387,16 @@ class Execution {
         return;
       case 'settle':
         this.settle();
+        if (this.opts.chooser?.settled) {
+          // Replay: the model's settle ended where the trace's did (its cut: the replay's
+          // SettleCuts), the rest carried into the next steps. A next step that is a VM
+          // operation writes its bench event before anything else, and what the trace
+          // shows before that event must be explained before it: only this settle can, so
+          // it goes on up to it (and so does the scenario's end, in finish).
+          this.opts.chooser.settled();
+          const next = this.nextStep;
+          if (next !== undefined && STARTS_WITH_BENCH_EVENT.has(next.op)) this.settle();
+        }
         return;
       case 'save':
         this.sink.emit({ side: 'bench', ev: 'vm.save.begin' });

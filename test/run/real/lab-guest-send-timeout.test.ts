@@ -4,7 +4,11 @@
 // lab recognises that failure from what the write tool prints, and the job's send step
 // ends there, as the emulator's C guest does; any other write failure stays an error.
 // The job then cuts the drivers' files with a bench.mark, and bench check passes its
-// merged trace (without the mark, the same files are refused as spurious).
+// merged trace (without the mark, the same files are refused as spurious). The job's
+// settles are the default 2-s quiet, shorter than the VSP's 10-s holds: each settle step
+// ends with a cut, where check's replay ends its settle (without those cuts the files
+// diverge as lost), and the scenario's last settle waits for the guest's counters to show
+// no request without its completion.
 //
 // A plain file cannot fail a write with the driver's errno, so the guest's `sudo -n` (the
 // package asks for root, as blockq's and the sample's do) is a stand-in put first on the
@@ -24,7 +28,7 @@ import { ControlWriteAgain } from '../../../src/lab/guest/control-write.ts';
 import { GuestSsh } from '../../../src/lab/guest-ssh.ts';
 import type { VmTemplate } from '../../../src/lab/template.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
-import { mergeTraces, runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts';
+import { DEFAULT_REAL_JOB, mergeTraces, outstandingOf, runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
 import { linuxGuestSends } from '../../../src/check/replay.ts';
 import { stalledOn } from '../../check/support/send-timeout-scenario.ts';
@@ -114,6 +118,9 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
       // loaded machine (lab-guest.test.ts reads them over SSH). The write and the trace
       // still go over SSH.
       traceSeq: () => c.lab.guest.traceSeq(),
+      // Its requests sent without a completion, from the same counters (the sample's
+      // `requests_sent` and `completions`): the scenario's last settle waits for none.
+      outstanding: async () => outstandingOf(sampleControl.counters('guest', c.guestFile('counters').split('\n'))),
       readTrace: async () => {
         writeFileSync(join(dir, 'trace'), c.guestFile('trace'));
         return overSsh.readTrace();
@@ -121,11 +128,11 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
       reconnect: () => overSsh.reconnect(),
     };
     const outDir = mkdtempSync(join(tmpdir(), 'lab-guest-eagain-out-'));
-    // The job's settle waits for the drivers to be quiet longer than the VSP holds a
-    // request (10 s), so that it ends where the model's does: with nothing held. (A
-    // shorter one ends inside the hold; the next step's sends then race the host's reads
-    // with no cut between them, and the merge cannot order those: README, "Not yet".)
-    const out = await runRealJob({ scenario: stalled, seed: 1, hostMap: { [stalled.host]: 'hv' } }, { ...c.lab, guest: viaSsh }, outDir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 12_000, settleTimeoutMs: 120_000 });
+    // The job's settle is the default one: the drivers quiet for 2 s, far shorter than
+    // the VSP's 10-s holds, so it ends with requests still held, and the next step's sends
+    // race the host's reads of them. The job cuts the files at each settle's end (a
+    // bench.mark), and check's replay ends its settle there (src/check/replay.ts, SettleCuts).
+    const out = await runRealJob({ scenario: stalled, seed: 1, hostMap: { [stalled.host]: 'hv' } }, { ...c.lab, guest: viaSsh }, outDir, new AbortController().signal, { ...DEFAULT_REAL_JOB, opTimeoutMs: 60_000 });
     expect(out, JSON.stringify(out).slice(0, 600)).toMatchObject({ kind: 'ran' });
     if (out.kind !== 'ran') return;
     // The first send step was refused (and its write really failed over SSH); the second went through.
@@ -137,11 +144,18 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
     expect(events.filter((e) => e.ev === 'pkt.send' && e.side === 'guest')).toHaveLength(20);
     // The job cut the files right after the failed write (a bench.mark with both drivers'
     // seqs), so the merged trace has the host's later reads of the ring (10 s after the
-    // give-up) after the guest's pkt.timeout, and bench check, as the lab's checker runs
-    // it (the Linux guest's sends wait for room), passes it.
+    // give-up) after the guest's pkt.timeout, and at the end of each of the two settles;
+    // bench check, as the lab's checker runs it (the Linux guest's sends wait for room),
+    // passes it.
     const mark = events.findIndex((e) => e.ev === 'bench.mark');
-    expect(events.filter((e) => e.ev === 'bench.mark')).toHaveLength(1);
+    expect(events.filter((e) => e.ev === 'bench.mark')).toHaveLength(3);
     expect(mark).toBeGreaterThan(events.findIndex((e) => e.ev === 'pkt.timeout'));
+    // The first settle ended with the VSP still holding every request it took: the host's
+    // first completion comes after that settle's cut, as does the next step's first send.
+    const settleCut = events.findIndex((e, i) => i > mark && e.ev === 'bench.mark');
+    const nextSend = events.findIndex((e) => e.ev === 'pkt.send' && e.side === 'guest' && e.len === 64);
+    expect(nextSend).toBeGreaterThan(settleCut);
+    expect(events.findIndex((e) => e.ev === 'pkt.complete' && e.side === 'host')).toBeGreaterThan(settleCut);
     const check = (trace: string) => checkTraces(stalled, [trace], { guestSends: linuxGuestSends(sampleControl), minimise: false });
     const marked = await check(out.traces[0]!);
     expect(marked.result, JSON.stringify(marked.result).slice(0, 800)).toMatchObject({ verdict: 'pass', failedProperties: [] });
@@ -154,10 +168,19 @@ describe.skipIf(sshReason || !strace)(`a Linux guest's control write that fails 
     // before the give-up, and check calls it spurious, as it did before the job wrote the
     // mark. (So the pass above is the mark's doing.)
     const benchFile = join(outDir, 'bench.jsonl');
+    const benchLines = readFileSync(benchFile, 'utf8').split('\n');
     const unmarked = join(outDir, 'bench-unmarked.jsonl');
-    writeFileSync(unmarked, readFileSync(benchFile, 'utf8').split('\n').filter((l) => !l.includes('"bench.mark"')).join('\n'));
+    writeFileSync(unmarked, benchLines.filter((l) => !l.includes('"bench.mark"')).join('\n'));
     const merged = await mergeTraces(unmarked, hostFile, guestFile, join(outDir, 'trace-unmarked.jsonl'));
     const withoutMark = await check(merged);
     expect(withoutMark.result).toMatchObject({ verdict: 'diverge', class: 'spurious', firstUnexplained: { event: expect.objectContaining({ ev: 'pkt.timeout' }) } });
+    // With the give-up's cut but not the settles': the replay's settle runs on into what
+    // the host did after the job's settle ended, and check parts from the trace, as it did
+    // before the job cut its settles. (So the pass above is the settles' cuts' doing too.)
+    const marks = benchLines.flatMap((l, i) => (l.includes('"bench.mark"') ? [i] : []));
+    const giveUpOnly = join(outDir, 'bench-give-up-only.jsonl');
+    writeFileSync(giveUpOnly, benchLines.filter((_, i) => !marks.slice(1).includes(i)).join('\n'));
+    const withoutSettleCuts = await check(await mergeTraces(giveUpOnly, hostFile, guestFile, join(outDir, 'trace-give-up-only.jsonl')));
+    expect(withoutSettleCuts.result, JSON.stringify(withoutSettleCuts.result).slice(0, 800)).toMatchObject({ verdict: 'diverge', class: 'lost', firstUnexplained: { event: expect.objectContaining({ side: 'guest', ev: 'pkt.completion' }) } });
   });
 });

@@ -65,6 +65,35 @@ describe('runRealJob', () => {
     expect(bench.map((b) => b.seq)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it('the scenario\'s last settle waits, past quiet, until neither driver says it waits on anything; one that never gets there is a hang naming what', async () => {
+    const { scenario, events } = await emulate('bench/scenarios/05-migrate-and-back.yaml');
+    const options = { opTimeoutMs: 60_000, settleQuietMs: 100, settleTimeoutMs: 30_000 };
+    // Without `outstanding` the job ends on quiet, well before 20 s.
+    const plain = new SimClock();
+    expect(await plain.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a', 'host-b': 'hv-b' } }, emulatorLab(events, plain, []), dir(), new AbortController().signal, options))).toMatchObject({ kind: 'ran' });
+    expect(plain.now()).toBeLessThan(20_000);
+    // The VSP says it has a transaction without a completion until 20 s in (a request it
+    // holds that long); the drivers write nothing meanwhile.
+    const clock = new SimClock();
+    const lab = emulatorLab(events, clock, []);
+    const asked: number[] = [];
+    lab.vsp.outstanding = async () => {
+      asked.push(clock.now());
+      return clock.now() < 20_000 ? ['ch=0: 1 of 40 transaction(s) sent without a completion'] : [];
+    };
+    const out = await clock.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a', 'host-b': 'hv-b' } }, lab, dir(), new AbortController().signal, options));
+    expect(out.kind).toBe('ran');
+    expect(clock.now()).toBeGreaterThanOrEqual(20_000);
+    expect(asked.at(-1)).toBeGreaterThanOrEqual(20_000);
+    // Never: a hang within settleTimeoutMs, naming the side and its line.
+    const stuck = new SimClock();
+    const lab2 = emulatorLab(events, stuck, []);
+    lab2.guest.outstanding = async () => ['ch=0: 2 of 10 transaction(s) sent without a completion'];
+    const hung = await stuck.drive(runRealJob({ scenario, seed: 1, hostMap: { 'host-a': 'hv-a', 'host-b': 'hv-b' } }, lab2, dir(), new AbortController().signal, options));
+    expect(hung).toMatchObject({ kind: 'hang', message: expect.stringMatching(/still had work outstanding 30000 ms into the scenario's last settle: guest ch=0: 2 of 10 transaction\(s\) sent without a completion/) });
+    expect(stuck.now()).toBeLessThan(31_000);
+  });
+
   it('turns a VM whose save never finishes off, and calls the job a hang', async () => {
     const { scenario, events } = await emulate('bench/scenarios/01-idle-save-restore.yaml');
     const log: string[] = [];
