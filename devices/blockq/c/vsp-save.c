@@ -113,9 +113,12 @@ NTSTATUS BqChannelSave(BQ_CHANNEL *Vc)
 	if (Vc->Channel == NULL || Vc->Unoffered)
 		return STATUS_INVALID_DEVICE_STATE;
 	BqKmcl->VmbChannelPause(Vc->Channel);
+	/* Sends stop here even on a channel its guest closed, where no Suspend runs. */
+	Vc->Suspended = TRUE;
 	status = VshSaveChannel(BqKmcl, Vc->Channel, BQ_POOL_TAG, &blob, &size);
 	if (!NT_SUCCESS(status)) {
 		BqKmcl->VmbChannelStart(Vc->Channel); /* no save, or a failed one: carry on */
+		Vc->Suspended = FALSE;
 		return status;
 	}
 	if (Vc->SaveBlob != NULL)
@@ -125,7 +128,11 @@ NTSTATUS BqChannelSave(BQ_CHANNEL *Vc)
 	return STATUS_SUCCESS;
 }
 
-/* Frees every message restored onto an object a failed restore gives up. */
+/*
+ * Frees the packet of every message restored onto an object a failed restore gives up,
+ * and keeps the message in Abandoned: the rescind that follows (the host's fallback for
+ * a channel it could not restore) ends each Event as cancelled.
+ */
 static VOID BqFreeRestored(BQ_CHANNEL *Vc)
 {
 	LIST_ENTRY gone;
@@ -140,7 +147,8 @@ static VOID BqFreeRestored(BQ_CHANNEL *Vc)
 		BQ_TX *t = CONTAINING_RECORD(RemoveHeadList(&gone), BQ_TX, Link);
 
 		BqKmcl->VmbPacketFree(t->Packet);
-		ExFreePoolWithTag(t, BQ_POOL_TAG);
+		t->Packet = NULL;
+		InsertTailList(&Vc->Abandoned, &t->Link);
 		InterlockedExchangeAdd64(&Vc->Counters.InFlight, -1);
 	}
 }
@@ -157,6 +165,7 @@ NTSTATUS BqChannelRestore(BQ_CHANNEL *Vc)
 	status = BqChannelGiveUp(Vc, FALSE);
 	if (!NT_SUCCESS(status))
 		return status;
+	BqEndAbandoned(Vc, FALSE); /* this restore brings them back from the same state */
 	status = BqChannelConfigure(Vc);
 	if (!NT_SUCCESS(status))
 		return status;
