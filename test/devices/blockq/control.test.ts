@@ -57,10 +57,11 @@ describe('blockq\'s control', () => {
     expect(channelInstance(0x1f)).toBe('5b1e7a20-3c9d-4f61-8a0b-7e440000001f');
   });
 
-  it('writes its VSP\'s channel commands and refuses the ones it lacks (rescind, pause, a FORCE_NEW_CHANNEL open)', () => {
+  it('writes its VSP\'s channel commands, rescind among them, and refuses the ones it lacks (pause, a FORCE_NEW_CHANNEL open)', () => {
     expect(channel({ op: 'open', ch: 1, instance: channelInstance(1), ringPages: 4, loopback: true })).toBe('open 1 5b1e7a20-3c9d-4f61-8a0b-7e4400000001 loopback ring-pages=4');
     expect(channel({ op: 'save', ch: 1 })).toBe('save ch=1');
     expect(() => channel({ op: 'open', ch: 1, instance: 'x', ringPages: 4, loopback: false, forceNewChannel: true })).toThrow(/no force-new-channel/);
-    for (const op of ['rescind', 'pause'] as const) expect(() => channel({ op, ch: 1 })).toThrow(new RegExp(`no \`${op}\` command`));
+    expect(channel({ op: 'rescind', ch: 1 })).toBe('rescind ch=1');
+    expect(() => channel({ op: 'pause', ch: 1 })).toThrow(/no `pause` command/);
   });
 });
