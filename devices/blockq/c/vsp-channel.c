@@ -138,6 +138,8 @@ static NTSTATUS BqChannelEnableAndStart(BQ_CHANNEL *Vc)
 	BqTraceState(Vc, "Enabled");
 	Vc->Unopened = TRUE; /* a fresh offer: until a guest opens it (Opened, or Started) */
 	BqKmcl->VmbChannelStart(Vc->Channel);
+	/* Sends again (a save stopped them); with no guest connected yet, no Started says so. */
+	Vc->Suspended = FALSE;
 	return STATUS_SUCCESS;
 }
 
@@ -276,7 +278,7 @@ NTSTATUS BqChannelResume(BQ_CHANNEL *Vc)
 	if (Vc->Unoffered)
 		return BqChannelEnableAndStart(Vc);
 	BqKmcl->VmbChannelStart(Vc->Channel);
-	/* Sends again; on a channel its guest closed no Started runs to say so. */
+	/* Sends again; on a channel its guest closed, no Started runs to say so. */
 	Vc->Suspended = FALSE;
 	return STATUS_SUCCESS;
 }
