@@ -85,4 +85,10 @@ export const blockqControl: ToolControl = {
   windowsGuestChannels: 0,
   // The guest answers each Event by the protocol's own rule (hold + d(tx)): nothing to set first.
   begin: [],
+  // The Linux module registers its hv_driver as KBUILD_MODNAME, vmbus_blockq_guest
+  // (c/guest-linux/bq_guest_main.c, Kbuild): a guest-close unbinds the device from it (its
+  // remove closes the channel and ends what was in flight), a guest-open binds it again
+  // (its probe opens it), and its trace is the module's, so it outlives the device. No
+  // windowsPnp: blockq has no Windows guest driver.
+  guestUnbind: { linuxDriver: 'vmbus_blockq_guest' },
 };
