@@ -17,7 +17,7 @@ import {
   checkCall, createServerChannel, enableServerChannel, restoreServerChannel, saveServerChannel, type ServerVspCallbacks,
 } from '../../src/device-api/server-channel.ts';
 import {
-  INTERFACE_TYPE_GUID, MAX_MESSAGE_SIZE, Mode, MsgType, Status,
+  HEADER_SIZE, INTERFACE_TYPE_GUID, MAX_MESSAGE_SIZE, Mode, MsgType, Status,
   answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
 } from './protocol.ts';
 import { readRecord, recordSize, writeRecord, type EventState } from './save-record.ts';
@@ -219,6 +219,7 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
   onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const st = readRecord(save, MsgType.Event);
     if (!st) return STATUS.INVALID_PARAMETER;
+    st.type = this.restoredType(st);
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) {
@@ -233,6 +234,17 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
     digestOf(this.d, save);
     this.o.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.o.ch, tx: st.tx, dir: 'h2g', saveDigest: hexOfHalves(this.d.hi, this.d.lo) });
     return STATUS.SUCCESS;
+  }
+
+  /**
+   * A record does not say Event or Note (PROTOCOL.md "SaveBuf"): a Note saved while it
+   * waited in KMCL is known by the digest of the message as sent, so that a rescind or
+   * the guest's close does not end it as a cancelled Event.
+   */
+  private restoredType(st: EventState): number {
+    if (st.hold !== 0 || st.length < HEADER_SIZE || st.length > MAX_MESSAGE_SIZE) return MsgType.Event;
+    digestOf(this.d, encodeMessage(MsgType.Note, st.tx, st.length, 0, 0));
+    return this.d.hi === st.digestHi && this.d.lo === st.digestLo ? MsgType.Note : MsgType.Event;
   }
 
   save(): Uint8Array[] {

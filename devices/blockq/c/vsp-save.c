@@ -61,8 +61,18 @@ NTSTATUS BqEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize,
 	t->Vc = vc;
 	t->Event = saved;
 	t->RingBytes = BqRingBytes(saved.length);
-	/* The message is a function of the record; KMCL's part carries what was sent. */
-	if (bq_encode_message(t->Message, BQ_MSG_EVENT, saved.tx, saved.length, 0, saved.hold)) {
+	/*
+	 * The message is a function of the record; KMCL's part carries what was sent. The
+	 * record does not say Event or Note (PROTOCOL.md "SaveBuf"): a Note saved while it
+	 * waited in KMCL is known by the digest of the message as sent, so that a rescind
+	 * or the guest's close does not end it as a cancelled Event.
+	 */
+	if (saved.hold == 0 &&
+	    bq_encode_message(t->Message, BQ_MSG_NOTE, saved.tx, saved.length, 0, 0) == 0 &&
+	    bq_fnv1a64(t->Message, saved.length) == saved.digest) {
+		t->Event.type = BQ_MSG_NOTE;
+	} else if (bq_encode_message(t->Message, BQ_MSG_EVENT, saved.tx, saved.length, 0,
+				     saved.hold)) {
 		ExFreePoolWithTag(t, BQ_POOL_TAG);
 		return STATUS_INVALID_PARAMETER;
 	}
