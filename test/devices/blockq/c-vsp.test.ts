@@ -100,6 +100,17 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
     expect(walked.failures).toEqual(plain.failures);
   }, 180_000);
 
+  it('explore\'s walk keys the C VSP across its rescinds and re-offers too (Retiring, Rescinded, Unopened, Abandoned): the verdicts of running each schedule from the start', () => {
+    const s = suite.find((x) => x.name === 'blockq-rescind-and-reoffer')!;
+    const opts = { seed: 1, ops: ['checkpoint' as const], maxSchedules: 16 };
+    const walked = explore({ ...s, devices: 'c' }, opts);
+    const plain = explore({ ...s, devices: 'c' }, { ...opts, plain: true });
+    expect(walked.schedules).toBe(plain.schedules);
+    expect(walked.ranInFull).toBeLessThan(walked.schedules);
+    expect(walked.failures).toEqual(plain.failures);
+    expect(walked.failures).toEqual([]);
+  }, 180_000);
+
   it('an emulated nightly with devices: c runs blockq\'s scenarios on its C VSP under two hosts\' gap choices, every job passing', async () => {
     const lab = await loadLabFile('test/devices/blockq/fixtures/blockq-c-lab.yaml');
     if (lab.kind !== 'emulated') throw new Error('fixture lab is not emulated');
