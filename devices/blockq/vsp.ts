@@ -288,11 +288,11 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
     this.retiring = true;
     try {
       this.channel.disable();
-      const status = this.cancelStatus();
+      // No KMCL object cancels these: the VSP ends them, STATUS_CANCELLED (PROTOCOL.md), as the C VSP does.
       for (const p of this.failedRestore) {
         if (p.state === 'freed') continue;
         const st = p.pointer as EventState | null;
-        if (st && st.type === MsgType.Event) this.traceCancel(st.tx, status);
+        if (st && st.type === MsgType.Event) this.traceCancel(st.tx, STATUS.CANCELLED);
         this.channel.packetFree(p);
       }
       this.failedRestore = [];
@@ -300,11 +300,6 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
     } finally {
       this.retiring = false;
     }
-  }
-
-  /** What a packet cancelled at a rescind completes with (KMCL's cancel status, a choice). */
-  private cancelStatus(): NtStatus {
-    return this.o.choices.cancelStatus === 'cancelled' ? STATUS.CANCELLED : STATUS.DEVICE_REMOVED;
   }
 
   /**

@@ -21,7 +21,8 @@ import { checkTrace } from '../../../src/check/replay.ts';
 import { ArraySource } from '../../../src/check/observed.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
-import type { Scenario } from '../../../src/scenario/model.ts';
+import { ScenarioSchema, toScenario, type Scenario } from '../../../src/scenario/model.ts';
+import type { GapChoices } from '../../../src/vmbus/choices.ts';
 import { BLOCKQ_IOCTL } from '../../../devices/blockq/c/recipe.ts';
 import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
 import { runEmulatedNightly } from '../../../src/run/emulated/nightly-emulated.ts';
@@ -35,10 +36,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 type Ev = Record<string, unknown>;
 
-function run(s: Scenario, devices: 'twin' | 'c', seed = 1, cVspReplace?: Record<string, string>) {
+function run(s: Scenario, devices: 'twin' | 'c', seed = 1, cVspReplace?: Record<string, string>, choices?: Partial<GapChoices>) {
   const sink = new MemorySink('emulator');
   const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
-  const r = executeScenario(s, { seed, sink, devices, cVspReplace });
+  const r = executeScenario(s, { seed, sink, devices, cVspReplace, choices });
   for (const e of sink.events) checker.onEvent(e);
   return { events: sink.events as unknown as Ev[], violations: checker.finish(r.hang, r.refusedRestores), result: r };
 }
@@ -153,6 +154,33 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
       expect(queued(twin.events).filter((q) => !inferred.has(q)), `seed ${seed}`).toEqual([]);
       expect(c.events.filter((e) => e.ev === 'pkt.queued').every((e) => e.inferred === true)).toBe(true);
       expect(checkTrace(s, source(c.events)), `seed ${seed}`).toMatchObject({ verdict: 'pass' });
+    }
+  });
+
+  it('a restore the C VSP refuses falls back to a rescind and a new offer, the restored Events ended cancelled, as on the twin: its trace is the twin\'s but for the listed differences, under both cancel statuses', () => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'blockq-restore-refused',
+      device: 'devices/blockq/device.ts',
+      channels: [{ id: 0 }, { id: 1 }],
+      steps: [
+        { op: 'guest-send', channel: 1, count: 4, size: 128, mode: 'hold', hold: 10 },
+        { op: 'host-send', channel: 1, count: 6, size: 200, hold: 30 },
+        { op: 'host-send', channel: 0, count: 3, size: 200, hold: 30 },
+        { op: 'run', ms: 2 },
+        { op: 'save' },
+        { op: 'restore', fail: [1] },
+        { op: 'guest-send', channel: 1, count: 2, size: 64 },
+        { op: 'settle' },
+      ],
+    }));
+    for (const cancelStatus of ['cancelled', 'device-removed'] as const) {
+      const twin = run(s, 'twin', 1, undefined, { cancelStatus });
+      const c = run(s, 'c', 1, undefined, { cancelStatus });
+      expect(c.violations, cancelStatus).toEqual([]);
+      expect(bag(c.events), cancelStatus).toEqual(bag(twin.events));
+      expect(checkTrace({ ...s, choices: { ...s.choices, cancelStatus } }, source(c.events)), cancelStatus).toMatchObject({ verdict: 'pass' });
+      // Channel 1's restored Events end with the rescind the refusal falls back to.
+      expect(c.events.filter((e) => e.ev === 'pkt.cancel' && e.side === 'host' && e.ch === 1).length, cancelStatus).toBeGreaterThan(0);
     }
   });
 
