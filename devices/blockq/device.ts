@@ -10,7 +10,9 @@
 // lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces") and its
 // Windows control tool (c/tool/blockq-ctl.c), through which a real lab's host side
 // reaches the VSP: a real lab plans and runs its VM jobs with a Linux guest (never run on
-// a real Hyper-V host).
+// a real Hyper-V host). Both sides of each handle a host's rescind and a guest's close
+// (PROTOCOL.md "Rescind and guest close"), so its scenarios may rescind, fail a restore
+// and close a channel from the guest (not FORCE_NEW_CHANNEL: its VSP's open has none).
 
 import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
