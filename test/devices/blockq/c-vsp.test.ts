@@ -23,6 +23,7 @@ import { MemorySink } from '../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
 import { ScenarioSchema, toScenario, type Scenario } from '../../../src/scenario/model.ts';
 import type { GapChoices } from '../../../src/vmbus/choices.ts';
+import { InputError } from '../../../src/errors.ts';
 import { BLOCKQ_IOCTL } from '../../../devices/blockq/c/recipe.ts';
 import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
 import { runEmulatedNightly } from '../../../src/run/emulated/nightly-emulated.ts';
@@ -182,6 +183,27 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
       // Channel 1's restored Events end with the rescind the refusal falls back to.
       expect(c.events.filter((e) => e.ev === 'pkt.cancel' && e.side === 'host' && e.ch === 1).length, cancelStatus).toBeGreaterThan(0);
     }
+  });
+
+  it('a channel with forceNewChannel is refused on the C VSP (exit 2), whose open has none, rather than run as a plain channel; the twin offers it anew', () => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'blockq-force-new',
+      device: 'devices/blockq/device.ts',
+      channels: [{ id: 0, forceNewChannel: true }],
+      steps: [{ op: 'host-send', count: 3, size: 200, hold: 30 }, { op: 'run', ms: 2 }, { op: 'save' }, { op: 'restore' }, { op: 'settle' }],
+    }));
+    const twin = run(s, 'twin');
+    expect(twin.violations).toEqual([]);
+    expect(twin.events.some((e) => e.ev === 'ch.offer')).toBe(true);
+    let error: unknown;
+    try {
+      run(s, 'c');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).exitCode).toBe(2);
+    expect((error as Error).message).toMatch(/channel 0 sets forceNewChannel, and blockq's C VSP has no FORCE_NEW_CHANNEL offer/);
   });
 
   it('answers out of order with replies of several sizes, several outstanding, and saves records of every size', () => {
