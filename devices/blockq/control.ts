@@ -31,13 +31,14 @@ export function channelInstance(ch: number): string {
 }
 
 /**
- * A channel operation as the VSP's command. blockq's VSP has no rescind, pause nor
+ * A channel operation as the VSP's command. blockq's VSP has no pause nor
  * FORCE_NEW_CHANNEL offer (PROTOCOL.md's command table): asking for one is the caller's
- * error, said here rather than as a line the VSP would refuse.
+ * error, said here rather than as a line the VSP would refuse. Its `rescind` revokes the
+ * offer, and `open` of a rescinded channel offers its new instance.
  */
 export function channel(op: ChannelOp): string {
   if (op.op === 'open' && op.forceNewChannel) throw new Error('blockq: the VSP\'s open has no force-new-channel');
-  if (op.op === 'rescind' || op.op === 'pause') throw new Error(`blockq: the VSP has no \`${op.op}\` command`);
+  if (op.op === 'pause') throw new Error(`blockq: the VSP has no \`${op.op}\` command`);
   return channelCommand(op);
 }
 
@@ -84,4 +85,10 @@ export const blockqControl: ToolControl = {
   windowsGuestChannels: 0,
   // The guest answers each Event by the protocol's own rule (hold + d(tx)): nothing to set first.
   begin: [],
+  // The Linux module registers its hv_driver as KBUILD_MODNAME, vmbus_blockq_guest
+  // (c/guest-linux/bq_guest_main.c, Kbuild): a guest-close unbinds the device from it (its
+  // remove closes the channel and ends what was in flight), a guest-open binds it again
+  // (its probe opens it), and its trace is the module's, so it outlives the device. No
+  // windowsPnp: blockq has no Windows guest driver.
+  guestUnbind: { linuxDriver: 'vmbus_blockq_guest' },
 };

@@ -10,7 +10,9 @@
 // lines of its drivers' control interfaces (PROTOCOL.md, "Control interfaces") and its
 // Windows control tool (c/tool/blockq-ctl.c), through which a real lab's host side
 // reaches the VSP: a real lab plans and runs its VM jobs with a Linux guest (never run on
-// a real Hyper-V host).
+// a real Hyper-V host). Both sides of each handle a host's rescind and a guest's close
+// (PROTOCOL.md "Rescind and guest close"), so its scenarios may rescind, fail a restore
+// and close a channel from the guest (not FORCE_NEW_CHANNEL: its VSP's open has none).
 
 import type { DeviceModule, GuestDriver, HostVsp } from '../../src/device-api/device-module.ts';
 import { BlockqCHostVsp } from './c/host-vsp.ts';
@@ -39,6 +41,9 @@ const blockq: DeviceModule = {
     snapshotGuest: (state, now) => snapshotBlockq(state as BlockqGuestState, now),
     reviveGuest: (image, now) => reviveBlockq(image, now),
     cHost(hostName, o): HostVsp {
+      // Its VSP's `open` has no force-new-channel (PROTOCOL.md): the C run would offer a
+      // plain channel and restore it, where the twin offers it anew. Said, not run.
+      if (o.forceNewChannel) throw new InputError(`channel ${o.ch} sets forceNewChannel, and blockq's C VSP has no FORCE_NEW_CHANNEL offer; run it with devices: twin`, { field: 'channels' });
       // One C VSP driver per host name, outliving the VM's host objects (c/host-vsp.ts).
       let driver = o.drivers.get(hostName) as BlockqCVsp | undefined;
       if (!driver) o.drivers.set(hostName, (driver = new BlockqCVsp({ choices: o.choices, sink: o.sink, now: o.now, platformFaults: o.faults, ...(o.replace ? { replace: o.replace } : {}) })));

@@ -10,6 +10,7 @@ import { fifo, fifoInsertSorted, fifoLength, fifoPeek, fifoPush, fifoShift, type
 import { u64FromHalves } from '../../src/vmbus/le-bytes.ts';
 import { RestoreError } from '../../src/vmbus/saved-state.ts';
 import type { TraceSink } from '../../src/trace/sink.ts';
+import type { IncomingRing, OutgoingRing } from '../../src/vmbus/ring.ts';
 import { hexOfHalves, type DigestHalves } from '../../src/devices/digest.ts';
 import type { DeliveryPeek, GuestDriver, GuestRings, HostDoorbell } from '../../src/device-api/device-module.ts';
 import {
@@ -38,6 +39,12 @@ export interface BlockqChannel extends GuestChannelIo {
    * Invariant: an event that wants a reply is here from its delivery until answered, once.
    */
   held: Fifo<HeldEvent>;
+  /**
+   * The guest has the channel closed: the host rescinded it, or the guest closed it
+   * (`guest-close`), and no new instance is opened yet (PROTOCOL.md "Rescind and guest
+   * close"). Absent while open. A closed channel has no rings: nothing is read or written.
+   */
+  closed?: true;
 }
 
 export interface BlockqGuestState {
@@ -88,8 +95,14 @@ export function reviveBlockq(image: unknown, now: number): BlockqGuestState {
       if (!(h.reply instanceof Uint8Array) || !isTxId(h.transId) || !isTxId(h.tx) || typeof h.due !== 'number' || !Number.isInteger(h.status)) bad(`${at}: a held event is malformed`);
       fifoPush(held, { transId: h.transId, tx: h.tx, due: h.due + shift, reply: h.reply, status: h.status });
     }
-    // A restored driver looks at its ring once (the host may have written while it was away).
-    return { ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting: new Map(c.awaiting), held, interrupt: true, draining: false, writable: true };
+    if (c.closed !== undefined && c.closed !== true) bad(`${at}: closed is not true`);
+    // A restored driver looks at its ring once (the host may have written while it was
+    // away); a closed channel has no ring to look at, and nothing of it is in flight.
+    if (c.closed && (c.awaiting.size > 0 || queue.items.length > 0 || held.items.length > 0)) bad(`${at}: a closed channel has work in flight`);
+    const open = c.closed !== true;
+    return {
+      ch: c.ch, nextTx: c.nextTx, nextTransId: c.nextTransId, queue, awaiting: new Map(c.awaiting), held, interrupt: open, draining: false, writable: open, ...(open ? {} : { closed: true as const }),
+    };
   });
   return { channels };
 }
@@ -178,7 +191,9 @@ export class BlockqGuest implements GuestDriver {
   // ------------------------------------------------------------ receiving
 
   canDeliver(ch: number): boolean {
-    return canDeliver(this.chan(ch), this.rings.get(ch)!.in);
+    const c = this.chan(ch);
+    // A closed channel has no rings, and rescind cleared interrupt and draining: test them first.
+    return (c.interrupt || c.draining) && canDeliver(c, this.rings.get(ch)!.in);
   }
 
   /** Takes one packet from the host->guest ring (the shared receive loop; blockq's protocol in `receiver`). */
@@ -253,6 +268,53 @@ export class BlockqGuest implements GuestDriver {
     if (v.type === PacketType.completion) return { ev: 'pkt.completion', tx: c.awaiting.get(v.transId) ?? 0, dir: 'g2h' };
     const tx = v.payloadLen < 16 ? 0 : u64FromHalves(inc.mem.u32(v.payloadAt + 8), inc.mem.u32(v.payloadAt + 12));
     return { ev: 'pkt.recv', tx, dir: 'h2g' };
+  }
+
+  // ------------------------------------------------------------ rescind and guest close
+
+  /**
+   * The host rescinded channel `ch`, or the guest closes it (`cause` 'guest': a scenario's
+   * `guest-close`), as Linux's vmbus_onoffer_rescind or an unbind runs the driver's remove
+   * (PROTOCOL.md "Rescind and guest close"): the guest reads nothing more from the old
+   * rings. Each of our Requests still awaiting its reply (in the ring, or queued behind a
+   * full one) ends here with STATUS_CANCELLED (`pkt.cancel`) and is never sent again: the
+   * VSP may or may not have answered it. The Events we held go unanswered (the host ends
+   * them on its side); queued replies and Notes go with the rings. Our tx counters go
+   * on, so the new instance never reuses an id of the old one. Closed already: nothing.
+   */
+  rescind(ch: number): void {
+    const c = this.chan(ch);
+    if (c.closed) return;
+    c.closed = true;
+    this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Closed' });
+    const status = statusHex(Status.Cancelled);
+    // Invariant: awaiting holds our Requests in the order we sent them (Map order).
+    for (const tx of c.awaiting.values()) this.sink.emit({ side: 'guest', ev: 'pkt.cancel', ch, tx, dir: 'g2h', status });
+    c.awaiting.clear();
+    c.queue = fifo<QueuedWrite>();
+    c.held = fifo<HeldEvent>();
+    c.interrupt = false;
+    c.draining = false;
+    c.writable = false;
+    // The old ring views are not to be used again (reopen brings the new instance's).
+    this.rings.delete(ch);
+  }
+
+  /** The guest opens channel `ch`'s new instance on `rings` (fresh ring memory): Opened, Active, and it looks at the ring once. */
+  reopen(ch: number, rings: { out: OutgoingRing; in: IncomingRing }): void {
+    const c = this.chan(ch);
+    delete c.closed;
+    this.rings.set(ch, rings);
+    traceUnacceptable(rings.in, ch, this.sink);
+    c.interrupt = true;
+    c.writable = true;
+    this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Opened' });
+    this.sink.emit({ side: 'guest', ev: 'ch.state', ch, state: 'Active' });
+  }
+
+  /** Whether the guest has channel `ch` closed (rescinded or closed, no new instance opened yet). */
+  isClosed(ch: number): boolean {
+    return this.chan(ch).closed === true;
   }
 
   pending(): number {

@@ -38,6 +38,8 @@ export const Status = {
   InvalidDeviceRequest: 0xc0000010,
   /** the body did not follow the pattern, or the length was wrong */
   DeviceDataError: 0xc000009c,
+  /** a Request the guest ends at a rescind or its own close (PROTOCOL.md "Rescind and guest close"): never on the wire */
+  Cancelled: 0xc0000120,
 } as const;
 
 export interface Header {

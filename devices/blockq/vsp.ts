@@ -17,7 +17,7 @@ import {
   checkCall, createServerChannel, enableServerChannel, restoreServerChannel, saveServerChannel, type ServerVspCallbacks,
 } from '../../src/device-api/server-channel.ts';
 import {
-  INTERFACE_TYPE_GUID, MAX_MESSAGE_SIZE, Mode, MsgType, Status,
+  HEADER_SIZE, INTERFACE_TYPE_GUID, MAX_MESSAGE_SIZE, Mode, MsgType, Status,
   answerDelay, decodeHeader, digestOf, encodeMessage, encodeReply, isIntact, replyLength, replyStatus, statusFor, statusHex,
 } from './protocol.ts';
 import { readRecord, recordSize, writeRecord, type EventState } from './save-record.ts';
@@ -41,6 +41,12 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
    */
   private outstanding: Fifo<Outstanding> = fifo();
   private discarding = false;
+  /** rescinded, or closed by its guest: what KMCL cancels now ends here, traced as pkt.cancel */
+  private retiring = false;
+  /** Events this VSP restored during the current restore (freed if it fails) */
+  private restoring: VmbPacket[] = [];
+  /** Events left from a restore that failed: KMCL took them back; the rescind that follows ends them */
+  private failedRestore: VmbPacket[] = [];
   private readonly routine = (p: VmbPacket, st: NtStatus, resp: Uint8Array | null): void => this.onReply(p, st, resp);
   private readonly d: DigestHalves = { hi: 0, lo: 0 };
 
@@ -178,12 +184,15 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
 
   private onReply(p: VmbPacket, status: NtStatus, resp: Uint8Array | null): void {
     const st = p.pointer as EventState;
-    // A cancelled event (teardown) did not complete: nothing is traced.
+    // A cancelled Event did not complete: at a teardown nothing is traced; at a rescind
+    // or after the guest's close it ends here, and the trace says so (pkt.cancel).
     if (st.type === MsgType.Event && status === STATUS.SUCCESS && resp !== null) {
       digestOf(this.d, resp, replyLength(resp));
       this.o.sink.emit({
         side: 'host', ev: 'pkt.completion', ch: this.o.ch, tx: st.tx, dir: 'h2g', status: statusHex(replyStatus(resp)), digest: hexOfHalves(this.d.hi, this.d.lo),
       });
+    } else if (st.type === MsgType.Event && this.retiring) {
+      this.traceCancel(st.tx, status);
     }
     this.channel.packetFree(p);
   }
@@ -210,6 +219,7 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
   onRestorePacket(lib: Uint8Array, save: Uint8Array): NtStatus {
     const st = readRecord(save, MsgType.Event);
     if (!st) return STATUS.INVALID_PARAMETER;
+    st.type = this.restoredType(st);
     const p = this.channel.packetAllocate();
     const r = packetRestore(p, lib);
     if (r !== STATUS.SUCCESS) {
@@ -218,11 +228,23 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
       this.channel.packetFree(p);
       return r;
     }
+    this.restoring.push(p);
     p.pointer = st;
     p.completionRoutine = this.routine;
     digestOf(this.d, save);
     this.o.sink.emit({ side: 'host', ev: 'pkt.restore', ch: this.o.ch, tx: st.tx, dir: 'h2g', saveDigest: hexOfHalves(this.d.hi, this.d.lo) });
     return STATUS.SUCCESS;
+  }
+
+  /**
+   * A record does not say Event or Note (PROTOCOL.md "SaveBuf"): a Note saved while it
+   * waited in KMCL is known by the digest of the message as sent, so that a rescind or
+   * the guest's close does not end it as a cancelled Event.
+   */
+  private restoredType(st: EventState): number {
+    if (st.hold !== 0 || st.length < HEADER_SIZE || st.length > MAX_MESSAGE_SIZE) return MsgType.Event;
+    digestOf(this.d, encodeMessage(MsgType.Note, st.tx, st.length, 0, 0));
+    return this.d.hi === st.digestHi && this.d.lo === st.digestLo ? MsgType.Note : MsgType.Event;
   }
 
   save(): Uint8Array[] {
@@ -235,7 +257,73 @@ export class BlockqVsp implements HostVsp, ServerVspCallbacks {
   }
 
   restore(buffers: readonly Uint8Array[]): void {
-    restoreServerChannel(this.channel, buffers, this.fail);
+    this.restoring = [];
+    try {
+      restoreServerChannel(this.channel, buffers, this.fail);
+    } catch (e) {
+      // KMCL took back what the failed restore had added: the packets are still ours to
+      // free, which the rescind that follows does (the executor falls back to one).
+      this.failedRestore = e instanceof DeviceError ? this.restoring : [];
+      throw e;
+    } finally {
+      this.restoring = [];
+    }
+  }
+
+  // ------------------------------------------------------------ rescind and guest close
+
+  private traceCancel(tx: TxId, status: NtStatus): void {
+    this.o.sink.emit({ side: 'host', ev: 'pkt.cancel', ch: this.o.ch, tx, dir: 'h2g', status: statusHex(status) });
+  }
+
+  /**
+   * The host rescinds this channel instance (PROTOCOL.md "Rescind and guest close"),
+   * after the bench's `ch.rescind`: VmbChannelDisable suspends it (Suspend answers the
+   * Requests still outstanding, which the guest never reads) and cancels every Event
+   * still queued or awaiting its reply, each ending at its completion routine as
+   * pkt.cancel; the Events of a failed restore, which no object holds any more, end here
+   * the same way. Then VmbChannelCleanup: this object is done, the re-offer is a new one.
+   */
+  rescind(): void {
+    this.retiring = true;
+    try {
+      this.channel.disable();
+      // No KMCL object cancels these: the VSP ends them, STATUS_CANCELLED (PROTOCOL.md), as the C VSP does.
+      for (const p of this.failedRestore) {
+        if (p.state === 'freed') continue;
+        const st = p.pointer as EventState | null;
+        if (st && st.type === MsgType.Event) this.traceCancel(st.tx, STATUS.CANCELLED);
+        this.channel.packetFree(p);
+      }
+      this.failedRestore = [];
+      this.channel.cleanup();
+    } finally {
+      this.retiring = false;
+    }
+  }
+
+  /**
+   * The guest closed this channel (PROTOCOL.md "Rescind and guest close"): KMCL suspends
+   * it (onSuspend answers every outstanding Request; deferred ones are delivered first)
+   * and runs Closed. The guest then ends its own Requests; `retireClosed` follows.
+   */
+  guestClosed(): void {
+    this.channel.peerClosed();
+  }
+
+  /**
+   * After the guest's close, the VSP retires what it had outstanding: each Event queued
+   * or awaiting its reply ends at its completion routine with the cancel status
+   * (pkt.cancel); queued Notes go. The channel object stays, closed and offered, for the
+   * guest to open again.
+   */
+  retireClosed(): void {
+    this.retiring = true;
+    try {
+      this.channel.retireOutstanding();
+    } finally {
+      this.retiring = false;
+    }
   }
 
   teardown(opts: { discard: boolean }): void {

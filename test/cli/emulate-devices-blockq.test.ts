@@ -1,4 +1,4 @@
-// `bench emulate --devices c-linux` on blockq (devices/blockq): its three scenarios run
+// `bench emulate --devices c-linux` on blockq (devices/blockq): its scenarios run
 // with blockq's C VSP on the hosts and its C Linux guest driver (devices/blockq/c/
 // guest-linux) as the VM's guest, both compiled to WebAssembly, exit 0 on seeds 1-3, and
 // `bench check` explains every trace; explore walks them too. What blockq has no C
@@ -12,7 +12,10 @@ import { describe, expect, it } from 'vitest';
 
 const bench = (args: string[]) => execa('node', ['bin/bench.js', ...args], { reject: false });
 const toolchain = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
-const SCENARIOS = [['01-save-restore', 'blockq-save-restore'], ['02-migrate', 'blockq-migrate'], ['03-checkpoint', 'blockq-checkpoint']] as const;
+const SCENARIOS = [
+  ['01-save-restore', 'blockq-save-restore'], ['02-migrate', 'blockq-migrate'], ['03-checkpoint', 'blockq-checkpoint'],
+  ['04-rescind-and-reoffer', 'blockq-rescind-and-reoffer'], ['05-guest-close-and-reopen', 'blockq-guest-close-and-reopen'],
+] as const;
 
 describe.skipIf(!toolchain)('bench emulate devices/blockq/scenarios --devices c-linux', () => {
   it('passes every scenario on seeds 1-3 with the C guest driver\'s own events, and bench check explains each trace', async () => {
@@ -20,7 +23,7 @@ describe.skipIf(!toolchain)('bench emulate devices/blockq/scenarios --devices c-
       const out = mkdtempSync(join(tmpdir(), `emu-blockq-c-linux-${seed}-`));
       const r = await bench(['emulate', 'devices/blockq/scenarios', '--devices', 'c-linux', '--seed', seed, '--out', out, '--json']);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ passed: 3, failed: 0 });
+      expect(JSON.parse(r.stdout)).toMatchObject({ passed: SCENARIOS.length, failed: 0 });
       for (const [file, name] of SCENARIOS) {
         const trace = join(out, `${name}.jsonl`);
         const events = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -2,7 +2,8 @@
 // the device's control makes (DeviceControl: the lines a real lab job sends): every line
 // it gives the VSP's control interface, over any lifetime of a channel, is the control's
 // for the operation the bench asked for. Run for both devices with a C VSP: the sample's
-// (which re-offers: rescind, FORCE_NEW_CHANNEL) and blockq's (which does not).
+// (which re-offers: rescind, FORCE_NEW_CHANNEL) and blockq's (rescind, no FORCE_NEW_CHANNEL),
+// and for blockq's VSP behind the plain face, as a VSP without a rescind is driven.
 
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
@@ -34,8 +35,10 @@ interface Case {
   driver(): CVspDriver;
   face(vsp: CVspDriver, ch: number, ringPages: number, forceNewChannel: boolean): CHostChannel<CVspDriver>;
   control: typeof SAMPLE_C_HOST.control;
-  /** the VSP re-offers: rounds may end in a rescind, channels may set FORCE_NEW_CHANNEL */
+  /** the VSP re-offers: rounds may end in a rescind */
   reoffers: boolean;
+  /** channels may set FORCE_NEW_CHANNEL */
+  forceNew: boolean;
 }
 
 const opts = { choices: DEFAULT_CHOICES, sink: { emit: () => {} }, now: () => 0 };
@@ -46,13 +49,24 @@ const CASES: Case[] = [
     face: (vsp, ch, ringPages, forceNewChannel) => new CHostVsp(vsp as CVsp, ch, ringPages, 0, new Faults([]), forceNewChannel) as CHostChannel<CVspDriver>,
     control: SAMPLE_C_HOST.control,
     reoffers: true,
+    forceNew: true,
   },
   {
     name: 'blockq',
     driver: () => new BlockqCVsp(opts),
     face: (vsp, ch, ringPages) => new BlockqCHostVsp(vsp as BlockqCVsp, ch, ringPages, 0, new Faults([])) as CHostChannel<CVspDriver>,
     control: BLOCKQ_C_HOST.control,
+    reoffers: true,
+    forceNew: false,
+  },
+  {
+    // The plain face, as a device whose VSP has no rescind gets it.
+    name: 'blockq behind the plain face',
+    driver: () => new BlockqCVsp(opts),
+    face: (vsp, ch, ringPages) => new CHostChannel(vsp as BlockqCVsp, BLOCKQ_C_HOST, { ch, ringPages, quota: 0, faults: new Faults([]) }) as CHostChannel<CVspDriver>,
+    control: BLOCKQ_C_HOST.control,
     reoffers: false,
+    forceNew: false,
   },
 ];
 
@@ -80,7 +94,7 @@ describe.skipIf(!toolchain)('a C VSP\'s host face', () => {
   // operation it carries out, or control.command(step).line for the traffic.
   it.each(CASES)('property ($name): every line the face sends is the device control\'s', (c) => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 4, max: 16 }), c.reoffers ? fc.boolean() : fc.constant(false), rounds(c.reoffers), (ch, ringPages, forceNewChannel, rs) => {
+      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 4, max: 16 }), c.forceNew ? fc.boolean() : fc.constant(false), rounds(c.reoffers), (ch, ringPages, forceNewChannel, rs) => {
         const vsp = c.driver();
         const sent: string[] = [];
         const command = vsp.command.bind(vsp);
@@ -152,12 +166,13 @@ describe.skipIf(!toolchain)('a C VSP\'s host face', () => {
   });
 
   it('has a rescind, a guest close and a refusable restore only for a VSP that re-offers, which the executor asks for before it runs such a scenario', () => {
-    const sample = CASES[0]!.face(CASES[0]!.driver(), 1, 4, false);
-    const blockq = CASES[1]!.face(CASES[1]!.driver(), 1, 4, false);
+    const [sample, blockq, plain] = CASES.map((c) => c.face(c.driver(), 1, 4, false));
     expect(sample).toBeInstanceOf(ReofferingCHostChannel);
+    expect(blockq).toBeInstanceOf(ReofferingCHostChannel);
     for (const m of ['rescind', 'guestClosed', 'retireClosed', 'refuseRestoreFromSecondPacket'] as const) {
       expect(typeof (sample as HostVsp)[m], m).toBe('function');
-      expect((blockq as HostVsp)[m], m).toBeUndefined();
+      expect(typeof (blockq as HostVsp)[m], m).toBe('function');
+      expect((plain as HostVsp)[m], m).toBeUndefined();
     }
   });
 

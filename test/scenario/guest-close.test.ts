@@ -173,9 +173,9 @@ describe('guest-close refused where it cannot run', () => {
     }
   });
 
-  it('a device whose twins cannot close (blockq): exit 2 at the step', async () => {
-    await loadDevice(resolve('devices/blockq/device.ts'));
-    const s = scenario({ device: resolve('devices/blockq/device.ts'), steps: [{ op: 'guest-close', channel: 0 }, { op: 'guest-open', channel: 0 }] });
+  it('a device whose twins cannot close (test/fixtures/devices/no-close.ts): exit 2 at the step', async () => {
+    await loadDevice(resolve('test/fixtures/devices/no-close.ts'));
+    const s = scenario({ device: resolve('test/fixtures/devices/no-close.ts'), steps: [{ op: 'guest-close', channel: 0 }, { op: 'guest-open', channel: 0 }] });
     try {
       executeScenario(s, { seed: 1, sink: new MemorySink() });
       expect.unreachable();

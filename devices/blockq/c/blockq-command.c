@@ -24,7 +24,7 @@ static const struct {
 	{ "answer", BQ_CMD_ANSWER, 0, 0 }, { "save", BQ_CMD_SAVE, 0, 1 },
 	{ "detach", BQ_CMD_DETACH, 0, 1 }, { "discard", BQ_CMD_DISCARD, 0, 1 },
 	{ "restore", BQ_CMD_RESTORE, 0, 1 }, { "resume", BQ_CMD_RESUME, 0, 1 },
-	{ "close", BQ_CMD_CLOSE, 0, 1 },
+	{ "close", BQ_CMD_CLOSE, 0, 1 },     { "rescind", BQ_CMD_RESCIND, 0, 1 },
 	{ "request", BQ_CMD_REQUEST, 4, 1 }, { "trace-clear", BQ_CMD_TRACE_CLEAR, 0, 0 },
 };
 

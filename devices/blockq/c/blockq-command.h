@@ -19,6 +19,9 @@
  *   restore ch=N                         a new channel object from the saved state
  *   resume ch=N                          offer a restored object, or start a paused one
  *   close ch=N                           disable and clean up
+ *   rescind ch=N                         revoke the offer (what is in flight ends
+ *                                        cancelled); `open` with the same GUID offers
+ *                                        the new instance, numbering on
  *
  * The guest driver's (guest-linux/):
  *   request COUNT LEN MODE HOLD ch=N     Requests; MODE 0 inline, 1 deferred, 2 hold
@@ -44,7 +47,8 @@ enum bq_verb {
 	BQ_CMD_RESUME,
 	BQ_CMD_CLOSE,
 	BQ_CMD_REQUEST,
-	BQ_CMD_TRACE_CLEAR
+	BQ_CMD_TRACE_CLEAR,
+	BQ_CMD_RESCIND
 };
 
 struct bq_command {

@@ -176,7 +176,7 @@ int bq_record_parse(const bq_u8 *b, bq_u32 len, struct bq_event *e)
 	if ((bq_u32)(b[6] | (b[7] << 8)) != len || bq_record_size(tx) != len)
 		return -1;
 	e->tx = tx;
-	e->type = BQ_MSG_EVENT; /* a record does not say; the twin restores an Event too */
+	e->type = BQ_MSG_EVENT; /* a record does not say: the restore tells a Note by its digest */
 	e->length = get32(b + 16);
 	e->hold = get32(b + 20);
 	e->digest = (bq_u64)get32(b + 24) | ((bq_u64)get32(b + 28) << 32);

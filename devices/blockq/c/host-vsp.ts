@@ -5,11 +5,14 @@
 // (../control.ts: `open`, `event`, `note`, `save`, `detach`, `discard`, `restore`,
 // `resume`, where a lab job's lines would come from), the counter that says its answer
 // timer has work (`outstanding`), and how a packet's context is keyed (vsp-key.ts).
-// blockq's VSP has no rescind, so the plain face: a scenario that rescinds is refused,
-// and a restore the VSP refuses is a bad saved VM.
+// blockq's VSP has `rescind ch=N`, offers a rescinded channel's new instance at `open`,
+// and ends in its Closed callback what KMCL hands back after a guest's close
+// (../PROTOCOL.md "Rescind and guest close"): the re-offering face, so a scenario may
+// rescind and close from the guest, and a restore the VSP refuses falls back to a
+// rescind and a new offer, as with the twins.
 
 import type { Faults } from '../../../src/vmbus/faults.ts';
-import { CHostChannel, type CHostChannelSpec } from '../../../src/device-api/c-host-channel.ts';
+import { ReofferingCHostChannel, type CHostChannelSpec } from '../../../src/device-api/c-host-channel.ts';
 import type { BlockqCVsp } from './vsp.ts';
 import { keyTxContext } from './vsp-key.ts';
 import { channel, channelInstance, command } from '../control.ts';
@@ -21,7 +24,7 @@ export const BLOCKQ_C_HOST: CHostChannelSpec<BlockqCVsp> = {
   keyTxContext,
 };
 
-export class BlockqCHostVsp extends CHostChannel<BlockqCVsp> {
+export class BlockqCHostVsp extends ReofferingCHostChannel<BlockqCVsp> {
   constructor(vsp: BlockqCVsp, ch: number, ringPages: number, quota: number, faults: Faults) {
     super(vsp, BLOCKQ_C_HOST, { ch, ringPages, quota, faults });
   }

@@ -1,7 +1,8 @@
 /*
  * The blockq VSP's channels: the BQ_CHANNEL and its KMCL server channel (every Init*
  * call), offering and starting it, giving it up after a save or with a discarded VM,
- * closing it, and the state-change callbacks.
+ * rescinding it and offering its new instance, closing it, and the state-change
+ * callbacks (among them the guest's close: ../PROTOCOL.md "Rescind and guest close").
  */
 #include "vsp.h"
 
@@ -54,6 +55,7 @@ NTSTATUS BqChannelCreate(BQ_DEVICE *Dev, UINT32 Ch, const UCHAR Instance[16], UI
 	InitializeListHead(&vc->Outstanding);
 	InitializeListHead(&vc->Deferred);
 	InitializeListHead(&vc->InFlight);
+	InitializeListHead(&vc->Abandoned);
 	WDF_OBJECT_ATTRIBUTES_INIT(&attributes);
 	attributes.ParentObject = Dev->Device;
 	status = WdfSpinLockCreate(&attributes, &vc->Lock);
@@ -134,16 +136,57 @@ static NTSTATUS BqChannelEnableAndStart(BQ_CHANNEL *Vc)
 		return status;
 	Vc->Unoffered = FALSE;
 	BqTraceState(Vc, "Enabled");
+	Vc->Unopened = TRUE; /* a fresh offer: until a guest opens it (Opened, or Started) */
 	BqKmcl->VmbChannelStart(Vc->Channel);
+	/* Sends again (a save stopped them); with no guest connected yet, no Started says so. */
+	Vc->Suspended = FALSE;
+	return STATUS_SUCCESS;
+}
+
+/*
+ * `open` of a channel the host rescinded: its new instance, a new channel object offered
+ * as the old one was (same instance GUID, loopback or the VM), with the command's ring
+ * size. The BQ_CHANNEL stays, so the tx numbering goes on: no id of the old instance is
+ * used on the new one (PROTOCOL.md "Rescind and guest close").
+ */
+static NTSTATUS BqChannelReoffer(BQ_CHANNEL *Vc, const struct bq_command *Cmd, HANDLE KernelHandle)
+{
+	NTSTATUS status;
+
+	if (!Vc->Rescinded || Vc->Channel != NULL || Vc->Loopback != (BOOLEAN)Cmd->loopback ||
+	    !RtlEqualMemory(&Vc->Instance, Cmd->instance, sizeof(GUID))) {
+		if (KernelHandle != NULL)
+			ZwClose(KernelHandle);
+		return STATUS_INVALID_PARAMETER; /* a live channel, or another one's number */
+	}
+	if (KernelHandle != NULL) {
+		if (Vc->VmbusHandle != NULL)
+			ZwClose(Vc->VmbusHandle);
+		Vc->VmbusHandle = KernelHandle;
+	}
+	Vc->RingPages = Cmd->ring_pages;
+	status = BqChannelConfigure(Vc);
+	if (!NT_SUCCESS(status))
+		return status;
+	status = BqChannelEnableAndStart(Vc);
+	if (!NT_SUCCESS(status)) {
+		/* Never offered: nothing to disable. Still rescinded, `open` may try again. */
+		BqKmcl->VmbChannelCleanup(Vc->Channel);
+		Vc->Channel = NULL;
+		return status;
+	}
+	Vc->Rescinded = FALSE;
 	return STATUS_SUCCESS;
 }
 
 /* The kernel handle (NULL for a loopback offer) is ours: kept by the channel or closed. */
 NTSTATUS BqChannelOpen(BQ_DEVICE *Dev, const struct bq_command *Cmd, HANDLE KernelHandle)
 {
-	BQ_CHANNEL *vc;
+	BQ_CHANNEL *vc = BqChannelFind(Dev, Cmd->ch);
 	NTSTATUS status;
 
+	if (vc != NULL)
+		return BqChannelReoffer(vc, Cmd, KernelHandle); /* takes the handle */
 	status = BqChannelCreate(Dev, Cmd->ch, Cmd->instance, Cmd->ring_pages, &vc);
 	if (!NT_SUCCESS(status)) {
 		if (KernelHandle != NULL)
@@ -160,11 +203,22 @@ NTSTATUS BqChannelOpen(BQ_DEVICE *Dev, const struct bq_command *Cmd, HANDLE Kern
 	return status;
 }
 
+/*
+ * Our own VmbChannelDisable. The Closed callback it runs (on an open channel) is the
+ * VSP's doing, not a guest's close: BqEvtChannelClosed tells the two apart by this.
+ */
+static VOID BqDisable(BQ_CHANNEL *Vc)
+{
+	Vc->Disabling = TRUE;
+	BqKmcl->VmbChannelDisable(Vc->Channel);
+	Vc->Disabling = FALSE;
+}
+
 /* Gives up the channel object: Disable (if offered) and Cleanup. */
 static VOID BqChannelDrop(BQ_CHANNEL *Vc)
 {
 	if (!Vc->Unoffered)
-		BqKmcl->VmbChannelDisable(Vc->Channel);
+		BqDisable(Vc);
 	BqKmcl->VmbChannelCleanup(Vc->Channel);
 	Vc->Channel = NULL;
 	Vc->Unoffered = FALSE;
@@ -178,6 +232,7 @@ VOID BqChannelClose(BQ_CHANNEL *Vc)
 {
 	if (Vc->Channel != NULL)
 		BqChannelDrop(Vc);
+	BqEndAbandoned(Vc, FALSE);
 	WdfTimerStop(Vc->AnswerTimer, TRUE);
 	WdfObjectDelete(Vc->AnswerTimer);
 	WdfObjectDelete(Vc->Lock);
@@ -223,6 +278,75 @@ NTSTATUS BqChannelResume(BQ_CHANNEL *Vc)
 	if (Vc->Unoffered)
 		return BqChannelEnableAndStart(Vc);
 	BqKmcl->VmbChannelStart(Vc->Channel);
+	/* Sends again; on a channel its guest closed, no Started runs to say so. */
+	Vc->Suspended = FALSE;
+	return STATUS_SUCCESS;
+}
+
+/*
+ * Ends the Events a failed restore abandoned (their packets freed then): at a rescind
+ * each is traced cancelled, as no object is left to cancel it; at a close or a new
+ * restore (which brings them back from the same saved state) they go untraced.
+ * Abandoned is touched only by control commands, which the sequential queue runs one
+ * at a time.
+ */
+VOID BqEndAbandoned(BQ_CHANNEL *Vc, BOOLEAN Trace)
+{
+	struct vbt_event ev;
+
+	while (!IsListEmpty(&Vc->Abandoned)) {
+		BQ_TX *t = CONTAINING_RECORD(RemoveHeadList(&Vc->Abandoned), BQ_TX, Link);
+
+		if (Trace && t->Event.type == BQ_MSG_EVENT) {
+			RtlZeroMemory(&ev, sizeof(ev));
+			ev.kind = VBT_PKT_CANCEL;
+			ev.ch = Vc->Ch;
+			ev.tx = t->Event.tx;
+			ev.dir = VBT_H2G;
+			ev.status = (UINT32)STATUS_CANCELLED;
+			BqTrace(&ev);
+			InterlockedIncrement64(&Vc->Counters.Cancelled);
+		}
+		ExFreePoolWithTag(t, BQ_POOL_TAG);
+	}
+}
+
+/*
+ * `rescind ch=N`: the host revokes this channel instance's offer (PROTOCOL.md "Rescind
+ * and guest close"), and the VSP ends what it still owns. VmbChannelDisable suspends the
+ * channel (Suspend answers every outstanding Request) and cancels every Event still
+ * queued or awaiting its reply: the completion routine traces each as pkt.cancel with
+ * the status it got (Retiring). A restored object never offered is disabled too: KMCL
+ * cancels what the restore put back. Then the Events a failed restore left, traced
+ * cancelled here, and VmbChannelCleanup: this object is done, and the instance's saved
+ * state goes with it. The BQ_CHANNEL stays, with its tx numbering, for `open` to offer
+ * the new instance.
+ */
+NTSTATUS BqChannelRescind(BQ_CHANNEL *Vc)
+{
+	if (Vc->Rescinded)
+		return STATUS_INVALID_DEVICE_STATE; /* no instance offered to rescind */
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Retiring = TRUE;
+	WdfSpinLockRelease(Vc->Lock);
+	if (Vc->Channel != NULL) {
+		BqDisable(Vc);
+		BqKmcl->VmbChannelCleanup(Vc->Channel);
+		Vc->Channel = NULL;
+		Vc->Unoffered = FALSE;
+	}
+	BqEndAbandoned(Vc, TRUE);
+	if (Vc->SaveBlob != NULL) {
+		ExFreePoolWithTag(Vc->SaveBlob, BQ_POOL_TAG);
+		Vc->SaveBlob = NULL;
+		Vc->SaveBlobSize = 0;
+	}
+	WdfSpinLockAcquire(Vc->Lock);
+	Vc->Retiring = FALSE;
+	WdfSpinLockRelease(Vc->Lock);
+	Vc->Suspended = FALSE;
+	Vc->Unopened = FALSE;
+	Vc->Rescinded = TRUE;
 	return STATUS_SUCCESS;
 }
 
@@ -230,7 +354,14 @@ NTSTATUS BqChannelResume(BQ_CHANNEL *Vc)
 
 static NTSTATUS BqEvtChannelOpened(VMBCHANNEL Channel)
 {
-	BqTraceState(BqFromChannel(Channel), "Opened");
+	BQ_CHANNEL *vc = BqFromChannel(Channel);
+
+	/* A new connection: what the guest's close retired is behind us. */
+	WdfSpinLockAcquire(vc->Lock);
+	vc->Retiring = FALSE;
+	WdfSpinLockRelease(vc->Lock);
+	vc->Unopened = FALSE;
+	BqTraceState(vc, "Opened");
 	return STATUS_SUCCESS;
 }
 
@@ -239,6 +370,7 @@ static VOID BqEvtChannelStarted(VMBCHANNEL Channel)
 	BQ_CHANNEL *vc = BqFromChannel(Channel);
 
 	vc->Suspended = FALSE;
+	vc->Unopened = FALSE; /* (a restored connection starts without Opened) */
 	BqTraceState(vc, "Started");
 }
 
@@ -262,5 +394,23 @@ static VOID BqEvtChannelSuspend(VMBCHANNEL Channel)
 
 static VOID BqEvtChannelClosed(VMBCHANNEL Channel)
 {
-	BqTraceState(BqFromChannel(Channel), "Closed");
+	BQ_CHANNEL *vc = BqFromChannel(Channel);
+
+	BqTraceState(vc, "Closed");
+	if (vc->Disabling)
+		return; /* our own Disable: it cancels what is outstanding itself */
+	/*
+	 * The guest closed the channel (PROTOCOL.md "Rescind and guest close"). The offer
+	 * stays, so no Disable comes to cancel what is outstanding, and the guest will never
+	 * reply to it: the VSP retires it. From here each Event KMCL hands back without a
+	 * reply ends at the completion routine as cancelled (pkt.cancel), until the guest
+	 * opens the channel again. How KMCL hands them back to a server is not documented
+	 * [I]; the emulator's KMCL does it with the cancel status (Channel.retireOutstanding).
+	 * Sends go on, waiting in KMCL (inferred queued) until the guest opens it again.
+	 */
+	WdfSpinLockAcquire(vc->Lock);
+	vc->Retiring = TRUE;
+	WdfSpinLockRelease(vc->Lock);
+	vc->Suspended = FALSE;
+	vc->Unopened = TRUE;
 }

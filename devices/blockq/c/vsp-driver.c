@@ -259,6 +259,8 @@ static NTSTATUS BqRunCommand(BQ_DEVICE *Dev, WDFREQUEST Request)
 	case BQ_CMD_CLOSE:
 		BqChannelClose(vc);
 		return STATUS_SUCCESS;
+	case BQ_CMD_RESCIND:
+		return BqChannelRescind(vc);
 	default:
 		return STATUS_INVALID_DEVICE_REQUEST;
 	}

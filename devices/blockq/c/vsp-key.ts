@@ -8,6 +8,8 @@
 // spin lock; the outstanding Requests in order (the incoming packet, tx, due time, the
 // reply it will send); the deferred txs; the messages in flight (their packet object,
 // saved fields, ring bytes); the Abandoning, Discarding, Unoffered and Suspended flags;
+// the rescind's and guest close's Retiring, Rescinded and Unopened flags and the Events a
+// failed restore abandoned (their saved fields: the rescind traces their cancels);
 // NextTx; its answer timer; and the counters the bench or the VSP act on (Outstanding,
 // which the bench's nextDue reads; InFlight and InFlightBytes, the queue inference).
 //
@@ -18,7 +20,8 @@
 //  - the other counters: statistics the bench does not read and the VSP never branches on;
 //  - a BQ_TX's Message: read once, by VmbPacketSend, which copies it; a restore rebuilds
 //    it from the saved fields (keyed);
-//  - Device and Vc back-pointers, list links: structure, walked rather than keyed.
+//  - Device and Vc back-pointers, list links: structure, walked rather than keyed;
+//  - Disabling: TRUE only inside the VSP's own VmbChannelDisable, never between steps.
 //
 // Invariant: LAYOUT is wasm32's layout of vsp.h; test/devices/blockq/c-vsp-key.test.ts
 // compiles a _Static_assert of every offset against the header, so a changed struct
@@ -36,6 +39,7 @@ export const LAYOUT = {
     Link: 0, Channel: 12, Ch: 16, Instance: 20, RingPages: 36, Lock: 40, Outstanding: 44, Deferred: 52, InFlight: 60,
     AnswerTimer: 68, Abandoning: 72, Discarding: 73, Unoffered: 74, Suspended: 75, NextTx: 80,
     'Counters.Outstanding': 120, 'Counters.InFlight': 192, 'Counters.InFlightBytes': 200,
+    Retiring: 217, Rescinded: 218, Unopened: 219, Abandoned: 220,
   },
   request: { Link: 0, Packet: 8, Tx: 16, Due: 24, ReplyLength: 32, Status: 36, Reply: 40 },
   deferred: { Link: 0, Tx: 8 },
@@ -115,7 +119,8 @@ function keyChannel(k: KeyWriter, v: BlockqCVsp, vc: number): void {
     keyEvent(k, mem, t);
     k.num(mem.u32(t + LAYOUT.tx.RingBytes));
   }));
-  for (const f of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended]) k.num(mem.bytes[vc + f]!);
+  for (const f of [c.Abandoning, c.Discarding, c.Unoffered, c.Suspended, c.Retiring, c.Rescinded, c.Unopened]) k.num(mem.bytes[vc + f]!);
+  k.num(eachListEntry(mem, vc + c.Abandoned, (t) => keyEvent(k, mem, t)));
   keyU64(k, mem, vc + c.NextTx);
   keyWdfObject(k, v.wdf, mem.u32(vc + c.AnswerTimer), now);
   keyU64(k, mem, vc + c['Counters.Outstanding']);

@@ -61,8 +61,18 @@ NTSTATUS BqEvtRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize,
 	t->Vc = vc;
 	t->Event = saved;
 	t->RingBytes = BqRingBytes(saved.length);
-	/* The message is a function of the record; KMCL's part carries what was sent. */
-	if (bq_encode_message(t->Message, BQ_MSG_EVENT, saved.tx, saved.length, 0, saved.hold)) {
+	/*
+	 * The message is a function of the record; KMCL's part carries what was sent. The
+	 * record does not say Event or Note (PROTOCOL.md "SaveBuf"): a Note saved while it
+	 * waited in KMCL is known by the digest of the message as sent, so that a rescind
+	 * or the guest's close does not end it as a cancelled Event.
+	 */
+	if (saved.hold == 0 &&
+	    bq_encode_message(t->Message, BQ_MSG_NOTE, saved.tx, saved.length, 0, 0) == 0 &&
+	    bq_fnv1a64(t->Message, saved.length) == saved.digest) {
+		t->Event.type = BQ_MSG_NOTE;
+	} else if (bq_encode_message(t->Message, BQ_MSG_EVENT, saved.tx, saved.length, 0,
+				     saved.hold)) {
 		ExFreePoolWithTag(t, BQ_POOL_TAG);
 		return STATUS_INVALID_PARAMETER;
 	}
@@ -113,9 +123,12 @@ NTSTATUS BqChannelSave(BQ_CHANNEL *Vc)
 	if (Vc->Channel == NULL || Vc->Unoffered)
 		return STATUS_INVALID_DEVICE_STATE;
 	BqKmcl->VmbChannelPause(Vc->Channel);
+	/* Sends stop here even on a channel its guest closed, where no Suspend runs. */
+	Vc->Suspended = TRUE;
 	status = VshSaveChannel(BqKmcl, Vc->Channel, BQ_POOL_TAG, &blob, &size);
 	if (!NT_SUCCESS(status)) {
 		BqKmcl->VmbChannelStart(Vc->Channel); /* no save, or a failed one: carry on */
+		Vc->Suspended = FALSE;
 		return status;
 	}
 	if (Vc->SaveBlob != NULL)
@@ -125,7 +138,11 @@ NTSTATUS BqChannelSave(BQ_CHANNEL *Vc)
 	return STATUS_SUCCESS;
 }
 
-/* Frees every message restored onto an object a failed restore gives up. */
+/*
+ * Frees the packet of every message restored onto an object a failed restore gives up,
+ * and keeps the message in Abandoned: the rescind that follows (the host's fallback for
+ * a channel it could not restore) ends each Event as cancelled.
+ */
 static VOID BqFreeRestored(BQ_CHANNEL *Vc)
 {
 	LIST_ENTRY gone;
@@ -140,7 +157,8 @@ static VOID BqFreeRestored(BQ_CHANNEL *Vc)
 		BQ_TX *t = CONTAINING_RECORD(RemoveHeadList(&gone), BQ_TX, Link);
 
 		BqKmcl->VmbPacketFree(t->Packet);
-		ExFreePoolWithTag(t, BQ_POOL_TAG);
+		t->Packet = NULL;
+		InsertTailList(&Vc->Abandoned, &t->Link);
 		InterlockedExchangeAdd64(&Vc->Counters.InFlight, -1);
 	}
 }
@@ -157,6 +175,7 @@ NTSTATUS BqChannelRestore(BQ_CHANNEL *Vc)
 	status = BqChannelGiveUp(Vc, FALSE);
 	if (!NT_SUCCESS(status))
 		return status;
+	BqEndAbandoned(Vc, FALSE); /* this restore brings them back from the same state */
 	status = BqChannelConfigure(Vc);
 	if (!NT_SUCCESS(status))
 		return status;

@@ -60,6 +60,8 @@ static NTSTATUS BqSendOne(BQ_CHANNEL *Vc, UINT16 Type, UINT32 Length, UINT32 Hol
 	Vc->Counters.InFlightBytes += t->RingBytes;
 	/* Full is capacity - 8: a full ring would look empty. */
 	overfull = (BOOLEAN)((ULONGLONG)Vc->Counters.InFlightBytes > ringCapacity - 8);
+	/* No guest has the channel open (not yet, or closed it): there is no ring to write. */
+	overfull = (BOOLEAN)(overfull || Vc->Unopened);
 	WdfSpinLockRelease(Vc->Lock);
 	InterlockedIncrement64(&Vc->Counters.InFlight);
 
@@ -122,11 +124,13 @@ VOID BqEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT
 	BQ_CHANNEL *vc = t->Vc;
 	struct vbt_event ev;
 	BOOLEAN abandoning;
+	BOOLEAN retiring;
 
 	WdfSpinLockAcquire(vc->Lock);
 	RemoveEntryList(&t->Link);
 	vc->Counters.InFlightBytes -= t->RingBytes;
 	abandoning = vc->Abandoning;
+	retiring = vc->Retiring;
 	WdfSpinLockRelease(vc->Lock);
 	InterlockedExchangeAdd64(&vc->Counters.InFlight, -1);
 
@@ -146,7 +150,22 @@ VOID BqEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT
 			BqTrace(&ev);
 			InterlockedIncrement64(&vc->Counters.Replies);
 		} else {
+			/*
+			 * Cancelled: no reply came. At a rescind, or after the guest closed
+			 * the channel, the Event ends here, and the trace says so with the
+			 * status KMCL gave (PROTOCOL.md "Rescind and guest close"); at a
+			 * `close` of the channel it just goes.
+			 */
 			InterlockedIncrement64(&vc->Counters.Cancelled);
+			if (retiring && !NT_SUCCESS(Status)) {
+				RtlZeroMemory(&ev, sizeof(ev));
+				ev.kind = VBT_PKT_CANCEL;
+				ev.ch = vc->Ch;
+				ev.tx = t->Event.tx;
+				ev.dir = VBT_H2G;
+				ev.status = (UINT32)Status;
+				BqTrace(&ev);
+			}
 		}
 	}
 	ExFreePoolWithTag(t, BQ_POOL_TAG);

@@ -85,6 +85,19 @@ typedef struct _BQ_CHANNEL {
 	 */
 	BOOLEAN Loopback;
 	HANDLE VmbusHandle;
+	/*
+	 * Rescind and guest close (../PROTOCOL.md "Rescind and guest close"), after the
+	 * fields explore keys for the same reason. Disabling: inside our own
+	 * VmbChannelDisable, so its Closed is not the guest's. Retiring: rescinded, or
+	 * closed by its guest: a cancelled Event ends as pkt.cancel. Rescinded: the offer
+	 * was revoked, `open` offers the new instance. Unopened: no guest has the channel
+	 * open (closed by its guest): sends wait in KMCL, inferred queued.
+	 */
+	BOOLEAN Disabling;
+	BOOLEAN Retiring;
+	BOOLEAN Rescinded;
+	BOOLEAN Unopened;
+	LIST_ENTRY Abandoned;		/* BQ_TX of a restore that failed (packets freed), for the rescind */
 } BQ_CHANNEL;
 
 /* A guest Request waiting for its answer; its reply is made on arrival. */
@@ -142,6 +155,8 @@ NTSTATUS BqChannelCreate(BQ_DEVICE *Dev, UINT32 Ch, const UCHAR Instance[16], UI
 			 BQ_CHANNEL **Out);
 NTSTATUS BqChannelConfigure(BQ_CHANNEL *Vc);
 VOID BqChannelClose(BQ_CHANNEL *Vc);
+NTSTATUS BqChannelRescind(BQ_CHANNEL *Vc);
+VOID BqEndAbandoned(BQ_CHANNEL *Vc, BOOLEAN Trace);
 NTSTATUS BqChannelGiveUp(BQ_CHANNEL *Vc, BOOLEAN Discard);
 NTSTATUS BqChannelResume(BQ_CHANNEL *Vc);
 BQ_CHANNEL *BqChannelFind(BQ_DEVICE *Dev, UINT32 Ch);

@@ -276,7 +276,7 @@ describe.skipIf(!toolchain)('blockq with devices: c-linux', () => {
       expect(lab.devices).toBe('c-linux');
       const r = await runEmulatedNightly({ lab, outRoot: out, reporters: ['json'], workers: 2 });
       const summary = await loadSummary(runDirLayout(r.runDir).summary);
-      expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(6).fill('pass'));
+      expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(2 * scenarios.length).fill('pass'));
       for (const j of summary.jobs) {
         const guest = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Record<string, unknown>).filter((e) => e.side === 'guest');
         // The guest's events are the driver's: a Linux-style open (no Started), never a queued send.

@@ -21,7 +21,9 @@ import { checkTrace } from '../../../src/check/replay.ts';
 import { ArraySource } from '../../../src/check/observed.ts';
 import { MemorySink } from '../../../src/trace/sink.ts';
 import type { TraceEvent } from '../../../src/trace/schema.ts';
-import type { Scenario } from '../../../src/scenario/model.ts';
+import { ScenarioSchema, toScenario, type Scenario } from '../../../src/scenario/model.ts';
+import type { GapChoices } from '../../../src/vmbus/choices.ts';
+import { InputError } from '../../../src/errors.ts';
 import { BLOCKQ_IOCTL } from '../../../devices/blockq/c/recipe.ts';
 import { loadLabFile } from '../../../src/run/emulated/emulated-lab.ts';
 import { runEmulatedNightly } from '../../../src/run/emulated/nightly-emulated.ts';
@@ -35,10 +37,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 type Ev = Record<string, unknown>;
 
-function run(s: Scenario, devices: 'twin' | 'c', seed = 1, cVspReplace?: Record<string, string>) {
+function run(s: Scenario, devices: 'twin' | 'c', seed = 1, cVspReplace?: Record<string, string>, choices?: Partial<GapChoices>) {
   const sink = new MemorySink('emulator');
   const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
-  const r = executeScenario(s, { seed, sink, devices, cVspReplace });
+  const r = executeScenario(s, { seed, sink, devices, cVspReplace, choices });
   for (const e of sink.events) checker.onEvent(e);
   return { events: sink.events as unknown as Ev[], violations: checker.finish(r.hang, r.refusedRestores), result: r };
 }
@@ -74,7 +76,7 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
       const out = join(tmp, `cli-${seed}`);
       const e = bench('emulate', 'devices/blockq/scenarios', '--devices', 'c', '--seed', seed, '--out', out);
       expect(e.status, e.stderr).toBe(0);
-      expect(e.stdout.match(/^pass /gm)).toHaveLength(3);
+      expect(e.stdout.match(/^pass /gm)).toHaveLength(suite.length);
       for (const s of suite) {
         const c = bench('check', '--scenario', s.source!.file!, '--trace', join(out, `${s.name}.jsonl`));
         expect(c.status, `${s.name} seed ${seed}: ${c.stdout}${c.stderr}`).toBe(0);
@@ -100,14 +102,25 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
     expect(walked.failures).toEqual(plain.failures);
   }, 180_000);
 
+  it('explore\'s walk keys the C VSP across its rescinds and re-offers too (Retiring, Rescinded, Unopened, Abandoned): the verdicts of running each schedule from the start', () => {
+    const s = suite.find((x) => x.name === 'blockq-rescind-and-reoffer')!;
+    const opts = { seed: 1, ops: ['checkpoint' as const], maxSchedules: 16 };
+    const walked = explore({ ...s, devices: 'c' }, opts);
+    const plain = explore({ ...s, devices: 'c' }, { ...opts, plain: true });
+    expect(walked.schedules).toBe(plain.schedules);
+    expect(walked.ranInFull).toBeLessThan(walked.schedules);
+    expect(walked.failures).toEqual(plain.failures);
+    expect(walked.failures).toEqual([]);
+  }, 180_000);
+
   it('an emulated nightly with devices: c runs blockq\'s scenarios on its C VSP under two hosts\' gap choices, every job passing', async () => {
     const lab = await loadLabFile('test/devices/blockq/fixtures/blockq-c-lab.yaml');
     if (lab.kind !== 'emulated') throw new Error('fixture lab is not emulated');
     expect(lab.devices).toBe('c');
     const r = await runEmulatedNightly({ lab, outRoot: join(tmp, 'nightly'), reporters: ['json'], workers: 2 });
     const summary = await loadSummary(runDirLayout(r.runDir).summary);
-    expect(summary.jobs).toHaveLength(6);
-    expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(6).fill('pass'));
+    expect(summary.jobs).toHaveLength(2 * suite.length);
+    expect(summary.jobs.map((j) => j.verdict)).toEqual(Array(2 * suite.length).fill('pass'));
     // The C VSP's hallmark in every trace with a save: KMCL does not tell it libLen.
     for (const j of summary.jobs) {
       const saves = readFileSync(join(r.runDir, j.evidence!.trace!), 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Ev).filter((e) => e.ev === 'pkt.save');
@@ -125,8 +138,8 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
   it('a platform bug (--fault restore-twice) acts on the C VSP\'s restores too: each scenario fails with duplicated, exit 1', () => {
     const r = spawnSync(process.execPath, ['bin/bench.js', 'emulate', 'devices/blockq/scenarios', '--devices', 'c', '--fault', 'restore-twice', '--out', join(tmp, 'fault')], { encoding: 'utf8', timeout: 300_000 });
     expect(r.status, r.stderr).toBe(1);
-    expect(r.stdout.match(/^FAIL /gm)).toHaveLength(3);
-    expect(r.stdout.match(/duplicated: \d+\/h2g\/\d+ restored twice from one save/g)).toHaveLength(3);
+    expect(r.stdout.match(/^FAIL /gm)).toHaveLength(suite.length);
+    expect(r.stdout.match(/duplicated: \d+\/h2g\/\d+ restored twice from one save/g)).toHaveLength(suite.length);
     expect(r.stdout).not.toMatch(/did not act/);
   }, 180_000);
 
@@ -143,6 +156,54 @@ describe.skipIf(!toolchain)('blockq on its C VSP (devices: c)', () => {
       expect(c.events.filter((e) => e.ev === 'pkt.queued').every((e) => e.inferred === true)).toBe(true);
       expect(checkTrace(s, source(c.events)), `seed ${seed}`).toMatchObject({ verdict: 'pass' });
     }
+  });
+
+  it('a restore the C VSP refuses falls back to a rescind and a new offer, the restored Events ended cancelled, as on the twin: its trace is the twin\'s but for the listed differences, under both cancel statuses', () => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'blockq-restore-refused',
+      device: 'devices/blockq/device.ts',
+      channels: [{ id: 0 }, { id: 1 }],
+      steps: [
+        { op: 'guest-send', channel: 1, count: 4, size: 128, mode: 'hold', hold: 10 },
+        { op: 'host-send', channel: 1, count: 6, size: 200, hold: 30 },
+        { op: 'host-send', channel: 0, count: 3, size: 200, hold: 30 },
+        { op: 'run', ms: 2 },
+        { op: 'save' },
+        { op: 'restore', fail: [1] },
+        { op: 'guest-send', channel: 1, count: 2, size: 64 },
+        { op: 'settle' },
+      ],
+    }));
+    for (const cancelStatus of ['cancelled', 'device-removed'] as const) {
+      const twin = run(s, 'twin', 1, undefined, { cancelStatus });
+      const c = run(s, 'c', 1, undefined, { cancelStatus });
+      expect(c.violations, cancelStatus).toEqual([]);
+      expect(bag(c.events), cancelStatus).toEqual(bag(twin.events));
+      expect(checkTrace({ ...s, choices: { ...s.choices, cancelStatus } }, source(c.events)), cancelStatus).toMatchObject({ verdict: 'pass' });
+      // Channel 1's restored Events end with the rescind the refusal falls back to.
+      expect(c.events.filter((e) => e.ev === 'pkt.cancel' && e.side === 'host' && e.ch === 1).length, cancelStatus).toBeGreaterThan(0);
+    }
+  });
+
+  it('a channel with forceNewChannel is refused on the C VSP (exit 2), whose open has none, rather than run as a plain channel; the twin offers it anew', () => {
+    const s = toScenario(ScenarioSchema.parse({
+      name: 'blockq-force-new',
+      device: 'devices/blockq/device.ts',
+      channels: [{ id: 0, forceNewChannel: true }],
+      steps: [{ op: 'host-send', count: 3, size: 200, hold: 30 }, { op: 'run', ms: 2 }, { op: 'save' }, { op: 'restore' }, { op: 'settle' }],
+    }));
+    const twin = run(s, 'twin');
+    expect(twin.violations).toEqual([]);
+    expect(twin.events.some((e) => e.ev === 'ch.offer')).toBe(true);
+    let error: unknown;
+    try {
+      run(s, 'c');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).exitCode).toBe(2);
+    expect((error as Error).message).toMatch(/channel 0 sets forceNewChannel, and blockq's C VSP has no FORCE_NEW_CHANNEL offer/);
   });
 
   it('answers out of order with replies of several sizes, several outstanding, and saves records of every size', () => {

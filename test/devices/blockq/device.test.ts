@@ -30,7 +30,9 @@ type Pkt = Extract<TraceEvent, { ev: 'pkt.complete' }>;
 
 describe('blockq on the emulator', () => {
   it('has one scenario per operation, each naming blockq as its device', () => {
-    expect(suite.map((s) => s.steps.map((st) => st.op)).map((ops) => ['save', 'migrate', 'apply-checkpoint'].filter((o) => ops.includes(o as never)))).toEqual([['save'], ['migrate'], ['apply-checkpoint']]);
+    const ops = ['save', 'migrate', 'apply-checkpoint', 'rescind', 'guest-close'];
+    expect(suite.map((s) => s.steps.map((st) => st.op)).map((used) => ops.filter((o) => used.includes(o as never))))
+      .toEqual([['save'], ['migrate'], ['apply-checkpoint'], ['save', 'rescind'], ['save', 'guest-close']]);
     for (const s of suite) expect(deviceOf(devicePath(s)).name).toBe('blockq');
   });
 

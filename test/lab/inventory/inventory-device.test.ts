@@ -126,10 +126,12 @@ describe('the inventory\'s device', () => {
     const na = (j: (typeof loaded.plan.jobs)[number]) => (j as { notApplicable?: string }).notApplicable;
     const runs = loaded.plan.jobs.filter((j) => na(j) === undefined);
     // Each scenario on each host (the migration from each to its partner), with blockq's guest template.
-    expect(runs.map((j) => `${j.scenario}@${j.host}`).sort()).toEqual(['blockq-checkpoint@hv-a', 'blockq-checkpoint@hv-b', 'blockq-migrate@hv-a', 'blockq-migrate@hv-b', 'blockq-save-restore@hv-a', 'blockq-save-restore@hv-b']);
+    // The rescind and the guest's close run too: the Linux guest unbinds and binds blockq's module (control.guestUnbind).
+    const names = ['blockq-checkpoint', 'blockq-guest-close-and-reopen', 'blockq-migrate', 'blockq-rescind-and-reoffer', 'blockq-save-restore'];
+    expect(runs.map((j) => `${j.scenario}@${j.host}`).sort()).toEqual(names.flatMap((n) => [`${n}@hv-a`, `${n}@hv-b`]));
     expect(new Set(runs.map((j) => j.template))).toEqual(new Set(['ubuntu-2404-blockq']));
     const windows = loaded.plan.jobs.filter((j) => j.template === 'windows-2025');
-    expect(windows).toHaveLength(6);
+    expect(windows).toHaveLength(2 * names.length);
     for (const j of windows) expect(na(j)).toBe('vm-handle: the blockq device has no Windows guest driver (its control\'s windowsGuestChannels is 0)');
     expect(loaded.plan.unplaced).toEqual([]);
     // The hosts' packages are blockq's, from its file.

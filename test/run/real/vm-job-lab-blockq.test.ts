@@ -15,8 +15,10 @@
 // written to the driver's control file and its counters and trace files are read with
 // `cat`, in a folder standing for /sys/kernel/debug/vmbus_blockq_guest. What the control
 // file got is what the C guest module runs; the files show the module's own counters and
-// trace before each read.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// trace before each read. Its VMBus devices are read and unbound and bound the same way,
+// in a folder standing for /sys/bus/vmbus (blockqControl.guestUnbind names the driver,
+// vmbus_blockq_guest), which shows the C VM's devices: the guest-close scenario runs so.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -30,7 +32,7 @@ import { loadTemplate } from '../../../src/lab/template.ts';
 import { vmStepNotApplicable } from '../../../src/lab/vm-steps.ts';
 import { checkTraces } from '../../../src/run/commands/check-trace.ts';
 import { labGuestControl } from '../../../src/run/real/lab-guest.ts';
-import { runRealJob, type GuestControl } from '../../../src/run/real/real-job.ts';
+import { runRealJob, type GuestControl, type GuestDevices } from '../../../src/run/real/real-job.ts';
 import { vmJobLab } from '../../../src/run/real/vm-job-lab.ts';
 import { loadScenarioFile } from '../../../src/scenario/loader.ts';
 import { pwsh, pwshLabel } from '../../lab/host/find-pwsh.ts';
@@ -48,7 +50,7 @@ const BLOCKQ: CVmDevice = { vsp: (o) => new BlockqCVsp(o), countersIoctl: BLOCKQ
  * for the module's debugfs folder): each line written to `control` is handed to the C
  * guest and recorded in `writes`; `counters` and `trace` are the C guest's before each read.
  */
-async function guestOverSsh(ssh: GuestSsh, c: () => CVmJob, hv: TeeHyperV, dir: string, writes: string[]): Promise<GuestControl> {
+async function guestOverSsh(ssh: GuestSsh, c: () => CVmJob, hv: TeeHyperV, dir: string, writes: string[], channels: readonly number[]): Promise<GuestControl> {
   const t = await loadTemplate('devices/blockq/vm-templates/ubuntu-2404-blockq.yaml');
   if (t.guest.driver.trace.format !== 'jsonl') throw new Error('blockq\'s guest trace is jsonl');
   // The template's own package, its debugfs files moved into `dir` (no root needed there).
@@ -57,7 +59,53 @@ async function guestOverSsh(ssh: GuestSsh, c: () => CVmJob, hv: TeeHyperV, dir: 
   expect(t.guest.driver.trace).toMatchObject({ path: '/sys/kernel/debug/vmbus_blockq_guest/trace', counters: '/sys/kernel/debug/vmbus_blockq_guest/counters' });
   expect(blockqControl.linuxGuest?.controlFile).toBe('/sys/kernel/debug/vmbus_blockq_guest/control');
   const control = { ...blockqControl, linuxGuest: { controlFile: file('control') } };
-  const overSsh = labGuestControl({ os: 'linux', ssh }, { ...t, guest: { ...t.guest, driver } }, control);
+  // The guest's VMBus devices (blockqControl.guestUnbind: the job waits for each offered
+  // channel's device to be bound, and a guest-close unbinds it) in a folder standing for
+  // /sys/bus/vmbus, made to show the C VM's devices before each read; what the job writes
+  // into it is read back and handed to the C VM's core (as vm-job-lab.test.ts does).
+  const sysfs = join(dir, 'vmbus');
+  const drv = join(sysfs, 'drivers', blockqControl.guestUnbind!.linuxDriver!);
+  mkdirSync(drv, { recursive: true });
+  mkdirSync(join(sysfs, 'devices'));
+  const overSsh = labGuestControl({ os: 'linux', ssh }, { ...t, guest: { ...t.guest, driver } }, control, { vmbusSysfs: sysfs });
+  const sysfsDevices = overSsh.devices!;
+  const written = (f: string): string => {
+    const v = readFileSync(f, 'utf8');
+    rmSync(f);
+    return v;
+  };
+  const devices: GuestDevices = {
+    state: async (instance) => {
+      const core = c().lab.guest.devices!;
+      for (const ch of channels) {
+        const i = blockqControl.channelInstance(ch);
+        const dev = join(sysfs, 'devices', i.toLowerCase());
+        const st = await core.state(i);
+        rmSync(dev, { recursive: true, force: true });
+        if (st !== 'absent') mkdirSync(dev);
+        if (st === 'bound') writeFileSync(join(dev, 'driver'), '');
+      }
+      return sysfsDevices.state(instance);
+    },
+    unbind: async (instance) => {
+      await sysfsDevices.unbind(instance);
+      const v = written(join(drv, 'unbind'));
+      expect(v).toBe(instance.toLowerCase());
+      await c().lab.guest.devices!.unbind(instance);
+    },
+    bind: async (instance) => {
+      await sysfsDevices.bind(instance);
+      const v = written(join(drv, 'bind'));
+      expect(v).toBe(instance.toLowerCase());
+      await c().lab.guest.devices!.bind(instance);
+    },
+    autoBind: async (on) => {
+      await sysfsDevices.autoBind(on);
+      const v = written(join(sysfs, 'drivers_autoprobe'));
+      expect(v).toBe(on ? '1' : '0');
+      await c().lab.guest.devices!.autoBind(on);
+    },
+  };
   return {
     command: async (line) => {
       await overSsh.command(line);
@@ -76,7 +124,7 @@ async function guestOverSsh(ssh: GuestSsh, c: () => CVmJob, hv: TeeHyperV, dir: 
     },
     // Real time passes while SSH connects again: the C VM's clock waits, as for a Hyper-V operation.
     reconnect: () => hv.busyWith(() => overSsh.reconnect()),
-    devices: overSsh.devices,
+    devices,
   };
 }
 
@@ -99,7 +147,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
     await expect(standin.host.setup('Set-StandinSampleDrivers', { Bridge: standin.url, Tool: 'nope-ctl' })).rejects.toThrow(/no control tool nope-ctl in the stand-in/);
   });
 
-  for (const file of ['devices/blockq/scenarios/01-save-restore.yaml', 'devices/blockq/scenarios/03-checkpoint.yaml']) {
+  for (const file of ['devices/blockq/scenarios/01-save-restore.yaml', 'devices/blockq/scenarios/03-checkpoint.yaml', 'devices/blockq/scenarios/05-guest-close-and-reopen.yaml']) {
     it(`${file}: the broker offers each channel through blockq-ctl, traffic goes in blockq's language both ways, and the merged trace passes bench check`, async () => {
       const s = await loadScenarioFile(file);
       expect(vmStepNotApplicable(s, 'linux')).toBeUndefined();
@@ -122,7 +170,7 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
         hv: () => hv,
         tool: { hv, host: 'hv-bq', control: blockqControl, program: 'blockq-ctl', clock, workDir: work, session: 'bench-bq', vspProvider: (PACKAGES.vsp.trace as { provider: string }).provider },
         vm: { id: vm.id, name: vm.name, host: 'hv-bq' }, jobHosts: ['hv-bq'],
-        guest: await guestOverSsh(standin.ssh, () => c, hv, mkdtempSync(join(tmpdir(), "vmbus_blockq_guest 'debugfs' ")), writes), clock, openTimeoutMs: 30_000,
+        guest: await guestOverSsh(standin.ssh, () => c, hv, mkdtempSync(join(tmpdir(), "vmbus_blockq_guest 'debugfs' ")), writes, s.channels.map((x) => x.id)), clock, openTimeoutMs: 30_000,
       });
       const dir = mkdtempSync(join(tmpdir(), 'vm-job-lab-bq-out-'));
       const out = await runRealJob({ scenario: s, seed: 1, hostMap: { [s.host]: 'hv-bq' } }, lab, dir, new AbortController().signal, { opTimeoutMs: 60_000, settleQuietMs: 2_000, settleTimeoutMs: 120_000 });
@@ -147,7 +195,11 @@ describe.skipIf(!pwsh || !toolchain || sshReason)(`blockq's VM jobs through bloc
       expect(log.some((l) => /^vsp command event \d+ \d+ \d+ ch=\d+$/.test(l)), log.join('\n')).toBe(true);
       expect(writes.length).toBeGreaterThan(0);
       expect(writes.every((w) => /^(request \d+ \d+ [012] \d+|note \d+ \d+) ch=\d+$/.test(w)), writes.join('\n')).toBe(true);
-      expect(c.log.filter((l) => l.startsWith('guest: '))).toEqual(writes.map((w) => `guest: ${w}`));
+      const core = /^guest: (unbind|bind|drivers_autoprobe) /;
+      expect(c.log.filter((l) => l.startsWith('guest: ') && !core.test(l))).toEqual(writes.map((w) => `guest: ${w}`));
+      // A guest-close unbound the device from vmbus_blockq_guest through the guest's sysfs, and guest-open bound it again.
+      const closed = s.steps.flatMap((st) => (st.op === 'guest-close' || st.op === 'guest-open' ? [`guest: ${st.op === 'guest-close' ? 'unbind' : 'bind'} ${blockqControl.channelInstance(st.channel)}`] : []));
+      expect(c.log.filter((l) => core.test(l))).toEqual(closed);
       // Each Hyper-V operation ran on the stand-in too: the VM ends Running.
       expect((await hv.getVm(vm.id))?.state).toBe('Running');
       await hv.turnOff(vm.id).catch(() => undefined);

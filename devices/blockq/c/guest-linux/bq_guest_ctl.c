@@ -46,7 +46,7 @@ static int bqg_run_command(const char *line, size_t len)
 		vgd_trace_clear();
 		return 0;
 	default:
-		return -EOPNOTSUPP; /* open, event, save, ... belong to the VSP */
+		return -EOPNOTSUPP; /* open, event, save, rescind, ... belong to the VSP */
 	}
 }
 
