@@ -185,6 +185,13 @@ export class Pool {
   /** the spare list last used, and its size (most blocks of a run are one size or two) */
   private spareTotal = -1;
   private spareList: number[] = [];
+  /**
+   * The big spare blocks (longer than BIG) by base and by end, for a released big block to
+   * merge with its free neighbours (Pool.release): split blocks merged again, so a later
+   * longer block finds room. Derived from `spare` (restore() builds them again from it).
+   */
+  private readonly bigAt = new Map<number, number>();
+  private readonly bigEnd = new Map<number, number>();
   allocations = 0;
   /**
    * Records of freed blocks: a block's LiveBlock is reused rather than made anew. The pool
@@ -301,7 +308,12 @@ export class Pool {
     this.qNext = img.qNext;
     this.spare.clear();
     this.spareTotal = -1;
-    for (const [total, bases] of img.spare) this.spare.set(total, Array.from(bases));
+    this.bigAt.clear();
+    this.bigEnd.clear();
+    for (const [total, bases] of img.spare) {
+      this.spare.set(total, Array.from(bases));
+      if (total > BIG) for (const b of bases) this.indexBig(b, total);
+    }
     this.allocations = img.allocations;
   }
 
@@ -326,6 +338,7 @@ export class Pool {
     const body = round(Math.max(size, 1));
     const total = GUARD + body + GUARD;
     let base = this.spares(total)?.pop();
+    if (base !== undefined && total > BIG) this.unindexBig(base, total);
     if (base === undefined && total > BIG) base = this.fit(total);
     if (base === undefined) {
       base = this.top;
@@ -445,10 +458,48 @@ export class Pool {
   /** A block leaves quarantine: its poison is checked, and its memory may be handed out again. */
   private release(at: number, size: number, tag: number, call: string): void {
     this.checkPoison(at, size, tag, call);
-    const total = GUARD + round(Math.max(size, 1)) + GUARD;
+    let total = GUARD + round(Math.max(size, 1)) + GUARD;
+    let base = at - GUARD;
+    if (total > BIG) {
+      // Merged with a big spare block just after it and one just before it, if any.
+      const after = this.bigAt.get(base + total);
+      if (after !== undefined) {
+        this.takeSpare(base + total, after);
+        total += after;
+      }
+      const before = this.bigEnd.get(base);
+      if (before !== undefined) {
+        const t = base - before;
+        this.takeSpare(before, t);
+        base = before;
+        total += t;
+      }
+      this.indexBig(base, total);
+    }
     let list = this.spares(total);
     if (!list) this.spare.set(total, (list = []));
-    list.push(at - GUARD);
+    list.push(base);
+  }
+
+  private indexBig(base: number, total: number): void {
+    this.bigAt.set(base, total);
+    this.bigEnd.set(base + total, base);
+  }
+
+  private unindexBig(base: number, total: number): void {
+    this.bigAt.delete(base);
+    this.bigEnd.delete(base + total);
+  }
+
+  /** The big spare block at `base` of `total` bytes out of the tables (merged into another); a list left empty is dropped. */
+  private takeSpare(base: number, total: number): void {
+    this.unindexBig(base, total);
+    const list = this.spare.get(total)!;
+    list.splice(list.lastIndexOf(base), 1);
+    if (list.length === 0) {
+      this.spare.delete(total);
+      if (this.spareTotal === total) this.spareTotal = -1;
+    }
   }
 
   /**
@@ -465,6 +516,7 @@ export class Pool {
     if (best < 0) return undefined;
     const list = this.spare.get(best)!;
     const base = list.pop()!;
+    this.unindexBig(base, best);
     if (list.length === 0) {
       this.spare.delete(best);
       if (this.spareTotal === best) this.spareTotal = -1;
@@ -473,6 +525,7 @@ export class Pool {
     let spares = this.spares(rest);
     if (!spares) this.spare.set(rest, (spares = []));
     spares.push(base + total);
+    if (rest > BIG) this.indexBig(base + total, rest);
     return base;
   }
 

@@ -332,9 +332,9 @@ describe('big blocks reusing a longer freed block (best fit, split)', () => {
         tops.push(pool.image().top - pool.base);
       }
       const peak = Math.max(...pattern) + 2 * GUARD + 16;
-      // Bounded: no more than the quarantine's and the live blocks' worth. (Not constant after the
-      // warm-up: split blocks are not merged again, and a split may leave a later, longer block of
-      // the pattern no spare to fit in; the top then creeps a block at a time.)
+      // Bounded: no more than the quarantine's and the live blocks' worth. (Not always constant after the
+      // warm-up: a split may leave a later, longer block of the pattern no spare to fit in, until
+      // released neighbours merge again; the top then creeps a block at a time.)
       expect(Math.max(...tops.slice(warm))).toBeLessThanOrEqual(tops[warm - 1]! + 2 * peak * pattern.length);
       expect(tops[3 * warm - 1]).toBeLessThanOrEqual((256 + window + pattern.length) * peak);
     }), { numRuns: 40 });
