@@ -495,7 +495,9 @@ export class Pool {
   private takeSpare(base: number, total: number): void {
     this.unindexBig(base, total);
     const list = this.spare.get(total)!;
-    list.splice(list.lastIndexOf(base), 1);
+    // (Always there: the index holds only what the lists hold. Checked all the same: splice(-1) would take another block.)
+    const i = list.lastIndexOf(base);
+    if (i >= 0) list.splice(i, 1);
     if (list.length === 0) {
       this.spare.delete(total);
       if (this.spareTotal === total) this.spareTotal = -1;
