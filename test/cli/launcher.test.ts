@@ -37,7 +37,7 @@ describe.skipIf(OLD === null)('bin/bench.js on an old Node', () => {
   it('passes a SIGTERM on to the bench it started', async () => {
     const out = mkdtempSync(join(tmpdir(), 'launcher-'));
     // An emulated lab with many seeds, so the nightly is still running when the signal
-    // comes, however fast the machine (lab/emulated.yaml's 180 jobs take about a second).
+    // comes, however fast the machine (lab/emulated.yaml's two hundred jobs take about a second).
     const lab = join(out, 'long-lab.yaml');
     const seeds = Array.from({ length: 100 }, (_, i) => i + 1).join(', ');
     writeFileSync(lab, `version: 1\nkind: emulated\nname: emulator\nscenarios: ${resolve('bench/scenarios')}\nseeds: [${seeds}]\nhosts:\n  - { name: emu-defaults, build: emu-ws2022-like }\nguests: [linux-twin]\n`);
