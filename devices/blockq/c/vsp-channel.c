@@ -292,19 +292,11 @@ NTSTATUS BqChannelResume(BQ_CHANNEL *Vc)
  */
 VOID BqEndAbandoned(BQ_CHANNEL *Vc, BOOLEAN Trace)
 {
-	struct vbt_event ev;
-
 	while (!IsListEmpty(&Vc->Abandoned)) {
 		BQ_TX *t = CONTAINING_RECORD(RemoveHeadList(&Vc->Abandoned), BQ_TX, Link);
 
 		if (Trace && t->Event.type == BQ_MSG_EVENT) {
-			RtlZeroMemory(&ev, sizeof(ev));
-			ev.kind = VBT_PKT_CANCEL;
-			ev.ch = Vc->Ch;
-			ev.tx = t->Event.tx;
-			ev.dir = VBT_H2G;
-			ev.status = (UINT32)STATUS_CANCELLED;
-			BqTrace(&ev);
+			BqTraceCancel(Vc, t->Event.tx, STATUS_CANCELLED);
 			InterlockedIncrement64(&Vc->Counters.Cancelled);
 		}
 		ExFreePoolWithTag(t, BQ_POOL_TAG);

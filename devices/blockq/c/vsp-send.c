@@ -157,15 +157,8 @@ VOID BqEvtPacketCompletion(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT
 			 * `close` of the channel it just goes.
 			 */
 			InterlockedIncrement64(&vc->Counters.Cancelled);
-			if (retiring && !NT_SUCCESS(Status)) {
-				RtlZeroMemory(&ev, sizeof(ev));
-				ev.kind = VBT_PKT_CANCEL;
-				ev.ch = vc->Ch;
-				ev.tx = t->Event.tx;
-				ev.dir = VBT_H2G;
-				ev.status = (UINT32)Status;
-				BqTrace(&ev);
-			}
+			if (retiring && !NT_SUCCESS(Status))
+				BqTraceCancel(vc, t->Event.tx, Status);
 		}
 	}
 	ExFreePoolWithTag(t, BQ_POOL_TAG);

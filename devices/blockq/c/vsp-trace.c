@@ -47,6 +47,20 @@ VOID BqTraceState(BQ_CHANNEL *Vc, const char *State)
 	BqTrace(&ev);
 }
 
+/* An H2G Event ended without its reply (a rescind, the guest's close, a failed restore). */
+VOID BqTraceCancel(BQ_CHANNEL *Vc, ULONGLONG Tx, NTSTATUS Status)
+{
+	struct vbt_event ev;
+
+	RtlZeroMemory(&ev, sizeof(ev));
+	ev.kind = VBT_PKT_CANCEL;
+	ev.ch = Vc->Ch;
+	ev.tx = Tx;
+	ev.dir = VBT_H2G;
+	ev.status = (UINT32)Status;
+	BqTrace(&ev);
+}
+
 VOID BqTrace(struct vbt_event *Event)
 {
 	if (Event->seq == 0)

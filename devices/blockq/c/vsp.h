@@ -189,3 +189,4 @@ ULONGLONG BqTraceReserveSeq(VOID);
 ULONGLONG BqTraceLastSeq(VOID);
 VOID BqTrace(struct vbt_event *Event);
 VOID BqTraceState(BQ_CHANNEL *Vc, const char *State);
+VOID BqTraceCancel(BQ_CHANNEL *Vc, ULONGLONG Tx, NTSTATUS Status);
