@@ -36,6 +36,15 @@ const goAway = fc.constantFrom(
   [{ op: 'rescind' as const, channel: 0, reopen: false }, { op: 'host-send' as const, channel: 0, count: 2, size: 300, hold: 1 }, { op: 'checkpoint' as const, name: 'r' }, { op: 'guest-open' as const, channel: 0 }],
 );
 
+/** Runs the steps on blockq's twins; the property checker finds nothing broken. */
+function runsClean(groups: readonly (readonly unknown[])[], seed: number, pages: number): void {
+  const s = toScenario(ScenarioSchema.parse({ name: 'p', channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps: groups.flat() }));
+  s.device = BLOCKQ;
+  const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
+  const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)) });
+  expect(checker.finish(r.hang, r.refusedRestores)).toEqual([]);
+}
+
 describe('blockq properties', () => {
   it('property: every request and event is answered exactly once across random traffic and VM operations', () => {
     fc.assert(
@@ -43,13 +52,7 @@ describe('blockq properties', () => {
         fc.array(fc.oneof(trafficStep({ guestCount: 12, hostCount: 12, maxSize: 2000, hold: 6 }).map((s) => [s]), vmOp), { minLength: 1, maxLength: 8 }),
         fc.integer({ min: 1, max: 1000 }),
         fc.constantFrom(1, 2),
-        (groups, seed, pages) => {
-          const s = toScenario(ScenarioSchema.parse({ name: 'p', channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps: groups.flat() }));
-          s.device = BLOCKQ;
-          const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
-          const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)) });
-          expect(checker.finish(r.hang, r.refusedRestores)).toEqual([]);
-        },
+        runsClean,
       ),
       { numRuns: 60 },
     );
@@ -61,13 +64,7 @@ describe('blockq properties', () => {
         fc.array(fc.oneof(trafficStep({ guestCount: 12, hostCount: 12, maxSize: 2000, hold: 6 }).map((s) => [s]), vmOp, goAway), { minLength: 1, maxLength: 8 }),
         fc.integer({ min: 1, max: 1000 }),
         fc.constantFrom(1, 2),
-        (groups, seed, pages) => {
-          const s = toScenario(ScenarioSchema.parse({ name: 'p', channels: [{ id: 0, g2hPages: pages, h2gPages: pages }], steps: groups.flat() }));
-          s.device = BLOCKQ;
-          const checker = new PropertyChecker({ statusRule: statusRuleOf(s) });
-          const r = executeScenario(s, { seed, sink: new StampingSink('emulator', (e) => checker.onEvent(e)) });
-          expect(checker.finish(r.hang, r.refusedRestores)).toEqual([]);
-        },
+        runsClean,
       ),
       {
         numRuns: 100,
